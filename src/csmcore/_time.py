@@ -1,0 +1,90 @@
+"""Small private helpers for instants and time zones."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from csmcore.errors import NaiveDatetimeError, UnknownTimezoneError, ValidationError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+US = timedelta(microseconds=1)
+
+_OFFSET = re.compile(r"^(?:UTC)?([+-])(\d{2}):?(\d{2})$")
+
+
+def require_aware(value: datetime, argument: str) -> datetime:
+    """Return ``value`` if it is an aware datetime, else raise a CsmError naming ``argument``."""
+    if not isinstance(value, datetime):
+        raise ValidationError(
+            f"{argument}={value!r} is a {type(value).__name__}; expected an aware datetime"
+        )
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise NaiveDatetimeError(argument, value)
+    return value
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware datetime (exact)."""
+    return (value - EPOCH) // US
+
+
+def from_us(us: int, tz: tzinfo | None = None) -> datetime:
+    """The instant ``us`` microseconds after the epoch, in ``tz`` (UTC when None)."""
+    value = EPOCH + timedelta(microseconds=us)
+    return value if tz is None else value.astimezone(tz)
+
+
+@lru_cache(maxsize=256)
+def zone_from_name(name: str) -> tzinfo:
+    """Resolve an IANA zone name, ``"UTC"`` or a fixed offset such as ``"+05:30"``."""
+    if not isinstance(name, str) or not name:
+        raise UnknownTimezoneError(
+            f"timezone={name!r} is not a time zone; expected an IANA name such as "
+            "'Europe/Berlin', 'UTC', or a fixed offset such as '+05:30'"
+        )
+    if name in ("UTC", "Z"):
+        return timezone.utc
+    match = _OFFSET.match(name)
+    if match:
+        sign, hours, minutes = match.groups()
+        offset = timedelta(hours=int(hours), minutes=int(minutes))
+        if offset >= timedelta(hours=24):
+            raise UnknownTimezoneError(f"timezone={name!r}: an offset must be under 24 hours")
+        return timezone(-offset if sign == "-" else offset)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as err:
+        raise UnknownTimezoneError(
+            f"timezone={name!r} is not a known IANA time zone; expected a name such as "
+            "'Europe/Berlin', 'America/New_York', 'UTC', or a fixed offset such as '+05:30'"
+        ) from err
+
+
+def zone_name(tz: tzinfo) -> str | None:
+    """The serialisable name of ``tz``, or None when it has none."""
+    if isinstance(tz, ZoneInfo):
+        return tz.key
+    if isinstance(tz, timezone):
+        offset = tz.utcoffset(None)
+        if offset == timedelta(0):
+            return "UTC"
+        sign = "-" if offset < timedelta(0) else "+"
+        minutes = abs(offset) // timedelta(minutes=1)
+        if abs(offset) % timedelta(minutes=1):
+            return None
+        return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return None
+
+
+def resolve_zone(value: str | tzinfo, argument: str = "timezone") -> tzinfo:
+    """Accept an IANA name, a fixed offset string or a tzinfo; return a tzinfo."""
+    if isinstance(value, tzinfo):
+        return value
+    if isinstance(value, str):
+        return zone_from_name(value)
+    raise UnknownTimezoneError(
+        f"{argument}={value!r} is a {type(value).__name__}; expected an IANA zone name or a tzinfo"
+    )

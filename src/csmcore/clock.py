@@ -1,0 +1,72 @@
+"""Clocks: the only way csmcore learns what time it is.
+
+The domain never calls ``datetime.now()``; services take a :class:`Clock`. Use
+:class:`SystemClock` in production and :class:`FixedClock` in tests.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> clock = FixedClock(datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc))
+>>> clock.now()
+datetime.datetime(2025, 1, 6, 9, 0, tzinfo=datetime.timezone.utc)
+>>> clock.advance(timedelta(minutes=5)).now()
+datetime.datetime(2025, 1, 6, 9, 5, tzinfo=datetime.timezone.utc)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Protocol, runtime_checkable
+
+from csmcore._time import require_aware
+
+__all__ = ["Clock", "FixedClock", "SystemClock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Anything with a ``now()`` that returns an aware ``datetime``."""
+
+    def now(self) -> datetime:
+        """Return the current instant as a timezone-aware datetime."""
+        ...
+
+
+class SystemClock:
+    """The real clock, in UTC."""
+
+    __slots__ = ()
+
+    def now(self) -> datetime:
+        """Return ``datetime.now(timezone.utc)``."""
+        return datetime.now(timezone.utc)
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+class FixedClock:
+    """A clock that stands still until told to move; for tests and replays.
+
+    Raises :class:`~csmcore.errors.NaiveDatetimeError` for a naive start or ``set`` value.
+    """
+
+    __slots__ = ("_now",)
+
+    def __init__(self, now: datetime) -> None:
+        self._now = require_aware(now, "now")
+
+    def now(self) -> datetime:
+        """Return the instant the clock is set to."""
+        return self._now
+
+    def set(self, now: datetime) -> FixedClock:
+        """Move the clock to ``now`` (any direction) and return the clock."""
+        self._now = require_aware(now, "now")
+        return self
+
+    def advance(self, delta: timedelta) -> FixedClock:
+        """Move the clock by ``delta`` and return the clock."""
+        self._now = self._now + delta
+        return self
+
+    def __repr__(self) -> str:
+        return f"FixedClock({self._now!r})"
