@@ -31,6 +31,7 @@ to the microsecond. A five-day week costs about 30 KB of memory per year covered
 from __future__ import annotations
 
 import re
+import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -405,14 +406,19 @@ class _Timeline:
     microseconds, and ``cum[i]`` = business microseconds before interval ``i`` (``cum[n]`` is the
     total). Covers intervals that open on local dates ``[day_lo, day_hi)``; instants in
     ``[safe_lo, safe_hi)`` can be placed exactly. Extends one calendar year at a time.
+
+    Thread safety: the lists are never changed once published. Growing builds new lists and
+    publishes them as one tuple ``data = (bounds, cum)`` under a lock, then widens
+    ``safe_lo`` / ``safe_hi``; readers check the safe range first and read ``data`` after it, so
+    they always see a pair of lists that covers their instant.
     """
 
     __slots__ = (
-        "bounds",
         "cal",
-        "cum",
+        "data",
         "day_hi",
         "day_lo",
+        "lock",
         "rules",
         "safe_hi",
         "safe_lo",
@@ -423,8 +429,8 @@ class _Timeline:
     def __init__(self, cal: BusinessCalendar) -> None:
         self.cal = cal
         self.tz = cal.timezone
-        self.bounds: list[int] = []
-        self.cum: list[int] = [0]
+        self.data: tuple[list[int], list[int]] = ([], [0])
+        self.lock = threading.RLock()
         self.day_lo = date.max
         self.day_hi = date.min
         self.safe_lo = 0
@@ -520,8 +526,12 @@ class _Timeline:
 
     def extend_forward(self) -> None:
         """Add the intervals of the next calendar year at the end."""
+        with self.lock:
+            self._extend_forward()
+
+    def _extend_forward(self) -> None:
         first, stop = self._year_span(self.day_hi.year)
-        bounds, cum = self.bounds, self.cum
+        bounds, cum = (list(part) for part in self.data)
         total = cum[-1]
         for lo, hi in self.build(first, stop):
             if bounds and lo < bounds[-1]:  # defensive: never overlap the previous year
@@ -533,22 +543,29 @@ class _Timeline:
             bounds.append(hi)
             total += hi - lo
             cum.append(total)
+        self.data = (bounds, cum)
         self.day_hi = stop
         self._refresh_safe()
 
     def extend_backward(self) -> None:
+        """Add the intervals of the previous calendar year at the start."""
+        with self.lock:
+            self._extend_backward()
+
+    def _extend_backward(self) -> None:
         first, stop = self._year_span(self.day_lo.year - 1)
         new = self.build(first, stop)
-        if self.bounds and new:
+        bounds, cum = self.data
+        if bounds and new:
             # An overnight window of the new year can run into the old first interval.
-            head = self.bounds[0]
+            head = bounds[0]
             trimmed: list[tuple[int, int]] = []
             for lo, hi in new:
                 hi = min(hi, head)
                 if hi > lo:
                     trimmed.append((lo, hi))
             new = trimmed
-        start = self.cum[0] - sum(hi - lo for lo, hi in new)
+        start = cum[0] - sum(hi - lo for lo, hi in new)
         prefix_bounds: list[int] = []
         prefix_cum: list[int] = []
         running = start
@@ -557,49 +574,61 @@ class _Timeline:
             prefix_bounds.append(hi)
             prefix_cum.append(running)
             running += hi - lo
-        self.bounds[:0] = prefix_bounds
-        self.cum[:0] = prefix_cum
+        self.data = (prefix_bounds + bounds, prefix_cum + cum)
         self.day_lo = first
         self._refresh_safe()
 
     def cover(self, us: int) -> None:
         """Extend the timeline until ``us`` lies in ``[safe_lo, safe_hi)``."""
+        with self.lock:
+            self._cover(us)
+
+    def _cover(self, us: int) -> None:
         if self.day_hi == date.min:
             moment = (EPOCH + timedelta(microseconds=us)).astimezone(self.tz)
             first, _ = self._year_span(moment.year)
             self.day_lo = self.day_hi = first
-            self.extend_forward()
-            self.extend_backward()  # so the first year's early days are safe too
+            self._extend_forward()
+            self._extend_backward()  # so the first year's early days are safe too
         while us >= self.safe_hi:
-            self.extend_forward()
+            self._extend_forward()
         while us < self.safe_lo:
-            self.extend_backward()
+            self._extend_backward()
 
     def grow_forward_until(self, target: int, origin: int) -> None:
         """Extend until the running total reaches ``target`` or the horizon runs out."""
+        with self.lock:
+            self._grow_forward_until(target, origin)
+
+    def _grow_forward_until(self, target: int, origin: int) -> None:
         limit = self.day_hi + timedelta(days=BusinessCalendar.search_horizon_days)
-        while self.cum[-1] < target:
-            before = self.cum[-1]
+        while self.data[1][-1] < target:
+            before = self.data[1][-1]
             if self.day_hi >= limit:
                 raise NoBusinessTimeError(
                     f"{self.cal!r} has no open time in the {BusinessCalendar.search_horizon_days} "
                     f"days after {_iso(self.tz, origin)}; holidays or closures shut every window"
                 )
-            self.extend_forward()
-            if self.cum[-1] > before:
+            self._extend_forward()
+            if self.data[1][-1] > before:
                 limit = self.day_hi + timedelta(days=BusinessCalendar.search_horizon_days)
 
     def grow_backward_until(self, target: int, origin: int) -> None:
+        """Extend backwards until the running total reaches down to ``target``."""
+        with self.lock:
+            self._grow_backward_until(target, origin)
+
+    def _grow_backward_until(self, target: int, origin: int) -> None:
         limit = self.day_lo - timedelta(days=BusinessCalendar.search_horizon_days)
-        while self.cum[0] > target:
-            before = self.cum[0]
+        while self.data[1][0] > target:
+            before = self.data[1][0]
             if self.day_lo <= limit:
                 raise NoBusinessTimeError(
                     f"{self.cal!r} has no open time in the {BusinessCalendar.search_horizon_days} "
                     f"days before {_iso(self.tz, origin)}; holidays or closures shut every window"
                 )
-            self.extend_backward()
-            if self.cum[0] < before:
+            self._extend_backward()
+            if self.data[1][0] < before:
                 limit = self.day_lo - timedelta(days=BusinessCalendar.search_horizon_days)
 
 
@@ -829,24 +858,21 @@ class BusinessCalendar:
         tl = self._timeline
         if not tl.safe_lo <= t < tl.safe_hi:
             tl.cover(t)
-        bounds = tl.bounds
-        cum = tl.cum
+        bounds, cum = tl.data
         k = bisect_right(bounds, t)
         base = cum[k >> 1] + t - bounds[k - 1] if k & 1 else cum[k >> 1]
         if d > 0:
             target = base + d
             if target > cum[-1]:
                 tl.grow_forward_until(target, t)
-                bounds = tl.bounds
-                cum = tl.cum
+                bounds, cum = tl.data
             m = bisect_left(cum, target) - 1
             u = bounds[m << 1] + target - cum[m]
         elif d < 0:
             target = base + d
             if target < cum[0]:
                 tl.grow_backward_until(target, t)
-                bounds = tl.bounds
-                cum = tl.cum
+                bounds, cum = tl.data
             m = bisect_right(cum, target) - 1
             u = bounds[m << 1] + target - cum[m]
         else:
@@ -874,8 +900,7 @@ class BusinessCalendar:
             tl.cover(a)
         if not tl.safe_lo <= b < tl.safe_hi:
             tl.cover(b)
-        bounds = tl.bounds
-        cum = tl.cum
+        bounds, cum = tl.data
         k = bisect_right(bounds, a)
         base_a = cum[k >> 1] + a - bounds[k - 1] if k & 1 else cum[k >> 1]
         k = bisect_right(bounds, b)
@@ -892,7 +917,7 @@ class BusinessCalendar:
         tl = self._timeline
         if not tl.safe_lo <= t < tl.safe_hi:
             tl.cover(t)
-        return bool(bisect_right(tl.bounds, t) & 1)
+        return bool(bisect_right(tl.data[0], t) & 1)
 
     def next_open(self, at: datetime) -> datetime:
         """``at`` itself when the calendar is open then, else the next opening instant.
@@ -906,12 +931,12 @@ class BusinessCalendar:
         tl = self._timeline
         if not tl.safe_lo <= t < tl.safe_hi:
             tl.cover(t)
-        k = bisect_right(tl.bounds, t)
+        k = bisect_right(tl.data[0], t)
         if k & 1:
             return at
-        if k == len(tl.bounds):
-            tl.grow_forward_until(tl.cum[-1] + 1, t)
-        return _to_datetime(tl.bounds[k], at.tzinfo)
+        if k == len(tl.data[0]):
+            tl.grow_forward_until(tl.data[1][-1] + 1, t)
+        return _to_datetime(tl.data[0][k], at.tzinfo)
 
     def next_close(self, at: datetime) -> datetime:
         """The instant the window open at ``at`` (or the next one to open) closes.
@@ -923,8 +948,8 @@ class BusinessCalendar:
         tl = self._timeline
         if not tl.safe_lo <= t < tl.safe_hi:
             tl.cover(t)
-        k = bisect_right(tl.bounds, t)
-        return _to_datetime(tl.bounds[k], at.tzinfo)
+        bounds = tl.data[0]
+        return _to_datetime(bounds[bisect_right(bounds, t)], at.tzinfo)
 
     def open_intervals(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The open intervals between ``start`` and ``end``, clipped to them, in order.
@@ -960,7 +985,7 @@ class BusinessCalendar:
         while cursor < b:
             if not tl.safe_lo <= cursor < tl.safe_hi:
                 tl.cover(cursor)
-            bounds = tl.bounds
+            bounds = tl.data[0]
             k = bisect_right(bounds, cursor)
             if k & 1:
                 lo, hi = cursor, bounds[k]
