@@ -1,0 +1,1379 @@
+"""SLA policies and the engine that judges tickets against them.
+
+An :class:`SlaPolicy` holds :class:`SlaTarget` values (a metric, a duration, business or calendar
+time, which calendar). An :class:`SlaBook` is the ordered set of policies plus the calendars they
+name; :meth:`SlaBook.evaluate` replays a ticket's events up to an instant and returns one
+:class:`SlaStatus` per target and cycle, and :meth:`SlaBook.next_change` returns the exact next
+instant at which any of them changes state, so callers can schedule instead of polling.
+
+Evaluation is a pure function of (book, ticket history, instant). The semantics (which events
+start, pause and stop each metric, reopen and priority-change rules, breach stickiness) are
+described in ``docs/sla-concepts.md``; each has tests in ``tests/test_sla_*.py``.
+
+Internally every instant is an integer count of UTC microseconds and every clock (a business
+calendar, or wall time for calendar-time targets) maps instants to a monotone *position* in
+microseconds of counted time. Elapsed time is a difference of positions and a due time is the
+earliest instant at a position, so each event costs a couple of bisections, not calendar walks.
+"""
+
+from __future__ import annotations
+
+import enum
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+import attrs
+
+from csmcore._time import EPOCH, US, require_aware
+from csmcore.calendars import BusinessCalendar, _to_datetime
+from csmcore.conditions import Condition
+from csmcore.errors import SerializationError, ValidationError
+from csmcore.serialization import converter
+from csmcore.tickets import (
+    Assigned,
+    Commented,
+    Merged,
+    Priority,
+    PriorityChanged,
+    Reopened,
+    Role,
+    Status,
+    StatusChanged,
+    Ticket,
+    TicketCreated,
+    TicketEvent,
+)
+
+__all__ = [
+    "Backtest",
+    "BacktestRow",
+    "CustomClock",
+    "Metric",
+    "OnChange",
+    "OnReopen",
+    "SlaBook",
+    "SlaChange",
+    "SlaError",
+    "SlaPolicy",
+    "SlaState",
+    "SlaStatus",
+    "SlaTarget",
+    "SlaTrigger",
+    "backtest",
+    "rebuild",
+]
+
+
+class SlaError(ValidationError):
+    """An SLA policy, target or book is not acceptable; the message names the value."""
+
+
+class Metric(enum.StrEnum):
+    """What a target measures (see ``docs/sla-concepts.md`` for the exact rules)."""
+
+    FIRST_REPLY = "first_reply"
+    """Creation until the first public agent reply (not for agent-created tickets)."""
+    NEXT_REPLY = "next_reply"
+    """A cycle per unanswered public requester comment, until the next public agent reply."""
+    PERIODIC_UPDATE = "periodic_update"
+    """Between consecutive public agent replies, whatever the status."""
+    PAUSABLE_UPDATE = "pausable_update"
+    """Between consecutive public agent replies, paused while the ticket is pending."""
+    REQUESTER_WAIT = "requester_wait"
+    """Time in new, open and on-hold until solved (paused while pending)."""
+    AGENT_WORK = "agent_work"
+    """Time in new and open until solved (paused while pending or on hold)."""
+    TOTAL_RESOLUTION = "total_resolution"
+    """Creation until solved, in every unsolved status."""
+    CUSTOM = "custom"
+    """Start / pause / stop / reset conditions given by a :class:`CustomClock`."""
+
+
+class SlaState(enum.StrEnum):
+    """The state of one target cycle. ``BREACHED`` is final for that cycle."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ACHIEVED = "achieved"
+    BREACHED = "breached"
+
+
+class OnReopen(enum.StrEnum):
+    """What a reopened ticket does to a status-based target that was achieved on solve."""
+
+    PAUSE = "pause"
+    """Resume the same cycle; the time spent solved counts as paused."""
+    NEW_CYCLE = "new_cycle"
+    """Keep the achieved cycle and start a new one, with the full duration, at the reopen."""
+
+
+class OnChange(enum.StrEnum):
+    """What a change of the target in force (priority, policy, version) does to an open cycle."""
+
+    KEEP_ELAPSED = "keep_elapsed"
+    """Apply the new duration from the cycle's original start, keeping the elapsed time."""
+    RESTART = "restart"
+    """Restart the cycle at the change with zero elapsed time (a breached cycle stays breached)."""
+
+
+class SlaTrigger(enum.StrEnum):
+    """Events a :class:`CustomClock` can start or stop on (Jira Service Management style)."""
+
+    CREATED = "created"
+    REQUESTER_COMMENT = "requester_comment"
+    """A public comment by the requester, or one an agent logged on the requester's behalf."""
+    AGENT_REPLY = "agent_reply"
+    """A public comment by an agent (internal notes and bot replies are not replies)."""
+    SOLVED = "solved"
+    """The ticket entered the solved or closed category (including by merging)."""
+    REOPENED = "reopened"
+    """The ticket left the solved or closed category."""
+    ASSIGNED = "assigned"
+
+
+# --------------------------------------------------------------------------------------------
+# Policies and targets
+# --------------------------------------------------------------------------------------------
+
+
+def _check_condition(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, Condition):
+        raise SlaError(
+            f"{attribute.name}={value!r} is not a condition; build one with csmcore.conditions "
+            "(e.g. Field('priority') == 'high') or leave it None"
+        )
+
+
+def _enum_converter(cls: type[enum.Enum], name: str) -> Any:
+    def convert(value: Any) -> Any:
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            accepted = ", ".join(repr(m.value) for m in cls)
+            raise SlaError(
+                f"{name}={value!r} is not accepted; expected one of {accepted}"
+            ) from None
+
+    return convert
+
+
+def _triggers(value: Any) -> frozenset[SlaTrigger]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise SlaError(f"{value!r} is not a collection of SlaTrigger values")
+    convert = _enum_converter(SlaTrigger, "trigger")
+    return frozenset(convert(item) for item in value)
+
+
+@attrs.frozen(kw_only=True)
+class CustomClock:
+    """Start / pause / stop / reset rules of a custom target (ServiceNow and Jira style).
+
+    Conditions are matched against the ticket after each event. A cycle starts when ``start``
+    becomes true (it was false before the event) or on one of ``start_on``; an open cycle is
+    paused while ``pause`` holds; it stops (achieved, unless already breached) when ``stop``
+    holds or on one of ``stop_on``. When ``reset`` holds, the open cycle is cancelled (dropped
+    from the results unless it had breached) and a new one starts if ``start`` holds.
+
+    Raises :class:`SlaError` when there is no way to start or no way to stop.
+    """
+
+    start: Condition | None = attrs.field(default=None, validator=_check_condition)
+    pause: Condition | None = attrs.field(default=None, validator=_check_condition)
+    stop: Condition | None = attrs.field(default=None, validator=_check_condition)
+    reset: Condition | None = attrs.field(default=None, validator=_check_condition)
+    start_on: frozenset[SlaTrigger] = attrs.field(default=frozenset(), converter=_triggers)
+    stop_on: frozenset[SlaTrigger] = attrs.field(default=frozenset(), converter=_triggers)
+
+    def __attrs_post_init__(self) -> None:
+        if self.start is None and not self.start_on:
+            raise SlaError("CustomClock needs a start condition or start_on triggers")
+        if self.stop is None and not self.stop_on:
+            raise SlaError("CustomClock needs a stop condition or stop_on triggers")
+
+
+def _positive_duration(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, timedelta):
+        raise SlaError(f"{attribute.name}={value!r} is not a datetime.timedelta")
+    if value <= timedelta(0):
+        raise SlaError(f"{attribute.name}={value!r} must be a positive duration")
+
+
+def _warn_at(value: Any) -> tuple[float, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise SlaError(f"warn_at={value!r} is not a collection of fractions")
+    out = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | float) or not 0 < item < 1:
+            raise SlaError(
+                f"warn_at: {item!r} is not a fraction strictly between 0 and 1 (0.75 = 75 %)"
+            )
+        out.append(float(item))
+    return tuple(sorted(set(out)))
+
+
+def _optional_name(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise SlaError(f"{attribute.name}={value!r} must be a non-empty string or None")
+
+
+def _to_metric(value: Any) -> Metric:
+    return _enum_converter(Metric, "metric")(value)  # type: ignore[no-any-return]
+
+
+def _to_on_reopen(value: Any) -> OnReopen:
+    return _enum_converter(OnReopen, "on_reopen")(value)  # type: ignore[no-any-return]
+
+
+def _to_on_change(value: Any) -> OnChange:
+    return _enum_converter(OnChange, "on_change")(value)  # type: ignore[no-any-return]
+
+
+def _optional_priority(value: Any) -> Priority | None:
+    if value is None:
+        return None
+    return _enum_converter(Priority, "priority")(value)  # type: ignore[no-any-return]
+
+
+@attrs.frozen(kw_only=True)
+class SlaTarget:
+    """One target of a policy: ``metric`` must be met ``within`` a duration.
+
+    ``priority`` limits the target to tickets of that priority (one target per priority, as in
+    Zendesk); ``condition`` limits it to tickets matching a condition. Within a policy the first
+    target of a given :attr:`key` whose priority and condition match is the one in force.
+
+    ``business_hours`` counts only open time of ``calendar`` (a name from
+    :attr:`SlaBook.calendars`; None means the book's default calendar); ``False`` counts wall
+    time. ``warn_at`` lists fractions of the duration (``0.75``) at which
+    :meth:`SlaBook.next_change` reports a warning. ``on_reopen`` and ``on_change`` choose the
+    reopen and change rules. ``name`` is required for :attr:`Metric.CUSTOM` targets, which also
+    need a ``clock``.
+
+    Raises :class:`SlaError` for a non-positive duration, an unknown metric, a custom target
+    without a clock or name, or a clock on a built-in metric.
+    """
+
+    metric: Metric = attrs.field(converter=_to_metric)
+    within: timedelta = attrs.field(validator=_positive_duration)
+    priority: Priority | None = attrs.field(default=None, converter=_optional_priority)
+    condition: Condition | None = attrs.field(default=None, validator=_check_condition)
+    business_hours: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    calendar: str | None = attrs.field(default=None, validator=_optional_name)
+    name: str | None = attrs.field(default=None, validator=_optional_name)
+    warn_at: tuple[float, ...] = attrs.field(default=(), converter=_warn_at)
+    on_reopen: OnReopen = attrs.field(default=OnReopen.PAUSE, converter=_to_on_reopen)
+    on_change: OnChange = attrs.field(default=OnChange.KEEP_ELAPSED, converter=_to_on_change)
+    clock: CustomClock | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.metric is Metric.CUSTOM:
+            if self.clock is None or self.name is None:
+                raise SlaError("a custom target needs both a name and a clock=CustomClock(...)")
+        elif self.clock is not None:
+            raise SlaError(
+                f"clock= applies to Metric.CUSTOM targets only, not to {self.metric.value!r}"
+            )
+        if self.clock is not None and not isinstance(self.clock, CustomClock):
+            raise SlaError(f"clock={self.clock!r} is not a CustomClock")
+
+    @property
+    def key(self) -> str:
+        """The target's identity across policies and versions: ``name`` or the metric value."""
+        return self.name if self.name is not None else self.metric.value
+
+
+def _check_position(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SlaError(f"position={value!r} must be an integer")
+
+
+def _check_version(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SlaError(f"version={value!r} must be an integer >= 1")
+
+
+def _targets(value: Any) -> tuple[SlaTarget, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise SlaError(f"targets={value!r} is not a collection of SlaTarget")
+    out = tuple(value)
+    for index, item in enumerate(out):
+        if not isinstance(item, SlaTarget):
+            raise SlaError(f"targets[{index}]={item!r} is not an SlaTarget")
+    return out
+
+
+def _optional_instant(value: Any) -> datetime | None:
+    return None if value is None else require_aware(value, "effective_from")
+
+
+@attrs.frozen(kw_only=True)
+class SlaPolicy:
+    """A named, ordered, versioned set of targets and the tickets they apply to.
+
+    Policies are tried by ascending ``position``; the first whose ``condition`` matches the
+    ticket applies. A policy with ``default=True`` applies when no other one matches (its
+    condition, if any, must match too). A policy with neither a condition nor ``default=True``
+    is rejected, so an empty condition never matches by accident.
+
+    ``version`` numbers edits of the policy with the same ``name``; a version applies from
+    ``effective_from`` (an aware instant; None means from the beginning of time) to the next
+    version's. As in Zendesk, a ticket picks up a new version at its next event; re-judging
+    history under a new version is explicit: see :func:`rebuild`.
+
+    Raises :class:`SlaError` for a bad name, position or version, no targets, two targets with
+    the same key and priority that can never both apply, or a missing condition.
+    """
+
+    name: str = attrs.field(validator=_optional_name)
+    position: int = attrs.field(validator=_check_position)
+    targets: tuple[SlaTarget, ...] = attrs.field(converter=_targets)
+    condition: Condition | None = attrs.field(default=None, validator=_check_condition)
+    default: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    version: int = attrs.field(default=1, validator=_check_version)
+    effective_from: datetime | None = attrs.field(default=None, converter=_optional_instant)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.targets:
+            raise SlaError(f"policy {self.name!r} has no targets")
+        if self.condition is None and not self.default:
+            raise SlaError(
+                f"policy {self.name!r} has no condition; give condition=... or mark it "
+                "default=True to make it the fallback for tickets no other policy matches"
+            )
+        metrics: dict[str, Metric] = {}
+        for index, target in enumerate(self.targets):
+            known = metrics.setdefault(target.key, target.metric)
+            if known is not target.metric:
+                raise SlaError(
+                    f"policy {self.name!r}: targets[{index}] uses key {target.key!r} for "
+                    f"{target.metric.value!r}, already used for {known.value!r}"
+                )
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SlaStatus:
+    """One target cycle of one ticket, as judged at :attr:`at`.
+
+    Durations are in the target's clock: business time for business-hours targets, wall time
+    otherwise. ``elapsed`` is the counted time, ``paused`` the time of that clock spent paused
+    (including time solved before a reopen); ``elapsed + paused`` is the clock time from
+    ``started_at`` to the stop or to :attr:`at`. ``due_at`` is when the target breaches if the
+    clock keeps running (for a paused cycle: if it resumed at :attr:`at`; for a stopped cycle:
+    as it stood when it stopped; for a breached cycle: the breach instant). ``warning`` is the
+    highest ``warn_at`` fraction reached. Instants are in the time zone of :attr:`at`.
+    """
+
+    policy: str
+    policy_version: int
+    target: str
+    metric: Metric
+    cycle: int
+    state: SlaState
+    at: datetime
+    started_at: datetime
+    due_at: datetime
+    within: timedelta
+    elapsed: timedelta
+    paused: timedelta
+    breached_at: datetime | None = None
+    achieved_at: datetime | None = None
+    stopped_at: datetime | None = None
+    warning: float | None = None
+
+    @property
+    def remaining(self) -> timedelta:
+        """``within - elapsed``; negative after a breach."""
+        return self.within - self.elapsed
+
+    @property
+    def percent_used(self) -> float:
+        """Elapsed as a percentage of the target duration (over 100 after a breach)."""
+        return 100.0 * (self.elapsed / self.within)
+
+
+@attrs.frozen(kw_only=True)
+class SlaChange:
+    """A target cycle whose judgement differs between two evaluations (see :func:`rebuild`)."""
+
+    ticket_id: str
+    target: str
+    cycle: int
+    before: SlaStatus | None
+    after: SlaStatus | None
+
+
+# --------------------------------------------------------------------------------------------
+# Clocks: instants (UTC microseconds) to positions of counted time
+# --------------------------------------------------------------------------------------------
+
+
+class _Wall:
+    __slots__ = ()
+
+    def pos(self, t: int) -> int:
+        return t
+
+    def at(self, p: int, floor: int) -> int:
+        return p if p > floor else floor
+
+
+class _Business:
+    """Positions on a business calendar: ``elapsed(a, b) == pos(b) - pos(a)``."""
+
+    __slots__ = ("tl",)
+
+    def __init__(self, cal: BusinessCalendar) -> None:
+        self.tl = cal._timeline
+
+    def pos(self, t: int) -> int:
+        tl = self.tl
+        if not tl.safe_lo <= t < tl.safe_hi:
+            tl.cover(t)
+        bounds, cum = tl.data
+        k = bisect_right(bounds, t)
+        return cum[k >> 1] + t - bounds[k - 1] if k & 1 else cum[k >> 1]
+
+    def at(self, p: int, floor: int) -> int:
+        """The earliest instant ``u >= floor`` with ``pos(u) >= p`` (``calendar.add``)."""
+        if p <= self.pos(floor):
+            return floor
+        tl = self.tl
+        bounds, cum = tl.data
+        if p > cum[-1]:
+            tl.grow_forward_until(p, floor)
+            bounds, cum = tl.data
+        m = bisect_left(cum, p) - 1
+        return bounds[m << 1] + p - cum[m]
+
+
+_WALL = _Wall()
+_Clock = _Wall | _Business
+
+
+# --------------------------------------------------------------------------------------------
+# The book
+# --------------------------------------------------------------------------------------------
+
+
+class _Spec:
+    """A target in force, compiled: the duration and thresholds in microseconds, its clock."""
+
+    __slots__ = ("clock", "d", "policy", "target", "thresholds")
+
+    def __init__(self, policy: SlaPolicy, target: SlaTarget, clock: _Clock) -> None:
+        self.policy = policy
+        self.target = target
+        self.clock = clock
+        self.d = target.within // US
+        self.thresholds = tuple(
+            (w, -(-round(w * 1_000_000) * self.d // 1_000_000)) for w in target.warn_at
+        )
+
+
+class _Compiled:
+    __slots__ = ("groups", "policy", "trivial")
+
+    def __init__(self, policy: SlaPolicy, groups: list[tuple[str, list[_Spec]]]) -> None:
+        self.policy = policy
+        self.groups = groups
+        self.trivial = all(spec.target.condition is None for _, specs in groups for spec in specs)
+
+
+def _calendars(value: Any) -> tuple[tuple[str, BusinessCalendar], ...]:
+    if isinstance(value, Mapping):
+        value = value.items()
+    out = []
+    for item in value:
+        name, cal = item
+        if not isinstance(name, str) or not name:
+            raise SlaError(f"calendars: {name!r} is not a calendar name (a non-empty string)")
+        if not isinstance(cal, BusinessCalendar):
+            raise SlaError(f"calendars[{name!r}]={cal!r} is not a BusinessCalendar")
+        out.append((name, cal))
+    return tuple(sorted(out, key=lambda pair: pair[0]))
+
+
+def _policies(value: Any) -> tuple[SlaPolicy, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise SlaError(f"policies={value!r} is not a collection of SlaPolicy")
+    out = tuple(value)
+    for index, item in enumerate(out):
+        if not isinstance(item, SlaPolicy):
+            raise SlaError(f"policies[{index}]={item!r} is not an SlaPolicy")
+    return tuple(sorted(out, key=lambda p: (p.position, p.name, p.version)))
+
+
+def _us(value: datetime, argument: str) -> int:
+    require_aware(value, argument)
+    return (value - EPOCH) // US
+
+
+_NEVER = -(2**62)
+
+
+@attrs.frozen(kw_only=True)
+class SlaBook:
+    """The ordered, versioned set of SLA policies and the calendars their targets use.
+
+    ``calendar`` is the default business calendar; ``calendars`` maps names used by
+    :attr:`SlaTarget.calendar` to calendars. At any instant, the versions in force (the latest
+    ``effective_from`` not after it, per policy name) must have distinct positions and at most
+    one default.
+
+    Raises :class:`SlaError` for duplicate positions, two defaults, a duplicated
+    ``(name, version)``, versions whose ``effective_from`` does not increase with the version,
+    a target naming an unknown calendar, or a key used for two different metrics.
+    """
+
+    policies: tuple[SlaPolicy, ...] = attrs.field(converter=_policies)
+    calendar: BusinessCalendar = attrs.field(
+        validator=attrs.validators.instance_of(BusinessCalendar)
+    )
+    calendars: tuple[tuple[str, BusinessCalendar], ...] = attrs.field(
+        default=(), converter=_calendars
+    )
+    _compiled: dict[int, _Compiled] = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _breaks: list[int] = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _epochs: list[list[_Compiled]] = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _keys: list[tuple[str, Metric, CustomClock | None]] = attrs.field(
+        init=False, eq=False, repr=False, hash=False
+    )
+    _snapshots: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        clocks: dict[str | None, _Clock] = {None: _Business(self.calendar)}
+        for name, cal in self.calendars:
+            clocks[name] = _Business(cal)
+        seen: dict[tuple[str, int], SlaPolicy] = {}
+        metrics: dict[str, tuple[Metric, CustomClock | None]] = {}
+        compiled: dict[int, _Compiled] = {}
+        for policy in self.policies:
+            ident = (policy.name, policy.version)
+            if ident in seen:
+                raise SlaError(f"policy {policy.name!r} version {policy.version} is given twice")
+            seen[ident] = policy
+            groups: dict[str, list[_Spec]] = {}
+            for index, target in enumerate(policy.targets):
+                if target.business_hours:
+                    if target.calendar not in clocks:
+                        raise SlaError(
+                            f"policy {policy.name!r} targets[{index}] names calendar "
+                            f"{target.calendar!r}; known calendars: "
+                            f"{sorted(n for n in clocks if n is not None)}"
+                        )
+                    clock = clocks[target.calendar]
+                else:
+                    clock = _WALL
+                known = metrics.setdefault(target.key, (target.metric, target.clock))
+                if known[0] is not target.metric:
+                    raise SlaError(
+                        f"target key {target.key!r} is used for {known[0].value!r} and for "
+                        f"{target.metric.value!r}; give the targets different names"
+                    )
+                if target.metric is Metric.CUSTOM and known[1] != target.clock:
+                    raise SlaError(
+                        f"custom target {target.key!r} has different clocks in different "
+                        "policies; one key must always measure the same thing"
+                    )
+                groups.setdefault(target.key, []).append(_Spec(policy, target, clock))
+            compiled[id(policy)] = _Compiled(policy, list(groups.items()))
+        # Versions per name must be ordered in time.
+        by_name: dict[str, list[SlaPolicy]] = {}
+        for policy in self.policies:
+            by_name.setdefault(policy.name, []).append(policy)
+        breaks = {_NEVER}
+        for name, versions in by_name.items():
+            versions.sort(key=lambda p: p.version)
+            last = _NEVER - 1
+            for policy in versions:
+                start = (
+                    _NEVER
+                    if policy.effective_from is None
+                    else _us(policy.effective_from, "effective_from")
+                )
+                if start <= last:
+                    raise SlaError(
+                        f"policy {name!r} version {policy.version} must take effect after "
+                        "the previous version (effective_from must increase with the version; "
+                        "only the first version may have effective_from=None)"
+                    )
+                last = start
+                breaks.add(start)
+        ordered = sorted(breaks)
+        epochs: list[list[_Compiled]] = []
+        for start in ordered:
+            in_force = []
+            for versions in by_name.values():
+                current = None
+                for policy in versions:
+                    eff = (
+                        _NEVER
+                        if policy.effective_from is None
+                        else _us(policy.effective_from, "effective_from")
+                    )
+                    if eff <= start:
+                        current = policy
+                if current is not None:
+                    in_force.append(current)
+            in_force.sort(key=lambda p: p.position)
+            positions: dict[int, str] = {}
+            defaults = []
+            for policy in in_force:
+                if policy.position in positions:
+                    raise SlaError(
+                        f"policies {positions[policy.position]!r} and {policy.name!r} share "
+                        f"position {policy.position}; positions must be distinct"
+                    )
+                positions[policy.position] = policy.name
+                if policy.default:
+                    defaults.append(policy.name)
+            if len(defaults) > 1:
+                raise SlaError(
+                    f"policies {defaults!r} are all default=True; at most one policy may be "
+                    "the fallback"
+                )
+            plain = [compiled[id(p)] for p in in_force if not p.default]
+            plain += [compiled[id(p)] for p in in_force if p.default]
+            epochs.append(plain)
+        object.__setattr__(self, "_compiled", compiled)
+        object.__setattr__(self, "_breaks", ordered)
+        object.__setattr__(self, "_epochs", epochs)
+        object.__setattr__(
+            self, "_keys", [(key, metric, clock) for key, (metric, clock) in metrics.items()]
+        )
+        needs = any(
+            p.condition is not None or not c.trivial
+            for p, c in ((c.policy, c) for c in compiled.values())
+        ) or any(metric is Metric.CUSTOM for metric, _ in metrics.values())
+        object.__setattr__(self, "_snapshots", needs)
+
+    # -- public API -----------------------------------------------------------------------------
+
+    def calendar_named(self, name: str | None) -> BusinessCalendar:
+        """The calendar a target's ``calendar`` name refers to (None: the default one).
+
+        Raises :class:`~csmcore.errors.NotFound` for an unknown name.
+        """
+        if name is None:
+            return self.calendar
+        for known, cal in self.calendars:
+            if known == name:
+                return cal
+        from csmcore.errors import NotFound
+
+        raise NotFound(
+            f"calendar {name!r} is not in this book; known: {[n for n, _ in self.calendars]}"
+        )
+
+    def evaluate(self, ticket: Ticket, at: datetime) -> tuple[SlaStatus, ...]:
+        """Judge ``ticket`` at instant ``at`` using only its events at or before ``at``.
+
+        Returns one :class:`SlaStatus` per target cycle, ordered by target key (in the order
+        the keys first appear in the book) and cycle number. Instants in the results are in
+        ``at``'s time zone. Raises NaiveDatetimeError for a naive ``at``.
+        """
+        until = _us(at, "at")
+        run = _Run(self, ticket.events, until)
+        return run.report(at.tzinfo, at)
+
+    def next_change(self, ticket: Ticket, after: datetime) -> datetime | None:
+        """The earliest instant strictly after ``after`` at which any target changes state.
+
+        A change is a cycle appearing or disappearing, a state change (a breach, a pause, an
+        achievement) or a ``warn_at`` threshold being reached. Time-driven changes are found
+        from the events up to ``after``; events of ``ticket`` later than ``after`` are taken
+        into account too, so the answer is exact for the whole history given: evaluating one
+        microsecond before the returned instant and at it differ, and nothing changes in
+        between. None when nothing will ever change (every cycle stopped or paused, and no
+        later event changes anything). The result is in ``after``'s time zone.
+        """
+        cursor = _us(after, "after")
+        tz = after.tzinfo
+        events = ticket.events
+        times = [(e.at - EPOCH) // US for e in events]
+        while True:
+            run = _Run(self, events, cursor)
+            timed = run.next_timed(cursor)
+            k = bisect_right(times, cursor)
+            following = times[k] if k < len(times) else None
+            if following is None or (timed is not None and timed < following):
+                # Nothing happens between cursor and the timed change: it is exact.
+                return None if timed is None else _to_datetime(timed, tz)
+            before = (
+                run.signature()
+                if following - 1 == cursor
+                else _Run(self, events, following - 1).signature()
+            )
+            if _Run(self, events, following).signature() != before:
+                return _to_datetime(following, tz)
+            cursor = following
+
+    # -- selection --------------------------------------------------------------------------------
+
+    def _in_force(self, t: int) -> list[_Compiled]:
+        return self._epochs[bisect_right(self._breaks, t) - 1]
+
+    def _select(
+        self, epoch: list[_Compiled], snapshot: Ticket | None, priority: Priority
+    ) -> dict[str, _Spec]:
+        chosen: _Compiled | None = None
+        for compiled in epoch:
+            cond = compiled.policy.condition
+            if cond is None or (snapshot is not None and cond.matches(snapshot)):
+                chosen = compiled
+                break
+        if chosen is None:
+            return {}
+        out: dict[str, _Spec] = {}
+        for key, specs in chosen.groups:
+            for spec in specs:
+                target = spec.target
+                if target.priority is not None and target.priority is not priority:
+                    continue
+                if target.condition is not None and (
+                    snapshot is None or not target.condition.matches(snapshot)
+                ):
+                    continue
+                out[key] = spec
+                break
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# The engine: one pass over the events
+# --------------------------------------------------------------------------------------------
+
+_SOLVED = frozenset({Status.SOLVED, Status.CLOSED})
+_RUNS: dict[Metric, frozenset[Status] | None] = {
+    Metric.FIRST_REPLY: None,
+    Metric.NEXT_REPLY: None,
+    Metric.PERIODIC_UPDATE: None,
+    Metric.PAUSABLE_UPDATE: frozenset(Status) - {Status.PENDING},
+    Metric.REQUESTER_WAIT: frozenset({Status.NEW, Status.OPEN, Status.ON_HOLD}),
+    Metric.AGENT_WORK: frozenset({Status.NEW, Status.OPEN}),
+    Metric.TOTAL_RESOLUTION: None,
+    Metric.CUSTOM: None,
+}
+_STATUS_BASED = frozenset({Metric.REQUESTER_WAIT, Metric.AGENT_WORK, Metric.TOTAL_RESOLUTION})
+
+
+class _Cycle:
+    __slots__ = (
+        "breach",
+        "clock",
+        "number",
+        "run_pos",
+        "run_us",
+        "segs",
+        "spec",
+        "start",
+        "stop",
+        "used",
+    )
+
+    def __init__(self, number: int, start: int, spec: _Spec | None) -> None:
+        self.number = number
+        self.start = start
+        self.spec = spec
+        self.clock: _Clock = spec.clock if spec is not None else _WALL
+        self.used = 0
+        self.run_us: int | None = None
+        self.run_pos = 0
+        self.segs: list[tuple[int, int]] = []
+        self.stop: int | None = None
+        self.breach: int | None = None
+
+    def run(self, flag: bool, t: int) -> None:
+        if flag:
+            if self.run_us is None:
+                self.run_us = t
+                self.run_pos = self.clock.pos(t)
+        elif self.run_us is not None:
+            self.used += self.clock.pos(t) - self.run_pos
+            self.segs.append((self.run_us, t))
+            self.run_us = None
+
+    def used_at(self, t: int) -> int:
+        if self.run_us is None:
+            return self.used
+        return self.used + self.clock.pos(t) - self.run_pos
+
+    def due(self, t: int) -> int:
+        """When the target breaches if the clock runs from now on (t = the judging instant)."""
+        assert self.spec is not None
+        if self.breach is not None:
+            return self.breach
+        left = self.spec.d - self.used
+        if self.run_us is not None:
+            return self.clock.at(self.run_pos + left, self.run_us)
+        end = t if self.stop is None else self.stop
+        return self.clock.at(self.clock.pos(end) + left, end)
+
+    def check(self, t: int) -> None:
+        """Record a breach that happened at or before ``t`` while running."""
+        spec = self.spec
+        if spec is None or self.breach is not None or self.run_us is None:
+            return
+        need = self.run_pos + spec.d - self.used
+        if self.clock.pos(t) >= need:
+            self.breach = self.clock.at(need, self.run_us)
+
+    def respec(self, spec: _Spec | None, t: int) -> None:
+        old = self.spec
+        if spec is old:
+            return
+        if spec is None:
+            if self.breach is None:
+                self.spec = None
+            return
+        if spec.clock is not self.clock:
+            clock = spec.clock
+            self.used = sum(clock.pos(b) - clock.pos(a) for a, b in self.segs)
+            if self.run_us is not None:
+                self.run_pos = clock.pos(self.run_us)
+            self.clock = clock
+        if old is not None and self.breach is None and spec.target.on_change is OnChange.RESTART:
+            self.start = t
+            self.used = 0
+            self.segs = []
+            if self.run_us is not None:
+                self.run_us = t
+                self.run_pos = self.clock.pos(t)
+        self.spec = spec
+        if self.breach is None and self.used_at(t) >= spec.d:
+            self.breach = t
+
+
+class _Track:
+    """All cycles of one target key."""
+
+    __slots__ = ("clock_rules", "cycles", "key", "metric", "runs", "start_matched")
+
+    def __init__(self, key: str, metric: Metric, clock_rules: CustomClock | None) -> None:
+        self.key = key
+        self.metric = metric
+        self.clock_rules = clock_rules
+        self.runs = _RUNS[metric]
+        self.cycles: list[_Cycle] = []
+        self.start_matched = False
+
+    @property
+    def open(self) -> _Cycle | None:
+        if self.cycles and self.cycles[-1].stop is None:
+            return self.cycles[-1]
+        return None
+
+    def begin(self, t: int, spec: _Spec | None, running: bool) -> None:
+        cycle = _Cycle(len(self.cycles) + 1, t, spec)
+        self.cycles.append(cycle)
+        cycle.run(running, t)
+
+    def end(self, t: int) -> None:
+        cycle = self.open
+        if cycle is not None:
+            cycle.run(False, t)
+            cycle.stop = t
+
+
+class _Run:
+    """Replays events up to ``until`` (UTC microseconds, inclusive)."""
+
+    __slots__ = ("book", "tracks", "until")
+
+    def __init__(self, book: SlaBook, events: Sequence[TicketEvent], until: int) -> None:
+        self.book = book
+        self.until = until
+        self.tracks = [_Track(key, metric, clock) for key, metric, clock in book._keys]
+        self._replay(events)
+
+    def _replay(self, events: Sequence[TicketEvent]) -> None:
+        book = self.book
+        tracks = self.tracks
+        until = self.until
+        created = events[0]
+        assert isinstance(created, TicketCreated)
+        status = created.status
+        priority = created.priority
+        by_agent = created.created_by is Role.AGENT
+        awaiting_first = not by_agent
+        snapshot: Ticket | None = None
+        use_snapshots = book._snapshots
+        specs: dict[str, _Spec] = {}
+        last_epoch: list[_Compiled] | None = None
+        for index, event in enumerate(events):
+            t = (event.at - EPOCH) // US
+            if t > until:
+                break
+            for track in tracks:
+                cycle = track.open
+                if cycle is not None:
+                    cycle.check(t)
+            before = status
+            agent_reply = requester_comment = False
+            triggers: set[SlaTrigger] = set()
+            kind = type(event)
+            if kind is Commented:
+                assert isinstance(event, Commented)
+                if event.public:
+                    if event.author_role is Role.REQUESTER or event.on_behalf_of_requester:
+                        requester_comment = True
+                        triggers.add(SlaTrigger.REQUESTER_COMMENT)
+                    elif event.author_role is Role.AGENT:
+                        agent_reply = True
+                        triggers.add(SlaTrigger.AGENT_REPLY)
+            elif kind is StatusChanged:
+                assert isinstance(event, StatusChanged)
+                status = event.status
+            elif kind is PriorityChanged:
+                assert isinstance(event, PriorityChanged)
+                priority = event.priority
+            elif kind is Reopened:
+                assert isinstance(event, Reopened)
+                status = event.status
+            elif kind is Merged:
+                status = Status.CLOSED
+            elif index == 0:
+                triggers.add(SlaTrigger.CREATED)
+            elif kind is Assigned:
+                triggers.add(SlaTrigger.ASSIGNED)
+            solved = status in _SOLVED and (index == 0 or before not in _SOLVED)
+            reopened = index > 0 and before in _SOLVED and status not in _SOLVED
+            if solved:
+                triggers.add(SlaTrigger.SOLVED)
+            if reopened:
+                triggers.add(SlaTrigger.REOPENED)
+            if use_snapshots:
+                if snapshot is None:
+                    snapshot = Ticket.from_events(events[: index + 1])
+                else:
+                    snapshot = snapshot.apply(event)
+            epoch = book._in_force(t)
+            if index == 0 or kind is not Commented or epoch is not last_epoch:
+                specs = book._select(epoch, snapshot, priority)
+                last_epoch = epoch
+            for track in tracks:
+                spec = specs.get(track.key)
+                self._step(
+                    track,
+                    spec,
+                    t,
+                    index,
+                    status,
+                    solved,
+                    reopened,
+                    agent_reply,
+                    requester_comment,
+                    by_agent,
+                    awaiting_first,
+                    snapshot,
+                    triggers,
+                )
+            if agent_reply or solved:
+                awaiting_first = False
+
+    def _step(
+        self,
+        track: _Track,
+        spec: _Spec | None,
+        t: int,
+        index: int,
+        status: Status,
+        solved: bool,
+        reopened: bool,
+        agent_reply: bool,
+        requester_comment: bool,
+        by_agent: bool,
+        awaiting_first: bool,
+        snapshot: Ticket | None,
+        triggers: set[SlaTrigger],
+    ) -> None:
+        metric = track.metric
+        runs = track.runs
+        running = runs is None or status in runs
+        cycle = track.open
+        if cycle is not None:
+            cycle.respec(spec, t)
+        if metric is Metric.FIRST_REPLY:
+            if index == 0 and not by_agent and not solved:
+                track.begin(t, spec, True)
+            elif agent_reply or solved:
+                track.end(t)
+        elif metric is Metric.NEXT_REPLY:
+            if agent_reply or solved:
+                track.end(t)
+            elif requester_comment and cycle is None and not awaiting_first:
+                track.begin(t, spec, True)
+        elif metric is Metric.PERIODIC_UPDATE or metric is Metric.PAUSABLE_UPDATE:
+            if agent_reply or solved:
+                track.end(t)
+            if (agent_reply or (index == 0 and by_agent)) and status not in _SOLVED:
+                track.begin(t, spec, running)
+        elif metric in _STATUS_BASED:
+            if index == 0:
+                track.begin(t, spec, running)
+                if solved:
+                    track.end(t)
+            elif solved:
+                track.end(t)
+            elif reopened and track.cycles:
+                rule = spec.target.on_reopen if spec is not None else OnReopen.PAUSE
+                last = track.cycles[-1]
+                if rule is OnReopen.PAUSE:
+                    last.stop = None
+                    last.respec(spec, t)
+                else:
+                    track.begin(t, spec, running)
+        else:  # CUSTOM
+            self._custom(track, spec, t, snapshot, triggers, status, reopened)
+            return
+        cycle = track.open
+        if cycle is not None:
+            cycle.run(running, t)
+
+    def _custom(
+        self,
+        track: _Track,
+        spec: _Spec | None,
+        t: int,
+        snapshot: Ticket | None,
+        triggers: set[SlaTrigger],
+        status: Status,
+        reopened: bool,
+    ) -> None:
+        rules = track.clock_rules
+        assert rules is not None
+        assert snapshot is not None
+        starts = rules.start is not None and rules.start.matches(snapshot)
+        edge = (starts and not track.start_matched) or bool(rules.start_on & triggers)
+        track.start_matched = starts
+        stops = (rules.stop is not None and rules.stop.matches(snapshot)) or bool(
+            rules.stop_on & triggers
+        )
+        cycle = track.open
+        if cycle is not None:
+            if stops:
+                track.end(t)
+                return
+            if rules.reset is not None and rules.reset.matches(snapshot):
+                cycle.run(False, t)
+                cycle.stop = t
+                if cycle.breach is None:
+                    track.cycles.pop()
+                if starts:
+                    track.begin(t, spec, True)
+                    cycle = track.open
+                else:
+                    return
+        elif (
+            reopened
+            and track.cycles
+            and spec is not None
+            and spec.target.on_reopen is OnReopen.PAUSE
+            and not stops
+        ):
+            last = track.cycles[-1]
+            last.stop = None
+            last.respec(spec, t)
+            cycle = last
+        if cycle is None and edge and not stops:
+            track.begin(t, spec, True)
+            cycle = track.open
+        if cycle is not None:
+            paused = rules.pause is not None and rules.pause.matches(snapshot)
+            cycle.run(not paused, t)
+
+    # -- results --------------------------------------------------------------------------------
+
+    def _visible(self) -> Iterable[tuple[_Track, _Cycle]]:
+        for track in self.tracks:
+            for cycle in track.cycles:
+                if cycle.spec is not None:
+                    yield track, cycle
+
+    def finish(self) -> None:
+        for track in self.tracks:
+            cycle = track.open
+            if cycle is not None:
+                cycle.check(self.until)
+
+    def signature(self) -> list[tuple[str, int, SlaState, float | None]]:
+        self.finish()
+        out = []
+        for track, cycle in self._visible():
+            assert cycle.spec is not None
+            out.append((track.key, cycle.number, _state(cycle), _warning(cycle, self.until)))
+        return out
+
+    def next_timed(self, after: int) -> int | None:
+        self.finish()
+        best: int | None = None
+        for _, cycle in self._visible():
+            spec = cycle.spec
+            assert spec is not None
+            if cycle.stop is not None or cycle.run_us is None:
+                continue
+            candidates = []
+            if cycle.breach is None:
+                candidates.append(cycle.run_pos + spec.d - cycle.used)
+            for _, need in spec.thresholds:
+                candidates.append(cycle.run_pos + need - cycle.used)
+            for need in candidates:
+                moment = cycle.clock.at(need, cycle.run_us)
+                if moment > after and (best is None or moment < best):
+                    best = moment
+        return best
+
+    def report(self, tz: tzinfo | None, at: datetime) -> tuple[SlaStatus, ...]:
+        self.finish()
+        until = self.until
+        out = []
+        for track, cycle in self._visible():
+            spec = cycle.spec
+            assert spec is not None
+            end = until if cycle.stop is None else cycle.stop
+            elapsed = cycle.used_at(end)
+            clock = cycle.clock
+            total = clock.pos(end) - clock.pos(cycle.start)
+            state = _state(cycle)
+            out.append(
+                SlaStatus(
+                    policy=spec.policy.name,
+                    policy_version=spec.policy.version,
+                    target=track.key,
+                    metric=track.metric,
+                    cycle=cycle.number,
+                    state=state,
+                    at=at,
+                    started_at=_to_datetime(cycle.start, tz),
+                    due_at=_to_datetime(cycle.due(until), tz),
+                    within=spec.target.within,
+                    elapsed=timedelta(microseconds=elapsed),
+                    paused=timedelta(microseconds=total - elapsed),
+                    breached_at=None if cycle.breach is None else _to_datetime(cycle.breach, tz),
+                    achieved_at=(
+                        _to_datetime(cycle.stop, tz)
+                        if cycle.stop is not None and cycle.breach is None
+                        else None
+                    ),
+                    stopped_at=None if cycle.stop is None else _to_datetime(cycle.stop, tz),
+                    warning=_warning(cycle, until),
+                )
+            )
+        return tuple(out)
+
+
+def _state(cycle: _Cycle) -> SlaState:
+    if cycle.breach is not None:
+        return SlaState.BREACHED
+    if cycle.stop is not None:
+        return SlaState.ACHIEVED
+    return SlaState.ACTIVE if cycle.run_us is not None else SlaState.PAUSED
+
+
+def _warning(cycle: _Cycle, until: int) -> float | None:
+    spec = cycle.spec
+    assert spec is not None
+    if not spec.thresholds:
+        return None
+    used = cycle.used_at(until if cycle.stop is None else cycle.stop)
+    level = None
+    for fraction, need in spec.thresholds:
+        if used >= need:
+            level = fraction
+    return level
+
+
+# --------------------------------------------------------------------------------------------
+# Rebuild and backtest
+# --------------------------------------------------------------------------------------------
+
+
+def _index(statuses: Iterable[SlaStatus]) -> dict[tuple[str, int], SlaStatus]:
+    return {(s.target, s.cycle): s for s in statuses}
+
+
+def _same_judgement(a: SlaStatus, b: SlaStatus) -> bool:
+    return attrs.evolve(a, at=b.at) == b
+
+
+def rebuild(
+    book: SlaBook,
+    tickets: Iterable[Ticket],
+    previous: SlaBook | Mapping[str, Sequence[SlaStatus]],
+    at: datetime,
+) -> tuple[SlaChange, ...]:
+    """Re-judge ``tickets`` at ``at`` under ``book`` and return every cycle whose judgement changed.
+
+    ``previous`` is either the stored judgements (ticket id to the statuses stored for it) or
+    the book they were made with. Nothing is written anywhere: the caller stores the new
+    judgements if it accepts the changes. To re-judge history under a new policy version from
+    the start, pass a book in which that version has ``effective_from=None``. A cycle present in
+    only one of the two judgements has None on the other side. Raises NaiveDatetimeError for a
+    naive ``at``.
+    """
+    require_aware(at, "at")
+    changes: list[SlaChange] = []
+    for ticket in tickets:
+        after = _index(book.evaluate(ticket, at))
+        if isinstance(previous, SlaBook):
+            before = _index(previous.evaluate(ticket, at))
+        else:
+            before = _index(previous.get(ticket.id, ()))
+        for key in sorted(before.keys() | after.keys()):
+            old, new = before.get(key), after.get(key)
+            if old is not None and new is not None and _same_judgement(old, new):
+                continue
+            changes.append(
+                SlaChange(ticket_id=ticket.id, target=key[0], cycle=key[1], before=old, after=new)
+            )
+    return tuple(changes)
+
+
+@attrs.frozen(kw_only=True)
+class BacktestRow:
+    """Outcomes of one target key under one book: cycles achieved, breached and still open."""
+
+    target: str
+    achieved: int
+    breached: int
+    open: int
+
+    @property
+    def judged(self) -> int:
+        """Cycles with a final outcome (achieved or breached)."""
+        return self.achieved + self.breached
+
+    @property
+    def achievement_rate(self) -> float | None:
+        """``achieved / judged`` in 0..1, or None when no cycle has a final outcome.
+
+        A cycle breached but still open counts as breached: a breach is final.
+        """
+        return None if self.judged == 0 else self.achieved / self.judged
+
+
+@attrs.frozen(kw_only=True)
+class Backtest:
+    """A candidate book against the book in force, per target key, over the same tickets."""
+
+    at: datetime
+    tickets: int
+    baseline: tuple[BacktestRow, ...]
+    candidate: tuple[BacktestRow, ...]
+
+    def row(self, target: str, *, candidate: bool = True) -> BacktestRow:
+        """The row of ``target`` (candidate side by default); NotFound if the book has none."""
+        for row in self.candidate if candidate else self.baseline:
+            if row.target == target:
+                return row
+        from csmcore.errors import NotFound
+
+        raise NotFound(f"no backtest row for target {target!r}")
+
+
+def _tally(statuses: Iterable[SlaStatus], order: list[str]) -> tuple[BacktestRow, ...]:
+    counts: dict[str, list[int]] = {key: [0, 0, 0] for key in order}
+    for status in statuses:
+        row = counts.setdefault(status.target, [0, 0, 0])
+        if status.state is SlaState.ACHIEVED:
+            row[0] += 1
+        elif status.state is SlaState.BREACHED:
+            row[1] += 1
+        else:
+            row[2] += 1
+    return tuple(
+        BacktestRow(target=key, achieved=a, breached=b, open=o) for key, (a, b, o) in counts.items()
+    )
+
+
+def backtest(
+    candidate: SlaBook, tickets: Iterable[Ticket], baseline: SlaBook, at: datetime
+) -> Backtest:
+    """Judge every ticket at ``at`` under ``candidate`` and under ``baseline`` (the book in
+    force) and count achieved, breached and open cycles per target key.
+
+    Raises NaiveDatetimeError for a naive ``at``.
+    """
+    require_aware(at, "at")
+    base: list[SlaStatus] = []
+    cand: list[SlaStatus] = []
+    count = 0
+    for ticket in tickets:
+        count += 1
+        base.extend(baseline.evaluate(ticket, at))
+        cand.extend(candidate.evaluate(ticket, at))
+    return Backtest(
+        at=at,
+        tickets=count,
+        baseline=_tally(base, [key for key, _, _ in baseline._keys]),
+        candidate=_tally(cand, [key for key, _, _ in candidate._keys]),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Serialization
+# --------------------------------------------------------------------------------------------
+
+
+def _unstructure_book(book: SlaBook) -> dict[str, Any]:
+    return {
+        "policies": [converter.unstructure(p, SlaPolicy) for p in book.policies],
+        "calendar": converter.unstructure(book.calendar, BusinessCalendar),
+        "calendars": {
+            name: converter.unstructure(cal, BusinessCalendar) for name, cal in book.calendars
+        },
+    }
+
+
+_BOOK_KEYS = frozenset({"policies", "calendar", "calendars"})
+
+
+def _structure_book(data: Any, _: type) -> SlaBook:
+    if not isinstance(data, Mapping):
+        raise SerializationError(f"$: {data!r} is not a mapping of book fields")
+    extra = set(data) - _BOOK_KEYS
+    if extra:
+        raise SerializationError(f"$: unknown keys {sorted(extra)}; accepted: {sorted(_BOOK_KEYS)}")
+    for key in ("policies", "calendar"):
+        if key not in data:
+            raise SerializationError(f"$.{key}: required field missing")
+    if not isinstance(data["policies"], list):
+        raise SerializationError(f"$.policies: {data['policies']!r} is not a list")
+    policies = []
+    for index, item in enumerate(data["policies"]):
+        try:
+            policies.append(converter.structure(item, SlaPolicy))
+        except Exception as err:  # cattrs groups; re-raised naming the path
+            from csmcore.serialization import _describe
+
+            raise SerializationError(f"$.policies[{index}]: {_describe(err)}") from err
+    calendars = {}
+    raw = data.get("calendars", {})
+    if not isinstance(raw, Mapping):
+        raise SerializationError(f"$.calendars: {raw!r} is not a mapping of name to calendar")
+    for name, item in raw.items():
+        try:
+            calendars[name] = converter.structure(item, BusinessCalendar)
+        except Exception as err:
+            raise SerializationError(f"$.calendars.{name}: {err}") from err
+    try:
+        calendar = converter.structure(data["calendar"], BusinessCalendar)
+    except Exception as err:
+        raise SerializationError(f"$.calendar: {err}") from err
+    try:
+        return SlaBook(policies=policies, calendar=calendar, calendars=calendars)
+    except ValidationError as err:
+        raise SerializationError(f"$: {err}") from err
+
+
+converter.register_unstructure_hook(SlaBook, _unstructure_book)
+converter.register_structure_hook(SlaBook, _structure_book)
