@@ -1377,3 +1377,7 @@ def _structure_book(data: Any, _: type) -> SlaBook:
 
 converter.register_unstructure_hook(SlaBook, _unstructure_book)
 converter.register_structure_hook(SlaBook, _structure_book)
+converter.register_unstructure_hook_func(
+    lambda cls: cls == frozenset[SlaTrigger],
+    lambda value: sorted(item.value for item in value),
+)
