@@ -549,6 +549,123 @@ def profile_report(libs: Libraries, inputs: Inputs) -> list[str]:
     return lines
 
 
+def sketch_report(libs: Libraries, inputs: Inputs) -> list[str]:
+    """Time two alternative timeline layouts against csmcore's, as plain functions.
+
+    Not csmcore code: sketches for the hot path, built from the public ``open_intervals()``,
+    with the same two-bisect logic as csmcore. Every answer is checked against csmcore's own
+    (instant, UTC offset and fold) before anything is timed.
+
+    * ``int``: today's layout, UTC microseconds as ints (the reference for the sketches).
+    * ``timedelta``: bounds and running totals kept as ``timedelta`` since the epoch, so an
+      instant needs only ``start - EPOCH`` (no ``// US``) and elapsed's result is a plain
+      difference (no ``timedelta(...)`` constructor).
+    * ``zone-local``: bounds kept as aware datetimes in the calendar's zone. For an input whose
+      ``tzinfo`` *is* the calendar's zone, comparison and subtraction are wall-clock field
+      operations with no ``utcoffset()`` call at all. Valid only for intervals with no UTC
+      offset change inside (checked here; a real version needs a per-interval flag and the
+      exact path for inputs in or near a transition), else it falls back.
+    """
+    cal = libs.csm
+    n = min(len(inputs.starts), 50_000)
+    first = datetime(START_YEARS[0] - 1, 1, 1, tzinfo=NY)
+    last = datetime(START_YEARS[1] + 2, 1, 1, tzinfo=NY)
+    bounds: list[int] = []
+    cum = [0]
+    local: list[datetime] = []
+    for lo, hi in cal.open_intervals(first, last):
+        lo_us, hi_us = (lo - EPOCH) // US, (hi - EPOCH) // US
+        bounds += (lo_us, hi_us)
+        cum.append(cum[-1] + hi_us - lo_us)
+        local += (lo.astimezone(NY), hi.astimezone(NY))
+    bounds_td = [US * b for b in bounds]
+    cum_td = [US * c for c in cum]
+    spans = zip(local[::2], local[1::2], strict=True)
+    local_ok = all(lo.utcoffset() == hi.utcoffset() for lo, hi in spans)
+
+    def elapsed_int(a: datetime, b: datetime) -> timedelta:
+        x, y = (a - EPOCH) // US, (b - EPOCH) // US
+        k = bisect_right(bounds, x)
+        bx = cum[k >> 1] + x - bounds[k - 1] if k & 1 else cum[k >> 1]
+        k = bisect_right(bounds, y)
+        by = cum[k >> 1] + y - bounds[k - 1] if k & 1 else cum[k >> 1]
+        return timedelta(0, 0, by - bx)
+
+    def elapsed_td(a: datetime, b: datetime) -> timedelta:
+        x, y = a - EPOCH, b - EPOCH
+        k = bisect_right(bounds_td, x)
+        bx = cum_td[k >> 1] + (x - bounds_td[k - 1]) if k & 1 else cum_td[k >> 1]
+        k = bisect_right(bounds_td, y)
+        by = cum_td[k >> 1] + (y - bounds_td[k - 1]) if k & 1 else cum_td[k >> 1]
+        return by - bx
+
+    def elapsed_local(a: datetime, b: datetime) -> timedelta:
+        if not local_ok or a.tzinfo is not NY or b.tzinfo is not NY:
+            return elapsed_td(a, b)
+        k = bisect_right(local, a)
+        bx = cum_td[k >> 1] + (a - local[k - 1]) if k & 1 else cum_td[k >> 1]
+        k = bisect_right(local, b)
+        by = cum_td[k >> 1] + (b - local[k - 1]) if k & 1 else cum_td[k >> 1]
+        return by - bx
+
+    def add_int(s: datetime, d: timedelta) -> datetime:
+        t = (s - EPOCH) // US
+        k = bisect_right(bounds, t)
+        target = (cum[k >> 1] + t - bounds[k - 1] if k & 1 else cum[k >> 1]) + d // US
+        m = bisect_left(cum, target) - 1
+        return datetime.fromtimestamp((bounds[m << 1] + target - cum[m]) / 1e6, s.tzinfo)
+
+    def add_td(s: datetime, d: timedelta) -> datetime:
+        t = s - EPOCH
+        k = bisect_right(bounds_td, t)
+        target = (cum_td[k >> 1] + (t - bounds_td[k - 1]) if k & 1 else cum_td[k >> 1]) + d
+        m = bisect_left(cum_td, target) - 1
+        return (EPOCH + (bounds_td[m << 1] + (target - cum_td[m]))).astimezone(s.tzinfo)
+
+    def add_local(s: datetime, d: timedelta) -> datetime:
+        if not local_ok or s.tzinfo is not NY:
+            return add_td(s, d)
+        k = bisect_right(local, s)
+        target = (cum_td[k >> 1] + (s - local[k - 1]) if k & 1 else cum_td[k >> 1]) + d
+        m = bisect_left(cum_td, target) - 1
+        return local[m << 1] + (target - cum_td[m])
+
+    pairs = list(zip(inputs.pair_a[:n], inputs.pair_b[:n], strict=True))
+    adds = list(zip(inputs.starts[:n], inputs.fine_budgets[:n], strict=True))
+    wrong = 0
+    for a, b in pairs:
+        want = cal.elapsed(a, b)
+        wrong += sum(f(a, b) != want for f in (elapsed_int, elapsed_td, elapsed_local))
+    for s, d in adds:
+        want_dt = cal.add(s, d)
+        expected = (want_dt, want_dt.utcoffset(), want_dt.fold)
+        for g in (add_int, add_td, add_local):
+            got = g(s, d)
+            wrong += (got, got.utcoffset(), got.fold) != expected
+
+    namespace: dict[str, object] = {"pairs": pairs, "adds": adds}
+    rows = [
+        ("pairs", "cal.elapsed(a, b)", cal.elapsed),
+        ("pairs", "sketch int (today's layout)", elapsed_int),
+        ("pairs", "sketch timedelta", elapsed_td),
+        ("pairs", "sketch zone-local", elapsed_local),
+        ("adds", "cal.add(s, d)", cal.add),
+        ("adds", "sketch int (today's layout)", add_int),
+        ("adds", "sketch timedelta", add_td),
+        ("adds", "sketch zone-local", add_local),
+    ]
+    lines = [
+        f"  alternative layouts as plain functions, {n:,} items, best of 7 (timeit); answers "
+        f"checked against csmcore: {wrong} differ; zone-local precondition holds: {local_ok}"
+    ]
+    for list_name, label, func in rows:
+        xs = namespace[list_name]
+        ns = _ns_per_item("f(*x)", {"xs": xs, "f": func}, n) - _ns_per_item("pass", {"xs": xs}, n)
+        op = "elapsed" if list_name == "pairs" else "add"
+        lines.append(f"    {op:<8} {label:<30} {ns:6.0f} ns  {1e9 / ns:>11,.0f} ops/s")
+    return lines
+
+
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
@@ -739,6 +856,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile:
         print(heading("profile of csmcore"))
         for line in profile_report(libs, inputs):
+            print(line)
+        for line in sketch_report(libs, inputs):
             print(line)
 
     print(heading("verdict"))
