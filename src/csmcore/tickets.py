@@ -729,10 +729,11 @@ def _advance(state: list[Any], event: Any) -> list[Any]:
         status = event.status
         new[_STATUS] = status
         new[_STATUS_NAME] = event.status_name
-        if status is Status.SOLVED or (status is Status.CLOSED and old is not Status.SOLVED):
+        if old is Status.SOLVED:
+            if status is not Status.SOLVED and status is not Status.CLOSED:
+                new[_REOPENS] = state[_REOPENS] + 1
+        elif status is Status.SOLVED or status is Status.CLOSED:
             new[_SOLVED] = event.at
-        elif old is Status.SOLVED and status is not Status.CLOSED:
-            new[_REOPENS] = state[_REOPENS] + 1
     elif kind is PriorityChanged:
         new[_PRIORITY] = event.priority
     elif kind is Assigned:

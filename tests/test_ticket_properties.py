@@ -1,0 +1,300 @@
+"""Hypothesis properties of the ticket model, checked against a plain reference fold.
+
+``tickets()`` builds tickets from random *valid* histories: at every step it only draws events
+that are legal for the ticket as it stands, so every history it makes must be accepted.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from csmcore.errors import InvalidTransition
+from csmcore.serialization import from_data, to_data
+from csmcore.tickets import (
+    Assigned,
+    Channel,
+    Commented,
+    FieldsChanged,
+    Merged,
+    Priority,
+    PriorityChanged,
+    Reopened,
+    Role,
+    Status,
+    StatusChanged,
+    TagsChanged,
+    Ticket,
+    TicketCreated,
+    TicketEvent,
+)
+
+ZONES = [
+    timezone.utc,
+    ZoneInfo("Europe/Berlin"),
+    ZoneInfo("America/New_York"),
+    ZoneInfo("Asia/Kolkata"),
+]
+PEOPLE = ["ada", "grace", "linus", "barbara"]
+GROUPS = ["tier1", "tier2", "billing"]
+TAGS = ["vip", "billing", "bug", "de", "en"]
+FIELD_NAMES = ["plan", "seats", "score", "beta"]
+STATUS_NAMES = [None, "Awaiting Vendor", "Escalated"]
+
+field_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-10_000, 10_000),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.text(max_size=6),
+)
+field_maps = st.dictionaries(st.sampled_from(FIELD_NAMES), field_values, max_size=3)
+tag_sets = st.frozensets(st.sampled_from(TAGS), max_size=3)
+optional_names = st.one_of(st.none(), st.sampled_from(PEOPLE))
+optional_groups = st.one_of(st.none(), st.sampled_from(GROUPS))
+actors = st.one_of(st.none(), st.sampled_from(PEOPLE))
+gaps = st.one_of(
+    st.just(timedelta(0)),
+    st.integers(1, 3 * 86_400).map(lambda s: timedelta(seconds=s)),
+    st.integers(1, 10**6).map(lambda us: timedelta(microseconds=us)),
+)
+
+
+def status_names(status: Status) -> st.SearchStrategy[str | None]:
+    return st.sampled_from([*STATUS_NAMES, status.value])
+
+
+@st.composite
+def created_events(draw: st.DrawFn) -> TicketCreated:
+    status = draw(st.sampled_from(list(Status)))
+    moment = draw(
+        st.datetimes(
+            min_value=datetime(2020, 1, 1),
+            max_value=datetime(2030, 1, 1),
+            timezones=st.sampled_from(ZONES),
+        )
+    )
+    return TicketCreated(
+        at=moment,
+        actor=draw(actors),
+        ticket_id=draw(st.text("ABC-0123456789", min_size=1, max_size=6)),
+        created_by=draw(st.sampled_from(list(Role))),
+        channel=draw(st.sampled_from(list(Channel))),
+        priority=draw(st.sampled_from(list(Priority))),
+        requester=draw(st.sampled_from(PEOPLE)),
+        subject=draw(st.text(max_size=10)),
+        group=draw(optional_groups),
+        assignee=draw(optional_names),
+        status=status,
+        status_name=draw(status_names(status)),
+        tags=draw(tag_sets),
+        fields=draw(field_maps),
+    )
+
+
+def legal_kinds(ticket: Ticket) -> list[str]:
+    """Event kinds that may follow ``ticket`` (it is never merged here)."""
+    kinds = ["priority", "assigned", "tags", "fields"]
+    if ticket.status is Status.CLOSED:
+        return [*kinds, "reopened"]
+    kinds += ["status", "commented", "commented", "merged"]
+    if ticket.status is Status.SOLVED:
+        kinds.append("reopened")
+    return kinds
+
+
+@st.composite
+def next_event(draw: st.DrawFn, ticket: Ticket, at: datetime) -> TicketEvent:
+    kind = draw(st.sampled_from(legal_kinds(ticket)))
+    at = at.astimezone(draw(st.sampled_from(ZONES)))
+    actor = draw(actors)
+    if kind == "status":
+        choices = list(Status) if ticket.status is Status.NEW else list(Status)[1:]
+        status = draw(st.sampled_from(choices))
+        return StatusChanged(
+            at=at, actor=actor, status=status, status_name=draw(status_names(status))
+        )
+    if kind == "priority":
+        return PriorityChanged(at=at, actor=actor, priority=draw(st.sampled_from(list(Priority))))
+    if kind == "assigned":
+        return Assigned(
+            at=at, actor=actor, assignee=draw(optional_names), group=draw(optional_groups)
+        )
+    if kind == "commented":
+        role = draw(st.sampled_from(list(Role)))
+        on_behalf = role is not Role.REQUESTER and draw(st.booleans())
+        return Commented(
+            at=at,
+            actor=actor,
+            author_role=role,
+            public=draw(st.booleans()),
+            author=draw(optional_names),
+            on_behalf_of_requester=on_behalf,
+        )
+    if kind == "tags":
+        added = draw(tag_sets)
+        removed = draw(tag_sets) - added
+        return TagsChanged(at=at, actor=actor, added=added, removed=removed)
+    if kind == "fields":
+        return FieldsChanged(at=at, actor=actor, changes=draw(field_maps))
+    if kind == "merged":
+        return Merged(at=at, actor=actor, into=ticket.id + "-main")
+    return Reopened(
+        at=at,
+        actor=actor,
+        status=draw(st.sampled_from([Status.OPEN, Status.PENDING, Status.ON_HOLD])),
+    )
+
+
+@st.composite
+def tickets(draw: st.DrawFn, max_events: int = 12) -> Ticket:
+    """A ticket built event by event from a random valid history."""
+    ticket = Ticket.from_events([draw(created_events())])
+    for _ in range(draw(st.integers(0, max_events))):
+        if ticket.merged_into is not None:
+            break
+        at = ticket.updated_at + draw(gaps)
+        ticket = ticket.apply(draw(next_event(ticket, at)))
+    return ticket
+
+
+def reference(events: tuple[TicketEvent, ...]) -> dict[str, Any]:
+    """The derived state, by a deliberately simple replay written independently of tickets.py."""
+    created = events[0]
+    assert isinstance(created, TicketCreated)
+    state: dict[str, Any] = {
+        "status": created.status,
+        "status_name": created.status_name or created.status.value,
+        "priority": created.priority,
+        "group": created.group,
+        "assignee": created.assignee,
+        "tags": set(created.tags),
+        "fields": {k: v for k, v in created.fields.items() if v is not None},
+        "merged_into": None,
+        "solved_at": created.at if created.status in (Status.SOLVED, Status.CLOSED) else None,
+        "reopens": 0,
+    }
+    unsolved = (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
+    for event in events[1:]:
+        before = state["status"]
+        if isinstance(event, StatusChanged):
+            state["status"] = event.status
+            state["status_name"] = event.status_name or event.status.value
+            if before in unsolved and event.status in (Status.SOLVED, Status.CLOSED):
+                state["solved_at"] = event.at
+            if before is Status.SOLVED and event.status in unsolved:
+                state["reopens"] += 1
+        elif isinstance(event, Reopened):
+            state["status"] = event.status
+            state["status_name"] = event.status.value
+            state["reopens"] += 1
+        elif isinstance(event, PriorityChanged):
+            state["priority"] = event.priority
+        elif isinstance(event, Assigned):
+            state["assignee"], state["group"] = event.assignee, event.group
+        elif isinstance(event, TagsChanged):
+            state["tags"] = (state["tags"] | set(event.added)) - set(event.removed)
+        elif isinstance(event, FieldsChanged):
+            for name, value in event.changes.items():
+                if value is None:
+                    state["fields"].pop(name, None)
+                else:
+                    state["fields"][name] = value
+        elif isinstance(event, Merged):
+            state["merged_into"] = event.into
+            state["status"] = Status.CLOSED
+            state["status_name"] = "closed"
+    state["tags"] = frozenset(state["tags"])
+    state["updated_at"] = events[-1].at
+    state["version"] = len(events)
+    state["created_at"] = created.at
+    state["channel"] = created.channel
+    state["created_by"] = created.created_by
+    state["requester"] = created.requester
+    state["subject"] = created.subject
+    return state
+
+
+def snapshot(ticket: Ticket) -> dict[str, Any]:
+    return {name: getattr(ticket, name) for name in reference(ticket.events)}
+
+
+@given(tickets())
+def test_incremental_state_matches_the_reference_replay(ticket: Ticket) -> None:
+    assert snapshot(ticket) == reference(ticket.events)
+    assert all(e.at.tzinfo is timezone.utc for e in ticket.events)
+    assert all(a.at <= b.at for a, b in zip(ticket.events, ticket.events[1:], strict=False))
+
+
+@given(tickets())
+def test_from_events_rebuilds_the_same_ticket(ticket: Ticket) -> None:
+    rebuilt = Ticket.from_events(ticket.events)
+    assert rebuilt == ticket
+    assert hash(rebuilt) == hash(ticket)
+    assert snapshot(rebuilt) == snapshot(ticket)
+    assert snapshot(Ticket(id=ticket.id, events=list(ticket.events))) == snapshot(ticket)
+
+
+@given(tickets())
+def test_as_of_the_last_update_is_the_ticket(ticket: Ticket) -> None:
+    assert ticket.as_of(ticket.updated_at) == ticket
+    assert snapshot(ticket.as_of(ticket.updated_at)) == snapshot(ticket)
+
+
+@given(tickets(), st.data())
+def test_as_of_includes_exactly_the_events_up_to_the_instant(
+    ticket: Ticket, data: st.DataObject
+) -> None:
+    event = data.draw(st.sampled_from(ticket.events))
+    span = ticket.updated_at - ticket.created_at
+    offset = data.draw(st.integers(0, span // timedelta(microseconds=1)))
+    for instant in (event.at, ticket.created_at + timedelta(microseconds=offset)):
+        past = ticket.as_of(instant.astimezone(data.draw(st.sampled_from(ZONES))))
+        expected = tuple(e for e in ticket.events if e.at <= instant)
+        assert past.events == expected
+        assert snapshot(past) == reference(expected)
+
+
+@given(tickets())
+def test_ticket_round_trips_through_json(ticket: Ticket) -> None:
+    data = json.loads(json.dumps(to_data(ticket), allow_nan=False))
+    back = from_data(data, Ticket)
+    assert back == ticket
+    assert snapshot(back) == snapshot(ticket)
+    for event in ticket.events:
+        assert from_data(json.loads(json.dumps(to_data(event))), TicketEvent) == event  # type: ignore[arg-type]
+        assert from_data(to_data(event), type(event)) == event
+
+
+@given(tickets(), st.integers(1, 10**9))
+def test_an_event_before_the_last_update_is_refused(ticket: Ticket, back_us: int) -> None:
+    at = ticket.updated_at - timedelta(microseconds=back_us)
+    with pytest.raises(InvalidTransition, match=r"time order|merged"):
+        ticket.apply(PriorityChanged(at=at, priority=Priority.LOW))
+
+
+@given(tickets(), st.data())
+def test_nothing_is_accepted_after_a_merge(ticket: Ticket, data: st.DataObject) -> None:
+    merged = ticket
+    if merged.merged_into is None:
+        if merged.status is Status.CLOSED:
+            merged, _ = merged.reopen(merged.updated_at)
+        merged, _ = merged.merge_into(merged.updated_at, "other")
+    unmerged = Ticket.from_events(ticket.events[:1])
+    candidate = data.draw(next_event(unmerged, merged.updated_at + data.draw(gaps)))
+    with pytest.raises(InvalidTransition, match="nothing may follow"):
+        merged.apply(candidate)
+
+
+@given(tickets())
+def test_a_failed_apply_leaves_the_ticket_as_it_was(ticket: Ticket) -> None:
+    before = snapshot(ticket)
+    with pytest.raises(InvalidTransition):
+        ticket.apply(ticket.events[0])
+    assert snapshot(ticket) == before
