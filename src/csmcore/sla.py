@@ -856,7 +856,7 @@ class _Cycle:
 class _Track:
     """All cycles of one target key."""
 
-    __slots__ = ("clock_rules", "cycles", "key", "metric", "runs", "start_matched")
+    __slots__ = ("clock_rules", "cycles", "key", "metric", "open", "runs", "start_matched")
 
     def __init__(self, key: str, metric: Metric, clock_rules: CustomClock | None) -> None:
         self.key = key
@@ -865,16 +865,17 @@ class _Track:
         self.runs = _RUNS[metric]
         self.cycles: list[_Cycle] = []
         self.start_matched = False
+        self.open: _Cycle | None = None
+        """The last cycle when it has not stopped (kept in step by begin / end / resume)."""
 
-    @property
-    def open(self) -> _Cycle | None:
-        if self.cycles and self.cycles[-1].stop is None:
-            return self.cycles[-1]
-        return None
+    def resume(self, cycle: _Cycle) -> None:
+        cycle.stop = None
+        self.open = cycle
 
     def begin(self, t: int, spec: _Spec | None, running: bool) -> None:
         cycle = _Cycle(len(self.cycles) + 1, t, spec)
         self.cycles.append(cycle)
+        self.open = cycle
         cycle.run(running, t)
 
     def end(self, t: int) -> None:
@@ -882,6 +883,7 @@ class _Track:
         if cycle is not None:
             cycle.run(False, t)
             cycle.stop = t
+            self.open = None
 
 
 class _Run:
@@ -954,7 +956,8 @@ class _Run:
             if use_snapshots:
                 if snapshot is None:
                     snapshot = Ticket.from_events(events[: index + 1])
-                else:
+                elif kind is not Commented:
+                    # A comment changes no field a condition reads: the last snapshot stands.
                     snapshot = snapshot.apply(event)
             epoch = book._in_force(t)
             if index == 0 or kind is not Commented or epoch is not last_epoch:
@@ -1028,7 +1031,7 @@ class _Run:
                 rule = spec.target.on_reopen if spec is not None else OnReopen.PAUSE
                 last = track.cycles[-1]
                 if rule is OnReopen.PAUSE:
-                    last.stop = None
+                    track.resume(last)
                     last.respec(spec, t)
                 else:
                     track.begin(t, spec, running)
@@ -1064,8 +1067,7 @@ class _Run:
                 track.end(t)
                 return
             if rules.reset is not None and rules.reset.matches(snapshot):
-                cycle.run(False, t)
-                cycle.stop = t
+                track.end(t)
                 if cycle.breach is None:
                     track.cycles.pop()
                 if starts:
@@ -1081,7 +1083,7 @@ class _Run:
             and not stops
         ):
             last = track.cycles[-1]
-            last.stop = None
+            track.resume(last)
             last.respec(spec, t)
             cycle = last
         if cycle is None and edge and not stops:
