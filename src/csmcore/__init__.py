@@ -2,13 +2,30 @@
 
 Business calendars, tickets, SLA policies, escalation rules, loyalty points and KPI calculations
 as small, typed, immutable objects with pluggable storage. See the README and ``docs/``.
+
+Storage lives in :mod:`csmcore.storage` (``open_store``) and the testing kit in
+:mod:`csmcore.testing`; neither is imported by ``import csmcore``, which also never imports
+hypothesis, pytest, psycopg or holidays.
 """
 
 from __future__ import annotations
 
-from csmcore import errors, serialization
+from csmcore import conditions, errors, serialization
 from csmcore.calendars import WEEKDAYS, BusinessCalendar, CountryHolidays
 from csmcore.clock import Clock, FixedClock, SystemClock
+from csmcore.conditions import (
+    All,
+    Always,
+    AnyOf,
+    Compare,
+    Condition,
+    Eq,
+    Field,
+    HasTags,
+    In,
+    Never,
+    Not,
+)
 from csmcore.errors import (
     CalendarError,
     ConcurrencyError,
@@ -26,33 +43,113 @@ from csmcore.errors import (
     ValidationError,
 )
 from csmcore.serialization import from_data, to_data
+from csmcore.sla import (
+    Backtest,
+    BacktestRow,
+    CustomClock,
+    Metric,
+    OnChange,
+    OnReopen,
+    SlaBook,
+    SlaChange,
+    SlaError,
+    SlaPolicy,
+    SlaState,
+    SlaStatus,
+    SlaTarget,
+    SlaTrigger,
+    backtest,
+    rebuild,
+)
+from csmcore.tickets import (
+    Assigned,
+    Channel,
+    Commented,
+    FieldsChanged,
+    Merged,
+    Priority,
+    PriorityChanged,
+    Reopened,
+    Role,
+    Status,
+    StatusChanged,
+    StatusMap,
+    TagsChanged,
+    Ticket,
+    TicketCreated,
+    TicketEvent,
+)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "WEEKDAYS",
+    "All",
+    "Always",
+    "AnyOf",
+    "Assigned",
+    "Backtest",
+    "BacktestRow",
     "BusinessCalendar",
     "CalendarError",
+    "Channel",
     "Clock",
+    "Commented",
+    "Compare",
     "ConcurrencyError",
+    "Condition",
     "CountryHolidays",
     "CsmError",
+    "CustomClock",
+    "Eq",
+    "Field",
+    "FieldsChanged",
     "FixedClock",
+    "HasTags",
     "IdempotencyConflict",
+    "In",
     "InsufficientPoints",
     "InvalidTransition",
+    "Merged",
+    "Metric",
     "NaiveDatetimeError",
+    "Never",
     "NoBusinessTimeError",
+    "Not",
     "NotFound",
+    "OnChange",
+    "OnReopen",
+    "Priority",
+    "PriorityChanged",
+    "Reopened",
+    "Role",
     "SchemaVersionError",
     "SerializationError",
+    "SlaBook",
+    "SlaChange",
+    "SlaError",
+    "SlaPolicy",
+    "SlaState",
+    "SlaStatus",
+    "SlaTarget",
+    "SlaTrigger",
+    "Status",
+    "StatusChanged",
+    "StatusMap",
     "StorageError",
     "SystemClock",
+    "TagsChanged",
+    "Ticket",
+    "TicketCreated",
+    "TicketEvent",
     "UnknownTimezoneError",
     "ValidationError",
     "__version__",
+    "backtest",
+    "conditions",
     "errors",
     "from_data",
+    "rebuild",
     "serialization",
     "to_data",
 ]
