@@ -436,7 +436,7 @@ class _Timeline:
         self.safe_lo = 0
         self.safe_hi = 0  # empty: nothing is safe until the first cover()
         self.rules = [_parse_rule(text) for text in cal.recurring_holidays]
-        self.shut = [(_us(a), _us(b)) for a, b in cal.closures]
+        self.shut = _union([(_us(a), _us(b)) for a, b in cal.closures])
 
     # -- conversions --------------------------------------------------------------------------
 
@@ -578,6 +578,34 @@ class _Timeline:
         self.day_lo = first
         self._refresh_safe()
 
+    def position(self, us: int) -> int:
+        """Business microseconds from the timeline's origin to the instant ``us``.
+
+        ``elapsed(a, b) == position(b) - position(a)``: positions turn business-time
+        arithmetic into integer arithmetic for engines (the SLA engine) that make many
+        queries. Positions are only comparable within one calendar object.
+        """
+        if not self.safe_lo <= us < self.safe_hi:
+            self.cover(us)
+        bounds, cum = self.data
+        k = bisect_right(bounds, us)
+        return cum[k >> 1] + us - bounds[k - 1] if k & 1 else cum[k >> 1]
+
+    def instant_at(self, position: int, floor: int) -> int:
+        """The earliest instant ``u >= floor`` with ``self.position(u) >= position``.
+
+        This is ``add(floor, position - self.position(floor))`` in microseconds; raises
+        NoBusinessTimeError as ``add`` does.
+        """
+        if position <= self.position(floor):
+            return floor
+        bounds, cum = self.data
+        if position > cum[-1]:
+            self.grow_forward_until(position, floor)
+            bounds, cum = self.data
+        m = bisect_left(cum, position) - 1
+        return bounds[m << 1] + position - cum[m]
+
     def cover(self, us: int) -> None:
         """Extend the timeline until ``us`` lies in ``[safe_lo, safe_hi)``."""
         with self.lock:
@@ -652,6 +680,17 @@ def _us(moment: datetime) -> int:
 
 def _iso(tz: tzinfo, us: int) -> str:
     return (EPOCH + timedelta(microseconds=us)).astimezone(tz).isoformat()
+
+
+def _union(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, disjoint spans covering the same time as ``spans`` (closures may overlap)."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 def _subtract(
@@ -941,15 +980,36 @@ class BusinessCalendar:
     def next_close(self, at: datetime) -> datetime:
         """The instant the window open at ``at`` (or the next one to open) closes.
 
-        Raises NoBusinessTimeError when nothing opens within :attr:`search_horizon_days`.
+        Windows that touch (``mon 00:00-24:00`` then ``tue 00:00-...``) count as one: the
+        result is the first instant at which the calendar is closed. Raises
+        NoBusinessTimeError when nothing opens, or nothing closes, within
+        :attr:`search_horizon_days` (so a 24/7 calendar without holidays raises).
         """
         opened = self.next_open(at)
         t = (opened - EPOCH) // US
         tl = self._timeline
         if not tl.safe_lo <= t < tl.safe_hi:
             tl.cover(t)
-        bounds = tl.data[0]
-        return _to_datetime(bounds[bisect_right(bounds, t)], at.tzinfo)
+        # The timeline keeps windows that touch across a year boundary as separate entries
+        # (e.g. a 24/7 calendar closes "on" Jan 1 00:00 and reopens at once): skip those.
+        limit = t + BusinessCalendar.search_horizon_days * _DAY * 1_000_000
+        close = t
+        while True:
+            bounds = tl.data[0]  # re-read and re-bisect: another thread may have grown it
+            k = bisect_right(bounds, close)
+            if not k & 1:  # after growing: nothing reopens at ``close``
+                return _to_datetime(close, at.tzinfo)
+            while k + 1 < len(bounds) and bounds[k + 1] == bounds[k]:
+                k += 2
+            close = bounds[k]
+            if k + 1 < len(bounds):
+                return _to_datetime(close, at.tzinfo)
+            if close >= limit:
+                raise NoBusinessTimeError(
+                    f"{self!r} stays open for more than {self.search_horizon_days} days "
+                    f"after {opened.isoformat()}; it has no closing instant to give"
+                )
+            tl.extend_forward()
 
     def open_intervals(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The open intervals between ``start`` and ``end``, clipped to them, in order.

@@ -19,8 +19,8 @@ earliest instant at a position, so each event costs a couple of bisections, not 
 from __future__ import annotations
 
 import enum
-from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -427,32 +427,17 @@ class _Wall:
 
 
 class _Business:
-    """Positions on a business calendar: ``elapsed(a, b) == pos(b) - pos(a)``."""
+    """Positions on a business calendar: ``elapsed(a, b) == pos(b) - pos(a)``.
 
-    __slots__ = ("tl",)
+    Both methods are the calendar timeline's own (bound once here, so a query is one call).
+    """
+
+    __slots__ = ("at", "pos")
 
     def __init__(self, cal: BusinessCalendar) -> None:
-        self.tl = cal._timeline
-
-    def pos(self, t: int) -> int:
-        tl = self.tl
-        if not tl.safe_lo <= t < tl.safe_hi:
-            tl.cover(t)
-        bounds, cum = tl.data
-        k = bisect_right(bounds, t)
-        return cum[k >> 1] + t - bounds[k - 1] if k & 1 else cum[k >> 1]
-
-    def at(self, p: int, floor: int) -> int:
-        """The earliest instant ``u >= floor`` with ``pos(u) >= p`` (``calendar.add``)."""
-        if p <= self.pos(floor):
-            return floor
-        tl = self.tl
-        bounds, cum = tl.data
-        if p > cum[-1]:
-            tl.grow_forward_until(p, floor)
-            bounds, cum = tl.data
-        m = bisect_left(cum, p) - 1
-        return bounds[m << 1] + p - cum[m]
+        timeline = cal._timeline
+        self.pos: Callable[[int], int] = timeline.position
+        self.at: Callable[[int, int], int] = timeline.instant_at
 
 
 _WALL = _Wall()
