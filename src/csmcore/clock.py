@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
 from csmcore._time import require_aware
+from csmcore.errors import ValidationError
 
 __all__ = ["Clock", "FixedClock", "SystemClock"]
 
@@ -64,8 +65,18 @@ class FixedClock:
         return self
 
     def advance(self, delta: timedelta) -> FixedClock:
-        """Move the clock by ``delta`` and return the clock."""
-        self._now = self._now + delta
+        """Move the clock by ``delta`` of real (elapsed) time and return the clock.
+
+        The clock stays in its time zone; across a DST change the wall clock moves by more or
+        less than ``delta`` (plain ``datetime + timedelta`` would move the wall clock instead).
+        Raises :class:`~csmcore.errors.ValidationError` when ``delta`` is not a ``timedelta``.
+        """
+        if not isinstance(delta, timedelta):
+            raise ValidationError(
+                f"delta={delta!r} is a {type(delta).__name__}; expected a datetime.timedelta"
+            )
+        zone = self._now.tzinfo
+        self._now = (self._now.astimezone(timezone.utc) + delta).astimezone(zone)
         return self
 
     def __repr__(self) -> str:
