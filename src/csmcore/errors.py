@@ -48,6 +48,10 @@ class NaiveDatetimeError(ValidationError):
             f"or datetime.now(timezone.utc))"
         )
 
+    def __reduce__(self) -> tuple[type[NaiveDatetimeError], tuple[str, object]]:
+        # pickle / copy rebuild from (argument, value), not from the formatted message
+        return type(self), (self.argument, self.value)
+
 
 class UnknownTimezoneError(ValidationError):
     """A time zone name is not in the IANA database (or not a fixed ``+HH:MM`` offset)."""
