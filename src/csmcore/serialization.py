@@ -76,9 +76,12 @@ def _structure_decimal(value: Any, _: type) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise SerializationError(f"{value!r} is not a decimal string such as '12.50'")
     try:
-        return Decimal(value)
+        number = Decimal(value)
     except ArithmeticError as err:
         raise SerializationError(f"{value!r} is not a decimal string such as '12.50'") from err
+    if not number.is_finite():  # NaN / Infinity are no amount of money or points
+        raise SerializationError(f"{value!r} is not a finite decimal; expected e.g. '12.50'")
+    return number
 
 
 converter.register_unstructure_hook(datetime, lambda v: v.isoformat())

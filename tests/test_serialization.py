@@ -1,0 +1,236 @@
+"""The shared converter: datetime / date / timedelta / Decimal hooks, paths in errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from csmcore import NaiveDatetimeError, SerializationError, from_data, to_data
+
+UTC = timezone.utc
+
+
+def json_round_trip(value: object, cls: type) -> object:
+    return from_data(json.loads(json.dumps(to_data(value))), cls)
+
+
+# ------------------------------------------------------------------------------------------------
+# datetime
+# ------------------------------------------------------------------------------------------------
+
+AWARE_DATETIMES = st.datetimes(
+    min_value=datetime(1900, 1, 1),
+    max_value=datetime(2200, 1, 1),
+    timezones=st.sampled_from(
+        [UTC, ZoneInfo("Europe/Berlin"), ZoneInfo("Asia/Kathmandu"), timezone(-timedelta(hours=3))]
+    ),
+)
+
+
+@given(AWARE_DATETIMES)
+def test_datetimes_round_trip_to_the_same_instant_and_offset(moment: datetime) -> None:
+    data = to_data(moment)
+    assert data == moment.isoformat()
+    back = json_round_trip(moment, datetime)
+    assert isinstance(back, datetime)
+    assert back.astimezone(UTC) == moment.astimezone(UTC)  # same instant (folds included)
+    assert back.utcoffset() == moment.utcoffset()  # and the same local offset
+
+
+def test_datetime_examples() -> None:
+    assert to_data(datetime(2025, 1, 6, 9, 30, tzinfo=UTC)) == "2025-01-06T09:30:00+00:00"
+    back = from_data("2025-01-06T09:30:00.000001+05:45", datetime)
+    assert back == datetime(2025, 1, 6, 3, 45, 0, 1, tzinfo=UTC)
+    aware = datetime(2025, 1, 6, tzinfo=UTC)
+    assert from_data(aware, datetime) is aware  # already a datetime: accepted as is
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ("2025-01-06T09:30:00", "naive"),
+        (datetime(2025, 1, 6), "naive"),
+        ("next tuesday", "'next tuesday' is not an ISO 8601 datetime"),
+        (1736155800, "1736155800 is not an ISO 8601 datetime"),
+        (None, "None is not an ISO 8601 datetime"),
+    ],
+)
+def test_bad_datetimes(data: object, fragment: str) -> None:
+    with pytest.raises(SerializationError) as info:
+        from_data(data, datetime)
+    assert fragment in str(info.value)
+    if fragment == "naive":
+        assert isinstance(info.value.__cause__, NaiveDatetimeError)
+
+
+# ------------------------------------------------------------------------------------------------
+# date
+# ------------------------------------------------------------------------------------------------
+
+
+@given(st.dates())
+def test_dates_round_trip(day: date) -> None:
+    assert to_data(day) == day.isoformat()
+    assert json_round_trip(day, date) == day
+
+
+@pytest.mark.parametrize(
+    "data", ["2025-13-01", "25/12/2025", "", 20251225, None, datetime(2025, 12, 25)]
+)
+def test_bad_dates(data: object) -> None:
+    with pytest.raises(SerializationError, match="is not an ISO 8601 date") as info:
+        from_data(data, date)
+    assert repr(data) in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# timedelta: seconds as a JSON number
+# ------------------------------------------------------------------------------------------------
+
+SIXTY_YEARS = timedelta(days=60 * 366)
+
+
+@given(st.timedeltas(min_value=-SIXTY_YEARS, max_value=SIXTY_YEARS))
+def test_timedeltas_round_trip_exactly(span: timedelta) -> None:
+    # Exact to the microsecond for spans up to about 70 years: a double still resolves a
+    # microsecond there (see the known limit below).
+    data = to_data(span)
+    assert isinstance(data, int | float)
+    assert json_round_trip(span, timedelta) == span
+    if span % timedelta(seconds=1) == timedelta(0):
+        assert isinstance(data, int)  # whole seconds stay integers
+
+
+def test_timedelta_examples() -> None:
+    assert to_data(timedelta(hours=4)) == 14400
+    assert to_data(timedelta(milliseconds=1500)) == 1.5
+    assert to_data(-timedelta(seconds=90)) == -90
+    assert from_data(14400, timedelta) == timedelta(hours=4)
+    assert from_data(0.25, timedelta) == timedelta(milliseconds=250)
+    assert from_data(timedelta(minutes=3), timedelta) == timedelta(minutes=3)
+
+
+@pytest.mark.parametrize("data", ["4h", "14400", True, None, [1]])
+def test_bad_timedeltas(data: object) -> None:
+    with pytest.raises(SerializationError, match="is not a duration in seconds") as info:
+        from_data(data, timedelta)
+    assert repr(data) in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# Decimal: a string, exponent kept
+# ------------------------------------------------------------------------------------------------
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_decimals_round_trip_with_their_exponent(amount: Decimal) -> None:
+    data = to_data(amount)
+    assert isinstance(data, str)
+    back = json_round_trip(amount, Decimal)
+    assert isinstance(back, Decimal)
+    assert back == amount
+    assert str(back) == str(amount)  # "12.50" stays "12.50", not "12.5"
+
+
+def test_decimal_examples() -> None:
+    assert to_data(Decimal("12.50")) == "12.50"
+    assert str(from_data("12.50", Decimal)) == "12.50"
+    assert from_data(12, Decimal) == Decimal(12)
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (12.5, "is not a decimal string"),  # floats would smuggle binary rounding into money
+        (True, "is not a decimal string"),
+        (None, "is not a decimal string"),
+        ("twelve", "is not a decimal string"),
+        ("NaN", "is not a finite decimal"),
+        ("Infinity", "is not a finite decimal"),
+        ("-inf", "is not a finite decimal"),
+    ],
+)
+def test_bad_decimals(data: object, fragment: str) -> None:
+    with pytest.raises(SerializationError, match=fragment) as info:
+        from_data(data, Decimal)
+    assert repr(data) in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# Nested structures: errors name the path
+# ------------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Target:
+    within: timedelta
+
+
+@attrs.frozen(kw_only=True)
+class Policy:
+    name: str
+    since: datetime
+    targets: list[Target]
+    fee: Decimal
+
+
+POLICY = Policy(
+    name="gold",
+    since=datetime(2025, 1, 1, tzinfo=UTC),
+    targets=[Target(within=timedelta(hours=1)), Target(within=timedelta(minutes=90))],
+    fee=Decimal("9.90"),
+)
+
+
+def test_attrs_classes_round_trip_through_json() -> None:
+    data = to_data(POLICY)
+    assert data == {
+        "name": "gold",
+        "since": "2025-01-01T00:00:00+00:00",
+        "targets": [{"within": 3600}, {"within": 5400}],
+        "fee": "9.90",
+    }
+    assert json_round_trip(POLICY, Policy) == POLICY
+
+
+def _policy_data(**changes: object) -> dict[str, object]:
+    data: dict[str, object] = to_data(POLICY)
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "fragments"),
+    [
+        (
+            _policy_data(targets=[{"within": 60}, {"within": 60}, {"within": "1h"}]),
+            ["$.targets[2].within", "'1h' is not a duration"],
+        ),
+        (_policy_data(since="2025-01-01T00:00:00"), ["$.since", "naive"]),
+        (_policy_data(fee=9.9), ["$.fee", "9.9 is not a decimal string"]),
+        (_policy_data(colour="red"), ["unknown keys ['colour']"]),
+        ({"since": "2025-01-01T00:00:00+00:00", "targets": [], "fee": "1"}, ["$.name", "missing"]),
+        (_policy_data(targets=[{"within": 60, "extra": 1}]), ["$.targets[0]", "'extra'"]),
+    ],
+)
+def test_errors_name_the_path(data: object, fragments: list[str]) -> None:
+    with pytest.raises(SerializationError) as info:
+        from_data(data, Policy)
+    message = str(info.value)
+    assert message.startswith("cannot build Policy from data: ")
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_two_bad_values_are_both_reported() -> None:
+    with pytest.raises(SerializationError) as info:
+        from_data(_policy_data(fee="x", since="y"), Policy)
+    assert "$.fee" in str(info.value)
+    assert "$.since" in str(info.value)
