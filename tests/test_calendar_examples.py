@@ -111,6 +111,22 @@ def test_new_york_fall_back_counts_the_repeated_hour() -> None:
     assert result.fold == 1
 
 
+def test_an_ambiguous_edge_takes_its_first_occurrence_in_new_york() -> None:
+    # 2025-11-02 01:00-01:59 happens twice in New York (EDT, then EST). A window 01:30-03:00
+    # opens at the first 01:30 (EDT = 05:30 UTC) and closes at 03:00 EST (08:00 UTC): 2.5 h.
+    cal = one_day("America/New_York", date(2025, 11, 2), ("01:30", "03:00"))
+    saturday = datetime(2025, 11, 1, 12, tzinfo=NEW_YORK)
+    opened = cal.next_open(saturday)
+    assert opened.astimezone(UTC) == utc(2025, 11, 2, 5, 30)
+    assert opened.isoformat() == "2025-11-02T01:30:00-04:00"
+    assert opened.fold == 0
+    assert cal.elapsed(saturday, utc(2025, 11, 3)) == timedelta(hours=2, minutes=30)
+    # The second 01:30 (EST, fold=1) is an hour into the window.
+    second = datetime(2025, 11, 2, 1, 30, tzinfo=NEW_YORK, fold=1)
+    assert cal.is_open(second)
+    assert cal.elapsed(opened, second) == H
+
+
 def test_sao_paulo_midnight_spring_forward() -> None:
     # Sunday 2018-11-04: local 00:00-00:59 never happened (00:00 -03 became 01:00 -02).
     cal = BusinessCalendar(timezone="America/Sao_Paulo", hours={"sat": [("22:00", "02:00")]})
