@@ -1,0 +1,152 @@
+"""Pluggable storage: open any store by URL.
+
+>>> from csmcore.conditions import Always
+>>> from csmcore.storage import open_store
+>>> store = open_store("memory://")
+>>> store.tickets.count(Always())
+0
+>>> store.close()
+
+Built in:
+
+- ``memory://``: in this process's memory (the default and the reference adapter).
+- ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``: a SQLite file (stdlib
+  ``sqlite3``, WAL, durable commits, safe with several processes writing the same file).
+- ``postgresql://user@host:5432/db`` (also ``postgres://``): PostgreSQL through psycopg 3 and a
+  connection pool; needs ``pip install 'csmcore[postgres]'``. Add ``?schema=name`` to keep the
+  tables in a schema of their own (created when missing).
+
+Third-party adapters register an opener, a callable ``(url: str) -> Store``, under the entry-point
+group ``csmcore.storage`` with the URL scheme as its name, or at run time with
+:func:`register_adapter`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+from urllib.parse import urlsplit
+
+from csmcore.errors import StorageError, ValidationError
+from csmcore.storage.protocols import (
+    Store,
+    TicketRepository,
+    UnitOfWork,
+    Versioned,
+    VersionedRepository,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Store",
+    "StoreOpener",
+    "TicketRepository",
+    "UnitOfWork",
+    "Versioned",
+    "VersionedRepository",
+    "available_schemes",
+    "open_store",
+    "register_adapter",
+]
+
+ENTRY_POINT_GROUP = "csmcore.storage"
+"""Entry-point group under which third-party adapters register their opener by URL scheme."""
+
+StoreOpener = Callable[[str], Store]
+"""An adapter's opener: takes the full URL, returns an open store."""
+
+_registered: dict[str, StoreOpener] = {}
+_lock = threading.Lock()
+
+
+def _open_memory(url: str) -> Store:
+    from csmcore.storage.memory import MemoryStore
+
+    return MemoryStore()
+
+
+def _open_sqlite(url: str) -> Store:
+    from csmcore.storage.sqlite import SqliteStore
+
+    return SqliteStore.from_url(url)
+
+
+def _open_postgres(url: str) -> Store:
+    try:
+        from csmcore.storage.postgres import PostgresStore
+    except ImportError as err:
+        raise StorageError(
+            f"the PostgreSQL adapter needs psycopg 3 and psycopg_pool ({err}); "
+            "install them with: pip install 'csmcore[postgres]'"
+        ) from err
+    return PostgresStore.from_url(url)
+
+
+_BUILTIN: dict[str, StoreOpener] = {
+    "memory": _open_memory,
+    "sqlite": _open_sqlite,
+    "postgresql": _open_postgres,
+    "postgres": _open_postgres,
+}
+
+
+def register_adapter(scheme: str, opener: StoreOpener) -> None:
+    """Make ``open_store`` use ``opener`` for URLs with ``scheme`` (in this process only).
+
+    Prefer the ``csmcore.storage`` entry point for adapters you distribute: other processes
+    see it too. Raises :class:`~csmcore.errors.ValidationError` for a scheme that is not a
+    lower-case URL scheme or that names a built-in adapter.
+    """
+    if not isinstance(scheme, str) or not scheme.isascii() or not scheme.islower():
+        raise ValidationError(f"scheme={scheme!r} is not a lower-case URL scheme such as 'mydb'")
+    if scheme in _BUILTIN:
+        raise ValidationError(f"scheme={scheme!r} is built in; choose another scheme")
+    if not callable(opener):
+        raise ValidationError(f"opener={opener!r} is not callable; expected (url) -> Store")
+    with _lock:
+        _registered[scheme] = opener
+
+
+def _entry_point_openers() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_schemes() -> list[str]:
+    """Every URL scheme ``open_store`` accepts now: built in, registered and entry points."""
+    return sorted(set(_BUILTIN) | set(_registered) | set(_entry_point_openers()))
+
+
+def open_store(url: str = "memory://") -> Store:
+    """Open (and create or migrate when needed) the store at ``url``.
+
+    Raises :class:`~csmcore.errors.ValidationError` for a URL with an unknown scheme (the
+    message lists the known ones), :class:`~csmcore.errors.StorageError` when the adapter's
+    driver is not installed (with the ``pip install`` hint) or the backend cannot be opened, and
+    :class:`~csmcore.errors.SchemaVersionError` for a store written by a newer csmcore.
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ValidationError(
+            f"url={url!r} is not a store URL; expected for example 'memory://', "
+            "'sqlite:///tickets.db' or 'postgresql://user@host/db'"
+        )
+    scheme = urlsplit(url).scheme.lower()
+    opener = _BUILTIN.get(scheme) or _registered.get(scheme)
+    if opener is None:
+        found = _entry_point_openers().get(scheme)
+        if found is None:
+            raise ValidationError(
+                f"url={url!r} has the unknown scheme {scheme!r}; known schemes: "
+                f"{', '.join(available_schemes())} (adapters register under the entry-point "
+                f"group {ENTRY_POINT_GROUP!r})"
+            )
+        try:
+            opener = found.load()
+        except ImportError as err:
+            raise StorageError(
+                f"the storage adapter for {scheme!r} ({found.value}) cannot be imported: {err}; "
+                "is its package (and its driver) installed?"
+            ) from err
+    assert opener is not None
+    return opener(url)

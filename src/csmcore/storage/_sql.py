@@ -1,0 +1,688 @@
+"""The part of the SQL adapters that SQLite and PostgreSQL share.
+
+Layout (schema version 2):
+
+- ``csm_meta(name, value)``: ``schema_version``.
+- ``csm_tickets``: one row per ticket: ``id``, ``version`` (number of events) and the summary
+  columns that conditions are pushed down to (status, priority, channel, group, ...).
+- ``csm_ticket_tags(ticket_id, tag)``: the current tags, for ``HasTags``.
+- ``csm_events(ticket_id, seq, data)``: the history, one JSON document per event (seq from 1).
+- ``csm_documents(kind, key, version, data)``: versioned calendars, policies and rules.
+
+Each dialect supplies its DDL per schema version, its placeholder and its driver errors.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, ClassVar, Protocol, cast
+
+from csmcore import conditions as cd
+from csmcore.errors import (
+    ConcurrencyError,
+    CsmError,
+    NotFound,
+    SchemaVersionError,
+    StorageError,
+)
+from csmcore.serialization import from_data, to_data
+from csmcore.storage import _common as c
+from csmcore.storage.protocols import Versioned
+from csmcore.tickets import Ticket, TicketEvent, TicketEventBase
+
+SCHEMA_VERSION = 2
+"""The schema version this csmcore writes; older stores migrate forward when opened."""
+
+_TICKET_COLUMNS = (
+    "status",
+    "status_name",
+    "priority",
+    "priority_rank",
+    "channel",
+    "grp",
+    "assignee",
+    "requester",
+    "created_by",
+    "subject",
+    "merged_into",
+)
+
+_FIELD_COLUMNS = {
+    "status": "status",
+    "status_name": "status_name",
+    "priority": "priority",
+    "channel": "channel",
+    "group": "grp",
+    "assignee": "assignee",
+    "requester": "requester",
+    "created_by": "created_by",
+    "subject": "subject",
+}
+
+
+def _value(v: object) -> Any:
+    """An enum's value, anything else unchanged."""
+    return getattr(v, "value", v)
+
+
+def summary_row(ticket: Ticket) -> tuple[Any, ...]:
+    return (
+        _value(ticket.status),
+        ticket.status_name,
+        _value(ticket.priority),
+        ticket.priority.rank,
+        _value(ticket.channel),
+        ticket.group,
+        ticket.assignee,
+        ticket.requester,
+        _value(ticket.created_by),
+        ticket.subject,
+        ticket.merged_into,
+    )
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+class Cursor(Protocol):
+    """What the shared code needs of a dialect's connection inside one transaction."""
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+
+    def run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+
+def standard_migrations(text: str, without_rowid: str = "") -> tuple[tuple[str, ...], ...]:
+    """The schema, as steps: ``[n]`` takes a store from version n to n + 1.
+
+    ``text`` is the column type for strings (it must compare and sort by code point, like
+    Python's ``str``); ``without_rowid`` is appended to tables clustered on their key.
+    """
+    return (
+        (
+            f"CREATE TABLE csm_meta (name {text} PRIMARY KEY, value {text} NOT NULL)",
+            f"""CREATE TABLE csm_tickets (
+                id {text} PRIMARY KEY,
+                version INTEGER NOT NULL,
+                status {text} NOT NULL,
+                status_name {text} NOT NULL,
+                priority {text} NOT NULL,
+                priority_rank INTEGER NOT NULL,
+                channel {text} NOT NULL,
+                grp {text},
+                assignee {text},
+                requester {text} NOT NULL,
+                created_by {text} NOT NULL,
+                subject {text} NOT NULL,
+                merged_into {text})""",
+            f"""CREATE TABLE csm_ticket_tags (
+                ticket_id {text} NOT NULL,
+                tag {text} NOT NULL,
+                PRIMARY KEY (tag, ticket_id)){without_rowid}""",
+            f"""CREATE TABLE csm_events (
+                ticket_id {text} NOT NULL,
+                seq INTEGER NOT NULL,
+                data {text} NOT NULL,
+                PRIMARY KEY (ticket_id, seq)){without_rowid}""",
+            f"""CREATE TABLE csm_documents (
+                kind {text} NOT NULL,
+                key {text} NOT NULL,
+                version INTEGER NOT NULL,
+                data {text} NOT NULL,
+                PRIMARY KEY (kind, key, version)){without_rowid}""",
+        ),
+        (
+            "CREATE INDEX csm_tickets_status_priority ON csm_tickets (status, priority_rank)",
+            "CREATE INDEX csm_ticket_tags_ticket ON csm_ticket_tags (ticket_id)",
+        ),
+    )
+
+
+class Dialect:
+    """Differences between SQL backends. Shared SQL is written with ``?`` placeholders."""
+
+    name: ClassVar[str]
+    false: ClassVar[str] = "FALSE"
+    true: ClassVar[str] = "TRUE"
+    migrations: ClassVar[tuple[tuple[str, ...], ...]]
+    """``migrations[n]`` holds the statements that take the schema from version n to n + 1."""
+
+    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        if not values:
+            return self.false, []
+        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+
+class Compiled:
+    """A condition turned into SQL: ``exact`` is False when ``sql`` only narrows the rows and
+    the tickets it returns still have to be filtered with ``condition.matches``."""
+
+    __slots__ = ("exact", "params", "sql")
+
+    def __init__(self, sql: str, params: list[Any], exact: bool) -> None:
+        self.sql = sql
+        self.params = params
+        self.exact = exact
+
+
+def compile_condition(cond: cd.Condition, dialect: Dialect) -> Compiled:
+    """Push ``cond`` down to SQL over ``csm_tickets t`` (bound parameters only).
+
+    Leaves the SQL cannot express exactly become TRUE (a superset) and mark the result inexact.
+    Every leaf is wrapped in COALESCE(..., FALSE) so that NULL columns give the same two-valued
+    answers as Python's ``matches``.
+    """
+    everything = Compiled(dialect.true, [], False)
+
+    def leaf(sql: str, params: list[Any]) -> Compiled:
+        return Compiled(f"COALESCE(({sql}), {dialect.false})", params, True)
+
+    def walk(node: cd.Condition) -> Compiled:
+        if isinstance(node, cd.Always):
+            return Compiled(dialect.true, [], True)
+        if isinstance(node, cd.Never):
+            return Compiled(dialect.false, [], True)
+        if isinstance(node, cd.All | cd.AnyOf):
+            parts = [walk(p) for p in node.conditions]
+            joiner = " AND " if isinstance(node, cd.All) else " OR "
+            if not parts:
+                empty = dialect.true if isinstance(node, cd.All) else dialect.false
+                return Compiled(empty, [], True)
+            return Compiled(
+                "(" + joiner.join(p.sql for p in parts) + ")",
+                [x for p in parts for x in p.params],
+                all(p.exact for p in parts),
+            )
+        if isinstance(node, cd.Not):
+            inner = walk(node.condition)
+            if not inner.exact:
+                return everything
+            return Compiled(f"(NOT {inner.sql})", inner.params, True)
+        if isinstance(node, cd.HasTags):
+            tags = sorted(node.tags)
+            if not tags:
+                return Compiled(dialect.true, [], True)
+            sql = " AND ".join(
+                "EXISTS (SELECT 1 FROM csm_ticket_tags g WHERE g.ticket_id = t.id AND g.tag = ?)"
+                for _ in tags
+            )
+            return Compiled(f"({sql})", list(tags), True)
+        field = getattr(node, "field", None)
+        if field == "merged" and isinstance(node, cd.Eq) and isinstance(node.value, bool):
+            test = "IS NOT NULL" if node.value else "IS NULL"
+            return Compiled(f"(t.merged_into {test})", [], True)
+        column = _FIELD_COLUMNS.get(field) if isinstance(field, str) else None
+        if column is None:
+            return everything
+        if isinstance(node, cd.Eq):
+            value = _value(node.value)
+            if value is None:
+                return Compiled(f"(t.{column} IS NULL)", [], True)
+            if not isinstance(value, str):
+                return everything
+            return leaf(f"t.{column} = ?", [value])
+        if isinstance(node, cd.In):
+            values = [_value(v) for v in node.values]
+            if not all(v is None or isinstance(v, str) for v in values):
+                return everything
+            strings = sorted({v for v in values if v is not None})
+            sql, params = dialect.in_list(f"t.{column}", strings)
+            if None in values:
+                sql = f"{sql} OR t.{column} IS NULL"
+            return leaf(sql, params)
+        if isinstance(node, cd.Compare):
+            value = _value(node.value)
+            if node.op not in ("<", "<=", ">", ">="):
+                return everything
+            if field == "priority":
+                from csmcore.tickets import Priority
+
+                return leaf(f"t.priority_rank {node.op} ?", [Priority(value).rank])
+            if not isinstance(value, str):
+                return everything
+            return leaf(f"t.{column} {node.op} ?", [value])
+        return everything
+
+    return walk(cond)
+
+
+class SqlStore:
+    """Shared behaviour of the SQL stores; subclasses supply connections and the dialect."""
+
+    dialect: Dialect
+    driver_errors: tuple[type[BaseException], ...]
+    integrity_errors: tuple[type[BaseException], ...]
+
+    def __init__(self) -> None:
+        self._closed = False
+        self._uow_threads: set[int] = set()
+        self._uow_lock = threading.Lock()
+        self.tickets = SqlTickets(self, None)
+        self.calendars = SqlDocuments(self, None, "calendars")
+        self.policies = SqlDocuments(self, None, "policies")
+        self.rules = SqlDocuments(self, None, "rules")
+
+    # --- to be supplied by the dialect -------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def _transaction(self, write: bool) -> AbstractContextManager[Cursor]:
+        """A new transaction on a connection of this store (commit on success)."""
+        raise NotImplementedError
+
+    @contextmanager
+    def _savepoint(self, cur: Cursor) -> Iterator[None]:
+        """A savepoint inside the current transaction of ``cur``: one operation of a unit of
+        work either happens completely or not at all."""
+        cur.run("SAVEPOINT csm_op")
+        try:
+            yield
+        except BaseException:
+            cur.run("ROLLBACK TO SAVEPOINT csm_op")
+            cur.run("RELEASE SAVEPOINT csm_op")
+            raise
+        cur.run("RELEASE SAVEPOINT csm_op")
+
+    def _describe(self) -> str:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # --- shared --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        try:
+            yield
+        except CsmError:
+            raise
+        except self.driver_errors as err:
+            raise StorageError(f"{self._describe()}: {type(err).__name__}: {err}") from err
+
+    @contextmanager
+    def tx(self, uow: Cursor | None, *, write: bool) -> Iterator[Cursor]:
+        """The cursor of the open unit of work (in a savepoint), or a new transaction."""
+        if uow is not None:
+            with self._translate(), self._savepoint(uow):
+                yield uow
+            return
+        self._check_usable()
+        with self._translate(), self._transaction(write) as cur:
+            yield cur
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise StorageError(f"{self._describe()} is closed")
+        if threading.get_ident() in self._uow_threads:
+            raise StorageError(
+                "a unit of work is open on this store in this thread; "
+                "write through its roles (uow.tickets, ...) instead"
+            )
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[SqlRoles]:
+        """Group writes into one transaction; see :meth:`csmcore.storage.protocols.Store`."""
+        self._check_usable()
+        ident = threading.get_ident()
+        with self._translate(), self._transaction(True) as cur:
+            with self._uow_lock:
+                self._uow_threads.add(ident)
+            roles = SqlRoles(self, cur)
+            try:
+                yield roles
+            finally:
+                roles.ended = True
+                with self._uow_lock:
+                    self._uow_threads.discard(ident)
+
+    # --- schema --------------------------------------------------------------------------------
+
+    def _migrate(self, cur: Cursor, target: int = SCHEMA_VERSION) -> None:
+        """Bring the schema to ``target`` (inside the caller's write transaction)."""
+        tables = self._existing_tables(cur)
+        if "csm_meta" not in tables:
+            if tables & {"csm_tickets", "csm_events", "csm_documents"}:
+                raise SchemaVersionError(
+                    f"{self._describe()} has csmcore tables but no csm_meta table; "
+                    "it was not written by csmcore (or was damaged), so it is left untouched"
+                )
+            current = 0
+        else:
+            rows = cur.query("SELECT value FROM csm_meta WHERE name = 'schema_version'")
+            try:
+                current = int(rows[0][0])
+            except (IndexError, ValueError) as err:
+                raise SchemaVersionError(
+                    f"{self._describe()} has no readable schema_version in csm_meta"
+                ) from err
+        if current > len(self.dialect.migrations):
+            raise SchemaVersionError(
+                f"{self._describe()} has schema version {current}, written by a newer csmcore; "
+                f"this csmcore knows versions up to {len(self.dialect.migrations)}. Upgrade "
+                "csmcore to open it (nothing was changed)"
+            )
+        for version in range(current, target):
+            for statement in self.dialect.migrations[version]:
+                cur.run(statement)
+            cur.run(
+                "INSERT INTO csm_meta (name, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [str(version + 1)],
+            )
+
+    def _existing_tables(self, cur: Cursor) -> set[str]:
+        raise NotImplementedError
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the store."""
+        with self.tx(None, write=False) as cur:
+            return int(cur.query("SELECT value FROM csm_meta WHERE name = 'schema_version'")[0][0])
+
+
+class SqlRoles:
+    """The roles bound to one unit of work."""
+
+    def __init__(self, store: SqlStore, cur: Cursor) -> None:
+        self.ended = False
+        self.tickets = SqlTickets(store, cur, self)
+        self.calendars = SqlDocuments(store, cur, "calendars", self)
+        self.policies = SqlDocuments(store, cur, "policies", self)
+        self.rules = SqlDocuments(store, cur, "rules", self)
+
+
+class _Bound:
+    def __init__(self, store: SqlStore, cur: Cursor | None, roles: SqlRoles | None = None) -> None:
+        self._store = store
+        self._uow = cur
+        self._roles = roles
+
+    def _tx(self, *, write: bool) -> AbstractContextManager[Cursor]:
+        if self._roles is not None and self._roles.ended:
+            raise StorageError("this unit of work has ended; open a new one")
+        return self._store.tx(self._uow, write=write)
+
+
+def _event(data: str) -> TicketEvent:
+    event: Any = from_data(json.loads(data), TicketEventBase)
+    return cast(TicketEvent, event)
+
+
+def _load_events(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[TicketEvent]]:
+    out: dict[str, list[TicketEvent]] = {}
+    for ticket_id, data in rows:
+        out.setdefault(ticket_id, []).append(_event(data))
+    return out
+
+
+class SqlTickets(_Bound):
+    """:class:`~csmcore.storage.protocols.TicketRepository` over SQL."""
+
+    _INSERT_TICKET = (
+        "INSERT INTO csm_tickets (id, version, "
+        + ", ".join(_TICKET_COLUMNS)
+        + ") VALUES (?, ?, "
+        + ", ".join("?" * len(_TICKET_COLUMNS))
+        + ")"
+    )
+    _INSERT_EVENT = "INSERT INTO csm_events (ticket_id, seq, data) VALUES (?, ?, ?)"
+    _INSERT_TAG = "INSERT INTO csm_ticket_tags (ticket_id, tag) VALUES (?, ?)"
+
+    def add(self, ticket: Ticket) -> Ticket:
+        self.add_many([ticket])
+        return ticket
+
+    def add_many(self, tickets: Iterable[Ticket]) -> int:
+        batch = [c.check_ticket(t) for t in tickets]
+        if not batch:
+            return 0
+        ticket_rows = [(t.id, t.version, *summary_row(t)) for t in batch]
+        tag_rows = [(t.id, tag) for t in batch for tag in sorted(t.tags)]
+        event_rows = [
+            (t.id, seq, dump_json(to_data(e))) for t in batch for seq, e in enumerate(t.events, 1)
+        ]
+        try:
+            with self._tx(write=True) as cur:
+                cur.run_many(self._INSERT_TICKET, ticket_rows)
+                if tag_rows:
+                    cur.run_many(self._INSERT_TAG, tag_rows)
+                cur.run_many(self._INSERT_EVENT, event_rows)
+        except StorageError as err:
+            if isinstance(err.__cause__, self._store.integrity_errors):
+                ids = [t.id for t in batch]
+                shown = ids[0] if len(ids) == 1 else f"one of {len(ids)} tickets"
+                raise ConcurrencyError(
+                    f"ticket {shown!r} already exists (or repeats in the batch); "
+                    "a new ticket needs a new id; nothing was stored"
+                ) from err.__cause__
+            raise
+        return len(batch)
+
+    def _load(self, cur: Cursor, ids: Sequence[str]) -> list[Ticket]:
+        if not ids:
+            return []
+        where, params = self._store.dialect.in_list("ticket_id", list(ids))
+        rows = cur.query(
+            f"SELECT ticket_id, data FROM csm_events WHERE {where} ORDER BY ticket_id, seq",
+            params,
+        )
+        events = _load_events(rows)
+        return [Ticket.from_events(events[i]) for i in ids if i in events]
+
+    def get(self, ticket_id: str) -> Ticket:
+        c.check_id(ticket_id, "ticket_id")
+        with self._tx(write=False) as cur:
+            rows = cur.query(
+                "SELECT data FROM csm_events WHERE ticket_id = ? ORDER BY seq", [ticket_id]
+            )
+        if not rows:
+            raise NotFound(f"no ticket with id {ticket_id!r}")
+        return Ticket.from_events(_event(r[0]) for r in rows)
+
+    def append(
+        self, ticket_id: str, events: Sequence[TicketEvent], *, expected_version: int
+    ) -> Ticket:
+        c.check_id(ticket_id, "ticket_id")
+        new_events = c.check_events(events)
+        c.check_version(expected_version)
+        try:
+            with self._tx(write=True) as cur:
+                found = cur.query("SELECT version FROM csm_tickets WHERE id = ?", [ticket_id])
+                if not found:
+                    raise NotFound(f"no ticket with id {ticket_id!r}")
+                c.check_expected(ticket_id, int(found[0][0]), expected_version)
+                (current,) = self._load(cur, [ticket_id])
+                updated = c.apply_all(current, new_events)
+                assignments = ", ".join(f"{col} = ?" for col in _TICKET_COLUMNS)
+                changed = cur.run(
+                    f"UPDATE csm_tickets SET version = ?, {assignments} "
+                    "WHERE id = ? AND version = ?",
+                    [updated.version, *summary_row(updated), ticket_id, expected_version],
+                )
+                if changed != 1:  # another writer got in between (PostgreSQL read committed)
+                    raise ConcurrencyError(
+                        f"ticket {ticket_id!r} was changed by another writer at the same time "
+                        f"(expected_version={expected_version}); reload it and apply again"
+                    )
+                rows = [
+                    (ticket_id, seq, dump_json(to_data(e)))
+                    for seq, e in enumerate(new_events, expected_version + 1)
+                ]
+                cur.run_many(self._INSERT_EVENT, rows)
+                for tag in sorted(current.tags - updated.tags):
+                    cur.run(
+                        "DELETE FROM csm_ticket_tags WHERE ticket_id = ? AND tag = ?",
+                        [ticket_id, tag],
+                    )
+                added = [(ticket_id, tag) for tag in sorted(updated.tags - current.tags)]
+                if added:
+                    cur.run_many(self._INSERT_TAG, added)
+        except StorageError as err:
+            if isinstance(err.__cause__, self._store.integrity_errors):
+                raise ConcurrencyError(
+                    f"ticket {ticket_id!r} was changed by another writer at the same time "
+                    f"(expected_version={expected_version}); reload it and apply again"
+                ) from err.__cause__
+            raise
+        return updated
+
+    def _pages(self, condition: cd.Condition, page: int) -> Iterator[list[Ticket]]:
+        """Matching tickets in id order, page by page (keyset pagination on id)."""
+        compiled = compile_condition(condition, self._store.dialect)
+        after: str | None = None
+        while True:
+            with self._tx(write=False) as cur:
+                keyset = "" if after is None else " AND t.id > ?"
+                params = [*compiled.params, *([] if after is None else [after]), page]
+                ids = [
+                    r[0]
+                    for r in cur.query(
+                        f"SELECT t.id FROM csm_tickets t WHERE {compiled.sql}{keyset} "
+                        "ORDER BY t.id LIMIT ?",
+                        params,
+                    )
+                ]
+                tickets = self._load(cur, ids)
+            if not ids:
+                return
+            after = ids[-1]
+            if not compiled.exact:
+                tickets = [t for t in tickets if condition.matches(t)]
+            if tickets:
+                yield tickets
+            if len(ids) < page:
+                return
+
+    def find(self, condition: cd.Condition, *, limit: int | None = None) -> list[Ticket]:
+        limit = c.check_limit(limit)
+        found: list[Ticket] = []
+        if limit == 0:
+            return found
+        page = 500 if limit is None else min(max(limit, 1), 500)
+        for tickets in self._pages(condition, page):
+            found.extend(tickets)
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+        return found
+
+    def stream(self, condition: cd.Condition, *, batch_size: int = 500) -> Iterator[list[Ticket]]:
+        c.check_positive(batch_size, "batch_size")
+        return self._stream(condition, batch_size)
+
+    def _stream(self, condition: cd.Condition, batch_size: int) -> Iterator[list[Ticket]]:
+        pending: list[Ticket] = []
+        for tickets in self._pages(condition, batch_size):
+            pending.extend(tickets)
+            while len(pending) >= batch_size:
+                yield pending[:batch_size]
+                pending = pending[batch_size:]
+        if pending:
+            yield pending
+
+    def count(self, condition: cd.Condition) -> int:
+        compiled = compile_condition(condition, self._store.dialect)
+        if compiled.exact:
+            with self._tx(write=False) as cur:
+                rows = cur.query(
+                    f"SELECT COUNT(*) FROM csm_tickets t WHERE {compiled.sql}", compiled.params
+                )
+            return int(rows[0][0])
+        return sum(len(batch) for batch in self._pages(condition, 500))
+
+
+class SqlDocuments(_Bound):
+    """:class:`~csmcore.storage.protocols.VersionedRepository` over SQL."""
+
+    def __init__(
+        self, store: SqlStore, cur: Cursor | None, kind: str, roles: SqlRoles | None = None
+    ) -> None:
+        super().__init__(store, cur, roles)
+        self._kind = kind
+
+    def _latest(self, cur: Cursor, key: str) -> int:
+        rows = cur.query(
+            "SELECT MAX(version) FROM csm_documents WHERE kind = ? AND key = ?", [self._kind, key]
+        )
+        return int(rows[0][0] or 0)
+
+    def put(self, key: str, value: Any, *, expected_version: int) -> Versioned[Any]:
+        c.check_id(key, "key")
+        c.check_version(expected_version)
+        data = dump_json(c.encode_document(value))
+        try:
+            with self._tx(write=True) as cur:
+                latest = self._latest(cur, key)
+                if latest != expected_version:
+                    raise ConcurrencyError(
+                        f"{self._kind} {key!r} is at version {latest}, not the "
+                        f"expected_version={expected_version}; reload it and apply your change "
+                        "again"
+                    )
+                cur.run(
+                    "INSERT INTO csm_documents (kind, key, version, data) VALUES (?, ?, ?, ?)",
+                    [self._kind, key, expected_version + 1, data],
+                )
+        except StorageError as err:
+            if isinstance(err.__cause__, self._store.integrity_errors):
+                raise ConcurrencyError(
+                    f"{self._kind} {key!r} got a new version from another writer at the same "
+                    f"time (expected_version={expected_version}); reload it and apply again"
+                ) from err.__cause__
+            raise
+        return Versioned(key=key, version=expected_version + 1, value=value)
+
+    def get(self, key: str, *, version: int | None = None) -> Versioned[Any]:
+        c.check_id(key, "key")
+        if version is not None:
+            c.check_positive(version, "version")
+        with self._tx(write=False) as cur:
+            if version is None:
+                rows = cur.query(
+                    "SELECT version, data FROM csm_documents WHERE kind = ? AND key = ? "
+                    "ORDER BY version DESC LIMIT 1",
+                    [self._kind, key],
+                )
+            else:
+                rows = cur.query(
+                    "SELECT version, data FROM csm_documents "
+                    "WHERE kind = ? AND key = ? AND version = ?",
+                    [self._kind, key, version],
+                )
+                if not rows:
+                    latest = self._latest(cur, key)
+                    if latest:
+                        raise NotFound(
+                            f"{self._kind} {key!r} has no version {version}; the latest is {latest}"
+                        )
+        if not rows:
+            raise NotFound(f"no {self._kind} with key {key!r}")
+        number, data = rows[0]
+        return Versioned(key=key, version=int(number), value=c.decode_document(json.loads(data)))
+
+    def history(self, key: str) -> list[Versioned[Any]]:
+        c.check_id(key, "key")
+        with self._tx(write=False) as cur:
+            rows = cur.query(
+                "SELECT version, data FROM csm_documents WHERE kind = ? AND key = ? "
+                "ORDER BY version",
+                [self._kind, key],
+            )
+        return [
+            Versioned(key=key, version=int(n), value=c.decode_document(json.loads(d)))
+            for n, d in rows
+        ]
+
+    def keys(self) -> list[str]:
+        with self._tx(write=False) as cur:
+            rows = cur.query(
+                "SELECT DISTINCT key FROM csm_documents WHERE kind = ? ORDER BY key", [self._kind]
+            )
+        return [r[0] for r in rows]

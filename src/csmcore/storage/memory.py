@@ -1,0 +1,262 @@
+"""The in-memory store: the default, and the reference every other adapter must agree with.
+
+It keeps immutable objects in dictionaries guarded by one lock, so it is safe across threads of
+one process. Nothing survives the process. A unit of work writes into a private overlay that is
+merged into the store only when the ``with`` block ends normally.
+
+>>> from datetime import datetime, timezone
+>>> from csmcore.storage import open_store
+>>> from csmcore.tickets import Channel, Priority, Role, Ticket
+>>> store = open_store("memory://")
+>>> at = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+>>> ticket, _ = Ticket.create(at=at, ticket_id="T-1", created_by=Role.REQUESTER,
+...                           channel=Channel.EMAIL, priority=Priority.NORMAL, requester="ann")
+>>> store.tickets.add(ticket).version
+1
+>>> store.tickets.get("T-1") == ticket
+True
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from csmcore.conditions import Condition
+from csmcore.errors import ConcurrencyError, NotFound, StorageError
+from csmcore.storage import _common as c
+from csmcore.storage.protocols import Versioned
+from csmcore.tickets import Ticket, TicketEvent
+
+__all__ = ["MemoryStore"]
+
+
+class _Tx:
+    """An overlay of writes on top of the store's committed state."""
+
+    __slots__ = ("docs", "store", "tickets")
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.tickets: dict[str, Ticket] = {}
+        self.docs: dict[tuple[str, str], list[Any]] = {}
+
+    def ticket(self, ticket_id: str) -> Ticket | None:
+        found = self.tickets.get(ticket_id)
+        return found if found is not None else self.store._tickets.get(ticket_id)
+
+    def all_ids(self) -> list[str]:
+        return sorted(self.store._tickets.keys() | self.tickets.keys())
+
+    def versions(self, kind: str, key: str) -> list[Any]:
+        found = self.docs.get((kind, key))
+        return found if found is not None else self.store._docs.get((kind, key), [])
+
+    def commit(self) -> None:
+        self.store._tickets.update(self.tickets)
+        self.store._docs.update(self.docs)
+
+
+class _Tickets:
+    def __init__(self, store: MemoryStore, tx: _Tx | None) -> None:
+        self._store = store
+        self._tx = tx
+
+    def add(self, ticket: Ticket) -> Ticket:
+        c.check_ticket(ticket)
+        with self._store._transaction(self._tx) as tx:
+            self._add(tx, ticket)
+        return ticket
+
+    @staticmethod
+    def _add(tx: _Tx, ticket: Ticket) -> None:
+        existing = tx.ticket(ticket.id)
+        if existing is not None:
+            raise ConcurrencyError(
+                f"ticket {ticket.id!r} already exists (version {existing.version}); "
+                "a new ticket needs a new id"
+            )
+        tx.tickets[ticket.id] = ticket
+
+    def add_many(self, tickets: Iterable[Ticket]) -> int:
+        batch = [c.check_ticket(t) for t in tickets]
+        with self._store._transaction(self._tx) as tx:
+            for ticket in batch:
+                self._add(tx, ticket)
+        return len(batch)
+
+    def get(self, ticket_id: str) -> Ticket:
+        c.check_id(ticket_id, "ticket_id")
+        with self._store._transaction(self._tx) as tx:
+            found = tx.ticket(ticket_id)
+        if found is None:
+            raise NotFound(f"no ticket with id {ticket_id!r}")
+        return found
+
+    def append(
+        self, ticket_id: str, events: Sequence[TicketEvent], *, expected_version: int
+    ) -> Ticket:
+        c.check_id(ticket_id, "ticket_id")
+        new_events = c.check_events(events)
+        c.check_version(expected_version)
+        with self._store._transaction(self._tx) as tx:
+            current = tx.ticket(ticket_id)
+            if current is None:
+                raise NotFound(f"no ticket with id {ticket_id!r}")
+            c.check_expected(ticket_id, current.version, expected_version)
+            updated = c.apply_all(current, new_events)
+            tx.tickets[ticket_id] = updated
+        return updated
+
+    def _matching(self, condition: Condition) -> Iterator[Ticket]:
+        with self._store._transaction(self._tx) as tx:
+            snapshot = [t for i in tx.all_ids() if (t := tx.ticket(i)) is not None]
+        return (t for t in snapshot if condition.matches(t))
+
+    def find(self, condition: Condition, *, limit: int | None = None) -> list[Ticket]:
+        limit = c.check_limit(limit)
+        found: list[Ticket] = []
+        if limit == 0:
+            return found
+        for ticket in self._matching(condition):
+            found.append(ticket)
+            if limit is not None and len(found) >= limit:
+                break
+        return found
+
+    def stream(self, condition: Condition, *, batch_size: int = 500) -> Iterator[list[Ticket]]:
+        c.check_positive(batch_size, "batch_size")
+        return self._stream(condition, batch_size)
+
+    def _stream(self, condition: Condition, batch_size: int) -> Iterator[list[Ticket]]:
+        batch: list[Ticket] = []
+        for ticket in self._matching(condition):
+            batch.append(ticket)
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def count(self, condition: Condition) -> int:
+        return sum(1 for _ in self._matching(condition))
+
+
+class _Documents:
+    def __init__(self, store: MemoryStore, tx: _Tx | None, kind: str) -> None:
+        self._store = store
+        self._tx = tx
+        self._kind = kind
+
+    def put(self, key: str, value: Any, *, expected_version: int) -> Versioned[Any]:
+        c.check_id(key, "key")
+        c.check_version(expected_version)
+        c.encode_document(value)  # the same values as the SQL stores accept
+        with self._store._transaction(self._tx) as tx:
+            versions = tx.versions(self._kind, key)
+            if len(versions) != expected_version:
+                raise ConcurrencyError(
+                    f"{self._kind} {key!r} is at version {len(versions)}, not the "
+                    f"expected_version={expected_version}; reload it and apply your change again"
+                )
+            tx.docs[(self._kind, key)] = [*versions, value]
+        return Versioned(key=key, version=expected_version + 1, value=value)
+
+    def get(self, key: str, *, version: int | None = None) -> Versioned[Any]:
+        c.check_id(key, "key")
+        if version is not None:
+            c.check_positive(version, "version")
+        with self._store._transaction(self._tx) as tx:
+            versions = tx.versions(self._kind, key)
+        if not versions:
+            raise NotFound(f"no {self._kind} with key {key!r}")
+        number = len(versions) if version is None else version
+        if number > len(versions):
+            raise NotFound(
+                f"{self._kind} {key!r} has no version {version}; the latest is {len(versions)}"
+            )
+        return Versioned(key=key, version=number, value=versions[number - 1])
+
+    def history(self, key: str) -> list[Versioned[Any]]:
+        c.check_id(key, "key")
+        with self._store._transaction(self._tx) as tx:
+            versions = tx.versions(self._kind, key)
+        return [Versioned(key=key, version=i, value=v) for i, v in enumerate(versions, 1)]
+
+    def keys(self) -> list[str]:
+        with self._store._transaction(self._tx) as tx:
+            found = {k for (kind, k) in tx.store._docs if kind == self._kind}
+            found |= {k for (kind, k) in tx.docs if kind == self._kind}
+        return sorted(found)
+
+
+class _Roles:
+    def __init__(self, store: MemoryStore, tx: _Tx | None) -> None:
+        self.tickets = _Tickets(store, tx)
+        self.calendars = _Documents(store, tx, "calendars")
+        self.policies = _Documents(store, tx, "policies")
+        self.rules = _Documents(store, tx, "rules")
+
+
+class MemoryStore(_Roles):
+    """A store held in this process's memory (``memory://``). Thread-safe; not persistent."""
+
+    def __init__(self) -> None:
+        self._tickets: dict[str, Ticket] = {}
+        self._docs: dict[tuple[str, str], list[Any]] = {}
+        self._lock = threading.RLock()
+        self._open_uow: int | None = None
+        self._closed = False
+        super().__init__(self, None)
+
+    @property
+    def url(self) -> str:
+        """Always ``"memory://"``; note that opening it gives a new, empty store."""
+        return "memory://"
+
+    @contextmanager
+    def _transaction(self, tx: _Tx | None) -> Iterator[_Tx]:
+        if tx is not None:
+            if self._open_uow != threading.get_ident():
+                raise StorageError("this unit of work has ended; open a new one")
+            yield tx
+            return
+        with self._lock:
+            self._check_usable()
+            own = _Tx(self)
+            yield own
+            own.commit()
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise StorageError("the store memory:// is closed")
+        if self._open_uow == threading.get_ident():
+            raise StorageError(
+                "a unit of work is open on this store in this thread; "
+                "write through its roles (uow.tickets, ...) instead"
+            )
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[_Roles]:
+        """Group writes into one transaction; see :meth:`csmcore.storage.protocols.Store`."""
+        with self._lock:
+            self._check_usable()
+            tx = _Tx(self)
+            self._open_uow = threading.get_ident()
+            try:
+                yield _Roles(self, tx)
+                tx.commit()
+            finally:
+                self._open_uow = None
+
+    def close(self) -> None:
+        """Mark the store closed; its data is dropped."""
+        with self._lock:
+            self._closed = True
+            self._tickets = {}
+            self._docs = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(tickets={len(self._tickets)})"

@@ -1,0 +1,220 @@
+"""The PostgreSQL store (``postgresql://user@host:5432/db``), psycopg 3 with a connection pool.
+
+Needs ``pip install 'csmcore[postgres]'``. It uses only plain SQL that every PostgreSQL server
+(and compatible managed or distributed service) accepts: no extensions, no server functions.
+
+- ``?schema=name`` keeps the tables in a schema of their own (created when missing); any other
+  query parameter is passed to libpq (``sslmode``, ``connect_timeout``, ...).
+- ``?pool_min=1&pool_max=4`` size the connection pool; ``?pool_timeout=30`` is how many seconds
+  to wait for the server or a free connection before :class:`~csmcore.errors.StorageError`.
+- Writes check versions in the ``UPDATE``'s ``WHERE`` clause, so two writers with the same
+  expected version cannot both win even at READ COMMITTED.
+- String columns use the ``"C"`` collation, so ids sort by code point as Python sorts them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from csmcore.errors import StorageError, ValidationError
+from csmcore.storage._sql import Cursor, Dialect, SqlStore, standard_migrations
+
+__all__ = ["PostgresStore"]
+
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_OWN_PARAMS = ("schema", "pool_min", "pool_max", "pool_timeout")
+
+
+class _PostgresDialect(Dialect):
+    name = "postgresql"
+    migrations = standard_migrations('TEXT COLLATE "C"')
+
+    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        if not values:
+            return self.false, []
+        return f"{column} = ANY(?)", [list(values)]
+
+
+@lru_cache(maxsize=256)
+def _pg(statement: str) -> str:
+    # Shared SQL uses "?" placeholders and never contains "%" or a literal "?".
+    return statement.replace("?", "%s")
+
+
+class _PgCursor:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(_pg(statement), params).fetchall()
+
+    def run(self, statement: str, params: Sequence[Any] = ()) -> int:
+        return self._conn.execute(_pg(statement), params).rowcount
+
+    def run_many(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._conn.cursor() as cur:
+            cur.executemany(_pg(statement), rows)
+
+
+def _int_option(url: str, options: dict[str, str], name: str, default: int) -> int:
+    raw = options.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValidationError(f"url={url!r}: {name}={raw!r} is not a whole number >= 1")
+    return value
+
+
+class PostgresStore(SqlStore):
+    """A store in a PostgreSQL database. Use :func:`csmcore.storage.open_store` or construct it.
+
+    ``conninfo`` is a libpq URL or key=value string without csmcore's own parameters.
+    Raises :class:`~csmcore.errors.StorageError` when the server cannot be reached within
+    ``timeout`` seconds, :class:`~csmcore.errors.SchemaVersionError` for a newer schema.
+    """
+
+    dialect = _PostgresDialect()
+    driver_errors = (psycopg.Error, PoolTimeout)
+    integrity_errors = (psycopg.errors.IntegrityError,)
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str | None = None,
+        pool_min: int = 1,
+        pool_max: int = 4,
+        timeout: float = 30.0,
+        url: str | None = None,
+    ) -> None:
+        if schema is not None and not _SCHEMA_NAME.match(schema):
+            raise ValidationError(
+                f"schema={schema!r} is not a plain SQL identifier (letters, digits, underscore, "
+                "at most 63 characters, not starting with a digit)"
+            )
+        self._schema = schema
+        self._url = url or conninfo
+        super().__init__()
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            if schema is not None:
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            conn.commit()
+
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            conninfo,
+            min_size=pool_min,
+            max_size=max(pool_min, pool_max),
+            timeout=timeout,
+            configure=configure,
+            open=False,
+            name="csmcore",
+        )
+        try:
+            with self._translate():
+                self._pool.open(wait=True, timeout=timeout)
+                with self._transaction(True) as cur:
+                    # one opener at a time migrates (other processes may open the same database)
+                    cur.query("SELECT pg_advisory_xact_lock(4242, 1)")
+                    if schema is not None:
+                        cur.run(
+                            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}")
+                            .format(sql.Identifier(schema))
+                            .as_string(None)
+                        )
+                    self._migrate(cur)
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        """Open a ``postgresql://`` (or ``postgres://``) URL; see the module documentation."""
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        options = {k: v for k, v in query if k in _OWN_PARAMS}
+        rest = [(k, v) for k, v in query if k not in _OWN_PARAMS]
+        conninfo = urlunsplit(
+            ("postgresql", parts.netloc, parts.path, urlencode(rest), parts.fragment)
+        )
+        try:
+            timeout = float(options.get("pool_timeout", "30"))
+        except ValueError as err:
+            raise ValidationError(
+                f"url={url!r}: pool_timeout={options['pool_timeout']!r} is not a number of seconds"
+            ) from err
+        return cls(
+            conninfo,
+            schema=options.get("schema"),
+            pool_min=_int_option(url, options, "pool_min", 1),
+            pool_max=_int_option(url, options, "pool_max", 4),
+            timeout=timeout,
+            url=url,
+        )
+
+    @property
+    def url(self) -> str:
+        """The URL this store was opened with (it may contain a password)."""
+        return self._url
+
+    @property
+    def schema(self) -> str | None:
+        """The schema holding the tables (None: the server's default search path)."""
+        return self._schema
+
+    def _describe(self) -> str:
+        where = f" schema {self._schema!r}" if self._schema else ""
+        return f"PostgreSQL store{where}"
+
+    def _existing_tables(self, cur: Cursor) -> set[str]:
+        rows = cur.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+        return {r[0] for r in rows}
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Cursor]:
+        if self._closed:
+            raise StorageError(f"{self._describe()} is closed")
+        # The pool commits when the block ends normally and rolls back when it raises.
+        with self._pool.connection() as conn:
+            yield _PgCursor(conn)
+
+    def drop_schema(self) -> None:
+        """Drop this store's schema with everything in it, then close the store.
+
+        For tests and temporary stores. Raises :class:`~csmcore.errors.ValidationError` when
+        the store has no schema of its own (it never drops ``public``).
+        """
+        if self._schema is None:
+            raise ValidationError("this store has no schema of its own (?schema=...) to drop")
+        with self.tx(None, write=True) as cur:
+            cur.run(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
+                .format(sql.Identifier(self._schema))
+                .as_string(None)
+            )
+        self.close()
+
+    def close(self) -> None:
+        """Close the pool's connections. Closing twice is harmless."""
+        self._closed = True
+        self._pool.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self._schema!r})"

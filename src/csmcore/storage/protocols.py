@@ -1,0 +1,206 @@
+"""Storage protocols: one :class:`typing.Protocol` per storage role.
+
+An adapter is anything that satisfies :class:`Store`. Its roles are
+
+- :class:`TicketRepository`: tickets with their full event history. Writes carry an expected
+  version (the number of events the writer last saw); a stale one raises
+  :class:`~csmcore.errors.ConcurrencyError`, so concurrent writers never lose an event.
+- :class:`VersionedRepository`: policies, calendars and rules. Every ``put`` creates a new
+  version; an old version is never overwritten and stays readable.
+- :class:`UnitOfWork`: the same roles inside one transaction. Everything written through it becomes
+  visible together when the ``with`` block ends normally; if the block raises, nothing is written.
+
+Every method documents what it raises. Errors of the backend driver (a locked file, a lost
+connection, ...) are raised as :class:`~csmcore.errors.StorageError` with the driver error as
+``__cause__``. Instants are stored in UTC and come back as aware datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+import attrs
+
+from csmcore.conditions import Condition
+from csmcore.tickets import Ticket, TicketEvent
+
+__all__ = [
+    "Store",
+    "TicketRepository",
+    "UnitOfWork",
+    "Versioned",
+    "VersionedRepository",
+]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+@attrs.frozen(kw_only=True)
+class Versioned(Generic[T]):
+    """One stored version of a versioned document.
+
+    ``version`` counts from 1 and grows by one with every ``put`` of the same ``key``.
+    """
+
+    key: str
+    version: int
+    value: T
+
+
+@runtime_checkable
+class TicketRepository(Protocol):
+    """Tickets with their event history.
+
+    A ticket's ``version`` is the number of its events. Every ticket id is unique in a store.
+    """
+
+    def add(self, ticket: Ticket) -> Ticket:
+        """Store a new ticket with all its events and return it.
+
+        Raises :class:`~csmcore.errors.ConcurrencyError` if a ticket with the same id exists
+        (someone else created it first), :class:`~csmcore.errors.StorageError` on a backend failure.
+        """
+        ...
+
+    def add_many(self, tickets: Iterable[Ticket]) -> int:
+        """Store many new tickets at once (bulk load) and return how many were stored.
+
+        All or nothing: if one id already exists (or repeats), raises
+        :class:`~csmcore.errors.ConcurrencyError` and stores none of them.
+        Raises :class:`~csmcore.errors.StorageError` on a backend failure.
+        """
+        ...
+
+    def get(self, ticket_id: str) -> Ticket:
+        """Return the ticket with its full history.
+
+        Raises :class:`~csmcore.errors.NotFound` naming the id when there is no such ticket.
+        """
+        ...
+
+    def append(
+        self, ticket_id: str, events: Sequence[TicketEvent], *, expected_version: int
+    ) -> Ticket:
+        """Append ``events`` to the ticket and return the new ticket.
+
+        ``expected_version`` is the version the caller last saw (``ticket.version``).
+        Raises :class:`~csmcore.errors.NotFound` when there is no such ticket,
+        :class:`~csmcore.errors.ConcurrencyError` when the stored version differs from
+        ``expected_version`` (nothing is written), :class:`~csmcore.errors.InvalidTransition`
+        when an event is not valid on the ticket (nothing is written), and
+        :class:`~csmcore.errors.ValidationError` for an empty ``events`` or a negative version.
+        """
+        ...
+
+    def find(self, condition: Condition, *, limit: int | None = None) -> list[Ticket]:
+        """Return the tickets that match ``condition``, ordered by id, at most ``limit`` of them.
+
+        Raises :class:`~csmcore.errors.ValidationError` for a negative ``limit``.
+        """
+        ...
+
+    def stream(self, condition: Condition, *, batch_size: int = 500) -> Iterator[list[Ticket]]:
+        """Yield the tickets that match ``condition`` in id order, as non-empty lists.
+
+        Each list holds at most ``batch_size`` tickets; memory use stays bounded by it.
+        Raises :class:`~csmcore.errors.ValidationError` when ``batch_size < 1``.
+        """
+        ...
+
+    def count(self, condition: Condition) -> int:
+        """Return how many tickets match ``condition``."""
+        ...
+
+
+@runtime_checkable
+class VersionedRepository(Protocol[T]):
+    """Documents (policies, calendars, rules) kept in every version they ever had."""
+
+    def put(self, key: str, value: T, *, expected_version: int) -> Versioned[T]:
+        """Store ``value`` as the next version of ``key`` and return it.
+
+        ``expected_version`` is the latest version the caller saw (0 for a new key).
+        Raises :class:`~csmcore.errors.ConcurrencyError` when the latest stored version differs
+        (nothing is written), :class:`~csmcore.errors.ValidationError` for an empty key or a
+        negative version, :class:`~csmcore.errors.SerializationError` when ``value`` cannot be
+        serialised.
+        """
+        ...
+
+    def get(self, key: str, *, version: int | None = None) -> Versioned[T]:
+        """Return the latest version of ``key``, or the given ``version``.
+
+        Raises :class:`~csmcore.errors.NotFound` naming the key (and version) when absent.
+        """
+        ...
+
+    def history(self, key: str) -> list[Versioned[T]]:
+        """Return every version of ``key``, oldest first (an empty list for an unknown key)."""
+        ...
+
+    def keys(self) -> list[str]:
+        """Return every key that has at least one version, sorted."""
+        ...
+
+
+@runtime_checkable
+class Roles(Protocol):
+    """The roles shared by a :class:`Store` and a :class:`UnitOfWork`."""
+
+    @property
+    def tickets(self) -> TicketRepository:
+        """Tickets with their event history."""
+        ...
+
+    @property
+    def calendars(self) -> VersionedRepository[Any]:
+        """Business calendars (:class:`~csmcore.calendars.BusinessCalendar`), versioned."""
+        ...
+
+    @property
+    def policies(self) -> VersionedRepository[Any]:
+        """SLA policies, versioned."""
+        ...
+
+    @property
+    def rules(self) -> VersionedRepository[Any]:
+        """Escalation rules, versioned."""
+        ...
+
+
+@runtime_checkable
+class UnitOfWork(Roles, Protocol):
+    """The roles of a store inside one transaction (see :meth:`Store.unit_of_work`)."""
+
+
+@runtime_checkable
+class Store(Roles, Protocol):
+    """A storage backend: the roles, a unit of work, and ``close``.
+
+    Each call on the store's own roles is its own transaction. Use one store object from many
+    threads freely; open one store per process.
+    """
+
+    @property
+    def url(self) -> str:
+        """The URL that opens this store again with :func:`csmcore.storage.open_store`."""
+        ...
+
+    def unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
+        """Return a context manager whose roles write in one transaction.
+
+        Leaving the ``with`` block normally commits everything; leaving it with an exception
+        writes nothing and re-raises the exception. Other writers to the same ticket or key
+        wait (or fail with :class:`~csmcore.errors.ConcurrencyError` on a stale version).
+        Raises :class:`~csmcore.errors.StorageError` when a unit of work is already open on this
+        store in the same thread, or when the commit fails.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections and files. Closing twice is harmless; using a closed store
+        raises :class:`~csmcore.errors.StorageError`."""
+        ...

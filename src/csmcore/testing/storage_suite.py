@@ -1,0 +1,817 @@
+"""The storage conformance suite: prove an adapter right by subclassing these test classes.
+
+Needs ``pip install 'csmcore[testing]'``. In a test module of your adapter::
+
+    import pytest
+    from csmcore.testing.storage_suite import StorageSuite
+
+    class TestMyStore(StorageSuite):
+        @pytest.fixture
+        def store_factory(self, tmp_path):
+            return lambda: MyStore(tmp_path / f"{uuid.uuid4().hex}.db")
+
+``store_factory`` is the one fixture to override: it returns a callable that builds a fresh,
+empty, open store each time it is called (the suite closes what it builds). Then run pytest.
+
+Capabilities are declared by flags. A store that cannot do something says so explicitly, with a
+reason, in ``opt_out``; the tests that need it are skipped with that reason (and nothing else is):
+
+- ``"reopen"``: ``open_store(store.url)`` opens another handle on the same data (durability,
+  several connections in one process).
+- ``"processes"``: other processes can open ``store.url`` and write concurrently.
+
+The classes can also be used one by one (:class:`TicketTests`, :class:`VersionedTests`,
+:class:`UnitOfWorkTests`, :class:`DurabilityTests`, :class:`ConcurrencyTests`,
+:class:`AgreementTests`); :class:`StorageSuite` is all of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    rule,
+)
+
+from csmcore import conditions as cd
+from csmcore.calendars import BusinessCalendar
+from csmcore.errors import (
+    ConcurrencyError,
+    CsmError,
+    InvalidTransition,
+    NotFound,
+    StorageError,
+    ValidationError,
+)
+from csmcore.storage import open_store
+from csmcore.storage.memory import MemoryStore
+from csmcore.storage.protocols import Store
+from csmcore.testing import strategies as cs
+from csmcore.tickets import Channel, Commented, Priority, Role, Ticket
+
+__all__ = [
+    "AgreementTests",
+    "ConcurrencyTests",
+    "DurabilityTests",
+    "StorageSuite",
+    "StoreFactory",
+    "TicketTests",
+    "UnitOfWorkTests",
+    "VersionedTests",
+]
+
+StoreFactory = Callable[[], Store]
+"""Builds a fresh, empty, open store each time it is called."""
+
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+
+
+def _property(test: Callable[..., None]) -> Callable[..., None]:
+    """Settings for the suite's property tests, on top of the active Hypothesis profile: fewer
+    examples (each one writes to a real backend) and fixtures shared across examples."""
+    current = settings.default
+    examples = 30 if current is None else min(current.max_examples, 30)
+    return settings(
+        max_examples=examples,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        deadline=None,
+    )(test)
+
+
+def make_ticket(ticket_id: str, *, at: datetime = T0, **changes: Any) -> Ticket:
+    """A new ticket with sensible defaults (``changes`` override ``Ticket.create`` arguments)."""
+    arguments: dict[str, Any] = {
+        "at": at,
+        "ticket_id": ticket_id,
+        "created_by": Role.REQUESTER,
+        "channel": Channel.EMAIL,
+        "priority": Priority.NORMAL,
+        "requester": "ann",
+    }
+    arguments.update(changes)
+    return Ticket.create(**arguments)[0]
+
+
+def _comment(at: datetime, author: str) -> Commented:
+    return Commented(at=at, author_role=Role.AGENT, author=author)
+
+
+class StoreFixtures:
+    """The fixtures every suite class shares. Override :meth:`store_factory`."""
+
+    opt_out: ClassVar[Mapping[str, str]] = {}
+    """Capability name (``"reopen"``, ``"processes"``) to the reason this store lacks it."""
+
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        """Override: return a callable that builds a fresh, empty, open store."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must override the store_factory fixture "
+            "(see csmcore.testing.storage_suite)"
+        )
+
+    @pytest.fixture
+    def stores(self, store_factory: StoreFactory) -> Iterator[StoreFactory]:
+        """Like ``store_factory``, but closes every store it built when the test ends."""
+        built: list[Store] = []
+
+        def build() -> Store:
+            store = store_factory()
+            built.append(store)
+            return store
+
+        yield build
+        for store in built:
+            store.close()
+
+    @pytest.fixture
+    def store(self, stores: StoreFactory) -> Store:
+        """A fresh, empty store, closed after the test."""
+        return stores()
+
+    def require(self, capability: str) -> None:
+        """Skip the running test, with the declared reason, when the store opted out."""
+        if capability in self.opt_out:
+            pytest.skip(
+                f"{type(self).__name__} opts out of {capability!r}: {self.opt_out[capability]}"
+            )
+
+    def reopen(self, store: Store) -> Store:
+        """Another handle on ``store``'s data (needs the ``reopen`` capability)."""
+        self.require("reopen")
+        return open_store(store.url)
+
+
+class TicketTests(StoreFixtures):
+    """The ticket repository: add, get, append with expected versions, find, stream, count."""
+
+    def test_add_then_get_returns_an_equal_ticket(self, store: Store) -> None:
+        counter = itertools.count()
+
+        @_property
+        @given(data=st.data())
+        def check(data: st.DataObject) -> None:
+            ident = st.just(f"p{next(counter)}-").flatmap(lambda p: cs.ticket_ids(prefix=p))
+            ticket = data.draw(cs.tickets(ticket_id=ident))
+            assert store.tickets.add(ticket) == ticket
+            loaded = store.tickets.get(ticket.id)
+            assert loaded == ticket
+            assert loaded.version == ticket.version
+            assert loaded.status == ticket.status
+            assert loaded.tags == ticket.tags
+
+        check()
+
+    def test_append_one_event_at_a_time_rebuilds_the_same_ticket(self, store: Store) -> None:
+        counter = itertools.count()
+
+        @_property
+        @given(data=st.data())
+        def check(data: st.DataObject) -> None:
+            ident = st.just(f"a{next(counter)}")
+            ticket = data.draw(cs.tickets(ticket_id=ident, max_events=6))
+            first = Ticket.from_events(ticket.events[:1])
+            store.tickets.add(first)
+            for version, event in enumerate(ticket.events[1:], 1):
+                store.tickets.append(ticket.id, [event], expected_version=version)
+            assert store.tickets.get(ticket.id) == ticket
+
+        check()
+
+    def test_get_unknown_id_raises_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFound, match="'nope'"):
+            store.tickets.get("nope")
+
+    def test_add_existing_id_raises_and_keeps_the_original(self, store: Store) -> None:
+        original = make_ticket("T-1", requester="ann")
+        store.tickets.add(original)
+        with pytest.raises(ConcurrencyError, match="T-1"):
+            store.tickets.add(make_ticket("T-1", requester="bob"))
+        assert store.tickets.get("T-1") == original
+
+    def test_add_many_is_all_or_nothing(self, store: Store) -> None:
+        store.tickets.add(make_ticket("T-2"))
+        batch = [make_ticket("T-1"), make_ticket("T-2"), make_ticket("T-3")]
+        with pytest.raises(ConcurrencyError):
+            store.tickets.add_many(batch)
+        assert store.tickets.count(cd.Always()) == 1
+        with pytest.raises(ConcurrencyError):
+            store.tickets.add_many([make_ticket("T-4"), make_ticket("T-4")])
+        assert store.tickets.count(cd.Always()) == 1
+        assert store.tickets.add_many([make_ticket("T-1"), make_ticket("T-3")]) == 2
+        assert [t.id for t in store.tickets.find(cd.Always())] == ["T-1", "T-2", "T-3"]
+
+    def test_append_returns_the_new_ticket_and_stores_it(self, store: Store) -> None:
+        ticket = store.tickets.add(make_ticket("T-1"))
+        changed, event = ticket.set_priority(T0 + timedelta(minutes=1), Priority.URGENT)
+        tagged, tag_event = changed.tag(T0 + timedelta(minutes=2), add=["vip"])
+        result = store.tickets.append("T-1", [event, tag_event], expected_version=1)
+        assert result == tagged
+        assert result.version == 3
+        assert store.tickets.get("T-1") == tagged
+
+    def test_stale_expected_version_raises_and_writes_nothing(self, store: Store) -> None:
+        store.tickets.add(make_ticket("T-1"))
+        store.tickets.append("T-1", [_comment(T0, "first")], expected_version=1)
+        for stale in (0, 1, 3):
+            with pytest.raises(ConcurrencyError, match="version 2"):
+                store.tickets.append("T-1", [_comment(T0, "late")], expected_version=stale)
+        assert store.tickets.get("T-1").version == 2
+
+    def test_append_to_unknown_ticket_raises_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFound, match="'ghost'"):
+            store.tickets.append("ghost", [_comment(T0, "x")], expected_version=1)
+
+    def test_invalid_transition_writes_nothing(self, store: Store) -> None:
+        store.tickets.add(make_ticket("T-1"))
+        valid = _comment(T0 + timedelta(hours=1), "ok")
+        too_early = _comment(T0 - timedelta(hours=1), "before creation")
+        with pytest.raises(InvalidTransition):
+            store.tickets.append("T-1", [valid, too_early], expected_version=1)
+        assert store.tickets.get("T-1").version == 1
+
+    @pytest.mark.parametrize(
+        ("events", "version"),
+        [([], 1), ("not events", 1), ([_comment(T0, "x")], -1), ([_comment(T0, "x")], True)],
+    )
+    def test_bad_append_arguments_raise_validation_error(
+        self, store: Store, events: Any, version: Any
+    ) -> None:
+        store.tickets.add(make_ticket("T-1"))
+        with pytest.raises(ValidationError):
+            store.tickets.append("T-1", events, expected_version=version)
+        assert store.tickets.get("T-1").version == 1
+
+    def test_bad_arguments_raise_validation_error(self, store: Store) -> None:
+        with pytest.raises(ValidationError, match="Ticket"):
+            store.tickets.add("T-1")  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="ticket_id"):
+            store.tickets.get("")
+        with pytest.raises(ValidationError, match="limit"):
+            store.tickets.find(cd.Always(), limit=-1)
+        with pytest.raises(ValidationError, match="batch_size"):
+            store.tickets.stream(cd.Always(), batch_size=0)
+
+    def test_queries_agree_with_condition_matches(self, store: Store) -> None:
+        counter = itertools.count()
+        stored: dict[str, Ticket] = {}
+
+        @_property
+        @given(data=st.data())
+        def check(data: st.DataObject) -> None:
+            prefix = f"q{next(counter)}-"
+            batch = data.draw(
+                st.lists(
+                    cs.tickets(ticket_id=cs.ticket_ids(prefix=prefix), max_events=5),
+                    max_size=4,
+                    unique_by=lambda t: t.id,
+                )
+            )
+            if data.draw(st.booleans(), label="bulk"):
+                store.tickets.add_many(batch)
+            else:  # created, then every change appended: the summary is kept up to date
+                for ticket in batch:
+                    store.tickets.add(Ticket.from_events(ticket.events[:1]))
+                    for version, event in enumerate(ticket.events[1:], 1):
+                        store.tickets.append(ticket.id, [event], expected_version=version)
+            stored.update((t.id, t) for t in batch)
+            condition = data.draw(cs.conditions())
+            expected = [stored[i] for i in sorted(stored) if condition.matches(stored[i])]
+            assert store.tickets.find(condition) == expected
+            assert store.tickets.count(condition) == len(expected)
+            size = data.draw(st.integers(1, 4))
+            batches = list(store.tickets.stream(condition, batch_size=size))
+            assert all(0 < len(b) <= size for b in batches)
+            assert [t for b in batches for t in b] == expected
+            limit = data.draw(st.integers(0, 5))
+            assert store.tickets.find(condition, limit=limit) == expected[:limit]
+
+        check()
+
+    def test_queries_see_appended_changes(self, store: Store) -> None:
+        ticket = store.tickets.add(make_ticket("T-1", tags={"a", "b"}, assignee="ann"))
+        at = T0 + timedelta(minutes=1)
+        changed, e1 = ticket.tag(at, add=["c"], remove=["a"])
+        changed, e2 = changed.set_priority(at, Priority.URGENT)
+        changed, e3 = changed.assign(at, assignee=None, group="tier2")
+        changed, e4 = changed.set_status(at, "solved")
+        changed, e5 = changed.merge_into(at, "T-9")
+        store.tickets.append("T-1", [e1, e2, e3, e4, e5], expected_version=1)
+        store.tickets.add(make_ticket("T-2", tags={"a"}))
+        expectations = {
+            cd.HasTags({"a"}): ["T-2"],
+            cd.HasTags({"b", "c"}): ["T-1"],
+            cd.Compare("priority", ">", Priority.HIGH): ["T-1"],
+            cd.Eq("assignee", None): ["T-1", "T-2"],
+            cd.Eq("assignee", "ann"): [],
+            cd.Not(cd.Eq("assignee", "ann")): ["T-1", "T-2"],
+            cd.Eq("group", "tier2"): ["T-1"],
+            cd.Eq("status", "closed"): ["T-1"],
+            cd.Eq("merged", True): ["T-1"],
+            cd.Eq("merged", False): ["T-2"],
+        }
+        for condition, ids in expectations.items():
+            assert [t.id for t in store.tickets.find(condition)] == ids, condition
+            assert store.tickets.count(condition) == len(ids), condition
+
+    def test_ids_sort_by_code_point(self, store: Store) -> None:
+        ids = ["b", "B", "a", "ä", "z", "中", "Z1", "Z10", "Z2", "😀"]
+        store.tickets.add_many([make_ticket(i) for i in ids])
+        assert [t.id for t in store.tickets.find(cd.Always())] == sorted(ids)
+
+    def test_stream_yields_full_batches_in_id_order(self, store: Store) -> None:
+        store.tickets.add_many([make_ticket(f"T-{n:03d}") for n in range(23)])
+        batches = list(store.tickets.stream(cd.Always(), batch_size=10))
+        assert [len(b) for b in batches] == [10, 10, 3]
+        assert [t.id for b in batches for t in b] == [f"T-{n:03d}" for n in range(23)]
+        assert list(store.tickets.stream(cd.Never(), batch_size=10)) == []
+
+
+class VersionedTests(StoreFixtures):
+    """Versioned documents: calendars, policies, rules."""
+
+    def test_every_version_stays_readable(self, store: Store) -> None:
+        v1 = BusinessCalendar.weekly("09:00", "17:00", timezone="Europe/Berlin")
+        v2 = BusinessCalendar.weekly("08:00", "16:00", timezone="Europe/Berlin")
+        first = store.calendars.put("support", v1, expected_version=0)
+        second = store.calendars.put("support", v2, expected_version=1)
+        assert (first.version, second.version) == (1, 2)
+        assert store.calendars.get("support").value == v2
+        assert store.calendars.get("support").version == 2
+        assert store.calendars.get("support", version=1).value == v1
+        assert [v.value for v in store.calendars.history("support")] == [v1, v2]
+        assert store.calendars.keys() == ["support"]
+
+    def test_round_trips_any_calendar(self, store: Store) -> None:
+        counter = itertools.count()
+
+        @_property
+        @given(calendar=cs.calendars())
+        def check(calendar: BusinessCalendar) -> None:
+            key = f"cal-{next(counter)}"
+            store.calendars.put(key, calendar, expected_version=0)
+            assert store.calendars.get(key).value == calendar
+
+        check()
+
+    def test_stale_version_raises_and_writes_nothing(self, store: Store) -> None:
+        cal = BusinessCalendar.always()
+        store.calendars.put("k", cal, expected_version=0)
+        for stale in (0, 2):
+            with pytest.raises(ConcurrencyError, match="version 1"):
+                store.calendars.put("k", cal, expected_version=stale)
+        assert len(store.calendars.history("k")) == 1
+
+    def test_missing_keys_and_versions_raise_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFound, match="'nope'"):
+            store.calendars.get("nope")
+        store.calendars.put("k", BusinessCalendar.always(), expected_version=0)
+        with pytest.raises(NotFound, match="no version 5"):
+            store.calendars.get("k", version=5)
+        assert store.calendars.history("nope") == []
+
+    def test_roles_are_separate(self, store: Store) -> None:
+        store.calendars.put("same", BusinessCalendar.always(), expected_version=0)
+        assert store.policies.keys() == []
+        assert store.rules.keys() == []
+        with pytest.raises(NotFound):
+            store.policies.get("same")
+
+    def test_bad_arguments_raise_validation_error(self, store: Store) -> None:
+        with pytest.raises(ValidationError, match="key"):
+            store.calendars.put("", BusinessCalendar.always(), expected_version=0)
+        with pytest.raises(ValidationError, match="expected_version"):
+            store.calendars.put("k", BusinessCalendar.always(), expected_version=-1)
+        with pytest.raises(ValidationError, match="csmcore"):
+            store.calendars.put("k", {"not": "a domain object"}, expected_version=0)
+        with pytest.raises(ValidationError, match="version"):
+            store.calendars.get("k", version=0)
+        assert store.calendars.keys() == []
+
+
+class UnitOfWorkTests(StoreFixtures):
+    """Atomic groups of writes across roles."""
+
+    def test_writes_become_visible_together(self, store: Store) -> None:
+        cal = BusinessCalendar.always()
+        with store.unit_of_work() as uow:
+            uow.tickets.add(make_ticket("T-1"))
+            uow.tickets.append("T-1", [_comment(T0, "x")], expected_version=1)
+            uow.calendars.put("c", cal, expected_version=0)
+            assert uow.tickets.get("T-1").version == 2  # a unit of work reads its own writes
+            assert uow.tickets.count(cd.Always()) == 1
+        assert store.tickets.get("T-1").version == 2
+        assert store.calendars.get("c").value == cal
+
+    def test_an_exception_leaves_nothing_written(self, store: Store) -> None:
+        store.tickets.add(make_ticket("T-0"))
+
+        class Boom(Exception):
+            pass
+
+        def write_then_fail() -> None:
+            with store.unit_of_work() as uow:
+                uow.tickets.add(make_ticket("T-1"))
+                uow.tickets.append("T-0", [_comment(T0, "x")], expected_version=1)
+                uow.calendars.put("c", BusinessCalendar.always(), expected_version=0)
+                uow.policies.put("p", BusinessCalendar.always(), expected_version=0)
+                raise Boom
+
+        with pytest.raises(Boom):
+            write_then_fail()
+        assert [t.id for t in store.tickets.find(cd.Always())] == ["T-0"]
+        assert store.tickets.get("T-0").version == 1
+        assert store.calendars.keys() == []
+        assert store.policies.keys() == []
+
+    def test_a_failed_operation_inside_does_not_spoil_the_rest(self, store: Store) -> None:
+        store.tickets.add(make_ticket("T-0"))
+        with store.unit_of_work() as uow:
+            uow.tickets.add(make_ticket("T-1"))
+            with pytest.raises(ConcurrencyError):
+                uow.tickets.add(make_ticket("T-0"))
+            with pytest.raises(ConcurrencyError):
+                uow.tickets.append("T-1", [_comment(T0, "x")], expected_version=7)
+            uow.tickets.append("T-1", [_comment(T0, "y")], expected_version=1)
+        assert store.tickets.get("T-1").version == 2
+        assert store.tickets.get("T-0").version == 1
+
+    def test_store_roles_refuse_while_a_unit_of_work_is_open(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.tickets.add(make_ticket("T-1"))
+            with pytest.raises(StorageError, match="unit of work"):
+                store.tickets.add(make_ticket("T-2"))
+        assert store.tickets.count(cd.Always()) == 1
+
+    def test_roles_of_an_ended_unit_of_work_refuse(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            pass
+        with pytest.raises(StorageError, match="ended"):
+            uow.tickets.add(make_ticket("T-1"))
+        assert store.tickets.count(cd.Always()) == 0
+
+
+class DurabilityTests(StoreFixtures):
+    """Data survives closing the store (needs ``reopen``)."""
+
+    def test_committed_data_survives_close(self, store: Store) -> None:
+        self.require("reopen")
+        ticket = store.tickets.add(make_ticket("T-1", tags={"vip"}))
+        cal = BusinessCalendar.weekly("09:00", "17:00")
+        store.calendars.put("c", cal, expected_version=0)
+        url = store.url
+        store.close()
+        again = open_store(url)
+        try:
+            assert again.tickets.get("T-1") == ticket
+            assert again.tickets.count(cd.HasTags(frozenset({"vip"}))) == 1
+            assert again.calendars.get("c").value == cal
+        finally:
+            again.close()
+
+    def test_closed_store_refuses(self, store: Store) -> None:
+        store.close()
+        with pytest.raises(StorageError, match="closed"):
+            store.tickets.get("T-1")
+
+
+def _append_worker(url: str, ticket_id: str, worker: int, count: int, start: Any) -> None:
+    """Append ``count`` comments by ``worker``, re-reading and retrying on conflicts."""
+    store = open_store(url)
+    try:
+        start.wait()
+        for n in range(count):
+            while True:
+                version = store.tickets.get(ticket_id).version
+                try:
+                    store.tickets.append(
+                        ticket_id, [_comment(T0, f"w{worker}-{n}")], expected_version=version
+                    )
+                    break
+                except ConcurrencyError:
+                    continue
+    finally:
+        store.close()
+
+
+def _race_worker(url: str, ticket_ids: list[str], worker: int, start: Any) -> list[str]:
+    """For each ticket, wait for the other racer, then append at expected version 1."""
+    store = open_store(url)
+    results = []
+    try:
+        for ticket_id in ticket_ids:
+            start.wait()
+            try:
+                store.tickets.append(ticket_id, [_comment(T0, f"w{worker}")], expected_version=1)
+                results.append("won")
+            except ConcurrencyError:
+                results.append("conflict")
+    finally:
+        store.close()
+    return results
+
+
+def _race_threads(handles: list[Store], ticket_id: str) -> list[str]:
+    """Each handle appends at expected version 1 from its own thread, released together."""
+    start = threading.Barrier(len(handles))
+    results: list[str] = []
+
+    def race(worker: int) -> None:
+        start.wait()
+        try:
+            handles[worker].tickets.append(
+                ticket_id, [_comment(T0, f"w{worker}")], expected_version=1
+            )
+            results.append("won")
+        except ConcurrencyError:
+            results.append("conflict")
+        except CsmError as err:
+            results.append(repr(err))
+
+    threads = [threading.Thread(target=race, args=(w,)) for w in range(len(handles))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def _in_process(target: Callable[..., Any], args: tuple[Any, ...], results: Any) -> None:
+    try:
+        results.put(("ok", target(*args)))
+    except BaseException as err:
+        results.put(("error", f"{type(err).__name__}: {err}"))
+
+
+def _run_processes(jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]], ctx: Any) -> list[Any]:
+    """Run each ``(target, args)`` in its own spawned process; return their results in order of
+    completion. Fails the test if one raised or did not finish in time."""
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_in_process, args=(t, a, results)) for t, a in jobs]
+    for proc in procs:
+        proc.start()
+    outcomes = [results.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=30)
+    failed = [detail for status, detail in outcomes if status == "error"]
+    assert failed == [], f"a writer process failed: {failed}"
+    return [detail for _, detail in outcomes]
+
+
+class ConcurrencyTests(StoreFixtures):
+    """Concurrent writers: no lost event; one winner per expected version."""
+
+    writers: ClassVar[int] = 4
+    appends_per_writer: ClassVar[int] = 10
+
+    def _authors(self, store: Store, ticket_id: str) -> list[str]:
+        events = store.tickets.get(ticket_id).events[1:]
+        return sorted(e.author for e in events if isinstance(e, Commented) and e.author)
+
+    def _expected_authors(self) -> list[str]:
+        return sorted(
+            f"w{w}-{n}" for w in range(self.writers) for n in range(self.appends_per_writer)
+        )
+
+    def test_threads_never_lose_an_event(self, store: Store) -> None:
+        store.tickets.add(make_ticket("T-1"))
+        handles = [self._handle(store) for _ in range(self.writers)]
+        errors: list[BaseException] = []
+
+        def work(worker: int) -> None:
+            mine = handles[worker]
+            try:
+                for n in range(self.appends_per_writer):
+                    while True:
+                        version = mine.tickets.get("T-1").version
+                        try:
+                            mine.tickets.append(
+                                "T-1", [_comment(T0, f"w{worker}-{n}")], expected_version=version
+                            )
+                            break
+                        except ConcurrencyError:
+                            continue
+            except BaseException as err:  # reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(self.writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for handle in handles:
+            if handle is not store:
+                handle.close()
+        assert errors == []
+        assert self._authors(store, "T-1") == self._expected_authors()
+        assert store.tickets.get("T-1").version == 1 + self.writers * self.appends_per_writer
+
+    def test_threads_with_the_same_expected_version_have_one_winner(self, store: Store) -> None:
+        for round_ in range(5):
+            ticket_id = f"R-{round_}"
+            store.tickets.add(make_ticket(ticket_id))
+            handles = [self._handle(store) for _ in range(2)]
+            try:
+                results = _race_threads(handles, ticket_id)
+            finally:
+                for handle in handles:
+                    if handle is not store:
+                        handle.close()
+            assert sorted(results) == ["conflict", "won"]
+            assert store.tickets.get(ticket_id).version == 2
+
+    def _handle(self, store: Store) -> Store:
+        """A separate connection when the store can reopen, else the store itself."""
+        return store if "reopen" in self.opt_out else open_store(store.url)
+
+    def test_processes_never_lose_an_event(self, store: Store) -> None:
+        self.require("processes")
+        store.tickets.add(make_ticket("T-1"))
+        ctx = multiprocessing.get_context("spawn")
+        start = ctx.Barrier(self.writers)
+        _run_processes(
+            [
+                (_append_worker, (store.url, "T-1", w, self.appends_per_writer, start))
+                for w in range(self.writers)
+            ],
+            ctx,
+        )
+        assert self._authors(store, "T-1") == self._expected_authors()
+
+    def test_processes_with_the_same_expected_version_have_one_winner(self, store: Store) -> None:
+        self.require("processes")
+        ids = [f"R-{n}" for n in range(5)]
+        store.tickets.add_many([make_ticket(i) for i in ids])
+        ctx = multiprocessing.get_context("spawn")
+        start = ctx.Barrier(2)
+        first, second = _run_processes(
+            [(_race_worker, (store.url, ids, w, start)) for w in range(2)], ctx
+        )
+        for one, other in zip(first, second, strict=True):
+            assert sorted([one, other]) == ["conflict", "won"]
+        assert all(store.tickets.get(i).version == 2 for i in ids)
+
+
+# --------------------------------------------------------------------------------------------
+# Stateful agreement with the memory reference
+# --------------------------------------------------------------------------------------------
+
+
+class _Agreement(RuleBasedStateMachine):
+    """Drive a store and the memory reference with the same operations; they must agree."""
+
+    factory: ClassVar[StoreFactory]
+
+    ids = Bundle("ids")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subject = type(self).factory()
+        self.reference = MemoryStore()
+        self.counter = itertools.count()
+
+    def teardown(self) -> None:
+        self.subject.close()
+        self.reference.close()
+
+    def both(self, call: Callable[[Store], Any]) -> Any:
+        """Run ``call`` on both stores; the results, or the error types, must be equal."""
+        outcomes = []
+        for store in (self.subject, self.reference):
+            try:
+                outcomes.append(("ok", call(store)))
+            except CsmError as err:
+                outcomes.append(("error", type(err)))
+        assert outcomes[0] == outcomes[1], f"store {outcomes[0]!r} != reference {outcomes[1]!r}"
+        return outcomes[1][1]
+
+    @initialize()
+    def start(self) -> None:
+        assert self.subject.tickets.count(cd.Always()) == 0
+
+    @rule(target=ids, data=st.data())
+    def add(self, data: st.DataObject) -> str:
+        ticket = data.draw(cs.tickets(ticket_id=st.just(f"T{next(self.counter)}"), max_events=4))
+        self.both(lambda s: s.tickets.add(ticket))
+        return ticket.id
+
+    @rule(ticket_id=ids, data=st.data())
+    def add_again(self, ticket_id: str, data: st.DataObject) -> None:
+        ticket = data.draw(cs.tickets(ticket_id=st.just(ticket_id), max_events=1))
+        self.both(lambda s: s.tickets.add(ticket))
+
+    @rule(ticket_id=ids, data=st.data())
+    def append(self, ticket_id: str, data: st.DataObject) -> None:
+        current = self.reference.tickets.get(ticket_id)
+        if current.merged_into is not None:
+            return
+        events = [data.draw(cs.next_events(current))]
+        after = current.apply(events[0])
+        if after.merged_into is None and data.draw(st.booleans()):
+            events.append(data.draw(cs.next_events(after)))
+        version = data.draw(
+            st.sampled_from([current.version, current.version, current.version - 1])
+        )
+        self.both(lambda s: s.tickets.append(ticket_id, events, expected_version=version))
+
+    @rule(ticket_id=ids, data=st.data())
+    def append_out_of_order(self, ticket_id: str, data: st.DataObject) -> None:
+        current = self.reference.tickets.get(ticket_id)
+        late = _comment(current.created_at - timedelta(seconds=1), "late")
+        self.both(lambda s: s.tickets.append(ticket_id, [late], expected_version=current.version))
+
+    @rule(ticket_id=st.one_of(ids, st.just("missing")))
+    def get(self, ticket_id: str) -> None:
+        self.both(lambda s: s.tickets.get(ticket_id))
+
+    @rule(condition=cs.conditions(), limit=st.none() | st.integers(0, 3))
+    def find(self, condition: cd.Condition, limit: int | None) -> None:
+        self.both(lambda s: s.tickets.find(condition, limit=limit))
+        self.both(lambda s: s.tickets.count(condition))
+
+    @rule(condition=cs.conditions(), size=st.integers(1, 3))
+    def stream(self, condition: cd.Condition, size: int) -> None:
+        self.both(lambda s: list(s.tickets.stream(condition, batch_size=size)))
+
+    @rule(key=st.sampled_from(["a", "b"]), calendar=cs.calendars(), stale=st.booleans())
+    def put_calendar(self, key: str, calendar: BusinessCalendar, stale: bool) -> None:
+        latest = len(self.reference.calendars.history(key))
+        version = latest + 1 if stale else latest
+        self.both(lambda s: s.calendars.put(key, calendar, expected_version=version))
+
+    @rule(key=st.sampled_from(["a", "b"]), version=st.none() | st.integers(1, 3))
+    def get_calendar(self, key: str, version: int | None) -> None:
+        self.both(lambda s: s.calendars.get(key, version=version))
+
+    @rule(data=st.data(), fail=st.booleans())
+    def unit_of_work(self, data: st.DataObject, fail: bool) -> None:
+        ticket = data.draw(cs.tickets(ticket_id=st.just(f"U{next(self.counter)}"), max_events=3))
+
+        class Abort(Exception):
+            pass
+
+        def run(store: Store) -> bool:
+            try:
+                with store.unit_of_work() as uow:
+                    uow.tickets.add(ticket)
+                    uow.rules.put(ticket.id, BusinessCalendar.always(), expected_version=0)
+                    if fail:
+                        raise Abort
+            except Abort:
+                return False
+            return True
+
+        self.both(run)
+
+    @rule(ticket_id=consumes(ids))
+    def forget(self, ticket_id: str) -> None:
+        """Stop drawing this id (keeps the bundle small); the ticket stays stored."""
+
+    @invariant()
+    def same_contents(self) -> None:
+        self.both(lambda s: s.tickets.find(cd.Always()))
+        self.both(lambda s: [s.calendars.history(key) for key in list(s.calendars.keys())])
+        self.both(lambda s: s.rules.keys())
+
+
+class AgreementTests(StoreFixtures):
+    """A Hypothesis state machine: the store always agrees with the memory reference."""
+
+    agreement_examples: ClassVar[int] = 15
+    """How many random programs to run (each on a fresh store)."""
+    agreement_steps: ClassVar[int] = 25
+    """How many operations each program makes at most."""
+
+    def test_agrees_with_the_memory_reference(self, stores: StoreFactory) -> None:
+        machine: Any = type("Agreement", (_Agreement,), {"factory": staticmethod(stores)})
+        machine.TestCase.settings = settings(
+            max_examples=self.agreement_examples,
+            stateful_step_count=self.agreement_steps,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )
+        machine.TestCase().runTest()
+
+
+class StorageSuite(
+    TicketTests,
+    VersionedTests,
+    UnitOfWorkTests,
+    DurabilityTests,
+    ConcurrencyTests,
+    AgreementTests,
+):
+    """The whole conformance suite. Subclass it and override ``store_factory``."""
