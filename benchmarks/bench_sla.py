@@ -4,7 +4,8 @@ Builds N tickets (default 100,000) of about six events each (creation, agent rep
 requester comment, agent reply, solve; some priority changes and internal notes), a book of
 two policies (a conditional one for chat, a default one) with three targets each (first reply
 per priority, next reply, agent work) on a Monday-Friday 09:00-17:00 Europe/Berlin calendar,
-then times ``SlaBook.evaluate`` over all of them and prints tickets/s (best of 3).
+then times ``SlaBook.evaluate`` over all of them and prints tickets/s (best of 3), by wall
+clock and by this process's CPU time (the latter is steadier on a busy machine).
 
     python benchmarks/bench_sla.py [N]
 """
@@ -87,14 +88,17 @@ def main() -> None:
     events = sum(len(t.events) for t in tickets)
     instant = datetime(2026, 1, 1, tzinfo=timezone.utc)
     book.evaluate(tickets[0], instant)  # warm the calendar timeline
-    best = float("inf")
+    best = cpu = float("inf")
     statuses = 0
     for _ in range(3):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         statuses = sum(len(book.evaluate(t, instant)) for t in tickets)
         best = min(best, time.perf_counter() - start)
+        cpu = min(cpu, time.process_time() - start_cpu)
     print(f"tickets: {n:,}  events/ticket: {events / n:.1f}  statuses: {statuses:,}")
     print(f"SlaBook.evaluate: {n / best:,.0f} tickets/s ({best * 1e6 / n:.1f} us/ticket)")
+    # CPU time of this process: less sensitive than wall time to other work on the machine.
+    print(f"  by CPU time:    {n / cpu:,.0f} tickets/s ({cpu * 1e6 / n:.1f} us/ticket)")
 
 
 if __name__ == "__main__":

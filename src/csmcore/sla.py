@@ -28,7 +28,7 @@ import attrs
 
 from csmcore._time import EPOCH, US, require_aware
 from csmcore.calendars import BusinessCalendar, _to_datetime
-from csmcore.conditions import Condition
+from csmcore.conditions import All, Always, AnyOf, Compare, Condition, Eq, In, Never, Not
 from csmcore.errors import SerializationError, ValidationError
 from csmcore.serialization import converter
 from csmcore.tickets import (
@@ -504,6 +504,27 @@ def _us(value: datetime, argument: str) -> int:
 
 _NEVER = -(2**62)
 
+# Ticket fields fixed by TicketCreated that no later event changes.
+_CONSTANT_FIELDS = frozenset({"channel", "created_by", "requester", "subject"})
+
+
+def _reads_constant_only(condition: Condition) -> bool:
+    """Whether ``condition`` reads only :data:`_CONSTANT_FIELDS` (unknown kinds: False).
+
+    Such a condition has the same outcome on every snapshot of a ticket, so the engine can
+    match it once on the creation snapshot instead of folding a snapshot per event.
+    """
+    kind = type(condition)
+    if kind is All or kind is AnyOf:
+        return all(_reads_constant_only(c) for c in condition.conditions)  # type: ignore[attr-defined]
+    if kind is Not:
+        return _reads_constant_only(condition.condition)  # type: ignore[attr-defined]
+    if kind is Always or kind is Never:
+        return True
+    if kind is Eq or kind is In or kind is Compare:
+        return condition.field in _CONSTANT_FIELDS  # type: ignore[attr-defined]
+    return False
+
 
 @attrs.frozen(kw_only=True)
 class SlaBook:
@@ -533,6 +554,8 @@ class SlaBook:
         init=False, eq=False, repr=False, hash=False
     )
     _snapshots: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _constant: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _custom: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
         clocks: dict[str | None, _Clock] = {None: _Business(self.calendar)}
@@ -640,6 +663,16 @@ class SlaBook:
             for p, c in ((c.policy, c) for c in compiled.values())
         ) or any(metric is Metric.CUSTOM for metric, _ in metrics.values())
         object.__setattr__(self, "_snapshots", needs)
+        custom = any(metric is Metric.CUSTOM for metric, _ in metrics.values())
+        conditions = [p.condition for p in self.policies] + [
+            t.condition for p in self.policies for t in p.targets
+        ]
+        object.__setattr__(self, "_custom", custom)
+        object.__setattr__(
+            self,
+            "_constant",
+            not custom and all(c is None or _reads_constant_only(c) for c in conditions),
+        )
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -841,12 +874,24 @@ class _Cycle:
 class _Track:
     """All cycles of one target key."""
 
-    __slots__ = ("clock_rules", "cycles", "key", "metric", "open", "runs", "start_matched")
+    __slots__ = (
+        "clock_rules",
+        "cycles",
+        "key",
+        "metric",
+        "open",
+        "runs",
+        "start_flags",
+        "start_matched",
+        "stop_flags",
+    )
 
     def __init__(self, key: str, metric: Metric, clock_rules: CustomClock | None) -> None:
         self.key = key
         self.metric = metric
         self.clock_rules = clock_rules
+        self.start_flags = 0 if clock_rules is None else _trigger_flags(clock_rules.start_on)
+        self.stop_flags = 0 if clock_rules is None else _trigger_flags(clock_rules.stop_on)
         self.runs = _RUNS[metric]
         self.cycles: list[_Cycle] = []
         self.start_matched = False
@@ -871,10 +916,60 @@ class _Track:
             self.open = None
 
 
-class _Run:
-    """Replays events up to ``until`` (UTC microseconds, inclusive)."""
+# Event flags, computed once per event and shared by every target key.
+_F_FIRST = 1  # the creation event
+_F_AGENT = 2  # a public agent reply
+_F_REQUESTER = 4  # a public requester comment (or one logged on the requester's behalf)
+_F_SOLVED = 8  # entered the solved / closed category
+_F_REOPENED = 16  # left it
+_F_ASSIGNED = 32
+_F_SELECT = 64  # the targets in force changed
+_F_STATUS = 128  # the status category changed
+_F_AWAITING = 256  # still in the first-reply phase before this event
+_F_ANY = 512  # every event
 
-    __slots__ = ("book", "tracks", "until")
+_TRIGGER_FLAGS = {
+    SlaTrigger.CREATED: _F_FIRST,
+    SlaTrigger.REQUESTER_COMMENT: _F_REQUESTER,
+    SlaTrigger.AGENT_REPLY: _F_AGENT,
+    SlaTrigger.SOLVED: _F_SOLVED,
+    SlaTrigger.REOPENED: _F_REOPENED,
+    SlaTrigger.ASSIGNED: _F_ASSIGNED,
+}
+
+# The events that can change a target key's cycles, by metric. At any other event the key's
+# step does nothing (its cycle keeps running or stays paused, with the same target), so it is
+# skipped; a breach found at the next relevant event is the same instant (see _Cycle.check).
+_REPLY_FLAGS = _F_AGENT | _F_SOLVED | _F_SELECT
+_STATUS_FLAGS = _F_FIRST | _F_SOLVED | _F_REOPENED | _F_SELECT | _F_STATUS
+_RELEVANT: dict[Metric, int] = {
+    Metric.FIRST_REPLY: _REPLY_FLAGS | _F_FIRST,
+    Metric.NEXT_REPLY: _REPLY_FLAGS | _F_REQUESTER,
+    Metric.PERIODIC_UPDATE: _REPLY_FLAGS | _F_FIRST,
+    Metric.PAUSABLE_UPDATE: _REPLY_FLAGS | _F_FIRST | _F_STATUS,
+    Metric.REQUESTER_WAIT: _STATUS_FLAGS,
+    Metric.AGENT_WORK: _STATUS_FLAGS,
+    Metric.TOTAL_RESOLUTION: _STATUS_FLAGS,
+    Metric.CUSTOM: _F_ANY,
+}
+
+
+def _trigger_flags(triggers: frozenset[SlaTrigger]) -> int:
+    out = 0
+    for trigger in triggers:
+        out |= _TRIGGER_FLAGS[trigger]
+    return out
+
+
+class _Run:
+    """Replays events up to ``until`` (UTC microseconds, inclusive).
+
+    First one pass over the events classifies each (flags, status, targets in force, ticket
+    snapshot when conditions need one); then each target key replays only the events that can
+    change it. Keys are independent of each other, so the order of the two loops is free.
+    """
+
+    __slots__ = ("book", "by_agent", "tracks", "until")
 
     def __init__(self, book: SlaBook, events: Sequence[TicketEvent], until: int) -> None:
         self.book = book
@@ -884,39 +979,43 @@ class _Run:
 
     def _replay(self, events: Sequence[TicketEvent]) -> None:
         book = self.book
-        tracks = self.tracks
         until = self.until
         created = events[0]
         assert isinstance(created, TicketCreated)
         status = created.status
         priority = created.priority
         by_agent = created.created_by is Role.AGENT
+        self.by_agent = by_agent
         awaiting_first = not by_agent
         snapshot: Ticket | None = None
         use_snapshots = book._snapshots
+        constant = book._constant
+        keep = book._custom
         specs: dict[str, _Spec] = {}
         last_epoch: list[_Compiled] | None = None
-        for index, event in enumerate(events):
+        times: list[int] = []
+        flags: list[int] = []
+        statuses: list[Status] = []
+        selected: list[dict[str, _Spec]] = []
+        snapshots: list[Ticket | None] = []
+        single = len(book._breaks) == 1
+        epoch = book._epochs[0]
+        index = -1
+        for event in events:
             t = (event.at - EPOCH) // US
             if t > until:
                 break
-            for track in tracks:
-                cycle = track.open
-                if cycle is not None:
-                    cycle.check(t)
+            index += 1
             before = status
-            agent_reply = requester_comment = False
-            triggers: set[SlaTrigger] = set()
+            code = _F_ANY | _F_AWAITING if awaiting_first else _F_ANY
             kind = type(event)
             if kind is Commented:
                 assert isinstance(event, Commented)
                 if event.public:
                     if event.author_role is Role.REQUESTER or event.on_behalf_of_requester:
-                        requester_comment = True
-                        triggers.add(SlaTrigger.REQUESTER_COMMENT)
+                        code |= _F_REQUESTER
                     elif event.author_role is Role.AGENT:
-                        agent_reply = True
-                        triggers.add(SlaTrigger.AGENT_REPLY)
+                        code |= _F_AGENT
             elif kind is StatusChanged:
                 assert isinstance(event, StatusChanged)
                 status = event.status
@@ -929,81 +1028,93 @@ class _Run:
             elif kind is Merged:
                 status = Status.CLOSED
             elif index == 0:
-                triggers.add(SlaTrigger.CREATED)
+                code |= _F_FIRST
             elif kind is Assigned:
-                triggers.add(SlaTrigger.ASSIGNED)
-            solved = status in _SOLVED and (index == 0 or before not in _SOLVED)
-            reopened = index > 0 and before in _SOLVED and status not in _SOLVED
-            if solved:
-                triggers.add(SlaTrigger.SOLVED)
-            if reopened:
-                triggers.add(SlaTrigger.REOPENED)
+                code |= _F_ASSIGNED
+            if status is not before:
+                code |= _F_STATUS
+                if status in _SOLVED:
+                    if before not in _SOLVED:
+                        code |= _F_SOLVED
+                elif before in _SOLVED:
+                    code |= _F_REOPENED
+            elif index == 0 and status in _SOLVED:
+                code |= _F_SOLVED
             if use_snapshots:
                 if snapshot is None:
                     snapshot = Ticket.from_events(events[: index + 1])
-                elif kind is not Commented:
+                elif kind is not Commented and not constant:
                     # A comment changes no field a condition reads: the last snapshot stands.
+                    # (With only constant fields read, the creation snapshot always stands.)
                     snapshot = snapshot.apply(event)
-            epoch = book._in_force(t)
-            if index == 0 or kind is not Commented or epoch is not last_epoch:
-                specs = book._select(epoch, snapshot, priority)
+            if not single:
+                epoch = book._in_force(t)
+            if (
+                index == 0
+                or epoch is not last_epoch
+                or (kind is not Commented and (not constant or kind is PriorityChanged))
+            ):
+                chosen = book._select(epoch, snapshot, priority)
                 last_epoch = epoch
-            for track in tracks:
-                spec = specs.get(track.key)
-                self._step(
-                    track,
-                    spec,
-                    t,
-                    index,
-                    status,
-                    solved,
-                    reopened,
-                    agent_reply,
-                    requester_comment,
-                    by_agent,
-                    awaiting_first,
-                    snapshot,
-                    triggers,
-                )
-            if agent_reply or solved:
+                if index == 0 or chosen != specs:
+                    specs = chosen
+                    code |= _F_SELECT
+            if code & (_F_AGENT | _F_SOLVED):
                 awaiting_first = False
+            times.append(t)
+            flags.append(code)
+            statuses.append(status)
+            selected.append(specs)
+            if keep:
+                snapshots.append(snapshot)
+        count = index + 1
+        for track in self.tracks:
+            key = track.key
+            relevant = _RELEVANT[track.metric]
+            if track.metric is Metric.CUSTOM:
+                for i in range(count):
+                    t = times[i]
+                    cycle = track.open
+                    if cycle is not None:
+                        cycle.check(t)
+                    self._custom(
+                        track, selected[i].get(key), t, snapshots[i], flags[i], statuses[i]
+                    )
+                continue
+            for i in range(count):
+                code = flags[i]
+                if code & relevant:
+                    t = times[i]
+                    cycle = track.open
+                    if cycle is not None:
+                        cycle.check(t)
+                    self._step(track, selected[i].get(key), t, i, statuses[i], code)
 
     def _step(
-        self,
-        track: _Track,
-        spec: _Spec | None,
-        t: int,
-        index: int,
-        status: Status,
-        solved: bool,
-        reopened: bool,
-        agent_reply: bool,
-        requester_comment: bool,
-        by_agent: bool,
-        awaiting_first: bool,
-        snapshot: Ticket | None,
-        triggers: set[SlaTrigger],
+        self, track: _Track, spec: _Spec | None, t: int, index: int, status: Status, code: int
     ) -> None:
         metric = track.metric
         runs = track.runs
         running = runs is None or status in runs
+        solved = code & _F_SOLVED
+        agent_reply = code & _F_AGENT
         cycle = track.open
         if cycle is not None:
             cycle.respec(spec, t)
         if metric is Metric.FIRST_REPLY:
-            if index == 0 and not by_agent and not solved:
+            if index == 0 and not self.by_agent and not solved:
                 track.begin(t, spec, True)
             elif agent_reply or solved:
                 track.end(t)
         elif metric is Metric.NEXT_REPLY:
             if agent_reply or solved:
                 track.end(t)
-            elif requester_comment and cycle is None and not awaiting_first:
+            elif code & _F_REQUESTER and cycle is None and not code & _F_AWAITING:
                 track.begin(t, spec, True)
         elif metric is Metric.PERIODIC_UPDATE or metric is Metric.PAUSABLE_UPDATE:
             if agent_reply or solved:
                 track.end(t)
-            if (agent_reply or (index == 0 and by_agent)) and status not in _SOLVED:
+            if (agent_reply or (index == 0 and self.by_agent)) and status not in _SOLVED:
                 track.begin(t, spec, running)
         elif metric in _STATUS_BASED:
             if index == 0:
@@ -1012,7 +1123,7 @@ class _Run:
                     track.end(t)
             elif solved:
                 track.end(t)
-            elif reopened and track.cycles:
+            elif code & _F_REOPENED and track.cycles:
                 rule = spec.target.on_reopen if spec is not None else OnReopen.PAUSE
                 last = track.cycles[-1]
                 if rule is OnReopen.PAUSE:
@@ -1020,9 +1131,6 @@ class _Run:
                     last.respec(spec, t)
                 else:
                     track.begin(t, spec, running)
-        else:  # CUSTOM
-            self._custom(track, spec, t, snapshot, triggers, status, reopened)
-            return
         cycle = track.open
         if cycle is not None:
             cycle.run(running, t)
@@ -1033,20 +1141,21 @@ class _Run:
         spec: _Spec | None,
         t: int,
         snapshot: Ticket | None,
-        triggers: set[SlaTrigger],
+        code: int,
         status: Status,
-        reopened: bool,
     ) -> None:
         rules = track.clock_rules
         assert rules is not None
         assert snapshot is not None
+        cycle = track.open
+        if cycle is not None:
+            cycle.respec(spec, t)
         starts = rules.start is not None and rules.start.matches(snapshot)
-        edge = (starts and not track.start_matched) or bool(rules.start_on & triggers)
+        edge = (starts and not track.start_matched) or bool(track.start_flags & code)
         track.start_matched = starts
         stops = (rules.stop is not None and rules.stop.matches(snapshot)) or bool(
-            rules.stop_on & triggers
+            track.stop_flags & code
         )
-        cycle = track.open
         if cycle is not None:
             if stops:
                 track.end(t)
@@ -1061,7 +1170,7 @@ class _Run:
                 else:
                     return
         elif (
-            reopened
+            code & _F_REOPENED
             and track.cycles
             and spec is not None
             and spec.target.on_reopen is OnReopen.PAUSE
