@@ -392,3 +392,47 @@ def test_always_and_weekly_constructors() -> None:
     assert overnight.hours == {"fri": (("22:00", "24:00"),)}
     # 2025-01-03 is a Friday: 22:00-24:00 UTC, 2 h.
     assert overnight.elapsed(utc(2025, 1, 3), utc(2025, 1, 5)) == 2 * H
+
+
+def test_a_whole_missing_day_in_apia() -> None:
+    # Samoa skipped 2011-12-30: 2011-12-29 24:00 -10:00 (2011-12-30 10:00 UTC) was followed by
+    # 2011-12-31 00:00 +14:00. Friday's 09:00-17:00 window never existed; both edges move to the
+    # first instant that exists, Saturday 00:00 +14:00, so the window is empty.
+    apia = ZoneInfo("Pacific/Apia")
+    cal = BusinessCalendar.weekly("09:00", "17:00", days="mon-sun", timezone="Pacific/Apia")
+    thursday_close = datetime(2011, 12, 29, 17, tzinfo=apia)
+    assert cal.next_open(thursday_close).isoformat() == "2011-12-31T09:00:00+14:00"
+    # Thursday 8 h + Friday 0 h + Saturday 8 h.
+    start = datetime(2011, 12, 29, tzinfo=apia)
+    end = datetime(2012, 1, 1, tzinfo=apia)
+    assert cal.elapsed(start, end) == 16 * H
+    assert cal.add(thursday_close, H).isoformat() == "2011-12-31T10:00:00+14:00"
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Berlin", "America/Sao_Paulo", "Australia/Lord_Howe", "Pacific/Apia"]
+)
+@pytest.mark.parametrize(
+    "hours",
+    [
+        {"sun": [("00:30", "04:00")]},
+        {"sat": [("23:30", "24:00")]},
+        {"sun": [("02:15", "02:45")], "mon": [("09:00", "17:00")]},
+        {"fri": [("23:50", "00:10")], "thu": [("09:00", "17:00")]},
+    ],
+)
+def test_a_dateutil_zone_gives_the_same_calendar_as_zoneinfo(
+    zone: str, hours: dict[str, list[tuple[str, str]]]
+) -> None:
+    # dateutil.tz resolves a non-existent wall time differently from zoneinfo (its fold has no
+    # effect in a gap); the calendar's rules must not depend on that.
+    from dateutil import tz as dateutil_tz
+
+    with_dateutil = BusinessCalendar(timezone=dateutil_tz.gettz(zone), hours=hours)
+    with_zoneinfo = BusinessCalendar(timezone=zone, hours=hours)
+    start, end = utc(2010, 1, 1), utc(2020, 1, 1)
+
+    def instants(cal: BusinessCalendar) -> list[tuple[datetime, datetime]]:
+        return [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in cal.open_intervals(start, end)]
+
+    assert instants(with_dateutil) == instants(with_zoneinfo)

@@ -451,13 +451,19 @@ class _Timeline:
         if (EPOCH + timedelta(microseconds=us)).astimezone(tz).replace(tzinfo=None) == naive:
             return us
         # The wall time does not exist (a gap): move forward to the instant the gap ends, i.e.
-        # the first second whose offset is the one in force after the transition.
-        after = naive.replace(tzinfo=tz, fold=1).utcoffset()
-        low_s = _us(naive.replace(tzinfo=tz, fold=1)) // 1_000_000  # before the transition
-        high_s = -(-us // 1_000_000)  # after it
+        # the first second whose local wall time is at or after ``naive``. Bracket it with the
+        # offsets in force a day either side; this asks nothing of how the tzinfo treats fold
+        # in a gap (zoneinfo and dateutil.tz differ there).
+        offsets = [
+            (naive + shift).replace(tzinfo=tz).utcoffset() or timedelta(0)
+            for shift in (-_ONE_DAY, timedelta(0), _ONE_DAY)
+        ]
+        wall_s = (naive - datetime(1970, 1, 1)) // timedelta(seconds=1)
+        low_s = wall_s - max(offsets) // timedelta(seconds=1) - 1  # wall time before naive
+        high_s = wall_s - min(offsets) // timedelta(seconds=1) + 1  # wall time after the gap
         while high_s - low_s > 1:
             mid = (low_s + high_s) // 2
-            if datetime.fromtimestamp(mid, tz).utcoffset() == after:
+            if datetime.fromtimestamp(mid, tz).replace(tzinfo=None) >= naive:
                 high_s = mid
             else:
                 low_s = mid
