@@ -9,39 +9,57 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from csmcore.storage import Store, open_store
 
-POSTGRES_DSN = os.environ.get("CSMCORE_TEST_POSTGRES_DSN", "")
+
+@pytest.fixture
+def postgres_dsn() -> str:
+    """The DSN of the test server; skips (with the reason) when none is configured."""
+    dsn = os.environ.get("CSMCORE_TEST_POSTGRES_DSN", "")
+    if not dsn:
+        pytest.skip("CSMCORE_TEST_POSTGRES_DSN is not set (CI sets it); PostgreSQL tests skipped")
+    return dsn
 
 
-def postgres_url(schema: str) -> str:
-    sep = "&" if "?" in POSTGRES_DSN else "?"
-    return f"{POSTGRES_DSN}{sep}schema={schema}&pool_timeout=10"
+def _postgres_url(dsn: str, schema: str) -> str:
+    sep = "&" if "?" in dsn else "?"
+    return f"{dsn}{sep}schema={schema}&pool_timeout=10"
 
 
 @pytest.fixture
-def postgres_factory() -> Iterator[object]:
+def postgres_schema_url(postgres_dsn: str) -> Callable[[], tuple[str, str]]:
+    """Returns a function giving ``(schema, store URL)`` for a new, uniquely named schema."""
+
+    def make() -> tuple[str, str]:
+        schema = f"csm_test_{uuid.uuid4().hex[:16]}"
+        return schema, _postgres_url(postgres_dsn, schema)
+
+    return make
+
+
+@pytest.fixture
+def postgres_factory(
+    postgres_dsn: str, postgres_schema_url: Callable[[], tuple[str, str]]
+) -> Iterator[object]:
     """Builds PostgreSQL stores, each in a new schema; drops the schemas afterwards."""
-    if not POSTGRES_DSN:
-        pytest.skip("CSMCORE_TEST_POSTGRES_DSN is not set (CI sets it); PostgreSQL tests skipped")
     schemas: list[str] = []
 
     def build() -> Store:
-        schema = f"csm_test_{uuid.uuid4().hex[:16]}"
+        schema, url = postgres_schema_url()
         schemas.append(schema)
-        return open_store(postgres_url(schema))
+        return open_store(url)
 
     yield build
     if schemas:
         import psycopg
         from psycopg import sql
 
-        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
             for schema in schemas:
                 conn.execute(
                     sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))

@@ -1,0 +1,132 @@
+"""open_store: URL schemes, the adapter registry, entry points and driver hints."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import EntryPoint
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import csmcore.storage as storage
+from csmcore.errors import StorageError, ValidationError
+from csmcore.storage import available_schemes, open_store, register_adapter
+from csmcore.storage.memory import MemoryStore
+from csmcore.storage.protocols import Store
+from csmcore.storage.sqlite import SqliteStore
+
+
+def test_memory_url_opens_a_fresh_memory_store() -> None:
+    first, second = open_store("memory://"), open_store("memory://")
+    assert isinstance(first, MemoryStore)
+    assert first is not second
+    assert isinstance(first, Store)
+
+
+def test_sqlite_urls_relative_and_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///rel.db")
+    absolute = open_store(f"sqlite:///{tmp_path}/abs.db?timeout=2")
+    try:
+        assert isinstance(relative, SqliteStore)
+        assert relative.path == "rel.db"
+        assert (tmp_path / "rel.db").exists()
+        assert absolute.path == f"{tmp_path}/abs.db"
+        assert absolute.url == f"sqlite:///{tmp_path}/abs.db"
+    finally:
+        relative.close()
+        absolute.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mongodb://localhost/x", "unknown scheme 'mongodb'.*memory, postgres, postgresql, sqlite"),
+        ("tickets.db", "not a store URL"),
+        (42, "not a store URL"),
+        ("sqlite:///", "not a SQLite URL"),
+        ("sqlite:///x.db?journal=off", r"unknown parameters \['journal'\]"),
+        ("sqlite:///x.db?timeout=soon", "timeout='soon' is not a number"),
+    ],
+)
+def test_bad_urls_raise_validation_error_naming_them(url: Any, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        open_store(url)
+
+
+def test_missing_postgres_driver_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # makes "import psycopg" fail
+    monkeypatch.delitem(sys.modules, "csmcore.storage.postgres", raising=False)
+    with pytest.raises(StorageError, match=r"pip install 'csmcore\[postgres\]'") as info:
+        open_store("postgresql://nobody@127.0.0.1:1/none")
+    assert isinstance(info.value.__cause__, ImportError)
+
+
+def test_register_adapter_makes_a_scheme_openable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "_registered", {})
+    opened: list[str] = []
+
+    def opener(url: str) -> Store:
+        opened.append(url)
+        return MemoryStore()
+
+    register_adapter("mine", opener)
+    assert isinstance(open_store("mine://anything"), MemoryStore)
+    assert opened == ["mine://anything"]
+    assert "mine" in available_schemes()
+
+
+@pytest.mark.parametrize(
+    ("scheme", "opener", "message"),
+    [
+        ("sqlite", MemoryStore, "built in"),
+        ("My", MemoryStore, "lower-case"),
+        ("ok", "not callable", "not callable"),
+    ],
+)
+def test_register_adapter_rejects_bad_input(scheme: str, opener: Any, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        register_adapter(scheme, opener)
+
+
+def _fake_entry_points(*eps: EntryPoint) -> Any:
+    def entry_points(*, group: str) -> list[EntryPoint]:
+        assert group == "csmcore.storage"
+        return list(eps)
+
+    return entry_points
+
+
+def test_entry_point_adapters_are_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    ep = EntryPoint(name="viaep", value="csmcore.storage:_open_memory", group="csmcore.storage")
+    monkeypatch.setattr(storage, "entry_points", _fake_entry_points(ep))
+    assert "viaep" in available_schemes()
+    assert isinstance(open_store("viaep://x"), MemoryStore)
+
+
+def test_entry_point_that_cannot_be_imported_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    ep = EntryPoint(name="broken", value="no_such_module_csm:opener", group="g")
+    monkeypatch.setattr(storage, "entry_points", _fake_entry_points(ep))
+    with pytest.raises(StorageError, match=r"no_such_module_csm:opener.*cannot be imported"):
+        open_store("broken://x")
+
+
+def test_unreachable_postgres_raises_storage_error() -> None:
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+    with pytest.raises(StorageError, match="PostgreSQL") as info:
+        open_store("postgresql://postgres@127.0.0.1:1/test?pool_timeout=1&connect_timeout=1")
+    assert info.value.__cause__ is not None
+
+
+def test_import_csmcore_stays_light() -> None:
+    import subprocess
+
+    code = (
+        "import sys, csmcore, csmcore.storage; "
+        "s = csmcore.storage.open_store('memory://'); "
+        "heavy = [m for m in ('hypothesis', 'pytest', 'psycopg', 'holidays') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
