@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
+import attrs
 from hypothesis import given, reject
 from hypothesis import strategies as st
 
@@ -870,3 +871,37 @@ def test_the_reference_sees_the_difference_a_stricter_target_makes() -> None:
     assert strict.evaluate(ticket, moment) == reference_evaluate(strict, ticket, moment)
     assert reference_evaluate(strict, ticket, moment) != reference_evaluate(loose, ticket, moment)
     assert reference_evaluate(strict, ticket, moment)[0].state is SlaState.BREACHED
+
+
+def test_statuses_built_by_the_engine_are_complete_values() -> None:
+    # The engine builds SlaStatus without its __init__; every field must still be there, and
+    # the value must behave as one built normally (equality, hash, evolve, repr).
+    book = SlaBook(
+        policies=[
+            SlaPolicy(
+                name="p",
+                position=1,
+                default=True,
+                targets=[SlaTarget(metric=Metric.AGENT_WORK, within=H, warn_at=[0.5])],
+            )
+        ],
+        calendar=CAL,
+    )
+    ticket, _ = Ticket.create(
+        at=START + 2 * H,
+        ticket_id="D-3",
+        created_by=Role.REQUESTER,
+        channel="web",
+        priority="normal",
+        requester="r",
+    )
+    (status,) = book.evaluate(ticket, START + 10 * H)
+    names = {field.name for field in attrs.fields(SlaStatus)}
+    assert set(vars(status)) == names
+    rebuilt = SlaStatus(**{name: getattr(status, name) for name in names})
+    assert rebuilt == status
+    assert hash(rebuilt) == hash(status)
+    assert repr(rebuilt) == repr(status)
+    assert attrs.evolve(status, cycle=2) != status
+    assert status.state is SlaState.BREACHED
+    assert status.warning == 0.5

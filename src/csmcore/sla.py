@@ -359,7 +359,7 @@ class SlaPolicy:
 # --------------------------------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class SlaStatus:
     """One target cycle of one ticket, as judged at :attr:`at`.
 
@@ -1229,42 +1229,111 @@ class _Run:
         return best
 
     def report(self, tz: tzinfo | None, at: datetime) -> tuple[SlaStatus, ...]:
-        self.finish()
+        """The statuses at ``until``; ``at`` is that instant as the caller gave it.
+
+        Does what :meth:`finish` followed by the plain per-cycle formulas (``used_at``,
+        ``due``, :func:`_state`, :func:`_warning`) would, computing each position once.
+        """
         until = self.until
         out = []
-        for track, cycle in self._visible():
-            spec = cycle.spec
-            assert spec is not None
-            end = until if cycle.stop is None else cycle.stop
-            elapsed = cycle.used_at(end)
-            clock = cycle.clock
-            total = clock.pos(end) - clock.pos(cycle.start)
-            state = _state(cycle)
-            out.append(
-                SlaStatus(
-                    policy=spec.policy.name,
-                    policy_version=spec.policy.version,
-                    target=track.key,
-                    metric=track.metric,
-                    cycle=cycle.number,
-                    state=state,
-                    at=at,
-                    started_at=_to_datetime(cycle.start, tz),
-                    due_at=_to_datetime(cycle.due(until), tz),
-                    within=spec.target.within,
-                    elapsed=timedelta(microseconds=elapsed),
-                    paused=timedelta(microseconds=total - elapsed),
-                    breached_at=None if cycle.breach is None else _to_datetime(cycle.breach, tz),
-                    achieved_at=(
-                        _to_datetime(cycle.stop, tz)
-                        if cycle.stop is not None and cycle.breach is None
-                        else None
-                    ),
-                    stopped_at=None if cycle.stop is None else _to_datetime(cycle.stop, tz),
-                    warning=_warning(cycle, until),
+        dates: dict[int, datetime] = {}
+        ends: dict[_Clock, int] = {}
+        for track in self.tracks:
+            key = track.key
+            metric = track.metric
+            for cycle in track.cycles:
+                spec = cycle.spec
+                if spec is None:
+                    continue
+                clock = cycle.clock
+                stop = cycle.stop
+                run_us = cycle.run_us
+                used = cycle.used
+                breach = cycle.breach
+                if stop is None:
+                    end = until
+                    p_end = ends.get(clock)
+                    if p_end is None:
+                        p_end = ends[clock] = clock.pos(until)
+                    if run_us is not None and breach is None:
+                        # _Cycle.check(until), as finish() does for the open cycle.
+                        need = cycle.run_pos + spec.d - used
+                        if p_end >= need:
+                            breach = cycle.breach = clock.at(need, run_us)
+                else:
+                    end = stop
+                    p_end = clock.pos(stop)
+                elapsed = used if run_us is None else used + p_end - cycle.run_pos
+                total = p_end - clock.pos(cycle.start)
+                if breach is not None:
+                    state = SlaState.BREACHED
+                    due = breach
+                else:
+                    if stop is not None:
+                        state = SlaState.ACHIEVED
+                    elif run_us is not None:
+                        state = SlaState.ACTIVE
+                    else:
+                        state = SlaState.PAUSED
+                    left = spec.d - used
+                    if run_us is not None:
+                        due = clock.at(cycle.run_pos + left, run_us)
+                    else:
+                        due = clock.at(p_end + left, end)
+                warning = None
+                for fraction, need in spec.thresholds:
+                    if elapsed >= need:
+                        warning = fraction
+                started = dates.get(cycle.start) or _remember(dates, cycle.start, tz)
+                stopped = None if stop is None else (dates.get(stop) or _remember(dates, stop, tz))
+                policy = spec.policy
+                out.append(
+                    _status(
+                        {
+                            "policy": policy.name,
+                            "policy_version": policy.version,
+                            "target": key,
+                            "metric": metric,
+                            "cycle": cycle.number,
+                            "state": state,
+                            "at": at,
+                            "started_at": started,
+                            "due_at": dates.get(due) or _remember(dates, due, tz),
+                            "within": spec.target.within,
+                            "elapsed": timedelta(0, 0, elapsed),
+                            "paused": timedelta(0, 0, total - elapsed),
+                            "breached_at": (
+                                None
+                                if breach is None
+                                else (dates.get(breach) or _remember(dates, breach, tz))
+                            ),
+                            "achieved_at": stopped if breach is None else None,
+                            "stopped_at": stopped,
+                            "warning": warning,
+                        }
+                    )
                 )
-            )
         return tuple(out)
+
+
+def _remember(dates: dict[int, datetime], us: int, tz: tzinfo | None) -> datetime:
+    moment = dates[us] = _to_datetime(us, tz)
+    return moment
+
+
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _status(fields: dict[str, Any]) -> SlaStatus:
+    """An SlaStatus from its complete field dict, without the generated ``__init__``.
+
+    SlaStatus is a dict-based attrs class (``slots=False``) for exactly this: one attribute
+    store instead of sixteen. ``fields`` must hold every field (the engine builds it).
+    """
+    status: SlaStatus = _new_object(SlaStatus)
+    _set_attribute(status, "__dict__", fields)
+    return status
 
 
 def _state(cycle: _Cycle) -> SlaState:
