@@ -29,7 +29,7 @@ from csmcore.errors import (
     StorageError,
 )
 from csmcore.serialization import from_data, to_data
-from csmcore.storage import _common as c
+from csmcore.storage import kit as c
 from csmcore.storage.protocols import Versioned
 from csmcore.tickets import Ticket, TicketEvent, TicketEventBase
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from csmcore.conditions import Condition
 from csmcore.errors import ConcurrencyError, NotFound, StorageError
-from csmcore.storage import _common as c
+from csmcore.storage import kit as c
 from csmcore.storage.protocols import Versioned
 from csmcore.tickets import Ticket, TicketEvent
 
