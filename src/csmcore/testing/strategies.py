@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from csmcore import conditions as cd
 from csmcore.calendars import BusinessCalendar
 from csmcore.errors import InvalidTransition
+from csmcore.sla import Metric, OnChange, OnReopen, SlaPolicy, SlaTarget
 from csmcore.tickets import (
     Assigned,
     Channel,
@@ -52,6 +53,8 @@ __all__ = [
     "names",
     "next_events",
     "register_types",
+    "sla_policies",
+    "sla_targets",
     "status_maps",
     "tags",
     "ticket_created",
@@ -353,7 +356,51 @@ def _registry() -> dict[type, st.SearchStrategy[Any]]:
 
 
 def _sla_registry() -> dict[type, st.SearchStrategy[Any]]:
-    return {}
+    return {SlaTarget: sla_targets(), SlaPolicy: sla_policies()}
+
+
+_BUILTIN_METRICS = tuple(m for m in Metric if m is not Metric.CUSTOM)
+
+
+def sla_targets(
+    *, metric: st.SearchStrategy[Metric] | None = None, priority: bool = True
+) -> st.SearchStrategy[SlaTarget]:
+    """SLA targets on a built-in metric: one minute to a week, business or wall time, optional
+    warnings, priority (unless ``priority=False``) and condition."""
+    return st.builds(
+        SlaTarget,
+        metric=metric if metric is not None else st.sampled_from(_BUILTIN_METRICS),
+        within=st.integers(1, 7 * 24 * 60).map(lambda m: timedelta(minutes=m)),
+        priority=st.none() | st.sampled_from(list(Priority)) if priority else st.none(),
+        condition=st.none() | conditions(max_leaves=3),
+        business_hours=st.booleans(),
+        warn_at=st.frozensets(st.sampled_from((0.5, 0.75, 0.9)), max_size=2).map(sorted),
+        on_reopen=st.sampled_from(list(OnReopen)),
+        on_change=st.sampled_from(list(OnChange)),
+    )
+
+
+@st.composite
+def _sla_policies(draw: st.DrawFn, default: bool | None) -> SlaPolicy:
+    metrics = draw(st.lists(st.sampled_from(_BUILTIN_METRICS), min_size=1, max_size=3, unique=True))
+    targets = [draw(sla_targets(metric=st.just(m), priority=False)) for m in metrics]
+    is_default = draw(st.booleans()) if default is None else default
+    condition = draw(st.none() | conditions(max_leaves=3)) if is_default else draw(conditions())
+    return SlaPolicy(
+        name=draw(names()).strip() or "policy",
+        position=draw(st.integers(0, 100)),
+        targets=targets,
+        condition=condition,
+        default=is_default,
+        version=draw(st.integers(1, 5)),
+        effective_from=draw(st.none() | instants()),
+    )
+
+
+def sla_policies(*, default: bool | None = None) -> st.SearchStrategy[SlaPolicy]:
+    """SLA policies with one to three targets on distinct built-in metrics; ``default`` fixes
+    whether it is the fallback policy (None: either)."""
+    return _sla_policies(default)
 
 
 register_types()

@@ -1,0 +1,81 @@
+"""The pytest plugin: fixtures and the --csmcore-store option, exercised in a separate pytest
+run so that the plugin is loaded through its pytest11 entry point, as for any user."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+USER_TESTS = """
+from datetime import datetime, timedelta, timezone
+
+from csmcore.conditions import Always
+from csmcore.testing.storage_suite import make_ticket
+
+
+def test_clock_is_fixed_and_movable(csm_clock):
+    assert csm_clock.now() == datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
+    assert csm_clock.now() == csm_clock.now()
+    assert csm_clock.advance(timedelta(hours=1)).now().hour == 10
+
+
+def test_store_first(csm_store, csm_store_url):
+    print("KIND", type(csm_store).__name__, csm_store_url)
+    csm_store.tickets.add(make_ticket("T-1"))
+    assert csm_store.tickets.count(Always()) == 1
+
+
+def test_store_second_is_fresh(csm_store):
+    assert csm_store.tickets.count(Always()) == 0
+    csm_store.tickets.add(make_ticket("T-1"))
+
+
+def test_factory_builds_separate_stores(csm_store_factory):
+    one, two = csm_store_factory(), csm_store_factory()
+    one.tickets.add(make_ticket("T-1"))
+    assert two.tickets.count(Always()) == 0
+"""
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "test_user.py").write_text(USER_TESTS)
+    env = {k: v for k, v in os.environ.items() if k != "CSMCORE_STORE"}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def test_fixtures_default_to_a_memory_store(tmp_path: Path) -> None:
+    result = _run(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed" in result.stdout
+    assert "KIND MemoryStore memory" in result.stdout
+
+
+def test_option_selects_sqlite(tmp_path: Path) -> None:
+    result = _run(tmp_path, "--csmcore-store=sqlite")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "KIND SqliteStore sqlite" in result.stdout
+
+
+def test_option_selects_postgres_with_a_schema_per_store(tmp_path: Path) -> None:
+    dsn = os.environ.get("CSMCORE_TEST_POSTGRES_DSN")
+    if not dsn:
+        pytest.skip("CSMCORE_TEST_POSTGRES_DSN is not set (CI sets it); PostgreSQL tests skipped")
+    result = _run(tmp_path, f"--csmcore-store={dsn}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "KIND PostgresStore" in result.stdout
+
+
+def test_option_is_documented_in_help(tmp_path: Path) -> None:
+    result = _run(tmp_path, "--help")
+    assert "--csmcore-store=KIND" in result.stdout
