@@ -43,7 +43,6 @@ from csmcore.tickets import (
     StatusChanged,
     Ticket,
     TicketCreated,
-    TicketEvent,
 )
 
 __all__ = [
@@ -700,7 +699,7 @@ class SlaBook:
         ``at``'s time zone. Raises NaiveDatetimeError for a naive ``at``.
         """
         until = _us(at, "at")
-        run = _Run(self, ticket.events, until)
+        run = _Run(self, ticket, until)
         return run.report(at.tzinfo, at)
 
     def next_change(self, ticket: Ticket, after: datetime) -> datetime | None:
@@ -719,7 +718,7 @@ class SlaBook:
         events = ticket.events
         times = [(e.at - EPOCH) // US for e in events]
         while True:
-            run = _Run(self, events, cursor)
+            run = _Run(self, ticket, cursor)
             timed = run.next_timed(cursor)
             k = bisect_right(times, cursor)
             following = times[k] if k < len(times) else None
@@ -729,9 +728,9 @@ class SlaBook:
             before = (
                 run.signature()
                 if following - 1 == cursor
-                else _Run(self, events, following - 1).signature()
+                else _Run(self, ticket, following - 1).signature()
             )
-            if _Run(self, events, following).signature() != before:
+            if _Run(self, ticket, following).signature() != before:
                 return _to_datetime(following, tz)
             cursor = following
 
@@ -969,23 +968,23 @@ class _Run:
     change it. Keys are independent of each other, so the order of the two loops is free.
     """
 
-    __slots__ = ("book", "by_agent", "tracks", "until")
+    __slots__ = ("book", "tracks", "until")
 
-    def __init__(self, book: SlaBook, events: Sequence[TicketEvent], until: int) -> None:
+    def __init__(self, book: SlaBook, ticket: Ticket, until: int) -> None:
         self.book = book
         self.until = until
         self.tracks = [_Track(key, metric, clock) for key, metric, clock in book._keys]
-        self._replay(events)
+        self._replay(ticket)
 
-    def _replay(self, events: Sequence[TicketEvent]) -> None:
+    def _replay(self, ticket: Ticket) -> None:
         book = self.book
+        events = ticket.events
         until = self.until
         created = events[0]
         assert isinstance(created, TicketCreated)
         status = created.status
         priority = created.priority
         by_agent = created.created_by is Role.AGENT
-        self.by_agent = by_agent
         awaiting_first = not by_agent
         snapshot: Ticket | None = None
         use_snapshots = book._snapshots
@@ -1041,11 +1040,14 @@ class _Run:
             elif index == 0 and status in _SOLVED:
                 code |= _F_SOLVED
             if use_snapshots:
-                if snapshot is None:
+                if constant:
+                    # Conditions read only fields fixed at creation: the ticket itself has
+                    # the same values as every snapshot of it.
+                    snapshot = ticket
+                elif snapshot is None:
                     snapshot = Ticket.from_events(events[: index + 1])
-                elif kind is not Commented and not constant:
+                elif kind is not Commented:
                     # A comment changes no field a condition reads: the last snapshot stands.
-                    # (With only constant fields read, the creation snapshot always stands.)
                     snapshot = snapshot.apply(event)
             if not single:
                 epoch = book._in_force(t)
@@ -1068,10 +1070,11 @@ class _Run:
             if keep:
                 snapshots.append(snapshot)
         count = index + 1
+        by_agent_created = _F_FIRST if by_agent else 0
         for track in self.tracks:
             key = track.key
-            relevant = _RELEVANT[track.metric]
-            if track.metric is Metric.CUSTOM:
+            metric = track.metric
+            if metric is Metric.CUSTOM:
                 for i in range(count):
                     t = times[i]
                     cycle = track.open
@@ -1081,59 +1084,60 @@ class _Run:
                         track, selected[i].get(key), t, snapshots[i], flags[i], statuses[i]
                     )
                 continue
+            # The step of one built-in key, inlined (this loop is the engine's hot path):
+            # check for a breach, apply a change of target, start / stop cycles, run or pause.
+            relevant = _RELEVANT[metric]
+            runs = track.runs
+            first = metric is Metric.FIRST_REPLY
+            following = metric is Metric.NEXT_REPLY
+            updates = metric is Metric.PERIODIC_UPDATE or metric is Metric.PAUSABLE_UPDATE
             for i in range(count):
                 code = flags[i]
-                if code & relevant:
-                    t = times[i]
-                    cycle = track.open
-                    if cycle is not None:
+                if not code & relevant:
+                    continue
+                t = times[i]
+                spec = selected[i].get(key)
+                cycle = track.open
+                if cycle is not None:
+                    if cycle.breach is None and cycle.run_us is not None:
                         cycle.check(t)
-                    self._step(track, selected[i].get(key), t, i, statuses[i], code)
-
-    def _step(
-        self, track: _Track, spec: _Spec | None, t: int, index: int, status: Status, code: int
-    ) -> None:
-        metric = track.metric
-        runs = track.runs
-        running = runs is None or status in runs
-        solved = code & _F_SOLVED
-        agent_reply = code & _F_AGENT
-        cycle = track.open
-        if cycle is not None:
-            cycle.respec(spec, t)
-        if metric is Metric.FIRST_REPLY:
-            if index == 0 and not self.by_agent and not solved:
-                track.begin(t, spec, True)
-            elif agent_reply or solved:
-                track.end(t)
-        elif metric is Metric.NEXT_REPLY:
-            if agent_reply or solved:
-                track.end(t)
-            elif code & _F_REQUESTER and cycle is None and not code & _F_AWAITING:
-                track.begin(t, spec, True)
-        elif metric is Metric.PERIODIC_UPDATE or metric is Metric.PAUSABLE_UPDATE:
-            if agent_reply or solved:
-                track.end(t)
-            if (agent_reply or (index == 0 and self.by_agent)) and status not in _SOLVED:
-                track.begin(t, spec, running)
-        elif metric in _STATUS_BASED:
-            if index == 0:
-                track.begin(t, spec, running)
-                if solved:
-                    track.end(t)
-            elif solved:
-                track.end(t)
-            elif code & _F_REOPENED and track.cycles:
-                rule = spec.target.on_reopen if spec is not None else OnReopen.PAUSE
-                last = track.cycles[-1]
-                if rule is OnReopen.PAUSE:
-                    track.resume(last)
-                    last.respec(spec, t)
-                else:
+                    if spec is not cycle.spec:
+                        cycle.respec(spec, t)
+                status = statuses[i]
+                running = runs is None or status in runs
+                done = code & (_F_AGENT | _F_SOLVED)
+                if first:
+                    if code & _F_FIRST and not by_agent and not code & _F_SOLVED:
+                        track.begin(t, spec, True)
+                    elif done:
+                        track.end(t)
+                elif following:
+                    if done:
+                        track.end(t)
+                    elif code & _F_REQUESTER and cycle is None and not code & _F_AWAITING:
+                        track.begin(t, spec, True)
+                elif updates:
+                    if done:
+                        track.end(t)
+                    if (code & _F_AGENT or code & by_agent_created) and status not in _SOLVED:
+                        track.begin(t, spec, running)
+                elif code & _F_FIRST:
                     track.begin(t, spec, running)
-        cycle = track.open
-        if cycle is not None:
-            cycle.run(running, t)
+                    if code & _F_SOLVED:
+                        track.end(t)
+                elif code & _F_SOLVED:
+                    track.end(t)
+                elif code & _F_REOPENED and track.cycles:
+                    rule = spec.target.on_reopen if spec is not None else OnReopen.PAUSE
+                    last = track.cycles[-1]
+                    if rule is OnReopen.PAUSE:
+                        track.resume(last)
+                        last.respec(spec, t)
+                    else:
+                        track.begin(t, spec, running)
+                cycle = track.open
+                if cycle is not None and (cycle.run_us is None) is running:
+                    cycle.run(running, t)
 
     def _custom(
         self,
