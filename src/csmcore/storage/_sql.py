@@ -84,8 +84,10 @@ def summary_row(ticket: Ticket) -> tuple[Any, ...]:
     )
 
 
-def dump_json(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+dump_json = _ENCODER.encode
+"""Compact JSON text of JSON-safe data (one shared encoder: ``json.dumps`` with options builds
+a new encoder on every call)."""
 
 
 class Cursor(Protocol):
@@ -495,11 +497,16 @@ class SqlTickets(_Bound):
         c.check_version(expected_version)
         try:
             with self._tx(write=True) as cur:
-                found = cur.query("SELECT version FROM csm_tickets WHERE id = ?", [ticket_id])
+                # one round trip: the stored version and the history
+                found = cur.query(
+                    "SELECT t.version, e.data FROM csm_tickets t "
+                    "JOIN csm_events e ON e.ticket_id = t.id WHERE t.id = ? ORDER BY e.seq",
+                    [ticket_id],
+                )
                 if not found:
                     raise NotFound(f"no ticket with id {ticket_id!r}")
                 c.check_expected(ticket_id, int(found[0][0]), expected_version)
-                (current,) = self._load(cur, [ticket_id])
+                current = Ticket.from_events(_event(row[1]) for row in found)
                 updated = c.apply_all(current, new_events)
                 assignments = ", ".join(f"{col} = ?" for col in _TICKET_COLUMNS)
                 changed = cur.run(
@@ -516,7 +523,10 @@ class SqlTickets(_Bound):
                     (ticket_id, seq, dump_json(to_data(e)))
                     for seq, e in enumerate(new_events, expected_version + 1)
                 ]
-                cur.run_many(self._INSERT_EVENT, rows)
+                if len(rows) == 1:
+                    cur.run(self._INSERT_EVENT, rows[0])
+                else:
+                    cur.run_many(self._INSERT_EVENT, rows)
                 for tag in sorted(current.tags - updated.tags):
                     cur.run(
                         "DELETE FROM csm_ticket_tags WHERE ticket_id = ? AND tag = ?",
