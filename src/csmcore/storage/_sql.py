@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar, Protocol, cast
@@ -254,6 +255,37 @@ def compile_condition(cond: cd.Condition, dialect: Dialect) -> Compiled:
     return walk(cond)
 
 
+class TicketCache:
+    """Recently used committed tickets, so that appending to a ticket does not decode its whole
+    history again.
+
+    A ticket's history is append-only, so a committed ``(id, version)`` names exactly one
+    history: an entry is used only when the version read inside the writing transaction equals
+    the cached ticket's version. Only committed states are put here.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._data: OrderedDict[str, Ticket] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, ticket_id: str, version: int) -> Ticket | None:
+        with self._lock:
+            found = self._data.get(ticket_id)
+            if found is None or found.version != version:
+                return None
+            self._data.move_to_end(ticket_id)
+            return found
+
+    def put(self, tickets: Iterable[Ticket]) -> None:
+        with self._lock:
+            for ticket in tickets:
+                self._data[ticket.id] = ticket
+                self._data.move_to_end(ticket.id)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+
 class SqlStore:
     """Shared behaviour of the SQL stores; subclasses supply connections and the dialect."""
 
@@ -265,6 +297,7 @@ class SqlStore:
         self._closed = False
         self._uow_threads: set[int] = set()
         self._uow_lock = threading.Lock()
+        self.cache = TicketCache()
         self.tickets = SqlTickets(self, None)
         self.calendars = SqlDocuments(self, None, "calendars")
         self.policies = SqlDocuments(self, None, "policies")
@@ -345,6 +378,7 @@ class SqlStore:
                 roles.ended = True
                 with self._uow_lock:
                     self._uow_threads.discard(ident)
+        self.cache.put(roles.written)  # committed now
 
     # --- schema --------------------------------------------------------------------------------
 
@@ -395,6 +429,8 @@ class SqlRoles:
 
     def __init__(self, store: SqlStore, cur: Cursor) -> None:
         self.ended = False
+        self.written: list[Ticket] = []
+        """Tickets written in this unit of work, for the cache once it commits."""
         self.tickets = SqlTickets(store, cur, self)
         self.calendars = SqlDocuments(store, cur, "calendars", self)
         self.policies = SqlDocuments(store, cur, "policies", self)
@@ -438,6 +474,13 @@ class SqlTickets(_Bound):
     _INSERT_EVENT = "INSERT INTO csm_events (ticket_id, seq, data) VALUES (?, ?, ?)"
     _INSERT_TAG = "INSERT INTO csm_ticket_tags (ticket_id, tag) VALUES (?, ?)"
 
+    def _remember(self, tickets: list[Ticket]) -> None:
+        """Cache tickets just written: now if committed, else when the unit of work commits."""
+        if self._roles is None:
+            self._store.cache.put(tickets)
+        else:
+            self._roles.written.extend(tickets)
+
     def add(self, ticket: Ticket) -> Ticket:
         self.add_many([ticket])
         return ticket
@@ -457,6 +500,7 @@ class SqlTickets(_Bound):
                 if tag_rows:
                     cur.run_many(self._INSERT_TAG, tag_rows)
                 cur.run_many(self._INSERT_EVENT, event_rows)
+            self._remember(batch)
         except StorageError as err:
             if isinstance(err.__cause__, self._store.integrity_errors):
                 ids = [t.id for t in batch]
@@ -487,7 +531,10 @@ class SqlTickets(_Bound):
             )
         if not rows:
             raise NotFound(f"no ticket with id {ticket_id!r}")
-        return Ticket.from_events(_event(r[0]) for r in rows)
+        ticket = Ticket.from_events(_event(r[0]) for r in rows)
+        if self._roles is None:  # a committed state (inside a unit of work it may not be)
+            self._store.cache.put([ticket])
+        return ticket
 
     def append(
         self, ticket_id: str, events: Sequence[TicketEvent], *, expected_version: int
@@ -497,22 +544,25 @@ class SqlTickets(_Bound):
         c.check_version(expected_version)
         try:
             with self._tx(write=True) as cur:
-                # one round trip: the stored version and the history
-                found = cur.query(
-                    "SELECT t.version, e.data FROM csm_tickets t "
-                    "JOIN csm_events e ON e.ticket_id = t.id WHERE t.id = ? ORDER BY e.seq",
-                    [ticket_id],
-                )
+                found = cur.query("SELECT version FROM csm_tickets WHERE id = ?", [ticket_id])
                 if not found:
                     raise NotFound(f"no ticket with id {ticket_id!r}")
                 c.check_expected(ticket_id, int(found[0][0]), expected_version)
-                current = Ticket.from_events(_event(row[1]) for row in found)
+                current = self._store.cache.get(ticket_id, expected_version)
+                if current is None:
+                    (current,) = self._load(cur, [ticket_id])
                 updated = c.apply_all(current, new_events)
-                assignments = ", ".join(f"{col} = ?" for col in _TICKET_COLUMNS)
+                # set only the columns that changed: fewer index entries to rewrite
+                before, after = summary_row(current), summary_row(updated)
+                changes = [
+                    (col, new)
+                    for col, old, new in zip(_TICKET_COLUMNS, before, after, strict=True)
+                    if old != new
+                ]
+                assignments = "".join(f", {col} = ?" for col, _ in changes)
                 changed = cur.run(
-                    f"UPDATE csm_tickets SET version = ?, {assignments} "
-                    "WHERE id = ? AND version = ?",
-                    [updated.version, *summary_row(updated), ticket_id, expected_version],
+                    f"UPDATE csm_tickets SET version = ?{assignments} WHERE id = ? AND version = ?",
+                    [updated.version, *(v for _, v in changes), ticket_id, expected_version],
                 )
                 if changed != 1:  # another writer got in between (PostgreSQL read committed)
                     raise ConcurrencyError(
@@ -535,6 +585,7 @@ class SqlTickets(_Bound):
                 added = [(ticket_id, tag) for tag in sorted(updated.tags - current.tags)]
                 if added:
                     cur.run_many(self._INSERT_TAG, added)
+            self._remember([updated])
         except StorageError as err:
             if isinstance(err.__cause__, self._store.integrity_errors):
                 raise ConcurrencyError(

@@ -482,6 +482,36 @@ class DurabilityTests(StoreFixtures):
         finally:
             again.close()
 
+    def test_handles_always_see_each_others_writes(self, store: Store) -> None:
+        self.require("reopen")
+        other = open_store(store.url)
+        try:
+            store.tickets.add(make_ticket("T-1"))
+            assert store.tickets.get("T-1").version == 1  # the first handle has now read it
+            other.tickets.append("T-1", [_comment(T0, "other")], expected_version=1)
+            with pytest.raises(ConcurrencyError):
+                store.tickets.append("T-1", [_comment(T0, "stale")], expected_version=1)
+            mine = store.tickets.append("T-1", [_comment(T0, "mine")], expected_version=2)
+            assert [getattr(e, "author", None) for e in mine.events] == [None, "other", "mine"]
+
+            class Abort(Exception):
+                pass
+
+            def append_then_abort() -> None:
+                with store.unit_of_work() as uow:
+                    uow.tickets.append("T-1", [_comment(T0, "rolled back")], expected_version=3)
+                    raise Abort
+
+            with pytest.raises(Abort):
+                append_then_abort()
+            other.tickets.append("T-1", [_comment(T0, "other again")], expected_version=3)
+            final = store.tickets.append("T-1", [_comment(T0, "last")], expected_version=4)
+            authors = [getattr(e, "author", None) for e in final.events]
+            assert authors == [None, "other", "mine", "other again", "last"]
+            assert other.tickets.get("T-1") == final
+        finally:
+            other.close()
+
     def test_closed_store_refuses(self, store: Store) -> None:
         store.close()
         with pytest.raises(StorageError, match="closed"):
