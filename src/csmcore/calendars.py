@@ -25,7 +25,9 @@ datetime.timedelta(seconds=7200)
 How it works: the calendar turns its rules into a sorted list of open intervals in UTC
 microseconds, with a running total of business time, one calendar year at a time and only for
 the years that are asked about. ``add`` and ``elapsed`` are then two binary searches each, exact
-to the microsecond. A five-day week costs about 30 KB of memory per year covered.
+to the microsecond. Instants given in the calendar's own zone take a faster wall-clock path
+whenever no DST change falls inside or next to an open window (checked per year). A five-day week
+costs about 80 KiB of memory per year covered (``benchmarks/bench_calendar.py`` measures it).
 """
 
 from __future__ import annotations
