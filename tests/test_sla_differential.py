@@ -11,12 +11,15 @@ equal statuses and equal ``next_change`` instants.
 
 from __future__ import annotations
 
+import copy
+import pickle
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import attrs
+import pytest
 from hypothesis import given, reject
 from hypothesis import strategies as st
 
@@ -24,6 +27,7 @@ from csmcore._time import EPOCH, US
 from csmcore.calendars import BusinessCalendar, _to_datetime
 from csmcore.conditions import Eq, HasTags, In
 from csmcore.errors import InvalidTransition, ValidationError
+from csmcore.serialization import to_data
 from csmcore.sla import (
     CustomClock,
     Metric,
@@ -874,8 +878,9 @@ def test_the_reference_sees_the_difference_a_stricter_target_makes() -> None:
 
 
 def test_statuses_built_by_the_engine_are_complete_values() -> None:
-    # The engine builds SlaStatus without its __init__; every field must still be there, and
-    # the value must behave as one built normally (equality, hash, evolve, repr).
+    # The engine builds SlaStatus without its __init__ and converts instants and durations on
+    # first access; the value must behave as one built normally (fields, equality, hash,
+    # evolve, repr, pickle, copy, serialization) whatever is read first.
     book = SlaBook(
         policies=[
             SlaPolicy(
@@ -897,8 +902,14 @@ def test_statuses_built_by_the_engine_are_complete_values() -> None:
     )
     (status,) = book.evaluate(ticket, START + 10 * H)
     names = {field.name for field in attrs.fields(SlaStatus)}
-    assert set(vars(status)) == names
+    lazy = pickle.loads(pickle.dumps(status))  # still holding integers, not datetimes
     rebuilt = SlaStatus(**{name: getattr(status, name) for name in names})
+    assert set(vars(status)) == names  # every field is materialised once one is read
+    assert lazy == rebuilt
+    assert copy.copy(status) == rebuilt
+    assert to_data(status) == to_data(rebuilt)
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        getattr(status, "nonsense")  # noqa: B009 - the attribute error itself is tested
     assert rebuilt == status
     assert hash(rebuilt) == hash(status)
     assert repr(rebuilt) == repr(status)

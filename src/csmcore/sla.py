@@ -399,6 +399,37 @@ class SlaStatus:
         return 100.0 * (self.elapsed / self.within)
 
 
+# The engine stores the instants and durations of a status as integers under "_raw"; the first
+# read of any of them converts them all (most callers read a few fields of many statuses, and
+# those who read one usually read the others). Installed outside the class body so that type
+# checkers keep flagging unknown attribute names.
+_RAW_FIELDS = frozenset(
+    {"started_at", "due_at", "breached_at", "stopped_at", "achieved_at", "elapsed", "paused"}
+)
+
+
+def _lazy_field(self: SlaStatus, name: str) -> Any:
+    if name in _RAW_FIELDS:
+        state = self.__dict__
+        raw = state.get("_raw")
+        if raw is not None:
+            tz, start, due, breach, stop, elapsed, paused = raw
+            stopped = None if stop is None else _to_datetime(stop, tz)
+            state["started_at"] = _to_datetime(start, tz)
+            state["due_at"] = _to_datetime(due, tz)
+            state["breached_at"] = None if breach is None else _to_datetime(breach, tz)
+            state["achieved_at"] = stopped if breach is None else None
+            state["stopped_at"] = stopped
+            state["elapsed"] = timedelta(0, 0, elapsed)
+            state["paused"] = timedelta(0, 0, paused)
+            del state["_raw"]
+            return state[name]
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+setattr(SlaStatus, "__getattr__", _lazy_field)  # noqa: B010 - hidden from type checkers
+
+
 @attrs.frozen(kw_only=True)
 class SlaChange:
     """A target cycle whose judgement differs between two evaluations (see :func:`rebuild`)."""
@@ -1240,7 +1271,6 @@ class _Run:
         """
         until = self.until
         out = []
-        dates: dict[int, datetime] = {}
         ends: dict[_Clock, int] = {}
         for track in self.tracks:
             key = track.key
@@ -1288,8 +1318,6 @@ class _Run:
                 for fraction, need in spec.thresholds:
                     if elapsed >= need:
                         warning = fraction
-                started = dates.get(cycle.start) or _remember(dates, cycle.start, tz)
-                stopped = None if stop is None else (dates.get(stop) or _remember(dates, stop, tz))
                 policy = spec.policy
                 out.append(
                     _status(
@@ -1301,28 +1329,21 @@ class _Run:
                             "cycle": cycle.number,
                             "state": state,
                             "at": at,
-                            "started_at": started,
-                            "due_at": dates.get(due) or _remember(dates, due, tz),
                             "within": spec.target.within,
-                            "elapsed": timedelta(0, 0, elapsed),
-                            "paused": timedelta(0, 0, total - elapsed),
-                            "breached_at": (
-                                None
-                                if breach is None
-                                else (dates.get(breach) or _remember(dates, breach, tz))
-                            ),
-                            "achieved_at": stopped if breach is None else None,
-                            "stopped_at": stopped,
                             "warning": warning,
+                            "_raw": (
+                                tz,
+                                cycle.start,
+                                due,
+                                breach,
+                                stop,
+                                elapsed,
+                                total - elapsed,
+                            ),
                         }
                     )
                 )
         return tuple(out)
-
-
-def _remember(dates: dict[int, datetime], us: int, tz: tzinfo | None) -> datetime:
-    moment = dates[us] = _to_datetime(us, tz)
-    return moment
 
 
 _new_object = object.__new__
@@ -1330,10 +1351,11 @@ _set_attribute = object.__setattr__
 
 
 def _status(fields: dict[str, Any]) -> SlaStatus:
-    """An SlaStatus from its complete field dict, without the generated ``__init__``.
+    """An SlaStatus from its field dict, without the generated ``__init__``.
 
     SlaStatus is a dict-based attrs class (``slots=False``) for exactly this: one attribute
-    store instead of sixteen. ``fields`` must hold every field (the engine builds it).
+    store instead of sixteen. ``fields`` holds every field except those in
+    :data:`_RAW_FIELDS`, which ``fields["_raw"]`` gives as integers (see :func:`_lazy_field`).
     """
     status: SlaStatus = _new_object(SlaStatus)
     _set_attribute(status, "__dict__", fields)
