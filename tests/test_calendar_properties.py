@@ -332,15 +332,21 @@ def test_is_open_matches_the_oracle(
     data: st.DataObject, scenario: tuple[Spec, BusinessCalendar, datetime]
 ) -> None:
     spec, cal, anchor = scenario
-    for _ in range(5):
+    for _ in range(3):
         t = data.draw(near(anchor), label="t")
         assert cal.is_open(t) is spec.is_open(to_us(t))
     # Exactly at the edges of the windows around the anchor: open at the opening, closed at
-    # the closing instant (half-open windows).
-    for lo, hi in spec.intervals(to_us(anchor) - 86_400_000_000, to_us(anchor) + 86_400_000_000):
-        assert cal.is_open(from_us(lo)) is spec.is_open(lo)
-        assert cal.is_open(from_us(hi)) is spec.is_open(hi)
-        assert cal.is_open(from_us(hi - 1))
+    # the closing instant (half-open windows). The oracle's intervals are merged, so a closing
+    # instant strictly inside the range opens nothing.
+    day = 86_400_000_000
+    lo_bound, hi_bound = to_us(anchor) - day, to_us(anchor) + day
+    for lo, hi in spec.intervals(lo_bound, hi_bound):
+        if lo > lo_bound:
+            assert cal.is_open(from_us(lo))
+            assert not cal.is_open(from_us(lo - 1))
+        if hi < hi_bound:
+            assert not cal.is_open(from_us(hi))
+            assert cal.is_open(from_us(hi - 1))
 
 
 @given(st.data(), scenarios())
@@ -425,8 +431,10 @@ def test_elapsed_is_additive_and_antisymmetric(
     data: st.DataObject, scenario: tuple[Spec, BusinessCalendar, datetime]
 ) -> None:
     _, cal, anchor = scenario
-    instant = st.one_of(near(anchor), WIDE_INSTANTS)
-    a, b, c = (data.draw(instant, label=name) for name in "abc")
+    # a anywhere in 2000-2040 or near the calendar's holidays; b and c within 400 days of a
+    # (so each example builds a few years of timeline, not forty).
+    a = data.draw(st.one_of(near(anchor), WIDE_INSTANTS), label="a")
+    b, c = (data.draw(near(a.astimezone(UTC), days=400), label=name) for name in "bc")
     assert cal.elapsed(a, c) == cal.elapsed(a, b) + cal.elapsed(b, c)
     assert cal.elapsed(a, b) == -cal.elapsed(b, a)
     assert cal.elapsed(a, a) == timedelta(0)
