@@ -436,3 +436,40 @@ def test_a_dateutil_zone_gives_the_same_calendar_as_zoneinfo(
         return [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in cal.open_intervals(start, end)]
 
     assert instants(with_dateutil) == instants(with_zoneinfo)
+
+
+def test_a_complex_calendar_survives_serialization_with_its_behaviour() -> None:
+    import json
+
+    from dateutil.rrule import YEARLY
+
+    from csmcore import from_data, to_data
+
+    rules = rruleset()
+    rules.rrule(FIRST_MONDAYS)
+    rules.exdate(datetime(2025, 6, 2))  # open on 2025-06-02 after all
+    rules.rdate(datetime(2025, 6, 10))  # and closed on Tuesday 2025-06-10
+    rules.exrule(rrule(YEARLY, bymonth=1, byweekday=MO(+1), dtstart=datetime(2025, 1, 1)))
+    cal = BusinessCalendar.weekly(
+        datetime(2025, 1, 1, 9, 0, 30).time(),  # a datetime.time, with seconds
+        "17:00:15",
+        timezone="-03:30",
+        holidays=CountryHolidays(country="DE", subdiv="BY"),
+        recurring_holidays=rules,
+    )
+    back = from_data(json.loads(json.dumps(to_data(cal))), BusinessCalendar)
+    assert back == cal
+    local = timezone(-timedelta(hours=3, minutes=30))
+    cases = [
+        (datetime(2025, 6, 2, 12, tzinfo=local), True),  # first Monday, but EXDATE
+        (datetime(2025, 6, 10, 12, tzinfo=local), False),  # RDATE
+        (datetime(2025, 7, 7, 12, tzinfo=local), False),  # first Monday of July
+        (datetime(2026, 1, 5, 12, tzinfo=local), True),  # first Monday of January: EXRULE
+        (datetime(2025, 1, 6, 12, tzinfo=local), False),  # Epiphany, a holiday in Bavaria
+        (datetime(2025, 1, 7, 12, tzinfo=local), True),
+        (datetime(2025, 1, 7, 9, 0, 29, tzinfo=local), False),  # opens at 09:00:30
+        (datetime(2025, 1, 7, 17, 0, 14, tzinfo=local), True),  # closes at 17:00:15
+    ]
+    for moment, is_open in cases:
+        assert cal.is_open(moment) is is_open, moment
+        assert back.is_open(moment) is is_open, moment
