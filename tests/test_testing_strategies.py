@@ -8,7 +8,7 @@ import sys
 from datetime import timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csmcore import conditions as cd
@@ -34,6 +34,7 @@ def test_tickets_respect_the_id_and_event_bounds(ticket: Ticket) -> None:
     assert ticket.version == 3 or ticket.merged_into is not None
 
 
+@settings(max_examples=100)
 @given(st.data())
 def test_next_events_always_apply(data: st.DataObject) -> None:
     ticket = data.draw(cs.tickets(max_events=4))
@@ -44,6 +45,7 @@ def test_next_events_always_apply(data: st.DataObject) -> None:
         assert event.at - ticket.updated_at <= timedelta(hours=1)
 
 
+@settings(max_examples=80)
 @given(cs.conditions(), cs.tickets(max_events=4))
 def test_conditions_round_trip_and_evaluate(condition: cd.Condition, ticket: Ticket) -> None:
     assert from_data(to_data(condition), cd.Condition) == condition
@@ -57,6 +59,7 @@ def test_calendars_are_valid_and_round_trip(calendar: BusinessCalendar) -> None:
     assert any(calendar.hours.values())
 
 
+@settings(max_examples=60)
 @given(cs.sla_policies())
 def test_sla_policies_round_trip(policy: SlaPolicy) -> None:
     assert from_data(to_data(policy), SlaPolicy) == policy
@@ -75,6 +78,7 @@ def test_instants_are_aware(instant: object) -> None:
     "cls", [Ticket, TicketCreated, BusinessCalendar, StatusMap, cd.Condition, SlaTarget, SlaPolicy]
 )
 def test_every_domain_type_is_registered_for_from_type(cls: type) -> None:
+    @settings(max_examples=20)
     @given(st.from_type(cls))
     def check(value: object) -> None:
         assert isinstance(value, cls)

@@ -239,6 +239,8 @@ class TestJsonFileStore(StorageSuite):
         "do not see (a distributed adapter would use the csmcore.storage entry point)"
     }
 
+    agreement_examples = 6  # every operation rewrites and fsyncs the file: keep the run short
+
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> StoreFactory:
         return lambda: open_store(f"jsonfile:///{tmp_path / uuid.uuid4().hex}.json")

@@ -60,6 +60,7 @@ from csmcore.storage import open_store
 from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store
 from csmcore.testing import strategies as cs
+from csmcore.testing._workers import append_worker, in_process, race_worker
 from csmcore.tickets import Channel, Commented, Priority, Role, Ticket
 
 __all__ = [
@@ -518,42 +519,6 @@ class DurabilityTests(StoreFixtures):
             store.tickets.get("T-1")
 
 
-def _append_worker(url: str, ticket_id: str, worker: int, count: int, start: Any) -> None:
-    """Append ``count`` comments by ``worker``, re-reading and retrying on conflicts."""
-    store = open_store(url)
-    try:
-        start.wait()
-        for n in range(count):
-            while True:
-                version = store.tickets.get(ticket_id).version
-                try:
-                    store.tickets.append(
-                        ticket_id, [_comment(T0, f"w{worker}-{n}")], expected_version=version
-                    )
-                    break
-                except ConcurrencyError:
-                    continue
-    finally:
-        store.close()
-
-
-def _race_worker(url: str, ticket_ids: list[str], worker: int, start: Any) -> list[str]:
-    """For each ticket, wait for the other racer, then append at expected version 1."""
-    store = open_store(url)
-    results = []
-    try:
-        for ticket_id in ticket_ids:
-            start.wait()
-            try:
-                store.tickets.append(ticket_id, [_comment(T0, f"w{worker}")], expected_version=1)
-                results.append("won")
-            except ConcurrencyError:
-                results.append("conflict")
-    finally:
-        store.close()
-    return results
-
-
 def _race_threads(handles: list[Store], ticket_id: str) -> list[str]:
     """Each handle appends at expected version 1 from its own thread, released together."""
     start = threading.Barrier(len(handles))
@@ -579,18 +544,11 @@ def _race_threads(handles: list[Store], ticket_id: str) -> list[str]:
     return results
 
 
-def _in_process(target: Callable[..., Any], args: tuple[Any, ...], results: Any) -> None:
-    try:
-        results.put(("ok", target(*args)))
-    except BaseException as err:
-        results.put(("error", f"{type(err).__name__}: {err}"))
-
-
 def _run_processes(jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]], ctx: Any) -> list[Any]:
     """Run each ``(target, args)`` in its own spawned process; return their results in order of
     completion. Fails the test if one raised or did not finish in time."""
     results = ctx.Queue()
-    procs = [ctx.Process(target=_in_process, args=(t, a, results)) for t, a in jobs]
+    procs = [ctx.Process(target=in_process, args=(t, a, results)) for t, a in jobs]
     for proc in procs:
         proc.start()
     outcomes = [results.get(timeout=120) for _ in procs]
@@ -674,7 +632,7 @@ class ConcurrencyTests(StoreFixtures):
         start = ctx.Barrier(self.writers)
         _run_processes(
             [
-                (_append_worker, (store.url, "T-1", w, self.appends_per_writer, start))
+                (append_worker, (store.url, "T-1", w, self.appends_per_writer, start))
                 for w in range(self.writers)
             ],
             ctx,
@@ -688,7 +646,7 @@ class ConcurrencyTests(StoreFixtures):
         ctx = multiprocessing.get_context("spawn")
         start = ctx.Barrier(2)
         first, second = _run_processes(
-            [(_race_worker, (store.url, ids, w, start)) for w in range(2)], ctx
+            [(race_worker, (store.url, ids, w, start)) for w in range(2)], ctx
         )
         for one, other in zip(first, second, strict=True):
             assert sorted([one, other]) == ["conflict", "won"]
