@@ -815,9 +815,18 @@ _STATUS_BASED = frozenset({Metric.REQUESTER_WAIT, Metric.AGENT_WORK, Metric.TOTA
 
 
 class _Cycle:
+    """One cycle of a target key: counted time ``used`` so far plus the running segment.
+
+    ``mark_t`` / ``mark_p`` remember the last position computed on ``clock`` (a breach check
+    and a pause at the same event share it); ``base`` is the position of ``start`` when known.
+    """
+
     __slots__ = (
+        "base",
         "breach",
         "clock",
+        "mark_p",
+        "mark_t",
         "number",
         "run_pos",
         "run_us",
@@ -839,21 +848,34 @@ class _Cycle:
         self.segs: list[tuple[int, int]] = []
         self.stop: int | None = None
         self.breach: int | None = None
+        self.mark_t: int | None = None
+        self.mark_p = 0
+        self.base: int | None = None
+
+    def pos(self, t: int) -> int:
+        """``self.clock.pos(t)``, remembering the last answer."""
+        if t == self.mark_t:
+            return self.mark_p
+        p = self.mark_p = self.clock.pos(t)
+        self.mark_t = t
+        return p
 
     def run(self, flag: bool, t: int) -> None:
         if flag:
             if self.run_us is None:
                 self.run_us = t
-                self.run_pos = self.clock.pos(t)
+                p = self.run_pos = self.pos(t)
+                if t == self.start:
+                    self.base = p
         elif self.run_us is not None:
-            self.used += self.clock.pos(t) - self.run_pos
+            self.used += self.pos(t) - self.run_pos
             self.segs.append((self.run_us, t))
             self.run_us = None
 
     def used_at(self, t: int) -> int:
         if self.run_us is None:
             return self.used
-        return self.used + self.clock.pos(t) - self.run_pos
+        return self.used + self.pos(t) - self.run_pos
 
     def due(self, t: int) -> int:
         """When the target breaches if the clock runs from now on (t = the judging instant)."""
@@ -864,7 +886,7 @@ class _Cycle:
         if self.run_us is not None:
             return self.clock.at(self.run_pos + left, self.run_us)
         end = t if self.stop is None else self.stop
-        return self.clock.at(self.clock.pos(end) + left, end)
+        return self.clock.at(self.pos(end) + left, end)
 
     def check(self, t: int) -> None:
         """Record a breach that happened at or before ``t`` while running."""
@@ -872,7 +894,7 @@ class _Cycle:
         if spec is None or self.breach is not None or self.run_us is None:
             return
         need = self.run_pos + spec.d - self.used
-        if self.clock.pos(t) >= need:
+        if self.pos(t) >= need:
             self.breach = self.clock.at(need, self.run_us)
 
     def respec(self, spec: _Spec | None, t: int) -> None:
@@ -889,13 +911,15 @@ class _Cycle:
             if self.run_us is not None:
                 self.run_pos = clock.pos(self.run_us)
             self.clock = clock
+            self.mark_t = self.base = None
         if old is not None and self.breach is None and spec.target.on_change is OnChange.RESTART:
             self.start = t
             self.used = 0
             self.segs = []
+            self.base = None
             if self.run_us is not None:
                 self.run_us = t
-                self.run_pos = self.clock.pos(t)
+                self.run_pos = self.base = self.pos(t)
         self.spec = spec
         if self.breach is None and self.used_at(t) >= spec.d:
             self.breach = t
@@ -1023,10 +1047,8 @@ class _Run:
         keep = book._custom
         specs: dict[str, _Spec] = {}
         last_epoch: list[_Compiled] | None = None
-        times: list[int] = []
-        flags: list[int] = []
-        statuses: list[Status] = []
-        selected: list[dict[str, _Spec]] = []
+        # One row per event: (instant, flags, status after it, targets in force after it).
+        rows: list[tuple[int, int, Status, dict[str, _Spec]]] = []
         snapshots: list[Ticket | None] = []
         single = len(book._breaks) == 1
         epoch = book._epochs[0]
@@ -1094,26 +1116,19 @@ class _Run:
                     code |= _F_SELECT
             if code & (_F_AGENT | _F_SOLVED):
                 awaiting_first = False
-            times.append(t)
-            flags.append(code)
-            statuses.append(status)
-            selected.append(specs)
+            rows.append((t, code, status, specs))
             if keep:
                 snapshots.append(snapshot)
-        count = index + 1
         by_agent_created = _F_FIRST if by_agent else 0
         for track in self.tracks:
             key = track.key
             metric = track.metric
             if metric is Metric.CUSTOM:
-                for i in range(count):
-                    t = times[i]
+                for (t, code, status, specs), snapshot in zip(rows, snapshots, strict=True):
                     cycle = track.open
                     if cycle is not None:
                         cycle.check(t)
-                    self._custom(
-                        track, selected[i].get(key), t, snapshots[i], flags[i], statuses[i]
-                    )
+                    self._custom(track, specs.get(key), t, snapshot, code, status)
                 continue
             # The step of one built-in key, inlined (this loop is the engine's hot path):
             # check for a breach, apply a change of target, start / stop cycles, run or pause.
@@ -1122,19 +1137,16 @@ class _Run:
             first = metric is Metric.FIRST_REPLY
             following = metric is Metric.NEXT_REPLY
             updates = metric is Metric.PERIODIC_UPDATE or metric is Metric.PAUSABLE_UPDATE
-            for i in range(count):
-                code = flags[i]
+            for t, code, status, specs in rows:
                 if not code & relevant:
                     continue
-                t = times[i]
-                spec = selected[i].get(key)
+                spec = specs.get(key)
                 cycle = track.open
                 if cycle is not None:
                     if cycle.breach is None and cycle.run_us is not None:
                         cycle.check(t)
                     if spec is not cycle.spec:
                         cycle.respec(spec, t)
-                status = statuses[i]
                 running = runs is None or status in runs
                 done = code & (_F_AGENT | _F_SOLVED)
                 if first:
@@ -1296,9 +1308,12 @@ class _Run:
                             breach = cycle.breach = clock.at(need, run_us)
                 else:
                     end = stop
-                    p_end = clock.pos(stop)
+                    p_end = cycle.pos(stop)
                 elapsed = used if run_us is None else used + p_end - cycle.run_pos
-                total = p_end - clock.pos(cycle.start)
+                p_start = cycle.base
+                if p_start is None:
+                    p_start = clock.pos(cycle.start)
+                total = p_end - p_start
                 if breach is not None:
                     state = SlaState.BREACHED
                     due = breach
