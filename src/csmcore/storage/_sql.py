@@ -449,16 +449,18 @@ class _Bound:
         return self._store.tx(self._uow, write=write)
 
 
-def _event(data: str) -> TicketEvent:
-    event: Any = from_data(json.loads(data), TicketEventBase)
-    return cast(TicketEvent, event)
+def _history(texts: Sequence[str]) -> Ticket:
+    """The ticket whose stored events (JSON texts, in order) are ``texts``."""
+    datas = json.loads("[" + ",".join(texts) + "]")  # one parse for the whole history
+    events: list[Any] = [from_data(d, TicketEventBase) for d in datas]
+    return Ticket.from_events(cast(list[TicketEvent], events))
 
 
-def _load_events(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[TicketEvent]]:
-    out: dict[str, list[TicketEvent]] = {}
+def _load_histories(rows: Iterable[tuple[Any, ...]]) -> dict[str, Ticket]:
+    texts: dict[str, list[str]] = {}
     for ticket_id, data in rows:
-        out.setdefault(ticket_id, []).append(_event(data))
-    return out
+        texts.setdefault(ticket_id, []).append(data)
+    return {ticket_id: _history(found) for ticket_id, found in texts.items()}
 
 
 class SqlTickets(_Bound):
@@ -520,8 +522,8 @@ class SqlTickets(_Bound):
             f"SELECT ticket_id, data FROM csm_events WHERE {where} ORDER BY ticket_id, seq",
             params,
         )
-        events = _load_events(rows)
-        return [Ticket.from_events(events[i]) for i in ids if i in events]
+        tickets = _load_histories(rows)
+        return [tickets[i] for i in ids if i in tickets]
 
     def get(self, ticket_id: str) -> Ticket:
         c.check_id(ticket_id, "ticket_id")
@@ -531,7 +533,7 @@ class SqlTickets(_Bound):
             )
         if not rows:
             raise NotFound(f"no ticket with id {ticket_id!r}")
-        ticket = Ticket.from_events(_event(r[0]) for r in rows)
+        ticket = _history([r[0] for r in rows])
         if self._roles is None:  # a committed state (inside a unit of work it may not be)
             self._store.cache.put([ticket])
         return ticket
