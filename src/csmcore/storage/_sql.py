@@ -123,7 +123,7 @@ def standard_migrations(text: str, without_rowid: str = "") -> tuple[tuple[str, 
                 requester {text} NOT NULL,
                 created_by {text} NOT NULL,
                 subject {text} NOT NULL,
-                merged_into {text})""",
+                merged_into {text}){without_rowid}""",
             f"""CREATE TABLE csm_ticket_tags (
                 ticket_id {text} NOT NULL,
                 tag {text} NOT NULL,
