@@ -17,12 +17,34 @@ import pytest
 from csmcore.storage import Store, open_store
 
 
+@pytest.fixture(scope="session")
+def _postgres_check() -> str | None:
+    """Connect once per run: None when the server answers, else why it does not."""
+    dsn = os.environ.get("CSMCORE_TEST_POSTGRES_DSN", "")
+    if not dsn:
+        return None
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as err:
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
 @pytest.fixture
-def postgres_dsn() -> str:
-    """The DSN of the test server; skips (with the reason) when none is configured."""
+def postgres_dsn(_postgres_check: str | None) -> str:
+    """The DSN of the test server; skips (with the reason) when none is configured and FAILS
+    when one is configured but cannot be reached."""
     dsn = os.environ.get("CSMCORE_TEST_POSTGRES_DSN", "")
     if not dsn:
         pytest.skip("CSMCORE_TEST_POSTGRES_DSN is not set (CI sets it); PostgreSQL tests skipped")
+    if _postgres_check is not None:
+        pytest.fail(
+            f"CSMCORE_TEST_POSTGRES_DSN={dsn!r} is set but the server cannot be reached: "
+            f"{_postgres_check}"
+        )
     return dsn
 
 
@@ -51,8 +73,9 @@ def postgres_factory(
 
     def build() -> Store:
         schema, url = postgres_schema_url()
+        store = open_store(url)  # an unreachable server fails the test here
         schemas.append(schema)
-        return open_store(url)
+        return store
 
     yield build
     if schemas:
