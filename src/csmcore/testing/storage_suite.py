@@ -2,6 +2,8 @@
 
 Needs ``pip install 'csmcore[testing]'``. In a test module of your adapter::
 
+    import uuid
+
     import pytest
     from csmcore.testing.storage_suite import StorageSuite
 
