@@ -916,3 +916,55 @@ def test_statuses_built_by_the_engine_are_complete_values() -> None:
     assert attrs.evolve(status, cycle=2) != status
     assert status.state is SlaState.BREACHED
     assert status.warning == 0.5
+
+
+def test_an_unrepresentable_due_time_raises_at_evaluation_as_before() -> None:
+    # Statuses convert lazily, but an instant that cannot be a datetime must still fail in
+    # evaluate(), where the reference engine fails, not later on first access.
+    huge = SlaBook(
+        policies=[
+            SlaPolicy(
+                name="p",
+                position=1,
+                default=True,
+                targets=[
+                    SlaTarget(
+                        metric=Metric.TOTAL_RESOLUTION,
+                        within=timedelta(days=3_000_000),
+                        business_hours=False,
+                    )
+                ],
+            )
+        ],
+        calendar=CAL,
+    )
+    ticket, _ = Ticket.create(
+        at=START,
+        ticket_id="D-4",
+        created_by=Role.REQUESTER,
+        channel="web",
+        priority="normal",
+        requester="r",
+    )
+    with pytest.raises(OverflowError):
+        reference_evaluate(huge, ticket, START + H)
+    with pytest.raises(OverflowError):
+        huge.evaluate(ticket, START + H)
+
+
+@given(st.data())
+def test_statuses_before_1970_match_the_reference(data: st.DataObject) -> None:
+    # Instants outside the fast conversion range take the eager path.
+    book = data.draw(books())
+    early = datetime(1969, 12, 29, 8, tzinfo=UTC)
+    ticket, _ = Ticket.create(
+        at=early,
+        ticket_id="D-5",
+        created_by=Role.REQUESTER,
+        channel="chat",
+        priority=data.draw(st.sampled_from(list(Priority))),
+        requester="r",
+    )
+    ticket, _ = ticket.comment(early + 30 * H, Role.AGENT)
+    moment = early + timedelta(hours=data.draw(st.integers(0, 120)))
+    assert book.evaluate(ticket, moment) == reference_evaluate(book, ticket, moment)

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from csmcore._time import EPOCH, US, require_aware
-from csmcore.calendars import BusinessCalendar, _to_datetime
+from csmcore.calendars import _FAST_LIMIT, BusinessCalendar, _to_datetime
 from csmcore.conditions import All, Always, AnyOf, Compare, Condition, Eq, In, Never, Not
 from csmcore.errors import SerializationError, ValidationError
 from csmcore.serialization import converter
@@ -1334,30 +1334,33 @@ class _Run:
                     if elapsed >= need:
                         warning = fraction
                 policy = spec.policy
-                out.append(
-                    _status(
-                        {
-                            "policy": policy.name,
-                            "policy_version": policy.version,
-                            "target": key,
-                            "metric": metric,
-                            "cycle": cycle.number,
-                            "state": state,
-                            "at": at,
-                            "within": spec.target.within,
-                            "warning": warning,
-                            "_raw": (
-                                tz,
-                                cycle.start,
-                                due,
-                                breach,
-                                stop,
-                                elapsed,
-                                total - elapsed,
-                            ),
-                        }
-                    )
+                status = _status(
+                    {
+                        "policy": policy.name,
+                        "policy_version": policy.version,
+                        "target": key,
+                        "metric": metric,
+                        "cycle": cycle.number,
+                        "state": state,
+                        "at": at,
+                        "within": spec.target.within,
+                        "warning": warning,
+                        "_raw": (
+                            tz,
+                            cycle.start,
+                            due,
+                            breach,
+                            stop,
+                            elapsed,
+                            total - elapsed,
+                        ),
+                    }
                 )
+                if cycle.start < 0 or due >= _FAST_LIMIT or until >= _FAST_LIMIT:
+                    # An instant that may not convert (before 1970, after 2106): convert now
+                    # so that an out-of-range one raises here, as it always did.
+                    _lazy_field(status, "due_at")
+                out.append(status)
         return tuple(out)
 
 
