@@ -1143,24 +1143,29 @@ class _Run:
                 spec = specs.get(key)
                 cycle = track.open
                 if cycle is not None:
-                    if cycle.breach is None and cycle.run_us is not None:
-                        cycle.check(t)
-                    if spec is not cycle.spec:
+                    current = cycle.spec
+                    if current is not None and cycle.breach is None and cycle.run_us is not None:
+                        # cycle.check(t), inlined
+                        need = cycle.run_pos + current.d - cycle.used
+                        if cycle.pos(t) >= need:
+                            cycle.breach = cycle.clock.at(need, cycle.run_us)
+                    if spec is not current:
                         cycle.respec(spec, t)
                 running = runs is None or status in runs
                 done = code & (_F_AGENT | _F_SOLVED)
                 if first:
                     if code & _F_FIRST and not by_agent and not code & _F_SOLVED:
                         track.begin(t, spec, True)
-                    elif done:
+                    elif done and cycle is not None:
                         track.end(t)
                 elif following:
                     if done:
-                        track.end(t)
+                        if cycle is not None:
+                            track.end(t)
                     elif code & _F_REQUESTER and cycle is None and not code & _F_AWAITING:
                         track.begin(t, spec, True)
                 elif updates:
-                    if done:
+                    if done and cycle is not None:
                         track.end(t)
                     if (code & _F_AGENT or code & by_agent_created) and status not in _SOLVED:
                         track.begin(t, spec, running)
@@ -1169,7 +1174,8 @@ class _Run:
                     if code & _F_SOLVED:
                         track.end(t)
                 elif code & _F_SOLVED:
-                    track.end(t)
+                    if cycle is not None:
+                        track.end(t)
                 elif code & _F_REOPENED and track.cycles:
                     rule = spec.target.on_reopen if spec is not None else OnReopen.PAUSE
                     last = track.cycles[-1]
