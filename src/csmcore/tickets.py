@@ -38,7 +38,7 @@ from __future__ import annotations
 import enum
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from operator import attrgetter
 from typing import Any, Final, Generic, TypeAlias, TypeVar
@@ -1183,7 +1183,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _unstructure_event(event: TicketEventBase) -> dict[str, Any]:
+def _unstructure_event_reference(event: TicketEventBase) -> dict[str, Any]:
+    """The generic, field-by-field event encoder (the fast ones below must equal it)."""
     cls = type(event)
     data: dict[str, Any] = {"type": _TYPE_OF[cls]}
     for name in _FIELD_NAMES[cls]:
@@ -1191,7 +1192,12 @@ def _unstructure_event(event: TicketEventBase) -> dict[str, Any]:
     return data
 
 
-def _structure_event_at(data: Any, path: str) -> TicketEventBase:
+def _structure_event_at_reference(data: Any, path: str) -> TicketEventBase:
+    """The generic event decoder: checks every key, builds through the validating __init__.
+
+    The fast decoders below fall back to it for anything unusual, so its messages are the
+    ones a caller sees.
+    """
     if not isinstance(data, Mapping):
         raise SerializationError(f"{path}: {data!r} is not a mapping with a 'type' key")
     kind = data.get("type")
@@ -1230,6 +1236,326 @@ def _structure_event_at(data: Any, path: str) -> TicketEventBase:
         return cls(**kwargs)
     except (ValidationError, TypeError) as err:
         raise SerializationError(f"{path}: {err}") from err
+
+
+# -- fast paths ------------------------------------------------------------------------------
+#
+# Storage encodes and decodes every event it writes or reads, so these run for each row. The
+# encoders are dict literals per event class (no per-field type tests). The decoders check each
+# value with the same rules as the event's converters and validators, then fill the frozen
+# instance directly; anything they do not recognise at once (a missing or unknown key, a value of
+# an unexpected type, an instant not in UTC, a value a validator would refuse) hands the whole
+# mapping to the reference decoder, which either builds the event the slow way or raises the
+# SerializationError naming the path. So the fast decoders never accept what the reference
+# decoder refuses, and tests/test_ticket_serialization_speed.py checks both against each other.
+
+
+def _created_to_data(e: TicketCreated) -> dict[str, Any]:
+    return {
+        "type": "created",
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "ticket_id": e.ticket_id,
+        "created_by": e.created_by._value_,
+        "channel": e.channel._value_,
+        "priority": e.priority._value_,
+        "requester": e.requester,
+        "subject": e.subject,
+        "group": e.group,
+        "assignee": e.assignee,
+        "status": e.status._value_,
+        "status_name": e.status_name,
+        "tags": sorted(e.tags),
+        "fields": e.fields.to_dict(),
+    }
+
+
+def _status_changed_to_data(e: StatusChanged) -> dict[str, Any]:
+    return {
+        "type": "status_changed",
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "status": e.status._value_,
+        "status_name": e.status_name,
+    }
+
+
+def _priority_changed_to_data(e: PriorityChanged) -> dict[str, Any]:
+    return {
+        "type": "priority_changed",
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "priority": e.priority._value_,
+    }
+
+
+def _assigned_to_data(e: Assigned) -> dict[str, Any]:
+    return {
+        "type": "assigned",
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "assignee": e.assignee,
+        "group": e.group,
+    }
+
+
+def _commented_to_data(e: Commented) -> dict[str, Any]:
+    return {
+        "type": "commented",
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "author_role": e.author_role._value_,
+        "public": e.public,
+        "author": e.author,
+        "on_behalf_of_requester": e.on_behalf_of_requester,
+    }
+
+
+def _tags_changed_to_data(e: TagsChanged) -> dict[str, Any]:
+    return {
+        "type": "tags_changed",
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "added": sorted(e.added),
+        "removed": sorted(e.removed),
+    }
+
+
+def _fields_changed_to_data(e: FieldsChanged) -> dict[str, Any]:
+    return {
+        "type": "fields_changed",
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "changes": e.changes.to_dict(),
+    }
+
+
+def _merged_to_data(e: Merged) -> dict[str, Any]:
+    return {"type": "merged", "at": e.at.isoformat(), "actor": e.actor, "into": e.into}
+
+
+def _reopened_to_data(e: Reopened) -> dict[str, Any]:
+    return {
+        "type": "reopened",
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "status": e.status._value_,
+    }
+
+
+_TO_DATA: Final[dict[type[TicketEventBase], Callable[[Any], dict[str, Any]]]] = {
+    TicketCreated: _created_to_data,
+    StatusChanged: _status_changed_to_data,
+    PriorityChanged: _priority_changed_to_data,
+    Assigned: _assigned_to_data,
+    Commented: _commented_to_data,
+    TagsChanged: _tags_changed_to_data,
+    FieldsChanged: _fields_changed_to_data,
+    Merged: _merged_to_data,
+    Reopened: _reopened_to_data,
+}
+
+
+def _unstructure_event(event: TicketEventBase) -> dict[str, Any]:
+    """JSON-safe data of ``event``: a ``"type"`` tag plus every field (equal to the reference)."""
+    fast = _TO_DATA.get(type(event))
+    return fast(event) if fast is not None else _unstructure_event_reference(event)
+
+
+class _Unusual(Exception):
+    """Raised inside a fast decoder: let the reference decoder handle this mapping."""
+
+
+_ROLE_OF: Final[dict[str, Role]] = {m.value: m for m in Role}
+_CHANNEL_OF: Final[dict[str, Channel]] = {m.value: m for m in Channel}
+_PRIORITY_OF: Final[dict[str, Priority]] = {m.value: m for m in Priority}
+_STATUS_OF: Final[dict[str, Status]] = {m.value: m for m in Status}
+_KEYS: Final[dict[type[TicketEventBase], frozenset[str]]] = {
+    cls: frozenset({"type", *names}) for cls, names in _FIELD_NAMES.items()
+}
+_Ev = TypeVar("_Ev", bound=TicketEventBase)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _fast_at(data: dict[str, Any]) -> datetime:
+    at = datetime.fromisoformat(data["at"])
+    if at.tzinfo is not _UTC:  # another offset (or none): the reference converts or refuses it
+        raise _Unusual
+    return at
+
+
+def _fast_opt_text(value: Any) -> Any:
+    if value is None or (type(value) is str and value):
+        return value
+    raise _Unusual
+
+
+def _fast_text(value: Any) -> Any:
+    if type(value) is str and value:
+        return value
+    raise _Unusual
+
+
+def _fast_status_name(value: Any, status: Status) -> Any:
+    if value is None:
+        return None
+    if type(value) is not str or not value:
+        raise _Unusual
+    if value in _STATUS_VALUES and value != status._value_:
+        raise _Unusual
+    return value
+
+
+def _fast_tags(data: dict[str, Any], key: str) -> frozenset[str]:
+    value = data.get(key)
+    if value is None and key not in data:
+        return frozenset()
+    if type(value) is not list:
+        raise _Unusual
+    return _tag_set(value, key)
+
+
+def _fast_fields(value: Any, argument: str) -> FrozenMap[str, FieldValue]:
+    if type(value) is not dict:
+        raise _Unusual
+    return _field_map(value, argument)
+
+
+def _base(cls: type[_Ev], data: dict[str, Any]) -> _Ev:
+    if not data.keys() <= _KEYS[cls]:
+        raise _Unusual
+    event = _new(cls)
+    _set(event, "at", _fast_at(data))
+    _set(event, "actor", _fast_opt_text(data.get("actor")))
+    return event
+
+
+def _created_from(data: dict[str, Any]) -> TicketCreated:
+    e = _base(TicketCreated, data)
+    status = _STATUS_OF[data["status"]] if "status" in data else Status.NEW
+    _set(e, "ticket_id", _fast_text(data["ticket_id"]))
+    _set(e, "created_by", _ROLE_OF[data["created_by"]])
+    _set(e, "channel", _CHANNEL_OF[data["channel"]])
+    _set(e, "priority", _PRIORITY_OF[data["priority"]])
+    _set(e, "requester", _fast_text(data["requester"]))
+    subject = data.get("subject", "")
+    if type(subject) is not str:
+        raise _Unusual
+    _set(e, "subject", subject)
+    _set(e, "group", _fast_opt_text(data.get("group")))
+    _set(e, "assignee", _fast_opt_text(data.get("assignee")))
+    _set(e, "status", status)
+    _set(e, "status_name", _fast_status_name(data.get("status_name"), status))
+    _set(e, "tags", _fast_tags(data, "tags"))
+    fields = data.get("fields")
+    if fields is None and "fields" not in data:
+        _set(e, "fields", _EMPTY_FIELDS)
+    else:
+        _set(e, "fields", _fast_fields(fields, "fields"))
+    return e
+
+
+def _status_changed_from(data: dict[str, Any]) -> StatusChanged:
+    e = _base(StatusChanged, data)
+    status = _STATUS_OF[data["status"]]
+    _set(e, "status", status)
+    _set(e, "status_name", _fast_status_name(data.get("status_name"), status))
+    return e
+
+
+def _priority_changed_from(data: dict[str, Any]) -> PriorityChanged:
+    e = _base(PriorityChanged, data)
+    _set(e, "priority", _PRIORITY_OF[data["priority"]])
+    return e
+
+
+def _assigned_from(data: dict[str, Any]) -> Assigned:
+    e = _base(Assigned, data)
+    _set(e, "assignee", _fast_opt_text(data["assignee"]))
+    _set(e, "group", _fast_opt_text(data["group"]))
+    return e
+
+
+def _commented_from(data: dict[str, Any]) -> Commented:
+    e = _base(Commented, data)
+    role = _ROLE_OF[data["author_role"]]
+    public = data.get("public", True)
+    on_behalf = data.get("on_behalf_of_requester", False)
+    if type(public) is not bool or type(on_behalf) is not bool:
+        raise _Unusual
+    if on_behalf and role is Role.REQUESTER:
+        raise _Unusual
+    _set(e, "author_role", role)
+    _set(e, "public", public)
+    _set(e, "author", _fast_opt_text(data.get("author")))
+    _set(e, "on_behalf_of_requester", on_behalf)
+    return e
+
+
+def _tags_changed_from(data: dict[str, Any]) -> TagsChanged:
+    e = _base(TagsChanged, data)
+    added = _fast_tags(data, "added")
+    removed = _fast_tags(data, "removed")
+    if added & removed:
+        raise _Unusual
+    _set(e, "added", added)
+    _set(e, "removed", removed)
+    return e
+
+
+def _fields_changed_from(data: dict[str, Any]) -> FieldsChanged:
+    e = _base(FieldsChanged, data)
+    _set(e, "changes", _fast_fields(data["changes"], "changes"))
+    return e
+
+
+def _merged_from(data: dict[str, Any]) -> Merged:
+    e = _base(Merged, data)
+    _set(e, "into", _fast_text(data["into"]))
+    return e
+
+
+def _reopened_from(data: dict[str, Any]) -> Reopened:
+    e = _base(Reopened, data)
+    status = _STATUS_OF[data["status"]] if "status" in data else Status.OPEN
+    if status not in _REOPEN_TARGETS:
+        raise _Unusual
+    _set(e, "status", status)
+    return e
+
+
+_FROM_DATA: Final[dict[str, Callable[[dict[str, Any]], TicketEventBase]]] = {
+    "created": _created_from,
+    "status_changed": _status_changed_from,
+    "priority_changed": _priority_changed_from,
+    "assigned": _assigned_from,
+    "commented": _commented_from,
+    "tags_changed": _tags_changed_from,
+    "fields_changed": _fields_changed_from,
+    "merged": _merged_from,
+    "reopened": _reopened_from,
+}
+
+
+def _fast_event(data: Any) -> TicketEventBase | None:
+    """The event ``data`` describes when the fast decoders accept it, else None."""
+    if type(data) is not dict:
+        return None
+    kind = data.get("type")
+    build = _FROM_DATA.get(kind) if type(kind) is str else None
+    if build is None:
+        return None
+    try:
+        return build(data)
+    except (_Unusual, KeyError, TypeError, ValueError):
+        return None  # unusual or malformed: the reference decoder decides (and names the path)
+
+
+def _structure_event_at(data: Any, path: str) -> TicketEventBase:
+    """The event ``data`` describes; SerializationError naming ``path`` when it is malformed."""
+    event = _fast_event(data)
+    return event if event is not None else _structure_event_at_reference(data, path)
 
 
 def _structure_event(data: Any, cls: Any) -> TicketEventBase:
@@ -1292,7 +1618,7 @@ def _structure_enum(cls: type[_E]) -> Any:
 
 
 for _cls in _TYPE_OF:
-    converter.register_unstructure_hook(_cls, _unstructure_event)
+    converter.register_unstructure_hook(_cls, _TO_DATA[_cls])
     converter.register_structure_hook(_cls, _structure_event)
 converter.register_unstructure_hook(TicketEventBase, _unstructure_event)
 converter.register_structure_hook_func(_is_event_type, _structure_event)
