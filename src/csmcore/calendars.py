@@ -684,8 +684,14 @@ class _Timeline:
         This is ``add(floor, position - self.position(floor))`` in microseconds; raises
         NoBusinessTimeError as ``add`` does.
         """
-        if position <= self.position(floor):
+        here = self.position(floor)
+        if position <= here:
             return floor
+        if position - here > _MAX_REACH_US or floor + (position - here) >= _LATEST_US:
+            raise NoBusinessTimeError(
+                f"{position - here} us of business time after {_iso(self.tz, floor)}: csmcore "
+                f"adds at most {_MAX_REACH.days} days, and stays within the years 2 to 9998"
+            )
         bounds, cum = self.data
         if position > cum[-1]:
             self.grow_forward_until(position, floor)
@@ -759,6 +765,31 @@ def _to_datetime(us: int, tz: tzinfo | None) -> datetime:
     if 0 <= us < _FAST_LIMIT:
         return _fromtimestamp(us / 1e6, tz)
     return (EPOCH + timedelta(microseconds=us)).astimezone(tz)
+
+
+_EARLIEST_US = (datetime(2, 1, 2, tzinfo=timezone.utc) - EPOCH) // US
+_LATEST_US = (datetime(9998, 12, 31, tzinfo=timezone.utc) - EPOCH) // US
+
+
+_MAX_REACH_US = 400 * 366 * 86_400 * 1_000_000
+"""``add`` refuses a delta of more than about 400 years (146,400 days), whatever is cached."""
+_MAX_REACH = timedelta(microseconds=_MAX_REACH_US)
+
+
+def _check_reach(t: int, d: int, start: datetime, delta: timedelta) -> None:
+    """Fail fast when ``add(start, delta)`` cannot be answered within the calendar's reach.
+
+    Business time never runs faster than real time, so the result is at least ``|delta|`` of
+    real time away from ``start``. A result outside the years 2 to 9998, or more than 400 years
+    away, would need the timeline grown year by year over centuries (slow, and about 80 KiB a
+    year): refuse at once instead.
+    """
+    if abs(d) > _MAX_REACH_US or not _EARLIEST_US <= t + d < _LATEST_US:
+        raise NoBusinessTimeError(
+            f"add(start={start.isoformat()}, delta={delta!r}): csmcore adds at most "
+            f"{_MAX_REACH.days} days of business time, and its results stay within the years "
+            "2 to 9998"
+        )
 
 
 _Fast: TypeAlias = tuple[tzinfo, datetime, datetime, list[datetime], list[timedelta]]
@@ -984,18 +1015,21 @@ class BusinessCalendar:
             if start.tzinfo is tz and lo <= start < hi:
                 k = bisect_right(local, start)
                 here = position[k >> 1] + (start - local[k - 1]) if k & 1 else position[k >> 1]
-                if delta > _ZERO:
+                try:
                     goal = here + delta
-                    if goal <= position[-1]:
-                        m = bisect_left(position, goal) - 1
-                        return local[m << 1] + (goal - position[m])
-                elif delta < _ZERO:
-                    goal = here + delta
-                    if goal >= position[0]:
-                        m = bisect_right(position, goal) - 1
-                        return local[m << 1] + (goal - position[m])
+                except OverflowError:  # a huge delta: the exact path says why it cannot be
+                    goal = here
                 else:
-                    return start
+                    if delta > _ZERO:
+                        if goal <= position[-1] and delta <= _MAX_REACH:
+                            m = bisect_left(position, goal) - 1
+                            return local[m << 1] + (goal - position[m])
+                    elif delta < _ZERO:
+                        if goal >= position[0] and -delta <= _MAX_REACH:
+                            m = bisect_right(position, goal) - 1
+                            return local[m << 1] + (goal - position[m])
+                    else:
+                        return start
         try:
             t = (start - EPOCH) // US
         except TypeError:
@@ -1009,6 +1043,7 @@ class BusinessCalendar:
         bounds, cum = tl.data
         k = bisect_right(bounds, t)
         base = cum[k >> 1] + t - bounds[k - 1] if k & 1 else cum[k >> 1]
+        _check_reach(t, d, start, delta)
         if d > 0:
             target = base + d
             if target > cum[-1]:
