@@ -9,7 +9,9 @@ data, that the fast paths give the same data, the same events and the same error
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 
 from csmcore.errors import SerializationError
 from csmcore.serialization import from_data, to_data
+from csmcore.storage import open_store
 from csmcore.testing import strategies as cst
 from csmcore.tickets import (
     _CLASS_OF,
@@ -338,3 +341,34 @@ def test_every_single_odd_value_in_every_field_gets_the_reference_outcome() -> N
                     assert _fast_event(data) is None, data
                 cases += 1
     assert cases > 2000
+
+
+def test_a_store_refuses_a_corrupted_event_row(tmp_path: Path) -> None:
+    """Rows read back from a database are outside data: the fast decoder still checks them."""
+    ticket, _ = Ticket.create(
+        at=T0,
+        ticket_id="T-1",
+        created_by=Role.REQUESTER,
+        channel=Channel.EMAIL,
+        priority=Priority.NORMAL,
+        requester="ada",
+    )
+    ticket, _ = ticket.comment(T0, Role.AGENT)
+    path = tmp_path / "store.db"
+    store = open_store(f"sqlite:///{path}")
+    try:
+        store.tickets.add(ticket)
+        assert store.tickets.get("T-1") == ticket
+        with sqlite3.connect(path) as db:
+            db.execute(
+                "UPDATE csm_events SET data = ? WHERE ticket_id = 'T-1' AND seq = 2",
+                [json.dumps({"type": "commented", "at": T0.isoformat(), "author_role": "boss"})],
+            )
+        fresh = open_store(f"sqlite:///{path}")  # no cached copy of the ticket
+        try:
+            with pytest.raises(SerializationError, match="author_role='boss'"):
+                fresh.tickets.get("T-1")
+        finally:
+            fresh.close()
+    finally:
+        store.close()

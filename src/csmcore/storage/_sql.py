@@ -29,10 +29,14 @@ from csmcore.errors import (
     SchemaVersionError,
     StorageError,
 )
-from csmcore.serialization import from_data, to_data
 from csmcore.storage import kit as c
 from csmcore.storage.protocols import Versioned
-from csmcore.tickets import Ticket, TicketEvent, TicketEventBase
+from csmcore.tickets import (  # the fast event codecs (what to_data / from_data use for events)
+    Ticket,
+    TicketEvent,
+    _structure_event_at,
+    _unstructure_event,
+)
 
 SCHEMA_VERSION = 2
 """The schema version this csmcore writes; older stores migrate forward when opened."""
@@ -452,7 +456,7 @@ class _Bound:
 def _history(texts: Sequence[str]) -> Ticket:
     """The ticket whose stored events (JSON texts, in order) are ``texts``."""
     datas = json.loads("[" + ",".join(texts) + "]")  # one parse for the whole history
-    events: list[Any] = [from_data(d, TicketEventBase) for d in datas]
+    events: list[Any] = [_structure_event_at(d, "$") for d in datas]
     return Ticket.from_events(cast(list[TicketEvent], events))
 
 
@@ -494,7 +498,9 @@ class SqlTickets(_Bound):
         ticket_rows = [(t.id, t.version, *summary_row(t)) for t in batch]
         tag_rows = [(t.id, tag) for t in batch for tag in sorted(t.tags)]
         event_rows = [
-            (t.id, seq, dump_json(to_data(e))) for t in batch for seq, e in enumerate(t.events, 1)
+            (t.id, seq, dump_json(_unstructure_event(e)))
+            for t in batch
+            for seq, e in enumerate(t.events, 1)
         ]
         try:
             with self._tx(write=True) as cur:
@@ -572,7 +578,7 @@ class SqlTickets(_Bound):
                         f"(expected_version={expected_version}); reload it and apply again"
                     )
                 rows = [
-                    (ticket_id, seq, dump_json(to_data(e)))
+                    (ticket_id, seq, dump_json(_unstructure_event(e)))
                     for seq, e in enumerate(new_events, expected_version + 1)
                 ]
                 if len(rows) == 1:
