@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import attrs
 
+from csmcore._values import coerce_enum
 from csmcore.errors import SerializationError, ValidationError
 from csmcore.serialization import converter
 from csmcore.tickets import Channel, Priority, Role, Status
@@ -153,16 +154,7 @@ def _typed_key(value: Scalar) -> tuple[str, Scalar]:
 def _check_value(field: str, kind: str, value: Any, argument: str) -> Any:
     """Validate (and for enums coerce) one value for ``field``; raise ValidationError if wrong."""
     if kind == "enum":
-        cls = _ENUMS[field]
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            accepted = ", ".join(repr(m.value) for m in cls)
-            raise ValidationError(
-                f"{argument}={value!r} is not a {field} value; accepted: {accepted}"
-            ) from None
+        return coerce_enum(_ENUMS[field], value, argument, what=f"{field} value")
     if kind == "str":
         if value is None or isinstance(value, str):
             return value

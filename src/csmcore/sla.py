@@ -27,6 +27,7 @@ from typing import Any
 import attrs
 
 from csmcore._time import EPOCH, US, require_aware
+from csmcore._values import coerce_enum
 from csmcore.calendars import _FAST_LIMIT, BusinessCalendar, _to_datetime
 from csmcore.conditions import All, Always, AnyOf, Compare, Condition, Eq, In, Never, Not
 from csmcore.errors import SerializationError, ValidationError
@@ -147,15 +148,7 @@ def _check_condition(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> 
 
 def _enum_converter(cls: type[enum.Enum], name: str) -> Any:
     def convert(value: Any) -> Any:
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            accepted = ", ".join(repr(m.value) for m in cls)
-            raise SlaError(
-                f"{name}={value!r} is not accepted; expected one of {accepted}"
-            ) from None
+        return coerce_enum(cls, value, name, error=SlaError)
 
     return convert
 

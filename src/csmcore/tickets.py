@@ -46,6 +46,7 @@ from typing import Any, Final, Generic, TypeAlias, TypeVar
 import attrs
 
 from csmcore._time import require_aware
+from csmcore._values import coerce_enum
 from csmcore.errors import InvalidTransition, SerializationError, ValidationError
 from csmcore.serialization import converter
 
@@ -166,15 +167,7 @@ _E = TypeVar("_E", bound=enum.Enum)
 
 
 def _coerce_enum(cls: type[_E], value: object, argument: str) -> _E:
-    if isinstance(value, cls):
-        return value
-    try:
-        return cls(value)
-    except (ValueError, TypeError):
-        accepted = ", ".join(repr(m.value) for m in cls)
-        raise ValidationError(
-            f"{argument}={value!r} is not a {cls.__name__}; accepted: {accepted}"
-        ) from None
+    return coerce_enum(cls, value, argument)
 
 
 def _to_created_by(value: object) -> Role:
