@@ -77,11 +77,13 @@ class _Tickets:
         return updated
 
     def _matching(self, condition: Condition) -> list[Ticket]:
+        kit.check_condition(condition)
         with self._store.transaction(self._state) as state:
             rows = sorted(state["tickets"].items())
         return [t for t in (_ticket(events) for _, events in rows) if condition.matches(t)]
 
     def find(self, condition: Condition, *, limit: int | None = None) -> list[Ticket]:
+        kit.check_condition(condition)
         limit = kit.check_limit(limit)
         found = self._matching(condition)
         return found if limit is None else found[:limit]

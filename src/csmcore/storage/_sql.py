@@ -631,6 +631,7 @@ class SqlTickets(_Bound):
                 return
 
     def find(self, condition: cd.Condition, *, limit: int | None = None) -> list[Ticket]:
+        c.check_condition(condition)
         limit = c.check_limit(limit)
         found: list[Ticket] = []
         if limit == 0:
@@ -644,6 +645,7 @@ class SqlTickets(_Bound):
 
     def stream(self, condition: cd.Condition, *, batch_size: int = 500) -> Iterator[list[Ticket]]:
         c.check_positive(batch_size, "batch_size")
+        c.check_condition(condition)
         return self._stream(condition, batch_size)
 
     def _stream(self, condition: cd.Condition, batch_size: int) -> Iterator[list[Ticket]]:
@@ -657,6 +659,7 @@ class SqlTickets(_Bound):
             yield pending
 
     def count(self, condition: cd.Condition) -> int:
+        c.check_condition(condition)
         compiled = compile_condition(condition, self._store.dialect)
         if compiled.exact:
             with self._tx(write=False) as cur:

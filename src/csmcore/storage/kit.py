@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
+from csmcore.conditions import Condition
 from csmcore.errors import ConcurrencyError, SerializationError, ValidationError
 from csmcore.serialization import from_data, to_data
 from csmcore.tickets import Ticket, TicketEvent
@@ -23,6 +24,7 @@ KINDS = ("calendars", "policies", "rules")
 __all__ = [
     "KINDS",
     "apply_all",
+    "check_condition",
     "check_events",
     "check_expected",
     "check_id",
@@ -40,6 +42,16 @@ def check_ticket(ticket: object) -> Ticket:
     if not isinstance(ticket, Ticket):
         raise ValidationError(f"ticket={ticket!r} is a {type(ticket).__name__}; expected a Ticket")
     return ticket
+
+
+def check_condition(condition: object) -> Condition:
+    """A :class:`~csmcore.conditions.Condition`, else ValidationError naming what was given."""
+    if not isinstance(condition, Condition):
+        raise ValidationError(
+            f"condition={condition!r} is a {type(condition).__name__}; expected a "
+            "csmcore.conditions.Condition (e.g. Field('priority') == 'high', or Always())"
+        )
+    return condition
 
 
 def check_id(value: object, argument: str) -> str:

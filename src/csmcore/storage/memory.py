@@ -111,11 +111,13 @@ class _Tickets:
         return updated
 
     def _matching(self, condition: Condition) -> Iterator[Ticket]:
+        c.check_condition(condition)  # count() comes straight here
         with self._store._transaction(self._tx) as tx:
             snapshot = [t for i in tx.all_ids() if (t := tx.ticket(i)) is not None]
         return (t for t in snapshot if condition.matches(t))
 
     def find(self, condition: Condition, *, limit: int | None = None) -> list[Ticket]:
+        c.check_condition(condition)
         limit = c.check_limit(limit)
         found: list[Ticket] = []
         if limit == 0:
@@ -128,6 +130,7 @@ class _Tickets:
 
     def stream(self, condition: Condition, *, batch_size: int = 500) -> Iterator[list[Ticket]]:
         c.check_positive(batch_size, "batch_size")
+        c.check_condition(condition)
         return self._stream(condition, batch_size)
 
     def _stream(self, condition: Condition, batch_size: int) -> Iterator[list[Ticket]]:

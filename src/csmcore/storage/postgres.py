@@ -1,7 +1,10 @@
 """The PostgreSQL store (``postgresql://user@host:5432/db``), psycopg 3 with a connection pool.
 
-Needs ``pip install 'csmcore[postgres]'``. It uses only plain SQL that every PostgreSQL server
-(and compatible managed or distributed service) accepts: no extensions, no server functions.
+Needs ``pip install 'csmcore[postgres]'``. It uses plain SQL and no extensions; the one built-in
+server function it calls is ``pg_advisory_xact_lock`` (to serialise schema creation and
+migration between processes), which every PostgreSQL since 8.2 has. It is tested against the
+PostgreSQL server of the project's CI; other servers and PostgreSQL-compatible services are
+expected, not proven, to work.
 
 - ``?schema=name`` keeps the tables in a schema of their own (created when missing); any other
   query parameter is passed to libpq (``sslmode``, ``connect_timeout``, ...).

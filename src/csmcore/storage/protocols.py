@@ -77,7 +77,9 @@ class TicketRepository(Protocol):
     def get(self, ticket_id: str) -> Ticket:
         """Return the ticket with its full history.
 
-        Raises :class:`~csmcore.errors.NotFound` naming the id when there is no such ticket.
+        Raises :class:`~csmcore.errors.NotFound` naming the id when there is no such ticket,
+        :class:`~csmcore.errors.ValidationError` for an empty or non-string id,
+        :class:`~csmcore.errors.StorageError` on a backend failure.
         """
         ...
 
@@ -98,7 +100,9 @@ class TicketRepository(Protocol):
     def find(self, condition: Condition, *, limit: int | None = None) -> list[Ticket]:
         """Return the tickets that match ``condition``, ordered by id, at most ``limit`` of them.
 
-        Raises :class:`~csmcore.errors.ValidationError` for a negative ``limit``.
+        Raises :class:`~csmcore.errors.ValidationError` for a negative ``limit`` or a
+        ``condition`` that is not a :class:`~csmcore.conditions.Condition`,
+        :class:`~csmcore.errors.StorageError` on a backend failure.
         """
         ...
 
@@ -106,12 +110,18 @@ class TicketRepository(Protocol):
         """Yield the tickets that match ``condition`` in id order, as non-empty lists.
 
         Each list holds at most ``batch_size`` tickets; memory use stays bounded by it.
-        Raises :class:`~csmcore.errors.ValidationError` when ``batch_size < 1``.
+        Raises :class:`~csmcore.errors.ValidationError` when ``batch_size < 1`` or
+        ``condition`` is not a :class:`~csmcore.conditions.Condition` (at the call, not at the
+        first batch), :class:`~csmcore.errors.StorageError` on a backend failure.
         """
         ...
 
     def count(self, condition: Condition) -> int:
-        """Return how many tickets match ``condition``."""
+        """Return how many tickets match ``condition``.
+
+        Raises :class:`~csmcore.errors.ValidationError` when ``condition`` is not a condition,
+        :class:`~csmcore.errors.StorageError` on a backend failure.
+        """
         ...
 
 
@@ -125,24 +135,33 @@ class VersionedRepository(Protocol[T]):
         ``expected_version`` is the latest version the caller saw (0 for a new key).
         Raises :class:`~csmcore.errors.ConcurrencyError` when the latest stored version differs
         (nothing is written), :class:`~csmcore.errors.ValidationError` for an empty key or a
-        negative version, :class:`~csmcore.errors.SerializationError` when ``value`` cannot be
-        serialised.
+        negative version or a ``value`` that cannot be serialised (the message says why),
+        :class:`~csmcore.errors.StorageError` on a backend failure.
         """
         ...
 
     def get(self, key: str, *, version: int | None = None) -> Versioned[T]:
         """Return the latest version of ``key``, or the given ``version``.
 
-        Raises :class:`~csmcore.errors.NotFound` naming the key (and version) when absent.
+        Raises :class:`~csmcore.errors.NotFound` naming the key (and version) when absent,
+        :class:`~csmcore.errors.ValidationError` for an empty key or a ``version`` below 1,
+        :class:`~csmcore.errors.StorageError` on a backend failure.
         """
         ...
 
     def history(self, key: str) -> list[Versioned[T]]:
-        """Return every version of ``key``, oldest first (an empty list for an unknown key)."""
+        """Return every version of ``key``, oldest first (an empty list for an unknown key).
+
+        Raises :class:`~csmcore.errors.ValidationError` for an empty key,
+        :class:`~csmcore.errors.StorageError` on a backend failure.
+        """
         ...
 
     def keys(self) -> list[str]:
-        """Return every key that has at least one version, sorted."""
+        """Return every key that has at least one version, sorted.
+
+        Raises :class:`~csmcore.errors.StorageError` on a backend failure.
+        """
         ...
 
 

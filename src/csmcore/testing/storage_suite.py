@@ -267,6 +267,15 @@ class TicketTests(StoreFixtures):
             store.tickets.find(cd.Always(), limit=-1)
         with pytest.raises(ValidationError, match="batch_size"):
             store.tickets.stream(cd.Always(), batch_size=0)
+        # Not a condition: refused at the call, even on an empty store and with limit=0.
+        for call in (
+            lambda: store.tickets.find("priority"),  # type: ignore[arg-type]
+            lambda: store.tickets.find(None, limit=0),  # type: ignore[arg-type]
+            lambda: store.tickets.stream("priority"),  # type: ignore[arg-type]
+            lambda: store.tickets.count(lambda ticket: True),  # type: ignore[arg-type]
+        ):
+            with pytest.raises(ValidationError, match="Condition"):
+                call()
 
     def test_queries_agree_with_condition_matches(self, store: Store) -> None:
         counter = itertools.count()
