@@ -339,6 +339,70 @@ class TicketTests(StoreFixtures):
             assert [t.id for t in store.tickets.find(condition)] == ids, condition
             assert store.tickets.count(condition) == len(ids), condition
 
+    def test_each_condition_kind_selects_exactly_what_matches(self, store: Store) -> None:
+        """Fixed tickets that tell partial matches apart, for every kind of condition.
+
+        Random programs rarely draw a ticket with only one of two queried tags, or a custom
+        field of the other type, so a store that translates a condition slightly wrong (for
+        example a multi-tag ``HasTags`` cut down to its first tag) could pass them; it cannot
+        pass this.
+        """
+        opened = make_ticket("Q-open", priority="low")
+        opened = opened.set_status(T0 + timedelta(minutes=1), "open")[0]
+        tickets = [
+            make_ticket("Q-none", priority="low"),
+            make_ticket("Q-a", priority="normal", tags={"a"}, fields={"plan": "gold"}),
+            make_ticket("Q-b", priority="high", tags={"b"}, fields={"plan": "silver", "seats": 5}),
+            make_ticket(
+                "Q-ab",
+                priority="urgent",
+                channel="phone",
+                group="billing",
+                tags={"a", "b"},
+                fields={"seats": 12, "vip": True},
+            ),
+            make_ticket(
+                "Q-c", priority="normal", assignee="zoe", tags={"c"}, fields={"seats": 5.0}
+            ),
+            make_ticket("Q-bob", requester="bob", fields={"vip": 1, "plan": None}),
+            opened,
+        ]
+        store.tickets.add_many(tickets)
+        conditions = [
+            cd.HasTags({"a", "b"}),
+            cd.HasTags({"a"}),
+            cd.HasTags({"b", "c"}),
+            cd.Not(cd.HasTags({"a", "b"})),
+            cd.Eq("priority", "normal"),
+            cd.In("priority", ["low", "urgent"]),
+            cd.Compare("priority", ">=", "high"),
+            cd.Compare("priority", "<", "normal"),
+            cd.Eq("channel", "phone"),
+            cd.Eq("group", "billing"),
+            cd.Eq("group", None),
+            cd.Eq("assignee", "zoe"),
+            cd.Eq("requester", "bob"),
+            cd.Eq("status", "open"),
+            cd.In("status", ["new"]),
+            cd.Eq("fields.plan", "gold"),
+            cd.Eq("fields.plan", None),
+            cd.Eq("fields.seats", 5),
+            cd.Compare("fields.seats", ">", 6),
+            cd.Eq("fields.vip", True),
+            cd.Eq("fields.vip", 1),
+            cd.In("fields.plan", ["gold", "silver"]),
+            cd.All(cd.HasTags({"a"}), cd.Not(cd.HasTags({"b"}))),
+            cd.AnyOf(cd.Eq("priority", "urgent"), cd.HasTags({"c"})),
+            cd.Not(cd.AnyOf(cd.Eq("fields.seats", 5), cd.Eq("channel", "phone"))),
+            cd.All(cd.Not(cd.Eq("fields.plan", "gold")), cd.Compare("priority", "<=", "normal")),
+        ]
+        for condition in conditions:
+            expected = sorted(t.id for t in tickets if condition.matches(t))
+            assert [t.id for t in store.tickets.find(condition)] == expected, condition
+            assert store.tickets.count(condition) == len(expected), condition
+            streamed = [t.id for b in store.tickets.stream(condition, batch_size=2) for t in b]
+            assert streamed == expected, condition
+
     def test_ids_sort_by_code_point(self, store: Store) -> None:
         ids = ["b", "B", "a", "ä", "z", "中", "Z1", "Z10", "Z2", "😀"]
         store.tickets.add_many([make_ticket(i) for i in ids])
