@@ -79,7 +79,7 @@ def zone_name(tz: tzinfo) -> str | None:
     return None
 
 
-def resolve_zone(value: str | tzinfo, argument: str = "timezone") -> tzinfo:
+def resolve_zone(value: object, argument: str = "timezone") -> tzinfo:
     """Accept an IANA name, a fixed offset string or a tzinfo; return a tzinfo."""
     if isinstance(value, tzinfo):
         return value

@@ -76,7 +76,7 @@ RuleSpec: TypeAlias = rrule | rruleset | str
 
 
 def _fmt_seconds(seconds: int) -> str:
-    seconds %= _DAY if seconds != _DAY else _DAY + 1
+    """``"HH:MM"`` (``"HH:MM:SS"`` when there are seconds) of a time of day below 24:00."""
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
@@ -219,17 +219,13 @@ def _check_overlaps(week: list[list[Window]]) -> None:
         for day, windows in enumerate(week)
         for opening, closing in windows
     )
-    if not spans:
-        return
+    if len(spans) < 2:
+        return  # one window of at most a day cannot overlap itself
     week_seconds = 7 * _DAY
     # Compare each window with the next one, and the last with the first one of the next week.
     for index, current in enumerate(spans):
         following = spans[(index + 1) % len(spans)]
         next_start = following[0] + (week_seconds if index + 1 == len(spans) else 0)
-        if len(spans) == 1:
-            if current[1] - current[0] > week_seconds:  # pragma: no cover - windows are <= 1 day
-                raise CalendarError("a window is longer than a week")
-            return
         if current[1] > next_start:
             a_day, b_day = WEEKDAYS[current[2]], WEEKDAYS[following[2]]
             a = "-".join(_fmt_window(current[3]))
@@ -390,12 +386,6 @@ def _normalise_closures(value: object) -> tuple[tuple[datetime, datetime], ...]:
             )
         result.append((start, end))
     return tuple(sorted(result, key=lambda pair: (pair[0], pair[1])))
-
-
-def _normalise_zone(value: object) -> tzinfo:
-    if isinstance(value, str | tzinfo):
-        return resolve_zone(value)
-    return resolve_zone(value, "timezone")  # type: ignore[arg-type]  # raises the clear error
 
 
 # --------------------------------------------------------------------------------------------
@@ -892,7 +882,7 @@ class BusinessCalendar:
     naive datetime, naming the argument. Results are in the time zone of the instant given.
     """
 
-    timezone: tzinfo = attrs.field(converter=_normalise_zone)
+    timezone: tzinfo = attrs.field(converter=resolve_zone)
     _week: Week = attrs.field(alias="hours", converter=_parse_hours)
     holidays: Container[date] = attrs.field(factory=frozenset, converter=_normalise_holidays)
     recurring_holidays: tuple[str, ...] = attrs.field(default=(), converter=_normalise_rules)

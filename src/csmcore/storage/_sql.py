@@ -14,6 +14,7 @@ Each dialect supplies its DDL per schema version, its placeholder and its driver
 
 from __future__ import annotations
 
+import abc
 import json
 import threading
 from collections import OrderedDict
@@ -290,7 +291,7 @@ class TicketCache:
                 self._data.popitem(last=False)
 
 
-class SqlStore:
+class SqlStore(abc.ABC):
     """Shared behaviour of the SQL stores; subclasses supply connections and the dialect."""
 
     dialect: Dialect
@@ -310,12 +311,13 @@ class SqlStore:
     # --- to be supplied by the dialect -------------------------------------------------------
 
     @property
+    @abc.abstractmethod
     def url(self) -> str:
-        raise NotImplementedError
+        """The store's URL, without credentials."""
 
+    @abc.abstractmethod
     def _transaction(self, write: bool) -> AbstractContextManager[Cursor]:
         """A new transaction on a connection of this store (commit on success)."""
-        raise NotImplementedError
 
     @contextmanager
     def _savepoint(self, cur: Cursor) -> Iterator[None]:
@@ -330,11 +332,13 @@ class SqlStore:
             raise
         cur.run("RELEASE SAVEPOINT csm_op")
 
+    @abc.abstractmethod
     def _describe(self) -> str:
-        raise NotImplementedError
+        """A short description of the store for error messages."""
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Release the store's connections; later calls raise StorageError."""
 
     # --- shared --------------------------------------------------------------------------------
 
@@ -419,8 +423,9 @@ class SqlStore:
                 [str(version + 1)],
             )
 
+    @abc.abstractmethod
     def _existing_tables(self, cur: Cursor) -> set[str]:
-        raise NotImplementedError
+        """Names of the tables that exist in the store's schema."""
 
     def schema_version(self) -> int:
         """The schema version recorded in the store."""
