@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from csmcore.errors import InvalidTransition
+from csmcore._values import check_text, text_problem
+from csmcore.errors import InvalidTransition, ValidationError
 from csmcore.serialization import from_data, to_data
 from csmcore.tickets import (
     Assigned,
@@ -47,12 +48,15 @@ TAGS = ["vip", "billing", "bug", "de", "en"]
 FIELD_NAMES = ["plan", "seats", "score", "beta"]
 STATUS_NAMES = [None, "Awaiting Vendor", "Escalated"]
 
+# Text a store can keep: csmcore refuses NUL and lone surrogates (tested in test_tickets.py).
+storable_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=10)
+
 field_values = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-10_000, 10_000),
     st.floats(allow_nan=False, allow_infinity=False, width=32),
-    st.text(max_size=6),
+    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=6),
 )
 field_maps = st.dictionaries(st.sampled_from(FIELD_NAMES), field_values, max_size=3)
 tag_sets = st.frozensets(st.sampled_from(TAGS), max_size=3)
@@ -88,7 +92,7 @@ def created_events(draw: st.DrawFn) -> TicketCreated:
         channel=draw(st.sampled_from(list(Channel))),
         priority=draw(st.sampled_from(list(Priority))),
         requester=draw(st.sampled_from(PEOPLE)),
-        subject=draw(st.text(max_size=10)),
+        subject=draw(storable_text),
         group=draw(optional_groups),
         assignee=draw(optional_names),
         status=status,
@@ -298,3 +302,15 @@ def test_a_failed_apply_leaves_the_ticket_as_it_was(ticket: Ticket) -> None:
     with pytest.raises(InvalidTransition):
         ticket.apply(ticket.events[0])
     assert snapshot(ticket) == before
+
+
+@given(st.text())
+def test_text_is_accepted_exactly_when_every_store_can_keep_it(text: str) -> None:
+    """Any str without NUL that encodes as UTF-8 is accepted; anything else is refused."""
+    storable = "\x00" not in text and not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+    assert (text_problem(text) is None) is storable
+    if storable:
+        assert check_text(text, "subject") is text
+    else:
+        with pytest.raises(ValidationError, match=r"subject=.*cannot be stored"):
+            check_text(text, "subject")

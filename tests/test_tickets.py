@@ -147,6 +147,53 @@ def test_create_rejects_bad_values_naming_them(override: dict[str, object], need
     assert needle in str(info.value)
 
 
+# NUL cannot be kept by PostgreSQL text and a lone surrogate cannot be encoded as UTF-8, so
+# both are refused at construction: every store then keeps exactly what the domain accepted.
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ({"ticket_id": "T\x00"}, "ticket_id='T\\x00' cannot be stored: it contains NUL"),
+        (
+            {"requester": "ada\ud800"},
+            "requester='ada\\ud800' cannot be stored: it contains the lone",
+        ),
+        ({"subject": "\udfff"}, "index 0"),
+        ({"subject": "caf\u00e9\x00"}, "subject="),
+        ({"group": "g\x00"}, "group="),
+        ({"assignee": "\ud83d"}, "assignee="),
+        ({"tags": ["ok", "v\x00"]}, "tags tag='v\\x00'"),
+        ({"fields": {"x\x00": 1}}, "fields key="),
+        ({"fields": {"x": "a\ud800b"}}, "fields['x']="),
+    ],
+)
+def test_create_refuses_text_no_store_can_keep(override: dict[str, object], needle: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        new_ticket(**override)
+    assert needle in str(info.value)
+    assert "valid Unicode without NUL" in str(info.value)
+
+
+def test_events_refuse_text_no_store_can_keep() -> None:
+    ticket = new_ticket()
+    at = T0 + MIN
+    with pytest.raises(ValidationError, match="author="):
+        ticket.comment(at, Role.AGENT, author="bo\x00b")
+    with pytest.raises(ValidationError, match="added tag="):
+        ticket.tag(at, add={"\ud800"})
+    with pytest.raises(ValidationError, match="into="):
+        ticket.merge_into(at, "T-\x002")
+    with pytest.raises(ValidationError, match="custom status name"):
+        StatusMap(custom={"Bad\x00": Status.PENDING})
+    # Everything else unicode is kept as it is: astral characters, combining marks, RTL, CRLF.
+    odd = "\U0001f600 e\u0301 \u05e9\u05dc\u05d5\u05dd \r\n\t \uffff \U0010ffff"
+    kept = new_ticket(subject=odd, requester=odd, tags={odd.strip()}, fields={odd: odd})
+    assert kept.subject == odd
+    assert kept.requester == odd
+    assert kept.fields[odd] == odd
+    assert kept.tags == {odd.strip()}
+    assert from_data(json.loads(json.dumps(to_data(kept))), Ticket) == kept
+
+
 def test_naive_datetime_is_rejected_naming_the_argument() -> None:
     with pytest.raises(NaiveDatetimeError, match="at="):
         new_ticket(at=datetime(2025, 1, 1))

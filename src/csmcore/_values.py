@@ -31,3 +31,40 @@ def coerce_enum(
         raise error(
             f"{argument}={value!r} is not a {what or cls.__name__}; accepted: {accepted}"
         ) from None
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text, or None when it can.
+
+    Two things are refused everywhere so that every store keeps exactly what it is given:
+    NUL (``"\\x00"``), which PostgreSQL text cannot hold, and lone surrogates
+    (U+D800..U+DFFF), which are not characters and cannot be encoded as UTF-8.
+    """
+    if value.isascii():
+        return "it contains NUL ('\\x00')" if "\x00" in value else None
+    if "\x00" in value:
+        return "it contains NUL ('\\x00')"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"it contains the lone surrogate {value[exc.start]!r} at index {exc.start}"
+    return None
+
+
+def check_text(value: str, argument: str, *, error: type[ValidationError] = ValidationError) -> str:
+    """``value`` unchanged, or ``error`` naming ``argument`` when no store could keep it.
+
+    >>> check_text("héllo ✓", "subject")
+    'héllo ✓'
+    >>> check_text("a\\x00b", "subject")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.ValidationError: subject='a\\x00b' cannot be stored: it contains NUL ...
+    """
+    problem = text_problem(value)
+    if problem is not None:
+        raise error(
+            f"{argument}={value!r} cannot be stored: {problem}; text must be valid Unicode "
+            "without NUL characters"
+        )
+    return value

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import attrs
 
-from csmcore._values import coerce_enum
+from csmcore._values import check_text, coerce_enum
 from csmcore.errors import SerializationError, ValidationError
 from csmcore.serialization import converter
 from csmcore.tickets import Channel, Priority, Role, Status
@@ -120,6 +120,7 @@ def field_kind(name: object) -> str:
         if kind is not None:
             return kind
         if name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX):
+            check_text(name, "field")
             return "custom"
     raise ValidationError(
         f"field={name!r} is not a ticket field; accepted: {', '.join(FIELDS)}, "
@@ -155,8 +156,10 @@ def _check_value(field: str, kind: str, value: Any, argument: str) -> Any:
     """Validate (and for enums coerce) one value for ``field``; raise ValidationError if wrong."""
     if kind == "enum":
         return coerce_enum(_ENUMS[field], value, argument, what=f"{field} value")
+    if isinstance(value, str) and kind in ("str", "custom"):
+        return check_text(value, argument)
     if kind == "str":
-        if value is None or isinstance(value, str):
+        if value is None:
             return value
         raise ValidationError(f"{argument}={value!r} for field {field!r} must be a string or None")
     if kind == "bool":
@@ -435,6 +438,8 @@ class Compare(Condition):
                 )
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValidationError(f"value={value!r} is not a finite number")
+            if isinstance(value, str):
+                check_text(value, "value")
             rhs = value
         else:
             raise ValidationError(
@@ -478,6 +483,7 @@ def _tag_set(value: object) -> frozenset[str]:
             raise ValidationError(
                 f"tags holds {tag!r}; a tag is a non-empty string without surrounding whitespace"
             )
+        check_text(tag, "tag")
     return tags
 
 

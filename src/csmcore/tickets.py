@@ -46,7 +46,7 @@ from typing import Any, Final, Generic, TypeAlias, TypeVar
 import attrs
 
 from csmcore._time import require_aware
-from csmcore._values import coerce_enum
+from csmcore._values import check_text, coerce_enum
 from csmcore.errors import InvalidTransition, SerializationError, ValidationError
 from csmcore.serialization import converter
 
@@ -253,7 +253,9 @@ _EMPTY_FIELDS: Final[FrozenMap[str, FieldValue]] = FrozenMap()
 
 
 def _check_field_value(name: str, value: object, argument: str) -> FieldValue:
-    if value is None or isinstance(value, str | bool | int):
+    if isinstance(value, str):
+        return check_text(value, f"{argument}[{name!r}]")
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -282,6 +284,7 @@ def _field_map(value: object, argument: str) -> FrozenMap[str, FieldValue]:
             raise ValidationError(
                 f"{argument} has the key {name!r}; custom field names are non-empty strings"
             )
+        check_text(name, f"{argument} key")
         items.append((name, _check_field_value(name, value[name], argument)))
     return FrozenMap(items)
 
@@ -311,6 +314,7 @@ def _tag_set(value: object, argument: str) -> frozenset[str]:
                 f"{argument} holds {tag!r}; a tag is a non-empty string without leading or "
                 "trailing whitespace"
             )
+        check_text(tag, f"{argument} tag")
     return tags
 
 
@@ -341,6 +345,7 @@ def _text(argument: str) -> Any:
     def check(_: object, __: object, value: object) -> None:
         if not isinstance(value, str) or not value:
             raise ValidationError(f"{argument}={value!r} is not a non-empty string")
+        check_text(value, argument)
 
     return check
 
@@ -349,6 +354,8 @@ def _optional_text(argument: str) -> Any:
     def check(_: object, __: object, value: object) -> None:
         if value is not None and (not isinstance(value, str) or not value):
             raise ValidationError(f"{argument}={value!r} is neither None nor a non-empty string")
+        if value is not None:
+            check_text(value, argument)
 
     return check
 
@@ -365,6 +372,7 @@ def _string(argument: str) -> Any:
     def check(_: object, __: object, value: object) -> None:
         if not isinstance(value, str):
             raise ValidationError(f"{argument}={value!r} is not a string")
+        check_text(value, argument)
 
     return check
 
@@ -374,6 +382,7 @@ def _check_status_name(instance: Any, _: object, value: object) -> None:
         return
     if not isinstance(value, str) or not value:
         raise ValidationError(f"status_name={value!r} is neither None nor a non-empty string")
+    check_text(value, "status_name")
     status = instance.status
     if value in _STATUS_VALUES and value != status.value:
         raise ValidationError(
@@ -579,6 +588,7 @@ def _status_names(value: object) -> FrozenMap[str, Status]:
     for name in sorted(value, key=_sort_key):
         if not isinstance(name, str) or not name:
             raise ValidationError(f"custom status name {name!r} is not a non-empty string")
+        check_text(name, "custom status name")
         category = _coerce_enum(Status, value[name], f"custom[{name!r}]")
         if name in _STATUS_BY_VALUE and _STATUS_BY_VALUE[name] is not category:
             raise ValidationError(
