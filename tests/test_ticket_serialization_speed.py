@@ -142,6 +142,12 @@ _ODD_VALUES: list[Any] = [
     ["vip"],
     ["vip", ""],
     ["a", "a"],
+    # text no store can keep: the fast decoders must refuse it exactly as the reference does
+    "x\x00",
+    "caf\u00e9\ud800",
+    ["v\x00"],
+    {"plan": "\x00"},
+    {"pl\udc00an": 1},
     {},
     {"plan": "gold"},
     {"": 1},

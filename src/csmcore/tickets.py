@@ -46,7 +46,7 @@ from typing import Any, Final, Generic, TypeAlias, TypeVar
 import attrs
 
 from csmcore._time import require_aware
-from csmcore._values import check_text, coerce_enum
+from csmcore._values import check_text, coerce_enum, text_problem
 from csmcore.errors import InvalidTransition, SerializationError, ValidationError
 from csmcore.serialization import converter
 
@@ -1388,14 +1388,21 @@ def _fast_at(data: dict[str, Any]) -> datetime:
     return at
 
 
+def _storable(value: str) -> bool:
+    """``check_text`` would accept ``value`` (cheap for the usual ASCII text)."""
+    if value.isascii():
+        return "\x00" not in value
+    return text_problem(value) is None
+
+
 def _fast_opt_text(value: Any) -> Any:
-    if value is None or (type(value) is str and value):
+    if value is None or (type(value) is str and value and _storable(value)):
         return value
     raise _Unusual
 
 
 def _fast_text(value: Any) -> Any:
-    if type(value) is str and value:
+    if type(value) is str and value and _storable(value):
         return value
     raise _Unusual
 
@@ -1403,7 +1410,7 @@ def _fast_text(value: Any) -> Any:
 def _fast_status_name(value: Any, status: Status) -> Any:
     if value is None:
         return None
-    if type(value) is not str or not value:
+    if type(value) is not str or not value or not _storable(value):
         raise _Unusual
     if value in _STATUS_VALUES and value != status._value_:
         raise _Unusual
@@ -1443,7 +1450,7 @@ def _created_from(data: dict[str, Any]) -> TicketCreated:
     _set(e, "priority", _PRIORITY_OF[data["priority"]])
     _set(e, "requester", _fast_text(data["requester"]))
     subject = data.get("subject", "")
-    if type(subject) is not str:
+    if type(subject) is not str or not _storable(subject):
         raise _Unusual
     _set(e, "subject", subject)
     _set(e, "group", _fast_opt_text(data.get("group")))
