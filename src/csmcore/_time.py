@@ -27,8 +27,13 @@ def require_aware(value: datetime, argument: str) -> datetime:
 
 
 def to_us(value: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware datetime (exact)."""
-    return (value - EPOCH) // US
+    """Microseconds since the Unix epoch of an aware datetime (exact).
+
+    Spelled out from the timedelta's parts: ``(value - EPOCH) // US`` gives the same integer
+    but about twice as slowly (floor division of timedeltas goes through two conversions).
+    """
+    d = value - EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
 
 
 def from_us(us: int, tz: tzinfo | None = None) -> datetime:

@@ -674,7 +674,10 @@ class _Timeline:
         This is ``add(floor, position - self.position(floor))`` in microseconds; raises
         NoBusinessTimeError as ``add`` does.
         """
-        here = self.position(floor)
+        return self.instant_from(position, floor, self.position(floor))
+
+    def instant_from(self, position: int, floor: int, here: int) -> int:
+        """:meth:`instant_at` for a caller that knows ``here == self.position(floor)``."""
         if position <= here:
             return floor
         if position - here > _MAX_REACH_US or floor + (position - here) >= _LATEST_US:

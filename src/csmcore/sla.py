@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from csmcore._time import EPOCH, US, require_aware
+from csmcore._time import EPOCH, US, require_aware, to_us
 from csmcore._values import coerce_enum
 from csmcore.calendars import _FAST_LIMIT, BusinessCalendar, _to_datetime
 from csmcore.conditions import All, Always, AnyOf, Compare, Condition, Eq, In, Never, Not
@@ -445,7 +445,7 @@ class _Wall:
     def pos(self, t: int) -> int:
         return t
 
-    def at(self, p: int, floor: int) -> int:
+    def at(self, p: int, floor: int, here: int) -> int:
         return p if p > floor else floor
 
 
@@ -453,6 +453,8 @@ class _Business:
     """Positions on a business calendar: ``elapsed(a, b) == pos(b) - pos(a)``.
 
     Both methods are the calendar timeline's own (bound once here, so a query is one call).
+    ``at(p, floor, here)`` is the earliest instant at or after ``floor`` whose position is at
+    least ``p``, given ``here``, the position of ``floor``.
     """
 
     __slots__ = ("at", "pos")
@@ -460,7 +462,7 @@ class _Business:
     def __init__(self, cal: BusinessCalendar) -> None:
         timeline = cal._timeline
         self.pos: Callable[[int], int] = timeline.position
-        self.at: Callable[[int, int], int] = timeline.instant_at
+        self.at: Callable[[int, int, int], int] = timeline.instant_from
 
 
 _WALL = _Wall()
@@ -521,8 +523,7 @@ def _policies(value: Any) -> tuple[SlaPolicy, ...]:
 
 
 def _us(value: datetime, argument: str) -> int:
-    require_aware(value, argument)
-    return (value - EPOCH) // US
+    return to_us(require_aware(value, argument))
 
 
 _NEVER = -(2**62)
@@ -573,9 +574,7 @@ class SlaBook:
     _compiled: dict[int, _Compiled] = attrs.field(init=False, eq=False, repr=False, hash=False)
     _breaks: list[int] = attrs.field(init=False, eq=False, repr=False, hash=False)
     _epochs: list[list[_Compiled]] = attrs.field(init=False, eq=False, repr=False, hash=False)
-    _keys: list[tuple[str, Metric, CustomClock | None]] = attrs.field(
-        init=False, eq=False, repr=False, hash=False
-    )
+    _plans: list[_KeyPlan] = attrs.field(init=False, eq=False, repr=False, hash=False)
     _snapshots: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
     _constant: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
     _custom: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
@@ -679,7 +678,9 @@ class SlaBook:
         object.__setattr__(self, "_breaks", ordered)
         object.__setattr__(self, "_epochs", epochs)
         object.__setattr__(
-            self, "_keys", [(key, metric, clock) for key, (metric, clock) in metrics.items()]
+            self,
+            "_plans",
+            [_KeyPlan(key, metric, clock) for key, (metric, clock) in metrics.items()],
         )
         needs = any(
             p.condition is not None or not c.trivial
@@ -740,7 +741,7 @@ class SlaBook:
         cursor = _us(after, "after")
         tz = after.tzinfo
         events = ticket.events
-        times = [(e.at - EPOCH) // US for e in events]
+        times = [to_us(e.at) for e in events]
         while True:
             run = _Run(self, ticket, cursor)
             timed = run.next_timed(cursor)
@@ -804,22 +805,36 @@ _RUNS: dict[Metric, frozenset[Status] | None] = {
     Metric.TOTAL_RESOLUTION: None,
     Metric.CUSTOM: None,
 }
-_STATUS_BASED = frozenset({Metric.REQUESTER_WAIT, Metric.AGENT_WORK, Metric.TOTAL_RESOLUTION})
+
+
+class _Memos(dict[_Clock, dict[int, int]]):
+    """The positions one run has computed, per clock (every target of a ticket shares them)."""
+
+    __slots__ = ()
+
+    def __missing__(self, clock: _Clock) -> dict[int, int]:
+        memo: dict[int, int] = {}
+        self[clock] = memo
+        return memo
 
 
 class _Cycle:
     """One cycle of a target key: counted time ``used`` so far plus the running segment.
 
-    ``mark_t`` / ``mark_p`` remember the last position computed on ``clock`` (a breach check
-    and a pause at the same event share it); ``base`` is the position of ``start`` when known.
+    ``run_us`` / ``run_pos`` are the instant and position where the running segment began
+    (None while paused or stopped); ``segs`` the finished running segments; ``base`` the
+    position of ``start`` when known. A breach is recorded by :meth:`check`, which the engine
+    calls before anything that changes how the clock runs (a pause, a stop, a new target) and
+    at the judging instant: while nothing changes, the breach instant is the same whenever it
+    is found.
     """
 
     __slots__ = (
         "base",
         "breach",
         "clock",
-        "mark_p",
-        "mark_t",
+        "memo",
+        "memos",
         "number",
         "run_pos",
         "run_us",
@@ -830,27 +845,28 @@ class _Cycle:
         "used",
     )
 
-    def __init__(self, number: int, start: int, spec: _Spec | None) -> None:
+    def __init__(self, number: int, start: int, spec: _Spec | None, memos: _Memos) -> None:
+        clock = spec.clock if spec is not None else _WALL
         self.number = number
         self.start = start
         self.spec = spec
-        self.clock: _Clock = spec.clock if spec is not None else _WALL
+        self.clock: _Clock = clock
+        self.memos = memos
+        self.memo = memos[clock]
         self.used = 0
         self.run_us: int | None = None
         self.run_pos = 0
         self.segs: list[tuple[int, int]] = []
         self.stop: int | None = None
         self.breach: int | None = None
-        self.mark_t: int | None = None
-        self.mark_p = 0
         self.base: int | None = None
 
     def pos(self, t: int) -> int:
-        """``self.clock.pos(t)``, remembering the last answer."""
-        if t == self.mark_t:
-            return self.mark_p
-        p = self.mark_p = self.clock.pos(t)
-        self.mark_t = t
+        """``self.clock.pos(t)``, computed once per run and clock."""
+        memo = self.memo
+        p = memo.get(t)
+        if p is None:
+            p = memo[t] = self.clock.pos(t)
         return p
 
     def run(self, flag: bool, t: int) -> None:
@@ -865,21 +881,28 @@ class _Cycle:
             self.segs.append((self.run_us, t))
             self.run_us = None
 
+    def end(self, t: int) -> None:
+        """Stop the cycle at ``t``, recording a breach up to then (``check`` + ``run(False)``)."""
+        run_us = self.run_us
+        if run_us is not None:
+            memo = self.memo
+            p = memo.get(t)
+            if p is None:
+                p = memo[t] = self.clock.pos(t)
+            spec = self.spec
+            if spec is not None and self.breach is None:
+                need = self.run_pos + spec.d - self.used
+                if p >= need:
+                    self.breach = self.clock.at(need, run_us, self.run_pos)
+            self.used += p - self.run_pos
+            self.segs.append((run_us, t))
+            self.run_us = None
+        self.stop = t
+
     def used_at(self, t: int) -> int:
         if self.run_us is None:
             return self.used
         return self.used + self.pos(t) - self.run_pos
-
-    def due(self, t: int) -> int:
-        """When the target breaches if the clock runs from now on (t = the judging instant)."""
-        assert self.spec is not None
-        if self.breach is not None:
-            return self.breach
-        left = self.spec.d - self.used
-        if self.run_us is not None:
-            return self.clock.at(self.run_pos + left, self.run_us)
-        end = t if self.stop is None else self.stop
-        return self.clock.at(self.pos(end) + left, end)
 
     def check(self, t: int) -> None:
         """Record a breach that happened at or before ``t`` while running."""
@@ -888,9 +911,10 @@ class _Cycle:
             return
         need = self.run_pos + spec.d - self.used
         if self.pos(t) >= need:
-            self.breach = self.clock.at(need, self.run_us)
+            self.breach = self.clock.at(need, self.run_us, self.run_pos)
 
     def respec(self, spec: _Spec | None, t: int) -> None:
+        """Apply the target now in force (call :meth:`check` at ``t`` first)."""
         old = self.spec
         if spec is old:
             return
@@ -899,12 +923,12 @@ class _Cycle:
                 self.spec = None
             return
         if spec.clock is not self.clock:
-            clock = spec.clock
-            self.used = sum(clock.pos(b) - clock.pos(a) for a, b in self.segs)
+            self.clock = spec.clock
+            self.memo = self.memos[spec.clock]
+            self.used = sum(self.pos(b) - self.pos(a) for a, b in self.segs)
             if self.run_us is not None:
-                self.run_pos = clock.pos(self.run_us)
-            self.clock = clock
-            self.mark_t = self.base = None
+                self.run_pos = self.pos(self.run_us)
+            self.base = None
         if old is not None and self.breach is None and spec.target.on_change is OnChange.RESTART:
             self.start = t
             self.used = 0
@@ -918,29 +942,54 @@ class _Cycle:
             self.breach = t
 
 
-class _Track:
-    """All cycles of one target key."""
+# How a built-in key's cycles start and stop (see _Run._replay).
+_K_FIRST, _K_NEXT, _K_UPDATE, _K_STATUS, _K_CUSTOM = range(5)
+_KIND: dict[Metric, int] = {
+    Metric.FIRST_REPLY: _K_FIRST,
+    Metric.NEXT_REPLY: _K_NEXT,
+    Metric.PERIODIC_UPDATE: _K_UPDATE,
+    Metric.PAUSABLE_UPDATE: _K_UPDATE,
+    Metric.REQUESTER_WAIT: _K_STATUS,
+    Metric.AGENT_WORK: _K_STATUS,
+    Metric.TOTAL_RESOLUTION: _K_STATUS,
+    Metric.CUSTOM: _K_CUSTOM,
+}
+
+
+class _KeyPlan:
+    """What the engine needs of one target key, worked out once per book."""
 
     __slots__ = (
         "clock_rules",
-        "cycles",
         "key",
+        "kind",
         "metric",
-        "open",
+        "relevant",
         "runs",
         "start_flags",
-        "start_matched",
         "stop_flags",
     )
 
     def __init__(self, key: str, metric: Metric, clock_rules: CustomClock | None) -> None:
         self.key = key
         self.metric = metric
+        self.kind = _KIND[metric]
         self.clock_rules = clock_rules
         self.start_flags = 0 if clock_rules is None else _trigger_flags(clock_rules.start_on)
         self.stop_flags = 0 if clock_rules is None else _trigger_flags(clock_rules.stop_on)
         self.runs = _RUNS[metric]
-        self.cycles: list[_Cycle] = []
+        self.relevant = _RELEVANT[metric]
+
+
+class _Track:
+    """The cycles of one custom key while its start / pause / stop / reset rules replay."""
+
+    __slots__ = ("cycles", "memos", "open", "plan", "start_matched")
+
+    def __init__(self, plan: _KeyPlan, cycles: list[_Cycle], memos: _Memos) -> None:
+        self.plan = plan
+        self.cycles = cycles
+        self.memos = memos
         self.start_matched = False
         self.open: _Cycle | None = None
         """The last cycle when it has not stopped (kept in step by begin / end / resume)."""
@@ -950,7 +999,7 @@ class _Track:
         self.open = cycle
 
     def begin(self, t: int, spec: _Spec | None, running: bool) -> None:
-        cycle = _Cycle(len(self.cycles) + 1, t, spec)
+        cycle = _Cycle(len(self.cycles) + 1, t, spec, self.memos)
         self.cycles.append(cycle)
         self.open = cycle
         cycle.run(running, t)
@@ -958,8 +1007,7 @@ class _Track:
     def end(self, t: int) -> None:
         cycle = self.open
         if cycle is not None:
-            cycle.run(False, t)
-            cycle.stop = t
+            cycle.end(t)
             self.open = None
 
 
@@ -974,6 +1022,7 @@ _F_SELECT = 64  # the targets in force changed
 _F_STATUS = 128  # the status category changed
 _F_AWAITING = 256  # still in the first-reply phase before this event
 _F_ANY = 512  # every event
+_F_DONE = _F_AGENT | _F_SOLVED  # ends a reply or update cycle
 
 _TRIGGER_FLAGS = {
     SlaTrigger.CREATED: _F_FIRST,
@@ -1014,14 +1063,16 @@ class _Run:
     First one pass over the events classifies each (flags, status, targets in force, ticket
     snapshot when conditions need one); then each target key replays only the events that can
     change it. Keys are independent of each other, so the order of the two loops is free.
+    ``results`` holds, per key in book order, the key, its metric and its cycles.
     """
 
-    __slots__ = ("book", "tracks", "until")
+    __slots__ = ("book", "memos", "results", "until")
 
     def __init__(self, book: SlaBook, ticket: Ticket, until: int) -> None:
         self.book = book
         self.until = until
-        self.tracks = [_Track(key, metric, clock) for key, metric, clock in book._keys]
+        self.memos = _Memos()
+        self.results: list[tuple[str, Metric, list[_Cycle]]] = []
         self._replay(ticket)
 
     def _replay(self, ticket: Ticket) -> None:
@@ -1047,7 +1098,8 @@ class _Run:
         epoch = book._epochs[0]
         index = -1
         for event in events:
-            t = (event.at - EPOCH) // US
+            d = event.at - EPOCH  # to_us(event.at), inlined
+            t = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
             if t > until:
                 break
             index += 1
@@ -1107,78 +1159,89 @@ class _Run:
                 if index == 0 or chosen != specs:
                     specs = chosen
                     code |= _F_SELECT
-            if code & (_F_AGENT | _F_SOLVED):
+            if code & _F_DONE:
                 awaiting_first = False
             rows.append((t, code, status, specs))
             if keep:
                 snapshots.append(snapshot)
-        by_agent_created = _F_FIRST if by_agent else 0
-        for track in self.tracks:
-            key = track.key
-            metric = track.metric
-            if metric is Metric.CUSTOM:
+        memos = self.memos
+        results = self.results
+        for plan in book._plans:
+            key = plan.key
+            cycles: list[_Cycle] = []
+            results.append((key, plan.metric, cycles))
+            kind_of_key = plan.kind
+            if kind_of_key == _K_CUSTOM:
+                track = _Track(plan, cycles, memos)
                 for (t, code, status, specs), snapshot in zip(rows, snapshots, strict=True):
-                    cycle = track.open
-                    if cycle is not None:
-                        cycle.check(t)
+                    opened = track.open
+                    if opened is not None:
+                        opened.check(t)
                     self._custom(track, specs.get(key), t, snapshot, code, status)
                 continue
-            # The step of one built-in key, inlined (this loop is the engine's hot path):
-            # check for a breach, apply a change of target, start / stop cycles, run or pause.
-            relevant = _RELEVANT[metric]
-            runs = track.runs
-            first = metric is Metric.FIRST_REPLY
-            following = metric is Metric.NEXT_REPLY
-            updates = metric is Metric.PERIODIC_UPDATE or metric is Metric.PAUSABLE_UPDATE
+            # One built-in key (this loop is the engine's hot path). Targets in force change
+            # only at _F_SELECT events, so ``spec`` is re-read only there; ``cycle`` is the
+            # open cycle, if any.
+            relevant = plan.relevant
+            runs = plan.runs
+            spec: _Spec | None = None
+            cycle: _Cycle | None = None
             for t, code, status, specs in rows:
                 if not code & relevant:
                     continue
-                spec = specs.get(key)
-                cycle = track.open
-                if cycle is not None:
-                    current = cycle.spec
-                    if current is not None and cycle.breach is None and cycle.run_us is not None:
-                        # cycle.check(t), inlined
-                        need = cycle.run_pos + current.d - cycle.used
-                        if cycle.pos(t) >= need:
-                            cycle.breach = cycle.clock.at(need, cycle.run_us)
-                    if spec is not current:
+                if code & _F_SELECT:
+                    spec = specs.get(key)
+                    if cycle is not None and spec is not cycle.spec:
+                        cycle.check(t)
                         cycle.respec(spec, t)
                 running = runs is None or status in runs
-                done = code & (_F_AGENT | _F_SOLVED)
-                if first:
-                    if code & _F_FIRST and not by_agent and not code & _F_SOLVED:
-                        track.begin(t, spec, True)
-                    elif done and cycle is not None:
-                        track.end(t)
-                elif following:
-                    if done:
+                if kind_of_key == _K_FIRST:
+                    if code & _F_FIRST:
+                        if not by_agent and not code & _F_SOLVED:
+                            cycle = _Cycle(1, t, spec, memos)
+                            cycles.append(cycle)
+                    elif code & _F_DONE and cycle is not None:
+                        cycle.end(t)
+                        cycle = None
+                elif kind_of_key == _K_NEXT:
+                    if code & _F_DONE:
                         if cycle is not None:
-                            track.end(t)
+                            cycle.end(t)
+                            cycle = None
                     elif code & _F_REQUESTER and cycle is None and not code & _F_AWAITING:
-                        track.begin(t, spec, True)
-                elif updates:
-                    if done and cycle is not None:
-                        track.end(t)
-                    if (code & _F_AGENT or code & by_agent_created) and status not in _SOLVED:
-                        track.begin(t, spec, running)
+                        cycle = _Cycle(len(cycles) + 1, t, spec, memos)
+                        cycles.append(cycle)
+                elif kind_of_key == _K_UPDATE:
+                    if code & _F_DONE and cycle is not None:
+                        cycle.end(t)
+                        cycle = None
+                    if (code & _F_AGENT or (by_agent and code & _F_FIRST)) and (
+                        status not in _SOLVED
+                    ):
+                        cycle = _Cycle(len(cycles) + 1, t, spec, memos)
+                        cycles.append(cycle)
                 elif code & _F_FIRST:
-                    track.begin(t, spec, running)
+                    cycle = _Cycle(1, t, spec, memos)
+                    cycles.append(cycle)
                     if code & _F_SOLVED:
-                        track.end(t)
+                        cycle.end(t)
+                        cycle = None
                 elif code & _F_SOLVED:
                     if cycle is not None:
-                        track.end(t)
-                elif code & _F_REOPENED and track.cycles:
+                        cycle.end(t)
+                        cycle = None
+                elif code & _F_REOPENED and cycles:
                     rule = spec.target.on_reopen if spec is not None else OnReopen.PAUSE
-                    last = track.cycles[-1]
                     if rule is OnReopen.PAUSE:
-                        track.resume(last)
-                        last.respec(spec, t)
+                        cycle = cycles[-1]
+                        cycle.stop = None
+                        cycle.respec(spec, t)
                     else:
-                        track.begin(t, spec, running)
-                cycle = track.open
+                        cycle = _Cycle(len(cycles) + 1, t, spec, memos)
+                        cycles.append(cycle)
                 if cycle is not None and (cycle.run_us is None) is running:
+                    if not running:
+                        cycle.check(t)
                     cycle.run(running, t)
 
     def _custom(
@@ -1190,17 +1253,18 @@ class _Run:
         code: int,
         status: Status,
     ) -> None:
-        rules = track.clock_rules
+        plan = track.plan
+        rules = plan.clock_rules
         assert rules is not None
         assert snapshot is not None
         cycle = track.open
         if cycle is not None:
             cycle.respec(spec, t)
         starts = rules.start is not None and rules.start.matches(snapshot)
-        edge = (starts and not track.start_matched) or bool(track.start_flags & code)
+        edge = (starts and not track.start_matched) or bool(plan.start_flags & code)
         track.start_matched = starts
         stops = (rules.stop is not None and rules.stop.matches(snapshot)) or bool(
-            track.stop_flags & code
+            plan.stop_flags & code
         )
         if cycle is not None:
             if stops:
@@ -1231,28 +1295,29 @@ class _Run:
             cycle = track.open
         if cycle is not None:
             paused = rules.pause is not None and rules.pause.matches(snapshot)
+            if paused:
+                cycle.check(t)
             cycle.run(not paused, t)
 
     # -- results --------------------------------------------------------------------------------
 
-    def _visible(self) -> Iterable[tuple[_Track, _Cycle]]:
-        for track in self.tracks:
-            for cycle in track.cycles:
+    def _visible(self) -> Iterable[tuple[str, _Cycle]]:
+        for key, _, cycles in self.results:
+            for cycle in cycles:
                 if cycle.spec is not None:
-                    yield track, cycle
+                    yield key, cycle
 
     def finish(self) -> None:
-        for track in self.tracks:
-            cycle = track.open
-            if cycle is not None:
-                cycle.check(self.until)
+        """Record breaches up to ``until`` (only the last cycle of a key can be open)."""
+        for _, _, cycles in self.results:
+            if cycles and cycles[-1].stop is None:
+                cycles[-1].check(self.until)
 
     def signature(self) -> list[tuple[str, int, SlaState, float | None]]:
         self.finish()
         out = []
-        for track, cycle in self._visible():
-            assert cycle.spec is not None
-            out.append((track.key, cycle.number, _state(cycle), _warning(cycle, self.until)))
+        for key, cycle in self._visible():
+            out.append((key, cycle.number, _state(cycle), _warning(cycle, self.until)))
         return out
 
     def next_timed(self, after: int) -> int | None:
@@ -1269,7 +1334,7 @@ class _Run:
             for _, need in spec.thresholds:
                 candidates.append(cycle.run_pos + need - cycle.used)
             for need in candidates:
-                moment = cycle.clock.at(need, cycle.run_us)
+                moment = cycle.clock.at(need, cycle.run_us, cycle.run_pos)
                 if moment > after and (best is None or moment < best):
                     best = moment
         return best
@@ -1282,11 +1347,8 @@ class _Run:
         """
         until = self.until
         out = []
-        ends: dict[_Clock, int] = {}
-        for track in self.tracks:
-            key = track.key
-            metric = track.metric
-            for cycle in track.cycles:
+        for key, metric, cycles in self.results:
+            for cycle in cycles:
                 spec = cycle.spec
                 if spec is None:
                     continue
@@ -1294,40 +1356,33 @@ class _Run:
                 stop = cycle.stop
                 run_us = cycle.run_us
                 used = cycle.used
-                breach = cycle.breach
                 if stop is None:
                     end = until
-                    p_end = ends.get(clock)
-                    if p_end is None:
-                        p_end = ends[clock] = clock.pos(until)
-                    if run_us is not None and breach is None:
-                        # _Cycle.check(until), as finish() does for the open cycle.
+                    p_end = cycle.pos(until)
+                    if run_us is not None and cycle.breach is None:
+                        # cycle.check(until), as finish() does for the open cycle.
                         need = cycle.run_pos + spec.d - used
                         if p_end >= need:
-                            breach = cycle.breach = clock.at(need, run_us)
+                            cycle.breach = clock.at(need, run_us, cycle.run_pos)
                 else:
                     end = stop
                     p_end = cycle.pos(stop)
+                breach = cycle.breach
                 elapsed = used if run_us is None else used + p_end - cycle.run_pos
                 p_start = cycle.base
                 if p_start is None:
-                    p_start = clock.pos(cycle.start)
-                total = p_end - p_start
+                    p_start = cycle.pos(cycle.start)
                 if breach is not None:
                     state = SlaState.BREACHED
                     due = breach
                 else:
-                    if stop is not None:
-                        state = SlaState.ACHIEVED
-                    elif run_us is not None:
-                        state = SlaState.ACTIVE
-                    else:
-                        state = SlaState.PAUSED
                     left = spec.d - used
                     if run_us is not None:
-                        due = clock.at(cycle.run_pos + left, run_us)
+                        state = SlaState.ACTIVE
+                        due = clock.at(cycle.run_pos + left, run_us, cycle.run_pos)
                     else:
-                        due = clock.at(p_end + left, end)
+                        state = SlaState.PAUSED if stop is None else SlaState.ACHIEVED
+                        due = clock.at(p_end + left, end, p_end)
                 warning = None
                 for fraction, need in spec.thresholds:
                     if elapsed >= need:
@@ -1351,7 +1406,7 @@ class _Run:
                             breach,
                             stop,
                             elapsed,
-                            total - elapsed,
+                            p_end - p_start - elapsed,
                         ),
                     }
                 )
@@ -1522,8 +1577,8 @@ def backtest(
     return Backtest(
         at=at,
         tickets=count,
-        baseline=_tally(base, [key for key, _, _ in baseline._keys]),
-        candidate=_tally(cand, [key for key, _, _ in candidate._keys]),
+        baseline=_tally(base, [plan.key for plan in baseline._plans]),
+        candidate=_tally(cand, [plan.key for plan in candidate._plans]),
     )
 
 
