@@ -3,7 +3,9 @@ with the public conformance suite exactly as a third-party author would.
 
 The whole store is one JSON document, rewritten atomically (temporary file, fsync, rename) on
 every commit, with an exclusive ``fcntl`` lock held for each transaction so that several
-handles on the same file never lose each other's writes. It is small, not fast.
+handles on the same file never lose each other's writes. The document records the version of
+its layout, and a file written by a newer version of the adapter is refused. It is small, not
+fast.
 """
 
 from __future__ import annotations
@@ -13,23 +15,61 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 
 from csmcore.conditions import Condition
-from csmcore.errors import ConcurrencyError, NotFound, StorageError
+from csmcore.errors import (
+    ConcurrencyError,
+    NotFound,
+    SchemaVersionError,
+    StorageError,
+)
 from csmcore.serialization import from_data, to_data
-from csmcore.storage import Versioned, kit, open_store, register_adapter
+from csmcore.storage import Store, Versioned, kit, open_store, register_adapter
 from csmcore.testing.storage_suite import StorageSuite, StoreFactory
 from csmcore.tickets import Ticket, TicketEvent, TicketEventBase
 
 # -- the adapter ------------------------------------------------------------------------------
 
-State = dict[str, Any]  # {"tickets": {id: [event data]}, "documents": {kind: {key: [doc]}}}
+T = TypeVar("T")
+
+
+def _io(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)``, its I/O errors (and a file that is not JSON) raised as StorageError."""
+    try:
+        return call(*args)
+    except (OSError, ValueError) as err:
+        raise StorageError(f"{type(err).__name__}: {err}") from err
+
+
+State = dict[str, Any]
+"""{"schema_version": 1, "tickets": {id: [event data]}, "documents": {kind: {key: [doc]}}}"""
+
+SCHEMA_VERSION = 1
+"""The layout this adapter writes. A later layout would bump it and migrate older files when
+they are opened (in ``_check_schema``)."""
+
+
+def _check_schema(path: str, state: State) -> State:
+    """``state`` if this adapter can read it, else SchemaVersionError (the file is not touched)."""
+    version = state.get("schema_version") if isinstance(state, dict) else None
+    if not isinstance(version, int):
+        raise SchemaVersionError(
+            f"{path} records no schema_version; it was not written by the jsonfile adapter, so "
+            "it is left untouched"
+        )
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path} has schema version {version}, written by a newer jsonfile adapter; this one "
+            f"knows versions up to {SCHEMA_VERSION}. Upgrade it to open the file (nothing was "
+            "changed)"
+        )
+    return state
 
 
 def _ticket(events: list[Any]) -> Ticket:
@@ -160,6 +200,9 @@ class JsonFileStore(_Roles):
         self._uow_thread: int | None = None
         self._closed = False
         super().__init__(self, None)
+        if os.path.exists(path):
+            with self._locked(write=False):  # refuse a file this adapter cannot read, at once
+                pass
 
     @property
     def url(self) -> str:
@@ -179,29 +222,32 @@ class JsonFileStore(_Roles):
             yield state
 
     @contextmanager
-    def _locked(self) -> Iterator[State]:
+    def _locked(self, *, write: bool = True) -> Iterator[State]:
         """Exclusive access to the file: load it, yield it, write it back if no exception."""
         if self._closed:
             raise StorageError(f"the store {self.url} is closed")
-        with self._lock, open(f"{self.path}.lock", "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    with open(self.path, encoding="utf-8") as f:
-                        state = json.load(f)
-                except FileNotFoundError:
-                    state = {"tickets": {}, "documents": {}}
-                yield state
-                temporary = f"{self.path}.{uuid.uuid4().hex}.tmp"
-                with open(temporary, "w", encoding="utf-8") as f:
-                    json.dump(state, f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(temporary, self.path)
-            except OSError as err:
-                raise StorageError(f"{self.path}: {err}") from err
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with self._lock, _io(open, f"{self.path}.lock", "a") as lock:
+            _io(fcntl.flock, lock, fcntl.LOCK_EX)  # released when the lock file is closed
+            state = _check_schema(self.path, _io(self._load))
+            yield state
+            if write:
+                _io(self._save, state)
+
+    def _load(self) -> State:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                state: State = json.load(f)
+                return state
+        except FileNotFoundError:
+            return {"schema_version": SCHEMA_VERSION, "tickets": {}, "documents": {}}
+
+    def _save(self, state: State) -> None:
+        temporary = f"{self.path}.{uuid.uuid4().hex}.tmp"
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, self.path)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[_Roles]:
@@ -235,6 +281,52 @@ def _register_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
     register_adapter("jsonfile", open_jsonfile)
 
 
+class JsonFiles:
+    """Builds fresh jsonfile stores in ``directory``. Its other methods are the suite's hooks
+    (``SchemaAccess``, ``BackendFaults``): they edit the files directly, without the adapter."""
+
+    schema_version = SCHEMA_VERSION
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def __call__(self) -> Store:
+        return open_store(f"jsonfile:///{self.directory / uuid.uuid4().hex}.json")
+
+    @staticmethod
+    def _edit(url: str, change: Callable[[State], None]) -> None:
+        path = Path(url.removeprefix("jsonfile:///"))
+        state = json.loads(path.read_text(encoding="utf-8"))
+        change(state)
+        path.write_text(json.dumps(state), encoding="utf-8")
+
+    def read_schema_version(self, url: str) -> int | None:
+        found: list[int | None] = []
+        self._edit(url, lambda state: found.append(state.get("schema_version")))
+        return found[0]
+
+    def write_schema_version(self, url: str, version: int | None) -> None:
+        def change(state: State) -> None:
+            state.pop("schema_version", None)
+            if version is not None:
+                state["schema_version"] = version
+
+        self._edit(url, change)
+
+    def schema_layout(self, url: str) -> tuple[str, ...]:
+        keys: list[str] = []
+        self._edit(url, lambda state: keys.extend(sorted(state)))
+        return tuple(keys)
+
+    def unreachable_url(self) -> str:
+        return f"jsonfile:///{self.directory / 'no-such-directory' / 'store.json'}"
+
+    def break_backend(self, url: str) -> None:
+        path = url.removeprefix("jsonfile:///")
+        os.remove(path)
+        os.mkdir(path)  # reading the "file" now fails with IsADirectoryError
+
+
 class TestJsonFileStore(StorageSuite):
     opt_out: ClassVar[dict[str, str]] = {
         "processes": "the jsonfile scheme is registered at run time, which child processes "
@@ -245,4 +337,4 @@ class TestJsonFileStore(StorageSuite):
 
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> StoreFactory:
-        return lambda: open_store(f"jsonfile:///{tmp_path / uuid.uuid4().hex}.json")
+        return JsonFiles(tmp_path)

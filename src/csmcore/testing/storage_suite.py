@@ -19,11 +19,18 @@ Capabilities are declared by flags. A store that cannot do something says so exp
 reason, in ``opt_out``; the tests that need it are skipped with that reason (and nothing else is):
 
 - ``"reopen"``: ``open_store(store.url)`` opens another handle on the same data (durability,
-  several connections in one process).
+  several connections in one process, schema versions).
 - ``"processes"``: other processes can open ``store.url`` and write concurrently.
 
-The classes can also be used one by one (:class:`TicketTests`, :class:`VersionedTests`,
-:class:`UnitOfWorkTests`, :class:`DurabilityTests`, :class:`ConcurrencyTests`,
+Some checks need to reach the backend behind the adapter's back: to change the schema version
+it recorded, to break it, or to count what a query read. The factory returned by
+``store_factory`` offers that by also having the methods of :class:`SchemaAccess` (and
+:class:`OldSchemas`), :class:`BackendFaults` or :class:`PushdownProbe`; the checks that need a
+hook the factory does not have are skipped, with a reason naming the hook.
+
+The classes can also be used one by one (:class:`TicketTests`, :class:`QueryTests`,
+:class:`VersionedTests`, :class:`UnitOfWorkTests`, :class:`DurabilityTests`,
+:class:`SchemaTests`, :class:`FaultTests`, :class:`ConcurrencyTests`,
 :class:`AgreementTests`); :class:`StorageSuite` is all of them.
 """
 
@@ -32,9 +39,10 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -55,6 +63,7 @@ from csmcore.errors import (
     CsmError,
     InvalidTransition,
     NotFound,
+    SchemaVersionError,
     StorageError,
     ValidationError,
 )
@@ -63,12 +72,19 @@ from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store
 from csmcore.testing import strategies as cs
 from csmcore.testing._workers import append_worker, in_process, race_worker
-from csmcore.tickets import Channel, Commented, Priority, Role, Ticket
+from csmcore.tickets import Channel, Commented, Priority, Role, Status, StatusMap, Ticket
 
 __all__ = [
     "AgreementTests",
+    "BackendFaults",
     "ConcurrencyTests",
     "DurabilityTests",
+    "FaultTests",
+    "OldSchemas",
+    "PushdownProbe",
+    "QueryTests",
+    "SchemaAccess",
+    "SchemaTests",
     "StorageSuite",
     "StoreFactory",
     "TicketTests",
@@ -78,6 +94,76 @@ __all__ = [
 
 StoreFactory = Callable[[], Store]
 """Builds a fresh, empty, open store each time it is called."""
+
+
+@runtime_checkable
+class SchemaAccess(Protocol):
+    """Hook for :class:`SchemaTests`: the schema version a store records, read and written
+    directly in the backend, without the adapter.
+
+    A store factory that also has these members lets the suite check that a new store records
+    :attr:`schema_version`, that a store recording a newer version (or none) is refused with
+    :class:`~csmcore.errors.SchemaVersionError` and left untouched, and, with
+    :class:`OldSchemas`, that older stores migrate forward when opened. Each method receives
+    the URL of a store the suite has closed.
+    """
+
+    schema_version: int
+    """The schema version this adapter writes, counted from 1."""
+
+    def read_schema_version(self, url: str) -> int | None:
+        """The version recorded at ``url``, or None when none is recorded."""
+        ...
+
+    def write_schema_version(self, url: str, version: int | None) -> None:
+        """Record ``version`` at ``url`` (None: remove the record), changing nothing else."""
+        ...
+
+    def schema_layout(self, url: str) -> Hashable:
+        """A description of the layout at ``url`` (for SQL: tables, columns and indexes) that
+        two stores share exactly when their schemas are the same; data does not count."""
+        ...
+
+
+@runtime_checkable
+class OldSchemas(Protocol):
+    """Hook for the migration check of :class:`SchemaTests`, next to :class:`SchemaAccess`."""
+
+    def write_old_schema(self, url: str, version: int) -> None:
+        """Turn the store at ``url`` into what this adapter wrote at schema ``version`` (less
+        than the current one): the same content, the older layout, ``version`` recorded."""
+        ...
+
+
+@runtime_checkable
+class BackendFaults(Protocol):
+    """Hook for :class:`FaultTests`: ways to make the backend fail under the adapter."""
+
+    def unreachable_url(self) -> str:
+        """A URL of this adapter whose backend cannot be opened or reached."""
+        ...
+
+    def break_backend(self, url: str) -> None:
+        """Damage the backend of the store at ``url`` (which stays open) so that reading a
+        ticket fails in the driver, e.g. by dropping a table."""
+        ...
+
+
+@runtime_checkable
+class PushdownProbe(Protocol):
+    """Hook for :class:`QueryTests`: see whether a store selects tickets in its backend where it
+    says it does."""
+
+    def pushes_down(self, store: Store, condition: cd.Condition) -> bool:
+        """True when ``store`` claims its backend selects exactly the tickets matching
+        ``condition``: ``find`` and ``stream`` then read only those, ``count`` reads none."""
+        ...
+
+    def reads(self, store: Store) -> AbstractContextManager[Callable[[], int]]:
+        """Count the tickets ``store`` reads from its backend while the block runs; the
+        callable it gives returns the count so far."""
+        ...
+
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 
@@ -156,6 +242,16 @@ class StoreFixtures:
         """Another handle on ``store``'s data (needs the ``reopen`` capability)."""
         self.require("reopen")
         return open_store(store.url)
+
+    def hook(self, factory: StoreFactory, protocol: Any) -> Any:
+        """``factory`` when it implements the hook ``protocol`` (:class:`SchemaAccess`, ...);
+        otherwise skips the running test, naming the missing hook."""
+        if not isinstance(factory, protocol):
+            pytest.skip(
+                f"{type(self).__name__}'s store_factory has no {protocol.__name__} hook "
+                f"(see csmcore.testing.storage_suite.{protocol.__name__})"
+            )
+        return factory
 
 
 class TicketTests(StoreFixtures):
@@ -339,70 +435,6 @@ class TicketTests(StoreFixtures):
             assert [t.id for t in store.tickets.find(condition)] == ids, condition
             assert store.tickets.count(condition) == len(ids), condition
 
-    def test_each_condition_kind_selects_exactly_what_matches(self, store: Store) -> None:
-        """Fixed tickets that tell partial matches apart, for every kind of condition.
-
-        Random programs rarely draw a ticket with only one of two queried tags, or a custom
-        field of the other type, so a store that translates a condition slightly wrong (for
-        example a multi-tag ``HasTags`` cut down to its first tag) could pass them; it cannot
-        pass this.
-        """
-        opened = make_ticket("Q-open", priority="low")
-        opened = opened.set_status(T0 + timedelta(minutes=1), "open")[0]
-        tickets = [
-            make_ticket("Q-none", priority="low"),
-            make_ticket("Q-a", priority="normal", tags={"a"}, fields={"plan": "gold"}),
-            make_ticket("Q-b", priority="high", tags={"b"}, fields={"plan": "silver", "seats": 5}),
-            make_ticket(
-                "Q-ab",
-                priority="urgent",
-                channel="phone",
-                group="billing",
-                tags={"a", "b"},
-                fields={"seats": 12, "vip": True},
-            ),
-            make_ticket(
-                "Q-c", priority="normal", assignee="zoe", tags={"c"}, fields={"seats": 5.0}
-            ),
-            make_ticket("Q-bob", requester="bob", fields={"vip": 1, "plan": None}),
-            opened,
-        ]
-        store.tickets.add_many(tickets)
-        conditions = [
-            cd.HasTags({"a", "b"}),
-            cd.HasTags({"a"}),
-            cd.HasTags({"b", "c"}),
-            cd.Not(cd.HasTags({"a", "b"})),
-            cd.Eq("priority", "normal"),
-            cd.In("priority", ["low", "urgent"]),
-            cd.Compare("priority", ">=", "high"),
-            cd.Compare("priority", "<", "normal"),
-            cd.Eq("channel", "phone"),
-            cd.Eq("group", "billing"),
-            cd.Eq("group", None),
-            cd.Eq("assignee", "zoe"),
-            cd.Eq("requester", "bob"),
-            cd.Eq("status", "open"),
-            cd.In("status", ["new"]),
-            cd.Eq("fields.plan", "gold"),
-            cd.Eq("fields.plan", None),
-            cd.Eq("fields.seats", 5),
-            cd.Compare("fields.seats", ">", 6),
-            cd.Eq("fields.vip", True),
-            cd.Eq("fields.vip", 1),
-            cd.In("fields.plan", ["gold", "silver"]),
-            cd.All(cd.HasTags({"a"}), cd.Not(cd.HasTags({"b"}))),
-            cd.AnyOf(cd.Eq("priority", "urgent"), cd.HasTags({"c"})),
-            cd.Not(cd.AnyOf(cd.Eq("fields.seats", 5), cd.Eq("channel", "phone"))),
-            cd.All(cd.Not(cd.Eq("fields.plan", "gold")), cd.Compare("priority", "<=", "normal")),
-        ]
-        for condition in conditions:
-            expected = sorted(t.id for t in tickets if condition.matches(t))
-            assert [t.id for t in store.tickets.find(condition)] == expected, condition
-            assert store.tickets.count(condition) == len(expected), condition
-            streamed = [t.id for b in store.tickets.stream(condition, batch_size=2) for t in b]
-            assert streamed == expected, condition
-
     def test_ids_sort_by_code_point(self, store: Store) -> None:
         ids = ["b", "B", "a", "ä", "z", "中", "Z1", "Z10", "Z2", "😀"]
         store.tickets.add_many([make_ticket(i) for i in ids])
@@ -414,6 +446,189 @@ class TicketTests(StoreFixtures):
         assert [len(b) for b in batches] == [10, 10, 3]
         assert [t.id for b in batches for t in b] == [f"T-{n:03d}" for n in range(23)]
         assert list(store.tickets.stream(cd.Never(), batch_size=10)) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Fixed tickets and conditions for the query checks
+# --------------------------------------------------------------------------------------------
+
+_NASTY = "x'); DROP TABLE csm_tickets; --"
+"""A value that breaks a query built by pasting values into its text."""
+
+
+def query_tickets() -> list[Ticket]:
+    """Fixed tickets that tell partial matches apart for every kind of condition.
+
+    Random programs rarely draw a ticket with only one of two queried tags, a custom field of
+    the other type, or a value full of quotes and wildcards, so a store that translates a
+    condition slightly wrong (a multi-tag ``HasTags`` cut down to its first tag, ``5 == True``,
+    a ``LIKE`` pattern, locale ordering) could pass them; it cannot pass :data:`QUERY_CONDITIONS`
+    over these.
+    """
+    later = T0 + timedelta(minutes=1)
+    opened = make_ticket("Q-open", priority="low").set_status(later, "open")[0]
+    vendor = StatusMap(custom={"Awaiting Vendor": Status.ON_HOLD})
+    waiting = make_ticket("Q-vendor", created_by="agent", subject="Printer on fire")
+    waiting = waiting.set_status(later, "Awaiting Vendor", vendor)[0]
+    merged = make_ticket("Q-merged", tags={"a"}).merge_into(later, "Q-a")[0]
+    return [
+        make_ticket("Q-none", priority="low"),
+        make_ticket("Q-a", priority="normal", tags={"a"}, fields={"plan": "gold"}),
+        make_ticket("Q-b", priority="high", tags={"b"}, fields={"plan": "silver", "seats": 5}),
+        make_ticket(
+            "Q-ab",
+            priority="urgent",
+            channel="phone",
+            group="billing",
+            tags={"a", "b"},
+            fields={"seats": 12, "vip": True, "plan": "Gold"},
+        ),
+        make_ticket("Q-c", priority="normal", assignee="zoe", tags={"c"}, fields={"seats": 5.0}),
+        make_ticket("Q-bob", requester="bob", fields={"vip": 1, "plan": None, "seats": 9.5}),
+        make_ticket("Q-nasty", requester=_NASTY, tags={_NASTY}, fields={"plan": "ägold"}),
+        make_ticket("Q-pct", requester="a%", subject="100% done", fields={"seats": True}),
+        make_ticket("Q-under", requester="a_c", group="Billing", fields={"plan": "a\\b"}),
+        make_ticket("Q-abc", requester="abc", assignee="Zoe", fields={"seats": -1}),
+        opened,
+        waiting,
+        merged,
+    ]
+
+
+def query_conditions() -> list[cd.Condition]:
+    """Conditions over :func:`query_tickets`: every condition class, every field, both value
+    types of custom fields, literal quotes and wildcards, and/or/not around all of them."""
+    return [
+        cd.Always(),
+        cd.Never(),
+        cd.HasTags({"a", "b"}),
+        cd.HasTags({"a"}),
+        cd.HasTags({"b", "c"}),
+        cd.HasTags(set()),
+        cd.HasTags({_NASTY}),
+        cd.Not(cd.HasTags({"a", "b"})),
+        cd.Eq("priority", "normal"),
+        cd.In("priority", ["low", "urgent"]),
+        cd.Compare("priority", ">=", "high"),
+        cd.Compare("priority", "<", "normal"),
+        cd.Eq("channel", "phone"),
+        cd.Eq("created_by", "agent"),
+        cd.Eq("group", "billing"),
+        cd.Eq("group", None),
+        cd.In("group", ["Billing", None]),
+        cd.Eq("assignee", "zoe"),
+        cd.Eq("requester", "bob"),
+        cd.Eq("requester", _NASTY),
+        cd.Eq("requester", "a%"),
+        cd.Eq("requester", "a_c"),
+        cd.In("requester", [_NASTY, "ann"]),
+        cd.In("requester", []),
+        cd.Eq("subject", "Printer on fire"),
+        cd.Eq("subject", ""),
+        cd.Eq("status", "open"),
+        cd.In("status", ["new"]),
+        cd.Eq("status", "closed"),
+        cd.Eq("status_name", "Awaiting Vendor"),
+        cd.Eq("status_name", "on-hold"),
+        cd.Eq("merged", True),
+        cd.Eq("merged", False),
+        cd.Eq("fields.plan", "gold"),
+        cd.Eq("fields.plan", None),
+        cd.Eq("fields.plan", "a\\b"),
+        cd.Eq("fields.seats", 5),
+        cd.Eq("fields.seats", 1),
+        cd.Eq("fields.seats", True),
+        cd.Compare("fields.seats", ">", 6),
+        cd.Compare("fields.seats", "<=", 5),
+        cd.Compare("fields.plan", "<", "gold"),
+        cd.Compare("fields.plan", ">=", "a"),
+        cd.Eq("fields.vip", True),
+        cd.Eq("fields.vip", 1),
+        cd.In("fields.plan", ["gold", "silver"]),
+        cd.In("fields.seats", [5, None]),
+        cd.All(cd.HasTags({"a"}), cd.Not(cd.HasTags({"b"}))),
+        cd.All(),
+        cd.AnyOf(),
+        cd.AnyOf(cd.Eq("priority", "urgent"), cd.HasTags({"c"})),
+        cd.Not(cd.AnyOf(cd.Eq("fields.seats", 5), cd.Eq("channel", "phone"))),
+        cd.All(cd.Not(cd.Eq("fields.plan", "gold")), cd.Compare("priority", "<=", "normal")),
+        cd.Not(cd.Eq("assignee", None)) & cd.Eq("merged", False),
+    ]
+
+
+def _leaves(condition: cd.Condition) -> Iterator[cd.Condition]:
+    yield condition
+    if isinstance(condition, cd.All | cd.AnyOf):
+        for part in condition.conditions:
+            yield from _leaves(part)
+    elif isinstance(condition, cd.Not):
+        yield from _leaves(condition.condition)
+
+
+def _uncovered(conditions: list[cd.Condition]) -> list[str]:
+    """Condition classes of :mod:`csmcore.conditions` and ticket fields no condition uses."""
+    nodes = [node for condition in conditions for node in _leaves(condition)]
+    kinds = {
+        obj
+        for obj in vars(cd).values()
+        if isinstance(obj, type) and issubclass(obj, cd.Condition) and obj is not cd.Condition
+    }
+    used_fields = {getattr(node, "field", None) for node in nodes}
+    if any(isinstance(node, cd.HasTags) for node in nodes):
+        used_fields.add("tags")
+    missing = [k.__name__ for k in kinds - {type(node) for node in nodes}]
+    missing += [f for f in cd.FIELDS if f not in used_fields]
+    if not any(isinstance(f, str) and f.startswith(cd.CUSTOM_PREFIX) for f in used_fields):
+        missing.append("fields.<name>")
+    return sorted(missing)
+
+
+class QueryTests(StoreFixtures):
+    """``find``, ``count`` and ``stream`` for every kind of condition: the same tickets as the
+    memory reference, and selected in the backend wherever the store says it does."""
+
+    def test_every_condition_kind_agrees_with_the_memory_reference(self, store: Store) -> None:
+        tickets = query_tickets()
+        conditions = query_conditions()
+        assert _uncovered(conditions) == [], "the fixed conditions miss a kind"
+        store.tickets.add_many(tickets)
+        reference = MemoryStore()
+        reference.tickets.add_many(tickets)
+        try:
+            for condition in conditions:
+                expected = reference.tickets.find(condition)
+                assert [t.id for t in expected] == sorted(
+                    t.id for t in tickets if condition.matches(t)
+                ), condition
+                assert store.tickets.find(condition) == expected, condition
+                assert store.tickets.count(condition) == len(expected), condition
+                streamed = [t for b in store.tickets.stream(condition, batch_size=2) for t in b]
+                assert streamed == expected, condition
+                assert store.tickets.find(condition, limit=1) == expected[:1], condition
+        finally:
+            reference.close()
+
+    def test_pushes_down_where_it_claims_to(
+        self, store_factory: StoreFactory, store: Store
+    ) -> None:
+        probe: PushdownProbe = self.hook(store_factory, PushdownProbe)
+        tickets = query_tickets()
+        store.tickets.add_many(tickets)
+        claimed = [c for c in query_conditions() if probe.pushes_down(store, c)]
+        if not claimed:
+            pytest.skip(f"{type(self).__name__}: the store pushes none of the conditions down")
+        for condition in claimed:
+            expected = sorted(t.id for t in tickets if condition.matches(t))
+            with probe.reads(store) as reads:
+                assert [t.id for t in store.tickets.find(condition)] == expected, condition
+                assert reads() == len(expected), f"find read other tickets for {condition!r}"
+            with probe.reads(store) as reads:
+                streamed = list(store.tickets.stream(condition, batch_size=3))
+                assert [t.id for b in streamed for t in b] == expected, condition
+                assert reads() == len(expected), f"stream read other tickets for {condition!r}"
+            with probe.reads(store) as reads:
+                assert store.tickets.count(condition) == len(expected), condition
+                assert reads() == 0, f"count read tickets for {condition!r}"
 
 
 class VersionedTests(StoreFixtures):
@@ -592,6 +807,148 @@ class DurabilityTests(StoreFixtures):
         store.close()
         with pytest.raises(StorageError, match="closed"):
             store.tickets.get("T-1")
+
+
+def _fill(store: Store) -> tuple[Ticket, BusinessCalendar]:
+    """Write a ticket with some history and a calendar; return them."""
+    store.tickets.add(make_ticket("S-1", tags={"vip"}, fields={"plan": "gold"}))
+    ticket = store.tickets.append("S-1", [_comment(T0, "kept")], expected_version=1)
+    calendar = BusinessCalendar.weekly("09:00", "17:00", timezone="Europe/Berlin")
+    store.calendars.put("support", calendar, expected_version=0)
+    return ticket, calendar
+
+
+def _check_filled(url: str, ticket: Ticket, calendar: BusinessCalendar) -> None:
+    """Open ``url`` and check that what :func:`_fill` wrote is there, readable and queryable."""
+    again = open_store(url)
+    try:
+        assert again.tickets.get(ticket.id) == ticket
+        assert again.tickets.find(cd.HasTags({"vip"})) == [ticket]
+        assert again.tickets.count(cd.Eq("fields.plan", "gold")) == 1
+        assert again.calendars.get("support").value == calendar
+        again.tickets.append(ticket.id, [_comment(T0, "after")], expected_version=2)
+    finally:
+        again.close()
+
+
+class SchemaTests(StoreFixtures):
+    """Schema versions: recorded, migrated forward when opened, a newer one refused.
+
+    Needs ``reopen`` and the :class:`SchemaAccess` hook (:class:`OldSchemas` too once there is
+    more than one schema version).
+    """
+
+    def access(self, factory: StoreFactory) -> SchemaAccess:
+        """The factory's :class:`SchemaAccess` (skips without ``reopen`` or the hook)."""
+        self.require("reopen")
+        found: SchemaAccess = self.hook(factory, SchemaAccess)
+        return found
+
+    def test_a_new_store_records_the_schema_version(
+        self, store_factory: StoreFactory, store: Store
+    ) -> None:
+        access = self.access(store_factory)
+        assert access.schema_version >= 1
+        ticket, calendar = _fill(store)
+        url = store.url
+        store.close()
+        assert access.read_schema_version(url) == access.schema_version
+        _check_filled(url, ticket, calendar)
+        assert access.read_schema_version(url) == access.schema_version
+
+    def test_a_store_written_by_a_newer_version_is_refused_untouched(
+        self, store_factory: StoreFactory, store: Store
+    ) -> None:
+        access = self.access(store_factory)
+        ticket, calendar = _fill(store)
+        url = store.url
+        store.close()
+        layout = access.schema_layout(url)
+        for newer in (access.schema_version + 1, access.schema_version + 97):
+            access.write_schema_version(url, newer)
+            with pytest.raises(SchemaVersionError) as info:
+                open_store(url).close()
+            message = str(info.value)
+            assert str(newer) in message, f"the message should name version {newer}: {message}"
+            assert "newer" in message.lower(), f"the message should say why: {message}"
+            assert access.read_schema_version(url) == newer
+            assert access.schema_layout(url) == layout
+        access.write_schema_version(url, access.schema_version)
+        _check_filled(url, ticket, calendar)
+
+    def test_a_store_without_a_recorded_version_is_refused_untouched(
+        self, store_factory: StoreFactory, store: Store
+    ) -> None:
+        access = self.access(store_factory)
+        ticket, calendar = _fill(store)
+        url = store.url
+        store.close()
+        access.write_schema_version(url, None)
+        assert access.read_schema_version(url) is None
+        layout = access.schema_layout(url)
+        with pytest.raises(SchemaVersionError):
+            open_store(url).close()
+        assert access.read_schema_version(url) is None
+        assert access.schema_layout(url) == layout
+        access.write_schema_version(url, access.schema_version)
+        _check_filled(url, ticket, calendar)
+
+    def test_an_older_schema_migrates_forward_when_opened(
+        self, store_factory: StoreFactory, stores: StoreFactory
+    ) -> None:
+        access = self.access(store_factory)
+        if access.schema_version == 1:
+            pytest.skip(f"{type(self).__name__}: schema version 1 is the first; none is older")
+        old: OldSchemas = self.hook(store_factory, OldSchemas)
+        fresh = stores()
+        fresh.close()
+        current = access.schema_layout(fresh.url)
+        for version in range(1, access.schema_version):
+            store = stores()
+            ticket, calendar = _fill(store)
+            url = store.url
+            store.close()
+            old.write_old_schema(url, version)
+            assert access.read_schema_version(url) == version
+            _check_filled(url, ticket, calendar)
+            assert access.read_schema_version(url) == access.schema_version
+            assert access.schema_layout(url) == current, f"migrated from version {version}"
+
+
+def _assert_driver_cause(error: BaseException) -> None:
+    cause = error.__cause__
+    advice = "raise StorageError(...) from the driver's error"
+    assert cause is not None, f"{error!r} has no __cause__: {advice}"
+    assert not isinstance(cause, CsmError), f"{error!r} is caused by {cause!r}: {advice}"
+
+
+class FaultTests(StoreFixtures):
+    """Backend failures reach callers as :class:`~csmcore.errors.StorageError` with the driver's
+    error as ``__cause__`` (needs the :class:`BackendFaults` hook)."""
+
+    def test_an_unreachable_backend_raises_storage_error(self, store_factory: StoreFactory) -> None:
+        faults: BackendFaults = self.hook(store_factory, BackendFaults)
+
+        def open_and_count() -> None:
+            store = open_store(faults.unreachable_url())
+            try:
+                store.tickets.count(cd.Always())
+            finally:
+                store.close()
+
+        with pytest.raises(StorageError) as info:
+            open_and_count()
+        _assert_driver_cause(info.value)
+
+    def test_a_failing_backend_raises_storage_error(
+        self, store_factory: StoreFactory, store: Store
+    ) -> None:
+        faults: BackendFaults = self.hook(store_factory, BackendFaults)
+        store.tickets.add(make_ticket("T-1"))
+        faults.break_backend(store.url)
+        with pytest.raises(StorageError) as info:
+            store.tickets.get("T-1")
+        _assert_driver_cause(info.value)
 
 
 def _race_threads(handles: list[Store], ticket_id: str) -> list[str]:
@@ -871,9 +1228,12 @@ class AgreementTests(StoreFixtures):
 
 class StorageSuite(
     TicketTests,
+    QueryTests,
     VersionedTests,
     UnitOfWorkTests,
     DurabilityTests,
+    SchemaTests,
+    FaultTests,
     ConcurrencyTests,
     AgreementTests,
 ):
