@@ -490,12 +490,36 @@ class _Spec:
 
 
 class _Compiled:
-    __slots__ = ("groups", "policy", "trivial")
+    """A policy's targets grouped by key (in order); ``by_priority`` holds the targets in force
+    per priority when no target has a condition of its own (the usual case), else None."""
+
+    __slots__ = ("by_priority", "groups", "policy", "trivial")
 
     def __init__(self, policy: SlaPolicy, groups: list[tuple[str, list[_Spec]]]) -> None:
         self.policy = policy
         self.groups = groups
         self.trivial = all(spec.target.condition is None for _, specs in groups for spec in specs)
+        self.by_priority: dict[Priority, dict[str, _Spec]] | None = (
+            {priority: self.in_force(None, priority) for priority in Priority}
+            if self.trivial
+            else None
+        )
+
+    def in_force(self, snapshot: Ticket | None, priority: Priority) -> dict[str, _Spec]:
+        """The first matching target of each key (the caller must not change the dict)."""
+        out: dict[str, _Spec] = {}
+        for key, specs in self.groups:
+            for spec in specs:
+                target = spec.target
+                if target.priority is not None and target.priority is not priority:
+                    continue
+                if target.condition is not None and (
+                    snapshot is None or not target.condition.matches(snapshot)
+                ):
+                    continue
+                out[key] = spec
+                break
+        return out
 
 
 def _calendars(value: Any) -> tuple[tuple[str, BusinessCalendar], ...]:
@@ -527,6 +551,7 @@ def _us(value: datetime, argument: str) -> int:
 
 
 _NEVER = -(2**62)
+_NOTHING_IN_FORCE: dict[str, _Spec] = {}  # shared: never changed
 
 # Ticket fields fixed by TicketCreated that no later event changes.
 _CONSTANT_FIELDS = frozenset({"channel", "created_by", "requester", "subject"})
@@ -774,20 +799,9 @@ class SlaBook:
                 chosen = compiled
                 break
         if chosen is None:
-            return {}
-        out: dict[str, _Spec] = {}
-        for key, specs in chosen.groups:
-            for spec in specs:
-                target = spec.target
-                if target.priority is not None and target.priority is not priority:
-                    continue
-                if target.condition is not None and (
-                    snapshot is None or not target.condition.matches(snapshot)
-                ):
-                    continue
-                out[key] = spec
-                break
-        return out
+            return _NOTHING_IN_FORCE
+        cached = chosen.by_priority
+        return cached[priority] if cached is not None else chosen.in_force(snapshot, priority)
 
 
 # --------------------------------------------------------------------------------------------
@@ -845,21 +859,31 @@ class _Cycle:
         "used",
     )
 
-    def __init__(self, number: int, start: int, spec: _Spec | None, memos: _Memos) -> None:
+    def __init__(
+        self, number: int, start: int, spec: _Spec | None, memos: _Memos, running: bool
+    ) -> None:
         clock = spec.clock if spec is not None else _WALL
         self.number = number
         self.start = start
         self.spec = spec
         self.clock: _Clock = clock
         self.memos = memos
-        self.memo = memos[clock]
+        memo = self.memo = memos[clock]
         self.used = 0
-        self.run_us: int | None = None
-        self.run_pos = 0
         self.segs: list[tuple[int, int]] = []
         self.stop: int | None = None
         self.breach: int | None = None
-        self.base: int | None = None
+        if running:  # self.run(True, start), inlined
+            p = memo.get(start)
+            if p is None:
+                p = memo[start] = clock.pos(start)
+            self.run_us: int | None = start
+            self.run_pos = p
+            self.base: int | None = p
+        else:
+            self.run_us = None
+            self.run_pos = 0
+            self.base = None
 
     def pos(self, t: int) -> int:
         """``self.clock.pos(t)``, computed once per run and clock."""
@@ -999,10 +1023,9 @@ class _Track:
         self.open = cycle
 
     def begin(self, t: int, spec: _Spec | None, running: bool) -> None:
-        cycle = _Cycle(len(self.cycles) + 1, t, spec, self.memos)
+        cycle = _Cycle(len(self.cycles) + 1, t, spec, self.memos, running)
         self.cycles.append(cycle)
         self.open = cycle
-        cycle.run(running, t)
 
     def end(self, t: int) -> None:
         cycle = self.open
@@ -1156,7 +1179,7 @@ class _Run:
             ):
                 chosen = book._select(epoch, snapshot, priority)
                 last_epoch = epoch
-                if index == 0 or chosen != specs:
+                if index == 0 or (chosen is not specs and chosen != specs):
                     specs = chosen
                     code |= _F_SELECT
             if code & _F_DONE:
@@ -1198,7 +1221,7 @@ class _Run:
                 if kind_of_key == _K_FIRST:
                     if code & _F_FIRST:
                         if not by_agent and not code & _F_SOLVED:
-                            cycle = _Cycle(1, t, spec, memos)
+                            cycle = _Cycle(1, t, spec, memos, True)
                             cycles.append(cycle)
                     elif code & _F_DONE and cycle is not None:
                         cycle.end(t)
@@ -1209,7 +1232,7 @@ class _Run:
                             cycle.end(t)
                             cycle = None
                     elif code & _F_REQUESTER and cycle is None and not code & _F_AWAITING:
-                        cycle = _Cycle(len(cycles) + 1, t, spec, memos)
+                        cycle = _Cycle(len(cycles) + 1, t, spec, memos, True)
                         cycles.append(cycle)
                 elif kind_of_key == _K_UPDATE:
                     if code & _F_DONE and cycle is not None:
@@ -1218,10 +1241,10 @@ class _Run:
                     if (code & _F_AGENT or (by_agent and code & _F_FIRST)) and (
                         status not in _SOLVED
                     ):
-                        cycle = _Cycle(len(cycles) + 1, t, spec, memos)
+                        cycle = _Cycle(len(cycles) + 1, t, spec, memos, running)
                         cycles.append(cycle)
                 elif code & _F_FIRST:
-                    cycle = _Cycle(1, t, spec, memos)
+                    cycle = _Cycle(1, t, spec, memos, running)
                     cycles.append(cycle)
                     if code & _F_SOLVED:
                         cycle.end(t)
@@ -1237,7 +1260,7 @@ class _Run:
                         cycle.stop = None
                         cycle.respec(spec, t)
                     else:
-                        cycle = _Cycle(len(cycles) + 1, t, spec, memos)
+                        cycle = _Cycle(len(cycles) + 1, t, spec, memos, running)
                         cycles.append(cycle)
                 if cycle is not None and (cycle.run_us is None) is running:
                     if not running:
