@@ -30,8 +30,8 @@ SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 H = timedelta(hours=1)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def one_day(zone: str, day: date, window: tuple[str, str]) -> BusinessCalendar:
@@ -192,7 +192,10 @@ def test_holiday_closes_the_overnight_window_opening_on_it_but_not_the_one_befor
         hours={day: [("22:00", "06:00")] for day in range(7)},
         holidays=[date(2025, 12, 25)],
     )
-    at = lambda d, h: datetime(2025, 12, d, h, tzinfo=BERLIN)  # noqa: E731
+
+    def at(day: int, hour: int) -> datetime:
+        return datetime(2025, 12, day, hour, tzinfo=BERLIN)
+
     # The window that opened on the 24th runs into the holiday morning: still open.
     assert cal.is_open(at(25, 3))
     # The window that would open on the 25th (22:00 -> 06:00 on the 26th) is closed.

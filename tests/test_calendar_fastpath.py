@@ -8,7 +8,7 @@ and for wall times that are ambiguous (fold 0 and 1) or missing.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +16,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from csmcore import BusinessCalendar
-from test_calendar_properties import DURATIONS, scenarios
+from test_calendar_properties import DURATIONS, Spec, scenarios
 
 UTC = timezone.utc
 
@@ -25,18 +25,15 @@ def _same(a: datetime, b: datetime) -> bool:
     return a == b and a.utcoffset() == b.utcoffset() and a.tzinfo is b.tzinfo and a.fold == b.fold
 
 
-def _wall_instants(zone: object, anchor: datetime) -> st.SearchStrategy[datetime]:
+def _wall_instants(zone: tzinfo, anchor: datetime) -> st.SearchStrategy[datetime]:
     """Wall times in the calendar's own zone near ``anchor``: any minute, either fold, so that
     ambiguous and missing wall times come up around DST changes."""
     assert isinstance(anchor, datetime)
-    base = anchor.astimezone(zone).replace(tzinfo=None)  # type: ignore[arg-type]
+    base = anchor.astimezone(zone).replace(tzinfo=None)
     return st.builds(
         lambda minutes, micro, fold: (
             base + timedelta(minutes=minutes, microseconds=micro)
-        ).replace(
-            tzinfo=zone,  # type: ignore[arg-type]
-            fold=fold,
-        ),
+        ).replace(tzinfo=zone, fold=fold),
         st.integers(-40 * 1440, 40 * 1440),
         st.integers(0, 999_999),
         st.integers(0, 1),
@@ -44,7 +41,9 @@ def _wall_instants(zone: object, anchor: datetime) -> st.SearchStrategy[datetime
 
 
 @given(st.data(), scenarios())
-def test_fast_path_agrees_with_the_exact_path(data: st.DataObject, scenario: tuple) -> None:
+def test_fast_path_agrees_with_the_exact_path(
+    data: st.DataObject, scenario: tuple[Spec, BusinessCalendar, datetime]
+) -> None:
     _, cal, anchor = scenario
     zone = cal.timezone
     start = data.draw(_wall_instants(zone, anchor), label="start")

@@ -247,9 +247,9 @@ def test_equality_and_hash_respect_value_types() -> None:
         (lambda: Compare("fields.x", ">", float("nan")), "not a finite number"),
         (lambda: HasTags(["vip", ""]), "tags holds ''"),
         (lambda: HasTags(5), "tags=5 is not a tag"),
-        (lambda: All(Eq("group", "a"), "x"), "conditions[1]='x' is not a Condition"),
-        (lambda: AnyOf(None), "conditions[0]=None is not a Condition"),
-        (lambda: Not(True), "condition=True is not a Condition"),
+        (lambda: All(Eq("group", "a"), "x"), "conditions[1]='x' is not a Condition"),  # type: ignore[arg-type]
+        (lambda: AnyOf(None), "conditions[0]=None is not a Condition"),  # type: ignore[arg-type]
+        (lambda: Not(True), "condition=True is not a Condition"),  # type: ignore[arg-type]
         (lambda: Field("status").contains("x"), "only for 'tags'"),
         # Text no ticket can hold (NUL, lone surrogates) is refused, so stores never see it.
         (lambda: Eq("subject", "a\x00"), "value='a\\x00' cannot be stored: it contains NUL"),

@@ -55,7 +55,8 @@ def test_each_error_is_a_csm_error_and_its_builtin(
         assert issubclass(cls, base)
     error = NaiveDatetimeError("at", None) if cls is NaiveDatetimeError else cls("boom")
     # ``except <builtin>`` in code that does not know csmcore still catches it.
-    for base in (CsmError, *bases):
+    catchers: tuple[type[BaseException], ...] = (CsmError, *bases)
+    for base in catchers:
         with pytest.raises(base):
             raise error
     assert cls.__doc__  # documented

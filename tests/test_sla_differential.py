@@ -828,7 +828,9 @@ def test_evaluate_matches_the_reference_engine(data: st.DataObject) -> None:
         assert got == reference_evaluate(book, ticket, moment)
         for status in got:
             assert status.at.tzinfo is moment.tzinfo
-            assert status.started_at.utcoffset() == moment.tzinfo.utcoffset(status.started_at)
+            zone = moment.tzinfo
+            assert zone is not None
+            assert status.started_at.utcoffset() == zone.utcoffset(status.started_at)
 
 
 @given(st.data())

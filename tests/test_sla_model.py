@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -24,7 +25,7 @@ from csmcore.sla import (
     backtest,
     rebuild,
 )
-from csmcore.tickets import Role, Status, Ticket
+from csmcore.tickets import Priority, Role, Status, Ticket
 
 UTC = timezone.utc
 CAL = BusinessCalendar.weekly("09:00", "17:00", timezone="UTC")
@@ -35,15 +36,22 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2025, 1, day, hour, minute, tzinfo=UTC)
 
 
-def ticket(ticket_id: str = "T-1", when: datetime | None = None, **kw: object) -> Ticket:
+def ticket(
+    ticket_id: str = "T-1",
+    when: datetime | None = None,
+    *,
+    created_by: Role | str = "requester",
+    priority: Priority | str = "normal",
+    tags: Iterable[str] = frozenset(),
+) -> Ticket:
     made, _ = Ticket.create(
         at=when or at(6, 9),
         ticket_id=ticket_id,
-        created_by=kw.pop("created_by", "requester"),
+        created_by=created_by,
         channel="email",
-        priority=kw.pop("priority", "normal"),
+        priority=priority,
         requester="r",
-        **kw,  # type: ignore[arg-type]
+        tags=tags,
     )
     return made
 
@@ -66,7 +74,7 @@ def fr(hours: float = 2, **kw: object) -> SlaTarget:
         (lambda: fr(priority="hgh"), "hgh"),
         (lambda: SlaPolicy(name="p", position=1, targets=[fr()]), "default=True"),
         (lambda: SlaPolicy(name="p", position=1, default=True, targets=[]), "no targets"),
-        (lambda: SlaPolicy(name="p", position="1", default=True, targets=[fr()]), "position"),
+        (lambda: SlaPolicy(name="p", position="1", default=True, targets=[fr()]), "position"),  # type: ignore[arg-type]
         (
             lambda: SlaPolicy(name="p", position=1, default=True, version=0, targets=[fr()]),
             "version",
