@@ -33,7 +33,7 @@ import timeit
 import tracemalloc
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as clock_time
@@ -344,7 +344,9 @@ def check_elapsed(libs: Libraries, inputs: Inputs, count: int) -> Tally:
 # --------------------------------------------------------------------------------------------
 
 
-def loop_csm_add(cal: BusinessCalendar, starts: Sequence[datetime], deltas: Sequence[timedelta]):
+def loop_csm_add(
+    cal: BusinessCalendar, starts: Sequence[datetime], deltas: Sequence[timedelta]
+) -> Callable[[], object]:
     def run() -> object:
         add = cal.add
         last = None
@@ -355,7 +357,9 @@ def loop_csm_add(cal: BusinessCalendar, starts: Sequence[datetime], deltas: Sequ
     return run
 
 
-def loop_pandas_add(stamps: Sequence[pd.Timestamp], offsets: Sequence[CustomBusinessHour]):
+def loop_pandas_add(
+    stamps: Sequence[pd.Timestamp], offsets: Sequence[CustomBusinessHour]
+) -> Callable[[], object]:
     def run() -> object:
         last = None
         for t, o in zip(stamps, offsets, strict=True):
@@ -365,7 +369,9 @@ def loop_pandas_add(stamps: Sequence[pd.Timestamp], offsets: Sequence[CustomBusi
     return run
 
 
-def loop_csm_elapsed(cal: BusinessCalendar, a: Sequence[datetime], b: Sequence[datetime]):
+def loop_csm_elapsed(
+    cal: BusinessCalendar, a: Sequence[datetime], b: Sequence[datetime]
+) -> Callable[[], object]:
     def run() -> object:
         elapsed = cal.elapsed
         last = None
@@ -376,7 +382,9 @@ def loop_csm_elapsed(cal: BusinessCalendar, a: Sequence[datetime], b: Sequence[d
     return run
 
 
-def loop_bt_elapsed(bt: BusinessTime, a: Sequence[datetime], b: Sequence[datetime]):
+def loop_bt_elapsed(
+    bt: BusinessTime, a: Sequence[datetime], b: Sequence[datetime]
+) -> Callable[[], object]:
     def run() -> object:
         delta = bt.businesstimedelta
         last = None
@@ -490,7 +498,7 @@ def profile_report(libs: Libraries, inputs: Inputs) -> list[str]:
         "add": cal.add,
         "elapsed": cal.elapsed,
     }
-    lists = {
+    lists: dict[str, Sequence[object]] = {
         "pairs": list(zip(starts, budgets, strict=True)),
         "elapsed_pairs": list(zip(inputs.pair_a[:n], inputs.pair_b[:n], strict=True)),
         "starts": starts,
