@@ -3,20 +3,30 @@ types are registered for st.from_type through Hypothesis's entry point."""
 
 from __future__ import annotations
 
+import enum
+import inspect
 import subprocess
 import sys
 from datetime import timedelta
+from types import ModuleType
 
+import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
+import csmcore
+from csmcore import calendars as calendars_module
 from csmcore import conditions as cd
+from csmcore import sla as sla_module
+from csmcore import tickets as tickets_module
 from csmcore.calendars import BusinessCalendar
 from csmcore.serialization import from_data, to_data
-from csmcore.sla import SlaPolicy, SlaTarget
+from csmcore.sla import SlaBook, SlaPolicy
+from csmcore.testing import _registered_types
 from csmcore.testing import strategies as cs
-from csmcore.tickets import StatusMap, Ticket, TicketCreated
+from csmcore.tickets import Ticket
 
 
 @given(cs.tickets(min_events=2, max_events=6))
@@ -39,7 +49,7 @@ def test_tickets_respect_the_id_and_event_bounds(ticket: Ticket) -> None:
 def test_next_events_always_apply(data: st.DataObject) -> None:
     ticket = data.draw(cs.tickets(max_events=4))
     if ticket.merged_into is None:
-        event = data.draw(cs.next_events(ticket, max_gap=timedelta(hours=1)))
+        event = data.draw(cs.next_events(ticket=ticket, max_gap=timedelta(hours=1)))
         after = ticket.apply(event)
         assert after.version == ticket.version + 1
         assert event.at - ticket.updated_at <= timedelta(hours=1)
@@ -74,23 +84,81 @@ def test_instants_are_aware(instant: object) -> None:
     assert instant.utcoffset() is not None
 
 
-@pytest.mark.parametrize(
-    "cls", [Ticket, TicketCreated, BusinessCalendar, StatusMap, cd.Condition, SlaTarget, SlaPolicy]
+DOMAIN_MODULES: tuple[ModuleType, ...] = (
+    csmcore,
+    cd,
+    tickets_module,
+    sla_module,
+    calendars_module,
 )
-def test_every_domain_type_is_registered_for_from_type(cls: type) -> None:
-    @settings(max_examples=20)
+
+
+def public_domain_types() -> list[type]:
+    """Every attrs class and enum the domain modules export, and the exported classes they
+    derive from (``Condition``, ``TicketEventBase``), found in the package, not listed here."""
+    exported = [getattr(m, name) for m in DOMAIN_MODULES for name in m.__all__]
+    classes = {obj for obj in exported if isinstance(obj, type)}
+    values = {c for c in classes if attrs.has(c) or issubclass(c, enum.Enum)}
+    bases = {
+        c
+        for c in classes - values
+        if not issubclass(c, BaseException) and any(issubclass(v, c) for v in values)
+    }
+    return sorted(values | bases, key=lambda c: f"{c.__module__}.{c.__qualname__}")
+
+
+def test_the_domain_types_are_found() -> None:
+    found = public_domain_types()
+    for expected in (Ticket, cd.Condition, cd.Eq, SlaBook, BusinessCalendar, sla_module.Metric):
+        assert expected in found
+    assert len(found) >= 40
+
+
+@pytest.mark.parametrize("cls", public_domain_types(), ids=lambda c: c.__name__)
+def test_every_domain_type_is_drawn_by_from_type(cls: type) -> None:
+    if not issubclass(cls, enum.Enum):  # Hypothesis samples enum members by itself
+        assert cls in _registered_types(), f"{cls.__name__} has no registered strategy"
+
+    @settings(max_examples=15, suppress_health_check=[HealthCheck.too_slow])
     @given(st.from_type(cls))
     def check(value: object) -> None:
         assert isinstance(value, cls)
+        assert from_data(to_data(value), cls) == value
 
     check()
 
 
-def test_strategies_take_keyword_arguments_only() -> None:
-    with pytest.raises(TypeError):
-        cs.tickets(None)  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        cs.calendars(("UTC",))  # type: ignore[misc]
+def test_every_public_function_is_exported() -> None:
+    public = {
+        name
+        for name, obj in inspect.getmembers(cs, inspect.isfunction)
+        if obj.__module__ == cs.__name__ and not name.startswith("_")
+    }
+    assert public == set(cs.__all__)
+
+
+@pytest.mark.parametrize("name", cs.__all__)
+def test_strategies_take_keyword_arguments_only(name: str) -> None:
+    parameters = inspect.signature(getattr(cs, name)).parameters.values()
+    positional = [p.name for p in parameters if p.kind not in (p.KEYWORD_ONLY, p.VAR_KEYWORD)]
+    assert positional == []
+
+
+def test_kind_and_type_filters_refuse_what_they_cannot_draw() -> None:
+    with pytest.raises(InvalidArgument, match="condition classes"):
+        cs.conditions(kinds=[Ticket])  # type: ignore[list-item]
+    with pytest.raises(InvalidArgument, match="condition classes"):
+        cs.conditions(kinds=[])
+    with pytest.raises(InvalidArgument, match="ticket event classes"):
+        cs.ticket_events(types=[cd.Eq])  # type: ignore[list-item]
+
+
+@settings(max_examples=30)
+@given(book=cs.sla_books(), ticket=cs.tickets(max_events=5))
+def test_sla_books_judge_any_ticket(book: SlaBook, ticket: Ticket) -> None:
+    keys = {t.key for p in book.policies for t in p.targets}
+    at = ticket.updated_at + timedelta(days=1)
+    assert {s.target for s in book.evaluate(ticket, at)} <= keys
 
 
 def test_from_type_works_through_the_entry_point_alone() -> None:

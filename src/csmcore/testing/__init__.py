@@ -13,6 +13,49 @@ from __future__ import annotations
 __all__ = ["_hypothesis_setup_hook"]
 
 
+def _registered_types() -> tuple[type, ...]:
+    """csmcore's domain types that :mod:`csmcore.testing.strategies` registers for
+    ``st.from_type`` (enums need no registration: Hypothesis samples their members)."""
+    from csmcore import conditions as cd
+    from csmcore import sla, tickets
+    from csmcore.calendars import BusinessCalendar, CountryHolidays
+
+    return (
+        tickets.Ticket,
+        tickets.StatusMap,
+        tickets.TicketEventBase,
+        tickets.TicketCreated,
+        tickets.StatusChanged,
+        tickets.PriorityChanged,
+        tickets.Assigned,
+        tickets.Commented,
+        tickets.TagsChanged,
+        tickets.FieldsChanged,
+        tickets.Merged,
+        tickets.Reopened,
+        cd.Condition,
+        cd.All,
+        cd.AnyOf,
+        cd.Not,
+        cd.Always,
+        cd.Never,
+        cd.Eq,
+        cd.In,
+        cd.Compare,
+        cd.HasTags,
+        BusinessCalendar,
+        CountryHolidays,
+        sla.CustomClock,
+        sla.SlaTarget,
+        sla.SlaPolicy,
+        sla.SlaBook,
+        sla.SlaStatus,
+        sla.SlaChange,
+        sla.Backtest,
+        sla.BacktestRow,
+    )
+
+
 def _hypothesis_setup_hook() -> None:
     """Called by Hypothesis (entry-point group ``hypothesis``) while it is being imported:
     registers csmcore's domain types for ``st.from_type``.
@@ -24,28 +67,13 @@ def _hypothesis_setup_hook() -> None:
 
     from hypothesis import strategies as st
 
-    from csmcore.calendars import BusinessCalendar
-    from csmcore.conditions import Condition
-    from csmcore.sla import SlaPolicy, SlaTarget
-    from csmcore.tickets import StatusMap, Ticket, TicketCreated
-
-    factories: dict[type, str] = {
-        Ticket: "tickets",
-        TicketCreated: "ticket_created",
-        BusinessCalendar: "calendars",
-        StatusMap: "status_maps",
-        Condition: "conditions",
-        SlaTarget: "sla_targets",
-        SlaPolicy: "sla_policies",
-    }
-
-    def deferred(name: str) -> st.SearchStrategy[object]:
+    def deferred(cls: type) -> st.SearchStrategy[object]:
         def build() -> st.SearchStrategy[object]:
             module = importlib.import_module("csmcore.testing.strategies")
-            strategy: st.SearchStrategy[object] = getattr(module, name)()
+            strategy: st.SearchStrategy[object] = module._strategy_for(cls)
             return strategy
 
         return st.deferred(build)
 
-    for cls, name in factories.items():
-        st.register_type_strategy(cls, deferred(name))
+    for cls in _registered_types():
+        st.register_type_strategy(cls, deferred(cls))

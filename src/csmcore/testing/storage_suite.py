@@ -1138,10 +1138,10 @@ class _Agreement(RuleBasedStateMachine):
         current = self.reference.tickets.get(ticket_id)
         if current.merged_into is not None:
             return
-        events = [data.draw(cs.next_events(current))]
+        events = [data.draw(cs.next_events(ticket=current))]
         after = current.apply(events[0])
         if after.merged_into is None and data.draw(st.booleans()):
-            events.append(data.draw(cs.next_events(after)))
+            events.append(data.draw(cs.next_events(ticket=after)))
         version = data.draw(
             st.sampled_from([current.version, current.version, current.version - 1])
         )

@@ -16,16 +16,33 @@ no store can write lone surrogates, so these strategies stay inside what every s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
 from csmcore import conditions as cd
-from csmcore.calendars import BusinessCalendar
+from csmcore.calendars import BusinessCalendar, CountryHolidays
 from csmcore.errors import InvalidTransition
-from csmcore.sla import Metric, OnChange, OnReopen, SlaPolicy, SlaTarget
+from csmcore.sla import (
+    Backtest,
+    BacktestRow,
+    CustomClock,
+    Metric,
+    OnChange,
+    OnReopen,
+    SlaBook,
+    SlaChange,
+    SlaPolicy,
+    SlaStatus,
+    SlaTarget,
+    SlaTrigger,
+    backtest,
+    rebuild,
+)
 from csmcore.tickets import (
     Assigned,
     Channel,
@@ -43,21 +60,30 @@ from csmcore.tickets import (
     Ticket,
     TicketCreated,
     TicketEvent,
+    TicketEventBase,
 )
 
 __all__ = [
+    "backtest_rows",
+    "backtests",
     "calendars",
     "conditions",
+    "country_holidays",
+    "custom_clocks",
     "field_values",
     "instants",
     "names",
     "next_events",
     "register_types",
+    "sla_books",
+    "sla_changes",
     "sla_policies",
+    "sla_statuses",
     "sla_targets",
     "status_maps",
     "tags",
     "ticket_created",
+    "ticket_events",
     "ticket_ids",
     "tickets",
 ]
@@ -120,14 +146,25 @@ def _field_names() -> st.SearchStrategy[str]:
     return st.sampled_from(("plan", "region", "seats", "score", "vip"))
 
 
+_CUSTOM_STATUSES = {
+    "Awaiting Vendor": Status.ON_HOLD,
+    "Escalated": Status.OPEN,
+    "Waiting on QA": Status.PENDING,
+    "Parked": Status.ON_HOLD,
+}
+
+
 def status_maps() -> st.SearchStrategy[StatusMap]:
     """Status maps with a few custom names."""
     custom = st.dictionaries(
-        st.sampled_from(("Awaiting Vendor", "Escalated", "Waiting on QA", "Parked")),
-        st.sampled_from(list(Status)),
-        max_size=3,
+        st.sampled_from(sorted(_CUSTOM_STATUSES)), st.sampled_from(list(Status)), max_size=3
     )
     return custom.map(lambda c: StatusMap(custom=c))
+
+
+# --------------------------------------------------------------------------------------------
+# Tickets and their events
+# --------------------------------------------------------------------------------------------
 
 
 def ticket_created(
@@ -152,6 +189,86 @@ def ticket_created(
         fields=st.dictionaries(_field_names(), field_values(), max_size=3),
         actor=st.none() | names(),
     )
+
+
+@st.composite
+def _status_changed(draw: st.DrawFn, at: st.SearchStrategy[datetime]) -> StatusChanged:
+    name = draw(st.none() | st.sampled_from(sorted(_CUSTOM_STATUSES)))
+    status = _CUSTOM_STATUSES[name] if name else draw(st.sampled_from(list(Status)))
+    actor = draw(st.none() | names())
+    return StatusChanged(at=draw(at), actor=actor, status=status, status_name=name)
+
+
+@st.composite
+def _commented(draw: st.DrawFn, at: st.SearchStrategy[datetime]) -> Commented:
+    role = draw(st.sampled_from(list(Role)))
+    return Commented(
+        at=draw(at),
+        actor=draw(st.none() | names()),
+        author_role=role,
+        public=draw(st.booleans()),
+        author=draw(st.none() | names()),
+        on_behalf_of_requester=role is not Role.REQUESTER and draw(st.booleans()),
+    )
+
+
+@st.composite
+def _tags_changed(draw: st.DrawFn, at: st.SearchStrategy[datetime]) -> TagsChanged:
+    added = draw(st.frozensets(tags(), max_size=3))
+    removed = draw(st.frozensets(tags(), max_size=3))
+    actor = draw(st.none() | names())
+    return TagsChanged(at=draw(at), actor=actor, added=added, removed=removed - added)
+
+
+def _event_strategies(
+    at: st.SearchStrategy[datetime],
+) -> dict[type[TicketEventBase], st.SearchStrategy[Any]]:
+    actor = st.none() | names()
+    return {
+        TicketCreated: ticket_created(at=at),
+        StatusChanged: _status_changed(at),
+        PriorityChanged: st.builds(
+            PriorityChanged, at=at, actor=actor, priority=st.sampled_from(list(Priority))
+        ),
+        Assigned: st.builds(
+            Assigned, at=at, actor=actor, assignee=st.none() | names(), group=st.none() | names()
+        ),
+        Commented: _commented(at),
+        TagsChanged: _tags_changed(at),
+        FieldsChanged: st.builds(
+            FieldsChanged,
+            at=at,
+            actor=actor,
+            changes=st.dictionaries(
+                _field_names(), st.none() | field_values(), min_size=1, max_size=3
+            ),
+        ),
+        Merged: st.builds(Merged, at=at, actor=actor, into=ticket_ids()),
+        Reopened: st.builds(
+            Reopened,
+            at=at,
+            actor=actor,
+            status=st.sampled_from([Status.OPEN, Status.PENDING, Status.ON_HOLD]),
+        ),
+    }
+
+
+def ticket_events(
+    *,
+    types: Collection[type[TicketEventBase]] | None = None,
+    at: st.SearchStrategy[datetime] | None = None,
+) -> st.SearchStrategy[TicketEvent]:
+    """Single ticket events of the given ``types`` (every event class by default), each valid
+    on its own, at an instant drawn from ``at``. :func:`next_events` draws events valid for a
+    given ticket instead."""
+    table = _event_strategies(at if at is not None else instants())
+    chosen = list(table) if types is None else list(types)
+    if not chosen or any(t not in table for t in chosen):
+        raise InvalidArgument(
+            f"types={types!r}: expected ticket event classes among "
+            f"{', '.join(t.__name__ for t in table)}"
+        )
+    return st.one_of([table[t] for t in chosen])
 
 
 @st.composite
@@ -186,15 +303,7 @@ def _next_event(draw: st.DrawFn, ticket: Ticket, max_gap: timedelta) -> TicketEv
         )
         return FieldsChanged(at=at, actor=actor, changes=changes)
     if kind == "comment":
-        role = draw(st.sampled_from(list(Role)))
-        return Commented(
-            at=at,
-            actor=actor,
-            author_role=role,
-            public=draw(st.booleans()),
-            author=draw(st.none() | names()),
-            on_behalf_of_requester=role is not Role.REQUESTER and draw(st.booleans()),
-        )
+        return draw(_commented(st.just(at)))
     if kind == "status":
         choices = [s for s in Status if s is not Status.NEW or status is Status.NEW]
         return StatusChanged(at=at, actor=actor, status=draw(st.sampled_from(choices)))
@@ -206,10 +315,13 @@ def _next_event(draw: st.DrawFn, ticket: Ticket, max_gap: timedelta) -> TicketEv
 
 
 def next_events(
-    ticket: Ticket, *, max_gap: timedelta = timedelta(days=3)
+    *, ticket: Ticket, max_gap: timedelta = timedelta(days=3)
 ) -> st.SearchStrategy[TicketEvent]:
     """An event that may follow ``ticket`` (valid for ``ticket.apply``), at most ``max_gap``
-    after its last update. ``ticket`` must not be merged."""
+    after its last update. ``ticket`` must not be merged.
+
+    Draw it for a ticket drawn first: ``data.draw(next_events(ticket=ticket))``.
+    """
     return _next_event(ticket, max_gap)
 
 
@@ -225,7 +337,7 @@ def _tickets(
     ticket = Ticket.from_events([created])
     wanted = draw(st.integers(min_events, max_events))
     while ticket.version < wanted and ticket.merged_into is None:
-        event = draw(next_events(ticket))
+        event = draw(next_events(ticket=ticket))
         try:
             ticket = ticket.apply(event)
         except InvalidTransition:  # pragma: no cover - next_events only draws valid events
@@ -244,6 +356,10 @@ def tickets(
     history ends in a merge), created at an instant drawn from ``start``."""
     return _tickets(ticket_id, min_events, max_events, start)
 
+
+# --------------------------------------------------------------------------------------------
+# Conditions
+# --------------------------------------------------------------------------------------------
 
 _FIELDS_FOR_CONDITIONS = (
     "status",
@@ -270,13 +386,16 @@ def _values_for(field: str) -> st.SearchStrategy[Any]:
     if field in ("group", "assignee"):
         return st.none() | names()
     if field == "status_name":
-        return st.sampled_from([s.value for s in Status] + ["Awaiting Vendor"])
+        return st.sampled_from([s.value for s in Status] + sorted(_CUSTOM_STATUSES))
     return names()
 
 
+_LEAF_KINDS = ("eq", "in", "cmp", "tags", "merged", "custom", "const")
+
+
 @st.composite
-def _leaf(draw: st.DrawFn) -> cd.Condition:
-    kind = draw(st.sampled_from(["eq", "in", "cmp", "tags", "merged", "custom", "const"]))
+def _leaf(draw: st.DrawFn, kinds: tuple[str, ...] = _LEAF_KINDS) -> cd.Condition:
+    kind = draw(st.sampled_from(kinds))
     if kind == "tags":
         return cd.HasTags(draw(st.frozensets(tags(), max_size=2)))
     if kind == "merged":
@@ -300,8 +419,7 @@ def _leaf(draw: st.DrawFn) -> cd.Condition:
     return cd.Eq(field, draw(_values_for(field)))
 
 
-def conditions(*, max_leaves: int = 6) -> st.SearchStrategy[cd.Condition]:
-    """Conditions over tickets: comparisons on every kind of field combined with and / or / not."""
+def _tree(max_leaves: int) -> st.SearchStrategy[cd.Condition]:
     return st.recursive(
         _leaf(),
         lambda inner: st.one_of(
@@ -311,6 +429,44 @@ def conditions(*, max_leaves: int = 6) -> st.SearchStrategy[cd.Condition]:
         ),
         max_leaves=max_leaves,
     )
+
+
+def _condition_strategies(max_leaves: int) -> dict[type[cd.Condition], st.SearchStrategy[Any]]:
+    parts = st.lists(_tree(max(1, max_leaves // 2)), max_size=3)
+    return {
+        cd.Eq: _leaf(("eq", "merged", "custom")),
+        cd.In: _leaf(("in",)),
+        cd.Compare: _leaf(("cmp",)),
+        cd.HasTags: _leaf(("tags",)),
+        cd.Always: st.just(cd.Always()),
+        cd.Never: st.just(cd.Never()),
+        cd.All: parts.map(lambda cs: cd.All(*cs)),
+        cd.AnyOf: parts.map(lambda cs: cd.AnyOf(*cs)),
+        cd.Not: _tree(max_leaves).map(cd.Not),
+    }
+
+
+def conditions(
+    *, max_leaves: int = 6, kinds: Collection[type[cd.Condition]] | None = None
+) -> st.SearchStrategy[cd.Condition]:
+    """Conditions over tickets: tests on every kind of field combined with and / or / not, with
+    at most ``max_leaves`` leaves. ``kinds`` limits the outermost condition to those classes
+    (for example ``kinds=[Eq, In]``)."""
+    if kinds is None:
+        return _tree(max_leaves)
+    table = _condition_strategies(max_leaves)
+    chosen = list(kinds)
+    if not chosen or any(k not in table for k in chosen):
+        raise InvalidArgument(
+            f"kinds={kinds!r}: expected condition classes among "
+            f"{', '.join(k.__name__ for k in table)}"
+        )
+    return st.one_of([table[k] for k in chosen])
+
+
+# --------------------------------------------------------------------------------------------
+# Calendars
+# --------------------------------------------------------------------------------------------
 
 
 @st.composite
@@ -337,52 +493,79 @@ def calendars(*, zones: Sequence[str] = _ZONES) -> st.SearchStrategy[BusinessCal
     return _calendars(tuple(zones))
 
 
-def register_types() -> None:
-    """Register csmcore's types with ``st.from_type`` (idempotent)."""
-    for cls, strategy in _registry().items():
-        st.register_type_strategy(cls, strategy)
+_COUNTRIES = (("US", None), ("US", "CA"), ("DE", None), ("DE", "BY"), ("FR", None), ("JP", None))
 
 
-def _registry() -> dict[type, st.SearchStrategy[Any]]:
-    found: dict[type, st.SearchStrategy[Any]] = {
-        Ticket: tickets(),
-        TicketCreated: ticket_created(),
-        BusinessCalendar: calendars(),
-        StatusMap: status_maps(),
-        cd.Condition: conditions(),
-    }
-    found.update(_sla_registry())
-    return found
+def country_holidays() -> st.SearchStrategy[CountryHolidays]:
+    """References to public-holiday tables of a few countries (and regions) that the
+    ``holidays`` package knows."""
+    return st.sampled_from(_COUNTRIES).map(lambda c: CountryHolidays(country=c[0], subdiv=c[1]))
 
 
-def _sla_registry() -> dict[type, st.SearchStrategy[Any]]:
-    return {SlaTarget: sla_targets(), SlaPolicy: sla_policies()}
-
+# --------------------------------------------------------------------------------------------
+# SLAs
+# --------------------------------------------------------------------------------------------
 
 _BUILTIN_METRICS = tuple(m for m in Metric if m is not Metric.CUSTOM)
+_METRIC_NAMES = frozenset(m.value for m in Metric)
+
+
+@st.composite
+def _custom_clocks(draw: st.DrawFn) -> CustomClock:
+    maybe = st.none() | conditions(max_leaves=2)
+    triggers = st.frozensets(st.sampled_from(list(SlaTrigger)), max_size=2)
+    start, start_on = draw(maybe), draw(triggers)
+    stop, stop_on = draw(maybe), draw(triggers)
+    return CustomClock(
+        start=start,
+        pause=draw(maybe),
+        stop=stop,
+        reset=draw(st.none() | conditions(max_leaves=2)),
+        start_on=start_on if start is not None or start_on else {SlaTrigger.CREATED},
+        stop_on=stop_on if stop is not None or stop_on else {SlaTrigger.SOLVED},
+    )
+
+
+def custom_clocks() -> st.SearchStrategy[CustomClock]:
+    """Start / pause / stop / reset rules of custom SLA targets: conditions and triggers."""
+    return _custom_clocks()
+
+
+def _custom_key(name: str) -> bool:
+    """A name a custom target can use as its key: not blank, not a built-in metric's key."""
+    return bool(name.strip()) and name not in _METRIC_NAMES
+
+
+@st.composite
+def _sla_targets(draw: st.DrawFn, metric: st.SearchStrategy[Metric], priority: bool) -> SlaTarget:
+    chosen = draw(metric)
+    custom = chosen is Metric.CUSTOM
+    return SlaTarget(
+        metric=chosen,
+        within=timedelta(minutes=draw(st.integers(1, 7 * 24 * 60))),
+        priority=draw(st.none() | st.sampled_from(list(Priority))) if priority else None,
+        condition=draw(st.none() | conditions(max_leaves=3)),
+        business_hours=draw(st.booleans()),
+        name=draw(names().filter(_custom_key)) if custom else None,
+        warn_at=sorted(draw(st.frozensets(st.sampled_from((0.5, 0.75, 0.9)), max_size=2))),
+        on_reopen=draw(st.sampled_from(list(OnReopen))),
+        on_change=draw(st.sampled_from(list(OnChange))),
+        clock=draw(custom_clocks()) if custom else None,
+    )
 
 
 def sla_targets(
     *, metric: st.SearchStrategy[Metric] | None = None, priority: bool = True
 ) -> st.SearchStrategy[SlaTarget]:
-    """SLA targets on a built-in metric: one minute to a week, business or wall time, optional
-    warnings, priority (unless ``priority=False``) and condition."""
-    return st.builds(
-        SlaTarget,
-        metric=metric if metric is not None else st.sampled_from(_BUILTIN_METRICS),
-        within=st.integers(1, 7 * 24 * 60).map(lambda m: timedelta(minutes=m)),
-        priority=st.none() | st.sampled_from(list(Priority)) if priority else st.none(),
-        condition=st.none() | conditions(max_leaves=3),
-        business_hours=st.booleans(),
-        warn_at=st.frozensets(st.sampled_from((0.5, 0.75, 0.9)), max_size=2).map(sorted),
-        on_reopen=st.sampled_from(list(OnReopen)),
-        on_change=st.sampled_from(list(OnChange)),
-    )
+    """SLA targets on any metric (custom ones with a name and a :class:`CustomClock`): one
+    minute to a week, business or wall time, optional warnings, priority (unless
+    ``priority=False``) and condition."""
+    return _sla_targets(metric if metric is not None else st.sampled_from(list(Metric)), priority)
 
 
 @st.composite
 def _sla_policies(draw: st.DrawFn, default: bool | None) -> SlaPolicy:
-    metrics = draw(st.lists(st.sampled_from(_BUILTIN_METRICS), min_size=1, max_size=3, unique=True))
+    metrics = draw(st.lists(st.sampled_from(list(Metric)), min_size=1, max_size=3, unique=True))
     targets = [draw(sla_targets(metric=st.just(m), priority=False)) for m in metrics]
     is_default = draw(st.booleans()) if default is None else default
     condition = draw(st.none() | conditions(max_leaves=3)) if is_default else draw(conditions())
@@ -398,9 +581,174 @@ def _sla_policies(draw: st.DrawFn, default: bool | None) -> SlaPolicy:
 
 
 def sla_policies(*, default: bool | None = None) -> st.SearchStrategy[SlaPolicy]:
-    """SLA policies with one to three targets on distinct built-in metrics; ``default`` fixes
-    whether it is the fallback policy (None: either)."""
+    """SLA policies with one to three targets on distinct metrics; ``default`` fixes whether it
+    is the fallback policy (None: either)."""
     return _sla_policies(default)
+
+
+@st.composite
+def _sla_books(draw: st.DrawFn, max_policies: int) -> SlaBook:
+    named = draw(
+        st.dictionaries(st.sampled_from(("support", "night", "weekend")), calendars(), max_size=2)
+    )
+    count = draw(st.integers(1, max_policies))
+    positions = draw(st.lists(st.integers(0, 100), min_size=count, max_size=count, unique=True))
+    fallback = draw(st.none() | st.integers(0, count - 1))
+    policies: list[SlaPolicy] = []
+    for index, position in enumerate(positions):
+        first = draw(sla_policies(default=index == fallback))
+        starts: list[datetime | None] = [None] if draw(st.booleans()) else []
+        starts += sorted(draw(st.sets(instants(), max_size=2)))
+        for version, start in enumerate(starts or [None], 1):
+            policy = first if version == 1 else draw(sla_policies(default=index == fallback))
+            # One key per target in the whole book, so no key names two different clocks.
+            targets = [
+                attrs.evolve(
+                    t,
+                    name=None if t.name is None else f"{t.name} #{index}.{version}.{n}",
+                    calendar=draw(st.none() | st.sampled_from(sorted(named)))
+                    if named and t.business_hours
+                    else None,
+                )
+                for n, t in enumerate(policy.targets)
+            ]
+            policies.append(
+                attrs.evolve(
+                    policy,
+                    name=f"{first.name} #{index}",
+                    position=position,
+                    version=version,
+                    effective_from=start,
+                    targets=targets,
+                )
+            )
+    return SlaBook(policies=policies, calendar=draw(calendars()), calendars=named)
+
+
+def sla_books(*, max_policies: int = 3) -> st.SearchStrategy[SlaBook]:
+    """SLA books: up to ``max_policies`` policies (at most one the fallback), some with several
+    versions taking effect one after the other, a default calendar and up to two named ones."""
+    return _sla_books(max_policies)
+
+
+def _judged_at(ticket: Ticket) -> st.SearchStrategy[datetime]:
+    return st.integers(0, 60 * 24 * 30).map(lambda m: ticket.updated_at + timedelta(minutes=m))
+
+
+def _always_judged(ticket: Ticket) -> tuple[SlaStatus, ...]:
+    """Statuses of ``ticket``'s creation under a book that judges every new ticket, for when
+    a random book judged nothing."""
+    policy = SlaPolicy(
+        name="every ticket",
+        position=0,
+        default=True,
+        targets=[SlaTarget(metric=Metric.TOTAL_RESOLUTION, within=timedelta(days=2))],
+    )
+    book = SlaBook(policies=[policy], calendar=BusinessCalendar.always())
+    created = attrs.evolve(ticket.created, status=Status.NEW, status_name=None)
+    return book.evaluate(Ticket.from_events([created]), ticket.created_at)
+
+
+@st.composite
+def _sla_statuses(draw: st.DrawFn) -> SlaStatus:
+    ticket = draw(tickets(max_events=6))
+    at = draw(_judged_at(ticket))
+    statuses = draw(sla_books()).evaluate(ticket, at)
+    if not statuses:
+        statuses = _always_judged(ticket)
+    return draw(st.sampled_from(statuses))
+
+
+def sla_statuses() -> st.SearchStrategy[SlaStatus]:
+    """Judgements of target cycles: random tickets evaluated under random books."""
+    return _sla_statuses()
+
+
+@st.composite
+def _sla_changes(draw: st.DrawFn) -> SlaChange:
+    ticket = draw(tickets(max_events=6))
+    at = draw(_judged_at(ticket))
+    book = draw(sla_books())
+    changes = rebuild(book, [ticket], draw(sla_books()), at)
+    if not changes:
+        changes = tuple(
+            SlaChange(ticket_id=ticket.id, target=s.target, cycle=s.cycle, before=None, after=s)
+            for s in _always_judged(ticket)
+        )
+    return draw(st.sampled_from(changes))
+
+
+def sla_changes() -> st.SearchStrategy[SlaChange]:
+    """What :func:`csmcore.sla.rebuild` reports: a ticket judged under two random books."""
+    return _sla_changes()
+
+
+@st.composite
+def _backtests(draw: st.DrawFn) -> Backtest:
+    batch = draw(st.lists(tickets(max_events=5), max_size=3))
+    latest = max((t.updated_at for t in batch), default=_EPOCH)
+    at = latest + timedelta(minutes=draw(st.integers(0, 60 * 24 * 30)))
+    return backtest(draw(sla_books()), batch, draw(sla_books()), at)
+
+
+def backtests() -> st.SearchStrategy[Backtest]:
+    """Results of :func:`csmcore.sla.backtest`: random tickets under two random books."""
+    return _backtests()
+
+
+def backtest_rows() -> st.SearchStrategy[BacktestRow]:
+    """Rows of a backtest: achieved, breached and open cycle counts of one target key."""
+    counts = st.integers(0, 10_000)
+    return st.builds(
+        BacktestRow,
+        target=st.sampled_from(sorted(_METRIC_NAMES)) | names(),
+        achieved=counts,
+        breached=counts,
+        open=counts,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# st.from_type
+# --------------------------------------------------------------------------------------------
+
+
+def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
+    """The strategy registered for the domain type ``cls`` (see :func:`register_types`)."""
+    if cls is cd.Condition:
+        return conditions()
+    if isinstance(cls, type) and issubclass(cls, cd.Condition):
+        return conditions(kinds=[cls])
+    if cls is TicketEventBase:
+        return ticket_events()
+    if isinstance(cls, type) and issubclass(cls, TicketEventBase):
+        return ticket_events(types=[cls])
+    table: dict[type, Any] = {
+        Ticket: tickets,
+        StatusMap: status_maps,
+        BusinessCalendar: calendars,
+        CountryHolidays: country_holidays,
+        CustomClock: custom_clocks,
+        SlaTarget: sla_targets,
+        SlaPolicy: sla_policies,
+        SlaBook: sla_books,
+        SlaStatus: sla_statuses,
+        SlaChange: sla_changes,
+        Backtest: backtests,
+        BacktestRow: backtest_rows,
+    }
+    if cls not in table:
+        raise InvalidArgument(f"csmcore.testing.strategies has no strategy for {cls!r}")
+    strategy: st.SearchStrategy[Any] = table[cls]()
+    return strategy
+
+
+def register_types() -> None:
+    """Register csmcore's domain types with ``st.from_type`` (idempotent)."""
+    from csmcore.testing import _registered_types
+
+    for cls in _registered_types():
+        st.register_type_strategy(cls, _strategy_for(cls))
 
 
 register_types()
