@@ -7,12 +7,14 @@ import enum
 import inspect
 import subprocess
 import sys
+import unicodedata
+from collections.abc import Callable
 from datetime import timedelta
 from types import ModuleType
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -21,11 +23,13 @@ from csmcore import calendars as calendars_module
 from csmcore import conditions as cd
 from csmcore import sla as sla_module
 from csmcore import tickets as tickets_module
+from csmcore._values import text_problem
 from csmcore.calendars import BusinessCalendar
 from csmcore.serialization import from_data, to_data
 from csmcore.sla import SlaBook, SlaPolicy
 from csmcore.testing import _registered_types
 from csmcore.testing import strategies as cs
+from csmcore.testing.storage_suite import make_ticket
 from csmcore.tickets import Ticket
 
 
@@ -105,6 +109,28 @@ def public_domain_types() -> list[type]:
         if not issubclass(c, BaseException) and any(issubclass(v, c) for v in values)
     }
     return sorted(values | bases, key=lambda c: f"{c.__module__}.{c.__qualname__}")
+
+
+@given(cs.text())
+def test_text_is_what_the_domain_accepts(text: str) -> None:
+    assert text_problem(text) is None
+    ticket = make_ticket("T-1", subject=text, fields={"note": text})
+    assert ticket.subject == text
+
+
+@pytest.mark.parametrize(
+    "wanted",
+    [
+        lambda s: any(ord(c) > 0xFFFF for c in s),  # astral planes
+        lambda s: any(unicodedata.category(c) == "Cc" for c in s),  # controls
+        lambda s: any(unicodedata.category(c) == "Mn" for c in s),  # combining marks
+        lambda s: any(unicodedata.bidirectional(c) in ("R", "AL") for c in s),  # right to left
+        lambda s: "\r" in s,
+    ],
+)
+def test_text_reaches_every_corner_of_unicode(wanted: Callable[[str], bool]) -> None:
+    found = find(cs.text(), wanted, settings=settings(max_examples=5000, database=None))
+    assert wanted(found)
 
 
 def test_the_domain_types_are_found() -> None:

@@ -30,7 +30,7 @@ hook the factory does not have are skipped, with a reason naming the hook.
 
 The classes can also be used one by one (:class:`TicketTests`, :class:`QueryTests`,
 :class:`VersionedTests`, :class:`UnitOfWorkTests`, :class:`DurabilityTests`,
-:class:`SchemaTests`, :class:`FaultTests`, :class:`ConcurrencyTests`,
+:class:`TextTests`, :class:`SchemaTests`, :class:`FaultTests`, :class:`ConcurrencyTests`,
 :class:`AgreementTests`); :class:`StorageSuite` is all of them.
 """
 
@@ -57,6 +57,7 @@ from hypothesis.stateful import (
 )
 
 from csmcore import conditions as cd
+from csmcore._values import text_problem
 from csmcore.calendars import BusinessCalendar
 from csmcore.errors import (
     ConcurrencyError,
@@ -72,7 +73,21 @@ from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store
 from csmcore.testing import strategies as cs
 from csmcore.testing._workers import append_worker, in_process, race_worker
-from csmcore.tickets import Channel, Commented, Priority, Role, Status, StatusMap, Ticket
+from csmcore.tickets import (
+    Assigned,
+    Channel,
+    Commented,
+    FieldsChanged,
+    Merged,
+    Priority,
+    Role,
+    Status,
+    StatusChanged,
+    StatusMap,
+    TagsChanged,
+    Ticket,
+    TicketEvent,
+)
 
 __all__ = [
     "AgreementTests",
@@ -87,6 +102,7 @@ __all__ = [
     "SchemaTests",
     "StorageSuite",
     "StoreFactory",
+    "TextTests",
     "TicketTests",
     "UnitOfWorkTests",
     "VersionedTests",
@@ -629,6 +645,197 @@ class QueryTests(StoreFixtures):
             with probe.reads(store) as reads:
                 assert store.tickets.count(condition) == len(expected), condition
                 assert reads() == 0, f"count read tickets for {condition!r}"
+
+
+# --------------------------------------------------------------------------------------------
+# Text
+# --------------------------------------------------------------------------------------------
+
+LONG_TEXTS = (
+    "".join(f"{n} \u00e9\u4e2d\U0001f600\u05e9\u0627\r\n\t e\u0301 " for n in range(6_000)),
+    "\U0001f600" * 25_000,
+)
+"""Long texts: 100,000 characters of mixed planes and scripts, and one astral character
+repeated (100,000 bytes of UTF-8)."""
+
+ODD_TEXTS = (
+    "plain ascii",
+    "\u00dcn\u00efc\u00f6d\u00e9 \u2713 \u4e2d\u6587 \u65e5\u672c\u8a9e \ud55c\uad6d\uc5b4",
+    "\U0001d518\U0001d52b\U0001d526 \U0001d11e \U0001f600 \U00020000",  # astral planes
+    "e\u0301",  # e + combining acute: must not become the precomposed "\u00e9"
+    "\u00e9",
+    "a\u0308\u0301\u20dd\u0489",  # stacked combining marks
+    "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627 \u202eevil\u202c \u200f",  # RTL
+    "\U0001f469\u200d\U0001f469\u200d\U0001f467 \U0001f3f3\ufe0f\u200d\U0001f308",  # ZWJ
+    "\U0001f44d\U0001f3fd \U0001f1e9\U0001f1ea",  # skin tone, flag
+    "line\r\nline",  # not normalised to "\n"
+    "cr\ronly",
+    "\n",
+    "\u2028\u2029\u0085",
+    "tab\tvt\x0bff\x0c",
+    "\ufeffbom",
+    "\ufffe\uffff\U0010ffff\ue000\U000f0000",  # noncharacters and private use
+    "\x01\x1f\x7f\x80\x9f",  # controls
+    "  spaced  ",
+    "quote ' \" ` \\ % _ ; --",
+    " ",
+)
+"""Text every store must keep exactly: any Unicode the domain accepts."""
+
+_KEY_LENGTH = 200
+"""Ids, tags and document keys are drawn at most this long (see the report of issue 4)."""
+
+
+def _key(text: str, n: int) -> str:
+    """A short, non-empty piece of ``text`` usable in ids, tags, field names and keys."""
+    piece = text[:_KEY_LENGTH].strip() or "k"
+    return f"{piece}-{n}"
+
+
+def _text_ticket(ticket_id: str, text: str, key: str) -> Ticket:
+    """A ticket carrying ``text`` in every free-text place of its events (``key`` where the text
+    names something: tags, field names)."""
+    name = text or "-"  # places that need a non-empty string
+    at = T0 + timedelta(minutes=1)
+    status_names = {s.value for s in Status}
+    created = make_ticket(
+        ticket_id,
+        requester=name,
+        subject=text,
+        group=name,
+        assignee=name,
+        actor=name,
+        tags={key},
+        fields={key: text, "plain": name},
+    ).created
+    events: list[TicketEvent] = [
+        created,
+        Commented(at=at, author_role=Role.AGENT, author=name, actor=name),
+        StatusChanged(
+            at=at, status=Status.OPEN, status_name=None if name in status_names else name
+        ),
+        FieldsChanged(at=at, changes={"note": text}),
+        TagsChanged(at=at, added={f"{key}+"}),
+        Merged(at=at, into=f"{key}>"),
+    ]
+    return Ticket.from_events(events)
+
+
+def _text_conditions(ticket: Ticket, key: str) -> list[cd.Condition]:
+    text = ticket.subject
+    name = ticket.requester
+    return [
+        cd.Eq("requester", name),
+        cd.Eq("subject", text),
+        cd.Eq("group", name),
+        cd.In("assignee", [name, "nobody"]),
+        cd.Eq("status_name", ticket.status_name),
+        cd.HasTags({key, f"{key}+"}),
+        cd.Eq(f"fields.{key}", text),
+        cd.Eq("fields.note", text),
+        cd.Compare("fields.note", ">=", text),
+    ]
+
+
+def _text_positions(text: str) -> dict[str, Callable[[], object]]:
+    """Every place text enters a ticket, an event or a condition, each filled with ``text``."""
+    at = T0 + timedelta(minutes=1)
+    return {
+        "ticket_id": lambda: make_ticket(text),
+        "requester": lambda: make_ticket("T-x", requester=text),
+        "subject": lambda: make_ticket("T-x", subject=text),
+        "group": lambda: make_ticket("T-x", group=text),
+        "assignee": lambda: make_ticket("T-x", assignee=text),
+        "actor": lambda: make_ticket("T-x", actor=text),
+        "tag": lambda: make_ticket("T-x", tags={text}),
+        "field name": lambda: make_ticket("T-x", fields={text: 1}),
+        "field value": lambda: make_ticket("T-x", fields={"plan": text}),
+        "custom status": lambda: StatusMap(custom={text: Status.OPEN}),
+        "status name": lambda: StatusChanged(at=at, status=Status.OPEN, status_name=text),
+        "comment author": lambda: Commented(at=at, author_role=Role.AGENT, author=text),
+        "assignee change": lambda: Assigned(at=at, assignee=text, group=None),
+        "tag change": lambda: TagsChanged(at=at, added={text}),
+        "field change": lambda: FieldsChanged(at=at, changes={"plan": text}),
+        "merge target": lambda: Merged(at=at, into=text),
+        "Eq": lambda: cd.Eq("requester", text),
+        "In": lambda: cd.In("group", ["ok", text]),
+        "Compare": lambda: cd.Compare("fields.plan", ">", text),
+        "HasTags": lambda: cd.HasTags({"ok", text}),
+        "condition field": lambda: cd.Eq(f"fields.{text}", 1),
+    }
+
+
+def _refused_text() -> st.SearchStrategy[str]:
+    """Text with at least one character the domain refuses (NUL, a lone surrogate)."""
+    bad = st.just("\x00") | st.characters(categories=["Cs"])
+    return st.builds(lambda a, b, c: a + b + c, cs.text(max_size=5), bad, cs.text(max_size=5))
+
+
+class TextTests(StoreFixtures):
+    """Any text a ticket accepts comes back from the store exactly, and is found exactly; text
+    the domain refuses cannot be built into anything a store is given."""
+
+    def _round_trip(self, store: Store, texts: list[tuple[str, str]]) -> None:
+        """Store a ticket per ``(text, key)`` (whole and event by event), then read and query."""
+        stored: list[Ticket] = []
+        for text, key in texts:
+            whole = _text_ticket(f"W {key}", text, key)
+            store.tickets.add(whole)
+            stepwise = _text_ticket(f"S {key}", text, key)
+            store.tickets.add(Ticket.from_events(stepwise.events[:1]))
+            for version, event in enumerate(stepwise.events[1:], 1):
+                store.tickets.append(stepwise.id, [event], expected_version=version)
+            calendar = BusinessCalendar.weekly("09:00", "17:00")
+            assert store.calendars.put(key, calendar, expected_version=0).key == key
+            stored += [whole, stepwise]
+        every = sorted(store.tickets.find(cd.Always()), key=lambda t: t.id)
+        for ticket in stored:
+            loaded = store.tickets.get(ticket.id)
+            assert loaded == ticket
+            assert (loaded.subject, loaded.fields["note"]) == (ticket.subject,) * 2
+            assert ticket in every
+        for text, key in texts:
+            assert store.calendars.get(key).key == key
+            assert key in list(store.calendars.keys())
+            for condition in _text_conditions(_text_ticket("-", text, key), key):
+                expected = [t for t in every if condition.matches(t)]
+                assert store.tickets.find(condition) == expected, condition
+                assert store.tickets.count(condition) == len(expected), condition
+
+    def test_odd_text_round_trips_exactly(self, store: Store) -> None:
+        self._round_trip(store, [(text, _key(text, n)) for n, text in enumerate(ODD_TEXTS)])
+
+    def test_very_long_text_round_trips_exactly(self, store: Store) -> None:
+        self._round_trip(store, [(text, _key(text, n)) for n, text in enumerate(LONG_TEXTS)])
+
+    def test_any_text_the_domain_accepts_round_trips_exactly(self, store: Store) -> None:
+        counter = itertools.count()
+
+        @_property
+        @given(text=cs.text(max_size=40), key=cs.text(min_size=1, max_size=20))
+        def check(text: str, key: str) -> None:
+            self._round_trip(store, [(text, _key(key, next(counter)))])
+
+        check()
+
+    def test_text_the_domain_refuses_never_reaches_the_store(self, store: Store) -> None:
+        kept = store.tickets.add(make_ticket("T-kept"))
+
+        @_property
+        @given(text=_refused_text())
+        def check(text: str) -> None:
+            assert text_problem(text) is not None  # the domain's own rule refuses it
+            accepted = []
+            for place, build in _text_positions(text).items():
+                try:
+                    build()
+                except ValidationError:
+                    continue
+                accepted.append(place)
+            assert accepted == [], f"text={text!r} was accepted"
+
+        check()
+        assert store.tickets.find(cd.Always()) == [kept]
 
 
 class VersionedTests(StoreFixtures):
@@ -1229,6 +1436,7 @@ class AgreementTests(StoreFixtures):
 class StorageSuite(
     TicketTests,
     QueryTests,
+    TextTests,
     VersionedTests,
     UnitOfWorkTests,
     DurabilityTests,

@@ -4,8 +4,10 @@ Every strategy takes keyword-only arguments. Importing this module registers the
 ``st.from_type``, and so does Hypothesis itself through csmcore's ``hypothesis`` entry point
 (:func:`csmcore.testing._hypothesis_setup_hook`), so ``st.from_type(Ticket)`` works in any test.
 
-Text is drawn from valid Unicode without NUL characters: PostgreSQL cannot store NUL in text and
-no store can write lone surrogates, so these strategies stay inside what every store accepts.
+Text is drawn from every character the domain accepts: all of Unicode (astral planes, combining
+marks, controls, ``"\\r\\n"``, ...) except what tickets and conditions refuse when they are
+built, NUL and lone surrogates (the rule of :func:`csmcore._values.text_problem`, which no store
+could keep faithfully).
 
 >>> from hypothesis import given
 >>> @given(tickets(max_events=5))
@@ -25,6 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from csmcore import conditions as cd
+from csmcore._values import text_problem
 from csmcore.calendars import BusinessCalendar, CountryHolidays
 from csmcore.errors import InvalidTransition
 from csmcore.sla import (
@@ -82,6 +85,7 @@ __all__ = [
     "sla_targets",
     "status_maps",
     "tags",
+    "text",
     "ticket_created",
     "ticket_events",
     "ticket_ids",
@@ -92,16 +96,25 @@ _EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
 _ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Sydney", "+05:30")
 _WORDS = ("ann", "bob", "cho", "dee", "Émile", "zoë", "support", "billing", "vip", "中文")
 
-_SAFE_TEXT = st.characters(codec="utf-8", exclude_characters="\x00")
+
+def _storable(character: str) -> bool:
+    """The domain's text rule, one character at a time (it refuses characters, not sequences)."""
+    return text_problem(character) is None
+
+
+_TEXT = st.characters(exclude_categories=()).filter(_storable)
+"""Any character a ticket accepts; surrogates are drawn too and the domain's rule drops them."""
+
+
+def text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
+    """Any text tickets and conditions accept, of ``min_size`` to ``max_size`` characters."""
+    return st.text(_TEXT, min_size=min_size, max_size=max_size)
 
 
 def names(*, min_size: int = 1, max_size: int = 12) -> st.SearchStrategy[str]:
     """Non-empty names (agents, groups, requesters): mostly a few common words, so that
-    conditions hit, sometimes arbitrary text without NUL."""
-    return st.one_of(
-        st.sampled_from(_WORDS),
-        st.text(_SAFE_TEXT, min_size=max(min_size, 1), max_size=max_size),
-    )
+    conditions hit, sometimes any text the domain accepts."""
+    return st.one_of(st.sampled_from(_WORDS), text(min_size=max(min_size, 1), max_size=max_size))
 
 
 def tags() -> st.SearchStrategy[str]:
@@ -113,7 +126,7 @@ def ticket_ids(*, prefix: str = "") -> st.SearchStrategy[str]:
     """Ticket ids, optionally with a fixed ``prefix``."""
     return st.one_of(
         st.integers(1, 10_000).map(lambda n: f"{prefix}T-{n}"),
-        st.text(_SAFE_TEXT, min_size=1, max_size=10).map(lambda s: f"{prefix}{s}"),
+        text(min_size=1, max_size=10).map(lambda s: f"{prefix}{s}"),
     )
 
 
@@ -181,7 +194,7 @@ def ticket_created(
         channel=st.sampled_from(list(Channel)),
         priority=st.sampled_from(list(Priority)),
         requester=names(),
-        subject=st.one_of(st.just(""), names(max_size=20)),
+        subject=st.one_of(st.just(""), names(max_size=20), text(max_size=300)),
         group=st.none() | names(),
         assignee=st.none() | names(),
         status=st.sampled_from(list(Status)),
