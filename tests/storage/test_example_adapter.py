@@ -330,7 +330,8 @@ class JsonFiles:
 class TestJsonFileStore(StorageSuite):
     opt_out: ClassVar[dict[str, str]] = {
         "processes": "the jsonfile scheme is registered at run time, which child processes "
-        "do not see (a distributed adapter would use the csmcore.storage entry point)"
+        "do not see (a distributed adapter would use the csmcore.storage entry point)",
+        "pushdown": "it filters every condition in Python; nothing is selected in the file",
     }
 
     agreement_examples = 6  # every operation rewrites and fsyncs the file: keep the run short

@@ -24,9 +24,15 @@ reason, in ``opt_out``; the tests that need it are skipped with that reason (and
 
 Some checks need to reach the backend behind the adapter's back: to change the schema version
 it recorded, to break it, or to count what a query read. The factory returned by
-``store_factory`` offers that by also having the methods of :class:`SchemaAccess` (and
-:class:`OldSchemas`), :class:`BackendFaults` or :class:`PushdownProbe`; the checks that need a
-hook the factory does not have are skipped, with a reason naming the hook.
+``store_factory`` offers that by also having the methods of a hook protocol; a store without
+one says why in ``opt_out`` under the hook's capability name:
+
+- ``"schema"``: :class:`SchemaAccess` (schema version recorded, newer or missing refused);
+- ``"migrations"``: :class:`OldSchemas` (older schemas migrate forward when opened);
+- ``"faults"``: :class:`BackendFaults` (driver errors become ``StorageError``);
+- ``"pushdown"``: :class:`PushdownProbe` (queries select in the backend where it says so).
+
+A hook that is neither given nor opted out of also skips its checks, with a reason naming it.
 
 The classes can also be used one by one (:class:`TicketTests`, :class:`QueryTests`,
 :class:`VersionedTests`, :class:`UnitOfWorkTests`, :class:`DurabilityTests`,
@@ -214,11 +220,21 @@ def _comment(at: datetime, author: str) -> Commented:
     return Commented(at=at, author_role=Role.AGENT, author=author)
 
 
+_CAPABILITIES: dict[Any, str] = {
+    SchemaAccess: "schema",
+    OldSchemas: "migrations",
+    BackendFaults: "faults",
+    PushdownProbe: "pushdown",
+}
+"""The capability name under which a store opts out of each hook."""
+
+
 class StoreFixtures:
     """The fixtures every suite class shares. Override :meth:`store_factory`."""
 
     opt_out: ClassVar[Mapping[str, str]] = {}
-    """Capability name (``"reopen"``, ``"processes"``) to the reason this store lacks it."""
+    """Capability name (``"reopen"``, ``"processes"``, ``"schema"``, ``"migrations"``,
+    ``"faults"``, ``"pushdown"``) to the reason this store lacks it."""
 
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
@@ -261,10 +277,12 @@ class StoreFixtures:
 
     def hook(self, factory: StoreFactory, protocol: Any) -> Any:
         """``factory`` when it implements the hook ``protocol`` (:class:`SchemaAccess`, ...);
-        otherwise skips the running test, naming the missing hook."""
+        otherwise skips the running test, with the opt-out's reason or naming the hook."""
+        self.require(_CAPABILITIES[protocol])
         if not isinstance(factory, protocol):
             pytest.skip(
-                f"{type(self).__name__}'s store_factory has no {protocol.__name__} hook "
+                f"{type(self).__name__}'s store_factory has no {protocol.__name__} hook and "
+                f"does not opt out of {_CAPABILITIES[protocol]!r} "
                 f"(see csmcore.testing.storage_suite.{protocol.__name__})"
             )
         return factory
