@@ -10,8 +10,13 @@ expected, not proven, to work.
   query parameter is passed to libpq (``sslmode``, ``connect_timeout``, ...).
 - ``?pool_min=1&pool_max=4`` size the connection pool; ``?pool_timeout=30`` is how many seconds
   to wait for the server or a free connection before :class:`~csmcore.errors.StorageError`.
-- Writes check versions in the ``UPDATE``'s ``WHERE`` clause, so two writers with the same
-  expected version cannot both win even at READ COMMITTED.
+- It runs at the server's default isolation, READ COMMITTED, where each statement sees its own
+  snapshot. So every read is one statement (a page of ``find`` / ``stream`` picks the matching
+  ids and reads their histories in the same query), an append reads the version and the history
+  with one statement, and writes check versions in the ``UPDATE``'s ``WHERE`` clause: two
+  writers with the same expected version cannot both win, and a stale expected version is a
+  :class:`~csmcore.errors.ConcurrencyError`, never a verdict on another writer's events.
+- Reads outside a unit of work run in autocommit mode (no ``BEGIN`` / ``COMMIT`` round trips).
 - String columns use the ``"C"`` collation, so ids sort by code point as Python sorts them.
 """
 
@@ -28,7 +33,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from csmcore.errors import StorageError, ValidationError
+from csmcore.errors import CsmError, StorageError, ValidationError
 from csmcore.storage._sql import Cursor, Dialect, SqlStore, standard_migrations
 
 __all__ = ["PostgresStore"]
@@ -45,6 +50,13 @@ class _PostgresDialect(Dialect):
         if not values:
             return self.false, []
         return f"{column} = ANY(?)", [list(values)]
+
+    def bump_and_insert(self, bump: str) -> str | None:
+        # one round trip instead of two: the INSERT reads the UPDATE's RETURNING
+        return (
+            f"WITH bumped AS ({bump} RETURNING id) "
+            "INSERT INTO csm_events (ticket_id, seq, data) SELECT id, ?, ? FROM bumped"
+        )
 
 
 @lru_cache(maxsize=256)
@@ -94,6 +106,7 @@ class PostgresStore(SqlStore):
     dialect = _PostgresDialect()
     driver_errors = (psycopg.Error, PoolTimeout)
     integrity_errors = (psycopg.errors.IntegrityError,)
+    value_errors = (psycopg.DataError,)  # e.g. NUL in text, a number out of range
 
     def __init__(
         self,
@@ -197,6 +210,29 @@ class PostgresStore(SqlStore):
         # The pool commits when the block ends normally and rolls back when it raises.
         with self._pool.connection() as conn:
             yield _PgCursor(conn)
+
+    def query_once(
+        self, uow: Cursor | None, statement: str, params: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """One read-only statement; outside a unit of work it runs in autocommit mode, without
+        BEGIN and COMMIT round trips (one statement sees one snapshot at any isolation level)."""
+        if uow is not None:
+            return super().query_once(uow, statement, params)
+        self._check_usable()
+        try:
+            with self._pool.connection() as conn:
+                conn.autocommit = True
+                try:
+                    return conn.execute(_pg(statement), params).fetchall()
+                finally:
+                    conn.autocommit = False
+        except CsmError:
+            raise
+        except Exception as err:
+            translated = self._as_csm_error(err)
+            if translated is None:
+                raise
+            raise translated from err
 
     def drop_schema(self) -> None:
         """Drop this store's schema with everything in it, then close the store.

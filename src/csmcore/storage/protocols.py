@@ -12,7 +12,19 @@ An adapter is anything that satisfies :class:`Store`. Its roles are
 
 Every method documents what it raises. Errors of the backend driver (a locked file, a lost
 connection, ...) are raised as :class:`~csmcore.errors.StorageError` with the driver error as
-``__cause__``. Instants are stored in UTC and come back as aware datetimes.
+``__cause__``; a driver error caused by a value (text it cannot encode, a number out of range)
+as :class:`~csmcore.errors.ValidationError`, again with the driver error as ``__cause__``.
+Instants are stored in UTC and come back as aware datetimes.
+
+Ticket ids and document keys must be text every store can keep: a non-empty string without NUL
+(``"\\x00"``) or lone surrogates (U+D800..U+DFFF); anything else raises
+:class:`~csmcore.errors.ValidationError` naming the argument, on every store alike.
+
+Outside a unit of work, reads see committed states only. ``get`` returns one whole committed
+state of a ticket; ``find``, ``stream`` and ``count`` read at most one page (500 tickets, or
+``batch_size``) per snapshot, so every ticket they return is one committed state that matches
+the condition, even while other writers append; successive pages may see successive states of
+the store.
 """
 
 from __future__ import annotations
@@ -78,7 +90,8 @@ class TicketRepository(Protocol):
         """Return the ticket with its full history.
 
         Raises :class:`~csmcore.errors.NotFound` naming the id when there is no such ticket,
-        :class:`~csmcore.errors.ValidationError` for an empty or non-string id,
+        :class:`~csmcore.errors.ValidationError` for an id that is not a non-empty string no
+        store could keep (see the module documentation),
         :class:`~csmcore.errors.StorageError` on a backend failure.
         """
         ...
@@ -93,7 +106,11 @@ class TicketRepository(Protocol):
         :class:`~csmcore.errors.ConcurrencyError` when the stored version differs from
         ``expected_version`` (nothing is written), :class:`~csmcore.errors.InvalidTransition`
         when an event is not valid on the ticket (nothing is written), and
-        :class:`~csmcore.errors.ValidationError` for an empty ``events`` or a negative version.
+        :class:`~csmcore.errors.ValidationError` for an empty ``events``, a negative version
+        or an id no store could keep, :class:`~csmcore.errors.StorageError` on a backend
+        failure. A stale ``expected_version`` is reported as ConcurrencyError before anything
+        else about the events, also when another writer commits at the same moment: an
+        InvalidTransition always means the events cannot follow the version the caller named.
         """
         ...
 
@@ -134,8 +151,9 @@ class VersionedRepository(Protocol[T]):
 
         ``expected_version`` is the latest version the caller saw (0 for a new key).
         Raises :class:`~csmcore.errors.ConcurrencyError` when the latest stored version differs
-        (nothing is written), :class:`~csmcore.errors.ValidationError` for an empty key or a
-        negative version or a ``value`` that cannot be serialised (the message says why),
+        (nothing is written), :class:`~csmcore.errors.ValidationError` for a key no store could
+        keep, a negative version, or a ``value`` that cannot be serialised or would not come
+        back unchanged (the message says why),
         :class:`~csmcore.errors.StorageError` on a backend failure.
         """
         ...
@@ -144,7 +162,8 @@ class VersionedRepository(Protocol[T]):
         """Return the latest version of ``key``, or the given ``version``.
 
         Raises :class:`~csmcore.errors.NotFound` naming the key (and version) when absent,
-        :class:`~csmcore.errors.ValidationError` for an empty key or a ``version`` below 1,
+        :class:`~csmcore.errors.ValidationError` for a key no store could keep or a ``version``
+        below 1,
         :class:`~csmcore.errors.StorageError` on a backend failure.
         """
         ...
@@ -152,7 +171,7 @@ class VersionedRepository(Protocol[T]):
     def history(self, key: str) -> list[Versioned[T]]:
         """Return every version of ``key``, oldest first (an empty list for an unknown key).
 
-        Raises :class:`~csmcore.errors.ValidationError` for an empty key,
+        Raises :class:`~csmcore.errors.ValidationError` for a key no store could keep,
         :class:`~csmcore.errors.StorageError` on a backend failure.
         """
         ...

@@ -3,7 +3,8 @@
 - WAL journal and ``synchronous=FULL``: a returned write survives a crash or power loss.
 - Writes take the database's write lock at their start (``BEGIN IMMEDIATE``) and wait up to
   ``timeout`` seconds for it, so several processes can write the same file safely; readers are
-  never blocked by writers.
+  never blocked by writers. A transaction sees one snapshot of the file; reads outside a unit of
+  work are single statements, each one snapshot.
 - One connection per store, shared by the threads of a process under a lock.
 - The schema migrates forward when the file is opened; a file written by a newer csmcore raises
   :class:`~csmcore.errors.SchemaVersionError` and is left untouched.
@@ -15,15 +16,17 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from csmcore.errors import StorageError, ValidationError
+from csmcore.errors import CsmError, StorageError, ValidationError
 from csmcore.storage._sql import Cursor, Dialect, SqlStore, standard_migrations
 
 __all__ = ["SqliteStore"]
+
+_T = TypeVar("_T")
 
 
 class _SqliteDialect(Dialect):
@@ -59,6 +62,7 @@ class SqliteStore(SqlStore):
     dialect = _SqliteDialect()
     driver_errors = (sqlite3.Error,)
     integrity_errors = (sqlite3.IntegrityError,)
+    value_errors = (sqlite3.DataError, OverflowError)  # text too long, integer beyond 64 bits
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         self._path = os.fspath(path)
@@ -156,6 +160,54 @@ class SqliteStore(SqlStore):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    def run(self, uow: Cursor | None, work: Callable[[Cursor], _T], *, write: bool) -> _T:
+        """``work(cursor)`` in a new transaction (or the unit of work's savepoint): the same as
+        the shared version, without its layers of context managers (appends are short)."""
+        if uow is not None:
+            return super().run(uow, work, write=write)
+        self._check_usable()
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StorageError(f"{self._describe()} is closed")
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    result = work(_SqliteCursor(conn))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except CsmError:
+                raise
+            except Exception as err:
+                translated = self._as_csm_error(err)
+                if translated is None:
+                    raise
+                raise translated from err
+        return result
+
+    def query_once(
+        self, uow: Cursor | None, statement: str, params: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """One read-only statement; outside a unit of work it runs on its own (SQLite gives
+        every statement one consistent snapshot of the file)."""
+        if uow is not None:
+            return super().query_once(uow, statement, params)
+        self._check_usable()
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StorageError(f"{self._describe()} is closed")
+            try:
+                return conn.execute(statement, params).fetchall()
+            except Exception as err:
+                translated = self._as_csm_error(err)
+                if translated is None:
+                    raise
+                raise translated from err
 
     def close(self) -> None:
         """Close the connection (the data stays in the file). Closing twice is harmless."""
