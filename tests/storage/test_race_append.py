@@ -24,7 +24,7 @@ from csmcore.tickets import Commented, Role, Status, StatusChanged, TicketEvent
 StoreFactory = Callable[[], Store]
 
 WRITERS = 3
-ROUNDS = 40
+ROUNDS = 100
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
