@@ -30,6 +30,7 @@ def test_sqlite_urls_relative_and_absolute(tmp_path: Path, monkeypatch: pytest.M
     absolute = open_store(f"sqlite:///{tmp_path}/abs.db?timeout=2")
     try:
         assert isinstance(relative, SqliteStore)
+        assert isinstance(absolute, SqliteStore)
         assert relative.path == "rel.db"
         assert (tmp_path / "rel.db").exists()
         assert absolute.path == f"{tmp_path}/abs.db"

@@ -147,7 +147,8 @@ def test_surrogates_side_by_side_are_refused(stores: StoreFactory, joined: str) 
 
 
 def _survives_json(text: str) -> bool:
-    return json.loads(json.dumps(text)) == text
+    decoded: object = json.loads(json.dumps(text))
+    return decoded == text
 
 
 @settings(
