@@ -258,6 +258,8 @@ def test_equality_and_hash_respect_value_types() -> None:
         (lambda: Compare("fields.x", ">", "\udc00"), "value='\\udc00' cannot be stored"),
         (lambda: HasTags(["vip", "b\x00"]), "tag='b\\x00' cannot be stored"),
         (lambda: Eq("fields.a\x00", 1), "field='fields.a\\x00' cannot be stored"),
+        # A tag longer than any ticket can carry (255 characters) could never match.
+        (lambda: HasTags(["x" * 256]), "is 256 characters long"),
     ],
 )
 def test_bad_conditions_are_rejected_when_built(build: Any, needle: str) -> None:

@@ -194,6 +194,34 @@ def test_events_refuse_text_no_store_can_keep() -> None:
     assert from_data(json.loads(json.dumps(to_data(kept))), Ticket) == kept
 
 
+# Ticket ids and tags are indexed by every SQL store, and PostgreSQL's B-tree refuses entries
+# over ~2,700 bytes; 255 characters (at most 1,020 bytes of UTF-8) always fit.
+def test_ids_and_tags_are_at_most_255_characters() -> None:
+    longest = "\u00e9" * 255
+    kept = new_ticket(ticket_id=longest, tags={longest})
+    assert kept.id == longest
+    assert kept.tags == {longest}
+    into = "\u00e8" * 255
+    assert kept.merge_into(T0 + MIN, into)[1] == Merged(at=T0 + MIN, into=into)
+    assert from_data(json.loads(json.dumps(to_data(kept))), Ticket) == kept
+    too_long = "x" * 256
+    with pytest.raises(ValidationError, match="ticket_id='x+'... is 256 characters long"):
+        new_ticket(ticket_id=too_long)
+    with pytest.raises(ValidationError, match="tags tag=.* at most 255 characters"):
+        new_ticket(tags={"ok", too_long})
+    with pytest.raises(ValidationError, match="added tag=.* is 256 characters"):
+        kept.tag(T0 + MIN, add={too_long})
+    with pytest.raises(ValidationError, match="into=.* is 256 characters"):
+        kept.merge_into(T0 + MIN, too_long)
+    # Decoding takes the same rule as construction, whichever decoder path is used.
+    data = to_data(new_ticket())
+    data["events"][0]["ticket_id"] = too_long
+    with pytest.raises(ValidationError, match="is 256 characters long"):
+        from_data(data, Ticket)
+    # Subjects, requesters and field values are free text, without the identifier limit.
+    assert new_ticket(subject=too_long * 10, requester=too_long).requester == too_long
+
+
 def test_naive_datetime_is_rejected_naming_the_argument() -> None:
     with pytest.raises(NaiveDatetimeError, match="at="):
         new_ticket(at=datetime(2025, 1, 1))

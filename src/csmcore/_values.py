@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from csmcore.errors import ValidationError
 
@@ -68,3 +68,33 @@ def check_text(value: str, argument: str, *, error: type[ValidationError] = Vali
             "without NUL characters"
         )
     return value
+
+
+MAX_IDENTIFIER_LENGTH: Final = 255
+"""The longest ticket id, tag or store key, in characters.
+
+Identifiers are indexed by every SQL store, and an index entry has a size limit (PostgreSQL's
+B-tree refuses entries over about 2,700 bytes); 255 characters are at most 1,020 bytes of UTF-8,
+so every store can keep and find any identifier the domain accepts. Jira labels have the same
+limit.
+"""
+
+
+def check_identifier(
+    value: str, argument: str, *, error: type[ValidationError] = ValidationError
+) -> str:
+    """``value`` unchanged when it is storable text of at most 255 characters, else ``error``.
+
+    >>> check_identifier("T-1", "ticket_id")
+    'T-1'
+    >>> check_identifier("x" * 256, "ticket_id")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.ValidationError: ticket_id=... is 256 characters long; ...
+    """
+    if len(value) > MAX_IDENTIFIER_LENGTH:
+        raise error(
+            f"{argument}={value[:40]!r}... is {len(value)} characters long; ticket ids, tags "
+            f"and store keys are at most {MAX_IDENTIFIER_LENGTH} characters"
+        )
+    return check_text(value, argument, error=error)

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import attrs
 
-from csmcore._values import check_text, coerce_enum
+from csmcore._values import check_identifier, check_text, coerce_enum
 from csmcore.errors import SerializationError, ValidationError
 from csmcore.serialization import converter
 from csmcore.tickets import Channel, Priority, Role, Status
@@ -483,7 +483,7 @@ def _tag_set(value: object) -> frozenset[str]:
             raise ValidationError(
                 f"tags holds {tag!r}; a tag is a non-empty string without surrounding whitespace"
             )
-        check_text(tag, "tag")
+        check_identifier(tag, "tag")
     return tags
 
 

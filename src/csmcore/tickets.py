@@ -46,7 +46,13 @@ from typing import Any, Final, Generic, TypeAlias, TypeVar
 import attrs
 
 from csmcore._time import require_aware
-from csmcore._values import check_text, coerce_enum, text_problem
+from csmcore._values import (
+    MAX_IDENTIFIER_LENGTH,
+    check_identifier,
+    check_text,
+    coerce_enum,
+    text_problem,
+)
 from csmcore.errors import InvalidTransition, SerializationError, ValidationError
 from csmcore.serialization import converter
 
@@ -314,7 +320,7 @@ def _tag_set(value: object, argument: str) -> frozenset[str]:
                 f"{argument} holds {tag!r}; a tag is a non-empty string without leading or "
                 "trailing whitespace"
             )
-        check_text(tag, f"{argument} tag")
+        check_identifier(tag, f"{argument} tag")
     return tags
 
 
@@ -346,6 +352,15 @@ def _text(argument: str) -> Any:
         if not isinstance(value, str) or not value:
             raise ValidationError(f"{argument}={value!r} is not a non-empty string")
         check_text(value, argument)
+
+    return check
+
+
+def _identifier(argument: str) -> Any:
+    def check(_: object, __: object, value: object) -> None:
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"{argument}={value!r} is not a non-empty string")
+        check_identifier(value, argument)
 
     return check
 
@@ -420,7 +435,7 @@ class TicketCreated(TicketEventBase):
     own name).
     """
 
-    ticket_id: str = attrs.field(validator=_text("ticket_id"))
+    ticket_id: str = attrs.field(validator=_identifier("ticket_id"))
     created_by: Role = attrs.field(converter=_to_created_by)
     channel: Channel = attrs.field(converter=_to_channel)
     priority: Priority = attrs.field(converter=_to_priority)
@@ -521,7 +536,7 @@ class FieldsChanged(TicketEventBase):
 class Merged(TicketEventBase):
     """The ticket was merged into ticket ``into`` and closed; no event may follow."""
 
-    into: str = attrs.field(validator=_text("into"))
+    into: str = attrs.field(validator=_identifier("into"))
 
 
 _REOPEN_TARGETS: Final = frozenset({Status.OPEN, Status.PENDING, Status.ON_HOLD})
@@ -815,7 +830,7 @@ class Ticket:
     ``merged_into``, ``solved_at``, ``reopens``, ``updated_at`` and ``version``.
     """
 
-    id: str = attrs.field(validator=_text("id"))
+    id: str = attrs.field(validator=_identifier("id"))
     events: tuple[TicketEvent, ...] = attrs.field(converter=_events_tuple)
     _state: list[Any] = attrs.field(init=False, eq=False, repr=False, hash=False)
 
@@ -1407,6 +1422,12 @@ def _fast_text(value: Any) -> Any:
     raise _Unusual
 
 
+def _fast_identifier(value: Any) -> Any:
+    if type(value) is str and value and len(value) <= MAX_IDENTIFIER_LENGTH and _storable(value):
+        return value
+    raise _Unusual
+
+
 def _fast_status_name(value: Any, status: Status) -> Any:
     if value is None:
         return None
@@ -1444,7 +1465,7 @@ def _base(cls: type[_Ev], data: dict[str, Any]) -> _Ev:
 def _created_from(data: dict[str, Any]) -> TicketCreated:
     e = _base(TicketCreated, data)
     status = _STATUS_OF[data["status"]] if "status" in data else Status.NEW
-    _set(e, "ticket_id", _fast_text(data["ticket_id"]))
+    _set(e, "ticket_id", _fast_identifier(data["ticket_id"]))
     _set(e, "created_by", _ROLE_OF[data["created_by"]])
     _set(e, "channel", _CHANNEL_OF[data["channel"]])
     _set(e, "priority", _PRIORITY_OF[data["priority"]])
@@ -1522,7 +1543,7 @@ def _fields_changed_from(data: dict[str, Any]) -> FieldsChanged:
 
 def _merged_from(data: dict[str, Any]) -> Merged:
     e = _base(Merged, data)
-    _set(e, "into", _fast_text(data["into"]))
+    _set(e, "into", _fast_identifier(data["into"]))
     return e
 
 
