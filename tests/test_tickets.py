@@ -205,13 +205,13 @@ def test_ids_and_tags_are_at_most_255_characters() -> None:
     assert kept.merge_into(T0 + MIN, into)[1] == Merged(at=T0 + MIN, into=into)
     assert from_data(json.loads(json.dumps(to_data(kept))), Ticket) == kept
     too_long = "x" * 256
-    with pytest.raises(ValidationError, match="ticket_id='x+'... is 256 characters long"):
+    with pytest.raises(ValidationError, match=r"ticket_id='x+'... is 256 characters long"):
         new_ticket(ticket_id=too_long)
-    with pytest.raises(ValidationError, match="tags tag=.* at most 255 characters"):
+    with pytest.raises(ValidationError, match=r"tags tag=.* at most 255 characters"):
         new_ticket(tags={"ok", too_long})
-    with pytest.raises(ValidationError, match="added tag=.* is 256 characters"):
+    with pytest.raises(ValidationError, match=r"added tag=.* is 256 characters"):
         kept.tag(T0 + MIN, add={too_long})
-    with pytest.raises(ValidationError, match="into=.* is 256 characters"):
+    with pytest.raises(ValidationError, match=r"into=.* is 256 characters"):
         kept.merge_into(T0 + MIN, too_long)
     # Decoding takes the same rule as construction, whichever decoder path is used.
     data = to_data(new_ticket())
