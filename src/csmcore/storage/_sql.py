@@ -25,7 +25,6 @@ from operator import attrgetter
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 from csmcore import conditions as cd
-from csmcore._values import check_text
 from csmcore.errors import (
     ConcurrencyError,
     CsmError,
@@ -35,7 +34,6 @@ from csmcore.errors import (
     ValidationError,
 )
 from csmcore.storage import kit as c
-from csmcore.storage.memory import encode_document
 from csmcore.storage.protocols import Versioned
 from csmcore.tickets import (  # the fast event codecs (what to_data / from_data use for events)
     Ticket,
@@ -558,11 +556,6 @@ class _Bound:
             raise StorageError("this unit of work has ended; open a new one")
 
 
-def _check_key(value: object, argument: str) -> str:
-    """A ticket id or document key: a non-empty string that every store can keep."""
-    return check_text(c.check_id(value, argument), argument)
-
-
 def _history(texts: Sequence[str]) -> Ticket:
     """The ticket whose stored events (JSON texts, in order) are ``texts``."""
     datas = json.loads("[" + ",".join(texts) + "]")  # one parse for the whole history
@@ -626,7 +619,7 @@ class SqlTickets(_Bound):
         return len(batch)
 
     def get(self, ticket_id: str) -> Ticket:
-        _check_key(ticket_id, "ticket_id")
+        c.check_id(ticket_id, "ticket_id")
         rows = self._query(self._SELECT_HISTORY, [ticket_id])
         if not rows:
             raise NotFound(f"no ticket with id {ticket_id!r}")
@@ -638,7 +631,7 @@ class SqlTickets(_Bound):
     def append(
         self, ticket_id: str, events: Sequence[TicketEvent], *, expected_version: int
     ) -> Ticket:
-        _check_key(ticket_id, "ticket_id")
+        c.check_id(ticket_id, "ticket_id")
         new_events = c.check_events(events)
         c.check_version(expected_version)
         # A history only grows, so a cached committed ticket at the expected version is the
@@ -831,9 +824,9 @@ class SqlDocuments(_Bound):
         return int(rows[0][0] or 0)
 
     def put(self, key: str, value: Any, *, expected_version: int) -> Versioned[Any]:
-        _check_key(key, "key")
+        c.check_id(key, "key")
         c.check_version(expected_version)
-        data = dump_json(encode_document(value))  # ASCII: NUL and surrogates are escaped
+        data = dump_json(c.encode_document(value))  # ASCII: NUL and surrogates are escaped
         try:
             with self._tx(write=True) as cur:
                 latest = self._latest(cur, key)
@@ -857,7 +850,7 @@ class SqlDocuments(_Bound):
         return Versioned(key=key, version=expected_version + 1, value=value)
 
     def get(self, key: str, *, version: int | None = None) -> Versioned[Any]:
-        _check_key(key, "key")
+        c.check_id(key, "key")
         if version is not None:
             c.check_positive(version, "version")
         if version is None:
@@ -885,7 +878,7 @@ class SqlDocuments(_Bound):
         return Versioned(key=key, version=int(number), value=c.decode_document(json.loads(data)))
 
     def history(self, key: str) -> list[Versioned[Any]]:
-        _check_key(key, "key")
+        c.check_id(key, "key")
         rows = self._query(
             "SELECT version, data FROM csm_documents WHERE kind = ? AND key = ? ORDER BY version",
             [self._kind, key],

@@ -4,14 +4,21 @@ and the codec for versioned documents.
 Using them keeps a new adapter's errors identical to the built-in ones, which the conformance
 suite (:mod:`csmcore.testing.storage_suite`) checks. Each ``check_*`` returns its argument when it
 is acceptable and raises :class:`~csmcore.errors.ValidationError` naming it otherwise.
+
+Every built-in store uses them: :func:`check_id` for each ticket id and document key it is
+given, :func:`encode_document` for each document it writes and :func:`decode_document` for each
+one it reads.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
+from csmcore._values import MAX_IDENTIFIER_LENGTH as _MAX_IDENTIFIER_LENGTH
+from csmcore._values import check_identifier
 from csmcore.conditions import Condition
 from csmcore.errors import ConcurrencyError, SerializationError, ValidationError
 from csmcore.serialization import from_data, to_data
@@ -20,9 +27,14 @@ from csmcore.tickets import Ticket, TicketEvent
 KINDS = ("calendars", "policies", "rules")
 """The versioned document roles every store has."""
 
+MAX_ID_LENGTH: Final = _MAX_IDENTIFIER_LENGTH
+"""The longest ticket id or document key, in characters (255): the domain's limit for ticket
+ids and tags. In UTF-8 that is at most 1,020 bytes, which fits in any B-tree index entry."""
+
 
 __all__ = [
     "KINDS",
+    "MAX_ID_LENGTH",
     "apply_all",
     "check_condition",
     "check_events",
@@ -55,10 +67,27 @@ def check_condition(condition: object) -> Condition:
 
 
 def check_id(value: object, argument: str) -> str:
-    """A non-empty string (a ticket id or a document key), else ValidationError."""
+    """A ticket id or document key every store can keep, else ValidationError naming
+    ``argument`` and the value.
+
+    The domain's rule for ticket ids and tags: a non-empty string of at most
+    :data:`MAX_ID_LENGTH` (255) characters, without NUL (``"\\x00"``) or lone surrogates
+    (U+D800..U+DFFF).
+
+    >>> check_id("T-1", "ticket_id")
+    'T-1'
+    >>> check_id("", "key")
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.ValidationError: key='' is not a non-empty string
+    >>> check_id("k" * 256, "key")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.ValidationError: key='kkk...'... is 256 characters long; ...
+    """
     if not isinstance(value, str) or not value:
         raise ValidationError(f"{argument}={value!r} is not a non-empty string")
-    return value
+    return check_identifier(value, argument)
 
 
 def check_version(value: object, argument: str = "expected_version") -> int:
@@ -112,15 +141,51 @@ def _type_name(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+_JOINED_SURROGATES = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+
+
 def encode_document(value: object) -> dict[str, Any]:
-    """``{"type": "module:Class", "data": ...}``: JSON-safe, rebuilt by :func:`decode_document`."""
+    """``value`` (a csmcore domain object) as ``{"type": "module:Class", "data": ...}``:
+    JSON-safe data that :func:`decode_document` turns back into an equal object.
+
+    Write the result as JSON (any JSON encoder); NUL and lone surrogates inside the value's text
+    are escaped by JSON and come back unchanged. Raises
+    :class:`~csmcore.errors.ValidationError` for a value that is not a csmcore domain object
+    (calendars, SLA policies, escalation rules), and for text JSON cannot give back: a high
+    surrogate directly followed by a low one is written exactly like the single character the
+    pair stands for (``"\\ud83d\\ude00"`` and ``"😀"``) and read back as that character.
+    Every built-in store refuses such a value this way, so that all of them agree.
+
+    >>> from csmcore import BusinessCalendar
+    >>> encode_document(BusinessCalendar.always())["type"]
+    'csmcore.calendars:BusinessCalendar'
+    """
     cls = type(value)
     if not cls.__module__.startswith("csmcore."):
         raise ValidationError(
             f"value={value!r} is a {_type_name(cls)}; stores keep csmcore domain objects "
             "(BusinessCalendar, SLA policies, escalation rules)"
         )
-    return {"type": _type_name(cls), "data": to_data(value)}
+    data = {"type": _type_name(cls), "data": to_data(value)}
+    pending: list[Any] = [data["data"]]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+        elif isinstance(item, str) and not item.isascii():
+            found = _JOINED_SURROGATES.search(item)
+            if found is not None:
+                pair = found.group()
+                raise ValidationError(
+                    f"value={value!r} cannot be stored: its text {item!r} holds the surrogates "
+                    f"{pair!r} side by side, which JSON reads back as the one character "
+                    f"{pair.encode('utf-16', 'surrogatepass').decode('utf-16')!r}; "
+                    "use that character, or keep surrogates apart"
+                )
+    return data
 
 
 def decode_document(doc: Any) -> Any:

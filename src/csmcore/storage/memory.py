@@ -19,59 +19,18 @@ True
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from csmcore._values import check_text
 from csmcore.conditions import Condition
-from csmcore.errors import ConcurrencyError, NotFound, StorageError, ValidationError
+from csmcore.errors import ConcurrencyError, NotFound, StorageError
 from csmcore.storage import kit as c
 from csmcore.storage.protocols import Versioned
 from csmcore.tickets import Ticket, TicketEvent
 
 __all__ = ["MemoryStore"]
-
-
-_JOINED_SURROGATES = re.compile("[\ud800-\udbff][\udc00-\udfff]")
-
-
-def encode_document(value: object) -> dict[str, Any]:
-    """:func:`csmcore.storage.kit.encode_document`, refusing the one kind of text a JSON round
-    trip cannot give back (every store refuses it, so that all of them agree).
-
-    Documents are kept as JSON, which escapes NUL and lone surrogates, so those come back
-    unchanged. But a high surrogate directly followed by a low one is written exactly like the
-    single character the pair stands for (``"\\ud83d\\ude00"`` is both ``"\\ud83d\\ude00"``
-    and ``"😀"``) and is read back as that character: such text raises ValidationError.
-    """
-    data = c.encode_document(value)
-    pending: list[Any] = [data]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list | tuple):
-            pending.extend(item)
-        elif isinstance(item, str) and not item.isascii():
-            found = _JOINED_SURROGATES.search(item)
-            if found is not None:
-                raise ValidationError(
-                    f"value={value!r} cannot be stored: its text {item!r} holds the surrogates "
-                    f"{found.group()!r} side by side, which JSON reads back as the one character "
-                    f"{found.group().encode('utf-16', 'surrogatepass').decode('utf-16')!r}; "
-                    "use that character, or keep surrogates apart"
-                )
-    return data
-
-
-def _check_key(value: object, argument: str) -> str:
-    """A ticket id or document key: a non-empty string that every store can keep (the SQL
-    stores refuse the same ones)."""
-    return check_text(c.check_id(value, argument), argument)
 
 
 class _Tx:
@@ -129,7 +88,7 @@ class _Tickets:
         return len(batch)
 
     def get(self, ticket_id: str) -> Ticket:
-        _check_key(ticket_id, "ticket_id")
+        c.check_id(ticket_id, "ticket_id")
         with self._store._transaction(self._tx) as tx:
             found = tx.ticket(ticket_id)
         if found is None:
@@ -139,7 +98,7 @@ class _Tickets:
     def append(
         self, ticket_id: str, events: Sequence[TicketEvent], *, expected_version: int
     ) -> Ticket:
-        _check_key(ticket_id, "ticket_id")
+        c.check_id(ticket_id, "ticket_id")
         new_events = c.check_events(events)
         c.check_version(expected_version)
         with self._store._transaction(self._tx) as tx:
@@ -195,9 +154,9 @@ class _Documents:
         self._kind = kind
 
     def put(self, key: str, value: Any, *, expected_version: int) -> Versioned[Any]:
-        _check_key(key, "key")
+        c.check_id(key, "key")
         c.check_version(expected_version)
-        encode_document(value)  # the same values as the SQL stores accept
+        c.encode_document(value)  # refuses what the SQL stores refuse
         with self._store._transaction(self._tx) as tx:
             versions = tx.versions(self._kind, key)
             if len(versions) != expected_version:
@@ -209,7 +168,7 @@ class _Documents:
         return Versioned(key=key, version=expected_version + 1, value=value)
 
     def get(self, key: str, *, version: int | None = None) -> Versioned[Any]:
-        _check_key(key, "key")
+        c.check_id(key, "key")
         if version is not None:
             c.check_positive(version, "version")
         with self._store._transaction(self._tx) as tx:
@@ -224,7 +183,7 @@ class _Documents:
         return Versioned(key=key, version=number, value=versions[number - 1])
 
     def history(self, key: str) -> list[Versioned[Any]]:
-        _check_key(key, "key")
+        c.check_id(key, "key")
         with self._store._transaction(self._tx) as tx:
             versions = tx.versions(self._kind, key)
         return [Versioned(key=key, version=i, value=v) for i, v in enumerate(versions, 1)]

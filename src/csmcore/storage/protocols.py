@@ -16,9 +16,15 @@ connection, ...) are raised as :class:`~csmcore.errors.StorageError` with the dr
 as :class:`~csmcore.errors.ValidationError`, again with the driver error as ``__cause__``.
 Instants are stored in UTC and come back as aware datetimes.
 
-Ticket ids and document keys must be text every store can keep: a non-empty string without NUL
-(``"\\x00"``) or lone surrogates (U+D800..U+DFFF); anything else raises
-:class:`~csmcore.errors.ValidationError` naming the argument, on every store alike.
+Ticket ids and document keys must be text every store can keep: a non-empty string of at most
+255 characters (:data:`csmcore.storage.kit.MAX_ID_LENGTH`, the domain's limit for ticket ids and
+tags) without NUL (``"\\x00"``) or lone surrogates (U+D800..U+DFFF); anything else raises
+:class:`~csmcore.errors.ValidationError` naming the argument, on every store alike, and writes
+nothing. Whole numbers (versions, ``limit``, ``batch_size``) may be arbitrarily large, also
+beyond what a backend's integers hold: an ``expected_version`` above the stored one raises
+:class:`~csmcore.errors.ConcurrencyError`, a ``version`` above the latest
+:class:`~csmcore.errors.NotFound`, and a ``limit`` or ``batch_size`` above the number of
+matching tickets returns them all, never an ``OverflowError`` or a driver error.
 
 Outside a unit of work, reads see committed states only. ``get`` returns one whole committed
 state of a ticket; ``find``, ``stream`` and ``count`` read at most one page (500 tickets, or
