@@ -48,6 +48,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import pytest
@@ -75,8 +76,9 @@ from csmcore.errors import (
     ValidationError,
 )
 from csmcore.storage import open_store
+from csmcore.storage.kit import KINDS, MAX_ID_LENGTH
 from csmcore.storage.memory import MemoryStore
-from csmcore.storage.protocols import Store
+from csmcore.storage.protocols import Store, VersionedRepository
 from csmcore.testing import strategies as cs
 from csmcore.testing._workers import append_worker, in_process, race_worker
 from csmcore.tickets import (
@@ -219,6 +221,9 @@ def make_ticket(ticket_id: str, *, at: datetime = T0, **changes: Any) -> Ticket:
 def _comment(at: datetime, author: str) -> Commented:
     return Commented(at=at, author_role=Role.AGENT, author=author)
 
+
+HUGE_NUMBERS = (2**31, 2**63 - 1, 2**63, 2**64, 2**70)
+"""Whole numbers at and beyond the integer limits of backends (32 and 64 bits)."""
 
 _CAPABILITIES: dict[Any, str] = {
     SchemaAccess: "schema",
@@ -481,6 +486,52 @@ class TicketTests(StoreFixtures):
         assert [t.id for b in batches for t in b] == [f"T-{n:03d}" for n in range(23)]
         assert list(store.tickets.stream(cd.Never(), batch_size=10)) == []
 
+    def test_huge_whole_numbers_behave_like_any_large_number(self, store: Store) -> None:
+        tickets = [make_ticket(f"T-{n}") for n in range(3)]
+        store.tickets.add_many(tickets)
+        calendar = BusinessCalendar.always()
+        store.calendars.put("k", calendar, expected_version=0)
+        comment = [_comment(T0, "x")]
+        for huge in HUGE_NUMBERS:
+            number = str(huge)
+            assert list(store.tickets.stream(cd.Always(), batch_size=huge)) == [tickets]
+            assert store.tickets.find(cd.Always(), limit=huge) == tickets
+            assert store.tickets.find(cd.Eq("requester", "ann"), limit=huge) == tickets
+            with pytest.raises(ConcurrencyError, match=number):
+                store.tickets.append("T-0", comment, expected_version=huge)
+            with pytest.raises(NotFound, match="'ghost'"):
+                store.tickets.append("ghost", comment, expected_version=huge)
+            with pytest.raises(ConcurrencyError, match=number):
+                store.calendars.put("k", calendar, expected_version=huge)
+            with pytest.raises(ConcurrencyError, match=number):
+                store.calendars.put("new", calendar, expected_version=huge)
+            with pytest.raises(NotFound, match=number):
+                store.calendars.get("k", version=huge)
+            with pytest.raises(NotFound, match="'new'"):
+                store.calendars.get("new", version=huge)
+            for refused in (
+                lambda n=-huge: store.tickets.append("T-0", comment, expected_version=n),
+                lambda n=-huge: store.tickets.find(cd.Always(), limit=n),
+                lambda n=-huge: store.tickets.stream(cd.Always(), batch_size=n),
+                lambda n=-huge: store.calendars.put("k", calendar, expected_version=n),
+                lambda n=-huge: store.calendars.get("k", version=n),
+            ):
+                with pytest.raises(ValidationError, match=number):
+                    refused()
+        with store.unit_of_work() as uow:
+            huge = HUGE_NUMBERS[-1]
+            assert list(uow.tickets.stream(cd.Always(), batch_size=huge)) == [tickets]
+            assert uow.tickets.find(cd.Always(), limit=huge) == tickets
+            with pytest.raises(ConcurrencyError):
+                uow.tickets.append("T-0", comment, expected_version=huge)
+            with pytest.raises(ConcurrencyError):
+                uow.calendars.put("k", calendar, expected_version=huge)
+            with pytest.raises(NotFound):
+                uow.calendars.get("k", version=huge)
+        assert store.tickets.find(cd.Always()) == tickets
+        assert [v.version for v in store.calendars.history("k")] == [1]
+        assert store.calendars.keys() == ["k"]
+
 
 # --------------------------------------------------------------------------------------------
 # Fixed tickets and conditions for the query checks
@@ -700,14 +751,29 @@ ODD_TEXTS = (
 )
 """Text every store must keep exactly: any Unicode the domain accepts."""
 
-_KEY_LENGTH = 200
-"""Ids, tags and document keys are drawn at most this long (see the report of issue 4)."""
+LONGEST_ID_CHARACTERS = ("k", "\u00e9", "\u4e2d", "\U0001f600")
+"""Characters of one to four bytes in UTF-8; :data:`~csmcore.storage.kit.MAX_ID_LENGTH` (255)
+of the last are 1,020 bytes, which an index entry of the backend must hold."""
+
+REFUSED_IDS = {
+    "nul": "k\x00",
+    "only-nul": "\x00",
+    "high-surrogate": "k\ud800",
+    "low-surrogate": "\udfff",
+    "surrogate-after-non-ascii": "\u00e9\udc80x",
+    "256-ascii": "k" * (MAX_ID_LENGTH + 1),
+    "256-astral": "\U0001f600" * (MAX_ID_LENGTH + 1),
+}
+"""Ticket ids and document keys no store may accept: NUL, lone surrogates, one character over
+the limit."""
 
 
 def _key(text: str, n: int) -> str:
-    """A short, non-empty piece of ``text`` usable in ids, tags, field names and keys."""
-    piece = text[:_KEY_LENGTH].strip() or "k"
-    return f"{piece}-{n}"
+    """A non-empty piece of ``text`` usable in ids, tags, field names and keys: the ids and tags
+    :func:`_text_ticket` makes of it (two characters longer) stay within the limit."""
+    suffix = f"-{n}"
+    piece = text[: MAX_ID_LENGTH - 2 - len(suffix)].strip() or "k"
+    return f"{piece}{suffix}"
 
 
 def _text_ticket(ticket_id: str, text: str, key: str) -> Ticket:
@@ -835,6 +901,81 @@ class TextTests(StoreFixtures):
             self._round_trip(store, [(text, _key(key, next(counter)))])
 
         check()
+
+    def test_ids_tags_and_keys_of_the_longest_length_are_kept(self, store: Store) -> None:
+        at = T0 + timedelta(minutes=1)
+        calendars = [BusinessCalendar.always(), BusinessCalendar.weekly("09:00", "17:00")]
+        stored: list[Ticket] = []
+        keys: list[str] = []
+        for char in LONGEST_ID_CHARACTERS:
+            longest = char * MAX_ID_LENGTH
+            other = char * (MAX_ID_LENGTH - 1)
+            store.tickets.add(make_ticket(longest, tags={longest, f"{other}t"}))
+            events: list[TicketEvent] = [
+                TagsChanged(at=at, added={f"{other}u"}),
+                Merged(at=at, into=f"{other}m"),
+            ]
+            ticket = store.tickets.append(longest, events, expected_version=1)
+            bulk = make_ticket(f"{other}b", tags={longest})
+            assert store.tickets.add_many([bulk]) == 1
+            assert store.tickets.get(longest) == ticket
+            assert store.tickets.get(bulk.id) == bulk
+            assert store.tickets.find(cd.HasTags({longest, f"{other}u"})) == [ticket]
+            assert store.tickets.count(cd.HasTags({longest})) == 2
+            assert store.tickets.find(cd.HasTags({f"{other}t"}), limit=1) == [ticket]
+            for kind in KINDS:
+                documents = getattr(store, kind)
+                for version, calendar in enumerate(calendars):
+                    assert documents.put(longest, calendar, expected_version=version).key == longest
+                assert documents.get(longest).value == calendars[-1]
+                assert documents.get(longest, version=1).value == calendars[0]
+                assert [v.value for v in documents.history(longest)] == calendars
+            stored += [ticket, bulk]
+            keys.append(longest)
+        assert store.tickets.find(cd.Always()) == sorted(stored, key=lambda t: t.id)
+        for kind in KINDS:
+            assert getattr(store, kind).keys() == sorted(keys)
+
+    @pytest.mark.parametrize("refused", list(REFUSED_IDS.values()), ids=list(REFUSED_IDS))
+    def test_ids_and_keys_no_store_can_keep_are_refused(self, store: Store, refused: str) -> None:
+        kept = store.tickets.add(make_ticket("T-kept"))
+        store.calendars.put("kept", BusinessCalendar.always(), expected_version=0)
+        calls: dict[str, Callable[[], object]] = {
+            "tickets.get": lambda: store.tickets.get(refused),
+            "tickets.append": lambda: store.tickets.append(
+                refused, [_comment(T0, "x")], expected_version=1
+            ),
+        }
+        for kind in KINDS:
+            documents: VersionedRepository[Any] = getattr(store, kind)
+            calls |= {
+                f"{kind}.put": partial(
+                    documents.put, refused, BusinessCalendar.always(), expected_version=0
+                ),
+                f"{kind}.get": partial(documents.get, refused),
+                f"{kind}.get(version=1)": partial(documents.get, refused, version=1),
+                f"{kind}.history": partial(documents.history, refused),
+            }
+        for name, call in calls.items():
+            with pytest.raises(ValidationError) as info:
+                call()
+            message = str(info.value)
+            argument = "ticket_id=" if name.startswith("tickets.") else "key="
+            assert f"{argument}{refused[:40]!r}" in message, f"{name}: name the value: {message}"
+        assert store.tickets.find(cd.Always()) == [kept]
+        assert store.calendars.keys() == ["kept"]
+        assert store.policies.keys() == store.rules.keys() == []
+        # nor can a ticket, an event or a condition carry it
+        at = T0 + timedelta(minutes=1)
+        for build in (
+            lambda: make_ticket(refused),
+            lambda: make_ticket("T-x", tags={refused}),
+            lambda: TagsChanged(at=at, added={refused}),
+            lambda: Merged(at=at, into=refused),
+            lambda: cd.HasTags({refused}),
+        ):
+            with pytest.raises(ValidationError):
+                build()
 
     def test_text_the_domain_refuses_never_reaches_the_store(self, store: Store) -> None:
         kept = store.tickets.add(make_ticket("T-kept"))
