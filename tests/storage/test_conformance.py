@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import pytest
 
+from csmcore import conditions as cd
 from csmcore.storage import open_store
 from csmcore.testing.storage_suite import StorageSuite, StoreFactory
+
+SQL_PUSHED_DOWN: Sequence[cd.Condition] = (
+    cd.Eq("priority", "high"),
+    cd.Compare("priority", ">=", "high"),
+    cd.In("status", ["open", "pending"]),
+    cd.Eq("status_name", "Awaiting Vendor"),
+    cd.Eq("channel", "phone"),
+    cd.Eq("created_by", "agent"),
+    cd.Eq("group", None) | cd.In("group", ["billing", None]),
+    cd.Eq("assignee", "zoe"),
+    cd.Eq("requester", "bob"),
+    cd.Eq("subject", "Printer on fire"),
+    cd.Eq("merged", True),
+    ~cd.HasTags({"vip"}),
+    cd.HasTags({"a", "b"}) & ~cd.Eq("priority", "low"),
+)
+"""What docs/storage.md says the SQL stores select in the database: every field but custom
+fields, ``merged`` and tags, under and/or/not."""
 
 
 class TestMemoryStore(StorageSuite):
@@ -23,12 +42,16 @@ class TestMemoryStore(StorageSuite):
 
 
 class TestSqliteStore(StorageSuite):
+    pushed_down = SQL_PUSHED_DOWN
+
     @pytest.fixture
     def store_factory(self, sqlite_factory: StoreFactory) -> StoreFactory:
         return sqlite_factory
 
 
 class TestPostgresStore(StorageSuite):
+    pushed_down = SQL_PUSHED_DOWN
+
     @pytest.fixture
     def store_factory(self, postgres_factory: StoreFactory) -> StoreFactory:
         return postgres_factory

@@ -335,6 +335,7 @@ class TestJsonFileStore(StorageSuite):
     }
 
     agreement_examples = 6  # every operation rewrites and fsyncs the file: keep the run short
+    race_rounds = 40
 
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> StoreFactory:

@@ -7,12 +7,12 @@ csmcore's storage, not pytest and Hypothesis: the children start in a fraction o
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from csmcore.errors import ConcurrencyError
+from csmcore.errors import ConcurrencyError, CsmError
 from csmcore.storage import open_store
-from csmcore.tickets import Commented, Role
+from csmcore.tickets import Commented, Role, Status, StatusChanged, TicketEvent
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 
@@ -40,18 +40,39 @@ def append_worker(url: str, ticket_id: str, worker: int, count: int, start: Any)
         store.close()
 
 
+def race_events(worker: int) -> list[TicketEvent]:
+    """What ``worker`` appends to a new ticket (created at ``T0``) at expected version 1.
+
+    Worker 0 closes the ticket an hour later; the others comment a few minutes after its
+    creation. Whoever commits first wins, and every other writer must get ConcurrencyError:
+    an InvalidTransition ("the ticket is closed", "events must be in time order") would mean
+    that a writer checked its events against a history newer than the version it named.
+    """
+    if worker == 0:
+        return [StatusChanged(at=T0 + timedelta(hours=1), status=Status.CLOSED)]
+    return [_comment(T0 + timedelta(minutes=worker), f"w{worker}")]
+
+
+def race_once(store: Any, ticket_id: str, worker: int) -> str:
+    """Append :func:`race_events` at expected version 1: ``"won"``, ``"conflict"`` (a
+    ConcurrencyError), or the type and message of any other CsmError."""
+    try:
+        store.tickets.append(ticket_id, race_events(worker), expected_version=1)
+    except ConcurrencyError:
+        return "conflict"
+    except CsmError as err:
+        return f"{type(err).__name__}: {err}"
+    return "won"
+
+
 def race_worker(url: str, ticket_ids: list[str], worker: int, start: Any) -> list[str]:
-    """For each ticket, wait for the other racer, then append at expected version 1."""
+    """For each ticket, wait for the other racers, then :func:`race_once`."""
     store = open_store(url)
     results = []
     try:
         for ticket_id in ticket_ids:
             start.wait()
-            try:
-                store.tickets.append(ticket_id, [_comment(T0, f"w{worker}")], expected_version=1)
-                results.append("won")
-            except ConcurrencyError:
-                results.append("conflict")
+            results.append(race_once(store, ticket_id, worker))
     finally:
         store.close()
     return results
