@@ -34,6 +34,10 @@ class TestMemoryStore(StorageSuite):
     opt_out: ClassVar[Mapping[str, str]] = {
         "reopen": "memory:// always opens a new, empty store; nothing outlives the object",
         "processes": "the data lives in one process's memory",
+        "schema": "nothing is written anywhere, so there is no schema to record or refuse",
+        "migrations": "nothing outlives the object, so no older layout can ever be opened",
+        "faults": "plain dictionaries in this process: no backend to be unreachable or to fail",
+        "pushdown": "there is no backend to select in: every query filters with matches()",
     }
 
     @pytest.fixture

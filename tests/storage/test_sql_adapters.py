@@ -1,5 +1,4 @@
-"""What is not conformance: settings and options only SQLite or PostgreSQL have, and the
-wiring of the suite's hooks for both.
+"""What is not conformance: settings and options only SQLite or PostgreSQL have.
 
 Everything the adapters must do (schema versions, migrations, push-down, driver errors, races,
 text) is checked by the shipped suite in test_conformance.py, through the hooks of conftest.py;
@@ -17,23 +16,7 @@ from csmcore.errors import ValidationError
 from csmcore.storage import open_store
 from csmcore.storage.protocols import Store
 from csmcore.storage.sqlite import SqliteStore
-from csmcore.testing.storage_suite import (
-    BackendFaults,
-    OldSchemas,
-    PushdownProbe,
-    SchemaAccess,
-    make_ticket,
-)
-
-
-@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
-@pytest.mark.parametrize("hook", [SchemaAccess, OldSchemas, BackendFaults, PushdownProbe])
-def test_the_factories_give_the_suite_every_hook(
-    request: pytest.FixtureRequest, kind: str, hook: type
-) -> None:
-    # Without a hook the suite skips its checks; this keeps them running for our adapters.
-    factory = request.getfixturevalue(f"{kind}_factory")
-    assert isinstance(factory, hook)
+from csmcore.testing.storage_suite import make_ticket
 
 
 def test_sqlite_is_durable_and_in_wal_mode(tmp_path: Path) -> None:

@@ -32,7 +32,9 @@ one says why in ``opt_out`` under the hook's capability name:
 - ``"faults"``: :class:`BackendFaults` (driver errors become ``StorageError``);
 - ``"pushdown"``: :class:`PushdownProbe` (queries select in the backend where it says so).
 
-A hook that is neither given nor opted out of also skips its checks, with a reason naming it.
+A hook that is neither given nor opted out of FAILS its checks, with a message naming the hook
+to provide and the ``opt_out`` key to declare instead: a store never passes a check silently.
+An ``opt_out`` key that names no capability, or a reason left empty, fails every test.
 
 Class attributes tune or extend some checks: ``pushed_down`` (conditions the store promises to
 select in its backend), ``racers`` / ``race_rounds`` / ``race_reads`` / ``writers`` (how hard
@@ -279,13 +281,23 @@ _CAPABILITIES: dict[Any, str] = {
 }
 """The capability name under which a store opts out of each hook."""
 
+CAPABILITIES = ("reopen", "processes", *_CAPABILITIES.values())
+"""Every key ``opt_out`` accepts."""
+
+
+def _members(protocol: Any) -> str:
+    """The names a hook protocol asks for, for messages."""
+    names = set(getattr(protocol, "__annotations__", {}))
+    names |= {n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_")}
+    return ", ".join(sorted(names))
+
 
 class StoreFixtures:
     """The fixtures every suite class shares. Override :meth:`store_factory`."""
 
     opt_out: ClassVar[Mapping[str, str]] = {}
     """Capability name (``"reopen"``, ``"processes"``, ``"schema"``, ``"migrations"``,
-    ``"faults"``, ``"pushdown"``) to the reason this store lacks it."""
+    ``"faults"``, ``"pushdown"``) to the reason this store lacks it (a non-empty sentence)."""
 
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
@@ -298,6 +310,7 @@ class StoreFixtures:
     @pytest.fixture
     def stores(self, store_factory: StoreFactory) -> Iterator[StoreFactory]:
         """Like ``store_factory``, but closes every store it built when the test ends."""
+        self.check_opt_out()
         built: list[Store] = []
 
         def build() -> Store:
@@ -314,8 +327,30 @@ class StoreFixtures:
         """A fresh, empty store, closed after the test."""
         return stores()
 
+    def check_opt_out(self) -> None:
+        """Fail the running test when ``opt_out`` has a key that names no capability or a
+        reason that is empty."""
+        name = type(self).__name__
+        unknown = sorted(set(self.opt_out) - set(CAPABILITIES))
+        if unknown:
+            pytest.fail(
+                f"{name}.opt_out has the keys {unknown}, which name no capability; the keys "
+                f"are {', '.join(map(repr, CAPABILITIES))}",
+                pytrace=False,
+            )
+        blank = sorted(
+            k for k, v in self.opt_out.items() if not isinstance(v, str) or not v.strip()
+        )
+        if blank:
+            pytest.fail(
+                f"{name}.opt_out gives no reason for {blank}; say in a sentence why the store "
+                "cannot offer it (pytest shows it with the skipped tests)",
+                pytrace=False,
+            )
+
     def require(self, capability: str) -> None:
         """Skip the running test, with the declared reason, when the store opted out."""
+        self.check_opt_out()
         if capability in self.opt_out:
             pytest.skip(
                 f"{type(self).__name__} opts out of {capability!r}: {self.opt_out[capability]}"
@@ -327,14 +362,20 @@ class StoreFixtures:
         return open_store(store.url)
 
     def hook(self, factory: StoreFactory, protocol: Any) -> Any:
-        """``factory`` when it implements the hook ``protocol`` (:class:`SchemaAccess`, ...);
-        otherwise skips the running test, with the opt-out's reason or naming the hook."""
-        self.require(_CAPABILITIES[protocol])
+        """``factory`` when it implements the hook ``protocol`` (:class:`SchemaAccess`, ...).
+
+        Skips the running test, with the declared reason, when the store opts out of the hook's
+        capability; fails it, saying which hook to provide or which opt-out to declare, when
+        the factory has neither."""
+        capability = _CAPABILITIES[protocol]
+        self.require(capability)
         if not isinstance(factory, protocol):
-            pytest.skip(
-                f"{type(self).__name__}'s store_factory has no {protocol.__name__} hook and "
-                f"does not opt out of {_CAPABILITIES[protocol]!r} "
-                f"(see csmcore.testing.storage_suite.{protocol.__name__})"
+            pytest.fail(
+                f"{type(self).__name__}'s store_factory has no {protocol.__name__} hook: give "
+                f"the object store_factory returns the members of "
+                f"csmcore.testing.storage_suite.{protocol.__name__} ({_members(protocol)}), "
+                f"or declare opt_out = {{{capability!r}: '<why the store cannot>'}}",
+                pytrace=False,
             )
         return factory
 
@@ -786,7 +827,11 @@ class QueryTests(StoreFixtures):
         conditions = [*query_conditions(), *self.pushed_down]
         claimed = [c for c in conditions if probe.pushes_down(store, c)]
         if not claimed:
-            pytest.skip(f"{type(self).__name__}: the store pushes none of the conditions down")
+            pytest.fail(
+                f"{type(self).__name__}'s PushdownProbe claims none of the conditions; a store "
+                "that selects nothing in its backend declares opt_out = {'pushdown': '<why>'}",
+                pytrace=False,
+            )
         for condition in claimed:
             expected = sorted(t.id for t in tickets if condition.matches(t))
             with probe.reads(store) as reads:
