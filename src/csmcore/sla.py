@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from csmcore._time import EPOCH, US, require_aware, to_us
+from csmcore._time import US, require_aware, to_us
 from csmcore._values import coerce_enum
 from csmcore.calendars import _FAST_LIMIT, BusinessCalendar, _to_datetime
 from csmcore.conditions import All, Always, AnyOf, Compare, Condition, Eq, In, Never, Not
@@ -611,6 +611,7 @@ class SlaBook:
         seen: dict[tuple[str, int], SlaPolicy] = {}
         metrics: dict[str, tuple[Metric, CustomClock | None]] = {}
         compiled: dict[int, _Compiled] = {}
+        clocks_of: dict[str, set[_Clock]] = {}
         for policy in self.policies:
             ident = (policy.name, policy.version)
             if ident in seen:
@@ -640,6 +641,7 @@ class SlaBook:
                         "policies; one key must always measure the same thing"
                     )
                 groups.setdefault(target.key, []).append(_Spec(policy, target, clock))
+                clocks_of.setdefault(target.key, set()).add(clock)
             compiled[id(policy)] = _Compiled(policy, list(groups.items()))
         # Versions per name must be ordered in time.
         by_name: dict[str, list[SlaPolicy]] = {}
@@ -705,7 +707,10 @@ class SlaBook:
         object.__setattr__(
             self,
             "_plans",
-            [_KeyPlan(key, metric, clock) for key, (metric, clock) in metrics.items()],
+            [
+                _KeyPlan(key, metric, clock, len(clocks_of[key]) > 1)
+                for key, (metric, clock) in metrics.items()
+            ],
         )
         needs = any(
             p.condition is not None or not c.trivial
@@ -766,7 +771,7 @@ class SlaBook:
         cursor = _us(after, "after")
         tz = after.tzinfo
         events = ticket.events
-        times = [to_us(e.at) for e in events]
+        times = [e._at_us for e in events]
         while True:
             run = _Run(self, ticket, cursor)
             timed = run.next_timed(cursor)
@@ -860,9 +865,22 @@ class _Cycle:
     )
 
     def __init__(
-        self, number: int, start: int, spec: _Spec | None, memos: _Memos, running: bool
+        self,
+        number: int,
+        start: int,
+        spec: _Spec | None,
+        memos: _Memos,
+        running: bool,
+        mixed: bool,
     ) -> None:
-        clock = spec.clock if spec is not None else _WALL
+        if spec is not None:
+            clock = spec.clock
+            # The running segments are kept only when a later target may measure on another
+            # clock (respec then recounts them); most keys use one clock throughout.
+            self.segs: list[tuple[int, int]] | None = [] if mixed else None
+        else:
+            clock = _WALL
+            self.segs = []
         self.number = number
         self.start = start
         self.spec = spec
@@ -870,7 +888,6 @@ class _Cycle:
         self.memos = memos
         memo = self.memo = memos[clock]
         self.used = 0
-        self.segs: list[tuple[int, int]] = []
         self.stop: int | None = None
         self.breach: int | None = None
         if running:  # self.run(True, start), inlined
@@ -902,7 +919,8 @@ class _Cycle:
                     self.base = p
         elif self.run_us is not None:
             self.used += self.pos(t) - self.run_pos
-            self.segs.append((self.run_us, t))
+            if self.segs is not None:
+                self.segs.append((self.run_us, t))
             self.run_us = None
 
     def end(self, t: int) -> None:
@@ -919,7 +937,8 @@ class _Cycle:
                 if p >= need:
                     self.breach = self.clock.at(need, run_us, self.run_pos)
             self.used += p - self.run_pos
-            self.segs.append((run_us, t))
+            if self.segs is not None:
+                self.segs.append((run_us, t))
             self.run_us = None
         self.stop = t
 
@@ -947,16 +966,19 @@ class _Cycle:
                 self.spec = None
             return
         if spec.clock is not self.clock:
+            segs = self.segs
+            assert segs is not None  # kept whenever the clock can change
             self.clock = spec.clock
             self.memo = self.memos[spec.clock]
-            self.used = sum(self.pos(b) - self.pos(a) for a, b in self.segs)
+            self.used = sum(self.pos(b) - self.pos(a) for a, b in segs)
             if self.run_us is not None:
                 self.run_pos = self.pos(self.run_us)
             self.base = None
         if old is not None and self.breach is None and spec.target.on_change is OnChange.RESTART:
             self.start = t
             self.used = 0
-            self.segs = []
+            if self.segs is not None:
+                self.segs = []
             self.base = None
             if self.run_us is not None:
                 self.run_us = t
@@ -988,14 +1010,19 @@ class _KeyPlan:
         "key",
         "kind",
         "metric",
+        "mixed",
         "relevant",
         "runs",
         "start_flags",
         "stop_flags",
     )
 
-    def __init__(self, key: str, metric: Metric, clock_rules: CustomClock | None) -> None:
+    def __init__(
+        self, key: str, metric: Metric, clock_rules: CustomClock | None, mixed: bool
+    ) -> None:
         self.key = key
+        self.mixed = mixed
+        """Whether the key's targets measure on more than one clock."""
         self.metric = metric
         self.kind = _KIND[metric]
         self.clock_rules = clock_rules
@@ -1023,7 +1050,7 @@ class _Track:
         self.open = cycle
 
     def begin(self, t: int, spec: _Spec | None, running: bool) -> None:
-        cycle = _Cycle(len(self.cycles) + 1, t, spec, self.memos, running)
+        cycle = _Cycle(len(self.cycles) + 1, t, spec, self.memos, running, self.plan.mixed)
         self.cycles.append(cycle)
         self.open = cycle
 
@@ -1108,85 +1135,100 @@ class _Run:
         priority = created.priority
         by_agent = created.created_by is Role.AGENT
         awaiting_first = not by_agent
-        snapshot: Ticket | None = None
         use_snapshots = book._snapshots
         constant = book._constant
+        # Conditions that read only fields fixed at creation see the same values in the
+        # ticket itself as in every snapshot of it; otherwise a snapshot is kept in step.
+        tracking = use_snapshots and not constant
         keep = book._custom
-        specs: dict[str, _Spec] = {}
-        last_epoch: list[_Compiled] | None = None
+        single = len(book._breaks) == 1
         # One row per event: (instant, flags, status after it, targets in force after it).
         rows: list[tuple[int, int, Status, dict[str, _Spec]]] = []
         snapshots: list[Ticket | None] = []
-        single = len(book._breaks) == 1
-        epoch = book._epochs[0]
-        index = -1
-        for event in events:
-            d = event.at - EPOCH  # to_us(event.at), inlined
-            t = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
-            if t > until:
-                break
-            index += 1
-            before = status
-            code = _F_ANY | _F_AWAITING if awaiting_first else _F_ANY
-            kind = type(event)
-            if kind is Commented:
-                assert isinstance(event, Commented)
-                if event.public:
-                    if event.author_role is Role.REQUESTER or event.on_behalf_of_requester:
-                        code |= _F_REQUESTER
-                    elif event.author_role is Role.AGENT:
-                        code |= _F_AGENT
-            elif kind is StatusChanged:
-                assert isinstance(event, StatusChanged)
-                status = event.status
-            elif kind is PriorityChanged:
-                assert isinstance(event, PriorityChanged)
-                priority = event.priority
-            elif kind is Reopened:
-                assert isinstance(event, Reopened)
-                status = event.status
-            elif kind is Merged:
-                status = Status.CLOSED
-            elif index == 0:
-                code |= _F_FIRST
-            elif kind is Assigned:
-                code |= _F_ASSIGNED
-            if status is not before:
-                code |= _F_STATUS
-                if status in _SOLVED:
-                    if before not in _SOLVED:
-                        code |= _F_SOLVED
-                elif before in _SOLVED:
-                    code |= _F_REOPENED
-            elif index == 0 and status in _SOLVED:
+        t = created._at_us
+        if t <= until:
+            # The creation event: it starts the first-reply phase and selects the targets.
+            code = _F_ANY | _F_FIRST | _F_SELECT
+            if awaiting_first:
+                code |= _F_AWAITING
+            if status in _SOLVED:
                 code |= _F_SOLVED
-            if use_snapshots:
-                if constant:
-                    # Conditions read only fields fixed at creation: the ticket itself has
-                    # the same values as every snapshot of it.
-                    snapshot = ticket
-                elif snapshot is None:
-                    snapshot = Ticket.from_events(events[: index + 1])
-                elif kind is not Commented:
-                    # A comment changes no field a condition reads: the last snapshot stands.
-                    snapshot = snapshot.apply(event)
-            if not single:
-                epoch = book._in_force(t)
-            if (
-                index == 0
-                or epoch is not last_epoch
-                or (kind is not Commented and (not constant or kind is PriorityChanged))
-            ):
-                chosen = book._select(epoch, snapshot, priority)
-                last_epoch = epoch
-                if index == 0 or (chosen is not specs and chosen != specs):
-                    specs = chosen
-                    code |= _F_SELECT
-            if code & _F_DONE:
                 awaiting_first = False
+            snapshot: Ticket | None = None
+            if tracking:
+                snapshot = Ticket.from_events(events[:1])
+            elif use_snapshots:
+                snapshot = ticket
+            epoch = book._epochs[0] if single else book._in_force(t)
+            last_epoch = epoch
+            specs = book._select(epoch, snapshot, priority)
             rows.append((t, code, status, specs))
             if keep:
                 snapshots.append(snapshot)
+            reselect_always = not constant
+            following = iter(events)
+            next(following)
+            for event in following:
+                t = event._at_us
+                if t > until:
+                    break
+                code = _F_ANY | _F_AWAITING if awaiting_first else _F_ANY
+                kind = type(event)
+                if kind is Commented:
+                    assert isinstance(event, Commented)
+                    if event.public:
+                        if event.author_role is Role.REQUESTER or event.on_behalf_of_requester:
+                            code |= _F_REQUESTER
+                        elif event.author_role is Role.AGENT:
+                            code |= _F_AGENT
+                            awaiting_first = False
+                    if single:
+                        # A comment changes no status and no field a condition reads.
+                        rows.append((t, code, status, specs))
+                        if keep:
+                            snapshots.append(snapshot)
+                        continue
+                    reselect = False
+                else:
+                    before = status
+                    if kind is StatusChanged:
+                        assert isinstance(event, StatusChanged)
+                        status = event.status
+                    elif kind is PriorityChanged:
+                        assert isinstance(event, PriorityChanged)
+                        priority = event.priority
+                    elif kind is Reopened:
+                        assert isinstance(event, Reopened)
+                        status = event.status
+                    elif kind is Merged:
+                        status = Status.CLOSED
+                    elif kind is Assigned:
+                        code |= _F_ASSIGNED
+                    if status is not before:
+                        code |= _F_STATUS
+                        if status in _SOLVED:
+                            if before not in _SOLVED:
+                                code |= _F_SOLVED
+                                awaiting_first = False
+                        elif before in _SOLVED:
+                            code |= _F_REOPENED
+                    if tracking:
+                        assert snapshot is not None
+                        snapshot = snapshot.apply(event)
+                    reselect = reselect_always or kind is PriorityChanged
+                if not single:
+                    epoch = book._in_force(t)
+                    if epoch is not last_epoch:
+                        reselect = True
+                if reselect:
+                    chosen = book._select(epoch, snapshot, priority)
+                    last_epoch = epoch
+                    if chosen is not specs and chosen != specs:
+                        specs = chosen
+                        code |= _F_SELECT
+                rows.append((t, code, status, specs))
+                if keep:
+                    snapshots.append(snapshot)
         memos = self.memos
         results = self.results
         for plan in book._plans:
@@ -1207,6 +1249,7 @@ class _Run:
             # open cycle, if any.
             relevant = plan.relevant
             runs = plan.runs
+            mixed = plan.mixed
             spec: _Spec | None = None
             cycle: _Cycle | None = None
             for t, code, status, specs in rows:
@@ -1219,20 +1262,23 @@ class _Run:
                         cycle.respec(spec, t)
                 running = runs is None or status in runs
                 if kind_of_key == _K_FIRST:
+                    # One cycle at most, from creation to the first reply or solve: once it
+                    # has ended (or did not start), nothing later can change the key.
                     if code & _F_FIRST:
-                        if not by_agent and not code & _F_SOLVED:
-                            cycle = _Cycle(1, t, spec, memos, True)
-                            cycles.append(cycle)
+                        if by_agent or code & _F_SOLVED:
+                            break
+                        cycle = _Cycle(1, t, spec, memos, True, mixed)
+                        cycles.append(cycle)
                     elif code & _F_DONE and cycle is not None:
                         cycle.end(t)
-                        cycle = None
+                        break
                 elif kind_of_key == _K_NEXT:
                     if code & _F_DONE:
                         if cycle is not None:
                             cycle.end(t)
                             cycle = None
                     elif code & _F_REQUESTER and cycle is None and not code & _F_AWAITING:
-                        cycle = _Cycle(len(cycles) + 1, t, spec, memos, True)
+                        cycle = _Cycle(len(cycles) + 1, t, spec, memos, True, mixed)
                         cycles.append(cycle)
                 elif kind_of_key == _K_UPDATE:
                     if code & _F_DONE and cycle is not None:
@@ -1241,10 +1287,10 @@ class _Run:
                     if (code & _F_AGENT or (by_agent and code & _F_FIRST)) and (
                         status not in _SOLVED
                     ):
-                        cycle = _Cycle(len(cycles) + 1, t, spec, memos, running)
+                        cycle = _Cycle(len(cycles) + 1, t, spec, memos, running, mixed)
                         cycles.append(cycle)
                 elif code & _F_FIRST:
-                    cycle = _Cycle(1, t, spec, memos, running)
+                    cycle = _Cycle(1, t, spec, memos, running, mixed)
                     cycles.append(cycle)
                     if code & _F_SOLVED:
                         cycle.end(t)
@@ -1260,7 +1306,7 @@ class _Run:
                         cycle.stop = None
                         cycle.respec(spec, t)
                     else:
-                        cycle = _Cycle(len(cycles) + 1, t, spec, memos, running)
+                        cycle = _Cycle(len(cycles) + 1, t, spec, memos, running, mixed)
                         cycles.append(cycle)
                 if cycle is not None and (cycle.run_us is None) is running:
                     if not running:
@@ -1369,6 +1415,7 @@ class _Run:
         ``due``, :func:`_state`, :func:`_warning`) would, computing each position once.
         """
         until = self.until
+        far = until >= _FAST_LIMIT
         out = []
         for key, metric, cycles in self.results:
             for cycle in cycles:
@@ -1379,9 +1426,12 @@ class _Run:
                 stop = cycle.stop
                 run_us = cycle.run_us
                 used = cycle.used
+                memo = cycle.memo
                 if stop is None:
                     end = until
-                    p_end = cycle.pos(until)
+                    p_end = memo.get(until)
+                    if p_end is None:
+                        p_end = memo[until] = clock.pos(until)
                     if run_us is not None and cycle.breach is None:
                         # cycle.check(until), as finish() does for the open cycle.
                         need = cycle.run_pos + spec.d - used
@@ -1389,7 +1439,9 @@ class _Run:
                             cycle.breach = clock.at(need, run_us, cycle.run_pos)
                 else:
                     end = stop
-                    p_end = cycle.pos(stop)
+                    p_end = memo.get(stop)
+                    if p_end is None:
+                        p_end = memo[stop] = clock.pos(stop)
                 breach = cycle.breach
                 elapsed = used if run_us is None else used + p_end - cycle.run_pos
                 p_start = cycle.base
@@ -1433,7 +1485,7 @@ class _Run:
                         ),
                     }
                 )
-                if cycle.start < 0 or due >= _FAST_LIMIT or until >= _FAST_LIMIT:
+                if far or cycle.start < 0 or due >= _FAST_LIMIT:
                     # An instant that may not convert (before 1970, after 2106): convert now
                     # so that an out-of-range one raises here, as it always did.
                     _lazy_field(status, "due_at")

@@ -45,7 +45,7 @@ from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 import attrs
 
-from csmcore._time import require_aware
+from csmcore._time import require_aware, to_us
 from csmcore._values import (
     MAX_IDENTIFIER_LENGTH,
     check_identifier,
@@ -424,6 +424,16 @@ class TicketEventBase:
 
     at: datetime = attrs.field(converter=_instant)
     actor: str | None = attrs.field(default=None, validator=_optional_text("actor"))
+    _at_us: int = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: to_us(self.at), takes_self=True),
+        eq=False,
+        repr=False,
+        hash=False,
+    )
+    """``at`` as microseconds since the Unix epoch, worked out once when the event is built:
+    engines that order and measure many events (the SLA engine) read it instead of doing
+    datetime arithmetic per event."""
 
 
 @attrs.frozen(kw_only=True)
@@ -1181,10 +1191,10 @@ _TYPE_OF: Final[dict[type[TicketEventBase], str]] = {
 }
 _CLASS_OF: Final[dict[str, type[TicketEventBase]]] = {v: k for k, v in _TYPE_OF.items()}
 _FIELD_NAMES: Final[dict[type[TicketEventBase], tuple[str, ...]]] = {
-    cls: tuple(a.name for a in attrs.fields(cls)) for cls in _TYPE_OF
+    cls: tuple(a.name for a in attrs.fields(cls) if a.init) for cls in _TYPE_OF
 }
 _REQUIRED: Final[dict[type[TicketEventBase], frozenset[str]]] = {
-    cls: frozenset(a.name for a in attrs.fields(cls) if a.default is attrs.NOTHING)
+    cls: frozenset(a.name for a in attrs.fields(cls) if a.init and a.default is attrs.NOTHING)
     for cls in _TYPE_OF
 }
 
@@ -1457,7 +1467,9 @@ def _base(cls: type[_Ev], data: dict[str, Any]) -> _Ev:
     if not data.keys() <= _KEYS[cls]:
         raise _Unusual
     event = _new(cls)
-    _set(event, "at", _fast_at(data))
+    at = _fast_at(data)
+    _set(event, "at", at)
+    _set(event, "_at_us", to_us(at))
     _set(event, "actor", _fast_opt_text(data.get("actor")))
     return event
 
