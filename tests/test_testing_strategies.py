@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import random
 import subprocess
 import sys
 import unicodedata
@@ -129,7 +130,14 @@ def test_text_is_what_the_domain_accepts(text: str) -> None:
     ],
 )
 def test_text_reaches_every_corner_of_unicode(wanted: Callable[[str], bool]) -> None:
-    found = find(cs.text(), wanted, settings=settings(max_examples=5000, database=None))
+    # A fixed seed: with a random one, a rare category (combining marks are under 0.2% of the
+    # code points) was sometimes not found within 5,000 examples, a flaky failure.
+    found = find(
+        cs.text(),
+        wanted,
+        settings=settings(max_examples=5000, database=None),
+        random=random.Random(20261123),
+    )
     assert wanted(found)
 
 
