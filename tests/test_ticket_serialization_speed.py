@@ -167,7 +167,9 @@ _ODD_VALUES: list[Any] = [
     "2025-13-03T09:00:00+00:00",
     "Awaiting Vendor",
 ]
-_KEYS = sorted({a.name for cls in _TYPE_OF for a in attrs.fields(cls) if a.init} | {"type", "bogus"})
+_KEYS = sorted(
+    {a.name for cls in _TYPE_OF for a in attrs.fields(cls) if a.init} | {"type", "bogus"}
+)
 
 
 @st.composite
