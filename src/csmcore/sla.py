@@ -477,12 +477,15 @@ _Clock = _Wall | _Business
 class _Spec:
     """A target in force, compiled: the duration and thresholds in microseconds, its clock."""
 
-    __slots__ = ("clock", "d", "policy", "target", "thresholds")
+    __slots__ = ("clock", "d", "policy", "policy_name", "target", "thresholds", "version", "within")
 
     def __init__(self, policy: SlaPolicy, target: SlaTarget, clock: _Clock) -> None:
         self.policy = policy
         self.target = target
         self.clock = clock
+        self.policy_name = policy.name
+        self.version = policy.version
+        self.within = target.within
         self.d = target.within // US
         self.thresholds = tuple(
             (w, -(-round(w * 1_000_000) * self.d // 1_000_000)) for w in target.warn_at
@@ -1244,14 +1247,56 @@ class _Run:
                         opened.check(t)
                     self._custom(track, specs.get(key), t, snapshot, code, status)
                 continue
-            # One built-in key (this loop is the engine's hot path). Targets in force change
-            # only at _F_SELECT events, so ``spec`` is re-read only there; ``cycle`` is the
-            # open cycle, if any.
+            # One built-in key: these loops are the engine's hot path, one per kind of key.
+            # Targets in force change only at _F_SELECT events, so ``spec`` is re-read only
+            # there; ``cycle`` is the open cycle, if any. Before a new target applies, the
+            # open cycle is checked for a breach under the old one.
             relevant = plan.relevant
-            runs = plan.runs
             mixed = plan.mixed
             spec: _Spec | None = None
             cycle: _Cycle | None = None
+            if kind_of_key == _K_FIRST:
+                # One cycle at most, from creation (by anyone but an agent, unless created
+                # solved) to the first public agent reply or solve; nothing later matters.
+                if not rows or by_agent:
+                    continue
+                t, code, status, specs = rows[0]
+                if code & _F_SOLVED:
+                    continue
+                cycle = _Cycle(1, t, specs.get(key), memos, True, mixed)
+                cycles.append(cycle)
+                later = iter(rows)
+                next(later)
+                for t, code, _, specs in later:
+                    if code & _F_SELECT:
+                        spec = specs.get(key)
+                        if spec is not cycle.spec:
+                            cycle.check(t)
+                            cycle.respec(spec, t)
+                    if code & _F_DONE:
+                        cycle.end(t)
+                        break
+                continue
+            if kind_of_key == _K_NEXT:
+                # A cycle from each public requester comment after the first reply, to the
+                # next public agent reply or solve; its clock never pauses.
+                for t, code, _, specs in rows:
+                    if not code & relevant:
+                        continue
+                    if code & _F_SELECT:
+                        spec = specs.get(key)
+                        if cycle is not None and spec is not cycle.spec:
+                            cycle.check(t)
+                            cycle.respec(spec, t)
+                    if code & _F_DONE:
+                        if cycle is not None:
+                            cycle.end(t)
+                            cycle = None
+                    elif code & _F_REQUESTER and cycle is None and not code & _F_AWAITING:
+                        cycle = _Cycle(len(cycles) + 1, t, spec, memos, True, mixed)
+                        cycles.append(cycle)
+                continue
+            runs = plan.runs
             for t, code, status, specs in rows:
                 if not code & relevant:
                     continue
@@ -1261,26 +1306,7 @@ class _Run:
                         cycle.check(t)
                         cycle.respec(spec, t)
                 running = runs is None or status in runs
-                if kind_of_key == _K_FIRST:
-                    # One cycle at most, from creation to the first reply or solve: once it
-                    # has ended (or did not start), nothing later can change the key.
-                    if code & _F_FIRST:
-                        if by_agent or code & _F_SOLVED:
-                            break
-                        cycle = _Cycle(1, t, spec, memos, True, mixed)
-                        cycles.append(cycle)
-                    elif code & _F_DONE and cycle is not None:
-                        cycle.end(t)
-                        break
-                elif kind_of_key == _K_NEXT:
-                    if code & _F_DONE:
-                        if cycle is not None:
-                            cycle.end(t)
-                            cycle = None
-                    elif code & _F_REQUESTER and cycle is None and not code & _F_AWAITING:
-                        cycle = _Cycle(len(cycles) + 1, t, spec, memos, True, mixed)
-                        cycles.append(cycle)
-                elif kind_of_key == _K_UPDATE:
+                if kind_of_key == _K_UPDATE:
                     if code & _F_DONE and cycle is not None:
                         cycle.end(t)
                         cycle = None
@@ -1462,17 +1488,16 @@ class _Run:
                 for fraction, need in spec.thresholds:
                     if elapsed >= need:
                         warning = fraction
-                policy = spec.policy
                 status = _status(
                     {
-                        "policy": policy.name,
-                        "policy_version": policy.version,
+                        "policy": spec.policy_name,
+                        "policy_version": spec.version,
                         "target": key,
                         "metric": metric,
                         "cycle": cycle.number,
                         "state": state,
                         "at": at,
-                        "within": spec.target.within,
+                        "within": spec.within,
                         "warning": warning,
                         "_raw": (
                             tz,
