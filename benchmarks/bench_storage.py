@@ -19,6 +19,9 @@ csmcore and the raw driver run interleaved (batch for batch, block for block) so
 disk or a busy neighbour slows both sides alike.
 
 Goals: SQLite appends >= 50 % of raw, bulk load >= 30 % of raw, SQLite read by id < 1 ms.
+
+``--phases`` then splits the time of a SQLite append (and of the raw one) into its parts: each
+SQL statement, decoding the stored history, applying the event, encoding it, and the rest.
 """
 
 from __future__ import annotations
@@ -33,14 +36,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from csmcore.conditions import Always
 from csmcore.serialization import to_data
-from csmcore.storage import open_store
+from csmcore.storage import _sql, kit, open_store
 from csmcore.storage._sql import dump_json, summary_row
 from csmcore.storage.protocols import Store
 from csmcore.tickets import Channel, Commented, Priority, Role, Status, Ticket
@@ -311,6 +316,127 @@ def bench(
     return mean * 1e3
 
 
+class _Rows:
+    """What a timed statement gives back: its rows (already fetched) and its row count."""
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+
+class _TimedConnection:
+    """Stands in for a sqlite3 connection and adds the time of each statement (execution and
+    fetching) to ``phases`` under its first word (BEGIN, SELECT, UPDATE, INSERT, COMMIT)."""
+
+    def __init__(self, conn: sqlite3.Connection, phases: dict[str, float]) -> None:
+        self._conn = conn
+        self._phases = phases
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> _Rows:
+        started = time.perf_counter()
+        cursor = self._conn.execute(statement, params)
+        rows = cursor.fetchall()
+        self._phases[f"SQL {statement.split(None, 1)[0].upper()}"] += time.perf_counter() - started
+        return _Rows(rows, cursor.rowcount)
+
+    def executemany(self, statement: str, rows: Any) -> _Rows:
+        started = time.perf_counter()
+        cursor = self._conn.executemany(statement, rows)
+        self._phases[f"SQL {statement.split(None, 1)[0].upper()}"] += time.perf_counter() - started
+        return _Rows([], cursor.rowcount)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+
+@contextmanager
+def _timed(module: Any, name: str, phase: str, phases: dict[str, float]) -> Iterator[None]:
+    """Add the time of every call of ``module.name`` to ``phases[phase]`` while in the block."""
+    original: Callable[..., Any] = getattr(module, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            phases[phase] += time.perf_counter() - started
+
+    setattr(module, name, timed)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
+def append_phases(store: Store, raw: RawSqlite, tickets: list[Ticket], appends: int) -> None:
+    """Split the time of SQLite appends (csmcore and raw) into phases; print µs per append.
+
+    The store is opened afresh on the same file, so its ticket cache starts empty: appends to
+    random tickets read and decode the history, as most appends to random tickets do."""
+    from csmcore.storage.sqlite import SqliteStore
+
+    assert isinstance(store, SqliteStore)
+    fresh = SqliteStore(store.path)
+    rnd = random.Random(23)
+    later = T0 + timedelta(days=7300)
+    print("\nSQLite append, time per phase (µs per append; the cache starts empty)")
+    for label, targets, seq in (
+        ("random tickets", [rnd.choice(tickets).id for _ in range(appends)], 300_000),
+        ("one ticket", [tickets[len(tickets) // 3].id] * appends, 400_000),
+    ):
+        versions = {i: fresh.tickets.get(i).version for i in set(targets)}
+        fresh.close()
+        fresh = SqliteStore(store.path)  # the reads above filled the cache: start empty again
+        calls = []
+        for n, ticket_id in enumerate(targets):
+            event = Commented(at=later, author_role=Role.AGENT, author=f"phase{n}")
+            calls.append((ticket_id, [event], versions[ticket_id]))
+            versions[ticket_id] += 1
+        phases: dict[str, float] = defaultdict(float)
+        raw_phases: dict[str, float] = defaultdict(float)
+        conn, raw_conn = fresh._conn, raw.conn
+        assert conn is not None
+        fresh._conn = _TimedConnection(conn, phases)  # type: ignore[assignment]
+        raw.conn = _TimedConnection(raw_conn, raw_phases)  # type: ignore[assignment]
+        total = raw_total = 0.0
+        block = 25  # interleaved like the main measurement: a busy disk slows both alike
+        try:
+            with (
+                _timed(_sql, "_history", "decode the stored history", phases),
+                _timed(kit, "apply_all", "apply the event (Ticket.apply)", phases),
+                _timed(_sql, "dump_json", "encode the event (JSON)", phases),
+                _timed(_sql, "_unstructure_event", "encode the event (JSON)", phases),
+            ):
+                for first in range(0, appends, block):
+                    started = time.perf_counter()
+                    for ticket_id, events, version in calls[first : first + block]:
+                        fresh.tickets.append(ticket_id, events, expected_version=version)
+                    total += time.perf_counter() - started
+                    started = time.perf_counter()
+                    for n in range(first, min(first + block, appends)):
+                        raw.append(targets[n], seq + n)
+                    raw_total += time.perf_counter() - started
+        finally:
+            fresh._conn = conn
+            raw.conn = raw_conn
+        phases["the rest (checks, cache, Python glue)"] = total - sum(phases.values())
+        raw_phases["the rest"] = raw_total - sum(raw_phases.values())
+        ours_us, raw_us = total / appends * 1e6, raw_total / appends * 1e6
+        print(f"  {label}: csmcore {ours_us:.0f} µs, raw {raw_us:.0f} µs ({raw_us / ours_us:.0%})")
+        for name, seconds in sorted(phases.items(), key=lambda item: -item[1]):
+            raw_part = raw_phases.get(name)
+            raw_text = "" if raw_part is None else f"   raw {raw_part / appends * 1e6:6.1f}"
+            print(f"    {name:<44} {seconds / appends * 1e6:6.1f}{raw_text}")
+    fresh.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="csmcore storage benchmark")
     parser.add_argument("--quick", action="store_true", help="5,000 tickets (a smoke run)")
@@ -322,6 +448,11 @@ def main(argv: list[str] | None = None) -> int:
         "--postgres",
         default=os.environ.get("CSMCORE_TEST_POSTGRES_DSN"),
         help="PostgreSQL URL (default: $CSMCORE_TEST_POSTGRES_DSN; none: PostgreSQL skipped)",
+    )
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="also split the time of a SQLite append (and a raw one) into its phases",
     )
     args = parser.parse_args(argv)
     count = args.tickets or (5_000 if args.quick else 100_000)
@@ -346,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
         raw_sqlite = RawSqlite(Path(tmp) / "raw.db")
         try:
             read_ms = bench("SQLite", sqlite_store, raw_sqlite, tickets, appends, reads, report)
+            if args.phases:
+                append_phases(sqlite_store, raw_sqlite, tickets, appends)
         finally:
             sqlite_store.close()
             raw_sqlite.close()
