@@ -920,6 +920,44 @@ def test_statuses_built_by_the_engine_are_complete_values() -> None:
     assert status.warning == 0.5
 
 
+def test_a_status_converts_the_first_field_read_alone_then_the_rest() -> None:
+    # Reading only due_at (the usual scan of a queue) converts due_at only; a second field
+    # converts everything left. Either way every value equals a fully converted status's.
+    book = SlaBook(
+        policies=[
+            SlaPolicy(
+                name="p",
+                position=1,
+                default=True,
+                targets=[SlaTarget(metric=Metric.FIRST_REPLY, within=H)],
+            )
+        ],
+        calendar=CAL,
+    )
+    ticket, _ = Ticket.create(
+        at=START + 2 * H,
+        ticket_id="D-4",
+        created_by=Role.REQUESTER,
+        channel="web",
+        priority="normal",
+        requester="r",
+    )
+    minute = timedelta(minutes=1)
+    ticket, _ = ticket.comment(START + 2 * H + 20 * minute, Role.AGENT)
+    (first,) = book.evaluate(ticket, START + 10 * H)
+    (second,) = book.evaluate(ticket, START + 10 * H)
+    names = {field.name for field in attrs.fields(SlaStatus)}
+    reference = {name: getattr(second, name) for name in names}
+    assert first.due_at == reference["due_at"] == START + 3 * H
+    converted = set(vars(first))
+    assert "due_at" in converted
+    assert not converted & {"started_at", "elapsed", "paused", "stopped_at", "achieved_at"}
+    assert first.achieved_at == START + 2 * H + 20 * minute  # a second read: the rest converted
+    assert set(vars(first)) == names
+    assert {name: getattr(first, name) for name in names} == reference
+    assert first == second
+
+
 def test_an_unrepresentable_due_time_raises_at_evaluation_as_before() -> None:
     # Statuses convert lazily, but an instant that cannot be a datetime must still fail in
     # evaluate(), where the reference engine fails, not later on first access.

@@ -392,32 +392,57 @@ class SlaStatus:
         return 100.0 * (self.elapsed / self.within)
 
 
-# The engine stores the instants and durations of a status as integers under "_raw"; the first
-# read of any of them converts them all (most callers read a few fields of many statuses, and
-# those who read one usually read the others). Installed outside the class body so that type
+# The engine stores the instants and durations of a status as integers under "_raw":
+# (tz, started, due, breached, stopped, elapsed, paused), in microseconds, None where absent.
+# The first read of one of them converts that one only (callers that scan many statuses often
+# read just ``due_at``); a read of a second one converts all the rest and drops "_raw". Each
+# converted value is then a plain attribute. Installed outside the class body so that type
 # checkers keep flagging unknown attribute names.
-_RAW_FIELDS = frozenset(
-    {"started_at", "due_at", "breached_at", "stopped_at", "achieved_at", "elapsed", "paused"}
-)
+
+
+def _instant_or_none(us: int | None, tz: tzinfo | None) -> datetime | None:
+    return None if us is None else _to_datetime(us, tz)
+
+
+_CONVERT: dict[str, Callable[[tuple[Any, ...]], Any]] = {
+    "started_at": lambda raw: _to_datetime(raw[1], raw[0]),
+    "due_at": lambda raw: _to_datetime(raw[2], raw[0]),
+    "breached_at": lambda raw: _instant_or_none(raw[3], raw[0]),
+    "achieved_at": lambda raw: None if raw[3] is not None else _instant_or_none(raw[4], raw[0]),
+    "stopped_at": lambda raw: _instant_or_none(raw[4], raw[0]),
+    "elapsed": lambda raw: timedelta(0, 0, raw[5]),
+    "paused": lambda raw: timedelta(0, 0, raw[6]),
+}
+
+
+_FRESH = 10
+"""How many entries a status's ``__dict__`` has before any conversion (see ``_Run.report``)."""
 
 
 def _lazy_field(self: SlaStatus, name: str) -> Any:
-    if name in _RAW_FIELDS:
+    convert = _CONVERT.get(name)
+    if convert is not None:
         state = self.__dict__
         raw = state.get("_raw")
         if raw is not None:
-            tz, start, due, breach, stop, elapsed, paused = raw
-            stopped = None if stop is None else _to_datetime(stop, tz)
-            state["started_at"] = _to_datetime(start, tz)
-            state["due_at"] = _to_datetime(due, tz)
-            state["breached_at"] = None if breach is None else _to_datetime(breach, tz)
-            state["achieved_at"] = stopped if breach is None else None
-            state["stopped_at"] = stopped
-            state["elapsed"] = timedelta(0, 0, elapsed)
-            state["paused"] = timedelta(0, 0, paused)
+            if len(state) == _FRESH:
+                value = state[name] = convert(raw)
+                return value
+            for field, rest in _CONVERT.items():
+                if field not in state:
+                    state[field] = rest(raw)
             del state["_raw"]
             return state[name]
     raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _convert_all(status: SlaStatus) -> None:
+    state = status.__dict__
+    raw = state.pop("_raw", None)
+    if raw is not None:
+        for field, convert in _CONVERT.items():
+            if field not in state:
+                state[field] = convert(raw)
 
 
 setattr(SlaStatus, "__getattr__", _lazy_field)  # noqa: B010 - hidden from type checkers
@@ -1511,9 +1536,9 @@ class _Run:
                     }
                 )
                 if far or cycle.start < 0 or due >= _FAST_LIMIT:
-                    # An instant that may not convert (before 1970, after 2106): convert now
-                    # so that an out-of-range one raises here, as it always did.
-                    _lazy_field(status, "due_at")
+                    # An instant that may not convert (before 1970, after 2106): convert them
+                    # all now so that an out-of-range one raises here, as it always did.
+                    _convert_all(status)
                 out.append(status)
         return tuple(out)
 
