@@ -304,8 +304,12 @@ def bench(
     )
     if raw is not None:
         print("  csmcore / raw:")
+        # The issue sets the append goal for SQLite; PostgreSQL's ratio is shown for information.
+        append_goal = 50 if isinstance(raw, RawSqlite) else None
         for label, raw_append, ours_append in ratios:
-            report.ratio(f"  durable single appends, {label}", raw_append, ours_append, goal=50)
+            report.ratio(
+                f"  durable single appends, {label}", raw_append, ours_append, goal=append_goal
+            )
         report.ratio("  bulk load", raw_bulk, ours_bulk, goal=30)
         report.ratio(
             "  bulk load, raw side also serialising its events",
