@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, Final
 
 import attrs
@@ -575,6 +575,8 @@ def _policies(value: Any) -> tuple[SlaPolicy, ...]:
 
 
 def _us(value: datetime, argument: str) -> int:
+    if type(value) is datetime and value.tzinfo is timezone.utc:  # the usual case, checked
+        return to_us(value)
     return to_us(require_aware(value, argument))
 
 
