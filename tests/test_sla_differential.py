@@ -879,30 +879,30 @@ def test_the_reference_sees_the_difference_a_stricter_target_makes() -> None:
     assert reference_evaluate(strict, ticket, moment)[0].state is SlaState.BREACHED
 
 
-def test_statuses_built_by_the_engine_are_complete_values() -> None:
-    # The engine builds SlaStatus without its __init__ and converts instants and durations on
-    # first access; the value must behave as one built normally (fields, equality, hash,
-    # evolve, repr, pickle, copy, serialization) whatever is read first.
-    book = SlaBook(
-        policies=[
-            SlaPolicy(
-                name="p",
-                position=1,
-                default=True,
-                targets=[SlaTarget(metric=Metric.AGENT_WORK, within=H, warn_at=[0.5])],
-            )
-        ],
-        calendar=CAL,
+def _one_target_book(target: SlaTarget) -> SlaBook:
+    return SlaBook(
+        policies=[SlaPolicy(name="p", position=1, default=True, targets=[target])], calendar=CAL
     )
+
+
+def _web_ticket(ticket_id: str) -> Ticket:
     ticket, _ = Ticket.create(
         at=START + 2 * H,
-        ticket_id="D-3",
+        ticket_id=ticket_id,
         created_by=Role.REQUESTER,
         channel="web",
         priority="normal",
         requester="r",
     )
-    (status,) = book.evaluate(ticket, START + 10 * H)
+    return ticket
+
+
+def test_statuses_built_by_the_engine_are_complete_values() -> None:
+    # The engine builds SlaStatus without its __init__ and converts instants and durations on
+    # first access; the value must behave as one built normally (fields, equality, hash,
+    # evolve, repr, pickle, copy, serialization) whatever is read first.
+    book = _one_target_book(SlaTarget(metric=Metric.AGENT_WORK, within=H, warn_at=[0.5]))
+    (status,) = book.evaluate(_web_ticket("D-3"), START + 10 * H)
     names = {field.name for field in attrs.fields(SlaStatus)}
     lazy = pickle.loads(pickle.dumps(status))  # still holding integers, not datetimes
     rebuilt = SlaStatus(**{name: getattr(status, name) for name in names})
@@ -923,25 +923,8 @@ def test_statuses_built_by_the_engine_are_complete_values() -> None:
 def test_a_status_converts_the_first_field_read_alone_then_the_rest() -> None:
     # Reading only due_at (the usual scan of a queue) converts due_at only; a second field
     # converts everything left. Either way every value equals a fully converted status's.
-    book = SlaBook(
-        policies=[
-            SlaPolicy(
-                name="p",
-                position=1,
-                default=True,
-                targets=[SlaTarget(metric=Metric.FIRST_REPLY, within=H)],
-            )
-        ],
-        calendar=CAL,
-    )
-    ticket, _ = Ticket.create(
-        at=START + 2 * H,
-        ticket_id="D-4",
-        created_by=Role.REQUESTER,
-        channel="web",
-        priority="normal",
-        requester="r",
-    )
+    book = _one_target_book(SlaTarget(metric=Metric.FIRST_REPLY, within=H))
+    ticket = _web_ticket("D-4")
     minute = timedelta(minutes=1)
     ticket, _ = ticket.comment(START + 2 * H + 20 * minute, Role.AGENT)
     (first,) = book.evaluate(ticket, START + 10 * H)

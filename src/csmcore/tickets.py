@@ -347,22 +347,18 @@ def _instant(value: object) -> datetime:
     return require_aware(value, "at").astimezone(_UTC)  # type: ignore[arg-type]
 
 
-def _text(argument: str) -> Any:
+def _text(argument: str, rule: Callable[[str, str], str] = check_text) -> Any:
     def check(_: object, __: object, value: object) -> None:
         if not isinstance(value, str) or not value:
             raise ValidationError(f"{argument}={value!r} is not a non-empty string")
-        check_text(value, argument)
+        rule(value, argument)
 
     return check
 
 
 def _identifier(argument: str) -> Any:
-    def check(_: object, __: object, value: object) -> None:
-        if not isinstance(value, str) or not value:
-            raise ValidationError(f"{argument}={value!r} is not a non-empty string")
-        check_identifier(value, argument)
-
-    return check
+    """A validator for a ticket id: non-empty, storable, at most 255 characters."""
+    return _text(argument, check_identifier)
 
 
 def _optional_text(argument: str) -> Any:

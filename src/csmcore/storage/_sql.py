@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from operator import attrgetter
-from typing import Any, ClassVar, Protocol, TypeVar, cast
+from typing import Any, ClassVar, NoReturn, Protocol, TypeVar, cast
 
 from csmcore import conditions as cd
 from csmcore.errors import (
@@ -396,6 +396,13 @@ class SqlStore(abc.ABC):
 
     # --- shared --------------------------------------------------------------------------------
 
+    def _raise_translated(self, err: Exception) -> NoReturn:
+        """Raise the CsmError the driver error ``err`` stands for (caused by it), else ``err``."""
+        translated = self._as_csm_error(err)
+        if translated is None:
+            raise err
+        raise translated from err
+
     def _as_csm_error(self, err: BaseException) -> CsmError | None:
         """The CsmError a driver error ``err`` stands for; None for anything else."""
         if isinstance(err, UnicodeEncodeError):  # text the driver cannot encode (a surrogate)
@@ -418,10 +425,7 @@ class SqlStore(abc.ABC):
         except CsmError:
             raise
         except Exception as err:
-            translated = self._as_csm_error(err)
-            if translated is None:
-                raise
-            raise translated from err
+            self._raise_translated(err)
 
     @contextmanager
     def tx(self, uow: Cursor | None, *, write: bool) -> Iterator[Cursor]:

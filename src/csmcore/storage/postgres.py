@@ -229,10 +229,7 @@ class PostgresStore(SqlStore):
         except CsmError:
             raise
         except Exception as err:
-            translated = self._as_csm_error(err)
-            if translated is None:
-                raise
-            raise translated from err
+            self._raise_translated(err)
 
     def drop_schema(self) -> None:
         """Drop this store's schema with everything in it, then close the store.

@@ -183,10 +183,7 @@ class SqliteStore(SqlStore):
             except CsmError:
                 raise
             except Exception as err:
-                translated = self._as_csm_error(err)
-                if translated is None:
-                    raise
-                raise translated from err
+                self._raise_translated(err)
         return result
 
     def query_once(
@@ -204,10 +201,7 @@ class SqliteStore(SqlStore):
             try:
                 return conn.execute(statement, params).fetchall()
             except Exception as err:
-                translated = self._as_csm_error(err)
-                if translated is None:
-                    raise
-                raise translated from err
+                self._raise_translated(err)
 
     def close(self) -> None:
         """Close the connection (the data stays in the file). Closing twice is harmless."""
