@@ -521,10 +521,11 @@ class _Compiled:
     """A policy's targets grouped by key (in order); ``by_priority`` holds the targets in force
     per priority when no target has a condition of its own (the usual case), else None."""
 
-    __slots__ = ("by_priority", "groups", "policy", "trivial")
+    __slots__ = ("by_priority", "condition", "groups", "policy", "trivial")
 
     def __init__(self, policy: SlaPolicy, groups: list[tuple[str, list[_Spec]]]) -> None:
         self.policy = policy
+        self.condition = policy.condition
         self.groups = groups
         self.trivial = all(spec.target.condition is None for _, specs in groups for spec in specs)
         self.by_priority: dict[Priority, dict[str, _Spec]] | None = (
@@ -829,7 +830,7 @@ class SlaBook:
     ) -> dict[str, _Spec]:
         chosen: _Compiled | None = None
         for compiled in epoch:
-            cond = compiled.policy.condition
+            cond = compiled.condition
             if cond is None or (snapshot is not None and cond.matches(snapshot)):
                 chosen = compiled
                 break
@@ -868,15 +869,17 @@ _RUNS: dict[Metric, frozenset[Status] | None] = {
 }
 
 
-class _Memos(dict[_Clock, dict[int, int]]):
-    """The positions one run has computed, per clock (every target of a ticket shares them)."""
+_Memos = dict[_Clock, dict[int, int]]
+"""The positions one run has computed, per clock (every target of a ticket shares them).
 
-    __slots__ = ()
+A plain dict (its lookups are the interpreter's fast path); :func:`_memo` adds a clock's."""
 
-    def __missing__(self, clock: _Clock) -> dict[int, int]:
-        memo: dict[int, int] = {}
-        self[clock] = memo
-        return memo
+
+def _memo(memos: _Memos, clock: _Clock) -> dict[int, int]:
+    memo = memos.get(clock)
+    if memo is None:
+        memo = memos[clock] = {}
+    return memo
 
 
 class _Cycle:
@@ -928,7 +931,10 @@ class _Cycle:
         self.spec = spec
         self.clock: _Clock = clock
         self.memos = memos
-        memo = self.memo = memos[clock]
+        memo = memos.get(clock)
+        if memo is None:  # _memo(memos, clock), inlined
+            memo = memos[clock] = {}
+        self.memo = memo
         self.used = 0
         self.stop: int | None = None
         self.breach: int | None = None
@@ -1011,7 +1017,7 @@ class _Cycle:
             segs = self.segs
             assert segs is not None  # kept whenever the clock can change
             self.clock = spec.clock
-            self.memo = self.memos[spec.clock]
+            self.memo = _memo(self.memos, spec.clock)
             self.used = sum(self.pos(b) - self.pos(a) for a, b in segs)
             if self.run_us is not None:
                 self.run_pos = self.pos(self.run_us)
@@ -1163,7 +1169,7 @@ class _Run:
     def __init__(self, book: SlaBook, ticket: Ticket, until: int) -> None:
         self.book = book
         self.until = until
-        self.memos = _Memos()
+        self.memos: _Memos = {}
         self.results: list[tuple[str, Metric, list[_Cycle]]] = []
         self._replay(ticket)
 
