@@ -377,8 +377,18 @@ class In(Condition):
         checked = [
             _check_value(self.field, kind, v, f"values[{i}]") for i, v in enumerate(self.values)
         ]
-        object.__setattr__(self, "values", frozenset(checked))
-        keys = frozenset(_typed_key(v) for v in checked) if kind == "custom" else self.values
+        values = frozenset(checked)
+        keys = frozenset(_typed_key(v) for v in checked) if kind == "custom" else values
+        if len(keys) != len(values):
+            # A custom field tells True from 1 and False from 0, but a set of values cannot
+            # hold both: one would be lost on the way to storage or to SQL.
+            clash = sorted({repr(v) for v in checked if isinstance(v, bool | int | float)})
+            raise ValidationError(
+                f"values={list(self.values)!r} hold a boolean and a number equal to it "
+                f"({', '.join(clash)}); one In cannot keep both, use AnyOf(In({self.field!r}, "
+                f"[...booleans]), In({self.field!r}, [...numbers]))"
+            )
+        object.__setattr__(self, "values", values)
         object.__setattr__(self, "_keys", keys)
         object.__setattr__(self, "_get", _getter(self.field))
         object.__setattr__(self, "_custom", kind == "custom")

@@ -97,6 +97,13 @@ _ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia
 _WORDS = ("ann", "bob", "cho", "dee", "Émile", "zoë", "support", "billing", "vip", "中文")
 
 
+def _keeps_every_value(values: list[object]) -> bool:
+    """False when a boolean and a number equal to it are both in ``values`` (In refuses that)."""
+    booleans = {v for v in values if isinstance(v, bool)}
+    numbers = {v for v in values if isinstance(v, int | float) and not isinstance(v, bool)}
+    return not booleans & numbers
+
+
 def _storable(character: str) -> bool:
     """The domain's text rule, one character at a time (it refuses characters, not sequences)."""
     return text_problem(character) is None
@@ -428,7 +435,8 @@ def _leaf(draw: st.DrawFn, kinds: tuple[str, ...] = _LEAF_KINDS) -> cd.Condition
         return cd.Compare(field, op, value)
     field = draw(st.sampled_from(_FIELDS_FOR_CONDITIONS))
     if kind == "in":
-        return cd.In(field, draw(st.lists(_values_for(field), max_size=3)))
+        values = draw(st.lists(_values_for(field), max_size=3).filter(_keeps_every_value))
+        return cd.In(field, values)
     return cd.Eq(field, draw(_values_for(field)))
 
 
