@@ -21,6 +21,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -118,3 +119,33 @@ def environment_lines() -> list[str]:
 def heading(text: str) -> str:
     """A section heading line."""
     return f"\n== {text} " + "=" * max(0, 94 - len(text))
+
+
+class Outcomes:
+    """Counts of outcome classes of a comparison with a peer, with the first example of each.
+
+    ``agree`` names the class of inputs where both sides agree; a class whose name starts
+    with ``UNEXPLAINED`` makes the comparison fail.
+    """
+
+    def __init__(self, agree: str) -> None:
+        self.agree = agree
+        self.counts: Counter[str] = Counter()
+        self.examples: dict[str, str] = {}
+
+    def add(self, outcome: str, example: str) -> None:
+        self.counts[outcome] += 1
+        self.examples.setdefault(outcome, example)
+
+    @property
+    def unexplained(self) -> int:
+        return sum(n for outcome, n in self.counts.items() if outcome.startswith("UNEXPLAINED"))
+
+    def outcome_lines(self) -> list[str]:
+        """One line per class, most common first, with an example of each disagreement."""
+        out = []
+        for outcome, n in self.counts.most_common():
+            out.append(f"    {n:>7,}  {outcome}")
+            if outcome != self.agree:
+                out.append(f"             e.g. {self.examples[outcome]}")
+        return out

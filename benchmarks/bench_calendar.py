@@ -32,7 +32,6 @@ import time
 import timeit
 import tracemalloc
 from bisect import bisect_left, bisect_right
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -45,7 +44,7 @@ import pandas as pd
 from businesstime import BusinessTime
 from pandas.tseries.offsets import CustomBusinessHour
 
-from _common import Timing, environment_lines, heading, measure, rate_line, ratio_line
+from _common import Outcomes, Timing, environment_lines, heading, measure, rate_line, ratio_line
 from csmcore import BusinessCalendar
 
 ZONE_NAME = "America/New_York"
@@ -210,30 +209,16 @@ CONVENTIONS = {
 }
 
 
-@dataclass
-class Tally:
+class Tally(Outcomes):
     """Counts of outcome classes for one comparison, with the first example of each."""
 
-    title: str
-    counts: Counter[str] = field(default_factory=Counter)
-    examples: dict[str, str] = field(default_factory=dict)
-
-    def add(self, outcome: str, example: str) -> None:
-        self.counts[outcome] += 1
-        self.examples.setdefault(outcome, example)
-
-    @property
-    def unexplained(self) -> int:
-        return sum(n for outcome, n in self.counts.items() if outcome.startswith("UNEXPLAINED"))
+    def __init__(self, title: str) -> None:
+        super().__init__(AGREE)
+        self.title = title
 
     def lines(self) -> list[str]:
         total = sum(self.counts.values())
-        out = [f"  {self.title}: {total:,} inputs"]
-        for outcome, n in self.counts.most_common():
-            out.append(f"    {n:>7,}  {outcome}")
-            if outcome != AGREE:
-                out.append(f"             e.g. {self.examples[outcome]}")
-        return out
+        return [f"  {self.title}: {total:,} inputs", *self.outcome_lines()]
 
 
 def _is_business_day(day: date, closed: frozenset[date]) -> bool:

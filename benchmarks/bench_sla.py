@@ -47,7 +47,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from importlib.metadata import version
 from zoneinfo import ZoneInfo
@@ -55,7 +54,7 @@ from zoneinfo import ZoneInfo
 import attrs
 from businesstime import BusinessTime
 
-from _common import Timing, environment_lines, heading, rate_line, ratio_line
+from _common import Outcomes, Timing, environment_lines, heading, rate_line, ratio_line
 from bench_calendar import (
     BT_AFTER_HOURS,
     CLOSE,
@@ -343,30 +342,18 @@ def csm_view(statuses: Sequence[SlaStatus]) -> PeerResult:
     return first, nexts, work
 
 
-@dataclass
-class Agreement:
+class Agreement(Outcomes):
     """Per-ticket outcome classes, with the first example of each, and per-metric counts."""
 
-    counts: Counter[str] = field(default_factory=Counter)
-    examples: dict[str, str] = field(default_factory=dict)
-    cycles: Counter[str] = field(default_factory=Counter)  # metric -> cycles compared
-    differ: Counter[str] = field(default_factory=Counter)  # "metric: what" -> cycles
-
-    def add(self, outcome: str, example: str) -> None:
-        self.counts[outcome] += 1
-        self.examples.setdefault(outcome, example)
-
-    @property
-    def unexplained(self) -> int:
-        return sum(n for outcome, n in self.counts.items() if outcome.startswith("UNEXPLAINED"))
+    def __init__(self) -> None:
+        super().__init__(AGREE)
+        self.cycles: Counter[str] = Counter()  # metric -> cycles compared
+        self.differ: Counter[str] = Counter()  # "metric: what" -> cycles
 
     def lines(self) -> list[str]:
         total = sum(self.counts.values())
         out = [f"  tickets compared: {total:,}; agreeing: {self.counts[AGREE]:,}"]
-        for outcome, n in self.counts.most_common():
-            out.append(f"    {n:>7,}  {outcome}")
-            if outcome != AGREE:
-                out.append(f"             e.g. {self.examples[outcome]}")
+        out += self.outcome_lines()
         compared = ", ".join(f"{metric} {n:,}" for metric, n in self.cycles.items())
         out.append(f"  cycles compared: {compared}")
         if self.differ:
