@@ -29,7 +29,7 @@ from csmcore.errors import (
     SchemaVersionError,
     StorageError,
 )
-from csmcore.serialization import from_data, to_data
+from csmcore.serialization import from_data
 from csmcore.storage import Store, Versioned, kit, open_store, register_adapter
 from csmcore.testing.storage_suite import StorageSuite, StoreFactory
 from csmcore.tickets import Ticket, TicketEvent, TicketEventBase
@@ -90,7 +90,7 @@ class _Tickets:
             for ticket in batch:
                 if ticket.id in state["tickets"]:
                     raise ConcurrencyError(f"ticket {ticket.id!r} already exists")
-                state["tickets"][ticket.id] = [to_data(e) for e in ticket.events]
+                state["tickets"][ticket.id] = [kit.encode_event(e) for e in ticket.events]
         return len(batch)
 
     def get(self, ticket_id: str) -> Ticket:
@@ -113,7 +113,7 @@ class _Tickets:
                 raise NotFound(f"no ticket with id {ticket_id!r}")
             kit.check_expected(ticket_id, len(stored), expected_version)
             updated = kit.apply_all(_ticket(stored), new)
-            state["tickets"][ticket_id] = stored + [to_data(e) for e in new]
+            state["tickets"][ticket_id] = stored + [kit.encode_event(e) for e in new]
         return updated
 
     def _matching(self, condition: Condition) -> list[Ticket]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import json
 import json.encoder
+import reprlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -140,6 +141,18 @@ def _fast_dump_json() -> Callable[[Any], str] | None:
 
 dump_json: Callable[[Any], str] = _fast_dump_json() or _ENCODER.encode
 """Compact, ASCII-only JSON text of JSON-safe data (NUL and surrogates come out escaped)."""
+
+
+def _event_json(event: TicketEvent) -> str:
+    """The stored JSON text of ``event``, checked as :func:`kit.encode_event` checks it.
+
+    JSON escapes NUL and surrogates (``\\u0000``, ``\\udXXX``), so only a text holding one
+    of those escapes needs the full check; the usual one costs two substring searches.
+    """
+    text = dump_json(_unstructure_event(event))
+    if "\\u0000" in text or "\\ud" in text:
+        c.check_data_text(json.loads(text), f"{type(event).__name__} at {event.at.isoformat()}")
+    return text
 
 
 class Cursor(Protocol):
@@ -407,8 +420,9 @@ class SqlStore(abc.ABC):
         """The CsmError a driver error ``err`` stands for; None for anything else."""
         if isinstance(err, UnicodeEncodeError):  # text the driver cannot encode (a surrogate)
             return ValidationError(
-                f"{self._describe()} cannot store the text {err.object!r}: {err.reason} at "
-                f"index {err.start}; text must be valid Unicode without NUL characters"
+                f"{self._describe()} cannot store the text {reprlib.repr(err.object)}: "
+                f"{err.reason} at index {err.start}; text must be valid Unicode without NUL "
+                "characters"
             )
         if isinstance(err, self.value_errors):
             return ValidationError(
@@ -419,12 +433,17 @@ class SqlStore(abc.ABC):
         return None
 
     @contextmanager
-    def _translate(self) -> Iterator[None]:
+    def _translate(self, *, driver_only: bool = False) -> Iterator[None]:
+        """Translate driver errors raised inside; with ``driver_only``, leave every other
+        exception as it is (a unit of work runs the caller's own code, whose OverflowError or
+        UnicodeEncodeError is the caller's, not a value the backend refused)."""
         try:
             yield
         except CsmError:
             raise
         except Exception as err:
+            if driver_only and not isinstance(err, self.driver_errors):
+                raise
             self._raise_translated(err)
 
     @contextmanager
@@ -467,7 +486,7 @@ class SqlStore(abc.ABC):
         """Group writes into one transaction; see :meth:`csmcore.storage.protocols.Store`."""
         self._check_usable()
         ident = threading.get_ident()
-        with self._translate(), self._transaction(True) as cur:
+        with self._translate(driver_only=True), self._transaction(True) as cur:
             with self._uow_lock:
                 self._uow_threads.add(ident)
             roles = SqlRoles(self, cur)
@@ -600,9 +619,7 @@ class SqlTickets(_Bound):
         ticket_rows = [(t.id, t.version, *summary_row(t)) for t in batch]
         tag_rows = [(t.id, tag) for t in batch for tag in sorted(t.tags)]
         event_rows = [
-            (t.id, seq, dump_json(_unstructure_event(e)))
-            for t in batch
-            for seq, e in enumerate(t.events, 1)
+            (t.id, seq, _event_json(e)) for t in batch for seq, e in enumerate(t.events, 1)
         ]
         try:
             with self._tx(write=True) as cur:
@@ -700,7 +717,7 @@ class SqlTickets(_Bound):
             bump = self._BUMP_VERSION
             params = [updated.version, ticket_id, version]
         rows = [
-            (ticket_id, seq, dump_json(_unstructure_event(e)))
+            (ticket_id, seq, _event_json(e))
             for seq, e in enumerate(updated.events[version:], version + 1)
         ]
         combined = self._store.dialect.bump_and_insert(bump) if len(rows) == 1 else None

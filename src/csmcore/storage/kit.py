@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from csmcore._values import MAX_IDENTIFIER_LENGTH as _MAX_IDENTIFIER_LENGTH
-from csmcore._values import check_identifier
+from csmcore._values import check_identifier, text_problem
 from csmcore.conditions import Condition
 from csmcore.errors import ConcurrencyError, SerializationError, ValidationError
 from csmcore.serialization import from_data, to_data
@@ -37,6 +37,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "apply_all",
     "check_condition",
+    "check_data_text",
     "check_events",
     "check_expected",
     "check_id",
@@ -46,6 +47,7 @@ __all__ = [
     "check_version",
     "decode_document",
     "encode_document",
+    "encode_event",
 ]
 
 
@@ -135,6 +137,48 @@ def apply_all(ticket: Ticket, events: Sequence[TicketEvent]) -> Ticket:
     for event in events:
         ticket = ticket.apply(event)
     return ticket
+
+
+def encode_event(event: TicketEvent) -> dict[str, Any]:
+    """``event`` as JSON-safe data (what ``to_data`` gives), checked to read back.
+
+    The domain refuses NUL and lone surrogates when an event is built, so only an event forced
+    past its validators can hold them; a store that wrote it as JSON (which escapes both) would
+    keep a ticket it cannot read back. Raises :class:`~csmcore.errors.ValidationError`, caused
+    by a ValueError naming the text, for such an event. The check costs one pass over the
+    event's strings (the usual ASCII text takes the fast path).
+
+    >>> from datetime import datetime, timezone
+    >>> from csmcore.tickets import PriorityChanged
+    >>> data = encode_event(PriorityChanged(at=datetime(2025, 1, 6, tzinfo=timezone.utc),
+    ...                                     priority="high"))
+    >>> data["type"], data["priority"]
+    ('priority_changed', 'high')
+    """
+    data: dict[str, Any] = to_data(event)
+    check_data_text(data, f"{type(event).__name__} at {event.at.isoformat()}")
+    return data
+
+
+def check_data_text(data: Any, what: str) -> None:
+    """Raise ValidationError (caused by a ValueError) when JSON-safe ``data`` holds text no
+    store could give back for the domain to accept: NUL or a lone surrogate."""
+    pending: list[Any] = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            problem = None if item.isascii() and "\x00" not in item else text_problem(item)
+            if problem is not None:
+                cause = ValueError(f"the text {item!r}: {problem}")
+                raise ValidationError(
+                    f"{what} cannot be stored: {cause}; text must be valid Unicode without NUL "
+                    "characters"
+                ) from cause
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
 
 
 def _type_name(cls: type) -> str:

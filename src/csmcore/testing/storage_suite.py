@@ -54,6 +54,7 @@ import math
 import multiprocessing
 import random
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
@@ -1127,6 +1128,7 @@ class TextTests(StoreFixtures):
                     store.tickets.get("T-good")
             else:  # the backend keeps it (the memory store keeps the objects themselves)
                 assert store.tickets.get("T-good") == good
+                assert store.tickets.get("T-bad") == bad  # kept means it reads back
 
     def test_text_the_domain_refuses_never_reaches_the_store(self, store: Store) -> None:
         kept = store.tickets.add(make_ticket("T-kept"))
@@ -1325,6 +1327,31 @@ class UnitOfWorkTests(StoreFixtures):
         assert store.calendars.keys() == []
         assert store.policies.keys() == []
 
+    @pytest.mark.parametrize(
+        "error",
+        [
+            OverflowError("the caller's own overflow"),
+            UnicodeEncodeError("ascii", "é", 0, 1, "the caller's own encoding"),
+            KeyError("the caller's own key"),
+        ],
+        ids=["OverflowError", "UnicodeEncodeError", "KeyError"],
+    )
+    def test_the_callers_own_errors_come_out_unchanged(
+        self, store: Store, error: Exception
+    ) -> None:
+        """An error the caller's code raises inside a unit of work is the caller's: it is not
+        translated as if the backend had refused a value, and nothing is written."""
+
+        def write_then_fail() -> None:
+            with store.unit_of_work() as uow:
+                uow.tickets.add(make_ticket("T-1"))
+                raise error
+
+        with pytest.raises(type(error)) as raised:
+            write_then_fail()
+        assert raised.value is error
+        assert store.tickets.count(cd.Always()) == 0
+
     def test_a_failed_operation_inside_does_not_spoil_the_rest(self, store: Store) -> None:
         store.tickets.add(make_ticket("T-0"))
         with store.unit_of_work() as uow:
@@ -1436,7 +1463,8 @@ class SchemaTests(StoreFixtures):
     """
 
     def access(self, factory: StoreFactory) -> SchemaAccess:
-        """The factory's :class:`SchemaAccess` (skips without ``reopen`` or the hook)."""
+        """The factory's :class:`SchemaAccess` (skips without ``reopen``; fails without the hook
+        unless ``schema`` is opted out of)."""
         self.require("reopen")
         found: SchemaAccess = self.hook(factory, SchemaAccess)
         return found
@@ -1514,7 +1542,7 @@ class SchemaTests(StoreFixtures):
 
 def _assert_driver_cause(error: BaseException) -> None:
     cause = error.__cause__
-    advice = "raise StorageError(...) from the driver's error"
+    advice = "raise the CsmError from the driver's (or the encoder's) error"
     assert cause is not None, f"{error!r} has no __cause__: {advice}"
     assert not isinstance(cause, CsmError), f"{error!r} is caused by {cause!r}: {advice}"
 
@@ -1709,8 +1737,15 @@ class ConcurrencyTests(StoreFixtures):
             thread.start()
         problems: list[str] = []
         reads = 0
+        # Writers normally pass the bar in well under a second; the deadline turns writers that
+        # make no progress (every append refused, say) into a failure instead of a hang.
+        deadline = time.monotonic() + 120
         try:
-            while not failures and (reads < self.race_reads or len(written) < self.race_reads // 4):
+            while (
+                not failures
+                and (reads < self.race_reads or len(written) < self.race_reads // 4)
+                and time.monotonic() < deadline
+            ):
                 if reads % 2:
                     problems += _torn(store.tickets.find(high), high)
                 else:
@@ -1727,6 +1762,9 @@ class ConcurrencyTests(StoreFixtures):
                     handle.close()
         assert failures == []
         assert problems == []
+        assert len(written) >= self.race_reads // 4, (
+            f"the writers landed {len(written)} appends in 120 s; is every append refused?"
+        )
         assert sum(t.version - 1 for t in store.tickets.find(cd.Always())) == len(written)
 
     def _handle(self, store: Store) -> Store:
