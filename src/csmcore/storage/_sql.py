@@ -458,8 +458,8 @@ class SqlStore(abc.ABC):
             yield cur
 
     def run(self, uow: Cursor | None, work: Callable[[Cursor], _T], *, write: bool) -> _T:
-        """``work(cursor)`` inside :meth:`tx`; dialects may override it with a faster path
-        that behaves the same."""
+        """``work(cursor)`` inside :meth:`tx`; a store subclass may override it with a faster
+        path that behaves the same."""
         with self.tx(uow, write=write) as cur:
             return work(cur)
 
@@ -468,8 +468,8 @@ class SqlStore(abc.ABC):
     ) -> list[tuple[Any, ...]]:
         """The rows of one read-only ``statement``, in the unit of work or on its own.
 
-        One statement always reads one consistent snapshot, so outside a unit of work dialects
-        may run it without an explicit transaction (fewer round trips)."""
+        One statement always reads one consistent snapshot, so outside a unit of work a store
+        subclass may run it without an explicit transaction (fewer round trips)."""
         return self.run(uow, lambda cur: cur.query(statement, params), write=False)
 
     def _check_usable(self) -> None:

@@ -6,8 +6,10 @@ suite (:mod:`csmcore.testing.storage_suite`) checks. Each ``check_*`` returns it
 is acceptable and raises :class:`~csmcore.errors.ValidationError` naming it otherwise.
 
 Every built-in store uses them: :func:`check_id` for each ticket id and document key it is
-given, :func:`encode_document` for each document it writes and :func:`decode_document` for each
-one it reads.
+given, :func:`encode_document` for each document it writes, and the SQL stores
+:func:`decode_document` for each one they read (the memory store keeps the objects themselves).
+A store that writes events as JSON uses :func:`encode_event` (the SQL stores make the same check
+on the JSON text they write).
 """
 
 from __future__ import annotations

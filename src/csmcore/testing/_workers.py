@@ -25,7 +25,7 @@ def append_worker(url: str, ticket_id: str, worker: int, count: int, start: Any)
     """Append ``count`` comments by ``worker``, re-reading and retrying on conflicts."""
     store = open_store(url)
     try:
-        start.wait()
+        start.wait(timeout=60)  # a sibling that died first must not hang the rest
         for n in range(count):
             while True:
                 version = store.tickets.get(ticket_id).version
@@ -71,7 +71,7 @@ def race_worker(url: str, ticket_ids: list[str], worker: int, start: Any) -> lis
     results = []
     try:
         for ticket_id in ticket_ids:
-            start.wait()
+            start.wait(timeout=60)  # a sibling that died first must not hang the rest
             results.append(race_once(store, ticket_id, worker))
     finally:
         store.close()

@@ -1615,9 +1615,14 @@ def _run_processes(jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]], ctx: 
     procs = [ctx.Process(target=in_process, args=(t, a, results)) for t, a in jobs]
     for proc in procs:
         proc.start()
-    outcomes = [results.get(timeout=120) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=30)
+    try:
+        outcomes = [results.get(timeout=120) for _ in procs]
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():  # stuck: end it, or it would keep the test run from exiting
+                proc.terminate()
+                proc.join(timeout=5)
     failed = [detail for status, detail in outcomes if status == "error"]
     assert failed == [], f"a writer process failed: {failed}"
     return [detail for _, detail in outcomes]
