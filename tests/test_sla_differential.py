@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import pickle
+import sys
+import threading
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -939,6 +941,41 @@ def test_a_status_converts_the_first_field_read_alone_then_the_rest() -> None:
     assert set(vars(first)) == names
     assert {name: getattr(first, name) for name in names} == reference
     assert first == second
+
+
+def test_threads_reading_one_status_all_see_its_fields() -> None:
+    # Statuses convert fields on first read; threads reading the same fresh statuses at once
+    # must each find every field (the raw integers are dropped only after the last one is
+    # converted). Failed hundreds of times per run when "_raw" went first.
+    book = _one_target_book(SlaTarget(metric=Metric.AGENT_WORK, within=H, warn_at=[0.5]))
+    ticket = _web_ticket("D-5")
+    names = [field.name for field in attrs.fields(SlaStatus)]
+    reference = {name: getattr(book.evaluate(ticket, START + 10 * H)[0], name) for name in names}
+    statuses = [book.evaluate(ticket, START + 10 * H)[0] for _ in range(2_000)]
+    errors: list[BaseException] = []
+    seen: list[dict[str, object]] = []
+
+    def read(order: list[str]) -> None:
+        try:
+            for status in statuses:
+                seen.append({name: getattr(status, name) for name in order})
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    orders = [names, names[::-1], names[3:] + names[:3]]
+    threads = [threading.Thread(target=read, args=(order,)) for order in orders]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert len(seen) == len(orders) * len(statuses)
+    assert all(values == reference for values in seen)
 
 
 def test_an_unrepresentable_due_time_raises_at_evaluation_as_before() -> None:

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from csmcore._time import to_us
 from csmcore.errors import SerializationError
 from csmcore.serialization import from_data, to_data
 from csmcore.storage import open_store
@@ -278,8 +279,11 @@ def test_fast_decoder_rebuilds_the_event_without_the_fallback(event: TicketEvent
     fast = _fast_event(data)
     assert fast is not None  # stored data never needs the slow path
     assert type(fast) is type(event)
-    assert fast == event == _structure_event_at_reference(data, "$")
+    reference = _structure_event_at_reference(data, "$")
+    assert fast == event == reference
     assert fast.at.tzinfo is timezone.utc
+    # _at_us takes no part in equality: check it on both decoders' events by itself.
+    assert fast._at_us == reference._at_us == event._at_us == to_us(event.at)
 
 
 @given(corrupted())

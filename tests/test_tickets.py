@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
+from csmcore._time import to_us
 from csmcore.errors import (
     CsmError,
     InvalidTransition,
@@ -220,6 +224,25 @@ def test_ids_and_tags_are_at_most_255_characters() -> None:
         from_data(data, Ticket)
     # Subjects, requesters and field values are free text, without the identifier limit.
     assert new_ticket(subject=too_long * 10, requester=too_long).requester == too_long
+
+
+def test_events_keep_their_instant_in_microseconds_on_every_path() -> None:
+    # The SLA engine reads event._at_us instead of doing datetime arithmetic per event; every
+    # way of making an event must set it (it takes no part in equality, so check it directly).
+    berlin = timezone(timedelta(hours=1))
+    event = Commented(at=datetime(2025, 3, 3, 10, 0, 0, 7, tzinfo=berlin), author_role=Role.AGENT)
+    made = [
+        event,
+        attrs.evolve(event, at=datetime(1969, 12, 31, 23, 59, 59, tzinfo=timezone.utc)),
+        pickle.loads(pickle.dumps(event)),
+        copy.copy(event),
+        copy.deepcopy(event),
+        from_data(to_data(event), Commented),
+    ]
+    for each in made:
+        assert each._at_us == to_us(each.at)
+    assert event._at_us == to_us(datetime(2025, 3, 3, 9, 0, 0, 7, tzinfo=timezone.utc))
+    assert made[1]._at_us == -1_000_000
 
 
 def test_naive_datetime_is_rejected_naming_the_argument() -> None:

@@ -382,7 +382,12 @@ class In(Condition):
         if len(keys) != len(values):
             # A custom field tells True from 1 and False from 0, but a set of values cannot
             # hold both: one would be lost on the way to storage or to SQL.
-            clash = sorted({repr(v) for v in checked if isinstance(v, bool | int | float)})
+            booleans = {v for v in checked if isinstance(v, bool)}
+            numbers = {v for v in checked if isinstance(v, int | float) and not isinstance(v, bool)}
+            clash = sorted(
+                {repr(v) for v in booleans if v in numbers}
+                | {repr(v) for v in numbers if v in booleans}
+            )
             raise ValidationError(
                 f"values={list(self.values)!r} hold a boolean and a number equal to it "
                 f"({', '.join(clash)}); one In cannot keep both, use AnyOf(In({self.field!r}, "

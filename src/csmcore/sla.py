@@ -417,8 +417,9 @@ _CONVERT: dict[str, Callable[[tuple[Any, ...]], Any]] = {
 }
 
 
-_FRESH = 10
-"""How many entries a status's ``__dict__`` has before any conversion (see ``_Run.report``)."""
+_FRESH = len(attrs.fields(SlaStatus)) - len(_CONVERT) + 1
+"""How many entries a status's ``__dict__`` has before any conversion: the fields
+``_Run.report`` sets, plus ``_raw``."""
 
 
 class _RawField:
@@ -434,6 +435,8 @@ class _RawField:
         state = instance.__dict__
         raw = state.get("_raw")
         if raw is None:
+            if self.name in state:  # another thread converted it after this read began
+                return state[self.name]
             raise AttributeError(
                 f"{type(instance).__name__!r} object has no attribute {self.name!r}"
             )
@@ -445,12 +448,15 @@ class _RawField:
 
 
 def _convert_all(status: SlaStatus) -> None:
+    # "_raw" goes only once every field is there: a thread reading the status meanwhile finds
+    # either the raw integers or the converted field (converting twice gives equal values).
     state = status.__dict__
-    raw = state.pop("_raw", None)
+    raw = state.get("_raw")
     if raw is not None:
         for field, convert in _CONVERT.items():
             if field not in state:
                 state[field] = convert(raw)
+        state.pop("_raw", None)
 
 
 for _name, _convert in _CONVERT.items():
@@ -895,7 +901,8 @@ class _Cycle:
     """One cycle of a target key: counted time ``used`` so far plus the running segment.
 
     ``run_us`` / ``run_pos`` are the instant and position where the running segment began
-    (None while paused or stopped); ``segs`` the finished running segments; ``base`` the
+    (None while paused or stopped); ``segs`` the finished running segments, kept only when a
+    later target may measure on another clock (else None); ``base`` the
     position of ``start`` when known. A breach is recorded by :meth:`check`, which the engine
     calls before anything that changes how the clock runs (a pause, a stop, a new target) and
     at the judging instant: while nothing changes, the breach instant is the same whenever it
@@ -1312,7 +1319,7 @@ class _Run:
                 # solved) to the first public agent reply or solve; nothing later matters.
                 if not rows or by_agent:
                     continue
-                t, code, status, specs = rows[0]
+                t, code, _, specs = rows[0]
                 if code & _F_SOLVED:
                     continue
                 cycle = _Cycle(1, t, specs.get(key), memos, True, mixed)
@@ -1489,8 +1496,8 @@ class _Run:
     def report(self, tz: tzinfo | None, at: datetime) -> tuple[SlaStatus, ...]:
         """The statuses at ``until``; ``at`` is that instant as the caller gave it.
 
-        Does what :meth:`finish` followed by the plain per-cycle formulas (``used_at``,
-        ``due``, :func:`_state`, :func:`_warning`) would, computing each position once.
+        Does what :meth:`finish` followed by the plain per-cycle formulas (``used_at``, the due
+        instant, :func:`_state`, :func:`_warning`) would, computing each position once.
         """
         until = self.until
         far = until >= _FAST_LIMIT

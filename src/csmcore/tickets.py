@@ -679,18 +679,18 @@ _STATUS, _STATUS_NAME, _PRIORITY, _GROUP, _ASSIGNEE, _TAGS, _FIELDS, _MERGED, _S
 
 # Enum members read per event, as module constants: a module global is several times cheaper
 # to read than an enum class attribute on CPython 3.11.
-_NEW_: Final = Status.NEW
-_OPEN_: Final = Status.OPEN
-_SOLVED_: Final = Status.SOLVED
-_CLOSED_: Final = Status.CLOSED
-_REQUESTER_: Final = Role.REQUESTER
+_ST_NEW: Final = Status.NEW
+_ST_OPEN: Final = Status.OPEN
+_ST_SOLVED: Final = Status.SOLVED
+_ST_CLOSED: Final = Status.CLOSED
+_ROLE_REQUESTER: Final = Role.REQUESTER
 
 
 def _initial_state(created: TicketCreated) -> list[Any]:
     fields = created.fields
     if None in fields.values():
         fields = FrozenMap((k, v) for k, v in fields.items() if v is not None)
-    solved = created.at if created.status in (_SOLVED_, _CLOSED_) else None
+    solved = created.at if created.status in (_ST_SOLVED, _ST_CLOSED) else None
     return [
         created.status,
         created.status_name,
@@ -731,17 +731,17 @@ def _check(state: list[Any], ticket_id: str, last_at: datetime, event: object) -
     status = state[_STATUS]
     if kind is TicketCreated:
         raise _refuse(ticket_id, event, "the ticket was already created")
-    if status is _CLOSED_ and kind in (Commented, StatusChanged, Merged):
+    if status is _ST_CLOSED and kind in (Commented, StatusChanged, Merged):
         raise _refuse(
             ticket_id, event, "the ticket is closed; reopen it first (Reopened / ticket.reopen)"
         )
     if kind is StatusChanged:
-        if event.status is _NEW_ and status is not _NEW_:  # type: ignore[attr-defined]
+        if event.status is _ST_NEW and status is not _ST_NEW:  # type: ignore[attr-defined]
             raise _refuse(
                 ticket_id, event, f"the ticket is {status.value!r} and cannot go back to 'new'"
             )
     elif kind is Reopened:
-        if status not in (_SOLVED_, _CLOSED_):
+        if status not in (_ST_SOLVED, _ST_CLOSED):
             raise _refuse(
                 ticket_id,
                 event,
@@ -762,10 +762,10 @@ def _advance(state: list[Any], event: Any) -> list[Any]:
         status = event.status
         new[_STATUS] = status
         new[_STATUS_NAME] = event.status_name
-        if old is _SOLVED_:
-            if status is not _SOLVED_ and status is not _CLOSED_:
+        if old is _ST_SOLVED:
+            if status is not _ST_SOLVED and status is not _ST_CLOSED:
                 new[_REOPENS] = state[_REOPENS] + 1
-        elif status is _SOLVED_ or status is _CLOSED_:
+        elif status is _ST_SOLVED or status is _ST_CLOSED:
             new[_SOLVED] = event.at
     elif kind is PriorityChanged:
         new[_PRIORITY] = event.priority
@@ -784,7 +784,7 @@ def _advance(state: list[Any], event: Any) -> list[Any]:
         new[_FIELDS] = FrozenMap(sorted(fields.items())) if fields else _EMPTY_FIELDS
     elif kind is Merged:
         new[_MERGED] = event.into
-        new[_STATUS] = _CLOSED_
+        new[_STATUS] = _ST_CLOSED
         new[_STATUS_NAME] = None
     elif kind is Reopened:
         new[_STATUS] = event.status
@@ -1176,7 +1176,7 @@ class Ticket:
     @property
     def is_closed(self) -> bool:
         """True when the status category is CLOSED (merged tickets included)."""
-        return self._state[0] is _CLOSED_
+        return self._state[0] is _ST_CLOSED
 
 
 # --------------------------------------------------------------------------------------------
@@ -1481,7 +1481,7 @@ def _base(cls: type[_Ev], data: dict[str, Any]) -> _Ev:
 
 def _created_from(data: dict[str, Any]) -> TicketCreated:
     e = _base(TicketCreated, data)
-    status = _STATUS_OF[data["status"]] if "status" in data else _NEW_
+    status = _STATUS_OF[data["status"]] if "status" in data else _ST_NEW
     _set(e, "ticket_id", _fast_identifier(data["ticket_id"]))
     _set(e, "created_by", _ROLE_OF[data["created_by"]])
     _set(e, "channel", _CHANNEL_OF[data["channel"]])
@@ -1532,7 +1532,7 @@ def _commented_from(data: dict[str, Any]) -> Commented:
     on_behalf = data.get("on_behalf_of_requester", False)
     if type(public) is not bool or type(on_behalf) is not bool:
         raise _Unusual
-    if on_behalf and role is _REQUESTER_:
+    if on_behalf and role is _ROLE_REQUESTER:
         raise _Unusual
     _set(e, "author_role", role)
     _set(e, "public", public)
@@ -1566,7 +1566,7 @@ def _merged_from(data: dict[str, Any]) -> Merged:
 
 def _reopened_from(data: dict[str, Any]) -> Reopened:
     e = _base(Reopened, data)
-    status = _STATUS_OF[data["status"]] if "status" in data else _OPEN_
+    status = _STATUS_OF[data["status"]] if "status" in data else _ST_OPEN
     if status not in _REOPEN_TARGETS:
         raise _Unusual
     _set(e, "status", status)
