@@ -146,8 +146,9 @@ dump_json: Callable[[Any], str] = _fast_dump_json() or _ENCODER.encode
 def _event_json(event: TicketEvent) -> str:
     """The stored JSON text of ``event``, checked as :func:`kit.encode_event` checks it.
 
-    JSON escapes NUL and surrogates (``\\u0000``, ``\\udXXX``), so only a text holding one
-    of those escapes needs the full check; the usual one costs two substring searches.
+    JSON escapes NUL and surrogates (``\\u0000``, ``\\ud800`` to ``\\udfff``), so only a text
+    holding one of those escapes needs the full check; the usual one costs two substring
+    searches.
     """
     text = dump_json(_unstructure_event(event))
     if "\\u0000" in text or "\\ud" in text:
