@@ -57,7 +57,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -91,7 +91,14 @@ from csmcore.storage.kit import KINDS, MAX_ID_LENGTH
 from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store, VersionedRepository
 from csmcore.testing import strategies as cs
-from csmcore.testing._workers import append_worker, in_process, race_once, race_worker
+from csmcore.testing._workers import (
+    T0,
+    _comment,
+    append_worker,
+    in_process,
+    race_once,
+    race_worker,
+)
 from csmcore.tickets import (
     Assigned,
     Channel,
@@ -201,9 +208,6 @@ class PushdownProbe(Protocol):
         ...
 
 
-T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
-
-
 def _property(test: Callable[..., None]) -> Callable[..., None]:
     """Settings for the suite's property tests, on top of the active Hypothesis profile: fewer
     examples (each one writes to a real backend) and fixtures shared across examples."""
@@ -228,10 +232,6 @@ def make_ticket(ticket_id: str, *, at: datetime = T0, **changes: Any) -> Ticket:
     }
     arguments.update(changes)
     return Ticket.create(**arguments)[0]
-
-
-def _comment(at: datetime, author: str) -> Commented:
-    return Commented(at=at, author_role=Role.AGENT, author=author)
 
 
 HUGE_NUMBERS = (2**31, 2**63 - 1, 2**63, 2**64, 2**70)
