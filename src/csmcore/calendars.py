@@ -50,7 +50,7 @@ from csmcore.errors import (
     SerializationError,
     ValidationError,
 )
-from csmcore.serialization import converter
+from csmcore.serialization import converter, serializable
 
 __all__ = ["WEEKDAYS", "BusinessCalendar", "CountryHolidays"]
 
@@ -242,6 +242,7 @@ def _check_overlaps(week: list[list[Window]]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@serializable("country_holidays", aliases=("csmcore.calendars:CountryHolidays",))
 @attrs.frozen(kw_only=True)
 class CountryHolidays:
     """A serialisable reference to a ``holidays`` package calendar (the ``[holidays]`` extra).
@@ -855,6 +856,7 @@ def _bad_duration(value: object, argument: str) -> ValidationError:
     )
 
 
+@serializable("business_calendar", aliases=("csmcore.calendars:BusinessCalendar",))
 @attrs.frozen(kw_only=True, repr=False)
 class BusinessCalendar:
     """When a team is open, and business-time arithmetic over it.

@@ -55,7 +55,7 @@ import attrs
 
 from csmcore._values import check_identifier, check_text, coerce_enum
 from csmcore.errors import SerializationError, ValidationError
-from csmcore.serialization import converter
+from csmcore.serialization import converter, serializable
 from csmcore.tickets import Channel, Priority, Role, Status
 
 if TYPE_CHECKING:
@@ -230,6 +230,7 @@ def _conditions(value: Iterable[Any]) -> tuple[Condition, ...]:
     return items
 
 
+@serializable("condition.all", aliases=("csmcore.conditions:All",))
 @attrs.frozen(init=False)
 class All(Condition):
     """Matches when every one of ``conditions`` matches (``All()`` matches everything)."""
@@ -250,6 +251,7 @@ class All(Condition):
         return f"All({', '.join(map(repr, self.conditions))})"
 
 
+@serializable("condition.any", aliases=("csmcore.conditions:AnyOf",))
 @attrs.frozen(init=False)
 class AnyOf(Condition):
     """Matches when at least one of ``conditions`` matches (``AnyOf()`` matches nothing)."""
@@ -275,6 +277,7 @@ def _check_condition(_: object, __: object, value: Any) -> None:
         raise ValidationError(f"condition={value!r} is not a Condition")
 
 
+@serializable("condition.not", aliases=("csmcore.conditions:Not",))
 @attrs.frozen
 class Not(Condition):
     """Matches exactly when ``condition`` does not."""
@@ -292,6 +295,7 @@ class Not(Condition):
         return f"Not({self.condition!r})"
 
 
+@serializable("condition.always", aliases=("csmcore.conditions:Always",))
 @attrs.frozen
 class Always(Condition):
     """Matches every ticket."""
@@ -301,6 +305,7 @@ class Always(Condition):
         return True
 
 
+@serializable("condition.never", aliases=("csmcore.conditions:Never",))
 @attrs.frozen
 class Never(Condition):
     """Matches no ticket."""
@@ -319,6 +324,7 @@ def _check_field(_: object, __: object, value: Any) -> None:
     field_kind(value)
 
 
+@serializable("condition.eq", aliases=("csmcore.conditions:Eq",))
 @attrs.frozen
 class Eq(Condition):
     """Matches when ``field`` equals ``value`` (``Eq("assignee", None)``: unassigned).
@@ -362,6 +368,7 @@ def _values(value: object) -> tuple[object, ...]:
     return tuple(value)
 
 
+@serializable("condition.in", aliases=("csmcore.conditions:In",))
 @attrs.frozen
 class In(Condition):
     """Matches when ``field`` equals one of ``values`` (an empty collection matches nothing)."""
@@ -425,6 +432,7 @@ def _check_op(_: object, __: object, value: Any) -> None:
         raise ValidationError(f"op={value!r} is not a comparison; accepted: {list(_COMPARISONS)}")
 
 
+@serializable("condition.cmp", aliases=("csmcore.conditions:Compare",))
 @attrs.frozen
 class Compare(Condition):
     """Matches when ``field <op> value`` holds, ``op`` one of ``<``, ``<=``, ``>``, ``>=``.
@@ -502,6 +510,7 @@ def _tag_set(value: object) -> frozenset[str]:
     return tags
 
 
+@serializable("condition.tags", aliases=("csmcore.conditions:HasTags",))
 @attrs.frozen
 class HasTags(Condition):
     """Matches when the ticket carries every one of ``tags`` (a string is one tag).

@@ -8,7 +8,7 @@ instant at which any of them changes state, so callers can schedule instead of p
 
 Evaluation is a pure function of (book, ticket history, instant). The semantics (which events
 start, pause and stop each metric, reopen and priority-change rules, breach stickiness) are
-described in ``docs/sla-concepts.md``; each has tests in ``tests/test_sla_*.py``.
+described in ``docs/sla-concepts.md``; each has tests in ``tests/sla/``.
 
 Internally every instant is an integer count of UTC microseconds and every clock (a business
 calendar, or wall time for calendar-time targets) maps instants to a monotone *position* in
@@ -31,7 +31,7 @@ from csmcore._values import coerce_enum
 from csmcore.calendars import _FAST_LIMIT, BusinessCalendar, _to_datetime
 from csmcore.conditions import All, Always, AnyOf, Compare, Condition, Eq, In, Never, Not
 from csmcore.errors import SerializationError, ValidationError
-from csmcore.serialization import converter
+from csmcore.serialization import converter, serializable
 from csmcore.tickets import (
     Assigned,
     Commented,
@@ -160,6 +160,7 @@ def _triggers(value: Any) -> frozenset[SlaTrigger]:
     return frozenset(convert(item) for item in value)
 
 
+@serializable("sla_custom_timer", aliases=("csmcore.sla:CustomClock",))
 @attrs.frozen(kw_only=True)
 class CustomClock:
     """Start / pause / stop / reset rules of a custom target (ServiceNow and Jira style).
@@ -230,6 +231,7 @@ def _optional_priority(value: Any) -> Priority | None:
     return _enum_converter(Priority, "priority")(value)  # type: ignore[no-any-return]
 
 
+@serializable("sla_target", aliases=("csmcore.sla:SlaTarget",))
 @attrs.frozen(kw_only=True)
 class SlaTarget:
     """One target of a policy: ``metric`` must be met ``within`` a duration.
@@ -302,6 +304,7 @@ def _optional_instant(value: Any) -> datetime | None:
     return None if value is None else require_aware(value, "effective_from")
 
 
+@serializable("sla_policy", aliases=("csmcore.sla:SlaPolicy",))
 @attrs.frozen(kw_only=True)
 class SlaPolicy:
     """A named, ordered, versioned set of targets and the tickets they apply to.
@@ -351,6 +354,7 @@ class SlaPolicy:
 # --------------------------------------------------------------------------------------------
 
 
+@serializable("sla_status", aliases=("csmcore.sla:SlaStatus",))
 @attrs.frozen(kw_only=True, slots=False)
 class SlaStatus:
     """One target cycle of one ticket, as judged at :attr:`at`.
@@ -463,6 +467,7 @@ for _name, _convert in _CONVERT.items():
     setattr(SlaStatus, _name, _RawField(_name, _convert))
 
 
+@serializable("sla_change", aliases=("csmcore.sla:SlaChange",))
 @attrs.frozen(kw_only=True)
 class SlaChange:
     """A target cycle whose judgement differs between two evaluations (see :func:`rebuild`)."""
@@ -621,6 +626,7 @@ def _reads_constant_only(condition: Condition) -> bool:
     return False
 
 
+@serializable("sla_book", aliases=("csmcore.sla:SlaBook",))
 @attrs.frozen(kw_only=True)
 class SlaBook:
     """The ordered, versioned set of SLA policies and the calendars their targets use.
@@ -1660,6 +1666,7 @@ def rebuild(
     return tuple(changes)
 
 
+@serializable("sla_backtest_row", aliases=("csmcore.sla:BacktestRow",))
 @attrs.frozen(kw_only=True)
 class BacktestRow:
     """Outcomes of one target key under one book: cycles achieved, breached and still open."""
@@ -1683,6 +1690,7 @@ class BacktestRow:
         return None if self.judged == 0 else self.achieved / self.judged
 
 
+@serializable("sla_backtest", aliases=("csmcore.sla:Backtest",))
 @attrs.frozen(kw_only=True)
 class Backtest:
     """A candidate book against the book in force, per target key, over the same tickets."""
@@ -1775,7 +1783,7 @@ def _structure_book(data: Any, _: type) -> SlaBook:
         try:
             policies.append(converter.structure(item, SlaPolicy))
         except Exception as err:  # cattrs groups; re-raised naming the path
-            from csmcore.serialization import _describe
+            from csmcore.serialization import describe_error as _describe
 
             raise SerializationError(f"$.policies[{index}]: {_describe(err)}") from err
     calendars = {}

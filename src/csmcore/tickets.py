@@ -54,7 +54,7 @@ from csmcore._values import (
     text_problem,
 )
 from csmcore.errors import InvalidTransition, SerializationError, ValidationError
-from csmcore.serialization import converter
+from csmcore.serialization import converter, serializable
 
 __all__ = [
     "Assigned",
@@ -432,6 +432,13 @@ class TicketEventBase:
     datetime arithmetic per event."""
 
 
+@serializable(
+    "ticket.created",
+    aliases=(
+        "csmcore.tickets:TicketCreated",
+        "created",
+    ),
+)
 @attrs.frozen(kw_only=True)
 class TicketCreated(TicketEventBase):
     """The first event of every ticket.
@@ -455,6 +462,13 @@ class TicketCreated(TicketEventBase):
     fields: FrozenMap[str, FieldValue] = attrs.field(default=_EMPTY_FIELDS, converter=_to_fields)
 
 
+@serializable(
+    "ticket.status_changed",
+    aliases=(
+        "csmcore.tickets:StatusChanged",
+        "status_changed",
+    ),
+)
 @attrs.frozen(kw_only=True)
 class StatusChanged(TicketEventBase):
     """The status moved to category ``status``, optionally under a custom ``status_name``."""
@@ -463,6 +477,13 @@ class StatusChanged(TicketEventBase):
     status_name: str | None = attrs.field(default=None, validator=_check_status_name)
 
 
+@serializable(
+    "ticket.priority_changed",
+    aliases=(
+        "csmcore.tickets:PriorityChanged",
+        "priority_changed",
+    ),
+)
 @attrs.frozen(kw_only=True)
 class PriorityChanged(TicketEventBase):
     """The priority became ``priority``."""
@@ -470,6 +491,13 @@ class PriorityChanged(TicketEventBase):
     priority: Priority = attrs.field(converter=_to_priority)
 
 
+@serializable(
+    "ticket.assigned",
+    aliases=(
+        "csmcore.tickets:Assigned",
+        "assigned",
+    ),
+)
 @attrs.frozen(kw_only=True)
 class Assigned(TicketEventBase):
     """The ticket's assignment became exactly (``assignee``, ``group``); None means nobody."""
@@ -478,6 +506,13 @@ class Assigned(TicketEventBase):
     group: str | None = attrs.field(validator=_optional_text("group"))
 
 
+@serializable(
+    "ticket.commented",
+    aliases=(
+        "csmcore.tickets:Commented",
+        "commented",
+    ),
+)
 @attrs.frozen(kw_only=True)
 class Commented(TicketEventBase):
     """Someone wrote on the ticket.
@@ -521,6 +556,13 @@ def _check_disjoint(instance: TagsChanged, _: object, removed: frozenset[str]) -
         )
 
 
+@serializable(
+    "ticket.tags_changed",
+    aliases=(
+        "csmcore.tickets:TagsChanged",
+        "tags_changed",
+    ),
+)
 @attrs.frozen(kw_only=True)
 class TagsChanged(TicketEventBase):
     """Tags ``added`` to and ``removed`` from the ticket (disjoint sets)."""
@@ -531,6 +573,13 @@ class TagsChanged(TicketEventBase):
     )
 
 
+@serializable(
+    "ticket.fields_changed",
+    aliases=(
+        "csmcore.tickets:FieldsChanged",
+        "fields_changed",
+    ),
+)
 @attrs.frozen(kw_only=True)
 class FieldsChanged(TicketEventBase):
     """Custom fields set to new values; a None value removes the field."""
@@ -538,6 +587,13 @@ class FieldsChanged(TicketEventBase):
     changes: FrozenMap[str, FieldValue] = attrs.field(converter=_to_changes)
 
 
+@serializable(
+    "ticket.merged",
+    aliases=(
+        "csmcore.tickets:Merged",
+        "merged",
+    ),
+)
 @attrs.frozen(kw_only=True)
 class Merged(TicketEventBase):
     """The ticket was merged into ticket ``into`` and closed; no event may follow."""
@@ -556,6 +612,13 @@ def _check_reopen_status(_: object, __: object, value: Status) -> None:
         )
 
 
+@serializable(
+    "ticket.reopened",
+    aliases=(
+        "csmcore.tickets:Reopened",
+        "reopened",
+    ),
+)
 @attrs.frozen(kw_only=True)
 class Reopened(TicketEventBase):
     """A solved or closed ticket was reopened into ``status`` (open, pending or on-hold)."""
@@ -623,6 +686,7 @@ def _status_names(value: object) -> FrozenMap[str, Status]:
 _STATUS_BY_VALUE: Final[dict[str, Status]] = {s.value: s for s in Status}
 
 
+@serializable("status_map", aliases=("csmcore.tickets:StatusMap",))
 @attrs.frozen(kw_only=True)
 class StatusMap:
     """Custom status names mapped to their :class:`Status` categories.
@@ -830,6 +894,7 @@ _KEEP: Final[Any] = object()
 _at_getter = attrgetter("at")
 
 
+@serializable("ticket", aliases=("csmcore.tickets:Ticket",))
 @attrs.frozen(kw_only=True)
 class Ticket:
     """A ticket: its ``id`` and its event history, with the state derived from it.
@@ -1280,7 +1345,7 @@ def _structure_event_at_reference(data: Any, path: str) -> TicketEventBase:
 # an unexpected type, an instant not in UTC, a value a validator would refuse) hands the whole
 # mapping to the reference decoder, which either builds the event the slow way or raises the
 # SerializationError naming the path. So the fast decoders never accept what the reference
-# decoder refuses, and tests/test_ticket_serialization_speed.py checks both against each other.
+# decoder refuses, and tests/tickets/test_codec.py checks both against each other.
 
 
 def _created_to_data(e: TicketCreated) -> dict[str, Any]:

@@ -1,19 +1,7 @@
 """The one cattrs converter that turns csmcore objects into JSON-safe data and back.
 
-``to_data(obj)`` gives plain ``dict`` / ``list`` / ``str`` / ``int`` / ``float`` / ``bool`` /
-``None`` values that ``json.dumps`` accepts; ``from_data(data, cls)`` rebuilds an equal object.
-Malformed data raises :class:`~csmcore.errors.SerializationError` whose message names the path
-of every bad value (``$.hours.mon[0]``).
-
-Domain modules register their hooks on :data:`converter` when they are imported; importing
-``csmcore`` registers all of them.
-
->>> import json
->>> from csmcore import BusinessCalendar
->>> cal = BusinessCalendar.weekly("09:00", "17:00", days="mon-fri", timezone="Europe/Berlin")
->>> data = to_data(cal)
->>> from_data(json.loads(json.dumps(data)), BusinessCalendar) == cal
-True
+The package documentation (:mod:`csmcore.serialization`) describes it; this module holds the
+converter, its hooks for the standard types, and ``to_data`` / ``from_data``.
 """
 
 from __future__ import annotations
@@ -28,7 +16,7 @@ from cattrs.errors import BaseValidationError
 from csmcore._time import require_aware
 from csmcore.errors import CsmError, SerializationError
 
-__all__ = ["converter", "from_data", "to_data"]
+__all__ = ["converter", "describe_error", "from_data", "to_data"]
 
 T = TypeVar("T")
 
@@ -104,7 +92,7 @@ def to_data(obj: object) -> Any:
         raise SerializationError(f"cannot serialise {obj!r}: {err}") from err
 
 
-def _describe(err: BaseException) -> str:
+def describe_error(err: BaseException) -> str:
     if isinstance(err, BaseValidationError):
         return "; ".join(cattrs.transform_error(err, format_exception=_format_leaf))
     return str(err)
@@ -132,5 +120,5 @@ def from_data(data: Any, cls: type[T]) -> T:
         raise
     except (BaseValidationError, CsmError, TypeError, ValueError, KeyError) as err:
         raise SerializationError(
-            f"cannot build {getattr(cls, '__name__', cls)} from data: {_describe(err)}"
+            f"cannot build {getattr(cls, '__name__', cls)} from data: {describe_error(err)}"
         ) from err

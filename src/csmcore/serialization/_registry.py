@@ -1,0 +1,175 @@
+"""The registry of stable type tags: the names stored and serialized data use for csmcore types.
+
+A tag is declared once, next to the class it names (``@serializable("sla_policy")``). Stored data
+names its type by tag, never by module path, so a class can move between modules without
+breaking anything users wrote. A tag may have aliases (names older releases wrote, such as the
+module path ``"csmcore.sla:SlaPolicy"``); reading resolves them to the same type. Each tag also
+carries the current version of its payload and the upcasters that turn an older payload into
+the current one.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, TypeVar
+
+import attrs
+
+from csmcore.errors import SerializationError, ValidationError
+
+__all__ = [
+    "TypeInfo",
+    "Upcaster",
+    "registered_types",
+    "serializable",
+    "tag_of",
+    "type_info",
+    "upcast",
+]
+
+T = TypeVar("T", bound=type)
+
+Upcaster = Callable[[Any], Any]
+"""Turns the payload of version ``n`` of a tag into the payload of version ``n + 1``."""
+
+_TAG: Final = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+
+
+@attrs.frozen(kw_only=True)
+class TypeInfo:
+    """What the registry knows of one tag.
+
+    ``version`` is the version of the payload this release writes (from 1). ``upcasters[n]``
+    turns a version-``n`` payload into a version-``n + 1`` one, for every ``n < version``.
+    """
+
+    tag: str
+    cls: type
+    version: int = 1
+    aliases: tuple[str, ...] = ()
+    upcasters: Mapping[int, Upcaster] = attrs.field(factory=dict)
+
+
+_lock = threading.Lock()
+_by_tag: dict[str, TypeInfo] = {}
+_by_alias: dict[str, TypeInfo] = {}
+_by_class: dict[type, TypeInfo] = {}
+
+
+def serializable(
+    tag: str,
+    *,
+    version: int = 1,
+    aliases: Iterable[str] = (),
+    upcasters: Mapping[int, Upcaster] | None = None,
+) -> Callable[[T], T]:
+    """Class decorator that declares the stable ``tag`` of a class.
+
+    ``aliases`` are other names that read as this type (the names older releases wrote).
+    ``version`` is the payload version written now; ``upcasters`` maps each older version ``n``
+    to a function turning a version-``n`` payload into version ``n + 1``.
+
+    Raises :class:`~csmcore.errors.ValidationError` for a malformed tag (lower-case words joined
+    by ``_``, namespaced by ``.``: ``"ticket.created"``), a tag or alias already taken by another
+    class, a version below 1, or a missing upcaster.
+
+    >>> import attrs
+    >>> @serializable("example.point_doc")
+    ... @attrs.frozen
+    ... class PointDoc:
+    ...     x: int
+    >>> tag_of(PointDoc)
+    'example.point_doc'
+    >>> type_info("example.point_doc").cls is PointDoc
+    True
+    """
+    if not isinstance(tag, str) or not _TAG.match(tag):
+        raise ValidationError(
+            f"tag={tag!r} is not a type tag; use lower-case words joined by '_', namespaced by "
+            "'.', such as 'sla_policy' or 'ticket.created'"
+        )
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValidationError(f"version={version!r} is not a whole number >= 1")
+    steps = dict(upcasters or {})
+    missing = [n for n in range(1, version) if n not in steps]
+    if missing:
+        raise ValidationError(
+            f"tag {tag!r} is at version {version} but has no upcaster from version(s) {missing}"
+        )
+    alias_list = tuple(aliases)
+
+    def declare(cls: T) -> T:
+        info = TypeInfo(tag=tag, cls=cls, version=version, aliases=alias_list, upcasters=steps)
+        with _lock:
+            for name in (tag, *alias_list):
+                known = _by_tag.get(name) or _by_alias.get(name)
+                if known is not None and known.cls is not cls:
+                    raise ValidationError(
+                        f"type tag {name!r} already names {known.cls.__qualname__}; "
+                        f"choose another one for {cls.__qualname__}"
+                    )
+            old = _by_class.get(cls)
+            if old is not None and old.tag != tag:
+                raise ValidationError(
+                    f"{cls.__qualname__} already has the tag {old.tag!r}; a class has one tag"
+                )
+            _by_tag[tag] = info
+            for alias in alias_list:
+                _by_alias[alias] = info
+            _by_class[cls] = info
+        return cls
+
+    return declare
+
+
+def tag_of(cls: type) -> str:
+    """The stable tag of ``cls``; :class:`~csmcore.errors.SerializationError` if it has none."""
+    info = _by_class.get(cls)
+    if info is None:
+        raise SerializationError(
+            f"{getattr(cls, '__qualname__', cls)!r} has no type tag; declare one with "
+            "@csmcore.serialization.serializable('your_tag')"
+        )
+    return info.tag
+
+
+def type_info(name: str) -> TypeInfo:
+    """The registered type whose tag or alias is ``name``.
+
+    Raises :class:`~csmcore.errors.SerializationError` naming the known tags when there is none.
+    """
+    info = _by_tag.get(name) if isinstance(name, str) else None
+    if info is None and isinstance(name, str):
+        info = _by_alias.get(name)
+    if info is None:
+        raise SerializationError(
+            f"type {name!r} is not a known csmcore type; known tags: {sorted(_by_tag)}"
+        )
+    return info
+
+
+def registered_types() -> dict[str, type]:
+    """Every registered tag and its class (aliases not included), sorted by tag."""
+    return {tag: _by_tag[tag].cls for tag in sorted(_by_tag)}
+
+
+def upcast(info: TypeInfo, data: Any, version: int) -> Any:
+    """``data`` written at payload ``version`` of ``info``'s tag, brought up to the current one.
+
+    Raises :class:`~csmcore.errors.SerializationError` for a version below 1 or newer than this
+    release knows (data written by a newer csmcore).
+    """
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise SerializationError(
+            f"{info.tag!r} payload version {version!r} is not a whole number >= 1"
+        )
+    if version > info.version:
+        raise SerializationError(
+            f"{info.tag!r} payload version {version} is newer than this csmcore reads "
+            f"(up to {info.version}); upgrade csmcore"
+        )
+    for step in range(version, info.version):
+        data = info.upcasters[step](data)
+    return data
