@@ -17,19 +17,33 @@ Domain modules register their hooks on :data:`converter` and declare their tags 
 True
 >>> tag_of(BusinessCalendar)
 'business_calendar'
+
+``to_document(obj)`` wraps ``to_data(obj)`` in an envelope that names the type by its tag and
+records the schema version of the payload; ``from_document(doc)`` reads it back, including the
+documents older releases wrote (a module path as the type, no schema), and runs the upcasters
+of an older schema (see ``docs/serialization.md``):
+
+>>> doc = to_document(cal)
+>>> doc["type"], doc["schema"]
+('business_calendar', 1)
+>>> from_document(json.loads(json.dumps(doc)), BusinessCalendar) == cal
+True
 """
 
 from __future__ import annotations
 
 from csmcore.serialization._converter import converter, describe_error, from_data, to_data
+from csmcore.serialization._document import from_document, to_document
 from csmcore.serialization._registry import (
     TypeInfo,
     Upcaster,
     registered_types,
+    schema_of,
     serializable,
     tag_of,
     type_info,
     upcast,
+    upcast_tagged,
 )
 
 __all__ = [
@@ -38,10 +52,14 @@ __all__ = [
     "converter",
     "describe_error",
     "from_data",
+    "from_document",
     "registered_types",
+    "schema_of",
     "serializable",
     "tag_of",
     "to_data",
+    "to_document",
     "type_info",
     "upcast",
+    "upcast_tagged",
 ]

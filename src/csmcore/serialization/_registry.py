@@ -17,16 +17,18 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
-from csmcore.errors import SerializationError, ValidationError
+from csmcore.errors import CsmError, SerializationError, ValidationError
 
 __all__ = [
     "TypeInfo",
     "Upcaster",
     "registered_types",
+    "schema_of",
     "serializable",
     "tag_of",
     "type_info",
     "upcast",
+    "upcast_tagged",
 ]
 
 T = TypeVar("T", bound=type)
@@ -56,6 +58,8 @@ _lock = threading.Lock()
 _by_tag: dict[str, TypeInfo] = {}
 _by_alias: dict[str, TypeInfo] = {}
 _by_class: dict[type, TypeInfo] = {}
+_by_name: dict[str, TypeInfo] = {}
+"""Tags and aliases together, for the one lookup per stored event in :func:`upcast_tagged`."""
 
 
 def serializable(
@@ -115,9 +119,15 @@ def serializable(
                 raise ValidationError(
                     f"{cls.__qualname__} already has the tag {old.tag!r}; a class has one tag"
                 )
+            if old is not None:  # declared again (a reload): the new declaration replaces it
+                for alias in old.aliases:
+                    _by_alias.pop(alias, None)
+                    _by_name.pop(alias, None)
             _by_tag[tag] = info
+            _by_name[tag] = info
             for alias in alias_list:
                 _by_alias[alias] = info
+                _by_name[alias] = info
             _by_class[cls] = info
         return cls
 
@@ -150,6 +160,18 @@ def type_info(name: str) -> TypeInfo:
     return info
 
 
+def schema_of(cls: type) -> int:
+    """The payload schema version this release writes for ``cls`` (``version`` of its tag).
+
+    Raises :class:`~csmcore.errors.SerializationError` when ``cls`` has no tag.
+    """
+    info = _by_class.get(cls)
+    if info is None:
+        tag_of(cls)  # raises, naming the class
+    assert info is not None
+    return info.version
+
+
 def registered_types() -> dict[str, type]:
     """Every registered tag and its class (aliases not included), sorted by tag."""
     return {tag: _by_tag[tag].cls for tag in sorted(_by_tag)}
@@ -171,5 +193,51 @@ def upcast(info: TypeInfo, data: Any, version: int) -> Any:
             f"(up to {info.version}); upgrade csmcore"
         )
     for step in range(version, info.version):
-        data = info.upcasters[step](data)
+        try:
+            data = info.upcasters[step](data)
+        except CsmError:
+            raise
+        except Exception as err:  # a failing upcaster means the stored payload is malformed
+            raise SerializationError(
+                f"{info.tag!r} payload cannot be upcast from version {step} to {step + 1}: "
+                f"{type(err).__name__}: {err}"
+            ) from err
     return data
+
+
+def upcast_tagged(data: Any, path: str = "$") -> Any:
+    """A stored payload that names its type under ``"type"``, at the current schema.
+
+    Such a payload (a stored ticket event: ``{"type": "ticket.commented", "schema": 1, ...}``)
+    records its schema version under ``"schema"``; a payload without it was written before
+    schema versions existed and is version 1. Returns the payload without the ``"schema"`` key,
+    run through the upcasters of its tag when it is older than this release: the very same
+    ``dict`` when it is current (it is changed in place: pass a copy to keep yours), anything
+    that is not a ``dict``, or names no known tag, unchanged (its decoder reports it).
+
+    Raises :class:`~csmcore.errors.SerializationError` naming ``path`` for a ``"schema"`` that
+    is not a whole number >= 1 or is newer than this release reads.
+
+    >>> upcast_tagged({"type": "ticket.merged", "schema": 1, "into": "T-1"})
+    {'type': 'ticket.merged', 'into': 'T-1'}
+    >>> upcast_tagged({"type": "ticket.merged", "schema": 99, "into": "T-1"})
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.SerializationError: $.schema: ... version 99 is newer than this csmcore reads...
+    """
+    if type(data) is not dict:
+        return data
+    version = data.pop("schema", 1)
+    name = data.get("type")
+    info = _by_name.get(name) if type(name) is str else None
+    if info is not None and version == info.version and type(version) is int:
+        return data  # the usual case: current
+    if info is None and type(version) is int and version >= 1:
+        return data  # no known tag: left to the decoder, which names the problem
+    if info is None:
+        raise SerializationError(f"{path}.schema: {version!r} is not a whole number >= 1")
+    try:
+        return upcast(info, data, version)
+    except SerializationError as err:
+        raise SerializationError(f"{path}.schema: {err}") from err

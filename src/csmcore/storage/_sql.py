@@ -1,13 +1,15 @@
 """The part of the SQL adapters that SQLite and PostgreSQL share.
 
-Layout (schema version 2):
+Layout (schema version 3):
 
 - ``csm_meta(name, value)``: ``schema_version``.
 - ``csm_tickets``: one row per ticket: ``id``, ``version`` (number of events) and the summary
   columns that conditions are pushed down to (status, priority, channel, group, ...).
 - ``csm_ticket_tags(ticket_id, tag)``: the current tags, for ``HasTags``.
-- ``csm_events(ticket_id, seq, data)``: the history, one JSON document per event (seq from 1).
-- ``csm_documents(kind, key, version, data)``: versioned calendars, policies and rules.
+- ``csm_events(ticket_id, seq, data)``: the history, one JSON document per event (seq from 1),
+  as :func:`kit.encode_event` gives it (with its ``"schema"``).
+- ``csm_documents(kind, key, version, data)``: versioned calendars, policies and rules, each as
+  :func:`kit.encode_document` gives it (``{"type": tag, "schema": n, "data": ...}``).
 
 Each dialect supplies its DDL per schema version, its placeholder and its driver errors.
 """
@@ -34,6 +36,7 @@ from csmcore.errors import (
     StorageError,
     ValidationError,
 )
+from csmcore.serialization import schema_of, upcast_tagged
 from csmcore.storage import kit as c
 from csmcore.storage.protocols import Versioned
 from csmcore.tickets import (  # the fast event codecs (what to_data / from_data use for events)
@@ -45,8 +48,12 @@ from csmcore.tickets import (  # the fast event codecs (what to_data / from_data
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION = 2
-"""The schema version this csmcore writes; older stores migrate forward when opened."""
+SCHEMA_VERSION = 3
+"""The schema version this csmcore writes; older stores migrate forward when opened.
+
+Version 3 changes no table: from it on, documents name their type by tag and carry a
+``"schema"``, and so do events. Stores of version 2 keep their rows (they read as schema 1);
+the bump makes an older csmcore refuse a store it could no longer read."""
 
 _MAX_INTEGER = 2**63 - 1
 """The largest integer both backends store; no version or page size can exceed it."""
@@ -144,13 +151,16 @@ dump_json: Callable[[Any], str] = _fast_dump_json() or _ENCODER.encode
 
 
 def _event_json(event: TicketEvent) -> str:
-    """The stored JSON text of ``event``, checked as :func:`kit.encode_event` checks it.
+    """The stored JSON text of ``event`` (with its ``"schema"``, as :func:`kit.encode_event`
+    gives it), checked as :func:`kit.encode_event` checks it.
 
     JSON escapes NUL and surrogates (``\\u0000``, ``\\ud800`` to ``\\udfff``), so only a text
     holding one of those escapes needs the full check; the usual one costs two substring
     searches.
     """
-    text = dump_json(_unstructure_event(event))
+    data = _unstructure_event(event)
+    data["schema"] = schema_of(type(event))  # the version upcasters start from when reading
+    text = dump_json(data)
     if "\\u0000" in text or "\\ud" in text:
         c.check_data_text(json.loads(text), f"{type(event).__name__} at {event.at.isoformat()}")
     return text
@@ -209,6 +219,7 @@ def standard_migrations(text: str, without_rowid: str = "") -> tuple[tuple[str, 
             "CREATE INDEX csm_tickets_status_priority ON csm_tickets (status, priority_rank)",
             "CREATE INDEX csm_ticket_tags_ticket ON csm_ticket_tags (ticket_id)",
         ),
+        (),  # 3: rows name types by tag and carry their schema (old rows read as schema 1)
     )
 
 
@@ -581,9 +592,13 @@ class _Bound:
 
 
 def _history(texts: Sequence[str]) -> Ticket:
-    """The ticket whose stored events (JSON texts, in order) are ``texts``."""
+    """The ticket whose stored events (JSON texts, in order) are ``texts``.
+
+    An event without ``"schema"`` was written before schema versions (version 1); an older one
+    is upcast to the current schema of its tag.
+    """
     datas = json.loads("[" + ",".join(texts) + "]")  # one parse for the whole history
-    events: list[Any] = [_structure_event_at(d, "$") for d in datas]
+    events: list[Any] = [_structure_event_at(upcast_tagged(d), "$") for d in datas]
     return Ticket.from_events(cast(list[TicketEvent], events))
 
 

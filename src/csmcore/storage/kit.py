@@ -8,13 +8,13 @@ is acceptable and raises :class:`~csmcore.errors.ValidationError` naming it othe
 Every built-in store uses them: :func:`check_id` for each ticket id and document key it is
 given, :func:`encode_document` for each document it writes, and the SQL stores
 :func:`decode_document` for each one they read (the memory store keeps the objects themselves).
-A store that writes events as JSON uses :func:`encode_event` (the SQL stores make the same check
-on the JSON text they write).
+A store that writes events as JSON uses :func:`encode_event` (``with_schema=True`` records the
+schema version) and reads them with :func:`decode_event` (the SQL stores make the same check
+on the JSON text they write, and write and read the same schema version).
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Sequence
 from typing import Any, Final
@@ -23,7 +23,15 @@ from csmcore._values import MAX_IDENTIFIER_LENGTH as _MAX_IDENTIFIER_LENGTH
 from csmcore._values import check_identifier, text_problem
 from csmcore.conditions import Condition
 from csmcore.errors import ConcurrencyError, SerializationError, ValidationError
-from csmcore.serialization import from_data, to_data
+from csmcore.serialization import (
+    from_data,
+    from_document,
+    schema_of,
+    tag_of,
+    to_data,
+    to_document,
+    upcast_tagged,
+)
 from csmcore.tickets import Ticket, TicketEvent
 
 KINDS = ("calendars", "policies", "rules")
@@ -48,6 +56,7 @@ __all__ = [
     "check_ticket",
     "check_version",
     "decode_document",
+    "decode_event",
     "encode_document",
     "encode_event",
 ]
@@ -141,8 +150,14 @@ def apply_all(ticket: Ticket, events: Sequence[TicketEvent]) -> Ticket:
     return ticket
 
 
-def encode_event(event: TicketEvent) -> dict[str, Any]:
+def encode_event(event: TicketEvent, *, with_schema: bool = False) -> dict[str, Any]:
     """``event`` as JSON-safe data (what ``to_data`` gives), checked to read back.
+
+    With ``with_schema=True`` the data also holds ``"schema"``, the schema version of the
+    event's tag, so that a later release can upcast it: what the built-in SQL stores write.
+    Read either form back with :func:`decode_event` (``from_data`` reads only the form without
+    ``"schema"``, which is the default so that adapters written before schema versions keep
+    working).
 
     The domain refuses NUL and lone surrogates when an event is built, so only an event forced
     past its validators can hold them; a store that wrote it as JSON (which escapes both) would
@@ -152,14 +167,32 @@ def encode_event(event: TicketEvent) -> dict[str, Any]:
 
     >>> from datetime import datetime, timezone
     >>> from csmcore.tickets import PriorityChanged
-    >>> data = encode_event(PriorityChanged(at=datetime(2025, 1, 6, tzinfo=timezone.utc),
-    ...                                     priority="high"))
-    >>> data["type"], data["priority"]
-    ('priority_changed', 'high')
+    >>> event = PriorityChanged(at=datetime(2025, 1, 6, tzinfo=timezone.utc), priority="high")
+    >>> data = encode_event(event, with_schema=True)
+    >>> data["priority"], data["schema"]
+    ('high', 1)
+    >>> decode_event(data) == event == decode_event(encode_event(event))
+    True
     """
     data: dict[str, Any] = to_data(event)
     check_data_text(data, f"{type(event).__name__} at {event.at.isoformat()}")
+    if with_schema:
+        data["schema"] = schema_of(type(event))
     return data
+
+
+def decode_event(data: Any) -> TicketEvent:
+    """The event :func:`encode_event` encoded (with or without ``"schema"``).
+
+    Data without ``"schema"`` is schema version 1 (the previous release wrote none); older data
+    is run through the upcasters of its tag (:func:`csmcore.serialization.upcast_tagged`).
+    ``data`` itself is left unchanged. Raises :class:`~csmcore.errors.SerializationError`
+    naming the path of the problem for malformed data or a schema newer than this release reads.
+    """
+    if isinstance(data, dict):
+        data = upcast_tagged(dict(data))
+    event: TicketEvent = from_data(data, TicketEvent)  # type: ignore[arg-type]
+    return event
 
 
 def check_data_text(data: Any, what: str) -> None:
@@ -183,36 +216,37 @@ def check_data_text(data: Any, what: str) -> None:
             pending.extend(item)
 
 
-def _type_name(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 _JOINED_SURROGATES = re.compile("[\ud800-\udbff][\udc00-\udfff]")
 
 
 def encode_document(value: object) -> dict[str, Any]:
-    """``value`` (a csmcore domain object) as ``{"type": "module:Class", "data": ...}``:
+    """``value`` (an object whose type has a registered tag) in its document envelope,
+    ``{"type": tag, "schema": n, "data": ...}`` (:func:`csmcore.serialization.to_document`):
     JSON-safe data that :func:`decode_document` turns back into an equal object.
 
     Write the result as JSON (any JSON encoder); NUL and lone surrogates inside the value's text
     are escaped by JSON and come back unchanged. Raises
-    :class:`~csmcore.errors.ValidationError` for a value that is not a csmcore domain object
-    (calendars, SLA policies, escalation rules), and for text JSON cannot give back: a high
-    surrogate directly followed by a low one is written exactly like the single character the
-    pair stands for (``"\\ud83d\\ude00"`` and ``"😀"``) and read back as that character.
-    Every built-in store refuses such a value this way, so that all of them agree.
+    :class:`~csmcore.errors.ValidationError` for a value whose type has no registered tag
+    (stores keep calendars, SLA policies, escalation rules), and for text JSON cannot give
+    back: a high surrogate directly followed by a low one is written exactly like the single
+    character the pair stands for (``"\\ud83d\\ude00"`` and ``"😀"``) and read back as that
+    character. Every built-in store refuses such a value this way, so that all of them agree.
 
     >>> from csmcore import BusinessCalendar
-    >>> encode_document(BusinessCalendar.always())["type"]
-    'csmcore.calendars:BusinessCalendar'
+    >>> doc = encode_document(BusinessCalendar.always())
+    >>> doc["type"], doc["schema"]
+    ('business_calendar', 1)
     """
     cls = type(value)
-    if not cls.__module__.startswith("csmcore."):
+    try:
+        tag_of(cls)
+    except SerializationError as err:
         raise ValidationError(
-            f"value={value!r} is a {_type_name(cls)}; stores keep csmcore domain objects "
-            "(BusinessCalendar, SLA policies, escalation rules)"
-        )
-    data = {"type": _type_name(cls), "data": to_data(value)}
+            f"value={value!r} is a {cls.__module__}.{cls.__qualname__}, which has no registered "
+            "type tag; stores keep csmcore domain objects (BusinessCalendar, SLA policies, "
+            "escalation rules) and types declared with @csmcore.serialization.serializable"
+        ) from err
+    data = to_document(value)
     pending: list[Any] = [data["data"]]
     while pending:
         item = pending.pop()
@@ -235,20 +269,10 @@ def encode_document(value: object) -> dict[str, Any]:
 
 
 def decode_document(doc: Any) -> Any:
-    """The object :func:`encode_document` encoded; SerializationError for malformed data or a
-    type that is not part of this csmcore."""
-    if not isinstance(doc, dict) or set(doc) != {"type", "data"}:
-        raise SerializationError(f"stored document {doc!r} is not {{'type': ..., 'data': ...}}")
-    name = doc["type"]
-    module_name, _, qualname = str(name).partition(":")
-    if not module_name.startswith("csmcore.") or not qualname:
-        raise SerializationError(f"stored document type {name!r} is not a csmcore type")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as err:
-        raise SerializationError(
-            f"stored document type {name!r} does not exist in this csmcore"
-        ) from err
-    return from_data(doc["data"], obj)
+    """The object :func:`encode_document` encoded, also as older releases wrote it (a module
+    path as the type, no schema): :func:`csmcore.serialization.from_document`.
+
+    Raises :class:`~csmcore.errors.SerializationError` naming the problem for malformed data,
+    an unknown type, or a schema newer than this release reads.
+    """
+    return from_document(doc)

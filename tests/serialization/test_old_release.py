@@ -1,0 +1,191 @@
+"""Data written by the previous release (0.1.0.dev0) still reads, and judges its tickets the same.
+
+``tests/fixtures/release_0_1_0_dev0`` was written by that release (see ``make_fixture.py``
+there): a SQLite store whose documents name their type by module path and whose events carry no
+schema version, the ``to_data`` of every object, and what that release's ``SlaBook.evaluate``
+said about each ticket at a few instants. This module imports only names that the restructuring
+keeps (``SlaBook``, ``SlaPolicy``, ``BusinessCalendar``, ``Ticket``, ``to_data``, ``from_data``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from csmcore.calendars import BusinessCalendar
+from csmcore.serialization import from_data, to_data
+from csmcore.sla import SlaBook, SlaPolicy
+from csmcore.storage import Store, open_store
+from csmcore.tickets import Ticket
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "release_0_1_0_dev0"
+DOCUMENTS: dict[str, Any] = json.loads((FIXTURE / "documents.json").read_text("utf-8"))
+JUDGEMENTS: dict[str, dict[str, list[Any]]] = json.loads(
+    (FIXTURE / "judgements.json").read_text("utf-8")
+)
+TICKETS = [from_data(t, Ticket) for t in DOCUMENTS["tickets"]]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A copy of the old release's store (opening it migrates it forward)."""
+    path = tmp_path / "store.db"
+    shutil.copyfile(FIXTURE / "store.db", path)
+    return path
+
+
+@pytest.fixture
+def store(db: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{db}")
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_the_fixture_is_what_the_old_release_wrote(db: Path) -> None:
+    """The copy still holds module paths and unversioned events (nothing rewrote it)."""
+    types = {json.loads(d)["type"] for (d,) in _rows(db, "SELECT data FROM csm_documents")}
+    assert types == {"csmcore.calendars:BusinessCalendar", "csmcore.sla:SlaPolicy"}
+    events = [json.loads(d) for (d,) in _rows(db, "SELECT data FROM csm_events")]
+    assert events
+    assert all("schema" not in e for e in events)
+    assert _rows(db, "SELECT value FROM csm_meta WHERE name = 'schema_version'") == [("2",)]
+
+
+def test_opening_migrates_the_store_forward(db: Path, store: Store) -> None:
+    (version,) = _rows(db, "SELECT value FROM csm_meta WHERE name = 'schema_version'")[0]
+    assert int(version) > 2
+
+
+def test_every_ticket_reads_as_its_documented_data(db: Path, store: Store) -> None:
+    ids = [row[0] for row in _rows(db, "SELECT id FROM csm_tickets ORDER BY id")]
+    assert sorted(t.id for t in TICKETS) == ids
+    for ticket in TICKETS:
+        stored = store.tickets.get(ticket.id)
+        assert stored == ticket
+        assert to_data(stored) == DOCUMENTS["tickets"][TICKETS.index(ticket)]
+
+
+def test_the_calendar_reads_as_its_documented_data(store: Store) -> None:
+    expected = from_data(DOCUMENTS["calendar"], BusinessCalendar)
+    assert store.calendars.keys() == ["support"]
+    history = store.calendars.history("support")
+    assert [(v.version, v.value) for v in history] == [(1, expected)]
+    assert store.calendars.get("support").value == expected
+    assert to_data(expected) == DOCUMENTS["calendar"]
+
+
+def test_every_policy_version_reads_as_its_documented_data(store: Store) -> None:
+    expected = [from_data(p, SlaPolicy) for p in DOCUMENTS["policies"]]
+    assert sorted(store.policies.keys()) == ["standard", "vip"]
+    stored: list[SlaPolicy] = []
+    names = store.policies.keys()
+    for key in names:
+        for versioned in store.policies.history(key):
+            assert versioned.value.name == key
+            assert versioned.value.version == versioned.version
+            assert store.policies.get(key, version=versioned.version) == versioned
+            stored.append(versioned.value)
+    by_version = attrgetter("name", "version")
+    assert sorted(stored, key=by_version) == sorted(expected, key=by_version)
+    assert [to_data(p) for p in expected] == DOCUMENTS["policies"]
+    assert to_data(expected[0].condition) == DOCUMENTS["conditions"]
+
+
+def test_the_book_reads_as_its_documented_data() -> None:
+    assert to_data(from_data(DOCUMENTS["book"], SlaBook)) == DOCUMENTS["book"]
+
+
+def _judgements(book: SlaBook, ticket: Ticket) -> dict[str, list[Any]]:
+    return {
+        at: [to_data(status) for status in book.evaluate(ticket, datetime.fromisoformat(at))]
+        for at in JUDGEMENTS[ticket.id]
+    }
+
+
+@pytest.mark.parametrize("ticket_id", sorted(JUDGEMENTS))
+def test_stored_tickets_are_judged_as_the_old_release_judged_them(
+    store: Store, ticket_id: str
+) -> None:
+    book = from_data(DOCUMENTS["book"], SlaBook)
+    ticket = store.tickets.get(ticket_id)
+    assert JUDGEMENTS[ticket_id]  # judged at some instants
+    assert _judgements(book, ticket) == JUDGEMENTS[ticket_id]
+
+
+def test_a_book_of_the_stored_documents_judges_alike(store: Store) -> None:
+    """The book the fixture's script built from the policies and calendar it stored."""
+    calendar = store.calendars.get("support").value
+    names = store.policies.keys()
+    policies = [v.value for k in names for v in store.policies.history(k)]
+    book = SlaBook(policies=policies, calendar=calendar, calendars=[("berlin", calendar)])
+    for ticket_id in JUDGEMENTS:
+        assert _judgements(book, store.tickets.get(ticket_id)) == JUDGEMENTS[ticket_id]
+
+
+def test_documents_rewritten_by_this_release_carry_tag_and_schema(db: Path, store: Store) -> None:
+    before = {tuple(row) for row in _rows(db, "SELECT kind, key, version FROM csm_documents")}
+    calendar = store.calendars.get("support").value
+    store.calendars.put("support", calendar, expected_version=1)
+    names = store.policies.keys()
+    for key in names:
+        latest = store.policies.get(key)
+        store.policies.put(key, latest.value, expected_version=latest.version)
+    ticket = store.tickets.get("T-4")
+    _, comment = ticket.comment(datetime.fromisoformat("2025-03-13T10:00:00+00:00"), "agent")
+    store.tickets.append("T-4", [comment], expected_version=ticket.version)
+
+    rows = _rows(db, "SELECT kind, key, version, data FROM csm_documents")
+    new = {(k, key, v): json.loads(d) for k, key, v, d in rows if (k, key, v) not in before}
+    assert sorted(new) == [
+        ("calendars", "support", 2),
+        ("policies", "standard", 3),
+        ("policies", "vip", 2),
+    ]
+    for (kind, key, version), doc in new.items():
+        assert doc == {
+            "type": "business_calendar" if kind == "calendars" else "sla_policy",
+            "schema": 1,
+            "data": json.loads(
+                next(d for k, n, v, d in rows if (k, n, v) == (kind, key, version - 1))
+            )["data"],
+        }
+    assert store.calendars.get("support").value == calendar
+
+    events = _rows(db, "SELECT seq, data FROM csm_events WHERE ticket_id = 'T-4' ORDER BY seq")
+    assert [seq for seq, _ in events] == [1, 2, 3]
+    assert "schema" not in json.loads(events[0][1])  # the old rows stay as they were
+    assert json.loads(events[2][1])["schema"] == 1
+    assert store.tickets.get("T-4").events[-1] == comment
+
+
+def test_a_reopened_store_reads_old_and_new_rows_alike(db: Path) -> None:
+    first = open_store(f"sqlite:///{db}")
+    try:
+        calendar = first.calendars.get("support").value
+        first.calendars.put("support", calendar, expected_version=1)
+    finally:
+        first.close()
+    second = open_store(f"sqlite:///{db}")
+    try:
+        assert [v.value for v in second.calendars.history("support")] == [calendar, calendar]
+        assert [second.tickets.get(t.id) for t in TICKETS] == TICKETS
+    finally:
+        second.close()
