@@ -44,6 +44,8 @@ The suite is a set of test class groups, one per storage role or concern, so an 
 exactly what it implements. :class:`StorageSuite` is all of them; :data:`GROUPS` maps each
 group's name to its classes:
 
+- ``"roles"``: :class:`RoleTests` (the store offers every required role, each satisfying its
+  protocol, and refuses the others with :class:`~csmcore.errors.UnsupportedRole`);
 - ``"tickets"``: :class:`TicketTests`, :class:`QueryTests` (conditions, pages, push-down
   through :class:`PushdownProbe`), :class:`TextTests` (odd text, longest and refused ids);
 - ``"documents"``: :class:`VersionedTests` (versions, keys, text in documents) and
@@ -58,8 +60,8 @@ group's name to its classes:
 
 Compose the groups of the roles your store offers (each class brings the shared fixtures)::
 
-    class TestMyStore(TicketTests, QueryTests, VersionedTests, DocumentRoleTests,
-                      UnitOfWorkTests):
+    class TestMyStore(RoleTests, TicketTests, QueryTests, VersionedTests,
+                      DocumentRoleTests, UnitOfWorkTests):
         @pytest.fixture
         def store_factory(self, tmp_path): ...
 
@@ -89,6 +91,7 @@ from csmcore.testing.storage_suite._documents import (
     VersionedTests,
 )
 from csmcore.testing.storage_suite._races import ConcurrencyTests
+from csmcore.testing.storage_suite._roles import RoleTests
 from csmcore.testing.storage_suite._schema import FaultTests, SchemaTests
 from csmcore.testing.storage_suite._text import (
     LONG_TEXTS,
@@ -125,6 +128,7 @@ __all__ = [
     "OldSchemas",
     "PushdownProbe",
     "QueryTests",
+    "RoleTests",
     "SchemaAccess",
     "SchemaTests",
     "StorageSuite",
@@ -140,6 +144,7 @@ __all__ = [
 ]
 
 GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
+    "roles": (RoleTests,),
     "tickets": (TicketTests, QueryTests, TextTests),
     "documents": (VersionedTests, DocumentRoleTests),
     "units of work": (UnitOfWorkTests,),
@@ -153,6 +158,7 @@ GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
 
 
 class StorageSuite(
+    RoleTests,
     TicketTests,
     QueryTests,
     TextTests,
