@@ -24,6 +24,7 @@ from csmcore.errors import (
     SerializationError,
     StorageError,
     UnknownTimezoneError,
+    UnsupportedRole,
     ValidationError,
 )
 
@@ -42,6 +43,7 @@ FAMILY: list[tuple[type[CsmError], tuple[type[BaseException], ...]]] = [
     (IdempotencyConflict, ()),
     (StorageError, ()),
     (SchemaVersionError, (StorageError,)),
+    (UnsupportedRole, (StorageError,)),
 ]
 
 

@@ -40,6 +40,7 @@ from csmcore.errors import (
     SerializationError,
     StorageError,
     UnknownTimezoneError,
+    UnsupportedRole,
     ValidationError,
 )
 from csmcore.serialization import from_data, to_data
@@ -143,6 +144,7 @@ __all__ = [
     "TicketCreated",
     "TicketEvent",
     "UnknownTimezoneError",
+    "UnsupportedRole",
     "ValidationError",
     "__version__",
     "backtest",

@@ -21,6 +21,7 @@ __all__ = [
     "SerializationError",
     "StorageError",
     "UnknownTimezoneError",
+    "UnsupportedRole",
     "ValidationError",
 ]
 
@@ -95,3 +96,8 @@ class StorageError(CsmError):
 
 class SchemaVersionError(StorageError):
     """A store was written by a newer csmcore than this one, or its schema is unknown."""
+
+
+class UnsupportedRole(StorageError):
+    """A store was asked for a storage role it does not offer (an optional role its adapter
+    does not implement); the message names the store, the role and the roles it offers."""

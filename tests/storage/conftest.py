@@ -26,6 +26,7 @@ import pytest
 from csmcore import conditions as cd
 from csmcore.storage import Store, open_store
 from csmcore.storage import _sql as sql_store
+from csmcore.storage._sql_store import SqlStore
 
 Rows = list[tuple[Any, ...]]
 
@@ -102,7 +103,7 @@ class SqlFactory(abc.ABC):
     # --- PushdownProbe ---------------------------------------------------------------------
 
     def pushes_down(self, store: Store, condition: cd.Condition) -> bool:
-        assert isinstance(store, sql_store.SqlStore)
+        assert isinstance(store, SqlStore)
         return sql_store.compile_condition(condition, store.dialect).exact
 
     @contextmanager

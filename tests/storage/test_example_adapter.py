@@ -15,7 +15,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -31,6 +31,8 @@ from csmcore.errors import (
 )
 from csmcore.serialization import from_data
 from csmcore.storage import Store, Versioned, kit, open_store, register_adapter
+from csmcore.storage.base import DocumentRepositoryBase, StoreBase, TicketRepositoryBase
+from csmcore.storage.roles import BUILTIN_ROLES, storage_role
 from csmcore.testing.storage_suite import StorageSuite, StoreFactory
 from csmcore.tickets import Ticket, TicketEvent, TicketEventBase
 
@@ -76,74 +78,65 @@ def _ticket(events: list[Any]) -> Ticket:
     return Ticket.from_events(from_data(e, TicketEventBase) for e in events)  # type: ignore[misc]
 
 
-class _Tickets:
+class _Tickets(TicketRepositoryBase):
+    """The ``tickets`` role. The base class checks every argument (with the messages the
+    conformance suite expects) before it calls these primitives."""
+
     def __init__(self, store: JsonFileStore, state: State | None) -> None:
         self._store, self._state = store, state
 
-    def add(self, ticket: Ticket) -> Ticket:
-        self.add_many([ticket])
-        return ticket
-
-    def add_many(self, tickets: Iterable[Ticket]) -> int:
-        batch = [kit.check_ticket(t) for t in tickets]
+    def _add_many(self, tickets: list[Ticket]) -> int:
         with self._store.transaction(self._state) as state:
-            for ticket in batch:
+            for ticket in tickets:
                 if ticket.id in state["tickets"]:
                     raise ConcurrencyError(f"ticket {ticket.id!r} already exists")
                 state["tickets"][ticket.id] = [kit.encode_event(e) for e in ticket.events]
-        return len(batch)
+        return len(tickets)
 
-    def get(self, ticket_id: str) -> Ticket:
-        kit.check_id(ticket_id, "ticket_id")
+    def _get(self, ticket_id: str) -> Ticket:
         with self._store.transaction(self._state) as state:
             events = state["tickets"].get(ticket_id)
         if events is None:
             raise NotFound(f"no ticket with id {ticket_id!r}")
         return _ticket(events)
 
-    def append(
-        self, ticket_id: str, events: Sequence[TicketEvent], *, expected_version: int
+    def _append(
+        self, ticket_id: str, events: tuple[TicketEvent, ...], expected_version: int
     ) -> Ticket:
-        kit.check_id(ticket_id, "ticket_id")
-        new = kit.check_events(events)
-        kit.check_version(expected_version)
         with self._store.transaction(self._state) as state:
             stored = state["tickets"].get(ticket_id)
             if stored is None:
                 raise NotFound(f"no ticket with id {ticket_id!r}")
             kit.check_expected(ticket_id, len(stored), expected_version)
-            updated = kit.apply_all(_ticket(stored), new)
-            state["tickets"][ticket_id] = stored + [kit.encode_event(e) for e in new]
+            updated = kit.apply_all(_ticket(stored), events)
+            state["tickets"][ticket_id] = stored + [kit.encode_event(e) for e in events]
         return updated
 
     def _matching(self, condition: Condition) -> list[Ticket]:
-        kit.check_condition(condition)
         with self._store.transaction(self._state) as state:
             rows = sorted(state["tickets"].items())
         return [t for t in (_ticket(events) for _, events in rows) if condition.matches(t)]
 
-    def find(self, condition: Condition, *, limit: int | None = None) -> list[Ticket]:
-        kit.check_condition(condition)
-        limit = kit.check_limit(limit)
+    def _find(self, condition: Condition, limit: int | None) -> list[Ticket]:
         found = self._matching(condition)
         return found if limit is None else found[:limit]
 
-    def stream(self, condition: Condition, *, batch_size: int = 500) -> Iterator[list[Ticket]]:
-        kit.check_positive(batch_size, "batch_size")
+    def _stream(self, condition: Condition, batch_size: int) -> Iterator[list[Ticket]]:
         found = self._matching(condition)
         return iter([found[i : i + batch_size] for i in range(0, len(found), batch_size)])
 
-    def count(self, condition: Condition) -> int:
+    def _count(self, condition: Condition) -> int:
         return len(self._matching(condition))
 
 
-class _Documents:
+class _Documents(DocumentRepositoryBase[Any]):
+    """One document role; ``role`` tells the base class which values ``put`` accepts."""
+
     def __init__(self, store: JsonFileStore, state: State | None, kind: str) -> None:
         self._store, self._state, self._kind = store, state, kind
+        self.role = storage_role(kind)
 
-    def put(self, key: str, value: Any, *, expected_version: int) -> Versioned[Any]:
-        kit.check_id(key, "key")
-        kit.check_version(expected_version)
+    def _put(self, key: str, value: Any, expected_version: int) -> Versioned[Any]:
         doc = kit.encode_document(value)
         with self._store.transaction(self._state) as state:
             versions = state["documents"].setdefault(self._kind, {}).setdefault(key, [])
@@ -159,10 +152,7 @@ class _Documents:
         with self._store.transaction(self._state) as state:
             return list(state["documents"].get(self._kind, {}).get(key, []))
 
-    def get(self, key: str, *, version: int | None = None) -> Versioned[Any]:
-        kit.check_id(key, "key")
-        if version is not None:
-            kit.check_positive(version, "version")
+    def _get(self, key: str, version: int | None) -> Versioned[Any]:
         versions = self._versions(key)
         if not versions:
             raise NotFound(f"no {self._kind} with key {key!r}")
@@ -171,19 +161,21 @@ class _Documents:
             raise NotFound(f"{self._kind} {key!r} has no version {version}")
         return Versioned(key=key, version=number, value=kit.decode_document(versions[number - 1]))
 
-    def history(self, key: str) -> list[Versioned[Any]]:
-        kit.check_id(key, "key")
+    def _history(self, key: str) -> list[Versioned[Any]]:
         return [
             Versioned(key=key, version=n, value=kit.decode_document(d))
             for n, d in enumerate(self._versions(key), 1)
         ]
 
-    def keys(self) -> list[str]:
+    def _keys(self) -> list[str]:
         with self._store.transaction(self._state) as state:
             return sorted(k for k, v in state["documents"].get(self._kind, {}).items() if v)
 
 
 class _Roles:
+    roles = BUILTIN_ROLES
+    """The roles this store (and its units of work) offer: the four required ones."""
+
     def __init__(self, store: JsonFileStore, state: State | None) -> None:
         self.tickets = _Tickets(store, state)
         self.calendars = _Documents(store, state, "calendars")
@@ -191,7 +183,7 @@ class _Roles:
         self.rules = _Documents(store, state, "rules")
 
 
-class JsonFileStore(_Roles):
+class JsonFileStore(_Roles, StoreBase):
     """A csmcore store in one JSON file (``jsonfile:///path/to/store.json``)."""
 
     def __init__(self, path: str) -> None:

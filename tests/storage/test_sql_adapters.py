@@ -16,7 +16,7 @@ from csmcore.errors import ValidationError
 from csmcore.storage import open_store
 from csmcore.storage.protocols import Store
 from csmcore.storage.sqlite import SqliteStore
-from csmcore.testing.storage_suite import make_ticket
+from csmcore.testing.builders import make_ticket
 
 
 def test_sqlite_is_durable_and_in_wal_mode(tmp_path: Path) -> None:

@@ -16,6 +16,10 @@ Built in:
   connection pool; needs ``pip install 'csmcore[postgres]'``. Add ``?schema=name`` to keep the
   tables in a schema of their own (created when missing).
 
+Each store offers storage roles (``tickets``, ``calendars``, ``policies``, ``rules`` and, in later
+releases, optional ones); :mod:`csmcore.storage.roles` declares them and :func:`role_of` finds
+one. Adapters build on :mod:`csmcore.storage.base`.
+
 Third-party adapters register an opener, a callable ``(url: str) -> Store``, under the entry-point
 group ``csmcore.storage`` with the URL scheme as its name, or at run time with
 :func:`register_adapter`.
@@ -31,15 +35,23 @@ from urllib.parse import urlsplit
 
 from csmcore.errors import StorageError, ValidationError
 from csmcore.storage.protocols import (
+    CalendarRepository,
+    PolicyRepository,
+    RuleRepository,
     Store,
     TicketRepository,
     UnitOfWork,
     Versioned,
     VersionedRepository,
 )
+from csmcore.storage.roles import StorageRole, declare_role, offered_roles, role_of
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "CalendarRepository",
+    "PolicyRepository",
+    "RuleRepository",
+    "StorageRole",
     "Store",
     "StoreOpener",
     "TicketRepository",
@@ -47,8 +59,11 @@ __all__ = [
     "Versioned",
     "VersionedRepository",
     "available_schemes",
+    "declare_role",
+    "offered_roles",
     "open_store",
     "register_adapter",
+    "role_of",
 ]
 
 ENTRY_POINT_GROUP = "csmcore.storage"

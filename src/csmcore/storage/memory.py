@@ -20,14 +20,16 @@ True
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 from csmcore.conditions import Condition
 from csmcore.errors import ConcurrencyError, NotFound, StorageError
 from csmcore.storage import kit as c
+from csmcore.storage.base import DocumentRepositoryBase, StoreBase, TicketRepositoryBase
 from csmcore.storage.protocols import Versioned
+from csmcore.storage.roles import BUILTIN_ROLES, storage_role
 from csmcore.tickets import Ticket, TicketEvent
 
 __all__ = ["MemoryStore"]
@@ -59,19 +61,18 @@ class _Tx:
         self.store._docs.update(self.docs)
 
 
-class _Tickets:
+class _Tickets(TicketRepositoryBase):
     def __init__(self, store: MemoryStore, tx: _Tx | None) -> None:
         self._store = store
         self._tx = tx
 
-    def add(self, ticket: Ticket) -> Ticket:
-        c.check_ticket(ticket)
+    def _add(self, ticket: Ticket) -> Ticket:
         with self._store._transaction(self._tx) as tx:
-            self._add(tx, ticket)
+            self._put_new(tx, ticket)
         return ticket
 
     @staticmethod
-    def _add(tx: _Tx, ticket: Ticket) -> None:
+    def _put_new(tx: _Tx, ticket: Ticket) -> None:
         existing = tx.ticket(ticket.id)
         if existing is not None:
             raise ConcurrencyError(
@@ -80,58 +81,43 @@ class _Tickets:
             )
         tx.tickets[ticket.id] = ticket
 
-    def add_many(self, tickets: Iterable[Ticket]) -> int:
-        batch = [c.check_ticket(t) for t in tickets]
+    def _add_many(self, tickets: list[Ticket]) -> int:
         with self._store._transaction(self._tx) as tx:
-            for ticket in batch:
-                self._add(tx, ticket)
-        return len(batch)
+            for ticket in tickets:
+                self._put_new(tx, ticket)
+        return len(tickets)
 
-    def get(self, ticket_id: str) -> Ticket:
-        c.check_id(ticket_id, "ticket_id")
+    def _get(self, ticket_id: str) -> Ticket:
         with self._store._transaction(self._tx) as tx:
             found = tx.ticket(ticket_id)
         if found is None:
             raise NotFound(f"no ticket with id {ticket_id!r}")
         return found
 
-    def append(
-        self, ticket_id: str, events: Sequence[TicketEvent], *, expected_version: int
+    def _append(
+        self, ticket_id: str, events: tuple[TicketEvent, ...], expected_version: int
     ) -> Ticket:
-        c.check_id(ticket_id, "ticket_id")
-        new_events = c.check_events(events)
-        c.check_version(expected_version)
         with self._store._transaction(self._tx) as tx:
             current = tx.ticket(ticket_id)
             if current is None:
                 raise NotFound(f"no ticket with id {ticket_id!r}")
             c.check_expected(ticket_id, current.version, expected_version)
-            updated = c.apply_all(current, new_events)
+            updated = c.apply_all(current, events)
             tx.tickets[ticket_id] = updated
         return updated
 
     def _matching(self, condition: Condition) -> Iterator[Ticket]:
-        c.check_condition(condition)  # count() comes straight here
         with self._store._transaction(self._tx) as tx:
             snapshot = [t for i in tx.all_ids() if (t := tx.ticket(i)) is not None]
         return (t for t in snapshot if condition.matches(t))
 
-    def find(self, condition: Condition, *, limit: int | None = None) -> list[Ticket]:
-        c.check_condition(condition)
-        limit = c.check_limit(limit)
+    def _find(self, condition: Condition, limit: int | None) -> list[Ticket]:
         found: list[Ticket] = []
-        if limit == 0:
-            return found
         for ticket in self._matching(condition):
             found.append(ticket)
             if limit is not None and len(found) >= limit:
                 break
         return found
-
-    def stream(self, condition: Condition, *, batch_size: int = 500) -> Iterator[list[Ticket]]:
-        c.check_positive(batch_size, "batch_size")
-        c.check_condition(condition)
-        return self._stream(condition, batch_size)
 
     def _stream(self, condition: Condition, batch_size: int) -> Iterator[list[Ticket]]:
         batch: list[Ticket] = []
@@ -143,19 +129,18 @@ class _Tickets:
         if batch:
             yield batch
 
-    def count(self, condition: Condition) -> int:
+    def _count(self, condition: Condition) -> int:
         return sum(1 for _ in self._matching(condition))
 
 
-class _Documents:
+class _Documents(DocumentRepositoryBase[Any]):
     def __init__(self, store: MemoryStore, tx: _Tx | None, kind: str) -> None:
         self._store = store
         self._tx = tx
         self._kind = kind
+        self.role = storage_role(kind)
 
-    def put(self, key: str, value: Any, *, expected_version: int) -> Versioned[Any]:
-        c.check_id(key, "key")
-        c.check_version(expected_version)
+    def _put(self, key: str, value: Any, expected_version: int) -> Versioned[Any]:
         c.encode_document(value)  # refuses what the SQL stores refuse
         with self._store._transaction(self._tx) as tx:
             versions = tx.versions(self._kind, key)
@@ -167,10 +152,7 @@ class _Documents:
             tx.docs[(self._kind, key)] = [*versions, value]
         return Versioned(key=key, version=expected_version + 1, value=value)
 
-    def get(self, key: str, *, version: int | None = None) -> Versioned[Any]:
-        c.check_id(key, "key")
-        if version is not None:
-            c.check_positive(version, "version")
+    def _get(self, key: str, version: int | None) -> Versioned[Any]:
         with self._store._transaction(self._tx) as tx:
             versions = tx.versions(self._kind, key)
         if not versions:
@@ -182,13 +164,12 @@ class _Documents:
             )
         return Versioned(key=key, version=number, value=versions[number - 1])
 
-    def history(self, key: str) -> list[Versioned[Any]]:
-        c.check_id(key, "key")
+    def _history(self, key: str) -> list[Versioned[Any]]:
         with self._store._transaction(self._tx) as tx:
             versions = tx.versions(self._kind, key)
         return [Versioned(key=key, version=i, value=v) for i, v in enumerate(versions, 1)]
 
-    def keys(self) -> list[str]:
+    def _keys(self) -> list[str]:
         with self._store._transaction(self._tx) as tx:
             found = {k for (kind, k) in tx.store._docs if kind == self._kind}
             found |= {k for (kind, k) in tx.docs if kind == self._kind}
@@ -196,6 +177,9 @@ class _Documents:
 
 
 class _Roles:
+    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES
+    """The roles this store (and its units of work) offer."""
+
     def __init__(self, store: MemoryStore, tx: _Tx | None) -> None:
         self.tickets = _Tickets(store, tx)
         self.calendars = _Documents(store, tx, "calendars")
@@ -203,7 +187,7 @@ class _Roles:
         self.rules = _Documents(store, tx, "rules")
 
 
-class MemoryStore(_Roles):
+class MemoryStore(_Roles, StoreBase):
     """A store held in this process's memory (``memory://``). Thread-safe; not persistent."""
 
     def __init__(self) -> None:

@@ -34,7 +34,8 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from csmcore.errors import CsmError, StorageError, ValidationError
-from csmcore.storage._sql import Cursor, Dialect, SqlStore, standard_migrations
+from csmcore.storage._sql import Cursor, Dialect, standard_migrations
+from csmcore.storage._sql_store import SqlStore
 
 __all__ = ["PostgresStore"]
 

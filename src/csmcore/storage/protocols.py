@@ -5,10 +5,16 @@ An adapter is anything that satisfies :class:`Store`. Its roles are
 - :class:`TicketRepository`: tickets with their full event history. Writes carry an expected
   version (the number of events the writer last saw); a stale one raises
   :class:`~csmcore.errors.ConcurrencyError`, so concurrent writers never lose an event.
-- :class:`VersionedRepository`: policies, calendars and rules. Every ``put`` creates a new
-  version; an old version is never overwritten and stays readable.
+- :class:`VersionedRepository`: versioned documents. Every ``put`` creates a new version; an old
+  version is never overwritten and stays readable. Each document role is typed:
+  :class:`CalendarRepository` holds business calendars, :class:`PolicyRepository` SLA policies
+  and :class:`RuleRepository` escalation rules; a value of another type is refused with
+  :class:`~csmcore.errors.ValidationError` before anything is written.
 - :class:`UnitOfWork`: the same roles inside one transaction. Everything written through it becomes
   visible together when the ``with`` block ends normally; if the block raises, nothing is written.
+
+The roles are declared in :mod:`csmcore.storage.roles`, which also says which roles a store
+offers (roles added after this release are optional).
 
 Every method documents what it raises. Errors of the backend driver (a locked file, a lost
 connection, ...) are raised as :class:`~csmcore.errors.StorageError` with the driver error as
@@ -41,10 +47,16 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
+from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Condition
+from csmcore.sla import SlaPolicy
 from csmcore.tickets import Ticket, TicketEvent
 
 __all__ = [
+    "CalendarRepository",
+    "PolicyRepository",
+    "Roles",
+    "RuleRepository",
     "Store",
     "TicketRepository",
     "UnitOfWork",
@@ -158,8 +170,10 @@ class VersionedRepository(Protocol[T]):
         ``expected_version`` is the latest version the caller saw (0 for a new key).
         Raises :class:`~csmcore.errors.ConcurrencyError` when the latest stored version differs
         (nothing is written), :class:`~csmcore.errors.ValidationError` for a key no store could
-        keep, a negative version, or a ``value`` that cannot be serialised or would not come
-        back unchanged (the message says why),
+        keep, a negative version, a ``value`` of a type the role does not hold (the message
+        names the role, the value's type and what the role accepts), or a ``value`` that cannot
+        be serialised or would not come back unchanged (the message says why); nothing is
+        written then either,
         :class:`~csmcore.errors.StorageError` on a backend failure.
         """
         ...
@@ -191,8 +205,42 @@ class VersionedRepository(Protocol[T]):
 
 
 @runtime_checkable
+class CalendarRepository(VersionedRepository[BusinessCalendar], Protocol):
+    """The ``calendars`` role: :class:`~csmcore.calendars.BusinessCalendar` values, versioned.
+
+    ``put`` refuses any other value with :class:`~csmcore.errors.ValidationError`.
+    """
+
+
+@runtime_checkable
+class PolicyRepository(VersionedRepository[SlaPolicy], Protocol):
+    """The ``policies`` role: :class:`~csmcore.sla.SlaPolicy` values, versioned.
+
+    ``put`` refuses any other value with :class:`~csmcore.errors.ValidationError`.
+    """
+
+
+@runtime_checkable
+class RuleRepository(VersionedRepository[Any], Protocol):
+    """The ``rules`` role: escalation rules, versioned.
+
+    Until escalation rules have their own type, this role keeps accepting any csmcore type
+    that has a registered serialization tag (:func:`csmcore.serialization.tag_of`); ``put``
+    refuses other values with :class:`~csmcore.errors.ValidationError`. It will be narrowed to
+    the rule type when escalation arrives.
+    """
+
+
+@runtime_checkable
 class Roles(Protocol):
-    """The roles shared by a :class:`Store` and a :class:`UnitOfWork`."""
+    """The required roles shared by a :class:`Store` and a :class:`UnitOfWork`.
+
+    Optional roles (added after this release) are not part of this protocol: a store lists the
+    roles it offers in a ``roles`` attribute (a set of role names) and callers reach an optional
+    role with :func:`csmcore.storage.roles.role_of`, which raises
+    :class:`~csmcore.errors.UnsupportedRole` when the store lacks it. A store without a
+    ``roles`` attribute offers the required roles only.
+    """
 
     @property
     def tickets(self) -> TicketRepository:
@@ -200,18 +248,18 @@ class Roles(Protocol):
         ...
 
     @property
-    def calendars(self) -> VersionedRepository[Any]:
+    def calendars(self) -> CalendarRepository:
         """Business calendars (:class:`~csmcore.calendars.BusinessCalendar`), versioned."""
         ...
 
     @property
-    def policies(self) -> VersionedRepository[Any]:
-        """SLA policies, versioned."""
+    def policies(self) -> PolicyRepository:
+        """SLA policies (:class:`~csmcore.sla.SlaPolicy`), versioned."""
         ...
 
     @property
-    def rules(self) -> VersionedRepository[Any]:
-        """Escalation rules, versioned."""
+    def rules(self) -> RuleRepository:
+        """Escalation rules, versioned (any csmcore type with a serialization tag, for now)."""
         ...
 
 

@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from csmcore.errors import CsmError, StorageError, ValidationError
-from csmcore.storage._sql import Cursor, Dialect, SqlStore, standard_migrations
+from csmcore.storage._sql import Cursor, Dialect, standard_migrations
+from csmcore.storage._sql_store import SqlStore
 
 __all__ = ["SqliteStore"]
 

@@ -7,18 +7,15 @@ csmcore's storage, not pytest and Hypothesis: the children start in a fraction o
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from csmcore.errors import ConcurrencyError, CsmError
 from csmcore.storage import open_store
-from csmcore.tickets import Commented, Role, Status, StatusChanged, TicketEvent
+from csmcore.testing.builders import T0, make_comment
+from csmcore.tickets import Status, StatusChanged, TicketEvent
 
-T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
-
-
-def _comment(at: datetime, author: str) -> Commented:
-    return Commented(at=at, author_role=Role.AGENT, author=author)
+_comment = make_comment  # the same instant and builder as the suite's (builders.T0)
 
 
 def append_worker(url: str, ticket_id: str, worker: int, count: int, start: Any) -> None:

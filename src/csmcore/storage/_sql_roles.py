@@ -1,0 +1,392 @@
+"""The roles of the SQL stores: :class:`SqlTickets` and :class:`SqlDocuments` (the primitives
+behind :mod:`csmcore.storage.base`), bound to a store or to one unit of work."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from csmcore import conditions as cd
+from csmcore.errors import ConcurrencyError, NotFound, StorageError, ValidationError
+from csmcore.storage import _sql as sql
+from csmcore.storage import kit as c
+from csmcore.storage._sql import Cursor, compile_condition, dump_json, summary_row
+from csmcore.storage.base import DocumentRepositoryBase, TicketRepositoryBase
+from csmcore.storage.protocols import Versioned
+from csmcore.storage.roles import BUILTIN_ROLES, storage_role
+from csmcore.tickets import Ticket, TicketEvent
+
+if TYPE_CHECKING:
+    from csmcore.storage._sql_store import SqlStore
+
+__all__ = ["SqlDocuments", "SqlRoles", "SqlTickets"]
+
+_T = TypeVar("_T")
+
+_MAX_INTEGER = 2**63 - 1
+"""The largest integer both backends store; no version or page size can exceed it."""
+
+_TICKET_COLUMNS = (
+    "status",
+    "status_name",
+    "priority",
+    "priority_rank",
+    "channel",
+    "grp",
+    "assignee",
+    "requester",
+    "created_by",
+    "subject",
+    "merged_into",
+)
+
+_CHANGING = attrgetter("status", "status_name", "priority", "group", "assignee", "merged_into")
+"""The summary attributes events can change (the others come from TicketCreated)."""
+
+
+class SqlRoles:
+    """The roles bound to one unit of work."""
+
+    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES
+    """The roles a unit of work offers: those of its store."""
+
+    def __init__(self, store: SqlStore, cur: Cursor) -> None:
+        self.ended = False
+        self.written: list[Ticket] = []
+        """Tickets written in this unit of work, for the cache once it commits."""
+        self.tickets = SqlTickets(store, cur, self)
+        self.calendars = SqlDocuments(store, cur, "calendars", self)
+        self.policies = SqlDocuments(store, cur, "policies", self)
+        self.rules = SqlDocuments(store, cur, "rules", self)
+
+
+class _Bound:
+    def __init__(self, store: SqlStore, cur: Cursor | None, roles: SqlRoles | None = None) -> None:
+        self._store = store
+        self._uow = cur
+        self._roles = roles
+
+    def _tx(self, *, write: bool) -> AbstractContextManager[Cursor]:
+        self._check_open()
+        return self._store.tx(self._uow, write=write)
+
+    def _run(self, work: Callable[[Cursor], _T], *, write: bool) -> _T:
+        self._check_open()
+        return self._store.run(self._uow, work, write=write)
+
+    def _query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._check_open()
+        return self._store.query_once(self._uow, statement, params)
+
+    def _check_open(self) -> None:
+        if self._roles is not None and self._roles.ended:
+            raise StorageError("this unit of work has ended; open a new one")
+
+
+class SqlTickets(_Bound, TicketRepositoryBase):
+    """:class:`~csmcore.storage.protocols.TicketRepository` over SQL."""
+
+    _INSERT_TICKET = (
+        "INSERT INTO csm_tickets (id, version, "
+        + ", ".join(_TICKET_COLUMNS)
+        + ") VALUES (?, ?, "
+        + ", ".join("?" * len(_TICKET_COLUMNS))
+        + ")"
+    )
+    _INSERT_EVENT = "INSERT INTO csm_events (ticket_id, seq, data) VALUES (?, ?, ?)"
+    _INSERT_TAG = "INSERT INTO csm_ticket_tags (ticket_id, tag) VALUES (?, ?)"
+    _SELECT_HISTORY = "SELECT data FROM csm_events WHERE ticket_id = ? ORDER BY seq"
+    _BUMP_VERSION = "UPDATE csm_tickets SET version = ? WHERE id = ? AND version = ?"
+
+    def _remember(self, tickets: list[Ticket]) -> None:
+        """Cache tickets just written: now if committed, else when the unit of work commits."""
+        if self._roles is None:
+            self._store.cache.put(tickets)
+        else:
+            self._roles.written.extend(tickets)
+
+    def _add_many(self, batch: list[Ticket]) -> int:
+        if not batch:
+            return 0
+        ticket_rows = [(t.id, t.version, *summary_row(t)) for t in batch]
+        tag_rows = [(t.id, tag) for t in batch for tag in sorted(t.tags)]
+        event_rows = [
+            (t.id, seq, sql._event_json(e)) for t in batch for seq, e in enumerate(t.events, 1)
+        ]
+        try:
+            with self._tx(write=True) as cur:
+                cur.run_many(self._INSERT_TICKET, ticket_rows)
+                if tag_rows:
+                    cur.run_many(self._INSERT_TAG, tag_rows)
+                cur.run_many(self._INSERT_EVENT, event_rows)
+            self._remember(batch)
+        except StorageError as err:
+            if isinstance(err.__cause__, self._store.integrity_errors):
+                ids = [t.id for t in batch]
+                shown = ids[0] if len(ids) == 1 else f"one of {len(ids)} tickets"
+                raise ConcurrencyError(
+                    f"ticket {shown!r} already exists (or repeats in the batch); "
+                    "a new ticket needs a new id; nothing was stored"
+                ) from err.__cause__
+            raise
+        return len(batch)
+
+    def _get(self, ticket_id: str) -> Ticket:
+        rows = self._query(self._SELECT_HISTORY, [ticket_id])
+        if not rows:
+            raise NotFound(f"no ticket with id {ticket_id!r}")
+        ticket = sql._history([r[0] for r in rows])
+        if self._roles is None:  # a committed state (inside a unit of work it may not be)
+            self._store.cache.put([ticket])
+        return ticket
+
+    def _append(
+        self, ticket_id: str, new_events: tuple[TicketEvent, ...], expected_version: int
+    ) -> Ticket:
+        # A history only grows, so a cached committed ticket at the expected version is the
+        # stored one as long as the store is still at that version: apply the events to it
+        # before taking any lock, and let the guarded UPDATE below confirm the version.
+        current = self._store.cache.get(ticket_id, expected_version)
+        updated: Ticket | None = None
+        if current is not None:
+            try:
+                updated = c.apply_all(current, new_events)
+            except ValidationError:
+                # maybe the events only fail on this version, and the store is past it: decide
+                # below, after reading the stored history (a stale version is reported first)
+                current = None
+
+        def work(cur: Cursor) -> Ticket:
+            if current is None or updated is None:
+                stored = self._stored(cur, ticket_id, expected_version)
+                return self._write_append(cur, stored, c.apply_all(stored, new_events))
+            return self._write_append(cur, current, updated)
+
+        try:
+            updated = self._run(work, write=True)
+            self._remember([updated])
+        except StorageError as err:
+            if isinstance(err.__cause__, self._store.integrity_errors):
+                raise ConcurrencyError(
+                    f"ticket {ticket_id!r} was changed by another writer at the same time "
+                    f"(expected_version={expected_version}); reload it and apply again"
+                ) from err.__cause__
+            raise
+        return updated
+
+    def _stored(self, cur: Cursor, ticket_id: str, expected_version: int) -> Ticket:
+        """The stored ticket, read in one statement (its version and history agree), after
+        checking that it exists and is at ``expected_version``."""
+        rows = cur.query(self._SELECT_HISTORY, [ticket_id])
+        if not rows:
+            raise NotFound(f"no ticket with id {ticket_id!r}")
+        c.check_expected(ticket_id, len(rows), expected_version)
+        return sql._history([r[0] for r in rows])
+
+    def _write_append(self, cur: Cursor, current: Ticket, updated: Ticket) -> Ticket:
+        """Write the events ``updated`` has beyond ``current`` and return ``updated``;
+        ConcurrencyError (and nothing written) unless the store is still at
+        ``current.version``."""
+        ticket_id, version = current.id, current.version
+        # set only the columns that changed: fewer index entries to rewrite
+        changes: list[tuple[str, Any]] = []
+        if _CHANGING(current) != _CHANGING(updated):
+            before, after = summary_row(current), summary_row(updated)
+            changes = [
+                (col, new)
+                for col, old, new in zip(_TICKET_COLUMNS, before, after, strict=True)
+                if old != new
+            ]
+        if changes:
+            assignments = "".join(f", {col} = ?" for col, _ in changes)
+            bump = f"UPDATE csm_tickets SET version = ?{assignments} WHERE id = ? AND version = ?"
+            params = [updated.version, *(v for _, v in changes), ticket_id, version]
+        else:
+            bump = self._BUMP_VERSION
+            params = [updated.version, ticket_id, version]
+        rows = [
+            (ticket_id, seq, sql._event_json(e))
+            for seq, e in enumerate(updated.events[version:], version + 1)
+        ]
+        combined = self._store.dialect.bump_and_insert(bump) if len(rows) == 1 else None
+        if combined is not None:
+            changed = cur.run(combined, [*params, rows[0][1], rows[0][2]])
+        else:
+            changed = cur.run(bump, params)
+        if changed != 1:
+            # the store has moved on: a cached ticket that is no longer the latest, or (on
+            # PostgreSQL at read committed) a writer that committed after the history was read
+            found = cur.query("SELECT version FROM csm_tickets WHERE id = ?", [ticket_id])
+            if not found:
+                raise NotFound(f"no ticket with id {ticket_id!r}")
+            c.check_expected(ticket_id, int(found[0][0]), version)
+            raise ConcurrencyError(
+                f"ticket {ticket_id!r} was changed by another writer at the same time "
+                f"(expected_version={version}); reload it and apply again"
+            )
+        if combined is None:
+            if len(rows) == 1:
+                cur.run(self._INSERT_EVENT, rows[0])
+            else:
+                cur.run_many(self._INSERT_EVENT, rows)
+        if current.tags is not updated.tags and current.tags != updated.tags:
+            for tag in sorted(current.tags - updated.tags):
+                cur.run(
+                    "DELETE FROM csm_ticket_tags WHERE ticket_id = ? AND tag = ?", [ticket_id, tag]
+                )
+            added = [(ticket_id, tag) for tag in sorted(updated.tags - current.tags)]
+            if added:
+                cur.run_many(self._INSERT_TAG, added)
+        return updated
+
+    def _pages(self, condition: cd.Condition, page: int) -> Iterator[list[Ticket]]:
+        """Matching tickets in id order, page by page (keyset pagination on id).
+
+        Each page is read with one statement, which picks the page's ids and reads their
+        histories together: a writer committing in the middle cannot make the condition see one
+        state of a ticket and the history another (PostgreSQL at read committed gives each
+        statement, not each transaction, its own snapshot).
+        """
+        compiled = compile_condition(condition, self._store.dialect)
+        after: str | None = None
+        while True:
+            keyset = "" if after is None else " AND t.id > ?"
+            params = [
+                *compiled.params,
+                *([] if after is None else [after]),
+                min(page, _MAX_INTEGER),
+            ]
+            rows = self._query(
+                f"SELECT p.id, e.data FROM (SELECT t.id FROM csm_tickets t "
+                f"WHERE {compiled.sql}{keyset} ORDER BY t.id LIMIT ?) p "
+                "LEFT JOIN csm_events e ON e.ticket_id = p.id ORDER BY p.id, e.seq",
+                params,
+            )
+            if not rows:
+                return
+            texts: dict[str, list[str]] = {}
+            for ticket_id, data in rows:
+                found = texts.setdefault(ticket_id, [])
+                if data is not None:  # a ticket row without events would be damage: skipped
+                    found.append(data)
+            after = rows[-1][0]
+            tickets = [sql._history(found) for found in texts.values() if found]
+            if not compiled.exact:
+                tickets = [t for t in tickets if condition.matches(t)]
+            if tickets:
+                yield tickets
+            if len(texts) < page:
+                return
+
+    def _find(self, condition: cd.Condition, limit: int | None) -> list[Ticket]:
+        found: list[Ticket] = []
+        page = 500 if limit is None else min(max(limit, 1), 500)
+        for tickets in self._pages(condition, page):
+            found.extend(tickets)
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+        return found
+
+    def _stream(self, condition: cd.Condition, batch_size: int) -> Iterator[list[Ticket]]:
+        pending: list[Ticket] = []
+        for tickets in self._pages(condition, batch_size):
+            pending.extend(tickets)
+            while len(pending) >= batch_size:
+                yield pending[:batch_size]
+                pending = pending[batch_size:]
+        if pending:
+            yield pending
+
+    def _count(self, condition: cd.Condition) -> int:
+        compiled = compile_condition(condition, self._store.dialect)
+        if compiled.exact:
+            rows = self._query(
+                f"SELECT COUNT(*) FROM csm_tickets t WHERE {compiled.sql}", compiled.params
+            )
+            return int(rows[0][0])
+        return sum(len(batch) for batch in self._pages(condition, 500))
+
+
+class SqlDocuments(_Bound, DocumentRepositoryBase[Any]):
+    """:class:`~csmcore.storage.protocols.VersionedRepository` over SQL."""
+
+    def __init__(
+        self, store: SqlStore, cur: Cursor | None, kind: str, roles: SqlRoles | None = None
+    ) -> None:
+        super().__init__(store, cur, roles)
+        self._kind = kind
+        self.role = storage_role(kind)
+
+    def _latest(self, cur: Cursor, key: str) -> int:
+        rows = cur.query(
+            "SELECT MAX(version) FROM csm_documents WHERE kind = ? AND key = ?", [self._kind, key]
+        )
+        return int(rows[0][0] or 0)
+
+    def _put(self, key: str, value: Any, expected_version: int) -> Versioned[Any]:
+        data = dump_json(c.encode_document(value))  # ASCII: NUL and surrogates are escaped
+        try:
+            with self._tx(write=True) as cur:
+                latest = self._latest(cur, key)
+                if latest != expected_version:
+                    raise ConcurrencyError(
+                        f"{self._kind} {key!r} is at version {latest}, not the "
+                        f"expected_version={expected_version}; reload it and apply your change "
+                        "again"
+                    )
+                cur.run(
+                    "INSERT INTO csm_documents (kind, key, version, data) VALUES (?, ?, ?, ?)",
+                    [self._kind, key, expected_version + 1, data],
+                )
+        except StorageError as err:
+            if isinstance(err.__cause__, self._store.integrity_errors):
+                raise ConcurrencyError(
+                    f"{self._kind} {key!r} got a new version from another writer at the same "
+                    f"time (expected_version={expected_version}); reload it and apply again"
+                ) from err.__cause__
+            raise
+        return Versioned(key=key, version=expected_version + 1, value=value)
+
+    def _get(self, key: str, version: int | None) -> Versioned[Any]:
+        if version is None:
+            rows = self._query(
+                "SELECT version, data FROM csm_documents WHERE kind = ? AND key = ? "
+                "ORDER BY version DESC LIMIT 1",
+                [self._kind, key],
+            )
+        else:
+            # the version asked for and the latest, in one statement (one snapshot)
+            rows = self._query(
+                "SELECT version, data FROM csm_documents WHERE kind = ? AND key = ? "
+                "AND version IN (?, (SELECT MAX(version) FROM csm_documents "
+                "WHERE kind = ? AND key = ?)) ORDER BY version DESC",
+                [self._kind, key, min(version, _MAX_INTEGER), self._kind, key],
+            )
+            if rows and int(rows[-1][0]) != version:
+                raise NotFound(
+                    f"{self._kind} {key!r} has no version {version}; the latest is {rows[0][0]}"
+                )
+            rows = rows[-1:]
+        if not rows:
+            raise NotFound(f"no {self._kind} with key {key!r}")
+        number, data = rows[0]
+        return Versioned(key=key, version=int(number), value=c.decode_document(json.loads(data)))
+
+    def _history(self, key: str) -> list[Versioned[Any]]:
+        rows = self._query(
+            "SELECT version, data FROM csm_documents WHERE kind = ? AND key = ? ORDER BY version",
+            [self._kind, key],
+        )
+        return [
+            Versioned(key=key, version=int(n), value=c.decode_document(json.loads(d)))
+            for n, d in rows
+        ]
+
+    def _keys(self) -> list[str]:
+        rows = self._query(
+            "SELECT DISTINCT key FROM csm_documents WHERE kind = ? ORDER BY key", [self._kind]
+        )
+        return [r[0] for r in rows]

@@ -1,0 +1,174 @@
+"""The storage conformance suite: prove an adapter right by subclassing these test classes.
+
+Needs ``pip install 'csmcore[testing]'``. In a test module of your adapter::
+
+    import uuid
+
+    import pytest
+    from csmcore.testing.storage_suite import StorageSuite
+
+    class TestMyStore(StorageSuite):
+        @pytest.fixture
+        def store_factory(self, tmp_path):
+            return lambda: MyStore(tmp_path / f"{uuid.uuid4().hex}.db")
+
+``store_factory`` is the one fixture to override: it returns a callable that builds a fresh,
+empty, open store each time it is called (the suite closes what it builds). Then run pytest.
+
+Capabilities are declared by flags. A store that cannot do something says so explicitly, with a
+reason, in ``opt_out``; the tests that need it are skipped with that reason (and nothing else is):
+
+- ``"reopen"``: ``open_store(store.url)`` opens another handle on the same data (durability,
+  several connections in one process, schema versions).
+- ``"processes"``: other processes can open ``store.url`` and write concurrently.
+
+Some checks need to reach the backend behind the adapter's back: to change the schema version
+it recorded, to break it, or to count what a query read. The factory returned by
+``store_factory`` offers that by also having the methods of a hook protocol; a store without
+one says why in ``opt_out`` under the hook's capability name:
+
+- ``"schema"``: :class:`SchemaAccess` (schema version recorded, newer or missing refused);
+- ``"migrations"``: :class:`OldSchemas` (older schemas migrate forward when opened);
+- ``"faults"``: :class:`BackendFaults` (driver errors become ``StorageError``);
+- ``"pushdown"``: :class:`PushdownProbe` (queries select in the backend where it says so).
+
+A hook that is neither given nor opted out of FAILS its checks, with a message naming the hook
+to provide and the ``opt_out`` key to declare instead: a store never passes a check silently.
+An ``opt_out`` key that names no capability, or a reason left empty, fails every test.
+
+Class attributes tune or extend some checks: ``pushed_down`` (conditions the store promises to
+select in its backend), ``racers`` / ``race_rounds`` / ``race_reads`` / ``writers`` (how hard
+the races run), ``agreement_examples`` / ``agreement_steps`` (the state machine).
+
+The suite is a set of test class groups, one per storage role or concern, so an adapter runs
+exactly what it implements. :class:`StorageSuite` is all of them; :data:`GROUPS` maps each
+group's name to its classes:
+
+- ``"roles"``: :class:`RoleTests` (the store offers every required role, each satisfying its
+  protocol, and refuses the others with :class:`~csmcore.errors.UnsupportedRole`);
+- ``"tickets"``: :class:`TicketTests`, :class:`QueryTests` (conditions, pages, push-down
+  through :class:`PushdownProbe`), :class:`TextTests` (odd text, longest and refused ids);
+- ``"documents"``: :class:`VersionedTests` (versions, keys, text in documents) and
+  :class:`DocumentRoleTests` (each document role holds its own type; ``document_roles`` names
+  the roles to check);
+- ``"units of work"``: :class:`UnitOfWorkTests`;
+- ``"durability"``: :class:`DurabilityTests`;
+- ``"schema"``: :class:`SchemaTests` (schema versions and migrations);
+- ``"faults"``: :class:`FaultTests`;
+- ``"races"``: :class:`ConcurrencyTests` (threads and processes);
+- ``"agreement"``: :class:`AgreementTests` (a state machine against the memory reference).
+
+Compose the groups of the roles your store offers (each class brings the shared fixtures)::
+
+    class TestMyStore(RoleTests, TicketTests, QueryTests, VersionedTests,
+                      DocumentRoleTests, UnitOfWorkTests):
+        @pytest.fixture
+        def store_factory(self, tmp_path): ...
+
+A store that offers an optional role (declared in :mod:`csmcore.storage.roles`) adds the group
+that ships with that role. The data comes from :mod:`csmcore.testing.builders`.
+"""
+
+from __future__ import annotations
+
+from csmcore.testing.builders import make_ticket
+from csmcore.testing.storage_suite._agreement import AgreementTests
+from csmcore.testing.storage_suite._base import (
+    CAPABILITIES,
+    HUGE_NUMBERS,
+    ODD_FIELD_VALUES,
+    BackendFaults,
+    OldSchemas,
+    PushdownProbe,
+    SchemaAccess,
+    StoreFactory,
+    StoreFixtures,
+)
+from csmcore.testing.storage_suite._documents import (
+    DOCUMENT_TEXTS,
+    JOINED_SURROGATES,
+    DocumentRoleTests,
+    VersionedTests,
+)
+from csmcore.testing.storage_suite._races import ConcurrencyTests
+from csmcore.testing.storage_suite._roles import RoleTests
+from csmcore.testing.storage_suite._schema import FaultTests, SchemaTests
+from csmcore.testing.storage_suite._text import (
+    LONG_TEXTS,
+    LONGEST_ID_CHARACTERS,
+    ODD_TEXTS,
+    REFUSED_IDS,
+    TextTests,
+)
+from csmcore.testing.storage_suite._tickets import (
+    QueryTests,
+    TicketTests,
+    query_conditions,
+    query_tickets,
+)
+from csmcore.testing.storage_suite._units import DurabilityTests, UnitOfWorkTests
+
+__all__ = [
+    "CAPABILITIES",
+    "DOCUMENT_TEXTS",
+    "GROUPS",
+    "HUGE_NUMBERS",
+    "JOINED_SURROGATES",
+    "LONGEST_ID_CHARACTERS",
+    "LONG_TEXTS",
+    "ODD_FIELD_VALUES",
+    "ODD_TEXTS",
+    "REFUSED_IDS",
+    "AgreementTests",
+    "BackendFaults",
+    "ConcurrencyTests",
+    "DocumentRoleTests",
+    "DurabilityTests",
+    "FaultTests",
+    "OldSchemas",
+    "PushdownProbe",
+    "QueryTests",
+    "RoleTests",
+    "SchemaAccess",
+    "SchemaTests",
+    "StorageSuite",
+    "StoreFactory",
+    "StoreFixtures",
+    "TextTests",
+    "TicketTests",
+    "UnitOfWorkTests",
+    "VersionedTests",
+    "make_ticket",
+    "query_conditions",
+    "query_tickets",
+]
+
+GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
+    "roles": (RoleTests,),
+    "tickets": (TicketTests, QueryTests, TextTests),
+    "documents": (VersionedTests, DocumentRoleTests),
+    "units of work": (UnitOfWorkTests,),
+    "durability": (DurabilityTests,),
+    "schema": (SchemaTests,),
+    "faults": (FaultTests,),
+    "races": (ConcurrencyTests,),
+    "agreement": (AgreementTests,),
+}
+"""The suite's test class groups by name; :class:`StorageSuite` inherits every class here."""
+
+
+class StorageSuite(
+    RoleTests,
+    TicketTests,
+    QueryTests,
+    TextTests,
+    VersionedTests,
+    DocumentRoleTests,
+    UnitOfWorkTests,
+    DurabilityTests,
+    SchemaTests,
+    FaultTests,
+    ConcurrencyTests,
+    AgreementTests,
+):
+    """The whole conformance suite. Subclass it and override ``store_factory``."""

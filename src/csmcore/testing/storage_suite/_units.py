@@ -1,0 +1,159 @@
+"""Units of work and durability (:class:`UnitOfWorkTests`, :class:`DurabilityTests`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from csmcore import conditions as cd
+from csmcore.calendars import BusinessCalendar
+from csmcore.errors import (
+    ConcurrencyError,
+    StorageError,
+)
+from csmcore.storage import open_store
+from csmcore.storage.protocols import Store
+from csmcore.testing.builders import T0, make_comment, make_policy, make_ticket
+from csmcore.testing.storage_suite._base import (
+    StoreFixtures,
+)
+
+
+class UnitOfWorkTests(StoreFixtures):
+    """Atomic groups of writes across roles."""
+
+    def test_writes_become_visible_together(self, store: Store) -> None:
+        cal = BusinessCalendar.always()
+        with store.unit_of_work() as uow:
+            uow.tickets.add(make_ticket("T-1"))
+            uow.tickets.append("T-1", [make_comment(T0, "x")], expected_version=1)
+            uow.calendars.put("c", cal, expected_version=0)
+            assert uow.tickets.get("T-1").version == 2  # a unit of work reads its own writes
+            assert uow.tickets.count(cd.Always()) == 1
+        assert store.tickets.get("T-1").version == 2
+        assert store.calendars.get("c").value == cal
+
+    def test_an_exception_leaves_nothing_written(self, store: Store) -> None:
+        store.tickets.add(make_ticket("T-0"))
+
+        class Boom(Exception):
+            pass
+
+        def write_then_fail() -> None:
+            with store.unit_of_work() as uow:
+                uow.tickets.add(make_ticket("T-1"))
+                uow.tickets.append("T-0", [make_comment(T0, "x")], expected_version=1)
+                uow.calendars.put("c", BusinessCalendar.always(), expected_version=0)
+                uow.policies.put("p", make_policy("p"), expected_version=0)
+                raise Boom
+
+        with pytest.raises(Boom):
+            write_then_fail()
+        assert [t.id for t in store.tickets.find(cd.Always())] == ["T-0"]
+        assert store.tickets.get("T-0").version == 1
+        assert store.calendars.keys() == []
+        assert store.policies.keys() == []
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            OverflowError("the caller's own overflow"),
+            UnicodeEncodeError("ascii", "é", 0, 1, "the caller's own encoding"),
+            KeyError("the caller's own key"),
+        ],
+        ids=["OverflowError", "UnicodeEncodeError", "KeyError"],
+    )
+    def test_the_callers_own_errors_come_out_unchanged(
+        self, store: Store, error: Exception
+    ) -> None:
+        """An error the caller's code raises inside a unit of work is the caller's: it is not
+        translated as if the backend had refused a value, and nothing is written."""
+
+        def write_then_fail() -> None:
+            with store.unit_of_work() as uow:
+                uow.tickets.add(make_ticket("T-1"))
+                raise error
+
+        with pytest.raises(type(error)) as raised:
+            write_then_fail()
+        assert raised.value is error
+        assert store.tickets.count(cd.Always()) == 0
+
+    def test_a_failed_operation_inside_does_not_spoil_the_rest(self, store: Store) -> None:
+        store.tickets.add(make_ticket("T-0"))
+        with store.unit_of_work() as uow:
+            uow.tickets.add(make_ticket("T-1"))
+            with pytest.raises(ConcurrencyError):
+                uow.tickets.add(make_ticket("T-0"))
+            with pytest.raises(ConcurrencyError):
+                uow.tickets.append("T-1", [make_comment(T0, "x")], expected_version=7)
+            uow.tickets.append("T-1", [make_comment(T0, "y")], expected_version=1)
+        assert store.tickets.get("T-1").version == 2
+        assert store.tickets.get("T-0").version == 1
+
+    def test_store_roles_refuse_while_a_unit_of_work_is_open(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.tickets.add(make_ticket("T-1"))
+            with pytest.raises(StorageError, match="unit of work"):
+                store.tickets.add(make_ticket("T-2"))
+        assert store.tickets.count(cd.Always()) == 1
+
+    def test_roles_of_an_ended_unit_of_work_refuse(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            pass
+        with pytest.raises(StorageError, match="ended"):
+            uow.tickets.add(make_ticket("T-1"))
+        assert store.tickets.count(cd.Always()) == 0
+
+
+class DurabilityTests(StoreFixtures):
+    """Data survives closing the store (needs ``reopen``)."""
+
+    def test_committed_data_survives_close(self, store: Store) -> None:
+        self.require("reopen")
+        ticket = store.tickets.add(make_ticket("T-1", tags={"vip"}))
+        cal = BusinessCalendar.weekly("09:00", "17:00")
+        store.calendars.put("c", cal, expected_version=0)
+        url = store.url
+        store.close()
+        again = open_store(url)
+        try:
+            assert again.tickets.get("T-1") == ticket
+            assert again.tickets.count(cd.HasTags(frozenset({"vip"}))) == 1
+            assert again.calendars.get("c").value == cal
+        finally:
+            again.close()
+
+    def test_handles_always_see_each_others_writes(self, store: Store) -> None:
+        self.require("reopen")
+        other = open_store(store.url)
+        try:
+            store.tickets.add(make_ticket("T-1"))
+            assert store.tickets.get("T-1").version == 1  # the first handle has now read it
+            other.tickets.append("T-1", [make_comment(T0, "other")], expected_version=1)
+            with pytest.raises(ConcurrencyError):
+                store.tickets.append("T-1", [make_comment(T0, "stale")], expected_version=1)
+            mine = store.tickets.append("T-1", [make_comment(T0, "mine")], expected_version=2)
+            assert [getattr(e, "author", None) for e in mine.events] == [None, "other", "mine"]
+
+            class Abort(Exception):
+                pass
+
+            def append_then_abort() -> None:
+                with store.unit_of_work() as uow:
+                    uow.tickets.append("T-1", [make_comment(T0, "rolled back")], expected_version=3)
+                    raise Abort
+
+            with pytest.raises(Abort):
+                append_then_abort()
+            other.tickets.append("T-1", [make_comment(T0, "other again")], expected_version=3)
+            final = store.tickets.append("T-1", [make_comment(T0, "last")], expected_version=4)
+            authors = [getattr(e, "author", None) for e in final.events]
+            assert authors == [None, "other", "mine", "other again", "last"]
+            assert other.tickets.get("T-1") == final
+        finally:
+            other.close()
+
+    def test_closed_store_refuses(self, store: Store) -> None:
+        store.close()
+        with pytest.raises(StorageError, match="closed"):
+            store.tickets.get("T-1")
