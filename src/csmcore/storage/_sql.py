@@ -36,11 +36,12 @@ from csmcore.errors import (
 )
 from csmcore.storage import kit as c
 from csmcore.storage.protocols import Versioned
+from csmcore.tickets import Ticket, TicketEvent
 from csmcore.tickets import (  # the fast event codecs (what to_data / from_data use for events)
-    Ticket,
-    TicketEvent,
-    _structure_event_at,
-    _unstructure_event,
+    event_from_data as _structure_event_at,
+)
+from csmcore.tickets import (
+    event_to_data as _unstructure_event,
 )
 
 _T = TypeVar("_T")

@@ -155,7 +155,7 @@ def encode_event(event: TicketEvent) -> dict[str, Any]:
     >>> data = encode_event(PriorityChanged(at=datetime(2025, 1, 6, tzinfo=timezone.utc),
     ...                                     priority="high"))
     >>> data["type"], data["priority"]
-    ('priority_changed', 'high')
+    ('ticket.priority_changed', 'high')
     """
     data: dict[str, Any] = to_data(event)
     check_data_text(data, f"{type(event).__name__} at {event.at.isoformat()}")
