@@ -393,3 +393,23 @@ def test_a_store_refuses_a_corrupted_event_row(tmp_path: Path) -> None:
             fresh.close()
     finally:
         store.close()
+
+
+@given(events(), st.data())
+def test_every_name_of_the_type_reads_the_same_event_on_both_paths(
+    event: TicketEventBase, data: st.DataObject
+) -> None:
+    written = reference_event_to_data(event)
+    assert written["type"] == event_spec(type(event)).tag
+    names = (written["type"], *type_info(written["type"]).aliases)
+    old = {**written, "type": data.draw(st.sampled_from(names))}
+    fast = fast_event_from_data(old)
+    assert fast is not None
+    assert fast == reference_event_from_data(old) == event
+
+
+@given(events())
+def test_events_have_no_private_attrs_field(event: TicketEventBase) -> None:
+    plain = attrs.asdict(event, recurse=False)
+    assert not [name for name in plain if name.startswith("_")]
+    assert event._at_us == to_us(event.at)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import threading
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -348,14 +349,13 @@ def event_type(
             event_cls._advance = _advance_via_fold  # type: ignore[method-assign,assignment]
         fields = [a for a in attrs.fields(event_cls) if a.init]
         names = tuple(a.name for a in fields)
-        kinds = {a.name: str(a.type) for a in fields}
         spec = EventSpec(
             cls=event_cls,
             tag=tag,
             names=names,
             required=frozenset(a.name for a in fields if a.default is attrs.NOTHING),
-            lists=frozenset(n for n, k in kinds.items() if k.startswith("frozenset")),
-            instants=frozenset(n for n, k in kinds.items() if k.startswith("datetime")),
+            lists=frozenset(a.name for a in fields if _is_set_type(a.type)),
+            instants=frozenset(a.name for a in fields if _is_datetime_type(a.type)),
             encode=encode if encode is not None else _reference_encoder(tag, names),
             decode=decode,
         )
@@ -369,6 +369,18 @@ def event_type(
         return cls
 
     return register
+
+
+def _is_set_type(annotation: object) -> bool:
+    """A frozenset annotation, resolved or still a string."""
+    if isinstance(annotation, str):
+        return annotation.startswith("frozenset")
+    return annotation is frozenset or typing.get_origin(annotation) is frozenset
+
+
+def _is_datetime_type(annotation: object) -> bool:
+    """A datetime annotation, resolved or still a string."""
+    return annotation is datetime or annotation in ("datetime", "datetime.datetime")
 
 
 def event_spec(cls: type) -> EventSpec:
