@@ -58,10 +58,12 @@ from csmcore.tickets._events import (
     TicketEvent,
 )
 from csmcore.tickets._status_map import StatusMap
+from csmcore.tickets._subject import TICKET_SUBJECT
 from csmcore.tickets._ticket import Ticket
 from csmcore.tickets._values import FieldValue, FrozenMap
 
 __all__ = [
+    "TICKET_SUBJECT",
     "Assigned",
     "Channel",
     "Commented",
