@@ -84,6 +84,7 @@ from csmcore.conditions._subjects import (
     register_subject,
     resolve_field,
     subjects,
+    unregister_subject,
 )
 
 __all__ = [
@@ -110,6 +111,7 @@ __all__ = [
     "resolve_field",
     "structure_condition",
     "subjects",
+    "unregister_subject",
     "unstructure_condition",
     "walk",
 ]

@@ -28,6 +28,7 @@ __all__ = [
     "register_subject",
     "resolve_field",
     "subjects",
+    "unregister_subject",
 ]
 
 KINDS: Final = ("enum", "str", "bool", "tags", "custom")
@@ -127,6 +128,17 @@ def register_subject(subject: Subject) -> None:
                     f"already belongs to subject {other.name!r}"
                 )
         _subjects[subject.name] = subject
+        _fields.clear()
+        _custom.clear()
+        for each in _subjects.values():
+            _fields.update(each.fields)
+
+
+def unregister_subject(name: str) -> None:
+    """Forget the subject ``name`` (conditions already built keep their readers); a name not
+    registered is ignored. Meant for tests and plugins that register a subject for a while."""
+    with _lock:
+        _subjects.pop(name, None)
         _fields.clear()
         _custom.clear()
         for each in _subjects.values():
