@@ -16,7 +16,7 @@ import threading
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -52,15 +52,22 @@ class _EventSlots:
     that order and measure many events (the SLA engine) read it instead of doing datetime
     arithmetic per event."""
 
-    if not TYPE_CHECKING:
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        # Pickling and copying rebuild the event through _restore, which sets the slot too (the
+        # state attrs itself would pickle holds the attrs fields only). No __getattr__ fallback:
+        # a class with one loses CPython's fast attribute lookups on every event.
+        cls: Any = type(self)
+        fields = {a.name: getattr(self, a.name) for a in attrs.fields(cls)}
+        return (_restore, (cls, fields))
 
-        def __getattr__(self, name: str) -> Any:
-            # Only reached when the slot is unset (an event restored by pickle or copy).
-            if name == "_at_us":
-                value = to_us(self.at)
-                object.__setattr__(self, "_at_us", value)
-                return value
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+def _restore(cls: type[Any], fields: dict[str, Any]) -> Any:
+    """An event of ``cls`` with ``fields`` as they were (no validation: they were valid)."""
+    event = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(event, name, value)
+    object.__setattr__(event, "_at_us", to_us(fields["at"]))
+    return event
 
 
 @attrs.frozen(kw_only=True)
