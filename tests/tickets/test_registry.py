@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from csmcore._time import to_us
 from csmcore.errors import InvalidTransition, SerializationError, ValidationError
 from csmcore.serialization import from_data, tag_of, to_data, type_info
 from csmcore.storage import Store, open_store
@@ -177,6 +178,26 @@ def test_its_derived_strategy_draws_valid_events(event: TicketEventBase) -> None
 def test_the_default_event_strategy_includes_it(data: st.DataObject) -> None:
     drawn = data.draw(st.lists(cs.ticket_events(), min_size=1, max_size=20))
     assert all(type(e) in event_types() for e in drawn)
+
+
+@event_type("ticket.test_noted")
+@attrs.frozen(kw_only=True)
+class Noted(TicketEventBase):
+    """An event with its own __attrs_post_init__ that does not call the base class's."""
+
+    note: str
+
+    def __attrs_post_init__(self) -> None:
+        if not self.note.strip():
+            raise ValidationError("note= is blank")
+
+
+def test_an_own_post_init_still_gets_the_instant_in_microseconds() -> None:
+    ticket = rated_ticket().apply(Noted(at=T0 + timedelta(hours=1), note="called back"))
+    assert ticket.events[-1]._at_us == to_us(T0 + timedelta(hours=1))
+    assert from_data(to_data(ticket), Ticket) == ticket
+    with pytest.raises(ValidationError, match="note= is blank"):
+        Noted(at=T0, note=" ")
 
 
 def test_a_declaration_must_be_an_attrs_event_class() -> None:

@@ -114,6 +114,17 @@ class TicketEventBase(_EventSlots):
         return values
 
 
+def _with_at_us(post_init: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``post_init`` of a declared event, setting ``_at_us`` first (whether or not it calls
+    ``TicketEventBase.__attrs_post_init__`` itself)."""
+
+    def run(self: Any) -> None:
+        object.__setattr__(self, "_at_us", to_us(self.at))
+        post_init(self)
+
+    return run
+
+
 def _refusal_via_check(event: TicketEventBase, values: list[Any], ticket_id: str) -> str | None:
     return event.check(TicketState(values), ticket_id)
 
@@ -350,6 +361,9 @@ def event_type(
             )
         declare(cls)
         event_cls: type[TicketEventBase] = cls
+        own_post_init = event_cls.__attrs_post_init__
+        if own_post_init is not TicketEventBase.__attrs_post_init__:
+            event_cls.__attrs_post_init__ = _with_at_us(own_post_init)  # type: ignore[method-assign,assignment]
         if event_cls.check is not TicketEventBase.check:
             event_cls._refusal = _refusal_via_check  # type: ignore[method-assign,assignment]
         if event_cls.fold is not TicketEventBase.fold:
