@@ -78,8 +78,8 @@ class TicketEventBase(_EventSlots):
     :class:`~csmcore.errors.NaiveDatetimeError`); ``actor`` optionally names who made it.
 
     Events also carry ``_at_us``, ``at`` as microseconds since the Unix epoch, worked out once
-    when the event is built; it is a plain slot, not an attrs field. A subclass that defines its
-    own ``__attrs_post_init__`` calls ``TicketEventBase.__attrs_post_init__(self)`` first.
+    when the event is built (also when a declared subclass has its own ``__attrs_post_init__``:
+    :func:`event_type` sets it first); it is a plain slot, not an attrs field.
     """
 
     at: datetime = attrs.field(converter=instant)
