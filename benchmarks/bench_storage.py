@@ -416,7 +416,7 @@ def append_phases(store: Store, raw: RawSqlite, tickets: list[Ticket], appends: 
                 _timed(_sql, "_history", "decode the stored history", phases),
                 _timed(kit, "apply_all", "apply the event (Ticket.apply)", phases),
                 _timed(_sql, "dump_json", "encode the event (JSON)", phases),
-                _timed(_sql, "_unstructure_event", "encode the event (JSON)", phases),
+                _timed(_sql, "event_to_data", "encode the event (JSON)", phases),
             ):
                 for first in range(0, appends, block):
                     started = time.perf_counter()

@@ -29,7 +29,7 @@ from csmcore.conditions import (
 from csmcore.errors import SerializationError, ValidationError
 from csmcore.serialization import from_data, to_data
 from csmcore.tickets import Channel, Priority, Role, Status, Ticket
-from tests.tickets.test_properties import FIELD_NAMES, GROUPS, PEOPLE, TAGS, storable_text, tickets
+from tests.tickets.support import FIELD_NAMES, GROUPS, PEOPLE, TAGS, storable_text, tickets
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 

@@ -10,8 +10,9 @@ import subprocess
 import sys
 import unicodedata
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from types import ModuleType
+from typing import Any
 
 import attrs
 import pytest
@@ -209,3 +210,56 @@ def test_from_type_works_through_the_entry_point_alone() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+T_ANY = datetime(2025, 1, 2, tzinfo=timezone.utc)
+T_BEFORE = datetime(2025, 1, 1, tzinfo=timezone.utc)
+NAIVE = datetime(2025, 1, 1)
+loose: Any = cs  # the calls below pass what the annotations forbid, on purpose
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (
+            lambda: loose.tickets(min_events=5, max_events=2),
+            "min_events=5 is greater than max_events=2",
+        ),
+        (lambda: loose.tickets(min_events=0), "min_events=0 must be a whole number >= 1"),
+        (lambda: loose.tickets(max_events=1.5), "max_events=1.5 must be a whole number"),
+        (lambda: loose.tickets(ticket_id="T-1"), "ticket_id='T-1' is not a Hypothesis strategy"),
+        (lambda: loose.tickets(start=T_ANY), "start=.* is not a Hypothesis strategy"),
+        (lambda: loose.text(min_size=3, max_size=1), "min_size=3 is greater than max_size=1"),
+        (lambda: loose.text(min_size=-1), "min_size=-1 must be a whole number >= 0"),
+        (lambda: loose.names(min_size=4, max_size=2), "min_size=4 is greater than max_size=2"),
+        (lambda: loose.ticket_ids(prefix=3), "prefix=3 is not a string"),
+        (lambda: loose.instants(min_value=T_ANY, max_value=T_BEFORE), "is after max_value="),
+        (lambda: loose.instants(min_value=NAIVE), "min_value=.* is not an aware datetime"),
+        (lambda: loose.ticket_created(at=T_ANY), "at=.* is not a Hypothesis strategy"),
+        (lambda: loose.ticket_events(at="now"), "at='now' is not a Hypothesis strategy"),
+        (lambda: loose.ticket_events(types=cd.Eq), "types=.* is not a collection"),
+        (lambda: loose.conditions(max_leaves=0), "max_leaves=0 must be a whole number >= 1"),
+        (lambda: loose.calendars(zones=[]), r"zones=\[\] is not a non-empty sequence"),
+        (lambda: loose.calendars(zones="UTC"), "zones='UTC' is not a non-empty sequence"),
+        (lambda: loose.sla_targets(priority="yes"), "priority='yes' is not a bool"),
+        (lambda: loose.sla_targets(metric="ttr"), "metric='ttr' is not a Hypothesis strategy"),
+        (lambda: loose.sla_policies(default=1), "default=1 is neither None nor a bool"),
+        (lambda: loose.sla_books(max_policies=0), "max_policies=0 must be a whole number >= 1"),
+        (lambda: loose.next_events(ticket="T-1"), "ticket='T-1' is not a Ticket"),
+    ],
+)
+def test_strategies_check_their_arguments_when_called(
+    make: Callable[[], object], needle: str
+) -> None:
+    # As Hypothesis's own strategies do: at the call, before anything is drawn.
+    with pytest.raises(InvalidArgument, match=needle):
+        make()
+
+
+def test_next_events_checks_the_ticket_and_gap() -> None:
+    ticket = make_ticket("T-1")
+    with pytest.raises(InvalidArgument, match=r"max_gap=.* is not a timedelta of zero or more"):
+        cs.next_events(ticket=ticket, max_gap=timedelta(seconds=-1))
+    merged, _ = ticket.merge_into(ticket.updated_at, "T-2")
+    with pytest.raises(InvalidArgument, match="ticket='T-1' is merged"):
+        cs.next_events(ticket=merged)

@@ -1,7 +1,7 @@
 """The fast event encoders and decoders in csmcore.tickets agree with the generic reference ones.
 
 Storage encodes and decodes every event through the fast paths; the reference functions
-(``_unstructure_event_reference`` / ``_structure_event_at_reference``) are the field-by-field
+(``reference_event_to_data`` / ``reference_event_from_data``) are the field-by-field
 originals. These tests prove, on random events and tickets and on random corruptions of their
 data, that the fast paths give the same data, the same events and the same errors.
 """
@@ -21,12 +21,10 @@ from hypothesis import strategies as st
 
 from csmcore._time import to_us
 from csmcore.errors import SerializationError
-from csmcore.serialization import from_data, to_data
+from csmcore.serialization import from_data, to_data, type_info
 from csmcore.storage import open_store
 from csmcore.testing import strategies as cst
 from csmcore.tickets import (
-    _CLASS_OF,
-    _TYPE_OF,
     Assigned,
     Channel,
     Commented,
@@ -42,14 +40,25 @@ from csmcore.tickets import (
     Ticket,
     TicketCreated,
     TicketEventBase,
-    _fast_event,
-    _structure_event_at,
-    _structure_event_at_reference,
-    _unstructure_event,
-    _unstructure_event_reference,
+    event_from_data,
+    event_spec,
+    event_to_data,
 )
+from csmcore.tickets._codec import (
+    fast_event_from_data,
+    reference_event_from_data,
+    reference_event_to_data,
+)
+from csmcore.tickets._events import BUILT_IN_EVENTS
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+
+# Every name an event type is read by: its tag and the names older releases wrote.
+_EVENT_NAMES = sorted(
+    name
+    for cls in BUILT_IN_EVENTS
+    for name in (event_spec(cls).tag, *type_info(event_spec(cls).tag).aliases)
+)
 
 # -- strategies -------------------------------------------------------------------------------
 
@@ -169,21 +178,21 @@ _ODD_VALUES: list[Any] = [
     "Awaiting Vendor",
 ]
 _KEYS = sorted(
-    {a.name for cls in _TYPE_OF for a in attrs.fields(cls) if a.init} | {"type", "bogus"}
+    {a.name for cls in BUILT_IN_EVENTS for a in attrs.fields(cls) if a.init} | {"type", "bogus"}
 )
 
 
 @st.composite
 def corrupted(draw: st.DrawFn) -> dict[str, Any]:
     """The data of a random event with one to three keys dropped, added or changed."""
-    data = dict(_unstructure_event_reference(draw(events())))
+    data = dict(reference_event_to_data(draw(events())))
     for _ in range(draw(st.integers(1, 3))):
         key = draw(st.sampled_from(sorted(data)) | st.sampled_from(_KEYS))
         action = draw(st.sampled_from(["drop", "set", "type"]))
         if action == "drop":
             data.pop(key, None)
         elif action == "type":
-            data["type"] = draw(st.sampled_from([*_CLASS_OF, "nope", 3, None]))
+            data["type"] = draw(st.sampled_from([*_EVENT_NAMES, "nope", 3, None]))
         else:
             data[key] = draw(st.sampled_from(_ODD_VALUES))
     return data
@@ -201,8 +210,8 @@ def outcome(decode: Any, data: Any) -> tuple[str, Any]:
 
 @given(events())
 def test_fast_encoder_gives_the_reference_data_key_for_key(event: TicketEventBase) -> None:
-    fast = _unstructure_event(event)
-    reference = _unstructure_event_reference(event)
+    fast = event_to_data(event)
+    reference = reference_event_to_data(event)
     assert fast == reference
     assert list(fast) == list(reference)  # same key order: the stored JSON text is identical
     assert [type(v) for v in fast.values()] == [type(v) for v in reference.values()]
@@ -214,7 +223,7 @@ def test_ticket_data_is_the_reference_data_of_its_events(ticket: Ticket) -> None
     data = to_data(ticket)
     assert data == {
         "id": ticket.id,
-        "events": [_unstructure_event_reference(e) for e in ticket.events],
+        "events": [reference_event_to_data(e) for e in ticket.events],
     }
     assert from_data(json.loads(json.dumps(data)), Ticket) == ticket
 
@@ -263,11 +272,11 @@ def _samples() -> list[TicketEventBase]:
 
 def test_every_event_class_has_a_fast_encoder_naming_every_field() -> None:
     samples = _samples()
-    assert {type(e) for e in samples} == set(_TYPE_OF)
+    assert {type(e) for e in samples} == set(BUILT_IN_EVENTS)
     for event in samples:
-        fast = _unstructure_event(event)
+        fast = event_to_data(event)
         assert list(fast) == ["type", *(a.name for a in attrs.fields(type(event)) if a.init)]
-        assert fast == _unstructure_event_reference(event)
+        assert fast == reference_event_to_data(event)
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -275,11 +284,11 @@ def test_every_event_class_has_a_fast_encoder_naming_every_field() -> None:
 
 @given(events())
 def test_fast_decoder_rebuilds_the_event_without_the_fallback(event: TicketEventBase) -> None:
-    data = json.loads(json.dumps(_unstructure_event_reference(event)))
-    fast = _fast_event(data)
+    data = json.loads(json.dumps(reference_event_to_data(event)))
+    fast = fast_event_from_data(data)
     assert fast is not None  # stored data never needs the slow path
     assert type(fast) is type(event)
-    reference = _structure_event_at_reference(data, "$")
+    reference = reference_event_from_data(data, "$")
     assert fast == event == reference
     assert fast.at.tzinfo is timezone.utc
     # _at_us takes no part in equality: check it on both decoders' events by itself.
@@ -288,8 +297,8 @@ def test_fast_decoder_rebuilds_the_event_without_the_fallback(event: TicketEvent
 
 @given(corrupted())
 def test_corrupted_data_gets_the_reference_result_or_error(data: dict[str, Any]) -> None:
-    fast = outcome(lambda d: _structure_event_at(d, "$.events[3]"), data)
-    reference = outcome(lambda d: _structure_event_at_reference(d, "$.events[3]"), data)
+    fast = outcome(lambda d: event_from_data(d, "$.events[3]"), data)
+    reference = outcome(lambda d: reference_event_from_data(d, "$.events[3]"), data)
     if fast[0] == "ok" and reference[0] == "ok":
         assert type(fast[1]) is type(reference[1])
         assert fast[1] == reference[1]
@@ -297,7 +306,7 @@ def test_corrupted_data_gets_the_reference_result_or_error(data: dict[str, Any])
         assert fast == reference
     # and the fast decoder alone never accepts what the reference refuses
     if reference[0] == "error":
-        assert _fast_event(data) is None
+        assert fast_event_from_data(data) is None
 
 
 @pytest.mark.parametrize(
@@ -338,19 +347,19 @@ def test_a_string_subclass_value_is_still_accepted() -> None:
 def test_every_single_odd_value_in_every_field_gets_the_reference_outcome() -> None:
     cases = 0
     for event in _samples():
-        base = _unstructure_event_reference(event)
+        base = reference_event_to_data(event)
         for key in [*base, "bogus"]:
             variants: list[dict[str, Any]] = [{k: v for k, v in base.items() if k != key}]
             variants += [{**base, key: value} for value in _ODD_VALUES]
             for data in variants:
-                fast = outcome(lambda d: _structure_event_at(d, "$"), data)
-                reference = outcome(lambda d: _structure_event_at_reference(d, "$"), data)
+                fast = outcome(lambda d: event_from_data(d, "$"), data)
+                reference = outcome(lambda d: reference_event_from_data(d, "$"), data)
                 assert fast[0] == reference[0], data
                 if fast[0] == "ok":
                     assert type(fast[1]) is type(reference[1])
                 assert fast[1] == reference[1], data
                 if reference[0] == "error":
-                    assert _fast_event(data) is None, data
+                    assert fast_event_from_data(data) is None, data
                 cases += 1
     assert cases > 2000
 
@@ -384,3 +393,23 @@ def test_a_store_refuses_a_corrupted_event_row(tmp_path: Path) -> None:
             fresh.close()
     finally:
         store.close()
+
+
+@given(events(), st.data())
+def test_every_name_of_the_type_reads_the_same_event_on_both_paths(
+    event: TicketEventBase, data: st.DataObject
+) -> None:
+    written = reference_event_to_data(event)
+    assert written["type"] == event_spec(type(event)).tag
+    names = (written["type"], *type_info(written["type"]).aliases)
+    old = {**written, "type": data.draw(st.sampled_from(names))}
+    fast = fast_event_from_data(old)
+    assert fast is not None
+    assert fast == reference_event_from_data(old) == event
+
+
+@given(events())
+def test_events_have_no_private_attrs_field(event: TicketEventBase) -> None:
+    plain = attrs.asdict(event, recurse=False)
+    assert not [name for name in plain if name.startswith("_")]
+    assert event._at_us == to_us(event.at)

@@ -28,12 +28,7 @@ from typing import Any, ClassVar, Protocol, cast
 from csmcore import conditions as cd
 from csmcore.serialization import schema_of, upcast_tagged
 from csmcore.storage import kit as c
-from csmcore.tickets import (  # the fast event codecs (what to_data / from_data use for events)
-    Ticket,
-    TicketEvent,
-    _structure_event_at,
-    _unstructure_event,
-)
+from csmcore.tickets import Ticket, TicketEvent, event_from_data, event_to_data
 
 SCHEMA_VERSION = 3
 """The schema version this csmcore writes; older stores migrate forward when opened.
@@ -125,7 +120,7 @@ def _event_json(event: TicketEvent) -> str:
     holding one of those escapes needs the full check; the usual one costs two substring
     searches.
     """
-    data = _unstructure_event(event)
+    data = event_to_data(event)
     data["schema"] = schema_of(type(event))  # the version upcasters start from when reading
     text = dump_json(data)
     if "\\u0000" in text or "\\ud" in text:
@@ -228,80 +223,118 @@ def compile_condition(cond: cd.Condition, dialect: Dialect) -> Compiled:
 
     Leaves the SQL cannot express exactly become TRUE (a superset) and mark the result inexact.
     Every leaf is wrapped in COALESCE(..., FALSE) so that NULL columns give the same two-valued
-    answers as Python's ``matches``.
+    answers as Python's ``matches``. Each condition class has its handler in :data:`PUSH_DOWN`
+    (a class without one is not pushed down: TRUE, inexact).
     """
-    everything = Compiled(dialect.true, [], False)
+    return PUSH_DOWN(cond, dialect)
 
-    def leaf(sql: str, params: list[Any]) -> Compiled:
-        return Compiled(f"COALESCE(({sql}), {dialect.false})", params, True)
 
-    def walk(node: cd.Condition) -> Compiled:
-        if isinstance(node, cd.Always):
-            return Compiled(dialect.true, [], True)
-        if isinstance(node, cd.Never):
-            return Compiled(dialect.false, [], True)
-        if isinstance(node, cd.All | cd.AnyOf):
-            parts = [walk(p) for p in node.conditions]
-            joiner = " AND " if isinstance(node, cd.All) else " OR "
-            if not parts:
-                empty = dialect.true if isinstance(node, cd.All) else dialect.false
-                return Compiled(empty, [], True)
-            return Compiled(
-                "(" + joiner.join(p.sql for p in parts) + ")",
-                [x for p in parts for x in p.params],
-                all(p.exact for p in parts),
-            )
-        if isinstance(node, cd.Not):
-            inner = walk(node.condition)
-            if not inner.exact:
-                return everything
-            return Compiled(f"(NOT {inner.sql})", inner.params, True)
-        if isinstance(node, cd.HasTags):
-            tags = sorted(node.tags)
-            if not tags:
-                return Compiled(dialect.true, [], True)
-            sql = " AND ".join(
-                "EXISTS (SELECT 1 FROM csm_ticket_tags g WHERE g.ticket_id = t.id AND g.tag = ?)"
-                for _ in tags
-            )
-            return Compiled(f"({sql})", list(tags), True)
-        field = getattr(node, "field", None)
-        if field == "merged" and isinstance(node, cd.Eq) and isinstance(node.value, bool):
-            test = "IS NOT NULL" if node.value else "IS NULL"
-            return Compiled(f"(t.merged_into {test})", [], True)
-        column = _FIELD_COLUMNS.get(field) if isinstance(field, str) else None
-        if column is None:
-            return everything
-        if isinstance(node, cd.Eq):
-            value = _value(node.value)
-            if value is None:
-                return Compiled(f"(t.{column} IS NULL)", [], True)
-            if not isinstance(value, str):
-                return everything
-            return leaf(f"t.{column} = ?", [value])
-        if isinstance(node, cd.In):
-            values = [_value(v) for v in node.values]
-            if not all(v is None or isinstance(v, str) for v in values):
-                return everything
-            strings = sorted({v for v in values if v is not None})
-            sql, params = dialect.in_list(f"t.{column}", strings)
-            if None in values:
-                sql = f"{sql} OR t.{column} IS NULL"
-            return leaf(sql, params)
-        if isinstance(node, cd.Compare):
-            value = _value(node.value)
-            if node.op not in ("<", "<=", ">", ">="):
-                return everything
-            if field == "priority":
-                from csmcore.tickets import Priority
+PUSH_DOWN = cd.ConditionVisitor[Compiled](
+    "PUSH_DOWN", default=lambda node, dialect: Compiled(dialect.true, [], False)
+)
+"""The SQL push-down of each condition class: ``handler(node, dialect) -> Compiled``."""
 
-                return leaf(f"t.priority_rank {node.op} ?", [Priority(value).rank])
-            if not isinstance(value, str):
-                return everything
-            return leaf(f"t.{column} {node.op} ?", [value])
-        return everything
 
-    return walk(cond)
+def _everything(dialect: Dialect) -> Compiled:
+    return Compiled(dialect.true, [], False)
+
+
+def _leaf(dialect: Dialect, sql: str, params: list[Any]) -> Compiled:
+    return Compiled(f"COALESCE(({sql}), {dialect.false})", params, True)
+
+
+@PUSH_DOWN.register(cd.Always)
+def _push_always(node: cd.Always, dialect: Dialect) -> Compiled:
+    return Compiled(dialect.true, [], True)
+
+
+@PUSH_DOWN.register(cd.Never)
+def _push_never(node: cd.Never, dialect: Dialect) -> Compiled:
+    return Compiled(dialect.false, [], True)
+
+
+@PUSH_DOWN.register(cd.All, cd.AnyOf)
+def _push_all_any(node: cd.All | cd.AnyOf, dialect: Dialect) -> Compiled:
+    parts = [PUSH_DOWN(p, dialect) for p in node.conditions]
+    joiner = " AND " if isinstance(node, cd.All) else " OR "
+    if not parts:
+        empty = dialect.true if isinstance(node, cd.All) else dialect.false
+        return Compiled(empty, [], True)
+    return Compiled(
+        "(" + joiner.join(p.sql for p in parts) + ")",
+        [x for p in parts for x in p.params],
+        all(p.exact for p in parts),
+    )
+
+
+@PUSH_DOWN.register(cd.Not)
+def _push_not(node: cd.Not, dialect: Dialect) -> Compiled:
+    inner = PUSH_DOWN(node.condition, dialect)
+    if not inner.exact:
+        return _everything(dialect)
+    return Compiled(f"(NOT {inner.sql})", inner.params, True)
+
+
+@PUSH_DOWN.register(cd.HasTags)
+def _push_tags(node: cd.HasTags, dialect: Dialect) -> Compiled:
+    tags = sorted(node.tags)
+    if not tags:
+        return Compiled(dialect.true, [], True)
+    sql = " AND ".join(
+        "EXISTS (SELECT 1 FROM csm_ticket_tags g WHERE g.ticket_id = t.id AND g.tag = ?)"
+        for _ in tags
+    )
+    return Compiled(f"({sql})", list(tags), True)
+
+
+@PUSH_DOWN.register(cd.Eq)
+def _push_eq(node: cd.Eq, dialect: Dialect) -> Compiled:
+    field = node.field
+    if field == "merged" and isinstance(node.value, bool):
+        test = "IS NOT NULL" if node.value else "IS NULL"
+        return Compiled(f"(t.merged_into {test})", [], True)
+    column = _FIELD_COLUMNS.get(field)
+    if column is None:
+        return _everything(dialect)
+    value = _value(node.value)
+    if value is None:
+        return Compiled(f"(t.{column} IS NULL)", [], True)
+    if not isinstance(value, str):
+        return _everything(dialect)
+    return _leaf(dialect, f"t.{column} = ?", [value])
+
+
+@PUSH_DOWN.register(cd.In)
+def _push_in(node: cd.In, dialect: Dialect) -> Compiled:
+    column = _FIELD_COLUMNS.get(node.field)
+    if column is None:
+        return _everything(dialect)
+    values = [_value(v) for v in node.values]
+    if not all(v is None or isinstance(v, str) for v in values):
+        return _everything(dialect)
+    strings = sorted({v for v in values if v is not None})
+    sql, params = dialect.in_list(f"t.{column}", strings)
+    if None in values:
+        sql = f"{sql} OR t.{column} IS NULL"
+    return _leaf(dialect, sql, params)
+
+
+@PUSH_DOWN.register(cd.Compare)
+def _push_compare(node: cd.Compare, dialect: Dialect) -> Compiled:
+    field = node.field
+    column = _FIELD_COLUMNS.get(field)
+    if column is None:
+        return _everything(dialect)
+    value = _value(node.value)
+    if node.op not in ("<", "<=", ">", ">="):
+        return _everything(dialect)
+    if field == "priority":
+        from csmcore.tickets import Priority
+
+        return _leaf(dialect, f"t.priority_rank {node.op} ?", [Priority(value).rank])
+    if not isinstance(value, str):
+        return _everything(dialect)
+    return _leaf(dialect, f"t.{column} {node.op} ?", [value])
 
 
 def _history(texts: Sequence[str]) -> Ticket:
@@ -311,5 +344,5 @@ def _history(texts: Sequence[str]) -> Ticket:
     is upcast to the current schema of its tag.
     """
     datas = json.loads("[" + ",".join(texts) + "]")  # one parse for the whole history
-    events: list[Any] = [_structure_event_at(upcast_tagged(d), "$") for d in datas]
+    events: list[Any] = [event_from_data(upcast_tagged(d), "$") for d in datas]
     return Ticket.from_events(cast(list[TicketEvent], events))

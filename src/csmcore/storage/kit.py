@@ -169,8 +169,8 @@ def encode_event(event: TicketEvent, *, with_schema: bool = False) -> dict[str, 
     >>> from csmcore.tickets import PriorityChanged
     >>> event = PriorityChanged(at=datetime(2025, 1, 6, tzinfo=timezone.utc), priority="high")
     >>> data = encode_event(event, with_schema=True)
-    >>> data["priority"], data["schema"]
-    ('high', 1)
+    >>> data["type"], data["priority"], data["schema"]
+    ('ticket.priority_changed', 'high', 1)
     >>> decode_event(data) == event == decode_event(encode_event(event))
     True
     """

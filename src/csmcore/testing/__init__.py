@@ -15,45 +15,28 @@ __all__ = ["_hypothesis_setup_hook"]
 
 def _registered_types() -> tuple[type, ...]:
     """csmcore's domain types that :mod:`csmcore.testing.strategies` registers for
-    ``st.from_type`` (enums need no registration: Hypothesis samples their members)."""
-    from csmcore import conditions as cd
-    from csmcore import sla, tickets
-    from csmcore.calendars import BusinessCalendar, CountryHolidays
+    ``st.from_type`` (enums need no registration: Hypothesis samples their members).
 
-    return (
-        tickets.Ticket,
-        tickets.StatusMap,
-        tickets.TicketEventBase,
-        tickets.TicketCreated,
-        tickets.StatusChanged,
-        tickets.PriorityChanged,
-        tickets.Assigned,
-        tickets.Commented,
-        tickets.TagsChanged,
-        tickets.FieldsChanged,
-        tickets.Merged,
-        tickets.Reopened,
-        cd.Condition,
-        cd.All,
-        cd.AnyOf,
-        cd.Not,
-        cd.Always,
-        cd.Never,
-        cd.Eq,
-        cd.In,
-        cd.Compare,
-        cd.HasTags,
-        BusinessCalendar,
-        CountryHolidays,
-        sla.CustomClock,
-        sla.SlaTarget,
-        sla.SlaPolicy,
-        sla.SlaBook,
-        sla.SlaStatus,
-        sla.SlaChange,
-        sla.Backtest,
-        sla.BacktestRow,
-    )
+    Derived from the serialization registry: every csmcore type with a stable tag, every
+    declared ticket event type (csmcore's or not), and the bases ``TicketEventBase`` and
+    ``Condition``. A class defined where nothing can import it (a doctest's) is left out.
+    """
+    import sys
+
+    import csmcore  # registers every csmcore type
+    from csmcore import conditions as cd
+    from csmcore import tickets
+    from csmcore.serialization import registered_types
+
+    found: list[type] = [tickets.TicketEventBase, cd.Condition]
+    for cls in registered_types().values():
+        if issubclass(cls, tickets.TicketEventBase):
+            found.append(cls)
+        elif cls.__module__.partition(".")[0] == csmcore.__name__:
+            module = sys.modules.get(cls.__module__)
+            if getattr(module, cls.__name__, None) is cls:
+                found.append(cls)
+    return tuple(found)
 
 
 def _hypothesis_setup_hook() -> None:

@@ -14,11 +14,21 @@ could keep faithfully).
 ... def test_version_counts_events(ticket):
 ...     assert ticket.version == len(ticket.events)
 >>> test_version_counts_events()
+
+Arguments are checked when a strategy function is called, as Hypothesis's own strategies do:
+a bad one raises :class:`hypothesis.errors.InvalidArgument` at once, naming the argument(s)
+(``tickets(min_events=5, max_events=2)`` raises before anything is drawn).
+
+Ticket events: :func:`ticket_events` draws every event type declared with
+:func:`csmcore.tickets.event_type`, the built-in ones from tailored strategies and any other
+from a strategy derived from its attrs fields (names, tags, custom field values, enums,
+instants, numbers, booleans, None); :func:`register_event_strategy` gives an event type a
+tailored strategy instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -46,6 +56,8 @@ from csmcore.sla import (
     backtest,
     rebuild,
 )
+from csmcore.testing import _derive as check
+from csmcore.testing._condition_tree import condition_strategies, tree
 from csmcore.tickets import (
     Assigned,
     Channel,
@@ -64,6 +76,7 @@ from csmcore.tickets import (
     TicketCreated,
     TicketEvent,
     TicketEventBase,
+    event_types,
 )
 
 __all__ = [
@@ -77,6 +90,7 @@ __all__ = [
     "instants",
     "names",
     "next_events",
+    "register_event_strategy",
     "register_types",
     "sla_books",
     "sla_changes",
@@ -97,13 +111,6 @@ _ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia
 _WORDS = ("ann", "bob", "cho", "dee", "Émile", "zoë", "support", "billing", "vip", "中文")
 
 
-def _keeps_every_value(values: list[object]) -> bool:
-    """False when a boolean and a number equal to it are both in ``values`` (In refuses that)."""
-    booleans = {v for v in values if isinstance(v, bool)}
-    numbers = {v for v in values if isinstance(v, int | float) and not isinstance(v, bool)}
-    return not booleans & numbers
-
-
 def _storable(character: str) -> bool:
     """The domain's text rule, one character at a time (it refuses characters, not sequences)."""
     return text_problem(character) is None
@@ -115,12 +122,14 @@ _TEXT = st.characters(exclude_categories=()).filter(_storable)
 
 def text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
     """Any text tickets and conditions accept, of ``min_size`` to ``max_size`` characters."""
+    check.check_size("min_size", min_size, "max_size", max_size)
     return st.text(_TEXT, min_size=min_size, max_size=max_size)
 
 
 def names(*, min_size: int = 1, max_size: int = 12) -> st.SearchStrategy[str]:
     """Non-empty names (agents, groups, requesters): mostly a few common words, so that
     conditions hit, sometimes any text the domain accepts."""
+    check.check_size("min_size", min_size, "max_size", max_size)
     return st.one_of(st.sampled_from(_WORDS), text(min_size=max(min_size, 1), max_size=max_size))
 
 
@@ -131,6 +140,7 @@ def tags() -> st.SearchStrategy[str]:
 
 def ticket_ids(*, prefix: str = "") -> st.SearchStrategy[str]:
     """Ticket ids, optionally with a fixed ``prefix``."""
+    check.check_text("prefix", prefix)
     return st.one_of(
         st.integers(1, 10_000).map(lambda n: f"{prefix}T-{n}"),
         text(min_size=1, max_size=10).map(lambda s: f"{prefix}{s}"),
@@ -141,6 +151,13 @@ def instants(
     *, min_value: datetime = _EPOCH, max_value: datetime = _EPOCH + timedelta(days=3650)
 ) -> st.SearchStrategy[datetime]:
     """Aware instants between ``min_value`` and ``max_value``, in assorted time zones."""
+    check.check_instant("min_value", min_value)
+    check.check_instant("max_value", max_value)
+    if min_value > max_value:
+        raise InvalidArgument(
+            f"min_value={min_value!r} is after max_value={max_value!r}; expected "
+            "min_value <= max_value"
+        )
     lo = min_value.astimezone(timezone.utc).replace(tzinfo=None)
     hi = max_value.astimezone(timezone.utc).replace(tzinfo=None)
     return st.builds(
@@ -193,6 +210,8 @@ def ticket_created(
     at: st.SearchStrategy[datetime] | None = None,
 ) -> st.SearchStrategy[TicketCreated]:
     """A valid first event of a ticket."""
+    check.check_strategy("ticket_id", ticket_id)
+    check.check_strategy("at", at)
     return st.builds(
         TicketCreated,
         at=at if at is not None else instants(),
@@ -273,21 +292,65 @@ def _event_strategies(
     }
 
 
+_TAILORED: dict[type, Callable[[st.SearchStrategy[datetime]], st.SearchStrategy[Any]]] = {}
+
+
+def register_event_strategy(
+    *,
+    event_type: type[TicketEventBase],
+    strategy: Callable[[st.SearchStrategy[datetime]], st.SearchStrategy[Any]],
+) -> None:
+    """Give the declared event type ``event_type`` a tailored strategy: ``strategy(at)``
+    returns a strategy of valid events at instants drawn from ``at``. Without one, events
+    are drawn from a strategy derived from the type's attrs fields."""
+    if not (isinstance(event_type, type) and issubclass(event_type, TicketEventBase)):
+        raise InvalidArgument(f"event_type={event_type!r} is not a ticket event class")
+    if not callable(strategy):
+        raise InvalidArgument(f"strategy={strategy!r} is not callable (at -> strategy)")
+    _TAILORED[event_type] = strategy
+
+
+_PARTS: dict[str, Callable[[], st.SearchStrategy[Any]]] = {
+    "names": lambda: names(),
+    "tags": lambda: tags(),
+    "instants": lambda: instants(),
+    "field_names": lambda: _field_names(),
+    "field_values": lambda: field_values(),
+    "status_names": lambda: st.sampled_from([s.value for s in Status] + sorted(_CUSTOM_STATUSES)),
+}
+
+
+def _event_table(
+    at: st.SearchStrategy[datetime],
+) -> dict[type[TicketEventBase], st.SearchStrategy[Any]]:
+    built_in = _event_strategies(at)
+    table: dict[type[TicketEventBase], st.SearchStrategy[Any]] = {}
+    for cls in event_types():
+        tailored = _TAILORED.get(cls)
+        if tailored is not None:
+            table[cls] = tailored(at)
+        elif cls in built_in:
+            table[cls] = built_in[cls]
+        else:
+            table[cls] = check.derived_event_strategy(cls, at, _PARTS)
+    return table
+
+
 def ticket_events(
     *,
     types: Collection[type[TicketEventBase]] | None = None,
     at: st.SearchStrategy[datetime] | None = None,
 ) -> st.SearchStrategy[TicketEvent]:
-    """Single ticket events of the given ``types`` (every event class by default), each valid
-    on its own, at an instant drawn from ``at``. :func:`next_events` draws events valid for a
-    given ticket instead."""
-    table = _event_strategies(at if at is not None else instants())
-    chosen = list(table) if types is None else list(types)
-    if not chosen or any(t not in table for t in chosen):
-        raise InvalidArgument(
-            f"types={types!r}: expected ticket event classes among "
-            f"{', '.join(t.__name__ for t in table)}"
-        )
+    """Single ticket events of the given ``types`` (every declared event type by default),
+    each valid on its own, at an instant drawn from ``at``. :func:`next_events` draws events
+    valid for a given ticket instead."""
+    check.check_strategy("at", at)
+    table = _event_table(at if at is not None else instants())
+    chosen = (
+        list(table)
+        if types is None
+        else check.check_classes("types", types, list(table), "ticket event classes")
+    )
     return st.one_of([table[t] for t in chosen])
 
 
@@ -342,6 +405,11 @@ def next_events(
 
     Draw it for a ticket drawn first: ``data.draw(next_events(ticket=ticket))``.
     """
+    if not isinstance(ticket, Ticket):
+        raise InvalidArgument(f"ticket={ticket!r} is not a Ticket")
+    if ticket.merged_into is not None:
+        raise InvalidArgument(f"ticket={ticket.id!r} is merged; no event may follow it")
+    check.check_timedelta("max_gap", max_gap)
     return _next_event(ticket, max_gap)
 
 
@@ -374,97 +442,15 @@ def tickets(
 ) -> st.SearchStrategy[Ticket]:
     """Tickets with a valid history of ``min_events``..``max_events`` events (fewer when the
     history ends in a merge), created at an instant drawn from ``start``."""
+    check.check_strategy("ticket_id", ticket_id)
+    check.check_strategy("start", start)
+    check.check_size("min_events", min_events, "max_events", max_events, minimum=1)
     return _tickets(ticket_id, min_events, max_events, start)
 
 
 # --------------------------------------------------------------------------------------------
 # Conditions
 # --------------------------------------------------------------------------------------------
-
-_FIELDS_FOR_CONDITIONS = (
-    "status",
-    "status_name",
-    "priority",
-    "channel",
-    "group",
-    "assignee",
-    "requester",
-    "created_by",
-    "subject",
-)
-
-
-def _values_for(field: str) -> st.SearchStrategy[Any]:
-    enums: dict[str, Sequence[Any]] = {
-        "status": list(Status),
-        "priority": list(Priority),
-        "channel": list(Channel),
-        "created_by": list(Role),
-    }
-    if field in enums:
-        return st.sampled_from(enums[field])
-    if field in ("group", "assignee"):
-        return st.none() | names()
-    if field == "status_name":
-        return st.sampled_from([s.value for s in Status] + sorted(_CUSTOM_STATUSES))
-    return names()
-
-
-_LEAF_KINDS = ("eq", "in", "cmp", "tags", "merged", "custom", "const")
-
-
-@st.composite
-def _leaf(draw: st.DrawFn, kinds: tuple[str, ...] = _LEAF_KINDS) -> cd.Condition:
-    kind = draw(st.sampled_from(kinds))
-    if kind == "tags":
-        return cd.HasTags(draw(st.frozensets(tags(), max_size=2)))
-    if kind == "merged":
-        return cd.Eq("merged", draw(st.booleans()))
-    if kind == "const":
-        return draw(st.sampled_from([cd.Always(), cd.Never()]))
-    if kind == "custom":
-        name = "fields." + draw(_field_names())
-        return cd.Eq(name, draw(field_values()))
-    if kind == "cmp":
-        field = draw(st.sampled_from(["priority", "fields.seats", "fields.plan"]))
-        op = draw(st.sampled_from(["<", "<=", ">", ">="]))
-        if field == "priority":
-            value: Any = draw(st.sampled_from(list(Priority)))
-        else:
-            value = draw(field_values().filter(lambda v: not isinstance(v, bool)))
-        return cd.Compare(field, op, value)
-    field = draw(st.sampled_from(_FIELDS_FOR_CONDITIONS))
-    if kind == "in":
-        values = draw(st.lists(_values_for(field), max_size=3).filter(_keeps_every_value))
-        return cd.In(field, values)
-    return cd.Eq(field, draw(_values_for(field)))
-
-
-def _tree(max_leaves: int) -> st.SearchStrategy[cd.Condition]:
-    return st.recursive(
-        _leaf(),
-        lambda inner: st.one_of(
-            st.lists(inner, min_size=1, max_size=3).map(lambda cs: cd.All(*cs)),
-            st.lists(inner, min_size=1, max_size=3).map(lambda cs: cd.AnyOf(*cs)),
-            inner.map(cd.Not),
-        ),
-        max_leaves=max_leaves,
-    )
-
-
-def _condition_strategies(max_leaves: int) -> dict[type[cd.Condition], st.SearchStrategy[Any]]:
-    parts = st.lists(_tree(max(1, max_leaves // 2)), max_size=3)
-    return {
-        cd.Eq: _leaf(("eq", "merged", "custom")),
-        cd.In: _leaf(("in",)),
-        cd.Compare: _leaf(("cmp",)),
-        cd.HasTags: _leaf(("tags",)),
-        cd.Always: st.just(cd.Always()),
-        cd.Never: st.just(cd.Never()),
-        cd.All: parts.map(lambda cs: cd.All(*cs)),
-        cd.AnyOf: parts.map(lambda cs: cd.AnyOf(*cs)),
-        cd.Not: _tree(max_leaves).map(cd.Not),
-    }
 
 
 def conditions(
@@ -473,15 +459,11 @@ def conditions(
     """Conditions over tickets: tests on every kind of field combined with and / or / not, with
     at most ``max_leaves`` leaves. ``kinds`` limits the outermost condition to those classes
     (for example ``kinds=[Eq, In]``)."""
+    check.check_whole("max_leaves", max_leaves, 1)
     if kinds is None:
-        return _tree(max_leaves)
-    table = _condition_strategies(max_leaves)
-    chosen = list(kinds)
-    if not chosen or any(k not in table for k in chosen):
-        raise InvalidArgument(
-            f"kinds={kinds!r}: expected condition classes among "
-            f"{', '.join(k.__name__ for k in table)}"
-        )
+        return tree(max_leaves, _PARTS)
+    table = condition_strategies(max_leaves, _PARTS)
+    chosen = check.check_classes("kinds", kinds, list(table), "condition classes")
     return st.one_of([table[k] for k in chosen])
 
 
@@ -511,6 +493,10 @@ def _hhmm(minutes: int) -> str:
 def calendars(*, zones: Sequence[str] = _ZONES) -> st.SearchStrategy[BusinessCalendar]:
     """Business calendars with up to two windows per day (quarter-hour edges, ``"24:00"``
     included), a few holidays, in one of ``zones``."""
+    if isinstance(zones, str) or not isinstance(zones, Sequence) or not zones:
+        raise InvalidArgument(f"zones={zones!r} is not a non-empty sequence of time zone names")
+    for zone in zones:
+        check.check_text("zones[]", zone)
     return _calendars(tuple(zones))
 
 
@@ -581,6 +567,8 @@ def sla_targets(
     """SLA targets on any metric (custom ones with a name and a :class:`CustomClock`): one
     minute to a week, business or wall time, optional warnings, priority (unless
     ``priority=False``) and condition."""
+    check.check_strategy("metric", metric)
+    check.check_bool("priority", priority)
     return _sla_targets(metric if metric is not None else st.sampled_from(list(Metric)), priority)
 
 
@@ -604,6 +592,7 @@ def _sla_policies(draw: st.DrawFn, default: bool | None) -> SlaPolicy:
 def sla_policies(*, default: bool | None = None) -> st.SearchStrategy[SlaPolicy]:
     """SLA policies with one to three targets on distinct metrics; ``default`` fixes whether it
     is the fallback policy (None: either)."""
+    check.check_optional_bool("default", default)
     return _sla_policies(default)
 
 
@@ -649,6 +638,7 @@ def _sla_books(draw: st.DrawFn, max_policies: int) -> SlaBook:
 def sla_books(*, max_policies: int = 3) -> st.SearchStrategy[SlaBook]:
     """SLA books: up to ``max_policies`` policies (at most one the fallback), some with several
     versions taking effect one after the other, a default calendar and up to two named ones."""
+    check.check_whole("max_policies", max_policies, 1)
     return _sla_books(max_policies)
 
 

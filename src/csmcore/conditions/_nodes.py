@@ -1,68 +1,22 @@
-"""Composable, serialisable predicates over tickets.
-
-A condition answers one question about a :class:`~csmcore.tickets.Ticket`: ``cond.matches(t)``.
-SLA policies use them to pick the policy that applies, escalation rules to decide when to fire.
-Conditions are immutable values; ``&``, ``|`` and ``~`` combine them, and they round-trip through
-:func:`csmcore.serialization.to_data` / :func:`~csmcore.serialization.from_data` to JSON-safe data.
-
->>> from csmcore.conditions import Field, HasTags
->>> urgent_vip = (Field("priority") >= "high") & HasTags({"vip"})
->>> urgent_vip
-All(Compare('priority', '>=', <Priority.HIGH: 'high'>), HasTags(['vip']))
-
-Every condition is checked when it is built: an unknown field name, an operator a field does not
-support, or a value of the wrong type (``Field("priority") == "hgh"``) raises
-:class:`~csmcore.errors.ValidationError` there and then, never later while evaluating.
-
-Fields and the ticket attribute each one reads (``FIELDS`` gives the kind of each):
-
-=================  ===========  =================================================================
-field              kind         reads
-=================  ===========  =================================================================
-``status``         enum         ``ticket.status`` (a :class:`~csmcore.tickets.Status` category)
-``status_name``    str          ``ticket.status_name`` (custom name, else the category value)
-``priority``       enum         ``ticket.priority``; ``<``/``>`` compare by ``Priority.rank``
-``channel``        enum         ``ticket.channel``
-``created_by``     enum         ``ticket.created_by`` (a :class:`~csmcore.tickets.Role`)
-``group``          str          ``ticket.group`` (None when unassigned)
-``assignee``       str          ``ticket.assignee`` (None when unassigned)
-``requester``      str          ``ticket.requester``
-``subject``        str          ``ticket.subject``
-``tags``           tags         ``ticket.tags`` (only through :class:`HasTags`)
-``merged``         bool         ``ticket.merged_into is not None``
-``fields.<name>``  custom       ``ticket.fields.get(name)`` (None when unset)
-=================  ===========  =================================================================
-
-Operators by kind: ``Eq`` and ``In`` on every kind but ``tags``; ``Compare`` on ``priority`` and
-custom fields (numbers compare with numbers, strings with strings; anything else, including an
-unset field, does not match). Custom field values are compared with their type: ``True`` does not
-equal ``1``, while ``1`` equals ``1.0``.
-
-Serialised form: ``{"op": "eq" | "in" | "cmp" | "tags" | "all" | "any" | "not" | "always" |
-"never", ...}``; malformed data raises :class:`~csmcore.errors.SerializationError` naming the path
-(``$.conditions[1].value``).
-"""
+"""The condition classes: the base, the combinators, the leaves and the :class:`Field`
+builder. Leaves read their field through the subject registry (:mod:`._subjects`)."""
 
 from __future__ import annotations
 
+import enum
 import math
 import operator as _operator
-from collections.abc import Callable, Iterable, Mapping
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Final, TypeAlias
 
 import attrs
 
 from csmcore._values import check_identifier, check_text, coerce_enum
-from csmcore.errors import SerializationError, ValidationError
-from csmcore.serialization import converter, serializable
-from csmcore.tickets import Channel, Priority, Role, Status
-
-if TYPE_CHECKING:
-    from csmcore.tickets import Ticket
+from csmcore.conditions._subjects import SubjectField, field_kind, resolve_field, subjects
+from csmcore.errors import ValidationError
+from csmcore.serialization import serializable
 
 __all__ = [
-    "FIELDS",
     "All",
     "Always",
     "AnyOf",
@@ -74,37 +28,16 @@ __all__ = [
     "In",
     "Never",
     "Not",
-    "field_kind",
+    "Scalar",
+    "plain",
 ]
+
+Ticket: TypeAlias = Any
+"""Whatever subject a condition matches (a :class:`~csmcore.tickets.Ticket` for the ticket
+fields); conditions read it only through the readers its subject registered."""
 
 Scalar: TypeAlias = str | int | float | bool | None
 
-FIELDS: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "status": "enum",
-        "status_name": "str",
-        "priority": "enum",
-        "channel": "enum",
-        "created_by": "enum",
-        "group": "str",
-        "assignee": "str",
-        "requester": "str",
-        "subject": "str",
-        "tags": "tags",
-        "merged": "bool",
-    }
-)
-"""Known field names and their kind; custom fields are ``"fields.<name>"`` of kind ``"custom"``."""
-
-CUSTOM_PREFIX: Final = "fields."
-"""The prefix of custom field names: ``"fields.plan"`` reads ``ticket.fields.get("plan")``."""
-
-_ENUMS: Final[dict[str, type[Status] | type[Priority] | type[Channel] | type[Role]]] = {
-    "status": Status,
-    "priority": Priority,
-    "channel": Channel,
-    "created_by": Role,
-}
 _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "<": _operator.lt,
     "<=": _operator.le,
@@ -113,32 +46,14 @@ _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
 }
 
 
-def field_kind(name: object) -> str:
-    """The kind of field ``name`` (see :data:`FIELDS`); ValidationError for an unknown one."""
-    if isinstance(name, str):
-        kind = FIELDS.get(name)
-        if kind is not None:
-            return kind
-        if name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX):
-            check_text(name, "field")
-            return "custom"
-    raise ValidationError(
-        f"field={name!r} is not a ticket field; accepted: {', '.join(FIELDS)}, "
-        "or 'fields.<name>' for a custom field"
-    )
-
-
-def _getter(name: str) -> Callable[[Ticket], Any]:
-    if name == "merged":
-        return _is_merged
-    if name.startswith(CUSTOM_PREFIX):
-        custom = name[len(CUSTOM_PREFIX) :]
-        return lambda ticket: ticket.fields.get(custom)
-    return _operator.attrgetter(name)
-
-
-def _is_merged(ticket: Ticket) -> bool:
-    return ticket.merged_into is not None
+def _comparable() -> str:
+    """The fields ``Compare`` accepts, for messages: "'priority' and on custom fields (...)"."""
+    ordered = [repr(f.name) for s in subjects() for f in s.fields.values() if f.order is not None]
+    prefixes = [f"'{s.custom_prefix}<name>'" for s in subjects() if s.custom_prefix]
+    text = ", ".join(ordered) or "no named field"
+    if prefixes:
+        text += f" and on custom fields ({', '.join(prefixes)})"
+    return text
 
 
 def _typed_key(value: Scalar) -> tuple[str, Scalar]:
@@ -152,10 +67,13 @@ def _typed_key(value: Scalar) -> tuple[str, Scalar]:
     return ("0", None)
 
 
-def _check_value(field: str, kind: str, value: Any, argument: str) -> Any:
-    """Validate (and for enums coerce) one value for ``field``; raise ValidationError if wrong."""
+def _check_value(spec: SubjectField, value: Any, argument: str) -> Any:
+    """Validate (and for enums coerce) one value for the field; raise ValidationError if wrong."""
+    field = spec.name
+    kind = spec.kind
     if kind == "enum":
-        return coerce_enum(_ENUMS[field], value, argument, what=f"{field} value")
+        assert spec.values is not None
+        return coerce_enum(spec.values, value, argument, what=f"{field} value")
     if isinstance(value, str) and kind in ("str", "custom"):
         return check_text(value, argument)
     if kind == "str":
@@ -180,8 +98,9 @@ def _check_value(field: str, kind: str, value: Any, argument: str) -> Any:
     )
 
 
-def _plain(value: Any) -> Scalar:
-    return value.value if isinstance(value, Status | Priority | Channel | Role) else value
+def plain(value: Any) -> Scalar:
+    """A condition value as JSON-safe data: an enum member's value, anything else unchanged."""
+    return value.value if isinstance(value, enum.Enum) else value  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,12 +109,23 @@ def _plain(value: Any) -> Scalar:
 
 
 class Condition:
-    """A predicate over a ticket. Subclasses are immutable attrs values.
+    """A predicate over a subject (a ticket). Subclasses are immutable attrs values.
 
-    ``a & b`` is ``All(a, b)``, ``a | b`` is ``AnyOf(a, b)`` and ``~a`` is ``Not(a)``.
+    ``a & b`` is ``All(a, b)``, ``a | b`` is ``AnyOf(a, b)`` and ``~a`` is ``Not(a)``. Each
+    class names its ``data_op`` (the ``"op"`` of its serialised form) and its ``children``
+    (the conditions it combines); code that walks conditions dispatches on the class through a
+    :class:`~csmcore.conditions.ConditionVisitor`.
     """
 
     __slots__ = ()
+
+    data_op: ClassVar[str] = ""
+    """The ``"op"`` of the serialised form (``"eq"``, ``"all"``, ...)."""
+
+    @property
+    def children(self) -> tuple[Condition, ...]:
+        """The conditions this one combines (none for a leaf)."""
+        return ()
 
     def matches(self, ticket: Ticket) -> bool:
         """True when ``ticket`` satisfies the condition."""
@@ -236,9 +166,15 @@ class All(Condition):
     """Matches when every one of ``conditions`` matches (``All()`` matches everything)."""
 
     conditions: tuple[Condition, ...]
+    data_op: ClassVar[str] = "all"
 
     def __init__(self, *conditions: Condition) -> None:
         self.__attrs_init__(conditions=_conditions(conditions))
+
+    @property
+    def children(self) -> tuple[Condition, ...]:
+        """The combined conditions."""
+        return self.conditions
 
     def matches(self, ticket: Ticket) -> bool:
         """True when every condition matches ``ticket``."""
@@ -257,9 +193,15 @@ class AnyOf(Condition):
     """Matches when at least one of ``conditions`` matches (``AnyOf()`` matches nothing)."""
 
     conditions: tuple[Condition, ...]
+    data_op: ClassVar[str] = "any"
 
     def __init__(self, *conditions: Condition) -> None:
         self.__attrs_init__(conditions=_conditions(conditions))
+
+    @property
+    def children(self) -> tuple[Condition, ...]:
+        """The combined conditions."""
+        return self.conditions
 
     def matches(self, ticket: Ticket) -> bool:
         """True when some condition matches ``ticket``."""
@@ -283,6 +225,12 @@ class Not(Condition):
     """Matches exactly when ``condition`` does not."""
 
     condition: Condition = attrs.field(validator=_check_condition)
+    data_op: ClassVar[str] = "not"
+
+    @property
+    def children(self) -> tuple[Condition, ...]:
+        """The negated condition."""
+        return (self.condition,)
 
     def matches(self, ticket: Ticket) -> bool:
         """True when the inner condition does not match ``ticket``."""
@@ -300,6 +248,8 @@ class Not(Condition):
 class Always(Condition):
     """Matches every ticket."""
 
+    data_op: ClassVar[str] = "always"
+
     def matches(self, ticket: Ticket) -> bool:
         """Always True."""
         return True
@@ -309,6 +259,8 @@ class Always(Condition):
 @attrs.frozen
 class Never(Condition):
     """Matches no ticket."""
+
+    data_op: ClassVar[str] = "never"
 
     def matches(self, ticket: Ticket) -> bool:
         """Always False."""
@@ -321,7 +273,7 @@ class Never(Condition):
 
 
 def _check_field(_: object, __: object, value: Any) -> None:
-    field_kind(value)
+    resolve_field(value)
 
 
 @serializable("condition.eq", aliases=("csmcore.conditions:Eq",))
@@ -335,14 +287,15 @@ class Eq(Condition):
     field: str = attrs.field(validator=_check_field)
     value: Any = attrs.field(eq=False)
     _key: Any = attrs.field(init=False, repr=False)
-    _get: Callable[[Ticket], Any] = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _get: Callable[[Any], Any] = attrs.field(init=False, eq=False, repr=False, hash=False)
+    data_op: ClassVar[str] = "eq"
 
     def __attrs_post_init__(self) -> None:
-        kind = field_kind(self.field)
-        value = _check_value(self.field, kind, self.value, "value")
+        spec = resolve_field(self.field)
+        value = _check_value(spec, self.value, "value")
         object.__setattr__(self, "value", value)
-        object.__setattr__(self, "_key", _typed_key(value) if kind == "custom" else value)
-        object.__setattr__(self, "_get", _getter(self.field))
+        object.__setattr__(self, "_key", _typed_key(value) if spec.kind == "custom" else value)
+        object.__setattr__(self, "_get", spec.read)
 
     @property
     def operator(self) -> str:
@@ -376,14 +329,14 @@ class In(Condition):
     field: str = attrs.field(validator=_check_field)
     values: frozenset[Any] = attrs.field(eq=False, converter=_values)
     _keys: frozenset[Any] = attrs.field(init=False, repr=False)
-    _get: Callable[[Ticket], Any] = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _get: Callable[[Any], Any] = attrs.field(init=False, eq=False, repr=False, hash=False)
     _custom: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
+    data_op: ClassVar[str] = "in"
 
     def __attrs_post_init__(self) -> None:
-        kind = field_kind(self.field)
-        checked = [
-            _check_value(self.field, kind, v, f"values[{i}]") for i, v in enumerate(self.values)
-        ]
+        spec = resolve_field(self.field)
+        kind = spec.kind
+        checked = [_check_value(spec, v, f"values[{i}]") for i, v in enumerate(self.values)]
         values = frozenset(checked)
         keys = frozenset(_typed_key(v) for v in checked) if kind == "custom" else values
         if len(keys) != len(values):
@@ -402,7 +355,7 @@ class In(Condition):
             )
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "_keys", keys)
-        object.__setattr__(self, "_get", _getter(self.field))
+        object.__setattr__(self, "_get", spec.read)
         object.__setattr__(self, "_custom", kind == "custom")
 
     @property
@@ -444,16 +397,19 @@ class Compare(Condition):
     field: str = attrs.field(validator=_check_field)
     op: str = attrs.field(validator=_check_op)
     value: Any = attrs.field()
-    _get: Callable[[Ticket], Any] = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _get: Callable[[Any], Any] = attrs.field(init=False, eq=False, repr=False, hash=False)
     _test: Callable[[Any, Any], bool] = attrs.field(init=False, eq=False, repr=False, hash=False)
     _rhs: Any = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _order: Callable[[Any], Any] | None = attrs.field(init=False, eq=False, repr=False, hash=False)
+    data_op: ClassVar[str] = "cmp"
 
     def __attrs_post_init__(self) -> None:
-        kind = field_kind(self.field)
+        spec = resolve_field(self.field)
+        kind = spec.kind
         value = self.value
-        if self.field == "priority":
-            value = _check_value("priority", "enum", value, "value")
-            rhs: Any = value.rank
+        if spec.order is not None:
+            value = _check_value(spec, value, "value")
+            rhs: Any = spec.order(value)
         elif kind == "custom":
             if isinstance(value, bool) or not isinstance(value, int | float | str):
                 raise ValidationError(
@@ -467,12 +423,13 @@ class Compare(Condition):
         else:
             raise ValidationError(
                 f"field {self.field!r} cannot be compared with {self.op!r}; comparisons are "
-                "accepted on 'priority' and on custom fields ('fields.<name>')"
+                f"accepted on {_comparable()}"
             )
         object.__setattr__(self, "value", value)
         object.__setattr__(self, "_rhs", rhs)
-        object.__setattr__(self, "_get", _getter(self.field))
+        object.__setattr__(self, "_get", spec.read)
         object.__setattr__(self, "_test", _COMPARISONS[self.op])
+        object.__setattr__(self, "_order", spec.order)
 
     @property
     def operator(self) -> str:
@@ -483,8 +440,9 @@ class Compare(Condition):
         """True when the ticket's field compares as asked with the value."""
         actual = self._get(ticket)
         rhs = self._rhs
-        if self.field == "priority":
-            return self._test(actual.rank, rhs)
+        order = self._order
+        if order is not None:
+            return self._test(order(actual), rhs)
         if isinstance(rhs, str):
             return isinstance(actual, str) and self._test(actual, rhs)
         if isinstance(actual, bool) or not isinstance(actual, int | float):
@@ -519,6 +477,7 @@ class HasTags(Condition):
     """
 
     tags: frozenset[str] = attrs.field(converter=_tag_set)
+    data_op: ClassVar[str] = "tags"
 
     @property
     def field(self) -> str:
@@ -536,8 +495,9 @@ class HasTags(Condition):
         return self.tags
 
     def matches(self, ticket: Ticket) -> bool:
-        """True when every tag is on the ticket."""
-        return self.tags <= ticket.tags
+        """True when every tag is on the ticket (its ``tags`` attribute)."""
+        tags: frozenset[str] = ticket.tags
+        return self.tags <= tags
 
     def __repr__(self) -> str:
         return f"HasTags({sorted(self.tags)!r})"
@@ -595,124 +555,3 @@ class Field:
                 f"Field({self.name!r}).contains(...) is only for 'tags'; use == or is_in"
             )
         return HasTags(frozenset(tags))
-
-
-# --------------------------------------------------------------------------------------------
-# Serialization
-# --------------------------------------------------------------------------------------------
-
-_OPS: Final = ("eq", "in", "cmp", "tags", "all", "any", "not", "always", "never")
-
-
-def _sorted_values(values: Iterable[Any]) -> list[Scalar]:
-    return sorted((_plain(v) for v in values), key=lambda v: (type(v).__name__, str(v)))
-
-
-def unstructure_condition(condition: Condition) -> dict[str, Any]:
-    """The JSON-safe data of ``condition`` (what :func:`csmcore.to_data` returns for it)."""
-    kind = type(condition)
-    if kind is Eq:
-        return {"op": "eq", "field": condition.field, "value": _plain(condition.value)}  # type: ignore[attr-defined]
-    if kind is In:
-        return {
-            "op": "in",
-            "field": condition.field,  # type: ignore[attr-defined]
-            "values": _sorted_values(condition.values),  # type: ignore[attr-defined]
-        }
-    if kind is Compare:
-        return {
-            "op": "cmp",
-            "field": condition.field,  # type: ignore[attr-defined]
-            "cmp": condition.op,  # type: ignore[attr-defined]
-            "value": _plain(condition.value),  # type: ignore[attr-defined]
-        }
-    if kind is HasTags:
-        return {"op": "tags", "tags": sorted(condition.tags)}  # type: ignore[attr-defined]
-    if kind is All or kind is AnyOf:
-        return {
-            "op": "all" if kind is All else "any",
-            "conditions": [unstructure_condition(c) for c in condition.conditions],  # type: ignore[attr-defined]
-        }
-    if kind is Not:
-        return {"op": "not", "condition": unstructure_condition(condition.condition)}  # type: ignore[attr-defined]
-    if kind is Always:
-        return {"op": "always"}
-    if kind is Never:
-        return {"op": "never"}
-    raise SerializationError(
-        f"cannot serialise {condition!r}: only the built-in condition classes are serialisable"
-    )
-
-
-_KEYS: Final[dict[str, frozenset[str]]] = {
-    "eq": frozenset({"field", "value"}),
-    "in": frozenset({"field", "values"}),
-    "cmp": frozenset({"field", "cmp", "value"}),
-    "tags": frozenset({"tags"}),
-    "all": frozenset({"conditions"}),
-    "any": frozenset({"conditions"}),
-    "not": frozenset({"condition"}),
-    "always": frozenset(),
-    "never": frozenset(),
-}
-
-
-def structure_condition(data: Any, path: str = "$") -> Condition:
-    """Build a condition from data; SerializationError names the path of a bad value."""
-    if not isinstance(data, Mapping):
-        raise SerializationError(f"{path}: {data!r} is not a mapping with an 'op' key")
-    op = data.get("op")
-    keys = _KEYS.get(op) if isinstance(op, str) else None
-    if keys is None:
-        raise SerializationError(f"{path}.op: {op!r} is not a condition; accepted: {list(_OPS)}")
-    extra = set(data) - keys - {"op"}
-    if extra:
-        raise SerializationError(
-            f"{path}: unknown keys {sorted(extra)} for op {op!r}; accepted: {sorted(keys)}"
-        )
-    for key in sorted(keys):
-        if key not in data:
-            raise SerializationError(f"{path}.{key}: required field missing")
-    if op in ("all", "any"):
-        items = data["conditions"]
-        if not isinstance(items, list):
-            raise SerializationError(f"{path}.conditions: {items!r} is not a list")
-        parts = [structure_condition(c, f"{path}.conditions[{i}]") for i, c in enumerate(items)]
-        return All(*parts) if op == "all" else AnyOf(*parts)
-    if op == "not":
-        return Not(structure_condition(data["condition"], f"{path}.condition"))
-    if op == "always":
-        return Always()
-    if op == "never":
-        return Never()
-    try:
-        if op == "tags":
-            if not isinstance(data["tags"], list):
-                raise SerializationError(f"{path}.tags: {data['tags']!r} is not a list of tags")
-            return HasTags(data["tags"])
-        if op == "in":
-            if not isinstance(data["values"], list):
-                raise SerializationError(f"{path}.values: {data['values']!r} is not a list")
-            return In(data["field"], data["values"])
-        if op == "cmp":
-            return Compare(data["field"], data["cmp"], data["value"])
-        return Eq(data["field"], data["value"])
-    except SerializationError:
-        raise
-    except ValidationError as err:
-        raise SerializationError(f"{path}: {err}") from err
-
-
-def _is_condition_class(cls: Any) -> bool:
-    return isinstance(cls, type) and issubclass(cls, Condition)
-
-
-def _structure_hook(data: Any, cls: Any) -> Condition:
-    condition = structure_condition(data)
-    if cls is not Condition and not isinstance(condition, cls):
-        raise SerializationError(f"$.op: {data.get('op')!r} does not build a {cls.__name__}")
-    return condition
-
-
-converter.register_unstructure_hook_func(_is_condition_class, unstructure_condition)
-converter.register_structure_hook_func(_is_condition_class, _structure_hook)

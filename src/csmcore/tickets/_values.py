@@ -1,0 +1,254 @@
+"""Values and field checks shared by ticket events: :class:`FrozenMap`, custom fields, tags,
+and the attrs converters and validators of event fields."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from typing import Any, Final, Generic, TypeAlias, TypeVar
+
+from csmcore._time import require_aware
+from csmcore._values import check_identifier, check_text
+from csmcore.errors import ValidationError
+from csmcore.tickets._enums import STATUS_VALUES
+
+__all__ = [
+    "EMPTY_FIELDS",
+    "UTC",
+    "FieldValue",
+    "FrozenMap",
+    "boolean",
+    "check_field_value",
+    "check_status_name",
+    "field_map",
+    "identifier",
+    "instant",
+    "optional_text",
+    "sort_key",
+    "string",
+    "tag_set",
+    "text",
+    "to_added",
+    "to_changes",
+    "to_fields",
+    "to_removed",
+    "to_tags",
+]
+
+UTC: Final = timezone.utc
+
+FieldValue: TypeAlias = str | int | float | bool | None
+"""A custom field value: a string, a number, a boolean, or None (unset)."""
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class FrozenMap(Mapping[_K, _V], Generic[_K, _V]):
+    """An immutable, hashable mapping; equal to any mapping with the same items.
+
+    Keys keep the order given (csmcore sorts them when it builds one).
+    """
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, data: Mapping[_K, _V] | Iterable[tuple[_K, _V]] = ()) -> None:
+        self._data: dict[_K, _V] = dict(data)
+        self._hash: int | None = None
+
+    def __getitem__(self, key: _K) -> _V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def get(self, key: _K, default: Any = None) -> Any:
+        """The value for ``key``, or ``default`` when it is absent."""
+        return self._data.get(key, default)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenMap):
+            return self._data == other._data
+        if isinstance(other, Mapping):
+            return self._data == dict(other.items())
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._data.items()))
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+    def to_dict(self) -> dict[_K, _V]:
+        """A new plain ``dict`` with the same items."""
+        return dict(self._data)
+
+
+EMPTY_FIELDS: Final[FrozenMap[str, FieldValue]] = FrozenMap()
+
+
+def check_field_value(name: str, value: object, argument: str) -> FieldValue:
+    """One custom field value, checked; ValidationError naming ``argument[name]``."""
+    if isinstance(value, str):
+        return check_text(value, f"{argument}[{name!r}]")
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(
+                f"{argument}[{name!r}]={value!r} is not a finite number; custom fields hold "
+                "strings, finite numbers, booleans or None"
+            )
+        return value
+    raise ValidationError(
+        f"{argument}[{name!r}]={value!r} is a {type(value).__name__}; custom fields hold "
+        "strings, finite numbers, booleans or None"
+    )
+
+
+def field_map(value: object, argument: str) -> FrozenMap[str, FieldValue]:
+    """A mapping of custom fields, checked and sorted by name."""
+    if not isinstance(value, Mapping):
+        raise ValidationError(
+            f"{argument}={value!r} is a {type(value).__name__}; expected a mapping of "
+            "field name to value"
+        )
+    if not value:
+        return EMPTY_FIELDS
+    items = []
+    for name in sorted(value, key=sort_key):
+        if not isinstance(name, str) or not name:
+            raise ValidationError(
+                f"{argument} has the key {name!r}; custom field names are non-empty strings"
+            )
+        check_text(name, f"{argument} key")
+        items.append((name, check_field_value(name, value[name], argument)))
+    return FrozenMap(items)
+
+
+def to_fields(value: object) -> FrozenMap[str, FieldValue]:
+    """Converter of ``fields``."""
+    return field_map(value, "fields")
+
+
+def to_changes(value: object) -> FrozenMap[str, FieldValue]:
+    """Converter of ``changes``."""
+    return field_map(value, "changes")
+
+
+def sort_key(value: object) -> tuple[str, str]:
+    """A sort key that orders keys of mixed types (by type name, then text)."""
+    return (type(value).__name__, str(value))
+
+
+def tag_set(value: object, argument: str) -> frozenset[str]:
+    """A collection of tags, checked (a bare string is refused)."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ValidationError(
+            f"{argument}={value!r} is not a collection of tags; pass e.g. "
+            f"{{'vip', 'billing'}} (a bare string is not accepted)"
+        )
+    tags = frozenset(value)
+    for tag in tags:
+        if not isinstance(tag, str) or not tag or tag != tag.strip():
+            raise ValidationError(
+                f"{argument} holds {tag!r}; a tag is a non-empty string without leading or "
+                "trailing whitespace"
+            )
+        check_identifier(tag, f"{argument} tag")
+    return tags
+
+
+def to_tags(value: object) -> frozenset[str]:
+    """Converter of ``tags``."""
+    return tag_set(value, "tags")
+
+
+def to_added(value: object) -> frozenset[str]:
+    """Converter of ``added``."""
+    return tag_set(value, "added")
+
+
+def to_removed(value: object) -> frozenset[str]:
+    """Converter of ``removed``."""
+    return tag_set(value, "removed")
+
+
+def instant(value: object) -> datetime:
+    """Converter of ``at``: an aware instant in UTC (NaiveDatetimeError for a naive one)."""
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value
+    return require_aware(value, "at").astimezone(UTC)  # type: ignore[arg-type]
+
+
+def text(argument: str, rule: Callable[[str, str], str] = check_text) -> Any:
+    """A validator for non-empty, storable text."""
+
+    def check(_: object, __: object, value: object) -> None:
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"{argument}={value!r} is not a non-empty string")
+        rule(value, argument)
+
+    return check
+
+
+def identifier(argument: str) -> Any:
+    """A validator for a ticket id: non-empty, storable, at most 255 characters."""
+    return text(argument, check_identifier)
+
+
+def optional_text(argument: str) -> Any:
+    """A validator for None or non-empty, storable text."""
+
+    def check(_: object, __: object, value: object) -> None:
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValidationError(f"{argument}={value!r} is neither None nor a non-empty string")
+        if value is not None:
+            check_text(value, argument)
+
+    return check
+
+
+def boolean(argument: str) -> Any:
+    """A validator for a bool."""
+
+    def check(_: object, __: object, value: object) -> None:
+        if not isinstance(value, bool):
+            raise ValidationError(f"{argument}={value!r} is not a bool (True or False)")
+
+    return check
+
+
+def string(argument: str) -> Any:
+    """A validator for storable text, empty allowed."""
+
+    def check(_: object, __: object, value: object) -> None:
+        if not isinstance(value, str):
+            raise ValidationError(f"{argument}={value!r} is not a string")
+        check_text(value, argument)
+
+    return check
+
+
+def check_status_name(instance: Any, _: object, value: object) -> None:
+    """Validator of ``status_name``: None, or a custom name not naming another category."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise ValidationError(f"status_name={value!r} is neither None nor a non-empty string")
+    check_text(value, "status_name")
+    status = instance.status
+    if value in STATUS_VALUES and value != status.value:
+        raise ValidationError(
+            f"status_name={value!r} names the category {value!r} but status is "
+            f"{status.value!r}; a custom name must not be another category's value"
+        )
