@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -425,18 +425,9 @@ def query_conditions() -> list[cd.Condition]:
     ]
 
 
-def _leaves(condition: cd.Condition) -> Iterator[cd.Condition]:
-    yield condition
-    if isinstance(condition, cd.All | cd.AnyOf):
-        for part in condition.conditions:
-            yield from _leaves(part)
-    elif isinstance(condition, cd.Not):
-        yield from _leaves(condition.condition)
-
-
 def _uncovered(conditions: list[cd.Condition]) -> list[str]:
     """Condition classes of :mod:`csmcore.conditions` and ticket fields no condition uses."""
-    nodes = [node for condition in conditions for node in _leaves(condition)]
+    nodes = [node for condition in conditions for node in cd.walk(condition)]
     kinds = {
         obj
         for obj in vars(cd).values()
