@@ -14,7 +14,7 @@ USER_TESTS = """
 from datetime import datetime, timedelta, timezone
 
 from csmcore.conditions import Always
-from csmcore.testing.storage_suite import make_ticket
+from csmcore.testing.builders import make_ticket
 
 
 def test_clock_is_fixed_and_movable(csm_clock):
