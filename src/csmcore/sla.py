@@ -26,9 +26,9 @@ from typing import Any, Final
 
 import attrs
 
-from csmcore._time import US, require_aware, to_us
+from csmcore._time import FAST_LIMIT_US, US, require_aware, to_datetime, to_us
 from csmcore._values import coerce_enum
-from csmcore.calendars import _FAST_LIMIT, BusinessCalendar, _to_datetime
+from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import All, Always, AnyOf, Compare, Condition, Eq, In, Never, Not
 from csmcore.errors import SerializationError, ValidationError
 from csmcore.serialization import converter, serializable
@@ -407,12 +407,12 @@ class SlaStatus:
 
 
 def _instant_or_none(us: int | None, tz: tzinfo | None) -> datetime | None:
-    return None if us is None else _to_datetime(us, tz)
+    return None if us is None else to_datetime(us, tz)
 
 
 _CONVERT: dict[str, Callable[[tuple[Any, ...]], Any]] = {
-    "started_at": lambda raw: _to_datetime(raw[1], raw[0]),
-    "due_at": lambda raw: _to_datetime(raw[2], raw[0]),
+    "started_at": lambda raw: to_datetime(raw[1], raw[0]),
+    "due_at": lambda raw: to_datetime(raw[2], raw[0]),
     "breached_at": lambda raw: _instant_or_none(raw[3], raw[0]),
     "achieved_at": lambda raw: None if raw[3] is not None else _instant_or_none(raw[4], raw[0]),
     "stopped_at": lambda raw: _instant_or_none(raw[4], raw[0]),
@@ -505,7 +505,7 @@ class _Business:
     __slots__ = ("at", "pos")
 
     def __init__(self, cal: BusinessCalendar) -> None:
-        timeline = cal._timeline
+        timeline = cal.timeline
         self.pos: Callable[[int], int] = timeline.position
         self.at: Callable[[int, int, int], int] = timeline.instant_from
 
@@ -831,14 +831,14 @@ class SlaBook:
             following = times[k] if k < len(times) else None
             if following is None or (timed is not None and timed < following):
                 # Nothing happens between cursor and the timed change: it is exact.
-                return None if timed is None else _to_datetime(timed, tz)
+                return None if timed is None else to_datetime(timed, tz)
             before = (
                 run.signature()
                 if following - 1 == cursor
                 else _Run(self, ticket, following - 1).signature()
             )
             if _Run(self, ticket, following).signature() != before:
-                return _to_datetime(following, tz)
+                return to_datetime(following, tz)
             cursor = following
 
     # -- selection --------------------------------------------------------------------------------
@@ -1506,7 +1506,7 @@ class _Run:
         instant, :func:`_state`, :func:`_warning`) would, computing each position once.
         """
         until = self.until
-        far = until >= _FAST_LIMIT
+        far = until >= FAST_LIMIT_US
         out = []
         for key, metric, cycles in self.results:
             for cycle in cycles:
@@ -1575,7 +1575,7 @@ class _Run:
                         ),
                     }
                 )
-                if far or cycle.start < 0 or due >= _FAST_LIMIT:
+                if far or cycle.start < 0 or due >= FAST_LIMIT_US:
                     # An instant that may not convert (before 1970, after 2106): convert them
                     # all now so that an out-of-range one raises here, as it always did.
                     _convert_all(status)
