@@ -25,8 +25,8 @@ import pytest
 from hypothesis import given, reject
 from hypothesis import strategies as st
 
-from csmcore._time import EPOCH, US
-from csmcore.calendars import BusinessCalendar, _to_datetime
+from csmcore._time import EPOCH, US, to_datetime
+from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Eq, HasTags, In
 from csmcore.errors import InvalidTransition, ValidationError
 from csmcore.serialization import to_data
@@ -72,7 +72,7 @@ class _Business:
     __slots__ = ("at", "pos")
 
     def __init__(self, cal: BusinessCalendar) -> None:
-        timeline = cal._timeline
+        timeline = cal.timeline
         self.pos = timeline.position
         self.at = timeline.instant_at
 
@@ -581,18 +581,18 @@ class _Run:
                     cycle=cycle.number,
                     state=state,
                     at=at,
-                    started_at=_to_datetime(cycle.start, tz),
-                    due_at=_to_datetime(cycle.due(until), tz),
+                    started_at=to_datetime(cycle.start, tz),
+                    due_at=to_datetime(cycle.due(until), tz),
                     within=spec.target.within,
                     elapsed=timedelta(microseconds=elapsed),
                     paused=timedelta(microseconds=total - elapsed),
-                    breached_at=None if cycle.breach is None else _to_datetime(cycle.breach, tz),
+                    breached_at=None if cycle.breach is None else to_datetime(cycle.breach, tz),
                     achieved_at=(
-                        _to_datetime(cycle.stop, tz)
+                        to_datetime(cycle.stop, tz)
                         if cycle.stop is not None and cycle.breach is None
                         else None
                     ),
-                    stopped_at=None if cycle.stop is None else _to_datetime(cycle.stop, tz),
+                    stopped_at=None if cycle.stop is None else to_datetime(cycle.stop, tz),
                     warning=_warning(cycle, until),
                 )
             )
@@ -639,14 +639,14 @@ def reference_next_change(book: SlaBook, ticket: Ticket, after: datetime) -> dat
         k = bisect_right(times, cursor)
         following = times[k] if k < len(times) else None
         if following is None or (timed is not None and timed < following):
-            return None if timed is None else _to_datetime(timed, tz)
+            return None if timed is None else to_datetime(timed, tz)
         before = (
             run.signature()
             if following - 1 == cursor
             else _Run(ref, events, following - 1).signature()
         )
         if _Run(ref, events, following).signature() != before:
-            return _to_datetime(following, tz)
+            return to_datetime(following, tz)
         cursor = following
 
 

@@ -42,3 +42,9 @@ from csmcore.calendars._timeline import BusinessTimeline
 __all__ = ["WEEKDAYS", "BusinessCalendar", "BusinessTimeline", "CountryHolidays"]
 
 del _codec
+
+# The public module of each class is the package: reprs, pickles and the documentation name
+# ``csmcore.calendars.BusinessCalendar``, whichever private module defines it.
+for _public in (BusinessCalendar, BusinessTimeline, CountryHolidays):
+    _public.__module__ = __name__
+del _public

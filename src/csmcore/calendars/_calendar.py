@@ -423,3 +423,8 @@ def _pair(span: tuple[int, int], tz: tzinfo | None) -> tuple[datetime, datetime]
 
 # --------------------------------------------------------------------------------------------
 # Serialization
+
+
+# The package re-exports the class under its public module name (``csmcore.calendars``), which
+# is where type hints would then be looked up: resolve them here, where they are defined.
+attrs.resolve_types(BusinessCalendar)

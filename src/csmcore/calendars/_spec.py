@@ -370,3 +370,7 @@ def normalise_closures(value: object) -> tuple[tuple[datetime, datetime], ...]:
 # --------------------------------------------------------------------------------------------
 # The timeline: precomputed open intervals in UTC microseconds
 # --------------------------------------------------------------------------------------------
+
+
+# Resolved here, where the names exist: the package presents the class as csmcore.calendars's.
+attrs.resolve_types(CountryHolidays)
