@@ -13,10 +13,10 @@ from csmcore.conditions import Eq, Field, HasTags
 from csmcore.errors import CsmError, NaiveDatetimeError, SerializationError
 from csmcore.serialization import from_data, to_data
 from csmcore.sla import (
-    CustomClock,
-    Metric,
+    CustomTimer,
     SlaBook,
     SlaError,
+    SlaMetric,
     SlaPolicy,
     SlaState,
     SlaStatus,
@@ -57,7 +57,7 @@ def ticket(
 
 
 def fr(hours: float = 2, **kw: object) -> SlaTarget:
-    return SlaTarget(metric=Metric.FIRST_REPLY, within=timedelta(hours=hours), **kw)  # type: ignore[arg-type]
+    return SlaTarget(metric=SlaMetric.FIRST_REPLY, within=timedelta(hours=hours), **kw)  # type: ignore[arg-type]
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def fr(hours: float = 2, **kw: object) -> SlaTarget:
         (lambda: fr(0), "positive"),
         (lambda: SlaTarget(metric="first_response", within=H), "first_response"),
         (lambda: fr(warn_at=[1.5]), "1.5"),
-        (lambda: SlaTarget(metric=Metric.CUSTOM, within=H), "clock"),
+        (lambda: SlaTarget(metric=SlaMetric.CUSTOM, within=H), "clock"),
         (lambda: fr(priority="hgh"), "hgh"),
         (lambda: SlaPolicy(name="p", position=1, targets=[fr()]), "default=True"),
         (lambda: SlaPolicy(name="p", position=1, default=True, targets=[]), "no targets"),
@@ -79,9 +79,9 @@ def fr(hours: float = 2, **kw: object) -> SlaTarget:
             lambda: SlaPolicy(name="p", position=1, default=True, version=0, targets=[fr()]),
             "version",
         ),
-        (lambda: CustomClock(stop=Eq("status", "solved")), "start"),
-        (lambda: CustomClock(start_on=["created"]), "stop"),
-        (lambda: CustomClock(start_on=["born"], stop_on=["solved"]), "born"),
+        (lambda: CustomTimer(stop=Eq("status", "solved")), "start"),
+        (lambda: CustomTimer(start_on=["created"]), "stop"),
+        (lambda: CustomTimer(start_on=["born"], stop_on=["solved"]), "born"),
     ],
 )
 def test_bad_values_raise_sla_errors_naming_them(make: object, message: str) -> None:
@@ -127,11 +127,11 @@ def test_naive_instants_are_refused() -> None:
 
 def full_book() -> SlaBook:
     custom = SlaTarget(
-        metric=Metric.CUSTOM,
+        metric=SlaMetric.CUSTOM,
         name="vendor",
         within=8 * H,
         business_hours=False,
-        clock=CustomClock(
+        clock=CustomTimer(
             start=HasTags(frozenset({"vendor"})),
             pause=Eq("status", "pending"),
             stop_on=[SlaTrigger.SOLVED],
@@ -186,9 +186,9 @@ def test_bad_data_names_the_path() -> None:
 # -- custom targets ----------------------------------------------------------------------------
 
 
-def custom_book(clock: CustomClock) -> SlaBook:
+def custom_book(clock: CustomTimer) -> SlaBook:
     target = SlaTarget(
-        metric=Metric.CUSTOM, name="c", within=4 * H, business_hours=False, clock=clock
+        metric=SlaMetric.CUSTOM, name="c", within=4 * H, business_hours=False, clock=clock
     )
     return SlaBook(
         policies=[SlaPolicy(name="p", position=1, default=True, targets=[target])], calendar=CAL
@@ -199,7 +199,7 @@ def test_jira_style_time_to_first_response() -> None:
     # Jira Service Management "Time to first response": start on issue created, stop on a
     # comment for customers; "waiting for customer" (pending here) pauses it.
     book = custom_book(
-        CustomClock(start_on=["created"], stop_on=["agent_reply"], pause=Eq("status", "pending"))
+        CustomTimer(start_on=["created"], stop_on=["agent_reply"], pause=Eq("status", "pending"))
     )
     t = ticket()
     t, _ = t.set_status(at(6, 10), Status.PENDING)
@@ -220,7 +220,7 @@ def test_servicenow_style_conditions_with_reset() -> None:
     # ServiceNow task SLA: start, pause, stop and reset conditions over the record; when the
     # reset condition matches, the running SLA is cancelled and a new one attached.
     book = custom_book(
-        CustomClock(
+        CustomTimer(
             start=HasTags(frozenset({"vendor"})),
             stop=Eq("status", "solved"),
             reset=HasTags(frozenset({"escalated"})),

@@ -45,7 +45,7 @@ def _registered_types() -> tuple[type, ...]:
         cd.HasTags,
         BusinessCalendar,
         CountryHolidays,
-        sla.CustomClock,
+        sla.CustomTimer,
         sla.SlaTarget,
         sla.SlaPolicy,
         sla.SlaBook,

@@ -85,7 +85,7 @@ from csmcore.errors import (
     StorageError,
     ValidationError,
 )
-from csmcore.sla import Metric, SlaPolicy, SlaTarget
+from csmcore.sla import SlaMetric, SlaPolicy, SlaTarget
 from csmcore.storage import open_store
 from csmcore.storage.kit import KINDS, MAX_ID_LENGTH
 from csmcore.storage.memory import MemoryStore
@@ -270,7 +270,7 @@ def _policy(name: str, target: str = "first reply") -> SlaPolicy:
         name=name,
         position=1,
         default=True,
-        targets=[SlaTarget(metric=Metric.FIRST_REPLY, within=timedelta(hours=1), name=target)],
+        targets=[SlaTarget(metric=SlaMetric.FIRST_REPLY, within=timedelta(hours=1), name=target)],
     )
 
 
