@@ -123,7 +123,7 @@ class _RefBook:
             groups: dict[str, list[_RefSpec]] = {}
             for target in policy.targets:
                 clock = clocks[target.calendar] if target.business_hours else _WALL
-                metrics.setdefault(target.key, (target.metric, target.clock))
+                metrics.setdefault(target.key, (target.metric, target.timer))
                 groups.setdefault(target.key, []).append(_RefSpec(policy, target, clock))
                 needs = needs or target.condition is not None
             needs = needs or policy.condition is not None
@@ -694,7 +694,7 @@ def targets(draw: st.DrawFn) -> SlaTarget:
     return SlaTarget(
         metric=metric,
         name=name,
-        clock=clock,
+        timer=clock,
         within=timedelta(minutes=draw(st.integers(1, 60 * 12))),
         priority=draw(st.none() | st.sampled_from(list(Priority))),
         condition=draw(st.none() | st.sampled_from(CONDITIONS)),

@@ -70,7 +70,7 @@ def fr(hours: float = 2, **kw: object) -> SlaTarget:
         (lambda: fr(0), "positive"),
         (lambda: SlaTarget(metric="first_response", within=H), "first_response"),
         (lambda: fr(warn_at=[1.5]), "1.5"),
-        (lambda: SlaTarget(metric=SlaMetric.CUSTOM, within=H), "clock"),
+        (lambda: SlaTarget(metric=SlaMetric.CUSTOM, within=H), "timer"),
         (lambda: fr(priority="hgh"), "hgh"),
         (lambda: SlaPolicy(name="p", position=1, targets=[fr()]), "default=True"),
         (lambda: SlaPolicy(name="p", position=1, default=True, targets=[]), "no targets"),
@@ -131,7 +131,7 @@ def full_book() -> SlaBook:
         name="vendor",
         within=8 * H,
         business_hours=False,
-        clock=CustomTimer(
+        timer=CustomTimer(
             start=HasTags(frozenset({"vendor"})),
             pause=Eq("status", "pending"),
             stop_on=[SlaTrigger.SOLVED],
@@ -188,7 +188,7 @@ def test_bad_data_names_the_path() -> None:
 
 def custom_book(clock: CustomTimer) -> SlaBook:
     target = SlaTarget(
-        metric=SlaMetric.CUSTOM, name="c", within=4 * H, business_hours=False, clock=clock
+        metric=SlaMetric.CUSTOM, name="c", within=4 * H, business_hours=False, timer=clock
     )
     return SlaBook(
         policies=[SlaPolicy(name="p", position=1, default=True, targets=[target])], calendar=CAL

@@ -133,15 +133,15 @@ class SlaBook:
                     clock = clocks[target.calendar]
                 else:
                     clock = WALL
-                known = metrics.setdefault(target.key, (target.metric, target.clock))
+                known = metrics.setdefault(target.key, (target.metric, target.timer))
                 if known[0] is not target.metric:
                     raise SlaError(
                         f"target key {target.key!r} is used for {known[0].value!r} and for "
                         f"{target.metric.value!r}; give the targets different names"
                     )
-                if target.metric is SlaMetric.CUSTOM and known[1] != target.clock:
+                if target.metric is SlaMetric.CUSTOM and known[1] != target.timer:
                     raise SlaError(
-                        f"custom target {target.key!r} has different clocks in different "
+                        f"custom target {target.key!r} has different timers in different "
                         "policies; one key must always measure the same thing"
                     )
                 groups.setdefault(target.key, []).append(Spec(policy, target, clock))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import cache
 from typing import Any
+
+from cattrs.gen import make_dict_structure_fn
 
 from csmcore.calendars import BusinessCalendar
 from csmcore.errors import SerializationError, ValidationError
 from csmcore.serialization import converter
 from csmcore.sla._book import SlaBook
 from csmcore.sla._enums import SlaTrigger
-from csmcore.sla._policy import SlaPolicy
+from csmcore.sla._policy import SlaPolicy, SlaTarget
 
 __all__: list[str] = []
 
@@ -72,3 +75,30 @@ converter.register_unstructure_hook_func(
     lambda cls: cls == frozenset[SlaTrigger],
     lambda value: sorted(item.value for item in value),
 )
+
+
+# SlaTarget's field ``timer`` was called ``clock`` in 0.1.0.dev0; data written then still reads.
+_OLD_TARGET_KEYS = {"clock": "timer"}
+
+
+@cache
+def _target_fields() -> Callable[[Any, type], SlaTarget]:
+    """The converter's own structure function for SlaTarget, made once, on first use."""
+    return make_dict_structure_fn(SlaTarget, converter)
+
+
+def _structure_target(data: Any, cls: type) -> SlaTarget:
+    if isinstance(data, Mapping) and not _OLD_TARGET_KEYS.keys().isdisjoint(data):
+        renamed: dict[Any, Any] = {}
+        for key, value in data.items():
+            new = _OLD_TARGET_KEYS.get(key, key)
+            if new in renamed or (new != key and new in data):
+                raise SerializationError(
+                    f"$: both {new!r} and its old name {key!r} are given; keep only {new!r}"
+                )
+            renamed[new] = value
+        data = renamed
+    return _target_fields()(data, cls)
+
+
+converter.register_structure_hook(SlaTarget, _structure_target)

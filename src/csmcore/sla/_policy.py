@@ -126,10 +126,11 @@ class SlaTarget:
     time. ``warn_at`` lists fractions of the duration (``0.75``) at which
     :meth:`SlaBook.next_change` reports a warning. ``on_reopen`` and ``on_change`` choose the
     reopen and change rules. ``name`` is required for :attr:`SlaMetric.CUSTOM` targets, which also
-    need a ``clock``.
+    need a ``timer`` (a :class:`CustomTimer`). Serialized data written before the field was
+    renamed (key ``"clock"``) still reads.
 
     Raises :class:`SlaError` for a non-positive duration, an unknown metric, a custom target
-    without a clock or name, or a clock on a built-in metric.
+    without a timer or name, or a timer on a built-in metric.
     """
 
     metric: SlaMetric = attrs.field(converter=_to_metric)
@@ -142,18 +143,18 @@ class SlaTarget:
     warn_at: tuple[float, ...] = attrs.field(default=(), converter=_warn_at)
     on_reopen: OnReopen = attrs.field(default=OnReopen.PAUSE, converter=_to_on_reopen)
     on_change: OnChange = attrs.field(default=OnChange.KEEP_ELAPSED, converter=_to_on_change)
-    clock: CustomTimer | None = attrs.field(default=None)
+    timer: CustomTimer | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         if self.metric is SlaMetric.CUSTOM:
-            if self.clock is None or self.name is None:
-                raise SlaError("a custom target needs both a name and a clock=CustomTimer(...)")
-        elif self.clock is not None:
+            if self.timer is None or self.name is None:
+                raise SlaError("a custom target needs both a name and a timer=CustomTimer(...)")
+        elif self.timer is not None:
             raise SlaError(
-                f"clock= applies to SlaMetric.CUSTOM targets only, not to {self.metric.value!r}"
+                f"timer= applies to SlaMetric.CUSTOM targets only, not to {self.metric.value!r}"
             )
-        if self.clock is not None and not isinstance(self.clock, CustomTimer):
-            raise SlaError(f"clock={self.clock!r} is not a CustomTimer")
+        if self.timer is not None and not isinstance(self.timer, CustomTimer):
+            raise SlaError(f"timer={self.timer!r} is not a CustomTimer")
 
     @property
     def key(self) -> str:

@@ -573,7 +573,7 @@ def _sla_targets(
         warn_at=sorted(draw(st.frozensets(st.sampled_from((0.5, 0.75, 0.9)), max_size=2))),
         on_reopen=draw(st.sampled_from(list(OnReopen))),
         on_change=draw(st.sampled_from(list(OnChange))),
-        clock=draw(custom_clocks()) if custom else None,
+        timer=draw(custom_clocks()) if custom else None,
     )
 
 
