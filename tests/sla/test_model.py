@@ -254,18 +254,18 @@ def history() -> list[Ticket]:
 
 def test_rebuild_reports_only_what_changed() -> None:
     old, new = versions()
-    changes = rebuild(new, history(), old, at(7, 9))
+    changes = rebuild(history(), old=old, new=new, at=at(7, 9))
     assert [(c.ticket_id, c.target, c.before.state, c.after.state) for c in changes] == [  # type: ignore[union-attr]
         ("fast", "first_reply", SlaState.ACHIEVED, SlaState.ACHIEVED),
         ("slow", "first_reply", SlaState.ACHIEVED, SlaState.BREACHED),
     ]
     stored = {t.id: new.evaluate(t, at(7, 9)) for t in history()}
-    assert rebuild(new, history(), stored, at(7, 9)) == ()
+    assert rebuild(history(), old=stored, new=new, at=at(7, 9)) == ()
 
 
 def test_backtest_counts_achievement_per_target() -> None:
     old, new = versions()
-    result = backtest(new, history(), old, at(7, 9))
+    result = backtest(history(), baseline=old, candidate=new, at=at(7, 9))
     assert result.tickets == 3
     base, cand = result.row("first_reply", candidate=False), result.row("first_reply")
     assert (base.achieved, base.breached, base.achievement_rate) == (2, 0, 1.0)

@@ -26,34 +26,36 @@ def _same_judgement(a: SlaStatus, b: SlaStatus) -> bool:
 
 
 def rebuild(
-    book: SlaBook,
     tickets: Iterable[Ticket],
-    previous: SlaBook | Mapping[str, Sequence[SlaStatus]],
+    *,
+    old: SlaBook | Mapping[str, Sequence[SlaStatus]],
+    new: SlaBook,
     at: datetime,
 ) -> tuple[SlaChange, ...]:
-    """Re-judge ``tickets`` at ``at`` under ``book`` and return every cycle whose judgement changed.
+    """Re-judge ``tickets`` at ``at`` under the ``new`` book and return every cycle whose
+    judgement changed.
 
-    ``previous`` is either the stored judgements (ticket id to the statuses stored for it) or
-    the book they were made with. Nothing is written anywhere: the caller stores the new
+    ``old`` is either the stored judgements (ticket id to the statuses stored for it) or the
+    book they were made with. Nothing is written anywhere: the caller stores the new
     judgements if it accepts the changes. To re-judge history under a new policy version from
-    the start, pass a book in which that version has ``effective_from=None``. A cycle present in
-    only one of the two judgements has None on the other side. Raises NaiveDatetimeError for a
-    naive ``at``.
+    the start, pass a ``new`` book in which that version has ``effective_from=None``. A cycle
+    present in only one of the two judgements has None on the other side (``before`` for
+    ``old``, ``after`` for ``new``). Raises NaiveDatetimeError for a naive ``at``.
     """
     require_aware(at, "at")
     changes: list[SlaChange] = []
     for ticket in tickets:
-        after = _index(book.evaluate(ticket, at))
-        if isinstance(previous, SlaBook):
-            before = _index(previous.evaluate(ticket, at))
+        after = _index(new.evaluate(ticket, at))
+        if isinstance(old, SlaBook):
+            before = _index(old.evaluate(ticket, at))
         else:
-            before = _index(previous.get(ticket.id, ()))
+            before = _index(old.get(ticket.id, ()))
         for key in sorted(before.keys() | after.keys()):
-            old, new = before.get(key), after.get(key)
-            if old is not None and new is not None and _same_judgement(old, new):
+            was, now = before.get(key), after.get(key)
+            if was is not None and now is not None and _same_judgement(was, now):
                 continue
             changes.append(
-                SlaChange(ticket_id=ticket.id, target=key[0], cycle=key[1], before=old, after=new)
+                SlaChange(ticket_id=ticket.id, target=key[0], cycle=key[1], before=was, after=now)
             )
     return tuple(changes)
 
@@ -118,10 +120,10 @@ def _tally(statuses: Iterable[SlaStatus], order: list[str]) -> tuple[BacktestRow
 
 
 def backtest(
-    candidate: SlaBook, tickets: Iterable[Ticket], baseline: SlaBook, at: datetime
+    tickets: Iterable[Ticket], *, baseline: SlaBook, candidate: SlaBook, at: datetime
 ) -> Backtest:
-    """Judge every ticket at ``at`` under ``candidate`` and under ``baseline`` (the book in
-    force) and count achieved, breached and open cycles per target key.
+    """Judge every ticket at ``at`` under ``baseline`` (the book in force) and under
+    ``candidate`` and count achieved, breached and open cycles per target key.
 
     Raises NaiveDatetimeError for a naive ``at``.
     """

@@ -694,7 +694,7 @@ def _sla_changes(draw: st.DrawFn) -> SlaChange:
     ticket = draw(tickets(max_events=6))
     at = draw(_judged_at(ticket))
     book = draw(sla_books())
-    changes = rebuild(book, [ticket], draw(sla_books()), at)
+    changes = rebuild([ticket], old=draw(sla_books()), new=book, at=at)
     if not changes:
         changes = tuple(
             SlaChange(ticket_id=ticket.id, target=s.target, cycle=s.cycle, before=None, after=s)
@@ -713,7 +713,8 @@ def _backtests(draw: st.DrawFn) -> Backtest:
     batch = draw(st.lists(tickets(max_events=5), max_size=3))
     latest = max((t.updated_at for t in batch), default=_EPOCH)
     at = latest + timedelta(minutes=draw(st.integers(0, 60 * 24 * 30)))
-    return backtest(draw(sla_books()), batch, draw(sla_books()), at)
+    candidate = draw(sla_books())
+    return backtest(batch, baseline=draw(sla_books()), candidate=candidate, at=at)
 
 
 def backtests() -> st.SearchStrategy[Backtest]:
