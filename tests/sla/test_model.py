@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -26,14 +26,7 @@ from csmcore.sla import (
     rebuild,
 )
 from csmcore.tickets import Priority, Role, Status, Ticket
-
-UTC = timezone.utc
-CAL = BusinessCalendar.weekly("09:00", "17:00", timezone="UTC")
-H = timedelta(hours=1)
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2025, 1, day, hour, minute, tzinfo=UTC)
+from tests.sla.support import CAL, H, at
 
 
 def ticket(

@@ -7,11 +7,10 @@ is a decision of DESIGN.md ("Semantics decided for SLAs").
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
-from csmcore import BusinessCalendar
 from csmcore.sla import (
     OnChange,
     OnReopen,
@@ -19,51 +18,10 @@ from csmcore.sla import (
     SlaMetric,
     SlaPolicy,
     SlaState,
-    SlaStatus,
     SlaTarget,
 )
-from csmcore.tickets import Priority, Role, Status, Ticket
-
-UTC = timezone.utc
-CAL = BusinessCalendar.weekly("09:00", "17:00", days="mon-fri", timezone="UTC")
-H = timedelta(hours=1)
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    """January 2025; day 6 is a Monday."""
-    return datetime(2025, 1, day, hour, minute, tzinfo=UTC)
-
-
-def book(*targets: SlaTarget, calendar: BusinessCalendar = CAL) -> SlaBook:
-    return SlaBook(
-        policies=[SlaPolicy(name="std", position=1, default=True, targets=targets)],
-        calendar=calendar,
-    )
-
-
-def new(
-    when: datetime,
-    created_by: Role = Role.REQUESTER,
-    priority: Priority = Priority.NORMAL,
-    status: Status = Status.NEW,
-) -> Ticket:
-    ticket, _ = Ticket.create(
-        at=when,
-        ticket_id="T-1",
-        created_by=created_by,
-        channel="email",
-        priority=priority,
-        requester="ann@example.com",
-        status=status,
-    )
-    return ticket
-
-
-def one(statuses: tuple[SlaStatus, ...], target: str, cycle: int = 1) -> SlaStatus:
-    found = [s for s in statuses if s.target == target and s.cycle == cycle]
-    assert len(found) == 1, statuses
-    return found[0]
-
+from csmcore.tickets import Priority, Role, Status
+from tests.sla.support import CAL, H, at, book, new, one
 
 # -- first reply ------------------------------------------------------------------------------
 

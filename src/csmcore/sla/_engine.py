@@ -38,12 +38,14 @@ from csmcore.sla._status import SlaStatus, convert_all, new_status
 from csmcore.tickets import (
     Assigned,
     Commented,
+    FieldsChanged,
     Merged,
     PriorityChanged,
     Reopened,
     Role,
     Status,
     StatusChanged,
+    TagsChanged,
     Ticket,
     TicketCreated,
 )
@@ -51,7 +53,7 @@ from csmcore.tickets import (
 if TYPE_CHECKING:
     from csmcore.sla._book import SlaBook
 
-__all__ = ["Run"]
+__all__ = ["EVENT_KINDS", "Run"]
 
 _SOLVED = frozenset({Status.SOLVED, Status.CLOSED})
 # Enum members as module constants: reading ``Role.AGENT`` goes through the enum class's
@@ -65,6 +67,35 @@ _BREACHED: Final = SlaState.BREACHED
 _ACTIVE: Final = SlaState.ACTIVE
 _PAUSED: Final = SlaState.PAUSED
 _ACHIEVED: Final = SlaState.ACHIEVED
+
+
+# What each ticket event class means to the engine, looked up by exact class: one pass over the
+# events reads the flags of each from this table instead of testing its class against each kind.
+E_COMMENT = 1
+"""A comment: whether it is public and who wrote it decide between a reply and a requester
+comment (see F_AGENT, F_REQUESTER)."""
+E_STATUS = 2
+"""Sets the status to the event's ``status`` (a status change, a reopen)."""
+E_PRIORITY = 4
+"""Sets the priority to the event's ``priority``; the targets in force are selected again."""
+E_CLOSES = 8
+"""Closes the ticket (a merge)."""
+E_ASSIGNED = 16
+"""An assignment (a trigger of custom timers)."""
+
+EVENT_KINDS: dict[type, int] = {
+    Commented: E_COMMENT,
+    StatusChanged: E_STATUS,
+    Reopened: E_STATUS,
+    PriorityChanged: E_PRIORITY,
+    Merged: E_CLOSES,
+    Assigned: E_ASSIGNED,
+    TagsChanged: 0,
+    FieldsChanged: 0,
+}
+"""Event class to E_* flags. A class not in the table (an event type a user registered, or a
+subclass of a built-in one) has no flags: it is "some event", which changes no status, priority
+or reply phase; conditions are matched again after it, as after any event but a comment."""
 
 
 class Run:
@@ -126,8 +157,9 @@ class Run:
             if keep:
                 snapshots.append(snapshot)
             reselect_always = not constant
-            # Typed Any: the loop dispatches on type(event) itself (isinstance asserts for the
-            # type checker would cost a call per event).
+            kinds = EVENT_KINDS
+            # Typed Any: the loop dispatches on the event's class itself (isinstance asserts for
+            # the type checker would cost a call per event).
             following: Iterator[Any] = iter(events)
             next(following)
             for event in following:
@@ -135,8 +167,11 @@ class Run:
                 if t > until:
                     break
                 code = F_ANY | F_AWAITING if awaiting_first else F_ANY
-                kind = type(event)
-                if kind is Commented:
+                try:
+                    what = kinds[type(event)]
+                except KeyError:
+                    what = 0  # an event type the engine does not know: "some event"
+                if what & E_COMMENT:
                     if event.public:
                         if event.author_role is _REQUESTER or event.on_behalf_of_requester:
                             code |= F_REQUESTER
@@ -152,15 +187,13 @@ class Run:
                     reselect = False
                 else:
                     before = status
-                    if kind is StatusChanged:
+                    if what & E_STATUS:
                         status = event.status
-                    elif kind is PriorityChanged:
+                    elif what & E_PRIORITY:
                         priority = event.priority
-                    elif kind is Reopened:
-                        status = event.status
-                    elif kind is Merged:
+                    elif what & E_CLOSES:
                         status = _CLOSED
-                    elif kind is Assigned:
+                    elif what & E_ASSIGNED:
                         code |= F_ASSIGNED
                     if status is not before:
                         code |= F_STATUS
@@ -173,7 +206,7 @@ class Run:
                     if tracking:
                         assert snapshot is not None
                         snapshot = snapshot.apply(event)
-                    reselect = reselect_always or kind is PriorityChanged
+                    reselect = reselect_always or what & E_PRIORITY != 0
                 if not single:
                     epoch = book._in_force(t)
                     if epoch is not last_epoch:
