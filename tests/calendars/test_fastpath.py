@@ -16,7 +16,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from csmcore import BusinessCalendar
-from tests.calendars.test_properties import DURATIONS, Spec, scenarios
+from tests.calendars.support import DURATIONS, Spec, scenarios
 
 UTC = timezone.utc
 
