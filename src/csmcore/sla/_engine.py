@@ -70,17 +70,20 @@ _ACHIEVED: Final = SlaState.ACHIEVED
 
 
 # What each ticket event class means to the engine, looked up by exact class: one pass over the
-# events reads the flags of each from this table instead of testing its class against each kind.
+# events reads the kind of each from this table instead of testing its class against each one.
+# Kinds are compared with ``==`` (specialised for small ints, unlike ``&``): an event has one.
+E_OTHER = 0
+"""Some event: it changes no status, priority or reply phase (tags, fields, unknown types)."""
 E_COMMENT = 1
 """A comment: whether it is public and who wrote it decide between a reply and a requester
 comment (see F_AGENT, F_REQUESTER)."""
 E_STATUS = 2
 """Sets the status to the event's ``status`` (a status change, a reopen)."""
-E_PRIORITY = 4
+E_PRIORITY = 3
 """Sets the priority to the event's ``priority``; the targets in force are selected again."""
-E_CLOSES = 8
+E_CLOSES = 4
 """Closes the ticket (a merge)."""
-E_ASSIGNED = 16
+E_ASSIGNED = 5
 """An assignment (a trigger of custom timers)."""
 
 EVENT_KINDS: dict[type, int] = {
@@ -90,12 +93,12 @@ EVENT_KINDS: dict[type, int] = {
     PriorityChanged: E_PRIORITY,
     Merged: E_CLOSES,
     Assigned: E_ASSIGNED,
-    TagsChanged: 0,
-    FieldsChanged: 0,
+    TagsChanged: E_OTHER,
+    FieldsChanged: E_OTHER,
 }
-"""Event class to E_* flags. A class not in the table (an event type a user registered, or a
-subclass of a built-in one) has no flags: it is "some event", which changes no status, priority
-or reply phase; conditions are matched again after it, as after any event but a comment."""
+"""Event class to its E_* kind. A class not in the table (an event type a user registered, or a
+subclass of a built-in one) is E_OTHER, "some event": conditions are matched again after it, as
+after any event but a comment."""
 
 
 class Run:
@@ -158,6 +161,7 @@ class Run:
                 snapshots.append(snapshot)
             reselect_always = not constant
             kinds = EVENT_KINDS
+            comment = E_COMMENT
             # Typed Any: the loop dispatches on the event's class itself (isinstance asserts for
             # the type checker would cost a call per event).
             following: Iterator[Any] = iter(events)
@@ -170,8 +174,8 @@ class Run:
                 try:
                     what = kinds[type(event)]
                 except KeyError:
-                    what = 0  # an event type the engine does not know: "some event"
-                if what & E_COMMENT:
+                    what = E_OTHER  # an event type the engine does not know
+                if what == comment:
                     if event.public:
                         if event.author_role is _REQUESTER or event.on_behalf_of_requester:
                             code |= F_REQUESTER
@@ -187,13 +191,13 @@ class Run:
                     reselect = False
                 else:
                     before = status
-                    if what & E_STATUS:
+                    if what == E_STATUS:
                         status = event.status
-                    elif what & E_PRIORITY:
+                    elif what == E_PRIORITY:
                         priority = event.priority
-                    elif what & E_CLOSES:
+                    elif what == E_CLOSES:
                         status = _CLOSED
-                    elif what & E_ASSIGNED:
+                    elif what == E_ASSIGNED:
                         code |= F_ASSIGNED
                     if status is not before:
                         code |= F_STATUS
@@ -206,7 +210,7 @@ class Run:
                     if tracking:
                         assert snapshot is not None
                         snapshot = snapshot.apply(event)
-                    reselect = reselect_always or what & E_PRIORITY != 0
+                    reselect = reselect_always or what == E_PRIORITY
                 if not single:
                     epoch = book._in_force(t)
                     if epoch is not last_epoch:
