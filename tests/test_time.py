@@ -47,7 +47,7 @@ _ZONES: list[tzinfo] = [
     ),
     st.sampled_from(_ZONES),
 )
-def testto_datetime_is_from_us_on_every_path(us: int, zone: tzinfo) -> None:
+def test_to_datetime_is_from_us_on_every_path(us: int, zone: tzinfo) -> None:
     # to_datetime takes shortcuts (integer arithmetic for timezone.utc, fromtimestamp below
     # 2106); from_us is the plain definition: the epoch plus a timedelta, then the zone.
     got = to_datetime(us, zone)

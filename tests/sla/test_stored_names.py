@@ -1,4 +1,5 @@
-"""Data written before the renames of 0.1.0.dev0 (``SlaTarget.clock`` is now ``timer``) reads."""
+"""Data written before the renames of 0.1.0.dev0 reads, and is written in the same form:
+``SlaTarget.clock`` is now ``timer`` in Python and keeps its serialized key ``"clock"``."""
 
 from __future__ import annotations
 
@@ -32,24 +33,35 @@ def test_targets_written_with_the_old_clock_key_read_as_timers() -> None:
     assert book.policies == tuple(sorted(policies, key=lambda p: (p.position, p.name, p.version)))
 
 
-def test_targets_are_written_with_the_timer_key_and_read_back() -> None:
-    policy = from_data(_documents()["policies"][0], SlaPolicy)
-    for target in policy.targets:
+def test_targets_are_written_as_the_old_release_wrote_them() -> None:
+    documents = _documents()
+    policies = [from_data(p, SlaPolicy) for p in documents["policies"]]
+    assert [to_data(p) for p in policies] == documents["policies"]
+    assert to_data(from_data(documents["book"], SlaBook)) == documents["book"]
+    for target in (t for p in policies for t in p.targets):
         data = to_data(target)
-        assert "timer" in data
-        assert "clock" not in data
+        assert "clock" in data
+        assert "timer" not in data
         assert from_data(data, SlaTarget) == target
 
 
-def test_a_target_with_both_the_old_and_the_new_key_is_refused() -> None:
+def test_the_python_name_is_not_a_data_key() -> None:
     policy = from_data(_documents()["policies"][0], SlaPolicy)
     custom = next(t for t in policy.targets if t.timer is not None)
     data = to_data(custom)
-    data["clock"] = data["timer"]
-    with pytest.raises(SerializationError, match="'timer' and its old name 'clock'"):
+    data["timer"] = data.pop("clock")
+    with pytest.raises(SerializationError, match="timer"):
         from_data(data, SlaTarget)
 
 
 def test_the_custom_timer_tag_keeps_its_old_module_path_alias() -> None:
     assert type_info("sla_custom_timer").cls is CustomTimer
     assert type_info("csmcore.sla:CustomClock").cls is CustomTimer
+
+
+def test_errors_in_a_timer_name_its_data_key() -> None:
+    policy = to_data(from_data(_documents()["policies"][0], SlaPolicy))
+    index = next(i for i, t in enumerate(policy["targets"]) if t["clock"] is not None)
+    policy["targets"][index]["clock"]["start_on"] = ["nope"]
+    with pytest.raises(SerializationError, match=rf"\$\.targets\[{index}\]\.clock\.start_on\[0\]"):
+        from_data(policy, SlaPolicy)

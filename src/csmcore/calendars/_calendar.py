@@ -428,3 +428,7 @@ def _pair(span: tuple[int, int], tz: tzinfo | None) -> tuple[datetime, datetime]
 # The package re-exports the class under its public module name (``csmcore.calendars``), which
 # is where type hints would then be looked up: resolve them here, where they are defined.
 attrs.resolve_types(BusinessCalendar)
+
+# Doctest looks for examples in the methods of a class whose __module__ is this module; the
+# package renames it (see above), so name the class here for the examples of its methods.
+__test__ = {"BusinessCalendar": BusinessCalendar}

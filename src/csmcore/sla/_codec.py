@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import cache
 from typing import Any
 
-from cattrs.gen import make_dict_structure_fn
+from cattrs.errors import AttributeValidationNote, ClassValidationError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from csmcore.calendars import BusinessCalendar
 from csmcore.errors import SerializationError, ValidationError
@@ -77,28 +77,40 @@ converter.register_unstructure_hook_func(
 )
 
 
-# SlaTarget's field ``timer`` was called ``clock`` in 0.1.0.dev0; data written then still reads.
-_OLD_TARGET_KEYS = {"clock": "timer"}
+# SlaTarget's field ``timer`` was called ``clock`` in 0.1.0.dev0. Its serialized key stays
+# ``"clock"``, so stored data and the JSON users wrote keep their form, and read and write alike.
+# cattrs names a failing field by its attribute in error paths; those say "clock", the key the
+# data has.
+_TIMER_KEY = "clock"
 
 
-@cache
-def _target_fields() -> Callable[[Any, type], SlaTarget]:
-    """The converter's own structure function for SlaTarget, made once, on first use."""
-    return make_dict_structure_fn(SlaTarget, converter)
+def _structure_target_hook(cls: type[SlaTarget]) -> Callable[[Any, type], SlaTarget]:
+    fields: Callable[[Any, type], SlaTarget] = make_dict_structure_fn(
+        cls, converter, timer=override(rename=_TIMER_KEY)
+    )
+
+    def structure(data: Any, target_cls: type) -> SlaTarget:
+        try:
+            return fields(data, target_cls)
+        except ClassValidationError as err:
+            for exc in err.exceptions:
+                notes = getattr(exc, "__notes__", None)
+                if notes:
+                    exc.__notes__ = [_renamed_note(note) for note in notes]
+            raise
+
+    return structure
 
 
-def _structure_target(data: Any, cls: type) -> SlaTarget:
-    if isinstance(data, Mapping) and not _OLD_TARGET_KEYS.keys().isdisjoint(data):
-        renamed: dict[Any, Any] = {}
-        for key, value in data.items():
-            new = _OLD_TARGET_KEYS.get(key, key)
-            if new in renamed or (new != key and new in data):
-                raise SerializationError(
-                    f"$: both {new!r} and its old name {key!r} are given; keep only {new!r}"
-                )
-            renamed[new] = value
-        data = renamed
-    return _target_fields()(data, cls)
+def _renamed_note(note: Any) -> Any:
+    if isinstance(note, AttributeValidationNote) and note.name == "timer":
+        text = str(note).replace("@ attribute timer", f"@ attribute {_TIMER_KEY}")
+        return AttributeValidationNote(text, _TIMER_KEY, note.type)
+    return note
 
 
-converter.register_structure_hook(SlaTarget, _structure_target)
+converter.register_structure_hook_factory(lambda cls: cls is SlaTarget, _structure_target_hook)
+converter.register_unstructure_hook_factory(
+    lambda cls: cls is SlaTarget,
+    lambda cls: make_dict_unstructure_fn(cls, converter, timer=override(rename=_TIMER_KEY)),
+)

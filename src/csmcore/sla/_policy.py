@@ -126,8 +126,8 @@ class SlaTarget:
     time. ``warn_at`` lists fractions of the duration (``0.75``) at which
     :meth:`SlaBook.next_change` reports a warning. ``on_reopen`` and ``on_change`` choose the
     reopen and change rules. ``name`` is required for :attr:`SlaMetric.CUSTOM` targets, which also
-    need a ``timer`` (a :class:`CustomTimer`). Serialized data written before the field was
-    renamed (key ``"clock"``) still reads.
+    need a ``timer`` (a :class:`CustomTimer`). In serialized data the timer keeps the key
+    ``"clock"`` (its name in 0.1.0.dev0), so stored data reads and writes as before.
 
     Raises :class:`SlaError` for a non-positive duration, an unknown metric, a custom target
     without a timer or name, or a timer on a built-in metric.
