@@ -149,7 +149,6 @@ class KeyPlan:
     """What the engine needs of one target key, worked out once per book."""
 
     __slots__ = (
-        "clock_rules",
         "key",
         "kind",
         "metric",
@@ -158,19 +157,18 @@ class KeyPlan:
         "runs",
         "start_flags",
         "stop_flags",
+        "timer",
     )
 
-    def __init__(
-        self, key: str, metric: SlaMetric, clock_rules: CustomTimer | None, mixed: bool
-    ) -> None:
+    def __init__(self, key: str, metric: SlaMetric, timer: CustomTimer | None, mixed: bool) -> None:
         self.key = key
         self.mixed = mixed
         """Whether the key's targets measure on more than one clock."""
         self.metric = metric
         self.kind = KIND[metric]
-        self.clock_rules = clock_rules
-        self.start_flags = 0 if clock_rules is None else trigger_flags(clock_rules.start_on)
-        self.stop_flags = 0 if clock_rules is None else trigger_flags(clock_rules.stop_on)
+        self.timer = timer
+        self.start_flags = 0 if timer is None else trigger_flags(timer.start_on)
+        self.stop_flags = 0 if timer is None else trigger_flags(timer.stop_on)
         self.runs = RUNS[metric]
         self.relevant = RELEVANT[metric]
 

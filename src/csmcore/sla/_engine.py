@@ -341,7 +341,7 @@ class Run:
         status: Status,
     ) -> None:
         plan = track.plan
-        rules = plan.clock_rules
+        rules = plan.timer
         assert rules is not None
         assert snapshot is not None
         cycle = track.open
