@@ -35,10 +35,11 @@ class BusinessTimeline:
 
     Instants are integer microseconds since the Unix epoch (UTC). Positions are exact
     integers; they are comparable only between instants of the same calendar object (the origin
-    is private to it and is not stable across processes, or between equal calendars). An
-    instant has a position when it lies in ``[MIN_US, MAX_US)`` (the years 2 to 9998, with a
-    margin for any UTC offset); outside, the methods raise
-    :class:`~csmcore.errors.NoBusinessTimeError`. Get a calendar's timeline from
+    is private to it and is not stable across processes, or between equal calendars). Every
+    instant in ``[MIN_US, MAX_US)`` (from 2 January of the year 3 to 30 December 9998, UTC) has
+    a position, in every calendar; beyond them the methods may raise
+    :class:`~csmcore.errors.NoBusinessTimeError` (calendars cover the years 2 to 9998, a year
+    at a time, and a year is built with its neighbours). Get a calendar's timeline from
     :attr:`BusinessCalendar.timeline`; it is safe to use from several threads.
 
     >>> from datetime import datetime, timedelta, timezone
@@ -77,7 +78,7 @@ class BusinessTimeline:
     holding the change); the exact integer path is then used for everything.
     """
 
-    MIN_US: ClassVar[int] = (datetime(2, 1, 4, tzinfo=timezone.utc) - EPOCH) // US
+    MIN_US: ClassVar[int] = (datetime(3, 1, 2, tzinfo=timezone.utc) - EPOCH) // US
     """The earliest instant (UTC microseconds) that has a position in every calendar."""
     MAX_US: ClassVar[int] = (datetime(9998, 12, 30, tzinfo=timezone.utc) - EPOCH) // US
     """Instants before this one (UTC microseconds) have a position in every calendar."""
