@@ -19,7 +19,7 @@ from csmcore.errors import NoBusinessTimeError
 if TYPE_CHECKING:
     from csmcore.calendars._calendar import BusinessCalendar
 
-__all__ = ["MAX_REACH", "MAX_REACH_US", "BusinessTimeline", "check_reach", "to_datetime"]
+__all__ = ["MAX_REACH", "MAX_REACH_US", "BusinessTimeline", "Fast", "check_reach"]
 
 _ONE_DAY = timedelta(days=1)
 
