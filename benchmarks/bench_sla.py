@@ -65,7 +65,7 @@ from bench_calendar import (
 )
 from csmcore import BusinessCalendar
 from csmcore.conditions import Eq
-from csmcore.sla import Metric, SlaBook, SlaPolicy, SlaState, SlaStatus, SlaTarget
+from csmcore.sla import SlaBook, SlaMetric, SlaPolicy, SlaState, SlaStatus, SlaTarget
 from csmcore.tickets import (
     Commented,
     Merged,
@@ -104,13 +104,13 @@ CHAT_SCALE = 0.5
 
 def targets(scale: float) -> list[SlaTarget]:
     out = [
-        SlaTarget(metric=Metric.FIRST_REPLY, within=h * scale * H, priority=p)
+        SlaTarget(metric=SlaMetric.FIRST_REPLY, within=h * scale * H, priority=p)
         for p, h in FIRST_REPLY_HOURS.items()
     ]
     out.append(
-        SlaTarget(metric=Metric.NEXT_REPLY, within=NEXT_REPLY_HOURS * H * scale, warn_at=[0.75])
+        SlaTarget(metric=SlaMetric.NEXT_REPLY, within=NEXT_REPLY_HOURS * H * scale, warn_at=[0.75])
     )
-    out.append(SlaTarget(metric=Metric.AGENT_WORK, within=AGENT_WORK_HOURS * H * scale))
+    out.append(SlaTarget(metric=SlaMetric.AGENT_WORK, within=AGENT_WORK_HOURS * H * scale))
     return out
 
 
@@ -333,11 +333,11 @@ def csm_view(statuses: Sequence[SlaStatus]) -> PeerResult:
     work: PeerCycle | None = None
     for status in statuses:
         cycle = status.elapsed, status.state is SlaState.BREACHED
-        if status.metric is Metric.FIRST_REPLY:
+        if status.metric is SlaMetric.FIRST_REPLY:
             first = cycle
-        elif status.metric is Metric.NEXT_REPLY:
+        elif status.metric is SlaMetric.NEXT_REPLY:
             nexts.append(cycle)
-        elif status.metric is Metric.AGENT_WORK:
+        elif status.metric is SlaMetric.AGENT_WORK:
             work = cycle
     return first, nexts, work
 

@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from csmcore._time import EPOCH, US, from_us, to_us
-from csmcore.calendars import _FAST_LIMIT, _to_datetime
+from csmcore._time import EPOCH, FAST_LIMIT_US, US, from_us, to_datetime, to_us
 
 aware = st.datetimes(
     min_value=datetime(1, 1, 2),
@@ -42,16 +41,16 @@ _ZONES: list[tzinfo] = [
 
 @given(
     st.one_of(
-        st.integers(0, _FAST_LIMIT - 1),  # the float fast path
+        st.integers(0, FAST_LIMIT_US - 1),  # the float fast path
         st.integers(to_us(datetime(1, 1, 2, tzinfo=timezone.utc)), -1),
-        st.integers(_FAST_LIMIT, to_us(datetime(9999, 12, 30, tzinfo=timezone.utc))),
+        st.integers(FAST_LIMIT_US, to_us(datetime(9999, 12, 30, tzinfo=timezone.utc))),
     ),
     st.sampled_from(_ZONES),
 )
 def test_to_datetime_is_from_us_on_every_path(us: int, zone: tzinfo) -> None:
-    # _to_datetime takes shortcuts (integer arithmetic for timezone.utc, fromtimestamp below
+    # to_datetime takes shortcuts (integer arithmetic for timezone.utc, fromtimestamp below
     # 2106); from_us is the plain definition: the epoch plus a timedelta, then the zone.
-    got = _to_datetime(us, zone)
+    got = to_datetime(us, zone)
     want = from_us(us, zone)
     assert got == want
     assert got.utcoffset() == want.utcoffset()

@@ -16,7 +16,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from csmcore import BusinessCalendar
-from tests.calendars.test_properties import DURATIONS, Spec, scenarios
+from tests.calendars.support import DURATIONS, Spec, scenarios
 
 UTC = timezone.utc
 
@@ -55,7 +55,7 @@ def test_fast_path_agrees_with_the_exact_path(
     exact = cal.add(start_utc, delta).astimezone(zone)
     assert _same(fast, exact), (fast, exact)
     assert cal.add(start, timedelta(0)) is start
-    event("fast path on" if cal._timeline.fast is not None else "fast path off")
+    event("fast path on" if cal.timeline._fast is not None else "fast path off")
 
 
 def _open_hours(cal: BusinessCalendar, day: datetime) -> timedelta:
@@ -79,8 +79,8 @@ def test_fast_path_turns_off_when_a_window_holds_a_dst_change(
     assert office.is_open(anchor)
     assert night.is_open(anchor.replace(hour=3)) is True
     # Windows far from the change: the fast path is on. A window holding the change: off.
-    assert office._timeline.fast is not None
-    assert night._timeline.fast is None
+    assert office.timeline._fast is not None
+    assert night.timeline._fast is None
     # Either way the answers are exact: the night window holds 7 real hours on fall-back day.
     assert _open_hours(night, fold_day.replace(tzinfo=tz)) == timedelta(hours=7)
     first = fold_day.replace(hour=repeated_hour, minute=30, tzinfo=tz, fold=0)

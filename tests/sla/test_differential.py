@@ -25,17 +25,17 @@ import pytest
 from hypothesis import given, reject
 from hypothesis import strategies as st
 
-from csmcore._time import EPOCH, US
-from csmcore.calendars import BusinessCalendar, _to_datetime
+from csmcore._time import EPOCH, US, to_datetime
+from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Eq, HasTags, In
 from csmcore.errors import InvalidTransition, ValidationError
 from csmcore.serialization import to_data
 from csmcore.sla import (
-    CustomClock,
-    Metric,
+    CustomTimer,
     OnChange,
     OnReopen,
     SlaBook,
+    SlaMetric,
     SlaPolicy,
     SlaState,
     SlaStatus,
@@ -72,7 +72,7 @@ class _Business:
     __slots__ = ("at", "pos")
 
     def __init__(self, cal: BusinessCalendar) -> None:
-        timeline = cal._timeline
+        timeline = cal.timeline
         self.pos = timeline.position
         self.at = timeline.instant_at
 
@@ -116,14 +116,14 @@ class _RefBook:
         clocks: dict[str | None, _Clock] = {None: _Business(book.calendar)}
         for name, cal in book.calendars:
             clocks[name] = _Business(cal)
-        metrics: dict[str, tuple[Metric, CustomClock | None]] = {}
+        metrics: dict[str, tuple[SlaMetric, CustomTimer | None]] = {}
         compiled: dict[int, _RefCompiled] = {}
         needs = False
         for policy in book.policies:
             groups: dict[str, list[_RefSpec]] = {}
             for target in policy.targets:
                 clock = clocks[target.calendar] if target.business_hours else _WALL
-                metrics.setdefault(target.key, (target.metric, target.clock))
+                metrics.setdefault(target.key, (target.metric, target.timer))
                 groups.setdefault(target.key, []).append(_RefSpec(policy, target, clock))
                 needs = needs or target.condition is not None
             needs = needs or policy.condition is not None
@@ -147,7 +147,7 @@ class _RefBook:
             plain += [compiled[id(p)] for p in in_force if p.default]
             self.epochs.append(plain)
         self.keys = [(key, metric, clock) for key, (metric, clock) in metrics.items()]
-        self.snapshots = needs or any(m is Metric.CUSTOM for m, _ in metrics.values())
+        self.snapshots = needs or any(m is SlaMetric.CUSTOM for m, _ in metrics.values())
 
     def in_force(self, t: int) -> list[_RefCompiled]:
         return self.epochs[bisect_right(self.breaks, t) - 1]
@@ -179,17 +179,19 @@ class _RefBook:
 
 
 _SOLVED = frozenset({Status.SOLVED, Status.CLOSED})
-_RUNS: dict[Metric, frozenset[Status] | None] = {
-    Metric.FIRST_REPLY: None,
-    Metric.NEXT_REPLY: None,
-    Metric.PERIODIC_UPDATE: None,
-    Metric.PAUSABLE_UPDATE: frozenset(Status) - {Status.PENDING},
-    Metric.REQUESTER_WAIT: frozenset({Status.NEW, Status.OPEN, Status.ON_HOLD}),
-    Metric.AGENT_WORK: frozenset({Status.NEW, Status.OPEN}),
-    Metric.TOTAL_RESOLUTION: None,
-    Metric.CUSTOM: None,
+_RUNS: dict[SlaMetric, frozenset[Status] | None] = {
+    SlaMetric.FIRST_REPLY: None,
+    SlaMetric.NEXT_REPLY: None,
+    SlaMetric.PERIODIC_UPDATE: None,
+    SlaMetric.PAUSABLE_UPDATE: frozenset(Status) - {Status.PENDING},
+    SlaMetric.REQUESTER_WAIT: frozenset({Status.NEW, Status.OPEN, Status.ON_HOLD}),
+    SlaMetric.AGENT_WORK: frozenset({Status.NEW, Status.OPEN}),
+    SlaMetric.TOTAL_RESOLUTION: None,
+    SlaMetric.CUSTOM: None,
 }
-_STATUS_BASED = frozenset({Metric.REQUESTER_WAIT, Metric.AGENT_WORK, Metric.TOTAL_RESOLUTION})
+_STATUS_BASED = frozenset(
+    {SlaMetric.REQUESTER_WAIT, SlaMetric.AGENT_WORK, SlaMetric.TOTAL_RESOLUTION}
+)
 
 
 class _Cycle:
@@ -284,7 +286,7 @@ class _Track:
 
     __slots__ = ("clock_rules", "cycles", "key", "metric", "open", "runs", "start_matched")
 
-    def __init__(self, key: str, metric: Metric, clock_rules: CustomClock | None) -> None:
+    def __init__(self, key: str, metric: SlaMetric, clock_rules: CustomTimer | None) -> None:
         self.key = key
         self.metric = metric
         self.clock_rules = clock_rules
@@ -431,17 +433,17 @@ class _Run:
         cycle = track.open
         if cycle is not None:
             cycle.respec(spec, t)
-        if metric is Metric.FIRST_REPLY:
+        if metric is SlaMetric.FIRST_REPLY:
             if index == 0 and not by_agent and not solved:
                 track.begin(t, spec, True)
             elif agent_reply or solved:
                 track.end(t)
-        elif metric is Metric.NEXT_REPLY:
+        elif metric is SlaMetric.NEXT_REPLY:
             if agent_reply or solved:
                 track.end(t)
             elif requester_comment and cycle is None and not awaiting_first:
                 track.begin(t, spec, True)
-        elif metric is Metric.PERIODIC_UPDATE or metric is Metric.PAUSABLE_UPDATE:
+        elif metric is SlaMetric.PERIODIC_UPDATE or metric is SlaMetric.PAUSABLE_UPDATE:
             if agent_reply or solved:
                 track.end(t)
             if (agent_reply or (index == 0 and by_agent)) and status not in _SOLVED:
@@ -581,18 +583,18 @@ class _Run:
                     cycle=cycle.number,
                     state=state,
                     at=at,
-                    started_at=_to_datetime(cycle.start, tz),
-                    due_at=_to_datetime(cycle.due(until), tz),
+                    started_at=to_datetime(cycle.start, tz),
+                    due_at=to_datetime(cycle.due(until), tz),
                     within=spec.target.within,
                     elapsed=timedelta(microseconds=elapsed),
                     paused=timedelta(microseconds=total - elapsed),
-                    breached_at=None if cycle.breach is None else _to_datetime(cycle.breach, tz),
+                    breached_at=None if cycle.breach is None else to_datetime(cycle.breach, tz),
                     achieved_at=(
-                        _to_datetime(cycle.stop, tz)
+                        to_datetime(cycle.stop, tz)
                         if cycle.stop is not None and cycle.breach is None
                         else None
                     ),
-                    stopped_at=None if cycle.stop is None else _to_datetime(cycle.stop, tz),
+                    stopped_at=None if cycle.stop is None else to_datetime(cycle.stop, tz),
                     warning=_warning(cycle, until),
                 )
             )
@@ -639,14 +641,14 @@ def reference_next_change(book: SlaBook, ticket: Ticket, after: datetime) -> dat
         k = bisect_right(times, cursor)
         following = times[k] if k < len(times) else None
         if following is None or (timed is not None and timed < following):
-            return None if timed is None else _to_datetime(timed, tz)
+            return None if timed is None else to_datetime(timed, tz)
         before = (
             run.signature()
             if following - 1 == cursor
             else _Run(ref, events, following - 1).signature()
         )
         if _Run(ref, events, following).signature() != before:
-            return _to_datetime(following, tz)
+            return to_datetime(following, tz)
         cursor = following
 
 
@@ -660,13 +662,13 @@ CAL = BusinessCalendar.weekly("09:00", "17:00", days="mon-fri", timezone="Europe
 ALT = BusinessCalendar.weekly("08:00", "20:00", days="mon-sat", timezone="America/New_York")
 START = datetime(2025, 3, 24, 8, 0, tzinfo=UTC)
 CLOCKS = {
-    "vendor": CustomClock(
+    "vendor": CustomTimer(
         start=HasTags(frozenset({"vendor"})),
         pause=Eq("status", "pending"),
         stop_on=[SlaTrigger.SOLVED],
         reset=Eq("priority", "urgent"),
     ),
-    "jira": CustomClock(
+    "jira": CustomTimer(
         start_on=[SlaTrigger.CREATED, SlaTrigger.REQUESTER_COMMENT, SlaTrigger.REOPENED],
         stop_on=[SlaTrigger.AGENT_REPLY, SlaTrigger.ASSIGNED],
         pause=In("status", ["pending", "on-hold"]),
@@ -683,16 +685,16 @@ TZS = [UTC, timezone(timedelta(hours=5, minutes=30)), ZoneInfo("Europe/Berlin")]
 
 @st.composite
 def targets(draw: st.DrawFn) -> SlaTarget:
-    metric = draw(st.sampled_from(list(Metric)))
+    metric = draw(st.sampled_from(list(SlaMetric)))
     name = clock = None
-    if metric is Metric.CUSTOM:
+    if metric is SlaMetric.CUSTOM:
         name = draw(st.sampled_from(sorted(CLOCKS)))
         clock = CLOCKS[name]
     business = draw(st.booleans())
     return SlaTarget(
         metric=metric,
         name=name,
-        clock=clock,
+        timer=clock,
         within=timedelta(minutes=draw(st.integers(1, 60 * 12))),
         priority=draw(st.none() | st.sampled_from(list(Priority))),
         condition=draw(st.none() | st.sampled_from(CONDITIONS)),
@@ -851,7 +853,7 @@ def test_the_reference_sees_the_difference_a_stricter_target_makes() -> None:
                 name="p",
                 position=1,
                 default=True,
-                targets=[SlaTarget(metric=Metric.FIRST_REPLY, within=4 * H)],
+                targets=[SlaTarget(metric=SlaMetric.FIRST_REPLY, within=4 * H)],
             )
         ],
         calendar=CAL,
@@ -862,7 +864,7 @@ def test_the_reference_sees_the_difference_a_stricter_target_makes() -> None:
                 name="p",
                 position=1,
                 default=True,
-                targets=[SlaTarget(metric=Metric.FIRST_REPLY, within=1 * H)],
+                targets=[SlaTarget(metric=SlaMetric.FIRST_REPLY, within=1 * H)],
             )
         ],
         calendar=CAL,
@@ -903,7 +905,7 @@ def test_statuses_built_by_the_engine_are_complete_values() -> None:
     # The engine builds SlaStatus without its __init__ and converts instants and durations on
     # first access; the value must behave as one built normally (fields, equality, hash,
     # evolve, repr, pickle, copy, serialization) whatever is read first.
-    book = _one_target_book(SlaTarget(metric=Metric.AGENT_WORK, within=H, warn_at=[0.5]))
+    book = _one_target_book(SlaTarget(metric=SlaMetric.AGENT_WORK, within=H, warn_at=[0.5]))
     (status,) = book.evaluate(_web_ticket("D-3"), START + 10 * H)
     names = {field.name for field in attrs.fields(SlaStatus)}
     lazy = pickle.loads(pickle.dumps(status))  # still holding integers, not datetimes
@@ -925,7 +927,7 @@ def test_statuses_built_by_the_engine_are_complete_values() -> None:
 def test_a_status_converts_the_first_field_read_alone_then_the_rest() -> None:
     # Reading only due_at (the usual scan of a queue) converts due_at only; a second field
     # converts everything left. Either way every value equals a fully converted status's.
-    book = _one_target_book(SlaTarget(metric=Metric.FIRST_REPLY, within=H))
+    book = _one_target_book(SlaTarget(metric=SlaMetric.FIRST_REPLY, within=H))
     ticket = _web_ticket("D-4")
     minute = timedelta(minutes=1)
     ticket, _ = ticket.comment(START + 2 * H + 20 * minute, Role.AGENT)
@@ -947,7 +949,7 @@ def test_threads_reading_one_status_all_see_its_fields() -> None:
     # Statuses convert fields on first read; threads reading the same fresh statuses at once
     # must each find every field (the raw integers are dropped only after the last one is
     # converted). Failed hundreds of times per run when "_raw" went first.
-    book = _one_target_book(SlaTarget(metric=Metric.AGENT_WORK, within=H, warn_at=[0.5]))
+    book = _one_target_book(SlaTarget(metric=SlaMetric.AGENT_WORK, within=H, warn_at=[0.5]))
     ticket = _web_ticket("D-5")
     names = [field.name for field in attrs.fields(SlaStatus)]
     reference = {name: getattr(book.evaluate(ticket, START + 10 * H)[0], name) for name in names}
@@ -989,7 +991,7 @@ def test_an_unrepresentable_due_time_raises_at_evaluation_as_before() -> None:
                 default=True,
                 targets=[
                     SlaTarget(
-                        metric=Metric.TOTAL_RESOLUTION,
+                        metric=SlaMetric.TOTAL_RESOLUTION,
                         within=timedelta(days=3_000_000),
                         business_hours=False,
                     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -13,10 +13,10 @@ from csmcore.conditions import Eq, Field, HasTags
 from csmcore.errors import CsmError, NaiveDatetimeError, SerializationError
 from csmcore.serialization import from_data, to_data
 from csmcore.sla import (
-    CustomClock,
-    Metric,
+    CustomTimer,
     SlaBook,
     SlaError,
+    SlaMetric,
     SlaPolicy,
     SlaState,
     SlaStatus,
@@ -26,14 +26,7 @@ from csmcore.sla import (
     rebuild,
 )
 from csmcore.tickets import Priority, Role, Status, Ticket
-
-UTC = timezone.utc
-CAL = BusinessCalendar.weekly("09:00", "17:00", timezone="UTC")
-H = timedelta(hours=1)
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2025, 1, day, hour, minute, tzinfo=UTC)
+from tests.sla.support import CAL, H, at
 
 
 def ticket(
@@ -57,7 +50,7 @@ def ticket(
 
 
 def fr(hours: float = 2, **kw: object) -> SlaTarget:
-    return SlaTarget(metric=Metric.FIRST_REPLY, within=timedelta(hours=hours), **kw)  # type: ignore[arg-type]
+    return SlaTarget(metric=SlaMetric.FIRST_REPLY, within=timedelta(hours=hours), **kw)  # type: ignore[arg-type]
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -70,7 +63,7 @@ def fr(hours: float = 2, **kw: object) -> SlaTarget:
         (lambda: fr(0), "positive"),
         (lambda: SlaTarget(metric="first_response", within=H), "first_response"),
         (lambda: fr(warn_at=[1.5]), "1.5"),
-        (lambda: SlaTarget(metric=Metric.CUSTOM, within=H), "clock"),
+        (lambda: SlaTarget(metric=SlaMetric.CUSTOM, within=H), "timer"),
         (lambda: fr(priority="hgh"), "hgh"),
         (lambda: SlaPolicy(name="p", position=1, targets=[fr()]), "default=True"),
         (lambda: SlaPolicy(name="p", position=1, default=True, targets=[]), "no targets"),
@@ -79,9 +72,9 @@ def fr(hours: float = 2, **kw: object) -> SlaTarget:
             lambda: SlaPolicy(name="p", position=1, default=True, version=0, targets=[fr()]),
             "version",
         ),
-        (lambda: CustomClock(stop=Eq("status", "solved")), "start"),
-        (lambda: CustomClock(start_on=["created"]), "stop"),
-        (lambda: CustomClock(start_on=["born"], stop_on=["solved"]), "born"),
+        (lambda: CustomTimer(stop=Eq("status", "solved")), "start"),
+        (lambda: CustomTimer(start_on=["created"]), "stop"),
+        (lambda: CustomTimer(start_on=["born"], stop_on=["solved"]), "born"),
     ],
 )
 def test_bad_values_raise_sla_errors_naming_them(make: object, message: str) -> None:
@@ -127,11 +120,11 @@ def test_naive_instants_are_refused() -> None:
 
 def full_book() -> SlaBook:
     custom = SlaTarget(
-        metric=Metric.CUSTOM,
+        metric=SlaMetric.CUSTOM,
         name="vendor",
         within=8 * H,
         business_hours=False,
-        clock=CustomClock(
+        timer=CustomTimer(
             start=HasTags(frozenset({"vendor"})),
             pause=Eq("status", "pending"),
             stop_on=[SlaTrigger.SOLVED],
@@ -186,9 +179,9 @@ def test_bad_data_names_the_path() -> None:
 # -- custom targets ----------------------------------------------------------------------------
 
 
-def custom_book(clock: CustomClock) -> SlaBook:
+def custom_book(clock: CustomTimer) -> SlaBook:
     target = SlaTarget(
-        metric=Metric.CUSTOM, name="c", within=4 * H, business_hours=False, clock=clock
+        metric=SlaMetric.CUSTOM, name="c", within=4 * H, business_hours=False, timer=clock
     )
     return SlaBook(
         policies=[SlaPolicy(name="p", position=1, default=True, targets=[target])], calendar=CAL
@@ -199,7 +192,7 @@ def test_jira_style_time_to_first_response() -> None:
     # Jira Service Management "Time to first response": start on issue created, stop on a
     # comment for customers; "waiting for customer" (pending here) pauses it.
     book = custom_book(
-        CustomClock(start_on=["created"], stop_on=["agent_reply"], pause=Eq("status", "pending"))
+        CustomTimer(start_on=["created"], stop_on=["agent_reply"], pause=Eq("status", "pending"))
     )
     t = ticket()
     t, _ = t.set_status(at(6, 10), Status.PENDING)
@@ -220,7 +213,7 @@ def test_servicenow_style_conditions_with_reset() -> None:
     # ServiceNow task SLA: start, pause, stop and reset conditions over the record; when the
     # reset condition matches, the running SLA is cancelled and a new one attached.
     book = custom_book(
-        CustomClock(
+        CustomTimer(
             start=HasTags(frozenset({"vendor"})),
             stop=Eq("status", "solved"),
             reset=HasTags(frozenset({"escalated"})),
@@ -254,18 +247,18 @@ def history() -> list[Ticket]:
 
 def test_rebuild_reports_only_what_changed() -> None:
     old, new = versions()
-    changes = rebuild(new, history(), old, at(7, 9))
+    changes = rebuild(history(), old=old, new=new, at=at(7, 9))
     assert [(c.ticket_id, c.target, c.before.state, c.after.state) for c in changes] == [  # type: ignore[union-attr]
         ("fast", "first_reply", SlaState.ACHIEVED, SlaState.ACHIEVED),
         ("slow", "first_reply", SlaState.ACHIEVED, SlaState.BREACHED),
     ]
     stored = {t.id: new.evaluate(t, at(7, 9)) for t in history()}
-    assert rebuild(new, history(), stored, at(7, 9)) == ()
+    assert rebuild(history(), old=stored, new=new, at=at(7, 9)) == ()
 
 
 def test_backtest_counts_achievement_per_target() -> None:
     old, new = versions()
-    result = backtest(new, history(), old, at(7, 9))
+    result = backtest(history(), baseline=old, candidate=new, at=at(7, 9))
     assert result.tickets == 3
     base, cand = result.row("first_reply", candidate=False), result.row("first_reply")
     assert (base.achieved, base.breached, base.achievement_rate) == (2, 0, 1.0)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from csmcore import BusinessCalendar
 from csmcore.errors import InvalidTransition
-from csmcore.sla import Metric, SlaBook, SlaPolicy, SlaState, SlaTarget
+from csmcore.sla import SlaBook, SlaMetric, SlaPolicy, SlaState, SlaTarget
 from csmcore.tickets import Priority, Role, Status, Ticket
 
 UTC = timezone.utc
@@ -20,8 +20,8 @@ H = timedelta(hours=1)
 
 def _targets() -> list[SlaTarget]:
     out = []
-    for metric in Metric:
-        if metric is Metric.CUSTOM:
+    for metric in SlaMetric:
+        if metric is SlaMetric.CUSTOM:
             continue
         for priority, hours in (("urgent", 1), ("high", 3)):
             out.append(

@@ -7,63 +7,21 @@ is a decision of DESIGN.md ("Semantics decided for SLAs").
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
-from csmcore import BusinessCalendar
 from csmcore.sla import (
-    Metric,
     OnChange,
     OnReopen,
     SlaBook,
+    SlaMetric,
     SlaPolicy,
     SlaState,
-    SlaStatus,
     SlaTarget,
 )
-from csmcore.tickets import Priority, Role, Status, Ticket
-
-UTC = timezone.utc
-CAL = BusinessCalendar.weekly("09:00", "17:00", days="mon-fri", timezone="UTC")
-H = timedelta(hours=1)
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    """January 2025; day 6 is a Monday."""
-    return datetime(2025, 1, day, hour, minute, tzinfo=UTC)
-
-
-def book(*targets: SlaTarget, calendar: BusinessCalendar = CAL) -> SlaBook:
-    return SlaBook(
-        policies=[SlaPolicy(name="std", position=1, default=True, targets=targets)],
-        calendar=calendar,
-    )
-
-
-def new(
-    when: datetime,
-    created_by: Role = Role.REQUESTER,
-    priority: Priority = Priority.NORMAL,
-    status: Status = Status.NEW,
-) -> Ticket:
-    ticket, _ = Ticket.create(
-        at=when,
-        ticket_id="T-1",
-        created_by=created_by,
-        channel="email",
-        priority=priority,
-        requester="ann@example.com",
-        status=status,
-    )
-    return ticket
-
-
-def one(statuses: tuple[SlaStatus, ...], target: str, cycle: int = 1) -> SlaStatus:
-    found = [s for s in statuses if s.target == target and s.cycle == cycle]
-    assert len(found) == 1, statuses
-    return found[0]
-
+from csmcore.tickets import Priority, Role, Status
+from tests.sla.support import CAL, H, at, book, new, one
 
 # -- first reply ------------------------------------------------------------------------------
 
@@ -72,7 +30,7 @@ def test_first_reply_counts_business_hours_and_ignores_notes_and_bots() -> None:
     # Zendesk, "Defining SLA policies": first reply time runs from creation to the first
     # public comment by an agent; internal notes do not fulfil it. Bot replies are not agent
     # replies (DESIGN.md).
-    sla = book(SlaTarget(metric=Metric.FIRST_REPLY, within=2 * H))
+    sla = book(SlaTarget(metric=SlaMetric.FIRST_REPLY, within=2 * H))
     ticket = new(at(6, 16))
     ticket, _ = ticket.comment(at(6, 16, 30), Role.AGENT, public=False)
     ticket, _ = ticket.comment(at(6, 16, 40), Role.BOT)
@@ -90,7 +48,7 @@ def test_first_reply_counts_business_hours_and_ignores_notes_and_bots() -> None:
 
 
 def test_first_reply_breaches_at_due_time_and_a_late_reply_does_not_unbreach() -> None:
-    sla = book(SlaTarget(metric=Metric.FIRST_REPLY, within=2 * H))
+    sla = book(SlaTarget(metric=SlaMetric.FIRST_REPLY, within=2 * H))
     ticket = new(at(6, 10))
     assert one(sla.evaluate(ticket, at(6, 11, 59)), "first_reply").state is SlaState.ACTIVE
     breached = one(sla.evaluate(ticket, at(6, 12)), "first_reply")
@@ -108,8 +66,8 @@ def test_agent_created_ticket_has_no_first_reply_target() -> None:
     # an agent; first reply time does not apply. The requester's later comment starts a next
     # reply cycle instead.
     sla = book(
-        SlaTarget(metric=Metric.FIRST_REPLY, within=2 * H),
-        SlaTarget(metric=Metric.NEXT_REPLY, within=4 * H),
+        SlaTarget(metric=SlaMetric.FIRST_REPLY, within=2 * H),
+        SlaTarget(metric=SlaMetric.NEXT_REPLY, within=4 * H),
     )
     ticket = new(at(6, 10), created_by=Role.AGENT)
     assert sla.evaluate(ticket, at(6, 16)) == ()
@@ -122,8 +80,8 @@ def test_agent_created_ticket_has_no_first_reply_target() -> None:
 def test_requester_comment_logged_by_agent_counts_as_requester() -> None:
     # An agent logging the requester's phone call is not an agent reply (DESIGN.md).
     sla = book(
-        SlaTarget(metric=Metric.FIRST_REPLY, within=2 * H),
-        SlaTarget(metric=Metric.NEXT_REPLY, within=H),
+        SlaTarget(metric=SlaMetric.FIRST_REPLY, within=2 * H),
+        SlaTarget(metric=SlaMetric.NEXT_REPLY, within=H),
     )
     ticket = new(at(6, 10))
     ticket, _ = ticket.comment(at(6, 10, 30), Role.AGENT, on_behalf_of_requester=True)
@@ -141,7 +99,7 @@ def test_requester_comment_logged_by_agent_counts_as_requester() -> None:
 def test_next_reply_has_a_cycle_per_unanswered_requester_comment() -> None:
     # Zendesk: next reply time runs from the oldest unanswered end-user comment to the next
     # public agent reply; each exchange is a new cycle.
-    sla = book(SlaTarget(metric=Metric.NEXT_REPLY, within=H, business_hours=False))
+    sla = book(SlaTarget(metric=SlaMetric.NEXT_REPLY, within=H, business_hours=False))
     ticket = new(at(6, 10))
     ticket, _ = ticket.comment(at(6, 10, 5), Role.AGENT)
     ticket, _ = ticket.comment(at(6, 11), Role.REQUESTER)
@@ -166,8 +124,8 @@ def test_periodic_update_runs_while_pending_but_pausable_update_pauses() -> None
     # Zendesk: periodic update is the time between public agent comments; pausable update is
     # the same but does not count time in pending.
     sla = book(
-        SlaTarget(metric=Metric.PERIODIC_UPDATE, within=4 * H),
-        SlaTarget(metric=Metric.PAUSABLE_UPDATE, within=4 * H),
+        SlaTarget(metric=SlaMetric.PERIODIC_UPDATE, within=4 * H),
+        SlaTarget(metric=SlaMetric.PAUSABLE_UPDATE, within=4 * H),
     )
     ticket = new(at(6, 9))
     ticket, _ = ticket.comment(at(6, 10), Role.AGENT)
@@ -197,9 +155,9 @@ def test_requester_wait_and_agent_work_pause_by_status() -> None:
     # Zendesk: requester wait time counts new, open and on-hold; agent work time counts new
     # and open; total resolution counts every unsolved status.
     sla = book(
-        SlaTarget(metric=Metric.REQUESTER_WAIT, within=8 * H),
-        SlaTarget(metric=Metric.AGENT_WORK, within=8 * H),
-        SlaTarget(metric=Metric.TOTAL_RESOLUTION, within=16 * H),
+        SlaTarget(metric=SlaMetric.REQUESTER_WAIT, within=8 * H),
+        SlaTarget(metric=SlaMetric.AGENT_WORK, within=8 * H),
+        SlaTarget(metric=SlaMetric.TOTAL_RESOLUTION, within=16 * H),
     )
     ticket = new(at(6, 9))
     ticket, _ = ticket.set_status(at(6, 10), Status.PENDING)
@@ -219,7 +177,7 @@ def test_requester_wait_and_agent_work_pause_by_status() -> None:
 
 def test_ticket_created_paused_starts_with_zero_elapsed() -> None:
     # DESIGN.md: a ticket created already paused starts with zero elapsed.
-    sla = book(SlaTarget(metric=Metric.AGENT_WORK, within=2 * H))
+    sla = book(SlaTarget(metric=SlaMetric.AGENT_WORK, within=2 * H))
     ticket = new(at(6, 9), status=Status.PENDING)
     status = one(sla.evaluate(ticket, at(6, 15)), "agent_work")
     assert (status.state, status.elapsed, status.paused) == (SlaState.PAUSED, timedelta(0), 6 * H)
@@ -229,7 +187,7 @@ def test_ticket_created_paused_starts_with_zero_elapsed() -> None:
 
 def test_pause_outside_business_hours_adds_no_business_time() -> None:
     # DESIGN.md: pauses that fall outside business hours add no business time.
-    sla = book(SlaTarget(metric=Metric.AGENT_WORK, within=8 * H))
+    sla = book(SlaTarget(metric=SlaMetric.AGENT_WORK, within=8 * H))
     ticket = new(at(10, 13))  # Friday
     ticket, _ = ticket.set_status(at(10, 18), Status.PENDING)
     ticket, _ = ticket.set_status(at(13, 8), Status.OPEN)  # Monday before opening
@@ -241,7 +199,7 @@ def test_pause_outside_business_hours_adds_no_business_time() -> None:
 
 def test_pause_after_breach_does_not_unbreach() -> None:
     # ServiceNow: a task SLA that has breached keeps "has breached" when later paused.
-    sla = book(SlaTarget(metric=Metric.AGENT_WORK, within=H))
+    sla = book(SlaTarget(metric=SlaMetric.AGENT_WORK, within=H))
     ticket = new(at(6, 9))
     ticket, _ = ticket.set_status(at(6, 11), Status.PENDING)
     status = one(sla.evaluate(ticket, at(6, 12)), "agent_work")
@@ -269,7 +227,7 @@ def test_reopen_pauses_or_starts_a_new_cycle(
     # choice starts a new resolution cycle at the reopen, as ServiceNow does for a new SLA.
     sla = book(
         SlaTarget(
-            metric=Metric.TOTAL_RESOLUTION, within=8 * H, business_hours=False, on_reopen=rule
+            metric=SlaMetric.TOTAL_RESOLUTION, within=8 * H, business_hours=False, on_reopen=rule
         )
     )
     ticket = new(at(6, 9))
@@ -282,7 +240,7 @@ def test_reopen_pauses_or_starts_a_new_cycle(
 # -- priority and policy changes ------------------------------------------------------------------
 
 
-def per_priority(metric: Metric, **hours: float) -> list[SlaTarget]:
+def per_priority(metric: SlaMetric, **hours: float) -> list[SlaTarget]:
     return [
         SlaTarget(metric=metric, within=timedelta(hours=h), priority=p) for p, h in hours.items()
     ]
@@ -291,7 +249,7 @@ def per_priority(metric: Metric, **hours: float) -> list[SlaTarget]:
 def test_priority_change_reapplies_targets_from_the_original_start() -> None:
     # Zendesk: when priority changes, the SLA target for the new priority applies, measured
     # from the original start (time already elapsed is kept).
-    sla = book(*per_priority(Metric.AGENT_WORK, normal=8, high=4, urgent=1))
+    sla = book(*per_priority(SlaMetric.AGENT_WORK, normal=8, high=4, urgent=1))
     ticket = new(at(6, 9))
     ticket, _ = ticket.set_priority(at(6, 11), Priority.HIGH)
     high = one(sla.evaluate(ticket, at(6, 11)), "agent_work")
@@ -308,7 +266,7 @@ def test_priority_change_reapplies_targets_from_the_original_start() -> None:
 def test_priority_change_can_restart_the_clock() -> None:
     targets = [
         SlaTarget(
-            metric=Metric.AGENT_WORK,
+            metric=SlaMetric.AGENT_WORK,
             within=timedelta(hours=h),
             priority=p,
             on_change=OnChange.RESTART,
@@ -329,13 +287,13 @@ def test_policies_are_tried_by_position_and_the_default_is_the_fallback() -> Non
         name="vip",
         position=2,
         condition=Eq("priority", "urgent"),
-        targets=[SlaTarget(metric=Metric.FIRST_REPLY, within=H)],
+        targets=[SlaTarget(metric=SlaMetric.FIRST_REPLY, within=H)],
     )
     fallback = SlaPolicy(
         name="std",
         position=1,
         default=True,
-        targets=[SlaTarget(metric=Metric.FIRST_REPLY, within=4 * H)],
+        targets=[SlaTarget(metric=SlaMetric.FIRST_REPLY, within=4 * H)],
     )
     sla = SlaBook(policies=[fallback, vip], calendar=CAL)
     urgent = one(sla.evaluate(new(at(6, 9), priority=Priority.URGENT), at(6, 9)), "first_reply")
@@ -350,7 +308,7 @@ def test_new_policy_version_applies_at_the_next_event_and_is_recorded() -> None:
         name="std",
         position=1,
         default=True,
-        targets=[SlaTarget(metric=Metric.AGENT_WORK, within=8 * H)],
+        targets=[SlaTarget(metric=SlaMetric.AGENT_WORK, within=8 * H)],
     )
     v2 = SlaPolicy(
         name="std",
@@ -358,7 +316,7 @@ def test_new_policy_version_applies_at_the_next_event_and_is_recorded() -> None:
         default=True,
         version=2,
         effective_from=at(6, 12),
-        targets=[SlaTarget(metric=Metric.AGENT_WORK, within=4 * H)],
+        targets=[SlaTarget(metric=SlaMetric.AGENT_WORK, within=4 * H)],
     )
     sla = SlaBook(policies=[v1, v2], calendar=CAL)
     ticket = new(at(6, 9))
@@ -373,7 +331,7 @@ def test_new_policy_version_applies_at_the_next_event_and_is_recorded() -> None:
 
 
 def test_next_change_finds_warning_then_breach_across_a_weekend() -> None:
-    sla = book(SlaTarget(metric=Metric.AGENT_WORK, within=4 * H, warn_at=[0.5]))
+    sla = book(SlaTarget(metric=SlaMetric.AGENT_WORK, within=4 * H, warn_at=[0.5]))
     ticket = new(at(10, 15))  # Friday 15:00: 2 h today, 2 h on Monday
     assert sla.next_change(ticket, at(10, 15)) == at(10, 17)
     assert one(sla.evaluate(ticket, at(10, 17)), "agent_work").warning == 0.5
@@ -383,7 +341,7 @@ def test_next_change_finds_warning_then_breach_across_a_weekend() -> None:
 
 
 def test_next_change_sees_later_events_that_change_state() -> None:
-    sla = book(SlaTarget(metric=Metric.AGENT_WORK, within=4 * H))
+    sla = book(SlaTarget(metric=SlaMetric.AGENT_WORK, within=4 * H))
     ticket = new(at(6, 9))
     ticket, _ = ticket.tag(at(6, 10), add=["noise"])  # changes nothing
     ticket, _ = ticket.set_status(at(6, 11), Status.PENDING)  # pauses

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from csmcore.calendars import BusinessCalendar
-from csmcore.sla import Metric, SlaBook, SlaPolicy, SlaTarget
+from csmcore.sla import SlaBook, SlaMetric, SlaPolicy, SlaTarget
 from csmcore.tickets import Channel, Commented, Priority, Role, Ticket
 
 __all__ = ["T0", "make_book", "make_comment", "make_policy", "make_ticket"]
@@ -81,7 +81,7 @@ def make_policy(
         name=name,
         position=position,
         default=default,
-        targets=[SlaTarget(metric=Metric.FIRST_REPLY, within=within, name=target)],
+        targets=[SlaTarget(metric=SlaMetric.FIRST_REPLY, within=within, name=target)],
     )
 
 

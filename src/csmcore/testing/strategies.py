@@ -43,12 +43,12 @@ from csmcore.errors import InvalidTransition
 from csmcore.sla import (
     Backtest,
     BacktestRow,
-    CustomClock,
-    Metric,
+    CustomTimer,
     OnChange,
     OnReopen,
     SlaBook,
     SlaChange,
+    SlaMetric,
     SlaPolicy,
     SlaStatus,
     SlaTarget,
@@ -513,17 +513,17 @@ def country_holidays() -> st.SearchStrategy[CountryHolidays]:
 # SLAs
 # --------------------------------------------------------------------------------------------
 
-_BUILTIN_METRICS = tuple(m for m in Metric if m is not Metric.CUSTOM)
-_METRIC_NAMES = frozenset(m.value for m in Metric)
+_BUILTIN_METRICS = tuple(m for m in SlaMetric if m is not SlaMetric.CUSTOM)
+_METRIC_NAMES = frozenset(m.value for m in SlaMetric)
 
 
 @st.composite
-def _custom_clocks(draw: st.DrawFn) -> CustomClock:
+def _custom_clocks(draw: st.DrawFn) -> CustomTimer:
     maybe = st.none() | conditions(max_leaves=2)
     triggers = st.frozensets(st.sampled_from(list(SlaTrigger)), max_size=2)
     start, start_on = draw(maybe), draw(triggers)
     stop, stop_on = draw(maybe), draw(triggers)
-    return CustomClock(
+    return CustomTimer(
         start=start,
         pause=draw(maybe),
         stop=stop,
@@ -533,7 +533,7 @@ def _custom_clocks(draw: st.DrawFn) -> CustomClock:
     )
 
 
-def custom_clocks() -> st.SearchStrategy[CustomClock]:
+def custom_clocks() -> st.SearchStrategy[CustomTimer]:
     """Start / pause / stop / reset rules of custom SLA targets: conditions and triggers."""
     return _custom_clocks()
 
@@ -544,9 +544,11 @@ def _custom_key(name: str) -> bool:
 
 
 @st.composite
-def _sla_targets(draw: st.DrawFn, metric: st.SearchStrategy[Metric], priority: bool) -> SlaTarget:
+def _sla_targets(
+    draw: st.DrawFn, metric: st.SearchStrategy[SlaMetric], priority: bool
+) -> SlaTarget:
     chosen = draw(metric)
-    custom = chosen is Metric.CUSTOM
+    custom = chosen is SlaMetric.CUSTOM
     return SlaTarget(
         metric=chosen,
         within=timedelta(minutes=draw(st.integers(1, 7 * 24 * 60))),
@@ -557,24 +559,26 @@ def _sla_targets(draw: st.DrawFn, metric: st.SearchStrategy[Metric], priority: b
         warn_at=sorted(draw(st.frozensets(st.sampled_from((0.5, 0.75, 0.9)), max_size=2))),
         on_reopen=draw(st.sampled_from(list(OnReopen))),
         on_change=draw(st.sampled_from(list(OnChange))),
-        clock=draw(custom_clocks()) if custom else None,
+        timer=draw(custom_clocks()) if custom else None,
     )
 
 
 def sla_targets(
-    *, metric: st.SearchStrategy[Metric] | None = None, priority: bool = True
+    *, metric: st.SearchStrategy[SlaMetric] | None = None, priority: bool = True
 ) -> st.SearchStrategy[SlaTarget]:
-    """SLA targets on any metric (custom ones with a name and a :class:`CustomClock`): one
+    """SLA targets on any metric (custom ones with a name and a :class:`CustomTimer`): one
     minute to a week, business or wall time, optional warnings, priority (unless
     ``priority=False``) and condition."""
     check.check_strategy("metric", metric)
     check.check_bool("priority", priority)
-    return _sla_targets(metric if metric is not None else st.sampled_from(list(Metric)), priority)
+    return _sla_targets(
+        metric if metric is not None else st.sampled_from(list(SlaMetric)), priority
+    )
 
 
 @st.composite
 def _sla_policies(draw: st.DrawFn, default: bool | None) -> SlaPolicy:
-    metrics = draw(st.lists(st.sampled_from(list(Metric)), min_size=1, max_size=3, unique=True))
+    metrics = draw(st.lists(st.sampled_from(list(SlaMetric)), min_size=1, max_size=3, unique=True))
     targets = [draw(sla_targets(metric=st.just(m), priority=False)) for m in metrics]
     is_default = draw(st.booleans()) if default is None else default
     condition = draw(st.none() | conditions(max_leaves=3)) if is_default else draw(conditions())
@@ -653,7 +657,7 @@ def _always_judged(ticket: Ticket) -> tuple[SlaStatus, ...]:
         name="every ticket",
         position=0,
         default=True,
-        targets=[SlaTarget(metric=Metric.TOTAL_RESOLUTION, within=timedelta(days=2))],
+        targets=[SlaTarget(metric=SlaMetric.TOTAL_RESOLUTION, within=timedelta(days=2))],
     )
     book = SlaBook(policies=[policy], calendar=BusinessCalendar.always())
     created = attrs.evolve(ticket.created, status=Status.NEW, status_name=None)
@@ -680,7 +684,7 @@ def _sla_changes(draw: st.DrawFn) -> SlaChange:
     ticket = draw(tickets(max_events=6))
     at = draw(_judged_at(ticket))
     book = draw(sla_books())
-    changes = rebuild(book, [ticket], draw(sla_books()), at)
+    changes = rebuild([ticket], old=draw(sla_books()), new=book, at=at)
     if not changes:
         changes = tuple(
             SlaChange(ticket_id=ticket.id, target=s.target, cycle=s.cycle, before=None, after=s)
@@ -699,7 +703,8 @@ def _backtests(draw: st.DrawFn) -> Backtest:
     batch = draw(st.lists(tickets(max_events=5), max_size=3))
     latest = max((t.updated_at for t in batch), default=_EPOCH)
     at = latest + timedelta(minutes=draw(st.integers(0, 60 * 24 * 30)))
-    return backtest(draw(sla_books()), batch, draw(sla_books()), at)
+    candidate = draw(sla_books())
+    return backtest(batch, baseline=draw(sla_books()), candidate=candidate, at=at)
 
 
 def backtests() -> st.SearchStrategy[Backtest]:
@@ -739,7 +744,7 @@ def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
         StatusMap: status_maps,
         BusinessCalendar: calendars,
         CountryHolidays: country_holidays,
-        CustomClock: custom_clocks,
+        CustomTimer: custom_clocks,
         SlaTarget: sla_targets,
         SlaPolicy: sla_policies,
         SlaBook: sla_books,
