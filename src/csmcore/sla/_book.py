@@ -11,7 +11,18 @@ import attrs
 
 from csmcore._time import require_aware, to_datetime, to_us
 from csmcore.calendars import BusinessCalendar
-from csmcore.conditions import All, Always, AnyOf, Compare, Condition, Eq, In, Never, Not
+from csmcore.conditions import (
+    All,
+    Always,
+    AnyOf,
+    Compare,
+    Condition,
+    ConditionVisitor,
+    Eq,
+    In,
+    Never,
+    Not,
+)
 from csmcore.serialization import serializable
 from csmcore.sla._compile import WALL, Business, Compiled, KeyPlan, Spec, TimeLine
 from csmcore.sla._engine import Run
@@ -60,22 +71,27 @@ _NOTHING_IN_FORCE: dict[str, Spec] = {}  # shared: never changed
 _CONSTANT_FIELDS = frozenset({"channel", "created_by", "requester", "subject"})
 
 
-def _reads_constant_only(condition: Condition) -> bool:
-    """Whether ``condition`` reads only :data:`_CONSTANT_FIELDS` (unknown kinds: False).
+_reads_constant_only = ConditionVisitor[bool]("reads_constant_only", default=lambda node: False)
+"""Whether a condition reads only :data:`_CONSTANT_FIELDS` (kinds without a handler: False).
 
-    Such a condition has the same outcome on every snapshot of a ticket, so the engine can
-    match it once on the creation snapshot instead of folding a snapshot per event.
-    """
-    kind = type(condition)
-    if kind is All or kind is AnyOf:
-        return all(_reads_constant_only(c) for c in condition.conditions)  # type: ignore[attr-defined]
-    if kind is Not:
-        return _reads_constant_only(condition.condition)  # type: ignore[attr-defined]
-    if kind is Always or kind is Never:
-        return True
-    if kind is Eq or kind is In or kind is Compare:
-        return condition.field in _CONSTANT_FIELDS  # type: ignore[attr-defined]
-    return False
+Such a condition has the same outcome on every snapshot of a ticket, so the engine can match it
+once on the creation snapshot instead of folding a snapshot per event.
+"""
+
+
+@_reads_constant_only.register(All, AnyOf, Not)
+def _composite_reads_constant_only(node: Condition) -> bool:
+    return all(_reads_constant_only(child) for child in node.children)
+
+
+@_reads_constant_only.register(Always, Never)
+def _constant_reads_nothing(node: Condition) -> bool:
+    return True
+
+
+@_reads_constant_only.register(Eq, In, Compare)
+def _field_is_constant(node: Eq | In | Compare) -> bool:
+    return node.field in _CONSTANT_FIELDS
 
 
 @serializable("sla_book", aliases=("csmcore.sla:SlaBook",))

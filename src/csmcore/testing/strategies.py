@@ -85,7 +85,7 @@ __all__ = [
     "calendars",
     "conditions",
     "country_holidays",
-    "custom_clocks",
+    "custom_timers",
     "field_values",
     "instants",
     "names",
@@ -518,7 +518,7 @@ _METRIC_NAMES = frozenset(m.value for m in SlaMetric)
 
 
 @st.composite
-def _custom_clocks(draw: st.DrawFn) -> CustomTimer:
+def _custom_timers(draw: st.DrawFn) -> CustomTimer:
     maybe = st.none() | conditions(max_leaves=2)
     triggers = st.frozensets(st.sampled_from(list(SlaTrigger)), max_size=2)
     start, start_on = draw(maybe), draw(triggers)
@@ -533,9 +533,9 @@ def _custom_clocks(draw: st.DrawFn) -> CustomTimer:
     )
 
 
-def custom_clocks() -> st.SearchStrategy[CustomTimer]:
+def custom_timers() -> st.SearchStrategy[CustomTimer]:
     """Start / pause / stop / reset rules of custom SLA targets: conditions and triggers."""
-    return _custom_clocks()
+    return _custom_timers()
 
 
 def _custom_key(name: str) -> bool:
@@ -559,7 +559,7 @@ def _sla_targets(
         warn_at=sorted(draw(st.frozensets(st.sampled_from((0.5, 0.75, 0.9)), max_size=2))),
         on_reopen=draw(st.sampled_from(list(OnReopen))),
         on_change=draw(st.sampled_from(list(OnChange))),
-        timer=draw(custom_clocks()) if custom else None,
+        timer=draw(custom_timers()) if custom else None,
     )
 
 
@@ -744,7 +744,7 @@ def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
         StatusMap: status_maps,
         BusinessCalendar: calendars,
         CountryHolidays: country_holidays,
-        CustomTimer: custom_clocks,
+        CustomTimer: custom_timers,
         SlaTarget: sla_targets,
         SlaPolicy: sla_policies,
         SlaBook: sla_books,
