@@ -288,11 +288,10 @@ class EventSpec:
 
     ``names`` are its init fields in declaration order (the keys of its data besides
     ``"type"`` and ``"schema"``), ``required`` those without a default, ``keys`` every key its
-    data may have,
-    ``lists`` the fields written as JSON lists (frozensets), ``instants`` the datetime fields
-    (``at`` included); ``encode`` and ``decode`` are its codec hooks (``encode`` gives the data
-    without ``"schema"``, which :func:`event_to_data` adds; ``decode`` None: the generic decoder
-    only).
+    data may have, ``lists`` the fields written as JSON lists (frozensets), ``instants`` the
+    datetime fields (``at`` included); ``encode`` and ``decode`` are its codec hooks
+    (``encode`` gives the data without ``"schema"``, which :func:`event_to_data` adds;
+    ``decode`` None: the generic decoder only).
     """
 
     __slots__ = ("cls", "decode", "encode", "instants", "keys", "lists", "names", "required", "tag")
