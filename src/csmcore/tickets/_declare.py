@@ -592,7 +592,9 @@ def event_from_data(data: Any, path: str = "$") -> TicketEventBase:
             # Anything else, equal or not, goes through upcast_tagged, which decides exactly.
             if data.get("schema", 1) is not _VERSION[spec.cls]:
                 data = upcast_tagged(data, path)  # a copy at the current version, or raises
-            if spec.decode is not None and type(data) is dict:
+                if type(data) is not dict:  # the upcasters gave no mapping
+                    return reference_event_from_data(data, path)
+            if spec.decode is not None:
                 try:
                     event: TicketEventBase = spec.decode(spec.cls, data)
                     return event
