@@ -14,6 +14,7 @@ import copy
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -250,14 +251,12 @@ def _commented_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture
-def commented_v2() -> Iterator[None]:
-    """``ticket.commented`` at schema version 2 for one test, as a later release would declare
-    it; declared back as it was afterwards."""
+@contextmanager
+def _commented_at_v2(upcaster: Any) -> Iterator[None]:
+    """``ticket.commented`` at schema version 2 (upcast from 1 by ``upcaster``) inside the
+    block, as a later release would declare it; declared back as it was afterwards."""
     info = type_info(tag_of(Commented))
-    serializable(info.tag, version=2, aliases=info.aliases, upcasters={1: _commented_1_to_2})(
-        Commented
-    )
+    serializable(info.tag, version=2, aliases=info.aliases, upcasters={1: upcaster})(Commented)
     try:
         yield
     finally:
@@ -265,6 +264,13 @@ def commented_v2() -> Iterator[None]:
             info.tag, version=info.version, aliases=info.aliases, upcasters=info.upcasters
         )(Commented)
     assert schema_of(Commented) == info.version
+
+
+@pytest.fixture
+def commented_v2() -> Iterator[None]:
+    """``ticket.commented`` at schema version 2 for one test (see ``_commented_1_to_2``)."""
+    with _commented_at_v2(_commented_1_to_2):
+        yield
 
 
 def _ticket() -> Ticket:
@@ -452,3 +458,19 @@ def test_version_1_events_read_upcast_from_sqlite(tmp_path: Path) -> None:
             store.tickets.get("T-1")
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("upcaster", "message"),
+    [
+        (lambda data: [data], r"^\$\.e: the upcasters of 'commented' gave \[.*\], not a mapping"),
+        (lambda data: data["nope"], r"^\$\.e\.schema: .*cannot be upcast from version 1 to 2"),
+        (lambda data: {**data, "extra": 1}, r"^\$\.e: unknown keys \['extra'\]"),
+    ],
+)
+def test_a_failing_upcaster_gets_the_same_error_on_both_paths(upcaster: Any, message: str) -> None:
+    old = {"type": "commented", "at": "2025-03-03T09:00:00+00:00", "author_role": "agent"}
+    with _commented_at_v2(upcaster):
+        for decode in (event_from_data, reference_event_from_data):
+            with pytest.raises(SerializationError, match=message):
+                decode(old, "$.e")

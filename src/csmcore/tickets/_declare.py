@@ -591,9 +591,10 @@ def event_from_data(data: Any, path: str = "$") -> TicketEventBase:
             # The usual data is at the current version: the same (small, cached) int object.
             # Anything else, equal or not, goes through upcast_tagged, which decides exactly.
             if data.get("schema", 1) is not _VERSION[spec.cls]:
-                data = upcast_tagged(data, path)  # a copy at the current version, or raises
-                if type(data) is not dict:  # the upcasters gave no mapping
-                    return reference_event_from_data(data, path)
+                current = upcast_tagged(data, path)  # a copy at the current version, or raises
+                if type(current) is not dict:  # the upcasters gave no mapping
+                    return reference_event_from_data(data, path)  # (which names the problem)
+                data = current
             if spec.decode is not None:
                 try:
                     event: TicketEventBase = spec.decode(spec.cls, data)
