@@ -86,8 +86,10 @@ def test_every_ticket_reads_as_its_documented_data(db: Path, store: Store) -> No
 def _with_current_tags(ticket_data: dict[str, Any]) -> dict[str, Any]:
     """The old release's ticket data as this release writes it: the same, except that each
     event's ``"type"`` is its tag (``"ticket.created"``) instead of the old name (``"created"``,
-    an alias of that tag)."""
-    events = [{**e, "type": type_info(e["type"]).tag} for e in ticket_data["events"]]
+    an alias of that tag), and each event records its schema version (``"schema": 1``; the old
+    release wrote none, which reads as version 1)."""
+    assert all("schema" not in e for e in ticket_data["events"])
+    events = [{**e, "type": type_info(e["type"]).tag, "schema": 1} for e in ticket_data["events"]]
     assert all(e["type"].startswith("ticket.") for e in events)
     return {**ticket_data, "events": events}
 

@@ -2,16 +2,19 @@
 
 ``Greeting`` is a test-only type at schema version 2: version 1 wrote ``{"message": ...}``, version
 2 writes ``{"text": ..., "lang": ...}``. Version-1 documents read through ``from_document`` and
-through stores come back upcast; a schema newer than the release is refused. Stored ticket events
-are exercised by declaring, for the length of one test, ``ticket.commented`` at version 2 (as a
-later release would), whose version 1 named the comment's author ``writer``.
+through stores come back upcast; a schema newer than the release is refused. Ticket events (their
+data carries ``"schema"`` wherever it goes: ``to_data``, ticket JSON, stores) are exercised by
+declaring, for the length of one test, ``ticket.commented`` at version 2 (as a later release
+would), whose version 1 named the comment's author ``writer``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,8 +24,10 @@ import pytest
 
 from csmcore.errors import SerializationError, ValidationError
 from csmcore.serialization import (
+    from_data,
     from_document,
     schema_of,
+    schema_versions,
     serializable,
     tag_of,
     to_data,
@@ -33,7 +38,8 @@ from csmcore.serialization import (
 )
 from csmcore.storage import open_store
 from csmcore.storage.kit import decode_document, decode_event, encode_document, encode_event
-from csmcore.tickets import Commented, Role, Ticket
+from csmcore.tickets import Commented, Role, Ticket, TicketEventBase, event_from_data
+from csmcore.tickets._codec import fast_event_from_data, reference_event_from_data
 
 TAG = "test_upcasters.greeting"
 OLD_NAME = "tests.serialization.test_upcasters:Greeting"
@@ -245,14 +251,12 @@ def _commented_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture
-def commented_v2() -> Iterator[None]:
-    """``ticket.commented`` at schema version 2 for one test, as a later release would declare
-    it; declared back as it was afterwards."""
+@contextmanager
+def _commented_at_v2(upcaster: Any) -> Iterator[None]:
+    """``ticket.commented`` at schema version 2 (upcast from 1 by ``upcaster``) inside the
+    block, as a later release would declare it; declared back as it was afterwards."""
     info = type_info(tag_of(Commented))
-    serializable(info.tag, version=2, aliases=info.aliases, upcasters={1: _commented_1_to_2})(
-        Commented
-    )
+    serializable(info.tag, version=2, aliases=info.aliases, upcasters={1: upcaster})(Commented)
     try:
         yield
     finally:
@@ -260,6 +264,13 @@ def commented_v2() -> Iterator[None]:
             info.tag, version=info.version, aliases=info.aliases, upcasters=info.upcasters
         )(Commented)
     assert schema_of(Commented) == info.version
+
+
+@pytest.fixture
+def commented_v2() -> Iterator[None]:
+    """``ticket.commented`` at schema version 2 for one test (see ``_commented_1_to_2``)."""
+    with _commented_at_v2(_commented_1_to_2):
+        yield
 
 
 def _ticket() -> Ticket:
@@ -278,16 +289,29 @@ def _ticket() -> Ticket:
 def _v1_comment(ticket: Ticket) -> dict[str, Any]:
     """The comment of ``_ticket()`` as version 1 wrote it: ``writer``, no ``schema``."""
     data: dict[str, Any] = to_data(ticket.events[1])
+    del data["schema"]
     data["writer"] = data.pop("author")
     return data
+
+
+def _event_decoders(cls: type[TicketEventBase], path: str = "$") -> list[Any]:
+    """Every way to read the data of a ``cls`` event, each naming ``path`` in its errors (the
+    converter hooks and ``decode_event``: ``$``)."""
+    return [
+        lambda d: event_from_data(d, path),
+        lambda d: reference_event_from_data(d, path),
+        lambda d: from_data(d, TicketEventBase),
+        lambda d: from_data(d, cls),
+        decode_event,
+    ]
 
 
 @pytest.mark.usefixtures("commented_v2")
 def test_kit_reads_version_1_events_upcast() -> None:
     ticket = _ticket()
     comment = ticket.events[1]
-    assert encode_event(comment, with_schema=True)["schema"] == 2
-    assert decode_event(encode_event(comment, with_schema=True)) == comment
+    assert encode_event(comment)["schema"] == 2
+    assert decode_event(encode_event(comment)) == comment
     v1 = _v1_comment(ticket)
     assert decode_event(v1) == comment
     assert decode_event({**v1, "schema": 1}) == comment
@@ -299,10 +323,104 @@ def test_kit_reads_version_1_events_upcast() -> None:
 def test_events_without_upcasters_read_with_or_without_schema() -> None:
     ticket = _ticket()
     for event in ticket.events:
-        assert encode_event(event, with_schema=True)["schema"] == 1
-        assert "schema" not in encode_event(event)
-        assert decode_event(encode_event(event)) == event
-        assert decode_event(encode_event(event, with_schema=True)) == event
+        data = encode_event(event)
+        assert data == to_data(event)
+        assert data["schema"] == 1
+        without = {k: v for k, v in data.items() if k != "schema"}  # as 0.1.0.dev0 wrote it
+        for decode in _event_decoders(type(event)):
+            assert decode(data) == event
+            assert decode(without) == event
+
+
+def test_every_event_of_a_ticket_carries_its_schema() -> None:
+    ticket = _ticket()
+    data = to_data(ticket)
+    assert [e["schema"] for e in data["events"]] == [1, 1]
+    assert [e["schema"] for e in json.loads(json.dumps(data))["events"]] == [1, 1]
+    assert all(to_data(e)["schema"] == schema_of(type(e)) for e in ticket.events)
+
+
+@pytest.mark.usefixtures("commented_v2")
+def test_event_data_carries_the_current_schema_of_its_tag() -> None:
+    ticket = _ticket()
+    assert schema_versions()[Commented] == 2
+    assert [e["schema"] for e in to_data(ticket)["events"]] == [1, 2]
+    assert from_data(to_data(ticket), Ticket) == ticket
+
+
+def test_a_ticket_json_without_schemas_reads_as_version_1() -> None:
+    ticket = _ticket()
+    data = json.loads(json.dumps(to_data(ticket)))
+    for event in data["events"]:
+        del event["schema"]
+    kept = copy.deepcopy(data)
+    assert from_data(data, Ticket) == ticket
+    assert data == kept
+
+
+@pytest.mark.usefixtures("commented_v2")
+@pytest.mark.parametrize("schema", [None, 1])
+def test_an_older_event_in_a_ticket_json_reads_upcast(schema: int | None) -> None:
+    """Not only stores: a JSON export of tickets written before ``ticket.commented`` went to
+    version 2 (with or without ``"schema"``) reads upcast, and the caller's data is left as it
+    was."""
+    ticket = _ticket()
+    current = to_data(ticket)
+    old_comment = _v1_comment(ticket)
+    if schema is not None:
+        old_comment["schema"] = schema
+    data = json.loads(json.dumps({**current, "events": [current["events"][0], old_comment]}))
+    kept = copy.deepcopy(data)
+    assert from_data(data, Ticket) == ticket
+    assert data == kept
+    for decode in _event_decoders(Commented, "$.events[1]"):
+        assert decode(data["events"][1]) == ticket.events[1]
+    assert data == kept
+    assert fast_event_from_data(data["events"][1]) is None  # only the full decoders upcast
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        (2, "version 2 is newer than this csmcore reads \\(up to 1\\)"),
+        (99, "version 99 is newer"),
+        (0, "version 0 is not a whole number >= 1"),
+        (True, "version True is not a whole number >= 1"),
+        (1.0, "version 1.0 is not a whole number >= 1"),
+        ("1", "version '1' is not a whole number >= 1"),
+        (None, "version None is not a whole number >= 1"),
+    ],
+)
+def test_a_newer_or_malformed_event_schema_is_refused_naming_the_path(
+    schema: Any, message: str
+) -> None:
+    ticket = _ticket()
+    data = to_data(ticket)
+    data["events"][1]["schema"] = schema
+    named = r"\.schema: 'ticket\.commented' payload " + message
+    with pytest.raises(SerializationError, match=r"^\$\.events\[1\]" + named):
+        from_data(data, Ticket)
+    comment = data["events"][1]
+    decoders = _event_decoders(Commented, "$.x[1]")
+    paths = [r"\$\.x\[1\]", r"\$\.x\[1\]", r"\$", r"\$", r"\$"]
+    for decode, path in zip(decoders, paths, strict=True):
+        with pytest.raises(SerializationError, match=f"^{path}{named}"):
+            decode(comment)
+    assert fast_event_from_data(comment) is None
+    assert comment["schema"] is schema  # left as it was
+
+
+@pytest.mark.usefixtures("commented_v2")
+def test_upcast_tagged_copies_and_says_which_version_it_gives() -> None:
+    ticket = _ticket()
+    current = to_data(ticket.events[1])
+    assert upcast_tagged(current) is current  # nothing to do: the very same data
+    v1 = _v1_comment(ticket)
+    kept = copy.deepcopy(v1)
+    upcast_data = upcast_tagged(v1)
+    assert upcast_data == current
+    assert v1 == kept
+    assert upcast_tagged(upcast_data) is upcast_data  # reading it again upcasts nothing
 
 
 def _set_event(path: Path, seq: int, data: dict[str, Any]) -> None:
@@ -340,3 +458,19 @@ def test_version_1_events_read_upcast_from_sqlite(tmp_path: Path) -> None:
             store.tickets.get("T-1")
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("upcaster", "message"),
+    [
+        (lambda data: [data], r"^\$\.e: the upcasters of 'commented' gave \[.*\], not a mapping"),
+        (lambda data: data["nope"], r"^\$\.e\.schema: .*cannot be upcast from version 1 to 2"),
+        (lambda data: {**data, "extra": 1}, r"^\$\.e: unknown keys \['extra'\]"),
+    ],
+)
+def test_a_failing_upcaster_gets_the_same_error_on_both_paths(upcaster: Any, message: str) -> None:
+    old = {"type": "commented", "at": "2025-03-03T09:00:00+00:00", "author_role": "agent"}
+    with _commented_at_v2(upcaster):
+        for decode in (event_from_data, reference_event_from_data):
+            with pytest.raises(SerializationError, match=message):
+                decode(old, "$.e")

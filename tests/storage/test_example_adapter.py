@@ -17,6 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -33,6 +34,7 @@ from csmcore.serialization import from_data
 from csmcore.storage import Store, Versioned, kit, open_store, register_adapter
 from csmcore.storage.base import DocumentRepositoryBase, StoreBase, TicketRepositoryBase
 from csmcore.storage.roles import BUILTIN_ROLES, storage_role
+from csmcore.testing.builders import T0, make_comment, make_ticket
 from csmcore.testing.storage_suite import StorageSuite, StoreFactory
 from csmcore.tickets import Ticket, TicketEvent, TicketEventBase
 
@@ -332,3 +334,29 @@ class TestJsonFileStore(StorageSuite):
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> StoreFactory:
         return JsonFiles(tmp_path)
+
+
+def test_the_file_records_each_event_with_its_schema(tmp_path: Path) -> None:
+    """``kit.encode_event`` gives every event its ``"schema"``; data an older adapter wrote
+    without it (version 1) still reads."""
+    ticket = make_ticket("T-1")
+    ticket = ticket.apply(make_comment(T0 + timedelta(minutes=5)))
+    url = f"jsonfile:///{tmp_path / 'schema.json'}"
+    store = open_store(url)
+    try:
+        store.tickets.add(ticket)
+    finally:
+        store.close()
+
+    def check_and_strip(state: State) -> None:
+        events = state["tickets"]["T-1"]
+        assert [e["schema"] for e in events] == [1, 1]
+        for event in events:
+            del event["schema"]
+
+    JsonFiles._edit(url, check_and_strip)  # behind the adapter's back, as the suite's hooks do
+    store = open_store(url)
+    try:
+        assert store.tickets.get("T-1") == ticket
+    finally:
+        store.close()

@@ -178,7 +178,8 @@ _ODD_VALUES: list[Any] = [
     "Awaiting Vendor",
 ]
 _KEYS = sorted(
-    {a.name for cls in BUILT_IN_EVENTS for a in attrs.fields(cls) if a.init} | {"type", "bogus"}
+    {a.name for cls in BUILT_IN_EVENTS for a in attrs.fields(cls) if a.init}
+    | {"type", "schema", "bogus"}
 )
 
 
@@ -275,7 +276,9 @@ def test_every_event_class_has_a_fast_encoder_naming_every_field() -> None:
     assert {type(e) for e in samples} == set(BUILT_IN_EVENTS)
     for event in samples:
         fast = event_to_data(event)
-        assert list(fast) == ["type", *(a.name for a in attrs.fields(type(event)) if a.init)]
+        fields = [a.name for a in attrs.fields(type(event)) if a.init]
+        assert list(fast) == ["type", *fields, "schema"]
+        assert fast["schema"] == 1
         assert fast == reference_event_to_data(event)
 
 

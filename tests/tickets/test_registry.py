@@ -119,6 +119,7 @@ def test_it_round_trips_through_the_converter() -> None:
         "actor": None,
         "score": 4,
         "remark": "quick",
+        "schema": 1,
     }
     assert from_data(data, Ticket) == ticket
     event: TicketEventBase = ticket.events[-1]
@@ -209,6 +210,17 @@ def test_a_declaration_must_be_an_attrs_event_class() -> None:
         @attrs.frozen(kw_only=True)
         class Other(TicketEventBase):
             pass
+
+
+@pytest.mark.parametrize("name", ["schema", "type"])
+def test_a_field_may_not_take_a_key_the_data_reserves(name: str) -> None:
+    cls = attrs.make_class(
+        "Clashing", {name: attrs.field(default=None)}, bases=(TicketEventBase,), frozen=True
+    )
+    with pytest.raises(ValidationError, match=f"Clashing has a field named '{name}'"):
+        event_type("ticket.test_clashing")(cls)
+    with pytest.raises(SerializationError, match="not a known csmcore type"):
+        type_info("ticket.test_clashing")  # nothing was registered
 
 
 _unused: Callable[..., object] = postgres_dsn  # the fixture chain of postgres_factory

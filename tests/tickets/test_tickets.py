@@ -671,6 +671,7 @@ def test_single_events_round_trip_as_tagged_union() -> None:
         "public": False,
         "author": None,
         "on_behalf_of_requester": False,
+        "schema": 1,
     }
     assert from_data(data, TicketEvent) == event  # type: ignore[arg-type]
     assert from_data(data, TicketEventBase) == event

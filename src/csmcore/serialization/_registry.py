@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -24,6 +25,7 @@ __all__ = [
     "Upcaster",
     "registered_types",
     "schema_of",
+    "schema_versions",
     "serializable",
     "tag_of",
     "type_info",
@@ -60,6 +62,8 @@ _by_alias: dict[str, TypeInfo] = {}
 _by_class: dict[type, TypeInfo] = {}
 _by_name: dict[str, TypeInfo] = {}
 """Tags and aliases together, for the one lookup per stored event in :func:`upcast_tagged`."""
+_versions: dict[type, int] = {}
+_versions_view: Final[Mapping[type, int]] = MappingProxyType(_versions)
 
 
 def serializable(
@@ -129,6 +133,7 @@ def serializable(
                 _by_alias[alias] = info
                 _by_name[alias] = info
             _by_class[cls] = info
+            _versions[cls] = version
         return cls
 
     return declare
@@ -138,11 +143,15 @@ def tag_of(cls: type) -> str:
     """The stable tag of ``cls``; :class:`~csmcore.errors.SerializationError` if it has none."""
     info = _by_class.get(cls)
     if info is None:
-        raise SerializationError(
-            f"{getattr(cls, '__qualname__', cls)!r} has no type tag; declare one with "
-            "@csmcore.serialization.serializable('your_tag')"
-        )
+        raise _no_tag(cls)
     return info.tag
+
+
+def _no_tag(cls: type) -> SerializationError:
+    return SerializationError(
+        f"{getattr(cls, '__qualname__', cls)!r} has no type tag; declare one with "
+        "@csmcore.serialization.serializable('your_tag')"
+    )
 
 
 def type_info(name: str) -> TypeInfo:
@@ -163,13 +172,28 @@ def type_info(name: str) -> TypeInfo:
 def schema_of(cls: type) -> int:
     """The payload schema version this release writes for ``cls`` (``version`` of its tag).
 
-    Raises :class:`~csmcore.errors.SerializationError` when ``cls`` has no tag.
+    Raises :class:`~csmcore.errors.SerializationError` when ``cls`` has no tag. (Encoders call
+    it once per event they write, so it is one dictionary lookup.)
     """
     info = _by_class.get(cls)
     if info is None:
-        tag_of(cls)  # raises, naming the class
-    assert info is not None
+        raise _no_tag(cls)
     return info.version
+
+
+def schema_versions() -> Mapping[type, int]:
+    """Every tagged class and the schema version this release writes for it, as a read-only
+    view that follows later declarations.
+
+    For code that looks a version up per value it writes or reads (the event codecs): keep the
+    view and index it (``versions[cls]``), which costs less than a :func:`schema_of` call.
+
+    >>> from csmcore.tickets import Merged
+    >>> versions = schema_versions()
+    >>> versions[Merged] == schema_of(Merged)
+    True
+    """
+    return _versions_view
 
 
 def registered_types() -> dict[str, type]:
@@ -205,22 +229,38 @@ def upcast(info: TypeInfo, data: Any, version: int) -> Any:
     return data
 
 
-def upcast_tagged(data: Any, path: str = "$") -> Any:
-    """A stored payload that names its type under ``"type"``, at the current schema.
+def _json_copy(value: Any) -> Any:
+    """A copy of JSON-like ``value`` sharing no dict or list with it (an upcaster may change
+    what it is given, and the caller's data must stay as it was)."""
+    if type(value) is dict:
+        return {k: _json_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_json_copy(v) for v in value]
+    return value
 
-    Such a payload (a stored ticket event: ``{"type": "ticket.commented", "schema": 1, ...}``)
-    records its schema version under ``"schema"``; a payload without it was written before
-    schema versions existed and is version 1. Returns the payload without the ``"schema"`` key,
-    run through the upcasters of its tag when it is older than this release: the very same
-    ``dict`` when it is current (it is changed in place: pass a copy to keep yours), anything
-    that is not a ``dict``, or names no known tag, unchanged (its decoder reports it).
+
+def upcast_tagged(data: Any, path: str = "$") -> Any:
+    """A payload that names its type under ``"type"``, brought to the current schema.
+
+    Such a payload (a ticket event: ``{"type": "ticket.commented", ..., "schema": 1}``) records
+    its schema version under ``"schema"``; a payload without it was written before schema
+    versions existed and is version 1. A payload at the current version of its tag is returned
+    as it is (the very same object); an older one is copied (nested dicts and lists too, so
+    ``data`` is never changed), run through the upcasters of its tag and returned with
+    ``"schema"`` set to the current version, so that reading the result again upcasts nothing.
+    Anything that is not a ``dict``, or names no known tag, is returned unchanged (its decoder
+    reports it).
 
     Raises :class:`~csmcore.errors.SerializationError` naming ``path`` for a ``"schema"`` that
-    is not a whole number >= 1 or is newer than this release reads.
+    is not a whole number >= 1, is newer than this release reads, or that the upcasters cannot
+    bring up to date.
 
-    >>> upcast_tagged({"type": "ticket.merged", "schema": 1, "into": "T-1"})
-    {'type': 'ticket.merged', 'into': 'T-1'}
-    >>> upcast_tagged({"type": "ticket.merged", "schema": 99, "into": "T-1"})
+    The event decoders (:func:`csmcore.tickets.event_from_data`, and so ``from_data``) call
+    this themselves; call it only for payloads you decode some other way.
+
+    >>> upcast_tagged({"type": "ticket.merged", "into": "T-1", "schema": 1})
+    {'type': 'ticket.merged', 'into': 'T-1', 'schema': 1}
+    >>> upcast_tagged({"type": "ticket.merged", "into": "T-1", "schema": 99})
     ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -228,16 +268,20 @@ def upcast_tagged(data: Any, path: str = "$") -> Any:
     """
     if type(data) is not dict:
         return data
-    version = data.pop("schema", 1)
+    version = data.get("schema", 1)
     name = data.get("type")
     info = _by_name.get(name) if type(name) is str else None
-    if info is not None and version == info.version and type(version) is int:
-        return data  # the usual case: current
-    if info is None and type(version) is int and version >= 1:
-        return data  # no known tag: left to the decoder, which names the problem
     if info is None:
+        if type(version) is int and version >= 1:
+            return data  # no known tag: left to the decoder, which names the problem
         raise SerializationError(f"{path}.schema: {version!r} is not a whole number >= 1")
+    if type(version) is int and version == info.version:
+        return data  # the usual case: current
+    payload = {k: _json_copy(v) for k, v in data.items() if k != "schema"}
     try:
-        return upcast(info, data, version)
+        upcast_data = upcast(info, payload, version)
     except SerializationError as err:
         raise SerializationError(f"{path}.schema: {err}") from err
+    if type(upcast_data) is dict:
+        upcast_data["schema"] = info.version
+    return upcast_data

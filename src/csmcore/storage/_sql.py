@@ -7,7 +7,7 @@ Layout (schema version 3):
   columns that conditions are pushed down to (status, priority, channel, group, ...).
 - ``csm_ticket_tags(ticket_id, tag)``: the current tags, for ``HasTags``.
 - ``csm_events(ticket_id, seq, data)``: the history, one JSON document per event (seq from 1),
-  as :func:`kit.encode_event` gives it (with its ``"schema"``).
+  as :func:`kit.encode_event` gives it (with its ``"schema"``; rows without one are version 1).
 - ``csm_documents(kind, key, version, data)``: versioned calendars, policies and rules, each as
   :func:`kit.encode_document` gives it (``{"type": tag, "schema": n, "data": ...}``).
 
@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Protocol, cast
 
 from csmcore import conditions as cd
-from csmcore.serialization import schema_of, upcast_tagged
 from csmcore.storage import kit as c
 from csmcore.tickets import Ticket, TicketEvent, event_from_data, event_to_data
 
@@ -113,16 +112,14 @@ dump_json: Callable[[Any], str] = _fast_dump_json() or _ENCODER.encode
 
 
 def _event_json(event: TicketEvent) -> str:
-    """The stored JSON text of ``event`` (with its ``"schema"``, as :func:`kit.encode_event`
-    gives it), checked as :func:`kit.encode_event` checks it.
+    """The stored JSON text of ``event`` (what :func:`kit.encode_event` gives, ``"schema"``
+    included), checked as :func:`kit.encode_event` checks it.
 
     JSON escapes NUL and surrogates (``\\u0000``, ``\\ud800`` to ``\\udfff``), so only a text
     holding one of those escapes needs the full check; the usual one costs two substring
     searches.
     """
-    data = event_to_data(event)
-    data["schema"] = schema_of(type(event))  # the version upcasters start from when reading
-    text = dump_json(data)
+    text = dump_json(event_to_data(event))
     if "\\u0000" in text or "\\ud" in text:
         c.check_data_text(json.loads(text), f"{type(event).__name__} at {event.at.isoformat()}")
     return text
@@ -340,9 +337,9 @@ def _push_compare(node: cd.Compare, dialect: Dialect) -> Compiled:
 def _history(texts: Sequence[str]) -> Ticket:
     """The ticket whose stored events (JSON texts, in order) are ``texts``.
 
-    An event without ``"schema"`` was written before schema versions (version 1); an older one
-    is upcast to the current schema of its tag.
+    The decoder reads an event without ``"schema"`` (written before schema versions) as
+    version 1 and upcasts one older than the current schema of its tag.
     """
     datas = json.loads("[" + ",".join(texts) + "]")  # one parse for the whole history
-    events: list[Any] = [event_from_data(upcast_tagged(d), "$") for d in datas]
+    events: list[Any] = [event_from_data(d, "$") for d in datas]
     return Ticket.from_events(cast(list[TicketEvent], events))

@@ -8,9 +8,9 @@ is acceptable and raises :class:`~csmcore.errors.ValidationError` naming it othe
 Every built-in store uses them: :func:`check_id` for each ticket id and document key it is
 given, :func:`encode_document` for each document it writes, and the SQL stores
 :func:`decode_document` for each one they read (the memory store keeps the objects themselves).
-A store that writes events as JSON uses :func:`encode_event` (``with_schema=True`` records the
-schema version) and reads them with :func:`decode_event` (the SQL stores make the same check
-on the JSON text they write, and write and read the same schema version).
+A store that writes events as JSON uses :func:`encode_event` (which, like ``to_data``, records
+each event's schema version) and reads them with :func:`decode_event` (the SQL stores make the
+same check on the JSON text they write).
 """
 
 from __future__ import annotations
@@ -26,11 +26,9 @@ from csmcore.errors import ConcurrencyError, SerializationError, ValidationError
 from csmcore.serialization import (
     from_data,
     from_document,
-    schema_of,
     tag_of,
     to_data,
     to_document,
-    upcast_tagged,
 )
 from csmcore.tickets import Ticket, TicketEvent
 
@@ -150,14 +148,11 @@ def apply_all(ticket: Ticket, events: Sequence[TicketEvent]) -> Ticket:
     return ticket
 
 
-def encode_event(event: TicketEvent, *, with_schema: bool = False) -> dict[str, Any]:
+def encode_event(event: TicketEvent) -> dict[str, Any]:
     """``event`` as JSON-safe data (what ``to_data`` gives), checked to read back.
 
-    With ``with_schema=True`` the data also holds ``"schema"``, the schema version of the
-    event's tag, so that a later release can upcast it: what the built-in SQL stores write.
-    Read either form back with :func:`decode_event` (``from_data`` reads only the form without
-    ``"schema"``, which is the default so that adapters written before schema versions keep
-    working).
+    The data holds ``"schema"``, the schema version of the event's tag, so that a later release
+    can upcast it. Read it back with :func:`decode_event` (or ``from_data``, which is the same).
 
     The domain refuses NUL and lone surrogates when an event is built, so only an event forced
     past its validators can hold them; a store that wrote it as JSON (which escapes both) would
@@ -168,29 +163,25 @@ def encode_event(event: TicketEvent, *, with_schema: bool = False) -> dict[str, 
     >>> from datetime import datetime, timezone
     >>> from csmcore.tickets import PriorityChanged
     >>> event = PriorityChanged(at=datetime(2025, 1, 6, tzinfo=timezone.utc), priority="high")
-    >>> data = encode_event(event, with_schema=True)
+    >>> data = encode_event(event)
     >>> data["type"], data["priority"], data["schema"]
     ('ticket.priority_changed', 'high', 1)
-    >>> decode_event(data) == event == decode_event(encode_event(event))
+    >>> decode_event(data) == event
     True
     """
     data: dict[str, Any] = to_data(event)
     check_data_text(data, f"{type(event).__name__} at {event.at.isoformat()}")
-    if with_schema:
-        data["schema"] = schema_of(type(event))
     return data
 
 
 def decode_event(data: Any) -> TicketEvent:
-    """The event :func:`encode_event` encoded (with or without ``"schema"``).
+    """The event :func:`encode_event` encoded, or an older release wrote.
 
-    Data without ``"schema"`` is schema version 1 (the previous release wrote none); older data
-    is run through the upcasters of its tag (:func:`csmcore.serialization.upcast_tagged`).
-    ``data`` itself is left unchanged. Raises :class:`~csmcore.errors.SerializationError`
+    Data without ``"schema"`` is schema version 1 (0.1.0.dev0 wrote none); older data is run
+    through the upcasters of its tag, on a copy (``data`` itself is left unchanged). The same as
+    ``from_data(data, TicketEvent)``. Raises :class:`~csmcore.errors.SerializationError`
     naming the path of the problem for malformed data or a schema newer than this release reads.
     """
-    if isinstance(data, dict):
-        data = upcast_tagged(dict(data))
     event: TicketEvent = from_data(data, TicketEvent)  # type: ignore[arg-type]
     return event
 

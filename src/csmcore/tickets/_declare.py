@@ -22,7 +22,13 @@ import attrs
 
 from csmcore._time import to_us
 from csmcore.errors import SerializationError, ValidationError
-from csmcore.serialization import converter, serializable, type_info
+from csmcore.serialization import (
+    converter,
+    schema_versions,
+    serializable,
+    type_info,
+    upcast_tagged,
+)
 from csmcore.tickets._enums import Priority, Status
 from csmcore.tickets._values import FrozenMap, field_map, instant, optional_text, tag_set
 
@@ -281,10 +287,11 @@ class EventSpec:
     """What the registry knows of one event type (see :func:`event_type`); read-only.
 
     ``names`` are its init fields in declaration order (the keys of its data besides
-    ``"type"``), ``required`` those without a default, ``keys`` every key its data may have,
-    ``lists`` the fields written as JSON lists (frozensets), ``instants`` the datetime fields
-    (``at`` included); ``encode`` and ``decode`` are its codec hooks (``decode`` None: the
-    generic decoder only).
+    ``"type"`` and ``"schema"``), ``required`` those without a default, ``keys`` every key its
+    data may have, ``lists`` the fields written as JSON lists (frozensets), ``instants`` the
+    datetime fields (``at`` included); ``encode`` and ``decode`` are its codec hooks
+    (``encode`` gives the data without ``"schema"``, which :func:`event_to_data` adds;
+    ``decode`` None: the generic decoder only).
     """
 
     __slots__ = ("cls", "decode", "encode", "instants", "keys", "lists", "names", "required", "tag")
@@ -305,7 +312,7 @@ class EventSpec:
         self.tag = tag
         self.names = names
         self.required = required
-        self.keys = frozenset({"type", *names})
+        self.keys = frozenset({"type", "schema", *names})
         self.lists = lists
         self.instants = instants
         self.encode = encode
@@ -318,7 +325,9 @@ class EventSpec:
 _lock = threading.Lock()
 _SPECS: dict[type, EventSpec] = {}
 _BY_NAME: dict[str, EventSpec] = {}  # tag and aliases
-_ENCODE: dict[type, Encoder] = {}
+_ENCODE: dict[type, Encoder] = {}  # the encode hook of each declared class
+_RESERVED: Final = frozenset({"type", "schema"})  # keys of the data that are no field
+_VERSION: Final = schema_versions()  # class -> schema version of its tag (a live view)
 
 _Ev = TypeVar("_Ev", bound=type[TicketEventBase])
 _is_attrs: Callable[[type], bool] = attrs.has  # (no TypeGuard: keep the class's own type)
@@ -339,13 +348,18 @@ def event_type(
     :func:`csmcore.serialization.serializable`. The class must subclass
     :class:`TicketEventBase`; it overrides :meth:`~TicketEventBase.check` and
     :meth:`~TicketEventBase.fold` for its rules. Its data is ``{"type": tag, <field>: value,
-    ...}``, written and read by a generic codec built from its attrs fields, unless fast hooks
-    are given: ``encode(event)`` returns data equal to the generic codec's, and
-    ``decode(cls, data)`` returns the event or raises :class:`Unusual` (or KeyError, TypeError,
-    ValueError) to leave the data to the generic decoder.
+    ..., "schema": version}``, written and read by a generic codec built from its attrs fields,
+    unless fast hooks are given: ``encode(event)`` returns the data without ``"schema"`` (equal
+    to the generic codec's; :func:`event_to_data` adds ``"schema"``), and ``decode(cls, data)``
+    returns the event or raises :class:`Unusual` (or KeyError, TypeError, ValueError) to leave
+    the data to the generic decoder. ``decode`` is only given data at the current version (it
+    may hold ``"schema"``): data of an older version is first run through the ``upcasters``,
+    each of which receives the whole data of one version (``"type"`` and the fields, without
+    ``"schema"``) and returns that of the next.
 
     Raises :class:`~csmcore.errors.ValidationError` for a class that is not an attrs subclass
-    of TicketEventBase, or a tag the serialization registry refuses.
+    of TicketEventBase, has a field named ``type`` or ``schema`` (the keys the data reserves),
+    or a tag the serialization registry refuses.
     """
     alias_list = tuple(aliases)
     declare = serializable(tag, aliases=alias_list, version=version, upcasters=upcasters)
@@ -358,6 +372,12 @@ def event_type(
             raise ValidationError(
                 f"{cls!r} is not an attrs subclass of TicketEventBase; declare events as "
                 "@event_type('ticket.x') above @attrs.frozen(kw_only=True)"
+            )
+        reserved = sorted(_RESERVED.intersection(a.name for a in attrs.fields(cls)))
+        if reserved:
+            raise ValidationError(
+                f"{cls.__qualname__} has a field named {reserved[0]!r}; an event's data uses "
+                f"the keys {sorted(_RESERVED)} itself, so rename the field"
             )
         declare(cls)
         event_cls: type[TicketEventBase] = cls
@@ -385,11 +405,22 @@ def event_type(
             _ENCODE[event_cls] = spec.encode
             for name in (tag, *alias_list):
                 _BY_NAME[name] = spec
-        converter.register_unstructure_hook(event_cls, spec.encode)
+        converter.register_unstructure_hook(event_cls, _with_schema(event_cls, spec.encode))
         converter.register_structure_hook(event_cls, _structure_hook)
         return cls
 
     return register
+
+
+def _with_schema(cls: type, encode: Encoder) -> Encoder:
+    """``encode`` of declared event class ``cls``, adding the schema version of its tag."""
+
+    def unstructure(event: Any) -> dict[str, Any]:
+        data = encode(event)
+        data["schema"] = _VERSION[cls]
+        return data
+
+    return unstructure
 
 
 def _is_set_type(annotation: object) -> bool:
@@ -448,9 +479,12 @@ def _reference_encoder(tag: str, names: tuple[str, ...]) -> Encoder:
 
 
 def reference_event_to_data(event: TicketEventBase) -> dict[str, Any]:
-    """The generic, field-by-field encoding of ``event`` (fast encoders must equal it)."""
+    """The generic, field-by-field encoding of ``event`` with the schema version of its tag
+    (:func:`event_to_data` must give the same data, in the same key order)."""
     spec = event_spec(type(event))
-    return _reference_encoder(spec.tag, spec.names)(event)
+    data = _reference_encoder(spec.tag, spec.names)(event)
+    data["schema"] = _VERSION[spec.cls]
+    return data
 
 
 def _spec_named(kind: object) -> EventSpec | None:
@@ -467,8 +501,11 @@ def reference_event_from_data(data: Any, path: str = "$") -> TicketEventBase:
     """The generic event decoder: checks every key, builds through the validating ``__init__``.
 
     Accepts every tag and alias of a declared event type (``"ticket.merged"`` and the older
-    ``"merged"``). Fast decoders fall back to it for anything unusual, so its messages are the
-    ones a caller sees: SerializationError naming ``path``.
+    ``"merged"``), with or without ``"schema"`` (without: version 1); data of an older version
+    is upcast first (:func:`csmcore.serialization.upcast_tagged`, on a copy). Fast decoders fall
+    back to it for anything unusual, so its messages are the ones a caller sees:
+    SerializationError naming ``path`` (``<path>.schema`` for a version newer than this release
+    reads).
     """
     if not isinstance(data, Mapping):
         raise SerializationError(f"{path}: {data!r} is not a mapping with a 'type' key")
@@ -479,6 +516,12 @@ def reference_event_from_data(data: Any, path: str = "$") -> TicketEventBase:
         raise SerializationError(
             f"{path}.type: {kind!r} is not an event type; accepted: {accepted}"
         )
+    if data.get("schema", 1) is not _VERSION[spec.cls]:  # see event_from_data
+        data = upcast_tagged(dict(data), path)
+        if not isinstance(data, Mapping):
+            raise SerializationError(
+                f"{path}: the upcasters of {kind!r} gave {data!r}, not a mapping of fields"
+            )
     names = spec.names
     extra = set(data) - spec.keys
     if extra:
@@ -517,39 +560,62 @@ def reference_event_from_data(data: Any, path: str = "$") -> TicketEventBase:
 
 
 def event_to_data(event: TicketEventBase) -> dict[str, Any]:
-    """JSON-safe data of ``event``: ``{"type": its tag, <field>: value, ...}``.
+    """JSON-safe data of ``event``: ``{"type": its tag, <field>: value, ..., "schema": n}``,
+    ``n`` being the schema version of the tag (:func:`csmcore.serialization.schema_of`), so
+    that a later release knows which upcasters the data needs.
 
     Built-in events use their fast encoders (equal to the generic one). Raises
     SerializationError for an event type that was not declared.
     """
-    encode = _ENCODE.get(type(event))
+    cls = type(event)
+    encode = _ENCODE.get(cls)
     if encode is None:
         return reference_event_to_data(event)  # raises, naming the undeclared class
-    return encode(event)
+    data = encode(event)
+    data["schema"] = _VERSION[cls]
+    return data
 
 
 def event_from_data(data: Any, path: str = "$") -> TicketEventBase:
     """The event ``data`` describes (any tag or alias of a declared type); SerializationError
-    naming ``path`` when it is malformed."""
+    naming ``path`` when it is malformed.
+
+    Data without ``"schema"`` is version 1 (what 0.1.0.dev0 wrote); data of an older version
+    than this release writes is upcast first, on a copy (``data`` is never changed); a newer
+    version raises SerializationError naming ``<path>.schema``.
+    """
     if type(data) is dict:
         kind = data.get("type")
         spec = _BY_NAME.get(kind) if type(kind) is str else None
-        if spec is not None and spec.decode is not None:
-            try:
-                event: TicketEventBase = spec.decode(spec.cls, data)
-                return event
-            except (Unusual, KeyError, TypeError, ValueError):
-                pass  # unusual or malformed: the reference decoder decides (and names the path)
+        if spec is not None:
+            # The usual data is at the current version: the same (small, cached) int object.
+            # Anything else, equal or not, goes through upcast_tagged, which decides exactly.
+            if data.get("schema", 1) is not _VERSION[spec.cls]:
+                current = upcast_tagged(data, path)  # a copy at the current version, or raises
+                if type(current) is not dict:  # the upcasters gave no mapping
+                    return reference_event_from_data(data, path)  # (which names the problem)
+                data = current
+            if spec.decode is not None:
+                try:
+                    event: TicketEventBase = spec.decode(spec.cls, data)
+                    return event
+                except (Unusual, KeyError, TypeError, ValueError):
+                    pass  # unusual or malformed: the reference decoder decides (names the path)
     return reference_event_from_data(data, path)
 
 
 def fast_event_from_data(data: Any) -> TicketEventBase | None:
-    """The event the fast decoder of ``data``'s type builds, or None when it declines."""
+    """The event the fast decoder of ``data``'s type builds, or None when it declines (it
+    declines data of another schema version than the current one: only the full decoder
+    upcasts)."""
     if type(data) is not dict:
         return None
     kind = data.get("type")
     spec = _BY_NAME.get(kind) if type(kind) is str else None
     if spec is None or spec.decode is None:
+        return None
+    version = data.get("schema", 1)
+    if type(version) is not int or version != _VERSION[spec.cls]:
         return None
     try:
         event: TicketEventBase = spec.decode(spec.cls, data)

@@ -1,7 +1,9 @@
 """Fast codecs of the built-in ticket events, declared through their ``@event_type``.
 
 Storage encodes and decodes every event it writes or reads, so these run for each row. The
-encoders are dict literals per event class (no per-field type tests). The decoders check each
+encoders are dict literals per event class (no per-field type tests); ``event_to_data`` appends
+``"schema"``. The decoders are only given data at the current schema version (``event_from_data``
+upcasts older data first), which may hold ``"schema"``; they ignore it. The decoders check each
 value with the same rules as the event's converters and validators, then fill the frozen
 instance directly; anything they do not recognise at once (a missing or unknown key, a value of
 an unexpected type, an instant not in UTC, a value a validator would refuse) raises
