@@ -9,8 +9,12 @@ the wrong type for its role (:meth:`csmcore.storage.roles.StorageRole.check_valu
 then call the primitive (``_add``, ``_get``, ``_put`` ...), which receives checked arguments:
 a ticket id or key every store can keep, a whole version, a tuple of events, a condition.
 The primitives raise what the protocol documents (``NotFound``, ``ConcurrencyError``,
-``StorageError`` with the driver error as ``__cause__``); :meth:`StoreBase.translate_error` is
-where an adapter turns its driver's errors into those, in one place.
+``InvalidTransition``); any other exception a primitive raises goes through the role's
+``translate_error`` (by default, that of the store the role belongs to:
+:meth:`StoreBase.translate_error`), the one place where an adapter turns its driver's errors
+into ``StorageError`` or ``ValidationError``. The public method raises the translation with the
+driver error as ``__cause__``, or the original exception when ``translate_error`` returns None
+(an error that is not the backend's).
 
 The memory, SQLite and PostgreSQL stores are built on these classes.
 
@@ -30,7 +34,7 @@ csmcore.errors.ValidationError: ticket_id='' is not a non-empty string
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 from csmcore.conditions import Condition
@@ -43,26 +47,69 @@ from csmcore.tickets import Ticket, TicketEvent
 __all__ = ["DocumentRepositoryBase", "StoreBase", "TicketRepositoryBase"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
-class TicketRepositoryBase(abc.ABC):
+class _Translating:
+    """Runs primitives and translates what they raise (see the module documentation)."""
+
+    __slots__ = ()
+
+    def translate_error(self, err: BaseException) -> CsmError | None:
+        """The :class:`~csmcore.errors.CsmError` that ``err``, raised by a primitive, stands
+        for, or None to let ``err`` through unchanged. By default the ``translate_error`` of
+        the store in the role's ``_store`` attribute (the convention of the built-in stores),
+        else None. Override it to translate in the role itself."""
+        store = getattr(self, "_store", None)
+        translate = getattr(store, "translate_error", None)
+        return None if translate is None else translate(err)
+
+    def _call(self, primitive: Callable[..., R], *args: Any) -> R:
+        try:
+            return primitive(*args)
+        except CsmError:
+            raise
+        except Exception as err:
+            translated = self.translate_error(err)
+            if translated is None:
+                raise
+            raise translated from err
+
+    def _translated(self, batches: Iterator[list[Ticket]]) -> Iterator[list[Ticket]]:
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except CsmError:
+                raise
+            except Exception as err:
+                translated = self.translate_error(err)
+                if translated is None:
+                    raise
+                raise translated from err
+            yield batch
+
+
+class TicketRepositoryBase(_Translating, abc.ABC):
     """The ``tickets`` role (:class:`~csmcore.storage.protocols.TicketRepository`): checks
     arguments, then calls the primitives ``_add_many``, ``_get``, ``_append``, ``_find``,
-    ``_stream`` and ``_count`` (and ``_add``, which defaults to ``_add_many``)."""
+    ``_stream`` and ``_count`` (and ``_add``, which defaults to ``_add_many``), translating
+    what they raise through :meth:`translate_error`."""
 
     __slots__ = ()
 
     def add(self, ticket: Ticket) -> Ticket:
         """See :meth:`csmcore.storage.protocols.TicketRepository.add`."""
-        return self._add(kit.check_ticket(ticket))
+        return self._call(self._add, kit.check_ticket(ticket))
 
     def add_many(self, tickets: Iterable[Ticket]) -> int:
         """See :meth:`csmcore.storage.protocols.TicketRepository.add_many`."""
-        return self._add_many([kit.check_ticket(t) for t in tickets])
+        return self._call(self._add_many, [kit.check_ticket(t) for t in tickets])
 
     def get(self, ticket_id: str) -> Ticket:
         """See :meth:`csmcore.storage.protocols.TicketRepository.get`."""
-        return self._get(kit.check_id(ticket_id, "ticket_id"))
+        return self._call(self._get, kit.check_id(ticket_id, "ticket_id"))
 
     def append(
         self, ticket_id: str, events: Sequence[TicketEvent], *, expected_version: int
@@ -71,7 +118,7 @@ class TicketRepositoryBase(abc.ABC):
         kit.check_id(ticket_id, "ticket_id")
         new_events = kit.check_events(events)
         kit.check_version(expected_version)
-        return self._append(ticket_id, new_events, expected_version)
+        return self._call(self._append, ticket_id, new_events, expected_version)
 
     def find(self, condition: Condition, *, limit: int | None = None) -> list[Ticket]:
         """See :meth:`csmcore.storage.protocols.TicketRepository.find`."""
@@ -79,18 +126,18 @@ class TicketRepositoryBase(abc.ABC):
         limit = kit.check_limit(limit)
         if limit == 0:
             return []
-        return self._find(condition, limit)
+        return self._call(self._find, condition, limit)
 
     def stream(self, condition: Condition, *, batch_size: int = 500) -> Iterator[list[Ticket]]:
         """See :meth:`csmcore.storage.protocols.TicketRepository.stream`. The arguments are
         checked at the call; ``_stream`` may be a generator."""
         kit.check_positive(batch_size, "batch_size")
         kit.check_condition(condition)
-        return self._stream(condition, batch_size)
+        return self._translated(iter(self._call(self._stream, condition, batch_size)))
 
     def count(self, condition: Condition) -> int:
         """See :meth:`csmcore.storage.protocols.TicketRepository.count`."""
-        return self._count(kit.check_condition(condition))
+        return self._call(self._count, kit.check_condition(condition))
 
     # --- primitives ------------------------------------------------------------------------
 
@@ -126,10 +173,11 @@ class TicketRepositoryBase(abc.ABC):
         """How many tickets match."""
 
 
-class DocumentRepositoryBase(abc.ABC, Generic[T]):
+class DocumentRepositoryBase(_Translating, abc.ABC, Generic[T]):
     """A document role (:class:`~csmcore.storage.protocols.VersionedRepository`): checks the
     key, the versions and the value's type for :attr:`role`, then calls the primitives
-    ``_put``, ``_get``, ``_history`` and ``_keys``.
+    ``_put``, ``_get``, ``_history`` and ``_keys``, translating what they raise through
+    :meth:`translate_error`.
 
     Set ``role`` (a :class:`~csmcore.storage.roles.StorageRole`) in the subclass or the
     instance, for example ``self.role = storage_role("policies")``.
@@ -145,22 +193,22 @@ class DocumentRepositoryBase(abc.ABC, Generic[T]):
         kit.check_id(key, "key")
         kit.check_version(expected_version)
         self.role.check_value(value)
-        return self._put(key, value, expected_version)
+        return self._call(self._put, key, value, expected_version)
 
     def get(self, key: str, *, version: int | None = None) -> Versioned[T]:
         """See :meth:`csmcore.storage.protocols.VersionedRepository.get`."""
         kit.check_id(key, "key")
         if version is not None:
             kit.check_positive(version, "version")
-        return self._get(key, version)
+        return self._call(self._get, key, version)
 
     def history(self, key: str) -> list[Versioned[T]]:
         """See :meth:`csmcore.storage.protocols.VersionedRepository.history`."""
-        return self._history(kit.check_id(key, "key"))
+        return self._call(self._history, kit.check_id(key, "key"))
 
     def keys(self) -> list[str]:
         """See :meth:`csmcore.storage.protocols.VersionedRepository.keys`."""
-        return self._keys()
+        return self._call(self._keys)
 
     # --- primitives ------------------------------------------------------------------------
 
@@ -200,7 +248,8 @@ class StoreBase:
         return role_of(self, name)
 
     def translate_error(self, err: BaseException) -> CsmError | None:
-        """The :class:`~csmcore.errors.CsmError` a backend error ``err`` stands for (raise it
+        """The :class:`~csmcore.errors.CsmError` a backend error ``err`` stands for (raised
         with ``err`` as ``__cause__``), or None for an error that is not the backend's. The
-        default translates nothing; the SQL stores translate their driver's errors here."""
+        role base classes call it for whatever a primitive raises that is not a ``CsmError``.
+        The default translates nothing; the SQL stores translate their driver's errors here."""
         return None
