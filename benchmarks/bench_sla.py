@@ -193,6 +193,21 @@ WORKING = frozenset({"new", "open"})  # agent work counts in these statuses
 ZERO = timedelta(0)
 
 
+_TICK = timedelta(microseconds=1)
+
+
+def _late(
+    used: timedelta, target: timedelta, start: datetime, when: datetime, business: Measure
+) -> bool:
+    """Whether a cycle from ``start`` that counted ``used`` by ``when`` is late at ``when``.
+
+    An event exactly at the due instant is on time (issue 10): late when more than the target
+    is used, or the whole target was already used one microsecond earlier (the due instant was a
+    closing time and ``when`` is in the closed hours after it).
+    """
+    return used > target or (used == target and business(start, when - _TICK) >= target)
+
+
 def peer_evaluate(ticket: PeerTicket, until: datetime, business: Measure) -> PeerResult:
     """The three metrics of one ticket at ``until``, by the rules of ``docs/sla-concepts.md``.
 
@@ -227,11 +242,14 @@ def peer_evaluate(ticket: PeerTicket, until: datetime, business: Measure) -> Pee
             elif value == "agent":
                 if awaiting:
                     used = business(created, when)
-                    first = used, first_breached or used >= first_target
+                    first = (
+                        used,
+                        first_breached or _late(used, first_target, created, when, business),
+                    )
                     awaiting = False
                 if next_start is not None:
                     used = business(next_start, when)
-                    nexts.append((used, used >= next_within))
+                    nexts.append((used, _late(used, next_within, next_start, when, business)))
                     next_start = None
         elif kind == "status":
             if value in WORKING:
@@ -243,26 +261,33 @@ def peer_evaluate(ticket: PeerTicket, until: datetime, business: Measure) -> Pee
             if value in SOLVED and status not in SOLVED:  # solving answers the requester
                 if awaiting:
                     used = business(created, when)
-                    first = used, first_breached or used >= first_target
+                    first = (
+                        used,
+                        first_breached or _late(used, first_target, created, when, business),
+                    )
                     awaiting = False
                 if next_start is not None:
                     used = business(next_start, when)
-                    nexts.append((used, used >= next_within))
+                    nexts.append((used, _late(used, next_within, next_start, when, business)))
                     next_start = None
             status = value
         elif kind == "priority":
             if awaiting and value != priority:
                 used = business(created, when)
-                first_breached = first_breached or used >= first_target
+                first_breached = first_breached or _late(
+                    used, first_target, created, when, business
+                )
                 first_target = first_within[value]
-                first_breached = first_breached or used >= first_target
+                first_breached = first_breached or _late(
+                    used, first_target, created, when, business
+                )
             priority = value
     if awaiting:
         used = business(created, until)
-        first = used, first_breached or used >= first_target
+        first = used, first_breached or _late(used, first_target, created, until, business)
     if next_start is not None:
         used = business(next_start, until)
-        nexts.append((used, used >= next_within))
+        nexts.append((used, _late(used, next_within, next_start, until, business)))
     if work_since is not None:
         work += business(work_since, until)
     return first, nexts, (work, work >= work_within)

@@ -33,6 +33,21 @@ JUDGEMENTS: dict[str, dict[str, list[Any]]] = json.loads(
 )
 TICKETS = [from_data(t, Ticket) for t in DOCUMENTS["tickets"]]
 
+# Judgements the old release got wrong and this release corrects on purpose (issue 10, wrong
+# judgement 2): T-1's custom "vendor" cycle was stopped by the agent reply of 03-04 14:00; the
+# old release resumed it at the reopen of 03-05 09:00, this one resumes only a cycle that the
+# solve ended. Everything else must be judged exactly as the old release judged it.
+# (It breached on 03-03 13:00 either way.)
+_CORRECTED = {
+    ("T-1", "vendor", 1): {"elapsed": 32400, "paused": 0, "stopped_at": "2025-03-04T14:00:00+00:00"}
+}
+for _ticket_id, _by_instant in JUDGEMENTS.items():
+    for _instant, _statuses in _by_instant.items():
+        if _instant < "2025-03-05":  # the reopen: the judgements before it are unchanged
+            continue
+        for _status in _statuses:
+            _status.update(_CORRECTED.get((_ticket_id, _status["target"], _status["cycle"]), {}))
+
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:

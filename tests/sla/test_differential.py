@@ -252,8 +252,8 @@ class _Cycle:
         if spec is None or self.breach is not None or self.run_us is None:
             return
         need = self.run_pos + spec.d - self.used
-        if self.clock.pos(t) >= need:
-            self.breach = self.clock.at(need, self.run_us)
+        if self.clock.pos(t) >= need and self.clock.at(need, self.run_us) < t:
+            self.breach = self.clock.at(need, self.run_us)  # due_at itself is on time
 
     def respec(self, spec: _RefSpec | None, t: int) -> None:
         old = self.spec
@@ -277,14 +277,26 @@ class _Cycle:
                 self.run_us = t
                 self.run_pos = self.clock.pos(t)
         self.spec = spec
-        if self.breach is None and self.used_at(t) >= spec.d:
+        used = self.used_at(t)
+        if self.breach is None and (used > spec.d or (used == spec.d and self.due(t) < t)):
             self.breach = t
 
 
 class _Track:
     """All cycles of one target key."""
 
-    __slots__ = ("clock_rules", "cycles", "key", "metric", "open", "runs", "start_matched")
+    __slots__ = (
+        "by_solve",
+        "clock_rules",
+        "count",
+        "cycles",
+        "key",
+        "metric",
+        "open",
+        "runs",
+        "start_matched",
+        "waiting",
+    )
 
     def __init__(self, key: str, metric: SlaMetric, clock_rules: CustomTimer | None) -> None:
         self.key = key
@@ -293,15 +305,21 @@ class _Track:
         self.runs = _RUNS[metric]
         self.cycles: list[_Cycle] = []
         self.start_matched = False
+        self.waiting = False
+        self.by_solve = False
+        self.count = 0
         self.open: _Cycle | None = None
         """The last cycle when it has not stopped (kept in step by begin / end / resume)."""
 
     def resume(self, cycle: _Cycle) -> None:
         cycle.stop = None
         self.open = cycle
+        self.by_solve = False
 
     def begin(self, t: int, spec: _RefSpec | None, running: bool) -> None:
-        cycle = _Cycle(len(self.cycles) + 1, t, spec)
+        self.count += 1  # never reused, even after a cancelled (reset) cycle
+        self.by_solve = False
+        cycle = _Cycle(self.count, t, spec)
         self.cycles.append(cycle)
         self.open = cycle
         cycle.run(running, t)
@@ -441,7 +459,15 @@ class _Run:
         elif metric is SlaMetric.NEXT_REPLY:
             if agent_reply or solved:
                 track.end(t)
+                if agent_reply:
+                    track.waiting = False
             elif requester_comment and cycle is None and not awaiting_first:
+                if status in _SOLVED:
+                    track.waiting = True  # starts at a reopen, if no agent answers first
+                else:
+                    track.begin(t, spec, True)
+            elif reopened and track.waiting:
+                track.waiting = False
                 track.begin(t, spec, True)
         elif metric is SlaMetric.PERIODIC_UPDATE or metric is SlaMetric.PAUSABLE_UPDATE:
             if agent_reply or solved:
@@ -493,6 +519,7 @@ class _Run:
         if cycle is not None:
             if stops:
                 track.end(t)
+                track.by_solve = SlaTrigger.SOLVED in triggers
                 return
             if rules.reset is not None and rules.reset.matches(snapshot):
                 track.end(t)
@@ -505,7 +532,7 @@ class _Run:
                     return
         elif (
             reopened
-            and track.cycles
+            and track.by_solve
             and spec is not None
             and spec.target.on_reopen is OnReopen.PAUSE
             and not stops
@@ -551,13 +578,15 @@ class _Run:
             assert spec is not None
             if cycle.stop is not None or cycle.run_us is None:
                 continue
-            candidates = []
+            moments = []
             if cycle.breach is None:
-                candidates.append(cycle.run_pos + spec.d - cycle.used)
+                # Late from one microsecond after the due time.
+                moments.append(
+                    cycle.clock.at(cycle.run_pos + spec.d - cycle.used, cycle.run_us) + 1
+                )
             for _, need in spec.thresholds:
-                candidates.append(cycle.run_pos + need - cycle.used)
-            for need in candidates:
-                moment = cycle.clock.at(need, cycle.run_us)
+                moments.append(cycle.clock.at(cycle.run_pos + need - cycle.used, cycle.run_us))
+            for moment in moments:
                 if moment > after and (best is None or moment < best):
                     best = moment
         return best

@@ -222,7 +222,8 @@ def test_servicenow_style_conditions_with_reset() -> None:
     t = ticket(tags={"vendor"})
     t, _ = t.tag(at(6, 11), add=["escalated"])
     statuses = book.evaluate(t, at(6, 12))
-    assert [(s.cycle, s.started_at, s.state) for s in statuses] == [(1, at(6, 11), SlaState.ACTIVE)]
+    # Issue 10: the cancelled cycle's number (1) is not reused.
+    assert [(s.cycle, s.started_at, s.state) for s in statuses] == [(2, at(6, 11), SlaState.ACTIVE)]
     t, _ = t.set_status(at(6, 13), Status.SOLVED)
     assert book.evaluate(t, at(6, 14))[0].achieved_at == at(6, 13)
 

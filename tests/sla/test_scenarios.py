@@ -23,6 +23,8 @@ from csmcore.sla import (
 from csmcore.tickets import Priority, Role, Status
 from tests.sla.support import CAL, H, at, book, new, one
 
+US = timedelta(microseconds=1)
+
 # -- first reply ------------------------------------------------------------------------------
 
 
@@ -51,7 +53,9 @@ def test_first_reply_breaches_at_due_time_and_a_late_reply_does_not_unbreach() -
     sla = book(SlaTarget(metric=SlaMetric.FIRST_REPLY, within=2 * H))
     ticket = new(at(6, 10))
     assert one(sla.evaluate(ticket, at(6, 11, 59)), "first_reply").state is SlaState.ACTIVE
-    breached = one(sla.evaluate(ticket, at(6, 12)), "first_reply")
+    # Issue 10: the due instant itself is on time; one microsecond later is late.
+    assert one(sla.evaluate(ticket, at(6, 12)), "first_reply").state is SlaState.ACTIVE
+    breached = one(sla.evaluate(ticket, at(6, 12) + US), "first_reply")
     assert breached.state is SlaState.BREACHED
     assert breached.breached_at == at(6, 12)
     ticket, _ = ticket.comment(at(6, 13), Role.AGENT)
@@ -336,8 +340,8 @@ def test_next_change_finds_warning_then_breach_across_a_weekend() -> None:
     assert sla.next_change(ticket, at(10, 15)) == at(10, 17)
     assert one(sla.evaluate(ticket, at(10, 17)), "agent_work").warning == 0.5
     assert one(sla.evaluate(ticket, at(10, 16, 59)), "agent_work").warning is None
-    assert sla.next_change(ticket, at(10, 17)) == at(13, 11)
-    assert sla.next_change(ticket, at(13, 11)) is None
+    assert sla.next_change(ticket, at(10, 17)) == at(13, 11) + US  # late after due_at
+    assert sla.next_change(ticket, at(13, 11) + US) is None
 
 
 def test_next_change_sees_later_events_that_change_state() -> None:

@@ -127,7 +127,11 @@ class Cycle:
             if spec is not None and self.breach is None:
                 need = self.run_pos + spec.d - self.used
                 if p >= need:
-                    self.breach = self.clock.at(need, run_us, self.run_pos)
+                    # Late only after the instant the budget was used up (due_at itself is
+                    # on time).
+                    moment = self.clock.at(need, run_us, self.run_pos)
+                    if moment < t:
+                        self.breach = moment
             self.used += p - self.run_pos
             if self.segs is not None:
                 self.segs.append((run_us, t))
@@ -140,13 +144,20 @@ class Cycle:
         return self.used + self.pos(t) - self.run_pos
 
     def check(self, t: int) -> None:
-        """Record a breach that happened at or before ``t`` while running."""
+        """Record a breach that happened before ``t`` while running.
+
+        The breach instant is the due time, the earliest instant at which the whole budget is
+        used; an event at that very instant is on time, so the cycle is breached at ``t`` only
+        when the due time is before ``t``.
+        """
         spec = self.spec
         if spec is None or self.breach is not None or self.run_us is None:
             return
         need = self.run_pos + spec.d - self.used
         if self.pos(t) >= need:
-            self.breach = self.clock.at(need, self.run_us, self.run_pos)
+            moment = self.clock.at(need, self.run_us, self.run_pos)
+            if moment < t:
+                self.breach = moment
 
     def respec(self, spec: Spec | None, t: int) -> None:
         """Apply the target now in force (call :meth:`check` at ``t`` first)."""
@@ -176,34 +187,51 @@ class Cycle:
                 self.run_us = t
                 self.run_pos = self.base = self.pos(t)
         self.spec = spec
-        if self.breach is None and self.used_at(t) >= spec.d:
-            self.breach = t
+        if self.breach is None:
+            used = self.used_at(t)
+            if used > spec.d or (
+                used == spec.d
+                and self.run_us is not None
+                and self.clock.at(self.run_pos + spec.d - self.used, self.run_us, self.run_pos) < t
+            ):
+                # Already over the new target (or used up before now): breached at the
+                # change, never earlier.
+                self.breach = t
 
 
 class Track:
     """The cycles of one custom key while its start / pause / stop / reset rules replay."""
 
-    __slots__ = ("cycles", "memos", "open", "plan", "start_matched")
+    __slots__ = ("by_solve", "count", "cycles", "memos", "open", "plan", "start_matched")
 
     def __init__(self, plan: KeyPlan, cycles: list[Cycle], memos: Memos) -> None:
         self.plan = plan
         self.cycles = cycles
         self.memos = memos
         self.start_matched = False
+        self.count = 0
+        """Cycles begun so far: numbers are never reused, even after a cancelled cycle."""
+        self.by_solve = False
+        """Whether the last cycle was stopped by the event that solved the ticket (only such
+        a cycle resumes on a reopen under OnReopen.PAUSE)."""
         self.open: Cycle | None = None
         """The last cycle when it has not stopped (kept in step by begin / end / resume)."""
 
     def resume(self, cycle: Cycle) -> None:
         cycle.stop = None
         self.open = cycle
+        self.by_solve = False
 
     def begin(self, t: int, spec: Spec | None, running: bool) -> None:
-        cycle = Cycle(len(self.cycles) + 1, t, spec, self.memos, running, self.plan.mixed)
+        self.count += 1
+        cycle = Cycle(self.count, t, spec, self.memos, running, self.plan.mixed)
         self.cycles.append(cycle)
         self.open = cycle
+        self.by_solve = False
 
-    def end(self, t: int) -> None:
+    def end(self, t: int, by_solve: bool = False) -> None:
         cycle = self.open
         if cycle is not None:
             cycle.end(t)
             self.open = None
+            self.by_solve = by_solve

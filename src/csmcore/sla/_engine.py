@@ -271,8 +271,11 @@ class Run:
                 continue
             if kind_of_key == K_NEXT:
                 # A cycle from each public requester comment after the first reply, to the
-                # next public agent reply or solve; its clock never pauses.
-                for t, code, _, specs in rows:
+                # next public agent reply or solve; its clock never pauses. A comment on a
+                # solved ticket waits: its cycle starts if the ticket is reopened before an
+                # agent answers (see docs/sla-concepts.md, "Comments on a solved ticket").
+                waiting = False
+                for t, code, status, specs in rows:
                     if not code & relevant:
                         continue
                     if code & F_SELECT:
@@ -284,7 +287,16 @@ class Run:
                         if cycle is not None:
                             cycle.end(t)
                             cycle = None
+                        if code & F_AGENT:
+                            waiting = False
                     elif code & F_REQUESTER and cycle is None and not code & F_AWAITING:
+                        if status in _SOLVED:
+                            waiting = True
+                        else:
+                            cycle = Cycle(len(cycles) + 1, t, spec, memos, True, mixed)
+                            cycles.append(cycle)
+                    elif code & F_REOPENED and waiting:
+                        waiting = False
                         cycle = Cycle(len(cycles) + 1, t, spec, memos, True, mixed)
                         cycles.append(cycle)
                 continue
@@ -355,7 +367,7 @@ class Run:
         )
         if cycle is not None:
             if stops:
-                track.end(t)
+                track.end(t, bool(code & F_SOLVED))
                 return
             if rules.reset is not None and rules.reset.matches(snapshot):
                 track.end(t)
@@ -368,7 +380,7 @@ class Run:
                     return
         elif (
             code & F_REOPENED
-            and track.cycles
+            and track.by_solve
             and spec is not None
             and spec.target.on_reopen is _PAUSE
             and not stops
@@ -415,13 +427,16 @@ class Run:
             assert spec is not None
             if cycle.stop is not None or cycle.run_us is None:
                 continue
-            candidates = []
+            moments = []
             if cycle.breach is None:
-                candidates.append(cycle.run_pos + spec.d - cycle.used)
+                # Breached one microsecond after the due time (due_at itself is on time).
+                need = cycle.run_pos + spec.d - cycle.used
+                moments.append(cycle.clock.at(need, cycle.run_us, cycle.run_pos) + 1)
             for _, need in spec.thresholds:
-                candidates.append(cycle.run_pos + need - cycle.used)
-            for need in candidates:
-                moment = cycle.clock.at(need, cycle.run_us, cycle.run_pos)
+                moments.append(
+                    cycle.clock.at(cycle.run_pos + need - cycle.used, cycle.run_us, cycle.run_pos)
+                )
+            for moment in moments:
                 if moment > after and (best is None or moment < best):
                     best = moment
         return best
@@ -454,7 +469,9 @@ class Run:
                         # cycle.check(until), as finish() does for the open cycle.
                         need = cycle.run_pos + spec.d - used
                         if p_end >= need:
-                            cycle.breach = clock.at(need, run_us, cycle.run_pos)
+                            moment = clock.at(need, run_us, cycle.run_pos)
+                            if moment < until:
+                                cycle.breach = moment
                 else:
                     end = stop
                     p_end = memo.get(stop)

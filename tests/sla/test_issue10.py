@@ -1,0 +1,230 @@
+"""Issue 10: the wrong judgements found on real help desk history, and the SLA rules added then.
+
+Each test of "Wrong judgements" is the issue's scenario, kept as a regression test. The calendar
+is Monday-Friday 09:00-17:00 UTC; 2025-01-06 is a Monday.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from csmcore.conditions import Eq
+from csmcore.sla import CustomTimer, SlaMetric, SlaState, SlaTarget, SlaTrigger
+from csmcore.tickets import Role, Status
+from tests.sla.support import H, at, book, new, one
+
+# -- 1. a requester comment on a solved ticket ---------------------------------------------------
+
+
+def test_requester_comment_on_solved_ticket_starts_no_cycle_that_outlives_the_close() -> None:
+    # Issue 10, wrong judgement 1: created Mon 09:00, agent reply 09:30, solved 10:00,
+    # requester comment 10:05, closed Thu 10:00; 2 h next reply on Mon-Fri 09-17.
+    sla = book(SlaTarget(metric=SlaMetric.NEXT_REPLY, within=2 * H))
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.comment(at(6, 9, 30), Role.AGENT)
+    ticket, _ = ticket.set_status(at(6, 10), Status.SOLVED)
+    ticket, _ = ticket.comment(at(6, 10, 5), Role.REQUESTER)
+    ticket, _ = ticket.set_status(at(9, 10), Status.CLOSED)
+    for when in (at(6, 12, 6), at(9, 11), at(13, 12)):
+        assert [s for s in sla.evaluate(ticket, when) if s.target == "next_reply"] == []
+    assert sla.next_change(ticket, at(6, 10)) is None
+
+
+def test_requester_comment_on_solved_ticket_counts_from_the_reopen() -> None:
+    # csmcore does not reopen by itself: when the ticket is reopened (at the comment, as
+    # Zendesk does, or later), the unanswered comment's cycle starts at the reopen.
+    sla = book(SlaTarget(metric=SlaMetric.NEXT_REPLY, within=2 * H))
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.comment(at(6, 9, 30), Role.AGENT)
+    ticket, _ = ticket.set_status(at(6, 10), Status.SOLVED)
+    ticket, _ = ticket.comment(at(6, 10, 5), Role.REQUESTER)
+    ticket, _ = ticket.reopen(at(6, 11))
+    status = one(sla.evaluate(ticket, at(6, 12)), "next_reply")
+    assert (status.state, status.started_at, status.due_at) == (
+        SlaState.ACTIVE,
+        at(6, 11),
+        at(6, 13),
+    )
+    # An agent answer while still solved settles the comment: a later reopen starts nothing.
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.comment(at(6, 9, 30), Role.AGENT)
+    ticket, _ = ticket.set_status(at(6, 10), Status.SOLVED)
+    ticket, _ = ticket.comment(at(6, 10, 5), Role.REQUESTER)
+    ticket, _ = ticket.comment(at(6, 10, 10), Role.AGENT)
+    ticket, _ = ticket.reopen(at(6, 11))
+    assert [s for s in sla.evaluate(ticket, at(6, 12)) if s.target == "next_reply"] == []
+
+
+# -- 2. a reopen resumes only a custom cycle that the solve ended --------------------------------
+
+
+def _until_first_reply(**options: object) -> SlaTarget:
+    return SlaTarget(
+        metric=SlaMetric.CUSTOM,
+        name="until_reply",
+        within=2 * H,
+        timer=CustomTimer(start_on=[SlaTrigger.CREATED], stop_on=[SlaTrigger.AGENT_REPLY]),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_reopen_does_not_resume_a_custom_cycle_an_agent_reply_ended() -> None:
+    # Issue 10, wrong judgement 2: a custom target started on creation and stopped on the
+    # first agent reply; reply after 1 h, solved, reopened next day: stays achieved in 1 h.
+    sla = book(_until_first_reply())
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.comment(at(6, 10), Role.AGENT)
+    ticket, _ = ticket.set_status(at(6, 11), Status.SOLVED)
+    ticket, _ = ticket.reopen(at(7, 10))
+    for when in (at(7, 10), at(8, 17), at(20, 9)):
+        statuses = [s for s in sla.evaluate(ticket, when) if s.target == "until_reply"]
+        assert len(statuses) == 1
+        status = statuses[0]
+        assert (status.state, status.elapsed, status.achieved_at) == (
+            SlaState.ACHIEVED,
+            H,
+            at(6, 10),
+        )
+    assert sla.next_change(ticket, at(6, 10)) is None
+
+
+def test_reopen_does_not_resume_a_cycle_a_stop_condition_or_reset_ended() -> None:
+    # Stopped by a stop condition before the solve: the reopen leaves it achieved.
+    timer = CustomTimer(start_on=[SlaTrigger.CREATED], stop=Eq("group", "L2"))
+    sla = book(SlaTarget(metric=SlaMetric.CUSTOM, name="l1", within=2 * H, timer=timer))
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.assign(at(6, 10), group="L2")
+    ticket, _ = ticket.set_status(at(6, 11), Status.SOLVED)
+    ticket, _ = ticket.reopen(at(7, 10))
+    status = one(sla.evaluate(ticket, at(8, 10)), "l1")
+    assert (status.state, status.elapsed) == (SlaState.ACHIEVED, H)
+    # Cancelled by a reset: nothing to resume, and no cycle number is reused afterwards.
+    timer = CustomTimer(
+        start_on=[SlaTrigger.CREATED, SlaTrigger.REQUESTER_COMMENT],
+        stop_on=[SlaTrigger.SOLVED],
+        reset=Eq("group", "L2"),
+    )
+    sla = book(SlaTarget(metric=SlaMetric.CUSTOM, name="l1", within=8 * H, timer=timer))
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.assign(at(6, 10), group="L2")
+    ticket, _ = ticket.comment(at(6, 11), Role.REQUESTER)
+    statuses = sla.evaluate(ticket, at(6, 12))
+    assert [(s.target, s.cycle, s.started_at) for s in statuses] == [("l1", 2, at(6, 11))]
+
+
+def test_reopen_resumes_a_custom_cycle_the_solve_ended() -> None:
+    timer = CustomTimer(start_on=[SlaTrigger.CREATED], stop_on=[SlaTrigger.SOLVED])
+    sla = book(SlaTarget(metric=SlaMetric.CUSTOM, name="resolve", within=4 * H, timer=timer))
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.set_status(at(6, 10), Status.SOLVED)
+    ticket, _ = ticket.reopen(at(7, 9))
+    status = one(sla.evaluate(ticket, at(7, 10)), "resolve")
+    assert (status.state, status.cycle, status.elapsed) == (SlaState.ACTIVE, 1, 2 * H)
+    assert status.paused == 7 * H  # Monday 10:00-17:00 spent solved
+
+
+# -- 3. an event exactly at due_at is on time ------------------------------------------------------
+
+US = timedelta(microseconds=1)
+
+_CUSTOM = CustomTimer(start_on=[SlaTrigger.CREATED], stop_on=[SlaTrigger.AGENT_REPLY])
+# Per metric: the target, and whether the stopping event is an agent reply (else a solve).
+_KINDS = {
+    SlaMetric.FIRST_REPLY: True,
+    SlaMetric.NEXT_REPLY: True,
+    SlaMetric.PERIODIC_UPDATE: True,
+    SlaMetric.PAUSABLE_UPDATE: True,
+    SlaMetric.REQUESTER_WAIT: False,
+    SlaMetric.AGENT_WORK: False,
+    SlaMetric.TOTAL_RESOLUTION: False,
+    SlaMetric.CUSTOM: True,
+}
+
+
+def _target(metric: SlaMetric, within: timedelta, business_hours: bool = True) -> SlaTarget:
+    if metric is SlaMetric.CUSTOM:
+        return SlaTarget(
+            metric=metric,
+            name="custom",
+            within=within,
+            timer=_CUSTOM,
+            business_hours=business_hours,
+        )
+    return SlaTarget(metric=metric, within=within, business_hours=business_hours)
+
+
+def _opened(metric: SlaMetric, start: datetime) -> Any:
+    """A ticket whose ``metric`` cycle starts at ``start`` (with nothing else at that instant)."""
+    if metric is SlaMetric.NEXT_REPLY:
+        ticket = new(start - 2 * US)
+        ticket, _ = ticket.comment(start - US, Role.AGENT)
+        ticket, _ = ticket.comment(start, Role.REQUESTER)
+        return ticket
+    if metric in (SlaMetric.PERIODIC_UPDATE, SlaMetric.PAUSABLE_UPDATE):
+        return new(start, created_by=Role.AGENT)
+    return new(start)
+
+
+def _stopped(metric: SlaMetric, ticket: Any, when: datetime) -> Any:
+    if _KINDS[metric]:
+        ticket, _ = ticket.comment(when, Role.AGENT)
+    else:
+        ticket, _ = ticket.set_status(when, Status.SOLVED)
+    return ticket
+
+
+@pytest.mark.parametrize("metric", list(_KINDS))
+def test_an_event_exactly_at_due_at_is_on_time_for_every_metric(metric: SlaMetric) -> None:
+    sla = book(_target(metric, 2 * H))
+    key = "custom" if metric is SlaMetric.CUSTOM else metric.value
+    ticket = _opened(metric, at(6, 16))
+    due = at(7, 10)  # 1 h on Monday, 1 h on Tuesday
+    running = one(sla.evaluate(ticket, due), key)
+    assert (running.state, running.due_at) == (SlaState.ACTIVE, due)
+    late = one(sla.evaluate(ticket, due + US), key)
+    assert (late.state, late.breached_at, late.due_at) == (SlaState.BREACHED, due, due)
+    assert sla.next_change(ticket, due - H) == due + US
+    on_time = one(sla.evaluate(_stopped(metric, ticket, due), due + H), key)
+    assert (on_time.state, on_time.achieved_at, on_time.elapsed) == (SlaState.ACHIEVED, due, 2 * H)
+    too_late = one(sla.evaluate(_stopped(metric, ticket, due + US), due + H), key)
+    assert (too_late.state, too_late.breached_at) == (SlaState.BREACHED, due)
+
+
+def test_due_at_at_closing_time_is_on_time_and_late_just_after() -> None:
+    # Due on Monday at 17:00, when the calendar closes: a reply at 17:00 is on time; at 17:30,
+    # in closed time, it is late although no business time has passed since 17:00.
+    sla = book(SlaTarget(metric=SlaMetric.FIRST_REPLY, within=2 * H))
+    ticket = new(at(6, 15))
+    ticket_on_time, _ = ticket.comment(at(6, 17), Role.AGENT)
+    assert one(sla.evaluate(ticket_on_time, at(7, 9)), "first_reply").state is SlaState.ACHIEVED
+    ticket_late, _ = ticket.comment(at(6, 17, 30), Role.AGENT)
+    late = one(sla.evaluate(ticket_late, at(7, 9)), "first_reply")
+    assert (late.state, late.breached_at, late.elapsed) == (SlaState.BREACHED, at(6, 17), 2 * H)
+    assert one(sla.evaluate(ticket, at(6, 17) + US), "first_reply").state is SlaState.BREACHED
+
+
+@given(
+    metric=st.sampled_from(list(_KINDS)),
+    minutes=st.integers(min_value=1, max_value=3 * 8 * 60),
+    start=st.integers(min_value=0, max_value=14 * 24 * 60),
+    business_hours=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_property_due_at_is_the_last_instant_on_time(
+    metric: SlaMetric, minutes: int, start: int, business_hours: bool
+) -> None:
+    sla = book(_target(metric, timedelta(minutes=minutes), business_hours))
+    key = "custom" if metric is SlaMetric.CUSTOM else metric.value
+    ticket = _opened(metric, at(6, 0) + timedelta(minutes=start))
+    due = one(sla.evaluate(ticket, ticket.created_at + 2 * US), key).due_at
+    assert one(sla.evaluate(ticket, due), key).state is not SlaState.BREACHED
+    assert one(sla.evaluate(ticket, due + US), key).state is SlaState.BREACHED
+    assert sla.next_change(ticket, due - US) == due + US
+    assert one(sla.evaluate(_stopped(metric, ticket, due), due), key).state is SlaState.ACHIEVED
+    late = one(sla.evaluate(_stopped(metric, ticket, due + US), due + US), key)
+    assert (late.state, late.breached_at) == (SlaState.BREACHED, due)
