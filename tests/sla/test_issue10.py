@@ -6,6 +6,7 @@ is Monday-Friday 09:00-17:00 UTC; 2025-01-06 is a Monday.
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csmcore.conditions import Eq
-from csmcore.sla import CustomTimer, SlaMetric, SlaState, SlaTarget, SlaTrigger
+from csmcore.sla import CustomTimer, SlaMetric, SlaResults, SlaState, SlaTarget, SlaTrigger
 from csmcore.tickets import Role, Status
 from tests.sla.support import H, at, book, new, one
 
@@ -228,3 +229,35 @@ def test_property_due_at_is_the_last_instant_on_time(
     assert one(sla.evaluate(_stopped(metric, ticket, due), due), key).state is SlaState.ACHIEVED
     late = one(sla.evaluate(_stopped(metric, ticket, due + US), due + US), key)
     assert (late.state, late.breached_at) == (SlaState.BREACHED, due)
+
+
+# -- results looked up by target and cycle ---------------------------------------------------------
+
+
+def test_results_are_a_tuple_with_lookups_by_target_and_cycle() -> None:
+    sla = book(
+        SlaTarget(metric=SlaMetric.FIRST_REPLY, within=2 * H),
+        SlaTarget(metric=SlaMetric.NEXT_REPLY, within=2 * H),
+    )
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.comment(at(6, 10), Role.AGENT)
+    ticket, _ = ticket.comment(at(6, 11), Role.REQUESTER)
+    ticket, _ = ticket.comment(at(6, 12), Role.AGENT)
+    ticket, _ = ticket.comment(at(6, 13), Role.REQUESTER)
+    results = sla.evaluate(ticket, at(6, 14))
+    assert isinstance(results, SlaResults)
+    assert isinstance(results, tuple)
+    assert results == tuple(results)
+    assert results[0] is next(iter(results))
+    assert results.targets == ("first_reply", "next_reply")
+    assert [s.cycle for s in results.cycles("next_reply")] == [1, 2]
+    assert results.get("next_reply") is results.cycles("next_reply")[-1]
+    assert results.get("next_reply", 1) == one(results, "next_reply", 1)
+    assert results.get("next_reply", 3) is None
+    assert results.get("nothing") is None
+    assert results.cycles("nothing") == ()
+    assert results.by_target() == {
+        "first_reply": (one(results, "first_reply"),),
+        "next_reply": results.cycles("next_reply"),
+    }
+    assert pickle.loads(pickle.dumps(results)) == results

@@ -22,7 +22,7 @@ from csmcore.sla._book import SlaBook
 from csmcore.sla._enums import OnChange, OnReopen, SlaError, SlaMetric, SlaState, SlaTrigger
 from csmcore.sla._policy import CustomTimer, SlaPolicy, SlaTarget
 from csmcore.sla._rebuild import Backtest, BacktestRow, backtest, rebuild
-from csmcore.sla._status import SlaChange, SlaStatus
+from csmcore.sla._status import SlaChange, SlaResults, SlaStatus
 
 __all__ = [
     "Backtest",
@@ -35,6 +35,7 @@ __all__ = [
     "SlaError",
     "SlaMetric",
     "SlaPolicy",
+    "SlaResults",
     "SlaState",
     "SlaStatus",
     "SlaTarget",
@@ -58,6 +59,7 @@ for _public in (
     SlaError,
     SlaMetric,
     SlaPolicy,
+    SlaResults,
     SlaState,
     SlaStatus,
     SlaTarget,

@@ -28,7 +28,7 @@ from csmcore.sla._compile import WALL, Business, Compiled, KeyPlan, Spec, TimeLi
 from csmcore.sla._engine import Run
 from csmcore.sla._enums import SlaError, SlaMetric
 from csmcore.sla._policy import CustomTimer, SlaPolicy
-from csmcore.sla._status import SlaStatus
+from csmcore.sla._status import SlaResults
 from csmcore.tickets import Priority, Ticket
 
 __all__ = ["SlaBook"]
@@ -266,12 +266,14 @@ class SlaBook:
             f"calendar {name!r} is not in this book; known: {[n for n, _ in self.calendars]}"
         )
 
-    def evaluate(self, ticket: Ticket, at: datetime) -> tuple[SlaStatus, ...]:
+    def evaluate(self, ticket: Ticket, at: datetime) -> SlaResults:
         """Judge ``ticket`` at instant ``at`` using only its events at or before ``at``.
 
         Returns one :class:`SlaStatus` per target cycle, ordered by target key (in the order
-        the keys first appear in the book) and cycle number. Instants in the results are in
-        ``at``'s time zone. Raises NaiveDatetimeError for a naive ``at``.
+        the keys first appear in the book) and cycle number, as an :class:`SlaResults` (a
+        tuple with lookups: ``results.get("first_reply")``, ``results.cycles("next_reply")``).
+        Instants in the results are in ``at``'s time zone. Raises NaiveDatetimeError for a
+        naive ``at``.
         """
         until = _us(at, "at")
         run = Run(self, ticket, until)

@@ -34,7 +34,7 @@ from csmcore.sla._compile import (
 )
 from csmcore.sla._cycles import Cycle, Memos, Track
 from csmcore.sla._enums import OnReopen, SlaMetric, SlaState
-from csmcore.sla._status import SlaStatus, convert_all, new_status
+from csmcore.sla._status import SlaResults, convert_all, new_status
 from csmcore.tickets import (
     Assigned,
     Commented,
@@ -441,7 +441,7 @@ class Run:
                     best = moment
         return best
 
-    def report(self, tz: tzinfo | None, at: datetime) -> tuple[SlaStatus, ...]:
+    def report(self, tz: tzinfo | None, at: datetime) -> SlaResults:
         """The statuses at ``until``; ``at`` is that instant as the caller gave it.
 
         Does what :meth:`finish` followed by the plain per-cycle formulas (``used_at``, the due
@@ -524,7 +524,7 @@ class Run:
                     # all now so that an out-of-range one raises here, as it always did.
                     convert_all(status)
                 out.append(status)
-        return tuple(out)
+        return SlaResults(out)
 
 
 def _state(cycle: Cycle) -> SlaState:

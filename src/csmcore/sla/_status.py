@@ -17,7 +17,7 @@ from csmcore._time import US, to_datetime
 from csmcore.serialization import serializable
 from csmcore.sla._enums import SlaMetric, SlaState
 
-__all__ = ["SlaChange", "SlaStatus", "convert_all", "new_status"]
+__all__ = ["SlaChange", "SlaResults", "SlaStatus", "convert_all", "new_status"]
 
 
 @serializable("sla_status", aliases=("csmcore.sla:SlaStatus",))
@@ -131,6 +131,45 @@ def convert_all(status: SlaStatus) -> None:
 
 for _name, _convert in _CONVERT.items():
     setattr(SlaStatus, _name, _RawField(_name, _convert))
+
+
+class SlaResults(tuple[SlaStatus, ...]):
+    """What :meth:`SlaBook.evaluate` returns: its statuses, ordered by target key (in book
+    order) and cycle number, with lookups by target and cycle.
+
+    It is a tuple (it iterates, indexes, compares and pickles as one, so code written for the
+    plain tuple keeps working); the lookups read the target key (:attr:`SlaStatus.target`, the
+    target's ``name`` or its metric value) and the cycle number.
+    """
+
+    __slots__ = ()
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The target keys that have at least one cycle, in result order."""
+        return tuple(dict.fromkeys(status.target for status in self))
+
+    def cycles(self, target: str) -> tuple[SlaStatus, ...]:
+        """The statuses of ``target``'s cycles, by cycle number (empty when it has none)."""
+        return tuple(status for status in self if status.target == target)
+
+    def get(self, target: str, cycle: int | None = None) -> SlaStatus | None:
+        """The status of ``target``'s cycle number ``cycle``, or of its latest cycle when
+        ``cycle`` is None; None when there is no such cycle."""
+        found = None
+        for status in self:
+            if status.target == target and (cycle is None or status.cycle == cycle):
+                found = status
+                if cycle is not None:
+                    break
+        return found
+
+    def by_target(self) -> dict[str, tuple[SlaStatus, ...]]:
+        """A new dict of target key to its statuses (by cycle number), in result order."""
+        out: dict[str, list[SlaStatus]] = {}
+        for status in self:
+            out.setdefault(status.target, []).append(status)
+        return {key: tuple(statuses) for key, statuses in out.items()}
 
 
 @serializable("sla_change", aliases=("csmcore.sla:SlaChange",))

@@ -668,7 +668,7 @@ def _always_judged(ticket: Ticket) -> tuple[SlaStatus, ...]:
 def _sla_statuses(draw: st.DrawFn) -> SlaStatus:
     ticket = draw(tickets(max_events=6))
     at = draw(_judged_at(ticket))
-    statuses = draw(sla_books()).evaluate(ticket, at)
+    statuses: tuple[SlaStatus, ...] = draw(sla_books()).evaluate(ticket, at)
     if not statuses:
         statuses = _always_judged(ticket)
     return draw(st.sampled_from(statuses))
