@@ -456,6 +456,10 @@ class _Run:
                 track.begin(t, spec, True)
             elif agent_reply or solved:
                 track.end(t)
+            first = track.open
+            # A pausable first reply pauses while pending (under the target the cycle has).
+            if first is not None and first.spec is not None and first.spec.target.pausable:
+                running = status is not Status.PENDING
         elif metric is SlaMetric.NEXT_REPLY:
             if agent_reply or solved:
                 track.end(t)
@@ -732,6 +736,7 @@ def targets(draw: st.DrawFn) -> SlaTarget:
         warn_at=draw(st.lists(st.sampled_from([0.25, 0.5, 0.9]), max_size=2)),
         on_reopen=draw(st.sampled_from(list(OnReopen))),
         on_change=draw(st.sampled_from(list(OnChange))),
+        pausable=metric is SlaMetric.FIRST_REPLY and draw(st.booleans()),
     )
 
 

@@ -221,6 +221,7 @@ class SlaBook:
             plain = [compiled[id(p)] for p in in_force if not p.default]
             plain += [compiled[id(p)] for p in in_force if p.default]
             epochs.append(plain)
+        pausable = {t.key for p in self.policies for t in p.targets if t.pausable}
         object.__setattr__(self, "_compiled", compiled)
         object.__setattr__(self, "_breaks", ordered)
         object.__setattr__(self, "_epochs", epochs)
@@ -228,7 +229,7 @@ class SlaBook:
             self,
             "_plans",
             [
-                KeyPlan(key, metric, clock, len(clocks_of[key]) > 1)
+                KeyPlan(key, metric, clock, len(clocks_of[key]) > 1, key in pausable)
                 for key, (metric, clock) in metrics.items()
             ],
         )

@@ -112,5 +112,12 @@ def _renamed_note(note: Any) -> Any:
 converter.register_structure_hook_factory(lambda cls: cls is SlaTarget, _structure_target_hook)
 converter.register_unstructure_hook_factory(
     lambda cls: cls is SlaTarget,
-    lambda cls: make_dict_unstructure_fn(cls, converter, timer=override(rename=_TIMER_KEY)),
+    lambda cls: make_dict_unstructure_fn(
+        cls,
+        converter,
+        timer=override(rename=_TIMER_KEY),
+        # Options added in issue 10 are written only when set, so the data of a target that
+        # does not use them reads and writes exactly as before.
+        pausable=override(omit_if_default=True),
+    ),
 )

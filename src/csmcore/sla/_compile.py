@@ -153,6 +153,7 @@ class KeyPlan:
         "kind",
         "metric",
         "mixed",
+        "pausable",
         "relevant",
         "runs",
         "start_flags",
@@ -160,10 +161,19 @@ class KeyPlan:
         "timer",
     )
 
-    def __init__(self, key: str, metric: SlaMetric, timer: CustomTimer | None, mixed: bool) -> None:
+    def __init__(
+        self,
+        key: str,
+        metric: SlaMetric,
+        timer: CustomTimer | None,
+        mixed: bool,
+        pausable: bool = False,
+    ) -> None:
         self.key = key
         self.mixed = mixed
         """Whether the key's targets measure on more than one clock."""
+        self.pausable = pausable
+        """Whether some target of the key pauses while pending (``SlaTarget.pausable``)."""
         self.metric = metric
         self.kind = KIND[metric]
         self.timer = timer

@@ -62,6 +62,7 @@ _SOLVED = frozenset({Status.SOLVED, Status.CLOSED})
 _AGENT: Final = Role.AGENT
 _REQUESTER: Final = Role.REQUESTER
 _CLOSED: Final = Status.CLOSED
+_PENDING: Final = Status.PENDING
 _PAUSE: Final = OnReopen.PAUSE
 _BREACHED: Final = SlaState.BREACHED
 _ACTIVE: Final = SlaState.ACTIVE
@@ -252,10 +253,14 @@ class Run:
                 # solved) to the first public agent reply or solve; nothing later matters.
                 if not rows or by_agent:
                     continue
-                t, code, _, specs = rows[0]
+                t, code, status, specs = rows[0]
                 if code & F_SOLVED:
                     continue
-                cycle = Cycle(1, t, specs.get(key), memos, True, mixed)
+                spec = specs.get(key)
+                if plan.pausable:
+                    cycles.append(_pausable_first(rows, key, memos, mixed))
+                    continue
+                cycle = Cycle(1, t, spec, memos, True, mixed)
                 cycles.append(cycle)
                 later = iter(rows)
                 next(later)
@@ -525,6 +530,37 @@ class Run:
                     convert_all(status)
                 out.append(status)
         return SlaResults(out)
+
+
+def _pausable_first(
+    rows: list[tuple[int, int, Status, dict[str, Spec]]], key: str, memos: Memos, mixed: bool
+) -> Cycle:
+    """The first-reply cycle of a key with a ``pausable`` target: like the plain one, paused
+    while the ticket is pending under a pausable target (the first row opens it)."""
+    t, _, status, specs = rows[0]
+    spec = specs.get(key)
+    cycle = Cycle(1, t, spec, memos, not _paused_first(spec, status), mixed)
+    later = iter(rows)
+    next(later)
+    for t, code, status, specs in later:
+        if code & F_SELECT:
+            spec = specs.get(key)
+            if spec is not cycle.spec:
+                cycle.check(t)
+                cycle.respec(spec, t)
+        if code & F_DONE:
+            cycle.end(t)
+            break
+        running = not _paused_first(cycle.spec, status)
+        if (cycle.run_us is None) is running:
+            if not running:
+                cycle.check(t)
+            cycle.run(running, t)
+    return cycle
+
+
+def _paused_first(spec: Spec | None, status: Status) -> bool:
+    return status is _PENDING and spec is not None and spec.target.pausable
 
 
 def _state(cycle: Cycle) -> SlaState:

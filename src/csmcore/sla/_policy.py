@@ -125,12 +125,15 @@ class SlaTarget:
     :attr:`SlaBook.calendars`; None means the book's default calendar); ``False`` counts wall
     time. ``warn_at`` lists fractions of the duration (``0.75``) at which
     :meth:`SlaBook.next_change` reports a warning. ``on_reopen`` and ``on_change`` choose the
-    reopen and change rules. ``name`` is required for :attr:`SlaMetric.CUSTOM` targets, which also
-    need a ``timer`` (a :class:`CustomTimer`). In serialized data the timer keeps the key
-    ``"clock"`` (its name in 0.1.0.dev0), so stored data reads and writes as before.
+    reopen and change rules. ``pausable=True`` (first-reply targets only) pauses the first-reply
+    clock while the ticket is pending, as Zammad and Freshdesk do. ``name`` is required for
+    :attr:`SlaMetric.CUSTOM` targets, which also need a ``timer`` (a :class:`CustomTimer`). In
+    serialized data the timer keeps the key ``"clock"`` (its name in 0.1.0.dev0), so stored
+    data reads and writes as before.
 
     Raises :class:`SlaError` for a non-positive duration, an unknown metric, a custom target
-    without a timer or name, or a timer on a built-in metric.
+    without a timer or name, a timer on a built-in metric, or ``pausable`` on another metric
+    than first reply.
     """
 
     metric: SlaMetric = attrs.field(converter=_to_metric)
@@ -144,8 +147,14 @@ class SlaTarget:
     on_reopen: OnReopen = attrs.field(default=OnReopen.PAUSE, converter=_to_on_reopen)
     on_change: OnChange = attrs.field(default=OnChange.KEEP_ELAPSED, converter=_to_on_change)
     timer: CustomTimer | None = attrs.field(default=None)
+    pausable: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     def __attrs_post_init__(self) -> None:
+        if self.pausable and self.metric is not SlaMetric.FIRST_REPLY:
+            raise SlaError(
+                f"pausable=True applies to SlaMetric.FIRST_REPLY targets only, not to "
+                f"{self.metric.value!r} (use PAUSABLE_UPDATE, or a CustomTimer pause condition)"
+            )
         if self.metric is SlaMetric.CUSTOM:
             if self.timer is None or self.name is None:
                 raise SlaError("a custom target needs both a name and a timer=CustomTimer(...)")
