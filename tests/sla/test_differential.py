@@ -34,6 +34,7 @@ from csmcore.sla import (
     CustomTimer,
     OnChange,
     OnReopen,
+    OnReset,
     SlaBook,
     SlaMetric,
     SlaPolicy,
@@ -527,7 +528,9 @@ class _Run:
                 return
             if rules.reset is not None and rules.reset.matches(snapshot):
                 track.end(t)
-                if cycle.breach is None:
+                if cycle.breach is None and (
+                    cycle.spec is None or cycle.spec.target.on_reset is OnReset.CANCEL
+                ):
                     track.cycles.pop()
                 if starts:
                     track.begin(t, spec, True)
@@ -737,6 +740,7 @@ def targets(draw: st.DrawFn) -> SlaTarget:
         on_reopen=draw(st.sampled_from(list(OnReopen))),
         on_change=draw(st.sampled_from(list(OnChange))),
         pausable=metric is SlaMetric.FIRST_REPLY and draw(st.booleans()),
+        on_reset=draw(st.sampled_from(list(OnReset))) if name is not None else OnReset.CANCEL,
     )
 
 

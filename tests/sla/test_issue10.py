@@ -18,6 +18,8 @@ from csmcore.conditions import Eq
 from csmcore.serialization import from_data, to_data
 from csmcore.sla import (
     CustomTimer,
+    OnReset,
+    SlaBook,
     SlaError,
     SlaMetric,
     SlaResults,
@@ -308,3 +310,49 @@ def test_pausable_is_for_first_reply_only_and_round_trips() -> None:
     assert from_data(data, SlaTarget) == target
     # Not written when not set: stored targets of earlier releases read and write as before.
     assert "pausable" not in to_data(SlaTarget(metric=SlaMetric.FIRST_REPLY, within=H))
+
+
+# -- reset that completes --------------------------------------------------------------------------
+
+
+def _escalation(on_reset: OnReset, within: timedelta = 4 * H) -> SlaBook:
+    timer = CustomTimer(
+        start_on=[SlaTrigger.CREATED],
+        stop_on=[SlaTrigger.SOLVED],
+        reset=Eq("group", "L2"),
+        start=Eq("group", "L2"),
+    )
+    return book(
+        SlaTarget(metric=SlaMetric.CUSTOM, name="c", within=within, timer=timer, on_reset=on_reset)
+    )
+
+
+def test_reset_cancels_or_completes_the_running_cycle_per_target() -> None:
+    # ServiceNow: a reset condition either cancels the task SLA or completes it (achieved or
+    # breached at the reset) before a new one is attached.
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.assign(at(6, 11), group="L2")
+    cancelled = _escalation(OnReset.CANCEL).evaluate(ticket, at(6, 12))
+    assert [(s.cycle, s.started_at, s.state) for s in cancelled] == [
+        (2, at(6, 11), SlaState.ACTIVE)
+    ]
+    completed = _escalation(OnReset.COMPLETE).evaluate(ticket, at(6, 12))
+    assert [(s.cycle, s.state, s.elapsed, s.stopped_at) for s in completed] == [
+        (1, SlaState.ACHIEVED, 2 * H, at(6, 11)),
+        (2, SlaState.ACTIVE, H, None),
+    ]
+    late = _escalation(OnReset.COMPLETE, within=H).evaluate(ticket, at(6, 12))
+    assert [(s.cycle, s.state, s.breached_at, s.due_at) for s in late] == [
+        (1, SlaState.BREACHED, at(6, 10), at(6, 10)),
+        (2, SlaState.ACTIVE, None, at(6, 12)),  # due exactly now: still on time
+    ]
+
+
+def test_on_reset_is_for_custom_targets_and_round_trips() -> None:
+    with pytest.raises(SlaError, match="CUSTOM targets only"):
+        SlaTarget(metric=SlaMetric.AGENT_WORK, within=H, on_reset=OnReset.COMPLETE)
+    target = _escalation(OnReset.COMPLETE).policies[0].targets[0]
+    data = to_data(target)
+    assert data["on_reset"] == "complete"
+    assert from_data(data, SlaTarget) == target
+    assert "on_reset" not in to_data(_escalation(OnReset.CANCEL).policies[0].targets[0])

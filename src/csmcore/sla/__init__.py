@@ -19,7 +19,15 @@ from __future__ import annotations
 
 from csmcore.sla import _codec  # registers the converter hooks
 from csmcore.sla._book import SlaBook
-from csmcore.sla._enums import OnChange, OnReopen, SlaError, SlaMetric, SlaState, SlaTrigger
+from csmcore.sla._enums import (
+    OnChange,
+    OnReopen,
+    OnReset,
+    SlaError,
+    SlaMetric,
+    SlaState,
+    SlaTrigger,
+)
 from csmcore.sla._policy import CustomTimer, SlaPolicy, SlaTarget
 from csmcore.sla._rebuild import Backtest, BacktestRow, backtest, rebuild
 from csmcore.sla._status import SlaChange, SlaResults, SlaStatus
@@ -30,6 +38,7 @@ __all__ = [
     "CustomTimer",
     "OnChange",
     "OnReopen",
+    "OnReset",
     "SlaBook",
     "SlaChange",
     "SlaError",
@@ -54,6 +63,7 @@ for _public in (
     CustomTimer,
     OnChange,
     OnReopen,
+    OnReset,
     SlaBook,
     SlaChange,
     SlaError,

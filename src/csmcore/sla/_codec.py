@@ -119,5 +119,6 @@ converter.register_unstructure_hook_factory(
         # Options added in issue 10 are written only when set, so the data of a target that
         # does not use them reads and writes exactly as before.
         pausable=override(omit_if_default=True),
+        on_reset=override(omit_if_default=True),
     ),
 )

@@ -33,7 +33,7 @@ from csmcore.sla._compile import (
     Spec,
 )
 from csmcore.sla._cycles import Cycle, Memos, Track
-from csmcore.sla._enums import OnReopen, SlaMetric, SlaState
+from csmcore.sla._enums import OnReopen, OnReset, SlaMetric, SlaState
 from csmcore.sla._status import SlaResults, convert_all, new_status
 from csmcore.tickets import (
     Assigned,
@@ -64,6 +64,7 @@ _REQUESTER: Final = Role.REQUESTER
 _CLOSED: Final = Status.CLOSED
 _PENDING: Final = Status.PENDING
 _PAUSE: Final = OnReopen.PAUSE
+_CANCEL: Final = OnReset.CANCEL
 _BREACHED: Final = SlaState.BREACHED
 _ACTIVE: Final = SlaState.ACTIVE
 _PAUSED: Final = SlaState.PAUSED
@@ -376,7 +377,9 @@ class Run:
                 return
             if rules.reset is not None and rules.reset.matches(snapshot):
                 track.end(t)
-                if cycle.breach is None:
+                if cycle.breach is None and (
+                    cycle.spec is None or cycle.spec.target.on_reset is _CANCEL
+                ):
                     track.cycles.pop()
                 if starts:
                     track.begin(t, spec, True)

@@ -7,7 +7,7 @@ import enum
 
 from csmcore.errors import ValidationError
 
-__all__ = ["OnChange", "OnReopen", "SlaError", "SlaMetric", "SlaState", "SlaTrigger"]
+__all__ = ["OnChange", "OnReopen", "OnReset", "SlaError", "SlaMetric", "SlaState", "SlaTrigger"]
 
 
 class SlaError(ValidationError):
@@ -51,6 +51,16 @@ class OnReopen(enum.StrEnum):
     """Resume the same cycle; the time spent solved counts as paused."""
     NEW_CYCLE = "new_cycle"
     """Keep the achieved cycle and start a new one, with the full duration, at the reopen."""
+
+
+class OnReset(enum.StrEnum):
+    """What a custom timer's reset does to the running cycle (chosen per target)."""
+
+    CANCEL = "cancel"
+    """Drop the cycle from the results (unless it had breached) and start afresh."""
+    COMPLETE = "complete"
+    """Stop the cycle at the reset, judged achieved unless it had breached (ServiceNow's
+    "complete" on reset), and start afresh."""
 
 
 class OnChange(enum.StrEnum):

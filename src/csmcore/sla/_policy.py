@@ -13,7 +13,7 @@ from csmcore._time import require_aware
 from csmcore._values import coerce_enum
 from csmcore.conditions import Condition
 from csmcore.serialization import serializable
-from csmcore.sla._enums import OnChange, OnReopen, SlaError, SlaMetric, SlaTrigger
+from csmcore.sla._enums import OnChange, OnReopen, OnReset, SlaError, SlaMetric, SlaTrigger
 from csmcore.tickets import Priority
 
 __all__ = ["CustomTimer", "SlaPolicy", "SlaTarget", "check_condition", "optional_name"]
@@ -106,6 +106,10 @@ def _to_on_change(value: Any) -> OnChange:
     return enum_converter(OnChange, "on_change")(value)  # type: ignore[no-any-return]
 
 
+def _to_on_reset(value: Any) -> OnReset:
+    return enum_converter(OnReset, "on_reset")(value)  # type: ignore[no-any-return]
+
+
 def _optional_priority(value: Any) -> Priority | None:
     if value is None:
         return None
@@ -126,10 +130,11 @@ class SlaTarget:
     time. ``warn_at`` lists fractions of the duration (``0.75``) at which
     :meth:`SlaBook.next_change` reports a warning. ``on_reopen`` and ``on_change`` choose the
     reopen and change rules. ``pausable=True`` (first-reply targets only) pauses the first-reply
-    clock while the ticket is pending, as Zammad and Freshdesk do. ``name`` is required for
-    :attr:`SlaMetric.CUSTOM` targets, which also need a ``timer`` (a :class:`CustomTimer`). In
-    serialized data the timer keeps the key ``"clock"`` (its name in 0.1.0.dev0), so stored
-    data reads and writes as before.
+    clock while the ticket is pending, as Zammad and Freshdesk do. ``on_reset`` (custom targets
+    only) chooses whether the timer's reset cancels the running cycle or completes it. ``name``
+    is required for :attr:`SlaMetric.CUSTOM` targets, which also need a ``timer`` (a
+    :class:`CustomTimer`). In serialized data the timer keeps the key ``"clock"`` (its name in
+    0.1.0.dev0), so stored data reads and writes as before.
 
     Raises :class:`SlaError` for a non-positive duration, an unknown metric, a custom target
     without a timer or name, a timer on a built-in metric, or ``pausable`` on another metric
@@ -148,6 +153,7 @@ class SlaTarget:
     on_change: OnChange = attrs.field(default=OnChange.KEEP_ELAPSED, converter=_to_on_change)
     timer: CustomTimer | None = attrs.field(default=None)
     pausable: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    on_reset: OnReset = attrs.field(default=OnReset.CANCEL, converter=_to_on_reset)
 
     def __attrs_post_init__(self) -> None:
         if self.pausable and self.metric is not SlaMetric.FIRST_REPLY:
@@ -161,6 +167,11 @@ class SlaTarget:
         elif self.timer is not None:
             raise SlaError(
                 f"timer= applies to SlaMetric.CUSTOM targets only, not to {self.metric.value!r}"
+            )
+        if self.on_reset is not OnReset.CANCEL and self.metric is not SlaMetric.CUSTOM:
+            raise SlaError(
+                f"on_reset={self.on_reset.value!r} applies to SlaMetric.CUSTOM targets only "
+                f"(only custom timers reset), not to {self.metric.value!r}"
             )
         if self.timer is not None and not isinstance(self.timer, CustomTimer):
             raise SlaError(f"timer={self.timer!r} is not a CustomTimer")
