@@ -525,8 +525,10 @@ class _Run:
             if stops:
                 track.end(t)
                 track.by_solve = SlaTrigger.SOLVED in triggers
-                return
-            if rules.reset is not None and rules.reset.matches(snapshot):
+                if not (edge and rules.restart):
+                    return
+                cycle = None
+            elif rules.reset is not None and rules.reset.matches(snapshot):
                 track.end(t)
                 if cycle.breach is None and (
                     cycle.spec is None or cycle.spec.target.on_reset is OnReset.CANCEL
@@ -548,7 +550,7 @@ class _Run:
             track.resume(last)
             last.respec(spec, t)
             cycle = last
-        if cycle is None and edge and not stops:
+        if cycle is None and edge and (not stops or rules.restart):
             track.begin(t, spec, True)
             cycle = track.open
         if cycle is not None:
@@ -708,6 +710,12 @@ CLOCKS = {
         start_on=[SlaTrigger.CREATED, SlaTrigger.REQUESTER_COMMENT, SlaTrigger.REOPENED],
         stop_on=[SlaTrigger.AGENT_REPLY, SlaTrigger.ASSIGNED],
         pause=In("status", ["pending", "on-hold"]),
+    ),
+    "update": CustomTimer(
+        start_on=[SlaTrigger.CREATED, SlaTrigger.AGENT_REPLY],
+        stop_on=[SlaTrigger.AGENT_REPLY, SlaTrigger.SOLVED],
+        pause=Eq("status", "pending"),
+        restart=True,
     ),
 }
 CONDITIONS = [

@@ -10,6 +10,7 @@ import pickle
 from datetime import datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -356,3 +357,44 @@ def test_on_reset_is_for_custom_targets_and_round_trips() -> None:
     assert data["on_reset"] == "complete"
     assert from_data(data, SlaTarget) == target
     assert "on_reset" not in to_data(_escalation(OnReset.CANCEL).policies[0].targets[0])
+
+
+# -- restart on the stopping event -----------------------------------------------------------------
+
+
+def test_restart_on_the_stopping_event_gives_zammad_update_time() -> None:
+    # Zammad "update time": from creation or the last agent contact to the next agent contact;
+    # each agent reply stops one cycle and starts the next at the same instant.
+    timer = CustomTimer(
+        start_on=[SlaTrigger.CREATED, SlaTrigger.AGENT_REPLY],
+        stop_on=[SlaTrigger.AGENT_REPLY, SlaTrigger.SOLVED],
+        restart=True,
+    )
+    sla = book(SlaTarget(metric=SlaMetric.CUSTOM, name="update", within=2 * H, timer=timer))
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.comment(at(6, 10), Role.AGENT)
+    ticket, _ = ticket.comment(at(6, 13), Role.AGENT)
+    results = sla.evaluate(ticket, at(6, 14))
+    assert [(s.cycle, s.state, s.started_at, s.stopped_at) for s in results] == [
+        (1, SlaState.ACHIEVED, at(6, 9), at(6, 10)),
+        (2, SlaState.BREACHED, at(6, 10), at(6, 13)),
+        (3, SlaState.ACTIVE, at(6, 13), None),
+    ]
+    ticket, _ = ticket.set_status(at(6, 15), Status.SOLVED)  # stops, starts nothing
+    assert [s.state for s in sla.evaluate(ticket, at(7, 9))] == [
+        SlaState.ACHIEVED,
+        SlaState.BREACHED,
+        SlaState.ACHIEVED,
+    ]
+    # Without restart, the same timer stops at the first reply and never starts again.
+    plain = attrs.evolve(timer, restart=False)
+    sla = book(SlaTarget(metric=SlaMetric.CUSTOM, name="update", within=2 * H, timer=plain))
+    assert [s.cycle for s in sla.evaluate(ticket, at(6, 14))] == [1]
+
+
+def test_restart_round_trips_and_is_omitted_when_unset() -> None:
+    timer = CustomTimer(start_on=[SlaTrigger.AGENT_REPLY], stop_on=[SlaTrigger.AGENT_REPLY])
+    assert "restart" not in to_data(timer)
+    restarting = attrs.evolve(timer, restart=True)
+    assert to_data(restarting)["restart"] is True
+    assert from_data(to_data(restarting), CustomTimer) == restarting

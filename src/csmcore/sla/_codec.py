@@ -13,7 +13,7 @@ from csmcore.errors import SerializationError, ValidationError
 from csmcore.serialization import converter
 from csmcore.sla._book import SlaBook
 from csmcore.sla._enums import SlaTrigger
-from csmcore.sla._policy import SlaPolicy, SlaTarget
+from csmcore.sla._policy import CustomTimer, SlaPolicy, SlaTarget
 
 __all__: list[str] = []
 
@@ -109,6 +109,11 @@ def _renamed_note(note: Any) -> Any:
     return note
 
 
+converter.register_unstructure_hook_factory(
+    lambda cls: cls is CustomTimer,
+    # Options added in issue 10 are written only when set (stored timers keep their form).
+    lambda cls: make_dict_unstructure_fn(cls, converter, restart=override(omit_if_default=True)),
+)
 converter.register_structure_hook_factory(lambda cls: cls is SlaTarget, _structure_target_hook)
 converter.register_unstructure_hook_factory(
     lambda cls: cls is SlaTarget,

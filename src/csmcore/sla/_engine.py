@@ -374,8 +374,10 @@ class Run:
         if cycle is not None:
             if stops:
                 track.end(t, bool(code & F_SOLVED))
-                return
-            if rules.reset is not None and rules.reset.matches(snapshot):
+                if not (edge and rules.restart):
+                    return
+                cycle = None  # restarts below, at the same event
+            elif rules.reset is not None and rules.reset.matches(snapshot):
                 track.end(t)
                 if cycle.breach is None and (
                     cycle.spec is None or cycle.spec.target.on_reset is _CANCEL
@@ -397,7 +399,7 @@ class Run:
             track.resume(last)
             last.respec(spec, t)
             cycle = last
-        if cycle is None and edge and not stops:
+        if cycle is None and edge and (not stops or rules.restart):
             track.begin(t, spec, True)
             cycle = track.open
         if cycle is not None:

@@ -52,6 +52,12 @@ class CustomTimer:
     holds or on one of ``stop_on``. When ``reset`` holds, the open cycle is cancelled (dropped
     from the results unless it had breached) and a new one starts if ``start`` holds.
 
+    Without ``restart`` an event that stops the clock never starts it. With ``restart=True`` an
+    event that both stops the open cycle and starts (``start`` becoming true, or one of
+    ``start_on``) ends the cycle and begins the next one at that event: Zammad's "update time",
+    ``CustomTimer(start_on=[CREATED, AGENT_REPLY], stop_on=[AGENT_REPLY], restart=True)``, runs
+    from creation or the last agent reply to the next one.
+
     Raises :class:`SlaError` when there is no way to start or no way to stop.
     """
 
@@ -61,6 +67,7 @@ class CustomTimer:
     reset: Condition | None = attrs.field(default=None, validator=check_condition)
     start_on: frozenset[SlaTrigger] = attrs.field(default=frozenset(), converter=_triggers)
     stop_on: frozenset[SlaTrigger] = attrs.field(default=frozenset(), converter=_triggers)
+    restart: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     def __attrs_post_init__(self) -> None:
         if self.start is None and not self.start_on:
