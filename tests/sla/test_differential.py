@@ -42,6 +42,7 @@ from csmcore.sla import (
     SlaStatus,
     SlaTarget,
     SlaTrigger,
+    Transition,
 )
 from csmcore.tickets import (
     Assigned,
@@ -400,6 +401,7 @@ class _Run:
                 triggers.add(SlaTrigger.SOLVED)
             if reopened:
                 triggers.add(SlaTrigger.REOPENED)
+            previous = snapshot
             if use_snapshots:
                 if snapshot is None:
                     snapshot = Ticket.from_events(events[: index + 1])
@@ -426,6 +428,7 @@ class _Run:
                     awaiting_first,
                     snapshot,
                     triggers,
+                    previous,
                 )
             if agent_reply or solved:
                 awaiting_first = False
@@ -445,6 +448,7 @@ class _Run:
         awaiting_first: bool,
         snapshot: Ticket | None,
         triggers: set[SlaTrigger],
+        previous: Ticket | None,
     ) -> None:
         metric = track.metric
         runs = track.runs
@@ -495,7 +499,7 @@ class _Run:
                 else:
                     track.begin(t, spec, running)
         else:  # CUSTOM
-            self._custom(track, spec, t, snapshot, triggers, status, reopened)
+            self._custom(track, spec, t, snapshot, triggers, status, reopened, previous)
             return
         cycle = track.open
         if cycle is not None:
@@ -510,16 +514,33 @@ class _Run:
         triggers: set[SlaTrigger],
         status: Status,
         reopened: bool,
+        previous: Ticket | None,
     ) -> None:
         rules = track.clock_rules
         assert rules is not None
         assert snapshot is not None
+        # A transition fires at an event that changed the ticket (the creation changes nothing).
+        changed = previous is not None and previous is not snapshot
+
+        def fires(transitions: tuple[Transition, ...]) -> bool:
+            return changed and any(tr.fires(previous, snapshot) for tr in transitions)  # type: ignore[arg-type]
+
         starts = rules.start is not None and rules.start.matches(snapshot)
-        edge = (starts and not track.start_matched) or bool(rules.start_on & triggers)
-        track.start_matched = starts
-        stops = (rules.stop is not None and rules.stop.matches(snapshot)) or bool(
-            rules.stop_on & triggers
+        edge = (
+            (starts and not track.start_matched)
+            or bool(rules.start_on & triggers)
+            or fires(rules.start_on_change)
         )
+        track.start_matched = starts
+        stops = (
+            (rules.stop is not None and rules.stop.matches(snapshot))
+            or bool(rules.stop_on & triggers)
+            or fires(rules.stop_on_change)
+        )
+        resets = rules.reset is not None and rules.reset.matches(snapshot)
+        if not resets and fires(rules.reset_on_change):
+            resets = True
+            starts = starts or rules.start is None  # a change-reset restarts trigger timers
         cycle = track.open
         if cycle is not None:
             if stops:
@@ -528,7 +549,7 @@ class _Run:
                 if not (edge and rules.restart):
                     return
                 cycle = None
-            elif rules.reset is not None and rules.reset.matches(snapshot):
+            elif resets:
                 track.end(t)
                 if cycle.breach is None and (
                     cycle.spec is None or cycle.spec.target.on_reset is OnReset.CANCEL
@@ -711,6 +732,13 @@ CLOCKS = {
         stop_on=[SlaTrigger.AGENT_REPLY, SlaTrigger.ASSIGNED],
         pause=In("status", ["pending", "on-hold"]),
     ),
+    "escalation": CustomTimer(
+        start_on=[SlaTrigger.CREATED],
+        start_on_change=[Transition(before=Eq("status", "pending"))],
+        stop_on=[SlaTrigger.SOLVED],
+        stop_on_change=[Transition(after=Eq("status", "pending"))],
+        reset_on_change=[Transition(field="priority"), Transition(after=Eq("group", "L2"))],
+    ),
     "update": CustomTimer(
         start_on=[SlaTrigger.CREATED, SlaTrigger.AGENT_REPLY],
         stop_on=[SlaTrigger.AGENT_REPLY, SlaTrigger.SOLVED],
@@ -853,7 +881,11 @@ def histories(draw: st.DrawFn) -> Ticket:
             elif op == "untag":
                 ticket, _ = ticket.tag(when, remove=[draw(st.sampled_from(["vendor", "vip"]))])
             elif op == "assign":
-                ticket, _ = ticket.assign(when, assignee=draw(st.sampled_from(["a", "b"])))
+                ticket, _ = ticket.assign(
+                    when,
+                    assignee=draw(st.sampled_from(["a", "b"])),
+                    group=draw(st.sampled_from([None, "L1", "L2"])),
+                )
             else:
                 ticket, _ = ticket.merge_into(when, "D-0")
         except InvalidTransition:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csmcore.conditions import Eq
+from csmcore.conditions import Always, Eq, Never
 from csmcore.serialization import from_data, to_data
 from csmcore.sla import (
     CustomTimer,
@@ -27,8 +27,9 @@ from csmcore.sla import (
     SlaState,
     SlaTarget,
     SlaTrigger,
+    Transition,
 )
-from csmcore.tickets import Role, Status
+from csmcore.tickets import Role, Status, Ticket
 from tests.sla.support import H, at, book, new, one
 
 # -- 1. a requester comment on a solved ticket ---------------------------------------------------
@@ -398,3 +399,133 @@ def test_restart_round_trips_and_is_omitted_when_unset() -> None:
     restarting = attrs.evolve(timer, restart=True)
     assert to_data(restarting)["restart"] is True
     assert from_data(to_data(restarting), CustomTimer) == restarting
+
+
+# -- transitions as triggers -----------------------------------------------------------------------
+
+
+def _l2_book(reset: Any, on_reset: OnReset = OnReset.COMPLETE) -> SlaBook:
+    timer = CustomTimer(start=Always(), stop_on=[SlaTrigger.SOLVED], **reset)
+    return book(
+        SlaTarget(
+            metric=SlaMetric.CUSTOM,
+            name="c",
+            within=8 * H,
+            timer=timer,
+            on_reset=on_reset,
+            business_hours=False,
+        )
+    )
+
+
+def test_reset_on_a_change_fires_once_per_change_not_while_the_state_holds() -> None:
+    # ServiceNow / Jira: "assignment group changes to L2" resets the SLA at that change only.
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.assign(at(6, 10), group="L2")
+    ticket, _ = ticket.tag(at(6, 11), add=["x"])  # group still L2: no new reset
+    ticket, _ = ticket.set_priority(at(6, 12), "high")  # nor here
+    on_change = _l2_book({"reset_on_change": [Transition(after=Eq("group", "L2"))]})
+    assert [(s.cycle, s.started_at) for s in on_change.evaluate(ticket, at(6, 13))] == [
+        (1, at(6, 9)),
+        (2, at(6, 10)),
+    ]
+    # The state condition resets again at every later event while the group is L2.
+    on_state = _l2_book({"reset": Eq("group", "L2")})
+    assert [s.started_at for s in on_state.evaluate(ticket, at(6, 13))] == [
+        at(6, 9),
+        at(6, 10),
+        at(6, 11),
+        at(6, 12),
+    ]
+    # Back to L1 and again to L2: a second change, a second reset.
+    ticket, _ = ticket.assign(at(6, 14), group="L1")
+    ticket, _ = ticket.assign(at(6, 15), group="L2")
+    assert [s.cycle for s in on_change.evaluate(ticket, at(6, 16))] == [1, 2, 3]
+
+
+def test_start_stop_and_reset_on_field_changes_and_leaving_a_status() -> None:
+    timer = CustomTimer(
+        start_on_change=[Transition(before=Eq("status", "pending"))],  # leaves pending
+        stop_on=[SlaTrigger.AGENT_REPLY],
+        stop_on_change=[Transition(after=Eq("status", "pending"))],  # enters pending
+        reset_on_change=[Transition(field="priority")],  # the priority changes
+    )
+    sla = book(
+        SlaTarget(
+            metric=SlaMetric.CUSTOM, name="back", within=2 * H, timer=timer, business_hours=False
+        )
+    )
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.set_status(at(6, 9, 30), Status.PENDING)
+    assert sla.evaluate(ticket, at(6, 10)) == ()  # nothing has started: no start trigger yet
+    ticket, _ = ticket.set_status(at(6, 10), Status.OPEN)  # leaves pending: starts
+    ticket, _ = ticket.set_priority(at(6, 11), "urgent")  # priority changes: resets
+    results = sla.evaluate(ticket, at(6, 11, 30))
+    assert [(s.cycle, s.started_at) for s in results] == [(2, at(6, 11))]
+    ticket, _ = ticket.set_status(at(6, 12), Status.PENDING)  # enters pending: stops
+    done = sla.evaluate(ticket, at(6, 13)).get("back")
+    assert done is not None
+    assert (done.state, done.elapsed) == (SlaState.ACHIEVED, H)
+
+
+def test_transition_validation_and_round_trip() -> None:
+    with pytest.raises(SlaError, match="needs a field"):
+        Transition()
+    with pytest.raises(SlaError, match="nosuchfield"):
+        Transition(field="nosuchfield")
+    with pytest.raises(SlaError, match="not a condition"):
+        Transition(after="group == L2")  # type: ignore[arg-type]
+    with pytest.raises(SlaError, match="start_on_change"):
+        CustomTimer(stop_on=[SlaTrigger.SOLVED])
+    timer = CustomTimer(
+        start_on_change=[Transition(field="fields.plan", after=Eq("priority", "high"))],
+        stop_on_change=[Transition(before=Eq("status", "pending"))],
+        reset_on_change=[Transition(field="group")],
+        restart=True,
+    )
+    assert from_data(to_data(timer), CustomTimer) == timer
+    assert "reset_on_change" not in to_data(CustomTimer(start=Always(), stop=Never()))
+
+
+_GROUPS = st.sampled_from([None, "L1", "L2"])
+
+
+@given(
+    steps=st.lists(st.one_of(_GROUPS, st.just("comment"), st.just("tag")), max_size=12),
+    on_reset=st.sampled_from(list(OnReset)),
+)
+@settings(max_examples=80, deadline=None)
+def test_property_a_reset_on_change_fires_exactly_at_each_change_to_l2(
+    steps: list[str | None], on_reset: OnReset
+) -> None:
+    sla = _l2_book({"reset_on_change": [Transition(after=Eq("group", "L2"))]}, on_reset)
+    ticket = new(at(6, 9))
+    group: str | None = None
+    changes = []
+    for index, step in enumerate(steps):
+        when = at(6, 9) + (index + 1) * timedelta(minutes=5)
+        if step == "comment":
+            ticket, _ = ticket.comment(when, Role.REQUESTER)
+        elif step == "tag":
+            ticket, _ = ticket.tag(when, add=[f"t{index}"])
+        else:
+            ticket, _ = ticket.assign(when, group=step)
+            if step == "L2" and group != "L2":
+                changes.append(when)
+            group = step
+    results = sla.evaluate(ticket, at(7, 9))
+    # One cycle from creation, then one started at each change to L2, never at another event;
+    # a completed reset keeps the cycle it ended, a cancelled one drops it (none breach here).
+    starts = [s.started_at for s in results]
+    if on_reset is OnReset.COMPLETE:
+        assert starts == [at(6, 9), *changes]
+    else:
+        assert starts == [changes[-1] if changes else at(6, 9)]
+    assert [s.cycle for s in results][-1] == 1 + len(changes)
+    # Transition.fires agrees with the definition on every consecutive pair of snapshots.
+    transition = Transition(after=Eq("group", "L2"))
+    events = ticket.events
+    for index in range(1, len(events)):
+        before = Ticket.from_events(events[:index])
+        after = before.apply(events[index])
+        assert transition.fires(before, after) == (after.group == "L2" != before.group)

@@ -31,6 +31,7 @@ from csmcore.sla._enums import (
 from csmcore.sla._policy import CustomTimer, SlaPolicy, SlaTarget
 from csmcore.sla._rebuild import Backtest, BacktestRow, backtest, rebuild
 from csmcore.sla._status import SlaChange, SlaResults, SlaStatus
+from csmcore.sla._transition import Transition
 
 __all__ = [
     "Backtest",
@@ -49,6 +50,7 @@ __all__ = [
     "SlaStatus",
     "SlaTarget",
     "SlaTrigger",
+    "Transition",
     "backtest",
     "rebuild",
 ]
@@ -74,6 +76,7 @@ for _public in (
     SlaStatus,
     SlaTarget,
     SlaTrigger,
+    Transition,
 ):
     _public.__module__ = __name__
 del _public

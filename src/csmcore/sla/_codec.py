@@ -112,7 +112,14 @@ def _renamed_note(note: Any) -> Any:
 converter.register_unstructure_hook_factory(
     lambda cls: cls is CustomTimer,
     # Options added in issue 10 are written only when set (stored timers keep their form).
-    lambda cls: make_dict_unstructure_fn(cls, converter, restart=override(omit_if_default=True)),
+    lambda cls: make_dict_unstructure_fn(
+        cls,
+        converter,
+        restart=override(omit_if_default=True),
+        start_on_change=override(omit_if_default=True),
+        stop_on_change=override(omit_if_default=True),
+        reset_on_change=override(omit_if_default=True),
+    ),
 )
 converter.register_structure_hook_factory(lambda cls: cls is SlaTarget, _structure_target_hook)
 converter.register_unstructure_hook_factory(

@@ -159,6 +159,7 @@ class KeyPlan:
         "start_flags",
         "stop_flags",
         "timer",
+        "transitions",
     )
 
     def __init__(
@@ -179,6 +180,10 @@ class KeyPlan:
         self.timer = timer
         self.start_flags = 0 if timer is None else trigger_flags(timer.start_on)
         self.stop_flags = 0 if timer is None else trigger_flags(timer.stop_on)
+        self.transitions = timer is not None and bool(
+            timer.start_on_change or timer.stop_on_change or timer.reset_on_change
+        )
+        """Whether the timer has triggers written as transitions."""
         self.runs = RUNS[metric]
         self.relevant = RELEVANT[metric]
 

@@ -35,6 +35,7 @@ from csmcore.sla._compile import (
 from csmcore.sla._cycles import Cycle, Memos, Track
 from csmcore.sla._enums import OnReopen, OnReset, SlaMetric, SlaState
 from csmcore.sla._status import SlaResults, convert_all, new_status
+from csmcore.sla._transition import Transition
 from csmcore.tickets import (
     Assigned,
     Commented,
@@ -235,11 +236,13 @@ class Run:
             kind_of_key = plan.kind
             if kind_of_key == K_CUSTOM:
                 track = Track(plan, cycles, memos)
+                previous: Ticket | None = None
                 for (t, code, status, specs), snapshot in zip(rows, snapshots, strict=True):
                     opened = track.open
                     if opened is not None:
                         opened.check(t)
-                    self._custom(track, specs.get(key), t, snapshot, code, status)
+                    self._custom(track, specs.get(key), t, snapshot, previous, code, status)
+                    previous = snapshot
                 continue
             # One built-in key: these loops are the engine's hot path, one per kind of key.
             # Targets in force change only at F_SELECT events, so ``spec`` is re-read only
@@ -355,6 +358,7 @@ class Run:
         spec: Spec | None,
         t: int,
         snapshot: Ticket | None,
+        previous: Ticket | None,
         code: int,
         status: Status,
     ) -> None:
@@ -371,13 +375,27 @@ class Run:
         stops = (rules.stop is not None and rules.stop.matches(snapshot)) or bool(
             plan.stop_flags & code
         )
+        # Transitions fire only at an event that changed the ticket (a comment changes no
+        # field: its snapshot is the previous one).
+        resets = rules.reset is not None and rules.reset.matches(snapshot)
+        if plan.transitions and previous is not None and previous is not snapshot:
+            if not edge:
+                edge = _any_fires(rules.start_on_change, previous, snapshot)
+            if not stops:
+                stops = _any_fires(rules.stop_on_change, previous, snapshot)
+            if not resets and _any_fires(rules.reset_on_change, previous, snapshot):
+                # A reset written as a change restarts the clock: at once when the timer has
+                # no start condition (it is started by triggers), else if ``start`` holds.
+                resets = True
+                if rules.start is None:
+                    starts = True
         if cycle is not None:
             if stops:
                 track.end(t, bool(code & F_SOLVED))
                 if not (edge and rules.restart):
                     return
                 cycle = None  # restarts below, at the same event
-            elif rules.reset is not None and rules.reset.matches(snapshot):
+            elif resets:
                 track.end(t)
                 if cycle.breach is None and (
                     cycle.spec is None or cycle.spec.target.on_reset is _CANCEL
@@ -535,6 +553,10 @@ class Run:
                     convert_all(status)
                 out.append(status)
         return SlaResults(out)
+
+
+def _any_fires(transitions: tuple[Transition, ...], before: Ticket, after: Ticket) -> bool:
+    return any(transition.fires(before, after) for transition in transitions)
 
 
 def _pausable_first(

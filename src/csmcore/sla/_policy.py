@@ -14,6 +14,7 @@ from csmcore._values import coerce_enum
 from csmcore.conditions import Condition
 from csmcore.serialization import serializable
 from csmcore.sla._enums import OnChange, OnReopen, OnReset, SlaError, SlaMetric, SlaTrigger
+from csmcore.sla._transition import Transition
 from csmcore.tickets import Priority
 
 __all__ = ["CustomTimer", "SlaPolicy", "SlaTarget", "check_condition", "optional_name"]
@@ -41,6 +42,16 @@ def _triggers(value: Any) -> frozenset[SlaTrigger]:
     return frozenset(convert(item) for item in value)
 
 
+def _transitions(value: Any) -> tuple[Transition, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise SlaError(f"{value!r} is not a collection of Transition values")
+    out = tuple(value)
+    for index, item in enumerate(out):
+        if not isinstance(item, Transition):
+            raise SlaError(f"[{index}]={item!r} is not a Transition")
+    return out
+
+
 @serializable("sla_custom_timer", aliases=("csmcore.sla:CustomClock",))
 @attrs.frozen(kw_only=True)
 class CustomTimer:
@@ -51,6 +62,11 @@ class CustomTimer:
     paused while ``pause`` holds; it stops (achieved, unless already breached) when ``stop``
     holds or on one of ``stop_on``. When ``reset`` holds, the open cycle is cancelled (dropped
     from the results unless it had breached) and a new one starts if ``start`` holds.
+
+    ``start_on_change``, ``stop_on_change`` and ``reset_on_change`` are :class:`Transition`
+    values: they fire at the event that makes the change ("the group changes to L2", "the
+    priority changes", "the status leaves pending"), once per change. A ``reset`` condition, by
+    contrast, resets at every event while it holds. Pauses are states: write them as ``pause``.
 
     Without ``restart`` an event that stops the clock never starts it. With ``restart=True`` an
     event that both stops the open cycle and starts (``start`` becoming true, or one of
@@ -68,12 +84,17 @@ class CustomTimer:
     start_on: frozenset[SlaTrigger] = attrs.field(default=frozenset(), converter=_triggers)
     stop_on: frozenset[SlaTrigger] = attrs.field(default=frozenset(), converter=_triggers)
     restart: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    start_on_change: tuple[Transition, ...] = attrs.field(default=(), converter=_transitions)
+    stop_on_change: tuple[Transition, ...] = attrs.field(default=(), converter=_transitions)
+    reset_on_change: tuple[Transition, ...] = attrs.field(default=(), converter=_transitions)
 
     def __attrs_post_init__(self) -> None:
-        if self.start is None and not self.start_on:
-            raise SlaError("CustomTimer needs a start condition or start_on triggers")
-        if self.stop is None and not self.stop_on:
-            raise SlaError("CustomTimer needs a stop condition or stop_on triggers")
+        if self.start is None and not self.start_on and not self.start_on_change:
+            raise SlaError(
+                "CustomTimer needs a start condition, start_on triggers or start_on_change"
+            )
+        if self.stop is None and not self.stop_on and not self.stop_on_change:
+            raise SlaError("CustomTimer needs a stop condition, stop_on triggers or stop_on_change")
 
 
 def _positive_duration(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -46,6 +46,7 @@ from csmcore.sla import (
     CustomTimer,
     OnChange,
     OnReopen,
+    OnReset,
     SlaBook,
     SlaChange,
     SlaMetric,
@@ -53,6 +54,7 @@ from csmcore.sla import (
     SlaStatus,
     SlaTarget,
     SlaTrigger,
+    Transition,
     backtest,
     rebuild,
 )
@@ -104,6 +106,7 @@ __all__ = [
     "ticket_events",
     "ticket_ids",
     "tickets",
+    "transitions",
 ]
 
 _EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
@@ -523,6 +526,7 @@ def _custom_timers(draw: st.DrawFn) -> CustomTimer:
     triggers = st.frozensets(st.sampled_from(list(SlaTrigger)), max_size=2)
     start, start_on = draw(maybe), draw(triggers)
     stop, stop_on = draw(maybe), draw(triggers)
+    changes = st.lists(transitions(), max_size=2)
     return CustomTimer(
         start=start,
         pause=draw(maybe),
@@ -530,7 +534,26 @@ def _custom_timers(draw: st.DrawFn) -> CustomTimer:
         reset=draw(st.none() | conditions(max_leaves=2)),
         start_on=start_on if start is not None or start_on else {SlaTrigger.CREATED},
         stop_on=stop_on if stop is not None or stop_on else {SlaTrigger.SOLVED},
+        restart=draw(st.booleans()),
+        start_on_change=draw(changes),
+        stop_on_change=draw(changes),
+        reset_on_change=draw(changes),
     )
+
+
+@st.composite
+def _transitions(draw: st.DrawFn) -> Transition:
+    field = draw(st.none() | st.sampled_from(["status", "priority", "group", "assignee", "tags"]))
+    maybe = st.none() | conditions(max_leaves=2)
+    before, after = draw(maybe), draw(maybe)
+    if field is None and before is None and after is None:
+        field = "priority"
+    return Transition(field=field, before=before, after=after)
+
+
+def transitions() -> st.SearchStrategy[Transition]:
+    """Changes of a ticket that custom SLA timers start, stop or reset on."""
+    return _transitions()
 
 
 def custom_timers() -> st.SearchStrategy[CustomTimer]:
@@ -560,6 +583,8 @@ def _sla_targets(
         on_reopen=draw(st.sampled_from(list(OnReopen))),
         on_change=draw(st.sampled_from(list(OnChange))),
         timer=draw(custom_timers()) if custom else None,
+        pausable=chosen is SlaMetric.FIRST_REPLY and draw(st.booleans()),
+        on_reset=draw(st.sampled_from(list(OnReset))) if custom else OnReset.CANCEL,
     )
 
 
@@ -745,6 +770,7 @@ def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
         BusinessCalendar: calendars,
         CountryHolidays: country_holidays,
         CustomTimer: custom_timers,
+        Transition: transitions,
         SlaTarget: sla_targets,
         SlaPolicy: sla_policies,
         SlaBook: sla_books,
