@@ -3,7 +3,8 @@
 An :class:`SlaPolicy` holds :class:`SlaTarget` values (a metric, a duration, business or calendar
 time, which calendar). An :class:`SlaBook` is the ordered set of policies plus the calendars they
 name; :meth:`SlaBook.evaluate` replays a ticket's events up to an instant and returns one
-:class:`SlaStatus` per target and cycle, and :meth:`SlaBook.next_change` returns the exact next
+:class:`SlaStatus` per target and cycle (an :class:`SlaResults`, a tuple with lookups by target
+and cycle), and :meth:`SlaBook.next_change` returns the exact next
 instant at which any of them changes state, so callers can schedule instead of polling.
 
 Evaluation is a pure function of (book, ticket history, instant). The semantics (which events
