@@ -1,0 +1,487 @@
+"""Importing audit logs that repeat the whole row at each change (ServiceNow's incident log):
+consecutive rows of a case are compared, and what changed becomes events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import pairwise
+from operator import itemgetter
+from typing import Any, Final
+
+import attrs
+
+from csmcore.errors import ValidationError
+from csmcore.tickets import (
+    Assigned,
+    Channel,
+    FieldsChanged,
+    Priority,
+    PriorityChanged,
+    Role,
+    Status,
+    StatusMap,
+    TicketCreated,
+)
+from csmcore.tickets.importing._build import Builder, Reject, check_id, run
+from csmcore.tickets.importing._common import (
+    DEFAULT_MISSING,
+    FaultPolicy,
+    FieldReader,
+    ImportedTicket,
+    ImportReport,
+    Reason,
+    Timestamps,
+    column_index,
+    field_value,
+)
+
+__all__ = ["SERVICENOW", "SnapshotFormat", "import_snapshots"]
+
+
+def _names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return dict(value)
+
+
+@attrs.frozen(kw_only=True)
+class SnapshotFormat:
+    """Which columns of a full-row audit log mean what.
+
+    Each row is the whole record after one update. ``case`` names the ticket id column, ``at``
+    the column with the instant of the update, ``order`` an optional integer column that orders
+    updates of one case made at the same instant (ServiceNow's ``sys_mod_count``: it is not
+    reliable across instants, so time comes first). ``opened_at`` (optional) is when the
+    ticket was created (the first row's ``at`` when absent or later).
+
+    The first row of a case gives :class:`~csmcore.tickets.TicketCreated`; each later row is
+    compared with the one before it, and each change gives events, in this order: ``state``
+    (through ``statuses``, a :class:`~csmcore.tickets.StatusMap` of the export's state names) ->
+    :class:`~csmcore.tickets.StatusChanged` (or :class:`~csmcore.tickets.Reopened`);
+    ``priority`` (through ``priorities``, export text -> :class:`~csmcore.tickets.Priority`) ->
+    :class:`~csmcore.tickets.PriorityChanged`; ``group`` / ``assignee`` ->
+    :class:`~csmcore.tickets.Assigned`; every other column not in ``ignore`` -> one
+    :class:`~csmcore.tickets.FieldsChanged` with the changed custom fields (cells read by
+    ``field_reader``; missing cells remove the field). ``requester`` sets the ticket's requester
+    at creation; a later change of requester is recorded in the custom field named after the
+    column (the ticket model has no requester-change event yet). ``actor`` names the column
+    whose value becomes each event's ``actor``. ``channel`` maps through ``channels`` (unknown
+    texts: ``other``). A row whose columns other than ``ignore`` equal the row before it is a
+    no-op.
+
+    ``derived`` columns (counts the ticket works out itself, such as ``reopen_count``) are
+    neither fields nor compared.
+    """
+
+    case: str
+    at: str
+    state: str
+    statuses: StatusMap
+    order: str | None = None
+    opened_at: str | None = None
+    priority: str | None = None
+    priorities: Mapping[str, Priority] = attrs.field(factory=dict, converter=_frozen_map)
+    default_priority: Priority = Priority.NORMAL
+    group: str | None = None
+    assignee: str | None = None
+    requester: str | None = None
+    default_requester: str = "unknown"
+    actor: str | None = None
+    channel: str | None = None
+    channels: Mapping[str, Channel] = attrs.field(factory=dict, converter=_frozen_map)
+    created_by: Role = Role.REQUESTER
+    ignore: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    derived: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    missing: frozenset[str] = attrs.field(default=DEFAULT_MISSING, converter=_names)
+    field_reader: FieldReader = field_value
+    state_field: str = "import.state"
+    priority_field: str = "import.priority"
+
+
+SERVICENOW: Final = SnapshotFormat(
+    case="number",
+    at="sys_updated_at",
+    order="sys_mod_count",
+    opened_at="opened_at",
+    state="incident_state",
+    statuses=StatusMap(
+        custom={
+            "New": Status.NEW,
+            "Active": Status.OPEN,
+            "Awaiting User Info": Status.PENDING,
+            "Awaiting Evidence": Status.PENDING,
+            "Awaiting Problem": Status.ON_HOLD,
+            "Awaiting Vendor": Status.ON_HOLD,
+            "Resolved": Status.SOLVED,
+            "Closed": Status.CLOSED,
+        }
+    ),
+    priority="priority",
+    priorities={
+        "1 - Critical": Priority.URGENT,
+        "2 - High": Priority.HIGH,
+        "3 - Moderate": Priority.NORMAL,
+        "4 - Low": Priority.LOW,
+        "5 - Planning": Priority.LOW,
+    },
+    group="assignment_group",
+    assignee="assigned_to",
+    requester="caller_id",
+    actor="sys_updated_by",
+    channel="contact_type",
+    channels={
+        "Phone": Channel.PHONE,
+        "Email": Channel.EMAIL,
+        "Self service": Channel.WEB,
+        "Direct opening": Channel.OTHER,
+        "IVR": Channel.PHONE,
+    },
+    ignore=frozenset({"sys_mod_count", "sys_updated_at", "sys_updated_by"}),
+    derived=frozenset({"reassignment_count", "reopen_count", "active"}),
+)
+"""The columns of ServiceNow's incident audit log (the UCI "Incident management process
+enriched event log"): states New, Active, Awaiting ..., Resolved, Closed; priorities
+``1 - Critical`` to ``5 - Planning``. Its timestamps are day first (``d/m/yyyy H:MM``):
+read them with ``Timestamps(zone=..., day_first=True)``. ``active`` is derived (false exactly
+when the incident is closed), like the reassignment and reopen counts."""
+
+
+_BOOLS: Final[dict[str, bool]] = {"true": True, "false": False}
+
+
+class _Plan:
+    """Column positions of one header, resolved once per import."""
+
+    def __init__(self, fmt: SnapshotFormat, header: Sequence[str]) -> None:
+        def index(name: str | None, what: str) -> int | None:
+            return None if name is None else column_index(header, name, what)
+
+        self.width = len(header)
+        self.case = column_index(header, fmt.case, "case")
+        self.at = column_index(header, fmt.at, "at")
+        self.state = column_index(header, fmt.state, "state")
+        self.order = index(fmt.order, "order")
+        self.opened_at = index(fmt.opened_at, "opened_at")
+        self.priority = index(fmt.priority, "priority")
+        self.group = index(fmt.group, "group")
+        self.assignee = index(fmt.assignee, "assignee")
+        self.requester = index(fmt.requester, "requester")
+        self.actor = index(fmt.actor, "actor")
+        self.channel = index(fmt.channel, "channel")
+        named = {
+            i
+            for i in (
+                self.case,
+                self.at,
+                self.state,
+                self.order,
+                self.opened_at,
+                self.priority,
+                self.group,
+                self.assignee,
+                self.requester,
+                self.actor,
+                self.channel,
+            )
+            if i is not None
+        }
+        skip = fmt.ignore | fmt.derived
+        self.fields = tuple(
+            (i, name) for i, name in enumerate(header) if i not in named and name not in skip
+        )
+        # Everything a later row is compared on, in one itemgetter (a tuple even for one column).
+        compared = [self.state]
+        for i in (self.priority, self.group, self.assignee, self.requester):
+            if i is not None:
+                compared.append(i)
+        compared.extend(i for i, _ in self.fields)
+        self.key = itemgetter(*compared)
+        field_columns = [i for i, _ in self.fields]
+        self.field_key = itemgetter(*field_columns, 0) if field_columns else None
+
+
+def import_snapshots(
+    rows: Iterable[Sequence[str]],
+    *,
+    header: Sequence[str],
+    format: SnapshotFormat,
+    timestamps: Timestamps,
+    policy: FaultPolicy | str = FaultPolicy.REPAIR,
+    report: ImportReport | None = None,
+) -> Iterator[ImportedTicket]:
+    """Build tickets from a full-row audit log, one ticket at a time.
+
+    ``rows`` are sequences of cell texts in the order of ``header`` (e.g. a ``csv.reader``
+    after its header row); the rows of one case must be contiguous (a case that comes back
+    after another is rejected with ``case_not_contiguous``). Memory: the rows of one case at a
+    time, plus the set of case ids seen. Instants are read with ``timestamps`` and stored in
+    UTC. ``policy`` is a :class:`FaultPolicy` (``"strict"`` or ``"repair"``). Rejected tickets
+    are not yielded: they are listed in ``report`` (an :class:`ImportReport` the caller keeps
+    to read the counts; it is filled as the iterator is consumed).
+
+    Raises ValidationError at once when a column the format names is not in ``header``.
+    """
+    plan = _Plan(format, header)
+    repair = FaultPolicy(policy) is FaultPolicy.REPAIR
+    build = _SnapshotBuild(format, plan, timestamps, repair)
+    return run(rows, plan.case, format.missing, build, report)
+
+
+class _SnapshotBuild:
+    """Builds the events of one case; called once per case by :func:`run`."""
+
+    def __init__(
+        self, fmt: SnapshotFormat, plan: _Plan, timestamps: Timestamps, repair: bool
+    ) -> None:
+        self.fmt = fmt
+        self.plan = plan
+        self.parse = timestamps.parse
+        self.memo = timestamps.memo
+        statuses = fmt.statuses
+        self.status_of = {name: statuses.resolve(name) for name in statuses.names}
+        self.folded = (False, False)
+        self.repair = repair
+        self.missing = fmt.missing
+        self.read_field = fmt.field_reader
+
+    def _instant(self, text: str, row: int, what: str) -> Any:
+        if text in self.missing:
+            raise Reject(Reason.BAD_TIMESTAMP, f"row {row}: {what} is missing", row, text)
+        try:
+            return self.parse(text)
+        except ValidationError as err:
+            raise Reject(Reason.BAD_TIMESTAMP, f"row {row}: {what}: {err}", row, text) from None
+
+    def _value(self, text: str) -> str | None:
+        return None if text in self.missing else text
+
+    def __call__(self, case: str, bucket: list[tuple[int, Sequence[str]]]) -> Builder:
+        plan = self.plan
+        check_id(case, bucket[0][0])
+        width = plan.width
+        at_i = plan.at
+        order_i = plan.order
+        memo = self.memo
+        timed: list[tuple[Any, int, int, Sequence[str]]] = []
+        for number, row in bucket:
+            if len(row) < width:
+                raise Reject(
+                    Reason.SHORT_ROW,
+                    f"row {number} has {len(row)} cells; the header has {width}",
+                    number,
+                )
+            text = row[at_i]
+            at = memo.get(text)
+            if at is None:
+                at = self._instant(text, number, self.fmt.at)
+            order = 0
+            if order_i is not None:
+                text = row[order_i]
+                try:
+                    order = int(text)
+                except ValueError:
+                    raise Reject(
+                        Reason.OUT_OF_ORDER,
+                        f"row {number}: {self.fmt.order}={text!r} is not an integer",
+                        number,
+                        text,
+                    ) from None
+            timed.append((at, order, number, row))
+        reordered = False
+        for before, after in pairwise(timed):
+            if after[0] < before[0] or (after[0] == before[0] and after[1] < before[1]):
+                if not self.repair:
+                    raise Reject(
+                        Reason.OUT_OF_ORDER,
+                        f"row {after[2]} is earlier than row {before[2]} (by {self.fmt.at}"
+                        + (f", then {self.fmt.order})" if order_i is not None else ")"),
+                        after[2],
+                    )
+                reordered = True
+                break
+        if reordered:
+            # By time, then order column, then content: the same tickets whatever the input
+            # order of the rows of a case.
+            timed.sort(key=lambda item: (item[0], item[1], tuple(item[3])))
+        builder = self._create(case, timed[0])
+        if reordered:
+            builder.repairs[Reason.OUT_OF_ORDER] += 1
+        self._changes(builder, timed)
+        return builder
+
+    def _create(self, case: str, first: tuple[Any, int, int, Sequence[str]]) -> Builder:
+        fmt, plan = self.fmt, self.plan
+        at, _, number, row = first
+        created_at = at
+        if plan.opened_at is not None and row[plan.opened_at] not in self.missing:
+            opened = self._instant(row[plan.opened_at], number, fmt.opened_at or "")
+            created_at = min(opened, at)
+        fields: dict[str, Any] = {}
+        missing = self.missing
+        read = self.read_field
+        if read is field_value:
+            for i, column in plan.fields:
+                text = row[i]
+                if text not in missing:
+                    fields[column] = _BOOLS.get(text, text)
+        else:
+            for i, column in plan.fields:
+                text = row[i]
+                if text not in missing:
+                    value = read(column, text)
+                    if value is not None:
+                        fields[column] = value
+        repairs: list[Reason] = []
+        status, name = self._state(row[plan.state], number, fields)
+        if status is None:
+            repairs.append(Reason.UNKNOWN_STATE)
+        priority = fmt.default_priority
+        if plan.priority is not None:
+            found = self._priority(row[plan.priority], number, fields)
+            if found is None:
+                repairs.append(Reason.UNKNOWN_PRIORITY)
+            else:
+                priority = found
+        requester = fmt.default_requester
+        if plan.requester is not None:
+            requester = self._value(row[plan.requester]) or requester
+        channel = Channel.OTHER
+        if plan.channel is not None:
+            channel = fmt.channels.get(row[plan.channel], Channel.OTHER)
+        try:
+            created = TicketCreated(
+                at=created_at,
+                actor=None if plan.actor is None else self._value(row[plan.actor]),
+                ticket_id=case,
+                created_by=fmt.created_by,
+                channel=channel,
+                priority=priority,
+                requester=requester,
+                group=None if plan.group is None else self._value(row[plan.group]),
+                assignee=None if plan.assignee is None else self._value(row[plan.assignee]),
+                status=status or Status.NEW,
+                status_name=name,
+                fields=fields,
+            )
+        except ValidationError as err:
+            raise Reject(Reason.INVALID_VALUE, f"row {number}: {err}", number) from None
+        builder = Builder(created, number, self.repair)
+        if repairs:
+            builder.repairs.update(repairs)
+        self.folded = (status is None, Reason.UNKNOWN_PRIORITY in repairs)
+        return builder
+
+    def _state(
+        self, text: str, number: int, changes: dict[str, Any]
+    ) -> tuple[Status | None, str | None]:
+        """The (category, custom name) of a state cell; an unknown one is rejected or folded
+        into ``changes`` (returning ``(None, None)``: keep the current status)."""
+        found = self.status_of.get(text)
+        if found is not None:
+            return found
+        statuses = self.fmt.statuses
+        if not self.repair:
+            raise Reject(
+                Reason.UNKNOWN_STATE,
+                f"row {number}: state {text!r} is not known; accepted: {list(statuses.names)}",
+                number,
+                text,
+            )
+        changes[self.fmt.state_field] = self._value(text)
+        return None, None
+
+    def _priority(self, text: str, number: int, changes: dict[str, Any]) -> Priority | None:
+        found = self.fmt.priorities.get(text)
+        if found is not None:
+            return found
+        if not self.repair:
+            raise Reject(
+                Reason.UNKNOWN_PRIORITY,
+                f"row {number}: priority {text!r} is not known; accepted: "
+                f"{list(self.fmt.priorities)}",
+                number,
+                text,
+            )
+        changes[self.fmt.priority_field] = self._value(text)
+        return None
+
+    def _changes(self, builder: Builder, timed: list[tuple[Any, int, int, Sequence[str]]]) -> None:
+        plan, fmt = self.plan, self.fmt
+        key = plan.key
+        state_i, priority_i = plan.state, plan.priority
+        group_i, assignee_i = plan.group, plan.assignee
+        requester_i, actor_i = plan.requester, plan.actor
+        fields = plan.fields
+        field_key = plan.field_key
+        missing = self.missing
+        read = self.read_field
+        folded_state, folded_priority = self.folded
+        status_of = self.status_of
+        previous = timed[0][3]
+        previous_key = key(previous)
+        for at, _, number, row in timed[1:]:
+            row_key = key(row)
+            if row_key == previous_key:
+                builder.noop(number, Reason.NO_CHANGE)
+                continue
+            actor = None if actor_i is None else row[actor_i]
+            if actor in missing:
+                actor = None
+            changes: dict[str, Any] = {}
+            before = len(builder.events)
+            try:
+                text = row[state_i]
+                if text != previous[state_i]:
+                    found = status_of.get(text)
+                    if found is not None:
+                        if folded_state:
+                            changes[fmt.state_field] = None
+                            folded_state = False
+                        builder.change_status(found[0], found[1], at, actor, number)
+                    else:
+                        self._state(text, number, changes)
+                        folded_state = True
+                        builder.repairs[Reason.UNKNOWN_STATE] += 1
+                if priority_i is not None and row[priority_i] != previous[priority_i]:
+                    text = row[priority_i]
+                    priority = fmt.priorities.get(text)
+                    if priority is None:
+                        self._priority(text, number, changes)
+                        folded_priority = True
+                        builder.repairs[Reason.UNKNOWN_PRIORITY] += 1
+                    else:
+                        if folded_priority:
+                            changes[fmt.priority_field] = None
+                            folded_priority = False
+                        builder.add(PriorityChanged(at=at, actor=actor, priority=priority), number)
+                if (group_i is not None and row[group_i] != previous[group_i]) or (
+                    assignee_i is not None and row[assignee_i] != previous[assignee_i]
+                ):
+                    group = None if group_i is None else row[group_i]
+                    assignee = None if assignee_i is None else row[assignee_i]
+                    builder.add(
+                        Assigned(
+                            at=at,
+                            actor=actor,
+                            group=None if group in missing else group,
+                            assignee=None if assignee in missing else assignee,
+                        ),
+                        number,
+                    )
+                if requester_i is not None and row[requester_i] != previous[requester_i]:
+                    text = row[requester_i]
+                    changes[fmt.requester or ""] = None if text in missing else text
+                if field_key is not None and field_key(row) != field_key(previous):
+                    for i, column in fields:
+                        text = row[i]
+                        if text != previous[i]:
+                            changes[column] = None if text in missing else read(column, text)
+                if changes:
+                    builder.add(FieldsChanged(at=at, actor=actor, changes=changes), number)
+            except ValidationError as err:
+                raise Reject(Reason.INVALID_VALUE, f"row {number}: {err}", number) from None
+            if len(builder.events) == before:
+                builder.noop(number, Reason.REPEATED_STATUS)
+            previous, previous_key = row, row_key
