@@ -29,6 +29,7 @@ from csmcore.tickets.importing._common import (
     Reason,
     Timestamps,
     column_index,
+    repairing,
 )
 
 __all__ = ["HELPDESK", "Activity", "ActivityFormat", "import_activities"]
@@ -144,7 +145,7 @@ def import_activities(
         None if format.actor is None else column_index(header, format.actor, "actor"),
         len(header),
     )
-    repair = FaultPolicy(policy) is FaultPolicy.REPAIR
+    repair = repairing(policy)
     build = _ActivityBuild(format, plan, timestamps, repair)
     return run(rows, plan[0], format.missing, build, report)
 
@@ -184,7 +185,7 @@ class _ActivityBuild:
             except ValidationError as err:
                 raise Reject(Reason.BAD_TIMESTAMP, f"row {number}: {err}", number, text) from None
             timed.append((at, number, row))
-        reordered = False
+        reordered = tied = False
         for before, after in pairwise(timed):
             if after[0] < before[0]:
                 if not self.repair:
@@ -195,7 +196,11 @@ class _ActivityBuild:
                     )
                 reordered = True
                 break
-        if reordered:
+            if after[0] == before[0]:
+                tied = True
+        if reordered or (tied and self.repair):
+            # By time, then content: the same tickets whatever the input order of the rows
+            # of a case (in strict mode, rows at the same instant keep their order).
             timed.sort(key=lambda item: (item[0], tuple(item[2])))
         first_at, first_number, first_row = timed[0]
         try:

@@ -79,7 +79,10 @@ class Builder:
         self.event_rows.append(row)
 
     def noop(self, row: int, reason: Reason) -> None:
-        """Row ``row`` changes nothing: dropped, and counted under ``reason``."""
+        """Row ``row`` changes nothing: dropped, and counted under ``reason`` (unless it is
+        the row that created the ticket, which is represented by TicketCreated)."""
+        if row == self.event_rows[0]:
+            return
         self.noop_rows.append(row)
         self.noops[reason] += 1
 

@@ -12,6 +12,7 @@ from typing import Final
 import attrs
 
 from csmcore._time import resolve_zone
+from csmcore._values import coerce_enum
 from csmcore.errors import ValidationError
 from csmcore.tickets import Ticket
 
@@ -41,6 +42,11 @@ class FaultPolicy(enum.StrEnum):
 
     STRICT = "strict"
     REPAIR = "repair"
+
+
+def repairing(policy: FaultPolicy | str) -> bool:
+    """True for the repair policy; ValidationError naming the accepted policies otherwise."""
+    return coerce_enum(FaultPolicy, policy, "policy") is FaultPolicy.REPAIR
 
 
 class Reason(enum.StrEnum):

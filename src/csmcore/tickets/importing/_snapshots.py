@@ -33,6 +33,7 @@ from csmcore.tickets.importing._common import (
     Timestamps,
     column_index,
     field_value,
+    repairing,
 )
 
 __all__ = ["SERVICENOW", "SnapshotFormat", "import_snapshots"]
@@ -224,7 +225,7 @@ def import_snapshots(
     Raises ValidationError at once when a column the format names is not in ``header``.
     """
     plan = _Plan(format, header)
-    repair = FaultPolicy(policy) is FaultPolicy.REPAIR
+    repair = repairing(policy)
     build = _SnapshotBuild(format, plan, timestamps, repair)
     return run(rows, plan.case, format.missing, build, report)
 
@@ -289,7 +290,7 @@ class _SnapshotBuild:
                         text,
                     ) from None
             timed.append((at, order, number, row))
-        reordered = False
+        reordered = tied = False
         for before, after in pairwise(timed):
             if after[0] < before[0] or (after[0] == before[0] and after[1] < before[1]):
                 if not self.repair:
@@ -301,9 +302,11 @@ class _SnapshotBuild:
                     )
                 reordered = True
                 break
-        if reordered:
+            if after[0] == before[0] and after[1] == before[1]:
+                tied = True
+        if reordered or (tied and self.repair):
             # By time, then order column, then content: the same tickets whatever the input
-            # order of the rows of a case.
+            # order of the rows of a case (in strict mode, rows that tie keep their order).
             timed.sort(key=lambda item: (item[0], item[1], tuple(item[3])))
         builder = self._create(case, timed[0])
         if reordered:
