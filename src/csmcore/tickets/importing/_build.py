@@ -236,10 +236,11 @@ def run(
         noops = len(imported.noop_rows)
         report.noop_rows += noops
         report.event_rows += len(bucket) - noops
-        if builder.repairs:
-            report.repairs.update(builder.repairs)
-        if builder.noops:
-            report.noops.update(builder.noops)
+        # Plain strings as keys (Reason values), so that the counts read and print simply.
+        for reason, count in builder.repairs.items():
+            report.repairs[str(reason)] += count
+        for reason, count in builder.noops.items():
+            report.noops[str(reason)] += count
         yield imported
 
 
@@ -247,7 +248,7 @@ def _rejected(
     report: ImportReport, case: str, bucket: list[tuple[int, Any]], reject: Reject
 ) -> None:
     report.rejected_rows += len(bucket)
-    report.rejects[reject.reason] += 1
+    report.rejects[str(reject.reason)] += 1
     report.rejected.append(
         Rejection(
             ticket_id=case,

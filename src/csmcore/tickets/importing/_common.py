@@ -127,7 +127,8 @@ class ImportReport:
     Every input row lands in exactly one of ``event_rows`` (it gave at least one event),
     ``noop_rows`` (dropped as a no-op) or ``rejected_rows`` (its ticket was rejected), so
     ``rows == event_rows + noop_rows + rejected_rows`` once the iterator is exhausted.
-    ``repairs``, ``noops`` and ``rejects`` count by :class:`Reason` (``rejects`` counts tickets);
+    ``repairs``, ``noops`` and ``rejects`` count by reason code (the :class:`Reason` values, as
+    plain strings; ``rejects`` counts tickets);
     ``rejected`` lists each rejected ticket with its rows.
     """
 
