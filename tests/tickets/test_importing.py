@@ -438,6 +438,15 @@ C1,Close,2025-03-03 12:30,bob
     assert report.rejects == {"repeated_status": 1}
 
 
+def test_bad_values_in_activity_rows_reject_naming_the_row() -> None:
+    _, report = act("C1,Take,2025-03-03 09:10,bob\nC1,Take,2025-03-03 09:20,b\x00b")
+    assert report.rejects == {"invalid_value": 1}
+    assert report.rejected[0].row == 2
+    _, report = act("C" + "1" * 300 + ",Take,2025-03-03 09:10,bob")
+    assert report.rejects == {"invalid_value": 1}
+    assert "is not a ticket id" in report.rejected[0].message
+
+
 def test_reported_and_default_activities() -> None:
     fmt = ActivityFormat(case="case", activity="activity", at="at", default="ignore")
     tickets, report = act("C1,Anything,2025-03-03 09:10,bob\nC1,Else,2025-03-03 09:20,bob", fmt=fmt)

@@ -216,10 +216,13 @@ class _ActivityBuild:
             builder = Builder(created, first_number, self.repair)
             if reordered:
                 builder.repairs[Reason.OUT_OF_ORDER] += 1
-            for at, number, row in timed:
-                self._apply(builder, at, number, row)
         except ValidationError as err:
-            raise Reject(Reason.INVALID_VALUE, str(err)) from None
+            raise Reject(Reason.INVALID_VALUE, f"row {first_number}: {err}", first_number) from None
+        for at, number, row in timed:
+            try:
+                self._apply(builder, at, number, row)
+            except ValidationError as err:
+                raise Reject(Reason.INVALID_VALUE, f"row {number}: {err}", number) from None
         return builder
 
     def _actor(self, row: Sequence[str]) -> str | None:

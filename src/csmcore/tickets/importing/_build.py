@@ -160,7 +160,7 @@ def check_id(case: str, row: int) -> None:
         raise Reject(Reason.MISSING_CASE, f"row {row}: the case (ticket id) is missing", row)
     if len(case) > 255 or "\x00" in case:
         raise Reject(
-            Reason.MISSING_CASE,
+            Reason.INVALID_VALUE,
             f"row {row}: the case {case[:40]!r} is not a ticket id (at most 255 characters, "
             "no NUL)",
             row,
