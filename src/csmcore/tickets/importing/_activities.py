@@ -20,7 +20,7 @@ from csmcore.tickets import (
     Status,
     TicketCreated,
 )
-from csmcore.tickets.importing._build import Builder, Reject, check_id, run
+from csmcore.tickets.importing._build import Builder, Reject, Rows, check_id, run
 from csmcore.tickets.importing._common import (
     DEFAULT_MISSING,
     FaultPolicy,
@@ -164,13 +164,13 @@ class _ActivityBuild:
         self.repair = repair
         self.kinds = dict(fmt.activities)
 
-    def __call__(self, case: str, bucket: list[tuple[int, Sequence[str]]]) -> Builder:
+    def __call__(self, case: str, first: int, rows: Rows) -> Builder:
         fmt = self.fmt
-        check_id(case, bucket[0][0])
+        check_id(case, first)
         missing = fmt.missing
         at_i, width, parse = self.at_i, self.width, self.parse
         timed: list[tuple[Any, int, Sequence[str]]] = []
-        for number, row in bucket:
+        for number, row in enumerate(rows, first):
             if len(row) < width:
                 raise Reject(
                     Reason.SHORT_ROW,

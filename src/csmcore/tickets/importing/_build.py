@@ -24,7 +24,7 @@ from csmcore.tickets.importing._common import (
     Rejection,
 )
 
-__all__ = ["Builder", "Reject", "check_id", "group_cases", "run"]
+__all__ = ["Builder", "Reject", "Rows", "check_id", "group_cases", "run"]
 
 _NEW: Final = Status.NEW
 _OPEN: Final = Status.OPEN
@@ -168,93 +168,94 @@ def check_id(case: str, row: int) -> None:
         )
 
 
-Case = tuple[str, list[tuple[int, Sequence[str]]]]
+Rows = list[Sequence[str]]
 
 
 def group_cases(
     rows: Iterable[Sequence[str]], case_index: int, missing: frozenset[str]
-) -> Iterator[tuple[Case, bool]]:
-    """``((case id, [(row number, row), ...]), seen before)`` for each run of rows of one case.
+) -> Iterator[tuple[str, int, Rows, bool]]:
+    """``(case id, number of its first row, its rows, seen before)`` for each run of rows of
+    one case ("" for a missing case id).
 
     Rows are numbered from 1. Memory: the rows of the current case, and the set of case ids
     seen so far (to tell a case that comes back after another one).
     """
     seen: set[str] = set()
     current: str | None = None
-    bucket: list[tuple[int, Sequence[str]]] = []
+    bucket: Rows = []
+    first = 1
     for number, row in enumerate(rows, 1):
         try:
             case = row[case_index]
         except IndexError:
             case = ""
-        if case in missing:
-            case = ""
         if case != current:
             if current is not None:
-                yield (current, bucket), current in seen
+                yield ("" if current in missing else current), first, bucket, current in seen
                 seen.add(current)
             current = case
             bucket = []
-        bucket.append((number, row))
+            first = number
+        bucket.append(row)
     if current is not None:
-        yield (current, bucket), current in seen
+        yield ("" if current in missing else current), first, bucket, current in seen
 
 
 def run(
     rows: Iterable[Sequence[str]],
     case_index: int,
     missing: frozenset[str],
-    build: Callable[[str, list[tuple[int, Sequence[str]]]], Builder],
+    build: Callable[[str, int, Rows], Builder],
     report: ImportReport | None,
 ) -> Iterator[ImportedTicket]:
-    """Group ``rows`` by case, build each case with ``build``, account for every row."""
+    """Group ``rows`` by case, build each case with ``build(case, first row number, rows)``,
+    and account for every row in ``report``."""
     if report is None:
         report = ImportReport()
-    for (case, bucket), again in group_cases(rows, case_index, missing):
-        report.rows += len(bucket)
+    for case, first, bucket, again in group_cases(rows, case_index, missing):
+        count = len(bucket)
+        report.rows += count
         try:
             if again:
                 raise Reject(
                     Reason.CASE_NOT_CONTIGUOUS,
-                    f"the rows of case {case!r} from row {bucket[0][0]} come after rows of "
+                    f"the rows of case {case!r} from row {first} come after rows of "
                     "other cases; the rows of one case must be contiguous",
-                    bucket[0][0],
+                    first,
                 )
             if not case:
                 raise Reject(
-                    Reason.MISSING_CASE,
-                    f"row {bucket[0][0]}: the case (ticket id) is missing",
-                    bucket[0][0],
+                    Reason.MISSING_CASE, f"row {first}: the case (ticket id) is missing", first
                 )
-            builder = build(case, bucket)
+            builder = build(case, first, bucket)
             imported = builder.finish(case)
         except Reject as reject:
-            _rejected(report, case, bucket, reject)
+            _rejected(report, case, first, count, reject)
             continue
         report.tickets += 1
         report.events += len(imported.event_rows)
         noops = len(imported.noop_rows)
         report.noop_rows += noops
-        report.event_rows += len(bucket) - noops
+        report.event_rows += count - noops
         # Plain strings as keys (Reason values), so that the counts read and print simply.
-        for reason, count in builder.repairs.items():
-            report.repairs[str(reason)] += count
-        for reason, count in builder.noops.items():
-            report.noops[str(reason)] += count
+        if builder.repairs:
+            for reason, n in builder.repairs.items():
+                report.repairs[str(reason)] += n
+        if builder.noops:
+            for reason, n in builder.noops.items():
+                report.noops[str(reason)] += n
         yield imported
 
 
-def _rejected(
-    report: ImportReport, case: str, bucket: list[tuple[int, Any]], reject: Reject
-) -> None:
-    report.rejected_rows += len(bucket)
+def _rejected(report: ImportReport, case: str, first: int, count: int, reject: Reject) -> None:
+    report.rejected_rows += count
     report.rejects[str(reject.reason)] += 1
     report.rejected.append(
         Rejection(
             ticket_id=case,
             reason=reject.reason,
             message=reject.message,
-            rows=tuple(n for n, _ in bucket),
+            rows=tuple(range(first, first + count)),
             row=reject.row,
             value=reject.value,
         )

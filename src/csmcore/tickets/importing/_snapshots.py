@@ -22,7 +22,7 @@ from csmcore.tickets import (
     StatusMap,
     TicketCreated,
 )
-from csmcore.tickets.importing._build import Builder, Reject, check_id, run
+from csmcore.tickets.importing._build import Builder, Reject, Rows, check_id, run
 from csmcore.tickets.importing._common import (
     DEFAULT_MISSING,
     FaultPolicy,
@@ -258,15 +258,15 @@ class _SnapshotBuild:
     def _value(self, text: str) -> str | None:
         return None if text in self.missing else text
 
-    def __call__(self, case: str, bucket: list[tuple[int, Sequence[str]]]) -> Builder:
+    def __call__(self, case: str, first: int, rows: Rows) -> Builder:
         plan = self.plan
-        check_id(case, bucket[0][0])
+        check_id(case, first)
         width = plan.width
         at_i = plan.at
         order_i = plan.order
         memo = self.memo
         timed: list[tuple[Any, int, int, Sequence[str]]] = []
-        for number, row in bucket:
+        for number, row in enumerate(rows, first):
             if len(row) < width:
                 raise Reject(
                     Reason.SHORT_ROW,
