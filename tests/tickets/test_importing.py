@@ -227,7 +227,6 @@ def test_unknown_values_in_the_first_row() -> None:
     [
         ("T1,New,3,?,?,ann,?,0,?,sys", Reason.BAD_TIMESTAMP),
         ("T1,New,3,?,?,ann,?,0,31/2/2025 09:00,sys", Reason.BAD_TIMESTAMP),
-        ("T1,New,3,?,?,ann,?,x,1/3/2025 09:00,sys", Reason.OUT_OF_ORDER),
         ("T1,New,3", Reason.SHORT_ROW),
         ("?,New,3,?,?,ann,?,0,1/3/2025 09:00,sys", Reason.MISSING_CASE),
         ("T1,New,3,?,?,a\x00n,?,0,1/3/2025 09:00,sys", Reason.INVALID_VALUE),
@@ -239,6 +238,22 @@ def test_bad_rows_reject_their_ticket_in_both_policies(text: str, reason: Reason
         assert [t.ticket.id for t in tickets] == ["T2"]
         assert report.rejects == {reason: 1}
         assert report.rejected[0].rows == (1,)
+
+
+def test_the_order_column_decides_between_rows_at_the_same_instant() -> None:
+    text = """
+T1,Done,3,?,?,ann,?,2,1/3/2025 09:00,sys
+T1,Active,3,?,?,ann,?,1,1/3/2025 09:00,sys
+"""
+    assert snap(text, "strict")[1].rejects == {"out_of_order": 1}
+    tickets, _ = snap(text, "repair")
+    assert tickets[0].event_rows == (2, 1)
+    # Read only when it is needed; a cell that is not an integer then rejects the ticket.
+    tickets, report = snap(text.replace(",2,", ",x,"), "repair")
+    assert report.rejects == {"out_of_order": 1}
+    assert report.rejected[0].value == "x"
+    tickets, report = snap(text.replace(",2,1/3/2025 09:00", ",x,1/3/2025 08:00"), "strict")
+    assert tickets[0].event_rows == (1, 2)
 
 
 def test_a_case_that_comes_back_after_another_is_rejected() -> None:

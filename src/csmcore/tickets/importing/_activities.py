@@ -215,7 +215,7 @@ class _ActivityBuild:
             )
             builder = Builder(created, first_number, self.repair)
             if reordered:
-                builder.repairs[Reason.OUT_OF_ORDER] += 1
+                builder.count_repair(Reason.OUT_OF_ORDER)
         except ValidationError as err:
             raise Reject(Reason.INVALID_VALUE, f"row {first_number}: {err}", first_number) from None
         for at, number, row in timed:

@@ -3,7 +3,6 @@ repairs, and turning a finished history into a ticket or a rejection."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -68,8 +67,8 @@ class Builder:
         self.events: list[Any] = [created]
         self.event_rows: list[int] = [row]
         self.noop_rows: list[int] = []
-        self.noops: Counter[str] = Counter()
-        self.repairs: Counter[str] = Counter()
+        self.noops: dict[str, int] = {}
+        self.repairs: dict[str, int] = {}
         self.status: Status = created.status
         self.status_name: str | None = created.status_name
         self.repair = repair
@@ -84,7 +83,13 @@ class Builder:
         if row == self.event_rows[0]:
             return
         self.noop_rows.append(row)
-        self.noops[reason] += 1
+        noops = self.noops
+        noops[reason] = noops.get(reason, 0) + 1
+
+    def count_repair(self, reason: Reason) -> None:
+        """One more repair of kind ``reason`` in this ticket."""
+        repairs = self.repairs
+        repairs[reason] = repairs.get(reason, 0) + 1
 
     def reopen_if_closed(self, at: datetime, actor: str | None, row: int, what: str) -> None:
         """Before an event a closed ticket refuses: reject, or insert the missing reopen."""
@@ -98,7 +103,7 @@ class Builder:
             )
         self.add(Reopened(at=at, actor=actor, status=_OPEN), row)
         self.status, self.status_name = _OPEN, None
-        self.repairs[Reason.MISSING_REOPEN] += 1
+        self.count_repair(Reason.MISSING_REOPEN)
 
     def change_status(
         self, status: Status, name: str | None, at: datetime, actor: str | None, row: int
@@ -118,7 +123,7 @@ class Builder:
                     row,
                     name,
                 )
-            self.repairs[Reason.BACK_TO_NEW] += 1
+            self.count_repair(Reason.BACK_TO_NEW)
             status, name = _OPEN, None
             if status is self.status and name == self.status_name:
                 return True
@@ -133,7 +138,7 @@ class Builder:
                 )
             target = status if status in _REOPEN_TO else _OPEN
             self.add(Reopened(at=at, actor=actor, status=target), row)
-            self.repairs[Reason.MISSING_REOPEN] += 1
+            self.count_repair(Reason.MISSING_REOPEN)
             self.status, self.status_name = target, None
             if status is target and name is None:
                 return True

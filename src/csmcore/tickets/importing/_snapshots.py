@@ -4,7 +4,7 @@ consecutive rows of a case are compared, and what changed becomes events."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import pairwise
+from datetime import datetime
 from operator import itemgetter
 from typing import Any, Final
 
@@ -192,15 +192,14 @@ class _Plan:
         self.fields = tuple(
             (i, name) for i, name in enumerate(header) if i not in named and name not in skip
         )
-        # Everything a later row is compared on, in one itemgetter (a tuple even for one column).
-        compared = [self.state]
+        # What a later row is compared on: the named columns, then the field columns, each in
+        # one itemgetter (the case column is added so that each gives a tuple).
+        named_columns = [self.case, self.state]
         for i in (self.priority, self.group, self.assignee, self.requester):
             if i is not None:
-                compared.append(i)
-        compared.extend(i for i, _ in self.fields)
-        self.key = itemgetter(*compared)
-        field_columns = [i for i, _ in self.fields]
-        self.field_key = itemgetter(*field_columns, 0) if field_columns else None
+                named_columns.append(i)
+        self.key = itemgetter(*named_columns)
+        self.field_key = itemgetter(self.case, *(i for i, _ in self.fields))
 
 
 def import_snapshots(
@@ -263,9 +262,11 @@ class _SnapshotBuild:
         check_id(case, first)
         width = plan.width
         at_i = plan.at
-        order_i = plan.order
         memo = self.memo
-        timed: list[tuple[Any, int, int, Sequence[str]]] = []
+        ats: list[datetime] = []
+        append = ats.append
+        previous: datetime | None = None
+        reordered = tied = False
         for number, row in enumerate(rows, first):
             if len(row) < width:
                 raise Reject(
@@ -277,59 +278,81 @@ class _SnapshotBuild:
             at = memo.get(text)
             if at is None:
                 at = self._instant(text, number, self.fmt.at)
-            order = 0
-            if order_i is not None:
-                text = row[order_i]
-                try:
-                    order = int(text)
-                except ValueError:
-                    raise Reject(
-                        Reason.OUT_OF_ORDER,
-                        f"row {number}: {self.fmt.order}={text!r} is not an integer",
-                        number,
-                        text,
-                    ) from None
-            timed.append((at, order, number, row))
-        reordered = tied = False
-        for before, after in pairwise(timed):
-            if after[0] < before[0] or (after[0] == before[0] and after[1] < before[1]):
-                if not self.repair:
-                    raise Reject(
-                        Reason.OUT_OF_ORDER,
-                        f"row {after[2]} is earlier than row {before[2]} (by {self.fmt.at}"
-                        + (f", then {self.fmt.order})" if order_i is not None else ")"),
-                        after[2],
-                    )
-                reordered = True
-                break
-            if after[0] == before[0] and after[1] == before[1]:
-                tied = True
+            if previous is not None and at <= previous and not reordered:
+                # Earlier than the row before it, or at the same instant: the order column
+                # (when there is one) decides.
+                step = -1 if at < previous else self._order_step(rows, number - first, first)
+                if step < 0:
+                    if not self.repair:
+                        raise Reject(
+                            Reason.OUT_OF_ORDER,
+                            f"row {number} is earlier than row {number - 1} (by {self.fmt.at}"
+                            + (f", then {self.fmt.order})" if plan.order is not None else ")"),
+                            number,
+                        )
+                    reordered = True
+                elif step == 0:
+                    tied = True
+            previous = at
+            append(at)
+        numbers: Sequence[int] = range(first, first + len(rows))
         if reordered or (tied and self.repair):
             # By time, then order column, then content: the same tickets whatever the input
             # order of the rows of a case (in strict mode, rows that tie keep their order).
-            timed.sort(key=lambda item: (item[0], item[1], tuple(item[3])))
-        builder = self._create(case, timed[0])
+            timed = sorted(
+                zip(ats, numbers, rows, strict=True),
+                key=lambda item: (item[0], self._order(item[2], item[1]), tuple(item[2])),
+            )
+            ats = [item[0] for item in timed]
+            numbers = [item[1] for item in timed]
+            rows = [item[2] for item in timed]
+        builder = self._create(case, ats[0], numbers[0], rows[0])
         if reordered:
-            builder.repairs[Reason.OUT_OF_ORDER] += 1
-        self._changes(builder, timed)
+            builder.count_repair(Reason.OUT_OF_ORDER)
+        if len(rows) > 1:
+            self._changes(builder, ats, numbers, rows)
         return builder
 
-    def _create(self, case: str, first: tuple[Any, int, int, Sequence[str]]) -> Builder:
+    def _order(self, row: Sequence[str], number: int) -> int:
+        """The order column's integer (0 without one); rejects a cell that is not one."""
+        index = self.plan.order
+        if index is None:
+            return 0
+        text = row[index]
+        try:
+            return int(text)
+        except ValueError:
+            raise Reject(
+                Reason.OUT_OF_ORDER,
+                f"row {number}: {self.fmt.order}={text!r} is not an integer",
+                number,
+                text,
+            ) from None
+
+    def _order_step(self, rows: Rows, index: int, first: int) -> int:
+        """-1, 0 or 1: rows[index] compared with the row before it by the order column."""
+        before = self._order(rows[index - 1], first + index - 1)
+        after = self._order(rows[index], first + index)
+        return (after > before) - (after < before)
+
+    def _create(self, case: str, at: datetime, number: int, row: Sequence[str]) -> Builder:
         fmt, plan = self.fmt, self.plan
-        at, _, number, row = first
         created_at = at
         if plan.opened_at is not None and row[plan.opened_at] not in self.missing:
             opened = self._instant(row[plan.opened_at], number, fmt.opened_at or "")
             created_at = min(opened, at)
-        fields: dict[str, Any] = {}
         missing = self.missing
         read = self.read_field
+        fields: dict[str, Any]
         if read is field_value:
-            for i, column in plan.fields:
-                text = row[i]
-                if text not in missing:
-                    fields[column] = _BOOLS.get(text, text)
+            bools = _BOOLS
+            fields = {
+                column: bools.get(text, text)
+                for i, column in plan.fields
+                if (text := row[i]) not in missing
+            }
         else:
+            fields = {}
             for i, column in plan.fields:
                 text = row[i]
                 if text not in missing:
@@ -371,8 +394,8 @@ class _SnapshotBuild:
         except ValidationError as err:
             raise Reject(Reason.INVALID_VALUE, f"row {number}: {err}", number) from None
         builder = Builder(created, number, self.repair)
-        if repairs:
-            builder.repairs.update(repairs)
+        for reason in repairs:
+            builder.count_repair(reason)
         self.folded = (status is None, Reason.UNKNOWN_PRIORITY in repairs)
         return builder
 
@@ -410,7 +433,9 @@ class _SnapshotBuild:
         changes[self.fmt.priority_field] = self._value(text)
         return None
 
-    def _changes(self, builder: Builder, timed: list[tuple[Any, int, int, Sequence[str]]]) -> None:
+    def _changes(
+        self, builder: Builder, ats: list[datetime], numbers: Sequence[int], rows: Rows
+    ) -> None:
         plan, fmt = self.plan, self.fmt
         key = plan.key
         state_i, priority_i = plan.state, plan.priority
@@ -422,18 +447,24 @@ class _SnapshotBuild:
         read = self.read_field
         folded_state, folded_priority = self.folded
         status_of = self.status_of
-        previous = timed[0][3]
+        events = builder.events
+        previous = rows[0]
         previous_key = key(previous)
-        for at, _, number, row in timed[1:]:
+        previous_fields = field_key(previous)
+        for index in range(1, len(rows)):
+            row = rows[index]
             row_key = key(row)
-            if row_key == previous_key:
-                builder.noop(number, Reason.NO_CHANGE)
+            row_fields = field_key(row)
+            if row_key == previous_key and row_fields == previous_fields:
+                builder.noop(numbers[index], Reason.NO_CHANGE)
                 continue
+            at = ats[index]
+            number = numbers[index]
             actor = None if actor_i is None else row[actor_i]
             if actor in missing:
                 actor = None
             changes: dict[str, Any] = {}
-            before = len(builder.events)
+            before = len(events)
             try:
                 text = row[state_i]
                 if text != previous[state_i]:
@@ -446,14 +477,14 @@ class _SnapshotBuild:
                     else:
                         self._state(text, number, changes)
                         folded_state = True
-                        builder.repairs[Reason.UNKNOWN_STATE] += 1
+                        builder.count_repair(Reason.UNKNOWN_STATE)
                 if priority_i is not None and row[priority_i] != previous[priority_i]:
                     text = row[priority_i]
                     priority = fmt.priorities.get(text)
                     if priority is None:
                         self._priority(text, number, changes)
                         folded_priority = True
-                        builder.repairs[Reason.UNKNOWN_PRIORITY] += 1
+                        builder.count_repair(Reason.UNKNOWN_PRIORITY)
                     else:
                         if folded_priority:
                             changes[fmt.priority_field] = None
@@ -476,7 +507,7 @@ class _SnapshotBuild:
                 if requester_i is not None and row[requester_i] != previous[requester_i]:
                     text = row[requester_i]
                     changes[fmt.requester or ""] = None if text in missing else text
-                if field_key is not None and field_key(row) != field_key(previous):
+                if row_fields != previous_fields:
                     for i, column in fields:
                         text = row[i]
                         if text != previous[i]:
@@ -485,6 +516,6 @@ class _SnapshotBuild:
                     builder.add(FieldsChanged(at=at, actor=actor, changes=changes), number)
             except ValidationError as err:
                 raise Reject(Reason.INVALID_VALUE, f"row {number}: {err}", number) from None
-            if len(builder.events) == before:
+            if len(events) == before:
                 builder.noop(number, Reason.REPEATED_STATUS)
-            previous, previous_key = row, row_key
+            previous, previous_key, previous_fields = row, row_key, row_fields
