@@ -13,7 +13,9 @@ Measured, each the best of ``--repeats`` runs, by CPU time of this process and b
    id (its own cost is measured alone and printed, not subtracted);
 2. the same from CSV text: ``csv.reader`` over the scaled text, then the import (on the first
    ``--text-rows`` rows, 200,000 by default: parsed text of a million rows takes gigabytes);
-3. peers for scale: the generator alone; ``csv.reader`` alone over the same text; a plain loop
+3. the ticket model's share: the same events built again from their attributes and folded
+   into tickets (no rows read), next to the import of the same rows;
+4. peers for scale: the generator alone; ``csv.reader`` alone over the same text; a plain loop
    that groups rows by case and diffs consecutive rows into ``(column, old, new)`` changes
    (what a hand-written importer does before it builds anything); pandas ``read_csv`` of the
    same text (C parser, all columns as strings).
@@ -34,8 +36,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+import attrs
 
 from _common import environment_lines, heading
+from csmcore.tickets import Ticket
 from csmcore.tickets.importing import (
     SERVICENOW,
     ImportReport,
@@ -100,6 +106,35 @@ def import_rows(header: Sequence[str], rows: Iterator[list[str]]) -> ImportRepor
     ):
         pass
     return report
+
+
+Spec = list[tuple[type[Any], dict[str, Any]]]
+
+
+def model_specs(header: Sequence[str], base: list[list[str]], copies: int) -> list[Spec]:
+    """Each imported ticket's events as (class, constructor arguments)."""
+    stamps = Timestamps(zone="UTC", day_first=True)
+    specs = []
+    for imported in import_snapshots(
+        scaled(base, copies), header=header, format=SERVICENOW, timestamps=stamps
+    ):
+        spec = []
+        for event in imported.ticket.events:
+            cls = type(event)
+            arguments = {a.name: getattr(event, a.name) for a in attrs.fields(cls) if a.init}
+            for name in ("fields", "changes"):
+                if name in arguments:
+                    arguments[name] = dict(arguments[name])
+            spec.append((cls, arguments))
+        specs.append(spec)
+    return specs
+
+
+def rebuild(specs: list[Spec]) -> int:
+    """Build every event again and fold each ticket: the ticket model's work alone."""
+    for spec in specs:
+        Ticket.from_events([cls(**arguments) for cls, arguments in spec])
+    return len(specs)
 
 
 def plain_diff(rows: Iterator[list[str]]) -> int:
@@ -170,6 +205,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cpu_t, wall_t, _ = timed(from_text, args.repeats)
     print(line(f"csv.reader + import_snapshots ({text_total:,} rows)", text_total, cpu_t, wall_t))
+
+    # The ticket model's share: the same events built again from their attributes (with every
+    # converter and validator) and folded into tickets, without reading any row.
+    specs = model_specs(header, base, text_copies)
+    cpu_m, wall_m, _ = timed(lambda: rebuild(specs), args.repeats)
+    print(
+        line(f"ticket model alone ({text_total:,} rows' events)", text_total, cpu_m, wall_m),
+    )
+    cpu_s, _wall_s, _ = timed(lambda: import_rows(header, scaled(base, text_copies)), args.repeats)
+    share = cpu_m / cpu_s
+    print(
+        f"    the model is {share:.0%} of the import's CPU time on the same rows "
+        f"({text_total / cpu_s:,.0f} rows/s); reading and diffing rows is the rest"
+    )
 
     print(heading("peers and parts, for scale"))
     cpu_g, wall_g, _ = timed(lambda: sum(1 for _ in scaled(base, copies)), args.repeats)
