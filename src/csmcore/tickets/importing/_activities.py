@@ -133,10 +133,11 @@ def import_activities(
 ) -> Iterator[ImportedTicket]:
     """Build tickets from an activity log, one ticket at a time.
 
-    Arguments, memory and results as for :func:`import_snapshots`. In ``repair`` mode rows of a
-    case out of time order are sorted (by instant, then content), a repeated status is a no-op
-    (``repeated_status``), and an activity on a closed ticket gets the reopen the log never
-    recorded; ``strict`` rejects such tickets.
+    Arguments, memory and results as for :func:`import_snapshots`. A status activity that
+    repeats the ticket's status is a no-op (``repeated_status``) in both policies, except a
+    second close, which the ticket model refuses: strict rejects that ticket. In ``repair``
+    mode the rows of a case are sorted (by instant, then content) and an activity on a closed
+    ticket gets the reopen the log never recorded; ``strict`` rejects such tickets.
     """
     plan = (
         column_index(header, format.case, "case"),
