@@ -1,0 +1,267 @@
+"""Building one ticket's events from its rows: the status rules both importers share, the
+repairs, and turning a finished history into a ticket or a rejection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from csmcore.errors import InvalidTransition, ValidationError
+from csmcore.tickets import (
+    Reopened,
+    Status,
+    StatusChanged,
+    Ticket,
+    TicketCreated,
+    TicketEventBase,
+)
+from csmcore.tickets.importing._common import (
+    ImportedTicket,
+    ImportReport,
+    Reason,
+    Rejection,
+)
+
+__all__ = ["Builder", "Reject", "Rows", "check_id", "group_cases", "run"]
+
+_NEW: Final = Status.NEW
+_OPEN: Final = Status.OPEN
+_SOLVED: Final = Status.SOLVED
+_CLOSED: Final = Status.CLOSED
+_REOPEN_TO: Final = frozenset({Status.OPEN, Status.PENDING, Status.ON_HOLD})
+
+
+class Reject(Exception):
+    """Raised inside a ticket's build to reject it (caught by :meth:`Builder.finish`)."""
+
+    def __init__(
+        self, reason: Reason, message: str, row: int | None = None, value: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.row = row
+        self.value = value
+
+
+class Builder:
+    """The events of one ticket as they are built, with the status they leave it in.
+
+    ``status`` / ``status_name`` track the ticket's status so that the importers can apply the
+    rules of the ticket model (and repair what breaks them) before the model sees the history.
+    """
+
+    __slots__ = (
+        "event_rows",
+        "events",
+        "noop_rows",
+        "noops",
+        "repair",
+        "repairs",
+        "status",
+        "status_name",
+    )
+
+    def __init__(self, created: TicketCreated, row: int, repair: bool) -> None:
+        self.events: list[Any] = [created]
+        self.event_rows: list[int] = [row]
+        self.noop_rows: list[int] = []
+        self.noops: dict[str, int] = {}
+        self.repairs: dict[str, int] = {}
+        self.status: Status = created.status
+        self.status_name: str | None = created.status_name
+        self.repair = repair
+
+    def add(self, event: TicketEventBase, row: int) -> None:
+        self.events.append(event)
+        self.event_rows.append(row)
+
+    def noop(self, row: int, reason: Reason) -> None:
+        """Row ``row`` changes nothing: dropped, and counted under ``reason`` (unless it is
+        the row that created the ticket, which is represented by TicketCreated)."""
+        if row == self.event_rows[0]:
+            return
+        self.noop_rows.append(row)
+        noops = self.noops
+        noops[reason] = noops.get(reason, 0) + 1
+
+    def count_repair(self, reason: Reason) -> None:
+        """One more repair of kind ``reason`` in this ticket."""
+        repairs = self.repairs
+        repairs[reason] = repairs.get(reason, 0) + 1
+
+    def reopen_if_closed(self, at: datetime, actor: str | None, row: int, what: str) -> None:
+        """Before an event a closed ticket refuses: reject, or insert the missing reopen."""
+        if self.status is not _CLOSED:
+            return
+        if not self.repair:
+            raise Reject(
+                Reason.MISSING_REOPEN,
+                f"row {row}: {what} on a closed ticket, and the log records no reopen",
+                row,
+            )
+        self.add(Reopened(at=at, actor=actor, status=_OPEN), row)
+        self.status, self.status_name = _OPEN, None
+        self.count_repair(Reason.MISSING_REOPEN)
+
+    def change_status(
+        self, status: Status, name: str | None, at: datetime, actor: str | None, row: int
+    ) -> bool:
+        """Move to ``status`` (custom ``name``); False when that is the current status already.
+
+        A move out of closed needs a reopen and a move back to new is refused: both reject in
+        strict mode; repair inserts the reopen and reads 'new' as 'open'.
+        """
+        if status is self.status and name == self.status_name:
+            return False
+        if status is _NEW and self.status is not _NEW:
+            if not self.repair:
+                raise Reject(
+                    Reason.BACK_TO_NEW,
+                    f"row {row}: the ticket is {self.status.value!r} and goes back to 'new'",
+                    row,
+                    name,
+                )
+            self.count_repair(Reason.BACK_TO_NEW)
+            status, name = _OPEN, None
+            if status is self.status and name == self.status_name:
+                return True
+        if self.status is _CLOSED and status is not _CLOSED:
+            if not self.repair:
+                raise Reject(
+                    Reason.MISSING_REOPEN,
+                    f"row {row}: the ticket leaves 'closed' for {status.value!r}, and the log "
+                    "records no reopen",
+                    row,
+                    name,
+                )
+            target = status if status in _REOPEN_TO else _OPEN
+            self.add(Reopened(at=at, actor=actor, status=target), row)
+            self.count_repair(Reason.MISSING_REOPEN)
+            self.status, self.status_name = target, None
+            if status is target and name is None:
+                return True
+        self.add(StatusChanged(at=at, actor=actor, status=status, status_name=name), row)
+        self.status, self.status_name = status, name
+        return True
+
+    def finish(self, ticket_id: str) -> ImportedTicket:
+        """The ticket these events make; raises Reject when the ticket model refuses them."""
+        try:
+            ticket = Ticket.from_events(self.events)
+        except InvalidTransition as err:
+            raise Reject(Reason.INVALID_TRANSITION, str(err)) from err
+        except ValidationError as err:
+            raise Reject(Reason.INVALID_VALUE, str(err)) from err
+        return ImportedTicket(
+            ticket=ticket, event_rows=tuple(self.event_rows), noop_rows=tuple(self.noop_rows)
+        )
+
+
+def check_id(case: str, row: int) -> None:
+    """Reject a case id the ticket model would refuse, before anything is built from it."""
+    if not case:
+        raise Reject(Reason.MISSING_CASE, f"row {row}: the case (ticket id) is missing", row)
+    if len(case) > 255 or "\x00" in case:
+        raise Reject(
+            Reason.INVALID_VALUE,
+            f"row {row}: the case {case[:40]!r} is not a ticket id (at most 255 characters, "
+            "no NUL)",
+            row,
+            case,
+        )
+
+
+Rows = list[Sequence[str]]
+
+
+def group_cases(
+    rows: Iterable[Sequence[str]], case_index: int, missing: frozenset[str]
+) -> Iterator[tuple[str, int, Rows, bool]]:
+    """``(case id, number of its first row, its rows, seen before)`` for each run of rows of
+    one case ("" for a missing case id).
+
+    Rows are numbered from 1. Memory: the rows of the current case, and the set of case ids
+    seen so far (to tell a case that comes back after another one).
+    """
+    seen: set[str] = set()
+    current: str | None = None
+    bucket: Rows = []
+    first = 1
+    for number, row in enumerate(rows, 1):
+        try:
+            case = row[case_index]
+        except IndexError:
+            case = ""
+        if case != current:
+            if current is not None:
+                yield ("" if current in missing else current), first, bucket, current in seen
+                seen.add(current)
+            current = case
+            bucket = []
+            first = number
+        bucket.append(row)
+    if current is not None:
+        yield ("" if current in missing else current), first, bucket, current in seen
+
+
+def run(
+    rows: Iterable[Sequence[str]],
+    case_index: int,
+    missing: frozenset[str],
+    build: Callable[[str, int, Rows], Builder],
+    report: ImportReport | None,
+) -> Iterator[ImportedTicket]:
+    """Group ``rows`` by case, build each case with ``build(case, first row number, rows)``,
+    and account for every row in ``report``."""
+    if report is None:
+        report = ImportReport()
+    for case, first, bucket, again in group_cases(rows, case_index, missing):
+        count = len(bucket)
+        report.rows += count
+        try:
+            if again:
+                raise Reject(
+                    Reason.CASE_NOT_CONTIGUOUS,
+                    f"the rows of case {case!r} from row {first} come after rows of "
+                    "other cases; the rows of one case must be contiguous",
+                    first,
+                )
+            if not case:
+                raise Reject(
+                    Reason.MISSING_CASE, f"row {first}: the case (ticket id) is missing", first
+                )
+            builder = build(case, first, bucket)
+            imported = builder.finish(case)
+        except Reject as reject:
+            _rejected(report, case, first, count, reject)
+            continue
+        report.tickets += 1
+        report.events += len(imported.event_rows)
+        noops = len(imported.noop_rows)
+        report.noop_rows += noops
+        report.event_rows += count - noops
+        # Plain strings as keys (Reason values), so that the counts read and print simply.
+        if builder.repairs:
+            for reason, n in builder.repairs.items():
+                report.repairs[str(reason)] += n
+        if builder.noops:
+            for reason, n in builder.noops.items():
+                report.noops[str(reason)] += n
+        yield imported
+
+
+def _rejected(report: ImportReport, case: str, first: int, count: int, reject: Reject) -> None:
+    report.rejected_rows += count
+    report.rejects[str(reject.reason)] += 1
+    report.rejected.append(
+        Rejection(
+            ticket_id=case,
+            reason=reject.reason,
+            message=reject.message,
+            rows=tuple(range(first, first + count)),
+            row=reject.row,
+            value=reject.value,
+        )
+    )
