@@ -28,7 +28,7 @@ def _race(*writers: Callable[[threading.Barrier], None]) -> list[BaseException |
     def run(index: int) -> None:
         try:
             writers[index](barrier)
-        except BaseException as err:  # noqa: BLE001 - reported to the test
+        except BaseException as err:
             outcomes[index] = err
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(writers))]
@@ -102,8 +102,10 @@ def test_a_unit_of_work_that_goes_on_after_a_conflict_is_rolled_back(
 
     outcomes = _race(writer("A", "B"), writer("B", "A"))
     failed = [err for err in outcomes if err is not None]
-    assert len(failed) == 1 and isinstance(failed[0], ConcurrencyError), outcomes
-    assert len(later) == 1 and "aborted by a conflict" in str(later[0])
+    assert len(failed) == 1, outcomes
+    assert isinstance(failed[0], ConcurrencyError), outcomes
+    assert len(later) == 1, later
+    assert "aborted by a conflict" in str(later[0])
     assert store.tickets.get("C").version == 1
     assert sorted(store.tickets.get(i).version for i in "AB") == [2, 2]
 

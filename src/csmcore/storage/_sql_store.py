@@ -16,9 +16,9 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NoReturn, TypeVar
 
 from csmcore.errors import CsmError, SchemaVersionError, StorageError, ValidationError
+from csmcore.storage import kit as c
 from csmcore.storage._sql import SCHEMA_VERSION, Cursor, Dialect
 from csmcore.storage._sql_roles import SqlDocuments, SqlRoles, SqlTickets
-from csmcore.storage import kit as c
 from csmcore.storage.base import StoreBase
 from csmcore.tickets import Ticket
 

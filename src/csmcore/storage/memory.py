@@ -38,10 +38,11 @@ __all__ = ["MemoryStore"]
 class _Tx:
     """An overlay of writes on top of the store's committed state."""
 
-    __slots__ = ("docs", "store", "tickets")
+    __slots__ = ("docs", "ended", "store", "tickets")
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
+        self.ended = False
         self.tickets: dict[str, Ticket] = {}
         self.docs: dict[tuple[str, str], list[Any]] = {}
 
@@ -194,7 +195,7 @@ class MemoryStore(_Roles, StoreBase):
     @contextmanager
     def _transaction(self, tx: _Tx | None) -> Iterator[_Tx]:
         if tx is not None:
-            if self._open_uow != threading.get_ident():
+            if tx.ended or self._open_uow != threading.get_ident():
                 raise StorageError("this unit of work has ended; open a new one")
             yield tx
             return
@@ -224,6 +225,7 @@ class MemoryStore(_Roles, StoreBase):
                 yield _Roles(self, tx)
                 tx.commit()
             finally:
+                tx.ended = True
                 self._open_uow = None
 
     def close(self) -> None:

@@ -80,3 +80,35 @@ def in_process(target: Callable[..., Any], args: tuple[Any, ...], results: Any) 
         results.put(("ok", target(*args)))
     except BaseException as err:
         results.put(("error", f"{type(err).__name__}: {err}"))
+
+
+def stuck_writer(url: str, ticket_id: str, ready: Any) -> None:
+    """Open a unit of work that appends to ``ticket_id``, adds the ticket ``"K-1"`` and puts the
+    calendar ``"killed"`` (so it holds whatever lock a writer of the adapter holds), set
+    ``ready``, and wait, never committing, until the process is killed."""
+    import time
+
+    from csmcore.calendars import BusinessCalendar
+    from csmcore.testing.builders import make_ticket
+
+    store = open_store(url)
+    with store.unit_of_work() as uow:
+        version = uow.tickets.get(ticket_id).version
+        uow.tickets.append(ticket_id, [_comment(T0, "killed")], expected_version=version)
+        uow.tickets.add(make_ticket("K-1"))
+        uow.calendars.put("killed", BusinessCalendar.always(), expected_version=0)
+        ready.set()
+        time.sleep(3600)
+
+
+def bulk_writer(url: str, size: int, ready: Any) -> None:
+    """Add batches of ``size`` new tickets (``B-<batch>-<n>``) with ``add_many``, one after the
+    other, until the process is killed; ``ready`` is set once the first batch is committed."""
+    from csmcore.testing.builders import make_ticket
+
+    store = open_store(url)
+    batch = 0
+    while True:
+        store.tickets.add_many([make_ticket(f"B-{batch:05d}-{n:04d}") for n in range(size)])
+        ready.set()
+        batch += 1
