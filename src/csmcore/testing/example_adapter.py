@@ -30,15 +30,18 @@ Its test, with csmcore's conformance suite::
         def store_factory(self, tmp_path):
             return JsonFiles(tmp_path)
 
->>> import tempfile
+>>> import shutil, tempfile
 >>> from csmcore.testing.builders import make_ticket
->>> with tempfile.TemporaryDirectory() as directory:
-...     store = JsonFileStore(f"{directory}/store.json")
-...     store.tickets.add(make_ticket("T-1")).version
-...     store.tickets.add(make_ticket("T-1"))
+>>> directory = tempfile.mkdtemp()
+>>> store = JsonFileStore(f"{directory}/store.json")
+>>> store.tickets.add(make_ticket("T-1")).version
+1
+>>> store.tickets.add(make_ticket("T-1"))  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 csmcore.errors.ConcurrencyError: ticket 'T-1' already exists; a new ticket needs a new id, ...
+>>> store.close()
+>>> shutil.rmtree(directory)
 """
 
 from __future__ import annotations
