@@ -1,4 +1,5 @@
-"""Races between threads and processes (:class:`ConcurrencyTests`)."""
+"""Races between threads and processes (:class:`ConcurrencyTests`), and writer processes
+killed while they hold the lock (:class:`CrashTests`)."""
 
 from __future__ import annotations
 
