@@ -32,10 +32,10 @@ def _register_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
 
 class TestJsonFileStore(StorageSuite):
     opt_out: ClassVar[dict[str, str]] = {
-        "processes": "the jsonfile scheme is registered at run time, which child processes "
-        "do not see (a distributed adapter would use the csmcore.storage entry point)",
         "pushdown": "it filters every condition in Python; nothing is selected in the file",
     }
+    # the scheme is registered in this process only: writer processes import the opener
+    opener = "csmcore.testing.example_adapter:open_jsonfile"
 
     agreement_examples = 6  # every operation rewrites and fsyncs the file: keep the run short
     race_rounds = 40

@@ -1,20 +1,30 @@
-"""The conformance suite catches what it promises to: each store here is the memory store with
-one planted bug, and the suite's check for it must fail (while the plain memory store passes,
-in test_conformance.py)."""
+"""The conformance suite catches what it promises to: each store here is the memory store (or
+the example adapter) with one planted bug, and the suite's check for it must fail, while the
+same check passes on the store without the bug."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from csmcore import conditions as cd
-from csmcore.errors import ConcurrencyError
+from csmcore.errors import ConcurrencyError, StorageError
+from csmcore.storage import register_adapter
 from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store
-from csmcore.testing.storage_suite import MessageTests, ResultTests, UnitOfWorkTests
+from csmcore.testing.example_adapter import JsonFileStore, open_jsonfile
+from csmcore.testing.storage_suite import (
+    CrashTests,
+    MessageTests,
+    ResultTests,
+    UnitOfWorkTests,
+)
 from csmcore.tickets import Ticket
 
 
@@ -159,3 +169,91 @@ def test_the_same_checks_pass_on_the_memory_store(check: str) -> None:
         getattr(_Suite(), check)(store)
     finally:
         store.close()
+
+
+# -- a lock that outlives its holder -------------------------------------------------------------
+
+
+class LockFileStore(JsonFileStore):
+    """The example adapter with its lock replaced by a lock *file* created with ``O_EXCL``,
+    which a killed writer leaves behind: the next writers wait for it, then give up."""
+
+    lock_wait = 3.0
+    """Seconds a writer waits for the lock file before StorageError."""
+
+    @property
+    def url(self) -> str:
+        return f"lockfile:///{self.path}"
+
+    @contextmanager
+    def _locked(self, *, write: bool = True) -> Iterator[dict[str, Any]]:
+        owner = f"{self.path}.owner"
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            try:
+                fd = os.open(owner, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                break
+            except FileExistsError:
+                if time.monotonic() > deadline:
+                    raise StorageError(f"{owner} is held by another writer") from None
+                time.sleep(0.05)
+        try:
+            with super()._locked(write=write) as state:
+                yield state
+        finally:
+            os.close(fd)
+            os.remove(owner)
+
+
+def open_lockfile(url: str) -> LockFileStore:
+    return LockFileStore(url.removeprefix("lockfile:///"))
+
+
+class _Crash(CrashTests):
+    opener = f"{__name__}:open_lockfile"
+    crash_recovery_seconds = 2.0
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "test_a_writer_killed_inside_a_unit_of_work_blocks_nobody_for_long",
+        "test_a_writer_killed_in_the_middle_of_add_many_tears_nothing",
+    ],
+)
+def test_the_crash_checks_catch_a_lock_that_outlives_a_killed_writer(
+    check: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csmcore.storage
+
+    monkeypatch.setattr(csmcore.storage, "_registered", {})
+    register_adapter("lockfile", open_lockfile)
+    store = LockFileStore(str(tmp_path / "store.json"))
+    try:
+        with pytest.raises(AssertionError, match="killed writer's lock"):
+            getattr(_Crash(), check)(store)
+    finally:
+        store.close()
+
+
+def test_the_crash_checks_pass_on_the_example_adapter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same checks, with the example's kernel lock, pass: the failure above is the lock's."""
+    import csmcore.storage
+
+    monkeypatch.setattr(csmcore.storage, "_registered", {})
+    register_adapter("jsonfile", open_jsonfile)
+
+    class Crash(CrashTests):
+        opener = "csmcore.testing.example_adapter:open_jsonfile"
+
+    for check in (
+        "test_a_writer_killed_inside_a_unit_of_work_blocks_nobody_for_long",
+        "test_a_writer_killed_in_the_middle_of_add_many_tears_nothing",
+    ):
+        store = JsonFileStore(str(tmp_path / f"{check}.json"))
+        try:
+            getattr(Crash(), check)(store)
+        finally:
+            store.close()

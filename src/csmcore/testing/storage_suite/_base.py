@@ -157,6 +157,12 @@ class StoreFixtures:
     ``"migrations"``, ``"faults"``, ``"pushdown"``) to the reason this store lacks it (a
     non-empty sentence)."""
 
+    opener: ClassVar[str | None] = None
+    """The opener of the store's URL scheme as ``"module:function"``, when child processes
+    cannot find it through :func:`~csmcore.storage.open_store` (an adapter registered at run
+    time, e.g. in a test module): the ``processes`` and ``crash`` checks' writer processes
+    import it and call it with the URL. None: they call ``open_store(url)``."""
+
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
         """Override: return a callable that builds a fresh, empty, open store."""

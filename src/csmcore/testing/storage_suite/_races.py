@@ -17,6 +17,7 @@ from csmcore import conditions as cd
 from csmcore.calendars import BusinessCalendar
 from csmcore.errors import (
     ConcurrencyError,
+    CsmError,
 )
 from csmcore.storage import open_store
 from csmcore.storage.protocols import Store
@@ -249,7 +250,7 @@ class ConcurrencyTests(StoreFixtures):
         start = ctx.Barrier(self.writers)
         _run_processes(
             [
-                (append_worker, (store.url, "T-1", w, self.appends_per_writer, start))
+                (append_worker, (store.url, "T-1", w, self.appends_per_writer, start, self.opener))
                 for w in range(self.writers)
             ],
             ctx,
@@ -263,7 +264,8 @@ class ConcurrencyTests(StoreFixtures):
         ctx = multiprocessing.get_context("spawn")
         start = ctx.Barrier(self.racers)
         results = _run_processes(
-            [(race_worker, (store.url, ids, w, start)) for w in range(self.racers)], ctx
+            [(race_worker, (store.url, ids, w, start, self.opener)) for w in range(self.racers)],
+            ctx,
         )
         outcomes = [sorted(one) for one in zip(*results, strict=True)]
         assert [o for o in outcomes if o != _one_winner(self.racers)] == []
@@ -312,16 +314,22 @@ class CrashTests(StoreFixtures):
         self.require("crash")
         store.tickets.add_many([make_ticket("T-1"), make_ticket("T-2")])
         store.tickets.append("T-1", [make_comment(T0, "before")], expected_version=1)
-        _killed(stuck_writer, (store.url, "T-1"))
-        other = self._handle(store)
+        _killed(stuck_writer, (store.url, "T-1", self.opener))
         started = time.monotonic()
+        other: Store | None = None
         try:
+            other = self._handle(store)  # opening may take the lock too
             other.tickets.append("T-1", [make_comment(T0, "after")], expected_version=2)
             other.tickets.add(make_ticket("T-3"))
             other.calendars.put("after", BusinessCalendar.always(), expected_version=0)
+        except CsmError as err:
+            raise AssertionError(
+                f"after {time.monotonic() - started:.1f} s, the killed writer's lock still "
+                f"failed the next writer: {type(err).__name__}: {err}"
+            ) from err
         finally:
             waited = time.monotonic() - started
-            if other is not store:
+            if other is not None and other is not store:
                 other.close()
         assert waited < self.crash_recovery_seconds, (
             f"the other writers waited {waited:.1f} s for the killed writer's lock"
@@ -335,14 +343,20 @@ class CrashTests(StoreFixtures):
         self.require("processes")
         self.require("crash")
         size = 200
-        _killed(bulk_writer, (store.url, size), settle=0.3)
-        other = self._handle(store)
+        _killed(bulk_writer, (store.url, size, self.opener), settle=0.3)
         started = time.monotonic()
+        other: Store | None = None
         try:
+            other = self._handle(store)  # opening may take the lock too
             other.tickets.add(make_ticket("T-after"))
+        except CsmError as err:
+            raise AssertionError(
+                f"after {time.monotonic() - started:.1f} s, the killed writer's lock still "
+                f"failed the next writer: {type(err).__name__}: {err}"
+            ) from err
         finally:
             waited = time.monotonic() - started
-            if other is not store:
+            if other is not None and other is not store:
                 other.close()
         assert waited < self.crash_recovery_seconds, (
             f"the other writers waited {waited:.1f} s for the killed writer's lock"
