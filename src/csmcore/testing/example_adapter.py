@@ -22,9 +22,9 @@ Its test, with csmcore's conformance suite::
 
     class TestJsonFileStore(StorageSuite):
         opt_out = {
-            "processes": "the jsonfile scheme is registered at run time only",
             "pushdown": "it filters every condition in Python; nothing is selected in the file",
         }
+        opener = "csmcore.testing.example_adapter:open_jsonfile"  # for writer processes
 
         @pytest.fixture
         def store_factory(self, tmp_path):

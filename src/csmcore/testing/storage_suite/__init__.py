@@ -40,9 +40,12 @@ A hook that is neither given nor opted out of FAILS its checks, with a message n
 to provide and the ``opt_out`` key to declare instead: a store never passes a check silently.
 An ``opt_out`` key that names no capability, or a reason left empty, fails every test.
 
-Class attributes tune or extend some checks: ``pushed_down`` (conditions the store promises to
-select in its backend), ``racers`` / ``race_rounds`` / ``race_reads`` / ``writers`` (how hard
-the races run), ``agreement_examples`` / ``agreement_steps`` (the state machine).
+Class attributes tune or extend some checks: ``opener`` (``"module:function"``, the opener
+writer processes use when ``open_store`` cannot find the adapter there), ``pushed_down``
+(conditions the store promises to select in its backend), ``racers`` / ``race_rounds`` /
+``race_reads`` / ``writers`` (how hard the races run), ``crash_recovery_seconds`` (how long a
+killed writer's lock may block the others), ``agreement_examples`` / ``agreement_steps`` (the
+state machine).
 
 The suite is a set of test class groups, one per storage role or concern, so an adapter runs
 exactly what it implements. :class:`StorageSuite` is all of them; :data:`GROUPS` maps each
