@@ -7,7 +7,7 @@ import itertools
 import json
 import reprlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -77,31 +77,41 @@ class _Bound:
         self._uow = cur
         self._roles = roles
 
-    @contextmanager
-    def _tx(self, *, write: bool) -> Iterator[Cursor]:
+    def _tx(self, *, write: bool) -> AbstractContextManager[Cursor]:
         self._check_open()
-        with self._conflicts(), self._store.tx(self._uow, write=write) as cur:
-            yield cur
+        tx = self._store.tx(self._uow, write=write)
+        return tx if self._roles is None else self._aborting(tx)
 
     def _run(self, work: Callable[[Cursor], _T], *, write: bool) -> _T:
         self._check_open()
-        with self._conflicts():
+        try:
             return self._store.run(self._uow, work, write=write)
+        except ConcurrencyError as err:
+            self._conflicted(err)
+            raise
 
     def _query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self._check_open()
-        with self._conflicts():
+        try:
             return self._store.query_once(self._uow, statement, params)
+        except ConcurrencyError as err:
+            self._conflicted(err)
+            raise
 
     @contextmanager
-    def _conflicts(self) -> Iterator[None]:
-        """Mark the unit of work aborted when the backend reports a conflict."""
+    def _aborting(self, tx: AbstractContextManager[Cursor]) -> Iterator[Cursor]:
         try:
-            yield
+            with tx as cur:
+                yield cur
         except ConcurrencyError as err:
-            if self._roles is not None and isinstance(err.__cause__, self._store.conflict_errors):
-                self._roles.aborted = True
+            self._conflicted(err)
             raise
+
+    def _conflicted(self, err: ConcurrencyError) -> None:
+        """Mark the unit of work aborted when ``err`` is the backend's conflict (a deadlock, a
+        serialization failure), not a stale version."""
+        if self._roles is not None and isinstance(err.__cause__, self._store.conflict_errors):
+            self._roles.aborted = True
 
     def _check_open(self) -> None:
         if self._roles is not None:
