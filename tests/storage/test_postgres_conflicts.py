@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-import psycopg
 import pytest
 
 from csmcore import conditions as cd
@@ -16,6 +15,8 @@ from csmcore.storage.protocols import Store
 from csmcore.testing.builders import T0, make_comment, make_ticket
 
 pytestmark = pytest.mark.usefixtures("postgres_dsn")
+
+psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed")
 
 _CONFLICTS = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
