@@ -3,14 +3,16 @@ behind :mod:`csmcore.storage.base`), bound to a store or to one unit of work."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import reprlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from csmcore import conditions as cd
-from csmcore.errors import ConcurrencyError, NotFound, StorageError, ValidationError
+from csmcore.errors import ConcurrencyError, StorageError, ValidationError
 from csmcore.storage import _sql as sql
 from csmcore.storage import kit as c
 from csmcore.storage._sql import Cursor, compile_condition, dump_json, summary_row
@@ -43,6 +45,8 @@ _TICKET_COLUMNS = (
     "merged_into",
 )
 
+_ID = attrgetter("id")
+
 _CHANGING = attrgetter("status", "status_name", "priority", "group", "assignee", "merged_into")
 """The summary attributes events can change (the others come from TicketCreated)."""
 
@@ -55,6 +59,10 @@ class SqlRoles:
 
     def __init__(self, store: SqlStore, cur: Cursor) -> None:
         self.ended = False
+        self.aborted = False
+        """Set when a conflict with another writer (a deadlock, a serialization failure) hit
+        one of its operations: the backend may hold the unit of work's locks for the other
+        writer, so the unit of work is rolled back as a whole."""
         self.written: list[Ticket] = []
         """Tickets written in this unit of work, for the cache once it commits."""
         self.tickets = SqlTickets(store, cur, self)
@@ -71,19 +79,49 @@ class _Bound:
 
     def _tx(self, *, write: bool) -> AbstractContextManager[Cursor]:
         self._check_open()
-        return self._store.tx(self._uow, write=write)
+        tx = self._store.tx(self._uow, write=write)
+        return tx if self._roles is None else self._aborting(tx)
 
     def _run(self, work: Callable[[Cursor], _T], *, write: bool) -> _T:
         self._check_open()
-        return self._store.run(self._uow, work, write=write)
+        try:
+            return self._store.run(self._uow, work, write=write)
+        except ConcurrencyError as err:
+            self._conflicted(err)
+            raise
 
     def _query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self._check_open()
-        return self._store.query_once(self._uow, statement, params)
+        try:
+            return self._store.query_once(self._uow, statement, params)
+        except ConcurrencyError as err:
+            self._conflicted(err)
+            raise
+
+    @contextmanager
+    def _aborting(self, tx: AbstractContextManager[Cursor]) -> Iterator[Cursor]:
+        try:
+            with tx as cur:
+                yield cur
+        except ConcurrencyError as err:
+            self._conflicted(err)
+            raise
+
+    def _conflicted(self, err: ConcurrencyError) -> None:
+        """Mark the unit of work aborted when ``err`` is the backend's conflict (a deadlock, a
+        serialization failure), not a stale version."""
+        if self._roles is not None and isinstance(err.__cause__, self._store.conflict_errors):
+            self._roles.aborted = True
 
     def _check_open(self) -> None:
-        if self._roles is not None and self._roles.ended:
-            raise StorageError("this unit of work has ended; open a new one")
+        if self._roles is not None:
+            if self._roles.ended:
+                raise StorageError("this unit of work has ended; open a new one")
+            if self._roles.aborted:
+                raise StorageError(
+                    "this unit of work was aborted by a conflict with another writer and will "
+                    "be rolled back; end it, reload, and run it again"
+                )
 
 
 class SqlTickets(_Bound, TicketRepositoryBase):
@@ -111,6 +149,9 @@ class SqlTickets(_Bound, TicketRepositoryBase):
     def _add_many(self, batch: list[Ticket]) -> int:
         if not batch:
             return 0
+        # rows in id order: two writers adding the same ids lock them in the same order, so
+        # one waits for the other (and then finds the ids taken) instead of a deadlock
+        batch = sorted(batch, key=_ID)
         ticket_rows = [(t.id, t.version, *summary_row(t)) for t in batch]
         tag_rows = [(t.id, tag) for t in batch for tag in sorted(t.tags)]
         event_rows = [
@@ -125,19 +166,29 @@ class SqlTickets(_Bound, TicketRepositoryBase):
             self._remember(batch)
         except StorageError as err:
             if isinstance(err.__cause__, self._store.integrity_errors):
-                ids = [t.id for t in batch]
-                shown = ids[0] if len(ids) == 1 else f"one of {len(ids)} tickets"
-                raise ConcurrencyError(
-                    f"ticket {shown!r} already exists (or repeats in the batch); "
-                    "a new ticket needs a new id; nothing was stored"
-                ) from err.__cause__
+                taken = self._taken([t.id for t in batch])
+                failure = (
+                    c.conflict(f"one of the tickets {reprlib.repr([t.id for t in batch])}")
+                    if taken is None
+                    else c.ticket_exists(taken)
+                )
+                raise failure from err.__cause__
             raise
         return len(batch)
+
+    def _taken(self, ids: list[str]) -> str | None:
+        """The first of the sorted ``ids`` that repeats or is stored (None: neither, now)."""
+        for previous, current in itertools.pairwise(ids):
+            if previous == current:
+                return current
+        clause, params = self._store.dialect.in_list("id", ids)
+        rows = self._query(f"SELECT MIN(id) FROM csm_tickets WHERE {clause}", params)
+        return rows[0][0] if rows and rows[0][0] is not None else None
 
     def _get(self, ticket_id: str) -> Ticket:
         rows = self._query(self._SELECT_HISTORY, [ticket_id])
         if not rows:
-            raise NotFound(f"no ticket with id {ticket_id!r}")
+            raise c.no_ticket(ticket_id)
         ticket = sql._history([r[0] for r in rows])
         if self._roles is None:  # a committed state (inside a unit of work it may not be)
             self._store.cache.put([ticket])
@@ -170,10 +221,7 @@ class SqlTickets(_Bound, TicketRepositoryBase):
             self._remember([updated])
         except StorageError as err:
             if isinstance(err.__cause__, self._store.integrity_errors):
-                raise ConcurrencyError(
-                    f"ticket {ticket_id!r} was changed by another writer at the same time "
-                    f"(expected_version={expected_version}); reload it and apply again"
-                ) from err.__cause__
+                raise c.conflict(f"ticket {ticket_id!r}") from err.__cause__
             raise
         return updated
 
@@ -182,7 +230,7 @@ class SqlTickets(_Bound, TicketRepositoryBase):
         checking that it exists and is at ``expected_version``."""
         rows = cur.query(self._SELECT_HISTORY, [ticket_id])
         if not rows:
-            raise NotFound(f"no ticket with id {ticket_id!r}")
+            raise c.no_ticket(ticket_id)
         c.check_expected(ticket_id, len(rows), expected_version)
         return sql._history([r[0] for r in rows])
 
@@ -221,12 +269,9 @@ class SqlTickets(_Bound, TicketRepositoryBase):
             # PostgreSQL at read committed) a writer that committed after the history was read
             found = cur.query("SELECT version FROM csm_tickets WHERE id = ?", [ticket_id])
             if not found:
-                raise NotFound(f"no ticket with id {ticket_id!r}")
+                raise c.no_ticket(ticket_id)
             c.check_expected(ticket_id, int(found[0][0]), version)
-            raise ConcurrencyError(
-                f"ticket {ticket_id!r} was changed by another writer at the same time "
-                f"(expected_version={version}); reload it and apply again"
-            )
+            raise c.conflict(f"ticket {ticket_id!r}")
         if combined is None:
             if len(rows) == 1:
                 cur.run(self._INSERT_EVENT, rows[0])
@@ -330,23 +375,14 @@ class SqlDocuments(_Bound, DocumentRepositoryBase[Any]):
         data = dump_json(c.encode_document(value))  # ASCII: NUL and surrogates are escaped
         try:
             with self._tx(write=True) as cur:
-                latest = self._latest(cur, key)
-                if latest != expected_version:
-                    raise ConcurrencyError(
-                        f"{self._kind} {key!r} is at version {latest}, not the "
-                        f"expected_version={expected_version}; reload it and apply your change "
-                        "again"
-                    )
+                c.check_expected(key, self._latest(cur, key), expected_version, kind=self._kind)
                 cur.run(
                     "INSERT INTO csm_documents (kind, key, version, data) VALUES (?, ?, ?, ?)",
                     [self._kind, key, expected_version + 1, data],
                 )
         except StorageError as err:
             if isinstance(err.__cause__, self._store.integrity_errors):
-                raise ConcurrencyError(
-                    f"{self._kind} {key!r} got a new version from another writer at the same "
-                    f"time (expected_version={expected_version}); reload it and apply again"
-                ) from err.__cause__
+                raise c.conflict(f"{self._kind} {key!r}") from err.__cause__
             raise
         return Versioned(key=key, version=expected_version + 1, value=value)
 
@@ -366,12 +402,10 @@ class SqlDocuments(_Bound, DocumentRepositoryBase[Any]):
                 [self._kind, key, min(version, _MAX_INTEGER), self._kind, key],
             )
             if rows and int(rows[-1][0]) != version:
-                raise NotFound(
-                    f"{self._kind} {key!r} has no version {version}; the latest is {rows[0][0]}"
-                )
+                raise c.no_document(self._kind, key, version, latest=int(rows[0][0]))
             rows = rows[-1:]
         if not rows:
-            raise NotFound(f"no {self._kind} with key {key!r}")
+            raise c.no_document(self._kind, key)
         number, data = rows[0]
         return Versioned(key=key, version=int(number), value=c.decode_document(json.loads(data)))
 

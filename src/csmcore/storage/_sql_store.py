@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NoReturn, TypeVar
 
 from csmcore.errors import CsmError, SchemaVersionError, StorageError, ValidationError
+from csmcore.storage import kit as c
 from csmcore.storage._sql import SCHEMA_VERSION, Cursor, Dialect
 from csmcore.storage._sql_roles import SqlDocuments, SqlRoles, SqlTickets
 from csmcore.storage.base import StoreBase
@@ -65,6 +66,9 @@ class SqlStore(StoreBase, abc.ABC):
     integrity_errors: tuple[type[BaseException], ...]
     value_errors: tuple[type[BaseException], ...] = ()
     """Driver errors meaning a value cannot be stored (raised as ValidationError)."""
+    conflict_errors: tuple[type[BaseException], ...] = ()
+    """Driver errors meaning the transaction lost to a concurrent one (a deadlock, a
+    serialization failure): raised as ConcurrencyError, and they abort a unit of work."""
 
     def __init__(self) -> None:
         self._closed = False
@@ -125,6 +129,8 @@ class SqlStore(StoreBase, abc.ABC):
                 f"{err.reason} at index {err.start}; text must be valid Unicode without NUL "
                 "characters"
             )
+        if isinstance(err, self.conflict_errors):
+            return c.conflict(self._describe(), f"{type(err).__name__}: {err}")
         if isinstance(err, self.value_errors):
             return ValidationError(
                 f"{self._describe()} refused a value: {type(err).__name__}: {err}"
@@ -193,6 +199,8 @@ class SqlStore(StoreBase, abc.ABC):
             roles = SqlRoles(self, cur)
             try:
                 yield roles
+                if roles.aborted:  # the caller went on after the conflict: roll back
+                    raise c.conflict(self._describe(), "a unit of work went on after a conflict")
             finally:
                 roles.ended = True
                 with self._uow_lock:

@@ -22,7 +22,7 @@ from typing import Any, Final
 from csmcore._values import MAX_IDENTIFIER_LENGTH as _MAX_IDENTIFIER_LENGTH
 from csmcore._values import check_identifier, text_problem
 from csmcore.conditions import Condition
-from csmcore.errors import ConcurrencyError, SerializationError, ValidationError
+from csmcore.errors import ConcurrencyError, NotFound, SerializationError, ValidationError
 from csmcore.serialization import (
     from_data,
     from_document,
@@ -53,10 +53,14 @@ __all__ = [
     "check_positive",
     "check_ticket",
     "check_version",
+    "conflict",
     "decode_document",
     "decode_event",
     "encode_document",
     "encode_event",
+    "no_document",
+    "no_ticket",
+    "ticket_exists",
 ]
 
 
@@ -131,13 +135,82 @@ def check_events(events: object) -> tuple[TicketEvent, ...]:
     return tuple(events)
 
 
-def check_expected(ticket_id: str, stored: int, expected: int) -> None:
-    """Raise :class:`~csmcore.errors.ConcurrencyError` when ``stored != expected``."""
+def check_expected(ticket_id: str, stored: int, expected: int, *, kind: str = "ticket") -> None:
+    """Raise :class:`~csmcore.errors.ConcurrencyError` when ``stored != expected``: the shared
+    message for a stale ``expected_version``, of a ticket (``kind="ticket"``, the default) or of
+    a document (``kind`` the role's name, e.g. ``"calendars"``, and ``ticket_id`` its key).
+
+    >>> check_expected("c", 2, 1, kind="calendars")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.ConcurrencyError: calendars 'c' is at version 2, not the expected_version=1; ...
+    """
     if stored != expected:
         raise ConcurrencyError(
-            f"ticket {ticket_id!r} is at version {stored}, not the expected_version={expected}; "
+            f"{kind} {ticket_id!r} is at version {stored}, not the expected_version={expected}; "
             "reload it and apply your change again"
         )
+
+
+def ticket_exists(ticket_id: str) -> ConcurrencyError:
+    """The shared error for adding a ticket whose id is already stored (or repeats in the
+    batch given to ``add_many``); raise it, and write nothing.
+
+    >>> raise ticket_exists("T-1")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.ConcurrencyError: ticket 'T-1' already exists; a new ticket needs a new id, ...
+    """
+    return ConcurrencyError(
+        f"ticket {ticket_id!r} already exists; a new ticket needs a new id, and nothing was stored"
+    )
+
+
+def no_ticket(ticket_id: str) -> NotFound:
+    """The shared error for a ticket id that is not stored (``get``, ``append``).
+
+    >>> raise no_ticket("T-9")
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.NotFound: no ticket with id 'T-9'
+    """
+    return NotFound(f"no ticket with id {ticket_id!r}")
+
+
+def no_document(kind: str, key: str, version: int | None = None, *, latest: int = 0) -> NotFound:
+    """The shared error for a missing document: no version of ``key`` in the role ``kind``
+    (``version`` None, or ``latest`` 0), or no ``version`` beyond the ``latest`` one.
+
+    >>> raise no_document("policies", "p")
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.NotFound: no policies with key 'p'
+    >>> raise no_document("policies", "p", 5, latest=2)
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.NotFound: policies 'p' has no version 5; the latest is 2
+    """
+    if version is None or latest == 0:
+        return NotFound(f"no {kind} with key {key!r}")
+    return NotFound(f"{kind} {key!r} has no version {version}; the latest is {latest}")
+
+
+def conflict(what: str, cause: str = "") -> ConcurrencyError:
+    """The shared error for a write that lost to another writer at the same moment (a
+    backend's deadlock or serialization failure, a unique key taken by a concurrent insert):
+    ``what`` names the ticket, the document or the store, ``cause`` (optional) what the backend
+    reported. Such a conflict aborts the whole unit of work it happened in; the caller reloads
+    and runs the unit of work again.
+
+    >>> print(conflict("ticket 'T-1'"))  # doctest: +NORMALIZE_WHITESPACE
+    a write to ticket 'T-1' lost to another writer at the same time; reload and apply your change
+    again (a unit of work is rolled back as a whole)
+    """
+    detail = f" ({cause})" if cause else ""
+    return ConcurrencyError(
+        f"a write to {what} lost to another writer at the same time{detail}; reload and apply "
+        "your change again (a unit of work is rolled back as a whole)"
+    )
 
 
 def apply_all(ticket: Ticket, events: Sequence[TicketEvent]) -> Ticket:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from csmcore.conditions import Condition
-from csmcore.errors import ConcurrencyError, NotFound, StorageError
+from csmcore.errors import StorageError
 from csmcore.storage import kit as c
 from csmcore.storage.base import DocumentRepositoryBase, StoreBase, TicketRepositoryBase
 from csmcore.storage.protocols import Versioned
@@ -38,10 +38,11 @@ __all__ = ["MemoryStore"]
 class _Tx:
     """An overlay of writes on top of the store's committed state."""
 
-    __slots__ = ("docs", "store", "tickets")
+    __slots__ = ("docs", "ended", "store", "tickets")
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
+        self.ended = False
         self.tickets: dict[str, Ticket] = {}
         self.docs: dict[tuple[str, str], list[Any]] = {}
 
@@ -73,12 +74,8 @@ class _Tickets(TicketRepositoryBase):
 
     @staticmethod
     def _put_new(tx: _Tx, ticket: Ticket) -> None:
-        existing = tx.ticket(ticket.id)
-        if existing is not None:
-            raise ConcurrencyError(
-                f"ticket {ticket.id!r} already exists (version {existing.version}); "
-                "a new ticket needs a new id"
-            )
+        if tx.ticket(ticket.id) is not None:
+            raise c.ticket_exists(ticket.id)
         tx.tickets[ticket.id] = ticket
 
     def _add_many(self, tickets: list[Ticket]) -> int:
@@ -91,7 +88,7 @@ class _Tickets(TicketRepositoryBase):
         with self._store._transaction(self._tx) as tx:
             found = tx.ticket(ticket_id)
         if found is None:
-            raise NotFound(f"no ticket with id {ticket_id!r}")
+            raise c.no_ticket(ticket_id)
         return found
 
     def _append(
@@ -100,7 +97,7 @@ class _Tickets(TicketRepositoryBase):
         with self._store._transaction(self._tx) as tx:
             current = tx.ticket(ticket_id)
             if current is None:
-                raise NotFound(f"no ticket with id {ticket_id!r}")
+                raise c.no_ticket(ticket_id)
             c.check_expected(ticket_id, current.version, expected_version)
             updated = c.apply_all(current, events)
             tx.tickets[ticket_id] = updated
@@ -144,24 +141,16 @@ class _Documents(DocumentRepositoryBase[Any]):
         c.encode_document(value)  # refuses what the SQL stores refuse
         with self._store._transaction(self._tx) as tx:
             versions = tx.versions(self._kind, key)
-            if len(versions) != expected_version:
-                raise ConcurrencyError(
-                    f"{self._kind} {key!r} is at version {len(versions)}, not the "
-                    f"expected_version={expected_version}; reload it and apply your change again"
-                )
+            c.check_expected(key, len(versions), expected_version, kind=self._kind)
             tx.docs[(self._kind, key)] = [*versions, value]
         return Versioned(key=key, version=expected_version + 1, value=value)
 
     def _get(self, key: str, version: int | None) -> Versioned[Any]:
         with self._store._transaction(self._tx) as tx:
             versions = tx.versions(self._kind, key)
-        if not versions:
-            raise NotFound(f"no {self._kind} with key {key!r}")
         number = len(versions) if version is None else version
-        if number > len(versions):
-            raise NotFound(
-                f"{self._kind} {key!r} has no version {version}; the latest is {len(versions)}"
-            )
+        if not versions or number > len(versions):
+            raise c.no_document(self._kind, key, version, latest=len(versions))
         return Versioned(key=key, version=number, value=versions[number - 1])
 
     def _history(self, key: str) -> list[Versioned[Any]]:
@@ -206,7 +195,7 @@ class MemoryStore(_Roles, StoreBase):
     @contextmanager
     def _transaction(self, tx: _Tx | None) -> Iterator[_Tx]:
         if tx is not None:
-            if self._open_uow != threading.get_ident():
+            if tx.ended or self._open_uow != threading.get_ident():
                 raise StorageError("this unit of work has ended; open a new one")
             yield tx
             return
@@ -236,6 +225,7 @@ class MemoryStore(_Roles, StoreBase):
                 yield _Roles(self, tx)
                 tx.commit()
             finally:
+                tx.ended = True
                 self._open_uow = None
 
     def close(self) -> None:

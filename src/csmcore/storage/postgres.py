@@ -108,6 +108,8 @@ class PostgresStore(SqlStore):
     driver_errors = (psycopg.Error, PoolTimeout)
     integrity_errors = (psycopg.errors.IntegrityError,)
     value_errors = (psycopg.DataError,)  # e.g. NUL in text, a number out of range
+    conflict_errors = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+    """SQLSTATE 40P01 and 40001: raised as ConcurrencyError (see the module documentation)."""
 
     def __init__(
         self,

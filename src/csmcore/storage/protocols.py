@@ -99,7 +99,10 @@ class TicketRepository(Protocol):
         """Store many new tickets at once (bulk load) and return how many were stored.
 
         All or nothing: if one id already exists (or repeats), raises
-        :class:`~csmcore.errors.ConcurrencyError` and stores none of them.
+        :class:`~csmcore.errors.ConcurrencyError` naming that id
+        (:func:`csmcore.storage.kit.ticket_exists`) and stores none of them. A store that
+        locks rows takes them in id order, so two writers adding the same ids in different
+        orders never deadlock: one waits for the other.
         Raises :class:`~csmcore.errors.StorageError` on a backend failure.
         """
         ...
@@ -289,6 +292,14 @@ class Store(Roles, Protocol):
         wait (or fail with :class:`~csmcore.errors.ConcurrencyError` on a stale version).
         Raises :class:`~csmcore.errors.StorageError` when a unit of work is already open on this
         store in the same thread, or when the commit fails.
+
+        A conflict with a concurrent writer that the backend resolves by ending one transaction
+        (a deadlock, a serialization failure) raises :class:`~csmcore.errors.ConcurrencyError`
+        and aborts the whole unit of work: its roles then raise StorageError, and leaving the
+        block normally raises ConcurrencyError instead of committing; run it again. Once the
+        block has ended, every method of its roles raises
+        :class:`~csmcore.errors.StorageError` (or ValidationError for a bad argument, which is
+        checked first) and writes nothing.
         """
         ...
 

@@ -6,6 +6,7 @@ csmcore's storage, not pytest and Hypothesis: the children start in a fraction o
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -18,9 +19,21 @@ from csmcore.tickets import Status, StatusChanged, TicketEvent
 _comment = make_comment  # the same instant and builder as the suite's (builders.T0)
 
 
-def append_worker(url: str, ticket_id: str, worker: int, count: int, start: Any) -> None:
+def open_url(url: str, opener: str | None = None) -> Any:
+    """``open_store(url)``, or, when ``opener`` names a function (``"module:function"``),
+    that function applied to ``url``: an adapter registered at run time only is not known to a
+    new process, but its opener can be imported there."""
+    if opener is None:
+        return open_store(url)
+    module, _, name = opener.partition(":")
+    return getattr(importlib.import_module(module), name)(url)
+
+
+def append_worker(
+    url: str, ticket_id: str, worker: int, count: int, start: Any, opener: str | None = None
+) -> None:
     """Append ``count`` comments by ``worker``, re-reading and retrying on conflicts."""
-    store = open_store(url)
+    store = open_url(url, opener)
     try:
         start.wait(timeout=60)  # a sibling that died first must not hang the rest
         for n in range(count):
@@ -62,9 +75,11 @@ def race_once(store: Any, ticket_id: str, worker: int) -> str:
     return "won"
 
 
-def race_worker(url: str, ticket_ids: list[str], worker: int, start: Any) -> list[str]:
+def race_worker(
+    url: str, ticket_ids: list[str], worker: int, start: Any, opener: str | None = None
+) -> list[str]:
     """For each ticket, wait for the other racers, then :func:`race_once`."""
-    store = open_store(url)
+    store = open_url(url, opener)
     results = []
     try:
         for ticket_id in ticket_ids:
@@ -80,3 +95,35 @@ def in_process(target: Callable[..., Any], args: tuple[Any, ...], results: Any) 
         results.put(("ok", target(*args)))
     except BaseException as err:
         results.put(("error", f"{type(err).__name__}: {err}"))
+
+
+def stuck_writer(url: str, ticket_id: str, opener: str | None, ready: Any) -> None:
+    """Open a unit of work that appends to ``ticket_id``, adds the ticket ``"K-1"`` and puts the
+    calendar ``"killed"`` (so it holds whatever lock a writer of the adapter holds), set
+    ``ready``, and wait, never committing, until the process is killed."""
+    import time
+
+    from csmcore.calendars import BusinessCalendar
+    from csmcore.testing.builders import make_ticket
+
+    store = open_url(url, opener)
+    with store.unit_of_work() as uow:
+        version = uow.tickets.get(ticket_id).version
+        uow.tickets.append(ticket_id, [_comment(T0, "killed")], expected_version=version)
+        uow.tickets.add(make_ticket("K-1"))
+        uow.calendars.put("killed", BusinessCalendar.always(), expected_version=0)
+        ready.set()
+        time.sleep(3600)
+
+
+def bulk_writer(url: str, size: int, opener: str | None, ready: Any) -> None:
+    """Add batches of ``size`` new tickets (``B-<batch>-<n>``) with ``add_many``, one after the
+    other, until the process is killed; ``ready`` is set once the first batch is committed."""
+    from csmcore.testing.builders import make_ticket
+
+    store = open_url(url, opener)
+    batch = 0
+    while True:
+        store.tickets.add_many([make_ticket(f"B-{batch:05d}-{n:04d}") for n in range(size)])
+        ready.set()
+        batch += 1

@@ -21,6 +21,10 @@ reason, in ``opt_out``; the tests that need it are skipped with that reason (and
 - ``"reopen"``: ``open_store(store.url)`` opens another handle on the same data (durability,
   several connections in one process, schema versions).
 - ``"processes"``: other processes can open ``store.url`` and write concurrently.
+- ``"crash"``: a writer process killed (SIGKILL) while it holds the adapter's lock, inside a
+  unit of work or in the middle of ``add_many``, blocks the other writers for at most
+  ``crash_recovery_seconds`` (10) and leaves every committed write whole and none of its
+  uncommitted ones (:class:`CrashTests`, which needs ``processes`` too).
 
 Some checks need to reach the backend behind the adapter's back: to change the schema version
 it recorded, to break it, or to count what a query read. The factory returned by
@@ -36,9 +40,12 @@ A hook that is neither given nor opted out of FAILS its checks, with a message n
 to provide and the ``opt_out`` key to declare instead: a store never passes a check silently.
 An ``opt_out`` key that names no capability, or a reason left empty, fails every test.
 
-Class attributes tune or extend some checks: ``pushed_down`` (conditions the store promises to
-select in its backend), ``racers`` / ``race_rounds`` / ``race_reads`` / ``writers`` (how hard
-the races run), ``agreement_examples`` / ``agreement_steps`` (the state machine).
+Class attributes tune or extend some checks: ``opener`` (``"module:function"``, the opener
+writer processes use when ``open_store`` cannot find the adapter there), ``pushed_down``
+(conditions the store promises to select in its backend), ``racers`` / ``race_rounds`` /
+``race_reads`` / ``writers`` (how hard the races run), ``crash_recovery_seconds`` (how long a
+killed writer's lock may block the others), ``agreement_examples`` / ``agreement_steps`` (the
+state machine).
 
 The suite is a set of test class groups, one per storage role or concern, so an adapter runs
 exactly what it implements. :class:`StorageSuite` is all of them; :data:`GROUPS` maps each
@@ -47,7 +54,11 @@ group's name to its classes:
 - ``"roles"``: :class:`RoleTests` (the store offers every required role, each satisfying its
   protocol, and refuses the others with :class:`~csmcore.errors.UnsupportedRole`);
 - ``"tickets"``: :class:`TicketTests`, :class:`QueryTests` (conditions, pages, push-down
-  through :class:`PushdownProbe`), :class:`TextTests` (odd text, longest and refused ids);
+  through :class:`PushdownProbe`), :class:`ResultTests` (every matching ticket once, in id
+  order, in full batches, also inside a unit of work), :class:`TextTests` (odd text, longest
+  and refused ids);
+- ``"messages"``: :class:`MessageTests` (the shared errors carry the messages of
+  :mod:`csmcore.storage.kit`);
 - ``"documents"``: :class:`VersionedTests` (versions, keys, text in documents) and
   :class:`DocumentRoleTests` (each document role holds its own type; ``document_roles`` names
   the roles to check);
@@ -56,6 +67,7 @@ group's name to its classes:
 - ``"schema"``: :class:`SchemaTests` (schema versions and migrations);
 - ``"faults"``: :class:`FaultTests`;
 - ``"races"``: :class:`ConcurrencyTests` (threads and processes);
+- ``"crash"``: :class:`CrashTests` (writer processes killed while holding the lock);
 - ``"agreement"``: :class:`AgreementTests` (a state machine against the memory reference).
 
 Compose the groups of the roles your store offers (each class brings the shared fixtures)::
@@ -84,13 +96,14 @@ from csmcore.testing.storage_suite._base import (
     StoreFactory,
     StoreFixtures,
 )
+from csmcore.testing.storage_suite._contract import RESULT_CONDITIONS, MessageTests, ResultTests
 from csmcore.testing.storage_suite._documents import (
     DOCUMENT_TEXTS,
     JOINED_SURROGATES,
     DocumentRoleTests,
     VersionedTests,
 )
-from csmcore.testing.storage_suite._races import ConcurrencyTests
+from csmcore.testing.storage_suite._races import ConcurrencyTests, CrashTests
 from csmcore.testing.storage_suite._roles import RoleTests
 from csmcore.testing.storage_suite._schema import FaultTests, SchemaTests
 from csmcore.testing.storage_suite._text import (
@@ -119,15 +132,19 @@ __all__ = [
     "ODD_FIELD_VALUES",
     "ODD_TEXTS",
     "REFUSED_IDS",
+    "RESULT_CONDITIONS",
     "AgreementTests",
     "BackendFaults",
     "ConcurrencyTests",
+    "CrashTests",
     "DocumentRoleTests",
     "DurabilityTests",
     "FaultTests",
+    "MessageTests",
     "OldSchemas",
     "PushdownProbe",
     "QueryTests",
+    "ResultTests",
     "RoleTests",
     "SchemaAccess",
     "SchemaTests",
@@ -145,13 +162,15 @@ __all__ = [
 
 GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
     "roles": (RoleTests,),
-    "tickets": (TicketTests, QueryTests, TextTests),
+    "tickets": (TicketTests, QueryTests, ResultTests, TextTests),
+    "messages": (MessageTests,),
     "documents": (VersionedTests, DocumentRoleTests),
     "units of work": (UnitOfWorkTests,),
     "durability": (DurabilityTests,),
     "schema": (SchemaTests,),
     "faults": (FaultTests,),
     "races": (ConcurrencyTests,),
+    "crash": (CrashTests,),
     "agreement": (AgreementTests,),
 }
 """The suite's test class groups by name; :class:`StorageSuite` inherits every class here."""
@@ -161,7 +180,9 @@ class StorageSuite(
     RoleTests,
     TicketTests,
     QueryTests,
+    ResultTests,
     TextTests,
+    MessageTests,
     VersionedTests,
     DocumentRoleTests,
     UnitOfWorkTests,
@@ -169,6 +190,7 @@ class StorageSuite(
     SchemaTests,
     FaultTests,
     ConcurrencyTests,
+    CrashTests,
     AgreementTests,
 ):
     """The whole conformance suite. Subclass it and override ``store_factory``."""

@@ -138,7 +138,7 @@ HOOK_CAPABILITIES: dict[Any, str] = {
 }
 """The capability name under which a store opts out of each hook."""
 
-CAPABILITIES = ("reopen", "processes", *HOOK_CAPABILITIES.values())
+CAPABILITIES = ("reopen", "processes", "crash", *HOOK_CAPABILITIES.values())
 """Every key ``opt_out`` accepts."""
 
 
@@ -153,8 +153,15 @@ class StoreFixtures:
     """The fixtures every suite class shares. Override :meth:`store_factory`."""
 
     opt_out: ClassVar[Mapping[str, str]] = {}
-    """Capability name (``"reopen"``, ``"processes"``, ``"schema"``, ``"migrations"``,
-    ``"faults"``, ``"pushdown"``) to the reason this store lacks it (a non-empty sentence)."""
+    """Capability name (``"reopen"``, ``"processes"``, ``"crash"``, ``"schema"``,
+    ``"migrations"``, ``"faults"``, ``"pushdown"``) to the reason this store lacks it (a
+    non-empty sentence)."""
+
+    opener: ClassVar[str | None] = None
+    """The opener of the store's URL scheme as ``"module:function"``, when child processes
+    cannot find it through :func:`~csmcore.storage.open_store` (an adapter registered at run
+    time, e.g. in a test module): the ``processes`` and ``crash`` checks' writer processes
+    import it and call it with the URL. None: they call ``open_store(url)``."""
 
     @pytest.fixture
     def store_factory(self) -> StoreFactory:

@@ -1,9 +1,12 @@
-"""Races between threads and processes (:class:`ConcurrencyTests`)."""
+"""Races between threads and processes (:class:`ConcurrencyTests`), and writer processes
+killed while they hold the lock (:class:`CrashTests`)."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -11,12 +14,21 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from csmcore import conditions as cd
+from csmcore.calendars import BusinessCalendar
 from csmcore.errors import (
     ConcurrencyError,
+    CsmError,
 )
 from csmcore.storage import open_store
 from csmcore.storage.protocols import Store
-from csmcore.testing._workers import append_worker, in_process, race_once, race_worker
+from csmcore.testing._workers import (
+    append_worker,
+    bulk_writer,
+    in_process,
+    race_once,
+    race_worker,
+    stuck_writer,
+)
 from csmcore.testing.builders import T0, make_comment, make_ticket
 from csmcore.testing.storage_suite._base import (
     StoreFixtures,
@@ -238,7 +250,7 @@ class ConcurrencyTests(StoreFixtures):
         start = ctx.Barrier(self.writers)
         _run_processes(
             [
-                (append_worker, (store.url, "T-1", w, self.appends_per_writer, start))
+                (append_worker, (store.url, "T-1", w, self.appends_per_writer, start, self.opener))
                 for w in range(self.writers)
             ],
             ctx,
@@ -252,7 +264,8 @@ class ConcurrencyTests(StoreFixtures):
         ctx = multiprocessing.get_context("spawn")
         start = ctx.Barrier(self.racers)
         results = _run_processes(
-            [(race_worker, (store.url, ids, w, start)) for w in range(self.racers)], ctx
+            [(race_worker, (store.url, ids, w, start, self.opener)) for w in range(self.racers)],
+            ctx,
         )
         outcomes = [sorted(one) for one in zip(*results, strict=True)]
         assert [o for o in outcomes if o != _one_winner(self.racers)] == []
@@ -262,3 +275,99 @@ class ConcurrencyTests(StoreFixtures):
 # --------------------------------------------------------------------------------------------
 # Stateful agreement with the memory reference
 # --------------------------------------------------------------------------------------------
+
+
+def _killed(target: Callable[..., None], args: tuple[Any, ...], settle: float = 0.0) -> None:
+    """Start ``target(*args, ready)`` in a spawned process, wait until it sets ``ready`` (and
+    ``settle`` seconds more), then kill it with SIGKILL, as a crash or ``kill -9`` would."""
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=target, args=(*args, ready))
+    proc.start()
+    try:
+        assert ready.wait(120), f"the writer process {target.__name__} never got going"
+        time.sleep(settle)
+    finally:
+        if proc.pid is not None and proc.is_alive():
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.join(30)
+    assert proc.exitcode == -signal.SIGKILL, f"the writer process ended with {proc.exitcode}"
+
+
+class CrashTests(StoreFixtures):
+    """A writer process killed (SIGKILL) while it holds the adapter's lock blocks the other
+    writers for at most ``crash_recovery_seconds``; what was committed stays whole, and what it
+    had not committed is gone. Needs ``processes`` and ``crash`` (a store that cannot recover
+    from a killed writer opts out of ``"crash"`` with the reason)."""
+
+    crash_recovery_seconds: ClassVar[float] = 10.0
+    """How long, at most, other writers may wait for the lock of a writer process that was
+    killed while holding it."""
+
+    def _handle(self, store: Store) -> Store:
+        return store if "reopen" in self.opt_out else open_store(store.url)
+
+    def test_a_writer_killed_inside_a_unit_of_work_blocks_nobody_for_long(
+        self, store: Store
+    ) -> None:
+        self.require("processes")
+        self.require("crash")
+        store.tickets.add_many([make_ticket("T-1"), make_ticket("T-2")])
+        store.tickets.append("T-1", [make_comment(T0, "before")], expected_version=1)
+        _killed(stuck_writer, (store.url, "T-1", self.opener))
+        started = time.monotonic()
+        other: Store | None = None
+        try:
+            other = self._handle(store)  # opening may take the lock too
+            other.tickets.append("T-1", [make_comment(T0, "after")], expected_version=2)
+            other.tickets.add(make_ticket("T-3"))
+            other.calendars.put("after", BusinessCalendar.always(), expected_version=0)
+        except CsmError as err:
+            raise AssertionError(
+                f"after {time.monotonic() - started:.1f} s, the killed writer's lock still "
+                f"failed the next writer: {type(err).__name__}: {err}"
+            ) from err
+        finally:
+            waited = time.monotonic() - started
+            if other is not None and other is not store:
+                other.close()
+        assert waited < self.crash_recovery_seconds, (
+            f"the other writers waited {waited:.1f} s for the killed writer's lock"
+        )
+        authors = [getattr(e, "author", None) for e in store.tickets.get("T-1").events]
+        assert authors == [None, "before", "after"]
+        assert [t.id for t in store.tickets.find(cd.Always())] == ["T-1", "T-2", "T-3"]
+        assert store.calendars.keys() == ["after"]
+
+    def test_a_writer_killed_in_the_middle_of_add_many_tears_nothing(self, store: Store) -> None:
+        self.require("processes")
+        self.require("crash")
+        size = 200
+        _killed(bulk_writer, (store.url, size, self.opener), settle=0.3)
+        started = time.monotonic()
+        other: Store | None = None
+        try:
+            other = self._handle(store)  # opening may take the lock too
+            other.tickets.add(make_ticket("T-after"))
+        except CsmError as err:
+            raise AssertionError(
+                f"after {time.monotonic() - started:.1f} s, the killed writer's lock still "
+                f"failed the next writer: {type(err).__name__}: {err}"
+            ) from err
+        finally:
+            waited = time.monotonic() - started
+            if other is not None and other is not store:
+                other.close()
+        assert waited < self.crash_recovery_seconds, (
+            f"the other writers waited {waited:.1f} s for the killed writer's lock"
+        )
+        batches: dict[str, int] = {}
+        for ticket in store.tickets.find(cd.Always()):
+            assert ticket.version == 1, ticket.id
+            if ticket.id.startswith("B-"):
+                key = ticket.id[:7]
+                batches[key] = batches.get(key, 0) + 1
+        assert batches, "not one batch was committed before the kill"
+        torn = {k: n for k, n in batches.items() if n != size}
+        assert torn == {}, f"batches stored in part: {torn}"
+        assert sorted(batches) == [f"B-{b:05d}" for b in range(len(batches))]

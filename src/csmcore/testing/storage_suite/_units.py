@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from csmcore import conditions as cd
@@ -11,11 +14,21 @@ from csmcore.errors import (
     StorageError,
 )
 from csmcore.storage import open_store
-from csmcore.storage.protocols import Store
+from csmcore.storage.protocols import Store, UnitOfWork
 from csmcore.testing.builders import T0, make_comment, make_policy, make_ticket
 from csmcore.testing.storage_suite._base import (
     StoreFixtures,
 )
+
+
+def _document_calls(kind: str, role: Any, value: object) -> dict[str, Callable[[], object]]:
+    """Every method of the document ``role``, with valid arguments."""
+    return {
+        f"{kind}.put": lambda: role.put("d", value, expected_version=0),
+        f"{kind}.get": lambda: role.get("c"),
+        f"{kind}.history": lambda: role.history("c"),
+        f"{kind}.keys": lambda: role.keys(),
+    }
 
 
 class UnitOfWorkTests(StoreFixtures):
@@ -98,11 +111,60 @@ class UnitOfWorkTests(StoreFixtures):
         assert store.tickets.count(cd.Always()) == 1
 
     def test_roles_of_an_ended_unit_of_work_refuse(self, store: Store) -> None:
-        with store.unit_of_work() as uow:
+        """Every method of every role of a unit of work that has ended (committed, or left
+        with an exception) raises StorageError saying so, also while a newer unit of work is
+        open in the same thread, and writes nothing."""
+        calendar = BusinessCalendar.always()
+        store.tickets.add(make_ticket("T-0"))
+        store.calendars.put("c", calendar, expected_version=0)
+        with store.unit_of_work() as committed:
+            committed.tickets.add(make_ticket("T-1"))
+
+        class Boom(Exception):
             pass
-        with pytest.raises(StorageError, match="ended"):
-            uow.tickets.add(make_ticket("T-1"))
-        assert store.tickets.count(cd.Always()) == 0
+
+        with pytest.raises(Boom), store.unit_of_work() as failed:
+            raise Boom
+
+        def calls(uow: UnitOfWork) -> dict[str, Callable[[], object]]:
+            tickets = uow.tickets
+            found: dict[str, Callable[[], object]] = {
+                "tickets.add": lambda: tickets.add(make_ticket("T-9")),
+                "tickets.add_many": lambda: tickets.add_many([make_ticket("T-9")]),
+                "tickets.get": lambda: tickets.get("T-0"),
+                "tickets.append": lambda: tickets.append(
+                    "T-0", [make_comment(T0, "late")], expected_version=1
+                ),
+                "tickets.find": lambda: tickets.find(cd.Always()),
+                "tickets.stream": lambda: list(tickets.stream(cd.Always())),
+                "tickets.count": lambda: tickets.count(cd.Always()),
+            }
+            for kind, value in (("calendars", calendar), ("policies", make_policy("p"))):
+                found |= _document_calls(kind, getattr(uow, kind), value)
+            return found
+
+        def refused(uow: UnitOfWork) -> list[str]:
+            """The methods that did not raise StorageError saying the unit of work ended."""
+            accepted = []
+            for name, call in calls(uow).items():
+                try:
+                    call()
+                except StorageError as err:
+                    if "ended" not in str(err):
+                        accepted.append(f"{name} ({err})")
+                else:
+                    accepted.append(name)
+            return accepted
+
+        assert refused(committed) == [], "these methods of an ended unit of work ran"
+        assert refused(failed) == [], "these methods of an ended unit of work ran"
+        with store.unit_of_work() as current:
+            assert refused(committed) == [], "these ran while a newer unit of work was open"
+            current.tickets.add(make_ticket("T-2"))
+        assert [t.id for t in store.tickets.find(cd.Always())] == ["T-0", "T-1", "T-2"]
+        assert store.tickets.get("T-0").version == 1
+        assert store.calendars.keys() == ["c"]
+        assert store.policies.keys() == []
 
 
 class DurabilityTests(StoreFixtures):

@@ -1,0 +1,259 @@
+"""The conformance suite catches what it promises to: each store here is the memory store (or
+the example adapter) with one planted bug, and the suite's check for it must fail, while the
+same check passes on the store without the bug."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from csmcore import conditions as cd
+from csmcore.errors import ConcurrencyError, StorageError
+from csmcore.storage import register_adapter
+from csmcore.storage.memory import MemoryStore
+from csmcore.storage.protocols import Store
+from csmcore.testing.example_adapter import JsonFileStore, open_jsonfile
+from csmcore.testing.storage_suite import (
+    CrashTests,
+    MessageTests,
+    ResultTests,
+    UnitOfWorkTests,
+)
+from csmcore.tickets import Ticket
+
+
+class _Suite(ResultTests, MessageTests, UnitOfWorkTests):  # not collected: no "Test" prefix
+    pass
+
+
+class _PatchedUnits(MemoryStore):
+    """A memory store whose units of work have their ``tickets.find`` replaced."""
+
+    def broken_find(
+        self, real: Callable[..., list[Ticket]], before: set[str]
+    ) -> Callable[..., list[Ticket]]:
+        raise NotImplementedError
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Any]:
+        before = {t.id for t in self.tickets.find(cd.Always())}
+        with super().unit_of_work() as uow:
+            setattr(uow.tickets, "find", self.broken_find(uow.tickets.find, before))  # noqa: B010
+            yield uow
+
+
+class DuplicatesInUnits(_PatchedUnits):
+    """Inside a unit of work, a ticket changed there comes back twice (the committed row and
+    the unit's overlay)."""
+
+    def broken_find(
+        self, real: Callable[..., list[Ticket]], before: set[str]
+    ) -> Callable[..., list[Ticket]]:
+        def find(condition: cd.Condition, *, limit: int | None = None) -> list[Ticket]:
+            found = real(condition)
+            again = [t for t in found if t.id in before and t.version > 1]
+            result = sorted(found + again, key=lambda t: t.id)
+            return result if limit is None else result[:limit]
+
+        return find
+
+
+class UnitWritesLast(_PatchedUnits):
+    """Inside a unit of work, the tickets written there come after the committed ones."""
+
+    def broken_find(
+        self, real: Callable[..., list[Ticket]], before: set[str]
+    ) -> Callable[..., list[Ticket]]:
+        def find(condition: cd.Condition, *, limit: int | None = None) -> list[Ticket]:
+            found = real(condition)
+            result = [t for t in found if t.id in before] + [t for t in found if t.id not in before]
+            return result if limit is None else result[:limit]
+
+        return find
+
+
+class StreamStopsAtAShortPage(MemoryStore):
+    """``stream`` filters each page of ``batch_size`` tickets and stops at the first page that
+    comes out short: the tickets after it are dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        real = self.tickets.find
+
+        def stream(condition: cd.Condition, *, batch_size: int = 500) -> Iterator[list[Ticket]]:
+            every = real(cd.Always())
+            for start in range(0, len(every), batch_size):
+                page = [t for t in every[start : start + batch_size] if condition.matches(t)]
+                if page:
+                    yield page
+                if len(page) < batch_size:
+                    return
+
+        setattr(self.tickets, "stream", stream)  # noqa: B010
+
+
+class StreamDropsTheLastBatch(MemoryStore):
+    """``stream`` yields only full batches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        real = self.tickets.stream
+
+        def stream(condition: cd.Condition, *, batch_size: int = 500) -> Iterator[list[Ticket]]:
+            return (b for b in real(condition, batch_size=batch_size) if len(b) == batch_size)
+
+        setattr(self.tickets, "stream", stream)  # noqa: B010
+
+
+class OwnMessages(MemoryStore):
+    """Reports an existing id in words of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        real = self.tickets.add
+
+        def add(ticket: Ticket) -> Ticket:
+            try:
+                return real(ticket)
+            except ConcurrencyError:
+                raise ConcurrencyError(f"duplicate key {ticket.id}") from None
+
+        setattr(self.tickets, "add", add)  # noqa: B010
+
+
+class EndedUnitsStillRead(MemoryStore):
+    """The roles of an ended unit of work still answer ``count``."""
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Any]:
+        with super().unit_of_work() as uow:
+            store = self
+
+            def count(condition: cd.Condition) -> int:
+                return len([t for t in store._tickets.values() if condition.matches(t)])
+
+            setattr(uow.tickets, "count", count)  # noqa: B010
+            yield uow
+
+
+CAUGHT: list[tuple[Callable[[], Store], str]] = [
+    (DuplicatesInUnits, "test_a_unit_of_work_sees_each_ticket_once_in_id_order"),
+    (UnitWritesLast, "test_a_unit_of_work_sees_each_ticket_once_in_id_order"),
+    (StreamStopsAtAShortPage, "test_stream_gives_every_matching_ticket_once_in_full_batches"),
+    (StreamDropsTheLastBatch, "test_stream_gives_every_matching_ticket_once_in_full_batches"),
+    (OwnMessages, "test_tickets_report_the_shared_messages"),
+    (EndedUnitsStillRead, "test_roles_of_an_ended_unit_of_work_refuse"),
+]
+
+
+@pytest.mark.parametrize(("broken", "check"), CAUGHT, ids=[b.__name__ for b, _ in CAUGHT])
+def test_the_suite_catches_a_planted_bug(broken: Callable[[], Store], check: str) -> None:
+    store = broken()
+    try:
+        with pytest.raises(AssertionError):
+            getattr(_Suite(), check)(store)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("check", sorted({c for _, c in CAUGHT}))
+def test_the_same_checks_pass_on_the_memory_store(check: str) -> None:
+    store = MemoryStore()
+    try:
+        getattr(_Suite(), check)(store)
+    finally:
+        store.close()
+
+
+# -- a lock that outlives its holder -------------------------------------------------------------
+
+
+class LockFileStore(JsonFileStore):
+    """The example adapter with its lock replaced by a lock *file* created with ``O_EXCL``,
+    which a killed writer leaves behind: the next writers wait for it, then give up."""
+
+    lock_wait = 3.0
+    """Seconds a writer waits for the lock file before StorageError."""
+
+    @property
+    def url(self) -> str:
+        return f"lockfile:///{self.path}"
+
+    @contextmanager
+    def _locked(self, *, write: bool = True) -> Iterator[dict[str, Any]]:
+        owner = f"{self.path}.owner"
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            try:
+                fd = os.open(owner, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                break
+            except FileExistsError:
+                if time.monotonic() > deadline:
+                    raise StorageError(f"{owner} is held by another writer") from None
+                time.sleep(0.05)
+        try:
+            with super()._locked(write=write) as state:
+                yield state
+        finally:
+            os.close(fd)
+            os.remove(owner)
+
+
+def open_lockfile(url: str) -> LockFileStore:
+    return LockFileStore(url.removeprefix("lockfile:///"))
+
+
+class _Crash(CrashTests):
+    opener = f"{__name__}:open_lockfile"
+    crash_recovery_seconds = 2.0
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "test_a_writer_killed_inside_a_unit_of_work_blocks_nobody_for_long",
+        "test_a_writer_killed_in_the_middle_of_add_many_tears_nothing",
+    ],
+)
+def test_the_crash_checks_catch_a_lock_that_outlives_a_killed_writer(
+    check: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csmcore.storage
+
+    monkeypatch.setattr(csmcore.storage, "_registered", {})
+    register_adapter("lockfile", open_lockfile)
+    store = LockFileStore(str(tmp_path / "store.json"))
+    try:
+        with pytest.raises(AssertionError, match="killed writer's lock"):
+            getattr(_Crash(), check)(store)
+    finally:
+        store.close()
+
+
+def test_the_crash_checks_pass_on_the_example_adapter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same checks, with the example's kernel lock, pass: the failure above is the lock's."""
+    import csmcore.storage
+
+    monkeypatch.setattr(csmcore.storage, "_registered", {})
+    register_adapter("jsonfile", open_jsonfile)
+
+    class Crash(CrashTests):
+        opener = "csmcore.testing.example_adapter:open_jsonfile"
+
+    for check in (
+        "test_a_writer_killed_inside_a_unit_of_work_blocks_nobody_for_long",
+        "test_a_writer_killed_in_the_middle_of_add_many_tears_nothing",
+    ):
+        store = JsonFileStore(str(tmp_path / f"{check}.json"))
+        try:
+            getattr(Crash(), check)(store)
+        finally:
+            store.close()
