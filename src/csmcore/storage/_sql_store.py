@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NoReturn, TypeVar
 
 from csmcore.errors import CsmError, SchemaVersionError, StorageError, ValidationError
-from csmcore.storage._sql import SCHEMA_VERSION, Cursor, Dialect
+from csmcore.storage._sql import DATA_MIGRATIONS, SCHEMA_VERSION, Cursor, Dialect
 from csmcore.storage._sql_roles import SqlDocuments, SqlRoles, SqlTickets
 from csmcore.storage.base import StoreBase
 from csmcore.tickets import Ticket
@@ -228,6 +228,9 @@ class SqlStore(StoreBase, abc.ABC):
         for version in range(current, target):
             for statement in self.dialect.migrations[version]:
                 cur.run(statement)
+            fill = DATA_MIGRATIONS.get(version)
+            if fill is not None:
+                fill(cur)
             cur.run(
                 "INSERT INTO csm_meta (name, value) VALUES ('schema_version', ?) "
                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value",

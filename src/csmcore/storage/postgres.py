@@ -34,7 +34,14 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from csmcore.errors import CsmError, StorageError, ValidationError
-from csmcore.storage._sql import Cursor, Dialect, standard_migrations
+from csmcore.storage._sql import (
+    Cursor,
+    Dialect,
+    dump_json,
+    is_number,
+    json_number,
+    standard_migrations,
+)
 from csmcore.storage._sql_store import SqlStore
 
 __all__ = ["PostgresStore"]
@@ -45,7 +52,7 @@ _OWN_PARAMS = ("schema", "pool_min", "pool_max", "pool_timeout")
 
 class _PostgresDialect(Dialect):
     name = "postgresql"
-    migrations = standard_migrations('TEXT COLLATE "C"')
+    migrations = standard_migrations('TEXT COLLATE "C"', json_type="jsonb")
 
     def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         if not values:
@@ -57,6 +64,33 @@ class _PostgresDialect(Dialect):
         return (
             f"WITH bumped AS ({bump} RETURNING id) "
             "INSERT INTO csm_events (ticket_id, seq, data) SELECT id, ?, ? FROM bumped"
+        )
+
+    # custom fields: csm_tickets.fields is jsonb, whose numbers compare exactly as numeric
+
+    def custom_unset(self, key: str) -> tuple[str, list[Any]]:
+        return "(t.fields ->> ?::text) IS NULL", [key]
+
+    def custom_equals(
+        self, key: str, values: Sequence[str | int | float | bool]
+    ) -> tuple[str, list[Any]] | None:
+        # containment: jsonb tells true from 1 and finds 1 in 1.0; a GIN index on fields
+        # (jsonb_path_ops) can serve it
+        params = [dump_json({key: json_number(v) if is_number(v) else v}) for v in values]
+        return " OR ".join(["t.fields @> ?::jsonb"] * len(params)) or self.false, params
+
+    def custom_compare(
+        self, key: str, op: str, value: str | int | float
+    ) -> tuple[str, list[Any]] | None:
+        if isinstance(value, str):
+            return (
+                f"jsonb_typeof(t.fields -> ?::text) = 'string' "
+                f'AND (t.fields ->> ?::text) COLLATE "C" {op} ?::text',
+                [key, key, value],
+            )
+        return (
+            f"jsonb_typeof(t.fields -> ?::text) = 'number' AND (t.fields -> ?::text) {op} ?::jsonb",
+            [key, key, dump_json(json_number(value))],
         )
 
 
