@@ -317,7 +317,7 @@ class Dialect:
             params.append(path)
         for kind, group in (
             ("'text'", sorted({v for v in values if isinstance(v, str)})),
-            ("'integer', 'real'", [v for v in values if is_number(v)]),
+            ("'integer', 'real'", [v for v in values if _is_number(v)]),
         ):
             if not group:
                 continue
@@ -350,7 +350,7 @@ def _json_path(key: str) -> str:
     return f'$."{key}"'
 
 
-def is_number(value: object) -> bool:
+def _is_number(value: object) -> bool:
     """An int or float that is not a bool."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 

@@ -38,7 +38,6 @@ from csmcore.storage._sql import (
     Cursor,
     Dialect,
     dump_json,
-    is_number,
     json_number,
     standard_migrations,
 )
@@ -76,7 +75,9 @@ class _PostgresDialect(Dialect):
     ) -> tuple[str, list[Any]] | None:
         # containment: jsonb tells true from 1 and finds 1 in 1.0; a GIN index on fields
         # (jsonb_path_ops) can serve it
-        params = [dump_json({key: json_number(v) if is_number(v) else v}) for v in values]
+        params = [
+            dump_json({key: json_number(v) if isinstance(v, int | float) else v}) for v in values
+        ]
         return " OR ".join(["t.fields @> ?::jsonb"] * len(params)) or self.false, params
 
     def custom_compare(
