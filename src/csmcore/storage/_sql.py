@@ -88,12 +88,22 @@ _EXACT_FLOAT = 2.0**53
 (its shortest ``repr`` may be another number: ``1e+23`` is 99999999999999991611392)."""
 
 
+_KEYS: dict[str, str] = {}
+"""Keys already worked out (field names repeat across tickets); at most 4,096."""
+
+
 def field_key(name: str) -> str:
     """The key of the custom field ``name`` in ``csm_tickets.fields`` (``name`` itself unless
     it holds ``%``, ``"``, ``\\`` or a control character, which are percent-encoded)."""
-    if _KEY_ESCAPES.search(name) is None:
-        return name
-    return _KEY_ESCAPES.sub(lambda m: f"%{ord(m.group()):02X}", name)
+    key = _KEYS.get(name)
+    if key is None:
+        if _KEY_ESCAPES.search(name) is None:
+            key = name
+        else:
+            key = _KEY_ESCAPES.sub(lambda m: f"%{ord(m.group()):02X}", name)
+        if len(_KEYS) < 4096:
+            _KEYS[name] = key
+    return key
 
 
 def json_number(value: int | float) -> int | float:
@@ -122,25 +132,31 @@ def fields_json(fields: Mapping[str, Any]) -> str:
             data[field_key(name)] = value
         elif isinstance(value, int | float):
             data[field_key(name)] = json_number(value)
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return _dump_utf8(data)
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
+_UTF8_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-def _fast_dump_json() -> Callable[[Any], str] | None:
+def _fast_dump_json(reference: json.JSONEncoder) -> Callable[[Any], str] | None:
     """The C encoder of ``json`` built once, without the circular-reference check (the data
     is a tree made by ``to_data``): ``JSONEncoder.encode`` builds a new one on every call.
-    None when this Python has no C encoder, or one that does not write what ``_ENCODER``
+    None when this Python has no C encoder, or one that does not write what ``reference``
     writes."""
     make = getattr(json.encoder, "c_make_encoder", None)
+    strings = (
+        json.encoder.encode_basestring_ascii
+        if reference.ensure_ascii
+        else json.encoder.encode_basestring
+    )
     if make is None:
         return None
     try:
         encode = make(
             None,
-            _ENCODER.default,
-            json.encoder.encode_basestring_ascii,
+            reference.default,
+            strings,
             None,
             ":",
             ",",
@@ -156,14 +172,17 @@ def _fast_dump_json() -> Callable[[Any], str] | None:
 
     sample = {"a": [1, 2.5, None, True, "\x00\ud800é"], "b": {"c": "d"}}
     try:
-        same = dump(sample) == _ENCODER.encode(sample)
+        same = dump(sample) == reference.encode(sample)
     except Exception:  # any surprise means: do not use it
         same = False
     return dump if same else None
 
 
-dump_json: Callable[[Any], str] = _fast_dump_json() or _ENCODER.encode
+dump_json: Callable[[Any], str] = _fast_dump_json(_ENCODER) or _ENCODER.encode
 """Compact, ASCII-only JSON text of JSON-safe data (NUL and surrogates come out escaped)."""
+
+_dump_utf8: Callable[[Any], str] = _fast_dump_json(_UTF8_ENCODER) or _UTF8_ENCODER.encode
+"""Compact JSON text that keeps non-ASCII characters as they are."""
 
 
 def _event_json(event: TicketEvent) -> str:

@@ -1,8 +1,9 @@
 """The PostgreSQL store (``postgresql://user@host:5432/db``), psycopg 3 with a connection pool.
 
-Needs ``pip install 'csmcore[postgres]'``. It uses plain SQL and no extensions; the one built-in
-server function it calls is ``pg_advisory_xact_lock`` (to serialise schema creation and
-migration between processes), which every PostgreSQL since 8.2 has. It is tested against the
+Needs ``pip install 'csmcore[postgres]'``. It uses plain SQL and no extensions; the built-in
+server functions it calls are ``pg_advisory_xact_lock`` (to serialise schema creation and
+migration between processes) and, for conditions on custom fields, the ``jsonb`` operators and
+``jsonb_typeof``, which every PostgreSQL since 9.4 has. It is tested against the
 PostgreSQL server of the project's CI; other servers and PostgreSQL-compatible services are
 expected, not proven, to work.
 
