@@ -318,6 +318,10 @@ class Dialect:
     # Each method gives SQL over ``t.fields`` that is true, false or NULL (read as false) for
     # exactly the tickets ``matches`` accepts, or None when it cannot (then Python filters).
 
+    two_valued_equals: ClassVar[bool] = False
+    """True when :meth:`custom_unset` and :meth:`custom_equals` never give NULL: their SQL is
+    then used as it is, not inside ``COALESCE`` (where no index can serve it)."""
+
     def custom_unset(self, key: str) -> tuple[str, list[Any]]:
         """The field whose :func:`field_key` is ``key`` is unset (``Eq(..., None)``)."""
         return "json_extract(t.fields, ?) IS NULL", [_json_path(key)]
@@ -497,6 +501,8 @@ def _custom_in(dialect: Dialect, key: str, values: Iterable[Any]) -> Compiled:
         params += more
     if not parts:
         return Compiled(dialect.false, [], True)
+    if dialect.two_valued_equals:
+        return Compiled(f"({' OR '.join(parts)})", params, True)
     return _leaf(dialect, " OR ".join(parts), params)
 
 

@@ -68,6 +68,8 @@ class _PostgresDialect(Dialect):
 
     # custom fields: csm_tickets.fields is jsonb, whose numbers compare exactly as numeric
 
+    two_valued_equals = True  # fields is NOT NULL and the parameters are never NULL
+
     def custom_unset(self, key: str) -> tuple[str, list[Any]]:
         return "(t.fields ->> ?::text) IS NULL", [key]
 
