@@ -106,8 +106,8 @@ def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 INSERT_TICKET = (
     "INSERT INTO csm_tickets (id, version, status, status_name, priority, priority_rank, "
-    "channel, grp, assignee, requester, created_by, subject, merged_into) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "channel, grp, assignee, requester, created_by, subject, merged_into, fields) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_TAG = "INSERT INTO csm_ticket_tags (ticket_id, tag) VALUES (?, ?)"
 INSERT_EVENT = "INSERT INTO csm_events (ticket_id, seq, data) VALUES (?, ?, ?)"

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from csmcore.calendars import BusinessCalendar
+from csmcore.conditions import Eq
 from csmcore.serialization import from_data, to_data, type_info
 from csmcore.sla import SlaBook, SlaPolicy
 from csmcore.storage import Store, open_store
@@ -215,3 +216,22 @@ def test_a_reopened_store_reads_old_and_new_rows_alike(db: Path) -> None:
         assert [second.tickets.get(t.id) for t in TICKETS] == TICKETS
     finally:
         second.close()
+
+
+def test_migration_fills_the_custom_fields_column_from_the_histories(
+    db: Path, store: Store
+) -> None:
+    """Schema 4 keeps each ticket's current custom fields in ``csm_tickets.fields`` for
+    queries; opening the old store writes them from the stored events, and conditions on them
+    select what ``matches`` selects."""
+    columns = {i: json.loads(f) for i, f in _rows(db, "SELECT id, fields FROM csm_tickets")}
+    assert columns == {t.id: dict(t.fields) for t in TICKETS}
+    assert any(columns.values())
+    names = sorted({name for t in TICKETS for name in t.fields})
+    conditions = [Eq(f"fields.{name}", None) for name in names] + [
+        Eq(f"fields.{name}", value) for t in TICKETS for name, value in t.fields.items()
+    ]
+    for condition in conditions:
+        expected = sorted(t.id for t in TICKETS if condition.matches(t))
+        assert [t.id for t in store.tickets.find(condition)] == expected, condition
+        assert store.tickets.count(condition) == len(expected), condition

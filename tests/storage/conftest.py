@@ -80,14 +80,18 @@ class SqlFactory(abc.ABC):
         self.raw(url, statements)
 
     def write_old_schema(self, url: str, version: int) -> None:
-        """Undo the migration steps after ``version`` (each must create an index)."""
+        """Undo the migration steps after ``version`` (each must create an index or add a
+        column)."""
         undo = []
         for step in reversed(self.migrations[version:]):
             for statement in reversed(step):
                 words = statement.split()
-                if words[:2] != ["CREATE", "INDEX"]:
+                if words[:2] == ["CREATE", "INDEX"]:
+                    undo.append(f"DROP INDEX {words[2]}")
+                elif words[:2] == ["ALTER", "TABLE"] and words[3:5] == ["ADD", "COLUMN"]:
+                    undo.append(f"ALTER TABLE {words[2]} DROP COLUMN {words[5]}")
+                else:
                     raise NotImplementedError(f"no way to undo {statement!r}; extend this hook")
-                undo.append(f"DROP INDEX {words[2]}")
         self.raw(url, undo)
         self.write_schema_version(url, version)
 

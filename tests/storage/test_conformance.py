@@ -25,9 +25,14 @@ SQL_PUSHED_DOWN: Sequence[cd.Condition] = (
     cd.Eq("merged", True),
     ~cd.HasTags({"vip"}),
     cd.HasTags({"a", "b"}) & ~cd.Eq("priority", "low"),
+    cd.Eq("fields.made_sla", False),
+    cd.Eq("fields.seats", 5) | cd.Eq("fields.plan", None),
+    cd.In("fields.plan", ["gold", None, 1.5, True]),
+    cd.Compare("fields.seats", ">=", 2.5) & ~cd.Compare("fields.plan", "<", "m"),
+    cd.Eq('fields.a"b%\\c', "x") | cd.Eq("fields.é", 2**63 - 1),
 )
-"""What docs/storage.md says the SQL stores select in the database: every field but custom
-fields, ``merged`` and tags, under and/or/not."""
+"""What docs/storage.md says the SQL stores select in the database: every field, ``merged``,
+tags and custom fields, under and/or/not."""
 
 
 class TestMemoryStore(StorageSuite):

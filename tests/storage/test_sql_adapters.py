@@ -12,11 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from csmcore.conditions import Compare, Eq, In
 from csmcore.errors import ValidationError
 from csmcore.storage import open_store
+from csmcore.storage._sql import compile_condition
+from csmcore.storage._sql_store import SqlStore
 from csmcore.storage.protocols import Store
 from csmcore.storage.sqlite import SqliteStore
 from csmcore.testing.builders import make_ticket
+from csmcore.tickets import FieldsChanged
+from tests.storage.conftest import SqlFactory
 
 
 def test_sqlite_is_durable_and_in_wal_mode(tmp_path: Path) -> None:
@@ -54,3 +59,56 @@ def test_postgres_drop_schema_removes_everything(
             "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", [schema]
         ).fetchall()
     assert rows == []
+
+
+@pytest.mark.parametrize("factory_name", ["sqlite_factory", "postgres_factory"])
+def test_migrating_to_schema_4_fills_the_custom_fields_from_the_histories(
+    factory_name: str, request: pytest.FixtureRequest
+) -> None:
+    factory: SqlFactory = request.getfixturevalue(factory_name)
+    store = factory()
+    first = make_ticket("A", fields={"made_sla": False, "n": 2**60, 'odd"%': "é"})
+    store.tickets.add_many([first, make_ticket("B", fields={"made_sla": True}), make_ticket("C")])
+    change = FieldsChanged(at=first.created_at, actor="x", changes={"made_sla": False, "n": 1})
+    store.tickets.append("C", [change], expected_version=1)
+    url = store.url
+    store.close()
+    factory.write_old_schema(url, 3)
+    again = open_store(url)
+    try:
+        assert [t.id for t in again.tickets.find(Eq("fields.made_sla", False))] == ["A", "C"]
+        assert again.tickets.count(Eq("fields.n", 2**60)) == 1
+        assert again.tickets.count(Compare("fields.n", "<", 2**60)) == 1
+        assert again.tickets.count(Eq('fields.odd"%', "é")) == 1
+        assert again.tickets.count(Eq("fields.made_sla", None)) == 0
+    finally:
+        again.close()
+
+
+def test_postgres_equality_on_custom_fields_can_use_a_gin_index(
+    postgres_factory: SqlFactory,
+) -> None:
+    """docs/storage.md: on PostgreSQL, Eq and In on custom fields are jsonb containment that a
+    GIN index serves (not hidden inside COALESCE)."""
+    store = postgres_factory()
+    assert isinstance(store, SqlStore)
+    try:
+        store.tickets.add_many(
+            [make_ticket(f"T{n}", fields={"made_sla": n % 50 == 0}) for n in range(500)]
+        )
+        with store.tx(None, write=True) as cur:
+            cur.run(
+                "CREATE INDEX csm_tickets_fields ON csm_tickets USING gin (fields jsonb_path_ops)"
+            )
+            cur.run("ANALYZE csm_tickets")
+            cur.run("SET LOCAL enable_seqscan = off")
+            for condition in (Eq("fields.made_sla", True), In("fields.made_sla", [True, 2])):
+                compiled = compile_condition(condition, store.dialect)
+                plan = cur.query(
+                    f"EXPLAIN SELECT COUNT(*) FROM csm_tickets t WHERE {compiled.sql}",
+                    compiled.params,
+                )
+                assert "csm_tickets_fields" in " ".join(r[0] for r in plan), plan
+        assert store.tickets.count(Eq("fields.made_sla", True)) == 10
+    finally:
+        store.close()

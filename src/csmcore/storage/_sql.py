@@ -1,10 +1,13 @@
 """The part of the SQL adapters that SQLite and PostgreSQL share.
 
-Layout (schema version 3):
+Layout (schema version 4):
 
 - ``csm_meta(name, value)``: ``schema_version``.
 - ``csm_tickets``: one row per ticket: ``id``, ``version`` (number of events) and the summary
-  columns that conditions are pushed down to (status, priority, channel, group, ...).
+  columns that conditions are pushed down to (status, priority, channel, group, ...), among
+  them ``fields``: the current custom fields as one JSON object (SQLite: text read with the
+  JSON1 functions; PostgreSQL: ``jsonb``), written by :func:`fields_json` for queries only
+  (the history stays the truth).
 - ``csm_ticket_tags(ticket_id, tag)``: the current tags, for ``HasTags``.
 - ``csm_events(ticket_id, seq, data)``: the history, one JSON document per event (seq from 1),
   as :func:`kit.encode_event` gives it (with its ``"schema"``; rows without one are version 1).
@@ -22,19 +25,23 @@ from __future__ import annotations
 
 import json
 import json.encoder
-from collections.abc import Callable, Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, cast
 
 from csmcore import conditions as cd
+from csmcore.errors import CsmError
 from csmcore.storage import kit as c
 from csmcore.tickets import Ticket, TicketEvent, event_from_data, event_to_data
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this csmcore writes; older stores migrate forward when opened.
 
 Version 3 changes no table: from it on, documents name their type by tag and carry a
 ``"schema"``, and so do events. Stores of version 2 keep their rows (they read as schema 1);
-the bump makes an older csmcore refuse a store it could no longer read."""
+the bump makes an older csmcore refuse a store it could no longer read. Version 4 adds
+``csm_tickets.fields`` (the current custom fields, for queries), filled from the histories
+when an older store is opened."""
 
 _FIELD_COLUMNS = {
     "status": "status",
@@ -67,25 +74,89 @@ def summary_row(ticket: Ticket) -> tuple[Any, ...]:
         _value(ticket.created_by),
         ticket.subject,
         ticket.merged_into,
+        fields_json(ticket.fields),
     )
 
 
+_KEY_ESCAPES = re.compile(r'[%"\\\x00-\x1f]')
+"""What a custom field name cannot hold as it is in ``csm_tickets.fields``: SQLite's JSON paths
+compare a label with the key's text as written (no escapes), so a key has to be written without
+any JSON escape: ``%``, ``"``, ``\\`` and control characters are percent-encoded."""
+
+_EXACT_FLOAT = 2.0**53
+"""From here on every float is a whole number, written in ``fields`` as that exact integer
+(its shortest ``repr`` may be another number: ``1e+23`` is 99999999999999991611392)."""
+
+
+_KEYS: dict[str, str] = {}
+"""Keys already worked out (field names repeat across tickets); at most 4,096."""
+
+
+def field_key(name: str) -> str:
+    """The key of the custom field ``name`` in ``csm_tickets.fields`` (``name`` itself unless
+    it holds ``%``, ``"``, ``\\`` or a control character, which are percent-encoded)."""
+    key = _KEYS.get(name)
+    if key is None:
+        if _KEY_ESCAPES.search(name) is None:
+            key = name
+        else:
+            key = _KEY_ESCAPES.sub(lambda m: f"%{ord(m.group()):02X}", name)
+        if len(_KEYS) < 4096:
+            _KEYS[name] = key
+    return key
+
+
+def json_number(value: int | float) -> int | float:
+    """A number as ``fields`` holds it: whole floats of 2**53 and more as the exact integer, so
+    that both backends compare it with integers as Python does."""
+    if isinstance(value, float) and abs(value) >= _EXACT_FLOAT:
+        return int(value)
+    return value
+
+
+_EMPTY_JSON = "{}"
+
+
+def fields_json(fields: Mapping[str, Any]) -> str:
+    """The ``csm_tickets.fields`` text of a ticket's custom fields: a JSON object (UTF-8, not
+    ASCII-escaped) keyed by :func:`field_key`, numbers as :func:`json_number` gives them.
+
+    Values of other types than str, int, float and bool (there are none today) are left out,
+    as if unset: ``matches`` treats them so too (they equal None and compare with nothing).
+    """
+    if not fields:
+        return _EMPTY_JSON
+    data: dict[str, Any] = {}
+    for name, value in fields.items():
+        if isinstance(value, str | bool):
+            data[field_key(name)] = value
+        elif isinstance(value, int | float):
+            data[field_key(name)] = json_number(value)
+    return _dump_utf8(data)
+
+
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
+_UTF8_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-def _fast_dump_json() -> Callable[[Any], str] | None:
+def _fast_dump_json(reference: json.JSONEncoder) -> Callable[[Any], str] | None:
     """The C encoder of ``json`` built once, without the circular-reference check (the data
     is a tree made by ``to_data``): ``JSONEncoder.encode`` builds a new one on every call.
-    None when this Python has no C encoder, or one that does not write what ``_ENCODER``
+    None when this Python has no C encoder, or one that does not write what ``reference``
     writes."""
     make = getattr(json.encoder, "c_make_encoder", None)
+    strings = (
+        json.encoder.encode_basestring_ascii
+        if reference.ensure_ascii
+        else json.encoder.encode_basestring
+    )
     if make is None:
         return None
     try:
         encode = make(
             None,
-            _ENCODER.default,
-            json.encoder.encode_basestring_ascii,
+            reference.default,
+            strings,
             None,
             ":",
             ",",
@@ -101,14 +172,17 @@ def _fast_dump_json() -> Callable[[Any], str] | None:
 
     sample = {"a": [1, 2.5, None, True, "\x00\ud800é"], "b": {"c": "d"}}
     try:
-        same = dump(sample) == _ENCODER.encode(sample)
+        same = dump(sample) == reference.encode(sample)
     except Exception:  # any surprise means: do not use it
         same = False
     return dump if same else None
 
 
-dump_json: Callable[[Any], str] = _fast_dump_json() or _ENCODER.encode
+dump_json: Callable[[Any], str] = _fast_dump_json(_ENCODER) or _ENCODER.encode
 """Compact, ASCII-only JSON text of JSON-safe data (NUL and surrogates come out escaped)."""
+
+_dump_utf8: Callable[[Any], str] = _fast_dump_json(_UTF8_ENCODER) or _UTF8_ENCODER.encode
+"""Compact JSON text that keeps non-ASCII characters as they are."""
 
 
 def _event_json(event: TicketEvent) -> str:
@@ -135,11 +209,15 @@ class Cursor(Protocol):
     def run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
 
-def standard_migrations(text: str, without_rowid: str = "") -> tuple[tuple[str, ...], ...]:
-    """The schema, as steps: ``[n]`` takes a store from version n to n + 1.
+def standard_migrations(
+    text: str, without_rowid: str = "", json_type: str = "TEXT"
+) -> tuple[tuple[str, ...], ...]:
+    """The schema, as steps: ``[n]`` takes a store from version n to n + 1 (and, after its
+    statements, :data:`DATA_MIGRATIONS` ``[n]`` fills what they added).
 
     ``text`` is the column type for strings (it must compare and sort by code point, like
-    Python's ``str``); ``without_rowid`` is appended to tables clustered on their key.
+    Python's ``str``); ``without_rowid`` is appended to tables clustered on their key;
+    ``json_type`` is the type of the ``fields`` column.
     """
     return (
         (
@@ -179,7 +257,41 @@ def standard_migrations(text: str, without_rowid: str = "") -> tuple[tuple[str, 
             "CREATE INDEX csm_ticket_tags_ticket ON csm_ticket_tags (ticket_id)",
         ),
         (),  # 3: rows name types by tag and carry their schema (old rows read as schema 1)
+        (f"ALTER TABLE csm_tickets ADD COLUMN fields {json_type} NOT NULL DEFAULT '{{}}'",),
     )
+
+
+def backfill_fields(cur: Cursor) -> None:
+    """Migration step 3 -> 4: write each ticket's current custom fields into
+    ``csm_tickets.fields``, 500 tickets at a time (a history that no longer decodes is left
+    with ``{}``: the ticket cannot be read anyway)."""
+    after = ""
+    while True:
+        rows = cur.query(
+            "SELECT p.id, e.data FROM (SELECT id FROM csm_tickets WHERE id > ? ORDER BY id "
+            "LIMIT 500) p JOIN csm_events e ON e.ticket_id = p.id ORDER BY p.id, e.seq",
+            [after],
+        )
+        if not rows:
+            return
+        texts: dict[str, list[str]] = {}
+        for ticket_id, data in rows:
+            texts.setdefault(ticket_id, []).append(data)
+        updates = []
+        for ticket_id, found in texts.items():
+            try:
+                fields = _history(found).fields
+            except CsmError:
+                continue
+            if fields:
+                updates.append((fields_json(fields), ticket_id))
+        if updates:
+            cur.run_many("UPDATE csm_tickets SET fields = ? WHERE id = ?", updates)
+        after = rows[-1][0]
+
+
+DATA_MIGRATIONS: Mapping[int, Callable[[Cursor], None]] = {3: backfill_fields}
+"""Work done in Python after the statements of a migration step (by the step's number)."""
 
 
 class Dialect:
@@ -201,6 +313,86 @@ class Dialect:
         changed the row, inserts one event row (its seq and data are the last two
         parameters); None when the backend cannot, and the two run one after the other."""
         return None
+
+    # --- custom fields: csm_tickets.fields, read with SQLite's JSON1 functions ---------------
+    # Each method gives SQL over ``t.fields`` that is true, false or NULL (read as false) for
+    # exactly the tickets ``matches`` accepts, or None when it cannot (then Python filters).
+
+    two_valued_equals: ClassVar[bool] = False
+    """True when :meth:`custom_unset` and :meth:`custom_equals` never give NULL: their SQL is
+    then used as it is, not inside ``COALESCE`` (where no index can serve it)."""
+
+    def custom_unset(self, key: str) -> tuple[str, list[Any]]:
+        """The field whose :func:`field_key` is ``key`` is unset (``Eq(..., None)``)."""
+        return "json_extract(t.fields, ?) IS NULL", [_json_path(key)]
+
+    def custom_equals(
+        self, key: str, values: Sequence[str | int | float | bool]
+    ) -> tuple[str, list[Any]] | None:
+        """The field equals one of ``values`` as ``_typed_key`` says: a bool only a bool, a
+        number any equal number (1 == 1.0), a string the same string."""
+        path = _json_path(key)
+        parts: list[str] = []
+        params: list[Any] = []
+        bools = sorted({"true" if v else "false" for v in values if isinstance(v, bool)})
+        if bools:
+            parts.append(f"json_type(t.fields, ?) IN ({', '.join(map(repr, bools))})")
+            params.append(path)
+        for kind, group in (
+            ("'text'", sorted({v for v in values if isinstance(v, str)})),
+            ("'integer', 'real'", [v for v in values if _is_number(v)]),
+        ):
+            if not group:
+                continue
+            if not all(map(_sqlite_number, group)):
+                return None
+            marks = ", ".join("?" * len(group))
+            parts.append(
+                f"(json_type(t.fields, ?) IN ({kind}) AND json_extract(t.fields, ?) IN ({marks}))"
+            )
+            params += [path, path, *group]
+        if not parts:
+            return self.false, []
+        return " OR ".join(parts), params
+
+    def custom_compare(
+        self, key: str, op: str, value: str | int | float
+    ) -> tuple[str, list[Any]] | None:
+        """``field op value``: strings with strings by code point, numbers with numbers."""
+        if not _sqlite_number(value):
+            return None
+        kind = "'text'" if isinstance(value, str) else "'integer', 'real'"
+        path = _json_path(key)
+        return (
+            f"json_type(t.fields, ?) IN ({kind}) AND json_extract(t.fields, ?) {op} ?",
+            [path, path, value],
+        )
+
+
+def _json_path(key: str) -> str:
+    return f'$."{key}"'
+
+
+def _is_number(value: object) -> bool:
+    """An int or float that is not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _sqlite_number(value: object) -> bool:
+    """Whether SQLite compares ``value`` with every stored field value as Python does.
+
+    SQLite reads a stored integer beyond 64 bits as the nearest REAL. Against an integer of
+    64 bits, or a float smaller than 2**63, that REAL still compares (and differs) as the
+    integer itself would; against anything larger it may not, so those are left to Python.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return True
+    if isinstance(value, int):
+        return value in _INT64
+    return abs(value) < 2.0**63
 
 
 class Compiled:
@@ -284,9 +476,42 @@ def _push_tags(node: cd.HasTags, dialect: Dialect) -> Compiled:
     return Compiled(f"({sql})", list(tags), True)
 
 
+def _custom_key(field: str) -> str | None:
+    """The ``fields`` key of a custom field's condition name, None for other fields."""
+    if field.startswith(cd.CUSTOM_PREFIX):
+        return field_key(field[len(cd.CUSTOM_PREFIX) :])
+    return None
+
+
+def _custom_in(dialect: Dialect, key: str, values: Iterable[Any]) -> Compiled:
+    """``In`` (and ``Eq``) on a custom field: None is "unset", the rest are compared."""
+    items = list(values)
+    known = [v for v in items if v is not None]
+    parts: list[str] = []
+    params: list[Any] = []
+    if known:
+        found = dialect.custom_equals(key, known)
+        if found is None:
+            return _everything(dialect)
+        parts.append(found[0])
+        params += found[1]
+    if len(known) < len(items):
+        unset, more = dialect.custom_unset(key)
+        parts.append(unset)
+        params += more
+    if not parts:
+        return Compiled(dialect.false, [], True)
+    if dialect.two_valued_equals:
+        return Compiled(f"({' OR '.join(parts)})", params, True)
+    return _leaf(dialect, " OR ".join(parts), params)
+
+
 @PUSH_DOWN.register(cd.Eq)
 def _push_eq(node: cd.Eq, dialect: Dialect) -> Compiled:
     field = node.field
+    key = _custom_key(field)
+    if key is not None:
+        return _custom_in(dialect, key, [node.value])
     if field == "merged" and isinstance(node.value, bool):
         test = "IS NOT NULL" if node.value else "IS NULL"
         return Compiled(f"(t.merged_into {test})", [], True)
@@ -303,6 +528,9 @@ def _push_eq(node: cd.Eq, dialect: Dialect) -> Compiled:
 
 @PUSH_DOWN.register(cd.In)
 def _push_in(node: cd.In, dialect: Dialect) -> Compiled:
+    key = _custom_key(node.field)
+    if key is not None:
+        return _custom_in(dialect, key, node.values)
     column = _FIELD_COLUMNS.get(node.field)
     if column is None:
         return _everything(dialect)
@@ -319,6 +547,12 @@ def _push_in(node: cd.In, dialect: Dialect) -> Compiled:
 @PUSH_DOWN.register(cd.Compare)
 def _push_compare(node: cd.Compare, dialect: Dialect) -> Compiled:
     field = node.field
+    key = _custom_key(field)
+    if key is not None and node.op in ("<", "<=", ">", ">="):
+        found = dialect.custom_compare(key, node.op, node.value)
+        if found is None:
+            return _everything(dialect)
+        return _leaf(dialect, *found)
     column = _FIELD_COLUMNS.get(field)
     if column is None:
         return _everything(dialect)

@@ -43,11 +43,14 @@ _TICKET_COLUMNS = (
     "created_by",
     "subject",
     "merged_into",
+    "fields",
 )
 
 _ID = attrgetter("id")
 
-_CHANGING = attrgetter("status", "status_name", "priority", "group", "assignee", "merged_into")
+_CHANGING = attrgetter(
+    "status", "status_name", "priority", "group", "assignee", "merged_into", "fields"
+)
 """The summary attributes events can change (the others come from TicketCreated)."""
 
 

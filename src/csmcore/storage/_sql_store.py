@@ -17,7 +17,7 @@ from typing import Any, NoReturn, TypeVar
 
 from csmcore.errors import CsmError, SchemaVersionError, StorageError, ValidationError
 from csmcore.storage import kit as c
-from csmcore.storage._sql import SCHEMA_VERSION, Cursor, Dialect
+from csmcore.storage._sql import DATA_MIGRATIONS, SCHEMA_VERSION, Cursor, Dialect
 from csmcore.storage._sql_roles import SqlDocuments, SqlRoles, SqlTickets
 from csmcore.storage.base import StoreBase
 from csmcore.tickets import Ticket
@@ -236,6 +236,9 @@ class SqlStore(StoreBase, abc.ABC):
         for version in range(current, target):
             for statement in self.dialect.migrations[version]:
                 cur.run(statement)
+            fill = DATA_MIGRATIONS.get(version)
+            if fill is not None:
+                fill(cur)
             cur.run(
                 "INSERT INTO csm_meta (name, value) VALUES ('schema_version', ?) "
                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value",

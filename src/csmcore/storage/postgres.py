@@ -1,8 +1,9 @@
 """The PostgreSQL store (``postgresql://user@host:5432/db``), psycopg 3 with a connection pool.
 
-Needs ``pip install 'csmcore[postgres]'``. It uses plain SQL and no extensions; the one built-in
-server function it calls is ``pg_advisory_xact_lock`` (to serialise schema creation and
-migration between processes), which every PostgreSQL since 8.2 has. It is tested against the
+Needs ``pip install 'csmcore[postgres]'``. It uses plain SQL and no extensions; the built-in
+server functions it calls are ``pg_advisory_xact_lock`` (to serialise schema creation and
+migration between processes) and, for conditions on custom fields, the ``jsonb`` operators and
+``jsonb_typeof``, which every PostgreSQL since 9.4 has. It is tested against the
 PostgreSQL server of the project's CI; other servers and PostgreSQL-compatible services are
 expected, not proven, to work.
 
@@ -34,7 +35,13 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from csmcore.errors import CsmError, StorageError, ValidationError
-from csmcore.storage._sql import Cursor, Dialect, standard_migrations
+from csmcore.storage._sql import (
+    Cursor,
+    Dialect,
+    dump_json,
+    json_number,
+    standard_migrations,
+)
 from csmcore.storage._sql_store import SqlStore
 
 __all__ = ["PostgresStore"]
@@ -45,7 +52,7 @@ _OWN_PARAMS = ("schema", "pool_min", "pool_max", "pool_timeout")
 
 class _PostgresDialect(Dialect):
     name = "postgresql"
-    migrations = standard_migrations('TEXT COLLATE "C"')
+    migrations = standard_migrations('TEXT COLLATE "C"', json_type="jsonb")
 
     def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         if not values:
@@ -57,6 +64,37 @@ class _PostgresDialect(Dialect):
         return (
             f"WITH bumped AS ({bump} RETURNING id) "
             "INSERT INTO csm_events (ticket_id, seq, data) SELECT id, ?, ? FROM bumped"
+        )
+
+    # custom fields: csm_tickets.fields is jsonb, whose numbers compare exactly as numeric
+
+    two_valued_equals = True  # fields is NOT NULL and the parameters are never NULL
+
+    def custom_unset(self, key: str) -> tuple[str, list[Any]]:
+        return "(t.fields ->> ?::text) IS NULL", [key]
+
+    def custom_equals(
+        self, key: str, values: Sequence[str | int | float | bool]
+    ) -> tuple[str, list[Any]] | None:
+        # containment: jsonb tells true from 1 and finds 1 in 1.0; a GIN index on fields
+        # (jsonb_path_ops) can serve it
+        params = [
+            dump_json({key: json_number(v) if isinstance(v, int | float) else v}) for v in values
+        ]
+        return " OR ".join(["t.fields @> ?::jsonb"] * len(params)) or self.false, params
+
+    def custom_compare(
+        self, key: str, op: str, value: str | int | float
+    ) -> tuple[str, list[Any]] | None:
+        if isinstance(value, str):
+            return (
+                f"jsonb_typeof(t.fields -> ?::text) = 'string' "
+                f'AND (t.fields ->> ?::text) COLLATE "C" {op} ?::text',
+                [key, key, value],
+            )
+        return (
+            f"jsonb_typeof(t.fields -> ?::text) = 'number' AND (t.fields -> ?::text) {op} ?::jsonb",
+            [key, key, dump_json(json_number(value))],
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -26,11 +26,91 @@ from csmcore.errors import (
 from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store
 from csmcore.testing import strategies as cs
-from csmcore.testing.builders import make_comment
+from csmcore.testing.builders import make_comment, make_ticket
 from csmcore.testing.storage_suite._base import (
     StoreFactory,
     StoreFixtures,
 )
+from csmcore.tickets import FieldsChanged
+
+CUSTOM_NAMES = ("made_sla", "seats", "plan", 'a"b%', "é")
+"""Custom field names the agreement tests query: plain, ones that need escaping in a JSON path
+or key, non-ASCII."""
+
+CUSTOM_VALUES: tuple[str | int | float | bool, ...] = (
+    True,
+    False,
+    0,
+    1,
+    -1,
+    0.0,
+    1.0,
+    -0.0,
+    2.5,
+    -2.5,
+    0.1,
+    2**53,
+    2**53 + 1,
+    float(2**53),
+    2.0**60,
+    2**60,
+    2**63 - 1,
+    2**63,
+    -(2**63),
+    2**70,
+    1e23,
+    10**23,
+    1.7976931348623157e308,
+    5e-324,
+    "",
+    "a",
+    "A",
+    "b",
+    "é",
+    "1",
+    "true",
+    "a\\b",
+    'x"y',
+)
+"""Values that tell types apart (True/1, 1/1.0, "1"/1), numbers at the edges of what backends
+hold exactly (2**53, 64 bits, floats whose shortest text is another integer: 1e23), and strings
+that order differently by locale than by code point."""
+
+
+def custom_values() -> st.SearchStrategy[str | int | float | bool]:
+    """A custom field value, mostly from :data:`CUSTOM_VALUES` so that values collide."""
+    others = cast("st.SearchStrategy[str | int | float | bool]", cs.field_values())  # no None
+    return st.sampled_from(CUSTOM_VALUES) | others
+
+
+def custom_fields() -> st.SearchStrategy[dict[str, Any]]:
+    """Custom fields (a None value unsets the field when changed)."""
+    return st.dictionaries(
+        st.sampled_from(CUSTOM_NAMES), st.none() | custom_values(), max_size=len(CUSTOM_NAMES)
+    )
+
+
+@st.composite
+def custom_conditions(draw: st.DrawFn, depth: int = 2) -> cd.Condition:
+    """Conditions on custom fields: Eq (None included), In, Compare, under All/AnyOf/Not."""
+    field = "fields." + draw(st.sampled_from(CUSTOM_NAMES))
+    kind = draw(st.sampled_from(["eq", "in", "cmp", "all", "any", "not"] if depth else ["eq"]))
+    if kind == "eq":
+        return cd.Eq(field, draw(st.none() | custom_values()))
+    if kind == "in":
+        values = draw(st.lists(st.none() | custom_values(), max_size=4))
+        booleans = [v for v in values if isinstance(v, bool)]
+        kept = [v for v in values if isinstance(v, bool) or v not in booleans]
+        return cd.In(field, kept)
+    if kind == "cmp":
+        value = draw(custom_values().filter(lambda v: not isinstance(v, bool)))
+        return cd.Compare(field, draw(st.sampled_from(["<", "<=", ">", ">="])), value)
+    parts = draw(st.lists(custom_conditions(depth - 1), max_size=3))
+    if kind == "all":
+        return cd.All(*parts)
+    if kind == "any":
+        return cd.AnyOf(*parts)
+    return cd.Not(parts[0] if parts else cd.Eq(field, None))
 
 
 class _Agreement(RuleBasedStateMachine):
@@ -70,6 +150,27 @@ class _Agreement(RuleBasedStateMachine):
         ticket = data.draw(cs.tickets(ticket_id=st.just(f"T{next(self.counter)}"), max_events=4))
         self.both(lambda s: s.tickets.add(ticket))
         return ticket.id
+
+    @rule(target=ids, fields=custom_fields())
+    def add_with_fields(self, fields: dict[str, Any]) -> str:
+        set_ = {k: v for k, v in fields.items() if v is not None}
+        ticket = make_ticket(f"F{next(self.counter)}", fields=set_)
+        self.both(lambda s: s.tickets.add(ticket))
+        return ticket.id
+
+    @rule(ticket_id=ids, changes=custom_fields())
+    def change_fields(self, ticket_id: str, changes: dict[str, Any]) -> None:
+        current = self.reference.tickets.get(ticket_id)
+        if current.merged_into is not None or not changes:
+            return
+        event = FieldsChanged(at=current.updated_at, actor="agent", changes=changes)
+        self.both(lambda s: s.tickets.append(ticket_id, [event], expected_version=current.version))
+
+    @rule(condition=custom_conditions())
+    def find_by_custom_fields(self, condition: cd.Condition) -> None:
+        self.both(lambda s: s.tickets.find(condition))
+        self.both(lambda s: s.tickets.count(condition))
+        self.both(lambda s: list(s.tickets.stream(condition, batch_size=2)))
 
     @rule(ticket_id=ids, data=st.data())
     def add_again(self, ticket_id: str, data: st.DataObject) -> None:

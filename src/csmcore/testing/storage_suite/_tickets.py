@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from csmcore import conditions as cd
@@ -23,6 +23,11 @@ from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store
 from csmcore.testing import strategies as cs
 from csmcore.testing.builders import T0, make_comment, make_ticket
+from csmcore.testing.storage_suite._agreement import (
+    CUSTOM_NAMES,
+    CUSTOM_VALUES,
+    custom_conditions,
+)
 from csmcore.testing.storage_suite._base import (
     HUGE_NUMBERS,
     ODD_FIELD_VALUES,
@@ -415,6 +420,12 @@ def query_conditions() -> list[cd.Condition]:
         cd.Eq("fields.vip", 1),
         cd.In("fields.plan", ["gold", "silver"]),
         cd.In("fields.seats", [5, None]),
+        cd.In("fields.vip", [False, 1.0]),
+        cd.Eq("fields.seats", 9.5),
+        cd.Compare("fields.seats", ">", 5.0),
+        cd.Compare("fields.seats", "<", 0),
+        cd.Compare("fields.plan", ">", "Gold"),
+        cd.Not(cd.In("fields.plan", ["gold", "ägold", None])),
         cd.All(cd.HasTags({"a"}), cd.Not(cd.HasTags({"b"}))),
         cd.All(),
         cd.AnyOf(),
@@ -423,6 +434,18 @@ def query_conditions() -> list[cd.Condition]:
         cd.All(cd.Not(cd.Eq("fields.plan", "gold")), cd.Compare("priority", "<=", "normal")),
         cd.Not(cd.Eq("assignee", None)) & cd.Eq("merged", False),
     ]
+
+
+def custom_field_tickets() -> list[Ticket]:
+    """Tickets holding each of :data:`CUSTOM_VALUES` under each of :data:`CUSTOM_NAMES`, a few
+    with two fields, and one with none (in id order)."""
+    tickets = [make_ticket("C-none")]
+    for i, name in enumerate(CUSTOM_NAMES):
+        for j, value in enumerate(CUSTOM_VALUES):
+            other = CUSTOM_NAMES[(i + 1) % len(CUSTOM_NAMES)]
+            fields = {name: value} if j % 4 else {name: value, other: CUSTOM_VALUES[-j]}
+            tickets.append(make_ticket(f"C-{i}-{j:02d}", fields=fields))
+    return sorted(tickets, key=lambda t: t.id)
 
 
 def _uncovered(conditions: list[cd.Condition]) -> list[str]:
@@ -472,6 +495,47 @@ class QueryTests(StoreFixtures):
                 assert store.tickets.find(condition, limit=1) == expected[:1], condition
         finally:
             reference.close()
+
+    def test_custom_field_conditions_agree_with_matches(self, store: Store) -> None:
+        """Random conditions on custom fields of every value type (Eq with None, In, Compare,
+        under All / AnyOf / Not) select exactly what ``matches`` selects, after adds and after
+        appends that change, retype and unset fields."""
+        tickets = {t.id: t for t in custom_field_tickets()}
+        store.tickets.add_many(list(tickets.values()))
+        for number, ticket in enumerate(list(tickets.values())[::7]):
+            name = CUSTOM_NAMES[number % len(CUSTOM_NAMES)]
+            value = None if number % 3 == 0 else CUSTOM_VALUES[number % len(CUSTOM_VALUES)]
+            event = FieldsChanged(at=ticket.updated_at, actor="agent", changes={name: value})
+            tickets[ticket.id] = store.tickets.append(
+                ticket.id, [event], expected_version=ticket.version
+            )
+        stored = sorted(tickets.values(), key=lambda t: t.id)
+
+        def agree(condition: cd.Condition, *, count_only: bool = False) -> None:
+            expected = [t.id for t in stored if condition.matches(t)]
+            if not count_only:
+                assert [t.id for t in store.tickets.find(condition)] == expected, condition
+            assert store.tickets.count(condition) == len(expected), condition
+
+        for name in CUSTOM_NAMES:  # every value against every value, each operator
+            field = f"fields.{name}"
+            agree(cd.Eq(field, None))
+            for value in CUSTOM_VALUES:
+                agree(cd.Eq(field, value))
+                if not isinstance(value, bool):
+                    for op in ("<", ">="):  # the others differ where Eq is checked
+                        agree(cd.Compare(field, op, value), count_only=True)
+
+        @settings(
+            max_examples=100,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )
+        @given(condition=custom_conditions())
+        def check(condition: cd.Condition) -> None:
+            agree(condition)
+
+        check()
 
     def test_pushes_down_where_it_claims_to(
         self, store_factory: StoreFactory, store: Store
