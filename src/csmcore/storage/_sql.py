@@ -476,6 +476,11 @@ def _push_tags(node: cd.HasTags, dialect: Dialect) -> Compiled:
     return Compiled(f"({sql})", list(tags), True)
 
 
+_JSON_SCALARS = (str, int, float)
+"""The custom field values ``csm_tickets.fields`` holds as JSON and the dialects compare (bool
+is an int); a condition on any other value (a datetime, a Decimal) is left to ``matches``."""
+
+
 def _custom_key(field: str) -> str | None:
     """The ``fields`` key of a custom field's condition name, None for other fields."""
     if field.startswith(cd.CUSTOM_PREFIX):
@@ -487,6 +492,8 @@ def _custom_in(dialect: Dialect, key: str, values: Iterable[Any]) -> Compiled:
     """``In`` (and ``Eq``) on a custom field: None is "unset", the rest are compared."""
     items = list(values)
     known = [v for v in items if v is not None]
+    if not all(isinstance(v, _JSON_SCALARS) for v in known):
+        return _everything(dialect)  # e.g. a datetime or Decimal: not in the column; Python
     parts: list[str] = []
     params: list[Any] = []
     if known:
@@ -549,6 +556,8 @@ def _push_compare(node: cd.Compare, dialect: Dialect) -> Compiled:
     field = node.field
     key = _custom_key(field)
     if key is not None and node.op in ("<", "<=", ">", ">="):
+        if not isinstance(node.value, _JSON_SCALARS):
+            return _everything(dialect)  # e.g. a datetime or Decimal: Python compares it
         found = dialect.custom_compare(key, node.op, node.value)
         if found is None:
             return _everything(dialect)
