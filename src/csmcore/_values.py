@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Final, TypeVar
 
-from csmcore.errors import ValidationError
+from csmcore.errors import ErrorCode, ValidationError
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -29,7 +29,10 @@ def coerce_enum(
     except (ValueError, TypeError):
         accepted = ", ".join(repr(member.value) for member in cls)
         raise error(
-            f"{argument}={value!r} is not a {what or cls.__name__}; accepted: {accepted}"
+            f"{argument}={value!r} is not a {what or cls.__name__}; accepted: {accepted}",
+            code=ErrorCode.UNKNOWN_NAME,
+            field=argument,
+            value=value,
         ) from None
 
 
@@ -65,7 +68,10 @@ def check_text(value: str, argument: str, *, error: type[ValidationError] = Vali
     if problem is not None:
         raise error(
             f"{argument}={value!r} cannot be stored: {problem}; text must be valid Unicode "
-            "without NUL characters"
+            "without NUL characters",
+            code=ErrorCode.UNSTORABLE_TEXT,
+            field=argument,
+            value=value,
         )
     return value
 
@@ -95,6 +101,9 @@ def check_identifier(
     if len(value) > MAX_IDENTIFIER_LENGTH:
         raise error(
             f"{argument}={value[:40]!r}... is {len(value)} characters long; ticket ids, tags "
-            f"and store keys are at most {MAX_IDENTIFIER_LENGTH} characters"
+            f"and store keys are at most {MAX_IDENTIFIER_LENGTH} characters",
+            code=ErrorCode.UNSTORABLE_TEXT,
+            field=argument,
+            value=value,
         )
     return check_text(value, argument, error=error)

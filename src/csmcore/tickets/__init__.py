@@ -38,6 +38,7 @@ from __future__ import annotations
 from csmcore.tickets._codec import event_from_data, event_to_data
 from csmcore.tickets._declare import (
     EventSpec,
+    Refusal,
     TicketEventBase,
     TicketState,
     event_spec,
@@ -74,6 +75,7 @@ __all__ = [
     "Merged",
     "Priority",
     "PriorityChanged",
+    "Refusal",
     "Reopened",
     "Role",
     "Status",

@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from csmcore._time import to_us
-from csmcore.errors import SerializationError, ValidationError
+from csmcore.errors import ErrorCode, SerializationError, ValidationError
 from csmcore.serialization import (
     converter,
     schema_versions,
@@ -34,6 +34,7 @@ from csmcore.tickets._values import FrozenMap, field_map, instant, optional_text
 
 __all__ = [
     "EventSpec",
+    "Refusal",
     "TicketEventBase",
     "TicketState",
     "Unusual",
@@ -45,6 +46,27 @@ __all__ = [
     "reference_event_from_data",
     "reference_event_to_data",
 ]
+
+
+class Refusal(str):
+    """Why an event may not follow, with its stable reason ``code``: what
+    :meth:`TicketEventBase.check` may return instead of a plain string (which gets the code
+    ``"invalid_transition"``). The code becomes the ``code`` of the
+    :class:`~csmcore.errors.InvalidTransition` raised.
+
+    >>> why = Refusal("the ticket is frozen", code="ticket_frozen")
+    >>> why, why.code
+    ('the ticket is frozen', 'ticket_frozen')
+    """
+
+    __slots__ = ("code",)
+
+    code: str
+
+    def __new__(cls, why: str, *, code: str = ErrorCode.INVALID_TRANSITION) -> Refusal:
+        self = super().__new__(cls, why)
+        self.code = code
+        return self
 
 
 class _EventSlots:
@@ -98,7 +120,8 @@ class TicketEventBase(_EventSlots):
         """Why this event may not follow a ticket in ``state`` (None: it may).
 
         Called after the rules every event shares (time order, nothing after a merge). The
-        reason becomes the message of the :class:`~csmcore.errors.InvalidTransition` raised.
+        reason becomes the message of the :class:`~csmcore.errors.InvalidTransition` raised;
+        return a :class:`Refusal` to give it a reason code of its own.
         """
         return self._refusal(state._values, ticket_id)
 
@@ -550,7 +573,9 @@ def reference_event_from_data(data: Any, path: str = "$") -> TicketEventBase:
         kwargs[name] = value
     try:
         return spec.cls(**kwargs)
-    except (ValidationError, TypeError) as err:
+    except ValidationError as err:
+        raise SerializationError(f"{path}: {err}", field=err.field, value=err.value) from err
+    except TypeError as err:
         raise SerializationError(f"{path}: {err}") from err
 
 

@@ -7,7 +7,7 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
-from csmcore.errors import ValidationError
+from csmcore.errors import ErrorCode, ValidationError
 from csmcore.tickets import _fast as fast
 from csmcore.tickets._declare import (
     ASSIGNEE,
@@ -20,6 +20,7 @@ from csmcore.tickets._declare import (
     STATUS,
     STATUS_NAME,
     TAGS,
+    Refusal,
     TicketEventBase,
     event_type,
 )
@@ -71,7 +72,12 @@ _ST_NEW: Final = Status.NEW
 _ST_SOLVED: Final = Status.SOLVED
 _ST_CLOSED: Final = Status.CLOSED
 
-_CLOSED_WHY: Final = "the ticket is closed; reopen it first (Reopened / ticket.reopen)"
+_CLOSED_WHY: Final = Refusal(
+    "the ticket is closed; reopen it first (Reopened / ticket.reopen)",
+    code=ErrorCode.TICKET_CLOSED,
+)
+_CREATED_WHY: Final = Refusal("the ticket was already created", code=ErrorCode.ALREADY_CREATED)
+_SELF_WHY: Final = Refusal("a ticket cannot be merged into itself", code=ErrorCode.MERGE_INTO_SELF)
 
 
 @event_type(
@@ -107,7 +113,7 @@ class TicketCreated(TicketEventBase):
 
     def _refusal(self, state: list[Any], ticket_id: str) -> str | None:
         """A history has one TicketCreated, its first event."""
-        return "the ticket was already created"
+        return _CREATED_WHY
 
     def _initial_values(self) -> list[Any]:
         """The state of the ticket this event creates (the list inside a TicketState)."""
@@ -151,7 +157,10 @@ class StatusChanged(TicketEventBase):
         if status is _ST_CLOSED:
             return _CLOSED_WHY
         if self.status is _ST_NEW and status is not _ST_NEW:
-            return f"the ticket is {status.value!r} and cannot go back to 'new'"
+            return Refusal(
+                f"the ticket is {status.value!r} and cannot go back to 'new'",
+                code=ErrorCode.BACK_TO_NEW,
+            )
         return None
 
     def _advance(self, state: list[Any]) -> list[Any]:
@@ -344,7 +353,7 @@ class Merged(TicketEventBase):
         if state[STATUS] is _ST_CLOSED:
             return _CLOSED_WHY
         if self.into == ticket_id:
-            return "a ticket cannot be merged into itself"
+            return _SELF_WHY
         return None
 
     def _advance(self, state: list[Any]) -> list[Any]:
@@ -387,7 +396,10 @@ class Reopened(TicketEventBase):
         """Only a solved or closed ticket can be reopened."""
         status = state[STATUS]
         if status is not _ST_SOLVED and status is not _ST_CLOSED:
-            return f"only a solved or closed ticket can be reopened; this one is {status.value!r}"
+            return Refusal(
+                f"only a solved or closed ticket can be reopened; this one is {status.value!r}",
+                code=ErrorCode.NOT_REOPENABLE,
+            )
         return None
 
     def _advance(self, state: list[Any]) -> list[Any]:

@@ -11,7 +11,7 @@ from typing import Any, Final
 import attrs
 
 from csmcore._time import require_aware
-from csmcore.errors import InvalidTransition, ValidationError
+from csmcore.errors import ErrorCode, InvalidTransition, ValidationError
 from csmcore.serialization import serializable
 from csmcore.tickets._declare import (
     ASSIGNEE,
@@ -41,62 +41,93 @@ __all__ = ["Ticket"]
 _ST_CLOSED: Final = Status.CLOSED
 
 
-def _refuse(ticket_id: str, event: object, why: str) -> InvalidTransition:
-    return InvalidTransition(f"ticket {ticket_id!r}: cannot apply {event!r}: {why}")
+def _refuse(
+    ticket_id: str, index: int, event: object, why: str, code: str | None = None
+) -> InvalidTransition:
+    """The error refusing the event at ``index`` of ticket ``ticket_id``'s history; its code is
+    ``code``, else the one ``why`` carries (a Refusal), else ``"invalid_transition"``."""
+    return InvalidTransition(
+        f"ticket {ticket_id!r}: cannot apply {event!r}: {why}",
+        code=code or getattr(why, "code", None),
+        ticket_id=ticket_id,
+        event_index=index,
+        value=event,
+    )
 
 
-def _check(state: list[Any], ticket_id: str, last_at: datetime, event: object) -> None:
-    """Raise InvalidTransition if ``event`` may not follow a ticket in ``state``."""
+def _check(state: list[Any], ticket_id: str, last_at: datetime, event: object, index: int) -> None:
+    """Raise InvalidTransition if ``event``, at ``index`` of the history, may not follow a ticket
+    in ``state``."""
     if not isinstance(event, TicketEventBase):
         raise ValidationError(
             f"ticket {ticket_id!r}: {event!r} is not a ticket event; accepted: "
-            + ", ".join(t.__name__ for t in event_types())
+            + ", ".join(t.__name__ for t in event_types()),
+            code=ErrorCode.NOT_AN_EVENT,
+            ticket_id=ticket_id,
+            event_index=index,
+            value=event,
         )
     if event.at < last_at:
         raise _refuse(
             ticket_id,
+            index,
             event,
             f"it happens at {event.at.isoformat()}, before the ticket's last update at "
             f"{last_at.isoformat()}; events must be in time order",
+            ErrorCode.OUT_OF_ORDER,
         )
     if state[MERGED] is not None:
         raise _refuse(
-            ticket_id, event, f"the ticket was merged into {state[MERGED]!r}; nothing may follow"
+            ticket_id,
+            index,
+            event,
+            f"the ticket was merged into {state[MERGED]!r}; nothing may follow",
+            ErrorCode.AFTER_MERGE,
         )
     why = event._refusal(state, ticket_id)
     if why is not None:
-        raise _refuse(ticket_id, event, why)
+        raise _refuse(ticket_id, index, event, why)
 
 
 def _fold(ticket_id: str, events: tuple[Any, ...]) -> list[Any]:
     if not events:
         raise ValidationError(
-            f"ticket {ticket_id!r} has no events; a history starts with TicketCreated"
+            f"ticket {ticket_id!r} has no events; a history starts with TicketCreated",
+            code=ErrorCode.EMPTY_HISTORY,
+            ticket_id=ticket_id,
         )
     created = events[0]
     if type(created) is not TicketCreated:
         raise InvalidTransition(
             f"ticket {ticket_id!r}: the first event is {created!r}; a history starts with "
-            "TicketCreated"
+            "TicketCreated",
+            code=ErrorCode.NOT_CREATED_FIRST,
+            ticket_id=ticket_id,
+            event_index=0,
+            value=created,
         )
     if created.ticket_id != ticket_id:
         raise ValidationError(
             f"ticket id {ticket_id!r} does not match its TicketCreated.ticket_id "
-            f"{created.ticket_id!r}"
+            f"{created.ticket_id!r}",
+            code=ErrorCode.TICKET_ID_MISMATCH,
+            ticket_id=ticket_id,
+            event_index=0,
+            value=created.ticket_id,
         )
     state = created._initial_values()
     last = created
-    for event in events[1:]:
+    for index, event in enumerate(events[1:], 1):
         # The rules every event shares, on the cheap path; _check raises the right error.
         if (
             not isinstance(event, TicketEventBase)
             or event._at_us < last._at_us
             or state[MERGED] is not None
         ):
-            _check(state, ticket_id, last.at, event)
+            _check(state, ticket_id, last.at, event, index)
         why = event._refusal(state, ticket_id)
         if why is not None:
-            raise _refuse(ticket_id, event, why)
+            raise _refuse(ticket_id, index, event, why)
         state = event._advance(state)
         last = event
     return state
@@ -106,7 +137,9 @@ def _events_tuple(value: object) -> tuple[TicketEvent, ...]:
     if type(value) is tuple:
         return value
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise ValidationError(f"events={value!r} is not a sequence of ticket events")
+        raise ValidationError(
+            f"events={value!r} is not a sequence of ticket events", field="events", value=value
+        )
     return tuple(value)
 
 
@@ -204,11 +237,18 @@ class Ticket:
         """
         history = _events_tuple(events)
         if not history:
-            raise ValidationError("events=() is empty; a history starts with TicketCreated")
+            raise ValidationError(
+                "events=() is empty; a history starts with TicketCreated",
+                code=ErrorCode.EMPTY_HISTORY,
+                field="events",
+            )
         first = history[0]
         if not isinstance(first, TicketCreated):
             raise InvalidTransition(
-                f"the first event is {first!r}; a history starts with TicketCreated"
+                f"the first event is {first!r}; a history starts with TicketCreated",
+                code=ErrorCode.NOT_CREATED_FIRST,
+                event_index=0,
+                value=first,
             )
         return cls._make(first.ticket_id, history, _fold(first.ticket_id, history))
 
@@ -221,7 +261,7 @@ class Ticket:
         """
         state = self._state
         events = self.events
-        _check(state, self.id, events[-1].at, event)
+        _check(state, self.id, events[-1].at, event, len(events))
         history: tuple[Any, ...] = (*events, event)
         return Ticket._make(self.id, history, event._advance(state))
 
@@ -348,7 +388,10 @@ class Ticket:
         if instant < events[0].at:
             raise ValidationError(
                 f"instant={instant.isoformat()} is before ticket {self.id!r} was created at "
-                f"{events[0].at.isoformat()}"
+                f"{events[0].at.isoformat()}",
+                ticket_id=self.id,
+                field="instant",
+                value=instant,
             )
         count = bisect_right(events, instant, key=_at_getter)
         prefix = events[:count]

@@ -10,7 +10,7 @@ from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 from csmcore._time import require_aware
 from csmcore._values import check_identifier, check_text
-from csmcore.errors import ValidationError
+from csmcore.errors import ErrorCode, ValidationError
 from csmcore.tickets._enums import STATUS_VALUES
 
 __all__ = [
@@ -106,12 +106,18 @@ def check_field_value(name: str, value: object, argument: str) -> FieldValue:
         if not math.isfinite(value):
             raise ValidationError(
                 f"{argument}[{name!r}]={value!r} is not a finite number; custom fields hold "
-                "strings, finite numbers, booleans or None"
+                "strings, finite numbers, booleans or None",
+                code=ErrorCode.INVALID_FIELD_VALUE,
+                field=name,
+                value=value,
             )
         return value
     raise ValidationError(
         f"{argument}[{name!r}]={value!r} is a {type(value).__name__}; custom fields hold "
-        "strings, finite numbers, booleans or None"
+        "strings, finite numbers, booleans or None",
+        code=ErrorCode.INVALID_FIELD_VALUE,
+        field=name,
+        value=value,
     )
 
 
@@ -195,7 +201,9 @@ def text(argument: str, rule: Callable[[str, str], str] = check_text) -> Any:
 
     def check(_: object, __: object, value: object) -> None:
         if not isinstance(value, str) or not value:
-            raise ValidationError(f"{argument}={value!r} is not a non-empty string")
+            raise ValidationError(
+                f"{argument}={value!r} is not a non-empty string", field=argument, value=value
+            )
         rule(value, argument)
 
     return check
@@ -211,7 +219,11 @@ def optional_text(argument: str) -> Any:
 
     def check(_: object, __: object, value: object) -> None:
         if value is not None and (not isinstance(value, str) or not value):
-            raise ValidationError(f"{argument}={value!r} is neither None nor a non-empty string")
+            raise ValidationError(
+                f"{argument}={value!r} is neither None nor a non-empty string",
+                field=argument,
+                value=value,
+            )
         if value is not None:
             check_text(value, argument)
 
@@ -223,7 +235,9 @@ def boolean(argument: str) -> Any:
 
     def check(_: object, __: object, value: object) -> None:
         if not isinstance(value, bool):
-            raise ValidationError(f"{argument}={value!r} is not a bool (True or False)")
+            raise ValidationError(
+                f"{argument}={value!r} is not a bool (True or False)", field=argument, value=value
+            )
 
     return check
 
@@ -233,7 +247,9 @@ def string(argument: str) -> Any:
 
     def check(_: object, __: object, value: object) -> None:
         if not isinstance(value, str):
-            raise ValidationError(f"{argument}={value!r} is not a string")
+            raise ValidationError(
+                f"{argument}={value!r} is not a string", field=argument, value=value
+            )
         check_text(value, argument)
 
     return check
