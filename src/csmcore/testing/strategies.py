@@ -239,6 +239,18 @@ def _status_changed(draw: st.DrawFn, at: st.SearchStrategy[datetime]) -> StatusC
 
 
 @st.composite
+def _reopened(draw: st.DrawFn, at: st.SearchStrategy[datetime]) -> Reopened:
+    name = draw(st.none() | st.sampled_from(sorted(_CUSTOM_STATUSES)))
+    status = (
+        _CUSTOM_STATUSES[name]
+        if name
+        else draw(st.sampled_from([Status.OPEN, Status.PENDING, Status.ON_HOLD]))
+    )
+    actor = draw(st.none() | names())
+    return Reopened(at=draw(at), actor=actor, status=status, status_name=name)
+
+
+@st.composite
 def _commented(draw: st.DrawFn, at: st.SearchStrategy[datetime]) -> Commented:
     role = draw(st.sampled_from(list(Role)))
     return Commented(
@@ -283,12 +295,7 @@ def _event_strategies(
             ),
         ),
         Merged: st.builds(Merged, at=at, actor=actor, into=ticket_ids()),
-        Reopened: st.builds(
-            Reopened,
-            at=at,
-            actor=actor,
-            status=st.sampled_from([Status.OPEN, Status.PENDING, Status.ON_HOLD]),
-        ),
+        Reopened: _reopened(at),
     }
 
 
@@ -393,8 +400,7 @@ def _next_event(draw: st.DrawFn, ticket: Ticket, max_gap: timedelta) -> TicketEv
     if kind == "merge":
         into = draw(ticket_ids().filter(lambda i: i != ticket.id))
         return Merged(at=at, actor=actor, into=into)
-    target = draw(st.sampled_from([Status.OPEN, Status.PENDING, Status.ON_HOLD]))
-    return Reopened(at=at, actor=actor, status=target)
+    return draw(_reopened(st.just(at)))
 
 
 def next_events(

@@ -146,15 +146,23 @@ class TicketCreated(TicketEventBase):
 )
 @attrs.frozen(kw_only=True)
 class StatusChanged(TicketEventBase):
-    """The status moved to category ``status``, optionally under a custom ``status_name``."""
+    """The status moved to category ``status``, optionally under a custom ``status_name``.
+
+    Repeating the ticket's current status (same category and name) is accepted and changes
+    nothing, whatever the status (closed included). Out of solved into open, pending or on-hold
+    it counts as a reopen, exactly like :class:`Reopened`.
+    """
 
     status: Status = attrs.field(converter=to_status)
     status_name: str | None = attrs.field(default=None, validator=check_status_name)
 
     def _refusal(self, state: list[Any], ticket_id: str) -> str | None:
-        """Not on a closed ticket; never back to 'new'."""
+        """Not on a closed ticket (but repeating its closed status is accepted, like repeating
+        any status); never back to 'new'."""
         status = state[STATUS]
         if status is _ST_CLOSED:
+            if self.status is _ST_CLOSED and self.status_name == state[STATUS_NAME]:
+                return None
             return _CLOSED_WHY
         if self.status is _ST_NEW and status is not _ST_NEW:
             return Refusal(
@@ -164,10 +172,15 @@ class StatusChanged(TicketEventBase):
         return None
 
     def _advance(self, state: list[Any]) -> list[Any]:
-        """The new status; a move out of solved counts as a reopen, into solved sets solved_at."""
-        new = state.copy()
+        """The new status; a move out of solved counts as a reopen, into solved sets solved_at.
+
+        Repeating the current status (same category, same name) changes nothing.
+        """
         old = state[STATUS]
         status = self.status
+        if status is old and self.status_name == state[STATUS_NAME]:
+            return state
+        new = state.copy()
         new[STATUS] = status
         new[STATUS_NAME] = self.status_name
         if old is _ST_SOLVED:
@@ -373,24 +386,34 @@ def _check_reopen_status(_: object, __: object, value: Status) -> None:
         )
 
 
+def _reopened_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 of ``ticket.reopened`` had no ``status_name`` (always the category's own);
+    a payload that already has one (labelled version 1 by mistake) keeps it."""
+    return {"status_name": None, **data}
+
+
 @event_type(
     "ticket.reopened",
     aliases=(
         "csmcore.tickets:Reopened",
         "reopened",
     ),
+    version=2,
+    upcasters={1: _reopened_1_to_2},
     encode=fast.reopened_to_data,
     decode=fast.reopened_from_data,
 )
 @attrs.frozen(kw_only=True)
 class Reopened(TicketEventBase):
-    """A solved or closed ticket was reopened into ``status`` (open, pending or on-hold)."""
+    """A solved or closed ticket was reopened into ``status`` (open, pending or on-hold),
+    optionally under a custom ``status_name`` of that category."""
 
     status: Status = attrs.field(
         default=Status.OPEN,
         converter=to_status,
         validator=_check_reopen_status,
     )
+    status_name: str | None = attrs.field(default=None, validator=check_status_name)
 
     def _refusal(self, state: list[Any], ticket_id: str) -> str | None:
         """Only a solved or closed ticket can be reopened."""
@@ -406,7 +429,7 @@ class Reopened(TicketEventBase):
         """The new status, one more reopen."""
         new = state.copy()
         new[STATUS] = self.status
-        new[STATUS_NAME] = None
+        new[STATUS_NAME] = self.status_name
         new[REOPENS] = state[REOPENS] + 1
         return new
 

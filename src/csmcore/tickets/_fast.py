@@ -161,6 +161,7 @@ def reopened_to_data(e: Reopened) -> dict[str, Any]:
         "at": e.at.isoformat(),
         "actor": e.actor,
         "status": e.status._value_,
+        "status_name": e.status_name,
     }
 
 
@@ -342,4 +343,5 @@ def reopened_from_data(cls: type[Reopened], data: dict[str, Any]) -> Reopened:
     if status not in REOPEN_TARGETS:
         raise Unusual
     _set(e, "status", status)
+    _set(e, "status_name", _fast_status_name(data.get("status_name"), status))
     return e

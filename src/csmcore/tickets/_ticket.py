@@ -17,6 +17,7 @@ from csmcore.tickets._declare import (
     ASSIGNEE,
     GROUP,
     MERGED,
+    STATUS,
     TicketEventBase,
     event_types,
 )
@@ -33,12 +34,14 @@ from csmcore.tickets._events import (
     TicketCreated,
     TicketEvent,
 )
+from csmcore.tickets._fast import REOPEN_TARGETS
 from csmcore.tickets._status_map import DEFAULT_STATUS_MAP, StatusMap
 from csmcore.tickets._values import EMPTY_FIELDS, FieldValue, FrozenMap, identifier
 
 __all__ = ["Ticket"]
 
 _ST_CLOSED: Final = Status.CLOSED
+_ST_SOLVED: Final = Status.SOLVED
 
 
 def _refuse(
@@ -277,9 +280,17 @@ class Ticket:
         status_map: StatusMap | None = None,
         *,
         actor: str | None = None,
-    ) -> tuple[Ticket, StatusChanged]:
-        """Move to a status category or a custom status name known to ``status_map``."""
+    ) -> tuple[Ticket, StatusChanged | Reopened]:
+        """Move to a status category or a custom status name known to ``status_map``.
+
+        Leaving solved or closed for open, pending or on-hold is a reopen: the event is then a
+        :class:`Reopened`, exactly what :meth:`reopen` gives. Repeating the current status is
+        accepted and changes nothing.
+        """
         status, name = (status_map or DEFAULT_STATUS_MAP).resolve(status_or_name)
+        current = self._state[STATUS]
+        if (current is _ST_SOLVED or current is _ST_CLOSED) and status in REOPEN_TARGETS:
+            return self._change(Reopened(at=at, actor=actor, status=status, status_name=name))
         return self._change(StatusChanged(at=at, actor=actor, status=status, status_name=name))
 
     def set_priority(
@@ -368,10 +379,17 @@ class Ticket:
         return self._change(Merged(at=at, actor=actor, into=other_id))
 
     def reopen(
-        self, at: datetime, status: Status | str = Status.OPEN, *, actor: str | None = None
+        self,
+        at: datetime,
+        status: Status | str = Status.OPEN,
+        status_map: StatusMap | None = None,
+        *,
+        actor: str | None = None,
     ) -> tuple[Ticket, Reopened]:
-        """Reopen a solved or closed ticket (not a merged one) into open, pending or on-hold."""
-        return self._change(Reopened(at=at, actor=actor, status=status))
+        """Reopen a solved or closed ticket (not a merged one) into open, pending or on-hold,
+        or into a custom status name of one of those categories known to ``status_map``."""
+        category, name = (status_map or DEFAULT_STATUS_MAP).resolve(status)
+        return self._change(Reopened(at=at, actor=actor, status=category, status_name=name))
 
     # -- history ------------------------------------------------------------------------------
 
