@@ -33,6 +33,7 @@ from csmcore.tickets import (
     Priority,
     PriorityChanged,
     Reopened,
+    RequesterChanged,
     Role,
     Status,
     StatusChanged,
@@ -268,6 +269,9 @@ def _samples() -> list[TicketEventBase]:
         Commented(at=T0, author_role=Role.AGENT, on_behalf_of_requester=True),
         TagsChanged(at=T0, added={"a"}, removed={"b"}),
         Reopened(at=T0, status=Status.PENDING),
+        Reopened(at=T0, status=Status.OPEN, status_name="Escalated"),
+        RequesterChanged(at=T0, requester="bob@example.com"),
+        RequesterChanged(at=T0, actor="ops", requester="Zoë"),
     ]
 
 

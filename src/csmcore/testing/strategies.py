@@ -67,6 +67,7 @@ from csmcore.tickets import (
     Priority,
     PriorityChanged,
     Reopened,
+    RequesterChanged,
     Role,
     Status,
     StatusChanged,
@@ -296,6 +297,7 @@ def _event_strategies(
         ),
         Merged: st.builds(Merged, at=at, actor=actor, into=ticket_ids()),
         Reopened: _reopened(at),
+        RequesterChanged: st.builds(RequesterChanged, at=at, actor=actor, requester=names()),
     }
 
 

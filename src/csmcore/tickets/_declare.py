@@ -173,7 +173,19 @@ def _advance_via_fold(event: TicketEventBase, values: list[Any]) -> list[Any]:
 # --------------------------------------------------------------------------------------------
 
 # Positions in TicketState (a list, so that copying and reading it is cheap).
-STATUS, STATUS_NAME, PRIORITY, GROUP, ASSIGNEE, TAGS, FIELDS, MERGED, SOLVED, REOPENS = range(10)
+(
+    STATUS,
+    STATUS_NAME,
+    PRIORITY,
+    GROUP,
+    ASSIGNEE,
+    TAGS,
+    FIELDS,
+    MERGED,
+    SOLVED,
+    REOPENS,
+    REQUESTER,
+) = range(11)
 _INDEX: Final[dict[str, int]] = {
     "status": STATUS,
     "status_name": STATUS_NAME,
@@ -185,6 +197,7 @@ _INDEX: Final[dict[str, int]] = {
     "merged_into": MERGED,
     "solved_at": SOLVED,
     "reopens": REOPENS,
+    "requester": REQUESTER,
 }
 
 
@@ -270,6 +283,12 @@ class TicketState:
     def reopens(self) -> int:
         """How many times the ticket was reopened."""
         value: int = self._values[REOPENS]
+        return value
+
+    @property
+    def requester(self) -> str:
+        """The current requester (the creation's, until a RequesterChanged)."""
+        value: str = self._values[REQUESTER]
         return value
 
     def replace(self, **changes: Any) -> TicketState:

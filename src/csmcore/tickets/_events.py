@@ -16,6 +16,7 @@ from csmcore.tickets._declare import (
     MERGED,
     PRIORITY,
     REOPENS,
+    REQUESTER,
     SOLVED,
     STATUS,
     STATUS_NAME,
@@ -60,6 +61,7 @@ __all__ = [
     "Merged",
     "PriorityChanged",
     "Reopened",
+    "RequesterChanged",
     "StatusChanged",
     "TagsChanged",
     "TicketCreated",
@@ -132,6 +134,7 @@ class TicketCreated(TicketEventBase):
             None,
             solved,
             0,
+            self.requester,
         ]
 
 
@@ -434,6 +437,29 @@ class Reopened(TicketEventBase):
         return new
 
 
+@event_type(
+    "ticket.requester_changed",
+    aliases=("csmcore.tickets:RequesterChanged",),
+    encode=fast.requester_changed_to_data,
+    decode=fast.requester_changed_from_data,
+)
+@attrs.frozen(kw_only=True)
+class RequesterChanged(TicketEventBase):
+    """The ticket's requester became ``requester`` (ServiceNow's caller, Zendesk's requester
+    can change). Accepted on any ticket that is not merged, closed included, like the other
+    changes of a ticket's people; conditions on ``requester`` read the current one."""
+
+    requester: str = attrs.field(validator=text("requester"))
+
+    def _advance(self, state: list[Any]) -> list[Any]:
+        """The new requester."""
+        if state[REQUESTER] == self.requester:
+            return state
+        new = state.copy()
+        new[REQUESTER] = self.requester
+        return new
+
+
 TicketEvent: TypeAlias = (
     TicketCreated
     | StatusChanged
@@ -444,6 +470,7 @@ TicketEvent: TypeAlias = (
     | FieldsChanged
     | Merged
     | Reopened
+    | RequesterChanged
 )
 """Any built-in event of a ticket's history."""
 
@@ -457,5 +484,6 @@ BUILT_IN_EVENTS: Final[tuple[type[TicketEventBase], ...]] = (
     FieldsChanged,
     Merged,
     Reopened,
+    RequesterChanged,
 )
 """The event classes csmcore itself declares."""

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         Merged,
         PriorityChanged,
         Reopened,
+        RequesterChanged,
         StatusChanged,
         TagsChanged,
         TicketCreated,
@@ -55,6 +56,8 @@ __all__ = [
     "priority_changed_to_data",
     "reopened_from_data",
     "reopened_to_data",
+    "requester_changed_from_data",
+    "requester_changed_to_data",
     "status_changed_from_data",
     "status_changed_to_data",
     "tags_changed_from_data",
@@ -162,6 +165,15 @@ def reopened_to_data(e: Reopened) -> dict[str, Any]:
         "actor": e.actor,
         "status": e.status._value_,
         "status_name": e.status_name,
+    }
+
+
+def requester_changed_to_data(e: RequesterChanged) -> dict[str, Any]:
+    return {
+        "type": "ticket.requester_changed",
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "requester": e.requester,
     }
 
 
@@ -344,4 +356,12 @@ def reopened_from_data(cls: type[Reopened], data: dict[str, Any]) -> Reopened:
         raise Unusual
     _set(e, "status", status)
     _set(e, "status_name", _fast_status_name(data.get("status_name"), status))
+    return e
+
+
+def requester_changed_from_data(
+    cls: type[RequesterChanged], data: dict[str, Any]
+) -> RequesterChanged:
+    e = _base(cls, data)
+    _set(e, "requester", _fast_text(data["requester"]))
     return e

@@ -17,6 +17,7 @@ from csmcore.tickets._declare import (
     ASSIGNEE,
     GROUP,
     MERGED,
+    REQUESTER,
     STATUS,
     TicketEventBase,
     event_types,
@@ -29,6 +30,7 @@ from csmcore.tickets._events import (
     Merged,
     PriorityChanged,
     Reopened,
+    RequesterChanged,
     StatusChanged,
     TagsChanged,
     TicketCreated,
@@ -163,7 +165,8 @@ class Ticket:
     Derived attributes (computed once when the ticket is built, read as plain attributes):
     ``created_at``, ``created_by``, ``channel``, ``requester``, ``subject``, ``status`` (the
     category), ``status_name``, ``priority``, ``group``, ``assignee``, ``tags``, ``fields``,
-    ``merged_into``, ``solved_at``, ``reopens``, ``updated_at`` and ``version``.
+    ``merged_into``, ``solved_at``, ``reopens``, ``updated_at`` and ``version``; ``requester``
+    is the current one.
     """
 
     id: str = attrs.field(validator=identifier("id"))
@@ -372,6 +375,12 @@ class Ticket:
         merged.update(more)
         return self._change(FieldsChanged(at=at, actor=actor, changes=merged))
 
+    def change_requester(
+        self, at: datetime, requester: str, *, actor: str | None = None
+    ) -> tuple[Ticket, RequesterChanged]:
+        """Make ``requester`` the ticket's requester (not on a merged ticket)."""
+        return self._change(RequesterChanged(at=at, actor=actor, requester=requester))
+
     def merge_into(
         self, at: datetime, other_id: str, *, actor: str | None = None
     ) -> tuple[Ticket, Merged]:
@@ -439,8 +448,10 @@ class Ticket:
 
     @property
     def requester(self) -> str:
-        """Who asked."""
-        return self.events[0].requester  # type: ignore[union-attr]
+        """Who asked: the current requester (the creation's until a :class:`RequesterChanged`;
+        ``ticket.created.requester`` is the original one)."""
+        value: str = self._state[REQUESTER]
+        return value
 
     @property
     def subject(self) -> str:
