@@ -63,6 +63,7 @@ from csmcore.tickets import (
     Channel,
     Commented,
     FieldsChanged,
+    FieldValue,
     Merged,
     Priority,
     PriorityChanged,
@@ -170,13 +171,27 @@ def instants(
     )
 
 
-def field_values() -> st.SearchStrategy[str | int | float | bool | None]:
-    """Custom field values: strings, integers, finite floats, booleans."""
-    return st.one_of(
+def field_values(*, rich: bool = True) -> st.SearchStrategy[FieldValue]:
+    """Custom field values: strings, integers, finite floats, booleans and (unless
+    ``rich=False``) finite ``Decimal`` values and aware datetimes in UTC (what a field keeps)."""
+    plain = st.one_of(
         names(max_size=6),
         st.integers(-1000, 1000),
         st.floats(allow_nan=False, allow_infinity=False, width=32),
         st.booleans(),
+    )
+    if not rich:
+        return plain
+    return st.one_of(
+        plain,
+        st.decimals(
+            allow_nan=False, allow_infinity=False, places=2, min_value=-(10**6), max_value=10**6
+        ),
+        st.datetimes(
+            min_value=datetime(2000, 1, 1),
+            max_value=datetime(2040, 1, 1),
+            timezones=st.just(timezone.utc),
+        ),
     )
 
 

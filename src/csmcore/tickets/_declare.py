@@ -30,7 +30,15 @@ from csmcore.serialization import (
     upcast_tagged,
 )
 from csmcore.tickets._enums import Priority, Status
-from csmcore.tickets._values import FrozenMap, field_map, instant, optional_text, tag_set
+from csmcore.tickets._values import (
+    FrozenMap,
+    field_map,
+    fields_from_data,
+    fields_to_data,
+    instant,
+    optional_text,
+    tag_set,
+)
 
 __all__ = [
     "EventSpec",
@@ -331,12 +339,25 @@ class EventSpec:
     ``names`` are its init fields in declaration order (the keys of its data besides
     ``"type"`` and ``"schema"``), ``required`` those without a default, ``keys`` every key its
     data may have, ``lists`` the fields written as JSON lists (frozensets), ``instants`` the
-    datetime fields (``at`` included); ``encode`` and ``decode`` are its codec hooks
+    datetime fields (``at`` included), ``maps`` the custom-field maps (FrozenMap fields, whose
+    datetime and Decimal values have a tagged JSON form); ``encode`` and ``decode`` are its
+    codec hooks
     (``encode`` gives the data without ``"schema"``, which :func:`event_to_data` adds;
     ``decode`` None: the generic decoder only).
     """
 
-    __slots__ = ("cls", "decode", "encode", "instants", "keys", "lists", "names", "required", "tag")
+    __slots__ = (
+        "cls",
+        "decode",
+        "encode",
+        "instants",
+        "keys",
+        "lists",
+        "maps",
+        "names",
+        "required",
+        "tag",
+    )
 
     def __init__(
         self,
@@ -347,6 +368,7 @@ class EventSpec:
         required: frozenset[str],
         lists: frozenset[str],
         instants: frozenset[str],
+        maps: frozenset[str] = frozenset(),
         encode: Encoder,
         decode: Decoder | None,
     ) -> None:
@@ -357,6 +379,7 @@ class EventSpec:
         self.keys = frozenset({"type", "schema", *names})
         self.lists = lists
         self.instants = instants
+        self.maps = maps
         self.encode = encode
         self.decode = decode
 
@@ -439,6 +462,7 @@ def event_type(
             required=frozenset(a.name for a in fields if a.default is attrs.NOTHING),
             lists=frozenset(a.name for a in fields if _is_set_type(a.type)),
             instants=frozenset(a.name for a in fields if _is_datetime_type(a.type)),
+            maps=frozenset(a.name for a in fields if _is_map_type(a.type)),
             encode=encode if encode is not None else _reference_encoder(tag, names),
             decode=decode,
         )
@@ -470,6 +494,13 @@ def _is_set_type(annotation: object) -> bool:
     if isinstance(annotation, str):
         return annotation.startswith("frozenset")
     return annotation is frozenset or typing.get_origin(annotation) is frozenset
+
+
+def _is_map_type(annotation: object) -> bool:
+    """A FrozenMap annotation, resolved or still a string."""
+    if isinstance(annotation, str):
+        return annotation.startswith("FrozenMap")
+    return annotation is FrozenMap or typing.get_origin(annotation) is FrozenMap
 
 
 def _is_datetime_type(annotation: object) -> bool:
@@ -506,7 +537,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, frozenset):
         return sorted(value)
     if isinstance(value, FrozenMap):
-        return value.to_dict()
+        return fields_to_data(value)
     return value
 
 
@@ -589,6 +620,13 @@ def reference_event_from_data(data: Any, path: str = "$") -> TicketEventBase:
                 ) from err
         elif name in spec.lists and not isinstance(value, list):
             raise SerializationError(f"{path}.{name}: {value!r} is not a list of tags")
+        elif name in spec.maps and isinstance(value, Mapping):
+            try:
+                value = fields_from_data(value, name)
+            except ValidationError as err:
+                raise SerializationError(
+                    f"{path}.{name}: {err}", field=err.field, value=err.value
+                ) from err
         kwargs[name] = value
     try:
         return spec.cls(**kwargs)

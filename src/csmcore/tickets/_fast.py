@@ -24,7 +24,16 @@ from csmcore._time import to_us
 from csmcore._values import MAX_IDENTIFIER_LENGTH, text_problem
 from csmcore.tickets._declare import TicketEventBase, Unusual, event_spec
 from csmcore.tickets._enums import STATUS_VALUES, Channel, Priority, Role, Status
-from csmcore.tickets._values import EMPTY_FIELDS, UTC, FieldValue, FrozenMap, field_map, tag_set
+from csmcore.tickets._values import (
+    EMPTY_FIELDS,
+    UTC,
+    FieldValue,
+    FrozenMap,
+    field_map,
+    fields_from_data,
+    fields_to_data,
+    tag_set,
+)
 
 if TYPE_CHECKING:
     from csmcore.tickets._events import (
@@ -90,7 +99,7 @@ def created_to_data(e: TicketCreated) -> dict[str, Any]:
         "status": e.status._value_,
         "status_name": e.status_name,
         "tags": sorted(e.tags),
-        "fields": e.fields.to_dict(),
+        "fields": fields_to_data(e.fields),
     }
 
 
@@ -150,7 +159,7 @@ def fields_changed_to_data(e: FieldsChanged) -> dict[str, Any]:
         "type": "ticket.fields_changed",
         "at": e.at.isoformat(),
         "actor": e.actor,
-        "changes": e.changes.to_dict(),
+        "changes": fields_to_data(e.changes),
     }
 
 
@@ -250,7 +259,7 @@ def _fast_tags(data: dict[str, Any], key: str) -> frozenset[str]:
 def _fast_fields(value: Any, argument: str) -> FrozenMap[str, FieldValue]:
     if type(value) is not dict:
         raise Unusual
-    return field_map(value, argument)
+    return field_map(fields_from_data(value, argument), argument)
 
 
 def _base(cls: type[_Ev], data: dict[str, Any]) -> _Ev:

@@ -6,14 +6,25 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 from csmcore._time import require_aware
-from csmcore._values import check_identifier, check_text
+from csmcore._values import (
+    DATETIME_KEY,
+    DECIMAL_KEY,
+    as_utc,
+    check_identifier,
+    check_text,
+    field_value_from_data,
+    field_value_to_data,
+)
 from csmcore.errors import ErrorCode, ValidationError
 from csmcore.tickets._enums import STATUS_VALUES
 
 __all__ = [
+    "DATETIME_KEY",
+    "DECIMAL_KEY",
     "EMPTY_FIELDS",
     "UTC",
     "FieldValue",
@@ -22,6 +33,10 @@ __all__ = [
     "check_field_value",
     "check_status_name",
     "field_map",
+    "field_value_from_data",
+    "field_value_to_data",
+    "fields_from_data",
+    "fields_to_data",
     "identifier",
     "instant",
     "optional_text",
@@ -38,8 +53,9 @@ __all__ = [
 
 UTC: Final = timezone.utc
 
-FieldValue: TypeAlias = str | int | float | bool | None
-"""A custom field value: a string, a number, a boolean, or None (unset)."""
+FieldValue: TypeAlias = str | int | float | bool | Decimal | datetime | None
+"""A custom field value: a string, a number (int, float, ``decimal.Decimal``; finite), a
+boolean, an aware datetime (kept in UTC), or None (unset)."""
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -96,29 +112,58 @@ class FrozenMap(Mapping[_K, _V], Generic[_K, _V]):
 EMPTY_FIELDS: Final[FrozenMap[str, FieldValue]] = FrozenMap()
 
 
-def check_field_value(name: str, value: object, argument: str) -> FieldValue:
-    """One custom field value, checked; ValidationError naming ``argument[name]``."""
+_FIELDS_HOLD: Final = (
+    "strings, finite numbers (int, float, Decimal), booleans, aware datetimes or None"
+)
+
+
+def _field_error(name: str, value: object, argument: str, why: str) -> ValidationError:
+    return ValidationError(
+        f"{argument}[{name!r}]={value!r} {why}; custom fields hold {_FIELDS_HOLD}",
+        code=ErrorCode.INVALID_FIELD_VALUE,
+        field=name,
+        value=value,
+    )
+
+
+def _check_other(name: str, value: object, argument: str) -> FieldValue:
+    """A field value of a type other than the common exact str, int, bool, None."""
     if isinstance(value, str):
         return check_text(value, f"{argument}[{name!r}]")
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValidationError(
-                f"{argument}[{name!r}]={value!r} is not a finite number; custom fields hold "
-                "strings, finite numbers, booleans or None",
-                code=ErrorCode.INVALID_FIELD_VALUE,
-                field=name,
-                value=value,
-            )
+            raise _field_error(name, value, argument, "is not a finite number")
         return value
-    raise ValidationError(
-        f"{argument}[{name!r}]={value!r} is a {type(value).__name__}; custom fields hold "
-        "strings, finite numbers, booleans or None",
-        code=ErrorCode.INVALID_FIELD_VALUE,
-        field=name,
-        value=value,
-    )
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise _field_error(name, value, argument, "is not a finite number")
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise _field_error(name, value, argument, "is a naive datetime")
+        return value if value.tzinfo is UTC and type(value) is datetime else as_utc(value)
+    raise _field_error(name, value, argument, f"is a {type(value).__name__}")
+
+
+def check_field_value(name: str, value: object, argument: str) -> FieldValue:
+    """One custom field value, checked; ValidationError naming ``argument[name]``.
+
+    An aware datetime is converted to UTC (as event instants are), so that it compares and
+    round-trips exactly; a naive one, a NaN or infinite number, or another type is refused.
+    """
+    if type(value) is str:
+        if value.isascii() and "\x00" not in value:
+            return value
+    elif (
+        value is None
+        or type(value) is int
+        or type(value) is bool
+        or (type(value) is float and math.isfinite(value))
+    ):
+        return value
+    return _check_other(name, value, argument)
 
 
 def field_map(value: object, argument: str) -> FrozenMap[str, FieldValue]:
@@ -126,19 +171,49 @@ def field_map(value: object, argument: str) -> FrozenMap[str, FieldValue]:
     if not isinstance(value, Mapping):
         raise ValidationError(
             f"{argument}={value!r} is a {type(value).__name__}; expected a mapping of "
-            "field name to value"
+            "field name to value",
+            field=argument,
+            value=value,
         )
     if not value:
         return EMPTY_FIELDS
+    try:
+        names = sorted(value)
+    except TypeError:  # keys of mixed types: the loop below names the bad one
+        names = sorted(value, key=sort_key)
     items = []
-    for name in sorted(value, key=sort_key):
-        if not isinstance(name, str) or not name:
-            raise ValidationError(
-                f"{argument} has the key {name!r}; custom field names are non-empty strings"
-            )
-        check_text(name, f"{argument} key")
+    for name in names:
+        if type(name) is not str or not name or not name.isascii() or "\x00" in name:
+            if not isinstance(name, str) or not name:
+                raise ValidationError(
+                    f"{argument} has the key {name!r}; custom field names are non-empty strings",
+                    field=argument,
+                    value=name,
+                )
+            check_text(name, f"{argument} key")
         items.append((name, check_field_value(name, value[name], argument)))
     return FrozenMap(items)
+
+
+def fields_to_data(fields: FrozenMap[str, FieldValue]) -> dict[str, Any]:
+    """The JSON-safe form of a map of custom fields (see :func:`field_value_to_data`)."""
+    data = fields.to_dict()
+    for name, value in data.items():
+        kind = type(value)
+        if kind is datetime or kind is Decimal:
+            data[name] = field_value_to_data(value)
+    return data
+
+
+def fields_from_data(data: Mapping[str, Any], argument: str) -> dict[str, Any]:
+    """``data`` (a JSON object of custom fields) with tagged values decoded; unchecked."""
+    out = None
+    for name, value in data.items():
+        if type(value) is dict:
+            if out is None:
+                out = dict(data)
+            out[name] = field_value_from_data(value, f"{argument}[{name!r}]")
+    return dict(data) if out is None else out
 
 
 def to_fields(value: object) -> FrozenMap[str, FieldValue]:
