@@ -67,6 +67,7 @@ from csmcore.tickets import (
     Merged,
     Priority,
     PriorityChanged,
+    PriorityMap,
     Reopened,
     RequesterChanged,
     Role,
@@ -92,6 +93,7 @@ __all__ = [
     "instants",
     "names",
     "next_events",
+    "priority_maps",
     "register_event_strategy",
     "register_types",
     "sla_books",
@@ -207,6 +209,28 @@ _CUSTOM_STATUSES = {
 }
 
 
+_CUSTOM_PRIORITIES = {
+    "1 - Critical": Priority.URGENT,
+    "2 - High": Priority.HIGH,
+    "3 - Moderate": Priority.NORMAL,
+    "5 - Planning": Priority.LOW,
+}
+
+
+def priority_maps() -> st.SearchStrategy[PriorityMap]:
+    """Priority maps with a few custom names."""
+    custom = st.dictionaries(
+        st.sampled_from(sorted(_CUSTOM_PRIORITIES)), st.sampled_from(list(Priority)), max_size=3
+    )
+    return custom.map(lambda c: PriorityMap(custom=c))
+
+
+def _priority_pairs() -> st.SearchStrategy[tuple[Priority, str | None]]:
+    """``(priority, priority_name)``: a category alone or a custom name with its category."""
+    named = [(category, name) for name, category in sorted(_CUSTOM_PRIORITIES.items())]
+    return st.one_of(st.tuples(st.sampled_from(list(Priority)), st.none()), st.sampled_from(named))
+
+
 def status_maps() -> st.SearchStrategy[StatusMap]:
     """Status maps with a few custom names."""
     custom = st.dictionaries(
@@ -243,6 +267,10 @@ def ticket_created(
         tags=st.frozensets(tags(), max_size=3),
         fields=st.dictionaries(_field_names(), field_values(), max_size=3),
         actor=st.none() | names(),
+    ).flatmap(
+        lambda event: _priority_pairs().map(
+            lambda pair: attrs.evolve(event, priority=pair[0], priority_name=pair[1])
+        )
     )
 
 
@@ -295,7 +323,12 @@ def _event_strategies(
         TicketCreated: ticket_created(at=at),
         StatusChanged: _status_changed(at),
         PriorityChanged: st.builds(
-            PriorityChanged, at=at, actor=actor, priority=st.sampled_from(list(Priority))
+            lambda at, actor, pair: PriorityChanged(
+                at=at, actor=actor, priority=pair[0], priority_name=pair[1]
+            ),
+            at,
+            actor,
+            _priority_pairs(),
         ),
         Assigned: st.builds(
             Assigned, at=at, actor=actor, assignee=st.none() | names(), group=st.none() | names()
@@ -765,6 +798,7 @@ def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
     table: dict[type, Any] = {
         Ticket: tickets,
         StatusMap: status_maps,
+        PriorityMap: priority_maps,
         BusinessCalendar: calendars,
         CountryHolidays: country_holidays,
         CustomTimer: custom_timers,

@@ -59,6 +59,7 @@ from csmcore.tickets._events import (
     TicketCreated,
     TicketEvent,
 )
+from csmcore.tickets._priority_map import PriorityMap
 from csmcore.tickets._status_map import StatusMap
 from csmcore.tickets._subject import TICKET_SUBJECT
 from csmcore.tickets._ticket import Ticket
@@ -76,6 +77,7 @@ __all__ = [
     "Merged",
     "Priority",
     "PriorityChanged",
+    "PriorityMap",
     "Refusal",
     "Reopened",
     "RequesterChanged",

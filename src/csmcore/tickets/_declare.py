@@ -193,7 +193,8 @@ def _advance_via_fold(event: TicketEventBase, values: list[Any]) -> list[Any]:
     SOLVED,
     REOPENS,
     REQUESTER,
-) = range(11)
+    PRIORITY_NAME,
+) = range(12)
 _INDEX: Final[dict[str, int]] = {
     "status": STATUS,
     "status_name": STATUS_NAME,
@@ -206,6 +207,7 @@ _INDEX: Final[dict[str, int]] = {
     "solved_at": SOLVED,
     "reopens": REOPENS,
     "requester": REQUESTER,
+    "priority_name": PRIORITY_NAME,
 }
 
 
@@ -291,6 +293,12 @@ class TicketState:
     def reopens(self) -> int:
         """How many times the ticket was reopened."""
         value: int = self._values[REOPENS]
+        return value
+
+    @property
+    def priority_name(self) -> str | None:
+        """The custom priority name, or None."""
+        value: str | None = self._values[PRIORITY_NAME]
         return value
 
     @property

@@ -15,6 +15,7 @@ from csmcore.tickets._declare import (
     GROUP,
     MERGED,
     PRIORITY,
+    PRIORITY_NAME,
     REOPENS,
     REQUESTER,
     SOLVED,
@@ -41,6 +42,7 @@ from csmcore.tickets._values import (
     FieldValue,
     FrozenMap,
     boolean,
+    check_priority_name,
     check_status_name,
     identifier,
     optional_text,
@@ -82,12 +84,20 @@ _CREATED_WHY: Final = Refusal("the ticket was already created", code=ErrorCode.A
 _SELF_WHY: Final = Refusal("a ticket cannot be merged into itself", code=ErrorCode.MERGE_INTO_SELF)
 
 
+def _add_priority_name(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 of ``ticket.created`` and ``ticket.priority_changed`` had no
+    ``priority_name``; a payload that already has one keeps it."""
+    return {**data, "priority_name": data.get("priority_name")}
+
+
 @event_type(
     "ticket.created",
     aliases=(
         "csmcore.tickets:TicketCreated",
         "created",
     ),
+    version=2,
+    upcasters={1: _add_priority_name},
     encode=fast.created_to_data,
     decode=fast.created_from_data,
 )
@@ -97,7 +107,8 @@ class TicketCreated(TicketEventBase):
 
     ``fields`` maps custom field names to values; a None value leaves that field unset.
     ``status_name`` is a custom status name whose category is ``status`` (None: the category's
-    own name).
+    own name); ``priority_name`` likewise for ``priority`` (see
+    :class:`~csmcore.tickets.PriorityMap`).
     """
 
     ticket_id: str = attrs.field(validator=identifier("ticket_id"))
@@ -112,6 +123,7 @@ class TicketCreated(TicketEventBase):
     status_name: str | None = attrs.field(default=None, validator=check_status_name)
     tags: frozenset[str] = attrs.field(default=frozenset(), converter=to_tags)
     fields: FrozenMap[str, FieldValue] = attrs.field(default=EMPTY_FIELDS, converter=to_fields)
+    priority_name: str | None = attrs.field(default=None, validator=check_priority_name)
 
     def _refusal(self, state: list[Any], ticket_id: str) -> str | None:
         """A history has one TicketCreated, its first event."""
@@ -135,6 +147,7 @@ class TicketCreated(TicketEventBase):
             solved,
             0,
             self.requester,
+            self.priority_name,
         ]
 
 
@@ -200,19 +213,23 @@ class StatusChanged(TicketEventBase):
         "csmcore.tickets:PriorityChanged",
         "priority_changed",
     ),
+    version=2,
+    upcasters={1: _add_priority_name},
     encode=fast.priority_changed_to_data,
     decode=fast.priority_changed_from_data,
 )
 @attrs.frozen(kw_only=True)
 class PriorityChanged(TicketEventBase):
-    """The priority became ``priority``."""
+    """The priority became ``priority``, optionally under a custom ``priority_name``."""
 
     priority: Priority = attrs.field(converter=to_priority)
+    priority_name: str | None = attrs.field(default=None, validator=check_priority_name)
 
     def _advance(self, state: list[Any]) -> list[Any]:
         """The new priority."""
         new = state.copy()
         new[PRIORITY] = self.priority
+        new[PRIORITY_NAME] = self.priority_name
         return new
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from csmcore._time import to_us
 from csmcore._values import MAX_IDENTIFIER_LENGTH, text_problem
 from csmcore.tickets._declare import TicketEventBase, Unusual, event_spec
-from csmcore.tickets._enums import STATUS_VALUES, Channel, Priority, Role, Status
+from csmcore.tickets._enums import PRIORITY_VALUES, STATUS_VALUES, Channel, Priority, Role, Status
 from csmcore.tickets._values import (
     EMPTY_FIELDS,
     UTC,
@@ -100,6 +100,7 @@ def created_to_data(e: TicketCreated) -> dict[str, Any]:
         "status_name": e.status_name,
         "tags": sorted(e.tags),
         "fields": fields_to_data(e.fields),
+        "priority_name": e.priority_name,
     }
 
 
@@ -119,6 +120,7 @@ def priority_changed_to_data(e: PriorityChanged) -> dict[str, Any]:
         "at": e.at.isoformat(),
         "actor": e.actor,
         "priority": e.priority._value_,
+        "priority_name": e.priority_name,
     }
 
 
@@ -247,6 +249,16 @@ def _fast_status_name(value: Any, status: Status) -> Any:
     return value
 
 
+def _fast_priority_name(value: Any, priority: Priority) -> Any:
+    if value is None:
+        return None
+    if type(value) is not str or not value or not _storable(value):
+        raise Unusual
+    if value in PRIORITY_VALUES and value != priority._value_:
+        raise Unusual
+    return value
+
+
 def _fast_tags(data: dict[str, Any], key: str) -> frozenset[str]:
     value = data.get(key)
     if value is None and key not in data:
@@ -279,7 +291,9 @@ def created_from_data(cls: type[TicketCreated], data: dict[str, Any]) -> TicketC
     _set(e, "ticket_id", _fast_identifier(data["ticket_id"]))
     _set(e, "created_by", _ROLE_OF[data["created_by"]])
     _set(e, "channel", _CHANNEL_OF[data["channel"]])
-    _set(e, "priority", _PRIORITY_OF[data["priority"]])
+    priority = _PRIORITY_OF[data["priority"]]
+    _set(e, "priority", priority)
+    _set(e, "priority_name", _fast_priority_name(data.get("priority_name"), priority))
     _set(e, "requester", _fast_text(data["requester"]))
     subject = data.get("subject", "")
     if type(subject) is not str or not _storable(subject):
@@ -308,7 +322,9 @@ def status_changed_from_data(cls: type[StatusChanged], data: dict[str, Any]) -> 
 
 def priority_changed_from_data(cls: type[PriorityChanged], data: dict[str, Any]) -> PriorityChanged:
     e = _base(cls, data)
-    _set(e, "priority", _PRIORITY_OF[data["priority"]])
+    priority = _PRIORITY_OF[data["priority"]]
+    _set(e, "priority", priority)
+    _set(e, "priority_name", _fast_priority_name(data.get("priority_name"), priority))
     return e
 
 

@@ -17,6 +17,7 @@ from csmcore.tickets._declare import (
     ASSIGNEE,
     GROUP,
     MERGED,
+    PRIORITY_NAME,
     REQUESTER,
     STATUS,
     TicketEventBase,
@@ -37,6 +38,7 @@ from csmcore.tickets._events import (
     TicketEvent,
 )
 from csmcore.tickets._fast import REOPEN_TARGETS
+from csmcore.tickets._priority_map import PriorityMap
 from csmcore.tickets._status_map import DEFAULT_STATUS_MAP, StatusMap
 from csmcore.tickets._values import EMPTY_FIELDS, FieldValue, FrozenMap, identifier
 
@@ -164,7 +166,8 @@ class Ticket:
 
     Derived attributes (computed once when the ticket is built, read as plain attributes):
     ``created_at``, ``created_by``, ``channel``, ``requester``, ``subject``, ``status`` (the
-    category), ``status_name``, ``priority``, ``group``, ``assignee``, ``tags``, ``fields``,
+    category), ``status_name``, ``priority`` (the category), ``priority_name``, ``group``,
+    ``assignee``, ``tags``, ``fields``,
     ``merged_into``, ``solved_at``, ``reopens``, ``updated_at`` and ``version``; ``requester``
     is the current one.
     """
@@ -205,16 +208,22 @@ class Ticket:
         fields: Mapping[str, FieldValue] | None = None,
         actor: str | None = None,
         status_map: StatusMap | None = None,
+        priority_name: str | None = None,
+        priority_map: PriorityMap | None = None,
     ) -> tuple[Ticket, TicketCreated]:
         """A new ticket and its :class:`TicketCreated` event.
 
         ``status`` may be a custom status name when ``status_map`` knows it (it then becomes
-        the ``status_name``). Raises ValidationError on a bad value, NaiveDatetimeError on a
+        the ``status_name``); ``priority`` likewise with ``priority_map`` (the
+        ``priority_name``). Raises ValidationError on a bad value, NaiveDatetimeError on a
         naive ``at``.
         """
         if isinstance(status, str) and not isinstance(status, Status):
             category, name = (status_map or DEFAULT_STATUS_MAP).resolve(status)
             status, status_name = category, status_name if name is None else name
+        if priority_map is not None and not isinstance(priority, Priority):
+            rank, pname = priority_map.resolve(priority)
+            priority, priority_name = rank, priority_name if pname is None else pname
         event = TicketCreated(
             at=at,
             actor=actor,
@@ -230,6 +239,7 @@ class Ticket:
             status_name=status_name,
             tags=tags,
             fields=EMPTY_FIELDS if fields is None else fields,
+            priority_name=priority_name,
         )
         return cls._make(ticket_id, (event,), event._initial_values()), event
 
@@ -297,10 +307,21 @@ class Ticket:
         return self._change(StatusChanged(at=at, actor=actor, status=status, status_name=name))
 
     def set_priority(
-        self, at: datetime, priority: Priority | str, *, actor: str | None = None
+        self,
+        at: datetime,
+        priority: Priority | str,
+        priority_map: PriorityMap | None = None,
+        *,
+        actor: str | None = None,
     ) -> tuple[Ticket, PriorityChanged]:
-        """Change the priority."""
-        return self._change(PriorityChanged(at=at, actor=actor, priority=priority))
+        """Change the priority to a category or a custom priority name known to
+        ``priority_map``."""
+        if priority_map is None:  # a category or its value (the event names a wrong one)
+            return self._change(PriorityChanged(at=at, actor=actor, priority=priority))
+        category, name = priority_map.resolve(priority)
+        return self._change(
+            PriorityChanged(at=at, actor=actor, priority=category, priority_name=name)
+        )
 
     def assign(
         self,
@@ -475,6 +496,12 @@ class Ticket:
         """The current priority."""
         value: Priority = self._state[2]
         return value
+
+    @property
+    def priority_name(self) -> str:
+        """The current custom priority name, or the category's value when there is none."""
+        name: str | None = self._state[PRIORITY_NAME]
+        return self._state[2].value if name is None else name
 
     @property
     def group(self) -> str | None:

@@ -20,7 +20,7 @@ from csmcore._values import (
     field_value_to_data,
 )
 from csmcore.errors import ErrorCode, ValidationError
-from csmcore.tickets._enums import STATUS_VALUES
+from csmcore.tickets._enums import PRIORITY_VALUES, STATUS_VALUES
 
 __all__ = [
     "DATETIME_KEY",
@@ -31,6 +31,7 @@ __all__ = [
     "FrozenMap",
     "boolean",
     "check_field_value",
+    "check_priority_name",
     "check_status_name",
     "field_map",
     "field_value_from_data",
@@ -342,4 +343,25 @@ def check_status_name(instance: Any, _: object, value: object) -> None:
         raise ValidationError(
             f"status_name={value!r} names the category {value!r} but status is "
             f"{status.value!r}; a custom name must not be another category's value"
+        )
+
+
+def check_priority_name(instance: Any, _: object, value: object) -> None:
+    """Validator of ``priority_name``: None, or a custom name not naming another category."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise ValidationError(
+            f"priority_name={value!r} is neither None nor a non-empty string",
+            field="priority_name",
+            value=value,
+        )
+    check_text(value, "priority_name")
+    priority = instance.priority
+    if value in PRIORITY_VALUES and value != priority.value:
+        raise ValidationError(
+            f"priority_name={value!r} names the category {value!r} but priority is "
+            f"{priority.value!r}; a custom name must not be another category's value",
+            field="priority_name",
+            value=value,
         )
