@@ -84,3 +84,37 @@ def test_requester_changed_round_trips() -> None:
     assert event_from_data(json.loads(json.dumps(data))) == event
     ticket, _ = new_ticket().change_requester(T0 + MIN, "bob")
     assert from_data(json.loads(json.dumps(to_data(ticket))), Ticket).requester == "bob"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="csmcore.sla treats the requester as fixed at creation (_CONSTANT_FIELDS in "
+    "sla/_book.py); the SLA owner removes 'requester' from that set, then this passes",
+)
+def test_sla_policy_selection_follows_the_requester_at_each_instant() -> None:
+    from csmcore.calendars import BusinessCalendar
+    from csmcore.sla import SlaBook, SlaMetric, SlaPolicy, SlaTarget
+
+    hour = timedelta(hours=1)
+    book = SlaBook(
+        policies=[
+            SlaPolicy(
+                name="standard",
+                position=10,
+                default=True,
+                targets=[SlaTarget(metric=SlaMetric.FIRST_REPLY, within=4 * hour)],
+            ),
+            SlaPolicy(
+                name="vip",
+                position=1,
+                condition=Eq("requester", "vip"),
+                targets=[SlaTarget(metric=SlaMetric.FIRST_REPLY, within=hour)],
+            ),
+        ],
+        calendar=BusinessCalendar.weekly("09:00", "17:00", days="mon-fri", timezone="UTC"),
+    )
+    ticket, _ = new_ticket().change_requester(T0 + 3 * hour, "vip")
+    at = T0 + 2 * hour  # before the change: the standard policy applies
+    expected = [(s.policy, s.due_at) for s in book.evaluate(ticket.as_of(at), at)]
+    assert expected == [("standard", T0 + 4 * hour)]
+    assert [(s.policy, s.due_at) for s in book.evaluate(ticket, at)] == expected
