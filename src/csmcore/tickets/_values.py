@@ -68,11 +68,13 @@ class FrozenMap(Mapping[_K, _V], Generic[_K, _V]):
     Keys keep the order given (csmcore sorts them when it builds one).
     """
 
-    __slots__ = ("_data", "_hash")
+    __slots__ = ("_data", "_hash", "_plain")
 
     def __init__(self, data: Mapping[_K, _V] | Iterable[tuple[_K, _V]] = ()) -> None:
         self._data: dict[_K, _V] = dict(data)
         self._hash: int | None = None
+        # True when known to hold no datetime or Decimal (set by field_map): JSON as it is
+        self._plain = False
 
     def __getitem__(self, key: _K) -> _V:
         return self._data[key]
@@ -111,6 +113,7 @@ class FrozenMap(Mapping[_K, _V], Generic[_K, _V]):
 
 
 EMPTY_FIELDS: Final[FrozenMap[str, FieldValue]] = FrozenMap()
+EMPTY_FIELDS._plain = True
 
 
 _FIELDS_HOLD: Final = (
@@ -183,6 +186,7 @@ def field_map(value: object, argument: str) -> FrozenMap[str, FieldValue]:
     except TypeError:  # keys of mixed types: the loop below names the bad one
         names = sorted(value, key=sort_key)
     items = []
+    plain = True
     for name in names:
         if type(name) is not str or not name or not name.isascii() or "\x00" in name:
             if not isinstance(name, str) or not name:
@@ -192,13 +196,20 @@ def field_map(value: object, argument: str) -> FrozenMap[str, FieldValue]:
                     value=name,
                 )
             check_text(name, f"{argument} key")
-        items.append((name, check_field_value(name, value[name], argument)))
-    return FrozenMap(items)
+        checked = check_field_value(name, value[name], argument)
+        if type(checked) is datetime or type(checked) is Decimal:
+            plain = False
+        items.append((name, checked))
+    fields = FrozenMap(items)
+    fields._plain = plain
+    return fields
 
 
 def fields_to_data(fields: FrozenMap[str, FieldValue]) -> dict[str, Any]:
     """The JSON-safe form of a map of custom fields (see :func:`field_value_to_data`)."""
     data = fields.to_dict()
+    if fields._plain:
+        return data
     for name, value in data.items():
         kind = type(value)
         if kind is datetime or kind is Decimal:
