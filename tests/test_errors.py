@@ -72,7 +72,7 @@ def test_concurrency_and_idempotency_are_not_value_errors() -> None:
 
 
 def test_the_family_is_complete_and_exported() -> None:
-    listed = {cls.__name__ for cls, _ in FAMILY} | {"CsmError"}
+    listed = {cls.__name__ for cls, _ in FAMILY} | {"CsmError", "ErrorCode"}
     assert set(errors.__all__) == listed
     for name in errors.__all__:
         assert getattr(csmcore, name) is getattr(errors, name)

@@ -19,7 +19,9 @@ def require_aware(value: datetime, argument: str) -> datetime:
     """Return ``value`` if it is an aware datetime, else raise a CsmError naming ``argument``."""
     if not isinstance(value, datetime):
         raise ValidationError(
-            f"{argument}={value!r} is a {type(value).__name__}; expected an aware datetime"
+            f"{argument}={value!r} is a {type(value).__name__}; expected an aware datetime",
+            field=argument,
+            value=value,
         )
     if value.tzinfo is None or value.utcoffset() is None:
         raise NaiveDatetimeError(argument, value)

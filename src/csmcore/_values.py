@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
-from typing import Final, TypeVar
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, TypeVar
 
-from csmcore.errors import ValidationError
+from csmcore.errors import ErrorCode, ValidationError
 
 E = TypeVar("E", bound=enum.Enum)
+UTC: Final = timezone.utc
 
 
 def coerce_enum(
@@ -29,7 +32,10 @@ def coerce_enum(
     except (ValueError, TypeError):
         accepted = ", ".join(repr(member.value) for member in cls)
         raise error(
-            f"{argument}={value!r} is not a {what or cls.__name__}; accepted: {accepted}"
+            f"{argument}={value!r} is not a {what or cls.__name__}; accepted: {accepted}",
+            code=ErrorCode.UNKNOWN_NAME,
+            field=argument,
+            value=value,
         ) from None
 
 
@@ -65,7 +71,10 @@ def check_text(value: str, argument: str, *, error: type[ValidationError] = Vali
     if problem is not None:
         raise error(
             f"{argument}={value!r} cannot be stored: {problem}; text must be valid Unicode "
-            "without NUL characters"
+            "without NUL characters",
+            code=ErrorCode.UNSTORABLE_TEXT,
+            field=argument,
+            value=value,
         )
     return value
 
@@ -95,6 +104,70 @@ def check_identifier(
     if len(value) > MAX_IDENTIFIER_LENGTH:
         raise error(
             f"{argument}={value[:40]!r}... is {len(value)} characters long; ticket ids, tags "
-            f"and store keys are at most {MAX_IDENTIFIER_LENGTH} characters"
+            f"and store keys are at most {MAX_IDENTIFIER_LENGTH} characters",
+            code=ErrorCode.UNSTORABLE_TEXT,
+            field=argument,
+            value=value,
         )
     return check_text(value, argument, error=error)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` (aware) in UTC, as a plain ``datetime`` (not a subclass)."""
+    at = value.astimezone(UTC)
+    if type(at) is not datetime:  # a subclass (pandas.Timestamp...): keep a plain datetime
+        at = datetime(at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond, UTC)
+    return at
+
+
+# -- the JSON form of custom field values --------------------------------------------------
+
+DATETIME_KEY: Final = "$datetime"
+DECIMAL_KEY: Final = "$decimal"
+
+
+def field_value_to_data(value: Any) -> Any:
+    """The JSON-safe form of a custom field value: itself for a string, number, bool or None;
+    ``{"$datetime": "<ISO 8601, UTC>"}`` for a datetime; ``{"$decimal": "<str(value)>"}`` for
+    a Decimal (exact: ``Decimal("1.10")`` keeps its trailing zero)."""
+    kind = type(value)
+    if kind is datetime:
+        return {DATETIME_KEY: value.isoformat()}
+    if kind is Decimal:
+        return {DECIMAL_KEY: str(value)}
+    return value
+
+
+def field_value_from_data(value: Any, argument: str = "value") -> Any:
+    """The custom field value of its JSON form (the inverse of :func:`field_value_to_data`);
+    ValidationError naming ``argument`` for a mapping that is not one of the two forms."""
+    if type(value) is not dict:
+        return value
+    if len(value) == 1:
+        if DATETIME_KEY in value:
+            text = value[DATETIME_KEY]
+            if isinstance(text, str):
+                try:
+                    at = datetime.fromisoformat(text)
+                except ValueError:
+                    pass
+                else:
+                    if at.tzinfo is not None:
+                        return at if at.tzinfo is UTC else as_utc(at)
+        elif DECIMAL_KEY in value:
+            text = value[DECIMAL_KEY]
+            if isinstance(text, str):
+                try:
+                    number = Decimal(text)
+                except InvalidOperation:
+                    pass
+                else:
+                    if number.is_finite():
+                        return number
+    raise ValidationError(
+        f"{argument}={value!r} is not a custom field value; a mapping must be "
+        '{"$datetime": "<aware ISO 8601>"} or {"$decimal": "<finite number>"}',
+        code=ErrorCode.INVALID_FIELD_VALUE,
+        field=argument,
+        value=value,
+    )

@@ -146,6 +146,7 @@ def test_field_kinds() -> None:
     assert dict(FIELDS) == {
         "status": "enum",
         "status_name": "str",
+        "priority_name": "str",
         "priority": "enum",
         "channel": "enum",
         "created_by": "enum",

@@ -22,7 +22,7 @@ import pytest
 
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Eq
-from csmcore.serialization import from_data, to_data, type_info
+from csmcore.serialization import from_data, to_data, type_info, upcast_tagged
 from csmcore.sla import SlaBook, SlaPolicy
 from csmcore.storage import Store, open_store
 from csmcore.tickets import Ticket
@@ -102,10 +102,18 @@ def test_every_ticket_reads_as_its_documented_data(db: Path, store: Store) -> No
 def _with_current_tags(ticket_data: dict[str, Any]) -> dict[str, Any]:
     """The old release's ticket data as this release writes it: the same, except that each
     event's ``"type"`` is its tag (``"ticket.created"``) instead of the old name (``"created"``,
-    an alias of that tag), and each event records its schema version (``"schema": 1``; the old
-    release wrote none, which reads as version 1)."""
+    an alias of that tag), and each event records its schema version (the old release wrote
+    none, which reads as version 1) and is upcast to it (``ticket.reopened`` version 2 added
+    ``status_name``, None for the old data)."""
     assert all("schema" not in e for e in ticket_data["events"])
-    events = [{**e, "type": type_info(e["type"]).tag, "schema": 1} for e in ticket_data["events"]]
+    events = [
+        {
+            **upcast_tagged(e),
+            "type": type_info(e["type"]).tag,
+            "schema": type_info(e["type"]).version,
+        }
+        for e in ticket_data["events"]
+    ]
     assert all(e["type"].startswith("ticket.") for e in events)
     return {**ticket_data, "events": events}
 

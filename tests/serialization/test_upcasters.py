@@ -325,7 +325,7 @@ def test_events_without_upcasters_read_with_or_without_schema() -> None:
     for event in ticket.events:
         data = encode_event(event)
         assert data == to_data(event)
-        assert data["schema"] == 1
+        assert data["schema"] == schema_of(type(event))  # (ticket.created is at 2: issue 10)
         without = {k: v for k, v in data.items() if k != "schema"}  # as 0.1.0.dev0 wrote it
         for decode in _event_decoders(type(event)):
             assert decode(data) == event
@@ -335,8 +335,9 @@ def test_events_without_upcasters_read_with_or_without_schema() -> None:
 def test_every_event_of_a_ticket_carries_its_schema() -> None:
     ticket = _ticket()
     data = to_data(ticket)
-    assert [e["schema"] for e in data["events"]] == [1, 1]
-    assert [e["schema"] for e in json.loads(json.dumps(data))["events"]] == [1, 1]
+    # ticket.created is at version 2 since issue 10 (priority_name), ticket.commented at 1
+    assert [e["schema"] for e in data["events"]] == [2, 1]
+    assert [e["schema"] for e in json.loads(json.dumps(data))["events"]] == [2, 1]
     assert all(to_data(e)["schema"] == schema_of(type(e)) for e in ticket.events)
 
 
@@ -344,7 +345,7 @@ def test_every_event_of_a_ticket_carries_its_schema() -> None:
 def test_event_data_carries_the_current_schema_of_its_tag() -> None:
     ticket = _ticket()
     assert schema_versions()[Commented] == 2
-    assert [e["schema"] for e in to_data(ticket)["events"]] == [1, 2]
+    assert [e["schema"] for e in to_data(ticket)["events"]] == [2, 2]  # created: 2 (issue 10)
     assert from_data(to_data(ticket), Ticket) == ticket
 
 
@@ -442,7 +443,7 @@ def test_version_1_events_read_upcast_from_sqlite(tmp_path: Path) -> None:
     conn = sqlite3.connect(db)
     rows = [json.loads(d) for (d,) in conn.execute("SELECT data FROM csm_events ORDER BY seq")]
     conn.close()
-    assert [row["schema"] for row in rows] == [1, 2]  # each event's current schema version
+    assert [row["schema"] for row in rows] == [2, 2]  # each event's current schema version
 
     _set_event(db, 2, _v1_comment(ticket))
     store = open_store(_sqlite_url(db))

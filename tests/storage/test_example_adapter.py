@@ -59,7 +59,7 @@ def test_the_file_records_each_event_with_its_schema(tmp_path: Path) -> None:
 
     def check_and_strip(state: dict[str, Any]) -> None:
         events = state["tickets"]["T-1"]
-        assert [e["schema"] for e in events] == [1, 1]
+        assert [e["schema"] for e in events] == [2, 1]  # ticket.created is at 2 (issue 10)
         for event in events:
             del event["schema"]
 

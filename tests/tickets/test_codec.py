@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from csmcore._time import to_us
 from csmcore.errors import SerializationError
-from csmcore.serialization import from_data, to_data, type_info
+from csmcore.serialization import from_data, schema_of, to_data, type_info
 from csmcore.storage import open_store
 from csmcore.testing import strategies as cst
 from csmcore.tickets import (
@@ -33,6 +33,7 @@ from csmcore.tickets import (
     Priority,
     PriorityChanged,
     Reopened,
+    RequesterChanged,
     Role,
     Status,
     StatusChanged,
@@ -241,6 +242,7 @@ def _samples() -> list[TicketEventBase]:
         ),
         StatusChanged(at=T0, status=Status.OPEN),
         PriorityChanged(at=T0, priority=Priority.LOW),
+        PriorityChanged(at=T0, priority=Priority.URGENT, priority_name="1 - Critical"),
         Assigned(at=T0, assignee=None, group="tech"),
         Commented(at=T0, author_role=Role.BOT),
         TagsChanged(at=T0, added={"vip"}),
@@ -268,6 +270,9 @@ def _samples() -> list[TicketEventBase]:
         Commented(at=T0, author_role=Role.AGENT, on_behalf_of_requester=True),
         TagsChanged(at=T0, added={"a"}, removed={"b"}),
         Reopened(at=T0, status=Status.PENDING),
+        Reopened(at=T0, status=Status.OPEN, status_name="Escalated"),
+        RequesterChanged(at=T0, requester="bob@example.com"),
+        RequesterChanged(at=T0, actor="ops", requester="Zoë"),
     ]
 
 
@@ -278,7 +283,11 @@ def test_every_event_class_has_a_fast_encoder_naming_every_field() -> None:
         fast = event_to_data(event)
         fields = [a.name for a in attrs.fields(type(event)) if a.init]
         assert list(fast) == ["type", *fields, "schema"]
-        assert fast["schema"] == 1
+        assert fast["schema"] == schema_of(type(event))
+        # issue 10 added status_name to Reopened, priority_name to TicketCreated and
+        # PriorityChanged: version 2 of their tags; the others are at version 1
+        bumped = isinstance(event, Reopened | TicketCreated | PriorityChanged)
+        assert fast["schema"] == (2 if bumped else 1)
         assert fast == reference_event_to_data(event)
 
 

@@ -426,9 +426,10 @@ def test_commenting_on_closed_ticket_is_refused() -> None:
 
 
 def test_status_change_on_closed_ticket_is_refused_reopen_works() -> None:
+    # (issue 10: set_status out of closed is now a reopen; a raw StatusChanged is still refused)
     ticket, _ = new_ticket().set_status(T0 + MIN, Status.CLOSED)
     with pytest.raises(InvalidTransition, match="reopen it first"):
-        ticket.set_status(T0 + 2 * MIN, Status.OPEN)
+        ticket.apply(StatusChanged(at=T0 + 2 * MIN, status=Status.OPEN))
     ticket, _ = ticket.reopen(T0 + 2 * MIN)
     ticket, _ = ticket.comment(T0 + 3 * MIN, Role.REQUESTER)
     assert ticket.status is Status.OPEN

@@ -7,13 +7,22 @@ import enum
 import math
 import operator as _operator
 from collections.abc import Callable, Iterable
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Final, TypeAlias
 
 import attrs
 
-from csmcore._values import check_identifier, check_text, coerce_enum
+from csmcore._values import (
+    as_utc,
+    check_identifier,
+    check_text,
+    coerce_enum,
+    field_value_from_data,
+    field_value_to_data,
+)
 from csmcore.conditions._subjects import SubjectField, field_kind, resolve_field, subjects
-from csmcore.errors import ValidationError
+from csmcore.errors import NaiveDatetimeError, ValidationError
 from csmcore.serialization import serializable
 
 __all__ = [
@@ -36,7 +45,7 @@ Ticket: TypeAlias = Any
 """Whatever subject a condition matches (a :class:`~csmcore.tickets.Ticket` for the ticket
 fields); conditions read it only through the readers its subject registered."""
 
-Scalar: TypeAlias = str | int | float | bool | None
+Scalar: TypeAlias = str | int | float | bool | Decimal | datetime | None
 
 _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "<": _operator.lt,
@@ -57,14 +66,37 @@ def _comparable() -> str:
 
 
 def _typed_key(value: Scalar) -> tuple[str, Scalar]:
-    """A key under which equal custom values of comparable type collide (1 and 1.0, not True)."""
+    """A key under which equal custom values of comparable type collide (1, 1.0 and
+    Decimal("1"), not True; datetimes by instant)."""
     if isinstance(value, bool):
         return ("b", value)
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | Decimal):
         return ("n", value)
     if isinstance(value, str):
         return ("s", value)
+    if isinstance(value, datetime):
+        return ("d", value)
     return ("0", None)
+
+
+def _custom_scalar(value: Any, argument: str, field: str) -> Any:
+    """A Decimal or datetime value for a custom field (or its JSON form), checked; None when
+    ``value`` is neither."""
+    if type(value) is dict:
+        value = field_value_from_data(value, argument)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValidationError(
+                f"{argument}={value!r} for custom field {field!r} is not a finite number",
+                field=argument,
+                value=value,
+            )
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise NaiveDatetimeError(argument, value)
+        return as_utc(value)
+    return None
 
 
 def _check_value(spec: SubjectField, value: Any, argument: str) -> Any:
@@ -89,18 +121,27 @@ def _check_value(spec: SubjectField, value: Any, argument: str) -> Any:
             return value
         if isinstance(value, float) and math.isfinite(value):
             return value
+        scalar = _custom_scalar(value, argument, field)
+        if scalar is not None:
+            return scalar
         raise ValidationError(
             f"{argument}={value!r} for custom field {field!r} must be a string, a finite number, "
-            "a bool or None"
+            "a bool, an aware datetime or None",
+            field=argument,
+            value=value,
         )
     raise ValidationError(
         f"field {field!r} holds tags; match tags with HasTags(...), not with {argument}"
     )
 
 
-def plain(value: Any) -> Scalar:
-    """A condition value as JSON-safe data: an enum member's value, anything else unchanged."""
-    return value.value if isinstance(value, enum.Enum) else value  # type: ignore[no-any-return]
+def plain(value: Any) -> Any:
+    """A condition value as JSON-safe data: an enum member's value, a datetime or Decimal in
+    the tagged form of custom field values (``{"$datetime": ...}``, ``{"$decimal": ...}``),
+    anything else unchanged."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    return field_value_to_data(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,7 +384,11 @@ class In(Condition):
             # A custom field tells True from 1 and False from 0, but a set of values cannot
             # hold both: one would be lost on the way to storage or to SQL.
             booleans = {v for v in checked if isinstance(v, bool)}
-            numbers = {v for v in checked if isinstance(v, int | float) and not isinstance(v, bool)}
+            numbers = {
+                v
+                for v in checked
+                if isinstance(v, int | float | Decimal) and not isinstance(v, bool)
+            }
             clash = sorted(
                 {repr(v) for v in booleans if v in numbers}
                 | {repr(v) for v in numbers if v in booleans}
@@ -411,12 +456,20 @@ class Compare(Condition):
             value = _check_value(spec, value, "value")
             rhs: Any = spec.order(value)
         elif kind == "custom":
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
+            scalar = _custom_scalar(value, "value", self.field)
+            if scalar is not None:
+                value = scalar
+            elif isinstance(value, bool) or not isinstance(value, int | float | str):
                 raise ValidationError(
-                    f"value={value!r}: a comparison on {self.field!r} needs a number or a string"
+                    f"value={value!r}: a comparison on {self.field!r} needs a number or a string "
+                    "(or an aware datetime)",
+                    field="value",
+                    value=value,
                 )
             if isinstance(value, float) and not math.isfinite(value):
-                raise ValidationError(f"value={value!r} is not a finite number")
+                raise ValidationError(
+                    f"value={value!r} is not a finite number", field="value", value=value
+                )
             if isinstance(value, str):
                 check_text(value, "value")
             rhs = value
@@ -445,7 +498,9 @@ class Compare(Condition):
             return self._test(order(actual), rhs)
         if isinstance(rhs, str):
             return isinstance(actual, str) and self._test(actual, rhs)
-        if isinstance(actual, bool) or not isinstance(actual, int | float):
+        if isinstance(rhs, datetime):
+            return isinstance(actual, datetime) and self._test(actual, rhs)
+        if isinstance(actual, bool) or not isinstance(actual, int | float | Decimal):
             return False
         return self._test(actual, rhs)
 

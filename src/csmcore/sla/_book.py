@@ -68,7 +68,7 @@ _NEVER = -(2**62)
 _NOTHING_IN_FORCE: dict[str, Spec] = {}  # shared: never changed
 
 # Ticket fields fixed by TicketCreated that no later event changes.
-_CONSTANT_FIELDS = frozenset({"channel", "created_by", "requester", "subject"})
+_CONSTANT_FIELDS = frozenset({"channel", "created_by", "subject"})  # the requester can change
 
 
 _reads_constant_only = ConditionVisitor[bool]("reads_constant_only", default=lambda node: False)

@@ -49,7 +49,7 @@ _TICKET_COLUMNS = (
 _ID = attrgetter("id")
 
 _CHANGING = attrgetter(
-    "status", "status_name", "priority", "group", "assignee", "merged_into", "fields"
+    "status", "status_name", "priority", "group", "assignee", "requester", "merged_into", "fields"
 )
 """The summary attributes events can change (the others come from TicketCreated)."""
 

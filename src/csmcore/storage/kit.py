@@ -238,7 +238,7 @@ def encode_event(event: TicketEvent) -> dict[str, Any]:
     >>> event = PriorityChanged(at=datetime(2025, 1, 6, tzinfo=timezone.utc), priority="high")
     >>> data = encode_event(event)
     >>> data["type"], data["priority"], data["schema"]
-    ('ticket.priority_changed', 'high', 1)
+    ('ticket.priority_changed', 'high', 2)
     >>> decode_event(data) == event
     True
     """

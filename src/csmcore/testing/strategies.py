@@ -65,10 +65,13 @@ from csmcore.tickets import (
     Channel,
     Commented,
     FieldsChanged,
+    FieldValue,
     Merged,
     Priority,
     PriorityChanged,
+    PriorityMap,
     Reopened,
+    RequesterChanged,
     Role,
     Status,
     StatusChanged,
@@ -92,6 +95,7 @@ __all__ = [
     "instants",
     "names",
     "next_events",
+    "priority_maps",
     "register_event_strategy",
     "register_types",
     "sla_books",
@@ -172,13 +176,27 @@ def instants(
     )
 
 
-def field_values() -> st.SearchStrategy[str | int | float | bool | None]:
-    """Custom field values: strings, integers, finite floats, booleans."""
-    return st.one_of(
+def field_values(*, rich: bool = True) -> st.SearchStrategy[FieldValue]:
+    """Custom field values: strings, integers, finite floats, booleans and (unless
+    ``rich=False``) finite ``Decimal`` values and aware datetimes in UTC (what a field keeps)."""
+    plain = st.one_of(
         names(max_size=6),
         st.integers(-1000, 1000),
         st.floats(allow_nan=False, allow_infinity=False, width=32),
         st.booleans(),
+    )
+    if not rich:
+        return plain
+    return st.one_of(
+        plain,
+        st.decimals(
+            allow_nan=False, allow_infinity=False, places=2, min_value=-(10**6), max_value=10**6
+        ),
+        st.datetimes(
+            min_value=datetime(2000, 1, 1),
+            max_value=datetime(2040, 1, 1),
+            timezones=st.just(timezone.utc),
+        ),
     )
 
 
@@ -192,6 +210,28 @@ _CUSTOM_STATUSES = {
     "Waiting on QA": Status.PENDING,
     "Parked": Status.ON_HOLD,
 }
+
+
+_CUSTOM_PRIORITIES = {
+    "1 - Critical": Priority.URGENT,
+    "2 - High": Priority.HIGH,
+    "3 - Moderate": Priority.NORMAL,
+    "5 - Planning": Priority.LOW,
+}
+
+
+def priority_maps() -> st.SearchStrategy[PriorityMap]:
+    """Priority maps with a few custom names."""
+    custom = st.dictionaries(
+        st.sampled_from(sorted(_CUSTOM_PRIORITIES)), st.sampled_from(list(Priority)), max_size=3
+    )
+    return custom.map(lambda c: PriorityMap(custom=c))
+
+
+def _priority_pairs() -> st.SearchStrategy[tuple[Priority, str | None]]:
+    """``(priority, priority_name)``: a category alone or a custom name with its category."""
+    named = [(category, name) for name, category in sorted(_CUSTOM_PRIORITIES.items())]
+    return st.one_of(st.tuples(st.sampled_from(list(Priority)), st.none()), st.sampled_from(named))
 
 
 def status_maps() -> st.SearchStrategy[StatusMap]:
@@ -230,6 +270,10 @@ def ticket_created(
         tags=st.frozensets(tags(), max_size=3),
         fields=st.dictionaries(_field_names(), field_values(), max_size=3),
         actor=st.none() | names(),
+    ).flatmap(
+        lambda event: _priority_pairs().map(
+            lambda pair: attrs.evolve(event, priority=pair[0], priority_name=pair[1])
+        )
     )
 
 
@@ -239,6 +283,18 @@ def _status_changed(draw: st.DrawFn, at: st.SearchStrategy[datetime]) -> StatusC
     status = _CUSTOM_STATUSES[name] if name else draw(st.sampled_from(list(Status)))
     actor = draw(st.none() | names())
     return StatusChanged(at=draw(at), actor=actor, status=status, status_name=name)
+
+
+@st.composite
+def _reopened(draw: st.DrawFn, at: st.SearchStrategy[datetime]) -> Reopened:
+    name = draw(st.none() | st.sampled_from(sorted(_CUSTOM_STATUSES)))
+    status = (
+        _CUSTOM_STATUSES[name]
+        if name
+        else draw(st.sampled_from([Status.OPEN, Status.PENDING, Status.ON_HOLD]))
+    )
+    actor = draw(st.none() | names())
+    return Reopened(at=draw(at), actor=actor, status=status, status_name=name)
 
 
 @st.composite
@@ -270,7 +326,12 @@ def _event_strategies(
         TicketCreated: ticket_created(at=at),
         StatusChanged: _status_changed(at),
         PriorityChanged: st.builds(
-            PriorityChanged, at=at, actor=actor, priority=st.sampled_from(list(Priority))
+            lambda at, actor, pair: PriorityChanged(
+                at=at, actor=actor, priority=pair[0], priority_name=pair[1]
+            ),
+            at,
+            actor,
+            _priority_pairs(),
         ),
         Assigned: st.builds(
             Assigned, at=at, actor=actor, assignee=st.none() | names(), group=st.none() | names()
@@ -286,12 +347,8 @@ def _event_strategies(
             ),
         ),
         Merged: st.builds(Merged, at=at, actor=actor, into=ticket_ids()),
-        Reopened: st.builds(
-            Reopened,
-            at=at,
-            actor=actor,
-            status=st.sampled_from([Status.OPEN, Status.PENDING, Status.ON_HOLD]),
-        ),
+        Reopened: _reopened(at),
+        RequesterChanged: st.builds(RequesterChanged, at=at, actor=actor, requester=names()),
     }
 
 
@@ -396,8 +453,7 @@ def _next_event(draw: st.DrawFn, ticket: Ticket, max_gap: timedelta) -> TicketEv
     if kind == "merge":
         into = draw(ticket_ids().filter(lambda i: i != ticket.id))
         return Merged(at=at, actor=actor, into=into)
-    target = draw(st.sampled_from([Status.OPEN, Status.PENDING, Status.ON_HOLD]))
-    return Reopened(at=at, actor=actor, status=target)
+    return draw(_reopened(st.just(at)))
 
 
 def next_events(
@@ -767,6 +823,7 @@ def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
     table: dict[type, Any] = {
         Ticket: tickets,
         StatusMap: status_maps,
+        PriorityMap: priority_maps,
         BusinessCalendar: calendars,
         CountryHolidays: country_holidays,
         CustomTimer: custom_timers,

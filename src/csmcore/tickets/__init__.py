@@ -38,6 +38,7 @@ from __future__ import annotations
 from csmcore.tickets._codec import event_from_data, event_to_data
 from csmcore.tickets._declare import (
     EventSpec,
+    Refusal,
     TicketEventBase,
     TicketState,
     event_spec,
@@ -52,11 +53,13 @@ from csmcore.tickets._events import (
     Merged,
     PriorityChanged,
     Reopened,
+    RequesterChanged,
     StatusChanged,
     TagsChanged,
     TicketCreated,
     TicketEvent,
 )
+from csmcore.tickets._priority_map import PriorityMap
 from csmcore.tickets._status_map import StatusMap
 from csmcore.tickets._subject import TICKET_SUBJECT
 from csmcore.tickets._ticket import Ticket
@@ -74,7 +77,10 @@ __all__ = [
     "Merged",
     "Priority",
     "PriorityChanged",
+    "PriorityMap",
+    "Refusal",
     "Reopened",
+    "RequesterChanged",
     "Role",
     "Status",
     "StatusChanged",

@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from csmcore._time import to_us
-from csmcore.errors import SerializationError, ValidationError
+from csmcore.errors import ErrorCode, SerializationError, ValidationError
 from csmcore.serialization import (
     converter,
     schema_versions,
@@ -30,10 +30,19 @@ from csmcore.serialization import (
     upcast_tagged,
 )
 from csmcore.tickets._enums import Priority, Status
-from csmcore.tickets._values import FrozenMap, field_map, instant, optional_text, tag_set
+from csmcore.tickets._values import (
+    FrozenMap,
+    field_map,
+    fields_from_data,
+    fields_to_data,
+    instant,
+    optional_text,
+    tag_set,
+)
 
 __all__ = [
     "EventSpec",
+    "Refusal",
     "TicketEventBase",
     "TicketState",
     "Unusual",
@@ -45,6 +54,27 @@ __all__ = [
     "reference_event_from_data",
     "reference_event_to_data",
 ]
+
+
+class Refusal(str):
+    """Why an event may not follow, with its stable reason ``code``: what
+    :meth:`TicketEventBase.check` may return instead of a plain string (which gets the code
+    ``"invalid_transition"``). The code becomes the ``code`` of the
+    :class:`~csmcore.errors.InvalidTransition` raised.
+
+    >>> why = Refusal("the ticket is frozen", code="ticket_frozen")
+    >>> why, why.code
+    ('the ticket is frozen', 'ticket_frozen')
+    """
+
+    __slots__ = ("code",)
+
+    code: str
+
+    def __new__(cls, why: str, *, code: str = ErrorCode.INVALID_TRANSITION) -> Refusal:
+        self = super().__new__(cls, why)
+        self.code = code
+        return self
 
 
 class _EventSlots:
@@ -98,7 +128,8 @@ class TicketEventBase(_EventSlots):
         """Why this event may not follow a ticket in ``state`` (None: it may).
 
         Called after the rules every event shares (time order, nothing after a merge). The
-        reason becomes the message of the :class:`~csmcore.errors.InvalidTransition` raised.
+        reason becomes the message of the :class:`~csmcore.errors.InvalidTransition` raised;
+        return a :class:`Refusal` to give it a reason code of its own.
         """
         return self._refusal(state._values, ticket_id)
 
@@ -150,7 +181,20 @@ def _advance_via_fold(event: TicketEventBase, values: list[Any]) -> list[Any]:
 # --------------------------------------------------------------------------------------------
 
 # Positions in TicketState (a list, so that copying and reading it is cheap).
-STATUS, STATUS_NAME, PRIORITY, GROUP, ASSIGNEE, TAGS, FIELDS, MERGED, SOLVED, REOPENS = range(10)
+(
+    STATUS,
+    STATUS_NAME,
+    PRIORITY,
+    GROUP,
+    ASSIGNEE,
+    TAGS,
+    FIELDS,
+    MERGED,
+    SOLVED,
+    REOPENS,
+    REQUESTER,
+    PRIORITY_NAME,
+) = range(12)
 _INDEX: Final[dict[str, int]] = {
     "status": STATUS,
     "status_name": STATUS_NAME,
@@ -162,6 +206,8 @@ _INDEX: Final[dict[str, int]] = {
     "merged_into": MERGED,
     "solved_at": SOLVED,
     "reopens": REOPENS,
+    "requester": REQUESTER,
+    "priority_name": PRIORITY_NAME,
 }
 
 
@@ -249,6 +295,18 @@ class TicketState:
         value: int = self._values[REOPENS]
         return value
 
+    @property
+    def priority_name(self) -> str | None:
+        """The custom priority name, or None."""
+        value: str | None = self._values[PRIORITY_NAME]
+        return value
+
+    @property
+    def requester(self) -> str:
+        """The current requester (the creation's, until a RequesterChanged)."""
+        value: str = self._values[REQUESTER]
+        return value
+
     def replace(self, **changes: Any) -> TicketState:
         """A new state with ``changes`` (names as the properties above).
 
@@ -289,12 +347,25 @@ class EventSpec:
     ``names`` are its init fields in declaration order (the keys of its data besides
     ``"type"`` and ``"schema"``), ``required`` those without a default, ``keys`` every key its
     data may have, ``lists`` the fields written as JSON lists (frozensets), ``instants`` the
-    datetime fields (``at`` included); ``encode`` and ``decode`` are its codec hooks
+    datetime fields (``at`` included), ``maps`` the custom-field maps (FrozenMap fields, whose
+    datetime and Decimal values have a tagged JSON form); ``encode`` and ``decode`` are its
+    codec hooks
     (``encode`` gives the data without ``"schema"``, which :func:`event_to_data` adds;
     ``decode`` None: the generic decoder only).
     """
 
-    __slots__ = ("cls", "decode", "encode", "instants", "keys", "lists", "names", "required", "tag")
+    __slots__ = (
+        "cls",
+        "decode",
+        "encode",
+        "instants",
+        "keys",
+        "lists",
+        "maps",
+        "names",
+        "required",
+        "tag",
+    )
 
     def __init__(
         self,
@@ -305,6 +376,7 @@ class EventSpec:
         required: frozenset[str],
         lists: frozenset[str],
         instants: frozenset[str],
+        maps: frozenset[str] = frozenset(),
         encode: Encoder,
         decode: Decoder | None,
     ) -> None:
@@ -315,6 +387,7 @@ class EventSpec:
         self.keys = frozenset({"type", "schema", *names})
         self.lists = lists
         self.instants = instants
+        self.maps = maps
         self.encode = encode
         self.decode = decode
 
@@ -397,6 +470,7 @@ def event_type(
             required=frozenset(a.name for a in fields if a.default is attrs.NOTHING),
             lists=frozenset(a.name for a in fields if _is_set_type(a.type)),
             instants=frozenset(a.name for a in fields if _is_datetime_type(a.type)),
+            maps=frozenset(a.name for a in fields if _is_map_type(a.type)),
             encode=encode if encode is not None else _reference_encoder(tag, names),
             decode=decode,
         )
@@ -428,6 +502,13 @@ def _is_set_type(annotation: object) -> bool:
     if isinstance(annotation, str):
         return annotation.startswith("frozenset")
     return annotation is frozenset or typing.get_origin(annotation) is frozenset
+
+
+def _is_map_type(annotation: object) -> bool:
+    """A FrozenMap annotation, resolved or still a string."""
+    if isinstance(annotation, str):
+        return annotation.startswith("FrozenMap")
+    return annotation is FrozenMap or typing.get_origin(annotation) is FrozenMap
 
 
 def _is_datetime_type(annotation: object) -> bool:
@@ -464,7 +545,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, frozenset):
         return sorted(value)
     if isinstance(value, FrozenMap):
-        return value.to_dict()
+        return fields_to_data(value)
     return value
 
 
@@ -547,10 +628,19 @@ def reference_event_from_data(data: Any, path: str = "$") -> TicketEventBase:
                 ) from err
         elif name in spec.lists and not isinstance(value, list):
             raise SerializationError(f"{path}.{name}: {value!r} is not a list of tags")
+        elif name in spec.maps and isinstance(value, Mapping):
+            try:
+                value = fields_from_data(value, name)
+            except ValidationError as err:
+                raise SerializationError(
+                    f"{path}.{name}: {err}", field=err.field, value=err.value
+                ) from err
         kwargs[name] = value
     try:
         return spec.cls(**kwargs)
-    except (ValidationError, TypeError) as err:
+    except ValidationError as err:
+        raise SerializationError(f"{path}: {err}", field=err.field, value=err.value) from err
+    except TypeError as err:
         raise SerializationError(f"{path}: {err}") from err
 
 

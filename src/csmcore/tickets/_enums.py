@@ -8,7 +8,9 @@ from typing import Final, TypeVar
 from csmcore._values import coerce_enum
 
 __all__ = [
+    "PRIORITY_BY_VALUE",
     "PRIORITY_RANK",
+    "PRIORITY_VALUES",
     "STATUS_BY_VALUE",
     "STATUS_VALUES",
     "Channel",
@@ -114,6 +116,12 @@ STATUS_VALUES: Final = frozenset(s.value for s in Status)
 
 STATUS_BY_VALUE: Final[dict[str, Status]] = {s.value: s for s in Status}
 """Each category by its value."""
+
+PRIORITY_VALUES: Final = frozenset(p.value for p in Priority)
+"""The four priority category values (``"low"``, ``"normal"``, ``"high"``, ``"urgent"``)."""
+
+PRIORITY_BY_VALUE: Final[dict[str, Priority]] = {p.value: p for p in Priority}
+"""Each priority category by its value."""
 
 _E = TypeVar("_E", bound=enum.Enum)
 

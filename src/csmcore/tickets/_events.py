@@ -7,7 +7,7 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
-from csmcore.errors import ValidationError
+from csmcore.errors import ErrorCode, ValidationError
 from csmcore.tickets import _fast as fast
 from csmcore.tickets._declare import (
     ASSIGNEE,
@@ -15,11 +15,14 @@ from csmcore.tickets._declare import (
     GROUP,
     MERGED,
     PRIORITY,
+    PRIORITY_NAME,
     REOPENS,
+    REQUESTER,
     SOLVED,
     STATUS,
     STATUS_NAME,
     TAGS,
+    Refusal,
     TicketEventBase,
     event_type,
 )
@@ -39,6 +42,7 @@ from csmcore.tickets._values import (
     FieldValue,
     FrozenMap,
     boolean,
+    check_priority_name,
     check_status_name,
     identifier,
     optional_text,
@@ -59,6 +63,7 @@ __all__ = [
     "Merged",
     "PriorityChanged",
     "Reopened",
+    "RequesterChanged",
     "StatusChanged",
     "TagsChanged",
     "TicketCreated",
@@ -71,7 +76,18 @@ _ST_NEW: Final = Status.NEW
 _ST_SOLVED: Final = Status.SOLVED
 _ST_CLOSED: Final = Status.CLOSED
 
-_CLOSED_WHY: Final = "the ticket is closed; reopen it first (Reopened / ticket.reopen)"
+_CLOSED_WHY: Final = Refusal(
+    "the ticket is closed; reopen it first (Reopened / ticket.reopen)",
+    code=ErrorCode.TICKET_CLOSED,
+)
+_CREATED_WHY: Final = Refusal("the ticket was already created", code=ErrorCode.ALREADY_CREATED)
+_SELF_WHY: Final = Refusal("a ticket cannot be merged into itself", code=ErrorCode.MERGE_INTO_SELF)
+
+
+def _add_priority_name(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 of ``ticket.created`` and ``ticket.priority_changed`` had no
+    ``priority_name``; a payload that already has one keeps it."""
+    return {**data, "priority_name": data.get("priority_name")}
 
 
 @event_type(
@@ -80,6 +96,8 @@ _CLOSED_WHY: Final = "the ticket is closed; reopen it first (Reopened / ticket.r
         "csmcore.tickets:TicketCreated",
         "created",
     ),
+    version=2,
+    upcasters={1: _add_priority_name},
     encode=fast.created_to_data,
     decode=fast.created_from_data,
 )
@@ -89,7 +107,8 @@ class TicketCreated(TicketEventBase):
 
     ``fields`` maps custom field names to values; a None value leaves that field unset.
     ``status_name`` is a custom status name whose category is ``status`` (None: the category's
-    own name).
+    own name); ``priority_name`` likewise for ``priority`` (see
+    :class:`~csmcore.tickets.PriorityMap`).
     """
 
     ticket_id: str = attrs.field(validator=identifier("ticket_id"))
@@ -104,10 +123,11 @@ class TicketCreated(TicketEventBase):
     status_name: str | None = attrs.field(default=None, validator=check_status_name)
     tags: frozenset[str] = attrs.field(default=frozenset(), converter=to_tags)
     fields: FrozenMap[str, FieldValue] = attrs.field(default=EMPTY_FIELDS, converter=to_fields)
+    priority_name: str | None = attrs.field(default=None, validator=check_priority_name)
 
     def _refusal(self, state: list[Any], ticket_id: str) -> str | None:
         """A history has one TicketCreated, its first event."""
-        return "the ticket was already created"
+        return _CREATED_WHY
 
     def _initial_values(self) -> list[Any]:
         """The state of the ticket this event creates (the list inside a TicketState)."""
@@ -126,6 +146,8 @@ class TicketCreated(TicketEventBase):
             None,
             solved,
             0,
+            self.requester,
+            self.priority_name,
         ]
 
 
@@ -140,25 +162,41 @@ class TicketCreated(TicketEventBase):
 )
 @attrs.frozen(kw_only=True)
 class StatusChanged(TicketEventBase):
-    """The status moved to category ``status``, optionally under a custom ``status_name``."""
+    """The status moved to category ``status``, optionally under a custom ``status_name``.
+
+    Repeating the ticket's current status (same category and name) is accepted and changes
+    nothing, whatever the status (closed included). Out of solved into open, pending or on-hold
+    it counts as a reopen, exactly like :class:`Reopened`.
+    """
 
     status: Status = attrs.field(converter=to_status)
     status_name: str | None = attrs.field(default=None, validator=check_status_name)
 
     def _refusal(self, state: list[Any], ticket_id: str) -> str | None:
-        """Not on a closed ticket; never back to 'new'."""
+        """Not on a closed ticket (but repeating its closed status is accepted, like repeating
+        any status); never back to 'new'."""
         status = state[STATUS]
         if status is _ST_CLOSED:
+            if self.status is _ST_CLOSED and self.status_name == state[STATUS_NAME]:
+                return None
             return _CLOSED_WHY
         if self.status is _ST_NEW and status is not _ST_NEW:
-            return f"the ticket is {status.value!r} and cannot go back to 'new'"
+            return Refusal(
+                f"the ticket is {status.value!r} and cannot go back to 'new'",
+                code=ErrorCode.BACK_TO_NEW,
+            )
         return None
 
     def _advance(self, state: list[Any]) -> list[Any]:
-        """The new status; a move out of solved counts as a reopen, into solved sets solved_at."""
-        new = state.copy()
+        """The new status; a move out of solved counts as a reopen, into solved sets solved_at.
+
+        Repeating the current status (same category, same name) changes nothing.
+        """
         old = state[STATUS]
         status = self.status
+        if status is old and self.status_name == state[STATUS_NAME]:
+            return state
+        new = state.copy()
         new[STATUS] = status
         new[STATUS_NAME] = self.status_name
         if old is _ST_SOLVED:
@@ -175,19 +213,23 @@ class StatusChanged(TicketEventBase):
         "csmcore.tickets:PriorityChanged",
         "priority_changed",
     ),
+    version=2,
+    upcasters={1: _add_priority_name},
     encode=fast.priority_changed_to_data,
     decode=fast.priority_changed_from_data,
 )
 @attrs.frozen(kw_only=True)
 class PriorityChanged(TicketEventBase):
-    """The priority became ``priority``."""
+    """The priority became ``priority``, optionally under a custom ``priority_name``."""
 
     priority: Priority = attrs.field(converter=to_priority)
+    priority_name: str | None = attrs.field(default=None, validator=check_priority_name)
 
     def _advance(self, state: list[Any]) -> list[Any]:
         """The new priority."""
         new = state.copy()
         new[PRIORITY] = self.priority
+        new[PRIORITY_NAME] = self.priority_name
         return new
 
 
@@ -344,7 +386,7 @@ class Merged(TicketEventBase):
         if state[STATUS] is _ST_CLOSED:
             return _CLOSED_WHY
         if self.into == ticket_id:
-            return "a ticket cannot be merged into itself"
+            return _SELF_WHY
         return None
 
     def _advance(self, state: list[Any]) -> list[Any]:
@@ -364,38 +406,74 @@ def _check_reopen_status(_: object, __: object, value: Status) -> None:
         )
 
 
+def _reopened_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 of ``ticket.reopened`` had no ``status_name`` (always the category's own);
+    a payload that already has one (labelled version 1 by mistake) keeps it."""
+    return {"status_name": None, **data}
+
+
 @event_type(
     "ticket.reopened",
     aliases=(
         "csmcore.tickets:Reopened",
         "reopened",
     ),
+    version=2,
+    upcasters={1: _reopened_1_to_2},
     encode=fast.reopened_to_data,
     decode=fast.reopened_from_data,
 )
 @attrs.frozen(kw_only=True)
 class Reopened(TicketEventBase):
-    """A solved or closed ticket was reopened into ``status`` (open, pending or on-hold)."""
+    """A solved or closed ticket was reopened into ``status`` (open, pending or on-hold),
+    optionally under a custom ``status_name`` of that category."""
 
     status: Status = attrs.field(
         default=Status.OPEN,
         converter=to_status,
         validator=_check_reopen_status,
     )
+    status_name: str | None = attrs.field(default=None, validator=check_status_name)
 
     def _refusal(self, state: list[Any], ticket_id: str) -> str | None:
         """Only a solved or closed ticket can be reopened."""
         status = state[STATUS]
         if status is not _ST_SOLVED and status is not _ST_CLOSED:
-            return f"only a solved or closed ticket can be reopened; this one is {status.value!r}"
+            return Refusal(
+                f"only a solved or closed ticket can be reopened; this one is {status.value!r}",
+                code=ErrorCode.NOT_REOPENABLE,
+            )
         return None
 
     def _advance(self, state: list[Any]) -> list[Any]:
         """The new status, one more reopen."""
         new = state.copy()
         new[STATUS] = self.status
-        new[STATUS_NAME] = None
+        new[STATUS_NAME] = self.status_name
         new[REOPENS] = state[REOPENS] + 1
+        return new
+
+
+@event_type(
+    "ticket.requester_changed",
+    aliases=("csmcore.tickets:RequesterChanged",),
+    encode=fast.requester_changed_to_data,
+    decode=fast.requester_changed_from_data,
+)
+@attrs.frozen(kw_only=True)
+class RequesterChanged(TicketEventBase):
+    """The ticket's requester became ``requester`` (ServiceNow's caller, Zendesk's requester
+    can change). Accepted on any ticket that is not merged, closed included, like the other
+    changes of a ticket's people; conditions on ``requester`` read the current one."""
+
+    requester: str = attrs.field(validator=text("requester"))
+
+    def _advance(self, state: list[Any]) -> list[Any]:
+        """The new requester."""
+        if state[REQUESTER] == self.requester:
+            return state
+        new = state.copy()
+        new[REQUESTER] = self.requester
         return new
 
 
@@ -409,6 +487,7 @@ TicketEvent: TypeAlias = (
     | FieldsChanged
     | Merged
     | Reopened
+    | RequesterChanged
 )
 """Any built-in event of a ticket's history."""
 
@@ -422,5 +501,6 @@ BUILT_IN_EVENTS: Final[tuple[type[TicketEventBase], ...]] = (
     FieldsChanged,
     Merged,
     Reopened,
+    RequesterChanged,
 )
 """The event classes csmcore itself declares."""

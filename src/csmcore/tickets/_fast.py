@@ -23,8 +23,17 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from csmcore._time import to_us
 from csmcore._values import MAX_IDENTIFIER_LENGTH, text_problem
 from csmcore.tickets._declare import TicketEventBase, Unusual, event_spec
-from csmcore.tickets._enums import STATUS_VALUES, Channel, Priority, Role, Status
-from csmcore.tickets._values import EMPTY_FIELDS, UTC, FieldValue, FrozenMap, field_map, tag_set
+from csmcore.tickets._enums import PRIORITY_VALUES, STATUS_VALUES, Channel, Priority, Role, Status
+from csmcore.tickets._values import (
+    EMPTY_FIELDS,
+    UTC,
+    FieldValue,
+    FrozenMap,
+    field_map,
+    fields_from_data,
+    fields_to_data,
+    tag_set,
+)
 
 if TYPE_CHECKING:
     from csmcore.tickets._events import (
@@ -34,6 +43,7 @@ if TYPE_CHECKING:
         Merged,
         PriorityChanged,
         Reopened,
+        RequesterChanged,
         StatusChanged,
         TagsChanged,
         TicketCreated,
@@ -55,6 +65,8 @@ __all__ = [
     "priority_changed_to_data",
     "reopened_from_data",
     "reopened_to_data",
+    "requester_changed_from_data",
+    "requester_changed_to_data",
     "status_changed_from_data",
     "status_changed_to_data",
     "tags_changed_from_data",
@@ -87,7 +99,8 @@ def created_to_data(e: TicketCreated) -> dict[str, Any]:
         "status": e.status._value_,
         "status_name": e.status_name,
         "tags": sorted(e.tags),
-        "fields": e.fields.to_dict(),
+        "fields": fields_to_data(e.fields),
+        "priority_name": e.priority_name,
     }
 
 
@@ -107,6 +120,7 @@ def priority_changed_to_data(e: PriorityChanged) -> dict[str, Any]:
         "at": e.at.isoformat(),
         "actor": e.actor,
         "priority": e.priority._value_,
+        "priority_name": e.priority_name,
     }
 
 
@@ -147,7 +161,7 @@ def fields_changed_to_data(e: FieldsChanged) -> dict[str, Any]:
         "type": "ticket.fields_changed",
         "at": e.at.isoformat(),
         "actor": e.actor,
-        "changes": e.changes.to_dict(),
+        "changes": fields_to_data(e.changes),
     }
 
 
@@ -161,6 +175,16 @@ def reopened_to_data(e: Reopened) -> dict[str, Any]:
         "at": e.at.isoformat(),
         "actor": e.actor,
         "status": e.status._value_,
+        "status_name": e.status_name,
+    }
+
+
+def requester_changed_to_data(e: RequesterChanged) -> dict[str, Any]:
+    return {
+        "type": "ticket.requester_changed",
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "requester": e.requester,
     }
 
 
@@ -225,6 +249,16 @@ def _fast_status_name(value: Any, status: Status) -> Any:
     return value
 
 
+def _fast_priority_name(value: Any, priority: Priority) -> Any:
+    if value is None:
+        return None
+    if type(value) is not str or not value or not _storable(value):
+        raise Unusual
+    if value in PRIORITY_VALUES and value != priority._value_:
+        raise Unusual
+    return value
+
+
 def _fast_tags(data: dict[str, Any], key: str) -> frozenset[str]:
     value = data.get(key)
     if value is None and key not in data:
@@ -237,7 +271,7 @@ def _fast_tags(data: dict[str, Any], key: str) -> frozenset[str]:
 def _fast_fields(value: Any, argument: str) -> FrozenMap[str, FieldValue]:
     if type(value) is not dict:
         raise Unusual
-    return field_map(value, argument)
+    return field_map(fields_from_data(value, argument), argument)
 
 
 def _base(cls: type[_Ev], data: dict[str, Any]) -> _Ev:
@@ -257,7 +291,9 @@ def created_from_data(cls: type[TicketCreated], data: dict[str, Any]) -> TicketC
     _set(e, "ticket_id", _fast_identifier(data["ticket_id"]))
     _set(e, "created_by", _ROLE_OF[data["created_by"]])
     _set(e, "channel", _CHANNEL_OF[data["channel"]])
-    _set(e, "priority", _PRIORITY_OF[data["priority"]])
+    priority = _PRIORITY_OF[data["priority"]]
+    _set(e, "priority", priority)
+    _set(e, "priority_name", _fast_priority_name(data.get("priority_name"), priority))
     _set(e, "requester", _fast_text(data["requester"]))
     subject = data.get("subject", "")
     if type(subject) is not str or not _storable(subject):
@@ -286,7 +322,9 @@ def status_changed_from_data(cls: type[StatusChanged], data: dict[str, Any]) -> 
 
 def priority_changed_from_data(cls: type[PriorityChanged], data: dict[str, Any]) -> PriorityChanged:
     e = _base(cls, data)
-    _set(e, "priority", _PRIORITY_OF[data["priority"]])
+    priority = _PRIORITY_OF[data["priority"]]
+    _set(e, "priority", priority)
+    _set(e, "priority_name", _fast_priority_name(data.get("priority_name"), priority))
     return e
 
 
@@ -342,4 +380,13 @@ def reopened_from_data(cls: type[Reopened], data: dict[str, Any]) -> Reopened:
     if status not in REOPEN_TARGETS:
         raise Unusual
     _set(e, "status", status)
+    _set(e, "status_name", _fast_status_name(data.get("status_name"), status))
+    return e
+
+
+def requester_changed_from_data(
+    cls: type[RequesterChanged], data: dict[str, Any]
+) -> RequesterChanged:
+    e = _base(cls, data)
+    _set(e, "requester", _fast_text(data["requester"]))
     return e

@@ -8,7 +8,7 @@ from typing import Final
 import attrs
 
 from csmcore._values import check_text
-from csmcore.errors import ValidationError
+from csmcore.errors import ErrorCode, ValidationError
 from csmcore.serialization import serializable
 from csmcore.tickets._enums import STATUS_BY_VALUE, Status, coerce
 from csmcore.tickets._values import FrozenMap, sort_key
@@ -60,7 +60,12 @@ class StatusMap:
             found = self.custom.get(name) or STATUS_BY_VALUE.get(name)
             if found is not None:
                 return found
-        raise ValidationError(f"status {name!r} is not known; accepted: {list(self.names)}")
+        raise ValidationError(
+            f"status {name!r} is not known; accepted: {list(self.names)}",
+            code=ErrorCode.UNKNOWN_NAME,
+            field="status",
+            value=name,
+        )
 
     def resolve(self, status_or_name: str | Status) -> tuple[Status, str | None]:
         """``(category, custom name or None)`` for a Status, a category value or a custom name."""

@@ -30,6 +30,7 @@ TICKET_SUBJECT: Final = Subject(
         SubjectField(
             "priority", "enum", attrgetter("priority"), values=Priority, order=attrgetter("rank")
         ),
+        SubjectField("priority_name", "str", attrgetter("priority_name")),
         SubjectField("channel", "enum", attrgetter("channel"), values=Channel),
         SubjectField("created_by", "enum", attrgetter("created_by"), values=Role),
         SubjectField("group", "str", attrgetter("group")),
@@ -43,6 +44,7 @@ TICKET_SUBJECT: Final = Subject(
     read_custom=_custom_reader,
 )
 """The ticket's fields: ``status``, ``status_name``, ``priority`` (ordered by rank),
+``priority_name`` (the custom priority name, or the category's value),
 ``channel``, ``created_by``, ``group``, ``assignee``, ``requester``, ``subject``, ``tags``,
 ``merged`` and the custom fields ``"fields.<name>"``."""
 

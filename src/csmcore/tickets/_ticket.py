@@ -11,12 +11,15 @@ from typing import Any, Final
 import attrs
 
 from csmcore._time import require_aware
-from csmcore.errors import InvalidTransition, ValidationError
+from csmcore.errors import ErrorCode, InvalidTransition, ValidationError
 from csmcore.serialization import serializable
 from csmcore.tickets._declare import (
     ASSIGNEE,
     GROUP,
     MERGED,
+    PRIORITY_NAME,
+    REQUESTER,
+    STATUS,
     TicketEventBase,
     event_types,
 )
@@ -28,75 +31,110 @@ from csmcore.tickets._events import (
     Merged,
     PriorityChanged,
     Reopened,
+    RequesterChanged,
     StatusChanged,
     TagsChanged,
     TicketCreated,
     TicketEvent,
 )
+from csmcore.tickets._fast import REOPEN_TARGETS
+from csmcore.tickets._priority_map import PriorityMap
 from csmcore.tickets._status_map import DEFAULT_STATUS_MAP, StatusMap
 from csmcore.tickets._values import EMPTY_FIELDS, FieldValue, FrozenMap, identifier
 
 __all__ = ["Ticket"]
 
 _ST_CLOSED: Final = Status.CLOSED
+_ST_SOLVED: Final = Status.SOLVED
 
 
-def _refuse(ticket_id: str, event: object, why: str) -> InvalidTransition:
-    return InvalidTransition(f"ticket {ticket_id!r}: cannot apply {event!r}: {why}")
+def _refuse(
+    ticket_id: str, index: int, event: object, why: str, code: str | None = None
+) -> InvalidTransition:
+    """The error refusing the event at ``index`` of ticket ``ticket_id``'s history; its code is
+    ``code``, else the one ``why`` carries (a Refusal), else ``"invalid_transition"``."""
+    return InvalidTransition(
+        f"ticket {ticket_id!r}: cannot apply {event!r}: {why}",
+        code=code or getattr(why, "code", None),
+        ticket_id=ticket_id,
+        event_index=index,
+        value=event,
+    )
 
 
-def _check(state: list[Any], ticket_id: str, last_at: datetime, event: object) -> None:
-    """Raise InvalidTransition if ``event`` may not follow a ticket in ``state``."""
+def _check(state: list[Any], ticket_id: str, last_at: datetime, event: object, index: int) -> None:
+    """Raise InvalidTransition if ``event``, at ``index`` of the history, may not follow a ticket
+    in ``state``."""
     if not isinstance(event, TicketEventBase):
         raise ValidationError(
             f"ticket {ticket_id!r}: {event!r} is not a ticket event; accepted: "
-            + ", ".join(t.__name__ for t in event_types())
+            + ", ".join(t.__name__ for t in event_types()),
+            code=ErrorCode.NOT_AN_EVENT,
+            ticket_id=ticket_id,
+            event_index=index,
+            value=event,
         )
     if event.at < last_at:
         raise _refuse(
             ticket_id,
+            index,
             event,
             f"it happens at {event.at.isoformat()}, before the ticket's last update at "
             f"{last_at.isoformat()}; events must be in time order",
+            ErrorCode.OUT_OF_ORDER,
         )
     if state[MERGED] is not None:
         raise _refuse(
-            ticket_id, event, f"the ticket was merged into {state[MERGED]!r}; nothing may follow"
+            ticket_id,
+            index,
+            event,
+            f"the ticket was merged into {state[MERGED]!r}; nothing may follow",
+            ErrorCode.AFTER_MERGE,
         )
     why = event._refusal(state, ticket_id)
     if why is not None:
-        raise _refuse(ticket_id, event, why)
+        raise _refuse(ticket_id, index, event, why)
 
 
 def _fold(ticket_id: str, events: tuple[Any, ...]) -> list[Any]:
     if not events:
         raise ValidationError(
-            f"ticket {ticket_id!r} has no events; a history starts with TicketCreated"
+            f"ticket {ticket_id!r} has no events; a history starts with TicketCreated",
+            code=ErrorCode.EMPTY_HISTORY,
+            ticket_id=ticket_id,
         )
     created = events[0]
     if type(created) is not TicketCreated:
         raise InvalidTransition(
             f"ticket {ticket_id!r}: the first event is {created!r}; a history starts with "
-            "TicketCreated"
+            "TicketCreated",
+            code=ErrorCode.NOT_CREATED_FIRST,
+            ticket_id=ticket_id,
+            event_index=0,
+            value=created,
         )
     if created.ticket_id != ticket_id:
         raise ValidationError(
             f"ticket id {ticket_id!r} does not match its TicketCreated.ticket_id "
-            f"{created.ticket_id!r}"
+            f"{created.ticket_id!r}",
+            code=ErrorCode.TICKET_ID_MISMATCH,
+            ticket_id=ticket_id,
+            event_index=0,
+            value=created.ticket_id,
         )
     state = created._initial_values()
     last = created
-    for event in events[1:]:
+    for index, event in enumerate(events[1:], 1):
         # The rules every event shares, on the cheap path; _check raises the right error.
         if (
             not isinstance(event, TicketEventBase)
             or event._at_us < last._at_us
             or state[MERGED] is not None
         ):
-            _check(state, ticket_id, last.at, event)
+            _check(state, ticket_id, last.at, event, index)
         why = event._refusal(state, ticket_id)
         if why is not None:
-            raise _refuse(ticket_id, event, why)
+            raise _refuse(ticket_id, index, event, why)
         state = event._advance(state)
         last = event
     return state
@@ -106,7 +144,9 @@ def _events_tuple(value: object) -> tuple[TicketEvent, ...]:
     if type(value) is tuple:
         return value
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise ValidationError(f"events={value!r} is not a sequence of ticket events")
+        raise ValidationError(
+            f"events={value!r} is not a sequence of ticket events", field="events", value=value
+        )
     return tuple(value)
 
 
@@ -126,8 +166,10 @@ class Ticket:
 
     Derived attributes (computed once when the ticket is built, read as plain attributes):
     ``created_at``, ``created_by``, ``channel``, ``requester``, ``subject``, ``status`` (the
-    category), ``status_name``, ``priority``, ``group``, ``assignee``, ``tags``, ``fields``,
-    ``merged_into``, ``solved_at``, ``reopens``, ``updated_at`` and ``version``.
+    category), ``status_name``, ``priority`` (the category), ``priority_name``, ``group``,
+    ``assignee``, ``tags``, ``fields``,
+    ``merged_into``, ``solved_at``, ``reopens``, ``updated_at`` and ``version``; ``requester``
+    is the current one.
     """
 
     id: str = attrs.field(validator=identifier("id"))
@@ -166,16 +208,22 @@ class Ticket:
         fields: Mapping[str, FieldValue] | None = None,
         actor: str | None = None,
         status_map: StatusMap | None = None,
+        priority_name: str | None = None,
+        priority_map: PriorityMap | None = None,
     ) -> tuple[Ticket, TicketCreated]:
         """A new ticket and its :class:`TicketCreated` event.
 
         ``status`` may be a custom status name when ``status_map`` knows it (it then becomes
-        the ``status_name``). Raises ValidationError on a bad value, NaiveDatetimeError on a
+        the ``status_name``); ``priority`` likewise with ``priority_map`` (the
+        ``priority_name``). Raises ValidationError on a bad value, NaiveDatetimeError on a
         naive ``at``.
         """
         if isinstance(status, str) and not isinstance(status, Status):
             category, name = (status_map or DEFAULT_STATUS_MAP).resolve(status)
             status, status_name = category, status_name if name is None else name
+        if priority_map is not None and not isinstance(priority, Priority):
+            rank, pname = priority_map.resolve(priority)
+            priority, priority_name = rank, priority_name if pname is None else pname
         event = TicketCreated(
             at=at,
             actor=actor,
@@ -191,6 +239,7 @@ class Ticket:
             status_name=status_name,
             tags=tags,
             fields=EMPTY_FIELDS if fields is None else fields,
+            priority_name=priority_name,
         )
         return cls._make(ticket_id, (event,), event._initial_values()), event
 
@@ -204,11 +253,18 @@ class Ticket:
         """
         history = _events_tuple(events)
         if not history:
-            raise ValidationError("events=() is empty; a history starts with TicketCreated")
+            raise ValidationError(
+                "events=() is empty; a history starts with TicketCreated",
+                code=ErrorCode.EMPTY_HISTORY,
+                field="events",
+            )
         first = history[0]
         if not isinstance(first, TicketCreated):
             raise InvalidTransition(
-                f"the first event is {first!r}; a history starts with TicketCreated"
+                f"the first event is {first!r}; a history starts with TicketCreated",
+                code=ErrorCode.NOT_CREATED_FIRST,
+                event_index=0,
+                value=first,
             )
         return cls._make(first.ticket_id, history, _fold(first.ticket_id, history))
 
@@ -221,7 +277,7 @@ class Ticket:
         """
         state = self._state
         events = self.events
-        _check(state, self.id, events[-1].at, event)
+        _check(state, self.id, events[-1].at, event, len(events))
         history: tuple[Any, ...] = (*events, event)
         return Ticket._make(self.id, history, event._advance(state))
 
@@ -237,16 +293,35 @@ class Ticket:
         status_map: StatusMap | None = None,
         *,
         actor: str | None = None,
-    ) -> tuple[Ticket, StatusChanged]:
-        """Move to a status category or a custom status name known to ``status_map``."""
+    ) -> tuple[Ticket, StatusChanged | Reopened]:
+        """Move to a status category or a custom status name known to ``status_map``.
+
+        Leaving solved or closed for open, pending or on-hold is a reopen: the event is then a
+        :class:`Reopened`, exactly what :meth:`reopen` gives. Repeating the current status is
+        accepted and changes nothing.
+        """
         status, name = (status_map or DEFAULT_STATUS_MAP).resolve(status_or_name)
+        current = self._state[STATUS]
+        if (current is _ST_SOLVED or current is _ST_CLOSED) and status in REOPEN_TARGETS:
+            return self._change(Reopened(at=at, actor=actor, status=status, status_name=name))
         return self._change(StatusChanged(at=at, actor=actor, status=status, status_name=name))
 
     def set_priority(
-        self, at: datetime, priority: Priority | str, *, actor: str | None = None
+        self,
+        at: datetime,
+        priority: Priority | str,
+        priority_map: PriorityMap | None = None,
+        *,
+        actor: str | None = None,
     ) -> tuple[Ticket, PriorityChanged]:
-        """Change the priority."""
-        return self._change(PriorityChanged(at=at, actor=actor, priority=priority))
+        """Change the priority to a category or a custom priority name known to
+        ``priority_map``."""
+        if priority_map is None:  # a category or its value (the event names a wrong one)
+            return self._change(PriorityChanged(at=at, actor=actor, priority=priority))
+        category, name = priority_map.resolve(priority)
+        return self._change(
+            PriorityChanged(at=at, actor=actor, priority=category, priority_name=name)
+        )
 
     def assign(
         self,
@@ -321,6 +396,12 @@ class Ticket:
         merged.update(more)
         return self._change(FieldsChanged(at=at, actor=actor, changes=merged))
 
+    def change_requester(
+        self, at: datetime, requester: str, *, actor: str | None = None
+    ) -> tuple[Ticket, RequesterChanged]:
+        """Make ``requester`` the ticket's requester (not on a merged ticket)."""
+        return self._change(RequesterChanged(at=at, actor=actor, requester=requester))
+
     def merge_into(
         self, at: datetime, other_id: str, *, actor: str | None = None
     ) -> tuple[Ticket, Merged]:
@@ -328,10 +409,17 @@ class Ticket:
         return self._change(Merged(at=at, actor=actor, into=other_id))
 
     def reopen(
-        self, at: datetime, status: Status | str = Status.OPEN, *, actor: str | None = None
+        self,
+        at: datetime,
+        status: Status | str = Status.OPEN,
+        status_map: StatusMap | None = None,
+        *,
+        actor: str | None = None,
     ) -> tuple[Ticket, Reopened]:
-        """Reopen a solved or closed ticket (not a merged one) into open, pending or on-hold."""
-        return self._change(Reopened(at=at, actor=actor, status=status))
+        """Reopen a solved or closed ticket (not a merged one) into open, pending or on-hold,
+        or into a custom status name of one of those categories known to ``status_map``."""
+        category, name = (status_map or DEFAULT_STATUS_MAP).resolve(status)
+        return self._change(Reopened(at=at, actor=actor, status=category, status_name=name))
 
     # -- history ------------------------------------------------------------------------------
 
@@ -348,7 +436,10 @@ class Ticket:
         if instant < events[0].at:
             raise ValidationError(
                 f"instant={instant.isoformat()} is before ticket {self.id!r} was created at "
-                f"{events[0].at.isoformat()}"
+                f"{events[0].at.isoformat()}",
+                ticket_id=self.id,
+                field="instant",
+                value=instant,
             )
         count = bisect_right(events, instant, key=_at_getter)
         prefix = events[:count]
@@ -378,8 +469,10 @@ class Ticket:
 
     @property
     def requester(self) -> str:
-        """Who asked."""
-        return self.events[0].requester  # type: ignore[union-attr]
+        """Who asked: the current requester (the creation's until a :class:`RequesterChanged`;
+        ``ticket.created.requester`` is the original one)."""
+        value: str = self._state[REQUESTER]
+        return value
 
     @property
     def subject(self) -> str:
@@ -403,6 +496,12 @@ class Ticket:
         """The current priority."""
         value: Priority = self._state[2]
         return value
+
+    @property
+    def priority_name(self) -> str:
+        """The current custom priority name, or the category's value when there is none."""
+        name: str | None = self._state[PRIORITY_NAME]
+        return self._state[2].value if name is None else name
 
     @property
     def group(self) -> str | None:

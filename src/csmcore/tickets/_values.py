@@ -6,22 +6,38 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 from csmcore._time import require_aware
-from csmcore._values import check_identifier, check_text
-from csmcore.errors import ValidationError
-from csmcore.tickets._enums import STATUS_VALUES
+from csmcore._values import (
+    DATETIME_KEY,
+    DECIMAL_KEY,
+    as_utc,
+    check_identifier,
+    check_text,
+    field_value_from_data,
+    field_value_to_data,
+)
+from csmcore.errors import ErrorCode, ValidationError
+from csmcore.tickets._enums import PRIORITY_VALUES, STATUS_VALUES
 
 __all__ = [
+    "DATETIME_KEY",
+    "DECIMAL_KEY",
     "EMPTY_FIELDS",
     "UTC",
     "FieldValue",
     "FrozenMap",
     "boolean",
     "check_field_value",
+    "check_priority_name",
     "check_status_name",
     "field_map",
+    "field_value_from_data",
+    "field_value_to_data",
+    "fields_from_data",
+    "fields_to_data",
     "identifier",
     "instant",
     "optional_text",
@@ -38,8 +54,9 @@ __all__ = [
 
 UTC: Final = timezone.utc
 
-FieldValue: TypeAlias = str | int | float | bool | None
-"""A custom field value: a string, a number, a boolean, or None (unset)."""
+FieldValue: TypeAlias = str | int | float | bool | Decimal | datetime | None
+"""A custom field value: a string, a number (int, float, ``decimal.Decimal``; finite), a
+boolean, an aware datetime (kept in UTC), or None (unset)."""
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -51,11 +68,13 @@ class FrozenMap(Mapping[_K, _V], Generic[_K, _V]):
     Keys keep the order given (csmcore sorts them when it builds one).
     """
 
-    __slots__ = ("_data", "_hash")
+    __slots__ = ("_data", "_hash", "_plain")
 
     def __init__(self, data: Mapping[_K, _V] | Iterable[tuple[_K, _V]] = ()) -> None:
         self._data: dict[_K, _V] = dict(data)
         self._hash: int | None = None
+        # True when known to hold no datetime or Decimal (set by field_map): JSON as it is
+        self._plain = False
 
     def __getitem__(self, key: _K) -> _V:
         return self._data[key]
@@ -94,25 +113,61 @@ class FrozenMap(Mapping[_K, _V], Generic[_K, _V]):
 
 
 EMPTY_FIELDS: Final[FrozenMap[str, FieldValue]] = FrozenMap()
+EMPTY_FIELDS._plain = True
 
 
-def check_field_value(name: str, value: object, argument: str) -> FieldValue:
-    """One custom field value, checked; ValidationError naming ``argument[name]``."""
+_FIELDS_HOLD: Final = (
+    "strings, finite numbers (int, float, Decimal), booleans, aware datetimes or None"
+)
+
+
+def _field_error(name: str, value: object, argument: str, why: str) -> ValidationError:
+    return ValidationError(
+        f"{argument}[{name!r}]={value!r} {why}; custom fields hold {_FIELDS_HOLD}",
+        code=ErrorCode.INVALID_FIELD_VALUE,
+        field=name,
+        value=value,
+    )
+
+
+def _check_other(name: str, value: object, argument: str) -> FieldValue:
+    """A field value of a type other than the common exact str, int, bool, None."""
     if isinstance(value, str):
         return check_text(value, f"{argument}[{name!r}]")
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValidationError(
-                f"{argument}[{name!r}]={value!r} is not a finite number; custom fields hold "
-                "strings, finite numbers, booleans or None"
-            )
+            raise _field_error(name, value, argument, "is not a finite number")
         return value
-    raise ValidationError(
-        f"{argument}[{name!r}]={value!r} is a {type(value).__name__}; custom fields hold "
-        "strings, finite numbers, booleans or None"
-    )
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise _field_error(name, value, argument, "is not a finite number")
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise _field_error(name, value, argument, "is a naive datetime")
+        return value if value.tzinfo is UTC and type(value) is datetime else as_utc(value)
+    raise _field_error(name, value, argument, f"is a {type(value).__name__}")
+
+
+def check_field_value(name: str, value: object, argument: str) -> FieldValue:
+    """One custom field value, checked; ValidationError naming ``argument[name]``.
+
+    An aware datetime is converted to UTC (as event instants are), so that it compares and
+    round-trips exactly; a naive one, a NaN or infinite number, or another type is refused.
+    """
+    if type(value) is str:
+        if value.isascii() and "\x00" not in value:
+            return value
+    elif (
+        value is None
+        or type(value) is int
+        or type(value) is bool
+        or (type(value) is float and math.isfinite(value))
+    ):
+        return value
+    return _check_other(name, value, argument)
 
 
 def field_map(value: object, argument: str) -> FrozenMap[str, FieldValue]:
@@ -120,19 +175,57 @@ def field_map(value: object, argument: str) -> FrozenMap[str, FieldValue]:
     if not isinstance(value, Mapping):
         raise ValidationError(
             f"{argument}={value!r} is a {type(value).__name__}; expected a mapping of "
-            "field name to value"
+            "field name to value",
+            field=argument,
+            value=value,
         )
     if not value:
         return EMPTY_FIELDS
+    try:
+        names = sorted(value)
+    except TypeError:  # keys of mixed types: the loop below names the bad one
+        names = sorted(value, key=sort_key)
     items = []
-    for name in sorted(value, key=sort_key):
-        if not isinstance(name, str) or not name:
-            raise ValidationError(
-                f"{argument} has the key {name!r}; custom field names are non-empty strings"
-            )
-        check_text(name, f"{argument} key")
-        items.append((name, check_field_value(name, value[name], argument)))
-    return FrozenMap(items)
+    plain = True
+    for name in names:
+        if type(name) is not str or not name or not name.isascii() or "\x00" in name:
+            if not isinstance(name, str) or not name:
+                raise ValidationError(
+                    f"{argument} has the key {name!r}; custom field names are non-empty strings",
+                    field=argument,
+                    value=name,
+                )
+            check_text(name, f"{argument} key")
+        checked = check_field_value(name, value[name], argument)
+        if type(checked) is datetime or type(checked) is Decimal:
+            plain = False
+        items.append((name, checked))
+    fields = FrozenMap(items)
+    fields._plain = plain
+    return fields
+
+
+def fields_to_data(fields: FrozenMap[str, FieldValue]) -> dict[str, Any]:
+    """The JSON-safe form of a map of custom fields (see :func:`field_value_to_data`)."""
+    data = fields.to_dict()
+    if fields._plain:
+        return data
+    for name, value in data.items():
+        kind = type(value)
+        if kind is datetime or kind is Decimal:
+            data[name] = field_value_to_data(value)
+    return data
+
+
+def fields_from_data(data: Mapping[str, Any], argument: str) -> dict[str, Any]:
+    """``data`` (a JSON object of custom fields) with tagged values decoded; unchecked."""
+    out = None
+    for name, value in data.items():
+        if type(value) is dict:
+            if out is None:
+                out = dict(data)
+            out[name] = field_value_from_data(value, f"{argument}[{name!r}]")
+    return dict(data) if out is None else out
 
 
 def to_fields(value: object) -> FrozenMap[str, FieldValue]:
@@ -195,7 +288,9 @@ def text(argument: str, rule: Callable[[str, str], str] = check_text) -> Any:
 
     def check(_: object, __: object, value: object) -> None:
         if not isinstance(value, str) or not value:
-            raise ValidationError(f"{argument}={value!r} is not a non-empty string")
+            raise ValidationError(
+                f"{argument}={value!r} is not a non-empty string", field=argument, value=value
+            )
         rule(value, argument)
 
     return check
@@ -211,7 +306,11 @@ def optional_text(argument: str) -> Any:
 
     def check(_: object, __: object, value: object) -> None:
         if value is not None and (not isinstance(value, str) or not value):
-            raise ValidationError(f"{argument}={value!r} is neither None nor a non-empty string")
+            raise ValidationError(
+                f"{argument}={value!r} is neither None nor a non-empty string",
+                field=argument,
+                value=value,
+            )
         if value is not None:
             check_text(value, argument)
 
@@ -223,7 +322,9 @@ def boolean(argument: str) -> Any:
 
     def check(_: object, __: object, value: object) -> None:
         if not isinstance(value, bool):
-            raise ValidationError(f"{argument}={value!r} is not a bool (True or False)")
+            raise ValidationError(
+                f"{argument}={value!r} is not a bool (True or False)", field=argument, value=value
+            )
 
     return check
 
@@ -233,7 +334,9 @@ def string(argument: str) -> Any:
 
     def check(_: object, __: object, value: object) -> None:
         if not isinstance(value, str):
-            raise ValidationError(f"{argument}={value!r} is not a string")
+            raise ValidationError(
+                f"{argument}={value!r} is not a string", field=argument, value=value
+            )
         check_text(value, argument)
 
     return check
@@ -251,4 +354,25 @@ def check_status_name(instance: Any, _: object, value: object) -> None:
         raise ValidationError(
             f"status_name={value!r} names the category {value!r} but status is "
             f"{status.value!r}; a custom name must not be another category's value"
+        )
+
+
+def check_priority_name(instance: Any, _: object, value: object) -> None:
+    """Validator of ``priority_name``: None, or a custom name not naming another category."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise ValidationError(
+            f"priority_name={value!r} is neither None nor a non-empty string",
+            field="priority_name",
+            value=value,
+        )
+    check_text(value, "priority_name")
+    priority = instance.priority
+    if value in PRIORITY_VALUES and value != priority.value:
+        raise ValidationError(
+            f"priority_name={value!r} names the category {value!r} but priority is "
+            f"{priority.value!r}; a custom name must not be another category's value",
+            field="priority_name",
+            value=value,
         )

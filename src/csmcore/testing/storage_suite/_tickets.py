@@ -404,6 +404,8 @@ def query_conditions() -> list[cd.Condition]:
         cd.Eq("status", "closed"),
         cd.Eq("status_name", "Awaiting Vendor"),
         cd.Eq("status_name", "on-hold"),
+        cd.Eq("priority_name", "high"),
+        cd.In("priority_name", ["1 - Critical", "low"]),
         cd.Eq("merged", True),
         cd.Eq("merged", False),
         cd.Eq("fields.plan", "gold"),
