@@ -29,7 +29,7 @@ tailored strategy instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -37,7 +37,6 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from csmcore import conditions as cd
-from csmcore._values import text_problem
 from csmcore.calendars import BusinessCalendar, CountryHolidays
 from csmcore.errors import InvalidTransition
 from csmcore.sla import (
@@ -59,13 +58,27 @@ from csmcore.sla import (
     rebuild,
 )
 from csmcore.testing import _derive as check
+from csmcore.testing._basics import (
+    CUSTOM_STATUSES,
+    EPOCH,
+    ZONES,
+    field_names,
+    field_values,
+    instants,
+    names,
+    priority_maps,
+    priority_pairs,
+    status_maps,
+    tags,
+    text,
+    ticket_ids,
+)
 from csmcore.testing._condition_tree import condition_strategies, tree
 from csmcore.tickets import (
     Assigned,
     Channel,
     Commented,
     FieldsChanged,
-    FieldValue,
     Merged,
     Priority,
     PriorityChanged,
@@ -113,134 +126,6 @@ __all__ = [
     "transitions",
 ]
 
-_EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
-_ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Sydney", "+05:30")
-_WORDS = ("ann", "bob", "cho", "dee", "Émile", "zoë", "support", "billing", "vip", "中文")
-
-
-def _storable(character: str) -> bool:
-    """The domain's text rule, one character at a time (it refuses characters, not sequences)."""
-    return text_problem(character) is None
-
-
-_TEXT = st.characters(exclude_categories=()).filter(_storable)
-"""Any character a ticket accepts; surrogates are drawn too and the domain's rule drops them."""
-
-
-def text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
-    """Any text tickets and conditions accept, of ``min_size`` to ``max_size`` characters."""
-    check.check_size("min_size", min_size, "max_size", max_size)
-    return st.text(_TEXT, min_size=min_size, max_size=max_size)
-
-
-def names(*, min_size: int = 1, max_size: int = 12) -> st.SearchStrategy[str]:
-    """Non-empty names (agents, groups, requesters): mostly a few common words, so that
-    conditions hit, sometimes any text the domain accepts."""
-    check.check_size("min_size", min_size, "max_size", max_size)
-    return st.one_of(st.sampled_from(_WORDS), text(min_size=max(min_size, 1), max_size=max_size))
-
-
-def tags() -> st.SearchStrategy[str]:
-    """A tag: non-empty, no leading or trailing whitespace."""
-    return names().map(str.strip).filter(bool)
-
-
-def ticket_ids(*, prefix: str = "") -> st.SearchStrategy[str]:
-    """Ticket ids, optionally with a fixed ``prefix``."""
-    check.check_text("prefix", prefix)
-    return st.one_of(
-        st.integers(1, 10_000).map(lambda n: f"{prefix}T-{n}"),
-        text(min_size=1, max_size=10).map(lambda s: f"{prefix}{s}"),
-    )
-
-
-def instants(
-    *, min_value: datetime = _EPOCH, max_value: datetime = _EPOCH + timedelta(days=3650)
-) -> st.SearchStrategy[datetime]:
-    """Aware instants between ``min_value`` and ``max_value``, in assorted time zones."""
-    check.check_instant("min_value", min_value)
-    check.check_instant("max_value", max_value)
-    if min_value > max_value:
-        raise InvalidArgument(
-            f"min_value={min_value!r} is after max_value={max_value!r}; expected "
-            "min_value <= max_value"
-        )
-    lo = min_value.astimezone(timezone.utc).replace(tzinfo=None)
-    hi = max_value.astimezone(timezone.utc).replace(tzinfo=None)
-    return st.builds(
-        lambda naive, zone: naive.replace(tzinfo=timezone.utc).astimezone(zone),
-        st.datetimes(min_value=lo, max_value=hi),
-        st.sampled_from(
-            [timezone.utc, timezone(timedelta(hours=-5)), timezone(timedelta(hours=9))]
-        ),
-    )
-
-
-def field_values(*, rich: bool = True) -> st.SearchStrategy[FieldValue]:
-    """Custom field values: strings, integers, finite floats, booleans and (unless
-    ``rich=False``) finite ``Decimal`` values and aware datetimes in UTC (what a field keeps)."""
-    plain = st.one_of(
-        names(max_size=6),
-        st.integers(-1000, 1000),
-        st.floats(allow_nan=False, allow_infinity=False, width=32),
-        st.booleans(),
-    )
-    if not rich:
-        return plain
-    return st.one_of(
-        plain,
-        st.decimals(
-            allow_nan=False, allow_infinity=False, places=2, min_value=-(10**6), max_value=10**6
-        ),
-        st.datetimes(
-            min_value=datetime(2000, 1, 1),
-            max_value=datetime(2040, 1, 1),
-            timezones=st.just(timezone.utc),
-        ),
-    )
-
-
-def _field_names() -> st.SearchStrategy[str]:
-    return st.sampled_from(("plan", "region", "seats", "score", "vip"))
-
-
-_CUSTOM_STATUSES = {
-    "Awaiting Vendor": Status.ON_HOLD,
-    "Escalated": Status.OPEN,
-    "Waiting on QA": Status.PENDING,
-    "Parked": Status.ON_HOLD,
-}
-
-
-_CUSTOM_PRIORITIES = {
-    "1 - Critical": Priority.URGENT,
-    "2 - High": Priority.HIGH,
-    "3 - Moderate": Priority.NORMAL,
-    "5 - Planning": Priority.LOW,
-}
-
-
-def priority_maps() -> st.SearchStrategy[PriorityMap]:
-    """Priority maps with a few custom names."""
-    custom = st.dictionaries(
-        st.sampled_from(sorted(_CUSTOM_PRIORITIES)), st.sampled_from(list(Priority)), max_size=3
-    )
-    return custom.map(lambda c: PriorityMap(custom=c))
-
-
-def _priority_pairs() -> st.SearchStrategy[tuple[Priority, str | None]]:
-    """``(priority, priority_name)``: a category alone or a custom name with its category."""
-    named = [(category, name) for name, category in sorted(_CUSTOM_PRIORITIES.items())]
-    return st.one_of(st.tuples(st.sampled_from(list(Priority)), st.none()), st.sampled_from(named))
-
-
-def status_maps() -> st.SearchStrategy[StatusMap]:
-    """Status maps with a few custom names."""
-    custom = st.dictionaries(
-        st.sampled_from(sorted(_CUSTOM_STATUSES)), st.sampled_from(list(Status)), max_size=3
-    )
-    return custom.map(lambda c: StatusMap(custom=c))
-
 
 # --------------------------------------------------------------------------------------------
 # Tickets and their events
@@ -268,10 +153,10 @@ def ticket_created(
         assignee=st.none() | names(),
         status=st.sampled_from(list(Status)),
         tags=st.frozensets(tags(), max_size=3),
-        fields=st.dictionaries(_field_names(), field_values(), max_size=3),
+        fields=st.dictionaries(field_names(), field_values(), max_size=3),
         actor=st.none() | names(),
     ).flatmap(
-        lambda event: _priority_pairs().map(
+        lambda event: priority_pairs().map(
             lambda pair: attrs.evolve(event, priority=pair[0], priority_name=pair[1])
         )
     )
@@ -279,17 +164,17 @@ def ticket_created(
 
 @st.composite
 def _status_changed(draw: st.DrawFn, at: st.SearchStrategy[datetime]) -> StatusChanged:
-    name = draw(st.none() | st.sampled_from(sorted(_CUSTOM_STATUSES)))
-    status = _CUSTOM_STATUSES[name] if name else draw(st.sampled_from(list(Status)))
+    name = draw(st.none() | st.sampled_from(sorted(CUSTOM_STATUSES)))
+    status = CUSTOM_STATUSES[name] if name else draw(st.sampled_from(list(Status)))
     actor = draw(st.none() | names())
     return StatusChanged(at=draw(at), actor=actor, status=status, status_name=name)
 
 
 @st.composite
 def _reopened(draw: st.DrawFn, at: st.SearchStrategy[datetime]) -> Reopened:
-    name = draw(st.none() | st.sampled_from(sorted(_CUSTOM_STATUSES)))
+    name = draw(st.none() | st.sampled_from(sorted(CUSTOM_STATUSES)))
     status = (
-        _CUSTOM_STATUSES[name]
+        CUSTOM_STATUSES[name]
         if name
         else draw(st.sampled_from([Status.OPEN, Status.PENDING, Status.ON_HOLD]))
     )
@@ -331,7 +216,7 @@ def _event_strategies(
             ),
             at,
             actor,
-            _priority_pairs(),
+            priority_pairs(),
         ),
         Assigned: st.builds(
             Assigned, at=at, actor=actor, assignee=st.none() | names(), group=st.none() | names()
@@ -343,7 +228,7 @@ def _event_strategies(
             at=at,
             actor=actor,
             changes=st.dictionaries(
-                _field_names(), st.none() | field_values(), min_size=1, max_size=3
+                field_names(), st.none() | field_values(), min_size=1, max_size=3
             ),
         ),
         Merged: st.builds(Merged, at=at, actor=actor, into=ticket_ids()),
@@ -374,9 +259,9 @@ _PARTS: dict[str, Callable[[], st.SearchStrategy[Any]]] = {
     "names": lambda: names(),
     "tags": lambda: tags(),
     "instants": lambda: instants(),
-    "field_names": lambda: _field_names(),
+    "field_names": lambda: field_names(),
     "field_values": lambda: field_values(),
-    "status_names": lambda: st.sampled_from([s.value for s in Status] + sorted(_CUSTOM_STATUSES)),
+    "status_names": lambda: st.sampled_from([s.value for s in Status] + sorted(CUSTOM_STATUSES)),
 }
 
 
@@ -442,7 +327,7 @@ def _next_event(draw: st.DrawFn, ticket: Ticket, max_gap: timedelta) -> TicketEv
         return TagsChanged(at=at, actor=actor, added=added - removed, removed=removed)
     if kind == "fields":
         changes = draw(
-            st.dictionaries(_field_names(), st.none() | field_values(), min_size=1, max_size=2)
+            st.dictionaries(field_names(), st.none() | field_values(), min_size=1, max_size=2)
         )
         return FieldsChanged(at=at, actor=actor, changes=changes)
     if kind == "comment":
@@ -549,7 +434,7 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def calendars(*, zones: Sequence[str] = _ZONES) -> st.SearchStrategy[BusinessCalendar]:
+def calendars(*, zones: Sequence[str] = ZONES) -> st.SearchStrategy[BusinessCalendar]:
     """Business calendars with up to two windows per day (quarter-hour edges, ``"24:00"``
     included), a few holidays, in one of ``zones``."""
     if isinstance(zones, str) or not isinstance(zones, Sequence) or not zones:
@@ -782,7 +667,7 @@ def sla_changes() -> st.SearchStrategy[SlaChange]:
 @st.composite
 def _backtests(draw: st.DrawFn) -> Backtest:
     batch = draw(st.lists(tickets(max_events=5), max_size=3))
-    latest = max((t.updated_at for t in batch), default=_EPOCH)
+    latest = max((t.updated_at for t in batch), default=EPOCH)
     at = latest + timedelta(minutes=draw(st.integers(0, 60 * 24 * 30)))
     candidate = draw(sla_books())
     return backtest(batch, baseline=draw(sla_books()), candidate=candidate, at=at)
