@@ -11,7 +11,6 @@ from csmcore.errors import CsmError, InvalidTransition, ValidationError
 from csmcore.tickets import (
     Reopened,
     Status,
-    StatusChanged,
     Ticket,
     TicketCreated,
     TicketEventBase,
@@ -22,6 +21,7 @@ from csmcore.tickets.importing._common import (
     Reason,
     Rejection,
 )
+from csmcore.tickets.importing._events import EventMaker
 
 __all__ = ["Builder", "Reject", "Rows", "check_id", "group_cases", "run"]
 
@@ -61,6 +61,7 @@ class Builder:
     __slots__ = (
         "event_rows",
         "events",
+        "make",
         "noop_rows",
         "noops",
         "repair",
@@ -69,7 +70,10 @@ class Builder:
         "status_name",
     )
 
-    def __init__(self, created: TicketCreated, row: int, repair: bool) -> None:
+    def __init__(
+        self, created: TicketCreated, row: int, repair: bool, make: EventMaker | None = None
+    ) -> None:
+        self.make = EventMaker() if make is None else make
         self.events: list[Any] = [created]
         self.event_rows: list[int] = [row]
         self.noop_rows: list[int] = []
@@ -148,7 +152,7 @@ class Builder:
             self.status, self.status_name = target, None
             if status is target and name is None:
                 return True
-        self.add(StatusChanged(at=at, actor=actor, status=status, status_name=name), row)
+        self.add(self.make.status_changed(at, actor, status, name), row)
         self.status, self.status_name = status, name
         return True
 

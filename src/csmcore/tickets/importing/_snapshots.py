@@ -12,17 +12,12 @@ import attrs
 
 from csmcore.errors import ValidationError
 from csmcore.tickets import (
-    Assigned,
     Channel,
-    FieldsChanged,
     Priority,
-    PriorityChanged,
     PriorityMap,
-    RequesterChanged,
     Role,
     Status,
     StatusMap,
-    TicketCreated,
 )
 from csmcore.tickets.importing._build import Builder, Reject, Rows, check_id, run
 from csmcore.tickets.importing._common import (
@@ -37,6 +32,7 @@ from csmcore.tickets.importing._common import (
     field_value,
     repairing,
 )
+from csmcore.tickets.importing._events import EventMaker
 
 __all__ = ["SERVICENOW", "SnapshotFormat", "import_snapshots"]
 
@@ -255,6 +251,7 @@ class _SnapshotBuild:
         self.repair = repair
         self.missing = fmt.missing
         self.read_field = fmt.field_reader
+        self.make = EventMaker()
 
     def _instant(self, text: str, row: int, what: str) -> Any:
         if text in self.missing:
@@ -387,7 +384,7 @@ class _SnapshotBuild:
         if plan.channel is not None:
             channel = fmt.channels.get(row[plan.channel], Channel.OTHER)
         try:
-            created = TicketCreated(
+            created = self.make.created(
                 at=created_at,
                 actor=None if plan.actor is None else self._value(row[plan.actor]),
                 ticket_id=case,
@@ -404,7 +401,7 @@ class _SnapshotBuild:
             )
         except ValidationError as err:
             raise Reject(Reason.INVALID_VALUE, f"row {number}: {err}", number, error=err) from None
-        builder = Builder(created, number, self.repair)
+        builder = Builder(created, number, self.repair, self.make)
         for reason in repairs:
             builder.count_repair(reason)
         self.folded = (status is None, Reason.UNKNOWN_PRIORITY in repairs)
@@ -465,6 +462,7 @@ class _SnapshotBuild:
         priority_of = self.priority_of
         default_requester = fmt.default_requester
         events = builder.events
+        make = self.make
         previous = rows[0]
         previous_key = key(previous)
         previous_fields = field_key(previous)
@@ -506,33 +504,26 @@ class _SnapshotBuild:
                         if folded_priority:
                             changes[fmt.priority_field] = None
                             folded_priority = False
-                        builder.add(
-                            PriorityChanged(
-                                at=at, actor=actor, priority=named[0], priority_name=named[1]
-                            ),
-                            number,
-                        )
+                        builder.add(make.priority_changed(at, actor, named[0], named[1]), number)
                 if (group_i is not None and row[group_i] != previous[group_i]) or (
                     assignee_i is not None and row[assignee_i] != previous[assignee_i]
                 ):
                     group = None if group_i is None else row[group_i]
                     assignee = None if assignee_i is None else row[assignee_i]
                     builder.add(
-                        Assigned(
-                            at=at,
-                            actor=actor,
-                            group=None if group in missing else group,
-                            assignee=None if assignee in missing else assignee,
+                        make.assigned(
+                            at,
+                            actor,
+                            None if group in missing else group,
+                            None if assignee in missing else assignee,
                         ),
                         number,
                     )
                 if requester_i is not None and row[requester_i] != previous[requester_i]:
                     text = row[requester_i]
                     builder.add(
-                        RequesterChanged(
-                            at=at,
-                            actor=actor,
-                            requester=default_requester if text in missing else text,
+                        make.requester_changed(
+                            at, actor, default_requester if text in missing else text
                         ),
                         number,
                     )
@@ -542,7 +533,7 @@ class _SnapshotBuild:
                         if text != previous[i]:
                             changes[column] = None if text in missing else read(column, text)
                 if changes:
-                    builder.add(FieldsChanged(at=at, actor=actor, changes=changes), number)
+                    builder.add(make.fields_changed(at, actor, changes), number)
             except ValidationError as err:
                 raise Reject(
                     Reason.INVALID_VALUE, f"row {number}: {err}", number, error=err
