@@ -42,6 +42,7 @@ STATUS_VALUES: Final = frozenset(member.value for member in Status)
 PRIORITY_VALUES: Final = frozenset(member.value for member in Priority)
 """Likewise for custom priority names."""
 _MAX_TEXTS: Final = 65_536
+_PLAIN_FIELD_KINDS: Final = frozenset({str, bool, type(None)})
 
 
 class EventMaker:
@@ -51,10 +52,12 @@ class EventMaker:
     run; it holds no state about tickets.
     """
 
-    __slots__ = ("_texts",)
+    __slots__ = ("_texts", "_values")
 
     def __init__(self) -> None:
         self._texts: set[str] = set()
+        # Plain field values known good: text (empty included), True, False, None.
+        self._values: set[str | bool | None] = {True, False, None}
 
     def _known(self, value: object) -> bool:
         """True when ``value`` is non-empty text that every store can keep (``check_text``'s
@@ -87,24 +90,27 @@ class EventMaker:
     def _fields(self, value: Mapping[str, Any]) -> FrozenMap[str, Any] | None:
         """The checked, name-sorted map of plain field values (text, bool, None), or None when
         something else is there."""
-        known = self._known
+        texts, good = self._texts, self._values
         try:
             names = sorted(value)
-        except TypeError:  # names of mixed types: the constructor names the bad one
+            values = [value[name] for name in names]
+            # Names and values seen before are checked in C; only new ones one by one.
+            if not texts.issuperset(names) and not all(map(self._known, names)):
+                return None
+            if not set(map(type, values)) <= _PLAIN_FIELD_KINDS:
+                return None
+            if not good.issuperset(values):
+                for item in values:
+                    # Field values may be empty text (unlike names), as check_field_value says.
+                    if type(item) is str and item and not self._known(item):
+                        return None
+                    if len(good) >= _MAX_TEXTS:
+                        good.clear()
+                        good.update((True, False, None))
+                    good.add(item)
+        except TypeError:  # names of mixed types, or unhashable: the constructor decides
             return None
-        items = []
-        for name in names:
-            if not known(name):
-                return None
-            item = value[name]
-            if type(item) is str:
-                # Field values may be empty text (unlike names), as check_field_value says.
-                if item and not known(item):
-                    return None
-            elif item is not None and type(item) is not bool:
-                return None
-            items.append((name, item))
-        fields: FrozenMap[str, Any] = FrozenMap(items)
+        fields: FrozenMap[str, Any] = FrozenMap(zip(names, values, strict=True))
         fields._plain = True  # no datetime or Decimal: as field_map marks it
         return fields
 
@@ -112,7 +118,11 @@ class EventMaker:
         """A new event of ``cls`` with ``at`` and ``actor`` set, or None outside the plain case."""
         if type(at) is not datetime or at.tzinfo is not _UTC:
             return None
-        if actor is not None and not self._known(actor):
+        if (
+            actor is not None
+            and not (type(actor) is str and actor in self._texts)
+            and not self._known(actor)
+        ):
             return None
         event = _new(cls)
         _set(event, "at", at)
