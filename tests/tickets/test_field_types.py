@@ -150,3 +150,22 @@ def test_every_field_value_round_trips_through_json(fields: dict[str, Any]) -> N
     for name, value in event.changes.items():
         assert type(again.changes[name]) is type(value)
         assert str(again.changes[name]) == str(value)
+
+
+def test_frozen_map_views_are_the_inner_dict_s_read_only_views() -> None:
+    from collections.abc import ItemsView, KeysView, ValuesView
+
+    from csmcore.tickets import FrozenMap
+
+    fields = FrozenMap([("a", 1), ("b", None)])
+    assert isinstance(fields.keys(), KeysView)
+    assert list(fields.keys()) == ["a", "b"]
+    assert isinstance(fields.values(), ValuesView)
+    assert None in fields.values()
+    assert isinstance(fields.items(), ItemsView)
+    assert ("a", 1) in fields.items()
+    assert dict(fields.items()) == {"a": 1, "b": None}
+    assert not hasattr(fields.values(), "__setitem__")
+    with pytest.raises(TypeError):
+        fields.items().mapping["a"] = 2  # type: ignore[attr-defined]
+    assert fields == {"a": 1, "b": None}

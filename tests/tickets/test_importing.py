@@ -5,19 +5,23 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timezone
+from decimal import Decimal
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from csmcore.errors import UnknownTimezoneError, ValidationError
+from csmcore.errors import ErrorCode, UnknownTimezoneError, ValidationError
 from csmcore.tickets import (
     Assigned,
     Commented,
     FieldsChanged,
     Priority,
     PriorityChanged,
+    PriorityMap,
     Reopened,
+    RequesterChanged,
     Status,
     StatusChanged,
     StatusMap,
@@ -113,18 +117,84 @@ def test_snapshots_diff_consecutive_rows_into_events() -> None:
     assert (report.rows, report.event_rows, report.noop_rows, report.tickets) == (7, 6, 1, 2)
 
 
-def test_a_changed_requester_is_kept_in_a_field_named_after_its_column() -> None:
-    tickets, _ = snap(
+def test_a_changed_requester_becomes_a_requester_changed_event() -> None:
+    tickets, report = snap(
         """
 T1,New,3,?,?,ann,?,0,1/3/2025 09:00,sys
 T1,New,3,?,?,eve,?,1,1/3/2025 09:05,sys
+T1,New,3,?,?,?,?,2,1/3/2025 09:10,sys
 """
     )
     ticket = tickets[0].ticket
-    assert ticket.requester == "ann"
-    assert ticket.events[-1] == FieldsChanged(
-        at=datetime(2025, 3, 1, 9, 5, tzinfo=UTC), actor="sys", changes={"caller": "eve"}
+    assert ticket.created.requester == "ann"
+    assert ticket.events[1:] == (
+        RequesterChanged(at=datetime(2025, 3, 1, 9, 5, tzinfo=UTC), actor="sys", requester="eve"),
+        # A missing requester reads as the format's default, as at creation.
+        RequesterChanged(
+            at=datetime(2025, 3, 1, 9, 10, tzinfo=UTC), actor="sys", requester="unknown"
+        ),
     )
+    assert ticket.requester == "unknown"
+    assert dict(ticket.fields) == {}
+    assert tickets[0].event_rows == (1, 2, 3)
+    assert report.balanced
+
+
+def test_priorities_keep_the_export_s_name_and_map_to_a_category() -> None:
+    tickets, _ = snap(
+        """
+T1,New,3,?,?,ann,?,0,1/3/2025 09:00,sys
+T1,New,1,?,?,ann,?,1,1/3/2025 09:05,sys
+T1,New,urgent,?,?,ann,?,2,1/3/2025 09:10,sys
+"""
+    )
+    ticket = tickets[0].ticket
+    created = ticket.created
+    assert (created.priority, created.priority_name) == (Priority.NORMAL, "3")
+    assert ticket.events[1:] == (
+        PriorityChanged(
+            at=datetime(2025, 3, 1, 9, 5, tzinfo=UTC),
+            actor="sys",
+            priority=Priority.URGENT,
+            priority_name="1",
+        ),
+        # A category's own name is accepted too, and has no custom name.
+        PriorityChanged(
+            at=datetime(2025, 3, 1, 9, 10, tzinfo=UTC), actor="sys", priority=Priority.URGENT
+        ),
+    )
+    assert isinstance(FMT.priorities, PriorityMap)
+    assert FMT.priorities.category("2") is Priority.HIGH
+
+
+def test_a_rejection_carries_the_model_s_structured_details() -> None:
+    def read(column: str, text: str) -> str | float | Decimal:
+        if text == "nan":
+            return float("nan")
+        if text.startswith("eur "):
+            return Decimal(text[4:])
+        return text
+
+    fmt = attrs.evolve(FMT, field_reader=read)
+    tickets, report = snap(
+        """
+T1,New,3,?,?,ann,eur 1.50,0,1/3/2025 09:00,sys
+T2,New,3,?,?,ann,gold,0,1/3/2025 09:00,sys
+T2,New,3,?,?,ann,nan,1,1/3/2025 09:05,sys
+""",
+        fmt=fmt,
+    )
+    assert tickets[0].ticket.fields["plan"] == Decimal("1.50")
+    (rejection,) = report.rejected
+    assert (rejection.ticket_id, rejection.reason, rejection.row) == ("T2", "invalid_value", 3)
+    assert rejection.code == ErrorCode.INVALID_FIELD_VALUE
+    assert rejection.field == "plan"
+    assert rejection.error_value != rejection.error_value  # the NaN itself
+    assert rejection.event_index is None  # refused when the event was built, not folded
+    # A rejection the importer decides itself has no model details.
+    _, report = snap("T1,Limbo,3,?,?,ann,?,0,1/3/2025 09:00,sys", "strict")
+    assert report.rejected[0].code is None
+    assert report.rejected[0].field is None
 
 
 OUT_OF_ORDER = """
@@ -448,9 +518,15 @@ C1,Close,2025-03-03 12:30,bob
     ]
     assert report.repairs == {"missing_reopen": 1}
     assert report.noops == {"repeated_status": 1}
-    # A repeated close alone is refused by the ticket model: strict rejects it.
-    _, report = act("C1,Close,2025-03-03 10:00,bob\nC1,Close,2025-03-03 11:00,bob", "strict")
-    assert report.rejects == {"repeated_status": 1}
+    # The ticket model accepts a repeated close as a no-op: so do both policies.
+    for policy in ("strict", "repair"):
+        tickets, report = act(
+            "C1,Close,2025-03-03 10:00,bob\nC1,Close,2025-03-03 11:00,bob", policy
+        )
+        assert not report.rejected
+        assert report.noops == {"repeated_status": 1}
+        assert tickets[0].noop_rows == (2,)
+        assert report.balanced
 
 
 def test_bad_values_in_activity_rows_reject_naming_the_row() -> None:

@@ -4,7 +4,15 @@ and the attrs converters and validators of event fields."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    Callable,
+    ItemsView,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    ValuesView,
+)
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Final, Generic, TypeAlias, TypeVar
@@ -91,6 +99,21 @@ class FrozenMap(Mapping[_K, _V], Generic[_K, _V]):
     def get(self, key: _K, default: Any = None) -> Any:
         """The value for ``key``, or ``default`` when it is absent."""
         return self._data.get(key, default)
+
+    # The views of the inner dict (read-only, like every dict view): the Mapping mixins'
+    # pure-Python views made ``None in fields.values()`` (each TicketCreated folded) about
+    # 1.7 µs for 19 fields; the dict's own view takes 0.5 µs.
+    def keys(self) -> KeysView[_K]:
+        """A read-only view of the keys."""
+        return self._data.keys()
+
+    def values(self) -> ValuesView[_V]:
+        """A read-only view of the values."""
+        return self._data.values()
+
+    def items(self) -> ItemsView[_K, _V]:
+        """A read-only view of the ``(key, value)`` pairs."""
+        return self._data.items()
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FrozenMap):

@@ -134,8 +134,8 @@ def import_activities(
     """Build tickets from an activity log, one ticket at a time.
 
     Arguments, memory and results as for :func:`import_snapshots`. A status activity that
-    repeats the ticket's status is a no-op (``repeated_status``) in both policies, except a
-    second close, which the ticket model refuses: strict rejects that ticket. In ``repair``
+    repeats the ticket's status (a second close too) is a no-op (``repeated_status``) in both
+    policies, as the ticket model treats it. In ``repair``
     mode the rows of a case are sorted (by instant, then content) and an activity on a closed
     ticket gets the reopen the log never recorded; ``strict`` rejects such tickets.
     """
@@ -218,12 +218,16 @@ class _ActivityBuild:
             if reordered:
                 builder.count_repair(Reason.OUT_OF_ORDER)
         except ValidationError as err:
-            raise Reject(Reason.INVALID_VALUE, f"row {first_number}: {err}", first_number) from None
+            raise Reject(
+                Reason.INVALID_VALUE, f"row {first_number}: {err}", first_number, error=err
+            ) from None
         for at, number, row in timed:
             try:
                 self._apply(builder, at, number, row)
             except ValidationError as err:
-                raise Reject(Reason.INVALID_VALUE, f"row {number}: {err}", number) from None
+                raise Reject(
+                    Reason.INVALID_VALUE, f"row {number}: {err}", number, error=err
+                ) from None
         return builder
 
     def _actor(self, row: Sequence[str]) -> str | None:
@@ -246,15 +250,9 @@ class _ActivityBuild:
         status = _STATUS_OF.get(kind)
         if status is not None:
             if status is builder.status and builder.status_name is None:
-                if self.repair or status is not Status.CLOSED:
-                    builder.noop(number, Reason.REPEATED_STATUS)
-                    return
-                raise Reject(
-                    Reason.REPEATED_STATUS,
-                    f"row {number}: {name!r} closes a ticket that is already closed",
-                    number,
-                    name,
-                )
+                # The ticket model accepts a repeated status (closed included) as a no-op.
+                builder.noop(number, Reason.REPEATED_STATUS)
+                return
             builder.change_status(status, None, at, actor, number)
             return
         builder.reopen_if_closed(at, actor, number, f"activity {name!r}")

@@ -7,11 +7,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from csmcore.errors import InvalidTransition, ValidationError
+from csmcore.errors import CsmError, InvalidTransition, ValidationError
 from csmcore.tickets import (
     Reopened,
     Status,
-    StatusChanged,
     Ticket,
     TicketCreated,
     TicketEventBase,
@@ -22,6 +21,7 @@ from csmcore.tickets.importing._common import (
     Reason,
     Rejection,
 )
+from csmcore.tickets.importing._events import EventMaker
 
 __all__ = ["Builder", "Reject", "Rows", "check_id", "group_cases", "run"]
 
@@ -36,13 +36,19 @@ class Reject(Exception):
     """Raised inside a ticket's build to reject it (caught by :meth:`Builder.finish`)."""
 
     def __init__(
-        self, reason: Reason, message: str, row: int | None = None, value: str | None = None
+        self,
+        reason: Reason,
+        message: str,
+        row: int | None = None,
+        value: str | None = None,
+        error: CsmError | None = None,
     ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.row = row
         self.value = value
+        self.error = error
 
 
 class Builder:
@@ -55,6 +61,7 @@ class Builder:
     __slots__ = (
         "event_rows",
         "events",
+        "make",
         "noop_rows",
         "noops",
         "repair",
@@ -63,7 +70,10 @@ class Builder:
         "status_name",
     )
 
-    def __init__(self, created: TicketCreated, row: int, repair: bool) -> None:
+    def __init__(
+        self, created: TicketCreated, row: int, repair: bool, make: EventMaker | None = None
+    ) -> None:
+        self.make = EventMaker() if make is None else make
         self.events: list[Any] = [created]
         self.event_rows: list[int] = [row]
         self.noop_rows: list[int] = []
@@ -142,7 +152,7 @@ class Builder:
             self.status, self.status_name = target, None
             if status is target and name is None:
                 return True
-        self.add(StatusChanged(at=at, actor=actor, status=status, status_name=name), row)
+        self.add(self.make.status_changed(at, actor, status, name), row)
         self.status, self.status_name = status, name
         return True
 
@@ -150,10 +160,17 @@ class Builder:
         """The ticket these events make; raises Reject when the ticket model refuses them."""
         try:
             ticket = Ticket.from_events(self.events)
-        except InvalidTransition as err:
-            raise Reject(Reason.INVALID_TRANSITION, str(err)) from err
-        except ValidationError as err:
-            raise Reject(Reason.INVALID_VALUE, str(err)) from err
+        except (InvalidTransition, ValidationError) as err:
+            reason = (
+                Reason.INVALID_TRANSITION
+                if isinstance(err, InvalidTransition)
+                else Reason.INVALID_VALUE
+            )
+            index = err.event_index
+            row = None
+            if index is not None and 0 <= index < len(self.event_rows):
+                row = self.event_rows[index]
+            raise Reject(reason, str(err), row, error=err) from err
         return ImportedTicket(
             ticket=ticket, event_rows=tuple(self.event_rows), noop_rows=tuple(self.noop_rows)
         )
@@ -255,6 +272,7 @@ def run(
 def _rejected(report: ImportReport, case: str, first: int, count: int, reject: Reject) -> None:
     report.rejected_rows += count
     report.rejects[str(reject.reason)] += 1
+    error = reject.error
     report.rejected.append(
         Rejection(
             ticket_id=case,
@@ -263,5 +281,9 @@ def _rejected(report: ImportReport, case: str, first: int, count: int, reject: R
             rows=tuple(range(first, first + count)),
             row=reject.row,
             value=reject.value,
+            code=None if error is None else str(error.code),
+            event_index=None if error is None else error.event_index,
+            field=None if error is None else error.field,
+            error_value=None if error is None else error.value,
         )
     )

@@ -7,7 +7,8 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone, tzinfo
-from typing import Final
+from decimal import Decimal
+from typing import Any, Final
 
 import attrs
 
@@ -90,6 +91,13 @@ class Rejection:
     file with one header row and no cell spanning lines, file line = row + 1); ``row`` is the
     row at fault (None when the fault is the ticket's as a whole); ``value`` the offending cell
     text, when there is one.
+
+    When the ticket model refused the ticket (a :class:`~csmcore.errors.CsmError`), its
+    structured details are kept: ``code`` (an :class:`~csmcore.errors.ErrorCode` value such as
+    ``"ticket_closed"``, a plain string), ``event_index`` (the 0-based position of the offending
+    event in the history the importer built; ``row`` is then the row that gave that event),
+    ``field`` (the field or argument name) and ``error_value`` (the offending value, of any
+    type). They are None for a rejection the importer decided itself (its ``reason`` says why).
     """
 
     ticket_id: str
@@ -98,6 +106,10 @@ class Rejection:
     rows: tuple[int, ...]
     row: int | None = None
     value: str | None = None
+    code: str | None = None
+    event_index: int | None = None
+    field: str | None = None
+    error_value: Any = None
 
 
 @attrs.frozen(kw_only=True)
@@ -256,8 +268,9 @@ def field_value(column: str, text: str) -> str | bool:
     return text
 
 
-FieldReader = Callable[[str, str], "str | int | float | bool | None"]
-"""``(column, text) -> value`` of a custom field; None leaves the field unset."""
+FieldReader = Callable[[str, str], "str | int | float | bool | Decimal | datetime | None"]
+"""``(column, text) -> value`` of a custom field (a datetime must be aware); None leaves the
+field unset."""
 
 
 def column_index(header: Sequence[str], name: str, what: str) -> int:

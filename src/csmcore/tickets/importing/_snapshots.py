@@ -12,15 +12,12 @@ import attrs
 
 from csmcore.errors import ValidationError
 from csmcore.tickets import (
-    Assigned,
     Channel,
-    FieldsChanged,
     Priority,
-    PriorityChanged,
+    PriorityMap,
     Role,
     Status,
     StatusMap,
-    TicketCreated,
 )
 from csmcore.tickets.importing._build import Builder, Reject, Rows, check_id, run
 from csmcore.tickets.importing._common import (
@@ -35,6 +32,7 @@ from csmcore.tickets.importing._common import (
     field_value,
     repairing,
 )
+from csmcore.tickets.importing._events import EventMaker
 
 __all__ = ["SERVICENOW", "SnapshotFormat", "import_snapshots"]
 
@@ -45,6 +43,10 @@ def _names(value: Iterable[str]) -> frozenset[str]:
 
 def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return dict(value)
+
+
+def _priority_map(value: PriorityMap | Mapping[str, Priority | str]) -> PriorityMap:
+    return value if isinstance(value, PriorityMap) else PriorityMap(custom=value)
 
 
 @attrs.frozen(kw_only=True)
@@ -61,13 +63,15 @@ class SnapshotFormat:
     compared with the one before it, and each change gives events, in this order: ``state``
     (through ``statuses``, a :class:`~csmcore.tickets.StatusMap` of the export's state names) ->
     :class:`~csmcore.tickets.StatusChanged` (or :class:`~csmcore.tickets.Reopened`);
-    ``priority`` (through ``priorities``, export text -> :class:`~csmcore.tickets.Priority`) ->
-    :class:`~csmcore.tickets.PriorityChanged`; ``group`` / ``assignee`` ->
-    :class:`~csmcore.tickets.Assigned`; every other column not in ``ignore`` -> one
+    ``priority`` (through ``priorities``, a :class:`~csmcore.tickets.PriorityMap` of the
+    export's priority names, or a plain mapping of name -> :class:`~csmcore.tickets.Priority`
+    that becomes one) -> :class:`~csmcore.tickets.PriorityChanged` whose ``priority`` is the
+    category and ``priority_name`` the export's name (None for a category's own name);
+    ``group`` / ``assignee`` -> :class:`~csmcore.tickets.Assigned`; ``requester`` ->
+    :class:`~csmcore.tickets.RequesterChanged` (a missing cell reads as ``default_requester``,
+    as at creation); every other column not in ``ignore`` -> one
     :class:`~csmcore.tickets.FieldsChanged` with the changed custom fields (cells read by
-    ``field_reader``; missing cells remove the field). ``requester`` sets the ticket's requester
-    at creation; a later change of requester is recorded in the custom field named after the
-    column (the ticket model has no requester-change event yet). ``actor`` names the column
+    ``field_reader``; missing cells remove the field). ``actor`` names the column
     whose value becomes each event's ``actor``. ``channel`` maps through ``channels`` (unknown
     texts: ``other``). A row whose columns other than ``ignore`` equal the row before it is a
     no-op.
@@ -83,7 +87,7 @@ class SnapshotFormat:
     order: str | None = None
     opened_at: str | None = None
     priority: str | None = None
-    priorities: Mapping[str, Priority] = attrs.field(factory=dict, converter=_frozen_map)
+    priorities: PriorityMap = attrs.field(factory=PriorityMap, converter=_priority_map)
     default_priority: Priority = Priority.NORMAL
     group: str | None = None
     assignee: str | None = None
@@ -241,10 +245,13 @@ class _SnapshotBuild:
         self.memo = timestamps.memo
         statuses = fmt.statuses
         self.status_of = {name: statuses.resolve(name) for name in statuses.names}
+        priorities = fmt.priorities
+        self.priority_of = {name: priorities.resolve(name) for name in priorities.names}
         self.folded = (False, False)
         self.repair = repair
         self.missing = fmt.missing
         self.read_field = fmt.field_reader
+        self.make = EventMaker()
 
     def _instant(self, text: str, row: int, what: str) -> Any:
         if text in self.missing:
@@ -363,13 +370,13 @@ class _SnapshotBuild:
         status, name = self._state(row[plan.state], number, fields)
         if status is None:
             repairs.append(Reason.UNKNOWN_STATE)
-        priority = fmt.default_priority
+        priority, priority_name = fmt.default_priority, None
         if plan.priority is not None:
             found = self._priority(row[plan.priority], number, fields)
             if found is None:
                 repairs.append(Reason.UNKNOWN_PRIORITY)
             else:
-                priority = found
+                priority, priority_name = found
         requester = fmt.default_requester
         if plan.requester is not None:
             requester = self._value(row[plan.requester]) or requester
@@ -377,13 +384,14 @@ class _SnapshotBuild:
         if plan.channel is not None:
             channel = fmt.channels.get(row[plan.channel], Channel.OTHER)
         try:
-            created = TicketCreated(
+            created = self.make.created(
                 at=created_at,
                 actor=None if plan.actor is None else self._value(row[plan.actor]),
                 ticket_id=case,
                 created_by=fmt.created_by,
                 channel=channel,
                 priority=priority,
+                priority_name=priority_name,
                 requester=requester,
                 group=None if plan.group is None else self._value(row[plan.group]),
                 assignee=None if plan.assignee is None else self._value(row[plan.assignee]),
@@ -392,8 +400,8 @@ class _SnapshotBuild:
                 fields=fields,
             )
         except ValidationError as err:
-            raise Reject(Reason.INVALID_VALUE, f"row {number}: {err}", number) from None
-        builder = Builder(created, number, self.repair)
+            raise Reject(Reason.INVALID_VALUE, f"row {number}: {err}", number, error=err) from None
+        builder = Builder(created, number, self.repair, self.make)
         for reason in repairs:
             builder.count_repair(reason)
         self.folded = (status is None, Reason.UNKNOWN_PRIORITY in repairs)
@@ -418,15 +426,19 @@ class _SnapshotBuild:
         changes[self.fmt.state_field] = self._value(text)
         return None, None
 
-    def _priority(self, text: str, number: int, changes: dict[str, Any]) -> Priority | None:
-        found = self.fmt.priorities.get(text)
+    def _priority(
+        self, text: str, number: int, changes: dict[str, Any]
+    ) -> tuple[Priority, str | None] | None:
+        """The (category, custom name) of a priority cell; an unknown one is rejected or folded
+        into ``changes`` (returning None: keep the current priority)."""
+        found = self.priority_of.get(text)
         if found is not None:
             return found
         if not self.repair:
             raise Reject(
                 Reason.UNKNOWN_PRIORITY,
                 f"row {number}: priority {text!r} is not known; accepted: "
-                f"{list(self.fmt.priorities)}",
+                f"{list(self.fmt.priorities.names)}",
                 number,
                 text,
             )
@@ -447,16 +459,24 @@ class _SnapshotBuild:
         read = self.read_field
         folded_state, folded_priority = self.folded
         status_of = self.status_of
+        priority_of = self.priority_of
+        default_requester = fmt.default_requester
         events = builder.events
+        make = self.make
         previous = rows[0]
         previous_key = key(previous)
         previous_fields = field_key(previous)
+        # Rows equal to the one before: no-ops, counted once after the loop (builder.noop's
+        # work, inlined: these rows are a quarter of a ServiceNow log).
+        noop_rows = builder.noop_rows
+        unchanged = 0
         for index in range(1, len(rows)):
             row = rows[index]
             row_key = key(row)
             row_fields = field_key(row)
             if row_key == previous_key and row_fields == previous_fields:
-                builder.noop(numbers[index], Reason.NO_CHANGE)
+                noop_rows.append(numbers[index])
+                unchanged += 1
                 continue
             at = ats[index]
             number = numbers[index]
@@ -480,8 +500,8 @@ class _SnapshotBuild:
                         builder.count_repair(Reason.UNKNOWN_STATE)
                 if priority_i is not None and row[priority_i] != previous[priority_i]:
                     text = row[priority_i]
-                    priority = fmt.priorities.get(text)
-                    if priority is None:
+                    named = priority_of.get(text)
+                    if named is None:
                         self._priority(text, number, changes)
                         folded_priority = True
                         builder.count_repair(Reason.UNKNOWN_PRIORITY)
@@ -489,33 +509,43 @@ class _SnapshotBuild:
                         if folded_priority:
                             changes[fmt.priority_field] = None
                             folded_priority = False
-                        builder.add(PriorityChanged(at=at, actor=actor, priority=priority), number)
+                        builder.add(make.priority_changed(at, actor, named[0], named[1]), number)
                 if (group_i is not None and row[group_i] != previous[group_i]) or (
                     assignee_i is not None and row[assignee_i] != previous[assignee_i]
                 ):
                     group = None if group_i is None else row[group_i]
                     assignee = None if assignee_i is None else row[assignee_i]
                     builder.add(
-                        Assigned(
-                            at=at,
-                            actor=actor,
-                            group=None if group in missing else group,
-                            assignee=None if assignee in missing else assignee,
+                        make.assigned(
+                            at,
+                            actor,
+                            None if group in missing else group,
+                            None if assignee in missing else assignee,
                         ),
                         number,
                     )
                 if requester_i is not None and row[requester_i] != previous[requester_i]:
                     text = row[requester_i]
-                    changes[fmt.requester or ""] = None if text in missing else text
+                    builder.add(
+                        make.requester_changed(
+                            at, actor, default_requester if text in missing else text
+                        ),
+                        number,
+                    )
                 if row_fields != previous_fields:
                     for i, column in fields:
                         text = row[i]
                         if text != previous[i]:
                             changes[column] = None if text in missing else read(column, text)
                 if changes:
-                    builder.add(FieldsChanged(at=at, actor=actor, changes=changes), number)
+                    builder.add(make.fields_changed(at, actor, changes), number)
             except ValidationError as err:
-                raise Reject(Reason.INVALID_VALUE, f"row {number}: {err}", number) from None
+                raise Reject(
+                    Reason.INVALID_VALUE, f"row {number}: {err}", number, error=err
+                ) from None
             if len(events) == before:
                 builder.noop(number, Reason.REPEATED_STATUS)
             previous, previous_key, previous_fields = row, row_key, row_fields
+        if unchanged:
+            noops = builder.noops
+            noops[Reason.NO_CHANGE] = noops.get(Reason.NO_CHANGE, 0) + unchanged
