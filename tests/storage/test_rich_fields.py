@@ -46,6 +46,9 @@ CONDITIONS: list[Condition] = [
     Compare("fields.due", "<", DUE),
     Compare("fields.due", ">=", DUE),
     Not(Eq("fields.due", DUE)),
+    Eq("fields.amount", None),  # a Decimal value is set, not unset
+    In("fields.due", [None]),
+    Not(Eq("fields.due", None)),
 ]
 
 

@@ -27,6 +27,8 @@ import json
 import json.encoder
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Protocol, cast
 
 from csmcore import conditions as cd
@@ -121,8 +123,11 @@ def fields_json(fields: Mapping[str, Any]) -> str:
     """The ``csm_tickets.fields`` text of a ticket's custom fields: a JSON object (UTF-8, not
     ASCII-escaped) keyed by :func:`field_key`, numbers as :func:`json_number` gives them.
 
-    Values of other types than str, int, float and bool (there are none today) are left out,
-    as if unset: ``matches`` treats them so too (they equal None and compare with nothing).
+    A ``None`` value is left out (``matches`` reads it as unset). A ``Decimal`` or a datetime
+    is written as its tagged JSON object (``{"$decimal": "10.50"}``, ``{"$datetime": "..."}``):
+    present, so that ``Eq(field, None)`` does not take it for unset, and never equal to or
+    ordered with a scalar; conditions on such values are left to ``matches`` (see
+    ``_JSON_SCALARS``).
     """
     if not fields:
         return _EMPTY_JSON
@@ -132,6 +137,10 @@ def fields_json(fields: Mapping[str, Any]) -> str:
             data[field_key(name)] = value
         elif isinstance(value, int | float):
             data[field_key(name)] = json_number(value)
+        elif isinstance(value, Decimal):
+            data[field_key(name)] = {"$decimal": str(value)}
+        elif isinstance(value, datetime):
+            data[field_key(name)] = {"$datetime": value.isoformat()}
     return _dump_utf8(data)
 
 
