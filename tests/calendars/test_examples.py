@@ -476,3 +476,25 @@ def test_a_complex_calendar_survives_serialization_with_its_behaviour() -> None:
     for moment, is_open in cases:
         assert cal.is_open(moment) is is_open, moment
         assert back.is_open(moment) is is_open, moment
+
+
+def test_a_closure_ending_in_the_fall_back_hour_round_trips_equal() -> None:
+    """Found by the round-trip property: 02:00 in Berlin on 2025-10-26 happens twice, and Python
+    never finds such an ambiguous time equal to one in another zone (PEP 495), so the closure
+    read back with a fixed +02:00 offset compared unequal although it is the same instant.
+    Closures compare (and hash) by their instants in UTC."""
+    from zoneinfo import ZoneInfo
+
+    from csmcore import from_data, to_data
+
+    berlin = ZoneInfo("Europe/Berlin")
+    closure = (
+        datetime(2025, 10, 25, 21, 34, tzinfo=berlin),
+        datetime(2025, 10, 26, 2, tzinfo=berlin),
+    )
+    cal = BusinessCalendar.always(timezone="UTC", closures=[closure])
+    back = from_data(to_data(cal), BusinessCalendar)
+    assert back == cal
+    assert hash(back) == hash(cal)
+    later = (closure[0], closure[1] + timedelta(minutes=1))
+    assert BusinessCalendar.always(timezone="UTC", closures=[later]) != cal

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Container, Iterable, Iterator
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import ClassVar
 
 import attrs
@@ -47,6 +47,14 @@ def _bad_duration(value: object, argument: str) -> ValidationError:
     )
 
 
+def _in_utc(closures: tuple[tuple[datetime, datetime], ...]) -> tuple[tuple[datetime, ...], ...]:
+    """What closures are compared and hashed by: their instants in UTC. Python never finds an
+    ambiguous local time (a fall-back hour) equal to a time in another zone, not even the same
+    instant (PEP 495), and a closure read back from data has a fixed offset where the one built
+    had the zone."""
+    return tuple(tuple(moment.astimezone(timezone.utc) for moment in pair) for pair in closures)
+
+
 @serializable("business_calendar", aliases=("csmcore.calendars:BusinessCalendar",))
 @attrs.frozen(kw_only=True, repr=False)
 class BusinessCalendar:
@@ -85,7 +93,7 @@ class BusinessCalendar:
     holidays: Container[date] = attrs.field(factory=frozenset, converter=normalise_holidays)
     recurring_holidays: tuple[str, ...] = attrs.field(default=(), converter=normalise_rules)
     closures: tuple[tuple[datetime, datetime], ...] = attrs.field(
-        default=(), converter=normalise_closures
+        default=(), converter=normalise_closures, eq=_in_utc
     )
     _timeline: BusinessTimeline = attrs.field(init=False, eq=False, hash=False)
 
