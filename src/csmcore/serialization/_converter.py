@@ -235,11 +235,13 @@ def from_data(data: Any, cls: type[T]) -> T:
         return converter.structure(data, cls)
     except SerializationError as err:
         if type(err) is SerializationError and not str(err).startswith("$"):
-            raise SerializationError(f"$: {err}") from err  # a failure of the top value
+            # a failure of the top value; the lower-level failure stays the cause
+            raise SerializationError(f"$: {err}") from (err.__cause__ or err)
         raise
     except Exception as err:  # the boundary: no lower-level failure escapes as itself
         raise SerializationError(
-            f"cannot build {getattr(cls, '__name__', cls)} from data: {_describe_safely(err)}"
+            f"{'' if isinstance(err, BaseValidationError) else '$: '}cannot build "
+            f"{getattr(cls, '__name__', cls)} from data: {_describe_safely(err)}"
         ) from err
 
 

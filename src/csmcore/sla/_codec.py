@@ -90,6 +90,10 @@ def _structure_target_hook(cls: type[SlaTarget]) -> Callable[[Any, type], SlaTar
     )
 
     def structure(data: Any, target_cls: type) -> SlaTarget:
+        if not isinstance(data, Mapping):  # checked before the generated hook calls .keys()
+            raise SerializationError(
+                f"expected a mapping of SlaTarget fields, got {type(data).__name__}"
+            )
         try:
             return fields(data, target_cls)
         except ClassValidationError as err:
