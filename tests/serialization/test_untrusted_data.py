@@ -193,3 +193,11 @@ def test_any_json_like_value_gives_an_instance_or_serialization_error(tag: str, 
     else:
         assert isinstance(result, cls)
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("tag", sorted(registered_types()))
+@pytest.mark.parametrize("data", [{None: 1, "x": 2}, {1: 2}], ids=["None-key", "int-key"])
+def test_non_string_keys_are_named_not_a_comparison_failure(tag: str, data: Any) -> None:
+    message = str(refused(data, TYPES[tag]))
+    assert "not supported between" not in message
+    assert "AttributeError" not in message
