@@ -201,3 +201,13 @@ def test_non_string_keys_are_named_not_a_comparison_failure(tag: str, data: Any)
     message = str(refused(data, TYPES[tag]))
     assert "not supported between" not in message
     assert "AttributeError" not in message
+
+
+def test_deep_data_of_container_subclasses_still_ends_in_serialization_error() -> None:
+    class Mapping(dict[str, Any]):
+        pass
+
+    value: Any = Mapping()
+    for _ in range(5000):  # not seen by the depth walk; the boundary catches RecursionError
+        value = Mapping(op="not", condition=value)
+    refused(value, TYPES["condition.not"])
