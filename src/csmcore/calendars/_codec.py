@@ -49,7 +49,8 @@ def _structure_calendar(data: Any, _: type) -> BusinessCalendar:
     extra = set(data) - _CALENDAR_KEYS
     if extra:
         raise SerializationError(
-            f"$: unknown calendar keys {sorted(extra)}; accepted: {sorted(_CALENDAR_KEYS)}"
+            f"$: unknown calendar keys {sorted(extra, key=repr)}; "
+            f"accepted: {sorted(_CALENDAR_KEYS)}"
         )
     for key in ("timezone", "hours"):
         if key not in data:

@@ -79,7 +79,8 @@ def structure_condition(data: Any, path: str = "$") -> Condition:
     extra = set(data) - keys - {"op"}
     if extra:
         raise SerializationError(
-            f"{path}: unknown keys {sorted(extra)} for op {op!r}; accepted: {sorted(keys)}"
+            f"{path}: unknown keys {sorted(extra, key=repr)} for op {op!r}; "
+            f"accepted: {sorted(keys)}"
         )
     for key in sorted(keys):
         if key not in data:

@@ -32,7 +32,14 @@ True
 
 from __future__ import annotations
 
-from csmcore.serialization._converter import converter, describe_error, from_data, to_data
+from csmcore.serialization._converter import (
+    MAX_NESTING_DEPTH,
+    check_depth,
+    converter,
+    describe_error,
+    from_data,
+    to_data,
+)
 from csmcore.serialization._document import from_document, to_document
 from csmcore.serialization._registry import (
     TypeInfo,
@@ -48,8 +55,10 @@ from csmcore.serialization._registry import (
 )
 
 __all__ = [
+    "MAX_NESTING_DEPTH",
     "TypeInfo",
     "Upcaster",
+    "check_depth",
     "converter",
     "describe_error",
     "from_data",

@@ -36,7 +36,9 @@ def _structure_book(data: Any, _: type) -> SlaBook:
         raise SerializationError(f"$: {data!r} is not a mapping of book fields")
     extra = set(data) - _BOOK_KEYS
     if extra:
-        raise SerializationError(f"$: unknown keys {sorted(extra)}; accepted: {sorted(_BOOK_KEYS)}")
+        raise SerializationError(
+            f"$: unknown keys {sorted(extra, key=repr)}; accepted: {sorted(_BOOK_KEYS)}"
+        )
     for key in ("policies", "calendar"):
         if key not in data:
             raise SerializationError(f"$.{key}: required field missing")
@@ -90,6 +92,10 @@ def _structure_target_hook(cls: type[SlaTarget]) -> Callable[[Any, type], SlaTar
     )
 
     def structure(data: Any, target_cls: type) -> SlaTarget:
+        if not isinstance(data, Mapping):  # checked before the generated hook calls .keys()
+            raise SerializationError(
+                f"expected a mapping of SlaTarget fields, got {type(data).__name__}"
+            )
         try:
             return fields(data, target_cls)
         except ClassValidationError as err:

@@ -46,7 +46,9 @@ def _structure_ticket(data: Any, _: Any) -> Ticket:
         raise SerializationError(f"$: {data!r} is not a mapping with 'id' and 'events'")
     extra = set(data) - {"id", "events"}
     if extra:
-        raise SerializationError(f"$: unknown keys {sorted(extra)}; accepted: ['events', 'id']")
+        raise SerializationError(
+            f"$: unknown keys {sorted(extra, key=repr)}; accepted: ['events', 'id']"
+        )
     for key in ("id", "events"):
         if key not in data:
             raise SerializationError(f"$.{key}: required field missing")
