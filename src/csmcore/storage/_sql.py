@@ -490,27 +490,24 @@ def _push_never(node: cd.Never, dialect: Dialect) -> Compiled:
     return Compiled(dialect.false, [], True)
 
 
-def _nested(node: cd.Condition, dialect: Dialect) -> Compiled:
-    """``node`` pushed down one level deeper; TRUE (inexact) below :data:`MAX_SQL_DEPTH`."""
-    if _DEPTH.level >= MAX_SQL_DEPTH:
-        return _everything(dialect)
-    _DEPTH.level += 1
-    try:
-        return PUSH_DOWN(node, dialect)
-    finally:
-        _DEPTH.level -= 1
-
-
 @PUSH_DOWN.register(cd.All, cd.AnyOf)
 def _push_all_any(node: cd.All | cd.AnyOf, dialect: Dialect) -> Compiled:
     is_all = isinstance(node, cd.All)
     if not node.conditions:
         return Compiled(dialect.true if is_all else dialect.false, [], True)
-    parts = [_nested(p, dialect) for p in node.conditions]
+    state = _DEPTH
+    level = state.level
+    if level >= MAX_SQL_DEPTH:
+        return _everything(dialect)
+    state.level = level + 1  # after an exception compile_condition starts again from 0
+    parts = [PUSH_DOWN(p, dialect) for p in node.conditions]
+    state.level = level
     exact = all(p.exact for p in parts)
-    if is_all:  # TRUE parts (not pushed down) add nothing to an AND
+    if exact:
+        pass
+    elif is_all:  # TRUE parts (not pushed down) add nothing to an AND
         parts = [p for p in parts if p.exact or p.sql != dialect.true] or parts[:1]
-    elif not exact and any(p.sql == dialect.true for p in parts):
+    elif any(p.sql == dialect.true for p in parts):
         return _everything(dialect)  # OR TRUE: every row
     return Compiled(
         _balanced(" AND " if is_all else " OR ", [p.sql for p in parts]),
@@ -521,7 +518,13 @@ def _push_all_any(node: cd.All | cd.AnyOf, dialect: Dialect) -> Compiled:
 
 @PUSH_DOWN.register(cd.Not)
 def _push_not(node: cd.Not, dialect: Dialect) -> Compiled:
-    inner = _nested(node.condition, dialect)
+    state = _DEPTH
+    level = state.level
+    if level >= MAX_SQL_DEPTH:
+        return _everything(dialect)
+    state.level = level + 1
+    inner = PUSH_DOWN(node.condition, dialect)
+    state.level = level
     if not inner.exact:
         return _everything(dialect)
     return Compiled(f"(NOT {inner.sql})", inner.params, True)
