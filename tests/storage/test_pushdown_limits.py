@@ -99,3 +99,19 @@ def test_long_lists_stay_pushed_down(factory: str, request: pytest.FixtureReques
     assert _sql.compile_condition(CASES["hastags-1200"], dialect).exact
     assert _sql.compile_condition(_deep_not(_sql.MAX_SQL_DEPTH), dialect).exact
     assert not _sql.compile_condition(_deep_not(_sql.MAX_SQL_DEPTH + 1), dialect).exact
+
+
+def test_a_condition_over_the_parameter_limit_is_filtered_in_python(
+    sqlite_factory: SqliteFactory,
+) -> None:
+    # an old SQLite build allows 999 parameters: the store reads its limit and stays under it
+    store = sqlite_factory()
+    _fill(store)
+    dialect = type(store.dialect)()  # type: ignore[attr-defined]
+    dialect.max_params = 500
+    store.dialect = dialect  # type: ignore[attr-defined]
+    from csmcore.storage import _sql
+
+    cond = CASES["anyof-998"]
+    assert not _sql.compile_condition(cond, store.dialect).exact  # type: ignore[attr-defined]
+    assert _answers(store) == _expected()

@@ -299,10 +299,10 @@ class Dialect:
     """Differences between SQL backends. Shared SQL is written with ``?`` placeholders."""
 
     name: ClassVar[str]
-    max_params: ClassVar[int] = 32_000
-    """The most bound parameters one pushed-down condition may take (SQLite builds allow
-    32,766 or, before 3.32, 999 in a statement); a condition needing more is filtered in
-    Python."""
+    max_params: int = 32_000
+    """The most bound parameters one pushed-down condition may take (a SQLite store sets it
+    from its build's limit, 32,766 by default or 999 before 3.32); a condition needing more is
+    filtered in Python."""
     false: ClassVar[str] = "FALSE"
     true: ClassVar[str] = "TRUE"
     migrations: ClassVar[tuple[tuple[str, ...], ...]]
