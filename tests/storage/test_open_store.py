@@ -136,3 +136,23 @@ def test_import_csmcore_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("url", "part"),
+    [
+        ("sqlite:///tick\x00ets.db", "path"),
+        ("sqlite:///tick\ud800ets.db", "path"),
+        ("sqlite:///t.db?timeout=\x001", "query"),
+        ("postgresql://postgres@127.0.0.1:5432/te\x00st", "path"),
+        ("postgresql://post\x00gres@127.0.0.1:5432/test", "host"),
+        ("postgresql://postgres@127.0.0.1/test?sslmode=\udfff", "query"),
+        ("memory://\x00", "user, password, host or port"),
+    ],
+)
+def test_nul_or_lone_surrogate_in_a_url_is_refused(url: str, part: str, tmp_path: Path) -> None:
+    # regression (issue 11): SQLite raised ValueError / UnicodeEncodeError, and PostgreSQL
+    # connected to the database name cut at the NUL
+    with pytest.raises(ValidationError, match=part) as info:
+        open_store(url)
+    assert repr(url) in str(info.value)

@@ -133,6 +133,36 @@ def available_schemes() -> list[str]:
     return sorted(set(_BUILTIN) | set(_registered) | set(_entry_point_openers()))
 
 
+def _url_part(url: str, index: int) -> str:
+    """The name of the part of ``url`` that holds the character at ``index``."""
+    scheme_end = url.find("://")
+    if index < scheme_end:
+        return "scheme"
+    before = url[:index]
+    if "#" in before:
+        return "fragment"
+    if "?" in before:
+        return "query"
+    netloc = url[scheme_end + 3 :]
+    for stop in "/?#":
+        netloc = netloc.split(stop, 1)[0]
+    if index < scheme_end + 3 + len(netloc):
+        return "user, password, host or port"
+    return "path (file or database name)"
+
+
+def _check_url_text(url: str) -> None:
+    """Refuse a NUL or a lone surrogate anywhere in ``url`` (no driver can take them: SQLite
+    refuses the path, libpq cuts a name at the NUL)."""
+    for index, char in enumerate(url):
+        if char == "\x00" or "\ud800" <= char <= "\udfff":
+            what = "a NUL character" if char == "\x00" else f"the lone surrogate {char!r}"
+            raise ValidationError(
+                f"url={url!r} holds {what} at index {index}, in its {_url_part(url, index)}; "
+                "a store URL must be text without NUL or surrogate characters"
+            )
+
+
 def open_store(url: str = "memory://") -> Store:
     """Open (and create or migrate when needed) the store at ``url``.
 
@@ -146,6 +176,7 @@ def open_store(url: str = "memory://") -> Store:
             f"url={url!r} is not a store URL; expected for example 'memory://', "
             "'sqlite:///tickets.db' or 'postgresql://user@host/db'"
         )
+    _check_url_text(url)
     scheme = urlsplit(url).scheme.lower()
     opener = _BUILTIN.get(scheme) or _registered.get(scheme)
     if opener is None:

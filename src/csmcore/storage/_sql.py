@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import json.encoder
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -307,6 +308,10 @@ class Dialect:
     """Differences between SQL backends. Shared SQL is written with ``?`` placeholders."""
 
     name: ClassVar[str]
+    max_params: int = 32_000
+    """The most bound parameters one pushed-down condition may take (a SQLite store sets it
+    from its build's limit, 32,766 by default or 999 before 3.32); a condition needing more is
+    filtered in Python."""
     false: ClassVar[str] = "FALSE"
     true: ClassVar[str] = "TRUE"
     migrations: ClassVar[tuple[tuple[str, ...], ...]]
@@ -416,15 +421,58 @@ class Compiled:
         self.exact = exact
 
 
+MAX_SQL_DEPTH = 12
+"""How many ``All`` / ``AnyOf`` / ``Not`` levels are pushed down to SQL; what lies deeper is
+TRUE there (inexact) and left to ``matches`` (SQLite's parser overflows near 40 levels)."""
+
+_TAG_EXISTS_MAX = 8
+"""Up to this many tags, ``HasTags`` is one ``EXISTS`` per tag; more are counted in one
+subquery (hundreds of ``EXISTS`` made the PostgreSQL planner take seconds)."""
+
+_TAG_CHUNK = 500
+"""Tags per counting subquery (each is one ``IN`` list of bound parameters)."""
+
+
+_MAX_SUBQUERIES = 64
+"""The most tag subqueries one pushed-down condition holds; ``HasTags`` beyond them is left to
+Python (a PostgreSQL plan with a thousand correlated subqueries took minutes to make)."""
+
+
+class _Depth(threading.local):
+    level = 0
+    subqueries = 0
+
+
+_DEPTH = _Depth()
+
+
 def compile_condition(cond: cd.Condition, dialect: Dialect) -> Compiled:
     """Push ``cond`` down to SQL over ``csm_tickets t`` (bound parameters only).
 
     Leaves the SQL cannot express exactly become TRUE (a superset) and mark the result inexact.
     Every leaf is wrapped in COALESCE(..., FALSE) so that NULL columns give the same two-valued
     answers as Python's ``matches``. Each condition class has its handler in :data:`PUSH_DOWN`
-    (a class without one is not pushed down: TRUE, inexact).
+    (a class without one is not pushed down: TRUE, inexact). Parts nested deeper than
+    :data:`MAX_SQL_DEPTH` and conditions needing more than ``dialect.max_params`` parameters
+    are left to Python; long ``AND`` / ``OR`` lists are nested as balanced trees, so that no
+    backend's expression depth limit is reached.
     """
-    return PUSH_DOWN(cond, dialect)
+    _DEPTH.level = _DEPTH.subqueries = 0
+    compiled = PUSH_DOWN(cond, dialect)
+    if len(compiled.params) > dialect.max_params:
+        return _everything(dialect)
+    return compiled
+
+
+def _balanced(joiner: str, parts: Sequence[str]) -> str:
+    """``parts`` joined with ``joiner`` in parentheses, nested as a balanced tree of at most 64
+    parts a level (SQLite limits an expression's depth to 1,000)."""
+    if len(parts) <= 64:
+        return "(" + joiner.join(parts) + ")"
+    size = -(-len(parts) // 64)
+    return _balanced(
+        joiner, [_balanced(joiner, parts[i : i + size]) for i in range(0, len(parts), size)]
+    )
 
 
 PUSH_DOWN = cd.ConditionVisitor[Compiled](
@@ -453,21 +501,39 @@ def _push_never(node: cd.Never, dialect: Dialect) -> Compiled:
 
 @PUSH_DOWN.register(cd.All, cd.AnyOf)
 def _push_all_any(node: cd.All | cd.AnyOf, dialect: Dialect) -> Compiled:
+    is_all = isinstance(node, cd.All)
+    if not node.conditions:
+        return Compiled(dialect.true if is_all else dialect.false, [], True)
+    state = _DEPTH
+    level = state.level
+    if level >= MAX_SQL_DEPTH:
+        return _everything(dialect)
+    state.level = level + 1  # after an exception compile_condition starts again from 0
     parts = [PUSH_DOWN(p, dialect) for p in node.conditions]
-    joiner = " AND " if isinstance(node, cd.All) else " OR "
-    if not parts:
-        empty = dialect.true if isinstance(node, cd.All) else dialect.false
-        return Compiled(empty, [], True)
+    state.level = level
+    exact = all(p.exact for p in parts)
+    if exact:
+        pass
+    elif is_all:  # TRUE parts (not pushed down) add nothing to an AND
+        parts = [p for p in parts if p.exact or p.sql != dialect.true] or parts[:1]
+    elif any(p.sql == dialect.true for p in parts):
+        return _everything(dialect)  # OR TRUE: every row
     return Compiled(
-        "(" + joiner.join(p.sql for p in parts) + ")",
+        _balanced(" AND " if is_all else " OR ", [p.sql for p in parts]),
         [x for p in parts for x in p.params],
-        all(p.exact for p in parts),
+        exact,
     )
 
 
 @PUSH_DOWN.register(cd.Not)
 def _push_not(node: cd.Not, dialect: Dialect) -> Compiled:
+    state = _DEPTH
+    level = state.level
+    if level >= MAX_SQL_DEPTH:
+        return _everything(dialect)
+    state.level = level + 1
     inner = PUSH_DOWN(node.condition, dialect)
+    state.level = level
     if not inner.exact:
         return _everything(dialect)
     return Compiled(f"(NOT {inner.sql})", inner.params, True)
@@ -478,11 +544,28 @@ def _push_tags(node: cd.HasTags, dialect: Dialect) -> Compiled:
     tags = sorted(node.tags)
     if not tags:
         return Compiled(dialect.true, [], True)
-    sql = " AND ".join(
-        "EXISTS (SELECT 1 FROM csm_ticket_tags g WHERE g.ticket_id = t.id AND g.tag = ?)"
-        for _ in tags
-    )
-    return Compiled(f"({sql})", list(tags), True)
+    count = len(tags) if len(tags) <= _TAG_EXISTS_MAX else -(-len(tags) // _TAG_CHUNK)
+    if _DEPTH.subqueries + count > _MAX_SUBQUERIES:
+        return _everything(dialect)
+    _DEPTH.subqueries += count
+    if len(tags) <= _TAG_EXISTS_MAX:
+        sql = " AND ".join(
+            "EXISTS (SELECT 1 FROM csm_ticket_tags g WHERE g.ticket_id = t.id AND g.tag = ?)"
+            for _ in tags
+        )
+        return Compiled(f"({sql})", list(tags), True)
+    # the ticket has every tag: as many of its tags are in the list as the list is long
+    parts: list[str] = []
+    params: list[Any] = []
+    for start in range(0, len(tags), _TAG_CHUNK):
+        chunk = tags[start : start + _TAG_CHUNK]
+        test, more = dialect.in_list("g.tag", chunk)
+        parts.append(
+            f"(SELECT COUNT(*) FROM csm_ticket_tags g WHERE g.ticket_id = t.id AND {test}) "
+            f"= {len(chunk)}"
+        )
+        params += more
+    return Compiled(_balanced(" AND ", parts), params, True)
 
 
 _JSON_SCALARS = (str, int, float)

@@ -10,7 +10,15 @@ expected, not proven, to work.
 - ``?schema=name`` keeps the tables in a schema of their own (created when missing); any other
   query parameter is passed to libpq (``sslmode``, ``connect_timeout``, ...).
 - ``?pool_min=1&pool_max=4`` size the connection pool; ``?pool_timeout=30`` is how many seconds
-  to wait for the server or a free connection before :class:`~csmcore.errors.StorageError`.
+  to wait for a free connection before :class:`~csmcore.errors.StorageError`.
+- ``?connect_timeout=5`` (libpq's own parameter, whole seconds; 5 when not given, and libpq
+  takes at least 2) bounds the first connection made when the store opens: a server that
+  cannot be reached (a wrong host or port) raises :class:`~csmcore.errors.StorageError` naming
+  the host and port at once instead of after ``pool_timeout``.
+- ``?statement_timeout=30`` is the most seconds one statement may run on the server (a number
+  of seconds, fractions allowed, default 30; ``0`` means no limit). A statement that runs
+  longer is cancelled by the server and raises :class:`~csmcore.errors.StorageError`, so an
+  abandoned query does not go on running and holding locks.
 - It runs at the server's default isolation, READ COMMITTED, where each statement sees its own
   snapshot. So every read is one statement (a page of ``find`` / ``stream`` picks the matching
   ids and reads their histories in the same query), an append reads the version and the history
@@ -32,6 +40,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from csmcore.errors import CsmError, StorageError, ValidationError
@@ -47,7 +56,9 @@ from csmcore.storage._sql_store import SqlStore
 __all__ = ["PostgresStore"]
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_OWN_PARAMS = ("schema", "pool_min", "pool_max", "pool_timeout")
+_OWN_PARAMS = ("schema", "pool_min", "pool_max", "pool_timeout", "statement_timeout")
+_DEFAULT_CONNECT_TIMEOUT = 5
+_DEFAULT_STATEMENT_TIMEOUT = 30.0
 
 
 class _PostgresDialect(Dialect):
@@ -134,6 +145,27 @@ def _int_option(url: str, options: dict[str, str], name: str, default: int) -> i
     return value
 
 
+def _probe(conninfo: str, connect_timeout: int) -> None:
+    """Make one connection within ``connect_timeout`` seconds and close it; raise
+    :class:`~csmcore.errors.StorageError` naming the host and port when it cannot be made.
+
+    The pool retries a failing connection until its own timeout; this makes a server that
+    cannot be reached fail at once."""
+    try:
+        psycopg.connect(conninfo, connect_timeout=connect_timeout, autocommit=True).close()
+    except psycopg.Error as err:
+        try:
+            params = conninfo_to_dict(conninfo)
+        except psycopg.Error:
+            params = {}
+        host = params.get("host") or "the default host"
+        port = params.get("port") or "5432"
+        raise StorageError(
+            f"cannot connect to the PostgreSQL server at host {host!r} port {port!r} "
+            f"(connect_timeout={connect_timeout} s): {type(err).__name__}: {err}".strip()
+        ) from err
+
+
 class PostgresStore(SqlStore):
     """A store in a PostgreSQL database. Use :func:`csmcore.storage.open_store` or construct it.
 
@@ -158,17 +190,29 @@ class PostgresStore(SqlStore):
         pool_max: int = 4,
         timeout: float = 30.0,
         url: str | None = None,
+        connect_timeout: int = _DEFAULT_CONNECT_TIMEOUT,
+        statement_timeout: float = _DEFAULT_STATEMENT_TIMEOUT,
     ) -> None:
         if schema is not None and not _SCHEMA_NAME.match(schema):
             raise ValidationError(
                 f"schema={schema!r} is not a plain SQL identifier (letters, digits, underscore, "
                 "at most 63 characters, not starting with a digit)"
             )
+        if not statement_timeout >= 0:  # also refuses NaN
+            raise ValidationError(
+                f"statement_timeout={statement_timeout!r} is not a number of seconds >= 0"
+            )
         self._schema = schema
         self._url = url or conninfo
+        self._statement_timeout = statement_timeout
         super().__init__()
+        _probe(conninfo, connect_timeout)
+        timeout_ms = round(statement_timeout * 1000)
+        if statement_timeout and not timeout_ms:
+            timeout_ms = 1
 
         def configure(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(f"SET statement_timeout = {int(timeout_ms)}")
             if schema is not None:
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
             conn.commit()
@@ -179,6 +223,7 @@ class PostgresStore(SqlStore):
             max_size=max(pool_min, pool_max),
             timeout=timeout,
             configure=configure,
+            kwargs={"connect_timeout": connect_timeout},
             open=False,
             name="csmcore",
         )
@@ -215,6 +260,17 @@ class PostgresStore(SqlStore):
             raise ValidationError(
                 f"url={url!r}: pool_timeout={options['pool_timeout']!r} is not a number of seconds"
             ) from err
+        raw_statement = options.get("statement_timeout", str(_DEFAULT_STATEMENT_TIMEOUT))
+        try:
+            statement_timeout = float(raw_statement)
+        except ValueError:
+            statement_timeout = -1.0
+        if not 0 <= statement_timeout < 2**31 / 1000:
+            raise ValidationError(
+                f"url={url!r}: statement_timeout={raw_statement!r} is not a number of seconds "
+                "from 0 (no limit) to 2147483"
+            )
+        connect_timeout = _int_option(url, dict(rest), "connect_timeout", _DEFAULT_CONNECT_TIMEOUT)
         return cls(
             conninfo,
             schema=options.get("schema"),
@@ -222,12 +278,19 @@ class PostgresStore(SqlStore):
             pool_max=_int_option(url, options, "pool_max", 4),
             timeout=timeout,
             url=url,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout,
         )
 
     @property
     def url(self) -> str:
         """The URL this store was opened with (it may contain a password)."""
         return self._url
+
+    @property
+    def statement_timeout(self) -> float:
+        """The most seconds one statement may run on the server (0: no limit)."""
+        return self._statement_timeout
 
     @property
     def schema(self) -> str | None:

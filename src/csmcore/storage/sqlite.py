@@ -77,6 +77,11 @@ class SqliteStore(SqlStore):
         except sqlite3.Error as err:
             raise StorageError(f"cannot open SQLite file {self._path!r}: {err}") from err
         self._conn = conn
+        # room for the few parameters a query adds (keyset, page size)
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 16
+        if limit < self.dialect.max_params:
+            self.dialect = _SqliteDialect()
+            self.dialect.max_params = max(limit, 0)
         try:
             with self._translate():
                 self._set_wal(conn, timeout)
