@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from csmcore._time import require_aware, to_datetime, to_us
+from csmcore._time import MAX_US, MIN_US, in_range_us, require_aware, to_datetime, to_us
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import (
     All,
@@ -60,8 +60,10 @@ def _policies(value: Any) -> tuple[SlaPolicy, ...]:
 
 def _us(value: datetime, argument: str) -> int:
     if type(value) is datetime and value.tzinfo is timezone.utc:  # the usual case, checked
-        return to_us(value)
-    return to_us(require_aware(value, argument))
+        us = to_us(value)
+        if MIN_US <= us < MAX_US:
+            return us
+    return in_range_us(require_aware(value, argument), argument)
 
 
 _NEVER = -(2**62)

@@ -1,0 +1,51 @@
+"""Issue 11: bad input to calendars ends in a CsmError, up front and in bounded time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from csmcore.calendars import BusinessCalendar, BusinessTimeline
+from csmcore.errors import ValidationError
+
+UTC = timezone.utc
+CAL = BusinessCalendar.weekly("09:00", "17:00", timezone="Europe/Berlin")
+LATE = datetime.max.replace(tzinfo=timezone(timedelta(hours=-5)))  # UTC form overflows
+EARLY = datetime.min.replace(tzinfo=timezone(timedelta(hours=5)))
+END = datetime.max.replace(tzinfo=UTC)
+FAR = datetime(1, 1, 1, tzinfo=UTC)
+OK = datetime(2025, 1, 6, 10, tzinfo=UTC)
+
+CALLS: dict[str, Callable[[datetime], object]] = {
+    "is_open": lambda at: CAL.is_open(at),
+    "next_open": lambda at: CAL.next_open(at),
+    "next_close": lambda at: CAL.next_close(at),
+    "open_intervals": lambda at: CAL.open_intervals(at, OK),
+    "open_intervals_end": lambda at: CAL.open_intervals(OK, at),
+    "add": lambda at: CAL.add(at, timedelta(hours=1)),
+    "elapsed": lambda at: CAL.elapsed(at, OK),
+}
+ARGUMENT = {"open_intervals": "start", "open_intervals_end": "end", "add": "start"}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+@pytest.mark.parametrize("at", [LATE, EARLY, END, FAR], ids=["late", "early", "end", "year1"])
+def test_instants_out_of_range_are_refused(name: str, at: datetime) -> None:
+    argument = ARGUMENT.get(name, "start" if name == "elapsed" else "at")
+    with pytest.raises(ValidationError, match=rf"^{argument}=.*supported range") as info:
+        CALLS[name](at)
+    assert info.value.field == argument
+    assert not isinstance(info.value, OverflowError)
+
+
+def test_the_range_is_the_timelines() -> None:
+    lo = datetime(3, 1, 2, tzinfo=UTC)
+    hi = datetime(9998, 12, 30, tzinfo=UTC)
+    with pytest.raises(ValidationError):
+        CAL.is_open(lo - timedelta(microseconds=1))
+    with pytest.raises(ValidationError):
+        CAL.is_open(hi)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert (lo - epoch) // timedelta(microseconds=1) == BusinessTimeline.MIN_US
