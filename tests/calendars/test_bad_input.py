@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from csmcore.calendars import BusinessCalendar, BusinessTimeline
-from csmcore.errors import ValidationError
+from csmcore.errors import InvalidType, ValidationError
 
 UTC = timezone.utc
 CAL = BusinessCalendar.weekly("09:00", "17:00", timezone="Europe/Berlin")
@@ -49,3 +49,10 @@ def test_the_range_is_the_timelines() -> None:
         CAL.is_open(hi)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     assert (lo - epoch) // timedelta(microseconds=1) == BusinessTimeline.MIN_US
+
+
+def test_weekly_days_of_the_wrong_type_is_invalid_type() -> None:
+    with pytest.raises(InvalidType, match=r"^days=0 is a int; expected a string") as info:
+        BusinessCalendar.weekly("09:00", "17:00", days=0)  # type: ignore[arg-type]
+    assert isinstance(info.value, TypeError)
+    assert info.value.field == "days"

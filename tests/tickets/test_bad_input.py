@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from csmcore.errors import ValidationError
+from csmcore.errors import InvalidType, ValidationError
 from csmcore.tickets import Role, Ticket
 
 UTC = timezone.utc
@@ -43,3 +43,10 @@ def test_instants_out_of_range_are_refused(name: str, at: datetime) -> None:
         CALLS[name](at)
     assert info.value.field == "at"
     assert not isinstance(info.value, OverflowError)
+
+
+def test_set_fields_with_changes_not_a_mapping_is_invalid_type() -> None:
+    with pytest.raises(InvalidType, match=r"^changes=-1 is a int; expected a mapping") as info:
+        TICKET.set_fields(datetime(2025, 1, 7, tzinfo=UTC), -1)  # type: ignore[arg-type]
+    assert isinstance(info.value, TypeError)
+    assert info.value.field == "changes"

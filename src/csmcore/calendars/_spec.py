@@ -12,7 +12,7 @@ import attrs
 from dateutil.rrule import rrule, rruleset, rrulestr
 
 from csmcore._time import require_aware
-from csmcore.errors import CalendarError, ValidationError
+from csmcore.errors import CalendarError, ValidationError, invalid_type
 from csmcore.serialization import serializable
 
 __all__ = [
@@ -128,6 +128,10 @@ def parse_days(days: str | Iterable[int | str]) -> list[int]:
         if not result:
             raise CalendarError(f"days={days!r} names no weekday; expected e.g. 'mon-fri'")
         return sorted(set(result))
+    if not isinstance(days, Iterable):
+        raise invalid_type(
+            "days", days, "a string such as 'mon-fri' or 'mon,wed,fri', or a list of weekdays"
+        )
     return sorted({_day_index(day) for day in days})
 
 
