@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from csmcore.calendars import BusinessCalendar, BusinessTimeline
-from csmcore.errors import InvalidType, ValidationError
+from csmcore.errors import CalendarError, InvalidType, ValidationError
 
 UTC = timezone.utc
 CAL = BusinessCalendar.weekly("09:00", "17:00", timezone="Europe/Berlin")
@@ -56,3 +58,41 @@ def test_weekly_days_of_the_wrong_type_is_invalid_type() -> None:
         BusinessCalendar.weekly("09:00", "17:00", days=0)  # type: ignore[arg-type]
     assert isinstance(info.value, TypeError)
     assert info.value.field == "days"
+
+
+@pytest.mark.parametrize("holidays", [b"x", "2025-01-01", bytearray(b"x")])
+def test_holidays_given_as_text_or_bytes_are_refused_when_built(holidays: object) -> None:
+    with pytest.raises(CalendarError, match=r"^holidays=.*not a collection of dates"):
+        BusinessCalendar.weekly("09:00", "17:00", holidays=holidays)
+
+
+@pytest.mark.parametrize(
+    ("rule", "says"),
+    [
+        ("DTSTART:20240101T000000\nRRULE:FREQ=YEARLY;BYEASTER=99999", "BYEASTER=99999"),
+        ("DTSTART:20240101T000000\nRRULE:FREQ=YEARLY;BYEASTER=260", "BYEASTER=260"),
+        ("DTSTART:20240101T000000\nRRULE:FREQ=SECONDLY", "more often than daily"),
+        ("DTSTART:20240101T000000\nRRULE:FREQ=HOURLY", "more often than daily"),
+        ("DTSTART:00010101T000000\nRRULE:FREQ=DAILY", "periods"),
+    ],
+)
+def test_absurd_rules_are_refused_when_built_naming_the_rule(rule: str, says: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(CalendarError, match=f"^recurring_holidays: {re.escape(repr(rule))}") as e:
+        BusinessCalendar.weekly("09:00", "17:00", recurring_holidays=rule)
+    assert says in str(e.value)
+    assert time.perf_counter() - started < 1
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "DTSTART:20240101T000000\nRRULE:FREQ=DAILY;COUNT=5",
+        "DTSTART:00030101T000000\nRRULE:FREQ=WEEKLY;BYDAY=SU",
+        "DTSTART:20000101T000000\nRRULE:FREQ=YEARLY;BYEASTER=-2",
+        "DTSTART:20240101T000000\nRRULE:FREQ=DAILY;UNTIL=20300101T000000",
+    ],
+)
+def test_bounded_rules_are_accepted(rule: str) -> None:
+    cal = BusinessCalendar.weekly("09:00", "17:00", recurring_holidays=rule)
+    assert cal.is_open(datetime(2025, 1, 7, 10, tzinfo=UTC)) in (True, False)

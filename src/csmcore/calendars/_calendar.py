@@ -77,7 +77,11 @@ class BusinessCalendar:
         holiday closes every window that opens on it, including the part past midnight.
     ``recurring_holidays``
         a dateutil ``rrule`` / ``rruleset`` / RFC 5545 string (or a list of them): every date on
-        which it occurs is closed all day.
+        which it occurs is closed all day. A rule must repeat at most daily (``FREQ=YEARLY``,
+        ``MONTHLY``, ``WEEKLY`` or ``DAILY``), keep ``BYEASTER`` offsets within -80 to 250 days
+        and run through at most 600,000 periods up to the year 9998 or its ``UNTIL`` /
+        ``COUNT`` (a weekly rule may run for ever, a daily one for about 1,600 years); other
+        rules raise CalendarError naming the rule. ``holidays`` given as text or bytes does too.
     ``closures``
         ``(start, end)`` pairs of aware datetimes: partial closures (e.g. a half-day on
         Christmas Eve), removed from the open time.
