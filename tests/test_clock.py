@@ -96,3 +96,23 @@ def test_both_clocks_satisfy_the_protocol() -> None:
             return datetime(2025, 1, 1, tzinfo=UTC)
 
     assert isinstance(Custom(), Clock)
+
+
+@pytest.mark.parametrize(
+    ("start", "delta"),
+    [
+        (datetime.max.replace(tzinfo=timezone(timedelta(hours=-5))), timedelta(0)),
+        (datetime(9998, 12, 29, tzinfo=UTC), timedelta(days=5)),
+        (datetime(2025, 1, 1, tzinfo=UTC), timedelta.max),
+        (datetime(2025, 1, 1, tzinfo=UTC), timedelta.min),
+    ],
+)
+def test_advance_out_of_range_is_refused_and_leaves_the_clock(
+    start: datetime, delta: timedelta
+) -> None:
+    # issue 11: advance raised OverflowError near the ends of the datetime range
+    clock = FixedClock(start)
+    with pytest.raises(ValidationError, match=r"now \+ delta=.*supported range") as info:
+        clock.advance(delta)
+    assert not isinstance(info.value, OverflowError)
+    assert clock.now() == start

@@ -12,6 +12,17 @@ from csmcore.errors import NaiveDatetimeError, UnknownTimezoneError, ValidationE
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 US = timedelta(microseconds=1)
 
+MIN_INSTANT = datetime(3, 1, 2, tzinfo=timezone.utc)
+"""The earliest instant csmcore accepts (2 January of the year 3, UTC): calendars, tickets, SLA
+books and clocks refuse earlier ones with a ValidationError naming the argument."""
+MAX_INSTANT = datetime(9998, 12, 30, tzinfo=timezone.utc)
+"""The end (excluded) of the instants csmcore accepts (30 December 9998, UTC)."""
+MIN_US = (MIN_INSTANT - EPOCH) // US
+"""``MIN_INSTANT`` in microseconds since the Unix epoch."""
+MAX_US = (MAX_INSTANT - EPOCH) // US
+"""``MAX_INSTANT`` in microseconds since the Unix epoch."""
+RANGE_TEXT = "csmcore accepts instants from 0003-01-02T00:00Z up to (excluded) 9998-12-30T00:00Z"
+
 _OFFSET = re.compile(r"^(?:UTC)?([+-])(\d{2}):?(\d{2})$")
 
 
@@ -26,6 +37,27 @@ def require_aware(value: datetime, argument: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise NaiveDatetimeError(argument, value)
     return value
+
+
+def out_of_range(value: object, argument: str) -> ValidationError:
+    """The ValidationError for an instant outside ``[MIN_INSTANT, MAX_INSTANT)``."""
+    return ValidationError(
+        f"{argument}={value!r} is outside the supported range of instants; {RANGE_TEXT}",
+        field=argument,
+        value=value,
+    )
+
+
+def in_range_us(value: datetime, argument: str) -> int:
+    """``to_us(value)`` of an aware datetime, or ValidationError naming ``argument`` when it is
+    outside ``[MIN_INSTANT, MAX_INSTANT)`` (also when its UTC form is not a datetime)."""
+    try:
+        us = to_us(value)
+    except OverflowError:
+        raise out_of_range(value, argument) from None
+    if not MIN_US <= us < MAX_US:
+        raise out_of_range(value, argument)
+    return us
 
 
 def to_us(value: datetime) -> int:

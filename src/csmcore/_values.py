@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeVar
 
-from csmcore.errors import ErrorCode, ValidationError
+from csmcore.errors import ErrorCode, ValidationError, invalid_type
 
 E = TypeVar("E", bound=enum.Enum)
 UTC: Final = timezone.utc
@@ -171,3 +171,20 @@ def field_value_from_data(value: Any, argument: str = "value") -> Any:
         field=argument,
         value=value,
     )
+
+
+def instance_of(cls: type, accepted: str) -> Any:
+    """An attrs validator: the value must be an instance of ``cls``, else
+    :class:`~csmcore.errors.InvalidType` naming the attribute and saying ``accepted``."""
+
+    def check(_: object, attribute: Any, value: object) -> None:
+        if not isinstance(value, cls):
+            raise invalid_type(attribute.alias or attribute.name, value, accepted)
+
+    return check
+
+
+def is_bool(_: object, attribute: Any, value: object) -> None:
+    """An attrs validator: the value must be a ``bool`` (``0`` and ``1`` are not)."""
+    if type(value) is not bool:
+        raise invalid_type(attribute.alias or attribute.name, value, "True or False")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
-from csmcore._time import require_aware
+from csmcore._time import MAX_INSTANT, MIN_INSTANT, out_of_range, require_aware
 from csmcore.errors import ValidationError
 
 __all__ = ["Clock", "FixedClock", "SystemClock"]
@@ -69,14 +69,22 @@ class FixedClock:
 
         The clock stays in its time zone; across a DST change the wall clock moves by more or
         less than ``delta`` (plain ``datetime + timedelta`` would move the wall clock instead).
-        Raises :class:`~csmcore.errors.ValidationError` when ``delta`` is not a ``timedelta``.
+        Raises :class:`~csmcore.errors.ValidationError` when ``delta`` is not a ``timedelta``,
+        or when the clock would leave the supported range of instants (2 January of the year 3
+        up to 30 December 9998, UTC); the clock is then unchanged.
         """
         if not isinstance(delta, timedelta):
             raise ValidationError(
                 f"delta={delta!r} is a {type(delta).__name__}; expected a datetime.timedelta"
             )
         zone = self._now.tzinfo
-        self._now = (self._now.astimezone(timezone.utc) + delta).astimezone(zone)
+        try:
+            moved = self._now.astimezone(timezone.utc) + delta
+        except OverflowError:
+            raise out_of_range(f"{self._now.isoformat()} + {delta!r}", "now + delta") from None
+        if not MIN_INSTANT <= moved < MAX_INSTANT:
+            raise out_of_range(moved, "now + delta")
+        self._now = moved.astimezone(zone)
         return self
 
     def __repr__(self) -> str:

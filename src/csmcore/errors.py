@@ -25,6 +25,7 @@ __all__ = [
     "IdempotencyConflict",
     "InsufficientPoints",
     "InvalidTransition",
+    "InvalidType",
     "NaiveDatetimeError",
     "NoBusinessTimeError",
     "NotFound",
@@ -48,6 +49,8 @@ class ErrorCode(enum.StrEnum):
     # -- the default of each error class
     INVALID_VALUE = "invalid_value"
     """ValidationError: a value is not acceptable."""
+    INVALID_TYPE = "invalid_type"
+    """InvalidType: a value of a type the argument does not accept."""
     NAIVE_DATETIME = "naive_datetime"
     """NaiveDatetimeError: a datetime without tzinfo."""
     UNKNOWN_TIMEZONE = "unknown_timezone"
@@ -158,6 +161,26 @@ class CsmError(Exception):
 
 class ValidationError(CsmError, ValueError):
     """A value given to csmcore is not acceptable; the message says which and what is accepted."""
+
+
+class InvalidType(ValidationError, TypeError):
+    """A value of the wrong type was given (``SlaBook(calendar=0)``, ``HasTags([["a"]])``).
+
+    Both a :class:`ValidationError` (so a ``ValueError``) and a ``TypeError``: code that catches
+    either keeps working. The message names the argument, the value, its type and what is
+    accepted; ``field`` is the argument and ``value`` the offending value.
+    """
+
+    default_code = ErrorCode.INVALID_TYPE
+
+
+def invalid_type(argument: str, value: object, accepted: str) -> InvalidType:
+    """The :class:`InvalidType` for ``argument=value``, which should have been ``accepted``."""
+    return InvalidType(
+        f"{argument}={value!r} is a {type(value).__name__}; expected {accepted}",
+        field=argument,
+        value=value,
+    )
 
 
 class NaiveDatetimeError(ValidationError):

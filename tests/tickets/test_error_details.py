@@ -19,6 +19,7 @@ from csmcore.errors import (
     IdempotencyConflict,
     InsufficientPoints,
     InvalidTransition,
+    InvalidType,
     NaiveDatetimeError,
     NoBusinessTimeError,
     NotFound,
@@ -252,6 +253,7 @@ def test_declared_events_refuse_with_their_own_code_or_the_default() -> None:
 DEFAULTS: list[tuple[type[CsmError], ErrorCode]] = [
     (CsmError, ErrorCode.INVALID_VALUE),
     (ValidationError, ErrorCode.INVALID_VALUE),
+    (InvalidType, ErrorCode.INVALID_TYPE),
     (UnknownTimezoneError, ErrorCode.UNKNOWN_TIMEZONE),
     (_CalendarError, ErrorCode.INVALID_CALENDAR),
     (NoBusinessTimeError, ErrorCode.NO_BUSINESS_TIME),

@@ -9,7 +9,17 @@ from typing import ClassVar
 
 import attrs
 
-from csmcore._time import EPOCH, FAST_LIMIT_US, US, resolve_zone, to_datetime, zone_name
+from csmcore._time import (
+    EPOCH,
+    FAST_LIMIT_US,
+    MAX_US,
+    MIN_US,
+    US,
+    out_of_range,
+    resolve_zone,
+    to_datetime,
+    zone_name,
+)
 from csmcore.calendars._spec import (
     WEEKDAYS,
     TimeSpec,
@@ -75,7 +85,11 @@ class BusinessCalendar:
         holiday closes every window that opens on it, including the part past midnight.
     ``recurring_holidays``
         a dateutil ``rrule`` / ``rruleset`` / RFC 5545 string (or a list of them): every date on
-        which it occurs is closed all day.
+        which it occurs is closed all day. A rule must repeat at most daily (``FREQ=YEARLY``,
+        ``MONTHLY``, ``WEEKLY`` or ``DAILY``), keep ``BYEASTER`` offsets within -80 to 250 days
+        and run through at most 600,000 periods up to the year 9998 or its ``UNTIL`` /
+        ``COUNT`` (a weekly rule may run for ever, a daily one for about 1,600 years); other
+        rules raise CalendarError naming the rule. ``holidays`` given as text or bytes does too.
     ``closures``
         ``(start, end)`` pairs of aware datetimes: partial closures (e.g. a half-day on
         Christmas Eve), removed from the open time.
@@ -85,7 +99,10 @@ class BusinessCalendar:
     :class:`~csmcore.errors.UnknownTimezoneError` for an unknown zone.
 
     Every method that takes an instant raises :class:`~csmcore.errors.NaiveDatetimeError` for a
-    naive datetime, naming the argument. Results are in the time zone of the instant given.
+    naive datetime, and :class:`~csmcore.errors.ValidationError` for an instant outside the
+    supported range (from 2 January of the year 3 up to 30 December 9998, UTC, the timeline's
+    ``MIN_US`` / ``MAX_US``), naming the argument. Results are in the time zone of the
+    instant given.
     """
 
     timezone: tzinfo = attrs.field(converter=resolve_zone)
@@ -236,11 +253,15 @@ class BusinessCalendar:
             t = (start - EPOCH) // US
         except TypeError:
             raise _bad_instant(start, "start") from None
+        except OverflowError:
+            raise out_of_range(start, "start") from None
         try:
             d = delta // US
         except TypeError:
             raise _bad_duration(delta, "delta") from None
         if not tl._safe_lo <= t < tl._safe_hi:
+            if not MIN_US <= t < MAX_US:
+                raise out_of_range(start, "start")
             tl._cover(t)
         bounds, cum = tl._data
         k = bisect_right(bounds, t)
@@ -286,13 +307,21 @@ class BusinessCalendar:
             a = (start - EPOCH) // US
         except TypeError:
             raise _bad_instant(start, "start") from None
+        except OverflowError:
+            raise out_of_range(start, "start") from None
         try:
             b = (end - EPOCH) // US
         except TypeError:
             raise _bad_instant(end, "end") from None
+        except OverflowError:
+            raise out_of_range(end, "end") from None
         if not tl._safe_lo <= a < tl._safe_hi:
+            if not MIN_US <= a < MAX_US:
+                raise out_of_range(start, "start")
             tl._cover(a)
         if not tl._safe_lo <= b < tl._safe_hi:
+            if not MIN_US <= b < MAX_US:
+                raise out_of_range(end, "end")
             tl._cover(b)
         bounds, cum = tl._data
         k = bisect_right(bounds, a)
@@ -308,8 +337,12 @@ class BusinessCalendar:
             t = (at - EPOCH) // US
         except TypeError:
             raise _bad_instant(at, "at") from None
+        except OverflowError:
+            raise out_of_range(at, "at") from None
         tl = self._timeline
         if not tl._safe_lo <= t < tl._safe_hi:
+            if not MIN_US <= t < MAX_US:
+                raise out_of_range(at, "at")
             tl._cover(t)
         return bool(bisect_right(tl._data[0], t) & 1)
 
@@ -322,8 +355,12 @@ class BusinessCalendar:
             t = (at - EPOCH) // US
         except TypeError:
             raise _bad_instant(at, "at") from None
+        except OverflowError:
+            raise out_of_range(at, "at") from None
         tl = self._timeline
         if not tl._safe_lo <= t < tl._safe_hi:
+            if not MIN_US <= t < MAX_US:
+                raise out_of_range(at, "at")
             tl._cover(t)
         k = bisect_right(tl._data[0], t)
         if k & 1:
@@ -383,10 +420,18 @@ class BusinessCalendar:
             a = (start - EPOCH) // US
         except TypeError:
             raise _bad_instant(start, "start") from None
+        except OverflowError:
+            raise out_of_range(start, "start") from None
         try:
             b = (end - EPOCH) // US
         except TypeError:
             raise _bad_instant(end, "end") from None
+        except OverflowError:
+            raise out_of_range(end, "end") from None
+        if not MIN_US <= a < MAX_US:
+            raise out_of_range(start, "start")
+        if not MIN_US <= b <= MAX_US:
+            raise out_of_range(end, "end")
         return self._iter_intervals(a, b, start.tzinfo)
 
     def _iter_intervals(

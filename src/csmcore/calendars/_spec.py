@@ -9,10 +9,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, TypeAlias
 
 import attrs
-from dateutil.rrule import rrule, rruleset, rrulestr
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rruleset, rrulestr
 
 from csmcore._time import require_aware
-from csmcore.errors import CalendarError, ValidationError
+from csmcore.errors import CalendarError, ValidationError, invalid_type
 from csmcore.serialization import serializable
 
 __all__ = [
@@ -128,6 +128,10 @@ def parse_days(days: str | Iterable[int | str]) -> list[int]:
         if not result:
             raise CalendarError(f"days={days!r} names no weekday; expected e.g. 'mon-fri'")
         return sorted(set(result))
+    if not isinstance(days, Iterable):
+        raise invalid_type(
+            "days", days, "a string such as 'mon-fri' or 'mon,wed,fri', or a list of weekdays"
+        )
     return sorted({_day_index(day) for day in days})
 
 
@@ -259,6 +263,12 @@ class CountryHolidays:
 def normalise_holidays(value: object) -> Container[date]:
     if value is None:
         return frozenset()
+    if isinstance(value, str | bytes | bytearray | memoryview):
+        raise CalendarError(
+            f"holidays={value!r} is a {type(value).__name__}, not a collection of dates; "
+            "expected a list or set of datetime.date, a holidays-package calendar, or "
+            "CountryHolidays(country=...)"
+        )
     if isinstance(value, CountryHolidays | frozenset):
         if isinstance(value, frozenset):
             _check_dates(value)
@@ -331,7 +341,48 @@ def parse_rule(text: str) -> rruleset:
             "(e.g. 'DTSTART:20240101T000000\\nRRULE:FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=24')"
         ) from err
     assert isinstance(parsed, rruleset)
+    for sub in [*parsed._rrule, *parsed._exrule]:  # type: ignore[attr-defined]
+        _check_bounded(sub, text)
     return parsed
+
+
+MAX_RULE_PERIODS = 600_000
+"""The most periods (years, months, weeks or days, by its ``FREQ``) a recurring-holiday rule may
+run through between its DTSTART and the end of the supported range (30 December 9998) or its
+UNTIL / COUNT: a weekly rule may run for ever, a daily one for about 1,600 years. Longer rules
+are refused when the calendar is built, so that no query walks for seconds."""
+
+_DAYS_PER_PERIOD = {YEARLY: 365.25, MONTHLY: 30.44, WEEKLY: 7.0, DAILY: 1.0}
+_LAST_DAY = datetime(9998, 12, 30)
+
+
+def _check_bounded(rule: rrule, text: str) -> None:
+    """Refuse a rule finer than daily, with a BYEASTER offset outside -80..250 days, or one
+    running through more than :data:`MAX_RULE_PERIODS` periods."""
+    freq = rule._freq  # type: ignore[attr-defined]  # dateutil has no public accessors
+    if freq not in _DAYS_PER_PERIOD:
+        raise CalendarError(
+            f"recurring_holidays: {text!r} repeats more often than daily; closing whole days "
+            "needs FREQ=YEARLY, MONTHLY, WEEKLY or DAILY"
+        )
+    for offset in rule._byeaster or ():  # type: ignore[attr-defined]
+        if not -80 <= offset <= 250:  # beyond, dateutil indexes past its year masks
+            raise CalendarError(
+                f"recurring_holidays: {text!r} has BYEASTER={offset}; expected an offset of "
+                "-80 to 250 days from Easter (an offset that stays within Easter's year)"
+            )
+    start = rule._dtstart.replace(tzinfo=None)  # type: ignore[attr-defined]
+    until = rule._until  # type: ignore[attr-defined]
+    end = _LAST_DAY if until is None else min(_LAST_DAY, until.replace(tzinfo=None))
+    periods = max(0.0, (end - start).days / _DAYS_PER_PERIOD[freq] / rule._interval)  # type: ignore[attr-defined]
+    if rule._count is not None:  # type: ignore[attr-defined]
+        periods = min(periods, rule._count)  # type: ignore[attr-defined]
+    if periods > MAX_RULE_PERIODS:
+        raise CalendarError(
+            f"recurring_holidays: {text!r} would run through about {int(periods):,} periods "
+            f"up to the year 9998; at most {MAX_RULE_PERIODS:,} are accepted (start it "
+            "later, or give UNTIL or COUNT)"
+        )
 
 
 def normalise_rules(value: object) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from bisect import bisect_left, bisect_right
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
-from csmcore._time import EPOCH, US, require_aware, to_datetime
+from csmcore._time import EPOCH, MAX_US, MIN_US, US, require_aware, to_datetime
 from csmcore.calendars._spec import parse_rule
 from csmcore.errors import NoBusinessTimeError
 
@@ -78,9 +78,9 @@ class BusinessTimeline:
     holding the change); the exact integer path is then used for everything.
     """
 
-    MIN_US: ClassVar[int] = (datetime(3, 1, 2, tzinfo=timezone.utc) - EPOCH) // US
+    MIN_US: ClassVar[int] = MIN_US
     """The earliest instant (UTC microseconds) that has a position in every calendar."""
-    MAX_US: ClassVar[int] = (datetime(9998, 12, 30, tzinfo=timezone.utc) - EPOCH) // US
+    MAX_US: ClassVar[int] = MAX_US
     """Instants before this one (UTC microseconds) have a position in every calendar."""
 
     __slots__ = (

@@ -22,7 +22,7 @@ from csmcore._values import (
     field_value_to_data,
 )
 from csmcore.conditions._subjects import SubjectField, field_kind, resolve_field, subjects
-from csmcore.errors import NaiveDatetimeError, ValidationError
+from csmcore.errors import NaiveDatetimeError, ValidationError, invalid_type
 from csmcore.serialization import serializable
 
 __all__ = [
@@ -426,6 +426,8 @@ class In(Condition):
 
 
 def _check_op(_: object, __: object, value: Any) -> None:
+    if not isinstance(value, str):
+        raise invalid_type("op", value, f"a comparison, one of {list(_COMPARISONS)}")
     if value not in _COMPARISONS:
         raise ValidationError(f"op={value!r} is not a comparison; accepted: {list(_COMPARISONS)}")
 
@@ -513,7 +515,11 @@ def _tag_set(value: object) -> frozenset[str]:
     if tags is None:
         if not isinstance(value, Iterable):
             raise ValidationError(f"tags={value!r} is not a tag or a collection of tags")
-        tags = frozenset(value)
+        items = list(value)
+        for tag in items:
+            if not isinstance(tag, str):
+                raise invalid_type("tags", tag, "a tag (a non-empty string without edge spaces)")
+        tags = frozenset(items)
     for tag in tags:
         if not isinstance(tag, str) or not tag or tag != tag.strip():
             raise ValidationError(

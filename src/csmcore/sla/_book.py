@@ -9,7 +9,8 @@ from typing import Any
 
 import attrs
 
-from csmcore._time import require_aware, to_datetime, to_us
+from csmcore._time import MAX_US, MIN_US, in_range_us, require_aware, to_datetime, to_us
+from csmcore._values import instance_of
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import (
     All,
@@ -23,6 +24,7 @@ from csmcore.conditions import (
     Never,
     Not,
 )
+from csmcore.errors import invalid_type
 from csmcore.serialization import serializable
 from csmcore.sla._compile import WALL, Business, Compiled, KeyPlan, Spec, TimeLine
 from csmcore.sla._engine import Run
@@ -37,8 +39,14 @@ __all__ = ["SlaBook"]
 def _calendars(value: Any) -> tuple[tuple[str, BusinessCalendar], ...]:
     if isinstance(value, Mapping):
         value = value.items()
+    elif isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise invalid_type(
+            "calendars", value, "a mapping of calendar names to BusinessCalendar, or pairs"
+        )
     out = []
-    for item in value:
+    for index, item in enumerate(value):
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise invalid_type(f"calendars[{index}]", item, "a (name, BusinessCalendar) pair")
         name, cal = item
         if not isinstance(name, str) or not name:
             raise SlaError(f"calendars: {name!r} is not a calendar name (a non-empty string)")
@@ -60,8 +68,10 @@ def _policies(value: Any) -> tuple[SlaPolicy, ...]:
 
 def _us(value: datetime, argument: str) -> int:
     if type(value) is datetime and value.tzinfo is timezone.utc:  # the usual case, checked
-        return to_us(value)
-    return to_us(require_aware(value, argument))
+        us = to_us(value)
+        if MIN_US <= us < MAX_US:
+            return us
+    return in_range_us(require_aware(value, argument), argument)
 
 
 _NEVER = -(2**62)
@@ -111,7 +121,7 @@ class SlaBook:
 
     policies: tuple[SlaPolicy, ...] = attrs.field(converter=_policies)
     calendar: BusinessCalendar = attrs.field(
-        validator=attrs.validators.instance_of(BusinessCalendar)
+        validator=instance_of(BusinessCalendar, "a csmcore.calendars.BusinessCalendar")
     )
     calendars: tuple[tuple[str, BusinessCalendar], ...] = attrs.field(
         default=(), converter=_calendars

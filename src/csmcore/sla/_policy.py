@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from csmcore._time import require_aware
-from csmcore._values import coerce_enum
+from csmcore._values import coerce_enum, is_bool
 from csmcore.conditions import Condition
 from csmcore.serialization import serializable
 from csmcore.sla._enums import OnChange, OnReopen, OnReset, SlaError, SlaMetric, SlaTrigger
@@ -83,7 +83,7 @@ class CustomTimer:
     reset: Condition | None = attrs.field(default=None, validator=check_condition)
     start_on: frozenset[SlaTrigger] = attrs.field(default=frozenset(), converter=_triggers)
     stop_on: frozenset[SlaTrigger] = attrs.field(default=frozenset(), converter=_triggers)
-    restart: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    restart: bool = attrs.field(default=False, validator=is_bool)
     start_on_change: tuple[Transition, ...] = attrs.field(default=(), converter=_transitions)
     stop_on_change: tuple[Transition, ...] = attrs.field(default=(), converter=_transitions)
     reset_on_change: tuple[Transition, ...] = attrs.field(default=(), converter=_transitions)
@@ -173,14 +173,14 @@ class SlaTarget:
     within: timedelta = attrs.field(validator=_positive_duration)
     priority: Priority | None = attrs.field(default=None, converter=_optional_priority)
     condition: Condition | None = attrs.field(default=None, validator=check_condition)
-    business_hours: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    business_hours: bool = attrs.field(default=True, validator=is_bool)
     calendar: str | None = attrs.field(default=None, validator=optional_name)
     name: str | None = attrs.field(default=None, validator=optional_name)
     warn_at: tuple[float, ...] = attrs.field(default=(), converter=_warn_at)
     on_reopen: OnReopen = attrs.field(default=OnReopen.PAUSE, converter=_to_on_reopen)
     on_change: OnChange = attrs.field(default=OnChange.KEEP_ELAPSED, converter=_to_on_change)
     timer: CustomTimer | None = attrs.field(default=None)
-    pausable: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    pausable: bool = attrs.field(default=False, validator=is_bool)
     on_reset: OnReset = attrs.field(default=OnReset.CANCEL, converter=_to_on_reset)
 
     def __attrs_post_init__(self) -> None:
@@ -257,7 +257,7 @@ class SlaPolicy:
     position: int = attrs.field(validator=_check_position)
     targets: tuple[SlaTarget, ...] = attrs.field(converter=_targets)
     condition: Condition | None = attrs.field(default=None, validator=check_condition)
-    default: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    default: bool = attrs.field(default=False, validator=is_bool)
     version: int = attrs.field(default=1, validator=_check_version)
     effective_from: datetime | None = attrs.field(default=None, converter=_optional_instant)
 

@@ -11,7 +11,7 @@ from typing import Any, Final
 import attrs
 
 from csmcore._time import require_aware
-from csmcore.errors import ErrorCode, InvalidTransition, ValidationError
+from csmcore.errors import ErrorCode, InvalidTransition, ValidationError, invalid_type
 from csmcore.serialization import serializable
 from csmcore.tickets._declare import (
     ASSIGNEE,
@@ -391,7 +391,12 @@ class Ticket:
         actor: str | None = None,
         **more: FieldValue,
     ) -> tuple[Ticket, FieldsChanged]:
-        """Set custom fields from a mapping and/or keywords; a None value removes the field."""
+        """Set custom fields from a mapping and/or keywords; a None value removes the field.
+
+        Raises :class:`~csmcore.errors.InvalidType` when ``changes`` is not a mapping.
+        """
+        if changes is not None and not isinstance(changes, Mapping):
+            raise invalid_type("changes", changes, "a mapping of field names to values, or None")
         merged: dict[str, FieldValue] = dict(changes or {})
         merged.update(more)
         return self._change(FieldsChanged(at=at, actor=actor, changes=merged))

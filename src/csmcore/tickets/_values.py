@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Final, Generic, TypeAlias, TypeVar
 
-from csmcore._time import require_aware
+from csmcore._time import MAX_INSTANT, MIN_INSTANT, in_range_us, require_aware
 from csmcore._values import (
     DATETIME_KEY,
     DECIMAL_KEY,
@@ -300,10 +300,12 @@ def to_removed(value: object) -> frozenset[str]:
 
 
 def instant(value: object) -> datetime:
-    """Converter of ``at``: an aware instant in UTC (NaiveDatetimeError for a naive one)."""
-    if type(value) is datetime and value.tzinfo is UTC:
+    """Converter of ``at``: an aware instant in UTC (NaiveDatetimeError for a naive one,
+    ValidationError for one outside ``[MIN_INSTANT, MAX_INSTANT)``)."""
+    if type(value) is datetime and value.tzinfo is UTC and MIN_INSTANT <= value < MAX_INSTANT:
         return value
-    return require_aware(value, "at").astimezone(UTC)  # type: ignore[arg-type]
+    in_range_us(require_aware(value, "at"), "at")  # type: ignore[arg-type]
+    return value.astimezone(UTC)  # type: ignore[attr-defined,no-any-return]
 
 
 def text(argument: str, rule: Callable[[str, str], str] = check_text) -> Any:
