@@ -50,6 +50,21 @@ def _bad_instant(value: object, argument: str) -> ValidationError:
     )
 
 
+def _instant_us(moment: datetime, argument: str, *, upto: bool = False) -> int:
+    """``moment`` in UTC microseconds since the epoch, within the supported range (its end
+    included when ``upto``); ValidationError naming ``argument`` for a non-datetime, a naive
+    one, or one outside the range."""
+    try:
+        t: int = (moment - EPOCH) // US
+    except TypeError:
+        raise _bad_instant(moment, argument) from None
+    except OverflowError:
+        raise out_of_range(moment, argument) from None
+    if not MIN_US <= t < MAX_US + upto:
+        raise out_of_range(moment, argument)
+    return t
+
+
 def _bad_duration(value: object, argument: str) -> ValidationError:
     return ValidationError(
         f"{argument}={value!r} is a {type(value).__name__}; expected a datetime.timedelta "
@@ -249,19 +264,12 @@ class BusinessCalendar:
                             return local[m << 1] + (goal - position[m])
                     else:
                         return start
-        try:
-            t = (start - EPOCH) // US
-        except TypeError:
-            raise _bad_instant(start, "start") from None
-        except OverflowError:
-            raise out_of_range(start, "start") from None
+        t = _instant_us(start, "start")
         try:
             d = delta // US
         except TypeError:
             raise _bad_duration(delta, "delta") from None
         if not tl._safe_lo <= t < tl._safe_hi:
-            if not MIN_US <= t < MAX_US:
-                raise out_of_range(start, "start")
             tl._cover(t)
         bounds, cum = tl._data
         k = bisect_right(bounds, t)
@@ -303,25 +311,11 @@ class BusinessCalendar:
                 k = bisect_right(local, end)
                 from_b = position[k >> 1] + (end - local[k - 1]) if k & 1 else position[k >> 1]
                 return from_b - from_a
-        try:
-            a = (start - EPOCH) // US
-        except TypeError:
-            raise _bad_instant(start, "start") from None
-        except OverflowError:
-            raise out_of_range(start, "start") from None
-        try:
-            b = (end - EPOCH) // US
-        except TypeError:
-            raise _bad_instant(end, "end") from None
-        except OverflowError:
-            raise out_of_range(end, "end") from None
+        a = _instant_us(start, "start")
+        b = _instant_us(end, "end")
         if not tl._safe_lo <= a < tl._safe_hi:
-            if not MIN_US <= a < MAX_US:
-                raise out_of_range(start, "start")
             tl._cover(a)
         if not tl._safe_lo <= b < tl._safe_hi:
-            if not MIN_US <= b < MAX_US:
-                raise out_of_range(end, "end")
             tl._cover(b)
         bounds, cum = tl._data
         k = bisect_right(bounds, a)
@@ -333,16 +327,9 @@ class BusinessCalendar:
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` lies inside an open window (windows are half-open: open at the
         opening instant, closed at the closing instant)."""
-        try:
-            t = (at - EPOCH) // US
-        except TypeError:
-            raise _bad_instant(at, "at") from None
-        except OverflowError:
-            raise out_of_range(at, "at") from None
+        t = _instant_us(at, "at")
         tl = self._timeline
         if not tl._safe_lo <= t < tl._safe_hi:
-            if not MIN_US <= t < MAX_US:
-                raise out_of_range(at, "at")
             tl._cover(t)
         return bool(bisect_right(tl._data[0], t) & 1)
 
@@ -351,16 +338,9 @@ class BusinessCalendar:
 
         Raises NoBusinessTimeError when nothing opens within :attr:`search_horizon_days`.
         """
-        try:
-            t = (at - EPOCH) // US
-        except TypeError:
-            raise _bad_instant(at, "at") from None
-        except OverflowError:
-            raise out_of_range(at, "at") from None
+        t = _instant_us(at, "at")
         tl = self._timeline
         if not tl._safe_lo <= t < tl._safe_hi:
-            if not MIN_US <= t < MAX_US:
-                raise out_of_range(at, "at")
             tl._cover(t)
         k = bisect_right(tl._data[0], t)
         if k & 1:
@@ -416,22 +396,8 @@ class BusinessCalendar:
         ...     datetime(2025, 1, 6, 10, tzinfo=timezone.utc))]
         [(12, 17), (9, 10)]
         """
-        try:
-            a = (start - EPOCH) // US
-        except TypeError:
-            raise _bad_instant(start, "start") from None
-        except OverflowError:
-            raise out_of_range(start, "start") from None
-        try:
-            b = (end - EPOCH) // US
-        except TypeError:
-            raise _bad_instant(end, "end") from None
-        except OverflowError:
-            raise out_of_range(end, "end") from None
-        if not MIN_US <= a < MAX_US:
-            raise out_of_range(start, "start")
-        if not MIN_US <= b <= MAX_US:
-            raise out_of_range(end, "end")
+        a = _instant_us(start, "start")
+        b = _instant_us(end, "end", upto=True)
         return self._iter_intervals(a, b, start.tzinfo)
 
     def _iter_intervals(
