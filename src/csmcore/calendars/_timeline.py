@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
+
+from dateutil.rrule import rruleset
 
 from csmcore._time import EPOCH, MAX_US, MIN_US, US, require_aware, to_datetime
 from csmcore.calendars._spec import parse_rule
@@ -88,15 +91,20 @@ class BusinessTimeline:
         "_data",
         "_day_hi",
         "_day_lo",
+        "_far",
         "_fast",
         "_fast_ok",
         "_local",
         "_lock",
+        "_rule_days",
         "_rules",
         "_safe_hi",
         "_safe_lo",
         "_shut",
+        "_totals",
         "_tz",
+        "_work",
+        "_year_holidays",
     )
 
     def __init__(self, cal: BusinessCalendar) -> None:
@@ -113,6 +121,11 @@ class BusinessTimeline:
         self._safe_hi = 0  # empty: nothing is safe until the first cover()
         self._rules = [parse_rule(text) for text in cal.recurring_holidays]
         self._shut = _union([(_us(a), _us(b)) for a, b in cal.closures])
+        self._rule_days = [_RuleDays(rule, self._tz) for rule in self._rules]
+        self._totals: dict[int, int] = {}  # year -> business us of the windows opening in it
+        self._far: dict[int, Segment] = {}  # year -> a segment built around it, away from data
+        self._year_holidays: dict[int, list[date]] | None = None
+        self._work = [0, 0, 0]  # years built, years totalled, probes made (tests count work)
 
     # -- conversions --------------------------------------------------------------------------
 
@@ -152,17 +165,8 @@ class BusinessTimeline:
 
     def _closed_days(self, first: date, last: date) -> set[date]:
         days: set[date] = set()
-        for rule in self._rules:
-            lo = datetime(first.year, first.month, first.day)
-            hi = datetime(last.year, last.month, last.day, 23, 59, 59)
-            try:
-                hits = rule.between(lo, hi, inc=True)
-                days.update(moment.date() for moment in hits)
-            except TypeError:  # the rule has an aware DTSTART: ask in the calendar's zone
-                hits = rule.between(
-                    lo.replace(tzinfo=self._tz), hi.replace(tzinfo=self._tz), inc=True
-                )
-                days.update(moment.astimezone(self._tz).date() for moment in hits)
+        for rule_days in self._rule_days:
+            days.update(rule_days.between(first, last))
         return days
 
     def _build(self, first: date, stop: date) -> list[tuple[int, int]]:
@@ -170,6 +174,7 @@ class BusinessTimeline:
         cal = self._cal
         week = cal._week
         holidays = cal.holidays
+        self._work[0] += 1
         shut_days = self._closed_days(first, stop - _ONE_DAY) if self._rules else set()
         out: list[tuple[int, int]] = []
         day = first
@@ -322,6 +327,231 @@ class BusinessTimeline:
             before, second = after, high
         return True
 
+    # -- long spans: whole years summed, segments built away from the data -------------------
+
+    def _main(self) -> Segment:
+        """The contiguous data as a segment (call with the lock held)."""
+        bounds, cum = self._data
+        return (bounds, cum, self._safe_lo, self._safe_hi, self._day_lo.year, self._day_hi.year)
+
+    def _lines(self, us: int) -> Segment:
+        """A segment whose safe range holds ``us``: the contiguous data, grown by a year or two
+        when ``us`` is near it, else a segment built around the year of ``us`` alone, placed
+        by summing the business time of the whole years in between (:meth:`_year_total`)."""
+        with self._lock:
+            if self._safe_lo <= us < self._safe_hi:
+                return self._main()
+            if self._day_hi != date.min:
+                year = (EPOCH + timedelta(microseconds=us)).astimezone(self._tz).year
+                if year >= self._day_hi.year + 2 or year <= self._day_lo.year - 3:
+                    return self._far_segment(year)
+            self._cover_held(us)
+            return self._main()
+
+    def _far_segment(self, year: int) -> Segment:
+        """Intervals of the years ``year - 1`` to ``year + 1`` (within 2 to 9998), positioned
+        from the contiguous data (which they must not overlap; call with the lock held)."""
+        found = self._far.get(year)
+        if found is not None:
+            return found
+        lo_year, hi_year = max(2, year - 1), min(9998, year + 1)
+        base = self._start_position(lo_year)
+        bounds: list[int] = []
+        cum = [base]
+        for each in range(lo_year, hi_year + 1):
+            first, stop = self._year_span(each)
+            before = cum[-1]
+            for lo, hi in self._build(first, stop):
+                if bounds and lo < bounds[-1]:  # defensive, as in _extend_forward_held
+                    lo = bounds[-1]
+                    if hi <= lo:
+                        continue
+                bounds.append(lo)
+                bounds.append(hi)
+                cum.append(cum[-1] + hi - lo)
+            self._totals.setdefault(each, cum[-1] - before)
+        day_lo, day_hi = date(lo_year, 1, 1), date(hi_year + 1, 1, 1)
+        segment: Segment = (
+            bounds,
+            cum,
+            self._midnight_us(day_lo + 2 * _ONE_DAY),
+            self._midnight_us(day_hi - _ONE_DAY),
+            lo_year,
+            hi_year + 1,
+        )
+        if len(self._far) >= 16:
+            self._far.clear()
+        self._far[year] = segment
+        return segment
+
+    def _start_position(self, year: int) -> int:
+        """The position where the intervals of ``year`` begin, for a year outside the
+        contiguous data (call with the lock held)."""
+        cum = self._data[1]
+        if year >= self._day_hi.year:
+            return cum[-1] + sum(self._year_total(y) for y in range(self._day_hi.year, year))
+        assert year + 1 <= self._day_lo.year
+        return cum[0] - sum(self._year_total(y) for y in range(year, self._day_lo.year))
+
+    def _seek_forward(self, target: int, origin: int) -> tuple[list[int], list[int]]:
+        """``(bounds, cum)`` with ``cum[0] < target <= cum[-1]``, walking whole years forward
+        from the segment of ``origin``. Raises NoBusinessTimeError as ``add`` does."""
+        from csmcore.calendars._calendar import BusinessCalendar  # a cycle otherwise
+
+        horizon = timedelta(days=BusinessCalendar.search_horizon_days)
+        with self._lock:
+            segment = self._lines(origin)
+            if target <= segment[1][-1]:
+                return segment[0], segment[1]
+            main = segment[0] is self._data[0]
+            year = segment[5]
+            here = segment[1][-1]
+            limit = date(year, 1, 1) + horizon
+            while True:
+                if date(year, 1, 1) >= limit:
+                    raise NoBusinessTimeError(
+                        f"{self._cal!r} has no open time in the "
+                        f"{BusinessCalendar.search_horizon_days} days after "
+                        f"{_iso(self._tz, origin)}; holidays or closures shut every window"
+                    )
+                total = self._year_total(year)
+                if here + total >= target:
+                    break
+                here += total
+                year += 1
+                if total:
+                    limit = date(year, 1, 1) + horizon
+            if main and year <= self._day_hi.year + 1:
+                self._grow_forward_until_held(target, origin)
+                return self._data
+            far = self._far_segment(year)
+            return far[0], far[1]
+
+    def _seek_backward(self, target: int, origin: int) -> tuple[list[int], list[int]]:
+        """``(bounds, cum)`` with ``cum[0] <= target < cum[-1]``, walking whole years back
+        from the segment of ``origin``. Raises NoBusinessTimeError as ``add`` does."""
+        from csmcore.calendars._calendar import BusinessCalendar  # a cycle otherwise
+
+        horizon = timedelta(days=BusinessCalendar.search_horizon_days)
+        with self._lock:
+            segment = self._lines(origin)
+            if target >= segment[1][0]:
+                return segment[0], segment[1]
+            main = segment[0] is self._data[0]
+            year = segment[4]
+            here = segment[1][0]
+            limit = date(year, 1, 1) - horizon
+            while True:
+                if date(year, 1, 1) <= limit:
+                    raise NoBusinessTimeError(
+                        f"{self._cal!r} has no open time in the "
+                        f"{BusinessCalendar.search_horizon_days} days before "
+                        f"{_iso(self._tz, origin)}; holidays or closures shut every window"
+                    )
+                year -= 1
+                total = self._year_total(year)
+                if here - total <= target:
+                    break
+                here -= total
+                if total:
+                    limit = date(year, 1, 1) - horizon
+            if main and year >= self._day_lo.year - 2:
+                self._grow_backward_until_held(target, origin)
+                return self._data
+            far = self._far_segment(year)
+            return far[0], far[1]
+
+    def _year_total(self, year: int) -> int:
+        """Business microseconds of the windows that open on the local dates of ``year``:
+        exactly what building the year would add, computed as whole weeks less closed days,
+        corrected on the days near a UTC offset change; built in full only near a closure."""
+        total = self._totals.get(year)
+        if total is None:
+            total = self._quick_total(year)
+            self._totals[year] = total
+        return total
+
+    def _quick_total(self, year: int) -> int:
+        first, stop = self._year_span(year)
+        self._work[1] += 1
+        lo_us = self._midnight_us(first) - 3 * _DAY_US
+        hi_us = self._midnight_us(stop) + 3 * _DAY_US
+        shut = self._shut
+        if shut:
+            k = bisect_right(shut, (lo_us, MAX_US))
+            if (k and shut[k - 1][1] > lo_us) or (k < len(shut) and shut[k][0] < hi_us):
+                return sum(hi - lo for lo, hi in self._build(first, stop))
+        week = self._cal._week
+        nominal = [sum(c - o for o, c in windows) * 1_000_000 for windows in week]
+        days = (stop - first).days
+        weekday = first.weekday()
+        total = 0
+        for index in range(7):
+            count = days // 7 + ((index - weekday) % 7 < days % 7)
+            total += count * nominal[index]
+        closed = self._closed_days(first, stop - _ONE_DAY) if self._rules else set()
+        holidays = self._cal.holidays
+        if isinstance(holidays, frozenset):
+            by_year = self._year_holidays
+            if by_year is None:
+                by_year = {}
+                for day in holidays:
+                    by_year.setdefault(day.year, []).append(day)
+                self._year_holidays = by_year
+            closed.update(by_year.get(year, ()))
+        else:
+            day = first
+            while day < stop:
+                if week[day.weekday()] and day not in closed and day in holidays:
+                    closed.add(day)
+                day += _ONE_DAY
+        for day in closed:
+            total -= nominal[day.weekday()]
+        affected: set[date] = set()
+        for change in self._offset_changes(lo_us, hi_us):
+            local = (EPOCH + timedelta(microseconds=change)).astimezone(self._tz).date()
+            affected.update(local + timedelta(days=shift) for shift in range(-3, 2))
+        for day in affected:
+            windows = week[day.weekday()] if first <= day < stop else ()
+            if windows and day not in closed:
+                real = 0
+                for opening, closing in windows:
+                    real += max(0, self._local_us(day, closing) - self._local_us(day, opening))
+                total += real - nominal[day.weekday()]
+        return total
+
+    def _offset_changes(self, lo_us: int, hi_us: int) -> list[int]:
+        """The instants (UTC microseconds) in ``[lo_us, hi_us)`` at which the zone's UTC offset
+        changes. Probed daily where tzdata lists irregular changes (1850 to 2100) and weekly
+        elsewhere (before, zones keep their first offset; after, a yearly rule changes it at
+        most twice a year, months apart), with a binary search for each change."""
+        tz = self._tz
+        if isinstance(tz, timezone):
+            return []
+        second = lo_us // 1_000_000
+        end = hi_us // 1_000_000
+        year = (EPOCH + timedelta(seconds=second)).year
+        step = 86_400 if 1850 <= year <= 2100 else 7 * 86_400
+        work = self._work
+        before = datetime.fromtimestamp(second, tz).utcoffset()
+        changes: list[int] = []
+        while second < end:
+            probe = min(second + step, end)
+            work[2] += 1
+            if datetime.fromtimestamp(probe, tz).utcoffset() == before:
+                second = probe
+                continue
+            low, high = second, probe
+            while high - low > 1:
+                mid = (low + high) // 2
+                if datetime.fromtimestamp(mid, tz).utcoffset() == before:
+                    low = mid
+                else:
+                    high = mid
+            changes.append(high * 1_000_000)
+            before, second = datetime.fromtimestamp(high, tz).utcoffset(), high
+        return changes
+
     # -- the public API: positions -----------------------------------------------------------
 
     def position(self, us: int) -> int:
@@ -333,9 +563,10 @@ class BusinessTimeline:
         The position is constant while the calendar is closed. Raises NoBusinessTimeError for
         an instant outside the years the calendar can cover (see :attr:`MIN_US`).
         """
-        if not self._safe_lo <= us < self._safe_hi:
-            self._cover(us)
-        bounds, cum = self._data
+        if self._safe_lo <= us < self._safe_hi:
+            bounds, cum = self._data
+        else:
+            bounds, cum = self._lines(us)[:2]
         k = bisect_right(bounds, us)
         return cum[k >> 1] + us - bounds[k - 1] if k & 1 else cum[k >> 1]
 
@@ -361,9 +592,8 @@ class BusinessTimeline:
                 f"adds at most {MAX_REACH.days} days, and stays within the years 2 to 9998"
             )
         bounds, cum = self._data
-        if position > cum[-1]:
-            self._grow_forward_until(position, floor)
-            bounds, cum = self._data
+        if not cum[0] < position <= cum[-1]:
+            bounds, cum = self._seek_forward(position, floor)
         m = bisect_left(cum, position) - 1
         return bounds[m << 1] + position - cum[m]
 
@@ -467,6 +697,39 @@ def check_reach(t: int, d: int, start: datetime, delta: timedelta) -> None:
             f"{MAX_REACH.days} days of business time, and its results stay within the years "
             "2 to 9998"
         )
+
+
+Segment: TypeAlias = tuple[list[int], list[int], int, int, int, int]
+"""``(bounds, cum, safe_lo, safe_hi, first_year, stop_year)``: open intervals and running totals
+of the local years ``[first_year, stop_year)``, exact for instants in ``[safe_lo, safe_hi)``."""
+
+_DAY_US = 86_400_000_000
+
+
+class _RuleDays:
+    """The dates on which one recurring rule occurs, read from the rule once, in order, as far
+    as asked (a rule's ``between`` walks from its DTSTART on every call)."""
+
+    __slots__ = ("_days", "_left", "_tz")
+
+    def __init__(self, rule: rruleset, tz: tzinfo) -> None:
+        self._left: Iterator[datetime] | None = iter(rule)
+        self._days: list[date] = []
+        self._tz = tz
+
+    def between(self, first: date, last: date) -> list[date]:
+        """The dates of occurrences from ``first`` to ``last``, both included."""
+        days = self._days
+        left = self._left
+        while left is not None and (not days or days[-1] <= last):
+            moment = next(left, None)
+            if moment is None:
+                self._left = left = None
+            elif moment.tzinfo is None:
+                days.append(moment.date())
+            else:
+                days.append(moment.astimezone(self._tz).date())
+        return days[bisect_left(days, first) : bisect_right(days, last)]
 
 
 Fast: TypeAlias = tuple[tzinfo, datetime, datetime, list[datetime], list[timedelta]]
