@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
-from dateutil.rrule import rruleset
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrule, rruleset, weekday
 
 from csmcore._time import EPOCH, MAX_US, MIN_US, US, require_aware, to_datetime
 from csmcore.calendars._spec import parse_rule
@@ -398,17 +398,16 @@ class BusinessTimeline:
         from the segment of ``origin``. Raises NoBusinessTimeError as ``add`` does."""
         from csmcore.calendars._calendar import BusinessCalendar  # a cycle otherwise
 
-        horizon = timedelta(days=BusinessCalendar.search_horizon_days)
+        horizon = BusinessCalendar.search_horizon_days
         with self._lock:
             segment = self._lines(origin)
             if target <= segment[1][-1]:
                 return segment[0], segment[1]
-            main = segment[0] is self._data[0]
             year = segment[5]
             here = segment[1][-1]
-            limit = date(year, 1, 1) + horizon
+            limit = date(year, 1, 1).toordinal() + horizon
             while True:
-                if date(year, 1, 1) >= limit:
+                if date(year, 1, 1).toordinal() >= limit:
                     raise NoBusinessTimeError(
                         f"{self._cal!r} has no open time in the "
                         f"{BusinessCalendar.search_horizon_days} days after "
@@ -420,10 +419,9 @@ class BusinessTimeline:
                 here += total
                 year += 1
                 if total:
-                    limit = date(year, 1, 1) + horizon
-            if main and year <= self._day_hi.year + 1:
-                self._grow_forward_until_held(target, origin)
-                return self._data
+                    limit = date(year, 1, 1).toordinal() + horizon
+            if self._day_lo.year - 1 <= year <= self._day_hi.year:
+                return self._main_holding(target, origin, forward=True)
             far = self._far_segment(year)
             return far[0], far[1]
 
@@ -432,17 +430,16 @@ class BusinessTimeline:
         from the segment of ``origin``. Raises NoBusinessTimeError as ``add`` does."""
         from csmcore.calendars._calendar import BusinessCalendar  # a cycle otherwise
 
-        horizon = timedelta(days=BusinessCalendar.search_horizon_days)
+        horizon = BusinessCalendar.search_horizon_days
         with self._lock:
             segment = self._lines(origin)
             if target >= segment[1][0]:
                 return segment[0], segment[1]
-            main = segment[0] is self._data[0]
             year = segment[4]
             here = segment[1][0]
-            limit = date(year, 1, 1) - horizon
+            limit = date(year, 1, 1).toordinal() - horizon
             while True:
-                if date(year, 1, 1) <= limit:
+                if date(year, 1, 1).toordinal() <= limit:
                     raise NoBusinessTimeError(
                         f"{self._cal!r} has no open time in the "
                         f"{BusinessCalendar.search_horizon_days} days before "
@@ -454,12 +451,22 @@ class BusinessTimeline:
                     break
                 here -= total
                 if total:
-                    limit = date(year, 1, 1) - horizon
-            if main and year >= self._day_lo.year - 2:
-                self._grow_backward_until_held(target, origin)
-                return self._data
+                    limit = date(year, 1, 1).toordinal() - horizon
+            if self._day_lo.year - 1 <= year <= self._day_hi.year:
+                return self._main_holding(target, origin, forward=False)
             far = self._far_segment(year)
             return far[0], far[1]
+
+    def _main_holding(
+        self, target: int, origin: int, *, forward: bool
+    ) -> tuple[list[int], list[int]]:
+        """The contiguous data, grown to hold ``target``: ``cum[0] < target <= cum[-1]``
+        (``forward``) or ``cum[0] <= target < cum[-1]`` (call with the lock held)."""
+        if target + (not forward) > self._data[1][-1]:
+            self._grow_forward_until_held(target + (not forward), origin)
+        if target - forward < self._data[1][0]:
+            self._grow_backward_until_held(target - forward, origin)
+        return self._data
 
     def _year_total(self, year: int) -> int:
         """Business microseconds of the windows that open on the local dates of ``year``:
@@ -707,29 +714,108 @@ _DAY_US = 86_400_000_000
 
 
 class _RuleDays:
-    """The dates on which one recurring rule occurs, read from the rule once, in order, as far
-    as asked (a rule's ``between`` walks from its DTSTART on every call)."""
+    """The dates on which one recurring rule occurs, read from the rule in order and kept for
+    the span last asked about (a rule's ``between`` walks from its DTSTART on every call).
 
-    __slots__ = ("_days", "_left", "_tz")
+    A query far from what was read restarts the rule near it: each rule without COUNT is
+    rebuilt with a DTSTART a whole number of its periods (``INTERVAL`` days, weeks, months or
+    years) later, at the start of a period, with every BY part it derived from its DTSTART
+    given explicitly, so it yields the same occurrences from there on. A rule with COUNT is
+    read from its DTSTART (at most ``MAX_RULE_COUNT`` occurrences)."""
+
+    __slots__ = ("_days", "_from", "_left", "_rule", "_shiftable", "_to", "_tz")
 
     def __init__(self, rule: rruleset, tz: tzinfo) -> None:
+        self._rule = rule
+        self._tz = tz
+        subs = [*rule._rrule, *rule._exrule]  # type: ignore[attr-defined]
+        self._shiftable = all(sub._count is None for sub in subs)
+        self._restart(None)
+
+    def _restart(self, near: date | None) -> None:
+        rule = self._rule
+        start = date.min
+        if near is not None and self._shiftable:
+            start = near - timedelta(days=7)  # margin: aware rules are read in another zone
+            rule = _shift_set(rule, start)
         self._left: Iterator[datetime] | None = iter(rule)
         self._days: list[date] = []
-        self._tz = tz
+        self._from = start  # occurrences on the dates [_from, _to) are all in _days
+        self._to = start
 
     def between(self, first: date, last: date) -> list[date]:
         """The dates of occurrences from ``first`` to ``last``, both included."""
+        if first < self._from or (self._shiftable and (first - self._to).days > 800):
+            self._restart(first)
         days = self._days
         left = self._left
-        while left is not None and (not days or days[-1] <= last):
+        while left is not None and self._to <= last:
             moment = next(left, None)
             if moment is None:
                 self._left = left = None
-            elif moment.tzinfo is None:
-                days.append(moment.date())
-            else:
-                days.append(moment.astimezone(self._tz).date())
+                self._to = date.max
+                break
+            day = moment.date() if moment.tzinfo is None else moment.astimezone(self._tz).date()
+            days.append(day)
+            self._to = day
         return days[bisect_left(days, first) : bisect_right(days, last)]
+
+
+def _shift_set(rules: rruleset, start: date) -> rruleset:
+    """``rules`` with each rule restarted at its last period start on or before ``start``."""
+    shifted = rruleset()
+    for sub in rules._rrule:  # type: ignore[attr-defined]
+        shifted.rrule(_shift(sub, start))
+    for sub in rules._exrule:  # type: ignore[attr-defined]
+        shifted.exrule(_shift(sub, start))
+    for moment in rules._rdate:  # type: ignore[attr-defined]
+        shifted.rdate(moment)
+    for moment in rules._exdate:  # type: ignore[attr-defined]
+        shifted.exdate(moment)
+    return shifted
+
+
+def _shift(rule: rrule, start: date) -> rrule:
+    """``rule`` (without COUNT) from its last period start on or before ``start``."""
+    dtstart: datetime = rule._dtstart  # type: ignore[attr-defined]
+    first = dtstart.date()
+    if start <= first:
+        return rule
+    freq, n = rule._freq, rule._interval  # type: ignore[attr-defined]
+    if freq == DAILY:
+        begin = first + timedelta(days=(start - first).days // n * n)
+    elif freq == WEEKLY:
+        week = first - timedelta(days=(first.weekday() - rule._wkst) % 7)  # type: ignore[attr-defined]
+        begin = week + timedelta(weeks=(start - week).days // 7 // n * n)
+    elif freq == MONTHLY:
+        months = ((start.year - first.year) * 12 + start.month - first.month) // n * n
+        index = first.year * 12 + first.month - 1 + months
+        begin = date(index // 12, index % 12 + 1, 1)
+    else:  # YEARLY (the calendar refuses anything finer than daily)
+        begin = date(first.year + (start.year - first.year) // n * n, 1, 1)
+    if begin <= first:
+        return rule
+    weekdays = [weekday(day) for day in rule._byweekday or ()]  # type: ignore[attr-defined]
+    weekdays += [weekday(day, nth) for day, nth in rule._bynweekday or ()]  # type: ignore[attr-defined]
+    monthdays = [*(rule._bymonthday or ()), *(rule._bynmonthday or ())]  # type: ignore[attr-defined]
+    return rrule(
+        freq,
+        dtstart=datetime(begin.year, begin.month, begin.day, tzinfo=dtstart.tzinfo),
+        interval=n,
+        wkst=rule._wkst,  # type: ignore[attr-defined]
+        until=rule._until,  # type: ignore[attr-defined]
+        bysetpos=rule._bysetpos or None,  # type: ignore[attr-defined]
+        bymonth=rule._bymonth or None,  # type: ignore[attr-defined]
+        bymonthday=monthdays or None,
+        byyearday=rule._byyearday or None,  # type: ignore[attr-defined]
+        byeaster=rule._byeaster or None,  # type: ignore[attr-defined]
+        byweekno=rule._byweekno or None,  # type: ignore[attr-defined]
+        byweekday=weekdays or None,
+        byhour=rule._byhour,  # type: ignore[attr-defined]
+        byminute=rule._byminute,  # type: ignore[attr-defined]
+        bysecond=rule._bysecond,  # type: ignore[attr-defined]
+        cache=False,
+    )
 
 
 Fast: TypeAlias = tuple[tzinfo, datetime, datetime, list[datetime], list[timedelta]]
