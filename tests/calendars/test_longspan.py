@@ -8,9 +8,6 @@ probes made. Speed figures are in benchmarks/bench_limits.py.
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -22,26 +19,10 @@ from csmcore.calendars import BusinessCalendar
 from csmcore.calendars._spec import parse_rule
 from csmcore.calendars._timeline import MAX_REACH, _RuleDays
 from tests.calendars.support import INPUT_ZONES, scenarios
+from tests.guard import hang_guard
 
 UTC = timezone.utc
 START = datetime(2025, 1, 6, 10, tzinfo=UTC)
-
-
-@contextmanager
-def hang_guard(seconds: int = 30) -> Iterator[None]:
-    """Turn a hang into a failure. Not a speed check: the bound is generous on purpose; the
-    work done is what the tests assert."""
-
-    def fail(signum: int, frame: object) -> None:
-        raise AssertionError(f"still running after {seconds} s: a hang")
-
-    previous = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def berlin() -> BusinessCalendar:
@@ -94,6 +75,18 @@ def test_a_weekly_rule_from_year_1_is_read_from_near_the_query() -> None:
     assert got == datetime(9000, 1, 9, 10, tzinfo=UTC)  # Wednesday is closed
     days = cal.timeline._rule_days[0]._days
     assert len(days) < 200  # occurrences read: about a year's, not 470,000 weeks'
+
+
+def test_a_daily_rule_of_1600_years_is_read_from_near_the_query() -> None:
+    rule = "DTSTART:00020101T000000\nRRULE:FREQ=DAILY;INTERVAL=3;UNTIL=16000101T000000"
+    cal = BusinessCalendar.weekly("09:00", "17:00", recurring_holidays=rule)
+    monday = datetime(1599, 3, 1, 9, tzinfo=UTC)  # a Monday, 583,282 days after DTSTART
+    with hang_guard():
+        week = cal.elapsed(monday, monday + timedelta(days=7))
+    weekdays = [monday.date() + timedelta(days=n) for n in range(5)]
+    open_days = [d for d in weekdays if (d - date(2, 1, 1)).days % 3]
+    assert week == timedelta(hours=8) * len(open_days)
+    assert len(cal.timeline._rule_days[0]._days) < 1000
 
 
 # -- the fast long-span path agrees exactly with the short-span computation --------------------
