@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from csmcore.calendars import BusinessCalendar
 from csmcore.errors import InvalidType, ValidationError
 from csmcore.sla import SlaBook, SlaMetric, SlaPolicy, SlaTarget
-from csmcore.calendars import BusinessCalendar
 from tests.guard import hang_guard
 from tests.sla.support import CAL, H, at, book, new
 
