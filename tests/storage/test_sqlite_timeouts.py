@@ -60,10 +60,14 @@ def test_a_write_over_the_timeout_leaves_nothing_written(tmp_path: Path) -> None
         store.query_once(None, "SELECT 1")
         with store.tx(None, write=True) as cur:
             cur.run("CREATE TABLE probe (x INTEGER)")
-        with hang_guard(), pytest.raises(StorageError, match="statement timeout"):
+
+        def write() -> None:
             with store.tx(None, write=True) as cur:
                 cur.run("INSERT INTO probe VALUES (1)")
                 cur.run(f"INSERT INTO probe {RUNAWAY}")  # interrupted mid-way
+
+        with hang_guard(), pytest.raises(StorageError, match="statement timeout"):
+            write()
         assert store.query_once(None, "SELECT count(*) FROM probe") == [(0,)]
         with store.tx(None, write=True) as cur:  # the next write works
             cur.run("INSERT INTO probe VALUES (2)")
@@ -77,7 +81,8 @@ def test_a_unit_of_work_over_the_timeout_writes_nothing(tmp_path: Path) -> None:
     try:
         with store.tx(None, write=True) as cur:
             cur.run("CREATE TABLE probe (x INTEGER)")
-        with hang_guard(), pytest.raises(StorageError, match="statement timeout"):
+
+        def work() -> None:
             with store.unit_of_work() as uow:
                 inside = uow.tickets._uow  # the unit of work's own connection
                 assert inside is not None
@@ -85,6 +90,9 @@ def test_a_unit_of_work_over_the_timeout_writes_nothing(tmp_path: Path) -> None:
                     cur.run("INSERT INTO probe VALUES (1)")
                 with store.tx(inside, write=True) as cur:
                     cur.run(RUNAWAY)
+
+        with hang_guard(), pytest.raises(StorageError, match="statement timeout"):
+            work()
         assert store.query_once(None, "SELECT count(*) FROM probe") == [(0,)]
     finally:
         store.close()
