@@ -134,13 +134,17 @@ def test_an_abandoned_statement_is_cancelled_on_the_server(
     assert isinstance(store, PostgresStore)
     marker = f"csm_abandoned_{uuid.uuid4().hex}"
     statement = f"SELECT pg_sleep(25) /* {marker} */"
+
+    def call() -> None:
+        if how == "query_once":
+            store.query_once(None, statement)
+        else:
+            with store.tx(None, write=True) as cur:
+                cur.query(statement)
+
     try:
         with hang_guard(), pytest.raises(error), raising_after(0.3, error):
-            if how == "query_once":
-                store.query_once(None, statement)
-            else:
-                with store.tx(None, write=True) as cur:
-                    cur.query(statement)
+            call()
         assert _still_running(postgres_dsn, marker) == 0
         assert store.tickets.count(cd.Always()) == 0  # the store still works
     finally:
