@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from csmcore.calendars import BusinessCalendar
 from csmcore.calendars._spec import parse_rule
 from csmcore.calendars._timeline import MAX_REACH, _RuleDays
-from tests.calendars.support import INPUT_ZONES, scenarios
+from tests.calendars.support import CALENDAR_ZONES, INPUT_ZONES, scenarios
 from tests.guard import hang_guard
 
 UTC = timezone.utc
@@ -106,6 +106,18 @@ def test_year_totals_are_the_built_years_totals(scene: object, dst_year: int, fa
     for year in (anchor.year - 1, anchor.year, anchor.year + 1, dst_year, far):
         built = sum(hi - lo for lo, hi in tl._build(date(year, 1, 1), date(year + 1, 1, 1)))
         assert tl._quick_total(year) == built, year
+
+
+@settings(max_examples=30)
+@given(st.sampled_from(CALENDAR_ZONES), st.integers(2501, 9998))
+def test_dst_corrections_repeat_every_400_years(zone: object, year: int) -> None:
+    """After 2500 a zoneinfo zone's corrections are taken from 400 years before: the same as
+    probing the zone over the year."""
+    cal = BusinessCalendar(
+        timezone=zone,  # type: ignore[arg-type]
+        hours={day: [("01:00", "04:00"), ("22:00", "00:30")] for day in range(7)},
+    )
+    assert cal.timeline._corrections(year) == cal.timeline._exact_corrections(year)
 
 
 @settings(max_examples=30)

@@ -12,6 +12,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
+from zoneinfo import ZoneInfo
 
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrule, rruleset, weekday
 
@@ -91,6 +92,7 @@ class BusinessTimeline:
         "_data",
         "_day_hi",
         "_day_lo",
+        "_dst",
         "_far",
         "_fast",
         "_fast_ok",
@@ -123,6 +125,7 @@ class BusinessTimeline:
         self._shut = _union([(_us(a), _us(b)) for a, b in cal.closures])
         self._rule_days = [_RuleDays(rule, self._tz) for rule in self._rules]
         self._totals: dict[int, int] = {}  # year -> business us of the windows opening in it
+        self._dst: dict[int, list[tuple[date, int]]] = {}  # year -> its DST corrections
         self._far: dict[int, Segment] = {}  # year -> a segment built around it, away from data
         self._year_holidays: dict[int, list[date]] | None = None
         self._work = [0, 0, 0]  # years built, years totalled, probes made (tests count work)
@@ -514,18 +517,52 @@ class BusinessTimeline:
                 day += _ONE_DAY
         for day in closed:
             total -= nominal[day.weekday()]
+        for day, delta in self._corrections(year):
+            if day not in closed:
+                total += delta
+        return total
+
+    def _corrections(self, year: int) -> list[tuple[date, int]]:
+        """The open days of ``year`` whose windows last longer or shorter in real time than on
+        the wall clock (a UTC offset change inside or near them), each with the difference.
+
+        A ``zoneinfo`` zone follows one yearly rule after its table of changes (which ends
+        well before 2500), and the Gregorian calendar repeats every 400 years (146,097 days,
+        a whole number of weeks), so after 2500 a year's corrections are those of the year
+        400 years before, on the same dates."""
+        found = self._dst.get(year)
+        if found is not None:
+            return found
+        if year > 2500 and isinstance(self._tz, ZoneInfo):
+            found = [
+                (day.replace(year=year), delta) for day, delta in self._corrections(year - 400)
+            ]
+        else:
+            found = self._exact_corrections(year)
+        self._dst[year] = found
+        return found
+
+    def _exact_corrections(self, year: int) -> list[tuple[date, int]]:
+        """:meth:`_corrections` found by probing the zone over the year."""
+        first, stop = self._year_span(year)
+        week = self._cal._week
+        lo_us = self._midnight_us(first) - 3 * _DAY_US
+        hi_us = self._midnight_us(stop) + 3 * _DAY_US
         affected: set[date] = set()
         for change in self._offset_changes(lo_us, hi_us):
             local = (EPOCH + timedelta(microseconds=change)).astimezone(self._tz).date()
             affected.update(local + timedelta(days=shift) for shift in range(-3, 2))
-        for day in affected:
+        found: list[tuple[date, int]] = []
+        for day in sorted(affected):
             windows = week[day.weekday()] if first <= day < stop else ()
-            if windows and day not in closed:
+            if windows:
                 real = 0
                 for opening, closing in windows:
                     real += max(0, self._local_us(day, closing) - self._local_us(day, opening))
-                total += real - nominal[day.weekday()]
-        return total
+                delta = real - sum(c - o for o, c in windows) * 1_000_000
+                if delta:
+                    found.append((day, delta))
+        return found
 
     def _offset_changes(self, lo_us: int, hi_us: int) -> list[int]:
         """The instants (UTC microseconds) in ``[lo_us, hi_us)`` at which the zone's UTC offset
