@@ -8,7 +8,7 @@ probes made. Speed figures are in benchmarks/bench_limits.py.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 import pytest
 from dateutil.rrule import rrulestr
@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from csmcore.calendars import BusinessCalendar
 from csmcore.calendars._spec import parse_rule
 from csmcore.calendars._timeline import MAX_REACH, _RuleDays
-from tests.calendars.support import CALENDAR_ZONES, INPUT_ZONES, scenarios
+from tests.calendars.support import CALENDAR_ZONES, INPUT_ZONES, Spec, scenarios
 from tests.guard import hang_guard
 
 UTC = timezone.utc
+Scene = tuple[Spec, BusinessCalendar, datetime]
 START = datetime(2025, 1, 6, 10, tzinfo=UTC)
 
 
@@ -100,8 +101,8 @@ FAR = st.builds(
 
 @settings(max_examples=40)
 @given(scenarios(), st.integers(1840, 2110), st.integers(3, 9997))
-def test_year_totals_are_the_built_years_totals(scene: object, dst_year: int, far: int) -> None:
-    _, cal, anchor = scene  # type: ignore[misc]
+def test_year_totals_are_the_built_years_totals(scene: Scene, dst_year: int, far: int) -> None:
+    _, cal, anchor = scene
     tl = cal.timeline
     for year in (anchor.year - 1, anchor.year, anchor.year + 1, dst_year, far):
         built = sum(hi - lo for lo, hi in tl._build(date(year, 1, 1), date(year + 1, 1, 1)))
@@ -110,11 +111,11 @@ def test_year_totals_are_the_built_years_totals(scene: object, dst_year: int, fa
 
 @settings(max_examples=30)
 @given(st.sampled_from(CALENDAR_ZONES), st.integers(2501, 9998))
-def test_dst_corrections_repeat_every_400_years(zone: object, year: int) -> None:
+def test_dst_corrections_repeat_every_400_years(zone: str | tzinfo, year: int) -> None:
     """After 2500 a zoneinfo zone's corrections are taken from 400 years before: the same as
     probing the zone over the year."""
     cal = BusinessCalendar(
-        timezone=zone,  # type: ignore[arg-type]
+        timezone=zone,
         hours={day: [("01:00", "04:00"), ("22:00", "00:30")] for day in range(7)},
     )
     assert cal.timeline._corrections(year) == cal.timeline._exact_corrections(year)
@@ -122,10 +123,10 @@ def test_dst_corrections_repeat_every_400_years(zone: object, year: int) -> None
 
 @settings(max_examples=30)
 @given(scenarios(), st.integers(400, 3000), st.integers(0, 10**6))
-def test_far_path_equals_a_walk(scene: object, days: int, micro: int) -> None:
+def test_far_path_equals_a_walk(scene: Scene, days: int, micro: int) -> None:
     """A span of a few years: computed by jumping (a fresh calendar) and by walking the
     contiguous lists over it (another fresh calendar, asked about every year in between)."""
-    spec, cal, anchor = scene  # type: ignore[misc]
+    spec, cal, anchor = scene
     walked = spec.build("plain")
     a = anchor
     b = anchor + timedelta(days=days, microseconds=micro)
@@ -143,15 +144,15 @@ def test_far_path_equals_a_walk(scene: object, days: int, micro: int) -> None:
 
 @settings(max_examples=25)
 @given(scenarios(), FAR, FAR)
-def test_elapsed_is_additive_over_centuries(scene: object, b: datetime, c: datetime) -> None:
-    _, cal, anchor = scene  # type: ignore[misc]
+def test_elapsed_is_additive_over_centuries(scene: Scene, b: datetime, c: datetime) -> None:
+    _, cal, anchor = scene
     assert cal.elapsed(anchor, c) == cal.elapsed(anchor, b) + cal.elapsed(b, c)
 
 
 @settings(max_examples=40)
 @given(scenarios(), FAR)
-def test_add_inverts_elapsed_over_centuries(scene: object, u: datetime) -> None:
-    _, cal, anchor = scene  # type: ignore[misc]
+def test_add_inverts_elapsed_over_centuries(scene: Scene, u: datetime) -> None:
+    _, cal, anchor = scene
     span = cal.elapsed(anchor, u)
     if abs(span) > MAX_REACH:
         return

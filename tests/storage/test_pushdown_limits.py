@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from csmcore import conditions as cd
+from csmcore.storage._sql_store import SqlStore
 from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store
 from csmcore.testing.builders import make_ticket
@@ -82,6 +83,7 @@ def test_postgres_has_tags_with_400_tags_is_one_subquery(postgres_factory: Postg
     from csmcore.storage import _sql
 
     store = postgres_factory()
+    assert isinstance(store, SqlStore)
     _fill(store)
     tags = sorted(_MANY_TAGS)[:400]
     compiled = _sql.compile_condition(cd.HasTags(tags), store.dialect)
