@@ -185,7 +185,9 @@ def average_speed_of_answer(
     return timedelta(seconds=c * h / (n - a))
 
 
-def occupancy(*, agents: int, arrivals: float, interval: timedelta, handle_time: timedelta) -> float:
+def occupancy(
+    *, agents: int, arrivals: float, interval: timedelta, handle_time: timedelta
+) -> float:
     """The share of their time the ``agents`` spend handling calls: ``A / N``.
 
     >>> from datetime import timedelta as td

@@ -140,9 +140,9 @@ def arrival_forecast(
         )
     days = [0] * 7
     for weekday in range(7):
-        offset = (weekday - begin.weekday()) % 7
+        lead = (weekday - begin.weekday()) % 7  # days before the first such weekday
         total = (stop - begin).days
-        days[weekday] = 0 if offset >= total else (total - offset + 6) // 7
+        days[weekday] = 0 if lead >= total else (total - lead + 6) // 7
     sums = [[0] * per_day for _ in range(7)]
     for (day, slot), n in counts.items():
         sums[day.weekday()][slot] += n
