@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from csmcore import staffing
+from csmcore.staffing import _erlang_a
 
 SECOND = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
@@ -73,6 +74,7 @@ def brute_force(
         (3, 1.5, 100, 1000, 50),  # patient callers
         (8, 8.0, 120, 60, 30),
         (1, 0.7, 300, 120, 0),  # answer_within 0: service level = 1 - P(wait)
+        (5, 60.0, 60, 120, 30),  # 110 callers queue on average: the sums start at their peak
     ],
 )
 def test_erlang_a_agrees_with_the_brute_force_chain(
@@ -181,6 +183,32 @@ def test_erlang_a_required_agents_is_the_fewest(
     fewer = staffing.erlang_a(agents=n - 1, **common)
     assert fewer.service_level < target or fewer.abandon_probability > cap
     assert plan.agents == math.ceil(n / 0.8 - 1e-9)
+
+
+@given(
+    x=st.floats(min_value=0.0, max_value=3000.0), gap=st.floats(min_value=66.0, max_value=4000.0)
+)
+def test_summing_from_the_peak_agrees_with_summing_from_zero(x: float, gap: float) -> None:
+    y = x + gap
+    from_peak = _erlang_a._sums(x, y)
+    from_zero = _erlang_a._sums_from_zero(x, y)
+    for fast, slow in zip(from_peak, from_zero, strict=True):
+        assert fast == pytest.approx(slow, rel=1e-11, abs=1e-9)
+
+
+def test_very_patient_callers_and_huge_traffic_are_quick_to_staff() -> None:
+    # the queue of an under-staffed candidate holds millions of callers: the sums start at
+    # their peak instead of walking up to it
+    plan = staffing.erlang_a_required_agents(
+        arrivals=50_000,
+        interval=HOUR,
+        handle_time=HOUR,
+        patience=timedelta(days=1),
+        answer_within=20 * SECOND,
+        service_level=0.8,
+    )
+    assert 50_000 < plan.raw_agents < 50_500
+    assert 0.8 <= plan.service_level < 0.81
 
 
 def test_thousands_of_erlangs_stay_finite() -> None:

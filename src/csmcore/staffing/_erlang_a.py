@@ -10,7 +10,7 @@ queue, with applications to call centers" (2007 lecture notes), written with
 
 - ``J = A(x, y) = sum_{k>=0} y^k / ((x+1)(x+2)...(x+k))`` (their ``A(x, y) = x e^y y^-x
   gamma(x, y)`` written as a series, which is summed directly, rescaled against overflow and
-  cut once the terms no longer change the sum);
+  cut once the terms no longer change the sum; from its largest term when that is far out);
 - probability of waiting ``P(W > 0) = J / (1/B - 1 + J)`` (equivalently ``J B / (1 + (J - 1)
   B)``, Garnett et al. eq. 3.4);
 - probability of abandoning ``P(Ab) = H / (1/B - 1 + J)`` with ``H = sum_k T_k (k+1)/(x+k+1)``,
@@ -50,8 +50,24 @@ def _log(value: float) -> float:
     return math.log(value) if value > 0.0 else -math.inf
 
 
+_PEAK_FROM: Final = 64
+
+
 def _sums(x: float, y: float) -> tuple[float, float, float]:
-    """``(ln J, ln G, ln H)`` at ``(x, y)``: the series of the module documentation."""
+    """``(ln J, ln G, ln H)`` at ``(x, y)``: the series of the module documentation.
+
+    The terms ``T_k`` rise while ``x + k < y`` and fall after: when the peak is far from
+    ``k = 0`` the sums start at the peak (``ln T_peak`` by ``lgamma``) and walk both ways, so
+    the work is ``O(sqrt(y))`` terms instead of ``O(y - x)``.
+    """
+    peak = math.floor(y - x - 1.0)
+    if peak > _PEAK_FROM:
+        return _sums_from_peak(x, y, peak)
+    return _sums_from_zero(x, y)
+
+
+def _sums_from_zero(x: float, y: float) -> tuple[float, float, float]:
+    """:func:`_sums` term by term from ``k = 0`` (rescaled against overflow)."""
     term = 1.0
     j = 0.0
     g = 0.0
@@ -75,6 +91,35 @@ def _sums(x: float, y: float) -> tuple[float, float, float]:
             h /= _SCALE
             scale += 1
     shift = scale * _LOG_SCALE
+    return _log(j) + shift, _log(g) + shift, _log(h) + shift
+
+
+def _sums_from_peak(x: float, y: float, peak: int) -> tuple[float, float, float]:
+    """:func:`_sums` relative to its largest term ``T_peak`` (all other terms are below 1)."""
+    j = g = h = 0.0
+    term = 1.0
+    k = peak
+    while True:  # the peak and above
+        denominator = x + k + 1.0
+        j += term
+        g += term * x / denominator
+        h += term * (k + 1.0) / denominator
+        term *= y / denominator
+        k += 1
+        if term < j * _CUT:
+            break
+    term = 1.0
+    k = peak
+    while k > 0:  # below the peak
+        term *= (x + k) / y
+        k -= 1
+        denominator = x + k + 1.0
+        j += term
+        g += term * x / denominator
+        h += term * (k + 1.0) / denominator
+        if term < j * _CUT:
+            break
+    shift = peak * math.log(y) + math.lgamma(x + 1.0) - math.lgamma(x + peak + 1.0)
     return _log(j) + shift, _log(g) + shift, _log(h) + shift
 
 
@@ -227,8 +272,9 @@ def erlang_a_required_agents(
     if a == 0.0:
         n = 0
     else:
-        low = 0  # fails: nobody answers
-        high = max(1, math.ceil(a))
+        # N agents answer at most N / A of the callers, so fewer than target * A fail
+        low = max(0, math.ceil(target * a) - 1)
+        high = max(low + 1, math.ceil(a))
         step = max(1, math.isqrt(high))
         while not meets(high):
             low = high
