@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import pytest
 
 from csmcore import staffing
@@ -118,3 +119,23 @@ def test_erlang_a_refuses() -> None:
         )
     with pytest.raises(ValidationError, match=r"service_level=1.5 is outside"):
         staffing.erlang_a_required_agents(patience=MIN, service_level=1.5, **common)
+
+
+def test_result_values_built_by_hand_are_checked() -> None:
+    plan = staffing.required_agents(**GOOD)
+    with pytest.raises(ValidationError, match=r"service_level=1.5 is outside \[0, 1\]"):
+        attrs.evolve(plan, service_level=1.5)
+    with pytest.raises(ValidationError, match="raw_agents=-1 is negative"):
+        attrs.evolve(plan, raw_agents=-1)
+    with pytest.raises(ValidationError, match="average_speed_of_answer="):
+        attrs.evolve(plan, average_speed_of_answer=-MIN)
+    forecast = staffing.arrival_forecast(
+        [datetime(2024, 1, 1, 9, tzinfo=timezone.utc)], timezone="UTC"
+    )
+    with pytest.raises(ValidationError, match="seven rows"):
+        attrs.evolve(forecast, arrivals=forecast.arrivals[:6])
+    with pytest.raises(ValidationError, match="seven counts"):
+        attrs.evolve(forecast, days_observed=(1, 0, 0))
+    with pytest.raises(ValidationError, match=r"arrivals=-1.0 is negative"):
+        attrs.evolve(forecast, arrivals=[[-1.0] * 24] * 7)
+    assert attrs.evolve(forecast, arrivals=forecast.arrivals) == forecast

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import Any
 
 from csmcore.errors import ValidationError, invalid_type
 
@@ -78,3 +79,26 @@ def fraction(value: object, argument: str, *, low_closed: bool, high_closed: boo
             value=value,
         )
     return result
+
+
+# -- attrs validators of the result values (a result built by hand is checked as well)
+
+
+def v_probability(_instance: object, attribute: Any, value: Any) -> None:
+    """A number in [0, 1]."""
+    fraction(value, attribute.name, low_closed=True, high_closed=True)
+
+
+def v_non_negative(_instance: object, attribute: Any, value: Any) -> None:
+    """A finite number >= 0."""
+    non_negative(value, attribute.name)
+
+
+def v_count(_instance: object, attribute: Any, value: Any) -> None:
+    """An int >= 0."""
+    count(value, attribute.name)
+
+
+def v_duration(_instance: object, attribute: Any, value: Any) -> None:
+    """A timedelta >= 0."""
+    seconds(value, attribute.name, positive=False)

@@ -28,7 +28,16 @@ from typing import Final
 import attrs
 
 from csmcore.errors import ValidationError
-from csmcore.staffing._check import count, fraction, non_negative, seconds
+from csmcore.staffing._check import (
+    count,
+    fraction,
+    non_negative,
+    seconds,
+    v_count,
+    v_duration,
+    v_non_negative,
+    v_probability,
+)
 
 __all__ = [
     "StaffingPlan",
@@ -210,13 +219,13 @@ class StaffingPlan:
     ``traffic`` is the offered load in erlangs.
     """
 
-    traffic: float
-    raw_agents: int
-    agents: int
-    service_level: float
-    occupancy: float
-    wait_probability: float
-    average_speed_of_answer: timedelta
+    traffic: float = attrs.field(validator=v_non_negative)
+    raw_agents: int = attrs.field(validator=v_count)
+    agents: int = attrs.field(validator=v_count)
+    service_level: float = attrs.field(validator=v_probability)
+    occupancy: float = attrs.field(validator=v_probability)
+    wait_probability: float = attrs.field(validator=v_probability)
+    average_speed_of_answer: timedelta = attrs.field(validator=v_duration)
 
 
 def _ceil(value: float) -> int:

@@ -36,7 +36,15 @@ from typing import Final
 
 import attrs
 
-from csmcore.staffing._check import count, fraction, seconds
+from csmcore.staffing._check import (
+    count,
+    fraction,
+    seconds,
+    v_count,
+    v_duration,
+    v_non_negative,
+    v_probability,
+)
 from csmcore.staffing._erlang import _inv_b, scheduled, traffic
 
 __all__ = ["ErlangA", "ErlangAPlan", "erlang_a", "erlang_a_required_agents"]
@@ -138,13 +146,13 @@ def _logaddexp(a: float, b: float) -> float:
 class ErlangA:
     """The figures of Erlang A for one number of agents (see :func:`erlang_a`)."""
 
-    traffic: float
-    agents: int
-    wait_probability: float
-    abandon_probability: float
-    service_level: float
-    average_wait: timedelta
-    occupancy: float
+    traffic: float = attrs.field(validator=v_non_negative)
+    agents: int = attrs.field(validator=v_count)
+    wait_probability: float = attrs.field(validator=v_probability)
+    abandon_probability: float = attrs.field(validator=v_probability)
+    service_level: float = attrs.field(validator=v_probability)
+    average_wait: timedelta = attrs.field(validator=v_duration)
+    occupancy: float = attrs.field(validator=v_probability)
 
 
 def _evaluate(n: int, a: float, h: float, p: float, t: float) -> tuple[float, float, float]:
@@ -210,7 +218,7 @@ def erlang_a(
         abandon_probability=abandon,
         service_level=level,
         average_wait=timedelta(seconds=abandon * p),
-        occupancy=a * (1.0 - abandon) / n if n else 0.0,
+        occupancy=min(1.0, a * (1.0 - abandon) / n) if n else 0.0,
     )
 
 
@@ -219,14 +227,14 @@ class ErlangAPlan:
     """What :func:`erlang_a_required_agents` found; the figures are those of ``raw_agents``;
     ``agents = ceil(raw_agents / (1 - shrinkage))``."""
 
-    traffic: float
-    raw_agents: int
-    agents: int
-    service_level: float
-    abandon_probability: float
-    wait_probability: float
-    average_wait: timedelta
-    occupancy: float
+    traffic: float = attrs.field(validator=v_non_negative)
+    raw_agents: int = attrs.field(validator=v_count)
+    agents: int = attrs.field(validator=v_count)
+    service_level: float = attrs.field(validator=v_probability)
+    abandon_probability: float = attrs.field(validator=v_probability)
+    wait_probability: float = attrs.field(validator=v_probability)
+    average_wait: timedelta = attrs.field(validator=v_duration)
+    occupancy: float = attrs.field(validator=v_probability)
 
 
 def erlang_a_required_agents(
@@ -296,5 +304,5 @@ def erlang_a_required_agents(
         abandon_probability=abandon,
         wait_probability=wait,
         average_wait=timedelta(seconds=abandon * p),
-        occupancy=a * (1.0 - abandon) / n if n else 0.0,
+        occupancy=min(1.0, a * (1.0 - abandon) / n) if n else 0.0,
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
 
 import attrs
 
 from csmcore._time import require_aware, resolve_zone, zone_name
 from csmcore.errors import ValidationError, invalid_type
+from csmcore.staffing._check import non_negative, v_non_negative
 from csmcore.staffing._erlang import StaffingPlan, required_agents
 
 __all__ = ["ArrivalForecast", "SlotPlan", "arrival_forecast", "staffing_plan"]
@@ -30,6 +32,18 @@ def _slot_length(value: object) -> timedelta:
     return value
 
 
+def _v_slot_length(_instance: object, _attribute: object, value: Any) -> None:
+    _slot_length(value)
+
+
+def _counts(values: Iterable[int]) -> tuple[int, ...]:
+    return tuple(values)
+
+
+def _rows(rows: Iterable[Iterable[float]]) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(row) for row in rows)
+
+
 @attrs.frozen(kw_only=True)
 class ArrivalForecast:
     """Mean arrivals per week slot, from :func:`arrival_forecast`.
@@ -39,12 +53,33 @@ class ArrivalForecast:
     by ``days_observed[weekday]``, the number of such weekdays in the observed dates.
     """
 
-    timezone: str
-    interval: timedelta
-    start: date
-    end: date
-    days_observed: tuple[int, ...]
-    arrivals: tuple[tuple[float, ...], ...]
+    timezone: str = attrs.field(validator=attrs.validators.instance_of(str))
+    interval: timedelta = attrs.field(validator=_v_slot_length)
+    start: date = attrs.field(validator=attrs.validators.instance_of(date))
+    end: date = attrs.field(validator=attrs.validators.instance_of(date))
+    days_observed: tuple[int, ...] = attrs.field(converter=_counts)
+    arrivals: tuple[tuple[float, ...], ...] = attrs.field(converter=_rows)
+
+    def __attrs_post_init__(self) -> None:
+        per_day = _DAY // self.interval
+        if len(self.days_observed) != 7 or any(
+            isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in self.days_observed
+        ):
+            raise ValidationError(
+                f"days_observed={self.days_observed!r} is not seven counts >= 0 (Monday first)",
+                field="days_observed",
+                value=self.days_observed,
+            )
+        if len(self.arrivals) != 7 or any(len(row) != per_day for row in self.arrivals):
+            raise ValidationError(
+                f"arrivals must be seven rows (Monday first) of {per_day} slots each for "
+                f"interval={self.interval!r}",
+                field="arrivals",
+                value=self.arrivals,
+            )
+        for row in self.arrivals:
+            for mean in row:
+                non_negative(mean, "arrivals")
 
     def slots(self) -> Iterable[tuple[int, time, float]]:
         """``(weekday, local start time, mean arrivals)`` of every week slot, Monday first."""
@@ -165,10 +200,10 @@ class SlotPlan:
     """The staffing of one week slot: ``weekday`` (0 = Monday), local ``start`` time, the
     forecast ``arrivals`` and the :class:`StaffingPlan` for them."""
 
-    weekday: int
-    start: time
-    arrivals: float
-    plan: StaffingPlan
+    weekday: int = attrs.field(validator=attrs.validators.in_(range(7)))
+    start: time = attrs.field(validator=attrs.validators.instance_of(time))
+    arrivals: float = attrs.field(validator=v_non_negative)
+    plan: StaffingPlan = attrs.field(validator=attrs.validators.instance_of(StaffingPlan))
 
 
 def staffing_plan(
