@@ -85,6 +85,17 @@ def questions(n: int, seed: int) -> list[Question]:
     return out
 
 
+BANDS = ((0.0, 10.0), (10.0, 100.0), (100.0, 1000.0), (1000.0, math.inf))
+
+
+def erlangs(q: Question) -> float:
+    return staffing.traffic(
+        arrivals=q.arrivals,
+        interval=timedelta(minutes=q.interval_minutes),
+        handle_time=timedelta(seconds=q.handle_seconds),
+    )
+
+
 def noisy_ceil(q: float) -> bool:
     """``ceil(q)`` is one more than the whole number ``q`` is within float noise of."""
     return math.ceil(q) - q > 1.0 - NOISE
@@ -224,6 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     print(
         ratio_line("csmcore / pyworkforce", ours.ops_per_second, theirs.ops_per_second, goal=GOAL)
     )
+
+    print(heading("by traffic (the same inputs, split; fewer repeats)"))
+    for low, high in BANDS:
+        band = [q for q in qs if low <= erlangs(q) < high]
+        if not band:
+            continue
+        label = f"{low:g} to {high:g} erlangs ({len(band):,} inputs)"
+        mine = measure(label, len(band), ours_runner(band), repeats=max(1, options.repeats // 2))
+        peer = measure(label, len(band), theirs_runner(band), repeats=max(1, options.repeats // 2))
+        print(ratio_line(label, mine.ops_per_second, peer.ops_per_second))
 
     if outcomes.unexplained:
         print(f"\n  {outcomes.unexplained} UNEXPLAINED disagreement(s): failing")

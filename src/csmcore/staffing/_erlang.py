@@ -29,6 +29,7 @@ import attrs
 
 from csmcore.errors import ValidationError
 from csmcore.staffing._check import (
+    builder,
     count,
     fraction,
     non_negative,
@@ -54,6 +55,9 @@ _TOLERANCE: Final = 1e-9
 """A quotient within this of a whole number counts as that number when rounding agents up
 (so ``14 / (1 - 0.3)`` is 20, not the 21 that float rounding of 20.000000000000004 would give)."""
 _SERIES_FROM: Final = 64
+_INF: Final = math.inf
+_ZERO: Final = timedelta(0)
+_SECOND: Final = timedelta(seconds=1)
 _CUT: Final = 2.0**-60
 
 
@@ -228,6 +232,9 @@ class StaffingPlan:
     average_speed_of_answer: timedelta = attrs.field(validator=v_duration)
 
 
+_new_plan = builder(StaffingPlan)
+
+
 def _ceil(value: float) -> int:
     """``ceil`` that takes a value within :data:`_TOLERANCE` above a whole number as it."""
     whole = math.ceil(value)
@@ -282,22 +289,44 @@ def required_agents(
     >>> plan.raw_agents, plan.agents, round(plan.service_level, 4), round(plan.occupancy, 4)
     (14, 20, 0.8884, 0.7143)
     """
-    a = traffic(arrivals=arrivals, interval=interval, handle_time=handle_time)
-    t = seconds(answer_within, "answer_within", positive=False)
-    target = fraction(service_level, "service_level", low_closed=False, high_closed=False)
-    cap = fraction(max_occupancy, "max_occupancy", low_closed=False, high_closed=True)
-    shrink = fraction(shrinkage, "shrinkage", low_closed=True, high_closed=False)
+    kind = type(arrivals)
+    if (
+        (kind is int or kind is float)
+        and 0.0 <= arrivals < _INF
+        and type(interval) is timedelta
+        and type(handle_time) is timedelta
+        and type(answer_within) is timedelta
+        and interval > _ZERO
+        and handle_time > _ZERO
+        and answer_within >= _ZERO
+        and type(service_level) is float
+        and 0.0 < service_level < 1.0
+        and type(max_occupancy) is float
+        and 0.0 < max_occupancy <= 1.0
+        and type(shrinkage) is float
+        and 0.0 <= shrinkage < 1.0
+    ):  # the common case, checked inline: the checks below cost as much as small traffic
+        h = handle_time / _SECOND
+        a = arrivals * h / (interval / _SECOND)
+        t = answer_within / _SECOND
+        target, cap, shrink = service_level, max_occupancy, shrinkage
+    else:  # the same checks, one by one, raising the error that names the value
+        a = traffic(arrivals=arrivals, interval=interval, handle_time=handle_time)
+        h = handle_time / _SECOND
+        t = seconds(answer_within, "answer_within", positive=False)
+        target = fraction(service_level, "service_level", low_closed=False, high_closed=False)
+        cap = fraction(max_occupancy, "max_occupancy", low_closed=False, high_closed=True)
+        shrink = fraction(shrinkage, "shrinkage", low_closed=True, high_closed=False)
     if a == 0.0:
-        return StaffingPlan(
-            traffic=0.0,
-            raw_agents=0,
-            agents=0,
-            service_level=1.0,
-            occupancy=0.0,
-            wait_probability=0.0,
-            average_speed_of_answer=timedelta(0),
+        return _new_plan(
+            0.0,  # traffic
+            0,  # raw_agents
+            0,  # agents
+            1.0,  # service_level
+            0.0,  # occupancy
+            0.0,  # wait_probability
+            timedelta(0),  # average_speed_of_answer
         )
-    h = handle_time / timedelta(seconds=1)
     rate = t / h
     n = math.floor(a) + 1
     inv = _inv_b(n, a)
@@ -314,12 +343,12 @@ def required_agents(
         inv = _inv_b(n, a)
         c = n / ((n - a) * inv + a)
         level = 1.0 - c * exp(-(n - a) * rate)
-    return StaffingPlan(
-        traffic=a,
-        raw_agents=n,
-        agents=scheduled(n, shrink),
-        service_level=level,
-        occupancy=a / n,
-        wait_probability=c,
-        average_speed_of_answer=timedelta(seconds=c * h / (n - a)),
+    return _new_plan(
+        a,  # traffic
+        n,  # raw_agents
+        scheduled(n, shrink),  # agents
+        level,  # service_level
+        a / n,  # occupancy
+        c,  # wait_probability
+        timedelta(seconds=c * h / (n - a)),  # average_speed_of_answer
     )

@@ -37,6 +37,7 @@ from typing import Final
 import attrs
 
 from csmcore.staffing._check import (
+    builder,
     count,
     fraction,
     seconds,
@@ -155,6 +156,9 @@ class ErlangA:
     occupancy: float = attrs.field(validator=v_probability)
 
 
+_new_erlang_a = builder(ErlangA)
+
+
 def _evaluate(n: int, a: float, h: float, p: float, t: float) -> tuple[float, float, float]:
     """``(P(W > 0), P(Ab), service level)`` with ``n`` agents, traffic ``a``, handle time
     ``h``, mean patience ``p`` and answer time ``t`` (seconds)."""
@@ -211,14 +215,14 @@ def erlang_a(
     p = seconds(patience, "patience", positive=True)
     t = seconds(answer_within, "answer_within", positive=False)
     wait, abandon, level = _evaluate(n, a, h, p, t)
-    return ErlangA(
-        traffic=a,
-        agents=n,
-        wait_probability=wait,
-        abandon_probability=abandon,
-        service_level=level,
-        average_wait=timedelta(seconds=abandon * p),
-        occupancy=min(1.0, a * (1.0 - abandon) / n) if n else 0.0,
+    return _new_erlang_a(
+        a,  # traffic
+        n,  # agents
+        wait,  # wait_probability
+        abandon,  # abandon_probability
+        level,  # service_level
+        timedelta(seconds=abandon * p),  # average_wait
+        min(1.0, a * (1.0 - abandon) / n) if n else 0.0,  # occupancy
     )
 
 
@@ -235,6 +239,9 @@ class ErlangAPlan:
     wait_probability: float = attrs.field(validator=v_probability)
     average_wait: timedelta = attrs.field(validator=v_duration)
     occupancy: float = attrs.field(validator=v_probability)
+
+
+_new_erlang_a_plan = builder(ErlangAPlan)
 
 
 def erlang_a_required_agents(
@@ -296,13 +303,13 @@ def erlang_a_required_agents(
                 low = middle
         n = high
     wait, abandon, level = _evaluate(n, a, h, p, t)
-    return ErlangAPlan(
-        traffic=a,
-        raw_agents=n,
-        agents=scheduled(n, shrink),
-        service_level=level,
-        abandon_probability=abandon,
-        wait_probability=wait,
-        average_wait=timedelta(seconds=abandon * p),
-        occupancy=min(1.0, a * (1.0 - abandon) / n) if n else 0.0,
+    return _new_erlang_a_plan(
+        a,  # traffic
+        n,  # raw_agents
+        scheduled(n, shrink),  # agents
+        level,  # service_level
+        abandon,  # abandon_probability
+        wait,  # wait_probability
+        timedelta(seconds=abandon * p),  # average_wait
+        min(1.0, a * (1.0 - abandon) / n) if n else 0.0,  # occupancy
     )
