@@ -9,6 +9,7 @@ which the engine routes by type. ``apply`` is pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, TypeVar, runti
 import attrs
 
 from csmcore._time import require_aware
-from csmcore._values import check_text, field_value_from_data, field_value_to_data, is_bool
+from csmcore._values import check_text, coerce_enum, is_bool
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.serialization import serializable
 from csmcore.sla import SlaBook
@@ -138,6 +139,10 @@ def action(name: str) -> Callable[[A], A]:
             if known is not None and known.__qualname__ != cls.__qualname__:
                 raise ValidationError(f"action name {name!r} is already taken by {known!r}")
             cls.name = name
+            try:  # resolve string annotations now, while the defining module's names are there
+                attrs.resolve_types(cls)
+            except NameError:  # a forward reference: cattrs resolves it when first used
+                pass
             serializable(f"escalation.action.{name}")(cls)
             _registry[name] = cls
         return cls
@@ -194,29 +199,26 @@ def _optional(argument: str) -> Callable[[object, object, object], None]:
     return check
 
 
-def _tags(value: object) -> frozenset[str]:
+def _tags(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         value = (value,)
     if not isinstance(value, Iterable):
         raise invalid_type("tags", value, "a tag or a collection of tags")
-    tags = frozenset(value)
+    tags = set(value)
     if not tags:
         raise ValidationError("tags=() is empty; give at least one tag", field="tags")
     for tag in tags:
         if not isinstance(tag, str) or not tag or tag != tag.strip():
             raise ValidationError(f"tags holds {tag!r}; a tag is a non-empty string", field="tags")
-    return tags
+        check_text(tag, "tag")
+    return tuple(sorted(tags))
 
 
 def _priority(value: object) -> Priority:
-    from csmcore._values import coerce_enum
-
     return coerce_enum(Priority, value, "priority")  # type: ignore[no-any-return]
 
 
 def _status(value: object) -> Status:
-    from csmcore._values import coerce_enum
-
     return coerce_enum(Status, value, "status")  # type: ignore[no-any-return]
 
 
@@ -269,11 +271,11 @@ class AddTags:
     """Add tags (no event when the ticket has them all)."""
 
     name: ClassVar[str]
-    tags: frozenset[str] = attrs.field(converter=_tags)
+    tags: tuple[str, ...] = attrs.field(converter=_tags)
 
     def apply(self, ticket: Ticket, context: ActionContext) -> ActionResult:
         """A :class:`~csmcore.tickets.TagsChanged` by the rule."""
-        missing = self.tags - ticket.tags
+        missing = frozenset(self.tags) - ticket.tags
         if not missing:
             return ActionResult(ticket=ticket)
         return _finish(ticket, ticket.tag(context.at, add=missing, actor=context.actor))
@@ -285,11 +287,11 @@ class RemoveTags:
     """Remove tags (no event when the ticket has none of them)."""
 
     name: ClassVar[str]
-    tags: frozenset[str] = attrs.field(converter=_tags)
+    tags: tuple[str, ...] = attrs.field(converter=_tags)
 
     def apply(self, ticket: Ticket, context: ActionContext) -> ActionResult:
         """A :class:`~csmcore.tickets.TagsChanged` by the rule."""
-        present = self.tags & ticket.tags
+        present = frozenset(self.tags) & ticket.tags
         if not present:
             return ActionResult(ticket=ticket)
         return _finish(ticket, ticket.tag(context.at, remove=present, actor=context.actor))
@@ -368,12 +370,15 @@ def _data(value: object) -> Mapping[str, Any]:
     for key, item in value.items():
         if not isinstance(key, str) or not key:
             raise invalid_type("data key", key, "a non-empty string")
-        out[key] = field_value_from_data(field_value_to_data(item), f"data[{key!r}]")
+        check_text(key, "data key")
+        if isinstance(item, str):
+            check_text(item, f"data[{key!r}]")
+        elif item is not None and not isinstance(item, bool | int | float):
+            raise invalid_type(f"data[{key!r}]", item, "a string, a number, a bool or None")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValidationError(f"data[{key!r}]={item!r} is not a finite number", field="data")
+        out[key] = item
     return out
-
-
-def _data_eq(value: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((k, field_value_to_data(v)) for k, v in value.items()))
 
 
 @action("notify")
@@ -392,8 +397,7 @@ class Notify:
     channel: str = attrs.field(validator=_text("channel"))
     recipient: str = attrs.field(validator=_text("recipient"))
     template: str = attrs.field(validator=_text("template"))
-    data: Mapping[str, Any] = attrs.field(factory=dict, converter=_data, eq=attrs.cmp_using(
-        eq=lambda a, b: _data_eq(a) == _data_eq(b)))
+    data: Mapping[str, Any] = attrs.field(factory=dict, converter=_data, hash=False)
     business_hours: bool = attrs.field(default=False, validator=is_bool)
     calendar: str | None = attrs.field(default=None, validator=_optional("calendar"))
 
@@ -432,3 +436,6 @@ class Notify:
 
 
 _ = Commented  # the note's event class, named in the docs
+
+# Resolved here, where the names exist: the package presents these classes as its own.
+attrs.resolve_types(NotificationRequest)

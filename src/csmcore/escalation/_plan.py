@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
-from fractions import Fraction
 from math import ceil
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
@@ -521,4 +520,7 @@ def dry_run(
     return out
 
 
-_ = (Sequence, Fraction, Final)
+# Resolved here, where the names exist: the package presents these classes as its own.
+for _cls in (Firing, PlannedFiring, TicketRun):
+    attrs.resolve_types(_cls)
+del _cls

@@ -441,3 +441,8 @@ converter.register_structure_hook(EscalationRule, _structure_rule)
 converter.register_unstructure_hook(EscalationLevel, _unstructure_level)
 converter.register_structure_hook(EscalationLevel, lambda data, _: structure_level(data))
 converter.register_unstructure_hook(PercentUsed, lambda t: {"target": t.target, "percent": str(t.percent)})
+
+# Resolved here, where the names exist: the package presents these classes as its own.
+for _cls in (DueOffset, PercentUsed, ConditionHeld, EscalationLevel, EscalationRule):
+    attrs.resolve_types(_cls)
+del _cls
