@@ -21,8 +21,7 @@ from csmcore.escalation import (
 )
 from csmcore.sla import SlaTarget
 from csmcore.tickets import Role, Status, Ticket
-
-from tests.escalation.support import H, M, US, at, book, new, rule
+from tests.escalation.support import US, H, M, at, book, new, rule
 
 BOOK = book(
     SlaTarget(metric="first_reply", within=2 * H),
@@ -54,8 +53,9 @@ RULES = [
 ]
 START = at(6, 8)
 
-STEPS = st.sampled_from(["agent", "requester", "note", "pending", "open", "urgent", "normal",
-                         "assign", "unassign"])
+STEPS = st.sampled_from(
+    ["agent", "requester", "note", "pending", "open", "urgent", "normal", "assign", "unassign"]
+)
 
 
 def build(steps: list[tuple[int, str]]) -> Ticket:
@@ -127,8 +127,18 @@ def test_next_due_is_the_first_firing_after_an_instant(ticket: Ticket) -> None:
 
 
 def test_stepwise_every_minute_of_a_busy_morning() -> None:
-    ticket = build([(10, "requester"), (5, "pending"), (30, "open"), (20, "urgent"),
-                    (15, "agent"), (10, "assign"), (5, "requester"), (40, "unassign")])
+    ticket = build(
+        [
+            (10, "requester"),
+            (5, "pending"),
+            (30, "open"),
+            (20, "urgent"),
+            (15, "agent"),
+            (10, "assign"),
+            (5, "requester"),
+            (40, "unassign"),
+        ]
+    )
     end = at(6, 14)
     stepwise: list[Firing] = []
     low = START

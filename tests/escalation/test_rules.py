@@ -32,7 +32,6 @@ from csmcore.escalation import (
 )
 from csmcore.serialization import from_data, from_document, tag_of, to_data, to_document
 from csmcore.tickets import Ticket
-
 from tests.escalation.support import H, M
 
 EVERY_ACTION = [
@@ -55,9 +54,16 @@ def full_rule() -> EscalationRule:
         description="all triggers and actions",
         condition=(Field("priority") >= "high") & (Field("sla.first_reply.percent") > 10),
         levels=[
-            EscalationLevel(trigger=PercentUsed(target="first_reply", percent=50), actions=EVERY_ACTION),
-            EscalationLevel(trigger=PercentUsed(target="first_reply", percent="75.5"), actions=[AddTags(tags="a")]),
-            EscalationLevel(trigger=DueOffset.before("first_reply", H), actions=[AddTags(tags="b")]),
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent=50), actions=EVERY_ACTION
+            ),
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent="75.5"),
+                actions=[AddTags(tags="a")],
+            ),
+            EscalationLevel(
+                trigger=DueOffset.before("first_reply", H), actions=[AddTags(tags="b")]
+            ),
             EscalationLevel(
                 trigger=DueOffset.after("first_reply", 2 * H, business_hours=True, calendar="de"),
                 actions=[AddTags(tags="c")],
@@ -75,9 +81,14 @@ def test_rules_round_trip_through_data_and_documents() -> None:
     data = json.loads(json.dumps(to_data(rule)))
     assert from_data(data, EscalationRule) == rule
     doc = json.loads(json.dumps(to_document(rule)))
-    assert doc["type"] == "escalation_rule" and doc["schema"] == 1
+    assert doc["type"] == "escalation_rule"
+    assert doc["schema"] == 1
     assert from_document(doc, EscalationRule) == rule
-    assert data["levels"][0]["trigger"] == {"kind": "percent", "target": "first_reply", "percent": "50"}
+    assert data["levels"][0]["trigger"] == {
+        "kind": "percent",
+        "target": "first_reply",
+        "percent": "50",
+    }
     assert data["levels"][0]["actions"][0] == {"action": "set_priority", "priority": "urgent"}
 
 
@@ -85,8 +96,15 @@ def test_stable_tags() -> None:
     assert tag_of(EscalationRule) == "escalation_rule"
     assert tag_of(SetPriority) == "escalation.action.set_priority"
     assert tag_of(PercentUsed) == "escalation.trigger.percent"
-    assert {"set_priority", "assign", "add_tags", "remove_tags", "set_status", "add_note",
-            "notify"} <= set(actions())
+    assert {
+        "set_priority",
+        "assign",
+        "add_tags",
+        "remove_tags",
+        "set_status",
+        "add_note",
+        "notify",
+    } <= set(actions())
 
 
 def test_an_unknown_action_in_data_names_the_known_ones_and_the_path() -> None:
@@ -95,8 +113,10 @@ def test_an_unknown_action_in_data_names_the_known_ones_and_the_path() -> None:
     with pytest.raises(SerializationError) as caught:
         from_data(data, EscalationRule)
     text = str(caught.value)
-    assert "$.levels[1].actions[0].action" in text and "'page_the_ceo'" in text
-    assert "set_priority" in text and "notify" in text
+    assert "$.levels[1].actions[0].action" in text
+    assert "'page_the_ceo'" in text
+    assert "set_priority" in text
+    assert "notify" in text
 
 
 @pytest.mark.parametrize(
@@ -128,6 +148,10 @@ def test_unknown_keys_are_refused() -> None:
         from_data(data, EscalationRule)
 
 
+NOTHING: Any = None
+SOON: Any = "soon"
+
+
 def level(trigger: Any) -> EscalationLevel:
     return EscalationLevel(trigger=trigger, actions=[AddTags(tags="x")])
 
@@ -135,8 +159,10 @@ def level(trigger: Any) -> EscalationLevel:
 @pytest.mark.parametrize(
     ("triggers", "expected"),
     [
-        ([PercentUsed(target="t", percent=75), PercentUsed(target="t", percent=50)],
-         r"levels\[1\]: percent 50 is below levels\[0\]"),
+        (
+            [PercentUsed(target="t", percent=75), PercentUsed(target="t", percent=50)],
+            r"levels\[1\]: percent 50 is below levels\[0\]",
+        ),
         ([DueOffset.after("t", H), DueOffset.after("t", H)], r"levels\[1\]: offset .* repeats"),
         ([ConditionHeld(duration=H), ConditionHeld(duration=M)], r"levels\[1\]: duration"),
     ],
@@ -161,7 +187,7 @@ def test_levels_on_different_targets_or_kinds_are_independent() -> None:
 @pytest.mark.parametrize("percent", [0, -5, 1000.01, 5000, float("nan"), "lots", True, None])
 def test_percent_outside_the_range_is_refused(percent: object) -> None:
     with pytest.raises(ValidationError, match="percent"):
-        PercentUsed(target="t", percent=percent)  # type: ignore[arg-type]
+        PercentUsed(target="t", percent=percent)
 
 
 def test_percent_bounds_are_accepted() -> None:
@@ -173,12 +199,33 @@ def test_percent_bounds_are_accepted() -> None:
     ("build", "expected"),
     [
         (lambda: EscalationRule(name="r", condition=Always(), levels=[]), "levels=()"),
-        (lambda: EscalationRule(name="r", condition=None, levels=[level(ConditionHeld(duration=H))]), "condition"),
-        (lambda: EscalationRule(name=" r", condition=Always(), levels=[level(ConditionHeld(duration=H))]), "name"),
-        (lambda: EscalationRule(name="r", condition=Always(), version=0, levels=[level(ConditionHeld(duration=H))]), "version"),
-        (lambda: EscalationLevel(trigger=PercentUsed(target="t", percent=5), actions=[]), "actions=()"),
-        (lambda: EscalationLevel(trigger=PercentUsed(target="t", percent=5), actions=["notify"]), r"actions\[0\]"),
-        (lambda: EscalationLevel(trigger="soon", actions=[AddTags(tags="x")]), "trigger"),
+        (
+            lambda: EscalationRule(
+                name="r", condition=NOTHING, levels=[level(ConditionHeld(duration=H))]
+            ),
+            "condition",
+        ),
+        (
+            lambda: EscalationRule(
+                name=" r", condition=Always(), levels=[level(ConditionHeld(duration=H))]
+            ),
+            "name",
+        ),
+        (
+            lambda: EscalationRule(
+                name="r", condition=Always(), version=0, levels=[level(ConditionHeld(duration=H))]
+            ),
+            "version",
+        ),
+        (
+            lambda: EscalationLevel(trigger=PercentUsed(target="t", percent=5), actions=[]),
+            "actions=()",
+        ),
+        (
+            lambda: EscalationLevel(trigger=PercentUsed(target="t", percent=5), actions=["notify"]),
+            r"actions\[0\]",
+        ),
+        (lambda: EscalationLevel(trigger=SOON, actions=[AddTags(tags="x")]), "trigger"),
         (lambda: ConditionHeld(duration=timedelta(0)), "positive"),
         (lambda: ConditionHeld(duration=H, calendar="de"), "business_hours=True"),
         (lambda: DueOffset.before("t", -H), "positive"),
@@ -187,7 +234,10 @@ def test_percent_bounds_are_accepted() -> None:
         (lambda: Notify(channel="email", recipient="$boss", template="t"), r"\$assignee"),
         (lambda: AddTags(tags=()), "empty"),
         (lambda: SetPriority(priority="hgh"), "priority"),
-        (lambda: Notify(channel="email", recipient="a", template="t", data={"x": object()}), "data"),
+        (
+            lambda: Notify(channel="email", recipient="a", template="t", data={"x": object()}),
+            "data",
+        ),
     ],
 )
 def test_bad_values_are_refused_when_built(build: Any, expected: str) -> None:
@@ -197,8 +247,11 @@ def test_bad_values_are_refused_when_built(build: Any, expected: str) -> None:
 
 def test_equality_on_a_moving_sla_number_is_refused() -> None:
     with pytest.raises(ValidationError, match="compare it with"):
-        EscalationRule(name="r", condition=Eq("sla.first_reply.percent", 75),
-                       levels=[level(ConditionHeld(duration=H))])
+        EscalationRule(
+            name="r",
+            condition=Eq("sla.first_reply.percent", 75),
+            levels=[level(ConditionHeld(duration=H))],
+        )
     with pytest.raises(ValidationError, match="compare it with"):
         ConditionHeld(duration=H, condition=In("sla.max_percent", [1, 2]))
 
@@ -219,8 +272,11 @@ def test_a_new_action_is_one_declaration() -> None:
             return ActionResult(ticket=ticket, requests=(("moon", self.how_far),))
 
     assert "test_escalate_to_the_moon" in actions()
-    rule = EscalationRule(name="r", condition=Always(), levels=[
-        EscalationLevel(trigger=ConditionHeld(duration=H), actions=[ToTheMoon(how_far=3)])])
+    rule = EscalationRule(
+        name="r",
+        condition=Always(),
+        levels=[EscalationLevel(trigger=ConditionHeld(duration=H), actions=[ToTheMoon(how_far=3)])],
+    )
     data = json.loads(json.dumps(to_data(rule)))
     assert data["levels"][0]["actions"] == [{"action": "test_escalate_to_the_moon", "how_far": 3}]
     assert from_data(data, EscalationRule) == rule

@@ -38,7 +38,6 @@ from csmcore.tickets import (
     StatusChanged,
     TagsChanged,
 )
-
 from tests.escalation.support import CAL, H, M, at, new
 
 BERLIN = BusinessCalendar.weekly("09:00", "17:00", days="mon-fri", timezone="Europe/Berlin")
@@ -82,28 +81,35 @@ def test_actions_append_ordinary_events_with_the_rule_as_actor() -> None:
     assert all(e.actor == "escalation:r" and e.at == at(6, 13) for e in done.events)
     assert changed.events[-len(done.events) :] == done.events
     assert (changed.priority.value, changed.assignee, changed.group) == ("high", "bob", "L2")
-    assert "late" in changed.tags and changed.status is Status.OPEN
+    assert "late" in changed.tags
+    assert changed.status is Status.OPEN
     note = done.events[-1]
-    assert isinstance(note, Commented) and not note.public and note.author_role is Role.SYSTEM
+    assert isinstance(note, Commented)
+    assert not note.public
+    assert note.author_role is Role.SYSTEM
     [request] = done.requests
-    assert request.channel == NOTE_CHANNEL and request.data["text"].startswith("Escalated")
+    assert request.channel == NOTE_CHANNEL
+    assert request.data["text"].startswith("Escalated")
 
 
 def test_actions_that_change_nothing_make_no_event() -> None:
-    rule = one_level(SetPriority(priority="normal"), RemoveTags(tags="absent"),
-                     SetStatus(status="new"))
+    rule = one_level(
+        SetPriority(priority="normal"), RemoveTags(tags="absent"), SetStatus(status="new")
+    )
     ticket = new(at(6, 9))
     [firing] = due_firings(ticket, BOOK, [rule], at(6, 0), at(7, 0))
     changed, done = apply_firing(ticket, firing, rule, BOOK)
-    assert done.events == () and changed is ticket
+    assert done.events == ()
+    assert changed is ticket
 
 
 def test_notify_resolves_the_recipient_and_holds_to_business_hours() -> None:
     rule = one_level(
         Notify(channel="email", recipient="$assignee", template="warn", data={"n": 1}),
         Notify(channel="email", recipient="$requester", template="warn"),
-        Notify(channel="sms", recipient="+49", template="page", business_hours=True,
-               calendar="berlin"),
+        Notify(
+            channel="sms", recipient="+49", template="page", business_hours=True, calendar="berlin"
+        ),
         percent=100,
     )
     ticket = new(at(6, 9))  # due Mon 17:00 UTC = 18:00 Berlin: Berlin is closed
@@ -115,7 +121,8 @@ def test_notify_resolves_the_recipient_and_holds_to_business_hours() -> None:
     assert isinstance(page, NotificationRequest)
     assert requester.not_before == at(6, 17)
     assert page.not_before == at(7, 8)  # Tue 09:00 Berlin
-    assert requester.data["rule"] == "r" and requester.data["cycle"] == 1
+    assert requester.data["rule"] == "r"
+    assert requester.data["cycle"] == 1
     keys = {r.idempotency_key for r in done.requests}
     assert len(keys) == 2
     _, again = apply_firing(ticket, firing, rule, BOOK)
@@ -129,10 +136,14 @@ def test_run_ticket_plans_again_after_a_change() -> None:
         name="r",
         condition=Always(),
         levels=[
-            EscalationLevel(trigger=PercentUsed(target="total_resolution", percent=50),
-                            actions=[SetPriority(priority="urgent")]),
-            EscalationLevel(trigger=PercentUsed(target="total_resolution", percent=100),
-                            actions=[AddTags(tags="breached")]),
+            EscalationLevel(
+                trigger=PercentUsed(target="total_resolution", percent=50),
+                actions=[SetPriority(priority="urgent")],
+            ),
+            EscalationLevel(
+                trigger=PercentUsed(target="total_resolution", percent=100),
+                actions=[AddTags(tags="breached")],
+            ),
         ],
     )
     ticket = new(at(6, 9))
@@ -140,11 +151,14 @@ def test_run_ticket_plans_again_after_a_change() -> None:
     assert [f.at for f in planned] == [at(6, 13), at(6, 17)]
     run = run_ticket(ticket, BOOK, [rule], at(6, 0), at(7, 0))
     assert [(p.firing.level, p.at) for p in run.firings] == [(0, at(6, 13)), (1, at(6, 13))]
-    assert "breached" in run.ticket.tags and run.ticket.priority.value == "urgent"
+    assert "breached" in run.ticket.tags
+    assert run.ticket.priority.value == "urgent"
     # Already recorded firings are skipped:
-    again = run_ticket(run.ticket, BOOK, [rule], at(6, 0), at(7, 0),
-                       fired={p.firing.key for p in run.firings})
-    assert again.firings == () and again.ticket is run.ticket
+    again = run_ticket(
+        run.ticket, BOOK, [rule], at(6, 0), at(7, 0), fired={p.firing.key for p in run.firings}
+    )
+    assert again.firings == ()
+    assert again.ticket is run.ticket
 
 
 def test_late_events_are_stamped_after_the_last_one() -> None:
@@ -153,7 +167,8 @@ def test_late_events_are_stamped_after_the_last_one() -> None:
     ticket, _ = ticket.comment(at(6, 15), Role.REQUESTER)  # after the 13:00 firing
     [firing] = due_firings(ticket, BOOK, [rule], at(6, 0), at(7, 0))
     _, done = apply_firing(ticket, firing, rule, BOOK)
-    assert done.at == at(6, 15) and done.events[0].at == at(6, 15)
+    assert done.at == at(6, 15)
+    assert done.events[0].at == at(6, 15)
 
 
 def test_a_forbidden_change_raises() -> None:
@@ -174,10 +189,16 @@ def test_a_firing_of_another_rule_is_refused() -> None:
 
 
 def test_rules_that_feed_each_other_stop_at_the_bound() -> None:
-    flip = EscalationRule(name="flip", condition=Field("tags").contains("a"), levels=[
-        EscalationLevel(trigger=ConditionHeld(duration=M), actions=[RemoveTags(tags="a")])])
-    flop = EscalationRule(name="flop", condition=~Field("tags").contains("a"), levels=[
-        EscalationLevel(trigger=ConditionHeld(duration=M), actions=[AddTags(tags="a")])])
+    flip = EscalationRule(
+        name="flip",
+        condition=Field("tags").contains("a"),
+        levels=[EscalationLevel(trigger=ConditionHeld(duration=M), actions=[RemoveTags(tags="a")])],
+    )
+    flop = EscalationRule(
+        name="flop",
+        condition=~Field("tags").contains("a"),
+        levels=[EscalationLevel(trigger=ConditionHeld(duration=M), actions=[AddTags(tags="a")])],
+    )
     with pytest.raises(EscalationLoop, match="max_firings=20"):
         run_ticket(new(at(6, 9)), BOOK, [flip, flop], at(6, 0), at(7, 0), max_firings=20)
 
@@ -194,7 +215,8 @@ def test_dry_run_lists_in_order_and_changes_nothing() -> None:
         ("T-2", at(6, 15)),
     ]
     assert all(p.events and p.events[0].actor == "escalation:r" for p in listed)
-    assert second.tags == frozenset() and len(second.events) == 1
+    assert second.tags == frozenset()
+    assert len(second.events) == 1
 
 
 def test_duplicate_rule_names_are_refused() -> None:

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from csmcore.conditions import Eq, Field
 from csmcore.escalation import ConditionHeld, DueOffset, PercentUsed, due_firings, next_due
 from csmcore.sla import SlaTarget
 from csmcore.tickets import Role, Status
-
-from tests.escalation.support import H, M, US, at, book, new, rule, shown
+from tests.escalation.support import US, H, M, at, book, new, rule, shown
 
 FIRST_REPLY_4H = SlaTarget(metric="first_reply", within=4 * H)
 
@@ -138,9 +135,7 @@ def test_pending_for_five_business_days() -> None:
 def test_a_moving_sla_number_in_a_condition_is_met_at_the_exact_microsecond() -> None:
     target = SlaTarget(metric="first_reply", within=4 * H, business_hours=False)
     ticket = new(at(6, 9))
-    rules = rule(
-        ConditionHeld(duration=30 * M), condition=Field("sla.first_reply.percent") > 50
-    )
+    rules = rule(ConditionHeld(duration=30 * M), condition=Field("sla.first_reply.percent") > 50)
     got = due_firings(ticket, book(target), [rules], at(6, 0), at(7, 0))
     assert shown(got) == [(0, None, 1, at(6, 11, 30) + US)]  # > 50 % from 11:00:00.000001
 

@@ -33,8 +33,15 @@ def rule(version: int) -> EscalationRule:
         levels=[
             EscalationLevel(
                 trigger=PercentUsed(target="first_reply", percent="75.5"),
-                actions=[Notify(channel="email", recipient="$group", template="warn",
-                                data={"why": "75 %"}, business_hours=True)],
+                actions=[
+                    Notify(
+                        channel="email",
+                        recipient="$group",
+                        template="warn",
+                        data={"why": "75 %"},
+                        business_hours=True,
+                    )
+                ],
             ),
             EscalationLevel(
                 trigger=DueOffset.after("first_reply", 2 * H, business_hours=True),

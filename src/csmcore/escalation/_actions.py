@@ -9,11 +9,12 @@ which the engine routes by type. ``apply`` is pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
 
@@ -34,8 +35,8 @@ __all__ = [
     "AddNote",
     "AddTags",
     "Assign",
-    "Notify",
     "NotificationRequest",
+    "Notify",
     "RemoveTags",
     "SetPriority",
     "SetStatus",
@@ -132,17 +133,17 @@ def action(name: str) -> Callable[[A], A]:
         )
 
     def register(cls: A) -> A:
-        if not attrs.has(cls) or not callable(getattr(cls, "apply", None)):
+        if not attrs.has(cast(type, cls)) or not callable(getattr(cls, "apply", None)):
             raise ValidationError(f"{cls!r} is not an attrs class with an apply() method")
         with _lock:
             known = _registry.get(name)
             if known is not None and known.__qualname__ != cls.__qualname__:
                 raise ValidationError(f"action name {name!r} is already taken by {known!r}")
             cls.name = name
-            try:  # resolve string annotations now, while the defining module's names are there
+            # Resolve string annotations now, while the defining module's names are there; a
+            # forward reference is left for cattrs to resolve when first used.
+            with contextlib.suppress(NameError):
                 attrs.resolve_types(cls)
-            except NameError:  # a forward reference: cattrs resolves it when first used
-                pass
             serializable(f"escalation.action.{name}")(cls)
             _registry[name] = cls
         return cls
@@ -171,7 +172,9 @@ def action_name(value: object) -> str:
     """The registered name of an action value; ValidationError if it is not one."""
     name = getattr(type(value), "name", None)
     if not isinstance(name, str) or _registry.get(name) is not type(value):
-        raise invalid_type("action", value, f"an action registered with @action, one of {list(actions())}")
+        raise invalid_type(
+            "action", value, f"an action registered with @action, one of {list(actions())}"
+        )
     return name
 
 
@@ -180,7 +183,7 @@ def action_name(value: object) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _text(argument: str) -> Callable[[object, object, object], None]:
+def _text(argument: str) -> Any:
     def check(_: object, __: object, value: object) -> None:
         if not isinstance(value, str) or not value:
             raise invalid_type(argument, value, "a non-empty string")
@@ -189,7 +192,7 @@ def _text(argument: str) -> Callable[[object, object, object], None]:
     return check
 
 
-def _optional(argument: str) -> Callable[[object, object, object], None]:
+def _optional(argument: str) -> Any:
     inner = _text(argument)
 
     def check(a: object, b: object, value: object) -> None:
@@ -215,11 +218,11 @@ def _tags(value: object) -> tuple[str, ...]:
 
 
 def _priority(value: object) -> Priority:
-    return coerce_enum(Priority, value, "priority")  # type: ignore[no-any-return]
+    return coerce_enum(Priority, value, "priority")
 
 
 def _status(value: object) -> Status:
-    return coerce_enum(Status, value, "status")  # type: ignore[no-any-return]
+    return coerce_enum(Status, value, "status")
 
 
 def _finish(ticket: Ticket, change: tuple[Ticket, Any]) -> ActionResult:

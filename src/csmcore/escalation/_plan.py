@@ -148,7 +148,7 @@ class _Clocks:
 class _Level:
     """The walking state of one level of one rule."""
 
-    __slots__ = ("clock", "fired", "index", "episode", "start", "trigger", "done")
+    __slots__ = ("clock", "done", "episode", "fired", "index", "start", "trigger")
 
     def __init__(self, index: int, trigger: Any, book: SlaBook) -> None:
         self.index = index
@@ -247,10 +247,14 @@ class _Walk:
                     ident = (status.target, status.cycle)
                     if ident in level.fired:
                         continue
-                    due = self._reached(trigger, level, status, t, running[id(status)], ticket, breaks)
+                    due = self._reached(
+                        trigger, level, status, t, running[id(status)], ticket, breaks
+                    )
                     if due and matched:
                         level.fired.add(ident)
-                        found.append(self._firing(rule, level, ticket, status.target, status.cycle, t))
+                        found.append(
+                            self._firing(rule, level, ticket, status.target, status.cycle, t)
+                        )
         return found, breaks
 
     def _running(self, status: SlaStatus, t: int, ticket: Ticket) -> bool:
@@ -330,7 +334,13 @@ class _Walk:
             breaks.append(moment)
 
     def _firing(
-        self, rule: EscalationRule, level: _Level, ticket: Ticket, target: str | None, cycle: int, t: int
+        self,
+        rule: EscalationRule,
+        level: _Level,
+        ticket: Ticket,
+        target: str | None,
+        cycle: int,
+        t: int,
     ) -> Firing:
         return Firing(
             rule=rule.name,
@@ -451,7 +461,9 @@ def apply_firing(
         ticket = result.ticket
         events.extend(result.events)
         requests.extend(result.requests)
-    return ticket, PlannedFiring(firing=firing, at=at, events=tuple(events), requests=tuple(requests))
+    return ticket, PlannedFiring(
+        firing=firing, at=at, events=tuple(events), requests=tuple(requests)
+    )
 
 
 def run_ticket(
@@ -514,9 +526,7 @@ def dry_run(
     out: list[PlannedFiring] = []
     for ticket in tickets:
         out.extend(run_ticket(ticket, book, chosen, start, end, fired=fired).firings)
-    out.sort(
-        key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level)
-    )
+    out.sort(key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level))
     return out
 
 

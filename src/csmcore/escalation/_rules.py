@@ -154,7 +154,7 @@ class PercentUsed:
         return Fraction(self.percent) / 100
 
 
-def _optional_condition(_: object, __: object, value: object) -> None:
+def _optional_condition(_: object, __: object, value: Any) -> None:
     if value is not None and not isinstance(value, Condition):
         raise invalid_type("condition", value, "a csmcore.conditions Condition or None")
 
@@ -201,7 +201,9 @@ def _actions(value: object) -> tuple[Any, ...]:
         raise invalid_type("actions", value, "a collection of actions")
     out = tuple(value)
     if not out:
-        raise ValidationError("actions=() is empty; a level does at least one thing", field="actions")
+        raise ValidationError(
+            "actions=() is empty; a level does at least one thing", field="actions"
+        )
     for index, item in enumerate(out):
         try:
             action_name(item)
@@ -210,7 +212,7 @@ def _actions(value: object) -> tuple[Any, ...]:
     return out
 
 
-def _check_trigger(_: object, __: object, value: object) -> None:
+def _check_trigger(_: object, __: object, value: Any) -> None:
     if type(value) not in _KIND_OF:
         raise invalid_type("trigger", value, "a DueOffset, PercentUsed or ConditionHeld")
 
@@ -242,7 +244,7 @@ def _version(_: object, __: object, value: object) -> None:
         raise invalid_type("version", value, "a whole number >= 1")
 
 
-def _condition(_: object, __: object, value: object) -> None:
+def _condition(_: object, __: object, value: Any) -> None:
     if not isinstance(value, Condition):
         raise invalid_type(
             "condition", value, "a csmcore.conditions Condition (Always() for every ticket)"
@@ -422,7 +424,9 @@ def _structure_rule(data: Any, _: type) -> EscalationRule:
         condition = converter.structure(data["condition"], Condition)
     except Exception as err:
         raise SerializationError(f"$.condition: {describe_error(err)}") from err
-    levels = [structure_level(item, f"$.levels[{i}]") for i, item in enumerate(_list(data, "levels", "$"))]
+    levels = [
+        structure_level(item, f"$.levels[{i}]") for i, item in enumerate(_list(data, "levels", "$"))
+    ]
     try:
         return EscalationRule(
             name=data["name"],
@@ -440,7 +444,9 @@ converter.register_unstructure_hook(EscalationRule, _unstructure_rule)
 converter.register_structure_hook(EscalationRule, _structure_rule)
 converter.register_unstructure_hook(EscalationLevel, _unstructure_level)
 converter.register_structure_hook(EscalationLevel, lambda data, _: structure_level(data))
-converter.register_unstructure_hook(PercentUsed, lambda t: {"target": t.target, "percent": str(t.percent)})
+converter.register_unstructure_hook(
+    PercentUsed, lambda t: {"target": t.target, "percent": str(t.percent)}
+)
 
 # Resolved here, where the names exist: the package presents these classes as its own.
 for _cls in (DueOffset, PercentUsed, ConditionHeld, EscalationLevel, EscalationRule):
