@@ -69,7 +69,9 @@ class ActionContext:
         return f"{self.firing.key_text}/{self.index}"
 
 
-@serializable("escalation.notification_request")
+@serializable(
+    "escalation.notification_request", aliases=("csmcore.escalation:NotificationRequest",)
+)
 @attrs.frozen(kw_only=True)
 class NotificationRequest:
     """A notification to deliver, for the engine's outbox.
@@ -144,7 +146,11 @@ def action(name: str) -> Callable[[A], A]:
             # forward reference is left for cattrs to resolve when first used.
             with contextlib.suppress(NameError):
                 attrs.resolve_types(cls)
-            serializable(f"escalation.action.{name}")(cls)
+            module = cls.__module__
+            public = "csmcore.escalation" if module.startswith("csmcore.escalation.") else module
+            serializable(f"escalation.action.{name}", aliases=(f"{public}:{cls.__qualname__}",))(
+                cls
+            )
             _registry[name] = cls
         return cls
 

@@ -52,7 +52,7 @@ FiringKey = tuple[str, int, int, str, "str | None", int]
 """``(rule, rule_version, level, ticket_id, target, cycle)``: what a firing is recorded by."""
 
 
-@serializable("escalation.firing")
+@serializable("escalation.firing", aliases=("csmcore.escalation:Firing",))
 @attrs.frozen(kw_only=True)
 class Firing:
     """One level of one rule firing for one ticket.

@@ -79,7 +79,7 @@ def clock_of(book: SlaBook, business_hours: bool, calendar: str | None) -> Busin
     return book.calendar_named(calendar) if business_hours else None
 
 
-@serializable("escalation.trigger.due")
+@serializable("escalation.trigger.due", aliases=("csmcore.escalation:DueOffset",))
 @attrs.frozen(kw_only=True)
 class DueOffset:
     """Fire at ``offset`` from a target cycle's due time: negative before it, zero at the
@@ -135,7 +135,7 @@ def _percent(value: object) -> Decimal:
     return number
 
 
-@serializable("escalation.trigger.percent")
+@serializable("escalation.trigger.percent", aliases=("csmcore.escalation:PercentUsed",))
 @attrs.frozen(kw_only=True)
 class PercentUsed:
     """Fire when ``percent`` of a target cycle's duration is used (75 = 75 %; 100 = at the
@@ -159,7 +159,7 @@ def _optional_condition(_: object, __: object, value: Any) -> None:
         raise invalid_type("condition", value, "a csmcore.conditions Condition or None")
 
 
-@serializable("escalation.trigger.held")
+@serializable("escalation.trigger.held", aliases=("csmcore.escalation:ConditionHeld",))
 @attrs.frozen(kw_only=True)
 class ConditionHeld:
     """Fire when a condition has held for ``duration`` (business time of ``calendar`` when
@@ -217,7 +217,7 @@ def _check_trigger(_: object, __: object, value: Any) -> None:
         raise invalid_type("trigger", value, "a DueOffset, PercentUsed or ConditionHeld")
 
 
-@serializable("escalation.level")
+@serializable("escalation.level", aliases=("csmcore.escalation:EscalationLevel",))
 @attrs.frozen(kw_only=True)
 class EscalationLevel:
     """One step of a rule: when it fires (``trigger``) and what it does (``actions``, applied
@@ -261,7 +261,7 @@ def _order_key(trigger: Trigger) -> tuple[tuple[Any, ...], Any, str]:
     return (("held", trigger.condition), trigger.duration, f"duration {trigger.duration!r}")
 
 
-@serializable("escalation_rule")
+@serializable("escalation_rule", aliases=("csmcore.escalation:EscalationRule",))
 @attrs.frozen(kw_only=True)
 class EscalationRule:
     """A named escalation rule: ``condition`` (matched against an

@@ -172,6 +172,10 @@ SLA_SUBJECT: Final = Subject(
     ],
     custom_prefix=SLA_PREFIX,
     read_custom=_read_target,
+    custom_hint=(
+        f"'sla.<target>.<attribute>' for an SLA target (attribute one of "
+        f"{', '.join(sorted(TARGET_ATTRIBUTES))})"
+    ),
 )
 """The SLA statuses of a ticket as a subject of conditions (registered on import)."""
 
