@@ -126,6 +126,12 @@ ACTION_STRATEGIES: dict[type, Callable[[], st.SearchStrategy[Any]]] = {
 ``st.builds`` from their attrs fields."""
 
 
+def action_name_of(cls: type) -> str:
+    """The registered name of an action class."""
+    name: str = getattr(cls, "name")  # noqa: B009 - set by @action, unknown to type checkers
+    return name
+
+
 def escalation_actions(*, names: list[str] | None = None) -> st.SearchStrategy[Any]:
     """Actions of the registered ``names`` (every registered action by default)."""
     chosen = sorted(actions()) if names is None else names
@@ -145,7 +151,9 @@ def escalation_levels(
         EscalationLevel,
         trigger=escalation_triggers(conditions),
         actions=st.lists(
-            escalation_actions(names=[c.name for c in ACTION_STRATEGIES]), min_size=1, max_size=3
+            escalation_actions(names=[action_name_of(c) for c in ACTION_STRATEGIES]),
+            min_size=1,
+            max_size=3,
         ),
     )
 

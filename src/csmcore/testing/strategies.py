@@ -58,6 +58,7 @@ from csmcore.sla import (
     rebuild,
 )
 from csmcore.testing import _derive as check
+from csmcore.testing import _escalation as esc
 from csmcore.testing._basics import (
     CUSTOM_STATUSES,
     EPOCH,
@@ -73,7 +74,6 @@ from csmcore.testing._basics import (
     text,
     ticket_ids,
 )
-from csmcore.testing import _escalation as esc
 from csmcore.testing._condition_tree import condition_strategies, tree
 from csmcore.tickets import (
     Assigned,
@@ -111,10 +111,10 @@ __all__ = [
     "escalation_triggers",
     "field_values",
     "firings",
-    "notification_requests",
     "instants",
     "names",
     "next_events",
+    "notification_requests",
     "priority_maps",
     "register_event_strategy",
     "register_types",
