@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
-from math import ceil
 from typing import Any
 
 import attrs
@@ -148,7 +147,7 @@ class _Clocks:
 class _Level:
     """The walking state of one level of one rule."""
 
-    __slots__ = ("clock", "done", "episode", "fired", "index", "start", "trigger")
+    __slots__ = ("clock", "done", "episode", "fired", "index", "ratio", "start", "trigger")
 
     def __init__(self, index: int, trigger: Any, book: SlaBook) -> None:
         self.index = index
@@ -162,6 +161,10 @@ class _Level:
         self.episode = 0
         self.start: int | None = None  # held: the instant the current episode began
         self.done = False  # held: the current episode has fired
+        # percent: the exact fraction of the target as (numerator, denominator)
+        self.ratio = (
+            trigger.percent.as_integer_ratio() if isinstance(trigger, PercentUsed) else (0, 1)
+        )
 
 
 def _us_of(value: datetime) -> int:
@@ -207,9 +210,12 @@ class _Walk:
             k = bisect_right(self.times, t)
             if k < len(self.times):
                 breaks.append(self.times[k])
-            change = self.book.next_change(self.ticket, at)
-            if change is not None:
-                breaks.append(to_us(change))
+            # Between events, the only SLA changes are breaches of running cycles, one
+            # microsecond after their due instant (what SlaBook.next_change also finds,
+            # without replaying the history again).
+            for status in view.sla:
+                if status.state is SlaState.ACTIVE:
+                    breaks.append(_us_of(status.due_at) + 1)
             later = [b for b in breaks if b > t]
             if not later:
                 return
@@ -222,13 +228,19 @@ class _Walk:
         breaks: list[int] = []
         statuses: SlaResults = view.sla
         ticket = view.ticket
-        running: dict[int, bool] = {}
-        for status in statuses:
-            if status.stopped_at is None:
-                running[id(status)] = self._running(status, t, ticket)
+        known: dict[int, bool] = {}
+
+        def running(status: SlaStatus) -> bool:
+            found = known.get(id(status))
+            if found is None:
+                found = known[id(status)] = status.stopped_at is None and self._running(
+                    status, t, ticket
+                )
+            return found
+
         for leaf in self.leaves:
             for status in statuses:
-                if running.get(id(status)):
+                if running(status):
                     e0 = status.elapsed // US
                     clock = self.clocks.of(status, ticket)
                     for edge in crossing_elapsed(leaf, status):
@@ -247,9 +259,7 @@ class _Walk:
                     ident = (status.target, status.cycle)
                     if ident in level.fired:
                         continue
-                    due = self._reached(
-                        trigger, level, status, t, running[id(status)], ticket, breaks
-                    )
+                    due = self._reached(trigger, level, status, t, running, ticket, breaks)
                     if due and matched:
                         level.fired.add(ident)
                         found.append(
@@ -277,16 +287,17 @@ class _Walk:
         level: _Level,
         status: SlaStatus,
         t: int,
-        running: bool,
+        running: Callable[[SlaStatus], bool],
         ticket: Ticket,
         breaks: list[int],
     ) -> bool:
         if isinstance(trigger, PercentUsed):
-            need = ceil(trigger.fraction * (status.within // US))
+            numerator, denominator = level.ratio
+            need = -((-numerator * (status.within // US)) // (100 * denominator))  # ceiling
             e0 = status.elapsed // US
             if e0 >= need:
                 return True
-            if running:
+            if running(status):
                 breaks.append(_add(self.clocks.of(status, ticket), t, need - e0))
             return False
         offset = trigger.offset // US
