@@ -282,3 +282,17 @@ def test_a_new_action_is_one_declaration() -> None:
     assert from_data(data, EscalationRule) == rule
     with pytest.raises(ValidationError, match="already taken"):
         action("set_priority")(ToTheMoon)
+
+
+def test_sla_fields_read_none_on_a_plain_ticket() -> None:
+    from csmcore.storage import open_store
+
+    from tests.escalation.support import at, new
+
+    ticket = new(at(6, 9))
+    assert not (Field("sla.max_percent") > 5).matches(ticket)
+    assert not Eq("sla.any_breached", True).matches(ticket)
+    assert Eq("sla.first_reply.state", None).matches(ticket)
+    store = open_store("memory://")
+    store.tickets.add(ticket)
+    assert store.tickets.find(Field("sla.first_reply.percent") > 1) == []
