@@ -153,3 +153,36 @@ def test_stepwise_every_minute_of_a_busy_morning() -> None:
 
 
 _ = EscalationRule
+
+
+def _percent_reached(ticket: Ticket, when: datetime, target: str, cycle: int, percent: int) -> bool:
+    status = BOOK.evaluate(ticket, when).get(target, cycle)
+    return (
+        status is not None
+        and status.stopped_at is None
+        and status.elapsed * 100 >= status.within * percent
+    )
+
+
+@given(TIMELINES)
+def test_percent_levels_fire_exactly_when_the_sla_says_the_share_is_used(ticket: Ticket) -> None:
+    # An oracle independent of the planner: SlaBook.evaluate at the firing instant and one
+    # microsecond before it (the "targets" rule matches every ticket).
+    percents = {0: 50, 1: 100, 4: 75, 5: 150}
+    for firing in everything(ticket, at(9, 0)):
+        if firing.rule != "targets" or firing.level not in percents:
+            continue
+        assert firing.target is not None
+        share = percents[firing.level]
+        assert _percent_reached(ticket, firing.at, firing.target, firing.cycle, share)
+        assert not _percent_reached(ticket, firing.at - US, firing.target, firing.cycle, share)
+
+
+@given(TIMELINES)
+def test_after_due_levels_fire_an_hour_after_the_breach(ticket: Ticket) -> None:
+    for firing in everything(ticket, at(9, 0)):
+        if (firing.rule, firing.level) != ("targets", 3):
+            continue
+        status = BOOK.evaluate(ticket, firing.at).get("agent_work", firing.cycle)
+        assert status is not None and status.breached_at is not None
+        assert firing.at == max(status.breached_at + H, status.breached_at + US)
