@@ -184,5 +184,6 @@ def test_after_due_levels_fire_an_hour_after_the_breach(ticket: Ticket) -> None:
         if (firing.rule, firing.level) != ("targets", 3):
             continue
         status = BOOK.evaluate(ticket, firing.at).get("agent_work", firing.cycle)
-        assert status is not None and status.breached_at is not None
+        assert status is not None
+        assert status.breached_at is not None
         assert firing.at == max(status.breached_at + H, status.breached_at + US)

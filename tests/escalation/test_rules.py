@@ -286,7 +286,6 @@ def test_a_new_action_is_one_declaration() -> None:
 
 def test_sla_fields_read_none_on_a_plain_ticket() -> None:
     from csmcore.storage import open_store
-
     from tests.escalation.support import at, new
 
     ticket = new(at(6, 9))
