@@ -85,8 +85,10 @@ class SatisfactionRated(TicketEventBase):
     <SurveyKind.CSAT: 'csat'>
     """
 
-    scale: int = attrs.field(default=5, validator=_whole("scale", 2, 10))
-    score: int = attrs.field(validator=_score_in_scale)
+    scale: int = attrs.field(
+        default=5, validator=_whole("scale", 2, 10), metadata={"csmcore.range": (2, 10)}
+    )
+    score: int = attrs.field(validator=_score_in_scale, metadata={"csmcore.range": (1, 10)})
     kind: SurveyKind = attrs.field(default=SurveyKind.CSAT, converter=_to_kind)
     comment: str | None = attrs.field(default=None, validator=_optional_comment)
 
