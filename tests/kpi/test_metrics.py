@@ -12,7 +12,7 @@ from csmcore.kpi import SatisfactionRated, SurveyKind, ticket_metrics
 from csmcore.sla import SlaState
 from csmcore.testing.builders import make_book, make_policy, make_ticket
 from csmcore.tickets import Assigned, Commented, Reopened, Role, Status, StatusChanged, Ticket
-from tests.kpi.support import H, M, T0
+from tests.kpi.support import T0, H, M
 
 # Monday to Friday, 09:00-17:00 UTC; T0 is Monday 2025-03-03 09:00 UTC.
 CAL = BusinessCalendar.weekly("09:00", "17:00", days="mon-fri", timezone="UTC")
@@ -60,8 +60,10 @@ def test_timeline_a_in_calendar_and_business_time() -> None:
     assert m.reassignments == 1
     assert (m.one_touch, m.two_touch) == (False, True)
     assert (m.csat_score, m.csat_scale, m.ces_score, m.ces_scale) == (4, 5, 6, 7)
-    assert m.first_reply_at == T0 + H and m.first_resolved_at == TUE + H
-    assert m.solved_at == TUE + 4 * H and m.solved
+    assert m.first_reply_at == T0 + H
+    assert m.first_resolved_at == TUE + H
+    assert m.solved_at == TUE + 4 * H
+    assert m.solved
     assert (m.assignee, m.group, m.status) == ("alan", "tier2", Status.SOLVED)
 
 
@@ -69,19 +71,25 @@ def test_as_of_an_earlier_instant_only_earlier_events_count() -> None:
     # Monday 18:00: replied once, on hold since 16:30, never solved
     m = ticket_metrics(timeline_a(), T0 + 9 * H, calendar=CAL)
     assert m.first_reply == H
-    assert m.first_resolution is None and m.first_resolution_business is None
+    assert m.first_resolution is None
+    assert m.first_resolution_business is None
     assert m.full_resolution is None
     # the status totals are defined once the ticket is solved: None, never a partial zero
-    assert m.requester_wait is None and m.agent_wait is None and m.on_hold is None
-    assert m.one_touch is None and m.two_touch is None
-    assert m.csat_score is None and m.ces_score is None
+    assert m.requester_wait is None
+    assert m.agent_wait is None
+    assert m.on_hold is None
+    assert m.one_touch is None
+    assert m.two_touch is None
+    assert m.csat_score is None
+    assert m.ces_score is None
     assert (m.replies, m.agent_stations, m.status) == (1, 1, Status.ON_HOLD)
     assert m.age == 9 * H
 
 
 def test_without_a_calendar_the_business_twins_are_none() -> None:
     m = ticket_metrics(timeline_a())
-    assert m.first_reply == H and m.first_reply_business is None
+    assert m.first_reply == H
+    assert m.first_reply_business is None
     assert m.at == timeline_a().updated_at
 
 
@@ -105,7 +113,8 @@ def test_notes_bots_and_comments_for_the_requester_are_no_reply() -> None:
         Commented(at=T0 + 7 * M, author_role=Role.AGENT, on_behalf_of_requester=True)
     )
     m = ticket_metrics(ticket)
-    assert m.first_reply is None and m.replies == 0
+    assert m.first_reply is None
+    assert m.replies == 0
 
 
 def test_solved_with_one_reply_is_one_touch_and_with_none_is_neither() -> None:
@@ -117,13 +126,15 @@ def test_solved_with_one_reply_is_one_touch_and_with_none_is_neither() -> None:
     m = ticket_metrics(none)
     assert (m.one_touch, m.two_touch, m.first_reply) == (False, False, None)
     # solved at once, never waited: the totals are real zeros, not None
-    assert m.agent_wait == timedelta() and m.on_hold == timedelta()
+    assert m.agent_wait == timedelta()
+    assert m.on_hold == timedelta()
     assert m.requester_wait == M
 
 
 def test_a_ticket_created_solved_is_resolved_at_creation() -> None:
     m = ticket_metrics(make_ticket("F", at=T0, status=Status.SOLVED))
-    assert m.first_resolution == timedelta() and m.full_resolution == timedelta()
+    assert m.first_resolution == timedelta()
+    assert m.full_resolution == timedelta()
 
 
 def test_sla_outcome_per_target_from_the_book() -> None:

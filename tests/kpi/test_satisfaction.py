@@ -17,7 +17,7 @@ from csmcore.storage import Store, open_store
 from csmcore.testing import strategies as cs
 from csmcore.testing.builders import make_ticket
 from csmcore.tickets import Status, Ticket, TicketEventBase, event_from_data, event_types
-from tests.kpi.support import H, T0
+from tests.kpi.support import T0, H
 from tests.storage.conftest import (  # noqa: F401 - fixtures
     PostgresFactory,
     _postgres_check,
@@ -52,8 +52,11 @@ def test_declared_with_the_ticket_event_registry() -> None:
 def test_it_changes_nothing_of_the_state_and_is_accepted_after_closing() -> None:
     ticket = make_ticket("R-2", at=T0, status=Status.CLOSED)
     after = ticket.apply(SatisfactionRated(at=T0 + H, score=7, scale=7, kind="ces"))
-    assert after.status is Status.CLOSED and after.version == 2
-    assert after.events[-1].kind is SurveyKind.CES
+    assert after.status is Status.CLOSED
+    assert after.version == 2
+    event = after.events[-1]
+    assert isinstance(event, SatisfactionRated)
+    assert event.kind is SurveyKind.CES
 
 
 @pytest.fixture
@@ -119,7 +122,7 @@ def test_nps_answers_accept_tuples_and_refuse_anything_else() -> None:
     answers = list(nps_answers([("acme", 9, T0), NpsAnswer(customer="beta", score=0, at=T0)]))
     assert [(a.customer, a.score) for a in answers] == [("acme", 9), ("beta", 0)]
     with pytest.raises(InvalidType, match=r"answers\[0\]"):
-        list(nps_answers([("acme", 9)]))
+        list(nps_answers([("acme", 9)]))  # type: ignore[list-item]
     with pytest.raises(ValidationError, match=r"score=11 is outside 0\.\.10"):
         list(nps_answers([("acme", 11, T0)]))
     with pytest.raises(NaiveDatetimeError):

@@ -14,7 +14,9 @@ def test_nps_by_hand() -> None:
     # 10 answers: promoters 9, 10, 10 (3); passives 7, 8 (2); detractors 0, 3, 5, 6, 6 (5)
     # NPS = 100 * (3 - 5) / 10 = -20
     assert nps([9, 10, 10, 7, 8, 0, 3, 5, 6, 6]) == -20.0
-    assert nps([10]) == 100.0 and nps([6]) == -100.0 and nps([7, 8]) == 0.0
+    assert nps([10]) == 100.0
+    assert nps([6]) == -100.0
+    assert nps([7, 8]) == 0.0
 
 
 def test_csat_by_hand() -> None:
@@ -66,8 +68,8 @@ def test_tallies_merge_like_concatenation(a: list[int], b: list[int]) -> None:
         (lambda: nps([]), ValidationError, "empty"),
         (lambda: nps([11]), ValidationError, r"score=11 is outside 0\.\.10"),
         (lambda: nps([-1]), ValidationError, r"score=-1 is outside 0\.\.10"),
-        (lambda: nps([9.5]), InvalidType, "not a whole number"),
-        (lambda: nps("910"), InvalidType, "not an iterable of scores"),
+        (lambda: nps([9.5]), InvalidType, "not a whole number"),  # type: ignore[list-item]
+        (lambda: nps("910"), InvalidType, "not an iterable of scores"),  # type: ignore[arg-type]
         (lambda: csat([]), ValidationError, "empty"),
         (lambda: csat([0]), ValidationError, r"score=0 is outside 1\.\.5"),
         (lambda: csat([6]), ValidationError, r"score=6 is outside 1\.\.5"),
