@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from functools import partial
 from itertools import compress, islice
-from operator import attrgetter, is_not, sub
+from operator import attrgetter, is_not, itemgetter, sub
 from typing import Any, Final, Literal
 
 import attrs
@@ -49,7 +49,8 @@ _SLA_SLOT: Final = {SlaState.ACHIEVED: 0, SlaState.BREACHED: 1}
 _PLAIN_DIMENSIONS: Final = frozenset(
     {"priority", "channel", "group", "assignee", "status", "created_by"}
 )
-_BATCH: Final = 16384
+_BATCH: Final = 4096
+_METRICS_ONLY: Final = {TicketMetrics}
 DEFAULT_AGE_EDGES: Final = (
     timedelta(days=1),
     timedelta(days=3),
@@ -176,18 +177,24 @@ class _Group:
         self.combos: Counter[Any] = Counter()
         self.ages: list[timedelta] = []
 
-    def absorb(self, records: list[TicketMetrics], plan: _Plan) -> None:
-        n = len(records)
+    def absorb(self, rows: list[tuple[Any, ...]], plan: _Plan) -> None:
+        """Count ``rows`` (the plan's columns of each record), column by column."""
+        n = len(rows)
         self.tickets += n
-        for name, getter in plan.getters:
-            defined = list(filter(_not_none, map(getter, records)))
+        cols = list(zip(*rows, strict=True))
+        for name, i in plan.metric_index:
+            defined = list(filter(_not_none, cols[i]))
             self.durations[name].add_many(defined, n - len(defined))
-        if plan.combo is not None:
-            self.combos.update(map(plan.combo, records))
+        combo = plan.combo_index
+        if len(combo) == 1:
+            self.combos.update(cols[combo[0]])
+        elif combo:
+            self.combos.update(zip(*[cols[i] for i in combo], strict=True))
         if plan.backlog:
-            unsolved = list(compress(records, map(_UNSOLVED.__contains__, map(_status, records))))
-            if unsolved:
-                self.ages += map(sub, map(_at, unsolved), map(_created_at, unsolved))
+            status, at, created = plan.backlog_index
+            chosen = list(map(_UNSOLVED.__contains__, cols[status]))
+            if any(chosen):
+                self.ages += map(sub, compress(cols[at], chosen), compress(cols[created], chosen))
 
     def merge(self, other: _Group) -> None:
         self.tickets += other.tickets
@@ -198,26 +205,48 @@ class _Group:
 
 
 class _Plan:
-    """What an aggregator reads from each record."""
+    """What an aggregator reads from each record: one attrgetter of every column it needs (a
+    single pass over the records, which are large objects), and where each column lands."""
 
-    __slots__ = ("backlog", "combo", "fields", "getters")
+    __slots__ = (
+        "backlog",
+        "backlog_index",
+        "combo_index",
+        "fields",
+        "key",
+        "metric_index",
+        "row",
+    )
 
-    def __init__(self, getters: list[tuple[str, Callable[[Any], Any]]], figures: tuple[str, ...]):
-        self.getters = getters
+    def __init__(
+        self,
+        key_fields: Sequence[str],
+        metrics: Sequence[tuple[str, str]],
+        figures: Sequence[str],
+    ) -> None:
         fields: list[str] = []
         for family in figures:
             for name in _FAMILY_FIELDS[family]:
                 if name not in fields:
                     fields.append(name)
         self.fields = tuple(fields)
-        # one field: attrgetter gives the value itself, not a 1-tuple (see _KpiBuilder)
-        self.combo: Callable[[Any], Any] | None = attrgetter(*fields) if fields else None
         self.backlog = "backlog" in figures
-
-
-_status = attrgetter("status")
-_at = attrgetter("at")
-_created_at = attrgetter("created_at")
+        backlog = ("status", "at", "created_at") if self.backlog else ()
+        columns = list(dict.fromkeys([*key_fields, *(a for _, a in metrics), *fields, *backlog]))
+        for spare in ("status", "at"):  # attrgetter gives tuples from two names on
+            if len(columns) < 2 and spare not in columns:
+                columns.append(spare)
+        where = {name: i for i, name in enumerate(columns)}
+        self.row: Callable[[Any], tuple[Any, ...]] = attrgetter(*columns)
+        self.metric_index = [(name, where[attribute]) for name, attribute in metrics]
+        # one counted field: the Counter counts its values themselves (see _kpis)
+        self.combo_index = [where[name] for name in fields]
+        self.backlog_index: tuple[int, int, int] = (
+            (where["status"], where["at"], where["created_at"]) if backlog else (0, 0, 0)
+        )
+        self.key: Callable[[tuple[Any, ...]], Any] | None = (
+            itemgetter(*(where[f] for f in key_fields)) if key_fields else None
+        )
 
 
 def _dimension(name: object) -> tuple[Callable[[TicketMetrics], Any], bool]:
@@ -344,13 +373,17 @@ class KpiAggregator:
         self.at, self.calendar, self.book = at, calendar, book
         suffix = "_business" if business else ""
         self.business = bool(business)
-        self._plan = _Plan([(m, attrgetter(m + suffix)) for m in self.metrics], self.figures)
         self._bucket_getter = attrgetter(bucket_on)
         names = [d for d in self.by if isinstance(d, str)]
-        self._fast_key: Callable[[Any], Any] | None = None
-        if bucket is None and len(names) == len(self.by) and set(names) <= _PLAIN_DIMENSIONS:
-            self._fast_key = attrgetter(*names) if names else _no_key
-        self._single = len(self.by) == 1 and self._fast_key is not None
+        self._fast = (
+            bucket is None and len(names) == len(self.by) and set(names) <= _PLAIN_DIMENSIONS
+        )
+        self._plan = _Plan(
+            names if self._fast else (),
+            [(m, m + suffix) for m in self.metrics],
+            self.figures,
+        )
+        self._single = len(self.by) == 1 and self._fast
         self._groups: dict[Any, _Group] = {}
 
     # -- keys ---------------------------------------------------------------------------------
@@ -395,9 +428,13 @@ class KpiAggregator:
                 field="items",
                 value=items,
             )
-        if isinstance(items, list) and all(map(_is_metrics, items)):
+        if isinstance(items, list):
             for start in range(0, len(items), _BATCH):
-                self._absorb(items[start : start + _BATCH])
+                chunk = items[start : start + _BATCH]
+                if set(map(type, chunk)) == _METRICS_ONLY:
+                    self._absorb(chunk)
+                else:
+                    self._absorb(list(self._records(chunk)))
             return self
         stream = self._records(items)
         while batch := list(islice(stream, _BATCH)):
@@ -411,20 +448,23 @@ class KpiAggregator:
         return group
 
     def _absorb(self, batch: list[TicketMetrics]) -> None:
-        split: dict[Any, list[TicketMetrics]] = {}
-        if self._fast_key is not None:
+        plan = self._plan
+        rows = list(map(plan.row, batch))
+        split: dict[Any, list[tuple[Any, ...]]] = {}
+        if not self._fast:
+            for record, row in zip(batch, rows, strict=True):
+                for key in self._keys(record):
+                    split.setdefault(key, []).append(row)
+        elif plan.key is None:
+            split[()] = rows
+        else:
             get = split.get
-            for key, record in zip(map(self._fast_key, batch), batch, strict=True):
+            for key, row in zip(map(plan.key, rows), rows, strict=True):
                 members = get(key)
                 if members is None:
-                    split[key] = [record]
+                    split[key] = [row]
                 else:
-                    members.append(record)
-        else:
-            for record in batch:
-                for key in self._keys(record):
-                    split.setdefault(key, []).append(record)
-        plan = self._plan
+                    members.append(row)
         for key, members in split.items():
             self._group(key).absorb(members, plan)
 
@@ -555,14 +595,6 @@ class KpiAggregator:
             p90=quantile(ages, 90.0) if ages else None,
             buckets=tuple(buckets),
         )
-
-
-def _no_key(_: object) -> tuple[()]:
-    return ()
-
-
-def _is_metrics(item: object) -> bool:
-    return type(item) is TicketMetrics
 
 
 def _names(argument: str, value: Iterable[str], accepted: Sequence[str]) -> tuple[str, ...]:

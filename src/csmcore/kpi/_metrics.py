@@ -75,43 +75,44 @@ class TicketMetrics:
     outcome as ``(target, state)`` pairs (:func:`sla_outcome`), empty without a book.
     """
 
-    ticket_id: str
-    at: datetime
-    created_at: datetime
-    created_by: Role
-    channel: Channel
+    # Fields most KPIs read come first: they share the first cache lines of the object.
     priority: Priority
-    group: str | None
-    assignee: str | None
-    tags: frozenset[str]
-    fields: FrozenMap[str, FieldValue]
+    channel: Channel
     status: Status
-    first_reply_at: datetime | None = None
-    first_resolved_at: datetime | None = None
-    solved_at: datetime | None = None
     first_reply: timedelta | None = None
-    first_resolution: timedelta | None = None
     full_resolution: timedelta | None = None
+    csat_score: int | None = None
+    csat_scale: int | None = None
+    sla: tuple[tuple[str, SlaState], ...] = ()
+    first_resolution: timedelta | None = None
+    one_touch: bool | None = None
+    two_touch: bool | None = None
+    reopens: int = 0
+    ces_score: int | None = None
+    ces_scale: int | None = None
     requester_wait: timedelta | None = None
     agent_wait: timedelta | None = None
     on_hold: timedelta | None = None
+    group: str | None
+    assignee: str | None
+    created_by: Role
+    tags: frozenset[str]
+    fields: FrozenMap[str, FieldValue]
+    created_at: datetime
+    at: datetime
+    solved_at: datetime | None = None
+    ticket_id: str
     first_reply_business: timedelta | None = None
     first_resolution_business: timedelta | None = None
     full_resolution_business: timedelta | None = None
     requester_wait_business: timedelta | None = None
     agent_wait_business: timedelta | None = None
     on_hold_business: timedelta | None = None
+    first_reply_at: datetime | None = None
+    first_resolved_at: datetime | None = None
     replies: int = 0
-    reopens: int = 0
     agent_stations: int = 0
     group_stations: int = 0
-    one_touch: bool | None = None
-    two_touch: bool | None = None
-    csat_score: int | None = None
-    csat_scale: int | None = None
-    ces_score: int | None = None
-    ces_scale: int | None = None
-    sla: tuple[tuple[str, SlaState], ...] = ()
 
     @property
     def reassignments(self) -> int:
