@@ -12,7 +12,7 @@ from csmcore.kpi import SatisfactionRated, SurveyKind, ticket_metrics
 from csmcore.sla import SlaState
 from csmcore.testing.builders import make_book, make_policy, make_ticket
 from csmcore.tickets import Assigned, Commented, Reopened, Role, Status, StatusChanged, Ticket
-from tests.kpi.support import T0, H, M
+from tests.kpi.support import T0, H, M, metrics
 
 # Monday to Friday, 09:00-17:00 UTC; T0 is Monday 2025-03-03 09:00 UTC.
 CAL = BusinessCalendar.weekly("09:00", "17:00", days="mon-fri", timezone="UTC")
@@ -168,3 +168,21 @@ def test_bad_inputs() -> None:
         ticket_metrics(ticket, calendar="UTC")  # type: ignore[arg-type]
     with pytest.raises(InvalidType, match="is not an SlaBook"):
         ticket_metrics(ticket, book=object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        ({"channel": "email"}, InvalidType, "channel='email'"),
+        ({"at": T0.replace(tzinfo=None)}, NaiveDatetimeError, "at"),
+        ({"first_reply": -M}, ValidationError, "first_reply=.* is not a timedelta >= 0"),
+        ({"on_hold_business": 5}, ValidationError, "on_hold_business=5"),
+        ({"replies": -1}, ValidationError, "replies=-1"),
+        ({"reopens": True}, ValidationError, "reopens=True"),
+    ],
+)
+def test_hand_built_metrics_are_checked(
+    changes: dict[str, object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        metrics("X", **changes)

@@ -16,7 +16,7 @@ import attrs
 
 from csmcore._time import require_aware
 from csmcore.calendars import BusinessCalendar
-from csmcore.errors import InvalidType
+from csmcore.errors import InvalidType, ValidationError
 from csmcore.kpi._satisfaction import SatisfactionRated, SurveyKind
 from csmcore.sla import SlaBook, SlaState
 from csmcore.tickets import (
@@ -48,12 +48,24 @@ DURATION_METRICS: Final = (
 """The duration metrics of a :class:`TicketMetrics`; each has a ``<name>_business`` twin."""
 
 _SOLVED: Final = frozenset({Status.SOLVED, Status.CLOSED})
+_ZERO: Final = timedelta()
+_DURATION_FIELDS: Final = (*DURATION_METRICS, *(f"{m}_business" for m in DURATION_METRICS))
+_KINDS: Final = (
+    ("channel", Channel),
+    ("priority", Priority),
+    ("status", Status),
+    ("created_by", Role),
+    ("tags", frozenset),
+    ("sla", tuple),
+)
 _REQUESTER_WAITS: Final = frozenset({Status.NEW, Status.OPEN, Status.ON_HOLD})
 
 
 @attrs.frozen(kw_only=True)
 class TicketMetrics:
-    """What one ticket's history says at instant :attr:`at` (built by :func:`ticket_metrics`).
+    """What one ticket's history says at instant :attr:`at` (built by :func:`ticket_metrics`;
+    building one by hand, e.g. from another tool's export, checks the dimension types, aware
+    instants, durations (None or >= 0) and counts (>= 0): ValidationError or InvalidType).
 
     Dimensions (for grouping): ``ticket_id``, ``created_at``, ``created_by``, ``channel``,
     ``priority``, ``group``, ``assignee``, ``tags``, ``fields`` and ``status`` as they stood at
@@ -113,6 +125,30 @@ class TicketMetrics:
     replies: int = 0
     agent_stations: int = 0
     group_stations: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        for name, cls in _KINDS:
+            value = getattr(self, name)
+            if not isinstance(value, cls):
+                raise InvalidType(
+                    f"{name}={value!r} ({type(value).__name__}) is not a {cls.__name__}",
+                    field=name,
+                    value=value,
+                )
+        for name in ("at", "created_at"):
+            require_aware(getattr(self, name), name)
+        for name in _DURATION_FIELDS:
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, timedelta) or value < _ZERO):
+                raise ValidationError(
+                    f"{name}={value!r} is not a timedelta >= 0 or None", field=name, value=value
+                )
+        for name in ("replies", "reopens", "agent_stations", "group_stations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValidationError(
+                    f"{name}={value!r} is not a whole number >= 0", field=name, value=value
+                )
 
     @property
     def reassignments(self) -> int:
