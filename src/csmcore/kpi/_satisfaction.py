@@ -67,7 +67,7 @@ def _optional_comment(_: object, __: object, value: Any) -> None:
         )
 
 
-@event_type("ticket.satisfaction_rated")
+@event_type("ticket.satisfaction_rated", aliases=("csmcore.kpi:SatisfactionRated",))
 @attrs.frozen(kw_only=True)
 class SatisfactionRated(TicketEventBase):
     """The requester answered a survey about this ticket: ``score`` on ``1..scale``.
