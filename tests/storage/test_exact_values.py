@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from csmcore.clock import FixedClock
-from csmcore.errors import CsmError, ValidationError
+from csmcore.conditions import MAX_CONDITION_DEPTH, All, AnyOf, Compare, Condition, Eq, In, Not
+from csmcore.errors import CsmError, InvalidType, ValidationError
 from csmcore.storage import Store, open_store
-from csmcore.testing.builders import make_policy
+from csmcore.testing.builders import make_comment, make_policy, make_ticket
 from tests.storage.conftest import PostgresFactory
 
 STORES = ["memory", "sqlite", "postgresql"]
@@ -79,3 +80,64 @@ def test_a_value_of_the_wrong_kind_is_refused_alike_before_anything_is_written(
     with pytest.raises(ValidationError, match="the calendars role holds"):
         store.calendars.put("x", clock, expected_version=0)  # type: ignore[arg-type]
     assert store.policies.keys() == store.calendars.keys() == []
+
+
+# -- integer size and id types (issue 11) -------------------------------------------------------
+
+HUGE = 10**5000
+
+
+def test_huge_or_wrongly_typed_ids_are_refused_alike(store: Store) -> None:
+    for bad in (HUGE, 5, 2**70):
+        with pytest.raises(InvalidType, match=r"ticket_id=.* is a int; expected a non-empty"):
+            store.tickets.get(bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidType, match=r"key=.* is a int"):
+            store.policies.get(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"version=<an integer of 5001 digits> is outside"):
+        store.policies.get("k", version=HUGE)
+    with pytest.raises(ValidationError, match=r"expected_version=<an integer of 641 digits>"):
+        store.policies.put("k", make_policy("k"), expected_version=10**640)
+    with pytest.raises(ValidationError, match=r"=-<an integer of 5001 digits> is not a whole"):
+        store.tickets.append("T-1", [make_comment()], expected_version=-HUGE)
+    with pytest.raises(ValidationError, match=r"limit=<an integer of 5001 digits>"):
+        store.tickets.find(Eq("merged", False), limit=HUGE)
+    assert store.policies.keys() == []
+
+
+def test_integers_up_to_640_digits_are_stored_and_compared_exactly(store: Store) -> None:
+    largest = 10**640 - 1
+    values = [2**63 - 1, -(2**63), 2**53 + 1, 2**53, largest, -largest, 2**70]
+    stored = [make_ticket(f"T-{i}", fields={"n": n}) for i, n in enumerate(values)]
+    store.tickets.add_many(stored)
+    assert [store.tickets.get(t.id).fields["n"] for t in stored] == values
+    for condition in [
+        Eq("fields.n", 2**63 - 1),
+        Eq("fields.n", 2**53 + 1),
+        In("fields.n", [-(2**63), 2**53]),
+        Compare("fields.n", ">", 2**53),
+        Compare("fields.n", "<=", -(2**63)),
+        Eq("fields.n", largest),
+        Compare("fields.n", ">", 10**639),
+        Compare("fields.n", "<", -(2**63)),
+    ]:
+        expected = [t.id for t in stored if condition.matches(t)]
+        assert [t.id for t in store.tickets.find(condition)] == expected, condition
+        assert store.tickets.count(condition) == len(expected), condition
+
+
+def test_the_deepest_conditions_are_answered_as_matches_answers(store: Store) -> None:
+    stored = [make_ticket(f"T-{i}", group=f"g{i}") for i in range(3)]
+    store.tickets.add_many(stored)
+    for ops in (["not"] * 31, ["any", "all", "not"] * 10 + ["not"]):
+        condition: Condition = Eq("group", "g1")
+        for op in ops:
+            if op == "not":
+                condition = Not(condition)
+            elif op == "all":
+                condition = All(condition, Not(Eq("group", "g2")))
+            else:
+                condition = AnyOf(Eq("group", "g0"), condition)
+        assert condition.depth == MAX_CONDITION_DEPTH
+        expected = [t.id for t in stored if condition.matches(t)]
+        assert [t.id for t in store.tickets.find(condition)] == expected
+        assert store.tickets.count(condition) == len(expected)
