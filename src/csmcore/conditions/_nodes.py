@@ -202,6 +202,9 @@ class Condition:
         children = self.children
         return _depth_of(children, self) if children else 1
 
+    _depth: ClassVar[int] = 1
+    """The depth of a leaf; ``All``, ``AnyOf`` and ``Not`` keep their own in a slot."""
+
     def matches(self, ticket: Ticket) -> bool:
         """True when ``ticket`` satisfies the condition."""
         raise NotImplementedError
@@ -224,27 +227,54 @@ class Condition:
         return Not(self)
 
 
+_RECORDED: set[type] = set()
+"""The classes whose ``_depth`` is their depth: the built-in leaves (1) and ``All``, ``AnyOf``
+and ``Not`` (recorded when built). Other classes answer through :attr:`Condition.depth`."""
+
+
 def _depth_of(parts: tuple[Condition, ...], node: object) -> int:
     """One more than the deepest of ``parts``; ValidationError beyond the limit."""
-    depth = 1 + max([part.depth for part in parts], default=0)
+    depth = 0
+    recorded = _RECORDED
+    for part in parts:
+        below = part._depth if type(part) in recorded else part.depth
+        if below > depth:
+            depth = below
+    depth += 1
     if depth > MAX_CONDITION_DEPTH:
-        raise ValidationError(
-            f"{type(node).__name__}(...) would nest conditions {depth} levels deep; the limit is "
-            f"{MAX_CONDITION_DEPTH} levels (csmcore.conditions.MAX_CONDITION_DEPTH)",
-            field="conditions",
-        )
+        raise _too_deep(node, depth)
     return depth
 
 
-def _conditions(value: Iterable[Any]) -> tuple[Condition, ...]:
+def _too_deep(node: object, depth: int) -> ValidationError:
+    return ValidationError(
+        f"{type(node).__name__}(...) would nest conditions {depth} levels deep; the limit is "
+        f"{MAX_CONDITION_DEPTH} levels (csmcore.conditions.MAX_CONDITION_DEPTH)",
+        field="conditions",
+    )
+
+
+def _conditions(value: Iterable[Any], node: object) -> tuple[tuple[Condition, ...], int]:
+    """The parts of ``node`` (an All or AnyOf) checked, and its depth (one loop for both)."""
     items = tuple(value)
+    depth = 0
+    recorded = _RECORDED
     for position, item in enumerate(items):
-        if not isinstance(item, Condition):
+        if type(item) in recorded:
+            below = item._depth
+        elif isinstance(item, Condition):
+            below = item.depth
+        else:
             raise ValidationError(
-                f"conditions[{position}]={item!r} is not a Condition; build one with Field(...), "
-                "Eq, In, Compare, HasTags, All, AnyOf, Not, Always or Never"
+                f"conditions[{position}]={show(item)} is not a Condition; build one with "
+                "Field(...), Eq, In, Compare, HasTags, All, AnyOf, Not, Always or Never"
             )
-    return items
+        if below > depth:
+            depth = below
+    depth += 1
+    if depth > MAX_CONDITION_DEPTH:
+        raise _too_deep(node, depth)
+    return items, depth
 
 
 @serializable("condition.all", aliases=("csmcore.conditions:All",))
@@ -253,14 +283,12 @@ class All(Condition):
     """Matches when every one of ``conditions`` matches (``All()`` matches everything)."""
 
     conditions: tuple[Condition, ...]
-    _depth: int = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _depth: int = attrs.field(eq=False, repr=False, hash=False, alias="depth")  # type: ignore[misc]
     data_op: ClassVar[str] = "all"
 
     def __init__(self, *conditions: Condition) -> None:
-        parts = _conditions(conditions)
-        depth = _depth_of(parts, self)
-        self.__attrs_init__(conditions=parts)
-        object.__setattr__(self, "_depth", depth)
+        parts, depth = _conditions(conditions, self)
+        self.__attrs_init__(conditions=parts, depth=depth)
 
     @property
     def children(self) -> tuple[Condition, ...]:
@@ -289,14 +317,12 @@ class AnyOf(Condition):
     """Matches when at least one of ``conditions`` matches (``AnyOf()`` matches nothing)."""
 
     conditions: tuple[Condition, ...]
-    _depth: int = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _depth: int = attrs.field(eq=False, repr=False, hash=False, alias="depth")  # type: ignore[misc]
     data_op: ClassVar[str] = "any"
 
     def __init__(self, *conditions: Condition) -> None:
-        parts = _conditions(conditions)
-        depth = _depth_of(parts, self)
-        self.__attrs_init__(conditions=parts)
-        object.__setattr__(self, "_depth", depth)
+        parts, depth = _conditions(conditions, self)
+        self.__attrs_init__(conditions=parts, depth=depth)
 
     @property
     def children(self) -> tuple[Condition, ...]:
@@ -325,16 +351,24 @@ def _check_condition(_: object, __: object, value: Any) -> None:
 
 
 @serializable("condition.not", aliases=("csmcore.conditions:Not",))
-@attrs.frozen
+@attrs.frozen(init=False)
 class Not(Condition):
     """Matches exactly when ``condition`` does not."""
 
-    condition: Condition = attrs.field(validator=_check_condition)
-    _depth: int = attrs.field(init=False, eq=False, repr=False, hash=False)
+    condition: Condition
+    _depth: int = attrs.field(eq=False, repr=False, hash=False, alias="depth")  # type: ignore[misc]
     data_op: ClassVar[str] = "not"
 
-    def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_depth", _depth_of((self.condition,), self))
+    def __init__(self, condition: Condition) -> None:
+        kind = type(condition)
+        if kind in _RECORDED:  # the usual case, spelled out: Not is built often
+            depth = condition._depth + 1
+            if depth > MAX_CONDITION_DEPTH:
+                raise _too_deep(self, depth)
+        else:
+            _check_condition(None, None, condition)
+            depth = _depth_of((condition,), self)
+        self.__attrs_init__(condition=condition, depth=depth)
 
     @property
     def children(self) -> tuple[Condition, ...]:
@@ -691,3 +725,6 @@ class Field:
                 f"Field({self.name!r}).contains(...) is only for 'tags'; use == or is_in"
             )
         return HasTags(frozenset(tags))
+
+
+_RECORDED.update((All, AnyOf, Not, Always, Never, Eq, In, Compare, HasTags))
