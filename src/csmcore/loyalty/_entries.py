@@ -8,9 +8,9 @@ lots it touched in ``draws``.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -144,7 +144,7 @@ def _spend(_: object, attribute: Any, value: Any) -> None:
 
 
 @serializable("loyalty.lot_draw")
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)  # not slotted: the ledger builds checked ones fast
 class LotDraw:
     """Points taken from (or, for a REFUND, given back to) one lot; for a TRANSFER_IN, a lot
     created with ``points`` and ``expires_at``."""
@@ -155,7 +155,7 @@ class LotDraw:
 
 
 @serializable("loyalty.entry")
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)  # not slotted: the ledger builds checked ones fast
 class LedgerEntry:
     """One entry of a member's append-only ledger.
 
@@ -206,3 +206,64 @@ def split_entry_id(entry_id: object) -> tuple[str, int]:
         f"entry_id={entry_id!r} is not a ledger entry id; expected '<member_id>#<seq>' "
         "as LedgerEntry.entry_id gives it"
     )
+
+
+_UTC: Final = timezone.utc
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def utc(value: datetime) -> datetime:
+    """An aware datetime in UTC (itself when it already is a plain UTC datetime)."""
+    return value if value.tzinfo is _UTC and type(value) is datetime else as_utc(value)
+
+
+def trusted_entry(
+    entry_id: str,
+    member_id: str,
+    seq: int,
+    kind: EntryKind,
+    at: datetime,
+    points: int,
+    key: str,
+    lot_id: str | None = None,
+    expires_at: datetime | None = None,
+    pending_until: datetime | None = None,
+    draws: tuple[LotDraw, ...] = (),
+    reference: str | None = None,
+    spend: Decimal | None = None,
+    reason: str | None = None,
+    related: str | None = None,
+) -> LedgerEntry:
+    """A LedgerEntry of values the ledger has already checked (instants already in UTC),
+    built without running the validators again: the planner's fast path."""
+    entry = _new_object(LedgerEntry)
+    _set_attribute(
+        entry,
+        "__dict__",
+        {
+            "entry_id": entry_id,
+            "member_id": member_id,
+            "seq": seq,
+            "kind": kind,
+            "at": at,
+            "points": points,
+            "key": key,
+            "lot_id": lot_id,
+            "expires_at": expires_at,
+            "pending_until": pending_until,
+            "draws": draws,
+            "reference": reference,
+            "spend": spend,
+            "reason": reason,
+            "related": related,
+        },
+    )
+    return entry
+
+
+def trusted_draw(lot_id: str, points: int, expires_at: datetime | None) -> LotDraw:
+    """A LotDraw of checked values (``expires_at`` in UTC), without the validators."""
+    draw = _new_object(LotDraw)
+    _set_attribute(draw, "__dict__", {"lot_id": lot_id, "points": points, "expires_at": expires_at})
+    return draw
