@@ -10,7 +10,7 @@ hypothesis, pytest, psycopg or holidays.
 
 from __future__ import annotations
 
-from csmcore import conditions, errors, serialization
+from csmcore import conditions, errors, loyalty, serialization
 from csmcore.calendars import WEEKDAYS, BusinessCalendar, CountryHolidays
 from csmcore.clock import Clock, FixedClock, SystemClock
 from csmcore.conditions import (
@@ -35,6 +35,7 @@ from csmcore.errors import (
     InsufficientPoints,
     InvalidTransition,
     InvalidType,
+    LedgerCorrupt,
     NaiveDatetimeError,
     NoBusinessTimeError,
     NotFound,
@@ -117,6 +118,7 @@ __all__ = [
     "InsufficientPoints",
     "InvalidTransition",
     "InvalidType",
+    "LedgerCorrupt",
     "Merged",
     "NaiveDatetimeError",
     "Never",
@@ -159,6 +161,7 @@ __all__ = [
     "conditions",
     "errors",
     "from_data",
+    "loyalty",
     "rebuild",
     "serialization",
     "to_data",
