@@ -107,11 +107,11 @@ class Naive:
             elif kind == "expire":
                 self._drop_expired(member, at)
             else:
-                draws = last.pop(member, None)
-                if draws is None:
+                taken = last.pop(member, None)
+                if taken is None:
                     continue
                 lots = lots_of[member]
-                for expires, take in reversed(draws):
+                for expires, take in reversed(taken):
                     if lots and lots[0][0] == expires:
                         lots[0][1] += take
                     else:

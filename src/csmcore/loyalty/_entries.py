@@ -144,7 +144,7 @@ def _spend(_: object, attribute: Any, value: Any) -> None:
 
 
 @serializable("loyalty.lot_draw")
-@attrs.frozen(kw_only=True, slots=False)  # not slotted: the ledger builds checked ones fast
+@attrs.frozen(kw_only=True)
 class LotDraw:
     """Points taken from (or, for a REFUND, given back to) one lot; for a TRANSFER_IN, a lot
     created with ``points`` and ``expires_at``."""
@@ -155,7 +155,7 @@ class LotDraw:
 
 
 @serializable("loyalty.entry")
-@attrs.frozen(kw_only=True, slots=False)  # not slotted: the ledger builds checked ones fast
+@attrs.frozen(kw_only=True)
 class LedgerEntry:
     """One entry of a member's append-only ledger.
 
@@ -210,7 +210,17 @@ def split_entry_id(entry_id: object) -> tuple[str, int]:
 
 _UTC: Final = timezone.utc
 _new_object = object.__new__
-_set_attribute = object.__setattr__
+# the slots' own setters: a frozen attrs class refuses __setattr__, its slots do not
+_E = LedgerEntry.__dict__
+_s_entry_id, _s_member_id, _s_seq = (_E[n].__set__ for n in ("entry_id", "member_id", "seq"))
+_s_kind, _s_at, _s_points, _s_key = (_E[n].__set__ for n in ("kind", "at", "points", "key"))
+_s_lot_id, _s_expires_at, _s_pending_until = (
+    _E[n].__set__ for n in ("lot_id", "expires_at", "pending_until")
+)
+_s_draws, _s_reference, _s_spend = (_E[n].__set__ for n in ("draws", "reference", "spend"))
+_s_reason, _s_related = (_E[n].__set__ for n in ("reason", "related"))
+_D = LotDraw.__dict__
+_d_lot_id, _d_points, _d_expires_at = (_D[n].__set__ for n in ("lot_id", "points", "expires_at"))
 
 
 def utc(value: datetime) -> datetime:
@@ -238,32 +248,28 @@ def trusted_entry(
     """A LedgerEntry of values the ledger has already checked (instants already in UTC),
     built without running the validators again: the planner's fast path."""
     entry = _new_object(LedgerEntry)
-    _set_attribute(
-        entry,
-        "__dict__",
-        {
-            "entry_id": entry_id,
-            "member_id": member_id,
-            "seq": seq,
-            "kind": kind,
-            "at": at,
-            "points": points,
-            "key": key,
-            "lot_id": lot_id,
-            "expires_at": expires_at,
-            "pending_until": pending_until,
-            "draws": draws,
-            "reference": reference,
-            "spend": spend,
-            "reason": reason,
-            "related": related,
-        },
-    )
+    _s_entry_id(entry, entry_id)
+    _s_member_id(entry, member_id)
+    _s_seq(entry, seq)
+    _s_kind(entry, kind)
+    _s_at(entry, at)
+    _s_points(entry, points)
+    _s_key(entry, key)
+    _s_lot_id(entry, lot_id)
+    _s_expires_at(entry, expires_at)
+    _s_pending_until(entry, pending_until)
+    _s_draws(entry, draws)
+    _s_reference(entry, reference)
+    _s_spend(entry, spend)
+    _s_reason(entry, reason)
+    _s_related(entry, related)
     return entry
 
 
 def trusted_draw(lot_id: str, points: int, expires_at: datetime | None) -> LotDraw:
     """A LotDraw of checked values (``expires_at`` in UTC), without the validators."""
     draw = _new_object(LotDraw)
-    _set_attribute(draw, "__dict__", {"lot_id": lot_id, "points": points, "expires_at": expires_at})
+    _d_lot_id(draw, lot_id)
+    _d_points(draw, points)
+    _d_expires_at(draw, expires_at)
     return draw

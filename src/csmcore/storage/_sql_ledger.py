@@ -98,7 +98,7 @@ class SqlLedger:
                 )
         if len(self._states) >= _CACHE_SIZE and member not in self._states:
             for old in list(self._states)[: _CACHE_SIZE // 2]:
-                del self._states[old]
+                self._states.pop(old, None)  # other members' threads may evict too
         self._states[member] = state
         return state
 
