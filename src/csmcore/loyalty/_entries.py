@@ -143,7 +143,7 @@ def _spend(_: object, attribute: Any, value: Any) -> None:
         raise ValidationError(f"spend={value!r} is not a finite amount of money")
 
 
-@serializable("loyalty.lot_draw")
+@serializable("loyalty.lot_draw", aliases=("csmcore.loyalty:LotDraw",))
 @attrs.frozen(kw_only=True)
 class LotDraw:
     """Points taken from (or, for a REFUND, given back to) one lot; for a TRANSFER_IN, a lot
@@ -154,7 +154,7 @@ class LotDraw:
     expires_at: datetime | None = attrs.field(default=None, converter=_utc, validator=_aware)
 
 
-@serializable("loyalty.entry")
+@serializable("loyalty.entry", aliases=("csmcore.loyalty:LedgerEntry",))
 @attrs.frozen(kw_only=True)
 class LedgerEntry:
     """One entry of a member's append-only ledger.
