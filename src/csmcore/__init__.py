@@ -10,7 +10,7 @@ hypothesis, pytest, psycopg or holidays.
 
 from __future__ import annotations
 
-from csmcore import conditions, errors, serialization
+from csmcore import conditions, errors, loyalty, serialization
 from csmcore.calendars import WEEKDAYS, BusinessCalendar, CountryHolidays
 from csmcore.clock import Clock, FixedClock, SystemClock
 from csmcore.conditions import (
@@ -158,6 +158,7 @@ __all__ = [
     "backtest",
     "conditions",
     "errors",
+    "loyalty",
     "from_data",
     "rebuild",
     "serialization",

@@ -33,6 +33,8 @@ from csmcore.loyalty._expiry import (
     period_bounds,
 )
 from csmcore.loyalty._program import Program
+from csmcore.loyalty._recovery import RecoveryGrant, RecoveryPolicy, recovery_grants, recovery_key
+from csmcore.loyalty._subject import MEMBER_SUBJECT, LoyaltyMember
 from csmcore.loyalty._tiers import (
     Downgrade,
     Tier,
@@ -55,6 +57,8 @@ __all__ = [
     "EventRule",
     "ExpiryPolicy",
     "LoyaltyEvent",
+    "LoyaltyMember",
+    "MEMBER_SUBJECT",
     "Multiplier",
     "NeverExpires",
     "PendingPolicy",
@@ -62,6 +66,8 @@ __all__ = [
     "Program",
     "Purchase",
     "PurchaseLine",
+    "RecoveryGrant",
+    "RecoveryPolicy",
     "RollingExpiry",
     "Rounding",
     "SpendRule",
@@ -74,6 +80,8 @@ __all__ = [
     "Window",
     "cap_usage",
     "period_bounds",
+    "recovery_grants",
+    "recovery_key",
     "review_tiers",
     "tier_status",
 ]

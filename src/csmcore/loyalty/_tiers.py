@@ -17,7 +17,9 @@ The status is replayed from the entries in time order:
 - at ``valid_until + grace`` (the grace period lets a member requalify late), the tier goes
   down: one tier (``Downgrade.ONE_TIER``), or to the highest tier met by the qualifying amount
   of the window that ended at ``valid_until`` (``Downgrade.REEVALUATE``, possibly no tier). A
-  tier given by a downgrade is valid until the end of the review period containing it.
+  tier given by a downgrade is valid until the end of the review period containing it. A
+  member never ends up below the tier the window running at the review already meets (with a
+  grace period, what was earned since the end of the validity counts).
 
 Thresholds are distinct, so the highest tier met is always one tier: frappe/erpnext #22167
 picked the first tier whose threshold was met in list order, not the highest.
@@ -315,9 +317,14 @@ def tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) 
                     new = tier
             if policy.rank(new) < policy.rank(base):
                 new = base
+            lasts = policy.valid_until(due, 0)
+            now = policy.met(_qualifying(policy, timeline, due, end_excl=False))
+            if policy.rank(now) >= policy.rank(new) and now != base:
+                # the window running at the review already meets a tier: requalified
+                new, lasts = now, policy.valid_until(due, policy.valid_for)
             if new != tier:
                 tier, since = new, due
-            valid_until = policy.valid_until(due, 0) if new != base else None
+            valid_until = lasts if new != base else None
             due = deadline()
 
     for index, (when, _) in enumerate(timeline):
