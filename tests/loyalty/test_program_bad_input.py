@@ -40,7 +40,10 @@ def escape(text: str) -> str:
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: PurchaseLine(amount=19.99), "amount=19.99 is a float; money and rates are Decimal"),
+        (
+            lambda: PurchaseLine(amount=19.99),
+            "amount=19.99 is a float; money and rates are Decimal",
+        ),
         (lambda: PurchaseLine(amount=Decimal("-1")), "amount=Decimal('-1') must be zero or more"),
         (lambda: PurchaseLine(amount=Decimal("NaN")), "is not a finite number"),
         (lambda: PurchaseLine(amount="12.50"), "amount='12.50'"),
@@ -96,7 +99,10 @@ def escape(text: str) -> str:
             "threshold=1.5 is not a whole number of points",
         ),
         (lambda: TierPolicy(tiers=[Tier(name="a", threshold=1)], valid_for=11), "valid_for=11"),
-        (lambda: TierPolicy(tiers=[Tier(name="a", threshold=1)], downgrade="two"), "downgrade='two'"),
+        (
+            lambda: TierPolicy(tiers=[Tier(name="a", threshold=1)], downgrade="two"),
+            "downgrade='two'",
+        ),
         (lambda: Program(name="p", rules=[]), "rules=() is empty"),
         (lambda: Program(name="p", rules=[BASE, BASE]), "the name 'base' is used twice"),
         (lambda: Program(name="p", rules=[BASE], expiry="never"), "expiry='never'"),
@@ -159,11 +165,28 @@ def test_a_tier_in_a_program_without_tiers_is_refused() -> None:
     ("mutate", "message"),
     [
         (lambda d: d["rules"][0].update(type="loyalty.nope"), "@ $.rules[0]"),
-        (lambda d: d["rules"][0].update(points="lots"), "'lots' is not a decimal string such as '12.50' @ $.rules[0].points"),
-        (lambda d: d["rules"][0].update(points="-1"), "points=Decimal('-1') must be positive @ $.rules[0]"),
-        (lambda d: d.update(expiry={"type": "loyalty.rolling_expiry", "after": {"fortnights": 1}}), "unknown keys ['fortnights']"),
-        (lambda d: d.update(expiry={"type": "loyalty.rolling_expiry", "after": {"days": -1}}), "days=-1 is not a whole number"),
-        (lambda d: d.update(expiry={"type": "loyalty.rolling_expiry", "after": {"days": True}}), "days=True is not a whole number"),
+        (
+            lambda d: d["rules"][0].update(points="lots"),
+            "'lots' is not a decimal string such as '12.50' @ $.rules[0].points",
+        ),
+        (
+            lambda d: d["rules"][0].update(points="-1"),
+            "points=Decimal('-1') must be positive @ $.rules[0]",
+        ),
+        (
+            lambda d: d.update(
+                expiry={"type": "loyalty.rolling_expiry", "after": {"fortnights": 1}}
+            ),
+            "unknown keys ['fortnights']",
+        ),
+        (
+            lambda d: d.update(expiry={"type": "loyalty.rolling_expiry", "after": {"days": -1}}),
+            "days=-1 is not a whole number",
+        ),
+        (
+            lambda d: d.update(expiry={"type": "loyalty.rolling_expiry", "after": {"days": True}}),
+            "days=True is not a whole number",
+        ),
         (lambda d: d.update(extra=1), "unknown keys ['extra'] @ $"),
         (lambda d: d["tiers"]["tiers"][0].update(threshold=0.5), "@ $.tiers.tiers[0].threshold"),
     ],

@@ -182,9 +182,7 @@ def test_caps_are_never_exceeded_over_any_sequence(
         assert all(total <= cap.points for total in per_period.values())
 
 
-TIERS = TierPolicy(
-    tiers=[Tier(name=n, threshold=(i + 1) * 1000) for i, n in enumerate(TIER_NAMES)]
-)
+TIERS = TierPolicy(tiers=[Tier(name=n, threshold=(i + 1) * 1000) for i, n in enumerate(TIER_NAMES)])
 tier_policies = st.builds(
     lambda downgrade, grace, rolling, zone: TierPolicy(
         tiers=TIERS.tiers, downgrade=downgrade, grace=grace, rolling=rolling, timezone=zone
@@ -218,8 +216,10 @@ def test_a_member_holds_at_least_the_tier_the_running_window_meets(
     assert status.rank >= policy.rank(policy.met(status.qualifying))
     assert status.rank == policy.rank(status.tier)
     if status.tier is not None:
-        assert status.since is not None and status.since <= at
-        assert status.valid_until is not None and status.review_at is not None
+        assert status.since is not None
+        assert status.since <= at
+        assert status.valid_until is not None
+        assert status.review_at is not None
         assert status.review_at > at
     # the same inputs give the same status, whatever the order of the entries
     assert tier_status(policy, list(reversed(history)), at) == status

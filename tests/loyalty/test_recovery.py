@@ -9,7 +9,13 @@ import pytest
 from dateutil.relativedelta import relativedelta
 
 from csmcore.errors import ValidationError
-from csmcore.loyalty import RecoveryPolicy, RollingExpiry, recovery_grants, recovery_key
+from csmcore.loyalty import (
+    RecoveryGrant,
+    RecoveryPolicy,
+    RollingExpiry,
+    recovery_grants,
+    recovery_key,
+)
 from csmcore.sla import SlaMetric, SlaTarget
 from csmcore.tickets import Role, Ticket
 from tests.loyalty.program_support import Entry, earn
@@ -35,7 +41,9 @@ def breached_ticket() -> Ticket:
     return ticket
 
 
-def grants(policy: RecoveryPolicy, when: object, entries: list[Entry] | None = None) -> list:
+def grants(
+    policy: RecoveryPolicy, when: object, entries: list[Entry] | None = None
+) -> list[RecoveryGrant]:
     ticket = breached_ticket()
     return recovery_grants(
         policy,
@@ -99,7 +107,9 @@ def test_the_cap_counts_breach_points_of_the_month() -> None:
 
 def test_recovery_points_expire_per_the_policy() -> None:
     policy = RecoveryPolicy(points=100, expiry=RollingExpiry(after=relativedelta(months=6)))
-    assert {g.expires_at for g in grants(policy, at(6, 18))} == {at(6, 18) + relativedelta(months=6)}
+    assert {g.expires_at for g in grants(policy, at(6, 18))} == {
+        at(6, 18) + relativedelta(months=6)
+    }
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,7 @@ from csmcore.loyalty._tiers import (
 )
 
 __all__ = [
+    "MEMBER_SUBJECT",
     "Activity",
     "AppliedRule",
     "Cap",
@@ -58,7 +59,6 @@ __all__ = [
     "ExpiryPolicy",
     "LoyaltyEvent",
     "LoyaltyMember",
-    "MEMBER_SUBJECT",
     "Multiplier",
     "NeverExpires",
     "PendingPolicy",

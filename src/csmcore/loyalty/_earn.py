@@ -75,11 +75,7 @@ def check_money(value: object, argument: str, *, positive: bool = False) -> Deci
     return number
 
 
-def _money(argument: str, *, positive: bool = False) -> Any:
-    return lambda value: check_money(value, argument, positive=positive)
-
-
-def _points(_: object, attribute: Any, value: object) -> None:
+def _points(_: object, attribute: Any, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid_type(attribute.name, value, "a whole number of points (an int)")
     if value < 0:
@@ -90,7 +86,7 @@ def _points(_: object, attribute: Any, value: object) -> None:
         )
 
 
-def _name(_: object, attribute: Any, value: object) -> None:
+def _name(_: object, attribute: Any, value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(
             f"{attribute.name}={value!r} is not a name; expected a non-empty string",
@@ -100,32 +96,30 @@ def _name(_: object, attribute: Any, value: object) -> None:
     check_identifier(value, attribute.name)
 
 
-def _optional_name(instance: object, attribute: Any, value: object) -> None:
+def _optional_name(instance: object, attribute: Any, value: Any) -> None:
     if value is not None:
         _name(instance, attribute, value)
 
 
-def _names(argument: str) -> Any:
-    def convert(value: object) -> frozenset[str]:
-        if isinstance(value, str) or not isinstance(value, Iterable):
+def check_names(value: object, argument: str) -> frozenset[str]:
+    """``value`` (a collection of non-empty strings, not a string) as a frozenset."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ValidationError(
+            f"{argument}={value!r} is not a collection of names; expected e.g. "
+            f"{{'gold', 'platinum'}} (a single string is refused)",
+            field=argument,
+            value=value,
+        )
+    out = frozenset(value)
+    for item in out:
+        if not isinstance(item, str) or not item.strip():
             raise ValidationError(
-                f"{argument}={value!r} is not a collection of names; expected e.g. "
-                f"{{'gold', 'platinum'}} (a single string is refused)",
+                f"{argument} holds {item!r}, which is not a name (a non-empty string)",
                 field=argument,
                 value=value,
             )
-        out = frozenset(value)
-        for item in out:
-            if not isinstance(item, str) or not item.strip():
-                raise ValidationError(
-                    f"{argument} holds {item!r}, which is not a name (a non-empty string)",
-                    field=argument,
-                    value=value,
-                )
-            check_identifier(item, argument)
-        return out
-
-    return convert
+        check_identifier(item, argument)
+    return out
 
 
 def _rounding(value: object) -> Rounding:
@@ -135,13 +129,17 @@ def _rounding(value: object) -> Rounding:
 # -- activities ---------------------------------------------------------------------------
 
 
+def _amount(value: Any) -> Decimal:
+    return check_money(value, "amount")
+
+
 @serializable("loyalty.purchase_line")
 @attrs.frozen(kw_only=True)
 class PurchaseLine:
     """One line of a purchase: an ``amount`` of money (Decimal, zero or more) in a product
     ``category`` (None: uncategorised)."""
 
-    amount: Decimal = attrs.field(converter=_money("amount"))
+    amount: Decimal = attrs.field(converter=_amount)
     category: str | None = attrs.field(default=None, validator=_optional_name)
 
 
@@ -220,15 +218,21 @@ Activity = Purchase | LoyaltyEvent
 # -- windows, rules, multipliers, caps ----------------------------------------------------
 
 
-def _instant(argument: str) -> Any:
-    def convert(value: object) -> datetime:
-        if not isinstance(value, datetime):
-            raise invalid_type(argument, value, "an aware datetime")
-        require_aware(value, argument)
-        in_range_us(value, argument)
-        return as_utc(value)
+def check_instant(value: object, argument: str) -> datetime:
+    """``value`` (an aware datetime in the supported range) in UTC."""
+    if not isinstance(value, datetime):
+        raise invalid_type(argument, value, "an aware datetime")
+    require_aware(value, argument)
+    in_range_us(value, argument)
+    return as_utc(value)
 
-    return convert
+
+def _starts_at(value: Any) -> datetime:
+    return check_instant(value, "starts_at")
+
+
+def _ends_at(value: Any) -> datetime:
+    return check_instant(value, "ends_at")
 
 
 @serializable("loyalty.window")
@@ -236,8 +240,8 @@ def _instant(argument: str) -> Any:
 class Window:
     """A campaign window: from ``starts_at`` (included) to ``ends_at`` (excluded), UTC."""
 
-    starts_at: datetime = attrs.field(converter=_instant("starts_at"))
-    ends_at: datetime = attrs.field(converter=_instant("ends_at"))
+    starts_at: datetime = attrs.field(converter=_starts_at)
+    ends_at: datetime = attrs.field(converter=_ends_at)
 
     def __attrs_post_init__(self) -> None:
         if self.ends_at <= self.starts_at:
@@ -257,6 +261,18 @@ _window_field = attrs.field(
 )
 
 
+def _rule_points(value: Any) -> Decimal:
+    return check_money(value, "points", positive=True)
+
+
+def _per(value: Any) -> Decimal:
+    return check_money(value, "per", positive=True)
+
+
+def _categories(value: Any) -> frozenset[str]:
+    return check_names(value, "categories")
+
+
 @serializable("loyalty.spend_rule")
 @attrs.frozen(kw_only=True)
 class SpendRule:
@@ -267,10 +283,10 @@ class SpendRule:
     """
 
     name: str = attrs.field(validator=_name)
-    points: Decimal = attrs.field(converter=_money("points", positive=True))
-    per: Decimal = attrs.field(default=Decimal(1), converter=_money("per", positive=True))
+    points: Decimal = attrs.field(converter=_rule_points)
+    per: Decimal = attrs.field(default=Decimal(1), converter=_per)
     rounding: Rounding = attrs.field(default=Rounding.DOWN, converter=_rounding)
-    categories: frozenset[str] = attrs.field(factory=frozenset, converter=_names("categories"))
+    categories: frozenset[str] = attrs.field(factory=frozenset, converter=_categories)
     window: Window | None = _window_field
 
 
@@ -294,6 +310,18 @@ EarnRule = SpendRule | EventRule
 """One of the earn rules."""
 
 
+def _factor_value(value: Any) -> Decimal:
+    return check_money(value, "factor", positive=True)
+
+
+def _tier_names(value: Any) -> frozenset[str]:
+    return check_names(value, "tiers")
+
+
+def _rule_names(value: Any) -> frozenset[str]:
+    return check_names(value, "rules")
+
+
 @serializable("loyalty.multiplier")
 @attrs.frozen(kw_only=True)
 class Multiplier:
@@ -306,11 +334,11 @@ class Multiplier:
     """
 
     name: str = attrs.field(validator=_name)
-    factor: Decimal = attrs.field(converter=_money("factor", positive=True))
-    tiers: frozenset[str] = attrs.field(factory=frozenset, converter=_names("tiers"))
-    categories: frozenset[str] = attrs.field(factory=frozenset, converter=_names("categories"))
+    factor: Decimal = attrs.field(converter=_factor_value)
+    tiers: frozenset[str] = attrs.field(factory=frozenset, converter=_tier_names)
+    categories: frozenset[str] = attrs.field(factory=frozenset, converter=_categories)
     window: Window | None = _window_field
-    rules: frozenset[str] = attrs.field(factory=frozenset, converter=_names("rules"))
+    rules: frozenset[str] = attrs.field(factory=frozenset, converter=_rule_names)
 
     def applies(
         self, rule: EarnRule, *, tier: str | None, category: str | None, at: datetime
@@ -335,6 +363,14 @@ class Stacking(enum.StrEnum):
     HIGHEST = "highest"
 
 
+def _cap_period(value: Any) -> Period:
+    return coerce_enum(Period, value, "period")
+
+
+def _events(value: Any) -> frozenset[str]:
+    return check_names(value, "events")
+
+
 @serializable("loyalty.cap")
 @attrs.frozen(kw_only=True)
 class Cap:
@@ -348,9 +384,9 @@ class Cap:
 
     name: str = attrs.field(validator=_name)
     points: int = attrs.field(validator=_points)
-    period: Period = attrs.field(converter=lambda v: coerce_enum(Period, v, "period"))
+    period: Period = attrs.field(converter=_cap_period)
     timezone: str = attrs.field(default="UTC", validator=check_zone)
-    events: frozenset[str] = attrs.field(factory=frozenset, converter=_names("events"))
+    events: frozenset[str] = attrs.field(factory=frozenset, converter=_events)
 
     def counts(self, kind: str | None) -> bool:
         """True when activities of ``kind`` count against (and are limited by) this cap."""
@@ -422,9 +458,7 @@ def kind_name(entry: EntryLike) -> str:
     return str(getattr(kind, "value", kind))
 
 
-def cap_usage(
-    caps: Sequence[Cap], entries: Iterable[EntryLike], at: datetime
-) -> dict[str, int]:
+def cap_usage(caps: Sequence[Cap], entries: Iterable[EntryLike], at: datetime) -> dict[str, int]:
     """For each cap, the points earned in its period containing ``at``, up to ``at``
     (included): the sum of the EARN entries whose ``reason`` (the activity kind) the cap
     counts. Pure; ``entries`` are one member's ledger entries in any order.

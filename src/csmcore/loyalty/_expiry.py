@@ -70,7 +70,7 @@ def period_bounds(at: datetime, period: Period, timezone: str = "UTC") -> tuple[
     return as_utc(start), as_utc(end)
 
 
-def check_zone(_: object, attribute: Any, value: object) -> None:
+def check_zone(_: object, attribute: Any, value: Any) -> None:
     """An attrs validator: ``value`` is a time zone name :func:`zone_from_name` knows."""
     if not isinstance(value, str):
         raise ValidationError(
@@ -91,7 +91,9 @@ def check_delta(value: object, argument: str, *, positive: bool = True) -> relat
     zero. A :class:`timedelta` is accepted and converted. ValidationError naming ``argument``
     otherwise."""
     if isinstance(value, timedelta) and not isinstance(value, bool):
-        value = relativedelta(days=value.days, seconds=value.seconds, microseconds=value.microseconds)
+        value = relativedelta(
+            days=value.days, seconds=value.seconds, microseconds=value.microseconds
+        )
     if not isinstance(value, relativedelta):
         raise ValidationError(
             f"{argument}={value!r} is not a period of time; expected a dateutil relativedelta "
@@ -128,13 +130,6 @@ def check_delta(value: object, argument: str, *, positive: bool = True) -> relat
     return value
 
 
-def _delta(argument: str, *, positive: bool = True) -> Any:
-    def convert(value: object) -> relativedelta:
-        return check_delta(value, argument, positive=positive)
-
-    return convert
-
-
 def _period(value: object) -> Period:
     return coerce_enum(Period, value, "period")
 
@@ -154,8 +149,10 @@ class Rounding(enum.StrEnum):
     def apply(self, value: Decimal) -> int:
         """``value`` rounded to a whole number of points.
 
-        >>> Rounding.DOWN.apply(Decimal("268.28000000000003")), Rounding.HALF_UP.apply(Decimal("2.5"))
-        (268, 3)
+        >>> Rounding.DOWN.apply(Decimal("268.28000000000003"))
+        268
+        >>> Rounding.HALF_UP.apply(Decimal("2.5")), Rounding.HALF_EVEN.apply(Decimal("2.5"))
+        (3, 2)
         """
         return int(value.to_integral_value(rounding=_DECIMAL_MODES[self]))
 
@@ -172,6 +169,10 @@ _DECIMAL_MODES: Final = {
 # -- pending ------------------------------------------------------------------------------
 
 
+def _pending_after(value: Any) -> relativedelta | None:
+    return None if value is None else check_delta(value, "after")
+
+
 @serializable("loyalty.pending_policy")
 @attrs.frozen(kw_only=True)
 class PendingPolicy:
@@ -183,9 +184,7 @@ class PendingPolicy:
     active at once (the default).
     """
 
-    after: relativedelta | None = attrs.field(
-        default=None, converter=lambda v: None if v is None else check_delta(v, "after")
-    )
+    after: relativedelta | None = attrs.field(default=None, converter=_pending_after)
     explicit: bool = attrs.field(default=False, validator=is_bool)
 
     def __attrs_post_init__(self) -> None:
@@ -224,6 +223,10 @@ class NeverExpires:
         return None
 
 
+def _rolling_after(value: Any) -> relativedelta:
+    return check_delta(value, "after")
+
+
 @serializable("loyalty.rolling_expiry")
 @attrs.frozen(kw_only=True)
 class RollingExpiry:
@@ -237,13 +240,19 @@ class RollingExpiry:
     '2027-02-28T15:00:00+00:00'
     """
 
-    after: relativedelta = attrs.field(converter=_delta("after"))
+    after: relativedelta = attrs.field(converter=_rolling_after)
     timezone: str = attrs.field(default="UTC", validator=check_zone)
 
     def expires_at(self, available_at: datetime) -> datetime | None:
         """The expiry instant (UTC) of points available from ``available_at``."""
-        local = require_aware(available_at, "available_at").astimezone(zone_from_name(self.timezone))
+        local = require_aware(available_at, "available_at").astimezone(
+            zone_from_name(self.timezone)
+        )
         return as_utc(local + self.after)
+
+
+def _min_age(value: Any) -> relativedelta:
+    return check_delta(value, "min_age", positive=False)
 
 
 @serializable("loyalty.end_of_period_expiry")
@@ -264,9 +273,7 @@ class EndOfPeriodExpiry:
     """
 
     period: Period = attrs.field(converter=_period)
-    min_age: relativedelta = attrs.field(
-        factory=relativedelta, converter=_delta("min_age", positive=False)
-    )
+    min_age: relativedelta = attrs.field(factory=relativedelta, converter=_min_age)
     timezone: str = attrs.field(default="UTC", validator=check_zone)
 
     def expires_at(self, available_at: datetime) -> datetime | None:

@@ -46,31 +46,47 @@ from csmcore.serialization import converter, serializable, tag_of
 __all__ = ["Program"]
 
 
-def _sequence(argument: str, types: tuple[type, ...], accepted: str) -> Any:
-    def convert(value: object) -> tuple[Any, ...]:
-        if not isinstance(value, Iterable) or isinstance(value, str | bytes | Mapping):
-            raise invalid_type(argument, value, f"a sequence of {accepted}")
-        items = tuple(value)
-        for item in items:
-            if not isinstance(item, types):
-                raise invalid_type(argument, item, accepted)
-        names = [item.name for item in items]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValidationError(
-                    f"{argument}: the name {name!r} is used twice; names are unique in a program",
-                    field=argument,
-                    value=name,
-                )
-        return items
-
-    return convert
+def check_sequence(
+    value: object, argument: str, types: tuple[type, ...], accepted: str
+) -> tuple[Any, ...]:
+    """``value`` as a tuple of ``types`` values with unique names."""
+    if not isinstance(value, Iterable) or isinstance(value, str | bytes | Mapping):
+        raise invalid_type(argument, value, f"a sequence of {accepted}")
+    items = tuple(value)
+    for item in items:
+        if not isinstance(item, types):
+            raise invalid_type(argument, item, accepted)
+    names = [item.name for item in items]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValidationError(
+                f"{argument}: the name {name!r} is used twice; names are unique in a program",
+                field=argument,
+                value=name,
+            )
+    return items
 
 
 def _expiry(value: object) -> ExpiryPolicy:
     if not isinstance(value, EXPIRY_TYPES):
         raise invalid_type("expiry", value, "NeverExpires, RollingExpiry or EndOfPeriodExpiry")
     return value
+
+
+def _rules(value: Any) -> tuple[EarnRule, ...]:
+    return check_sequence(value, "rules", (SpendRule, EventRule), "SpendRule or EventRule")
+
+
+def _multipliers(value: Any) -> tuple[Multiplier, ...]:
+    return check_sequence(value, "multipliers", (Multiplier,), "Multiplier")
+
+
+def _stacking(value: Any) -> Stacking:
+    return coerce_enum(Stacking, value, "stacking")
+
+
+def _caps(value: Any) -> tuple[Cap, ...]:
+    return check_sequence(value, "caps", (Cap,), "Cap")
 
 
 @serializable("loyalty.program")
@@ -100,16 +116,10 @@ class Program:
     """
 
     name: str = attrs.field()
-    rules: tuple[EarnRule, ...] = attrs.field(
-        converter=_sequence("rules", (SpendRule, EventRule), "SpendRule or EventRule")
-    )
-    multipliers: tuple[Multiplier, ...] = attrs.field(
-        default=(), converter=_sequence("multipliers", (Multiplier,), "Multiplier")
-    )
-    stacking: Stacking = attrs.field(
-        default=Stacking.MULTIPLY, converter=lambda v: coerce_enum(Stacking, v, "stacking")
-    )
-    caps: tuple[Cap, ...] = attrs.field(default=(), converter=_sequence("caps", (Cap,), "Cap"))
+    rules: tuple[EarnRule, ...] = attrs.field(converter=_rules)
+    multipliers: tuple[Multiplier, ...] = attrs.field(default=(), converter=_multipliers)
+    stacking: Stacking = attrs.field(default=Stacking.MULTIPLY, converter=_stacking)
+    caps: tuple[Cap, ...] = attrs.field(default=(), converter=_caps)
     pending: PendingPolicy = attrs.field(factory=PendingPolicy)
     expiry: ExpiryPolicy = attrs.field(factory=NeverExpires, converter=_expiry)
     tiers: TierPolicy | None = attrs.field(default=None)
@@ -229,9 +239,7 @@ def _structure_delta(value: Any, _: type) -> relativedelta:
         raise SerializationError(f"unknown keys {extra}; accepted: {list(_DELTA_FIELDS)}")
     for name, part in value.items():
         if isinstance(part, bool) or not isinstance(part, int) or not 0 <= part <= 10**6:
-            raise SerializationError(
-                f"{name}={part!r} is not a whole number from 0 to 1000000"
-            )
+            raise SerializationError(f"{name}={part!r} is not a whole number from 0 to 1000000")
     return relativedelta(**value)
 
 

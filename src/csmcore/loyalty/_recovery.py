@@ -66,6 +66,14 @@ def _expiry(value: object) -> ExpiryPolicy:
     return value
 
 
+def _policy_points(value: Any) -> int:
+    return _points("points", value)
+
+
+def _recovery_period(value: Any) -> Period:
+    return coerce_enum(Period, value, "period")
+
+
 @serializable("loyalty.recovery_policy")
 @attrs.frozen(kw_only=True)
 class RecoveryPolicy:
@@ -78,14 +86,10 @@ class RecoveryPolicy:
     (what the cap counts), ``expiry`` applies to the points granted.
     """
 
-    points: int = attrs.field(converter=lambda v: _points("points", v))
-    per_target: Mapping[str, int] = attrs.field(
-        factory=dict, converter=_per_target, hash=False
-    )
+    points: int = attrs.field(converter=_policy_points)
+    per_target: Mapping[str, int] = attrs.field(factory=dict, converter=_per_target, hash=False)
     cap: int | None = attrs.field(default=None, converter=_cap)
-    period: Period = attrs.field(
-        default=Period.MONTH, converter=lambda v: coerce_enum(Period, v, "period")
-    )
+    period: Period = attrs.field(default=Period.MONTH, converter=_recovery_period)
     timezone: str = attrs.field(default="UTC", validator=check_zone)
     reason: str = attrs.field(default="sla_breach")
     expiry: ExpiryPolicy = attrs.field(factory=NeverExpires, converter=_expiry)

@@ -38,8 +38,10 @@ class LoyaltyMember:
 
     >>> from csmcore.conditions import Field
     >>> gold = LoyaltyMember(member_id="C-1", tier="gold", tier_rank=3, points=1200)
-    >>> (Field("member.tier") == "gold").matches(gold), (Field("member.points") >= 1500).matches(gold)
-    (True, False)
+    >>> (Field("member.tier") == "gold").matches(gold)
+    True
+    >>> (Field("member.points") >= 1500).matches(gold)
+    False
     """
 
     member_id: str = attrs.field()

@@ -71,13 +71,17 @@ class Downgrade(enum.StrEnum):
     """To the highest tier the last qualification window's amount meets (possibly none)."""
 
 
+def _threshold(value: Any) -> Decimal:
+    return check_money(value, "threshold")
+
+
 @serializable("loyalty.tier")
 @attrs.frozen(kw_only=True)
 class Tier:
     """A tier: its ``name`` and the qualifying amount (points or money) that reaches it."""
 
     name: str = attrs.field()
-    threshold: Decimal = attrs.field(converter=lambda v: check_money(v, "threshold"))
+    threshold: Decimal = attrs.field(converter=_threshold)
 
     @name.validator
     def _check_name(self, _: Any, value: object) -> None:
@@ -120,6 +124,30 @@ def _tiers(value: object) -> tuple[Tier, ...]:
     return tuple(sorted(tiers, key=lambda t: t.threshold))
 
 
+def _basis(value: Any) -> TierBasis:
+    return coerce_enum(TierBasis, value, "basis")
+
+
+def _qualification(value: Any) -> Period:
+    return coerce_enum(Period, value, "qualification")
+
+
+def _rolling(value: Any) -> relativedelta | None:
+    return None if value is None else check_delta(value, "rolling")
+
+
+def _review(value: Any) -> Period:
+    return coerce_enum(Period, value, "review")
+
+
+def _downgrade(value: Any) -> Downgrade:
+    return coerce_enum(Downgrade, value, "downgrade")
+
+
+def _grace(value: Any) -> relativedelta:
+    return check_delta(value, "grace", positive=False)
+
+
 @serializable("loyalty.tier_policy")
 @attrs.frozen(kw_only=True)
 class TierPolicy:
@@ -134,25 +162,13 @@ class TierPolicy:
     """
 
     tiers: tuple[Tier, ...] = attrs.field(converter=_tiers)
-    basis: TierBasis = attrs.field(
-        default=TierBasis.POINTS, converter=lambda v: coerce_enum(TierBasis, v, "basis")
-    )
-    qualification: Period = attrs.field(
-        default=Period.YEAR, converter=lambda v: coerce_enum(Period, v, "qualification")
-    )
-    rolling: relativedelta | None = attrs.field(
-        default=None, converter=lambda v: None if v is None else check_delta(v, "rolling")
-    )
-    review: Period = attrs.field(
-        default=Period.YEAR, converter=lambda v: coerce_enum(Period, v, "review")
-    )
+    basis: TierBasis = attrs.field(default=TierBasis.POINTS, converter=_basis)
+    qualification: Period = attrs.field(default=Period.YEAR, converter=_qualification)
+    rolling: relativedelta | None = attrs.field(default=None, converter=_rolling)
+    review: Period = attrs.field(default=Period.YEAR, converter=_review)
     valid_for: int = attrs.field(default=1)
-    downgrade: Downgrade = attrs.field(
-        default=Downgrade.ONE_TIER, converter=lambda v: coerce_enum(Downgrade, v, "downgrade")
-    )
-    grace: relativedelta = attrs.field(
-        factory=relativedelta, converter=lambda v: check_delta(v, "grace", positive=False)
-    )
+    downgrade: Downgrade = attrs.field(default=Downgrade.ONE_TIER, converter=_downgrade)
+    grace: relativedelta = attrs.field(factory=relativedelta, converter=_grace)
     timezone: str = attrs.field(default="UTC", validator=check_zone)
 
     @valid_for.validator
@@ -269,7 +285,11 @@ def _value(policy: TierPolicy, entry: EntryLike) -> Decimal:
 
 
 def _qualifying(
-    policy: TierPolicy, timeline: Sequence[tuple[datetime, Decimal]], at: datetime, *, end_excl: bool
+    policy: TierPolicy,
+    timeline: Sequence[tuple[datetime, Decimal]],
+    at: datetime,
+    *,
+    end_excl: bool,
 ) -> Decimal:
     start, end = policy.window(at - US if end_excl else at)
     total = Decimal(0)
