@@ -416,7 +416,7 @@ class AppliedRule:
 @attrs.frozen(kw_only=True)
 class EarnQuote:
     """What an activity earns at an instant: computed by :meth:`Program.quote`, posted by
-    :func:`csmcore.services.earn`.
+    :func:`csmcore.services.earn_points`.
 
     ``points`` is what is granted (never negative; after caps), ``uncapped`` what the rules
     gave before caps, ``capped_by`` the caps that cut it. ``pending`` says the points wait:
