@@ -26,6 +26,7 @@ __all__ = [
     "InsufficientPoints",
     "InvalidTransition",
     "InvalidType",
+    "LedgerCorrupt",
     "NaiveDatetimeError",
     "NoBusinessTimeError",
     "NotFound",
@@ -77,6 +78,8 @@ class ErrorCode(enum.StrEnum):
     """SchemaVersionError."""
     UNSUPPORTED_ROLE = "unsupported_role"
     """UnsupportedRole."""
+    LEDGER_CORRUPT = "ledger_corrupt"
+    """LedgerCorrupt: a loyalty ledger's stored entries break one of its invariants."""
 
     # -- InvalidTransition: why an event may not follow a ticket's history
     OUT_OF_ORDER = "out_of_order"
@@ -258,6 +261,13 @@ class InsufficientPoints(CsmError, ValueError):
     """A redemption asked for more points than the balance allows."""
 
     default_code = ErrorCode.INSUFFICIENT_POINTS
+
+
+class LedgerCorrupt(CsmError, ValueError):
+    """A loyalty ledger's entries break one of its invariants (found by ``verify`` or when
+    stored entries are replayed); the message names the member, the entry and the rule."""
+
+    default_code = ErrorCode.LEDGER_CORRUPT
 
 
 class StorageError(CsmError):

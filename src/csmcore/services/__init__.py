@@ -1,9 +1,15 @@
-"""Use cases that wire the domain to storage: post loyalty points, compensate SLA breaches.
+"""Use cases that wire the domain and storage together.
 
-The program services take a ``Ledger`` (see :mod:`csmcore.loyalty` and ``docs/loyalty.md``).
+- :class:`Ledger`: the loyalty ledger service (earn, redeem, refund, return, expire, adjust,
+  transfer, balances, ``verify``) over any store offering the ``ledger`` role.
+- The loyalty program on a ledger: :func:`earn_points` (a purchase or event, quoted with the
+  member's tier and cap usage, posted once per key), :func:`quote_points`, :func:`tier_of`,
+  :func:`loyalty_member`, :func:`review_member_tiers`; service recovery: :func:`compensate`.
 """
 
 from __future__ import annotations
+
+from csmcore.services._ledger import Ledger
 
 # -- the loyalty program (loyalty-program helper) -------------------------------------------
 from csmcore.services._program import (
@@ -18,6 +24,7 @@ from csmcore.services._recovery import compensate
 
 __all__ = [
     "UNTIL_ACTIVATED",
+    "Ledger",
     "compensate",
     "earn_points",
     "loyalty_member",

@@ -39,6 +39,7 @@ from hypothesis.errors import InvalidArgument
 from csmcore import conditions as cd
 from csmcore.calendars import BusinessCalendar, CountryHolidays
 from csmcore.errors import InvalidTransition
+from csmcore.loyalty import EntryKind, LedgerEntry, LotDraw, entry_id_of
 from csmcore.sla import (
     Backtest,
     BacktestRow,
@@ -106,10 +107,13 @@ __all__ = [
     "custom_timers",
     "field_values",
     "instants",
+    "ledger_entries",
+    "lot_draws",
     "names",
     "next_events",
     "priority_maps",
     "register_event_strategy",
+    "register_strategy",
     "register_types",
     "sla_books",
     "sla_changes",
@@ -695,8 +699,22 @@ def backtest_rows() -> st.SearchStrategy[BacktestRow]:
 # --------------------------------------------------------------------------------------------
 
 
+_REGISTERED: dict[type, Callable[[], st.SearchStrategy[Any]]] = {}
+
+
+def register_strategy(*, cls: type, factory: Callable[[], st.SearchStrategy[Any]]) -> None:
+    """Declare ``factory()`` as the ``st.from_type`` strategy of the domain type ``cls``.
+
+    A domain area that adds serializable types registers their strategies here, next to its
+    strategy functions, instead of editing a table (registering again replaces)."""
+    _REGISTERED[cls] = factory
+    st.register_type_strategy(cls, factory())
+
+
 def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
     """The strategy registered for the domain type ``cls`` (see :func:`register_types`)."""
+    if cls in _REGISTERED:
+        return _REGISTERED[cls]()
     if cls is cd.Condition:
         return conditions()
     if isinstance(cls, type) and issubclass(cls, cd.Condition):
@@ -734,5 +752,57 @@ def register_types() -> None:
     for cls in _registered_types():
         st.register_type_strategy(cls, _strategy_for(cls))
 
+
+# --------------------------------------------------------------------------------------------
+# loyalty ledger
+# --------------------------------------------------------------------------------------------
+
+
+def lot_draws() -> st.SearchStrategy[LotDraw]:
+    """Lot draws (ids, a positive number of points, an optional expiry); not tied to a
+    ledger."""
+    return st.builds(
+        LotDraw,
+        lot_id=names(),
+        points=st.integers(1, 10**12),
+        expires_at=st.none() | instants(),
+    )
+
+
+def _any_strategy(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return strategy
+
+
+def _ledger_entries(draw: st.DrawFn) -> LedgerEntry:
+    member = draw(names(max_size=20))
+    seq = draw(st.integers(1, 10**6))
+    kind = draw(st.sampled_from(EntryKind))
+    return LedgerEntry(
+        entry_id=entry_id_of(member, seq),
+        member_id=member,
+        seq=seq,
+        kind=kind,
+        at=draw(instants()),
+        points=draw(st.integers(-(10**12), 10**12)),
+        key=draw(names()),
+        lot_id=draw(st.none() | names()),
+        expires_at=draw(st.none() | instants()),
+        pending_until=draw(st.none() | instants()),
+        draws=tuple(draw(st.lists(_any_strategy(lot_draws()), max_size=3))),
+        reference=draw(st.none() | names()),
+        spend=draw(st.none() | st.decimals(allow_nan=False, allow_infinity=False, places=2)),
+        reason=draw(st.none() | names()),
+        related=draw(st.none() | names()),
+    )
+
+
+def ledger_entries() -> st.SearchStrategy[LedgerEntry]:
+    """Ledger entries with every field filled or not (values, not a consistent ledger: use
+    :class:`csmcore.services.Ledger` or the ledger conformance state machine for those)."""
+    return st.composite(_ledger_entries)()
+
+
+register_strategy(cls=LotDraw, factory=lot_draws)
+register_strategy(cls=LedgerEntry, factory=ledger_entries)
 
 register_types()
