@@ -274,14 +274,26 @@ class TierChange:
     after: TierStatus
 
 
-def _value(policy: TierPolicy, entry: EntryLike) -> Decimal:
+def _value(policy: TierPolicy, entry: EntryLike, earns: Mapping[str, EntryLike]) -> Decimal:
+    """What ``entry`` adds to the qualifying amount: an EARN its points (or spend), a REVERSE
+    minus what it clawed back (for spend: its own ``spend`` when it has one, else the share
+    of the returned EARN's spend its points are); anything else nothing."""
     kind = kind_name(entry)
-    sign = 1 if kind == "earn" else -1 if kind == "reverse" else 0
-    if not sign:
+    if kind == "earn":
+        if policy.basis is TierBasis.POINTS:
+            return Decimal(entry.points)
+        return entry.spend or Decimal(0)
+    if kind != "reverse":
         return Decimal(0)
+    back = abs(entry.points)  # the ledger writes debits as negative points
     if policy.basis is TierBasis.POINTS:
-        return Decimal(sign * entry.points)
-    return sign * (entry.spend or Decimal(0))
+        return Decimal(-back)
+    if entry.spend is not None:
+        return -abs(entry.spend)
+    earned = earns.get(getattr(entry, "related", None) or "")
+    if earned is None or not earned.spend or not earned.points:
+        return Decimal(0)
+    return -(earned.spend * back / earned.points)
 
 
 def _qualifying(
@@ -309,8 +321,14 @@ def tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) 
     """
     require_aware(at, "at")
     at = as_utc(at)
+    held = list(entries)
+    earns = {
+        entry_id: e
+        for e in held
+        if kind_name(e) == "earn" and (entry_id := getattr(e, "entry_id", None)) is not None
+    }
     timeline = sorted(
-        ((e.at, v) for e in entries if e.at <= at and (v := _value(policy, e))),
+        ((e.at, v) for e in held if e.at <= at and (v := _value(policy, e, earns))),
         key=lambda item: item[0],
     )
     base = policy.met(Decimal(0))  # a tier of threshold 0 is every member's from the start

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import Final
 
 from csmcore._time import require_aware
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.loyalty import (
     Activity,
     EarnQuote,
+    LedgerEntry,
     LoyaltyEvent,
     LoyaltyMember,
     Program,
@@ -23,6 +24,7 @@ from csmcore.loyalty import (
     review_tiers,
     tier_status,
 )
+from csmcore.services._ledger import Ledger
 
 __all__ = [
     "UNTIL_ACTIVATED",
@@ -54,7 +56,7 @@ def _policy(program: Program | TierPolicy) -> TierPolicy:
 
 
 def tier_of(
-    ledger: Any, program: Program | TierPolicy, member_id: str, at: datetime
+    ledger: Ledger, program: Program | TierPolicy, member_id: str, at: datetime
 ) -> TierStatus:
     """The member's :class:`~csmcore.loyalty.TierStatus` at ``at``, from the ledger's entries
     up to ``at``. ValidationError when the program has no tiers."""
@@ -63,7 +65,7 @@ def tier_of(
 
 
 def quote_points(
-    ledger: Any, program: Program, member_id: str, activity: Activity, *, at: datetime
+    ledger: Ledger, program: Program, member_id: str, activity: Activity, *, at: datetime
 ) -> EarnQuote:
     """What ``activity`` earns ``member_id`` at ``at``: the member's tier (when the program has
     tiers) and cap usage come from the ledger's entries up to ``at``. Writes nothing."""
@@ -75,14 +77,14 @@ def quote_points(
 
 
 def earn_points(
-    ledger: Any,
+    ledger: Ledger,
     program: Program,
     member_id: str,
     activity: Activity,
     *,
     at: datetime,
     key: str,
-) -> Any:
+) -> LedgerEntry | None:
     """Post what ``activity`` earns ``member_id`` at ``at`` (see :func:`quote_points`) as one EARN
     entry with idempotency key ``key``, and return it; None when the quote is 0 points (a
     cap reached, nothing the rules reward: nothing is written).
@@ -117,7 +119,7 @@ def earn_points(
     )
 
 
-def loyalty_member(ledger: Any, program: Program, member_id: str, at: datetime) -> LoyaltyMember:
+def loyalty_member(ledger: Ledger, program: Program, member_id: str, at: datetime) -> LoyaltyMember:
     """The :class:`~csmcore.loyalty.LoyaltyMember` conditions read (tier and balances) at
     ``at``, from the ledger."""
     require_aware(at, "at")
@@ -137,7 +139,7 @@ def loyalty_member(ledger: Any, program: Program, member_id: str, at: datetime) 
 
 
 def review_member_tiers(
-    ledger: Any, program: Program | TierPolicy, member_ids: Iterable[str], at: datetime
+    ledger: Ledger, program: Program | TierPolicy, member_ids: Iterable[str], at: datetime
 ) -> list[TierChange]:
     """The members among ``member_ids`` whose tier changes at ``at`` (see
     :func:`csmcore.loyalty.review_tiers`), read from the ledger. Writes nothing: tiers are

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from csmcore.errors import invalid_type
-from csmcore.loyalty import RecoveryPolicy, recovery_grants
+from csmcore.loyalty import LedgerEntry, RecoveryPolicy, recovery_grants
+from csmcore.services._ledger import Ledger
 from csmcore.sla import SlaStatus
 from csmcore.tickets import Ticket
 
@@ -15,12 +15,12 @@ __all__ = ["compensate"]
 
 
 def compensate(
-    ledger: Any,
+    ledger: Ledger,
     policy: RecoveryPolicy,
     ticket: Ticket,
     results: Iterable[SlaStatus],
     at: datetime,
-) -> list[Any]:
+) -> list[LedgerEntry]:
     """Grant the ticket's requester the points ``policy`` owes for the breached target cycles
     in ``results`` (``SlaBook.evaluate(ticket, at)``), as EARN entries at ``at``; return the
     entries written by this call (empty when nothing is owed).
