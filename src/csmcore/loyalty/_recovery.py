@@ -175,6 +175,7 @@ def recovery_grants(
         key = recovery_key(ticket_id, status.target, status.cycle)
         if key in keys:
             continue
+        keys.add(key)  # a cycle listed twice in ``results`` is still owed once
         points = wanted = policy.points_for(status.target)
         if room is not None:
             points = min(points, room)
