@@ -133,7 +133,7 @@ def _amount(value: Any) -> Decimal:
     return check_money(value, "amount")
 
 
-@serializable("loyalty.purchase_line")
+@serializable("loyalty.purchase_line", aliases=("csmcore.loyalty:PurchaseLine",))
 @attrs.frozen(kw_only=True)
 class PurchaseLine:
     """One line of a purchase: an ``amount`` of money (Decimal, zero or more) in a product
@@ -155,7 +155,7 @@ def _lines(value: object) -> tuple[PurchaseLine, ...]:
     return lines
 
 
-@serializable("loyalty.purchase")
+@serializable("loyalty.purchase", aliases=("csmcore.loyalty:Purchase",))
 @attrs.frozen(kw_only=True)
 class Purchase:
     """A purchase: its lines and an optional ``reference`` (the order number).
@@ -183,7 +183,7 @@ class Purchase:
         return sum((line.amount for line in self.lines), Decimal(0))
 
 
-@serializable("loyalty.event")
+@serializable("loyalty.event", aliases=("csmcore.loyalty:LoyaltyEvent",))
 @attrs.frozen(kw_only=True)
 class LoyaltyEvent:
     """Something other than a purchase that earns points: ``name`` is its kind
@@ -235,7 +235,7 @@ def _ends_at(value: Any) -> datetime:
     return check_instant(value, "ends_at")
 
 
-@serializable("loyalty.window")
+@serializable("loyalty.window", aliases=("csmcore.loyalty:Window",))
 @attrs.frozen(kw_only=True)
 class Window:
     """A campaign window: from ``starts_at`` (included) to ``ends_at`` (excluded), UTC."""
@@ -273,7 +273,7 @@ def _categories(value: Any) -> frozenset[str]:
     return check_names(value, "categories")
 
 
-@serializable("loyalty.spend_rule")
+@serializable("loyalty.spend_rule", aliases=("csmcore.loyalty:SpendRule",))
 @attrs.frozen(kw_only=True)
 class SpendRule:
     """``points`` points per ``per`` units of money spent (``points=Decimal(1), per=Decimal(1)``:
@@ -290,7 +290,7 @@ class SpendRule:
     window: Window | None = _window_field
 
 
-@serializable("loyalty.event_rule")
+@serializable("loyalty.event_rule", aliases=("csmcore.loyalty:EventRule",))
 @attrs.frozen(kw_only=True)
 class EventRule:
     """A fixed number of ``points`` for each activity of kind ``event``: ``"purchase"`` (a
@@ -322,7 +322,7 @@ def _rule_names(value: Any) -> frozenset[str]:
     return check_names(value, "rules")
 
 
-@serializable("loyalty.multiplier")
+@serializable("loyalty.multiplier", aliases=("csmcore.loyalty:Multiplier",))
 @attrs.frozen(kw_only=True)
 class Multiplier:
     """Multiplies what rules earn by ``factor`` (a Decimal, e.g. ``Decimal("1.5")``).
@@ -371,7 +371,7 @@ def _events(value: Any) -> frozenset[str]:
     return check_names(value, "events")
 
 
-@serializable("loyalty.cap")
+@serializable("loyalty.cap", aliases=("csmcore.loyalty:Cap",))
 @attrs.frozen(kw_only=True)
 class Cap:
     """At most ``points`` points per calendar ``period`` (read in ``timezone``) from the
@@ -400,7 +400,7 @@ class Cap:
 # -- quotes -------------------------------------------------------------------------------
 
 
-@serializable("loyalty.applied_rule")
+@serializable("loyalty.applied_rule", aliases=("csmcore.loyalty:AppliedRule",))
 @attrs.frozen(kw_only=True)
 class AppliedRule:
     """One rule's part of a quote: its exact Decimal contribution, the whole points it gave
@@ -412,7 +412,7 @@ class AppliedRule:
     multipliers: tuple[str, ...] = ()
 
 
-@serializable("loyalty.earn_quote")
+@serializable("loyalty.earn_quote", aliases=("csmcore.loyalty:EarnQuote",))
 @attrs.frozen(kw_only=True)
 class EarnQuote:
     """What an activity earns at an instant: computed by :meth:`Program.quote`, posted by

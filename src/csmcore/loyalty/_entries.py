@@ -8,9 +8,9 @@ lots it touched in ``draws``.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -143,7 +143,7 @@ def _spend(_: object, attribute: Any, value: Any) -> None:
         raise ValidationError(f"spend={value!r} is not a finite amount of money")
 
 
-@serializable("loyalty.lot_draw")
+@serializable("loyalty.lot_draw", aliases=("csmcore.loyalty:LotDraw",))
 @attrs.frozen(kw_only=True)
 class LotDraw:
     """Points taken from (or, for a REFUND, given back to) one lot; for a TRANSFER_IN, a lot
@@ -154,7 +154,7 @@ class LotDraw:
     expires_at: datetime | None = attrs.field(default=None, converter=_utc, validator=_aware)
 
 
-@serializable("loyalty.entry")
+@serializable("loyalty.entry", aliases=("csmcore.loyalty:LedgerEntry",))
 @attrs.frozen(kw_only=True)
 class LedgerEntry:
     """One entry of a member's append-only ledger.
@@ -206,3 +206,70 @@ def split_entry_id(entry_id: object) -> tuple[str, int]:
         f"entry_id={entry_id!r} is not a ledger entry id; expected '<member_id>#<seq>' "
         "as LedgerEntry.entry_id gives it"
     )
+
+
+_UTC: Final = timezone.utc
+_new_object = object.__new__
+# the slots' own setters: a frozen attrs class refuses __setattr__, its slots do not
+_E = LedgerEntry.__dict__
+_s_entry_id, _s_member_id, _s_seq = (_E[n].__set__ for n in ("entry_id", "member_id", "seq"))
+_s_kind, _s_at, _s_points, _s_key = (_E[n].__set__ for n in ("kind", "at", "points", "key"))
+_s_lot_id, _s_expires_at, _s_pending_until = (
+    _E[n].__set__ for n in ("lot_id", "expires_at", "pending_until")
+)
+_s_draws, _s_reference, _s_spend = (_E[n].__set__ for n in ("draws", "reference", "spend"))
+_s_reason, _s_related = (_E[n].__set__ for n in ("reason", "related"))
+_D = LotDraw.__dict__
+_d_lot_id, _d_points, _d_expires_at = (_D[n].__set__ for n in ("lot_id", "points", "expires_at"))
+
+
+def utc(value: datetime) -> datetime:
+    """An aware datetime in UTC (itself when it already is a plain UTC datetime)."""
+    return value if value.tzinfo is _UTC and type(value) is datetime else as_utc(value)
+
+
+def trusted_entry(
+    entry_id: str,
+    member_id: str,
+    seq: int,
+    kind: EntryKind,
+    at: datetime,
+    points: int,
+    key: str,
+    lot_id: str | None = None,
+    expires_at: datetime | None = None,
+    pending_until: datetime | None = None,
+    draws: tuple[LotDraw, ...] = (),
+    reference: str | None = None,
+    spend: Decimal | None = None,
+    reason: str | None = None,
+    related: str | None = None,
+) -> LedgerEntry:
+    """A LedgerEntry of values the ledger has already checked (instants already in UTC),
+    built without running the validators again: the planner's fast path."""
+    entry = _new_object(LedgerEntry)
+    _s_entry_id(entry, entry_id)
+    _s_member_id(entry, member_id)
+    _s_seq(entry, seq)
+    _s_kind(entry, kind)
+    _s_at(entry, at)
+    _s_points(entry, points)
+    _s_key(entry, key)
+    _s_lot_id(entry, lot_id)
+    _s_expires_at(entry, expires_at)
+    _s_pending_until(entry, pending_until)
+    _s_draws(entry, draws)
+    _s_reference(entry, reference)
+    _s_spend(entry, spend)
+    _s_reason(entry, reason)
+    _s_related(entry, related)
+    return entry
+
+
+def trusted_draw(lot_id: str, points: int, expires_at: datetime | None) -> LotDraw:
+    """A LotDraw of checked values (``expires_at`` in UTC), without the validators."""
+    draw = _new_object(LotDraw)
+    _d_lot_id(draw, lot_id)
+    _d_points(draw, points)
+    _d_expires_at(draw, expires_at)
+    return draw

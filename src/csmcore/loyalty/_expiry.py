@@ -181,7 +181,7 @@ def _pending_after(value: Any) -> relativedelta | None:
     return None if value is None else check_delta(value, "after")
 
 
-@serializable("loyalty.pending_policy")
+@serializable("loyalty.pending_policy", aliases=("csmcore.loyalty:PendingPolicy",))
 @attrs.frozen(kw_only=True)
 class PendingPolicy:
     """Whether earned points wait before they can be spent.
@@ -220,7 +220,7 @@ class PendingPolicy:
 # -- expiry -------------------------------------------------------------------------------
 
 
-@serializable("loyalty.never_expires")
+@serializable("loyalty.never_expires", aliases=("csmcore.loyalty:NeverExpires",))
 @attrs.frozen(kw_only=True)
 class NeverExpires:
     """Points never expire."""
@@ -235,7 +235,7 @@ def _rolling_after(value: Any) -> relativedelta:
     return check_delta(value, "after")
 
 
-@serializable("loyalty.rolling_expiry")
+@serializable("loyalty.rolling_expiry", aliases=("csmcore.loyalty:RollingExpiry",))
 @attrs.frozen(kw_only=True)
 class RollingExpiry:
     """Points expire a fixed period (``after``, a relativedelta) after they became available
@@ -263,7 +263,7 @@ def _min_age(value: Any) -> relativedelta:
     return check_delta(value, "min_age", positive=False)
 
 
-@serializable("loyalty.end_of_period_expiry")
+@serializable("loyalty.end_of_period_expiry", aliases=("csmcore.loyalty:EndOfPeriodExpiry",))
 @attrs.frozen(kw_only=True)
 class EndOfPeriodExpiry:
     """Points expire at the end of a calendar period (month, quarter, half-year, year, in

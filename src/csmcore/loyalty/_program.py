@@ -89,7 +89,7 @@ def _caps(value: Any) -> tuple[Cap, ...]:
     return check_sequence(value, "caps", (Cap,), "Cap")
 
 
-@serializable("loyalty.program")
+@serializable("loyalty.program", aliases=("csmcore.loyalty:Program",))
 @attrs.frozen(kw_only=True)
 class Program:
     """A loyalty program.

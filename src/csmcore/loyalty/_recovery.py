@@ -74,7 +74,7 @@ def _recovery_period(value: Any) -> Period:
     return coerce_enum(Period, value, "period")
 
 
-@serializable("loyalty.recovery_policy")
+@serializable("loyalty.recovery_policy", aliases=("csmcore.loyalty:RecoveryPolicy",))
 @attrs.frozen(kw_only=True)
 class RecoveryPolicy:
     """How a breached SLA target is made good.
@@ -105,7 +105,7 @@ class RecoveryPolicy:
         return self.per_target.get(target, self.points)
 
 
-@serializable("loyalty.recovery_grant")
+@serializable("loyalty.recovery_grant", aliases=("csmcore.loyalty:RecoveryGrant",))
 @attrs.frozen(kw_only=True)
 class RecoveryGrant:
     """Points to grant ``member_id`` for one breached target cycle of ``ticket_id``: ``key``

@@ -22,12 +22,13 @@ Time rules (the same at any instant ``t``, for every store):
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Final
 
-from csmcore._time import from_us, in_range_us, require_aware, to_us
+from csmcore._time import MAX_US, MIN_US, from_us, in_range_us, require_aware, to_us
 from csmcore._values import check_identifier, check_text
 from csmcore.errors import (
     IdempotencyConflict,
@@ -46,6 +47,9 @@ from csmcore.loyalty._entries import (
     check_points,
     entry_id_of,
     split_entry_id,
+    trusted_draw,
+    trusted_entry,
+    utc,
 )
 from csmcore.loyalty._lots import Balance, Lot, LotStatus
 
@@ -57,9 +61,21 @@ _NEVER: Final = 2**62
 _ANY: Final = object()
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def check_instant(value: object, argument: str) -> int:
     """Microseconds since the epoch of an aware, supported datetime; else
     :class:`~csmcore.errors.NaiveDatetimeError` / ``ValidationError`` naming ``argument``."""
+    if type(value) is datetime and value.tzinfo is not None:
+        try:
+            d = value - _EPOCH
+        except (TypeError, OverflowError):
+            pass
+        else:
+            us = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+            if MIN_US <= us < MAX_US:
+                return us
     if not isinstance(value, datetime):
         raise invalid_type(argument, value, "an aware datetime")
     require_aware(value, argument)
@@ -139,9 +155,13 @@ class LedgerState:
     """
 
     __slots__ = (
+        "_cursor",
         "_drawn",
+        "_lot_count",
         "_open",
         "_refunded_by",
+        "_schedule",
+        "_unrecorded",
         "by_key",
         "entries",
         "last_us",
@@ -161,6 +181,13 @@ class LedgerState:
         self.lots: dict[str, _Lot] = {}
         self._open: dict[str, _Lot] = {}
         """Lots with points left that had not expired at the last entry."""
+        self._schedule: list[tuple[int, int, str]] = []
+        """(expires_us, order, lot_id) of every expiring lot, sorted; those before
+        ``_cursor`` had expired at the last entry."""
+        self._cursor = 0
+        self._unrecorded: dict[str, _Lot] = {}
+        """Expired lots with points whose expiry no EXPIRE entry has recorded yet."""
+        self._lot_count = 0
         self._drawn: dict[int, dict[str, int]] = {}
         self._refunded_by: dict[int, dict[str, int]] = {}
         self.last_us = -(2**62)
@@ -233,10 +260,7 @@ class LedgerState:
             lot_id = entry.lot_id or entry.entry_id
             if lot_id in lots or points <= 0:
                 raise self._corrupt(entry, "does not create a new lot of points > 0")
-            lot = _Lot(lot_id, seq, t, points, entry.expires_at, entry.pending_until)
-            lots[lot_id] = lot
-            if lot.expires_us > t:
-                self._open[lot_id] = lot
+            self._add_lot(_Lot(lot_id, 0, t, points, entry.expires_at, entry.pending_until), t)
             self.lifetime += points
         elif kind is EntryKind.ACTIVATE:
             lot = lots.get(entry.lot_id or "")
@@ -248,6 +272,8 @@ class LedgerState:
             if lot is None or lot.expires_us > t or -points > lot.remaining - lot.expire_recorded:
                 raise self._corrupt(entry, "records an expiry the lot does not have")
             lot.expire_recorded -= points
+            if lot.expire_recorded >= lot.remaining:
+                self._unrecorded.pop(lot.lot_id, None)
         elif kind is EntryKind.REFUND:
             redemption = split_entry_id(entry.related)[1] if entry.related else 0
             drawn = self._drawn.get(redemption)
@@ -265,6 +291,8 @@ class LedgerState:
                 lot.remaining += draw.points
                 if lot.expires_us > t:
                     self._open[lot.lot_id] = lot
+                elif lot.expires_us <= self.last_us:  # already swept: its expiry unrecorded
+                    self._unrecorded[lot.lot_id] = lot
                 total += draw.points
             if total != points:
                 raise self._corrupt(entry, "gives back other points than its draws")
@@ -274,10 +302,7 @@ class LedgerState:
             for draw in entry.draws:
                 if draw.lot_id in lots or draw.points <= 0:
                     raise self._corrupt(entry, f"does not create the new lot {draw.lot_id!r}")
-                lot = _Lot(draw.lot_id, seq, t, draw.points, draw.expires_at, None)
-                lots[draw.lot_id] = lot
-                if lot.expires_us > t:
-                    self._open[draw.lot_id] = lot
+                self._add_lot(_Lot(draw.lot_id, 0, t, draw.points, draw.expires_at, None), t)
                 total += draw.points
             if total != points:
                 raise self._corrupt(entry, "credits other points than its lots")
@@ -316,15 +341,35 @@ class LedgerState:
         self.by_key[entry.key] = entry
         if t > self.last_us:
             self.last_us = t
-            self._prune(t)
+            self._sweep(t)
         if self.negative:
             self._settle(t)
 
-    def _prune(self, t: int) -> None:
-        """Drop the lots expired at ``t`` from the open ones (entries never go back in time)."""
-        gone = [k for k, lot in self._open.items() if lot.expires_us <= t]
-        for k in gone:
-            del self._open[k]
+    def _add_lot(self, lot: _Lot, t: int) -> None:
+        self._lot_count += 1
+        lot.seq = self._lot_count
+        self.lots[lot.lot_id] = lot
+        if lot.expires_us != _NEVER:
+            insort(self._schedule, (lot.expires_us, lot.seq, lot.lot_id))
+        if lot.expires_us > t:
+            self._open[lot.lot_id] = lot
+        if t > self.last_us or lot.expires_us <= t:
+            self._sweep(max(t, self.last_us))
+
+    def _sweep(self, t: int) -> None:
+        """Move the lots expired at ``t`` out of the open ones (entries never go back in
+        time), noting those whose expiry is yet to be recorded."""
+        schedule, cursor, lots = self._schedule, self._cursor, self.lots
+        while cursor < len(schedule) and schedule[cursor][0] <= t:
+            lot = lots[schedule[cursor][2]]
+            self._open.pop(lot.lot_id, None)
+            if lot.remaining > lot.expire_recorded:
+                self._unrecorded[lot.lot_id] = lot
+            cursor += 1
+        if cursor > 1024 and cursor * 2 > len(schedule):
+            del schedule[:cursor]
+            cursor = 0
+        self._cursor = cursor
 
     def _settle(self, t: int) -> None:
         """Pay off the negative balance from the lots active at ``t``, soonest expiry first."""
@@ -476,17 +521,14 @@ class LedgerState:
     def _new(
         self, kind: EntryKind, at: datetime, points: int, key: str, **fields: Any
     ) -> LedgerEntry:
+        """A new entry of checked values (the next seq, plus ``offset``)."""
         seq = len(self.entries) + 1 + fields.pop("offset", 0)
-        return LedgerEntry(
-            entry_id=entry_id_of(self.member_id, seq),
-            member_id=self.member_id,
-            seq=seq,
-            kind=kind,
-            at=at,
-            points=points,
-            key=key,
-            **fields,
-        )
+        member = self.member_id
+        for name in ("expires_at", "pending_until"):
+            value = fields.get(name)
+            if value is not None:
+                fields[name] = utc(value)
+        return trusted_entry(f"{member}#{seq}", member, seq, kind, utc(at), points, key, **fields)
 
     def _draw(
         self, points: int, t: int, order: RedemptionOrder, *, what: str
@@ -495,7 +537,7 @@ class LedgerState:
         need = points
         for lot, n in self._available(t, order):
             take = n if n < need else need
-            draws.append(LotDraw(lot_id=lot.lot_id, points=take, expires_at=lot.expires_at))
+            draws.append(trusted_draw(lot.lot_id, take, lot.expires_at))
             need -= take
             if not need:
                 return tuple(draws)
@@ -658,9 +700,7 @@ class LedgerState:
             if n <= 0:
                 continue
             take = min(n, need)
-            draws.append(
-                LotDraw(lot_id=lot_id, points=take, expires_at=self.lots[lot_id].expires_at)
-            )
+            draws.append(trusted_draw(lot_id, take, self.lots[lot_id].expires_at))
             need -= take
             if not need:
                 break
@@ -737,9 +777,7 @@ class LedgerState:
                 break
             take = min(n, need)
             if take > 0:
-                draws.append(
-                    LotDraw(lot_id=source.lot_id, points=take, expires_at=source.expires_at)
-                )
+                draws.append(trusted_draw(source.lot_id, take, source.expires_at))
                 need -= take
         if need and policy is not ReturnsPolicy.UNLIMITED:
             raise InsufficientPoints(
@@ -764,7 +802,15 @@ class LedgerState:
         per lot; none when there is nothing new, so running it again writes nothing)."""
         t = check_instant(at, "at")
         found: list[LedgerEntry] = []
-        for lot in self.lots.values():
+        expired = list(self._unrecorded.values())
+        schedule = self._schedule
+        for index in range(self._cursor, len(schedule)):
+            if schedule[index][0] > t:
+                break
+            expired.append(self.lots[schedule[index][2]])
+        if len(expired) > 1:
+            expired.sort(key=_soonest)
+        for lot in expired:
             if lot.expires_us > t:
                 continue
             unrecorded = lot.remaining - lot.expire_recorded

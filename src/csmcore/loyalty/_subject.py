@@ -27,7 +27,7 @@ def _count(_: object, attribute: Any, value: object) -> None:
         )
 
 
-@serializable("loyalty.member")
+@serializable("loyalty.member", aliases=("csmcore.loyalty:LoyaltyMember",))
 @attrs.frozen(kw_only=True)
 class LoyaltyMember:
     """What conditions read of a loyalty member at an instant: ``tier`` (None: no tier),

@@ -76,7 +76,7 @@ def _threshold(value: Any) -> Decimal:
     return check_money(value, "threshold")
 
 
-@serializable("loyalty.tier")
+@serializable("loyalty.tier", aliases=("csmcore.loyalty:Tier",))
 @attrs.frozen(kw_only=True)
 class Tier:
     """A tier: its ``name`` and the qualifying amount (points or money) that reaches it."""
@@ -149,7 +149,7 @@ def _grace(value: Any) -> relativedelta:
     return check_delta(value, "grace", positive=False)
 
 
-@serializable("loyalty.tier_policy")
+@serializable("loyalty.tier_policy", aliases=("csmcore.loyalty:TierPolicy",))
 @attrs.frozen(kw_only=True)
 class TierPolicy:
     """The tiers of a program and how members reach, keep and lose them.
@@ -243,7 +243,7 @@ class TierPolicy:
         return as_utc(first_of_month(local, self.review.months * (periods + 1)))
 
 
-@serializable("loyalty.tier_status")
+@serializable("loyalty.tier_status", aliases=("csmcore.loyalty:TierStatus",))
 @attrs.frozen(kw_only=True)
 class TierStatus:
     """A member's tier at :attr:`at`.
@@ -265,7 +265,7 @@ class TierStatus:
     needed: Decimal
 
 
-@serializable("loyalty.tier_change")
+@serializable("loyalty.tier_change", aliases=("csmcore.loyalty:TierChange",))
 @attrs.frozen(kw_only=True)
 class TierChange:
     """A member whose tier differs between just before a review instant and at it."""

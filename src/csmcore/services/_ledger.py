@@ -80,7 +80,7 @@ class Ledger:
     # --- writes ------------------------------------------------------------------------------
 
     def _one(self, member_id: str, plan: Callable[[LedgerState], LedgerEntry]) -> LedgerEntry:
-        kit.check_id(member_id, "member_id")
+        # the store's write checks member_id (before anything else runs)
         result: list[LedgerEntry] = []
 
         def work(states: Any) -> list[LedgerEntry]:

@@ -186,8 +186,31 @@ class _Ledger:
             return view(state if state is not None else LedgerState(member_id))
 
     def write(self, member_ids: Sequence[str], plan: LedgerPlan) -> list[LedgerEntry]:
-        members = check_members(member_ids)
         store = self._store
+        if type(member_ids) is tuple and len(member_ids) == 1:  # the common case, quickly
+            member = member_ids[0]
+            with store._lock:
+                store._check_usable()
+                state = store._ledgers.get(member)  # a known member's id was checked before
+                if state is None:
+                    state = LedgerState(c.check_id(member, "member_id"))
+                found = plan({member: state})
+                if not found:
+                    return []
+                entry = found[0]
+                if (
+                    len(found) > 1
+                    or type(entry) is not LedgerEntry
+                    or entry.seq != state.version + 1
+                    or entry.member_id != member
+                ):
+                    found = check_plan((member,), {member: state}, found)
+                for entry in found:
+                    state.apply(entry)
+                if member not in store._ledgers:
+                    store._ledgers[member] = state
+            return list(found)
+        members = check_members(member_ids)
         with store._lock:
             store._check_usable()
             ledgers = store._ledgers
