@@ -151,21 +151,15 @@ def subjects() -> tuple[Subject, ...]:
 
 
 def _unknown(name: object) -> ValidationError:
-    # the first subject registered (the ticket) leads the message; the others follow, each
-    # with its own fields, so the message reads the same whichever subjects are registered
-    parts = []
-    for subject in _subjects.values():
-        hint = (
-            f", or '{subject.custom_prefix}<name>' for a custom field"
-            if subject.custom_prefix
-            else ""
-        )
-        parts.append((subject.name, f"{', '.join(subject.fields)}{hint}"))
-    if not parts:
-        return ValidationError(f"field={name!r} is not a known field; no subject is registered")
-    (first, accepted), others = parts[0], parts[1:]
-    more = "".join(f"; or a {other} field: {fields}" for other, fields in others)
-    return ValidationError(f"field={name!r} is not a {first} field; accepted: {accepted}{more}")
+    names = " or ".join(s.name for s in _subjects.values()) or "known"
+    hints = "".join(
+        f", or '{s.custom_prefix}<name>' for a custom field"
+        for s in _subjects.values()
+        if s.custom_prefix
+    )
+    return ValidationError(
+        f"field={name!r} is not a {names} field; accepted: {', '.join(_fields)}{hints}"
+    )
 
 
 def resolve_field(name: object) -> SubjectField:
