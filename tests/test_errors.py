@@ -16,8 +16,10 @@ from csmcore.errors import (
     CsmError,
     IdempotencyConflict,
     InsufficientPoints,
+    InternalError,
     InvalidTransition,
     InvalidType,
+    LimitError,
     NaiveDatetimeError,
     NoBusinessTimeError,
     NotFound,
@@ -46,6 +48,8 @@ FAMILY: list[tuple[type[CsmError], tuple[type[BaseException], ...]]] = [
     (StorageError, ()),
     (SchemaVersionError, (StorageError,)),
     (UnsupportedRole, (StorageError,)),
+    (LimitError, (ValidationError, ValueError)),
+    (InternalError, (RuntimeError,)),
 ]
 
 

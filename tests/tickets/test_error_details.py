@@ -18,8 +18,10 @@ from csmcore.errors import (
     ErrorCode,
     IdempotencyConflict,
     InsufficientPoints,
+    InternalError,
     InvalidTransition,
     InvalidType,
+    LimitError,
     NaiveDatetimeError,
     NoBusinessTimeError,
     NotFound,
@@ -266,6 +268,8 @@ DEFAULTS: list[tuple[type[CsmError], ErrorCode]] = [
     (StorageError, ErrorCode.STORAGE_FAILURE),
     (SchemaVersionError, ErrorCode.SCHEMA_VERSION),
     (UnsupportedRole, ErrorCode.UNSUPPORTED_ROLE),
+    (LimitError, ErrorCode.LIMIT_EXCEEDED),
+    (InternalError, ErrorCode.INTERNAL_FAILURE),
 ]
 
 

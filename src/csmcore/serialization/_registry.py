@@ -18,6 +18,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
+from csmcore._boundary import guard_class
 from csmcore.errors import CsmError, SerializationError, ValidationError
 
 __all__ = [
@@ -83,6 +84,10 @@ def serializable(
     by ``_``, namespaced by ``.``: ``"ticket.created"``), a tag or alias already taken by another
     class, a version below 1, or a missing upcaster.
 
+    The class's constructor and the public methods it defines are put behind the public
+    boundary (``csmcore._boundary.guard_class``): whatever they raise below reaches callers
+    as a :class:`~csmcore.errors.CsmError`, with the original as ``__cause__``.
+
     >>> import attrs
     >>> @serializable("example.point_doc")
     ... @attrs.frozen
@@ -134,6 +139,9 @@ def serializable(
                 _by_name[alias] = info
             _by_class[cls] = info
             _versions[cls] = version
+        # every stored type is a public entry point: its constructor and public methods run
+        # behind the one boundary (csmcore._boundary), so no declaration is needed per type
+        guard_class(cls)  # type: ignore[arg-type]
         return cls
 
     return declare

@@ -1,0 +1,252 @@
+"""The one place where lower-level failures become the :class:`~csmcore.errors.CsmError` family.
+
+Every public entry point (a constructor, a converter function, a calendar, ticket, SLA or store
+method) runs behind this boundary, so that bad input never escapes as a bare ``TypeError``,
+``OverflowError`` or ``RecursionError`` raised somewhere below. What crosses the boundary:
+
+==================================================  ==========================================
+raised below the entry point                         what the caller gets (original as
+                                                     ``__cause__``)
+==================================================  ==========================================
+a :class:`~csmcore.errors.CsmError`                  itself, unchanged
+``KeyboardInterrupt``, ``SystemExit``,               itself, unchanged (not failures of the
+``GeneratorExit``, ``MemoryError``                   input: the process is being stopped or is
+                                                     out of memory)
+``RecursionError``                                   :class:`~csmcore.errors.LimitError` (input
+                                                     nested deeper than csmcore can follow)
+``TypeError``, ``AttributeError``                    :class:`~csmcore.errors.InvalidType` (a
+                                                     ``ValidationError`` and a ``TypeError``)
+``ValueError`` (so ``UnicodeError``),                :class:`~csmcore.errors.ValidationError`
+``ArithmeticError`` (so ``OverflowError``),
+``LookupError`` (so ``IndexError``, ``KeyError``)
+anything else (``OSError``, a bug)                   the entry point's ``fallback``:
+                                                     :class:`~csmcore.errors.InternalError` by
+                                                     default, ``StorageError`` for stores
+==================================================  ==========================================
+
+An entry point given a ``kind`` (the converter: ``SerializationError``) maps every input failure
+(the middle rows) to that class instead.
+
+Three ways to put an entry point behind the boundary, all recognised by :func:`is_guarded` (a
+test walks the public API and fails for an entry point that is not):
+
+- :func:`guarded`: a decorator that wraps a function (a generator function is wrapped as a
+  generator, so failures while iterating are translated too);
+- :func:`guard_class`: wraps ``__init__`` and every public method, class method and static
+  method a class defines itself (``@serializable`` applies it to every stored type, and the
+  storage base classes to every subclass, so later types and adapters are covered without a
+  line of their own);
+- :func:`inline`: marks a hot method that catches and calls :func:`translate` inside its own
+  body (a ``try`` costs nothing on CPython 3.11+ until something is raised, where a wrapper
+  costs a call); the check verifies that the body calls ``translate``.
+
+A method a class should leave unwrapped is marked :func:`exempt` with a reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
+
+from csmcore.errors import (
+    CsmError,
+    InternalError,
+    InvalidType,
+    LimitError,
+    ValidationError,
+)
+
+__all__ = [
+    "PASS",
+    "exempt",
+    "guard_class",
+    "guard_iter",
+    "guarded",
+    "inline",
+    "is_guarded",
+    "translate",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+C = TypeVar("C", bound=type)
+
+MARK = "__csm_boundary__"
+"""Attribute set on a guarded function: the name of the entry point (or ``"exempt: why"``)."""
+
+_MESSAGE_LIMIT = 300
+
+PASS: tuple[type[BaseException], ...] = (CsmError, MemoryError)
+"""What crosses the boundary unchanged (besides what is not an ``Exception``). An inline
+boundary catches these first::
+
+    try:
+        ...
+    except PASS:
+        raise
+    except Exception as err:
+        raise translate(err, "BusinessCalendar.add") from err
+"""
+
+
+def _safe_str(err: BaseException) -> str:
+    try:
+        text = str(err)
+    except Exception:  # str() of a huge int or of an odd object may fail in its turn
+        return type(err).__name__
+    if len(text) > _MESSAGE_LIMIT:
+        text = text[:_MESSAGE_LIMIT] + "..."
+    return text
+
+
+def translate(
+    err: Exception,
+    where: str,
+    *,
+    kind: type[CsmError] | None = None,
+    fallback: type[CsmError] = InternalError,
+) -> CsmError:
+    """The :class:`~csmcore.errors.CsmError` that ``err``, raised below the entry point
+    ``where``, stands for (see the module's table); raise it ``from err`` after letting
+    :data:`PASS` through. ``err`` itself comes back for a member of :data:`PASS`.
+    """
+    if isinstance(err, CsmError | MemoryError):
+        return err  # type: ignore[return-value]
+    detail = f"{where}: {type(err).__name__}: {_safe_str(err)}"
+    if isinstance(err, RecursionError):
+        return LimitError(
+            f"{where}: the input nests deeper than csmcore can follow "
+            f"(RecursionError); see the limits in docs/limits.md"
+        )
+    if isinstance(err, TypeError | AttributeError):
+        if kind is not None:
+            return kind(detail)
+        return InvalidType(detail)
+    if isinstance(err, ValueError | ArithmeticError | LookupError):
+        return (kind or ValidationError)(detail)
+    return fallback(
+        f"{detail} (an unexpected failure inside csmcore: please report it with the traceback)"
+        if fallback is InternalError
+        else detail
+    )
+
+
+def guard_iter(iterator: Iterator[T], where: str, **how: Any) -> Iterator[T]:
+    """``iterator``, with what it raises while iterating translated as at ``where`` (for an
+    entry point that checks its arguments, then returns a lazy iterator)."""
+    try:
+        return (yield from iterator)
+    except PASS:
+        raise
+    except Exception as err:
+        raise translate(err, where, **how) from err
+
+
+def _where(fn: Callable[..., Any], where: str | None) -> str:
+    return where or getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
+
+
+def guarded(
+    fn: F | None = None,
+    *,
+    where: str | None = None,
+    kind: type[CsmError] | None = None,
+    fallback: type[CsmError] = InternalError,
+) -> Any:
+    """Put the function ``fn`` behind the boundary (usable bare or with arguments)."""
+
+    def wrap(fn: F) -> F:
+        if is_guarded(fn):
+            return fn
+        name = _where(fn, where)
+        wrapper: Callable[..., Any]
+        if inspect.isgeneratorfunction(fn):
+
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                try:
+                    return (yield from fn(*args, **kwargs))
+                except PASS:
+                    raise
+                except Exception as err:
+                    raise translate(err, name, kind=kind, fallback=fallback) from err
+
+            wrapper = gen_wrapper
+        else:
+
+            def call_wrapper(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return fn(*args, **kwargs)
+                except PASS:
+                    raise
+                except Exception as err:
+                    raise translate(err, name, kind=kind, fallback=fallback) from err
+
+            wrapper = call_wrapper
+        functools.update_wrapper(wrapper, fn)
+        setattr(wrapper, MARK, name)
+        return cast(F, wrapper)
+
+    return wrap if fn is None else wrap(fn)
+
+
+def inline(where: str) -> Callable[[F], F]:
+    """Mark ``fn`` as translating inside its own body (it must call :func:`translate`)."""
+
+    def mark(fn: F) -> F:
+        if "translate" not in fn.__code__.co_names:
+            raise TypeError(f"{fn.__qualname__} is marked inline but never calls translate()")
+        setattr(fn, MARK, where)
+        return fn
+
+    return mark
+
+
+def exempt(reason: str) -> Callable[[F], F]:
+    """Leave ``fn`` unwrapped by :func:`guard_class`, saying why (a pure accessor, a method on
+    a hot path that cannot fail on input it accepted when built, ...)."""
+
+    def mark(fn: F) -> F:
+        setattr(fn, MARK, f"exempt: {reason}")
+        return fn
+
+    return mark
+
+
+def is_guarded(fn: object) -> bool:
+    """True when ``fn`` (a function, method, class method or static method) is behind the
+    boundary or explicitly exempt."""
+    if isinstance(fn, classmethod | staticmethod):
+        fn = fn.__func__
+    fn = getattr(fn, "__func__", fn)  # a bound method
+    return isinstance(getattr(fn, MARK, None), str)
+
+
+def guard_class(
+    cls: C | None = None,
+    *,
+    fallback: type[CsmError] = InternalError,
+) -> Any:
+    """Wrap ``__init__`` and the public methods ``cls`` defines itself (see the module)."""
+
+    def wrap(cls: C) -> C:
+        done: dict[int, Any] = {}  # an alias (``open = create``) stays the same object
+        for name, member in list(vars(cls).items()):
+            if id(member) in done:
+                setattr(cls, name, done[id(member)])
+                continue
+            if name != "__init__" and name.startswith("_"):
+                continue
+            where = f"{cls.__name__}.{name}" if name != "__init__" else cls.__name__
+            if isinstance(member, classmethod | staticmethod):
+                inner = member.__func__
+                if not is_guarded(inner):
+                    done[id(member)] = type(member)(guarded(inner, where=where, fallback=fallback))
+                    setattr(cls, name, done[id(member)])
+            elif inspect.isfunction(member) and not is_guarded(member):
+                done[id(member)] = guarded(member, where=where, fallback=fallback)
+                setattr(cls, name, done[id(member)])
+        return cls
+
+    return wrap if cls is None else wrap(cls)
