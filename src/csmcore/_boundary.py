@@ -10,8 +10,9 @@ raised below the entry point                         what the caller gets (origi
 ==================================================  ==========================================
 a :class:`~csmcore.errors.CsmError`                  itself, unchanged
 ``KeyboardInterrupt``, ``SystemExit``,               itself, unchanged (not failures of the
-``GeneratorExit``, ``MemoryError``                   input: the process is being stopped or is
-                                                     out of memory)
+``GeneratorExit``, ``MemoryError``,                  input: the process is being stopped or is
+``NotImplementedError``                              out of memory, or an extension left an
+                                                     abstract method out)
 ``RecursionError``                                   :class:`~csmcore.errors.LimitError` (input
                                                      nested deeper than csmcore can follow)
 ``TypeError``, ``AttributeError``                    :class:`~csmcore.errors.InvalidType` (a
@@ -25,7 +26,7 @@ anything else (``OSError``, a bug)                   the entry point's ``fallbac
 ==================================================  ==========================================
 
 An entry point given a ``kind`` (the converter: ``SerializationError``) maps every input failure
-(the middle rows) to that class instead.
+(the rows from ``RecursionError`` to ``LookupError``) to that class instead.
 
 Three ways to put an entry point behind the boundary, all recognised by :func:`is_guarded` (a
 test walks the public API and fails for an entry point that is not):
@@ -78,8 +79,10 @@ MARK = "__csm_boundary__"
 
 _MESSAGE_LIMIT = 300
 
-PASS: tuple[type[BaseException], ...] = (CsmError, MemoryError)
-"""What crosses the boundary unchanged (besides what is not an ``Exception``). An inline
+PASS: tuple[type[BaseException], ...] = (CsmError, MemoryError, NotImplementedError)
+"""What crosses the boundary unchanged (besides what is not an ``Exception``): csmcore's own
+errors, ``MemoryError``, and ``NotImplementedError`` (an abstract method an extension left
+out: the extension author's programming error, reported as such). An inline
 boundary catches these first::
 
     try:
@@ -107,30 +110,39 @@ def translate(
     *,
     kind: type[CsmError] | None = None,
     fallback: type[CsmError] = InternalError,
+    message: str | None = None,
 ) -> CsmError:
     """The :class:`~csmcore.errors.CsmError` that ``err``, raised below the entry point
     ``where``, stands for (see the module's table); raise it ``from err`` after letting
     :data:`PASS` through. ``err`` itself comes back for a member of :data:`PASS`.
+
+    With a ``kind``, a ``CsmError`` of another class becomes a ``kind`` too (the converter
+    answers only ``SerializationError``; a constructor's ``ValidationError`` is its cause).
+    ``message`` replaces the default text (``"<where>: <type>: <err>"``) when the entry point
+    can say more (the converter names the path of the bad value).
     """
-    if isinstance(err, CsmError | MemoryError):
+    if isinstance(err, MemoryError | NotImplementedError) or (
+        isinstance(err, CsmError) and (kind is None or isinstance(err, kind))
+    ):
         return err  # type: ignore[return-value]
-    detail = f"{where}: {type(err).__name__}: {_safe_str(err)}"
+    detail = message or f"{where}: {type(err).__name__}: {_safe_str(err)}"
     if isinstance(err, RecursionError):
-        return LimitError(
-            f"{where}: the input nests deeper than csmcore can follow "
-            f"(RecursionError); see the limits in docs/limits.md"
-        )
-    if isinstance(err, TypeError | AttributeError):
         if kind is not None:
             return kind(detail)
-        return InvalidType(detail)
+        return LimitError(
+            message
+            or f"{where}: the input nests deeper than csmcore can follow "
+            f"(RecursionError); see the limits in docs/limits.md"
+        )
+    if kind is not None and isinstance(err, CsmError):
+        return kind(message or f"{where}: {_safe_str(err)}")
+    if isinstance(err, TypeError | AttributeError):
+        return (kind or InvalidType)(detail)
     if isinstance(err, ValueError | ArithmeticError | LookupError):
         return (kind or ValidationError)(detail)
-    return fallback(
-        f"{detail} (an unexpected failure inside csmcore: please report it with the traceback)"
-        if fallback is InternalError
-        else detail
-    )
+    if fallback is InternalError and message is None:
+        detail += " (an unexpected failure inside csmcore: please report it with the traceback)"
+    return fallback(detail)
 
 
 def guard_iter(iterator: Iterator[T], where: str, **how: Any) -> Iterator[T]:

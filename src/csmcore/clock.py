@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
+from csmcore._boundary import guard_class
 from csmcore._time import MAX_INSTANT, MIN_INSTANT, out_of_range, require_aware
 from csmcore.errors import ValidationError
 
@@ -44,6 +45,7 @@ class SystemClock:
         return "SystemClock()"
 
 
+@guard_class
 class FixedClock:
     """A clock that stands still until told to move; for tests and replays.
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
+from csmcore._boundary import guarded
 from csmcore.conditions._dispatch import ConditionVisitor
 from csmcore.conditions._nodes import (
     All,
@@ -44,6 +45,7 @@ unstructure_condition: Final = ConditionVisitor[dict[str, Any]](
 _DECODERS: dict[str, tuple[frozenset[str], Decoder]] = {}
 
 
+@guarded
 def register_condition_codec(
     cls: type[Condition],
     *,
@@ -65,6 +67,7 @@ def _sorted_values(values: Iterable[Any]) -> list[Scalar]:
     return sorted((plain(v) for v in values), key=lambda v: (type(v).__name__, str(v)))
 
 
+@guarded
 def structure_condition(data: Any, path: str = "$") -> Condition:
     """Build a condition from data; SerializationError names the path of a bad value."""
     if not isinstance(data, Mapping):
