@@ -37,7 +37,7 @@ import abc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from csmcore._boundary import exempt, guard_class
+from csmcore._boundary import exempt, guard_class, guard_iter
 from csmcore.conditions import Condition
 from csmcore.errors import CsmError, StorageError
 from csmcore.storage import kit
@@ -141,7 +141,11 @@ class TicketRepositoryBase(_Translating, abc.ABC):
         checked at the call; ``_stream`` may be a generator."""
         kit.check_positive(batch_size, "batch_size")
         kit.check_condition(condition)
-        return self._translated(iter(self._call(self._stream, condition, batch_size)))
+        return guard_iter(
+            self._translated(iter(self._call(self._stream, condition, batch_size))),
+            f"{type(self).__name__}.stream",
+            fallback=StorageError,
+        )
 
     def count(self, condition: Condition) -> int:
         """See :meth:`csmcore.storage.protocols.TicketRepository.count`."""
