@@ -48,8 +48,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, TypeVar, cast, overload
 
 from csmcore.errors import (
     CsmError,
@@ -145,7 +145,7 @@ def translate(
     return fallback(detail)
 
 
-def guard_iter(iterator: Iterator[T], where: str, **how: Any) -> Iterator[T]:
+def guard_iter(iterator: Iterator[T], where: str, **how: Any) -> Generator[T, None, Any]:
     """``iterator``, with what it raises while iterating translated as at ``where`` (for an
     entry point that checks its arguments, then returns a lazy iterator)."""
     try:
@@ -157,11 +157,38 @@ def guard_iter(iterator: Iterator[T], where: str, **how: Any) -> Iterator[T]:
 
 
 def _where(fn: Callable[..., Any], where: str | None) -> str:
-    return where or getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
+    return where or str(getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn))))
+
+
+@overload
+def guarded(fn: F, /) -> F: ...
+
+
+@overload
+def guarded(
+    fn: None = None,
+    /,
+    *,
+    where: str | None = None,
+    kind: type[CsmError] | None = None,
+    fallback: type[CsmError] = InternalError,
+) -> Callable[[F], F]: ...
+
+
+@overload
+def guarded(
+    fn: F,
+    /,
+    *,
+    where: str | None = None,
+    kind: type[CsmError] | None = None,
+    fallback: type[CsmError] = InternalError,
+) -> F: ...
 
 
 def guarded(
     fn: F | None = None,
+    /,
     *,
     where: str | None = None,
     kind: type[CsmError] | None = None,
@@ -176,7 +203,7 @@ def guarded(
         wrapper: Callable[..., Any]
         if inspect.isgeneratorfunction(fn):
 
-            def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, None, Any]:
                 try:
                     return (yield from fn(*args, **kwargs))
                 except PASS:
@@ -235,8 +262,23 @@ def is_guarded(fn: object) -> bool:
     return isinstance(getattr(fn, MARK, None), str)
 
 
+@overload
+def guard_class(cls: C, /) -> C: ...
+
+
+@overload
+def guard_class(
+    cls: None = None, /, *, fallback: type[CsmError] = InternalError
+) -> Callable[[C], C]: ...
+
+
+@overload
+def guard_class(cls: C, /, *, fallback: type[CsmError] = InternalError) -> C: ...
+
+
 def guard_class(
     cls: C | None = None,
+    /,
     *,
     fallback: type[CsmError] = InternalError,
 ) -> Any:

@@ -143,7 +143,7 @@ def serializable(
             _versions[cls] = version
         # every stored type is a public entry point: its constructor and public methods run
         # behind the one boundary (csmcore._boundary), so no declaration is needed per type
-        guard_class(cls)  # type: ignore[arg-type]
+        guard_class(cls)
         return cls
 
     return declare
