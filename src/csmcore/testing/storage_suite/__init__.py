@@ -45,7 +45,7 @@ writer processes use when ``open_store`` cannot find the adapter there), ``pushe
 (conditions the store promises to select in its backend), ``racers`` / ``race_rounds`` /
 ``race_reads`` / ``writers`` (how hard the races run), ``crash_recovery_seconds`` (how long a
 killed writer's lock may block the others), ``agreement_examples`` / ``agreement_steps`` (the
-state machine).
+state machine), ``fuzz_examples`` (how many malformed calls each fuzz check draws).
 
 The suite is a set of test class groups, one per storage role or concern, so an adapter runs
 exactly what it implements. :class:`StorageSuite` is all of them; :data:`GROUPS` maps each
@@ -68,7 +68,11 @@ group's name to its classes:
 - ``"faults"``: :class:`FaultTests`;
 - ``"races"``: :class:`ConcurrencyTests` (threads and processes);
 - ``"crash"``: :class:`CrashTests` (writer processes killed while holding the lock);
-- ``"agreement"``: :class:`AgreementTests` (a state machine against the memory reference).
+- ``"agreement"``: :class:`AgreementTests` (a state machine against the memory reference);
+- ``"fuzz"``: :class:`StoreFuzzTests` (malformed input to every role answered with a
+  ``CsmError`` within the hang detector's limit, nothing stored changed by a refused call,
+  durations stored exactly or refused before anything is written; see
+  :mod:`csmcore.testing.fuzz` and ``fuzz_examples``).
 
 Compose the groups of the roles your store offers (each class brings the shared fixtures)::
 
@@ -103,6 +107,7 @@ from csmcore.testing.storage_suite._documents import (
     DocumentRoleTests,
     VersionedTests,
 )
+from csmcore.testing.storage_suite._fuzz import StoreFuzzTests
 from csmcore.testing.storage_suite._races import ConcurrencyTests, CrashTests
 from csmcore.testing.storage_suite._roles import RoleTests
 from csmcore.testing.storage_suite._schema import FaultTests, SchemaTests
@@ -151,6 +156,7 @@ __all__ = [
     "StorageSuite",
     "StoreFactory",
     "StoreFixtures",
+    "StoreFuzzTests",
     "TextTests",
     "TicketTests",
     "UnitOfWorkTests",
@@ -172,6 +178,7 @@ GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
     "races": (ConcurrencyTests,),
     "crash": (CrashTests,),
     "agreement": (AgreementTests,),
+    "fuzz": (StoreFuzzTests,),
 }
 """The suite's test class groups by name; :class:`StorageSuite` inherits every class here."""
 
@@ -192,5 +199,6 @@ class StorageSuite(
     ConcurrencyTests,
     CrashTests,
     AgreementTests,
+    StoreFuzzTests,
 ):
     """The whole conformance suite. Subclass it and override ``store_factory``."""
