@@ -7,7 +7,7 @@ import enum
 import importlib
 import inspect
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ from csmcore.errors import (
     StorageError,
     ValidationError,
 )
+from csmcore.testing import fuzz
 
 PUBLIC_MODULES = (
     "csmcore",
@@ -334,3 +335,79 @@ def test_an_overflowing_due_time_reaches_the_caller_as_validation_error() -> Non
     with pytest.raises(ValidationError) as caught:
         book.evaluate(make_ticket("T-1", at=AT), AT + timedelta(hours=1))
     assert isinstance(caught.value.__cause__, OverflowError)
+
+
+def _probes() -> dict[str, Callable[[], object]]:
+    """The issue's probes that escaped as other exceptions, one call each."""
+    from csmcore.storage import open_store
+    from csmcore.testing.builders import make_ticket
+
+    utc = timezone.utc
+    end, start = datetime.max.replace(tzinfo=utc), datetime.min.replace(tzinfo=utc)
+    cal = csmcore.BusinessCalendar.weekly("09:00", "17:00", timezone="UTC")
+    ticket = make_ticket("P-1", at=AT)
+    book = csmcore.SlaBook(
+        policies=[
+            csmcore.SlaPolicy(
+                name="p",
+                position=1,
+                default=True,
+                targets=[csmcore.SlaTarget(metric=csmcore.SlaMetric.FIRST_REPLY, within=HOUR)],
+            )
+        ],
+        calendar=cal,
+    )
+
+    def nested_not(depth: int) -> Any:
+        condition: Any = csmcore.Eq("status", "open")
+        for _ in range(depth):
+            condition = csmcore.Not(condition)
+        return condition
+
+    def store_put(url: str, value: object) -> None:
+        store: Any = open_store(url)
+        try:
+            store.policies.put("k", value, expected_version=0)
+        finally:
+            store.close()
+
+    return {
+        "from_data('', SlaPolicy)": lambda: csmcore.from_data("", csmcore.SlaPolicy),
+        "from_data({None: 1})": lambda: csmcore.from_data({None: 1, "x": 2}, csmcore.SlaPolicy),
+        "from_data(inf, timedelta)": lambda: csmcore.from_data(float("inf"), timedelta),
+        "from_data(2000 deep)": lambda: csmcore.from_data(fuzz.deep(2_000), csmcore.SlaPolicy),
+        "is_open(max)": lambda: cal.is_open(end),
+        "next_open(min)": lambda: cal.next_open(start),
+        "next_close(max)": lambda: cal.next_close(end),
+        "open_intervals(min, max)": lambda: list(cal.open_intervals(start, end)),
+        "Ticket.create(at=max)": lambda: make_ticket("P-2", at=end),
+        "comment(max)": lambda: ticket.comment(end, author="a"),
+        "set_status(max)": lambda: ticket.set_status(end, "open"),
+        "tag(min)": lambda: ticket.tag(start, add={"x"}),
+        "FixedClock.advance past max": lambda: csmcore.FixedClock(AT).advance(timedelta.max),
+        "evaluate(max)": lambda: book.evaluate(ticket, end),
+        "SlaBook(calendar=0)": lambda: csmcore.SlaBook(policies=[], calendar=0),
+        "SlaBook(calendars='x')": lambda: csmcore.SlaBook(policies=[], calendar=cal, calendars="x"),
+        "weekly(days=0)": lambda: csmcore.BusinessCalendar.weekly("09:00", "17:00", days=0),
+        "set_fields(at, -1)": lambda: ticket.set_fields(AT + HOUR, -1),
+        "HasTags([['a']])": lambda: csmcore.HasTags([["a"]]),
+        "Compare('priority', [], 'high')": lambda: csmcore.Compare("priority", [], "high"),
+        "holidays=b'x'": lambda: csmcore.BusinessCalendar.weekly("09:00", "17:00", holidays=b"x"),
+        "Eq huge int, repr": lambda: repr(csmcore.Eq("fields.n", 10**5000)),
+        "Not 2000 deep, hash": lambda: hash(nested_not(2_000)),
+        "Not 2000 deep, to_data": lambda: csmcore.to_data(nested_not(2_000)),
+        "open_store NUL": lambda: open_store("sqlite:///a\x00b.db"),
+        "open_store lone surrogate": lambda: open_store("sqlite:///\ud800.db"),
+        "sqlite put FixedClock": lambda: store_put("sqlite:///:memory:", csmcore.FixedClock(AT)),
+        "memory put FixedClock": lambda: store_put("memory://", csmcore.FixedClock(AT)),
+    }
+
+
+HOUR = timedelta(hours=1)
+PROBES = _probes()
+
+
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_each_probe_of_issue_11_ends_in_a_csm_error_or_an_answer(probe: str) -> None:
+    # check_call fails, naming the probe, for any other exception (or a hang)
+    fuzz.check_call(probe, PROBES[probe])
