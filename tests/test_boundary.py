@@ -346,6 +346,7 @@ def _probes() -> dict[str, Callable[[], object]]:
     end, start = datetime.max.replace(tzinfo=utc), datetime.min.replace(tzinfo=utc)
     cal = csmcore.BusinessCalendar.weekly("09:00", "17:00", timezone="UTC")
     ticket = make_ticket("P-1", at=AT)
+    loose: Any = csmcore  # the probes pass wrong types on purpose
     book = csmcore.SlaBook(
         policies=[
             csmcore.SlaPolicy(
@@ -381,17 +382,17 @@ def _probes() -> dict[str, Callable[[], object]]:
         "next_close(max)": lambda: cal.next_close(end),
         "open_intervals(min, max)": lambda: list(cal.open_intervals(start, end)),
         "Ticket.create(at=max)": lambda: make_ticket("P-2", at=end),
-        "comment(max)": lambda: ticket.comment(end, author="a"),
+        "comment(max)": lambda: ticket.comment(end, author="a", author_role=csmcore.Role.AGENT),
         "set_status(max)": lambda: ticket.set_status(end, "open"),
         "tag(min)": lambda: ticket.tag(start, add={"x"}),
         "FixedClock.advance past max": lambda: csmcore.FixedClock(AT).advance(timedelta.max),
         "evaluate(max)": lambda: book.evaluate(ticket, end),
-        "SlaBook(calendar=0)": lambda: csmcore.SlaBook(policies=[], calendar=0),
+        "SlaBook(calendar=0)": lambda: loose.SlaBook(policies=[], calendar=0),
         "SlaBook(calendars='x')": lambda: csmcore.SlaBook(policies=[], calendar=cal, calendars="x"),
-        "weekly(days=0)": lambda: csmcore.BusinessCalendar.weekly("09:00", "17:00", days=0),
-        "set_fields(at, -1)": lambda: ticket.set_fields(AT + HOUR, -1),
+        "weekly(days=0)": lambda: loose.BusinessCalendar.weekly("09:00", "17:00", days=0),
+        "set_fields(at, -1)": lambda: loose.Ticket.set_fields(ticket, AT + HOUR, -1),
         "HasTags([['a']])": lambda: csmcore.HasTags([["a"]]),
-        "Compare('priority', [], 'high')": lambda: csmcore.Compare("priority", [], "high"),
+        "Compare('priority', [], 'high')": lambda: loose.Compare("priority", [], "high"),
         "holidays=b'x'": lambda: csmcore.BusinessCalendar.weekly("09:00", "17:00", holidays=b"x"),
         "Eq huge int, repr": lambda: repr(csmcore.Eq("fields.n", 10**5000)),
         "Not 2000 deep, hash": lambda: hash(nested_not(2_000)),
