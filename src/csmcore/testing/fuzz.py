@@ -733,3 +733,42 @@ def _declare_from_data() -> None:
             )
 
         _registry[f"from_data({tag})"] = EntryPoint(name=f"from_data({tag})", calls=calls)
+
+
+@entry_point("Ticket.from_events and apply")
+def _ticket_history() -> st.SearchStrategy[Call]:
+    @st.composite
+    def draw_call(draw: st.DrawFn) -> Call:
+        ticket = draw(cs.tickets(max_events=3))
+        odd = draw(st.one_of(junk(), cs.ticket_events(), st.lists(junk(), max_size=3)))
+        if draw(st.booleans()):
+            events = [*ticket.events, odd]
+            return _call(
+                f"Ticket.from_events(... + {_short(odd)})", lambda: Ticket.from_events(events)
+            )
+        return _call(f"{ticket.id!r}.apply({_short(odd)})", lambda: ticket.apply(odd))
+
+    return draw_call()
+
+
+@entry_point("rebuild and backtest")
+def _rebuild() -> st.SearchStrategy[Call]:
+    from csmcore.sla import backtest, rebuild
+
+    @st.composite
+    def draw_call(draw: st.DrawFn) -> Call:
+        book = draw(cs.sla_books())
+        tickets = draw(st.one_of(st.lists(cs.tickets(max_events=3), max_size=2), junk()))
+        other = draw(st.one_of(cs.sla_books(), junk()))
+        at = draw(junk_instants())
+        if draw(st.booleans()):
+            return _call(
+                f"rebuild({_short(tickets)}, old={_short(other)}, at={_short(at)})",
+                lambda: rebuild(tickets, old=other, new=book, at=at),
+            )
+        return _call(
+            f"backtest({_short(tickets)}, candidate={_short(other)}, at={_short(at)})",
+            lambda: backtest(tickets, baseline=book, candidate=other, at=at),
+        )
+
+    return draw_call()
