@@ -180,10 +180,21 @@ class InvalidType(ValidationError, TypeError):
     default_code = ErrorCode.INVALID_TYPE
 
 
+def _shown(value: object) -> str:
+    """``repr(value)``, or a description when it cannot be printed (an integer of thousands
+    of digits, whose ``repr`` Python refuses; a failing ``__repr__``)."""
+    if type(value) is int and value.bit_length() > 2000:  # about 600 digits, always printable
+        return f"<an integer of {value.bit_length()} bits>"
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
 def invalid_type(argument: str, value: object, accepted: str) -> InvalidType:
     """The :class:`InvalidType` for ``argument=value``, which should have been ``accepted``."""
     return InvalidType(
-        f"{argument}={value!r} is a {type(value).__name__}; expected {accepted}",
+        f"{argument}={_shown(value)} is a {type(value).__name__}; expected {accepted}",
         field=argument,
         value=value,
     )
