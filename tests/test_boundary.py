@@ -412,3 +412,20 @@ PROBES = _probes()
 def test_each_probe_of_issue_11_ends_in_a_csm_error_or_an_answer(probe: str) -> None:
     # check_call fails, naming the probe, for any other exception (or a hang)
     fuzz.check_call(probe, PROBES[probe])
+
+
+def test_an_override_of_an_exempt_method_stays_unwrapped() -> None:
+    class Base:
+        @exempt("a primitive for the example")
+        def primitive(self) -> int:
+            return 1
+
+    @guard_class
+    class Derived(Base):
+        def primitive(self) -> int:
+            raise TypeError("passes through: callers translate")
+
+    assert is_guarded(Derived.primitive)
+    with pytest.raises(TypeError) as caught:
+        Derived().primitive()
+    assert not isinstance(caught.value, CsmError)

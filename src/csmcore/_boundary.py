@@ -243,14 +243,27 @@ def inline(where: str) -> Callable[[F], F]:
 
 
 def exempt(reason: str) -> Callable[[F], F]:
-    """Leave ``fn`` unwrapped by :func:`guard_class`, saying why (a pure accessor, a method on
-    a hot path that cannot fail on input it accepted when built, ...)."""
+    """Leave ``fn`` unwrapped by :func:`guard_class`, saying why (a pure accessor, a hook or
+    primitive that entry points call behind their own boundary, ...). Overrides of it in
+    subclasses stay unwrapped too."""
 
     def mark(fn: F) -> F:
         setattr(fn, MARK, f"exempt: {reason}")
         return fn
 
     return mark
+
+
+def _exempt_above(cls: type, name: str) -> str:
+    """The exemption of the nearest base class's ``name``, or ``""``."""
+    for base in cls.__mro__[1:]:
+        member = vars(base).get(name)
+        if member is not None:
+            if isinstance(member, classmethod | staticmethod):
+                member = member.__func__
+            mark = str(getattr(member, MARK, ""))
+            return mark if mark.startswith("exempt:") else ""
+    return ""
 
 
 def is_guarded(fn: object) -> bool:
@@ -291,6 +304,12 @@ def guard_class(
                 setattr(cls, name, done[id(member)])
                 continue
             if name != "__init__" and name.startswith("_"):
+                continue
+            reason = _exempt_above(cls, name)
+            if reason:  # an override of a method a base class exempts stays unwrapped
+                inner = getattr(member, "__func__", member)
+                if inspect.isfunction(inner) and not is_guarded(inner):
+                    setattr(inner, MARK, reason)
                 continue
             where = f"{cls.__name__}.{name}" if name != "__init__" else cls.__name__
             if isinstance(member, classmethod | staticmethod):
