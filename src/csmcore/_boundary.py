@@ -42,6 +42,10 @@ test walks the public API and fails for an entry point that is not):
   costs a call); the check verifies that the body calls ``translate``.
 
 A method a class should leave unwrapped is marked :func:`exempt` with a reason.
+
+A package puts everything it exports behind the boundary with one line at the end of its
+``__init__``: ``guard_exports(__name__)`` (:func:`guard_exports`), so a function or class added
+to its ``__all__`` later is covered without a line of its own.
 """
 
 from __future__ import annotations
@@ -323,3 +327,30 @@ def guard_class(
         return cls
 
     return wrap if cls is None else wrap(cls)
+
+
+def guard_exports(module_name: str, /, *, fallback: type[CsmError] = InternalError) -> None:
+    """Put every function and class that the module ``module_name`` lists in ``__all__`` behind
+    the boundary: a function is replaced, in that module's namespace, by its :func:`guarded`
+    wrapper (callers inside the package keep calling the original); a class is guarded in place
+    with :func:`guard_class`. Modules, enumerations, exceptions, protocols, constants and what
+    is already guarded are left as they are. Call it at the end of a package's ``__init__``.
+    """
+    import enum
+    import sys
+    from typing import Protocol
+
+    module = sys.modules[module_name]
+    for name in getattr(module, "__all__", ()):
+        obj = getattr(module, name)
+        if inspect.isclass(obj):
+            if (
+                issubclass(obj, BaseException | enum.Enum)
+                or Protocol in obj.__mro__
+                or getattr(obj, "_is_protocol", False)
+                or not obj.__module__.startswith("csmcore")
+            ):
+                continue
+            guard_class(obj, fallback=fallback)
+        elif inspect.isfunction(obj) and not is_guarded(obj):
+            setattr(module, name, guarded(obj, where=name, fallback=fallback))

@@ -112,8 +112,8 @@ from csmcore.testing.storage_suite._documents import (
     DocumentRoleTests,
     VersionedTests,
 )
-from csmcore.testing.storage_suite._ledger import LedgerTests
 from csmcore.testing.storage_suite._fuzz import StoreFuzzTests
+from csmcore.testing.storage_suite._ledger import LedgerTests
 from csmcore.testing.storage_suite._races import ConcurrencyTests, CrashTests
 from csmcore.testing.storage_suite._roles import RoleTests
 from csmcore.testing.storage_suite._schema import FaultTests, SchemaTests
