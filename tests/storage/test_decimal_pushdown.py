@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from csmcore import conditions as cd
 from csmcore.storage import Store, open_store
-from csmcore.storage._sql import decimal_bounds, fields_json
+from csmcore.storage._sql import SCHEMA_VERSION, decimal_bounds, fields_json
 from csmcore.testing.builders import T0, make_ticket
 from csmcore.tickets import Ticket
 
@@ -133,17 +133,20 @@ def test_postgres_number_conditions_stay_pushed_down(postgres_factory: Any) -> N
         store.close()
 
 
-def test_a_store_of_schema_4_gets_the_bounds_when_opened(tmp_path: Path) -> None:
+def test_an_older_store_gets_the_bounds_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     store = open_store(f"sqlite:///{path}")
     stored = _tickets(VALUES)
     store.tickets.add_many(stored)
     store.close()
-    with sqlite3.connect(path) as conn:  # fields as schema 4 wrote them: no bounds
+    with sqlite3.connect(path) as conn:  # fields as the schema before wrote them: no bounds
         conn.execute(
             "UPDATE csm_tickets SET fields = json_remove(fields, '$.seats.lo', '$.seats.hi')"
         )
-        conn.execute("UPDATE csm_meta SET value = '4' WHERE name = 'schema_version'")
+        conn.execute(
+            "UPDATE csm_meta SET value = ? WHERE name = 'schema_version'",
+            [str(SCHEMA_VERSION - 1)],
+        )
     conn.close()
     store = open_store(f"sqlite:///{path}")
     try:
