@@ -453,12 +453,18 @@ class Dialect:
         params: list[Any] = [path, path, value]
         if isinstance(value, str):
             return sql, params
-        # or a Decimal that compares so (its bounds are numbers whenever the field holds one)
+        # or a Decimal that compares so (decimal_bounds), looked at only when the field is not
+        # a number: a number field costs what it did before Decimals were compared
         tests = DECIMAL_COMPARISONS[op]
         decimal = " AND ".join(f"json_extract(t.fields, ?) {test} ?" for _, test in tests)
+        params = [path, path, value, path]
         for bound, _ in tests:
             params += [f"{path}.{bound}", value]
-        return f"({sql}) OR ({decimal})", params
+        return (
+            f"CASE WHEN json_type(t.fields, ?) IN ({kind}) THEN json_extract(t.fields, ?) {op} ? "
+            f"WHEN json_type(t.fields, ?) = 'object' THEN {decimal} END",
+            params,
+        )
 
 
 def _json_path(key: str) -> str:

@@ -121,8 +121,9 @@ class _PostgresDialect(Dialect):
             f"(t.fields -> ?::text -> '{bound}') {test} ?::jsonb" for bound, test in tests
         )
         return (
-            f"(jsonb_typeof(t.fields -> ?::text) = 'number' "
-            f"AND (t.fields -> ?::text) {op} ?::jsonb) OR ({decimal})",
+            f"CASE jsonb_typeof(t.fields -> ?::text) "
+            f"WHEN 'number' THEN (t.fields -> ?::text) {op} ?::jsonb "
+            f"WHEN 'object' THEN {decimal} END",
             [key, key, number, *[x for _ in tests for x in (key, number)]],
         )
 
