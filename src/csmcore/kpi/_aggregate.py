@@ -49,8 +49,9 @@ _SLA_SLOT: Final = {SlaState.ACHIEVED: 0, SlaState.BREACHED: 1}
 _PLAIN_DIMENSIONS: Final = frozenset(
     {"priority", "channel", "group", "assignee", "status", "created_by"}
 )
-_BATCH: Final = 4096
+_BATCH: Final = 16384
 _METRICS_ONLY: Final = {TicketMetrics}
+_Splitter = Callable[[list[TicketMetrics], dict[Any, tuple[list[Any], ...]]], None]
 DEFAULT_AGE_EDGES: Final = (
     timedelta(days=1),
     timedelta(days=3),
@@ -177,11 +178,10 @@ class _Group:
         self.combos: Counter[Any] = Counter()
         self.ages: list[timedelta] = []
 
-    def absorb(self, rows: list[tuple[Any, ...]], plan: _Plan) -> None:
-        """Count ``rows`` (the plan's columns of each record), column by column."""
-        n = len(rows)
+    def absorb(self, cols: Sequence[Sequence[Any]], plan: _Plan) -> None:
+        """Count one batch of this group's records, given as the plan's columns."""
+        n = len(cols[0])
         self.tickets += n
-        cols = list(zip(*rows, strict=True))
         for name, i in plan.metric_index:
             defined = list(filter(_not_none, cols[i]))
             self.durations[name].add_many(defined, n - len(defined))
@@ -205,17 +205,23 @@ class _Group:
 
 
 class _Plan:
-    """What an aggregator reads from each record: one attrgetter of every column it needs (a
-    single pass over the records, which are large objects), and where each column lands."""
+    """What an aggregator reads from each record: the columns it needs (each record is read
+    once: records are large objects), and where each column lands.
+
+    ``row`` reads a record's columns as one tuple (the general path, any grouping). ``split``
+    is the fast path for plain dimensions: a loop generated for these key fields and columns
+    (as attrs and dataclasses generate their methods), whose attribute reads are specialised
+    by the interpreter, that appends each record's columns to its group's column lists."""
 
     __slots__ = (
         "backlog",
         "backlog_index",
+        "columns",
         "combo_index",
         "fields",
-        "key",
         "metric_index",
         "row",
+        "split",
     )
 
     def __init__(
@@ -232,10 +238,11 @@ class _Plan:
         self.fields = tuple(fields)
         self.backlog = "backlog" in figures
         backlog = ("status", "at", "created_at") if self.backlog else ()
-        columns = list(dict.fromkeys([*key_fields, *(a for _, a in metrics), *fields, *backlog]))
+        columns = list(dict.fromkeys([*(a for _, a in metrics), *fields, *backlog]))
         for spare in ("status", "at"):  # attrgetter gives tuples from two names on
             if len(columns) < 2 and spare not in columns:
                 columns.append(spare)
+        self.columns = tuple(columns)
         where = {name: i for i, name in enumerate(columns)}
         self.row: Callable[[Any], tuple[Any, ...]] = attrgetter(*columns)
         self.metric_index = [(name, where[attribute]) for name, attribute in metrics]
@@ -244,9 +251,48 @@ class _Plan:
         self.backlog_index: tuple[int, int, int] = (
             (where["status"], where["at"], where["created_at"]) if backlog else (0, 0, 0)
         )
-        self.key: Callable[[tuple[Any, ...]], Any] | None = (
-            itemgetter(*(where[f] for f in key_fields)) if key_fields else None
-        )
+        self.split = _splitter(tuple(key_fields), self.columns)
+
+
+_SPLITTERS: dict[tuple[tuple[str, ...], tuple[str, ...]], _Splitter] = {}
+
+
+def _splitter(keys: tuple[str, ...], columns: tuple[str, ...]) -> _Splitter:
+    """The loop that sorts a batch of records into ``groups`` (key -> one list per column):
+    the key is ``()`` without key fields, the value itself with one, else the tuple of them.
+    Generated once per (keys, columns); every name is a TicketMetrics field (checked)."""
+    found = _SPLITTERS.get((keys, columns))
+    if found is not None:
+        return found
+    known = set(attrs.fields_dict(TicketMetrics))
+    for name in (*keys, *columns):
+        if name not in known or not name.isidentifier():  # pragma: no cover - internal
+            raise ValueError(f"{name!r} is not a TicketMetrics field")
+    if not keys:
+        key = "()"
+    elif len(keys) == 1:
+        key = f"r.{keys[0]}"
+    else:
+        key = "(" + ", ".join(f"r.{k}" for k in keys) + ")"
+    lists = ", ".join(f"c{i}" for i in range(len(columns)))
+    empty = ", ".join("[]" for _ in columns)
+    appends = "; ".join(f"c{i}.append(r.{name})" for i, name in enumerate(columns))
+    source = (
+        "def split(batch, groups):\n"
+        "    get = groups.get\n"
+        "    for r in batch:\n"
+        f"        k = {key}\n"
+        "        c = get(k)\n"
+        "        if c is None:\n"
+        f"            c = groups[k] = ({empty},)\n"
+        f"        {lists}, = c\n"
+        f"        {appends}\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<csmcore.kpi split {keys} {columns}>", "exec"), namespace)  # noqa: S102
+    split: _Splitter = namespace["split"]
+    _SPLITTERS[(keys, columns)] = split
+    return split
 
 
 def _dimension(name: object) -> tuple[Callable[[TicketMetrics], Any], bool]:
@@ -449,24 +495,19 @@ class KpiAggregator:
 
     def _absorb(self, batch: list[TicketMetrics]) -> None:
         plan = self._plan
+        if self._fast:
+            split: dict[Any, tuple[list[Any], ...]] = {}
+            plan.split(batch, split)
+            for key, cols in split.items():
+                self._group(key).absorb(cols, plan)
+            return
         rows = list(map(plan.row, batch))
-        split: dict[Any, list[tuple[Any, ...]]] = {}
-        if not self._fast:
-            for record, row in zip(batch, rows, strict=True):
-                for key in self._keys(record):
-                    split.setdefault(key, []).append(row)
-        elif plan.key is None:
-            split[()] = rows
-        else:
-            get = split.get
-            for key, row in zip(map(plan.key, rows), rows, strict=True):
-                members = get(key)
-                if members is None:
-                    split[key] = [row]
-                else:
-                    members.append(row)
-        for key, members in split.items():
-            self._group(key).absorb(members, plan)
+        members: dict[Any, list[tuple[Any, ...]]] = {}
+        for record, row in zip(batch, rows, strict=True):
+            for key in self._keys(record):
+                members.setdefault(key, []).append(row)
+        for key, chosen in members.items():
+            self._group(key).absorb(list(zip(*chosen, strict=True)), plan)
 
     def _settings(self) -> tuple[Any, ...]:
         return (
