@@ -185,11 +185,8 @@ class _Group:
         for name, i in plan.metric_index:
             defined = list(filter(_not_none, cols[i]))
             self.durations[name].add_many(defined, n - len(defined))
-        combo = plan.combo_index
-        if len(combo) == 1:
-            self.combos.update(cols[combo[0]])
-        elif combo:
-            self.combos.update(zip(*[cols[i] for i in combo], strict=True))
+        if plan.combo_index is not None:
+            self.combos.update(cols[plan.combo_index])
         if plan.backlog:
             status, at, created = plan.backlog_index
             chosen = list(map(_UNSOLVED.__contains__, cols[status]))
@@ -205,24 +202,16 @@ class _Group:
 
 
 class _Plan:
-    """What an aggregator reads from each record: the columns it needs (each record is read
-    once: records are large objects), and where each column lands.
+    """What an aggregator reads from each record, as columns: each duration metric, the
+    counted fields (one column: their tuple, or the value itself when there is one), and the
+    backlog's status and instants. Each record is read once (records are large objects).
 
-    ``row`` reads a record's columns as one tuple (the general path, any grouping). ``split``
-    is the fast path for plain dimensions: a loop generated for these key fields and columns
-    (as attrs and dataclasses generate their methods), whose attribute reads are specialised
-    by the interpreter, that appends each record's columns to its group's column lists."""
+    ``row`` reads one record's columns as a tuple (the general path, any grouping); ``split``
+    (the fast path for plain dimensions) appends each record's columns to its group's column
+    lists. Both are loops generated for these fields, as attrs and dataclasses generate their
+    methods, so that the interpreter specialises each attribute read."""
 
-    __slots__ = (
-        "backlog",
-        "backlog_index",
-        "columns",
-        "combo_index",
-        "fields",
-        "metric_index",
-        "row",
-        "split",
-    )
+    __slots__ = ("backlog", "backlog_index", "combo_index", "fields", "metric_index", "row", "split")
 
     def __init__(
         self,
@@ -237,47 +226,54 @@ class _Plan:
                     fields.append(name)
         self.fields = tuple(fields)
         self.backlog = "backlog" in figures
-        backlog = ("status", "at", "created_at") if self.backlog else ()
-        columns = list(dict.fromkeys([*(a for _, a in metrics), *fields, *backlog]))
-        for spare in ("status", "at"):  # attrgetter gives tuples from two names on
-            if len(columns) < 2 and spare not in columns:
-                columns.append(spare)
-        self.columns = tuple(columns)
-        where = {name: i for i, name in enumerate(columns)}
-        self.row: Callable[[Any], tuple[Any, ...]] = attrgetter(*columns)
-        self.metric_index = [(name, where[attribute]) for name, attribute in metrics]
-        # one counted field: the Counter counts its values themselves (see _kpis)
-        self.combo_index = [where[name] for name in fields]
+        columns: list[tuple[str, ...]] = [(attribute,) for _, attribute in metrics]
+        if fields:
+            columns.append(self.fields)
+        if self.backlog:
+            columns += [("status",), ("at",), ("created_at",)]
+        if not columns:  # the ticket count still needs a column
+            columns.append(("status",))
+        where = {c: i for i, c in reversed(list(enumerate(columns)))}
+        self.metric_index = [(name, where[(attribute,)]) for name, attribute in metrics]
+        self.combo_index = where[self.fields] if fields else None
         self.backlog_index: tuple[int, int, int] = (
-            (where["status"], where["at"], where["created_at"]) if backlog else (0, 0, 0)
+            (where[("status",)], where[("at",)], where[("created_at",)])
+            if self.backlog
+            else (0, 0, 0)
         )
-        self.split = _splitter(tuple(key_fields), self.columns)
+        self.row, self.split = _readers(tuple(key_fields), tuple(columns))
 
 
-_SPLITTERS: dict[tuple[tuple[str, ...], tuple[str, ...]], _Splitter] = {}
+_READERS: dict[tuple[tuple[str, ...], tuple[tuple[str, ...], ...]], tuple[Any, Any]] = {}
 
 
-def _splitter(keys: tuple[str, ...], columns: tuple[str, ...]) -> _Splitter:
-    """The loop that sorts a batch of records into ``groups`` (key -> one list per column):
-    the key is ``()`` without key fields, the value itself with one, else the tuple of them.
-    Generated once per (keys, columns); every name is a TicketMetrics field (checked)."""
-    found = _SPLITTERS.get((keys, columns))
+def _readers(
+    keys: tuple[str, ...], columns: tuple[tuple[str, ...], ...]
+) -> tuple[Callable[[TicketMetrics], tuple[Any, ...]], _Splitter]:
+    """The generated ``row`` and ``split`` functions of these key fields and columns (each
+    column one field, or several read as a tuple). ``split(batch, groups)`` sorts a batch into
+    ``groups``: key (``()`` without key fields, the value itself with one, else their tuple)
+    -> one list per column. Generated once per layout; every name is a TicketMetrics field."""
+    found = _READERS.get((keys, columns))
     if found is not None:
-        return found
+        return found[0], found[1]
     known = set(attrs.fields_dict(TicketMetrics))
-    for name in (*keys, *columns):
+    for name in (*keys, *(n for c in columns for n in c)):
         if name not in known or not name.isidentifier():  # pragma: no cover - internal
             raise ValueError(f"{name!r} is not a TicketMetrics field")
-    if not keys:
-        key = "()"
-    elif len(keys) == 1:
-        key = f"r.{keys[0]}"
-    else:
-        key = "(" + ", ".join(f"r.{k}" for k in keys) + ")"
+
+    def read(names: tuple[str, ...]) -> str:
+        if len(names) == 1:
+            return f"r.{names[0]}"
+        return "(" + ", ".join(f"r.{n}" for n in names) + ")"
+
+    key = read(keys) if keys else "()"
     lists = ", ".join(f"c{i}" for i in range(len(columns)))
     empty = ", ".join("[]" for _ in columns)
-    appends = "; ".join(f"c{i}.append(r.{name})" for i, name in enumerate(columns))
+    appends = "; ".join(f"c{i}.append({read(c)})" for i, c in enumerate(columns))
     source = (
+        "def row(r):\n"
+        f"    return ({', '.join(read(c) for c in columns)},)\n"
         "def split(batch, groups):\n"
         "    get = groups.get\n"
         "    for r in batch:\n"
@@ -289,10 +285,9 @@ def _splitter(keys: tuple[str, ...], columns: tuple[str, ...]) -> _Splitter:
         f"        {appends}\n"
     )
     namespace: dict[str, Any] = {}
-    exec(compile(source, f"<csmcore.kpi split {keys} {columns}>", "exec"), namespace)  # noqa: S102
-    split: _Splitter = namespace["split"]
-    _SPLITTERS[(keys, columns)] = split
-    return split
+    exec(compile(source, f"<csmcore.kpi readers {keys} {columns}>", "exec"), namespace)  # noqa: S102
+    found = _READERS[(keys, columns)] = (namespace["row"], namespace["split"])
+    return found[0], found[1]
 
 
 def _dimension(name: object) -> tuple[Callable[[TicketMetrics], Any], bool]:
