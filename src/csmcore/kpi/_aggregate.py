@@ -1,10 +1,13 @@
 """Streaming, mergeable KPI aggregation over ticket metrics, grouped by ticket dimensions and
 time buckets (:class:`KpiAggregator`, :class:`Kpis`).
 
-Records are taken in batches and grouped; each group's figures are then accumulated column by
-column with C-level iteration (``map``, ``filter``, ``Counter``), so the per-record Python work
-is one dictionary lookup. Memory stays constant in the number of tickets except for the values
-an exact median, percentile or backlog age needs.
+Records are taken in batches. With plain dimensions (no function, tags, field or time bucket)
+one generated loop reads each record's grouping key and needed fields once and appends them to
+its group's column lists; otherwise each record's key(s) are computed in Python. Each group's
+figures are then accumulated column by column with C-level iteration (``filter``, ``sum``,
+``Counter``), and exact medians and percentiles are found by selection (see
+:func:`csmcore.kpi._stats.order_statistics`). Memory stays constant in the number of tickets
+except for the values an exact median, percentile or backlog age needs.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from functools import partial
 from itertools import compress, islice
-from operator import attrgetter, is_not, itemgetter, sub
+from operator import attrgetter, is_not, sub
 from typing import Any, Final, Literal
 
 import attrs
@@ -211,7 +214,15 @@ class _Plan:
     lists. Both are loops generated for these fields, as attrs and dataclasses generate their
     methods, so that the interpreter specialises each attribute read."""
 
-    __slots__ = ("backlog", "backlog_index", "combo_index", "fields", "metric_index", "row", "split")
+    __slots__ = (
+        "backlog",
+        "backlog_index",
+        "combo_index",
+        "fields",
+        "metric_index",
+        "row",
+        "split",
+    )
 
     def __init__(
         self,
@@ -285,7 +296,7 @@ def _readers(
         f"        {appends}\n"
     )
     namespace: dict[str, Any] = {}
-    exec(compile(source, f"<csmcore.kpi readers {keys} {columns}>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, f"<csmcore.kpi readers {keys} {columns}>", "exec"), namespace)
     found = _READERS[(keys, columns)] = (namespace["row"], namespace["split"])
     return found[0], found[1]
 
