@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, TextIO, TypeVar
+from typing import IO, Any, TextIO, TypeVar, cast
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from csmcore.calendars import BusinessCalendar
-from csmcore.errors import CsmError, ValidationError
-from csmcore.sla import SlaBook, backtest
-from csmcore.tickets import Ticket
-from csmcore.tickets.importing import ImportReport
-
 from csmcore.cli import report as report_module
 from csmcore.cli._text import render_text
 from csmcore.cli.importers import ImportOptions, importer_named, importer_names, write_jsonl
 from csmcore.cli.policy_file import load_book, load_calendar
+from csmcore.errors import CsmError
+from csmcore.sla import SlaBook, backtest
+from csmcore.tickets import Ticket
+from csmcore.tickets.importing import ImportReport
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
 
@@ -51,7 +51,7 @@ def _err_console(quiet: bool) -> Console:
     return Console(stderr=True, quiet=quiet)
 
 
-class _CountingReader(io.TextIOBase):
+class _CountingReader:
     """A text stream that reports how many bytes of the file were read (for the progress bar)."""
 
     def __init__(self, raw: IO[bytes], advance: Callable[[int], None]) -> None:
@@ -66,7 +66,7 @@ class _CountingReader(io.TextIOBase):
             self._advance(position - self._last)
             self._last = position
 
-    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+    def readline(self, size: int | None = -1) -> str:
         line = self._text.readline(-1 if size is None else size)
         self._tick()
         return line
@@ -107,12 +107,12 @@ def _progress(path: Path, quiet: bool) -> Iterator[TextIO]:
         )
         with Progress(*columns, console=_err_console(False), transient=True) as bar:
             task = bar.add_task(path.name, total=size)
-            yield _CountingReader(raw, lambda n: bar.advance(task, n))  # type: ignore[misc]
+            yield cast(TextIO, _CountingReader(raw, lambda n: bar.advance(task, n)))
 
 
-def _import(path: Path, fmt: str, zone: str, strict: bool, quiet: bool) -> tuple[
-    list[Ticket], ImportReport
-]:
+def _import(
+    path: Path, fmt: str, zone: str, strict: bool, quiet: bool
+) -> tuple[list[Ticket], ImportReport]:
     importer = importer_named(fmt)
     report = ImportReport()
     options = ImportOptions(timezone=zone, strict=strict)
@@ -123,9 +123,10 @@ def _import(path: Path, fmt: str, zone: str, strict: bool, quiet: bool) -> tuple
             raise BadInput(f"{path}: is not UTF-8 text ({err.reason})") from err
     if strict and report.rejected:
         first = report.rejected[0]
+        where = "" if first.row is None else f"line {first.row + importer.header_lines}: "
         raise BadInput(
             f"{path}: {len(report.rejected):,} ticket(s) rejected under --strict; first: "
-            f"{first.message} (nothing was stored)"
+            f"ticket {first.ticket_id!r}, {where}{first.message} (nothing was stored)"
         )
     return tickets, report
 
@@ -150,7 +151,9 @@ def _instant(text: str | None, tickets: list[Ticket]) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as err:
-        raise BadInput(f"--at {text!r} is not an ISO 8601 instant (2025-03-01T12:00+01:00)") from err
+        raise BadInput(
+            f"--at {text!r} is not an ISO 8601 instant (2025-03-01T12:00+01:00)"
+        ) from err
     if value.tzinfo is None:
         raise BadInput(f"--at {text!r} has no UTC offset; write it as 2025-03-01T12:00+01:00")
     return value
@@ -288,6 +291,7 @@ def report(
         import_report=imported,
         source=input.name,
         format=fmt,
+        header_lines=importer_named(fmt).header_lines,
     )
     figures = report_module.build_report(data)
     _write_outputs(figures, json_out, html_out)
@@ -311,9 +315,7 @@ def _write_outputs(figures: dict[str, Any], json_out: Path | None, html_out: Pat
 @cli.command(name="backtest")
 @_input_options
 @click.option("--policy", type=_PATH, required=True, help="The candidate policy file.")
-@click.option(
-    "--against", type=_PATH, help="The policy file in force; default: the built-in book."
-)
+@click.option("--against", type=_PATH, help="The policy file in force; default: the built-in book.")
 @_handle_errors
 def backtest_command(
     input: Path,
@@ -341,28 +343,41 @@ def backtest_command(
         return
     from rich.table import Table
 
-    table = Table(title=f"Backtest over {result.tickets:,} tickets at {at.isoformat()}")
-    for column in ("target", "current rate", "candidate rate", "current breached",
-                   "candidate breached"):
+    table = Table(
+        title=f"Achievement over {result.tickets:,} tickets at {at.isoformat()}: policy in "
+        "force (now) and candidate"
+    )
+    for column in ("target", "now", "candidate", "breached now", "breached candidate"):
         table.add_column(column, justify="left" if column == "target" else "right")
-    keys = list(dict.fromkeys([r.target for r in result.baseline] +
-                              [r.target for r in result.candidate]))
+    keys = list(
+        dict.fromkeys([r.target for r in result.baseline] + [r.target for r in result.candidate])
+    )
     rows = {(r.target, False): r for r in result.baseline}
     rows.update({(r.target, True): r for r in result.candidate})
 
     def rate(row: Any) -> str:
-        return "-" if row is None or row.achievement_rate is None else (
-            f"{100 * row.achievement_rate:.1f} %")
+        return (
+            "-"
+            if row is None or row.achievement_rate is None
+            else (f"{100 * row.achievement_rate:.1f} %")
+        )
 
     for key in keys:
         old, new = rows.get((key, False)), rows.get((key, True))
-        table.add_row(key, rate(old), rate(new), "-" if old is None else f"{old.breached:,}",
-                      "-" if new is None else f"{new.breached:,}")
+        table.add_row(
+            key,
+            rate(old),
+            rate(new),
+            "-" if old is None else f"{old.breached:,}",
+            "-" if new is None else f"{new.breached:,}",
+        )
     Console().print(table)
 
 
 @cli.command()
-@click.option("--store", "store_url", required=True, help="The store to export, e.g. sqlite:///t.db")
+@click.option(
+    "--store", "store_url", required=True, help="The store to export, e.g. sqlite:///t.db"
+)
 @click.argument("output", type=_PATH, required=False)
 @_handle_errors
 def export(store_url: str, output: Path | None) -> None:
@@ -388,6 +403,72 @@ def export(store_url: str, output: Path | None) -> None:
     click.echo(f"exported {count:,} tickets", err=True)
 
 
+def default_demo_path() -> Path:
+    """Where ``csmcore demo`` keeps its SQLite store: ``$XDG_DATA_HOME/csmcore/demo.db``
+    (``~/.local/share/csmcore/demo.db`` when the variable is unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "csmcore" / "demo.db"
+
+
+@cli.command()
+@click.option("--seed", default=1, show_default=True, help="Seed of the simulation.")
+@click.option("--weeks", default=4, show_default=True, help="Weeks simulated (1 to 52).")
+@click.option(
+    "--path",
+    "db_path",
+    type=_PATH,
+    help="SQLite file to write (replaced); default: $XDG_DATA_HOME/csmcore/demo.db.",
+)
+@click.option("--json", "json_out", type=_PATH, help="Write the figures as JSON to this file.")
+@click.option("--html", "html_out", type=_PATH, help="Write an HTML report with charts.")
+@click.option("--quiet", "-q", is_flag=True, help="No text report.")
+@_handle_errors
+def demo(
+    seed: int,
+    weeks: int,
+    db_path: Path | None,
+    json_out: Path | None,
+    html_out: Path | None,
+    quiet: bool,
+) -> None:
+    """Simulate a support desk for a few weeks into a SQLite store, then report on it.
+
+    \b
+    Example:
+      csmcore demo --seed 7 --weeks 6 --html demo.html
+    """
+    from csmcore.cli.demo import simulate
+    from csmcore.conditions import Always
+    from csmcore.storage import open_store
+
+    desk = simulate(seed=seed, weeks=weeks)
+    path = (db_path or default_demo_path()).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    stored = _store_tickets(url, list(desk.tickets))
+    store = open_store(url)
+    try:
+        tickets = [t for batch in store.tickets.stream(Always()) for t in batch]
+    finally:
+        store.close()
+    from csmcore.cli.policy_file import default_book
+
+    data = report_module.ReportInput(
+        tickets=tickets,
+        book=default_book(desk.calendar),
+        at=desk.end,
+        timezone=desk.calendar.timezone_name or "UTC",
+        source=f"csmcore demo --seed {seed} --weeks {weeks}",
+    )
+    figures = report_module.build_report(data)
+    _write_outputs(figures, json_out, html_out)
+    if not quiet:
+        render_text(figures, Console())
+    click.echo(f"demo store: {path} ({stored:,} tickets; open it with sqlite:///{path})", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command with ``argv`` (default: the process's); returns the exit code."""
     try:
@@ -401,4 +482,3 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("aborted", err=True)
         return EXIT_INTERNAL
     return EXIT_OK
-

@@ -70,7 +70,8 @@ def _import(console: Console, s: Mapping[str, Any]) -> None:
             text = ", ".join(f"{k} {n:,}" for k, n in s[title].items())
             console.print(f"  {title}: {text}")
     for r in s["rejected"][:10]:
-        console.print(f"  rejected {r['ticket']}: {r['message']}", markup=False)
+        where = "" if r["line"] is None else f"line {r['line']}: "
+        console.print(f"  rejected {r['ticket']}: {where}{r['message']}", markup=False)
 
 
 @text_renderer("volume")
@@ -103,16 +104,23 @@ def _sla(console: Console, s: Mapping[str, Any]) -> None:
             f"{row['paused']:,}",
             _rate(row["achievement_rate"]),
         )
-    table.add_row("all targets", f"{s['achieved']:,}", f"{s['breached']:,}", "", "",
-                  _rate(s["achievement_rate"]))
+    table.add_row(
+        "all targets",
+        f"{s['achieved']:,}",
+        f"{s['breached']:,}",
+        "",
+        "",
+        _rate(s["achievement_rate"]),
+    )
     console.print(table)
     if s["top_breaches"]:
         top = Table(title="Top breaches (most overdue)", title_justify="left")
-        for column in ("ticket", "target", "breached at", "overdue by"):
+        for column in ("ticket", "target", "breached at", "overdue (target's clock)"):
             top.add_column(column)
         for b in s["top_breaches"]:
-            top.add_row(b["ticket"], b["target"], b["breached_at"],
-                        duration_text(b["overdue_seconds"]))
+            top.add_row(
+                b["ticket"], b["target"], b["breached_at"], duration_text(b["overdue_seconds"])
+            )
         console.print(top)
 
 

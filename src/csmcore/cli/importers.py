@@ -95,15 +95,29 @@ class ImportOptions:
 class Importer(Protocol):
     """Reads one export format.
 
-    ``name`` is what ``--format`` takes; ``summary`` one line for ``--help``. :meth:`read`
+    ``name`` is what ``--format`` takes; ``summary`` one line for ``--help``; rows are numbered
+    from 1 as in :class:`~csmcore.tickets.importing.Rejection`, and ``header_lines`` says how
+    many lines come before row 1 (so messages can give file line numbers). :meth:`read`
     yields the tickets of ``stream`` as it reads it (one ticket's lines held at a time where the
     format allows), counts every line in ``report`` and raises a
     :class:`~csmcore.errors.CsmError` (a :class:`~csmcore.errors.ValidationError`, naming the
     line) only for a fault that makes the rest of the stream unreadable.
     """
 
-    name: str
-    summary: str
+    @property
+    def name(self) -> str:
+        """What ``--format`` takes: lower case, unique."""
+        ...
+
+    @property
+    def summary(self) -> str:
+        """One line for ``--help``."""
+        ...
+
+    @property
+    def header_lines(self) -> int:
+        """Lines before the first data row (1 for a CSV header): file line = row + this."""
+        ...
 
     def read(
         self, stream: TextIO, *, options: ImportOptions, report: ImportReport
@@ -188,6 +202,7 @@ class _HelpdeskLog:
     summary: str = (
         "process-mining event log CSV (case, activity, timestamp, resource), e.g. the Helpdesk log"
     )
+    header_lines: int = 1
 
     def read(
         self, stream: TextIO, *, options: ImportOptions, report: ImportReport
@@ -210,6 +225,7 @@ class _HelpdeskLog:
 class _ServiceNow:
     name: str = "servicenow"
     summary: str = "ServiceNow incident audit CSV (one row per update; made_sla kept as a field)"
+    header_lines: int = 1
 
     def read(
         self, stream: TextIO, *, options: ImportOptions, report: ImportReport
@@ -230,6 +246,7 @@ class _ServiceNow:
 class _Jsonl:
     name: str = "csmcore-jsonl"
     summary: str = "csmcore's own lossless format: one ticket document per line (csmcore export)"
+    header_lines: int = 0
 
     def read(
         self, stream: TextIO, *, options: ImportOptions, report: ImportReport
@@ -251,7 +268,7 @@ class _Jsonl:
                     Rejection(
                         ticket_id=_id_hint(line),
                         reason=Reason.INVALID_VALUE,
-                        message=f"line {line_number}: {err}",
+                        message=str(err),
                         rows=(line_number,),
                         row=line_number,
                     )
@@ -271,12 +288,7 @@ def _ticket_from_line(line: str) -> Ticket:
         document = json.loads(line)
     except (ValueError, RecursionError) as err:
         raise SerializationError(f"not a JSON document: {err}") from None
-    ticket = from_document(document)
-    if not isinstance(ticket, Ticket):
-        raise SerializationError(
-            f"a document of type {type(ticket).__name__} is not a ticket; expected type 'ticket'"
-        )
-    return ticket
+    return from_document(document, Ticket)
 
 
 def _id_hint(line: str) -> str:

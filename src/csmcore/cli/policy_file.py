@@ -39,7 +39,7 @@ datetime.timedelta(seconds=9000)
 >>> load_book(path)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-csmcore.errors.ValidationError: policy.toml: policies[0].targets[0].within: 'soon' is not a duration; ...
+csmcore.errors.ValidationError: policy.toml: policies[0].targets[0].within: 'soon' is not ...
 """
 
 from __future__ import annotations
@@ -202,7 +202,9 @@ def load_book(
     file = path.name
     data = _read(path)
     if not isinstance(data, Mapping):
-        raise ValidationError(f"{file}: expected a table with 'policies', got {type(data).__name__}")
+        raise ValidationError(
+            f"{file}: expected a table with 'policies', got {type(data).__name__}"
+        )
     unknown = sorted(set(data) - {"policies", "calendar"})
     if unknown:
         raise ValidationError(

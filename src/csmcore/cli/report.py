@@ -63,7 +63,8 @@ class ReportInput:
     ``tickets`` are the imported tickets; ``book`` judges their SLAs; ``at`` is the instant the
     report is taken at (targets still running are judged as they stand then); ``timezone``
     (an IANA name) is the zone of the dates shown and of weekly buckets; ``import_report`` the
-    importer's accounting when the tickets came from an export.
+    importer's accounting when the tickets came from an export, whose rows are numbered from 1
+    after ``header_lines`` lines (file line = row + header_lines).
     """
 
     tickets: Sequence[Ticket]
@@ -73,6 +74,7 @@ class ReportInput:
     import_report: ImportReport | None = None
     source: str | None = None
     format: str | None = None
+    header_lines: int = 1
     _results: list[SlaResults] = attrs.field(init=False, eq=False, repr=False, factory=list)
 
     @property
@@ -193,7 +195,12 @@ def _import(data: ReportInput) -> Mapping[str, Any]:
         "noops": dict(report.noops),
         "rejects": dict(report.rejects),
         "rejected": [
-            {"ticket": r.ticket_id, "reason": r.reason.value, "row": r.row, "message": r.message}
+            {
+                "ticket": r.ticket_id,
+                "reason": r.reason.value,
+                "line": None if r.row is None else r.row + data.header_lines,
+                "message": r.message,
+            }
             for r in report.rejected[:50]
         ],
     }
@@ -291,18 +298,16 @@ def _open_spans(ticket: Ticket) -> Iterator[tuple[datetime, datetime | None]]:
         yield since, None
 
 
-def _weeks(data: ReportInput) -> list[datetime]:
-    """The Monday midnights (in the report's zone) after the first ticket, up to ``at``, and
-    ``at`` itself."""
+def _days(data: ReportInput) -> list[datetime]:
+    """The midnights (in the report's zone) after the first ticket up to ``at``, and ``at``."""
     if not data.tickets:
         return []
     zone = data.zone
-    first = min(t.created_at for t in data.tickets).astimezone(zone).date()
-    day = first - timedelta(days=first.weekday()) + timedelta(days=7)
+    day = min(t.created_at for t in data.tickets).astimezone(zone).date() + timedelta(days=1)
     out: list[datetime] = []
-    while (instant := datetime.combine(day, datetime.min.time(), tzinfo=zone)) <= data.at:
+    while (instant := datetime.combine(day, datetime.min.time(), tzinfo=zone)) < data.at:
         out.append(instant)
-        day += timedelta(days=7)
+        day += timedelta(days=1)
     out.append(data.at)
     return out
 
@@ -333,7 +338,7 @@ def _backlog(data: ReportInput) -> Mapping[str, Any]:
     changes.sort(key=lambda c: c[0])
     over_time: dict[str, int] = {}
     level = i = 0
-    for instant in _weeks(data):
+    for instant in _days(data):
         while i < len(changes) and changes[i][0] <= instant:
             level += changes[i][1]
             i += 1
@@ -373,5 +378,3 @@ def _made_sla(data: ReportInput) -> Mapping[str, Any]:
         "agreement_rate": agree / compared if compared else None,
         "table": dict(sorted(table.items())),
     }
-
-
