@@ -10,7 +10,7 @@ hypothesis, pytest, psycopg or holidays.
 
 from __future__ import annotations
 
-from csmcore import conditions, errors, serialization
+from csmcore import conditions, errors, escalation, serialization, staffing
 from csmcore.calendars import WEEKDAYS, BusinessCalendar, CountryHolidays
 from csmcore.clock import Clock, FixedClock, SystemClock
 from csmcore.conditions import (
@@ -158,8 +158,10 @@ __all__ = [
     "backtest",
     "conditions",
     "errors",
+    "escalation",
     "from_data",
     "rebuild",
     "serialization",
+    "staffing",
     "to_data",
 ]

@@ -158,7 +158,7 @@ def test_field_kinds() -> None:
         "merged": "bool",
     }
     assert field_kind("fields.plan") == "custom"
-    with pytest.raises(ValidationError, match=r"field='fields\.' is not a ticket field"):
+    with pytest.raises(ValidationError, match=r"field='fields\.' is not a ticket"):
         field_kind("fields.")
     with pytest.raises(TypeError):
         FIELDS["x"] = "str"  # type: ignore[index]
@@ -227,8 +227,8 @@ def test_equality_and_hash_respect_value_types() -> None:
 @pytest.mark.parametrize(
     ("build", "needle"),
     [
-        (lambda: Eq("prio", "high"), "field='prio' is not a ticket field; accepted: status"),
-        (lambda: Field("Priority"), "field='Priority' is not a ticket field"),
+        (lambda: Eq("prio", "high"), "field='prio' is not a ticket or sla field; accepted: status"),
+        (lambda: Field("Priority"), "field='Priority' is not a ticket"),
         (lambda: Eq("priority", "hgh"), "value='hgh' is not a priority value; accepted: 'low'"),
         (lambda: Eq("status", "waiting"), "value='waiting' is not a status value"),
         (lambda: Eq("channel", None), "value=None is not a channel value"),
@@ -315,7 +315,7 @@ def test_serialised_forms() -> None:
         ("eq", "$: 'eq' is not a mapping"),
         ({"op": "eq", "field": "status"}, "$.value: required field missing"),
         ({"op": "eq", "field": "status", "value": "x", "extra": 1}, "unknown keys ['extra']"),
-        ({"op": "eq", "field": "prio", "value": "x"}, "$: field='prio' is not a ticket field"),
+        ({"op": "eq", "field": "prio", "value": "x"}, "$: field='prio' is not a ticket"),
         (
             {"op": "all", "conditions": [{"op": "always"}, {"op": "eq", "field": "x", "value": 1}]},
             "$.conditions[1]: field='x'",

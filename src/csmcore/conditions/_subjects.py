@@ -82,10 +82,12 @@ class Subject:
     """A kind of object conditions can match, and the fields it offers.
 
     ``custom_prefix`` and ``read_custom`` offer free-form custom fields: the field
-    ``custom_prefix + key`` is read by ``read_custom(key)`` (a function returning the reader).
+    ``custom_prefix + key`` is read by ``read_custom(key)`` (a function returning the reader);
+    ``custom_hint`` says in messages what such a field is (default: ``"'<prefix><name>' for a
+    custom field"``).
     """
 
-    __slots__ = ("custom_prefix", "fields", "name", "read_custom")
+    __slots__ = ("custom_hint", "custom_prefix", "fields", "name", "read_custom")
 
     def __init__(
         self,
@@ -94,9 +96,11 @@ class Subject:
         *,
         custom_prefix: str | None = None,
         read_custom: Callable[[str], Reader] | None = None,
+        custom_hint: str | None = None,
     ) -> None:
         if (custom_prefix is None) != (read_custom is None):
             raise ValidationError("custom_prefix= and read_custom= are given together or not")
+        self.custom_hint = custom_hint or f"'{custom_prefix}<name>' for a custom field"
         self.name = name
         self.fields: Mapping[str, SubjectField] = {f.name: f for f in fields}
         self.custom_prefix = custom_prefix
@@ -152,11 +156,7 @@ def subjects() -> tuple[Subject, ...]:
 
 def _unknown(name: object) -> ValidationError:
     names = " or ".join(s.name for s in _subjects.values()) or "known"
-    hints = "".join(
-        f", or '{s.custom_prefix}<name>' for a custom field"
-        for s in _subjects.values()
-        if s.custom_prefix
-    )
+    hints = "".join(f", or {s.custom_hint}" for s in _subjects.values() if s.custom_prefix)
     return ValidationError(
         f"field={name!r} is not a {names} field; accepted: {', '.join(_fields)}{hints}"
     )

@@ -58,6 +58,7 @@ from csmcore.sla import (
     rebuild,
 )
 from csmcore.testing import _derive as check
+from csmcore.testing import _escalation as esc
 from csmcore.testing._basics import (
     CUSTOM_STATUSES,
     EPOCH,
@@ -104,10 +105,16 @@ __all__ = [
     "conditions",
     "country_holidays",
     "custom_timers",
+    "escalation_actions",
+    "escalation_levels",
+    "escalation_rules",
+    "escalation_triggers",
     "field_values",
+    "firings",
     "instants",
     "names",
     "next_events",
+    "notification_requests",
     "priority_maps",
     "register_event_strategy",
     "register_types",
@@ -691,6 +698,43 @@ def backtest_rows() -> st.SearchStrategy[BacktestRow]:
 
 
 # --------------------------------------------------------------------------------------------
+# Escalation
+# --------------------------------------------------------------------------------------------
+
+
+def escalation_triggers() -> st.SearchStrategy[Any]:
+    """Level triggers: :class:`~csmcore.escalation.PercentUsed`,
+    :class:`~csmcore.escalation.DueOffset` and :class:`~csmcore.escalation.ConditionHeld`."""
+    return esc.escalation_triggers(conditions)
+
+
+def escalation_actions(*, names: Sequence[str] | None = None) -> st.SearchStrategy[Any]:
+    """Actions registered under ``names`` (every registered action by default); an action
+    without a tailored strategy is drawn from its attrs fields."""
+    return esc.escalation_actions(names=None if names is None else list(names))
+
+
+def escalation_levels() -> st.SearchStrategy[Any]:
+    """Escalation levels: a trigger and one to three built-in actions."""
+    return esc.escalation_levels(conditions)
+
+
+def escalation_rules() -> st.SearchStrategy[Any]:
+    """Valid escalation rules with one to four levels in increasing order."""
+    return esc.escalation_rules(conditions)
+
+
+def notification_requests() -> st.SearchStrategy[Any]:
+    """Notification requests as the ``notify`` action makes them."""
+    return esc.notification_requests(instants())
+
+
+def firings() -> st.SearchStrategy[Any]:
+    """Firings of target cycles and of held conditions."""
+    return esc.firings(instants())
+
+
+# --------------------------------------------------------------------------------------------
 # st.from_type
 # --------------------------------------------------------------------------------------------
 
@@ -721,6 +765,21 @@ def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
         Backtest: backtests,
         BacktestRow: backtest_rows,
     }
+    from csmcore import escalation as escalation_types
+
+    table.update(
+        {
+            escalation_types.EscalationRule: escalation_rules,
+            escalation_types.EscalationLevel: escalation_levels,
+            escalation_types.PercentUsed: lambda: esc._percent_used(),
+            escalation_types.DueOffset: lambda: esc._due_offsets(),
+            escalation_types.ConditionHeld: lambda: esc._held(conditions),
+            escalation_types.NotificationRequest: notification_requests,
+            escalation_types.Firing: firings,
+        }
+    )
+    for action_cls, make in esc.ACTION_STRATEGIES.items():
+        table[action_cls] = make
     if cls not in table:
         raise InvalidArgument(f"csmcore.testing.strategies has no strategy for {cls!r}")
     strategy: st.SearchStrategy[Any] = table[cls]()

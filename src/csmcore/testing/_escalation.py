@@ -1,0 +1,228 @@
+"""Strategies for the escalation types: triggers, actions, levels, rules, notification
+requests and firings (re-exported by :mod:`csmcore.testing.strategies`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import strategies as st
+
+from csmcore import conditions as cd
+from csmcore.escalation import (
+    AddNote,
+    AddTags,
+    Assign,
+    ConditionHeld,
+    DueOffset,
+    EscalationLevel,
+    EscalationRule,
+    Firing,
+    NotificationRequest,
+    Notify,
+    PercentUsed,
+    RemoveTags,
+    SetPriority,
+    SetStatus,
+    action_class,
+    actions,
+)
+from csmcore.tickets import Priority, Status
+
+__all__ = [
+    "ACTION_STRATEGIES",
+    "escalation_actions",
+    "escalation_levels",
+    "escalation_rules",
+    "escalation_triggers",
+    "firings",
+    "notification_requests",
+]
+
+_TARGETS = st.sampled_from(["first_reply", "next_reply", "total_resolution", "agent_work"])
+
+
+def _clock() -> st.SearchStrategy[dict[str, Any]]:
+    return st.one_of(
+        st.just({"business_hours": False}),
+        st.fixed_dictionaries(
+            {"business_hours": st.just(True), "calendar": st.none() | st.sampled_from(["de"])}
+        ),
+    )
+
+
+def _percent_used() -> st.SearchStrategy[PercentUsed]:
+    percent = st.integers(1, 1000) | st.decimals(
+        min_value=Decimal("0.01"), max_value=Decimal(1000), places=2
+    )
+    return st.builds(PercentUsed, target=_TARGETS, percent=percent)
+
+
+def _due_offsets() -> st.SearchStrategy[DueOffset]:
+    offset = st.integers(-30 * 24 * 60, 30 * 24 * 60).map(lambda m: timedelta(minutes=m))
+    return st.builds(
+        lambda target, offset, clock: DueOffset(target=target, offset=offset, **clock),
+        _TARGETS,
+        offset,
+        _clock(),
+    )
+
+
+def _held(
+    conditions: Callable[[], st.SearchStrategy[cd.Condition]],
+) -> st.SearchStrategy[ConditionHeld]:
+    duration = st.integers(1, 10 * 24 * 60).map(lambda m: timedelta(minutes=m))
+    return st.builds(
+        lambda duration, condition, clock: ConditionHeld(
+            duration=duration, condition=condition, **clock
+        ),
+        duration,
+        st.none() | conditions(),
+        _clock(),
+    )
+
+
+def escalation_triggers(
+    conditions: Callable[[], st.SearchStrategy[cd.Condition]],
+) -> st.SearchStrategy[Any]:
+    """Any trigger: :class:`PercentUsed`, :class:`DueOffset` or :class:`ConditionHeld`."""
+    return st.one_of(_percent_used(), _due_offsets(), _held(conditions))
+
+
+def _words() -> st.SearchStrategy[str]:
+    from csmcore.testing._basics import tags
+
+    return tags()
+
+
+ACTION_STRATEGIES: dict[type, Callable[[], st.SearchStrategy[Any]]] = {
+    SetPriority: lambda: st.builds(SetPriority, priority=st.sampled_from(list(Priority))),
+    Assign: lambda: st.one_of(
+        st.builds(Assign, agent=_words(), group=st.none() | _words()),
+        st.builds(Assign, group=_words()),
+    ),
+    AddTags: lambda: st.builds(AddTags, tags=st.frozensets(_words(), min_size=1, max_size=3)),
+    RemoveTags: lambda: st.builds(RemoveTags, tags=st.frozensets(_words(), min_size=1, max_size=3)),
+    SetStatus: lambda: st.builds(SetStatus, status=st.sampled_from(list(Status))),
+    AddNote: lambda: st.builds(AddNote, text=_words()),
+    Notify: lambda: st.builds(
+        lambda channel, recipient, template, data, clock: Notify(
+            channel=channel, recipient=recipient, template=template, data=data, **clock
+        ),
+        st.sampled_from(["email", "slack", "sms"]),
+        st.sampled_from(["$assignee", "$group", "$requester"]) | _words(),
+        _words(),
+        st.dictionaries(
+            _words(),
+            st.none() | st.booleans() | st.integers(-1000, 1000) | _words(),
+            max_size=3,
+        ),
+        _clock(),
+    ),
+}
+"""A strategy per built-in action class; other registered actions are drawn with
+``st.builds`` from their attrs fields."""
+
+
+def action_name_of(cls: type) -> str:
+    """The registered name of an action class."""
+    name: str = getattr(cls, "name")  # noqa: B009 - set by @action, unknown to type checkers
+    return name
+
+
+def escalation_actions(*, names: list[str] | None = None) -> st.SearchStrategy[Any]:
+    """Actions of the registered ``names`` (every registered action by default)."""
+    chosen = sorted(actions()) if names is None else names
+    out = []
+    for name in chosen:
+        cls = action_class(name)
+        tailored = ACTION_STRATEGIES.get(cls)
+        out.append(tailored() if tailored is not None else st.builds(cls))
+    return st.one_of(out)
+
+
+def escalation_levels(
+    conditions: Callable[[], st.SearchStrategy[cd.Condition]],
+) -> st.SearchStrategy[EscalationLevel]:
+    """Levels: a trigger and one to three built-in actions."""
+    return st.builds(
+        EscalationLevel,
+        trigger=escalation_triggers(conditions),
+        actions=st.lists(
+            escalation_actions(names=[action_name_of(c) for c in ACTION_STRATEGIES]),
+            min_size=1,
+            max_size=3,
+        ),
+    )
+
+
+def _ordered(levels: list[EscalationLevel]) -> list[EscalationLevel]:
+    """Keep the levels that keep each group in strictly increasing order."""
+    kept: list[EscalationLevel] = []
+    for level in levels:
+        try:
+            EscalationRule(name="x", condition=cd.Always(), levels=[*kept, level])
+        except ValueError:
+            continue
+        kept.append(level)
+    return kept
+
+
+def escalation_rules(
+    conditions: Callable[[], st.SearchStrategy[cd.Condition]],
+) -> st.SearchStrategy[EscalationRule]:
+    """Valid rules: a name, a version, a condition and one to four levels."""
+    return st.builds(
+        EscalationRule,
+        name=_words(),
+        version=st.integers(1, 50),
+        condition=conditions(),
+        levels=st.lists(escalation_levels(conditions), min_size=1, max_size=4)
+        .map(_ordered)
+        .filter(bool),
+        description=st.just("") | _words(),
+    )
+
+
+def notification_requests(
+    instants: st.SearchStrategy[Any],
+) -> st.SearchStrategy[NotificationRequest]:
+    """Notification requests as :class:`Notify` makes them."""
+    return st.builds(
+        NotificationRequest,
+        channel=_words(),
+        recipient=_words(),
+        template=_words(),
+        data=st.dictionaries(_words(), st.none() | st.integers(0, 9) | _words(), max_size=3),
+        not_before=instants,
+        idempotency_key=_words(),
+        ticket_id=_words(),
+    )
+
+
+def firings(instants: st.SearchStrategy[Any]) -> st.SearchStrategy[Firing]:
+    """Firings of target cycles and of held conditions."""
+    return st.one_of(
+        st.builds(
+            Firing,
+            rule=_words(),
+            rule_version=st.integers(1, 50),
+            level=st.integers(0, 5),
+            ticket_id=_words(),
+            target=_TARGETS,
+            cycle=st.integers(1, 5),
+            at=instants,
+        ),
+        st.builds(
+            Firing,
+            rule=_words(),
+            rule_version=st.integers(1, 50),
+            level=st.integers(0, 5),
+            ticket_id=_words(),
+            target=st.none(),
+            cycle=st.integers(1, 5),
+            at=instants,
+        ),
+    )

@@ -1,0 +1,179 @@
+"""Timelines with their firings worked out by hand (calendar: Mon-Fri 09:00-17:00 UTC;
+2025-01-06 is a Monday)."""
+
+from __future__ import annotations
+
+from csmcore.conditions import Eq, Field
+from csmcore.escalation import ConditionHeld, DueOffset, PercentUsed, due_firings, next_due
+from csmcore.sla import SlaTarget
+from csmcore.tickets import Role, Status
+from tests.escalation.support import US, H, M, at, book, new, rule, shown
+
+FIRST_REPLY_4H = SlaTarget(metric="first_reply", within=4 * H)
+
+
+def test_servicenow_percentages_in_business_time() -> None:
+    # Created Mon 15:00; 4 business hours: 2 h on Monday (to 17:00), then Tuesday from 09:00.
+    ticket = new(at(6, 15))
+    rules = rule(
+        PercentUsed(target="first_reply", percent=50),
+        PercentUsed(target="first_reply", percent=75),
+        PercentUsed(target="first_reply", percent=100),
+    )
+    got = due_firings(ticket, book(FIRST_REPLY_4H), [rules], at(6, 0), at(10, 0))
+    assert shown(got) == [
+        (0, "first_reply", 1, at(6, 17)),  # 2 h used exactly at closing time
+        (1, "first_reply", 1, at(7, 10)),
+        (2, "first_reply", 1, at(7, 11)),  # 100 %: the due instant (still on time)
+    ]
+    assert next_due(ticket, book(FIRST_REPLY_4H), [rules], at(6, 17)) == at(7, 10)
+
+
+def test_offsets_before_and_after_due() -> None:
+    # Due Tue 11:00: the SLA reports breached_at = 11:00 and the cycle breached from one
+    # microsecond later. Offsets after due count from breached_at; none fires before the
+    # cycle is breached.
+    ticket = new(at(6, 15))
+    rules = rule(
+        DueOffset.before("first_reply", 30 * M),
+        DueOffset.after("first_reply"),
+        DueOffset.after("first_reply", H, business_hours=True),
+    )
+    got = due_firings(ticket, book(FIRST_REPLY_4H), [rules], at(6, 0), at(10, 0))
+    assert shown(got) == [
+        (0, "first_reply", 1, at(7, 10, 30)),
+        (1, "first_reply", 1, at(7, 11) + US),
+        (2, "first_reply", 1, at(7, 12)),
+    ]
+
+
+def test_business_offsets_never_fire_at_night_or_on_weekends_zammad_4432() -> None:
+    # Created Fri 14:00, first reply within 2 business hours: breached_at Fri 16:00.
+    ticket = new(at(10, 14))
+    target = SlaTarget(metric="first_reply", within=2 * H)
+    rules = rule(
+        DueOffset.after("first_reply", 2 * H, business_hours=True),
+        DueOffset.after("first_reply", 3 * H),  # wall time: Friday evening
+    )
+    got = due_firings(ticket, book(target), [rules], at(10, 0), at(14, 0))
+    assert shown(got) == [
+        (1, "first_reply", 1, at(10, 19)),
+        (0, "first_reply", 1, at(13, 10)),  # Monday 10:00, not Friday 18:00
+    ]
+
+
+def test_each_target_plans_on_its_own_zammad_5177() -> None:
+    # The first reply is met early; the resolution target still escalates.
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.comment(at(6, 9, 20), Role.AGENT)
+    targets = (
+        SlaTarget(metric="first_reply", within=H),
+        SlaTarget(metric="total_resolution", within=8 * H),
+    )
+    rules = rule(
+        PercentUsed(target="first_reply", percent=50),
+        PercentUsed(target="total_resolution", percent=50),
+    )
+    got = due_firings(ticket, book(*targets), [rules], at(6, 0), at(8, 0))
+    assert shown(got) == [(1, "total_resolution", 1, at(6, 13))]
+
+
+def test_a_pause_moves_the_firing() -> None:
+    # Agent work (paused while pending), 4 business hours; 1 h, then pending 10:00-14:00.
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.set_status(at(6, 10), Status.PENDING)
+    ticket, _ = ticket.set_status(at(6, 14), Status.OPEN)
+    target = SlaTarget(metric="agent_work", within=4 * H)
+    rules = rule(PercentUsed(target="agent_work", percent=75))
+    got = due_firings(ticket, book(target), [rules], at(6, 0), at(8, 0))
+    assert shown(got) == [(0, "agent_work", 1, at(6, 16))]  # 1 h + 2 h after 14:00
+
+
+def test_a_priority_change_that_passes_a_threshold_fires_at_the_change() -> None:
+    targets = (
+        SlaTarget(metric="total_resolution", within=8 * H, priority="normal"),
+        SlaTarget(metric="total_resolution", within=2 * H, priority="urgent"),
+    )
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.set_priority(at(6, 10), "urgent")  # 1 h used of now 2 h: 50 % at once
+    rules = rule(
+        PercentUsed(target="total_resolution", percent=50),
+        PercentUsed(target="total_resolution", percent=100),
+    )
+    got = due_firings(ticket, book(*targets), [rules], at(6, 0), at(8, 0))
+    assert shown(got) == [
+        (0, "total_resolution", 1, at(6, 10)),
+        (1, "total_resolution", 1, at(6, 11)),
+    ]
+
+
+def test_held_for_restarts_when_the_condition_flips() -> None:
+    # Urgent and unassigned for 30 minutes (wall time).
+    urgent_unassigned = (Field("priority") == "urgent") & Eq("assignee", None)
+    ticket = new(at(6, 9), priority="urgent")
+    ticket, _ = ticket.assign(at(6, 9, 20), "bob")  # episode 1 ends after 20 min
+    ticket, _ = ticket.assign(at(6, 9, 40), None)  # episode 2 begins
+    ticket, _ = ticket.assign(at(6, 10, 30), "bob")  # after it fired at 10:10
+    ticket, _ = ticket.assign(at(6, 11), None)  # episode 3
+    rules = rule(ConditionHeld(duration=30 * M), condition=urgent_unassigned)
+    got = due_firings(ticket, book(FIRST_REPLY_4H), [rules], at(6, 0), at(7, 0))
+    assert shown(got) == [(0, None, 2, at(6, 10, 10)), (0, None, 3, at(6, 11, 30))]
+
+
+def test_pending_for_five_business_days() -> None:
+    # 5 business days of an 8-hour calendar: 40 business hours from Mon 12:00.
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.set_status(at(6, 12), Status.PENDING)
+    rules = rule(
+        ConditionHeld(duration=40 * H, business_hours=True),
+        condition=Field("status") == "pending",
+    )
+    got = due_firings(ticket, book(FIRST_REPLY_4H), [rules], at(6, 0), at(20, 0))
+    assert shown(got) == [(0, None, 1, at(13, 12))]
+
+
+def test_a_moving_sla_number_in_a_condition_is_met_at_the_exact_microsecond() -> None:
+    target = SlaTarget(metric="first_reply", within=4 * H, business_hours=False)
+    ticket = new(at(6, 9))
+    rules = rule(ConditionHeld(duration=30 * M), condition=Field("sla.first_reply.percent") > 50)
+    got = due_firings(ticket, book(target), [rules], at(6, 0), at(7, 0))
+    assert shown(got) == [(0, None, 1, at(6, 11, 30) + US)]  # > 50 % from 11:00:00.000001
+
+
+def test_any_breached_and_max_percent() -> None:
+    targets = (
+        SlaTarget(metric="first_reply", within=H, business_hours=False),
+        SlaTarget(metric="total_resolution", within=10 * H, business_hours=False),
+    )
+    ticket = new(at(6, 9))
+    breached = rule(ConditionHeld(duration=M), condition=Eq("sla.any_breached", True), name="b")
+    busy = rule(ConditionHeld(duration=M), condition=Field("sla.max_percent") >= 80, name="m")
+    got = due_firings(ticket, book(*targets), [breached, busy], at(6, 0), at(7, 0))
+    assert [(f.rule, f.at) for f in got] == [
+        ("m", at(6, 9, 49)),  # first reply 80 % used at 9:48
+        ("b", at(6, 10, 1) + US),  # breached at 10:00:00.000001
+    ]
+
+
+def test_a_rule_condition_gates_levels_and_a_late_match_fires_then() -> None:
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.tag(at(6, 12), add={"vip"})
+    target = SlaTarget(metric="first_reply", within=4 * H)
+    rules = rule(
+        PercentUsed(target="first_reply", percent=50), condition=Field("tags").contains("vip")
+    )
+    got = due_firings(ticket, book(target), [rules], at(6, 0), at(7, 0))
+    assert shown(got) == [(0, "first_reply", 1, at(6, 12))]
+
+
+def test_a_stopped_cycle_does_not_fire_and_each_reply_cycle_fires_once() -> None:
+    target = SlaTarget(metric="next_reply", within=H, business_hours=False)
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.comment(at(6, 9, 10), Role.AGENT)
+    ticket, _ = ticket.comment(at(6, 9, 30), Role.REQUESTER)  # cycle 1: 75 % at 10:15
+    ticket, _ = ticket.comment(at(6, 10, 20), Role.AGENT)
+    ticket, _ = ticket.comment(at(6, 11), Role.REQUESTER)  # cycle 2: answered at 11:30
+    ticket, _ = ticket.comment(at(6, 11, 30), Role.AGENT)
+    rules = rule(PercentUsed(target="next_reply", percent=75))
+    got = due_firings(ticket, book(target), [rules], at(6, 0), at(7, 0))
+    assert shown(got) == [(0, "next_reply", 1, at(6, 10, 15))]
