@@ -88,7 +88,7 @@ def test_every_chart_renders_with_its_data(page: Path, tmp_path: Path) -> None:
     done = _chromium(tmp_path, "--dump-dom", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
-    for chart_id in ("weekly-volume", "sla-achievement", "backlog"):
+    for chart_id in ("weekly-volume", "first-reply-distribution", "sla-achievement", "backlog"):
         start = dom.find(f'id="{chart_id}"')
         assert start >= 0, f"chart {chart_id} missing from the rendered page"
         block = dom[start : start + 200_000]

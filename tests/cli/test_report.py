@@ -87,6 +87,18 @@ def test_a_hand_worked_desk() -> None:
     # (T1 solved Tue 10:00: T2 only), and the report instant (T2, T3).
     assert list(backlog["over_time"].values()) == [2, 1, 2]
     assert report["sections"]["volume"]["by_priority"] == {"high": 1, "urgent": 1, "normal": 1}
+    kpi = report["sections"]["kpi"]
+    # Only T1 was answered: 2 hours after creation, inside business hours in both clocks.
+    for clock in ("calendar", "business"):
+        reply = kpi[clock]["first_reply"]
+        assert (reply["count"], reply["excluded"]) == (1, 2)
+        assert reply["median_seconds"] == 2 * 3600
+    # T1 solved Tuesday 10:00: 25 calendar hours, 9 business hours (Mon 09-17, Tue 09-10).
+    assert kpi["calendar"]["full_resolution"]["median_seconds"] == 25 * 3600
+    assert kpi["business"]["full_resolution"]["median_seconds"] == 9 * 3600
+    assert kpi["one_touch_rate"] == 1.0
+    assert kpi["solved"] == 1
+    assert kpi["first_reply_business_hours_histogram"]["2-4 h"] == 1
     json.dumps(report)  # JSON-safe throughout
 
 
@@ -114,6 +126,11 @@ def test_figures_agree_with_each_other(tickets: list[Ticket], data: st.DataObjec
         and t.as_of(at).status in (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
     )
     assert sections["backlog"]["open"] == open_now
+    for clock in ("calendar", "business"):
+        for row in sections["kpi"][clock].values():
+            assert row["count"] + row["excluded"] == len(tickets)
+    histogram = sections["kpi"]["first_reply_business_hours_histogram"]
+    assert sum(histogram.values()) == sections["kpi"]["business"]["first_reply"]["count"]
     assert sum(sections["backlog"]["age_buckets"].values()) == open_now
     if tickets:
         assert list(sections["backlog"]["over_time"].values())[-1] == open_now

@@ -90,6 +90,38 @@ def _volume(console: Console, s: Mapping[str, Any]) -> None:
         )
 
 
+_TIMES = (
+    ("first_reply", "first reply"),
+    ("full_resolution", "resolution"),
+    ("requester_wait", "requester wait"),
+    ("agent_wait", "agent wait"),
+)
+
+
+@text_renderer("kpi")
+def _kpi(console: Console, s: Mapping[str, Any]) -> None:
+    table = Table(title="Times", title_justify="left")
+    for column in ("metric", "clock", "tickets", "median", "mean", "p90", "not yet"):
+        table.add_column(column, justify="left" if column in ("metric", "clock") else "right")
+    for key, label in _TIMES:
+        for clock in ("calendar", "business"):
+            row = s[clock][key]
+            table.add_row(
+                label if clock == "calendar" else "",
+                clock,
+                f"{row['count']:,}",
+                duration_text(row["median_seconds"]),
+                duration_text(row["mean_seconds"]),
+                duration_text(row["p90_seconds"]),
+                f"{row['excluded']:,}",
+            )
+    console.print(table)
+    parts = [f"one-touch {_rate(s['one_touch_rate'])}", f"reopened {_rate(s['reopen_rate'])}"]
+    if s["csat_responses"]:
+        parts.append(f"CSAT {_rate(s['csat'])} of {s['csat_responses']:,} ratings")
+    console.print("  " + ", ".join(parts) + f" (of {s['solved']:,} solved tickets)")
+
+
 @text_renderer("sla")
 def _sla(console: Console, s: Mapping[str, Any]) -> None:
     table = Table(title="SLA achievement", title_justify="left")

@@ -3,7 +3,8 @@
 Requesters write in by weekday and hour (busiest on weekday mornings, a trickle at weekends);
 agents answer within business hours after a delay that depends on the priority; some tickets
 wait on the requester (pending), some are escalated to a higher priority, most are solved and
-later closed, a few are reopened. Everything is built with the public ticket API, so the SLA
+later closed, a few are reopened, and about four in ten requesters answer a satisfaction survey
+(lower scores after slower resolutions). Everything is built with the public ticket API, so the SLA
 engine and the report see ordinary histories.
 
 >>> from datetime import datetime, timezone
@@ -26,6 +27,7 @@ import attrs
 
 from csmcore.calendars import BusinessCalendar
 from csmcore.errors import ValidationError
+from csmcore.kpi import SatisfactionRated
 from csmcore.tickets import Role, Status, Ticket
 
 __all__ = ["DEMO_START", "DEMO_ZONE", "Desk", "demo_calendar", "simulate"]
@@ -141,6 +143,12 @@ def _life(rng: random.Random, ticket: Ticket, calendar: BusinessCalendar, end: d
     if not step(calendar.add(at, _minutes(rng, _SOLVE_MINUTES[priority]))):
         return ticket
     ticket, _ = ticket.set_status(at, Status.SOLVED, actor=agent)
+    if rng.random() < 0.4 and step(at + _minutes(rng, 240)):  # answers the survey
+        # Slower resolutions draw lower scores: a fast one is mostly 4-5, a slow one 1-4.
+        fast = calendar.elapsed(ticket.created_at, at) < timedelta(minutes=_SOLVE_MINUTES[priority])
+        weights = (2, 3, 10, 35, 50) if fast else (15, 20, 25, 25, 15)
+        score = rng.choices((1, 2, 3, 4, 5), weights)[0]
+        ticket = ticket.apply(SatisfactionRated(at=at, actor=ticket.requester, score=score))
     if rng.random() < 0.05 and step(at + _minutes(rng, 1440)):
         ticket, _ = ticket.comment(at, Role.REQUESTER, author=ticket.requester)
         if ticket.status is Status.SOLVED:

@@ -61,6 +61,16 @@ def _volume(s: Mapping[str, Any]) -> Iterator[tuple[str, go.Figure]]:
     yield "weekly-volume", _layout(fig, "Tickets created per week", "week starting", "tickets")
 
 
+@chart("kpi")
+def _kpi(s: Mapping[str, Any]) -> Iterator[tuple[str, go.Figure]]:
+    hist = s["first_reply_business_hours_histogram"]
+    fig = go.Figure(go.Bar(x=list(hist), y=list(hist.values()), name="tickets"))
+    yield (
+        "first-reply-distribution",
+        _layout(fig, "First reply time (business hours)", "first reply within", "tickets"),
+    )
+
+
 @chart("sla")
 def _sla(s: Mapping[str, Any]) -> Iterator[tuple[str, go.Figure]]:
     fig = go.Figure()

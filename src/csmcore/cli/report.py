@@ -30,12 +30,20 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
 
 from csmcore.errors import ValidationError
+from csmcore.kpi import (
+    DURATION_METRICS,
+    DurationSummary,
+    KpiAggregator,
+    TicketMetrics,
+    ticket_metrics,
+)
 from csmcore.sla import SlaBook, SlaResults, SlaState
 from csmcore.tickets import Merged, Status, Ticket
 from csmcore.tickets.importing import ImportReport
@@ -76,6 +84,7 @@ class ReportInput:
     format: str | None = None
     header_lines: int = 1
     _results: list[SlaResults] = attrs.field(init=False, eq=False, repr=False, factory=list)
+    _metrics: list[TicketMetrics] = attrs.field(init=False, eq=False, repr=False, factory=list)
 
     @property
     def zone(self) -> tzinfo:
@@ -88,6 +97,18 @@ class ReportInput:
             self._results.clear()
             self._results.extend(self.book.evaluate(t, self.at) for t in self.tickets)
         return self._results
+
+    def metrics(self) -> list[TicketMetrics]:
+        """Each ticket's :class:`~csmcore.kpi.TicketMetrics` at :attr:`at` (business-time twins
+        in the book's default calendar), computed once and shared by the sections."""
+        if len(self._metrics) != len(self.tickets):
+            self._metrics.clear()
+            calendar = self.book.calendar
+            self._metrics.extend(
+                ticket_metrics(t, max(self.at, t.created_at), calendar=calendar)
+                for t in self.tickets
+            )
+        return self._metrics
 
 
 Section = Callable[[ReportInput], Mapping[str, Any]]
@@ -221,6 +242,54 @@ def _volume(data: ReportInput) -> Mapping[str, Any]:
         "by_week": dict(sorted(weekly.items())),
         "by_channel": dict(channels.most_common()),
         "by_priority": dict(priorities.most_common()),
+    }
+
+
+def _summary(d: DurationSummary) -> dict[str, Any]:
+    def sec(v: timedelta | None) -> float | None:
+        return None if v is None else seconds(v)
+
+    return {
+        "count": d.count,
+        "excluded": d.excluded,
+        "mean_seconds": sec(d.mean),
+        "median_seconds": sec(d.median),
+        "p90_seconds": sec(d.percentiles.get(90.0)),
+    }
+
+
+_FRT_BINS = (0.25, 0.5, 1, 2, 4, 8, 24, 48)  # hours: the edges of the first-reply histogram
+
+
+@report_section("kpi", order=20)
+def _kpi(data: ReportInput) -> Mapping[str, Any]:
+    """Ticket metrics and KPIs (csmcore.kpi, conventions in docs/kpi-reference.md)."""
+    metrics = data.metrics()
+    figures = ("csat", "ces", "touch", "reopens")
+    wall = KpiAggregator(figures=figures, percentiles=(90,)).update(metrics).total()
+    business = KpiAggregator(figures=(), business=True, percentiles=(90,)).update(metrics).total()
+    hist = [0] * (len(_FRT_BINS) + 1)
+    for m in metrics:
+        if m.first_reply_business is not None:
+            hours = seconds(m.first_reply_business) / 3600
+            hist[sum(1 for edge in _FRT_BINS if hours >= edge)] += 1
+    labels = (
+        [f"< {_FRT_BINS[0]:g} h"]
+        + [f"{a:g}-{b:g} h" for a, b in pairwise(_FRT_BINS)]
+        + [f">= {_FRT_BINS[-1]:g} h"]
+    )
+    return {
+        "calendar": {name: _summary(wall.durations[name]) for name in DURATION_METRICS},
+        "business": {name: _summary(business.durations[name]) for name in DURATION_METRICS},
+        "csat": wall.csat,
+        "csat_responses": wall.csat_responses,
+        "ces": wall.ces,
+        "ces_responses": wall.ces_responses,
+        "solved": wall.solved,
+        "one_touch_rate": wall.one_touch_rate,
+        "two_touch_rate": wall.two_touch_rate,
+        "reopen_rate": wall.reopen_rate,
+        "first_reply_business_hours_histogram": dict(zip(labels, hist, strict=True)),
     }
 
 
