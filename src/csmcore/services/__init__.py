@@ -1,7 +1,36 @@
 """Use cases that wire the domain to storage (the layer above :mod:`csmcore.storage`).
 
+- :class:`Ledger`: the loyalty ledger service (earn, redeem, refund, return, expire, adjust,
+  transfer, balances, ``verify``) over any store offering the ``ledger`` role.
 - :mod:`csmcore.services.kpi`: KPIs over a store's tickets, streamed with the condition pushed
   down (:func:`~csmcore.services.kpi.summarize`).
+- The loyalty program on a ledger: :func:`earn_points` (a purchase or event, quoted with the
+  member's tier and cap usage, posted once per key), :func:`quote_points`, :func:`tier_of`,
+  :func:`loyalty_member`, :func:`review_member_tiers`; service recovery: :func:`compensate`.
 """
 
 from __future__ import annotations
+
+from csmcore.services._ledger import Ledger
+
+# -- the loyalty program (loyalty-program helper) -------------------------------------------
+from csmcore.services._program import (
+    UNTIL_ACTIVATED,
+    earn_points,
+    loyalty_member,
+    quote_points,
+    review_member_tiers,
+    tier_of,
+)
+from csmcore.services._recovery import compensate
+
+__all__ = [
+    "UNTIL_ACTIVATED",
+    "Ledger",
+    "compensate",
+    "earn_points",
+    "loyalty_member",
+    "quote_points",
+    "review_member_tiers",
+    "tier_of",
+]

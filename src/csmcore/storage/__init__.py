@@ -46,9 +46,12 @@ from csmcore.storage.protocols import (
 )
 from csmcore.storage.roles import StorageRole, declare_role, offered_roles, role_of
 
+from csmcore.storage.ledger import LedgerRepository  # declares the optional "ledger" role  # isort: skip
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "CalendarRepository",
+    "LedgerRepository",
     "PolicyRepository",
     "RuleRepository",
     "StorageRole",

@@ -13,13 +13,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from csmcore.errors import CsmError, SchemaVersionError, StorageError, ValidationError
 from csmcore.storage import kit as c
 from csmcore.storage._sql import DATA_MIGRATIONS, SCHEMA_VERSION, Cursor, Dialect
+from csmcore.storage._sql_ledger import SqlLedger
 from csmcore.storage._sql_roles import SqlDocuments, SqlRoles, SqlTickets
 from csmcore.storage.base import StoreBase
+from csmcore.storage.ledger import LEDGER
+from csmcore.storage.roles import BUILTIN_ROLES
 from csmcore.tickets import Ticket
 
 __all__ = ["SqlStore", "TicketCache"]
@@ -59,7 +62,11 @@ class TicketCache:
 
 
 class SqlStore(StoreBase, abc.ABC):
-    """Shared behaviour of the SQL stores; subclasses supply connections and the dialect."""
+    """Shared behaviour of the SQL stores; subclasses supply connections and the dialect.
+
+    They offer the required roles and the optional ``ledger`` role (outside units of work)."""
+
+    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | {LEDGER.name}
 
     dialect: Dialect
     driver_errors: tuple[type[BaseException], ...]
@@ -79,6 +86,7 @@ class SqlStore(StoreBase, abc.ABC):
         self.calendars = SqlDocuments(self, None, "calendars")
         self.policies = SqlDocuments(self, None, "policies")
         self.rules = SqlDocuments(self, None, "rules")
+        self.ledger = SqlLedger(self)
 
     # --- to be supplied by the dialect -------------------------------------------------------
 

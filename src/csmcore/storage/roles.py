@@ -2,11 +2,11 @@
 
 A role has a name (the attribute of a store and of a unit of work that gives it), the
 :mod:`~csmcore.storage.protocols` protocol it satisfies, whether every store must offer it, and,
-for a document role, the type of value it holds. The four roles of this release are required:
+for a document role, the type of value it holds. The four roles of the first release are required:
 ``tickets``, ``calendars`` (:class:`~csmcore.calendars.BusinessCalendar`), ``policies``
-(:class:`~csmcore.sla.SlaPolicy`) and ``rules``. Roles declared later (escalation firings, the
-notification outbox, the loyalty ledger) are optional, so a store written today keeps working
-without them.
+(:class:`~csmcore.sla.SlaPolicy`) and ``rules``. Roles declared later (the loyalty ``ledger``,
+declared in :mod:`csmcore.storage.ledger`; escalation firings and the notification outbox to
+come) are optional, so a store written today keeps working without them.
 
 A store lists the roles it offers in a ``roles`` attribute (a set of role names); a store
 without one offers the required roles. :func:`role_of` gives a role of a store, or raises
@@ -15,7 +15,7 @@ without one offers the required roles. :func:`role_of` gives a role of a store, 
 >>> from csmcore.storage import open_store
 >>> store = open_store("memory://")
 >>> sorted(offered_roles(store))
-['calendars', 'policies', 'rules', 'tickets']
+['calendars', 'ledger', 'policies', 'rules', 'tickets']
 >>> role_of(store, "policies") is store.policies
 True
 >>> storage_role("calendars").check_value("not a calendar")  # doctest: +ELLIPSIS

@@ -68,7 +68,12 @@ group's name to its classes:
 - ``"faults"``: :class:`FaultTests`;
 - ``"races"``: :class:`ConcurrencyTests` (threads and processes);
 - ``"crash"``: :class:`CrashTests` (writer processes killed while holding the lock);
-- ``"agreement"``: :class:`AgreementTests` (a state machine against the memory reference).
+- ``"agreement"``: :class:`AgreementTests` (a state machine against the memory reference);
+- ``"ledger"``: :class:`LedgerTests`, for a store offering the optional ``ledger`` role (entries
+  kept exactly, idempotent writes, atomic transfers, no overdraw between threads, connections
+  and processes, and a Hypothesis state machine proving conservation, balances equal to the
+  replay of the entries at any instant, retries changing nothing and refunds restoring the same
+  lots). It is not part of :class:`StorageSuite` (the role is optional): add it yourself.
 
 Compose the groups of the roles your store offers (each class brings the shared fixtures)::
 
@@ -103,6 +108,7 @@ from csmcore.testing.storage_suite._documents import (
     DocumentRoleTests,
     VersionedTests,
 )
+from csmcore.testing.storage_suite._ledger import LedgerTests
 from csmcore.testing.storage_suite._races import ConcurrencyTests, CrashTests
 from csmcore.testing.storage_suite._roles import RoleTests
 from csmcore.testing.storage_suite._schema import FaultTests, SchemaTests
@@ -140,6 +146,7 @@ __all__ = [
     "DocumentRoleTests",
     "DurabilityTests",
     "FaultTests",
+    "LedgerTests",
     "MessageTests",
     "OldSchemas",
     "PushdownProbe",
@@ -172,8 +179,10 @@ GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
     "races": (ConcurrencyTests,),
     "crash": (CrashTests,),
     "agreement": (AgreementTests,),
+    "ledger": (LedgerTests,),
 }
-"""The suite's test class groups by name; :class:`StorageSuite` inherits every class here."""
+"""The suite's test class groups by name; :class:`StorageSuite` inherits every class here but
+those of optional roles (``"ledger"``)."""
 
 
 class StorageSuite(
