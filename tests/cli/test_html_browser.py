@@ -20,10 +20,12 @@ import pytest
 
 pytest.importorskip("plotly", reason="the [report] extra (plotly) is not installed")
 
-from csmcore.cli.demo import simulate
+from csmcore.cli.demo import run_jobs, simulate
 from csmcore.cli.html import render_html
 from csmcore.cli.policy_file import default_book
 from csmcore.cli.report import ReportInput, build_report
+from csmcore.services import Ledger
+from csmcore.storage import open_store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -62,12 +64,16 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     desk = simulate(seed=2, weeks=3)
+    book = default_book(desk.calendar)
+    activity = run_jobs(desk, book, Ledger(open_store("memory://")))
     report = build_report(
         ReportInput(
             tickets=desk.tickets,
-            book=default_book(desk.calendar),
+            book=book,
             at=desk.end,
             timezone="Europe/Berlin",
+            firings=activity.firings,
+            grants=activity.grants,
         )
     )
     path = tmp_path_factory.mktemp("html") / "report.html"
@@ -88,9 +94,18 @@ def test_every_chart_renders_with_its_data(page: Path, tmp_path: Path) -> None:
     done = _chromium(tmp_path, "--dump-dom", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
-    for chart_id in ("weekly-volume", "first-reply-distribution", "sla-achievement", "backlog"):
+    charts = (
+        "weekly-volume",
+        "first-reply-distribution",
+        "sla-achievement",
+        "backlog",
+        "escalations",
+        "points-granted",
+    )
+    for chart_id in charts:
         start = dom.find(f'id="{chart_id}"')
-        assert start >= 0, f"chart {chart_id} missing from the rendered page"
+        found = re.findall(r"id=\"([a-z-]+)\"", dom)
+        assert start >= 0, f"chart {chart_id} missing from the rendered page: {found}"
         block = dom[start : start + 200_000]
         svg = re.search(r'<svg class="main-svg"[^>]*width="(\d+)" height="(\d+)"', block)
         assert svg is not None, f"chart {chart_id} was not drawn"

@@ -162,3 +162,50 @@ def test_a_new_section_is_declared_once_and_reported() -> None:
         from csmcore.cli import report as module
 
         module._SECTIONS.pop("test-extra")
+
+
+def test_escalation_and_loyalty_sections_of_a_demo_desk() -> None:
+    from csmcore.cli.demo import demo_recovery, run_jobs, simulate
+    from csmcore.services import Ledger
+    from csmcore.storage import open_store
+
+    desk = simulate(seed=4, weeks=1)
+    book = default_book(desk.calendar)
+    ledger = Ledger(open_store("memory://"))
+    activity = run_jobs(desk, book, ledger)
+    report = build_report(
+        ReportInput(
+            tickets=desk.tickets,
+            book=book,
+            at=desk.end,
+            firings=activity.firings,
+            grants=activity.grants,
+        )
+    )
+    esc = report["sections"]["escalations"]
+    assert esc["fired"] == len(activity.firings) == sum(esc["by_rule"].values())
+    assert sum(sum(week.values()) for week in esc["by_week"].values()) == esc["fired"]
+    # Every firing is at or after its ticket's creation and within the simulated period.
+    created = {t.id: t.created_at for t in desk.tickets}
+    assert all(created[f.ticket_id] < f.at <= desk.end for f in activity.firings)
+    loyalty = report["sections"]["loyalty"]
+    assert loyalty["points"] == sum(loyalty["points_by_week"].values())
+    assert loyalty["points"] == sum(loyalty["points_by_target"].values())
+    # Every breached target cycle at the end is compensated once, within the monthly cap.
+    policy = demo_recovery()
+    keys = [e.key for e in activity.grants]
+    assert len(keys) == len(set(keys))
+    per_member: dict[str, int] = {}
+    for e in activity.grants:
+        per_member[e.member_id] = per_member.get(e.member_id, 0) + e.points
+    assert policy.cap is not None
+    assert max(per_member.values()) <= policy.cap  # one week: one calendar month at most
+    # Running the nightly job again grants nothing more (idempotent per ticket and cycle).
+    again = run_jobs(desk, book, ledger)
+    assert again.grants == ()
+
+
+def test_sections_without_jobs_say_they_are_not_available() -> None:
+    report = build_report(ReportInput(tickets=[], book=BOOK, at=datetime(2025, 1, 1, tzinfo=UTC)))
+    assert report["sections"]["escalations"] == {"available": False}
+    assert report["sections"]["loyalty"] == {"available": False}

@@ -433,12 +433,17 @@ def demo(
 ) -> None:
     """Simulate a support desk for a few weeks into a SQLite store, then report on it.
 
+    The desk's escalation rules fire (a warning at 75 % of the first-reply target, the support
+    manager told of resolution breaches) and a nightly service-recovery job grants loyalty
+    points for breaches, into the same store's ledger.
+
     \b
     Example:
       csmcore demo --seed 7 --weeks 6 --html demo.html
     """
-    from csmcore.cli.demo import simulate
+    from csmcore.cli.demo import run_jobs, simulate
     from csmcore.conditions import Always
+    from csmcore.services import Ledger
     from csmcore.storage import open_store
 
     desk = simulate(seed=seed, weeks=weeks)
@@ -448,19 +453,23 @@ def demo(
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{path}"
     stored = _store_tickets(url, list(desk.tickets))
+    from csmcore.cli.policy_file import default_book
+
+    book = default_book(desk.calendar)
     store = open_store(url)
     try:
         tickets = [t for batch in store.tickets.stream(Always()) for t in batch]
+        activity = run_jobs(desk, book, Ledger(store))
     finally:
         store.close()
-    from csmcore.cli.policy_file import default_book
-
     data = report_module.ReportInput(
         tickets=tickets,
-        book=default_book(desk.calendar),
+        book=book,
         at=desk.end,
         timezone=desk.calendar.timezone_name or "UTC",
         source=f"csmcore demo --seed {seed} --weeks {weeks}",
+        firings=activity.firings,
+        grants=activity.grants,
     )
     figures = report_module.build_report(data)
     _write_outputs(figures, json_out, html_out)

@@ -176,3 +176,24 @@ def _made_sla(console: Console, s: Mapping[str, Any]) -> None:
     )
     for key, n in s["table"].items():
         console.print(f"  {key}: {n:,}")
+
+
+@text_renderer("escalations")
+def _escalations(console: Console, s: Mapping[str, Any]) -> None:
+    if not s["available"]:
+        return
+    console.print(f"\n[bold]Escalations[/bold]: {s['fired']:,} fired")
+    for rule, n in s["by_rule"].items():
+        console.print(f"  {rule}: {n:,}")
+
+
+@text_renderer("loyalty")
+def _loyalty(console: Console, s: Mapping[str, Any]) -> None:
+    if not s["available"]:
+        return
+    console.print(
+        f"\n[bold]Service recovery[/bold]: {s['points']:,} points granted to "
+        f"{s['members']:,} customers in {s['grants']:,} grants"
+    )
+    for target, points in s["points_by_target"].items():
+        console.print(f"  {target}: {points:,} points")

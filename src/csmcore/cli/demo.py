@@ -24,13 +24,37 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
+from dateutil.relativedelta import relativedelta
 
 from csmcore.calendars import BusinessCalendar
+from csmcore.conditions import Always
 from csmcore.errors import ValidationError
+from csmcore.escalation import (
+    DueOffset,
+    EscalationLevel,
+    EscalationRule,
+    Firing,
+    Notify,
+    PercentUsed,
+    due_firings,
+)
 from csmcore.kpi import SatisfactionRated
+from csmcore.loyalty import LedgerEntry, RecoveryPolicy, RollingExpiry
+from csmcore.services import Ledger, compensate
+from csmcore.sla import SlaBook
 from csmcore.tickets import Role, Status, Ticket
 
-__all__ = ["DEMO_START", "DEMO_ZONE", "Desk", "demo_calendar", "simulate"]
+__all__ = [
+    "DEMO_START",
+    "DEMO_ZONE",
+    "Desk",
+    "DeskActivity",
+    "demo_calendar",
+    "demo_recovery",
+    "demo_rules",
+    "run_jobs",
+    "simulate",
+]
 
 DEMO_ZONE = "Europe/Berlin"
 """The simulated desk's time zone."""
@@ -187,3 +211,91 @@ def simulate(*, seed: int = 1, weeks: int = 4) -> Desk:
         tickets.append(_life(rng, ticket, calendar, end))
     utc_end = end.astimezone(ZoneInfo("UTC"))
     return Desk(tickets=tuple(tickets), calendar=calendar, start=start, end=utc_end)
+
+
+# -- what the desk's jobs do with its history: escalations and service recovery ----------------
+
+
+def demo_rules() -> tuple[EscalationRule, ...]:
+    """The desk's escalation rules: warn the group at 75 % of the first-reply target, and tell
+    the support manager (during business hours) when a resolution target is breached."""
+    return (
+        EscalationRule(
+            name="first-reply-at-risk",
+            condition=Always(),
+            levels=[
+                EscalationLevel(
+                    trigger=PercentUsed(target="first_reply", percent=75),
+                    actions=[
+                        Notify(channel="email", recipient="$group", template="first-reply-at-risk")
+                    ],
+                )
+            ],
+        ),
+        EscalationRule(
+            name="resolution-breached",
+            condition=Always(),
+            levels=[
+                EscalationLevel(
+                    trigger=DueOffset.after("total_resolution"),
+                    actions=[
+                        Notify(
+                            channel="email",
+                            recipient="support-manager",
+                            template="resolution-breached",
+                            business_hours=True,
+                        )
+                    ],
+                )
+            ],
+        ),
+    )
+
+
+def demo_recovery() -> RecoveryPolicy:
+    """Service recovery: 100 points per breached target cycle (50 for a first reply), at most
+    300 points per customer per calendar month in Berlin, expiring after a year."""
+    return RecoveryPolicy(
+        points=100,
+        per_target={"first_reply": 50},
+        cap=300,
+        period="month",
+        timezone=DEMO_ZONE,
+        expiry=RollingExpiry(after=relativedelta(years=1)),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class DeskActivity:
+    """What the desk's jobs did over the period: the escalation firings (in order) and the
+    service-recovery grants written to the ledger."""
+
+    firings: tuple[Firing, ...]
+    grants: tuple[LedgerEntry, ...]
+
+
+def run_jobs(desk: Desk, book: SlaBook, ledger: Ledger) -> DeskActivity:
+    """Play the desk's jobs over its history: every escalation firing of :func:`demo_rules`
+    (notifications only, so the histories are unchanged and the firings exact), and a nightly
+    service-recovery run (:func:`~csmcore.services.compensate` at each local midnight and at the
+    end) that grants points for the breaches of the day before."""
+    rules = demo_rules()
+    firings: list[Firing] = []
+    for ticket in desk.tickets:
+        firings.extend(due_firings(ticket, book, rules, desk.start, desk.end))
+    firings.sort(key=lambda f: (f.at, f.ticket_id, f.rule, f.level))
+    policy = demo_recovery()
+    grants: list[LedgerEntry] = []
+    zone = ZoneInfo(DEMO_ZONE)
+    nights: list[datetime] = []
+    day = desk.start.astimezone(zone).date() + timedelta(days=1)
+    while (night := datetime.combine(day, datetime.min.time(), tzinfo=zone)) < desk.end:
+        nights.append(night)
+        day += timedelta(days=1)
+    nights.append(desk.end)
+    for night in nights:
+        for ticket in desk.tickets:
+            if ticket.created_at < night:
+                results = book.evaluate(ticket, night)
+                grants.extend(compensate(ledger, policy, ticket, results, night))
+    return DeskActivity(firings=tuple(firings), grants=tuple(grants))

@@ -103,6 +103,30 @@ def _backlog(s: Mapping[str, Any]) -> Iterator[tuple[str, go.Figure]]:
     yield "backlog", _layout(fig, "Open tickets (backlog) over time", "instant", "open tickets")
 
 
+@chart("escalations")
+def _escalations(s: Mapping[str, Any]) -> Iterator[tuple[str, go.Figure]]:
+    if not s["available"]:
+        return
+    weeks = list(s["by_week"])
+    fig = go.Figure()
+    for rule in s["by_rule"]:
+        fig.add_trace(go.Bar(x=weeks, y=[s["by_week"][w].get(rule, 0) for w in weeks], name=rule))
+    fig.update_layout(barmode="stack")
+    yield "escalations", _layout(fig, "Escalations fired per week", "week starting", "firings")
+
+
+@chart("loyalty")
+def _loyalty(s: Mapping[str, Any]) -> Iterator[tuple[str, go.Figure]]:
+    if not s["available"]:
+        return
+    weeks = s["points_by_week"]
+    fig = go.Figure(go.Bar(x=list(weeks), y=list(weeks.values()), name="points"))
+    yield (
+        "points-granted",
+        _layout(fig, "Loyalty points granted for SLA breaches per week", "week starting", "points"),
+    )
+
+
 def _table(rows: list[list[str]], header: list[str]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from csmcore.errors import ValidationError
+from csmcore.escalation import Firing
 from csmcore.kpi import (
     DURATION_METRICS,
     DurationSummary,
@@ -44,6 +45,7 @@ from csmcore.kpi import (
     TicketMetrics,
     ticket_metrics,
 )
+from csmcore.loyalty import LedgerEntry
 from csmcore.sla import SlaBook, SlaResults, SlaState
 from csmcore.tickets import Merged, Status, Ticket
 from csmcore.tickets.importing import ImportReport
@@ -72,7 +74,8 @@ class ReportInput:
     report is taken at (targets still running are judged as they stand then); ``timezone``
     (an IANA name) is the zone of the dates shown and of weekly buckets; ``import_report`` the
     importer's accounting when the tickets came from an export, whose rows are numbered from 1
-    after ``header_lines`` lines (file line = row + header_lines).
+    after ``header_lines`` lines (file line = row + header_lines). ``firings`` (escalation
+    firings) and ``grants`` (loyalty ledger entries of service recovery) are shown when given.
     """
 
     tickets: Sequence[Ticket]
@@ -83,6 +86,8 @@ class ReportInput:
     source: str | None = None
     format: str | None = None
     header_lines: int = 1
+    firings: Sequence[Firing] | None = None
+    grants: Sequence[LedgerEntry] | None = None
     _results: list[SlaResults] = attrs.field(init=False, eq=False, repr=False, factory=list)
     _metrics: list[TicketMetrics] = attrs.field(init=False, eq=False, repr=False, factory=list)
 
@@ -420,6 +425,46 @@ def _backlog(data: ReportInput) -> Mapping[str, Any]:
             k: buckets[k] for k in ("under 1 day", "1-3 days", "3-7 days", "over 7 days")
         },
         "over_time": over_time,
+    }
+
+
+@report_section("escalations", order=60)
+def _escalations(data: ReportInput) -> Mapping[str, Any]:
+    if data.firings is None:
+        return {"available": False}
+    zone = data.zone
+    by_rule: Counter[str] = Counter()
+    weekly: dict[str, Counter[str]] = defaultdict(Counter)
+    for f in data.firings:
+        name = f"{f.rule} (level {f.level + 1})"
+        by_rule[name] += 1
+        weekly[week_start(f.at, zone)][name] += 1
+    return {
+        "available": True,
+        "fired": len(data.firings),
+        "by_rule": dict(by_rule.most_common()),
+        "by_week": {week: dict(c) for week, c in sorted(weekly.items())},
+    }
+
+
+@report_section("loyalty", order=70)
+def _loyalty(data: ReportInput) -> Mapping[str, Any]:
+    if data.grants is None:
+        return {"available": False}
+    zone = data.zone
+    weekly: Counter[str] = Counter()
+    by_target: Counter[str] = Counter()
+    for entry in data.grants:
+        weekly[week_start(entry.at, zone)] += entry.points
+        parts = entry.key.split(":")
+        by_target[parts[2] if len(parts) == 4 else "other"] += entry.points
+    return {
+        "available": True,
+        "grants": len(data.grants),
+        "points": sum(e.points for e in data.grants),
+        "members": len({e.member_id for e in data.grants}),
+        "points_by_target": dict(by_target.most_common()),
+        "points_by_week": dict(sorted(weekly.items())),
     }
 
 
