@@ -69,6 +69,10 @@ def _import(console: Console, s: Mapping[str, Any]) -> None:
         if s[title]:
             text = ", ".join(f"{k} {n:,}" for k, n in s[title].items())
             console.print(f"  {title}: {text}")
+    for field, values in s["unmapped"].items():
+        text = ", ".join(f"{v!r} {n:,}" for v, n in list(values.items())[:8])
+        more = f" and {len(values) - 8} more" if len(values) > 8 else ""
+        console.print(f"  not mapped, kept in the field {field!r}: {text}{more}", markup=False)
     for r in s["rejected"][:10]:
         where = "" if r["line"] is None else f"line {r['line']}: "
         console.print(f"  rejected {r['ticket']}: {where}{r['message']}", markup=False)

@@ -204,12 +204,32 @@ def distribution(values: list[float]) -> dict[str, Any]:
 # -- the built-in sections ----------------------------------------------------------------------
 
 
+_UNMAPPED_FIELDS = ("activity", "import.state", "import.priority")
+"""The fields the importers keep what they could not map in: activity names the format does not
+list (``activity``), unknown states and priorities (``import.state``, ``import.priority``)."""
+
+
+def _unmapped(tickets: Sequence[Ticket]) -> dict[str, dict[str, int]]:
+    counts: dict[str, Counter[str]] = {name: Counter() for name in _UNMAPPED_FIELDS}
+    for ticket in tickets:
+        for event in ticket.events:
+            changes = getattr(event, "changes", None) or getattr(event, "fields", None)
+            if not isinstance(changes, Mapping):
+                continue
+            for name in _UNMAPPED_FIELDS:
+                value = changes.get(name)
+                if isinstance(value, str):
+                    counts[name][value] += 1
+    return {name: dict(c.most_common()) for name, c in counts.items() if c}
+
+
 @report_section("import", order=0)
 def _import(data: ReportInput) -> Mapping[str, Any]:
     report = data.import_report
     if report is None:
         return {"available": False}
     return {
+        "unmapped": _unmapped(data.tickets),
         "available": True,
         "rows": report.rows,
         "tickets": report.tickets,
