@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from csmcore._boundary import guard_exports
 from csmcore.services._ledger import Ledger
 
 # -- the loyalty program (loyalty-program helper) -------------------------------------------
@@ -34,3 +35,5 @@ __all__ = [
     "review_member_tiers",
     "tier_of",
 ]
+
+guard_exports(__name__)  # every export behind the public boundary (csmcore._boundary)

@@ -12,6 +12,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from csmcore import conditions as cd
+from csmcore._boundary import guard_class
 from csmcore.errors import ConcurrencyError, StorageError, ValidationError
 from csmcore.storage import _sql as sql
 from csmcore.storage import kit as c
@@ -74,6 +75,7 @@ class SqlRoles:
         self.rules = SqlDocuments(store, cur, "rules", self)
 
 
+@guard_class(fallback=StorageError)
 class _Bound:
     def __init__(self, store: SqlStore, cur: Cursor | None, roles: SqlRoles | None = None) -> None:
         self._store = store

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
+from csmcore._boundary import guard_class
 from csmcore.conditions import Condition
 from csmcore.errors import StorageError
 from csmcore.loyalty import LedgerEntry, LedgerState
@@ -169,6 +170,7 @@ class _Documents(DocumentRepositoryBase[Any]):
         return sorted(found)
 
 
+@guard_class(fallback=StorageError)
 class _Ledger:
     """The ``ledger`` role: one :class:`~csmcore.loyalty.LedgerState` per member, kept for good
     (no replay per operation); plans run and entries apply under the store's lock, so the

@@ -47,6 +47,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
+from csmcore._boundary import guard_class
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Condition
 from csmcore.sla import SlaPolicy
@@ -68,6 +69,7 @@ T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
 
+@guard_class
 @attrs.frozen(kw_only=True)
 class Versioned(Generic[T]):
     """One stored version of a versioned document.
