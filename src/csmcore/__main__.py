@@ -1,8 +1,9 @@
-"""``python -m csmcore``: a short, runnable tour of the business calendar.
+"""``python -m csmcore``: the ``csmcore`` command, or a tour of the calendar without it.
 
-A later release brings the ``csmcore`` command line (reports on help desk exports); until then this
-prints what a support lead would ask of a calendar: when is a 4-business-hour reply due for a
-ticket that arrives on a Friday afternoon before a holiday weekend, across a DST change.
+With the ``[cli]`` extra installed, ``python -m csmcore ARGS`` is ``csmcore ARGS`` (``demo``,
+``report``, ``backtest``, ``export``). Without it, it prints :func:`tour`: what a support lead
+would ask of a calendar (when is a 4-business-hour reply due for a ticket that arrives on a
+Friday afternoon before a holiday weekend, across a DST change) and how to install the command.
 """
 
 from __future__ import annotations
@@ -15,8 +16,21 @@ from csmcore import BusinessCalendar
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the calendar demo; returns the process exit code."""
-    del argv
+    """Run the ``csmcore`` command when its extra is installed, else print :func:`tour`."""
+    try:
+        from csmcore.cli import _app
+    except ImportError:
+        sys.stdout.write(tour())
+        sys.stdout.write(
+            "\nThe csmcore command (demo, report, backtest, export) needs its extra: "
+            "pip install 'csmcore[cli]'\n"
+        )
+        return 0
+    return _app.main(argv)
+
+
+def tour() -> str:
+    """The calendar tour's text."""
     zone = ZoneInfo("America/New_York")
     calendar = BusinessCalendar(
         timezone="America/New_York",
@@ -47,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         f"business time from {start.isoformat()} to {end.isoformat()}: "
         f"{calendar.elapsed(start, end)} (wall clock {end - start})"
     )
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,203 @@
+"""The text form of a report, drawn with rich tables from the report mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["duration_text", "render_text", "text_renderer"]
+
+Renderer = Callable[[Console, Mapping[str, Any]], None]
+_RENDERERS: dict[str, Renderer] = {}
+
+
+def text_renderer(section: str) -> Callable[[Renderer], Renderer]:
+    """Declare how the section ``section`` is printed (sections without one are skipped)."""
+
+    def declare(render: Renderer) -> Renderer:
+        _RENDERERS[section] = render
+        return render
+
+    return declare
+
+
+def duration_text(value: float | None) -> str:
+    """Seconds as ``2d 3h``, ``4h 05m``, ``12m 30s``; ``-`` for None."""
+    if value is None:
+        return "-"
+    sign = "-" if value < 0 else ""
+    total = round(abs(value))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours}h"
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m"
+    return f"{sign}{minutes}m {secs:02d}s"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def render_text(report: Mapping[str, Any], console: Console) -> None:
+    """Print ``report`` (see :func:`csmcore.cli.report.build_report`) to ``console``."""
+    console.print(
+        f"[bold]csmcore report[/bold]  {report['tickets']:,} tickets, judged at {report['at']} "
+        f"(dates in {report['timezone']})"
+    )
+    for name, section in report["sections"].items():
+        render = _RENDERERS.get(name)
+        if render is not None:
+            render(console, section)
+
+
+@text_renderer("import")
+def _import(console: Console, s: Mapping[str, Any]) -> None:
+    if not s["available"]:
+        return
+    console.print(
+        f"\n[bold]Import[/bold]: {s['rows']:,} rows, {s['tickets']:,} tickets, "
+        f"{s['events']:,} events; {s['noop_rows']:,} no-op rows, "
+        f"{s['rejected_rows']:,} rows in rejected tickets"
+    )
+    for title in ("repairs", "noops", "rejects"):
+        if s[title]:
+            text = ", ".join(f"{k} {n:,}" for k, n in s[title].items())
+            console.print(f"  {title}: {text}")
+    for field, values in s["unmapped"].items():
+        text = ", ".join(f"{v!r} {n:,}" for v, n in list(values.items())[:8])
+        more = f" and {len(values) - 8} more" if len(values) > 8 else ""
+        console.print(f"  not mapped, kept in the field {field!r}: {text}{more}", markup=False)
+    for r in s["rejected"][:10]:
+        where = "" if r["line"] is None else f"line {r['line']}: "
+        console.print(f"  rejected {r['ticket']}: {where}{r['message']}", markup=False)
+
+
+@text_renderer("volume")
+def _volume(console: Console, s: Mapping[str, Any]) -> None:
+    table = Table(title="Volume", title_justify="left")
+    table.add_column("channel")
+    table.add_column("tickets", justify="right")
+    for channel, n in s["by_channel"].items():
+        table.add_row(channel, f"{n:,}")
+    console.print(table)
+    weeks = s["by_week"]
+    if weeks:
+        busiest = max(weeks.items(), key=lambda kv: kv[1])
+        console.print(
+            f"  {len(weeks)} weeks, busiest week starting {busiest[0]} ({busiest[1]:,} tickets)"
+        )
+
+
+_TIMES = (
+    ("first_reply", "first reply"),
+    ("full_resolution", "resolution"),
+    ("requester_wait", "requester wait"),
+    ("agent_wait", "agent wait"),
+)
+
+
+@text_renderer("kpi")
+def _kpi(console: Console, s: Mapping[str, Any]) -> None:
+    table = Table(title="Times", title_justify="left")
+    for column in ("metric", "clock", "tickets", "median", "mean", "p90", "not yet"):
+        table.add_column(column, justify="left" if column in ("metric", "clock") else "right")
+    for key, label in _TIMES:
+        for clock in ("calendar", "business"):
+            row = s[clock][key]
+            table.add_row(
+                label if clock == "calendar" else "",
+                clock,
+                f"{row['count']:,}",
+                duration_text(row["median_seconds"]),
+                duration_text(row["mean_seconds"]),
+                duration_text(row["p90_seconds"]),
+                f"{row['excluded']:,}",
+            )
+    console.print(table)
+    parts = [f"one-touch {_rate(s['one_touch_rate'])}", f"reopened {_rate(s['reopen_rate'])}"]
+    if s["csat_responses"]:
+        parts.append(f"CSAT {_rate(s['csat'])} of {s['csat_responses']:,} ratings")
+    console.print("  " + ", ".join(parts) + f" (of {s['solved']:,} solved tickets)")
+
+
+@text_renderer("sla")
+def _sla(console: Console, s: Mapping[str, Any]) -> None:
+    table = Table(title="SLA achievement", title_justify="left")
+    for column in ("target", "achieved", "breached", "active", "paused", "rate"):
+        table.add_column(column, justify="left" if column == "target" else "right")
+    for target, row in s["targets"].items():
+        table.add_row(
+            target,
+            f"{row['achieved']:,}",
+            f"{row['breached']:,}",
+            f"{row['active']:,}",
+            f"{row['paused']:,}",
+            _rate(row["achievement_rate"]),
+        )
+    table.add_row(
+        "all targets",
+        f"{s['achieved']:,}",
+        f"{s['breached']:,}",
+        "",
+        "",
+        _rate(s["achievement_rate"]),
+    )
+    console.print(table)
+    if s["top_breaches"]:
+        top = Table(title="Top breaches (most overdue)", title_justify="left")
+        for column in ("ticket", "target", "breached at", "overdue (target's clock)"):
+            top.add_column(column)
+        for b in s["top_breaches"]:
+            top.add_row(
+                b["ticket"], b["target"], b["breached_at"], duration_text(b["overdue_seconds"])
+            )
+        console.print(top)
+
+
+@text_renderer("backlog")
+def _backlog(console: Console, s: Mapping[str, Any]) -> None:
+    buckets = ", ".join(f"{k}: {n:,}" for k, n in s["age_buckets"].items())
+    console.print(
+        f"\n[bold]Backlog[/bold]: {s['open']:,} open; age p50 "
+        f"{duration_text(s['age_p50_seconds'])}, p90 {duration_text(s['age_p90_seconds'])} "
+        f"({buckets})"
+    )
+
+
+@text_renderer("made_sla")
+def _made_sla(console: Console, s: Mapping[str, Any]) -> None:
+    if not s["compared"]:
+        return
+    console.print(
+        f"\n[bold]Help desk verdict vs csmcore[/bold]: {s['compared']:,} tickets carry the "
+        f"export's made_sla; csmcore agrees on {s['agree']:,} ({_rate(s['agreement_rate'])})"
+    )
+    for key, n in s["table"].items():
+        console.print(f"  {key}: {n:,}")
+
+
+@text_renderer("escalations")
+def _escalations(console: Console, s: Mapping[str, Any]) -> None:
+    if not s["available"]:
+        return
+    console.print(f"\n[bold]Escalations[/bold]: {s['fired']:,} fired")
+    for rule, n in s["by_rule"].items():
+        console.print(f"  {rule}: {n:,}")
+
+
+@text_renderer("loyalty")
+def _loyalty(console: Console, s: Mapping[str, Any]) -> None:
+    if not s["available"]:
+        return
+    console.print(
+        f"\n[bold]Service recovery[/bold]: {s['points']:,} points granted to "
+        f"{s['members']:,} customers in {s['grants']:,} grants"
+    )
+    for target, points in s["points_by_target"].items():
+        console.print(f"  {target}: {points:,} points")

@@ -1,0 +1,317 @@
+"""Importers: the formats ``csmcore report --format NAME`` reads, found by name in a registry.
+
+An importer turns a text stream into tickets, accounting for every input line in an
+:class:`~csmcore.tickets.importing.ImportReport`. Each is declared once, with
+:func:`register_importer`; the command line lists and finds them there, and third-party
+packages add theirs under the entry-point group ``csmcore.importers`` (the entry point names an
+:class:`Importer` object, loaded the first time a name is looked up).
+
+Three are built in, each a thin layer over :mod:`csmcore.tickets.importing`:
+
+- ``helpdesk-log``: a process-mining event log CSV (case, activity, timestamp, resource), with
+  the activity mapping of :data:`~csmcore.tickets.importing.HELPDESK` ("Take in charge ticket" is
+  the first agent response, "Wait" a pause, "Resolve ticket" solved, "Closed" closed);
+- ``servicenow``: ServiceNow's incident audit CSV (:data:`~csmcore.tickets.importing.SERVICENOW`);
+  the instance's own ``made_sla`` verdict is kept as the custom field ``made_sla``;
+- ``csmcore-jsonl``: csmcore's own lossless format, one ticket document per line
+  (``{"type": "ticket", "schema": 1, "data": {...}}``), as ``csmcore export`` writes it.
+
+>>> import io
+>>> from csmcore.tickets.importing import ImportReport
+>>> importer = importer_named("helpdesk-log")
+>>> report = ImportReport()
+>>> log = io.StringIO(
+...     "case:concept:name,concept:name,time:timestamp,org:resource\\n"
+...     "C1,Assign seriousness,2024-05-06 09:00:00+00:00,Value 1\\n"
+...     "C1,Take in charge ticket,2024-05-06 09:40:00+00:00,Value 2\\n")
+>>> [t.ticket.id for t in importer.read(log, options=ImportOptions(), report=report)]
+['C1']
+>>> importer_named("zendesk")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+csmcore.errors.ValidationError: unknown import format 'zendesk'; known formats: csmcore-jsonl, ...
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from importlib.metadata import entry_points
+from typing import Protocol, TextIO, runtime_checkable
+
+import attrs
+
+from csmcore.errors import CsmError, SerializationError, ValidationError
+from csmcore.serialization import from_document, to_document
+from csmcore.tickets import Ticket
+from csmcore.tickets.importing import (
+    HELPDESK,
+    SERVICENOW,
+    FaultPolicy,
+    ImportedTicket,
+    ImportReport,
+    Reason,
+    Rejection,
+    Timestamps,
+    import_activities,
+    import_snapshots,
+    read_csv,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ImportOptions",
+    "Importer",
+    "importer_named",
+    "importer_names",
+    "register_importer",
+    "write_jsonl",
+]
+
+ENTRY_POINT_GROUP = "csmcore.importers"
+"""The entry-point group third-party importers register under."""
+
+
+@attrs.frozen(kw_only=True)
+class ImportOptions:
+    """What every importer is told: the zone of naive timestamps, and strict or repair.
+
+    ``timezone`` is an IANA name (``"Europe/Rome"``) or ``"UTC"``; ``strict`` rejects a whole
+    ticket at its first fault instead of repairing what can be repaired (see
+    :class:`~csmcore.tickets.importing.FaultPolicy`).
+    """
+
+    timezone: str = "UTC"
+    strict: bool = False
+
+    @property
+    def policy(self) -> FaultPolicy:
+        """The importers' fault policy these options ask for."""
+        return FaultPolicy.STRICT if self.strict else FaultPolicy.REPAIR
+
+
+@runtime_checkable
+class Importer(Protocol):
+    """Reads one export format.
+
+    ``name`` is what ``--format`` takes; ``summary`` one line for ``--help``; rows are numbered
+    from 1 as in :class:`~csmcore.tickets.importing.Rejection`, and ``header_lines`` says how
+    many lines come before row 1 (so messages can give file line numbers). :meth:`read`
+    yields the tickets of ``stream`` as it reads it (one ticket's lines held at a time where the
+    format allows), counts every line in ``report`` and raises a
+    :class:`~csmcore.errors.CsmError` (a :class:`~csmcore.errors.ValidationError`, naming the
+    line) only for a fault that makes the rest of the stream unreadable.
+    """
+
+    @property
+    def name(self) -> str:
+        """What ``--format`` takes: lower case, unique."""
+        ...
+
+    @property
+    def summary(self) -> str:
+        """One line for ``--help``."""
+        ...
+
+    @property
+    def header_lines(self) -> int:
+        """Lines before the first data row (1 for a CSV header): file line = row + this."""
+        ...
+
+    def read(
+        self, stream: TextIO, *, options: ImportOptions, report: ImportReport
+    ) -> Iterator[ImportedTicket]:
+        """Yield the tickets of ``stream``; see the class documentation."""
+        ...
+
+
+_LOCK = threading.Lock()
+_REGISTRY: dict[str, Importer] = {}
+_ENTRY_POINTS_LOADED = False
+
+
+def register_importer(importer: Importer) -> Importer:
+    """Declare ``importer`` under its ``name`` and return it (usable as a class decorator on
+    an instance factory, or called with an instance).
+
+    Raises :class:`~csmcore.errors.ValidationError` when the object is not an :class:`Importer`
+    or another importer already has the name.
+    """
+    if not isinstance(importer, Importer):
+        raise ValidationError(
+            f"importer={importer!r} is not an importer; expected an object with name, summary "
+            "and read(stream, *, options, report)"
+        )
+    name = importer.name
+    if not isinstance(name, str) or not name or name != name.strip().lower():
+        raise ValidationError(
+            f"importer name {name!r} is not accepted; expected a non-empty lower-case name"
+        )
+    with _LOCK:
+        other = _REGISTRY.get(name)
+        if other is not None and other is not importer:
+            raise ValidationError(f"an importer named {name!r} is already registered: {other!r}")
+        _REGISTRY[name] = importer
+    return importer
+
+
+def _load_entry_points() -> None:
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name in _REGISTRY:
+            continue
+        try:
+            loaded = point.load()
+        except Exception as err:  # a broken plug-in must not break the command
+            raise ValidationError(
+                f"the importer entry point {point.name!r} ({point.value}) failed to load: {err}"
+            ) from err
+        register_importer(loaded() if isinstance(loaded, type) else loaded)
+
+
+def importer_names() -> list[str]:
+    """The names of every importer, sorted."""
+    _load_entry_points()
+    return sorted(_REGISTRY)
+
+
+def importer_named(name: str) -> Importer:
+    """The importer registered under ``name``.
+
+    Raises :class:`~csmcore.errors.ValidationError` naming the known formats when there is none.
+    """
+    _load_entry_points()
+    found = _REGISTRY.get(name)
+    if found is None:
+        raise ValidationError(
+            f"unknown import format {name!r}; known formats: {', '.join(importer_names())}"
+        )
+    return found
+
+
+# -- the built-in importers ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class _HelpdeskLog:
+    name: str = "helpdesk-log"
+    summary: str = (
+        "process-mining event log CSV (case, activity, timestamp, resource), e.g. the Helpdesk log"
+    )
+    header_lines: int = 1
+
+    def read(
+        self, stream: TextIO, *, options: ImportOptions, report: ImportReport
+    ) -> Iterator[ImportedTicket]:
+        header, rows = read_csv(stream)
+        # The Helpdesk log writes "+00:00" after wall-clock times that are not UTC; the zone
+        # given is the desk's own, so the offset is ignored (see docs/howto-import.md).
+        timestamps = Timestamps(zone=options.timezone, ignore_offset=True)
+        yield from import_activities(
+            rows,
+            header=header,
+            format=HELPDESK,
+            timestamps=timestamps,
+            policy=options.policy,
+            report=report,
+        )
+
+
+@attrs.frozen
+class _ServiceNow:
+    name: str = "servicenow"
+    summary: str = "ServiceNow incident audit CSV (one row per update; made_sla kept as a field)"
+    header_lines: int = 1
+
+    def read(
+        self, stream: TextIO, *, options: ImportOptions, report: ImportReport
+    ) -> Iterator[ImportedTicket]:
+        header, rows = read_csv(stream)
+        timestamps = Timestamps(zone=options.timezone, day_first=True)
+        yield from import_snapshots(
+            rows,
+            header=header,
+            format=SERVICENOW,
+            timestamps=timestamps,
+            policy=options.policy,
+            report=report,
+        )
+
+
+@attrs.frozen
+class _Jsonl:
+    name: str = "csmcore-jsonl"
+    summary: str = "csmcore's own lossless format: one ticket document per line (csmcore export)"
+    header_lines: int = 0
+
+    def read(
+        self, stream: TextIO, *, options: ImportOptions, report: ImportReport
+    ) -> Iterator[ImportedTicket]:
+        del options  # instants are stored aware, in UTC: no zone to apply
+        seen: set[str] = set()
+        for line_number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            report.rows += 1
+            try:
+                ticket = _ticket_from_line(line)
+                if ticket.id in seen:
+                    raise ValidationError(f"ticket id {ticket.id!r} appears twice")
+            except CsmError as err:
+                report.rejected_rows += 1
+                report.rejects[Reason.INVALID_VALUE.value] += 1
+                report.rejected.append(
+                    Rejection(
+                        ticket_id=_id_hint(line),
+                        reason=Reason.INVALID_VALUE,
+                        message=str(err),
+                        rows=(line_number,),
+                        row=line_number,
+                    )
+                )
+                continue
+            seen.add(ticket.id)
+            report.event_rows += 1
+            report.tickets += 1
+            report.events += len(ticket.events)
+            yield ImportedTicket(
+                ticket=ticket, event_rows=tuple(line_number for _ in ticket.events)
+            )
+
+
+def _ticket_from_line(line: str) -> Ticket:
+    try:
+        document = json.loads(line)
+    except (ValueError, RecursionError) as err:
+        raise SerializationError(f"not a JSON document: {err}") from None
+    return from_document(document, Ticket)
+
+
+def _id_hint(line: str) -> str:
+    try:
+        data = json.loads(line)["data"]["id"]
+    except Exception:
+        return "?"
+    return data if isinstance(data, str) else "?"
+
+
+def write_jsonl(tickets: Iterable[Ticket], stream: TextIO) -> int:
+    """Write ``tickets`` to ``stream`` in the ``csmcore-jsonl`` format; returns how many.
+
+    Each line is the ticket's document (:func:`csmcore.serialization.to_document`), so reading
+    the file back with the ``csmcore-jsonl`` importer gives equal tickets.
+    """
+    count = 0
+    for ticket in tickets:
+        stream.write(json.dumps(to_document(ticket), ensure_ascii=False, separators=(",", ":")))
+        stream.write("\n")
+        count += 1
+    return count
+
+
+for _builtin in (_HelpdeskLog(), _ServiceNow(), _Jsonl()):
+    register_importer(_builtin)

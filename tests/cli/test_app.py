@@ -1,0 +1,246 @@
+"""The ``csmcore`` command end to end: exit codes, outputs, stores, and the shared data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from csmcore.cli import _app, main
+from csmcore.cli.report import SCHEMA
+from csmcore.conditions import Always
+from csmcore.storage import open_store
+from tests.cli.support import HELP, SNOW, needs_data
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(_app.cli, list(args), prog_name="csmcore")
+    code = result.exit_code
+    return code, result.stdout, result.stderr
+
+
+def test_help_explains_every_command_with_an_example() -> None:
+    code, out, _ = run("--help")
+    assert code == 0
+    for command in ("demo", "report", "backtest", "export"):
+        assert command in out
+    for command in ("demo", "report", "backtest", "export"):
+        code, out, _ = run(command, "--help")
+        assert code == 0
+        assert "Example" in out
+        assert "csmcore " in out
+
+
+def test_report_help_lists_every_option() -> None:
+    _, out, _ = run("report", "--help")
+    for option in (
+        "--format",
+        "--policy",
+        "--calendar",
+        "--timezone",
+        "--store",
+        "--html",
+        "--json",
+        "--strict",
+        "--quiet",
+        "--at",
+    ):
+        assert option in out
+
+
+@needs_data
+def test_report_on_the_servicenow_sample(tmp_path: Path) -> None:
+    out_json = tmp_path / "r.json"
+    code, out, err = run("report", str(SNOW), "--format", "servicenow", "--json", str(out_json))
+    assert code == 0, err
+    assert "SLA achievement" in out
+    assert "Backlog" in out
+    assert "importing" not in err  # no progress bar when stderr is not a terminal
+    figures = json.loads(out_json.read_text(encoding="utf-8"))
+    assert figures["schema"] == SCHEMA
+    assert figures["tickets"] == 150
+    assert figures["sections"]["import"]["rows"] == 972
+    assert figures["sections"]["made_sla"]["compared"] == 150
+
+
+@needs_data
+def test_report_on_the_helpdesk_log_in_rome_time() -> None:
+    code, out, err = run(
+        "report", str(HELP), "--format", "helpdesk-log", "--timezone", "Europe/Rome", "--quiet"
+    )
+    assert code == 0, err
+    assert out == ""  # --quiet prints no report
+
+
+def test_a_usage_error_exits_2() -> None:
+    code, _, err = run("report", "x.csv", "--format", "zendesk")
+    assert code == _app.EXIT_USAGE
+    assert "zendesk" in err
+
+
+def test_a_missing_input_file_exits_3(tmp_path: Path) -> None:
+    code, _, err = run("report", str(tmp_path / "none.csv"), "--format", "servicenow")
+    assert code == _app.EXIT_BAD_INPUT
+    assert "none.csv: cannot be read" in err
+
+
+def test_a_bad_policy_file_exits_3_naming_the_path(tmp_path: Path) -> None:
+    policy = tmp_path / "bad.toml"
+    policy.write_text(
+        '[[policies]]\nname = "a"\nposition = 1\ndefault = true\n'
+        '[[policies.targets]]\nmetric = "first_reply"\nwithin = "soon"\n'
+    )
+    data = tmp_path / "in.jsonl"
+    data.write_text("")
+    code, _, err = run("report", str(data), "--format", "csmcore-jsonl", "--policy", str(policy))
+    assert code == _app.EXIT_BAD_INPUT
+    assert "bad.toml: policies[0].targets[0].within: 'soon' is not a duration" in err
+
+
+def test_a_bad_at_exits_3(tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text("")
+    code, _, err = run("report", str(data), "--format", "csmcore-jsonl", "--at", "2025-01-01")
+    assert code == _app.EXIT_BAD_INPUT
+    assert "no UTC offset" in err
+
+
+def _log(tmp_path: Path) -> Path:
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "case:concept:name,concept:name,time:timestamp,org:resource\n"
+        "C1,Take in charge ticket,2024-05-06 09:40:00,Value 2\n"
+        "C1,Resolve ticket,2024-05-07 11:00:00,Value 2\n"
+        "C8,Resolve ticket,2024-05-06 09:00:00,Value 2\n"
+        "C8,Closed,2024-05-07 09:00:00,Value 2\n"
+        "C8,Take in charge ticket,2024-05-08 09:00:00,Value 3\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_strict_stops_with_exit_3_and_stores_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    code, _, err = run(
+        "report", str(_log(tmp_path)), "--format", "helpdesk-log", "--strict", "--store", url
+    )
+    assert code == _app.EXIT_BAD_INPUT
+    # C8's third row is data row 5, line 6 of the file (under the header).
+    assert "rejected under --strict" in err
+    assert "ticket 'C8', line 6: row 5:" in err
+    store = open_store(url)
+    try:
+        assert store.tickets.count(Always()) == 0
+    finally:
+        store.close()
+
+
+def test_store_is_all_or_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    code, _, err = run(
+        "report", str(_log(tmp_path)), "--format", "helpdesk-log", "--store", url, "--quiet"
+    )
+    assert code == 0, err
+    # A second import of the same tickets conflicts and must change nothing.
+    code, _, err = run(
+        "report", str(_log(tmp_path)), "--format", "helpdesk-log", "--store", url, "--quiet"
+    )
+    assert code == _app.EXIT_BAD_INPUT
+    assert "C1" in err
+    store = open_store(url)
+    try:
+        assert sorted(t.id for t in store.tickets.find(Always())) == ["C1", "C8"]
+    finally:
+        store.close()
+
+
+@needs_data
+def test_export_then_report_from_jsonl_gives_the_same_figures(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    first = tmp_path / "a.json"
+    code, _, err = run(
+        "report",
+        str(SNOW),
+        "--format",
+        "servicenow",
+        "--store",
+        url,
+        "--json",
+        str(first),
+        "--quiet",
+    )
+    assert code == 0, err
+    exported = tmp_path / "t.jsonl"
+    code, _, err = run("export", "--store", url, str(exported))
+    assert code == 0
+    assert "exported 150 tickets" in err
+    second = tmp_path / "b.json"
+    code, _, err = run(
+        "report", str(exported), "--format", "csmcore-jsonl", "--json", str(second), "--quiet"
+    )
+    assert code == 0, err
+    a = json.loads(first.read_text())
+    b = json.loads(second.read_text())
+    for key in ("volume", "sla", "backlog", "made_sla"):
+        assert a["sections"][key] == b["sections"][key]
+
+
+@needs_data
+def test_backtest_shows_both_books(tmp_path: Path) -> None:
+    strict = tmp_path / "strict.toml"
+    strict.write_text(
+        '[[policies]]\nname = "s"\nposition = 1\ndefault = true\n'
+        '[[policies.targets]]\nmetric = "first_reply"\nwithin = "10m"\n'
+    )
+    code, out, err = run("backtest", str(SNOW), "--format", "servicenow", "--policy", str(strict))
+    assert code == 0, err
+    assert "first_reply" in out
+    assert "candidate" in out
+    assert "now" in out
+
+
+def test_demo_is_deterministic_by_seed(tmp_path: Path) -> None:
+    outputs = []
+    for name in ("a", "b"):
+        out_json = tmp_path / f"{name}.json"
+        code, _, err = run(
+            "demo",
+            "--seed",
+            "5",
+            "--weeks",
+            "1",
+            "--path",
+            str(tmp_path / f"{name}.db"),
+            "--json",
+            str(out_json),
+            "--quiet",
+        )
+        assert code == 0, err
+        assert f"demo store: {(tmp_path / f'{name}.db').resolve()}" in err
+        outputs.append(json.loads(out_json.read_text()))
+    assert outputs[0] == outputs[1]
+    assert outputs[0]["tickets"] > 0
+
+
+def test_an_internal_failure_exits_1_with_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def boom(*_: object, **__: object) -> None:
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr("csmcore.cli.report.build_report", boom)
+    data = tmp_path / "in.jsonl"
+    data.write_text("")
+    code, _, err = run("report", str(data), "--format", "csmcore-jsonl")
+    assert code == _app.EXIT_INTERNAL
+    assert "kaboom" in err
+    assert "internal error" in err
+
+
+def test_main_returns_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert main(["report", str(tmp_path / "no.csv"), "--format", "servicenow"]) == 3
+    assert main(["report"]) == 2
+    assert "cannot be read" in capsys.readouterr().err

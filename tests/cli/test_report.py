@@ -1,0 +1,211 @@
+"""The report mapping: a hand-worked desk, and properties that tie its figures together."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from csmcore.cli.policy_file import default_book, default_calendar
+from csmcore.cli.report import (
+    SCHEMA,
+    ReportInput,
+    build_report,
+    percentile,
+    report_section,
+    report_sections,
+)
+from csmcore.errors import ValidationError
+from csmcore.sla import SlaState
+from csmcore.testing import strategies as cst
+from csmcore.tickets import Role, Status, Ticket
+
+UTC = timezone.utc
+BOOK = default_book(default_calendar("UTC"))
+
+
+def _ticket(ticket_id: str, created: datetime, priority: str = "normal") -> Ticket:
+    t, _ = Ticket.create(
+        at=created,
+        ticket_id=ticket_id,
+        created_by=Role.REQUESTER,
+        channel="email",
+        priority=priority,
+        requester="ann",
+    )
+    return t
+
+
+def test_a_hand_worked_desk() -> None:
+    # Monday 6 Jan 2025, UTC, desk open Mon-Fri 09:00-17:00 (the default calendar).
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    # T1 (high): reply after 2 business hours (within 4h), solved Tuesday 10:00 (9 business
+    # hours after creation: within 24h) -> first_reply and total_resolution achieved.
+    t1 = _ticket("T1", mon, "high")
+    t1, _ = t1.comment(mon + timedelta(hours=2), Role.AGENT)
+    t1, _ = t1.set_status(mon + timedelta(hours=2), Status.OPEN)
+    t1, _ = t1.set_status(mon + timedelta(days=1, hours=1), Status.SOLVED)
+    # T2 (urgent): no reply; first reply due 10:00 Monday (1 business hour) -> breached
+    # at 10:00; resolution due Monday 17:00 (8h) -> breached at 17:00.
+    t2 = _ticket("T2", mon, "urgent")
+    # T3 (normal) created Wednesday 8 Jan 09:00: still running at the report instant.
+    t3 = _ticket("T3", mon + timedelta(days=2))
+    at = mon + timedelta(days=2, hours=1)  # Wednesday 10:00
+    report = build_report(ReportInput(tickets=[t1, t2, t3], book=BOOK, at=at))
+    assert report["schema"] == SCHEMA
+    assert report["tickets"] == 3
+    sla = report["sections"]["sla"]
+    assert sla["targets"]["first_reply"] | {"by_week": None} == {
+        "achieved": 1,
+        "breached": 1,
+        "active": 1,
+        "paused": 0,
+        "achievement_rate": 0.5,
+        "by_week": None,
+    }
+    assert sla["targets"]["total_resolution"]["achieved"] == 1
+    assert sla["targets"]["total_resolution"]["breached"] == 1
+    assert sla["achievement_rate"] == 0.5
+    # T2's first reply: due Monday 10:00, still unanswered Wednesday 10:00 = 16 business
+    # hours overdue (Mon 10-17 = 7h, Tue 8h, Wed 9-10 = 1h).
+    top = sla["top_breaches"][0]
+    assert (top["ticket"], top["target"]) == ("T2", "first_reply")
+    assert top["overdue_seconds"] == 16 * 3600
+    backlog = report["sections"]["backlog"]
+    # T2 (new since Monday 09:00, 49h old) and T3 (new, 1h old) are open; T1 is solved.
+    assert backlog["open"] == 2
+    assert backlog["age_buckets"] == {
+        "under 1 day": 1,
+        "1-3 days": 1,
+        "3-7 days": 0,
+        "over 7 days": 0,
+    }
+    # Midnights after Monday 09:00 up to Wednesday 10:00: Tue 00:00 (T1, T2 open), Wed 00:00
+    # (T1 solved Tue 10:00: T2 only), and the report instant (T2, T3).
+    assert list(backlog["over_time"].values()) == [2, 1, 2]
+    assert report["sections"]["volume"]["by_priority"] == {"high": 1, "urgent": 1, "normal": 1}
+    kpi = report["sections"]["kpi"]
+    # Only T1 was answered: 2 hours after creation, inside business hours in both clocks.
+    for clock in ("calendar", "business"):
+        reply = kpi[clock]["first_reply"]
+        assert (reply["count"], reply["excluded"]) == (1, 2)
+        assert reply["median_seconds"] == 2 * 3600
+    # T1 solved Tuesday 10:00: 25 calendar hours, 9 business hours (Mon 09-17, Tue 09-10).
+    assert kpi["calendar"]["full_resolution"]["median_seconds"] == 25 * 3600
+    assert kpi["business"]["full_resolution"]["median_seconds"] == 9 * 3600
+    assert kpi["one_touch_rate"] == 1.0
+    assert kpi["solved"] == 1
+    assert kpi["first_reply_business_hours_histogram"]["2-4 h"] == 1
+    json.dumps(report)  # JSON-safe throughout
+
+
+@settings(max_examples=40)
+@given(st.lists(cst.tickets(), max_size=6, unique_by=lambda t: t.id), st.data())
+def test_figures_agree_with_each_other(tickets: list[Ticket], data: st.DataObject) -> None:
+    if tickets:
+        last = max(t.updated_at for t in tickets)
+        at = data.draw(st.sampled_from([last, last + timedelta(days=3)]))
+    else:
+        at = datetime(2025, 1, 1, tzinfo=UTC)
+    report = build_report(ReportInput(tickets=tickets, book=BOOK, at=at))
+    sections = report["sections"]
+    assert sum(sections["volume"]["by_channel"].values()) == len(tickets)
+    assert sum(sections["volume"]["by_week"].values()) == len(tickets)
+    statuses = [s for t in tickets for s in BOOK.evaluate(t, at)]
+    sla = sections["sla"]
+    for state in SlaState:
+        counted = sum(row[state.value] for row in sla["targets"].values())
+        assert counted == sum(1 for s in statuses if s.state is state)
+    open_now = sum(
+        1
+        for t in tickets
+        if t.created_at <= at
+        and t.as_of(at).status in (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
+    )
+    assert sections["backlog"]["open"] == open_now
+    for clock in ("calendar", "business"):
+        for row in sections["kpi"][clock].values():
+            assert row["count"] + row["excluded"] == len(tickets)
+    histogram = sections["kpi"]["first_reply_business_hours_histogram"]
+    assert sum(histogram.values()) == sections["kpi"]["business"]["first_reply"]["count"]
+    assert sum(sections["backlog"]["age_buckets"].values()) == open_now
+    if tickets:
+        assert list(sections["backlog"]["over_time"].values())[-1] == open_now
+    json.dumps(report)
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=30))
+def test_the_median_is_the_statistics_median(values: list[float]) -> None:
+    import statistics
+
+    ordered = sorted(values)
+    assert percentile(ordered, 50) == pytest.approx(statistics.median(values))
+
+
+def test_a_new_section_is_declared_once_and_reported() -> None:
+    @report_section("test-extra", order=999)
+    def extra(data: ReportInput) -> dict[str, int]:
+        return {"n": len(data.tickets)}
+
+    try:
+        assert report_sections()[-1] == "test-extra"
+        report = build_report(
+            ReportInput(tickets=[], book=BOOK, at=datetime(2025, 1, 1, tzinfo=UTC))
+        )
+        assert report["sections"]["test-extra"] == {"n": 0}
+        with pytest.raises(ValidationError, match="already declared"):
+            report_section("test-extra", order=1)(lambda d: {})
+    finally:
+        from csmcore.cli import report as module
+
+        module._SECTIONS.pop("test-extra")
+
+
+def test_escalation_and_loyalty_sections_of_a_demo_desk() -> None:
+    from csmcore.cli.demo import demo_recovery, run_jobs, simulate
+    from csmcore.services import Ledger
+    from csmcore.storage import open_store
+
+    desk = simulate(seed=4, weeks=1)
+    book = default_book(desk.calendar)
+    ledger = Ledger(open_store("memory://"))
+    activity = run_jobs(desk, book, ledger)
+    report = build_report(
+        ReportInput(
+            tickets=desk.tickets,
+            book=book,
+            at=desk.end,
+            firings=activity.firings,
+            grants=activity.grants,
+        )
+    )
+    esc = report["sections"]["escalations"]
+    assert esc["fired"] == len(activity.firings) == sum(esc["by_rule"].values())
+    assert sum(sum(week.values()) for week in esc["by_week"].values()) == esc["fired"]
+    # Every firing is at or after its ticket's creation and within the simulated period.
+    created = {t.id: t.created_at for t in desk.tickets}
+    assert all(created[f.ticket_id] < f.at <= desk.end for f in activity.firings)
+    loyalty = report["sections"]["loyalty"]
+    assert loyalty["points"] == sum(loyalty["points_by_week"].values())
+    assert loyalty["points"] == sum(loyalty["points_by_target"].values())
+    # Every breached target cycle at the end is compensated once, within the monthly cap.
+    policy = demo_recovery()
+    keys = [e.key for e in activity.grants]
+    assert len(keys) == len(set(keys))
+    per_member: dict[str, int] = {}
+    for e in activity.grants:
+        per_member[e.member_id] = per_member.get(e.member_id, 0) + e.points
+    assert policy.cap is not None
+    assert max(per_member.values()) <= policy.cap  # one week: one calendar month at most
+    # Running the nightly job again grants nothing more (idempotent per ticket and cycle).
+    again = run_jobs(desk, book, ledger)
+    assert again.grants == ()
+
+
+def test_sections_without_jobs_say_they_are_not_available() -> None:
+    report = build_report(ReportInput(tickets=[], book=BOOK, at=datetime(2025, 1, 1, tzinfo=UTC)))
+    assert report["sections"]["escalations"] == {"available": False}
+    assert report["sections"]["loyalty"] == {"available": False}
