@@ -699,6 +699,22 @@ def _to_data() -> st.SearchStrategy[Call]:
     return _calls_of("to_data", to_data, obj=junk())
 
 
+_SCRATCH: list[str] = []
+
+
+def _scratch_folder() -> str:
+    """A temporary folder for the files fuzzed store URLs create, removed when the process
+    exits."""
+    if not _SCRATCH:
+        import atexit
+        import shutil
+        import tempfile
+
+        _SCRATCH.append(tempfile.mkdtemp(prefix="csmcore-fuzz-"))
+        atexit.register(shutil.rmtree, _SCRATCH[0], True)
+    return _SCRATCH[0]
+
+
 @entry_point("open_store")
 def _open_store() -> st.SearchStrategy[Call]:
     from csmcore.storage import open_store
@@ -707,12 +723,23 @@ def _open_store() -> st.SearchStrategy[Call]:
         store = open_store(url)
         store.close()
 
+    # SQLite paths are made inside a private temporary folder (removed at exit), never in the
+    # working directory: a fuzzed name that opens must not leave a database in the user's tree.
+    folder = _scratch_folder()
     urls = st.one_of(
         junk(),
-        st.builds(lambda s: f"sqlite:///{s}", junk_text()),
+        st.builds(lambda s: f"sqlite:///{folder}/{s}", junk_text()),
         st.builds(lambda s: f"memory://{s}", junk_text()),
         st.builds(lambda s: f"nosuchscheme://{s}", junk_text()),
-        st.sampled_from(("sqlite:///a\x00b.db", "sqlite:///\ud800.db", "", "://", "sqlite://")),
+        st.sampled_from(
+            (
+                f"sqlite:///{folder}/a\x00b.db",
+                f"sqlite:///{folder}/\ud800.db",
+                "",
+                "://",
+                "sqlite://",
+            )
+        ),
     )
     return _calls_of("open_store", opened, url=urls)
 
