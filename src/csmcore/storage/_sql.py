@@ -13,6 +13,12 @@ Layout (schema version 4):
   as :func:`kit.encode_event` gives it (with its ``"schema"``; rows without one are version 1).
 - ``csm_documents(kind, key, version, data)``: versioned calendars, policies and rules, each as
   :func:`kit.encode_document` gives it (``{"type": tag, "schema": n, "data": ...}``).
+- ``csm_firings``: the ``firings`` role, one row per recorded firing, keyed by
+  ``Firing.key_text`` (unique: a second engine's insert finds it taken), instants as UTC
+  microseconds; ``csm_ticket_plans(ticket_id, version, next_due_us)``: its schedule, indexed
+  by ``next_due_us``.
+- ``csm_outbox``: the ``outbox`` role, one row per message keyed by its idempotency key, the
+  request as a document (:func:`kit.encode_document`), indexed by ``(state, next_attempt_us)``.
 
 Each dialect supplies its DDL per schema version, its placeholder and its driver errors.
 
@@ -37,14 +43,15 @@ from csmcore.errors import CsmError
 from csmcore.storage import kit as c
 from csmcore.tickets import Ticket, TicketEvent, event_from_data, event_to_data
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema version this csmcore writes; older stores migrate forward when opened.
 
 Version 3 changes no table: from it on, documents name their type by tag and carry a
 ``"schema"``, and so do events. Stores of version 2 keep their rows (they read as schema 1);
 the bump makes an older csmcore refuse a store it could no longer read. Version 4 adds
 ``csm_tickets.fields`` (the current custom fields, for queries), filled from the histories
-when an older store is opened."""
+when an older store is opened. Version 5 adds the tables of the optional escalation roles
+(``csm_firings``, ``csm_ticket_plans``, ``csm_outbox``), empty in a migrated store."""
 
 _FIELD_COLUMNS = {
     "status": "status",
@@ -220,14 +227,14 @@ class Cursor(Protocol):
 
 
 def standard_migrations(
-    text: str, without_rowid: str = "", json_type: str = "TEXT"
+    text: str, without_rowid: str = "", json_type: str = "TEXT", big: str = "INTEGER"
 ) -> tuple[tuple[str, ...], ...]:
     """The schema, as steps: ``[n]`` takes a store from version n to n + 1 (and, after its
     statements, :data:`DATA_MIGRATIONS` ``[n]`` fills what they added).
 
     ``text`` is the column type for strings (it must compare and sort by code point, like
     Python's ``str``); ``without_rowid`` is appended to tables clustered on their key;
-    ``json_type`` is the type of the ``fields`` column.
+    ``json_type`` is the type of the ``fields`` column; ``big`` an integer type of 64 bits.
     """
     return (
         (
@@ -268,6 +275,34 @@ def standard_migrations(
         ),
         (),  # 3: rows name types by tag and carry their schema (old rows read as schema 1)
         (f"ALTER TABLE csm_tickets ADD COLUMN fields {json_type} NOT NULL DEFAULT '{{}}'",),
+        (
+            f"""CREATE TABLE csm_firings (
+                key {text} PRIMARY KEY,
+                ticket_id {text} NOT NULL,
+                rule {text} NOT NULL,
+                rule_version {big} NOT NULL,
+                level {big} NOT NULL,
+                target {text},
+                cycle {big} NOT NULL,
+                at_us {big} NOT NULL,
+                recorded_us {big} NOT NULL){without_rowid}""",
+            "CREATE INDEX csm_firings_ticket ON csm_firings (ticket_id)",
+            f"""CREATE TABLE csm_ticket_plans (
+                ticket_id {text} PRIMARY KEY,
+                version {big} NOT NULL,
+                next_due_us {big}){without_rowid}""",
+            "CREATE INDEX csm_ticket_plans_due ON csm_ticket_plans (next_due_us)",
+            f"""CREATE TABLE csm_outbox (
+                key {text} PRIMARY KEY,
+                state {text} NOT NULL,
+                attempts {big} NOT NULL,
+                next_attempt_us {big} NOT NULL,
+                created_us {big} NOT NULL,
+                delivered_us {big},
+                last_error {text},
+                request {text} NOT NULL){without_rowid}""",
+            "CREATE INDEX csm_outbox_due ON csm_outbox (state, next_attempt_us)",
+        ),
     )
 
 

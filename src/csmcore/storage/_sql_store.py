@@ -18,8 +18,9 @@ from typing import Any, NoReturn, TypeVar
 from csmcore.errors import CsmError, SchemaVersionError, StorageError, ValidationError
 from csmcore.storage import kit as c
 from csmcore.storage._sql import DATA_MIGRATIONS, SCHEMA_VERSION, Cursor, Dialect
-from csmcore.storage._sql_roles import SqlDocuments, SqlRoles, SqlTickets
+from csmcore.storage._sql_roles import SqlDocuments, SqlFirings, SqlOutbox, SqlRoles, SqlTickets
 from csmcore.storage.base import StoreBase
+from csmcore.storage.roles import BUILTIN_ROLES, ESCALATION_ROLES
 from csmcore.tickets import Ticket
 
 __all__ = ["SqlStore", "TicketCache"]
@@ -61,6 +62,9 @@ class TicketCache:
 class SqlStore(StoreBase, abc.ABC):
     """Shared behaviour of the SQL stores; subclasses supply connections and the dialect."""
 
+    roles = BUILTIN_ROLES | ESCALATION_ROLES
+    """The required roles, ``firings`` and ``outbox``."""
+
     dialect: Dialect
     driver_errors: tuple[type[BaseException], ...]
     integrity_errors: tuple[type[BaseException], ...]
@@ -79,6 +83,8 @@ class SqlStore(StoreBase, abc.ABC):
         self.calendars = SqlDocuments(self, None, "calendars")
         self.policies = SqlDocuments(self, None, "policies")
         self.rules = SqlDocuments(self, None, "rules")
+        self.firings = SqlFirings(self, None)
+        self.outbox = SqlOutbox(self, None)
 
     # --- to be supplied by the dialect -------------------------------------------------------
 
