@@ -170,3 +170,62 @@ def test_two_crashes_then_concurrent_engines(sql_store: Store) -> None:
     outcomes = _processes([(sql_store.url, NOW, None, None, 3) for _ in range(2)])
     assert [status for status, _ in outcomes] == ["ok", "ok"], outcomes
     _assert_exactly_once(sql_store)
+
+
+def test_a_second_engine_waits_for_the_first_and_skips_what_it_fired(
+    postgres_factory: Callable[[], Store], postgres_dsn: str
+) -> None:
+    """PostgreSQL: engine A is inside its unit of work, its first firing recorded; engine B
+    (another connection) plans the same ticket from the committed state and inserts the same
+    firing key, which waits for A (seen in pg_stat_activity). When A commits, B's insert finds
+    the key taken: B rolls back, reads the ticket again, and fires nothing."""
+    import time
+
+    import psycopg
+
+    store = postgres_factory()
+    other = open_store(store.url)
+    try:
+        store.tickets.add_many(scenario_tickets(1))
+        paused = threading.Event()
+        resume = threading.Event()
+
+        def hook(_: PlannedFiring) -> None:
+            if not paused.is_set():
+                paused.set()
+                assert resume.wait(60)
+
+        first = EscalationEngine(store, BOOK, RULES, on_applied=hook)
+        first.plan_all()
+        second = EscalationEngine(other, BOOK, RULES)
+        runs: dict[str, Any] = {}
+        a = threading.Thread(target=lambda: runs.setdefault("a", first.run(NOW)))
+        a.start()
+        assert paused.wait(60)
+        b = threading.Thread(target=lambda: runs.setdefault("b", second.run(NOW)))
+        b.start()
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            waiting = 0
+            for _ in range(600):  # until B waits for A's lock on the firing key
+                waiting = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'INSERT INTO csm_firings%'"
+                ).fetchone()[0]  # type: ignore[index]
+                if waiting:
+                    break
+                time.sleep(0.05)
+        assert waiting, "engine B never waited for engine A's firing"
+        resume.set()
+        a.join(60)
+        b.join(60)
+        assert len(runs["a"].firings) == 3
+        assert runs["b"].firings == ()
+        assert runs["b"].retries >= 1
+        fired = Counter(r.key for r in role_of(store, "firings").list())
+        assert len(fired) == 3
+        assert set(fired.values()) == {1}
+        assert len(role_of(store, "outbox").list()) == 4
+        assert store.tickets.get("E-0000").version == 4
+    finally:
+        other.close()
+        store.close()

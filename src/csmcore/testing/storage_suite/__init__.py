@@ -78,7 +78,13 @@ Compose the groups of the roles your store offers (each class brings the shared 
         def store_factory(self, tmp_path): ...
 
 A store that offers an optional role (declared in :mod:`csmcore.storage.roles`) adds the group
-that ships with that role. The data comes from :mod:`csmcore.testing.builders`.
+that ships with that role (:data:`OPTIONAL_GROUPS`): :class:`FiringTests` for ``firings``
+(escalation firings recorded once, the per-ticket schedule) and :class:`OutboxTests` for
+``outbox`` (idempotent puts, due order, optimistic claims, retries and dead letters, atomic with
+a unit of work)::
+
+    class TestMyStore(StorageSuite, FiringTests, OutboxTests):
+        ... The data comes from :mod:`csmcore.testing.builders`.
 """
 
 from __future__ import annotations
@@ -103,6 +109,7 @@ from csmcore.testing.storage_suite._documents import (
     DocumentRoleTests,
     VersionedTests,
 )
+from csmcore.testing.storage_suite._escalation import FiringTests, OutboxTests
 from csmcore.testing.storage_suite._races import ConcurrencyTests, CrashTests
 from csmcore.testing.storage_suite._roles import RoleTests
 from csmcore.testing.storage_suite._schema import FaultTests, SchemaTests
@@ -131,6 +138,7 @@ __all__ = [
     "LONG_TEXTS",
     "ODD_FIELD_VALUES",
     "ODD_TEXTS",
+    "OPTIONAL_GROUPS",
     "REFUSED_IDS",
     "RESULT_CONDITIONS",
     "AgreementTests",
@@ -140,8 +148,10 @@ __all__ = [
     "DocumentRoleTests",
     "DurabilityTests",
     "FaultTests",
+    "FiringTests",
     "MessageTests",
     "OldSchemas",
+    "OutboxTests",
     "PushdownProbe",
     "QueryTests",
     "ResultTests",
@@ -174,6 +184,13 @@ GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
     "agreement": (AgreementTests,),
 }
 """The suite's test class groups by name; :class:`StorageSuite` inherits every class here."""
+
+OPTIONAL_GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
+    "firings": (FiringTests,),
+    "outbox": (OutboxTests,),
+}
+"""The groups of the optional roles, by role name: a store that offers the role adds its
+group to its test class (they are not part of :class:`StorageSuite`)."""
 
 
 class StorageSuite(
