@@ -84,7 +84,9 @@ that ships with that role (:data:`OPTIONAL_GROUPS`): :class:`FiringTests` for ``
 a unit of work)::
 
     class TestMyStore(StorageSuite, FiringTests, OutboxTests):
-        ... The data comes from :mod:`csmcore.testing.builders`.
+        ...
+
+The data comes from :mod:`csmcore.testing.builders`.
 """
 
 from __future__ import annotations
