@@ -1,8 +1,10 @@
-"""Use cases that wire the pure domain to storage.
+"""Use cases that wire the domain to storage (the layer above :mod:`csmcore.storage`).
 
-:class:`EscalationEngine` runs escalation rules against a store durably: each firing is
-applied in the unit of work that records it, so it happens exactly once across crashes and
-concurrent engines (see ``docs/escalation.md``, "The engine").
+- :class:`EscalationEngine`: escalation rules run against a store, each firing exactly once
+  across crashes and concurrent engines: it is applied in the unit of work that records it
+  (see ``docs/escalation.md``, "The engine").
+- :mod:`csmcore.services.kpi`: KPIs over a store's tickets, streamed with the condition pushed
+  down (:func:`~csmcore.services.kpi.summarize`).
 """
 
 from __future__ import annotations
