@@ -101,7 +101,6 @@ def test_both_clocks_satisfy_the_protocol() -> None:
 @pytest.mark.parametrize(
     ("start", "delta"),
     [
-        (datetime.max.replace(tzinfo=timezone(timedelta(hours=-5))), timedelta(0)),
         (datetime(9998, 12, 29, tzinfo=UTC), timedelta(days=5)),
         (datetime(2025, 1, 1, tzinfo=UTC), timedelta.max),
         (datetime(2025, 1, 1, tzinfo=UTC), timedelta.min),
@@ -116,3 +115,36 @@ def test_advance_out_of_range_is_refused_and_leaves_the_clock(
         clock.advance(delta)
     assert not isinstance(info.value, OverflowError)
     assert clock.now() == start
+
+
+OUT_OF_RANGE = [
+    datetime.max.replace(tzinfo=timezone(timedelta(hours=-5))),  # its UTC form overflows
+    datetime.min.replace(tzinfo=timezone(timedelta(hours=5))),
+    datetime(9998, 12, 30, tzinfo=UTC),  # the end of the range is excluded
+    datetime(3, 1, 1, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(9999, 1, 1, tzinfo=ZoneInfo("Europe/Berlin")),
+]
+
+
+@pytest.mark.parametrize("moment", OUT_OF_RANGE)
+def test_a_clock_cannot_start_outside_the_supported_range(moment: datetime) -> None:
+    # issue 11: FixedClock(now=...) accepted what advance() refuses
+    with pytest.raises(ValidationError, match=r"now=.*outside the supported range") as info:
+        FixedClock(moment)
+    assert info.value.field == "now"
+
+
+@pytest.mark.parametrize("moment", OUT_OF_RANGE)
+def test_a_clock_cannot_be_set_outside_the_supported_range(moment: datetime) -> None:
+    start = datetime(2025, 1, 6, tzinfo=UTC)
+    clock = FixedClock(start)
+    with pytest.raises(ValidationError, match=r"now=.*outside the supported range"):
+        clock.set(moment)
+    assert clock.now() == start
+
+
+def test_the_ends_of_the_supported_range_are_accepted() -> None:
+    first = datetime(3, 1, 2, tzinfo=UTC)
+    last = datetime(9998, 12, 29, 23, 59, 59, 999999, tzinfo=UTC)
+    assert FixedClock(first).now() == first
+    assert FixedClock(first).set(last).now() == last

@@ -10,7 +10,7 @@ hypothesis, pytest, psycopg or holidays.
 
 from __future__ import annotations
 
-from csmcore import conditions, errors, escalation, kpi, serialization, staffing
+from csmcore import conditions, errors, escalation, kpi, loyalty, serialization, staffing
 from csmcore.calendars import WEEKDAYS, BusinessCalendar, CountryHolidays
 from csmcore.clock import Clock, FixedClock, SystemClock
 from csmcore.conditions import (
@@ -35,6 +35,7 @@ from csmcore.errors import (
     InsufficientPoints,
     InvalidTransition,
     InvalidType,
+    LedgerCorrupt,
     NaiveDatetimeError,
     NoBusinessTimeError,
     NotFound,
@@ -118,6 +119,7 @@ __all__ = [
     "InsufficientPoints",
     "InvalidTransition",
     "InvalidType",
+    "LedgerCorrupt",
     "Merged",
     "NaiveDatetimeError",
     "Never",
@@ -163,6 +165,7 @@ __all__ = [
     "escalation",
     "from_data",
     "kpi",
+    "loyalty",
     "rebuild",
     "serialization",
     "staffing",

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
-from csmcore._time import MAX_INSTANT, MIN_INSTANT, out_of_range, require_aware
+from csmcore._time import MAX_INSTANT, MIN_INSTANT, in_range_us, out_of_range, require_aware
 from csmcore.errors import ValidationError
 
 __all__ = ["Clock", "FixedClock", "SystemClock"]
@@ -44,24 +44,41 @@ class SystemClock:
         return "SystemClock()"
 
 
+def _in_range(now: datetime) -> datetime:
+    """``now`` when it is an aware datetime in the supported range, else the CsmError."""
+    in_range_us(require_aware(now, "now"), "now")
+    return now
+
+
 class FixedClock:
     """A clock that stands still until told to move; for tests and replays.
 
-    Raises :class:`~csmcore.errors.NaiveDatetimeError` for a naive start or ``set`` value.
+    Raises :class:`~csmcore.errors.NaiveDatetimeError` for a naive start or ``set`` value, and
+    :class:`~csmcore.errors.ValidationError` for one outside the supported range of instants
+    (2 January of the year 3 up to, excluded, 30 December 9998, UTC), as :meth:`advance` does.
+
+    >>> from datetime import datetime, timezone
+    >>> FixedClock(datetime(9999, 1, 1, tzinfo=timezone.utc))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.ValidationError: now=datetime.datetime(9999, 1, 1, ...) is outside the ...
     """
 
     __slots__ = ("_now",)
 
     def __init__(self, now: datetime) -> None:
-        self._now = require_aware(now, "now")
+        self._now = _in_range(now)
 
     def now(self) -> datetime:
         """Return the instant the clock is set to."""
         return self._now
 
     def set(self, now: datetime) -> FixedClock:
-        """Move the clock to ``now`` (any direction) and return the clock."""
-        self._now = require_aware(now, "now")
+        """Move the clock to ``now`` (any direction) and return the clock.
+
+        Raises as the constructor does; the clock is then unchanged.
+        """
+        self._now = _in_range(now)
         return self
 
     def advance(self, delta: timedelta) -> FixedClock:

@@ -26,6 +26,7 @@ __all__ = [
     "InsufficientPoints",
     "InvalidTransition",
     "InvalidType",
+    "LedgerCorrupt",
     "NaiveDatetimeError",
     "NoBusinessTimeError",
     "NotFound",
@@ -77,6 +78,8 @@ class ErrorCode(enum.StrEnum):
     """SchemaVersionError."""
     UNSUPPORTED_ROLE = "unsupported_role"
     """UnsupportedRole."""
+    LEDGER_CORRUPT = "ledger_corrupt"
+    """LedgerCorrupt: a loyalty ledger's stored entries break one of its invariants."""
 
     # -- InvalidTransition: why an event may not follow a ticket's history
     OUT_OF_ORDER = "out_of_order"
@@ -174,10 +177,21 @@ class InvalidType(ValidationError, TypeError):
     default_code = ErrorCode.INVALID_TYPE
 
 
+def _shown(value: object) -> str:
+    """``repr(value)``, or a description when it cannot be printed (an integer of thousands
+    of digits, whose ``repr`` Python refuses; a failing ``__repr__``)."""
+    if type(value) is int and value.bit_length() > 2000:  # about 600 digits, always printable
+        return f"<an integer of {value.bit_length()} bits>"
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
 def invalid_type(argument: str, value: object, accepted: str) -> InvalidType:
     """The :class:`InvalidType` for ``argument=value``, which should have been ``accepted``."""
     return InvalidType(
-        f"{argument}={value!r} is a {type(value).__name__}; expected {accepted}",
+        f"{argument}={_shown(value)} is a {type(value).__name__}; expected {accepted}",
         field=argument,
         value=value,
     )
@@ -258,6 +272,13 @@ class InsufficientPoints(CsmError, ValueError):
     """A redemption asked for more points than the balance allows."""
 
     default_code = ErrorCode.INSUFFICIENT_POINTS
+
+
+class LedgerCorrupt(CsmError, ValueError):
+    """A loyalty ledger's entries break one of its invariants (found by ``verify`` or when
+    stored entries are replayed); the message names the member, the entry and the rule."""
+
+    default_code = ErrorCode.LEDGER_CORRUPT
 
 
 class StorageError(CsmError):

@@ -227,7 +227,10 @@ def test_equality_and_hash_respect_value_types() -> None:
 @pytest.mark.parametrize(
     ("build", "needle"),
     [
-        (lambda: Eq("prio", "high"), "field='prio' is not a ticket or sla field; accepted: status"),
+        (
+            lambda: Eq("prio", "high"),
+            "field='prio' is not a ticket, sla or loyalty_member field; accepted: status",
+        ),
         (lambda: Field("Priority"), "field='Priority' is not a ticket"),
         (lambda: Eq("priority", "hgh"), "value='hgh' is not a priority value; accepted: 'low'"),
         (lambda: Eq("status", "waiting"), "value='waiting' is not a status value"),

@@ -26,6 +26,7 @@ from csmcore.serialization import from_data, to_data, type_info, upcast_tagged
 from csmcore.sla import SlaBook, SlaPolicy
 from csmcore.storage import Store, open_store
 from csmcore.tickets import Ticket
+from tests.serialization.durations import as_written_now
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "release_0_1_0_dev0"
 DOCUMENTS: dict[str, Any] = json.loads((FIXTURE / "documents.json").read_text("utf-8"))
@@ -162,12 +163,12 @@ def test_every_policy_version_reads_as_its_documented_data(store: Store) -> None
             stored.append(versioned.value)
     by_version = attrgetter("name", "version")
     assert sorted(stored, key=by_version) == sorted(expected, key=by_version)
-    assert [to_data(p) for p in expected] == DOCUMENTS["policies"]
+    assert [to_data(p) for p in expected] == as_written_now(DOCUMENTS["policies"])
     assert to_data(expected[0].condition) == DOCUMENTS["conditions"]
 
 
 def test_the_book_reads_as_its_documented_data() -> None:
-    assert to_data(from_data(DOCUMENTS["book"], SlaBook)) == DOCUMENTS["book"]
+    assert to_data(from_data(DOCUMENTS["book"], SlaBook)) == as_written_now(DOCUMENTS["book"])
 
 
 def _judgements(book: SlaBook, ticket: Ticket) -> dict[str, list[Any]]:
@@ -184,7 +185,7 @@ def test_stored_tickets_are_judged_as_the_old_release_judged_them(
     book = from_data(DOCUMENTS["book"], SlaBook)
     ticket = store.tickets.get(ticket_id)
     assert JUDGEMENTS[ticket_id]  # judged at some instants
-    assert _judgements(book, ticket) == JUDGEMENTS[ticket_id]
+    assert _judgements(book, ticket) == as_written_now(JUDGEMENTS[ticket_id])
 
 
 def test_a_book_of_the_stored_documents_judges_alike(store: Store) -> None:
@@ -194,7 +195,9 @@ def test_a_book_of_the_stored_documents_judges_alike(store: Store) -> None:
     policies = [v.value for k in names for v in store.policies.history(k)]
     book = SlaBook(policies=policies, calendar=calendar, calendars=[("berlin", calendar)])
     for ticket_id in JUDGEMENTS:
-        assert _judgements(book, store.tickets.get(ticket_id)) == JUDGEMENTS[ticket_id]
+        assert _judgements(book, store.tickets.get(ticket_id)) == as_written_now(
+            JUDGEMENTS[ticket_id]
+        )
 
 
 def test_documents_rewritten_by_this_release_carry_tag_and_schema(db: Path, store: Store) -> None:
@@ -220,9 +223,11 @@ def test_documents_rewritten_by_this_release_carry_tag_and_schema(db: Path, stor
         assert doc == {
             "type": "business_calendar" if kind == "calendars" else "sla_policy",
             "schema": 1,
-            "data": json.loads(
-                next(d for k, n, v, d in rows if (k, n, v) == (kind, key, version - 1))
-            )["data"],
+            "data": as_written_now(
+                json.loads(next(d for k, n, v, d in rows if (k, n, v) == (kind, key, version - 1)))[
+                    "data"
+                ]
+            ),
         }
     assert store.calendars.get("support").value == calendar
 

@@ -80,14 +80,16 @@ class SqlFactory(abc.ABC):
         self.raw(url, statements)
 
     def write_old_schema(self, url: str, version: int) -> None:
-        """Undo the migration steps after ``version`` (each must create a table or an index, or
-        add a column)."""
+        """Undo the migration steps after ``version`` (each must create a table or an index,
+        or add a column)."""
         undo = []
         for step in reversed(self.migrations[version:]):
             for statement in reversed(step):
                 words = statement.split()
                 if words[:2] == ["CREATE", "INDEX"]:
                     undo.append(f"DROP INDEX {words[2]}")
+                elif words[:3] == ["CREATE", "UNIQUE", "INDEX"]:
+                    undo.append(f"DROP INDEX {words[3]}")
                 elif words[:2] == ["CREATE", "TABLE"]:
                     undo.append(f"DROP TABLE {words[2]}")
                 elif words[:2] == ["ALTER", "TABLE"] and words[3:5] == ["ADD", "COLUMN"]:

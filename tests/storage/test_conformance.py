@@ -9,7 +9,7 @@ import pytest
 
 from csmcore import conditions as cd
 from csmcore.storage import open_store
-from csmcore.testing.storage_suite import StorageSuite, StoreFactory
+from csmcore.testing.storage_suite import LedgerTests, StorageSuite, StoreFactory
 
 SQL_PUSHED_DOWN: Sequence[cd.Condition] = (
     cd.Eq("priority", "high"),
@@ -35,22 +35,25 @@ SQL_PUSHED_DOWN: Sequence[cd.Condition] = (
 tags and custom fields, under and/or/not."""
 
 
-class TestMemoryStore(StorageSuite):
-    opt_out: ClassVar[Mapping[str, str]] = {
-        "reopen": "memory:// always opens a new, empty store; nothing outlives the object",
-        "processes": "the data lives in one process's memory",
-        "schema": "nothing is written anywhere, so there is no schema to record or refuse",
-        "migrations": "nothing outlives the object, so no older layout can ever be opened",
-        "faults": "plain dictionaries in this process: no backend to be unreachable or to fail",
-        "pushdown": "there is no backend to select in: every query filters with matches()",
-    }
+MEMORY_OPT_OUT: Mapping[str, str] = {
+    "reopen": "memory:// always opens a new, empty store; nothing outlives the object",
+    "processes": "the data lives in one process's memory",
+    "schema": "nothing is written anywhere, so there is no schema to record or refuse",
+    "migrations": "nothing outlives the object, so no older layout can ever be opened",
+    "faults": "plain dictionaries in this process: no backend to be unreachable or to fail",
+    "pushdown": "there is no backend to select in: every query filters with matches()",
+}
+
+
+class TestMemoryStore(StorageSuite, LedgerTests):
+    opt_out: ClassVar[Mapping[str, str]] = MEMORY_OPT_OUT
 
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
         return lambda: open_store("memory://")
 
 
-class TestSqliteStore(StorageSuite):
+class TestSqliteStore(StorageSuite, LedgerTests):
     pushed_down = SQL_PUSHED_DOWN
 
     @pytest.fixture
@@ -58,7 +61,7 @@ class TestSqliteStore(StorageSuite):
         return sqlite_factory
 
 
-class TestPostgresStore(StorageSuite):
+class TestPostgresStore(StorageSuite, LedgerTests):
     pushed_down = SQL_PUSHED_DOWN
 
     @pytest.fixture

@@ -18,7 +18,8 @@ from csmcore.testing.storage_suite import (
 
 
 def test_the_optional_groups_name_their_roles() -> None:
-    assert {"firings": (FiringTests,), "outbox": (OutboxTests,)} == OPTIONAL_GROUPS
+    assert OPTIONAL_GROUPS["firings"] == (FiringTests,)
+    assert OPTIONAL_GROUPS["outbox"] == (OutboxTests,)
 
 
 class TestMemoryEscalationRoles(FiringTests, OutboxTests):

@@ -96,7 +96,8 @@ def test_the_builtin_roles_are_declared_required_and_typed() -> None:
 
 
 def test_every_builtin_store_offers_every_builtin_role(memory: Store) -> None:
-    assert offered_roles(memory) == BUILTIN_ROLES | ESCALATION_ROLES
+    # the optional ledger role is offered by the store, not inside a unit of work
+    assert offered_roles(memory) == BUILTIN_ROLES | ESCALATION_ROLES | {"ledger"}
     with memory.unit_of_work() as uow:
         assert offered_roles(uow) == BUILTIN_ROLES | ESCALATION_ROLES
         assert role_of(uow, "calendars") is uow.calendars
@@ -115,7 +116,7 @@ def test_a_store_that_lacks_an_optional_role_says_so(memory: Store) -> None:
     assert "MemoryStore at memory://" in message  # the store
     assert "'test_notes'" in message  # the role
     assert (
-        "['calendars', 'firings', 'outbox', 'policies', 'rules', 'tickets']" in message
+        "['calendars', 'firings', 'ledger', 'outbox', 'policies', 'rules', 'tickets']" in message
     )  # what it offers
     assert isinstance(info.value, StorageError)
     assert isinstance(info.value, CsmError)

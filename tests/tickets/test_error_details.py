@@ -20,6 +20,7 @@ from csmcore.errors import (
     InsufficientPoints,
     InvalidTransition,
     InvalidType,
+    LedgerCorrupt,
     NaiveDatetimeError,
     NoBusinessTimeError,
     NotFound,
@@ -266,6 +267,7 @@ DEFAULTS: list[tuple[type[CsmError], ErrorCode]] = [
     (StorageError, ErrorCode.STORAGE_FAILURE),
     (SchemaVersionError, ErrorCode.SCHEMA_VERSION),
     (UnsupportedRole, ErrorCode.UNSUPPORTED_ROLE),
+    (LedgerCorrupt, ErrorCode.LEDGER_CORRUPT),
 ]
 
 

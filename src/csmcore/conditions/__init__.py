@@ -62,6 +62,7 @@ from csmcore.conditions._codec import (
 )
 from csmcore.conditions._dispatch import ConditionVisitor
 from csmcore.conditions._nodes import (
+    MAX_CONDITION_DEPTH,
     All,
     Always,
     AnyOf,
@@ -91,6 +92,7 @@ __all__ = [
     "CUSTOM_PREFIX",
     "FIELDS",
     "KINDS",
+    "MAX_CONDITION_DEPTH",
     "All",
     "Always",
     "AnyOf",

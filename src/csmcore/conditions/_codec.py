@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from csmcore.conditions._dispatch import ConditionVisitor
 from csmcore.conditions._nodes import (
+    MAX_CONDITION_DEPTH,
     All,
     Always,
     AnyOf,
@@ -65,8 +67,35 @@ def _sorted_values(values: Iterable[Any]) -> list[Scalar]:
     return sorted((plain(v) for v in values), key=lambda v: (type(v).__name__, str(v)))
 
 
+class _Level(threading.local):
+    """How deep :func:`structure_condition` is in the data it reads, in this thread."""
+
+    value = 0
+
+
+_LEVEL: Final = _Level()
+
+
 def structure_condition(data: Any, path: str = "$") -> Condition:
-    """Build a condition from data; SerializationError names the path of a bad value."""
+    """Build a condition from data; SerializationError names the path of a bad value.
+
+    Data nesting conditions deeper than :data:`~csmcore.conditions.MAX_CONDITION_DEPTH` is
+    refused when that level is reached, before anything below it is read.
+    """
+    level = _LEVEL.value
+    if level >= MAX_CONDITION_DEPTH:
+        raise SerializationError(
+            f"{path}: conditions nest deeper than the limit of {MAX_CONDITION_DEPTH} levels "
+            "(csmcore.conditions.MAX_CONDITION_DEPTH)"
+        )
+    _LEVEL.value = level + 1
+    try:
+        return _structure_condition(data, path)
+    finally:
+        _LEVEL.value = level
+
+
+def _structure_condition(data: Any, path: str) -> Condition:
     if not isinstance(data, Mapping):
         raise SerializationError(f"{path}: {data!r} is not a mapping with an 'op' key")
     op = data.get("op")

@@ -16,16 +16,19 @@ import attrs
 from csmcore._values import (
     as_utc,
     check_identifier,
+    check_int,
     check_text,
     coerce_enum,
     field_value_from_data,
     field_value_to_data,
+    show,
 )
 from csmcore.conditions._subjects import SubjectField, field_kind, resolve_field, subjects
 from csmcore.errors import NaiveDatetimeError, ValidationError, invalid_type
 from csmcore.serialization import serializable
 
 __all__ = [
+    "MAX_CONDITION_DEPTH",
     "All",
     "Always",
     "AnyOf",
@@ -46,6 +49,21 @@ Ticket: TypeAlias = Any
 fields); conditions read it only through the readers its subject registered."""
 
 Scalar: TypeAlias = str | int | float | bool | Decimal | datetime | None
+
+MAX_CONDITION_DEPTH: Final = 32
+"""The deepest nesting of conditions csmcore builds or reads: a leaf (``Eq``, ``HasTags``,
+``Always``, ...) is 1 level, and ``All``, ``AnyOf`` and ``Not`` add one to their deepest part.
+
+A deeper condition is refused with :class:`~csmcore.errors.ValidationError` when it is built
+(each node records its depth, computed from its parts, so the check costs the same at any depth)
+and with :class:`~csmcore.errors.SerializationError` when read from data. The limit keeps every
+accepted condition readable: each level is at most two levels of data (``{"op": "all",
+"conditions": [...]}``), so a condition of 32 levels inside a stored SLA book (7 levels of
+envelope, book, policies, targets and timer) stays within the 100 levels of data that
+:data:`csmcore.serialization.MAX_NESTING_DEPTH` allows. And ``hash``, ``==``, ``repr``,
+``matches``, ``to_data`` and the stores, which walk a condition recursively, stay far from
+Python's recursion limit.
+"""
 
 _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "<": _operator.lt,
@@ -103,6 +121,8 @@ def _check_value(spec: SubjectField, value: Any, argument: str) -> Any:
     """Validate (and for enums coerce) one value for the field; raise ValidationError if wrong."""
     field = spec.name
     kind = spec.kind
+    if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)):
+        check_int(value, argument)  # before any message prints it (a huge int cannot be)
     if kind == "enum":
         assert spec.values is not None
         return coerce_enum(spec.values, value, argument, what=f"{field} value")
@@ -111,11 +131,13 @@ def _check_value(spec: SubjectField, value: Any, argument: str) -> Any:
     if kind == "str":
         if value is None:
             return value
-        raise ValidationError(f"{argument}={value!r} for field {field!r} must be a string or None")
+        raise ValidationError(
+            f"{argument}={show(value)} for field {field!r} must be a string or None"
+        )
     if kind == "bool":
         if isinstance(value, bool):
             return value
-        raise ValidationError(f"{argument}={value!r} for field {field!r} must be True or False")
+        raise ValidationError(f"{argument}={show(value)} for field {field!r} must be True or False")
     if kind == "custom":
         if value is None or isinstance(value, str | bool | int):
             return value
@@ -125,8 +147,8 @@ def _check_value(spec: SubjectField, value: Any, argument: str) -> Any:
         if scalar is not None:
             return scalar
         raise ValidationError(
-            f"{argument}={value!r} for custom field {field!r} must be a string, a finite number, "
-            "a bool, an aware datetime or None",
+            f"{argument}={show(value)} for custom field {field!r} must be a string, a finite "
+            "number, a bool, an aware datetime or None",
             field=argument,
             value=value,
         )
@@ -168,6 +190,21 @@ class Condition:
         """The conditions this one combines (none for a leaf)."""
         return ()
 
+    @property
+    def depth(self) -> int:
+        """How many levels of conditions this one nests: 1 for a leaf, one more than its
+        deepest part for ``All``, ``AnyOf`` and ``Not`` (which record it when built); at most
+        :data:`MAX_CONDITION_DEPTH`.
+
+        >>> Not(All(Eq("merged", True), Not(Always()))).depth
+        4
+        """
+        children = self.children
+        return _depth_of(children, self) if children else 1
+
+    _depth: ClassVar[int] = 1
+    """The depth of a leaf; ``All``, ``AnyOf`` and ``Not`` keep their own in a slot."""
+
     def matches(self, ticket: Ticket) -> bool:
         """True when ``ticket`` satisfies the condition."""
         raise NotImplementedError
@@ -190,15 +227,54 @@ class Condition:
         return Not(self)
 
 
-def _conditions(value: Iterable[Any]) -> tuple[Condition, ...]:
+_RECORDED: set[type] = set()
+"""The classes whose ``_depth`` is their depth: the built-in leaves (1) and ``All``, ``AnyOf``
+and ``Not`` (recorded when built). Other classes answer through :attr:`Condition.depth`."""
+
+
+def _depth_of(parts: tuple[Condition, ...], node: object) -> int:
+    """One more than the deepest of ``parts``; ValidationError beyond the limit."""
+    depth = 0
+    recorded = _RECORDED
+    for part in parts:
+        below = part._depth if type(part) in recorded else part.depth
+        if below > depth:
+            depth = below
+    depth += 1
+    if depth > MAX_CONDITION_DEPTH:
+        raise _too_deep(node, depth)
+    return depth
+
+
+def _too_deep(node: object, depth: int) -> ValidationError:
+    return ValidationError(
+        f"{type(node).__name__}(...) would nest conditions {depth} levels deep; the limit is "
+        f"{MAX_CONDITION_DEPTH} levels (csmcore.conditions.MAX_CONDITION_DEPTH)",
+        field="conditions",
+    )
+
+
+def _conditions(value: Iterable[Any], node: object) -> tuple[tuple[Condition, ...], int]:
+    """The parts of ``node`` (an All or AnyOf) checked, and its depth (one loop for both)."""
     items = tuple(value)
+    depth = 0
+    recorded = _RECORDED
     for position, item in enumerate(items):
-        if not isinstance(item, Condition):
+        if type(item) in recorded:
+            below = item._depth
+        elif isinstance(item, Condition):
+            below = item.depth
+        else:
             raise ValidationError(
-                f"conditions[{position}]={item!r} is not a Condition; build one with Field(...), "
-                "Eq, In, Compare, HasTags, All, AnyOf, Not, Always or Never"
+                f"conditions[{position}]={show(item)} is not a Condition; build one with "
+                "Field(...), Eq, In, Compare, HasTags, All, AnyOf, Not, Always or Never"
             )
-    return items
+        if below > depth:
+            depth = below
+    depth += 1
+    if depth > MAX_CONDITION_DEPTH:
+        raise _too_deep(node, depth)
+    return items, depth
 
 
 @serializable("condition.all", aliases=("csmcore.conditions:All",))
@@ -207,15 +283,22 @@ class All(Condition):
     """Matches when every one of ``conditions`` matches (``All()`` matches everything)."""
 
     conditions: tuple[Condition, ...]
+    _depth: int = attrs.field(eq=False, repr=False, hash=False, alias="depth")  # type: ignore[misc]
     data_op: ClassVar[str] = "all"
 
     def __init__(self, *conditions: Condition) -> None:
-        self.__attrs_init__(conditions=_conditions(conditions))
+        parts, depth = _conditions(conditions, self)
+        self.__attrs_init__(conditions=parts, depth=depth)
 
     @property
     def children(self) -> tuple[Condition, ...]:
         """The combined conditions."""
         return self.conditions
+
+    @property
+    def depth(self) -> int:
+        """See :attr:`Condition.depth`."""
+        return self._depth
 
     def matches(self, ticket: Ticket) -> bool:
         """True when every condition matches ``ticket``."""
@@ -234,15 +317,22 @@ class AnyOf(Condition):
     """Matches when at least one of ``conditions`` matches (``AnyOf()`` matches nothing)."""
 
     conditions: tuple[Condition, ...]
+    _depth: int = attrs.field(eq=False, repr=False, hash=False, alias="depth")  # type: ignore[misc]
     data_op: ClassVar[str] = "any"
 
     def __init__(self, *conditions: Condition) -> None:
-        self.__attrs_init__(conditions=_conditions(conditions))
+        parts, depth = _conditions(conditions, self)
+        self.__attrs_init__(conditions=parts, depth=depth)
 
     @property
     def children(self) -> tuple[Condition, ...]:
         """The combined conditions."""
         return self.conditions
+
+    @property
+    def depth(self) -> int:
+        """See :attr:`Condition.depth`."""
+        return self._depth
 
     def matches(self, ticket: Ticket) -> bool:
         """True when some condition matches ``ticket``."""
@@ -261,17 +351,34 @@ def _check_condition(_: object, __: object, value: Any) -> None:
 
 
 @serializable("condition.not", aliases=("csmcore.conditions:Not",))
-@attrs.frozen
+@attrs.frozen(init=False)
 class Not(Condition):
     """Matches exactly when ``condition`` does not."""
 
-    condition: Condition = attrs.field(validator=_check_condition)
+    condition: Condition
+    _depth: int = attrs.field(eq=False, repr=False, hash=False, alias="depth")  # type: ignore[misc]
     data_op: ClassVar[str] = "not"
+
+    def __init__(self, condition: Condition) -> None:
+        kind = type(condition)
+        if kind in _RECORDED:  # the usual case, spelled out: Not is built often
+            depth = condition._depth + 1
+            if depth > MAX_CONDITION_DEPTH:
+                raise _too_deep(self, depth)
+        else:
+            _check_condition(None, None, condition)
+            depth = _depth_of((condition,), self)
+        self.__attrs_init__(condition=condition, depth=depth)
 
     @property
     def children(self) -> tuple[Condition, ...]:
         """The negated condition."""
         return (self.condition,)
+
+    @property
+    def depth(self) -> int:
+        """See :attr:`Condition.depth`."""
+        return self._depth
 
     def matches(self, ticket: Ticket) -> bool:
         """True when the inner condition does not match ``ticket``."""
@@ -463,11 +570,13 @@ class Compare(Condition):
                 value = scalar
             elif isinstance(value, bool) or not isinstance(value, int | float | str):
                 raise ValidationError(
-                    f"value={value!r}: a comparison on {self.field!r} needs a number or a string "
-                    "(or an aware datetime)",
+                    f"value={show(value)}: a comparison on {self.field!r} needs a number or a "
+                    "string (or an aware datetime)",
                     field="value",
                     value=value,
                 )
+            elif isinstance(value, int):
+                check_int(value, "value")
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValidationError(
                     f"value={value!r} is not a finite number", field="value", value=value
@@ -616,3 +725,6 @@ class Field:
                 f"Field({self.name!r}).contains(...) is only for 'tags'; use == or is_in"
             )
         return HasTags(frozenset(tags))
+
+
+_RECORDED.update((All, AnyOf, Not, Always, Never, Eq, In, Compare, HasTags))

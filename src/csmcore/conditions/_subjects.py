@@ -155,7 +155,12 @@ def subjects() -> tuple[Subject, ...]:
 
 
 def _unknown(name: object) -> ValidationError:
-    names = " or ".join(s.name for s in _subjects.values()) or "known"
+    subjects = [s.name for s in _subjects.values()]
+    names = (
+        " or ".join(subjects)
+        if len(subjects) < 3
+        else f"{', '.join(subjects[:-1])} or {subjects[-1]}"
+    ) or "known"
     hints = "".join(f", or {s.custom_hint}" for s in _subjects.values() if s.custom_prefix)
     return ValidationError(
         f"field={name!r} is not a {names} field; accepted: {', '.join(_fields)}{hints}"

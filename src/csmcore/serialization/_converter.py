@@ -7,6 +7,7 @@ converter, its hooks for the standard types, and ``to_data`` / ``from_data``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -40,6 +41,12 @@ object is built, so untrusted data cannot exhaust the interpreter's stack."""
 
 _TD_MIN_SECONDS = timedelta.min // timedelta(seconds=1)  # -86_399_999_913_600, exact
 _TD_MAX_SECONDS = timedelta.max.total_seconds()  # rounds up; timedelta() refuses the excess
+_TD_MIN_US = timedelta.min // timedelta(microseconds=1)
+_TD_MAX_US = timedelta.max // timedelta(microseconds=1)
+_DURATION_TEXT = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,6})?")
+_DURATION_RANGE = (
+    "between -86399999913600 and 86399999999999.999999 (the range of datetime.timedelta)"
+)
 
 
 def _structure_datetime(value: Any, _: type) -> datetime:
@@ -66,10 +73,17 @@ def _structure_date(value: Any, _: type) -> date:
 
 
 def _structure_timedelta(value: Any, _: type) -> timedelta:
+    """A duration from its exact text form (``"90.5"``, what this release writes) or from a
+    number of seconds (what releases up to 0.1 wrote; a float is read as they read it)."""
     if isinstance(value, timedelta):
         return value
+    if isinstance(value, str):
+        return _duration_from_text(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SerializationError(f"{value!r} is not a duration in seconds (a number)")
+        raise SerializationError(
+            f"{_short(value)} is not a duration in seconds; expected a decimal string such as "
+            "'90.5' (or a number, as releases up to 0.1 wrote)"
+        )
     if (isinstance(value, float) and not math.isfinite(value)) or not (
         _TD_MIN_SECONDS <= value <= _TD_MAX_SECONDS
     ):
@@ -80,17 +94,35 @@ def _structure_timedelta(value: Any, _: type) -> timedelta:
         raise SerializationError(_duration_range_message(value)) from err
 
 
+def _duration_from_text(value: str) -> timedelta:
+    if not _DURATION_TEXT.fullmatch(value):
+        raise SerializationError(
+            f"{_short(value)} is not a duration in seconds; expected a decimal string with at "
+            "most 6 decimals, such as '90.5' or '-0.000001'"
+        )
+    whole, _, fraction = value.partition(".")
+    us = abs(int(whole)) * 1_000_000 + int(fraction.ljust(6, "0") or "0")
+    if whole.startswith("-"):
+        us = -us
+    if not _TD_MIN_US <= us <= _TD_MAX_US:
+        raise SerializationError(f"{value!r} is not a duration in seconds {_DURATION_RANGE}")
+    return timedelta(microseconds=us)
+
+
 def _duration_range_message(value: int | float) -> str:
     shown = f"{value!r}" if isinstance(value, float) or abs(value) < 10**30 else "a huge integer"
-    return (
-        f"{shown} is not a finite duration in seconds between {_TD_MIN_SECONDS} and "
-        "86399999999999.999999 (the range of datetime.timedelta)"
-    )
+    return f"{shown} is not a finite duration in seconds {_DURATION_RANGE}"
 
 
-def _unstructure_timedelta(value: timedelta) -> int | float:
-    whole, micro = divmod(value // timedelta(microseconds=1), 1_000_000)
-    return whole if micro == 0 else whole + micro / 1_000_000
+def _unstructure_timedelta(value: timedelta) -> str:
+    """The exact text form of a duration: decimal seconds, at most 6 decimals, no trailing
+    zeros (``"3600"``, ``"90.5"``, ``"-0.000001"``)."""
+    us = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    whole, micro = divmod(abs(us), 1_000_000)
+    sign = "-" if us < 0 else ""
+    if micro == 0:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{micro:06d}".rstrip("0")
 
 
 def _structure_decimal(value: Any, _: type) -> Decimal:

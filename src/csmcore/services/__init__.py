@@ -3,8 +3,13 @@
 - :class:`EscalationEngine`: escalation rules run against a store, each firing exactly once
   across crashes and concurrent engines: it is applied in the unit of work that records it
   (see ``docs/escalation.md``, "The engine").
+- :class:`Ledger`: the loyalty ledger service (earn, redeem, refund, return, expire, adjust,
+  transfer, balances, ``verify``) over any store offering the ``ledger`` role.
 - :mod:`csmcore.services.kpi`: KPIs over a store's tickets, streamed with the condition pushed
   down (:func:`~csmcore.services.kpi.summarize`).
+- The loyalty program on a ledger: :func:`earn_points` (a purchase or event, quoted with the
+  member's tier and cap usage, posted once per key), :func:`quote_points`, :func:`tier_of`,
+  :func:`loyalty_member`, :func:`review_member_tiers`; service recovery: :func:`compensate`.
 """
 
 from __future__ import annotations
@@ -16,13 +21,33 @@ from csmcore.services._escalation import (
     request_handler,
     request_handlers,
 )
+from csmcore.services._ledger import Ledger
+
+# -- the loyalty program (loyalty-program helper) -------------------------------------------
+from csmcore.services._program import (
+    UNTIL_ACTIVATED,
+    earn_points,
+    loyalty_member,
+    quote_points,
+    review_member_tiers,
+    tier_of,
+)
+from csmcore.services._recovery import compensate
 
 __all__ = [
+    "UNTIL_ACTIVATED",
     "EngineRun",
     "EscalationEngine",
+    "Ledger",
     "RequestHandler",
+    "compensate",
+    "earn_points",
+    "loyalty_member",
+    "quote_points",
     "request_handler",
     "request_handlers",
+    "review_member_tiers",
+    "tier_of",
 ]
 
 for _public in (EngineRun, EscalationEngine):

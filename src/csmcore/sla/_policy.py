@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from csmcore._time import require_aware
-from csmcore._values import coerce_enum, is_bool
+from csmcore._values import coerce_enum, int_problem, is_bool, show
 from csmcore.conditions import Condition
 from csmcore.serialization import serializable
 from csmcore.sla._enums import OnChange, OnReopen, OnReset, SlaError, SlaMetric, SlaTrigger
@@ -212,12 +212,18 @@ class SlaTarget:
 
 def _check_position(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SlaError(f"position={value!r} must be an integer")
+        raise SlaError(f"position={show(value)} must be an integer")
+    problem = int_problem(value)
+    if problem is not None:
+        raise SlaError(f"position={show(value)} {problem}")
 
 
 def _check_version(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SlaError(f"version={value!r} must be an integer >= 1")
+        raise SlaError(f"version={show(value)} must be an integer >= 1")
+    problem = int_problem(value)
+    if problem is not None:
+        raise SlaError(f"version={show(value)} {problem}")
 
 
 def _targets(value: Any) -> tuple[SlaTarget, ...]:

@@ -52,11 +52,14 @@ from csmcore.storage.protocols import (
 )
 from csmcore.storage.roles import StorageRole, declare_role, offered_roles, role_of
 
+from csmcore.storage.ledger import LedgerRepository  # declares the optional "ledger" role  # isort: skip
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "CalendarRepository",
     "FiringRecord",
     "FiringRepository",
+    "LedgerRepository",
     "OutboxMessage",
     "OutboxRepository",
     "OutboxState",

@@ -1,6 +1,6 @@
 """The part of the SQL adapters that SQLite and PostgreSQL share.
 
-Layout (schema version 4):
+Layout (schema version 6):
 
 - ``csm_meta(name, value)``: ``schema_version``.
 - ``csm_tickets``: one row per ticket: ``id``, ``version`` (number of events) and the summary
@@ -18,6 +18,9 @@ Layout (schema version 4):
   microseconds; ``csm_ticket_plans(ticket_id, version, next_due_us)``: its schedule, indexed
   by ``next_due_us``.
 - ``csm_outbox``: the ``outbox`` role, one row per message keyed by its idempotency key, the
+- ``csm_ledger(member_id, seq, key, data)``: members' loyalty ledgers, one entry document per
+  row (seq from 1 per member; unique ``(member_id, key)``); see
+  :mod:`csmcore.storage._sql_ledger`.
   request as a document (:func:`kit.encode_document`), indexed by ``(state, next_attempt_us)``.
 
 Each dialect supplies its DDL per schema version, its placeholder and its driver errors.
@@ -43,14 +46,15 @@ from csmcore.errors import CsmError
 from csmcore.storage import kit as c
 from csmcore.tickets import Ticket, TicketEvent, event_from_data, event_to_data
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The schema version this csmcore writes; older stores migrate forward when opened.
 
 Version 3 changes no table: from it on, documents name their type by tag and carry a
 ``"schema"``, and so do events. Stores of version 2 keep their rows (they read as schema 1);
 the bump makes an older csmcore refuse a store it could no longer read. Version 4 adds
 ``csm_tickets.fields`` (the current custom fields, for queries), filled from the histories
-when an older store is opened. Version 5 adds the tables of the optional escalation roles
+when an older store is opened. Version 5 adds ``csm_ledger`` (the optional ``ledger`` role),
+empty in a migrated store. Version 6 adds the tables of the optional escalation roles
 (``csm_firings``, ``csm_ticket_plans``, ``csm_outbox``), empty in a migrated store."""
 
 _FIELD_COLUMNS = {
@@ -275,6 +279,15 @@ def standard_migrations(
         ),
         (),  # 3: rows name types by tag and carry their schema (old rows read as schema 1)
         (f"ALTER TABLE csm_tickets ADD COLUMN fields {json_type} NOT NULL DEFAULT '{{}}'",),
+        (
+            f"""CREATE TABLE csm_ledger (
+                member_id {text} NOT NULL,
+                seq INTEGER NOT NULL,
+                key {text} NOT NULL,
+                data {text} NOT NULL,
+                PRIMARY KEY (member_id, seq)){without_rowid}""",
+            "CREATE UNIQUE INDEX csm_ledger_key ON csm_ledger (member_id, key)",
+        ),
         (
             f"""CREATE TABLE csm_firings (
                 key {text} PRIMARY KEY,

@@ -13,13 +13,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from csmcore.errors import CsmError, SchemaVersionError, StorageError, ValidationError
 from csmcore.storage import kit as c
 from csmcore.storage._sql import DATA_MIGRATIONS, SCHEMA_VERSION, Cursor, Dialect
+from csmcore.storage._sql_ledger import SqlLedger
 from csmcore.storage._sql_roles import SqlDocuments, SqlFirings, SqlOutbox, SqlRoles, SqlTickets
 from csmcore.storage.base import StoreBase
+from csmcore.storage.ledger import LEDGER
 from csmcore.storage.roles import BUILTIN_ROLES, ESCALATION_ROLES
 from csmcore.tickets import Ticket
 
@@ -60,10 +62,12 @@ class TicketCache:
 
 
 class SqlStore(StoreBase, abc.ABC):
-    """Shared behaviour of the SQL stores; subclasses supply connections and the dialect."""
+    """Shared behaviour of the SQL stores; subclasses supply connections and the dialect.
 
-    roles = BUILTIN_ROLES | ESCALATION_ROLES
-    """The required roles, ``firings`` and ``outbox``."""
+    They offer the required roles, the optional ``firings`` and ``outbox`` roles (also in units
+    of work) and the optional ``ledger`` role (outside units of work)."""
+
+    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES | {LEDGER.name}
 
     dialect: Dialect
     driver_errors: tuple[type[BaseException], ...]
@@ -85,6 +89,7 @@ class SqlStore(StoreBase, abc.ABC):
         self.rules = SqlDocuments(self, None, "rules")
         self.firings = SqlFirings(self, None)
         self.outbox = SqlOutbox(self, None)
+        self.ledger = SqlLedger(self)
 
     # --- to be supplied by the dialect -------------------------------------------------------
 

@@ -20,9 +20,15 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from csmcore._values import MAX_IDENTIFIER_LENGTH as _MAX_IDENTIFIER_LENGTH
-from csmcore._values import check_identifier, text_problem
+from csmcore._values import check_identifier, check_int, show, text_problem
 from csmcore.conditions import Condition
-from csmcore.errors import ConcurrencyError, NotFound, SerializationError, ValidationError
+from csmcore.errors import (
+    ConcurrencyError,
+    NotFound,
+    SerializationError,
+    ValidationError,
+    invalid_type,
+)
 from csmcore.serialization import (
     from_data,
     from_document,
@@ -100,23 +106,25 @@ def check_id(value: object, argument: str) -> str:
     ...
     csmcore.errors.ValidationError: key='kkk...'... is 256 characters long; ...
     """
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
+        raise invalid_type(argument, value, "a non-empty string (an id or key)")
+    if not value:
         raise ValidationError(f"{argument}={value!r} is not a non-empty string")
     return check_identifier(value, argument)
 
 
 def check_version(value: object, argument: str = "expected_version") -> int:
-    """A whole number >= 0 (not a bool), else ValidationError."""
+    """A whole number >= 0 of at most 640 digits (not a bool), else ValidationError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{argument}={value!r} is not a whole number >= 0")
-    return value
+        raise ValidationError(f"{argument}={show(value)} is not a whole number >= 0")
+    return check_int(value, argument)
 
 
 def check_positive(value: object, argument: str) -> int:
-    """A whole number >= 1 (not a bool), else ValidationError."""
+    """A whole number >= 1 of at most 640 digits (not a bool), else ValidationError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{argument}={value!r} is not a whole number >= 1")
-    return value
+        raise ValidationError(f"{argument}={show(value)} is not a whole number >= 1")
+    return check_int(value, argument)
 
 
 def check_limit(value: object) -> int | None:

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -32,6 +32,7 @@ from csmcore._time import to_us
 from csmcore.conditions import Condition
 from csmcore.errors import NotFound, StorageError
 from csmcore.escalation import FiringKey
+from csmcore.loyalty import LedgerEntry, LedgerState
 from csmcore.storage import kit as c
 from csmcore.storage.base import (
     DocumentRepositoryBase,
@@ -41,6 +42,7 @@ from csmcore.storage.base import (
     TicketRepositoryBase,
     updated_message,
 )
+from csmcore.storage.ledger import LEDGER, LedgerPlan, check_members, check_plan
 from csmcore.storage.protocols import (
     FiringRecord,
     OutboxMessage,
@@ -52,6 +54,8 @@ from csmcore.storage.roles import BUILTIN_ROLES, ESCALATION_ROLES, storage_role
 from csmcore.tickets import Ticket, TicketEvent
 
 __all__ = ["MemoryStore"]
+
+R = TypeVar("R")
 
 
 class _Tx:
@@ -334,6 +338,66 @@ class _Outbox(OutboxRepositoryBase):
         return found if limit is None else found[:limit]
 
 
+class _Ledger:
+    """The ``ledger`` role: one :class:`~csmcore.loyalty.LedgerState` per member, kept for good
+    (no replay per operation); plans run and entries apply under the store's lock, so the
+    version check holds trivially."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def read(self, member_id: str, view: Callable[[LedgerState], R]) -> R:
+        c.check_id(member_id, "member_id")
+        store = self._store
+        with store._lock:
+            store._check_usable()
+            state = store._ledgers.get(member_id)
+            return view(state if state is not None else LedgerState(member_id))
+
+    def write(self, member_ids: Sequence[str], plan: LedgerPlan) -> list[LedgerEntry]:
+        store = self._store
+        if type(member_ids) is tuple and len(member_ids) == 1:  # the common case, quickly
+            member = member_ids[0]
+            with store._lock:
+                store._check_usable()
+                state = store._ledgers.get(member)  # a known member's id was checked before
+                if state is None:
+                    state = LedgerState(c.check_id(member, "member_id"))
+                found = plan({member: state})
+                if not found:
+                    return []
+                entry = found[0]
+                if (
+                    len(found) > 1
+                    or type(entry) is not LedgerEntry
+                    or entry.seq != state.version + 1
+                    or entry.member_id != member
+                ):
+                    found = check_plan((member,), {member: state}, found)
+                for entry in found:
+                    state.apply(entry)
+                if member not in store._ledgers:
+                    store._ledgers[member] = state
+            return list(found)
+        members = check_members(member_ids)
+        with store._lock:
+            store._check_usable()
+            ledgers = store._ledgers
+            states = {m: ledgers.get(m) or LedgerState(m) for m in members}
+            entries = check_plan(members, states, plan(states))
+            for entry in entries:
+                states[entry.member_id].apply(entry)
+            for m in members:
+                if states[m].entries:
+                    ledgers[m] = states[m]
+        return entries
+
+    def members(self) -> list[str]:
+        with self._store._lock:
+            self._store._check_usable()
+            return sorted(self._store._ledgers)
+
+
 class _Roles:
     roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES
     """The roles this store (and its units of work) offer: the required ones, ``firings`` and
@@ -349,10 +413,18 @@ class _Roles:
 
 
 class MemoryStore(_Roles, StoreBase):
-    """A store held in this process's memory (``memory://``). Thread-safe; not persistent."""
+    """A store held in this process's memory (``memory://``). Thread-safe; not persistent.
+
+    Besides the required roles it offers the optional ``firings`` and ``outbox`` roles (also in
+    units of work) and the optional ``ledger`` role (outside units of work: each ledger write is
+    its own transaction)."""
+
+    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES | {LEDGER.name}
 
     def __init__(self) -> None:
         self._tickets: dict[str, Ticket] = {}
+        self._ledgers: dict[str, LedgerState] = {}
+        self.ledger = _Ledger(self)
         self._docs: dict[tuple[str, str], list[Any]] = {}
         self._rows: dict[str, dict[str, Any]] = {"firings": {}, "plans": {}, "outbox": {}}
         self._lock = threading.RLock()
@@ -408,6 +480,7 @@ class MemoryStore(_Roles, StoreBase):
             self._tickets = {}
             self._docs = {}
             self._rows = {kind: {} for kind in self._rows}
+            self._ledgers = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(tickets={len(self._tickets)})"

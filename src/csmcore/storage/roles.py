@@ -2,12 +2,12 @@
 
 A role has a name (the attribute of a store and of a unit of work that gives it), the
 :mod:`~csmcore.storage.protocols` protocol it satisfies, whether every store must offer it, and,
-for a document role, the type of value it holds. The four roles of this release are required:
+for a document role, the type of value it holds. The four roles of the first release are required:
 ``tickets``, ``calendars`` (:class:`~csmcore.calendars.BusinessCalendar`), ``policies``
 (:class:`~csmcore.sla.SlaPolicy`) and ``rules``. Roles declared later are optional, so a store
-written before them keeps working: ``firings`` (escalation firings recorded once, and the
-schedule of tickets) and ``outbox`` (notifications waiting for delivery), which the built-in
-stores offer, and later ones such as the loyalty ledger.
+written before them keeps working: the loyalty ``ledger`` (declared in
+:mod:`csmcore.storage.ledger`), ``firings`` (escalation firings recorded once, and the schedule
+of tickets) and ``outbox`` (notifications waiting for delivery).
 
 A store lists the roles it offers in a ``roles`` attribute (a set of role names); a store
 without one offers the required roles. :func:`role_of` gives a role of a store, or raises
@@ -16,7 +16,7 @@ without one offers the required roles. :func:`role_of` gives a role of a store, 
 >>> from csmcore.storage import open_store
 >>> store = open_store("memory://")
 >>> sorted(offered_roles(store))
-['calendars', 'firings', 'outbox', 'policies', 'rules', 'tickets']
+['calendars', 'firings', 'ledger', 'outbox', 'policies', 'rules', 'tickets']
 >>> role_of(store, "policies") is store.policies
 True
 >>> storage_role("calendars").check_value("not a calendar")  # doctest: +ELLIPSIS

@@ -84,14 +84,24 @@ def leaf(draw: st.DrawFn, parts: Parts, kinds: tuple[str, ...] = _LEAF_KINDS) ->
     return cd.Eq(field, draw(_values_for(field, parts)))
 
 
+def _below_limit(parts: list[cd.Condition]) -> bool:
+    """True when a node over ``parts`` stays within ``MAX_CONDITION_DEPTH``."""
+    return all(part.depth < cd.MAX_CONDITION_DEPTH for part in parts)
+
+
 def tree(max_leaves: int, parts: Parts) -> st.SearchStrategy[cd.Condition]:
-    """Leaves combined with All, AnyOf and Not, at most ``max_leaves`` leaves."""
+    """Leaves combined with All, AnyOf and Not, at most ``max_leaves`` leaves and at most
+    ``MAX_CONDITION_DEPTH`` levels."""
     return st.recursive(
         leaf(parts),
         lambda inner: st.one_of(
-            st.lists(inner, min_size=1, max_size=3).map(lambda cs: cd.All(*cs)),
-            st.lists(inner, min_size=1, max_size=3).map(lambda cs: cd.AnyOf(*cs)),
-            inner.map(cd.Not),
+            st.lists(inner, min_size=1, max_size=3)
+            .filter(_below_limit)
+            .map(lambda cs: cd.All(*cs)),
+            st.lists(inner, min_size=1, max_size=3)
+            .filter(_below_limit)
+            .map(lambda cs: cd.AnyOf(*cs)),
+            inner.filter(lambda c: c.depth < cd.MAX_CONDITION_DEPTH).map(cd.Not),
         ),
         max_leaves=max_leaves,
     )

@@ -127,3 +127,28 @@ def bulk_writer(url: str, size: int, opener: str | None, ready: Any) -> None:
         store.tickets.add_many([make_ticket(f"B-{batch:05d}-{n:04d}") for n in range(size)])
         ready.set()
         batch += 1
+
+
+def redeem_worker(
+    url: str, member_id: str, worker: int, points: int, start: Any, opener: str | None = None
+) -> list[str]:
+    """Redeem ``points`` at a time from ``member_id`` until the member runs out; return the
+    entry ids of the redemptions that succeeded (the ledger checks: none overdraws)."""
+    from csmcore.errors import InsufficientPoints
+    from csmcore.services import Ledger
+
+    store = open_url(url, opener)
+    won: list[str] = []
+    try:
+        ledger = Ledger(store)
+        start.wait(timeout=60)
+        n = 0
+        while True:
+            try:
+                entry = ledger.redeem(member_id, points, at=T0, key=f"w{worker}-{n}")
+            except InsufficientPoints:
+                return won
+            won.append(entry.entry_id)
+            n += 1
+    finally:
+        store.close()

@@ -21,13 +21,17 @@ from csmcore._time import MAX_INSTANT, MIN_INSTANT, in_range_us, require_aware
 from csmcore._values import (
     DATETIME_KEY,
     DECIMAL_KEY,
+    MAX_INT,
+    MIN_INT,
     as_utc,
     check_identifier,
     check_text,
     field_value_from_data,
     field_value_to_data,
+    int_problem,
+    show,
 )
-from csmcore.errors import ErrorCode, ValidationError
+from csmcore.errors import ErrorCode, ValidationError, invalid_type
 from csmcore.tickets._enums import PRIORITY_VALUES, STATUS_VALUES
 
 __all__ = [
@@ -140,13 +144,14 @@ EMPTY_FIELDS._plain = True
 
 
 _FIELDS_HOLD: Final = (
-    "strings, finite numbers (int, float, Decimal), booleans, aware datetimes or None"
+    "strings, finite numbers (int of at most 640 digits, float, Decimal), booleans, aware "
+    "datetimes or None"
 )
 
 
 def _field_error(name: str, value: object, argument: str, why: str) -> ValidationError:
     return ValidationError(
-        f"{argument}[{name!r}]={value!r} {why}; custom fields hold {_FIELDS_HOLD}",
+        f"{argument}[{name!r}]={show(value)} {why}; custom fields hold {_FIELDS_HOLD}",
         code=ErrorCode.INVALID_FIELD_VALUE,
         field=name,
         value=value,
@@ -157,7 +162,12 @@ def _check_other(name: str, value: object, argument: str) -> FieldValue:
     """A field value of a type other than the common exact str, int, bool, None."""
     if isinstance(value, str):
         return check_text(value, f"{argument}[{name!r}]")
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        problem = int_problem(value)
+        if problem is not None:
+            raise _field_error(name, value, argument, problem)
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -185,7 +195,7 @@ def check_field_value(name: str, value: object, argument: str) -> FieldValue:
             return value
     elif (
         value is None
-        or type(value) is int
+        or (type(value) is int and MIN_INT <= value <= MAX_INT)
         or type(value) is bool
         or (type(value) is float and math.isfinite(value))
     ):
@@ -312,7 +322,9 @@ def text(argument: str, rule: Callable[[str, str], str] = check_text) -> Any:
     """A validator for non-empty, storable text."""
 
     def check(_: object, __: object, value: object) -> None:
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str):
+            raise invalid_type(argument, value, "a non-empty string")
+        if not value:
             raise ValidationError(
                 f"{argument}={value!r} is not a non-empty string", field=argument, value=value
             )

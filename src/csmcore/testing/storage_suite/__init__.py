@@ -68,7 +68,14 @@ group's name to its classes:
 - ``"faults"``: :class:`FaultTests`;
 - ``"races"``: :class:`ConcurrencyTests` (threads and processes);
 - ``"crash"``: :class:`CrashTests` (writer processes killed while holding the lock);
-- ``"agreement"``: :class:`AgreementTests` (a state machine against the memory reference).
+- ``"agreement"``: :class:`AgreementTests` (a state machine against the memory reference);
+- ``"ledger"``: :class:`LedgerTests`, for a store offering the optional ``ledger`` role (entries
+  kept exactly, idempotent writes, atomic transfers, no overdraw between threads, connections
+  and processes, and a Hypothesis state machine proving conservation, balances equal to the
+  replay of the entries at any instant, retries changing nothing and refunds restoring the same
+  lots). It is not part of :class:`StorageSuite` (the role is optional): add it yourself;
+- ``"firings"`` and ``"outbox"``: :class:`FiringTests` and :class:`OutboxTests`, for a store
+  offering those optional roles (see below); not part of :class:`StorageSuite` either.
 
 Compose the groups of the roles your store offers (each class brings the shared fixtures)::
 
@@ -112,6 +119,7 @@ from csmcore.testing.storage_suite._documents import (
     VersionedTests,
 )
 from csmcore.testing.storage_suite._escalation import FiringTests, OutboxTests
+from csmcore.testing.storage_suite._ledger import LedgerTests
 from csmcore.testing.storage_suite._races import ConcurrencyTests, CrashTests
 from csmcore.testing.storage_suite._roles import RoleTests
 from csmcore.testing.storage_suite._schema import FaultTests, SchemaTests
@@ -151,6 +159,7 @@ __all__ = [
     "DurabilityTests",
     "FaultTests",
     "FiringTests",
+    "LedgerTests",
     "MessageTests",
     "OldSchemas",
     "OutboxTests",
@@ -184,12 +193,15 @@ GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
     "races": (ConcurrencyTests,),
     "crash": (CrashTests,),
     "agreement": (AgreementTests,),
-}
-"""The suite's test class groups by name; :class:`StorageSuite` inherits every class here."""
-
-OPTIONAL_GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
+    "ledger": (LedgerTests,),
     "firings": (FiringTests,),
     "outbox": (OutboxTests,),
+}
+"""The suite's test class groups by name; :class:`StorageSuite` inherits every class here but
+those of optional roles (:data:`OPTIONAL_GROUPS`)."""
+
+OPTIONAL_GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
+    name: GROUPS[name] for name in ("ledger", "firings", "outbox")
 }
 """The groups of the optional roles, by role name: a store that offers the role adds its
 group to its test class (they are not part of :class:`StorageSuite`)."""

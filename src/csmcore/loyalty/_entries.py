@@ -1,0 +1,275 @@
+"""Ledger entries: the append-only record of a member's points, and the enums that name them.
+
+Points are whole numbers (``int``), never floats; money is a ``Decimal``. A credit has positive
+``points``, a debit negative ones (an ACTIVATE moves nothing and has 0). Every entry names the
+lots it touched in ``draws``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+
+from csmcore._time import in_range_us, require_aware
+from csmcore._values import as_utc, check_text
+from csmcore.errors import ValidationError, invalid_type
+from csmcore.serialization import serializable
+
+__all__ = [
+    "EntryKind",
+    "LedgerEntry",
+    "LotDraw",
+    "RedemptionOrder",
+    "ReturnsPolicy",
+    "check_points",
+]
+
+
+class EntryKind(enum.Enum):
+    """What a ledger entry records."""
+
+    EARN = "earn"
+    """Points earned (a purchase, an event): a new lot, perhaps pending, perhaps expiring."""
+    ACTIVATE = "activate"
+    """A pending lot made active before its ``pending_until`` (0 points)."""
+    REDEEM = "redeem"
+    """Points spent; ``draws`` names the lots they came from."""
+    EXPIRE = "expire"
+    """The record that a lot's unused points expired (balances already count them expired
+    from the lot's ``expires_at`` on; the entry makes it durable and auditable)."""
+    REVERSE = "reverse"
+    """The return of a purchase: points an EARN gave are clawed back (``related``: the EARN);
+    ``draws`` names the lots they came from, and what the lots could not cover went to the
+    negative balance (only under ``ReturnsPolicy.UNLIMITED``)."""
+    REFUND = "refund"
+    """A redemption refunded: the points go back to the very lots it drew from
+    (``related``: the REDEEM)."""
+    ADJUST = "adjust"
+    """A manual correction with a ``reason``: a positive one is a new lot, a negative one
+    draws like a redemption."""
+    TRANSFER_IN = "transfer_in"
+    """Points received from another member; ``draws`` lists the lots created here (each with
+    the expiry of the lot it came from); ``related``: the TRANSFER_OUT."""
+    TRANSFER_OUT = "transfer_out"
+    """Points given to another member; ``draws`` names the lots they came from;
+    ``related``: the TRANSFER_IN."""
+
+
+class ReturnsPolicy(enum.Enum):
+    """How the return of a purchase claws back the points it earned."""
+
+    ONLY_PENDING = "only_pending"
+    """Only while the earned lot is still pending; once active the points stay."""
+    WITHIN_BALANCE = "within_balance"
+    """From the earned lot, then from other active lots; never more than the member has."""
+    UNLIMITED = "unlimited"
+    """As WITHIN_BALANCE, and what the member no longer has goes to an explicit negative
+    balance that later credits pay off first."""
+
+
+class RedemptionOrder(enum.Enum):
+    """Which active lots a debit draws from first."""
+
+    SOONEST_EXPIRY = "soonest_expiry"
+    """The lot that expires soonest first (lots that never expire last), then the oldest."""
+    FIFO = "fifo"
+    """The oldest lot first."""
+
+
+def check_points(value: object, argument: str, *, minimum: int = 1) -> int:
+    """``value`` when it is an ``int`` (not a bool) of at least ``minimum``; else
+    :class:`~csmcore.errors.InvalidType` (a float, a Decimal, a str) or
+    :class:`~csmcore.errors.ValidationError` naming ``argument``.
+
+    >>> check_points(5, "points")
+    5
+    >>> check_points(2.5, "points")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.InvalidType: points=2.5 is a float; expected a whole number of points (int)
+    """
+    if type(value) is not int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = int(value)
+        else:
+            raise invalid_type(argument, value, "a whole number of points (int)")
+    if value < minimum:
+        raise ValidationError(
+            f"{argument}={value!r} is not a number of points >= {minimum}",
+            field=argument,
+            value=value,
+        )
+    return value
+
+
+def _int(_: object, attribute: Any, value: Any) -> None:
+    if type(value) is not int:
+        raise invalid_type(attribute.name, value, "an int")
+
+
+def _aware(_: object, attribute: Any, value: Any) -> None:
+    if value is None and attribute.name != "at":
+        return
+    if not isinstance(value, datetime):
+        raise invalid_type(attribute.name, value, "an aware datetime")
+    require_aware(value, attribute.name)
+    in_range_us(value, attribute.name)
+
+
+def _utc(value: Any) -> Any:
+    return as_utc(value) if isinstance(value, datetime) and value.tzinfo is not None else value
+
+
+def _text(_: object, attribute: Any, value: Any) -> None:
+    if value is None and attribute.name not in ("entry_id", "member_id", "key"):
+        return
+    if not isinstance(value, str):
+        raise invalid_type(attribute.name, value, "a str")
+    if attribute.name in ("entry_id", "member_id", "key", "lot_id") and not value:
+        raise ValidationError(f"{attribute.name}='' is not a non-empty string")
+    check_text(value, attribute.name)
+
+
+def _spend(_: object, attribute: Any, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Decimal):
+        raise invalid_type("spend", value, "a Decimal amount of money (or None)")
+    if not value.is_finite():
+        raise ValidationError(f"spend={value!r} is not a finite amount of money")
+
+
+@serializable("loyalty.lot_draw", aliases=("csmcore.loyalty:LotDraw",))
+@attrs.frozen(kw_only=True)
+class LotDraw:
+    """Points taken from (or, for a REFUND, given back to) one lot; for a TRANSFER_IN, a lot
+    created with ``points`` and ``expires_at``."""
+
+    lot_id: str = attrs.field(validator=_text)
+    points: int = attrs.field(validator=_int)
+    expires_at: datetime | None = attrs.field(default=None, converter=_utc, validator=_aware)
+
+
+@serializable("loyalty.entry", aliases=("csmcore.loyalty:LedgerEntry",))
+@attrs.frozen(kw_only=True)
+class LedgerEntry:
+    """One entry of a member's append-only ledger.
+
+    ``entry_id`` is ``f"{member_id}#{seq}"``; ``seq`` counts the member's entries from 1 (it is
+    also the member's ledger version once the entry is written). ``at`` is when it happened
+    (stored in UTC); ``key`` the idempotency key it was written with. ``lot_id`` is the lot an
+    EARN / positive ADJUST created, the lot an ACTIVATE or EXPIRE is about, or the lot a
+    REVERSE claws back; ``related`` the entry a REFUND / REVERSE / TRANSFER refers to.
+    ``spend`` is the money behind an EARN, ``reference`` a caller's reference (an order),
+    ``reason`` the why of an ADJUST.
+    """
+
+    entry_id: str = attrs.field(validator=_text)
+    member_id: str = attrs.field(validator=_text)
+    seq: int = attrs.field(validator=_int)
+    kind: EntryKind = attrs.field(validator=attrs.validators.instance_of(EntryKind))
+    at: datetime = attrs.field(converter=_utc, validator=_aware)
+    points: int = attrs.field(validator=_int)
+    key: str = attrs.field(validator=_text)
+    lot_id: str | None = attrs.field(default=None, validator=_text)
+    expires_at: datetime | None = attrs.field(default=None, converter=_utc, validator=_aware)
+    pending_until: datetime | None = attrs.field(default=None, converter=_utc, validator=_aware)
+    draws: tuple[LotDraw, ...] = attrs.field(default=(), converter=tuple)
+    reference: str | None = attrs.field(default=None, validator=_text)
+    spend: Decimal | None = attrs.field(default=None, validator=_spend)
+    reason: str | None = attrs.field(default=None, validator=_text)
+    related: str | None = attrs.field(default=None, validator=_text)
+
+    @draws.validator
+    def _check_draws(self, attribute: Any, value: tuple[Any, ...]) -> None:
+        for draw in value:
+            if not isinstance(draw, LotDraw):
+                raise invalid_type("draws", draw, "a LotDraw")
+
+
+def entry_id_of(member_id: str, seq: int) -> str:
+    """The id of a member's ``seq``-th entry."""
+    return f"{member_id}#{seq}"
+
+
+def split_entry_id(entry_id: object) -> tuple[str, int]:
+    """``(member_id, seq)`` of an entry id; ValidationError when it is not one."""
+    if isinstance(entry_id, str):
+        member, sep, number = entry_id.rpartition("#")
+        if sep and member and number.isdigit() and number.isascii() and number[0] != "0":
+            return member, int(number)
+    raise ValidationError(
+        f"entry_id={entry_id!r} is not a ledger entry id; expected '<member_id>#<seq>' "
+        "as LedgerEntry.entry_id gives it"
+    )
+
+
+_UTC: Final = timezone.utc
+_new_object = object.__new__
+# the slots' own setters: a frozen attrs class refuses __setattr__, its slots do not
+_E = LedgerEntry.__dict__
+_s_entry_id, _s_member_id, _s_seq = (_E[n].__set__ for n in ("entry_id", "member_id", "seq"))
+_s_kind, _s_at, _s_points, _s_key = (_E[n].__set__ for n in ("kind", "at", "points", "key"))
+_s_lot_id, _s_expires_at, _s_pending_until = (
+    _E[n].__set__ for n in ("lot_id", "expires_at", "pending_until")
+)
+_s_draws, _s_reference, _s_spend = (_E[n].__set__ for n in ("draws", "reference", "spend"))
+_s_reason, _s_related = (_E[n].__set__ for n in ("reason", "related"))
+_D = LotDraw.__dict__
+_d_lot_id, _d_points, _d_expires_at = (_D[n].__set__ for n in ("lot_id", "points", "expires_at"))
+
+
+def utc(value: datetime) -> datetime:
+    """An aware datetime in UTC (itself when it already is a plain UTC datetime)."""
+    return value if value.tzinfo is _UTC and type(value) is datetime else as_utc(value)
+
+
+def trusted_entry(
+    entry_id: str,
+    member_id: str,
+    seq: int,
+    kind: EntryKind,
+    at: datetime,
+    points: int,
+    key: str,
+    lot_id: str | None = None,
+    expires_at: datetime | None = None,
+    pending_until: datetime | None = None,
+    draws: tuple[LotDraw, ...] = (),
+    reference: str | None = None,
+    spend: Decimal | None = None,
+    reason: str | None = None,
+    related: str | None = None,
+) -> LedgerEntry:
+    """A LedgerEntry of values the ledger has already checked (instants already in UTC),
+    built without running the validators again: the planner's fast path."""
+    entry = _new_object(LedgerEntry)
+    _s_entry_id(entry, entry_id)
+    _s_member_id(entry, member_id)
+    _s_seq(entry, seq)
+    _s_kind(entry, kind)
+    _s_at(entry, at)
+    _s_points(entry, points)
+    _s_key(entry, key)
+    _s_lot_id(entry, lot_id)
+    _s_expires_at(entry, expires_at)
+    _s_pending_until(entry, pending_until)
+    _s_draws(entry, draws)
+    _s_reference(entry, reference)
+    _s_spend(entry, spend)
+    _s_reason(entry, reason)
+    _s_related(entry, related)
+    return entry
+
+
+def trusted_draw(lot_id: str, points: int, expires_at: datetime | None) -> LotDraw:
+    """A LotDraw of checked values (``expires_at`` in UTC), without the validators."""
+    draw = _new_object(LotDraw)
+    _d_lot_id(draw, lot_id)
+    _d_points(draw, points)
+    _d_expires_at(draw, expires_at)
+    return draw

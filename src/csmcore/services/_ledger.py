@@ -1,0 +1,273 @@
+"""The loyalty ledger service: posts entries through a store's ``ledger`` role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from csmcore._values import coerce_enum
+from csmcore.clock import Clock
+from csmcore.errors import ValidationError
+from csmcore.loyalty import (
+    Balance,
+    LedgerEntry,
+    LedgerState,
+    Lot,
+    RedemptionOrder,
+    ReturnsPolicy,
+    VerifyReport,
+    plan_transfer,
+    split_entry_id,
+    verify_entries,
+)
+from csmcore.storage import kit
+from csmcore.storage.ledger import LedgerRepository
+from csmcore.storage.roles import role_of
+
+__all__ = ["Ledger"]
+
+
+class Ledger:
+    """Loyalty ledgers of members, kept in ``store`` (any store offering the ``ledger`` role).
+
+    ``order`` is the order debits draw lots in (soonest expiry first by default);
+    ``returns`` the :class:`~csmcore.loyalty.ReturnsPolicy` of :meth:`reverse`; ``clock``
+    (optional) gives the instant of balances asked without ``at`` (else: the member's last
+    entry).
+
+    Every write takes an idempotency ``key`` (unique per member): the same key with the same
+    payload returns the entry first written; with another payload it raises
+    :class:`~csmcore.errors.IdempotencyConflict`. Writes never go back in time for a member.
+
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from csmcore.storage import open_store
+    >>> ledger = Ledger(open_store("memory://"))
+    >>> jan = datetime(2025, 1, 10, tzinfo=timezone.utc)
+    >>> earn = ledger.earn("ann", 100, at=jan, key="order-1", expires_at=jan + timedelta(days=90))
+    >>> spend = ledger.redeem("ann", 40, at=jan + timedelta(days=2), key="basket-1")
+    >>> ledger.balance("ann").active
+    60
+    >>> ledger.refund(spend.entry_id, at=jan + timedelta(days=3), key="refund-1").points
+    40
+    >>> ledger.balance("ann", jan + timedelta(days=2, hours=1)).active
+    60
+    >>> ledger.redeem("ann", 40, at=jan + timedelta(days=2), key="basket-1") == spend
+    True
+    >>> ledger.verify("ann").ok
+    True
+    """
+
+    def __init__(
+        self,
+        store: object,
+        *,
+        order: RedemptionOrder | str = RedemptionOrder.SOONEST_EXPIRY,
+        returns: ReturnsPolicy | str = ReturnsPolicy.WITHIN_BALANCE,
+        clock: Clock | None = None,
+    ) -> None:
+        self._repo: LedgerRepository = role_of(store, "ledger")
+        self.order = coerce_enum(RedemptionOrder, order, "order")
+        self.returns = coerce_enum(ReturnsPolicy, returns, "returns")
+        self._clock = clock
+
+    @property
+    def repository(self) -> LedgerRepository:
+        """The store's ``ledger`` role this service writes through."""
+        return self._repo
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def _one(self, member_id: str, plan: Callable[[LedgerState], LedgerEntry]) -> LedgerEntry:
+        # the store's write checks member_id (before anything else runs)
+        result: list[LedgerEntry] = []
+
+        def work(states: Any) -> list[LedgerEntry]:
+            state = states[member_id]
+            entry = plan(state)
+            result[:] = [entry]
+            return [entry] if entry.seq > state.version else []
+
+        self._repo.write((member_id,), work)
+        return result[0]
+
+    def earn(
+        self,
+        member_id: str,
+        points: int,
+        *,
+        at: datetime,
+        key: str,
+        expires_at: datetime | None = None,
+        pending_until: datetime | None = None,
+        spend: Decimal | None = None,
+        reference: str | None = None,
+        reason: str | None = None,
+    ) -> LedgerEntry:
+        """Credit ``points`` (> 0) as a new lot expiring at ``expires_at`` (None: never),
+        pending until ``pending_until`` (None: active at once). ``spend`` is the money behind
+        it (a ``Decimal``). Returns the EARN entry; its ``lot_id`` names the lot."""
+        return self._one(
+            member_id,
+            lambda s: s.plan_earn(
+                points,
+                at=at,
+                key=key,
+                expires_at=expires_at,
+                pending_until=pending_until,
+                spend=spend,
+                reference=reference,
+                reason=reason,
+            ),
+        )
+
+    def activate(self, member_id: str, lot_id: str, *, at: datetime, key: str) -> LedgerEntry:
+        """Make the pending lot ``lot_id`` active at ``at`` (before its ``pending_until``);
+        :class:`~csmcore.errors.InvalidTransition` when it is not pending."""
+        return self._one(member_id, lambda s: s.plan_activate(lot_id, at=at, key=key))
+
+    def redeem(
+        self,
+        member_id: str,
+        points: int,
+        *,
+        at: datetime,
+        key: str,
+        reference: str | None = None,
+    ) -> LedgerEntry:
+        """Spend ``points`` from active lots (in this ledger's order); the entry's ``draws``
+        name them. :class:`~csmcore.errors.InsufficientPoints` (nothing written) when the
+        member has fewer active points; concurrent redemptions never overdraw."""
+        return self._one(
+            member_id,
+            lambda s: s.plan_redeem(points, at=at, key=key, reference=reference, order=self.order),
+        )
+
+    def refund(
+        self, redemption_entry_id: str, *, at: datetime, key: str, points: int | None = None
+    ) -> LedgerEntry:
+        """Give back ``points`` (default: all not yet refunded) of a redemption to the very
+        lots it drew from, with their own expiry. Partial refunds add up to at most what was
+        drawn (ValidationError beyond)."""
+        member_id, _ = split_entry_id(redemption_entry_id)
+        return self._one(
+            member_id,
+            lambda s: s.plan_refund(redemption_entry_id, at=at, key=key, points=points),
+        )
+
+    def reverse(
+        self, earn_entry_id: str, *, at: datetime, key: str, points: int | None = None
+    ) -> LedgerEntry:
+        """The return of a purchase: claw back ``points`` (default: all not yet clawed back)
+        that the EARN ``earn_entry_id`` gave, per this ledger's returns policy
+        (:class:`~csmcore.errors.InvalidTransition` when ONLY_PENDING and the points are
+        active; :class:`~csmcore.errors.InsufficientPoints` when WITHIN_BALANCE and the member
+        lacks them; UNLIMITED records the rest as a negative balance)."""
+        member_id, _ = split_entry_id(earn_entry_id)
+        return self._one(
+            member_id,
+            lambda s: s.plan_reverse(
+                earn_entry_id,
+                at=at,
+                key=key,
+                points=points,
+                policy=self.returns,
+                order=self.order,
+            ),
+        )
+
+    def expire(self, member_id: str, *, at: datetime) -> list[LedgerEntry]:
+        """Record the expiry of every lot expired by ``at`` and not yet recorded (one EXPIRE
+        entry per lot). Running it again writes nothing (idempotent per lot)."""
+        kit.check_id(member_id, "member_id")
+        return self._repo.write((member_id,), lambda states: states[member_id].plan_expire(at=at))
+
+    def adjust(
+        self,
+        member_id: str,
+        points: int,
+        *,
+        at: datetime,
+        key: str,
+        reason: str,
+        expires_at: datetime | None = None,
+    ) -> LedgerEntry:
+        """A manual correction: ``points > 0`` is a new lot, ``points < 0`` draws from active
+        lots (InsufficientPoints when short); ``reason`` says why."""
+        return self._one(
+            member_id,
+            lambda s: s.plan_adjust(
+                points, at=at, key=key, reason=reason, expires_at=expires_at, order=self.order
+            ),
+        )
+
+    def transfer(
+        self, from_member: str, to_member: str, points: int, *, at: datetime, key: str
+    ) -> tuple[LedgerEntry, LedgerEntry]:
+        """Move ``points`` of active lots from one member to another, atomically; the
+        receiver gets lots with the same expiry. Returns (TRANSFER_OUT, TRANSFER_IN)."""
+        kit.check_id(from_member, "from_member")
+        kit.check_id(to_member, "to_member")
+        if from_member == to_member:
+            raise ValidationError(
+                f"a transfer from member {from_member!r} to itself moves nothing",
+                field="to_member",
+                value=to_member,
+            )
+        result: list[LedgerEntry] = []
+
+        def work(states: Any) -> list[LedgerEntry]:
+            source, target = states[from_member], states[to_member]
+            out, into = plan_transfer(source, target, points, at=at, key=key, order=self.order)
+            result[:] = [out, into]
+            return [out, into] if out.seq > source.version else []
+
+        self._repo.write((from_member, to_member), work)
+        return result[0], result[1]
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def _instant(self, at: datetime | None) -> datetime | None:
+        if at is None and self._clock is not None:
+            return self._clock.now()
+        return at
+
+    def balance(self, member_id: str, at: datetime | None = None) -> Balance:
+        """The member's balance at ``at`` (default: the clock's now, else the last entry)."""
+        when = self._instant(at)
+        return self._repo.read(kit.check_id(member_id, "member_id"), lambda s: s.balance(when))
+
+    def entries(self, member_id: str, *, until: datetime | None = None) -> Sequence[LedgerEntry]:
+        """The member's entries in order (those at or before ``until`` when given)."""
+        kit.check_id(member_id, "member_id")
+        if until is None:
+            return self._repo.read(member_id, lambda s: list(s.entries))
+        from csmcore.loyalty import check_instant
+
+        check_instant(until, "until")
+        return self._repo.read(member_id, lambda s: [e for e in s.entries if e.at <= until])
+
+    def entry(self, entry_id: str) -> LedgerEntry:
+        """The entry ``entry_id`` (ValidationError when there is none)."""
+        member_id, seq = split_entry_id(entry_id)
+        return self._repo.read(member_id, lambda s: s.entry(seq))
+
+    def lots(self, member_id: str, at: datetime | None = None) -> Sequence[Lot]:
+        """The member's lots at ``at`` (default as :meth:`balance`), oldest first."""
+        when = self._instant(at)
+        return self._repo.read(kit.check_id(member_id, "member_id"), lambda s: s.lot_values(when))
+
+    def members(self) -> list[str]:
+        """The ids of members with at least one entry, sorted."""
+        return self._repo.members()
+
+    def verify(self, member_id: str) -> VerifyReport:
+        """Prove the member's ledger invariants from its raw entries (see
+        :func:`csmcore.loyalty.verify_entries`); the negative balance is allowed only under
+        ``ReturnsPolicy.UNLIMITED``. Call ``.raise_for_problems()`` on the report to raise
+        :class:`~csmcore.errors.LedgerCorrupt`."""
+        entries = self.entries(member_id)
+        return verify_entries(
+            member_id, entries, allow_negative=self.returns is ReturnsPolicy.UNLIMITED
+        )

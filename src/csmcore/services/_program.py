@@ -1,0 +1,149 @@
+"""Apply a loyalty program to a ledger: earn idempotently, tier status, tier reviews, and the
+loyalty member conditions read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Final
+
+from csmcore._time import require_aware
+from csmcore.errors import ValidationError, invalid_type
+from csmcore.loyalty import (
+    Activity,
+    EarnQuote,
+    LedgerEntry,
+    LoyaltyEvent,
+    LoyaltyMember,
+    Program,
+    Purchase,
+    TierChange,
+    TierPolicy,
+    TierStatus,
+    cap_usage,
+    review_tiers,
+    tier_status,
+)
+from csmcore.services._ledger import Ledger
+
+__all__ = [
+    "UNTIL_ACTIVATED",
+    "earn_points",
+    "loyalty_member",
+    "quote_points",
+    "review_member_tiers",
+    "tier_of",
+]
+
+UNTIL_ACTIVATED: Final = datetime(9998, 12, 29, tzinfo=timezone.utc)
+"""The ``pending_until`` written for points that wait for an explicit activation
+(``PendingPolicy(explicit=True)``): the last day csmcore accepts, so only
+``Ledger.activate`` makes them active."""
+
+
+def _policy(program: Program | TierPolicy) -> TierPolicy:
+    if isinstance(program, TierPolicy):
+        return program
+    if isinstance(program, Program):
+        if program.tiers is None:
+            raise ValidationError(
+                f"program {program.name!r} has no tiers; give it a TierPolicy (tiers=...)",
+                field="program",
+                value=program.name,
+            )
+        return program.tiers
+    raise invalid_type("program", program, "a Program or a TierPolicy")
+
+
+def tier_of(
+    ledger: Ledger, program: Program | TierPolicy, member_id: str, at: datetime
+) -> TierStatus:
+    """The member's :class:`~csmcore.loyalty.TierStatus` at ``at``, from the ledger's entries
+    up to ``at``. ValidationError when the program has no tiers."""
+    require_aware(at, "at")
+    return tier_status(_policy(program), ledger.entries(member_id, until=at), at)
+
+
+def quote_points(
+    ledger: Ledger, program: Program, member_id: str, activity: Activity, *, at: datetime
+) -> EarnQuote:
+    """What ``activity`` earns ``member_id`` at ``at``: the member's tier (when the program has
+    tiers) and cap usage come from the ledger's entries up to ``at``. Writes nothing."""
+    require_aware(at, "at")
+    entries = list(ledger.entries(member_id, until=at))
+    tier = None if program.tiers is None else tier_status(program.tiers, entries, at).tier
+    counted = cap_usage(program.caps, entries, at)
+    return program.quote(activity, at=at, tier=tier, counted=counted)
+
+
+def earn_points(
+    ledger: Ledger,
+    program: Program,
+    member_id: str,
+    activity: Activity,
+    *,
+    at: datetime,
+    key: str,
+) -> LedgerEntry | None:
+    """Post what ``activity`` earns ``member_id`` at ``at`` (see :func:`quote_points`) as one EARN
+    entry with idempotency key ``key``, and return it; None when the quote is 0 points (a
+    cap reached, nothing the rules reward: nothing is written).
+
+    Idempotent: when the member already has an entry with ``key`` it is returned as it is,
+    without quoting again (a second quote would count the first entry against the cap).
+    The entry carries the quote's expiry and pending instant (:data:`UNTIL_ACTIVATED` for
+    points awaiting an explicit activation), the purchase amount as ``spend`` (what spend
+    tiers count), the activity reference and its kind as ``reason`` (what caps count).
+    """
+    if not isinstance(activity, Purchase | LoyaltyEvent):
+        raise invalid_type("activity", activity, "a Purchase or a LoyaltyEvent")
+    for entry in ledger.entries(member_id):
+        if entry.key == key:
+            return entry
+    found = quote_points(ledger, program, member_id, activity, at=at)
+    if found.points == 0:
+        return None
+    pending_until = found.pending_until
+    if found.pending and pending_until is None:
+        pending_until = UNTIL_ACTIVATED
+    return ledger.earn(
+        member_id,
+        found.points,
+        at=at,
+        key=key,
+        expires_at=found.expires_at,
+        pending_until=pending_until,
+        spend=found.spend,
+        reference=activity.reference,
+        reason=found.kind,
+    )
+
+
+def loyalty_member(ledger: Ledger, program: Program, member_id: str, at: datetime) -> LoyaltyMember:
+    """The :class:`~csmcore.loyalty.LoyaltyMember` conditions read (tier and balances) at
+    ``at``, from the ledger."""
+    require_aware(at, "at")
+    balance = ledger.balance(member_id, at)
+    tier, rank = None, 0
+    if program.tiers is not None:
+        status = tier_status(program.tiers, ledger.entries(member_id, until=at), at)
+        tier, rank = status.tier, status.rank
+    return LoyaltyMember(
+        member_id=member_id,
+        tier=tier,
+        tier_rank=rank,
+        points=balance.active - balance.negative,
+        pending=balance.pending,
+        lifetime=balance.lifetime,
+    )
+
+
+def review_member_tiers(
+    ledger: Ledger, program: Program | TierPolicy, member_ids: Iterable[str], at: datetime
+) -> list[TierChange]:
+    """The members among ``member_ids`` whose tier changes at ``at`` (see
+    :func:`csmcore.loyalty.review_tiers`), read from the ledger. Writes nothing: tiers are
+    derived, so a review is a report (for letters, a CRM export...), safe to run again."""
+    require_aware(at, "at")
+    members = {member_id: ledger.entries(member_id, until=at) for member_id in member_ids}
+    return review_tiers(_policy(program), members, at)

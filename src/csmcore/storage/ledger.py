@@ -1,0 +1,114 @@
+"""The ``ledger`` storage role: members' loyalty ledgers (optional; declared here, once).
+
+A store that offers it has a ``ledger`` attribute satisfying :class:`LedgerRepository` and lists
+``"ledger"`` in its ``roles``. The memory, SQLite and PostgreSQL stores offer it; a store written
+before the role existed simply does not (:func:`~csmcore.storage.roles.role_of` then raises
+:class:`~csmcore.errors.UnsupportedRole`). Use it through :class:`csmcore.services.Ledger`.
+
+The role is small on purpose: the rules live in :class:`~csmcore.loyalty.LedgerState` (pure),
+and a store only has to keep each member's entries in order and write new ones **only if
+nobody wrote to that member since the state the plan was made on** (a per-member version: the
+number of entries). That check is what makes concurrent redemptions unable to overdraw and
+concurrent writers unable to lose an entry, on any backend:
+
+- ``write(member_ids, plan)``: give ``plan`` the current :class:`~csmcore.loyalty.LedgerState`
+  of each member (an empty one for a new member); ``plan`` returns the new entries (each the
+  next seq of its member, possibly none). The store writes them all or none, and only if no
+  other writer appended to those members in the meantime; otherwise it runs ``plan`` again on
+  the newer states (so ``plan`` must not change the states or anything else). What ``plan``
+  raises is raised, with nothing written. Returns the entries written.
+- ``read(member_id, view)``: ``view(state)`` on one committed state of the member.
+- ``members()``: the ids of members with at least one entry, sorted.
+
+Ledger writes are their own transactions; the role is not offered inside a unit of work (a
+transfer writes both members in one ``write``).
+
+>>> from csmcore.storage import open_store
+>>> from csmcore.storage.roles import offered_roles
+>>> store = open_store("memory://")
+>>> "ledger" in offered_roles(store)
+True
+>>> isinstance(store.ledger, LedgerRepository)
+True
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, TypeVar, runtime_checkable
+
+from csmcore.errors import ValidationError
+from csmcore.loyalty import LedgerEntry, LedgerState
+from csmcore.storage import kit
+from csmcore.storage.roles import StorageRole, declare_role
+
+__all__ = ["LEDGER", "LedgerPlan", "LedgerRepository", "check_plan"]
+
+R = TypeVar("R")
+
+LedgerPlan = Callable[[Mapping[str, LedgerState]], Sequence[LedgerEntry]]
+"""Works out the new entries from the members' current states (see the module docs)."""
+
+
+@runtime_checkable
+class LedgerRepository(Protocol):
+    """Members' append-only loyalty ledgers with a per-member version check."""
+
+    def read(self, member_id: str, view: Callable[[LedgerState], R]) -> R:
+        """``view`` applied to one committed state of ``member_id`` (an empty state for a
+        member without entries). ``view`` must not change the state. Raises
+        ``ValidationError`` for a bad member id, ``StorageError`` for a backend failure."""
+        ...
+
+    def write(self, member_ids: Sequence[str], plan: LedgerPlan) -> list[LedgerEntry]:
+        """Write the entries ``plan`` returns, all or none, only on the states ``plan`` saw;
+        see the module documentation. Raises what ``plan`` raises (nothing written),
+        ``ConcurrencyError`` when other writers kept winning, ``StorageError`` for a backend
+        failure."""
+        ...
+
+    def members(self) -> list[str]:
+        """The ids of the members with at least one entry, sorted."""
+        ...
+
+
+LEDGER = declare_role(
+    StorageRole(
+        name="ledger",
+        protocol=LedgerRepository,
+        required=False,
+        description="members' loyalty ledgers (csmcore.loyalty.LedgerEntry values)",
+    )
+)
+"""The optional ``ledger`` role (:class:`LedgerRepository`)."""
+
+
+def check_members(member_ids: Sequence[str]) -> tuple[str, ...]:
+    """``member_ids`` as a tuple of checked ids (each storable, at most 255 characters)."""
+    if isinstance(member_ids, str) or not isinstance(member_ids, Sequence):
+        raise ValidationError(f"member_ids={member_ids!r} is not a sequence of member ids")
+    found = tuple(kit.check_id(m, "member_id") for m in member_ids)
+    if len(set(found)) != len(found):
+        raise ValidationError(f"member_ids={member_ids!r} names a member twice")
+    return found
+
+
+def check_plan(
+    member_ids: Sequence[str], states: Mapping[str, LedgerState], entries: Sequence[LedgerEntry]
+) -> list[LedgerEntry]:
+    """The entries a plan returned, checked: each of one of ``member_ids``, numbered after its
+    member's current version in order; ValidationError otherwise."""
+    found = list(entries)
+    next_seq = {m: states[m].version + 1 for m in member_ids}
+    for entry in found:
+        if not isinstance(entry, LedgerEntry):
+            raise ValidationError(f"a ledger plan returned {entry!r}, not a LedgerEntry")
+        expected = next_seq.get(entry.member_id)
+        if expected is None or entry.seq != expected:
+            raise ValidationError(
+                f"a ledger plan returned entry {entry.entry_id!r}, which is not the next entry "
+                f"of one of the members {list(member_ids)}"
+            )
+        next_seq[entry.member_id] = expected + 1
+    return found

@@ -1,0 +1,419 @@
+"""The ``ledger`` role (:class:`LedgerTests`): entries kept exactly, idempotent writes, atomic
+transfers, no overdraw under concurrency, and a state machine over random operations."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from csmcore.errors import (
+    IdempotencyConflict,
+    InsufficientPoints,
+    InvalidTransition,
+    ValidationError,
+)
+from csmcore.loyalty import (
+    EntryKind,
+    LedgerEntry,
+    ReturnsPolicy,
+    verify_entries,
+)
+from csmcore.serialization import to_document
+from csmcore.services import Ledger
+from csmcore.storage import open_store
+from csmcore.storage.ledger import LedgerRepository
+from csmcore.storage.protocols import Store
+from csmcore.storage.roles import role_of
+from csmcore.testing._workers import redeem_worker
+from csmcore.testing.builders import T0
+from csmcore.testing.storage_suite._base import StoreFactory, StoreFixtures
+from csmcore.testing.storage_suite._races import _run_processes
+
+__all__ = ["LedgerTests"]
+
+DAY = timedelta(days=1)
+_BALANCED = (EntryKind.EARN, EntryKind.ADJUST, EntryKind.TRANSFER_IN, EntryKind.TRANSFER_OUT)
+
+
+def net_points(entries: list[LedgerEntry]) -> int:
+    """What a member's entries credited net of returns, adjustments and transfers: conservation
+    says active + pending + expired + spent - negative equals it."""
+    return sum(e.points for e in entries if e.kind in _BALANCED or e.kind is EntryKind.REVERSE)
+
+
+def check_member(ledger: Ledger, member: str, at: datetime, *, allow_negative: bool) -> None:
+    """Every invariant of one member: ``verify``; the balance at ``at`` and at each entry's
+    instant equals the plain replay of the entries up to it; conservation; nothing negative."""
+    entries = list(ledger.entries(member))
+    report = verify_entries(member, entries, allow_negative=allow_negative)
+    assert report.ok, report.problems
+    for index, entry in enumerate(entries):
+        if index + 1 < len(entries) and entries[index + 1].at == entry.at:
+            continue  # the balance at an instant includes every entry at that instant
+        upto = verify_entries(member, entries[: index + 1], allow_negative=True)
+        assert ledger.balance(member, entry.at) == upto.balance, (member, entry.entry_id)
+    balance = ledger.balance(member, at)
+    assert min(balance.active, balance.pending, balance.expired, balance.spent) >= 0
+    assert balance.negative >= 0
+    assert not balance.negative or allow_negative
+    total = balance.active + balance.pending + balance.expired + balance.spent
+    assert total - balance.negative == net_points(entries), "points were minted or lost"
+
+
+class _LedgerMachine(RuleBasedStateMachine):
+    """Random operations on a store's ledger; every invariant after each step."""
+
+    factory: Callable[[], Store]
+    members = ("ann", "bob", "cy")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = self.factory()
+        self.ledgers = {p: Ledger(self.store, returns=p) for p in ReturnsPolicy}
+        self.ledger = self.ledgers[ReturnsPolicy.WITHIN_BALANCE]
+        self.now = T0
+        self.count = 0
+        self.earns: list[LedgerEntry] = []
+        self.redemptions: list[LedgerEntry] = []
+        self.done: list[tuple[Callable[[], Any], Any]] = []
+        self.negative_allowed: set[str] = set()
+
+    def teardown(self) -> None:
+        self.store.close()
+
+    def _key(self) -> str:
+        self.count += 1
+        return f"k{self.count}"
+
+    def _entries(self) -> int:
+        return sum(len(self.ledger.entries(m)) for m in self.members)
+
+    def _record(self, call: Callable[[], Any]) -> Any:
+        result = call()
+        self.done.append((call, result))
+        return result
+
+    @initialize()
+    def start(self) -> None:
+        self.ledger.earn("ann", 50, at=self.now, key="seed", expires_at=self.now + 20 * DAY)
+
+    @rule(hours=st.integers(0, 24 * 12))
+    def advance(self, hours: int) -> None:
+        self.now += timedelta(hours=hours)
+
+    @rule(
+        member=st.sampled_from(members),
+        points=st.integers(1, 120),
+        expires=st.none() | st.integers(1, 40),
+        pending=st.none() | st.integers(1, 8),
+    )
+    def earn(self, member: str, points: int, expires: int | None, pending: int | None) -> None:
+        key, at = self._key(), self.now
+        exp = None if expires is None else at + expires * DAY
+        until = None if pending is None else at + pending * DAY
+        entry = self._record(
+            lambda: self.ledger.earn(
+                member, points, at=at, key=key, expires_at=exp, pending_until=until
+            )
+        )
+        self.earns.append(entry)
+
+    @rule(member=st.sampled_from(members), points=st.integers(1, 150))
+    def redeem(self, member: str, points: int) -> None:
+        before = self.ledger.balance(member, self.now)
+        key, at = self._key(), self.now
+        try:
+            entry = self._record(lambda: self.ledger.redeem(member, points, at=at, key=key))
+        except InsufficientPoints:
+            assert points > before.active  # refused only when short
+            return
+        assert points <= before.active  # never overdraws
+        assert sum(d.points for d in entry.draws) == points
+        self.redemptions.append(entry)
+
+    @precondition(lambda self: self.redemptions)
+    @rule(data=st.data(), partial=st.booleans())
+    def refund(self, data: st.DataObject, partial: bool) -> None:
+        redemption = data.draw(st.sampled_from(self.redemptions))
+        member = redemption.member_id
+        lots_before = {lot.lot_id: lot for lot in self.ledger.lots(member, self.now)}
+        owed = self.ledger.balance(member, self.now).negative
+        points = data.draw(st.integers(1, -redemption.points)) if partial else None
+        key, at = self._key(), self.now
+        try:
+            entry = self._record(
+                lambda: self.ledger.refund(redemption.entry_id, at=at, key=key, points=points)
+            )
+        except ValidationError:
+            return  # already refunded (in part): never more than was drawn
+        drawn = {d.lot_id: d for d in redemption.draws}
+        lots_after = {lot.lot_id: lot for lot in self.ledger.lots(member, self.now)}
+        for d in entry.draws:  # the same lots, with the same expiry, given back exactly
+            assert d.lot_id in drawn
+            assert d.points <= drawn[d.lot_id].points
+            assert d.expires_at == drawn[d.lot_id].expires_at == lots_after[d.lot_id].expires_at
+        moved = {d.lot_id: d.points for d in entry.draws}
+        if not owed:  # (a negative balance would take its share of the restored points)
+            for lot_id, lot in lots_after.items():
+                assert lot.remaining == lots_before[lot_id].remaining + moved.get(lot_id, 0)
+
+    @precondition(lambda self: self.earns)
+    @rule(data=st.data(), policy=st.sampled_from(ReturnsPolicy), partial=st.booleans())
+    def reverse(self, data: st.DataObject, policy: ReturnsPolicy, partial: bool) -> None:
+        earn = data.draw(st.sampled_from(self.earns))
+        points = data.draw(st.integers(1, earn.points)) if partial else None
+        key, at = self._key(), self.now
+        ledger = self.ledgers[policy]
+        try:
+            self._record(lambda: ledger.reverse(earn.entry_id, at=at, key=key, points=points))
+        except (InsufficientPoints, InvalidTransition, ValidationError):
+            return
+        if policy is ReturnsPolicy.UNLIMITED:
+            self.negative_allowed.add(earn.member_id)
+
+    @rule(member=st.sampled_from(members))
+    def expire(self, member: str) -> None:
+        at = self.now
+        self.ledger.expire(member, at=at)
+        assert self.ledger.expire(member, at=at) == []  # idempotent per lot
+
+    @rule(member=st.sampled_from(members), points=st.integers(-60, 60).filter(bool))
+    def adjust(self, member: str, points: int) -> None:
+        key, at = self._key(), self.now
+        try:
+            self._record(
+                lambda: self.ledger.adjust(member, points, at=at, key=key, reason="machine")
+            )
+        except InsufficientPoints:
+            assert -points > self.ledger.balance(member, at).active
+
+    @rule(
+        giver=st.sampled_from(members), receiver=st.sampled_from(members), points=st.integers(1, 80)
+    )
+    def transfer(self, giver: str, receiver: str, points: int) -> None:
+        if giver == receiver:
+            return
+        key, at = self._key(), self.now
+        before = self._entries()
+        try:
+            out, into = self._record(
+                lambda: self.ledger.transfer(giver, receiver, points, at=at, key=key)
+            )
+        except InsufficientPoints:
+            assert self._entries() == before  # atomic: nothing half-written
+            return
+        assert [(d.points, d.expires_at) for d in out.draws] == [
+            (d.points, d.expires_at) for d in into.draws
+        ]
+
+    @precondition(lambda self: self.earns)
+    @rule(data=st.data())
+    def activate(self, data: st.DataObject) -> None:
+        earn = data.draw(st.sampled_from(self.earns))
+        key, at = self._key(), self.now
+        with contextlib.suppress(InvalidTransition):  # not pending (any more)
+            self._record(
+                lambda: self.ledger.activate(earn.member_id, earn.lot_id or "", at=at, key=key)
+            )
+
+    @precondition(lambda self: self.done)
+    @rule(data=st.data())
+    def retry(self, data: st.DataObject) -> None:
+        call, result = data.draw(st.sampled_from(self.done))
+        before = self._entries()
+        assert call() == result  # the same key and payload: the original result
+        assert self._entries() == before  # and nothing written
+
+    @invariant()
+    def invariants_hold(self) -> None:
+        for member in self.members:
+            check_member(
+                self.ledger,
+                member,
+                self.now,
+                allow_negative=member in self.negative_allowed,
+            )
+        moved_in = moved_out = 0
+        for member in self.members:
+            for e in self.ledger.entries(member):
+                if e.kind is EntryKind.TRANSFER_IN:
+                    moved_in += e.points
+                elif e.kind is EntryKind.TRANSFER_OUT:
+                    moved_out -= e.points
+        assert moved_in == moved_out  # transfers neither mint nor lose
+
+
+class LedgerTests(StoreFixtures):
+    """The optional ``ledger`` role: add this class to an adapter's suite when it offers it."""
+
+    ledger_examples: ClassVar[int] = 12
+    """How many random programs the state machine runs (each on a fresh store)."""
+    ledger_steps: ClassVar[int] = 30
+    """How many operations each program makes at most."""
+    redeemers: ClassVar[int] = 4
+    """Concurrent redeemers (threads, connections, processes) in the overdraw checks."""
+
+    def test_offers_the_ledger_role(self, store: Store) -> None:
+        found = role_of(store, "ledger")
+        assert isinstance(found, LedgerRepository)
+
+    def _every_field(self, ledger: Ledger) -> list[LedgerEntry]:
+        berlin = timezone(timedelta(hours=1))
+        at = datetime(2025, 3, 3, 10, 0, 0, 123456, tzinfo=berlin)
+        earn = ledger.earn(
+            "mémber ✓",
+            268,
+            at=at,
+            key="order 1 ✓",
+            expires_at=at + 365 * DAY,
+            pending_until=at + 14 * DAY,
+            spend=Decimal("268.280"),
+            reference='ref "quoted" \\ \n',
+            reason="purchase",
+        )
+        ledger.activate("mémber ✓", earn.lot_id or "", at=at + DAY, key="act")
+        redeem = ledger.redeem("mémber ✓", 68, at=at + 2 * DAY, key="r", reference="basket")
+        ledger.refund(redeem.entry_id, at=at + 3 * DAY, key="f", points=8)
+        ledger.transfer("mémber ✓", "bob", 100, at=at + 4 * DAY, key="t")
+        ledger.adjust("bob", -10, at=at + 5 * DAY, key="a", reason="typo")
+        return list(ledger.entries("mémber ✓")) + list(ledger.entries("bob"))
+
+    def test_entries_come_back_exactly(self, store: Store) -> None:
+        written = self._every_field(Ledger(store))
+        read = list(Ledger(store).entries("mémber ✓")) + list(Ledger(store).entries("bob"))
+        assert read == written
+        assert [to_document(e) for e in read] == [to_document(e) for e in written]
+        assert Ledger(store).members() == ["bob", "mémber ✓"]
+
+    def test_entries_survive_reopening(self, store: Store) -> None:
+        written = self._every_field(Ledger(store))
+        other = self.reopen(store)
+        try:
+            ledger = Ledger(other)
+            assert list(ledger.entries("mémber ✓")) + list(ledger.entries("bob")) == written
+            assert ledger.verify("mémber ✓").ok
+            # a retry on another handle returns the original
+            again = ledger.redeem("mémber ✓", 68, at=written[2].at, key="r", reference="basket")
+            assert again == written[2]
+        finally:
+            other.close()
+
+    def test_the_same_key_returns_the_original_and_another_payload_conflicts(
+        self, store: Store
+    ) -> None:
+        ledger = Ledger(store)
+        first = ledger.earn("ann", 10, at=T0, key="k")
+        assert ledger.earn("ann", 10, at=T0, key="k") == first
+        with pytest.raises(IdempotencyConflict):
+            ledger.earn("ann", 12, at=T0, key="k")
+        assert ledger.earn("bob", 12, at=T0, key="k").member_id == "bob"  # keys are per member
+        assert len(ledger.entries("ann")) == 1
+
+    def test_a_refused_write_writes_nothing(self, store: Store) -> None:
+        ledger = Ledger(store)
+        ledger.earn("ann", 10, at=T0, key="e")
+        with pytest.raises(InsufficientPoints):
+            ledger.redeem("ann", 11, at=T0, key="r")
+        with pytest.raises(InsufficientPoints):
+            ledger.transfer("ann", "bob", 11, at=T0, key="t")
+        with pytest.raises(ValidationError):
+            ledger.earn("ann", 1, at=T0 - DAY, key="past")
+        assert [e.key for e in ledger.entries("ann")] == ["e"]
+        assert ledger.entries("bob") == []
+        assert ledger.members() == ["ann"]
+
+    def _fund(self, store: Store) -> int:
+        ledger = Ledger(store)
+        for n in range(5):
+            ledger.earn("pool", 20, at=T0 - DAY, key=f"fund-{n}", expires_at=T0 + (n + 1) * DAY)
+        return 100
+
+    def _check_no_overdraw(self, store: Store, won: list[str], funded: int, points: int) -> None:
+        ledger = Ledger(store)
+        redemptions = [e for e in ledger.entries("pool") if e.kind is EntryKind.REDEEM]
+        assert sorted(e.entry_id for e in redemptions) == sorted(won)  # none lost, none extra
+        assert len(won) == funded // points  # every point that could be spent was
+        balance = ledger.balance("pool", T0)
+        assert balance.active == funded - points * len(won) >= 0
+        assert ledger.verify("pool").ok
+
+    def _threads(self, handles: list[Store], points: int) -> list[str]:
+        won: list[str] = []
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(len(handles), timeout=30)
+
+        def run(worker: int, handle: Store) -> None:
+            ledger = Ledger(handle)
+            try:
+                barrier.wait()
+                n = 0
+                while True:
+                    try:
+                        entry = ledger.redeem("pool", points, at=T0, key=f"w{worker}-{n}")
+                    except InsufficientPoints:
+                        return
+                    with lock:
+                        won.append(entry.entry_id)
+                    n += 1
+            except BaseException as err:
+                errors.append(err)
+
+        threads = [threading.Thread(target=run, args=(w, h)) for w, h in enumerate(handles)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert errors == []
+        return won
+
+    def test_threads_never_overdraw(self, store: Store) -> None:
+        funded = self._fund(store)
+        won = self._threads([store] * self.redeemers, 3)
+        self._check_no_overdraw(store, won, funded, 3)
+
+    def test_separate_connections_never_overdraw(self, store: Store) -> None:
+        self.require("reopen")
+        funded = self._fund(store)
+        handles = [open_store(store.url) for _ in range(self.redeemers)]
+        try:
+            won = self._threads(handles, 7)
+        finally:
+            for handle in handles:
+                handle.close()
+        self._check_no_overdraw(store, won, funded, 7)
+
+    def test_processes_never_overdraw(self, store: Store) -> None:
+        self.require("processes")
+        funded = self._fund(store)
+        ctx = multiprocessing.get_context("spawn")
+        start = ctx.Barrier(self.redeemers)
+        results = _run_processes(
+            [
+                (redeem_worker, (store.url, "pool", w, 3, start, self.opener))
+                for w in range(self.redeemers)
+            ],
+            ctx,
+        )
+        won = [entry_id for found in results for entry_id in found]
+        self._check_no_overdraw(store, won, funded, 3)
+
+    def test_random_operations_keep_every_invariant(self, stores: StoreFactory) -> None:
+        machine: Any = type("LedgerMachine", (_LedgerMachine,), {"factory": staticmethod(stores)})
+        machine.TestCase.settings = settings(
+            max_examples=self.ledger_examples,
+            stateful_step_count=self.ledger_steps,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )
+        machine.TestCase().runTest()

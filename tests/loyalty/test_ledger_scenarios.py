@@ -1,0 +1,307 @@
+"""Hand-worked scenarios, one per ledger rule (dates and numbers worked out in the comments)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from csmcore.errors import (
+    IdempotencyConflict,
+    InsufficientPoints,
+    InvalidTransition,
+    InvalidType,
+    LedgerCorrupt,
+    NaiveDatetimeError,
+    ValidationError,
+)
+from csmcore.loyalty import (
+    Balance,
+    EntryKind,
+    LedgerEntry,
+    LedgerState,
+    LotStatus,
+    RedemptionOrder,
+    ReturnsPolicy,
+    verify_entries,
+)
+from csmcore.serialization import from_document, to_document
+from csmcore.services import Ledger
+from csmcore.storage import open_store
+
+UTC = timezone.utc
+JAN1 = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def ledger(**options: object) -> Ledger:
+    return Ledger(open_store("memory://"), **options)  # type: ignore[arg-type]
+
+
+def test_earn_creates_a_lot_that_expires_on_its_own_date() -> None:
+    led = ledger()
+    # Jan 1: 100 points expiring Mar 1; Jan 15: 50 points expiring Feb 1.
+    a = led.earn("ann", 100, at=JAN1, key="o1", expires_at=datetime(2025, 3, 1, tzinfo=UTC))
+    b = led.earn(
+        "ann", 50, at=JAN1 + 14 * DAY, key="o2", expires_at=datetime(2025, 2, 1, tzinfo=UTC)
+    )
+    assert a.lot_id == "ann#1"
+    assert b.lot_id == "ann#2"
+    # Jan 20: both active: 150.  Feb 1 00:00: lot 2 expired (50), 100 active.
+    assert led.balance("ann", datetime(2025, 1, 20, tzinfo=UTC)).active == 150
+    feb1 = led.balance("ann", datetime(2025, 2, 1, tzinfo=UTC))
+    assert (feb1.active, feb1.expired, feb1.lifetime) == (100, 50, 150)
+    # Mar 1: everything expired: 150 expired, 0 active.
+    mar1 = led.balance("ann", datetime(2025, 3, 1, tzinfo=UTC))
+    assert (mar1.active, mar1.expired) == (0, 150)
+    # Dec 31 2024 (before any entry): nothing.
+    assert led.balance("ann", JAN1 - DAY) == Balance()
+
+
+def test_redemption_draws_soonest_expiry_first_and_records_its_draws() -> None:
+    led = ledger()
+    led.earn("ann", 100, at=JAN1, key="o1", expires_at=JAN1 + 365 * DAY)  # lot ann#1, exp 2026
+    led.earn("ann", 30, at=JAN1 + DAY, key="o2", expires_at=JAN1 + 30 * DAY)  # ann#2, exp Jan 31
+    led.earn("ann", 20, at=JAN1 + 2 * DAY, key="o3")  # ann#3, never expires
+    # Redeem 50 on Jan 5: soonest expiry first: 30 from ann#2, then 20 from ann#1.
+    r = led.redeem("ann", 50, at=JAN1 + 4 * DAY, key="r1")
+    assert [(d.lot_id, d.points) for d in r.draws] == [("ann#2", 30), ("ann#1", 20)]
+    assert r.points == -50
+    bal = led.balance("ann")
+    assert (bal.active, bal.spent) == (100, 50)  # 150 - 50
+
+
+def test_fifo_order_draws_the_oldest_lot_first() -> None:
+    led = ledger(order=RedemptionOrder.FIFO)
+    led.earn("ann", 100, at=JAN1, key="o1", expires_at=JAN1 + 365 * DAY)
+    led.earn("ann", 30, at=JAN1 + DAY, key="o2", expires_at=JAN1 + 30 * DAY)
+    r = led.redeem("ann", 50, at=JAN1 + 4 * DAY, key="r1")
+    assert [(d.lot_id, d.points) for d in r.draws] == [("ann#1", 50)]
+
+
+def test_a_redemption_beyond_the_active_points_is_refused_and_writes_nothing() -> None:
+    led = ledger()
+    led.earn("ann", 40, at=JAN1, key="o1")
+    led.earn("ann", 60, at=JAN1, key="o2", pending_until=JAN1 + 14 * DAY)  # pending to Jan 15
+    with pytest.raises(InsufficientPoints, match="has 40 active points"):
+        led.redeem("ann", 41, at=JAN1 + DAY, key="r1")
+    assert len(led.entries("ann")) == 2
+    # Jan 15 the 60 are active: 100 redeemable.
+    assert led.redeem("ann", 100, at=JAN1 + 14 * DAY, key="r2").points == -100
+
+
+def test_pending_points_activate_at_their_date_or_by_an_activate_entry() -> None:
+    led = ledger()
+    e = led.earn("ann", 80, at=JAN1, key="o1", pending_until=JAN1 + 30 * DAY)  # to Jan 31
+    assert led.balance("ann", JAN1 + 10 * DAY) == Balance(pending=80, lifetime=80)
+    assert led.balance("ann", JAN1 + 30 * DAY) == Balance(active=80, lifetime=80)
+    assert e.lot_id is not None
+    led.activate("ann", e.lot_id, at=JAN1 + 5 * DAY, key="act")  # Jan 6, early
+    assert led.balance("ann", JAN1 + 5 * DAY).active == 80
+    assert led.balance("ann", JAN1 + 4 * DAY).pending == 80  # before the activation
+    with pytest.raises(InvalidTransition, match="not pending"):
+        led.activate("ann", e.lot_id, at=JAN1 + 6 * DAY, key="act2")
+
+
+def test_a_refund_restores_exactly_the_lots_drawn_with_their_expiry() -> None:
+    led = ledger()
+    exp1, exp2 = JAN1 + 60 * DAY, JAN1 + 30 * DAY
+    led.earn("ann", 100, at=JAN1, key="o1", expires_at=exp1)  # ann#1 exp Mar 2
+    led.earn("ann", 30, at=JAN1, key="o2", expires_at=exp2)  # ann#2 exp Jan 31
+    r = led.redeem("ann", 50, at=JAN1 + DAY, key="r1")  # 30 from ann#2, 20 from ann#1
+    refund = led.refund(r.entry_id, at=JAN1 + 2 * DAY, key="f1")
+    # latest drawn first: 20 back to ann#1, then 30 back to ann#2, each with its own expiry
+    assert [(d.lot_id, d.points, d.expires_at) for d in refund.draws] == [
+        ("ann#1", 20, exp1),
+        ("ann#2", 30, exp2),
+    ]
+    lots = {lot.lot_id: lot for lot in led.lots("ann", JAN1 + 2 * DAY)}
+    assert (lots["ann#1"].remaining, lots["ann#2"].remaining) == (100, 30)
+    # Jan 31: ann#2's 30 restored points expire on their own date, as before.
+    assert led.balance("ann", exp2) == Balance(active=100, expired=30, spent=0, lifetime=130)
+
+
+def test_partial_refunds_never_give_back_more_than_was_drawn() -> None:
+    # odoo PR #212922 charged twice on partial refunds; here partial refunds add up to the draw.
+    led = ledger()
+    led.earn("ann", 100, at=JAN1, key="o1")
+    r = led.redeem("ann", 60, at=JAN1, key="r1")
+    assert led.refund(r.entry_id, at=JAN1 + DAY, key="f1", points=25).points == 25
+    assert led.refund(r.entry_id, at=JAN1 + DAY, key="f2", points=35).points == 35
+    with pytest.raises(ValidationError, match="has 0 points left to refund"):
+        led.refund(r.entry_id, at=JAN1 + DAY, key="f3", points=1)
+    assert led.balance("ann") == Balance(active=100, spent=0, lifetime=100)
+    with pytest.raises(ValidationError, match="only a redemption"):
+        led.refund("ann#1", at=JAN1 + DAY, key="f4")
+
+
+def test_returns_only_pending() -> None:
+    led = ledger(returns=ReturnsPolicy.ONLY_PENDING)
+    e = led.earn("ann", 50, at=JAN1, key="o1", pending_until=JAN1 + 14 * DAY)
+    rev = led.reverse(e.entry_id, at=JAN1 + 3 * DAY, key="ret1", points=20)
+    assert (rev.points, [(d.lot_id, d.points) for d in rev.draws]) == (-20, [("ann#1", 20)])
+    # after Jan 15 the remaining 30 are active: no more claw-back
+    with pytest.raises(InvalidTransition, match="no longer pending"):
+        led.reverse(e.entry_id, at=JAN1 + 20 * DAY, key="ret2")
+    assert led.balance("ann", JAN1 + 20 * DAY) == Balance(active=30, lifetime=30)
+
+
+def test_returns_within_balance_take_other_lots_but_never_more_than_held() -> None:
+    led = ledger(returns="within_balance")
+    e = led.earn("ann", 100, at=JAN1, key="o1")  # ann#1
+    led.earn("ann", 10, at=JAN1, key="o2")  # ann#2
+    led.redeem("ann", 95, at=JAN1, key="r1")  # 95 from ann#1 (both never expire: oldest first)
+    # left: ann#1 5, ann#2 10 = 15.  Returning the 100-point purchase would need 100: refused.
+    with pytest.raises(InsufficientPoints, match="has 15 of the points=100"):
+        led.reverse(e.entry_id, at=JAN1 + DAY, key="ret1")
+    rev = led.reverse(e.entry_id, at=JAN1 + DAY, key="ret2", points=12)
+    assert [(d.lot_id, d.points) for d in rev.draws] == [("ann#1", 5), ("ann#2", 7)]
+    assert led.balance("ann") == Balance(active=3, spent=95, lifetime=98)
+
+
+def test_returns_unlimited_go_negative_and_later_credits_pay_it_off_first() -> None:
+    led = ledger(returns=ReturnsPolicy.UNLIMITED)
+    e = led.earn("ann", 100, at=JAN1, key="o1")
+    led.redeem("ann", 80, at=JAN1, key="r1")  # 20 left
+    rev = led.reverse(e.entry_id, at=JAN1 + DAY, key="ret1")  # claws back 100: 20 + 80 owed
+    assert rev.points == -100
+    assert sum(d.points for d in rev.draws) == 20
+    assert led.balance("ann") == Balance(active=0, spent=80, negative=80, lifetime=0)
+    # Jan 5: 50 earned: all of it pays the debt (80 -> 30), nothing spendable.
+    led.earn("ann", 50, at=JAN1 + 4 * DAY, key="o2")
+    assert led.balance("ann") == Balance(active=0, spent=80, negative=30, lifetime=50)
+    with pytest.raises(InsufficientPoints):
+        led.redeem("ann", 1, at=JAN1 + 4 * DAY, key="r2")
+    # Jan 6: 40 more: 30 pay the rest, 10 are spendable.
+    led.earn("ann", 40, at=JAN1 + 5 * DAY, key="o3")
+    assert led.balance("ann") == Balance(active=10, spent=80, negative=0, lifetime=90)
+    assert led.verify("ann").ok
+    # the same ledger under WITHIN_BALANCE rules would call the negative balance a problem
+    assert not verify_entries("ann", led.entries("ann"), allow_negative=False).ok
+
+
+def test_a_return_never_claws_back_more_than_the_purchase_earned() -> None:
+    led = ledger(returns=ReturnsPolicy.UNLIMITED)
+    e = led.earn("ann", 30, at=JAN1, key="o1")
+    led.reverse(e.entry_id, at=JAN1, key="ret1", points=20)
+    with pytest.raises(ValidationError, match="has 10 points left to claw back"):
+        led.reverse(e.entry_id, at=JAN1, key="ret2", points=11)
+
+
+def test_expiry_is_recorded_once_per_lot() -> None:
+    led = ledger()
+    led.earn("ann", 100, at=JAN1, key="o1", expires_at=JAN1 + 10 * DAY)  # exp Jan 11
+    led.redeem("ann", 40, at=JAN1 + DAY, key="r1")  # 60 left in the lot
+    assert led.expire("ann", at=JAN1 + 5 * DAY) == []  # nothing expired yet
+    first = led.expire("ann", at=JAN1 + 12 * DAY)
+    assert [(e.kind, e.points, e.lot_id) for e in first] == [(EntryKind.EXPIRE, -60, "ann#1")]
+    assert led.expire("ann", at=JAN1 + 13 * DAY) == []  # idempotent per lot
+    bal = led.balance("ann")
+    assert (bal.active, bal.expired, bal.spent) == (0, 60, 40)
+    assert led.lots("ann")[0].status is LotStatus.EXPIRED
+
+
+def test_adjustments_credit_a_lot_or_draw_and_say_why() -> None:
+    led = ledger()
+    plus = led.adjust("ann", 25, at=JAN1, key="a1", reason="goodwill")
+    minus = led.adjust("ann", -10, at=JAN1, key="a2", reason="typo")
+    assert plus.lot_id == "ann#1"
+    assert [(d.lot_id, d.points) for d in minus.draws] == [("ann#1", 10)]
+    assert led.balance("ann").active == 15
+    with pytest.raises(ValidationError, match="reason"):
+        led.adjust("ann", 5, at=JAN1, key="a3", reason=" ")
+    with pytest.raises(InsufficientPoints):
+        led.adjust("ann", -16, at=JAN1, key="a4", reason="too much")
+
+
+def test_a_transfer_moves_lots_with_their_expiry_atomically() -> None:
+    led = ledger()
+    exp = JAN1 + 90 * DAY
+    led.earn("ann", 70, at=JAN1, key="o1", expires_at=exp)
+    led.earn("bob", 5, at=JAN1, key="o1")
+    out, into = led.transfer("ann", "bob", 50, at=JAN1 + DAY, key="gift")
+    assert (out.points, into.points) == (-50, 50)
+    assert out.related == into.entry_id
+    assert into.related == out.entry_id
+    assert [(d.lot_id, d.points, d.expires_at) for d in into.draws] == [("bob#2.1", 50, exp)]
+    assert led.balance("ann").active == 20
+    assert led.balance("bob").active == 55
+    # bob's received lot expires on ann's date
+    assert led.balance("bob", exp).expired == 50
+    with pytest.raises(InsufficientPoints):
+        led.transfer("ann", "bob", 21, at=JAN1 + DAY, key="gift2")
+    assert len(led.entries("bob")) == 2  # nothing half-written
+    assert led.transfer("ann", "bob", 50, at=JAN1 + DAY, key="gift") == (out, into)
+    assert led.verify("ann").ok
+    assert led.verify("bob").ok
+
+
+def test_same_key_same_payload_returns_the_original_and_other_payload_conflicts() -> None:
+    led = ledger()
+    first = led.earn("ann", 10, at=JAN1, key="o1", spend=Decimal("9.99"))
+    assert led.earn("ann", 10, at=JAN1, key="o1", spend=Decimal("9.99")) is first
+    with pytest.raises(IdempotencyConflict, match="differs in: points"):
+        led.earn("ann", 11, at=JAN1, key="o1", spend=Decimal("9.99"))
+    with pytest.raises(IdempotencyConflict, match="differs in: kind"):
+        led.redeem("ann", 10, at=JAN1, key="o1")
+    r = led.redeem("ann", 4, at=JAN1 + DAY, key="r1")
+    led.earn("ann", 100, at=JAN1 + 2 * DAY, key="o2")
+    assert led.redeem("ann", 4, at=JAN1 + DAY, key="r1") == r  # a retry after later entries
+    assert len(led.entries("ann")) == 3
+
+
+def test_a_ledger_never_goes_back_in_time() -> None:
+    led = ledger()
+    led.earn("ann", 10, at=JAN1 + DAY, key="o1")
+    with pytest.raises(ValidationError, match="never goes back in time"):
+        led.earn("ann", 10, at=JAN1, key="o2")
+
+
+def test_bad_arguments_are_refused_with_their_name() -> None:
+    led = ledger()
+    with pytest.raises(InvalidType, match=r"points=2\.5"):
+        led.earn("ann", 2.5, at=JAN1, key="o1")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="points=0"):
+        led.earn("ann", 0, at=JAN1, key="o1")
+    with pytest.raises(NaiveDatetimeError):
+        led.earn("ann", 1, at=datetime(2025, 1, 1), key="o1")
+    with pytest.raises(ValidationError, match="member_id=''"):
+        led.earn("", 1, at=JAN1, key="o1")
+    with pytest.raises(ValidationError, match="key=''"):
+        led.earn("ann", 1, at=JAN1, key="")
+    with pytest.raises(ValidationError, match="expires_at"):
+        led.earn("ann", 1, at=JAN1, key="o1", expires_at=JAN1)
+    with pytest.raises(InvalidType, match="spend"):
+        led.earn("ann", 1, at=JAN1, key="o1", spend=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="entry_id='nope'"):
+        led.refund("nope", at=JAN1, key="f")
+    with pytest.raises(ValidationError, match="to itself"):
+        led.transfer("ann", "ann", 1, at=JAN1, key="t")
+    assert led.entries("ann") == []
+
+
+def test_entries_serialize_with_their_stable_tag_and_no_floats() -> None:
+    led = ledger()
+    e = led.earn("ann", 268, at=JAN1, key="o1", spend=Decimal("268.28"), expires_at=JAN1 + DAY)
+    doc = to_document(e)
+    assert doc["type"] == "loyalty.entry"
+    assert doc["data"]["points"] == 268
+    assert doc["data"]["spend"] == "268.28"  # odoo PR #153541: never 268.28000000000003
+    assert from_document(doc, LedgerEntry) == e
+
+
+def test_replaying_a_broken_history_raises_ledger_corrupt() -> None:
+    led = ledger()
+    led.earn("ann", 10, at=JAN1, key="o1")
+    r = led.redeem("ann", 10, at=JAN1, key="r1")
+    import attrs
+
+    forged = attrs.evolve(r, points=-11)
+    with pytest.raises(LedgerCorrupt, match="ann#2"):
+        LedgerState.replay("ann", [led.entries("ann")[0], forged])
+    report = verify_entries("ann", [led.entries("ann")[0], forged])
+    assert not report.ok
+    assert any("debits 11" in p for p in report.problems)
+    with pytest.raises(LedgerCorrupt):
+        report.raise_for_problems()

@@ -1,0 +1,83 @@
+"""The SQL ledger's concurrency choice, shown step by step: a per-member version check (the
+primary key ``(member_id, seq)``) makes a writer that lost the race plan again on the newer
+state, and a store's cached member states never hide another handle's entries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from csmcore.errors import InsufficientPoints
+from csmcore.loyalty import LedgerEntry, LedgerState
+from csmcore.services import Ledger
+from csmcore.storage import open_store
+from csmcore.storage.protocols import Store
+from csmcore.testing.builders import T0
+from tests.storage.conftest import PostgresFactory
+
+
+def test_a_writer_that_loses_the_race_plans_again_on_the_new_state(
+    postgres_factory: PostgresFactory,
+) -> None:
+    store = postgres_factory()
+    other = open_store(store.url)  # another pool: another connection, another cache
+    try:
+        Ledger(store).earn("ann", 10, at=T0, key="earn")
+        seen: list[int] = []
+
+        def plan(states: Mapping[str, LedgerState]) -> list[LedgerEntry]:
+            seen.append(states["ann"].version)
+            if len(seen) == 1:  # another writer commits between our read and our insert
+                Ledger(other).redeem("ann", 8, at=T0, key="theirs")
+            return [states["ann"].plan_redeem(5, at=T0, key="mine")]
+
+        with pytest.raises(InsufficientPoints, match="has 2 active points"):
+            store.ledger.write(("ann",), plan)  # type: ignore[attr-defined]
+        assert seen == [1, 2]  # planned on version 1, lost, planned again on version 2
+        entries = Ledger(store).entries("ann")
+        assert [e.key for e in entries] == ["earn", "theirs"]  # nothing lost, no overdraw
+        assert Ledger(store).balance("ann").active == 2
+    finally:
+        other.close()
+
+
+def _two_handles(url: str) -> tuple[Store, Store]:
+    return open_store(url), open_store(url)
+
+
+def test_a_cached_member_state_catches_up_with_another_handle(tmp_path: Path) -> None:
+    a, b = _two_handles(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        Ledger(a).earn("ann", 10, at=T0, key="earn")
+        assert Ledger(a).balance("ann").active == 10  # a caches ann at version 1
+        Ledger(b).redeem("ann", 7, at=T0, key="b-spends")
+        assert Ledger(a).balance("ann").active == 3  # a reads b's entry
+        with pytest.raises(InsufficientPoints):
+            Ledger(a).redeem("ann", 4, at=T0, key="a-spends")  # planned on the new state
+        assert Ledger(a).verify("ann").ok
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_store_migrated_from_schema_4_gains_an_empty_ledger(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    open_store(f"sqlite:///{path}").close()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("DROP INDEX csm_ledger_key")
+        conn.execute("DROP TABLE csm_ledger")
+        conn.execute("UPDATE csm_meta SET value = '4' WHERE name = 'schema_version'")
+    conn.close()
+    store = open_store(f"sqlite:///{path}")
+    try:
+        assert store.schema_version() == 5  # type: ignore[attr-defined]
+        assert Ledger(store).members() == []
+        Ledger(store).earn("ann", 1, at=T0, key="k")
+        assert Ledger(store).members() == ["ann"]
+    finally:
+        store.close()
