@@ -16,9 +16,11 @@ from csmcore.errors import (
     CsmError,
     IdempotencyConflict,
     InsufficientPoints,
+    InternalError,
     InvalidTransition,
     InvalidType,
     LedgerCorrupt,
+    LimitError,
     NaiveDatetimeError,
     NoBusinessTimeError,
     NotFound,
@@ -48,6 +50,8 @@ FAMILY: list[tuple[type[CsmError], tuple[type[BaseException], ...]]] = [
     (StorageError, ()),
     (SchemaVersionError, (StorageError,)),
     (UnsupportedRole, (StorageError,)),
+    (LimitError, (ValidationError, ValueError)),
+    (InternalError, (RuntimeError,)),
 ]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
+from csmcore._boundary import guard_class
 from csmcore._time import MAX_INSTANT, MIN_INSTANT, in_range_us, out_of_range, require_aware
 from csmcore.errors import ValidationError
 
@@ -50,6 +51,7 @@ def _in_range(now: datetime) -> datetime:
     return now
 
 
+@guard_class
 class FixedClock:
     """A clock that stands still until told to move; for tests and replays.
 

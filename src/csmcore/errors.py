@@ -24,9 +24,11 @@ __all__ = [
     "ErrorCode",
     "IdempotencyConflict",
     "InsufficientPoints",
+    "InternalError",
     "InvalidTransition",
     "InvalidType",
     "LedgerCorrupt",
+    "LimitError",
     "NaiveDatetimeError",
     "NoBusinessTimeError",
     "NotFound",
@@ -80,6 +82,10 @@ class ErrorCode(enum.StrEnum):
     """UnsupportedRole."""
     LEDGER_CORRUPT = "ledger_corrupt"
     """LedgerCorrupt: a loyalty ledger's stored entries break one of its invariants."""
+    LIMIT_EXCEEDED = "limit_exceeded"
+    """LimitError: input beyond a documented limit (nesting depth, size)."""
+    INTERNAL_FAILURE = "internal_failure"
+    """InternalError: an unexpected failure inside csmcore (a bug: report it)."""
 
     # -- InvalidTransition: why an event may not follow a ticket's history
     OUT_OF_ORDER = "out_of_order"
@@ -195,6 +201,22 @@ def invalid_type(argument: str, value: object, accepted: str) -> InvalidType:
         field=argument,
         value=value,
     )
+
+
+class LimitError(ValidationError):
+    """Input goes beyond a documented limit of csmcore (nesting depth, size); the public
+    boundary also raises it for input nested deeper than Python can follow
+    (``RecursionError``, kept as ``__cause__``)."""
+
+    default_code = ErrorCode.LIMIT_EXCEEDED
+
+
+class InternalError(CsmError, RuntimeError):
+    """An unexpected failure inside csmcore, caught at the public boundary: a bug, never a
+    verdict on the input. The original exception is the ``__cause__``; please report it with
+    the traceback."""
+
+    default_code = ErrorCode.INTERNAL_FAILURE
 
 
 class NaiveDatetimeError(ValidationError):

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from csmcore.errors import InternalError
 from csmcore.escalation import Firing, due_firings
 from csmcore.services import EscalationEngine
 from csmcore.storage import Store, open_store, role_of
@@ -152,7 +153,8 @@ def test_a_run_that_dies_at_any_firing_loses_and_doubles_nothing(
     crashed = False
     try:
         crashing.run(end)
-    except _Crash:
+    except InternalError as err:  # the public boundary wraps what is not a CsmError
+        assert isinstance(err.__cause__, _Crash)
         crashed = True
     assert crashed == (kill_at <= 15)  # five tickets, three firings each
     if crashed:

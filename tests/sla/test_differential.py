@@ -1088,8 +1088,10 @@ def test_an_unrepresentable_due_time_raises_at_evaluation_as_before() -> None:
     )
     with pytest.raises(OverflowError):
         reference_evaluate(huge, ticket, START + H)
-    with pytest.raises(OverflowError):
+    # the public boundary turns the OverflowError into the CsmError family, keeping it as cause
+    with pytest.raises(ValidationError) as caught:
         huge.evaluate(ticket, START + H)
+    assert isinstance(caught.value.__cause__, OverflowError)
 
 
 @given(st.data())

@@ -118,12 +118,17 @@ def test_driver_errors_are_translated_with_the_driver_error_as_cause(
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_errors_that_are_not_the_backends_pass_unchanged(method: str) -> None:
-    failure = RuntimeError("a bug in the caller's code")
+def test_errors_that_translate_error_leaves_reach_the_caller_as_storage_errors(
+    method: str,
+) -> None:
+    # issue 11: nothing escapes a public entry point as itself; the public boundary
+    # (csmcore._boundary) turns what the adapter's translate_error leaves alone into a
+    # StorageError, keeping the original as the cause
+    failure = RuntimeError("a failure translate_error does not know")
     store = FlakyStore(failure)
-    with pytest.raises(RuntimeError) as caught:
+    with pytest.raises(StorageError) as caught:
         calls(store)[method]()
-    assert caught.value is failure
+    assert caught.value.__cause__ is failure
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -1,6 +1,6 @@
 """Conditions on custom fields holding a Decimal or a datetime give the same tickets on every
-store: the SQL stores keep such values out of their queryable ``fields`` column and leave those
-conditions to ``matches`` (see ``_JSON_SCALARS`` in ``csmcore.storage._sql``)."""
+store (a condition whose value is a Decimal or a datetime is left to ``matches`` by the SQL
+stores, see ``_JSON_SCALARS`` in ``csmcore.storage._sql``)."""
 
 from __future__ import annotations
 

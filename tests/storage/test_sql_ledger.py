@@ -13,6 +13,7 @@ from csmcore.errors import InsufficientPoints
 from csmcore.loyalty import LedgerEntry, LedgerState
 from csmcore.services import Ledger
 from csmcore.storage import open_store
+from csmcore.storage._sql import SCHEMA_VERSION
 from csmcore.storage.protocols import Store
 from csmcore.testing.builders import T0
 from tests.storage.conftest import PostgresFactory
@@ -75,7 +76,7 @@ def test_a_store_migrated_from_schema_4_gains_an_empty_ledger(tmp_path: Path) ->
     conn.close()
     store = open_store(f"sqlite:///{path}")
     try:
-        assert store.schema_version() == 5  # type: ignore[attr-defined]
+        assert store.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]
         assert Ledger(store).members() == []
         Ledger(store).earn("ann", 1, at=T0, key="k")
         assert Ledger(store).members() == ["ann"]

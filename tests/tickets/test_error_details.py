@@ -18,9 +18,11 @@ from csmcore.errors import (
     ErrorCode,
     IdempotencyConflict,
     InsufficientPoints,
+    InternalError,
     InvalidTransition,
     InvalidType,
     LedgerCorrupt,
+    LimitError,
     NaiveDatetimeError,
     NoBusinessTimeError,
     NotFound,
@@ -268,6 +270,8 @@ DEFAULTS: list[tuple[type[CsmError], ErrorCode]] = [
     (SchemaVersionError, ErrorCode.SCHEMA_VERSION),
     (UnsupportedRole, ErrorCode.UNSUPPORTED_ROLE),
     (LedgerCorrupt, ErrorCode.LEDGER_CORRUPT),
+    (LimitError, ErrorCode.LIMIT_EXCEEDED),
+    (InternalError, ErrorCode.INTERNAL_FAILURE),
 ]
 
 

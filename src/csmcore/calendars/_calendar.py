@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import attrs
 
+from csmcore._boundary import PASS, guard_iter, inline, translate
 from csmcore._time import (
     EPOCH,
     FAST_LIMIT_US,
@@ -230,6 +231,7 @@ class BusinessCalendar:
 
     # -- arithmetic -----------------------------------------------------------------------------
 
+    @inline("BusinessCalendar.add")
     def add(self, start: datetime, delta: timedelta) -> datetime:
         """The instant ``delta`` of business time after ``start`` (before it when negative).
 
@@ -242,84 +244,97 @@ class BusinessCalendar:
         timedelta, and NoBusinessTimeError when no open time lies within
         :attr:`search_horizon_days` in the direction of travel.
         """
-        tl = self._timeline
-        fast = tl._fast
-        if fast is not None and type(start) is datetime and type(delta) is timedelta:
-            tz, lo, hi, local, position = fast
-            if start.tzinfo is tz and lo <= start < hi:
-                k = bisect_right(local, start)
-                here = position[k >> 1] + (start - local[k - 1]) if k & 1 else position[k >> 1]
-                try:
-                    goal = here + delta
-                except OverflowError:  # a huge delta: the exact path says why it cannot be
-                    goal = here
-                else:
-                    if delta > _ZERO:
-                        if goal <= position[-1] and delta <= MAX_REACH:
-                            m = bisect_left(position, goal) - 1
-                            return local[m << 1] + (goal - position[m])
-                    elif delta < _ZERO:
-                        if goal >= position[0] and -delta <= MAX_REACH:
-                            m = bisect_right(position, goal) - 1
-                            return local[m << 1] + (goal - position[m])
-                    else:
-                        return start
-        t = _instant_us(start, "start")
         try:
-            d = delta // US
-        except TypeError:
-            raise _bad_duration(delta, "delta") from None
-        if tl._safe_lo <= t < tl._safe_hi:
-            bounds, cum = tl._data
-        else:
-            bounds, cum = tl._lines(t)[:2]
-        k = bisect_right(bounds, t)
-        base = cum[k >> 1] + t - bounds[k - 1] if k & 1 else cum[k >> 1]
-        check_reach(t, d, start, delta)
-        if d > 0:
-            target = base + d
-            if target > cum[-1]:
-                bounds, cum = tl._seek_forward(target, t)
-            m = bisect_left(cum, target) - 1
-            u = bounds[m << 1] + target - cum[m]
-        elif d < 0:
-            target = base + d
-            if target < cum[0]:
-                bounds, cum = tl._seek_backward(target, t)
-            m = bisect_right(cum, target) - 1
-            u = bounds[m << 1] + target - cum[m]
-        else:
-            return start
-        if 0 <= u < FAST_LIMIT_US:
-            return _fromtimestamp(u / 1e6, start.tzinfo)
-        return (EPOCH + timedelta(microseconds=u)).astimezone(start.tzinfo)
+            tl = self._timeline
+            fast = tl._fast
+            if fast is not None and type(start) is datetime and type(delta) is timedelta:
+                tz, lo, hi, local, position = fast
+                if start.tzinfo is tz and lo <= start < hi:
+                    k = bisect_right(local, start)
+                    here = position[k >> 1] + (start - local[k - 1]) if k & 1 else position[k >> 1]
+                    try:
+                        goal = here + delta
+                    except OverflowError:  # a huge delta: the exact path says why it cannot be
+                        goal = here
+                    else:
+                        if delta > _ZERO:
+                            if goal <= position[-1] and delta <= MAX_REACH:
+                                m = bisect_left(position, goal) - 1
+                                return local[m << 1] + (goal - position[m])
+                        elif delta < _ZERO:
+                            if goal >= position[0] and -delta <= MAX_REACH:
+                                m = bisect_right(position, goal) - 1
+                                return local[m << 1] + (goal - position[m])
+                        else:
+                            return start
+            t = _instant_us(start, "start")
+            try:
+                d = delta // US
+            except TypeError:
+                raise _bad_duration(delta, "delta") from None
+            if tl._safe_lo <= t < tl._safe_hi:
+                bounds, cum = tl._data
+            else:
+                bounds, cum = tl._lines(t)[:2]
+            k = bisect_right(bounds, t)
+            base = cum[k >> 1] + t - bounds[k - 1] if k & 1 else cum[k >> 1]
+            check_reach(t, d, start, delta)
+            if d > 0:
+                target = base + d
+                if target > cum[-1]:
+                    bounds, cum = tl._seek_forward(target, t)
+                m = bisect_left(cum, target) - 1
+                u = bounds[m << 1] + target - cum[m]
+            elif d < 0:
+                target = base + d
+                if target < cum[0]:
+                    bounds, cum = tl._seek_backward(target, t)
+                m = bisect_right(cum, target) - 1
+                u = bounds[m << 1] + target - cum[m]
+            else:
+                return start
+            if 0 <= u < FAST_LIMIT_US:
+                return _fromtimestamp(u / 1e6, start.tzinfo)
+            return (EPOCH + timedelta(microseconds=u)).astimezone(start.tzinfo)
+        except PASS:
+            raise
+        except Exception as err:  # the public boundary, inline: a try costs nothing here
+            raise translate(err, "BusinessCalendar.add") from err
 
+    @inline("BusinessCalendar.elapsed")
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Business time between ``start`` and ``end``; negative when ``end`` is before ``start``.
 
         Additive: ``elapsed(a, c) == elapsed(a, b) + elapsed(b, c)`` for any a, b, c.
         Raises NaiveDatetimeError naming ``start`` or ``end`` when one is naive.
         """
-        tl = self._timeline
-        fast = tl._fast
-        if fast is not None and type(start) is datetime and type(end) is datetime:
-            tz, lo, hi, local, position = fast
-            if start.tzinfo is tz and end.tzinfo is tz and lo <= start < hi and lo <= end < hi:
-                k = bisect_right(local, start)
-                from_a = position[k >> 1] + (start - local[k - 1]) if k & 1 else position[k >> 1]
-                k = bisect_right(local, end)
-                from_b = position[k >> 1] + (end - local[k - 1]) if k & 1 else position[k >> 1]
-                return from_b - from_a
-        a = _instant_us(start, "start")
-        b = _instant_us(end, "end")
-        if tl._safe_lo <= a < tl._safe_hi and tl._safe_lo <= b < tl._safe_hi:
-            bounds, cum = tl._data
-            k = bisect_right(bounds, a)
-            base_a = cum[k >> 1] + a - bounds[k - 1] if k & 1 else cum[k >> 1]
-            k = bisect_right(bounds, b)
-            base_b = cum[k >> 1] + b - bounds[k - 1] if k & 1 else cum[k >> 1]
-            return timedelta(0, 0, base_b - base_a)
-        return timedelta(0, 0, tl.position(b) - tl.position(a))
+        try:
+            tl = self._timeline
+            fast = tl._fast
+            if fast is not None and type(start) is datetime and type(end) is datetime:
+                tz, lo, hi, local, position = fast
+                if start.tzinfo is tz and end.tzinfo is tz and lo <= start < hi and lo <= end < hi:
+                    k = bisect_right(local, start)
+                    from_a = (
+                        position[k >> 1] + (start - local[k - 1]) if k & 1 else position[k >> 1]
+                    )
+                    k = bisect_right(local, end)
+                    from_b = position[k >> 1] + (end - local[k - 1]) if k & 1 else position[k >> 1]
+                    return from_b - from_a
+            a = _instant_us(start, "start")
+            b = _instant_us(end, "end")
+            if tl._safe_lo <= a < tl._safe_hi and tl._safe_lo <= b < tl._safe_hi:
+                bounds, cum = tl._data
+                k = bisect_right(bounds, a)
+                base_a = cum[k >> 1] + a - bounds[k - 1] if k & 1 else cum[k >> 1]
+                k = bisect_right(bounds, b)
+                base_b = cum[k >> 1] + b - bounds[k - 1] if k & 1 else cum[k >> 1]
+                return timedelta(0, 0, base_b - base_a)
+            return timedelta(0, 0, tl.position(b) - tl.position(a))
+        except PASS:
+            raise
+        except Exception as err:  # the public boundary, inline: a try costs nothing here
+            raise translate(err, "BusinessCalendar.elapsed") from err
 
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` lies inside an open window (windows are half-open: open at the
@@ -398,7 +413,7 @@ class BusinessCalendar:
         """
         a = _instant_us(start, "start")
         b = _instant_us(end, "end", upto=True)
-        return self._iter_intervals(a, b, start.tzinfo)
+        return guard_iter(self._iter_intervals(a, b, start.tzinfo), "open_intervals")
 
     def _iter_intervals(
         self, a: int, b: int, tz: tzinfo | None

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrule, rruleset, weekday
 
+from csmcore._boundary import PASS, guard_class, inline, translate
 from csmcore._time import EPOCH, MAX_US, MIN_US, US, require_aware, to_datetime
 from csmcore.calendars._spec import parse_rule
 from csmcore.errors import NoBusinessTimeError
@@ -28,6 +29,7 @@ __all__ = ["MAX_REACH", "MAX_REACH_US", "BusinessTimeline", "Fast", "check_reach
 _ONE_DAY = timedelta(days=1)
 
 
+@guard_class
 class BusinessTimeline:
     """Positions on the business-time line of one :class:`BusinessCalendar`.
 
@@ -598,6 +600,7 @@ class BusinessTimeline:
 
     # -- the public API: positions -----------------------------------------------------------
 
+    @inline("BusinessTimeline.position")
     def position(self, us: int) -> int:
         """The position of the instant ``us`` (UTC microseconds since the epoch): business
         microseconds from the timeline's origin to it.
@@ -607,12 +610,17 @@ class BusinessTimeline:
         The position is constant while the calendar is closed. Raises NoBusinessTimeError for
         an instant outside the years the calendar can cover (see :attr:`MIN_US`).
         """
-        if self._safe_lo <= us < self._safe_hi:
-            bounds, cum = self._data
-        else:
-            bounds, cum = self._lines(us)[:2]
-        k = bisect_right(bounds, us)
-        return cum[k >> 1] + us - bounds[k - 1] if k & 1 else cum[k >> 1]
+        try:
+            if self._safe_lo <= us < self._safe_hi:
+                bounds, cum = self._data
+            else:
+                bounds, cum = self._lines(us)[:2]
+            k = bisect_right(bounds, us)
+            return cum[k >> 1] + us - bounds[k - 1] if k & 1 else cum[k >> 1]
+        except PASS:
+            raise
+        except Exception as err:  # the public boundary, inline: a try costs nothing here
+            raise translate(err, "BusinessTimeline.position") from err
 
     def instant_at(self, position: int, floor: int) -> int:
         """The earliest instant ``u >= floor`` (UTC microseconds) with
@@ -625,21 +633,27 @@ class BusinessTimeline:
         """
         return self.instant_from(position, floor, self.position(floor))
 
+    @inline("BusinessTimeline.instant_from")
     def instant_from(self, position: int, floor: int, here: int) -> int:
         """:meth:`instant_at` for a caller that knows ``here == self.position(floor)``: one
         binary search instead of two. Undefined (a wrong answer) for a wrong ``here``."""
-        if position <= here:
-            return floor
-        if position - here > MAX_REACH_US or floor + (position - here) >= _LATEST_US:
-            raise NoBusinessTimeError(
-                f"{position - here} us of business time after {_iso(self._tz, floor)}: csmcore "
-                f"adds at most {MAX_REACH.days} days, and stays within the years 2 to 9998"
-            )
-        bounds, cum = self._data
-        if not cum[0] < position <= cum[-1]:
-            bounds, cum = self._seek_forward(position, floor)
-        m = bisect_left(cum, position) - 1
-        return bounds[m << 1] + position - cum[m]
+        try:
+            if position <= here:
+                return floor
+            if position - here > MAX_REACH_US or floor + (position - here) >= _LATEST_US:
+                raise NoBusinessTimeError(
+                    f"{position - here} us of business time after {_iso(self._tz, floor)}: csmcore "
+                    f"adds at most {MAX_REACH.days} days, and stays within the years 2 to 9998"
+                )
+            bounds, cum = self._data
+            if not cum[0] < position <= cum[-1]:
+                bounds, cum = self._seek_forward(position, floor)
+            m = bisect_left(cum, position) - 1
+            return bounds[m << 1] + position - cum[m]
+        except PASS:
+            raise
+        except Exception as err:  # the public boundary, inline: a try costs nothing here
+            raise translate(err, "BusinessTimeline.instant_from") from err
 
     def position_of(self, moment: datetime) -> int:
         """:meth:`position` of an aware datetime (any zone).

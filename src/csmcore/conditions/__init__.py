@@ -55,6 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from csmcore._boundary import guarded
 from csmcore.conditions._codec import (
     register_condition_codec,
     structure_condition,
@@ -119,6 +120,7 @@ __all__ = [
 ]
 
 
+@guarded
 def walk(condition: Condition) -> Iterator[Condition]:
     """``condition`` and every condition inside it, depth first, parents before children.
 

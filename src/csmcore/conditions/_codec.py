@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
+from csmcore._boundary import guarded
 from csmcore.conditions._dispatch import ConditionVisitor
 from csmcore.conditions._nodes import (
     MAX_CONDITION_DEPTH,
@@ -46,6 +47,7 @@ unstructure_condition: Final = ConditionVisitor[dict[str, Any]](
 _DECODERS: dict[str, tuple[frozenset[str], Decoder]] = {}
 
 
+@guarded
 def register_condition_codec(
     cls: type[Condition],
     *,
@@ -76,6 +78,7 @@ class _Level(threading.local):
 _LEVEL: Final = _Level()
 
 
+@guarded
 def structure_condition(data: Any, path: str = "$") -> Condition:
     """Build a condition from data; SerializationError names the path of a bad value.
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from csmcore._boundary import guard_class
 from csmcore.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ R = TypeVar("R")
 H = TypeVar("H", bound=Callable[..., Any])
 
 
+@guard_class
 class ConditionVisitor(Generic[R]):
     """Handlers, one per condition class: ``visitor(node, *args)`` calls the handler registered
     for ``type(node)`` (or its nearest registered base class) as ``handler(node, *args)``.

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Final, TypeAlias
 
 import attrs
 
+from csmcore._boundary import guard_class
 from csmcore._values import (
     as_utc,
     check_identifier,
@@ -171,6 +172,7 @@ def plain(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
+@guard_class
 class Condition:
     """A predicate over a subject (a ticket). Subclasses are immutable attrs values.
 
@@ -678,6 +680,7 @@ class HasTags(Condition):
 # --------------------------------------------------------------------------------------------
 
 
+@guard_class
 class Field:
     """Builds leaf conditions with Python operators: ``Field("priority") >= "high"``.
 

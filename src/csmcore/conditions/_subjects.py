@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
+from csmcore._boundary import guard_class, guarded
 from csmcore._values import check_text
 from csmcore.errors import ValidationError
 
@@ -41,6 +42,7 @@ CUSTOM_PREFIX: Final = "fields."
 Reader = Callable[[Any], Any]
 
 
+@guard_class
 class SubjectField:
     """One named field of a subject, as conditions see it.
 
@@ -78,6 +80,7 @@ class SubjectField:
         return f"SubjectField({self.name!r}, {self.kind!r})"
 
 
+@guard_class
 class Subject:
     """A kind of object conditions can match, and the fields it offers.
 
@@ -116,6 +119,7 @@ _fields: dict[str, SubjectField] = {}
 _custom: dict[str, SubjectField] = {}  # custom fields resolved once, by full name
 
 
+@guarded
 def register_subject(subject: Subject) -> None:
     """Make ``subject``'s fields readable by conditions (registering a subject's name again
     replaces it). Raises ValidationError when a field name or custom prefix is already
@@ -138,6 +142,7 @@ def register_subject(subject: Subject) -> None:
             _fields.update(each.fields)
 
 
+@guarded
 def unregister_subject(name: str) -> None:
     """Forget the subject ``name`` (conditions already built keep their readers); a name not
     registered is ignored. Meant for tests and plugins that register a subject for a while."""
@@ -167,6 +172,7 @@ def _unknown(name: object) -> ValidationError:
     )
 
 
+@guarded
 def resolve_field(name: object) -> SubjectField:
     """The field named ``name`` of a registered subject; ValidationError naming the known ones."""
     if isinstance(name, str):
@@ -184,6 +190,7 @@ def resolve_field(name: object) -> SubjectField:
     raise _unknown(name)
 
 
+@guarded
 def field_kind(name: object) -> str:
     """The kind of field ``name`` (see :data:`FIELDS`); ValidationError for an unknown one."""
     return resolve_field(name).kind

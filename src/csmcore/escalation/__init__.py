@@ -32,6 +32,7 @@ datetime.datetime(2025, 1, 6, 12, 0, tzinfo=datetime.timezone.utc)
 
 from __future__ import annotations
 
+from csmcore._boundary import guard_exports
 from csmcore.escalation._actions import (
     NOTE_CHANNEL,
     Action,
@@ -134,3 +135,5 @@ for _public in (
 ):
     _public.__module__ = __name__
 del _public
+
+guard_exports(__name__)  # every export behind the public boundary (csmcore._boundary)

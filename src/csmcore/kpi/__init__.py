@@ -14,6 +14,7 @@ Satisfaction ratings are ticket events (:class:`SatisfactionRated`, tag
 
 from __future__ import annotations
 
+from csmcore._boundary import guard_exports
 from csmcore.kpi._aggregate import (
     DEFAULT_AGE_EDGES,
     Backlog,
@@ -55,3 +56,5 @@ __all__ = [
     "ticket_metrics",
     "time_bucket",
 ]
+
+guard_exports(__name__)  # every export behind the public boundary (csmcore._boundary)

@@ -1,10 +1,13 @@
 """Streaming, mergeable KPI aggregation over ticket metrics, grouped by ticket dimensions and
 time buckets (:class:`KpiAggregator`, :class:`Kpis`).
 
-Records are taken in batches and grouped; each group's figures are then accumulated column by
-column with C-level iteration (``map``, ``filter``, ``Counter``), so the per-record Python work
-is one dictionary lookup. Memory stays constant in the number of tickets except for the values
-an exact median, percentile or backlog age needs.
+Records are taken in batches. With plain dimensions (no function, tags, field or time bucket)
+one generated loop reads each record's grouping key and needed fields once and appends them to
+its group's column lists; otherwise each record's key(s) are computed in Python. Each group's
+figures are then accumulated column by column with C-level iteration (``filter``, ``sum``,
+``Counter``), and exact medians and percentiles are found by selection (see
+:func:`csmcore.kpi._stats.order_statistics`). Memory stays constant in the number of tickets
+except for the values an exact median, percentile or backlog age needs.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from functools import partial
 from itertools import compress, islice
-from operator import attrgetter, is_not, itemgetter, sub
+from operator import attrgetter, is_not, sub
 from typing import Any, Final, Literal
 
 import attrs
@@ -49,8 +52,9 @@ _SLA_SLOT: Final = {SlaState.ACHIEVED: 0, SlaState.BREACHED: 1}
 _PLAIN_DIMENSIONS: Final = frozenset(
     {"priority", "channel", "group", "assignee", "status", "created_by"}
 )
-_BATCH: Final = 4096
+_BATCH: Final = 16384
 _METRICS_ONLY: Final = {TicketMetrics}
+_Splitter = Callable[[list[TicketMetrics], dict[Any, tuple[list[Any], ...]]], None]
 DEFAULT_AGE_EDGES: Final = (
     timedelta(days=1),
     timedelta(days=3),
@@ -177,19 +181,15 @@ class _Group:
         self.combos: Counter[Any] = Counter()
         self.ages: list[timedelta] = []
 
-    def absorb(self, rows: list[tuple[Any, ...]], plan: _Plan) -> None:
-        """Count ``rows`` (the plan's columns of each record), column by column."""
-        n = len(rows)
+    def absorb(self, cols: Sequence[Sequence[Any]], plan: _Plan) -> None:
+        """Count one batch of this group's records, given as the plan's columns."""
+        n = len(cols[0])
         self.tickets += n
-        cols = list(zip(*rows, strict=True))
         for name, i in plan.metric_index:
             defined = list(filter(_not_none, cols[i]))
             self.durations[name].add_many(defined, n - len(defined))
-        combo = plan.combo_index
-        if len(combo) == 1:
-            self.combos.update(cols[combo[0]])
-        elif combo:
-            self.combos.update(zip(*[cols[i] for i in combo], strict=True))
+        if plan.combo_index is not None:
+            self.combos.update(cols[plan.combo_index])
         if plan.backlog:
             status, at, created = plan.backlog_index
             chosen = list(map(_UNSOLVED.__contains__, cols[status]))
@@ -205,17 +205,23 @@ class _Group:
 
 
 class _Plan:
-    """What an aggregator reads from each record: one attrgetter of every column it needs (a
-    single pass over the records, which are large objects), and where each column lands."""
+    """What an aggregator reads from each record, as columns: each duration metric, the
+    counted fields (one column: their tuple, or the value itself when there is one), and the
+    backlog's status and instants. Each record is read once (records are large objects).
+
+    ``row`` reads one record's columns as a tuple (the general path, any grouping); ``split``
+    (the fast path for plain dimensions) appends each record's columns to its group's column
+    lists. Both are loops generated for these fields, as attrs and dataclasses generate their
+    methods, so that the interpreter specialises each attribute read."""
 
     __slots__ = (
         "backlog",
         "backlog_index",
         "combo_index",
         "fields",
-        "key",
         "metric_index",
         "row",
+        "split",
     )
 
     def __init__(
@@ -231,22 +237,68 @@ class _Plan:
                     fields.append(name)
         self.fields = tuple(fields)
         self.backlog = "backlog" in figures
-        backlog = ("status", "at", "created_at") if self.backlog else ()
-        columns = list(dict.fromkeys([*key_fields, *(a for _, a in metrics), *fields, *backlog]))
-        for spare in ("status", "at"):  # attrgetter gives tuples from two names on
-            if len(columns) < 2 and spare not in columns:
-                columns.append(spare)
-        where = {name: i for i, name in enumerate(columns)}
-        self.row: Callable[[Any], tuple[Any, ...]] = attrgetter(*columns)
-        self.metric_index = [(name, where[attribute]) for name, attribute in metrics]
-        # one counted field: the Counter counts its values themselves (see _kpis)
-        self.combo_index = [where[name] for name in fields]
+        columns: list[tuple[str, ...]] = [(attribute,) for _, attribute in metrics]
+        if fields:
+            columns.append(self.fields)
+        if self.backlog:
+            columns += [("status",), ("at",), ("created_at",)]
+        if not columns:  # the ticket count still needs a column
+            columns.append(("status",))
+        where = {c: i for i, c in reversed(list(enumerate(columns)))}
+        self.metric_index = [(name, where[(attribute,)]) for name, attribute in metrics]
+        self.combo_index = where[self.fields] if fields else None
         self.backlog_index: tuple[int, int, int] = (
-            (where["status"], where["at"], where["created_at"]) if backlog else (0, 0, 0)
+            (where[("status",)], where[("at",)], where[("created_at",)])
+            if self.backlog
+            else (0, 0, 0)
         )
-        self.key: Callable[[tuple[Any, ...]], Any] | None = (
-            itemgetter(*(where[f] for f in key_fields)) if key_fields else None
-        )
+        self.row, self.split = _readers(tuple(key_fields), tuple(columns))
+
+
+_READERS: dict[tuple[tuple[str, ...], tuple[tuple[str, ...], ...]], tuple[Any, Any]] = {}
+
+
+def _readers(
+    keys: tuple[str, ...], columns: tuple[tuple[str, ...], ...]
+) -> tuple[Callable[[TicketMetrics], tuple[Any, ...]], _Splitter]:
+    """The generated ``row`` and ``split`` functions of these key fields and columns (each
+    column one field, or several read as a tuple). ``split(batch, groups)`` sorts a batch into
+    ``groups``: key (``()`` without key fields, the value itself with one, else their tuple)
+    -> one list per column. Generated once per layout; every name is a TicketMetrics field."""
+    found = _READERS.get((keys, columns))
+    if found is not None:
+        return found[0], found[1]
+    known = set(attrs.fields_dict(TicketMetrics))
+    for name in (*keys, *(n for c in columns for n in c)):
+        if name not in known or not name.isidentifier():  # pragma: no cover - internal
+            raise ValueError(f"{name!r} is not a TicketMetrics field")
+
+    def read(names: tuple[str, ...]) -> str:
+        if len(names) == 1:
+            return f"r.{names[0]}"
+        return "(" + ", ".join(f"r.{n}" for n in names) + ")"
+
+    key = read(keys) if keys else "()"
+    lists = ", ".join(f"c{i}" for i in range(len(columns)))
+    empty = ", ".join("[]" for _ in columns)
+    appends = "; ".join(f"c{i}.append({read(c)})" for i, c in enumerate(columns))
+    source = (
+        "def row(r):\n"
+        f"    return ({', '.join(read(c) for c in columns)},)\n"
+        "def split(batch, groups):\n"
+        "    get = groups.get\n"
+        "    for r in batch:\n"
+        f"        k = {key}\n"
+        "        c = get(k)\n"
+        "        if c is None:\n"
+        f"            c = groups[k] = ({empty},)\n"
+        f"        {lists}, = c\n"
+        f"        {appends}\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<csmcore.kpi readers {keys} {columns}>", "exec"), namespace)
+    found = _READERS[(keys, columns)] = (namespace["row"], namespace["split"])
+    return found[0], found[1]
 
 
 def _dimension(name: object) -> tuple[Callable[[TicketMetrics], Any], bool]:
@@ -449,24 +501,19 @@ class KpiAggregator:
 
     def _absorb(self, batch: list[TicketMetrics]) -> None:
         plan = self._plan
+        if self._fast:
+            split: dict[Any, tuple[list[Any], ...]] = {}
+            plan.split(batch, split)
+            for key, cols in split.items():
+                self._group(key).absorb(cols, plan)
+            return
         rows = list(map(plan.row, batch))
-        split: dict[Any, list[tuple[Any, ...]]] = {}
-        if not self._fast:
-            for record, row in zip(batch, rows, strict=True):
-                for key in self._keys(record):
-                    split.setdefault(key, []).append(row)
-        elif plan.key is None:
-            split[()] = rows
-        else:
-            get = split.get
-            for key, row in zip(map(plan.key, rows), rows, strict=True):
-                members = get(key)
-                if members is None:
-                    split[key] = [row]
-                else:
-                    members.append(row)
-        for key, members in split.items():
-            self._group(key).absorb(members, plan)
+        members: dict[Any, list[tuple[Any, ...]]] = {}
+        for record, row in zip(batch, rows, strict=True):
+            for key in self._keys(record):
+                members.setdefault(key, []).append(row)
+        for key, chosen in members.items():
+            self._group(key).absorb(list(zip(*chosen, strict=True)), plan)
 
     def _settings(self) -> tuple[Any, ...]:
         return (

@@ -26,6 +26,8 @@ their neighbours.
 
 from __future__ import annotations
 
+from csmcore._boundary import guard_exports
+
 # -- the program (loyalty-program helper) ---------------------------------------------------
 from csmcore.loyalty._earn import (
     Activity,
@@ -135,3 +137,5 @@ __all__ = [
     "tier_status",
     "verify_entries",
 ]
+
+guard_exports(__name__)  # every export behind the public boundary (csmcore._boundary)

@@ -17,6 +17,7 @@ import attrs
 import cattrs
 from cattrs.errors import BaseValidationError
 
+from csmcore._boundary import exempt, guarded, inline, translate
 from csmcore._time import require_aware
 from csmcore.errors import CsmError, SerializationError
 
@@ -186,6 +187,7 @@ converter.register_unstructure_hook(Decimal, str)
 converter.register_structure_hook(Decimal, _structure_decimal)
 
 
+@inline("to_data")
 def to_data(obj: object) -> Any:
     """Turn a csmcore object into JSON-safe data (``dict``, ``list``, ``str``, numbers, ...).
 
@@ -194,11 +196,15 @@ def to_data(obj: object) -> Any:
     """
     try:
         return converter.unstructure(obj)
-    except CsmError:
+    except MemoryError:
         raise
-    except Exception as err:  # the boundary: no lower-level failure escapes as itself
-        raise SerializationError(
-            f"cannot serialise {_short(obj)}: {type(err).__name__}: {_safe_str(err)}"
+    except Exception as err:  # the public boundary (csmcore._boundary), inline
+        raise translate(
+            err,
+            "to_data",
+            kind=SerializationError,
+            fallback=SerializationError,
+            message=f"cannot serialise {_short(obj)}: {type(err).__name__}: {_safe_str(err)}",
         ) from err
 
 
@@ -212,6 +218,7 @@ def _safe_str(err: BaseException) -> str:
 _CONTAINERS = frozenset((list, tuple, dict))
 
 
+@guarded
 def check_depth(data: Any, limit: int = MAX_NESTING_DEPTH) -> None:
     """Refuse ``data`` whose lists and dicts nest deeper than ``limit`` levels (the top is 1).
 
@@ -242,6 +249,7 @@ def check_depth(data: Any, limit: int = MAX_NESTING_DEPTH) -> None:
         level = below
 
 
+@exempt("describes an exception for a message; it never raises")
 def describe_error(err: BaseException) -> str:
     """A one-line description of a structuring failure, each leaf prefixed by its path."""
     if isinstance(err, BaseValidationError):
@@ -265,6 +273,7 @@ def _format_leaf(exc: BaseException, type_: Any) -> str:
     return f"invalid value for {name} ({exc})"
 
 
+@inline("from_data")
 def from_data(data: Any, cls: type[T]) -> T:
     """Rebuild an object of type ``cls`` from data made by :func:`to_data` (or by hand).
 
@@ -281,10 +290,16 @@ def from_data(data: Any, cls: type[T]) -> T:
             # a failure of the top value; the lower-level failure stays the cause
             raise SerializationError(f"$: {err}") from (err.__cause__ or err)
         raise
-    except Exception as err:  # the boundary: no lower-level failure escapes as itself
-        raise SerializationError(
-            f"{'' if isinstance(err, BaseValidationError) else '$: '}cannot build "
-            f"{getattr(cls, '__name__', cls)} from data: {_describe_safely(err)}"
+    except MemoryError:
+        raise
+    except Exception as err:  # the public boundary (csmcore._boundary), inline
+        raise translate(
+            err,
+            "from_data",
+            kind=SerializationError,
+            fallback=SerializationError,
+            message=f"{'' if isinstance(err, BaseValidationError) else '$: '}cannot build "
+            f"{getattr(cls, '__name__', cls)} from data: {_describe_safely(err)}",
         ) from err
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar, overload
 
+from csmcore._boundary import guarded
 from csmcore.errors import SerializationError
 from csmcore.serialization._converter import from_data, to_data
 from csmcore.serialization._registry import schema_of, tag_of, type_info, upcast
@@ -22,6 +23,7 @@ T = TypeVar("T")
 _KEYS: Final = frozenset({"type", "schema", "data"})
 
 
+@guarded
 def to_document(obj: object) -> dict[str, Any]:
     """``obj`` in its envelope: ``{"type": tag, "schema": n, "data": to_data(obj)}``.
 
@@ -49,6 +51,7 @@ def from_document(doc: Any) -> Any: ...
 def from_document(doc: Any, cls: type[T]) -> T: ...
 
 
+@guarded
 def from_document(doc: Any, cls: type[Any] | None = None) -> Any:
     """The object in the envelope ``doc`` (what :func:`to_document` made, or an older release).
 

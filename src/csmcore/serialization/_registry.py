@@ -18,6 +18,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
+from csmcore._boundary import guard_class, guarded
 from csmcore.errors import CsmError, SerializationError, ValidationError
 
 __all__ = [
@@ -41,6 +42,7 @@ Upcaster = Callable[[Any], Any]
 _TAG: Final = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 
 
+@guard_class
 @attrs.frozen(kw_only=True)
 class TypeInfo:
     """What the registry knows of one tag.
@@ -66,6 +68,7 @@ _versions: dict[type, int] = {}
 _versions_view: Final[Mapping[type, int]] = MappingProxyType(_versions)
 
 
+@guarded
 def serializable(
     tag: str,
     *,
@@ -82,6 +85,10 @@ def serializable(
     Raises :class:`~csmcore.errors.ValidationError` for a malformed tag (lower-case words joined
     by ``_``, namespaced by ``.``: ``"ticket.created"``), a tag or alias already taken by another
     class, a version below 1, or a missing upcaster.
+
+    The class's constructor and the public methods it defines are put behind the public
+    boundary (``csmcore._boundary.guard_class``): whatever they raise below reaches callers
+    as a :class:`~csmcore.errors.CsmError`, with the original as ``__cause__``.
 
     >>> import attrs
     >>> @serializable("example.point_doc")
@@ -134,11 +141,15 @@ def serializable(
                 _by_name[alias] = info
             _by_class[cls] = info
             _versions[cls] = version
+        # every stored type is a public entry point: its constructor and public methods run
+        # behind the one boundary (csmcore._boundary), so no declaration is needed per type
+        guard_class(cls)
         return cls
 
     return declare
 
 
+@guarded
 def tag_of(cls: type) -> str:
     """The stable tag of ``cls``; :class:`~csmcore.errors.SerializationError` if it has none."""
     info = _by_class.get(cls)
@@ -154,6 +165,7 @@ def _no_tag(cls: type) -> SerializationError:
     )
 
 
+@guarded
 def type_info(name: str) -> TypeInfo:
     """The registered type whose tag or alias is ``name``.
 
@@ -169,6 +181,7 @@ def type_info(name: str) -> TypeInfo:
     return info
 
 
+@guarded
 def schema_of(cls: type) -> int:
     """The payload schema version this release writes for ``cls`` (``version`` of its tag).
 
@@ -201,6 +214,7 @@ def registered_types() -> dict[str, type]:
     return {tag: _by_tag[tag].cls for tag in sorted(_by_tag)}
 
 
+@guarded
 def upcast(info: TypeInfo, data: Any, version: int) -> Any:
     """``data`` written at payload ``version`` of ``info``'s tag, brought up to the current one.
 
@@ -239,6 +253,7 @@ def _json_copy(value: Any) -> Any:
     return value
 
 
+@guarded
 def upcast_tagged(data: Any, path: str = "$") -> Any:
     """A payload that names its type under ``"type"``, brought to the current schema.
 

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from csmcore._boundary import guard_exports
 from csmcore.services._escalation import (
     EngineRun,
     EscalationEngine,
@@ -53,3 +54,4 @@ __all__ = [
 for _public in (EngineRun, EscalationEngine):
     _public.__module__ = __name__
 del _public
+guard_exports(__name__)  # every export behind the public boundary (csmcore._boundary)

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from csmcore._boundary import PASS, inline, translate
 from csmcore._time import MAX_US, MIN_US, in_range_us, require_aware, to_datetime, to_us
 from csmcore._values import instance_of
 from csmcore.calendars import BusinessCalendar
@@ -277,6 +278,7 @@ class SlaBook:
             f"calendar {name!r} is not in this book; known: {[n for n, _ in self.calendars]}"
         )
 
+    @inline("SlaBook.evaluate")
     def evaluate(self, ticket: Ticket, at: datetime) -> SlaResults:
         """Judge ``ticket`` at instant ``at`` using only its events at or before ``at``.
 
@@ -286,9 +288,14 @@ class SlaBook:
         Instants in the results are in ``at``'s time zone. Raises NaiveDatetimeError for a
         naive ``at``.
         """
-        until = _us(at, "at")
-        run = Run(self, ticket, until)
-        return run.report(at.tzinfo, at)
+        try:
+            until = _us(at, "at")
+            run = Run(self, ticket, until)
+            return run.report(at.tzinfo, at)
+        except PASS:
+            raise
+        except Exception as err:  # the public boundary, inline: a try costs nothing here
+            raise translate(err, "SlaBook.evaluate") from err
 
     def next_change(self, ticket: Ticket, after: datetime) -> datetime | None:
         """The earliest instant strictly after ``after`` at which any target changes state.

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import attrs
 
+from csmcore._boundary import guarded
 from csmcore._time import require_aware
 from csmcore.serialization import serializable
 from csmcore.sla._book import SlaBook
@@ -25,6 +26,7 @@ def _same_judgement(a: SlaStatus, b: SlaStatus) -> bool:
     return attrs.evolve(a, at=b.at) == b
 
 
+@guarded
 def rebuild(
     tickets: Iterable[Ticket],
     *,
@@ -119,6 +121,7 @@ def _tally(statuses: Iterable[SlaStatus], order: list[str]) -> tuple[BacktestRow
     )
 
 
+@guarded
 def backtest(
     tickets: Iterable[Ticket], *, baseline: SlaBook, candidate: SlaBook, at: datetime
 ) -> Backtest:

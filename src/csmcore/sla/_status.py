@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from csmcore._boundary import guard_class
 from csmcore._time import US, to_datetime
 from csmcore.serialization import serializable
 from csmcore.sla._enums import SlaMetric, SlaState
@@ -133,6 +134,7 @@ for _name, _convert in _CONVERT.items():
     setattr(SlaStatus, _name, _RawField(_name, _convert))
 
 
+@guard_class
 class SlaResults(tuple[SlaStatus, ...]):
     """What :meth:`SlaBook.evaluate` returns: its statuses, ordered by target key (in book
     order) and cycle number, with lookups by target and cycle.

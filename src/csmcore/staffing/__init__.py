@@ -10,6 +10,7 @@ becomes mean arrivals per week slot with :func:`arrival_forecast`, and a plan pe
 
 from __future__ import annotations
 
+from csmcore._boundary import guard_exports
 from csmcore.staffing._erlang import (
     StaffingPlan,
     average_speed_of_answer,
@@ -41,3 +42,5 @@ __all__ = [
     "staffing_plan",
     "traffic",
 ]
+
+guard_exports(__name__)  # every export behind the public boundary (csmcore._boundary)

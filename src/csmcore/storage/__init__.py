@@ -33,6 +33,7 @@ from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlsplit
 
+from csmcore._boundary import guarded
 from csmcore.errors import StorageError, ValidationError
 from csmcore.storage.protocols import (
     CalendarRepository,
@@ -122,6 +123,7 @@ _BUILTIN: dict[str, StoreOpener] = {
 }
 
 
+@guarded
 def register_adapter(scheme: str, opener: StoreOpener) -> None:
     """Make ``open_store`` use ``opener`` for URLs with ``scheme`` (in this process only).
 
@@ -178,6 +180,7 @@ def _check_url_text(url: str) -> None:
             )
 
 
+@guarded
 def open_store(url: str = "memory://") -> Store:
     """Open (and create or migrate when needed) the store at ``url``.
 

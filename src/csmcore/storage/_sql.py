@@ -1,6 +1,6 @@
 """The part of the SQL adapters that SQLite and PostgreSQL share.
 
-Layout (schema version 6):
+Layout (schema version 7):
 
 - ``csm_meta(name, value)``: ``schema_version``.
 - ``csm_tickets``: one row per ticket: ``id``, ``version`` (number of events) and the summary
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import json.encoder
+import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,7 +47,7 @@ from csmcore.errors import CsmError
 from csmcore.storage import kit as c
 from csmcore.tickets import Ticket, TicketEvent, event_from_data, event_to_data
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The schema version this csmcore writes; older stores migrate forward when opened.
 
 Version 3 changes no table: from it on, documents name their type by tag and carry a
@@ -54,8 +55,11 @@ Version 3 changes no table: from it on, documents name their type by tag and car
 the bump makes an older csmcore refuse a store it could no longer read. Version 4 adds
 ``csm_tickets.fields`` (the current custom fields, for queries), filled from the histories
 when an older store is opened. Version 5 adds ``csm_ledger`` (the optional ``ledger`` role),
-empty in a migrated store. Version 6 adds the tables of the optional escalation roles
-(``csm_firings``, ``csm_ticket_plans``, ``csm_outbox``), empty in a migrated store."""
+empty in a migrated store. Version 6 changes no table: a ``Decimal`` in ``fields`` carries the
+two numbers around it (``"lo"`` and ``"hi"``, see :func:`decimal_bounds`) so that conditions
+with numbers compare it in SQL; opening an older store rewrites ``fields``. Version 7 adds the
+tables of the optional escalation roles (``csm_firings``, ``csm_ticket_plans``,
+``csm_outbox``), empty in a migrated store."""
 
 _FIELD_COLUMNS = {
     "status": "status",
@@ -128,6 +132,57 @@ def json_number(value: int | float) -> int | float:
     return value
 
 
+_HUGE_DIGITS = 4000
+"""Digits (before the point) beyond which :func:`decimal_bounds` stops being exact: Python
+writes no integer of more than 4,300 digits as text by default."""
+
+
+def decimal_bounds(value: Decimal) -> tuple[int | float, int | float]:
+    """Two numbers ``lo <= value <= hi`` (as :func:`json_number` writes them) with no int or
+    float strictly between them other than ``value`` itself: ``lo == hi == value`` when an int
+    or a float equals ``value``; else the int or float just below and just above it.
+
+    Then, for any int or float ``x``, ``value == x`` is ``lo = x AND hi = x``, ``value < x`` is
+    ``hi <= x AND lo < x``, ``value <= x`` is ``hi <= x``, ``value > x`` is ``lo >= x AND
+    hi > x`` and ``value >= x`` is ``lo >= x`` (:data:`DECIMAL_COMPARISONS`).
+
+    >>> decimal_bounds(Decimal("10.50")), decimal_bounds(Decimal("2E+1"))
+    ((10.5, 10.5), (20, 20))
+    >>> decimal_bounds(Decimal("0.1"))
+    (0.09999999999999999, 0.1)
+    >>> decimal_bounds(Decimal("9007199254740993.5"))
+    (9007199254740993, 9007199254740994)
+
+    A ``Decimal`` of more than 4,000 digits before the point gets the bounds of 10**4000 (its
+    sign kept): it compares as Python does with every number of fewer digits.
+    """
+    if value.adjusted() >= _HUGE_DIGITS:
+        edge = 10**_HUGE_DIGITS
+        return (edge, edge + 1) if value > 0 else (-edge - 1, -edge)
+    if value == value.to_integral_value():
+        whole = int(value)
+        return whole, whole
+    if abs(value) >= _EXACT_FLOAT:  # every float here is whole: the ints around it
+        below = math.floor(value)
+        return below, below + 1
+    near = float(value)  # correctly rounded, so the float next to it is on the other side
+    if Decimal(near) == value:
+        return near, near
+    if Decimal(near) < value:
+        return near, math.nextafter(near, math.inf)
+    return math.nextafter(near, -math.inf), near
+
+
+DECIMAL_COMPARISONS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "<": (("hi", "<="), ("lo", "<")),
+    "<=": (("hi", "<="),),
+    ">": (("lo", ">="), ("hi", ">")),
+    ">=": (("lo", ">="),),
+}
+"""``decimal op x`` for an int or float ``x``, as tests on the bounds of
+:func:`decimal_bounds`: each one ``(bound, operator)``, all of them true."""
+
+
 _EMPTY_JSON = "{}"
 
 
@@ -136,9 +191,13 @@ def fields_json(fields: Mapping[str, Any]) -> str:
     ASCII-escaped) keyed by :func:`field_key`, numbers as :func:`json_number` gives them.
 
     A ``None`` value is left out (``matches`` reads it as unset). A ``Decimal`` or a datetime
-    is written as its tagged JSON object (``{"$decimal": "10.50"}``, ``{"$datetime": "..."}``):
-    present, so that ``Eq(field, None)`` does not take it for unset, and never equal to or
-    ordered with a scalar; conditions on such values are left to ``matches`` (see
+    is written as a JSON object (present, so that ``Eq(field, None)`` does not take it for
+    unset, and of another JSON type than any scalar): a datetime as its tagged form
+    (``{"$datetime": "..."}``), never equal to or ordered with a number or a string; a
+    ``Decimal`` as its tagged form with the bounds :func:`decimal_bounds` gives
+    (``{"$decimal": "10.50", "lo": 10.5, "hi": 10.5}``), with which the dialects compare it
+    with numbers as Python does (``Decimal("1.00") == 1``, ``Decimal("0.01") > 0``).
+    Conditions whose value is a ``Decimal`` or a datetime are left to ``matches`` (see
     ``_JSON_SCALARS``).
     """
     if not fields:
@@ -150,7 +209,12 @@ def fields_json(fields: Mapping[str, Any]) -> str:
         elif isinstance(value, int | float):
             data[field_key(name)] = json_number(value)
         elif isinstance(value, Decimal):
-            data[field_key(name)] = {"$decimal": str(value)}
+            lo, hi = decimal_bounds(value)
+            data[field_key(name)] = {
+                "$decimal": str(value),
+                "lo": json_number(lo),
+                "hi": json_number(hi),
+            }
         elif isinstance(value, datetime):
             data[field_key(name)] = {"$datetime": value.isoformat()}
     return _dump_utf8(data)
@@ -288,6 +352,7 @@ def standard_migrations(
                 PRIMARY KEY (member_id, seq)){without_rowid}""",
             "CREATE UNIQUE INDEX csm_ledger_key ON csm_ledger (member_id, key)",
         ),
+        (),  # 5: a Decimal in csm_tickets.fields carries its bounds (fields rewritten)
         (
             f"""CREATE TABLE csm_firings (
                 key {text} PRIMARY KEY,
@@ -320,7 +385,7 @@ def standard_migrations(
 
 
 def backfill_fields(cur: Cursor) -> None:
-    """Migration step 3 -> 4: write each ticket's current custom fields into
+    """Migration steps 3 -> 4 and 5 -> 6: write each ticket's current custom fields into
     ``csm_tickets.fields``, 500 tickets at a time (a history that no longer decodes is left
     with ``{}``: the ticket cannot be read anyway)."""
     after = ""
@@ -348,7 +413,7 @@ def backfill_fields(cur: Cursor) -> None:
         after = rows[-1][0]
 
 
-DATA_MIGRATIONS: Mapping[int, Callable[[Cursor], None]] = {3: backfill_fields}
+DATA_MIGRATIONS: Mapping[int, Callable[[Cursor], None]] = {3: backfill_fields, 5: backfill_fields}
 """Work done in Python after the statements of a migration step (by the step's number)."""
 
 
@@ -400,9 +465,10 @@ class Dialect:
         if bools:
             parts.append(f"json_type(t.fields, ?) IN ({', '.join(map(repr, bools))})")
             params.append(path)
+        numbers = [v for v in values if _is_number(v)]
         for kind, group in (
             ("'text'", sorted({v for v in values if isinstance(v, str)})),
-            ("'integer', 'real'", [v for v in values if _is_number(v)]),
+            ("'integer', 'real'", numbers),
         ):
             if not group:
                 continue
@@ -413,6 +479,13 @@ class Dialect:
                 f"(json_type(t.fields, ?) IN ({kind}) AND json_extract(t.fields, ?) IN ({marks}))"
             )
             params += [path, path, *group]
+        if numbers:  # a Decimal equal to one of them: both bounds are that number
+            marks = ", ".join("?" * len(numbers))
+            parts.append(
+                f"(json_extract(t.fields, ?) IN ({marks}) "
+                "AND json_extract(t.fields, ?) = json_extract(t.fields, ?))"
+            )
+            params += [f"{path}.lo", *numbers, f"{path}.lo", f"{path}.hi"]
         if not parts:
             return self.false, []
         return " OR ".join(parts), params
@@ -425,9 +498,21 @@ class Dialect:
             return None
         kind = "'text'" if isinstance(value, str) else "'integer', 'real'"
         path = _json_path(key)
+        sql = f"json_type(t.fields, ?) IN ({kind}) AND json_extract(t.fields, ?) {op} ?"
+        params: list[Any] = [path, path, value]
+        if isinstance(value, str):
+            return sql, params
+        # or a Decimal that compares so (decimal_bounds), looked at only when the field is not
+        # a number: a number field costs what it did before Decimals were compared
+        tests = DECIMAL_COMPARISONS[op]
+        decimal = " AND ".join(f"json_extract(t.fields, ?) {test} ?" for _, test in tests)
+        params = [path, path, value, path]
+        for bound, _ in tests:
+            params += [f"{path}.{bound}", value]
         return (
-            f"json_type(t.fields, ?) IN ({kind}) AND json_extract(t.fields, ?) {op} ?",
-            [path, path, value],
+            f"CASE WHEN json_type(t.fields, ?) IN ({kind}) THEN json_extract(t.fields, ?) {op} ? "
+            f"WHEN json_type(t.fields, ?) = 'object' THEN {decimal} END",
+            params,
         )
 
 

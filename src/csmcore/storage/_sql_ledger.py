@@ -32,7 +32,8 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from csmcore.errors import ConcurrencyError, SerializationError
+from csmcore._boundary import guard_class
+from csmcore.errors import ConcurrencyError, SerializationError, StorageError
 from csmcore.loyalty import LedgerEntry, LedgerState
 from csmcore.serialization import from_document, to_document
 from csmcore.storage import kit as c
@@ -69,6 +70,7 @@ def decode_entry(text: str) -> LedgerEntry:
     return entry
 
 
+@guard_class(fallback=StorageError)
 class SqlLedger:
     """The ``ledger`` role of one SQL store (see the module documentation)."""
 

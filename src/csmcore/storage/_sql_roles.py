@@ -14,6 +14,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from csmcore import conditions as cd
+from csmcore._boundary import guard_class
 from csmcore._time import from_us, to_us
 from csmcore.errors import ConcurrencyError, NotFound, StorageError, ValidationError
 from csmcore.escalation import Firing, FiringKey
@@ -91,6 +92,7 @@ class SqlRoles:
         self.outbox = SqlOutbox(store, cur, self)
 
 
+@guard_class(fallback=StorageError)
 class _Bound:
     def __init__(self, store: SqlStore, cur: Cursor | None, roles: SqlRoles | None = None) -> None:
         self._store = store

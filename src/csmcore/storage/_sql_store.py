@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar, NoReturn, TypeVar
 
+from csmcore._boundary import exempt
 from csmcore.errors import CsmError, SchemaVersionError, StorageError, ValidationError
 from csmcore.storage import kit as c
 from csmcore.storage._sql import DATA_MIGRATIONS, SCHEMA_VERSION, Cursor, Dialect
@@ -132,6 +133,7 @@ class SqlStore(StoreBase, abc.ABC):
             raise err
         raise translated from err
 
+    @exempt("a hook that returns an error for the roles' use")
     def translate_error(self, err: BaseException) -> CsmError | None:
         """The CsmError a driver error ``err`` stands for; None for anything else."""
         if isinstance(err, UnicodeEncodeError):  # text the driver cannot encode (a surrogate)
@@ -164,6 +166,7 @@ class SqlStore(StoreBase, abc.ABC):
                 raise
             self._raise_translated(err)
 
+    @exempt("a primitive the roles call behind their own boundary; not an entry point")
     @contextmanager
     def tx(self, uow: Cursor | None, *, write: bool) -> Iterator[Cursor]:
         """The cursor of the open unit of work (in a savepoint), or a new transaction."""
@@ -175,12 +178,14 @@ class SqlStore(StoreBase, abc.ABC):
         with self._translate(), self._transaction(write) as cur:
             yield cur
 
+    @exempt("a primitive the roles call behind their own boundary; not an entry point")
     def run(self, uow: Cursor | None, work: Callable[[Cursor], _T], *, write: bool) -> _T:
         """``work(cursor)`` inside :meth:`tx`; a store subclass may override it with a faster
         path that behaves the same."""
         with self.tx(uow, write=write) as cur:
             return work(cur)
 
+    @exempt("a primitive the roles call behind their own boundary; not an entry point")
     def query_once(
         self, uow: Cursor | None, statement: str, params: Sequence[Any] = ()
     ) -> list[tuple[Any, ...]]:

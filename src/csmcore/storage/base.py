@@ -39,9 +39,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
+from csmcore._boundary import exempt, guard_class, guard_iter
 from csmcore._time import in_range_us, require_aware
 from csmcore.conditions import Condition
-from csmcore.errors import CsmError, ValidationError
+from csmcore.errors import CsmError, StorageError, ValidationError
 from csmcore.escalation import Firing, FiringKey
 from csmcore.storage import kit
 from csmcore.storage.protocols import (
@@ -71,6 +72,13 @@ class _Translating:
 
     __slots__ = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # every role class, the adapters' too, runs behind the public boundary: what its
+        # public methods raise below reaches callers as a CsmError (StorageError by default)
+        super().__init_subclass__(**kwargs)
+        guard_class(cls, fallback=StorageError)
+
+    @exempt("a hook that returns an error for the role's own use; it raises nothing")
     def translate_error(self, err: BaseException) -> CsmError | None:
         """The :class:`~csmcore.errors.CsmError` that ``err``, raised by a primitive, stands
         for, or None to let ``err`` through unchanged. By default the ``translate_error`` of
@@ -149,7 +157,11 @@ class TicketRepositoryBase(_Translating, abc.ABC):
         checked at the call; ``_stream`` may be a generator."""
         kit.check_positive(batch_size, "batch_size")
         kit.check_condition(condition)
-        return self._translated(iter(self._call(self._stream, condition, batch_size)))
+        return guard_iter(
+            self._translated(iter(self._call(self._stream, condition, batch_size))),
+            f"{type(self).__name__}.stream",
+            fallback=StorageError,
+        )
 
     def count(self, condition: Condition) -> int:
         """See :meth:`csmcore.storage.protocols.TicketRepository.count`."""
@@ -474,6 +486,7 @@ def updated_message(
     return attrs.evolve(message, **changes)
 
 
+@guard_class(fallback=StorageError)
 class StoreBase:
     """What a store built on these classes shares: the roles it offers and the translation of
     its backend's errors.
@@ -485,11 +498,19 @@ class StoreBase:
     roles: ClassVar[frozenset[str]] = BUILTIN_ROLES
     """The names of the roles this store offers (see :mod:`csmcore.storage.roles`)."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # every store class, the adapters' too, runs behind the public boundary (see
+        # csmcore._boundary): a failure below reaches callers as a CsmError, StorageError for
+        # what is neither a wrong type nor a wrong value
+        super().__init_subclass__(**kwargs)
+        guard_class(cls, fallback=StorageError)
+
     def role(self, name: str) -> Any:
         """The role ``name`` of this store; :class:`~csmcore.errors.UnsupportedRole` when the
         store does not offer it (see :func:`csmcore.storage.roles.role_of`)."""
         return role_of(self, name)
 
+    @exempt("a hook that returns an error for the roles' use; it raises nothing")
     def translate_error(self, err: BaseException) -> CsmError | None:
         """The :class:`~csmcore.errors.CsmError` a backend error ``err`` stands for (raised
         with ``err`` as ``__cause__``), or None for an error that is not the backend's. The

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, TypeVar
 
 import attrs
 
+from csmcore._boundary import guard_class
 from csmcore._time import to_us
 from csmcore.conditions import Condition
 from csmcore.errors import NotFound, StorageError
@@ -338,6 +339,7 @@ class _Outbox(OutboxRepositoryBase):
         return found if limit is None else found[:limit]
 
 
+@guard_class(fallback=StorageError)
 class _Ledger:
     """The ``ledger`` role: one :class:`~csmcore.loyalty.LedgerState` per member, kept for good
     (no replay per operation); plans run and entries apply under the store's lock, so the

@@ -49,6 +49,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from csmcore.errors import CsmError, StorageError, ValidationError
 from csmcore.storage._sql import (
+    DECIMAL_COMPARISONS,
     Cursor,
     Dialect,
     dump_json,
@@ -96,6 +97,12 @@ class _PostgresDialect(Dialect):
         params = [
             dump_json({key: json_number(v) if isinstance(v, int | float) else v}) for v in values
         ]
+        # a Decimal equal to a number: both its bounds are that number (decimal_bounds)
+        params += [
+            dump_json({key: {"lo": json_number(v), "hi": json_number(v)}})
+            for v in values
+            if not isinstance(v, bool | str)
+        ]
         return " OR ".join(["t.fields @> ?::jsonb"] * len(params)) or self.false, params
 
     def custom_compare(
@@ -107,9 +114,17 @@ class _PostgresDialect(Dialect):
                 f'AND (t.fields ->> ?::text) COLLATE "C" {op} ?::text',
                 [key, key, value],
             )
+        number = dump_json(json_number(value))
+        # or a Decimal that compares so (decimal_bounds): its bounds are numbers
+        tests = DECIMAL_COMPARISONS[op]
+        decimal = " AND ".join(
+            f"(t.fields -> ?::text -> '{bound}') {test} ?::jsonb" for bound, test in tests
+        )
         return (
-            f"jsonb_typeof(t.fields -> ?::text) = 'number' AND (t.fields -> ?::text) {op} ?::jsonb",
-            [key, key, dump_json(json_number(value))],
+            f"CASE jsonb_typeof(t.fields -> ?::text) "
+            f"WHEN 'number' THEN (t.fields -> ?::text) {op} ?::jsonb "
+            f"WHEN 'object' THEN {decimal} END",
+            [key, key, number, *[x for _ in tests for x in (key, number)]],
         )
 
 

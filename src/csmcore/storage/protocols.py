@@ -50,6 +50,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
+from csmcore._boundary import guard_class
 from csmcore._time import require_aware
 from csmcore._values import instance_of
 from csmcore.calendars import BusinessCalendar
@@ -82,6 +83,7 @@ T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
 
+@guard_class
 @attrs.frozen(kw_only=True)
 class Versioned(Generic[T]):
     """One stored version of a versioned document.

@@ -35,6 +35,7 @@ from typing import Any
 
 import attrs
 
+from csmcore._boundary import guard_class, guarded
 from csmcore.calendars import BusinessCalendar
 from csmcore.errors import SerializationError, UnsupportedRole, ValidationError
 from csmcore.serialization import tag_of
@@ -82,6 +83,7 @@ def _has_tag(value: object) -> bool:
     return True
 
 
+@guard_class
 @attrs.frozen(kw_only=True)
 class StorageRole:
     """One storage role, as declared with :func:`declare_role`.
@@ -124,6 +126,7 @@ _roles: dict[str, StorageRole] = {}
 _lock = threading.Lock()
 
 
+@guarded
 def declare_role(role: StorageRole) -> StorageRole:
     """Add ``role`` to the registry and return it.
 
@@ -180,6 +183,7 @@ def _describe(store: object) -> str:
     return f"{kind} at {url}" if isinstance(url, str) else kind
 
 
+@guarded
 def role_of(store: object, name: str) -> Any:
     """The object that plays role ``name`` in ``store`` (a store or a unit of work).
 

@@ -20,6 +20,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
+from csmcore._boundary import exempt, guard_class, guarded
 from csmcore._time import to_us
 from csmcore.errors import ErrorCode, SerializationError, ValidationError
 from csmcore.serialization import (
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 
+@guard_class
 class Refusal(str):
     """Why an event may not follow, with its stable reason ``code``: what
     :meth:`TicketEventBase.check` may return instead of a plain string (which gets the code
@@ -106,6 +108,7 @@ def _restore(cls: type[Any], fields: dict[str, Any]) -> Any:
     return event
 
 
+@guard_class
 @attrs.frozen(kw_only=True)
 class TicketEventBase(_EventSlots):
     """Fields every ticket event has.
@@ -124,6 +127,7 @@ class TicketEventBase(_EventSlots):
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_at_us", to_us(self.at))
 
+    @exempt("a hook of the event protocol: Ticket.apply calls it behind its boundary")
     def check(self, state: TicketState, ticket_id: str) -> str | None:
         """Why this event may not follow a ticket in ``state`` (None: it may).
 
@@ -133,6 +137,7 @@ class TicketEventBase(_EventSlots):
         """
         return self._refusal(state._values, ticket_id)
 
+    @exempt("a hook of the event protocol: Ticket.apply calls it behind its boundary")
     def fold(self, state: TicketState) -> TicketState:
         """The ticket state after this event (the base class: unchanged).
 
@@ -211,6 +216,7 @@ _INDEX: Final[dict[str, int]] = {
 }
 
 
+@guard_class
 class TicketState:
     """The changeable state of a ticket, derived from its history by folding each event.
 
@@ -341,6 +347,7 @@ Encoder = Callable[[Any], dict[str, Any]]
 Decoder = Callable[[Any, dict[str, Any]], Any]
 
 
+@guard_class
 class EventSpec:
     """What the registry knows of one event type (see :func:`event_type`); read-only.
 
@@ -406,6 +413,7 @@ _Ev = TypeVar("_Ev", bound=type[TicketEventBase])
 _is_attrs: Callable[[type], bool] = attrs.has  # (no TypeGuard: keep the class's own type)
 
 
+@guarded
 def event_type(
     tag: str,
     *,
@@ -516,6 +524,7 @@ def _is_datetime_type(annotation: object) -> bool:
     return annotation is datetime or annotation in ("datetime", "datetime.datetime")
 
 
+@guarded
 def event_spec(cls: type) -> EventSpec:
     """The declaration of event class ``cls``; SerializationError if it was not declared."""
     spec = _SPECS.get(cls)
@@ -649,6 +658,7 @@ def reference_event_from_data(data: Any, path: str = "$") -> TicketEventBase:
 # --------------------------------------------------------------------------------------------
 
 
+@guarded
 def event_to_data(event: TicketEventBase) -> dict[str, Any]:
     """JSON-safe data of ``event``: ``{"type": its tag, <field>: value, ..., "schema": n}``,
     ``n`` being the schema version of the tag (:func:`csmcore.serialization.schema_of`), so
@@ -666,6 +676,7 @@ def event_to_data(event: TicketEventBase) -> dict[str, Any]:
     return data
 
 
+@guarded
 def event_from_data(data: Any, path: str = "$") -> TicketEventBase:
     """The event ``data`` describes (any tag or alias of a declared type); SerializationError
     naming ``path`` when it is malformed.

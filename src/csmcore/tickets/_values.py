@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Final, Generic, TypeAlias, TypeVar
 
+from csmcore._boundary import guard_class
 from csmcore._time import MAX_INSTANT, MIN_INSTANT, in_range_us, require_aware
 from csmcore._values import (
     DATETIME_KEY,
@@ -74,6 +75,7 @@ _K = TypeVar("_K")
 _V = TypeVar("_V")
 
 
+@guard_class
 class FrozenMap(Mapping[_K, _V], Generic[_K, _V]):
     """An immutable, hashable mapping; equal to any mapping with the same items.
 

@@ -45,7 +45,7 @@ writer processes use when ``open_store`` cannot find the adapter there), ``pushe
 (conditions the store promises to select in its backend), ``racers`` / ``race_rounds`` /
 ``race_reads`` / ``writers`` (how hard the races run), ``crash_recovery_seconds`` (how long a
 killed writer's lock may block the others), ``agreement_examples`` / ``agreement_steps`` (the
-state machine).
+state machine), ``fuzz_examples`` (how many malformed calls each fuzz check draws).
 
 The suite is a set of test class groups, one per storage role or concern, so an adapter runs
 exactly what it implements. :class:`StorageSuite` is all of them; :data:`GROUPS` maps each
@@ -76,6 +76,10 @@ group's name to its classes:
   lots). It is not part of :class:`StorageSuite` (the role is optional): add it yourself;
 - ``"firings"`` and ``"outbox"``: :class:`FiringTests` and :class:`OutboxTests`, for a store
   offering those optional roles (see below); not part of :class:`StorageSuite` either.
+- ``"fuzz"``: :class:`StoreFuzzTests` (malformed input to every role answered with a
+  ``CsmError`` within the hang detector's limit, nothing stored changed by a refused call,
+  durations stored exactly or refused before anything is written; see
+  :mod:`csmcore.testing.fuzz` and ``fuzz_examples``).
 
 Compose the groups of the roles your store offers (each class brings the shared fixtures)::
 
@@ -119,6 +123,7 @@ from csmcore.testing.storage_suite._documents import (
     VersionedTests,
 )
 from csmcore.testing.storage_suite._escalation import FiringTests, OutboxTests
+from csmcore.testing.storage_suite._fuzz import StoreFuzzTests
 from csmcore.testing.storage_suite._ledger import LedgerTests
 from csmcore.testing.storage_suite._races import ConcurrencyTests, CrashTests
 from csmcore.testing.storage_suite._roles import RoleTests
@@ -172,6 +177,7 @@ __all__ = [
     "StorageSuite",
     "StoreFactory",
     "StoreFixtures",
+    "StoreFuzzTests",
     "TextTests",
     "TicketTests",
     "UnitOfWorkTests",
@@ -196,6 +202,7 @@ GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
     "ledger": (LedgerTests,),
     "firings": (FiringTests,),
     "outbox": (OutboxTests,),
+    "fuzz": (StoreFuzzTests,),
 }
 """The suite's test class groups by name; :class:`StorageSuite` inherits every class here but
 those of optional roles (:data:`OPTIONAL_GROUPS`)."""
@@ -223,5 +230,6 @@ class StorageSuite(
     ConcurrencyTests,
     CrashTests,
     AgreementTests,
+    StoreFuzzTests,
 ):
     """The whole conformance suite. Subclass it and override ``store_factory``."""
