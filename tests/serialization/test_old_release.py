@@ -91,6 +91,28 @@ def test_opening_migrates_the_store_forward(db: Path, store: Store) -> None:
     assert int(version) > 2
 
 
+def test_the_migrated_store_offers_the_escalation_roles(db: Path, store: Store) -> None:
+    """Schema 5 added the tables of the optional firings and outbox roles: empty after the
+    migration, and usable in a unit of work with the old tickets."""
+    from datetime import timedelta
+
+    from csmcore.escalation import Firing
+    from csmcore.storage import role_of
+
+    ticket = TICKETS[0]
+    at = ticket.events[-1].at + timedelta(hours=1)
+    firing = Firing(
+        rule="r", rule_version=1, level=0, ticket_id=ticket.id, target=None, cycle=1, at=at
+    )
+    assert role_of(store, "firings").list() == []
+    assert role_of(store, "outbox").list() == []
+    with store.unit_of_work() as uow:
+        assert role_of(uow, "firings").record(firing, recorded_at=at)
+        role_of(uow, "firings").plan(ticket.id, version=ticket.version, next_due=None)
+    assert role_of(store, "firings").keys(ticket.id) == {firing.key}
+    assert store.tickets.get(ticket.id) == ticket
+
+
 def test_every_ticket_reads_as_its_documented_data(db: Path, store: Store) -> None:
     ids = [row[0] for row in _rows(db, "SELECT id FROM csm_tickets ORDER BY id")]
     assert sorted(t.id for t in TICKETS) == ids

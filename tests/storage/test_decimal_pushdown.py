@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from csmcore import conditions as cd
 from csmcore.storage import Store, open_store
-from csmcore.storage._sql import SCHEMA_VERSION, decimal_bounds, fields_json
+from csmcore.storage._sql import decimal_bounds, fields_json
 from csmcore.testing.builders import T0, make_ticket
 from csmcore.tickets import Ticket
 
@@ -143,9 +143,10 @@ def test_an_older_store_gets_the_bounds_when_opened(tmp_path: Path) -> None:
         conn.execute(
             "UPDATE csm_tickets SET fields = json_remove(fields, '$.seats.lo', '$.seats.hi')"
         )
-        conn.execute(
-            "UPDATE csm_meta SET value = ? WHERE name = 'schema_version'",
-            [str(SCHEMA_VERSION - 1)],
+        for table in ("csm_firings", "csm_ticket_plans", "csm_outbox"):  # added by schema 7
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute(  # schema 5: before step 5 -> 6 wrote the bounds
+            "UPDATE csm_meta SET value = '5' WHERE name = 'schema_version'"
         )
     conn.close()
     store = open_store(f"sqlite:///{path}")

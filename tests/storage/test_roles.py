@@ -17,6 +17,7 @@ from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store
 from csmcore.storage.roles import (
     BUILTIN_ROLES,
+    ESCALATION_ROLES,
     StorageRole,
     declare_role,
     offered_roles,
@@ -96,10 +97,16 @@ def test_the_builtin_roles_are_declared_required_and_typed() -> None:
 
 def test_every_builtin_store_offers_every_builtin_role(memory: Store) -> None:
     # the optional ledger role is offered by the store, not inside a unit of work
-    assert offered_roles(memory) == BUILTIN_ROLES | {"ledger"}
+    assert offered_roles(memory) == BUILTIN_ROLES | ESCALATION_ROLES | {"ledger"}
     with memory.unit_of_work() as uow:
-        assert offered_roles(uow) == BUILTIN_ROLES
+        assert offered_roles(uow) == BUILTIN_ROLES | ESCALATION_ROLES
         assert role_of(uow, "calendars") is uow.calendars
+        assert role_of(uow, "firings") is uow.firings  # type: ignore[attr-defined]
+
+
+def test_the_escalation_roles_are_declared_optional() -> None:
+    assert {"firings", "outbox"} == ESCALATION_ROLES
+    assert not any(storage_role(n).required for n in ESCALATION_ROLES)
 
 
 def test_a_store_that_lacks_an_optional_role_says_so(memory: Store) -> None:
@@ -108,7 +115,9 @@ def test_a_store_that_lacks_an_optional_role_says_so(memory: Store) -> None:
     message = str(info.value)
     assert "MemoryStore at memory://" in message  # the store
     assert "'test_notes'" in message  # the role
-    assert "['calendars', 'ledger', 'policies', 'rules', 'tickets']" in message  # offered
+    assert (
+        "['calendars', 'firings', 'ledger', 'outbox', 'policies', 'rules', 'tickets']" in message
+    )  # what it offers
     assert isinstance(info.value, StorageError)
     assert isinstance(info.value, CsmError)
     assert csmcore.UnsupportedRole is UnsupportedRole

@@ -1,6 +1,6 @@
 """The part of the SQL adapters that SQLite and PostgreSQL share.
 
-Layout (schema version 5):
+Layout (schema version 7):
 
 - ``csm_meta(name, value)``: ``schema_version``.
 - ``csm_tickets``: one row per ticket: ``id``, ``version`` (number of events) and the summary
@@ -13,9 +13,15 @@ Layout (schema version 5):
   as :func:`kit.encode_event` gives it (with its ``"schema"``; rows without one are version 1).
 - ``csm_documents(kind, key, version, data)``: versioned calendars, policies and rules, each as
   :func:`kit.encode_document` gives it (``{"type": tag, "schema": n, "data": ...}``).
+- ``csm_firings``: the ``firings`` role, one row per recorded firing, keyed by
+  ``Firing.key_text`` (unique: a second engine's insert finds it taken), instants as UTC
+  microseconds; ``csm_ticket_plans(ticket_id, version, next_due_us)``: its schedule, indexed
+  by ``next_due_us``.
+- ``csm_outbox``: the ``outbox`` role, one row per message keyed by its idempotency key, the
 - ``csm_ledger(member_id, seq, key, data)``: members' loyalty ledgers, one entry document per
   row (seq from 1 per member; unique ``(member_id, key)``); see
   :mod:`csmcore.storage._sql_ledger`.
+  request as a document (:func:`kit.encode_document`), indexed by ``(state, next_attempt_us)``.
 
 Each dialect supplies its DDL per schema version, its placeholder and its driver errors.
 
@@ -41,7 +47,7 @@ from csmcore.errors import CsmError
 from csmcore.storage import kit as c
 from csmcore.tickets import Ticket, TicketEvent, event_from_data, event_to_data
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The schema version this csmcore writes; older stores migrate forward when opened.
 
 Version 3 changes no table: from it on, documents name their type by tag and carry a
@@ -51,7 +57,9 @@ the bump makes an older csmcore refuse a store it could no longer read. Version 
 when an older store is opened. Version 5 adds ``csm_ledger`` (the optional ``ledger`` role),
 empty in a migrated store. Version 6 changes no table: a ``Decimal`` in ``fields`` carries the
 two numbers around it (``"lo"`` and ``"hi"``, see :func:`decimal_bounds`) so that conditions
-with numbers compare it in SQL; opening an older store rewrites ``fields``."""
+with numbers compare it in SQL; opening an older store rewrites ``fields``. Version 7 adds the
+tables of the optional escalation roles (``csm_firings``, ``csm_ticket_plans``,
+``csm_outbox``), empty in a migrated store."""
 
 _FIELD_COLUMNS = {
     "status": "status",
@@ -287,14 +295,14 @@ class Cursor(Protocol):
 
 
 def standard_migrations(
-    text: str, without_rowid: str = "", json_type: str = "TEXT"
+    text: str, without_rowid: str = "", json_type: str = "TEXT", big: str = "INTEGER"
 ) -> tuple[tuple[str, ...], ...]:
     """The schema, as steps: ``[n]`` takes a store from version n to n + 1 (and, after its
     statements, :data:`DATA_MIGRATIONS` ``[n]`` fills what they added).
 
     ``text`` is the column type for strings (it must compare and sort by code point, like
     Python's ``str``); ``without_rowid`` is appended to tables clustered on their key;
-    ``json_type`` is the type of the ``fields`` column.
+    ``json_type`` is the type of the ``fields`` column; ``big`` an integer type of 64 bits.
     """
     return (
         (
@@ -345,6 +353,34 @@ def standard_migrations(
             "CREATE UNIQUE INDEX csm_ledger_key ON csm_ledger (member_id, key)",
         ),
         (),  # 5: a Decimal in csm_tickets.fields carries its bounds (fields rewritten)
+        (
+            f"""CREATE TABLE csm_firings (
+                key {text} PRIMARY KEY,
+                ticket_id {text} NOT NULL,
+                rule {text} NOT NULL,
+                rule_version {big} NOT NULL,
+                level {big} NOT NULL,
+                target {text},
+                cycle {big} NOT NULL,
+                at_us {big} NOT NULL,
+                recorded_us {big} NOT NULL){without_rowid}""",
+            "CREATE INDEX csm_firings_ticket ON csm_firings (ticket_id)",
+            f"""CREATE TABLE csm_ticket_plans (
+                ticket_id {text} PRIMARY KEY,
+                version {big} NOT NULL,
+                next_due_us {big}){without_rowid}""",
+            "CREATE INDEX csm_ticket_plans_due ON csm_ticket_plans (next_due_us)",
+            f"""CREATE TABLE csm_outbox (
+                key {text} PRIMARY KEY,
+                state {text} NOT NULL,
+                attempts {big} NOT NULL,
+                next_attempt_us {big} NOT NULL,
+                created_us {big} NOT NULL,
+                delivered_us {big},
+                last_error {text},
+                request {text} NOT NULL){without_rowid}""",
+            "CREATE INDEX csm_outbox_due ON csm_outbox (state, next_attempt_us)",
+        ),
     )
 
 

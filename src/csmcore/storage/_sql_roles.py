@@ -3,29 +3,44 @@ behind :mod:`csmcore.storage.base`), bound to a store or to one unit of work."""
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import json
 import reprlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from csmcore import conditions as cd
 from csmcore._boundary import guard_class
-from csmcore.errors import ConcurrencyError, StorageError, ValidationError
+from csmcore._time import from_us, to_us
+from csmcore.errors import ConcurrencyError, NotFound, StorageError, ValidationError
+from csmcore.escalation import Firing, FiringKey
 from csmcore.storage import _sql as sql
 from csmcore.storage import kit as c
 from csmcore.storage._sql import Cursor, compile_condition, dump_json, summary_row
-from csmcore.storage.base import DocumentRepositoryBase, TicketRepositoryBase
-from csmcore.storage.protocols import Versioned
-from csmcore.storage.roles import BUILTIN_ROLES, storage_role
+from csmcore.storage.base import (
+    DocumentRepositoryBase,
+    FiringRepositoryBase,
+    OutboxRepositoryBase,
+    TicketRepositoryBase,
+)
+from csmcore.storage.protocols import (
+    FiringRecord,
+    OutboxMessage,
+    OutboxState,
+    TicketPlan,
+    Versioned,
+)
+from csmcore.storage.roles import BUILTIN_ROLES, ESCALATION_ROLES, storage_role
 from csmcore.tickets import Ticket, TicketEvent
 
 if TYPE_CHECKING:
     from csmcore.storage._sql_store import SqlStore
 
-__all__ = ["SqlDocuments", "SqlRoles", "SqlTickets"]
+__all__ = ["SqlDocuments", "SqlFirings", "SqlOutbox", "SqlRoles", "SqlTickets"]
 
 _T = TypeVar("_T")
 
@@ -58,7 +73,7 @@ _CHANGING = attrgetter(
 class SqlRoles:
     """The roles bound to one unit of work."""
 
-    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES
+    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES
     """The roles a unit of work offers: those of its store."""
 
     def __init__(self, store: SqlStore, cur: Cursor) -> None:
@@ -73,6 +88,8 @@ class SqlRoles:
         self.calendars = SqlDocuments(store, cur, "calendars", self)
         self.policies = SqlDocuments(store, cur, "policies", self)
         self.rules = SqlDocuments(store, cur, "rules", self)
+        self.firings = SqlFirings(store, cur, self)
+        self.outbox = SqlOutbox(store, cur, self)
 
 
 @guard_class(fallback=StorageError)
@@ -429,3 +446,233 @@ class SqlDocuments(_Bound, DocumentRepositoryBase[Any]):
             "SELECT DISTINCT key FROM csm_documents WHERE kind = ? ORDER BY key", [self._kind]
         )
         return [r[0] for r in rows]
+
+
+def _us(value: datetime | None) -> int | None:
+    return None if value is None else to_us(value)
+
+
+def _at(us: int | None) -> datetime | None:
+    return None if us is None else from_us(int(us))
+
+
+_FIRING_COLUMNS = "rule, rule_version, level, ticket_id, target, cycle, at_us, recorded_us"
+
+
+def _firing_record(row: Sequence[Any]) -> FiringRecord:
+    rule, version, level, ticket_id, target, cycle, at_us, recorded_us = row
+    firing = Firing(
+        rule=rule,
+        rule_version=int(version),
+        level=int(level),
+        ticket_id=ticket_id,
+        target=target,
+        cycle=int(cycle),
+        at=from_us(int(at_us)),
+    )
+    return FiringRecord(firing=firing, recorded_at=from_us(int(recorded_us)))
+
+
+class SqlFirings(_Bound, FiringRepositoryBase):
+    """:class:`~csmcore.storage.protocols.FiringRepository` over ``csm_firings`` and
+    ``csm_ticket_plans``. ``record`` is ``INSERT ... ON CONFLICT DO NOTHING``: on PostgreSQL
+    a second transaction inserting the same key waits for the first and then inserts nothing."""
+
+    def _record(self, record: FiringRecord) -> bool:
+        f = record.firing
+        row = [
+            f.key_text,
+            f.rule,
+            f.rule_version,
+            f.level,
+            f.ticket_id,
+            f.target,
+            f.cycle,
+            to_us(f.at),
+            to_us(record.recorded_at),
+        ]
+        count = self._run(
+            lambda cur: cur.run(
+                f"INSERT INTO csm_firings (key, {_FIRING_COLUMNS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                row,
+            ),
+            write=True,
+        )
+        return count == 1
+
+    def _keys(self, ticket_id: str) -> frozenset[FiringKey]:
+        rows = self._query(
+            "SELECT rule, rule_version, level, ticket_id, target, cycle FROM csm_firings "
+            "WHERE ticket_id = ?",
+            [ticket_id],
+        )
+        return frozenset((r[0], int(r[1]), int(r[2]), r[3], r[4], int(r[5])) for r in rows)
+
+    def _list(self, ticket_id: str | None, limit: int | None) -> builtins.list[FiringRecord]:
+        where, params = ("WHERE ticket_id = ? ", [ticket_id]) if ticket_id is not None else ("", [])
+        tail = "" if limit is None else f" LIMIT {min(limit, _MAX_INTEGER):d}"
+        rows = self._query(
+            f"SELECT {_FIRING_COLUMNS} FROM csm_firings {where}ORDER BY at_us, key{tail}", params
+        )
+        return [_firing_record(r) for r in rows]
+
+    def _plan(self, plan: TicketPlan) -> None:
+        params = [plan.ticket_id, min(plan.version, _MAX_INTEGER), _us(plan.next_due)]
+        self._run(
+            lambda cur: cur.run(
+                "INSERT INTO csm_ticket_plans (ticket_id, version, next_due_us) VALUES (?, ?, ?) "
+                "ON CONFLICT (ticket_id) DO UPDATE SET version = excluded.version, "
+                "next_due_us = excluded.next_due_us",
+                params,
+            ),
+            write=True,
+        )
+
+    def _planned(self, ticket_id: str) -> TicketPlan | None:
+        rows = self._query(
+            "SELECT version, next_due_us FROM csm_ticket_plans WHERE ticket_id = ?", [ticket_id]
+        )
+        if not rows:
+            return None
+        return TicketPlan(ticket_id=ticket_id, version=int(rows[0][0]), next_due=_at(rows[0][1]))
+
+    def _due(self, at: datetime, limit: int | None) -> builtins.list[TicketPlan]:
+        tail = "" if limit is None else f" LIMIT {min(limit, _MAX_INTEGER):d}"
+        rows = self._query(
+            "SELECT ticket_id, version, next_due_us FROM csm_ticket_plans "
+            f"WHERE next_due_us <= ? ORDER BY next_due_us, ticket_id{tail}",
+            [to_us(at)],
+        )
+        return [TicketPlan(ticket_id=r[0], version=int(r[1]), next_due=_at(r[2])) for r in rows]
+
+    def _next_due(self) -> datetime | None:
+        rows = self._query("SELECT MIN(next_due_us) FROM csm_ticket_plans")
+        return _at(rows[0][0]) if rows else None
+
+
+_OUTBOX_COLUMNS = (
+    "key, state, attempts, next_attempt_us, created_us, delivered_us, last_error, request"
+)
+
+
+def _no_message(key: str) -> NotFound:
+    return NotFound(f"no outbox message with key {key!r}")
+
+
+def _message(row: Sequence[Any]) -> OutboxMessage:
+    key, state, attempts, next_us, created_us, delivered_us, error, request = row
+    return OutboxMessage(
+        key=key,
+        request=c.decode_document(json.loads(request)),
+        state=OutboxState(state),
+        attempts=int(attempts),
+        next_attempt_at=from_us(int(next_us)),
+        created_at=from_us(int(created_us)),
+        delivered_at=_at(delivered_us),
+        last_error=error,
+    )
+
+
+class SqlOutbox(_Bound, OutboxRepositoryBase):
+    """:class:`~csmcore.storage.protocols.OutboxRepository` over ``csm_outbox``."""
+
+    def _put(self, messages: builtins.list[OutboxMessage]) -> int:
+        rows = [
+            [
+                m.key,
+                m.state.value,
+                m.attempts,
+                to_us(m.next_attempt_at),
+                to_us(m.created_at),
+                _us(m.delivered_at),
+                m.last_error,
+                dump_json(c.encode_document(m.request)),
+            ]
+            for m in messages
+        ]
+
+        def work(cur: Cursor) -> int:
+            return sum(
+                cur.run(
+                    f"INSERT INTO csm_outbox ({_OUTBOX_COLUMNS}) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                    row,
+                )
+                for row in rows
+            )
+
+        return self._run(work, write=True)
+
+    def _due(self, at: datetime, limit: int) -> builtins.list[OutboxMessage]:
+        rows = self._query(
+            f"SELECT {_OUTBOX_COLUMNS} FROM csm_outbox WHERE state = 'pending' AND "
+            "next_attempt_us <= ? ORDER BY next_attempt_us, key "
+            f"LIMIT {min(limit, _MAX_INTEGER):d}",
+            [to_us(at)],
+        )
+        return [_message(r) for r in rows]
+
+    def _exists(self, cur: Cursor, key: str) -> None:
+        if not cur.query("SELECT 1 FROM csm_outbox WHERE key = ?", [key]):
+            raise _no_message(key)
+
+    def _claim(self, key: str, attempts: int, until: datetime) -> bool:
+        if attempts >= _MAX_INTEGER:
+            self._get(key)
+            return False
+
+        def work(cur: Cursor) -> bool:
+            count = cur.run(
+                "UPDATE csm_outbox SET attempts = ?, next_attempt_us = ? "
+                "WHERE key = ? AND state = 'pending' AND attempts = ?",
+                [attempts + 1, to_us(until), key, attempts],
+            )
+            if count == 0:
+                self._exists(cur, key)
+            return count == 1
+
+        return self._run(work, write=True)
+
+    def _update(
+        self,
+        key: str,
+        state: OutboxState,
+        next_attempt_at: datetime | None,
+        delivered_at: datetime | None,
+        error: str | None,
+    ) -> None:
+        sets = ["state = ?"]
+        params: list[Any] = [state.value]
+        for column, value in (
+            ("next_attempt_us", _us(next_attempt_at)),
+            ("delivered_us", _us(delivered_at)),
+            ("last_error", error),
+        ):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                params.append(value)
+
+        def work(cur: Cursor) -> None:
+            if (
+                cur.run(f"UPDATE csm_outbox SET {', '.join(sets)} WHERE key = ?", [*params, key])
+                == 0
+            ):
+                raise _no_message(key)
+
+        self._run(work, write=True)
+
+    def _get(self, key: str) -> OutboxMessage:
+        rows = self._query(f"SELECT {_OUTBOX_COLUMNS} FROM csm_outbox WHERE key = ?", [key])
+        if not rows:
+            raise _no_message(key)
+        return _message(rows[0])
+
+    def _list(self, state: OutboxState | None, limit: int | None) -> builtins.list[OutboxMessage]:
+        where, params = ("WHERE state = ? ", [state.value]) if state is not None else ("", [])
+        tail = "" if limit is None else f" LIMIT {min(limit, _MAX_INTEGER):d}"
+        rows = self._query(
+            f"SELECT {_OUTBOX_COLUMNS} FROM csm_outbox {where}ORDER BY created_us, key{tail}",
+            params,
+        )
+        return [_message(r) for r in rows]

@@ -20,10 +20,10 @@ from csmcore.errors import CsmError, SchemaVersionError, StorageError, Validatio
 from csmcore.storage import kit as c
 from csmcore.storage._sql import DATA_MIGRATIONS, SCHEMA_VERSION, Cursor, Dialect
 from csmcore.storage._sql_ledger import SqlLedger
-from csmcore.storage._sql_roles import SqlDocuments, SqlRoles, SqlTickets
+from csmcore.storage._sql_roles import SqlDocuments, SqlFirings, SqlOutbox, SqlRoles, SqlTickets
 from csmcore.storage.base import StoreBase
 from csmcore.storage.ledger import LEDGER
-from csmcore.storage.roles import BUILTIN_ROLES
+from csmcore.storage.roles import BUILTIN_ROLES, ESCALATION_ROLES
 from csmcore.tickets import Ticket
 
 __all__ = ["SqlStore", "TicketCache"]
@@ -65,9 +65,10 @@ class TicketCache:
 class SqlStore(StoreBase, abc.ABC):
     """Shared behaviour of the SQL stores; subclasses supply connections and the dialect.
 
-    They offer the required roles and the optional ``ledger`` role (outside units of work)."""
+    They offer the required roles, the optional ``firings`` and ``outbox`` roles (also in units
+    of work) and the optional ``ledger`` role (outside units of work)."""
 
-    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | {LEDGER.name}
+    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES | {LEDGER.name}
 
     dialect: Dialect
     driver_errors: tuple[type[BaseException], ...]
@@ -87,6 +88,8 @@ class SqlStore(StoreBase, abc.ABC):
         self.calendars = SqlDocuments(self, None, "calendars")
         self.policies = SqlDocuments(self, None, "policies")
         self.rules = SqlDocuments(self, None, "rules")
+        self.firings = SqlFirings(self, None)
+        self.outbox = SqlOutbox(self, None)
         self.ledger = SqlLedger(self)
 
     # --- to be supplied by the dialect -------------------------------------------------------

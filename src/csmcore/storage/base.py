@@ -34,18 +34,34 @@ csmcore.errors.ValidationError: ticket_id='' is not a non-empty string
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from csmcore._boundary import exempt, guard_class, guard_iter
+from csmcore._time import in_range_us, require_aware
 from csmcore.conditions import Condition
-from csmcore.errors import CsmError, StorageError
+from csmcore.errors import CsmError, StorageError, ValidationError
+from csmcore.escalation import Firing, FiringKey
 from csmcore.storage import kit
-from csmcore.storage.protocols import Versioned
+from csmcore.storage.protocols import (
+    FiringRecord,
+    OutboxMessage,
+    OutboxState,
+    TicketPlan,
+    Versioned,
+)
 from csmcore.storage.roles import BUILTIN_ROLES, StorageRole, role_of
 from csmcore.tickets import Ticket, TicketEvent
 
-__all__ = ["DocumentRepositoryBase", "StoreBase", "TicketRepositoryBase"]
+__all__ = [
+    "DocumentRepositoryBase",
+    "FiringRepositoryBase",
+    "OutboxRepositoryBase",
+    "StoreBase",
+    "TicketRepositoryBase",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -241,6 +257,233 @@ class DocumentRepositoryBase(_Translating, abc.ABC, Generic[T]):
     @abc.abstractmethod
     def _keys(self) -> list[str]:
         """Every key with at least one version, sorted."""
+
+
+def check_instant(value: object, argument: str) -> datetime:
+    """An aware datetime in csmcore's range of instants, else ValidationError (or
+    NaiveDatetimeError) naming ``argument``."""
+    require_aware(value, argument)  # type: ignore[arg-type]
+    assert isinstance(value, datetime)
+    in_range_us(value, argument)
+    return value
+
+
+class FiringRepositoryBase(_Translating, abc.ABC):
+    """The ``firings`` role (:class:`~csmcore.storage.protocols.FiringRepository`): checks
+    arguments, then calls the primitives ``_record``, ``_keys``, ``_list``, ``_plan``,
+    ``_planned``, ``_due`` and ``_next_due``."""
+
+    __slots__ = ()
+
+    def record(self, firing: Firing, *, recorded_at: datetime) -> bool:
+        """See :meth:`csmcore.storage.protocols.FiringRepository.record`."""
+        if not isinstance(firing, Firing):
+            raise ValidationError(
+                f"firing={firing!r} is a {type(firing).__name__}; expected a Firing"
+            )
+        kit.check_id(firing.ticket_id, "firing.ticket_id")
+        check_instant(firing.at, "firing.at")
+        record = FiringRecord(firing=firing, recorded_at=check_instant(recorded_at, "recorded_at"))
+        return self._call(self._record, record)
+
+    def keys(self, ticket_id: str) -> frozenset[FiringKey]:
+        """See :meth:`csmcore.storage.protocols.FiringRepository.keys`."""
+        return self._call(self._keys, kit.check_id(ticket_id, "ticket_id"))
+
+    def list(
+        self, *, ticket_id: str | None = None, limit: int | None = None
+    ) -> builtins.list[FiringRecord]:
+        """See :meth:`csmcore.storage.protocols.FiringRepository.list`."""
+        if ticket_id is not None:
+            kit.check_id(ticket_id, "ticket_id")
+        limit = kit.check_limit(limit)
+        if limit == 0:
+            return []
+        return self._call(self._list, ticket_id, limit)
+
+    def plan(self, ticket_id: str, *, version: int, next_due: datetime | None) -> None:
+        """See :meth:`csmcore.storage.protocols.FiringRepository.plan`."""
+        kit.check_id(ticket_id, "ticket_id")
+        kit.check_version(version, "version")
+        if next_due is not None:
+            check_instant(next_due, "next_due")
+        self._call(self._plan, TicketPlan(ticket_id=ticket_id, version=version, next_due=next_due))
+
+    def planned(self, ticket_id: str) -> TicketPlan | None:
+        """See :meth:`csmcore.storage.protocols.FiringRepository.planned`."""
+        return self._call(self._planned, kit.check_id(ticket_id, "ticket_id"))
+
+    def due(self, at: datetime, *, limit: int | None = None) -> builtins.list[TicketPlan]:
+        """See :meth:`csmcore.storage.protocols.FiringRepository.due`."""
+        check_instant(at, "at")
+        limit = kit.check_limit(limit)
+        if limit == 0:
+            return []
+        return self._call(self._due, at, limit)
+
+    def next_due(self) -> datetime | None:
+        """See :meth:`csmcore.storage.protocols.FiringRepository.next_due`."""
+        return self._call(self._next_due)
+
+    @abc.abstractmethod
+    def _record(self, record: FiringRecord) -> bool:
+        """Insert ``record`` unless its key exists; True when inserted."""
+
+    @abc.abstractmethod
+    def _keys(self, ticket_id: str) -> frozenset[FiringKey]:
+        """The recorded keys of a ticket."""
+
+    @abc.abstractmethod
+    def _list(self, ticket_id: str | None, limit: int | None) -> builtins.list[FiringRecord]:
+        """Records by firing instant, then key text."""
+
+    @abc.abstractmethod
+    def _plan(self, plan: TicketPlan) -> None:
+        """Insert or replace the schedule of ``plan.ticket_id``."""
+
+    @abc.abstractmethod
+    def _planned(self, ticket_id: str) -> TicketPlan | None:
+        """The schedule of a ticket."""
+
+    @abc.abstractmethod
+    def _due(self, at: datetime, limit: int | None) -> builtins.list[TicketPlan]:
+        """Schedules with ``next_due <= at`` by (next_due, ticket_id)."""
+
+    @abc.abstractmethod
+    def _next_due(self) -> datetime | None:
+        """The earliest next_due, in UTC."""
+
+
+class OutboxRepositoryBase(_Translating, abc.ABC):
+    """The ``outbox`` role (:class:`~csmcore.storage.protocols.OutboxRepository`): checks
+    arguments, then calls the primitives ``_put``, ``_due``, ``_claim``, ``_update``,
+    ``_get`` and ``_list``."""
+
+    __slots__ = ()
+
+    def put(self, messages: Sequence[OutboxMessage]) -> int:
+        """See :meth:`csmcore.storage.protocols.OutboxRepository.put`."""
+        if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+            raise ValidationError(f"messages={messages!r} is not a sequence of OutboxMessage")
+        checked: dict[str, OutboxMessage] = {}
+        for index, message in enumerate(messages):
+            if not isinstance(message, OutboxMessage):
+                raise ValidationError(
+                    f"messages[{index}]={message!r} is a {type(message).__name__}; expected "
+                    "an OutboxMessage"
+                )
+            kit.check_id(message.key, f"messages[{index}].key")
+            kit.encode_document(message)  # refuses what a store could not keep
+            checked.setdefault(message.key, message)
+        if not checked:
+            return 0
+        return self._call(self._put, builtins.list(checked.values()))
+
+    def due(self, at: datetime, *, limit: int = 100) -> builtins.list[OutboxMessage]:
+        """See :meth:`csmcore.storage.protocols.OutboxRepository.due`."""
+        check_instant(at, "at")
+        checked = kit.check_limit(limit)
+        if checked == 0:
+            return []
+        return self._call(self._due, at, checked)
+
+    def claim(self, key: str, *, attempts: int, until: datetime) -> bool:
+        """See :meth:`csmcore.storage.protocols.OutboxRepository.claim`."""
+        kit.check_id(key, "key")
+        kit.check_version(attempts, "attempts")
+        check_instant(until, "until")
+        return self._call(self._claim, key, attempts, until)
+
+    def delivered(self, key: str, *, at: datetime) -> None:
+        """See :meth:`csmcore.storage.protocols.OutboxRepository.delivered`."""
+        kit.check_id(key, "key")
+        check_instant(at, "at")
+        self._call(self._update, key, OutboxState.DELIVERED, at, at, None)
+
+    def failed(self, key: str, *, at: datetime, error: str, retry_at: datetime | None) -> None:
+        """See :meth:`csmcore.storage.protocols.OutboxRepository.failed`."""
+        kit.check_id(key, "key")
+        check_instant(at, "at")
+        if not isinstance(error, str):
+            raise ValidationError(f"error={error!r} is a {type(error).__name__}; expected text")
+        if retry_at is None:
+            self._call(self._update, key, OutboxState.DEAD, None, None, error)
+        else:
+            check_instant(retry_at, "retry_at")
+            self._call(self._update, key, OutboxState.PENDING, retry_at, None, error)
+
+    def get(self, key: str) -> OutboxMessage:
+        """See :meth:`csmcore.storage.protocols.OutboxRepository.get`."""
+        return self._call(self._get, kit.check_id(key, "key"))
+
+    def list(
+        self, *, state: OutboxState | None = None, limit: int | None = None
+    ) -> builtins.list[OutboxMessage]:
+        """See :meth:`csmcore.storage.protocols.OutboxRepository.list`."""
+        if state is not None:
+            try:
+                state = OutboxState(state)
+            except ValueError:
+                raise ValidationError(
+                    f"state={state!r} is not an outbox state; expected one of "
+                    f"{[s.value for s in OutboxState]} or None"
+                ) from None
+        checked = kit.check_limit(limit)
+        if checked == 0:
+            return []
+        return self._call(self._list, state, checked)
+
+    @abc.abstractmethod
+    def _put(self, messages: builtins.list[OutboxMessage]) -> int:
+        """Insert the messages (distinct keys) whose key is absent; how many were new."""
+
+    @abc.abstractmethod
+    def _due(self, at: datetime, limit: int) -> builtins.list[OutboxMessage]:
+        """PENDING messages due at ``at`` by (next_attempt_at, key)."""
+
+    @abc.abstractmethod
+    def _claim(self, key: str, attempts: int, until: datetime) -> bool:
+        """The optimistic claim; NotFound for an unknown key."""
+
+    @abc.abstractmethod
+    def _update(
+        self,
+        key: str,
+        state: OutboxState,
+        next_attempt_at: datetime | None,
+        delivered_at: datetime | None,
+        error: str | None,
+    ) -> None:
+        """Set the state (and next_attempt_at unless None, delivered_at, last_error unless
+        None); NotFound for an unknown key."""
+
+    @abc.abstractmethod
+    def _get(self, key: str) -> OutboxMessage:
+        """The message, or NotFound."""
+
+    @abc.abstractmethod
+    def _list(self, state: OutboxState | None, limit: int | None) -> builtins.list[OutboxMessage]:
+        """Messages by (created_at, key)."""
+
+
+def updated_message(
+    message: OutboxMessage,
+    state: OutboxState,
+    next_attempt_at: datetime | None,
+    delivered_at: datetime | None,
+    error: str | None,
+) -> OutboxMessage:
+    """``message`` after :meth:`OutboxRepositoryBase._update` (for stores keeping objects)."""
+    import attrs
+
+    changes: dict[str, Any] = {"state": state}
+    if next_attempt_at is not None:
+        changes["next_attempt_at"] = next_attempt_at
+    if delivered_at is not None:
+        changes["delivered_at"] = delivered_at
+    if error is not None:
+        changes["last_error"] = error
+    return attrs.evolve(message, **changes)
 
 
 @guard_class(fallback=StorageError)

@@ -19,20 +19,39 @@ True
 
 from __future__ import annotations
 
+import builtins
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar
 
+import attrs
+
 from csmcore._boundary import guard_class
+from csmcore._time import to_us
 from csmcore.conditions import Condition
-from csmcore.errors import StorageError
+from csmcore.errors import NotFound, StorageError
+from csmcore.escalation import FiringKey
 from csmcore.loyalty import LedgerEntry, LedgerState
 from csmcore.storage import kit as c
-from csmcore.storage.base import DocumentRepositoryBase, StoreBase, TicketRepositoryBase
+from csmcore.storage.base import (
+    DocumentRepositoryBase,
+    FiringRepositoryBase,
+    OutboxRepositoryBase,
+    StoreBase,
+    TicketRepositoryBase,
+    updated_message,
+)
 from csmcore.storage.ledger import LEDGER, LedgerPlan, check_members, check_plan
-from csmcore.storage.protocols import Versioned
-from csmcore.storage.roles import BUILTIN_ROLES, storage_role
+from csmcore.storage.protocols import (
+    FiringRecord,
+    OutboxMessage,
+    OutboxState,
+    TicketPlan,
+    Versioned,
+)
+from csmcore.storage.roles import BUILTIN_ROLES, ESCALATION_ROLES, storage_role
 from csmcore.tickets import Ticket, TicketEvent
 
 __all__ = ["MemoryStore"]
@@ -43,13 +62,29 @@ R = TypeVar("R")
 class _Tx:
     """An overlay of writes on top of the store's committed state."""
 
-    __slots__ = ("docs", "ended", "store", "tickets")
+    __slots__ = ("docs", "ended", "rows", "store", "tickets")
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self.ended = False
         self.tickets: dict[str, Ticket] = {}
         self.docs: dict[tuple[str, str], list[Any]] = {}
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def row(self, kind: str, key: str) -> Any:
+        mine = self.rows.get(kind)
+        if mine is not None and key in mine:
+            return mine[key]
+        return self.store._rows[kind].get(key)
+
+    def set_row(self, kind: str, key: str, value: Any) -> None:
+        self.rows.setdefault(kind, {})[key] = value
+
+    def scan(self, kind: str) -> Iterable[Any]:
+        mine = self.rows.get(kind)
+        if not mine:
+            return self.store._rows[kind].values()
+        return {**self.store._rows[kind], **mine}.values()
 
     def ticket(self, ticket_id: str) -> Ticket | None:
         found = self.tickets.get(ticket_id)
@@ -65,6 +100,8 @@ class _Tx:
     def commit(self) -> None:
         self.store._tickets.update(self.tickets)
         self.store._docs.update(self.docs)
+        for kind, rows in self.rows.items():
+            self.store._rows[kind].update(rows)
 
 
 class _Tickets(TicketRepositoryBase):
@@ -170,6 +207,138 @@ class _Documents(DocumentRepositoryBase[Any]):
         return sorted(found)
 
 
+_UTC = timezone.utc
+
+
+def _record_order(record: FiringRecord) -> tuple[int, str]:
+    return (to_us(record.firing.at), record.firing.key_text)
+
+
+class _Firings(FiringRepositoryBase):
+    """Firings by ticket (``rows["firings"][ticket_id]``: key -> record) and plans by ticket
+    (``rows["plans"]``)."""
+
+    def __init__(self, store: MemoryStore, tx: _Tx | None) -> None:
+        self._store = store
+        self._tx = tx
+
+    def _record(self, record: FiringRecord) -> bool:
+        with self._store._transaction(self._tx) as tx:
+            ticket_id = record.firing.ticket_id
+            found: dict[FiringKey, FiringRecord] = tx.row("firings", ticket_id) or {}
+            if record.key in found:
+                return False
+            tx.set_row("firings", ticket_id, {**found, record.key: record})
+        return True
+
+    def _keys(self, ticket_id: str) -> frozenset[FiringKey]:
+        with self._store._transaction(self._tx) as tx:
+            return frozenset(tx.row("firings", ticket_id) or ())
+
+    def _list(self, ticket_id: str | None, limit: int | None) -> builtins.list[FiringRecord]:
+        with self._store._transaction(self._tx) as tx:
+            if ticket_id is not None:
+                records = builtins.list((tx.row("firings", ticket_id) or {}).values())
+            else:
+                records = [r for found in tx.scan("firings") for r in found.values()]
+        records.sort(key=_record_order)
+        return records if limit is None else records[:limit]
+
+    def _plan(self, plan: TicketPlan) -> None:
+        if plan.next_due is not None:
+            plan = attrs.evolve(plan, next_due=plan.next_due.astimezone(_UTC))
+        with self._store._transaction(self._tx) as tx:
+            tx.set_row("plans", plan.ticket_id, plan)
+
+    def _planned(self, ticket_id: str) -> TicketPlan | None:
+        with self._store._transaction(self._tx) as tx:
+            found: TicketPlan | None = tx.row("plans", ticket_id)
+        return found
+
+    def _due(self, at: datetime, limit: int | None) -> builtins.list[TicketPlan]:
+        with self._store._transaction(self._tx) as tx:
+            plans = [p for p in tx.scan("plans") if p.next_due is not None and p.next_due <= at]
+        plans.sort(key=lambda p: (p.next_due, p.ticket_id))
+        return plans if limit is None else plans[:limit]
+
+    def _next_due(self) -> datetime | None:
+        with self._store._transaction(self._tx) as tx:
+            dues = [p.next_due for p in tx.scan("plans") if p.next_due is not None]
+        return min(dues) if dues else None
+
+
+def _no_message(key: str) -> NotFound:
+    return NotFound(f"no outbox message with key {key!r}")
+
+
+class _Outbox(OutboxRepositoryBase):
+    def __init__(self, store: MemoryStore, tx: _Tx | None) -> None:
+        self._store = store
+        self._tx = tx
+
+    def _put(self, messages: builtins.list[OutboxMessage]) -> int:
+        new = 0
+        with self._store._transaction(self._tx) as tx:
+            for message in messages:
+                if tx.row("outbox", message.key) is None:
+                    tx.set_row("outbox", message.key, message)
+                    new += 1
+        return new
+
+    def _due(self, at: datetime, limit: int) -> builtins.list[OutboxMessage]:
+        with self._store._transaction(self._tx) as tx:
+            found = [
+                m
+                for m in tx.scan("outbox")
+                if m.state is OutboxState.PENDING and m.next_attempt_at <= at
+            ]
+        found.sort(key=lambda m: (to_us(m.next_attempt_at), m.key))
+        return found[:limit]
+
+    def _claim(self, key: str, attempts: int, until: datetime) -> bool:
+        with self._store._transaction(self._tx) as tx:
+            found: OutboxMessage | None = tx.row("outbox", key)
+            if found is None:
+                raise _no_message(key)
+            if found.state is not OutboxState.PENDING or found.attempts != attempts:
+                return False
+            tx.set_row(
+                "outbox",
+                key,
+                attrs.evolve(found, attempts=attempts + 1, next_attempt_at=until),
+            )
+        return True
+
+    def _update(
+        self,
+        key: str,
+        state: OutboxState,
+        next_attempt_at: datetime | None,
+        delivered_at: datetime | None,
+        error: str | None,
+    ) -> None:
+        with self._store._transaction(self._tx) as tx:
+            found: OutboxMessage | None = tx.row("outbox", key)
+            if found is None:
+                raise _no_message(key)
+            tx.set_row(
+                "outbox", key, updated_message(found, state, next_attempt_at, delivered_at, error)
+            )
+
+    def _get(self, key: str) -> OutboxMessage:
+        with self._store._transaction(self._tx) as tx:
+            found: OutboxMessage | None = tx.row("outbox", key)
+        if found is None:
+            raise _no_message(key)
+        return found
+
+    def _list(self, state: OutboxState | None, limit: int | None) -> builtins.list[OutboxMessage]:
+        with self._store._transaction(self._tx) as tx:
+            found = [m for m in tx.scan("outbox") if state is None or m.state is state]
+        found.sort(key=lambda m: (to_us(m.created_at), m.key))
+        return found if limit is None else found[:limit]
+
+
 @guard_class(fallback=StorageError)
 class _Ledger:
     """The ``ledger`` role: one :class:`~csmcore.loyalty.LedgerState` per member, kept for good
@@ -232,29 +401,34 @@ class _Ledger:
 
 
 class _Roles:
-    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES
-    """The roles this store (and its units of work) offer."""
+    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES
+    """The roles this store (and its units of work) offer: the required ones, ``firings`` and
+    ``outbox``."""
 
     def __init__(self, store: MemoryStore, tx: _Tx | None) -> None:
         self.tickets = _Tickets(store, tx)
         self.calendars = _Documents(store, tx, "calendars")
         self.policies = _Documents(store, tx, "policies")
         self.rules = _Documents(store, tx, "rules")
+        self.firings = _Firings(store, tx)
+        self.outbox = _Outbox(store, tx)
 
 
 class MemoryStore(_Roles, StoreBase):
     """A store held in this process's memory (``memory://``). Thread-safe; not persistent.
 
-    Besides the required roles it offers the optional ``ledger`` role (outside units of work:
-    each ledger write is its own transaction)."""
+    Besides the required roles it offers the optional ``firings`` and ``outbox`` roles (also in
+    units of work) and the optional ``ledger`` role (outside units of work: each ledger write is
+    its own transaction)."""
 
-    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | {LEDGER.name}
+    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES | {LEDGER.name}
 
     def __init__(self) -> None:
         self._tickets: dict[str, Ticket] = {}
         self._ledgers: dict[str, LedgerState] = {}
         self.ledger = _Ledger(self)
         self._docs: dict[tuple[str, str], list[Any]] = {}
+        self._rows: dict[str, dict[str, Any]] = {"firings": {}, "plans": {}, "outbox": {}}
         self._lock = threading.RLock()
         self._open_uow: int | None = None
         self._closed = False
@@ -307,6 +481,7 @@ class MemoryStore(_Roles, StoreBase):
             self._closed = True
             self._tickets = {}
             self._docs = {}
+            self._rows = {kind: {} for kind in self._rows}
             self._ledgers = {}
 
     def __repr__(self) -> str:

@@ -68,7 +68,7 @@ _DEFAULT_STATEMENT_TIMEOUT = 30.0
 
 class _PostgresDialect(Dialect):
     name = "postgresql"
-    migrations = standard_migrations('TEXT COLLATE "C"', json_type="jsonb")
+    migrations = standard_migrations('TEXT COLLATE "C"', json_type="jsonb", big="BIGINT")
 
     def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         if not values:

@@ -41,24 +41,38 @@ the store.
 
 from __future__ import annotations
 
+import builtins
+import enum
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from csmcore._boundary import guard_class
+from csmcore._time import require_aware
+from csmcore._values import instance_of
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Condition
+from csmcore.errors import ValidationError
+from csmcore.escalation import Firing, FiringKey, NotificationRequest
+from csmcore.serialization import serializable
 from csmcore.sla import SlaPolicy
 from csmcore.tickets import Ticket, TicketEvent
 
 __all__ = [
     "CalendarRepository",
+    "FiringRecord",
+    "FiringRepository",
+    "OutboxMessage",
+    "OutboxRepository",
+    "OutboxState",
     "PolicyRepository",
     "Roles",
     "RuleRepository",
     "Store",
+    "TicketPlan",
     "TicketRepository",
     "UnitOfWork",
     "Versioned",
@@ -308,4 +322,203 @@ class Store(Roles, Protocol):
     def close(self) -> None:
         """Release connections and files. Closing twice is harmless; using a closed store
         raises :class:`~csmcore.errors.StorageError`."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
+# Optional roles of escalation: ``firings`` and ``outbox``
+# --------------------------------------------------------------------------------------------
+
+
+def _aware(_: Any, attribute: Any, value: Any) -> None:
+    if value is not None:
+        if not isinstance(value, datetime):
+            raise ValidationError(
+                f"{attribute.name}={value!r} is a {type(value).__name__}; expected an aware "
+                "datetime"
+            )
+        require_aware(value, attribute.name)
+
+
+def _count(_: Any, attribute: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{attribute.name}={value!r} is not a whole number >= 0")
+
+
+@serializable("escalation.firing_record", aliases=("csmcore.storage:FiringRecord",))
+@attrs.frozen(kw_only=True)
+class FiringRecord:
+    """A firing as the ``firings`` role keeps it: the :class:`~csmcore.escalation.Firing`
+    (rule, rule version, level, ticket, target, cycle and the instant it was due) and the
+    instant an engine recorded it (``recorded_at``, the ``now`` of its run)."""
+
+    firing: Firing = attrs.field(validator=instance_of(Firing, "an escalation Firing"))
+    recorded_at: datetime = attrs.field(validator=_aware)
+
+    @property
+    def key(self) -> FiringKey:
+        """The firing's key (``Firing.key``)."""
+        return self.firing.key
+
+
+@serializable("escalation.ticket_plan", aliases=("csmcore.storage:TicketPlan",))
+@attrs.frozen(kw_only=True)
+class TicketPlan:
+    """The ``firings`` role's schedule entry for one ticket: ``next_due`` is the earliest
+    instant at which a firing not yet recorded is due (None: none will fire as the ticket
+    stands), planned from the ticket at ``version``."""
+
+    ticket_id: str
+    version: int = attrs.field(validator=_count)
+    next_due: datetime | None = attrs.field(validator=_aware)
+
+
+class OutboxState(enum.StrEnum):
+    """Where an outbox message stands: waiting to be (re)delivered, delivered, or given up."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+@serializable("escalation.outbox_message", aliases=("csmcore.storage:OutboxMessage",))
+@attrs.frozen(kw_only=True)
+class OutboxMessage:
+    """One notification in the transactional outbox.
+
+    ``key`` is the request's ``idempotency_key`` (unique in the outbox); ``attempts`` counts
+    delivery attempts claimed so far; a PENDING message is due when ``next_attempt_at`` is
+    reached (never before ``request.not_before``); ``delivered_at`` is set once DELIVERED;
+    ``last_error`` says why the last attempt failed.
+
+    >>> from datetime import datetime, timezone
+    >>> from csmcore.escalation import NotificationRequest
+    >>> at = datetime(2025, 1, 6, 9, tzinfo=timezone.utc)
+    >>> request = NotificationRequest(channel="email", recipient="ann", template="warn",
+    ...     data={}, not_before=at, idempotency_key="k/0", ticket_id="T-1")
+    >>> message = OutboxMessage.new(request, created_at=at)
+    >>> message.state, message.attempts, message.next_attempt_at == at
+    (<OutboxState.PENDING: 'pending'>, 0, True)
+    """
+
+    key: str
+    request: NotificationRequest = attrs.field(
+        validator=instance_of(NotificationRequest, "a NotificationRequest")
+    )
+    state: OutboxState = attrs.field(default=OutboxState.PENDING, converter=OutboxState)
+    attempts: int = attrs.field(default=0, validator=_count)
+    next_attempt_at: datetime = attrs.field(validator=_aware)
+    created_at: datetime = attrs.field(validator=_aware)
+    delivered_at: datetime | None = attrs.field(default=None, validator=_aware)
+    last_error: str | None = None
+
+    @classmethod
+    def new(cls, request: NotificationRequest, *, created_at: datetime) -> OutboxMessage:
+        """A PENDING message for ``request``, keyed by its idempotency key, due at its
+        ``not_before``."""
+        return cls(
+            key=request.idempotency_key,
+            request=request,
+            next_attempt_at=request.not_before,
+            created_at=created_at,
+        )
+
+
+@runtime_checkable
+class FiringRepository(Protocol):
+    """The optional ``firings`` role: each firing recorded once, and the schedule of tickets.
+
+    A firing is recorded under its key (:attr:`csmcore.escalation.Firing.key`, unique in the
+    store). An engine records it in the same unit of work as the ticket events and outbox
+    messages its actions give, so the three commit together or not at all; a second engine
+    recording the same key finds it taken (``record`` returns False, after waiting for the
+    first engine's unit of work to end) and rolls its own back.
+
+    The schedule holds a :class:`TicketPlan` per ticket: the earliest instant a firing not yet
+    recorded is due. ``due`` and ``next_due`` read it, so an engine finds the tickets to run
+    without reading the others.
+
+    Methods raise :class:`~csmcore.errors.ValidationError` for a bad argument (a naive
+    datetime, an id no store could keep, a negative limit) and
+    :class:`~csmcore.errors.StorageError` on a backend failure.
+    """
+
+    def record(self, firing: Firing, *, recorded_at: datetime) -> bool:
+        """Record ``firing``; True when it is new, False when its key was recorded already
+        (nothing changes then)."""
+        ...
+
+    def keys(self, ticket_id: str) -> frozenset[FiringKey]:
+        """The keys recorded for ``ticket_id`` (empty for an unknown ticket)."""
+        ...
+
+    def list(
+        self, *, ticket_id: str | None = None, limit: int | None = None
+    ) -> builtins.list[FiringRecord]:
+        """Records (of one ticket, or all), ordered by the firing instant, then key."""
+        ...
+
+    def plan(self, ticket_id: str, *, version: int, next_due: datetime | None) -> None:
+        """Set the schedule of ``ticket_id`` (replacing any): planned from ``version``, next
+        due at ``next_due`` (None: nothing due)."""
+        ...
+
+    def planned(self, ticket_id: str) -> TicketPlan | None:
+        """The schedule of ``ticket_id``, or None when it was never planned."""
+        ...
+
+    def due(self, at: datetime, *, limit: int | None = None) -> builtins.list[TicketPlan]:
+        """Schedules with ``next_due <= at``, earliest first (then by ticket id)."""
+        ...
+
+    def next_due(self) -> datetime | None:
+        """The earliest ``next_due`` of all schedules (UTC), or None."""
+        ...
+
+
+@runtime_checkable
+class OutboxRepository(Protocol):
+    """The optional ``outbox`` role: notifications written in the unit of work that fired
+    them, delivered later (at least once) by a dispatcher.
+
+    Messages are keyed by ``key`` (the request's idempotency key). Methods raise
+    :class:`~csmcore.errors.NotFound` for an unknown key where they name one,
+    :class:`~csmcore.errors.ValidationError` for a bad argument and
+    :class:`~csmcore.errors.StorageError` on a backend failure.
+    """
+
+    def put(self, messages: Sequence[OutboxMessage]) -> int:
+        """Insert ``messages``; a key already present is left as it is (idempotent). Returns
+        how many were new."""
+        ...
+
+    def due(self, at: datetime, *, limit: int = 100) -> builtins.list[OutboxMessage]:
+        """PENDING messages with ``next_attempt_at <= at``, oldest ``next_attempt_at`` first
+        (then by key), at most ``limit``."""
+        ...
+
+    def claim(self, key: str, *, attempts: int, until: datetime) -> bool:
+        """Claim a PENDING message for one delivery attempt: only when its stored
+        ``attempts`` still equals ``attempts`` (optimistic), set ``attempts + 1`` and
+        ``next_attempt_at = until`` (a lease: if the claimer dies, the message is due again
+        then). False when someone else claimed it first or it is no longer PENDING."""
+        ...
+
+    def delivered(self, key: str, *, at: datetime) -> None:
+        """Mark the message DELIVERED at ``at``."""
+        ...
+
+    def failed(self, key: str, *, at: datetime, error: str, retry_at: datetime | None) -> None:
+        """Record a failed attempt: ``last_error = error``; PENDING again at ``retry_at``, or
+        DEAD when ``retry_at`` is None."""
+        ...
+
+    def get(self, key: str) -> OutboxMessage:
+        """The message ``key``."""
+        ...
+
+    def list(
+        self, *, state: OutboxState | None = None, limit: int | None = None
+    ) -> builtins.list[OutboxMessage]:
+        """Messages (in ``state``, or all), by ``created_at`` then key."""
         ...

@@ -4,9 +4,10 @@ A role has a name (the attribute of a store and of a unit of work that gives it)
 :mod:`~csmcore.storage.protocols` protocol it satisfies, whether every store must offer it, and,
 for a document role, the type of value it holds. The four roles of the first release are required:
 ``tickets``, ``calendars`` (:class:`~csmcore.calendars.BusinessCalendar`), ``policies``
-(:class:`~csmcore.sla.SlaPolicy`) and ``rules``. Roles declared later (the loyalty ``ledger``,
-declared in :mod:`csmcore.storage.ledger`; escalation firings and the notification outbox to
-come) are optional, so a store written today keeps working without them.
+(:class:`~csmcore.sla.SlaPolicy`) and ``rules``. Roles declared later are optional, so a store
+written before them keeps working: the loyalty ``ledger`` (declared in
+:mod:`csmcore.storage.ledger`), ``firings`` (escalation firings recorded once, and the schedule
+of tickets) and ``outbox`` (notifications waiting for delivery).
 
 A store lists the roles it offers in a ``roles`` attribute (a set of role names); a store
 without one offers the required roles. :func:`role_of` gives a role of a store, or raises
@@ -15,7 +16,7 @@ without one offers the required roles. :func:`role_of` gives a role of a store, 
 >>> from csmcore.storage import open_store
 >>> store = open_store("memory://")
 >>> sorted(offered_roles(store))
-['calendars', 'ledger', 'policies', 'rules', 'tickets']
+['calendars', 'firings', 'ledger', 'outbox', 'policies', 'rules', 'tickets']
 >>> role_of(store, "policies") is store.policies
 True
 >>> storage_role("calendars").check_value("not a calendar")  # doctest: +ELLIPSIS
@@ -41,6 +42,8 @@ from csmcore.serialization import tag_of
 from csmcore.sla import SlaPolicy
 from csmcore.storage.protocols import (
     CalendarRepository,
+    FiringRepository,
+    OutboxRepository,
     PolicyRepository,
     RuleRepository,
     TicketRepository,
@@ -49,6 +52,9 @@ from csmcore.storage.protocols import (
 __all__ = [
     "BUILTIN_ROLES",
     "CALENDARS",
+    "ESCALATION_ROLES",
+    "FIRINGS",
+    "OUTBOX",
     "POLICIES",
     "RULES",
     "TICKETS",
@@ -248,3 +254,25 @@ gives them a type, any csmcore type with a registered serialization tag."""
 
 BUILTIN_ROLES = frozenset(r.name for r in (TICKETS, CALENDARS, POLICIES, RULES))
 """The roles every built-in store offers."""
+
+FIRINGS = declare_role(
+    StorageRole(
+        name="firings",
+        protocol=FiringRepository,
+        description="escalation firings, each recorded once, and the schedule of tickets",
+    )
+)
+"""Escalation firings and the per-ticket schedule
+(:class:`~csmcore.storage.protocols.FiringRepository`); optional."""
+
+OUTBOX = declare_role(
+    StorageRole(
+        name="outbox",
+        protocol=OutboxRepository,
+        description="notifications waiting for delivery (the transactional outbox)",
+    )
+)
+"""The notification outbox (:class:`~csmcore.storage.protocols.OutboxRepository`); optional."""
+
+ESCALATION_ROLES = frozenset(r.name for r in (FIRINGS, OUTBOX))
+"""The optional roles the built-in stores (memory, SQLite, PostgreSQL) also offer."""

@@ -114,6 +114,7 @@ __all__ = [
     "escalation_rules",
     "escalation_triggers",
     "field_values",
+    "firing_records",
     "firings",
     "instants",
     "ledger_entries",
@@ -121,6 +122,7 @@ __all__ = [
     "names",
     "next_events",
     "notification_requests",
+    "outbox_messages",
     "priority_maps",
     "register_event_strategy",
     "register_strategy",
@@ -136,6 +138,7 @@ __all__ = [
     "ticket_created",
     "ticket_events",
     "ticket_ids",
+    "ticket_plans",
     "tickets",
     "transitions",
 ]
@@ -741,6 +744,41 @@ def firings() -> st.SearchStrategy[Any]:
     return esc.firings(instants())
 
 
+def firing_records() -> st.SearchStrategy[Any]:
+    """Firings as the ``firings`` storage role keeps them."""
+    from csmcore.storage.protocols import FiringRecord
+
+    return st.builds(FiringRecord, firing=firings(), recorded_at=instants())
+
+
+def ticket_plans() -> st.SearchStrategy[Any]:
+    """Schedule entries of the ``firings`` storage role."""
+    from csmcore.storage.protocols import TicketPlan
+
+    return st.builds(
+        TicketPlan,
+        ticket_id=st.sampled_from(["T-1", "T-2", "T-3"]),
+        version=st.integers(0, 50),
+        next_due=st.none() | instants(),
+    )
+
+
+def outbox_messages() -> st.SearchStrategy[Any]:
+    """Messages of the ``outbox`` storage role, in every state."""
+    from csmcore.storage.protocols import OutboxMessage, OutboxState
+
+    return st.builds(
+        lambda request, **kw: OutboxMessage(key=request.idempotency_key, request=request, **kw),
+        notification_requests(),
+        state=st.sampled_from(list(OutboxState)),
+        attempts=st.integers(0, 9),
+        next_attempt_at=instants(),
+        created_at=instants(),
+        delivered_at=st.none() | instants(),
+        last_error=st.none() | st.text(max_size=20),
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # st.from_type
 # --------------------------------------------------------------------------------------------
@@ -797,6 +835,15 @@ def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
             escalation_types.ConditionHeld: lambda: esc._held(conditions),
             escalation_types.NotificationRequest: notification_requests,
             escalation_types.Firing: firings,
+        }
+    )
+    from csmcore.storage import protocols as storage_types
+
+    table.update(
+        {
+            storage_types.FiringRecord: firing_records,
+            storage_types.TicketPlan: ticket_plans,
+            storage_types.OutboxMessage: outbox_messages,
         }
     )
     for action_cls, make in esc.ACTION_STRATEGIES.items():

@@ -73,7 +73,9 @@ group's name to its classes:
   kept exactly, idempotent writes, atomic transfers, no overdraw between threads, connections
   and processes, and a Hypothesis state machine proving conservation, balances equal to the
   replay of the entries at any instant, retries changing nothing and refunds restoring the same
-  lots). It is not part of :class:`StorageSuite` (the role is optional): add it yourself.
+  lots). It is not part of :class:`StorageSuite` (the role is optional): add it yourself;
+- ``"firings"`` and ``"outbox"``: :class:`FiringTests` and :class:`OutboxTests`, for a store
+  offering those optional roles (see below); not part of :class:`StorageSuite` either.
 - ``"fuzz"``: :class:`StoreFuzzTests` (malformed input to every role answered with a
   ``CsmError`` within the hang detector's limit, nothing stored changed by a refused call,
   durations stored exactly or refused before anything is written; see
@@ -87,7 +89,15 @@ Compose the groups of the roles your store offers (each class brings the shared 
         def store_factory(self, tmp_path): ...
 
 A store that offers an optional role (declared in :mod:`csmcore.storage.roles`) adds the group
-that ships with that role. The data comes from :mod:`csmcore.testing.builders`.
+that ships with that role (:data:`OPTIONAL_GROUPS`): :class:`FiringTests` for ``firings``
+(escalation firings recorded once, the per-ticket schedule) and :class:`OutboxTests` for
+``outbox`` (idempotent puts, due order, optimistic claims, retries and dead letters, atomic with
+a unit of work)::
+
+    class TestMyStore(StorageSuite, FiringTests, OutboxTests):
+        ...
+
+The data comes from :mod:`csmcore.testing.builders`.
 """
 
 from __future__ import annotations
@@ -112,6 +122,7 @@ from csmcore.testing.storage_suite._documents import (
     DocumentRoleTests,
     VersionedTests,
 )
+from csmcore.testing.storage_suite._escalation import FiringTests, OutboxTests
 from csmcore.testing.storage_suite._fuzz import StoreFuzzTests
 from csmcore.testing.storage_suite._ledger import LedgerTests
 from csmcore.testing.storage_suite._races import ConcurrencyTests, CrashTests
@@ -142,6 +153,7 @@ __all__ = [
     "LONG_TEXTS",
     "ODD_FIELD_VALUES",
     "ODD_TEXTS",
+    "OPTIONAL_GROUPS",
     "REFUSED_IDS",
     "RESULT_CONDITIONS",
     "AgreementTests",
@@ -151,9 +163,11 @@ __all__ = [
     "DocumentRoleTests",
     "DurabilityTests",
     "FaultTests",
+    "FiringTests",
     "LedgerTests",
     "MessageTests",
     "OldSchemas",
+    "OutboxTests",
     "PushdownProbe",
     "QueryTests",
     "ResultTests",
@@ -186,10 +200,18 @@ GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
     "crash": (CrashTests,),
     "agreement": (AgreementTests,),
     "ledger": (LedgerTests,),
+    "firings": (FiringTests,),
+    "outbox": (OutboxTests,),
     "fuzz": (StoreFuzzTests,),
 }
 """The suite's test class groups by name; :class:`StorageSuite` inherits every class here but
-those of optional roles (``"ledger"``)."""
+those of optional roles (:data:`OPTIONAL_GROUPS`)."""
+
+OPTIONAL_GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
+    name: GROUPS[name] for name in ("ledger", "firings", "outbox")
+}
+"""The groups of the optional roles, by role name: a store that offers the role adds its
+group to its test class (they are not part of :class:`StorageSuite`)."""
 
 
 class StorageSuite(

@@ -1,0 +1,385 @@
+"""The escalation engine: escalation rules run against a store, each firing exactly once.
+
+The planning is the pure domain's (:func:`csmcore.escalation.run_ticket`,
+:func:`~csmcore.escalation.next_due`); this module adds durability and scheduling:
+
+- A ticket's firings are applied in the unit of work that records them in the ``firings``
+  role (unique key) and writes their notifications to the ``outbox`` role: the ticket events,
+  the records and the messages commit together or not at all. A process that dies before the
+  commit leaves nothing, and the next run fires the same firings again; one that dies after
+  it leaves them recorded, and no run fires them again.
+- Two engines may run at once against one store. The first to record a key wins; the other
+  finds it taken (or the ticket's version moved, a :class:`~csmcore.errors.ConcurrencyError`),
+  rolls its unit of work back, reads the ticket again and plans again.
+- The ``firings`` role keeps one :class:`~csmcore.storage.TicketPlan` per ticket: the instant
+  of its earliest firing not yet recorded. :meth:`EscalationEngine.run` reads only the tickets
+  due (an index), and :meth:`EscalationEngine.next_due` is the earliest of all, so a host
+  schedules one wake-up instead of polling.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from csmcore._time import require_aware
+from csmcore.conditions import Condition, In, Not
+from csmcore.errors import ConcurrencyError, ValidationError
+from csmcore.escalation import (
+    EscalationRule,
+    FiringKey,
+    NotificationRequest,
+    PlannedFiring,
+    TicketRun,
+    next_due,
+    run_ticket,
+)
+from csmcore.sla import SlaBook
+from csmcore.storage import OutboxMessage, Store, role_of
+from csmcore.tickets import Status, Ticket
+
+__all__ = [
+    "EngineRun",
+    "EscalationEngine",
+    "RequestHandler",
+    "request_handler",
+    "request_handlers",
+]
+
+_US = timedelta(microseconds=1)
+
+RequestHandler = Callable[[Any, Any, datetime], None]
+"""``handler(uow, request, now)``: write what an action's request asks for through the roles
+of the unit of work ``uow`` that applies the firing (``now`` is the engine run's instant)."""
+
+_handlers: dict[type, RequestHandler] = {}
+_lock = threading.Lock()
+
+
+def request_handler(request_type: type) -> Callable[[RequestHandler], RequestHandler]:
+    """Declare the handler of an action request type (a decorator), once, next to the action
+    that makes such requests. The engine calls it inside the unit of work of the firing, so
+    what it writes commits with the firing record or not at all. A notification
+    (:class:`~csmcore.escalation.NotificationRequest`) goes to the outbox; it is declared
+    here.
+
+    Declaring another handler for a type that has one raises
+    :class:`~csmcore.errors.ValidationError`.
+    """
+    if not isinstance(request_type, type):
+        raise ValidationError(f"request_type={request_type!r} is not a class")
+
+    def register(handler: RequestHandler) -> RequestHandler:
+        with _lock:
+            found = _handlers.get(request_type)
+            if found is not None and found is not handler:
+                raise ValidationError(
+                    f"the request type {request_type.__qualname__} already has the handler "
+                    f"{found.__qualname__}"
+                )
+            _handlers[request_type] = handler
+        return handler
+
+    return register
+
+
+def request_handlers() -> dict[type, RequestHandler]:
+    """The declared handlers, by request type."""
+    with _lock:
+        return dict(_handlers)
+
+
+@request_handler(NotificationRequest)
+def _to_outbox(uow: Any, request: NotificationRequest, now: datetime) -> None:
+    role_of(uow, "outbox").put([OutboxMessage.new(request, created_at=now)])
+
+
+def _handle(uow: Any, request: object, now: datetime) -> None:
+    handler = _handlers.get(type(request))
+    if handler is None:
+        known = sorted(t.__qualname__ for t in _handlers)
+        raise ValidationError(
+            f"no request handler for {type(request).__qualname__}; declared: {known} "
+            "(see csmcore.services.request_handler)"
+        )
+    handler(uow, request, now)
+
+
+@attrs.frozen(kw_only=True)
+class EngineRun:
+    """What :meth:`EscalationEngine.run` did: the firings applied (in order of instant, then
+    ticket id, rule order and level), how many tickets it ran, and how many times a ticket had
+    to be planned again because another writer changed it meanwhile."""
+
+    firings: tuple[PlannedFiring, ...]
+    tickets: int
+    retries: int
+
+
+class _Taken(Exception):
+    """A firing key was recorded by another engine while this one planned: roll back."""
+
+
+_NOT_CLOSED = Not(In("status", [Status.CLOSED]))
+
+
+class EscalationEngine:
+    """Run escalation rules against ``store``, each firing exactly once.
+
+    ``book`` is the :class:`~csmcore.sla.SlaBook` the rules read. ``rules`` are the rules to
+    run, in order; None reads the latest version of every rule in the store's ``rules`` role
+    (sorted by key) at each call. The store must offer the ``firings`` and ``outbox`` roles
+    (:class:`~csmcore.errors.UnsupportedRole` otherwise).
+
+    ``batch_size`` tickets share one unit of work (one commit); when one of them conflicts
+    with another writer, the batch is rolled back and its tickets run one unit of work each.
+    ``max_retries`` bounds how often one ticket is planned again after a conflict before the
+    :class:`~csmcore.errors.ConcurrencyError` is raised. ``on_applied`` (for tests and
+    tracing) is called inside the unit of work after each firing's writes, before the commit.
+
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from csmcore import BusinessCalendar, SlaBook, SlaPolicy, SlaTarget, Ticket
+    >>> from csmcore.conditions import Always
+    >>> from csmcore.escalation import EscalationRule, EscalationLevel, PercentUsed, Notify
+    >>> from csmcore.storage import open_store
+    >>> book = SlaBook(calendar=BusinessCalendar.always(timezone="UTC"), policies=[SlaPolicy(
+    ...     name="std", position=1, default=True,
+    ...     targets=[SlaTarget(metric="first_reply", within=timedelta(hours=4))])])
+    >>> rule = EscalationRule(name="warn", condition=Always(), levels=[EscalationLevel(
+    ...     trigger=PercentUsed(target="first_reply", percent=50),
+    ...     actions=[Notify(channel="email", recipient="lead", template="half")])])
+    >>> store = open_store("memory://")
+    >>> t0 = datetime(2025, 1, 6, 9, tzinfo=timezone.utc)
+    >>> ticket, _ = Ticket.create(at=t0, ticket_id="T-1", created_by="requester",
+    ...     channel="email", priority="normal", requester="ann")
+    >>> _ = store.tickets.add(ticket)
+    >>> engine = EscalationEngine(store, book, [rule])
+    >>> engine.ticket_changed("T-1")
+    datetime.datetime(2025, 1, 6, 11, 0, tzinfo=datetime.timezone.utc)
+    >>> engine.next_due()
+    datetime.datetime(2025, 1, 6, 11, 0, tzinfo=datetime.timezone.utc)
+    >>> [p.firing.level for p in engine.run(t0 + timedelta(hours=1)).firings]
+    []
+    >>> [p.firing.at.isoformat() for p in engine.run(t0 + timedelta(hours=3)).firings]
+    ['2025-01-06T11:00:00+00:00']
+    >>> engine.run(t0 + timedelta(hours=3)).firings  # never twice
+    ()
+    >>> [m.request.template for m in store.outbox.list()]
+    ['half']
+    >>> engine.next_due() is None
+    True
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        book: SlaBook,
+        rules: Iterable[EscalationRule] | None = None,
+        *,
+        batch_size: int = 100,
+        max_retries: int = 20,
+        on_applied: Callable[[PlannedFiring], None] | None = None,
+    ) -> None:
+        if not isinstance(book, SlaBook):
+            raise ValidationError(f"book={book!r} is a {type(book).__name__}; expected a SlaBook")
+        for name, value in (("batch_size", batch_size), ("max_retries", max_retries)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(f"{name}={value!r} is not a whole number >= 1")
+        self._store = store
+        self._book = book
+        self._firings = role_of(store, "firings")
+        role_of(store, "outbox")
+        self._rules: tuple[EscalationRule, ...] | None = None
+        if rules is not None:
+            self._rules = tuple(rules)
+            for index, rule in enumerate(self._rules):
+                if not isinstance(rule, EscalationRule):
+                    raise ValidationError(
+                        f"rules[{index}]={rule!r} is a {type(rule).__name__}; expected an "
+                        "EscalationRule"
+                    )
+        self._batch_size = batch_size
+        self._max_retries = max_retries
+        self._on_applied = on_applied
+
+    # --- rules -------------------------------------------------------------------------------
+
+    def rules(self) -> tuple[EscalationRule, ...]:
+        """The rules the engine runs: those given, or the latest version of each rule in the
+        store's ``rules`` role, by key (values of other types there are left out)."""
+        if self._rules is not None:
+            return self._rules
+        found = []
+        repository = self._store.rules
+        for key in repository.keys():  # noqa: SIM118 (a repository, not a dict)
+            value = repository.get(key).value
+            if isinstance(value, EscalationRule):
+                found.append(value)
+        return tuple(found)
+
+    # --- scheduling --------------------------------------------------------------------------
+
+    def next_due(self) -> datetime | None:
+        """The exact next instant (UTC) at which any rule fires for any planned ticket, or
+        None: schedule one wake-up then and call :meth:`run` with it. Planned tickets only:
+        tell the engine about new and changed tickets with :meth:`ticket_changed` (or
+        :meth:`plan_all`)."""
+        result: datetime | None = self._firings.next_due()
+        return result
+
+    def ticket_changed(self, ticket_id: str) -> datetime | None:
+        """Plan ``ticket_id`` again (after the host created or changed it) and return its next
+        firing instant (None: nothing will fire as it stands). A firing already due is
+        returned as it is (in the past): :meth:`run` fires it."""
+        return self._plan_ids([ticket_id], self.rules())[0]
+
+    def plan_all(self, condition: Condition | None = None, *, batch_size: int = 500) -> int:
+        """Plan every ticket matching ``condition`` (default: every ticket not closed) and
+        return how many were planned: for a store whose tickets the engine never saw, or
+        after the rules changed."""
+        rules = self.rules()
+        count = 0
+        for batch in self._store.tickets.stream(condition or _NOT_CLOSED, batch_size=batch_size):
+            with self._store.unit_of_work() as uow:
+                firings = role_of(uow, "firings")
+                for ticket in batch:
+                    self._plan_one(firings, ticket, firings.keys(ticket.id), rules)
+            count += len(batch)
+        return count
+
+    def _plan_ids(
+        self, ticket_ids: Sequence[str], rules: tuple[EscalationRule, ...]
+    ) -> list[datetime | None]:
+        out = []
+        with self._store.unit_of_work() as uow:
+            firings = role_of(uow, "firings")
+            for ticket_id in ticket_ids:
+                ticket = uow.tickets.get(ticket_id)
+                out.append(self._plan_one(firings, ticket, firings.keys(ticket_id), rules))
+        return out
+
+    def _plan_one(
+        self,
+        firings: Any,
+        ticket: Ticket,
+        fired: frozenset[FiringKey] | set[FiringKey],
+        rules: tuple[EscalationRule, ...],
+    ) -> datetime | None:
+        due = next_due(ticket, self._book, rules, _start(ticket), fired=fired)
+        firings.plan(ticket.id, version=ticket.version, next_due=due)
+        return due
+
+    # --- running -----------------------------------------------------------------------------
+
+    def run(self, now: datetime) -> EngineRun:
+        """Fire everything due at or before ``now`` for the planned tickets due by then.
+
+        Each ticket's firings are applied in order, their events appended with the expected
+        version, recorded and their requests handled (notifications to the outbox) in one
+        unit of work, and the ticket planned again. Raises NaiveDatetimeError for a naive
+        ``now``, ConcurrencyError when a ticket kept conflicting ``max_retries`` times, and
+        what an action raises.
+        """
+        require_aware(now, "now")
+        rules = self.rules()
+        plans = self._firings.due(now)
+        applied: list[PlannedFiring] = []
+        retries = 0
+        ids = [p.ticket_id for p in plans]
+        for start in range(0, len(ids), self._batch_size):
+            batch = ids[start : start + self._batch_size]
+            try:
+                applied.extend(self._run_batch(batch, now, rules))
+                continue
+            except (_Taken, ConcurrencyError):
+                retries += 1
+            for ticket_id in batch:  # one at a time after a conflict
+                firings, tries = self._run_alone(ticket_id, now, rules)
+                applied.extend(firings)
+                retries += tries
+        order = {rule.name: i for i, rule in enumerate(rules)}
+        applied.sort(
+            key=lambda p: (
+                p.firing.at,
+                p.firing.ticket_id,
+                order.get(p.firing.rule, -1),
+                p.firing.level,
+            )
+        )
+        return EngineRun(firings=tuple(applied), tickets=len(ids), retries=retries)
+
+    def _run_alone(
+        self, ticket_id: str, now: datetime, rules: tuple[EscalationRule, ...]
+    ) -> tuple[list[PlannedFiring], int]:
+        for attempt in range(self._max_retries):
+            try:
+                return self._run_batch([ticket_id], now, rules), attempt
+            except (_Taken, ConcurrencyError) as err:
+                if attempt + 1 == self._max_retries:
+                    raise ConcurrencyError(
+                        f"ticket {ticket_id!r} kept changing under the escalation engine: "
+                        f"{self._max_retries} attempts conflicted; run it again"
+                    ) from err
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run_batch(
+        self, ticket_ids: Sequence[str], now: datetime, rules: tuple[EscalationRule, ...]
+    ) -> list[PlannedFiring]:
+        applied: list[PlannedFiring] = []
+        with self._store.unit_of_work() as uow:
+            firings = role_of(uow, "firings")
+            for ticket_id in ticket_ids:
+                ticket = uow.tickets.get(ticket_id)
+                fired = firings.keys(ticket_id)
+                run = run_ticket(ticket, self._book, rules, _start(ticket), now, fired=fired)
+                applied.extend(self._apply(uow, firings, ticket, run, now))
+                done = set(fired)
+                done.update(p.firing.key for p in run.firings)
+                self._plan_one(firings, run.ticket, done, rules)
+        return applied
+
+    def _apply(
+        self, uow: Any, firings: Any, ticket: Ticket, run: TicketRun, now: datetime
+    ) -> list[PlannedFiring]:
+        version = ticket.version
+        for planned in run.firings:
+            if not firings.record(planned.firing, recorded_at=now):
+                raise _Taken(planned.firing.key_text)
+            if planned.events:
+                version = uow.tickets.append(
+                    ticket.id, planned.events, expected_version=version
+                ).version
+            for request in planned.requests:
+                _handle(uow, request, now)
+            if self._on_applied is not None:
+                self._on_applied(planned)
+        return list(run.firings)
+
+    # --- dry run -----------------------------------------------------------------------------
+
+    def dry_run(self, start: datetime, end: datetime) -> list[PlannedFiring]:
+        """What :meth:`run` would fire at instants ``start < at <= end`` for the planned
+        tickets (those due by ``end``), in order, changing nothing: no event, record or
+        message is written."""
+        require_aware(start, "start")
+        require_aware(end, "end")
+        rules = self.rules()
+        order = {rule.name: i for i, rule in enumerate(rules)}
+        out: list[PlannedFiring] = []
+        for plan in self._firings.due(end):
+            ticket = self._store.tickets.get(plan.ticket_id)
+            fired = self._firings.keys(plan.ticket_id)
+            out.extend(run_ticket(ticket, self._book, rules, start, end, fired=fired).firings)
+        out.sort(
+            key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level)
+        )
+        return out
+
+
+def _start(ticket: Ticket) -> datetime:
+    """Just before the ticket's first event: a ticket's firings are never before it."""
+    return ticket.events[0].at - _US

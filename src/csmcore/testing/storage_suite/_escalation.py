@@ -1,0 +1,297 @@
+"""The optional escalation roles: :class:`FiringTests` (``firings``) and :class:`OutboxTests`
+(``outbox``). A store that offers a role adds its group; the tests of a role the store does
+not offer FAIL (a store lists its roles in ``roles``; see :mod:`csmcore.storage.roles`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from csmcore.errors import NaiveDatetimeError, NotFound, ValidationError
+from csmcore.escalation import Firing, NotificationRequest
+from csmcore.storage.protocols import (
+    FiringRepository,
+    OutboxMessage,
+    OutboxRepository,
+    OutboxState,
+    Store,
+    TicketPlan,
+)
+from csmcore.storage.roles import offered_roles, role_of
+from csmcore.testing.builders import T0, make_comment, make_ticket
+from csmcore.testing.storage_suite._base import StoreFixtures
+
+_H = timedelta(hours=1)
+
+
+def _firing(ticket_id: str = "T-1", level: int = 0, cycle: int = 1, hours: int = 1) -> Firing:
+    return Firing(
+        rule="r",
+        rule_version=1,
+        level=level,
+        ticket_id=ticket_id,
+        target="first_reply" if level < 5 else None,
+        cycle=cycle,
+        at=T0 + hours * _H,
+    )
+
+
+def _message(key: str, hours: int = 0, *, text: str = "warn") -> OutboxMessage:
+    request = NotificationRequest(
+        channel="email",
+        recipient="lead@example.com",
+        template=text,
+        data={"ticket_id": "T-1", "n": 1, "ok": True, "none": None},
+        not_before=T0 + hours * _H,
+        idempotency_key=key,
+        ticket_id="T-1",
+    )
+    return OutboxMessage.new(request, created_at=T0 + hours * _H)
+
+
+def _role(store: Any, name: str) -> Any:
+    assert name in offered_roles(store), (
+        f"{type(store).__name__} runs the {name} group but does not offer the {name!r} role; "
+        "list it in the store's roles attribute"
+    )
+    return role_of(store, name)
+
+
+class FiringTests(StoreFixtures):
+    """The ``firings`` role: each key recorded once, also across a unit of work's rollback and
+    between handles; the schedule (``plan``, ``due``, ``next_due``)."""
+
+    def test_satisfies_the_protocol(self, store: Store) -> None:
+        assert isinstance(_role(store, "firings"), FiringRepository)
+
+    def test_a_key_is_recorded_once(self, store: Store) -> None:
+        firings = _role(store, "firings")
+        first = _firing()
+        assert firings.record(first, recorded_at=T0 + 2 * _H) is True
+        again = Firing(**{**_as_dict(first), "at": T0 + 5 * _H})  # same key, another instant
+        assert firings.record(again, recorded_at=T0 + 6 * _H) is False
+        assert firings.keys("T-1") == {first.key}
+        (record,) = firings.list()
+        assert record.firing == first
+        assert record.recorded_at == T0 + 2 * _H
+        assert record.firing.at.utcoffset() == timedelta(0)
+
+    def test_keys_and_lists_by_ticket_in_instant_order(self, store: Store) -> None:
+        firings = _role(store, "firings")
+        made = [
+            _firing("T-1", level=1, hours=3),
+            _firing("T-2", level=0, hours=2),
+            _firing("T-1", level=0, hours=1),
+            _firing("T-1", level=5, cycle=2, hours=4),
+        ]
+        for firing in made:
+            assert firings.record(firing, recorded_at=T0 + 9 * _H)
+        assert firings.keys("T-1") == {made[0].key, made[2].key, made[3].key}
+        assert firings.keys("T-3") == frozenset()
+        assert [r.firing for r in firings.list()] == [made[2], made[1], made[0], made[3]]
+        assert [r.firing for r in firings.list(ticket_id="T-1", limit=2)] == [made[2], made[0]]
+        assert firings.list(limit=0) == []
+
+    def test_a_rolled_back_unit_of_work_records_nothing(self, store: Store) -> None:
+        store.tickets.add(make_ticket("T-1"))
+
+        class Boom(Exception):
+            pass
+
+        def write_then_fail() -> None:
+            with store.unit_of_work() as uow:
+                assert _role(uow, "firings").record(_firing(), recorded_at=T0)
+                _role(uow, "firings").plan("T-1", version=2, next_due=T0)
+                uow.tickets.append("T-1", [make_comment(T0, "x")], expected_version=1)
+                raise Boom
+
+        with pytest.raises(Boom):
+            write_then_fail()
+        firings = _role(store, "firings")
+        assert firings.keys("T-1") == frozenset()
+        assert firings.planned("T-1") is None
+        assert firings.record(_firing(), recorded_at=T0) is True
+
+    def test_a_unit_of_work_commits_records_plans_and_events_together(self, store: Store) -> None:
+        store.tickets.add(make_ticket("T-1"))
+        with store.unit_of_work() as uow:
+            assert _role(uow, "firings").record(_firing(), recorded_at=T0)
+            assert _role(uow, "firings").keys("T-1") == {_firing().key}  # reads its own writes
+            _role(uow, "firings").plan("T-1", version=2, next_due=None)
+            uow.tickets.append("T-1", [make_comment(T0, "x")], expected_version=1)
+        assert _role(store, "firings").keys("T-1") == {_firing().key}
+        assert _role(store, "firings").planned("T-1") == TicketPlan(
+            ticket_id="T-1", version=2, next_due=None
+        )
+        assert store.tickets.get("T-1").version == 2
+
+    def test_the_schedule(self, store: Store) -> None:
+        firings = _role(store, "firings")
+        assert firings.next_due() is None
+        assert firings.due(T0 + 100 * _H) == []
+        firings.plan("T-1", version=1, next_due=T0 + 3 * _H)
+        firings.plan("T-2", version=4, next_due=T0 + _H)
+        firings.plan("T-3", version=2, next_due=None)
+        firings.plan("T-4", version=1, next_due=T0 + _H)
+        assert firings.next_due() == T0 + _H
+        assert [p.ticket_id for p in firings.due(T0 + _H)] == ["T-2", "T-4"]
+        assert [p.ticket_id for p in firings.due(T0 + 5 * _H)] == ["T-2", "T-4", "T-1"]
+        assert [p.ticket_id for p in firings.due(T0 + 5 * _H, limit=1)] == ["T-2"]
+        assert firings.due(T0) == []
+        firings.plan("T-2", version=5, next_due=None)  # replaces
+        assert firings.planned("T-2") == TicketPlan(ticket_id="T-2", version=5, next_due=None)
+        assert firings.planned("T-9") is None
+        tokyo = timezone(timedelta(hours=9))
+        firings.plan("T-1", version=2, next_due=(T0 + 30 * _H).astimezone(tokyo))
+        assert firings.next_due() == T0 + _H
+        assert firings.planned("T-1").next_due == T0 + 30 * _H
+
+    def test_another_handle_sees_the_records(self, store: Store) -> None:
+        self.require("reopen")
+        from csmcore.storage import open_store
+
+        other = open_store(store.url)
+        try:
+            assert _role(store, "firings").record(_firing(), recorded_at=T0)
+            assert _role(other, "firings").record(_firing(), recorded_at=T0) is False
+            _role(other, "firings").plan("T-1", version=1, next_due=T0)
+            assert _role(store, "firings").next_due() == T0
+        finally:
+            other.close()
+
+    @pytest.mark.parametrize(
+        ("call", "message"),
+        [
+            (lambda f: f.record("x", recorded_at=T0), "firing="),
+            (lambda f: f.record(_firing(), recorded_at=datetime(2025, 1, 1)), "recorded_at"),
+            (lambda f: f.keys(""), "ticket_id=''"),
+            (lambda f: f.list(limit=-1), "limit=-1"),
+            (lambda f: f.plan("T-1", version=-1, next_due=None), "version=-1"),
+            (lambda f: f.plan("T-1", version=1, next_due="soon"), "next_due="),
+            (lambda f: f.due(datetime(2025, 1, 1)), "at"),
+            (lambda f: f.planned("x" * 300), "ticket_id="),
+        ],
+    )
+    def test_bad_arguments_are_refused(self, store: Store, call: Any, message: str) -> None:
+        firings = _role(store, "firings")
+        with pytest.raises((ValidationError, NaiveDatetimeError), match=message):
+            call(firings)
+        assert firings.list() == []
+
+
+def _as_dict(firing: Firing) -> dict[str, Any]:
+    return {
+        "rule": firing.rule,
+        "rule_version": firing.rule_version,
+        "level": firing.level,
+        "ticket_id": firing.ticket_id,
+        "target": firing.target,
+        "cycle": firing.cycle,
+        "at": firing.at,
+    }
+
+
+class OutboxTests(StoreFixtures):
+    """The ``outbox`` role: idempotent puts, due order, optimistic claims, delivery, retries,
+    dead letters, and atomicity with a unit of work."""
+
+    def test_satisfies_the_protocol(self, store: Store) -> None:
+        assert isinstance(_role(store, "outbox"), OutboxRepository)
+
+    def test_put_is_idempotent_by_key(self, store: Store) -> None:
+        outbox = _role(store, "outbox")
+        assert outbox.put([_message("a"), _message("b"), _message("a")]) == 2
+        assert outbox.put([_message("a", text="changed")]) == 0
+        assert outbox.get("a") == _message("a")
+        assert outbox.put([]) == 0
+        assert [m.key for m in outbox.list()] == ["a", "b"]
+
+    def test_due_in_order_of_next_attempt(self, store: Store) -> None:
+        outbox = _role(store, "outbox")
+        outbox.put([_message("late", 3), _message("b", 1), _message("a", 1), _message("x", 9)])
+        assert [m.key for m in outbox.due(T0 + 3 * _H)] == ["a", "b", "late"]
+        assert [m.key for m in outbox.due(T0 + 3 * _H, limit=2)] == ["a", "b"]
+        assert outbox.due(T0) == []
+
+    def test_claim_is_optimistic_and_leases(self, store: Store) -> None:
+        outbox = _role(store, "outbox")
+        outbox.put([_message("a")])
+        lease = T0 + 2 * _H
+        assert outbox.claim("a", attempts=0, until=lease) is True
+        assert outbox.claim("a", attempts=0, until=lease) is False  # someone claimed it
+        claimed = outbox.get("a")
+        assert claimed.attempts == 1
+        assert claimed.next_attempt_at == lease
+        assert outbox.due(lease - timedelta(microseconds=1)) == []
+        assert [m.key for m in outbox.due(lease)] == ["a"]  # the lease ran out
+        with pytest.raises(NotFound, match="'nope'"):
+            outbox.claim("nope", attempts=0, until=lease)
+
+    def test_delivered_failed_and_dead(self, store: Store) -> None:
+        outbox = _role(store, "outbox")
+        outbox.put([_message("a"), _message("b"), _message("c")])
+        outbox.delivered("a", at=T0 + _H)
+        got = outbox.get("a")
+        assert got.state is OutboxState.DELIVERED
+        assert got.delivered_at == T0 + _H
+        outbox.failed("b", at=T0 + _H, error="timeout", retry_at=T0 + 2 * _H)
+        retried = outbox.get("b")
+        assert (retried.state, retried.last_error) == (OutboxState.PENDING, "timeout")
+        assert retried.next_attempt_at == T0 + 2 * _H
+        outbox.failed("c", at=T0 + _H, error="550 no such user", retry_at=None)
+        assert outbox.get("c").state is OutboxState.DEAD
+        assert [m.key for m in outbox.due(T0 + 10 * _H)] == ["b"]
+        assert outbox.claim("c", attempts=0, until=T0) is False  # dead: never claimed
+        assert [m.key for m in outbox.list(state=OutboxState.DEAD)] == ["c"]
+        assert [m.key for m in outbox.list(state="delivered")] == ["a"]
+        assert [m.key for m in outbox.list(limit=2)] == ["a", "b"]
+        with pytest.raises(NotFound):
+            outbox.delivered("nope", at=T0)
+        with pytest.raises(NotFound):
+            outbox.failed("nope", at=T0, error="x", retry_at=None)
+        with pytest.raises(NotFound):
+            outbox.get("nope")
+
+    def test_a_rolled_back_unit_of_work_puts_nothing(self, store: Store) -> None:
+        class Boom(Exception):
+            pass
+
+        def write_then_fail() -> None:
+            with store.unit_of_work() as uow:
+                assert _role(uow, "outbox").put([_message("a")]) == 1
+                assert _role(uow, "outbox").get("a") == _message("a")
+                raise Boom
+
+        with pytest.raises(Boom):
+            write_then_fail()
+        assert _role(store, "outbox").list() == []
+        with store.unit_of_work() as uow:
+            _role(uow, "outbox").put([_message("a")])
+        assert [m.key for m in _role(store, "outbox").list()] == ["a"]
+
+    def test_text_and_data_round_trip(self, store: Store) -> None:
+        outbox = _role(store, "outbox")
+        odd = _message("ключ/0 ✓", text='Größe 😀 "quoted" \\ back')
+        outbox.put([odd])
+        assert outbox.get("ключ/0 ✓") == odd
+
+    @pytest.mark.parametrize(
+        ("call", "message"),
+        [
+            (lambda o: o.put("a"), "messages="),
+            (lambda o: o.put(["a"]), r"messages\[0\]"),
+            (lambda o: o.due(datetime(2025, 1, 1)), "at"),
+            (lambda o: o.due(T0, limit=-1), "limit=-1"),
+            (lambda o: o.claim("a", attempts=-1, until=T0), "attempts=-1"),
+            (lambda o: o.claim("", attempts=0, until=T0), "key=''"),
+            (lambda o: o.failed("a", at=T0, error=3, retry_at=None), "error=3"),
+            (lambda o: o.list(state="lost"), "state='lost'"),
+        ],
+    )
+    def test_bad_arguments_are_refused(self, store: Store, call: Any, message: str) -> None:
+        outbox = _role(store, "outbox")
+        with pytest.raises((ValidationError, NaiveDatetimeError), match=message):
+            call(outbox)
+        assert outbox.list() == []

@@ -1,0 +1,301 @@
+"""EscalationEngine on memory, SQLite and PostgreSQL: exact instants, each firing once, events
+and outbox messages written with their records, scheduling (next_due, ticket_changed), dry
+runs, conflicts with the host, and bad arguments."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import attrs
+import pytest
+
+from csmcore.conditions import Always
+from csmcore.errors import NaiveDatetimeError, UnsupportedRole, ValidationError
+from csmcore.escalation import (
+    NOTE_CHANNEL,
+    ActionContext,
+    ActionResult,
+    EscalationLevel,
+    EscalationRule,
+    Notify,
+    PercentUsed,
+    PlannedFiring,
+    SetPriority,
+    action,
+    dry_run,
+)
+from csmcore.services import EscalationEngine, request_handler, request_handlers
+from csmcore.storage import OutboxState, Store, open_store, role_of
+from csmcore.testing._engine_workers import BOOK, RULES, T0, scenario_tickets
+from csmcore.testing.builders import make_ticket
+from csmcore.tickets import Commented, PriorityChanged, Role, TagsChanged, Ticket
+
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+
+def _loaded(store: Store, count: int) -> EscalationEngine:
+    store.tickets.add_many(scenario_tickets(count))
+    engine = EscalationEngine(store, BOOK, RULES, batch_size=3)
+    assert engine.plan_all() == count
+    return engine
+
+
+def _expected(count: int, end: datetime) -> list[PlannedFiring]:
+    return dry_run(scenario_tickets(count), BOOK, RULES, T0 - M, end)
+
+
+def test_the_scenario_fires_each_level_once_at_its_instant(store: Store) -> None:
+    engine = _loaded(store, 4)
+    assert engine.next_due() == T0 + 30 * M  # E-0000 unassigned for 30 minutes
+    first = engine.run(T0 + 30 * M)
+    assert [(p.firing.ticket_id, p.firing.rule, p.firing.at) for p in first.firings] == [
+        ("E-0000", "unassigned", T0 + 30 * M)
+    ]
+    assert engine.next_due() == T0 + 31 * M
+    later = engine.run(T0 + 6 * H)
+    expected = _expected(4, T0 + 6 * H)
+    got = [*first.firings, *later.firings]
+    assert [p.firing for p in got] == [p.firing for p in expected]
+    assert len(got) == 12
+    assert engine.run(T0 + 6 * H).firings == ()
+    assert engine.next_due() is None
+    # records: one per firing, recorded no earlier than due
+    records = role_of(store, "firings").list()
+    assert sorted(r.key for r in records) == sorted(p.firing.key for p in expected)
+    assert all(r.recorded_at >= r.firing.at for r in records)
+    # ticket events: one of each per ticket, by the rule, at the firing instant
+    for ticket in scenario_tickets(4):
+        stored = store.tickets.get(ticket.id)
+        made = Counter(type(e) for e in stored.events[1:])
+        assert made == {TagsChanged: 1, PriorityChanged: 1, Commented: 1}
+        assert stored.priority == "urgent"
+        assert "half" in stored.tags
+        assert {e.at for e in stored.events[1:]} == {
+            ticket.created_at + 2 * H,
+            ticket.created_at + 4 * H,
+        }
+    # outbox: every request once, pending, not before its instant
+    messages = role_of(store, "outbox").list()
+    wanted = sorted(r.idempotency_key for p in expected for r in p.requests)
+    assert sorted(m.key for m in messages) == wanted
+    assert len(wanted) == 16
+    assert all(m.state is OutboxState.PENDING for m in messages)
+    notes = [m for m in messages if m.request.channel == NOTE_CHANNEL]
+    assert len(notes) == 4
+
+
+def test_a_ticket_change_plans_it_again(store: Store) -> None:
+    engine = _loaded(store, 1)
+    assert engine.next_due() == T0 + 30 * M
+    ticket = store.tickets.get("E-0000")
+    ticket = store.tickets.append(
+        "E-0000", [ticket.assign(T0 + 10 * M, "bob")[1]], expected_version=ticket.version
+    )
+    assert engine.next_due() == T0 + 30 * M  # the host has not told the engine yet
+    assert engine.ticket_changed("E-0000") == T0 + 2 * H  # the held level no longer fires
+    assert engine.next_due() == T0 + 2 * H
+    replied = store.tickets.append(
+        "E-0000",
+        [ticket.comment(T0 + H, Role.AGENT)[1]],
+        expected_version=ticket.version,
+    )
+    assert replied.version == 3
+    assert engine.ticket_changed("E-0000") is None  # first reply met: nothing left
+    assert engine.run(T0 + 10 * H).firings == ()
+    assert role_of(store, "firings").planned("E-0000").version == 3
+
+
+def test_a_stale_schedule_only_wakes_the_engine_early(store: Store) -> None:
+    """A schedule older than the ticket (the host did not say it changed) makes the engine
+    look at it too early, never fire wrongly: it plans from the stored ticket."""
+    engine = _loaded(store, 1)
+    ticket = store.tickets.get("E-0000")
+    store.tickets.append("E-0000", [ticket.assign(T0 + 10 * M, "bob")[1]], expected_version=1)
+    run = engine.run(T0 + 30 * M)
+    assert run.firings == ()
+    assert run.tickets == 1
+    assert engine.next_due() == T0 + 2 * H
+
+
+def test_catch_up_after_a_long_pause_fires_in_order(store: Store) -> None:
+    engine = _loaded(store, 3)
+    late = engine.run(T0 + 3 * 24 * H)
+    assert [p.firing for p in late.firings] == [p.firing for p in _expected(3, T0 + 3 * 24 * H)]
+    instants = [p.firing.at for p in late.firings]
+    assert instants == sorted(instants)
+
+
+def test_dry_run_changes_nothing(store: Store) -> None:
+    engine = _loaded(store, 3)
+    listed = engine.dry_run(T0, T0 + 5 * H)
+    assert [p.firing for p in listed] == [p.firing for p in _expected(3, T0 + 5 * H)]
+    assert role_of(store, "firings").list() == []
+    assert role_of(store, "outbox").list() == []
+    assert all(store.tickets.get(t.id).version == 1 for t in scenario_tickets(3))
+    assert engine.next_due() == T0 + 30 * M
+    # a window: only what is due in it
+    window = engine.dry_run(T0 + H, T0 + 2 * H + M)
+    assert {(p.firing.ticket_id, p.firing.level) for p in window} == {
+        ("E-0000", 0),
+        ("E-0001", 0),
+    }
+
+
+def test_rules_come_from_the_store_when_not_given(store: Store) -> None:
+    for rule in RULES:
+        store.rules.put(rule.name, rule, expected_version=0)
+    store.tickets.add_many(scenario_tickets(2))
+    engine = EscalationEngine(store, BOOK)
+    assert engine.rules() == tuple(sorted(RULES, key=lambda r: r.name))
+    engine.plan_all()
+    fired = engine.run(T0 + 6 * H).firings
+    assert len(fired) == 6
+
+
+def test_closed_tickets_are_not_planned_by_plan_all(store: Store) -> None:
+    store.tickets.add_many(scenario_tickets(2))
+    ticket = store.tickets.get("E-0001")
+    closed, event = ticket.set_status(T0 + 5 * M, "closed")
+    store.tickets.append("E-0001", [event], expected_version=1)
+    engine = EscalationEngine(store, BOOK, RULES)
+    assert engine.plan_all() == 1
+    assert role_of(store, "firings").planned("E-0001") is None
+    assert closed.status == "closed"
+
+
+def test_bad_arguments_are_refused(store: Store) -> None:
+    with pytest.raises(ValidationError, match="book="):
+        EscalationEngine(store, "book", RULES)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="batch_size=0"):
+        EscalationEngine(store, BOOK, RULES, batch_size=0)
+    with pytest.raises(ValidationError, match=r"rules\[0\]"):
+        EscalationEngine(store, BOOK, ["rule"])  # type: ignore[list-item]
+    engine = EscalationEngine(store, BOOK, RULES)
+    with pytest.raises(NaiveDatetimeError, match="now"):
+        engine.run(datetime(2025, 1, 6, 9))
+    with pytest.raises(NaiveDatetimeError, match="end"):
+        engine.dry_run(T0, datetime(2025, 1, 6, 9))
+    with pytest.raises(ValidationError, match="ticket_id"):
+        engine.ticket_changed("")
+
+
+def test_a_store_without_the_roles_is_refused() -> None:
+    class Bare:
+        roles = frozenset({"tickets", "calendars", "policies", "rules"})
+        url = "bare://"
+
+    with pytest.raises(UnsupportedRole, match="'firings'"):
+        EscalationEngine(Bare(), BOOK, RULES)  # type: ignore[arg-type]
+
+
+class OddRequest:
+    """A request type no handler is declared for."""
+
+
+@action("test_odd_request")
+@attrs.frozen(kw_only=True)
+class OddAction:
+    """Asks for an :class:`OddRequest`."""
+
+    def apply(self, ticket: Ticket, context: ActionContext) -> ActionResult:
+        return ActionResult(ticket=ticket, requests=(OddRequest(),))
+
+
+def test_an_unhandled_request_type_is_named_and_nothing_is_written() -> None:
+    store = open_store("memory://")
+    odd_rule = EscalationRule(
+        name="odd",
+        condition=Always(),
+        levels=[
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent=50), actions=[OddAction()]
+            )
+        ],
+    )
+    store.tickets.add_many(scenario_tickets(1))
+    engine = EscalationEngine(store, BOOK, [odd_rule])
+    engine.plan_all()
+    with pytest.raises(ValidationError, match="no request handler for OddRequest"):
+        engine.run(T0 + 3 * H)
+    assert role_of(store, "firings").list() == []
+    assert OddRequest not in request_handlers()
+
+
+def test_request_handlers_are_declared_once() -> None:
+    from csmcore.escalation import NotificationRequest
+
+    assert NotificationRequest in request_handlers()
+    with pytest.raises(ValidationError, match="already has the handler"):
+        request_handler(NotificationRequest)(lambda uow, request, now: None)
+
+
+def test_a_host_change_during_a_run_is_planned_again_never_fired_twice(
+    postgres_factory: object,
+) -> None:
+    """PostgreSQL: the host appends to a ticket while the engine's unit of work is open
+    (after a notify-only firing, before the one that changes the ticket): the engine's append
+    conflicts, its unit of work rolls back, and it plans again from the new history."""
+    assert callable(postgres_factory)
+    store: Store = postgres_factory()
+    host: Store = open_store(store.url)
+    try:
+        rule = EscalationRule(
+            name="two",
+            condition=Always(),
+            levels=[
+                EscalationLevel(
+                    trigger=PercentUsed(target="first_reply", percent=25),
+                    actions=[Notify(channel="email", recipient="lead", template="quarter")],
+                ),
+                EscalationLevel(
+                    trigger=PercentUsed(target="first_reply", percent=50),
+                    actions=[SetPriority(priority="high")],
+                ),
+            ],
+        )
+        store.tickets.add_many(scenario_tickets(1))
+        paused = threading.Event()
+        resume = threading.Event()
+
+        def hook(planned: PlannedFiring) -> None:
+            if planned.firing.level == 0 and not paused.is_set():
+                paused.set()
+                assert resume.wait(30)
+
+        engine = EscalationEngine(store, BOOK, [rule], on_applied=hook)
+        engine.plan_all()
+        outcome: list[object] = []
+        worker = threading.Thread(target=lambda: outcome.append(engine.run(T0 + 3 * H)))
+        worker.start()
+        assert paused.wait(30)
+        ticket = host.tickets.get("E-0000")
+        host.tickets.append(
+            "E-0000", [ticket.set_priority(T0 + 90 * M, "low")[1]], expected_version=1
+        )
+        resume.set()
+        worker.join(60)
+        (run,) = outcome
+        assert run.retries >= 1  # type: ignore[attr-defined]
+        assert [p.firing.level for p in run.firings] == [0, 1]  # type: ignore[attr-defined]
+        stored = store.tickets.get("E-0000")
+        assert [type(e).__name__ for e in stored.events] == [
+            "TicketCreated",
+            "PriorityChanged",
+            "PriorityChanged",
+        ]
+        assert stored.priority == "high"
+        assert len(role_of(store, "firings").list()) == 2
+        assert len(role_of(store, "outbox").list()) == 1
+    finally:
+        host.close()
+
+
+def test_instants_come_back_in_utc_and_the_zone_of_now_does_not_matter(store: Store) -> None:
+    engine = _loaded(store, 1)
+    tokyo = timezone(timedelta(hours=9))
+    run = engine.run((T0 + 6 * H).astimezone(tokyo))
+    assert [p.firing.at for p in run.firings] == [T0 + 30 * M, T0 + 2 * H, T0 + 4 * H]
+    assert make_ticket("X").id == "X"
