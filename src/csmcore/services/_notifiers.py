@@ -27,9 +27,11 @@ __all__ = [
 ]
 
 
-class TemplateError(PermanentDeliveryError, ValueError):
+class TemplateError(PermanentDeliveryError, ValidationError):
     """A template that cannot be rendered: a malformed one, a field that is not a plain name,
-    or a name the data does not hold. No retry cures it."""
+    or a name the data does not hold. No retry cures it (a :class:`PermanentDeliveryError`);
+    raised when a notifier is built, it is the :class:`~csmcore.errors.ValidationError` of a
+    bad argument."""
 
 
 _FORMATTER: Final = string.Formatter()
