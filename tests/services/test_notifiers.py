@@ -33,13 +33,17 @@ from csmcore.services import (
     render,
 )
 from csmcore.storage import OutboxMessage, OutboxState, open_store
+from tests.services.test_dispatcher import outbox
 
 MON_9 = datetime(2025, 1, 6, 9, tzinfo=timezone.utc)
 KEY = '["page-manager",1,0,"T-7","resolution",1]/0'
 TEMPLATES = {
     "page": EmailTemplate(
         subject="[{ticket_id}] {percent} % of resolution used",
-        body="Ticket {ticket_id} has used {percent} % of its resolution time.\nKey: {idempotency_key}\n",
+        body=(
+            "Ticket {ticket_id} has used {percent} % of its resolution time.\n"
+            "Key: {idempotency_key}\n"
+        ),
     )
 }
 
@@ -155,7 +159,7 @@ class Sink:
         self.refuse = refuse
         self.received: list[tuple[str, list[str], Message]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse is not None:
             return self.refuse
         self.received.append(
@@ -219,7 +223,9 @@ def test_smtp_mail_arrives_with_headers_and_body(smtp_server: tuple[Sink, int]) 
     message_id = mail["Message-ID"]
     assert message_id.startswith("<csmcore.")
     assert message_id.endswith("@example.com>")
-    assert mail.get_payload(decode=True).decode().replace("\r\n", "\n") == (
+    payload = mail.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    assert payload.decode().replace("\r\n", "\n") == (
         f"Ticket T-7 has used 75 % of its resolution time.\nKey: {KEY}\n"
     )
     # The same key gives the same Message-ID on every attempt; another key another one.
@@ -250,7 +256,9 @@ def test_smtp_maps_recipients_and_refuses_non_addresses(smtp_server: tuple[Sink,
     assert sink.received[0][1] == ["tier2-lead@example.com"]
     with pytest.raises(PermanentDeliveryError, match="'tier2' gives 'tier2', not an email"):
         notifier(port).deliver(request(recipient="tier2"), key=KEY, attempt=1)
-    with pytest.raises(TemplateError, match=r"template 'nope' is not configured; known: \['page'\]"):
+    with pytest.raises(
+        TemplateError, match=r"template 'nope' is not configured; known: \['page'\]"
+    ):
         notifier(port).deliver(request(template="nope"), key=KEY, attempt=1)
 
 
@@ -274,7 +282,7 @@ def test_smtp_header_injection_from_data_is_flattened(smtp_server: tuple[Sink, i
 def test_dispatcher_delivers_over_smtp(smtp_server: tuple[Sink, int]) -> None:
     sink, port = smtp_server
     store = open_store("memory://")
-    store.outbox.put([OutboxMessage.new(request(), created_at=MON_9)])
+    outbox(store).put([OutboxMessage.new(request(), created_at=MON_9)])
     clock = FixedClock(MON_9)
     run = Dispatcher(store, {"email": notifier(port)}, clock=clock).run()
     assert run.delivered == (KEY,)
@@ -288,7 +296,7 @@ def test_a_refusing_server_is_retried_then_dead_lettered() -> None:
     controller.start()
     try:
         store = open_store("memory://")
-        store.outbox.put([OutboxMessage.new(request(), created_at=MON_9)])
+        outbox(store).put([OutboxMessage.new(request(), created_at=MON_9)])
         clock = FixedClock(MON_9)
         dispatcher = Dispatcher(
             store,
@@ -318,10 +326,10 @@ def test_a_refusing_server_is_retried_then_dead_lettered() -> None:
 
 def test_no_server_listening_is_a_retried_failure() -> None:
     store = open_store("memory://")
-    store.outbox.put([OutboxMessage.new(request(), created_at=MON_9)])
+    outbox(store).put([OutboxMessage.new(request(), created_at=MON_9)])
     dispatcher = Dispatcher(store, notifier(_free_port()), clock=FixedClock(MON_9))
     assert dispatcher.run().retried == (KEY,)
-    error = store.outbox.get(KEY).last_error
+    error = outbox(store).get(KEY).last_error
     assert error is not None
     assert "ConnectionRefusedError" in error
 

@@ -4,9 +4,9 @@
 applied in the unit of work that records it, so it happens exactly once across crashes and
 concurrent engines (see ``docs/escalation.md``, "The engine"). Its notifications wait in the
 ``outbox`` role; a :class:`Dispatcher` delivers them at least once through a
-:class:`Notifier` (built in: :class:`CallableNotifier`, :class:`LoggingNotifier`, :class:`SmtpNotifier`), with
-retries (:class:`Backoff`), dead letters and business hours (see ``docs/escalation.md``,
-"Delivering notifications").
+:class:`Notifier` (built in: :class:`CallableNotifier`, :class:`LoggingNotifier`,
+:class:`SmtpNotifier`), with retries (:class:`Backoff`), dead letters and business hours
+(see ``docs/escalation.md``, "Delivering notifications").
 """
 
 from __future__ import annotations

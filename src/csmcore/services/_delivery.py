@@ -173,8 +173,8 @@ class Dispatcher:
     name, or a function of the name). A due message found outside open time is left alone
     (held, no attempt spent) until the calendar opens; its retries and leases end at the
     calendar's next open time. Without ``calendars`` (or with an unknown calendar name) such
-    a message is dead at its first attempt, with an error naming the calendar. No message is delivered before its request's
-    ``not_before``.
+    a message is dead at its first attempt, with an error naming the calendar. No message
+    is delivered before its request's ``not_before``.
 
     ``clock`` gives every instant (never ``datetime.now()``).
 
@@ -311,7 +311,7 @@ class Dispatcher:
         if request.business_hours:
             try:
                 calendar = self._calendar(request.calendar)
-            except Exception as err:  # noqa: BLE001 - recorded as the attempt's error
+            except Exception as err:
                 calendar_error = _describe(err)
         if now < request.not_before or (calendar is not None and not calendar.is_open(now)):
             return "held"
@@ -325,7 +325,7 @@ class Dispatcher:
                 raise PermanentDeliveryError(calendar_error)
             notifier = self._notifier(request.channel)
             notifier.deliver(request, key=message.key, attempt=attempt)
-        except Exception as err:  # noqa: BLE001 - any failure of a notifier is a failed attempt
+        except Exception as err:
             error = _describe(err)
             permanent = isinstance(err, PermanentDeliveryError)
         else:

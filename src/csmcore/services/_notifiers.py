@@ -74,7 +74,7 @@ def render(template: str, values: Mapping[str, Any]) -> str:
     >>> render("{missing}", {"ticket_id": "T-1"})
     Traceback (most recent call last):
     ...
-    csmcore.services.TemplateError: template field {missing} is not in the data; known: ['ticket_id']
+    csmcore.services.TemplateError: template field {missing} is not in the data; known: [...]
     """
     parts: list[str] = []
     for literal, field in _fields(template):
@@ -252,9 +252,7 @@ class SmtpNotifier:
         if not isinstance(host, str) or not host:
             raise ValidationError(f"host={host!r} is not a host name")
         if security not in ("none", "starttls", "ssl"):
-            raise ValidationError(
-                f"security={security!r} is not one of 'none', 'starttls', 'ssl'"
-            )
+            raise ValidationError(f"security={security!r} is not one of 'none', 'starttls', 'ssl'")
         if port is None:
             port = {"none": 25, "starttls": 587, "ssl": 465}[security]
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
@@ -291,12 +289,11 @@ class SmtpNotifier:
         template = self._templates.get(request.template)
         if template is None:
             raise TemplateError(
-                f"template {request.template!r} is not configured; known: "
-                f"{sorted(self._templates)}"
+                f"template {request.template!r} is not configured; known: {sorted(self._templates)}"
             )
         values = template_values(request, key)
-        address = request.recipient if self._address_of is None else self._address_of(
-            request.recipient
+        address = (
+            request.recipient if self._address_of is None else self._address_of(request.recipient)
         )
         if not _looks_like_address(address):
             raise PermanentDeliveryError(
@@ -343,9 +340,7 @@ class SmtpNotifier:
             client.send_message(mail)
 
     def __repr__(self) -> str:
-        return (
-            f"SmtpNotifier(host={self._host!r}, port={self._port}, security={self._security!r})"
-        )
+        return f"SmtpNotifier(host={self._host!r}, port={self._port}, security={self._security!r})"
 
 
 def message_id(key: str, from_address: str) -> str:
