@@ -5,7 +5,9 @@ sent, authentication, refusals retried by the dispatcher and then dead-lettered.
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -378,3 +380,75 @@ def test_import_csmcore_loads_no_mail_modules() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+# --- TLS: STARTTLS and SSL against the same kind of server, with a certificate made here ------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed; the TLS tests need a certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def _server_context(certificate: tuple[str, str]) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+def test_smtp_starttls(certificate: tuple[str, str]) -> None:
+    sink = Sink()
+    port = _free_port()
+    controller = Controller(
+        sink,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=_server_context(certificate),
+        require_starttls=True,
+        authenticator=_authenticate,
+    )
+    controller.start()
+    try:
+        trusted = ssl.create_default_context(cafile=certificate[0])
+        notifier(
+            port, security="starttls", ssl_context=trusted, username="desk", password="s3cret"
+        ).deliver(request(), key=KEY, attempt=1)
+        assert sink.received[0][2]["X-Csmcore-Idempotency-Key"] == KEY
+        # Without TLS the server refuses the mail; an untrusted certificate fails the upgrade.
+        import smtplib
+
+        with pytest.raises(smtplib.SMTPException):
+            notifier(port).deliver(request(), key=KEY, attempt=1)
+        with pytest.raises(ssl.SSLError):
+            notifier(port, security="starttls").deliver(request(), key=KEY, attempt=1)
+        assert len(sink.received) == 1
+    finally:
+        controller.stop()
+
+
+def test_smtp_ssl(certificate: tuple[str, str]) -> None:
+    sink = Sink()
+    port = _free_port()
+    controller = Controller(
+        sink, hostname="127.0.0.1", port=port, ssl_context=_server_context(certificate)
+    )
+    controller.start()
+    try:
+        trusted = ssl.create_default_context(cafile=certificate[0])
+        notifier(port, security="ssl", ssl_context=trusted).deliver(request(), key=KEY, attempt=1)
+        assert sink.received[0][1] == ["manager@example.com"]
+    finally:
+        controller.stop()
