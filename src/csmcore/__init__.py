@@ -10,7 +10,7 @@ hypothesis, pytest, psycopg or holidays.
 
 from __future__ import annotations
 
-from csmcore import conditions, errors, escalation, serialization
+from csmcore import conditions, errors, escalation, kpi, serialization, staffing
 from csmcore.calendars import WEEKDAYS, BusinessCalendar, CountryHolidays
 from csmcore.clock import Clock, FixedClock, SystemClock
 from csmcore.conditions import (
@@ -45,6 +45,7 @@ from csmcore.errors import (
     UnsupportedRole,
     ValidationError,
 )
+from csmcore.kpi import SatisfactionRated
 from csmcore.serialization import from_data, to_data
 from csmcore.sla import (
     Backtest,
@@ -131,6 +132,7 @@ __all__ = [
     "Reopened",
     "RequesterChanged",
     "Role",
+    "SatisfactionRated",
     "SchemaVersionError",
     "SerializationError",
     "SlaBook",
@@ -160,7 +162,9 @@ __all__ = [
     "errors",
     "escalation",
     "from_data",
+    "kpi",
     "rebuild",
     "serialization",
+    "staffing",
     "to_data",
 ]

@@ -3,14 +3,14 @@ memory store's answers on SQLite and PostgreSQL (issue 11)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from csmcore import conditions as cd
+from csmcore.storage._sql_store import SqlStore
 from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store
 from csmcore.testing.builders import make_ticket
+from tests.guard import hang_guard
 from tests.storage.conftest import PostgresFactory, SqliteFactory
 
 _MANY_TAGS = frozenset(f"tag{i:04d}" for i in range(1200))
@@ -77,15 +77,21 @@ def test_postgres_answers_as_the_memory_store(postgres_factory: PostgresFactory)
     assert _answers(store) == _expected()
 
 
-def test_postgres_has_tags_with_400_tags_is_quick(postgres_factory: PostgresFactory) -> None:
-    # regression: 100 tags took 2 s and 200 tags 20 s in the planner
+def test_postgres_has_tags_with_400_tags_is_one_subquery(postgres_factory: PostgresFactory) -> None:
+    # regression: 100 tags took 2 s and 200 tags 20 s in the planner, one EXISTS per tag. The
+    # work the planner is given is counted here (speed is in benchmarks/bench_limits.py).
+    from csmcore.storage import _sql
+
     store = postgres_factory()
+    assert isinstance(store, SqlStore)
     _fill(store)
     tags = sorted(_MANY_TAGS)[:400]
-    started = time.monotonic()
-    assert store.tickets.count(cd.HasTags(tags)) == 1
-    assert [t.id for t in store.tickets.find(cd.HasTags(tags))] == ["T-1"]
-    assert time.monotonic() - started < 0.5
+    compiled = _sql.compile_condition(cd.HasTags(tags), store.dialect)
+    assert compiled.exact
+    assert compiled.sql.count("SELECT") == 1  # one counting subquery, not 400 EXISTS
+    with hang_guard():
+        assert store.tickets.count(cd.HasTags(tags)) == 1
+        assert [t.id for t in store.tickets.find(cd.HasTags(tags))] == ["T-1"]
 
 
 @pytest.mark.parametrize("factory", ["sqlite_factory", "postgres_factory"])

@@ -269,24 +269,23 @@ class BusinessCalendar:
             d = delta // US
         except TypeError:
             raise _bad_duration(delta, "delta") from None
-        if not tl._safe_lo <= t < tl._safe_hi:
-            tl._cover(t)
-        bounds, cum = tl._data
+        if tl._safe_lo <= t < tl._safe_hi:
+            bounds, cum = tl._data
+        else:
+            bounds, cum = tl._lines(t)[:2]
         k = bisect_right(bounds, t)
         base = cum[k >> 1] + t - bounds[k - 1] if k & 1 else cum[k >> 1]
         check_reach(t, d, start, delta)
         if d > 0:
             target = base + d
             if target > cum[-1]:
-                tl._grow_forward_until(target, t)
-                bounds, cum = tl._data
+                bounds, cum = tl._seek_forward(target, t)
             m = bisect_left(cum, target) - 1
             u = bounds[m << 1] + target - cum[m]
         elif d < 0:
             target = base + d
             if target < cum[0]:
-                tl._grow_backward_until(target, t)
-                bounds, cum = tl._data
+                bounds, cum = tl._seek_backward(target, t)
             m = bisect_right(cum, target) - 1
             u = bounds[m << 1] + target - cum[m]
         else:
@@ -313,25 +312,22 @@ class BusinessCalendar:
                 return from_b - from_a
         a = _instant_us(start, "start")
         b = _instant_us(end, "end")
-        if not tl._safe_lo <= a < tl._safe_hi:
-            tl._cover(a)
-        if not tl._safe_lo <= b < tl._safe_hi:
-            tl._cover(b)
-        bounds, cum = tl._data
-        k = bisect_right(bounds, a)
-        base_a = cum[k >> 1] + a - bounds[k - 1] if k & 1 else cum[k >> 1]
-        k = bisect_right(bounds, b)
-        base_b = cum[k >> 1] + b - bounds[k - 1] if k & 1 else cum[k >> 1]
-        return timedelta(0, 0, base_b - base_a)
+        if tl._safe_lo <= a < tl._safe_hi and tl._safe_lo <= b < tl._safe_hi:
+            bounds, cum = tl._data
+            k = bisect_right(bounds, a)
+            base_a = cum[k >> 1] + a - bounds[k - 1] if k & 1 else cum[k >> 1]
+            k = bisect_right(bounds, b)
+            base_b = cum[k >> 1] + b - bounds[k - 1] if k & 1 else cum[k >> 1]
+            return timedelta(0, 0, base_b - base_a)
+        return timedelta(0, 0, tl.position(b) - tl.position(a))
 
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` lies inside an open window (windows are half-open: open at the
         opening instant, closed at the closing instant)."""
         t = _instant_us(at, "at")
         tl = self._timeline
-        if not tl._safe_lo <= t < tl._safe_hi:
-            tl._cover(t)
-        return bool(bisect_right(tl._data[0], t) & 1)
+        bounds = tl._data[0] if tl._safe_lo <= t < tl._safe_hi else tl._lines(t)[0]
+        return bool(bisect_right(bounds, t) & 1)
 
     def next_open(self, at: datetime) -> datetime:
         """``at`` itself when the calendar is open then, else the next opening instant.
@@ -340,14 +336,20 @@ class BusinessCalendar:
         """
         t = _instant_us(at, "at")
         tl = self._timeline
-        if not tl._safe_lo <= t < tl._safe_hi:
-            tl._cover(t)
-        k = bisect_right(tl._data[0], t)
+        if tl._safe_lo <= t < tl._safe_hi:
+            bounds, cum = tl._data
+        else:
+            bounds, cum = tl._lines(t)[:2]
+        k = bisect_right(bounds, t)
         if k & 1:
             return at
-        if k == len(tl._data[0]):
-            tl._grow_forward_until(tl._data[1][-1] + 1, t)
-        return to_datetime(tl._data[0][k], at.tzinfo)
+        if k == len(bounds):
+            # Nothing opens in these lists: the next window is the one holding the first
+            # microsecond of business time after ``t`` (whose position is their total).
+            goal = cum[-1] + 1
+            bounds, cum = tl._seek_forward(goal, t)
+            k = (bisect_left(cum, goal) - 1) << 1
+        return to_datetime(bounds[k], at.tzinfo)
 
     def next_close(self, at: datetime) -> datetime:
         """The instant the window open at ``at`` (or the next one to open) closes.
@@ -360,14 +362,12 @@ class BusinessCalendar:
         opened = self.next_open(at)
         t = (opened - EPOCH) // US
         tl = self._timeline
-        if not tl._safe_lo <= t < tl._safe_hi:
-            tl._cover(t)
+        bounds = tl._data[0] if tl._safe_lo <= t < tl._safe_hi else tl._lines(t)[0]
         # The timeline keeps windows that touch across a year boundary as separate entries
         # (e.g. a 24/7 calendar closes "on" Jan 1 00:00 and reopens at once): skip those.
         limit = t + BusinessCalendar.search_horizon_days * _DAY * 1_000_000
         close = t
         while True:
-            bounds = tl._data[0]  # re-read and re-bisect: another thread may have grown it
             k = bisect_right(bounds, close)
             if not k & 1:  # after growing: nothing reopens at ``close``
                 return to_datetime(close, at.tzinfo)
@@ -381,7 +381,7 @@ class BusinessCalendar:
                     f"{self!r} stays open for more than {self.search_horizon_days} days "
                     f"after {opened.isoformat()}; it has no closing instant to give"
                 )
-            tl._extend_forward()
+            bounds = tl._lines(close)[0]  # the lists that hold what follows ``close``
 
     def open_intervals(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The open intervals between ``start`` and ``end``, clipped to them, in order.
@@ -409,18 +409,21 @@ class BusinessCalendar:
         pending: tuple[int, int] | None = None
         cursor = a  # everything before cursor is done; re-bisect each turn, the lists may grow
         while cursor < b:
-            if not tl._safe_lo <= cursor < tl._safe_hi:
-                tl._cover(cursor)
-            bounds = tl._data[0]
+            safe_hi = tl._safe_hi  # before the lists: they cover at least that far
+            if tl._safe_lo <= cursor < safe_hi:
+                bounds = tl._data[0]
+            else:
+                segment = tl._lines(cursor)
+                bounds, safe_hi = segment[0], segment[3]
             k = bisect_right(bounds, cursor)
             if k & 1:
                 lo, hi = cursor, bounds[k]
             elif k < len(bounds):
                 lo, hi = bounds[k], bounds[k + 1]
-            elif tl._safe_hi > b:
+            elif safe_hi > b:
                 break  # nothing else opens before b
             else:
-                tl._extend_forward()
+                cursor = safe_hi  # nothing opens before the end of these lists either
                 continue
             if lo >= b:
                 break

@@ -352,6 +352,11 @@ run through between its DTSTART and the end of the supported range (30 December 
 UNTIL / COUNT: a weekly rule may run for ever, a daily one for about 1,600 years. Longer rules
 are refused when the calendar is built, so that no query walks for seconds."""
 
+MAX_RULE_COUNT = 100_000
+"""The largest ``COUNT`` a recurring-holiday rule may give. A rule with COUNT is read from its
+DTSTART (the occurrences before a date cannot be skipped without counting them); a rule without
+COUNT is restarted near the dates asked about."""
+
 _DAYS_PER_PERIOD = {YEARLY: 365.25, MONTHLY: 30.44, WEEKLY: 7.0, DAILY: 1.0}
 _LAST_DAY = datetime(9998, 12, 30)
 
@@ -375,6 +380,12 @@ def _check_bounded(rule: rrule, text: str) -> None:
     until = rule._until  # type: ignore[attr-defined]
     end = _LAST_DAY if until is None else min(_LAST_DAY, until.replace(tzinfo=None))
     periods = max(0.0, (end - start).days / _DAYS_PER_PERIOD[freq] / rule._interval)  # type: ignore[attr-defined]
+    count = rule._count  # type: ignore[attr-defined]
+    if count is not None and count > MAX_RULE_COUNT:
+        raise CalendarError(
+            f"recurring_holidays: {text!r} has COUNT={count}; at most {MAX_RULE_COUNT:,} "
+            "occurrences are accepted (give UNTIL instead)"
+        )
     if rule._count is not None:  # type: ignore[attr-defined]
         periods = min(periods, rule._count)  # type: ignore[attr-defined]
     if periods > MAX_RULE_PERIODS:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrule, rruleset, weekday
 
 from csmcore._time import EPOCH, MAX_US, MIN_US, US, require_aware, to_datetime
 from csmcore.calendars._spec import parse_rule
@@ -88,15 +92,21 @@ class BusinessTimeline:
         "_data",
         "_day_hi",
         "_day_lo",
+        "_dst",
+        "_far",
         "_fast",
         "_fast_ok",
         "_local",
         "_lock",
+        "_rule_days",
         "_rules",
         "_safe_hi",
         "_safe_lo",
         "_shut",
+        "_totals",
         "_tz",
+        "_work",
+        "_year_holidays",
     )
 
     def __init__(self, cal: BusinessCalendar) -> None:
@@ -113,6 +123,12 @@ class BusinessTimeline:
         self._safe_hi = 0  # empty: nothing is safe until the first cover()
         self._rules = [parse_rule(text) for text in cal.recurring_holidays]
         self._shut = _union([(_us(a), _us(b)) for a, b in cal.closures])
+        self._rule_days = [_RuleDays(rule, self._tz) for rule in self._rules]
+        self._totals: dict[int, int] = {}  # year -> business us of the windows opening in it
+        self._dst: dict[int, list[tuple[date, int]]] = {}  # year -> its DST corrections
+        self._far: dict[int, Segment] = {}  # year -> a segment built around it, away from data
+        self._year_holidays: dict[int, list[date]] | None = None
+        self._work = [0, 0, 0]  # years built, years totalled, probes made (tests count work)
 
     # -- conversions --------------------------------------------------------------------------
 
@@ -152,17 +168,8 @@ class BusinessTimeline:
 
     def _closed_days(self, first: date, last: date) -> set[date]:
         days: set[date] = set()
-        for rule in self._rules:
-            lo = datetime(first.year, first.month, first.day)
-            hi = datetime(last.year, last.month, last.day, 23, 59, 59)
-            try:
-                hits = rule.between(lo, hi, inc=True)
-                days.update(moment.date() for moment in hits)
-            except TypeError:  # the rule has an aware DTSTART: ask in the calendar's zone
-                hits = rule.between(
-                    lo.replace(tzinfo=self._tz), hi.replace(tzinfo=self._tz), inc=True
-                )
-                days.update(moment.astimezone(self._tz).date() for moment in hits)
+        for rule_days in self._rule_days:
+            days.update(rule_days.between(first, last))
         return days
 
     def _build(self, first: date, stop: date) -> list[tuple[int, int]]:
@@ -170,6 +177,7 @@ class BusinessTimeline:
         cal = self._cal
         week = cal._week
         holidays = cal.holidays
+        self._work[0] += 1
         shut_days = self._closed_days(first, stop - _ONE_DAY) if self._rules else set()
         out: list[tuple[int, int]] = []
         day = first
@@ -322,6 +330,272 @@ class BusinessTimeline:
             before, second = after, high
         return True
 
+    # -- long spans: whole years summed, segments built away from the data -------------------
+
+    def _main(self) -> Segment:
+        """The contiguous data as a segment (call with the lock held)."""
+        bounds, cum = self._data
+        return (bounds, cum, self._safe_lo, self._safe_hi, self._day_lo.year, self._day_hi.year)
+
+    def _lines(self, us: int) -> Segment:
+        """A segment whose safe range holds ``us``: the contiguous data, grown by a year or two
+        when ``us`` is near it, else a segment built around the year of ``us`` alone, placed
+        by summing the business time of the whole years in between (:meth:`_year_total`)."""
+        with self._lock:
+            if self._safe_lo <= us < self._safe_hi:
+                return self._main()
+            if self._day_hi != date.min:
+                year = (EPOCH + timedelta(microseconds=us)).astimezone(self._tz).year
+                if year >= self._day_hi.year + 2 or year <= self._day_lo.year - 3:
+                    return self._far_segment(year)
+            self._cover_held(us)
+            return self._main()
+
+    def _far_segment(self, year: int) -> Segment:
+        """Intervals of the years ``year - 1`` to ``year + 1`` (within 2 to 9998), positioned
+        from the contiguous data (which they must not overlap; call with the lock held)."""
+        found = self._far.get(year)
+        if found is not None:
+            return found
+        lo_year, hi_year = max(2, year - 1), min(9998, year + 1)
+        base = self._start_position(lo_year)
+        bounds: list[int] = []
+        cum = [base]
+        for each in range(lo_year, hi_year + 1):
+            first, stop = self._year_span(each)
+            before = cum[-1]
+            for lo, hi in self._build(first, stop):
+                if bounds and lo < bounds[-1]:  # defensive, as in _extend_forward_held
+                    lo = bounds[-1]
+                    if hi <= lo:
+                        continue
+                bounds.append(lo)
+                bounds.append(hi)
+                cum.append(cum[-1] + hi - lo)
+            self._totals.setdefault(each, cum[-1] - before)
+        day_lo, day_hi = date(lo_year, 1, 1), date(hi_year + 1, 1, 1)
+        segment: Segment = (
+            bounds,
+            cum,
+            self._midnight_us(day_lo + 2 * _ONE_DAY),
+            self._midnight_us(day_hi - _ONE_DAY),
+            lo_year,
+            hi_year + 1,
+        )
+        if len(self._far) >= 16:
+            self._far.clear()
+        self._far[year] = segment
+        return segment
+
+    def _start_position(self, year: int) -> int:
+        """The position where the intervals of ``year`` begin, for a year outside the
+        contiguous data (call with the lock held)."""
+        cum = self._data[1]
+        if year >= self._day_hi.year:
+            return cum[-1] + sum(self._year_total(y) for y in range(self._day_hi.year, year))
+        assert year + 1 <= self._day_lo.year
+        return cum[0] - sum(self._year_total(y) for y in range(year, self._day_lo.year))
+
+    def _seek_forward(self, target: int, origin: int) -> tuple[list[int], list[int]]:
+        """``(bounds, cum)`` with ``cum[0] < target <= cum[-1]``, walking whole years forward
+        from the segment of ``origin``. Raises NoBusinessTimeError as ``add`` does."""
+        from csmcore.calendars._calendar import BusinessCalendar  # a cycle otherwise
+
+        horizon = BusinessCalendar.search_horizon_days
+        with self._lock:
+            segment = self._lines(origin)
+            if target <= segment[1][-1]:
+                return segment[0], segment[1]
+            year = segment[5]
+            here = segment[1][-1]
+            limit = date(year, 1, 1).toordinal() + horizon
+            while True:
+                if date(year, 1, 1).toordinal() >= limit:
+                    raise NoBusinessTimeError(
+                        f"{self._cal!r} has no open time in the "
+                        f"{BusinessCalendar.search_horizon_days} days after "
+                        f"{_iso(self._tz, origin)}; holidays or closures shut every window"
+                    )
+                total = self._year_total(year)
+                if here + total >= target:
+                    break
+                here += total
+                year += 1
+                if total:
+                    limit = date(year, 1, 1).toordinal() + horizon
+            if self._day_lo.year - 1 <= year <= self._day_hi.year:
+                return self._main_holding(target, origin, forward=True)
+            far = self._far_segment(year)
+            return far[0], far[1]
+
+    def _seek_backward(self, target: int, origin: int) -> tuple[list[int], list[int]]:
+        """``(bounds, cum)`` with ``cum[0] <= target < cum[-1]``, walking whole years back
+        from the segment of ``origin``. Raises NoBusinessTimeError as ``add`` does."""
+        from csmcore.calendars._calendar import BusinessCalendar  # a cycle otherwise
+
+        horizon = BusinessCalendar.search_horizon_days
+        with self._lock:
+            segment = self._lines(origin)
+            if target >= segment[1][0]:
+                return segment[0], segment[1]
+            year = segment[4]
+            here = segment[1][0]
+            limit = date(year, 1, 1).toordinal() - horizon
+            while True:
+                if date(year, 1, 1).toordinal() <= limit:
+                    raise NoBusinessTimeError(
+                        f"{self._cal!r} has no open time in the "
+                        f"{BusinessCalendar.search_horizon_days} days before "
+                        f"{_iso(self._tz, origin)}; holidays or closures shut every window"
+                    )
+                year -= 1
+                total = self._year_total(year)
+                if here - total <= target:
+                    break
+                here -= total
+                if total:
+                    limit = date(year, 1, 1).toordinal() - horizon
+            if self._day_lo.year - 1 <= year <= self._day_hi.year:
+                return self._main_holding(target, origin, forward=False)
+            far = self._far_segment(year)
+            return far[0], far[1]
+
+    def _main_holding(
+        self, target: int, origin: int, *, forward: bool
+    ) -> tuple[list[int], list[int]]:
+        """The contiguous data, grown to hold ``target``: ``cum[0] < target <= cum[-1]``
+        (``forward``) or ``cum[0] <= target < cum[-1]`` (call with the lock held)."""
+        if target + (not forward) > self._data[1][-1]:
+            self._grow_forward_until_held(target + (not forward), origin)
+        if target - forward < self._data[1][0]:
+            self._grow_backward_until_held(target - forward, origin)
+        return self._data
+
+    def _year_total(self, year: int) -> int:
+        """Business microseconds of the windows that open on the local dates of ``year``:
+        exactly what building the year would add, computed as whole weeks less closed days,
+        corrected on the days near a UTC offset change; built in full only near a closure."""
+        total = self._totals.get(year)
+        if total is None:
+            total = self._quick_total(year)
+            self._totals[year] = total
+        return total
+
+    def _quick_total(self, year: int) -> int:
+        first, stop = self._year_span(year)
+        self._work[1] += 1
+        lo_us = self._midnight_us(first) - 3 * _DAY_US
+        hi_us = self._midnight_us(stop) + 3 * _DAY_US
+        shut = self._shut
+        if shut:
+            k = bisect_right(shut, (lo_us, MAX_US))
+            if (k and shut[k - 1][1] > lo_us) or (k < len(shut) and shut[k][0] < hi_us):
+                return sum(hi - lo for lo, hi in self._build(first, stop))
+        week = self._cal._week
+        nominal = [sum(c - o for o, c in windows) * 1_000_000 for windows in week]
+        days = (stop - first).days
+        weekday = first.weekday()
+        total = 0
+        for index in range(7):
+            count = days // 7 + ((index - weekday) % 7 < days % 7)
+            total += count * nominal[index]
+        closed = self._closed_days(first, stop - _ONE_DAY) if self._rules else set()
+        holidays = self._cal.holidays
+        if isinstance(holidays, frozenset):
+            by_year = self._year_holidays
+            if by_year is None:
+                by_year = {}
+                for day in holidays:
+                    by_year.setdefault(day.year, []).append(day)
+                self._year_holidays = by_year
+            closed.update(by_year.get(year, ()))
+        else:
+            day = first
+            while day < stop:
+                if week[day.weekday()] and day not in closed and day in holidays:
+                    closed.add(day)
+                day += _ONE_DAY
+        for day in closed:
+            total -= nominal[day.weekday()]
+        for day, delta in self._corrections(year):
+            if day not in closed:
+                total += delta
+        return total
+
+    def _corrections(self, year: int) -> list[tuple[date, int]]:
+        """The open days of ``year`` whose windows last longer or shorter in real time than on
+        the wall clock (a UTC offset change inside or near them), each with the difference.
+
+        A ``zoneinfo`` zone follows one yearly rule after its table of changes (which ends
+        well before 2500), and the Gregorian calendar repeats every 400 years (146,097 days,
+        a whole number of weeks), so after 2500 a year's corrections are those of the year
+        400 years before, on the same dates."""
+        found = self._dst.get(year)
+        if found is not None:
+            return found
+        if year > 2500 and isinstance(self._tz, ZoneInfo):
+            found = [
+                (day.replace(year=year), delta) for day, delta in self._corrections(year - 400)
+            ]
+        else:
+            found = self._exact_corrections(year)
+        self._dst[year] = found
+        return found
+
+    def _exact_corrections(self, year: int) -> list[tuple[date, int]]:
+        """:meth:`_corrections` found by probing the zone over the year."""
+        first, stop = self._year_span(year)
+        week = self._cal._week
+        lo_us = self._midnight_us(first) - 3 * _DAY_US
+        hi_us = self._midnight_us(stop) + 3 * _DAY_US
+        affected: set[date] = set()
+        for change in self._offset_changes(lo_us, hi_us):
+            local = (EPOCH + timedelta(microseconds=change)).astimezone(self._tz).date()
+            affected.update(local + timedelta(days=shift) for shift in range(-3, 2))
+        found: list[tuple[date, int]] = []
+        for day in sorted(affected):
+            windows = week[day.weekday()] if first <= day < stop else ()
+            if windows:
+                real = 0
+                for opening, closing in windows:
+                    real += max(0, self._local_us(day, closing) - self._local_us(day, opening))
+                delta = real - sum(c - o for o, c in windows) * 1_000_000
+                if delta:
+                    found.append((day, delta))
+        return found
+
+    def _offset_changes(self, lo_us: int, hi_us: int) -> list[int]:
+        """The instants (UTC microseconds) in ``[lo_us, hi_us)`` at which the zone's UTC offset
+        changes. Probed daily where tzdata lists irregular changes (1850 to 2100) and weekly
+        elsewhere (before, zones keep their first offset; after, a yearly rule changes it at
+        most twice a year, months apart), with a binary search for each change."""
+        tz = self._tz
+        if isinstance(tz, timezone):
+            return []
+        second = lo_us // 1_000_000
+        end = hi_us // 1_000_000
+        year = (EPOCH + timedelta(seconds=second)).year
+        step = 86_400 if 1850 <= year <= 2100 else 7 * 86_400
+        work = self._work
+        before = datetime.fromtimestamp(second, tz).utcoffset()
+        changes: list[int] = []
+        while second < end:
+            probe = min(second + step, end)
+            work[2] += 1
+            if datetime.fromtimestamp(probe, tz).utcoffset() == before:
+                second = probe
+                continue
+            low, high = second, probe
+            while high - low > 1:
+                mid = (low + high) // 2
+                if datetime.fromtimestamp(mid, tz).utcoffset() == before:
+                    low = mid
+                else:
+                    high = mid
+            changes.append(high * 1_000_000)
+            before, second = datetime.fromtimestamp(high, tz).utcoffset(), high
+        return changes
+
     # -- the public API: positions -----------------------------------------------------------
 
     def position(self, us: int) -> int:
@@ -333,9 +607,10 @@ class BusinessTimeline:
         The position is constant while the calendar is closed. Raises NoBusinessTimeError for
         an instant outside the years the calendar can cover (see :attr:`MIN_US`).
         """
-        if not self._safe_lo <= us < self._safe_hi:
-            self._cover(us)
-        bounds, cum = self._data
+        if self._safe_lo <= us < self._safe_hi:
+            bounds, cum = self._data
+        else:
+            bounds, cum = self._lines(us)[:2]
         k = bisect_right(bounds, us)
         return cum[k >> 1] + us - bounds[k - 1] if k & 1 else cum[k >> 1]
 
@@ -361,9 +636,8 @@ class BusinessTimeline:
                 f"adds at most {MAX_REACH.days} days, and stays within the years 2 to 9998"
             )
         bounds, cum = self._data
-        if position > cum[-1]:
-            self._grow_forward_until(position, floor)
-            bounds, cum = self._data
+        if not cum[0] < position <= cum[-1]:
+            bounds, cum = self._seek_forward(position, floor)
         m = bisect_left(cum, position) - 1
         return bounds[m << 1] + position - cum[m]
 
@@ -467,6 +741,118 @@ def check_reach(t: int, d: int, start: datetime, delta: timedelta) -> None:
             f"{MAX_REACH.days} days of business time, and its results stay within the years "
             "2 to 9998"
         )
+
+
+Segment: TypeAlias = tuple[list[int], list[int], int, int, int, int]
+"""``(bounds, cum, safe_lo, safe_hi, first_year, stop_year)``: open intervals and running totals
+of the local years ``[first_year, stop_year)``, exact for instants in ``[safe_lo, safe_hi)``."""
+
+_DAY_US = 86_400_000_000
+
+
+class _RuleDays:
+    """The dates on which one recurring rule occurs, read from the rule in order and kept for
+    the span last asked about (a rule's ``between`` walks from its DTSTART on every call).
+
+    A query far from what was read restarts the rule near it: each rule without COUNT is
+    rebuilt with a DTSTART a whole number of its periods (``INTERVAL`` days, weeks, months or
+    years) later, at the start of a period, with every BY part it derived from its DTSTART
+    given explicitly, so it yields the same occurrences from there on. A rule with COUNT is
+    read from its DTSTART (at most ``MAX_RULE_COUNT`` occurrences)."""
+
+    __slots__ = ("_days", "_from", "_left", "_rule", "_shiftable", "_to", "_tz")
+
+    def __init__(self, rule: rruleset, tz: tzinfo) -> None:
+        self._rule = rule
+        self._tz = tz
+        subs = [*rule._rrule, *rule._exrule]  # type: ignore[attr-defined]
+        self._shiftable = all(sub._count is None for sub in subs)
+        self._restart(None)
+
+    def _restart(self, near: date | None) -> None:
+        rule = self._rule
+        start = date.min
+        if near is not None and self._shiftable:
+            start = near - timedelta(days=7)  # margin: aware rules are read in another zone
+            rule = _shift_set(rule, start)
+        self._left: Iterator[datetime] | None = iter(rule)
+        self._days: list[date] = []
+        self._from = start  # occurrences on the dates [_from, _to) are all in _days
+        self._to = start
+
+    def between(self, first: date, last: date) -> list[date]:
+        """The dates of occurrences from ``first`` to ``last``, both included."""
+        if first < self._from or (self._shiftable and (first - self._to).days > 800):
+            self._restart(first)
+        days = self._days
+        left = self._left
+        while left is not None and self._to <= last:
+            moment = next(left, None)
+            if moment is None:
+                self._left = left = None
+                self._to = date.max
+                break
+            day = moment.date() if moment.tzinfo is None else moment.astimezone(self._tz).date()
+            days.append(day)
+            self._to = day
+        return days[bisect_left(days, first) : bisect_right(days, last)]
+
+
+def _shift_set(rules: rruleset, start: date) -> rruleset:
+    """``rules`` with each rule restarted at its last period start on or before ``start``."""
+    shifted = rruleset()
+    for sub in rules._rrule:  # type: ignore[attr-defined]
+        shifted.rrule(_shift(sub, start))
+    for sub in rules._exrule:  # type: ignore[attr-defined]
+        shifted.exrule(_shift(sub, start))
+    for moment in rules._rdate:  # type: ignore[attr-defined]
+        shifted.rdate(moment)
+    for moment in rules._exdate:  # type: ignore[attr-defined]
+        shifted.exdate(moment)
+    return shifted
+
+
+def _shift(rule: rrule, start: date) -> rrule:
+    """``rule`` (without COUNT) from its last period start on or before ``start``."""
+    dtstart: datetime = rule._dtstart  # type: ignore[attr-defined]
+    first = dtstart.date()
+    if start <= first:
+        return rule
+    freq, n = rule._freq, rule._interval  # type: ignore[attr-defined]
+    if freq == DAILY:
+        begin = first + timedelta(days=(start - first).days // n * n)
+    elif freq == WEEKLY:
+        week = first - timedelta(days=(first.weekday() - rule._wkst) % 7)  # type: ignore[attr-defined]
+        begin = week + timedelta(weeks=(start - week).days // 7 // n * n)
+    elif freq == MONTHLY:
+        months = ((start.year - first.year) * 12 + start.month - first.month) // n * n
+        index = first.year * 12 + first.month - 1 + months
+        begin = date(index // 12, index % 12 + 1, 1)
+    else:  # YEARLY (the calendar refuses anything finer than daily)
+        begin = date(first.year + (start.year - first.year) // n * n, 1, 1)
+    if begin <= first:
+        return rule
+    weekdays = [weekday(day) for day in rule._byweekday or ()]  # type: ignore[attr-defined]
+    weekdays += [weekday(day, nth) for day, nth in rule._bynweekday or ()]  # type: ignore[attr-defined]
+    monthdays = [*(rule._bymonthday or ()), *(rule._bynmonthday or ())]  # type: ignore[attr-defined]
+    return rrule(
+        freq,
+        dtstart=datetime(begin.year, begin.month, begin.day, tzinfo=dtstart.tzinfo),
+        interval=n,
+        wkst=rule._wkst,  # type: ignore[attr-defined]
+        until=rule._until,  # type: ignore[attr-defined]
+        bysetpos=rule._bysetpos or None,  # type: ignore[attr-defined]
+        bymonth=rule._bymonth or None,  # type: ignore[attr-defined]
+        bymonthday=monthdays or None,
+        byyearday=rule._byyearday or None,  # type: ignore[attr-defined]
+        byeaster=rule._byeaster or None,  # type: ignore[attr-defined]
+        byweekno=rule._byweekno or None,  # type: ignore[attr-defined]
+        byweekday=weekdays or None,
+        byhour=rule._byhour,  # type: ignore[attr-defined]
+        byminute=rule._byminute,  # type: ignore[attr-defined]
+        bysecond=rule._bysecond,  # type: ignore[attr-defined]
+        cache=False,
+    )
 
 
 Fast: TypeAlias = tuple[tzinfo, datetime, datetime, list[datetime], list[timedelta]]

@@ -1,12 +1,14 @@
-"""Use cases that wire the pure domain to storage.
+"""Use cases that wire the domain to storage (the layer above :mod:`csmcore.storage`).
 
-:class:`EscalationEngine` runs escalation rules against a store durably: each firing is
-applied in the unit of work that records it, so it happens exactly once across crashes and
-concurrent engines (see ``docs/escalation.md``, "The engine"). Its notifications wait in the
-``outbox`` role; a :class:`Dispatcher` delivers them at least once through a
-:class:`Notifier` (built in: :class:`CallableNotifier`, :class:`LoggingNotifier`,
-:class:`SmtpNotifier`), with retries (:class:`Backoff`), dead letters and business hours
-(see ``docs/escalation.md``, "Delivering notifications").
+- :class:`EscalationEngine`: escalation rules run against a store, each firing exactly once
+  across crashes and concurrent engines: it is applied in the unit of work that records it
+  (see ``docs/escalation.md``, "The engine").
+- :class:`Dispatcher`: the notifications the engine put in the ``outbox`` role, delivered at
+  least once through a :class:`Notifier` (built in: :class:`CallableNotifier`,
+  :class:`LoggingNotifier`, :class:`SmtpNotifier`), with retries (:class:`Backoff`), dead
+  letters and business hours (see ``docs/escalation.md``, "Delivering notifications").
+- :mod:`csmcore.services.kpi`: KPIs over a store's tickets, streamed with the condition pushed
+  down (:func:`~csmcore.services.kpi.summarize`).
 """
 
 from __future__ import annotations

@@ -19,6 +19,10 @@ expected, not proven, to work.
   of seconds, fractions allowed, default 30; ``0`` means no limit). A statement that runs
   longer is cancelled by the server and raises :class:`~csmcore.errors.StorageError`, so an
   abandoned query does not go on running and holding locks.
+- A statement the client abandons while it runs (KeyboardInterrupt, or any exception raised
+  while waiting for the server, such as a client-side timeout raised by a signal handler) is
+  cancelled on the server (psycopg's ``Connection.cancel_safe``) before the exception goes on;
+  the connection is then discarded by the pool.
 - It runs at the server's default isolation, READ COMMITTED, where each statement sees its own
   snapshot. So every read is one statement (a page of ``find`` / ``stream`` picks the matching
   ids and reads their histories in the same query), an append reads the version and the history
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -122,14 +126,44 @@ class _PgCursor:
         self._conn = conn
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._conn.execute(_pg(statement), params).fetchall()
+        conn = self._conn
+        try:
+            return conn.execute(_pg(statement), params).fetchall()
+        except BaseException as err:
+            _cancel_abandoned(conn, err)
+            raise
 
     def run(self, statement: str, params: Sequence[Any] = ()) -> int:
-        return self._conn.execute(_pg(statement), params).rowcount
+        conn = self._conn
+        try:
+            return conn.execute(_pg(statement), params).rowcount
+        except BaseException as err:
+            _cancel_abandoned(conn, err)
+            raise
 
     def run_many(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self._conn.cursor() as cur:
-            cur.executemany(_pg(statement), rows)
+        conn = self._conn
+        try:
+            with conn.cursor() as cur:
+                cur.executemany(_pg(statement), rows)
+        except BaseException as err:
+            _cancel_abandoned(conn, err)
+            raise
+
+
+def _cancel_abandoned(conn: psycopg.Connection[Any], err: BaseException) -> None:
+    """Cancel on the server a statement the client gave up on while it ran.
+
+    psycopg cancels on KeyboardInterrupt itself; any other exception raised while it waits for
+    the server (a client-side timeout raised by a signal handler, say) would leave the statement
+    running on the server, holding its locks, after the pool closes the connection. A failure to
+    cancel is left to the server's statement timeout.
+    """
+    if isinstance(err, psycopg.Error):
+        return  # the server answered (with an error): nothing runs any more
+    with suppress(Exception):  # the original exception is what the caller must see
+        if conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
+            conn.cancel_safe(timeout=5.0)
 
 
 def _int_option(url: str, options: dict[str, str], name: str, default: int) -> int:
@@ -327,9 +361,10 @@ class PostgresStore(SqlStore):
             with self._pool.connection() as conn:
                 conn.autocommit = True
                 try:
-                    return conn.execute(_pg(statement), params).fetchall()
+                    return _PgCursor(conn).query(statement, params)
                 finally:
-                    conn.autocommit = False
+                    if conn.pgconn.transaction_status != psycopg.pq.TransactionStatus.ACTIVE:
+                        conn.autocommit = False  # (an abandoned one is closed by the pool)
         except CsmError:
             raise
         except Exception as err:

@@ -8,6 +8,11 @@
 - One connection per store, shared by the threads of a process under a lock.
 - The schema migrates forward when the file is opened; a file written by a newer csmcore raises
   :class:`~csmcore.errors.SchemaVersionError` and is left untouched.
+- ``?statement_timeout=30`` is the most seconds one statement may run (a number of seconds,
+  fractions allowed, default 30; ``0`` means no limit), as for PostgreSQL. SQLite checks it
+  every few thousand virtual-machine steps (``sqlite3.Connection.set_progress_handler``) and
+  interrupts a statement that runs longer: it raises :class:`~csmcore.errors.StorageError`
+  naming the statement timeout, and its transaction is rolled back, so nothing is half-written.
 """
 
 from __future__ import annotations
@@ -35,20 +40,68 @@ class _SqliteDialect(Dialect):
     migrations = standard_migrations("TEXT", " WITHOUT ROWID")
 
 
-class _SqliteCursor:
-    __slots__ = ("_conn",)
+_DEFAULT_STATEMENT_TIMEOUT = 30.0
+_PROGRESS_STEPS = 10_000
+"""SQLite virtual-machine instructions between two checks of the statement's time budget."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+
+class _Budget:
+    """The time budget of the statement running on one connection (its progress handler)."""
+
+    __slots__ = ("deadline", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = float("inf")
+
+    def start(self) -> None:
+        self.deadline = time.monotonic() + self.seconds
+
+    def stop(self) -> None:
+        self.deadline = float("inf")
+
+    def __call__(self) -> int:
+        if time.monotonic() > self.deadline:
+            return 1  # SQLite interrupts the statement
+        return 0
+
+
+class _SqliteCursor:
+    __slots__ = ("_budget", "_conn")
+
+    def __init__(self, conn: sqlite3.Connection, budget: _Budget | None) -> None:
         self._conn = conn
+        self._budget = budget
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._conn.execute(sql, params).fetchall()
+        budget = self._budget
+        if budget is None:
+            return self._conn.execute(sql, params).fetchall()
+        budget.start()
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        finally:
+            budget.stop()
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._conn.execute(sql, params).rowcount
+        budget = self._budget
+        if budget is None:
+            return self._conn.execute(sql, params).rowcount
+        budget.start()
+        try:
+            return self._conn.execute(sql, params).rowcount
+        finally:
+            budget.stop()
 
     def run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self._conn.executemany(sql, rows)
+        budget = self._budget
+        if budget is not None:
+            budget.start()  # one budget for the batch
+        try:
+            self._conn.executemany(sql, rows)
+        finally:
+            if budget is not None:
+                budget.stop()
 
 
 class SqliteStore(SqlStore):
@@ -56,8 +109,10 @@ class SqliteStore(SqlStore):
 
     ``path`` is a file path (``":memory:"`` gives a private, temporary database); ``timeout`` is
     how many seconds a writer waits for another process's write lock before raising
-    :class:`~csmcore.errors.StorageError`. Raises :class:`~csmcore.errors.StorageError` when the
-    file cannot be opened and :class:`~csmcore.errors.SchemaVersionError` for a newer schema.
+    :class:`~csmcore.errors.StorageError`; ``statement_timeout`` is the most seconds one
+    statement may run (0: no limit) before it is interrupted with StorageError. Raises
+    :class:`~csmcore.errors.StorageError` when the file cannot be opened and
+    :class:`~csmcore.errors.SchemaVersionError` for a newer schema.
     """
 
     dialect = _SqliteDialect()
@@ -65,7 +120,20 @@ class SqliteStore(SqlStore):
     integrity_errors = (sqlite3.IntegrityError,)
     value_errors = (sqlite3.DataError, OverflowError)  # text too long, integer beyond 64 bits
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 30.0,
+        statement_timeout: float = _DEFAULT_STATEMENT_TIMEOUT,
+    ) -> None:
+        if not 0 <= statement_timeout < 2**31 / 1000:  # also refuses NaN
+            raise ValidationError(
+                f"statement_timeout={statement_timeout!r} is not a number of seconds from 0 "
+                "(no limit) to 2147483"
+            )
+        self._statement_timeout = statement_timeout
+        self._budget = _Budget(statement_timeout) if statement_timeout else None
         self._path = os.fspath(path)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
@@ -77,6 +145,8 @@ class SqliteStore(SqlStore):
         except sqlite3.Error as err:
             raise StorageError(f"cannot open SQLite file {self._path!r}: {err}") from err
         self._conn = conn
+        if self._budget is not None:
+            conn.set_progress_handler(self._budget, _PROGRESS_STEPS)
         # room for the few parameters a query adds (keyset, page size)
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 16
         if limit < self.dialect.max_params:
@@ -110,9 +180,10 @@ class SqliteStore(SqlStore):
     def from_url(cls, url: str) -> SqliteStore:
         """Open ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``.
 
-        The only query parameter is ``timeout`` (seconds). Raises
-        :class:`~csmcore.errors.ValidationError` for a URL without a path or with other
-        parameters.
+        The query parameters are ``timeout`` (seconds to wait for another process's write
+        lock) and ``statement_timeout`` (seconds, see the module documentation). Raises
+        :class:`~csmcore.errors.ValidationError` for a URL without a path, with other
+        parameters or with a bad value.
         """
         prefix = "sqlite:///"
         if not url.lower().startswith(prefix) or len(url) == len(prefix):
@@ -123,10 +194,21 @@ class SqliteStore(SqlStore):
         rest = url[len(prefix) :]
         path, _, query = rest.partition("?")
         options = dict(parse_qsl(query, keep_blank_values=True))
-        unknown = sorted(set(options) - {"timeout"})
+        unknown = sorted(set(options) - {"timeout", "statement_timeout"})
         if unknown:
             raise ValidationError(
-                f"url={url!r} has unknown parameters {unknown}; the only one accepted is timeout"
+                f"url={url!r} has unknown parameters {unknown}; the ones accepted are timeout "
+                "and statement_timeout"
+            )
+        raw_statement = options.get("statement_timeout", str(_DEFAULT_STATEMENT_TIMEOUT))
+        try:
+            statement_timeout = float(raw_statement)
+        except ValueError:
+            statement_timeout = -1.0
+        if not 0 <= statement_timeout < 2**31 / 1000:
+            raise ValidationError(
+                f"url={url!r}: statement_timeout={raw_statement!r} is not a number of seconds "
+                "from 0 (no limit) to 2147483"
             )
         try:
             timeout = float(options.get("timeout", "30"))
@@ -134,12 +216,17 @@ class SqliteStore(SqlStore):
             raise ValidationError(
                 f"url={url!r}: timeout={options['timeout']!r} is not a number of seconds"
             ) from err
-        return cls(path, timeout=timeout)
+        return cls(path, timeout=timeout, statement_timeout=statement_timeout)
 
     @property
     def url(self) -> str:
         """``sqlite:///`` followed by the path (an absolute path gives four slashes)."""
         return f"sqlite:///{self._path}"
+
+    @property
+    def statement_timeout(self) -> float:
+        """The most seconds one statement may run (0: no limit)."""
+        return self._statement_timeout
 
     @property
     def path(self) -> str:
@@ -148,6 +235,23 @@ class SqliteStore(SqlStore):
 
     def _describe(self) -> str:
         return f"SQLite store {self._path!r}"
+
+    def translate_error(self, err: BaseException) -> CsmError | None:
+        """As the shared version, naming the statement timeout when it interrupted ``err``."""
+        budget = self._budget
+        # Only the progress handler interrupts this store's statements (it never calls
+        # Connection.interrupt), so an interrupted statement is one over its time budget.
+        if (
+            budget is not None
+            and isinstance(err, sqlite3.OperationalError)
+            and "interrupted" in str(err)
+        ):
+            return StorageError(
+                f"{self._describe()}: statement timeout: a statement ran longer than "
+                f"{budget.seconds:g} s (statement_timeout) and was interrupted; its "
+                "transaction was rolled back"
+            )
+        return super().translate_error(err)
 
     def _existing_tables(self, cur: Cursor) -> set[str]:
         return {r[0] for r in cur.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -160,7 +264,7 @@ class SqliteStore(SqlStore):
                 raise StorageError(f"{self._describe()} is closed")
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                yield _SqliteCursor(conn)
+                yield _SqliteCursor(conn, self._budget)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -180,7 +284,7 @@ class SqliteStore(SqlStore):
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
-                    result = work(_SqliteCursor(conn))
+                    result = work(_SqliteCursor(conn, self._budget))
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -205,7 +309,7 @@ class SqliteStore(SqlStore):
             if conn is None:
                 raise StorageError(f"{self._describe()} is closed")
             try:
-                return conn.execute(statement, params).fetchall()
+                return _SqliteCursor(conn, self._budget).query(statement, params)
             except Exception as err:
                 self._raise_translated(err)
 

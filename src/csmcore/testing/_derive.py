@@ -23,6 +23,7 @@ from csmcore.errors import CsmError
 from csmcore.tickets import FrozenMap, TicketEventBase
 
 __all__ = [
+    "RANGE",
     "check_bool",
     "check_classes",
     "check_instant",
@@ -118,6 +119,10 @@ def check_classes(name: str, value: object, known: Collection[type], what: str) 
 
 Scalars = Callable[[], st.SearchStrategy[Any]]
 
+RANGE = "csmcore.range"
+"""The attrs metadata key of an event's int field giving its accepted ``(low, high)`` range,
+which the derived strategy draws from (the event's own validators still decide)."""
+
 
 def _for_type(tp: Any, parts: Mapping[str, Scalars]) -> st.SearchStrategy[Any]:
     """A strategy for values of the annotation ``tp`` (names, tags and field values drawn
@@ -151,13 +156,18 @@ def derived_event_strategy(
 ) -> st.SearchStrategy[TicketEventBase]:
     """Valid instances of the declared event ``cls``: each init field drawn from its annotated
     type; draws its validators refuse are rejected (so give a tailored strategy to an event
-    whose fields take a narrow range)."""
+    whose fields take a narrow range, or declare an int field's range in its attrs metadata:
+    ``attrs.field(metadata={RANGE: (low, high)})``, :data:`RANGE` being ``"csmcore.range"``)."""
     hints = typing.get_type_hints(cls)
     fields: dict[str, st.SearchStrategy[Any]] = {}
     for field in attrs.fields(cls):
         if not field.init or field.name == "at":
             continue
-        fields[field.name] = _for_type(hints.get(field.name, Any), parts)
+        bounds = field.metadata.get(RANGE)
+        if bounds is not None:
+            fields[field.name] = st.integers(*bounds)
+        else:
+            fields[field.name] = _for_type(hints.get(field.name, Any), parts)
 
     @st.composite
     def build(draw: st.DrawFn) -> TicketEventBase:

@@ -1,0 +1,275 @@
+"""Escalation engine: planning every ticket and one engine pass at a busy instant, next to
+evaluating the same tickets' SLAs alone (issue 13).
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/bench_escalation.py            # 100,000 open tickets
+    .venv/bin/python benchmarks/bench_escalation.py --quick    # 10,000 tickets, a smoke run
+    .venv/bin/python benchmarks/bench_escalation.py 50000      # any number of tickets
+
+The workload: N open tickets created over the eight hours before a busy instant (a Tuesday
+17:00 UTC), by email or chat, at four priorities, a third of them assigned, a quarter with an
+agent reply, judged against a book of one policy (first reply 4 h, agent work 8 h, on a
+Monday-Friday 08:00-18:00 calendar) and ten rules: percentages of the first reply (50, 75,
+100, 150 %), offsets from agent work's due time (before 1 h, after 0, after 2 business
+hours), urgent and unassigned held for 30 minutes, any target breached, a VIP tag rule.
+
+No Python library runs escalation rules against a store, so the reference is csmcore's own
+SLA evaluation of the same tickets (``SlaBook.evaluate`` at the busy instant), in the same
+run: the issue's goal is a full engine pass within 2x of it. Measured, on memory and SQLite:
+
+- ``SLA evaluate``: every ticket judged once at the busy instant (tickets in memory);
+- ``next_due (pure)``: :func:`csmcore.escalation.next_due` of every ticket (in memory);
+- ``plan_all``: the engine planning every ticket of the store: read, next_due, write the
+  schedule (``csmcore.services.EscalationEngine.plan_all``);
+- ``run``: one engine pass at the busy instant over a freshly planned store (every ticket
+  due): run_ticket, ticket events, firing records, outbox messages, the new schedule, committed
+  100 tickets per unit of work.
+
+Each step is timed by wall clock, best of ``--repeats`` (a pass needs a fresh store, so it is
+built again, untimed, before each repeat). Requirements: none beyond csmcore.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from _common import environment_lines, heading
+from csmcore import BusinessCalendar
+from csmcore.conditions import Always, Condition, Eq, Field, HasTags
+from csmcore.escalation import (
+    AddNote,
+    AddTags,
+    ConditionHeld,
+    DueOffset,
+    EscalationLevel,
+    EscalationRule,
+    Notify,
+    PercentUsed,
+    SetPriority,
+    next_due,
+)
+from csmcore.services import EscalationEngine
+from csmcore.sla import SlaBook, SlaPolicy, SlaTarget
+from csmcore.storage import Store, open_store, role_of
+from csmcore.tickets import Channel, Priority, Role, Ticket
+
+BUSY = datetime(2025, 1, 7, 17, tzinfo=timezone.utc)
+"""The busy instant: a Tuesday, 17:00 UTC, an hour before the calendar closes."""
+
+CAL = BusinessCalendar.weekly("08:00", "18:00", days="mon-fri", timezone="UTC")
+BOOK = SlaBook(
+    calendar=CAL,
+    policies=[
+        SlaPolicy(
+            name="std",
+            position=1,
+            default=True,
+            targets=[
+                SlaTarget(metric="first_reply", within=timedelta(hours=4)),
+                SlaTarget(metric="agent_work", within=timedelta(hours=8)),
+            ],
+        )
+    ],
+)
+
+
+def _notify(template: str) -> Notify:
+    return Notify(channel="email", recipient="$group", template=template)
+
+
+def _rule(
+    name: str, trigger: Any, *actions: Any, condition: Condition | None = None
+) -> EscalationRule:
+    return EscalationRule(
+        name=name,
+        condition=Always() if condition is None else condition,
+        levels=[EscalationLevel(trigger=trigger, actions=list(actions))],
+    )
+
+
+RULES = [
+    _rule("fr-50", PercentUsed(target="first_reply", percent=50), _notify("fr50")),
+    _rule("fr-75", PercentUsed(target="first_reply", percent=75), AddTags(tags={"fr75"})),
+    _rule(
+        "fr-100",
+        PercentUsed(target="first_reply", percent=100),
+        SetPriority(priority="urgent"),
+        _notify("fr100"),
+    ),
+    _rule("fr-150", PercentUsed(target="first_reply", percent=150), AddNote(text="late")),
+    _rule("aw-before", DueOffset.before("agent_work", timedelta(hours=1)), _notify("aw-1h")),
+    _rule("aw-after", DueOffset.after("agent_work"), _notify("aw-breach")),
+    _rule(
+        "aw-after-2h",
+        DueOffset.after("agent_work", timedelta(hours=2), business_hours=True),
+        _notify("aw-page"),
+    ),
+    _rule(
+        "urgent-unassigned",
+        ConditionHeld(duration=timedelta(minutes=30)),
+        _notify("unassigned"),
+        condition=Eq("priority", "urgent") & Eq("assignee", None),
+    ),
+    _rule(
+        "any-breach",
+        ConditionHeld(duration=timedelta(minutes=10)),
+        AddTags(tags={"breached"}),
+        condition=Eq("sla.any_breached", True),
+    ),
+    _rule(
+        "vip",
+        PercentUsed(target="first_reply", percent=25),
+        _notify("vip"),
+        condition=HasTags({"vip"}) & (Field("priority") >= "normal"),
+    ),
+]
+
+PRIORITIES = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]
+
+
+def make_tickets(count: int, seed: int = 13) -> list[Ticket]:
+    rng = random.Random(seed)
+    out = []
+    for n in range(count):
+        created = BUSY - timedelta(minutes=rng.randrange(10, 8 * 60))
+        ticket, _ = Ticket.create(
+            at=created,
+            ticket_id=f"T-{n:07d}",
+            created_by=Role.REQUESTER,
+            channel=rng.choice([Channel.EMAIL, Channel.CHAT]),
+            priority=rng.choice(PRIORITIES),
+            requester=f"c{n}@example.com",
+            tags={"vip"} if rng.random() < 0.1 else (),
+        )
+        when = created
+        if rng.random() < 0.33:
+            when += timedelta(minutes=rng.randrange(1, 20))
+            ticket, _ = ticket.assign(when, f"agent{rng.randrange(20)}")
+        if rng.random() < 0.25:
+            when += timedelta(minutes=rng.randrange(1, 60))
+            if when < BUSY:
+                ticket, _ = ticket.comment(when, Role.AGENT)
+        out.append(ticket)
+    return out
+
+
+def timed(
+    label: str,
+    count: int,
+    func: Callable[[], object],
+    repeats: int,
+    setup: Callable[[], None] | None = None,
+) -> float:
+    runs = []
+    for _ in range(repeats):
+        if setup is not None:
+            setup()
+        started = time.perf_counter()
+        func()
+        runs.append(time.perf_counter() - started)
+    best = min(runs)
+    print(
+        f"  {label:<40} {best:9.3f} s  {best / count * 1e6:9.1f} µs/ticket  "
+        f"({count:,} tickets, best of {len(runs)}, worst {max(runs):.3f} s)"
+    )
+    return best
+
+
+def bench_store(kind: str, tickets: list[Ticket], tmp: str, repeats: int) -> tuple[float, float]:
+    """Time plan_all and one pass on a store of ``kind``; return both best times."""
+    print(heading(f"{kind} store"))
+    count = len(tickets)
+    state: dict[str, Store] = {}
+
+    def fresh() -> None:
+        old = state.pop("store", None)
+        if old is not None:
+            old.close()
+        name = os.urandom(6).hex()
+        state["store"] = open_store(
+            "memory://" if kind == "memory" else f"sqlite:///{tmp}/{name}.db"
+        )
+        state["store"].tickets.add_many(tickets)
+
+    def planned() -> None:
+        fresh()
+        EscalationEngine(state["store"], BOOK, RULES).plan_all()
+
+    plan = timed(
+        "plan_all (next_due of every ticket)",
+        count,
+        lambda: EscalationEngine(state["store"], BOOK, RULES).plan_all(),
+        repeats,
+        setup=fresh,
+    )
+    fired: list[int] = []
+
+    def one_pass() -> None:
+        run = EscalationEngine(state["store"], BOOK, RULES).run(BUSY)
+        fired.append(len(run.firings))
+
+    passed = timed("run at the busy instant (one pass)", count, one_pass, repeats, setup=planned)
+    store = state["store"]
+    messages = len(role_of(store, "outbox").list())
+    print(f"  firings in the pass: {fired[-1]:,}; outbox messages written: {messages:,}")
+    store.close()
+    return plan, passed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("tickets", nargs="?", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help="10,000 tickets, one repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    count = 10_000 if args.quick else args.tickets
+    repeats = 1 if args.quick else args.repeats
+
+    print(heading(f"escalation: {count:,} open tickets, {len(RULES)} rules"))
+    for line in environment_lines():
+        print(line)
+    tickets = make_tickets(count)
+
+    print(heading("pure (tickets in memory)"))
+    sla = timed(
+        "SLA evaluate (the reference)",
+        count,
+        lambda: [BOOK.evaluate(t, BUSY) for t in tickets],
+        repeats,
+    )
+    pure = timed(
+        "next_due (pure)",
+        count,
+        lambda: [
+            next_due(t, BOOK, RULES, t.created_at - timedelta(microseconds=1)) for t in tickets
+        ],
+        repeats,
+    )
+    results: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in ("memory", "sqlite"):
+            results[kind] = bench_store(kind, tickets, tmp, repeats)
+
+    print(heading("ratios to SLA evaluation alone (goal: a full pass within 2x)"))
+    print(f"  {'next_due (pure) / SLA evaluate':<48} {pure / sla:8.2f}x")
+    for kind, (plan, passed) in results.items():
+        print(f"  {kind + ': plan_all / SLA evaluate':<48} {plan / sla:8.2f}x")
+        verdict = "PASS" if passed / sla <= 2 else "MISS"
+        print(
+            f"  {kind + ': full pass / SLA evaluate':<48} {passed / sla:8.2f}x   "
+            f"goal <= 2x: {verdict}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

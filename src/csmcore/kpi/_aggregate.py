@@ -1,0 +1,609 @@
+"""Streaming, mergeable KPI aggregation over ticket metrics, grouped by ticket dimensions and
+time buckets (:class:`KpiAggregator`, :class:`Kpis`).
+
+Records are taken in batches and grouped; each group's figures are then accumulated column by
+column with C-level iteration (``map``, ``filter``, ``Counter``), so the per-record Python work
+is one dictionary lookup. Memory stays constant in the number of tickets except for the values
+an exact median, percentile or backlog age needs.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from datetime import date, datetime, timedelta, tzinfo
+from functools import partial
+from itertools import compress, islice
+from operator import attrgetter, is_not, itemgetter, sub
+from typing import Any, Final, Literal
+
+import attrs
+
+from csmcore._time import resolve_zone
+from csmcore.calendars import BusinessCalendar
+from csmcore.errors import InvalidType, ValidationError
+from csmcore.kpi._metrics import DURATION_METRICS, TicketMetrics, ticket_metrics
+from csmcore.kpi._scores import check_score
+from csmcore.kpi._stats import DurationStats, DurationSummary, check_percentiles, quantile
+from csmcore.sla import SlaBook, SlaState
+from csmcore.tickets import Channel, Status, Ticket
+
+__all__ = [
+    "DEFAULT_AGE_EDGES",
+    "FIGURES",
+    "Backlog",
+    "Bucket",
+    "KpiAggregator",
+    "Kpis",
+    "SlaFigures",
+    "time_bucket",
+]
+
+Bucket = Literal["day", "week", "month", "quarter"]
+_BUCKETS: Final = ("day", "week", "month", "quarter")
+_US: Final = timedelta(microseconds=1)
+_not_none: Final = partial(is_not, None)
+_UNSOLVED: Final = frozenset({Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD})
+_SLA_SLOT: Final = {SlaState.ACHIEVED: 0, SlaState.BREACHED: 1}
+_PLAIN_DIMENSIONS: Final = frozenset(
+    {"priority", "channel", "group", "assignee", "status", "created_by"}
+)
+_BATCH: Final = 4096
+_METRICS_ONLY: Final = {TicketMetrics}
+DEFAULT_AGE_EDGES: Final = (
+    timedelta(days=1),
+    timedelta(days=3),
+    timedelta(days=7),
+    timedelta(days=30),
+)
+
+
+def time_bucket(instant: datetime, bucket: Bucket, zone: tzinfo) -> date:
+    """The first day of the ``bucket`` (day, ISO week from Monday, month, quarter) holding
+    ``instant`` in time zone ``zone``.
+
+    >>> from datetime import timezone
+    >>> time_bucket(datetime(2025, 5, 31, 23, 30, tzinfo=timezone.utc), "quarter", timezone.utc)
+    datetime.date(2025, 4, 1)
+    """
+    day = instant.astimezone(zone).date()
+    if bucket == "day":
+        return day
+    if bucket == "week":
+        return day - timedelta(days=day.weekday())
+    if bucket == "month":
+        return day.replace(day=1)
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+@attrs.frozen(kw_only=True)
+class SlaFigures:
+    """SLA outcomes of one target (or all): ``rate`` is achieved / (achieved + breached), None
+    when neither; ``running`` targets (active or paused) are not in the rate."""
+
+    achieved: int = 0
+    breached: int = 0
+    running: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        """The achievement rate in 0..1 (None when no target finished)."""
+        done = self.achieved + self.breached
+        return self.achieved / done if done else None
+
+    @property
+    def breach_rate(self) -> float | None:
+        """breached / (achieved + breached), None when no target finished."""
+        done = self.achieved + self.breached
+        return self.breached / done if done else None
+
+
+@attrs.frozen(kw_only=True)
+class Backlog:
+    """Unsolved tickets at the instant their metrics were taken: ``count``, the ``p50`` and
+    ``p90`` of their ages (None when empty), and ``buckets``: ``(from, to, count)`` per age
+    range, ``to`` None for the last (open-ended) one."""
+
+    count: int
+    p50: timedelta | None
+    p90: timedelta | None
+    buckets: tuple[tuple[timedelta, timedelta | None, int], ...]
+
+
+@attrs.frozen(kw_only=True)
+class Kpis:
+    """The KPIs of one group of tickets (see ``docs/kpi-reference.md`` for each formula).
+
+    ``durations`` maps each summarised duration metric to its :class:`DurationSummary`;
+    ``sla`` maps each target to its :class:`SlaFigures`, ``sla_overall`` sums them; ``csat`` is
+    the top-box share (0..1) of ``csat_responses`` ratings, ``ces`` the mean or agreeing share
+    of ``ces_responses`` answers; ``one_touch_rate`` (first-contact resolution) and
+    ``two_touch_rate`` are over the ``solved`` tickets, ``reopen_rate`` over the tickets
+    ``resolved`` at least once; ``channels`` counts tickets per channel. Rates are None when
+    their denominator is 0.
+    """
+
+    tickets: int
+    durations: dict[str, DurationSummary]
+    sla: dict[str, SlaFigures]
+    sla_overall: SlaFigures
+    csat: float | None
+    csat_responses: int
+    ces: float | None
+    ces_responses: int
+    solved: int
+    one_touch_rate: float | None
+    two_touch_rate: float | None
+    resolved: int
+    reopened: int
+    reopen_rate: float | None
+    backlog: Backlog
+    channels: dict[Channel, int]
+
+    def __getattr__(self, name: str) -> DurationSummary:
+        # kpis.first_reply is kpis.durations["first_reply"]
+        durations = object.__getattribute__(self, "durations")
+        if name in durations:
+            summary: DurationSummary = durations[name]
+            return summary
+        raise AttributeError(name)
+
+
+FIGURES: Final = ("sla", "csat", "ces", "touch", "reopens", "channels", "backlog")
+"""The figure families a :class:`KpiAggregator` can compute besides the durations."""
+
+# The fields each family counts, read together by one attrgetter into one Counter per group.
+_FAMILY_FIELDS: Final = {
+    "sla": ("sla",),
+    "csat": ("csat_score", "csat_scale"),
+    "ces": ("ces_score", "ces_scale"),
+    "touch": ("one_touch", "two_touch"),
+    "reopens": ("status", "reopens"),
+    "channels": ("channel",),
+    "backlog": (),
+}
+
+
+class _Group:
+    """The running state of one group: the duration accumulators, one Counter of the tuples
+    of the counted fields (few distinct values), and the backlog ages."""
+
+    __slots__ = ("ages", "combos", "durations", "tickets")
+
+    def __init__(self, metrics: Sequence[str], keep: frozenset[str]) -> None:
+        self.tickets = 0
+        self.durations = {m: DurationStats(keep_values=m in keep) for m in metrics}
+        self.combos: Counter[Any] = Counter()
+        self.ages: list[timedelta] = []
+
+    def absorb(self, rows: list[tuple[Any, ...]], plan: _Plan) -> None:
+        """Count ``rows`` (the plan's columns of each record), column by column."""
+        n = len(rows)
+        self.tickets += n
+        cols = list(zip(*rows, strict=True))
+        for name, i in plan.metric_index:
+            defined = list(filter(_not_none, cols[i]))
+            self.durations[name].add_many(defined, n - len(defined))
+        combo = plan.combo_index
+        if len(combo) == 1:
+            self.combos.update(cols[combo[0]])
+        elif combo:
+            self.combos.update(zip(*[cols[i] for i in combo], strict=True))
+        if plan.backlog:
+            status, at, created = plan.backlog_index
+            chosen = list(map(_UNSOLVED.__contains__, cols[status]))
+            if any(chosen):
+                self.ages += map(sub, compress(cols[at], chosen), compress(cols[created], chosen))
+
+    def merge(self, other: _Group) -> None:
+        self.tickets += other.tickets
+        for name, stats in self.durations.items():
+            stats.merge(other.durations[name])
+        self.combos.update(other.combos)
+        self.ages += other.ages
+
+
+class _Plan:
+    """What an aggregator reads from each record: one attrgetter of every column it needs (a
+    single pass over the records, which are large objects), and where each column lands."""
+
+    __slots__ = (
+        "backlog",
+        "backlog_index",
+        "combo_index",
+        "fields",
+        "key",
+        "metric_index",
+        "row",
+    )
+
+    def __init__(
+        self,
+        key_fields: Sequence[str],
+        metrics: Sequence[tuple[str, str]],
+        figures: Sequence[str],
+    ) -> None:
+        fields: list[str] = []
+        for family in figures:
+            for name in _FAMILY_FIELDS[family]:
+                if name not in fields:
+                    fields.append(name)
+        self.fields = tuple(fields)
+        self.backlog = "backlog" in figures
+        backlog = ("status", "at", "created_at") if self.backlog else ()
+        columns = list(dict.fromkeys([*key_fields, *(a for _, a in metrics), *fields, *backlog]))
+        for spare in ("status", "at"):  # attrgetter gives tuples from two names on
+            if len(columns) < 2 and spare not in columns:
+                columns.append(spare)
+        where = {name: i for i, name in enumerate(columns)}
+        self.row: Callable[[Any], tuple[Any, ...]] = attrgetter(*columns)
+        self.metric_index = [(name, where[attribute]) for name, attribute in metrics]
+        # one counted field: the Counter counts its values themselves (see _kpis)
+        self.combo_index = [where[name] for name in fields]
+        self.backlog_index: tuple[int, int, int] = (
+            (where["status"], where["at"], where["created_at"]) if backlog else (0, 0, 0)
+        )
+        self.key: Callable[[tuple[Any, ...]], Any] | None = (
+            itemgetter(*(where[f] for f in key_fields)) if key_fields else None
+        )
+
+
+def _dimension(name: object) -> tuple[Callable[[TicketMetrics], Any], bool]:
+    """The key function of one grouping dimension and whether it explodes (tags)."""
+    if callable(name):
+        return name, False
+    if not isinstance(name, str):
+        raise InvalidType(
+            f"by={name!r} is not a dimension name or a function of TicketMetrics",
+            field="by",
+            value=name,
+        )
+    if name in _PLAIN_DIMENSIONS:
+        return attrgetter(name), False
+    if name == "tags":
+        return attrgetter("tags"), True
+    if name.startswith("field:") and len(name) > len("field:"):
+        field = name[len("field:") :]
+        return (lambda m: m.fields.get(field)), False
+    raise ValidationError(
+        f"by={name!r} is not a dimension; accepted: {', '.join(sorted(_PLAIN_DIMENSIONS))}, "
+        "'tags', 'field:<name>', or a function of TicketMetrics",
+        field="by",
+        value=name,
+    )
+
+
+class KpiAggregator:
+    """Accumulates :class:`Kpis` per group over any iterable of :class:`TicketMetrics` (or of
+    :class:`~csmcore.tickets.Ticket`, turned into metrics at ``at`` with ``calendar`` and
+    ``book``), streaming; mergeable: aggregating parts and merging them gives the same figures
+    as aggregating the whole.
+
+    ``by``: dimensions (``"priority"``, ``"channel"``, ``"group"``, ``"assignee"``,
+    ``"status"``, ``"created_by"``, ``"tags"`` (a ticket counts once in each of its tags'
+    groups; untagged tickets in the group None), ``"field:<name>"``, or a function of the
+    metrics). ``bucket``: ``"day"``, ``"week"``, ``"month"`` or ``"quarter"`` of the instant
+    named ``bucket_on`` (``"created_at"`` or ``"solved_at"``) in ``timezone``, added as the
+    last part of each group key (the first day of the bucket, a ``date``). ``metrics``: which
+    duration metrics to summarise; ``business=True`` summarises their business-time twins.
+    ``percentiles`` beyond the median. ``exact``: keep the values of every duration metric
+    (True, the default: medians and percentiles), of none (False: constant memory, no medians),
+    or of the metrics named. ``figures``: the families computed besides durations (default all
+    of :data:`FIGURES`; one not asked is left empty: 0, None or {}). ``csat_top``: how many top
+    boxes count as satisfied; ``ces_method``/``ces_agree_at`` as :func:`csmcore.kpi.ces`;
+    ``age_edges``: the backlog age buckets.
+
+    Raises ValidationError (or InvalidType) for a bad setting, naming it.
+
+    >>> from datetime import timezone
+    >>> from csmcore.testing.builders import make_ticket
+    >>> t0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+    >>> a, _ = make_ticket("A", at=t0).comment(t0 + timedelta(minutes=10), "agent")
+    >>> b, _ = make_ticket("B", at=t0).comment(t0 + timedelta(minutes=30), "agent")
+    >>> agg = KpiAggregator(by=["channel"]).update([a, b])
+    >>> kpis = agg.results()[("email",)]
+    >>> kpis.tickets, str(kpis.first_reply.median)
+    (2, '0:20:00')
+    """
+
+    def __init__(
+        self,
+        *,
+        by: Iterable[str | Callable[[TicketMetrics], Hashable]] = (),
+        bucket: Bucket | None = None,
+        bucket_on: Literal["created_at", "solved_at"] = "created_at",
+        timezone: str | tzinfo = "UTC",
+        metrics: Iterable[str] = DURATION_METRICS,
+        business: bool = False,
+        percentiles: Iterable[float] = (90,),
+        exact: bool | Iterable[str] = True,
+        figures: Iterable[str] = FIGURES,
+        csat_top: int = 2,
+        ces_method: Literal["mean", "agree"] = "mean",
+        ces_agree_at: int | None = None,
+        age_edges: Iterable[timedelta] = DEFAULT_AGE_EDGES,
+        at: datetime | None = None,
+        calendar: BusinessCalendar | None = None,
+        book: SlaBook | None = None,
+    ) -> None:
+        self.by = (by,) if isinstance(by, str) else tuple(by)
+        self._dims = [_dimension(d) for d in self.by]
+        if bucket is not None and bucket not in _BUCKETS:
+            raise ValidationError(
+                f"bucket={bucket!r} is not a time bucket; accepted: {', '.join(_BUCKETS)}",
+                field="bucket",
+                value=bucket,
+            )
+        if bucket_on not in ("created_at", "solved_at"):
+            raise ValidationError(
+                f"bucket_on={bucket_on!r}; accepted: 'created_at', 'solved_at'",
+                field="bucket_on",
+                value=bucket_on,
+            )
+        self.bucket = bucket
+        self.zone = resolve_zone(timezone)
+        self.metrics = _names("metrics", metrics, DURATION_METRICS)
+        self.figures = _names("figures", figures, FIGURES)
+        if isinstance(exact, bool):
+            keep = frozenset(self.metrics) if exact else frozenset()
+        else:
+            keep = frozenset(_names("exact", exact, self.metrics))
+        self.keep = keep
+        self.percentiles = check_percentiles(percentiles)
+        self.csat_top = check_score(csat_top, 1, 9, "csat_top")
+        if ces_method not in ("mean", "agree"):
+            raise ValidationError(
+                f"ces_method={ces_method!r}; accepted: 'mean', 'agree'",
+                field="ces_method",
+                value=ces_method,
+            )
+        self.ces_method = ces_method
+        self.ces_agree_at = None if ces_agree_at is None else check_score(ces_agree_at, 1, 10)
+        edges = tuple(age_edges)
+        if any(not isinstance(e, timedelta) or e <= timedelta() for e in edges) or list(
+            edges
+        ) != sorted(set(edges)):
+            raise ValidationError(
+                f"age_edges={edges!r} are not increasing positive timedeltas",
+                field="age_edges",
+                value=edges,
+            )
+        self.age_edges = edges
+        self.at, self.calendar, self.book = at, calendar, book
+        suffix = "_business" if business else ""
+        self.business = bool(business)
+        self._bucket_getter = attrgetter(bucket_on)
+        names = [d for d in self.by if isinstance(d, str)]
+        self._fast = (
+            bucket is None and len(names) == len(self.by) and set(names) <= _PLAIN_DIMENSIONS
+        )
+        self._plan = _Plan(
+            names if self._fast else (),
+            [(m, m + suffix) for m in self.metrics],
+            self.figures,
+        )
+        self._single = len(self.by) == 1 and self._fast
+        self._groups: dict[Any, _Group] = {}
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def _keys(self, record: TicketMetrics) -> list[tuple[Any, ...]]:
+        keys: list[tuple[Any, ...]] = [()]
+        for fn, explodes in self._dims:
+            value = fn(record)
+            options = (sorted(value) or [None]) if explodes else [value]
+            keys = [(*k, o) for k in keys for o in options]
+        if self.bucket is not None:
+            instant = self._bucket_getter(record)
+            start = None if instant is None else time_bucket(instant, self.bucket, self.zone)
+            keys = [(*k, start) for k in keys]
+        return keys
+
+    # -- accumulating -------------------------------------------------------------------------
+
+    def _records(self, items: Iterable[TicketMetrics | Ticket]) -> Iterator[TicketMetrics]:
+        for item in items:
+            if isinstance(item, TicketMetrics):
+                yield item
+            elif isinstance(item, Ticket):
+                yield ticket_metrics(item, self.at, calendar=self.calendar, book=self.book)
+            else:
+                raise InvalidType(
+                    f"{item!r} is not a Ticket or TicketMetrics", field="items", value=item
+                )
+
+    def add(self, item: TicketMetrics | Ticket) -> KpiAggregator:
+        """Count one ticket (or its metrics); returns self."""
+        return self.update((item,))
+
+    def update(self, items: Iterable[TicketMetrics | Ticket]) -> KpiAggregator:
+        """Count every ticket (or metrics) of ``items``, reading them in batches; returns self.
+
+        Raises InvalidType for an item that is neither.
+        """
+        if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+            raise InvalidType(
+                f"items={items!r} is not an iterable of tickets or metrics",
+                field="items",
+                value=items,
+            )
+        if isinstance(items, list):
+            for start in range(0, len(items), _BATCH):
+                chunk = items[start : start + _BATCH]
+                if set(map(type, chunk)) == _METRICS_ONLY:
+                    self._absorb(chunk)
+                else:
+                    self._absorb(list(self._records(chunk)))
+            return self
+        stream = self._records(items)
+        while batch := list(islice(stream, _BATCH)):
+            self._absorb(batch)
+        return self
+
+    def _group(self, key: Any) -> _Group:
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(self.metrics, self.keep)
+        return group
+
+    def _absorb(self, batch: list[TicketMetrics]) -> None:
+        plan = self._plan
+        rows = list(map(plan.row, batch))
+        split: dict[Any, list[tuple[Any, ...]]] = {}
+        if not self._fast:
+            for record, row in zip(batch, rows, strict=True):
+                for key in self._keys(record):
+                    split.setdefault(key, []).append(row)
+        elif plan.key is None:
+            split[()] = rows
+        else:
+            get = split.get
+            for key, row in zip(map(plan.key, rows), rows, strict=True):
+                members = get(key)
+                if members is None:
+                    split[key] = [row]
+                else:
+                    members.append(row)
+        for key, members in split.items():
+            self._group(key).absorb(members, plan)
+
+    def _settings(self) -> tuple[Any, ...]:
+        return (
+            self.by,
+            self.bucket,
+            self.zone,
+            self.metrics,
+            self.figures,
+            self.keep,
+            self.business,
+        )
+
+    def merge(self, other: KpiAggregator) -> KpiAggregator:
+        """Add everything ``other`` counted (built with the same settings); returns self.
+
+        Raises ValidationError when the grouping, metrics, figures or exactness differ.
+        """
+        if not isinstance(other, KpiAggregator):
+            raise InvalidType(f"{other!r} is not a KpiAggregator", field="other", value=other)
+        if self._settings() != other._settings():
+            raise ValidationError(
+                "cannot merge KPI aggregators with different grouping, metrics, figures or "
+                "exactness"
+            )
+        for key, group in other._groups.items():
+            self._group(key).merge(group)
+        return self
+
+    # -- results ------------------------------------------------------------------------------
+
+    def results(self) -> dict[tuple[Any, ...], Kpis]:
+        """The :class:`Kpis` of each group, keyed by a tuple of the ``by`` values (and the
+        bucket's first day last); ``()`` when ungrouped."""
+        return {
+            ((k,) if self._single else tuple(k)): self._kpis(g) for k, g in self._groups.items()
+        }
+
+    def total(self) -> Kpis:
+        """The :class:`Kpis` of all tickets counted (with ``by`` containing ``"tags"``, a
+        ticket in several tag groups counts several times)."""
+        whole = _Group(self.metrics, self.keep)
+        for group in self._groups.values():
+            whole.merge(group)
+        return self._kpis(whole)
+
+    def _kpis(self, g: _Group) -> Kpis:
+        durations = {name: s.summary(self.percentiles) for name, s in g.durations.items()}
+        fields = self._plan.fields
+        rows: list[tuple[dict[str, Any], int]] = [
+            (dict(zip(fields, (combo,) if len(fields) == 1 else combo, strict=True)), n)
+            for combo, n in g.combos.items()
+        ]
+        per_target: dict[str, list[int]] = {}
+        csat_n = satisfied = ces_n = ces_total = agreeing = 0
+        solved = one = two = reopened = 0
+        channels: Counter[Channel] = Counter()
+        for row, n in rows:
+            for target, state in row.get("sla", ()):
+                slot = per_target.setdefault(target, [0, 0, 0])
+                slot[
+                    0 if state is SlaState.ACHIEVED else 1 if state is SlaState.BREACHED else 2
+                ] += n
+            score, scale = row.get("csat_score"), row.get("csat_scale")
+            if score is not None and scale is not None:
+                csat_n += n
+                satisfied += n if score >= scale - self.csat_top + 1 else 0
+            score, scale = row.get("ces_score"), row.get("ces_scale")
+            if score is not None and scale is not None:
+                ces_n += n
+                ces_total += score * n
+                threshold = scale - 2 if self.ces_agree_at is None else self.ces_agree_at
+                agreeing += n if score >= threshold else 0
+            if "touch" in self.figures and row["one_touch"] is not None:
+                solved += n
+                one += n if row["one_touch"] else 0
+                two += n if row["two_touch"] else 0
+            if "reopens" in self.figures and row["status"] not in _UNSOLVED:
+                reopened += n if row["reopens"] else 0
+            if "channels" in self.figures:
+                channels[row["channel"]] += n
+        resolved = 0
+        if "reopens" in self.figures:
+            resolved = sum(n for row, n in rows if row["status"] not in _UNSOLVED)
+        sla = {
+            t: SlaFigures(achieved=a, breached=b, running=r)
+            for t, (a, b, r) in sorted(per_target.items())
+        }
+        ces: float | None = None
+        if ces_n:
+            ces = ces_total / ces_n if self.ces_method == "mean" else agreeing / ces_n
+        return Kpis(
+            tickets=g.tickets,
+            durations=durations,
+            sla=sla,
+            sla_overall=SlaFigures(
+                achieved=sum(f.achieved for f in sla.values()),
+                breached=sum(f.breached for f in sla.values()),
+                running=sum(f.running for f in sla.values()),
+            ),
+            csat=satisfied / csat_n if csat_n else None,
+            csat_responses=csat_n,
+            ces=ces,
+            ces_responses=ces_n,
+            solved=solved,
+            one_touch_rate=one / solved if solved else None,
+            two_touch_rate=two / solved if solved else None,
+            resolved=resolved,
+            reopened=reopened,
+            reopen_rate=reopened / resolved if resolved else None,
+            backlog=self._backlog(g.ages),
+            channels=dict(sorted(channels.items())),
+        )
+
+    def _backlog(self, ages: list[timedelta]) -> Backlog:
+        ages.sort()
+        bounds = [timedelta(), *self.age_edges]
+        buckets = []
+        for i, low in enumerate(bounds):
+            high = bounds[i + 1] if i + 1 < len(bounds) else None
+            start = bisect_left(ages, low)
+            end = len(ages) if high is None else bisect_left(ages, high)
+            buckets.append((low, high, end - start))
+        return Backlog(
+            count=len(ages),
+            p50=quantile(ages, 50.0) if ages else None,
+            p90=quantile(ages, 90.0) if ages else None,
+            buckets=tuple(buckets),
+        )
+
+
+def _names(argument: str, value: Iterable[str], accepted: Sequence[str]) -> tuple[str, ...]:
+    chosen = (value,) if isinstance(value, str) else tuple(value)
+    for name in chosen:
+        if name not in accepted:
+            raise ValidationError(
+                f"{argument}: {name!r} is not accepted; accepted: {', '.join(accepted)}",
+                field=argument,
+                value=name,
+            )
+    return tuple(dict.fromkeys(chosen))

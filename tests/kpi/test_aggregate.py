@@ -1,0 +1,267 @@
+"""KpiAggregator: a hand-worked scenario for every KPI, grouping and time buckets, properties
+(order, merging, medians), bad settings."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from csmcore.errors import InvalidType, ValidationError
+from csmcore.kpi import Bucket, KpiAggregator, Kpis, TicketMetrics, time_bucket
+from csmcore.sla import SlaState
+from csmcore.testing.builders import make_ticket
+from csmcore.tickets import Channel, FrozenMap, Priority, Status
+from tests.kpi.support import T0, H, M, metric_records, metrics
+
+AT = T0 + timedelta(days=5)
+D = timedelta(days=1)
+
+
+def scenario() -> list[TicketMetrics]:
+    """Four tickets judged at AT (numbers worked out in test_every_kpi_of_the_scenario)."""
+    return [
+        metrics(
+            "A", at=AT, channel=Channel.EMAIL, priority=Priority.HIGH, status=Status.SOLVED,
+            first_reply=10 * M, full_resolution=2 * H, replies=1, one_touch=True,
+            two_touch=False, csat_score=5, csat_scale=5,
+            sla=(("first reply", SlaState.ACHIEVED),),
+        ),
+        metrics(
+            "B", at=AT, channel=Channel.EMAIL, priority=Priority.HIGH, status=Status.SOLVED,
+            first_reply=30 * M, full_resolution=4 * H, replies=2, one_touch=False,
+            two_touch=True, reopens=1, csat_score=2, csat_scale=5,
+            sla=(("first reply", SlaState.BREACHED),),
+        ),
+        metrics(
+            "C", at=AT, channel=Channel.CHAT, priority=Priority.LOW, status=Status.OPEN,
+            created_at=AT - 3 * D - H,
+        ),
+        metrics(
+            "D", at=AT, channel=Channel.CHAT, priority=Priority.LOW, status=Status.PENDING,
+            created_at=AT - 10 * H, first_reply=20 * M, ces_score=6, ces_scale=7,
+            sla=(("first reply", SlaState.ACTIVE),),
+        ),
+    ]  # fmt: skip
+
+
+def test_every_kpi_of_the_scenario() -> None:
+    k = KpiAggregator(percentiles=(90,)).update(scenario()).total()
+    assert k.tickets == 4
+    # first reply: 10m, 30m, 20m defined, C excluded; mean 20m, median 20m;
+    # p90: sorted [10, 20, 30], rank (3 - 1) * 0.9 = 1.8 -> 20m + 0.8 * 10m = 28m
+    fr = k.first_reply
+    assert (fr.count, fr.excluded, fr.mean, fr.median) == (3, 1, 20 * M, 20 * M)
+    assert fr.percentiles == {90.0: 28 * M}
+    assert fr.total == 60 * M
+    # full resolution: 2h and 4h (A, B); mean = median = 3h; C and D excluded
+    res = k.full_resolution
+    assert (res.count, res.excluded, res.mean, res.median) == (2, 2, 3 * H, 3 * H)
+    # a metric nobody has: count 0, everything None
+    assert k.agent_wait.count == 0
+    assert k.agent_wait.mean is None
+    assert k.agent_wait.excluded == 4
+    # SLA first reply: achieved A, breached B, running D -> rate 1 / (1 + 1) = 0.5
+    assert k.sla["first reply"].achieved == 1
+    assert k.sla["first reply"].breached == 1
+    assert k.sla["first reply"].running == 1
+    assert k.sla["first reply"].rate == 0.5
+    assert k.sla_overall.rate == 0.5
+    assert k.sla_overall.breach_rate == 0.5
+    # CSAT: 5 (satisfied) and 2 -> 1 / 2
+    assert (k.csat, k.csat_responses) == (0.5, 2)
+    # CES: one answer, 6 on 1-7
+    assert (k.ces, k.ces_responses) == (6.0, 1)
+    # solved: A (one touch), B (two touch) -> 0.5 each; reopened: B of the two solved
+    assert (k.solved, k.one_touch_rate, k.two_touch_rate) == (2, 0.5, 0.5)
+    assert (k.resolved, k.reopened, k.reopen_rate) == (2, 1, 0.5)
+    # backlog: C (73h old) and D (10h old); p50 = (10h + 73h) / 2 = 41h30m;
+    # p90 = 10h + 0.9 * 63h = 66h42m; buckets: <1d: D; 3d-7d: C
+    assert k.backlog.count == 2
+    assert k.backlog.p50 == 41 * H + 30 * M
+    assert k.backlog.p90 == 66 * H + 42 * M
+    assert [n for _, _, n in k.backlog.buckets] == [1, 0, 1, 0, 0]
+    assert k.backlog.buckets[0] == (timedelta(), D, 1)
+    assert k.backlog.buckets[-1] == (30 * D, None, 0)
+    assert k.channels == {Channel.CHAT: 2, Channel.EMAIL: 2}
+
+
+def test_ces_as_share_agreeing_and_csat_top_box() -> None:
+    records = scenario()
+    k = KpiAggregator(ces_method="agree", csat_top=1).update(records).total()
+    assert k.ces == 1.0  # 6 >= 5
+    assert k.csat == 0.5  # only 5 is the top box
+    k = KpiAggregator(ces_method="agree", ces_agree_at=7).update(records).total()
+    assert k.ces == 0.0
+
+
+def test_grouped_by_priority_and_channel() -> None:
+    results = KpiAggregator(by=["priority", "channel"]).update(scenario()).results()
+    assert set(results) == {(Priority.HIGH, Channel.EMAIL), (Priority.LOW, Channel.CHAT)}
+    high = results[(Priority.HIGH, Channel.EMAIL)]
+    assert high.tickets == 2
+    assert high.first_reply.median == 20 * M
+    assert high.csat == 0.5
+    low = results[("low", "chat")]  # enum members equal (and hash like) their values
+    assert low.first_reply.count == 1
+    assert low.first_reply.excluded == 1
+    assert low.backlog.count == 2
+    assert low.csat is None
+    assert low.sla["first reply"].rate is None
+
+
+def test_tags_explode_and_fields_group() -> None:
+    records = [
+        metrics("A", tags=frozenset({"vip", "bug"}), fields=FrozenMap({"plan": "gold"})),
+        metrics("B", tags=frozenset({"bug"}), fields=FrozenMap({"plan": "free"})),
+        metrics("C"),
+    ]
+    by_tag = KpiAggregator(by="tags").update(records).results()
+    assert {k: v.tickets for k, v in by_tag.items()} == {("bug",): 2, ("vip",): 1, (None,): 1}
+    by_plan = KpiAggregator(by=["field:plan"]).update(records).results()
+    assert {k: v.tickets for k, v in by_plan.items()} == {("gold",): 1, ("free",): 1, (None,): 1}
+    by_fn = KpiAggregator(by=[lambda m: m.ticket_id < "B"]).update(records).results()
+    assert {k: v.tickets for k, v in by_fn.items()} == {(True,): 1, (False,): 2}
+
+
+def test_time_buckets_in_a_chosen_zone() -> None:
+    # 2025-04-01 02:00 UTC (a Tuesday) is Monday 2025-03-31 22:00 in New York (EDT, UTC-4)
+    instant = datetime(2025, 4, 1, 2, 0, tzinfo=timezone.utc)
+    assert time_bucket(instant, "day", timezone.utc) == date(2025, 4, 1)
+    assert time_bucket(instant, "week", timezone.utc) == date(2025, 3, 31)
+    records = [metrics("A", created_at=instant, at=instant + D)]
+    expected: dict[Bucket, date] = {
+        "day": date(2025, 3, 31),
+        "week": date(2025, 3, 31),  # the Monday of that ISO week
+        "month": date(2025, 3, 1),
+        "quarter": date(2025, 1, 1),
+    }
+    for bucket, first_day in expected.items():
+        results = KpiAggregator(bucket=bucket, timezone="America/New_York").update(records)
+        assert list(results.results()) == [(first_day,)]
+    utc = KpiAggregator(by=["channel"], bucket="quarter").update(records).results()
+    assert list(utc) == [(Channel.EMAIL, date(2025, 4, 1))]
+    solved = KpiAggregator(bucket="day", bucket_on="solved_at").update(records).results()
+    assert list(solved) == [(None,)]  # never solved: no solve day
+
+
+def test_tickets_are_turned_into_metrics() -> None:
+    t, _ = make_ticket("A", at=T0).comment(T0 + 15 * M, "agent")
+    k = KpiAggregator(at=T0 + H).update([t]).add(metrics("B", first_reply=45 * M)).total()
+    assert k.tickets == 2
+    assert k.first_reply.mean == 30 * M
+
+
+def test_business_twins_and_inexact_mode() -> None:
+    records = [metrics("A", first_reply=H, first_reply_business=30 * M)]
+    k = KpiAggregator(business=True, metrics=["first_reply"]).update(records).total()
+    assert k.first_reply.mean == 30 * M
+    assert set(k.durations) == {"first_reply"}
+    k = KpiAggregator(exact=False).update(records).total()
+    assert k.first_reply.mean == H
+    assert k.first_reply.median is None
+    k = KpiAggregator(exact=["first_reply"], figures=["csat"]).update(scenario()).total()
+    assert k.first_reply.median == 20 * M
+    assert k.full_resolution.median is None
+    assert k.sla == {}
+    assert k.backlog.count == 0
+    assert k.channels == {}
+    assert k.csat == 0.5
+
+
+# -- properties ---------------------------------------------------------------------------
+
+_records = st.lists(metric_records(), max_size=40)
+_BY = ["priority", "channel", "group"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(_records, st.randoms(use_true_random=False))
+def test_results_do_not_depend_on_input_order(
+    records: list[TicketMetrics], rnd: random.Random
+) -> None:
+    shuffled = list(records)
+    rnd.shuffle(shuffled)
+    for by in ([], _BY, ["tags"]):
+        a = KpiAggregator(by=by, bucket="week").update(records).results()
+        b = KpiAggregator(by=by, bucket="week").update(shuffled).results()
+        assert a == b
+
+
+@settings(max_examples=60, deadline=None)
+@given(_records, st.integers(0, 40))
+def test_grouping_then_merging_equals_the_whole(records: list[TicketMetrics], cut: int) -> None:
+    whole = KpiAggregator(by=_BY).update(records)
+    left = KpiAggregator(by=_BY).update(records[:cut])
+    right = KpiAggregator(by=_BY).update(records[cut:])
+    assert left.merge(right).results() == whole.results()
+    # the groups merged together give the ungrouped figures
+    assert whole.total() == KpiAggregator().update(records).total()
+
+
+@settings(max_examples=60, deadline=None)
+@given(_records)
+def test_medians_match_statistics_median(records: list[TicketMetrics]) -> None:
+    values = [r.first_reply for r in records if r.first_reply is not None]
+    k = KpiAggregator(percentiles=(0, 100)).update(records).total()
+    if values:
+        assert k.first_reply.median == statistics.median(values)  # type: ignore[type-var]
+        assert k.first_reply.percentiles == {0.0: min(values), 100.0: max(values)}
+        assert k.first_reply.count == len(values)
+    else:
+        assert k.first_reply.median is None
+    assert k.first_reply.excluded == len(records) - len(values)
+
+
+def _kpis_ok(k: Kpis) -> None:
+    for rate in (k.csat, k.one_touch_rate, k.reopen_rate, k.sla_overall.rate):
+        assert rate is None or 0.0 <= rate <= 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(_records)
+def test_rates_stay_in_range(records: list[TicketMetrics]) -> None:
+    for k in KpiAggregator(by=_BY).update(records).results().values():
+        _kpis_ok(k)
+
+
+# -- bad settings -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings_", "error", "message"),
+    [
+        ({"by": ["colour"]}, ValidationError, "by='colour' is not a dimension"),
+        ({"by": [3]}, InvalidType, "by=3"),
+        ({"bucket": "year"}, ValidationError, "bucket='year' is not a time bucket"),
+        ({"bucket_on": "updated_at"}, ValidationError, "bucket_on='updated_at'"),
+        ({"timezone": "Mars/Olympus"}, ValidationError, "Mars/Olympus"),
+        ({"metrics": ["speed"]}, ValidationError, "'speed' is not accepted"),
+        ({"figures": ["nps"]}, ValidationError, "'nps' is not accepted"),
+        ({"exact": ["speed"]}, ValidationError, "'speed' is not accepted"),
+        ({"percentiles": [101]}, ValidationError, "percentile 101"),
+        ({"percentiles": "90"}, InvalidType, "percentiles='90'"),
+        ({"csat_top": 0}, ValidationError, "csat_top=0"),
+        ({"ces_method": "median"}, ValidationError, "ces_method='median'"),
+        ({"age_edges": [D, D]}, ValidationError, "age_edges"),
+        ({"age_edges": [-D]}, ValidationError, "age_edges"),
+    ],
+)
+def test_bad_settings(settings_: dict[str, object], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        KpiAggregator(**settings_)  # type: ignore[arg-type]
+
+
+def test_bad_items_and_merges() -> None:
+    with pytest.raises(InvalidType, match="is not a Ticket or TicketMetrics"):
+        KpiAggregator().update([metrics("A"), "B"])  # type: ignore[list-item]
+    with pytest.raises(InvalidType, match="not an iterable"):
+        KpiAggregator().update(5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="cannot merge"):
+        KpiAggregator(by=["channel"]).merge(KpiAggregator(by=["priority"]))
+    with pytest.raises(InvalidType, match="is not a KpiAggregator"):
+        KpiAggregator().merge({})  # type: ignore[arg-type]
