@@ -367,6 +367,9 @@ def test_run_limit_counts_attempts(store: Store) -> None:
     assert len(dispatcher.run(limit=3).delivered) == 3
     assert len(dispatcher.run().delivered) == 2
     assert dispatcher.attempt("m0/0") == "not_due"
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ValidationError, match="limit="):
+            dispatcher.run(limit=bad)  # type: ignore[arg-type]
 
 
 def test_attempt_one_message() -> None:

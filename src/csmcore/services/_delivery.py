@@ -265,8 +265,10 @@ class Dispatcher:
         Messages held to business hours are skipped without spending an attempt; they do not
         hide the messages due after them.
         """
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-            raise ValidationError(f"limit={limit!r} is not a whole number or None")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise ValidationError(f"limit={limit!r} is not a whole number >= 0 or None")
         out: dict[str, list[str]] = {
             "delivered": [],
             "retried": [],
