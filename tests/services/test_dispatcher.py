@@ -465,3 +465,52 @@ def test_outbox_messages_stored_before_business_hours_existed_still_read() -> No
     old = from_document(document)
     assert old == message
     assert (old.request.business_hours, old.request.calendar) == (False, None)
+
+
+@pytest.mark.parametrize("adapter", ["sqlite", "postgres"])
+def test_dispatchers_on_several_connections_deliver_each_message_once(
+    adapter: str, request: pytest.FixtureRequest
+) -> None:
+    import threading
+    from collections import Counter
+
+    store: Store = request.getfixturevalue(f"{adapter}_factory")()
+    handles = [open_store(store.url) for _ in range(4)]
+    try:
+        put(store, *(request_for(i) for i in range(60)))
+        clock = FixedClock(MON_9)
+        lock = threading.Lock()
+        sent: list[str] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(len(handles))
+
+        def record(req: NotificationRequest, key: str) -> None:
+            with lock:
+                sent.append(key)
+
+        def work(handle: Store) -> None:
+            try:
+                dispatcher = Dispatcher(handle, CallableNotifier(record), clock=clock, batch_size=7)
+                barrier.wait(30)
+                dispatcher.run()
+            except BaseException as err:  # reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=work, args=(h,)) for h in handles]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert errors == []
+        # No attempt failed or died, so the claims alone make each delivery happen once.
+        assert Counter(sent) == Counter(f"m{i}/0" for i in range(60))
+        assert all(m.state is OutboxState.DELIVERED for m in outbox(store).list())
+        assert {m.attempts for m in outbox(store).list()} == {1}
+    finally:
+        for handle in handles:
+            handle.close()
+        store.close()
+
+
+def request_for(index: int) -> NotificationRequest:
+    return request(f"m{index}/0")
