@@ -121,6 +121,10 @@ def test_notify_resolves_the_recipient_and_holds_to_business_hours() -> None:
     assert isinstance(page, NotificationRequest)
     assert requester.not_before == at(6, 17)
     assert page.not_before == at(7, 8)  # Tue 09:00 Berlin
+    # The request says it asked for business hours, and of which calendar: a dispatcher
+    # holds its retries to that calendar too.
+    assert (page.business_hours, page.calendar) == (True, "berlin")
+    assert (requester.business_hours, requester.calendar) == (False, None)
     assert requester.data["rule"] == "r"
     assert requester.data["cycle"] == 1
     keys = {r.idempotency_key for r in done.requests}

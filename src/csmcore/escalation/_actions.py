@@ -81,6 +81,12 @@ class NotificationRequest:
     stable for a firing and action, so a host can drop duplicates of an at-least-once delivery.
     ``data`` holds JSON-safe values for the template (the ticket id, rule, level, target and
     cycle are added under ``ticket_id``, ``rule``, ``level``, ``target``, ``cycle``).
+
+    ``business_hours`` (with ``calendar``, a calendar name of the SLA book, None: its default
+    calendar) says the notification asked to be delivered during business hours only: a
+    dispatcher holds its first delivery and its retries to that calendar's open time too, not
+    only to ``not_before``. Data stored before these two fields existed reads them as False
+    and None.
     """
 
     channel: str
@@ -90,6 +96,8 @@ class NotificationRequest:
     not_before: datetime
     idempotency_key: str
     ticket_id: str
+    business_hours: bool = False
+    calendar: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -440,6 +448,8 @@ class Notify:
             not_before=at,
             idempotency_key=context.idempotency_key,
             ticket_id=ticket.id,
+            business_hours=self.business_hours,
+            calendar=self.calendar,
         )
         return ActionResult(ticket=ticket, requests=(request,))
 

@@ -3,6 +3,10 @@
 - :class:`EscalationEngine`: escalation rules run against a store, each firing exactly once
   across crashes and concurrent engines: it is applied in the unit of work that records it
   (see ``docs/escalation.md``, "The engine").
+- :class:`Dispatcher`: the notifications the engine put in the ``outbox`` role, delivered at
+  least once through a :class:`Notifier` (built in: :class:`CallableNotifier`,
+  :class:`LoggingNotifier`, :class:`SmtpNotifier`), with retries (:class:`Backoff`), dead
+  letters and business hours (see ``docs/escalation.md``, "Delivering notifications").
 - :class:`Ledger`: the loyalty ledger service (earn, redeem, refund, return, expire, adjust,
   transfer, balances, ``verify``) over any store offering the ``ledger`` role.
 - :mod:`csmcore.services.kpi`: KPIs over a store's tickets, streamed with the condition pushed
@@ -15,6 +19,13 @@
 from __future__ import annotations
 
 from csmcore._boundary import guard_exports
+from csmcore.services._delivery import (
+    Backoff,
+    Dispatcher,
+    DispatchRun,
+    Notifier,
+    PermanentDeliveryError,
+)
 from csmcore.services._escalation import (
     EngineRun,
     EscalationEngine,
@@ -23,8 +34,14 @@ from csmcore.services._escalation import (
     request_handlers,
 )
 from csmcore.services._ledger import Ledger
-
-# -- the loyalty program (loyalty-program helper) -------------------------------------------
+from csmcore.services._notifiers import (
+    CallableNotifier,
+    EmailTemplate,
+    LoggingNotifier,
+    SmtpNotifier,
+    TemplateError,
+    render,
+)
 from csmcore.services._program import (
     UNTIL_ACTIVATED,
     earn_points,
@@ -37,21 +54,45 @@ from csmcore.services._recovery import compensate
 
 __all__ = [
     "UNTIL_ACTIVATED",
+    "Backoff",
+    "CallableNotifier",
+    "DispatchRun",
+    "Dispatcher",
+    "EmailTemplate",
     "EngineRun",
     "EscalationEngine",
     "Ledger",
+    "LoggingNotifier",
+    "Notifier",
+    "PermanentDeliveryError",
     "RequestHandler",
+    "SmtpNotifier",
+    "TemplateError",
     "compensate",
     "earn_points",
     "loyalty_member",
     "quote_points",
+    "render",
     "request_handler",
     "request_handlers",
     "review_member_tiers",
     "tier_of",
 ]
 
-for _public in (EngineRun, EscalationEngine):
+for _public in (
+    Backoff,
+    CallableNotifier,
+    DispatchRun,
+    Dispatcher,
+    EmailTemplate,
+    EngineRun,
+    EscalationEngine,
+    LoggingNotifier,
+    Notifier,
+    PermanentDeliveryError,
+    SmtpNotifier,
+    TemplateError,
+):
     _public.__module__ = __name__
 del _public
 guard_exports(__name__)  # every export behind the public boundary (csmcore._boundary)
