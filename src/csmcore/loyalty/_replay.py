@@ -95,6 +95,7 @@ class _Lot:
         "lot_id",
         "pending_us",
         "points",
+        "queued",
         "remaining",
         "reversed",
         "seq",
@@ -120,6 +121,7 @@ class _Lot:
         self.activated_us: int | None = None
         self.expire_recorded = 0
         self.reversed = 0
+        self.queued = False
 
     def pending(self, t: int) -> bool:
         p = self.pending_us
@@ -159,6 +161,7 @@ class LedgerState:
         "_drawn",
         "_lot_count",
         "_open",
+        "_queue",
         "_refunded_by",
         "_schedule",
         "_unrecorded",
@@ -181,6 +184,10 @@ class LedgerState:
         self.lots: dict[str, _Lot] = {}
         self._open: dict[str, _Lot] = {}
         """Lots with points left that had not expired at the last entry."""
+        self._queue: list[tuple[int, int, _Lot]] = []
+        """(expires_us, order, lot) of every lot in ``_open`` (and perhaps of lots that left
+        it since: skipped, then dropped), sorted: soonest expiry first, then the oldest. Debits
+        in that order walk it from the start instead of sorting the open lots each time."""
         self._schedule: list[tuple[int, int, str]] = []
         """(expires_us, order, lot_id) of every expiring lot, sorted; those before
         ``_cursor`` had expired at the last entry."""
@@ -291,6 +298,8 @@ class LedgerState:
                 lot.remaining += draw.points
                 if lot.expires_us > t:
                     self._open[lot.lot_id] = lot
+                    if not lot.queued:
+                        self._enqueue(lot)
                 elif lot.expires_us <= self.last_us:  # already swept: its expiry unrecorded
                     self._unrecorded[lot.lot_id] = lot
                 total += draw.points
@@ -344,6 +353,20 @@ class LedgerState:
             self._sweep(t)
         if self.negative:
             self._settle(t)
+        queue = self._queue
+        if queue and self._open.get(queue[0][2].lot_id) is not queue[0][2]:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Drop the lots that left the open ones from the start of the draw queue."""
+        queue, open_lots = self._queue, self._open
+        dead = 0
+        for _, _, lot in queue:
+            if open_lots.get(lot.lot_id) is lot:
+                break
+            lot.queued = False
+            dead += 1
+        del queue[:dead]
 
     def _add_lot(self, lot: _Lot, t: int) -> None:
         self._lot_count += 1
@@ -353,8 +376,25 @@ class LedgerState:
             insort(self._schedule, (lot.expires_us, lot.seq, lot.lot_id))
         if lot.expires_us > t:
             self._open[lot.lot_id] = lot
+            self._enqueue(lot)
         if t > self.last_us or lot.expires_us <= t:
             self._sweep(max(t, self.last_us))
+
+    def _enqueue(self, lot: _Lot) -> None:
+        """Put ``lot`` (just opened) in the draw queue, in its place."""
+        queue = self._queue
+        item = (lot.expires_us, lot.seq, lot)
+        if not queue or queue[-1] < item:  # tuples differ before the lot: never compared
+            queue.append(item)
+        else:
+            insort(queue, item)
+        lot.queued = True
+        if len(queue) > 2 * len(self._open) + 32:  # many lots left the open ones: drop them
+            for _, _, other in queue:
+                other.queued = False
+            self._queue = queue = sorted((o.expires_us, o.seq, o) for o in self._open.values())
+            for _, _, other in queue:
+                other.queued = True
 
     def _sweep(self, t: int) -> None:
         """Move the lots expired at ``t`` out of the open ones (entries never go back in
@@ -535,6 +575,29 @@ class LedgerState:
     ) -> tuple[LotDraw, ...]:
         draws: list[LotDraw] = []
         need = points
+        if order is RedemptionOrder.SOONEST_EXPIRY and not self.negative:
+            # the common case: walk the queue (already in this order), skipping the lots that
+            # left the open ones (apply drops them from its start)
+            open_lots = self._open
+            for _, _, lot in self._queue:
+                if open_lots.get(lot.lot_id) is not lot:
+                    continue
+                n = lot.remaining
+                if not n or lot.expires_us <= t or (lot.pending_us is not None and lot.pending(t)):
+                    continue
+                take = n if n < need else need
+                draws.append(trusted_draw(lot.lot_id, take, lot.expires_at))
+                need -= take
+                if not need:
+                    break
+            if not need:
+                return tuple(draws)
+            raise InsufficientPoints(
+                f"member {self.member_id!r} has {points - need} active points at "
+                f"{from_us(t).isoformat()}; {what} of points={points} needs more",
+                field="points",
+                value=points,
+            )
         for lot, n in self._available(t, order):
             take = n if n < need else need
             draws.append(trusted_draw(lot.lot_id, take, lot.expires_at))
@@ -565,7 +628,8 @@ class LedgerState:
         ``expires_at`` must be after ``at``; a ``pending_until`` not after ``at`` means
         active at once (stored as None).
         """
-        check_points(points, "points")
+        if type(points) is not int or points < 1:
+            check_points(points, "points")
         t = check_instant(at, "at")
         if expires_at is not None and check_instant(expires_at, "expires_at") <= t:
             raise ValidationError(
@@ -578,33 +642,44 @@ class LedgerState:
             pending_until = None
         if spend is not None and (not isinstance(spend, Decimal) or not spend.is_finite()):
             raise invalid_type("spend", spend, "a finite Decimal amount of money (or None)")
-        _optional_text(reference, "reference")
-        _optional_text(reason, "reason")
-        found = self._known(
-            key,
+        if reference is not None:
+            _optional_text(reference, "reference")
+        if reason is not None:
+            _optional_text(reason, "reason")
+        if not _fresh_key(key, self.by_key):
+            found = self._known(
+                key,
+                EntryKind.EARN,
+                points=points,
+                at=at,
+                expires_at=expires_at,
+                pending_until=pending_until,
+                spend=spend,
+                reference=reference,
+                reason=reason,
+            )
+            if found is not None:
+                return found
+        if t < self.last_us:
+            self._check_time(t, at)
+        member = self.member_id
+        seq = len(self.entries) + 1
+        entry_id = f"{member}#{seq}"
+        return trusted_entry(
+            entry_id,
+            member,
+            seq,
             EntryKind.EARN,
-            points=points,
-            at=at,
-            expires_at=expires_at,
-            pending_until=pending_until,
-            spend=spend,
-            reference=reference,
-            reason=reason,
-        )
-        if found is not None:
-            return found
-        self._check_time(t, at)
-        return self._new(
-            EntryKind.EARN,
-            at,
+            utc(at),
             points,
             key,
-            lot_id=entry_id_of(self.member_id, len(self.entries) + 1),
-            expires_at=expires_at,
-            pending_until=pending_until,
-            spend=spend,
-            reference=reference,
-            reason=reason,
+            entry_id,
+            None if expires_at is None else utc(expires_at),
+            None if pending_until is None else utc(pending_until),
+            (),
+            reference,
+            spend,
+            reason,
         )
 
     def plan_activate(self, lot_id: str, *, at: datetime, key: str) -> LedgerEntry:
@@ -643,15 +718,34 @@ class LedgerState:
     ) -> LedgerEntry:
         """The REDEEM entry drawing ``points`` from active lots in ``order``;
         :class:`~csmcore.errors.InsufficientPoints` when they do not hold enough."""
-        check_points(points, "points")
+        if type(points) is not int or points < 1:
+            check_points(points, "points")
         t = check_instant(at, "at")
-        _optional_text(reference, "reference")
-        found = self._known(key, EntryKind.REDEEM, points=-points, at=at, reference=reference)
-        if found is not None:
-            return found
-        self._check_time(t, at)
+        if reference is not None:
+            _optional_text(reference, "reference")
+        if not _fresh_key(key, self.by_key):
+            found = self._known(key, EntryKind.REDEEM, points=-points, at=at, reference=reference)
+            if found is not None:
+                return found
+        if t < self.last_us:
+            self._check_time(t, at)
         draws = self._draw(points, t, order, what="a redemption")
-        return self._new(EntryKind.REDEEM, at, -points, key, draws=draws, reference=reference)
+        member = self.member_id
+        seq = len(self.entries) + 1
+        return trusted_entry(
+            f"{member}#{seq}",
+            member,
+            seq,
+            EntryKind.REDEEM,
+            utc(at),
+            -points,
+            key,
+            None,
+            None,
+            None,
+            draws,
+            reference,
+        )
 
     def plan_refund(
         self, redemption_id: str, *, at: datetime, key: str, points: int | None = None
@@ -662,16 +756,18 @@ class LedgerState:
         member, seq = split_entry_id(redemption_id)
         if points is not None:
             check_points(points, "points")
-        found = self._known(
-            key,
-            EntryKind.REFUND,
-            related=redemption_id,
-            at=at,
-            points=_ANY if points is None else points,
-        )
-        if found is not None:
-            return found
-        self._check_time(t, at)
+        if not _fresh_key(key, self.by_key):
+            found = self._known(
+                key,
+                EntryKind.REFUND,
+                related=redemption_id,
+                at=at,
+                points=_ANY if points is None else points,
+            )
+            if found is not None:
+                return found
+        if t < self.last_us:
+            self._check_time(t, at)
         if member != self.member_id:
             raise ValidationError(f"{redemption_id!r} is not an entry of {self.member_id!r}")
         redemption = self.entry(seq)
@@ -930,6 +1026,20 @@ def plan_transfer(
     out = source._new(EntryKind.TRANSFER_OUT, at, -points, key, draws=draws, related=in_id)
     into = target._new(EntryKind.TRANSFER_IN, at, points, key, draws=created, related=out_id)
     return out, into
+
+
+def _fresh_key(key: object, by_key: dict[str, LedgerEntry]) -> bool:
+    """True when ``key`` is a plain new idempotency key (a non-empty ASCII str without NUL of
+    at most 255 characters, not used yet): the check :meth:`LedgerState._known` would pass
+    without finding anything. False sends the caller to ``_known`` (which raises, finds the
+    entry, or checks an unusual key the long way)."""
+    return (
+        type(key) is str
+        and 0 < len(key) <= 255
+        and key.isascii()
+        and "\x00" not in key
+        and key not in by_key
+    )
 
 
 def _optional_text(value: object, argument: str) -> None:
