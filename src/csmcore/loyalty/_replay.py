@@ -109,6 +109,7 @@ class _Lot:
         points: int,
         expires_at: datetime | None,
         pending_until: datetime | None,
+        expires_us: int | None = None,
     ) -> None:
         self.lot_id = lot_id
         self.seq = seq
@@ -116,7 +117,9 @@ class _Lot:
         self.points = points
         self.remaining = points
         self.expires_at = expires_at
-        self.expires_us = _NEVER if expires_at is None else to_us(expires_at)
+        if expires_us is None:
+            expires_us = _NEVER if expires_at is None else to_us(expires_at)
+        self.expires_us = expires_us
         self.pending_us = None if pending_until is None else to_us(pending_until)
         self.activated_us: int | None = None
         self.expire_recorded = 0
@@ -161,6 +164,7 @@ class LedgerState:
         "_drawn",
         "_lot_count",
         "_open",
+        "_planned",
         "_queue",
         "_refunded_by",
         "_schedule",
@@ -192,6 +196,11 @@ class LedgerState:
         """(expires_us, order, lot_id) of every expiring lot, sorted; those before
         ``_cursor`` had expired at the last entry."""
         self._cursor = 0
+        self._planned: tuple[LedgerEntry, int, int, list[tuple[_Lot, int]]] | None = None
+        """The entry the last plan made on this state (an EARN or a REDEEM), its instant in
+        microseconds, the new lot's expiry in microseconds (an EARN) and the lots it draws from
+        (a REDEEM): applied as it is, without
+        checking again what the plan just worked out (any apply clears it)."""
         self._unrecorded: dict[str, _Lot] = {}
         """Expired lots with points whose expiry no EXPIRE entry has recorded yet."""
         self._lot_count = 0
@@ -244,7 +253,12 @@ class LedgerState:
         another member's, not the next seq, back in time, drawing from an unknown lot or more
         than a lot holds.
         """
+        planned = self._planned
+        self._planned = None
         seq = len(self.entries) + 1
+        if planned is not None and planned[0] is entry and entry.seq == seq and not self.negative:
+            self._apply_planned(entry, planned[1], planned[2], planned[3])
+            return
         if entry.member_id != self.member_id or entry.seq != seq:
             raise self._corrupt(entry, f"is not entry {seq} of this member")
         t = to_us(entry.at)
@@ -355,6 +369,47 @@ class LedgerState:
             self._settle(t)
         queue = self._queue
         if queue and self._open.get(queue[0][2].lot_id) is not queue[0][2]:
+            self._trim()
+
+    def _apply_planned(
+        self, entry: LedgerEntry, t: int, expires_us: int, draws: list[tuple[_Lot, int]]
+    ) -> None:
+        """``apply`` of the EARN or REDEEM a plan just made on this very state (so it fits:
+        the plan checked it), without a negative balance to settle."""
+        points = entry.points
+        open_lots = self._open
+        if entry.kind is EntryKind.EARN:  # a new lot, expiring after t (the plan checked)
+            lot_id = entry.entry_id
+            lot = _Lot(lot_id, 0, t, points, entry.expires_at, entry.pending_until, expires_us)
+            self._lot_count += 1
+            lot.seq = self._lot_count
+            self.lots[lot_id] = lot
+            if expires_us != _NEVER:
+                schedule = self._schedule
+                item = (expires_us, lot.seq, lot_id)
+                if not schedule or schedule[-1] < item:
+                    schedule.append(item)
+                else:
+                    insort(schedule, item)
+            open_lots[lot_id] = lot
+            self._enqueue(lot)
+            self.lifetime += points
+        else:  # REDEEM
+            drawn = {}
+            for lot, take in draws:
+                lot.remaining -= take
+                if not lot.remaining:
+                    del open_lots[lot.lot_id]
+                drawn[lot.lot_id] = take
+            self._drawn[entry.seq] = drawn
+            self.redeemed -= points
+        self.entries.append(entry)
+        self.by_key[entry.key] = entry
+        if t > self.last_us:
+            self.last_us = t
+            self._sweep(t)
+        queue = self._queue
+        if queue and open_lots.get(queue[0][2].lot_id) is not queue[0][2]:
             self._trim()
 
     def _trim(self) -> None:
@@ -571,7 +626,13 @@ class LedgerState:
         return trusted_entry(f"{member}#{seq}", member, seq, kind, utc(at), points, key, **fields)
 
     def _draw(
-        self, points: int, t: int, order: RedemptionOrder, *, what: str
+        self,
+        points: int,
+        t: int,
+        order: RedemptionOrder,
+        *,
+        what: str,
+        taken: list[tuple[_Lot, int]] | None = None,
     ) -> tuple[LotDraw, ...]:
         draws: list[LotDraw] = []
         need = points
@@ -587,6 +648,8 @@ class LedgerState:
                     continue
                 take = n if n < need else need
                 draws.append(trusted_draw(lot.lot_id, take, lot.expires_at))
+                if taken is not None:
+                    taken.append((lot, take))
                 need -= take
                 if not need:
                     break
@@ -631,7 +694,8 @@ class LedgerState:
         if type(points) is not int or points < 1:
             check_points(points, "points")
         t = check_instant(at, "at")
-        if expires_at is not None and check_instant(expires_at, "expires_at") <= t:
+        expires_us = _NEVER if expires_at is None else check_instant(expires_at, "expires_at")
+        if expires_us <= t and expires_at is not None:
             raise ValidationError(
                 f"expires_at={expires_at.isoformat()} is not after at={at.isoformat()}; a lot "
                 "must be usable for some time (use expires_at=None for points that never expire)",
@@ -665,7 +729,7 @@ class LedgerState:
         member = self.member_id
         seq = len(self.entries) + 1
         entry_id = f"{member}#{seq}"
-        return trusted_entry(
+        entry = trusted_entry(
             entry_id,
             member,
             seq,
@@ -681,6 +745,8 @@ class LedgerState:
             spend,
             reason,
         )
+        self._planned = (entry, t, expires_us, [])
+        return entry
 
     def plan_activate(self, lot_id: str, *, at: datetime, key: str) -> LedgerEntry:
         """The ACTIVATE entry making the pending lot ``lot_id`` active at ``at``."""
@@ -729,10 +795,11 @@ class LedgerState:
                 return found
         if t < self.last_us:
             self._check_time(t, at)
-        draws = self._draw(points, t, order, what="a redemption")
+        taken: list[tuple[_Lot, int]] = []
+        draws = self._draw(points, t, order, what="a redemption", taken=taken)
         member = self.member_id
         seq = len(self.entries) + 1
-        return trusted_entry(
+        entry = trusted_entry(
             f"{member}#{seq}",
             member,
             seq,
@@ -746,6 +813,9 @@ class LedgerState:
             draws,
             reference,
         )
+        if len(taken) == len(draws):
+            self._planned = (entry, t, _NEVER, taken)
+        return entry
 
     def plan_refund(
         self, redemption_id: str, *, at: datetime, key: str, points: int | None = None
