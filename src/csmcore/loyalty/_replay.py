@@ -197,9 +197,9 @@ class LedgerState:
         ``_cursor`` had expired at the last entry."""
         self._cursor = 0
         self._planned: tuple[LedgerEntry, int, int, list[tuple[_Lot, int]]] | None = None
-        """The entry the last plan made on this state (an EARN or a REDEEM), its instant in
-        microseconds, the new lot's expiry in microseconds (an EARN) and the lots it draws from
-        (a REDEEM): applied as it is, without
+        """The entry the last plan made on this state (an EARN, a REDEEM or a REFUND), its
+        instant in microseconds, the new lot's expiry in microseconds (an EARN) or the seq of
+        the redemption refunded (a REFUND), and the lots it draws from or gives back to: applied as it is, without
         checking again what the plan just worked out (any apply clears it)."""
         self._unrecorded: dict[str, _Lot] = {}
         """Expired lots with points whose expiry no EXPIRE entry has recorded yet."""
@@ -372,13 +372,14 @@ class LedgerState:
             self._trim()
 
     def _apply_planned(
-        self, entry: LedgerEntry, t: int, expires_us: int, draws: list[tuple[_Lot, int]]
+        self, entry: LedgerEntry, t: int, extra: int, draws: list[tuple[_Lot, int]]
     ) -> None:
-        """``apply`` of the EARN or REDEEM a plan just made on this very state (so it fits:
-        the plan checked it), without a negative balance to settle."""
+        """``apply`` of the EARN, REDEEM or REFUND a plan just made on this very state (so it
+        fits: the plan checked it), without a negative balance to settle."""
         points = entry.points
         open_lots = self._open
         if entry.kind is EntryKind.EARN:  # a new lot, expiring after t (the plan checked)
+            expires_us = extra
             lot_id = entry.entry_id
             lot = _Lot(lot_id, 0, t, points, entry.expires_at, entry.pending_until, expires_us)
             self._lot_count += 1
@@ -394,7 +395,7 @@ class LedgerState:
             open_lots[lot_id] = lot
             self._enqueue(lot)
             self.lifetime += points
-        else:  # REDEEM
+        elif entry.kind is EntryKind.REDEEM:
             drawn = {}
             for lot, take in draws:
                 lot.remaining -= take
@@ -403,6 +404,20 @@ class LedgerState:
                 drawn[lot.lot_id] = take
             self._drawn[entry.seq] = drawn
             self.redeemed -= points
+        elif entry.kind is EntryKind.REFUND:  # `extra`: the seq of the redemption refunded
+            done = self._refunded_by.setdefault(extra, {})
+            last_us = self.last_us
+            for lot, take in draws:
+                lot_id = lot.lot_id
+                done[lot_id] = done.get(lot_id, 0) + take
+                lot.remaining += take
+                if lot.expires_us > t:
+                    open_lots[lot_id] = lot
+                    if not lot.queued:
+                        self._enqueue(lot)
+                elif lot.expires_us <= last_us:  # already swept: its expiry unrecorded
+                    self._unrecorded[lot_id] = lot
+            self.refunded += points
         self.entries.append(entry)
         self.by_key[entry.key] = entry
         if t > self.last_us:
@@ -861,18 +876,34 @@ class LedgerState:
                 value=points,
             )
         draws: list[LotDraw] = []
+        taken: list[tuple[_Lot, int]] = []
         need = wanted
+        lots = self.lots
         for lot_id, n in left:
             if n <= 0:
                 continue
             take = min(n, need)
-            draws.append(trusted_draw(lot_id, take, self.lots[lot_id].expires_at))
+            lot = lots[lot_id]
+            draws.append(trusted_draw(lot_id, take, lot.expires_at))
+            taken.append((lot, take))
             need -= take
             if not need:
                 break
-        return self._new(
-            EntryKind.REFUND, at, wanted, key, draws=tuple(draws), related=redemption_id
+        member = self.member_id
+        number = len(self.entries) + 1
+        entry = trusted_entry(
+            f"{member}#{number}",
+            member,
+            number,
+            EntryKind.REFUND,
+            utc(at),
+            wanted,
+            key,
+            draws=tuple(draws),
+            related=redemption_id,
         )
+        self._planned = (entry, t, seq, taken)
+        return entry
 
     def plan_reverse(
         self,
