@@ -199,8 +199,9 @@ class LedgerState:
         self._planned: tuple[LedgerEntry, int, int, list[tuple[_Lot, int]]] | None = None
         """The entry the last plan made on this state (an EARN, a REDEEM or a REFUND), its
         instant in microseconds, the new lot's expiry in microseconds (an EARN) or the seq of
-        the redemption refunded (a REFUND), and the lots it draws from or gives back to: applied as it is, without
-        checking again what the plan just worked out (any apply clears it)."""
+        the redemption refunded (a REFUND), and the lots it draws from or gives back to:
+        applied as it is, without checking again what the plan just worked out (any apply
+        clears it)."""
         self._unrecorded: dict[str, _Lot] = {}
         """Expired lots with points whose expiry no EXPIRE entry has recorded yet."""
         self._lot_count = 0
@@ -393,7 +394,13 @@ class LedgerState:
                 else:
                     insort(schedule, item)
             open_lots[lot_id] = lot
-            self._enqueue(lot)
+            queue = self._queue
+            place = (expires_us, lot.seq, lot)
+            if queue and queue[-1] < place and len(queue) <= 2 * len(open_lots) + 32:
+                queue.append(place)  # _enqueue's common case
+                lot.queued = True
+            else:
+                self._enqueue(lot)
             self.lifetime += points
         elif entry.kind is EntryKind.REDEEM:
             drawn = {}
@@ -422,7 +429,9 @@ class LedgerState:
         self.by_key[entry.key] = entry
         if t > self.last_us:
             self.last_us = t
-            self._sweep(t)
+            schedule, cursor = self._schedule, self._cursor
+            if cursor < len(schedule) and schedule[cursor][0] <= t:
+                self._sweep(t)
         queue = self._queue
         if queue and open_lots.get(queue[0][2].lot_id) is not queue[0][2]:
             self._trim()
@@ -725,7 +734,14 @@ class LedgerState:
             _optional_text(reference, "reference")
         if reason is not None:
             _optional_text(reason, "reason")
-        if not _fresh_key(key, self.by_key):
+        by_key = self.by_key
+        if not (  # _fresh_key, spelled out: the hot path
+            type(key) is str
+            and 0 < len(key) <= 255
+            and key.isascii()
+            and "\x00" not in key
+            and key not in by_key
+        ):
             found = self._known(
                 key,
                 EntryKind.EARN,
@@ -804,7 +820,14 @@ class LedgerState:
         t = check_instant(at, "at")
         if reference is not None:
             _optional_text(reference, "reference")
-        if not _fresh_key(key, self.by_key):
+        by_key = self.by_key
+        if not (  # _fresh_key, spelled out: the hot path
+            type(key) is str
+            and 0 < len(key) <= 255
+            and key.isascii()
+            and "\x00" not in key
+            and key not in by_key
+        ):
             found = self._known(key, EntryKind.REDEEM, points=-points, at=at, reference=reference)
             if found is not None:
                 return found
