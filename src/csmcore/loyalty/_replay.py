@@ -95,6 +95,7 @@ class _Lot:
         "lot_id",
         "pending_us",
         "points",
+        "queued",
         "remaining",
         "reversed",
         "seq",
@@ -108,6 +109,7 @@ class _Lot:
         points: int,
         expires_at: datetime | None,
         pending_until: datetime | None,
+        expires_us: int | None = None,
     ) -> None:
         self.lot_id = lot_id
         self.seq = seq
@@ -115,11 +117,14 @@ class _Lot:
         self.points = points
         self.remaining = points
         self.expires_at = expires_at
-        self.expires_us = _NEVER if expires_at is None else to_us(expires_at)
+        if expires_us is None:
+            expires_us = _NEVER if expires_at is None else to_us(expires_at)
+        self.expires_us = expires_us
         self.pending_us = None if pending_until is None else to_us(pending_until)
         self.activated_us: int | None = None
         self.expire_recorded = 0
         self.reversed = 0
+        self.queued = False
 
     def pending(self, t: int) -> bool:
         p = self.pending_us
@@ -159,6 +164,8 @@ class LedgerState:
         "_drawn",
         "_lot_count",
         "_open",
+        "_planned",
+        "_queue",
         "_refunded_by",
         "_schedule",
         "_unrecorded",
@@ -181,10 +188,20 @@ class LedgerState:
         self.lots: dict[str, _Lot] = {}
         self._open: dict[str, _Lot] = {}
         """Lots with points left that had not expired at the last entry."""
+        self._queue: list[tuple[int, int, _Lot]] = []
+        """(expires_us, order, lot) of every lot in ``_open`` (and perhaps of lots that left
+        it since: skipped, then dropped), sorted: soonest expiry first, then the oldest. Debits
+        in that order walk it from the start instead of sorting the open lots each time."""
         self._schedule: list[tuple[int, int, str]] = []
         """(expires_us, order, lot_id) of every expiring lot, sorted; those before
         ``_cursor`` had expired at the last entry."""
         self._cursor = 0
+        self._planned: tuple[LedgerEntry, int, int, list[tuple[_Lot, int]]] | None = None
+        """The entry the last plan made on this state (an EARN, a REDEEM or a REFUND), its
+        instant in microseconds, the new lot's expiry in microseconds (an EARN) or the seq of
+        the redemption refunded (a REFUND), and the lots it draws from or gives back to:
+        applied as it is, without checking again what the plan just worked out (any apply
+        clears it)."""
         self._unrecorded: dict[str, _Lot] = {}
         """Expired lots with points whose expiry no EXPIRE entry has recorded yet."""
         self._lot_count = 0
@@ -237,7 +254,12 @@ class LedgerState:
         another member's, not the next seq, back in time, drawing from an unknown lot or more
         than a lot holds.
         """
+        planned = self._planned
+        self._planned = None
         seq = len(self.entries) + 1
+        if planned is not None and planned[0] is entry and entry.seq == seq and not self.negative:
+            self._apply_planned(entry, planned[1], planned[2], planned[3])
+            return
         if entry.member_id != self.member_id or entry.seq != seq:
             raise self._corrupt(entry, f"is not entry {seq} of this member")
         t = to_us(entry.at)
@@ -291,6 +313,8 @@ class LedgerState:
                 lot.remaining += draw.points
                 if lot.expires_us > t:
                     self._open[lot.lot_id] = lot
+                    if not lot.queued:
+                        self._enqueue(lot)
                 elif lot.expires_us <= self.last_us:  # already swept: its expiry unrecorded
                     self._unrecorded[lot.lot_id] = lot
                 total += draw.points
@@ -344,6 +368,84 @@ class LedgerState:
             self._sweep(t)
         if self.negative:
             self._settle(t)
+        queue = self._queue
+        if queue and self._open.get(queue[0][2].lot_id) is not queue[0][2]:
+            self._trim()
+
+    def _apply_planned(
+        self, entry: LedgerEntry, t: int, extra: int, draws: list[tuple[_Lot, int]]
+    ) -> None:
+        """``apply`` of the EARN, REDEEM or REFUND a plan just made on this very state (so it
+        fits: the plan checked it), without a negative balance to settle."""
+        points = entry.points
+        open_lots = self._open
+        if entry.kind is EntryKind.EARN:  # a new lot, expiring after t (the plan checked)
+            expires_us = extra
+            lot_id = entry.entry_id
+            lot = _Lot(lot_id, 0, t, points, entry.expires_at, entry.pending_until, expires_us)
+            self._lot_count += 1
+            lot.seq = self._lot_count
+            self.lots[lot_id] = lot
+            if expires_us != _NEVER:
+                schedule = self._schedule
+                item = (expires_us, lot.seq, lot_id)
+                if not schedule or schedule[-1] < item:
+                    schedule.append(item)
+                else:
+                    insort(schedule, item)
+            open_lots[lot_id] = lot
+            queue = self._queue
+            place = (expires_us, lot.seq, lot)
+            if queue and queue[-1] < place and len(queue) <= 2 * len(open_lots) + 32:
+                queue.append(place)  # _enqueue's common case
+                lot.queued = True
+            else:
+                self._enqueue(lot)
+            self.lifetime += points
+        elif entry.kind is EntryKind.REDEEM:
+            drawn = {}
+            for lot, take in draws:
+                lot.remaining -= take
+                if not lot.remaining:
+                    del open_lots[lot.lot_id]
+                drawn[lot.lot_id] = take
+            self._drawn[entry.seq] = drawn
+            self.redeemed -= points
+        elif entry.kind is EntryKind.REFUND:  # `extra`: the seq of the redemption refunded
+            done = self._refunded_by.setdefault(extra, {})
+            last_us = self.last_us
+            for lot, take in draws:
+                lot_id = lot.lot_id
+                done[lot_id] = done.get(lot_id, 0) + take
+                lot.remaining += take
+                if lot.expires_us > t:
+                    open_lots[lot_id] = lot
+                    if not lot.queued:
+                        self._enqueue(lot)
+                elif lot.expires_us <= last_us:  # already swept: its expiry unrecorded
+                    self._unrecorded[lot_id] = lot
+            self.refunded += points
+        self.entries.append(entry)
+        self.by_key[entry.key] = entry
+        if t > self.last_us:
+            self.last_us = t
+            schedule, cursor = self._schedule, self._cursor
+            if cursor < len(schedule) and schedule[cursor][0] <= t:
+                self._sweep(t)
+        queue = self._queue
+        if queue and open_lots.get(queue[0][2].lot_id) is not queue[0][2]:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Drop the lots that left the open ones from the start of the draw queue."""
+        queue, open_lots = self._queue, self._open
+        dead = 0
+        for _, _, lot in queue:
+            if open_lots.get(lot.lot_id) is lot:
+                break
+            lot.queued = False
+            dead += 1
+        del queue[:dead]
 
     def _add_lot(self, lot: _Lot, t: int) -> None:
         self._lot_count += 1
@@ -353,8 +455,25 @@ class LedgerState:
             insort(self._schedule, (lot.expires_us, lot.seq, lot.lot_id))
         if lot.expires_us > t:
             self._open[lot.lot_id] = lot
+            self._enqueue(lot)
         if t > self.last_us or lot.expires_us <= t:
             self._sweep(max(t, self.last_us))
+
+    def _enqueue(self, lot: _Lot) -> None:
+        """Put ``lot`` (just opened) in the draw queue, in its place."""
+        queue = self._queue
+        item = (lot.expires_us, lot.seq, lot)
+        if not queue or queue[-1] < item:  # tuples differ before the lot: never compared
+            queue.append(item)
+        else:
+            insort(queue, item)
+        lot.queued = True
+        if len(queue) > 2 * len(self._open) + 32:  # many lots left the open ones: drop them
+            for _, _, other in queue:
+                other.queued = False
+            self._queue = queue = sorted((o.expires_us, o.seq, o) for o in self._open.values())
+            for _, _, other in queue:
+                other.queued = True
 
     def _sweep(self, t: int) -> None:
         """Move the lots expired at ``t`` out of the open ones (entries never go back in
@@ -531,10 +650,41 @@ class LedgerState:
         return trusted_entry(f"{member}#{seq}", member, seq, kind, utc(at), points, key, **fields)
 
     def _draw(
-        self, points: int, t: int, order: RedemptionOrder, *, what: str
+        self,
+        points: int,
+        t: int,
+        order: RedemptionOrder,
+        *,
+        what: str,
+        taken: list[tuple[_Lot, int]] | None = None,
     ) -> tuple[LotDraw, ...]:
         draws: list[LotDraw] = []
         need = points
+        if order is RedemptionOrder.SOONEST_EXPIRY and not self.negative:
+            # the common case: walk the queue (already in this order), skipping the lots that
+            # left the open ones (apply drops them from its start)
+            open_lots = self._open
+            for _, _, lot in self._queue:
+                if open_lots.get(lot.lot_id) is not lot:
+                    continue
+                n = lot.remaining
+                if not n or lot.expires_us <= t or (lot.pending_us is not None and lot.pending(t)):
+                    continue
+                take = n if n < need else need
+                draws.append(trusted_draw(lot.lot_id, take, lot.expires_at))
+                if taken is not None:
+                    taken.append((lot, take))
+                need -= take
+                if not need:
+                    break
+            if not need:
+                return tuple(draws)
+            raise InsufficientPoints(
+                f"member {self.member_id!r} has {points - need} active points at "
+                f"{from_us(t).isoformat()}; {what} of points={points} needs more",
+                field="points",
+                value=points,
+            )
         for lot, n in self._available(t, order):
             take = n if n < need else need
             draws.append(trusted_draw(lot.lot_id, take, lot.expires_at))
@@ -565,9 +715,11 @@ class LedgerState:
         ``expires_at`` must be after ``at``; a ``pending_until`` not after ``at`` means
         active at once (stored as None).
         """
-        check_points(points, "points")
+        if type(points) is not int or points < 1:
+            check_points(points, "points")
         t = check_instant(at, "at")
-        if expires_at is not None and check_instant(expires_at, "expires_at") <= t:
+        expires_us = _NEVER if expires_at is None else check_instant(expires_at, "expires_at")
+        if expires_us <= t and expires_at is not None:
             raise ValidationError(
                 f"expires_at={expires_at.isoformat()} is not after at={at.isoformat()}; a lot "
                 "must be usable for some time (use expires_at=None for points that never expire)",
@@ -578,34 +730,54 @@ class LedgerState:
             pending_until = None
         if spend is not None and (not isinstance(spend, Decimal) or not spend.is_finite()):
             raise invalid_type("spend", spend, "a finite Decimal amount of money (or None)")
-        _optional_text(reference, "reference")
-        _optional_text(reason, "reason")
-        found = self._known(
-            key,
+        if reference is not None:
+            _optional_text(reference, "reference")
+        if reason is not None:
+            _optional_text(reason, "reason")
+        by_key = self.by_key
+        if not (  # _fresh_key, spelled out: the hot path
+            type(key) is str
+            and 0 < len(key) <= 255
+            and key.isascii()
+            and "\x00" not in key
+            and key not in by_key
+        ):
+            found = self._known(
+                key,
+                EntryKind.EARN,
+                points=points,
+                at=at,
+                expires_at=expires_at,
+                pending_until=pending_until,
+                spend=spend,
+                reference=reference,
+                reason=reason,
+            )
+            if found is not None:
+                return found
+        if t < self.last_us:
+            self._check_time(t, at)
+        member = self.member_id
+        seq = len(self.entries) + 1
+        entry_id = f"{member}#{seq}"
+        entry = trusted_entry(
+            entry_id,
+            member,
+            seq,
             EntryKind.EARN,
-            points=points,
-            at=at,
-            expires_at=expires_at,
-            pending_until=pending_until,
-            spend=spend,
-            reference=reference,
-            reason=reason,
-        )
-        if found is not None:
-            return found
-        self._check_time(t, at)
-        return self._new(
-            EntryKind.EARN,
-            at,
+            utc(at),
             points,
             key,
-            lot_id=entry_id_of(self.member_id, len(self.entries) + 1),
-            expires_at=expires_at,
-            pending_until=pending_until,
-            spend=spend,
-            reference=reference,
-            reason=reason,
+            entry_id,
+            None if expires_at is None else utc(expires_at),
+            None if pending_until is None else utc(pending_until),
+            (),
+            reference,
+            spend,
+            reason,
         )
+        self._planned = (entry, t, expires_us, [])
+        return entry
 
     def plan_activate(self, lot_id: str, *, at: datetime, key: str) -> LedgerEntry:
         """The ACTIVATE entry making the pending lot ``lot_id`` active at ``at``."""
@@ -643,15 +815,45 @@ class LedgerState:
     ) -> LedgerEntry:
         """The REDEEM entry drawing ``points`` from active lots in ``order``;
         :class:`~csmcore.errors.InsufficientPoints` when they do not hold enough."""
-        check_points(points, "points")
+        if type(points) is not int or points < 1:
+            check_points(points, "points")
         t = check_instant(at, "at")
-        _optional_text(reference, "reference")
-        found = self._known(key, EntryKind.REDEEM, points=-points, at=at, reference=reference)
-        if found is not None:
-            return found
-        self._check_time(t, at)
-        draws = self._draw(points, t, order, what="a redemption")
-        return self._new(EntryKind.REDEEM, at, -points, key, draws=draws, reference=reference)
+        if reference is not None:
+            _optional_text(reference, "reference")
+        by_key = self.by_key
+        if not (  # _fresh_key, spelled out: the hot path
+            type(key) is str
+            and 0 < len(key) <= 255
+            and key.isascii()
+            and "\x00" not in key
+            and key not in by_key
+        ):
+            found = self._known(key, EntryKind.REDEEM, points=-points, at=at, reference=reference)
+            if found is not None:
+                return found
+        if t < self.last_us:
+            self._check_time(t, at)
+        taken: list[tuple[_Lot, int]] = []
+        draws = self._draw(points, t, order, what="a redemption", taken=taken)
+        member = self.member_id
+        seq = len(self.entries) + 1
+        entry = trusted_entry(
+            f"{member}#{seq}",
+            member,
+            seq,
+            EntryKind.REDEEM,
+            utc(at),
+            -points,
+            key,
+            None,
+            None,
+            None,
+            draws,
+            reference,
+        )
+        if len(taken) == len(draws):
+            self._planned = (entry, t, _NEVER, taken)
+        return entry
 
     def plan_refund(
         self, redemption_id: str, *, at: datetime, key: str, points: int | None = None
@@ -662,16 +864,18 @@ class LedgerState:
         member, seq = split_entry_id(redemption_id)
         if points is not None:
             check_points(points, "points")
-        found = self._known(
-            key,
-            EntryKind.REFUND,
-            related=redemption_id,
-            at=at,
-            points=_ANY if points is None else points,
-        )
-        if found is not None:
-            return found
-        self._check_time(t, at)
+        if not _fresh_key(key, self.by_key):
+            found = self._known(
+                key,
+                EntryKind.REFUND,
+                related=redemption_id,
+                at=at,
+                points=_ANY if points is None else points,
+            )
+            if found is not None:
+                return found
+        if t < self.last_us:
+            self._check_time(t, at)
         if member != self.member_id:
             raise ValidationError(f"{redemption_id!r} is not an entry of {self.member_id!r}")
         redemption = self.entry(seq)
@@ -695,18 +899,34 @@ class LedgerState:
                 value=points,
             )
         draws: list[LotDraw] = []
+        taken: list[tuple[_Lot, int]] = []
         need = wanted
+        lots = self.lots
         for lot_id, n in left:
             if n <= 0:
                 continue
             take = min(n, need)
-            draws.append(trusted_draw(lot_id, take, self.lots[lot_id].expires_at))
+            lot = lots[lot_id]
+            draws.append(trusted_draw(lot_id, take, lot.expires_at))
+            taken.append((lot, take))
             need -= take
             if not need:
                 break
-        return self._new(
-            EntryKind.REFUND, at, wanted, key, draws=tuple(draws), related=redemption_id
+        member = self.member_id
+        number = len(self.entries) + 1
+        entry = trusted_entry(
+            f"{member}#{number}",
+            member,
+            number,
+            EntryKind.REFUND,
+            utc(at),
+            wanted,
+            key,
+            draws=tuple(draws),
+            related=redemption_id,
         )
+        self._planned = (entry, t, seq, taken)
+        return entry
 
     def plan_reverse(
         self,
@@ -930,6 +1150,20 @@ def plan_transfer(
     out = source._new(EntryKind.TRANSFER_OUT, at, -points, key, draws=draws, related=in_id)
     into = target._new(EntryKind.TRANSFER_IN, at, points, key, draws=created, related=out_id)
     return out, into
+
+
+def _fresh_key(key: object, by_key: dict[str, LedgerEntry]) -> bool:
+    """True when ``key`` is a plain new idempotency key (a non-empty ASCII str without NUL of
+    at most 255 characters, not used yet): the check :meth:`LedgerState._known` would pass
+    without finding anything. False sends the caller to ``_known`` (which raises, finds the
+    entry, or checks an unusual key the long way)."""
+    return (
+        type(key) is str
+        and 0 < len(key) <= 255
+        and key.isascii()
+        and "\x00" not in key
+        and key not in by_key
+    )
 
 
 def _optional_text(value: object, argument: str) -> None:

@@ -87,7 +87,7 @@ class Ledger:
             state = states[member_id]
             entry = plan(state)
             result[:] = [entry]
-            return [entry] if entry.seq > state.version else []
+            return [entry] if entry.seq > len(state.entries) else []
 
         self._repo.write((member_id,), work)
         return result[0]
@@ -108,9 +108,11 @@ class Ledger:
         """Credit ``points`` (> 0) as a new lot expiring at ``expires_at`` (None: never),
         pending until ``pending_until`` (None: active at once). ``spend`` is the money behind
         it (a ``Decimal``). Returns the EARN entry; its ``lot_id`` names the lot."""
-        return self._one(
-            member_id,
-            lambda s: s.plan_earn(
+        result: list[LedgerEntry] = []
+
+        def work(states: Any) -> list[LedgerEntry]:  # _one, spelled out: the hot path
+            state = states[member_id]
+            entry = state.plan_earn(
                 points,
                 at=at,
                 key=key,
@@ -119,8 +121,12 @@ class Ledger:
                 spend=spend,
                 reference=reference,
                 reason=reason,
-            ),
-        )
+            )
+            result[:] = [entry]
+            return [entry] if entry.seq > len(state.entries) else []
+
+        self._repo.write((member_id,), work)
+        return result[0]
 
     def activate(self, member_id: str, lot_id: str, *, at: datetime, key: str) -> LedgerEntry:
         """Make the pending lot ``lot_id`` active at ``at`` (before its ``pending_until``);
@@ -139,10 +145,17 @@ class Ledger:
         """Spend ``points`` from active lots (in this ledger's order); the entry's ``draws``
         name them. :class:`~csmcore.errors.InsufficientPoints` (nothing written) when the
         member has fewer active points; concurrent redemptions never overdraw."""
-        return self._one(
-            member_id,
-            lambda s: s.plan_redeem(points, at=at, key=key, reference=reference, order=self.order),
-        )
+        result: list[LedgerEntry] = []
+        order = self.order
+
+        def work(states: Any) -> list[LedgerEntry]:  # _one, spelled out: the hot path
+            state = states[member_id]
+            entry = state.plan_redeem(points, at=at, key=key, reference=reference, order=order)
+            result[:] = [entry]
+            return [entry] if entry.seq > len(state.entries) else []
+
+        self._repo.write((member_id,), work)
+        return result[0]
 
     def refund(
         self, redemption_entry_id: str, *, at: datetime, key: str, points: int | None = None

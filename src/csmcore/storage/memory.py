@@ -361,7 +361,8 @@ class _Ledger:
         if type(member_ids) is tuple and len(member_ids) == 1:  # the common case, quickly
             member = member_ids[0]
             with store._lock:
-                store._check_usable()
+                if store._closed or store._open_uow is not None:
+                    store._check_usable()
                 state = store._ledgers.get(member)  # a known member's id was checked before
                 if state is None:
                     state = LedgerState(c.check_id(member, "member_id"))
@@ -380,7 +381,7 @@ class _Ledger:
                     state.apply(entry)
                 if member not in store._ledgers:
                     store._ledgers[member] = state
-            return list(found)
+            return found if type(found) is list else list(found)
         members = check_members(member_ids)
         with store._lock:
             store._check_usable()
