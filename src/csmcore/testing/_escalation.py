@@ -112,7 +112,9 @@ ACTION_STRATEGIES: dict[type, Callable[[], st.SearchStrategy[Any]]] = {
             channel=channel, recipient=recipient, template=template, data=data, **clock
         ),
         st.sampled_from(["email", "slack", "sms"]),
-        st.sampled_from(["$assignee", "$group", "$requester"]) | _words(),
+        # an address never starts with "$" (that names a placeholder: only the three above)
+        st.sampled_from(["$assignee", "$group", "$requester"])
+        | _words().filter(lambda w: not w.startswith("$")),
         _words(),
         st.dictionaries(
             _words(),
