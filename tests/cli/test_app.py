@@ -194,6 +194,10 @@ def test_backtest_shows_both_books(tmp_path: Path) -> None:
         '[[policies]]\nname = "s"\nposition = 1\ndefault = true\n'
         '[[policies.targets]]\nmetric = "first_reply"\nwithin = "10m"\n'
     )
+    code, out, err = run("report", str(SNOW), "--format", "servicenow", "--policy", str(strict))
+    assert code == 0, err
+    assert "Conventions" in out
+    assert "policy: strict.toml; targets: first_reply (business time)" in out
     code, out, err = run("backtest", str(SNOW), "--format", "servicenow", "--policy", str(strict))
     assert code == 0, err
     assert "first_reply" in out

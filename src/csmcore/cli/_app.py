@@ -292,6 +292,7 @@ def report(
         source=input.name,
         format=fmt,
         header_lines=importer_named(fmt).header_lines,
+        policy_source=None if policy is None else policy.name,
     )
     figures = report_module.build_report(data)
     _write_outputs(figures, json_out, html_out)

@@ -201,3 +201,13 @@ def _loyalty(console: Console, s: Mapping[str, Any]) -> None:
     )
     for target, points in s["points_by_target"].items():
         console.print(f"  {target}: {points:,} points")
+
+
+@text_renderer("conventions")
+def _conventions(console: Console, s: Mapping[str, Any]) -> None:
+    console.print("\n[bold]Conventions[/bold]")
+    console.print(f"  judged at {s['judged_at']}: {s['judged_at_rule']}", markup=False)
+    console.print(f"  policy: {s['policy']}; targets: {', '.join(s['targets'])}", markup=False)
+    console.print(f"  calendar: {s['calendar']}", markup=False)
+    for note in s["notes"]:
+        console.print(f"  - {note}", markup=False)

@@ -75,7 +75,8 @@ class ReportInput:
     (an IANA name) is the zone of the dates shown and of weekly buckets; ``import_report`` the
     importer's accounting when the tickets came from an export, whose rows are numbered from 1
     after ``header_lines`` lines (file line = row + header_lines). ``firings`` (escalation
-    firings) and ``grants`` (loyalty ledger entries of service recovery) are shown when given.
+    firings) and ``grants`` (loyalty ledger entries of service recovery) are shown when given;
+    ``policy_source`` names where the book came from (a file name; None: the built-in default).
     """
 
     tickets: Sequence[Ticket]
@@ -88,6 +89,7 @@ class ReportInput:
     header_lines: int = 1
     firings: Sequence[Firing] | None = None
     grants: Sequence[LedgerEntry] | None = None
+    policy_source: str | None = None
     _results: list[SlaResults] = attrs.field(init=False, eq=False, repr=False, factory=list)
     _metrics: list[TicketMetrics] = attrs.field(init=False, eq=False, repr=False, factory=list)
 
@@ -511,4 +513,40 @@ def _made_sla(data: ReportInput) -> Mapping[str, Any]:
         "disagree": disagree,
         "agreement_rate": agree / compared if compared else None,
         "table": dict(sorted(table.items())),
+    }
+
+
+@report_section("conventions", order=100)
+def _conventions(data: ReportInput) -> Mapping[str, Any]:
+    """The conventions the figures follow, so a reader can tell exactly what was counted."""
+    calendar = data.book.calendar
+    targets = sorted(
+        {
+            f"{t.key} ({'business' if t.business_hours else 'calendar'} time)"
+            for p in data.book.policies
+            for t in p.targets
+        }
+    )
+    return {
+        "judged_at": data.at.isoformat(),
+        "judged_at_rule": "every ticket is judged as of this instant: the export's last event "
+        "unless --at was given; a target still running is judged as it stands then (breached "
+        "once past its due time, active before)",
+        "timezone": data.timezone,
+        "calendar": repr(calendar),
+        "policy": data.policy_source or "built-in default (csmcore.cli.policy_file.default_book)",
+        "targets": targets,
+        "notes": [
+            "SLA achievement = achieved / (achieved + breached); running cycles are excluded, "
+            "and a breach is final",
+            "first reply = the first public agent comment (the second one on agent-created "
+            "tickets); notes, bot replies and comments logged for the requester do not count",
+            "a metric whose events have not happened is counted as 'not yet', never as zero",
+            "business times count only the open hours of the calendar above; calendar times "
+            "count wall-clock time",
+            "medians and percentiles: linear interpolation between closest ranks "
+            "(Hyndman & Fan type 7)",
+            "backlog = tickets new, open, pending or on hold at the instant judged",
+            "all KPI definitions and their sources: docs/kpi-reference.md",
+        ],
     }
