@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
-from typing import Protocol, TextIO, runtime_checkable
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 import attrs
 
@@ -197,49 +197,48 @@ def importer_named(name: str) -> Importer:
 
 
 @attrs.frozen
-class _HelpdeskLog:
-    name: str = "helpdesk-log"
-    summary: str = (
-        "process-mining event log CSV (case, activity, timestamp, resource), e.g. the Helpdesk log"
-    )
+class _CsvImporter:
+    """A CSV export read by one of :mod:`csmcore.tickets.importing`'s importers with its format
+    and how its timestamps are written (the zone comes from the options)."""
+
+    name: str
+    summary: str
+    run: Callable[..., Iterator[ImportedTicket]]
+    format: Any
+    timestamps: Mapping[str, bool]
     header_lines: int = 1
 
     def read(
         self, stream: TextIO, *, options: ImportOptions, report: ImportReport
     ) -> Iterator[ImportedTicket]:
         header, rows = read_csv(stream)
-        # The Helpdesk log writes "+00:00" after wall-clock times that are not UTC; the zone
-        # given is the desk's own, so the offset is ignored (see docs/howto-import.md).
-        timestamps = Timestamps(zone=options.timezone, ignore_offset=True)
-        yield from import_activities(
+        yield from self.run(
             rows,
             header=header,
-            format=HELPDESK,
-            timestamps=timestamps,
+            format=self.format,
+            timestamps=Timestamps(zone=options.timezone, **self.timestamps),
             policy=options.policy,
             report=report,
         )
 
 
-@attrs.frozen
-class _ServiceNow:
-    name: str = "servicenow"
-    summary: str = "ServiceNow incident audit CSV (one row per update; made_sla kept as a field)"
-    header_lines: int = 1
-
-    def read(
-        self, stream: TextIO, *, options: ImportOptions, report: ImportReport
-    ) -> Iterator[ImportedTicket]:
-        header, rows = read_csv(stream)
-        timestamps = Timestamps(zone=options.timezone, day_first=True)
-        yield from import_snapshots(
-            rows,
-            header=header,
-            format=SERVICENOW,
-            timestamps=timestamps,
-            policy=options.policy,
-            report=report,
-        )
+# The Helpdesk log writes "+00:00" after wall-clock times that are not UTC; the zone given is the
+# desk's own, so the offset is ignored (see docs/howto-import.md).
+_HELPDESK_LOG = _CsvImporter(
+    name="helpdesk-log",
+    summary="process-mining event log CSV (case, activity, timestamp, resource), e.g. the "
+    "Helpdesk log",
+    run=import_activities,
+    format=HELPDESK,
+    timestamps={"ignore_offset": True},
+)
+_SERVICENOW = _CsvImporter(
+    name="servicenow",
+    summary="ServiceNow incident audit CSV (one row per update; made_sla kept as a field)",
+    run=import_snapshots,
+    format=SERVICENOW,
+    timestamps={"day_first": True},
+)
 
 
 @attrs.frozen
@@ -313,5 +312,5 @@ def write_jsonl(tickets: Iterable[Ticket], stream: TextIO) -> int:
     return count
 
 
-for _builtin in (_HelpdeskLog(), _ServiceNow(), _Jsonl()):
+for _builtin in (_HELPDESK_LOG, _SERVICENOW, _Jsonl()):
     register_importer(_builtin)
