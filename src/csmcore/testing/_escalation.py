@@ -29,6 +29,7 @@ from csmcore.escalation import (
     action_class,
     actions,
 )
+from csmcore.testing._basics import instants
 from csmcore.tickets import Priority, Status
 
 __all__ = [
@@ -37,8 +38,11 @@ __all__ = [
     "escalation_levels",
     "escalation_rules",
     "escalation_triggers",
+    "firing_records",
     "firings",
     "notification_requests",
+    "outbox_messages",
+    "ticket_plans",
 ]
 
 _TARGETS = st.sampled_from(["first_reply", "next_reply", "total_resolution", "agent_work"])
@@ -188,23 +192,21 @@ def escalation_rules(
     )
 
 
-def notification_requests(
-    instants: st.SearchStrategy[Any],
-) -> st.SearchStrategy[NotificationRequest]:
-    """Notification requests as :class:`Notify` makes them."""
+def notification_requests() -> st.SearchStrategy[NotificationRequest]:
+    """Notification requests as the ``notify`` action makes them."""
     return st.builds(
         NotificationRequest,
         channel=_words(),
         recipient=_words(),
         template=_words(),
         data=st.dictionaries(_words(), st.none() | st.integers(0, 9) | _words(), max_size=3),
-        not_before=instants,
+        not_before=instants(),
         idempotency_key=_words(),
         ticket_id=_words(),
     )
 
 
-def firings(instants: st.SearchStrategy[Any]) -> st.SearchStrategy[Firing]:
+def firings() -> st.SearchStrategy[Firing]:
     """Firings of target cycles and of held conditions."""
     return st.one_of(
         st.builds(
@@ -215,7 +217,7 @@ def firings(instants: st.SearchStrategy[Any]) -> st.SearchStrategy[Firing]:
             ticket_id=_words(),
             target=_TARGETS,
             cycle=st.integers(1, 5),
-            at=instants,
+            at=instants(),
         ),
         st.builds(
             Firing,
@@ -225,6 +227,41 @@ def firings(instants: st.SearchStrategy[Any]) -> st.SearchStrategy[Firing]:
             ticket_id=_words(),
             target=st.none(),
             cycle=st.integers(1, 5),
-            at=instants,
+            at=instants(),
         ),
+    )
+
+
+def firing_records() -> st.SearchStrategy[Any]:
+    """Firings as the ``firings`` storage role keeps them."""
+    from csmcore.storage.protocols import FiringRecord
+
+    return st.builds(FiringRecord, firing=firings(), recorded_at=instants())
+
+
+def ticket_plans() -> st.SearchStrategy[Any]:
+    """Schedule entries of the ``firings`` storage role."""
+    from csmcore.storage.protocols import TicketPlan
+
+    return st.builds(
+        TicketPlan,
+        ticket_id=st.sampled_from(["T-1", "T-2", "T-3"]),
+        version=st.integers(0, 50),
+        next_due=st.none() | instants(),
+    )
+
+
+def outbox_messages() -> st.SearchStrategy[Any]:
+    """Messages of the ``outbox`` storage role, in every state."""
+    from csmcore.storage.protocols import OutboxMessage, OutboxState
+
+    return st.builds(
+        lambda request, **kw: OutboxMessage(key=request.idempotency_key, request=request, **kw),
+        notification_requests(),
+        state=st.sampled_from(list(OutboxState)),
+        attempts=st.integers(0, 9),
+        next_attempt_at=instants(),
+        created_at=instants(),
+        delivered_at=st.none() | instants(),
+        last_error=st.none() | st.text(max_size=20),
     )

@@ -30,19 +30,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import attrs
-from dateutil.relativedelta import relativedelta
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from csmcore import conditions as cd
-from csmcore import loyalty as lp
 from csmcore.calendars import BusinessCalendar, CountryHolidays
 from csmcore.errors import InvalidTransition
-from csmcore.loyalty import EntryKind, LedgerEntry, LotDraw, entry_id_of
+from csmcore.loyalty import LedgerEntry, LotDraw
 from csmcore.sla import (
     Backtest,
     BacktestRow,
@@ -79,6 +76,14 @@ from csmcore.testing._basics import (
     ticket_ids,
 )
 from csmcore.testing._condition_tree import condition_strategies, tree
+from csmcore.testing._escalation import (
+    firing_records,
+    firings,
+    notification_requests,
+    outbox_messages,
+    ticket_plans,
+)
+from csmcore.testing._loyalty import PROGRAM_STRATEGIES, ledger_entries, lot_draws
 from csmcore.tickets import (
     Assigned,
     Channel,
@@ -734,51 +739,6 @@ def escalation_rules() -> st.SearchStrategy[Any]:
     return esc.escalation_rules(conditions)
 
 
-def notification_requests() -> st.SearchStrategy[Any]:
-    """Notification requests as the ``notify`` action makes them."""
-    return esc.notification_requests(instants())
-
-
-def firings() -> st.SearchStrategy[Any]:
-    """Firings of target cycles and of held conditions."""
-    return esc.firings(instants())
-
-
-def firing_records() -> st.SearchStrategy[Any]:
-    """Firings as the ``firings`` storage role keeps them."""
-    from csmcore.storage.protocols import FiringRecord
-
-    return st.builds(FiringRecord, firing=firings(), recorded_at=instants())
-
-
-def ticket_plans() -> st.SearchStrategy[Any]:
-    """Schedule entries of the ``firings`` storage role."""
-    from csmcore.storage.protocols import TicketPlan
-
-    return st.builds(
-        TicketPlan,
-        ticket_id=st.sampled_from(["T-1", "T-2", "T-3"]),
-        version=st.integers(0, 50),
-        next_due=st.none() | instants(),
-    )
-
-
-def outbox_messages() -> st.SearchStrategy[Any]:
-    """Messages of the ``outbox`` storage role, in every state."""
-    from csmcore.storage.protocols import OutboxMessage, OutboxState
-
-    return st.builds(
-        lambda request, **kw: OutboxMessage(key=request.idempotency_key, request=request, **kw),
-        notification_requests(),
-        state=st.sampled_from(list(OutboxState)),
-        attempts=st.integers(0, 9),
-        next_attempt_at=instants(),
-        created_at=instants(),
-        delivered_at=st.none() | instants(),
-        last_error=st.none() | st.text(max_size=20),
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # st.from_type
 # --------------------------------------------------------------------------------------------
@@ -866,354 +826,11 @@ def register_types() -> None:
 # loyalty ledger
 # --------------------------------------------------------------------------------------------
 
-
-def lot_draws() -> st.SearchStrategy[LotDraw]:
-    """Lot draws (ids, a positive number of points, an optional expiry); not tied to a
-    ledger."""
-    return st.builds(
-        LotDraw,
-        lot_id=names(),
-        points=st.integers(1, 10**12),
-        expires_at=st.none() | instants(),
-    )
-
-
-def _any_strategy(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return strategy
-
-
-def _ledger_entries(draw: st.DrawFn) -> LedgerEntry:
-    member = draw(names(max_size=20))
-    seq = draw(st.integers(1, 10**6))
-    kind = draw(st.sampled_from(EntryKind))
-    return LedgerEntry(
-        entry_id=entry_id_of(member, seq),
-        member_id=member,
-        seq=seq,
-        kind=kind,
-        at=draw(instants()),
-        points=draw(st.integers(-(10**12), 10**12)),
-        key=draw(names()),
-        lot_id=draw(st.none() | names()),
-        expires_at=draw(st.none() | instants()),
-        pending_until=draw(st.none() | instants()),
-        draws=tuple(draw(st.lists(_any_strategy(lot_draws()), max_size=3))),
-        reference=draw(st.none() | names()),
-        spend=draw(st.none() | st.decimals(allow_nan=False, allow_infinity=False, places=2)),
-        reason=draw(st.none() | names()),
-        related=draw(st.none() | names()),
-    )
-
-
-def ledger_entries() -> st.SearchStrategy[LedgerEntry]:
-    """Ledger entries with every field filled or not (values, not a consistent ledger: use
-    :class:`csmcore.services.Ledger` or the ledger conformance state machine for those)."""
-    return st.composite(_ledger_entries)()
-
-
 register_strategy(cls=LotDraw, factory=lot_draws)
 register_strategy(cls=LedgerEntry, factory=ledger_entries)
 
 
-# --------------------------------------------------------------------------------------------
-# loyalty program (the st.from_type strategies of its serializable types)
-# --------------------------------------------------------------------------------------------
-
-
-def _program_names() -> st.SearchStrategy[str]:
-    return names().filter(lambda name: bool(name.strip()))
-
-
-def _money(*, positive: bool = False) -> st.SearchStrategy[Decimal]:
-    return st.decimals(
-        min_value=Decimal("0.01") if positive else 0,
-        max_value=10**6,
-        places=2,
-        allow_nan=False,
-        allow_infinity=False,
-    )
-
-
-def _periods_of_time(*, zero: bool = False) -> st.SearchStrategy[relativedelta]:
-    deltas = st.builds(
-        relativedelta, months=st.integers(0, 24), days=st.integers(0, 60), hours=st.integers(0, 23)
-    )
-    return deltas if zero else deltas.filter(lambda delta: bool(delta))
-
-
-_LOYALTY_ZONES = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"])
-
-
-def _windows() -> st.SearchStrategy[lp.Window]:
-    return st.builds(
-        lambda start, days: lp.Window(starts_at=start, ends_at=start + timedelta(days=days)),
-        instants(),
-        st.integers(1, 90),
-    )
-
-
-def _spend_rules() -> st.SearchStrategy[lp.SpendRule]:
-    return st.builds(
-        lp.SpendRule,
-        name=_program_names(),
-        points=_money(positive=True),
-        per=_money(positive=True),
-        rounding=st.sampled_from(lp.Rounding),
-        categories=st.frozensets(_program_names(), max_size=2),
-        window=st.none() | _windows(),
-    )
-
-
-def _event_rules() -> st.SearchStrategy[lp.EventRule]:
-    return st.builds(
-        lp.EventRule,
-        name=_program_names(),
-        event=_program_names().filter(lambda name: name != "purchase"),
-        points=st.integers(0, 10**6),
-        rounding=st.sampled_from(lp.Rounding),
-        window=st.none() | _windows(),
-    )
-
-
-def _multipliers() -> st.SearchStrategy[lp.Multiplier]:
-    return st.builds(
-        lp.Multiplier,
-        name=_program_names(),
-        factor=_money(positive=True),
-        categories=st.frozensets(_program_names(), max_size=2),
-        window=st.none() | _windows(),
-    )
-
-
-def _caps() -> st.SearchStrategy[lp.Cap]:
-    return st.builds(
-        lp.Cap,
-        name=_program_names(),
-        points=st.integers(0, 10**6),
-        period=st.sampled_from(lp.Period),
-        timezone=_LOYALTY_ZONES,
-        events=st.frozensets(_program_names(), max_size=2),
-    )
-
-
-def _pending_policies() -> st.SearchStrategy[lp.PendingPolicy]:
-    return st.one_of(
-        st.just(lp.PendingPolicy()),
-        st.just(lp.PendingPolicy(explicit=True)),
-        st.builds(lp.PendingPolicy, after=_periods_of_time()),
-    )
-
-
-def _never() -> st.SearchStrategy[lp.NeverExpires]:
-    return st.just(lp.NeverExpires())
-
-
-def _rolling() -> st.SearchStrategy[lp.RollingExpiry]:
-    return st.builds(lp.RollingExpiry, after=_periods_of_time(), timezone=_LOYALTY_ZONES)
-
-
-def _end_of_period() -> st.SearchStrategy[lp.EndOfPeriodExpiry]:
-    return st.builds(
-        lp.EndOfPeriodExpiry,
-        period=st.sampled_from(lp.Period),
-        min_age=_periods_of_time(zero=True),
-        timezone=_LOYALTY_ZONES,
-    )
-
-
-def _tiers() -> st.SearchStrategy[lp.Tier]:
-    return st.builds(lp.Tier, name=_program_names(), threshold=st.integers(0, 10**6))
-
-
-def _tier_policies() -> st.SearchStrategy[lp.TierPolicy]:
-    tiers = st.lists(
-        _tiers(), min_size=1, max_size=4, unique_by=(lambda t: t.name, lambda t: t.threshold)
-    )
-    return st.builds(
-        lp.TierPolicy,
-        tiers=tiers,
-        qualification=st.sampled_from(lp.Period),
-        rolling=st.none() | _periods_of_time(),
-        review=st.sampled_from(lp.Period),
-        valid_for=st.integers(0, 3),
-        downgrade=st.sampled_from(lp.Downgrade),
-        grace=_periods_of_time(zero=True),
-        timezone=_LOYALTY_ZONES,
-    )
-
-
-@st.composite
-def _programs(draw: st.DrawFn) -> lp.Program:
-    rules = draw(
-        st.lists(
-            _spend_rules() | _event_rules(), min_size=1, max_size=3, unique_by=lambda r: r.name
-        )
-    )
-    tiers = draw(st.none() | _tier_policies())
-    rule_names = sorted(rule.name for rule in rules)
-    tier_names = sorted(tiers.names) if tiers is not None else []
-    multipliers = draw(st.lists(_multipliers(), max_size=3, unique_by=lambda m: m.name))
-    multipliers = [
-        attrs.evolve(
-            m,
-            rules=draw(st.frozensets(st.sampled_from(rule_names), max_size=2)),
-            tiers=draw(st.frozensets(st.sampled_from(tier_names), max_size=2))
-            if tier_names
-            else frozenset(),
-        )
-        for m in multipliers
-    ]
-    return lp.Program(
-        name=draw(_program_names()),
-        rules=rules,
-        multipliers=multipliers,
-        stacking=draw(st.sampled_from(lp.Stacking)),
-        caps=draw(st.lists(_caps(), max_size=2, unique_by=lambda c: c.name)),
-        pending=draw(_pending_policies()),
-        expiry=draw(_never() | _rolling() | _end_of_period()),
-        tiers=tiers,
-    )
-
-
-def _purchase_lines() -> st.SearchStrategy[lp.PurchaseLine]:
-    return st.builds(lp.PurchaseLine, amount=_money(), category=st.none() | _program_names())
-
-
-def _purchases() -> st.SearchStrategy[lp.Purchase]:
-    return st.builds(
-        lp.Purchase,
-        lines=st.lists(_purchase_lines(), min_size=1, max_size=4).map(tuple),
-        reference=st.none() | _program_names(),
-    )
-
-
-def _loyalty_events() -> st.SearchStrategy[lp.LoyaltyEvent]:
-    return st.builds(
-        lp.LoyaltyEvent,
-        name=_program_names().filter(lambda name: name != "purchase"),
-        reference=st.none() | _program_names(),
-    )
-
-
-def _applied_rules() -> st.SearchStrategy[lp.AppliedRule]:
-    return st.builds(
-        lp.AppliedRule,
-        rule=_program_names(),
-        exact=_money(),
-        points=st.integers(0, 10**6),
-        multipliers=st.lists(_program_names(), max_size=2).map(tuple),
-    )
-
-
-def _earn_quotes() -> st.SearchStrategy[lp.EarnQuote]:
-    return st.builds(
-        lp.EarnQuote,
-        kind=_program_names(),
-        at=instants(),
-        points=st.integers(0, 10**6),
-        uncapped=st.integers(0, 10**6),
-        breakdown=st.lists(_applied_rules(), max_size=3).map(tuple),
-        capped_by=st.lists(_program_names(), max_size=2).map(tuple),
-        pending=st.booleans(),
-        pending_until=st.none() | instants(),
-        expires_at=st.none() | instants(),
-        spend=st.none() | _money(),
-        tier=st.none() | _program_names(),
-    )
-
-
-def _tier_statuses() -> st.SearchStrategy[lp.TierStatus]:
-    return st.builds(
-        lp.TierStatus,
-        at=instants(),
-        tier=st.none() | _program_names(),
-        rank=st.integers(0, 5),
-        since=st.none() | instants(),
-        valid_until=st.none() | instants(),
-        review_at=st.none() | instants(),
-        qualifying=_money(),
-        next_tier=st.none() | _program_names(),
-        needed=_money(),
-    )
-
-
-def _tier_changes() -> st.SearchStrategy[lp.TierChange]:
-    return st.builds(
-        lp.TierChange, member_id=_program_names(), before=_tier_statuses(), after=_tier_statuses()
-    )
-
-
-def _loyalty_members() -> st.SearchStrategy[lp.LoyaltyMember]:
-    return st.builds(
-        lambda member_id, tier, rank, points, pending, lifetime: lp.LoyaltyMember(
-            member_id=member_id,
-            tier=tier,
-            tier_rank=rank if tier is not None else 0,
-            points=points,
-            pending=pending,
-            lifetime=lifetime,
-        ),
-        _program_names(),
-        st.none() | _program_names(),
-        st.integers(1, 5),
-        st.integers(-(10**6), 10**6),
-        st.integers(0, 10**6),
-        st.integers(0, 10**6),
-    )
-
-
-def _recovery_policies() -> st.SearchStrategy[lp.RecoveryPolicy]:
-    return st.builds(
-        lp.RecoveryPolicy,
-        points=st.integers(0, 10**4),
-        per_target=st.dictionaries(_program_names(), st.integers(0, 10**4), max_size=3),
-        cap=st.none() | st.integers(0, 10**5),
-        period=st.sampled_from(lp.Period),
-        timezone=_LOYALTY_ZONES,
-        reason=_program_names(),
-        expiry=_never() | _rolling() | _end_of_period(),
-    )
-
-
-def _recovery_grants() -> st.SearchStrategy[lp.RecoveryGrant]:
-    return st.builds(
-        lp.RecoveryGrant,
-        member_id=_program_names(),
-        ticket_id=_program_names(),
-        target=_program_names(),
-        cycle=st.integers(1, 50),
-        key=_program_names(),
-        breached_at=instants(),
-        points=st.integers(1, 10**4),
-        capped=st.booleans(),
-        expires_at=st.none() | instants(),
-    )
-
-
-for _cls, _factory in (
-    (lp.Window, _windows),
-    (lp.SpendRule, _spend_rules),
-    (lp.EventRule, _event_rules),
-    (lp.Multiplier, _multipliers),
-    (lp.Cap, _caps),
-    (lp.PendingPolicy, _pending_policies),
-    (lp.NeverExpires, _never),
-    (lp.RollingExpiry, _rolling),
-    (lp.EndOfPeriodExpiry, _end_of_period),
-    (lp.Tier, _tiers),
-    (lp.TierPolicy, _tier_policies),
-    (lp.Program, _programs),
-    (lp.PurchaseLine, _purchase_lines),
-    (lp.Purchase, _purchases),
-    (lp.LoyaltyEvent, _loyalty_events),
-    (lp.AppliedRule, _applied_rules),
-    (lp.EarnQuote, _earn_quotes),
-    (lp.TierStatus, _tier_statuses),
-    (lp.TierChange, _tier_changes),
-    (lp.LoyaltyMember, _loyalty_members),
-    (lp.RecoveryPolicy, _recovery_policies),
-    (lp.RecoveryGrant, _recovery_grants),
-):
+for _cls, _factory in PROGRAM_STRATEGIES:  # loyalty programs: csmcore.testing._loyalty
     register_strategy(cls=_cls, factory=_factory)
 
 register_types()
