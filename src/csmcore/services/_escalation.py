@@ -335,11 +335,17 @@ class EscalationEngine:
             for ticket_id in ticket_ids:
                 ticket = uow.tickets.get(ticket_id)
                 fired = firings.keys(ticket_id)
-                run = run_ticket(ticket, self._book, rules, _start(ticket), now, fired=fired)
+                # One walk fires what is due and finds the next firing after ``now``.
+                run = run_ticket(
+                    ticket, self._book, rules, _start(ticket), now, fired=fired, plan=True
+                )
                 applied.extend(self._apply(uow, firings, ticket, run, now))
-                done = set(fired)
-                done.update(p.firing.key for p in run.firings)
-                self._plan_one(firings, run.ticket, done, rules)
+                due = run.next_due
+                firings.plan(
+                    ticket_id,
+                    version=run.ticket.version,
+                    next_due=None if due is None else due.astimezone(_start(ticket).tzinfo),
+                )
         return applied
 
     def _apply(

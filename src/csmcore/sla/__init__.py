@@ -29,9 +29,10 @@ from csmcore.sla._enums import (
     SlaState,
     SlaTrigger,
 )
+from csmcore.sla._evaluator import TicketEvaluator
 from csmcore.sla._policy import CustomTimer, SlaPolicy, SlaTarget
 from csmcore.sla._rebuild import Backtest, BacktestRow, backtest, rebuild
-from csmcore.sla._status import SlaChange, SlaResults, SlaStatus
+from csmcore.sla._status import SlaChange, SlaResults, SlaStatus, StatusMicroseconds
 from csmcore.sla._transition import Transition
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
     "SlaStatus",
     "SlaTarget",
     "SlaTrigger",
+    "StatusMicroseconds",
+    "TicketEvaluator",
     "Transition",
     "backtest",
     "rebuild",
@@ -77,6 +80,8 @@ for _public in (
     SlaStatus,
     SlaTarget,
     SlaTrigger,
+    StatusMicroseconds,
+    TicketEvaluator,
     Transition,
 ):
     _public.__module__ = __name__

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import attrs
 
 from csmcore._boundary import PASS, inline, translate
-from csmcore._time import MAX_US, MIN_US, in_range_us, require_aware, to_datetime, to_us
+from csmcore._time import to_datetime
 from csmcore._values import instance_of
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import (
@@ -30,6 +30,7 @@ from csmcore.serialization import serializable
 from csmcore.sla._compile import WALL, Business, Compiled, KeyPlan, Spec, TimeLine
 from csmcore.sla._engine import Run
 from csmcore.sla._enums import SlaError, SlaMetric
+from csmcore.sla._evaluator import TicketEvaluator, us_of
 from csmcore.sla._policy import CustomTimer, SlaPolicy
 from csmcore.sla._status import SlaResults
 from csmcore.tickets import Priority, Ticket
@@ -67,12 +68,7 @@ def _policies(value: Any) -> tuple[SlaPolicy, ...]:
     return tuple(sorted(out, key=lambda p: (p.position, p.name, p.version)))
 
 
-def _us(value: datetime, argument: str) -> int:
-    if type(value) is datetime and value.tzinfo is timezone.utc:  # the usual case, checked
-        us = to_us(value)
-        if MIN_US <= us < MAX_US:
-            return us
-    return in_range_us(require_aware(value, argument), argument)
+_us = us_of
 
 
 _NEVER = -(2**62)
@@ -296,6 +292,15 @@ class SlaBook:
             raise
         except Exception as err:  # the public boundary, inline: a try costs nothing here
             raise translate(err, "SlaBook.evaluate") from err
+
+    def evaluator(self, ticket: Ticket) -> TicketEvaluator:
+        """A :class:`TicketEvaluator` judging ``ticket`` at many instants: ``.at(instant)``
+        equals :meth:`evaluate` at that instant, replaying the history once per stretch
+        between two events instead of once per instant (for planners that walk a timeline).
+        """
+        if not isinstance(ticket, Ticket):
+            raise invalid_type("ticket", ticket, "a Ticket")
+        return TicketEvaluator(self, ticket)
 
     def next_change(self, ticket: Ticket, after: datetime) -> datetime | None:
         """The earliest instant strictly after ``after`` at which any target changes state.

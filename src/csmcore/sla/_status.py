@@ -9,16 +9,40 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
 from csmcore._boundary import guard_class
-from csmcore._time import US, to_datetime
+from csmcore._time import US, to_datetime, to_us
 from csmcore.serialization import serializable
 from csmcore.sla._enums import SlaMetric, SlaState
 
-__all__ = ["SlaChange", "SlaResults", "SlaStatus", "convert_all", "new_status"]
+__all__ = [
+    "SlaChange",
+    "SlaResults",
+    "SlaStatus",
+    "StatusMicroseconds",
+    "convert_all",
+    "new_status",
+]
+
+
+class StatusMicroseconds(NamedTuple):
+    """A status's instants (UTC microseconds since the epoch) and durations (microseconds of
+    the target's clock) as integers: what :meth:`SlaStatus.microseconds` returns."""
+
+    started: int
+    due: int
+    breached: int | None
+    stopped: int | None
+    elapsed: int
+    paused: int
+    within: int
+
+
+def _us_or_none(value: datetime | None) -> int | None:
+    return None if value is None else to_us(value)
 
 
 @serializable("sla_status", aliases=("csmcore.sla:SlaStatus",))
@@ -61,6 +85,27 @@ class SlaStatus:
     def percent_used(self) -> float:
         """Elapsed as a percentage of the target duration (over 100 after a breach)."""
         return 100.0 * (self.elapsed / self.within)
+
+    def microseconds(self) -> StatusMicroseconds:
+        """The instants and durations as integer microseconds, without building a datetime
+        or a timedelta: for code that computes with many statuses (a planner) and would
+        convert them back to integers:
+        ``status.microseconds().elapsed * timedelta(microseconds=1) == status.elapsed``, and
+        likewise for every field (``due`` is ``due_at`` as microseconds since the epoch).
+        """
+        raw = self.__dict__.get("_raw")
+        within = self.within // US
+        if raw is not None:
+            return StatusMicroseconds(raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], within)
+        return StatusMicroseconds(
+            to_us(self.started_at),
+            to_us(self.due_at),
+            _us_or_none(self.breached_at),
+            _us_or_none(self.stopped_at),
+            self.elapsed // US,
+            self.paused // US,
+            within,
+        )
 
 
 # The engine stores the instants and durations of a status as integers under "_raw":

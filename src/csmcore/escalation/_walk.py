@@ -1,0 +1,396 @@
+"""The planner's walk over one ticket's timeline (private; see :mod:`._plan`).
+
+The walk visits a ticket's *breakpoints* in time order: the instants of its events, the
+instants at which its SLA results change state (a running cycle's breach), and the instants at
+which a level's threshold or a comparison on a moving SLA number is reached (computed exactly
+from the target's clock). Between two breakpoints nothing a rule reads changes, so evaluating
+at the breakpoints alone is exact. At each breakpoint ``t`` the ticket is taken as it stood at
+``t`` (all events at or before ``t``) with its SLA results at ``t``.
+
+What makes it cheap:
+
+- what depends only on the book and the rules (clocks, exact ratios, the moving comparisons)
+  is computed once per (book, rules) and shared by every ticket (:func:`static_for`);
+- the SLA results come from one :class:`~csmcore.sla.TicketEvaluator`, which replays the
+  history once per stretch between two events, not once per breakpoint;
+- the walk can be resumed: after an action appends events at the breakpoint just visited,
+  :meth:`Walk.rewind` undoes that visit (an undo log of what it changed) and the walk visits
+  the instant again with the new ticket, instead of starting over from the creation.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_right
+from datetime import datetime, timedelta, timezone
+from operator import is_
+from typing import Any
+
+from csmcore._time import US, to_datetime, to_us
+from csmcore.calendars import BusinessCalendar
+from csmcore.escalation._rules import (
+    ConditionHeld,
+    DueOffset,
+    EscalationRule,
+    PercentUsed,
+    clock_of,
+)
+from csmcore.escalation._subject import EscalationView, crossing_elapsed, time_varying_leaves
+from csmcore.sla import (
+    SlaBook,
+    SlaResults,
+    SlaState,
+    SlaStatus,
+    StatusMicroseconds,
+    TicketEvaluator,
+)
+from csmcore.tickets import Ticket
+
+__all__ = ["Found", "Static", "Walk", "static_for"]
+
+_ACTIVE = SlaState.ACTIVE
+_BREACHED = SlaState.BREACHED
+
+Found = tuple[EscalationRule, int, "str | None", int]
+"""A firing found at a breakpoint: (rule, level index, target or None, cycle or episode)."""
+
+
+def _add(clock: BusinessCalendar | None, start: int, amount: int) -> int:
+    """The instant (µs) at which ``amount`` µs of the clock have passed from ``start``."""
+    if clock is None:
+        return start + amount
+    return to_us(clock.add(to_datetime(start, timezone.utc), amount * US))
+
+
+class _Clocks:
+    """The clock of each SLA status (the target's calendar, or wall time), cached."""
+
+    def __init__(self, book: SlaBook) -> None:
+        self.book = book
+        self.cache: dict[tuple[str, int, str, timedelta, object], BusinessCalendar | None] = {}
+
+    def of(self, status: SlaStatus, ticket: Ticket) -> BusinessCalendar | None:
+        key = (status.policy, status.policy_version, status.target, status.within, ticket.priority)
+        if key in self.cache:
+            return self.cache[key]
+        found = None
+        for policy in self.book.policies:
+            if (policy.name, policy.version) != (status.policy, status.policy_version):
+                continue
+            matching = [t for t in policy.targets if t.key == status.target]
+            exact = [t for t in matching if t.within == status.within] or matching
+            for target in exact:
+                if target.priority in (None, ticket.priority):
+                    found = target
+                    break
+            else:
+                found = exact[0] if exact else None
+        clock = (
+            None
+            if found is None or not found.business_hours
+            else self.book.calendar_named(found.calendar)
+        )
+        self.cache[key] = clock
+        return clock
+
+
+class _LevelSpec:
+    """What a level's walk needs that no ticket changes."""
+
+    __slots__ = ("clock", "index", "ratio", "trigger")
+
+    def __init__(self, index: int, trigger: Any, book: SlaBook) -> None:
+        self.index = index
+        self.trigger = trigger
+        self.clock = (
+            None
+            if isinstance(trigger, PercentUsed)
+            else clock_of(book, trigger.business_hours, trigger.calendar)
+        )
+        # percent: the exact fraction of the target as (numerator, denominator)
+        self.ratio = (
+            trigger.percent.as_integer_ratio() if isinstance(trigger, PercentUsed) else (0, 1)
+        )
+
+
+class Static:
+    """What walking any ticket under (book, rules) needs, computed once."""
+
+    def __init__(self, book: SlaBook, rules: tuple[EscalationRule, ...]) -> None:
+        self.book = book
+        self.rules = rules
+        self.clocks = _Clocks(book)
+        self.levels = [
+            [_LevelSpec(i, level.trigger, book) for i, level in enumerate(rule.levels)]
+            for rule in rules
+        ]
+        self.leaves = [
+            leaf
+            for rule in rules
+            for leaf in time_varying_leaves(rule.condition, "condition")
+            + [
+                held
+                for level in rule.levels
+                if isinstance(level.trigger, ConditionHeld) and level.trigger.condition
+                for held in time_varying_leaves(level.trigger.condition, "condition")
+            ]
+        ]
+
+
+_statics: dict[tuple[int, tuple[int, ...]], Static] = {}
+_statics_lock = threading.Lock()
+_STATICS_KEPT = 64
+
+
+def static_for(book: SlaBook, rules: tuple[EscalationRule, ...]) -> Static:
+    """The shared :class:`Static` of (book, rules), by identity (both are immutable)."""
+    key = (id(book), tuple(map(id, rules)))
+    found = _statics.get(key)
+    if (
+        found is not None
+        and found.book is book
+        and len(found.rules) == len(rules)
+        and all(map(is_, found.rules, rules))
+    ):
+        return found
+    made = Static(book, rules)
+    with _statics_lock:
+        if len(_statics) >= _STATICS_KEPT:
+            _statics.clear()
+        _statics[key] = made
+    return made
+
+
+class _Level:
+    """The walking state of one level of one rule for one ticket."""
+
+    __slots__ = ("done", "episode", "fired", "spec", "start")
+
+    def __init__(self, spec: _LevelSpec) -> None:
+        self.spec = spec
+        self.fired: set[tuple[str | None, int]] = set()
+        self.episode = 0
+        self.start: int | None = None  # held: the instant the current episode began
+        self.done = False  # held: the current episode has fired
+
+
+def _us_of(value: datetime) -> int:
+    return to_us(value)
+
+
+class Walk:
+    """One ticket's timeline walked over its breakpoints (see the module docstring).
+
+    :attr:`t` is the breakpoint to visit next; :meth:`step` visits it and returns the firings
+    found there (in rule order, level order, then the order of the SLA results);
+    :meth:`advance` moves to the next breakpoint.
+    """
+
+    def __init__(self, static: Static, ticket: Ticket) -> None:
+        self.static = static
+        self.book = static.book
+        self.clocks = static.clocks
+        self.levels = [[_Level(spec) for spec in specs] for specs in static.levels]
+        self.undo: list[tuple[_Level, bool, Any]] = []
+        self.breaks: list[int] = []
+        self._take(ticket)
+        self.t = self.times[0]
+
+    def _take(self, ticket: Ticket) -> None:
+        self.ticket = ticket
+        self.times = [_us_of(e.at) for e in ticket.events]
+        self.judge: TicketEvaluator = self.book.evaluator(ticket)
+        self.prober: TicketEvaluator | None = None
+        self.seen = -1  # how many events the cached view ticket has
+        self.as_of = ticket
+
+    def retake(self, ticket: Ticket) -> None:
+        """``ticket`` is this walk's ticket with events appended later than :attr:`t`."""
+        self._take(ticket)
+
+    def rewind(self, ticket: Ticket) -> None:
+        """``ticket`` is this walk's ticket with events appended at :attr:`t`: undo the
+        visit of :attr:`t` so that :meth:`step` visits it again with them."""
+        for level, held, state in reversed(self.undo):
+            if held:
+                level.start, level.episode, level.done = state
+            else:
+                level.fired.discard(state)
+        self.undo = []
+        self._take(ticket)
+
+    def advance(self) -> bool:
+        """Move :attr:`t` to the next breakpoint; False when there is none."""
+        t = self.t
+        times = self.times
+        k = bisect_right(times, t)
+        best = times[k] if k < len(times) else None
+        for moment in self.breaks:
+            if moment > t and (best is None or moment < best):
+                best = moment
+        if best is None:
+            return False
+        self.t = best
+        return True
+
+    def view(self, t: int) -> EscalationView:
+        at = to_datetime(t, timezone.utc)
+        count = bisect_right(self.times, t)
+        if count != self.seen:
+            self.as_of = self.ticket if count == len(self.times) else self.ticket.as_of(at)
+            self.seen = count
+        return EscalationView(self.as_of, self.judge.at(at), at)
+
+    # -- one breakpoint -----------------------------------------------------------------------
+
+    def step(self) -> list[Found]:
+        """Visit :attr:`t`: the firings found there."""
+        t = self.t
+        self.undo = []
+        view = self.view(t)
+        found: list[Found] = []
+        breaks: list[int] = []
+        # Breakpoints a clock's amount after t: only the nearest one per clock can be the next
+        # breakpoint, so each clock adds once per visit however many levels wait on it.
+        waits: dict[int, tuple[BusinessCalendar | None, int]] = {}  # by id (hashing is slow)
+        statuses: SlaResults = view.sla
+        ticket = view.ticket
+        rows = [(status, status.microseconds()) for status in statuses]
+        known: dict[int, bool] = {}
+        clocks = self.clocks
+
+        def running(status: SlaStatus, m: StatusMicroseconds) -> bool:
+            result = known.get(id(status))
+            if result is None:
+                result = known[id(status)] = m.stopped is None and self._running(
+                    status, m, t, ticket
+                )
+            return result
+
+        def wait(clock: BusinessCalendar | None, amount: int) -> None:
+            key = id(clock)
+            held = waits.get(key)
+            if held is None or amount < held[1]:
+                waits[key] = (clock, amount)
+
+        for leaf in self.static.leaves:
+            for status, m in rows:
+                if running(status, m):
+                    e0 = m.elapsed
+                    clock = clocks.of(status, ticket)
+                    for edge in crossing_elapsed(leaf, status):
+                        if edge > e0:
+                            wait(clock, edge - e0)
+        undo = self.undo
+        for rule, levels in zip(self.static.rules, self.levels, strict=True):
+            matched = rule.condition.matches(view)
+            for level in levels:
+                trigger = level.spec.trigger
+                if isinstance(trigger, ConditionHeld):
+                    self._held(rule, level, t, view, matched, found, breaks)
+                    continue
+                percent = isinstance(trigger, PercentUsed)
+                for status, m in rows:
+                    if status.target != trigger.target or m.stopped is not None:
+                        continue
+                    ident = (status.target, status.cycle)
+                    if ident in level.fired:
+                        continue
+                    if percent:
+                        numerator, denominator = level.spec.ratio
+                        need = -((-numerator * m.within) // (100 * denominator))  # ceiling
+                        due = m.elapsed >= need
+                        if not due and running(status, m):
+                            wait(clocks.of(status, ticket), need - m.elapsed)
+                    else:
+                        due = self._offset(trigger, level, status, m, t, breaks)
+                    if due and matched:
+                        level.fired.add(ident)
+                        undo.append((level, False, ident))
+                        found.append((rule, level.spec.index, status.target, status.cycle))
+        # Between events, the only SLA changes are breaches of running cycles, one
+        # microsecond after their due instant (what SlaBook.next_change also finds, without
+        # replaying the history again).
+        for status, m in rows:
+            if status.state is _ACTIVE:
+                breaks.append(m.due + 1)
+        for clock, amount in waits.values():
+            breaks.append(_add(clock, t, amount))
+        self.breaks = breaks
+        return found
+
+    def _running(self, status: SlaStatus, m: StatusMicroseconds, t: int, ticket: Ticket) -> bool:
+        """Whether an open cycle's clock runs at ``t`` (ACTIVE, or breached and not paused)."""
+        if status.state is _ACTIVE:
+            return True
+        if status.state is not _BREACHED:
+            return False
+        # A breached cycle does not say whether it is paused: look one microsecond of its
+        # clock ahead. If the state changes before then, the next breakpoint comes first.
+        clock = self.clocks.of(status, ticket)
+        probe = _add(clock, t, 1)
+        if self.prober is None:
+            self.prober = self.book.evaluator(self.ticket)
+        later = self.prober.at(to_datetime(probe, timezone.utc))
+        again = later.get(status.target, status.cycle)
+        return again is not None and again.microseconds().elapsed > m.elapsed
+
+    def _offset(
+        self,
+        trigger: DueOffset,
+        level: _Level,
+        status: SlaStatus,
+        m: StatusMicroseconds,
+        t: int,
+        breaks: list[int],
+    ) -> bool:
+        """Whether a :class:`DueOffset` level is reached for ``status`` at ``t`` (else its
+        instant goes to ``breaks``)."""
+        offset = trigger.offset // US
+        if offset < 0:
+            if status.state is _BREACHED:
+                return True
+            if status.state is not _ACTIVE:
+                return False
+            moment = _add(level.spec.clock, m.due, offset)
+        else:
+            if m.breached is None:
+                return False
+            moment = _add(level.spec.clock, m.breached, offset)
+        if moment <= t:
+            return True
+        breaks.append(moment)
+        return False
+
+    def _held(
+        self,
+        rule: EscalationRule,
+        level: _Level,
+        t: int,
+        view: EscalationView,
+        matched: bool,
+        found: list[Found],
+        breaks: list[int],
+    ) -> None:
+        trigger = level.spec.trigger
+        holds = matched and (trigger.condition is None or trigger.condition.matches(view))
+        before = (level.start, level.episode, level.done)
+        if not holds:
+            if level.start is not None:
+                self.undo.append((level, True, before))
+                level.start = None
+            return
+        if level.start is None:
+            self.undo.append((level, True, before))
+            level.start = t
+            level.episode += 1
+            level.done = False
+        if level.done:
+            return
+        moment = _add(level.spec.clock, level.start, trigger.duration // US)
+        if moment <= t:
+            self.undo.append((level, True, (level.start, level.episode, level.done)))
+            level.done = True
+            found.append((rule, level.spec.index, None, level.episode))
+        else:
+            breaks.append(moment)

@@ -1,0 +1,143 @@
+"""The planner's shortcuts against their plain definitions, over random timelines.
+
+``run_ticket`` resumes one walk after each firing (undoing the visit of an instant when an
+action appended events at it) instead of planning the whole history again; with ``plan=True``
+it goes on to the next firing instead of walking the new ticket from its creation. These
+properties compare it with the plain loop it replaces (``due_firings`` again after every
+firing that changed the ticket, as the first release did) and with :func:`next_due`. The SLA
+side: :class:`~csmcore.sla.TicketEvaluator` against :meth:`SlaBook.evaluate`, and
+:meth:`SlaStatus.microseconds` against the status's fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from csmcore.conditions import Eq, Field
+from csmcore.escalation import (
+    AddNote,
+    ConditionHeld,
+    EscalationLevel,
+    EscalationRule,
+    FiringKey,
+    PercentUsed,
+    PlannedFiring,
+    SetPriority,
+    TicketRun,
+    apply_firing,
+    due_firings,
+    next_due,
+    run_ticket,
+)
+from csmcore.tickets import Ticket
+from tests.escalation.support import US, M, at
+from tests.escalation.test_properties import BOOK, RULES, START, TIMELINES
+
+# Rules whose actions change what other rules read: a priority change re-selects targets,
+# so firings move; a note at the firing instant is an event at the walk's instant.
+FEEDBACK = [
+    *RULES,
+    EscalationRule(
+        name="raise",
+        condition=Eq("priority", "normal"),
+        levels=[
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent=75),
+                actions=[SetPriority(priority="urgent")],
+            )
+        ],
+    ),
+    EscalationRule(
+        name="noted",
+        condition=Field("sla.max_percent") > 90,
+        levels=[
+            EscalationLevel(
+                trigger=ConditionHeld(duration=5 * M), actions=[AddNote(text="over 90 %")]
+            )
+        ],
+    ),
+]
+
+
+def plain_run(ticket: Ticket, start: datetime, end: datetime) -> TicketRun:
+    """The loop ``run_ticket`` replaces: plan the whole history again after each firing."""
+    by_name = {r.name: r for r in FEEDBACK}
+    done: set[FiringKey] = set()
+    applied: list[PlannedFiring] = []
+    pending = due_firings(ticket, BOOK, FEEDBACK, start, end)
+    while pending:
+        firing = pending.pop(0)
+        ticket, planned = apply_firing(ticket, firing, by_name[firing.rule], BOOK)
+        done.add(firing.key)
+        applied.append(planned)
+        if planned.events:
+            pending = [
+                f for f in due_firings(ticket, BOOK, FEEDBACK, start, end) if f.key not in done
+            ]
+    return TicketRun(ticket=ticket, firings=tuple(applied))
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+ENDS = st.sampled_from([at(6, 9), at(6, 12), at(6, 17, 30), at(7, 10), at(9, 0)])
+
+
+@given(TIMELINES, ENDS)
+def test_run_ticket_equals_planning_again_after_each_firing(ticket: Ticket, end: datetime) -> None:
+    fast = run_ticket(ticket, BOOK, FEEDBACK, START, end, plan=True)
+    plain = plain_run(ticket, START, end)
+    assert fast.firings == plain.firings
+    assert fast.ticket == plain.ticket
+    done = {p.firing.key for p in fast.firings}
+    assert fast.next_due == next_due(fast.ticket, BOOK, FEEDBACK, START, fired=done)
+    assert fast.next_due is None or fast.next_due > end
+
+
+@given(TIMELINES, ENDS, st.sampled_from([at(6, 8), at(6, 11), at(7, 9)]))
+def test_a_run_in_two_windows_equals_one_run(ticket: Ticket, end: datetime, cut: datetime) -> None:
+    if cut >= end:
+        return
+    first = run_ticket(ticket, BOOK, FEEDBACK, START, cut)
+    done = {p.firing.key for p in first.firings}
+    second = run_ticket(first.ticket, BOOK, FEEDBACK, cut, end, fired=done)
+    whole = run_ticket(ticket, BOOK, FEEDBACK, START, end)
+    assert [p.firing for p in first.firings + second.firings] == [p.firing for p in whole.firings]
+
+
+INSTANTS = st.lists(
+    st.integers(-60, 3 * 24 * 60).map(lambda m: at(6, 8, 30) + timedelta(minutes=m, seconds=7)),
+    min_size=1,
+    max_size=12,
+)
+
+
+@given(TIMELINES, INSTANTS)
+def test_evaluator_equals_evaluate_at_instants_in_any_order(
+    ticket: Ticket, instants: list[datetime]
+) -> None:
+    judge = BOOK.evaluator(ticket)
+    for when in instants:
+        if when < ticket.created_at:
+            continue
+        assert judge.at(when) == BOOK.evaluate(ticket, when)
+
+
+@given(TIMELINES, INSTANTS)
+def test_microseconds_are_the_fields_in_microseconds(
+    ticket: Ticket, instants: list[datetime]
+) -> None:
+    for when in instants:
+        for status in BOOK.evaluate(ticket, when):
+            m = status.microseconds()  # read before any field converts
+            assert (m.elapsed * US, m.paused * US, m.within * US) == (
+                status.elapsed,
+                status.paused,
+                status.within,
+            )
+            assert EPOCH + m.started * US == status.started_at
+            assert EPOCH + m.due * US == status.due_at
+            assert (None if m.breached is None else EPOCH + m.breached * US) == (status.breached_at)
+            assert (None if m.stopped is None else EPOCH + m.stopped * US) == status.stopped_at
+            assert status.microseconds() == m  # and after they converted
