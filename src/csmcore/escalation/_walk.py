@@ -258,6 +258,7 @@ class Walk:
         rows = [(status, status.microseconds()) for status in statuses]
         known: dict[int, bool] = {}
         clocks = self.clocks
+        clock_of: dict[int, BusinessCalendar | None] = {}
 
         def running(status: SlaStatus, m: StatusMicroseconds) -> bool:
             result = known.get(id(status))
@@ -267,7 +268,12 @@ class Walk:
                 )
             return result
 
-        def wait(clock: BusinessCalendar | None, amount: int) -> None:
+        def wait(status: SlaStatus, amount: int) -> None:
+            ident = id(status)
+            if ident in clock_of:
+                clock = clock_of[ident]
+            else:
+                clock = clock_of[ident] = clocks.of(status, ticket)
             key = id(clock)
             held = waits.get(key)
             if held is None or amount < held[1]:
@@ -277,16 +283,19 @@ class Walk:
             for status, m in rows:
                 if running(status, m):
                     e0 = m.elapsed
-                    clock = clocks.of(status, ticket)
                     for edge in crossing_elapsed(leaf, status):
                         if edge > e0:
-                            wait(clock, edge - e0)
+                            wait(status, edge - e0)
         undo = self.undo
         for rule, levels in zip(self.static.rules, self.levels, strict=True):
-            matched = rule.condition.matches(view)
+            # The rule's condition is matched when a level needs it (a level reached, or a
+            # held condition), once per visit.
+            matched: bool | None = None
             for level in levels:
                 trigger = level.spec.trigger
                 if isinstance(trigger, ConditionHeld):
+                    if matched is None:
+                        matched = rule.condition.matches(view)
                     self._held(rule, level, t, view, matched, found, breaks)
                     continue
                 percent = isinstance(trigger, PercentUsed)
@@ -301,10 +310,14 @@ class Walk:
                         need = -((-numerator * m.within) // (100 * denominator))  # ceiling
                         due = m.elapsed >= need
                         if not due and running(status, m):
-                            wait(clocks.of(status, ticket), need - m.elapsed)
+                            wait(status, need - m.elapsed)
                     else:
                         due = self._offset(trigger, level, status, m, t, breaks)
-                    if due and matched:
+                    if not due:
+                        continue
+                    if matched is None:
+                        matched = rule.condition.matches(view)
+                    if matched:
                         level.fired.add(ident)
                         undo.append((level, False, ident))
                         found.append((rule, level.spec.index, status.target, status.cycle))
