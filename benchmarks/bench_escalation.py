@@ -22,9 +22,16 @@ run: the issue's goal is a full engine pass within 2x of it. Measured, on memory
 - ``next_due (pure)``: :func:`csmcore.escalation.next_due` of every ticket (in memory);
 - ``plan_all``: the engine planning every ticket of the store: read, next_due, write the
   schedule (``csmcore.services.EscalationEngine.plan_all``);
-- ``run``: one engine pass at the busy instant over a freshly planned store (every ticket
-  due): run_ticket, ticket events, firing records, outbox messages, the new schedule, committed
-  100 tickets per unit of work.
+- ``catch-up pass``: one engine pass at the busy instant over a freshly planned store, as
+  after an outage since the tickets were created: every ticket is due and every firing since
+  its creation fires (about 2.5 per ticket): run_ticket, ticket events, firing records, outbox
+  messages, the new schedule, committed 100 tickets per unit of work. This is the full pass
+  the goal is judged on;
+- ``steady pass``: one engine planned every ticket and ran five minutes before the busy
+  instant (untimed), and runs again at it, as a host keeps it running: only the tickets due
+  in those five minutes are read and run, each walk going on from where the engine's last
+  one stopped (``EscalationEngine(remember=...)``). Printed per ticket run, against one SLA
+  evaluation per ticket. The catch-up pass uses a new engine, as after a restart.
 
 Each step is timed by wall clock, best of ``--repeats`` (a pass needs a fresh store, so it is
 built again, untimed, before each repeat). Requirements: none beyond csmcore.
@@ -57,13 +64,15 @@ from csmcore.escalation import (
     SetPriority,
     next_due,
 )
-from csmcore.services import EscalationEngine
+from csmcore.services import EngineRun, EscalationEngine
 from csmcore.sla import SlaBook, SlaPolicy, SlaTarget
 from csmcore.storage import Store, open_store, role_of
 from csmcore.tickets import Channel, Priority, Role, Ticket
 
 BUSY = datetime(2025, 1, 7, 17, tzinfo=timezone.utc)
 """The busy instant: a Tuesday, 17:00 UTC, an hour before the calendar closes."""
+STEADY = timedelta(minutes=5)
+"""The steady pass: the engine ran this long before the busy instant, and runs again at it."""
 
 CAL = BusinessCalendar.weekly("08:00", "18:00", days="mon-fri", timezone="UTC")
 BOOK = SlaBook(
@@ -184,8 +193,11 @@ def timed(
     return best
 
 
-def bench_store(kind: str, tickets: list[Ticket], tmp: str, repeats: int) -> tuple[float, float]:
-    """Time plan_all and one pass on a store of ``kind``; return both best times."""
+def bench_store(
+    kind: str, tickets: list[Ticket], tmp: str, repeats: int
+) -> tuple[float, float, float]:
+    """Time plan_all, a catch-up pass and a steady pass on a store of ``kind``; return the
+    best times of the first two and the steady pass's time per ticket it ran."""
     print(heading(f"{kind} store"))
     count = len(tickets)
     state: dict[str, Store] = {}
@@ -217,12 +229,40 @@ def bench_store(kind: str, tickets: list[Ticket], tmp: str, repeats: int) -> tup
         run = EscalationEngine(state["store"], BOOK, RULES).run(BUSY)
         fired.append(len(run.firings))
 
-    passed = timed("run at the busy instant (one pass)", count, one_pass, repeats, setup=planned)
-    store = state["store"]
-    messages = len(role_of(store, "outbox").list())
+    passed = timed(
+        "catch-up pass (every firing since creation)",
+        count,
+        one_pass,
+        repeats,
+        setup=planned,
+    )
+    messages = len(role_of(state["store"], "outbox").list())
     print(f"  firings in the pass: {fired[-1]:,}; outbox messages written: {messages:,}")
-    store.close()
-    return plan, passed
+
+    engines: dict[str, EscalationEngine] = {}
+
+    def up_to_date() -> None:
+        # One engine, as a host keeps it: it planned every ticket and ran before.
+        fresh()
+        engine = engines["up"] = EscalationEngine(state["store"], BOOK, RULES)
+        engine.plan_all()
+        engine.run(BUSY - STEADY)
+
+    ran: list[EngineRun] = []
+    steady = timed(
+        f"steady pass (the engine ran {STEADY.seconds // 60} min before)",
+        count,
+        lambda: ran.append(engines["up"].run(BUSY)),
+        repeats,
+        setup=up_to_date,
+    )
+    last = ran[-1]
+    print(
+        f"  tickets due and run in the steady pass: {last.tickets:,}; firings: "
+        f"{len(last.firings):,} ({steady / max(last.tickets, 1) * 1e6:.1f} µs per ticket run)"
+    )
+    state["store"].close()
+    return plan, passed, steady / max(last.tickets, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,19 +294,24 @@ def main(argv: list[str] | None = None) -> int:
         ],
         repeats,
     )
-    results: dict[str, tuple[float, float]] = {}
+    results: dict[str, tuple[float, float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("memory", "sqlite"):
             results[kind] = bench_store(kind, tickets, tmp, repeats)
 
     print(heading("ratios to SLA evaluation alone (goal: a full pass within 2x)"))
-    print(f"  {'next_due (pure) / SLA evaluate':<48} {pure / sla:8.2f}x")
-    for kind, (plan, passed) in results.items():
-        print(f"  {kind + ': plan_all / SLA evaluate':<48} {plan / sla:8.2f}x")
+    per_ticket = sla / count
+    print(f"  {'next_due (pure) / SLA evaluate':<52} {pure / sla:8.2f}x")
+    for kind, (plan, passed, steady) in results.items():
+        print(f"  {kind + ': plan_all / SLA evaluate':<52} {plan / sla:8.2f}x")
         verdict = "PASS" if passed / sla <= 2 else "MISS"
         print(
-            f"  {kind + ': full pass / SLA evaluate':<48} {passed / sla:8.2f}x   "
+            f"  {kind + ': full (catch-up) pass / SLA evaluate':<52} {passed / sla:8.2f}x   "
             f"goal <= 2x: {verdict}"
+        )
+        print(
+            f"  {kind + ': steady pass, per ticket run / per SLA evaluate':<52} "
+            f"{steady / per_ticket:8.2f}x"
         )
     return 0
 

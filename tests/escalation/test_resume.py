@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from csmcore.conditions import Eq, Field
@@ -34,7 +34,7 @@ from csmcore.escalation import (
 )
 from csmcore.tickets import Ticket
 from tests.escalation.support import US, M, at
-from tests.escalation.test_properties import BOOK, RULES, START, TIMELINES
+from tests.escalation.test_properties import BOOK, RULES, START, TIMELINES, build
 
 # Rules whose actions change what other rules read: a priority change re-selects targets,
 # so firings move; a note at the firing instant is an event at the walk's instant.
@@ -141,3 +141,60 @@ def test_microseconds_are_the_fields_in_microseconds(
             assert (None if m.breached is None else EPOCH + m.breached * US) == (status.breached_at)
             assert (None if m.stopped is None else EPOCH + m.stopped * US) == status.stopped_at
             assert status.microseconds() == m  # and after they converted
+
+
+CUTS = st.lists(
+    st.sampled_from([at(6, 9), at(6, 10, 30), at(6, 13), at(7, 9), at(7, 16)]),
+    min_size=1,
+    max_size=4,
+).map(sorted)
+
+
+def _known(ticket: Ticket, base: Ticket, low: datetime, high: datetime) -> Ticket:
+    """``base`` (what the engine's runs made of the ticket) with the host's events of
+    ``ticket`` in ``low < at <= high`` appended."""
+    for event in ticket.events:
+        if low < event.at <= high:
+            base = base.apply(event)
+    return base
+
+
+@given(TIMELINES, CUTS)
+# An agent reply at 10:31 arrives after the run at 10:30 walked on to 10:48 to find its next
+# firing: the state is stale for it, and resuming from it would miss the reply's effects.
+@example(build([(121, "agent")]), [at(6, 10, 30), at(6, 13)])
+def test_resuming_from_the_last_run_equals_walking_from_the_creation(
+    ticket: Ticket, cuts: list[datetime]
+) -> None:
+    # An engine running at each cut, the host's events arriving in between: resuming each
+    # run from the state of the one before gives what walking from the creation gives.
+    done: set[FiringKey] = set()
+    state = None
+    low = START
+    current = ticket.as_of(ticket.created_at)
+    for cut in cuts:
+        if cut <= low:
+            continue
+        current = _known(ticket, current, max(low, ticket.created_at), cut)
+        resumed = run_ticket(current, BOOK, FEEDBACK, low, cut, fired=done, plan=True, resume=state)
+        walked = run_ticket(current, BOOK, FEEDBACK, low, cut, fired=done, plan=True)
+        assert resumed.firings == walked.firings
+        assert resumed.ticket == walked.ticket
+        assert resumed.next_due == walked.next_due
+        done |= {p.firing.key for p in resumed.firings}
+        state = resumed.state
+        current = resumed.ticket
+        low = cut
+
+
+def test_a_state_is_ignored_for_another_rule_set_or_a_rewritten_history() -> None:
+    ticket = build([(20, "requester"), (30, "assign"), (200, "agent")])
+    first = run_ticket(ticket.as_of(at(6, 9)), BOOK, FEEDBACK, START, at(6, 9), plan=True)
+    assert first.state is not None
+    # Another rule set: the state does not apply, the walk starts from the creation.
+    other = run_ticket(ticket, BOOK, RULES, START, at(7, 9), resume=first.state)
+    assert other.firings == run_ticket(ticket, BOOK, RULES, START, at(7, 9)).firings
+    # A different ticket (not the same history): ignored too.
+    stranger = build([(5, "agent")])
+    alone = run_ticket(stranger, BOOK, FEEDBACK, START, at(7, 9), resume=first.state)
+    assert alone.firings == run_ticket(stranger, BOOK, FEEDBACK, START, at(7, 9)).firings

@@ -34,18 +34,23 @@ def _fired(store: Store) -> list[tuple[object, datetime]]:
     return [(r.key, r.firing.at) for r in role_of(store, "firings").list()]
 
 
-def _stepwise(ticket: Ticket, step: timedelta) -> tuple[list[Firing], Store]:
+def _stepwise(ticket: Ticket, step: timedelta, engines: int = 1) -> tuple[list[Firing], Store]:
     """The host adds the ticket when it is created and each event when it happens, telling the
-    engine each time; the engine runs every ``step`` from the creation to END."""
+    engine each time; the engine runs every ``step`` from the creation to END. With several
+    ``engines`` (each remembering where its walks stopped) they take turns."""
     store = open_store("memory://")
-    engine = EscalationEngine(store, BOOK, RULES)
+    turns = [EscalationEngine(store, BOOK, RULES) for _ in range(engines)]
+    engine = turns[0]
     created = Ticket.from_events(ticket.events[:1])
     store.tickets.add(created)
     engine.ticket_changed(ticket.id)
     pending = list(ticket.events[1:])
     fired: list[Firing] = []
     now = ticket.created_at
+    turn = 0
     while True:
+        turn += 1
+        engine = turns[turn % engines]
         now = min(now + step, END)
         due = [e for e in pending if e.at <= now]
         if due:
@@ -84,6 +89,19 @@ def test_stepwise_runs_equal_one_late_run_and_the_planner(ticket: Ticket, minute
     assert len(keys) == len(set(keys))  # never twice
     records = role_of(step_store, "firings").list()
     assert all(r.recorded_at >= r.firing.at for r in records)
+
+
+@settings(max_examples=25)
+@given(TIMELINES, st.integers(10, 240))
+def test_engines_taking_turns_equal_one_late_run(ticket: Ticket, minutes: int) -> None:
+    # Each engine remembers where its walks stopped; the other one changes the ticket and
+    # records firings meanwhile, so what one remembers is often out of date: it must notice.
+    if ticket.events[-1].at > END:
+        return
+    stepwise, step_store = _stepwise(ticket, timedelta(minutes=minutes), engines=2)
+    once, once_store = _once(ticket)
+    assert [(f.key, f.at) for f in stepwise] == [(f.key, f.at) for f in once]
+    assert _fired(step_store) == _fired(once_store)
 
 
 def test_every_minute_of_a_busy_morning_equals_one_run() -> None:

@@ -22,7 +22,7 @@ from csmcore.escalation._actions import ActionContext, ActionResult
 from csmcore.escalation._rules import (
     EscalationRule,
 )
-from csmcore.escalation._walk import Found, Walk, static_for
+from csmcore.escalation._walk import Found, PlanState, Walk, static_for
 from csmcore.serialization import serializable
 from csmcore.sla import SlaBook
 from csmcore.tickets import Ticket, TicketEvent
@@ -31,6 +31,7 @@ __all__ = [
     "EscalationLoop",
     "Firing",
     "FiringKey",
+    "PlanState",
     "PlannedFiring",
     "TicketRun",
     "apply_firing",
@@ -195,13 +196,16 @@ class PlannedFiring:
 @attrs.frozen(kw_only=True)
 class TicketRun:
     """The outcome of :func:`run_ticket`: the ticket after every applied firing, the
-    firings in the order applied, and (when asked for with ``plan=True``) the instant of the
+    firings in the order applied, (when asked for with ``plan=True``) the instant of the
     first firing after the run's window, as the ticket then stands (None: none ever will, or
-    not asked)."""
+    not asked), and the walk's :class:`PlanState`."""
 
     ticket: Ticket
     firings: tuple[PlannedFiring, ...]
     next_due: datetime | None = None
+    state: PlanState | None = None
+    """Where the walk stopped: give it to the next :func:`run_ticket` of this ticket
+    (``resume=``) once these firings are applied, to go on from here."""
 
 
 def apply_firing(
@@ -247,6 +251,7 @@ def run_ticket(
     fired: Container[FiringKey] = (),
     max_firings: int = 1000,
     plan: bool = False,
+    resume: PlanState | None = None,
 ) -> TicketRun:
     """Fire, in order, every firing due in ``start < at <= end`` and apply its actions,
     planning again after each one that changed the ticket (an action's event at the firing
@@ -256,6 +261,14 @@ def run_ticket(
     in ``end``'s time zone): what :func:`next_due` of the new ticket would return, without
     walking the history again.
 
+    ``resume`` is the :attr:`TicketRun.state` of an earlier run of the same book and rules on
+    this ticket whose firings were all applied (or recorded in ``fired``) since: the walk goes
+    on from where that run stopped instead of from the ticket's creation, so the firings
+    before that instant are not looked at again. A state that does not apply (another book
+    or rule set, or a history changed other than by events appended after the instant it
+    stopped at) is ignored. An engine that runs often keeps each ticket's state between runs
+    (:class:`csmcore.services.EscalationEngine` does).
+
     Raises EscalationLoop after ``max_firings`` firings.
     """
     require_aware(start, "start")
@@ -263,7 +276,9 @@ def run_ticket(
     chosen = _rules(rules)
     done: set[FiringKey] = set()
     applied: list[PlannedFiring] = []
-    walk = Walk(static_for(book, chosen), ticket)
+    static = static_for(book, chosen)
+    resumed = None if resume is None else Walk.resume(resume, static, ticket)
+    walk = resumed if resumed is not None else Walk(static, ticket)
     low, high = to_us(start), to_us(end)
     tz = _zone(end)
     ticket_id = ticket.id
@@ -277,13 +292,14 @@ def run_ticket(
                 out.append(item)
         return out
 
-    while True:
+    while not walk.finished:
         t = walk.t
         if t > high:
             if not plan:
                 break
             if fresh(walk.step()):
                 following = to_datetime(t, tz)
+                walk.rewind()  # at rest before this instant: the next run fires there
                 break
         else:
             here = walk.step()
@@ -311,7 +327,7 @@ def run_ticket(
                         pending = fresh(walk.step())
         if not walk.advance():
             break
-    return TicketRun(ticket=ticket, firings=tuple(applied), next_due=following)
+    return TicketRun(ticket=ticket, firings=tuple(applied), next_due=following, state=walk.state())
 
 
 def dry_run(

@@ -46,7 +46,7 @@ from csmcore.sla import (
 )
 from csmcore.tickets import Ticket
 
-__all__ = ["Found", "Static", "Walk", "static_for"]
+__all__ = ["Found", "PlanState", "Static", "Walk", "static_for"]
 
 _ACTIVE = SlaState.ACTIVE
 _BREACHED = SlaState.BREACHED
@@ -178,12 +178,49 @@ def _us_of(value: datetime) -> int:
     return to_us(value)
 
 
+_LevelState = tuple[int, int, frozenset[tuple[str | None, int]], int, "int | None", bool]
+"""A level's walking state: (rule index, level index, fired, episode, start, done)."""
+
+
+class PlanState:
+    """Where the planner's walk over one ticket stopped, to go on from there later.
+
+    :func:`~csmcore.escalation.run_ticket` returns one (:attr:`TicketRun.state`) and takes one
+    back (``resume=``): the next run of the same book and rules on the same ticket then starts
+    at the instant the last one stopped instead of walking the history from its creation. It
+    is opaque and immutable, and it only ever shortens the walk: a state of another book or
+    rule set, or of a ticket whose history changed other than by events appended after the
+    last instant it visited, is ignored and the walk starts from the creation.
+    """
+
+    __slots__ = ("_last", "_levels", "_next_at", "_seen", "_static", "_visited")
+
+    def __init__(
+        self,
+        static: Static,
+        visited: int,
+        seen: int,
+        last: object,
+        next_at: int | None,
+        levels: tuple[_LevelState, ...],
+    ) -> None:
+        self._static = static
+        self._visited = visited
+        self._seen = seen
+        self._last = last
+        self._next_at = next_at
+        self._levels = levels
+
+    def __repr__(self) -> str:
+        return f"PlanState(visited={to_datetime(self._visited, timezone.utc).isoformat()})"
+
+
 class Walk:
     """One ticket's timeline walked over its breakpoints (see the module docstring).
 
     :attr:`t` is the breakpoint to visit next; :meth:`step` visits it and returns the firings
     found there (in rule order, level order, then the order of the SLA results);
-    :meth:`advance` moves to the next breakpoint.
+    :meth:`advance` moves to the next breakpoint (:attr:`finished` when there is none).
     """
 
     def __init__(self, static: Static, ticket: Ticket) -> None:
@@ -193,8 +230,63 @@ class Walk:
         self.levels = [[_Level(spec) for spec in specs] for specs in static.levels]
         self.undo: list[tuple[_Level, bool, Any]] = []
         self.breaks: list[int] = []
+        self.visited: int | None = None  # the last instant visited
+        self.before: int | None = None  # the one visited before it (for rewind)
+        self.finished = False
         self._take(ticket)
         self.t = self.times[0]
+
+    @classmethod
+    def resume(cls, state: PlanState, static: Static, ticket: Ticket) -> Walk | None:
+        """The walk ``state`` saved, on ``ticket`` (the saved ticket with events appended
+        after the last instant visited); None when ``state`` does not apply."""
+        if state._static is not static:
+            return None
+        events = ticket.events
+        seen = state._seen
+        if len(events) < seen:
+            return None
+        last = events[seen - 1]
+        if last is not state._last and last != state._last:
+            return None
+        first_new = _us_of(events[seen].at) if len(events) > seen else None
+        if first_new is not None and first_new <= state._visited:
+            return None  # an event at an instant already visited: the walk is stale
+        walk = cls(static, ticket)
+        for rule, index, fired, episode, start, done in state._levels:
+            level = walk.levels[rule][index]
+            level.fired = set(fired)
+            level.episode = episode
+            level.start = start
+            level.done = done
+        walk.visited = state._visited
+        following = [x for x in (state._next_at, first_new) if x is not None]
+        if following:
+            walk.t = min(following)
+        else:
+            walk.finished = True
+        return walk
+
+    def state(self) -> PlanState | None:
+        """Where this walk stands, at rest before visiting :attr:`t` (None before any
+        visit: nothing to save)."""
+        if self.visited is None:
+            return None
+        levels = tuple(
+            (r, i, frozenset(level.fired), level.episode, level.start, level.done)
+            for r, row in enumerate(self.levels)
+            for i, level in enumerate(row)
+            if level.fired or level.episode or level.start is not None or level.done
+        )
+        events = self.ticket.events
+        return PlanState(
+            self.static,
+            self.visited,
+            len(events),
+            events[-1],
+            None if self.finished else self.t,
+            levels,
+        )
 
     def _take(self, ticket: Ticket) -> None:
         self.ticket = ticket
@@ -208,16 +300,18 @@ class Walk:
         """``ticket`` is this walk's ticket with events appended later than :attr:`t`."""
         self._take(ticket)
 
-    def rewind(self, ticket: Ticket) -> None:
-        """``ticket`` is this walk's ticket with events appended at :attr:`t`: undo the
-        visit of :attr:`t` so that :meth:`step` visits it again with them."""
+    def rewind(self, ticket: Ticket | None = None) -> None:
+        """Undo the visit of :attr:`t`, so that :meth:`step` visits it again: with
+        ``ticket`` (this walk's ticket with events appended at :attr:`t`) when given."""
         for level, held, state in reversed(self.undo):
             if held:
                 level.start, level.episode, level.done = state
             else:
                 level.fired.discard(state)
         self.undo = []
-        self._take(ticket)
+        self.visited = self.before
+        if ticket is not None:
+            self._take(ticket)
 
     def advance(self) -> bool:
         """Move :attr:`t` to the next breakpoint; False when there is none."""
@@ -229,6 +323,7 @@ class Walk:
             if moment > t and (best is None or moment < best):
                 best = moment
         if best is None:
+            self.finished = True
             return False
         self.t = best
         return True
@@ -247,6 +342,8 @@ class Walk:
         """Visit :attr:`t`: the firings found there."""
         t = self.t
         self.undo = []
+        self.before = self.visited
+        self.visited = t
         view = self.view(t)
         found: list[Found] = []
         breaks: list[int] = []

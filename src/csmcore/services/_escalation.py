@@ -19,6 +19,7 @@ The planning is the pure domain's (:func:`csmcore.escalation.run_ticket`,
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -34,8 +35,8 @@ from csmcore.escalation import (
     FiringKey,
     NotificationRequest,
     PlannedFiring,
+    PlanState,
     TicketRun,
-    next_due,
     run_ticket,
 )
 from csmcore.sla import SlaBook
@@ -141,6 +142,13 @@ class EscalationEngine:
     :class:`~csmcore.errors.ConcurrencyError` is raised. ``on_applied`` (for tests and
     tracing) is called inside the unit of work after each firing's writes, before the commit.
 
+    The engine remembers, for up to ``remember`` tickets (0: none), where the planner's walk
+    over each stopped (a :class:`~csmcore.escalation.PlanState`, a few hundred bytes), once
+    the unit of work that applied its firings committed; the next run of that ticket goes on
+    from there instead of walking its history from the creation. What it remembers only
+    shortens the walk: a ticket changed meanwhile other than by new events after that instant
+    (by another engine, another process) is walked from its creation, as by a new engine.
+
     >>> from datetime import datetime, timedelta, timezone
     >>> from csmcore import BusinessCalendar, SlaBook, SlaPolicy, SlaTarget, Ticket
     >>> from csmcore.conditions import Always
@@ -183,12 +191,18 @@ class EscalationEngine:
         batch_size: int = 100,
         max_retries: int = 20,
         on_applied: Callable[[PlannedFiring], None] | None = None,
+        remember: int = 200_000,
     ) -> None:
         if not isinstance(book, SlaBook):
             raise ValidationError(f"book={book!r} is a {type(book).__name__}; expected a SlaBook")
         for name, value in (("batch_size", batch_size), ("max_retries", max_retries)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValidationError(f"{name}={value!r} is not a whole number >= 1")
+        if isinstance(remember, bool) or not isinstance(remember, int) or remember < 0:
+            raise ValidationError(f"remember={remember!r} is not a whole number >= 0")
+        self._remember = remember
+        self._states: dict[str, PlanState] = {}
+        self._states_lock = threading.Lock()
         self._store = store
         self._book = book
         self._firings = role_of(store, "firings")
@@ -244,10 +258,12 @@ class EscalationEngine:
         rules = self.rules()
         count = 0
         for batch in self._store.tickets.stream(condition or _NOT_CLOSED, batch_size=batch_size):
+            states: dict[str, PlanState] = {}
             with self._store.unit_of_work() as uow:
                 firings = role_of(uow, "firings")
                 for ticket in batch:
-                    self._plan_one(firings, ticket, firings.keys(ticket.id), rules)
+                    self._plan_one(firings, ticket, firings.keys(ticket.id), rules, states)
+            self._keep(states)
             count += len(batch)
         return count
 
@@ -255,11 +271,13 @@ class EscalationEngine:
         self, ticket_ids: Sequence[str], rules: tuple[EscalationRule, ...]
     ) -> list[datetime | None]:
         out = []
+        states: dict[str, PlanState] = {}
         with self._store.unit_of_work() as uow:
             firings = role_of(uow, "firings")
             for ticket_id in ticket_ids:
                 ticket = uow.tickets.get(ticket_id)
-                out.append(self._plan_one(firings, ticket, firings.keys(ticket_id), rules))
+                out.append(self._plan_one(firings, ticket, firings.keys(ticket_id), rules, states))
+        self._keep(states)
         return out
 
     def _plan_one(
@@ -268,10 +286,39 @@ class EscalationEngine:
         ticket: Ticket,
         fired: frozenset[FiringKey] | set[FiringKey],
         rules: tuple[EscalationRule, ...],
+        states: dict[str, PlanState],
     ) -> datetime | None:
-        due = next_due(ticket, self._book, rules, _start(ticket), fired=fired)
+        # A run over an empty window: nothing fires, the walk goes on to the next firing.
+        start = _start(ticket)
+        run = run_ticket(
+            ticket,
+            self._book,
+            rules,
+            start,
+            start,
+            fired=fired,
+            plan=True,
+            resume=self._states.get(ticket.id),
+        )
+        due = None if run.next_due is None else run.next_due.astimezone(start.tzinfo)
         firings.plan(ticket.id, version=ticket.version, next_due=due)
+        if run.state is not None:
+            states[ticket.id] = run.state
         return due
+
+    def _keep(self, states: dict[str, PlanState]) -> None:
+        """Remember where each ticket's walk stopped (after its unit of work committed)."""
+        if not self._remember or not states:
+            return
+        with self._states_lock:
+            kept = self._states
+            for ticket_id, state in states.items():
+                kept.pop(ticket_id, None)
+                kept[ticket_id] = state
+            over = len(kept) - self._remember
+            if over > 0:  # forget the least recently kept
+                for ticket_id in list(itertools.islice(kept, over)):
+                    del kept[ticket_id]
 
     # --- running -----------------------------------------------------------------------------
 
@@ -330,6 +377,7 @@ class EscalationEngine:
         self, ticket_ids: Sequence[str], now: datetime, rules: tuple[EscalationRule, ...]
     ) -> list[PlannedFiring]:
         applied: list[PlannedFiring] = []
+        states: dict[str, PlanState] = {}
         with self._store.unit_of_work() as uow:
             firings = role_of(uow, "firings")
             for ticket_id in ticket_ids:
@@ -337,7 +385,14 @@ class EscalationEngine:
                 fired = firings.keys(ticket_id)
                 # One walk fires what is due and finds the next firing after ``now``.
                 run = run_ticket(
-                    ticket, self._book, rules, _start(ticket), now, fired=fired, plan=True
+                    ticket,
+                    self._book,
+                    rules,
+                    _start(ticket),
+                    now,
+                    fired=fired,
+                    plan=True,
+                    resume=self._states.get(ticket_id),
                 )
                 applied.extend(self._apply(uow, firings, ticket, run, now))
                 due = run.next_due
@@ -346,6 +401,9 @@ class EscalationEngine:
                     version=run.ticket.version,
                     next_due=None if due is None else due.astimezone(_start(ticket).tzinfo),
                 )
+                if run.state is not None:
+                    states[ticket_id] = run.state
+        self._keep(states)  # committed: the next run goes on from here
         return applied
 
     def _apply(
