@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csmcore.calendars import BusinessCalendar
+from csmcore.calendars._days import MAX_REACH, RuleDays
 from csmcore.calendars._spec import parse_rule
-from csmcore.calendars._timeline import MAX_REACH, _RuleDays
 from tests.calendars.support import CALENDAR_ZONES, INPUT_ZONES, Spec, scenarios
 from tests.guard import hang_guard
 
@@ -200,14 +200,14 @@ def test_a_restarted_rule_gives_the_rules_days(text: str, years: int, length: in
             )
         }
     )
-    days = _RuleDays(rule, UTC)
+    days = RuleDays(rule, UTC)
     assert sorted(set(days.between(first, last))) == expected
     assert len(days._days) <= 6 * (length + 900)  # read from near ``first``, not DTSTART
 
 
 def test_rules_with_count_are_read_from_their_start() -> None:
     rule = parse_rule("DTSTART:20000103T000000\nRRULE:FREQ=WEEKLY;COUNT=300")
-    days = _RuleDays(rule, UTC)
+    days = RuleDays(rule, UTC)
     assert days.between(date(2005, 1, 1), date(2005, 1, 31)) == [
         date(2005, 1, 3),
         date(2005, 1, 10),

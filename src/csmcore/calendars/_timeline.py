@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrule, rruleset, weekday
-
 from csmcore._boundary import PASS, guard_class, inline, translate
 from csmcore._time import EPOCH, MAX_US, MIN_US, US, require_aware, to_datetime
+from csmcore.calendars._days import (
+    DAY_US,
+    LATEST_US,
+    MAX_REACH,
+    MAX_REACH_US,
+    RuleDays,
+    check_reach,
+    iso,
+    subtract,
+    union,
+    us_of,
+)
 from csmcore.calendars._spec import parse_rule
 from csmcore.errors import NoBusinessTimeError
 
@@ -27,6 +36,12 @@ if TYPE_CHECKING:
 __all__ = ["MAX_REACH", "MAX_REACH_US", "BusinessTimeline", "Fast", "check_reach"]
 
 _ONE_DAY = timedelta(days=1)
+
+Segment: TypeAlias = tuple[list[int], list[int], int, int, int, int]
+"""``(bounds, cum, safe_lo, safe_hi, first_year, stop_year)``: open intervals and running totals
+of the local years ``[first_year, stop_year)``, exact for instants in ``[safe_lo, safe_hi)``."""
+
+Fast: TypeAlias = tuple[tzinfo, datetime, datetime, list[datetime], list[timedelta]]
 
 
 @guard_class
@@ -124,8 +139,8 @@ class BusinessTimeline:
         self._safe_lo = 0
         self._safe_hi = 0  # empty: nothing is safe until the first cover()
         self._rules = [parse_rule(text) for text in cal.recurring_holidays]
-        self._shut = _union([(_us(a), _us(b)) for a, b in cal.closures])
-        self._rule_days = [_RuleDays(rule, self._tz) for rule in self._rules]
+        self._shut = union([(us_of(a), us_of(b)) for a, b in cal.closures])
+        self._rule_days = [RuleDays(rule, self._tz) for rule in self._rules]
         self._totals: dict[int, int] = {}  # year -> business us of the windows opening in it
         self._dst: dict[int, list[tuple[date, int]]] = {}  # year -> its DST corrections
         self._far: dict[int, Segment] = {}  # year -> a segment built around it, away from data
@@ -139,9 +154,9 @@ class BusinessTimeline:
         tz = self._tz
         naive = datetime(day.year, day.month, day.day) + timedelta(seconds=seconds)
         if isinstance(tz, timezone):
-            return _us(naive.replace(tzinfo=tz))
+            return us_of(naive.replace(tzinfo=tz))
         first = naive.replace(tzinfo=tz)  # fold=0: first occurrence when ambiguous
-        us = _us(first)
+        us = us_of(first)
         if (EPOCH + timedelta(microseconds=us)).astimezone(tz).replace(tzinfo=None) == naive:
             return us
         # The wall time does not exist (a gap): move forward to the instant the gap ends, i.e.
@@ -164,7 +179,7 @@ class BusinessTimeline:
         return high_s * 1_000_000
 
     def _midnight_us(self, day: date) -> int:
-        return _us(datetime(day.year, day.month, day.day, tzinfo=self._tz))
+        return us_of(datetime(day.year, day.month, day.day, tzinfo=self._tz))
 
     # -- building -----------------------------------------------------------------------------
 
@@ -193,7 +208,7 @@ class BusinessTimeline:
                         out.append((lo, hi))
             day += _ONE_DAY
         if self._shut and out:
-            out = _subtract(out, self._shut)
+            out = subtract(out, self._shut)
         out.sort()
         merged: list[tuple[int, int]] = []
         for lo, hi in out:
@@ -416,7 +431,7 @@ class BusinessTimeline:
                     raise NoBusinessTimeError(
                         f"{self._cal!r} has no open time in the "
                         f"{BusinessCalendar.search_horizon_days} days after "
-                        f"{_iso(self._tz, origin)}; holidays or closures shut every window"
+                        f"{iso(self._tz, origin)}; holidays or closures shut every window"
                     )
                 total = self._year_total(year)
                 if here + total >= target:
@@ -448,7 +463,7 @@ class BusinessTimeline:
                     raise NoBusinessTimeError(
                         f"{self._cal!r} has no open time in the "
                         f"{BusinessCalendar.search_horizon_days} days before "
-                        f"{_iso(self._tz, origin)}; holidays or closures shut every window"
+                        f"{iso(self._tz, origin)}; holidays or closures shut every window"
                     )
                 year -= 1
                 total = self._year_total(year)
@@ -486,8 +501,8 @@ class BusinessTimeline:
     def _quick_total(self, year: int) -> int:
         first, stop = self._year_span(year)
         self._work[1] += 1
-        lo_us = self._midnight_us(first) - 3 * _DAY_US
-        hi_us = self._midnight_us(stop) + 3 * _DAY_US
+        lo_us = self._midnight_us(first) - 3 * DAY_US
+        hi_us = self._midnight_us(stop) + 3 * DAY_US
         shut = self._shut
         if shut:
             k = bisect_right(shut, (lo_us, MAX_US))
@@ -548,8 +563,8 @@ class BusinessTimeline:
         """:meth:`_corrections` found by probing the zone over the year."""
         first, stop = self._year_span(year)
         week = self._cal._week
-        lo_us = self._midnight_us(first) - 3 * _DAY_US
-        hi_us = self._midnight_us(stop) + 3 * _DAY_US
+        lo_us = self._midnight_us(first) - 3 * DAY_US
+        hi_us = self._midnight_us(stop) + 3 * DAY_US
         affected: set[date] = set()
         for change in self._offset_changes(lo_us, hi_us):
             local = (EPOCH + timedelta(microseconds=change)).astimezone(self._tz).date()
@@ -640,9 +655,9 @@ class BusinessTimeline:
         try:
             if position <= here:
                 return floor
-            if position - here > MAX_REACH_US or floor + (position - here) >= _LATEST_US:
+            if position - here > MAX_REACH_US or floor + (position - here) >= LATEST_US:
                 raise NoBusinessTimeError(
-                    f"{position - here} us of business time after {_iso(self._tz, floor)}: csmcore "
+                    f"{position - here} us of business time after {iso(self._tz, floor)}: csmcore "
                     f"adds at most {MAX_REACH.days} days, and stays within the years 2 to 9998"
                 )
             bounds, cum = self._data
@@ -660,7 +675,7 @@ class BusinessTimeline:
 
         Raises NaiveDatetimeError for a naive ``moment``.
         """
-        return self.position(_us(require_aware(moment, "moment")))
+        return self.position(us_of(require_aware(moment, "moment")))
 
     def instant_of(self, position: int, not_before: datetime) -> datetime:
         """:meth:`instant_at` for datetimes: the earliest instant at or after ``not_before``
@@ -669,7 +684,7 @@ class BusinessTimeline:
         Raises NaiveDatetimeError for a naive ``not_before``, and NoBusinessTimeError as
         :meth:`instant_at` does.
         """
-        floor = _us(require_aware(not_before, "not_before"))
+        floor = us_of(require_aware(not_before, "not_before"))
         return to_datetime(self.instant_at(position, floor), not_before.tzinfo)
 
     # -- growing ------------------------------------------------------------------------------
@@ -705,7 +720,7 @@ class BusinessTimeline:
             if self._day_hi >= limit:
                 raise NoBusinessTimeError(
                     f"{self._cal!r} has no open time in the {BusinessCalendar.search_horizon_days} "
-                    f"days after {_iso(self._tz, origin)}; holidays or closures shut every window"
+                    f"days after {iso(self._tz, origin)}; holidays or closures shut every window"
                 )
             self._extend_forward_held()
             if self._data[1][-1] > before:
@@ -725,192 +740,8 @@ class BusinessTimeline:
             if self._day_lo <= limit:
                 raise NoBusinessTimeError(
                     f"{self._cal!r} has no open time in the {BusinessCalendar.search_horizon_days} "
-                    f"days before {_iso(self._tz, origin)}; holidays or closures shut every window"
+                    f"days before {iso(self._tz, origin)}; holidays or closures shut every window"
                 )
             self._extend_backward_held()
             if self._data[1][0] < before:
                 limit = self._day_lo - timedelta(days=BusinessCalendar.search_horizon_days)
-
-
-_EARLIEST_US = (datetime(2, 1, 2, tzinfo=timezone.utc) - EPOCH) // US
-_LATEST_US = (datetime(9998, 12, 31, tzinfo=timezone.utc) - EPOCH) // US
-
-
-MAX_REACH_US = 400 * 366 * 86_400 * 1_000_000
-"""``add`` refuses a delta of more than about 400 years (146,400 days), whatever is cached."""
-MAX_REACH = timedelta(microseconds=MAX_REACH_US)
-
-
-def check_reach(t: int, d: int, start: datetime, delta: timedelta) -> None:
-    """Fail fast when ``add(start, delta)`` cannot be answered within the calendar's reach.
-
-    Business time never runs faster than real time, so the result is at least ``|delta|`` of
-    real time away from ``start``. A result outside the years 2 to 9998, or more than 400 years
-    away, would need the timeline grown year by year over centuries (slow, and about 80 KiB a
-    year): refuse at once instead.
-    """
-    if abs(d) > MAX_REACH_US or not _EARLIEST_US <= t + d < _LATEST_US:
-        raise NoBusinessTimeError(
-            f"add(start={start.isoformat()}, delta={delta!r}): csmcore adds at most "
-            f"{MAX_REACH.days} days of business time, and its results stay within the years "
-            "2 to 9998"
-        )
-
-
-Segment: TypeAlias = tuple[list[int], list[int], int, int, int, int]
-"""``(bounds, cum, safe_lo, safe_hi, first_year, stop_year)``: open intervals and running totals
-of the local years ``[first_year, stop_year)``, exact for instants in ``[safe_lo, safe_hi)``."""
-
-_DAY_US = 86_400_000_000
-
-
-class _RuleDays:
-    """The dates on which one recurring rule occurs, read from the rule in order and kept for
-    the span last asked about (a rule's ``between`` walks from its DTSTART on every call).
-
-    A query far from what was read restarts the rule near it: each rule without COUNT is
-    rebuilt with a DTSTART a whole number of its periods (``INTERVAL`` days, weeks, months or
-    years) later, at the start of a period, with every BY part it derived from its DTSTART
-    given explicitly, so it yields the same occurrences from there on. A rule with COUNT is
-    read from its DTSTART (at most ``MAX_RULE_COUNT`` occurrences)."""
-
-    __slots__ = ("_days", "_from", "_left", "_rule", "_shiftable", "_to", "_tz")
-
-    def __init__(self, rule: rruleset, tz: tzinfo) -> None:
-        self._rule = rule
-        self._tz = tz
-        subs = [*rule._rrule, *rule._exrule]  # type: ignore[attr-defined]
-        self._shiftable = all(sub._count is None for sub in subs)
-        self._restart(None)
-
-    def _restart(self, near: date | None) -> None:
-        rule = self._rule
-        start = date.min
-        if near is not None and self._shiftable:
-            start = near - timedelta(days=7)  # margin: aware rules are read in another zone
-            rule = _shift_set(rule, start)
-        self._left: Iterator[datetime] | None = iter(rule)
-        self._days: list[date] = []
-        self._from = start  # occurrences on the dates [_from, _to) are all in _days
-        self._to = start
-
-    def between(self, first: date, last: date) -> list[date]:
-        """The dates of occurrences from ``first`` to ``last``, both included."""
-        if first < self._from or (self._shiftable and (first - self._to).days > 800):
-            self._restart(first)
-        days = self._days
-        left = self._left
-        while left is not None and self._to <= last:
-            moment = next(left, None)
-            if moment is None:
-                self._left = left = None
-                self._to = date.max
-                break
-            day = moment.date() if moment.tzinfo is None else moment.astimezone(self._tz).date()
-            days.append(day)
-            self._to = day
-        return days[bisect_left(days, first) : bisect_right(days, last)]
-
-
-def _shift_set(rules: rruleset, start: date) -> rruleset:
-    """``rules`` with each rule restarted at its last period start on or before ``start``."""
-    shifted = rruleset()
-    for sub in rules._rrule:  # type: ignore[attr-defined]
-        shifted.rrule(_shift(sub, start))
-    for sub in rules._exrule:  # type: ignore[attr-defined]
-        shifted.exrule(_shift(sub, start))
-    for moment in rules._rdate:  # type: ignore[attr-defined]
-        shifted.rdate(moment)
-    for moment in rules._exdate:  # type: ignore[attr-defined]
-        shifted.exdate(moment)
-    return shifted
-
-
-def _shift(rule: rrule, start: date) -> rrule:
-    """``rule`` (without COUNT) from its last period start on or before ``start``."""
-    dtstart: datetime = rule._dtstart  # type: ignore[attr-defined]
-    first = dtstart.date()
-    if start <= first:
-        return rule
-    freq, n = rule._freq, rule._interval  # type: ignore[attr-defined]
-    if freq == DAILY:
-        begin = first + timedelta(days=(start - first).days // n * n)
-    elif freq == WEEKLY:
-        week = first - timedelta(days=(first.weekday() - rule._wkst) % 7)  # type: ignore[attr-defined]
-        begin = week + timedelta(weeks=(start - week).days // 7 // n * n)
-    elif freq == MONTHLY:
-        months = ((start.year - first.year) * 12 + start.month - first.month) // n * n
-        index = first.year * 12 + first.month - 1 + months
-        begin = date(index // 12, index % 12 + 1, 1)
-    else:  # YEARLY (the calendar refuses anything finer than daily)
-        begin = date(first.year + (start.year - first.year) // n * n, 1, 1)
-    if begin <= first:
-        return rule
-    weekdays = [weekday(day) for day in rule._byweekday or ()]  # type: ignore[attr-defined]
-    weekdays += [weekday(day, nth) for day, nth in rule._bynweekday or ()]  # type: ignore[attr-defined]
-    monthdays = [*(rule._bymonthday or ()), *(rule._bynmonthday or ())]  # type: ignore[attr-defined]
-    return rrule(
-        freq,
-        dtstart=datetime(begin.year, begin.month, begin.day, tzinfo=dtstart.tzinfo),
-        interval=n,
-        wkst=rule._wkst,  # type: ignore[attr-defined]
-        until=rule._until,  # type: ignore[attr-defined]
-        bysetpos=rule._bysetpos or None,  # type: ignore[attr-defined]
-        bymonth=rule._bymonth or None,  # type: ignore[attr-defined]
-        bymonthday=monthdays or None,
-        byyearday=rule._byyearday or None,  # type: ignore[attr-defined]
-        byeaster=rule._byeaster or None,  # type: ignore[attr-defined]
-        byweekno=rule._byweekno or None,  # type: ignore[attr-defined]
-        byweekday=weekdays or None,
-        byhour=rule._byhour,  # type: ignore[attr-defined]
-        byminute=rule._byminute,  # type: ignore[attr-defined]
-        bysecond=rule._bysecond,  # type: ignore[attr-defined]
-        cache=False,
-    )
-
-
-Fast: TypeAlias = tuple[tzinfo, datetime, datetime, list[datetime], list[timedelta]]
-
-
-def _us(moment: datetime) -> int:
-    return (moment - EPOCH) // US
-
-
-def _iso(tz: tzinfo, us: int) -> str:
-    return (EPOCH + timedelta(microseconds=us)).astimezone(tz).isoformat()
-
-
-def _union(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted, disjoint spans covering the same time as ``spans`` (closures may overlap)."""
-    merged: list[tuple[int, int]] = []
-    for lo, hi in sorted(spans):
-        if merged and lo <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
-        else:
-            merged.append((lo, hi))
-    return merged
-
-
-def _subtract(
-    intervals: list[tuple[int, int]], holes: list[tuple[int, int]]
-) -> list[tuple[int, int]]:
-    starts = [lo for lo, _ in holes]
-    out: list[tuple[int, int]] = []
-    for lo, hi in intervals:
-        index = max(bisect_right(starts, lo) - 1, 0)
-        pieces = [(lo, hi)]
-        while index < len(holes) and holes[index][0] < hi:
-            h_lo, h_hi = holes[index]
-            next_pieces = []
-            for p_lo, p_hi in pieces:
-                if h_hi <= p_lo or h_lo >= p_hi:
-                    next_pieces.append((p_lo, p_hi))
-                    continue
-                if p_lo < h_lo:
-                    next_pieces.append((p_lo, h_lo))
-                if h_hi < p_hi:
-                    next_pieces.append((h_hi, p_hi))
-            pieces = next_pieces
-            index += 1
-        out.extend(pieces)
-    return out
