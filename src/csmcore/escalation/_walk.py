@@ -44,7 +44,7 @@ from csmcore.sla import (
     StatusMicroseconds,
     TicketEvaluator,
 )
-from csmcore.tickets import Ticket
+from csmcore.tickets import Ticket, TicketEvent
 
 __all__ = ["Found", "PlanState", "Static", "Walk", "static_for"]
 
@@ -182,6 +182,13 @@ _LevelState = tuple[int, int, frozenset[tuple[str | None, int]], int, "int | Non
 """A level's walking state: (rule index, level index, fired, episode, start, done)."""
 
 
+def _mark(event: TicketEvent) -> tuple[type, int]:
+    """What a state remembers of the last event it saw: tickets only grow at their end (no
+    store rewrites or deletes a history), so the number of events and the last one's kind and
+    instant tell the same history from one that went on."""
+    return (type(event), _us_of(event.at))
+
+
 class PlanState:
     """Where the planner's walk over one ticket stopped, to go on from there later.
 
@@ -200,7 +207,7 @@ class PlanState:
         static: Static,
         visited: int,
         seen: int,
-        last: object,
+        last: tuple[type, int],
         next_at: int | None,
         levels: tuple[_LevelState, ...],
     ) -> None:
@@ -246,8 +253,7 @@ class Walk:
         seen = state._seen
         if len(events) < seen:
             return None
-        last = events[seen - 1]
-        if last is not state._last and last != state._last:
+        if _mark(events[seen - 1]) != state._last:
             return None
         first_new = _us_of(events[seen].at) if len(events) > seen else None
         if first_new is not None and first_new <= state._visited:
@@ -283,7 +289,7 @@ class Walk:
             self.static,
             self.visited,
             len(events),
-            events[-1],
+            _mark(events[-1]),
             None if self.finished else self.t,
             levels,
         )
