@@ -178,8 +178,10 @@ def _us_of(value: datetime) -> int:
     return to_us(value)
 
 
-_LevelState = tuple[int, int, frozenset[tuple[str | None, int]], int, "int | None", bool]
-"""A level's walking state: (rule index, level index, fired, episode, start, done)."""
+_LevelStates = tuple[object, ...]
+"""The walking state of the levels that have one, flat (a state is kept per ticket, so it is
+kept small): for each, rule index, level index, episode, start, done, the number of (target,
+cycle) pairs it fired for, then those pairs' targets and cycles in turn."""
 
 
 def _mark(event: TicketEvent) -> tuple[type, int]:
@@ -209,7 +211,7 @@ class PlanState:
         seen: int,
         last: tuple[type, int],
         next_at: int | None,
-        levels: tuple[_LevelState, ...],
+        levels: _LevelStates,
     ) -> None:
         self._static = static
         self._visited = visited
@@ -259,12 +261,14 @@ class Walk:
         if first_new is not None and first_new <= state._visited:
             return None  # an event at an instant already visited: the walk is stale
         walk = cls(static, ticket)
-        for rule, index, fired, episode, start, done in state._levels:
-            level = walk.levels[rule][index]
-            level.fired = set(fired)
-            level.episode = episode
-            level.start = start
-            level.done = done
+        flat: Any = state._levels
+        k = 0
+        while k < len(flat):
+            level = walk.levels[flat[k]][flat[k + 1]]
+            level.episode, level.start, level.done, count = flat[k + 2 : k + 6]
+            k += 6
+            level.fired = {(flat[k + 2 * j], flat[k + 2 * j + 1]) for j in range(count)}
+            k += 2 * count
         walk.visited = state._visited
         following = [x for x in (state._next_at, first_new) if x is not None]
         if following:
@@ -278,12 +282,14 @@ class Walk:
         visit: nothing to save)."""
         if self.visited is None:
             return None
-        levels = tuple(
-            (r, i, frozenset(level.fired), level.episode, level.start, level.done)
-            for r, row in enumerate(self.levels)
-            for i, level in enumerate(row)
-            if level.fired or level.episode or level.start is not None or level.done
-        )
+        flat: list[object] = []
+        for r, row in enumerate(self.levels):
+            for i, level in enumerate(row):
+                if level.fired or level.episode or level.start is not None or level.done:
+                    flat += (r, i, level.episode, level.start, level.done, len(level.fired))
+                    for target, cycle in level.fired:
+                        flat += (target, cycle)
+        levels = tuple(flat)
         events = self.ticket.events
         return PlanState(
             self.static,

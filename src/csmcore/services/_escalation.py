@@ -143,7 +143,7 @@ class EscalationEngine:
     tracing) is called inside the unit of work after each firing's writes, before the commit.
 
     The engine remembers, for up to ``remember`` tickets (0: none), where the planner's walk
-    over each stopped (a :class:`~csmcore.escalation.PlanState`, a few hundred bytes), once
+    over each stopped (a :class:`~csmcore.escalation.PlanState`, about 430 bytes), once
     the unit of work that applied its firings committed; the next run of that ticket goes on
     from there instead of walking its history from the creation. What it remembers only
     shortens the walk: a ticket changed meanwhile other than by new events after that instant
@@ -191,7 +191,7 @@ class EscalationEngine:
         batch_size: int = 100,
         max_retries: int = 20,
         on_applied: Callable[[PlannedFiring], None] | None = None,
-        remember: int = 200_000,
+        remember: int = 100_000,
     ) -> None:
         if not isinstance(book, SlaBook):
             raise ValidationError(f"book={book!r} is a {type(book).__name__}; expected a SlaBook")
