@@ -153,6 +153,16 @@ def test_rules_come_from_the_store_when_not_given(store: Store) -> None:
     engine.plan_all()
     fired = engine.run(T0 + 6 * H).firings
     assert len(fired) == 6
+    # The same stored versions read again are the same rule objects (what the engine
+    # remembers of each ticket is kept per rule set); a new version is read as new.
+    first = engine.rules()
+    assert engine.rules() is first
+    changed = attrs.evolve(RULES[0], description="changed")
+    store.rules.put(RULES[0].name, changed, expected_version=1)
+    again = engine.rules()
+    assert again is not first
+    assert changed in again
+    assert RULES[0] not in again
 
 
 def test_closed_tickets_are_not_planned_by_plan_all(store: Store) -> None:

@@ -208,6 +208,7 @@ class EscalationEngine:
         self._firings = role_of(store, "firings")
         role_of(store, "outbox")
         self._rules: tuple[EscalationRule, ...] | None = None
+        self._read: tuple[list[tuple[str, int]], tuple[EscalationRule, ...]] | None = None
         if rules is not None:
             self._rules = tuple(rules)
             for index, rule in enumerate(self._rules):
@@ -228,12 +229,20 @@ class EscalationEngine:
         if self._rules is not None:
             return self._rules
         found = []
+        versions = []
         repository = self._store.rules
         for key in repository.keys():  # noqa: SIM118 (a repository, not a dict)
-            value = repository.get(key).value
-            if isinstance(value, EscalationRule):
-                found.append(value)
-        return tuple(found)
+            stored = repository.get(key)
+            if isinstance(stored.value, EscalationRule):
+                found.append(stored.value)
+                versions.append((key, stored.version))
+        # The same stored versions give the same rule objects as last time, so what the
+        # engine remembers of each ticket's walk (kept per rule set) still applies.
+        last = self._read
+        if last is not None and last[0] == versions:
+            return last[1]
+        self._read = (versions, tuple(found))
+        return self._read[1]
 
     # --- scheduling --------------------------------------------------------------------------
 
