@@ -84,6 +84,9 @@ class SqlRoles:
         writer, so the unit of work is rolled back as a whole."""
         self.written: list[Ticket] = []
         """Tickets written in this unit of work, for the cache once it commits."""
+        self.latest: dict[str, Ticket] = {}
+        """The latest state of each ticket this unit of work read or wrote: what its own
+        transaction sees, so an append to it needs no second read of the history."""
         self.tickets = SqlTickets(store, cur, self)
         self.calendars = SqlDocuments(store, cur, "calendars", self)
         self.policies = SqlDocuments(store, cur, "policies", self)
@@ -167,6 +170,8 @@ class SqlTickets(_Bound, TicketRepositoryBase):
             self._store.cache.put(tickets)
         else:
             self._roles.written.extend(tickets)
+            for ticket in tickets:
+                self._roles.latest[ticket.id] = ticket
 
     def _add_many(self, batch: list[Ticket]) -> int:
         if not batch:
@@ -214,6 +219,8 @@ class SqlTickets(_Bound, TicketRepositoryBase):
         ticket = sql._history([r[0] for r in rows])
         if self._roles is None:  # a committed state (inside a unit of work it may not be)
             self._store.cache.put([ticket])
+        else:
+            self._roles.latest[ticket_id] = ticket
         return ticket
 
     def _append(
@@ -222,7 +229,14 @@ class SqlTickets(_Bound, TicketRepositoryBase):
         # A history only grows, so a cached committed ticket at the expected version is the
         # stored one as long as the store is still at that version: apply the events to it
         # before taking any lock, and let the guarded UPDATE below confirm the version.
-        current = self._store.cache.get(ticket_id, expected_version)
+        current = None
+        if self._roles is not None:
+            # What this unit of work read or wrote last is what its transaction sees.
+            seen = self._roles.latest.get(ticket_id)
+            if seen is not None and seen.version == expected_version:
+                current = seen
+        if current is None:
+            current = self._store.cache.get(ticket_id, expected_version)
         updated: Ticket | None = None
         if current is not None:
             try:
