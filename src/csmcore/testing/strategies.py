@@ -83,7 +83,12 @@ from csmcore.testing._escalation import (
     outbox_messages,
     ticket_plans,
 )
-from csmcore.testing._loyalty import PROGRAM_STRATEGIES, ledger_entries, lot_draws
+from csmcore.testing._loyalty import (
+    PROGRAM_STRATEGIES,
+    ledger_entries,
+    lot_draws,
+    recovery_policies,
+)
 from csmcore.tickets import (
     Assigned,
     Channel,
@@ -128,7 +133,9 @@ __all__ = [
     "next_events",
     "notification_requests",
     "outbox_messages",
+    "points_grant_requests",
     "priority_maps",
+    "recovery_policies",
     "register_event_strategy",
     "register_strategy",
     "register_types",
@@ -794,6 +801,7 @@ def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
             escalation_types.DueOffset: lambda: esc._due_offsets(),
             escalation_types.ConditionHeld: lambda: esc._held(conditions),
             escalation_types.NotificationRequest: notification_requests,
+            escalation_types.PointsGrantRequest: points_grant_requests,
             escalation_types.Firing: firings,
         }
     )
@@ -812,6 +820,22 @@ def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
         raise InvalidArgument(f"csmcore.testing.strategies has no strategy for {cls!r}")
     strategy: st.SearchStrategy[Any] = table[cls]()
     return strategy
+
+
+def points_grant_requests() -> st.SearchStrategy[Any]:
+    """Points grant requests as the ``grant_points`` action makes them."""
+    from csmcore.escalation import PointsGrantRequest
+
+    return st.builds(
+        PointsGrantRequest,
+        member_id=names(),
+        ticket_id=ticket_ids(),
+        policy=recovery_policies(),
+        breaches=st.lists(sla_statuses(), max_size=2).map(tuple),
+        at=instants(),
+        actor=names().map(lambda n: f"escalation:{n}"),
+        idempotency_key=names(),
+    )
 
 
 def register_types() -> None:
