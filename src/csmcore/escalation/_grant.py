@@ -9,7 +9,7 @@ records the firing, so the firing and the points commit together or not at all.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -23,6 +23,11 @@ from csmcore.sla import SlaState, SlaStatus
 from csmcore.tickets import Ticket
 
 __all__ = ["REQUESTER", "GrantPoints", "PointsGrantRequest"]
+
+_JUST_AFTER: Final = timedelta(microseconds=1)
+"""The SLA is judged this long after the firing instant: a target breaches at its due
+instant, which a level at 100 % of the target fires at, and a cycle is judged breached only
+once its due instant has passed."""
 
 REQUESTER: Final = "$requester"
 """The :attr:`GrantPoints.member` placeholder for the ticket's requester (the default)."""
@@ -91,10 +96,11 @@ class GrantPoints:
     capped per period. ``member`` is the member the points go to: ``"$requester"`` (the
     default: the ticket's requester) or a member id.
 
-    The level's firing must be on a target (:class:`DueOffset` or :class:`PercentUsed`); put
-    it at or after the breach (``DueOffset.after(target)``, ``PercentUsed(percent=100)``).
-    The action judges the ticket's SLA at the firing instant: if that cycle has breached by
-    then it asks for a :class:`PointsGrantRequest`, else it does nothing. On a level of a
+    Put it on a level of a target at or after its breach (``PercentUsed(target, percent=100)``
+    or ``DueOffset.after(target)``). The action judges the ticket's SLA as the firing instant
+    ends: if the firing's target cycle has breached by then (its due instant reached with the
+    target not met), it asks for a :class:`PointsGrantRequest`, else it does nothing (a level
+    before the breach grants nothing). On a level of a
     :class:`ConditionHeld` trigger (no target) it asks for every target cycle breached by the
     firing instant. The ticket is unchanged: the grant is a ledger entry (reason
     ``policy.reason``, reference ``<ticket id>:<target>:<cycle>``), written by the engine in the
@@ -121,7 +127,7 @@ class GrantPoints:
         member = ticket.requester if self.member == REQUESTER else self.member
         breaches = tuple(
             status
-            for status in context.book.evaluate(ticket, firing.at)
+            for status in context.book.evaluate(ticket, firing.at + _JUST_AFTER)
             if _breached(status, firing.at)
             and (
                 firing.target is None
