@@ -52,7 +52,6 @@ from csmcore.escalation._actions import (
     action_name,
     actions,
 )
-from csmcore.escalation._grant import REQUESTER, GrantPoints, PointsGrantRequest
 from csmcore.escalation._plan import (
     EscalationLoop,
     Firing,
@@ -74,6 +73,10 @@ from csmcore.escalation._rules import (
     Trigger,
 )
 from csmcore.escalation._subject import SLA_PREFIX, SLA_SUBJECT, EscalationView
+
+# After the "sla" condition subject is declared (by _subject): _grant imports csmcore.loyalty,
+# which declares the "loyalty_member" subject, and subjects are listed in declaration order.
+from csmcore.escalation._grant import REQUESTER, GrantPoints, PointsGrantRequest  # isort: skip
 
 __all__ = [
     "NOTE_CHANNEL",

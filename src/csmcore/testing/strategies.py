@@ -39,6 +39,7 @@ from hypothesis.errors import InvalidArgument
 from csmcore import conditions as cd
 from csmcore.calendars import BusinessCalendar, CountryHolidays
 from csmcore.errors import InvalidTransition
+from csmcore.escalation import PointsGrantRequest
 from csmcore.loyalty import LedgerEntry, LotDraw
 from csmcore.sla import (
     Backtest,
@@ -801,7 +802,6 @@ def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
             escalation_types.DueOffset: lambda: esc._due_offsets(),
             escalation_types.ConditionHeld: lambda: esc._held(conditions),
             escalation_types.NotificationRequest: notification_requests,
-            escalation_types.PointsGrantRequest: points_grant_requests,
             escalation_types.Firing: firings,
         }
     )
@@ -822,22 +822,6 @@ def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
     return strategy
 
 
-def points_grant_requests() -> st.SearchStrategy[Any]:
-    """Points grant requests as the ``grant_points`` action makes them."""
-    from csmcore.escalation import PointsGrantRequest
-
-    return st.builds(
-        PointsGrantRequest,
-        member_id=names(),
-        ticket_id=ticket_ids(),
-        policy=recovery_policies(),
-        breaches=st.lists(sla_statuses(), max_size=2).map(tuple),
-        at=instants(),
-        actor=names().map(lambda n: f"escalation:{n}"),
-        idempotency_key=names(),
-    )
-
-
 def register_types() -> None:
     """Register csmcore's domain types with ``st.from_type`` (idempotent)."""
     from csmcore.testing import _registered_types
@@ -850,7 +834,23 @@ def register_types() -> None:
 # loyalty ledger
 # --------------------------------------------------------------------------------------------
 
+
+def points_grant_requests() -> st.SearchStrategy[PointsGrantRequest]:
+    """Points grant requests as the ``grant_points`` action makes them."""
+    return st.builds(
+        PointsGrantRequest,
+        member_id=names(),
+        ticket_id=ticket_ids(),
+        policy=recovery_policies(),
+        breaches=st.lists(sla_statuses(), max_size=2).map(tuple),
+        at=instants(),
+        actor=names().map(lambda n: f"escalation:{n}"),
+        idempotency_key=names(),
+    )
+
+
 register_strategy(cls=LotDraw, factory=lot_draws)
+register_strategy(cls=PointsGrantRequest, factory=points_grant_requests)
 register_strategy(cls=LedgerEntry, factory=ledger_entries)
 
 
