@@ -343,6 +343,13 @@ def test_bad_input_is_refused_naming_the_value(build: Any, names: str) -> None:
     assert names in str(caught.value)
 
 
+def test_grant_points_refuses_what_is_not_a_request(store: Store) -> None:
+    from csmcore.services import grant_points
+
+    with store.unit_of_work() as uow, pytest.raises(ValidationError, match="PointsGrantRequest"):
+        grant_points(uow, cast(Any, "100 points"))
+
+
 def test_a_stored_action_with_bad_fields_is_refused_with_its_path() -> None:
     document = to_document(_rule(POLICY))
     action = document["data"]["levels"][0]["actions"][0]

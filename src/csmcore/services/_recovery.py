@@ -86,6 +86,8 @@ def grant_points(uow: Any, request: PointsGrantRequest) -> list[LedgerEntry]:
     Raises :class:`~csmcore.errors.UnsupportedRole` when ``uow`` does not offer the ``ledger``
     role (the engine then rolls the firing back: nothing is recorded).
     """
+    if not isinstance(request, PointsGrantRequest):
+        raise invalid_type("request", request, "a csmcore.escalation.PointsGrantRequest")
     try:
         ledger = role_of(uow, "ledger")
     except UnsupportedRole as err:
