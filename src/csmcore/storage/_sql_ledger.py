@@ -20,9 +20,10 @@ transaction: each write runs in a savepoint, reads the member's last seq (its ow
 entries included) and inserts after it; a write that loses to another writer is rolled back to
 its savepoint and planned again on the newer state (PostgreSQL: the other transaction's
 insert makes ours wait, then fail, and the next read sees its row). The entries commit or roll
-back with the rest of the unit of work. Such a unit of work keeps its own states (replayed from
-the tables on first use, with its own entries applied), never the store's cache, so a rolled
-back unit of work leaves no trace in it. A conflict that aborts the whole transaction (a
+back with the rest of the unit of work. Such a unit of work keeps its own states (built on first
+use from the entries the store's cache has already read, then caught up from the tables, with
+its own entries applied) and never changes the store's cache, so a rolled back unit of work
+leaves no trace in it. A conflict that aborts the whole transaction (a
 deadlock, a serialization failure) raises ``ConcurrencyError``: run the unit of work again.
 
 Each store object caches the replayed :class:`~csmcore.loyalty.LedgerState` of recently used
@@ -222,11 +223,22 @@ class SqlTxLedger:
         version = SqlLedger._version(cur, member)
         state = self._states.get(member)
         if state is None or state.version > version:
-            state = LedgerState(member)
+            state = self._seed(member, version)
         if state.version < version:
             for (text,) in cur.query(_AFTER, [member, state.version]):
                 state.apply(decode_entry(text))
         self._states[member] = state
+        return state
+
+    def _seed(self, member: str, version: int) -> LedgerState:
+        """A new state of ``member`` holding the entries the store's cache has already read
+        (committed entries, which never change; at most ``version`` of them), so that only the
+        others are read from the tables. The cache itself is never changed here."""
+        state = LedgerState(member)
+        cached = self._store.ledger._states.get(member)
+        if cached is not None:
+            for entry in list(cached.entries)[:version]:  # a copy: other threads may append
+                state.apply(entry)
         return state
 
     def read(self, member_id: str, view: Callable[[LedgerState], R]) -> R:
