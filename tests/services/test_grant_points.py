@@ -3,10 +3,12 @@ engine in the unit of work that records the firing (memory, SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -383,6 +385,25 @@ def test_running_at_every_step_or_once_at_the_end_grants_the_same_points(
     """Within one month: the engine run before every change of the timeline, or once at its
     end, grants each member the same points (with a cap, which breaches it cuts may differ
     by the order the engine meets them in; the total per member may not)."""
+    _check_same_points(lambda: open_store("memory://"), tickets, cap)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tickets=_TICKETS, cap=st.sampled_from([None, 150]))
+def test_on_sqlite_running_at_every_step_or_once_grants_the_same_points(
+    tickets: list[tuple[str, int, int | None]], cap: int | None
+) -> None:
+    """The same on SQLite files (fewer examples: each builds two databases)."""
+    with tempfile.TemporaryDirectory() as folder:
+        count = iter(range(2))
+        _check_same_points(
+            lambda: open_store(f"sqlite:///{Path(folder) / f'{next(count)}.db'}"), tickets, cap
+        )
+
+
+def _check_same_points(
+    make: Callable[[], Store], tickets: list[tuple[str, int, int | None]], cap: int | None
+) -> None:
     policy = RecoveryPolicy(points=100, cap=cap)
     rules = [_rule(policy)]
     changes: list[tuple[datetime, int, str, str]] = []  # (at, order, kind, ticket id)
@@ -400,35 +421,40 @@ def test_running_at_every_step_or_once_at_the_end_grants_the_same_points(
         else:
             _reply(store, ticket_id, at)
 
-    stepped = open_store("memory://")
-    engine = EscalationEngine(stepped, BOOK, rules)
-    for at, _, kind, ticket_id in changes:
-        engine.run(at - timedelta(microseconds=1))  # what was due before the change
-        apply(stepped, at, kind, ticket_id)
-        engine.ticket_changed(ticket_id)
-    engine.run(end)
+    stepped, once = make(), make()
+    try:
+        engine = EscalationEngine(stepped, BOOK, rules)
+        for at, _, kind, ticket_id in changes:
+            engine.run(at - timedelta(microseconds=1))  # what was due before the change
+            apply(stepped, at, kind, ticket_id)
+            engine.ticket_changed(ticket_id)
+        engine.run(end)
 
-    once = open_store("memory://")
-    for at, _, kind, ticket_id in changes:
-        apply(once, at, kind, ticket_id)
-    late = EscalationEngine(once, BOOK, rules)
-    late.plan_all()
-    late.run(end)
+        for at, _, kind, ticket_id in changes:
+            apply(once, at, kind, ticket_id)
+        late = EscalationEngine(once, BOOK, rules)
+        late.plan_all()
+        late.run(end)
 
-    for member in ("ann", "bob"):
-        a, b = Ledger(stepped).balance(member, end), Ledger(once).balance(member, end)
-        assert a.active == b.active
-        if cap is None:
-            assert sorted(_grants(stepped, member)) == sorted(_grants(once, member))
-        else:
-            assert a.active <= cap
-    owed = {
-        f"T-{n}" for n, (_, _, replied) in enumerate(tickets) if replied is None or replied > 240
-    }
-    if cap is None:
-        granted = {e.reference.split(":")[0] for m in ("ann", "bob") for e in _entries(once, m)}
-        assert granted == owed  # every breach, and only breaches, compensated
-
-
-def _entries(store: Store, member: str) -> list[Any]:
-    return list(Ledger(store).entries(member))
+        for member in ("ann", "bob"):
+            a, b = Ledger(stepped).balance(member, end), Ledger(once).balance(member, end)
+            assert a.active == b.active
+            if cap is None:
+                assert sorted(_grants(stepped, member)) == sorted(_grants(once, member))
+            else:
+                assert a.active <= cap
+        if cap is None:  # every breach, and only breaches, compensated
+            owed = {
+                f"T-{n}"
+                for n, (_, _, replied) in enumerate(tickets)
+                if replied is None or replied > 240
+            }
+            granted = {
+                (e.reference or "").split(":")[0]
+                for m in ("ann", "bob")
+                for e in Ledger(once).entries(m)
+            }
+            assert granted == owed
+    finally:
+        stepped.close()
+        once.close()
