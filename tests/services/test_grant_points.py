@@ -19,6 +19,7 @@ from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Always
 from csmcore.errors import InternalError, UnsupportedRole, ValidationError
 from csmcore.escalation import (
+    ConditionHeld,
     DueOffset,
     EscalationLevel,
     EscalationRule,
@@ -148,6 +149,17 @@ def test_a_level_after_the_breach_grants_at_its_instant(store: Store) -> None:
     engine.run(T0 + 9 * H)
     (entry,) = Ledger(store).entries("ann")
     assert entry.at == T0 + 4 * H + 30 * M
+
+
+def test_a_level_without_a_target_grants_every_cycle_breached_by_then(store: Store) -> None:
+    store.tickets.add(_ticket("T-1", T0))
+    rule = _rule(POLICY, trigger=ConditionHeld(duration=6 * H))  # the rule's condition: always
+    engine = EscalationEngine(store, BOOK, [rule])
+    engine.plan_all()
+    (fired,) = engine.run(T0 + 9 * H).firings
+    assert (fired.firing.target, fired.firing.at) == (None, T0 + 6 * H)
+    (entry,) = Ledger(store).entries("ann")
+    assert (entry.key, entry.at) == ("sla-recovery:T-1:first_reply:1", T0 + 6 * H)
 
 
 def test_the_cap_per_period_is_respected(store: Store) -> None:

@@ -100,13 +100,13 @@ class GrantPoints:
     or ``DueOffset.after(target)``). The action judges the ticket's SLA as the firing instant
     ends: if the firing's target cycle has breached by then (its due instant reached with the
     target not met), it asks for a :class:`PointsGrantRequest`, else it does nothing (a level
-    before the breach grants nothing). On a level of a
-    :class:`ConditionHeld` trigger (no target) it asks for every target cycle breached by the
-    firing instant. The ticket is unchanged: the grant is a ledger entry (reason
-    ``policy.reason``, reference ``<ticket id>:<target>:<cycle>``), written by the engine in the
-    unit of work that records the firing (the store must offer the ``ledger`` role inside
-    units of work; else the run raises :class:`~csmcore.errors.UnsupportedRole` and nothing
-    is recorded).
+    before the breach grants nothing). On a level of a :class:`ConditionHeld` trigger (no
+    target) it asks for every target cycle breached by the firing instant.
+
+    The ticket is unchanged: the grant is a ledger entry (reason ``policy.reason``, reference
+    ``<ticket id>:<target>:<cycle>``), written by the engine in the unit of work that records
+    the firing (the store must offer the ``ledger`` role inside units of work; else the run
+    raises :class:`~csmcore.errors.UnsupportedRole` and nothing is recorded).
 
     >>> from csmcore.loyalty import RecoveryPolicy
     >>> GrantPoints(policy=RecoveryPolicy(points=100, cap=300)).member
