@@ -18,10 +18,18 @@ from typing import Any
 
 import pytest
 
-from csmcore.escalation import PlannedFiring, dry_run
-from csmcore.services import EscalationEngine
+from csmcore.escalation import NotificationRequest, PlannedFiring, dry_run
+from csmcore.loyalty import recovery_key
+from csmcore.services import EscalationEngine, Ledger
 from csmcore.storage import Store, open_store, role_of
-from csmcore.testing._engine_workers import BOOK, RULES, T0, engine_worker, scenario_tickets
+from csmcore.testing._engine_workers import (
+    BOOK,
+    RECOVERY_POINTS,
+    RULES,
+    T0,
+    engine_worker,
+    scenario_tickets,
+)
 from csmcore.testing._workers import in_process
 
 H = timedelta(hours=1)
@@ -49,8 +57,12 @@ def _assert_exactly_once(store: Store) -> None:
     assert all(r.recorded_at >= r.firing.at for r in records)
     messages = role_of(store, "outbox").list()
     assert Counter(m.key for m in messages) == Counter(
-        r.idempotency_key for p in expected for r in p.requests
+        r.idempotency_key
+        for p in expected
+        for r in p.requests
+        if isinstance(r, NotificationRequest)
     )
+    ledger = Ledger(store)
     for ticket in scenario_tickets(TICKETS):
         events = store.tickets.get(ticket.id).events
         kinds = Counter(type(e).__name__ for e in events)
@@ -60,6 +72,11 @@ def _assert_exactly_once(store: Store) -> None:
             "PriorityChanged": 1,
             "Commented": 1,
         }, ticket.id
+        # the breach's loyalty points, granted once, with the firing
+        entries = ledger.entries(ticket.requester)
+        assert [(e.key, e.points) for e in entries] == [
+            (recovery_key(ticket.id, "first_reply", 1), RECOVERY_POINTS)
+        ], ticket.id
     assert EscalationEngine(store, BOOK, RULES).next_due() is None
 
 
@@ -136,13 +153,15 @@ def test_concurrent_engines_on_postgres_connections_fire_each_firing_once(
         store.close()
 
 
-@pytest.mark.parametrize("kill_after", [1, 4, 9])
+@pytest.mark.parametrize("kill_after", [1, 3, 4, 9])
 def test_a_process_killed_between_applying_and_committing_loses_nothing(
     sql_store: Store, kill_after: int
 ) -> None:
     """The worker kills itself (SIGKILL) in the hook that runs after a firing's writes and
     before its unit of work commits (batches of two tickets: six firings). What earlier units
-    of work committed stays; the killed one is gone whole; a new run fires the rest once."""
+    of work committed stays; the killed one is gone whole (its loyalty points too: with
+    ``kill_after=3`` the kill comes right after the breach firing wrote them); a new run fires
+    the rest once."""
     _prepared(sql_store)
     ctx = multiprocessing.get_context("spawn")
     proc = ctx.Process(target=engine_worker, args=(sql_store.url, NOW, None, kill_after, 2))
@@ -154,6 +173,8 @@ def test_a_process_killed_between_applying_and_committing_loses_nothing(
     assert len(records) == committed
     messages = role_of(sql_store, "outbox").list()
     assert len(messages) == committed // 3 * 4
+    ledger = Ledger(sql_store)
+    assert len(ledger.members()) == committed // 3  # one grant per committed ticket
     again = EscalationEngine(sql_store, BOOK, RULES).run(NOW)
     assert len(again.firings) == 3 * TICKETS - committed
     _assert_exactly_once(sql_store)

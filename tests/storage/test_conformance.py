@@ -9,7 +9,12 @@ import pytest
 
 from csmcore import conditions as cd
 from csmcore.storage import open_store
-from csmcore.testing.storage_suite import LedgerTests, StorageSuite, StoreFactory
+from csmcore.testing.storage_suite import (
+    LedgerTests,
+    LedgerUnitOfWorkTests,
+    StorageSuite,
+    StoreFactory,
+)
 
 SQL_PUSHED_DOWN: Sequence[cd.Condition] = (
     cd.Eq("priority", "high"),
@@ -45,7 +50,7 @@ MEMORY_OPT_OUT: Mapping[str, str] = {
 }
 
 
-class TestMemoryStore(StorageSuite, LedgerTests):
+class TestMemoryStore(StorageSuite, LedgerTests, LedgerUnitOfWorkTests):
     opt_out: ClassVar[Mapping[str, str]] = MEMORY_OPT_OUT
 
     @pytest.fixture
@@ -53,7 +58,7 @@ class TestMemoryStore(StorageSuite, LedgerTests):
         return lambda: open_store("memory://")
 
 
-class TestSqliteStore(StorageSuite, LedgerTests):
+class TestSqliteStore(StorageSuite, LedgerTests, LedgerUnitOfWorkTests):
     pushed_down = SQL_PUSHED_DOWN
 
     @pytest.fixture
@@ -61,7 +66,7 @@ class TestSqliteStore(StorageSuite, LedgerTests):
         return sqlite_factory
 
 
-class TestPostgresStore(StorageSuite, LedgerTests):
+class TestPostgresStore(StorageSuite, LedgerTests, LedgerUnitOfWorkTests):
     pushed_down = SQL_PUSHED_DOWN
 
     @pytest.fixture

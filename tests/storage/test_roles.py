@@ -96,10 +96,10 @@ def test_the_builtin_roles_are_declared_required_and_typed() -> None:
 
 
 def test_every_builtin_store_offers_every_builtin_role(memory: Store) -> None:
-    # the optional ledger role is offered by the store, not inside a unit of work
+    # the optional ledger role is offered by the store and inside its units of work too
     assert offered_roles(memory) == BUILTIN_ROLES | ESCALATION_ROLES | {"ledger"}
     with memory.unit_of_work() as uow:
-        assert offered_roles(uow) == BUILTIN_ROLES | ESCALATION_ROLES
+        assert offered_roles(uow) == BUILTIN_ROLES | ESCALATION_ROLES | {"ledger"}
         assert role_of(uow, "calendars") is uow.calendars
         assert role_of(uow, "firings") is uow.firings  # type: ignore[attr-defined]
 

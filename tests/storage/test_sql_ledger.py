@@ -84,3 +84,59 @@ def test_a_store_migrated_from_schema_4_gains_an_empty_ledger(tmp_path: Path) ->
         assert Ledger(store).members() == ["ann"]
     finally:
         store.close()
+
+
+def test_in_a_unit_of_work_a_writer_that_loses_the_race_plans_again(
+    postgres_factory: PostgresFactory,
+) -> None:
+    """The same check inside a unit of work: the losing insert is rolled back to its
+    savepoint, the write plans again on the newer state, and the unit of work goes on."""
+    store = postgres_factory()
+    other = open_store(store.url)
+    try:
+        Ledger(store).earn("ann", 10, at=T0, key="earn")
+        seen: list[int] = []
+
+        def plan(states: Mapping[str, LedgerState]) -> list[LedgerEntry]:
+            seen.append(states["ann"].version)
+            if len(seen) == 1:  # another connection commits between our read and our insert
+                Ledger(other).redeem("ann", 8, at=T0, key="theirs")
+            return [states["ann"].plan_redeem(1, at=T0, key="mine")]
+
+        with store.unit_of_work() as uow:
+            (entry,) = uow.ledger.write(("ann",), plan)  # type: ignore[attr-defined]
+            assert entry.seq == 3  # after theirs
+            Ledger(uow).earn("bob", 4, at=T0, key="goes-on")
+        assert seen == [1, 2]
+        assert [e.key for e in Ledger(store).entries("ann")] == ["earn", "theirs", "mine"]
+        assert Ledger(store).balance("ann").active == 1
+        assert Ledger(store).balance("bob").active == 4
+    finally:
+        other.close()
+
+
+def test_a_unit_of_work_starts_from_the_cache_and_never_changes_it(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'cache.db'}")
+    try:
+        ledger = Ledger(store)
+        for n in range(5):
+            ledger.earn("ann", 10, at=T0, key=f"e{n}")
+        cache = store.ledger._states  # type: ignore[attr-defined]
+        cached = cache["ann"]
+        try:
+            with store.unit_of_work() as uow:
+                Ledger(uow).redeem("ann", 45, at=T0, key="spend")
+                assert Ledger(uow).balance("ann").active == 5
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+        assert cache["ann"] is cached
+        assert cached.version == 5  # untouched by the unit of work
+        assert ledger.balance("ann").active == 50
+        with store.unit_of_work() as uow:
+            Ledger(uow).redeem("ann", 45, at=T0, key="spend")
+        assert cached.version == 5
+        assert ledger.balance("ann").active == 5  # the cache catches up from the table
+        assert ledger.verify("ann").ok
+    finally:
+        store.close()

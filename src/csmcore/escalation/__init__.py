@@ -4,8 +4,9 @@ An :class:`EscalationRule` has a condition and levels. A level fires at an offse
 target's due time (:class:`DueOffset`), at a percentage of a target used
 (:class:`PercentUsed`), or when a condition has held for a duration (:class:`ConditionHeld`),
 and applies its actions (:class:`SetPriority`, :class:`Assign`, :class:`AddTags`,
-:class:`RemoveTags`, :class:`SetStatus`, :class:`AddNote`, :class:`Notify`, or any class
-declared with :func:`action`). Conditions read the ticket and its SLA results through an
+:class:`RemoveTags`, :class:`SetStatus`, :class:`AddNote`, :class:`Notify`,
+:class:`GrantPoints` (loyalty points as service recovery), or any class declared with
+:func:`action`). Conditions read the ticket and its SLA results through an
 :class:`EscalationView` (the ``sla.*`` fields, see ``docs/escalation.md``).
 
 :func:`due_firings` and :func:`next_due` give the exact firing instants for a ticket;
@@ -74,8 +75,13 @@ from csmcore.escalation._rules import (
 )
 from csmcore.escalation._subject import SLA_PREFIX, SLA_SUBJECT, EscalationView
 
+# After the "sla" condition subject is declared (by _subject): _grant imports csmcore.loyalty,
+# which declares the "loyalty_member" subject, and subjects are listed in declaration order.
+from csmcore.escalation._grant import REQUESTER, GrantPoints, PointsGrantRequest  # isort: skip
+
 __all__ = [
     "NOTE_CHANNEL",
+    "REQUESTER",
     "SLA_PREFIX",
     "SLA_SUBJECT",
     "Action",
@@ -92,11 +98,13 @@ __all__ = [
     "EscalationView",
     "Firing",
     "FiringKey",
+    "GrantPoints",
     "NotificationRequest",
     "Notify",
     "PercentUsed",
     "PlanState",
     "PlannedFiring",
+    "PointsGrantRequest",
     "RemoveTags",
     "SetPriority",
     "SetStatus",
@@ -126,11 +134,13 @@ for _public in (
     EscalationRule,
     EscalationView,
     Firing,
+    GrantPoints,
     NotificationRequest,
     Notify,
     PercentUsed,
     PlanState,
     PlannedFiring,
+    PointsGrantRequest,
     RemoveTags,
     SetPriority,
     SetStatus,

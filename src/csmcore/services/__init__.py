@@ -13,7 +13,9 @@
   down (:func:`~csmcore.services.kpi.summarize`).
 - The loyalty program on a ledger: :func:`earn_points` (a purchase or event, quoted with the
   member's tier and cap usage, posted once per key), :func:`quote_points`, :func:`tier_of`,
-  :func:`loyalty_member`, :func:`review_member_tiers`; service recovery: :func:`compensate`.
+  :func:`loyalty_member`, :func:`review_member_tiers`; service recovery: :func:`compensate`,
+  and :func:`grant_points` (what the escalation action
+  :class:`~csmcore.escalation.GrantPoints` asks for, written in the engine's unit of work).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from csmcore.services._program import (
     review_member_tiers,
     tier_of,
 )
-from csmcore.services._recovery import compensate
+from csmcore.services._recovery import compensate, grant_points
 
 __all__ = [
     "UNTIL_ACTIVATED",
@@ -70,6 +72,7 @@ __all__ = [
     "TemplateError",
     "compensate",
     "earn_points",
+    "grant_points",
     "loyalty_member",
     "quote_points",
     "render",

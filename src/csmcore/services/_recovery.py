@@ -1,17 +1,24 @@
-"""Service recovery on a ledger: compensate a customer whose ticket breached SLA targets."""
+"""Service recovery on a ledger: compensate a customer whose ticket breached SLA targets,
+directly (:func:`compensate`) or from an escalation level (the handler of
+:class:`~csmcore.escalation.PointsGrantRequest`, the request of the
+:class:`~csmcore.escalation.GrantPoints` action)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
-from csmcore.errors import invalid_type
-from csmcore.loyalty import LedgerEntry, RecoveryPolicy, recovery_grants
+from csmcore.errors import UnsupportedRole, invalid_type
+from csmcore.escalation import PointsGrantRequest
+from csmcore.loyalty import LedgerEntry, LedgerState, RecoveryPolicy, recovery_grants
+from csmcore.services._escalation import request_handler
 from csmcore.services._ledger import Ledger
 from csmcore.sla import SlaStatus
+from csmcore.storage import role_of
 from csmcore.tickets import Ticket
 
-__all__ = ["compensate"]
+__all__ = ["compensate", "grant_points"]
 
 
 def compensate(
@@ -54,3 +61,78 @@ def compensate(
         )
         for grant in grants
     ]
+
+
+@request_handler(PointsGrantRequest)
+def _grant_points_handler(uow: Any, request: PointsGrantRequest, now: datetime) -> None:
+    """The engine's handler of :class:`~csmcore.escalation.PointsGrantRequest`."""
+    grant_points(uow, request)
+
+
+def grant_points(uow: Any, request: PointsGrantRequest) -> list[LedgerEntry]:
+    """Write what a :class:`~csmcore.escalation.PointsGrantRequest` asks for through the
+    ``ledger`` role of ``uow`` (the unit of work recording the firing), and return the entries
+    written (empty when every breached cycle was already compensated or the cap is reached).
+
+    One ledger write per breached cycle, planned on the member's state inside the unit of
+    work: a cycle whose key ``sla-recovery:<ticket>:<target>:<cycle>`` the member already holds
+    is skipped (so an engine running twice, two engines, or :func:`compensate` as well, grant
+    once), and the policy's cap counts the entries of the period, this unit of work's included.
+    The grant is dated at the firing instant, or at the member's last entry when that is later
+    (a ledger never goes back in time), so the same request grants the same whenever it runs.
+    The escalation engine calls it for each such request of a firing (its declared
+    :func:`~csmcore.services.request_handler`).
+
+    Raises :class:`~csmcore.errors.UnsupportedRole` when ``uow`` does not offer the ``ledger``
+    role (the engine then rolls the firing back: nothing is recorded).
+    """
+    if not isinstance(request, PointsGrantRequest):
+        raise invalid_type("request", request, "a csmcore.escalation.PointsGrantRequest")
+    try:
+        ledger = role_of(uow, "ledger")
+    except UnsupportedRole as err:
+        raise UnsupportedRole(
+            f"the escalation action GrantPoints ({request.actor}, ticket {request.ticket_id!r}) "
+            "writes loyalty points in the unit of work that records its firing, so the store "
+            f"must offer the 'ledger' role inside units of work: {err}"
+        ) from err
+    written: list[LedgerEntry] = []
+    for status in request.breaches:
+        written.extend(ledger.write((request.member_id,), _grant_plan(request, status)))
+    return written
+
+
+def _grant_plan(
+    request: PointsGrantRequest, status: SlaStatus
+) -> Callable[[Mapping[str, LedgerState]], list[LedgerEntry]]:
+    """The ledger plan granting the breached cycle ``status`` of ``request`` (at most one
+    EARN entry: none when its key is held, the cap is reached or the target is worth 0)."""
+    member = request.member_id
+    policy = request.policy
+
+    def plan(states: Mapping[str, LedgerState]) -> list[LedgerEntry]:
+        state = states[member]
+        at = request.at
+        if state.entries and state.entries[-1].at > at:
+            at = state.entries[-1].at
+        grants = recovery_grants(
+            policy,
+            member_id=member,
+            ticket_id=request.ticket_id,
+            results=(status,),
+            at=at,
+            entries=state.entries,
+        )
+        return [
+            state.plan_earn(
+                grant.points,
+                at=at,
+                key=grant.key,
+                expires_at=grant.expires_at,
+                reference=f"{grant.ticket_id}:{grant.target}:{grant.cycle}",
+                reason=policy.reason,
+            )
+            for grant in grants
+        ]
+
+    return plan

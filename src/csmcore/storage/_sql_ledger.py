@@ -15,6 +15,17 @@ and no entry is ever overwritten or lost, at the default isolation level of eith
 refuses the duplicate), without holding row locks while Python plans. On SQLite, writers take
 the file's write lock at ``BEGIN IMMEDIATE``, so the check never even fails there.
 
+Inside a unit of work (``uow.ledger``) the same check holds, within the unit of work's
+transaction: each write runs in a savepoint, reads the member's last seq (its own earlier
+entries included) and inserts after it; a write that loses to another writer is rolled back to
+its savepoint and planned again on the newer state (PostgreSQL: the other transaction's
+insert makes ours wait, then fail, and the next read sees its row). The entries commit or roll
+back with the rest of the unit of work. Such a unit of work keeps its own states (built on first
+use from the entries the store's cache has already read, then caught up from the tables, with
+its own entries applied) and never changes the store's cache, so a rolled back unit of work
+leaves no trace in it. A conflict that aborts the whole transaction (a
+deadlock, a serialization failure) raises ``ConcurrencyError``: run the unit of work again.
+
 Each store object caches the replayed :class:`~csmcore.loyalty.LedgerState` of recently used
 members (committed states only, keyed by their seq) and only reads the entries it has not
 seen, so an operation does not replay a member's whole history. Writes to one member from the
@@ -41,9 +52,10 @@ from csmcore.storage._sql import Cursor, dump_json
 from csmcore.storage.ledger import LedgerPlan, check_members, check_plan
 
 if TYPE_CHECKING:
+    from csmcore.storage._sql_roles import SqlRoles
     from csmcore.storage._sql_store import SqlStore
 
-__all__ = ["SqlLedger", "decode_entry", "encode_entry"]
+__all__ = ["SqlLedger", "SqlTxLedger", "decode_entry", "encode_entry"]
 
 R = TypeVar("R")
 
@@ -176,3 +188,102 @@ class SqlLedger:
     def forget(self) -> None:
         """Drop the cached states (they are read again from the tables)."""
         self._states.clear()
+
+
+@guard_class(fallback=StorageError)
+class SqlTxLedger:
+    """The ``ledger`` role inside one unit of work (see the module documentation)."""
+
+    def __init__(self, store: SqlStore, cur: Cursor, roles: SqlRoles) -> None:
+        self._store = store
+        self._cur = cur
+        self._roles = roles
+        self._states: dict[str, LedgerState] = {}
+
+    def _check_open(self) -> None:
+        if self._roles.ended:
+            raise StorageError("this unit of work has ended; open a new one")
+        if self._roles.aborted:
+            raise StorageError(
+                "this unit of work was aborted by a conflict with another writer and will "
+                "be rolled back; end it, reload, and run it again"
+            )
+
+    def _run(self, work: Callable[[Cursor], R], *, write: bool) -> R:
+        self._check_open()
+        try:
+            return self._store.run(self._cur, work, write=write)
+        except ConcurrencyError as err:
+            if isinstance(err.__cause__, self._store.conflict_errors):
+                self._roles.aborted = True  # the backend rolls the whole transaction back
+            raise
+
+    def _state(self, cur: Cursor, member: str) -> LedgerState:
+        """The member's state as this unit of work sees it, caught up with the tables."""
+        version = SqlLedger._version(cur, member)
+        state = self._states.get(member)
+        if state is None or state.version > version:
+            state = self._seed(member, version)
+        if state.version < version:
+            for (text,) in cur.query(_AFTER, [member, state.version]):
+                state.apply(decode_entry(text))
+        self._states[member] = state
+        return state
+
+    def _seed(self, member: str, version: int) -> LedgerState:
+        """A new state of ``member`` holding the entries the store's cache has already read
+        (committed entries, which never change; at most ``version`` of them), so that only the
+        others are read from the tables. The cache itself is never changed here."""
+        state = LedgerState(member)
+        cached = self._store.ledger._states.get(member)
+        if cached is not None:
+            for entry in list(cached.entries)[:version]:  # a copy: other threads may append
+                state.apply(entry)
+        return state
+
+    def read(self, member_id: str, view: Callable[[LedgerState], R]) -> R:
+        member = c.check_id(member_id, "member_id")
+        return view(self._run(lambda cur: self._state(cur, member), write=False))
+
+    def write(self, member_ids: Sequence[str], plan: LedgerPlan) -> list[LedgerEntry]:
+        members = check_members(member_ids)
+        store = self._store
+        states: dict[str, LedgerState] = {}
+        for attempt in range(MAX_ATTEMPTS):
+            states.clear()
+
+            def work(cur: Cursor) -> list[LedgerEntry]:
+                for m in members:
+                    states[m] = self._state(cur, m)
+                entries = check_plan(members, states, plan(states))
+                rows = [(e.member_id, e.seq, e.key, encode_entry(e)) for e in entries]
+                try:
+                    if rows:
+                        cur.run_many(_INSERT, rows)
+                except store.integrity_errors as err:
+                    raise ConcurrencyError(
+                        f"{store._describe()}: another writer appended to the ledger of "
+                        f"{list(members)} first ({type(err).__name__})"
+                    ) from err
+                return entries
+
+            try:
+                entries = self._run(work, write=True)
+            except ConcurrencyError:
+                for m in members:
+                    self._states.pop(m, None)
+                if self._roles.aborted or attempt + 1 == MAX_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                continue
+            for entry in entries:  # written in this unit of work: its states move on
+                states[entry.member_id].apply(entry)
+            return entries
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def members(self) -> list[str]:
+        rows = self._run(
+            lambda cur: cur.query("SELECT DISTINCT member_id FROM csm_ledger ORDER BY member_id"),
+            write=False,
+        )
+        return [str(r[0]) for r in rows]

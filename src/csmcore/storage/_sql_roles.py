@@ -21,12 +21,14 @@ from csmcore.escalation import Firing, FiringKey
 from csmcore.storage import _sql as sql
 from csmcore.storage import kit as c
 from csmcore.storage._sql import Cursor, compile_condition, dump_json, summary_row
+from csmcore.storage._sql_ledger import SqlTxLedger
 from csmcore.storage.base import (
     DocumentRepositoryBase,
     FiringRepositoryBase,
     OutboxRepositoryBase,
     TicketRepositoryBase,
 )
+from csmcore.storage.ledger import LEDGER
 from csmcore.storage.protocols import (
     FiringRecord,
     OutboxMessage,
@@ -73,7 +75,7 @@ _CHANGING = attrgetter(
 class SqlRoles:
     """The roles bound to one unit of work."""
 
-    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES
+    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES | {LEDGER.name}
     """The roles a unit of work offers: those of its store."""
 
     def __init__(self, store: SqlStore, cur: Cursor) -> None:
@@ -93,6 +95,7 @@ class SqlRoles:
         self.rules = SqlDocuments(store, cur, "rules", self)
         self.firings = SqlFirings(store, cur, self)
         self.outbox = SqlOutbox(store, cur, self)
+        self.ledger = SqlTxLedger(store, cur, self)
 
 
 @guard_class(fallback=StorageError)

@@ -22,8 +22,6 @@ from csmcore.storage._sql import DATA_MIGRATIONS, SCHEMA_VERSION, Cursor, Dialec
 from csmcore.storage._sql_ledger import SqlLedger
 from csmcore.storage._sql_roles import SqlDocuments, SqlFirings, SqlOutbox, SqlRoles, SqlTickets
 from csmcore.storage.base import StoreBase
-from csmcore.storage.ledger import LEDGER
-from csmcore.storage.roles import BUILTIN_ROLES, ESCALATION_ROLES
 from csmcore.tickets import Ticket
 
 __all__ = ["SqlStore", "TicketCache"]
@@ -65,10 +63,10 @@ class TicketCache:
 class SqlStore(StoreBase, abc.ABC):
     """Shared behaviour of the SQL stores; subclasses supply connections and the dialect.
 
-    They offer the required roles, the optional ``firings`` and ``outbox`` roles (also in units
-    of work) and the optional ``ledger`` role (outside units of work)."""
+    They offer the required roles and the optional ``firings``, ``outbox`` and ``ledger``
+    roles, on the store and in units of work (the roles of :class:`SqlRoles`)."""
 
-    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES | {LEDGER.name}
+    roles: ClassVar[frozenset[str]] = SqlRoles.roles
 
     dialect: Dialect
     driver_errors: tuple[type[BaseException], ...]

@@ -17,11 +17,20 @@ concurrent writers unable to lose an entry, on any backend:
   other writer appended to those members in the meantime; otherwise it runs ``plan`` again on
   the newer states (so ``plan`` must not change the states or anything else). What ``plan``
   raises is raised, with nothing written. Returns the entries written.
-- ``read(member_id, view)``: ``view(state)`` on one committed state of the member.
+- ``read(member_id, view)``: ``view(state)`` on one committed state of the member (in a unit
+  of work: with its own entries).
 - ``members()``: the ids of members with at least one entry, sorted.
 
-Ledger writes are their own transactions; the role is not offered inside a unit of work (a
-transfer writes both members in one ``write``).
+On the store, each ``write`` is its own transaction (a transfer writes both members in one
+``write``). A store may also offer the role inside its units of work (``uow.ledger``, listed in
+the unit of work's ``roles``; the memory, SQLite and PostgreSQL stores do): there ``read`` sees
+the unit of work's own entries, and the entries of ``write`` commit or roll back with the rest of
+the unit of work, so a ledger entry can be written atomically with ticket events or an
+escalation firing. The same guarantees hold there: idempotency keys per member, the
+per-member version check (a plan made on a state another writer has since moved on is planned
+again, or the write raises ``ConcurrencyError`` when the backend aborted the whole unit of
+work: run the unit of work again). The conformance group
+:class:`~csmcore.testing.storage_suite.LedgerUnitOfWorkTests` checks it.
 
 >>> from csmcore.storage import open_store
 >>> from csmcore.storage.roles import offered_roles

@@ -62,7 +62,7 @@ R = TypeVar("R")
 class _Tx:
     """An overlay of writes on top of the store's committed state."""
 
-    __slots__ = ("docs", "ended", "rows", "store", "tickets")
+    __slots__ = ("docs", "ended", "ledgers", "rows", "store", "tickets")
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
@@ -70,6 +70,21 @@ class _Tx:
         self.tickets: dict[str, Ticket] = {}
         self.docs: dict[tuple[str, str], list[Any]] = {}
         self.rows: dict[str, dict[str, Any]] = {}
+        self.ledgers: dict[str, LedgerState] = {}
+        """Members' states with this unit of work's entries (copies: the committed states
+        are untouched until the commit)."""
+
+    def ledger(self, member_id: str) -> LedgerState:
+        """The member's state as this unit of work sees it (a private copy once touched)."""
+        found = self.ledgers.get(member_id)
+        if found is not None:
+            return found
+        mine = LedgerState(member_id)
+        committed = self.store._ledgers.get(member_id)
+        if committed is not None:
+            for entry in committed.entries:
+                mine.apply(entry)
+        return mine
 
     def row(self, kind: str, key: str) -> Any:
         mine = self.rows.get(kind)
@@ -102,6 +117,9 @@ class _Tx:
         self.store._docs.update(self.docs)
         for kind, rows in self.rows.items():
             self.store._rows[kind].update(rows)
+        for member, state in self.ledgers.items():
+            if state.entries:
+                self.store._ledgers[member] = state
 
 
 class _Tickets(TicketRepositoryBase):
@@ -401,10 +419,49 @@ class _Ledger:
             return sorted(self._store._ledgers)
 
 
+@guard_class(fallback=StorageError)
+class _TxLedger:
+    """The ``ledger`` role inside a unit of work: plans run on the unit of work's copies of
+    the members' states (its own entries visible), and the entries join the store when the
+    unit of work commits. The unit of work holds the store's lock, so no other writer can
+    append to a member meanwhile and the version check holds trivially."""
+
+    def __init__(self, store: MemoryStore, tx: _Tx) -> None:
+        self._store = store
+        self._tx = tx
+
+    def read(self, member_id: str, view: Callable[[LedgerState], R]) -> R:
+        c.check_id(member_id, "member_id")
+        with self._store._transaction(self._tx) as tx:
+            state = tx.ledgers.get(member_id)
+            if state is None:
+                state = tx.store._ledgers.get(member_id)
+            return view(state if state is not None else LedgerState(member_id))
+
+    def write(self, member_ids: Sequence[str], plan: LedgerPlan) -> list[LedgerEntry]:
+        members = check_members(member_ids)
+        with self._store._transaction(self._tx) as tx:
+            states = {m: tx.ledger(m) for m in members}
+            entries = check_plan(members, states, plan(states))
+            for entry in entries:
+                states[entry.member_id].apply(entry)
+            for m in members:
+                if states[m].entries:
+                    tx.ledgers[m] = states[m]
+        return entries
+
+    def members(self) -> list[str]:
+        with self._store._transaction(self._tx) as tx:
+            mine = {m for m, s in tx.ledgers.items() if s.entries}
+            return sorted(mine | tx.store._ledgers.keys())
+
+
 class _Roles:
-    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES
-    """The roles this store (and its units of work) offer: the required ones, ``firings`` and
-    ``outbox``."""
+    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES | {LEDGER.name}
+    """The roles this store and its units of work offer: the required ones, ``firings``,
+    ``outbox`` and ``ledger``."""
+
+    ledger: _Ledger | _TxLedger
 
     def __init__(self, store: MemoryStore, tx: _Tx | None) -> None:
         self.tickets = _Tickets(store, tx)
@@ -413,21 +470,19 @@ class _Roles:
         self.rules = _Documents(store, tx, "rules")
         self.firings = _Firings(store, tx)
         self.outbox = _Outbox(store, tx)
+        self.ledger = _Ledger(store) if tx is None else _TxLedger(store, tx)
 
 
 class MemoryStore(_Roles, StoreBase):
     """A store held in this process's memory (``memory://``). Thread-safe; not persistent.
 
-    Besides the required roles it offers the optional ``firings`` and ``outbox`` roles (also in
-    units of work) and the optional ``ledger`` role (outside units of work: each ledger write is
-    its own transaction)."""
-
-    roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | ESCALATION_ROLES | {LEDGER.name}
+    Besides the required roles it offers the optional ``firings``, ``outbox`` and ``ledger``
+    roles, on the store and in units of work (a ledger write outside one is its own
+    transaction; inside one it commits or rolls back with the rest)."""
 
     def __init__(self) -> None:
         self._tickets: dict[str, Ticket] = {}
         self._ledgers: dict[str, LedgerState] = {}
-        self.ledger = _Ledger(self)
         self._docs: dict[tuple[str, str], list[Any]] = {}
         self._rows: dict[str, dict[str, Any]] = {"firings": {}, "plans": {}, "outbox": {}}
         self._lock = threading.RLock()

@@ -19,11 +19,13 @@ from csmcore.escalation import (
     ConditionHeld,
     EscalationLevel,
     EscalationRule,
+    GrantPoints,
     Notify,
     PercentUsed,
     PlannedFiring,
     SetPriority,
 )
+from csmcore.loyalty import RecoveryPolicy
 from csmcore.services import EscalationEngine
 from csmcore.sla import SlaBook, SlaPolicy, SlaTarget
 from csmcore.testing._workers import open_url
@@ -45,6 +47,9 @@ BOOK = SlaBook(
 )
 """First reply within four hours, around the clock."""
 
+RECOVERY_POINTS = 100
+"""What each ticket's requester is granted when its first reply breaches."""
+
 RULES = (
     EscalationRule(
         name="first-reply",
@@ -63,6 +68,7 @@ RULES = (
                     SetPriority(priority="urgent"),
                     Notify(channel="email", recipient="manager", template="breach"),
                     AddNote(text="Escalated to the manager"),
+                    GrantPoints(policy=RecoveryPolicy(points=RECOVERY_POINTS)),
                 ],
             ),
         ],
@@ -79,7 +85,8 @@ RULES = (
     ),
 )
 """Three firings per ticket (30 minutes, 2 hours and 4 hours after creation), four
-notifications (one a ``ticket_note``), and three ticket events (tags, priority, note)."""
+notifications (one a ``ticket_note``), three ticket events (tags, priority, note), and
+:data:`RECOVERY_POINTS` loyalty points to the ticket's requester at the breach."""
 
 
 def scenario_tickets(count: int) -> list[Ticket]:

@@ -20,6 +20,7 @@ from csmcore.escalation import (
     EscalationLevel,
     EscalationRule,
     Firing,
+    GrantPoints,
     NotificationRequest,
     Notify,
     PercentUsed,
@@ -30,6 +31,7 @@ from csmcore.escalation import (
     actions,
 )
 from csmcore.testing._basics import instants
+from csmcore.testing._loyalty import recovery_policies
 from csmcore.tickets import Priority, Status
 
 __all__ = [
@@ -111,6 +113,11 @@ ACTION_STRATEGIES: dict[type, Callable[[], st.SearchStrategy[Any]]] = {
     RemoveTags: lambda: st.builds(RemoveTags, tags=st.frozensets(_words(), min_size=1, max_size=3)),
     SetStatus: lambda: st.builds(SetStatus, status=st.sampled_from(list(Status))),
     AddNote: lambda: st.builds(AddNote, text=_words()),
+    GrantPoints: lambda: st.builds(
+        GrantPoints,
+        policy=recovery_policies(),
+        member=st.just("$requester") | _words().filter(lambda w: not w.startswith("$")),
+    ),
     Notify: lambda: st.builds(
         lambda channel, recipient, template, data, clock: Notify(
             channel=channel, recipient=recipient, template=template, data=data, **clock

@@ -18,7 +18,7 @@ from csmcore import loyalty as lp
 from csmcore.loyalty import EntryKind, LedgerEntry, LotDraw, entry_id_of
 from csmcore.testing._basics import instants, names
 
-__all__ = ["PROGRAM_STRATEGIES", "ledger_entries", "lot_draws"]
+__all__ = ["PROGRAM_STRATEGIES", "ledger_entries", "lot_draws", "recovery_policies"]
 
 
 def lot_draws() -> st.SearchStrategy[LotDraw]:
@@ -307,7 +307,8 @@ def _loyalty_members() -> st.SearchStrategy[lp.LoyaltyMember]:
     )
 
 
-def _recovery_policies() -> st.SearchStrategy[lp.RecoveryPolicy]:
+def recovery_policies() -> st.SearchStrategy[lp.RecoveryPolicy]:
+    """Service-recovery policies: points, per-target points, caps, periods and expiries."""
     return st.builds(
         lp.RecoveryPolicy,
         points=st.integers(0, 10**4),
@@ -356,7 +357,7 @@ PROGRAM_STRATEGIES: tuple[tuple[type, Callable[[], st.SearchStrategy[Any]]], ...
     (lp.TierStatus, _tier_statuses),
     (lp.TierChange, _tier_changes),
     (lp.LoyaltyMember, _loyalty_members),
-    (lp.RecoveryPolicy, _recovery_policies),
+    (lp.RecoveryPolicy, recovery_policies),
     (lp.RecoveryGrant, _recovery_grants),
 )
 """Each serializable type of :mod:`csmcore.loyalty`'s programs with its strategy factory."""

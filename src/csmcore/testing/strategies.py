@@ -39,6 +39,7 @@ from hypothesis.errors import InvalidArgument
 from csmcore import conditions as cd
 from csmcore.calendars import BusinessCalendar, CountryHolidays
 from csmcore.errors import InvalidTransition
+from csmcore.escalation import PointsGrantRequest
 from csmcore.loyalty import LedgerEntry, LotDraw
 from csmcore.sla import (
     Backtest,
@@ -83,7 +84,12 @@ from csmcore.testing._escalation import (
     outbox_messages,
     ticket_plans,
 )
-from csmcore.testing._loyalty import PROGRAM_STRATEGIES, ledger_entries, lot_draws
+from csmcore.testing._loyalty import (
+    PROGRAM_STRATEGIES,
+    ledger_entries,
+    lot_draws,
+    recovery_policies,
+)
 from csmcore.tickets import (
     Assigned,
     Channel,
@@ -128,7 +134,9 @@ __all__ = [
     "next_events",
     "notification_requests",
     "outbox_messages",
+    "points_grant_requests",
     "priority_maps",
+    "recovery_policies",
     "register_event_strategy",
     "register_strategy",
     "register_types",
@@ -826,7 +834,23 @@ def register_types() -> None:
 # loyalty ledger
 # --------------------------------------------------------------------------------------------
 
+
+def points_grant_requests() -> st.SearchStrategy[PointsGrantRequest]:
+    """Points grant requests as the ``grant_points`` action makes them."""
+    return st.builds(
+        PointsGrantRequest,
+        member_id=names(),
+        ticket_id=ticket_ids(),
+        policy=recovery_policies(),
+        breaches=st.lists(sla_statuses(), max_size=2).map(tuple),
+        at=instants(),
+        actor=names().map(lambda n: f"escalation:{n}"),
+        idempotency_key=names(),
+    )
+
+
 register_strategy(cls=LotDraw, factory=lot_draws)
+register_strategy(cls=PointsGrantRequest, factory=points_grant_requests)
 register_strategy(cls=LedgerEntry, factory=ledger_entries)
 
 

@@ -74,6 +74,10 @@ group's name to its classes:
   and processes, and a Hypothesis state machine proving conservation, balances equal to the
   replay of the entries at any instant, retries changing nothing and refunds restoring the same
   lots). It is not part of :class:`StorageSuite` (the role is optional): add it yourself;
+- ``"ledger in units of work"``: :class:`LedgerUnitOfWorkTests`, for a store that also offers
+  the ``ledger`` role inside its units of work (entries of a rolled-back unit of work leave
+  nothing, committed ones are kept and seen by other handles, idempotency keys hold across
+  both paths, concurrent units of work never overdraw); not part of :class:`StorageSuite`;
 - ``"firings"`` and ``"outbox"``: :class:`FiringTests` and :class:`OutboxTests`, for a store
   offering those optional roles (see below); not part of :class:`StorageSuite` either.
 - ``"fuzz"``: :class:`StoreFuzzTests` (malformed input to every role answered with a
@@ -125,6 +129,7 @@ from csmcore.testing.storage_suite._documents import (
 from csmcore.testing.storage_suite._escalation import FiringTests, OutboxTests
 from csmcore.testing.storage_suite._fuzz import StoreFuzzTests
 from csmcore.testing.storage_suite._ledger import LedgerTests
+from csmcore.testing.storage_suite._ledger_uow import LedgerUnitOfWorkTests
 from csmcore.testing.storage_suite._races import ConcurrencyTests, CrashTests
 from csmcore.testing.storage_suite._roles import RoleTests
 from csmcore.testing.storage_suite._schema import FaultTests, SchemaTests
@@ -165,6 +170,7 @@ __all__ = [
     "FaultTests",
     "FiringTests",
     "LedgerTests",
+    "LedgerUnitOfWorkTests",
     "MessageTests",
     "OldSchemas",
     "OutboxTests",
@@ -200,6 +206,7 @@ GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
     "crash": (CrashTests,),
     "agreement": (AgreementTests,),
     "ledger": (LedgerTests,),
+    "ledger in units of work": (LedgerUnitOfWorkTests,),
     "firings": (FiringTests,),
     "outbox": (OutboxTests,),
     "fuzz": (StoreFuzzTests,),
@@ -211,7 +218,8 @@ OPTIONAL_GROUPS: dict[str, tuple[type[StoreFixtures], ...]] = {
     name: GROUPS[name] for name in ("ledger", "firings", "outbox")
 }
 """The groups of the optional roles, by role name: a store that offers the role adds its
-group to its test class (they are not part of :class:`StorageSuite`)."""
+group to its test class (they are not part of :class:`StorageSuite`). A store whose units of
+work offer the ``ledger`` role too adds ``GROUPS["ledger in units of work"]``."""
 
 
 class StorageSuite(

@@ -1,0 +1,151 @@
+"""The ``ledger`` role inside units of work (:class:`LedgerUnitOfWorkTests`): entries commit or
+roll back with the rest of the unit of work, idempotency keys hold across both paths, and
+concurrent units of work never overdraw."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any, ClassVar
+
+import pytest
+
+from csmcore.conditions import Always
+from csmcore.errors import IdempotencyConflict, InsufficientPoints
+from csmcore.loyalty import EntryKind
+from csmcore.services import Ledger
+from csmcore.storage.ledger import LedgerRepository
+from csmcore.storage.protocols import Store
+from csmcore.storage.roles import offered_roles, role_of
+from csmcore.testing.builders import T0, make_ticket
+from csmcore.testing.storage_suite._base import StoreFixtures
+
+__all__ = ["LedgerUnitOfWorkTests"]
+
+DAY = timedelta(days=1)
+
+
+class _Rollback(Exception):
+    """Raised inside a unit of work to roll it back."""
+
+
+class LedgerUnitOfWorkTests(StoreFixtures):
+    """The ``ledger`` role offered inside units of work (``uow.ledger``): add this class to
+    an adapter's suite when its units of work list ``"ledger"`` in their ``roles``."""
+
+    uow_redeemers: ClassVar[int] = 4
+    """Concurrent units of work in the overdraw check."""
+
+    def _ledger(self, uow: Any) -> Ledger:
+        assert "ledger" in offered_roles(uow), (
+            f"{type(uow).__name__} (a unit of work) does not offer the 'ledger' role; list it "
+            "in the unit of work's roles attribute"
+        )
+        return Ledger(uow)
+
+    def test_a_unit_of_work_offers_the_ledger_role(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            self._ledger(uow)
+            assert isinstance(role_of(uow, "ledger"), LedgerRepository)
+
+    def _write_and_roll_back(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.tickets.add(make_ticket("T-1"))
+            ledger = self._ledger(uow)
+            ledger.earn("ann", 5, at=T0 + DAY, key="inside")
+            ledger.earn("bob", 7, at=T0 + DAY, key="inside")
+            assert ledger.balance("ann", T0 + DAY).active == 15  # its own entries, seen
+            assert ledger.members() == ["ann", "bob"]
+            raise _Rollback
+
+    def test_a_rolled_back_unit_of_work_leaves_no_entry(self, store: Store) -> None:
+        Ledger(store).earn("ann", 10, at=T0, key="before")
+        with pytest.raises(_Rollback):
+            self._write_and_roll_back(store)
+        outside = Ledger(store)
+        assert [e.key for e in outside.entries("ann")] == ["before"]
+        assert outside.entries("bob") == []
+        assert outside.members() == ["ann"]
+        assert outside.balance("ann", T0 + DAY).active == 10
+        assert store.tickets.count(Always()) == 0  # the rest of it rolled back too
+        # another writer now takes the seq the rolled-back entry had: nothing stale is read
+        again = outside.earn("ann", 3, at=T0 + DAY, key="after")
+        assert again.seq == 2
+        assert outside.balance("ann", T0 + DAY).active == 13
+        assert outside.verify("ann").ok
+
+    def test_a_committed_unit_of_work_keeps_its_entries(self, store: Store) -> None:
+        Ledger(store).earn("ann", 10, at=T0, key="before")
+        with store.unit_of_work() as uow:
+            uow.tickets.add(make_ticket("T-1"))
+            ledger = self._ledger(uow)
+            first = ledger.earn("ann", 5, at=T0 + DAY, key="inside")
+            spent = ledger.redeem("ann", 12, at=T0 + DAY, key="spend")
+            moved = ledger.transfer("ann", "bob", 3, at=T0 + DAY, key="give")
+        outside = Ledger(store)
+        assert list(outside.entries("ann"))[1:] == [first, spent, moved[0]]
+        assert list(outside.entries("bob")) == [moved[1]]
+        assert outside.balance("ann", T0 + DAY).active == 0
+        assert outside.balance("bob", T0 + DAY).active == 3
+        assert [t.id for t in store.tickets.find(Always())] == ["T-1"]
+        assert outside.verify("ann").ok
+        assert outside.verify("bob").ok
+
+    def test_committed_entries_are_seen_by_another_handle(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            written = self._ledger(uow).earn("ann", 5, at=T0, key="inside")
+        other = self.reopen(store)
+        try:
+            assert list(Ledger(other).entries("ann")) == [written]
+        finally:
+            other.close()
+
+    def test_idempotency_keys_hold_across_both_paths(self, store: Store) -> None:
+        first = Ledger(store).earn("ann", 10, at=T0, key="k")
+        with store.unit_of_work() as uow:
+            ledger = self._ledger(uow)
+            assert ledger.earn("ann", 10, at=T0, key="k") == first  # the original
+            with pytest.raises(IdempotencyConflict):
+                ledger.earn("ann", 11, at=T0, key="k")
+            second = ledger.earn("ann", 4, at=T0, key="k2")
+            assert ledger.earn("ann", 4, at=T0, key="k2") == second  # its own, too
+            # a refused write wrote nothing, and the unit of work goes on
+            with pytest.raises(InsufficientPoints):
+                ledger.redeem("ann", 100, at=T0, key="too-much")
+        assert Ledger(store).earn("ann", 4, at=T0, key="k2") == second
+        assert [e.key for e in Ledger(store).entries("ann")] == ["k", "k2"]
+
+    def test_concurrent_units_of_work_never_overdraw(self, store: Store) -> None:
+        ledger = Ledger(store)
+        for n in range(4):
+            ledger.earn("pool", 15, at=T0 - DAY, key=f"fund-{n}")
+        won: list[str] = []
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(self.uow_redeemers, timeout=30)
+
+        def run(worker: int) -> None:
+            try:
+                barrier.wait()
+                for n in range(100):
+                    with store.unit_of_work() as uow:
+                        try:
+                            entry = Ledger(uow).redeem("pool", 4, at=T0, key=f"w{worker}-{n}")
+                        except InsufficientPoints:
+                            return
+                    with lock:
+                        won.append(entry.entry_id)
+            except BaseException as err:
+                errors.append(err)
+
+        threads = [threading.Thread(target=run, args=(w,)) for w in range(self.uow_redeemers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert errors == []
+        redemptions = [e for e in ledger.entries("pool") if e.kind is EntryKind.REDEEM]
+        assert sorted(e.entry_id for e in redemptions) == sorted(won)  # none lost, none extra
+        assert len(won) == 60 // 4
+        assert ledger.balance("pool", T0).active == 0
+        assert ledger.verify("pool").ok
