@@ -185,6 +185,9 @@ def test_a_trusted_entry_is_a_plain_ledger_entry() -> None:
     entry = trusted_entry(
         "ann#2", "ann", 2, EntryKind.REDEEM, T0, -40, "basket-1", draws=(draw,), reference="r"
     )
+    drawn: dict[str, Any] = {
+        "draws": (LotDraw(lot_id="ann#1", points=40, expires_at=T0 + 90 * 24 * HOUR),)
+    }
     built = attrs.evolve(
         LedgerEntry(
             entry_id="ann#2",
@@ -196,7 +199,7 @@ def test_a_trusted_entry_is_a_plain_ledger_entry() -> None:
             key="basket-1",
             reference="r",
         ),
-        draws=(LotDraw(lot_id="ann#1", points=40, expires_at=T0 + 90 * 24 * HOUR),),
+        **drawn,
     )
     assert type(entry) is LedgerEntry
     assert type(entry.draws[0]) is LotDraw
