@@ -137,6 +137,8 @@ def post_earn(
     reason: str | None = None,
 ) -> LedgerEntry:
     """``apply(plan_earn(...))`` (the entry already written under ``key`` when there is one)."""
+    # the hot path: _us, _fresh, _new_entry and _finish spelled out (a call each saved)
+    by_key = state.by_key
     if (
         pending_until is None
         and spend is None
@@ -145,22 +147,44 @@ def post_earn(
         and not state.negative
         and type(points) is int
         and points > 0
+        and type(at) is datetime
+        and at.tzinfo is _UTC
+        and type(key) is str
+        and 0 < len(key) <= 255
+        and key.isascii()
+        and "\x00" not in key
+        and key not in by_key
     ):
-        t = _us(at)
-        expires_us = _NEVER if expires_at is None else _us(expires_at)
-        if (
-            t is not None
-            and expires_us is not None
-            and t < expires_us
-            and t >= state.last_us
-            and _fresh(key, state)
-        ):
+        d = at - _EPOCH
+        t = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+        if expires_at is None:
+            expires_us = _NEVER
+        elif type(expires_at) is datetime and expires_at.tzinfo is _UTC:
+            d = expires_at - _EPOCH
+            expires_us = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+            if expires_us >= MAX_US:
+                expires_us = MIN_US  # out of range: the general way says so
+        else:
+            expires_us = MIN_US  # another time zone: the general way
+        if MIN_US <= t < expires_us and t >= state.last_us:
             member = state.member_id
-            seq = len(state.entries) + 1
+            entries = state.entries
+            seq = len(entries) + 1
             lot_id = f"{member}#{seq}"
-            entry = _new_entry(
-                lot_id, member, seq, _EARN, at, points, key, lot_id, expires_at, (), None
-            )
+            entry: Any = _new(_NewEntry)
+            entry.entry_id = lot_id
+            entry.member_id = member
+            entry.seq = seq
+            entry.kind = _EARN
+            entry.at = at
+            entry.points = points
+            entry.key = key
+            entry.lot_id = lot_id
+            entry.expires_at = expires_at
+            entry.pending_until = entry.reference = entry.spend = None
+            entry.reason = entry.related = None
+            entry.draws = ()
+            entry.__class__ = LedgerEntry
             # apply: a new lot, open and queued in its place
             lot: Any = _new(_Lot)
             lot.lot_id = lot_id
@@ -171,7 +195,6 @@ def post_earn(
             lot.expires_us = expires_us
             lot.pending_us = lot.activated_us = None
             lot.expire_recorded = lot.reversed = 0
-            lot.queued = False
             state._lot_count = lot_seq
             state.lots[lot_id] = lot
             if expires_us != _NEVER:
@@ -189,11 +212,25 @@ def post_earn(
                 queue.append(place)
                 lot.queued = True
             else:
+                lot.queued = False
                 state._enqueue(lot)
             state.lifetime += points
-            _finish(state, entry, t)
-            return entry
-    entry = state.plan_earn(
+            # _finish
+            state._planned = None
+            entries.append(entry)
+            by_key[key] = entry
+            if t > state.last_us:
+                state.last_us = t
+                schedule, cursor = state._schedule, state._cursor
+                if cursor < len(schedule) and schedule[cursor][0] <= t:
+                    state._sweep(t)
+                    # only the sweep can close the lot at the head of the queue here: every
+                    # apply ends with a live head, and a new lot closes nothing
+                    queue = state._queue  # _enqueue may have rebuilt it
+                    if open_lots.get(queue[0][2].lot_id) is not queue[0][2]:
+                        state._trim()
+            return entry  # type: ignore[no-any-return]
+    found = state.plan_earn(
         points,
         at=at,
         key=key,
@@ -203,9 +240,9 @@ def post_earn(
         reference=reference,
         reason=reason,
     )
-    if entry.seq > len(state.entries):
-        state.apply(entry)
-    return entry
+    if found.seq > len(state.entries):
+        state.apply(found)
+    return found
 
 
 def post_redeem(
@@ -218,15 +255,25 @@ def post_redeem(
 ) -> LedgerEntry:
     """``apply(plan_redeem(...))`` (the entry already written under ``key`` when there is
     one); :class:`~csmcore.errors.InsufficientPoints`, changing nothing, when short."""
+    # the hot path: _us, _fresh, _new_draw, _new_entry and _finish spelled out
+    by_key = state.by_key
     if (
         order is _SOONEST
         and reference is None
         and not state.negative
         and type(points) is int
         and points > 0
+        and type(at) is datetime
+        and at.tzinfo is _UTC
+        and type(key) is str
+        and 0 < len(key) <= 255
+        and key.isascii()
+        and "\x00" not in key
+        and key not in by_key
     ):
-        t = _us(at)
-        if t is not None and t >= state.last_us and _fresh(key, state):
+        d = at - _EPOCH
+        t = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+        if MIN_US <= t < MAX_US and t >= state.last_us:
             # plan: walk the draw queue (soonest expiry first), as LedgerState._draw does
             open_lots = state._open
             taken: list[tuple[_Lot, int]] = []
@@ -253,34 +300,51 @@ def post_redeem(
             draws: list[LotDraw] = []
             drawn: dict[str, int] = {}
             for lot, take in taken:
-                draws.append(_new_draw(lot, take))
+                lot_id = lot.lot_id
+                draw: Any = _new(_NewDraw)
+                draw.lot_id = lot_id
+                draw.points = take
+                draw.expires_at = lot.expires_at
+                draw.__class__ = LotDraw
+                draws.append(draw)
                 lot.remaining -= take
                 if not lot.remaining:
-                    del open_lots[lot.lot_id]
-                drawn[lot.lot_id] = take
+                    del open_lots[lot_id]
+                drawn[lot_id] = take
             member = state.member_id
-            seq = len(state.entries) + 1
-            entry = _new_entry(
-                f"{member}#{seq}",
-                member,
-                seq,
-                _REDEEM,
-                at,
-                -points,
-                key,
-                None,
-                None,
-                tuple(draws),
-                None,
-            )
+            entries = state.entries
+            seq = len(entries) + 1
+            entry: Any = _new(_NewEntry)
+            entry.entry_id = f"{member}#{seq}"
+            entry.member_id = member
+            entry.seq = seq
+            entry.kind = _REDEEM
+            entry.at = at
+            entry.points = -points
+            entry.key = key
+            entry.lot_id = entry.expires_at = entry.pending_until = None
+            entry.reference = entry.spend = entry.reason = entry.related = None
+            entry.draws = tuple(draws)
+            entry.__class__ = LedgerEntry
             state._drawn[seq] = drawn
             state.redeemed += points
-            _finish(state, entry, t)
-            return entry
-    entry = state.plan_redeem(points, at=at, key=key, reference=reference, order=order)
-    if entry.seq > len(state.entries):
-        state.apply(entry)
-    return entry
+            # _finish
+            state._planned = None
+            entries.append(entry)
+            by_key[key] = entry
+            if t > state.last_us:
+                state.last_us = t
+                schedule, cursor = state._schedule, state._cursor
+                if cursor < len(schedule) and schedule[cursor][0] <= t:
+                    state._sweep(t)
+            queue = state._queue
+            if queue and open_lots.get(queue[0][2].lot_id) is not queue[0][2]:
+                state._trim()
+            return entry  # type: ignore[no-any-return]
+    found = state.plan_redeem(points, at=at, key=key, reference=reference, order=order)
+    if found.seq > len(state.entries):
+        state.apply(found)
+    return found
 
 
 def post_refund(

@@ -434,10 +434,12 @@ class _Ledger:
             if store._closed or store._open_uow is not None:
                 store._check_usable()
             state = store._ledgers.get(member_id)
-            args = (points, at, key, expires_at, pending_until, spend, reference, reason)
             if state is None:
+                args = (points, at, key, expires_at, pending_until, spend, reference, reason)
                 return self._first(member_id, post_earn, *args)
-            return post_earn(state, *args)
+            return post_earn(
+                state, points, at, key, expires_at, pending_until, spend, reference, reason
+            )
 
     @exempt("called behind csmcore.services.Ledger's inline boundary")
     def post_redeem(
