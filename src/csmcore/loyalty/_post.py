@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Final
 
-from csmcore._time import MAX_US, MIN_US, from_us
+from csmcore._time import MAX_US, MIN_US
 from csmcore.errors import InsufficientPoints
 from csmcore.loyalty._entries import (
     EntryKind,
@@ -290,9 +290,9 @@ def post_redeem(
                 if not need:
                     break
             if need:
-                raise InsufficientPoints(
+                raise InsufficientPoints(  # at: a plain UTC datetime, so at == from_us(t)
                     f"member {state.member_id!r} has {points - need} active points at "
-                    f"{from_us(t).isoformat()}; a redemption of points={points} needs more",
+                    f"{at.isoformat()}; a redemption of points={points} needs more",
                     field="points",
                     value=points,
                 )

@@ -5,7 +5,6 @@ one process. Nothing survives the process. A unit of work writes into a private 
 merged into the store only when the ``with`` block ends normally.
 
 >>> from datetime import datetime, timezone
-from decimal import Decimal
 >>> from csmcore.storage import open_store
 >>> from csmcore.tickets import Channel, Priority, Role, Ticket
 >>> store = open_store("memory://")
