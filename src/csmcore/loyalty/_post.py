@@ -29,8 +29,9 @@ from csmcore.loyalty._entries import (
     RedemptionOrder,
     _NewDraw,
     _NewEntry,
+    utc,
 )
-from csmcore.loyalty._replay import _NEVER, LedgerState, _Lot
+from csmcore.loyalty._replay import _NEVER, LedgerState, _Lot, _soonest
 
 __all__ = ["post_earn", "post_expire", "post_redeem", "post_refund"]
 
@@ -39,6 +40,7 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EARN: Final = EntryKind.EARN
 _REDEEM: Final = EntryKind.REDEEM
 _REFUND: Final = EntryKind.REFUND
+_EXPIRE: Final = EntryKind.EXPIRE
 _SOONEST: Final = RedemptionOrder.SOONEST_EXPIRY
 _new = object.__new__
 
@@ -422,10 +424,57 @@ def post_expire(state: LedgerState, at: datetime) -> list[LedgerEntry]:
     """``apply`` of each entry of ``plan_expire(at=...)``: the EXPIRE entries written (none
     when nothing new expired by ``at``)."""
     t = _us(at)
-    if t is not None and not state._unrecorded:
+    if t is not None:
+        unrecorded = state._unrecorded
         schedule, cursor = state._schedule, state._cursor
-        if cursor >= len(schedule) or schedule[cursor][0] > t:
+        if not unrecorded and (cursor >= len(schedule) or schedule[cursor][0] > t):
             return []  # nothing expired that is not recorded: plan_expire finds nothing
+        if not state.negative and t >= state.last_us:
+            # plan: the lots plan_expire records, in its order
+            lots = state.lots
+            expired = list(unrecorded.values())
+            for index in range(cursor, len(schedule)):
+                if schedule[index][0] > t:
+                    break
+                expired.append(lots[schedule[index][2]])
+            if len(expired) > 1:
+                expired.sort(key=_soonest)
+            member, entries, by_key = state.member_id, state.entries, state.by_key
+            found: list[LedgerEntry] = []
+            for lot in expired:
+                left = lot.remaining - lot.expire_recorded
+                if lot.expires_us > t or left <= 0:
+                    continue
+                # apply: the lot's expiry recorded (then no longer unrecorded)
+                seq = len(entries) + 1
+                key = f"expire:{lot.lot_id}:{lot.expire_recorded}"
+                entry = _new_entry(
+                    f"{member}#{seq}",
+                    member,
+                    seq,
+                    _EXPIRE,
+                    at,
+                    -left,
+                    key,
+                    lot.lot_id,
+                    None if lot.expires_at is None else utc(lot.expires_at),
+                    (),
+                    None,
+                )
+                lot.expire_recorded += left
+                unrecorded.pop(lot.lot_id, None)
+                entries.append(entry)
+                by_key[key] = entry
+                if t > state.last_us:
+                    state.last_us = t
+                    state._sweep(t)
+                found.append(entry)
+            if found:
+                state._planned = None
+                queue = state._queue
+                if queue and state._open.get(queue[0][2].lot_id) is not queue[0][2]:
+                    state._trim()
+            return found
     found = state.plan_expire(at=at)
     for entry in found:
         state.apply(entry)
