@@ -11,10 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csmcore.errors import CsmError
+from csmcore.errors import CsmError, InvalidType, ValidationError
 from csmcore.loyalty import (
     EntryKind,
     LedgerEntry,
@@ -27,6 +28,10 @@ from csmcore.loyalty import (
 from csmcore.loyalty._entries import trusted_draw, trusted_entry
 from csmcore.loyalty._post import post_earn, post_expire, post_redeem, post_refund
 from csmcore.serialization import from_data, to_data
+from csmcore.services import Ledger
+from csmcore.storage import open_store
+from csmcore.storage.ledger import LedgerPosting
+from csmcore.storage.roles import role_of
 
 T0 = datetime(2025, 1, 1, 9, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
@@ -216,3 +221,21 @@ def test_a_trusted_entry_is_a_plain_ledger_entry() -> None:
     else:  # pragma: no cover - the assertion below reports it
         raise AssertionError("a trusted entry must stay frozen")
     assert entry.points == -40
+
+
+def test_the_memory_ledger_posts_in_one_step_behind_the_error_boundary() -> None:
+    store = open_store("memory://")
+    role: Any = role_of(store, "ledger")
+    assert isinstance(role, LedgerPosting)
+    ledger = Ledger(store)
+    earn = ledger.earn("ann", 50, at=T0, key="order-1", expires_at=T0 + 90 * 24 * HOUR)
+    assert ledger.entries("ann") == [earn]
+    # the role's own entry points translate what goes wrong below them
+    unhashable: Any = []
+    with pytest.raises(InvalidType, match="post_redeem"):
+        role.post_redeem(unhashable, 5, T0, "basket-1", None, RedemptionOrder.SOONEST_EXPIRY)
+    with pytest.raises(ValidationError, match="member_id"):
+        role.post_expire("", T0)
+    store.close()
+    with pytest.raises(CsmError):
+        ledger.earn("ann", 5, at=T0 + HOUR, key="order-2")

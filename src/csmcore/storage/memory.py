@@ -29,7 +29,7 @@ from typing import Any, ClassVar, TypeVar
 
 import attrs
 
-from csmcore._boundary import exempt, guard_class
+from csmcore._boundary import PASS, guard_class, inline, translate
 from csmcore._time import to_us
 from csmcore.conditions import Condition
 from csmcore.errors import NotFound, StorageError
@@ -405,7 +405,8 @@ class _Ledger:
     # --- LedgerPosting: the common writes planned and applied in one step (see _post) ---------
     # Each runs the csmcore.loyalty._post function on the member's state under the lock, where
     # no other writer can come between plan and apply; what it returns, writes and raises is
-    # what write() with the same plan gives.
+    # what write() with the same plan gives. Each translates errors in its own body (a try
+    # costs nothing until something is raised; a guard wrapper would cost a call).
 
     def _first(self, member_id: str, post: Callable[..., R], *args: Any) -> R:
         """``post(state, *args)`` for a member without entries yet (kept if it wrote)."""
@@ -415,7 +416,7 @@ class _Ledger:
             self._store._ledgers[member_id] = state
         return found
 
-    @exempt("called behind csmcore.services.Ledger's inline boundary")
+    @inline("MemoryStore.ledger.post_earn")
     def post_earn(
         self,
         member_id: str,
@@ -429,18 +430,23 @@ class _Ledger:
         reason: str | None,
     ) -> LedgerEntry:
         store = self._store
-        with store._lock:
-            if store._closed or store._open_uow is not None:
-                store._check_usable()
-            state = store._ledgers.get(member_id)
-            if state is None:
-                args = (points, at, key, expires_at, pending_until, spend, reference, reason)
-                return self._first(member_id, post_earn, *args)
-            return post_earn(
-                state, points, at, key, expires_at, pending_until, spend, reference, reason
-            )
+        try:
+            with store._lock:
+                if store._closed or store._open_uow is not None:
+                    store._check_usable()
+                state = store._ledgers.get(member_id)
+                if state is None:
+                    args = (points, at, key, expires_at, pending_until, spend, reference, reason)
+                    return self._first(member_id, post_earn, *args)
+                return post_earn(
+                    state, points, at, key, expires_at, pending_until, spend, reference, reason
+                )
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "MemoryStore.ledger.post_earn", fallback=StorageError) from err
 
-    @exempt("called behind csmcore.services.Ledger's inline boundary")
+    @inline("MemoryStore.ledger.post_redeem")
     def post_redeem(
         self,
         member_id: str,
@@ -451,37 +457,52 @@ class _Ledger:
         order: RedemptionOrder,
     ) -> LedgerEntry:
         store = self._store
-        with store._lock:
-            if store._closed or store._open_uow is not None:
-                store._check_usable()
-            state = store._ledgers.get(member_id)
-            if state is None:
-                return self._first(member_id, post_redeem, points, at, key, reference, order)
-            return post_redeem(state, points, at, key, reference, order)
+        try:
+            with store._lock:
+                if store._closed or store._open_uow is not None:
+                    store._check_usable()
+                state = store._ledgers.get(member_id)
+                if state is None:
+                    return self._first(member_id, post_redeem, points, at, key, reference, order)
+                return post_redeem(state, points, at, key, reference, order)
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "MemoryStore.ledger.post_redeem", fallback=StorageError) from err
 
-    @exempt("called behind csmcore.services.Ledger's inline boundary")
+    @inline("MemoryStore.ledger.post_refund")
     def post_refund(
         self, member_id: str, redemption_id: str, at: datetime, key: str, points: int | None
     ) -> LedgerEntry:
         store = self._store
-        with store._lock:
-            if store._closed or store._open_uow is not None:
-                store._check_usable()
-            state = store._ledgers.get(member_id)
-            if state is None:
-                return self._first(member_id, post_refund, redemption_id, at, key, points)
-            return post_refund(state, redemption_id, at, key, points)
+        try:
+            with store._lock:
+                if store._closed or store._open_uow is not None:
+                    store._check_usable()
+                state = store._ledgers.get(member_id)
+                if state is None:
+                    return self._first(member_id, post_refund, redemption_id, at, key, points)
+                return post_refund(state, redemption_id, at, key, points)
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "MemoryStore.ledger.post_refund", fallback=StorageError) from err
 
-    @exempt("called behind csmcore.services.Ledger's inline boundary")
+    @inline("MemoryStore.ledger.post_expire")
     def post_expire(self, member_id: str, at: datetime) -> list[LedgerEntry]:
         store = self._store
-        with store._lock:
-            if store._closed or store._open_uow is not None:
-                store._check_usable()
-            state = store._ledgers.get(member_id)
-            if state is None:
-                return self._first(member_id, post_expire, at)
-            return post_expire(state, at)
+        try:
+            with store._lock:
+                if store._closed or store._open_uow is not None:
+                    store._check_usable()
+                state = store._ledgers.get(member_id)
+                if state is None:
+                    return self._first(member_id, post_expire, at)
+                return post_expire(state, at)
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "MemoryStore.ledger.post_expire", fallback=StorageError) from err
 
 
 class _Roles:
