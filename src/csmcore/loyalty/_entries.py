@@ -210,17 +210,28 @@ def split_entry_id(entry_id: object) -> tuple[str, int]:
 
 _UTC: Final = timezone.utc
 _new_object = object.__new__
-# the slots' own setters: a frozen attrs class refuses __setattr__, its slots do not
-_E = LedgerEntry.__dict__
-_s_entry_id, _s_member_id, _s_seq = (_E[n].__set__ for n in ("entry_id", "member_id", "seq"))
-_s_kind, _s_at, _s_points, _s_key = (_E[n].__set__ for n in ("kind", "at", "points", "key"))
-_s_lot_id, _s_expires_at, _s_pending_until = (
-    _E[n].__set__ for n in ("lot_id", "expires_at", "pending_until")
-)
-_s_draws, _s_reference, _s_spend = (_E[n].__set__ for n in ("draws", "reference", "spend"))
-_s_reason, _s_related = (_E[n].__set__ for n in ("reason", "related"))
-_D = LotDraw.__dict__
-_d_lot_id, _d_points, _d_expires_at = (_D[n].__set__ for n in ("lot_id", "points", "expires_at"))
+
+
+class _NewEntry(LedgerEntry):
+    """A :class:`LedgerEntry` being built: the same slots (so the same memory layout), but
+    plain attribute assignment, which the frozen class refuses. :func:`trusted_entry` fills
+    its slots, then makes it a ``LedgerEntry`` by assigning ``__class__`` (allowed between
+    a class and a subclass that adds no slots): the result is a plain ``LedgerEntry``, equal,
+    hashed and serialized like any other, built in a third of the time the slots' own
+    setters take. Overriding both ``__setattr__`` and ``__delattr__`` with ``object``'s keeps
+    the generic attribute setter, which the interpreter specialises for slots."""
+
+    __slots__ = ()
+    __setattr__ = object.__setattr__
+    __delattr__ = object.__delattr__
+
+
+class _NewDraw(LotDraw):
+    """A :class:`LotDraw` being built (as :class:`_NewEntry`)."""
+
+    __slots__ = ()
+    __setattr__ = object.__setattr__
+    __delattr__ = object.__delattr__
 
 
 def utc(value: datetime) -> datetime:
@@ -247,29 +258,31 @@ def trusted_entry(
 ) -> LedgerEntry:
     """A LedgerEntry of values the ledger has already checked (instants already in UTC),
     built without running the validators again: the planner's fast path."""
-    entry = _new_object(LedgerEntry)
-    _s_entry_id(entry, entry_id)
-    _s_member_id(entry, member_id)
-    _s_seq(entry, seq)
-    _s_kind(entry, kind)
-    _s_at(entry, at)
-    _s_points(entry, points)
-    _s_key(entry, key)
-    _s_lot_id(entry, lot_id)
-    _s_expires_at(entry, expires_at)
-    _s_pending_until(entry, pending_until)
-    _s_draws(entry, draws)
-    _s_reference(entry, reference)
-    _s_spend(entry, spend)
-    _s_reason(entry, reason)
-    _s_related(entry, related)
-    return entry
+    entry: Any = _new_object(_NewEntry)
+    entry.entry_id = entry_id
+    entry.member_id = member_id
+    entry.seq = seq
+    entry.kind = kind
+    entry.at = at
+    entry.points = points
+    entry.key = key
+    entry.lot_id = lot_id
+    entry.expires_at = expires_at
+    entry.pending_until = pending_until
+    entry.draws = draws
+    entry.reference = reference
+    entry.spend = spend
+    entry.reason = reason
+    entry.related = related
+    entry.__class__ = LedgerEntry
+    return entry  # type: ignore[no-any-return]
 
 
 def trusted_draw(lot_id: str, points: int, expires_at: datetime | None) -> LotDraw:
     """A LotDraw of checked values (``expires_at`` in UTC), without the validators."""
-    draw = _new_object(LotDraw)
-    _d_lot_id(draw, lot_id)
-    _d_points(draw, points)
-    _d_expires_at(draw, expires_at)
-    return draw
+    draw: Any = _new_object(_NewDraw)
+    draw.lot_id = lot_id
+    draw.points = points
+    draw.expires_at = expires_at
+    draw.__class__ = LotDraw
+    return draw  # type: ignore[no-any-return]

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from csmcore._boundary import PASS, inline, translate
 from csmcore._values import coerce_enum
 from csmcore.clock import Clock
 from csmcore.errors import ValidationError
@@ -23,7 +24,7 @@ from csmcore.loyalty import (
     verify_entries,
 )
 from csmcore.storage import kit
-from csmcore.storage.ledger import LedgerRepository
+from csmcore.storage.ledger import LedgerPosting, LedgerRepository
 from csmcore.storage.roles import role_of
 
 __all__ = ["Ledger"]
@@ -68,6 +69,11 @@ class Ledger:
         clock: Clock | None = None,
     ) -> None:
         self._repo: LedgerRepository = role_of(store, "ledger")
+        self._post: LedgerPosting | None = (
+            self._repo if isinstance(self._repo, LedgerPosting) else None
+        )
+        """The role's one-step writes when it offers them (the memory store): the common
+        writes then go straight to it, behind this class's inline boundary."""
         self.order = coerce_enum(RedemptionOrder, order, "order")
         self.returns = coerce_enum(ReturnsPolicy, returns, "returns")
         self._clock = clock
@@ -92,6 +98,7 @@ class Ledger:
         self._repo.write((member_id,), work)
         return result[0]
 
+    @inline("Ledger.earn")
     def earn(
         self,
         member_id: str,
@@ -108,6 +115,16 @@ class Ledger:
         """Credit ``points`` (> 0) as a new lot expiring at ``expires_at`` (None: never),
         pending until ``pending_until`` (None: active at once). ``spend`` is the money behind
         it (a ``Decimal``). Returns the EARN entry; its ``lot_id`` names the lot."""
+        try:
+            post = self._post
+            if post is not None:
+                return post.post_earn(
+                    member_id, points, at, key, expires_at, pending_until, spend, reference, reason
+                )
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "Ledger.earn") from err
         result: list[LedgerEntry] = []
 
         def work(states: Any) -> list[LedgerEntry]:  # _one, spelled out: the hot path
@@ -133,6 +150,7 @@ class Ledger:
         :class:`~csmcore.errors.InvalidTransition` when it is not pending."""
         return self._one(member_id, lambda s: s.plan_activate(lot_id, at=at, key=key))
 
+    @inline("Ledger.redeem")
     def redeem(
         self,
         member_id: str,
@@ -145,8 +163,16 @@ class Ledger:
         """Spend ``points`` from active lots (in this ledger's order); the entry's ``draws``
         name them. :class:`~csmcore.errors.InsufficientPoints` (nothing written) when the
         member has fewer active points; concurrent redemptions never overdraw."""
-        result: list[LedgerEntry] = []
         order = self.order
+        try:
+            post = self._post
+            if post is not None:
+                return post.post_redeem(member_id, points, at, key, reference, order)
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "Ledger.redeem") from err
+        result: list[LedgerEntry] = []
 
         def work(states: Any) -> list[LedgerEntry]:  # _one, spelled out: the hot path
             state = states[member_id]
@@ -157,13 +183,22 @@ class Ledger:
         self._repo.write((member_id,), work)
         return result[0]
 
+    @inline("Ledger.refund")
     def refund(
         self, redemption_entry_id: str, *, at: datetime, key: str, points: int | None = None
     ) -> LedgerEntry:
         """Give back ``points`` (default: all not yet refunded) of a redemption to the very
         lots it drew from, with their own expiry. Partial refunds add up to at most what was
         drawn (ValidationError beyond)."""
-        member_id, _ = split_entry_id(redemption_entry_id)
+        try:
+            member_id, _ = split_entry_id(redemption_entry_id)
+            post = self._post
+            if post is not None:
+                return post.post_refund(member_id, redemption_entry_id, at, key, points)
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "Ledger.refund") from err
         return self._one(
             member_id,
             lambda s: s.plan_refund(redemption_entry_id, at=at, key=key, points=points),
@@ -190,9 +225,20 @@ class Ledger:
             ),
         )
 
+    @inline("Ledger.expire")
     def expire(self, member_id: str, *, at: datetime) -> list[LedgerEntry]:
         """Record the expiry of every lot expired by ``at`` and not yet recorded (one EXPIRE
         entry per lot). Running it again writes nothing (idempotent per lot)."""
+        try:
+            post = self._post
+            if post is not None:
+                if type(member_id) is not str:  # a new member's id is checked by the role
+                    kit.check_id(member_id, "member_id")
+                return post.post_expire(member_id, at)
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "Ledger.expire") from err
         kit.check_id(member_id, "member_id")
         return self._repo.write((member_id,), lambda states: states[member_id].plan_expire(at=at))
 

@@ -45,14 +45,16 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import Protocol, TypeVar, runtime_checkable
 
 from csmcore.errors import ValidationError
-from csmcore.loyalty import LedgerEntry, LedgerState
+from csmcore.loyalty import LedgerEntry, LedgerState, RedemptionOrder
 from csmcore.storage import kit
 from csmcore.storage.roles import StorageRole, declare_role
 
-__all__ = ["LEDGER", "LedgerPlan", "LedgerRepository", "check_plan"]
+__all__ = ["LEDGER", "LedgerPlan", "LedgerPosting", "LedgerRepository", "check_plan"]
 
 R = TypeVar("R")
 
@@ -79,6 +81,53 @@ class LedgerRepository(Protocol):
 
     def members(self) -> list[str]:
         """The ids of the members with at least one entry, sorted."""
+        ...
+
+
+@runtime_checkable
+class LedgerPosting(Protocol):
+    """Optional, for a ledger role that keeps each member's state in memory under its own
+    lock (the memory store): the common writes planned and applied in one step, without a
+    plan callback. Each returns (and writes, and raises) exactly what :meth:`~LedgerRepository.
+    write` gives for the matching ``LedgerState.plan_*`` (the entry already written under
+    ``key`` when there is one; :meth:`post_expire`: the EXPIRE entries written).
+    :class:`csmcore.services.Ledger` uses them when the role offers them; a store need not."""
+
+    def post_earn(
+        self,
+        member_id: str,
+        points: int,
+        at: datetime,
+        key: str,
+        expires_at: datetime | None,
+        pending_until: datetime | None,
+        spend: Decimal | None,
+        reference: str | None,
+        reason: str | None,
+    ) -> LedgerEntry:
+        """``plan_earn`` with these arguments, applied."""
+        ...
+
+    def post_redeem(
+        self,
+        member_id: str,
+        points: int,
+        at: datetime,
+        key: str,
+        reference: str | None,
+        order: RedemptionOrder,
+    ) -> LedgerEntry:
+        """``plan_redeem`` with these arguments, applied."""
+        ...
+
+    def post_refund(
+        self, member_id: str, redemption_id: str, at: datetime, key: str, points: int | None
+    ) -> LedgerEntry:
+        """``plan_refund`` of the member's redemption ``redemption_id``, applied."""
+        ...
+
+    def post_expire(self, member_id: str, at: datetime) -> list[LedgerEntry]:
+        """``plan_expire`` at ``at``, each entry applied."""
         ...
 
 

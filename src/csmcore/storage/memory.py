@@ -24,16 +24,18 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 
 import attrs
 
-from csmcore._boundary import guard_class
+from csmcore._boundary import PASS, guard_class, inline, translate
 from csmcore._time import to_us
 from csmcore.conditions import Condition
 from csmcore.errors import NotFound, StorageError
 from csmcore.escalation import FiringKey
-from csmcore.loyalty import LedgerEntry, LedgerState
+from csmcore.loyalty import LedgerEntry, LedgerState, RedemptionOrder
+from csmcore.loyalty._post import post_earn, post_expire, post_redeem, post_refund
 from csmcore.storage import kit as c
 from csmcore.storage.base import (
     DocumentRepositoryBase,
@@ -417,6 +419,108 @@ class _Ledger:
         with self._store._lock:
             self._store._check_usable()
             return sorted(self._store._ledgers)
+
+    # --- LedgerPosting: the common writes planned and applied in one step (see _post) ---------
+    # Each runs the csmcore.loyalty._post function on the member's state under the lock, where
+    # no other writer can come between plan and apply; what it returns, writes and raises is
+    # what write() with the same plan gives. Each translates errors in its own body (a try
+    # costs nothing until something is raised; a guard wrapper would cost a call).
+
+    def _first(self, member_id: str, post: Callable[..., R], *args: Any) -> R:
+        """``post(state, *args)`` for a member without entries yet (kept if it wrote)."""
+        state = LedgerState(c.check_id(member_id, "member_id"))
+        found = post(state, *args)
+        if state.entries:
+            self._store._ledgers[member_id] = state
+        return found
+
+    @inline("MemoryStore.ledger.post_earn")
+    def post_earn(
+        self,
+        member_id: str,
+        points: int,
+        at: datetime,
+        key: str,
+        expires_at: datetime | None,
+        pending_until: datetime | None,
+        spend: Decimal | None,
+        reference: str | None,
+        reason: str | None,
+    ) -> LedgerEntry:
+        store = self._store
+        try:
+            with store._lock:
+                if store._closed or store._open_uow is not None:
+                    store._check_usable()
+                state = store._ledgers.get(member_id)
+                if state is None:
+                    args = (points, at, key, expires_at, pending_until, spend, reference, reason)
+                    return self._first(member_id, post_earn, *args)
+                return post_earn(
+                    state, points, at, key, expires_at, pending_until, spend, reference, reason
+                )
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "MemoryStore.ledger.post_earn", fallback=StorageError) from err
+
+    @inline("MemoryStore.ledger.post_redeem")
+    def post_redeem(
+        self,
+        member_id: str,
+        points: int,
+        at: datetime,
+        key: str,
+        reference: str | None,
+        order: RedemptionOrder,
+    ) -> LedgerEntry:
+        store = self._store
+        try:
+            with store._lock:
+                if store._closed or store._open_uow is not None:
+                    store._check_usable()
+                state = store._ledgers.get(member_id)
+                if state is None:
+                    return self._first(member_id, post_redeem, points, at, key, reference, order)
+                return post_redeem(state, points, at, key, reference, order)
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "MemoryStore.ledger.post_redeem", fallback=StorageError) from err
+
+    @inline("MemoryStore.ledger.post_refund")
+    def post_refund(
+        self, member_id: str, redemption_id: str, at: datetime, key: str, points: int | None
+    ) -> LedgerEntry:
+        store = self._store
+        try:
+            with store._lock:
+                if store._closed or store._open_uow is not None:
+                    store._check_usable()
+                state = store._ledgers.get(member_id)
+                if state is None:
+                    return self._first(member_id, post_refund, redemption_id, at, key, points)
+                return post_refund(state, redemption_id, at, key, points)
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "MemoryStore.ledger.post_refund", fallback=StorageError) from err
+
+    @inline("MemoryStore.ledger.post_expire")
+    def post_expire(self, member_id: str, at: datetime) -> list[LedgerEntry]:
+        store = self._store
+        try:
+            with store._lock:
+                if store._closed or store._open_uow is not None:
+                    store._check_usable()
+                state = store._ledgers.get(member_id)
+                if state is None:
+                    return self._first(member_id, post_expire, at)
+                return post_expire(state, at)
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "MemoryStore.ledger.post_expire", fallback=StorageError) from err
 
 
 @guard_class(fallback=StorageError)
