@@ -13,12 +13,11 @@ except for the values an exact median, percentile or backlog age needs.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, tzinfo
-from functools import partial
 from itertools import compress, islice
-from operator import attrgetter, is_not, sub
+from operator import attrgetter, sub
 from typing import Any, Final, Literal
 
 import attrs
@@ -46,15 +45,15 @@ __all__ = [
 Bucket = Literal["day", "week", "month", "quarter"]
 _BUCKETS: Final = ("day", "week", "month", "quarter")
 _US: Final = timedelta(microseconds=1)
-_not_none: Final = partial(is_not, None)
+_ZERO: Final = timedelta()
 _UNSOLVED: Final = frozenset({Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD})
 _SLA_SLOT: Final = {SlaState.ACHIEVED: 0, SlaState.BREACHED: 1}
 _PLAIN_DIMENSIONS: Final = frozenset(
     {"priority", "channel", "group", "assignee", "status", "created_by"}
 )
-_BATCH: Final = 16384
+_BATCH: Final = 65536
 _METRICS_ONLY: Final = {TicketMetrics}
-_Splitter = Callable[[list[TicketMetrics], dict[Any, tuple[list[Any], ...]]], None]
+_Splitter = Callable[[list[TicketMetrics]], dict[Any, tuple[list[Any], ...]]]
 DEFAULT_AGE_EDGES: Final = (
     timedelta(days=1),
     timedelta(days=3),
@@ -182,14 +181,26 @@ class _Group:
         self.ages: list[timedelta] = []
 
     def absorb(self, cols: Sequence[Sequence[Any]], plan: _Plan) -> None:
-        """Count one batch of this group's records, given as the plan's columns."""
+        """Count one batch of this group's records, given as the plan's value columns (the
+        counted fields are counted by the caller, into :attr:`combos`)."""
         n = len(cols[0])
         self.tickets += n
         for name, i in plan.metric_index:
-            defined = list(filter(_not_none, cols[i]))
-            self.durations[name].add_many(defined, n - len(defined))
-        if plan.combo_index is not None:
-            self.combos.update(cols[plan.combo_index])
+            col = cols[i]
+            undefined = col.count(None)
+            stats = self.durations[name]
+            # filter(None) drops None and zero durations alike: zeros add nothing to the sum,
+            # and a kept column gets them back (values are kept in no particular order)
+            if stats.keep_values:
+                defined = list(filter(None, col))
+                zeros = n - undefined - len(defined)
+                if zeros:
+                    defined += [_ZERO] * zeros
+                stats.add_many(defined, undefined)
+            else:
+                stats.count += n - undefined
+                stats.excluded += undefined
+                stats.total = sum(filter(None, col), stats.total)
         if plan.backlog:
             status, at, created = plan.backlog_index
             chosen = list(map(_UNSOLVED.__contains__, cols[status]))
@@ -205,23 +216,26 @@ class _Group:
 
 
 class _Plan:
-    """What an aggregator reads from each record, as columns: each duration metric, the
-    counted fields (one column: their tuple, or the value itself when there is one), and the
-    backlog's status and instants. Each record is read once (records are large objects).
+    """What an aggregator reads from each record: the value columns (each duration metric,
+    then the backlog's status and instants) and the counted fields (their tuple, or the value
+    itself when there is one). Each record is read once (records are large objects).
 
-    ``row`` reads one record's columns as a tuple (the general path, any grouping); ``split``
-    (the fast path for plain dimensions) appends each record's columns to its group's column
-    lists. Both are loops generated for these fields, as attrs and dataclasses generate their
+    ``row`` reads one record's value columns and, last, its counted fields as a tuple (the
+    general path, any grouping). ``split`` (the fast path for plain dimensions) sorts a batch
+    by the key fields and the counted fields together and appends each record's value columns
+    to its part's lists: the counted fields are then counted once per part, not once per
+    record. Both are loops generated for these fields, as attrs and dataclasses generate their
     methods, so that the interpreter specialises each attribute read."""
 
     __slots__ = (
         "backlog",
         "backlog_index",
-        "combo_index",
         "fields",
+        "keys",
         "metric_index",
         "row",
         "split",
+        "width",
     )
 
     def __init__(
@@ -236,68 +250,96 @@ class _Plan:
                 if name not in fields:
                     fields.append(name)
         self.fields = tuple(fields)
+        self.keys = tuple(key_fields)
         self.backlog = "backlog" in figures
-        columns: list[tuple[str, ...]] = [(attribute,) for _, attribute in metrics]
-        if fields:
-            columns.append(self.fields)
+        columns: list[str] = [attribute for _, attribute in metrics]
         if self.backlog:
-            columns += [("status",), ("at",), ("created_at",)]
+            columns += ["status", "at", "created_at"]
         if not columns:  # the ticket count still needs a column
-            columns.append(("status",))
+            columns.append("status")
         where = {c: i for i, c in reversed(list(enumerate(columns)))}
-        self.metric_index = [(name, where[(attribute,)]) for name, attribute in metrics]
-        self.combo_index = where[self.fields] if fields else None
+        self.width = len(columns)
+        self.metric_index = [(name, where[attribute]) for name, attribute in metrics]
         self.backlog_index: tuple[int, int, int] = (
-            (where[("status",)], where[("at",)], where[("created_at",)])
-            if self.backlog
-            else (0, 0, 0)
+            (where["status"], where["at"], where["created_at"]) if self.backlog else (0, 0, 0)
         )
-        self.row, self.split = _readers(tuple(key_fields), tuple(columns))
+        self.row, self.split = _readers(self.keys, self.fields, tuple(columns))
+
+    def parts(
+        self, split: dict[Any, tuple[list[Any], ...]]
+    ) -> dict[Any, tuple[list[list[Any]], Counter[Any]]]:
+        """The parts of one split batch gathered per group: group key (as ``split`` forms
+        keys: ``()``, the value itself with one key field, else their tuple) -> the value
+        columns of its records and how many records had each tuple of counted fields."""
+        nk, nf = len(self.keys), len(self.fields)
+        gathered: dict[Any, tuple[list[list[Any]], Counter[Any]]] = {}
+        for key, cols in split.items():
+            if not nf:
+                group, combo = key, None
+            elif not nk:
+                group, combo = (), key
+            else:
+                group = key[0] if nk == 1 else key[:nk]
+                combo = key[nk] if nf == 1 else key[nk:]
+            found = gathered.get(group)
+            if found is None:
+                found = gathered[group] = ([[] for _ in cols], Counter())
+            for whole, part in zip(found[0], cols, strict=True):
+                whole += part
+            if nf:
+                found[1][combo] += len(cols[0])
+        return gathered
 
 
-_READERS: dict[tuple[tuple[str, ...], tuple[tuple[str, ...], ...]], tuple[Any, Any]] = {}
+_READERS: dict[tuple[tuple[str, ...], ...], tuple[Any, Any]] = {}
 
 
 def _readers(
-    keys: tuple[str, ...], columns: tuple[tuple[str, ...], ...]
+    keys: tuple[str, ...], fields: tuple[str, ...], columns: tuple[str, ...]
 ) -> tuple[Callable[[TicketMetrics], tuple[Any, ...]], _Splitter]:
-    """The generated ``row`` and ``split`` functions of these key fields and columns (each
-    column one field, or several read as a tuple). ``split(batch, groups)`` sorts a batch into
-    ``groups``: key (``()`` without key fields, the value itself with one, else their tuple)
-    -> one list per column. Generated once per layout; every name is a TicketMetrics field."""
-    found = _READERS.get((keys, columns))
+    """The generated ``row`` and ``split`` functions of these key fields, counted fields and
+    value columns. ``row(record)`` is the tuple of the columns and (when there are counted
+    fields) the counted fields last: their tuple, or the value itself when there is one.
+    ``split(batch)`` sorts a batch into parts: key (the key fields then the counted fields:
+    ``()`` without any, the value itself with one, else their tuple) -> one list per column.
+    Generated once per layout; every name is a TicketMetrics field."""
+    found = _READERS.get((keys, fields, columns))
     if found is not None:
         return found[0], found[1]
     known = set(attrs.fields_dict(TicketMetrics))
-    for name in (*keys, *(n for c in columns for n in c)):
+    for name in (*keys, *fields, *columns):
         if name not in known or not name.isidentifier():  # pragma: no cover - internal
             raise ValueError(f"{name!r} is not a TicketMetrics field")
 
     def read(names: tuple[str, ...]) -> str:
+        if not names:
+            return "()"
         if len(names) == 1:
             return f"r.{names[0]}"
         return "(" + ", ".join(f"r.{n}" for n in names) + ")"
 
-    key = read(keys) if keys else "()"
+    values = [f"r.{c}" for c in columns]
+    if fields:
+        values.append(read(fields))
     lists = ", ".join(f"c{i}" for i in range(len(columns)))
     empty = ", ".join("[]" for _ in columns)
-    appends = "; ".join(f"c{i}.append({read(c)})" for i, c in enumerate(columns))
+    appends = "; ".join(f"c{i}.append(r.{c})" for i, c in enumerate(columns))
     source = (
         "def row(r):\n"
-        f"    return ({', '.join(read(c) for c in columns)},)\n"
-        "def split(batch, groups):\n"
-        "    get = groups.get\n"
+        f"    return ({', '.join(values)},)\n"
+        "def new():\n"
+        f"    return ({empty},)\n"
+        "def split(batch):\n"
+        "    parts = defaultdict(new)\n"
         "    for r in batch:\n"
-        f"        k = {key}\n"
-        "        c = get(k)\n"
-        "        if c is None:\n"
-        f"            c = groups[k] = ({empty},)\n"
-        f"        {lists}, = c\n"
+        f"        {lists}, = parts[{read(keys + fields)}]\n"
         f"        {appends}\n"
+        "    return parts\n"
     )
-    namespace: dict[str, Any] = {}
-    exec(compile(source, f"<csmcore.kpi readers {keys} {columns}>", "exec"), namespace)
-    found = _READERS[(keys, columns)] = (namespace["row"], namespace["split"])
+    namespace: dict[str, Any] = {"defaultdict": defaultdict}
+    name = f"<csmcore.kpi readers {keys} {fields} {columns}>"
+    exec(compile(source, name, "exec"), namespace)
+    found = _READERS[(keys, fields, columns)] = (namespace["row"], namespace["split"])
     return found[0], found[1]
 
 
@@ -502,10 +544,10 @@ class KpiAggregator:
     def _absorb(self, batch: list[TicketMetrics]) -> None:
         plan = self._plan
         if self._fast:
-            split: dict[Any, tuple[list[Any], ...]] = {}
-            plan.split(batch, split)
-            for key, cols in split.items():
-                self._group(key).absorb(cols, plan)
+            for key, (cols, combos) in plan.parts(plan.split(batch)).items():
+                group = self._group(key)
+                group.absorb(cols, plan)
+                group.combos.update(combos)
             return
         rows = list(map(plan.row, batch))
         members: dict[Any, list[tuple[Any, ...]]] = {}
@@ -513,7 +555,11 @@ class KpiAggregator:
             for key in self._keys(record):
                 members.setdefault(key, []).append(row)
         for key, chosen in members.items():
-            self._group(key).absorb(list(zip(*chosen, strict=True)), plan)
+            columns = list(zip(*chosen, strict=True))
+            group = self._group(key)
+            group.absorb(columns, plan)
+            if plan.fields:
+                group.combos.update(columns[plan.width])
 
     def _settings(self) -> tuple[Any, ...]:
         return (

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
+from functools import partial
+from operator import ge, le
 from typing import Final
 
 import attrs
@@ -104,10 +106,10 @@ def order_statistics(values: list[timedelta], ranks: Iterable[int]) -> dict[int,
             below = 0
             if i > 0:
                 low = sample[i]
-                window = list(filter(low.__le__, window))
+                window = list(filter(partial(le, low), window))
                 below = n - len(window)
             if j < m - 1:
-                window = list(filter(sample[j].__ge__, window))
+                window = list(filter(partial(ge, sample[j]), window))
             if below <= wanted[0] and wanted[-1] < below + len(window):
                 window.sort()
                 return {r: window[r - below] for r in wanted}
