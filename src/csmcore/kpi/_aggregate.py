@@ -16,8 +16,9 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, tzinfo
-from itertools import compress, islice
-from operator import attrgetter, sub
+from functools import partial
+from itertools import chain, compress, islice
+from operator import attrgetter, is_not, sub
 from typing import Any, Final, Literal
 
 import attrs
@@ -45,7 +46,7 @@ __all__ = [
 Bucket = Literal["day", "week", "month", "quarter"]
 _BUCKETS: Final = ("day", "week", "month", "quarter")
 _US: Final = timedelta(microseconds=1)
-_ZERO: Final = timedelta()
+_not_none: Final = partial(is_not, None)
 _UNSOLVED: Final = frozenset({Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD})
 _SLA_SLOT: Final = {SlaState.ACHIEVED: 0, SlaState.BREACHED: 1}
 _PLAIN_DIMENSIONS: Final = frozenset(
@@ -180,32 +181,32 @@ class _Group:
         self.combos: Counter[Any] = Counter()
         self.ages: list[timedelta] = []
 
-    def absorb(self, cols: Sequence[Sequence[Any]], plan: _Plan) -> None:
-        """Count one batch of this group's records, given as the plan's value columns (the
-        counted fields are counted by the caller, into :attr:`combos`)."""
-        n = len(cols[0])
-        self.tickets += n
+    def absorb(self, parts: Sequence[Sequence[Sequence[Any]]], plan: _Plan) -> None:
+        """Count one batch of this group's records, given as parts (one or more), each the
+        plan's value columns of some of the records (the counted fields are counted by the
+        caller, into :attr:`combos`)."""
+        self.tickets += sum(len(cols[0]) for cols in parts)
         for name, i in plan.metric_index:
-            col = cols[i]
-            undefined = col.count(None)
             stats = self.durations[name]
-            # filter(None) drops None and zero durations alike: zeros add nothing to the sum,
-            # and a kept column gets them back (values are kept in no particular order)
             if stats.keep_values:
-                defined = list(filter(None, col))
-                zeros = n - undefined - len(defined)
-                if zeros:
-                    defined += [_ZERO] * zeros
-                stats.add_many(defined, undefined)
+                column = chain.from_iterable(cols[i] for cols in parts)
+                defined = list(filter(_not_none, column))
+                n = sum(len(cols[i]) for cols in parts)
+                stats.add_many(defined, n - len(defined))
             else:
-                stats.count += n - undefined
+                # filter(None) drops zero durations too: they add nothing to the sum
+                undefined = sum(cols[i].count(None) for cols in parts)
+                column = chain.from_iterable(cols[i] for cols in parts)
+                stats.count += sum(len(cols[i]) for cols in parts) - undefined
                 stats.excluded += undefined
-                stats.total = sum(filter(None, col), stats.total)
+                stats.total = sum(filter(None, column), stats.total)
         if plan.backlog:
-            status, at, created = plan.backlog_index
-            chosen = list(map(_UNSOLVED.__contains__, cols[status]))
+            status, at, created = (
+                list(chain.from_iterable(cols[i] for cols in parts)) for i in plan.backlog_index
+            )
+            chosen = list(map(_UNSOLVED.__contains__, status))
             if any(chosen):
-                self.ages += map(sub, compress(cols[at], chosen), compress(cols[created], chosen))
+                self.ages += map(sub, compress(at, chosen), compress(created, chosen))
 
     def merge(self, other: _Group) -> None:
         self.tickets += other.tickets
@@ -266,28 +267,24 @@ class _Plan:
         self.row, self.split = _readers(self.keys, self.fields, tuple(columns))
 
     def parts(
-        self, split: dict[Any, tuple[list[Any], ...]]
-    ) -> dict[Any, tuple[list[list[Any]], Counter[Any]]]:
-        """The parts of one split batch gathered per group: group key (as ``split`` forms
-        keys: ``()``, the value itself with one key field, else their tuple) -> the value
-        columns of its records and how many records had each tuple of counted fields."""
+        self, split: dict[Any, tuple[list[Any], ...]], strict: bool
+    ) -> dict[Any, tuple[list[tuple[list[Any], ...]], Counter[Any]]] | None:
+        """The parts of one split batch gathered per group: group key (``()`` without key
+        fields, the value itself with one, else their tuple) -> the parts' value columns and
+        how many records had each tuple of counted fields. None when ``strict`` and a record
+        is not exactly a TicketMetrics."""
         nk, nf = len(self.keys), len(self.fields)
-        gathered: dict[Any, tuple[list[list[Any]], Counter[Any]]] = {}
+        gathered: dict[Any, tuple[list[tuple[list[Any], ...]], Counter[Any]]] = {}
         for key, cols in split.items():
-            if not nf:
-                group, combo = key, None
-            elif not nk:
-                group, combo = (), key
-            else:
-                group = key[0] if nk == 1 else key[:nk]
-                combo = key[nk] if nf == 1 else key[nk:]
+            if strict and key[0] is not TicketMetrics:
+                return None
+            group = () if not nk else key[1] if nk == 1 else key[1 : 1 + nk]
             found = gathered.get(group)
             if found is None:
-                found = gathered[group] = ([[] for _ in cols], Counter())
-            for whole, part in zip(found[0], cols, strict=True):
-                whole += part
+                found = gathered[group] = ([], Counter())
+            found[0].append(cols)
             if nf:
-                found[1][combo] += len(cols[0])
+                found[1][key[1 + nk] if nf == 1 else key[1 + nk :]] += len(cols[0])
         return gathered
 
 
@@ -300,8 +297,8 @@ def _readers(
     """The generated ``row`` and ``split`` functions of these key fields, counted fields and
     value columns. ``row(record)`` is the tuple of the columns and (when there are counted
     fields) the counted fields last: their tuple, or the value itself when there is one.
-    ``split(batch)`` sorts a batch into parts: key (the key fields then the counted fields:
-    ``()`` without any, the value itself with one, else their tuple) -> one list per column.
+    ``split(batch)`` sorts a batch into parts: key (the record's type, the key fields, then the
+    counted fields) -> one list per column.
     Generated once per layout; every name is a TicketMetrics field."""
     found = _READERS.get((keys, fields, columns))
     if found is not None:
@@ -332,7 +329,7 @@ def _readers(
         "def split(batch):\n"
         "    parts = defaultdict(new)\n"
         "    for r in batch:\n"
-        f"        {lists}, = parts[{read(keys + fields)}]\n"
+        f"        {lists}, = parts[(type(r), {', '.join(f'r.{n}' for n in keys + fields)})]\n"
         f"        {appends}\n"
         "    return parts\n"
     )
@@ -525,14 +522,12 @@ class KpiAggregator:
         if isinstance(items, list):
             for start in range(0, len(items), _BATCH):
                 chunk = items[start : start + _BATCH]
-                if set(map(type, chunk)) == _METRICS_ONLY:
-                    self._absorb(chunk)
-                else:
-                    self._absorb(list(self._records(chunk)))
+                if not self._absorb(chunk, checked=False):
+                    self._absorb(list(self._records(chunk)), checked=True)
             return self
         stream = self._records(items)
         while batch := list(islice(stream, _BATCH)):
-            self._absorb(batch)
+            self._absorb(batch, checked=True)
         return self
 
     def _group(self, key: Any) -> _Group:
@@ -541,14 +536,29 @@ class KpiAggregator:
             group = self._groups[key] = _Group(self.metrics, self.keep)
         return group
 
-    def _absorb(self, batch: list[TicketMetrics]) -> None:
+    def _absorb(self, batch: list[Any], checked: bool) -> bool:
+        """Count one batch; returns False, having counted nothing, when the batch was not
+        ``checked`` (by :meth:`_records`) and holds anything but TicketMetrics records."""
         plan = self._plan
         if self._fast:
-            for key, (cols, combos) in plan.parts(plan.split(batch)).items():
+            # the split reads each record's type with its key, so the type check costs no
+            # pass of its own
+            try:
+                split = plan.split(batch)
+            except Exception:  # not a TicketMetrics: the checked path names the item
+                if checked:
+                    raise
+                return False
+            gathered = plan.parts(split, strict=not checked)
+            if gathered is None:
+                return False
+            for key, (parts, combos) in gathered.items():
                 group = self._group(key)
-                group.absorb(cols, plan)
+                group.absorb(parts, plan)
                 group.combos.update(combos)
-            return
+            return True
+        if not checked and set(map(type, batch)) != _METRICS_ONLY:
+            return False
         rows = list(map(plan.row, batch))
         members: dict[Any, list[tuple[Any, ...]]] = {}
         for record, row in zip(batch, rows, strict=True):
@@ -557,9 +567,10 @@ class KpiAggregator:
         for key, chosen in members.items():
             columns = list(zip(*chosen, strict=True))
             group = self._group(key)
-            group.absorb(columns, plan)
+            group.absorb([columns], plan)
             if plan.fields:
                 group.combos.update(columns[plan.width])
+        return True
 
     def _settings(self) -> tuple[Any, ...]:
         return (
