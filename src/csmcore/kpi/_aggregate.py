@@ -1,11 +1,14 @@
 """Streaming, mergeable KPI aggregation over ticket metrics, grouped by ticket dimensions and
 time buckets (:class:`KpiAggregator`, :class:`Kpis`).
 
-Records are taken in batches. With plain dimensions (no function, tags, field or time bucket)
-one generated loop reads each record's grouping key and needed fields once and appends them to
-its group's column lists; otherwise each record's key(s) are computed in Python. Each group's
-figures are then accumulated column by column with C-level iteration (``filter``, ``sum``,
-``Counter``), and exact medians and percentiles are found by selection (see
+Records are taken in batches and each is read once, only the fields the asked metrics and
+figure families need. With plain dimensions (no function, tags, field or time bucket) one
+generated loop sorts a batch by the record's type and grouping key, and, when the counted fields
+(SLA outcomes, CSAT and CES answers, ...) take few distinct values, by those fields too: each
+part's records then have the same counted fields, which are counted once per part instead of
+once per record. Otherwise each record's key(s) are computed in Python. Each group's durations
+are accumulated column by column with C-level iteration (``filter``, ``sum``, ``list.count``),
+and exact medians and percentiles are found by selection (see
 :func:`csmcore.kpi._stats.order_statistics`). Memory stays constant in the number of tickets
 except for the values an exact median, percentile or backlog age needs.
 """
@@ -53,8 +56,10 @@ _PLAIN_DIMENSIONS: Final = frozenset(
     {"priority", "channel", "group", "assignee", "status", "created_by"}
 )
 _BATCH: Final = 65536
+_FIRST_BATCH: Final = 4096
+_PART_RECORDS: Final = 32  # sorting by parts pays when they hold this many records on average
 _METRICS_ONLY: Final = {TicketMetrics}
-_Splitter = Callable[[list[TicketMetrics]], dict[Any, tuple[list[Any], ...]]]
+_Splitter = Callable[[list[Any]], dict[Any, tuple[list[Any], ...]]]
 DEFAULT_AGE_EDGES: Final = (
     timedelta(days=1),
     timedelta(days=3),
@@ -221,12 +226,14 @@ class _Plan:
     then the backlog's status and instants) and the counted fields (their tuple, or the value
     itself when there is one). Each record is read once (records are large objects).
 
-    ``row`` reads one record's value columns and, last, its counted fields as a tuple (the
-    general path, any grouping). ``split`` (the fast path for plain dimensions) sorts a batch
-    by the key fields and the counted fields together and appends each record's value columns
-    to its part's lists: the counted fields are then counted once per part, not once per
-    record. Both are loops generated for these fields, as attrs and dataclasses generate their
-    methods, so that the interpreter specialises each attribute read."""
+    Three loops are generated for these fields, as attrs and dataclasses generate their
+    methods, so that the interpreter specialises each attribute read: ``row`` reads one
+    record's value columns and, last, its counted fields (the general path, any grouping); with
+    plain dimensions, ``split_parts`` sorts a batch into parts by the key fields and the counted
+    fields together, appending each record's value columns to its part's lists, so that the
+    counted fields are counted once per part, not once per record; ``split_groups`` sorts it by
+    the key fields alone, the counted fields appended as one more column (better when the
+    counted fields take so many distinct values that parts would hold few records each)."""
 
     __slots__ = (
         "backlog",
@@ -235,7 +242,8 @@ class _Plan:
         "keys",
         "metric_index",
         "row",
-        "split",
+        "split_groups",
+        "split_parts",
         "width",
     )
 
@@ -264,80 +272,104 @@ class _Plan:
         self.backlog_index: tuple[int, int, int] = (
             (where["status"], where["at"], where["created_at"]) if self.backlog else (0, 0, 0)
         )
-        self.row, self.split = _readers(self.keys, self.fields, tuple(columns))
+        self.row, self.split_parts, self.split_groups = _readers(
+            self.keys, self.fields, tuple(columns)
+        )
 
-    def parts(
-        self, split: dict[Any, tuple[list[Any], ...]], strict: bool
-    ) -> dict[Any, tuple[list[tuple[list[Any], ...]], Counter[Any]]] | None:
-        """The parts of one split batch gathered per group: group key (``()`` without key
-        fields, the value itself with one, else their tuple) -> the parts' value columns and
-        how many records had each tuple of counted fields. None when ``strict`` and a record
-        is not exactly a TicketMetrics."""
+    def gather(
+        self, batch: list[Any], by_parts: bool, strict: bool
+    ) -> tuple[dict[Any, tuple[list[tuple[list[Any], ...]], Counter[Any]]], int] | None:
+        """One batch sorted per group (``by_parts``: with ``split_parts``, else with
+        ``split_groups``): group key (``()`` without key fields, the value itself with one,
+        else their tuple) -> its records' value columns (in one or more parts) and how many
+        records had each tuple of counted fields; and how many distinct (group, counted fields)
+        the batch held. None when ``strict`` and a record is not exactly a TicketMetrics (or
+        lacks a field read)."""
+        try:
+            split = (self.split_parts if by_parts else self.split_groups)(batch)
+        except Exception:  # not a TicketMetrics: the caller's checked path names the item
+            if strict:
+                return None
+            raise
         nk, nf = len(self.keys), len(self.fields)
         gathered: dict[Any, tuple[list[tuple[list[Any], ...]], Counter[Any]]] = {}
+        distinct = 0
         for key, cols in split.items():
             if strict and key[0] is not TicketMetrics:
                 return None
             group = () if not nk else key[1] if nk == 1 else key[1 : 1 + nk]
+            if not by_parts:
+                counted = Counter(cols[self.width]) if nf else Counter()
+                gathered[group] = ([cols], counted)
+                distinct += len(counted) or 1
+                continue
             found = gathered.get(group)
             if found is None:
                 found = gathered[group] = ([], Counter())
             found[0].append(cols)
             if nf:
                 found[1][key[1 + nk] if nf == 1 else key[1 + nk :]] += len(cols[0])
-        return gathered
+            distinct += 1
+        return gathered, distinct
 
 
-_READERS: dict[tuple[tuple[str, ...], ...], tuple[Any, Any]] = {}
+_READERS: dict[tuple[tuple[str, ...], ...], tuple[Any, Any, Any]] = {}
 
 
 def _readers(
     keys: tuple[str, ...], fields: tuple[str, ...], columns: tuple[str, ...]
-) -> tuple[Callable[[TicketMetrics], tuple[Any, ...]], _Splitter]:
-    """The generated ``row`` and ``split`` functions of these key fields, counted fields and
-    value columns. ``row(record)`` is the tuple of the columns and (when there are counted
-    fields) the counted fields last: their tuple, or the value itself when there is one.
-    ``split(batch)`` sorts a batch into parts: key (the record's type, the key fields, then the
-    counted fields) -> one list per column.
-    Generated once per layout; every name is a TicketMetrics field."""
+) -> tuple[Callable[[TicketMetrics], tuple[Any, ...]], _Splitter, _Splitter]:
+    """The generated ``row``, ``split_parts`` and ``split_groups`` functions of these key
+    fields, counted fields and value columns. ``row(record)`` is the tuple of the columns and
+    (when there are counted fields) the counted fields last: their tuple, or the value itself
+    when there is one. ``split_parts(batch)`` sorts a batch into parts: key (the record's type,
+    the key fields, then the counted fields) -> one list per column; ``split_groups(batch)``
+    into groups: key (the record's type, then the key fields) -> one list per column, and one
+    more of the counted fields (as ``row`` reads them) when there are any. Generated once per
+    layout; every name is a TicketMetrics field."""
     found = _READERS.get((keys, fields, columns))
     if found is not None:
-        return found[0], found[1]
+        return found
     known = set(attrs.fields_dict(TicketMetrics))
     for name in (*keys, *fields, *columns):
         if name not in known or not name.isidentifier():  # pragma: no cover - internal
             raise ValueError(f"{name!r} is not a TicketMetrics field")
 
     def read(names: tuple[str, ...]) -> str:
-        if not names:
-            return "()"
         if len(names) == 1:
             return f"r.{names[0]}"
         return "(" + ", ".join(f"r.{n}" for n in names) + ")"
 
+    def splitter(name: str, key: tuple[str, ...], reads: list[str]) -> str:
+        lists = ", ".join(f"c{i}" for i in range(len(reads)))
+        return (
+            f"def new_{name}():\n"
+            f"    return ({', '.join('[]' for _ in reads)},)\n"
+            f"def {name}(batch):\n"
+            f"    parts = defaultdict(new_{name})\n"
+            "    for r in batch:\n"
+            f"        {lists}, = parts[(type(r), {', '.join(f'r.{n}' for n in key)})]\n"
+            f"        {'; '.join(f'c{i}.append({v})' for i, v in enumerate(reads))}\n"
+            "    return parts\n"
+        )
+
     values = [f"r.{c}" for c in columns]
-    if fields:
-        values.append(read(fields))
-    lists = ", ".join(f"c{i}" for i in range(len(columns)))
-    empty = ", ".join("[]" for _ in columns)
-    appends = "; ".join(f"c{i}.append(r.{c})" for i, c in enumerate(columns))
+    counted = [read(fields)] if fields else []
     source = (
         "def row(r):\n"
-        f"    return ({', '.join(values)},)\n"
-        "def new():\n"
-        f"    return ({empty},)\n"
-        "def split(batch):\n"
-        "    parts = defaultdict(new)\n"
-        "    for r in batch:\n"
-        f"        {lists}, = parts[(type(r), {', '.join(f'r.{n}' for n in keys + fields)})]\n"
-        f"        {appends}\n"
-        "    return parts\n"
+        f"    return ({', '.join(values + counted)},)\n"
+        + splitter("split_parts", keys + fields, values)
+        + splitter("split_groups", keys, values + counted)
     )
     namespace: dict[str, Any] = {"defaultdict": defaultdict}
     name = f"<csmcore.kpi readers {keys} {fields} {columns}>"
     exec(compile(source, name, "exec"), namespace)
-    found = _READERS[(keys, fields, columns)] = (namespace["row"], namespace["split"])
-    return found[0], found[1]
+    found = _READERS[(keys, fields, columns)] = (
+        namespace["row"],
+        namespace["split_parts"],
+        namespace["split_groups"],
+    )
+    return found
 
 
 def _dimension(name: object) -> tuple[Callable[[TicketMetrics], Any], bool]:
@@ -475,6 +507,7 @@ class KpiAggregator:
             self.figures,
         )
         self._single = len(self.by) == 1 and self._fast
+        self._by_parts: bool | None = None  # how the fast path sorts a batch (None: not known)
         self._groups: dict[Any, _Group] = {}
 
     # -- keys ---------------------------------------------------------------------------------
@@ -520,15 +553,23 @@ class KpiAggregator:
                 value=items,
             )
         if isinstance(items, list):
-            for start in range(0, len(items), _BATCH):
-                chunk = items[start : start + _BATCH]
+            start = 0
+            while start < len(items):
+                stop = start + self._batch_size()
+                chunk = items[start:stop]
                 if not self._absorb(chunk, checked=False):
                     self._absorb(list(self._records(chunk)), checked=True)
+                start = stop
             return self
         stream = self._records(items)
-        while batch := list(islice(stream, _BATCH)):
+        while batch := list(islice(stream, self._batch_size())):
             self._absorb(batch, checked=True)
         return self
+
+    def _batch_size(self) -> int:
+        # the first batch of the fast path is a small one, sorted by group, that shows how
+        # many distinct counted fields the records hold
+        return _FIRST_BATCH if self._fast and self._by_parts is None else _BATCH
 
     def _group(self, key: Any) -> _Group:
         group = self._groups.get(key)
@@ -543,15 +584,12 @@ class KpiAggregator:
         if self._fast:
             # the split reads each record's type with its key, so the type check costs no
             # pass of its own
-            try:
-                split = plan.split(batch)
-            except Exception:  # not a TicketMetrics: the checked path names the item
-                if checked:
-                    raise
+            found = plan.gather(batch, bool(self._by_parts), strict=not checked)
+            if found is None:
                 return False
-            gathered = plan.parts(split, strict=not checked)
-            if gathered is None:
-                return False
+            gathered, distinct = found
+            # sort the next batch by parts when they will hold many records each
+            self._by_parts = distinct * _PART_RECORDS <= _BATCH
             for key, (parts, combos) in gathered.items():
                 group = self._group(key)
                 group.absorb(parts, plan)
