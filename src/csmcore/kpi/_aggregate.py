@@ -192,19 +192,9 @@ class _Group:
         caller, into :attr:`combos`)."""
         self.tickets += sum(len(cols[0]) for cols in parts)
         for name, i in plan.metric_index:
-            stats = self.durations[name]
-            if stats.keep_values:
-                column = chain.from_iterable(cols[i] for cols in parts)
-                defined = list(filter(_not_none, column))
-                n = sum(len(cols[i]) for cols in parts)
-                stats.add_many(defined, n - len(defined))
-            else:
-                # filter(None) drops zero durations too: they add nothing to the sum
-                undefined = sum(cols[i].count(None) for cols in parts)
-                column = chain.from_iterable(cols[i] for cols in parts)
-                stats.count += sum(len(cols[i]) for cols in parts) - undefined
-                stats.excluded += undefined
-                stats.total = sum(filter(None, column), stats.total)
+            defined = list(filter(_not_none, chain.from_iterable(cols[i] for cols in parts)))
+            n = sum(len(cols[i]) for cols in parts)
+            self.durations[name].add_many(defined, n - len(defined))
         if plan.backlog:
             status, at, created = (
                 list(chain.from_iterable(cols[i] for cols in parts)) for i in plan.backlog_index
