@@ -4,15 +4,27 @@
 from __future__ import annotations
 
 import random
+import re
 import statistics
 from datetime import date, datetime, timedelta, timezone
+from operator import attrgetter
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csmcore.errors import InvalidType, ValidationError
-from csmcore.kpi import Bucket, KpiAggregator, Kpis, TicketMetrics, time_bucket
+from csmcore.kpi import (
+    DURATION_METRICS,
+    Backlog,
+    Bucket,
+    KpiAggregator,
+    Kpis,
+    SlaFigures,
+    TicketMetrics,
+    time_bucket,
+)
 from csmcore.sla import SlaState
 from csmcore.testing.builders import make_ticket
 from csmcore.tickets import Channel, FrozenMap, Priority, Status
@@ -229,6 +241,76 @@ def test_rates_stay_in_range(records: list[TicketMetrics]) -> None:
         _kpis_ok(k)
 
 
+_FIGURES = ("sla", "csat", "ces", "touch", "reopens", "channels", "backlog")
+# the Kpis attributes of each figure family, and what they are when the family is not asked
+_FAMILY_ATTRIBUTES: dict[str, dict[str, Any]] = {
+    "sla": {"sla": {}, "sla_overall": SlaFigures()},
+    "csat": {"csat": None, "csat_responses": 0},
+    "ces": {"ces": None, "ces_responses": 0},
+    "touch": {"solved": 0, "one_touch_rate": None, "two_touch_rate": None},
+    "reopens": {"resolved": 0, "reopened": 0, "reopen_rate": None},
+    "channels": {"channels": {}},
+    "backlog": {
+        "backlog": Backlog(
+            count=0,
+            p50=None,
+            p90=None,
+            buckets=((timedelta(), D, 0), (D, 3 * D, 0), (3 * D, 7 * D, 0), (7 * D, 30 * D, 0),
+                     (30 * D, None, 0)),
+        )
+    },
+}  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    _records,
+    st.lists(st.sampled_from(_FIGURES), unique=True),
+    st.lists(st.sampled_from(DURATION_METRICS), unique=True),
+    st.sampled_from([(), ("priority", "channel"), (attrgetter("group"),)]),
+)
+def test_a_selection_gives_the_same_figures_as_the_full_computation(
+    records: list[TicketMetrics],
+    figures: list[str],
+    chosen_metrics: list[str],
+    by: tuple[Any, ...],
+) -> None:
+    # plain dimensions take the generated fast path, a function the general path
+    full = KpiAggregator(by=by).update(records).results()
+    narrow = KpiAggregator(by=by, figures=figures, metrics=chosen_metrics)
+    selected = narrow.update(records).results()
+    assert set(selected) == set(full)
+    for key, k in selected.items():
+        whole = full[key]
+        assert k.tickets == whole.tickets
+        assert k.durations == {m: whole.durations[m] for m in chosen_metrics}
+        for family, attributes in _FAMILY_ATTRIBUTES.items():
+            for name, empty in attributes.items():
+                expected = getattr(whole, name) if family in figures else empty
+                assert getattr(k, name) == expected, (family, name)
+
+
+def test_a_list_of_lookalikes_or_of_tickets_and_metrics() -> None:
+    # an object carrying every field the fast path reads is still not a TicketMetrics
+    class Lookalike:
+        def __init__(self, record: TicketMetrics) -> None:
+            for name in ("priority", "channel", "status", "first_reply", "full_resolution"):
+                setattr(self, name, getattr(record, name))
+            self.csat_score = self.csat_scale = None
+            self.sla = ()
+
+    real = metrics("A", first_reply=10 * M)
+    aggregator = KpiAggregator(by=["priority"], metrics=["first_reply"], figures=["csat", "sla"])
+    with pytest.raises(InvalidType, match="is not a Ticket or TicketMetrics") as caught:
+        aggregator.update([real, Lookalike(real)])  # type: ignore[list-item]
+    assert isinstance(caught.value.value, Lookalike)
+    assert aggregator.results() == {}  # the batch was not half counted
+    # tickets and metrics mixed in one list: the tickets are turned into metrics
+    t, _ = make_ticket("B", at=T0).comment(T0 + 30 * M, "agent")
+    k = KpiAggregator(at=T0 + H, by=["channel"]).update([real, t]).results()[(Channel.EMAIL,)]
+    assert (k.tickets, k.first_reply.mean) == (2, 20 * M)
+
+
 # -- bad settings -------------------------------------------------------------------------
 
 
@@ -254,6 +336,26 @@ def test_rates_stay_in_range(records: list[TicketMetrics]) -> None:
 def test_bad_settings(settings_: dict[str, object], error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         KpiAggregator(**settings_)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "accepted"),
+    [
+        ("figures", "nps", "sla, csat, ces, touch, reopens, channels, backlog"),
+        ("metrics", "speed", ", ".join(DURATION_METRICS)),
+    ],
+)
+def test_a_bad_selection_names_the_value_and_the_accepted_ones(
+    argument: str, value: str, accepted: str
+) -> None:
+    message = f"{argument}: {value!r} is not accepted; accepted: {accepted}"
+    good = "csat" if argument == "figures" else "first_reply"
+    with pytest.raises(ValidationError, match=re.escape(message)) as caught:
+        KpiAggregator(**{argument: [good, value]})  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.value) == (argument, value)
+    # one name given as a plain string is a selection of one
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        KpiAggregator(**{argument: value})  # type: ignore[arg-type]
 
 
 def test_bad_items_and_merges() -> None:

@@ -8,10 +8,11 @@ import statistics
 from datetime import timedelta
 from operator import attrgetter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csmcore.kpi import KpiAggregator, TicketMetrics
+from csmcore.kpi import KpiAggregator, TicketMetrics, _aggregate
 from csmcore.kpi._stats import DurationStats, order_statistics, quantile
 from tests.kpi.support import metric_records
 
@@ -93,3 +94,21 @@ def test_fast_path_equals_the_general_path(
     fast = KpiAggregator(by=["priority"], **narrow).update(records).results()  # type: ignore[arg-type]
     general = KpiAggregator(by=[attrgetter("priority")], **narrow)  # type: ignore[arg-type]
     assert fast == general.update(records).results()
+
+
+@settings(max_examples=60, deadline=None)
+@given(_records, st.sampled_from([1, 3, 10**9]), st.integers(1, 8), st.booleans())
+def test_sorting_batches_by_parts_or_by_groups_gives_the_same_figures(
+    records: list[TicketMetrics], part_records: int, batch: int, stream: bool
+) -> None:
+    # tiny batches, and a threshold that sorts every batch after the first by parts (1), none
+    # (10**9), or some (3): the fast path's figures stay those of the general path
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_aggregate, "_FIRST_BATCH", batch)
+        patch.setattr(_aggregate, "_BATCH", 3 * batch)
+        patch.setattr(_aggregate, "_PART_RECORDS", part_records)
+        for names in (["priority"], ["priority", "channel"], []):
+            fast = KpiAggregator(by=names, percentiles=(25, 90))
+            fast.update(iter(records) if stream else records)
+            general = KpiAggregator(by=[attrgetter(n) for n in names], percentiles=(25, 90))
+            assert fast.results() == general.update(records).results()

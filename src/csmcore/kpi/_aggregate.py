@@ -1,11 +1,14 @@
 """Streaming, mergeable KPI aggregation over ticket metrics, grouped by ticket dimensions and
 time buckets (:class:`KpiAggregator`, :class:`Kpis`).
 
-Records are taken in batches. With plain dimensions (no function, tags, field or time bucket)
-one generated loop reads each record's grouping key and needed fields once and appends them to
-its group's column lists; otherwise each record's key(s) are computed in Python. Each group's
-figures are then accumulated column by column with C-level iteration (``filter``, ``sum``,
-``Counter``), and exact medians and percentiles are found by selection (see
+Records are taken in batches and each is read once, only the fields the asked metrics and
+figure families need. With plain dimensions (no function, tags, field or time bucket) one
+generated loop sorts a batch by the record's type and grouping key, and, when the counted fields
+(SLA outcomes, CSAT and CES answers, ...) take few distinct values, by those fields too: each
+part's records then have the same counted fields, which are counted once per part instead of
+once per record. Otherwise each record's key(s) are computed in Python. Each group's durations
+are accumulated column by column with C-level iteration (``filter``, ``sum``, ``list.count``),
+and exact medians and percentiles are found by selection (see
 :func:`csmcore.kpi._stats.order_statistics`). Memory stays constant in the number of tickets
 except for the values an exact median, percentile or backlog age needs.
 """
@@ -13,11 +16,11 @@ except for the values an exact median, percentile or backlog age needs.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from functools import partial
-from itertools import compress, islice
+from itertools import chain, compress, islice
 from operator import attrgetter, is_not, sub
 from typing import Any, Final, Literal
 
@@ -52,9 +55,11 @@ _SLA_SLOT: Final = {SlaState.ACHIEVED: 0, SlaState.BREACHED: 1}
 _PLAIN_DIMENSIONS: Final = frozenset(
     {"priority", "channel", "group", "assignee", "status", "created_by"}
 )
-_BATCH: Final = 16384
+_BATCH: Final = 65536
+_FIRST_BATCH: Final = 4096
+_PART_RECORDS: Final = 32  # sorting by parts pays when they hold this many records on average
 _METRICS_ONLY: Final = {TicketMetrics}
-_Splitter = Callable[[list[TicketMetrics], dict[Any, tuple[list[Any], ...]]], None]
+_Splitter = Callable[[list[Any]], dict[Any, tuple[list[Any], ...]]]
 DEFAULT_AGE_EDGES: Final = (
     timedelta(days=1),
     timedelta(days=3),
@@ -181,20 +186,22 @@ class _Group:
         self.combos: Counter[Any] = Counter()
         self.ages: list[timedelta] = []
 
-    def absorb(self, cols: Sequence[Sequence[Any]], plan: _Plan) -> None:
-        """Count one batch of this group's records, given as the plan's columns."""
-        n = len(cols[0])
-        self.tickets += n
+    def absorb(self, parts: Sequence[Sequence[Sequence[Any]]], plan: _Plan) -> None:
+        """Count one batch of this group's records, given as parts (one or more), each the
+        plan's value columns of some of the records (the counted fields are counted by the
+        caller, into :attr:`combos`)."""
+        self.tickets += sum(len(cols[0]) for cols in parts)
         for name, i in plan.metric_index:
-            defined = list(filter(_not_none, cols[i]))
+            defined = list(filter(_not_none, chain.from_iterable(cols[i] for cols in parts)))
+            n = sum(len(cols[i]) for cols in parts)
             self.durations[name].add_many(defined, n - len(defined))
-        if plan.combo_index is not None:
-            self.combos.update(cols[plan.combo_index])
         if plan.backlog:
-            status, at, created = plan.backlog_index
-            chosen = list(map(_UNSOLVED.__contains__, cols[status]))
+            status, at, created = (
+                list(chain.from_iterable(cols[i] for cols in parts)) for i in plan.backlog_index
+            )
+            chosen = list(map(_UNSOLVED.__contains__, status))
             if any(chosen):
-                self.ages += map(sub, compress(cols[at], chosen), compress(cols[created], chosen))
+                self.ages += map(sub, compress(at, chosen), compress(created, chosen))
 
     def merge(self, other: _Group) -> None:
         self.tickets += other.tickets
@@ -205,23 +212,29 @@ class _Group:
 
 
 class _Plan:
-    """What an aggregator reads from each record, as columns: each duration metric, the
-    counted fields (one column: their tuple, or the value itself when there is one), and the
-    backlog's status and instants. Each record is read once (records are large objects).
+    """What an aggregator reads from each record: the value columns (each duration metric,
+    then the backlog's status and instants) and the counted fields (their tuple, or the value
+    itself when there is one). Each record is read once (records are large objects).
 
-    ``row`` reads one record's columns as a tuple (the general path, any grouping); ``split``
-    (the fast path for plain dimensions) appends each record's columns to its group's column
-    lists. Both are loops generated for these fields, as attrs and dataclasses generate their
-    methods, so that the interpreter specialises each attribute read."""
+    Three loops are generated for these fields, as attrs and dataclasses generate their
+    methods, so that the interpreter specialises each attribute read: ``row`` reads one
+    record's value columns and, last, its counted fields (the general path, any grouping); with
+    plain dimensions, ``split_parts`` sorts a batch into parts by the key fields and the counted
+    fields together, appending each record's value columns to its part's lists, so that the
+    counted fields are counted once per part, not once per record; ``split_groups`` sorts it by
+    the key fields alone, the counted fields appended as one more column (better when the
+    counted fields take so many distinct values that parts would hold few records each)."""
 
     __slots__ = (
         "backlog",
         "backlog_index",
-        "combo_index",
         "fields",
+        "keys",
         "metric_index",
         "row",
-        "split",
+        "split_groups",
+        "split_parts",
+        "width",
     )
 
     def __init__(
@@ -236,40 +249,79 @@ class _Plan:
                 if name not in fields:
                     fields.append(name)
         self.fields = tuple(fields)
+        self.keys = tuple(key_fields)
         self.backlog = "backlog" in figures
-        columns: list[tuple[str, ...]] = [(attribute,) for _, attribute in metrics]
-        if fields:
-            columns.append(self.fields)
+        columns: list[str] = [attribute for _, attribute in metrics]
         if self.backlog:
-            columns += [("status",), ("at",), ("created_at",)]
+            columns += ["status", "at", "created_at"]
         if not columns:  # the ticket count still needs a column
-            columns.append(("status",))
+            columns.append("status")
         where = {c: i for i, c in reversed(list(enumerate(columns)))}
-        self.metric_index = [(name, where[(attribute,)]) for name, attribute in metrics]
-        self.combo_index = where[self.fields] if fields else None
+        self.width = len(columns)
+        self.metric_index = [(name, where[attribute]) for name, attribute in metrics]
         self.backlog_index: tuple[int, int, int] = (
-            (where[("status",)], where[("at",)], where[("created_at",)])
-            if self.backlog
-            else (0, 0, 0)
+            (where["status"], where["at"], where["created_at"]) if self.backlog else (0, 0, 0)
         )
-        self.row, self.split = _readers(tuple(key_fields), tuple(columns))
+        self.row, self.split_parts, self.split_groups = _readers(
+            self.keys, self.fields, tuple(columns)
+        )
+
+    def gather(
+        self, batch: list[Any], by_parts: bool, strict: bool
+    ) -> tuple[dict[Any, tuple[list[tuple[list[Any], ...]], Counter[Any]]], int] | None:
+        """One batch sorted per group (``by_parts``: with ``split_parts``, else with
+        ``split_groups``): group key (``()`` without key fields, the value itself with one,
+        else their tuple) -> its records' value columns (in one or more parts) and how many
+        records had each tuple of counted fields; and how many distinct (group, counted fields)
+        the batch held. None when ``strict`` and a record is not exactly a TicketMetrics (or
+        lacks a field read)."""
+        try:
+            split = (self.split_parts if by_parts else self.split_groups)(batch)
+        except Exception:  # not a TicketMetrics: the caller's checked path names the item
+            if strict:
+                return None
+            raise
+        nk, nf = len(self.keys), len(self.fields)
+        gathered: dict[Any, tuple[list[tuple[list[Any], ...]], Counter[Any]]] = {}
+        distinct = 0
+        for key, cols in split.items():
+            if strict and key[0] is not TicketMetrics:
+                return None
+            group = () if not nk else key[1] if nk == 1 else key[1 : 1 + nk]
+            if not by_parts:
+                counted = Counter(cols[self.width]) if nf else Counter()
+                gathered[group] = ([cols], counted)
+                distinct += len(counted) or 1
+                continue
+            found = gathered.get(group)
+            if found is None:
+                found = gathered[group] = ([], Counter())
+            found[0].append(cols)
+            if nf:
+                found[1][key[1 + nk] if nf == 1 else key[1 + nk :]] += len(cols[0])
+            distinct += 1
+        return gathered, distinct
 
 
-_READERS: dict[tuple[tuple[str, ...], tuple[tuple[str, ...], ...]], tuple[Any, Any]] = {}
+_READERS: dict[tuple[tuple[str, ...], ...], tuple[Any, Any, Any]] = {}
 
 
 def _readers(
-    keys: tuple[str, ...], columns: tuple[tuple[str, ...], ...]
-) -> tuple[Callable[[TicketMetrics], tuple[Any, ...]], _Splitter]:
-    """The generated ``row`` and ``split`` functions of these key fields and columns (each
-    column one field, or several read as a tuple). ``split(batch, groups)`` sorts a batch into
-    ``groups``: key (``()`` without key fields, the value itself with one, else their tuple)
-    -> one list per column. Generated once per layout; every name is a TicketMetrics field."""
-    found = _READERS.get((keys, columns))
+    keys: tuple[str, ...], fields: tuple[str, ...], columns: tuple[str, ...]
+) -> tuple[Callable[[TicketMetrics], tuple[Any, ...]], _Splitter, _Splitter]:
+    """The generated ``row``, ``split_parts`` and ``split_groups`` functions of these key
+    fields, counted fields and value columns. ``row(record)`` is the tuple of the columns and
+    (when there are counted fields) the counted fields last: their tuple, or the value itself
+    when there is one. ``split_parts(batch)`` sorts a batch into parts: key (the record's type,
+    the key fields, then the counted fields) -> one list per column; ``split_groups(batch)``
+    into groups: key (the record's type, then the key fields) -> one list per column, and one
+    more of the counted fields (as ``row`` reads them) when there are any. Generated once per
+    layout; every name is a TicketMetrics field."""
+    found = _READERS.get((keys, fields, columns))
     if found is not None:
-        return found[0], found[1]
+        return found
     known = set(attrs.fields_dict(TicketMetrics))
-    for name in (*keys, *(n for c in columns for n in c)):
+    for name in (*keys, *fields, *columns):
         if name not in known or not name.isidentifier():  # pragma: no cover - internal
             raise ValueError(f"{name!r} is not a TicketMetrics field")
 
@@ -278,27 +330,36 @@ def _readers(
             return f"r.{names[0]}"
         return "(" + ", ".join(f"r.{n}" for n in names) + ")"
 
-    key = read(keys) if keys else "()"
-    lists = ", ".join(f"c{i}" for i in range(len(columns)))
-    empty = ", ".join("[]" for _ in columns)
-    appends = "; ".join(f"c{i}.append({read(c)})" for i, c in enumerate(columns))
+    def splitter(name: str, key: tuple[str, ...], reads: list[str]) -> str:
+        lists = ", ".join(f"c{i}" for i in range(len(reads)))
+        return (
+            f"def new_{name}():\n"
+            f"    return ({', '.join('[]' for _ in reads)},)\n"
+            f"def {name}(batch):\n"
+            f"    parts = defaultdict(new_{name})\n"
+            "    for r in batch:\n"
+            f"        {lists}, = parts[(type(r), {', '.join(f'r.{n}' for n in key)})]\n"
+            f"        {'; '.join(f'c{i}.append({v})' for i, v in enumerate(reads))}\n"
+            "    return parts\n"
+        )
+
+    values = [f"r.{c}" for c in columns]
+    counted = [read(fields)] if fields else []
     source = (
         "def row(r):\n"
-        f"    return ({', '.join(read(c) for c in columns)},)\n"
-        "def split(batch, groups):\n"
-        "    get = groups.get\n"
-        "    for r in batch:\n"
-        f"        k = {key}\n"
-        "        c = get(k)\n"
-        "        if c is None:\n"
-        f"            c = groups[k] = ({empty},)\n"
-        f"        {lists}, = c\n"
-        f"        {appends}\n"
+        f"    return ({', '.join(values + counted)},)\n"
+        + splitter("split_parts", keys + fields, values)
+        + splitter("split_groups", keys, values + counted)
     )
-    namespace: dict[str, Any] = {}
-    exec(compile(source, f"<csmcore.kpi readers {keys} {columns}>", "exec"), namespace)
-    found = _READERS[(keys, columns)] = (namespace["row"], namespace["split"])
-    return found[0], found[1]
+    namespace: dict[str, Any] = {"defaultdict": defaultdict}
+    name = f"<csmcore.kpi readers {keys} {fields} {columns}>"
+    exec(compile(source, name, "exec"), namespace)
+    found = _READERS[(keys, fields, columns)] = (
+        namespace["row"],
+        namespace["split_parts"],
+        namespace["split_groups"],
+    )
+    return found
 
 
 def _dimension(name: object) -> tuple[Callable[[TicketMetrics], Any], bool]:
@@ -436,6 +497,7 @@ class KpiAggregator:
             self.figures,
         )
         self._single = len(self.by) == 1 and self._fast
+        self._by_parts: bool | None = None  # how the fast path sorts a batch (None: not known)
         self._groups: dict[Any, _Group] = {}
 
     # -- keys ---------------------------------------------------------------------------------
@@ -481,17 +543,23 @@ class KpiAggregator:
                 value=items,
             )
         if isinstance(items, list):
-            for start in range(0, len(items), _BATCH):
-                chunk = items[start : start + _BATCH]
-                if set(map(type, chunk)) == _METRICS_ONLY:
-                    self._absorb(chunk)
-                else:
-                    self._absorb(list(self._records(chunk)))
+            start = 0
+            while start < len(items):
+                stop = start + self._batch_size()
+                chunk = items[start:stop]
+                if not self._absorb(chunk, checked=False):
+                    self._absorb(list(self._records(chunk)), checked=True)
+                start = stop
             return self
         stream = self._records(items)
-        while batch := list(islice(stream, _BATCH)):
-            self._absorb(batch)
+        while batch := list(islice(stream, self._batch_size())):
+            self._absorb(batch, checked=True)
         return self
+
+    def _batch_size(self) -> int:
+        # the first batch of the fast path is a small one, sorted by group, that shows how
+        # many distinct counted fields the records hold
+        return _FIRST_BATCH if self._fast and self._by_parts is None else _BATCH
 
     def _group(self, key: Any) -> _Group:
         group = self._groups.get(key)
@@ -499,21 +567,38 @@ class KpiAggregator:
             group = self._groups[key] = _Group(self.metrics, self.keep)
         return group
 
-    def _absorb(self, batch: list[TicketMetrics]) -> None:
+    def _absorb(self, batch: list[Any], checked: bool) -> bool:
+        """Count one batch; returns False, having counted nothing, when the batch was not
+        ``checked`` (by :meth:`_records`) and holds anything but TicketMetrics records."""
         plan = self._plan
         if self._fast:
-            split: dict[Any, tuple[list[Any], ...]] = {}
-            plan.split(batch, split)
-            for key, cols in split.items():
-                self._group(key).absorb(cols, plan)
-            return
+            # the split reads each record's type with its key, so the type check costs no
+            # pass of its own
+            found = plan.gather(batch, bool(self._by_parts), strict=not checked)
+            if found is None:
+                return False
+            gathered, distinct = found
+            # sort the next batch by parts when they will hold many records each
+            self._by_parts = distinct * _PART_RECORDS <= _BATCH
+            for key, (parts, combos) in gathered.items():
+                group = self._group(key)
+                group.absorb(parts, plan)
+                group.combos.update(combos)
+            return True
+        if not checked and set(map(type, batch)) != _METRICS_ONLY:
+            return False
         rows = list(map(plan.row, batch))
         members: dict[Any, list[tuple[Any, ...]]] = {}
         for record, row in zip(batch, rows, strict=True):
             for key in self._keys(record):
                 members.setdefault(key, []).append(row)
         for key, chosen in members.items():
-            self._group(key).absorb(list(zip(*chosen, strict=True)), plan)
+            columns = list(zip(*chosen, strict=True))
+            group = self._group(key)
+            group.absorb([columns], plan)
+            if plan.fields:
+                group.combos.update(columns[plan.width])
+        return True
 
     def _settings(self) -> tuple[Any, ...]:
         return (

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
+from functools import partial
+from operator import ge, le
 from typing import Final
 
 import attrs
@@ -83,8 +85,9 @@ def order_statistics(values: list[timedelta], ranks: Iterable[int]) -> dict[int,
 
     A sorted sample of the values brackets the ranks in a window ``[low, high]``; two C-level
     passes count the values under ``low`` and keep those in the window, and only the window
-    is sorted. When the sample misjudged (the ranks fall outside the window) or the window is
-    large, all values are sorted instead: the answer is the same either way.
+    is sorted (or, when still large, searched the same way). When the sample misjudged (the
+    ranks fall outside the window) or the window is large, all values are sorted instead: the
+    answer is the same either way.
 
     >>> vals = [timedelta(seconds=s) for s in (5, 1, 4, 2, 3)]
     >>> order_statistics(vals, [0, 2, 4]) == {
@@ -104,11 +107,14 @@ def order_statistics(values: list[timedelta], ranks: Iterable[int]) -> dict[int,
             below = 0
             if i > 0:
                 low = sample[i]
-                window = list(filter(low.__le__, window))
+                window = list(filter(partial(le, low), window))
                 below = n - len(window)
             if j < m - 1:
-                window = list(filter(sample[j].__ge__, window))
+                window = list(filter(partial(ge, sample[j]), window))
             if below <= wanted[0] and wanted[-1] < below + len(window):
+                if 4 * len(window) <= n:  # still large: select within the window again
+                    inner = order_statistics(window, [r - below for r in wanted])
+                    return {r: inner[r - below] for r in wanted}
                 window.sort()
                 return {r: window[r - below] for r in wanted}
     ordered = sorted(values)
