@@ -166,9 +166,15 @@ def test_every_domain_type_is_drawn_by_from_type(cls: type) -> None:
 def test_every_public_function_is_exported() -> None:
     """Every public function of the strategies module and of the private modules whose
     strategies it re-exports is in ``__all__``, and everything in ``__all__`` is one of them."""
-    from csmcore.testing import _basics, _escalation, _loyalty
+    from csmcore.testing import _basics, _escalation, _loyalty, _tickets
 
-    homes = {cs.__name__, _basics.__name__, _escalation.__name__, _loyalty.__name__}
+    homes = {
+        cs.__name__,
+        _basics.__name__,
+        _escalation.__name__,
+        _loyalty.__name__,
+        _tickets.__name__,
+    }
     public = {
         name
         for module in (cs, _basics)
