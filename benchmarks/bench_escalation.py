@@ -34,12 +34,15 @@ run: the issue's goal is a full engine pass within 2x of it. Measured, on memory
   evaluation per ticket. The catch-up pass uses a new engine, as after a restart.
 
 Each step is timed by wall clock, best of ``--repeats`` (a pass needs a fresh store, so it is
-built again, untimed, before each repeat). Requirements: none beyond csmcore.
+built again, untimed, before each repeat), with the garbage collector collected before and
+disabled during each timed run, as in the other benchmarks (``_common.best_of``) and
+``timeit``. Requirements: none beyond csmcore.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import sys
@@ -178,13 +181,25 @@ def timed(
     repeats: int,
     setup: Callable[[], None] | None = None,
 ) -> float:
+    # As _common.best_of and timeit do: the garbage collector is collected before and
+    # disabled during each timed run (a collection over the store's objects would otherwise
+    # land in whichever step happens to trigger it).
     runs = []
-    for _ in range(repeats):
-        if setup is not None:
-            setup()
-        started = time.perf_counter()
-        func()
-        runs.append(time.perf_counter() - started)
+    enabled = gc.isenabled()
+    try:
+        for _ in range(repeats):
+            if setup is not None:
+                setup()
+            gc.collect()
+            gc.disable()
+            started = time.perf_counter()
+            func()
+            runs.append(time.perf_counter() - started)
+            if enabled:
+                gc.enable()
+    finally:
+        if enabled:
+            gc.enable()
     best = min(runs)
     print(
         f"  {label:<40} {best:9.3f} s  {best / count * 1e6:9.1f} µs/ticket  "
