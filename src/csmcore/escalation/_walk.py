@@ -94,14 +94,29 @@ class _Clocks:
         return clock
 
 
+_PERCENT, _OFFSET, _HELD = 0, 1, 2
+"""The kinds of level trigger (:class:`PercentUsed`, :class:`DueOffset`, :class:`ConditionHeld`)."""
+
+_NOTHING_FIRED: frozenset[tuple[str | None, int]] = frozenset()
+"""A level's ``fired`` until it first fires (shared; replaced by a set of its own then)."""
+
+
 class _LevelSpec:
     """What a level's walk needs that no ticket changes."""
 
-    __slots__ = ("clock", "index", "ratio", "trigger")
+    __slots__ = ("clock", "index", "kind", "ratio", "target", "trigger")
 
     def __init__(self, index: int, trigger: Any, book: SlaBook) -> None:
         self.index = index
         self.trigger = trigger
+        self.kind = (
+            _PERCENT
+            if isinstance(trigger, PercentUsed)
+            else _HELD
+            if isinstance(trigger, ConditionHeld)
+            else _OFFSET
+        )
+        self.target: str | None = None if self.kind == _HELD else trigger.target
         self.clock = (
             None
             if isinstance(trigger, PercentUsed)
@@ -168,7 +183,7 @@ class _Level:
 
     def __init__(self, spec: _LevelSpec) -> None:
         self.spec = spec
-        self.fired: set[tuple[str | None, int]] = set()
+        self.fired: set[tuple[str | None, int]] | frozenset[tuple[str | None, int]] = _NOTHING_FIRED
         self.episode = 0
         self.start: int | None = None  # held: the instant the current episode began
         self.done = False  # held: the current episode has fired
@@ -396,40 +411,52 @@ class Walk:
                         if edge > e0:
                             wait(status, edge - e0)
         undo = self.undo
+        # The open cycles of each target (a level reads only its target's).
+        open_rows: dict[str, list[tuple[SlaStatus, StatusMicroseconds]]] = {}
+        for row in rows:
+            if row[1].stopped is None:
+                target = row[0].target
+                if target in open_rows:
+                    open_rows[target].append(row)
+                else:
+                    open_rows[target] = [row]
         for rule, levels in zip(self.static.rules, self.levels, strict=True):
             # The rule's condition is matched when a level needs it (a level reached, or a
             # held condition), once per visit.
             matched: bool | None = None
             for level in levels:
-                trigger = level.spec.trigger
-                if isinstance(trigger, ConditionHeld):
+                spec = level.spec
+                kind = spec.kind
+                if kind == _HELD:
                     if matched is None:
                         matched = rule.condition.matches(view)
                     self._held(rule, level, t, view, matched, found, breaks)
                     continue
-                percent = isinstance(trigger, PercentUsed)
-                for status, m in rows:
-                    if status.target != trigger.target or m.stopped is not None:
-                        continue
-                    ident = (status.target, status.cycle)
+                candidates = open_rows.get(spec.target)  # type: ignore[arg-type]
+                if candidates is None:
+                    continue
+                for status, m in candidates:
+                    ident = (spec.target, status.cycle)
                     if ident in level.fired:
                         continue
-                    if percent:
-                        numerator, denominator = level.spec.ratio
+                    if kind == _PERCENT:
+                        numerator, denominator = spec.ratio
                         need = -((-numerator * m.within) // (100 * denominator))  # ceiling
                         due = m.elapsed >= need
                         if not due and running(status, m):
                             wait(status, need - m.elapsed)
                     else:
-                        due = self._offset(trigger, level, status, m, t, breaks)
+                        due = self._offset(spec.trigger, level, status, m, t, breaks)
                     if not due:
                         continue
                     if matched is None:
                         matched = rule.condition.matches(view)
                     if matched:
-                        level.fired.add(ident)
+                        if level.fired is _NOTHING_FIRED:
+                            level.fired = set()
+                        level.fired.add(ident)  # type: ignore[union-attr]  # a set now
                         undo.append((level, False, ident))
-                        found.append((rule, level.spec.index, status.target, status.cycle))
+                        found.append((rule, spec.index, status.target, status.cycle))
         # Between events, the only SLA changes are breaches of running cycles, one
         # microsecond after their due instant (what SlaBook.next_change also finds, without
         # replaying the history again).
