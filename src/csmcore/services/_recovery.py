@@ -11,7 +11,13 @@ from typing import Any
 
 from csmcore.errors import UnsupportedRole, invalid_type
 from csmcore.escalation import PointsGrantRequest
-from csmcore.loyalty import LedgerEntry, LedgerState, RecoveryPolicy, recovery_grants
+from csmcore.loyalty import (
+    LedgerEntry,
+    LedgerState,
+    RecoveryGrant,
+    RecoveryPolicy,
+    recovery_grants,
+)
 from csmcore.services._escalation import request_handler
 from csmcore.services._ledger import Ledger
 from csmcore.sla import SlaStatus
@@ -49,18 +55,19 @@ def compensate(
         at=at,
         entries=ledger.entries(member_id),
     )
-    return [
-        ledger.earn(
-            member_id,
-            grant.points,
-            at=at,
-            key=grant.key,
-            expires_at=grant.expires_at,
-            reference=f"{grant.ticket_id}:{grant.target}:{grant.cycle}",
-            reason=policy.reason,
-        )
-        for grant in grants
-    ]
+    return [ledger.earn(member_id, grant.points, **_earning(grant, policy, at)) for grant in grants]
+
+
+def _earning(grant: RecoveryGrant, policy: RecoveryPolicy, at: datetime) -> dict[str, Any]:
+    """The keyword arguments of the EARN a recovery grant makes (``Ledger.earn`` and
+    ``LedgerState.plan_earn`` take the same ones)."""
+    return {
+        "at": at,
+        "key": grant.key,
+        "expires_at": grant.expires_at,
+        "reference": f"{grant.ticket_id}:{grant.target}:{grant.cycle}",
+        "reason": policy.reason,
+    }
 
 
 @request_handler(PointsGrantRequest)
@@ -123,16 +130,6 @@ def _grant_plan(
             at=at,
             entries=state.entries,
         )
-        return [
-            state.plan_earn(
-                grant.points,
-                at=at,
-                key=grant.key,
-                expires_at=grant.expires_at,
-                reference=f"{grant.ticket_id}:{grant.target}:{grant.cycle}",
-                reason=policy.reason,
-            )
-            for grant in grants
-        ]
+        return [state.plan_earn(grant.points, **_earning(grant, policy, at)) for grant in grants]
 
     return plan

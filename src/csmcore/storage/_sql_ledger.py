@@ -201,13 +201,7 @@ class SqlTxLedger:
         self._states: dict[str, LedgerState] = {}
 
     def _check_open(self) -> None:
-        if self._roles.ended:
-            raise StorageError("this unit of work has ended; open a new one")
-        if self._roles.aborted:
-            raise StorageError(
-                "this unit of work was aborted by a conflict with another writer and will "
-                "be rolled back; end it, reload, and run it again"
-            )
+        c.check_unit_open(self._roles.ended, self._roles.aborted)
 
     def _run(self, work: Callable[[Cursor], R], *, write: bool) -> R:
         self._check_open()

@@ -26,6 +26,7 @@ from csmcore.errors import (
     ConcurrencyError,
     NotFound,
     SerializationError,
+    StorageError,
     ValidationError,
     invalid_type,
 )
@@ -348,3 +349,15 @@ def decode_document(doc: Any) -> Any:
     an unknown type, or a schema newer than this release reads.
     """
     return from_document(doc)
+
+
+def check_unit_open(ended: bool, aborted: bool) -> None:
+    """Raise StorageError for a unit of work that has ended, or that a conflict with another
+    writer aborted (it will be rolled back as a whole)."""
+    if ended:
+        raise StorageError("this unit of work has ended; open a new one")
+    if aborted:
+        raise StorageError(
+            "this unit of work was aborted by a conflict with another writer and will "
+            "be rolled back; end it, reload, and run it again"
+        )
