@@ -33,7 +33,7 @@ from csmcore.escalation import (
     run_ticket,
 )
 from csmcore.tickets import Ticket
-from tests.escalation.support import US, M, at
+from tests.escalation.support import US, M, at, new
 from tests.escalation.test_properties import BOOK, RULES, START, TIMELINES, build
 
 # Rules whose actions change what other rules read: a priority change re-selects targets,
@@ -198,3 +198,26 @@ def test_a_state_is_ignored_for_another_rule_set_or_a_rewritten_history() -> Non
     stranger = build([(5, "agent")])
     alone = run_ticket(stranger, BOOK, FEEDBACK, START, at(7, 9), resume=first.state)
     assert alone.firings == run_ticket(stranger, BOOK, FEEDBACK, START, at(7, 9)).firings
+
+
+def test_a_state_of_another_ticket_of_the_same_shape_is_ignored() -> None:
+    # Same creation instant, one event each: only the ticket id tells them apart.
+    urgent = new(at(6, 8, 30), priority="urgent", assignee="bob", ticket_id="X")
+    normal = new(at(6, 8, 30), priority="normal", ticket_id="Y")
+    first = run_ticket(urgent, BOOK, FEEDBACK, START, at(6, 9, 50))
+    assert first.state is not None
+    resumed = run_ticket(normal, BOOK, FEEDBACK, START, at(7, 12), resume=first.state)
+    assert resumed.firings == run_ticket(normal, BOOK, FEEDBACK, START, at(7, 12)).firings
+    assert any(p.firing.rule == "unassigned" for p in resumed.firings)
+
+
+def test_a_state_of_a_window_that_started_later_is_ignored() -> None:
+    # A run from an instant after the first firing passes over it without applying it; a run
+    # from before must still apply it, whatever the state says.
+    ticket = build([(20, "requester"), (30, "assign"), (200, "agent")])
+    first = run_ticket(ticket, BOOK, FEEDBACK, START, at(6, 12)).firings[0].firing.at
+    late = run_ticket(ticket, BOOK, FEEDBACK, first, first)
+    assert late.firings == ()
+    again = run_ticket(late.ticket, BOOK, FEEDBACK, START, at(6, 12), resume=late.state)
+    assert again.firings == run_ticket(late.ticket, BOOK, FEEDBACK, START, at(6, 12)).firings
+    assert again.firings[0].firing.at == first

@@ -185,6 +185,33 @@ def test_the_cap_per_period_is_respected(store: Store) -> None:
     assert Ledger(store).balance("ann").active == 350  # nothing twice
 
 
+def test_a_late_grant_is_dated_and_capped_in_the_period_it_is_posted(store: Store) -> None:
+    # Two breaches on 31 March (13:00, 15:00) under a cap of 100 a month. On time, the second
+    # is capped to nothing; if the engine catches up only after Ann's purchase on 1 April was
+    # posted, the ledger cannot go back to March: the second grant is posted on 1 April and
+    # counts against April's cap. By posting date, no month ever holds more than the cap.
+    policy = RecoveryPolicy(points=100, cap=100, period="month")
+    day = datetime(2025, 3, 31, 9, tzinfo=timezone.utc)
+    store.tickets.add_many([_ticket("T-0", day), _ticket("T-1", day + 2 * H)])
+    engine = EscalationEngine(store, BOOK, [_rule(policy)])
+    engine.plan_all()
+    engine.run(day + 5 * H)  # T-0's breach, on time
+    purchase = day + 26 * H
+    Ledger(store).earn("ann", 5, at=purchase, key="purchase")
+    engine.run(day + 30 * H)  # catches up with T-1's breach of 31 March
+    entries = Ledger(store).entries("ann")
+    assert [(e.reference, e.points, e.at) for e in entries] == [
+        ("T-0:first_reply:1", 100, day + 4 * H),
+        (None, 5, purchase),
+        ("T-1:first_reply:1", 100, purchase),
+    ]
+    by_month: dict[int, int] = {}
+    for entry in entries:
+        if entry.reason == policy.reason:
+            by_month[entry.at.month] = by_month.get(entry.at.month, 0) + entry.points
+    assert by_month == {3: 100, 4: 100}
+
+
 def test_points_per_target_and_a_fixed_member(store: Store) -> None:
     policy = RecoveryPolicy(points=100, per_target={"first_reply": 30}, reason="goodwill")
     store.tickets.add(_ticket("T-1", T0))

@@ -264,9 +264,10 @@ def run_ticket(
     ``resume`` is the :attr:`TicketRun.state` of an earlier run of the same book and rules on
     this ticket whose firings were all applied (or recorded in ``fired``) since: the walk goes
     on from where that run stopped instead of from the ticket's creation, so the firings
-    before that instant are not looked at again. A state that does not apply (another book
-    or rule set, or a history changed other than by events appended after the instant it
-    stopped at) is ignored. An engine that runs often keeps each ticket's state between runs
+    before that instant are not looked at again. A state that does not apply (another
+    ticket, book or rule set, an earlier run whose window started after this one's, or a
+    history that went on with events at or before the instant it stopped at) is ignored. An
+    engine that runs often keeps each ticket's state between runs
     (:class:`csmcore.services.EscalationEngine` does).
 
     Raises EscalationLoop after ``max_firings`` firings.
@@ -277,7 +278,7 @@ def run_ticket(
     done: set[FiringKey] = set()
     applied: list[PlannedFiring] = []
     static = static_for(book, chosen)
-    resumed = None if resume is None else Walk.resume(resume, static, ticket)
+    resumed = None if resume is None else Walk.resume(resume, static, ticket, to_us(start))
     walk = resumed if resumed is not None else Walk(static, ticket)
     low, high = to_us(start), to_us(end)
     tz = _zone(end)
@@ -327,7 +328,9 @@ def run_ticket(
                         pending = fresh(walk.step())
         if not walk.advance():
             break
-    return TicketRun(ticket=ticket, firings=tuple(applied), next_due=following, state=walk.state())
+    return TicketRun(
+        ticket=ticket, firings=tuple(applied), next_due=following, state=walk.state(to_us(start))
+    )
 
 
 def dry_run(

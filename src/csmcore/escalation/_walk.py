@@ -170,8 +170,8 @@ def static_for(book: SlaBook, rules: tuple[EscalationRule, ...]) -> Static:
         return found
     made = Static(book, rules)
     with _statics_lock:
-        if len(_statics) >= _STATICS_KEPT:
-            _statics.clear()
+        while len(_statics) >= _STATICS_KEPT:  # forget the oldest: states of it stop applying
+            del _statics[next(iter(_statics))]
         _statics[key] = made
     return made
 
@@ -212,16 +212,29 @@ class PlanState:
     :func:`~csmcore.escalation.run_ticket` returns one (:attr:`TicketRun.state`) and takes one
     back (``resume=``): the next run of the same book and rules on the same ticket then starts
     at the instant the last one stopped instead of walking the history from its creation. It
-    is opaque and immutable, and it only ever shortens the walk: a state of another book or
-    rule set, or of a ticket whose history changed other than by events appended after the
-    last instant it visited, is ignored and the walk starts from the creation.
+    is opaque and immutable, and it only ever shortens the walk: a state of another ticket,
+    book or rule set, of a run whose window started later than the new one's, or of a history
+    that went on with events at or before the last instant it visited, is ignored and the walk
+    starts from the creation. Histories only grow at their end (no store rewrites one), so the
+    number of events and the last one's kind and instant tell the history the state saw.
     """
 
-    __slots__ = ("_last", "_levels", "_next_at", "_seen", "_static", "_visited")
+    __slots__ = (
+        "_last",
+        "_levels",
+        "_next_at",
+        "_seen",
+        "_start",
+        "_static",
+        "_ticket_id",
+        "_visited",
+    )
 
     def __init__(
         self,
         static: Static,
+        ticket_id: str,
+        start: int,
         visited: int,
         seen: int,
         last: tuple[type, int],
@@ -229,6 +242,8 @@ class PlanState:
         levels: _LevelStates,
     ) -> None:
         self._static = static
+        self._ticket_id = ticket_id
+        self._start = start
         self._visited = visited
         self._seen = seen
         self._last = last
@@ -261,12 +276,17 @@ class Walk:
         self.t = self.times[0]
 
     @classmethod
-    def resume(cls, state: PlanState, static: Static, ticket: Ticket) -> Walk | None:
+    def resume(cls, state: PlanState, static: Static, ticket: Ticket, start: int) -> Walk | None:
         """The walk ``state`` saved, on ``ticket`` (the saved ticket with events appended
-        after the last instant visited); None when ``state`` does not apply."""
-        if state._static is not static:
+        after the last instant visited) for a run whose window starts after ``start`` (µs);
+        None when ``state`` does not apply."""
+        if state._static is not static or state._ticket_id != ticket.id:
             return None
         events = ticket.events
+        if start < state._start and state._start >= _us_of(events[0].at):
+            # The saved run looked only at firings after its own start: the earlier ones it
+            # passed over were not applied, so this run, starting before, walks them itself.
+            return None
         seen = state._seen
         if len(events) < seen:
             return None
@@ -292,9 +312,9 @@ class Walk:
             walk.finished = True
         return walk
 
-    def state(self) -> PlanState | None:
-        """Where this walk stands, at rest before visiting :attr:`t` (None before any
-        visit: nothing to save)."""
+    def state(self, start: int) -> PlanState | None:
+        """Where this walk stands, at rest before visiting :attr:`t`, for a run whose window
+        started after ``start`` (µs); None before any visit: nothing to save."""
         if self.visited is None:
             return None
         flat: list[object] = []
@@ -308,6 +328,8 @@ class Walk:
         events = self.ticket.events
         return PlanState(
             self.static,
+            self.ticket.id,
+            start,
             self.visited,
             len(events),
             _mark(events[-1]),

@@ -267,7 +267,7 @@ class EscalationEngine:
         rules = self.rules()
         count = 0
         for batch in self._store.tickets.stream(condition or _NOT_CLOSED, batch_size=batch_size):
-            states: dict[str, PlanState] = {}
+            states: dict[str, PlanState | None] = {}
             with self._store.unit_of_work() as uow:
                 firings = role_of(uow, "firings")
                 for ticket in batch:
@@ -280,7 +280,7 @@ class EscalationEngine:
         self, ticket_ids: Sequence[str], rules: tuple[EscalationRule, ...]
     ) -> list[datetime | None]:
         out = []
-        states: dict[str, PlanState] = {}
+        states: dict[str, PlanState | None] = {}
         with self._store.unit_of_work() as uow:
             firings = role_of(uow, "firings")
             for ticket_id in ticket_ids:
@@ -295,7 +295,7 @@ class EscalationEngine:
         ticket: Ticket,
         fired: frozenset[FiringKey] | set[FiringKey],
         rules: tuple[EscalationRule, ...],
-        states: dict[str, PlanState],
+        states: dict[str, PlanState | None],
     ) -> datetime | None:
         # A run over an empty window: nothing fires, the walk goes on to the next firing.
         start = _start(ticket)
@@ -311,11 +311,10 @@ class EscalationEngine:
         )
         due = None if run.next_due is None else run.next_due.astimezone(start.tzinfo)
         firings.plan(ticket.id, version=ticket.version, next_due=due)
-        if run.state is not None:
-            states[ticket.id] = run.state
+        states[ticket.id] = run.state  # None: forget an older one
         return due
 
-    def _keep(self, states: dict[str, PlanState]) -> None:
+    def _keep(self, states: dict[str, PlanState | None]) -> None:
         """Remember where each ticket's walk stopped (after its unit of work committed)."""
         if not self._remember or not states:
             return
@@ -323,7 +322,8 @@ class EscalationEngine:
             kept = self._states
             for ticket_id, state in states.items():
                 kept.pop(ticket_id, None)
-                kept[ticket_id] = state
+                if state is not None:
+                    kept[ticket_id] = state
             over = len(kept) - self._remember
             if over > 0:  # forget the least recently kept
                 for ticket_id in list(itertools.islice(kept, over)):
@@ -386,7 +386,7 @@ class EscalationEngine:
         self, ticket_ids: Sequence[str], now: datetime, rules: tuple[EscalationRule, ...]
     ) -> list[PlannedFiring]:
         applied: list[PlannedFiring] = []
-        states: dict[str, PlanState] = {}
+        states: dict[str, PlanState | None] = {}
         with self._store.unit_of_work() as uow:
             firings = role_of(uow, "firings")
             for ticket_id in ticket_ids:
@@ -410,8 +410,7 @@ class EscalationEngine:
                     version=run.ticket.version,
                     next_due=None if due is None else due.astimezone(_start(ticket).tzinfo),
                 )
-                if run.state is not None:
-                    states[ticket_id] = run.state
+                states[ticket_id] = run.state  # None: forget an older one
         self._keep(states)  # committed: the next run goes on from here
         return applied
 

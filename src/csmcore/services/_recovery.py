@@ -86,7 +86,10 @@ def grant_points(uow: Any, request: PointsGrantRequest) -> list[LedgerEntry]:
     is skipped (so an engine running twice, two engines, or :func:`compensate` as well, grant
     once), and the policy's cap counts the entries of the period, this unit of work's included.
     The grant is dated at the firing instant, or at the member's last entry when that is later
-    (a ledger never goes back in time), so the same request grants the same whenever it runs.
+    (a ledger never goes back in time), and the cap counts the period of that date, as
+    :func:`compensate` does: an engine that catches up after the member's ledger moved on into
+    a later period grants (and caps) the breach in that later period. By the date grants are
+    posted, a member never receives more than the cap in a period.
     The escalation engine calls it for each such request of a firing (its declared
     :func:`~csmcore.services.request_handler`).
 

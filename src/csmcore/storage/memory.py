@@ -452,6 +452,8 @@ class _Ledger:
             with store._lock:
                 if store._closed or store._open_uow is not None:
                     store._check_usable()
+                if type(member_id) is not str:  # checked before it is hashed
+                    c.check_id(member_id, "member_id")
                 state = store._ledgers.get(member_id)
                 if state is None:
                     args = (points, at, key, expires_at, pending_until, spend, reference, reason)
@@ -479,6 +481,8 @@ class _Ledger:
             with store._lock:
                 if store._closed or store._open_uow is not None:
                     store._check_usable()
+                if type(member_id) is not str:  # checked before it is hashed
+                    c.check_id(member_id, "member_id")
                 state = store._ledgers.get(member_id)
                 if state is None:
                     return self._first(member_id, post_redeem, points, at, key, reference, order)
@@ -497,6 +501,8 @@ class _Ledger:
             with store._lock:
                 if store._closed or store._open_uow is not None:
                     store._check_usable()
+                if type(member_id) is not str:  # checked before it is hashed
+                    c.check_id(member_id, "member_id")
                 state = store._ledgers.get(member_id)
                 if state is None:
                     return self._first(member_id, post_refund, redemption_id, at, key, points)
@@ -513,6 +519,8 @@ class _Ledger:
             with store._lock:
                 if store._closed or store._open_uow is not None:
                     store._check_usable()
+                if type(member_id) is not str:  # checked before it is hashed
+                    c.check_id(member_id, "member_id")
                 state = store._ledgers.get(member_id)
                 if state is None:
                     return self._first(member_id, post_expire, at)
