@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from csmcore import conditions as cd
 from csmcore.storage import Store, open_store
-from csmcore.storage._sql import decimal_bounds, fields_json
+from csmcore.storage._sql import fields_json
+from csmcore.storage._sql_values import decimal_bounds
 from csmcore.testing.builders import T0, make_ticket
 from csmcore.tickets import Ticket
 

@@ -145,8 +145,8 @@ def recovery_grants(
     :meth:`csmcore.sla.SlaBook.evaluate` for ``ticket_id``), not yet granted: the keys present
     in ``entries`` (the member's ledger entries) are skipped. Grants are posted at ``at``; the
     cap counts the EARN entries with the policy's ``reason`` in the period of ``at``, so what
-    the member is granted in a period (by the date grants are posted) never exceeds it. Grants of 0 points (a cap
-    reached, a target worth 0) are left out. Pure.
+    the member is granted in a period (by the date grants are posted) never exceeds it.
+    Grants of 0 points (a cap reached, a target worth 0) are left out. Pure.
     """
     require_aware(at, "at")
     at = as_utc(at)

@@ -48,15 +48,9 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from csmcore.errors import CsmError, StorageError, ValidationError
-from csmcore.storage._sql import (
-    DECIMAL_COMPARISONS,
-    Cursor,
-    Dialect,
-    dump_json,
-    json_number,
-    standard_migrations,
-)
+from csmcore.storage._sql import Cursor, Dialect, dump_json, standard_migrations
 from csmcore.storage._sql_store import SqlStore
+from csmcore.storage._sql_values import DECIMAL_COMPARISONS, json_number
 
 __all__ = ["PostgresStore"]
 
