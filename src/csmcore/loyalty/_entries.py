@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import attrs
 
-from csmcore._time import in_range_us, require_aware
+from csmcore._time import MAX_US, MIN_US, in_range_us, require_aware
 from csmcore._values import as_utc, check_text
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.serialization import serializable
@@ -25,6 +25,7 @@ __all__ = [
     "LotDraw",
     "RedemptionOrder",
     "ReturnsPolicy",
+    "check_instant",
     "check_points",
 ]
 
@@ -78,6 +79,27 @@ class RedemptionOrder(enum.Enum):
     """The lot that expires soonest first (lots that never expire last), then the oldest."""
     FIFO = "fifo"
     """The oldest lot first."""
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def check_instant(value: object, argument: str) -> int:
+    """Microseconds since the epoch of an aware, supported datetime; else
+    :class:`~csmcore.errors.NaiveDatetimeError` / ``ValidationError`` naming ``argument``."""
+    if type(value) is datetime and value.tzinfo is not None:
+        try:
+            d = value - _EPOCH
+        except (TypeError, OverflowError):
+            pass
+        else:
+            us = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+            if MIN_US <= us < MAX_US:
+                return us
+    if not isinstance(value, datetime):
+        raise invalid_type(argument, value, "an aware datetime")
+    require_aware(value, argument)
+    return in_range_us(value, argument)
 
 
 def check_points(value: object, argument: str, *, minimum: int = 1) -> int:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Final
 
 import attrs
+
+from csmcore._time import to_us
 
 __all__ = ["Balance", "Lot", "LotStatus"]
 
@@ -60,3 +63,75 @@ class Balance:
     spent: int = 0
     negative: int = 0
     lifetime: int = 0
+
+
+# --- the working state of a lot (LedgerState's, never stored) ---------------------------------
+
+_NEVER: Final = 2**62
+"""The expiry (microseconds) of a lot that never expires: after every supported instant."""
+
+
+class _Lot:
+    """The mutable working state of one lot."""
+
+    __slots__ = (
+        "activated_us",
+        "earned_us",
+        "entry",
+        "expire_recorded",
+        "expires_at",
+        "expires_us",
+        "lot_id",
+        "pending_us",
+        "points",
+        "queued",
+        "remaining",
+        "reversed",
+        "seq",
+    )
+
+    def __init__(
+        self,
+        lot_id: str,
+        seq: int,
+        earned_us: int,
+        points: int,
+        expires_at: datetime | None,
+        pending_until: datetime | None,
+        expires_us: int | None = None,
+    ) -> None:
+        self.lot_id = lot_id
+        self.seq = seq
+        self.earned_us = earned_us
+        self.points = points
+        self.remaining = points
+        self.expires_at = expires_at
+        if expires_us is None:
+            expires_us = _NEVER if expires_at is None else to_us(expires_at)
+        self.expires_us = expires_us
+        self.pending_us = None if pending_until is None else to_us(pending_until)
+        self.activated_us: int | None = None
+        self.expire_recorded = 0
+        self.reversed = 0
+        self.queued = False
+
+    def pending(self, t: int) -> bool:
+        p = self.pending_us
+        if p is None or t >= p:
+            return False
+        a = self.activated_us
+        return a is None or t < a
+
+    def copy(self) -> _Lot:
+        other = _Lot.__new__(_Lot)
+        for name in _Lot.__slots__:
+            setattr(other, name, getattr(self, name))
+        return other
+
+
+def _soonest(lot: _Lot) -> tuple[int, int]:
+    return (lot.expires_us, lot.seq)
+
+
+def _oldest(lot: _Lot) -> int:
+    return lot.seq
