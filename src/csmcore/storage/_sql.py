@@ -41,7 +41,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, Protocol, cast
 
 from csmcore import conditions as cd
-from csmcore.errors import CsmError
+from csmcore.errors import CsmError, ValidationError
 from csmcore.storage import kit as c
 from csmcore.storage._sql_values import (
     DECIMAL_COMPARISONS,
@@ -199,6 +199,27 @@ def _event_json(event: TicketEvent) -> str:
     if "\\u0000" in text or "\\ud" in text:
         c.check_data_text(json.loads(text), f"{type(event).__name__} at {event.at.isoformat()}")
     return text
+
+
+DEFAULT_STATEMENT_TIMEOUT = 30.0
+"""Seconds one statement may run, by default, on either SQL store (``?statement_timeout=``)."""
+
+
+def statement_timeout_option(url: str, options: Mapping[str, str]) -> float:
+    """The ``statement_timeout`` query parameter of a store URL (seconds, from 0 for no limit to
+    2147483, the most a 32-bit count of milliseconds holds), or the default; ValidationError
+    naming the URL and the value otherwise."""
+    raw = options.get("statement_timeout", str(DEFAULT_STATEMENT_TIMEOUT))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 2**31 / 1000:  # also refuses NaN
+        raise ValidationError(
+            f"url={url!r}: statement_timeout={raw!r} is not a number of seconds "
+            "from 0 (no limit) to 2147483"
+        )
+    return seconds
 
 
 class Cursor(Protocol):

@@ -48,7 +48,14 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from csmcore.errors import CsmError, StorageError, ValidationError
-from csmcore.storage._sql import Cursor, Dialect, dump_json, standard_migrations
+from csmcore.storage._sql import (
+    DEFAULT_STATEMENT_TIMEOUT,
+    Cursor,
+    Dialect,
+    dump_json,
+    standard_migrations,
+    statement_timeout_option,
+)
 from csmcore.storage._sql_store import SqlStore
 from csmcore.storage._sql_values import DECIMAL_COMPARISONS, json_number
 
@@ -57,7 +64,6 @@ __all__ = ["PostgresStore"]
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _OWN_PARAMS = ("schema", "pool_min", "pool_max", "pool_timeout", "statement_timeout")
 _DEFAULT_CONNECT_TIMEOUT = 5
-_DEFAULT_STATEMENT_TIMEOUT = 30.0
 
 
 class _PostgresDialect(Dialect):
@@ -234,7 +240,7 @@ class PostgresStore(SqlStore):
         timeout: float = 30.0,
         url: str | None = None,
         connect_timeout: int = _DEFAULT_CONNECT_TIMEOUT,
-        statement_timeout: float = _DEFAULT_STATEMENT_TIMEOUT,
+        statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
     ) -> None:
         if schema is not None and not _SCHEMA_NAME.match(schema):
             raise ValidationError(
@@ -303,16 +309,7 @@ class PostgresStore(SqlStore):
             raise ValidationError(
                 f"url={url!r}: pool_timeout={options['pool_timeout']!r} is not a number of seconds"
             ) from err
-        raw_statement = options.get("statement_timeout", str(_DEFAULT_STATEMENT_TIMEOUT))
-        try:
-            statement_timeout = float(raw_statement)
-        except ValueError:
-            statement_timeout = -1.0
-        if not 0 <= statement_timeout < 2**31 / 1000:
-            raise ValidationError(
-                f"url={url!r}: statement_timeout={raw_statement!r} is not a number of seconds "
-                "from 0 (no limit) to 2147483"
-            )
+        statement_timeout = statement_timeout_option(url, options)
         connect_timeout = _int_option(url, dict(rest), "connect_timeout", _DEFAULT_CONNECT_TIMEOUT)
         return cls(
             conninfo,

@@ -27,7 +27,13 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from csmcore.errors import CsmError, StorageError, ValidationError
-from csmcore.storage._sql import Cursor, Dialect, standard_migrations
+from csmcore.storage._sql import (
+    DEFAULT_STATEMENT_TIMEOUT,
+    Cursor,
+    Dialect,
+    standard_migrations,
+    statement_timeout_option,
+)
 from csmcore.storage._sql_store import SqlStore
 
 __all__ = ["SqliteStore"]
@@ -40,7 +46,6 @@ class _SqliteDialect(Dialect):
     migrations = standard_migrations("TEXT", " WITHOUT ROWID")
 
 
-_DEFAULT_STATEMENT_TIMEOUT = 30.0
 _PROGRESS_STEPS = 10_000
 """SQLite virtual-machine instructions between two checks of the statement's time budget."""
 
@@ -125,7 +130,7 @@ class SqliteStore(SqlStore):
         path: str | os.PathLike[str],
         *,
         timeout: float = 30.0,
-        statement_timeout: float = _DEFAULT_STATEMENT_TIMEOUT,
+        statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
     ) -> None:
         if not 0 <= statement_timeout < 2**31 / 1000:  # also refuses NaN
             raise ValidationError(
@@ -200,16 +205,7 @@ class SqliteStore(SqlStore):
                 f"url={url!r} has unknown parameters {unknown}; the ones accepted are timeout "
                 "and statement_timeout"
             )
-        raw_statement = options.get("statement_timeout", str(_DEFAULT_STATEMENT_TIMEOUT))
-        try:
-            statement_timeout = float(raw_statement)
-        except ValueError:
-            statement_timeout = -1.0
-        if not 0 <= statement_timeout < 2**31 / 1000:
-            raise ValidationError(
-                f"url={url!r}: statement_timeout={raw_statement!r} is not a number of seconds "
-                "from 0 (no limit) to 2147483"
-            )
+        statement_timeout = statement_timeout_option(url, options)
         try:
             timeout = float(options.get("timeout", "30"))
         except ValueError as err:
