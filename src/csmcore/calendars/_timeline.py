@@ -44,6 +44,18 @@ of the local years ``[first_year, stop_year)``, exact for instants in ``[safe_lo
 Fast: TypeAlias = tuple[tzinfo, datetime, datetime, list[datetime], list[timedelta]]
 
 
+def _offset_change(tz: tzinfo, low: int, high: int, before: timedelta | None) -> int:
+    """The first second in ``(low, high]`` at which ``tz``'s UTC offset is no longer ``before``
+    (it is ``before`` at ``low`` and another at ``high``), by bisection."""
+    while high - low > 1:
+        mid = (low + high) // 2
+        if datetime.fromtimestamp(mid, tz).utcoffset() == before:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
 @guard_class
 class BusinessTimeline:
     """Positions on the business-time line of one :class:`BusinessCalendar`.
@@ -329,13 +341,7 @@ class BusinessTimeline:
             if datetime.fromtimestamp(probe, tz).utcoffset() == before:
                 second = probe
                 continue
-            low, high = second, probe
-            while high - low > 1:
-                mid = (low + high) // 2
-                if datetime.fromtimestamp(mid, tz).utcoffset() == before:
-                    low = mid
-                else:
-                    high = mid
+            high = _offset_change(tz, second, probe, before)
             after = datetime.fromtimestamp(high, tz).utcoffset()
             if before is None or after is None:
                 return False
@@ -602,13 +608,7 @@ class BusinessTimeline:
             if datetime.fromtimestamp(probe, tz).utcoffset() == before:
                 second = probe
                 continue
-            low, high = second, probe
-            while high - low > 1:
-                mid = (low + high) // 2
-                if datetime.fromtimestamp(mid, tz).utcoffset() == before:
-                    low = mid
-                else:
-                    high = mid
+            high = _offset_change(tz, second, probe, before)
             changes.append(high * 1_000_000)
             before, second = datetime.fromtimestamp(high, tz).utcoffset(), high
         return changes
