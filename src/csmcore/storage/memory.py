@@ -424,15 +424,26 @@ class _Ledger:
     # Each runs the csmcore.loyalty._post function on the member's state under the lock, where
     # no other writer can come between plan and apply; what it returns, writes and raises is
     # what write() with the same plan gives. Each translates errors in its own body (a try
-    # costs nothing until something is raised; a guard wrapper would cost a call).
+    # costs nothing until something is raised; a guard wrapper would cost a call) around the
+    # shared _post, which holds the lock and finds the member's state.
 
-    def _first(self, member_id: str, post: Callable[..., R], *args: Any) -> R:
-        """``post(state, *args)`` for a member without entries yet (kept if it wrote)."""
-        state = LedgerState(c.check_id(member_id, "member_id"))
-        found = post(state, *args)
-        if state.entries:
-            self._store._ledgers[member_id] = state
-        return found
+    def _post(self, member_id: str, post: Callable[..., R], *args: Any) -> R:
+        """``post(state, *args)`` on ``member_id``'s state under the store's lock (a new state,
+        kept only if it wrote, for a member without entries yet)."""
+        store = self._store
+        with store._lock:
+            if store._closed or store._open_uow is not None:
+                store._check_usable()
+            if type(member_id) is not str:  # checked before it is hashed
+                c.check_id(member_id, "member_id")
+            state = store._ledgers.get(member_id)
+            if state is not None:
+                return post(state, *args)
+            state = LedgerState(c.check_id(member_id, "member_id"))
+            found = post(state, *args)
+            if state.entries:
+                store._ledgers[member_id] = state
+            return found
 
     @inline("MemoryStore.ledger.post_earn")
     def post_earn(
@@ -447,20 +458,19 @@ class _Ledger:
         reference: str | None,
         reason: str | None,
     ) -> LedgerEntry:
-        store = self._store
         try:
-            with store._lock:
-                if store._closed or store._open_uow is not None:
-                    store._check_usable()
-                if type(member_id) is not str:  # checked before it is hashed
-                    c.check_id(member_id, "member_id")
-                state = store._ledgers.get(member_id)
-                if state is None:
-                    args = (points, at, key, expires_at, pending_until, spend, reference, reason)
-                    return self._first(member_id, post_earn, *args)
-                return post_earn(
-                    state, points, at, key, expires_at, pending_until, spend, reference, reason
-                )
+            return self._post(
+                member_id,
+                post_earn,
+                points,
+                at,
+                key,
+                expires_at,
+                pending_until,
+                spend,
+                reference,
+                reason,
+            )
         except PASS:
             raise
         except Exception as err:
@@ -476,17 +486,8 @@ class _Ledger:
         reference: str | None,
         order: RedemptionOrder,
     ) -> LedgerEntry:
-        store = self._store
         try:
-            with store._lock:
-                if store._closed or store._open_uow is not None:
-                    store._check_usable()
-                if type(member_id) is not str:  # checked before it is hashed
-                    c.check_id(member_id, "member_id")
-                state = store._ledgers.get(member_id)
-                if state is None:
-                    return self._first(member_id, post_redeem, points, at, key, reference, order)
-                return post_redeem(state, points, at, key, reference, order)
+            return self._post(member_id, post_redeem, points, at, key, reference, order)
         except PASS:
             raise
         except Exception as err:
@@ -496,17 +497,8 @@ class _Ledger:
     def post_refund(
         self, member_id: str, redemption_id: str, at: datetime, key: str, points: int | None
     ) -> LedgerEntry:
-        store = self._store
         try:
-            with store._lock:
-                if store._closed or store._open_uow is not None:
-                    store._check_usable()
-                if type(member_id) is not str:  # checked before it is hashed
-                    c.check_id(member_id, "member_id")
-                state = store._ledgers.get(member_id)
-                if state is None:
-                    return self._first(member_id, post_refund, redemption_id, at, key, points)
-                return post_refund(state, redemption_id, at, key, points)
+            return self._post(member_id, post_refund, redemption_id, at, key, points)
         except PASS:
             raise
         except Exception as err:
@@ -514,17 +506,8 @@ class _Ledger:
 
     @inline("MemoryStore.ledger.post_expire")
     def post_expire(self, member_id: str, at: datetime) -> list[LedgerEntry]:
-        store = self._store
         try:
-            with store._lock:
-                if store._closed or store._open_uow is not None:
-                    store._check_usable()
-                if type(member_id) is not str:  # checked before it is hashed
-                    c.check_id(member_id, "member_id")
-                state = store._ledgers.get(member_id)
-                if state is None:
-                    return self._first(member_id, post_expire, at)
-                return post_expire(state, at)
+            return self._post(member_id, post_expire, at)
         except PASS:
             raise
         except Exception as err:
