@@ -75,6 +75,29 @@ def test_summary_matches_a_sorted_reference(
     assert (summary.count, summary.excluded) == (n, 3)
 
 
+_durations = st.one_of(
+    st.none(),
+    st.just(timedelta()),  # the one false duration: add_columns' sum skips it, adding nothing
+    st.integers(0, 10**12).map(lambda us: timedelta(microseconds=us)),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(_durations, max_size=30), max_size=5), st.booleans())
+def test_add_columns_equals_adding_one_by_one(
+    columns: list[list[timedelta | None]], keep: bool
+) -> None:
+    one_by_one, at_once = DurationStats(keep_values=keep), DurationStats(keep_values=keep)
+    for column in columns:
+        for value in column:
+            one_by_one.add(value)
+    at_once.add_columns(columns)
+    for stats in (one_by_one, at_once):
+        assert stats.count + stats.excluded == sum(map(len, columns))
+    assert at_once.summary((90,)) == one_by_one.summary((90,))
+    assert at_once.values == one_by_one.values
+
+
 _records = st.lists(metric_records(), max_size=60)
 
 

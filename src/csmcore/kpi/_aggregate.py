@@ -19,9 +19,8 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, tzinfo
-from functools import partial
 from itertools import chain, compress, islice
-from operator import attrgetter, is_not, sub
+from operator import attrgetter, sub
 from typing import Any, Final, Literal
 
 import attrs
@@ -49,7 +48,6 @@ __all__ = [
 Bucket = Literal["day", "week", "month", "quarter"]
 _BUCKETS: Final = ("day", "week", "month", "quarter")
 _US: Final = timedelta(microseconds=1)
-_not_none: Final = partial(is_not, None)
 _UNSOLVED: Final = frozenset({Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD})
 _SLA_SLOT: Final = {SlaState.ACHIEVED: 0, SlaState.BREACHED: 1}
 _PLAIN_DIMENSIONS: Final = frozenset(
@@ -192,9 +190,7 @@ class _Group:
         caller, into :attr:`combos`)."""
         self.tickets += sum(len(cols[0]) for cols in parts)
         for name, i in plan.metric_index:
-            defined = list(filter(_not_none, chain.from_iterable(cols[i] for cols in parts)))
-            n = sum(len(cols[i]) for cols in parts)
-            self.durations[name].add_many(defined, n - len(defined))
+            self.durations[name].add_columns([cols[i] for cols in parts])
         if plan.backlog:
             status, at, created = (
                 list(chain.from_iterable(cols[i] for cols in parts)) for i in plan.backlog_index

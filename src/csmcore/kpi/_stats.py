@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from functools import partial
+from itertools import chain
 from operator import ge, le
 from typing import Final
 
@@ -183,6 +184,21 @@ class DurationStats:
         self.total = sum(values, self.total)
         if self.keep_values:
             self.values += values
+
+    def add_columns(self, columns: Sequence[Sequence[timedelta | None]]) -> None:
+        """Count every value of ``columns`` (lists of trusted values: a ``timedelta``, or
+        None for an undefined one), as :meth:`add` would one by one."""
+        n = sum(map(len, columns))
+        if self.keep_values:
+            defined = [v for column in columns for v in column if v is not None]
+            self.add_many(defined, n - len(defined))
+            return
+        undefined = sum(column.count(None) for column in columns)
+        self.count += n - undefined
+        self.excluded += undefined
+        # a zero duration is the only false one and adds nothing: the sum of the true values
+        # is the sum of the defined ones, without building their list
+        self.total = sum(filter(None, chain.from_iterable(columns)), self.total)
 
     def merge(self, other: DurationStats) -> None:
         """Add everything ``other`` counted into this accumulator."""
