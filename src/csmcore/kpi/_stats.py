@@ -10,9 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from functools import partial
 from itertools import chain
-from operator import ge, le
 from typing import Final
 
 import attrs
@@ -84,8 +82,9 @@ def order_statistics(values: list[timedelta], ranks: Iterable[int]) -> dict[int,
     """The value of each of ``ranks`` (0-based positions in sorted order) among ``values``
     (not empty), exactly, without sorting them all when the ranks are close together.
 
-    A sorted sample of the values brackets the ranks in a window ``[low, high]``; two C-level
-    passes count the values under ``low`` and keep those in the window, and only the window
+    A sorted sample of the values brackets the ranks in a window ``[low, high]``; two passes
+    (list comprehensions: faster than ``filter`` with a ``partial`` comparison) count the values
+    under ``low`` and keep those in the window, and only the window
     is sorted (or, when still large, searched the same way). When the sample misjudged (the
     ranks fall outside the window) or the window is large, all values are sorted instead: the
     answer is the same either way.
@@ -108,10 +107,11 @@ def order_statistics(values: list[timedelta], ranks: Iterable[int]) -> dict[int,
             below = 0
             if i > 0:
                 low = sample[i]
-                window = list(filter(partial(le, low), window))
+                window = [v for v in window if low <= v]
                 below = n - len(window)
             if j < m - 1:
-                window = list(filter(partial(ge, sample[j]), window))
+                high = sample[j]
+                window = [v for v in window if v <= high]
             if below <= wanted[0] and wanted[-1] < below + len(window):
                 if 4 * len(window) <= n:  # still large: select within the window again
                     inner = order_statistics(window, [r - below for r in wanted])
