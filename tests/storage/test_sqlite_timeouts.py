@@ -106,3 +106,61 @@ def test_no_timeout_means_no_progress_handler(tmp_path: Path) -> None:
         assert store.query_once(None, "SELECT 1") == [(1,)]
     finally:
         store.close()
+
+
+def test_a_unit_of_work_sqlite_rolled_back_refuses_further_writes(tmp_path: Path) -> None:
+    # SQLite rolls back the whole transaction when a writing statement is interrupted; a
+    # caller that catches the error and goes on must not get its next writes committed one by
+    # one outside the unit of work (a savepoint or a statement run after the rollback would
+    # start and commit a transaction of its own).
+    store = _open(tmp_path, "?statement_timeout=0.2")
+    try:
+        with store.tx(None, write=True) as cur:
+            cur.run("CREATE TABLE probe (x INTEGER)")
+        refused = "rolled back by SQLite"
+
+        def work() -> None:
+            with store.unit_of_work() as uow:
+                inside = uow.tickets._uow
+                assert inside is not None
+                store.run_one(inside, "INSERT INTO probe VALUES (1)")
+                with pytest.raises(StorageError, match="statement timeout"):
+                    store.run_one(inside, f"INSERT INTO probe {RUNAWAY}")
+                with pytest.raises(StorageError, match=refused):
+                    store.run_one(inside, "INSERT INTO probe VALUES (2)")
+                with pytest.raises(StorageError, match=refused):
+                    uow.firings.plan("T-1", version=1, next_due=None)
+                with pytest.raises(StorageError, match=refused):
+                    store.run(
+                        inside, lambda cur: cur.run("INSERT INTO probe VALUES (3)"), write=True
+                    )
+                with pytest.raises(StorageError, match=refused):
+                    uow.firings.planned("T-1")
+
+        with hang_guard(), pytest.raises(StorageError):  # the unit of work cannot commit
+            work()
+        assert store.query_once(None, "SELECT count(*) FROM probe") == [(0,)]
+        assert store.firings.planned("T-1") is None
+        store.run_one(None, "INSERT INTO probe VALUES (4)")  # the store still works
+        assert store.query_once(None, "SELECT x FROM probe") == [(4,)]
+    finally:
+        store.close()
+
+
+def test_one_statement_in_a_unit_of_work_backs_out_alone(tmp_path: Path) -> None:
+    # run_one runs without a savepoint on SQLite: a failing statement backs out its own rows
+    # and leaves the unit of work's earlier statements and its transaction as they were
+    store = _open(tmp_path)
+    try:
+        with store.tx(None, write=True) as cur:
+            cur.run("CREATE TABLE probe (x INTEGER PRIMARY KEY)")
+        with store.unit_of_work() as uow:
+            inside = uow.tickets._uow
+            assert inside is not None
+            assert store.run_one(inside, "INSERT INTO probe VALUES (1)") == 1
+            with pytest.raises(StorageError):  # the second row conflicts: none of the three
+                store.run_one(inside, "INSERT INTO probe VALUES (2), (1), (3)")
+            assert store.run_one(inside, "INSERT INTO probe VALUES (5)") == 1
+        assert store.query_once(None, "SELECT x FROM probe ORDER BY x") == [(1,), (5,)]
+    finally:
+        store.close()

@@ -118,6 +118,15 @@ class _Bound:
             self._conflicted(err)
             raise
 
+    def _run_one(self, statement: str, params: Sequence[Any] = ()) -> int:
+        """One writing statement (see :meth:`SqlStore.run_one`); its row count."""
+        self._check_open()
+        try:
+            return self._store.run_one(self._uow, statement, params)
+        except ConcurrencyError as err:
+            self._conflicted(err)
+            raise
+
     def _query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self._check_open()
         try:
@@ -502,13 +511,10 @@ class SqlFirings(_Bound, FiringRepositoryBase):
             to_us(f.at),
             to_us(record.recorded_at),
         ]
-        count = self._run(
-            lambda cur: cur.run(
-                f"INSERT INTO csm_firings (key, {_FIRING_COLUMNS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-                row,
-            ),
-            write=True,
+        count = self._run_one(
+            f"INSERT INTO csm_firings (key, {_FIRING_COLUMNS}) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            row,
         )
         return count == 1
 
@@ -530,14 +536,11 @@ class SqlFirings(_Bound, FiringRepositoryBase):
 
     def _plan(self, plan: TicketPlan) -> None:
         params = [plan.ticket_id, min(plan.version, _MAX_INTEGER), _us(plan.next_due)]
-        self._run(
-            lambda cur: cur.run(
-                "INSERT INTO csm_ticket_plans (ticket_id, version, next_due_us) VALUES (?, ?, ?) "
-                "ON CONFLICT (ticket_id) DO UPDATE SET version = excluded.version, "
-                "next_due_us = excluded.next_due_us",
-                params,
-            ),
-            write=True,
+        self._run_one(
+            "INSERT INTO csm_ticket_plans (ticket_id, version, next_due_us) VALUES (?, ?, ?) "
+            "ON CONFLICT (ticket_id) DO UPDATE SET version = excluded.version, "
+            "next_due_us = excluded.next_due_us",
+            params,
         )
 
     def _planned(self, ticket_id: str) -> TicketPlan | None:
@@ -603,17 +606,13 @@ class SqlOutbox(_Bound, OutboxRepositoryBase):
             for m in messages
         ]
 
-        def work(cur: Cursor) -> int:
-            return sum(
-                cur.run(
-                    f"INSERT INTO csm_outbox ({_OUTBOX_COLUMNS}) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-                    row,
-                )
-                for row in rows
-            )
-
-        return self._run(work, write=True)
+        statement = (
+            f"INSERT INTO csm_outbox ({_OUTBOX_COLUMNS}) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+        )
+        if len(rows) == 1:
+            return self._run_one(statement, rows[0])
+        return self._run(lambda cur: sum(cur.run(statement, row) for row in rows), write=True)
 
     def _due(self, at: datetime, limit: int) -> builtins.list[OutboxMessage]:
         rows = self._query(

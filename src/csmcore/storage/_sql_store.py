@@ -184,6 +184,14 @@ class SqlStore(StoreBase, abc.ABC):
             return work(cur)
 
     @exempt("a primitive the roles call behind their own boundary; not an entry point")
+    def run_one(self, uow: Cursor | None, statement: str, params: Sequence[Any] = ()) -> int:
+        """One writing ``statement`` (its row count), in the unit of work or a transaction of
+        its own. In a unit of work it runs in a savepoint, as every operation does; a store
+        subclass whose backend backs out a failed statement by itself and keeps the
+        transaction usable (SQLite) may run it without one."""
+        return self.run(uow, lambda cur: cur.run(statement, params), write=True)
+
+    @exempt("a primitive the roles call behind their own boundary; not an entry point")
     def query_once(
         self, uow: Cursor | None, statement: str, params: Sequence[Any] = ()
     ) -> list[tuple[Any, ...]]:

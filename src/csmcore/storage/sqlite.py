@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl
 
 from csmcore.errors import CsmError, StorageError, ValidationError
@@ -267,11 +267,25 @@ class SqliteStore(SqlStore):
                     conn.execute("ROLLBACK")
                 raise
 
+    def _in_unit(self, uow: Cursor) -> _SqliteCursor:
+        """The cursor of an open unit of work whose transaction is still open. SQLite rolls
+        back the whole transaction after some errors (an interrupted statement, a full disk);
+        a statement run after that would commit on its own, outside the unit of work, so it is
+        refused instead."""
+        cur = cast(_SqliteCursor, uow)
+        if not cur._conn.in_transaction:
+            raise StorageError(
+                f"{self._describe()}: the unit of work's transaction was rolled back by SQLite "
+                "after an earlier error; nothing more can be written in it (start a new unit "
+                "of work)"
+            )
+        return cur
+
     def run(self, uow: Cursor | None, work: Callable[[Cursor], _T], *, write: bool) -> _T:
         """``work(cursor)`` in a new transaction (or the unit of work's savepoint): the same as
         the shared version, without its layers of context managers (appends are short)."""
         if uow is not None:
-            return super().run(uow, work, write=write)
+            return super().run(self._in_unit(uow), work, write=write)
         self._check_usable()
         with self._lock:
             conn = self._conn
@@ -298,7 +312,14 @@ class SqliteStore(SqlStore):
         """One read-only statement; outside a unit of work it runs on its own (SQLite gives
         every statement one consistent snapshot of the file)."""
         if uow is not None:
-            return super().query_once(uow, statement, params)
+            # a read changes nothing, so it needs no savepoint in the unit of work
+            cur = self._in_unit(uow)
+            try:
+                return cur.query(statement, params)
+            except CsmError:
+                raise
+            except Exception as err:
+                self._raise_translated(err)
         self._check_usable()
         with self._lock:
             conn = self._conn
@@ -308,6 +329,20 @@ class SqliteStore(SqlStore):
                 return _SqliteCursor(conn, self._budget).query(statement, params)
             except Exception as err:
                 self._raise_translated(err)
+
+    def run_one(self, uow: Cursor | None, statement: str, params: Sequence[Any] = ()) -> int:
+        """One writing statement. In a unit of work it runs without a savepoint: SQLite backs
+        out the changes of a statement that fails (a constraint, a refused value) and keeps
+        the transaction and the statements before it, which is what the savepoint would do."""
+        if uow is None:
+            return super().run_one(uow, statement, params)
+        cur = self._in_unit(uow)
+        try:
+            return cur.run(statement, params)
+        except CsmError:
+            raise
+        except Exception as err:
+            self._raise_translated(err)
 
     def close(self) -> None:
         """Close the connection (the data stays in the file). Closing twice is harmless."""
