@@ -15,6 +15,7 @@ from csmcore import conditions as cd
 from csmcore.errors import StorageError, ValidationError
 from csmcore.storage import open_store
 from csmcore.storage.sqlite import SqliteStore
+from csmcore.testing.builders import make_ticket
 from tests.guard import hang_guard
 
 RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
@@ -136,11 +137,14 @@ def test_a_unit_of_work_sqlite_rolled_back_refuses_further_writes(tmp_path: Path
                     )
                 with pytest.raises(StorageError, match=refused):
                     uow.firings.planned("T-1")
+                with pytest.raises(StorageError, match=refused):
+                    uow.tickets.add_many([make_ticket("T-2")])
 
         with hang_guard(), pytest.raises(StorageError):  # the unit of work cannot commit
             work()
         assert store.query_once(None, "SELECT count(*) FROM probe") == [(0,)]
         assert store.firings.planned("T-1") is None
+        assert store.tickets.count(cd.Always()) == 0
         store.run_one(None, "INSERT INTO probe VALUES (4)")  # the store still works
         assert store.query_once(None, "SELECT x FROM probe") == [(4,)]
     finally:

@@ -281,11 +281,16 @@ class SqliteStore(SqlStore):
             )
         return cur
 
+    @contextmanager
+    def _savepoint(self, cur: Cursor) -> Iterator[None]:
+        with super()._savepoint(self._in_unit(cur)):
+            yield
+
     def run(self, uow: Cursor | None, work: Callable[[Cursor], _T], *, write: bool) -> _T:
         """``work(cursor)`` in a new transaction (or the unit of work's savepoint): the same as
         the shared version, without its layers of context managers (appends are short)."""
         if uow is not None:
-            return super().run(self._in_unit(uow), work, write=write)
+            return super().run(uow, work, write=write)
         self._check_usable()
         with self._lock:
             conn = self._conn
