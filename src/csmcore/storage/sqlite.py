@@ -318,13 +318,7 @@ class SqliteStore(SqlStore):
         every statement one consistent snapshot of the file)."""
         if uow is not None:
             # a read changes nothing, so it needs no savepoint in the unit of work
-            cur = self._in_unit(uow)
-            try:
-                return cur.query(statement, params)
-            except CsmError:
-                raise
-            except Exception as err:
-                self._raise_translated(err)
+            return self._unsaved(uow, _SqliteCursor.query, statement, params)
         self._check_usable()
         with self._lock:
             conn = self._conn
@@ -341,9 +335,20 @@ class SqliteStore(SqlStore):
         the transaction and the statements before it, which is what the savepoint would do."""
         if uow is None:
             return super().run_one(uow, statement, params)
+        return self._unsaved(uow, _SqliteCursor.run, statement, params)
+
+    def _unsaved(
+        self,
+        uow: Cursor,
+        call: Callable[[_SqliteCursor, str, Sequence[Any]], _T],
+        statement: str,
+        params: Sequence[Any],
+    ) -> _T:
+        """``call(cursor, statement, params)`` in the unit of work, without a savepoint, with
+        the driver's errors translated."""
         cur = self._in_unit(uow)
         try:
-            return cur.run(statement, params)
+            return call(cur, statement, params)
         except CsmError:
             raise
         except Exception as err:
