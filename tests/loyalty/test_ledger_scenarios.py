@@ -305,3 +305,27 @@ def test_replaying_a_broken_history_raises_ledger_corrupt() -> None:
     assert any("debits 11" in p for p in report.problems)
     with pytest.raises(LedgerCorrupt):
         report.raise_for_problems()
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite"])
+def test_expiry_picks_a_key_no_client_write_used(url: str, tmp_path: object) -> None:
+    # a client's key that happens to read like the key an expiry would take: the expiry
+    # takes another one (memory wrote a second entry with the same key, which verify then
+    # refused; SQLite retried against its unique index until ConcurrencyError)
+    if url == "sqlite":
+        url = f"sqlite:///{tmp_path}/ledger.db"
+    store = open_store(url)
+    try:
+        led = Ledger(store)
+        led.earn("bob", 10, at=JAN1, key="order-1", expires_at=JAN1 + DAY)
+        mine = led.earn("bob", 5, at=JAN1, key="expire:bob#1:0")
+        [expired] = led.expire("bob", at=JAN1 + 2 * DAY)
+        assert (expired.kind, expired.points, expired.lot_id) == (EntryKind.EXPIRE, -10, "bob#1")
+        assert expired.key != mine.key
+        assert led.expire("bob", at=JAN1 + 3 * DAY) == []  # recorded once
+        assert led.verify("bob").ok
+        # the client's key still answers with the client's entry
+        assert led.earn("bob", 5, at=JAN1, key="expire:bob#1:0") == mine
+        assert led.balance("bob") == Balance(active=5, expired=10, lifetime=15)
+    finally:
+        store.close()

@@ -31,6 +31,7 @@ from csmcore.loyalty._entries import (
     _NewEntry,
     utc,
 )
+from csmcore.loyalty._plans import expire_key
 from csmcore.loyalty._replay import _NEVER, LedgerState, _Lot, _soonest
 
 __all__ = ["post_earn", "post_expire", "post_redeem", "post_refund"]
@@ -448,6 +449,8 @@ def post_expire(state: LedgerState, at: datetime) -> list[LedgerEntry]:
                 # apply: the lot's expiry recorded (then no longer unrecorded)
                 seq = len(entries) + 1
                 key = f"expire:{lot.lot_id}:{lot.expire_recorded}"
+                if key in by_key:  # a client's write used it: expire_key finds another
+                    key = expire_key(lot, by_key)
                 entry = _new_entry(
                     f"{member}#{seq}",
                     member,
