@@ -11,7 +11,7 @@ import pytest
 from dateutil.relativedelta import relativedelta
 
 from csmcore.conditions import Field
-from csmcore.errors import ValidationError
+from csmcore.errors import IdempotencyConflict, ValidationError
 from csmcore.loyalty import (
     Cap,
     EndOfPeriodExpiry,
@@ -99,6 +99,33 @@ def test_a_retry_with_the_same_key_returns_the_first_entry(ledger: Ledger) -> No
     assert again == first
     assert len(ledger.entries("bob")) == 1
     assert ledger.balance("bob", utc(2026, 5, 3)).active == 2900
+
+
+def test_a_key_used_for_another_write_conflicts(ledger: Ledger) -> None:
+    # the key of a redemption, or of another purchase, is not a retry of this purchase: it
+    # used to come back as if it were the earn (a REDEEM of -100 points as the result)
+    ledger.earn("bob", 500, at=utc(2026, 5, 1), key="gift")
+    ledger.redeem("bob", 100, at=utc(2026, 5, 1), key="basket-1")
+    with pytest.raises(IdempotencyConflict, match="differs in: kind"):
+        earn_points(ledger, SHOP, "bob", Purchase.of(D(50)), at=utc(2026, 5, 2), key="basket-1")
+    first = earn_points(
+        ledger, SHOP, "bob", Purchase.of(D(50), reference="o-1"), at=utc(2026, 5, 2), key="o-1"
+    )
+    assert first is not None
+    with pytest.raises(IdempotencyConflict, match="spend"):
+        earn_points(
+            ledger, SHOP, "bob", Purchase.of(D(70), reference="o-1"), at=utc(2026, 5, 2), key="o-1"
+        )
+    with pytest.raises(IdempotencyConflict, match="reference"):
+        earn_points(
+            ledger, SHOP, "bob", Purchase.of(D(50), reference="o-2"), at=utc(2026, 5, 2), key="o-1"
+        )
+    survey = LoyaltyEvent(name="survey_answered")
+    with pytest.raises(IdempotencyConflict, match="reason"):
+        earn_points(ledger, SHOP, "bob", survey, at=utc(2026, 5, 2), key="o-1")
+    same = Purchase.of(D("50.00"), reference="o-1")
+    assert earn_points(ledger, SHOP, "bob", same, at=utc(2026, 5, 3), key="o-1") == first
+    assert len(ledger.entries("bob")) == 3
 
 
 def test_quote_points_writes_nothing(ledger: Ledger) -> None:

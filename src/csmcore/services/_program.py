@@ -8,10 +8,11 @@ from datetime import datetime, timezone
 from typing import Final
 
 from csmcore._time import require_aware
-from csmcore.errors import ValidationError, invalid_type
+from csmcore.errors import IdempotencyConflict, ValidationError, invalid_type
 from csmcore.loyalty import (
     Activity,
     EarnQuote,
+    EntryKind,
     LedgerEntry,
     LoyaltyEvent,
     LoyaltyMember,
@@ -89,8 +90,10 @@ def earn_points(
     entry with idempotency key ``key``, and return it; None when the quote is 0 points (a
     cap reached, nothing the rules reward: nothing is written).
 
-    Idempotent: when the member already has an entry with ``key`` it is returned as it is,
-    without quoting again (a second quote would count the first entry against the cap).
+    Idempotent: when the member already has the EARN of this activity under ``key`` (the same
+    kind, ``spend`` and reference) it is returned as it is, without quoting again (a second
+    quote would count the first entry against the cap); a ``key`` the member used for anything
+    else raises :class:`~csmcore.errors.IdempotencyConflict`, writing nothing.
     The entry carries the quote's expiry and pending instant (:data:`UNTIL_ACTIVATED` for
     points awaiting an explicit activation), the purchase amount as ``spend`` (what spend
     tiers count), the activity reference and its kind as ``reason`` (what caps count).
@@ -99,6 +102,7 @@ def earn_points(
         raise invalid_type("activity", activity, "a Purchase or a LoyaltyEvent")
     for entry in ledger.entries(member_id):
         if entry.key == key:
+            _check_retry(entry, activity, key)
             return entry
     found = quote_points(ledger, program, member_id, activity, at=at)
     if found.points == 0:
@@ -117,6 +121,30 @@ def earn_points(
         reference=activity.reference,
         reason=found.kind,
     )
+
+
+def _check_retry(entry: LedgerEntry, activity: Activity, key: str) -> None:
+    """IdempotencyConflict unless ``entry`` (written with ``key``) is the EARN of this very
+    activity: same kind, money and reference (its points and instant are not compared: a
+    retry may come later, when a new quote would differ)."""
+    differs = []
+    if entry.kind is not EntryKind.EARN:
+        differs.append("kind")
+    if entry.reason != activity.kind:
+        differs.append("activity kind (reason)")
+    if entry.spend != activity.amount:
+        differs.append("spend")
+    if entry.reference != activity.reference:
+        differs.append("reference")
+    if differs:
+        raise IdempotencyConflict(
+            f"key={key!r} was already used for entry {entry.entry_id!r} "
+            f"({entry.kind.value}, {entry.points} points at {entry.at.isoformat()}) with "
+            f"another payload (differs in: {', '.join(differs)}); use a new key for a new "
+            "activity, or the same activity to get the original entry",
+            field="key",
+            value=key,
+        )
 
 
 def loyalty_member(ledger: Ledger, program: Program, member_id: str, at: datetime) -> LoyaltyMember:
