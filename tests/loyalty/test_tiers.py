@@ -183,8 +183,8 @@ def test_yearly_review_reports_the_members_whose_tier_changes() -> None:
 
 def test_partial_returns_on_spend_give_back_the_exact_money() -> None:
     # 200.00 for 7 points, returned one point at a time: the seven returns subtract exactly
-    # 200.00 (shares of the money in cents: 28.57, 28.57, 28.57, 28.58...), so the 1,000.00 spent
-    # afterwards reaches silver. Each return as spend x 1/7 at 28 digits left 999.99...99.
+    # 200.00 (shares of the money in cents: 28.57, 28.57, 28.57, 28.58...), so the 1,000.00
+    # spent afterwards reaches silver. Each return as spend x 1/7 at 28 digits left 999.99...
     from csmcore.loyalty import LedgerState
 
     p = TierPolicy(tiers=[Tier(name="silver", threshold=1000)], basis="spend")
