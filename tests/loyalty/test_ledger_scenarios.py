@@ -329,3 +329,25 @@ def test_expiry_picks_a_key_no_client_write_used(url: str, tmp_path: object) -> 
         assert led.balance("bob") == Balance(active=5, expired=10, lifetime=15)
     finally:
         store.close()
+
+
+def test_verify_catches_a_credit_with_draws_and_an_expiry_of_no_expired_points() -> None:
+    import attrs
+
+    led = ledger()
+    led.earn("ann", 100, at=JAN1, key="o1", expires_at=JAN1 + 10 * DAY)
+    led.adjust("ann", -5, at=JAN1 + DAY, key="fix", reason="typo")
+    led.expire("ann", at=JAN1 + 11 * DAY)
+    earn, adjust, expire = led.entries("ann")
+    assert verify_entries("ann", [earn, adjust, expire]).ok
+    # the debit of 5 turned into a credit of 5 that still names the lot it drew from
+    credit = attrs.evolve(adjust, points=5)
+    report = verify_entries("ann", [earn, credit, expire])
+    assert any("credit" in p and "draws" in p for p in report.problems), report.problems
+    # an expiry of +95 (or 0) records no expired points
+    for points in (95, 0):
+        forged = attrs.evolve(expire, points=points)
+        report = verify_entries("ann", [earn, adjust, forged])
+        assert any("records" in p for p in report.problems), report.problems
+        with pytest.raises(LedgerCorrupt, match="ann#3"):
+            LedgerState.replay("ann", [earn, adjust, forged])
