@@ -169,7 +169,8 @@ def post_earn(
                 expires_us = MIN_US  # out of range: the general way says so
         else:
             expires_us = MIN_US  # another time zone: the general way
-        if MIN_US <= t < expires_us and t >= state.last_us:
+        # t < MAX_US too: a lot that never expires (expires_us _NEVER) does not bound t
+        if MIN_US <= t < expires_us and t >= state.last_us and t < MAX_US:
             member = state.member_id
             entries = state.entries
             seq = len(entries) + 1
