@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from dateutil.relativedelta import relativedelta
@@ -285,3 +286,52 @@ def test_compensate_respects_the_monthly_cap_across_tickets(ledger: Ledger) -> N
 def test_compensate_refuses_something_else_than_a_ticket(ledger: Ledger) -> None:
     with pytest.raises(ValidationError, match="a Ticket"):
         compensate(ledger, RecoveryPolicy(points=1), "T-1", [], at(6, 18))  # type: ignore[arg-type]
+
+
+class _Racing:
+    """A store whose ``ledger`` role runs ``before`` once, just before the first write goes
+    through: another process compensating between this one's reading and writing."""
+
+    roles = frozenset({"ledger"})
+
+    def __init__(self, store: Any, before: Any) -> None:
+        self._inner = store.ledger
+        self._before = before
+        self.ledger = self
+
+    def read(self, member_id: str, view: Any) -> Any:
+        return self._inner.read(member_id, view)
+
+    def write(self, member_ids: Any, plan: Any) -> Any:
+        before, self._before = self._before, None
+        if before is not None:
+            before()
+        return self._inner.write(member_ids, plan)
+
+    def members(self) -> list[str]:
+        return list(self._inner.members())
+
+
+def test_concurrent_compensations_never_exceed_the_cap() -> None:
+    # two runs (two tickets of one requester) at once: the cap (250 a month) must hold by
+    # the entries written, not by what each run read before the other wrote (it gave 300)
+    store = open_store("memory://")
+    policy = RecoveryPolicy(points=100, cap=250)
+    first = breached_ticket()  # two breaches: 200
+    second, _ = Ticket.create(
+        at=at(6, 9),
+        ticket_id="T-2",
+        created_by=Role.REQUESTER,
+        channel="email",
+        priority="normal",
+        requester="ann@example.com",
+    )  # first reply due 11:00: breached
+    other = Ledger(store)
+
+    def meanwhile() -> None:
+        compensate(other, policy, first, SLA.evaluate(first, at(6, 18)), at(6, 18))
+
+    racing = Ledger(_Racing(store, meanwhile))
+    granted = compensate(racing, policy, second, SLA.evaluate(second, at(6, 18)), at(6, 18))
+    assert [e.points for e in granted] == [50]
+    assert other.balance("ann@example.com").active == 250
