@@ -335,3 +335,18 @@ def test_concurrent_compensations_never_exceed_the_cap() -> None:
     granted = compensate(racing, policy, second, SLA.evaluate(second, at(6, 18)), at(6, 18))
     assert [e.points for e in granted] == [50]
     assert other.balance("ann@example.com").active == 250
+
+
+def test_concurrent_purchases_never_earn_past_the_cap() -> None:
+    # two purchases of one member posted at once: 2,500 then 1,000 under a cap of 3,000 a
+    # month; the second must get the 500 left, not the 1,000 it quoted before the first wrote
+    store = open_store("memory://")
+    other = Ledger(store)
+
+    def meanwhile() -> None:
+        earn_points(other, SHOP, "ann", Purchase.of(D(2500)), at=utc(2026, 3, 1), key="o1")
+
+    racing = Ledger(_Racing(store, meanwhile))
+    entry = earn_points(racing, SHOP, "ann", Purchase.of(D(1000)), at=utc(2026, 3, 1), key="o2")
+    assert entry is not None
+    assert (entry.points, other.balance("ann").active) == (500, 3000)

@@ -3,7 +3,7 @@ loyalty member conditions read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Final
 
@@ -14,6 +14,7 @@ from csmcore.loyalty import (
     EarnQuote,
     EntryKind,
     LedgerEntry,
+    LedgerState,
     LoyaltyEvent,
     LoyaltyMember,
     Program,
@@ -71,7 +72,14 @@ def quote_points(
     """What ``activity`` earns ``member_id`` at ``at``: the member's tier (when the program has
     tiers) and cap usage come from the ledger's entries up to ``at``. Writes nothing."""
     require_aware(at, "at")
-    entries = list(ledger.entries(member_id, until=at))
+    return _quote(program, list(ledger.entries(member_id, until=at)), activity, at)
+
+
+def _quote(
+    program: Program, entries: list[LedgerEntry], activity: Activity, at: datetime
+) -> EarnQuote:
+    """``program.quote`` of ``activity`` at ``at`` for a member of these entries (up to
+    ``at``): their tier and cap usage."""
     tier = None if program.tiers is None else tier_status(program.tiers, entries, at).tier
     counted = cap_usage(program.caps, entries, at)
     return program.quote(activity, at=at, tier=tier, counted=counted)
@@ -100,27 +108,41 @@ def earn_points(
     """
     if not isinstance(activity, Purchase | LoyaltyEvent):
         raise invalid_type("activity", activity, "a Purchase or a LoyaltyEvent")
-    for entry in ledger.entries(member_id):
-        if entry.key == key:
-            _check_retry(entry, activity, key)
-            return entry
-    found = quote_points(ledger, program, member_id, activity, at=at)
-    if found.points == 0:
-        return None
-    pending_until = found.pending_until
-    if found.pending and pending_until is None:
-        pending_until = UNTIL_ACTIVATED
-    return ledger.earn(
-        member_id,
-        found.points,
-        at=at,
-        key=key,
-        expires_at=found.expires_at,
-        pending_until=pending_until,
-        spend=found.spend,
-        reference=activity.reference,
-        reason=found.kind,
-    )
+    require_aware(at, "at")
+    result: list[LedgerEntry | None] = [None]
+
+    def plan(states: Mapping[str, LedgerState]) -> list[LedgerEntry]:
+        # quoted on the member's state as the write finds it, so a purchase posted meanwhile
+        # counts against the caps and the tier (the version check plans again when another
+        # writer came first)
+        state = states[member_id]
+        found = state.by_key.get(key) if isinstance(key, str) else None
+        if found is not None:
+            _check_retry(found, activity, key)
+            result[0] = found
+            return []
+        quote = _quote(program, [e for e in state.entries if e.at <= at], activity, at)
+        result[0] = None
+        if quote.points == 0:
+            return []
+        pending_until = quote.pending_until
+        if quote.pending and pending_until is None:
+            pending_until = UNTIL_ACTIVATED
+        entry = state.plan_earn(
+            quote.points,
+            at=at,
+            key=key,
+            expires_at=quote.expires_at,
+            pending_until=pending_until,
+            spend=quote.spend,
+            reference=activity.reference,
+            reason=quote.kind,
+        )
+        result[0] = entry
+        return [entry]
+
+    ledger.repository.write((member_id,), plan)
+    return result[0]
 
 
 def _check_retry(entry: LedgerEntry, activity: Activity, key: str) -> None:
