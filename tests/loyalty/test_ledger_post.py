@@ -239,6 +239,11 @@ def test_the_memory_ledger_posts_in_one_step_behind_the_error_boundary() -> None
         ledger.earn(cast(Any, ["x"]), 5, at=T0, key="order-9")
     with pytest.raises(ValidationError, match="member_id"):
         role.post_expire("", T0)
+    # the general writes name it too (they said "_Ledger.write: TypeError: unhashable type")
+    with pytest.raises(InvalidType, match=r"member_id=\['x'\] is a list; expected a non-empty"):
+        ledger.activate(cast(Any, ["x"]), "x#1", at=T0, key="go")
+    with pytest.raises(InvalidType, match=r"member_id=\['x'\] is a list; expected a non-empty"):
+        ledger.adjust(cast(Any, ["x"]), 5, at=T0, key="fix", reason="typo")
     store.close()
     with pytest.raises(CsmError):
         ledger.earn("ann", 5, at=T0 + HOUR, key="order-2")
