@@ -87,6 +87,48 @@ def test_decimal_amounts_are_exact_where_floats_are_not() -> None:
     assert quote.spend == D("0.30")
 
 
+@pytest.mark.parametrize(
+    ("rule", "lines", "expected"),
+    [
+        # 1 point per 3.00 on three lines of 1.00: exactly 1 point (1/3 + 1/3 + 1/3)
+        (SpendRule(name="base", points=D(1), per=D(3)), ("1.00", "1.00", "1.00"), 1),
+        # 3 points per 7.50 on 2.50: exactly 1 point (2.50 / 7.50 = 1/3, times 3)
+        (SpendRule(name="base", points=D(3), per=D("7.50")), ("2.50",), 1),
+        # 6 points per 9.00 on 3.00: exactly 2 points
+        (SpendRule(name="base", points=D(6), per=D(9)), ("3.00",), 2),
+    ],
+)
+def test_an_exact_whole_number_of_points_is_not_rounded_away(
+    rule: SpendRule, lines: tuple[str, ...], expected: int
+) -> None:
+    # dividing each line by `per` first left 0.999...9 (60 digits) where the exact value is a
+    # whole number, which Rounding.DOWN turned into one point less
+    purchase = Purchase(lines=tuple(PurchaseLine(amount=D(a)) for a in lines))
+    quote = program(rule).quote(purchase, at=AT)
+    assert quote.breakdown[0].exact == expected
+    assert quote.points == expected
+
+
+def test_rounding_up_an_exact_whole_number_after_a_multiplier_keeps_it() -> None:
+    # 2 points per 3.00 at x1.5 on 1.00 is exactly 1 point; 0.666...67 x 1.5 = 1.000...005
+    # was rounded UP to 2
+    rule = SpendRule(name="base", points=D(2), per=D(3), rounding=Rounding.UP)
+    bonus = Multiplier(name="x1.5", factor=D("1.5"))
+    quote = program(rule, multipliers=[bonus]).quote(Purchase.of(D("1.00")), at=AT)
+    assert quote.breakdown[0].exact == 1
+    assert quote.points == 1
+
+
+def test_an_exact_half_point_follows_the_rounding_mode_after_a_division() -> None:
+    # 1 point per 11.00 on eleven lines of 0.50: exactly 0.5, which HALF_UP makes 1 (each line
+    # divided first added up to 0.4999...96, rounded to 0)
+    rule = SpendRule(name="base", points=D(1), per=D(11), rounding=Rounding.HALF_UP)
+    purchase = Purchase(lines=tuple(PurchaseLine(amount=D("0.50")) for _ in range(11)))
+    quote = program(rule).quote(purchase, at=AT)
+    assert quote.breakdown[0].exact == D("0.5")
+    assert quote.points == 1
+
+
 def test_a_rule_rounds_once_over_its_lines_not_per_line() -> None:
     # books 12.70 at x2 = 25.40, food 5.65 at x1 = 5.65: 31.05 -> 31 (per line: 25 + 5 = 30)
     rule = SpendRule(name="base", points=D(1))

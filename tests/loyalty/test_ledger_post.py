@@ -239,6 +239,39 @@ def test_the_memory_ledger_posts_in_one_step_behind_the_error_boundary() -> None
         ledger.earn(cast(Any, ["x"]), 5, at=T0, key="order-9")
     with pytest.raises(ValidationError, match="member_id"):
         role.post_expire("", T0)
+    # the general writes name it too (they said "_Ledger.write: TypeError: unhashable type")
+    with pytest.raises(InvalidType, match=r"member_id=\['x'\] is a list; expected a non-empty"):
+        ledger.activate(cast(Any, ["x"]), "x#1", at=T0, key="go")
+    with pytest.raises(InvalidType, match=r"member_id=\['x'\] is a list; expected a non-empty"):
+        ledger.adjust(cast(Any, ["x"]), 5, at=T0, key="fix", reason="typo")
     store.close()
     with pytest.raises(CsmError):
         ledger.earn("ann", 5, at=T0 + HOUR, key="order-2")
+
+
+_LAST = datetime(9998, 12, 29, 23, 59, 59, 999_999, tzinfo=timezone.utc)
+_FIRST = datetime(3, 1, 2, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        _LAST,
+        _LAST + timedelta(microseconds=1),  # the first instant out of range
+        datetime(9999, 6, 1, tzinfo=timezone.utc),
+        _FIRST,
+        _FIRST - timedelta(microseconds=1),
+    ],
+)
+@pytest.mark.parametrize("kind", ["earn", "redeem", "refund", "expire"])
+def test_posting_and_planning_agree_at_the_ends_of_the_range(when: datetime, kind: str) -> None:
+    # an EARN without expiry at an instant past the range was written by the one-step way
+    # (9999-06-01 on memory), where planning (and SQLite, PostgreSQL) refuse it
+    posted, planned = LedgerState("ann"), LedgerState("ann")
+    for state in (posted, planned):
+        state.apply(state.plan_earn(10, at=_FIRST, key="seed"))
+        state.apply(state.plan_redeem(4, at=_FIRST, key="spent"))
+    request = (kind, when, "k1", 3, None, 0, "ann#2")
+    assert _outcome(posted, True, request) == _outcome(planned, False, request)
+    assert posted.entries == planned.entries
+    assert _internals(posted) == _internals(planned)

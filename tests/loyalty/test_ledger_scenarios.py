@@ -305,3 +305,49 @@ def test_replaying_a_broken_history_raises_ledger_corrupt() -> None:
     assert any("debits 11" in p for p in report.problems)
     with pytest.raises(LedgerCorrupt):
         report.raise_for_problems()
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite"])
+def test_expiry_picks_a_key_no_client_write_used(url: str, tmp_path: object) -> None:
+    # a client's key that happens to read like the key an expiry would take: the expiry
+    # takes another one (memory wrote a second entry with the same key, which verify then
+    # refused; SQLite retried against its unique index until ConcurrencyError)
+    if url == "sqlite":
+        url = f"sqlite:///{tmp_path}/ledger.db"
+    store = open_store(url)
+    try:
+        led = Ledger(store)
+        led.earn("bob", 10, at=JAN1, key="order-1", expires_at=JAN1 + DAY)
+        mine = led.earn("bob", 5, at=JAN1, key="expire:bob#1:0")
+        [expired] = led.expire("bob", at=JAN1 + 2 * DAY)
+        assert (expired.kind, expired.points, expired.lot_id) == (EntryKind.EXPIRE, -10, "bob#1")
+        assert expired.key != mine.key
+        assert led.expire("bob", at=JAN1 + 3 * DAY) == []  # recorded once
+        assert led.verify("bob").ok
+        # the client's key still answers with the client's entry
+        assert led.earn("bob", 5, at=JAN1, key="expire:bob#1:0") == mine
+        assert led.balance("bob") == Balance(active=5, expired=10, lifetime=15)
+    finally:
+        store.close()
+
+
+def test_verify_catches_a_credit_with_draws_and_an_expiry_of_no_expired_points() -> None:
+    import attrs
+
+    led = ledger()
+    led.earn("ann", 100, at=JAN1, key="o1", expires_at=JAN1 + 10 * DAY)
+    led.adjust("ann", -5, at=JAN1 + DAY, key="fix", reason="typo")
+    led.expire("ann", at=JAN1 + 11 * DAY)
+    earn, adjust, expire = led.entries("ann")
+    assert verify_entries("ann", [earn, adjust, expire]).ok
+    # the debit of 5 turned into a credit of 5 that still names the lot it drew from
+    credit = attrs.evolve(adjust, points=5)
+    report = verify_entries("ann", [earn, credit, expire])
+    assert any("credit" in p and "draws" in p for p in report.problems), report.problems
+    # an expiry of +95 (or 0) records no expired points
+    for points in (95, 0):
+        forged = attrs.evolve(expire, points=points)
+        report = verify_entries("ann", [earn, adjust, forged])
+        assert any("records" in p for p in report.problems), report.problems
+        with pytest.raises(LedgerCorrupt, match="ann#3"):
+            LedgerState.replay("ann", [earn, adjust, forged])

@@ -5,8 +5,10 @@ never below what the running window meets, programs round-trip through data."""
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from dateutil.relativedelta import relativedelta
 from hypothesis import given, settings
@@ -155,6 +157,64 @@ def test_quotes_are_never_negative_and_add_up(
         assert abs(part.points - part.exact) < 1  # rounding moves less than one point
     if quote.expires_at is not None:
         assert quote.expires_at > at
+
+
+def _rounded(value: Fraction, rounding: Rounding) -> int:
+    """``value`` rounded as ``rounding`` says, worked out on an exact fraction."""
+    low, high = math.floor(value), math.ceil(value)
+    if rounding is Rounding.DOWN:
+        return low
+    if rounding is Rounding.UP:
+        return high
+    rest = value - low
+    if rest != Fraction(1, 2):
+        return high if rest > Fraction(1, 2) else low
+    return high if rounding is Rounding.HALF_UP or low % 2 else low
+
+
+# small round amounts and rates often make whole or half points exactly (1.00 / 3 x 3)
+_cents = st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False) | st.sampled_from(
+    [Decimal("0.50"), Decimal("1.00"), Decimal("2.50"), Decimal(3)]
+)
+_rates = st.decimals(
+    min_value=Decimal("0.01"), max_value=1000, places=2, allow_nan=False
+) | st.sampled_from([Decimal("1.5"), Decimal(2), Decimal(3), Decimal("7.50"), Decimal(11)])
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(_cents, min_size=1, max_size=8),
+    _rates,
+    _rates,
+    st.lists(_rates, max_size=3),
+    st.sampled_from(Rounding),
+    st.sampled_from(Stacking),
+)
+def test_a_spend_rule_rounds_the_exact_value(
+    amounts: list[Decimal],
+    per: Decimal,
+    points: Decimal,
+    factors: list[Decimal],
+    rounding: Rounding,
+    stacking: Stacking,
+) -> None:
+    # the points are the exact rational value (lines x multipliers x points / per) rounded
+    # once: a division per line left 0.999...9 where the value is exactly 1
+    program = Program(
+        name="shop",
+        rules=[SpendRule(name="base", points=points, per=per, rounding=rounding)],
+        multipliers=[Multiplier(name=f"m{i}", factor=f) for i, f in enumerate(factors)],
+        stacking=stacking,
+    )
+    purchase = Purchase(lines=tuple(PurchaseLine(amount=a) for a in amounts))
+    factor = Fraction(1)
+    if stacking is Stacking.MULTIPLY:
+        for f in factors:
+            factor *= Fraction(f)
+    elif factors:
+        factor = Fraction(max(factors))
+    exact = sum(map(Fraction, amounts), Fraction(0)) * factor * Fraction(points) / Fraction(per)
+    assert program.quote(purchase, at=utc(2026, 1, 1)).points == _rounded(exact, rounding)
 
 
 @settings(max_examples=100)

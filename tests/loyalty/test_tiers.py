@@ -179,3 +179,23 @@ def test_yearly_review_reports_the_members_whose_tier_changes() -> None:
         ("C-1", "gold", "silver"),
         ("C-3", "silver", None),
     ]
+
+
+def test_partial_returns_on_spend_give_back_the_exact_money() -> None:
+    # 200.00 for 7 points, returned one point at a time: the seven returns subtract exactly
+    # 200.00 (shares of the money in cents: 28.57, 28.57, 28.57, 28.58...), so the 1,000.00
+    # spent afterwards reaches silver. Each return as spend x 1/7 at 28 digits left 999.99...
+    from csmcore.loyalty import LedgerState
+
+    p = TierPolicy(tiers=[Tier(name="silver", threshold=1000)], basis="spend")
+    state = LedgerState("ann")
+    order = state.plan_earn(7, at=utc(2026, 1, 1), key="o1", spend=Decimal("200.00"))
+    state.apply(order)
+    for n in range(7):
+        state.apply(state.plan_reverse(order.entry_id, at=utc(2026, 1, 2), key=f"r{n}", points=1))
+    state.apply(state.plan_earn(1000, at=utc(2026, 1, 3), key="o2", spend=Decimal("1000.00")))
+    status = tier_status(p, state.entries, utc(2026, 1, 4))
+    assert (status.tier, status.qualifying) == ("silver", Decimal("1000.00"))
+    # halfway: 4 of 7 points returned, 114.29 of the 200.00 (4/7 of it, to the cent)
+    halfway = tier_status(p, state.entries[:5], utc(2026, 1, 2))
+    assert halfway.qualifying == Decimal("85.71")

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from dateutil.relativedelta import relativedelta
 
 from csmcore.conditions import Field
-from csmcore.errors import ValidationError
+from csmcore.errors import IdempotencyConflict, ValidationError
 from csmcore.loyalty import (
     Cap,
     EndOfPeriodExpiry,
@@ -99,6 +100,33 @@ def test_a_retry_with_the_same_key_returns_the_first_entry(ledger: Ledger) -> No
     assert again == first
     assert len(ledger.entries("bob")) == 1
     assert ledger.balance("bob", utc(2026, 5, 3)).active == 2900
+
+
+def test_a_key_used_for_another_write_conflicts(ledger: Ledger) -> None:
+    # the key of a redemption, or of another purchase, is not a retry of this purchase: it
+    # used to come back as if it were the earn (a REDEEM of -100 points as the result)
+    ledger.earn("bob", 500, at=utc(2026, 5, 1), key="gift")
+    ledger.redeem("bob", 100, at=utc(2026, 5, 1), key="basket-1")
+    with pytest.raises(IdempotencyConflict, match="differs in: kind"):
+        earn_points(ledger, SHOP, "bob", Purchase.of(D(50)), at=utc(2026, 5, 2), key="basket-1")
+    first = earn_points(
+        ledger, SHOP, "bob", Purchase.of(D(50), reference="o-1"), at=utc(2026, 5, 2), key="o-1"
+    )
+    assert first is not None
+    with pytest.raises(IdempotencyConflict, match="spend"):
+        earn_points(
+            ledger, SHOP, "bob", Purchase.of(D(70), reference="o-1"), at=utc(2026, 5, 2), key="o-1"
+        )
+    with pytest.raises(IdempotencyConflict, match="reference"):
+        earn_points(
+            ledger, SHOP, "bob", Purchase.of(D(50), reference="o-2"), at=utc(2026, 5, 2), key="o-1"
+        )
+    survey = LoyaltyEvent(name="survey_answered")
+    with pytest.raises(IdempotencyConflict, match="reason"):
+        earn_points(ledger, SHOP, "bob", survey, at=utc(2026, 5, 2), key="o-1")
+    same = Purchase.of(D("50.00"), reference="o-1")
+    assert earn_points(ledger, SHOP, "bob", same, at=utc(2026, 5, 3), key="o-1") == first
+    assert len(ledger.entries("bob")) == 3
 
 
 def test_quote_points_writes_nothing(ledger: Ledger) -> None:
@@ -258,3 +286,67 @@ def test_compensate_respects_the_monthly_cap_across_tickets(ledger: Ledger) -> N
 def test_compensate_refuses_something_else_than_a_ticket(ledger: Ledger) -> None:
     with pytest.raises(ValidationError, match="a Ticket"):
         compensate(ledger, RecoveryPolicy(points=1), "T-1", [], at(6, 18))  # type: ignore[arg-type]
+
+
+class _Racing:
+    """A store whose ``ledger`` role runs ``before`` once, just before the first write goes
+    through: another process compensating between this one's reading and writing."""
+
+    roles = frozenset({"ledger"})
+
+    def __init__(self, store: Any, before: Any) -> None:
+        self._inner = store.ledger
+        self._before = before
+        self.ledger = self
+
+    def read(self, member_id: str, view: Any) -> Any:
+        return self._inner.read(member_id, view)
+
+    def write(self, member_ids: Any, plan: Any) -> Any:
+        before, self._before = self._before, None
+        if before is not None:
+            before()
+        return self._inner.write(member_ids, plan)
+
+    def members(self) -> list[str]:
+        return list(self._inner.members())
+
+
+def test_concurrent_compensations_never_exceed_the_cap() -> None:
+    # two runs (two tickets of one requester) at once: the cap (250 a month) must hold by
+    # the entries written, not by what each run read before the other wrote (it gave 300)
+    store = open_store("memory://")
+    policy = RecoveryPolicy(points=100, cap=250)
+    first = breached_ticket()  # two breaches: 200
+    second, _ = Ticket.create(
+        at=at(6, 9),
+        ticket_id="T-2",
+        created_by=Role.REQUESTER,
+        channel="email",
+        priority="normal",
+        requester="ann@example.com",
+    )  # first reply due 11:00: breached
+    other = Ledger(store)
+
+    def meanwhile() -> None:
+        compensate(other, policy, first, SLA.evaluate(first, at(6, 18)), at(6, 18))
+
+    racing = Ledger(_Racing(store, meanwhile))
+    granted = compensate(racing, policy, second, SLA.evaluate(second, at(6, 18)), at(6, 18))
+    assert [e.points for e in granted] == [50]
+    assert other.balance("ann@example.com").active == 250
+
+
+def test_concurrent_purchases_never_earn_past_the_cap() -> None:
+    # two purchases of one member posted at once: 2,500 then 1,000 under a cap of 3,000 a
+    # month; the second must get the 500 left, not the 1,000 it quoted before the first wrote
+    store = open_store("memory://")
+    other = Ledger(store)
+
+    def meanwhile() -> None:
+        earn_points(other, SHOP, "ann", Purchase.of(D(2500)), at=utc(2026, 3, 1), key="o1")
+
+    racing = Ledger(_Racing(store, meanwhile))
+    entry = earn_points(racing, SHOP, "ann", Purchase.of(D(1000)), at=utc(2026, 3, 1), key="o2")
+    assert entry is not None
+    assert (entry.points, other.balance("ann").active) == (500, 3000)

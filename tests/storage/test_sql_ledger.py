@@ -140,3 +140,34 @@ def test_a_unit_of_work_starts_from_the_cache_and_never_changes_it(tmp_path: Pat
         assert ledger.verify("ann").ok
     finally:
         store.close()
+
+
+def test_a_read_does_not_fail_when_a_writer_commits_while_it_catches_up(
+    postgres_factory: PostgresFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # at READ COMMITTED each statement sees the latest commits: an entry committed between
+    # the read of the member's last seq and the read of the entries after the cached ones was
+    # read too, and the read raised ConcurrencyError ("changed while it was read"); the
+    # entries read are now bounded by the seq read first
+    from csmcore.storage._sql_ledger import SqlLedger
+
+    store = postgres_factory()
+    other = open_store(store.url)  # another pool: another connection, another cache
+    try:
+        Ledger(other).earn("ann", 10, at=T0, key="earn")
+        version = SqlLedger._version
+        calls: list[int] = []
+
+        def racing(cur: object, member: str) -> int:
+            found = version(cur, member)  # type: ignore[arg-type]
+            calls.append(found)
+            if len(calls) == 1:  # another writer commits right after
+                Ledger(other).earn("ann", 5, at=T0, key="theirs")
+            return found
+
+        monkeypatch.setattr(SqlLedger, "_version", staticmethod(racing))
+        assert Ledger(store).balance("ann").active == 10  # the state at the seq read
+        assert Ledger(store).balance("ann").active == 15  # and the next read catches up
+        assert [e.key for e in Ledger(store).entries("ann")] == ["earn", "theirs"]
+    finally:
+        other.close()

@@ -503,9 +503,13 @@ def rule_contributions(
                 ]
                 if not lines:
                     continue
+                # money times factors (exact: finite decimals), divided once at the end, so
+                # that a whole or half number of points stays exact for the rounding (a
+                # division per line left 0.999...9 where the sum is exactly 1)
                 for line in lines:
                     factor = _factor(rule, multipliers, stacking, tier, line.category, at, used)
-                    exact += line.amount / rule.per * rule.points * factor
+                    exact += line.amount * factor
+                exact = exact * rule.points / rule.per
             else:
                 if rule.event != activity.kind:
                     continue

@@ -45,7 +45,7 @@ from csmcore.loyalty._lots import _NEVER, _Lot, _soonest
 if TYPE_CHECKING:
     from csmcore.loyalty._replay import LedgerState
 
-__all__ = ["plan_transfer"]
+__all__ = ["expire_key", "plan_transfer"]
 
 _ANY: Final = object()
 
@@ -526,7 +526,7 @@ class _Planning:
                         EntryKind.EXPIRE,
                         at,
                         -unrecorded,
-                        f"expire:{lot.lot_id}:{lot.expire_recorded}",
+                        expire_key(lot, self.by_key),
                         lot_id=lot.lot_id,
                         expires_at=lot.expires_at,
                         offset=len(found),
@@ -635,6 +635,19 @@ def plan_transfer(
     out = source._new(EntryKind.TRANSFER_OUT, at, -points, key, draws=draws, related=in_id)
     into = target._new(EntryKind.TRANSFER_IN, at, points, key, draws=created, related=out_id)
     return out, into
+
+
+def expire_key(lot: _Lot, by_key: dict[str, LedgerEntry]) -> str:
+    """The key of the EXPIRE entry recording what is unrecorded of ``lot``:
+    ``expire:<lot>:<points recorded so far>``, or, when a client's write already used that
+    key, the first of ``...~2``, ``...~3``, ... not used (an expiry needs no client key: it is
+    idempotent per lot, and its key must only never collide with another entry's)."""
+    key = f"expire:{lot.lot_id}:{lot.expire_recorded}"
+    if key in by_key:
+        base, n = key, 2
+        while (key := f"{base}~{n}") in by_key:
+            n += 1
+    return key
 
 
 def _fresh_key(key: object, by_key: dict[str, LedgerEntry]) -> bool:

@@ -31,6 +31,7 @@ from csmcore.loyalty._entries import (
     _NewEntry,
     utc,
 )
+from csmcore.loyalty._plans import expire_key
 from csmcore.loyalty._replay import _NEVER, LedgerState, _Lot, _soonest
 
 __all__ = ["post_earn", "post_expire", "post_redeem", "post_refund"]
@@ -168,7 +169,8 @@ def post_earn(
                 expires_us = MIN_US  # out of range: the general way says so
         else:
             expires_us = MIN_US  # another time zone: the general way
-        if MIN_US <= t < expires_us and t >= state.last_us:
+        # t < MAX_US too: a lot that never expires (expires_us _NEVER) does not bound t
+        if MIN_US <= t < expires_us and t >= state.last_us and t < MAX_US:
             member = state.member_id
             entries = state.entries
             seq = len(entries) + 1
@@ -448,6 +450,8 @@ def post_expire(state: LedgerState, at: datetime) -> list[LedgerEntry]:
                 # apply: the lot's expiry recorded (then no longer unrecorded)
                 seq = len(entries) + 1
                 key = f"expire:{lot.lot_id}:{lot.expire_recorded}"
+                if key in by_key:  # a client's write used it: expire_key finds another
+                    key = expire_key(lot, by_key)
                 entry = _new_entry(
                     f"{member}#{seq}",
                     member,

@@ -192,7 +192,12 @@ class LedgerState(_Planning):
             lot.activated_us = t
         elif kind is EntryKind.EXPIRE:
             lot = lots.get(entry.lot_id or "")
-            if lot is None or lot.expires_us > t or -points > lot.remaining - lot.expire_recorded:
+            if (
+                lot is None
+                or lot.expires_us > t
+                or points >= 0
+                or -points > lot.remaining - lot.expire_recorded
+            ):
                 raise self._corrupt(entry, "records an expiry the lot does not have")
             lot.expire_recorded -= points
             if lot.expire_recorded >= lot.remaining:

@@ -27,6 +27,7 @@ picked the first tier whose threshold was met in list order, not the highest.
 
 from __future__ import annotations
 
+import decimal
 import enum
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -275,10 +276,10 @@ class TierChange:
     after: TierStatus
 
 
-def _value(policy: TierPolicy, entry: EntryLike, earns: Mapping[str, EntryLike]) -> Decimal:
+def _value(policy: TierPolicy, entry: EntryLike, returned: Mapping[int, Decimal]) -> Decimal:
     """What ``entry`` adds to the qualifying amount: an EARN its points (or spend), a REVERSE
-    minus what it clawed back (for spend: its own ``spend`` when it has one, else the share
-    of the returned EARN's spend its points are); anything else nothing."""
+    minus what it clawed back (for spend: its own ``spend`` when it has one, else its share
+    of the returned EARN's spend, from ``returned``); anything else nothing."""
     kind = kind_name(entry)
     if kind == "earn":
         if policy.basis is TierBasis.POINTS:
@@ -291,10 +292,49 @@ def _value(policy: TierPolicy, entry: EntryLike, earns: Mapping[str, EntryLike])
         return Decimal(-back)
     if entry.spend is not None:
         return -abs(entry.spend)
-    earned = earns.get(getattr(entry, "related", None) or "")
-    if earned is None or not earned.spend or not earned.points:
+    return -returned.get(id(entry), Decimal(0))
+
+
+def _spend_returned(held: Sequence[EntryLike]) -> dict[int, Decimal]:
+    """``id(entry)`` of each REVERSE without its own ``spend`` -> the money it gives back: its
+    share of the returned EARN's spend, in that spend's unit (cents for ``200.00``), taken as
+    the difference of the shares returned before and after it, so that the returns of one
+    purchase add up to exactly its spend (1/7 of 200.00 seven times is not 200.00)."""
+    earns = {
+        entry_id: e
+        for e in held
+        if kind_name(e) == "earn" and (entry_id := getattr(e, "entry_id", None)) is not None
+    }
+    reverses = [e for e in held if kind_name(e) == "reverse" and e.spend is None]
+    reverses.sort(key=lambda e: (e.at, getattr(e, "seq", 0)))
+    out: dict[int, Decimal] = {}
+    done: dict[str, int] = {}
+    for entry in reverses:
+        related = getattr(entry, "related", None) or ""
+        earned = earns.get(related)
+        if earned is None or not earned.spend or not earned.points:
+            continue
+        before = done.get(related, 0)
+        after = done[related] = before + abs(entry.points)
+        out[id(entry)] = _share(earned.spend, earned.points, after) - _share(
+            earned.spend, earned.points, before
+        )
+    return out
+
+
+def _share(spend: Decimal, points: int, back: int) -> Decimal:
+    """The money of ``back`` of the ``points`` a purchase of ``spend`` earned, in the unit of
+    ``spend`` (half to even); all of it from ``points`` on."""
+    if back >= points:
+        return spend
+    if not back:
         return Decimal(0)
-    return -(earned.spend * back / earned.points)
+    with decimal.localcontext(_EXACT):
+        unit = Decimal(1).scaleb(min(spend.as_tuple().exponent, 0))  # type: ignore[arg-type]
+        return (spend * back / points).quantize(unit, rounding=decimal.ROUND_HALF_EVEN)
+
+
+_EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[])
 
 
 class _Timeline:
@@ -327,13 +367,9 @@ def tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) 
     require_aware(at, "at")
     at = as_utc(at)
     held = list(entries)
-    earns = {
-        entry_id: e
-        for e in held
-        if kind_name(e) == "earn" and (entry_id := getattr(e, "entry_id", None)) is not None
-    }
+    returned = _spend_returned(held) if policy.basis is TierBasis.SPEND else {}
     items = sorted(
-        ((e.at, v) for e in held if e.at <= at and (v := _value(policy, e, earns))),
+        ((e.at, v) for e in held if e.at <= at and (v := _value(policy, e, returned))),
         key=lambda item: item[0],
     )
     timeline = _Timeline(items)

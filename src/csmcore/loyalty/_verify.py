@@ -62,8 +62,9 @@ def verify_entries(
     - every debit is linked to lots (its draws add up to its points; a return may leave the
       rest to the negative balance), draws only from lots that exist, are active (a return
       may also take pending points) and hold enough; no lot ever goes below zero;
-    - a refund gives back at most what its redemption drew from each lot, a return claws back
-      at most what its purchase earned, an expiry records only expired points;
+    - a credit (an earn, a positive adjustment) draws from no lot; a refund gives back at most
+      what its redemption drew from each lot, a return claws back at most what its purchase
+      earned, an expiry records only expired points (a negative number of them);
     - the negative balance stays at zero unless ``allow_negative`` (``ReturnsPolicy.UNLIMITED``);
     - conservation: what lots received equals what is in them plus what left them, and the sum
       of lots equals the balance (active + pending + expired, with the negative balance netted);
@@ -121,6 +122,8 @@ def verify_entries(
         if any(d.points <= 0 for d in entry.draws):
             problems.append(f"{where} has a draw of no points")
         if kind in (EntryKind.EARN, EntryKind.ADJUST) and entry.points > 0:
+            if entry.draws:
+                problems.append(f"{where} is a credit of {entry.points} points but has draws")
             lots[entry.lot_id or entry.entry_id] = [
                 entry.points,
                 entry.points,
@@ -151,6 +154,8 @@ def verify_entries(
         elif kind is EntryKind.EXPIRE:
             lot = lots.get(entry.lot_id or "")
             lid = entry.lot_id or ""
+            if entry.points >= 0:
+                problems.append(f"{where} records {entry.points} points, not expired points")
             if lot is None or lot[2] > t:
                 problems.append(f"{where} records the expiry of a lot that has not expired")
             elif recorded.get(lid, 0) - entry.points > lot[1]:

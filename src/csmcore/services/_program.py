@@ -3,16 +3,18 @@ loyalty member conditions read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Final
 
 from csmcore._time import require_aware
-from csmcore.errors import ValidationError, invalid_type
+from csmcore.errors import IdempotencyConflict, ValidationError, invalid_type
 from csmcore.loyalty import (
     Activity,
     EarnQuote,
+    EntryKind,
     LedgerEntry,
+    LedgerState,
     LoyaltyEvent,
     LoyaltyMember,
     Program,
@@ -70,7 +72,14 @@ def quote_points(
     """What ``activity`` earns ``member_id`` at ``at``: the member's tier (when the program has
     tiers) and cap usage come from the ledger's entries up to ``at``. Writes nothing."""
     require_aware(at, "at")
-    entries = list(ledger.entries(member_id, until=at))
+    return _quote(program, list(ledger.entries(member_id, until=at)), activity, at)
+
+
+def _quote(
+    program: Program, entries: list[LedgerEntry], activity: Activity, at: datetime
+) -> EarnQuote:
+    """``program.quote`` of ``activity`` at ``at`` for a member of these entries (up to
+    ``at``): their tier and cap usage."""
     tier = None if program.tiers is None else tier_status(program.tiers, entries, at).tier
     counted = cap_usage(program.caps, entries, at)
     return program.quote(activity, at=at, tier=tier, counted=counted)
@@ -89,34 +98,75 @@ def earn_points(
     entry with idempotency key ``key``, and return it; None when the quote is 0 points (a
     cap reached, nothing the rules reward: nothing is written).
 
-    Idempotent: when the member already has an entry with ``key`` it is returned as it is,
-    without quoting again (a second quote would count the first entry against the cap).
+    Idempotent: when the member already has the EARN of this activity under ``key`` (the same
+    kind, ``spend`` and reference) it is returned as it is, without quoting again (a second
+    quote would count the first entry against the cap); a ``key`` the member used for anything
+    else raises :class:`~csmcore.errors.IdempotencyConflict`, writing nothing.
     The entry carries the quote's expiry and pending instant (:data:`UNTIL_ACTIVATED` for
     points awaiting an explicit activation), the purchase amount as ``spend`` (what spend
     tiers count), the activity reference and its kind as ``reason`` (what caps count).
     """
     if not isinstance(activity, Purchase | LoyaltyEvent):
         raise invalid_type("activity", activity, "a Purchase or a LoyaltyEvent")
-    for entry in ledger.entries(member_id):
-        if entry.key == key:
-            return entry
-    found = quote_points(ledger, program, member_id, activity, at=at)
-    if found.points == 0:
-        return None
-    pending_until = found.pending_until
-    if found.pending and pending_until is None:
-        pending_until = UNTIL_ACTIVATED
-    return ledger.earn(
-        member_id,
-        found.points,
-        at=at,
-        key=key,
-        expires_at=found.expires_at,
-        pending_until=pending_until,
-        spend=found.spend,
-        reference=activity.reference,
-        reason=found.kind,
-    )
+    require_aware(at, "at")
+    result: list[LedgerEntry | None] = [None]
+
+    def plan(states: Mapping[str, LedgerState]) -> list[LedgerEntry]:
+        # quoted on the member's state as the write finds it, so a purchase posted meanwhile
+        # counts against the caps and the tier (the version check plans again when another
+        # writer came first)
+        state = states[member_id]
+        found = state.by_key.get(key) if isinstance(key, str) else None
+        if found is not None:
+            _check_retry(found, activity, key)
+            result[0] = found
+            return []
+        quote = _quote(program, [e for e in state.entries if e.at <= at], activity, at)
+        result[0] = None
+        if quote.points == 0:
+            return []
+        pending_until = quote.pending_until
+        if quote.pending and pending_until is None:
+            pending_until = UNTIL_ACTIVATED
+        entry = state.plan_earn(
+            quote.points,
+            at=at,
+            key=key,
+            expires_at=quote.expires_at,
+            pending_until=pending_until,
+            spend=quote.spend,
+            reference=activity.reference,
+            reason=quote.kind,
+        )
+        result[0] = entry
+        return [entry]
+
+    ledger.repository.write((member_id,), plan)
+    return result[0]
+
+
+def _check_retry(entry: LedgerEntry, activity: Activity, key: str) -> None:
+    """IdempotencyConflict unless ``entry`` (written with ``key``) is the EARN of this very
+    activity: same kind, money and reference (its points and instant are not compared: a
+    retry may come later, when a new quote would differ)."""
+    differs = []
+    if entry.kind is not EntryKind.EARN:
+        differs.append("kind")
+    if entry.reason != activity.kind:
+        differs.append("activity kind (reason)")
+    if entry.spend != activity.amount:
+        differs.append("spend")
+    if entry.reference != activity.reference:
+        differs.append("reference")
+    if differs:
+        raise IdempotencyConflict(
+            f"key={key!r} was already used for entry {entry.entry_id!r} "
+            f"({entry.kind.value}, {entry.points} points at {entry.at.isoformat()}) with "
+            f"another payload (differs in: {', '.join(differs)}); use a new key for a new "
+            "activity, or the same activity to get the original entry",
+            field="key",
+            value=key,
+        )
 
 
 def loyalty_member(ledger: Ledger, program: Program, member_id: str, at: datetime) -> LoyaltyMember:

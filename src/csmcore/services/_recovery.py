@@ -42,20 +42,38 @@ def compensate(
     ``sla-recovery:<ticket id>:<target>:<cycle>`` and a key the member already has is not
     granted again, so running it twice (or from two escalation runs) grants once. The
     entries' ``reason`` is the policy's ``reason`` (what its cap counts) and their
-    ``reference`` is ``<ticket id>:<target>:<cycle>``.
+    ``reference`` is ``<ticket id>:<target>:<cycle>``. Each grant is worked out on the
+    member's ledger as its write finds it (the store's per-member version check), so runs for
+    one member at once (two tickets, two schedulers) never grant past the cap together.
     """
     if not isinstance(ticket, Ticket):
         raise invalid_type("ticket", ticket, "a Ticket")
     member_id = ticket.requester
-    grants = recovery_grants(
-        policy,
-        member_id=member_id,
-        ticket_id=ticket.id,
-        results=results,
-        at=at,
-        entries=ledger.entries(member_id),
-    )
-    return [ledger.earn(member_id, grant.points, **_earning(grant, policy, at)) for grant in grants]
+    statuses = list(results)
+    # the arguments checked before anything is written
+    recovery_grants(policy, member_id=member_id, ticket_id=ticket.id, results=statuses, at=at)
+
+    def plan(states: Mapping[str, LedgerState]) -> list[LedgerEntry]:
+        # the next grant owed, worked out on the member's state as the write finds it (so a
+        # concurrent grant, another ticket's, counts against the cap; the version check then
+        # plans again when another writer came first)
+        state = states[member_id]
+        grants = recovery_grants(
+            policy,
+            member_id=member_id,
+            ticket_id=ticket.id,
+            results=statuses,
+            at=at,
+            entries=state.entries,
+        )
+        if not grants:
+            return []
+        return [state.plan_earn(grants[0].points, **_earning(grants[0], policy, at))]
+
+    written: list[LedgerEntry] = []
+    while found := ledger.repository.write((member_id,), plan):
+        written.extend(found)
+    return written
 
 
 def _earning(grant: RecoveryGrant, policy: RecoveryPolicy, at: datetime) -> dict[str, Any]:

@@ -65,7 +65,9 @@ MAX_ATTEMPTS: Final = 200
 """How many times a write re-plans after losing to another writer before ConcurrencyError."""
 
 _VERSION = "SELECT MAX(seq) FROM csm_ledger WHERE member_id = ?"
-_AFTER = "SELECT data FROM csm_ledger WHERE member_id = ? AND seq > ? ORDER BY seq"
+_AFTER = "SELECT data FROM csm_ledger WHERE member_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
+"""The entries after a cached state's, up to the seq read first: at READ COMMITTED a later
+statement sees entries committed since, which are not part of the version read."""
 _INSERT = "INSERT INTO csm_ledger (member_id, seq, key, data) VALUES (?, ?, ?, ?)"
 
 
@@ -102,7 +104,7 @@ class SqlLedger:
         if state is None or state.version > version:
             state = LedgerState(member)
         if state.version < version:
-            rows = cur.query(_AFTER, [member, state.version])
+            rows = cur.query(_AFTER, [member, state.version, version])
             for (text,) in rows:
                 state.apply(decode_entry(text))
             if state.version != version:
@@ -219,7 +221,7 @@ class SqlTxLedger:
         if state is None or state.version > version:
             state = self._seed(member, version)
         if state.version < version:
-            for (text,) in cur.query(_AFTER, [member, state.version]):
+            for (text,) in cur.query(_AFTER, [member, state.version, version]):
                 state.apply(decode_entry(text))
         self._states[member] = state
         return state

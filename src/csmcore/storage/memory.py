@@ -383,6 +383,8 @@ class _Ledger:
             with store._lock:
                 if store._closed or store._open_uow is not None:
                     store._check_usable()
+                if type(member) is not str:  # checked before it is hashed
+                    c.check_id(member, "member_id")
                 state = store._ledgers.get(member)  # a known member's id was checked before
                 if state is None:
                     state = LedgerState(c.check_id(member, "member_id"))
