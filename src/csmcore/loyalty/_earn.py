@@ -421,7 +421,9 @@ class EarnQuote:
     ``points`` is what is granted (never negative; after caps), ``uncapped`` what the rules
     gave before caps, ``capped_by`` the caps that cut it. ``pending`` says the points wait:
     until ``pending_until`` (UTC), or until an explicit activation when that is None.
-    ``expires_at`` (UTC, None: never) is counted from when the points become available.
+    ``expires_at`` (UTC, None: never) is counted from when the points become available;
+    for points awaiting an explicit activation it is None here, and
+    :func:`csmcore.services.activate_points` sets it when they are activated.
     """
 
     kind: str

@@ -259,12 +259,35 @@ class _Planning:
         return entry
 
     @guarded(where="LedgerState.plan_activate")
-    def plan_activate(self, lot_id: str, *, at: datetime, key: str) -> LedgerEntry:
-        """The ACTIVATE entry making the pending lot ``lot_id`` active at ``at``."""
+    def plan_activate(
+        self, lot_id: str, *, at: datetime, key: str, expires_at: datetime | None = None
+    ) -> LedgerEntry:
+        """The ACTIVATE entry making the pending lot ``lot_id`` active at ``at``.
+
+        ``expires_at``, when given, becomes the lot's expiry from then on (points awaiting an
+        explicit activation count their expiry from the activation: see
+        :func:`csmcore.services.activate_points`); None keeps the expiry the lot was earned
+        with. ValidationError when it is not after ``at``; InvalidTransition when the lot is
+        not pending, or has already expired (its points cannot come back).
+        """
         t = check_instant(at, "at")
         if not isinstance(lot_id, str):
             raise invalid_type("lot_id", lot_id, "a str (a lot id)")
-        found = self._known(key, EntryKind.ACTIVATE, lot_id=lot_id, at=at)
+        if expires_at is not None and check_instant(expires_at, "expires_at") <= t:
+            raise ValidationError(
+                f"expires_at={expires_at.isoformat()} is not after at={at.isoformat()}; an "
+                "activated lot must be usable for some time (use expires_at=None to keep the "
+                "lot's own expiry)",
+                field="expires_at",
+                value=expires_at,
+            )
+        found = self._known(
+            key,
+            EntryKind.ACTIVATE,
+            lot_id=lot_id,
+            at=at,
+            expires_at=None if expires_at is None else utc(expires_at),
+        )
         if found is not None:
             return found
         self._check_time(t, at)
@@ -282,7 +305,15 @@ class _Planning:
                 field="lot_id",
                 value=lot_id,
             )
-        return self._new(EntryKind.ACTIVATE, at, 0, key, lot_id=lot_id)
+        if expires_at is not None and lot.expires_us <= t:
+            raise InvalidTransition(
+                f"lot {lot_id!r} of member {self.member_id!r} expired at "
+                f"{from_us(lot.expires_us).isoformat()}, before its activation at "
+                f"{at.isoformat()}; an expired lot cannot be given a new expiry",
+                field="lot_id",
+                value=lot_id,
+            )
+        return self._new(EntryKind.ACTIVATE, at, 0, key, lot_id=lot_id, expires_at=expires_at)
 
     @guarded(where="LedgerState.plan_redeem")
     def plan_redeem(

@@ -205,6 +205,9 @@ class Program:
         uncapped = sum(part.points for part in breakdown)
         points, cut = apply_caps(self.caps, activity.kind, uncapped, counted)
         pending_until = self.pending.pending_until(at)
+        # points awaiting an explicit activation get their expiry when they are activated
+        # (activate_points), counted from then
+        expires_at = None if self.pending.explicit else self.expiry.expires_at(pending_until or at)
         return EarnQuote(
             kind=activity.kind,
             at=at,
@@ -214,7 +217,7 @@ class Program:
             capped_by=cut,
             pending=self.pending.is_pending,
             pending_until=pending_until,
-            expires_at=self.expiry.expires_at(pending_until or at),
+            expires_at=expires_at,
             spend=activity.amount,
             tier=tier,
         )

@@ -26,7 +26,7 @@ Time rules (the same at any instant ``t``, for every store):
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, insort
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -189,6 +189,12 @@ class LedgerState(_Planning):
             lot = lots.get(entry.lot_id or "")
             if lot is None or not lot.pending(t):
                 raise self._corrupt(entry, "activates a lot that is not pending")
+            if entry.expires_at is not None:
+                if to_us(entry.expires_at) <= t or lot.expires_us <= t:
+                    raise self._corrupt(
+                        entry, "gives a lot an expiry not after its activation, or an expired one"
+                    )
+                self._set_expiry(lot, entry.expires_at)
             lot.activated_us = t
         elif kind is EntryKind.EXPIRE:
             lot = lots.get(entry.lot_id or "")
@@ -380,6 +386,25 @@ class LedgerState(_Planning):
             self._queue = queue = sorted((o.expires_us, o.seq, o) for o in self._open.values())
             for _, _, other in queue:
                 other.queued = True
+
+    def _set_expiry(self, lot: _Lot, expires_at: datetime) -> None:
+        """Give the open lot ``lot`` a new expiry (an activation that starts it), moving it in
+        the expiry schedule and the draw queue."""
+        schedule = self._schedule
+        if lot.expires_us != _NEVER:
+            item = (lot.expires_us, lot.seq, lot.lot_id)
+            i = bisect_left(schedule, item, self._cursor)
+            if i < len(schedule) and schedule[i] == item:
+                del schedule[i]
+        lot.expires_at = expires_at
+        lot.expires_us = to_us(expires_at)
+        insort(schedule, (lot.expires_us, lot.seq, lot.lot_id), self._cursor)
+        # the queue is ordered by expiry: rebuild it (activations are rare next to debits)
+        for _, _, other in self._queue:
+            other.queued = False
+        self._queue = queue = sorted((o.expires_us, o.seq, o) for o in self._open.values())
+        for _, _, other in queue:
+            other.queued = True
 
     def _sweep(self, t: int) -> None:
         """Move the lots expired at ``t`` out of the open ones (entries never go back in

@@ -151,6 +151,14 @@ def verify_entries(
                 problems.append(f"{where} activates a lot that is not pending")
             else:
                 lot[4] = t
+                if entry.expires_at is not None:  # the lot's expiry starts at its activation
+                    if to_us(entry.expires_at) <= t or lot[2] <= t:
+                        problems.append(
+                            f"{where} gives lot {entry.lot_id!r} an expiry not after its "
+                            "activation, or gives an expired lot a new one"
+                        )
+                    else:
+                        lot[2] = to_us(entry.expires_at)
         elif kind is EntryKind.EXPIRE:
             lot = lots.get(entry.lot_id or "")
             lid = entry.lot_id or ""

@@ -12,7 +12,8 @@
 - :mod:`csmcore.services.kpi`: KPIs over a store's tickets, streamed with the condition pushed
   down (:func:`~csmcore.services.kpi.summarize`).
 - The loyalty program on a ledger: :func:`earn_points` (a purchase or event, quoted with the
-  member's tier and cap usage, posted once per key), :func:`quote_points`, :func:`tier_of`,
+  member's tier and cap usage, posted once per key), :func:`activate_points` (pending points
+  made active, their expiry counted from then), :func:`quote_points`, :func:`tier_of`,
   :func:`loyalty_member`, :func:`review_member_tiers`; service recovery: :func:`compensate`,
   and :func:`grant_points` (what the escalation action
   :class:`~csmcore.escalation.GrantPoints` asks for, written in the engine's unit of work).
@@ -46,6 +47,7 @@ from csmcore.services._notifiers import (
 )
 from csmcore.services._program import (
     UNTIL_ACTIVATED,
+    activate_points,
     earn_points,
     loyalty_member,
     quote_points,
@@ -70,6 +72,7 @@ __all__ = [
     "RequestHandler",
     "SmtpNotifier",
     "TemplateError",
+    "activate_points",
     "compensate",
     "earn_points",
     "grant_points",

@@ -145,10 +145,23 @@ class Ledger:
         self._repo.write((member_id,), work)
         return result[0]
 
-    def activate(self, member_id: str, lot_id: str, *, at: datetime, key: str) -> LedgerEntry:
+    def activate(
+        self,
+        member_id: str,
+        lot_id: str,
+        *,
+        at: datetime,
+        key: str,
+        expires_at: datetime | None = None,
+    ) -> LedgerEntry:
         """Make the pending lot ``lot_id`` active at ``at`` (before its ``pending_until``);
-        :class:`~csmcore.errors.InvalidTransition` when it is not pending."""
-        return self._one(member_id, lambda s: s.plan_activate(lot_id, at=at, key=key))
+        :class:`~csmcore.errors.InvalidTransition` when it is not pending. ``expires_at``,
+        when given, is the lot's expiry from then on (None keeps the one it was earned with);
+        :func:`csmcore.services.activate_points` counts it from the activation by the
+        program's expiry policy."""
+        return self._one(
+            member_id, lambda s: s.plan_activate(lot_id, at=at, key=key, expires_at=expires_at)
+        )
 
     @inline("Ledger.redeem")
     def redeem(

@@ -30,6 +30,7 @@ from csmcore.services._ledger import Ledger
 
 __all__ = [
     "UNTIL_ACTIVATED",
+    "activate_points",
     "earn_points",
     "loyalty_member",
     "quote_points",
@@ -143,6 +144,29 @@ def earn_points(
 
     ledger.repository.write((member_id,), plan)
     return result[0]
+
+
+def activate_points(
+    ledger: Ledger,
+    program: Program,
+    member_id: str,
+    lot_id: str,
+    *,
+    at: datetime,
+    key: str,
+) -> LedgerEntry:
+    """Make the pending lot ``lot_id`` active at ``at`` (the order was delivered, the returns
+    window closed early), its expiry counted from ``at`` by the program's expiry policy:
+    points become available now, so their expiry starts now (a lot that never expires under
+    the program keeps no expiry). Idempotent per ``key`` like every ledger write.
+    :class:`~csmcore.errors.InvalidTransition` when the lot is not pending or has expired.
+    """
+    if not isinstance(program, Program):
+        raise invalid_type("program", program, "a Program")
+    require_aware(at, "at")
+    return ledger.activate(
+        member_id, lot_id, at=at, key=key, expires_at=program.expiry.expires_at(at)
+    )
 
 
 def _check_retry(entry: LedgerEntry, activity: Activity, key: str) -> None:

@@ -217,13 +217,17 @@ class _LedgerMachine(RuleBasedStateMachine):
         ]
 
     @precondition(lambda self: self.earns)
-    @rule(data=st.data())
-    def activate(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), expires=st.none() | st.integers(1, 40))
+    def activate(self, data: st.DataObject, expires: int | None) -> None:
+        # with ``expires``, the lot's expiry starts again at the activation
         earn = data.draw(st.sampled_from(self.earns))
         key, at = self._key(), self.now
-        with contextlib.suppress(InvalidTransition):  # not pending (any more)
+        exp = None if expires is None else at + expires * DAY
+        with contextlib.suppress(InvalidTransition):  # not pending (any more), or expired
             self._record(
-                lambda: self.ledger.activate(earn.member_id, earn.lot_id or "", at=at, key=key)
+                lambda: self.ledger.activate(
+                    earn.member_id, earn.lot_id or "", at=at, key=key, expires_at=exp
+                )
             )
 
     @precondition(lambda self: self.done)
@@ -281,7 +285,10 @@ class LedgerTests(StoreFixtures):
             reference='ref "quoted" \\ \n',
             reason="purchase",
         )
-        ledger.activate("mémber ✓", earn.lot_id or "", at=at + DAY, key="act")
+        # the activation gives the lot a new expiry: the ACTIVATE entry carries it
+        ledger.activate(
+            "mémber ✓", earn.lot_id or "", at=at + DAY, key="act", expires_at=at + 200 * DAY
+        )
         redeem = ledger.redeem("mémber ✓", 68, at=at + 2 * DAY, key="r", reference="basket")
         ledger.refund(redeem.entry_id, at=at + 3 * DAY, key="f", points=8)
         ledger.transfer("mémber ✓", "bob", 100, at=at + 4 * DAY, key="t")
