@@ -139,3 +139,35 @@ def test_result_values_built_by_hand_are_checked() -> None:
     with pytest.raises(ValidationError, match=r"arrivals=-1.0 is negative"):
         attrs.evolve(forecast, arrivals=[[-1.0] * 24] * 7)
     assert attrs.evolve(forecast, arrivals=forecast.arrivals) == forecast
+
+
+def test_traffic_beyond_a_float_is_refused_naming_the_arrivals() -> None:
+    # 1e308 calls of a day each per microsecond: the product overflows to inf. It used to come
+    # out of traffic() as inf and make the others fail on math.floor(inf) (an OverflowError).
+    huge: dict[str, Any] = {
+        "arrivals": 1e308,
+        "interval": timedelta(microseconds=1),
+        "handle_time": timedelta(days=1),
+    }
+    message = r"arrivals=1e\+308 of handle_time=.* is more traffic than a float holds"
+    for call in (
+        lambda: staffing.traffic(**huge),
+        lambda: staffing.required_agents(
+            **{**huge, "answer_within": MIN, "service_level": 0.8}  # the fast path
+        ),
+        lambda: staffing.required_agents(
+            **{**huge, "answer_within": MIN, "service_level": 8e-1, "shrinkage": 0}
+        ),  # the checked path (an int shrinkage)
+        lambda: staffing.service_level(agents=5, answer_within=MIN, **huge),
+        lambda: staffing.average_speed_of_answer(agents=5, **huge),
+        lambda: staffing.erlang_a(agents=5, patience=MIN, answer_within=MIN, **huge),
+    ):
+        with pytest.raises(ValidationError, match=message) as caught:
+            call()
+        assert caught.value.field == "arrivals"
+
+
+def test_an_occupancy_cap_no_finite_staff_meets_is_refused_naming_it() -> None:
+    with pytest.raises(ValidationError, match=r"max_occupancy=1e-300 is too small") as caught:
+        staffing.required_agents(**{**GOOD, "arrivals": 1e10, "max_occupancy": 1e-300})
+    assert caught.value.field == "max_occupancy"

@@ -266,3 +266,29 @@ def test_shrinkage_rounds_up_but_not_on_float_noise() -> None:
     assert staffing.required_agents(shrinkage=0.3, **common).agents == 20  # 14 / 0.7
     assert staffing.required_agents(shrinkage=0.25, **common).agents == 19  # 18.67
     assert staffing.required_agents(shrinkage=0.0, **common).agents == 14
+
+
+def test_agents_far_above_the_traffic_answer_at_once() -> None:
+    # The recurrence ran all N steps after 1/B overflowed (a billion steps here: it hung);
+    # B is 0 from the overflow on, C too, and the occupancy cap's many agents likewise.
+    assert staffing.erlang_b(10**9, 1.0) == 0.0
+    assert staffing.erlang_c(10**9, 1.0) == 0.0
+    r = staffing.erlang_a(
+        agents=10**9,
+        arrivals=100,
+        interval=timedelta(minutes=30),
+        handle_time=timedelta(minutes=3),
+        patience=timedelta(minutes=3),
+        answer_within=timedelta(seconds=20),
+    )
+    assert (r.wait_probability, r.abandon_probability, r.service_level) == (0.0, 0.0, 1.0)
+    plan = staffing.required_agents(
+        arrivals=100,
+        interval=timedelta(minutes=30),
+        handle_time=timedelta(minutes=3),
+        answer_within=timedelta(seconds=20),
+        service_level=0.8,
+        max_occupancy=1e-6,
+    )  # 10 erlangs at most 1e-6 busy: 10^7 agents
+    assert plan.raw_agents == 10**7
+    assert (plan.wait_probability, plan.service_level) == (0.0, 1.0)

@@ -81,6 +81,8 @@ def _inv_b(n: int, a: float) -> float:
     inv = 1.0
     for k in range(1, n + 1):
         inv = 1.0 + inv * k / a
+        if inv == _INF:  # B underflowed and stays 0: the other N - k steps change nothing
+            break
     return inv
 
 
@@ -134,7 +136,15 @@ def traffic(*, arrivals: float, interval: timedelta, handle_time: timedelta) -> 
     calls = non_negative(arrivals, "arrivals")
     length = seconds(interval, "interval", positive=True)
     handle = seconds(handle_time, "handle_time", positive=True)
-    return calls * handle / length
+    load = calls * handle / length
+    if load == _INF:
+        raise ValidationError(
+            f"arrivals={arrivals!r} of handle_time={handle_time!r} per interval={interval!r} "
+            "is more traffic than a float holds; expected a finite number of erlangs",
+            field="arrivals",
+            value=arrivals,
+        )
+    return load
 
 
 def _stable(n: int, a: float, argument: str = "agents") -> None:
@@ -245,6 +255,13 @@ def _ceil(value: float) -> int:
 
 def occupancy_floor(a: float, max_occupancy: float) -> int:
     """The fewest agents whose occupancy ``a / N`` is at most ``max_occupancy`` (>= 1)."""
+    if a / max_occupancy == _INF:
+        raise ValidationError(
+            f"max_occupancy={max_occupancy!r} is too small for a traffic of {a!r} erlangs: no "
+            "finite number of agents is that idle; expected a larger fraction in (0, 1]",
+            field="max_occupancy",
+            value=max_occupancy,
+        )
     n = max(1, _ceil(a / max_occupancy))
     while n > 1 and a / (n - 1) <= max_occupancy + _TOLERANCE * max_occupancy:
         n -= 1
@@ -308,6 +325,8 @@ def required_agents(
     ):  # the common case, checked inline: the checks below cost as much as small traffic
         h = handle_time / _SECOND
         a = arrivals * h / (interval / _SECOND)
+        if a == _INF:  # beyond a float: traffic() raises the error that says so
+            traffic(arrivals=arrivals, interval=interval, handle_time=handle_time)
         t = answer_within / _SECOND
         target, cap, shrink = service_level, max_occupancy, shrinkage
     else:  # the same checks, one by one, raising the error that names the value
