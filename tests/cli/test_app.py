@@ -248,3 +248,25 @@ def test_main_returns_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["report", str(tmp_path / "no.csv"), "--format", "servicenow"]) == 3
     assert main(["report"]) == 2
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_an_output_that_cannot_be_written_exits_3_naming_it(tmp_path: Path) -> None:
+    # a missing folder is the user's mistake, not a bug: exit 3 (it was 1, "internal error")
+    data = tmp_path / "in.jsonl"
+    data.write_text("")
+    missing = tmp_path / "no such folder"
+    for option in ("--json", "--html"):
+        out = missing / "r.out"
+        code, _, err = run("report", str(data), "--format", "csmcore-jsonl", option, str(out))
+        assert code == _app.EXIT_BAD_INPUT, err
+        assert f"{out}: cannot be written" in err
+        assert "internal error" not in err
+    store = f"sqlite:///{tmp_path / 'empty.db'}"
+    code, _, err = run("export", "--store", store, str(missing / "t.jsonl"))
+    assert code == _app.EXIT_BAD_INPUT, err
+    assert "t.jsonl: cannot be written" in err
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    code, _, err = run("demo", "--weeks", "1", "--quiet", "--path", str(blocker / "demo.db"))
+    assert code == _app.EXIT_BAD_INPUT, err
+    assert "demo.db: cannot be written" in err

@@ -36,7 +36,7 @@ EXIT_USAGE = 2
 """A wrong option or argument (click's own usage error)."""
 EXIT_BAD_INPUT = 3
 """Bad input: an unreadable or malformed file, a policy that does not validate, rows rejected
-under ``--strict``."""
+under ``--strict``, an output file that cannot be written."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -300,9 +300,20 @@ def report(
         render_text(figures, Console())
 
 
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Report a file that cannot be written (a missing folder, no permission, a full disk) as
+    bad input naming it (exit code 3), not as an internal error."""
+    try:
+        yield
+    except OSError as err:
+        raise BadInput(f"{path}: cannot be written: {err.strerror or err}") from err
+
+
 def _write_outputs(figures: dict[str, Any], json_out: Path | None, html_out: Path | None) -> None:
     if json_out is not None:
-        json_out.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        with _writing(json_out):
+            json_out.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", "utf-8")
     if html_out is not None:
         try:
             from csmcore.cli.html import render_html
@@ -310,7 +321,9 @@ def _write_outputs(figures: dict[str, Any], json_out: Path | None, html_out: Pat
             raise BadInput(
                 f"--html needs the report extra: pip install 'csmcore[report]' ({err})"
             ) from err
-        html_out.write_text(render_html(figures), "utf-8")
+        page = render_html(figures)
+        with _writing(html_out):
+            html_out.write_text(page, "utf-8")
 
 
 @cli.command(name="backtest")
@@ -397,7 +410,7 @@ def export(store_url: str, output: Path | None) -> None:
         if output is None:
             count = write_jsonl(tickets, sys.stdout)
         else:
-            with output.open("w", encoding="utf-8", newline="\n") as stream:
+            with _writing(output), output.open("w", encoding="utf-8", newline="\n") as stream:
                 count = write_jsonl(tickets, stream)
     finally:
         store.close()
@@ -449,9 +462,10 @@ def demo(
 
     desk = simulate(seed=seed, weeks=weeks)
     path = (db_path or default_demo_path()).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{path}"
     stored = _store_tickets(url, list(desk.tickets))
     from csmcore.cli.policy_file import default_book
