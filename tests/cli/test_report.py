@@ -209,3 +209,23 @@ def test_sections_without_jobs_say_they_are_not_available() -> None:
     report = build_report(ReportInput(tickets=[], book=BOOK, at=datetime(2025, 1, 1, tzinfo=UTC)))
     assert report["sections"]["escalations"] == {"available": False}
     assert report["sections"]["loyalty"] == {"available": False}
+
+
+def test_tickets_created_after_the_instant_judged_are_left_out() -> None:
+    # Judged on Monday 12:00 (--at), a ticket created on Tuesday did not exist yet: it was
+    # counted in "tickets", the volume, the KPIs (as "not yet") and made_sla (as made).
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    early = _ticket("T1", mon)
+    late, _ = _ticket("T2", mon + timedelta(days=1)).set_fields(
+        mon + timedelta(days=1), {"made_sla": True}
+    )
+    at = mon + timedelta(hours=3)
+    report = build_report(ReportInput(tickets=[early, late], book=BOOK, at=at))
+    sections = report["sections"]
+    assert report["tickets"] == 1
+    assert sections["volume"]["tickets"] == 1
+    assert sum(sections["volume"]["by_week"].values()) == 1
+    assert sections["kpi"]["calendar"]["first_reply"]["excluded"] == 1
+    assert sections["made_sla"]["compared"] == 0
+    assert sections["backlog"]["open"] == 1
+    assert list(sections["backlog"]["over_time"]) == [at.isoformat()]

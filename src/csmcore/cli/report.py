@@ -152,7 +152,14 @@ def report_sections() -> list[str]:
 
 
 def build_report(data: ReportInput) -> dict[str, Any]:
-    """The report mapping of ``data`` (see the module documentation)."""
+    """The report mapping of ``data`` (see the module documentation).
+
+    Tickets created after ``data.at`` did not exist at the instant judged: they are left out of
+    every section (the ``import`` section still accounts for every row read).
+    """
+    existing = [t for t in data.tickets if t.created_at <= data.at]
+    if len(existing) != len(data.tickets):
+        data = attrs.evolve(data, tickets=existing)
     sections = {name: dict(_SECTIONS[name].compute(data)) for name in report_sections()}
     return {
         "schema": SCHEMA,
@@ -531,7 +538,7 @@ def _conventions(data: ReportInput) -> Mapping[str, Any]:
         "judged_at": data.at.isoformat(),
         "judged_at_rule": "every ticket is judged as of this instant: the export's last event "
         "unless --at was given; a target still running is judged as it stands then (breached "
-        "once past its due time, active before)",
+        "once past its due time, active before); tickets created after it are left out",
         "timezone": data.timezone,
         "calendar": repr(calendar),
         "policy": data.policy_source or "built-in default (csmcore.cli.policy_file.default_book)",
