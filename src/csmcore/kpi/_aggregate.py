@@ -400,7 +400,8 @@ class KpiAggregator:
     (True, the default: medians and percentiles), of none (False: constant memory, no medians),
     or of the metrics named. ``figures``: the families computed besides durations (default all
     of :data:`FIGURES`; one not asked is left empty: 0, None or {}). ``csat_top``: how many top
-    boxes count as satisfied; ``ces_method``/``ces_agree_at`` as :func:`csmcore.kpi.ces`;
+    boxes count as satisfied (at most ``scale - 1`` of a rating's scale: on a good/bad scale of
+    2, only good); ``ces_method``/``ces_agree_at`` as :func:`csmcore.kpi.ces`;
     ``age_edges``: the backlog age buckets.
 
     Raises ValidationError (or InvalidType) for a bad setting, naming it.
@@ -660,7 +661,8 @@ class KpiAggregator:
             score, scale = row.get("csat_score"), row.get("csat_scale")
             if score is not None and scale is not None:
                 csat_n += n
-                satisfied += n if score >= scale - self.csat_top + 1 else 0
+                # at most scale - 1 top boxes (csat's own limit): on a good/bad scale, good
+                satisfied += n if score >= scale - min(self.csat_top, scale - 1) + 1 else 0
             score, scale = row.get("ces_score"), row.get("ces_scale")
             if score is not None and scale is not None:
                 ces_n += n
