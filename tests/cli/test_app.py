@@ -270,3 +270,27 @@ def test_an_output_that_cannot_be_written_exits_3_naming_it(tmp_path: Path) -> N
     code, _, err = run("demo", "--weeks", "1", "--quiet", "--path", str(blocker / "demo.db"))
     assert code == _app.EXIT_BAD_INPUT, err
     assert "demo.db: cannot be written" in err
+
+
+def test_lines_are_file_lines_past_multi_line_cells_and_blank_lines(tmp_path: Path) -> None:
+    # A quoted cell spanning two lines, a blank line between rows and one at the end: the
+    # blank lines are no rows (they were read as rows without a case, each a rejected
+    # "ticket"), and C2's bad timestamp is on line 5 of the file (it was reported as line 4).
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "case:concept:name,concept:name,time:timestamp,org:resource\n"
+        'C1,Assign seriousness,2024-05-06 09:00:00,"Value\n1"\n'
+        "\n"
+        "C2,Assign seriousness,not a time,Value 2\n"
+        "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "r.json"
+    code, _, err = run("report", str(path), "--format", "helpdesk-log", "-q", "--json", str(out))
+    assert code == 0, err
+    figures = json.loads(out.read_text(encoding="utf-8"))["sections"]["import"]
+    assert (figures["rows"], figures["tickets"], figures["rejected_rows"]) == (2, 1, 1)
+    assert [(r["ticket"], r["line"]) for r in figures["rejected"]] == [("C2", 5)]
+    code, _, err = run("report", str(path), "--format", "helpdesk-log", "--strict")
+    assert code == _app.EXIT_BAD_INPUT
+    assert "1 ticket(s) rejected under --strict; first: ticket 'C2', line 5: row 2:" in err

@@ -112,10 +112,11 @@ def _progress(path: Path, quiet: bool) -> Iterator[TextIO]:
 
 def _import(
     path: Path, fmt: str, zone: str, strict: bool, quiet: bool
-) -> tuple[list[Ticket], ImportReport]:
+) -> tuple[list[Ticket], ImportReport, list[int]]:
     importer = importer_named(fmt)
     report = ImportReport()
-    options = ImportOptions(timezone=zone, strict=strict)
+    lines: list[int] = []
+    options = ImportOptions(timezone=zone, strict=strict, row_lines=lines)
     with _progress(path, quiet) as stream:
         try:
             tickets = [i.ticket for i in importer.read(stream, options=options, report=report)]
@@ -123,12 +124,13 @@ def _import(
             raise BadInput(f"{path}: is not UTF-8 text ({err.reason})") from err
     if strict and report.rejected:
         first = report.rejected[0]
-        where = "" if first.row is None else f"line {first.row + importer.header_lines}: "
+        line = report_module.file_line(first.row, lines, importer.header_lines)
+        where = "" if line is None else f"line {line}: "
         raise BadInput(
             f"{path}: {len(report.rejected):,} ticket(s) rejected under --strict; first: "
             f"ticket {first.ticket_id!r}, {where}{first.message} (nothing was stored)"
         )
-    return tickets, report
+    return tickets, report, lines
 
 
 def _store_tickets(url: str, tickets: list[Ticket]) -> int:
@@ -279,7 +281,7 @@ def report(
           --policy policy.toml --json report.json --html report.html
     """
     book = _book(policy, calendar_file, zone)
-    tickets, imported = _import(input, fmt, zone, strict, quiet)
+    tickets, imported, lines = _import(input, fmt, zone, strict, quiet)
     if store_url is not None:
         stored = _store_tickets(store_url, tickets)
         _err_console(quiet).print(f"stored {stored:,} tickets in {store_url}")
@@ -292,6 +294,7 @@ def report(
         source=input.name,
         format=fmt,
         header_lines=importer_named(fmt).header_lines,
+        row_lines=lines,
         policy_source=None if policy is None else policy.name,
     )
     figures = report_module.build_report(data)
@@ -350,7 +353,7 @@ def backtest_command(
     """
     candidate = _book(policy, calendar_file, zone)
     baseline = _book(against, calendar_file, zone)
-    tickets, _ = _import(input, fmt, zone, strict, quiet)
+    tickets, _, _ = _import(input, fmt, zone, strict, quiet)
     at = _instant(at_text, tickets)
     result = backtest(tickets, baseline=baseline, candidate=candidate, at=at)
     if quiet:

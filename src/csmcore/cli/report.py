@@ -55,6 +55,7 @@ __all__ = [
     "ReportInput",
     "build_report",
     "distribution",
+    "file_line",
     "percentile",
     "report_section",
     "report_sections",
@@ -74,7 +75,9 @@ class ReportInput:
     report is taken at (targets still running are judged as they stand then); ``timezone``
     (an IANA name) is the zone of the dates shown and of weekly buckets; ``import_report`` the
     importer's accounting when the tickets came from an export, whose rows are numbered from 1
-    after ``header_lines`` lines (file line = row + header_lines). ``firings`` (escalation
+    after ``header_lines`` lines: the file line of row ``r`` is ``row_lines[r - 1]`` when the
+    importer recorded it (see :class:`~csmcore.cli.importers.ImportOptions`), else
+    ``r + header_lines``. ``firings`` (escalation
     firings) and ``grants`` (loyalty ledger entries of service recovery) are shown when given;
     ``policy_source`` names where the book came from (a file name; None: the built-in default).
     """
@@ -87,6 +90,7 @@ class ReportInput:
     source: str | None = None
     format: str | None = None
     header_lines: int = 1
+    row_lines: Sequence[int] = ()
     firings: Sequence[Firing] | None = None
     grants: Sequence[LedgerEntry] | None = None
     policy_source: str | None = None
@@ -193,6 +197,16 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return values[low] + (values[high] - values[low]) * (position - low)
 
 
+def file_line(row: int | None, row_lines: Sequence[int], header_lines: int) -> int | None:
+    """The file line of data row ``row`` (1-based): ``row_lines[row - 1]`` when recorded, else
+    ``row + header_lines``; None for None."""
+    if row is None:
+        return None
+    if 0 < row <= len(row_lines):
+        return row_lines[row - 1]
+    return row + header_lines
+
+
 def week_start(at: datetime, zone: tzinfo) -> str:
     """The ISO date of the Monday starting the week of ``at`` in ``zone``."""
     local = at.astimezone(zone).date()
@@ -253,7 +267,7 @@ def _import(data: ReportInput) -> Mapping[str, Any]:
             {
                 "ticket": r.ticket_id,
                 "reason": r.reason.value,
-                "line": None if r.row is None else r.row + data.header_lines,
+                "line": file_line(r.row, data.row_lines, data.header_lines),
                 "message": r.message,
             }
             for r in report.rejected[:50]
