@@ -294,3 +294,16 @@ def test_lines_are_file_lines_past_multi_line_cells_and_blank_lines(tmp_path: Pa
     code, _, err = run("report", str(path), "--format", "helpdesk-log", "--strict")
     assert code == _app.EXIT_BAD_INPUT
     assert "1 ticket(s) rejected under --strict; first: ticket 'C2', line 5: row 2:" in err
+
+
+def test_backtest_judges_only_the_tickets_created_by_at(tmp_path: Path) -> None:
+    # At 09:30 only C8 (created 09:00) exists; C1 (09:40) was counted as a ticket judged.
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        '[[policies]]\nname = "s"\nposition = 1\ndefault = true\n'
+        '[[policies.targets]]\nmetric = "first_reply"\nwithin = "10m"\n'
+    )
+    args = ["backtest", str(_log(tmp_path)), "--format", "helpdesk-log", "--policy", str(policy)]
+    code, out, err = run(*args, "--at", "2024-05-06T09:30+00:00")
+    assert code == 0, err
+    assert "Achievement over 1 tickets at 2024-05-06T09:30:00+00:00" in " ".join(out.split())

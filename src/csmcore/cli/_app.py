@@ -355,7 +355,8 @@ def backtest_command(
     baseline = _book(against, calendar_file, zone)
     tickets, _, _ = _import(input, fmt, zone, strict, quiet)
     at = _instant(at_text, tickets)
-    result = backtest(tickets, baseline=baseline, candidate=candidate, at=at)
+    existing = [t for t in tickets if t.created_at <= at]  # the others did not exist yet
+    result = backtest(existing, baseline=baseline, candidate=candidate, at=at)
     if quiet:
         return
     from rich.table import Table
