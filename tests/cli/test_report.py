@@ -229,3 +229,30 @@ def test_tickets_created_after_the_instant_judged_are_left_out() -> None:
     assert sections["made_sla"]["compared"] == 0
     assert sections["backlog"]["open"] == 1
     assert list(sections["backlog"]["over_time"]) == [at.isoformat()]
+
+
+def test_the_demo_draws_each_real_hour_once_across_daylight_saving_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The hours were stepped in Berlin wall-clock time: on 30 March 2025 local 02:00 (which
+    # does not exist) and 03:00 are the same UTC hour, drawn twice; on 26 October the
+    # repeated hour was never drawn. One arrival at the start of each hour shows it.
+    import random
+    from zoneinfo import ZoneInfo
+
+    from csmcore.cli import demo
+
+    monkeypatch.setattr(demo, "_poisson", lambda rng, mean: 1)
+    berlin = ZoneInfo("Europe/Berlin")
+    for day, hours in ((30, 23), (26, 25)):
+        month = 3 if day == 30 else 10
+        start = datetime(2025, month, day, tzinfo=berlin)
+        end = datetime(2025, month, day + 1, tzinfo=berlin)
+
+        class Zero(random.Random):
+            def randrange(self, *args: int, **kwargs: int) -> int:  # type: ignore[override]
+                return 0
+
+        instants = [t.astimezone(UTC) for t in demo._arrivals(Zero(), start, end)]
+        assert len(instants) == len(set(instants)) == hours
+        assert instants == [start.astimezone(UTC) + timedelta(hours=h) for h in range(hours)]
