@@ -307,3 +307,26 @@ def test_backtest_judges_only_the_tickets_created_by_at(tmp_path: Path) -> None:
     code, out, err = run(*args, "--at", "2024-05-06T09:30+00:00")
     assert code == 0, err
     assert "Achievement over 1 tickets at 2024-05-06T09:30:00+00:00" in " ".join(out.split())
+
+
+def test_a_csv_cell_over_the_csv_modules_limit_exits_3_naming_file_and_line(
+    tmp_path: Path,
+) -> None:
+    # csv.Error ("field larger than field limit") escaped as an internal error, exit code 1
+    path = tmp_path / "big.csv"
+    path.write_text(
+        "case:concept:name,concept:name,time:timestamp,org:resource\n"
+        "C1,Assign seriousness,2024-05-06 09:00:00,Value 1\n"
+        f'C2,Assign seriousness,2024-05-06 09:00:00,"{"x" * 200_000}"\n',
+        encoding="utf-8",
+    )
+    code, _, err = run("report", str(path), "--format", "helpdesk-log", "-q")
+    assert code == _app.EXIT_BAD_INPUT, err
+    assert f"{path}: line 3: the CSV cannot be read past here: field larger" in " ".join(
+        err.split()
+    )
+    header = tmp_path / "header.csv"
+    header.write_text(f'"{"x" * 200_000}"\n', encoding="utf-8")
+    code, _, err = run("report", str(header), "--format", "servicenow", "-q")
+    assert code == _app.EXIT_BAD_INPUT, err
+    assert "line 1: the CSV header cannot be read" in err

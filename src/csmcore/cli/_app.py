@@ -122,6 +122,8 @@ def _import(
             tickets = [i.ticket for i in importer.read(stream, options=options, report=report)]
         except UnicodeDecodeError as err:
             raise BadInput(f"{path}: is not UTF-8 text ({err.reason})") from err
+        except CsmError as err:  # a fault that stops the import: say in which file
+            raise BadInput(f"{path}: {err}") from err
     if strict and report.rejected:
         first = report.rejected[0]
         line = report_module.file_line(first.row, lines, importer.header_lines)

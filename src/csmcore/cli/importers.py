@@ -217,7 +217,10 @@ class _CsvImporter:
         self, stream: TextIO, *, options: ImportOptions, report: ImportReport
     ) -> Iterator[ImportedTicket]:
         reader = csv.reader(stream)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as err:
+            raise ValidationError(f"line 1: the CSV header cannot be read: {err}") from err
         if header is None:
             raise ValidationError("the CSV stream is empty; expected a header row")
         yield from self.run(
@@ -234,7 +237,16 @@ def _data_rows(reader: Any, lines: list[int] | None) -> Iterator[list[str]]:
     """The rows of a CSV ``reader`` past its header, without blank lines (no rows: the csv
     module reads them as empty lists); appends to ``lines`` the file line each row starts on."""
     end = reader.line_num  # the lines read so far
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as err:  # a cell over csv.field_size_limit(), ...: no way past it
+            raise ValidationError(
+                f"line {reader.line_num}: the CSV cannot be read past here: {err}"
+            ) from err
         start, end = end + 1, reader.line_num
         if not row:
             continue
