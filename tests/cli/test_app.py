@@ -330,3 +330,19 @@ def test_a_csv_cell_over_the_csv_modules_limit_exits_3_naming_file_and_line(
     code, _, err = run("report", str(header), "--format", "servicenow", "-q")
     assert code == _app.EXIT_BAD_INPUT, err
     assert "line 1: the CSV header cannot be read" in err
+
+
+def test_ids_and_names_that_look_like_rich_markup_are_printed_as_written(tmp_path: Path) -> None:
+    # "[/x]C1" crashed the text report (rich MarkupError, exit 1); "[red]C2" was shown as C2
+    path = tmp_path / "markup.csv"
+    path.write_text(
+        "case:concept:name,concept:name,time:timestamp,org:resource\n"
+        "[/x]C1,Assign seriousness,2024-05-06 09:00:00,Value 1\n"
+        "[red]C2,Assign seriousness,2024-05-06 09:00:00,Value 1\n"
+        "C3,Closed,2024-05-09 09:00:00,Value 1\n",
+        encoding="utf-8",
+    )
+    code, out, err = run("report", str(path), "--format", "helpdesk-log")
+    assert code == 0, err
+    assert "[/x]C1" in out
+    assert "[red]C2" in out
