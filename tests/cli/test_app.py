@@ -346,3 +346,23 @@ def test_ids_and_names_that_look_like_rich_markup_are_printed_as_written(tmp_pat
     assert code == 0, err
     assert "[/x]C1" in out
     assert "[red]C2" in out
+
+
+def test_the_progress_bar_shows_a_file_name_that_looks_like_markup_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the bar's description was parsed as rich markup: "[red]desk.csv" showed as a red desk.csv
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    path = tmp_path / "[red]desk.csv"
+    path.write_text("a\n", encoding="utf-8")
+    with _app._progress(path, quiet=False) as stream:
+        assert stream.read() == "a\n"
+    assert "[red]desk.csv" in terminal.getvalue()

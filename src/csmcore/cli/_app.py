@@ -15,6 +15,7 @@ from typing import IO, Any, TextIO, TypeVar, cast
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from csmcore.calendars import BusinessCalendar
@@ -106,7 +107,7 @@ def _progress(path: Path, quiet: bool) -> Iterator[TextIO]:
             TimeElapsedColumn(),
         )
         with Progress(*columns, console=_err_console(False), transient=True) as bar:
-            task = bar.add_task(path.name, total=size)
+            task = bar.add_task(escape(path.name), total=size)  # a name, not markup
             yield cast(TextIO, _CountingReader(raw, lambda n: bar.advance(task, n)))
 
 
