@@ -171,3 +171,27 @@ def test_an_occupancy_cap_no_finite_staff_meets_is_refused_naming_it() -> None:
     with pytest.raises(ValidationError, match=r"max_occupancy=1e-300 is too small") as caught:
         staffing.required_agents(**{**GOOD, "arrivals": 1e10, "max_occupancy": 1e-300})
     assert caught.value.field == "max_occupancy"
+
+
+def test_traffic_above_a_billion_erlangs_is_refused_naming_it() -> None:
+    # 10^14 erlangs ran for minutes (O(sqrt(A)) steps of each search), and from 2^53 on the
+    # agents minus the traffic is lost to float rounding: wrong answers
+    with pytest.raises(ValidationError, match=r"traffic=100000000000000.0 is above 1e\+09"):
+        staffing.erlang_c(10**14 + 10, 1e14)
+    with pytest.raises(ValidationError, match=r"traffic=2000000000.0 is above 1e\+09"):
+        staffing.erlang_b(10, 2e9)
+    much: dict[str, Any] = {"arrivals": 1e10, "interval": 3 * MIN, "handle_time": 3 * MIN}
+    message = r"arrivals=10000000000.0 .* is a traffic of 1e\+10 erlangs, above 1e\+09"
+    for call in (
+        lambda: staffing.traffic(**much),
+        lambda: staffing.required_agents(**much, answer_within=MIN, service_level=0.8),
+        lambda: staffing.service_level(agents=5, answer_within=MIN, **much),
+        lambda: staffing.erlang_a(agents=5, patience=MIN, answer_within=MIN, **much),
+        lambda: staffing.erlang_a_required_agents(
+            patience=MIN, answer_within=MIN, service_level=0.8, **much
+        ),
+    ):
+        with pytest.raises(ValidationError, match=message) as caught:
+            call()
+        assert caught.value.field == "arrivals"
+    assert staffing.traffic(arrivals=1e9, interval=3 * MIN, handle_time=3 * MIN) == 1e9

@@ -78,6 +78,17 @@ def _inv_b(n: int, a: float) -> float:
                     break
                 k -= 1
             return total
+        start = math.floor(a)
+        if excess > 0.0 and start > _SERIES_FROM and (12.0 * root + 16.0) * 2.0 < start:
+            # far above the traffic: the sum at floor(A) (just below A: O(sqrt(A)) terms),
+            # then the recurrence up from there, which overflows within ~38 sqrt(A) steps,
+            # instead of the O(N) recurrence from 0
+            inv = _inv_b(start, a)
+            for k in range(start + 1, n + 1):
+                inv = 1.0 + inv * k / a
+                if inv == _INF:  # B underflowed and stays 0
+                    break
+            return inv
     inv = 1.0
     for k in range(1, n + 1):
         inv = 1.0 + inv * k / a
@@ -86,8 +97,21 @@ def _inv_b(n: int, a: float) -> float:
     return inv
 
 
+MAX_TRAFFIC: Final = 1e9
+"""The most erlangs the functions take: a billion simultaneous calls. The searches take
+``O(sqrt(A))`` steps (seconds from about 1e10 erlangs on), and from 2**53 erlangs on the
+difference ``N - A`` is lost to float rounding."""
+
+
 def _traffic_of(a: object) -> float:
-    return non_negative(a, "traffic")
+    load = non_negative(a, "traffic")
+    if load > MAX_TRAFFIC:
+        raise ValidationError(
+            f"traffic={a!r} is above {MAX_TRAFFIC:g} erlangs, the most these functions take",
+            field="traffic",
+            value=a,
+        )
+    return load
 
 
 def erlang_b(agents: int, traffic: float) -> float:
@@ -141,6 +165,14 @@ def traffic(*, arrivals: float, interval: timedelta, handle_time: timedelta) -> 
         raise ValidationError(
             f"arrivals={arrivals!r} of handle_time={handle_time!r} per interval={interval!r} "
             "is more traffic than a float holds; expected a finite number of erlangs",
+            field="arrivals",
+            value=arrivals,
+        )
+    if load > MAX_TRAFFIC:
+        raise ValidationError(
+            f"arrivals={arrivals!r} of handle_time={handle_time!r} per interval={interval!r} "
+            f"is a traffic of {load:g} erlangs, above {MAX_TRAFFIC:g}, the most these "
+            "functions take",
             field="arrivals",
             value=arrivals,
         )
@@ -325,7 +357,7 @@ def required_agents(
     ):  # the common case, checked inline: the checks below cost as much as small traffic
         h = handle_time / _SECOND
         a = arrivals * h / (interval / _SECOND)
-        if a == _INF:  # beyond a float: traffic() raises the error that says so
+        if a > MAX_TRAFFIC:  # traffic() raises the error that says so
             traffic(arrivals=arrivals, interval=interval, handle_time=handle_time)
         t = answer_within / _SECOND
         target, cap, shrink = service_level, max_occupancy, shrinkage
