@@ -256,3 +256,14 @@ def test_the_demo_draws_each_real_hour_once_across_daylight_saving_changes(
         instants = [t.astimezone(UTC) for t in demo._arrivals(Zero(), start, end)]
         assert len(instants) == len(set(instants)) == hours
         assert instants == [start.astimezone(UTC) + timedelta(hours=h) for h in range(hours)]
+
+
+def test_a_fixed_offset_zone_is_accepted_as_everywhere_else() -> None:
+    # "+05:30" is accepted by the calendar and the importers (and suggested by their error
+    # message), but the report's zone was ZoneInfo("+05:30"): ZoneInfoNotFoundError, exit 1
+    mon = datetime(2025, 1, 6, 20, tzinfo=UTC)  # Tuesday 01:30 at +05:30
+    report = build_report(
+        ReportInput(tickets=[_ticket("T1", mon)], book=BOOK, at=mon, timezone="+05:30")
+    )
+    assert report["sections"]["volume"]["by_week"] == {"2025-01-06": 1}
+    assert report["timezone"] == "+05:30"

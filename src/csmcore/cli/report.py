@@ -32,10 +32,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import attrs
 
+from csmcore._time import resolve_zone
 from csmcore.errors import ValidationError
 from csmcore.escalation import Firing
 from csmcore.kpi import (
@@ -99,8 +99,8 @@ class ReportInput:
 
     @property
     def zone(self) -> tzinfo:
-        """The zone of :attr:`timezone`."""
-        return ZoneInfo(self.timezone)
+        """The zone of :attr:`timezone` (an IANA name or a fixed offset such as ``"+05:30"``)."""
+        return resolve_zone(self.timezone)
 
     def results(self) -> list[SlaResults]:
         """Each ticket's SLA results at :attr:`at`, computed once and shared by the sections."""
