@@ -126,8 +126,9 @@ class Kpis:
     ``sla`` maps each target to its :class:`SlaFigures`, ``sla_overall`` sums them; ``csat`` is
     the top-box share (0..1) of ``csat_responses`` ratings, ``ces`` the mean or agreeing share
     of ``ces_responses`` answers; ``one_touch_rate`` (first-contact resolution) and
-    ``two_touch_rate`` are over the ``solved`` tickets, ``reopen_rate`` over the tickets
-    ``resolved`` at least once; ``channels`` counts tickets per channel. Rates are None when
+    ``two_touch_rate`` are over the ``solved`` tickets, ``reopen_rate`` is the share of the
+    ``resolved`` tickets (solved or closed at the instant of their metrics) that were
+    ``reopened`` at least once; ``channels`` counts tickets per channel. Rates are None when
     their denominator is 0.
     """
 
