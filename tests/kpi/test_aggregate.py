@@ -330,6 +330,8 @@ def test_a_list_of_lookalikes_or_of_tickets_and_metrics() -> None:
         ({"percentiles": "90"}, InvalidType, "percentiles='90'"),
         ({"csat_top": 0}, ValidationError, "csat_top=0"),
         ({"ces_method": "median"}, ValidationError, "ces_method='median'"),
+        ({"ces_agree_at": 11}, ValidationError, r"ces_agree_at=11 is outside 1..10"),
+        ({"ces_agree_at": "5"}, InvalidType, r"ces_agree_at='5' \(str\)"),
         ({"age_edges": [D, D]}, ValidationError, "age_edges"),
         ({"age_edges": [-D]}, ValidationError, "age_edges"),
     ],

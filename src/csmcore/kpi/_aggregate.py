@@ -470,7 +470,9 @@ class KpiAggregator:
                 value=ces_method,
             )
         self.ces_method = ces_method
-        self.ces_agree_at = None if ces_agree_at is None else check_score(ces_agree_at, 1, 10)
+        self.ces_agree_at = (
+            None if ces_agree_at is None else check_score(ces_agree_at, 1, 10, "ces_agree_at")
+        )
         edges = tuple(age_edges)
         if any(not isinstance(e, timedelta) or e <= timedelta() for e in edges) or list(
             edges
