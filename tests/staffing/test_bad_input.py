@@ -195,3 +195,25 @@ def test_traffic_above_a_billion_erlangs_is_refused_naming_it() -> None:
             call()
         assert caught.value.field == "arrivals"
     assert staffing.traffic(arrivals=1e9, interval=3 * MIN, handle_time=3 * MIN) == 1e9
+
+
+def test_an_average_wait_beyond_a_timedelta_is_refused_naming_the_cause() -> None:
+    # 10 agents for 9.999999999999998 erlangs wait 1.8e17 s on average, beyond timedelta.max:
+    # an OverflowError ("Python int too large to convert to C int") naming nothing
+    almost: dict[str, Any] = {
+        "arrivals": 99.99999999999999,
+        "interval": 30 * MIN,
+        "handle_time": 3 * MIN,
+    }
+    with pytest.raises(
+        ValidationError, match=r"agents=10 .* 9.999999999999998 erlangs .* beyond a timedelta"
+    ) as caught:
+        staffing.average_speed_of_answer(agents=10, **almost)
+    assert caught.value.field == "agents"
+    with pytest.raises(
+        ValidationError, match=r"service_level=1e-300 is met by 10 agents .* beyond a timedelta"
+    ) as caught:
+        staffing.required_agents(answer_within=MIN, service_level=1e-300, **almost)
+    assert caught.value.field == "service_level"
+    # the probabilities themselves are defined
+    assert 0.0 < staffing.service_level(agents=10, answer_within=MIN, **almost) < 1e-12

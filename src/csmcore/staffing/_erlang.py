@@ -59,6 +59,7 @@ _INF: Final = math.inf
 _ZERO: Final = timedelta(0)
 _SECOND: Final = timedelta(seconds=1)
 _CUT: Final = 2.0**-60
+_LONGEST: Final = timedelta.max.total_seconds()  # the longest wait a timedelta holds
 
 
 def _inv_b(n: int, a: float) -> float:
@@ -237,7 +238,15 @@ def average_speed_of_answer(
     if a == 0.0:
         return timedelta(0)
     c = n / ((n - a) * _inv_b(n, a) + a)
-    return timedelta(seconds=c * h / (n - a))
+    wait = c * h / (n - a)
+    if wait > _LONGEST:
+        raise ValidationError(
+            f"agents={n!r} for a traffic of {a!r} erlangs wait {wait:.3g} s on average, beyond "
+            "a timedelta (999999999 days): the agents are barely above the traffic",
+            field="agents",
+            value=n,
+        )
+    return timedelta(seconds=wait)
 
 
 def occupancy(
@@ -394,6 +403,15 @@ def required_agents(
         inv = _inv_b(n, a)
         c = n / ((n - a) * inv + a)
         level = 1.0 - c * exp(-(n - a) * rate)
+    wait = c * h / (n - a)
+    if wait > _LONGEST:
+        raise ValidationError(
+            f"service_level={service_level!r} is met by {n} agents for a traffic of {a!r} "
+            f"erlangs, whose average speed of answer ({wait:.3g} s) is beyond a timedelta "
+            "(999999999 days); expected a higher service level",
+            field="service_level",
+            value=service_level,
+        )
     return _new_plan(
         a,  # traffic
         n,  # raw_agents
@@ -401,5 +419,5 @@ def required_agents(
         level,  # service_level
         a / n,  # occupancy
         c,  # wait_probability
-        timedelta(seconds=c * h / (n - a)),  # average_speed_of_answer
+        timedelta(seconds=wait),  # average_speed_of_answer
     )
