@@ -248,3 +248,121 @@ def test_main_returns_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["report", str(tmp_path / "no.csv"), "--format", "servicenow"]) == 3
     assert main(["report"]) == 2
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_an_output_that_cannot_be_written_exits_3_naming_it(tmp_path: Path) -> None:
+    # a missing folder is the user's mistake, not a bug: exit 3 (it was 1, "internal error")
+    data = tmp_path / "in.jsonl"
+    data.write_text("")
+    missing = tmp_path / "no such folder"
+    for option in ("--json", "--html"):
+        out = missing / "r.out"
+        code, _, err = run("report", str(data), "--format", "csmcore-jsonl", option, str(out))
+        assert code == _app.EXIT_BAD_INPUT, err
+        assert f"{out}: cannot be written" in err
+        assert "internal error" not in err
+    store = f"sqlite:///{tmp_path / 'empty.db'}"
+    code, _, err = run("export", "--store", store, str(missing / "t.jsonl"))
+    assert code == _app.EXIT_BAD_INPUT, err
+    assert "t.jsonl: cannot be written" in err
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    code, _, err = run("demo", "--weeks", "1", "--quiet", "--path", str(blocker / "demo.db"))
+    assert code == _app.EXIT_BAD_INPUT, err
+    assert "demo.db: cannot be written" in err
+
+
+def test_lines_are_file_lines_past_multi_line_cells_and_blank_lines(tmp_path: Path) -> None:
+    # A quoted cell spanning two lines, a blank line between rows and one at the end: the
+    # blank lines are no rows (they were read as rows without a case, each a rejected
+    # "ticket"), and C2's bad timestamp is on line 5 of the file (it was reported as line 4).
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "case:concept:name,concept:name,time:timestamp,org:resource\n"
+        'C1,Assign seriousness,2024-05-06 09:00:00,"Value\n1"\n'
+        "\n"
+        "C2,Assign seriousness,not a time,Value 2\n"
+        "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "r.json"
+    code, _, err = run("report", str(path), "--format", "helpdesk-log", "-q", "--json", str(out))
+    assert code == 0, err
+    figures = json.loads(out.read_text(encoding="utf-8"))["sections"]["import"]
+    assert (figures["rows"], figures["tickets"], figures["rejected_rows"]) == (2, 1, 1)
+    assert [(r["ticket"], r["line"]) for r in figures["rejected"]] == [("C2", 5)]
+    code, _, err = run("report", str(path), "--format", "helpdesk-log", "--strict")
+    assert code == _app.EXIT_BAD_INPUT
+    assert "1 ticket(s) rejected under --strict; first: ticket 'C2', line 5: row 2:" in err
+
+
+def test_backtest_judges_only_the_tickets_created_by_at(tmp_path: Path) -> None:
+    # At 09:30 only C8 (created 09:00) exists; C1 (09:40) was counted as a ticket judged.
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        '[[policies]]\nname = "s"\nposition = 1\ndefault = true\n'
+        '[[policies.targets]]\nmetric = "first_reply"\nwithin = "10m"\n'
+    )
+    args = ["backtest", str(_log(tmp_path)), "--format", "helpdesk-log", "--policy", str(policy)]
+    code, out, err = run(*args, "--at", "2024-05-06T09:30+00:00")
+    assert code == 0, err
+    assert "Achievement over 1 tickets at 2024-05-06T09:30:00+00:00" in " ".join(out.split())
+
+
+def test_a_csv_cell_over_the_csv_modules_limit_exits_3_naming_file_and_line(
+    tmp_path: Path,
+) -> None:
+    # csv.Error ("field larger than field limit") escaped as an internal error, exit code 1
+    path = tmp_path / "big.csv"
+    path.write_text(
+        "case:concept:name,concept:name,time:timestamp,org:resource\n"
+        "C1,Assign seriousness,2024-05-06 09:00:00,Value 1\n"
+        f'C2,Assign seriousness,2024-05-06 09:00:00,"{"x" * 200_000}"\n',
+        encoding="utf-8",
+    )
+    code, _, err = run("report", str(path), "--format", "helpdesk-log", "-q")
+    assert code == _app.EXIT_BAD_INPUT, err
+    assert f"{path}: line 3: the CSV cannot be read past here: field larger" in " ".join(
+        err.split()
+    )
+    header = tmp_path / "header.csv"
+    header.write_text(f'"{"x" * 200_000}"\n', encoding="utf-8")
+    code, _, err = run("report", str(header), "--format", "servicenow", "-q")
+    assert code == _app.EXIT_BAD_INPUT, err
+    assert "line 1: the CSV header cannot be read" in err
+
+
+def test_ids_and_names_that_look_like_rich_markup_are_printed_as_written(tmp_path: Path) -> None:
+    # "[/x]C1" crashed the text report (rich MarkupError, exit 1); "[red]C2" was shown as C2
+    path = tmp_path / "markup.csv"
+    path.write_text(
+        "case:concept:name,concept:name,time:timestamp,org:resource\n"
+        "[/x]C1,Assign seriousness,2024-05-06 09:00:00,Value 1\n"
+        "[red]C2,Assign seriousness,2024-05-06 09:00:00,Value 1\n"
+        "C3,Closed,2024-05-09 09:00:00,Value 1\n",
+        encoding="utf-8",
+    )
+    code, out, err = run("report", str(path), "--format", "helpdesk-log")
+    assert code == 0, err
+    assert "[/x]C1" in out
+    assert "[red]C2" in out
+
+
+def test_the_progress_bar_shows_a_file_name_that_looks_like_markup_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the bar's description was parsed as rich markup: "[red]desk.csv" showed as a red desk.csv
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    path = tmp_path / "[red]desk.csv"
+    path.write_text("a\n", encoding="utf-8")
+    with _app._progress(path, quiet=False) as stream:
+        assert stream.read() == "a\n"
+    assert "[red]desk.csv" in terminal.getvalue()

@@ -166,3 +166,15 @@ def test_written_parts_add_up(days: int, hours: int, minutes: int, seconds: int)
             parse_duration(text)
     else:
         assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("depth", [900, 100_000])
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_a_file_nested_too_deeply_is_refused(tmp_path: Path, suffix: str, depth: int) -> None:
+    # the parsers (or the walk over the data) ran out of stack: a RecursionError, exit code 1
+    path = tmp_path / f"p{suffix}"
+    nested = "[" * depth + "]" * depth
+    text = f'{{"policies": {nested}}}' if suffix == ".json" else f"policies = {nested}\n"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValidationError, match=rf"p\{suffix}: is nested too deeply"):
+        load_book(path)

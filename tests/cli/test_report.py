@@ -209,3 +209,61 @@ def test_sections_without_jobs_say_they_are_not_available() -> None:
     report = build_report(ReportInput(tickets=[], book=BOOK, at=datetime(2025, 1, 1, tzinfo=UTC)))
     assert report["sections"]["escalations"] == {"available": False}
     assert report["sections"]["loyalty"] == {"available": False}
+
+
+def test_tickets_created_after_the_instant_judged_are_left_out() -> None:
+    # Judged on Monday 12:00 (--at), a ticket created on Tuesday did not exist yet: it was
+    # counted in "tickets", the volume, the KPIs (as "not yet") and made_sla (as made).
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    early = _ticket("T1", mon)
+    late, _ = _ticket("T2", mon + timedelta(days=1)).set_fields(
+        mon + timedelta(days=1), {"made_sla": True}
+    )
+    at = mon + timedelta(hours=3)
+    report = build_report(ReportInput(tickets=[early, late], book=BOOK, at=at))
+    sections = report["sections"]
+    assert report["tickets"] == 1
+    assert sections["volume"]["tickets"] == 1
+    assert sum(sections["volume"]["by_week"].values()) == 1
+    assert sections["kpi"]["calendar"]["first_reply"]["excluded"] == 1
+    assert sections["made_sla"]["compared"] == 0
+    assert sections["backlog"]["open"] == 1
+    assert list(sections["backlog"]["over_time"]) == [at.isoformat()]
+
+
+def test_the_demo_draws_each_real_hour_once_across_daylight_saving_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The hours were stepped in Berlin wall-clock time: on 30 March 2025 local 02:00 (which
+    # does not exist) and 03:00 are the same UTC hour, drawn twice; on 26 October the
+    # repeated hour was never drawn. One arrival at the start of each hour shows it.
+    import random
+    from zoneinfo import ZoneInfo
+
+    from csmcore.cli import demo
+
+    monkeypatch.setattr(demo, "_poisson", lambda rng, mean: 1)
+    berlin = ZoneInfo("Europe/Berlin")
+    for day, hours in ((30, 23), (26, 25)):
+        month = 3 if day == 30 else 10
+        start = datetime(2025, month, day, tzinfo=berlin)
+        end = datetime(2025, month, day + 1, tzinfo=berlin)
+
+        class Zero(random.Random):
+            def randrange(self, *args: int, **kwargs: int) -> int:  # type: ignore[override]
+                return 0
+
+        instants = [t.astimezone(UTC) for t in demo._arrivals(Zero(), start, end)]
+        assert len(instants) == len(set(instants)) == hours
+        assert instants == [start.astimezone(UTC) + timedelta(hours=h) for h in range(hours)]
+
+
+def test_a_fixed_offset_zone_is_accepted_as_everywhere_else() -> None:
+    # "+05:30" is accepted by the calendar and the importers (and suggested by their error
+    # message), but the report's zone was ZoneInfo("+05:30"): ZoneInfoNotFoundError, exit 1
+    mon = datetime(2025, 1, 6, 20, tzinfo=UTC)  # Tuesday 01:30 at +05:30
+    report = build_report(
+        ReportInput(tickets=[_ticket("T1", mon)], book=BOOK, at=mon, timezone="+05:30")
+    )
+    assert report["sections"]["volume"]["by_week"] == {"2025-01-06": 1}
+    assert report["timezone"] == "+05:30"

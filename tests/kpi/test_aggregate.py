@@ -23,6 +23,7 @@ from csmcore.kpi import (
     Kpis,
     SlaFigures,
     TicketMetrics,
+    csat,
     time_bucket,
 )
 from csmcore.sla import SlaState
@@ -329,6 +330,8 @@ def test_a_list_of_lookalikes_or_of_tickets_and_metrics() -> None:
         ({"percentiles": "90"}, InvalidType, "percentiles='90'"),
         ({"csat_top": 0}, ValidationError, "csat_top=0"),
         ({"ces_method": "median"}, ValidationError, "ces_method='median'"),
+        ({"ces_agree_at": 11}, ValidationError, r"ces_agree_at=11 is outside 1..10"),
+        ({"ces_agree_at": "5"}, InvalidType, r"ces_agree_at='5' \(str\)"),
         ({"age_edges": [D, D]}, ValidationError, "age_edges"),
         ({"age_edges": [-D]}, ValidationError, "age_edges"),
     ],
@@ -367,3 +370,19 @@ def test_bad_items_and_merges() -> None:
         KpiAggregator(by=["channel"]).merge(KpiAggregator(by=["priority"]))
     with pytest.raises(InvalidType, match="is not a KpiAggregator"):
         KpiAggregator().merge({})  # type: ignore[arg-type]
+
+
+def test_a_good_bad_rating_is_judged_by_its_own_top_box() -> None:
+    # Zendesk's good/bad survey (scale 2, as SatisfactionRated accepts) has one top box, good:
+    # the default two top boxes counted "bad" (1 >= 2 - 2 + 1) as satisfied, CSAT 100 %.
+    records = [
+        metrics("G", csat_score=2, csat_scale=2),
+        metrics("B", csat_score=1, csat_scale=2),
+        metrics("F", csat_score=4, csat_scale=5),
+        metrics("P", csat_score=3, csat_scale=5),
+    ]
+    k = KpiAggregator(figures=["csat"]).update(records).total()
+    assert (k.csat, k.csat_responses) == (0.5, 4)  # good and 4-of-5 satisfied
+    assert csat([2, 1], scale=2, top=1) == 0.5  # the score function's own convention
+    k = KpiAggregator(figures=["csat"], csat_top=3).update(records).total()
+    assert k.csat == 0.75  # 3 of 5 is in the top three boxes; bad still is not satisfied

@@ -114,3 +114,25 @@ def test_revenue_steps() -> None:
 def test_bad_inputs(call: object, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         call()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"margin": Decimal("NaN")}, r"margin=Decimal\('NaN'\) is not a Decimal in 0..1"),
+        ({"quantum": 0.01}, r"quantum=0.01 is not a positive finite Decimal"),
+        ({"quantum": Decimal(0)}, r"quantum=Decimal\('0'\) is not a positive finite Decimal"),
+        ({"quantum": Decimal("-0.01")}, r"quantum=Decimal\('-0.01'\) is not a positive"),
+        ({"rounding": "UP"}, r"rounding='UP' is not a decimal rounding mode; accepted: "),
+        (
+            {"quantum": Decimal("1e-30")},
+            r"quantum=Decimal\('1E-30'\) is finer than Decimal's 28 digits can hold for "
+            r"Decimal\('100'\)",
+        ),
+    ],
+)
+def test_bad_money_settings_name_the_value(settings: dict[str, object], message: str) -> None:
+    # they failed inside decimal (InvalidOperation, TypeError) with messages naming no value
+    rs = [CustomerRecord(customer="a", since=OLD, revenue=[(OLD, Decimal(100))])]
+    with pytest.raises(ValidationError, match=message):
+        customer_figures(rs, day(1), day(2), **settings)  # type: ignore[arg-type]

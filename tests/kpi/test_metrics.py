@@ -11,7 +11,16 @@ from csmcore.errors import InvalidType, NaiveDatetimeError, ValidationError
 from csmcore.kpi import SatisfactionRated, SurveyKind, ticket_metrics
 from csmcore.sla import SlaState
 from csmcore.testing.builders import make_book, make_policy, make_ticket
-from csmcore.tickets import Assigned, Commented, Reopened, Role, Status, StatusChanged, Ticket
+from csmcore.tickets import (
+    Assigned,
+    Commented,
+    Merged,
+    Reopened,
+    Role,
+    Status,
+    StatusChanged,
+    Ticket,
+)
 from tests.kpi.support import T0, H, M, metrics
 
 # Monday to Friday, 09:00-17:00 UTC; T0 is Monday 2025-03-03 09:00 UTC.
@@ -186,3 +195,25 @@ def test_hand_built_metrics_are_checked(
 ) -> None:
     with pytest.raises(error, match=message):
         metrics("X", **changes)
+
+
+def test_a_merge_is_the_latest_resolution() -> None:
+    # A merge closes the ticket: first and full resolution both end there (the ticket's own
+    # solved_at stays None, as nothing set it to solved).
+    merged = make_ticket("M", at=T0).apply(Merged(at=T0 + 2 * H, into="N"))
+    m = ticket_metrics(merged, calendar=CAL)
+    assert (m.first_resolution, m.full_resolution) == (2 * H, 2 * H)
+    assert (m.first_resolution_business, m.full_resolution_business) == (2 * H, 2 * H)
+    assert m.solved_at == T0 + 2 * H
+    # solved, reopened, then merged: the latest resolution is the merge, 5h after creation
+    again = make_ticket("R", at=T0)
+    for event in [
+        StatusChanged(at=T0 + H, status=Status.SOLVED),
+        Reopened(at=T0 + 2 * H, status=Status.OPEN),
+        Merged(at=T0 + 5 * H, into="N"),
+    ]:
+        again = again.apply(event)
+    m = ticket_metrics(again)
+    assert (m.first_resolution, m.full_resolution, m.solved_at) == (H, 5 * H, T0 + 5 * H)
+    # requester wait: new 1h + open 3h; agent wait none
+    assert (m.requester_wait, m.agent_wait) == (4 * H, timedelta())

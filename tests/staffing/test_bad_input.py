@@ -139,3 +139,81 @@ def test_result_values_built_by_hand_are_checked() -> None:
     with pytest.raises(ValidationError, match=r"arrivals=-1.0 is negative"):
         attrs.evolve(forecast, arrivals=[[-1.0] * 24] * 7)
     assert attrs.evolve(forecast, arrivals=forecast.arrivals) == forecast
+
+
+def test_traffic_beyond_a_float_is_refused_naming_the_arrivals() -> None:
+    # 1e308 calls of a day each per microsecond: the product overflows to inf. It used to come
+    # out of traffic() as inf and make the others fail on math.floor(inf) (an OverflowError).
+    huge: dict[str, Any] = {
+        "arrivals": 1e308,
+        "interval": timedelta(microseconds=1),
+        "handle_time": timedelta(days=1),
+    }
+    message = r"arrivals=1e\+308 of handle_time=.* is more traffic than a float holds"
+    for call in (
+        lambda: staffing.traffic(**huge),
+        lambda: staffing.required_agents(
+            **{**huge, "answer_within": MIN, "service_level": 0.8}  # the fast path
+        ),
+        lambda: staffing.required_agents(
+            **{**huge, "answer_within": MIN, "service_level": 8e-1, "shrinkage": 0}
+        ),  # the checked path (an int shrinkage)
+        lambda: staffing.service_level(agents=5, answer_within=MIN, **huge),
+        lambda: staffing.average_speed_of_answer(agents=5, **huge),
+        lambda: staffing.erlang_a(agents=5, patience=MIN, answer_within=MIN, **huge),
+    ):
+        with pytest.raises(ValidationError, match=message) as caught:
+            call()
+        assert caught.value.field == "arrivals"
+
+
+def test_an_occupancy_cap_no_finite_staff_meets_is_refused_naming_it() -> None:
+    with pytest.raises(ValidationError, match=r"max_occupancy=1e-300 is too small") as caught:
+        staffing.required_agents(**{**GOOD, "arrivals": 1e10, "max_occupancy": 1e-300})
+    assert caught.value.field == "max_occupancy"
+
+
+def test_traffic_above_a_billion_erlangs_is_refused_naming_it() -> None:
+    # 10^14 erlangs ran for minutes (O(sqrt(A)) steps of each search), and from 2^53 on the
+    # agents minus the traffic is lost to float rounding: wrong answers
+    with pytest.raises(ValidationError, match=r"traffic=100000000000000.0 is above 1e\+09"):
+        staffing.erlang_c(10**14 + 10, 1e14)
+    with pytest.raises(ValidationError, match=r"traffic=2000000000.0 is above 1e\+09"):
+        staffing.erlang_b(10, 2e9)
+    much: dict[str, Any] = {"arrivals": 1e10, "interval": 3 * MIN, "handle_time": 3 * MIN}
+    message = r"arrivals=10000000000.0 .* is a traffic of 1e\+10 erlangs, above 1e\+09"
+    for call in (
+        lambda: staffing.traffic(**much),
+        lambda: staffing.required_agents(**much, answer_within=MIN, service_level=0.8),
+        lambda: staffing.service_level(agents=5, answer_within=MIN, **much),
+        lambda: staffing.erlang_a(agents=5, patience=MIN, answer_within=MIN, **much),
+        lambda: staffing.erlang_a_required_agents(
+            patience=MIN, answer_within=MIN, service_level=0.8, **much
+        ),
+    ):
+        with pytest.raises(ValidationError, match=message) as caught:
+            call()
+        assert caught.value.field == "arrivals"
+    assert staffing.traffic(arrivals=1e9, interval=3 * MIN, handle_time=3 * MIN) == 1e9
+
+
+def test_an_average_wait_beyond_a_timedelta_is_refused_naming_the_cause() -> None:
+    # 10 agents for 9.999999999999998 erlangs wait 1.8e17 s on average, beyond timedelta.max:
+    # an OverflowError ("Python int too large to convert to C int") naming nothing
+    almost: dict[str, Any] = {
+        "arrivals": 99.99999999999999,
+        "interval": 30 * MIN,
+        "handle_time": 3 * MIN,
+    }
+    with pytest.raises(
+        ValidationError, match=r"agents=10 .* 9.999999999999998 erlangs .* beyond a timedelta"
+    ) as caught:
+        staffing.average_speed_of_answer(agents=10, **almost)
+    assert caught.value.field == "agents"
+    with pytest.raises(
+        ValidationError, match=r"service_level=1e-300 is met by 10 agents .* beyond a timedelta"
+    ) as caught:
+        staffing.required_agents(answer_within=MIN, service_level=1e-300, **almost)
+    assert caught.value.field == "service_level"
+    # the probabilities themselves are defined
+    assert 0.0 < staffing.service_level(agents=10, answer_within=MIN, **almost) < 1e-12

@@ -266,3 +266,47 @@ def test_shrinkage_rounds_up_but_not_on_float_noise() -> None:
     assert staffing.required_agents(shrinkage=0.3, **common).agents == 20  # 14 / 0.7
     assert staffing.required_agents(shrinkage=0.25, **common).agents == 19  # 18.67
     assert staffing.required_agents(shrinkage=0.0, **common).agents == 14
+
+
+def test_agents_far_above_the_traffic_answer_at_once() -> None:
+    # The recurrence ran all N steps after 1/B overflowed (a billion steps here: it hung);
+    # B is 0 from the overflow on, C too, and the occupancy cap's many agents likewise.
+    assert staffing.erlang_b(10**9, 1.0) == 0.0
+    assert staffing.erlang_c(10**9, 1.0) == 0.0
+    r = staffing.erlang_a(
+        agents=10**9,
+        arrivals=100,
+        interval=timedelta(minutes=30),
+        handle_time=timedelta(minutes=3),
+        patience=timedelta(minutes=3),
+        answer_within=timedelta(seconds=20),
+    )
+    assert (r.wait_probability, r.abandon_probability, r.service_level) == (0.0, 0.0, 1.0)
+    plan = staffing.required_agents(
+        arrivals=100,
+        interval=timedelta(minutes=30),
+        handle_time=timedelta(minutes=3),
+        answer_within=timedelta(seconds=20),
+        service_level=0.8,
+        max_occupancy=1e-6,
+    )  # 10 erlangs at most 1e-6 busy: 10^7 agents
+    assert plan.raw_agents == 10**7
+    assert (plan.wait_probability, plan.service_level) == (0.0, 1.0)
+
+
+def test_agents_far_above_a_large_traffic_answer_at_once() -> None:
+    # 10^12 agents for 10^9 erlangs: the recurrence ran from 0 until 1/B overflowed, past
+    # k = A: a billion steps. It now starts from the sum at floor(A).
+    assert staffing.erlang_b(10**12, 1e9) == 0.0
+    assert staffing.erlang_c(10**12, 1e9) == 0.0
+    assert 0.0 < staffing.erlang_c(10**9 + 10**6, 1e9) < 1e-200  # 31.6 standard deviations
+
+
+@pytest.mark.parametrize("sigmas", [31, 35, 37, 40])
+def test_far_above_the_traffic_agrees_with_the_plain_recurrence(sigmas: int) -> None:
+    a = 250_000.5
+    n = int(a + sigmas * math.sqrt(a))
+    plain = 1.0
+    for k in range(1, n + 1):
+        plain = 1.0 + plain * k / a
+    assert _inv_b(n, a) == pytest.approx(plain, rel=1e-11)

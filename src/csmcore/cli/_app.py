@@ -15,6 +15,7 @@ from typing import IO, Any, TextIO, TypeVar, cast
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from csmcore.calendars import BusinessCalendar
@@ -36,7 +37,7 @@ EXIT_USAGE = 2
 """A wrong option or argument (click's own usage error)."""
 EXIT_BAD_INPUT = 3
 """Bad input: an unreadable or malformed file, a policy that does not validate, rows rejected
-under ``--strict``."""
+under ``--strict``, an output file that cannot be written."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,29 +107,33 @@ def _progress(path: Path, quiet: bool) -> Iterator[TextIO]:
             TimeElapsedColumn(),
         )
         with Progress(*columns, console=_err_console(False), transient=True) as bar:
-            task = bar.add_task(path.name, total=size)
+            task = bar.add_task(escape(path.name), total=size)  # a name, not markup
             yield cast(TextIO, _CountingReader(raw, lambda n: bar.advance(task, n)))
 
 
 def _import(
     path: Path, fmt: str, zone: str, strict: bool, quiet: bool
-) -> tuple[list[Ticket], ImportReport]:
+) -> tuple[list[Ticket], ImportReport, list[int]]:
     importer = importer_named(fmt)
     report = ImportReport()
-    options = ImportOptions(timezone=zone, strict=strict)
+    lines: list[int] = []
+    options = ImportOptions(timezone=zone, strict=strict, row_lines=lines)
     with _progress(path, quiet) as stream:
         try:
             tickets = [i.ticket for i in importer.read(stream, options=options, report=report)]
         except UnicodeDecodeError as err:
             raise BadInput(f"{path}: is not UTF-8 text ({err.reason})") from err
+        except CsmError as err:  # a fault that stops the import: say in which file
+            raise BadInput(f"{path}: {err}") from err
     if strict and report.rejected:
         first = report.rejected[0]
-        where = "" if first.row is None else f"line {first.row + importer.header_lines}: "
+        line = report_module.file_line(first.row, lines, importer.header_lines)
+        where = "" if line is None else f"line {line}: "
         raise BadInput(
             f"{path}: {len(report.rejected):,} ticket(s) rejected under --strict; first: "
             f"ticket {first.ticket_id!r}, {where}{first.message} (nothing was stored)"
         )
-    return tickets, report
+    return tickets, report, lines
 
 
 def _store_tickets(url: str, tickets: list[Ticket]) -> int:
@@ -279,7 +284,7 @@ def report(
           --policy policy.toml --json report.json --html report.html
     """
     book = _book(policy, calendar_file, zone)
-    tickets, imported = _import(input, fmt, zone, strict, quiet)
+    tickets, imported, lines = _import(input, fmt, zone, strict, quiet)
     if store_url is not None:
         stored = _store_tickets(store_url, tickets)
         _err_console(quiet).print(f"stored {stored:,} tickets in {store_url}")
@@ -292,6 +297,7 @@ def report(
         source=input.name,
         format=fmt,
         header_lines=importer_named(fmt).header_lines,
+        row_lines=lines,
         policy_source=None if policy is None else policy.name,
     )
     figures = report_module.build_report(data)
@@ -300,9 +306,20 @@ def report(
         render_text(figures, Console())
 
 
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Report a file that cannot be written (a missing folder, no permission, a full disk) as
+    bad input naming it (exit code 3), not as an internal error."""
+    try:
+        yield
+    except OSError as err:
+        raise BadInput(f"{path}: cannot be written: {err.strerror or err}") from err
+
+
 def _write_outputs(figures: dict[str, Any], json_out: Path | None, html_out: Path | None) -> None:
     if json_out is not None:
-        json_out.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        with _writing(json_out):
+            json_out.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", "utf-8")
     if html_out is not None:
         try:
             from csmcore.cli.html import render_html
@@ -310,7 +327,9 @@ def _write_outputs(figures: dict[str, Any], json_out: Path | None, html_out: Pat
             raise BadInput(
                 f"--html needs the report extra: pip install 'csmcore[report]' ({err})"
             ) from err
-        html_out.write_text(render_html(figures), "utf-8")
+        page = render_html(figures)
+        with _writing(html_out):
+            html_out.write_text(page, "utf-8")
 
 
 @cli.command(name="backtest")
@@ -337,9 +356,10 @@ def backtest_command(
     """
     candidate = _book(policy, calendar_file, zone)
     baseline = _book(against, calendar_file, zone)
-    tickets, _ = _import(input, fmt, zone, strict, quiet)
+    tickets, _, _ = _import(input, fmt, zone, strict, quiet)
     at = _instant(at_text, tickets)
-    result = backtest(tickets, baseline=baseline, candidate=candidate, at=at)
+    existing = [t for t in tickets if t.created_at <= at]  # the others did not exist yet
+    result = backtest(existing, baseline=baseline, candidate=candidate, at=at)
     if quiet:
         return
     from rich.table import Table
@@ -397,7 +417,7 @@ def export(store_url: str, output: Path | None) -> None:
         if output is None:
             count = write_jsonl(tickets, sys.stdout)
         else:
-            with output.open("w", encoding="utf-8", newline="\n") as stream:
+            with _writing(output), output.open("w", encoding="utf-8", newline="\n") as stream:
                 count = write_jsonl(tickets, stream)
     finally:
         store.close()
@@ -449,9 +469,10 @@ def demo(
 
     desk = simulate(seed=seed, weeks=weeks)
     path = (db_path or default_demo_path()).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{path}"
     stored = _store_tickets(url, list(desk.tickets))
     from csmcore.cli.policy_file import default_book

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["duration_text", "render_text", "text_renderer"]
@@ -84,7 +85,7 @@ def _volume(console: Console, s: Mapping[str, Any]) -> None:
     table.add_column("channel")
     table.add_column("tickets", justify="right")
     for channel, n in s["by_channel"].items():
-        table.add_row(channel, f"{n:,}")
+        table.add_row(escape(channel), f"{n:,}")
     console.print(table)
     weeks = s["by_week"]
     if weeks:
@@ -133,7 +134,7 @@ def _sla(console: Console, s: Mapping[str, Any]) -> None:
         table.add_column(column, justify="left" if column == "target" else "right")
     for target, row in s["targets"].items():
         table.add_row(
-            target,
+            escape(target),
             f"{row['achieved']:,}",
             f"{row['breached']:,}",
             f"{row['active']:,}",
@@ -155,7 +156,10 @@ def _sla(console: Console, s: Mapping[str, Any]) -> None:
             top.add_column(column)
         for b in s["top_breaches"]:
             top.add_row(
-                b["ticket"], b["target"], b["breached_at"], duration_text(b["overdue_seconds"])
+                escape(b["ticket"]),
+                escape(b["target"]),
+                b["breached_at"],
+                duration_text(b["overdue_seconds"]),
             )
         console.print(top)
 
@@ -179,7 +183,7 @@ def _made_sla(console: Console, s: Mapping[str, Any]) -> None:
         f"export's made_sla; csmcore agrees on {s['agree']:,} ({_rate(s['agreement_rate'])})"
     )
     for key, n in s["table"].items():
-        console.print(f"  {key}: {n:,}")
+        console.print(f"  {key}: {n:,}", markup=False)
 
 
 @text_renderer("escalations")
@@ -188,7 +192,7 @@ def _escalations(console: Console, s: Mapping[str, Any]) -> None:
         return
     console.print(f"\n[bold]Escalations[/bold]: {s['fired']:,} fired")
     for rule, n in s["by_rule"].items():
-        console.print(f"  {rule}: {n:,}")
+        console.print(f"  {rule}: {n:,}", markup=False)
 
 
 @text_renderer("loyalty")
@@ -200,7 +204,7 @@ def _loyalty(console: Console, s: Mapping[str, Any]) -> None:
         f"{s['members']:,} customers in {s['grants']:,} grants"
     )
     for target, points in s["points_by_target"].items():
-        console.print(f"  {target}: {points:,} points")
+        console.print(f"  {target}: {points:,} points", markup=False)
 
 
 @text_renderer("conventions")

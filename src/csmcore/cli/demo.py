@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -118,8 +118,11 @@ class Desk:
 
 
 def _arrivals(rng: random.Random, start: datetime, end: datetime) -> Iterator[datetime]:
+    """Arrival instants from ``start`` to ``end``, hour by real (UTC) hour: stepping the local
+    wall clock would draw one hour twice when the clocks go forward and skip one when they go
+    back."""
     zone = start.tzinfo
-    hour = start
+    hour = start.astimezone(timezone.utc)
     while hour < end:
         local = hour.astimezone(zone)
         for _ in range(_poisson(rng, _hourly_rate(local.weekday(), local.hour))):

@@ -34,6 +34,7 @@ csmcore.errors.ValidationError: unknown import format 'zendesk'; known formats: 
 
 from __future__ import annotations
 
+import csv
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -56,7 +57,6 @@ from csmcore.tickets.importing import (
     Timestamps,
     import_activities,
     import_snapshots,
-    read_csv,
 )
 
 __all__ = [
@@ -79,11 +79,15 @@ class ImportOptions:
 
     ``timezone`` is an IANA name (``"Europe/Rome"``) or ``"UTC"``; ``strict`` rejects a whole
     ticket at its first fault instead of repairing what can be repaired (see
-    :class:`~csmcore.tickets.importing.FaultPolicy`).
+    :class:`~csmcore.tickets.importing.FaultPolicy`). ``row_lines``, when given, is a list an
+    importer may append the file line each data row starts on to (row 1 first), for formats
+    where that is not ``row + header_lines`` (a CSV cell spanning lines, blank lines skipped);
+    the built-in CSV importers do.
     """
 
     timezone: str = "UTC"
     strict: bool = False
+    row_lines: list[int] | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def policy(self) -> FaultPolicy:
@@ -97,7 +101,8 @@ class Importer(Protocol):
 
     ``name`` is what ``--format`` takes; ``summary`` one line for ``--help``; rows are numbered
     from 1 as in :class:`~csmcore.tickets.importing.Rejection`, and ``header_lines`` says how
-    many lines come before row 1 (so messages can give file line numbers). :meth:`read`
+    many lines come before row 1 (so messages can give file line numbers: row + header_lines,
+    unless the importer recorded each row's line in ``options.row_lines``). :meth:`read`
     yields the tickets of ``stream`` as it reads it (one ticket's lines held at a time where the
     format allows), counts every line in ``report`` and raises a
     :class:`~csmcore.errors.CsmError` (a :class:`~csmcore.errors.ValidationError`, naming the
@@ -211,15 +216,43 @@ class _CsvImporter:
     def read(
         self, stream: TextIO, *, options: ImportOptions, report: ImportReport
     ) -> Iterator[ImportedTicket]:
-        header, rows = read_csv(stream)
+        reader = csv.reader(stream)
+        try:
+            header = next(reader, None)
+        except csv.Error as err:
+            raise ValidationError(f"line 1: the CSV header cannot be read: {err}") from err
+        if header is None:
+            raise ValidationError("the CSV stream is empty; expected a header row")
         yield from self.run(
-            rows,
+            _data_rows(reader, options.row_lines),
             header=header,
             format=self.format,
             timestamps=Timestamps(zone=options.timezone, **self.timestamps),
             policy=options.policy,
             report=report,
         )
+
+
+def _data_rows(reader: Any, lines: list[int] | None) -> Iterator[list[str]]:
+    """The rows of a CSV ``reader`` past its header, without blank lines (no rows: the csv
+    module reads them as empty lists); appends to ``lines`` the file line each row starts on."""
+    end = reader.line_num  # the lines read so far
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as err:  # a cell over csv.field_size_limit(), ...: no way past it
+            raise ValidationError(
+                f"line {reader.line_num}: the CSV cannot be read past here: {err}"
+            ) from err
+        start, end = end + 1, reader.line_num
+        if not row:
+            continue
+        if lines is not None:
+            lines.append(start)
+        yield row
 
 
 # The Helpdesk log writes "+00:00" after wall-clock times that are not UTC; the zone given is the

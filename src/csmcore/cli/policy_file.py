@@ -109,10 +109,20 @@ def _read(path: Path) -> Any:
             return json.loads(text)
         except ValueError as err:
             raise ValidationError(f"{path.name}: is not valid JSON: {err}") from err
+        except RecursionError:
+            raise _too_deep(path.name) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ValidationError(f"{path.name}: is not valid TOML: {err}") from err
+    except RecursionError:
+        raise _too_deep(path.name) from None
+
+
+def _too_deep(file: str) -> ValidationError:
+    return ValidationError(
+        f"{file}: is nested too deeply; expected tables of policies, targets and conditions"
+    )
 
 
 def _durations(data: Any, where: str) -> Any:
@@ -219,6 +229,8 @@ def load_book(
             item = _durations(item, f"policies[{i}]")
         except ValidationError as err:
             raise ValidationError(f"{file}: {err}") from err
+        except RecursionError:
+            raise _too_deep(file) from None
         policies.append(_structure(item, SlaPolicy, f"policies[{i}]", file))
     if calendar is None:
         calendar = (

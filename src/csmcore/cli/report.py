@@ -32,10 +32,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import attrs
 
+from csmcore._time import resolve_zone
 from csmcore.errors import ValidationError
 from csmcore.escalation import Firing
 from csmcore.kpi import (
@@ -55,6 +55,7 @@ __all__ = [
     "ReportInput",
     "build_report",
     "distribution",
+    "file_line",
     "percentile",
     "report_section",
     "report_sections",
@@ -74,7 +75,9 @@ class ReportInput:
     report is taken at (targets still running are judged as they stand then); ``timezone``
     (an IANA name) is the zone of the dates shown and of weekly buckets; ``import_report`` the
     importer's accounting when the tickets came from an export, whose rows are numbered from 1
-    after ``header_lines`` lines (file line = row + header_lines). ``firings`` (escalation
+    after ``header_lines`` lines: the file line of row ``r`` is ``row_lines[r - 1]`` when the
+    importer recorded it (see :class:`~csmcore.cli.importers.ImportOptions`), else
+    ``r + header_lines``. ``firings`` (escalation
     firings) and ``grants`` (loyalty ledger entries of service recovery) are shown when given;
     ``policy_source`` names where the book came from (a file name; None: the built-in default).
     """
@@ -87,6 +90,7 @@ class ReportInput:
     source: str | None = None
     format: str | None = None
     header_lines: int = 1
+    row_lines: Sequence[int] = ()
     firings: Sequence[Firing] | None = None
     grants: Sequence[LedgerEntry] | None = None
     policy_source: str | None = None
@@ -95,8 +99,8 @@ class ReportInput:
 
     @property
     def zone(self) -> tzinfo:
-        """The zone of :attr:`timezone`."""
-        return ZoneInfo(self.timezone)
+        """The zone of :attr:`timezone` (an IANA name or a fixed offset such as ``"+05:30"``)."""
+        return resolve_zone(self.timezone)
 
     def results(self) -> list[SlaResults]:
         """Each ticket's SLA results at :attr:`at`, computed once and shared by the sections."""
@@ -152,7 +156,14 @@ def report_sections() -> list[str]:
 
 
 def build_report(data: ReportInput) -> dict[str, Any]:
-    """The report mapping of ``data`` (see the module documentation)."""
+    """The report mapping of ``data`` (see the module documentation).
+
+    Tickets created after ``data.at`` did not exist at the instant judged: they are left out of
+    every section (the ``import`` section still accounts for every row read).
+    """
+    existing = [t for t in data.tickets if t.created_at <= data.at]
+    if len(existing) != len(data.tickets):
+        data = attrs.evolve(data, tickets=existing)
     sections = {name: dict(_SECTIONS[name].compute(data)) for name in report_sections()}
     return {
         "schema": SCHEMA,
@@ -184,6 +195,16 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     low = int(position)
     high = min(low + 1, len(values) - 1)
     return values[low] + (values[high] - values[low]) * (position - low)
+
+
+def file_line(row: int | None, row_lines: Sequence[int], header_lines: int) -> int | None:
+    """The file line of data row ``row`` (1-based): ``row_lines[row - 1]`` when recorded, else
+    ``row + header_lines``; None for None."""
+    if row is None:
+        return None
+    if 0 < row <= len(row_lines):
+        return row_lines[row - 1]
+    return row + header_lines
 
 
 def week_start(at: datetime, zone: tzinfo) -> str:
@@ -246,7 +267,7 @@ def _import(data: ReportInput) -> Mapping[str, Any]:
             {
                 "ticket": r.ticket_id,
                 "reason": r.reason.value,
-                "line": None if r.row is None else r.row + data.header_lines,
+                "line": file_line(r.row, data.row_lines, data.header_lines),
                 "message": r.message,
             }
             for r in report.rejected[:50]
@@ -531,7 +552,7 @@ def _conventions(data: ReportInput) -> Mapping[str, Any]:
         "judged_at": data.at.isoformat(),
         "judged_at_rule": "every ticket is judged as of this instant: the export's last event "
         "unless --at was given; a target still running is judged as it stands then (breached "
-        "once past its due time, active before)",
+        "once past its due time, active before); tickets created after it are left out",
         "timezone": data.timezone,
         "calendar": repr(calendar),
         "policy": data.policy_source or "built-in default (csmcore.cli.policy_file.default_book)",

@@ -126,8 +126,9 @@ class Kpis:
     ``sla`` maps each target to its :class:`SlaFigures`, ``sla_overall`` sums them; ``csat`` is
     the top-box share (0..1) of ``csat_responses`` ratings, ``ces`` the mean or agreeing share
     of ``ces_responses`` answers; ``one_touch_rate`` (first-contact resolution) and
-    ``two_touch_rate`` are over the ``solved`` tickets, ``reopen_rate`` over the tickets
-    ``resolved`` at least once; ``channels`` counts tickets per channel. Rates are None when
+    ``two_touch_rate`` are over the ``solved`` tickets, ``reopen_rate`` is the share of the
+    ``resolved`` tickets (solved or closed at the instant of their metrics) that were
+    ``reopened`` at least once; ``channels`` counts tickets per channel. Rates are None when
     their denominator is 0.
     """
 
@@ -400,7 +401,8 @@ class KpiAggregator:
     (True, the default: medians and percentiles), of none (False: constant memory, no medians),
     or of the metrics named. ``figures``: the families computed besides durations (default all
     of :data:`FIGURES`; one not asked is left empty: 0, None or {}). ``csat_top``: how many top
-    boxes count as satisfied; ``ces_method``/``ces_agree_at`` as :func:`csmcore.kpi.ces`;
+    boxes count as satisfied (at most ``scale - 1`` of a rating's scale: on a good/bad scale of
+    2, only good); ``ces_method``/``ces_agree_at`` as :func:`csmcore.kpi.ces`;
     ``age_edges``: the backlog age buckets.
 
     Raises ValidationError (or InvalidType) for a bad setting, naming it.
@@ -468,7 +470,9 @@ class KpiAggregator:
                 value=ces_method,
             )
         self.ces_method = ces_method
-        self.ces_agree_at = None if ces_agree_at is None else check_score(ces_agree_at, 1, 10)
+        self.ces_agree_at = (
+            None if ces_agree_at is None else check_score(ces_agree_at, 1, 10, "ces_agree_at")
+        )
         edges = tuple(age_edges)
         if any(not isinstance(e, timedelta) or e <= timedelta() for e in edges) or list(
             edges
@@ -660,7 +664,8 @@ class KpiAggregator:
             score, scale = row.get("csat_score"), row.get("csat_scale")
             if score is not None and scale is not None:
                 csat_n += n
-                satisfied += n if score >= scale - self.csat_top + 1 else 0
+                # at most scale - 1 top boxes (csat's own limit): on a good/bad scale, good
+                satisfied += n if score >= scale - min(self.csat_top, scale - 1) + 1 else 0
             score, scale = row.get("ces_score"), row.get("ces_scale")
             if score is not None and scale is not None:
                 ces_n += n

@@ -3,6 +3,7 @@ customer lifetime value (money is Decimal)."""
 
 from __future__ import annotations
 
+import decimal
 from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime
@@ -16,6 +17,17 @@ from csmcore._values import check_text
 from csmcore.errors import InvalidType, ValidationError
 
 __all__ = ["CustomerFigures", "CustomerRecord", "customer_figures"]
+
+_ROUNDINGS = (
+    decimal.ROUND_CEILING,
+    decimal.ROUND_DOWN,
+    decimal.ROUND_FLOOR,
+    decimal.ROUND_HALF_DOWN,
+    decimal.ROUND_HALF_EVEN,
+    decimal.ROUND_HALF_UP,
+    decimal.ROUND_UP,
+    decimal.ROUND_05UP,
+)
 
 
 def _aware(argument: str) -> Any:
@@ -151,8 +163,9 @@ def customer_figures(
     - lifetime value = average revenue per customer at start x ``margin`` / churn rate (None
       when nobody churned: the formula has no finite value).
 
-    Raises NaiveDatetimeError for naive bounds, ValidationError when ``end <= start`` or
-    ``margin`` is not a Decimal in 0..1.
+    Raises NaiveDatetimeError for naive bounds, ValidationError when ``end <= start``,
+    ``margin`` is not a Decimal in 0..1, ``quantum`` not a positive finite Decimal (or too fine
+    for Decimal's precision) or ``rounding`` not one of :mod:`decimal`'s rounding modes.
 
     >>> from datetime import timezone
     >>> def day(y, m, d):
@@ -171,10 +184,39 @@ def customer_figures(
         raise ValidationError(
             f"end={end.isoformat()} is not after start={start.isoformat()}", field="end", value=end
         )
-    if not isinstance(margin, Decimal) or not (Decimal(0) <= margin <= Decimal(1)):
+    if (
+        not isinstance(margin, Decimal)
+        or margin.is_nan()
+        or not (Decimal(0) <= margin <= Decimal(1))
+    ):
         raise ValidationError(
             f"margin={margin!r} is not a Decimal in 0..1", field="margin", value=margin
         )
+    if not isinstance(quantum, Decimal) or not quantum.is_finite() or quantum <= 0:
+        raise ValidationError(
+            f"quantum={quantum!r} is not a positive finite Decimal (Decimal('0.01') for cents)",
+            field="quantum",
+            value=quantum,
+        )
+    if rounding not in _ROUNDINGS:
+        raise ValidationError(
+            f"rounding={rounding!r} is not a decimal rounding mode; accepted: "
+            f"{', '.join(_ROUNDINGS)}",
+            field="rounding",
+            value=rounding,
+        )
+
+    def money(amount: Decimal) -> Decimal:
+        try:
+            return amount.quantize(quantum, rounding)
+        except decimal.InvalidOperation:
+            raise ValidationError(
+                f"quantum={quantum!r} is finer than Decimal's {decimal.getcontext().prec} "
+                f"digits can hold for {amount!r}; expected a coarser quantum",
+                field="quantum",
+                value=quantum,
+            ) from None
+
     at_start = at_end = new = churned = 0
     revenue_start = revenue_end = Decimal(0)
     for record in records:
@@ -196,12 +238,10 @@ def customer_figures(
     churn = churned / at_start if at_start else None
     retention = (at_end - new) / at_start if at_start else None
     nrr = float(revenue_end / revenue_start) if revenue_start else None
-    arpa = (revenue_start / at_start).quantize(quantum, rounding) if at_start else None
+    arpa = money(revenue_start / at_start) if at_start else None
     clv = None
     if arpa is not None and churn:
-        clv = (revenue_start / at_start * margin / (Decimal(churned) / at_start)).quantize(
-            quantum, rounding
-        )
+        clv = money(revenue_start / at_start * margin / (Decimal(churned) / at_start))
     return CustomerFigures(
         start=start,
         end=end,
@@ -211,8 +251,8 @@ def customer_figures(
         churned=churned,
         churn_rate=churn,
         retention_rate=retention,
-        revenue_start=revenue_start.quantize(quantum, rounding),
-        revenue_end_retained=revenue_end.quantize(quantum, rounding),
+        revenue_start=money(revenue_start),
+        revenue_end_retained=money(revenue_end),
         net_revenue_retention=nrr,
         average_revenue=arpa,
         lifetime_value=clv,

@@ -236,6 +236,8 @@ def ticket_metrics(
         s: [] for s in (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
     }
     first_resolved: datetime | None = t0 if status in _SOLVED else None
+    # the latest move into solved or closed; unlike ticket.solved_at, a merge counts (it closes)
+    latest: datetime | None = first_resolved
     skip_description = created.created_by is Role.AGENT
     first_reply_at: datetime | None = None
     replies = 0
@@ -251,8 +253,10 @@ def ticket_metrics(
         if new_status is not None and new_status is not status:
             if status in spans and event.at > since:
                 spans[status].append((since, event.at))
-            if new_status in _SOLVED and first_resolved is None:
-                first_resolved = event.at
+            if new_status in _SOLVED and status not in _SOLVED:
+                latest = event.at
+                if first_resolved is None:
+                    first_resolved = event.at
             status, since = new_status, event.at
         elif isinstance(event, Commented):
             if event.is_agent_reply:
@@ -277,7 +281,6 @@ def ticket_metrics(
         spans[status].append((since, at))
 
     solved = ticket.status in _SOLVED
-    latest = ticket.solved_at
 
     def both(end: datetime | None) -> tuple[timedelta | None, timedelta | None]:
         if end is None:

@@ -59,6 +59,7 @@ _INF: Final = math.inf
 _ZERO: Final = timedelta(0)
 _SECOND: Final = timedelta(seconds=1)
 _CUT: Final = 2.0**-60
+_LONGEST: Final = timedelta.max.total_seconds()  # the longest wait a timedelta holds
 
 
 def _inv_b(n: int, a: float) -> float:
@@ -78,14 +79,40 @@ def _inv_b(n: int, a: float) -> float:
                     break
                 k -= 1
             return total
+        start = math.floor(a)
+        if excess > 0.0 and start > _SERIES_FROM and (12.0 * root + 16.0) * 2.0 < start:
+            # far above the traffic: the sum at floor(A) (just below A: O(sqrt(A)) terms),
+            # then the recurrence up from there, which overflows within ~38 sqrt(A) steps,
+            # instead of the O(N) recurrence from 0
+            inv = _inv_b(start, a)
+            for k in range(start + 1, n + 1):
+                inv = 1.0 + inv * k / a
+                if inv == _INF:  # B underflowed and stays 0
+                    break
+            return inv
     inv = 1.0
     for k in range(1, n + 1):
         inv = 1.0 + inv * k / a
+        if inv == _INF:  # B underflowed and stays 0: the other N - k steps change nothing
+            break
     return inv
 
 
+MAX_TRAFFIC: Final = 1e9
+"""The most erlangs the functions take: a billion simultaneous calls. The searches take
+``O(sqrt(A))`` steps (seconds from about 1e10 erlangs on), and from 2**53 erlangs on the
+difference ``N - A`` is lost to float rounding."""
+
+
 def _traffic_of(a: object) -> float:
-    return non_negative(a, "traffic")
+    load = non_negative(a, "traffic")
+    if load > MAX_TRAFFIC:
+        raise ValidationError(
+            f"traffic={a!r} is above {MAX_TRAFFIC:g} erlangs, the most these functions take",
+            field="traffic",
+            value=a,
+        )
+    return load
 
 
 def erlang_b(agents: int, traffic: float) -> float:
@@ -134,7 +161,23 @@ def traffic(*, arrivals: float, interval: timedelta, handle_time: timedelta) -> 
     calls = non_negative(arrivals, "arrivals")
     length = seconds(interval, "interval", positive=True)
     handle = seconds(handle_time, "handle_time", positive=True)
-    return calls * handle / length
+    load = calls * handle / length
+    if load == _INF:
+        raise ValidationError(
+            f"arrivals={arrivals!r} of handle_time={handle_time!r} per interval={interval!r} "
+            "is more traffic than a float holds; expected a finite number of erlangs",
+            field="arrivals",
+            value=arrivals,
+        )
+    if load > MAX_TRAFFIC:
+        raise ValidationError(
+            f"arrivals={arrivals!r} of handle_time={handle_time!r} per interval={interval!r} "
+            f"is a traffic of {load:g} erlangs, above {MAX_TRAFFIC:g}, the most these "
+            "functions take",
+            field="arrivals",
+            value=arrivals,
+        )
+    return load
 
 
 def _stable(n: int, a: float, argument: str = "agents") -> None:
@@ -195,7 +238,15 @@ def average_speed_of_answer(
     if a == 0.0:
         return timedelta(0)
     c = n / ((n - a) * _inv_b(n, a) + a)
-    return timedelta(seconds=c * h / (n - a))
+    wait = c * h / (n - a)
+    if wait > _LONGEST:
+        raise ValidationError(
+            f"agents={n!r} for a traffic of {a!r} erlangs wait {wait:.3g} s on average, beyond "
+            "a timedelta (999999999 days): the agents are barely above the traffic",
+            field="agents",
+            value=n,
+        )
+    return timedelta(seconds=wait)
 
 
 def occupancy(
@@ -245,6 +296,13 @@ def _ceil(value: float) -> int:
 
 def occupancy_floor(a: float, max_occupancy: float) -> int:
     """The fewest agents whose occupancy ``a / N`` is at most ``max_occupancy`` (>= 1)."""
+    if a / max_occupancy == _INF:
+        raise ValidationError(
+            f"max_occupancy={max_occupancy!r} is too small for a traffic of {a!r} erlangs: no "
+            "finite number of agents is that idle; expected a larger fraction in (0, 1]",
+            field="max_occupancy",
+            value=max_occupancy,
+        )
     n = max(1, _ceil(a / max_occupancy))
     while n > 1 and a / (n - 1) <= max_occupancy + _TOLERANCE * max_occupancy:
         n -= 1
@@ -308,6 +366,8 @@ def required_agents(
     ):  # the common case, checked inline: the checks below cost as much as small traffic
         h = handle_time / _SECOND
         a = arrivals * h / (interval / _SECOND)
+        if a > MAX_TRAFFIC:  # traffic() raises the error that says so
+            traffic(arrivals=arrivals, interval=interval, handle_time=handle_time)
         t = answer_within / _SECOND
         target, cap, shrink = service_level, max_occupancy, shrinkage
     else:  # the same checks, one by one, raising the error that names the value
@@ -343,6 +403,15 @@ def required_agents(
         inv = _inv_b(n, a)
         c = n / ((n - a) * inv + a)
         level = 1.0 - c * exp(-(n - a) * rate)
+    wait = c * h / (n - a)
+    if wait > _LONGEST:
+        raise ValidationError(
+            f"service_level={service_level!r} is met by {n} agents for a traffic of {a!r} "
+            f"erlangs, whose average speed of answer ({wait:.3g} s) is beyond a timedelta "
+            "(999999999 days); expected a higher service level",
+            field="service_level",
+            value=service_level,
+        )
     return _new_plan(
         a,  # traffic
         n,  # raw_agents
@@ -350,5 +419,5 @@ def required_agents(
         level,  # service_level
         a / n,  # occupancy
         c,  # wait_probability
-        timedelta(seconds=c * h / (n - a)),  # average_speed_of_answer
+        timedelta(seconds=wait),  # average_speed_of_answer
     )
