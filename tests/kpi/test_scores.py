@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from csmcore.errors import InvalidType, ValidationError
-from csmcore.kpi import ScoreTally, ces, csat, nps
+from csmcore.kpi import KpiAggregator, ScoreTally, ces, csat, nps
+from tests.kpi.support import metrics
 
 
 def test_nps_by_hand() -> None:
@@ -36,6 +37,23 @@ def test_ces_by_hand() -> None:
     assert ces([7, 5, 3, 1], method="agree") == 0.5
     assert ces([7, 5, 3, 1], method="agree", agree_at=3) == 0.75
     assert ces([5, 4], scale=5) == 4.5
+    # by default, agreeing is scoring above the scale's midpoint: 4-5 on 1-5 (a neutral 3
+    # does not agree), 3 on 1-3, 2 on a yes/no 1-2 scale (each agreed before: scale - 2)
+    assert ces([5, 4, 3, 2], scale=5, method="agree") == 0.5
+    assert ces([3, 2, 1], scale=3, method="agree") == pytest.approx(1 / 3)
+    assert ces([2, 1, 1, 1], scale=2, method="agree") == 0.25
+    assert ces([10, 6, 5], scale=10, method="agree") == pytest.approx(2 / 3)
+
+
+@given(st.lists(st.integers(1, 10), min_size=1), st.integers(2, 10))
+def test_ces_agreement_is_the_share_above_the_midpoint(scores: list[int], scale: int) -> None:
+    scores = [min(s, scale) for s in scores]
+    expected = sum(s > (scale + 1) / 2 for s in scores) / len(scores)
+    assert ces(scores, scale=scale, method="agree") == pytest.approx(expected)
+    # the aggregator agrees with ces()
+    records = [metrics(f"T-{i}", ces_score=s, ces_scale=scale) for i, s in enumerate(scores)]
+    total = KpiAggregator(ces_method="agree").update(records).total()
+    assert total.ces == pytest.approx(expected)
 
 
 @given(st.lists(st.integers(0, 10), min_size=1), st.randoms())

@@ -29,7 +29,7 @@ from csmcore._time import resolve_zone
 from csmcore.calendars import BusinessCalendar
 from csmcore.errors import InvalidType, ValidationError
 from csmcore.kpi._metrics import DURATION_METRICS, TicketMetrics, ticket_metrics
-from csmcore.kpi._scores import check_score
+from csmcore.kpi._scores import _ces_agree_from, check_score
 from csmcore.kpi._stats import DurationStats, DurationSummary, check_percentiles, quantile
 from csmcore.sla import SlaBook, SlaState
 from csmcore.tickets import Channel, Status, Ticket
@@ -670,7 +670,9 @@ class KpiAggregator:
             if score is not None and scale is not None:
                 ces_n += n
                 ces_total += score * n
-                threshold = scale - 2 if self.ces_agree_at is None else self.ces_agree_at
+                threshold = (
+                    _ces_agree_from(scale) if self.ces_agree_at is None else self.ces_agree_at
+                )
                 agreeing += n if score >= threshold else 0
             if "touch" in self.figures and row["one_touch"] is not None:
                 solved += n

@@ -138,6 +138,17 @@ def csat(ratings: Iterable[int], scale: int = 5, *, top: int = 2) -> float:
     return share
 
 
+def _ces_agree_from(scale: int) -> int:
+    """The lowest score that agrees on a CES scale of ``1..scale`` by default: the first above
+    the scale's midpoint (5 on 1-7, the top three boxes of Gartner's CES 2.0; 4 on 1-5, so a
+    neutral 3 does not agree; 2 on a yes/no 1-2 scale).
+
+    >>> [_ces_agree_from(s) for s in (2, 3, 5, 7, 10)]
+    [2, 3, 4, 5, 6]
+    """
+    return (scale + 1) // 2 + 1
+
+
 def ces(
     scores: Iterable[int],
     scale: int = 7,
@@ -147,8 +158,8 @@ def ces(
 ) -> float:
     """The customer effort score of answers on ``1..scale`` (7 = "the company made it easy",
     as in Gartner's CES 2.0): their mean (``method="mean"``), or the share (0..1) agreeing,
-    scoring ``agree_at`` or more (default: the top three boxes, 5-7 on a 1-7 scale;
-    ``method="agree"``).
+    scoring ``agree_at`` or more (default: the scores above the scale's midpoint, the top
+    three boxes 5-7 on a 1-7 scale, 4-5 on a 1-5 scale; ``method="agree"``).
 
     Raises ValidationError for a score outside ``1..scale``, an unknown method, an
     ``agree_at`` outside ``1..scale`` and an empty input.
@@ -159,7 +170,7 @@ def ces(
     0.75
     """
     s = check_score(scale, 2, 10, "scale")
-    threshold = s - 2 if agree_at is None else check_score(agree_at, 1, s, "agree_at")
+    threshold = _ces_agree_from(s) if agree_at is None else check_score(agree_at, 1, s, "agree_at")
     if method not in ("mean", "agree"):
         raise ValidationError(
             f"method={method!r} is not a CES method; accepted: 'mean', 'agree'",
@@ -167,6 +178,6 @@ def ces(
             value=method,
         )
     tally = _tally(scores, 1, s, "scores")
-    result = tally.mean() if method == "mean" else tally.share_at_least(max(threshold, 1))
+    result = tally.mean() if method == "mean" else tally.share_at_least(threshold)
     assert result is not None
     return result
