@@ -11,12 +11,14 @@ from datetime import datetime, timedelta, timezone
 import attrs
 import pytest
 
-from csmcore.conditions import Always
+from csmcore.conditions import Always, Eq
 from csmcore.errors import NaiveDatetimeError, UnsupportedRole, ValidationError
 from csmcore.escalation import (
     NOTE_CHANNEL,
     ActionContext,
     ActionResult,
+    AddTags,
+    ConditionHeld,
     EscalationLevel,
     EscalationRule,
     NotificationRequest,
@@ -180,6 +182,30 @@ def test_closed_tickets_are_not_planned_by_plan_all(store: Store) -> None:
     assert engine.plan_all() == 1
     assert role_of(store, "firings").planned("E-0001") is None
     assert closed.status == "closed"
+
+
+def test_a_ticket_merged_while_planned_does_not_stop_the_engine(store: Store) -> None:
+    # Merged away while unassigned, the ticket stays unassigned: the held level fires and its
+    # tag (which a merged ticket cannot take) is left out, and the other ticket of the run
+    # still fires.
+    rule = EscalationRule(
+        name="unassigned",
+        condition=Eq("assignee", None),
+        levels=[EscalationLevel(trigger=ConditionHeld(duration=H), actions=[AddTags(tags="x")])],
+    )
+    store.tickets.add_many([make_ticket("A", at=T0), make_ticket("B", at=T0)])
+    engine = EscalationEngine(store, BOOK, [rule], batch_size=1)
+    engine.plan_all()
+    ticket = store.tickets.get("A")
+    _, event = ticket.merge_into(T0 + 10 * M, "B")
+    store.tickets.append("A", [event], expected_version=ticket.version)
+    run = engine.run(T0 + 2 * H)
+    assert [(p.firing.ticket_id, p.firing.at, len(p.events)) for p in run.firings] == [
+        ("A", T0 + H, 0),
+        ("B", T0 + H, 1),
+    ]
+    assert "x" in store.tickets.get("B").tags
+    assert engine.next_due() is None
 
 
 def test_bad_arguments_are_refused(store: Store) -> None:
