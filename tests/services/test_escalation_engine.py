@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import attrs
 import pytest
 
-from csmcore.conditions import Always, Eq
+from csmcore.conditions import Always, Eq, HasTags
 from csmcore.errors import NaiveDatetimeError, UnsupportedRole, ValidationError
 from csmcore.escalation import (
     NOTE_CHANNEL,
@@ -330,6 +330,71 @@ def test_a_host_change_during_a_run_is_planned_again_never_fired_twice(
         assert stored.priority == "high"
         assert len(role_of(store, "firings").list()) == 2
         assert len(role_of(store, "outbox").list()) == 1
+    finally:
+        host.close()
+
+
+def test_a_plan_of_an_older_version_does_not_replace_a_newer_one(
+    postgres_factory: object,
+) -> None:
+    """PostgreSQL: while an engine's unit of work is open (after a notify-only firing, so it
+    appends nothing and meets no conflict), the host tags the ticket and another engine plans
+    it from that new version: the new tag makes a level due that the running engine, which
+    read the older version, does not see. Its commit must not put back the older plan (no
+    wake-up: the level would never fire until the ticket changed again)."""
+    assert callable(postgres_factory)
+    store: Store = postgres_factory()
+    host: Store = open_store(store.url)
+    try:
+        rules = [
+            EscalationRule(
+                name="quarter",
+                condition=Always(),
+                levels=[
+                    EscalationLevel(
+                        trigger=PercentUsed(target="first_reply", percent=25),
+                        actions=[Notify(channel="email", recipient="lead", template="quarter")],
+                    )
+                ],
+            ),
+            EscalationRule(
+                name="vip",
+                condition=HasTags("vip"),
+                levels=[
+                    EscalationLevel(
+                        trigger=ConditionHeld(duration=10 * M),
+                        actions=[Notify(channel="email", recipient="lead", template="vip")],
+                    )
+                ],
+            ),
+        ]
+        store.tickets.add_many(scenario_tickets(1))
+        paused = threading.Event()
+        resume = threading.Event()
+
+        def hook(planned: PlannedFiring) -> None:
+            if not paused.is_set():
+                paused.set()
+                assert resume.wait(30)
+
+        engine = EscalationEngine(store, BOOK, rules, on_applied=hook)
+        engine.plan_all()
+        outcome: list[object] = []
+        worker = threading.Thread(target=lambda: outcome.append(engine.run(T0 + 75 * M)))
+        worker.start()
+        assert paused.wait(30)
+        ticket = host.tickets.get("E-0000")
+        host.tickets.append("E-0000", [ticket.tag(T0 + 70 * M, add={"vip"})[1]], expected_version=1)
+        assert EscalationEngine(host, BOOK, rules).ticket_changed("E-0000") == T0 + H
+        resume.set()
+        worker.join(60)
+        (run,) = outcome
+        assert [p.firing.rule for p in run.firings] == ["quarter"]  # type: ignore[attr-defined]
+        # The newer plan stays: it still names the quarter level (not recorded when it was
+        # made), so the engine wakes at once, and that run finds the vip level.
+        assert role_of(store, "firings").planned("E-0000").version == 2
+        assert engine.next_due() == T0 + H
+        assert [p.firing.rule for p in engine.run(T0 + 2 * H).firings] == ["vip"]
     finally:
         host.close()
 

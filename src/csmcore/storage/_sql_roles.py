@@ -534,7 +534,8 @@ class SqlFirings(_Bound, FiringRepositoryBase):
             lambda cur: cur.run(
                 "INSERT INTO csm_ticket_plans (ticket_id, version, next_due_us) VALUES (?, ?, ?) "
                 "ON CONFLICT (ticket_id) DO UPDATE SET version = excluded.version, "
-                "next_due_us = excluded.next_due_us",
+                "next_due_us = excluded.next_due_us "
+                "WHERE csm_ticket_plans.version <= excluded.version",
                 params,
             ),
             write=True,
