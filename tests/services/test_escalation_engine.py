@@ -19,6 +19,7 @@ from csmcore.escalation import (
     ActionResult,
     AddTags,
     ConditionHeld,
+    DueOffset,
     EscalationLevel,
     EscalationRule,
     NotificationRequest,
@@ -206,6 +207,24 @@ def test_a_ticket_merged_while_planned_does_not_stop_the_engine(store: Store) ->
     ]
     assert "x" in store.tickets.get("B").tags
     assert engine.next_due() is None
+
+
+def test_a_level_due_at_the_creation_instant_fires(store: Store) -> None:
+    # Five hours before a 4-hour target's due time is before its creation: the level is due
+    # at the creation instant itself, which the engine's window (from just before it) holds.
+    rule = EscalationRule(
+        name="early",
+        condition=Always(),
+        levels=[
+            EscalationLevel(
+                trigger=DueOffset.before("first_reply", 5 * H), actions=[AddTags(tags="x")]
+            )
+        ],
+    )
+    store.tickets.add(make_ticket("A", at=T0))
+    engine = EscalationEngine(store, BOOK, [rule])
+    assert engine.ticket_changed("A") == T0
+    assert [p.firing.at for p in engine.run(T0).firings] == [T0]
 
 
 def test_bad_arguments_are_refused(store: Store) -> None:
