@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from csmcore import BusinessCalendar
-from csmcore.conditions import Always, Field
+from csmcore.conditions import Always, Eq, Field
 from csmcore.errors import InvalidTransition, ValidationError
 from csmcore.escalation import (
     NOTE_CHANNEL,
@@ -182,6 +182,38 @@ def test_a_forbidden_change_raises() -> None:
     [firing] = due_firings(ticket, BOOK, [rule], at(6, 0), at(7, 0))
     with pytest.raises(InvalidTransition):
         apply_firing(ticket, firing, rule, BOOK)
+
+
+def test_a_merged_ticket_takes_no_event_from_an_action() -> None:
+    # A merged ticket takes no further event: a held level on it (an unassigned ticket merged
+    # away stays unassigned) fires, and its actions change nothing instead of raising, which
+    # would stop every run of an engine at this ticket.
+    rule = EscalationRule(
+        name="unassigned",
+        condition=Eq("assignee", None),
+        levels=[
+            EscalationLevel(
+                trigger=ConditionHeld(duration=H),
+                actions=[
+                    SetPriority(priority="urgent"),
+                    Assign(agent="bob"),
+                    AddTags(tags={"stale"}),
+                    RemoveTags(tags={"vip"}),
+                    AddNote(text="nobody took it"),
+                    Notify(channel="email", recipient="lead", template="stale"),
+                ],
+            )
+        ],
+    )
+    ticket = new(at(6, 9))
+    ticket, _ = ticket.tag(at(6, 9, 5), add={"vip"})
+    ticket, _ = ticket.merge_into(at(6, 9, 30), "T-2")
+    run = run_ticket(ticket, BOOK, [rule], at(6, 0), at(7, 0))
+    [done] = run.firings
+    assert done.firing.at == at(6, 10)
+    assert done.events == ()
+    assert run.ticket is ticket
+    assert [r.template for r in done.requests] == ["stale"]
 
 
 def test_a_firing_of_another_rule_is_refused() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from csmcore.conditions import Eq, Field
 from csmcore.escalation import ConditionHeld, DueOffset, PercentUsed, due_firings, next_due
 from csmcore.sla import SlaTarget
-from csmcore.tickets import Role, Status
+from csmcore.tickets import Role, Status, Ticket
 from tests.escalation.support import US, H, M, at, book, new, rule, shown
 
 FIRST_REPLY_4H = SlaTarget(metric="first_reply", within=4 * H)
@@ -177,3 +177,27 @@ def test_a_stopped_cycle_does_not_fire_and_each_reply_cycle_fires_once() -> None
     rules = rule(PercentUsed(target="next_reply", percent=75))
     got = due_firings(ticket, book(target), [rules], at(6, 0), at(7, 0))
     assert shown(got) == [(0, "next_reply", 1, at(6, 10, 15))]
+
+
+def test_targets_of_one_key_told_apart_by_a_condition_count_in_their_own_clock() -> None:
+    # Two first-reply targets of two hours: business time for chat tickets (listed first),
+    # wall time for the others. An email ticket created Mon 16:30 is due at 18:30 by the wall
+    # clock, so half its time is used at 17:30; a chat ticket created then at Tue 09:30.
+    targets = (
+        SlaTarget(metric="first_reply", within=2 * H, condition=Eq("channel", "chat")),
+        SlaTarget(metric="first_reply", within=2 * H, business_hours=False),
+    )
+    rules = rule(PercentUsed(target="first_reply", percent=50))
+    email = new(at(6, 16, 30))
+    got = due_firings(email, book(*targets), [rules], at(6, 0), at(8, 0))
+    assert shown(got) == [(0, "first_reply", 1, at(6, 17, 30))]
+    chat, _ = Ticket.create(
+        at=at(6, 16, 30),
+        ticket_id="T-2",
+        created_by=Role.REQUESTER,
+        channel="chat",
+        priority="normal",
+        requester="ann@example.com",
+    )
+    got = due_firings(chat, book(*targets), [rules], at(6, 0), at(8, 0))
+    assert shown(got) == [(0, "first_reply", 1, at(7, 9, 30))]

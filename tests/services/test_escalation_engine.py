@@ -11,12 +11,15 @@ from datetime import datetime, timedelta, timezone
 import attrs
 import pytest
 
-from csmcore.conditions import Always
+from csmcore.conditions import Always, Eq, HasTags
 from csmcore.errors import NaiveDatetimeError, UnsupportedRole, ValidationError
 from csmcore.escalation import (
     NOTE_CHANNEL,
     ActionContext,
     ActionResult,
+    AddTags,
+    ConditionHeld,
+    DueOffset,
     EscalationLevel,
     EscalationRule,
     NotificationRequest,
@@ -182,6 +185,48 @@ def test_closed_tickets_are_not_planned_by_plan_all(store: Store) -> None:
     assert closed.status == "closed"
 
 
+def test_a_ticket_merged_while_planned_does_not_stop_the_engine(store: Store) -> None:
+    # Merged away while unassigned, the ticket stays unassigned: the held level fires and its
+    # tag (which a merged ticket cannot take) is left out, and the other ticket of the run
+    # still fires.
+    rule = EscalationRule(
+        name="unassigned",
+        condition=Eq("assignee", None),
+        levels=[EscalationLevel(trigger=ConditionHeld(duration=H), actions=[AddTags(tags="x")])],
+    )
+    store.tickets.add_many([make_ticket("A", at=T0), make_ticket("B", at=T0)])
+    engine = EscalationEngine(store, BOOK, [rule], batch_size=1)
+    engine.plan_all()
+    ticket = store.tickets.get("A")
+    _, event = ticket.merge_into(T0 + 10 * M, "B")
+    store.tickets.append("A", [event], expected_version=ticket.version)
+    run = engine.run(T0 + 2 * H)
+    assert [(p.firing.ticket_id, p.firing.at, len(p.events)) for p in run.firings] == [
+        ("A", T0 + H, 0),
+        ("B", T0 + H, 1),
+    ]
+    assert "x" in store.tickets.get("B").tags
+    assert engine.next_due() is None
+
+
+def test_a_level_due_at_the_creation_instant_fires(store: Store) -> None:
+    # Five hours before a 4-hour target's due time is before its creation: the level is due
+    # at the creation instant itself, which the engine's window (from just before it) holds.
+    rule = EscalationRule(
+        name="early",
+        condition=Always(),
+        levels=[
+            EscalationLevel(
+                trigger=DueOffset.before("first_reply", 5 * H), actions=[AddTags(tags="x")]
+            )
+        ],
+    )
+    store.tickets.add(make_ticket("A", at=T0))
+    engine = EscalationEngine(store, BOOK, [rule])
+    assert engine.ticket_changed("A") == T0
+    assert [p.firing.at for p in engine.run(T0).firings] == [T0]
+
+
 def test_bad_arguments_are_refused(store: Store) -> None:
     with pytest.raises(ValidationError, match="book="):
         EscalationEngine(store, "book", RULES)  # type: ignore[arg-type]
@@ -304,6 +349,71 @@ def test_a_host_change_during_a_run_is_planned_again_never_fired_twice(
         assert stored.priority == "high"
         assert len(role_of(store, "firings").list()) == 2
         assert len(role_of(store, "outbox").list()) == 1
+    finally:
+        host.close()
+
+
+def test_a_plan_of_an_older_version_does_not_replace_a_newer_one(
+    postgres_factory: object,
+) -> None:
+    """PostgreSQL: while an engine's unit of work is open (after a notify-only firing, so it
+    appends nothing and meets no conflict), the host tags the ticket and another engine plans
+    it from that new version: the new tag makes a level due that the running engine, which
+    read the older version, does not see. Its commit must not put back the older plan (no
+    wake-up: the level would never fire until the ticket changed again)."""
+    assert callable(postgres_factory)
+    store: Store = postgres_factory()
+    host: Store = open_store(store.url)
+    try:
+        rules = [
+            EscalationRule(
+                name="quarter",
+                condition=Always(),
+                levels=[
+                    EscalationLevel(
+                        trigger=PercentUsed(target="first_reply", percent=25),
+                        actions=[Notify(channel="email", recipient="lead", template="quarter")],
+                    )
+                ],
+            ),
+            EscalationRule(
+                name="vip",
+                condition=HasTags("vip"),
+                levels=[
+                    EscalationLevel(
+                        trigger=ConditionHeld(duration=10 * M),
+                        actions=[Notify(channel="email", recipient="lead", template="vip")],
+                    )
+                ],
+            ),
+        ]
+        store.tickets.add_many(scenario_tickets(1))
+        paused = threading.Event()
+        resume = threading.Event()
+
+        def hook(planned: PlannedFiring) -> None:
+            if not paused.is_set():
+                paused.set()
+                assert resume.wait(30)
+
+        engine = EscalationEngine(store, BOOK, rules, on_applied=hook)
+        engine.plan_all()
+        outcome: list[object] = []
+        worker = threading.Thread(target=lambda: outcome.append(engine.run(T0 + 75 * M)))
+        worker.start()
+        assert paused.wait(30)
+        ticket = host.tickets.get("E-0000")
+        host.tickets.append("E-0000", [ticket.tag(T0 + 70 * M, add={"vip"})[1]], expected_version=1)
+        assert EscalationEngine(host, BOOK, rules).ticket_changed("E-0000") == T0 + H
+        resume.set()
+        worker.join(60)
+        (run,) = outcome
+        assert [p.firing.rule for p in run.firings] == ["quarter"]  # type: ignore[attr-defined]
+        # The newer plan stays: it still names the quarter level (not recorded when it was
+        # made), so the engine wakes at once, and that run finds the vip level.
+        assert role_of(store, "firings").planned("E-0000").version == 2
+        assert engine.next_due() == T0 + H
+        assert [p.firing.rule for p in engine.run(T0 + 2 * H).firings] == ["vip"]
     finally:
         host.close()
 

@@ -283,6 +283,71 @@ def test_compensate_respects_the_monthly_cap_across_tickets(ledger: Ledger) -> N
     assert compensate(ledger, policy, second, results, utc(2025, 2, 1)) == []
 
 
+def test_compensate_judges_the_cap_and_the_keys_on_the_ledger_it_writes_to() -> None:
+    # Two compensations of the same member at once (two workers of a nightly job, or one
+    # racing the escalation engine's GrantPoints): the other one's grant lands after this one
+    # started, before its first write. The cap and the keys must be judged on the ledger as it
+    # is written, not on what was read before.
+    policy = RecoveryPolicy(points=100, cap=150)
+    ticket = breached_ticket()  # two breached cycles
+    other, _ = Ticket.create(
+        at=at(6, 9),
+        ticket_id="T-2",
+        created_by=Role.REQUESTER,
+        channel="email",
+        priority="normal",
+        requester="ann@example.com",
+    )
+    when = at(6, 18)
+
+    def racing(store: Any, meanwhile: Any) -> Ledger:
+        """A Ledger on ``store`` that runs ``meanwhile`` once: just after compensate first
+        reads the member's entries, or just before its first write."""
+        pending = [meanwhile]
+
+        def race() -> None:
+            if pending:
+                pending.pop()()
+
+        class Writes:
+            def __init__(self, inner: Any) -> None:
+                self.inner = inner
+
+            def write(self, member_ids: Any, plan: Any) -> Any:
+                race()
+                return self.inner.write(member_ids, plan)
+
+        class Racing(Ledger):
+            @property
+            def repository(self) -> Any:
+                return Writes(super().repository)
+
+            def entries(self, member_id: str, *, until: Any = None) -> Any:
+                seen = super().entries(member_id, until=until)
+                race()  # after the read: what was read is out of date
+                return seen
+
+        return Racing(store)
+
+    store = open_store("memory://")
+    ledger = racing(
+        store, lambda: compensate(Ledger(store), policy, other, SLA.evaluate(other, when), when)
+    )
+    compensate(ledger, policy, ticket, SLA.evaluate(ticket, when), when)
+    entries = Ledger(store).entries("ann@example.com")
+    assert sum(e.points for e in entries) == 150  # the cap, not 250
+    assert entries[0].key == "sla-recovery:T-2:first_reply:1"
+    # The same cycles granted by the other side meanwhile (at another instant): nothing twice
+    # and no IdempotencyConflict.
+    store = open_store("memory://")
+    ledger = racing(
+        store, lambda: compensate(Ledger(store), policy, ticket, SLA.evaluate(ticket, when), when)
+    )
+    later = at(6, 19)
+    assert compensate(ledger, policy, ticket, SLA.evaluate(ticket, later), later) == []
+    assert sum(e.points for e in Ledger(store).entries("ann@example.com")) == 150
+
+
 def test_compensate_refuses_something_else_than_a_ticket(ledger: Ledger) -> None:
     with pytest.raises(ValidationError, match="a Ticket"):
         compensate(ledger, RecoveryPolicy(points=1), "T-1", [], at(6, 18))  # type: ignore[arg-type]

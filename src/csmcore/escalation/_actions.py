@@ -239,6 +239,11 @@ def _status(value: object) -> Status:
     return coerce_enum(Status, value, "status")
 
 
+def _merged(ticket: Ticket) -> bool:
+    """A merged ticket takes no further event: the actions that change a ticket do nothing."""
+    return ticket.merged_into is not None
+
+
 def _finish(ticket: Ticket, change: tuple[Ticket, Any]) -> ActionResult:
     new, event = change
     return ActionResult(ticket=new, events=(event,))
@@ -247,14 +252,14 @@ def _finish(ticket: Ticket, change: tuple[Ticket, Any]) -> ActionResult:
 @action("set_priority")
 @attrs.frozen(kw_only=True)
 class SetPriority:
-    """Set the ticket's priority (no event when it already has it)."""
+    """Set the ticket's priority (no event when it already has it, or on a merged ticket)."""
 
     name: ClassVar[str]
     priority: Priority = attrs.field(converter=_priority)
 
     def apply(self, ticket: Ticket, context: ActionContext) -> ActionResult:
         """A :class:`~csmcore.tickets.PriorityChanged` by the rule."""
-        if ticket.priority is self.priority:
+        if ticket.priority is self.priority or _merged(ticket):
             return ActionResult(ticket=ticket)
         return _finish(ticket, ticket.set_priority(context.at, self.priority, actor=context.actor))
 
@@ -263,7 +268,7 @@ class SetPriority:
 @attrs.frozen(kw_only=True)
 class Assign:
     """Assign to an agent and/or a group (None leaves that part as it is; give at least one).
-    No event when the ticket is already so assigned."""
+    No event when the ticket is already so assigned, or is merged."""
 
     name: ClassVar[str]
     agent: str | None = attrs.field(default=None, validator=_optional("agent"))
@@ -277,7 +282,7 @@ class Assign:
         """An :class:`~csmcore.tickets.Assigned` by the rule."""
         agent = ticket.assignee if self.agent is None else self.agent
         group = ticket.group if self.group is None else self.group
-        if (agent, group) == (ticket.assignee, ticket.group):
+        if (agent, group) == (ticket.assignee, ticket.group) or _merged(ticket):
             return ActionResult(ticket=ticket)
         return _finish(ticket, ticket.assign(context.at, agent, group, actor=context.actor))
 
@@ -285,7 +290,7 @@ class Assign:
 @action("add_tags")
 @attrs.frozen(kw_only=True)
 class AddTags:
-    """Add tags (no event when the ticket has them all)."""
+    """Add tags (no event when the ticket has them all, or is merged)."""
 
     name: ClassVar[str]
     tags: tuple[str, ...] = attrs.field(converter=_tags)
@@ -293,7 +298,7 @@ class AddTags:
     def apply(self, ticket: Ticket, context: ActionContext) -> ActionResult:
         """A :class:`~csmcore.tickets.TagsChanged` by the rule."""
         missing = frozenset(self.tags) - ticket.tags
-        if not missing:
+        if not missing or _merged(ticket):
             return ActionResult(ticket=ticket)
         return _finish(ticket, ticket.tag(context.at, add=missing, actor=context.actor))
 
@@ -301,7 +306,7 @@ class AddTags:
 @action("remove_tags")
 @attrs.frozen(kw_only=True)
 class RemoveTags:
-    """Remove tags (no event when the ticket has none of them)."""
+    """Remove tags (no event when the ticket has none of them, or is merged)."""
 
     name: ClassVar[str]
     tags: tuple[str, ...] = attrs.field(converter=_tags)
@@ -309,7 +314,7 @@ class RemoveTags:
     def apply(self, ticket: Ticket, context: ActionContext) -> ActionResult:
         """A :class:`~csmcore.tickets.TagsChanged` by the rule."""
         present = frozenset(self.tags) & ticket.tags
-        if not present:
+        if not present or _merged(ticket):
             return ActionResult(ticket=ticket)
         return _finish(ticket, ticket.tag(context.at, remove=present, actor=context.actor))
 

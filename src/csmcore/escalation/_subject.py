@@ -48,6 +48,7 @@ from csmcore.conditions import (
     Subject,
     SubjectField,
     register_subject,
+    subjects,
     walk,
 )
 from csmcore.errors import ValidationError
@@ -198,14 +199,36 @@ def _varying(field: str) -> str | None:
     return None
 
 
+_MEMBER_SUBJECT: Final = "loyalty_member"
+"""The loyalty member's subject (``member.*``): no escalation view has a member to read."""
+
+
+def _member_fields() -> frozenset[str]:
+    for subject in subjects():
+        if subject.name == _MEMBER_SUBJECT:
+            return frozenset(subject.fields)
+    return frozenset()
+
+
 def time_varying_leaves(condition: Condition, path: str) -> list[Compare]:
     """The comparisons in ``condition`` on SLA numbers that change with time.
 
     Raises ValidationError naming ``path`` for an ``Eq`` or ``In`` on such a field: equality
-    with a moving number holds for at most an instant, which no plan can promise.
+    with a moving number holds for at most an instant, which no plan can promise; and for a
+    loyalty member's field (``member.tier``...): escalation conditions read a ticket and its
+    SLA results, and have no member to read.
     """
     found = []
+    members = _member_fields()
     for node in walk(condition):
+        name = getattr(node, "field", None)
+        if name in members:
+            raise ValidationError(
+                f"{path}: {name!r} is a loyalty member field; escalation conditions read the "
+                "ticket's fields and its SLA results ('sla.*'), not a loyalty member",
+                field=path,
+                value=node,
+            )
         if isinstance(node, Eq | In | Compare) and _varying(node.field) is not None:
             if not isinstance(node, Compare):
                 raise ValidationError(

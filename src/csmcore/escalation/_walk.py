@@ -41,6 +41,7 @@ from csmcore.sla import (
     SlaResults,
     SlaState,
     SlaStatus,
+    SlaTarget,
     StatusMicroseconds,
     TicketEvaluator,
 )
@@ -68,11 +69,35 @@ class _Clocks:
     def __init__(self, book: SlaBook) -> None:
         self.book = book
         self.cache: dict[tuple[str, int, str, timedelta, object], BusinessCalendar | None] = {}
+        # The targets of a key whose choice depends on a condition of their own, by (policy,
+        # version, key): for those the ticket decides, so nothing is cached.
+        self.conditional: dict[tuple[str, int, str], tuple[SlaTarget, ...]] = {}
+        for policy in book.policies:
+            for target in policy.targets:
+                if target.condition is not None:
+                    self.conditional[(policy.name, policy.version, target.key)] = tuple(
+                        t for t in policy.targets if t.key == target.key
+                    )
+
+    def _clock(self, target: SlaTarget) -> BusinessCalendar | None:
+        return None if not target.business_hours else self.book.calendar_named(target.calendar)
 
     def of(self, status: SlaStatus, ticket: Ticket) -> BusinessCalendar | None:
         key = (status.policy, status.policy_version, status.target, status.within, ticket.priority)
         if key in self.cache:
             return self.cache[key]
+        choices = self.conditional.get(key[:3])
+        if choices is not None:
+            # The SLA applies the first target of the key in force for the ticket as it
+            # stands (its priority and the target's own condition), as SlaPolicy lists them.
+            for target in choices:
+                if target.priority is not None and target.priority is not ticket.priority:
+                    continue
+                if target.condition is not None and not target.condition.matches(ticket):
+                    continue
+                if target.within == status.within:
+                    return self._clock(target)
+                break
         found = None
         for policy in self.book.policies:
             if (policy.name, policy.version) != (status.policy, status.policy_version):
@@ -90,7 +115,8 @@ class _Clocks:
             if found is None or not found.business_hours
             else self.book.calendar_named(found.calendar)
         )
-        self.cache[key] = clock
+        if choices is None:
+            self.cache[key] = clock
         return clock
 
 

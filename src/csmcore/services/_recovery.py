@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from csmcore._time import require_aware
+from csmcore._values import as_utc
 from csmcore.errors import UnsupportedRole, invalid_type
 from csmcore.escalation import PointsGrantRequest
 from csmcore.loyalty import (
@@ -20,7 +22,7 @@ from csmcore.loyalty import (
 )
 from csmcore.services._escalation import request_handler
 from csmcore.services._ledger import Ledger
-from csmcore.sla import SlaStatus
+from csmcore.sla import SlaState, SlaStatus
 from csmcore.storage import role_of
 from csmcore.tickets import Ticket
 
@@ -42,37 +44,28 @@ def compensate(
     ``sla-recovery:<ticket id>:<target>:<cycle>`` and a key the member already has is not
     granted again, so running it twice (or from two escalation runs) grants once. The
     entries' ``reason`` is the policy's ``reason`` (what its cap counts) and their
-    ``reference`` is ``<ticket id>:<target>:<cycle>``. Each grant is worked out on the
-    member's ledger as its write finds it (the store's per-member version check), so runs for
-    one member at once (two tickets, two schedulers) never grant past the cap together.
+    ``reference`` is ``<ticket id>:<target>:<cycle>``.
+
+    Each cycle is granted in one ledger write, planned on the member's entries as that write
+    finds them (the ledger's per-member version check), in the order the cycles breached: a
+    concurrent grant to the same member (another ``compensate``, the escalation engine's
+    ``GrantPoints``) is counted against the cap and its keys are not granted again.
     """
     if not isinstance(ticket, Ticket):
         raise invalid_type("ticket", ticket, "a Ticket")
+    require_aware(at, "at")
     member_id = ticket.requester
     statuses = list(results)
     # the arguments checked before anything is written
     recovery_grants(policy, member_id=member_id, ticket_id=ticket.id, results=statuses, at=at)
-
-    def plan(states: Mapping[str, LedgerState]) -> list[LedgerEntry]:
-        # the next grant owed, worked out on the member's state as the write finds it (so a
-        # concurrent grant, another ticket's, counts against the cap; the version check then
-        # plans again when another writer came first)
-        state = states[member_id]
-        grants = recovery_grants(
-            policy,
-            member_id=member_id,
-            ticket_id=ticket.id,
-            results=statuses,
-            at=at,
-            entries=state.entries,
-        )
-        if not grants:
-            return []
-        return [state.plan_earn(grants[0].points, **_earning(grants[0], policy, at))]
-
+    breached = sorted(
+        (s for s in statuses if s.state is SlaState.BREACHED and s.breached_at is not None),
+        key=lambda s: (as_utc(s.breached_at or at), s.target, s.cycle),
+    )
     written: list[LedgerEntry] = []
-    while found := ledger.repository.write((member_id,), plan):
-        written.extend(found)
+    for status in breached:
+        plan = _cycle_plan(policy, member_id, ticket.id, status, at, after_last=False)
+        written.extend(ledger.repository.write((member_id,), plan))
     return written
 
 
@@ -134,23 +127,44 @@ def _grant_plan(
     request: PointsGrantRequest, status: SlaStatus
 ) -> Callable[[Mapping[str, LedgerState]], list[LedgerEntry]]:
     """The ledger plan granting the breached cycle ``status`` of ``request`` (at most one
-    EARN entry: none when its key is held, the cap is reached or the target is worth 0)."""
-    member = request.member_id
-    policy = request.policy
+    EARN entry: none when its key is held, the cap is reached or the target is worth 0),
+    dated at the request's instant or the member's last entry when that is later."""
+    return _cycle_plan(
+        request.policy,
+        request.member_id,
+        request.ticket_id,
+        status,
+        request.at,
+        after_last=True,
+    )
+
+
+def _cycle_plan(
+    policy: RecoveryPolicy,
+    member: str,
+    ticket_id: str,
+    status: SlaStatus,
+    at: datetime,
+    *,
+    after_last: bool,
+) -> Callable[[Mapping[str, LedgerState]], list[LedgerEntry]]:
+    """The ledger plan granting one breached cycle ``status`` at ``at`` (with ``after_last``:
+    at the member's last entry when that is later), judged on the member's state the write
+    finds: at most one EARN entry."""
 
     def plan(states: Mapping[str, LedgerState]) -> list[LedgerEntry]:
         state = states[member]
-        at = request.at
-        if state.entries and state.entries[-1].at > at:
-            at = state.entries[-1].at
+        when = at
+        if after_last and state.entries and state.entries[-1].at > when:
+            when = state.entries[-1].at
         grants = recovery_grants(
             policy,
             member_id=member,
-            ticket_id=request.ticket_id,
+            ticket_id=ticket_id,
             results=(status,),
-            at=at,
+            at=when,
             entries=state.entries,
         )
-        return [state.plan_earn(grant.points, **_earning(grant, policy, at)) for grant in grants]
+        return [state.plan_earn(grant.points, **_earning(grant, policy, when)) for grant in grants]
 
     return plan

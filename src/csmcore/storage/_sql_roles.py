@@ -539,7 +539,8 @@ class SqlFirings(_Bound, FiringRepositoryBase):
         self._run_one(
             "INSERT INTO csm_ticket_plans (ticket_id, version, next_due_us) VALUES (?, ?, ?) "
             "ON CONFLICT (ticket_id) DO UPDATE SET version = excluded.version, "
-            "next_due_us = excluded.next_due_us",
+            "next_due_us = excluded.next_due_us "
+            "WHERE csm_ticket_plans.version <= excluded.version",
             params,
         )
 

@@ -339,7 +339,8 @@ class FiringRepositoryBase(_Translating, abc.ABC):
 
     @abc.abstractmethod
     def _plan(self, plan: TicketPlan) -> None:
-        """Insert or replace the schedule of ``plan.ticket_id``."""
+        """Insert the schedule of ``plan.ticket_id``, or replace it when the stored one was
+        planned from the same or an older version (atomically: a newer one is kept)."""
 
     @abc.abstractmethod
     def _planned(self, ticket_id: str) -> TicketPlan | None:

@@ -268,7 +268,9 @@ class _Firings(FiringRepositoryBase):
         if plan.next_due is not None:
             plan = attrs.evolve(plan, next_due=plan.next_due.astimezone(_UTC))
         with self._store._transaction(self._tx) as tx:
-            tx.set_row("plans", plan.ticket_id, plan)
+            kept: TicketPlan | None = tx.row("plans", plan.ticket_id)
+            if kept is None or kept.version <= plan.version:
+                tx.set_row("plans", plan.ticket_id, plan)
 
     def _planned(self, ticket_id: str) -> TicketPlan | None:
         with self._store._transaction(self._tx) as tx:

@@ -459,8 +459,11 @@ class FiringRepository(Protocol):
         ...
 
     def plan(self, ticket_id: str, *, version: int, next_due: datetime | None) -> None:
-        """Set the schedule of ``ticket_id`` (replacing any): planned from ``version``, next
-        due at ``next_due`` (None: nothing due)."""
+        """Set the schedule of ``ticket_id``: planned from ``version``, next due at
+        ``next_due`` (None: nothing due). It replaces a schedule planned from the same or an
+        older version, never one planned from a newer version (a writer that read the ticket
+        before another one changed and planned it must not put back its older plan); the
+        comparison and the write are one atomic step."""
         ...
 
     def planned(self, ticket_id: str) -> TicketPlan | None:

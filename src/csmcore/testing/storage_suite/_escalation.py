@@ -142,6 +142,16 @@ class FiringTests(StoreFixtures):
         assert firings.due(T0) == []
         firings.plan("T-2", version=5, next_due=None)  # replaces
         assert firings.planned("T-2") == TicketPlan(ticket_id="T-2", version=5, next_due=None)
+        # A plan from an older version (a writer that read the ticket before it changed) does
+        # not replace one from a newer version; one from the same version does.
+        firings.plan("T-2", version=4, next_due=T0)
+        assert firings.planned("T-2") == TicketPlan(ticket_id="T-2", version=5, next_due=None)
+        assert firings.due(T0 + 5 * _H, limit=1)[0].ticket_id == "T-4"
+        firings.plan("T-2", version=5, next_due=T0 + 2 * _H)
+        assert firings.planned("T-2") == TicketPlan(
+            ticket_id="T-2", version=5, next_due=T0 + 2 * _H
+        )
+        firings.plan("T-2", version=5, next_due=None)
         assert firings.planned("T-9") is None
         tokyo = timezone(timedelta(hours=9))
         firings.plan("T-1", version=2, next_due=(T0 + 30 * _H).astimezone(tokyo))
