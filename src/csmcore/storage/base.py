@@ -335,7 +335,8 @@ class FiringRepositoryBase(_Translating, abc.ABC):
 
     @abc.abstractmethod
     def _list(self, ticket_id: str | None, limit: int | None) -> builtins.list[FiringRecord]:
-        """Records by firing instant, then key text."""
+        """Records by firing instant, then :attr:`~csmcore.escalation.Firing.key_text` (the
+        key as compact JSON, compared as a string: level 10 before level 9)."""
 
     @abc.abstractmethod
     def _plan(self, plan: TicketPlan) -> None:

@@ -52,9 +52,15 @@ def _message(key: str, hours: int = 0, *, text: str = "warn") -> OutboxMessage:
 
 
 def _role(store: Any, name: str) -> Any:
+    if hasattr(store, "unit_of_work"):
+        where = "store's roles attribute"
+        what = type(store).__name__
+    else:  # the roles of a unit of work: the engine writes this role in its units of work
+        where = "unit of work's roles attribute (and give the unit of work the role too)"
+        what = f"{type(store).__name__} (a unit of work)"
     assert name in offered_roles(store), (
-        f"{type(store).__name__} runs the {name} group but does not offer the {name!r} role; "
-        "list it in the store's roles attribute"
+        f"{what} runs the {name} group but does not offer the {name!r} role; list it in the "
+        + where
     )
     return role_of(store, name)
 
@@ -81,16 +87,21 @@ class FiringTests(StoreFixtures):
     def test_keys_and_lists_by_ticket_in_instant_order(self, store: Store) -> None:
         firings = _role(store, "firings")
         made = [
-            _firing("T-1", level=1, hours=3),
+            _firing("T-1", level=0, hours=3),
             _firing("T-2", level=0, hours=2),
-            _firing("T-1", level=0, hours=1),
+            _firing("T-1", level=1, hours=1),  # its key sorts after made[0]'s, its instant first
             _firing("T-1", level=5, cycle=2, hours=4),
+            _firing("T-1", level=10, hours=4),  # same instant: by key_text, '[..,10,..' first
         ]
         for firing in made:
             assert firings.record(firing, recorded_at=T0 + 9 * _H)
-        assert firings.keys("T-1") == {made[0].key, made[2].key, made[3].key}
+        assert firings.keys("T-1") == {made[0].key, made[2].key, made[3].key, made[4].key}
         assert firings.keys("T-3") == frozenset()
-        assert [r.firing for r in firings.list()] == [made[2], made[1], made[0], made[3]]
+        listed = [r.firing for r in firings.list()]
+        assert listed == [made[2], made[1], made[0], made[4], made[3]], (
+            "list() orders records by the firing instant (Firing.at), then by Firing.key_text "
+            f"(the key as compact JSON text, compared as a string); got {listed}"
+        )
         assert [r.firing for r in firings.list(ticket_id="T-1", limit=2)] == [made[2], made[0]]
         assert firings.list(limit=0) == []
 

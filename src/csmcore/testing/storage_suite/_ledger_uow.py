@@ -143,7 +143,12 @@ class LedgerUnitOfWorkTests(StoreFixtures):
             thread.start()
         for thread in threads:
             thread.join(120)
-        assert errors == []
+        assert errors == [], (
+            f"concurrent units of work redeeming raised {errors!r}: inside a unit of work too, a "
+            "ledger write inserts its entries only if no other writer appended to the member "
+            "since the state it planned on, and plans again when one did (or the backend "
+            "serialises the units of work)"
+        )
         redemptions = [e for e in ledger.entries("pool") if e.kind is EntryKind.REDEEM]
         assert sorted(e.entry_id for e in redemptions) == sorted(won)  # none lost, none extra
         assert len(won) == 60 // 4
