@@ -159,6 +159,35 @@ class FiringTests(StoreFixtures):
         assert firings.next_due() == T0 + _H
         assert firings.planned("T-1").next_due == T0 + 30 * _H
 
+    def test_firing_instants_come_back_in_utc(self, store: Store) -> None:
+        """Instants given in any zone are kept as the same instants and come back in UTC,
+        on every store alike (the protocols' rule for stored instants)."""
+        tokyo = timezone(timedelta(hours=9))
+        firings = _role(store, "firings")
+        firing = Firing(**{**_as_dict(_firing()), "at": (T0 + _H).astimezone(tokyo)})
+        assert firings.record(firing, recorded_at=(T0 + 2 * _H).astimezone(tokyo))
+        firings.plan("T-1", version=1, next_due=(T0 + 3 * _H).astimezone(tokyo))
+        (record,) = firings.list()
+        planned = firings.planned("T-1")
+        (due,) = firings.due(T0 + 3 * _H)
+        assert planned is not None
+        got = {
+            "record.firing.at": record.firing.at,
+            "record.recorded_at": record.recorded_at,
+            "planned.next_due": planned.next_due,
+            "due[0].next_due": due.next_due,
+            "next_due()": firings.next_due(),
+        }
+        assert got == {
+            "record.firing.at": T0 + _H,
+            "record.recorded_at": T0 + 2 * _H,
+            "planned.next_due": T0 + 3 * _H,
+            "due[0].next_due": T0 + 3 * _H,
+            "next_due()": T0 + 3 * _H,
+        }
+        zones = {name: value.utcoffset() for name, value in got.items() if value is not None}
+        assert zones == dict.fromkeys(got, timedelta(0)), f"not in UTC: {zones}"
+
     def test_another_handle_sees_the_records(self, store: Store) -> None:
         self.require("reopen")
         from csmcore.storage import open_store
@@ -281,6 +310,39 @@ class OutboxTests(StoreFixtures):
         with store.unit_of_work() as uow:
             _role(uow, "outbox").put([_message("a")])
         assert [m.key for m in _role(store, "outbox").list()] == ["a"]
+
+    def test_outbox_instants_come_back_in_utc(self, store: Store) -> None:
+        """``created_at``, ``next_attempt_at`` and ``delivered_at`` given in any zone come
+        back as the same instants in UTC, on every store alike (the request inside a message
+        is kept as given)."""
+        tokyo = timezone(timedelta(hours=9))
+        outbox = _role(store, "outbox")
+        message = _message("a")
+        local = OutboxMessage(
+            key="a",
+            request=message.request,
+            next_attempt_at=T0.astimezone(tokyo),
+            created_at=T0.astimezone(tokyo),
+        )
+        outbox.put([local, _message("b"), _message("c")])
+        outbox.claim("b", attempts=0, until=(T0 + _H).astimezone(tokyo))
+        outbox.delivered("c", at=(T0 + 2 * _H).astimezone(tokyo))
+        outbox.failed("a", at=T0, error="busy", retry_at=(T0 + 3 * _H).astimezone(tokyo))
+        a, b, c = (outbox.get(key) for key in "abc")
+        got = {
+            "a.created_at": a.created_at,
+            "a.next_attempt_at": a.next_attempt_at,
+            "b.next_attempt_at": b.next_attempt_at,
+            "c.delivered_at": c.delivered_at,
+        }
+        assert got == {
+            "a.created_at": T0,
+            "a.next_attempt_at": T0 + 3 * _H,
+            "b.next_attempt_at": T0 + _H,
+            "c.delivered_at": T0 + 2 * _H,
+        }
+        zones = {name: value.utcoffset() for name, value in got.items() if value is not None}
+        assert zones == dict.fromkeys(got, timedelta(0)), f"not in UTC: {zones}"
 
     def test_text_and_data_round_trip(self, store: Store) -> None:
         outbox = _role(store, "outbox")
