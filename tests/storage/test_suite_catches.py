@@ -26,6 +26,7 @@ from csmcore.testing.storage_suite import (
     LedgerTests,
     LedgerUnitOfWorkTests,
     MessageTests,
+    OutboxTests,
     ResultTests,
     UnitOfWorkTests,
 )
@@ -414,5 +415,63 @@ def test_a_ledger_race_failure_says_what_to_fix() -> None:
     try:
         with pytest.raises(AssertionError, match="per-member version check"):
             _Optional().test_threads_never_overdraw(store)
+    finally:
+        store.close()
+
+
+class _Leaky:
+    """A role of a unit of work that, once the unit has ended, answers through the store."""
+
+    def __init__(self, inside: Any, outside: Any, open_: list[bool]) -> None:
+        self.inside, self.outside, self.open_ = inside, outside, open_
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inside if self.open_[0] else self.outside, name)
+
+
+class EndedUnitsKeepOptionalRoles(MemoryStore):
+    """The optional roles of an ended unit of work still answer (writing to the store)."""
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Any]:
+        open_ = [True]
+        try:
+            with super().unit_of_work() as uow:
+                for name in ("firings", "outbox", "ledger"):
+                    setattr(uow, name, _Leaky(getattr(uow, name), getattr(self, name), open_))
+                yield uow
+        finally:
+            open_[0] = False
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "test_firings_of_an_ended_unit_of_work_refuse",
+        "test_the_ledger_of_an_ended_unit_of_work_refuses",
+    ],
+)
+def test_the_optional_roles_of_an_ended_unit_of_work_are_checked(check: str) -> None:
+    store: MemoryStore = EndedUnitsKeepOptionalRoles()
+    try:
+        with pytest.raises(AssertionError, match="unit of work that has ended"):
+            getattr(_Optional(), check)(store)
+    finally:
+        store.close()
+    store = MemoryStore()
+    try:
+        getattr(_Optional(), check)(store)
+    finally:
+        store.close()
+
+
+def test_the_outbox_of_an_ended_unit_of_work_is_checked() -> None:
+    class Outbox(OutboxTests):
+        pass
+
+    store = EndedUnitsKeepOptionalRoles()
+    try:
+        with pytest.raises(AssertionError, match="unit of work that has ended"):
+            Outbox().test_outbox_of_an_ended_unit_of_work_refuses(store)
     finally:
         store.close()

@@ -21,7 +21,7 @@ from csmcore.storage.protocols import (
 )
 from csmcore.storage.roles import offered_roles, role_of
 from csmcore.testing.builders import T0, make_comment, make_ticket
-from csmcore.testing.storage_suite._base import StoreFixtures
+from csmcore.testing.storage_suite._base import StoreFixtures, check_ended_units_refuse
 
 _H = timedelta(hours=1)
 
@@ -188,6 +188,23 @@ class FiringTests(StoreFixtures):
         zones = {name: value.utcoffset() for name, value in got.items() if value is not None}
         assert zones == dict.fromkeys(got, timedelta(0)), f"not in UTC: {zones}"
 
+    def test_firings_of_an_ended_unit_of_work_refuse(self, store: Store) -> None:
+        check_ended_units_refuse(
+            store,
+            lambda uow: _role(uow, "firings"),
+            lambda firings: {
+                "record": lambda: firings.record(_firing(), recorded_at=T0),
+                "keys": lambda: firings.keys("T-1"),
+                "list": lambda: firings.list(),
+                "plan": lambda: firings.plan("T-1", version=1, next_due=T0),
+                "planned": lambda: firings.planned("T-1"),
+                "due": lambda: firings.due(T0),
+                "next_due": lambda: firings.next_due(),
+            },
+        )
+        assert _role(store, "firings").list() == []
+        assert _role(store, "firings").planned("T-1") is None
+
     def test_another_handle_sees_the_records(self, store: Store) -> None:
         self.require("reopen")
         from csmcore.storage import open_store
@@ -343,6 +360,23 @@ class OutboxTests(StoreFixtures):
         }
         zones = {name: value.utcoffset() for name, value in got.items() if value is not None}
         assert zones == dict.fromkeys(got, timedelta(0)), f"not in UTC: {zones}"
+
+    def test_outbox_of_an_ended_unit_of_work_refuses(self, store: Store) -> None:
+        _role(store, "outbox").put([_message("b")])
+        check_ended_units_refuse(
+            store,
+            lambda uow: _role(uow, "outbox"),
+            lambda outbox: {
+                "put": lambda: outbox.put([_message("a")]),
+                "due": lambda: outbox.due(T0),
+                "claim": lambda: outbox.claim("b", attempts=0, until=T0 + _H),
+                "delivered": lambda: outbox.delivered("b", at=T0),
+                "failed": lambda: outbox.failed("b", at=T0, error="x", retry_at=None),
+                "get": lambda: outbox.get("b"),
+                "list": lambda: outbox.list(),
+            },
+        )
+        assert _role(store, "outbox").list() == [_message("b")]
 
     def test_text_and_data_round_trip(self, store: Store) -> None:
         outbox = _role(store, "outbox")
