@@ -80,9 +80,9 @@ group's name to its classes:
   both paths, concurrent units of work never overdraw); not part of :class:`StorageSuite`;
 - ``"firings"`` and ``"outbox"``: :class:`FiringTests` and :class:`OutboxTests`, for a store
   offering those optional roles (see below); not part of :class:`StorageSuite` either.
-- ``"fuzz"``: :class:`StoreFuzzTests` (malformed input to every role answered with a
-  ``CsmError`` within the hang detector's limit, nothing stored changed by a refused call,
-  durations stored exactly or refused before anything is written; see
+- ``"fuzz"``: :class:`StoreFuzzTests` (malformed input to the tickets and document roles
+  answered with a ``CsmError`` within the hang detector's limit, nothing stored changed by a
+  refused call, durations stored exactly or refused before anything is written; see
   :mod:`csmcore.testing.fuzz` and ``fuzz_examples``).
 
 Compose the groups of the roles your store offers (each class brings the shared fixtures)::
