@@ -4,24 +4,29 @@ same check passes on the store without the bug."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from csmcore import conditions as cd
-from csmcore.errors import ConcurrencyError, StorageError
+from csmcore.errors import ConcurrencyError, LedgerCorrupt, StorageError, ValidationError
 from csmcore.storage import register_adapter
 from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store
 from csmcore.testing.example_adapter import JsonFileStore, open_jsonfile
 from csmcore.testing.storage_suite import (
     CrashTests,
+    FiringTests,
+    LedgerTests,
+    LedgerUnitOfWorkTests,
     MessageTests,
+    OutboxTests,
     ResultTests,
     UnitOfWorkTests,
 )
@@ -266,3 +271,207 @@ def test_the_crash_checks_pass_on_the_example_adapter(
             getattr(Crash(), check)(store)
         finally:
             store.close()
+
+
+# -- the optional roles: firings and ledger ------------------------------------------------------
+
+
+class _Optional(FiringTests, LedgerTests, LedgerUnitOfWorkTests):  # not collected
+    opt_out: ClassVar[Mapping[str, str]] = {"reopen": "memory", "processes": "memory"}
+
+
+class FiringsByTupleOrder(MemoryStore):
+    """``firings.list`` orders by instant, then by the key as a tuple (not its text)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        real = self.firings.list
+
+        def list_(*, ticket_id: str | None = None, limit: int | None = None) -> list[Any]:
+            found = sorted(real(ticket_id=ticket_id), key=lambda r: (r.firing.at, r.firing.key))
+            return found if limit is None else found[:limit]
+
+        setattr(self.firings, "list", list_)  # noqa: B010
+
+
+class FiringsByKey(MemoryStore):
+    """``firings.list`` orders by key text only, not by the instant first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        real = self.firings.list
+
+        def list_(*, ticket_id: str | None = None, limit: int | None = None) -> list[Any]:
+            found = sorted(real(ticket_id=ticket_id), key=lambda r: r.firing.key_text)
+            return found if limit is None else found[:limit]
+
+        setattr(self.firings, "list", list_)  # noqa: B010
+
+
+class _LaxLedger:
+    """A ledger role that answers a member id it cannot keep instead of refusing it."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def read(self, member_id: Any, view: Callable[[Any], Any]) -> Any:
+        try:
+            return self.real.read(member_id, view)
+        except ValidationError:
+            return self.real.read("lax", view)
+
+    def write(self, member_ids: Any, plan: Any) -> Any:
+        try:
+            return self.real.write(member_ids, plan)
+        except ValidationError:
+            return []
+
+    def members(self) -> list[str]:
+        return list(self.real.members())
+
+
+class LedgerWithoutIdChecks(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ledger = _LaxLedger(self.ledger)  # type: ignore[assignment]
+
+
+OPTIONAL_CAUGHT: list[tuple[Callable[[], Store], str, dict[str, Any]]] = [
+    (FiringsByTupleOrder, "test_keys_and_lists_by_ticket_in_instant_order", {}),
+    (FiringsByKey, "test_keys_and_lists_by_ticket_in_instant_order", {}),
+    (LedgerWithoutIdChecks, "test_member_ids_no_store_can_keep_are_refused", {"refused": ""}),
+    (LedgerWithoutIdChecks, "test_member_ids_no_store_can_keep_are_refused", {"refused": 5}),
+]
+
+
+@pytest.mark.parametrize(
+    ("broken", "check", "args"),
+    OPTIONAL_CAUGHT,
+    ids=[f"{b.__name__}-{a}" for b, _, a in OPTIONAL_CAUGHT],
+)
+def test_the_optional_role_checks_catch_a_planted_bug(
+    broken: Callable[[], Store], check: str, args: dict[str, Any]
+) -> None:
+    store = broken()
+    try:
+        with pytest.raises((AssertionError, pytest.fail.Exception)):
+            getattr(_Optional(), check)(store, **args)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("check", "args"),
+    sorted({(c, tuple(a.items())) for _, c, a in OPTIONAL_CAUGHT}, key=repr),
+)
+def test_the_same_optional_role_checks_pass_on_the_memory_store(
+    check: str, args: tuple[tuple[str, Any], ...]
+) -> None:
+    store = MemoryStore()
+    try:
+        getattr(_Optional(), check)(store, **dict(args))
+    finally:
+        store.close()
+
+
+class UnitsWithoutFirings(MemoryStore):
+    """Offers ``firings`` on the store but not in its units of work."""
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Any]:
+        with super().unit_of_work() as uow:
+            setattr(uow, "roles", frozenset(uow.roles - {"firings"}))  # noqa: B010
+            yield uow
+
+
+def test_a_unit_of_work_without_an_escalation_role_is_named_as_such() -> None:
+    """The failure says the *unit of work* lacks the role, not the store (which offers it)."""
+    store = UnitsWithoutFirings()
+    try:
+        with pytest.raises(AssertionError, match=r"\(a unit of work\).*unit of work's roles"):
+            _Optional().test_a_unit_of_work_commits_records_plans_and_events_together(store)
+    finally:
+        store.close()
+
+
+class RacyLedger(MemoryStore):
+    """Every redemption after the first few fails as a lost per-member version check would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        real, calls = self.ledger, itertools.count()
+
+        class Racy(_LaxLedger):
+            def write(self, member_ids: Any, plan: Any) -> Any:
+                if next(calls) > 8:
+                    raise LedgerCorrupt("entry 'pool#6' (redeem) is not entry 7 of this member")
+                return real.write(member_ids, plan)
+
+        self.ledger = Racy(real)  # type: ignore[assignment]
+
+
+def test_a_ledger_race_failure_says_what_to_fix() -> None:
+    store = RacyLedger()
+    try:
+        with pytest.raises(AssertionError, match="per-member version check"):
+            _Optional().test_threads_never_overdraw(store)
+    finally:
+        store.close()
+
+
+class _Leaky:
+    """A role of a unit of work that, once the unit has ended, answers through the store."""
+
+    def __init__(self, inside: Any, outside: Any, open_: list[bool]) -> None:
+        self.inside, self.outside, self.open_ = inside, outside, open_
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inside if self.open_[0] else self.outside, name)
+
+
+class EndedUnitsKeepOptionalRoles(MemoryStore):
+    """The optional roles of an ended unit of work still answer (writing to the store)."""
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Any]:
+        open_ = [True]
+        try:
+            with super().unit_of_work() as uow:
+                for name in ("firings", "outbox", "ledger"):
+                    setattr(uow, name, _Leaky(getattr(uow, name), getattr(self, name), open_))
+                yield uow
+        finally:
+            open_[0] = False
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "test_firings_of_an_ended_unit_of_work_refuse",
+        "test_the_ledger_of_an_ended_unit_of_work_refuses",
+    ],
+)
+def test_the_optional_roles_of_an_ended_unit_of_work_are_checked(check: str) -> None:
+    store: MemoryStore = EndedUnitsKeepOptionalRoles()
+    try:
+        with pytest.raises(AssertionError, match="unit of work that has ended"):
+            getattr(_Optional(), check)(store)
+    finally:
+        store.close()
+    store = MemoryStore()
+    try:
+        getattr(_Optional(), check)(store)
+    finally:
+        store.close()
+
+
+def test_the_outbox_of_an_ended_unit_of_work_is_checked() -> None:
+    class Outbox(OutboxTests):
+        pass
+
+    store = EndedUnitsKeepOptionalRoles()
+    try:
+        with pytest.raises(AssertionError, match="unit of work that has ended"):
+            Outbox().test_outbox_of_an_ended_unit_of_work_refuses(store)
+    finally:
+        store.close()

@@ -36,8 +36,10 @@ from __future__ import annotations
 import abc
 import builtins
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, ClassVar, Generic, TypeVar
+
+import attrs
 
 from csmcore._boundary import exempt, guard_class, guard_iter
 from csmcore._time import in_range_us, require_aware
@@ -268,6 +270,29 @@ def check_instant(value: object, argument: str) -> datetime:
     return value
 
 
+def _utc(value: object, argument: str) -> datetime:
+    """:func:`check_instant`, then the same instant in UTC: the escalation roles hand their
+    primitives UTC instants only, so every store gives them back in UTC."""
+    checked = check_instant(value, argument)
+    return checked if checked.tzinfo is timezone.utc else checked.astimezone(timezone.utc)
+
+
+def _utc_message(message: OutboxMessage, index: int) -> OutboxMessage:
+    """``message`` with its own instants in UTC (its request is kept as given)."""
+    instants = (message.created_at, message.next_attempt_at, message.delivered_at)
+    if all(t is None or t.tzinfo is timezone.utc for t in instants):
+        return message
+    delivered = message.delivered_at
+    return attrs.evolve(
+        message,
+        created_at=_utc(message.created_at, f"messages[{index}].created_at"),
+        next_attempt_at=_utc(message.next_attempt_at, f"messages[{index}].next_attempt_at"),
+        delivered_at=None
+        if delivered is None
+        else _utc(delivered, f"messages[{index}].delivered_at"),
+    )
+
+
 class FiringRepositoryBase(_Translating, abc.ABC):
     """The ``firings`` role (:class:`~csmcore.storage.protocols.FiringRepository`): checks
     arguments, then calls the primitives ``_record``, ``_keys``, ``_list``, ``_plan``,
@@ -282,8 +307,10 @@ class FiringRepositoryBase(_Translating, abc.ABC):
                 f"firing={firing!r} is a {type(firing).__name__}; expected a Firing"
             )
         kit.check_id(firing.ticket_id, "firing.ticket_id")
-        check_instant(firing.at, "firing.at")
-        record = FiringRecord(firing=firing, recorded_at=check_instant(recorded_at, "recorded_at"))
+        at = _utc(firing.at, "firing.at")
+        if firing.at.tzinfo is not timezone.utc:
+            firing = attrs.evolve(firing, at=at)
+        record = FiringRecord(firing=firing, recorded_at=_utc(recorded_at, "recorded_at"))
         return self._call(self._record, record)
 
     def keys(self, ticket_id: str) -> frozenset[FiringKey]:
@@ -306,7 +333,7 @@ class FiringRepositoryBase(_Translating, abc.ABC):
         kit.check_id(ticket_id, "ticket_id")
         kit.check_version(version, "version")
         if next_due is not None:
-            check_instant(next_due, "next_due")
+            next_due = _utc(next_due, "next_due")
         self._call(self._plan, TicketPlan(ticket_id=ticket_id, version=version, next_due=next_due))
 
     def planned(self, ticket_id: str) -> TicketPlan | None:
@@ -335,7 +362,8 @@ class FiringRepositoryBase(_Translating, abc.ABC):
 
     @abc.abstractmethod
     def _list(self, ticket_id: str | None, limit: int | None) -> builtins.list[FiringRecord]:
-        """Records by firing instant, then key text."""
+        """Records by firing instant, then :attr:`~csmcore.escalation.Firing.key_text` (the
+        key as compact JSON, compared as a string: level 10 before level 9)."""
 
     @abc.abstractmethod
     def _plan(self, plan: TicketPlan) -> None:
@@ -375,7 +403,7 @@ class OutboxRepositoryBase(_Translating, abc.ABC):
                 )
             kit.check_id(message.key, f"messages[{index}].key")
             kit.encode_document(message)  # refuses what a store could not keep
-            checked.setdefault(message.key, message)
+            checked.setdefault(message.key, _utc_message(message, index))
         if not checked:
             return 0
         return self._call(self._put, builtins.list(checked.values()))
@@ -392,13 +420,13 @@ class OutboxRepositoryBase(_Translating, abc.ABC):
         """See :meth:`csmcore.storage.protocols.OutboxRepository.claim`."""
         kit.check_id(key, "key")
         kit.check_version(attempts, "attempts")
-        check_instant(until, "until")
+        until = _utc(until, "until")
         return self._call(self._claim, key, attempts, until)
 
     def delivered(self, key: str, *, at: datetime) -> None:
         """See :meth:`csmcore.storage.protocols.OutboxRepository.delivered`."""
         kit.check_id(key, "key")
-        check_instant(at, "at")
+        at = _utc(at, "at")
         self._call(self._update, key, OutboxState.DELIVERED, at, at, None)
 
     def failed(self, key: str, *, at: datetime, error: str, retry_at: datetime | None) -> None:
@@ -410,7 +438,7 @@ class OutboxRepositoryBase(_Translating, abc.ABC):
         if retry_at is None:
             self._call(self._update, key, OutboxState.DEAD, None, None, error)
         else:
-            check_instant(retry_at, "retry_at")
+            retry_at = _utc(retry_at, "retry_at")
             self._call(self._update, key, OutboxState.PENDING, retry_at, None, error)
 
     def get(self, key: str) -> OutboxMessage:

@@ -455,7 +455,9 @@ class FiringRepository(Protocol):
     def list(
         self, *, ticket_id: str | None = None, limit: int | None = None
     ) -> builtins.list[FiringRecord]:
-        """Records (of one ticket, or all), ordered by the firing instant, then key."""
+        """Records (of one ticket, or all), ordered by the firing instant, then by
+        :attr:`~csmcore.escalation.Firing.key_text` (the key as compact JSON text, compared as
+        a string), at most ``limit``."""
         ...
 
     def plan(self, ticket_id: str, *, version: int, next_due: datetime | None) -> None:

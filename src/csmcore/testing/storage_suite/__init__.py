@@ -80,9 +80,9 @@ group's name to its classes:
   both paths, concurrent units of work never overdraw); not part of :class:`StorageSuite`;
 - ``"firings"`` and ``"outbox"``: :class:`FiringTests` and :class:`OutboxTests`, for a store
   offering those optional roles (see below); not part of :class:`StorageSuite` either.
-- ``"fuzz"``: :class:`StoreFuzzTests` (malformed input to every role answered with a
-  ``CsmError`` within the hang detector's limit, nothing stored changed by a refused call,
-  durations stored exactly or refused before anything is written; see
+- ``"fuzz"``: :class:`StoreFuzzTests` (malformed input to the tickets and document roles
+  answered with a ``CsmError`` within the hang detector's limit, nothing stored changed by a
+  refused call, durations stored exactly or refused before anything is written; see
   :mod:`csmcore.testing.fuzz` and ``fuzz_examples``).
 
 Compose the groups of the roles your store offers (each class brings the shared fixtures)::
@@ -93,12 +93,15 @@ Compose the groups of the roles your store offers (each class brings the shared 
         def store_factory(self, tmp_path): ...
 
 A store that offers an optional role (declared in :mod:`csmcore.storage.roles`) adds the group
-that ships with that role (:data:`OPTIONAL_GROUPS`): :class:`FiringTests` for ``firings``
-(escalation firings recorded once, the per-ticket schedule) and :class:`OutboxTests` for
-``outbox`` (idempotent puts, due order, optimistic claims, retries and dead letters, atomic with
-a unit of work)::
+that ships with that role (:data:`OPTIONAL_GROUPS`): :class:`LedgerTests` for ``ledger`` (and
+:class:`LedgerUnitOfWorkTests` when its units of work offer it too), :class:`FiringTests` for
+``firings`` (escalation firings recorded once, the per-ticket schedule) and
+:class:`OutboxTests` for ``outbox`` (idempotent puts, due order, optimistic claims, retries and
+dead letters). ``FiringTests`` and ``OutboxTests`` also write through a unit of work, so the
+store's units of work must offer those roles too (listed in their own ``roles``). Nothing
+checks that a store runs the groups of the roles it offers: add them yourself::
 
-    class TestMyStore(StorageSuite, FiringTests, OutboxTests):
+    class TestMyStore(StorageSuite, LedgerTests, LedgerUnitOfWorkTests, FiringTests, OutboxTests):
         ...
 
 The data comes from :mod:`csmcore.testing.builders`.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from csmcore import conditions as cd
-from csmcore.errors import CsmError
+from csmcore.errors import CsmError, StorageError
 from csmcore.storage import open_store
 from csmcore.storage.protocols import Store
 
@@ -250,3 +251,46 @@ def assert_driver_cause(error: BaseException) -> None:
     advice = "raise the CsmError from the driver's (or the encoder's) error"
     assert cause is not None, f"{error!r} has no __cause__: {advice}"
     assert not isinstance(cause, CsmError), f"{error!r} is caused by {cause!r}: {advice}"
+
+
+class _Rollback(Exception):
+    """Raised inside a unit of work to roll it back."""
+
+
+def check_ended_units_refuse(
+    store: Store,
+    role: Callable[[Any], Any],
+    calls: Callable[[Any], Mapping[str, Callable[[], object]]],
+) -> None:
+    """Every call ``calls(role(uow))`` names, on the role of a unit of work that has ended
+    (committed, or rolled back), raises StorageError saying the unit of work ended, also while
+    a newer unit of work is open in the same thread (for an optional role, as
+    ``UnitOfWorkTests`` checks for the required ones)."""
+    with store.unit_of_work() as uow:
+        committed = role(uow)
+    try:
+        with store.unit_of_work() as uow:
+            rolled_back = role(uow)
+            raise _Rollback
+    except _Rollback:
+        pass
+    accepted: dict[str, list[str]] = {}
+    for label, ended in (("committed", committed), ("rolled back", rolled_back)):
+        for newer in (False, True):
+            where = f"{label}{' (a newer one open)' if newer else ''}"
+            with store.unit_of_work() if newer else contextlib.nullcontext():
+                for name, call in calls(ended).items():
+                    try:
+                        call()
+                    except StorageError as err:
+                        if "ended" not in str(err):
+                            accepted.setdefault(name, []).append(f"{where}: {err}")
+                    except Exception as err:
+                        accepted.setdefault(name, []).append(f"{where}: {err!r}")
+                    else:
+                        accepted.setdefault(name, []).append(f"{where}: no error")
+    assert accepted == {}, (
+        "every method of a role of a unit of work that has ended must raise StorageError('this "
+        "unit of work has ended; open a new one') and write nothing (a write there would be "
+        f"lost silently); these did not, by method: {accepted}"
+    )

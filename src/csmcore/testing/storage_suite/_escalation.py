@@ -21,7 +21,7 @@ from csmcore.storage.protocols import (
 )
 from csmcore.storage.roles import offered_roles, role_of
 from csmcore.testing.builders import T0, make_comment, make_ticket
-from csmcore.testing.storage_suite._base import StoreFixtures
+from csmcore.testing.storage_suite._base import StoreFixtures, check_ended_units_refuse
 
 _H = timedelta(hours=1)
 
@@ -52,9 +52,15 @@ def _message(key: str, hours: int = 0, *, text: str = "warn") -> OutboxMessage:
 
 
 def _role(store: Any, name: str) -> Any:
+    if hasattr(store, "unit_of_work"):
+        where = "store's roles attribute"
+        what = type(store).__name__
+    else:  # the roles of a unit of work: the engine writes this role in its units of work
+        where = "unit of work's roles attribute (and give the unit of work the role too)"
+        what = f"{type(store).__name__} (a unit of work)"
     assert name in offered_roles(store), (
-        f"{type(store).__name__} runs the {name} group but does not offer the {name!r} role; "
-        "list it in the store's roles attribute"
+        f"{what} runs the {name} group but does not offer the {name!r} role; list it in the "
+        + where
     )
     return role_of(store, name)
 
@@ -81,16 +87,21 @@ class FiringTests(StoreFixtures):
     def test_keys_and_lists_by_ticket_in_instant_order(self, store: Store) -> None:
         firings = _role(store, "firings")
         made = [
-            _firing("T-1", level=1, hours=3),
+            _firing("T-1", level=0, hours=3),
             _firing("T-2", level=0, hours=2),
-            _firing("T-1", level=0, hours=1),
+            _firing("T-1", level=1, hours=1),  # its key sorts after made[0]'s, its instant first
             _firing("T-1", level=5, cycle=2, hours=4),
+            _firing("T-1", level=10, hours=4),  # same instant: by key_text, '[..,10,..' first
         ]
         for firing in made:
             assert firings.record(firing, recorded_at=T0 + 9 * _H)
-        assert firings.keys("T-1") == {made[0].key, made[2].key, made[3].key}
+        assert firings.keys("T-1") == {made[0].key, made[2].key, made[3].key, made[4].key}
         assert firings.keys("T-3") == frozenset()
-        assert [r.firing for r in firings.list()] == [made[2], made[1], made[0], made[3]]
+        listed = [r.firing for r in firings.list()]
+        assert listed == [made[2], made[1], made[0], made[4], made[3]], (
+            "list() orders records by the firing instant (Firing.at), then by Firing.key_text "
+            f"(the key as compact JSON text, compared as a string); got {listed}"
+        )
         assert [r.firing for r in firings.list(ticket_id="T-1", limit=2)] == [made[2], made[0]]
         assert firings.list(limit=0) == []
 
@@ -157,6 +168,52 @@ class FiringTests(StoreFixtures):
         firings.plan("T-1", version=2, next_due=(T0 + 30 * _H).astimezone(tokyo))
         assert firings.next_due() == T0 + _H
         assert firings.planned("T-1").next_due == T0 + 30 * _H
+
+    def test_firing_instants_come_back_in_utc(self, store: Store) -> None:
+        """Instants given in any zone are kept as the same instants and come back in UTC,
+        on every store alike (the protocols' rule for stored instants)."""
+        tokyo = timezone(timedelta(hours=9))
+        firings = _role(store, "firings")
+        firing = Firing(**{**_as_dict(_firing()), "at": (T0 + _H).astimezone(tokyo)})
+        assert firings.record(firing, recorded_at=(T0 + 2 * _H).astimezone(tokyo))
+        firings.plan("T-1", version=1, next_due=(T0 + 3 * _H).astimezone(tokyo))
+        (record,) = firings.list()
+        planned = firings.planned("T-1")
+        (due,) = firings.due(T0 + 3 * _H)
+        assert planned is not None
+        got = {
+            "record.firing.at": record.firing.at,
+            "record.recorded_at": record.recorded_at,
+            "planned.next_due": planned.next_due,
+            "due[0].next_due": due.next_due,
+            "next_due()": firings.next_due(),
+        }
+        assert got == {
+            "record.firing.at": T0 + _H,
+            "record.recorded_at": T0 + 2 * _H,
+            "planned.next_due": T0 + 3 * _H,
+            "due[0].next_due": T0 + 3 * _H,
+            "next_due()": T0 + 3 * _H,
+        }
+        zones = {name: value.utcoffset() for name, value in got.items() if value is not None}
+        assert zones == dict.fromkeys(got, timedelta(0)), f"not in UTC: {zones}"
+
+    def test_firings_of_an_ended_unit_of_work_refuse(self, store: Store) -> None:
+        check_ended_units_refuse(
+            store,
+            lambda uow: _role(uow, "firings"),
+            lambda firings: {
+                "record": lambda: firings.record(_firing(), recorded_at=T0),
+                "keys": lambda: firings.keys("T-1"),
+                "list": lambda: firings.list(),
+                "plan": lambda: firings.plan("T-1", version=1, next_due=T0),
+                "planned": lambda: firings.planned("T-1"),
+                "due": lambda: firings.due(T0),
+                "next_due": lambda: firings.next_due(),
+            },
+        )
+        assert _role(store, "firings").list() == []
+        assert _role(store, "firings").planned("T-1") is None
 
     def test_another_handle_sees_the_records(self, store: Store) -> None:
         self.require("reopen")
@@ -280,6 +337,56 @@ class OutboxTests(StoreFixtures):
         with store.unit_of_work() as uow:
             _role(uow, "outbox").put([_message("a")])
         assert [m.key for m in _role(store, "outbox").list()] == ["a"]
+
+    def test_outbox_instants_come_back_in_utc(self, store: Store) -> None:
+        """``created_at``, ``next_attempt_at`` and ``delivered_at`` given in any zone come
+        back as the same instants in UTC, on every store alike (the request inside a message
+        is kept as given)."""
+        tokyo = timezone(timedelta(hours=9))
+        outbox = _role(store, "outbox")
+        message = _message("a")
+        local = OutboxMessage(
+            key="a",
+            request=message.request,
+            next_attempt_at=T0.astimezone(tokyo),
+            created_at=T0.astimezone(tokyo),
+        )
+        outbox.put([local, _message("b"), _message("c")])
+        outbox.claim("b", attempts=0, until=(T0 + _H).astimezone(tokyo))
+        outbox.delivered("c", at=(T0 + 2 * _H).astimezone(tokyo))
+        outbox.failed("a", at=T0, error="busy", retry_at=(T0 + 3 * _H).astimezone(tokyo))
+        a, b, c = (outbox.get(key) for key in "abc")
+        got = {
+            "a.created_at": a.created_at,
+            "a.next_attempt_at": a.next_attempt_at,
+            "b.next_attempt_at": b.next_attempt_at,
+            "c.delivered_at": c.delivered_at,
+        }
+        assert got == {
+            "a.created_at": T0,
+            "a.next_attempt_at": T0 + 3 * _H,
+            "b.next_attempt_at": T0 + _H,
+            "c.delivered_at": T0 + 2 * _H,
+        }
+        zones = {name: value.utcoffset() for name, value in got.items() if value is not None}
+        assert zones == dict.fromkeys(got, timedelta(0)), f"not in UTC: {zones}"
+
+    def test_outbox_of_an_ended_unit_of_work_refuses(self, store: Store) -> None:
+        _role(store, "outbox").put([_message("b")])
+        check_ended_units_refuse(
+            store,
+            lambda uow: _role(uow, "outbox"),
+            lambda outbox: {
+                "put": lambda: outbox.put([_message("a")]),
+                "due": lambda: outbox.due(T0),
+                "claim": lambda: outbox.claim("b", attempts=0, until=T0 + _H),
+                "delivered": lambda: outbox.delivered("b", at=T0),
+                "failed": lambda: outbox.failed("b", at=T0, error="x", retry_at=None),
+                "get": lambda: outbox.get("b"),
+                "list": lambda: outbox.list(),
+            },
+        )
+        assert _role(store, "outbox").list() == [_message("b")]
 
     def test_text_and_data_round_trip(self, store: Store) -> None:
         outbox = _role(store, "outbox")

@@ -55,9 +55,10 @@ def _not_nested(depth: int) -> cd.Condition:
 
 
 class StoreFuzzTests(StoreFixtures):
-    """Every role of the store answers malformed input with a
+    """The tickets and document roles of the store answer malformed input with a
     :class:`~csmcore.errors.CsmError` (or an answer), within the hang detector's limit of
-    :mod:`csmcore.testing.fuzz`, and a refused call changes nothing stored.
+    :mod:`csmcore.testing.fuzz`, and a refused call changes nothing stored. The optional roles
+    are not fuzzed here; their groups check their bad arguments.
 
     ``fuzz_examples`` sets how many calls each check draws (None: ``CSMCORE_FUZZ_EXAMPLES``,
     else 20); the seed is fixed unless ``CSMCORE_FUZZ_RANDOM`` is set.

@@ -38,6 +38,7 @@ from csmcore.testing._workers import redeem_worker
 from csmcore.testing.builders import T0
 from csmcore.testing.storage_suite._base import StoreFactory, StoreFixtures
 from csmcore.testing.storage_suite._races import _run_processes
+from csmcore.testing.storage_suite._text import REFUSED_IDS
 
 __all__ = ["LedgerTests"]
 
@@ -339,6 +340,32 @@ class LedgerTests(StoreFixtures):
         assert ledger.entries("bob") == []
         assert ledger.members() == ["ann"]
 
+    @pytest.mark.parametrize(
+        "refused", [*REFUSED_IDS.values(), "", 5, None], ids=[*REFUSED_IDS, "empty", "int", "none"]
+    )
+    def test_member_ids_no_store_can_keep_are_refused(self, store: Store, refused: Any) -> None:
+        """``read`` and ``write`` check every member id as :func:`csmcore.storage.kit.check_id`
+        does (argument name ``member_id``) before anything else, and write nothing."""
+        ledger = role_of(store, "ledger")
+        calls: list[tuple[str, Callable[[], object]]] = [
+            ("read", lambda: ledger.read(refused, lambda state: state.version)),
+            ("write", lambda: ledger.write(["ann", refused], lambda states: [])),
+        ]
+        for name, call in calls:
+            refusal = ""
+            try:
+                call()
+            except ValidationError as err:
+                refusal = str(err)
+            assert "member_id=" in refusal, (
+                f"ledger.{name} must refuse member_id={refused!r} with a ValidationError naming "
+                "it: check every member id with csmcore.storage.kit.check_id(member_id, "
+                f"'member_id') before anything else (got {refusal or 'no error'!r})"
+            )
+        with pytest.raises(ValidationError, match="member_id="):
+            Ledger(store).earn(refused, 5, at=T0, key="k")
+        assert ledger.members() == []
+
     def _fund(self, store: Store) -> int:
         ledger = Ledger(store)
         for n in range(5):
@@ -381,7 +408,12 @@ class LedgerTests(StoreFixtures):
             thread.start()
         for thread in threads:
             thread.join(120)
-        assert errors == []
+        assert errors == [], (
+            f"concurrent redemptions on {len(handles)} handles raised {errors!r}: a write must "
+            "plan on the member's latest state and insert its entries only if no other writer "
+            "appended to that member meanwhile (the per-member version check, in the same "
+            "transaction as the insert), planning again when one did"
+        )
         return won
 
     def test_threads_never_overdraw(self, store: Store) -> None:

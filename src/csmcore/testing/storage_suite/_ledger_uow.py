@@ -18,7 +18,7 @@ from csmcore.storage.ledger import LedgerRepository
 from csmcore.storage.protocols import Store
 from csmcore.storage.roles import offered_roles, role_of
 from csmcore.testing.builders import T0, make_ticket
-from csmcore.testing.storage_suite._base import StoreFixtures
+from csmcore.testing.storage_suite._base import StoreFixtures, check_ended_units_refuse
 
 __all__ = ["LedgerUnitOfWorkTests"]
 
@@ -47,6 +47,21 @@ class LedgerUnitOfWorkTests(StoreFixtures):
         with store.unit_of_work() as uow:
             self._ledger(uow)
             assert isinstance(role_of(uow, "ledger"), LedgerRepository)
+
+    def test_the_ledger_of_an_ended_unit_of_work_refuses(self, store: Store) -> None:
+        Ledger(store).earn("ann", 10, at=T0, key="before")
+        check_ended_units_refuse(
+            store,
+            lambda uow: (self._ledger(uow), role_of(uow, "ledger"))[1],
+            lambda ledger: {
+                "read": lambda: ledger.read("ann", lambda state: state.version),
+                "write": lambda: ledger.write(
+                    ["ann"], lambda states: [states["ann"].plan_earn(5, at=T0, key="late")]
+                ),
+                "members": lambda: ledger.members(),
+            },
+        )
+        assert [e.key for e in Ledger(store).entries("ann")] == ["before"]
 
     def _write_and_roll_back(self, store: Store) -> None:
         with store.unit_of_work() as uow:
@@ -143,7 +158,12 @@ class LedgerUnitOfWorkTests(StoreFixtures):
             thread.start()
         for thread in threads:
             thread.join(120)
-        assert errors == []
+        assert errors == [], (
+            f"concurrent units of work redeeming raised {errors!r}: inside a unit of work too, a "
+            "ledger write inserts its entries only if no other writer appended to the member "
+            "since the state it planned on, and plans again when one did (or the backend "
+            "serialises the units of work)"
+        )
         redemptions = [e for e in ledger.entries("pool") if e.kind is EntryKind.REDEEM]
         assert sorted(e.entry_id for e in redemptions) == sorted(won)  # none lost, none extra
         assert len(won) == 60 // 4
