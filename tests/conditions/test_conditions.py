@@ -229,7 +229,7 @@ def test_equality_and_hash_respect_value_types() -> None:
     [
         (
             lambda: Eq("prio", "high"),
-            "field='prio' is not a ticket, sla or loyalty_member field; accepted: status",
+            "field='prio' is not a ticket, loyalty_member or sla field; accepted: status",
         ),
         (lambda: Field("Priority"), "field='Priority' is not a ticket"),
         (lambda: Eq("priority", "hgh"), "value='hgh' is not a priority value; accepted: 'low'"),

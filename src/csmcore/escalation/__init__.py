@@ -74,6 +74,7 @@ from csmcore.escalation._rules import (
     Trigger,
 )
 from csmcore.escalation._subject import SLA_PREFIX, SLA_SUBJECT, EscalationView
+from csmcore.escalation._walk import rules_read_member
 
 # After the "sla" condition subject is declared (by _subject): _grant imports csmcore.loyalty,
 # which declares the "loyalty_member" subject, and subjects are listed in declaration order.
@@ -118,6 +119,7 @@ __all__ = [
     "dry_run",
     "due_firings",
     "next_due",
+    "rules_read_member",
     "run_ticket",
 ]
 

@@ -10,19 +10,20 @@ the walk from there, so planning a ticket and running it cost one walk.
 from __future__ import annotations
 
 import json
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
 import attrs
 
 from csmcore._time import require_aware, to_datetime, to_us
-from csmcore.errors import CsmError, invalid_type
+from csmcore.errors import CsmError, ValidationError, invalid_type
 from csmcore.escalation._actions import ActionContext, ActionResult
 from csmcore.escalation._rules import (
     EscalationRule,
 )
 from csmcore.escalation._walk import Found, PlanState, Walk, static_for
+from csmcore.loyalty import MemberTimeline
 from csmcore.serialization import serializable
 from csmcore.sla import SlaBook
 from csmcore.tickets import Ticket, TicketEvent
@@ -99,6 +100,22 @@ def _rules(value: object) -> tuple[EscalationRule, ...]:
     return out
 
 
+def _member(member: object, ticket: Ticket) -> MemberTimeline | None:
+    """``member`` checked: None, or a MemberTimeline of ``ticket``'s requester."""
+    if member is None:
+        return None
+    if not isinstance(member, MemberTimeline):
+        raise invalid_type("member", member, "a MemberTimeline (csmcore.loyalty) or None")
+    if member.member_id != ticket.requester:
+        raise ValidationError(
+            f"member={member!r} is not ticket {ticket.id!r}'s requester "
+            f"({ticket.requester!r}); conditions read the requester as a member",
+            field="member",
+            value=member.member_id,
+        )
+    return member
+
+
 def _zone(value: datetime) -> tzinfo | None:
     return value.tzinfo
 
@@ -129,10 +146,12 @@ def due_firings(
     end: datetime,
     *,
     fired: Container[FiringKey] = (),
+    member: MemberTimeline | None = None,
 ) -> list[Firing]:
     """The firings due for ``ticket`` at instants ``start < at <= end``, in order (by
     instant, then rule order, level, target and cycle), leaving out those whose key is in
-    ``fired``. Instants are in ``end``'s time zone.
+    ``fired``. Instants are in ``end``'s time zone. ``member`` is the ticket's requester as a
+    loyalty member, for conditions on ``member.*`` fields (None: they read None).
 
     Only events at or before each instant count at that instant, so the answer for a window
     does not depend on when it is asked: the union over consecutive windows equals the answer
@@ -140,7 +159,7 @@ def due_firings(
     """
     require_aware(start, "start")
     require_aware(end, "end")
-    walk = Walk(static_for(book, _rules(rules)), ticket)
+    walk = Walk(static_for(book, _rules(rules)), ticket, _member(member, ticket))
     low, high = to_us(start), to_us(end)
     tz = _zone(end)
     out = []
@@ -161,12 +180,15 @@ def next_due(
     after: datetime,
     *,
     fired: Container[FiringKey] = (),
+    member: MemberTimeline | None = None,
 ) -> datetime | None:
     """The exact next instant strictly after ``after`` at which any of ``rules`` fires for
     ``ticket`` as its history stands (None when none ever will), in ``after``'s time zone.
-    A new event on the ticket can change the answer: plan again after each change."""
+    A new event on the ticket can change the answer: plan again after each change (and,
+    when conditions read the requester's loyalty ``member``, after a write to their ledger).
+    """
     require_aware(after, "after")
-    walk = Walk(static_for(book, _rules(rules)), ticket)
+    walk = Walk(static_for(book, _rules(rules)), ticket, _member(member, ticket))
     low = to_us(after)
     while True:
         t = walk.t
@@ -221,8 +243,6 @@ def apply_firing(
     if (firing.rule, firing.rule_version) != (rule.name, rule.version) or not (
         0 <= firing.level < len(rule.levels)
     ):
-        from csmcore.errors import ValidationError
-
         raise ValidationError(
             f"firing {firing.key_text} is not of rule {rule.name!r} version {rule.version}",
             field="firing",
@@ -252,6 +272,7 @@ def run_ticket(
     max_firings: int = 1000,
     plan: bool = False,
     resume: PlanState | None = None,
+    member: MemberTimeline | None = None,
 ) -> TicketRun:
     """Fire, in order, every firing due in ``start < at <= end`` and apply its actions,
     planning again after each one that changed the ticket (an action's event at the firing
@@ -270,16 +291,24 @@ def run_ticket(
     engine that runs often keeps each ticket's state between runs
     (:class:`csmcore.services.EscalationEngine` does).
 
-    Raises EscalationLoop after ``max_firings`` firings.
+    ``member`` is the ticket's requester as a loyalty member (a
+    :class:`~csmcore.loyalty.MemberTimeline` of their ledger entries), for conditions on
+    ``member.*`` fields: each instant reads the member as they stood then, and the walk visits
+    the instants at which they change (None: member fields read None). A ``resume`` state of
+    a walk that read another snapshot of the member's entries is ignored.
+
+    Raises EscalationLoop after ``max_firings`` firings, ValidationError for a ``member`` who
+    is not the ticket's requester.
     """
     require_aware(start, "start")
     require_aware(end, "end")
     chosen = _rules(rules)
+    member = _member(member, ticket)
     done: set[FiringKey] = set()
     applied: list[PlannedFiring] = []
     static = static_for(book, chosen)
-    resumed = None if resume is None else Walk.resume(resume, static, ticket, to_us(start))
-    walk = resumed if resumed is not None else Walk(static, ticket)
+    resumed = None if resume is None else Walk.resume(resume, static, ticket, to_us(start), member)
+    walk = resumed if resumed is not None else Walk(static, ticket, member)
     low, high = to_us(start), to_us(end)
     tz = _zone(end)
     ticket_id = ticket.id
@@ -341,15 +370,20 @@ def dry_run(
     end: datetime,
     *,
     fired: Container[FiringKey] = (),
+    members: Mapping[str, MemberTimeline] | None = None,
 ) -> list[PlannedFiring]:
     """What would fire for ``tickets`` in ``start < at <= end`` and what it would do, in
     order of instant (then ticket id, rule order, level): :func:`run_ticket` for each ticket,
-    changing nothing (every value here is immutable; nothing is stored or sent)."""
+    changing nothing (every value here is immutable; nothing is stored or sent). ``members``
+    maps requesters to their loyalty member timelines (for conditions on ``member.*``)."""
     chosen = _rules(rules)
     order = {rule.name: i for i, rule in enumerate(chosen)}
     out: list[PlannedFiring] = []
     for ticket in tickets:
-        out.extend(run_ticket(ticket, book, chosen, start, end, fired=fired).firings)
+        member = None
+        if members is not None and ticket.requester is not None:
+            member = members.get(ticket.requester)
+        out.extend(run_ticket(ticket, book, chosen, start, end, fired=fired, member=member).firings)
     out.sort(key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level))
     return out
 

@@ -52,6 +52,7 @@ from csmcore.conditions import (
     walk,
 )
 from csmcore.errors import ValidationError
+from csmcore.loyalty import LoyaltyMember, MemberTimeline
 from csmcore.sla import SlaResults, SlaState, SlaStatus
 from csmcore.tickets import Ticket
 
@@ -60,6 +61,7 @@ __all__ = [
     "SLA_SUBJECT",
     "TARGET_ATTRIBUTES",
     "EscalationView",
+    "reads_member",
     "time_varying_leaves",
 ]
 
@@ -73,7 +75,11 @@ _NO_RESULTS = SlaResults(())
 
 class EscalationView:
     """A ticket at an instant with its SLA results at that instant: what escalation
-    conditions match. Ticket fields are read from :attr:`ticket`; SLA fields from :attr:`sla`.
+    conditions match. Ticket fields are read from :attr:`ticket`; SLA fields from :attr:`sla`;
+    a loyalty member's fields (``member.tier``...) from :attr:`loyalty_member`, the ticket's
+    requester as a member at that instant, when the view was given their
+    :class:`~csmcore.loyalty.MemberTimeline` (``member``; None: every member field reads
+    None).
 
     >>> from datetime import datetime, timezone
     >>> from csmcore.tickets import Ticket
@@ -85,12 +91,27 @@ class EscalationView:
     (<Priority.HIGH: 'high'>, 'T-1')
     """
 
-    __slots__ = ("at", "sla", "ticket")
+    __slots__ = ("_member", "_read", "at", "sla", "ticket")
 
-    def __init__(self, ticket: Ticket, sla: SlaResults, at: datetime) -> None:
+    def __init__(
+        self,
+        ticket: Ticket,
+        sla: SlaResults,
+        at: datetime,
+        member: MemberTimeline | None = None,
+    ) -> None:
         self.ticket = ticket
         self.sla = sla
         self.at = at
+        self._member = member
+        self._read: LoyaltyMember | None = None
+
+    @property
+    def loyalty_member(self) -> LoyaltyMember | None:
+        """The requester as a loyalty member at :attr:`at` (None without a timeline)."""
+        if self._read is None and self._member is not None:
+            self._read = self._member.at(self.at)
+        return self._read
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names the view lacks: the ticket's attributes.
@@ -200,7 +221,7 @@ def _varying(field: str) -> str | None:
 
 
 _MEMBER_SUBJECT: Final = "loyalty_member"
-"""The loyalty member's subject (``member.*``): no escalation view has a member to read."""
+"""The loyalty member's subject (``member.*``), read from :attr:`EscalationView.loyalty_member`."""
 
 
 def _member_fields() -> frozenset[str]:
@@ -210,25 +231,22 @@ def _member_fields() -> frozenset[str]:
     return frozenset()
 
 
+def reads_member(condition: Condition) -> bool:
+    """Whether ``condition`` reads a loyalty member's field (``member.tier``...)."""
+    members = _member_fields()
+    return any(getattr(node, "field", None) in members for node in walk(condition))
+
+
 def time_varying_leaves(condition: Condition, path: str) -> list[Compare]:
     """The comparisons in ``condition`` on SLA numbers that change with time.
 
     Raises ValidationError naming ``path`` for an ``Eq`` or ``In`` on such a field: equality
-    with a moving number holds for at most an instant, which no plan can promise; and for a
-    loyalty member's field (``member.tier``...): escalation conditions read a ticket and its
-    SLA results, and have no member to read.
+    with a moving number holds for at most an instant, which no plan can promise. (A loyalty
+    member's fields change only at instants the planner knows: see
+    :class:`~csmcore.loyalty.MemberTimeline`.)
     """
     found = []
-    members = _member_fields()
     for node in walk(condition):
-        name = getattr(node, "field", None)
-        if name in members:
-            raise ValidationError(
-                f"{path}: {name!r} is a loyalty member field; escalation conditions read the "
-                "ticket's fields and its SLA results ('sla.*'), not a loyalty member",
-                field=path,
-                value=node,
-            )
         if isinstance(node, Eq | In | Compare) and _varying(node.field) is not None:
             if not isinstance(node, Compare):
                 raise ValidationError(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from operator import is_
 from typing import Any
@@ -35,7 +36,13 @@ from csmcore.escalation._rules import (
     PercentUsed,
     clock_of,
 )
-from csmcore.escalation._subject import EscalationView, crossing_elapsed, time_varying_leaves
+from csmcore.escalation._subject import (
+    EscalationView,
+    crossing_elapsed,
+    reads_member,
+    time_varying_leaves,
+)
+from csmcore.loyalty import MemberTimeline
 from csmcore.sla import (
     SlaBook,
     SlaResults,
@@ -176,6 +183,9 @@ class Static:
                 for held in time_varying_leaves(level.trigger.condition, "condition")
             ]
         ]
+        # whether some condition reads the requester's loyalty member: the walk then visits
+        # the instants at which the member can change
+        self.reads_member = rules_read_member(rules)
 
 
 _statics: dict[tuple[int, tuple[int, ...]], Static] = {}
@@ -215,6 +225,25 @@ class _Level:
         self.done = False  # held: the current episode has fired
 
 
+def rules_read_member(rules: Iterable[EscalationRule]) -> bool:
+    """Whether a condition of ``rules`` (a rule's, or a held level's own) reads the
+    requester's loyalty member (``member.*`` fields)."""
+    return any(
+        reads_member(rule.condition)
+        or any(
+            isinstance(level.trigger, ConditionHeld)
+            and level.trigger.condition is not None
+            and reads_member(level.trigger.condition)
+            for level in rule.levels
+        )
+        for rule in rules
+    )
+
+
+def _token(member: MemberTimeline | None) -> object:
+    return None if member is None else member.token
+
+
 def _us_of(value: datetime) -> int:
     return to_us(value)
 
@@ -248,6 +277,7 @@ class PlanState:
     __slots__ = (
         "_last",
         "_levels",
+        "_member",
         "_next_at",
         "_seen",
         "_start",
@@ -266,7 +296,9 @@ class PlanState:
         last: tuple[type, int],
         next_at: int | None,
         levels: _LevelStates,
+        member: object = None,
     ) -> None:
+        self._member = member
         self._static = static
         self._ticket_id = ticket_id
         self._start = start
@@ -288,8 +320,12 @@ class Walk:
     :meth:`advance` moves to the next breakpoint (:attr:`finished` when there is none).
     """
 
-    def __init__(self, static: Static, ticket: Ticket) -> None:
+    def __init__(
+        self, static: Static, ticket: Ticket, member: MemberTimeline | None = None
+    ) -> None:
         self.static = static
+        # the requester's member, read only when some condition reads it
+        self.member = member if static.reads_member else None
         self.book = static.book
         self.clocks = static.clocks
         self.levels = [[_Level(spec) for spec in specs] for specs in static.levels]
@@ -302,11 +338,21 @@ class Walk:
         self.t = self.times[0]
 
     @classmethod
-    def resume(cls, state: PlanState, static: Static, ticket: Ticket, start: int) -> Walk | None:
+    def resume(
+        cls,
+        state: PlanState,
+        static: Static,
+        ticket: Ticket,
+        start: int,
+        member: MemberTimeline | None = None,
+    ) -> Walk | None:
         """The walk ``state`` saved, on ``ticket`` (the saved ticket with events appended
         after the last instant visited) for a run whose window starts after ``start`` (µs);
-        None when ``state`` does not apply."""
+        None when ``state`` does not apply (also when the conditions read a loyalty member
+        whose entries changed since: the walk then starts again from the creation)."""
         if state._static is not static or state._ticket_id != ticket.id:
+            return None
+        if static.reads_member and state._member != _token(member):
             return None
         events = ticket.events
         if start < state._start and state._start >= _us_of(events[0].at):
@@ -321,7 +367,7 @@ class Walk:
         first_new = _us_of(events[seen].at) if len(events) > seen else None
         if first_new is not None and first_new <= state._visited:
             return None  # an event at an instant already visited: the walk is stale
-        walk = cls(static, ticket)
+        walk = cls(static, ticket, member)
         flat: Any = state._levels
         k = 0
         while k < len(flat):
@@ -361,6 +407,7 @@ class Walk:
             _mark(events[-1]),
             None if self.finished else self.t,
             levels,
+            _token(self.member),
         )
 
     def _take(self, ticket: Ticket) -> None:
@@ -409,7 +456,7 @@ class Walk:
         if count != self.seen:
             self.as_of = self.ticket if count == len(self.times) else self.ticket.as_of(at)
             self.seen = count
-        return EscalationView(self.as_of, self.judge.at(at), at)
+        return EscalationView(self.as_of, self.judge.at(at), at, self.member)
 
     # -- one breakpoint -----------------------------------------------------------------------
 
@@ -511,6 +558,10 @@ class Walk:
         for status, m in rows:
             if status.state is _ACTIVE:
                 breaks.append(m.due + 1)
+        if self.member is not None:  # the next instant the requester's member can change
+            change = self.member.next_change_us(t)
+            if change is not None:
+                breaks.append(change)
         for clock, amount in waits.values():
             breaks.append(_add(clock, t, amount))
         self.breaks = breaks

@@ -80,6 +80,7 @@ from csmcore.loyalty._tiers import (
     review_tiers,
     tier_status,
 )
+from csmcore.loyalty._timeline import MemberTimeline
 from csmcore.loyalty._verify import VerifyReport, verify_entries
 
 __all__ = [
@@ -102,6 +103,7 @@ __all__ = [
     "LotStatus",
     "LoyaltyEvent",
     "LoyaltyMember",
+    "MemberTimeline",
     "Multiplier",
     "NeverExpires",
     "PendingPolicy",

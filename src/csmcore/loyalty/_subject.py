@@ -5,6 +5,7 @@ or ``Field("member.points") >= 500``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, Final
 
@@ -70,19 +71,41 @@ class LoyaltyMember:
             )
 
 
+def _member_of(subject: object) -> LoyaltyMember | None:
+    """The member a condition reads: the subject itself, or the ``loyalty_member`` a subject
+    carries (an escalation view of a ticket whose requester is a member); None for a subject
+    without one (a plain ticket): every member field then reads None."""
+    if type(subject) is LoyaltyMember:
+        return subject
+    found = getattr(subject, "loyalty_member", None)
+    return found if isinstance(found, LoyaltyMember) else None
+
+
+def _reader(name: str) -> Callable[[object], Any]:
+    get = attrgetter(name)
+
+    def read(subject: object) -> Any:
+        member = _member_of(subject)
+        return None if member is None else get(member)
+
+    return read
+
+
 MEMBER_SUBJECT: Final = Subject(
     "loyalty_member",
     [
-        SubjectField("member.id", "str", attrgetter("member_id")),
-        SubjectField("member.tier", "str", attrgetter("tier")),
-        SubjectField("member.tier_rank", "custom", attrgetter("tier_rank")),
-        SubjectField("member.points", "custom", attrgetter("points")),
-        SubjectField("member.pending", "custom", attrgetter("pending")),
-        SubjectField("member.lifetime", "custom", attrgetter("lifetime")),
+        SubjectField("member.id", "str", _reader("member_id")),
+        SubjectField("member.tier", "str", _reader("tier")),
+        SubjectField("member.tier_rank", "custom", _reader("tier_rank")),
+        SubjectField("member.points", "custom", _reader("points")),
+        SubjectField("member.pending", "custom", _reader("pending")),
+        SubjectField("member.lifetime", "custom", _reader("lifetime")),
     ],
 )
 """The loyalty member's fields: ``member.id`` and ``member.tier`` (strings: ``==``, ``in``),
 ``member.tier_rank``, ``member.points``, ``member.pending`` and ``member.lifetime`` (numbers:
-``==``, ``in``, ``<``, ``<=``, ``>``, ``>=``)."""
+``==``, ``in``, ``<``, ``<=``, ``>``, ``>=``). They read a :class:`LoyaltyMember`, or the
+``loyalty_member`` of another subject (an escalation view: see
+:class:`csmcore.escalation.EscalationView`); a subject without one reads None."""
 
 register_subject(MEMBER_SUBJECT)

@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 
 from csmcore._time import require_aware
-from csmcore.conditions import Condition, In, Not
+from csmcore.conditions import Condition, Eq, In, Not
 from csmcore.errors import ConcurrencyError, ValidationError
 from csmcore.escalation import (
     EscalationRule,
@@ -37,8 +37,10 @@ from csmcore.escalation import (
     PlannedFiring,
     PlanState,
     TicketRun,
+    rules_read_member,
     run_ticket,
 )
+from csmcore.loyalty import MemberTimeline, Program
 from csmcore.sla import SlaBook
 from csmcore.storage import OutboxMessage, Store, role_of
 from csmcore.tickets import Status, Ticket
@@ -142,6 +144,13 @@ class EscalationEngine:
     :class:`~csmcore.errors.ConcurrencyError` is raised. ``on_applied`` (for tests and
     tracing) is called inside the unit of work after each firing's writes, before the commit.
 
+    ``loyalty`` (a :class:`~csmcore.loyalty.Program`) lets rule conditions read the ticket's
+    requester as a loyalty member (``Field("member.tier") == "gold"``, ``member.points``...):
+    the engine reads their entries from the store's ``ledger`` role (in the unit of work that
+    runs the ticket) and judges each instant with the member as they stood then, the tier by
+    the program's tiers. A write to a member's ledger can change when their tickets' rules
+    fire: call :meth:`member_changed` after it. Without ``loyalty`` member fields read None.
+
     The engine remembers, for up to ``remember`` tickets (0: none), where the planner's walk
     over each stopped (a :class:`~csmcore.escalation.PlanState`, about 430 bytes), once
     the unit of work that applied its firings committed; the next run of that ticket goes on
@@ -192,6 +201,7 @@ class EscalationEngine:
         max_retries: int = 20,
         on_applied: Callable[[PlannedFiring], None] | None = None,
         remember: int = 100_000,
+        loyalty: Program | None = None,
     ) -> None:
         if not isinstance(book, SlaBook):
             raise ValidationError(f"book={book!r} is a {type(book).__name__}; expected a SlaBook")
@@ -200,6 +210,14 @@ class EscalationEngine:
                 raise ValidationError(f"{name}={value!r} is not a whole number >= 1")
         if isinstance(remember, bool) or not isinstance(remember, int) or remember < 0:
             raise ValidationError(f"remember={remember!r} is not a whole number >= 0")
+        if loyalty is not None:
+            if not isinstance(loyalty, Program):
+                raise ValidationError(
+                    f"loyalty={loyalty!r} is a {type(loyalty).__name__}; expected a "
+                    "csmcore.loyalty.Program (or None)"
+                )
+            role_of(store, "ledger")  # UnsupportedRole now rather than at the first run
+        self._loyalty = loyalty
         self._remember = remember
         self._states: dict[str, PlanState] = {}
         self._states_lock = threading.Lock()
@@ -260,6 +278,13 @@ class EscalationEngine:
         returned as it is (in the past): :meth:`run` fires it."""
         return self._plan_ids([ticket_id], self.rules())[0]
 
+    def member_changed(self, member_id: str) -> int:
+        """Plan again every ticket not closed whose requester is ``member_id`` (after a write
+        to their ledger, when the rules read loyalty members) and return how many."""
+        if not self._loyalty or not rules_read_member(self.rules()):
+            return 0
+        return self.plan_all(Eq("requester", member_id) & _NOT_CLOSED)
+
     def plan_all(self, condition: Condition | None = None, *, batch_size: int = 500) -> int:
         """Plan every ticket matching ``condition`` (default: every ticket not closed) and
         return how many were planned: for a store whose tickets the engine never saw, or
@@ -271,7 +296,14 @@ class EscalationEngine:
             with self._store.unit_of_work() as uow:
                 firings = role_of(uow, "firings")
                 for ticket in batch:
-                    self._plan_one(firings, ticket, firings.keys(ticket.id), rules, states)
+                    self._plan_one(
+                        firings,
+                        ticket,
+                        firings.keys(ticket.id),
+                        rules,
+                        states,
+                        self._member(uow, ticket, rules),
+                    )
             self._keep(states)
             count += len(batch)
         return count
@@ -285,7 +317,10 @@ class EscalationEngine:
             firings = role_of(uow, "firings")
             for ticket_id in ticket_ids:
                 ticket = uow.tickets.get(ticket_id)
-                out.append(self._plan_one(firings, ticket, firings.keys(ticket_id), rules, states))
+                member = self._member(uow, ticket, rules)
+                out.append(
+                    self._plan_one(firings, ticket, firings.keys(ticket_id), rules, states, member)
+                )
         self._keep(states)
         return out
 
@@ -296,6 +331,7 @@ class EscalationEngine:
         fired: frozenset[FiringKey] | set[FiringKey],
         rules: tuple[EscalationRule, ...],
         states: dict[str, PlanState | None],
+        member: MemberTimeline | None,
     ) -> datetime | None:
         # A run over an empty window: nothing fires, the walk goes on to the next firing.
         start = _start(ticket)
@@ -308,11 +344,24 @@ class EscalationEngine:
             fired=fired,
             plan=True,
             resume=self._states.get(ticket.id),
+            member=member,
         )
         due = None if run.next_due is None else run.next_due.astimezone(start.tzinfo)
         firings.plan(ticket.id, version=ticket.version, next_due=due)
         states[ticket.id] = run.state  # None: forget an older one
         return due
+
+    def _member(
+        self, roles: Any, ticket: Ticket, rules: tuple[EscalationRule, ...]
+    ) -> MemberTimeline | None:
+        """The requester's loyalty member, read through ``roles`` (the unit of work, or the
+        store), when conditions read one and the engine has a program (else None)."""
+        program = self._loyalty
+        member_id = ticket.requester
+        if program is None or member_id is None or not rules_read_member(rules):
+            return None
+        entries = role_of(roles, "ledger").read(member_id, lambda state: tuple(state.entries))
+        return MemberTimeline(member_id, entries, program.tiers)
 
     def _keep(self, states: dict[str, PlanState | None]) -> None:
         """Remember where each ticket's walk stopped (after its unit of work committed)."""
@@ -402,6 +451,7 @@ class EscalationEngine:
                     fired=fired,
                     plan=True,
                     resume=self._states.get(ticket_id),
+                    member=self._member(uow, ticket, rules),
                 )
                 applied.extend(self._apply(uow, firings, ticket, run, now))
                 due = run.next_due
@@ -445,7 +495,12 @@ class EscalationEngine:
         for plan in self._firings.due(end):
             ticket = self._store.tickets.get(plan.ticket_id)
             fired = self._firings.keys(plan.ticket_id)
-            out.extend(run_ticket(ticket, self._book, rules, start, end, fired=fired).firings)
+            member = self._member(self._store, ticket, rules)
+            out.extend(
+                run_ticket(
+                    ticket, self._book, rules, start, end, fired=fired, member=member
+                ).firings
+            )
         out.sort(
             key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level)
         )

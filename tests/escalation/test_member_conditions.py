@@ -1,0 +1,210 @@
+"""Escalation conditions on the requester's loyalty member (issue 13: "conditions read ... the
+requester's loyalty member (tier) where a ledger is configured"): each instant reads the member
+as they stood then, the walk visits the instants the member changes, resumed walks of another
+snapshot are not reused, and the engine reads the member from the store's ledger.
+
+Calendar: Monday-Friday 09:00-17:00 UTC; 2025-01-06 is a Monday. A 2 h business-time first
+reply target; a ticket created Monday 10:00 is 50 % used at 11:00."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from csmcore.conditions import Always, Field
+from csmcore.errors import ValidationError
+from csmcore.escalation import (
+    AddTags,
+    ConditionHeld,
+    EscalationLevel,
+    EscalationRule,
+    PercentUsed,
+    due_firings,
+    next_due,
+    rules_read_member,
+    run_ticket,
+)
+from csmcore.loyalty import (
+    LedgerEntry,
+    LedgerState,
+    MemberTimeline,
+    Program,
+    SpendRule,
+    Tier,
+    TierPolicy,
+)
+from csmcore.services import EscalationEngine, Ledger
+from csmcore.sla import SlaTarget
+from csmcore.storage import open_store
+from tests.escalation.support import H, M, at, book, new, shown
+
+BOOK = book(SlaTarget(metric="first_reply", within=2 * H))
+ANN = "ann@example.com"
+VIP = EscalationRule(
+    name="vip",
+    condition=Field("member.points") >= 500,
+    levels=[
+        EscalationLevel(
+            trigger=PercentUsed(target="first_reply", percent=50),
+            actions=[AddTags(tags={"vip-late"})],
+        )
+    ],
+)
+HELD = EscalationRule(
+    name="gold-waiting",
+    condition=Field("member.tier") == "gold",
+    levels=[
+        EscalationLevel(trigger=ConditionHeld(duration=30 * M), actions=[AddTags(tags={"gold"})])
+    ],
+)
+TIERS = TierPolicy(tiers=[Tier(name="silver", threshold=100), Tier(name="gold", threshold=500)])
+PROGRAM = Program(name="p", rules=[SpendRule(name="base", points=1)], tiers=TIERS)
+
+
+def member(*earns: tuple[datetime, int, datetime | None]) -> MemberTimeline:
+    """ann's timeline after earning (instant, points, expiry) in turn."""
+    state = LedgerState(ANN)
+    for i, (when, points, expires) in enumerate(earns):
+        state.apply(state.plan_earn(points, at=when, key=f"e{i}", expires_at=expires))
+    return MemberTimeline(ANN, state.entries, TIERS)
+
+
+def test_a_rule_on_member_points_fires_when_both_hold() -> None:
+    ticket = new(at(6, 10))
+    window = (at(6, 9), at(7, 9))
+    # rich before the 50 % instant: fires at it
+    rich = member((at(6, 10, 30), 600, None))
+    assert shown(due_firings(ticket, BOOK, [VIP], *window, member=rich)) == [
+        (0, "first_reply", 1, at(6, 11))
+    ]
+    # rich only from 11:30: the level was due already, so it fires as the member changes
+    later = member((at(6, 11, 30), 600, None))
+    assert shown(due_firings(ticket, BOOK, [VIP], *window, member=later)) == [
+        (0, "first_reply", 1, at(6, 11, 30))
+    ]
+    assert next_due(ticket, BOOK, [VIP], at(6, 9), member=later) == at(6, 11, 30)
+    # the points expired at 10:45: not rich at 11:00, and never again
+    expired = member((at(6, 9, 30), 600, at(6, 10, 45)))
+    assert due_firings(ticket, BOOK, [VIP], *window, member=expired) == []
+    # no member given: member fields read None, nothing fires (and nothing raises)
+    assert due_firings(ticket, BOOK, [VIP], *window) == []
+
+
+def test_a_held_condition_on_the_tier_starts_when_the_tier_is_reached() -> None:
+    ticket = new(at(6, 10))
+    # 300 points at 10:00 (silver), 300 more at 10:20 (gold from then): held 30 min -> 10:50
+    gold = member((at(6, 10), 300, None), (at(6, 10, 20), 300, None))
+    assert gold.at(at(6, 10, 19)).tier == "silver"
+    assert gold.at(at(6, 10, 20)).tier == "gold"
+    firings = due_firings(ticket, BOOK, [HELD], at(6, 9), at(7, 9), member=gold)
+    assert [(f.rule, f.at) for f in firings] == [("gold-waiting", at(6, 10, 50))]
+
+
+def test_a_member_who_is_not_the_requester_is_refused() -> None:
+    ticket = new(at(6, 10))
+    other = MemberTimeline("bob", [], TIERS)
+    with pytest.raises(ValidationError, match="not ticket 'T-1''s requester"):
+        run_ticket(ticket, BOOK, [VIP], at(6, 9), at(7, 9), member=other)
+    with pytest.raises(ValidationError, match=r"member=.*MemberTimeline"):
+        run_ticket(ticket, BOOK, [VIP], at(6, 9), at(7, 9), member="ann")  # type: ignore[arg-type]
+
+
+def test_only_rules_reading_members_need_one() -> None:
+    assert rules_read_member([VIP])
+    assert rules_read_member([HELD])
+    plain = EscalationRule(
+        name="plain",
+        condition=Always(),
+        levels=[
+            EscalationLevel(
+                trigger=ConditionHeld(duration=H, condition=Field("member.tier_rank") > 1),
+                actions=[AddTags(tags={"x"})],
+            )
+        ],
+    )
+    assert rules_read_member([plain])  # a held level's own condition counts too
+    assert not rules_read_member([EscalationRule(name="n", condition=Always(), levels=VIP.levels)])
+
+
+_EARNS = st.lists(
+    st.tuples(st.integers(0, 600), st.integers(50, 400), st.none() | st.integers(10, 300)),
+    max_size=4,
+)
+
+
+def _entries(earns: list[tuple[int, int, int | None]]) -> tuple[LedgerEntry, ...]:
+    state = LedgerState(ANN)
+    when = at(6, 9)
+    for i, (minutes, points, expires) in enumerate(earns):
+        when = when + timedelta(minutes=minutes)
+        expiry = None if expires is None else when + timedelta(minutes=expires)
+        state.apply(state.plan_earn(points, at=when, key=f"e{i}", expires_at=expiry))
+    return tuple(state.entries)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_EARNS, st.lists(st.integers(10, 240), min_size=1, max_size=6))
+def test_stepwise_resumed_runs_equal_one_late_run(
+    earns: list[tuple[int, int, int | None]], steps: list[int]
+) -> None:
+    # the engine's shape: a run every few minutes going on from the last one's state, against
+    # one run at the end; both with the member's whole ledger (a snapshot taken up front)
+    rules = [VIP, HELD]
+    timeline = MemberTimeline(ANN, _entries(earns), TIERS)
+    start = at(6, 9)
+    late = run_ticket(new(at(6, 10)), BOOK, rules, start, at(7, 17), member=timeline)
+    ticket, state, when, fired = new(at(6, 10)), None, start, []
+    for minutes in [*steps, 48 * 60]:
+        end = min(when + timedelta(minutes=minutes), at(7, 17))
+        run = run_ticket(ticket, BOOK, rules, start, end, plan=True, resume=state, member=timeline)
+        ticket, state = run.ticket, run.state
+        fired += [p.firing for p in run.firings]
+        when = end
+    assert fired == [p.firing for p in late.firings]
+    assert ticket == late.ticket
+
+
+def test_a_state_of_another_member_snapshot_is_not_reused() -> None:
+    ticket = new(at(6, 10))
+    poor = MemberTimeline(ANN, [], TIERS)
+    first = run_ticket(ticket, BOOK, [VIP], at(6, 9), at(6, 12), plan=True, member=poor)
+    assert first.firings == ()
+    assert first.next_due is None
+    # 600 points earned at 10:30 (written after that run): the state of the run that read no
+    # entries is ignored, the walk starts again and fires at the 50 % instant
+    rich = member((at(6, 10, 30), 600, None))
+    again = run_ticket(
+        ticket, BOOK, [VIP], at(6, 9), at(6, 12), plan=True, resume=first.state, member=rich
+    )
+    assert [p.firing.at for p in again.firings] == [at(6, 11)]
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite:///:memory:"])
+def test_the_engine_reads_the_requester_from_the_ledger(url: str) -> None:
+    store = open_store(url)
+    store.tickets.add(new(at(6, 10)))
+    engine = EscalationEngine(store, BOOK, [VIP], loyalty=PROGRAM)
+    assert engine.ticket_changed("T-1") is None  # not a member with points: nothing planned
+    Ledger(store).earn(ANN, 600, at=at(6, 10, 30), key="order-1")
+    assert engine.member_changed(ANN) == 1
+    assert engine.next_due() == at(6, 11)
+    run = engine.run(at(6, 12))
+    assert [(p.firing.rule, p.firing.at) for p in run.firings] == [("vip", at(6, 11))]
+    assert "vip-late" in store.tickets.get("T-1").tags
+    # without loyalty the same rule reads None: nothing fires
+    other = open_store("memory://")
+    other.tickets.add(new(at(6, 10)))
+    Ledger(other).earn(ANN, 600, at=at(6, 10, 30), key="order-1")
+    plain = EscalationEngine(other, BOOK, [VIP])
+    plain.plan_all()
+    assert plain.run(at(6, 12)).firings == ()
+    assert plain.member_changed(ANN) == 0
+
+
+def test_the_engine_refuses_a_bad_program_and_a_store_without_a_ledger() -> None:
+    store = open_store("memory://")
+    with pytest.raises(ValidationError, match="loyalty='gold' is a str"):
+        EscalationEngine(store, BOOK, [VIP], loyalty="gold")  # type: ignore[arg-type]
