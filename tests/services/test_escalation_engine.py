@@ -12,7 +12,12 @@ import attrs
 import pytest
 
 from csmcore.conditions import Always, Eq, HasTags
-from csmcore.errors import NaiveDatetimeError, UnsupportedRole, ValidationError
+from csmcore.errors import (
+    InvalidTransition,
+    NaiveDatetimeError,
+    UnsupportedRole,
+    ValidationError,
+)
 from csmcore.escalation import (
     NOTE_CHANNEL,
     ActionContext,
@@ -283,6 +288,63 @@ def test_an_unhandled_request_type_is_named_and_nothing_is_written() -> None:
         engine.run(T0 + 3 * H)
     assert role_of(store, "firings").list() == []
     assert OddRequest not in request_handlers()
+
+
+@action("test_refuse_one_ticket")
+@attrs.frozen(kw_only=True)
+class RefuseOne:
+    """Refuses ticket ``ticket_id`` (as an action refuses a change its history forbids) and
+    tags every other one."""
+
+    ticket_id: str
+
+    def apply(self, ticket: Ticket, context: ActionContext) -> ActionResult:
+        if ticket.id == self.ticket_id:
+            raise InvalidTransition(f"ticket {ticket.id!r} cannot take this change")
+        ticket, event = ticket.tag(context.at, add={"seen"}, actor=context.actor)
+        return ActionResult(ticket=ticket, events=(event,))
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+def test_a_ticket_whose_rule_raises_does_not_stop_the_others(batch_size: int) -> None:
+    store = open_store("memory://")
+    store.tickets.add_many(scenario_tickets(3))
+    refusing = EscalationRule(
+        name="refusing",
+        condition=Always(),
+        levels=[
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent=50),
+                actions=[RefuseOne(ticket_id="E-0001")],
+            )
+        ],
+    )
+    engine = EscalationEngine(
+        store, BOOK, [refusing], batch_size=batch_size, retry_failed=timedelta(minutes=30)
+    )
+    engine.plan_all()
+    now = T0 + 3 * H
+    run = engine.run(now)
+    assert sorted(p.firing.ticket_id for p in run.firings) == ["E-0000", "E-0002"]
+    (failure,) = run.failed
+    assert failure.ticket_id == "E-0001"
+    assert failure.error == "InvalidTransition: ticket 'E-0001' cannot take this change"
+    assert failure.retry_at == now + timedelta(minutes=30)
+    # nothing of the failed ticket was written; the others were
+    assert "seen" not in store.tickets.get("E-0001").tags
+    assert {"seen"} <= store.tickets.get("E-0002").tags
+    assert {f.firing.ticket_id for f in role_of(store, "firings").list()} == {"E-0000", "E-0002"}
+    # its plan moved on: the host is not woken at once, and it is tried again then
+    assert engine.next_due() == now + timedelta(minutes=30)
+    assert engine.run(now).failed == ()
+    again = engine.run(now + timedelta(minutes=30))
+    assert [f.ticket_id for f in again.failed] == ["E-0001"]
+
+
+def test_a_bad_retry_delay_is_refused() -> None:
+    for bad in (timedelta(0), timedelta(minutes=-1), 60):
+        with pytest.raises(ValidationError, match="retry_failed="):
+            EscalationEngine(open_store("memory://"), BOOK, RULES, retry_failed=bad)  # type: ignore[arg-type]
 
 
 def test_request_handlers_are_declared_once() -> None:

@@ -33,6 +33,7 @@ from csmcore.services._escalation import (
     EngineRun,
     EscalationEngine,
     RequestHandler,
+    TicketFailure,
     request_handler,
     request_handlers,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "RequestHandler",
     "SmtpNotifier",
     "TemplateError",
+    "TicketFailure",
     "activate_points",
     "compensate",
     "earn_points",
@@ -98,6 +100,7 @@ for _public in (
     PermanentDeliveryError,
     SmtpNotifier,
     TemplateError,
+    TicketFailure,
 ):
     _public.__module__ = __name__
 del _public

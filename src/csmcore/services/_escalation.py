@@ -29,7 +29,14 @@ import attrs
 
 from csmcore._time import require_aware
 from csmcore.conditions import Condition, Eq, In, Not
-from csmcore.errors import ConcurrencyError, ValidationError
+from csmcore.errors import (
+    ConcurrencyError,
+    CsmError,
+    InternalError,
+    LedgerCorrupt,
+    StorageError,
+    ValidationError,
+)
 from csmcore.escalation import (
     EscalationRule,
     FiringKey,
@@ -101,11 +108,15 @@ def _to_outbox(uow: Any, request: NotificationRequest, now: datetime) -> None:
     role_of(uow, "outbox").put([OutboxMessage.new(request, created_at=now)])
 
 
+class _NoHandler(ValidationError):
+    """A request type without a handler: the engine's setup, not one ticket, is wrong."""
+
+
 def _handle(uow: Any, request: object, now: datetime) -> None:
     handler = _handlers.get(type(request))
     if handler is None:
         known = sorted(t.__qualname__ for t in _handlers)
-        raise ValidationError(
+        raise _NoHandler(
             f"no request handler for {type(request).__qualname__}; declared: {known} "
             "(see csmcore.services.request_handler)"
         )
@@ -113,14 +124,28 @@ def _handle(uow: Any, request: object, now: datetime) -> None:
 
 
 @attrs.frozen(kw_only=True)
+class TicketFailure:
+    """A ticket the engine could not run: the error (its class name and message) its rules
+    raised (a change its history forbids, an action refusing a value, a loop of rules), with
+    nothing of that ticket written, and the instant its plan was moved to, when it is tried
+    again (so that it neither stops the other tickets nor wakes the host at once)."""
+
+    ticket_id: str
+    error: str
+    retry_at: datetime
+
+
+@attrs.frozen(kw_only=True)
 class EngineRun:
     """What :meth:`EscalationEngine.run` did: the firings applied (in order of instant, then
-    ticket id, rule order and level), how many tickets it ran, and how many times a ticket had
-    to be planned again because another writer changed it meanwhile."""
+    ticket id, rule order and level), how many tickets it ran, how many times a ticket had
+    to be planned again because another writer changed it meanwhile, and the tickets it could
+    not run (:class:`TicketFailure`, by ticket id)."""
 
     firings: tuple[PlannedFiring, ...]
     tickets: int
     retries: int
+    failed: tuple[TicketFailure, ...] = ()
 
 
 class _Taken(Exception):
@@ -202,6 +227,7 @@ class EscalationEngine:
         on_applied: Callable[[PlannedFiring], None] | None = None,
         remember: int = 100_000,
         loyalty: Program | None = None,
+        retry_failed: timedelta = timedelta(minutes=15),
     ) -> None:
         if not isinstance(book, SlaBook):
             raise ValidationError(f"book={book!r} is a {type(book).__name__}; expected a SlaBook")
@@ -218,6 +244,12 @@ class EscalationEngine:
                 )
             role_of(store, "ledger")  # UnsupportedRole now rather than at the first run
         self._loyalty = loyalty
+        if not isinstance(retry_failed, timedelta) or retry_failed <= timedelta(0):
+            raise ValidationError(
+                f"retry_failed={retry_failed!r} is not a positive timedelta (how long a ticket "
+                "whose rules raised waits before the engine tries it again)"
+            )
+        self._retry_failed = retry_failed
         self._remember = remember
         self._states: dict[str, PlanState] = {}
         self._states_lock = threading.Lock()
@@ -385,14 +417,24 @@ class EscalationEngine:
 
         Each ticket's firings are applied in order, their events appended with the expected
         version, recorded and their requests handled (notifications to the outbox) in one
-        unit of work, and the ticket planned again. Raises NaiveDatetimeError for a naive
-        ``now``, ConcurrencyError when a ticket kept conflicting ``max_retries`` times, and
-        what an action raises.
+        unit of work, and the ticket planned again.
+
+        A ticket whose rules raise a csmcore error (an action making a change its history
+        forbids, a value an action refuses, :class:`~csmcore.escalation.EscalationLoop`) does
+        not stop the others: its unit of work is rolled back (nothing of it is written), the
+        run goes on, the ticket is listed in :attr:`EngineRun.failed` and its plan moved to
+        ``now + retry_failed`` (it is tried again then, or as soon as the host changes the
+        ticket). Any other exception (a bug in an action, the backend failing:
+        StorageError) stops the run, as before.
+
+        Raises NaiveDatetimeError for a naive ``now``, ConcurrencyError when a ticket kept
+        conflicting ``max_retries`` times.
         """
         require_aware(now, "now")
         rules = self.rules()
         plans = self._firings.due(now)
         applied: list[PlannedFiring] = []
+        failed: list[TicketFailure] = []
         retries = 0
         ids = [p.ticket_id for p in plans]
         for start in range(0, len(ids), self._batch_size):
@@ -402,8 +444,17 @@ class EscalationEngine:
                 continue
             except (_Taken, ConcurrencyError):
                 retries += 1
-            for ticket_id in batch:  # one at a time after a conflict
-                firings, tries = self._run_alone(ticket_id, now, rules)
+            except CsmError as err:
+                if not _of_the_ticket(err):
+                    raise
+            for ticket_id in batch:  # one at a time after a conflict or a failing ticket
+                try:
+                    firings, tries = self._run_alone(ticket_id, now, rules)
+                except CsmError as err:
+                    if not _of_the_ticket(err):
+                        raise
+                    failed.append(self._put_off(ticket_id, err, now))
+                    continue
                 applied.extend(firings)
                 retries += tries
         order = {rule.name: i for i, rule in enumerate(rules)}
@@ -415,7 +466,29 @@ class EscalationEngine:
                 p.firing.level,
             )
         )
-        return EngineRun(firings=tuple(applied), tickets=len(ids), retries=retries)
+        return EngineRun(
+            firings=tuple(applied),
+            tickets=len(ids),
+            retries=retries,
+            failed=tuple(sorted(failed, key=lambda f: f.ticket_id)),
+        )
+
+    def _put_off(self, ticket_id: str, err: CsmError, now: datetime) -> TicketFailure:
+        """Move the plan of a ticket whose rules raised ``err`` to ``now + retry_failed``
+        (in a unit of work of its own: the failed one was rolled back)."""
+        retry_at = now + self._retry_failed
+        with self._store.unit_of_work() as uow:
+            ticket = uow.tickets.get(ticket_id)
+            role_of(uow, "firings").plan(
+                ticket_id,
+                version=ticket.version,
+                next_due=retry_at.astimezone(_start(ticket).tzinfo),
+            )
+        with self._states_lock:
+            self._states.pop(ticket_id, None)
+        return TicketFailure(
+            ticket_id=ticket_id, error=f"{type(err).__name__}: {err}", retry_at=retry_at
+        )
 
     def _run_alone(
         self, ticket_id: str, now: datetime, rules: tuple[EscalationRule, ...]
@@ -505,6 +578,15 @@ class EscalationEngine:
             key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level)
         )
         return out
+
+
+def _of_the_ticket(err: CsmError) -> bool:
+    """Whether ``err`` is about one ticket (its rules or data), not the store, a conflict
+    with another writer, a corrupt ledger, a bug or the engine's setup: such a ticket is set
+    aside and the run goes on."""
+    return not isinstance(
+        err, StorageError | ConcurrencyError | InternalError | LedgerCorrupt | _NoHandler
+    )
 
 
 def _start(ticket: Ticket) -> datetime:
