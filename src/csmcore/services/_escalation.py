@@ -244,6 +244,7 @@ class EscalationEngine:
                 )
             role_of(store, "ledger")  # UnsupportedRole now rather than at the first run
         self._loyalty = loyalty
+        self._reads: tuple[tuple[EscalationRule, ...], bool] | None = None
         if not isinstance(retry_failed, timedelta) or retry_failed <= timedelta(0):
             raise ValidationError(
                 f"retry_failed={retry_failed!r} is not a positive timedelta (how long a ticket "
@@ -313,7 +314,7 @@ class EscalationEngine:
     def member_changed(self, member_id: str) -> int:
         """Plan again every ticket not closed whose requester is ``member_id`` (after a write
         to their ledger, when the rules read loyalty members) and return how many."""
-        if not self._loyalty or not rules_read_member(self.rules()):
+        if not self._loyalty or not self._reads_member(self.rules()):
             return 0
         return self.plan_all(Eq("requester", member_id) & _NOT_CLOSED)
 
@@ -383,6 +384,13 @@ class EscalationEngine:
         states[ticket.id] = run.state  # None: forget an older one
         return due
 
+    def _reads_member(self, rules: tuple[EscalationRule, ...]) -> bool:
+        """:func:`~csmcore.escalation.rules_read_member`, once per rule set (by identity)."""
+        known = self._reads
+        if known is None or known[0] is not rules:
+            known = self._reads = (rules, rules_read_member(rules))
+        return known[1]
+
     def _member(
         self, roles: Any, ticket: Ticket, rules: tuple[EscalationRule, ...]
     ) -> MemberTimeline | None:
@@ -390,7 +398,7 @@ class EscalationEngine:
         store), when conditions read one and the engine has a program (else None)."""
         program = self._loyalty
         member_id = ticket.requester
-        if program is None or member_id is None or not rules_read_member(rules):
+        if program is None or member_id is None or not self._reads_member(rules):
             return None
         entries = role_of(roles, "ledger").read(member_id, lambda state: tuple(state.entries))
         return MemberTimeline(member_id, entries, program.tiers)
