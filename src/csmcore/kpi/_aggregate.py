@@ -557,8 +557,8 @@ class KpiAggregator:
         return self
 
     def _batch_size(self) -> int:
-        # the first batch of the fast path is a small one, sorted by group, that shows how
-        # many distinct counted fields the records hold
+        # the first batch of the fast path is a small one, sorted by parts, that shows how
+        # many distinct counted fields the records hold (few records: cheap either way)
         return _FIRST_BATCH if self._fast and self._by_parts is None else _BATCH
 
     def _group(self, key: Any) -> _Group:
@@ -574,7 +574,7 @@ class KpiAggregator:
         if self._fast:
             # the split reads each record's type with its key, so the type check costs no
             # pass of its own
-            found = plan.gather(batch, bool(self._by_parts), strict=not checked)
+            found = plan.gather(batch, self._by_parts is not False, strict=not checked)
             if found is None:
                 return False
             gathered, distinct = found
