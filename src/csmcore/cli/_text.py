@@ -25,17 +25,22 @@ def text_renderer(section: str) -> Callable[[Renderer], Renderer]:
     return declare
 
 
-def duration_text(value: float | None) -> str:
-    """Seconds as ``2d 3h``, ``4h 05m``, ``12m 30s``; ``-`` for None."""
+def duration_text(value: float | None, *, days: bool = True) -> str:
+    """Seconds as ``2d 3h``, ``4h 05m``, ``12m 30s``; ``-`` for None. ``days=False`` for
+    business time, where a day of 24 hours means nothing: ``51h 00m``.
+
+    >>> duration_text(183600), duration_text(183600, days=False), duration_text(750)
+    ('2d 3h', '51h 00m', '12m 30s')
+    """
     if value is None:
         return "-"
     sign = "-" if value < 0 else ""
     total = round(abs(value))
-    days, rest = divmod(total, 86400)
+    days_, rest = divmod(total, 86400) if days else (0, total)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days}d {hours}h"
+    if days_:
+        return f"{sign}{days_}d {hours}h"
     if hours:
         return f"{sign}{hours}h {minutes:02d}m"
     return f"{sign}{minutes}m {secs:02d}s"
@@ -111,13 +116,14 @@ def _kpi(console: Console, s: Mapping[str, Any]) -> None:
     for key, label in _TIMES:
         for clock in ("calendar", "business"):
             row = s[clock][key]
+            wall = clock == "calendar"  # business seconds are not shown as 24-hour days
             table.add_row(
                 label if clock == "calendar" else "",
                 clock,
                 f"{row['count']:,}",
-                duration_text(row["median_seconds"]),
-                duration_text(row["mean_seconds"]),
-                duration_text(row["p90_seconds"]),
+                duration_text(row["median_seconds"], days=wall),
+                duration_text(row["mean_seconds"], days=wall),
+                duration_text(row["p90_seconds"], days=wall),
                 f"{row['excluded']:,}",
             )
     console.print(table)
@@ -159,7 +165,8 @@ def _sla(console: Console, s: Mapping[str, Any]) -> None:
                 escape(b["ticket"]),
                 escape(b["target"]),
                 b["breached_at"],
-                duration_text(b["overdue_seconds"]),
+                # the target's own clock: business seconds for a business-time target
+                duration_text(b["overdue_seconds"], days=False),
             )
         console.print(top)
 
