@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import pytest
+
+from csmcore import BusinessCalendar
 from csmcore.conditions import Eq, Field
+from csmcore.errors import NotFound
 from csmcore.escalation import ConditionHeld, DueOffset, PercentUsed, due_firings, next_due
-from csmcore.sla import SlaTarget
+from csmcore.sla import SlaBook, SlaPolicy, SlaTarget
 from csmcore.tickets import Role, Status, Ticket
-from tests.escalation.support import US, H, M, at, book, new, rule, shown
+from tests.escalation.support import CAL, US, H, M, at, book, new, rule, shown
 
 FIRST_REPLY_4H = SlaTarget(metric="first_reply", within=4 * H)
 
@@ -60,6 +64,51 @@ def test_business_offsets_never_fire_at_night_or_on_weekends_zammad_4432() -> No
         (1, "first_reply", 1, at(10, 19)),
         (0, "first_reply", 1, at(13, 10)),  # Monday 10:00, not Friday 18:00
     ]
+
+
+def test_a_trigger_counts_in_the_calendar_it_names_not_the_books_default() -> None:
+    # The book's default calendar is 24/7; "office" is Mon-Fri 09:00-17:00 UTC. Created Fri
+    # 14:00, first reply within 2 h (24/7): due and breached_at Fri 16:00.
+    book_ = SlaBook(
+        policies=[
+            SlaPolicy(
+                name="std",
+                position=1,
+                default=True,
+                targets=[SlaTarget(metric="first_reply", within=2 * H)],
+            )
+        ],
+        calendar=BusinessCalendar.always(timezone="UTC"),
+        calendars={"office": CAL},
+    )
+    ticket = new(at(10, 14))
+    rules = rule(
+        # 1 office hour before the due time (Fri 15:00-16:00): Fri 15:00
+        DueOffset.before("first_reply", H, business_hours=True, calendar="office"),
+        # 2 business hours of the default (24/7) calendar after the breach: Fri 18:00
+        DueOffset.after("first_reply", 2 * H, business_hours=True),
+        # 3 office hours after the breach (Fri 16:00-17:00, Mon 09:00-11:00): Mon 11:00
+        DueOffset.after("first_reply", 3 * H, business_hours=True, calendar="office"),
+        # new (the rule's condition) for 4 office hours from Fri 14:00 (3 h on Friday,
+        # Mon 09:00-10:00): Mon 10:00
+        ConditionHeld(duration=4 * H, business_hours=True, calendar="office"),
+        # new for 4 h of the default calendar: Fri 18:00
+        ConditionHeld(duration=4 * H, condition=Eq("status", "new"), business_hours=True),
+        condition=Eq("status", "new"),
+    )
+    got = due_firings(ticket, book_, [rules], at(10, 0), at(14, 0))
+    assert shown(got) == [
+        (0, "first_reply", 1, at(10, 15)),
+        (1, "first_reply", 1, at(10, 18)),
+        (4, None, 1, at(10, 18)),
+        (3, None, 1, at(13, 10)),
+        (2, "first_reply", 1, at(13, 11)),
+    ]
+    assert next_due(ticket, book_, [rules], at(10, 18)) == at(13, 10)
+    # a calendar name the book does not know is refused, naming the known ones
+    unknown = rule(DueOffset.after("first_reply", H, business_hours=True, calendar="moon"))
+    with pytest.raises(NotFound, match=r"calendar 'moon' is not in this book; known: \['office'\]"):
+        due_firings(ticket, book_, [unknown], at(10, 0), at(14, 0))
 
 
 def test_each_target_plans_on_its_own_zammad_5177() -> None:

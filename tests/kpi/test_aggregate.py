@@ -21,6 +21,7 @@ from csmcore.kpi import (
     Bucket,
     KpiAggregator,
     Kpis,
+    SatisfactionRated,
     SlaFigures,
     TicketMetrics,
     csat,
@@ -386,3 +387,56 @@ def test_a_good_bad_rating_is_judged_by_its_own_top_box() -> None:
     assert csat([2, 1], scale=2, top=1) == 0.5  # the score function's own convention
     k = KpiAggregator(figures=["csat"], csat_top=3).update(records).total()
     assert k.csat == 0.75  # 3 of 5 is in the top three boxes; bad still is not satisfied
+
+
+def test_csat_and_ces_per_agent_group_channel_and_month_from_ticket_histories() -> None:
+    # Ratings are events in the tickets' histories; the latest rating of a kind counts.
+    def rated(ticket_id: str, at: datetime, assignee: str, group: str, **kw: Any) -> Any:
+        channel = kw.pop("channel", Channel.EMAIL)
+        ticket = make_ticket(ticket_id, at=at, assignee=assignee, group=group, channel=channel)
+        for n, (kind, score) in enumerate(kw.pop("ratings")):
+            scale = 5 if kind == "csat" else 7
+            ticket = ticket.apply(
+                SatisfactionRated(at=at + (n + 1) * H, score=score, scale=scale, kind=kind)
+            )
+        return ticket
+
+    tickets = [
+        rated("A", datetime(2025, 3, 3, 9, tzinfo=timezone.utc), "bob", "L1",
+              ratings=[("csat", 5), ("ces", 6)]),
+        rated("B", datetime(2025, 3, 10, 9, tzinfo=timezone.utc), "bob", "L1",
+              ratings=[("csat", 2)]),
+        # 31 March 23:30 UTC is 1 April 01:30 in Berlin: April there
+        rated("C", datetime(2025, 3, 31, 23, 30, tzinfo=timezone.utc), "cy", "L2",
+              channel=Channel.CHAT, ratings=[("csat", 4), ("ces", 3)]),
+        # rated 4, then 1: the later rating replaces the earlier one
+        rated("D", datetime(2025, 4, 2, 9, tzinfo=timezone.utc), "cy", "L2",
+              ratings=[("csat", 4), ("csat", 1)]),
+    ]  # fmt: skip
+    at = datetime(2025, 4, 30, tzinfo=timezone.utc)
+
+    def figures(**settings: Any) -> dict[Any, tuple[Any, ...]]:
+        results = KpiAggregator(at=at, **settings).update(tickets).results()
+        return {
+            key: (k.csat, k.csat_responses, k.ces, k.ces_responses) for key, k in results.items()
+        }
+
+    # bob: CSAT 5 and 2 -> 1 of 2 satisfied; CES 6. cy: CSAT 4 and 1 -> 1 of 2; CES 3.
+    per_agent = {("bob",): (0.5, 2, 6.0, 1), ("cy",): (0.5, 2, 3.0, 1)}
+    assert figures(by=["assignee"]) == per_agent
+    assert figures(by=["group"]) == {("L1",): per_agent[("bob",)], ("L2",): per_agent[("cy",)]}
+    # email: A, B, D rated 5, 2, 1 -> 1 of 3; CES 6. chat: C rated 4 -> 1 of 1; CES 3.
+    assert figures(by=["channel"]) == {
+        (Channel.EMAIL,): (1 / 3, 3, 6.0, 1),
+        (Channel.CHAT,): (1.0, 1, 3.0, 1),
+    }
+    # per month in Berlin: March holds A and B, April holds C and D
+    by_month = figures(by=["assignee"], bucket="month", timezone="Europe/Berlin")
+    assert by_month == {
+        ("bob", date(2025, 3, 1)): (0.5, 2, 6.0, 1),
+        ("cy", date(2025, 4, 1)): (0.5, 2, 3.0, 1),
+    }
+    # in UTC, C falls in March
+    by_month_utc = figures(by=["assignee"], bucket="month", timezone="UTC")
+    assert by_month_utc[("cy", date(2025, 3, 1))] == (1.0, 1, 3.0, 1)
+    assert by_month_utc[("cy", date(2025, 4, 1))] == (0.0, 1, None, 0)

@@ -58,6 +58,30 @@ def test_end_of_quarter_expiry_after_a_minimum_age_of_three_months(
     assert rule.expires_at(earned) == expires  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("min_age", "earned", "expires"),
+    [
+        # no minimum age: the end of the month earned in
+        (None, utc(2026, 2, 10, 12), utc(2026, 3, 1)),
+        (None, utc(2026, 2, 28, 23, 59), utc(2026, 3, 1)),
+        (None, utc(2026, 3, 1), utc(2026, 4, 1)),  # the first instant of March is March
+        # 31 January 10:00 + 30 days = 2 March 10:00 -> the end of March
+        (relativedelta(days=30), utc(2026, 1, 31, 10), utc(2026, 4, 1)),
+        # 31 January 10:00 + 1 month = 28 February 10:00 (month ends clip) -> 1 March
+        (relativedelta(months=1), utc(2026, 1, 31, 10), utc(2026, 3, 1)),
+    ],
+)
+def test_end_of_month_expiry_after_a_minimum_age(
+    min_age: relativedelta | None, earned: object, expires: object
+) -> None:
+    rule = (
+        EndOfPeriodExpiry(period=Period.MONTH)
+        if min_age is None
+        else EndOfPeriodExpiry(period=Period.MONTH, min_age=min_age)
+    )
+    assert rule.expires_at(earned) == expires  # type: ignore[arg-type]
+
+
 def test_end_of_year_expiry_without_minimum_age_is_the_next_new_year() -> None:
     rule = EndOfPeriodExpiry(period="year")
     assert rule.expires_at(utc(2026, 12, 31, 23, 59)) == utc(2027, 1, 1)
