@@ -208,3 +208,27 @@ def test_the_engine_refuses_a_bad_program_and_a_store_without_a_ledger() -> None
     store = open_store("memory://")
     with pytest.raises(ValidationError, match="loyalty='gold' is a str"):
         EscalationEngine(store, BOOK, [VIP], loyalty="gold")  # type: ignore[arg-type]
+
+
+def test_before_a_change_of_requester_the_new_requester_is_not_read() -> None:
+    # ann asked until 12:00, then bob became the requester; bob is rich since 09:00. At the
+    # 50 % instant (11:00) the requester was ann: the rule does not hold then. It holds from
+    # 12:00, when bob becomes the requester (the level was due already: it fires then).
+    ticket, _ = new(at(6, 10)).change_requester(at(6, 12), "bob")
+    state = LedgerState("bob")
+    state.apply(state.plan_earn(600, at=at(6, 9), key="o1"))
+    bob = MemberTimeline("bob", state.entries, TIERS)
+    firings = due_firings(ticket, BOOK, [VIP], at(6, 9), at(7, 9), member=bob)
+    assert [(f.rule, f.at) for f in firings] == [("vip", at(6, 12))]
+    assert next_due(ticket, BOOK, [VIP], at(6, 9), member=bob) == at(6, 12)
+
+
+def test_the_engine_does_not_read_a_later_requester_at_earlier_instants() -> None:
+    store = open_store("memory://")
+    ticket, _ = new(at(6, 10)).change_requester(at(6, 12), "bob")
+    store.tickets.add(ticket)
+    Ledger(store).earn("bob", 600, at=at(6, 9), key="order-1")
+    engine = EscalationEngine(store, BOOK, [VIP], loyalty=PROGRAM)
+    assert engine.ticket_changed("T-1") == at(6, 12)
+    run = engine.run(at(6, 12, 30))
+    assert [(p.firing.rule, p.firing.at) for p in run.firings] == [("vip", at(6, 12))]
