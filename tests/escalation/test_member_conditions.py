@@ -21,6 +21,7 @@ from csmcore.escalation import (
     ConditionHeld,
     EscalationLevel,
     EscalationRule,
+    GrantPoints,
     PercentUsed,
     due_firings,
     next_due,
@@ -32,6 +33,7 @@ from csmcore.loyalty import (
     LedgerState,
     MemberTimeline,
     Program,
+    RecoveryPolicy,
     SpendRule,
     Tier,
     TierPolicy,
@@ -232,3 +234,37 @@ def test_the_engine_does_not_read_a_later_requester_at_earlier_instants() -> Non
     assert engine.ticket_changed("T-1") == at(6, 12)
     run = engine.run(at(6, 12, 30))
     assert [(p.firing.rule, p.firing.at) for p in run.firings] == [("vip", at(6, 12))]
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite:///:memory:"])
+def test_points_the_engine_grants_are_read_by_the_member_rules(url: str) -> None:
+    # T-1 breaches at 12:00 (2 business hours from 10:00): GrantPoints gives ann 600 points
+    # then. "vip" (points >= 500, 50 % used) was due at 11:00 on both of ann's tickets: it
+    # fires at 12:00 on T-1 in the same run, and T-2 (created at 11:30, 50 % at 12:30) is
+    # planned again with ann as the grant left her.
+    store = open_store(url)
+    store.tickets.add(new(at(6, 10)))
+    store.tickets.add(new(at(6, 11, 30), ticket_id="T-2"))
+    grant = EscalationRule(
+        name="recovery",
+        condition=Always(),
+        levels=[
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent=100),
+                actions=[GrantPoints(policy=RecoveryPolicy(points=600))],
+            )
+        ],
+    )
+    engine = EscalationEngine(store, BOOK, [grant, VIP], loyalty=PROGRAM)
+    engine.plan_all()
+    assert engine.next_due() == at(6, 12)
+    run = engine.run(at(6, 12, 5))
+    assert [(p.firing.rule, p.firing.ticket_id, p.firing.at) for p in run.firings] == [
+        ("recovery", "T-1", at(6, 12)),
+        ("vip", "T-1", at(6, 12)),
+    ]
+    assert engine.next_due() == at(6, 12, 30)  # T-2's 50 %, ann being rich since 12:00
+    run = engine.run(at(6, 12, 35))
+    assert [(p.firing.rule, p.firing.ticket_id, p.firing.at) for p in run.firings] == [
+        ("vip", "T-2", at(6, 12, 30)),
+    ]

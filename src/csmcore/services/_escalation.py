@@ -43,6 +43,7 @@ from csmcore.escalation import (
     NotificationRequest,
     PlannedFiring,
     PlanState,
+    PointsGrantRequest,
     TicketRun,
     rules_read_member,
     run_ticket,
@@ -517,11 +518,13 @@ class EscalationEngine:
     ) -> list[PlannedFiring]:
         applied: list[PlannedFiring] = []
         states: dict[str, PlanState | None] = {}
+        granted: set[str] = set()  # members whose ledger the firings wrote to
         with self._store.unit_of_work() as uow:
             firings = role_of(uow, "firings")
             for ticket_id in ticket_ids:
                 ticket = uow.tickets.get(ticket_id)
-                fired = firings.keys(ticket_id)
+                fired = set(firings.keys(ticket_id))
+                member = self._member(uow, ticket, rules)
                 # One walk fires what is due and finds the next firing after ``now``.
                 run = run_ticket(
                     ticket,
@@ -532,9 +535,31 @@ class EscalationEngine:
                     fired=fired,
                     plan=True,
                     resume=self._states.get(ticket_id),
-                    member=self._member(uow, ticket, rules),
+                    member=member,
                 )
                 applied.extend(self._apply(uow, firings, ticket, run, now))
+                granted.update(_members_granted(run))
+                # A firing that wrote to the requester's ledger (GrantPoints) changed the
+                # member the walk read: walk again with the member as written, so what now
+                # holds fires in this run and the plan is not the stale member's.
+                while member is not None and run.firings:
+                    again = self._member(uow, run.ticket, rules)
+                    if again is None or again.token == member.token:
+                        break
+                    member, current = again, run.ticket
+                    fired.update(p.firing.key for p in run.firings)
+                    run = run_ticket(
+                        current,
+                        self._book,
+                        rules,
+                        _start(ticket),
+                        now,
+                        fired=fired,
+                        plan=True,
+                        member=member,
+                    )
+                    applied.extend(self._apply(uow, firings, current, run, now))
+                    granted.update(_members_granted(run))
                 due = run.next_due
                 firings.plan(
                     ticket_id,
@@ -543,6 +568,8 @@ class EscalationEngine:
                 )
                 states[ticket_id] = run.state  # None: forget an older one
         self._keep(states)  # committed: the next run goes on from here
+        for member_id in sorted(granted):  # their other tickets read the member as written
+            self.member_changed(member_id)
         return applied
 
     def _apply(
@@ -586,6 +613,16 @@ class EscalationEngine:
             key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level)
         )
         return out
+
+
+def _members_granted(run: TicketRun) -> set[str]:
+    """The members whose ledger the firings of ``run`` asked to write to (GrantPoints)."""
+    return {
+        request.member_id
+        for planned in run.firings
+        for request in planned.requests
+        if isinstance(request, PointsGrantRequest)
+    }
 
 
 def _of_the_ticket(err: CsmError) -> bool:
