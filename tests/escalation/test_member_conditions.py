@@ -21,6 +21,7 @@ from csmcore.escalation import (
     ConditionHeld,
     EscalationLevel,
     EscalationRule,
+    GrantPoints,
     PercentUsed,
     due_firings,
     next_due,
@@ -32,6 +33,7 @@ from csmcore.loyalty import (
     LedgerState,
     MemberTimeline,
     Program,
+    RecoveryPolicy,
     SpendRule,
     Tier,
     TierPolicy,
@@ -208,3 +210,61 @@ def test_the_engine_refuses_a_bad_program_and_a_store_without_a_ledger() -> None
     store = open_store("memory://")
     with pytest.raises(ValidationError, match="loyalty='gold' is a str"):
         EscalationEngine(store, BOOK, [VIP], loyalty="gold")  # type: ignore[arg-type]
+
+
+def test_before_a_change_of_requester_the_new_requester_is_not_read() -> None:
+    # ann asked until 12:00, then bob became the requester; bob is rich since 09:00. At the
+    # 50 % instant (11:00) the requester was ann: the rule does not hold then. It holds from
+    # 12:00, when bob becomes the requester (the level was due already: it fires then).
+    ticket, _ = new(at(6, 10)).change_requester(at(6, 12), "bob")
+    state = LedgerState("bob")
+    state.apply(state.plan_earn(600, at=at(6, 9), key="o1"))
+    bob = MemberTimeline("bob", state.entries, TIERS)
+    firings = due_firings(ticket, BOOK, [VIP], at(6, 9), at(7, 9), member=bob)
+    assert [(f.rule, f.at) for f in firings] == [("vip", at(6, 12))]
+    assert next_due(ticket, BOOK, [VIP], at(6, 9), member=bob) == at(6, 12)
+
+
+def test_the_engine_does_not_read_a_later_requester_at_earlier_instants() -> None:
+    store = open_store("memory://")
+    ticket, _ = new(at(6, 10)).change_requester(at(6, 12), "bob")
+    store.tickets.add(ticket)
+    Ledger(store).earn("bob", 600, at=at(6, 9), key="order-1")
+    engine = EscalationEngine(store, BOOK, [VIP], loyalty=PROGRAM)
+    assert engine.ticket_changed("T-1") == at(6, 12)
+    run = engine.run(at(6, 12, 30))
+    assert [(p.firing.rule, p.firing.at) for p in run.firings] == [("vip", at(6, 12))]
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite:///:memory:"])
+def test_points_the_engine_grants_are_read_by_the_member_rules(url: str) -> None:
+    # T-1 breaches at 12:00 (2 business hours from 10:00): GrantPoints gives ann 600 points
+    # then. "vip" (points >= 500, 50 % used) was due at 11:00 on both of ann's tickets: it
+    # fires at 12:00 on T-1 in the same run, and T-2 (created at 11:30, 50 % at 12:30) is
+    # planned again with ann as the grant left her.
+    store = open_store(url)
+    store.tickets.add(new(at(6, 10)))
+    store.tickets.add(new(at(6, 11, 30), ticket_id="T-2"))
+    grant = EscalationRule(
+        name="recovery",
+        condition=Always(),
+        levels=[
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent=100),
+                actions=[GrantPoints(policy=RecoveryPolicy(points=600))],
+            )
+        ],
+    )
+    engine = EscalationEngine(store, BOOK, [grant, VIP], loyalty=PROGRAM)
+    engine.plan_all()
+    assert engine.next_due() == at(6, 12)
+    run = engine.run(at(6, 12, 5))
+    assert [(p.firing.rule, p.firing.ticket_id, p.firing.at) for p in run.firings] == [
+        ("recovery", "T-1", at(6, 12)),
+        ("vip", "T-1", at(6, 12)),
+    ]
+    assert engine.next_due() == at(6, 12, 30)  # T-2's 50 %, ann being rich since 12:00
+    run = engine.run(at(6, 12, 35))
+    assert [(p.firing.rule, p.firing.ticket_id, p.firing.at) for p in run.firings] == [
+        ("vip", "T-2", at(6, 12, 30)),
+    ]

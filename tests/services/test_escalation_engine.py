@@ -341,6 +341,50 @@ def test_a_ticket_whose_rule_raises_does_not_stop_the_others(batch_size: int) ->
     assert [f.ticket_id for f in again.failed] == ["E-0001"]
 
 
+def test_a_failing_ticket_the_host_changed_meanwhile_keeps_the_hosts_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # E-0001's rule raises; before the engine puts its plan off, the host changes the ticket
+    # (a reply) and plans it again: the host's plan (from the newer version) stands, not
+    # "now + retry_failed" written over it from that newer version
+    store = open_store("memory://")
+    store.tickets.add_many(scenario_tickets(2))
+    refusing = EscalationRule(
+        name="refusing",
+        condition=Always(),
+        levels=[
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent=50),
+                actions=[RefuseOne(ticket_id="E-0001")],
+            ),
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent=100),
+                actions=[AddTags(tags={"late"})],
+            ),
+        ],
+    )
+    engine = EscalationEngine(store, BOOK, [refusing], retry_failed=timedelta(hours=5))
+    engine.plan_all()
+    now = T0 + 3 * H
+    put_off = engine._put_off
+    host_plan: list[datetime | None] = []
+
+    def host_changes_first(*args: object) -> object:
+        ticket = store.tickets.get("E-0001")
+        ticket, event = ticket.tag(now, add={"host"}, actor="agent")
+        store.tickets.append("E-0001", [event], expected_version=ticket.version - 1)
+        host_plan.append(engine.ticket_changed("E-0001"))
+        return put_off(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "_put_off", host_changes_first)
+    (failure,) = engine.run(now).failed
+    assert failure.ticket_id == "E-0001"
+    planned = role_of(store, "firings").planned("E-0001")
+    assert planned is not None
+    assert planned.version == store.tickets.get("E-0001").version
+    assert planned.next_due == host_plan[0] != now + timedelta(hours=5)
+
+
 def test_a_bad_retry_delay_is_refused() -> None:
     for bad in (timedelta(0), timedelta(minutes=-1), 60):
         with pytest.raises(ValidationError, match="retry_failed="):

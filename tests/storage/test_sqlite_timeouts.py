@@ -99,6 +99,32 @@ def test_a_unit_of_work_over_the_timeout_writes_nothing(tmp_path: Path) -> None:
         store.close()
 
 
+def test_a_write_over_the_timeout_in_a_unit_of_work_names_the_timeout(tmp_path: Path) -> None:
+    # A writing statement interrupted inside an operation's savepoint: SQLite rolled the whole
+    # transaction back, savepoint included; the error is the statement timeout, not the
+    # failed "ROLLBACK TO SAVEPOINT" of a savepoint that no longer exists
+    store = _open(tmp_path, "?statement_timeout=0.2")
+    try:
+        with store.tx(None, write=True) as cur:
+            cur.run("CREATE TABLE probe (x INTEGER)")
+
+        def work() -> None:
+            with store.unit_of_work() as uow:
+                inside = uow.tickets._uow
+                assert inside is not None
+                with store.tx(inside, write=True) as cur:
+                    cur.run("INSERT INTO probe VALUES (1)")
+                    cur.run(f"INSERT INTO probe {RUNAWAY}")
+
+        with hang_guard(), pytest.raises(StorageError, match="statement timeout"):
+            work()
+        assert store.query_once(None, "SELECT count(*) FROM probe") == [(0,)]
+        store.run_one(None, "INSERT INTO probe VALUES (2)")  # the store still works
+        assert store.query_once(None, "SELECT x FROM probe") == [(2,)]
+    finally:
+        store.close()
+
+
 def test_no_timeout_means_no_progress_handler(tmp_path: Path) -> None:
     store = _open(tmp_path, "?statement_timeout=0")
     try:

@@ -294,7 +294,8 @@ def run_ticket(
     ``member`` is the ticket's requester as a loyalty member (a
     :class:`~csmcore.loyalty.MemberTimeline` of their ledger entries), for conditions on
     ``member.*`` fields: each instant reads the member as they stood then, and the walk visits
-    the instants at which they change (None: member fields read None). A ``resume`` state of
+    the instants at which they change (None: member fields read None; so do they at instants
+    before a change of requester to them, when the ticket was someone else's). A ``resume`` state of
     a walk that read another snapshot of the member's entries is ignored.
 
     Raises EscalationLoop after ``max_firings`` firings, ValidationError for a ``member`` who

@@ -456,7 +456,12 @@ class Walk:
         if count != self.seen:
             self.as_of = self.ticket if count == len(self.times) else self.ticket.as_of(at)
             self.seen = count
-        return EscalationView(self.as_of, self.judge.at(at), at, self.member)
+        member = self.member
+        if member is not None and self.as_of.requester != member.member_id:
+            # before a change of requester the ticket was someone else's: the member read
+            # is the requester's at that instant, not the current one's (None: unknown)
+            member = None
+        return EscalationView(self.as_of, self.judge.at(at), at, member)
 
     # -- one breakpoint -----------------------------------------------------------------------
 

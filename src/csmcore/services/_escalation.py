@@ -43,6 +43,7 @@ from csmcore.escalation import (
     NotificationRequest,
     PlannedFiring,
     PlanState,
+    PointsGrantRequest,
     TicketRun,
     rules_read_member,
     run_ticket,
@@ -445,6 +446,7 @@ class EscalationEngine:
         failed: list[TicketFailure] = []
         retries = 0
         ids = [p.ticket_id for p in plans]
+        read: dict[str, int] = {}  # the version of each ticket as its last attempt read it
         for start in range(0, len(ids), self._batch_size):
             batch = ids[start : start + self._batch_size]
             try:
@@ -457,11 +459,11 @@ class EscalationEngine:
                     raise
             for ticket_id in batch:  # one at a time after a conflict or a failing ticket
                 try:
-                    firings, tries = self._run_alone(ticket_id, now, rules)
+                    firings, tries = self._run_alone(ticket_id, now, rules, read)
                 except CsmError as err:
                     if not _of_the_ticket(err):
                         raise
-                    failed.append(self._put_off(ticket_id, err, now))
+                    failed.append(self._put_off(ticket_id, err, now, read.get(ticket_id)))
                     continue
                 applied.extend(firings)
                 retries += tries
@@ -481,15 +483,19 @@ class EscalationEngine:
             failed=tuple(sorted(failed, key=lambda f: f.ticket_id)),
         )
 
-    def _put_off(self, ticket_id: str, err: CsmError, now: datetime) -> TicketFailure:
-        """Move the plan of a ticket whose rules raised ``err`` to ``now + retry_failed``
-        (in a unit of work of its own: the failed one was rolled back)."""
+    def _put_off(
+        self, ticket_id: str, err: CsmError, now: datetime, version: int | None
+    ) -> TicketFailure:
+        """Move the plan of a ticket whose rules raised ``err`` on its ``version`` to
+        ``now + retry_failed`` (in a unit of work of its own: the failed one was rolled back).
+        The plan is the failed version's: a host that changed and planned the ticket since
+        keeps its newer plan (the ticket is tried again as planned then)."""
         retry_at = now + self._retry_failed
         with self._store.unit_of_work() as uow:
             ticket = uow.tickets.get(ticket_id)
             role_of(uow, "firings").plan(
                 ticket_id,
-                version=ticket.version,
+                version=ticket.version if version is None else version,
                 next_due=retry_at.astimezone(_start(ticket).tzinfo),
             )
         with self._states_lock:
@@ -499,11 +505,15 @@ class EscalationEngine:
         )
 
     def _run_alone(
-        self, ticket_id: str, now: datetime, rules: tuple[EscalationRule, ...]
+        self,
+        ticket_id: str,
+        now: datetime,
+        rules: tuple[EscalationRule, ...],
+        read: dict[str, int] | None = None,
     ) -> tuple[list[PlannedFiring], int]:
         for attempt in range(self._max_retries):
             try:
-                return self._run_batch([ticket_id], now, rules), attempt
+                return self._run_batch([ticket_id], now, rules, read), attempt
             except (_Taken, ConcurrencyError) as err:
                 if attempt + 1 == self._max_retries:
                     raise ConcurrencyError(
@@ -513,15 +523,23 @@ class EscalationEngine:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _run_batch(
-        self, ticket_ids: Sequence[str], now: datetime, rules: tuple[EscalationRule, ...]
+        self,
+        ticket_ids: Sequence[str],
+        now: datetime,
+        rules: tuple[EscalationRule, ...],
+        read: dict[str, int] | None = None,
     ) -> list[PlannedFiring]:
         applied: list[PlannedFiring] = []
         states: dict[str, PlanState | None] = {}
+        granted: set[str] = set()  # members whose ledger the firings wrote to
         with self._store.unit_of_work() as uow:
             firings = role_of(uow, "firings")
             for ticket_id in ticket_ids:
                 ticket = uow.tickets.get(ticket_id)
-                fired = firings.keys(ticket_id)
+                if read is not None:
+                    read[ticket_id] = ticket.version
+                fired = set(firings.keys(ticket_id))
+                member = self._member(uow, ticket, rules)
                 # One walk fires what is due and finds the next firing after ``now``.
                 run = run_ticket(
                     ticket,
@@ -532,9 +550,31 @@ class EscalationEngine:
                     fired=fired,
                     plan=True,
                     resume=self._states.get(ticket_id),
-                    member=self._member(uow, ticket, rules),
+                    member=member,
                 )
                 applied.extend(self._apply(uow, firings, ticket, run, now))
+                granted.update(_members_granted(run))
+                # A firing that wrote to the requester's ledger (GrantPoints) changed the
+                # member the walk read: walk again with the member as written, so what now
+                # holds fires in this run and the plan is not the stale member's.
+                while member is not None and run.firings:
+                    again = self._member(uow, run.ticket, rules)
+                    if again is None or again.token == member.token:
+                        break
+                    member, current = again, run.ticket
+                    fired.update(p.firing.key for p in run.firings)
+                    run = run_ticket(
+                        current,
+                        self._book,
+                        rules,
+                        _start(ticket),
+                        now,
+                        fired=fired,
+                        plan=True,
+                        member=member,
+                    )
+                    applied.extend(self._apply(uow, firings, current, run, now))
+                    granted.update(_members_granted(run))
                 due = run.next_due
                 firings.plan(
                     ticket_id,
@@ -543,6 +583,8 @@ class EscalationEngine:
                 )
                 states[ticket_id] = run.state  # None: forget an older one
         self._keep(states)  # committed: the next run goes on from here
+        for member_id in sorted(granted):  # their other tickets read the member as written
+            self.member_changed(member_id)
         return applied
 
     def _apply(
@@ -586,6 +628,16 @@ class EscalationEngine:
             key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level)
         )
         return out
+
+
+def _members_granted(run: TicketRun) -> set[str]:
+    """The members whose ledger the firings of ``run`` asked to write to (GrantPoints)."""
+    return {
+        request.member_id
+        for planned in run.firings
+        for request in planned.requests
+        if isinstance(request, PointsGrantRequest)
+    }
 
 
 def _of_the_ticket(err: CsmError) -> bool:

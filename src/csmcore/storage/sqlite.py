@@ -283,8 +283,20 @@ class SqliteStore(SqlStore):
 
     @contextmanager
     def _savepoint(self, cur: Cursor) -> Iterator[None]:
-        with super()._savepoint(self._in_unit(cur)):
+        """The shared savepoint, in a unit of work whose transaction is still open; when
+        SQLite rolled the whole transaction back inside it (a writing statement interrupted
+        by the statement timeout), the savepoint is gone with it: the error is raised as it
+        is, not a failed ``ROLLBACK TO SAVEPOINT`` in its place."""
+        inside = self._in_unit(cur)
+        inside.run("SAVEPOINT csm_op")
+        try:
             yield
+        except BaseException:
+            if inside._conn.in_transaction:
+                inside.run("ROLLBACK TO SAVEPOINT csm_op")
+                inside.run("RELEASE SAVEPOINT csm_op")
+            raise
+        inside.run("RELEASE SAVEPOINT csm_op")
 
     def run(self, uow: Cursor | None, work: Callable[[Cursor], _T], *, write: bool) -> _T:
         """``work(cursor)`` in a new transaction (or the unit of work's savepoint): the same as
