@@ -33,7 +33,6 @@ from csmcore.errors import (
     ConcurrencyError,
     CsmError,
     InternalError,
-    LedgerCorrupt,
     StorageError,
     ValidationError,
 )
@@ -330,14 +329,7 @@ class EscalationEngine:
             with self._store.unit_of_work() as uow:
                 firings = role_of(uow, "firings")
                 for ticket in batch:
-                    self._plan_one(
-                        firings,
-                        ticket,
-                        firings.keys(ticket.id),
-                        rules,
-                        states,
-                        self._member(uow, ticket, rules),
-                    )
+                    self._plan_safely(uow, firings, ticket, rules, states)
             self._keep(states)
             count += len(batch)
         return count
@@ -351,12 +343,31 @@ class EscalationEngine:
             firings = role_of(uow, "firings")
             for ticket_id in ticket_ids:
                 ticket = uow.tickets.get(ticket_id)
-                member = self._member(uow, ticket, rules)
-                out.append(
-                    self._plan_one(firings, ticket, firings.keys(ticket_id), rules, states, member)
-                )
+                out.append(self._plan_safely(uow, firings, ticket, rules, states))
         self._keep(states)
         return out
+
+    def _plan_safely(
+        self,
+        uow: Any,
+        firings: Any,
+        ticket: Ticket,
+        rules: tuple[EscalationRule, ...],
+        states: dict[str, PlanState | None],
+    ) -> datetime | None:
+        """:meth:`_plan_one`; a ticket whose rules (or requester's ledger) raise a csmcore
+        error is planned due at its creation instead, so that the next :meth:`run` tries it,
+        reports it in :attr:`EngineRun.failed` and puts it off, while the others are planned."""
+        try:
+            member = self._member(uow, ticket, rules)
+            return self._plan_one(firings, ticket, firings.keys(ticket.id), rules, states, member)
+        except CsmError as err:
+            if not _of_the_ticket(err):
+                raise
+            due = ticket.events[0].at
+            firings.plan(ticket.id, version=ticket.version, next_due=due)
+            states[ticket.id] = None
+            return due
 
     def _plan_one(
         self,
@@ -641,12 +652,11 @@ def _members_granted(run: TicketRun) -> set[str]:
 
 
 def _of_the_ticket(err: CsmError) -> bool:
-    """Whether ``err`` is about one ticket (its rules or data), not the store, a conflict
-    with another writer, a corrupt ledger, a bug or the engine's setup: such a ticket is set
-    aside and the run goes on."""
-    return not isinstance(
-        err, StorageError | ConcurrencyError | InternalError | LedgerCorrupt | _NoHandler
-    )
+    """Whether ``err`` is about one ticket (its rules or data, its requester's ledger found
+    corrupt when conditions read the member), not the store, a conflict with another writer, a
+    bug or the engine's setup: such a ticket is set aside (and reported) and the run goes on,
+    so one customer's broken data never holds up the escalations of the others."""
+    return not isinstance(err, StorageError | ConcurrencyError | InternalError | _NoHandler)
 
 
 def _start(ticket: Ticket) -> datetime:
