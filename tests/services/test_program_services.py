@@ -12,7 +12,7 @@ import pytest
 from dateutil.relativedelta import relativedelta
 
 from csmcore.conditions import Field
-from csmcore.errors import IdempotencyConflict, ValidationError
+from csmcore.errors import CsmError, IdempotencyConflict, ValidationError
 from csmcore.loyalty import (
     Cap,
     EndOfPeriodExpiry,
@@ -24,10 +24,12 @@ from csmcore.loyalty import (
     Program,
     Purchase,
     RecoveryPolicy,
+    ReturnsPolicy,
     SpendRule,
     Tier,
     TierPolicy,
 )
+from csmcore.serialization import from_data, to_data
 from csmcore.services import (
     UNTIL_ACTIVATED,
     Ledger,
@@ -35,6 +37,7 @@ from csmcore.services import (
     earn_points,
     loyalty_member,
     quote_points,
+    return_points,
     review_member_tiers,
     tier_of,
 )
@@ -415,3 +418,48 @@ def test_concurrent_purchases_never_earn_past_the_cap() -> None:
     entry = earn_points(racing, SHOP, "ann", Purchase.of(D(1000)), at=utc(2026, 3, 1), key="o2")
     assert entry is not None
     assert (entry.points, other.balance("ann").active) == (500, 3000)
+
+
+@pytest.mark.parametrize(
+    ("returns", "outcome"),
+    [
+        # 100 earned, 80 redeemed, then the purchase is returned whole
+        ("within_balance", "InsufficientPoints"),  # 20 held, 100 to claw back: refused
+        ("unlimited", (-100, 80)),  # clawed back: 20 from the lot, 80 owed
+        ("only_pending", "InvalidTransition"),  # the points were active: they stay
+    ],
+)
+def test_a_return_follows_the_programs_returns_policy(
+    ledger: Ledger, returns: str, outcome: object
+) -> None:
+    program = Program(name="p", rules=[SpendRule(name="base", points=D(1))], returns=returns)
+    assert program.returns is ReturnsPolicy(returns)
+    earned = earn_points(ledger, program, "ann", Purchase.of(D("100.00")), at=at(6, 9), key="o1")
+    assert earned is not None
+    ledger.redeem("ann", 80, at=at(6, 10), key="r1")
+    # the ledger handle's own policy (within balance by default) is not the one applied
+    if isinstance(outcome, str):
+        with pytest.raises(CsmError) as caught:
+            return_points(ledger, program, earned.entry_id, at=at(6, 11), key="ret")
+        assert type(caught.value).__name__ == outcome
+        assert len(ledger.entries("ann")) == 2  # nothing written
+    else:
+        entry = return_points(ledger, program, earned.entry_id, at=at(6, 11), key="ret")
+        assert (entry.points, ledger.balance("ann").negative) == outcome
+        # a retry with the same key returns the same entry
+        assert return_points(ledger, program, earned.entry_id, at=at(6, 11), key="ret") == entry
+
+
+def test_a_program_written_before_returns_existed_reads_with_the_default() -> None:
+    data = to_data(Program(name="p", rules=[SpendRule(name="base", points=D(1))]))
+    assert data["returns"] == "within_balance"
+    del data["returns"]  # as a program stored by the earlier release
+    assert from_data(data, Program).returns is ReturnsPolicy.WITHIN_BALANCE
+    with pytest.raises(ValidationError, match="returns='sometimes'"):
+        Program(name="p", rules=[SpendRule(name="base", points=D(1))], returns="sometimes")
+    with pytest.raises(ValidationError, match="program"):
+        return_points(ledger_of(), "p", "ann#1", at=at(6, 9), key="k")  # type: ignore[arg-type]
+
+
+def ledger_of() -> Ledger:
+    return Ledger(open_store("memory://"))

@@ -32,6 +32,7 @@ from csmcore.loyalty._earn import (
     apply_caps,
     rule_contributions,
 )
+from csmcore.loyalty._entries import ReturnsPolicy
 from csmcore.loyalty._expiry import (
     EXPIRY_TYPES,
     EndOfPeriodExpiry,
@@ -81,6 +82,10 @@ def _multipliers(value: Any) -> tuple[Multiplier, ...]:
     return check_sequence(value, "multipliers", (Multiplier,), "Multiplier")
 
 
+def _returns(value: Any) -> ReturnsPolicy:
+    return coerce_enum(ReturnsPolicy, value, "returns")
+
+
 def _stacking(value: Any) -> Stacking:
     return coerce_enum(Stacking, value, "stacking")
 
@@ -97,7 +102,10 @@ class Program:
     ``rules`` (:class:`SpendRule`, :class:`EventRule`) say what earns points, ``multipliers``
     multiply them (combined per ``stacking``), ``caps`` limit them per period. ``pending`` says
     whether earned points wait, ``expiry`` when they expire, ``tiers`` (optional) how members
-    reach tiers, which multipliers can name. Names are unique per kind; every name a
+    reach tiers, which multipliers can name. ``returns`` is how the return of a purchase claws
+    back its points (a :class:`ReturnsPolicy`: only while pending, within the balance, or
+    unlimited with an explicit negative balance; :func:`csmcore.services.return_points`
+    applies it). Names are unique per kind; every name a
     multiplier refers to must exist. Raises ValidationError naming the bad value.
 
     >>> from decimal import Decimal
@@ -123,6 +131,7 @@ class Program:
     pending: PendingPolicy = attrs.field(factory=PendingPolicy)
     expiry: ExpiryPolicy = attrs.field(factory=NeverExpires, converter=_expiry)
     tiers: TierPolicy | None = attrs.field(default=None)
+    returns: ReturnsPolicy = attrs.field(default=ReturnsPolicy.WITHIN_BALANCE, converter=_returns)
 
     @name.validator
     def _check_name(self, _: Any, value: object) -> None:

@@ -13,7 +13,8 @@
   down (:func:`~csmcore.services.kpi.summarize`).
 - The loyalty program on a ledger: :func:`earn_points` (a purchase or event, quoted with the
   member's tier and cap usage, posted once per key), :func:`activate_points` (pending points
-  made active, their expiry counted from then), :func:`quote_points`, :func:`tier_of`,
+  made active, their expiry counted from then), :func:`return_points` (a return under the
+  program's returns policy), :func:`quote_points`, :func:`tier_of`,
   :func:`loyalty_member`, :func:`review_member_tiers`; service recovery: :func:`compensate`,
   and :func:`grant_points` (what the escalation action
   :class:`~csmcore.escalation.GrantPoints` asks for, written in the engine's unit of work).
@@ -52,6 +53,7 @@ from csmcore.services._program import (
     earn_points,
     loyalty_member,
     quote_points,
+    return_points,
     review_member_tiers,
     tier_of,
 )
@@ -83,6 +85,7 @@ __all__ = [
     "render",
     "request_handler",
     "request_handlers",
+    "return_points",
     "review_member_tiers",
     "tier_of",
 ]

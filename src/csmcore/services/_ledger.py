@@ -218,13 +218,21 @@ class Ledger:
         )
 
     def reverse(
-        self, earn_entry_id: str, *, at: datetime, key: str, points: int | None = None
+        self,
+        earn_entry_id: str,
+        *,
+        at: datetime,
+        key: str,
+        points: int | None = None,
+        policy: ReturnsPolicy | str | None = None,
     ) -> LedgerEntry:
         """The return of a purchase: claw back ``points`` (default: all not yet clawed back)
-        that the EARN ``earn_entry_id`` gave, per this ledger's returns policy
-        (:class:`~csmcore.errors.InvalidTransition` when ONLY_PENDING and the points are
+        that the EARN ``earn_entry_id`` gave, per ``policy`` (default: this ledger's returns
+        policy; :func:`csmcore.services.return_points` passes the program's):
+        :class:`~csmcore.errors.InvalidTransition` when ONLY_PENDING and the points are
         active; :class:`~csmcore.errors.InsufficientPoints` when WITHIN_BALANCE and the member
-        lacks them; UNLIMITED records the rest as a negative balance)."""
+        lacks them; UNLIMITED records the rest as a negative balance."""
+        chosen = self.returns if policy is None else coerce_enum(ReturnsPolicy, policy, "policy")
         member_id, _ = split_entry_id(earn_entry_id)
         return self._one(
             member_id,
@@ -233,7 +241,7 @@ class Ledger:
                 at=at,
                 key=key,
                 points=points,
-                policy=self.returns,
+                policy=chosen,
                 order=self.order,
             ),
         )

@@ -34,6 +34,7 @@ __all__ = [
     "earn_points",
     "loyalty_member",
     "quote_points",
+    "return_points",
     "review_member_tiers",
     "tier_of",
 ]
@@ -167,6 +168,23 @@ def activate_points(
     return ledger.activate(
         member_id, lot_id, at=at, key=key, expires_at=program.expiry.expires_at(at)
     )
+
+
+def return_points(
+    ledger: Ledger,
+    program: Program,
+    earn_entry_id: str,
+    *,
+    at: datetime,
+    key: str,
+    points: int | None = None,
+) -> LedgerEntry:
+    """The return of a purchase under the program's returns policy (``program.returns``):
+    claw back ``points`` (default: all not yet clawed back) that the EARN ``earn_entry_id``
+    gave, as :meth:`Ledger.reverse` does. Idempotent per ``key``."""
+    if not isinstance(program, Program):
+        raise invalid_type("program", program, "a Program")
+    return ledger.reverse(earn_entry_id, at=at, key=key, points=points, policy=program.returns)
 
 
 def _check_retry(entry: LedgerEntry, activity: Activity, key: str) -> None:

@@ -217,6 +217,7 @@ def _programs(draw: st.DrawFn) -> lp.Program:
         pending=draw(_pending_policies()),
         expiry=draw(_never() | _rolling() | _end_of_period()),
         tiers=tiers,
+        returns=draw(st.sampled_from(lp.ReturnsPolicy)),
     )
 
 
