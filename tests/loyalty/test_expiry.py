@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from dateutil.relativedelta import relativedelta
 
+from csmcore.errors import ValidationError
 from csmcore.loyalty import (
     EndOfPeriodExpiry,
     NeverExpires,
@@ -15,6 +16,7 @@ from csmcore.loyalty import (
     RollingExpiry,
     period_bounds,
 )
+from csmcore.serialization import from_data, to_data
 from tests.loyalty.program_support import utc
 
 
@@ -120,3 +122,19 @@ def test_pending_policies() -> None:
     assert window.is_pending
     assert window.pending_until(utc(2026, 2, 20)) == utc(2026, 3, 6)
     assert PendingPolicy(explicit=True).pending_until(utc(2026, 2, 20)) is None
+
+
+def test_a_returns_window_is_counted_in_the_policys_time_zone() -> None:
+    # 20 March 2026, 11:00 in Berlin (10:00 UTC); Europe's clocks go forward on 29 March.
+    # Thirty days later in Berlin is 19 April, 11:00 there (09:00 UTC); counted in UTC it
+    # would be 10:00 UTC, an hour off the shop's own wall clock.
+    earned = utc(2026, 3, 20, 10)
+    berlin = PendingPolicy(after=relativedelta(days=30), timezone="Europe/Berlin")
+    assert berlin.pending_until(earned) == utc(2026, 4, 19, 9)
+    assert PendingPolicy(after=relativedelta(days=30)).pending_until(earned) == utc(2026, 4, 19, 10)
+    # a policy stored before the time zone existed reads as UTC, as it was computed then
+    data = to_data(PendingPolicy(after=relativedelta(days=30)))
+    del data["timezone"]
+    assert from_data(data, PendingPolicy).timezone == "UTC"
+    with pytest.raises(ValidationError, match="Mars/Olympus"):
+        PendingPolicy(after=relativedelta(days=30), timezone="Mars/Olympus")

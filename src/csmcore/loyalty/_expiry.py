@@ -187,13 +187,20 @@ class PendingPolicy:
     """Whether earned points wait before they can be spent.
 
     ``after``: points activate by themselves this long after they were earned (a returns
-    window: ``relativedelta(days=30)``). ``explicit=True``: they wait until an explicit
-    activation (``Ledger.activate``), e.g. when the order is delivered. Neither: points are
-    active at once (the default).
+    window: ``relativedelta(days=30)``), computed in ``timezone`` like the expiry policies (30
+    days after 20 March 11:00 in Berlin is 19 April 11:00 there, across the clock change).
+    ``explicit=True``: they wait until an explicit activation (``Ledger.activate``), e.g.
+    when the order is delivered. Neither: points are active at once (the default).
+
+    >>> from datetime import datetime, timezone
+    >>> window = PendingPolicy(after=relativedelta(days=30), timezone="Europe/Berlin")
+    >>> window.pending_until(datetime(2026, 3, 20, 10, tzinfo=timezone.utc)).isoformat()
+    '2026-04-19T09:00:00+00:00'
     """
 
     after: relativedelta | None = attrs.field(default=None, converter=_pending_after)
     explicit: bool = attrs.field(default=False, validator=is_bool)
+    timezone: str = attrs.field(default="UTC", validator=check_zone)
 
     def __attrs_post_init__(self) -> None:
         if self.explicit and self.after is not None:
@@ -214,7 +221,8 @@ class PendingPolicy:
         active at once or wait for an explicit activation."""
         if self.after is None:
             return None
-        return as_utc(require_aware(earned_at, "earned_at") + self.after)
+        local = require_aware(earned_at, "earned_at").astimezone(zone_from_name(self.timezone))
+        return as_utc(local + self.after)
 
 
 # -- expiry -------------------------------------------------------------------------------

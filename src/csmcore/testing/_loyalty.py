@@ -145,7 +145,7 @@ def _pending_policies() -> st.SearchStrategy[lp.PendingPolicy]:
     return st.one_of(
         st.just(lp.PendingPolicy()),
         st.just(lp.PendingPolicy(explicit=True)),
-        st.builds(lp.PendingPolicy, after=_periods_of_time()),
+        st.builds(lp.PendingPolicy, after=_periods_of_time(), timezone=_LOYALTY_ZONES),
     )
 
 
