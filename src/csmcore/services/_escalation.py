@@ -551,29 +551,9 @@ class EscalationEngine:
                     read[ticket_id] = ticket.version
                 fired = set(firings.keys(ticket_id))
                 member = self._member(uow, ticket, rules)
-                # One walk fires what is due and finds the next firing after ``now``.
-                run = run_ticket(
-                    ticket,
-                    self._book,
-                    rules,
-                    _start(ticket),
-                    now,
-                    fired=fired,
-                    plan=True,
-                    resume=self._states.get(ticket_id),
-                    member=member,
-                )
-                applied.extend(self._apply(uow, firings, ticket, run, now))
-                granted.update(_members_granted(run))
-                # A firing that wrote to the requester's ledger (GrantPoints) changed the
-                # member the walk read: walk again with the member as written, so what now
-                # holds fires in this run and the plan is not the stale member's.
-                while member is not None and run.firings:
-                    again = self._member(uow, run.ticket, rules)
-                    if again is None or again.token == member.token:
-                        break
-                    member, current = again, run.ticket
-                    fired.update(p.firing.key for p in run.firings)
+                current, resume = ticket, self._states.get(ticket_id)
+                while True:
+                    # One walk fires what is due and finds the next firing after ``now``.
                     run = run_ticket(
                         current,
                         self._book,
@@ -582,10 +562,21 @@ class EscalationEngine:
                         now,
                         fired=fired,
                         plan=True,
+                        resume=resume,
                         member=member,
                     )
                     applied.extend(self._apply(uow, firings, current, run, now))
                     granted.update(_members_granted(run))
+                    # A firing that wrote to the requester's ledger (GrantPoints) changed the
+                    # member the walk read: walk again with the member as written, so what
+                    # now holds fires in this run and the plan is not the stale member's.
+                    if member is None or not run.firings:
+                        break
+                    again = self._member(uow, run.ticket, rules)
+                    if again is None or again.token == member.token:
+                        break
+                    member, current, resume = again, run.ticket, None
+                    fired.update(p.firing.key for p in run.firings)
                 due = run.next_due
                 firings.plan(
                     ticket_id,
