@@ -59,7 +59,7 @@ class MemberTimeline:
             member_id,
             len(held),
             held[-1].key if held else None,
-            id(tiers),
+            tiers,  # by value (frozen): an id could be reused by other tiers
         )
         """Equal for two timelines of the same member, entries and tiers."""
         instants = set()

@@ -543,13 +543,14 @@ class EscalationEngine:
         applied: list[PlannedFiring] = []
         states: dict[str, PlanState | None] = {}
         granted: set[str] = set()  # members whose ledger the firings wrote to
+        watch = self._loyalty is not None and self._reads_member(rules)
         with self._store.unit_of_work() as uow:
             firings = role_of(uow, "firings")
             for ticket_id in ticket_ids:
                 ticket = uow.tickets.get(ticket_id)
                 if read is not None:
                     read[ticket_id] = ticket.version
-                fired = set(firings.keys(ticket_id))
+                fired = firings.keys(ticket_id)
                 member = self._member(uow, ticket, rules)
                 current, resume = ticket, self._states.get(ticket_id)
                 while True:
@@ -566,7 +567,8 @@ class EscalationEngine:
                         member=member,
                     )
                     applied.extend(self._apply(uow, firings, current, run, now))
-                    granted.update(_members_granted(run))
+                    if watch:  # rules read members: the granted ones' tickets re-plan
+                        granted.update(_members_granted(run))
                     # A firing that wrote to the requester's ledger (GrantPoints) changed the
                     # member the walk read: walk again with the member as written, so what
                     # now holds fires in this run and the plan is not the stale member's.
@@ -576,7 +578,7 @@ class EscalationEngine:
                     if again is None or again.token == member.token:
                         break
                     member, current, resume = again, run.ticket, None
-                    fired.update(p.firing.key for p in run.firings)
+                    fired = {*fired, *(p.firing.key for p in run.firings)}
                 due = run.next_due
                 firings.plan(
                     ticket_id,
