@@ -11,18 +11,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from csmcore.conditions import Always, Field
-from csmcore.errors import ValidationError
+from csmcore.errors import InvalidType, ValidationError
 from csmcore.escalation import (
     AddTags,
     ConditionHeld,
     EscalationLevel,
     EscalationRule,
+    Firing,
     GrantPoints,
     PercentUsed,
+    dry_run,
     due_firings,
     next_due,
     rules_read_member,
@@ -137,8 +139,10 @@ _EARNS = st.lists(
 )
 
 
-def _entries(earns: list[tuple[int, int, int | None]]) -> tuple[LedgerEntry, ...]:
-    state = LedgerState(ANN)
+def _entries(
+    earns: list[tuple[int, int, int | None]], member_id: str = ANN
+) -> tuple[LedgerEntry, ...]:
+    state = LedgerState(member_id)
     when = at(6, 9)
     for i, (minutes, points, expires) in enumerate(earns):
         when = when + timedelta(minutes=minutes)
@@ -268,3 +272,106 @@ def test_points_the_engine_grants_are_read_by_the_member_rules(url: str) -> None
     assert [(p.firing.rule, p.firing.ticket_id, p.firing.at) for p in run.firings] == [
         ("vip", "T-2", at(6, 12, 30)),
     ]
+
+
+# -- former requesters: each instant reads the one who was the requester then ---------------
+
+BOB = "bob"
+
+
+def _rich(member_id: str) -> MemberTimeline:
+    """600 points since Monday 09:00."""
+    state = LedgerState(member_id)
+    state.apply(state.plan_earn(600, at=at(6, 9), key="o1"))
+    return MemberTimeline(member_id, state.entries, TIERS)
+
+
+def test_a_former_requester_is_read_at_the_instants_they_were_the_requester() -> None:
+    # ann (600 points since 09:00) asked at 10:00; bob (no points) became the requester at
+    # 11:30. At the 50 % instant (11:00) ann was the requester and had 600 points: "vip" fires
+    # then, however late the run. Given only the current requester (member=), ann's instants
+    # read None (nothing fires): members= gives both.
+    ticket, _ = new(at(6, 10)).change_requester(at(6, 11, 30), BOB)
+    assert ticket.requesters == (ANN, BOB)
+    both = {ANN: _rich(ANN), BOB: MemberTimeline(BOB, [], TIERS)}
+    firings = due_firings(ticket, BOOK, [VIP], at(6, 9), at(7, 9), members=both)
+    assert [(f.rule, f.at) for f in firings] == [("vip", at(6, 11))]
+    assert next_due(ticket, BOOK, [VIP], at(6, 9), members=both) == at(6, 11)
+    assert due_firings(ticket, BOOK, [VIP], at(6, 9), at(7, 9), member=both[BOB]) == []
+    # a member who never was the requester is not read (and a missing one reads None)
+    only_carl = {"carl": _rich("carl")}
+    assert due_firings(ticket, BOOK, [VIP], at(6, 9), at(7, 9), members=only_carl) == []
+    # dry_run reads each ticket's requesters from one mapping
+    planned = dry_run([ticket], BOOK, [VIP], at(6, 9), at(7, 9), members=both)
+    assert [(p.firing.rule, p.firing.at) for p in planned] == [("vip", at(6, 11))]
+
+
+def test_members_are_checked() -> None:
+    ticket = new(at(6, 10))
+    ann = _rich(ANN)
+    with pytest.raises(ValidationError, match="not both"):
+        due_firings(ticket, BOOK, [VIP], at(6, 9), at(7, 9), member=ann, members={ANN: ann})
+    with pytest.raises(ValidationError, match=r"members\['bob'\] is the timeline of"):
+        run_ticket(ticket, BOOK, [VIP], at(6, 9), at(7, 9), members={BOB: ann})
+    with pytest.raises(InvalidType, match="members="):
+        next_due(ticket, BOOK, [VIP], at(6, 9), members=[ann])  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=r"members\['ann@example.com'\]='gold' is a str"):
+        next_due(ticket, BOOK, [VIP], at(6, 9), members={ANN: "gold"})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite:///:memory:"])
+def test_a_late_engine_run_reads_the_former_requester(url: str) -> None:
+    store = open_store(url)
+    ticket, _ = new(at(6, 10)).change_requester(at(6, 11, 30), BOB)
+    store.tickets.add(ticket)
+    Ledger(store).earn(ANN, 600, at=at(6, 9), key="order-1")
+    engine = EscalationEngine(store, BOOK, [VIP], loyalty=PROGRAM)
+    assert engine.ticket_changed("T-1") == at(6, 11)
+    run = engine.run(at(6, 12))
+    assert [(p.firing.rule, p.firing.at) for p in run.firings] == [("vip", at(6, 11))]
+    assert "vip-late" in store.tickets.get("T-1").tags
+    assert engine.dry_run(at(6, 9), at(7, 9)) == []  # fired: nothing left
+
+
+@settings(max_examples=60, deadline=None)
+@given(_EARNS, _EARNS, st.integers(1, 6 * 60), st.integers(5, 60))
+@example([(0, 600, None)], [], 120, 15)  # ann rich from the start: vip at 11:00, then bob
+def test_runs_on_time_equal_one_late_run_across_a_change_of_requester(
+    ann_earns: list[tuple[int, int, int | None]],
+    bob_earns: list[tuple[int, int, int | None]],
+    change_after: int,
+    every: int,
+) -> None:
+    # the host changes the requester from ann to bob some minutes after the creation; a run
+    # every few minutes (each with the ticket as it stands and its requesters' members, as
+    # the engine reads them) fires what one run after everything fires, at the same instants
+    rules = [VIP, HELD]
+    ledgers = {
+        ANN: MemberTimeline(ANN, _entries(ann_earns), TIERS),
+        BOB: MemberTimeline(BOB, _entries(bob_earns, BOB), TIERS),
+    }
+    created, start, last = at(6, 10), at(6, 9), at(6, 18)
+    change = created + timedelta(minutes=change_after)
+    whole, _ = new(created).change_requester(change, BOB)
+    late = run_ticket(whole, BOOK, rules, start, last, members=ledgers)
+    ticket, state, when = new(created), None, start
+    fired: list[Firing] = []
+    while when < last:
+        end = min(when + timedelta(minutes=every), last)
+        if ticket.requester == ANN and change <= end:
+            ticket, _ = ticket.change_requester(change, BOB)
+        run = run_ticket(
+            ticket,
+            BOOK,
+            rules,
+            start,
+            end,
+            plan=True,
+            resume=state,
+            fired={f.key for f in fired},
+            members=ledgers,
+        )
+        ticket, state = run.ticket, run.state
+        fired += [p.firing for p in run.firings]
+        when = end
+    assert [(f.rule, f.at) for f in fired] == [(p.firing.rule, p.firing.at) for p in late.firings]

@@ -100,20 +100,49 @@ def _rules(value: object) -> tuple[EscalationRule, ...]:
     return out
 
 
-def _member(member: object, ticket: Ticket) -> MemberTimeline | None:
-    """``member`` checked: None, or a MemberTimeline of ``ticket``'s requester."""
-    if member is None:
-        return None
-    if not isinstance(member, MemberTimeline):
-        raise invalid_type("member", member, "a MemberTimeline (csmcore.loyalty) or None")
-    if member.member_id != ticket.requester:
+def _members(member: object, members: object, ticket: Ticket) -> dict[str, MemberTimeline]:
+    """The loyalty members the walk reads, by member id: ``member`` (a MemberTimeline of the
+    ticket's requester) or ``members`` (a mapping of member ids to their timelines; those who
+    never were the ticket's requester are left out), checked."""
+    if member is not None and members is not None:
         raise ValidationError(
-            f"member={member!r} is not ticket {ticket.id!r}'s requester "
-            f"({ticket.requester!r}); conditions read the requester as a member",
-            field="member",
-            value=member.member_id,
+            "give member= (the current requester) or members= (requesters by id), not both",
+            field="members",
         )
-    return member
+    if members is None:
+        if member is None:
+            return {}
+        if not isinstance(member, MemberTimeline):
+            raise invalid_type("member", member, "a MemberTimeline (csmcore.loyalty) or None")
+        if member.member_id != ticket.requester:
+            raise ValidationError(
+                f"member={member!r} is not ticket {ticket.id!r}'s requester "
+                f"({ticket.requester!r}); conditions read the requester as a member",
+                field="member",
+                value=member.member_id,
+            )
+        return {member.member_id: member}
+    if not isinstance(members, Mapping):
+        raise invalid_type(
+            "members", members, "a mapping of member ids to MemberTimeline (csmcore.loyalty)"
+        )
+    requesters = ticket.requesters
+    out: dict[str, MemberTimeline] = {}
+    for member_id, timeline in members.items():
+        if not isinstance(timeline, MemberTimeline):
+            raise invalid_type(
+                f"members[{member_id!r}]", timeline, "a MemberTimeline (csmcore.loyalty)"
+            )
+        if timeline.member_id != member_id:
+            raise ValidationError(
+                f"members[{member_id!r}] is the timeline of {timeline.member_id!r}; each "
+                "member id must map to its own timeline",
+                field=f"members[{member_id!r}]",
+                value=timeline.member_id,
+            )
+        if member_id in requesters:
+            out[member_id] = timeline
+    return out
 
 
 def _zone(value: datetime) -> tzinfo | None:
@@ -147,11 +176,13 @@ def due_firings(
     *,
     fired: Container[FiringKey] = (),
     member: MemberTimeline | None = None,
+    members: Mapping[str, MemberTimeline] | None = None,
 ) -> list[Firing]:
     """The firings due for ``ticket`` at instants ``start < at <= end``, in order (by
     instant, then rule order, level, target and cycle), leaving out those whose key is in
     ``fired``. Instants are in ``end``'s time zone. ``member`` is the ticket's requester as a
-    loyalty member, for conditions on ``member.*`` fields (None: they read None).
+    loyalty member, for conditions on ``member.*`` fields (None: they read None); or
+    ``members``, the timelines of its requesters by member id (see :func:`run_ticket`).
 
     Only events at or before each instant count at that instant, so the answer for a window
     does not depend on when it is asked: the union over consecutive windows equals the answer
@@ -159,7 +190,7 @@ def due_firings(
     """
     require_aware(start, "start")
     require_aware(end, "end")
-    walk = Walk(static_for(book, _rules(rules)), ticket, _member(member, ticket))
+    walk = Walk(static_for(book, _rules(rules)), ticket, _members(member, members, ticket))
     low, high = to_us(start), to_us(end)
     tz = _zone(end)
     out = []
@@ -181,14 +212,16 @@ def next_due(
     *,
     fired: Container[FiringKey] = (),
     member: MemberTimeline | None = None,
+    members: Mapping[str, MemberTimeline] | None = None,
 ) -> datetime | None:
     """The exact next instant strictly after ``after`` at which any of ``rules`` fires for
     ``ticket`` as its history stands (None when none ever will), in ``after``'s time zone.
     A new event on the ticket can change the answer: plan again after each change (and,
     when conditions read the requester's loyalty ``member``, after a write to their ledger).
+    ``member`` / ``members``: as for :func:`run_ticket`.
     """
     require_aware(after, "after")
-    walk = Walk(static_for(book, _rules(rules)), ticket, _member(member, ticket))
+    walk = Walk(static_for(book, _rules(rules)), ticket, _members(member, members, ticket))
     low = to_us(after)
     while True:
         t = walk.t
@@ -273,6 +306,7 @@ def run_ticket(
     plan: bool = False,
     resume: PlanState | None = None,
     member: MemberTimeline | None = None,
+    members: Mapping[str, MemberTimeline] | None = None,
 ) -> TicketRun:
     """Fire, in order, every firing due in ``start < at <= end`` and apply its actions,
     planning again after each one that changed the ticket (an action's event at the firing
@@ -294,22 +328,27 @@ def run_ticket(
     ``member`` is the ticket's requester as a loyalty member (a
     :class:`~csmcore.loyalty.MemberTimeline` of their ledger entries), for conditions on
     ``member.*`` fields: each instant reads the member as they stood then, and the walk visits
-    the instants at which they change (None: member fields read None; so do they at instants
-    before a change of requester to them, when the ticket was someone else's). A ``resume`` state of
-    a walk that read another snapshot of the member's entries is ignored.
+    the instants at which they change (None: member fields read None). At instants before a
+    change of requester the ticket was someone else's: ``member`` is not read there (member
+    fields read None), so pass ``members`` instead, a mapping of member ids to the timelines of
+    everyone who was the ticket's requester, and each instant reads the one who was the
+    requester then (those never the requester are ignored; one missing reads None). Give one
+    of the two. A ``resume`` state of a walk that read other members or another snapshot of
+    their entries is ignored.
 
     Raises EscalationLoop after ``max_firings`` firings, ValidationError for a ``member`` who
-    is not the ticket's requester.
+    is not the ticket's requester, for both ``member`` and ``members``, or for a ``members``
+    entry whose timeline is another member's.
     """
     require_aware(start, "start")
     require_aware(end, "end")
     chosen = _rules(rules)
-    member = _member(member, ticket)
+    readers = _members(member, members, ticket)
     done: set[FiringKey] = set()
     applied: list[PlannedFiring] = []
     static = static_for(book, chosen)
-    resumed = None if resume is None else Walk.resume(resume, static, ticket, to_us(start), member)
-    walk = resumed if resumed is not None else Walk(static, ticket, member)
+    resumed = None if resume is None else Walk.resume(resume, static, ticket, to_us(start), readers)
+    walk = resumed if resumed is not None else Walk(static, ticket, readers)
     low, high = to_us(start), to_us(end)
     tz = _zone(end)
     ticket_id = ticket.id
@@ -376,15 +415,15 @@ def dry_run(
     """What would fire for ``tickets`` in ``start < at <= end`` and what it would do, in
     order of instant (then ticket id, rule order, level): :func:`run_ticket` for each ticket,
     changing nothing (every value here is immutable; nothing is stored or sent). ``members``
-    maps requesters to their loyalty member timelines (for conditions on ``member.*``)."""
+    maps member ids to their loyalty member timelines (for conditions on ``member.*``): each
+    ticket reads those of its requesters, each at the instants they were its requester."""
     chosen = _rules(rules)
     order = {rule.name: i for i, rule in enumerate(chosen)}
     out: list[PlannedFiring] = []
     for ticket in tickets:
-        member = None
-        if members is not None and ticket.requester is not None:
-            member = members.get(ticket.requester)
-        out.extend(run_ticket(ticket, book, chosen, start, end, fired=fired, member=member).firings)
+        out.extend(
+            run_ticket(ticket, book, chosen, start, end, fired=fired, members=members).firings
+        )
     out.sort(key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level))
     return out
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from operator import is_
 from typing import Any
@@ -240,8 +240,11 @@ def rules_read_member(rules: Iterable[EscalationRule]) -> bool:
     )
 
 
-def _token(member: MemberTimeline | None) -> object:
-    return None if member is None else member.token
+def _token(members: Mapping[str, MemberTimeline]) -> object:
+    """What tells two snapshots of the members a walk reads apart (None: it reads none)."""
+    if not members:
+        return None
+    return tuple(sorted((member_id, m.token) for member_id, m in members.items()))
 
 
 def _us_of(value: datetime) -> int:
@@ -321,11 +324,17 @@ class Walk:
     """
 
     def __init__(
-        self, static: Static, ticket: Ticket, member: MemberTimeline | None = None
+        self,
+        static: Static,
+        ticket: Ticket,
+        members: Mapping[str, MemberTimeline] | None = None,
     ) -> None:
         self.static = static
-        # the requester's member, read only when some condition reads it
-        self.member = member if static.reads_member else None
+        # the requesters' members by id, read only when some condition reads them: each
+        # instant reads the one who was the requester then
+        self.members: Mapping[str, MemberTimeline] = (
+            members if members and static.reads_member else {}
+        )
         self.book = static.book
         self.clocks = static.clocks
         self.levels = [[_Level(spec) for spec in specs] for specs in static.levels]
@@ -344,15 +353,16 @@ class Walk:
         static: Static,
         ticket: Ticket,
         start: int,
-        member: MemberTimeline | None = None,
+        members: Mapping[str, MemberTimeline] | None = None,
     ) -> Walk | None:
         """The walk ``state`` saved, on ``ticket`` (the saved ticket with events appended
         after the last instant visited) for a run whose window starts after ``start`` (µs);
-        None when ``state`` does not apply (also when the conditions read a loyalty member
-        whose entries changed since: the walk then starts again from the creation)."""
+        None when ``state`` does not apply (also when the conditions read loyalty members
+        whose entries changed since, or other members: the walk then starts again from the
+        creation)."""
         if state._static is not static or state._ticket_id != ticket.id:
             return None
-        if static.reads_member and state._member != _token(member):
+        if static.reads_member and state._member != _token(members or {}):
             return None
         events = ticket.events
         if start < state._start and state._start >= _us_of(events[0].at):
@@ -367,7 +377,7 @@ class Walk:
         first_new = _us_of(events[seen].at) if len(events) > seen else None
         if first_new is not None and first_new <= state._visited:
             return None  # an event at an instant already visited: the walk is stale
-        walk = cls(static, ticket, member)
+        walk = cls(static, ticket, members)
         flat: Any = state._levels
         k = 0
         while k < len(flat):
@@ -407,7 +417,7 @@ class Walk:
             _mark(events[-1]),
             None if self.finished else self.t,
             levels,
-            _token(self.member),
+            _token(self.members),
         )
 
     def _take(self, ticket: Ticket) -> None:
@@ -456,11 +466,10 @@ class Walk:
         if count != self.seen:
             self.as_of = self.ticket if count == len(self.times) else self.ticket.as_of(at)
             self.seen = count
-        member = self.member
-        if member is not None and self.as_of.requester != member.member_id:
-            # before a change of requester the ticket was someone else's: the member read
-            # is the requester's at that instant, not the current one's (None: unknown)
-            member = None
+        # the member read is the one who was the requester at that instant (None: a requester
+        # whose timeline was not given)
+        members = self.members
+        member = members.get(self.as_of.requester) if members else None
         return EscalationView(self.as_of, self.judge.at(at), at, member)
 
     # -- one breakpoint -----------------------------------------------------------------------
@@ -563,8 +572,10 @@ class Walk:
         for status, m in rows:
             if status.state is _ACTIVE:
                 breaks.append(m.due + 1)
-        if self.member is not None:  # the next instant the requester's member can change
-            change = self.member.next_change_us(t)
+        if self.members:  # the next instant the requester's member can change (a change of
+            # requester is an event: a breakpoint of its own)
+            member = self.members.get(ticket.requester)
+            change = None if member is None else member.next_change_us(t)
             if change is not None:
                 breaks.append(change)
         for clock, amount in waits.values():

@@ -359,8 +359,8 @@ class EscalationEngine:
         error is planned due at its creation instead, so that the next :meth:`run` tries it,
         reports it in :attr:`EngineRun.failed` and puts it off, while the others are planned."""
         try:
-            member = self._member(uow, ticket, rules)
-            return self._plan_one(firings, ticket, firings.keys(ticket.id), rules, states, member)
+            members = self._members(uow, ticket, rules)
+            return self._plan_one(firings, ticket, firings.keys(ticket.id), rules, states, members)
         except CsmError as err:
             if not _of_the_ticket(err):
                 raise
@@ -376,7 +376,7 @@ class EscalationEngine:
         fired: frozenset[FiringKey] | set[FiringKey],
         rules: tuple[EscalationRule, ...],
         states: dict[str, PlanState | None],
-        member: MemberTimeline | None,
+        members: dict[str, MemberTimeline],
     ) -> datetime | None:
         # A run over an empty window: nothing fires, the walk goes on to the next firing.
         start = _start(ticket)
@@ -389,7 +389,7 @@ class EscalationEngine:
             fired=fired,
             plan=True,
             resume=self._states.get(ticket.id),
-            member=member,
+            members=members,
         )
         due = None if run.next_due is None else run.next_due.astimezone(start.tzinfo)
         firings.plan(ticket.id, version=ticket.version, next_due=due)
@@ -403,17 +403,21 @@ class EscalationEngine:
             known = self._reads = (rules, rules_read_member(rules))
         return known[1]
 
-    def _member(
+    def _members(
         self, roles: Any, ticket: Ticket, rules: tuple[EscalationRule, ...]
-    ) -> MemberTimeline | None:
-        """The requester's loyalty member, read through ``roles`` (the unit of work, or the
-        store), when conditions read one and the engine has a program (else None)."""
+    ) -> dict[str, MemberTimeline]:
+        """The loyalty members of everyone who was the ticket's requester (each instant reads
+        the one who was the requester then), read through ``roles`` (the unit of work, or the
+        store), when conditions read members and the engine has a program (else none)."""
         program = self._loyalty
-        member_id = ticket.requester
-        if program is None or member_id is None or not self._reads_member(rules):
-            return None
-        entries = role_of(roles, "ledger").read(member_id, lambda state: tuple(state.entries))
-        return MemberTimeline(member_id, entries, program.tiers)
+        if program is None or not self._reads_member(rules):
+            return {}
+        ledger = role_of(roles, "ledger")
+        out: dict[str, MemberTimeline] = {}
+        for member_id in sorted(ticket.requesters):
+            entries = ledger.read(member_id, lambda state: tuple(state.entries))
+            out[member_id] = MemberTimeline(member_id, entries, program.tiers)
+        return out
 
     def _keep(self, states: dict[str, PlanState | None]) -> None:
         """Remember where each ticket's walk stopped (after its unit of work committed)."""
@@ -551,7 +555,7 @@ class EscalationEngine:
                 if read is not None:
                     read[ticket_id] = ticket.version
                 fired = firings.keys(ticket_id)
-                member = self._member(uow, ticket, rules)
+                members = self._members(uow, ticket, rules)
                 current, resume = ticket, self._states.get(ticket_id)
                 while True:
                     # One walk fires what is due and finds the next firing after ``now``.
@@ -564,7 +568,7 @@ class EscalationEngine:
                         fired=fired,
                         plan=True,
                         resume=resume,
-                        member=member,
+                        members=members,
                     )
                     applied.extend(self._apply(uow, firings, current, run, now))
                     if watch:  # rules read members: the granted ones' tickets re-plan
@@ -572,12 +576,12 @@ class EscalationEngine:
                     # A firing that wrote to the requester's ledger (GrantPoints) changed the
                     # member the walk read: walk again with the member as written, so what
                     # now holds fires in this run and the plan is not the stale member's.
-                    if member is None or not run.firings:
+                    if not members or not run.firings:
                         break
-                    again = self._member(uow, run.ticket, rules)
-                    if again is None or again.token == member.token:
+                    again = self._members(uow, run.ticket, rules)
+                    if _tokens(again) == _tokens(members):
                         break
-                    member, current, resume = again, run.ticket, None
+                    members, current, resume = again, run.ticket, None
                     fired = {*fired, *(p.firing.key for p in run.firings)}
                 due = run.next_due
                 firings.plan(
@@ -622,16 +626,21 @@ class EscalationEngine:
         for plan in self._firings.due(end):
             ticket = self._store.tickets.get(plan.ticket_id)
             fired = self._firings.keys(plan.ticket_id)
-            member = self._member(self._store, ticket, rules)
+            members = self._members(self._store, ticket, rules)
             out.extend(
                 run_ticket(
-                    ticket, self._book, rules, start, end, fired=fired, member=member
+                    ticket, self._book, rules, start, end, fired=fired, members=members
                 ).firings
             )
         out.sort(
             key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level)
         )
         return out
+
+
+def _tokens(members: dict[str, MemberTimeline]) -> list[tuple[str, object]]:
+    """What tells two snapshots of the same members' entries apart."""
+    return [(member_id, m.token) for member_id, m in sorted(members.items())]
 
 
 def _members_granted(run: TicketRun) -> set[str]:

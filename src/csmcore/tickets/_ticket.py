@@ -480,6 +480,26 @@ class Ticket:
         return value
 
     @property
+    def requesters(self) -> tuple[str, ...]:
+        """Everyone who was the requester at some instant, in the order they first became it
+        (the creation's first, then each :class:`RequesterChanged`; one who comes back is
+        listed once). ``ticket.as_of(at).requester`` is the one at an instant.
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> t0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+        >>> ticket, _ = Ticket.create(at=t0, ticket_id="T-1", created_by="agent",
+        ...     channel="phone", priority="normal", requester="ann")
+        >>> ticket, _ = ticket.change_requester(t0 + timedelta(hours=1), "bob")
+        >>> ticket.requesters, ticket.requester
+        (('ann', 'bob'), 'bob')
+        """
+        seen: dict[str, None] = {}
+        for event in self.events:
+            if isinstance(event, TicketCreated | RequesterChanged):
+                seen[event.requester] = None
+        return tuple(seen)
+
+    @property
     def subject(self) -> str:
         """The subject line given at creation."""
         return self.events[0].subject  # type: ignore[union-attr]
