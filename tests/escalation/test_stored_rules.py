@@ -4,9 +4,9 @@
 there): a SQLite store holding rules in its ``rules`` role, the ``to_data`` and
 ``to_document`` of those rules (durations as float or int seconds), and each level's trigger
 as that commit read it back. That commit asked the offsets of one target to increase whatever
-clock each counted in; the order is now checked only where it means something (one clock, or
-offsets of different signs), so every rule it accepted must still build, with every level
-read exactly as it read it.
+clock each counted in; a level is now refused only where it can never fire after one listed
+before it (see ``EscalationRule``), which that order implies, so every rule it accepted must
+still build, with every level read exactly as it read it.
 """
 
 from __future__ import annotations
