@@ -8,7 +8,14 @@ import pytest
 from csmcore import BusinessCalendar
 from csmcore.conditions import Eq, Field
 from csmcore.errors import NotFound
-from csmcore.escalation import ConditionHeld, DueOffset, PercentUsed, due_firings, next_due
+from csmcore.escalation import (
+    ConditionHeld,
+    DueOffset,
+    PercentUsed,
+    due_firings,
+    next_due,
+    run_ticket,
+)
 from csmcore.sla import SlaBook, SlaPolicy, SlaTarget
 from csmcore.tickets import Role, Status, Ticket
 from tests.escalation.support import CAL, US, H, M, at, book, new, rule, shown
@@ -63,6 +70,60 @@ def test_business_offsets_never_fire_at_night_or_on_weekends_zammad_4432() -> No
     assert shown(got) == [
         (1, "first_reply", 1, at(10, 19)),
         (0, "first_reply", 1, at(13, 10)),  # Monday 10:00, not Friday 18:00
+    ]
+
+
+def test_levels_on_different_clocks_fire_each_at_its_own_instant() -> None:
+    # First reply within 2 business hours. Each pair of levels on one target below was
+    # refused before (its numbers decrease), yet which level of a pair fires first depends on
+    # the ticket, and each fires at its own instant.
+    target = SlaTarget(metric="first_reply", within=2 * H)
+    rules = rule(
+        DueOffset.before("first_reply", 30 * M, business_hours=True),
+        DueOffset.before("first_reply", H),
+        DueOffset.after("first_reply", H),
+        DueOffset.after("first_reply", 30 * M, business_hours=True),
+        ConditionHeld(duration=3 * H),  # held from the creation (the rule matches always)
+        ConditionHeld(duration=150 * M, business_hours=True),
+    )
+    # Created Tue 09:00: due and breached_at Tue 11:00; all within opening hours.
+    tuesday = [
+        (1, "first_reply", 1, at(7, 10)),  # 1 wall hour before 11:00
+        (0, "first_reply", 1, at(7, 10, 30)),  # 30 business minutes before 11:00
+        (3, "first_reply", 1, at(7, 11, 30)),  # 30 business minutes after the breach
+        (5, None, 1, at(7, 11, 30)),  # 2.5 business hours from 09:00
+        (2, "first_reply", 1, at(7, 12)),  # 1 wall hour after the breach
+        (4, None, 1, at(7, 12)),  # 3 wall hours from 09:00
+    ]
+    early = new(at(7, 9))
+    got = due_firings(early, book(target), [rules], at(7, 0), at(14, 0))
+    assert shown(got) == tuesday
+    # Created Fri 15:00: due and breached_at Fri 17:00 (the budget used up at closing time).
+    friday = [
+        (1, "first_reply", 1, at(10, 16)),
+        (0, "first_reply", 1, at(10, 16, 30)),
+        (2, "first_reply", 1, at(10, 18)),  # wall time runs on over the weekend
+        (4, None, 1, at(10, 18)),
+        (3, "first_reply", 1, at(13, 9, 30)),  # business time resumes on Monday
+        (5, None, 1, at(13, 9, 30)),  # Fri 15:00-17:00, then Mon 09:00-09:30
+    ]
+    late = new(at(10, 15))
+    got = due_firings(late, book(target), [rules], at(10, 0), at(14, 0))
+    assert shown(got) == friday
+    assert next_due(late, book(target), [rules], at(10, 18)) == at(13, 9, 30)
+    # applied in the order of their instants, each at its own instant
+    run = run_ticket(late, book(target), [rules], at(10, 0), at(14, 0))
+    assert [(p.firing.level, p.at) for p in run.firings] == [(f[0], f[3]) for f in friday]
+    assert run.ticket.tags == {f"level{i}" for i in range(6)}
+    # run in two windows, the first ending between the wall and the business levels after
+    # the breach: the second fires the rest
+    first = run_ticket(late, book(target), [rules], at(10, 0), at(10, 18, 30), plan=True)
+    assert [p.firing.level for p in first.firings] == [1, 0, 2, 4]
+    assert first.next_due == at(13, 9, 30)
+    second = run_ticket(first.ticket, book(target), [rules], at(10, 18, 30), at(14, 0))
+    assert [(p.firing.level, p.at) for p in second.firings] == [
+        (3, at(13, 9, 30)),
+        (5, at(13, 9, 30)),
     ]
 
 

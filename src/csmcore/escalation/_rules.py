@@ -252,13 +252,98 @@ def _condition(_: object, __: object, value: Any) -> None:
     time_varying_leaves(value, "condition")
 
 
-def _order_key(trigger: Trigger) -> tuple[tuple[Any, ...], Any, str]:
-    """(group, position, wording): levels of one group must have increasing positions."""
+def _clock_words(trigger: DueOffset | ConditionHeld) -> str:
+    if not trigger.business_hours:
+        return "in wall time"
+    if trigger.calendar is None:
+        return "in business time of the book's default calendar"
+    return f"in business time of calendar {trigger.calendar!r}"
+
+
+def _wording(trigger: Trigger) -> str:
     if isinstance(trigger, PercentUsed):
-        return (("percent", trigger.target), trigger.percent, f"percent {trigger.percent}")
+        return f"percent {trigger.percent}"
     if isinstance(trigger, DueOffset):
-        return (("due", trigger.target), trigger.offset, f"offset {trigger.offset!r}")
-    return (("held", trigger.condition), trigger.duration, f"duration {trigger.duration!r}")
+        return f"offset {trigger.offset!r} {_clock_words(trigger)}"
+    return f"duration {trigger.duration!r} {_clock_words(trigger)}"
+
+
+_ZERO: Final = timedelta(0)
+_SAME_CLOCK: Final = (
+    "levels of one kind and target on one clock (wall time, or business time of one "
+    "calendar) must be in strictly increasing order"
+)
+_ACROSS_SIGNS: Final = (
+    "on any clock an offset before the due time comes before the breach (offset zero) and "
+    "the breach before an offset after it, so offsets of one target must keep that order"
+)
+_ZEROS: Final = "an offset of zero is the breach itself whatever its clock"
+_SLOWER_AFTER: Final = (
+    "business time never runs faster than wall time, so from one start a wall span no "
+    "longer than a business span ends no later"
+)
+_SLOWER_BEFORE: Final = (
+    "business time never runs faster than wall time, so counted back from one due time a "
+    "business span no shorter than a wall span starts no later"
+)
+
+
+def _sign(value: timedelta) -> int:
+    return (value > _ZERO) - (value < _ZERO)
+
+
+def _by_position(earlier: Any, later: Any) -> tuple[str, str] | None:
+    if later > earlier:
+        return None
+    return ("repeats" if later == earlier else "is below"), _SAME_CLOCK
+
+
+def _clash(earlier: Trigger, later: Trigger) -> tuple[str, str] | None:
+    """Why ``later``, a level listed after ``earlier``, can never fire after it whatever the
+    ticket and the calendars, as (how, why); None when it can.
+
+    Positions compare within one kind and target (one held condition): percentages of a
+    target count in the target's own clock, so they compare as numbers; so do offsets, or
+    durations, on one clock (wall time, or business time of one calendar). Across clocks an
+    offset's sign holds on each (before the due time, zero: the breach itself, after it), and
+    business time, real time inside open windows, never runs faster than wall time: from one
+    start, a business span ends no earlier than a wall span as long, and counted back from
+    one due time it starts no later. Nothing else compares across clocks: two calendars can
+    be open at any times (``calendar=None``, the book's default, is another clock than any
+    named calendar: which one it is is not known here).
+    """
+    if type(earlier) is not type(later):
+        return None
+    if isinstance(earlier, PercentUsed):
+        assert isinstance(later, PercentUsed)
+        if earlier.target != later.target:
+            return None
+        return _by_position(earlier.percent, later.percent)
+    if isinstance(earlier, DueOffset):
+        assert isinstance(later, DueOffset)
+        if earlier.target != later.target:
+            return None
+        a, b = earlier.offset, later.offset
+    else:
+        assert isinstance(later, ConditionHeld)
+        if earlier.condition != later.condition:
+            return None
+        a, b = earlier.duration, later.duration
+    if (earlier.business_hours, earlier.calendar) == (later.business_hours, later.calendar):
+        return _by_position(a, b)
+    sign_a, sign_b = _sign(a), _sign(b)
+    if sign_b < sign_a:
+        return "is below", _ACROSS_SIGNS
+    if sign_a == sign_b == 0:
+        return "repeats", _ZEROS
+    if b > a:
+        return None
+    # one sign, b <= a: bounded only between wall time and business time
+    if sign_b > 0 and earlier.business_hours and not later.business_hours:
+        return "never fires after", _SLOWER_AFTER
+    if sign_b < 0 and later.business_hours and not earlier.business_hours:
+        return "never fires after", _SLOWER_BEFORE
+    return None
 
 
 @serializable("escalation_rule", aliases=("csmcore.escalation:EscalationRule",))
@@ -268,9 +353,29 @@ class EscalationRule:
     :class:`~csmcore.escalation.EscalationView`: ticket fields and ``sla.*`` fields) and its
     ``levels``. ``version`` numbers edits of the rule (firings record it).
 
-    Levels of one kind on one target (percentages of a target, offsets from a target's due
-    time, durations of one held condition) must be given in strictly increasing order: two
-    equal ones (a duplicate offset) or a decrease raise ValidationError naming the level.
+    Levels of one kind on one target and one clock (percentages of a target; offsets from a
+    target's due time, or durations of one held condition, counted in wall time or in business
+    time of one calendar) must be given in strictly increasing order: two equal ones (a
+    duplicate offset) or a decrease raise ValidationError naming the level. Levels on
+    different clocks each fire at their own instant, which can come before or after the
+    other's, and are refused only where a level could never fire after one listed before it
+    on the same target, whatever the ticket and the calendars:
+
+    - an offset before the due time listed after the breach (offset zero) or an offset after
+      it, or the breach after an offset after it (the sign holds on every clock), and a zero
+      offset in wall time and one in business time (the same instant, a duplicate);
+    - business time never runs faster than wall time: a wall offset after the breach (or a
+      wall duration of a held condition) no longer than a business one listed before it (30
+      wall minutes after the breach come before one business hour on every ticket), and a
+      business offset before the due time at least as long as a wall one listed before it.
+
+    So one business hour after a breach, then two wall hours after it, is a valid rule, as is
+    an hour in wall time, then 30 minutes of business time: on a Monday-Friday 09:00-17:00
+    calendar the second level fires first after a breach at Tuesday 10:00 (10:30, then 11:00)
+    and last after one at Friday 16:45 (Friday 17:45, then Monday 09:15). Two calendars never
+    compare, except by an offset's sign: ``calendar=None`` (the book's default) and a named
+    calendar count as different clocks, as which calendar is the default is not known when
+    the rule is built.
 
     >>> from csmcore.conditions import Field
     >>> from csmcore.escalation import Notify
@@ -288,19 +393,18 @@ class EscalationRule:
     description: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
 
     def __attrs_post_init__(self) -> None:
-        last: dict[tuple[Any, ...], tuple[Any, int, str]] = {}
-        for index, level in enumerate(self.levels):
-            group, position, wording = _order_key(level.trigger)
-            seen = last.get(group)
-            if seen is not None and position <= seen[0]:
-                what = "repeats" if position == seen[0] else "is below"
+        triggers = [level.trigger for level in self.levels]
+        for index, trigger in enumerate(triggers):
+            for before in range(index - 1, -1, -1):  # the nearest level it clashes with
+                found = _clash(triggers[before], trigger)
+                if found is None:
+                    continue
                 raise ValidationError(
-                    f"levels[{index}]: {wording} {what} levels[{seen[1]}] ({seen[2]}); levels "
-                    "of one kind and target must be in strictly increasing order",
+                    f"levels[{index}]: {_wording(trigger)} {found[0]} levels[{before}] "
+                    f"({_wording(triggers[before])}); {found[1]}",
                     field=f"levels[{index}]",
-                    value=level.trigger,
+                    value=trigger,
                 )
-            last[group] = (position, index, wording)
 
     @property
     def actor(self) -> str:

@@ -172,7 +172,7 @@ def escalation_levels(
 
 
 def _ordered(levels: list[EscalationLevel]) -> list[EscalationLevel]:
-    """Keep the levels that keep each group in strictly increasing order."""
+    """Keep the levels the rule accepts after those kept (see EscalationRule: order on a clock)."""
     kept: list[EscalationLevel] = []
     for level in levels:
         try:
