@@ -122,6 +122,16 @@ def test_every_ticket_reads_as_its_documented_data(db: Path, store: Store) -> No
         assert to_data(stored) == _with_current_tags(DOCUMENTS["tickets"][TICKETS.index(ticket)])
 
 
+def test_a_merged_ticket_of_the_old_release_reads_solved_at_the_merge(store: Store) -> None:
+    """The old release left a merged ticket's solved_at None; no store keeps solved_at (it is
+    derived from the history on every read), so the stored merge reads as a close now."""
+    merge_instant = datetime.fromisoformat("2025-03-12T14:00:00+00:00")
+    (merged,) = store.tickets.find(Eq("merged", True))
+    assert (merged.id, merged.merged_into) == ("T-3 ünïcode ✓", "T-2")
+    assert merged.solved_at == merge_instant
+    assert store.tickets.get(merged.id).solved_at == merge_instant
+
+
 def _with_current_tags(ticket_data: dict[str, Any]) -> dict[str, Any]:
     """The old release's ticket data as this release writes it: the same, except that each
     event's ``"type"`` is its tag (``"ticket.created"``) instead of the old name (``"created"``,

@@ -78,6 +78,8 @@ def reference(events: tuple[TicketEvent, ...]) -> dict[str, Any]:
                     state["fields"][name] = value
         elif isinstance(event, Merged):
             state["merged_into"] = event.into
+            if before in unsolved:  # a merge closes the ticket, as a change to closed does
+                state["solved_at"] = event.at
             state["status"] = Status.CLOSED
             state["status_name"] = "closed"
     state["tags"] = frozenset(state["tags"])

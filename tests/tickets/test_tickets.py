@@ -398,6 +398,36 @@ def test_merge_closes_and_records_target() -> None:
     assert ticket.is_closed
 
 
+def test_a_merge_sets_solved_at_as_closing_does() -> None:
+    """A merge closes the ticket, so solved_at follows the rule of a status change to closed:
+    from an unsolved status it becomes the merge instant, from solved it keeps the solve."""
+    ticket, _ = new_ticket().merge_into(T0 + MIN, "T-2")
+    assert ticket.solved_at == T0 + MIN
+    pending, _ = new_ticket().set_status(T0 + MIN, Status.PENDING)
+    merged, _ = pending.merge_into(T0 + 2 * MIN, "T-2")
+    closed, _ = pending.set_status(T0 + 2 * MIN, Status.CLOSED)
+    assert merged.solved_at == closed.solved_at == T0 + 2 * MIN
+
+
+def test_solved_then_merged_keeps_the_solve_as_solved_then_closed_does() -> None:
+    solved, _ = new_ticket().set_status(T0 + MIN, Status.SOLVED)
+    merged, _ = solved.merge_into(T0 + 2 * MIN, "T-2")
+    closed, _ = solved.set_status(T0 + 2 * MIN, Status.CLOSED)
+    assert merged.solved_at == closed.solved_at == T0 + MIN
+    created_solved = new_ticket(status=Status.SOLVED)
+    assert created_solved.merge_into(T0 + MIN, "T-2")[0].solved_at == T0
+
+
+def test_reopened_then_merged_takes_the_merge_instant() -> None:
+    ticket, _ = new_ticket().set_status(T0 + MIN, Status.SOLVED)
+    ticket, _ = ticket.reopen(T0 + 2 * MIN)
+    merged, _ = ticket.merge_into(T0 + 3 * MIN, "T-2")
+    closed, _ = ticket.set_status(T0 + 3 * MIN, Status.CLOSED)
+    assert merged.solved_at == closed.solved_at == T0 + 3 * MIN
+    assert merged.as_of(T0 + 2 * MIN).solved_at == T0 + MIN
+    assert Ticket.from_events(merged.events).solved_at == T0 + 3 * MIN
+
+
 def test_closed_ticket_accepts_metadata_changes() -> None:
     ticket, _ = new_ticket().set_status(T0 + MIN, Status.CLOSED)
     ticket, _ = ticket.tag(T0 + 2 * MIN, add=["audit"])

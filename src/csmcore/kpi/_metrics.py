@@ -236,7 +236,8 @@ def ticket_metrics(
         s: [] for s in (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
     }
     first_resolved: datetime | None = t0 if status in _SOLVED else None
-    # the latest move into solved or closed; unlike ticket.solved_at, a merge counts (it closes)
+    # the latest move into solved or closed, a merge included (it closes): ticket.solved_at
+    # for the built-in events, found here in the same walk that finds first_resolved
     latest: datetime | None = first_resolved
     skip_description = created.created_by is Role.AGENT
     first_reply_at: datetime | None = None

@@ -291,7 +291,7 @@ class TicketState:
 
     @property
     def solved_at(self) -> datetime | None:
-        """The latest instant the ticket became solved or closed, or None."""
+        """The latest instant the ticket became solved or closed (a merge closes it), or None."""
         value: datetime | None = self._values[SOLVED]
         return value
 

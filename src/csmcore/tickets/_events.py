@@ -377,7 +377,11 @@ class FieldsChanged(TicketEventBase):
 )
 @attrs.frozen(kw_only=True)
 class Merged(TicketEventBase):
-    """The ticket was merged into ticket ``into`` and closed; no event may follow."""
+    """The ticket was merged into ticket ``into`` and closed; no event may follow.
+
+    Like a change to closed, it sets ``solved_at`` to the merge instant, unless the ticket is
+    solved (then ``solved_at`` stays the instant of that solve).
+    """
 
     into: str = attrs.field(validator=identifier("into"))
 
@@ -390,11 +394,14 @@ class Merged(TicketEventBase):
         return None
 
     def _advance(self, state: list[Any]) -> list[Any]:
-        """Closed, and merged into ``into``."""
+        """Closed, and merged into ``into``; solved_at as a change to closed sets it (the merge
+        instant, unless the ticket is solved: then it keeps the solve's)."""
         new = state.copy()
         new[MERGED] = self.into
         new[STATUS] = _ST_CLOSED
         new[STATUS_NAME] = None
+        if state[STATUS] is not _ST_SOLVED:  # never closed here: _refusal turns that away
+            new[SOLVED] = self.at
         return new
 
 

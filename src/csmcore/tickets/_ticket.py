@@ -562,7 +562,8 @@ class Ticket:
     def solved_at(self) -> datetime | None:
         """The latest instant the ticket became solved (or closed without being solved first).
 
-        None if it never was. A reopen does not clear it; check :attr:`status` for the present.
+        None if it never was. A merge closes the ticket: it sets this as a change to closed
+        does. A reopen does not clear it; check :attr:`status` for the present.
         """
         value: datetime | None = self._state[8]
         return value

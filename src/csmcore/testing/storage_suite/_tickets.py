@@ -232,6 +232,26 @@ class TicketTests(StoreFixtures):
             assert [t.id for t in store.tickets.find(condition)] == ids, condition
             assert store.tickets.count(condition) == len(ids), condition
 
+    def test_a_merged_ticket_reads_back_solved_at_the_merge(self, store: Store) -> None:
+        """A merge closes a ticket, so it sets ``solved_at`` as closing does (kept from an
+        earlier solve); a store reading its tickets from the history gets that for free, one
+        keeping derived values of its own must keep this one too."""
+        at = T0 + timedelta(minutes=1)
+        merged, _ = make_ticket("M-1").merge_into(at, "T-9")
+        solved, _ = make_ticket("M-2").set_status(at, Status.SOLVED)
+        solved_merged, event = solved.merge_into(at + timedelta(minutes=1), "T-9")
+        store.tickets.add(merged)
+        store.tickets.add(solved)
+        store.tickets.append("M-2", [event], expected_version=2)
+        expected = {"M-1": at, "M-2": at}
+        assert (merged.solved_at, solved_merged.solved_at) == (at, at)
+        for ticket_id, solved_at in expected.items():
+            assert store.tickets.get(ticket_id).solved_at == solved_at, ticket_id
+        found = store.tickets.find(cd.Eq("merged", True))
+        assert {t.id: t.solved_at for t in found} == expected
+        streamed = [t for b in store.tickets.stream(cd.Eq("status", "closed")) for t in b]
+        assert {t.id: t.solved_at for t in streamed} == expected
+
     def test_ids_sort_by_code_point(self, store: Store) -> None:
         ids = ["b", "B", "a", "ä", "z", "中", "Z1", "Z10", "Z2", "😀"]
         store.tickets.add_many([make_ticket(i) for i in ids])
