@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from csmcore.errors import (
@@ -161,7 +162,8 @@ def test_returns_within_balance_take_other_lots_but_never_more_than_held() -> No
 
 
 def test_returns_unlimited_go_negative_and_later_credits_pay_it_off_first() -> None:
-    led = ledger(returns=ReturnsPolicy.UNLIMITED)
+    store = open_store("memory://")
+    led = Ledger(store, returns=ReturnsPolicy.UNLIMITED)
     e = led.earn("ann", 100, at=JAN1, key="o1")
     led.redeem("ann", 80, at=JAN1, key="r1")  # 20 left
     rev = led.reverse(e.entry_id, at=JAN1 + DAY, key="ret1")  # claws back 100: 20 + 80 owed
@@ -177,8 +179,21 @@ def test_returns_unlimited_go_negative_and_later_credits_pay_it_off_first() -> N
     led.earn("ann", 40, at=JAN1 + 5 * DAY, key="o3")
     assert led.balance("ann") == Balance(active=10, spent=80, negative=0, lifetime=90)
     assert led.verify("ann").ok
-    # the same ledger under WITHIN_BALANCE rules would call the negative balance a problem
-    assert not verify_entries("ann", led.entries("ann"), allow_negative=False).ok
+    # the return records the policy it was written under: verified by a handle whose policy
+    # is WITHIN_BALANCE now (the shop changed it since), the ledger is still right
+    assert rev.returns_policy is ReturnsPolicy.UNLIMITED
+    assert verify_entries("ann", led.entries("ann"), allow_negative=False).ok
+    assert Ledger(store, returns=ReturnsPolicy.WITHIN_BALANCE).verify("ann").ok
+    # a return stored before entries recorded the policy is judged by the policy asked
+    legacy = [
+        attrs.evolve(x, returns_policy=None) if x.kind is EntryKind.REVERSE else x
+        for x in led.entries("ann")
+    ]
+    assert verify_entries("ann", legacy, allow_negative=True).ok
+    report = verify_entries("ann", legacy, allow_negative=False)
+    assert report.problems == (
+        "entry 3 ('ann#3', reverse) leaves 80 points negative; the policy forbids it",
+    )
 
 
 def test_a_return_never_claws_back_more_than_the_purchase_earned() -> None:

@@ -176,7 +176,32 @@ class LotDraw:
     expires_at: datetime | None = attrs.field(default=None, converter=_utc, validator=_aware)
 
 
-@serializable("loyalty.entry", aliases=("csmcore.loyalty:LedgerEntry",))
+def _entry_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 of ``loyalty.entry`` did not record the returns policy a REVERSE was written
+    under: such entries read with ``returns_policy`` None (not known)."""
+    return {"returns_policy": None, **data}
+
+
+def _returns_policy(instance: Any, _: object, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, ReturnsPolicy):
+        raise invalid_type("returns_policy", value, "a ReturnsPolicy or None")
+    if instance.kind is not EntryKind.REVERSE:
+        raise ValidationError(
+            f"returns_policy={value.value!r} on a {instance.kind.value} entry; only a reverse "
+            "records the returns policy it was written under",
+            field="returns_policy",
+            value=value,
+        )
+
+
+@serializable(
+    "loyalty.entry",
+    aliases=("csmcore.loyalty:LedgerEntry",),
+    version=2,
+    upcasters={1: _entry_1_to_2},
+)
 @attrs.frozen(kw_only=True)
 class LedgerEntry:
     """One entry of a member's append-only ledger.
@@ -187,7 +212,9 @@ class LedgerEntry:
     EARN / positive ADJUST created, the lot an ACTIVATE or EXPIRE is about, or the lot a
     REVERSE claws back; ``related`` the entry a REFUND / REVERSE / TRANSFER refers to.
     ``spend`` is the money behind an EARN, ``reference`` a caller's reference (an order),
-    ``reason`` the why of an ADJUST.
+    ``reason`` the why of an ADJUST. ``returns_policy`` is the :class:`ReturnsPolicy` a REVERSE
+    was written under (None on other entries, and on reverses stored before csmcore recorded
+    it): :func:`~csmcore.loyalty.verify_entries` judges a negative balance by it.
     """
 
     entry_id: str = attrs.field(validator=_text)
@@ -205,6 +232,7 @@ class LedgerEntry:
     spend: Decimal | None = attrs.field(default=None, validator=_spend)
     reason: str | None = attrs.field(default=None, validator=_text)
     related: str | None = attrs.field(default=None, validator=_text)
+    returns_policy: ReturnsPolicy | None = attrs.field(default=None, validator=_returns_policy)
 
     @draws.validator
     def _check_draws(self, attribute: Any, value: tuple[Any, ...]) -> None:
@@ -277,6 +305,7 @@ def trusted_entry(
     spend: Decimal | None = None,
     reason: str | None = None,
     related: str | None = None,
+    returns_policy: ReturnsPolicy | None = None,
 ) -> LedgerEntry:
     """A LedgerEntry of values the ledger has already checked (instants already in UTC),
     built without running the validators again: the planner's fast path."""
@@ -296,6 +325,7 @@ def trusted_entry(
     entry.spend = spend
     entry.reason = reason
     entry.related = related
+    entry.returns_policy = returns_policy
     entry.__class__ = LedgerEntry
     return entry  # type: ignore[no-any-return]
 

@@ -529,6 +529,7 @@ class _Planning:
             lot_id=lot.lot_id,
             draws=tuple(draws),
             related=earn_id,
+            returns_policy=policy,
         )
 
     @guarded(where="LedgerState.plan_expire")

@@ -77,6 +77,7 @@ def _new_entry(
     entry.spend = None
     entry.reason = None
     entry.related = related
+    entry.returns_policy = None
     entry.__class__ = LedgerEntry
     return entry  # type: ignore[no-any-return]
 
@@ -186,7 +187,7 @@ def post_earn(
             entry.lot_id = lot_id
             entry.expires_at = expires_at
             entry.pending_until = entry.reference = entry.spend = None
-            entry.reason = entry.related = None
+            entry.reason = entry.related = entry.returns_policy = None
             entry.draws = ()
             entry.__class__ = LedgerEntry
             # apply: a new lot, open and queued in its place
@@ -328,6 +329,7 @@ def post_redeem(
             entry.key = key
             entry.lot_id = entry.expires_at = entry.pending_until = None
             entry.reference = entry.spend = entry.reason = entry.related = None
+            entry.returns_policy = None
             entry.draws = tuple(draws)
             entry.__class__ = LedgerEntry
             state._drawn[seq] = drawn

@@ -13,9 +13,18 @@ import attrs
 
 from csmcore._time import to_us
 from csmcore.errors import CsmError, LedgerCorrupt
-from csmcore.loyalty._entries import EntryKind, LedgerEntry, entry_id_of, split_entry_id
+from csmcore.loyalty._entries import (
+    EntryKind,
+    LedgerEntry,
+    ReturnsPolicy,
+    entry_id_of,
+    split_entry_id,
+)
 from csmcore.loyalty._lots import Balance
 from csmcore.loyalty._replay import LedgerState
+
+_UNLIMITED = ReturnsPolicy.UNLIMITED
+_ONLY_PENDING = ReturnsPolicy.ONLY_PENDING
 
 __all__ = ["VerifyReport", "verify_entries"]
 
@@ -65,7 +74,11 @@ def verify_entries(
     - a credit (an earn, a positive adjustment) draws from no lot; a refund gives back at most
       what its redemption drew from each lot, a return claws back at most what its purchase
       earned, an expiry records only expired points (a negative number of them);
-    - the negative balance stays at zero unless ``allow_negative`` (``ReturnsPolicy.UNLIMITED``);
+    - a return leaves points to the negative balance only when written under
+      ``ReturnsPolicy.UNLIMITED`` (the policy the entry records; for a return stored before
+      entries recorded it, ``allow_negative`` says whether the policy allows it), takes only
+      pending points of its own lot under ``ONLY_PENDING``, and the negative balance is left
+      at zero unless every return that made it was allowed to;
     - conservation: what lots received equals what is in them plus what left them, and the sum
       of lots equals the balance (active + pending + expired, with the negative balance netted);
     - the plain replay and :class:`~csmcore.loyalty.LedgerState` agree on the balance.
@@ -80,6 +93,7 @@ def verify_entries(
     recorded: dict[str, int] = {}
     keys: set[str] = set()
     negative = settled = created = given_back = left = shortfalls = 0
+    forbidden = False  # a return left points negative where its policy forbids it
     redeemed = refunds = lifetime = 0
     last = -(2**62)
 
@@ -195,9 +209,26 @@ def verify_entries(
                 if total > want:
                     problems.append(f"{where} draws more than it claws back")
                 short = want - total
-                if short and not allow_negative:
+                policy = entry.returns_policy
+                allowed = allow_negative if policy is None else policy is _UNLIMITED
+                if short and not allowed:
+                    forbidden = True
                     problems.append(
-                        f"{where} leaves {short} points negative; the policy forbids it"
+                        f"{where} leaves {short} points negative; "
+                        + (
+                            "the policy forbids it"
+                            if policy is None
+                            else f"it was written under {policy}, which forbids it"
+                        )
+                    )
+                if policy is _ONLY_PENDING and any(
+                    d.lot_id != entry.lot_id or not pending(lots[d.lot_id], t)
+                    for d in entry.draws
+                    if d.lot_id in lots
+                ):
+                    problems.append(
+                        f"{where} was written under {policy} but takes points that are not "
+                        "the pending points of its own lot"
                     )
                 related = entry.related or ""
                 try:
@@ -246,7 +277,7 @@ def verify_entries(
         )
     if shortfalls != negative + settled:
         problems.append("conservation: the negative balance does not match returns and payments")
-    if negative and not allow_negative:
+    if negative and forbidden:
         problems.append(f"the negative balance is {negative}; the policy forbids it")
     balance: Balance | None = None
     if entries:

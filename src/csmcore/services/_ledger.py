@@ -344,8 +344,10 @@ class Ledger:
 
     def verify(self, member_id: str) -> VerifyReport:
         """Prove the member's ledger invariants from its raw entries (see
-        :func:`csmcore.loyalty.verify_entries`); the negative balance is allowed only under
-        ``ReturnsPolicy.UNLIMITED``. Call ``.raise_for_problems()`` on the report to raise
+        :func:`csmcore.loyalty.verify_entries`): a return may leave points negative only when
+        it was written under ``ReturnsPolicy.UNLIMITED`` (each return records its policy; for
+        one stored before returns recorded it, this handle's ``returns`` policy is asked).
+        Call ``.raise_for_problems()`` on the report to raise
         :class:`~csmcore.errors.LedgerCorrupt`."""
         entries = self.entries(member_id)
         return verify_entries(

@@ -15,7 +15,7 @@ from dateutil.relativedelta import relativedelta
 from hypothesis import strategies as st
 
 from csmcore import loyalty as lp
-from csmcore.loyalty import EntryKind, LedgerEntry, LotDraw, entry_id_of
+from csmcore.loyalty import EntryKind, LedgerEntry, LotDraw, ReturnsPolicy, entry_id_of
 from csmcore.testing._basics import instants, names
 
 __all__ = ["PROGRAM_STRATEGIES", "ledger_entries", "lot_draws", "recovery_policies"]
@@ -56,6 +56,9 @@ def _ledger_entries(draw: st.DrawFn) -> LedgerEntry:
         spend=draw(st.none() | st.decimals(allow_nan=False, allow_infinity=False, places=2)),
         reason=draw(st.none() | names()),
         related=draw(st.none() | names()),
+        returns_policy=(
+            draw(st.none() | st.sampled_from(ReturnsPolicy)) if kind is EntryKind.REVERSE else None
+        ),
     )
 
 
