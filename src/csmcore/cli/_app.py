@@ -246,8 +246,8 @@ def _input_options(command: F) -> F:
         click.option(
             "--strict",
             is_flag=True,
-            help="Stop at the first rejected ticket (exit code 3) instead of repairing and "
-            "reporting; nothing is stored.",
+            help="Reject tickets with a fault instead of repairing them, and exit with code 3 "
+            "(naming the first) if any was rejected; nothing is stored.",
         ),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no text report."),
     ]
