@@ -12,7 +12,6 @@ still build, with every level read exactly as it read it.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +21,8 @@ import pytest
 
 from csmcore.escalation import ConditionHeld, DueOffset, EscalationRule, PercentUsed
 from csmcore.serialization import from_data, from_document, to_data
-from csmcore.storage import Store, open_store
+from csmcore.storage import Store
+from tests.old_stores import opened_copy
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "main_0c2ce82_rules"
 DOCUMENTS: dict[str, Any] = json.loads((FIXTURE / "documents.json").read_text("utf-8"))
@@ -33,13 +33,8 @@ US = timedelta(microseconds=1)
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     """A copy of that commit's store (opening it migrates it forward)."""
-    path = tmp_path / "store.db"
-    shutil.copyfile(FIXTURE / "store.db", path)
-    opened = open_store(f"sqlite:///{path}")
-    try:
+    with opened_copy(FIXTURE.name, tmp_path) as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 def triggers(rule: EscalationRule) -> list[list[Any]]:

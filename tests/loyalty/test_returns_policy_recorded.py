@@ -7,7 +7,6 @@ since). Returns stored before entries recorded it (``loyalty.entry`` schema 1, f
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +20,7 @@ from csmcore.loyalty import EntryKind, LedgerEntry, LedgerState, ReturnsPolicy, 
 from csmcore.serialization import from_document, to_data, to_document
 from csmcore.services import Ledger
 from csmcore.storage import Store, open_store
+from tests.old_stores import opened_copy
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "main_b7cf9f5_ledger"
 DOCUMENTS: dict[str, Any] = json.loads((FIXTURE / "documents.json").read_text("utf-8"))
@@ -38,13 +38,8 @@ def at(day: int, hour: int = 12) -> datetime:
 @pytest.fixture
 def old_store(tmp_path: Path) -> Iterator[Store]:
     """A copy of that commit's store (opening it migrates it forward)."""
-    path = tmp_path / "store.db"
-    shutil.copyfile(FIXTURE / "store.db", path)
-    opened = open_store(f"sqlite:///{path}")
-    try:
+    with opened_copy(FIXTURE.name, tmp_path) as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 def test_each_return_records_the_policy_it_was_written_under() -> None:

@@ -11,7 +11,6 @@ and 1 microsecond, stored as a float, read back with 2 microseconds).
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,6 +23,7 @@ import pytest
 from csmcore.serialization import from_data
 from csmcore.sla import SlaPolicy, SlaTarget
 from csmcore.storage import Store, open_store
+from tests.old_stores import copy_of
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "main_5187fc3"
 DOCUMENTS: dict[str, Any] = json.loads((FIXTURE / "documents.json").read_text("utf-8"))
@@ -33,9 +33,7 @@ US = timedelta(microseconds=1)
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
-    path = tmp_path / "store.db"
-    shutil.copyfile(FIXTURE / "store.db", path)
-    return path
+    return copy_of(FIXTURE.name, tmp_path)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ keeps (``SlaBook``, ``SlaPolicy``, ``BusinessCalendar``, ``Ticket``, ``to_data``
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,6 +25,7 @@ from csmcore.serialization import from_data, to_data, type_info, upcast_tagged
 from csmcore.sla import SlaBook, SlaPolicy
 from csmcore.storage import Store, open_store
 from csmcore.tickets import Ticket
+from tests.old_stores import copy_of
 from tests.serialization.durations import as_written_now
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "release_0_1_0_dev0"
@@ -54,9 +54,7 @@ for _ticket_id, _by_instant in JUDGEMENTS.items():
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     """A copy of the old release's store (opening it migrates it forward)."""
-    path = tmp_path / "store.db"
-    shutil.copyfile(FIXTURE / "store.db", path)
-    return path
+    return copy_of(FIXTURE.name, tmp_path)
 
 
 @pytest.fixture
