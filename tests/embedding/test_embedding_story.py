@@ -204,10 +204,14 @@ class Desk:
     fired: list[tuple[str, int, str, str | None, datetime]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.clock = FixedClock(berlin(4, 0).astimezone(UTC))
+        self.start()
+
+    def start(self) -> None:
+        """Open the store and build the services (at start-up, and again after a restart)."""
         self.store = open_store(f"sqlite:///{self.path}")
         # Optional roles are not on the Store protocol: a typed host reaches them by role_of.
         self.outbox: OutboxRepository = role_of(self.store, "outbox")
-        self.clock = FixedClock(berlin(4, 0).astimezone(UTC))
         self.ledger = Ledger(self.store)
         self.engine = EscalationEngine(
             self.store, BOOK, [PAGE_MANAGER, BREACH_RECOVERY, GOLD_CARE], loyalty=PROGRAM
@@ -227,6 +231,12 @@ class Desk:
                 request.ticket_id,
             )
         )
+
+    def restart(self, instant: datetime) -> None:
+        """The process stops and starts again: nothing but the SQLite file survives."""
+        self.at(instant)
+        self.store.close()
+        self.start()
 
     # Time passes: wake the engine at each instant it asked for, and the dispatcher at each
     # wake-up and at each held message's not_before, up to `until` (inclusive).
@@ -365,6 +375,10 @@ def test_a_week_at_the_shop_help_desk(tmp_path: Path) -> None:
     desk.open_ticket(
         berlin(13, 18), "T-5", channel="chat", priority="urgent", requester="ann@shop.example"
     )
+    # The help desk is redeployed on the holiday morning: a new process, the same file. The
+    # engine's plans and the outbox are in the store, so nothing is lost or repeated.
+    desk.restart(berlin(14, 8))
+    ledger = desk.ledger
     desk.reply("T-5", berlin(15, 9, 15))
     desk.reply("T-4", berlin(15, 10))
     desk.solve("T-5", berlin(15, 11))
