@@ -202,6 +202,16 @@ def test_a_return_never_claws_back_more_than_the_purchase_earned() -> None:
     led.reverse(e.entry_id, at=JAN1, key="ret1", points=20)
     with pytest.raises(ValidationError, match="has 10 points left to claw back"):
         led.reverse(e.entry_id, at=JAN1, key="ret2", points=11)
+    led.reverse(e.entry_id, at=JAN1, key="ret3")  # the 10 left
+    # A second whole return (no points= given) says the purchase was already clawed back in
+    # full, rather than "points=0 is not possible" for a number the caller never gave.
+    with pytest.raises(ValidationError) as caught:
+        led.reverse(e.entry_id, at=JAN1, key="ret4")
+    assert str(caught.value) == (
+        "earn 'ann#1' was already clawed back in full (0 of its 30 points left); a return "
+        "never claws back more than the purchase earned"
+    )
+    assert (caught.value.field, caught.value.value) == ("earn_id", "ann#1")
 
 
 def test_expiry_is_recorded_once_per_lot() -> None:

@@ -248,6 +248,39 @@ def test_bad_arguments_are_refused(store: Store) -> None:
         engine.ticket_changed("")
 
 
+def test_a_trigger_on_a_target_the_book_lacks_is_refused(store: Store) -> None:
+    # A typo ("resolution" for "total_resolution") would make the level never fire, silently:
+    # the engine knows the book, so it names the target, the rule and level, and the book's.
+    typo = EscalationRule(
+        name="page-manager",
+        condition=Always(),
+        levels=[
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent=50),
+                actions=[AddTags(tags={"half"})],
+            ),
+            EscalationLevel(
+                trigger=DueOffset.after("resolution", H),
+                actions=[AddTags(tags={"late"})],
+            ),
+        ],
+    )
+    with pytest.raises(ValidationError) as caught:
+        EscalationEngine(store, BOOK, [*RULES, typo])
+    assert str(caught.value) == (
+        f"rules[{len(RULES)}] ('page-manager') levels[1]: target 'resolution' is no target of "
+        "the book, so the level would never fire; the book's targets: first_reply"
+    )
+    assert (caught.value.field, caught.value.value) == ("target", "resolution")
+    # a held condition names no target; the book's own targets are accepted
+    held = EscalationRule(
+        name="held",
+        condition=Always(),
+        levels=[EscalationLevel(trigger=ConditionHeld(duration=H), actions=[AddTags(tags={"x"})])],
+    )
+    assert EscalationEngine(store, BOOK, [*RULES, held]).rules()[-1] is held
+
+
 def test_a_store_without_the_roles_is_refused() -> None:
     class Bare:
         roles = frozenset({"tickets", "calendars", "policies", "rules"})

@@ -10,7 +10,7 @@ import pytest
 
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Eq, In
-from csmcore.errors import InvalidType, NaiveDatetimeError
+from csmcore.errors import InvalidType, NaiveDatetimeError, ValidationError
 from csmcore.kpi import KpiAggregator, SatisfactionRated, ticket_metrics
 from csmcore.services.kpi import stream_metrics, summarize
 from csmcore.storage import Store, open_store
@@ -95,7 +95,7 @@ def test_summaries_equal_the_in_memory_figures(
     )
     assert got == expected.results()
     assert sum(k.tickets for k in got.values()) == 20
-    total = summarize(store, at=AT, metrics=["first_reply"], business=True).total()
+    total = summarize(store, at=AT, calendar=CAL, metrics=["first_reply"], business=True).total()
     assert total.tickets == 30  # K-late was created after AT
     assert total.csat_responses == 6
 
@@ -128,3 +128,33 @@ def test_stream_metrics_is_lazy_and_bad_arguments_are_refused(memory_store: Stor
     agg = KpiAggregator(by=["channel"])
     assert summarize(memory_store, at=AT, aggregator=agg) is agg
     assert sum(k.tickets for k in agg.results().values()) == 6
+
+
+def test_business_figures_need_a_calendar(memory_store: Store) -> None:
+    # business=True summarises the business-time twins, which only a calendar gives: without
+    # one every figure would be silently empty (all tickets "excluded"), so it is refused.
+    memory_store.tickets.add_many(tickets(6))
+    message = r"business=True .* needs calendar=.*BusinessCalendar"
+    with pytest.raises(ValidationError, match=message) as caught:
+        summarize(memory_store, at=AT, business=True)
+    assert caught.value.field == "calendar"
+    with pytest.raises(ValidationError, match=message):
+        summarize(memory_store, at=AT, aggregator=KpiAggregator(business=True))
+    with pytest.raises(ValidationError, match=message):
+        KpiAggregator(business=True, at=AT).update(tickets(1))
+    # metrics computed elsewhere carry their business twins: no calendar needed
+    computed = [ticket_metrics(t, AT, calendar=CAL) for t in tickets(6) if t.created_at <= AT]
+    by_metrics = KpiAggregator(business=True, metrics=["first_reply"]).update(computed)
+    got = summarize(memory_store, at=AT, calendar=CAL, business=True, metrics=["first_reply"])
+    assert got.total() == by_metrics.total()
+    assert got.total().first_reply.count > 0
+
+
+def test_an_unknown_setting_names_the_accepted_ones(memory_store: Store) -> None:
+    with pytest.raises(InvalidType, match=r"group_by") as caught:
+        summarize(memory_store, at=AT, group_by=["channel"])
+    message = str(caught.value)
+    assert "is not a KpiAggregator setting" in message
+    for name in ("by", "bucket", "timezone", "metrics", "business", "percentiles", "figures"):
+        assert name in message
+    assert caught.value.field == "settings"

@@ -521,6 +521,14 @@ class KpiAggregator:
             if isinstance(item, TicketMetrics):
                 yield item
             elif isinstance(item, Ticket):
+                if self.business and self.calendar is None:
+                    raise ValidationError(
+                        "business=True summarises business-time durations, which needs "
+                        "calendar= (a BusinessCalendar) to turn tickets into metrics; without "
+                        "one every business figure would be empty",
+                        field="calendar",
+                        value=None,
+                    )
                 yield ticket_metrics(item, self.at, calendar=self.calendar, book=self.book)
             else:
                 raise InvalidType(

@@ -1,8 +1,9 @@
 """Calendar periods, rounding, pending and expiry policies of a loyalty program (pure).
 
-A period (month, quarter, half-year, year) is read in the program's time zone: the month of
-``2026-01-31T23:30-05:00`` in ``America/New_York`` is January even though it is February in
-UTC. Period ends are exclusive instants (the start of the next period).
+A period (month, quarter, half-year, year) is read in the policy's own ``timezone`` (a program
+has none of its own): the month of ``2026-01-31T23:30-05:00`` in ``America/New_York`` is
+January even though it is February in UTC. Period ends are exclusive instants (the start of
+the next period).
 """
 
 from __future__ import annotations

@@ -480,6 +480,13 @@ class _Planning:
         lot = self.lots[earn.lot_id or earn_id]
         left = lot.points - lot.reversed
         wanted = left if points is None else points
+        if points is None and left == 0:
+            raise ValidationError(
+                f"earn {earn_id!r} was already clawed back in full (0 of its {lot.points} "
+                "points left); a return never claws back more than the purchase earned",
+                field="earn_id",
+                value=earn_id,
+            )
         if not 0 < wanted <= left:
             raise ValidationError(
                 f"earn {earn_id!r} has {left} points left to claw back; points={wanted} is "

@@ -448,7 +448,7 @@ def review_tiers(
 ) -> list[TierChange]:
     """The members whose tier at ``at`` differs from their tier just before it (1 µs
     earlier), by member id: the report of a review run at a review instant (e.g. 1 January
-    00:00 in the program's time zone, plus the grace). Pure.
+    00:00 in the tier policy's time zone, plus the grace). Pure.
     """
     require_aware(at, "at")
     changes = []

@@ -155,6 +155,23 @@ class _Taken(Exception):
 _NOT_CLOSED = Not(In("status", [Status.CLOSED]))
 
 
+def _check_targets(rules: tuple[EscalationRule, ...], book: SlaBook) -> None:
+    """Refuse a trigger on a target key no policy of ``book`` has: its level would never fire
+    (a rule is written without its book, so only the engine, given both, can tell)."""
+    keys = {target.key for policy in book.policies for target in policy.targets}
+    for index, rule in enumerate(rules):
+        for number, level in enumerate(rule.levels):
+            target = getattr(level.trigger, "target", None)
+            if isinstance(target, str) and target not in keys:
+                raise ValidationError(
+                    f"rules[{index}] ({rule.name!r}) levels[{number}]: target {target!r} is no "
+                    "target of the book, so the level would never fire; the book's targets: "
+                    f"{', '.join(sorted(keys)) or '(none)'}",
+                    field="target",
+                    value=target,
+                )
+
+
 class EscalationEngine:
     """Run escalation rules against ``store``, each firing exactly once.
 
@@ -268,6 +285,7 @@ class EscalationEngine:
                         f"rules[{index}]={rule!r} is a {type(rule).__name__}; expected an "
                         "EscalationRule"
                     )
+            _check_targets(self._rules, book)
         self._batch_size = batch_size
         self._max_retries = max_retries
         self._on_applied = on_applied

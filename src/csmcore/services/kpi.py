@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -24,12 +25,20 @@ from typing import Any
 from csmcore._time import require_aware
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Always, Condition
-from csmcore.errors import InvalidType
+from csmcore.errors import InvalidType, ValidationError
 from csmcore.kpi import KpiAggregator, TicketMetrics, ticket_metrics
 from csmcore.sla import SlaBook
 from csmcore.storage import Store
 
 __all__ = ["stream_metrics", "summarize"]
+
+# What ``summarize(**settings)`` passes on to KpiAggregator: its keyword arguments but the ones
+# summarize takes itself (the instant, calendar and book the tickets are judged with).
+_SETTINGS = tuple(
+    name
+    for name in inspect.signature(KpiAggregator.__init__).parameters
+    if name not in ("self", "at", "calendar", "book")
+)
 
 
 def stream_metrics(
@@ -74,7 +83,20 @@ def summarize(
     batch of tickets plus what the aggregator keeps (the values of the durations whose median
     is asked; ``exact=False`` keeps none). Returns the aggregator: ``.results()`` per group,
     ``.total()`` for all.
+
+    Raises InvalidType for a setting KpiAggregator does not take (naming the accepted ones),
+    ValidationError for ``business=True`` without a ``calendar`` (business-time durations
+    need one; without it every business figure would be empty).
     """
+    unknown = sorted(set(settings) - set(_SETTINGS))
+    if unknown:
+        raise InvalidType(
+            f"{', '.join(unknown)} is not a KpiAggregator setting; accepted: "
+            f"{', '.join(_SETTINGS)} (and summarize's own condition, at, calendar, book, "
+            "batch_size, aggregator)",
+            field="settings",
+            value=unknown,
+        )
     if aggregator is None:
         aggregator = KpiAggregator(**settings)
     elif settings:
@@ -88,6 +110,13 @@ def summarize(
             f"aggregator={aggregator!r} is not a KpiAggregator",
             field="aggregator",
             value=aggregator,
+        )
+    if aggregator.business and calendar is None:
+        raise ValidationError(
+            "business=True summarises business-time durations, which needs calendar= (a "
+            "BusinessCalendar); without one every business figure would be empty",
+            field="calendar",
+            value=None,
         )
     return aggregator.update(
         stream_metrics(store, condition, at=at, calendar=calendar, book=book, batch_size=batch_size)
