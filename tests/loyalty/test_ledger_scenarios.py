@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -281,6 +282,14 @@ def test_a_ledger_never_goes_back_in_time() -> None:
     led.earn("ann", 10, at=JAN1 + DAY, key="o1")
     with pytest.raises(ValidationError, match="never goes back in time"):
         led.earn("ann", 10, at=JAN1, key="o2")
+    # an instant given in another zone is shown in UTC too, next to the ledger's own
+    paris = JAN1.astimezone(ZoneInfo("Europe/Paris"))
+    with pytest.raises(
+        ValidationError,
+        match=r"at=2025-01-01T10:00:00\+01:00 \(2025-01-01T09:00:00\+00:00\) is before the last "
+        r"entry of member 'ann' \(2025-01-02T09:00:00\+00:00\)",
+    ):
+        led.earn("ann", 10, at=paris, key="o2")
 
 
 def test_bad_arguments_are_refused_with_their_name() -> None:

@@ -125,8 +125,16 @@ def test_bad_forecast_inputs() -> None:
         staffing.arrival_forecast([at], timezone="UTC", interval=timedelta(minutes=7))
     with pytest.raises(InvalidType, match=r"interval="):
         staffing.arrival_forecast([at], timezone="UTC", interval=60)  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match=r"observed period .* is empty"):
+    with pytest.raises(ValidationError, match=r"no arrivals and no observed period"):
         staffing.arrival_forecast([], timezone="UTC")
+    # arrivals given, the period backwards: the message is about the period, not the arrivals
+    with pytest.raises(
+        ValidationError,
+        match=r"start=2024-01-09 to end=2024-01-02 \(end excluded\) is empty; start must come",
+    ):
+        staffing.arrival_forecast(
+            [at], timezone="UTC", start=date(2024, 1, 9), end=date(2024, 1, 2)
+        )
     with pytest.raises(ValidationError, match=r"2024-01-01 lies outside the observed period"):
         staffing.arrival_forecast(
             [at], timezone="UTC", start=date(2024, 1, 2), end=date(2024, 1, 9)

@@ -12,7 +12,7 @@ defined, under the same names (``LedgerState.plan_earn``, ...).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
@@ -48,6 +48,14 @@ if TYPE_CHECKING:
 __all__ = ["expire_key", "plan_transfer"]
 
 _ANY: Final = object()
+
+
+def _in_utc(at: datetime) -> str:
+    """`` (<at in UTC>)`` when ``at`` is in another zone, so that it reads next to the ledger's
+    own instants (in UTC); else nothing."""
+    if at.utcoffset() == timedelta(0):
+        return ""
+    return f" ({utc(at).isoformat()})"
 
 
 class _Planning:
@@ -109,8 +117,9 @@ class _Planning:
     def _check_time(self, t: int, at: datetime) -> None:
         if t < self.last_us:
             raise ValidationError(
-                f"at={at.isoformat()} is before the last entry of member {self.member_id!r} "
-                f"({from_us(self.last_us).isoformat()}); a ledger never goes back in time",
+                f"at={at.isoformat()}{_in_utc(at)} is before the last entry of member "
+                f"{self.member_id!r} ({from_us(self.last_us).isoformat()}); a ledger never "
+                "goes back in time",
                 field="at",
                 value=at,
             )

@@ -158,10 +158,17 @@ def arrival_forecast(
             raise invalid_type(argument, value, "a datetime.date (a local date)")
     begin = start if start is not None else first
     stop = end if end is not None else (last + _DAY if last is not None else None)
-    if begin is None or stop is None or stop <= begin:
+    if begin is None or stop is None:
         raise ValidationError(
-            f"the observed period start={begin!r} to end={stop!r} is empty; give arrivals or "
-            "start < end",
+            "no arrivals and no observed period: give arrivals, or both start= and end= "
+            "(local dates, start < end) for a period without any",
+            field="start" if begin is None else "end",
+            value=None,
+        )
+    if stop <= begin:
+        raise ValidationError(
+            f"the observed period start={begin.isoformat()} to end={stop.isoformat()} (end "
+            "excluded) is empty; start must come before end",
             field="end",
             value=stop,
         )
