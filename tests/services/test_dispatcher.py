@@ -514,3 +514,50 @@ def test_dispatchers_on_several_connections_deliver_each_message_once(
 
 def request_for(index: int) -> NotificationRequest:
     return request(f"m{index}/0")
+
+
+def test_next_due_is_the_first_instant_a_run_attempts_something(store: Store) -> None:
+    clock = FixedClock(MON_9)
+    notifier = Recorder(clock, fail=1)
+    dispatcher = Dispatcher(
+        store, {"email": notifier, "sms": notifier}, clock=clock, backoff=BACKOFF, calendars=CAL
+    )
+    assert dispatcher.next_due() is None  # nothing pending
+    friday_evening = datetime(2025, 1, 10, 18, tzinfo=timezone.utc)
+    put(
+        store,
+        request("later/0", not_before=MON_9 + 90 * S),
+        request("weekend/0", not_before=friday_evening, business_hours=True),
+    )
+    assert dispatcher.next_due() == MON_9 + 90 * S
+    put(store, request("now/0"))
+    assert dispatcher.next_due() == MON_9  # one can go now
+    assert dispatcher.run().retried == ("now/0",)  # fails once: retried after 30 s
+    assert dispatcher.next_due() == MON_9 + 30 * S
+    clock.set(MON_9 + 30 * S)
+    assert dispatcher.run().delivered == ("now/0",)
+    assert dispatcher.next_due() == MON_9 + 90 * S
+    clock.set(MON_9 + 90 * S)
+    assert dispatcher.run().delivered == ("later/0",)
+    # held to business hours: Friday 18:00 waits for Monday 09:00
+    assert dispatcher.next_due() == datetime(2025, 1, 13, 9, tzinfo=timezone.utc)
+    clock.set(datetime(2025, 1, 11, 12, tzinfo=timezone.utc))  # a Saturday run holds it
+    assert dispatcher.run().held == ("weekend/0",)
+    assert dispatcher.next_due() == datetime(2025, 1, 13, 9, tzinfo=timezone.utc)
+    clock.set(datetime(2025, 1, 13, 9, tzinfo=timezone.utc))
+    assert dispatcher.run().delivered == ("weekend/0",)
+    assert dispatcher.next_due() is None
+
+
+def test_next_due_of_a_message_whose_calendar_is_unknown_is_its_due_instant(
+    store: Store,
+) -> None:
+    # such a message is dead-lettered at its first attempt, with the reason: next_due says
+    # when that attempt happens rather than hiding the message
+    clock = FixedClock(MON_9)
+    put(store, request("lost/0", not_before=MON_9 + S, business_hours=True, calendar="nope"))
+    dispatcher = Dispatcher(store, Recorder(clock), clock=clock)  # no calendars at all
+    assert dispatcher.next_due() == MON_9 + S
+    clock.set(MON_9 + S)
+    assert dispatcher.run().dead == ("lost/0",)
+    assert dispatcher.next_due() is None

@@ -183,3 +183,82 @@ def test_backoff_never_decreases_and_never_passes_the_cap(
     assert delays == sorted(delays)
     plain = [backoff.plain(n) for n in range(1, 40)]
     assert all(p <= d for p, d in zip(plain, delays, strict=True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    specs=messages,
+    max_attempts=st.integers(min_value=1, max_value=4),
+    base_s=st.integers(min_value=1, max_value=4 * 3600),
+    plan=st.data(),
+)
+def test_a_host_waking_only_at_next_due_attempts_each_message_at_its_first_possible_instant(
+    specs: list[tuple[int, bool]], max_attempts: int, base_s: int, plan: st.DataObject
+) -> None:
+    # The host never polls: it sleeps until dispatcher.next_due() and runs then. Each wake-up
+    # attempts something, a run a microsecond earlier attempts nothing, every first attempt
+    # is at the request's not_before held to open time, every retry at its backoff held to
+    # open time, and when next_due() is None every message is delivered or dead.
+    store = open_store("memory://")
+    clock = FixedClock(T0)
+    backoff = Backoff(base=base_s * S, factor=2, cap=timedelta(hours=6), jitter=0)
+    held: set[str] = set()
+    requests = []
+    for index, (minutes, business_hours) in enumerate(specs):
+        if business_hours:
+            held.add(f"m{index}/0")
+        requests.append(
+            NotificationRequest(
+                channel="email",
+                recipient="lead@example.com",
+                template="t",
+                data={},
+                not_before=T0 + timedelta(minutes=minutes),
+                idempotency_key=f"m{index}/0",
+                ticket_id=f"T-{index}",
+                business_hours=business_hours,
+            )
+        )
+    outbox(store).put([OutboxMessage.new(r, created_at=T0) for r in requests])
+    calls: list[tuple[str, int, datetime]] = []
+
+    class Flaky:
+        def deliver(self, request: NotificationRequest, *, key: str, attempt: int) -> None:
+            calls.append((key, attempt, clock.now()))
+            if plan.draw(st.booleans(), label=f"{key}#{attempt} fails"):
+                raise ConnectionError("refused")
+
+    dispatcher = Dispatcher(
+        store, Flaky(), clock=clock, backoff=backoff, max_attempts=max_attempts, calendars=CAL
+    )
+    expected = {
+        r.idempotency_key: CAL.next_open(r.not_before) if r.business_hours else r.not_before
+        for r in requests
+    }  # the instant each message can next be attempted
+    for _ in range(10 * len(requests) * max_attempts):
+        wake = dispatcher.next_due()
+        if wake is None:
+            break
+        assert wake >= clock.now()
+        assert wake == min(expected.values())
+        if wake > clock.now():
+            clock.set(wake - timedelta(microseconds=1))
+            early = dispatcher.run()
+            assert early.delivered == early.retried == early.dead == ()
+        clock.set(wake)
+        before = len(calls)
+        run = dispatcher.run()
+        attempted = calls[before:]
+        assert attempted, f"woken at {wake} for nothing"
+        for key, attempt, at in attempted:
+            assert at == expected[key] == wake
+            message = outbox(store).get(key)
+            if message.state is OutboxState.PENDING:
+                retry = wake + backoff.delay(attempt, key)
+                expected[key] = CAL.next_open(retry) if key in held else retry
+            else:
+                del expected[key]
+        assert set(run.delivered) | set(run.retried) | set(run.dead) == {k for k, _, _ in attempted}
+    assert dispatcher.next_due() is None
+    assert expected == {}
+    assert {m.state for m in outbox(store).list()} <= {OutboxState.DELIVERED, OutboxState.DEAD}

@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from csmcore._time import require_aware
+from csmcore._time import MAX_INSTANT, require_aware
 from csmcore.calendars import BusinessCalendar
 from csmcore.clock import Clock
 from csmcore.errors import CsmError, ValidationError
@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 _MAX_ERROR = 2000
+_LAST_INSTANT = MAX_INSTANT - timedelta(microseconds=1)
 
 
 class PermanentDeliveryError(CsmError, RuntimeError):
@@ -296,6 +297,42 @@ class Dispatcher:
             if len(batch) < requested:
                 break  # that was every message due: nothing more to page through
         return DispatchRun(**{name: tuple(keys) for name, keys in out.items()})
+
+    def next_due(self) -> datetime | None:
+        """The earliest instant at which :meth:`run` will attempt a message: now when one can
+        be attempted now, else the first ``next_attempt_at`` (never before the request's
+        ``not_before``; for a message held to business hours, the next open time of its
+        calendar from then); None when no message is PENDING. A host schedules one wake-up at
+        this instant instead of polling (the engine's ``next_due`` is the other one). A
+        message written or failed after the call can make it earlier: ask again after each
+        engine run and each dispatcher run (docs/escalation.md, "Delivering notifications",
+        has an example).
+        """
+        now = self._now()
+        best: datetime | None = None
+        seen: set[str] = set()
+        while True:
+            requested = len(seen) + self._batch_size
+            batch = self._outbox.due(_LAST_INSTANT, limit=requested)
+            for message in batch:
+                if message.key in seen:
+                    continue
+                seen.add(message.key)
+                if best is not None and message.next_attempt_at >= best:
+                    return best  # ordered by next_attempt_at: none after can come earlier
+                at = max(message.next_attempt_at, message.request.not_before, now)
+                if message.request.business_hours:
+                    try:
+                        calendar = self._calendar(message.request.calendar)
+                    except Exception:  # attempted (and dead-lettered) when due, at ``at``
+                        calendar = None
+                    at = self._hold(calendar, at)
+                if best is None or at < best:
+                    best = at
+                if best == now:
+                    return best
+            if len(batch) < requested:
+                return best
 
     def attempt(self, key: str) -> str:
         """Attempt the message ``key`` now if it is due: the outcome, one of ``"delivered"``,
