@@ -9,6 +9,7 @@ reply target; a ticket created Monday 10:00 is 50 % used at 11:00."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -375,3 +376,43 @@ def test_runs_on_time_equal_one_late_run_across_a_change_of_requester(
         fired += [p.firing for p in run.firings]
         when = end
     assert [(f.rule, f.at) for f in fired] == [(p.firing.rule, p.firing.at) for p in late.firings]
+
+
+class _Counting(dict[str, MemberTimeline]):
+    """A members mapping that counts the timelines read from it."""
+
+    reads = 0
+
+    def items(self) -> Any:
+        for key, value in super().items():
+            type(self).reads += 1
+            yield key, value
+
+    def values(self) -> Any:
+        for value in super().values():
+            type(self).reads += 1
+            yield value
+
+    def __getitem__(self, key: str) -> MemberTimeline:
+        type(self).reads += 1
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        type(self).reads += 1
+        return super().get(key, default)
+
+
+def test_dry_run_reads_the_members_mapping_once_not_once_per_ticket() -> None:
+    # 40 tickets of 40 requesters, one mapping of their 40 members: dry_run checks the mapping
+    # once and looks up each ticket's requesters (about 80 reads), where reading the whole
+    # mapping for every ticket (1,600 reads) makes a dry run over a store quadratic.
+    ids = [f"m{i}" for i in range(40)]
+    members = _Counting({m: _rich(m) for m in ids})
+    tickets = [
+        new(at(6, 10), ticket_id=f"T-{i}").change_requester(at(6, 10, 30), m)[0]
+        for i, m in enumerate(ids)
+    ]
+    _Counting.reads = 0
+    planned = dry_run(tickets, BOOK, [VIP], at(6, 9), at(7, 9), members=members)
+    assert [p.firing.at for p in planned] == [at(6, 11)] * len(ids)  # each read its member
+    assert _Counting.reads <= 3 * len(ids)
