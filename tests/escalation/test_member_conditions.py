@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -44,6 +45,7 @@ from csmcore.loyalty import (
 from csmcore.services import EscalationEngine, Ledger
 from csmcore.sla import SlaTarget
 from csmcore.storage import open_store
+from csmcore.tickets import TicketEventBase, TicketState, _declare, event_type
 from tests.escalation.support import H, M, at, book, new, shown
 
 BOOK = book(SlaTarget(metric="first_reply", within=2 * H))
@@ -416,3 +418,32 @@ def test_dry_run_reads_the_members_mapping_once_not_once_per_ticket() -> None:
     planned = dry_run(tickets, BOOK, [VIP], at(6, 9), at(7, 9), members=members)
     assert [p.firing.at for p in planned] == [at(6, 11)] * len(ids)  # each read its member
     assert _Counting.reads <= 3 * len(ids)
+
+
+@attrs.frozen(kw_only=True)
+class _Transferred(TicketEventBase):
+    """An application's own event that hands the ticket to another requester (its fold sets
+    the requester, as ``TicketState.replace`` allows)."""
+
+    to: str
+
+    def fold(self, state: TicketState) -> TicketState:
+        return state.replace(requester=self.to)
+
+
+def test_a_requester_set_by_a_declared_event_is_a_requester() -> None:
+    # Declared for this test only (and removed after it), so that the event strategies of
+    # other tests do not draw it.
+    cls = event_type("test.member_conditions.transferred")(_Transferred)
+    try:
+        ticket = new(at(6, 10)).apply(_Transferred(at=at(6, 10, 30), to=BOB))
+        ticket, _ = ticket.change_requester(at(6, 11, 30), "carl")
+        assert ticket.requesters == (ANN, BOB, "carl")
+        # bob (600 points) was the requester at the 50 % instant: "vip" fires then
+        both = {BOB: _rich(BOB), "carl": MemberTimeline("carl", [], TIERS)}
+        firings = due_firings(ticket, BOOK, [VIP], at(6, 9), at(7, 9), members=both)
+        assert [(f.rule, f.at) for f in firings] == [("vip", at(6, 11))]
+    finally:
+        _declare._SPECS.pop(cls, None)
+        _declare._ENCODE.pop(cls, None)
+        _declare._BY_NAME.pop("test.member_conditions.transferred", None)
