@@ -44,7 +44,7 @@ from csmcore.loyalty import (
 )
 from csmcore.services import EscalationEngine, Ledger
 from csmcore.sla import SlaTarget
-from csmcore.storage import open_store
+from csmcore.storage import memory, open_store
 from csmcore.tickets import TicketEventBase, TicketState, _declare, event_type
 from tests.escalation.support import H, M, at, book, new, shown
 
@@ -447,3 +447,34 @@ def test_a_requester_set_by_a_declared_event_is_a_requester() -> None:
         _declare._SPECS.pop(cls, None)
         _declare._ENCODE.pop(cls, None)
         _declare._BY_NAME.pop("test.member_conditions.transferred", None)
+
+
+def test_the_engine_reads_ledgers_only_for_rules_that_read_members(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every ledger read of the memory store counted, by member. Rules reading no member read
+    # no ledger (planning, running, dry runs, member_changed); rules reading members read the
+    # ledger of each of the ticket's requesters, former ones included.
+    read: list[str] = []
+    for cls in (memory._Ledger, memory._TxLedger):
+        original = cls.read
+
+        def counted(self: Any, member_id: str, view: Any, _original: Any = original) -> Any:
+            read.append(member_id)
+            return _original(self, member_id, view)
+
+        monkeypatch.setattr(cls, "read", counted)
+    plain = EscalationRule(name="plain", condition=Always(), levels=VIP.levels)
+    for rules, expected in (([plain], []), ([VIP], [ANN, BOB])):
+        store = open_store("memory://")
+        ticket, _ = new(at(6, 10)).change_requester(at(6, 10, 30), BOB)
+        store.tickets.add(ticket)
+        engine = EscalationEngine(store, BOOK, rules, loyalty=PROGRAM)
+        read.clear()
+        engine.plan_all()
+        assert sorted(read) == expected
+        read.clear()
+        engine.dry_run(at(6, 9), at(7, 9))
+        engine.run(at(7, 9))
+        engine.member_changed(BOB)
+        assert sorted(set(read)) == expected
