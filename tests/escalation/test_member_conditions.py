@@ -478,3 +478,77 @@ def test_the_engine_reads_ledgers_only_for_rules_that_read_members(
         engine.run(at(7, 9))
         engine.member_changed(BOB)
         assert sorted(set(read)) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    _EARNS,
+    _EARNS,
+    st.integers(1, 200),
+    st.integers(0, 200),
+    st.sampled_from([(ANN, BOB), (ANN,), (BOB,), ()]),
+    st.integers(5, 60),
+)
+@example([(0, 600, None)], [], 30, 60, (ANN, BOB), 15)  # ann again from 11:30: vip then
+@example([], [(0, 600, None)], 50, 0, (ANN, BOB), 15)  # bob and back to ann at one instant
+@example([], [(140, 600, None)], 30, 200, (ANN, BOB), 15)  # bob rich at 11:20, his turn
+def test_a_requester_who_comes_back_is_read_again_and_members_left_out_read_none(
+    ann_earns: list[tuple[int, int, int | None]],
+    bob_earns: list[tuple[int, int, int | None]],
+    first: int,
+    second: int,
+    given_ids: tuple[str, ...],
+    every: int,
+) -> None:
+    # ann asks, bob from `first` minutes after the creation, ann again `second` minutes later;
+    # the timelines of some of them are given. "vip" fires at the first minute from 11:00 (the
+    # 50 % instant) at which whoever is the requester then has 500 points or more, as read
+    # minute by minute (every entry, expiry and change falls on a whole minute); one missing
+    # reads None. Runs every few minutes fire what one late run fires.
+    created, start, last = at(6, 10), at(6, 9), at(6, 18)
+    to_bob = created + timedelta(minutes=first)
+    back = to_bob + timedelta(minutes=second)
+    ledgers = {
+        ANN: MemberTimeline(ANN, _entries(ann_earns), TIERS),
+        BOB: MemberTimeline(BOB, _entries(bob_earns, BOB), TIERS),
+    }
+    members = {m: ledgers[m] for m in given_ids}
+    whole, _ = new(created).change_requester(to_bob, BOB)
+    whole, _ = whole.change_requester(back, ANN)
+    assert whole.requesters == (ANN, BOB)
+    expected: list[datetime] = []
+    minute = at(6, 11)
+    while minute <= last and not expected:
+        timeline = members.get(whole.as_of(minute).requester)
+        if timeline is not None and timeline.at(minute).points >= 500:
+            expected = [minute]
+        minute += M
+    got = due_firings(whole, BOOK, [VIP], start, last, members=members)
+    assert [f.at for f in got] == expected
+    if expected:
+        assert next_due(whole, BOOK, [VIP], start, members=members) == expected[0]
+    rules = [VIP, HELD]
+    late = run_ticket(whole, BOOK, rules, start, last, members=members)
+    ticket, state, when = new(created), None, start
+    fired: list[Firing] = []
+    while when < last:
+        end = min(when + timedelta(minutes=every), last)
+        if len(ticket.events) == 1 and to_bob <= end:
+            ticket, _ = ticket.change_requester(to_bob, BOB)
+        if len(ticket.events) == 2 and back <= end:
+            ticket, _ = ticket.change_requester(back, ANN)
+        run = run_ticket(
+            ticket,
+            BOOK,
+            rules,
+            start,
+            end,
+            plan=True,
+            resume=state,
+            fired={f.key for f in fired},
+            members=members,
+        )
+        ticket, state = run.ticket, run.state
+        fired += [p.firing for p in run.firings]
+        when = end
+    assert [(f.rule, f.at) for f in fired] == [(p.firing.rule, p.firing.at) for p in late.firings]
