@@ -320,6 +320,11 @@ def test_members_are_checked() -> None:
         next_due(ticket, BOOK, [VIP], at(6, 9), members=[ann])  # type: ignore[arg-type]
     with pytest.raises(InvalidType, match=r"members\['ann@example.com'\]='gold' is a str"):
         next_due(ticket, BOOK, [VIP], at(6, 9), members={ANN: "gold"})  # type: ignore[dict-item]
+    # a former requester given as member=: the message says how to give them
+    moved, _ = ticket.change_requester(at(6, 11, 30), BOB)
+    with pytest.raises(ValidationError, match=r"was the requester before: give members=") as err:
+        due_firings(moved, BOOK, [VIP], at(6, 9), at(7, 9), member=ann)
+    assert err.value.field == "member"
 
 
 @pytest.mark.parametrize("url", ["memory://", "sqlite:///:memory:"])
@@ -531,12 +536,11 @@ def test_a_requester_who_comes_back_is_read_again_and_members_left_out_read_none
     late = run_ticket(whole, BOOK, rules, start, last, members=members)
     ticket, state, when = new(created), None, start
     fired: list[Firing] = []
+    changes = [(to_bob, BOB), (back, ANN)]  # those the host has yet to make
     while when < last:
         end = min(when + timedelta(minutes=every), last)
-        if len(ticket.events) == 1 and to_bob <= end:
-            ticket, _ = ticket.change_requester(to_bob, BOB)
-        if len(ticket.events) == 2 and back <= end:
-            ticket, _ = ticket.change_requester(back, ANN)
+        while changes and changes[0][0] <= end:
+            ticket, _ = ticket.change_requester(*changes.pop(0))
         run = run_ticket(
             ticket,
             BOOK,

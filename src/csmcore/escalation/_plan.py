@@ -115,9 +115,15 @@ def _members(member: object, members: object, ticket: Ticket) -> dict[str, Membe
         if not isinstance(member, MemberTimeline):
             raise invalid_type("member", member, "a MemberTimeline (csmcore.loyalty) or None")
         if member.member_id != ticket.requester:
+            former = (
+                f"; {member.member_id!r} was the requester before: give members= (member id "
+                "-> MemberTimeline) to read each requester at the instants they were it"
+                if member.member_id in ticket.requesters
+                else ""
+            )
             raise ValidationError(
                 f"member={member!r} is not ticket {ticket.id!r}'s requester "
-                f"({ticket.requester!r}); conditions read the requester as a member",
+                f"({ticket.requester!r}); conditions read the requester as a member{former}",
                 field="member",
                 value=member.member_id,
             )
