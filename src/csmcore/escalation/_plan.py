@@ -158,6 +158,8 @@ def _of_requesters(
     """The timelines in (checked) ``members`` of those who were ``ticket``'s requester: one
     look-up per requester, however many members the mapping holds."""
     out: dict[str, MemberTimeline] = {}
+    if not members:  # the engine's, for rules that read no member: the history is not read
+        return out
     for member_id in ticket.requesters:
         timeline = members.get(member_id)
         if timeline is not None:
