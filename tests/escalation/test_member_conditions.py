@@ -556,3 +556,29 @@ def test_a_requester_who_comes_back_is_read_again_and_members_left_out_read_none
         fired += [p.firing for p in run.firings]
         when = end
     assert [(f.rule, f.at) for f in fired] == [(p.firing.rule, p.firing.at) for p in late.firings]
+
+
+def test_a_change_of_requester_at_a_firing_instant_counts_at_that_instant() -> None:
+    # bob becomes the requester at 11:00 sharp, the 50 % instant: events at an instant count
+    # at it, so "vip" reads bob there (whatever run reads the history), and GrantPoints at
+    # the breach (12:00) with the change at 12:00 grants bob.
+    poor = {ANN: _rich(ANN), BOB: MemberTimeline(BOB, [], TIERS)}
+    rich = {ANN: MemberTimeline(ANN, [], TIERS), BOB: _rich(BOB)}
+    ticket, _ = new(at(6, 10)).change_requester(at(6, 11), BOB)
+    assert due_firings(ticket, BOOK, [VIP], at(6, 9), at(7, 9), members=poor) == []
+    firings = due_firings(ticket, BOOK, [VIP], at(6, 9), at(7, 9), members=rich)
+    assert [(f.rule, f.at) for f in firings] == [("vip", at(6, 11))]
+    grant = EscalationRule(
+        name="recovery",
+        condition=Always(),
+        levels=[
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent=100),
+                actions=[GrantPoints(policy=RecoveryPolicy(points=600))],
+            )
+        ],
+    )
+    for change, granted in ((at(6, 12), BOB), (at(6, 12, 1), ANN)):
+        moved, _ = new(at(6, 10)).change_requester(change, BOB)
+        (done,) = run_ticket(moved, BOOK, [grant], at(6, 9), at(6, 13)).firings
+        assert [r.member_id for r in done.requests] == [granted]
