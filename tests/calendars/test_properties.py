@@ -129,6 +129,23 @@ def test_add_inverts_elapsed_and_gives_the_earliest_or_latest_instant(
     assert cal.elapsed(shift(v, 1), s) == d - US
 
 
+@given(st.data(), scenarios(), DURATIONS)
+def test_business_time_never_runs_faster_than_real_time(
+    data: st.DataObject, scenario: tuple[Spec, BusinessCalendar, datetime], d: timedelta
+) -> None:
+    # What the escalation rules' level-order check relies on (EscalationRule): across DST
+    # changes, windows past midnight, 24-hour days, holidays and closures, business time
+    # between two instants is at most the real time between them, so d of business time from
+    # an instant ends no earlier than d of real time, and counted back starts no later.
+    _, cal, anchor = scenario
+    a = data.draw(st.one_of(near(anchor), WIDE_INSTANTS), label="a")
+    b = data.draw(st.one_of(near(anchor), WIDE_INSTANTS), label="b")
+    lo, hi = sorted((a, b), key=to_us)
+    assert cal.elapsed(lo, hi) <= between(lo, hi)
+    assert between(a, cal.add(a, d)) >= d
+    assert between(cal.add(a, -d), a) >= d
+
+
 @given(st.data(), scenarios(), DURATIONS, DURATIONS)
 def test_add_is_monotonic_in_the_duration_and_the_start(
     data: st.DataObject,

@@ -9,7 +9,9 @@ reply target; a ticket created Monday 10:00 is 50 % used at 11:00."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
+import attrs
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -42,7 +44,8 @@ from csmcore.loyalty import (
 )
 from csmcore.services import EscalationEngine, Ledger
 from csmcore.sla import SlaTarget
-from csmcore.storage import open_store
+from csmcore.storage import memory, open_store
+from csmcore.tickets import TicketEventBase, TicketState, _declare, event_type
 from tests.escalation.support import H, M, at, book, new, shown
 
 BOOK = book(SlaTarget(metric="first_reply", within=2 * H))
@@ -317,6 +320,11 @@ def test_members_are_checked() -> None:
         next_due(ticket, BOOK, [VIP], at(6, 9), members=[ann])  # type: ignore[arg-type]
     with pytest.raises(InvalidType, match=r"members\['ann@example.com'\]='gold' is a str"):
         next_due(ticket, BOOK, [VIP], at(6, 9), members={ANN: "gold"})  # type: ignore[dict-item]
+    # a former requester given as member=: the message says how to give them
+    moved, _ = ticket.change_requester(at(6, 11, 30), BOB)
+    with pytest.raises(ValidationError, match=r"was the requester before: give members=") as err:
+        due_firings(moved, BOOK, [VIP], at(6, 9), at(7, 9), member=ann)
+    assert err.value.field == "member"
 
 
 @pytest.mark.parametrize("url", ["memory://", "sqlite:///:memory:"])
@@ -375,3 +383,202 @@ def test_runs_on_time_equal_one_late_run_across_a_change_of_requester(
         fired += [p.firing for p in run.firings]
         when = end
     assert [(f.rule, f.at) for f in fired] == [(p.firing.rule, p.firing.at) for p in late.firings]
+
+
+class _Counting(dict[str, MemberTimeline]):
+    """A members mapping that counts the timelines read from it."""
+
+    reads = 0
+
+    def items(self) -> Any:
+        for key, value in super().items():
+            type(self).reads += 1
+            yield key, value
+
+    def values(self) -> Any:
+        for value in super().values():
+            type(self).reads += 1
+            yield value
+
+    def __getitem__(self, key: str) -> MemberTimeline:
+        type(self).reads += 1
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        type(self).reads += 1
+        return super().get(key, default)
+
+
+def test_dry_run_reads_the_members_mapping_once_not_once_per_ticket() -> None:
+    # 40 tickets of 40 requesters, one mapping of their 40 members: dry_run checks the mapping
+    # once and looks up each ticket's requesters (about 80 reads), where reading the whole
+    # mapping for every ticket (1,600 reads) makes a dry run over a store quadratic.
+    ids = [f"m{i}" for i in range(40)]
+    members = _Counting({m: _rich(m) for m in ids})
+    tickets = [
+        new(at(6, 10), ticket_id=f"T-{i}").change_requester(at(6, 10, 30), m)[0]
+        for i, m in enumerate(ids)
+    ]
+    _Counting.reads = 0
+    planned = dry_run(tickets, BOOK, [VIP], at(6, 9), at(7, 9), members=members)
+    assert [p.firing.at for p in planned] == [at(6, 11)] * len(ids)  # each read its member
+    assert _Counting.reads <= 3 * len(ids)
+
+
+@attrs.frozen(kw_only=True)
+class _Transferred(TicketEventBase):
+    """An application's own event that hands the ticket to another requester (its fold sets
+    the requester, as ``TicketState.replace`` allows)."""
+
+    to: str
+
+    def fold(self, state: TicketState) -> TicketState:
+        return state.replace(requester=self.to)
+
+
+def test_a_requester_set_by_a_declared_event_is_a_requester() -> None:
+    # Declared for this test only (and removed after it), so that the event strategies of
+    # other tests do not draw it.
+    cls = event_type("test.member_conditions.transferred")(_Transferred)
+    try:
+        ticket = new(at(6, 10)).apply(_Transferred(at=at(6, 10, 30), to=BOB))
+        ticket, _ = ticket.change_requester(at(6, 11, 30), "carl")
+        assert ticket.requesters == (ANN, BOB, "carl")
+        # bob (600 points) was the requester at the 50 % instant: "vip" fires then
+        both = {BOB: _rich(BOB), "carl": MemberTimeline("carl", [], TIERS)}
+        firings = due_firings(ticket, BOOK, [VIP], at(6, 9), at(7, 9), members=both)
+        assert [(f.rule, f.at) for f in firings] == [("vip", at(6, 11))]
+    finally:
+        _declare._SPECS.pop(cls, None)
+        _declare._ENCODE.pop(cls, None)
+        _declare._BY_NAME.pop("test.member_conditions.transferred", None)
+
+
+def test_the_engine_reads_ledgers_only_for_rules_that_read_members(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every ledger read of the memory store counted, by member. Rules reading no member read
+    # no ledger (planning, running, dry runs, member_changed); rules reading members read the
+    # ledger of each of the ticket's requesters, former ones included.
+    read: list[str] = []
+    for cls in (memory._Ledger, memory._TxLedger):
+        original = cls.read
+
+        def counted(self: Any, member_id: str, view: Any, _original: Any = original) -> Any:
+            read.append(member_id)
+            return _original(self, member_id, view)
+
+        monkeypatch.setattr(cls, "read", counted)
+    plain = EscalationRule(name="plain", condition=Always(), levels=VIP.levels)
+    for rules, expected in (([plain], []), ([VIP], [ANN, BOB])):
+        store = open_store("memory://")
+        ticket, _ = new(at(6, 10)).change_requester(at(6, 10, 30), BOB)
+        store.tickets.add(ticket)
+        engine = EscalationEngine(store, BOOK, rules, loyalty=PROGRAM)
+        read.clear()
+        engine.plan_all()
+        assert sorted(read) == expected
+        read.clear()
+        engine.dry_run(at(6, 9), at(7, 9))
+        engine.run(at(7, 9))
+        engine.member_changed(BOB)
+        assert sorted(set(read)) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    _EARNS,
+    _EARNS,
+    st.integers(1, 200),
+    st.integers(0, 200),
+    st.sampled_from([(ANN, BOB), (ANN,), (BOB,), ()]),
+    st.integers(5, 60),
+)
+@example([(0, 600, None)], [], 30, 60, (ANN, BOB), 15)  # ann again from 11:30: vip then
+@example([], [(0, 600, None)], 50, 0, (ANN, BOB), 15)  # bob and back to ann at one instant
+@example([], [(140, 600, None)], 30, 200, (ANN, BOB), 15)  # bob rich at 11:20, his turn
+def test_a_requester_who_comes_back_is_read_again_and_members_left_out_read_none(
+    ann_earns: list[tuple[int, int, int | None]],
+    bob_earns: list[tuple[int, int, int | None]],
+    first: int,
+    second: int,
+    given_ids: tuple[str, ...],
+    every: int,
+) -> None:
+    # ann asks, bob from `first` minutes after the creation, ann again `second` minutes later;
+    # the timelines of some of them are given. "vip" fires at the first minute from 11:00 (the
+    # 50 % instant) at which whoever is the requester then has 500 points or more, as read
+    # minute by minute (every entry, expiry and change falls on a whole minute); one missing
+    # reads None. Runs every few minutes fire what one late run fires.
+    created, start, last = at(6, 10), at(6, 9), at(6, 18)
+    to_bob = created + timedelta(minutes=first)
+    back = to_bob + timedelta(minutes=second)
+    ledgers = {
+        ANN: MemberTimeline(ANN, _entries(ann_earns), TIERS),
+        BOB: MemberTimeline(BOB, _entries(bob_earns, BOB), TIERS),
+    }
+    members = {m: ledgers[m] for m in given_ids}
+    whole, _ = new(created).change_requester(to_bob, BOB)
+    whole, _ = whole.change_requester(back, ANN)
+    assert whole.requesters == (ANN, BOB)
+    expected: list[datetime] = []
+    minute = at(6, 11)
+    while minute <= last and not expected:
+        timeline = members.get(whole.as_of(minute).requester)
+        if timeline is not None and timeline.at(minute).points >= 500:
+            expected = [minute]
+        minute += M
+    got = due_firings(whole, BOOK, [VIP], start, last, members=members)
+    assert [f.at for f in got] == expected
+    if expected:
+        assert next_due(whole, BOOK, [VIP], start, members=members) == expected[0]
+    rules = [VIP, HELD]
+    late = run_ticket(whole, BOOK, rules, start, last, members=members)
+    ticket, state, when = new(created), None, start
+    fired: list[Firing] = []
+    changes = [(to_bob, BOB), (back, ANN)]  # those the host has yet to make
+    while when < last:
+        end = min(when + timedelta(minutes=every), last)
+        while changes and changes[0][0] <= end:
+            ticket, _ = ticket.change_requester(*changes.pop(0))
+        run = run_ticket(
+            ticket,
+            BOOK,
+            rules,
+            start,
+            end,
+            plan=True,
+            resume=state,
+            fired={f.key for f in fired},
+            members=members,
+        )
+        ticket, state = run.ticket, run.state
+        fired += [p.firing for p in run.firings]
+        when = end
+    assert [(f.rule, f.at) for f in fired] == [(p.firing.rule, p.firing.at) for p in late.firings]
+
+
+def test_a_change_of_requester_at_a_firing_instant_counts_at_that_instant() -> None:
+    # bob becomes the requester at 11:00 sharp, the 50 % instant: events at an instant count
+    # at it, so "vip" reads bob there (whatever run reads the history), and GrantPoints at
+    # the breach (12:00) with the change at 12:00 grants bob.
+    poor = {ANN: _rich(ANN), BOB: MemberTimeline(BOB, [], TIERS)}
+    rich = {ANN: MemberTimeline(ANN, [], TIERS), BOB: _rich(BOB)}
+    ticket, _ = new(at(6, 10)).change_requester(at(6, 11), BOB)
+    assert due_firings(ticket, BOOK, [VIP], at(6, 9), at(7, 9), members=poor) == []
+    firings = due_firings(ticket, BOOK, [VIP], at(6, 9), at(7, 9), members=rich)
+    assert [(f.rule, f.at) for f in firings] == [("vip", at(6, 11))]
+    grant = EscalationRule(
+        name="recovery",
+        condition=Always(),
+        levels=[
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent=100),
+                actions=[GrantPoints(policy=RecoveryPolicy(points=600))],
+            )
+        ],
+    )
+    for change, granted in ((at(6, 12), BOB), (at(6, 12, 1), ANN)):
+        moved, _ = new(at(6, 10)).change_requester(change, BOB)
+        (done,) = run_ticket(moved, BOOK, [grant], at(6, 9), at(6, 13)).firings
+        assert [r.member_id for r in done.requests] == [granted]

@@ -133,6 +133,27 @@ def test_notify_resolves_the_recipient_and_holds_to_business_hours() -> None:
     assert {r.idempotency_key for r in again.requests} == keys  # stable across runs
 
 
+def test_notify_a_late_run_reaches_the_requester_at_the_firing_instant() -> None:
+    # ann asked at 09:00; the level fires at 17:00 (100 %); bob became the requester on
+    # Tuesday. A run made only after that notifies ann, as a run on time did (the points
+    # GrantPoints gives go to her too), while "$group" reads the group the level's own Assign
+    # just set, although its event is stamped at Tuesday's change (the history went on).
+    rule = one_level(
+        Assign(group="tier2"),
+        Notify(channel="email", recipient="$requester", template="sorry"),
+        Notify(channel="email", recipient="$group", template="escalated"),
+        percent=100,
+    )
+    ticket = new(at(6, 9))
+    on_time = run_ticket(ticket, BOOK, [rule], at(6, 0), at(6, 18))
+    moved, _ = ticket.change_requester(at(7, 10), "bob")
+    late = run_ticket(moved, BOOK, [rule], at(6, 0), at(7, 12))
+    for run in (on_time, late):
+        (done,) = run.firings
+        assert done.firing.at == at(6, 17)
+        assert [r.recipient for r in done.requests] == ["ann@example.com", "tier2"]
+
+
 def test_run_ticket_plans_again_after_a_change() -> None:
     # Level 0 makes the ticket urgent at 13:00; resolution is then 2 h, already 4 h used:
     # level 1 (100 %) fires at once, at 13:00, instead of at 17:00.

@@ -212,6 +212,25 @@ def test_a_late_grant_is_dated_and_capped_in_the_period_it_is_posted(store: Stor
     assert by_month == {3: 100, 4: 100}
 
 
+def test_the_requester_at_the_breach_is_granted_however_late_the_engine_runs(
+    store: Store,
+) -> None:
+    # ann asked at 09:00 and the reply was due at 13:00; bob became the requester at 14:00.
+    # An engine running on time grants ann at 13:00; one running only after the change must
+    # grant ann too (the customer kept waiting then), not bob.
+    ticket = _ticket("T-1", T0)
+    ticket, _ = ticket.change_requester(T0 + 5 * H, "bob")
+    store.tickets.add(ticket)
+    engine = EscalationEngine(store, BOOK, [_rule(POLICY)])
+    engine.plan_all()
+    (fired,) = engine.run(T0 + 6 * H).firings
+    (request,) = fired.requests
+    assert isinstance(request, PointsGrantRequest)
+    assert request.member_id == "ann"
+    assert _grants(store, "ann") == [("sla-recovery:T-1:first_reply:1", 100)]
+    assert _grants(store, "bob") == []
+
+
 def test_points_per_target_and_a_fixed_member(store: Store) -> None:
     policy = RecoveryPolicy(points=100, per_target={"first_reply": 30}, reason="goodwill")
     store.tickets.add(_ticket("T-1", T0))
@@ -410,6 +429,7 @@ _TICKETS = st.lists(
         st.sampled_from(["ann", "bob"]),  # requester
         st.integers(0, 8 * 24 * 60),  # created, minutes after T0
         st.none() | st.integers(1, 8 * 60),  # replied, minutes after its creation
+        st.none() | st.integers(1, 8 * 60),  # the other member asks from then (minutes after)
     ),
     min_size=1,
     max_size=6,
@@ -419,18 +439,19 @@ _TICKETS = st.lists(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tickets=_TICKETS, cap=st.sampled_from([None, 150, 250]))
 def test_running_at_every_step_or_once_at_the_end_grants_the_same_points(
-    tickets: list[tuple[str, int, int | None]], cap: int | None
+    tickets: list[tuple[str, int, int | None, int | None]], cap: int | None
 ) -> None:
     """Within one month: the engine run before every change of the timeline, or once at its
     end, grants each member the same points (with a cap, which breaches it cuts may differ
-    by the order the engine meets them in; the total per member may not)."""
+    by the order the engine meets them in; the total per member may not). A ticket whose
+    requester changes grants the one who was the requester at the breach."""
     _check_same_points(lambda: open_store("memory://"), tickets, cap)
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tickets=_TICKETS, cap=st.sampled_from([None, 150]))
 def test_on_sqlite_running_at_every_step_or_once_grants_the_same_points(
-    tickets: list[tuple[str, int, int | None]], cap: int | None
+    tickets: list[tuple[str, int, int | None, int | None]], cap: int | None
 ) -> None:
     """The same on SQLite files (fewer examples: each builds two databases)."""
     with tempfile.TemporaryDirectory() as folder:
@@ -441,24 +462,33 @@ def test_on_sqlite_running_at_every_step_or_once_grants_the_same_points(
 
 
 def _check_same_points(
-    make: Callable[[], Store], tickets: list[tuple[str, int, int | None]], cap: int | None
+    make: Callable[[], Store],
+    tickets: list[tuple[str, int, int | None, int | None]],
+    cap: int | None,
 ) -> None:
     policy = RecoveryPolicy(points=100, cap=cap)
     rules = [_rule(policy)]
     changes: list[tuple[datetime, int, str, str]] = []  # (at, order, kind, ticket id)
-    for n, (_, created, replied) in enumerate(tickets):
+    for n, (_, created, replied, moved) in enumerate(tickets):
         changes.append((T0 + created * M, 0, "create", f"T-{n}"))
         if replied is not None:
             changes.append((T0 + (created + replied) * M, 1, "reply", f"T-{n}"))
+        if moved is not None:
+            changes.append((T0 + (created + moved) * M, 2, "move", f"T-{n}"))
     changes.sort()
     end = T0 + 20 * 24 * H  # still March
-    requester = {f"T-{n}": who for n, (who, _, _) in enumerate(tickets)}
+    requester = {f"T-{n}": who for n, (who, _, _, _) in enumerate(tickets)}
 
     def apply(store: Store, at: datetime, kind: str, ticket_id: str) -> None:
         if kind == "create":
             store.tickets.add(_ticket(ticket_id, at, requester[ticket_id]))
-        else:
+        elif kind == "reply":
             _reply(store, ticket_id, at)
+        else:  # the other member asks from now on
+            ticket = store.tickets.get(ticket_id)
+            other = "bob" if ticket.requester == "ann" else "ann"
+            _, event = ticket.change_requester(at, other)
+            store.tickets.append(ticket_id, [event], expected_version=ticket.version)
 
     stepped, once = make(), make()
     try:
@@ -485,7 +515,7 @@ def _check_same_points(
         if cap is None:  # every breach, and only breaches, compensated
             owed = {
                 f"T-{n}"
-                for n, (_, _, replied) in enumerate(tickets)
+                for n, (_, _, replied, _) in enumerate(tickets)
                 if replied is None or replied > 240
             }
             granted = {

@@ -407,9 +407,11 @@ def _data(value: object) -> Mapping[str, Any]:
 @attrs.frozen(kw_only=True)
 class Notify:
     """Ask for a notification: ``channel`` (``"email"``, ``"slack"``, any name the host's
-    notifiers know), ``recipient`` (an address, or ``"$assignee"``, ``"$group"``,
-    ``"$requester"`` resolved from the ticket when the level fires; an unset one skips the
-    notification), ``template`` and template ``data``.
+    notifiers know), ``recipient`` (an address, or ``"$assignee"``, ``"$group"`` resolved
+    from the ticket as the level's actions leave it, after an :class:`Assign` before it, or
+    ``"$requester"``, the requester at the firing instant, so that a run made after a change
+    of requester reaches whom a run on time did; an unset one skips the notification),
+    ``template`` and template ``data``.
 
     ``business_hours=True`` holds the notification until the next open time of ``calendar``
     (a calendar name of the SLA book; None: its default calendar).
@@ -439,7 +441,12 @@ class Notify:
     def apply(self, ticket: Ticket, context: ActionContext) -> ActionResult:
         """A :class:`NotificationRequest`; the ticket is unchanged."""
         reader = _RECIPIENTS.get(self.recipient)
-        recipient = self.recipient if reader is None else reader(ticket)
+        if self.recipient == "$requester":
+            # the requester at the firing instant, as the rule's conditions and GrantPoints
+            # read them: a run made after a change of requester reaches whom an on-time run did
+            recipient: str | None = ticket.as_of(context.firing.at).requester
+        else:
+            recipient = self.recipient if reader is None else reader(ticket)
         if recipient is None:
             return ActionResult(ticket=ticket)
         at = require_aware(context.at, "at")

@@ -30,7 +30,8 @@ instant, which a level at 100 % of the target fires at, and a cycle is judged br
 once its due instant has passed."""
 
 REQUESTER: Final = "$requester"
-"""The :attr:`GrantPoints.member` placeholder for the ticket's requester (the default)."""
+"""The :attr:`GrantPoints.member` placeholder for the ticket's requester at the firing instant
+(the default)."""
 
 
 def _policy(_: object, __: object, value: Any) -> None:
@@ -94,7 +95,8 @@ class GrantPoints:
     ``policy`` is the :class:`~csmcore.loyalty.RecoveryPolicy` that
     :func:`csmcore.services.compensate` applies too: points per breached cycle, per target,
     capped per period. ``member`` is the member the points go to: ``"$requester"`` (the
-    default: the ticket's requester) or a member id.
+    default: the ticket's requester at the firing instant, so after a change of requester a
+    late run grants the customer who was kept waiting, as a run on time did) or a member id.
 
     Put it on a level of a target at or after its breach (``PercentUsed(target, percent=100)``
     or ``DueOffset.after(target)``). The action judges the ticket's SLA as the firing instant
@@ -124,7 +126,9 @@ class GrantPoints:
     def apply(self, ticket: Ticket, context: ActionContext) -> ActionResult:
         """A :class:`PointsGrantRequest` for the breached cycles; the ticket is unchanged."""
         firing = context.firing
-        member = ticket.requester if self.member == REQUESTER else self.member
+        # the requester at the firing instant (as the rule's conditions read them), not a later
+        # one: a run made after a change of requester grants whom an on-time run granted
+        member = ticket.as_of(firing.at).requester if self.member == REQUESTER else self.member
         breaches = tuple(
             status
             for status in context.book.evaluate(ticket, firing.at + _JUST_AFTER)

@@ -115,19 +115,28 @@ def _members(member: object, members: object, ticket: Ticket) -> dict[str, Membe
         if not isinstance(member, MemberTimeline):
             raise invalid_type("member", member, "a MemberTimeline (csmcore.loyalty) or None")
         if member.member_id != ticket.requester:
+            former = (
+                f"; {member.member_id!r} was the requester before: give members= (member id "
+                "-> MemberTimeline) to read each requester at the instants they were it"
+                if member.member_id in ticket.requesters
+                else ""
+            )
             raise ValidationError(
                 f"member={member!r} is not ticket {ticket.id!r}'s requester "
-                f"({ticket.requester!r}); conditions read the requester as a member",
+                f"({ticket.requester!r}); conditions read the requester as a member{former}",
                 field="member",
                 value=member.member_id,
             )
         return {member.member_id: member}
+    return _of_requesters(_check_members(members), ticket)
+
+
+def _check_members(members: object) -> Mapping[str, MemberTimeline]:
+    """``members`` checked: a mapping of member ids to their own timelines."""
     if not isinstance(members, Mapping):
         raise invalid_type(
             "members", members, "a mapping of member ids to MemberTimeline (csmcore.loyalty)"
         )
-    requesters = ticket.requesters
-    out: dict[str, MemberTimeline] = {}
     for member_id, timeline in members.items():
         if not isinstance(timeline, MemberTimeline):
             raise invalid_type(
@@ -140,7 +149,20 @@ def _members(member: object, members: object, ticket: Ticket) -> dict[str, Membe
                 field=f"members[{member_id!r}]",
                 value=timeline.member_id,
             )
-        if member_id in requesters:
+    return members
+
+
+def _of_requesters(
+    members: Mapping[str, MemberTimeline], ticket: Ticket
+) -> dict[str, MemberTimeline]:
+    """The timelines in (checked) ``members`` of those who were ``ticket``'s requester: one
+    look-up per requester, however many members the mapping holds."""
+    out: dict[str, MemberTimeline] = {}
+    if not members:  # the engine's, for rules that read no member: the history is not read
+        return out
+    for member_id in ticket.requesters:
+        timeline = members.get(member_id)
+        if timeline is not None:
             out[member_id] = timeline
     return out
 
@@ -419,11 +441,14 @@ def dry_run(
     ticket reads those of its requesters, each at the instants they were its requester."""
     chosen = _rules(rules)
     order = {rule.name: i for i, rule in enumerate(chosen)}
+    # The mapping is checked once; each ticket looks up its own requesters in it (reading it
+    # whole for every ticket would make a dry run over many tickets and members quadratic).
+    checked = None if members is None else _check_members(members)
+    reads = checked is not None and static_for(book, chosen).reads_member
     out: list[PlannedFiring] = []
     for ticket in tickets:
-        out.extend(
-            run_ticket(ticket, book, chosen, start, end, fired=fired, members=members).firings
-        )
+        mine = _of_requesters(checked, ticket) if reads and checked is not None else None
+        out.extend(run_ticket(ticket, book, chosen, start, end, fired=fired, members=mine).firings)
     out.sort(key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level))
     return out
 

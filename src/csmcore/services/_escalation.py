@@ -331,7 +331,11 @@ class EscalationEngine:
 
     def member_changed(self, member_id: str) -> int:
         """Plan again every ticket not closed whose requester is ``member_id`` (after a write
-        to their ledger, when the rules read loyalty members) and return how many."""
+        to their ledger, when the rules read loyalty members) and return how many.
+
+        Tickets of which the member was a requester before a change of requester are not
+        found (the store finds tickets by their current requester): after an entry dated back
+        to when the member asked such a ticket, plan it with :meth:`ticket_changed`."""
         if not self._loyalty or not self._reads_member(self.rules()):
             return 0
         return self.plan_all(Eq("requester", member_id) & _NOT_CLOSED)

@@ -96,6 +96,10 @@ def _check(state: list[Any], ticket_id: str, last_at: datetime, event: object, i
         raise _refuse(ticket_id, index, event, why)
 
 
+_BASE_FOLD: Final = TicketEventBase.fold
+"""The fold of events that do not declare one of their own (every built-in event's)."""
+
+
 def _fold(ticket_id: str, events: tuple[Any, ...]) -> list[Any]:
     if not events:
         raise ValidationError(
@@ -482,8 +486,9 @@ class Ticket:
     @property
     def requesters(self) -> tuple[str, ...]:
         """Everyone who was the requester at some instant, in the order they first became it
-        (the creation's first, then each :class:`RequesterChanged`; one who comes back is
-        listed once). ``ticket.as_of(at).requester`` is the one at an instant.
+        (the creation's first, then each :class:`RequesterChanged`, or a declared event whose
+        ``fold`` sets the requester; one who comes back is listed once).
+        ``ticket.as_of(at).requester`` is the one at an instant.
 
         >>> from datetime import datetime, timedelta, timezone
         >>> t0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
@@ -494,9 +499,19 @@ class Ticket:
         (('ann', 'bob'), 'bob')
         """
         seen: dict[str, None] = {}
-        for event in self.events:
+        events = self.events
+        for event in events:
             if isinstance(event, TicketCreated | RequesterChanged):
                 seen[event.requester] = None
+            elif type(event).fold is not _BASE_FOLD:
+                break  # a declared event's fold may set the requester: fold the history
+        else:
+            return tuple(seen)
+        values = events[0]._initial_values()  # type: ignore[union-attr]
+        seen = {values[REQUESTER]: None}
+        for event in events[1:]:
+            values = event._advance(values)
+            seen[values[REQUESTER]] = None
         return tuple(seen)
 
     @property
