@@ -231,6 +231,26 @@ def test_the_requester_at_the_breach_is_granted_however_late_the_engine_runs(
     assert _grants(store, "bob") == []
 
 
+def test_compensate_after_a_change_of_requester_grants_who_waited_once_with_the_engine(
+    store: Store,
+) -> None:
+    # as above: ann waited through the 13:00 breach, bob is the requester from 14:00.
+    # compensate, called after the change, grants ann (not bob), and the engine's GrantPoints
+    # then finds ann's key: the breach is granted once between them, to the same customer.
+    ticket = _ticket("T-1", T0)
+    ticket, _ = ticket.change_requester(T0 + 5 * H, "bob")
+    store.tickets.add(ticket)
+    at = T0 + 6 * H
+    written = compensate(Ledger(store), POLICY, ticket, BOOK.evaluate(ticket, at), at)
+    assert [(e.member_id, e.key) for e in written] == [("ann", "sla-recovery:T-1:first_reply:1")]
+    engine = EscalationEngine(store, BOOK, [_rule(POLICY)])
+    engine.plan_all()
+    assert len(engine.run(at).firings) == 1  # fires; ann's points were already granted
+    assert _grants(store, "ann") == [("sla-recovery:T-1:first_reply:1", 100)]
+    assert _grants(store, "bob") == []
+    assert compensate(Ledger(store), POLICY, ticket, BOOK.evaluate(ticket, at), at) == []
+
+
 def test_points_per_target_and_a_fixed_member(store: Store) -> None:
     policy = RecoveryPolicy(points=100, per_target={"first_reply": 30}, reason="goodwill")
     store.tickets.add(_ticket("T-1", T0))

@@ -36,9 +36,12 @@ def compensate(
     results: Iterable[SlaStatus],
     at: datetime,
 ) -> list[LedgerEntry]:
-    """Grant the ticket's requester the points ``policy`` owes for the breached target cycles
-    in ``results`` (``SlaBook.evaluate(ticket, at)``), as EARN entries at ``at``; return the
-    entries written by this call (empty when nothing is owed).
+    """Grant the points ``policy`` owes for the breached target cycles in ``results``
+    (``SlaBook.evaluate(ticket, at)``), as EARN entries at ``at``, each to the customer who was
+    the ticket's requester when the cycle breached (after a change of requester, the one who
+    waited through the breach; the escalation engine's ``GrantPoints`` pays the requester at
+    its firing instant, the same customer when it fires at the breach); return the entries
+    written by this call (empty when nothing is owed).
 
     Idempotent per (ticket, target, cycle): each grant's key is
     ``sla-recovery:<ticket id>:<target>:<cycle>`` and a key the member already has is not
@@ -54,19 +57,28 @@ def compensate(
     if not isinstance(ticket, Ticket):
         raise invalid_type("ticket", ticket, "a Ticket")
     require_aware(at, "at")
-    member_id = ticket.requester
     statuses = list(results)
     # the arguments checked before anything is written
-    recovery_grants(policy, member_id=member_id, ticket_id=ticket.id, results=statuses, at=at)
+    recovery_grants(
+        policy, member_id=ticket.requester, ticket_id=ticket.id, results=statuses, at=at
+    )
     breached = sorted(
         (s for s in statuses if s.state is SlaState.BREACHED and s.breached_at is not None),
         key=lambda s: (as_utc(s.breached_at or at), s.target, s.cycle),
     )
     written: list[LedgerEntry] = []
     for status in breached:
+        member_id = _requester_at(ticket, status.breached_at or at)
         plan = _cycle_plan(policy, member_id, ticket.id, status, at, after_last=False)
         written.extend(ledger.repository.write((member_id,), plan))
     return written
+
+
+def _requester_at(ticket: Ticket, at: datetime) -> str:
+    """Who was ``ticket``'s requester at ``at`` (its current one when it never changed)."""
+    if len(ticket.requesters) == 1 or at >= ticket.updated_at:
+        return ticket.requester
+    return ticket.as_of(at).requester
 
 
 def _earning(grant: RecoveryGrant, policy: RecoveryPolicy, at: datetime) -> dict[str, Any]:
