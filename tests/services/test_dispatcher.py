@@ -621,3 +621,45 @@ def test_next_due_is_never_past_the_last_supported_instant(store: Store) -> None
     assert dispatcher.run().delivered == ("last/0",)
     assert dispatcher.run().held == ("held/0",)
     assert dispatcher.next_due() == last
+
+
+def test_next_due_of_a_message_claimed_by_a_dispatcher_that_died_is_its_lease_end(
+    store: Store,
+) -> None:
+    clock = FixedClock(MON_9)
+    put(store, request("crash/0"), request("later/0", not_before=MON_9 + 600 * S))
+
+    def crash(req: NotificationRequest, key: str) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        Dispatcher(store, CallableNotifier(crash), clock=clock).run(limit=1)
+    notifier = Recorder(clock)
+    dispatcher = Dispatcher(store, notifier, clock=clock)
+    lease_end = MON_9 + timedelta(minutes=5)  # the default lease
+    assert outbox(store).get("crash/0").next_attempt_at == lease_end
+    assert dispatcher.next_due() == lease_end  # not now: the claim holds until then
+    clock.set(lease_end - timedelta(microseconds=1))
+    assert dispatcher.run().delivered == ()
+    clock.set(lease_end)
+    assert dispatcher.run().delivered == ("crash/0",)
+    assert notifier.calls == [("crash/0", 2, lease_end)]  # its second attempt
+    assert dispatcher.next_due() == MON_9 + 600 * S
+
+
+def test_next_due_pages_past_held_messages_that_come_first(store: Store) -> None:
+    # three messages held to Monday's opening come first in next_attempt_at order; with
+    # batch_size=1 next_due still finds the plain one due on Sunday behind them
+    saturday = datetime(2025, 1, 11, 10, tzinfo=timezone.utc)
+    clock = FixedClock(saturday)
+    put(
+        store,
+        *(request(f"held-{n}/0", not_before=saturday, business_hours=True) for n in range(3)),
+        request("sunday/0", not_before=saturday + timedelta(days=1)),
+    )
+    dispatcher = Dispatcher(store, Recorder(clock), clock=clock, calendars=CAL, batch_size=1)
+    assert dispatcher.next_due() == saturday + timedelta(days=1)
+    assert dispatcher.run().held == ("held-0/0", "held-1/0", "held-2/0")
+    clock.set(saturday + timedelta(days=1))
+    assert dispatcher.run().delivered == ("sunday/0",)
+    assert dispatcher.next_due() == datetime(2025, 1, 13, 9, tzinfo=timezone.utc)
