@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import pytest
 
-from csmcore.errors import InvalidType, ValidationError
+from csmcore.errors import IdempotencyConflict, InvalidType, ValidationError
 from csmcore.loyalty import EntryKind, LedgerEntry, LedgerState, ReturnsPolicy, verify_entries
 from csmcore.serialization import from_document, to_data, to_document
 from csmcore.services import Ledger
@@ -151,3 +151,42 @@ def test_entries_stored_before_read_with_no_policy_and_are_judged_as_before(
     assert Ledger(old_store).entries("bob")[-1] == back
     assert back.returns_policy is UNLIMITED
     assert Ledger(old_store).verify("bob").ok
+
+
+@pytest.mark.parametrize("store_url", ["memory://", "sqlite"])
+def test_a_retry_under_another_policy_conflicts(store_url: str, tmp_path: Path) -> None:
+    # the policy is part of what a return records: the same key with another policy is
+    # another payload (IdempotencyConflict, as for points), not the original under a policy
+    # the caller did not ask for
+    url = f"sqlite:///{tmp_path / 's.db'}" if store_url == "sqlite" else store_url
+    store = open_store(url)
+    try:
+        led = Ledger(store, returns=UNLIMITED)
+        earned = led.earn("ann", 50, at=at(1), key="o1", pending_until=at(9))
+        back = led.reverse(earned.entry_id, at=at(2), key="r1", points=10)
+        assert led.reverse(earned.entry_id, at=at(2), key="r1", points=10) == back
+        assert (
+            Ledger(store, returns=WITHIN).reverse(
+                earned.entry_id, at=at(2), key="r1", points=10, policy=UNLIMITED
+            )
+            == back
+        )
+        for other in (WITHIN, PENDING):
+            with pytest.raises(IdempotencyConflict, match=r"differs in: returns_policy"):
+                led.reverse(earned.entry_id, at=at(2), key="r1", points=10, policy=other)
+            with pytest.raises(IdempotencyConflict, match=r"differs in: returns_policy"):
+                Ledger(store, returns=other).reverse(earned.entry_id, at=at(2), key="r1")
+        assert len(led.entries("ann")) == 2
+    finally:
+        store.close()
+
+
+def test_a_retry_of_a_return_stored_before_matches_any_policy(old_store: Store) -> None:
+    # bob's return of 30 (order-9) was stored without a policy: a retry gets the original
+    # whatever the policy, as before
+    stored = Ledger(old_store).entries("bob")[-1]
+    for policy in ReturnsPolicy:
+        again = Ledger(old_store, returns=policy).reverse(
+            "bob#1", at=stored.at, key="return-9", points=30
+        )
+        assert again == stored

@@ -561,3 +561,105 @@ def test_next_due_of_a_message_whose_calendar_is_unknown_is_its_due_instant(
     clock.set(MON_9 + S)
     assert dispatcher.run().dead == ("lost/0",)
     assert dispatcher.next_due() is None
+
+
+# Open on Monday 6 January 2025 from 09:00 to 09:01, then closed until 2040: past the
+# calendar's search horizon (BusinessCalendar.search_horizon_days), so next_open raises
+# NoBusinessTimeError from any instant after 09:01.
+FAR = BusinessCalendar.weekly(
+    "09:00",
+    "17:00",
+    days="mon-fri",
+    timezone="UTC",
+    closures=[(MON_9 + 60 * S, datetime(2040, 1, 1, tzinfo=timezone.utc))],
+)
+
+
+def test_a_calendar_that_opens_past_its_horizon_neither_crashes_a_run_nor_stalls_the_outbox(
+    store: Store,
+) -> None:
+    # open now, but the lease (and a retry) would end in the long closure: the lease ends
+    # when it would without a calendar, the retry is due then and held like any other
+    clock = FixedClock(MON_9)
+    put(store, request("held/0", business_hours=True), request("plain/0"))
+    notifier = Recorder(clock, fail=1)
+    dispatcher = Dispatcher(store, notifier, clock=clock, backoff=BACKOFF, calendars=FAR)
+    run = dispatcher.run()
+    assert (run.retried, run.delivered) == (("held/0",), ("plain/0",))
+    assert outbox(store).get("held/0").next_attempt_at == MON_9 + 30 * S
+    clock.set(MON_9 + 30 * S)
+    assert dispatcher.run().delivered == ("held/0",)  # still open at 09:00:30
+    put(store, request("late/0", business_hours=True, not_before=MON_9 + 50 * S))
+    clock.set(MON_9 + 50 * S)
+    assert dispatcher.run().delivered == ("late/0",)  # lease end 09:05:50 is closed
+
+
+def test_next_due_with_a_calendar_that_opens_past_its_horizon(store: Store) -> None:
+    # next_due neither raises (a host loop would die) nor hides the other messages; the held
+    # message counts at the end of the horizon searched, where the search can go on
+    clock = FixedClock(MON_9 + 120 * S)
+    put(store, request("held/0", business_hours=True))
+    dispatcher = Dispatcher(store, Recorder(clock), clock=clock, calendars=FAR)
+    horizon = timedelta(days=BusinessCalendar.search_horizon_days)
+    assert dispatcher.next_due() == MON_9 + 120 * S + horizon
+    assert dispatcher.run().held == ("held/0",)
+    put(store, request("plain/0", not_before=MON_9 + 3600 * S))
+    assert dispatcher.next_due() == MON_9 + 3600 * S
+
+
+def test_next_due_is_never_past_the_last_supported_instant(store: Store) -> None:
+    # Thursday 29 December 9998 23:59:59.999999 is the last instant csmcore supports: held to
+    # business hours, the message would open on the 30th, which no clock reaches
+    last = datetime(9998, 12, 29, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    clock = FixedClock(MON_9)
+    put(store, request("last/0", not_before=last))
+    dispatcher = Dispatcher(store, Recorder(clock), clock=clock, calendars=CAL)
+    assert dispatcher.next_due() == last
+    put(store, request("held/0", not_before=last, business_hours=True))
+    assert dispatcher.next_due() == last
+    clock.set(last)
+    assert dispatcher.run().delivered == ("last/0",)
+    assert dispatcher.run().held == ("held/0",)
+    assert dispatcher.next_due() == last
+
+
+def test_next_due_of_a_message_claimed_by_a_dispatcher_that_died_is_its_lease_end(
+    store: Store,
+) -> None:
+    clock = FixedClock(MON_9)
+    put(store, request("crash/0"), request("later/0", not_before=MON_9 + 600 * S))
+
+    def crash(req: NotificationRequest, key: str) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        Dispatcher(store, CallableNotifier(crash), clock=clock).run(limit=1)
+    notifier = Recorder(clock)
+    dispatcher = Dispatcher(store, notifier, clock=clock)
+    lease_end = MON_9 + timedelta(minutes=5)  # the default lease
+    assert outbox(store).get("crash/0").next_attempt_at == lease_end
+    assert dispatcher.next_due() == lease_end  # not now: the claim holds until then
+    clock.set(lease_end - timedelta(microseconds=1))
+    assert dispatcher.run().delivered == ()
+    clock.set(lease_end)
+    assert dispatcher.run().delivered == ("crash/0",)
+    assert notifier.calls == [("crash/0", 2, lease_end)]  # its second attempt
+    assert dispatcher.next_due() == MON_9 + 600 * S
+
+
+def test_next_due_pages_past_held_messages_that_come_first(store: Store) -> None:
+    # three messages held to Monday's opening come first in next_attempt_at order; with
+    # batch_size=1 next_due still finds the plain one due on Sunday behind them
+    saturday = datetime(2025, 1, 11, 10, tzinfo=timezone.utc)
+    clock = FixedClock(saturday)
+    put(
+        store,
+        *(request(f"held-{n}/0", not_before=saturday, business_hours=True) for n in range(3)),
+        request("sunday/0", not_before=saturday + timedelta(days=1)),
+    )
+    dispatcher = Dispatcher(store, Recorder(clock), clock=clock, calendars=CAL, batch_size=1)
+    assert dispatcher.next_due() == saturday + timedelta(days=1)
+    assert dispatcher.run().held == ("held-0/0", "held-1/0", "held-2/0")
+    clock.set(saturday + timedelta(days=1))
+    assert dispatcher.run().delivered == ("sunday/0",)
+    assert dispatcher.next_due() == datetime(2025, 1, 13, 9, tzinfo=timezone.utc)

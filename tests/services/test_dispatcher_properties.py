@@ -190,10 +190,15 @@ def test_backoff_never_decreases_and_never_passes_the_cap(
     specs=messages,
     max_attempts=st.integers(min_value=1, max_value=4),
     base_s=st.integers(min_value=1, max_value=4 * 3600),
+    batch_size=st.integers(min_value=1, max_value=3),
     plan=st.data(),
 )
 def test_a_host_waking_only_at_next_due_attempts_each_message_at_its_first_possible_instant(
-    specs: list[tuple[int, bool]], max_attempts: int, base_s: int, plan: st.DataObject
+    specs: list[tuple[int, bool]],
+    max_attempts: int,
+    base_s: int,
+    batch_size: int,
+    plan: st.DataObject,
 ) -> None:
     # The host never polls: it sleeps until dispatcher.next_due() and runs then. Each wake-up
     # attempts something, a run a microsecond earlier attempts nothing, every first attempt
@@ -229,7 +234,13 @@ def test_a_host_waking_only_at_next_due_attempts_each_message_at_its_first_possi
                 raise ConnectionError("refused")
 
     dispatcher = Dispatcher(
-        store, Flaky(), clock=clock, backoff=backoff, max_attempts=max_attempts, calendars=CAL
+        store,
+        Flaky(),
+        clock=clock,
+        backoff=backoff,
+        max_attempts=max_attempts,
+        calendars=CAL,
+        batch_size=batch_size,  # held messages first in line must not hide the others
     )
     expected = {
         r.idempotency_key: CAL.next_open(r.not_before) if r.business_hours else r.not_before

@@ -12,10 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 
 from csmcore import conditions as cd
 from csmcore.errors import ConcurrencyError, LedgerCorrupt, StorageError, ValidationError
+from csmcore.loyalty import EntryKind, LedgerEntry
 from csmcore.storage import register_adapter
 from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store
@@ -336,11 +338,35 @@ class LedgerWithoutIdChecks(MemoryStore):
         self.ledger = _LaxLedger(self.ledger)  # type: ignore[assignment]
 
 
+class _PolicyLosingLedger(_LaxLedger):
+    """A ledger role that stores a return without the returns policy it was written under."""
+
+    def write(self, member_ids: Any, plan: Any) -> Any:
+        def lossy(states: Any) -> list[LedgerEntry]:
+            return [
+                attrs.evolve(e, returns_policy=None) if e.kind is EntryKind.REVERSE else e
+                for e in plan(states)
+            ]
+
+        return self.real.write(member_ids, lossy)
+
+
+class LedgerLosingTheReturnsPolicy(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ledger = _PolicyLosingLedger(self.ledger)  # type: ignore[assignment]
+
+
 OPTIONAL_CAUGHT: list[tuple[Callable[[], Store], str, dict[str, Any]]] = [
     (FiringsByTupleOrder, "test_keys_and_lists_by_ticket_in_instant_order", {}),
     (FiringsByKey, "test_keys_and_lists_by_ticket_in_instant_order", {}),
     (LedgerWithoutIdChecks, "test_member_ids_no_store_can_keep_are_refused", {"refused": ""}),
     (LedgerWithoutIdChecks, "test_member_ids_no_store_can_keep_are_refused", {"refused": 5}),
+    (
+        LedgerLosingTheReturnsPolicy,
+        "test_the_same_key_returns_the_original_and_another_payload_conflicts",
+        {},
+    ),
 ]
 
 

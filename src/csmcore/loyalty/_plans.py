@@ -467,12 +467,16 @@ class _Planning:
         member, seq = split_entry_id(earn_id)
         if points is not None:
             check_points(points, "points")
+        # the policy is part of the payload; a return stored before entries recorded it
+        # (returns_policy None) matches any
+        before = self.by_key.get(key) if type(key) is str else None
         found = self._known(
             key,
             EntryKind.REVERSE,
             related=earn_id,
             at=at,
             points=_ANY if points is None else -points,
+            returns_policy=_ANY if before is None or before.returns_policy is None else policy,
         )
         if found is not None:
             return found

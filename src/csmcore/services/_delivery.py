@@ -20,7 +20,7 @@ import attrs
 from csmcore._time import MAX_INSTANT, require_aware
 from csmcore.calendars import BusinessCalendar
 from csmcore.clock import Clock
-from csmcore.errors import CsmError, ValidationError
+from csmcore.errors import CsmError, NoBusinessTimeError, ValidationError
 from csmcore.escalation import NotificationRequest
 from csmcore.sla import SlaBook
 from csmcore.storage import OutboxMessage, OutboxRepository, OutboxState, role_of
@@ -35,6 +35,12 @@ __all__ = [
 
 _MAX_ERROR = 2000
 _LAST_INSTANT = MAX_INSTANT - timedelta(microseconds=1)
+_HORIZON = timedelta(days=BusinessCalendar.search_horizon_days)
+
+
+def _later(at: datetime, delta: timedelta) -> datetime:
+    """``at + delta``, or the last supported instant when that is past it."""
+    return at + delta if delta < _LAST_INSTANT - at else _LAST_INSTANT
 
 
 class PermanentDeliveryError(CsmError, RuntimeError):
@@ -302,11 +308,12 @@ class Dispatcher:
         """The earliest instant at which :meth:`run` will attempt a message: now when one can
         be attempted now, else the first ``next_attempt_at`` (never before the request's
         ``not_before``; for a message held to business hours, the next open time of its
-        calendar from then); None when no message is PENDING. A host schedules one wake-up at
-        this instant instead of polling (the engine's ``next_due`` is the other one). A
-        message written or failed after the call can make it earlier: ask again after each
-        engine run and each dispatcher run (docs/escalation.md, "Delivering notifications",
-        has an example).
+        calendar from then, or the end of the calendar's search horizon when it opens nowhere
+        before: ask again then); never past the last supported instant; None when no message
+        is PENDING. A host schedules one wake-up at this instant instead of polling (the
+        engine's ``next_due`` is the other one). A message written or failed after the call
+        can make it earlier: ask again after each engine run and each dispatcher run
+        (docs/escalation.md, "Delivering notifications", has an example).
         """
         now = self._now()
         best: datetime | None = None
@@ -326,7 +333,7 @@ class Dispatcher:
                         calendar = self._calendar(message.request.calendar)
                     except Exception:  # attempted (and dead-lettered) when due, at ``at``
                         calendar = None
-                    at = self._hold(calendar, at)
+                    at = self._hold(calendar, at, unopened=_HORIZON)
                 if best is None or at < best:
                     best = at
                 if best == now:
@@ -354,7 +361,7 @@ class Dispatcher:
                 calendar_error = _describe(err)
         if now < request.not_before or (calendar is not None and not calendar.is_open(now)):
             return "held"
-        until = self._hold(calendar, now + self._lease)
+        until = self._hold(calendar, _later(now, self._lease))
         attempt = message.attempts + 1
         if not self._outbox.claim(message.key, attempts=message.attempts, until=until):
             return "lost"
@@ -388,7 +395,7 @@ class Dispatcher:
         if permanent or attempt >= self._max_attempts:
             self._outbox.failed(key, at=now, error=error, retry_at=None)
             return "dead"
-        retry_at = self._hold(calendar, now + self._backoff.delay(attempt, key))
+        retry_at = self._hold(calendar, _later(now, self._backoff.delay(attempt, key)))
         self._outbox.failed(key, at=now, error=error, retry_at=retry_at)
         return "retried"
 
@@ -452,8 +459,20 @@ class Dispatcher:
         return found
 
     @staticmethod
-    def _hold(calendar: BusinessCalendar | None, at: datetime) -> datetime:
-        return at if calendar is None else calendar.next_open(at)
+    def _hold(
+        calendar: BusinessCalendar | None, at: datetime, *, unopened: timedelta = timedelta(0)
+    ) -> datetime:
+        """``at`` held to ``calendar``'s next open time, never past the last supported
+        instant. When nothing opens within the calendar's search horizon, ``at`` plus
+        ``unopened``: a lease or a retry then ends as without a calendar (``run`` holds the
+        message while the calendar is closed), and ``next_due`` says to ask again where the
+        search ended, instead of raising NoBusinessTimeError into the host's loop."""
+        if calendar is not None:
+            try:
+                at = calendar.next_open(at)
+            except NoBusinessTimeError:
+                at = _later(at, unopened)
+        return min(at, _LAST_INSTANT)
 
 
 def _check_notifier(notifier: object, name: str) -> Notifier:

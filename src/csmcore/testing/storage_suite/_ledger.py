@@ -58,6 +58,11 @@ def check_member(ledger: Ledger, member: str, at: datetime, *, allow_negative: b
     entries = list(ledger.entries(member))
     report = verify_entries(member, entries, allow_negative=allow_negative)
     assert report.ok, report.problems
+    # each return records the policy it was written under, so the verdict does not depend on
+    # the policy of whoever asks (a store that loses ``returns_policy`` fails here)
+    assert all(e.returns_policy is not None for e in entries if e.kind is EntryKind.REVERSE)
+    strict = verify_entries(member, entries, allow_negative=not allow_negative)
+    assert strict.ok, strict.problems
     for index, entry in enumerate(entries):
         if index + 1 < len(entries) and entries[index + 1].at == entry.at:
             continue  # the balance at an instant includes every entry at that instant
@@ -176,9 +181,12 @@ class _LedgerMachine(RuleBasedStateMachine):
         key, at = self._key(), self.now
         ledger = self.ledgers[policy]
         try:
-            self._record(lambda: ledger.reverse(earn.entry_id, at=at, key=key, points=points))
+            entry = self._record(
+                lambda: ledger.reverse(earn.entry_id, at=at, key=key, points=points)
+            )
         except (InsufficientPoints, InvalidTransition, ValidationError):
             return
+        assert entry.returns_policy is policy
         if policy is ReturnsPolicy.UNLIMITED:
             self.negative_allowed.add(earn.member_id)
 
@@ -294,6 +302,8 @@ class LedgerTests(StoreFixtures):
         ledger.refund(redeem.entry_id, at=at + 3 * DAY, key="f", points=8)
         ledger.transfer("mémber ✓", "bob", 100, at=at + 4 * DAY, key="t")
         ledger.adjust("bob", -10, at=at + 5 * DAY, key="a", reason="typo")
+        # a return records the policy it was written under (not the handle's default)
+        ledger.reverse(earn.entry_id, at=at + 6 * DAY, key="ret", points=30, policy="unlimited")
         return list(ledger.entries("mémber ✓")) + list(ledger.entries("bob"))
 
     def test_entries_come_back_exactly(self, store: Store) -> None:
@@ -326,6 +336,15 @@ class LedgerTests(StoreFixtures):
             ledger.earn("ann", 12, at=T0, key="k")
         assert ledger.earn("bob", 12, at=T0, key="k").member_id == "bob"  # keys are per member
         assert len(ledger.entries("ann")) == 1
+        # a return's policy is part of its payload (the store must keep ``returns_policy``)
+        earn = ledger.earn("cy", 10, at=T0, key="o")
+        back = ledger.reverse(earn.entry_id, at=T0, key="ret", points=4, policy="unlimited")
+        assert back.returns_policy is ReturnsPolicy.UNLIMITED
+        again = Ledger(store, returns=ReturnsPolicy.UNLIMITED)
+        assert again.reverse(earn.entry_id, at=T0, key="ret", points=4) == back
+        with pytest.raises(IdempotencyConflict):
+            ledger.reverse(earn.entry_id, at=T0, key="ret", points=4)
+        assert ledger.entries("cy") == [earn, back]
 
     def test_a_refused_write_writes_nothing(self, store: Store) -> None:
         ledger = Ledger(store)
