@@ -45,7 +45,7 @@ from csmcore.loyalty import (
 from csmcore.services import EscalationEngine, Ledger
 from csmcore.sla import SlaTarget
 from csmcore.storage import memory, open_store
-from csmcore.tickets import TicketEventBase, TicketState, _declare, event_type
+from csmcore.tickets import Ticket, TicketEventBase, TicketState, _declare, event_type
 from tests.escalation.support import H, M, at, book, new, shown
 
 BOOK = book(SlaTarget(metric="first_reply", within=2 * H))
@@ -362,12 +362,29 @@ def test_runs_on_time_equal_one_late_run_across_a_change_of_requester(
     change = created + timedelta(minutes=change_after)
     whole, _ = new(created).change_requester(change, BOB)
     late = run_ticket(whole, BOOK, rules, start, last, members=ledgers)
-    ticket, state, when = new(created), None, start
+    fired = _runs_every(every, new(created), [(change, BOB)], rules, start, last, ledgers)
+    assert fired == [(p.firing.rule, p.firing.at) for p in late.firings]
+
+
+def _runs_every(
+    every: int,
+    ticket: Ticket,
+    changes: list[tuple[datetime, str]],
+    rules: list[EscalationRule],
+    start: datetime,
+    last: datetime,
+    members: dict[str, MemberTimeline],
+) -> list[tuple[str, datetime]]:
+    """The firings (rule, instant) of runs made every ``every`` minutes from ``start`` to
+    ``last``, each going on from the last one's state (as the engine does), the host making
+    each change of requester in ``changes`` (instant, new requester) before the run whose
+    window holds it."""
+    pending, state, when = list(changes), None, start
     fired: list[Firing] = []
     while when < last:
         end = min(when + timedelta(minutes=every), last)
-        if ticket.requester == ANN and change <= end:
-            ticket, _ = ticket.change_requester(change, BOB)
+        while pending and pending[0][0] <= end:
+            ticket, _ = ticket.change_requester(*pending.pop(0))
         run = run_ticket(
             ticket,
             BOOK,
@@ -377,12 +394,12 @@ def test_runs_on_time_equal_one_late_run_across_a_change_of_requester(
             plan=True,
             resume=state,
             fired={f.key for f in fired},
-            members=ledgers,
+            members=members,
         )
         ticket, state = run.ticket, run.state
         fired += [p.firing for p in run.firings]
         when = end
-    assert [(f.rule, f.at) for f in fired] == [(p.firing.rule, p.firing.at) for p in late.firings]
+    return [(f.rule, f.at) for f in fired]
 
 
 class _Counting(dict[str, MemberTimeline]):
@@ -534,28 +551,9 @@ def test_a_requester_who_comes_back_is_read_again_and_members_left_out_read_none
         assert next_due(whole, BOOK, [VIP], start, members=members) == expected[0]
     rules = [VIP, HELD]
     late = run_ticket(whole, BOOK, rules, start, last, members=members)
-    ticket, state, when = new(created), None, start
-    fired: list[Firing] = []
-    changes = [(to_bob, BOB), (back, ANN)]  # those the host has yet to make
-    while when < last:
-        end = min(when + timedelta(minutes=every), last)
-        while changes and changes[0][0] <= end:
-            ticket, _ = ticket.change_requester(*changes.pop(0))
-        run = run_ticket(
-            ticket,
-            BOOK,
-            rules,
-            start,
-            end,
-            plan=True,
-            resume=state,
-            fired={f.key for f in fired},
-            members=members,
-        )
-        ticket, state = run.ticket, run.state
-        fired += [p.firing for p in run.firings]
-        when = end
-    assert [(f.rule, f.at) for f in fired] == [(p.firing.rule, p.firing.at) for p in late.firings]
+    changes = [(to_bob, BOB), (back, ANN)]
+    fired = _runs_every(every, new(created), changes, rules, start, last, members)
+    assert fired == [(p.firing.rule, p.firing.at) for p in late.firings]
 
 
 def test_a_change_of_requester_at_a_firing_instant_counts_at_that_instant() -> None:
