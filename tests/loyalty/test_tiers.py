@@ -199,3 +199,53 @@ def test_partial_returns_on_spend_give_back_the_exact_money() -> None:
     # halfway: 4 of 7 points returned, 114.29 of the 200.00 (4/7 of it, to the cent)
     halfway = tier_status(p, state.entries[:5], utc(2026, 1, 2))
     assert halfway.qualifying == Decimal("85.71")
+
+
+def test_non_qualifying_reasons_are_spendable_but_do_not_lift_a_tier() -> None:
+    # 800 points bought on 1 March 2026, 300 goodwill points for a breach on 2 March (reason
+    # "sla_breach"), then the goodwill is reversed on 3 March and 200 more are bought on 4 March
+    from csmcore.services import Ledger
+    from csmcore.storage import open_store
+
+    led = Ledger(open_store("memory://"))
+    led.earn("ann", 800, at=utc(2026, 3, 1), key="order-1")
+    goodwill = led.earn("ann", 300, at=utc(2026, 3, 2), key="breach-1", reason="sla_breach")
+    counting, excluding = policy(), policy(non_qualifying={"sla_breach"})
+    entries = led.entries("ann")
+    # every earn counts by default: 1,100 on 2 March is silver
+    assert tier_status(counting, entries, utc(2026, 3, 2)).tier == "silver"
+    # not the goodwill: 800, no tier, although the 300 points are spendable
+    status = tier_status(excluding, entries, utc(2026, 3, 2))
+    assert (status.tier, status.qualifying, status.needed) == (None, Decimal(800), Decimal(200))
+    assert led.balance("ann", utc(2026, 3, 2)).active == 1100
+    # the goodwill's return takes nothing off what qualifies (it never counted): 800 + 200
+    # bought on 4 March reach silver then; counting the return would leave 700
+    led.reverse(goodwill.entry_id, at=utc(2026, 3, 3), key="undo-1")
+    led.earn("ann", 200, at=utc(2026, 3, 4), key="order-2")
+    status = tier_status(excluding, led.entries("ann"), utc(2026, 3, 4))
+    assert (status.tier, status.since, status.qualifying) == (
+        "silver",
+        utc(2026, 3, 4),
+        Decimal(1000),
+    )
+
+
+def test_non_qualifying_must_be_reasons() -> None:
+    import pytest
+
+    from csmcore.errors import InvalidType
+
+    with pytest.raises(InvalidType, match="non_qualifying='sla_breach' is a str"):
+        policy(non_qualifying="sla_breach")
+    with pytest.raises(InvalidType, match="non_qualifying=''"):
+        policy(non_qualifying={""})
+
+
+def test_a_tier_policy_stored_before_non_qualifying_reads_with_every_earn_counting() -> None:
+    from csmcore.serialization import from_data, to_data
+
+    data = to_data(policy(non_qualifying={"sla_breach", "goodwill"}))
+    assert data["non_qualifying"] == ["goodwill", "sla_breach"]
+    assert from_data(data, TierPolicy) == policy(non_qualifying={"goodwill", "sla_breach"})
+    del data["non_qualifying"]  # as written before the field existed
+    assert from_data(data, TierPolicy).non_qualifying == frozenset()

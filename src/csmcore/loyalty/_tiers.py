@@ -150,6 +150,18 @@ def _grace(value: Any) -> relativedelta:
     return check_delta(value, "grace", positive=False)
 
 
+def _reasons(value: Any) -> frozenset[str]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise invalid_type(
+            "non_qualifying", value, "a collection of entry reasons (strings), e.g. {'sla_breach'}"
+        )
+    reasons = frozenset(value)
+    for reason in reasons:
+        if not isinstance(reason, str) or not reason:
+            raise invalid_type("non_qualifying", reason, "non-empty strings (entry reasons)")
+    return reasons
+
+
 @serializable("loyalty.tier_policy", aliases=("csmcore.loyalty:TierPolicy",))
 @attrs.frozen(kw_only=True)
 class TierPolicy:
@@ -160,7 +172,10 @@ class TierPolicy:
     (read in ``timezone``), unless ``rolling`` (a relativedelta, e.g. ``months=12``) gives a
     sliding window instead. ``review``: the calendar period tiers are valid by; ``valid_for``:
     how many review periods after the one it was reached in a tier stays valid. ``downgrade``
-    and ``grace`` say what happens at the end of the validity.
+    and ``grace`` say what happens at the end of the validity. ``non_qualifying``: the
+    ``reason`` of EARN entries that do not count towards a tier (with their returns), such as
+    the service recovery policy's (``"sla_breach"``), so that goodwill points are spendable
+    but do not lift a member's tier; empty by default (every earn counts).
     """
 
     tiers: tuple[Tier, ...] = attrs.field(converter=_tiers)
@@ -172,6 +187,7 @@ class TierPolicy:
     downgrade: Downgrade = attrs.field(default=Downgrade.ONE_TIER, converter=_downgrade)
     grace: relativedelta = attrs.field(factory=relativedelta, converter=_grace)
     timezone: str = attrs.field(default="UTC", validator=check_zone)
+    non_qualifying: frozenset[str] = attrs.field(factory=frozenset, converter=_reasons)
 
     @valid_for.validator
     def _check_valid_for(self, _: Any, value: object) -> None:
@@ -276,16 +292,25 @@ class TierChange:
     after: TierStatus
 
 
-def _value(policy: TierPolicy, entry: EntryLike, returned: Mapping[int, Decimal]) -> Decimal:
+def _value(
+    policy: TierPolicy,
+    entry: EntryLike,
+    returned: Mapping[int, Decimal],
+    excluded: frozenset[str] = frozenset(),
+) -> Decimal:
     """What ``entry`` adds to the qualifying amount: an EARN its points (or spend), a REVERSE
     minus what it clawed back (for spend: its own ``spend`` when it has one, else its share
-    of the returned EARN's spend, from ``returned``); anything else nothing."""
+    of the returned EARN's spend, from ``returned``); anything else nothing. An EARN whose
+    reason the policy does not qualify, and a REVERSE of one (its id in ``excluded``), add
+    nothing."""
     kind = kind_name(entry)
     if kind == "earn":
+        if entry.reason is not None and entry.reason in policy.non_qualifying:
+            return Decimal(0)
         if policy.basis is TierBasis.POINTS:
             return Decimal(entry.points)
         return entry.spend or Decimal(0)
-    if kind != "reverse":
+    if kind != "reverse" or getattr(entry, "related", None) in excluded:
         return Decimal(0)
     back = abs(entry.points)  # the ledger writes debits as negative points
     if policy.basis is TierBasis.POINTS:
@@ -368,8 +393,17 @@ def tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) 
     at = as_utc(at)
     held = list(entries)
     returned = _spend_returned(held) if policy.basis is TierBasis.SPEND else {}
+    excluded: frozenset[str] = frozenset()
+    if policy.non_qualifying:
+        excluded = frozenset(
+            entry_id
+            for e in held
+            if kind_name(e) == "earn"
+            and e.reason in policy.non_qualifying
+            and (entry_id := getattr(e, "entry_id", None)) is not None
+        )
     items = sorted(
-        ((e.at, v) for e in held if e.at <= at and (v := _value(policy, e, returned))),
+        ((e.at, v) for e in held if e.at <= at and (v := _value(policy, e, returned, excluded))),
         key=lambda item: item[0],
     )
     timeline = _Timeline(items)

@@ -187,6 +187,7 @@ def _tier_policies() -> st.SearchStrategy[lp.TierPolicy]:
         downgrade=st.sampled_from(lp.Downgrade),
         grace=_periods_of_time(zero=True),
         timezone=_LOYALTY_ZONES,
+        non_qualifying=st.frozensets(st.sampled_from(["sla_breach", "goodwill"]), max_size=2),
     )
 
 
