@@ -406,8 +406,10 @@ class Dispatcher:
         return self._outbox.list(state=OutboxState.DEAD, limit=limit)
 
     def requeue(self, key: str, *, at: datetime | None = None) -> OutboxMessage:
-        """Put the DEAD message ``key`` back in the queue, due at ``at`` (None: now; held
-        to its calendar's open time and never before its ``not_before``). It gets one more
+        """Put the DEAD message ``key`` back in the queue, due at ``at`` (None: now), never
+        before its ``not_before``; a message held to business hours is then attempted at its
+        calendar's next open time from that instant, as :meth:`run` holds any (the stored
+        ``next_attempt_at`` is the instant given). It gets one more
         attempt; failing that, it is DEAD again. Raises :class:`~csmcore.errors.NotFound`
         for an unknown key and :class:`~csmcore.errors.ValidationError` for a message that is
         not DEAD."""
