@@ -81,6 +81,23 @@ def test_a_policy_on_another_kind_or_of_another_type_is_refused() -> None:
         attrs.evolve(back, returns_policy="unlimited")  # type: ignore[arg-type]
 
 
+def test_plan_reverse_takes_the_policy_by_value_and_records_the_member() -> None:
+    """``LedgerState.plan_reverse`` is public: a policy given by value (as ``Ledger.reverse``
+    takes it) is read as that policy and the entry records the ReturnsPolicy member (it
+    recorded the string, which then could not be serialised, and judged the return under
+    ``within_balance``); an unknown one is refused naming ``policy``."""
+    state = LedgerState("ann")
+    state.apply(state.plan_earn(50, at=at(1), key="o1"))
+    state.apply(state.plan_redeem(45, at=at(1), key="s1"))
+    earn = state.entries[0]
+    back = state.plan_reverse(earn.entry_id, at=at(2), key="r1", points=20, policy="unlimited")
+    assert back.returns_policy is UNLIMITED
+    assert back.points == -20
+    assert to_document(back)["data"]["returns_policy"] == "unlimited"
+    with pytest.raises(ValidationError, match=r"policy='lenient'.*unlimited"):
+        state.plan_reverse(earn.entry_id, at=at(2), key="r2", points=1, policy="lenient")
+
+
 def test_verify_judges_each_return_by_its_recorded_policy() -> None:
     # ann: 100 earned, 80 redeemed, the purchase returned under UNLIMITED: 80 negative
     store = open_store("memory://")

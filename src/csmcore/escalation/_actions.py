@@ -378,10 +378,13 @@ def _about(context: ActionContext) -> dict[str, Any]:
     }
 
 
-_RECIPIENTS: Final[dict[str, Callable[[Ticket], str | None]]] = {
-    "$assignee": lambda t: t.assignee,
-    "$group": lambda t: t.group,
-    "$requester": lambda t: t.requester,
+_RECIPIENTS: Final[dict[str, Callable[[Ticket, ActionContext], str | None]]] = {
+    # the ticket as the level's actions leave it (an Assign before the Notify counts)
+    "$assignee": lambda t, _: t.assignee,
+    "$group": lambda t, _: t.group,
+    # the requester at the firing instant, as the rule's conditions and GrantPoints read
+    # them: a run made after a change of requester reaches whom an on-time run did
+    "$requester": lambda t, c: t.as_of(c.firing.at).requester,
 }
 
 
@@ -441,12 +444,7 @@ class Notify:
     def apply(self, ticket: Ticket, context: ActionContext) -> ActionResult:
         """A :class:`NotificationRequest`; the ticket is unchanged."""
         reader = _RECIPIENTS.get(self.recipient)
-        if self.recipient == "$requester":
-            # the requester at the firing instant, as the rule's conditions and GrantPoints
-            # read them: a run made after a change of requester reaches whom an on-time run did
-            recipient: str | None = ticket.as_of(context.firing.at).requester
-        else:
-            recipient = self.recipient if reader is None else reader(ticket)
+        recipient = self.recipient if reader is None else reader(ticket, context)
         if recipient is None:
             return ActionResult(ticket=ticket)
         at = require_aware(context.at, "at")

@@ -96,7 +96,11 @@ class GrantPoints:
     :func:`csmcore.services.compensate` applies too: points per breached cycle, per target,
     capped per period. ``member`` is the member the points go to: ``"$requester"`` (the
     default: the ticket's requester at the firing instant, so after a change of requester a
-    late run grants the customer who was kept waiting, as a run on time did) or a member id.
+    late run grants whom a run on time granted) or a member id. On a level at the breach
+    (``PercentUsed(target, percent=100)``) that is the customer who waited through it, whom
+    :func:`~csmcore.services.compensate` pays too (it pays the requester at each breach
+    instant), so the two grant a breach once between them; on a later level, a change of
+    requester between the breach and the firing makes them pay different customers.
 
     Put it on a level of a target at or after its breach (``PercentUsed(target, percent=100)``
     or ``DueOffset.after(target)``). The action judges the ticket's SLA as the firing instant

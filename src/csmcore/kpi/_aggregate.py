@@ -405,7 +405,9 @@ class KpiAggregator:
     2, only good); ``ces_method``/``ces_agree_at`` as :func:`csmcore.kpi.ces`;
     ``age_edges``: the backlog age buckets.
 
-    Raises ValidationError (or InvalidType) for a bad setting, naming it.
+    Raises ValidationError (or InvalidType) for a bad setting, naming it; :meth:`update`
+    raises ValidationError (naming ``calendar``) for a ticket given with ``business=True``
+    and no ``calendar`` (metrics computed beforehand carry their business twins).
 
     >>> from datetime import timezone
     >>> from csmcore.testing.builders import make_ticket

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from csmcore._boundary import guarded
 from csmcore._time import from_us
-from csmcore._values import check_identifier, check_text
+from csmcore._values import check_identifier, check_text, coerce_enum
 from csmcore.errors import (
     IdempotencyConflict,
     InsufficientPoints,
@@ -458,15 +458,18 @@ class _Planning:
         at: datetime,
         key: str,
         points: int | None = None,
-        policy: ReturnsPolicy = ReturnsPolicy.WITHIN_BALANCE,
+        policy: ReturnsPolicy | str = ReturnsPolicy.WITHIN_BALANCE,
         order: RedemptionOrder = RedemptionOrder.SOONEST_EXPIRY,
     ) -> LedgerEntry:
         """The REVERSE entry clawing back ``points`` (default: all not yet clawed back) that
-        the EARN ``earn_id`` gave, as ``policy`` allows (see :class:`ReturnsPolicy`)."""
+        the EARN ``earn_id`` gave, as ``policy`` (a :class:`ReturnsPolicy` or its value)
+        allows; the entry records the policy."""
         t = check_instant(at, "at")
         member, seq = split_entry_id(earn_id)
         if points is not None:
             check_points(points, "points")
+        # by value too, as Ledger.reverse takes it: the entry records the member
+        policy = coerce_enum(ReturnsPolicy, policy, "policy")
         # the policy is part of the payload; a return stored before entries recorded it
         # (returns_policy None) matches any
         before = self.by_key.get(key) if type(key) is str else None

@@ -188,10 +188,15 @@ class EscalationEngine:
 
     ``loyalty`` (a :class:`~csmcore.loyalty.Program`) lets rule conditions read the ticket's
     requester as a loyalty member (``Field("member.tier") == "gold"``, ``member.points``...):
-    the engine reads their entries from the store's ``ledger`` role (in the unit of work that
-    runs the ticket) and judges each instant with the member as they stood then, the tier by
-    the program's tiers. A write to a member's ledger can change when their tickets' rules
-    fire: call :meth:`member_changed` after it. Without ``loyalty`` member fields read None.
+    the engine reads the entries of everyone who was the requester from the store's
+    ``ledger`` role (in the unit of work that runs the ticket) and judges each instant with
+    the requester of that instant as they stood then, the tier by the program's tiers. A
+    write to a member's ledger can change when their tickets' rules fire: call
+    :meth:`member_changed` after it. Without ``loyalty`` member fields read None.
+
+    Raises ValidationError for a rule (given in ``rules``) whose trigger names a target key
+    no policy of ``book`` has, naming the rule, level and key; rules read from the store are
+    not checked.
 
     The engine remembers, for up to ``remember`` tickets (0: none), where the planner's walk
     over each stopped (a :class:`~csmcore.escalation.PlanState`, about 430 bytes), once

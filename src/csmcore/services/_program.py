@@ -181,7 +181,9 @@ def return_points(
 ) -> LedgerEntry:
     """The return of a purchase under the program's returns policy (``program.returns``):
     claw back ``points`` (default: all not yet clawed back) that the EARN ``earn_entry_id``
-    gave, as :meth:`Ledger.reverse` does. Idempotent per ``key``."""
+    gave, as :meth:`Ledger.reverse` does. Idempotent per ``key``: a retry gets the original
+    entry back, unless the program's returns policy changed since (the entry records it):
+    :class:`~csmcore.errors.IdempotencyConflict`."""
     if not isinstance(program, Program):
         raise invalid_type("program", program, "a Program")
     return ledger.reverse(earn_entry_id, at=at, key=key, points=points, policy=program.returns)

@@ -468,7 +468,7 @@ def escalation_levels() -> st.SearchStrategy[Any]:
 
 
 def escalation_rules() -> st.SearchStrategy[Any]:
-    """Valid escalation rules with one to four levels in increasing order."""
+    """Valid escalation rules with one to four levels, in an order the rule accepts."""
     return esc.escalation_rules(conditions)
 
 

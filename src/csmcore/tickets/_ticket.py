@@ -99,6 +99,23 @@ def _check(state: list[Any], ticket_id: str, last_at: datetime, event: object, i
 _BASE_FOLD: Final = TicketEventBase.fold
 """The fold of events that do not declare one of their own (every built-in event's)."""
 
+_SETS_REQUESTER: Final = 1
+_MAY_SET_REQUESTER: Final = 2
+_REQUESTER_ROLE: dict[type, int] = {}
+"""By event type, what it does to the requester (:attr:`Ticket.requesters`, once per type):
+0 nothing, 1 sets it (TicketCreated, RequesterChanged), 2 may (a declared ``fold``)."""
+
+
+def _requester_role(cls: type) -> int:
+    if issubclass(cls, TicketCreated | RequesterChanged):
+        role = _SETS_REQUESTER
+    elif getattr(cls, "fold", _BASE_FOLD) is not _BASE_FOLD:
+        role = _MAY_SET_REQUESTER
+    else:
+        role = 0
+    _REQUESTER_ROLE[cls] = role
+    return role
+
 
 def _fold(ticket_id: str, events: tuple[Any, ...]) -> list[Any]:
     if not events:
@@ -500,10 +517,15 @@ class Ticket:
         """
         seen: dict[str, None] = {}
         events = self.events
+        roles = _REQUESTER_ROLE
         for event in events:
-            if isinstance(event, TicketCreated | RequesterChanged):
-                seen[event.requester] = None
-            elif type(event).fold is not _BASE_FOLD:
+            cls = type(event)
+            role = roles.get(cls)
+            if role is None:
+                role = _requester_role(cls)
+            if role == _SETS_REQUESTER:
+                seen[event.requester] = None  # type: ignore[union-attr]
+            elif role == _MAY_SET_REQUESTER:
                 break  # a declared event's fold may set the requester: fold the history
         else:
             return tuple(seen)
