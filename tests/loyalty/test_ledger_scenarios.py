@@ -385,3 +385,25 @@ def test_verify_catches_a_credit_with_draws_and_an_expiry_of_no_expired_points()
         assert any("records" in p for p in report.problems), report.problems
         with pytest.raises(LedgerCorrupt, match="ann#3"):
             LedgerState.replay("ann", [earn, adjust, forged])
+
+
+def test_the_redemption_order_is_taken_by_value_too_and_checked() -> None:
+    # two lots: 10 earned first expiring late, 10 earned later expiring soon. Soonest expiry
+    # draws the later lot first, FIFO the first; the order given as its value behaves the
+    # same as the member (a text order used to be taken as "not soonest expiry": FIFO)
+    def state() -> LedgerState:
+        s = LedgerState("ann")
+        s.apply(s.plan_earn(10, at=JAN1, key="o1", expires_at=JAN1 + 90 * DAY))
+        s.apply(s.plan_earn(10, at=JAN1 + DAY, key="o2", expires_at=JAN1 + 30 * DAY))
+        return s
+
+    for order, lot in (
+        ("soonest_expiry", "ann#2"),
+        (RedemptionOrder.SOONEST_EXPIRY, "ann#2"),
+        ("fifo", "ann#1"),
+        (RedemptionOrder.FIFO, "ann#1"),
+    ):
+        entry = state().plan_redeem(5, at=JAN1 + 2 * DAY, key="r1", order=order)
+        assert [d.lot_id for d in entry.draws] == [lot], order
+    with pytest.raises(ValidationError, match="order='newest'"):
+        state().plan_redeem(5, at=JAN1 + 2 * DAY, key="r1", order="newest")

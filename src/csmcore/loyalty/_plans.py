@@ -58,6 +58,14 @@ def _in_utc(at: datetime) -> str:
     return f" ({utc(at).isoformat()})"
 
 
+def _order(value: object) -> RedemptionOrder:
+    """``value`` as a RedemptionOrder (the member itself, or its value such as ``"fifo"``);
+    ValidationError naming ``order`` and the accepted values for anything else."""
+    if value is RedemptionOrder.SOONEST_EXPIRY or value is RedemptionOrder.FIFO:
+        return value
+    return coerce_enum(RedemptionOrder, value, "order")
+
+
 class _Planning:
     """The ``plan_*`` methods of :class:`~csmcore.loyalty.LedgerState` (a mixin: no state)."""
 
@@ -332,12 +340,14 @@ class _Planning:
         at: datetime,
         key: str,
         reference: str | None = None,
-        order: RedemptionOrder = RedemptionOrder.SOONEST_EXPIRY,
+        order: RedemptionOrder | str = RedemptionOrder.SOONEST_EXPIRY,
     ) -> LedgerEntry:
-        """The REDEEM entry drawing ``points`` from active lots in ``order``;
-        :class:`~csmcore.errors.InsufficientPoints` when they do not hold enough."""
+        """The REDEEM entry drawing ``points`` from active lots in ``order`` (a
+        :class:`RedemptionOrder` or its value); :class:`~csmcore.errors.InsufficientPoints`
+        when they do not hold enough."""
         if type(points) is not int or points < 1:
             check_points(points, "points")
+        order = _order(order)
         t = check_instant(at, "at")
         if reference is not None:
             _optional_text(reference, "reference")
@@ -459,7 +469,7 @@ class _Planning:
         key: str,
         points: int | None = None,
         policy: ReturnsPolicy | str = ReturnsPolicy.WITHIN_BALANCE,
-        order: RedemptionOrder = RedemptionOrder.SOONEST_EXPIRY,
+        order: RedemptionOrder | str = RedemptionOrder.SOONEST_EXPIRY,
     ) -> LedgerEntry:
         """The REVERSE entry clawing back ``points`` (default: all not yet clawed back) that
         the EARN ``earn_id`` gave, as ``policy`` (a :class:`ReturnsPolicy` or its value)
@@ -470,6 +480,7 @@ class _Planning:
             check_points(points, "points")
         # by value too, as Ledger.reverse takes it: the entry records the member
         policy = coerce_enum(ReturnsPolicy, policy, "policy")
+        order = _order(order)
         # the policy is part of the payload; a return stored before entries recorded it
         # (returns_policy None) matches any
         before = self.by_key.get(key) if type(key) is str else None
@@ -598,7 +609,7 @@ class _Planning:
         key: str,
         reason: str,
         expires_at: datetime | None = None,
-        order: RedemptionOrder = RedemptionOrder.SOONEST_EXPIRY,
+        order: RedemptionOrder | str = RedemptionOrder.SOONEST_EXPIRY,
     ) -> LedgerEntry:
         """The ADJUST entry: ``points > 0`` is a new lot, ``points < 0`` draws like a
         redemption (:class:`~csmcore.errors.InsufficientPoints`); ``reason`` is required."""
@@ -606,6 +617,7 @@ class _Planning:
             check_points(points, "points")
         if points == 0:
             raise ValidationError("points=0 adjusts nothing; give a positive or negative number")
+        order = _order(order)
         t = check_instant(at, "at")
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError(
@@ -649,11 +661,12 @@ def plan_transfer(
     *,
     at: datetime,
     key: str,
-    order: RedemptionOrder = RedemptionOrder.SOONEST_EXPIRY,
+    order: RedemptionOrder | str = RedemptionOrder.SOONEST_EXPIRY,
 ) -> tuple[LedgerEntry, LedgerEntry]:
     """The TRANSFER_OUT of ``source`` and the TRANSFER_IN of ``target`` moving ``points``
     with their lots' expiry (both written with ``key``), or the pair already written."""
     check_points(points, "points")
+    order = _order(order)
     t = check_instant(at, "at")
     if source.member_id == target.member_id:
         raise ValidationError(
