@@ -5,6 +5,7 @@ derived Hypothesis strategy; nothing in csmcore was edited for it."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -224,3 +225,30 @@ def test_a_field_may_not_take_a_key_the_data_reserves(name: str) -> None:
 
 
 _unused: Callable[..., object] = postgres_dsn  # the fixture chain of postgres_factory
+
+
+def test_a_fold_cannot_leave_a_state_of_the_wrong_kind() -> None:
+    # what a declared event's fold returns goes through TicketState.replace, which checks each
+    # slot: a requester of None or a status given as a bare string would otherwise reach
+    # Ticket.requester / Ticket.status and the stores as they are
+    from csmcore.errors import InvalidType
+
+    state = TicketState(list(rated_ticket()._state))
+    assert state.replace(status="open").status is Status.OPEN  # the value is taken too
+    assert state.replace(priority="urgent").priority is Priority.URGENT
+    assert state.replace(requester="bob", assignee=None).requester == "bob"
+    paris = datetime(2025, 3, 3, 11, 0, tzinfo=timezone(timedelta(hours=1)))
+    assert state.replace(solved_at=paris).solved_at == T0 + timedelta(hours=1)  # in UTC
+    assert state.replace(reopens=2).reopens == 2
+    for changes, message in (
+        ({"requester": None}, "requester=None is a NoneType; expected a non-empty string"),
+        ({"requester": ""}, "requester=''"),
+        ({"assignee": 7}, "assignee=7 is a int; expected a non-empty string or None"),
+        ({"status": "done"}, "status='done'"),
+        ({"priority": 3}, "priority=3"),
+        ({"solved_at": datetime(2025, 3, 3)}, "solved_at=datetime.datetime"),
+        ({"reopens": -1}, "reopens=-1"),
+        ({"reopens": True}, "reopens=True"),
+    ):
+        with pytest.raises((InvalidType, ValidationError), match=re.escape(message)):
+            state.replace(**changes)

@@ -22,7 +22,8 @@ import attrs
 
 from csmcore._boundary import exempt, guard_class, guarded
 from csmcore._time import to_us
-from csmcore.errors import ErrorCode, SerializationError, ValidationError
+from csmcore._values import as_utc, coerce_enum
+from csmcore.errors import ErrorCode, SerializationError, ValidationError, invalid_type
 from csmcore.serialization import (
     converter,
     schema_versions,
@@ -317,7 +318,12 @@ class TicketState:
         """A new state with ``changes`` (names as the properties above).
 
         ``fields`` is checked like custom fields (a None value removes the field) and ``tags``
-        like tags; other values are taken as given. Raises ValidationError for an unknown name.
+        like tags; ``status`` and ``priority`` take the member or its value; ``requester`` is
+        a non-empty string; ``group``, ``assignee``, ``merged_into``, ``status_name`` and
+        ``priority_name`` a non-empty string or None; ``solved_at`` an aware datetime or None;
+        ``reopens`` a whole number >= 0. Raises ValidationError (or InvalidType) for an
+        unknown name or a value of the wrong kind, naming it, so that a declared event's fold
+        cannot leave a ticket with a requester of None or a status that is a plain string.
         """
         new = self._values.copy()
         for name, value in changes.items():
@@ -330,8 +336,35 @@ class TicketState:
                 value = field_map({k: v for k, v in dict(value).items() if v is not None}, "fields")
             elif name == "tags":
                 value = tag_set(value, "tags")
+            else:
+                value = _checked_state_value(name, value)
             new[index] = value
         return TicketState(new)
+
+
+_OPTIONAL_TEXT: Final = frozenset(
+    {"group", "assignee", "merged_into", "status_name", "priority_name"}
+)
+
+
+def _checked_state_value(name: str, value: Any) -> Any:
+    """``value`` for the state slot ``name`` (see :meth:`TicketState.replace`), checked."""
+    if name == "status":
+        return value if type(value) is Status else coerce_enum(Status, value, "status")
+    if name == "priority":
+        return value if type(value) is Priority else coerce_enum(Priority, value, "priority")
+    if name == "requester" or (name in _OPTIONAL_TEXT and value is not None):
+        if not isinstance(value, str) or not value:
+            accepted = "a non-empty string" + ("" if name == "requester" else " or None")
+            raise invalid_type(name, value, accepted)
+        return value
+    if name == "solved_at":
+        if value is not None and not (isinstance(value, datetime) and value.tzinfo is not None):
+            raise invalid_type(name, value, "an aware datetime or None")
+        return None if value is None else as_utc(value)
+    if name == "reopens" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise invalid_type(name, value, "a whole number >= 0")
+    return value
 
 
 # --------------------------------------------------------------------------------------------
