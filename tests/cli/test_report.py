@@ -267,3 +267,17 @@ def test_a_fixed_offset_zone_is_accepted_as_everywhere_else() -> None:
     )
     assert report["sections"]["volume"]["by_week"] == {"2025-01-06": 1}
     assert report["timezone"] == "+05:30"
+
+
+def test_the_instant_judged_is_written_in_the_reports_zone() -> None:
+    # docs/report.md: instants are in the report's timezone. The header "judged at ... (dates
+    # in Europe/Rome)" printed the instant in UTC (12:20+00:00 for a last event logged at
+    # 13:20 in Rome), as did `judged_at` and the last key of the backlog over time.
+    mon = datetime(2025, 1, 6, 8, tzinfo=UTC)  # 09:00 in Rome
+    at = mon + timedelta(hours=4, minutes=20)  # 13:20 in Rome
+    report = build_report(
+        ReportInput(tickets=[_ticket("T1", mon)], book=BOOK, at=at, timezone="Europe/Rome")
+    )
+    assert report["at"] == "2025-01-06T13:20:00+01:00"
+    assert report["sections"]["conventions"]["judged_at"] == "2025-01-06T13:20:00+01:00"
+    assert list(report["sections"]["backlog"]["over_time"]) == ["2025-01-06T13:20:00+01:00"]

@@ -167,7 +167,7 @@ def build_report(data: ReportInput) -> dict[str, Any]:
     sections = {name: dict(_SECTIONS[name].compute(data)) for name in report_sections()}
     return {
         "schema": SCHEMA,
-        "at": data.at.isoformat(),
+        "at": data.at.astimezone(data.zone).isoformat(),
         "timezone": data.timezone,
         "source": data.source,
         "format": data.format,
@@ -425,7 +425,7 @@ def _days(data: ReportInput) -> list[datetime]:
     while (instant := datetime.combine(day, datetime.min.time(), tzinfo=zone)) < data.at:
         out.append(instant)
         day += timedelta(days=1)
-    out.append(data.at)
+    out.append(data.at.astimezone(zone))
     return out
 
 
@@ -549,7 +549,7 @@ def _conventions(data: ReportInput) -> Mapping[str, Any]:
         }
     )
     return {
-        "judged_at": data.at.isoformat(),
+        "judged_at": data.at.astimezone(data.zone).isoformat(),
         "judged_at_rule": "every ticket is judged as of this instant: the export's last event "
         "unless --at was given; a target still running is judged as it stands then (breached "
         "once past its due time, active before); tickets created after it are left out",
