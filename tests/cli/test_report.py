@@ -22,6 +22,7 @@ from csmcore.errors import ValidationError
 from csmcore.sla import SlaState
 from csmcore.testing import strategies as cst
 from csmcore.tickets import Role, Status, Ticket
+from csmcore.tickets.importing import ImportReport
 
 UTC = timezone.utc
 BOOK = default_book(default_calendar("UTC"))
@@ -281,3 +282,21 @@ def test_the_instant_judged_is_written_in_the_reports_zone() -> None:
     assert report["at"] == "2025-01-06T13:20:00+01:00"
     assert report["sections"]["conventions"]["judged_at"] == "2025-01-06T13:20:00+01:00"
     assert list(report["sections"]["backlog"]["over_time"]) == ["2025-01-06T13:20:00+01:00"]
+
+
+def test_the_import_section_counts_unmapped_values_of_every_ticket_read() -> None:
+    # With --at before the export's end, the import section still accounts for every row
+    # read (its rows and tickets did), but its unmapped activities counted only the tickets
+    # created by --at: 'Assign seriousness' 2,831 of the Helpdesk log's 4,938.
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    tickets = []
+    for n, created in enumerate((mon, mon + timedelta(days=1))):
+        t, _ = _ticket(f"T{n}", created).set_fields(created, {"activity": "Assign seriousness"})
+        tickets.append(t)
+    report = build_report(
+        ReportInput(
+            tickets=tickets, book=BOOK, at=mon + timedelta(hours=1), import_report=ImportReport()
+        )
+    )
+    assert report["tickets"] == 1
+    assert report["sections"]["import"]["unmapped"] == {"activity": {"Assign seriousness": 2}}

@@ -161,10 +161,14 @@ def build_report(data: ReportInput) -> dict[str, Any]:
     Tickets created after ``data.at`` did not exist at the instant judged: they are left out of
     every section (the ``import`` section still accounts for every row read).
     """
+    read = data
     existing = [t for t in data.tickets if t.created_at <= data.at]
     if len(existing) != len(data.tickets):
         data = attrs.evolve(data, tickets=existing)
-    sections = {name: dict(_SECTIONS[name].compute(data)) for name in report_sections()}
+    sections = {
+        name: dict(_SECTIONS[name].compute(read if name == "import" else data))
+        for name in report_sections()
+    }
     return {
         "schema": SCHEMA,
         "at": data.at.astimezone(data.zone).isoformat(),
