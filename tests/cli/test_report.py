@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
+from csmcore.cli._text import render_text
 from csmcore.cli.policy_file import default_book, default_calendar
 from csmcore.cli.report import (
     SCHEMA,
@@ -300,3 +303,20 @@ def test_the_import_section_counts_unmapped_values_of_every_ticket_read() -> Non
     )
     assert report["tickets"] == 1
     assert report["sections"]["import"]["unmapped"] == {"activity": {"Assign seriousness": 2}}
+
+
+def test_the_top_breaches_show_the_whole_breach_instant_at_80_columns() -> None:
+    # A report piped to a file or a mail is 80 columns wide: the "breached at" cell was cut to
+    # "2025-01-06T10:00:00…", dropping the offset the instant is written with.
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    report = build_report(
+        ReportInput(
+            tickets=[_ticket("INC0000307", mon, "urgent")],
+            book=BOOK,
+            at=mon + timedelta(days=300),
+            timezone="Europe/Rome",
+        )
+    )
+    out = io.StringIO()
+    render_text(report, Console(file=out, width=80))
+    assert "2025-01-06T11:00:00+01:00" in out.getvalue()

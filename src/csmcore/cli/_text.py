@@ -159,7 +159,8 @@ def _sla(console: Console, s: Mapping[str, Any]) -> None:
     if s["top_breaches"]:
         top = Table(title="Top breaches (most overdue)", title_justify="left")
         for column in ("ticket", "target", "breached at", "overdue (target's clock)"):
-            top.add_column(column)
+            # the instant whole, offset included: the other columns wrap first
+            top.add_column(column, no_wrap=column == "breached at")
         for b in s["top_breaches"]:
             top.add_row(
                 escape(b["ticket"]),
