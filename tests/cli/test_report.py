@@ -320,3 +320,20 @@ def test_the_top_breaches_show_the_whole_breach_instant_at_80_columns() -> None:
     out = io.StringIO()
     render_text(report, Console(file=out, width=80))
     assert "2025-01-06T11:00:00+01:00" in out.getvalue()
+
+
+def test_the_conventions_say_what_ends_a_first_reply_target() -> None:
+    # The ServiceNow export has no replies: the KPI says "first reply: not yet" for all 150
+    # tickets while the first_reply target was achieved on 35 (by the solve) and absent on the
+    # 6 created already solved; the only convention printed was the KPI's definition.
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    solved, _ = _ticket("T1", mon).set_status(mon + timedelta(hours=1), Status.SOLVED)
+    report = build_report(ReportInput(tickets=[solved], book=BOOK, at=mon + timedelta(hours=2)))
+    assert report["sections"]["kpi"]["calendar"]["first_reply"]["count"] == 0
+    assert report["sections"]["sla"]["targets"]["first_reply"]["achieved"] == 1
+    notes = report["sections"]["conventions"]["notes"]
+    assert (
+        "a first_reply target ends at the first public agent reply or at the solve, whichever "
+        "comes first (an export without replies meets it by solving); a ticket created by an "
+        "agent or created solved has none" in notes
+    )

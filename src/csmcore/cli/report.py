@@ -566,6 +566,9 @@ def _conventions(data: ReportInput) -> Mapping[str, Any]:
             "and a breach is final",
             "first reply = the first public agent comment (the second one on agent-created "
             "tickets); notes, bot replies and comments logged for the requester do not count",
+            "a first_reply target ends at the first public agent reply or at the solve, "
+            "whichever comes first (an export without replies meets it by solving); a ticket "
+            "created by an agent or created solved has none",
             "a metric whose events have not happened is counted as 'not yet', never as zero",
             "business times count only the open hours of the calendar above; calendar times "
             "count wall-clock time",
