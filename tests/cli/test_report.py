@@ -337,3 +337,19 @@ def test_the_conventions_say_what_ends_a_first_reply_target() -> None:
         "comes first (an export without replies meets it by solving); a ticket created by an "
         "agent or created solved has none" in notes
     )
+
+
+def test_a_report_at_an_earlier_instant_sees_the_tickets_as_they_stood_then() -> None:
+    # ServiceNow sets made_sla to false on the closing row (INC0000104: true until it was
+    # closed on 6 March); judged --at 1 March, the report compared csmcore's verdict of then
+    # with the export's last value, and counted the priority the ticket was given later.
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    t = _ticket("T1", mon, "normal")
+    t, _ = t.set_fields(mon, {"made_sla": True})
+    t, _ = t.set_priority(mon + timedelta(days=2), "urgent")
+    t, _ = t.set_fields(mon + timedelta(days=3), {"made_sla": False})
+    report = build_report(ReportInput(tickets=[t], book=BOOK, at=mon + timedelta(hours=1)))
+    made = report["sections"]["made_sla"]
+    assert (made["compared"], made["agree"]) == (1, 1)
+    assert made["table"] == {"theirs=true ours=true": 1}
+    assert report["sections"]["volume"]["by_priority"] == {"normal": 1}

@@ -26,6 +26,7 @@ the text and HTML outputs render the same mapping, so the three never disagree.
 
 from __future__ import annotations
 
+import operator
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -159,11 +160,16 @@ def build_report(data: ReportInput) -> dict[str, Any]:
     """The report mapping of ``data`` (see the module documentation).
 
     Tickets created after ``data.at`` did not exist at the instant judged: they are left out of
-    every section (the ``import`` section still accounts for every row read).
+    every section, and the others are taken as they stood then (:meth:`Ticket.as_of`: their
+    priority, fields such as ``made_sla``); the ``import`` section still accounts for every row
+    read.
     """
     read = data
-    existing = [t for t in data.tickets if t.created_at <= data.at]
-    if len(existing) != len(data.tickets):
+    existing = [t.as_of(data.at) for t in data.tickets if t.created_at <= data.at]
+    unchanged = len(existing) == len(data.tickets) and all(
+        map(operator.is_, existing, data.tickets)
+    )
+    if not unchanged:
         data = attrs.evolve(data, tickets=existing)
     sections = {
         name: dict(_SECTIONS[name].compute(read if name == "import" else data))
