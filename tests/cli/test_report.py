@@ -353,3 +353,19 @@ def test_a_report_at_an_earlier_instant_sees_the_tickets_as_they_stood_then() ->
     assert (made["compared"], made["agree"]) == (1, 1)
     assert made["table"] == {"theirs=true ours=true": 1}
     assert report["sections"]["volume"]["by_priority"] == {"normal": 1}
+
+
+def test_the_volume_line_counts_the_weeks_that_have_tickets() -> None:
+    # "203 weeks" read as the span of the Helpdesk log (208 weeks), but counted the weeks with
+    # a ticket; a single week read "1 weeks".
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    tickets = [_ticket("T1", mon), _ticket("T2", mon + timedelta(weeks=2))]
+    out = io.StringIO()
+    render_text(
+        build_report(ReportInput(tickets=tickets[:1], book=BOOK, at=mon)), Console(file=out)
+    )
+    assert "1 week with tickets, busiest starting 2025-01-06 (1 ticket)" in out.getvalue()
+    out = io.StringIO()
+    at = mon + timedelta(weeks=2)
+    render_text(build_report(ReportInput(tickets=tickets, book=BOOK, at=at)), Console(file=out))
+    assert "2 weeks with tickets, busiest starting 2025-01-06 (1 ticket)" in out.getvalue()
