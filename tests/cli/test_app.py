@@ -309,6 +309,24 @@ def test_backtest_judges_only_the_tickets_created_by_at(tmp_path: Path) -> None:
     assert "Achievement over 1 tickets at 2024-05-06T09:30:00+00:00" in " ".join(out.split())
 
 
+def test_the_instant_judged_is_shown_in_the_timezone_given(tmp_path: Path) -> None:
+    # The log's last event is 2024-05-08 09:00 wall-clock time in --timezone; the report and
+    # the backtest printed it as 07:00+00:00 under "dates in Europe/Rome".
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        '[[policies]]\nname = "s"\nposition = 1\ndefault = true\n'
+        '[[policies.targets]]\nmetric = "first_reply"\nwithin = "10m"\n'
+    )
+    log = str(_log(tmp_path))
+    common = ["--format", "helpdesk-log", "--timezone", "Europe/Rome"]
+    code, out, err = run("report", log, *common)
+    assert code == 0, err
+    assert "judged at 2024-05-08T09:00:00+02:00 (dates in Europe/Rome)" in " ".join(out.split())
+    code, out, err = run("backtest", log, *common, "--policy", str(policy))
+    assert code == 0, err
+    assert "Achievement over 2 tickets at 2024-05-08T09:00:00+02:00" in " ".join(out.split())
+
+
 def test_a_csv_cell_over_the_csv_modules_limit_exits_3_naming_file_and_line(
     tmp_path: Path,
 ) -> None:

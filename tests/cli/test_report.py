@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
+from csmcore.cli._text import render_text
 from csmcore.cli.policy_file import default_book, default_calendar
 from csmcore.cli.report import (
     SCHEMA,
@@ -22,6 +25,7 @@ from csmcore.errors import ValidationError
 from csmcore.sla import SlaState
 from csmcore.testing import strategies as cst
 from csmcore.tickets import Role, Status, Ticket
+from csmcore.tickets.importing import ImportReport
 
 UTC = timezone.utc
 BOOK = default_book(default_calendar("UTC"))
@@ -267,3 +271,101 @@ def test_a_fixed_offset_zone_is_accepted_as_everywhere_else() -> None:
     )
     assert report["sections"]["volume"]["by_week"] == {"2025-01-06": 1}
     assert report["timezone"] == "+05:30"
+
+
+def test_the_instant_judged_is_written_in_the_reports_zone() -> None:
+    # docs/report.md: instants are in the report's timezone. The header "judged at ... (dates
+    # in Europe/Rome)" printed the instant in UTC (12:20+00:00 for a last event logged at
+    # 13:20 in Rome), as did `judged_at` and the last key of the backlog over time.
+    mon = datetime(2025, 1, 6, 8, tzinfo=UTC)  # 09:00 in Rome
+    at = mon + timedelta(hours=4, minutes=20)  # 13:20 in Rome
+    report = build_report(
+        ReportInput(tickets=[_ticket("T1", mon)], book=BOOK, at=at, timezone="Europe/Rome")
+    )
+    assert report["at"] == "2025-01-06T13:20:00+01:00"
+    assert report["sections"]["conventions"]["judged_at"] == "2025-01-06T13:20:00+01:00"
+    assert list(report["sections"]["backlog"]["over_time"]) == ["2025-01-06T13:20:00+01:00"]
+
+
+def test_the_import_section_counts_unmapped_values_of_every_ticket_read() -> None:
+    # With --at before the export's end, the import section still accounts for every row
+    # read (its rows and tickets did), but its unmapped activities counted only the tickets
+    # created by --at: 'Assign seriousness' 2,831 of the Helpdesk log's 4,938.
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    tickets = []
+    for n, created in enumerate((mon, mon + timedelta(days=1))):
+        t, _ = _ticket(f"T{n}", created).set_fields(created, {"activity": "Assign seriousness"})
+        tickets.append(t)
+    report = build_report(
+        ReportInput(
+            tickets=tickets, book=BOOK, at=mon + timedelta(hours=1), import_report=ImportReport()
+        )
+    )
+    assert report["tickets"] == 1
+    assert report["sections"]["import"]["unmapped"] == {"activity": {"Assign seriousness": 2}}
+
+
+def test_the_top_breaches_show_the_whole_breach_instant_at_80_columns() -> None:
+    # A report piped to a file or a mail is 80 columns wide: the "breached at" cell was cut to
+    # "2025-01-06T10:00:00…", dropping the offset the instant is written with.
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    report = build_report(
+        ReportInput(
+            tickets=[_ticket("INC0000307", mon, "urgent")],
+            book=BOOK,
+            at=mon + timedelta(days=300),
+            timezone="Europe/Rome",
+        )
+    )
+    out = io.StringIO()
+    render_text(report, Console(file=out, width=80))
+    assert "2025-01-06T11:00:00+01:00" in out.getvalue()
+
+
+def test_the_conventions_say_what_ends_a_first_reply_target() -> None:
+    # The ServiceNow export has no replies: the KPI says "first reply: not yet" for all 150
+    # tickets while the first_reply target was achieved on 35 (by the solve) and absent on the
+    # 6 created already solved; the only convention printed was the KPI's definition.
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    solved, _ = _ticket("T1", mon).set_status(mon + timedelta(hours=1), Status.SOLVED)
+    report = build_report(ReportInput(tickets=[solved], book=BOOK, at=mon + timedelta(hours=2)))
+    assert report["sections"]["kpi"]["calendar"]["first_reply"]["count"] == 0
+    assert report["sections"]["sla"]["targets"]["first_reply"]["achieved"] == 1
+    notes = report["sections"]["conventions"]["notes"]
+    assert (
+        "a first_reply target ends at the first public agent reply or at the solve, whichever "
+        "comes first (an export without replies meets it by solving); a ticket created by an "
+        "agent or created solved has none" in notes
+    )
+
+
+def test_a_report_at_an_earlier_instant_sees_the_tickets_as_they_stood_then() -> None:
+    # ServiceNow sets made_sla to false on the closing row (INC0000104: true until it was
+    # closed on 6 March); judged --at 1 March, the report compared csmcore's verdict of then
+    # with the export's last value, and counted the priority the ticket was given later.
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    t = _ticket("T1", mon, "normal")
+    t, _ = t.set_fields(mon, {"made_sla": True})
+    t, _ = t.set_priority(mon + timedelta(days=2), "urgent")
+    t, _ = t.set_fields(mon + timedelta(days=3), {"made_sla": False})
+    report = build_report(ReportInput(tickets=[t], book=BOOK, at=mon + timedelta(hours=1)))
+    made = report["sections"]["made_sla"]
+    assert (made["compared"], made["agree"]) == (1, 1)
+    assert made["table"] == {"theirs=true ours=true": 1}
+    assert report["sections"]["volume"]["by_priority"] == {"normal": 1}
+
+
+def test_the_volume_line_counts_the_weeks_that_have_tickets() -> None:
+    # "203 weeks" read as the span of the Helpdesk log (208 weeks), but counted the weeks with
+    # a ticket; a single week read "1 weeks".
+    mon = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    tickets = [_ticket("T1", mon), _ticket("T2", mon + timedelta(weeks=2))]
+    out = io.StringIO()
+    render_text(
+        build_report(ReportInput(tickets=tickets[:1], book=BOOK, at=mon)), Console(file=out)
+    )
+    assert "1 week with tickets, busiest starting 2025-01-06 (1 ticket)" in out.getvalue()
+    out = io.StringIO()
+    at = mon + timedelta(weeks=2)
+    render_text(build_report(ReportInput(tickets=tickets, book=BOOK, at=at)), Console(file=out))
+    assert "2 weeks with tickets, busiest starting 2025-01-06 (1 ticket)" in out.getvalue()

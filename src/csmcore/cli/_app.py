@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
+from csmcore._time import resolve_zone
 from csmcore.calendars import BusinessCalendar
 from csmcore.cli import report as report_module
 from csmcore.cli._text import render_text
@@ -365,7 +366,8 @@ def backtest_command(
     from rich.table import Table
 
     table = Table(
-        title=f"Achievement over {result.tickets:,} tickets at {at.isoformat()}: policy in "
+        title=f"Achievement over {result.tickets:,} tickets at "
+        f"{at.astimezone(resolve_zone(zone)).isoformat()}: policy in "
         "force (now) and candidate"
     )
     for column in ("target", "now", "candidate", "breached now", "breached candidate"):

@@ -46,6 +46,10 @@ def duration_text(value: float | None, *, days: bool = True) -> str:
     return f"{sign}{minutes}m {secs:02d}s"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f} %"
 
@@ -96,7 +100,8 @@ def _volume(console: Console, s: Mapping[str, Any]) -> None:
     if weeks:
         busiest = max(weeks.items(), key=lambda kv: kv[1])
         console.print(
-            f"  {len(weeks)} weeks, busiest week starting {busiest[0]} ({busiest[1]:,} tickets)"
+            f"  {_count(len(weeks), 'week')} with tickets, busiest starting {busiest[0]} "
+            f"({_count(busiest[1], 'ticket')})"
         )
 
 
@@ -159,7 +164,8 @@ def _sla(console: Console, s: Mapping[str, Any]) -> None:
     if s["top_breaches"]:
         top = Table(title="Top breaches (most overdue)", title_justify="left")
         for column in ("ticket", "target", "breached at", "overdue (target's clock)"):
-            top.add_column(column)
+            # the instant whole, offset included: the other columns wrap first
+            top.add_column(column, no_wrap=column == "breached at")
         for b in s["top_breaches"]:
             top.add_row(
                 escape(b["ticket"]),

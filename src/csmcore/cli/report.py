@@ -26,6 +26,7 @@ the text and HTML outputs render the same mapping, so the three never disagree.
 
 from __future__ import annotations
 
+import operator
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -159,15 +160,24 @@ def build_report(data: ReportInput) -> dict[str, Any]:
     """The report mapping of ``data`` (see the module documentation).
 
     Tickets created after ``data.at`` did not exist at the instant judged: they are left out of
-    every section (the ``import`` section still accounts for every row read).
+    every section, and the others are taken as they stood then (:meth:`Ticket.as_of`: their
+    priority, fields such as ``made_sla``); the ``import`` section still accounts for every row
+    read.
     """
-    existing = [t for t in data.tickets if t.created_at <= data.at]
-    if len(existing) != len(data.tickets):
+    read = data
+    existing = [t.as_of(data.at) for t in data.tickets if t.created_at <= data.at]
+    unchanged = len(existing) == len(data.tickets) and all(
+        map(operator.is_, existing, data.tickets)
+    )
+    if not unchanged:
         data = attrs.evolve(data, tickets=existing)
-    sections = {name: dict(_SECTIONS[name].compute(data)) for name in report_sections()}
+    sections = {
+        name: dict(_SECTIONS[name].compute(read if name == "import" else data))
+        for name in report_sections()
+    }
     return {
         "schema": SCHEMA,
-        "at": data.at.isoformat(),
+        "at": data.at.astimezone(data.zone).isoformat(),
         "timezone": data.timezone,
         "source": data.source,
         "format": data.format,
@@ -425,7 +435,7 @@ def _days(data: ReportInput) -> list[datetime]:
     while (instant := datetime.combine(day, datetime.min.time(), tzinfo=zone)) < data.at:
         out.append(instant)
         day += timedelta(days=1)
-    out.append(data.at)
+    out.append(data.at.astimezone(zone))
     return out
 
 
@@ -549,7 +559,7 @@ def _conventions(data: ReportInput) -> Mapping[str, Any]:
         }
     )
     return {
-        "judged_at": data.at.isoformat(),
+        "judged_at": data.at.astimezone(data.zone).isoformat(),
         "judged_at_rule": "every ticket is judged as of this instant: the export's last event "
         "unless --at was given; a target still running is judged as it stands then (breached "
         "once past its due time, active before); tickets created after it are left out",
@@ -562,6 +572,9 @@ def _conventions(data: ReportInput) -> Mapping[str, Any]:
             "and a breach is final",
             "first reply = the first public agent comment (the second one on agent-created "
             "tickets); notes, bot replies and comments logged for the requester do not count",
+            "a first_reply target ends at the first public agent reply or at the solve, "
+            "whichever comes first (an export without replies meets it by solving); a ticket "
+            "created by an agent or created solved has none",
             "a metric whose events have not happened is counted as 'not yet', never as zero",
             "business times count only the open hours of the calendar above; calendar times "
             "count wall-clock time",
