@@ -7,6 +7,7 @@ types with hooks), and a Hypothesis property covers any JSON-like value.
 from __future__ import annotations
 
 import math
+import re
 import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -211,3 +212,25 @@ def test_deep_data_of_container_subclasses_still_ends_in_serialization_error() -
     for _ in range(5000):  # not seen by the depth walk; the boundary catches RecursionError
         value = Mapping(op="not", condition=value)
     refused(value, TYPES["condition.not"])
+
+
+def test_an_unknown_enum_value_names_the_values_accepted() -> None:
+    # a misspelt metric in a policy file said only "not a valid SlaMetric" (found by the
+    # support-lead review of the command line); the accepted values are listed now, for
+    # string enums (whose MRO finds str's hook before Enum's) as for plain ones
+    from csmcore.loyalty import Downgrade, Tier, TierPolicy
+    from csmcore.sla import SlaTarget
+
+    target = SlaTarget(metric="first_reply", within=timedelta(hours=1))
+    data = to_data(SlaPolicy(name="std", position=1, default=True, targets=[target]))
+    data["targets"][0]["metric"] = "first_repy"
+    with pytest.raises(SerializationError) as caught:
+        from_data(data, SlaPolicy)
+    assert "'first_repy' is not a SlaMetric; accepted: 'first_reply', 'next_reply'" in str(
+        caught.value
+    )
+    tiers = to_data(TierPolicy(tiers=[Tier(name="gold", threshold=1)]))
+    tiers["downgrade"] = "two_tiers"
+    accepted = ", ".join(repr(d.value) for d in Downgrade)
+    with pytest.raises(SerializationError, match=re.escape(f"accepted: {accepted}")):
+        from_data(tiers, TierPolicy)

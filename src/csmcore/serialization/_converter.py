@@ -6,6 +6,7 @@ converter, its hooks for the standard types, and ``to_data`` / ``from_data``.
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -176,7 +177,21 @@ def _short(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
+    """An enum member from its value; an unknown value is refused naming the values accepted
+    (cattrs' own message said only "not a valid SlaMetric")."""
+    try:
+        return cls(value)
+    except ValueError:
+        accepted = ", ".join(repr(member.value) for member in cls)
+        raise ValueError(f"{_short(value)} is not a {cls.__name__}; accepted: {accepted}") from None
+
+
 converter.register_structure_hook_factory(attrs.has, _structure_attrs_factory)
+# StrEnum too: its MRO puts str before Enum, and str's hook would be found first
+for _base in (enum.Enum, enum.StrEnum, enum.IntEnum):
+    converter.register_structure_hook(_base, _structure_enum)
+del _base
 converter.register_unstructure_hook(datetime, lambda v: v.isoformat())
 converter.register_structure_hook(datetime, _structure_datetime)
 converter.register_unstructure_hook(date, lambda v: v.isoformat())
