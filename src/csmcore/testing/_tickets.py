@@ -230,7 +230,8 @@ def _next_event(draw: st.DrawFn, ticket: Ticket, max_gap: timedelta) -> TicketEv
     gap = draw(st.integers(0, int(max_gap.total_seconds())))
     at = ticket.updated_at + timedelta(seconds=gap)
     status = ticket.status
-    kinds = ["priority", "assign", "tags", "fields"]
+    # a change of requester is accepted on any ticket that is not merged, closed included
+    kinds = ["priority", "assign", "tags", "fields", "requester"]
     if status is not Status.CLOSED:
         kinds += ["comment", "comment", "status", "merge"]
     if status in (Status.SOLVED, Status.CLOSED):
@@ -238,7 +239,10 @@ def _next_event(draw: st.DrawFn, ticket: Ticket, max_gap: timedelta) -> TicketEv
     kind = draw(st.sampled_from(kinds))
     actor = draw(st.none() | names())
     if kind == "priority":
-        return PriorityChanged(at=at, actor=actor, priority=draw(st.sampled_from(list(Priority))))
+        priority, priority_name = draw(priority_pairs())
+        return PriorityChanged(at=at, actor=actor, priority=priority, priority_name=priority_name)
+    if kind == "requester":
+        return RequesterChanged(at=at, actor=actor, requester=draw(names()))
     if kind == "assign":
         return Assigned(
             at=at, actor=actor, assignee=draw(st.none() | names()), group=draw(st.none() | names())
@@ -259,6 +263,9 @@ def _next_event(draw: st.DrawFn, ticket: Ticket, max_gap: timedelta) -> TicketEv
     if kind == "comment":
         return draw(_commented(st.just(at)))
     if kind == "status":
+        name = draw(st.none() | st.sampled_from(sorted(CUSTOM_STATUSES)))
+        if name is not None:  # a custom status name (none of them is a kind of NEW)
+            return StatusChanged(at=at, actor=actor, status=CUSTOM_STATUSES[name], status_name=name)
         choices = [s for s in Status if s is not Status.NEW or status is Status.NEW]
         return StatusChanged(at=at, actor=actor, status=draw(st.sampled_from(choices)))
     if kind == "merge":
