@@ -134,3 +134,18 @@ def test_every_returns_policy_is_drawn_on_reverse_entries() -> None:
             return entry.kind is EntryKind.REVERSE and entry.returns_policy is policy
 
         _found(cs.ledger_entries(), wanted)
+
+
+# --------------------------------------------------------------------------------------------
+# What the changelog names a tester can call
+# --------------------------------------------------------------------------------------------
+
+
+@FEW
+@given(cs.programs(), cs.tier_policies())
+def test_the_programs_and_tier_policies_strategies_the_changelog_names_exist(
+    program: Program, policy: TierPolicy
+) -> None:
+    assert isinstance(program, Program)
+    assert isinstance(policy, TierPolicy)
+    assert {"programs", "tier_policies"} <= set(cs.__all__)
