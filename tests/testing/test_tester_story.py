@@ -16,7 +16,7 @@ from csmcore.escalation import EscalationRule
 from csmcore.kpi import KpiAggregator
 from csmcore.loyalty import EntryKind, LedgerEntry, Program, ReturnsPolicy, TierPolicy
 from csmcore.serialization import from_data, from_document, to_data, to_document
-from csmcore.sla import SlaBook
+from csmcore.sla import SlaBook, SlaMetric
 from csmcore.testing import strategies as cs
 from csmcore.tickets import PriorityChanged, RequesterChanged, StatusChanged, Ticket
 
@@ -149,3 +149,21 @@ def test_the_programs_and_tier_policies_strategies_the_changelog_names_exist(
     assert isinstance(program, Program)
     assert isinstance(policy, TierPolicy)
     assert {"programs", "tier_policies"} <= set(cs.__all__)
+
+
+def _metric_keys() -> list[str]:
+    return [m.value for m in SlaMetric if m is not SlaMetric.CUSTOM]
+
+
+def test_escalation_triggers_aim_at_every_metric_and_at_custom_targets() -> None:
+    for key in _metric_keys():
+
+        def wanted(trigger: object, key: str = key) -> bool:
+            return getattr(trigger, "target", None) == key
+
+        _found(cs.escalation_triggers(), wanted)
+    # a custom target is keyed by its name, not by a metric
+    _found(
+        cs.escalation_triggers(),
+        lambda t: getattr(t, "target", None) not in (None, *_metric_keys()),
+    )
