@@ -13,7 +13,7 @@ from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from csmcore.escalation import EscalationRule
-from csmcore.kpi import KpiAggregator
+from csmcore.kpi import KpiAggregator, SatisfactionRated
 from csmcore.loyalty import EntryKind, LedgerEntry, Program, ReturnsPolicy, TierPolicy
 from csmcore.serialization import from_data, from_document, to_data, to_document
 from csmcore.sla import SlaBook, SlaMetric
@@ -166,4 +166,12 @@ def test_escalation_triggers_aim_at_every_metric_and_at_custom_targets() -> None
     _found(
         cs.escalation_triggers(),
         lambda t: getattr(t, "target", None) not in (None, *_metric_keys()),
+    )
+
+
+def test_ticket_histories_include_declared_event_types() -> None:
+    # csmcore.kpi declares SatisfactionRated (docs/tickets.md): a CSAT property needs it drawn
+    _found(
+        cs.tickets(max_events=8),
+        lambda t: any(isinstance(e, SatisfactionRated) for e in t.events),
     )

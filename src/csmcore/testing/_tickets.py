@@ -163,6 +163,22 @@ def _event_strategies(
     }
 
 
+_BUILT_IN = frozenset(
+    (
+        TicketCreated,
+        StatusChanged,
+        PriorityChanged,
+        Assigned,
+        Commented,
+        TagsChanged,
+        FieldsChanged,
+        Merged,
+        Reopened,
+        RequesterChanged,
+    )
+)
+"""The event types of :mod:`csmcore.tickets`, which :func:`next_events` draws itself."""
+
 _TAILORED: dict[type, Callable[[st.SearchStrategy[datetime]], st.SearchStrategy[Any]]] = {}
 
 
@@ -236,8 +252,18 @@ def _next_event(draw: st.DrawFn, ticket: Ticket, max_gap: timedelta) -> TicketEv
         kinds += ["comment", "comment", "status", "merge"]
     if status in (Status.SOLVED, Status.CLOSED):
         kinds.append("reopen")
+    declared = [cls for cls in event_types() if cls not in _BUILT_IN]
+    if declared:  # event types declared outside csmcore.tickets (SatisfactionRated, ...)
+        kinds.append("declared")
     kind = draw(st.sampled_from(kinds))
     actor = draw(st.none() | names())
+    if kind == "declared":
+        event = draw(ticket_events(types=declared, at=st.just(at)))
+        try:
+            ticket.apply(event)
+        except InvalidTransition:  # not valid for this ticket: a comment instead
+            return draw(_commented(st.just(at)))
+        return event
     if kind == "priority":
         priority, priority_name = draw(priority_pairs())
         return PriorityChanged(at=at, actor=actor, priority=priority, priority_name=priority_name)
@@ -278,7 +304,9 @@ def next_events(
     *, ticket: Ticket, max_gap: timedelta = timedelta(days=3)
 ) -> st.SearchStrategy[TicketEvent]:
     """An event that may follow ``ticket`` (valid for ``ticket.apply``), at most ``max_gap``
-    after its last update. ``ticket`` must not be merged.
+    after its last update: any of :mod:`csmcore.tickets`'s change events, or one of a type
+    declared elsewhere (see :func:`ticket_events`) when it is valid there. ``ticket`` must not
+    be merged.
 
     Draw it for a ticket drawn first: ``data.draw(next_events(ticket=ticket))``.
     """
