@@ -30,6 +30,7 @@ from csmcore.escalation import (
     action_class,
     actions,
 )
+from csmcore.sla import SlaMetric
 from csmcore.testing._basics import instants
 from csmcore.testing._loyalty import recovery_policies
 from csmcore.tickets import Priority, Status
@@ -47,7 +48,11 @@ __all__ = [
     "ticket_plans",
 ]
 
-_TARGETS = st.sampled_from(["first_reply", "next_reply", "total_resolution", "agent_work"])
+# Every built-in metric's key, and custom targets' keys (their names): a trigger may aim at any.
+_TARGETS = st.one_of(
+    st.sampled_from([m.value for m in SlaMetric if m is not SlaMetric.CUSTOM]),
+    st.sampled_from(["vip callback", "Rückruf", "on-site visit"]),
+)
 
 
 def _clock() -> st.SearchStrategy[dict[str, Any]]:

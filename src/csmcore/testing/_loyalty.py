@@ -18,7 +18,14 @@ from csmcore import loyalty as lp
 from csmcore.loyalty import EntryKind, LedgerEntry, LotDraw, ReturnsPolicy, entry_id_of
 from csmcore.testing._basics import instants, names
 
-__all__ = ["PROGRAM_STRATEGIES", "ledger_entries", "lot_draws", "recovery_policies"]
+__all__ = [
+    "PROGRAM_STRATEGIES",
+    "ledger_entries",
+    "lot_draws",
+    "programs",
+    "recovery_policies",
+    "tier_policies",
+]
 
 
 def lot_draws() -> st.SearchStrategy[LotDraw]:
@@ -225,6 +232,18 @@ def _programs(draw: st.DrawFn) -> lp.Program:
     )
 
 
+def programs() -> st.SearchStrategy[lp.Program]:
+    """Loyalty programs: one to three spend or event rules, multipliers naming them (and the
+    tiers), caps, a pending policy, an expiry, optional tiers and a returns policy."""
+    return _programs()
+
+
+def tier_policies() -> st.SearchStrategy[lp.TierPolicy]:
+    """Tier policies: one to four tiers (distinct names and thresholds), qualification and
+    review periods, validity, downgrade, grace and ``non_qualifying`` entry reasons."""
+    return _tier_policies()
+
+
 def _purchase_lines() -> st.SearchStrategy[lp.PurchaseLine]:
     return st.builds(lp.PurchaseLine, amount=_money(), category=st.none() | _program_names())
 
@@ -352,8 +371,8 @@ PROGRAM_STRATEGIES: tuple[tuple[type, Callable[[], st.SearchStrategy[Any]]], ...
     (lp.RollingExpiry, _rolling),
     (lp.EndOfPeriodExpiry, _end_of_period),
     (lp.Tier, _tiers),
-    (lp.TierPolicy, _tier_policies),
-    (lp.Program, _programs),
+    (lp.TierPolicy, tier_policies),
+    (lp.Program, programs),
     (lp.PurchaseLine, _purchase_lines),
     (lp.Purchase, _purchases),
     (lp.LoyaltyEvent, _loyalty_events),

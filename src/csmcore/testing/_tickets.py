@@ -163,6 +163,22 @@ def _event_strategies(
     }
 
 
+_BUILT_IN = frozenset(
+    (
+        TicketCreated,
+        StatusChanged,
+        PriorityChanged,
+        Assigned,
+        Commented,
+        TagsChanged,
+        FieldsChanged,
+        Merged,
+        Reopened,
+        RequesterChanged,
+    )
+)
+"""The event types of :mod:`csmcore.tickets`, which :func:`next_events` draws itself."""
+
 _TAILORED: dict[type, Callable[[st.SearchStrategy[datetime]], st.SearchStrategy[Any]]] = {}
 
 
@@ -230,15 +246,29 @@ def _next_event(draw: st.DrawFn, ticket: Ticket, max_gap: timedelta) -> TicketEv
     gap = draw(st.integers(0, int(max_gap.total_seconds())))
     at = ticket.updated_at + timedelta(seconds=gap)
     status = ticket.status
-    kinds = ["priority", "assign", "tags", "fields"]
+    # a change of requester is accepted on any ticket that is not merged, closed included
+    kinds = ["priority", "assign", "tags", "fields", "requester"]
     if status is not Status.CLOSED:
         kinds += ["comment", "comment", "status", "merge"]
     if status in (Status.SOLVED, Status.CLOSED):
         kinds.append("reopen")
+    declared = [cls for cls in event_types() if cls not in _BUILT_IN]
+    if declared:  # event types declared outside csmcore.tickets (SatisfactionRated, ...)
+        kinds.append("declared")
     kind = draw(st.sampled_from(kinds))
     actor = draw(st.none() | names())
+    if kind == "declared":
+        event = draw(ticket_events(types=declared, at=st.just(at)))
+        try:
+            ticket.apply(event)
+        except InvalidTransition:  # not valid for this ticket: a comment instead
+            return draw(_commented(st.just(at)))
+        return event
     if kind == "priority":
-        return PriorityChanged(at=at, actor=actor, priority=draw(st.sampled_from(list(Priority))))
+        priority, priority_name = draw(priority_pairs())
+        return PriorityChanged(at=at, actor=actor, priority=priority, priority_name=priority_name)
+    if kind == "requester":
+        return RequesterChanged(at=at, actor=actor, requester=draw(names()))
     if kind == "assign":
         return Assigned(
             at=at, actor=actor, assignee=draw(st.none() | names()), group=draw(st.none() | names())
@@ -259,6 +289,9 @@ def _next_event(draw: st.DrawFn, ticket: Ticket, max_gap: timedelta) -> TicketEv
     if kind == "comment":
         return draw(_commented(st.just(at)))
     if kind == "status":
+        name = draw(st.none() | st.sampled_from(sorted(CUSTOM_STATUSES)))
+        if name is not None:  # a custom status name (none of them is a kind of NEW)
+            return StatusChanged(at=at, actor=actor, status=CUSTOM_STATUSES[name], status_name=name)
         choices = [s for s in Status if s is not Status.NEW or status is Status.NEW]
         return StatusChanged(at=at, actor=actor, status=draw(st.sampled_from(choices)))
     if kind == "merge":
@@ -271,7 +304,9 @@ def next_events(
     *, ticket: Ticket, max_gap: timedelta = timedelta(days=3)
 ) -> st.SearchStrategy[TicketEvent]:
     """An event that may follow ``ticket`` (valid for ``ticket.apply``), at most ``max_gap``
-    after its last update. ``ticket`` must not be merged.
+    after its last update: any of :mod:`csmcore.tickets`'s change events, or one of a type
+    declared elsewhere (see :func:`ticket_events`) when it is valid there. ``ticket`` must not
+    be merged.
 
     Draw it for a ticket drawn first: ``data.draw(next_events(ticket=ticket))``.
     """

@@ -84,7 +84,9 @@ from csmcore.testing._loyalty import (
     PROGRAM_STRATEGIES,
     ledger_entries,
     lot_draws,
+    programs,
     recovery_policies,
+    tier_policies,
 )
 from csmcore.testing._tickets import (
     _PARTS,
@@ -126,6 +128,7 @@ __all__ = [
     "outbox_messages",
     "points_grant_requests",
     "priority_maps",
+    "programs",
     "recovery_policies",
     "register_event_strategy",
     "register_strategy",
@@ -143,6 +146,7 @@ __all__ = [
     "ticket_ids",
     "ticket_plans",
     "tickets",
+    "tier_policies",
     "transitions",
 ]
 
