@@ -44,6 +44,7 @@ from csmcore.tickets import (
     TicketEventBase,
     event_types,
 )
+from csmcore.tickets._events import BUILT_IN_EVENTS
 
 __all__ = [
     "next_events",
@@ -163,20 +164,7 @@ def _event_strategies(
     }
 
 
-_BUILT_IN = frozenset(
-    (
-        TicketCreated,
-        StatusChanged,
-        PriorityChanged,
-        Assigned,
-        Commented,
-        TagsChanged,
-        FieldsChanged,
-        Merged,
-        Reopened,
-        RequesterChanged,
-    )
-)
+_BUILT_IN = frozenset(BUILT_IN_EVENTS)
 """The event types of :mod:`csmcore.tickets`, which :func:`next_events` draws itself."""
 
 _TAILORED: dict[type, Callable[[st.SearchStrategy[datetime]], st.SearchStrategy[Any]]] = {}
