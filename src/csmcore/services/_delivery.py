@@ -11,7 +11,7 @@ Delivery is at least once: a host drops duplicates by the message's idempotency 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -283,25 +283,14 @@ class Dispatcher:
             "held": [],
             "lost": [],
         }
-        seen: set[str] = set()
         attempted = 0
-        while limit is None or attempted < limit:
-            # Held messages stay due; asking past them pages through the rest.
-            requested = len(seen) + self._batch_size
-            batch = self._outbox.due(self._now(), limit=requested)
-            fresh = [m for m in batch if m.key not in seen]
-            if not fresh:
+        for message in self._pending(self._now):
+            if limit is not None and attempted >= limit:
                 break
-            for message in fresh:
-                if limit is not None and attempted >= limit:
-                    break
-                seen.add(message.key)
-                outcome = self._attempt(message)
-                out[outcome].append(message.key)
-                if outcome != "held":
-                    attempted += 1
-            if len(batch) < requested:
-                break  # that was every message due: nothing more to page through
+            outcome = self._attempt(message)
+            out[outcome].append(message.key)
+            if outcome != "held":
+                attempted += 1
         return DispatchRun(**{name: tuple(keys) for name, keys in out.items()})
 
     def next_due(self) -> datetime | None:
@@ -317,29 +306,36 @@ class Dispatcher:
         """
         now = self._now()
         best: datetime | None = None
+        for message in self._pending(lambda: _LAST_INSTANT):
+            if best is not None and message.next_attempt_at >= best:
+                break  # ordered by next_attempt_at: none after can come earlier
+            at = max(message.next_attempt_at, message.request.not_before, now)
+            if message.request.business_hours:
+                try:
+                    calendar = self._calendar(message.request.calendar)
+                except Exception:  # attempted (and dead-lettered) when due, at ``at``
+                    calendar = None
+                at = self._hold(calendar, at, unopened=_HORIZON)
+            if best is None or at < best:
+                best = at
+            if best == now:
+                break
+        return best
+
+    def _pending(self, at: Callable[[], datetime]) -> Iterator[OutboxMessage]:
+        """The PENDING messages due by ``at()`` (read again for each page), oldest
+        ``next_attempt_at`` first, each once. Held messages stay due, so each page asks for
+        one batch more than those already given: they do not hide the messages after them."""
         seen: set[str] = set()
         while True:
             requested = len(seen) + self._batch_size
-            batch = self._outbox.due(_LAST_INSTANT, limit=requested)
+            batch = self._outbox.due(at(), limit=requested)
             for message in batch:
-                if message.key in seen:
-                    continue
-                seen.add(message.key)
-                if best is not None and message.next_attempt_at >= best:
-                    return best  # ordered by next_attempt_at: none after can come earlier
-                at = max(message.next_attempt_at, message.request.not_before, now)
-                if message.request.business_hours:
-                    try:
-                        calendar = self._calendar(message.request.calendar)
-                    except Exception:  # attempted (and dead-lettered) when due, at ``at``
-                        calendar = None
-                    at = self._hold(calendar, at, unopened=_HORIZON)
-                if best is None or at < best:
-                    best = at
-                if best == now:
-                    return best
+                if message.key not in seen:
+                    seen.add(message.key)
+                    yield message
             if len(batch) < requested:
-                return best
+                return  # that was every message due: nothing more to page through
 
     def attempt(self, key: str) -> str:
         """Attempt the message ``key`` now if it is due: the outcome, one of ``"delivered"``,
