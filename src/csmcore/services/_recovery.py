@@ -75,10 +75,8 @@ def compensate(
 
 
 def _requester_at(ticket: Ticket, at: datetime) -> str:
-    """Who was ``ticket``'s requester at ``at`` (its current one when it never changed)."""
-    if len(ticket.requesters) == 1 or at >= ticket.updated_at:
-        return ticket.requester
-    return ticket.as_of(at).requester
+    """Who was ``ticket``'s requester at ``at``."""
+    return ticket.requester if at >= ticket.updated_at else ticket.as_of(at).requester
 
 
 def _earning(grant: RecoveryGrant, policy: RecoveryPolicy, at: datetime) -> dict[str, Any]:
