@@ -207,3 +207,25 @@ def test_a_retry_of_a_return_stored_before_matches_any_policy(old_store: Store) 
             "bob#1", at=stored.at, key="return-9", points=30
         )
         assert again == stored
+
+
+def test_verify_summary_names_only_the_forbidden_part_of_a_mixed_negative_balance() -> None:
+    # ann: two purchases of 100 and 50, 150 redeemed, both returned under UNLIMITED: 150
+    # negative. One return is forged to claim WITHIN_BALANCE: its 50 are forbidden, the
+    # other 100 were allowed, so the summary must not blame the whole balance on the policy.
+    led = Ledger(open_store("memory://"), returns=UNLIMITED)
+    first = led.earn("ann", 100, at=at(1), key="o1")
+    second = led.earn("ann", 50, at=at(1), key="o2")
+    led.redeem("ann", 150, at=at(1), key="s1")
+    led.reverse(first.entry_id, at=at(2), key="ret1")
+    led.reverse(second.entry_id, at=at(3), key="ret2")
+    entries = list(led.entries("ann"))
+    assert led.balance("ann").negative == 150
+    forged = [*entries[:-1], attrs.evolve(entries[-1], returns_policy=WITHIN)]
+    problems = verify_entries("ann", forged, allow_negative=True).problems
+    assert problems == (
+        "entry 5 ('ann#5', reverse) leaves 50 points negative; it was written under "
+        "ReturnsPolicy.WITHIN_BALANCE, which forbids it",
+        "the negative balance is 150; returns whose policy forbids it left 50 of the 150 "
+        "points that went negative",
+    )

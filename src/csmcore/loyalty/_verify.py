@@ -93,7 +93,7 @@ def verify_entries(
     recorded: dict[str, int] = {}
     keys: set[str] = set()
     negative = settled = created = given_back = left = shortfalls = 0
-    forbidden = False  # a return left points negative where its policy forbids it
+    forbidden = 0  # points returns left negative where their policy forbids it
     redeemed = refunds = lifetime = 0
     last = -(2**62)
 
@@ -212,7 +212,7 @@ def verify_entries(
                 policy = entry.returns_policy
                 allowed = allow_negative if policy is None else policy is _UNLIMITED
                 if short and not allowed:
-                    forbidden = True
+                    forbidden += short
                     problems.append(
                         f"{where} leaves {short} points negative; "
                         + (
@@ -278,7 +278,12 @@ def verify_entries(
     if shortfalls != negative + settled:
         problems.append("conservation: the negative balance does not match returns and payments")
     if negative and forbidden:
-        problems.append(f"the negative balance is {negative}; the policy forbids it")
+        problems.append(
+            f"the negative balance is {negative}; the policy forbids it"
+            if forbidden == shortfalls
+            else f"the negative balance is {negative}; returns whose policy forbids it left "
+            f"{forbidden} of the {shortfalls} points that went negative"
+        )
     balance: Balance | None = None
     if entries:
         t = last
