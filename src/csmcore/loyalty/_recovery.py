@@ -81,9 +81,12 @@ class RecoveryPolicy:
 
     ``points`` per breached cycle of any target, unless ``per_target`` gives the points of a
     target key (``SlaStatus.target``: the target's name or its metric value; 0 leaves that
-    target out). ``cap`` limits what one member receives per calendar ``period`` (in
-    ``timezone``) for breaches; None: no cap. ``reason`` is written on the ledger entries
-    (what the cap counts), ``expiry`` applies to the points granted.
+    target out). The keys are not checked against a book here (a policy knows none): the
+    escalation engine refuses a key no target of its book has in a ``GrantPoints`` policy;
+    :func:`csmcore.services.compensate` does not. ``cap`` limits what one member receives
+    per calendar ``period`` (in ``timezone``) for breaches; None: no cap. ``reason`` is
+    written on the ledger entries (what the cap counts), ``expiry`` applies to the points
+    granted.
     """
 
     points: int = attrs.field(converter=_policy_points)

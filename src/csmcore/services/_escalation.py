@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from csmcore._time import require_aware
-from csmcore.conditions import Condition, Eq, In, Not
+from csmcore.conditions import Condition, Eq, In, Not, walk
 from csmcore.errors import (
     ConcurrencyError,
     CsmError,
@@ -37,8 +37,10 @@ from csmcore.errors import (
     ValidationError,
 )
 from csmcore.escalation import (
+    SLA_PREFIX,
     EscalationRule,
     FiringKey,
+    GrantPoints,
     NotificationRequest,
     PlannedFiring,
     PlanState,
@@ -155,20 +157,75 @@ class _Taken(Exception):
 _NOT_CLOSED = Not(In("status", [Status.CLOSED]))
 
 
-def _check_targets(rules: tuple[EscalationRule, ...], book: SlaBook) -> None:
-    """Refuse a trigger on a target key no policy of ``book`` has: its level would never fire
-    (a rule is written without its book, so only the engine, given both, can tell)."""
+_Named = tuple[str, str, str, str, str]
+"""Where a rule names a target key (``levels[1]``), how (``target 'x'``), the argument that
+names it (``target``, ``per_target``), the key, and what a key no policy of the book has would
+do."""
+
+
+_NO_TARGET_FIELDS: Final = frozenset({f"{SLA_PREFIX}any_breached", f"{SLA_PREFIX}max_percent"})
+
+
+def _condition_keys(condition: Condition | None, place: str) -> Iterator[_Named]:
+    """The target keys the SLA fields of ``condition`` read (``sla.<target>.<attribute>``)."""
+    if condition is None:
+        return
+    for node in walk(condition):
+        field = getattr(node, "field", None)
+        if (
+            isinstance(field, str)
+            and field.startswith(SLA_PREFIX)
+            and field not in _NO_TARGET_FIELDS
+        ):
+            key = field[len(SLA_PREFIX) :].rpartition(".")[0]
+            named = f"field {field!r} reads target {key!r}, which"
+            yield place, named, "target", key, "it always reads None"
+
+
+def _target_keys(rule: EscalationRule) -> Iterator[_Named]:
+    """What ``rule`` names as target keys of the book: the SLA fields its condition and its
+    held triggers' conditions read (``sla.<target>.percent``...), each trigger's ``target``,
+    the ``per_target`` keys of each :class:`~csmcore.escalation.GrantPoints` action's policy
+    (no other built-in action names a target key)."""
+    yield from _condition_keys(rule.condition, "condition")
+    for number, level in enumerate(rule.levels):
+        trigger = level.trigger
+        target = getattr(trigger, "target", None)
+        if isinstance(target, str):
+            never = "the level would never fire"
+            yield f"levels[{number}]", f"target {target!r}", "target", target, never
+        yield from _condition_keys(
+            getattr(trigger, "condition", None), f"levels[{number}] condition"
+        )
+        for index, act in enumerate(level.actions):
+            if isinstance(act, GrantPoints):
+                for key in act.policy.per_target:
+                    yield (
+                        f"levels[{number}] actions[{index}] (GrantPoints)",
+                        f"per_target key {key!r}",
+                        "per_target",
+                        key,
+                        "its points would never apply (a breach earns the policy's "
+                        f"points={act.policy.points} instead)",
+                    )
+
+
+def _check_targets(rules: Iterable[tuple[str, EscalationRule, str]], book: SlaBook) -> None:
+    """Refuse a target key no policy of ``book`` has, where a rule names one (a trigger's
+    ``target``, a ``GrantPoints`` policy's ``per_target`` key, a condition's
+    ``sla.<target>.<attribute>`` field): its level would never fire, its points never apply,
+    the field always read None (a rule is written without its book, so only the engine,
+    given both, can tell). ``rules`` are (where the rule is and its name, the rule, how to fix
+    it)."""
     keys = {target.key for policy in book.policies for target in policy.targets}
-    for index, rule in enumerate(rules):
-        for number, level in enumerate(rule.levels):
-            target = getattr(level.trigger, "target", None)
-            if isinstance(target, str) and target not in keys:
+    for where, rule, fix in rules:
+        for place, named, argument, key, effect in _target_keys(rule):
+            if key not in keys:
                 raise ValidationError(
-                    f"rules[{index}] ({rule.name!r}) levels[{number}]: target {target!r} is no "
-                    "target of the book, so the level would never fire; the book's targets: "
-                    f"{', '.join(sorted(keys)) or '(none)'}",
-                    field="target",
-                    value=target,
+                    f"{where} {place}: {named} is no target of the book, so {effect}; the "
+                    f"book's targets: {', '.join(sorted(keys)) or '(none)'}{fix}",
+                    field=argument,
+                    value=key,
                 )
 
 
@@ -194,9 +251,20 @@ class EscalationEngine:
     write to a member's ledger can change when their tickets' rules fire: call
     :meth:`member_changed` after it. Without ``loyalty`` member fields read None.
 
-    Raises ValidationError for a rule (given in ``rules``) whose trigger names a target key
-    no policy of ``book`` has, naming the rule, level and key; rules read from the store are
-    not checked.
+    Raises ValidationError for a rule (given in ``rules``) that names a target key no policy
+    of ``book`` has: a trigger's ``target`` (the level would never fire), a ``per_target``
+    key of a :class:`~csmcore.escalation.GrantPoints` action's policy (its points would never
+    apply), an ``sla.<target>.<attribute>`` field of the rule's condition or of a
+    :class:`~csmcore.escalation.ConditionHeld` condition (it would always read None), naming
+    the rule, level, action or condition and key and the book's targets. Rules read from
+    the store are checked the same way by :meth:`rules`, when it reads a new set of stored
+    versions (it is not called here: rules may be stored after the engine is built): the
+    calls that read the rules (:meth:`run`, :meth:`dry_run`, :meth:`plan_all`,
+    :meth:`ticket_changed`, :meth:`member_changed`) raise the ValidationError, naming the
+    stored key and version, before any unit of work writes, until a corrected version is
+    stored (``store.rules.put(key, rule, expected_version=...)``). One bad stored rule so
+    stops every rule of the engine, loudly, rather than one level silently.
+    :meth:`next_due` reads the plans, not the rules: it does not raise.
 
     The engine remembers, for up to ``remember`` tickets (0: none), where the planner's walk
     over each stopped (a :class:`~csmcore.escalation.PlanState`, about 430 bytes), once
@@ -281,7 +349,10 @@ class EscalationEngine:
         self._firings = role_of(store, "firings")
         role_of(store, "outbox")
         self._rules: tuple[EscalationRule, ...] | None = None
-        self._read: tuple[list[tuple[str, int]], tuple[EscalationRule, ...]] | None = None
+        # the stored versions last read, and their rules or why the book refuses them
+        self._read: (
+            tuple[list[tuple[str, int]], tuple[EscalationRule, ...] | ValidationError] | None
+        ) = None
         if rules is not None:
             self._rules = tuple(rules)
             for index, rule in enumerate(self._rules):
@@ -290,7 +361,10 @@ class EscalationEngine:
                         f"rules[{index}]={rule!r} is a {type(rule).__name__}; expected an "
                         "EscalationRule"
                     )
-            _check_targets(self._rules, book)
+            _check_targets(
+                ((f"rules[{i}] ({rule.name!r})", rule, "") for i, rule in enumerate(self._rules)),
+                book,
+            )
         self._batch_size = batch_size
         self._max_retries = max_retries
         self._on_applied = on_applied
@@ -299,7 +373,13 @@ class EscalationEngine:
 
     def rules(self) -> tuple[EscalationRule, ...]:
         """The rules the engine runs: those given, or the latest version of each rule in the
-        store's ``rules`` role, by key (values of other types there are left out)."""
+        store's ``rules`` role, by key (values of other types there are left out).
+
+        Stored rules are checked against the book as given rules are, once per new set of
+        stored versions: raises ValidationError for a stored rule naming a target key no
+        policy of the book has (a trigger's target, a ``GrantPoints`` policy's ``per_target``
+        key, a condition's ``sla.<target>.*`` field), naming the stored key and version, the
+        level and the key, until a corrected version is stored."""
         if self._rules is not None:
             return self._rules
         found = []
@@ -311,12 +391,32 @@ class EscalationEngine:
                 found.append(stored.value)
                 versions.append((key, stored.version))
         # The same stored versions give the same rule objects as last time, so what the
-        # engine remembers of each ticket's walk (kept per rule set) still applies.
+        # engine remembers of each ticket's walk (kept per rule set) still applies; and the
+        # same verdict of the check against the book.
         last = self._read
-        if last is not None and last[0] == versions:
-            return last[1]
-        self._read = (versions, tuple(found))
-        return self._read[1]
+        if last is None or last[0] != versions:
+            rules = tuple(found)
+            try:
+                _check_targets(
+                    (
+                        (
+                            f"stored rule {key!r} (version {version}, named {rule.name!r})",
+                            rule,
+                            f"; store a corrected version: store.rules.put({key!r}, <the rule "
+                            f"corrected>, expected_version={version})",
+                        )
+                        for (key, version), rule in zip(versions, rules, strict=True)
+                    ),
+                    self._book,
+                )
+            except ValidationError as err:
+                last = self._read = (versions, err)
+            else:
+                last = self._read = (versions, rules)
+        checked = last[1]
+        if isinstance(checked, ValidationError):  # a new error each time: no traceback grows
+            raise ValidationError(*checked.args, field=checked.field, value=checked.value)
+        return checked
 
     # --- scheduling --------------------------------------------------------------------------
 
@@ -341,15 +441,25 @@ class EscalationEngine:
         Tickets of which the member was a requester before a change of requester are not
         found (the store finds tickets by their current requester): after an entry dated back
         to when the member asked such a ticket, plan it with :meth:`ticket_changed`."""
-        if not self._loyalty or not self._reads_member(self.rules()):
+        if not self._loyalty:
             return 0
-        return self.plan_all(Eq("requester", member_id) & _NOT_CLOSED)
+        return self._member_changed(member_id, self.rules())
+
+    def _member_changed(self, member_id: str, rules: tuple[EscalationRule, ...]) -> int:
+        """:meth:`member_changed` with ``rules`` (a run's own, read as it started)."""
+        if not self._loyalty or not self._reads_member(rules):
+            return 0
+        return self._plan_all(Eq("requester", member_id) & _NOT_CLOSED, 500, rules)
 
     def plan_all(self, condition: Condition | None = None, *, batch_size: int = 500) -> int:
         """Plan every ticket matching ``condition`` (default: every ticket not closed) and
         return how many were planned: for a store whose tickets the engine never saw, or
         after the rules changed."""
-        rules = self.rules()
+        return self._plan_all(condition, batch_size, self.rules())
+
+    def _plan_all(
+        self, condition: Condition | None, batch_size: int, rules: tuple[EscalationRule, ...]
+    ) -> int:
         count = 0
         for batch in self._store.tickets.stream(condition or _NOT_CLOSED, batch_size=batch_size):
             states: dict[str, PlanState | None] = {}
@@ -478,8 +588,12 @@ class EscalationEngine:
         ticket). Any other exception (a bug in an action, the backend failing:
         StorageError) stops the run, as before.
 
+        The rules are read once, as the run starts (:meth:`rules`), and kept to its end: a
+        rule stored meanwhile applies from the next run.
+
         Raises NaiveDatetimeError for a naive ``now``, ConcurrencyError when a ticket kept
-        conflicting ``max_retries`` times.
+        conflicting ``max_retries`` times, ValidationError (before anything is written) when a
+        rule read from the store names a target key the book lacks (see :meth:`rules`).
         """
         require_aware(now, "now")
         rules = self.rules()
@@ -619,7 +733,7 @@ class EscalationEngine:
                 states[ticket_id] = run.state  # None: forget an older one
         self._keep(states)  # committed: the next run goes on from here
         for member_id in sorted(granted):  # their other tickets read the member as written
-            self.member_changed(member_id)
+            self._member_changed(member_id, rules)  # the run's rules, not a newer read
         return applied
 
     def _apply(

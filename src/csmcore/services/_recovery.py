@@ -53,6 +53,11 @@ def compensate(
     finds them (the ledger's per-member version check), in the order the cycles breached: a
     concurrent grant to the same member (another ``compensate``, the escalation engine's
     ``GrantPoints``) is counted against the cap and its keys are not granted again.
+
+    ``policy.per_target`` keys are target keys of the SLA book (``SlaStatus.target``: a
+    target's name, or its metric value). ``compensate`` has no book, so a key no target has
+    is not refused here: it is never used, and the target it meant earns ``policy.points``
+    (the escalation engine refuses such a key in a ``GrantPoints`` policy, against its book).
     """
     if not isinstance(ticket, Ticket):
         raise invalid_type("ticket", ticket, "a Ticket")
