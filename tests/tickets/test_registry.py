@@ -252,3 +252,24 @@ def test_a_fold_cannot_leave_a_state_of_the_wrong_kind() -> None:
     ):
         with pytest.raises((InvalidType, ValidationError), match=re.escape(message)):
             state.replace(**changes)
+
+
+def test_an_event_type_whose_declaration_was_withdrawn_gets_no_strategy() -> None:
+    # A test (or a doctest) may declare an event type and withdraw the declaration afterwards;
+    # its tag stays in the serialization registry. Registering the strategies (as importing
+    # csmcore.testing.strategies does, in whatever order tests run) must not ask for one for
+    # it: that raised InvalidArgument when the strategies were first imported after such a test.
+    from csmcore.tickets import _declare
+
+    @attrs.frozen(kw_only=True)
+    class Withdrawn(TicketEventBase):
+        note: str
+
+    cls = event_type("test.registry.withdrawn")(Withdrawn)
+    assert cls in _registered_types()
+    _declare._SPECS.pop(cls)
+    _declare._ENCODE.pop(cls, None)
+    _declare._BY_NAME.pop("test.registry.withdrawn")
+    assert cls not in event_types()
+    assert cls not in _registered_types()
+    cs.register_types()  # raised InvalidArgument: no strategy for Withdrawn
