@@ -106,8 +106,9 @@ BATCH = 10
 
 
 def night_of_held(store: Store) -> list[str]:
-    """HELD messages held to business hours (due, but the calendar is closed), then three
-    plain ones due after them; the plain keys."""
+    """HELD messages held to business hours (due, but the calendar is closed) and three plain
+    ones, all due at the same instant (ties, as when a calendar's next open time is the
+    not_before of many), the plain ones last by key; the plain keys."""
     held = [
         OutboxMessage.new(
             request(f"held/{n:04d}", business_hours=True, not_before=SATURDAY_NIGHT),
