@@ -501,3 +501,37 @@ def test_the_outbox_of_an_ended_unit_of_work_is_checked() -> None:
             Outbox().test_outbox_of_an_ended_unit_of_work_refuses(store)
     finally:
         store.close()
+
+
+class CursorSkipsTies(MemoryStore):
+    """The outbox's ``due_after`` starts after the cursor's instant: the messages due at the
+    same instant as the cursor, with a later key, are never read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        real = self.outbox.due_after
+
+        def due_after(at: Any, *, after: Any, limit: int = 100) -> Any:
+            return real(at, after=(after[0], "\U0010fffd"), limit=limit)
+
+        setattr(self.outbox, "due_after", due_after)  # noqa: B010
+
+
+@pytest.mark.parametrize(
+    "check", ["test_due_after_pages_in_the_order_of_due", "test_due_after_starts_after_any_cursor"]
+)
+def test_an_outbox_cursor_that_skips_ties_is_caught(check: str) -> None:
+    class Outbox(OutboxTests):
+        pass
+
+    store: MemoryStore = CursorSkipsTies()
+    try:
+        with pytest.raises(AssertionError):
+            getattr(Outbox(), check)(store)
+    finally:
+        store.close()
+    store = MemoryStore()
+    try:
+        getattr(Outbox(), check)(store)
+    finally:
+        store.close()

@@ -20,10 +20,16 @@ import attrs
 from csmcore._time import MAX_INSTANT, require_aware
 from csmcore.calendars import BusinessCalendar
 from csmcore.clock import Clock
-from csmcore.errors import CsmError, NoBusinessTimeError, ValidationError
+from csmcore.errors import CsmError, NoBusinessTimeError, StorageError, ValidationError
 from csmcore.escalation import NotificationRequest
 from csmcore.sla import SlaBook
-from csmcore.storage import OutboxMessage, OutboxRepository, OutboxState, role_of
+from csmcore.storage import (
+    OutboxMessage,
+    OutboxPaging,
+    OutboxRepository,
+    OutboxState,
+    role_of,
+)
 
 __all__ = [
     "Backoff",
@@ -223,6 +229,10 @@ class Dispatcher:
         self._outbox: OutboxRepository = (
             store if isinstance(store, OutboxRepository) else role_of(store, "outbox")
         )
+        # a cursor through the due messages, when the role offers one (optional)
+        self._paging: OutboxPaging | None = (
+            self._outbox if isinstance(self._outbox, OutboxPaging) else None
+        )
         if isinstance(notifiers, Mapping):
             for channel, notifier in notifiers.items():
                 _check_notifier(notifier, f"notifiers[{channel!r}]")
@@ -324,18 +334,39 @@ class Dispatcher:
 
     def _pending(self, at: Callable[[], datetime]) -> Iterator[OutboxMessage]:
         """The PENDING messages due by ``at()`` (read again for each page), oldest
-        ``next_attempt_at`` first, each once. Held messages stay due, so each page asks for
-        one batch more than those already given: they do not hide the messages after them."""
+        ``next_attempt_at`` first (then by key), each once. Held messages stay due: they must
+        not hide the messages after them. With an outbox that offers
+        :class:`~csmcore.storage.OutboxPaging`, each page starts after the last message read
+        (each due message is read about once); otherwise each page asks ``due`` for one batch
+        more than those already given (O(H^2 / batch_size) rows for H held messages). A
+        message attempted during the run may be due again later in the order (its retry):
+        it is not given twice."""
         seen: set[str] = set()
+        paging = self._paging
+        after: tuple[datetime, str] | None = None
         while True:
-            requested = len(seen) + self._batch_size
-            batch = self._outbox.due(at(), limit=requested)
+            if paging is None:  # no cursor: the messages already given, and one batch more
+                requested = len(seen) + self._batch_size
+                batch = self._outbox.due(at(), limit=requested)
+            elif after is None:  # the first page
+                requested = self._batch_size
+                batch = self._outbox.due(at(), limit=requested)
+            else:
+                requested = self._batch_size
+                batch = paging.due_after(at(), after=after, limit=requested)
             for message in batch:
                 if message.key not in seen:
                     seen.add(message.key)
                     yield message
             if len(batch) < requested:
                 return  # that was every message due: nothing more to page through
+            last = (batch[-1].next_attempt_at, batch[-1].key)
+            if paging is not None and after is not None and not last > after:
+                raise StorageError(
+                    f"{type(paging).__name__}.due_after(after={after!r}) gave {last!r} last, "
+                    "which is not after the cursor; see csmcore.storage.OutboxPaging"
+                )  # a broken role would page forever
+            after = last
 
     def attempt(self, key: str) -> str:
         """Attempt the message ``key`` now if it is due: the outcome, one of ``"delivered"``,

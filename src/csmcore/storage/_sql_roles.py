@@ -25,7 +25,7 @@ from csmcore.storage._sql_ledger import SqlTxLedger
 from csmcore.storage.base import (
     DocumentRepositoryBase,
     FiringRepositoryBase,
-    OutboxRepositoryBase,
+    OutboxPagingBase,
     TicketRepositoryBase,
 )
 from csmcore.storage.ledger import LEDGER
@@ -589,7 +589,7 @@ def _message(row: Sequence[Any]) -> OutboxMessage:
     )
 
 
-class SqlOutbox(_Bound, OutboxRepositoryBase):
+class SqlOutbox(_Bound, OutboxPagingBase):
     """:class:`~csmcore.storage.protocols.OutboxRepository` over ``csm_outbox``."""
 
     def _put(self, messages: builtins.list[OutboxMessage]) -> int:
@@ -621,6 +621,22 @@ class SqlOutbox(_Bound, OutboxRepositoryBase):
             "next_attempt_us <= ? ORDER BY next_attempt_us, key "
             f"LIMIT {min(limit, _MAX_INTEGER):d}",
             [to_us(at)],
+        )
+        return [_message(r) for r in rows]
+
+    def _due_after(
+        self, at: datetime, after_at: datetime, after_key: str, limit: int
+    ) -> builtins.list[OutboxMessage]:
+        # (next_attempt_us, key) > (after, after_key), written so that the index on
+        # (state, next_attempt_us) bounds the range on both sides; keys compare by code point
+        # as in _due (SQLite's BINARY collation, PostgreSQL's "C")
+        after_us = to_us(after_at)
+        rows = self._query(
+            f"SELECT {_OUTBOX_COLUMNS} FROM csm_outbox WHERE state = 'pending' AND "
+            "next_attempt_us >= ? AND next_attempt_us <= ? AND "
+            "(next_attempt_us > ? OR key > ?) ORDER BY next_attempt_us, key "
+            f"LIMIT {min(limit, _MAX_INTEGER):d}",
+            [after_us, to_us(at), after_us, after_key],
         )
         return [_message(r) for r in rows]
 

@@ -60,6 +60,7 @@ from csmcore.tickets import Ticket, TicketEvent
 __all__ = [
     "DocumentRepositoryBase",
     "FiringRepositoryBase",
+    "OutboxPagingBase",
     "OutboxRepositoryBase",
     "StoreBase",
     "TicketRepositoryBase",
@@ -493,6 +494,40 @@ class OutboxRepositoryBase(_Translating, abc.ABC):
     @abc.abstractmethod
     def _list(self, state: OutboxState | None, limit: int | None) -> builtins.list[OutboxMessage]:
         """Messages by (created_at, key)."""
+
+
+class OutboxPagingBase(OutboxRepositoryBase):
+    """:class:`OutboxRepositoryBase` that also offers the optional
+    :class:`~csmcore.storage.protocols.OutboxPaging` (``due_after``, a cursor through the due
+    messages): implement the primitive ``_due_after`` as well. An adapter whose outbox is built
+    on :class:`OutboxRepositoryBase` alone does not offer it, and the dispatcher pages with
+    ``due`` as before."""
+
+    __slots__ = ()
+
+    def due_after(
+        self, at: datetime, *, after: tuple[datetime, str], limit: int = 100
+    ) -> builtins.list[OutboxMessage]:
+        """See :meth:`csmcore.storage.protocols.OutboxPaging.due_after`."""
+        check_instant(at, "at")
+        if not isinstance(after, tuple) or len(after) != 2:
+            raise ValidationError(
+                f"after={after!r} is not a (next_attempt_at, key) pair: a tuple of an aware "
+                "datetime and a message key"
+            )
+        after_at = _utc(after[0], "after[0]")
+        after_key = kit.check_id(after[1], "after[1]")
+        checked = kit.check_version(limit, "limit")  # a whole number >= 0, not None
+        if checked == 0:
+            return []
+        return self._call(self._due_after, at, after_at, after_key, checked)
+
+    @abc.abstractmethod
+    def _due_after(
+        self, at: datetime, after_at: datetime, after_key: str, limit: int
+    ) -> builtins.list[OutboxMessage]:
+        """PENDING messages due at ``at`` with ``(next_attempt_at, key) > (after_at,
+        after_key)``, by (next_attempt_at, key); ``after_at`` is in UTC."""
 
 
 def updated_message(

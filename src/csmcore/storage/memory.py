@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 import builtins
+import heapq
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,7 +41,7 @@ from csmcore.storage import kit as c
 from csmcore.storage.base import (
     DocumentRepositoryBase,
     FiringRepositoryBase,
-    OutboxRepositoryBase,
+    OutboxPagingBase,
     StoreBase,
     TicketRepositoryBase,
     updated_message,
@@ -293,7 +294,7 @@ def _no_message(key: str) -> NotFound:
     return NotFound(f"no outbox message with key {key!r}")
 
 
-class _Outbox(OutboxRepositoryBase):
+class _Outbox(OutboxPagingBase):
     def __init__(self, store: MemoryStore, tx: _Tx | None) -> None:
         self._store = store
         self._tx = tx
@@ -316,6 +317,20 @@ class _Outbox(OutboxRepositoryBase):
             ]
         found.sort(key=lambda m: (to_us(m.next_attempt_at), m.key))
         return found[:limit]
+
+    def _due_after(
+        self, at: datetime, after_at: datetime, after_key: str, limit: int
+    ) -> builtins.list[OutboxMessage]:
+        after = (to_us(after_at), after_key)
+        with self._store._transaction(self._tx) as tx:
+            found = [
+                (to_us(m.next_attempt_at), m.key, m)
+                for m in tx.scan("outbox")
+                if m.state is OutboxState.PENDING
+                and m.next_attempt_at <= at
+                and (to_us(m.next_attempt_at), m.key) > after
+            ]
+        return [m for _, _, m in heapq.nsmallest(limit, found, key=lambda f: (f[0], f[1]))]
 
     def _claim(self, key: str, attempts: int, until: datetime) -> bool:
         with self._store._transaction(self._tx) as tx:

@@ -66,6 +66,7 @@ __all__ = [
     "FiringRecord",
     "FiringRepository",
     "OutboxMessage",
+    "OutboxPaging",
     "OutboxRepository",
     "OutboxState",
     "PolicyRepository",
@@ -526,4 +527,27 @@ class OutboxRepository(Protocol):
         self, *, state: OutboxState | None = None, limit: int | None = None
     ) -> builtins.list[OutboxMessage]:
         """Messages (in ``state``, or all), by ``created_at`` then key."""
+        ...
+
+
+@runtime_checkable
+class OutboxPaging(Protocol):
+    """Optional, for an ``outbox`` role that pages through the due messages with a cursor.
+
+    Messages held to business hours (or by ``not_before``) stay due, so a dispatcher that pages
+    with :meth:`OutboxRepository.due` alone reads ever longer prefixes: O(H^2 / batch) rows for
+    H held messages. :class:`csmcore.services.Dispatcher` uses :meth:`due_after` when the role
+    offers it (``isinstance(role, OutboxPaging)``) and reads each due message about once; a role
+    without it works as before. The built-in stores offer it, in and out of units of work.
+    """
+
+    def due_after(
+        self, at: datetime, *, after: tuple[datetime, str], limit: int = 100
+    ) -> builtins.list[OutboxMessage]:
+        """What :meth:`OutboxRepository.due` gives for ``at``, from the first message after
+        ``after`` on: PENDING messages with ``next_attempt_at <= at`` whose
+        ``(next_attempt_at, key)`` comes after ``after`` = ``(next_attempt_at, key)`` (an
+        aware instant, compared as an instant, then the key, compared by code point as
+        ``due`` orders keys), in ``due``'s order, at most ``limit``. ``after`` need not be a
+        stored message's (the message may have moved since it was read)."""
         ...

@@ -97,9 +97,11 @@ that ships with that role (:data:`OPTIONAL_GROUPS`): :class:`LedgerTests` for ``
 :class:`LedgerUnitOfWorkTests` when its units of work offer it too), :class:`FiringTests` for
 ``firings`` (escalation firings recorded once, the per-ticket schedule) and
 :class:`OutboxTests` for ``outbox`` (idempotent puts, due order, optimistic claims, retries and
-dead letters). ``FiringTests`` and ``OutboxTests`` also write through a unit of work, so the
-store's units of work must offer those roles too (listed in their own ``roles``). Nothing
-checks that a store runs the groups of the roles it offers: add them yourself::
+dead letters; and ``due_after`` where the role offers the optional
+:class:`~csmcore.storage.OutboxPaging`, skipped saying so where it does not).
+``FiringTests`` and ``OutboxTests`` also write through a unit of work, so the store's units of
+work must offer those roles too (listed in their own ``roles``). Nothing checks that a store
+runs the groups of the roles it offers: add them yourself::
 
     class TestMyStore(StorageSuite, LedgerTests, LedgerUnitOfWorkTests, FiringTests, OutboxTests):
         ...

@@ -14,6 +14,7 @@ from csmcore.escalation import Firing, NotificationRequest
 from csmcore.storage.protocols import (
     FiringRepository,
     OutboxMessage,
+    OutboxPaging,
     OutboxRepository,
     OutboxState,
     Store,
@@ -260,7 +261,122 @@ def _as_dict(firing: Firing) -> dict[str, Any]:
     }
 
 
-class OutboxTests(StoreFixtures):
+def _paging(store: Any) -> Any:
+    """The outbox role of ``store`` (or of a unit of work) when it offers the optional
+    :class:`~csmcore.storage.protocols.OutboxPaging`; skips the running test otherwise (the
+    dispatcher then pages with ``due``, as the protocol allows)."""
+    outbox = _role(store, "outbox")
+    if not isinstance(outbox, OutboxPaging):
+        pytest.skip(
+            f"the outbox role ({type(outbox).__name__}) does not offer the optional OutboxPaging "
+            "(due_after): the dispatcher pages with due instead"
+        )
+    return outbox
+
+
+class _OutboxPagingChecks(StoreFixtures):
+    """The optional :class:`~csmcore.storage.protocols.OutboxPaging` of the ``outbox`` role
+    (``due_after``, a cursor through the due messages), checked where the role offers it: pages
+    read with it follow ``due``'s order exactly, each message once, ties broken by key by code
+    point. Part of :class:`OutboxTests` (skipped, saying so, where the role does not offer it)."""
+
+    def _fill(self, store: Any) -> None:
+        outbox = _role(store, "outbox")
+        tied = ["b", "a", "B", "é", "\U0001f600", "ключ/0", "a/1", "a b", "Z" * 255]
+        outbox.put(
+            [_message(key, 1) for key in tied]
+            + [_message("late", 2), _message("first", 0), _message("zzz", 0)]
+            + [_message(key, 1) for key in ("delivered", "dead")]
+            + [_message("not yet", 9)]
+        )
+        outbox.delivered("delivered", at=T0)
+        outbox.failed("dead", at=T0, error="x", retry_at=None)
+
+    def test_due_after_pages_in_the_order_of_due(self, store: Store) -> None:
+        outbox = _paging(store)
+        self._fill(store)
+        at = T0 + 3 * _H
+        every = [(m.next_attempt_at, m.key) for m in outbox.due(at, limit=100)]
+        assert len(every) == 12
+        assert every == sorted(every), "due is not by (next_attempt_at, key)"
+        for size in (1, 2, 5, 100):
+            pages = [(m.next_attempt_at, m.key) for m in outbox.due(at, limit=size)]
+            for _ in range(len(every) + 1):  # a cursor that does not advance fails, not hangs
+                after = pages[-1]
+                page = outbox.due_after(at, after=after, limit=size)
+                assert len(page) <= size, f"due_after(limit={size}) gave {len(page)} messages"
+                pages += [(m.next_attempt_at, m.key) for m in page]
+                if len(page) < size:
+                    break
+                assert pages[-1] > after, f"due_after(after={after!r}) ended at {pages[-1]!r}"
+            assert pages == every, f"paging by {size}: {pages} != due's {every}"
+
+    def test_due_after_starts_after_any_cursor(self, store: Store) -> None:
+        """The cursor need not be a stored message's: the message read last may have been
+        claimed, delivered or retried since. Its instant is compared as an instant, in any
+        zone; ties with it are broken by key."""
+        outbox = _paging(store)
+        self._fill(store)
+        at = T0 + 3 * _H
+        tokyo = timezone(timedelta(hours=9))
+
+        def keys(after: tuple[datetime, str], limit: int = 100) -> list[str]:
+            return [m.key for m in outbox.due_after(at, after=after, limit=limit)]
+
+        assert keys((T0 + _H, "a/1")) == ["b", "é", "ключ/0", "\U0001f600", "late"]
+        assert keys(((T0 + _H).astimezone(tokyo), "a/1")) == keys((T0 + _H, "a/1"))
+        assert keys((T0 + _H, "a.")) == ["a/1", *keys((T0 + _H, "a/1"))]  # "a b" < "a." < "a/1"
+        assert keys((T0 + _H, "\U0001f600")) == ["late"]
+        assert keys((T0 - _H, "zzz")) == [m.key for m in outbox.due(at)]
+        assert keys((T0 + 30 * timedelta(minutes=1), "a")) == keys((T0, "zzz"))
+        assert keys((T0 + _H, "a"), limit=2) == ["a b", "a/1"]
+        assert keys((T0 + _H, "a"), limit=0) == []
+        assert keys((at, "zzz")) == []
+        assert keys((T0 + 10 * _H, "a")) == []  # a cursor past ``at``: nothing
+
+    def test_due_after_sees_claims_and_retries(self, store: Store) -> None:
+        outbox = _paging(store)
+        outbox.put([_message("a"), _message("b"), _message("c")])
+        assert outbox.claim("b", attempts=0, until=T0 + 2 * _H) is True  # leased: moved on
+        outbox.delivered("a", at=T0)
+        assert [m.key for m in outbox.due_after(T0 + _H, after=(T0 - _H, "a"))] == ["c"]
+        assert [m.key for m in outbox.due_after(T0 + 2 * _H, after=(T0, "c"))] == ["b"]
+
+    def test_due_after_in_a_unit_of_work(self, store: Store) -> None:
+        _paging(store)
+        with store.unit_of_work() as uow:
+            outbox = _paging(uow)
+            outbox.put([_message("a"), _message("b")])  # seen inside before the commit
+            assert [m.key for m in outbox.due_after(T0, after=(T0, "a"))] == ["b"]
+        assert [m.key for m in _paging(store).due_after(T0, after=(T0 - _H, "a"))] == ["a", "b"]
+
+    @pytest.mark.parametrize(
+        ("after", "limit", "message"),
+        [
+            (None, 1, "after=None"),
+            ((T0,), 1, r"after=\("),
+            ((T0, "a", "b"), 1, r"after=\("),
+            ([T0, "a"], 1, r"after=\["),
+            (("x", "a"), 1, r"after\[0\]"),
+            ((datetime(2025, 1, 1), "a"), 1, r"after\[0\]"),
+            ((T0, ""), 1, r"after\[1\]=''"),
+            ((T0, 3), 1, r"after\[1\]=3"),
+            ((T0, "a\x00"), 1, r"after\[1\]"),
+            ((T0, "a"), -1, "limit=-1"),
+            ((T0, "a"), None, "limit=None"),
+        ],
+    )
+    def test_due_after_refuses_bad_arguments(
+        self, store: Store, after: Any, limit: Any, message: str
+    ) -> None:
+        outbox = _paging(store)
+        with pytest.raises((ValidationError, NaiveDatetimeError), match=message):
+            outbox.due_after(T0, after=after, limit=limit)
+        with pytest.raises(NaiveDatetimeError, match="at"):
+            outbox.due_after(datetime(2025, 1, 1), after=(T0, "a"))
+
+
+class OutboxTests(_OutboxPagingChecks):
     """The ``outbox`` role: idempotent puts, due order, optimistic claims, delivery, retries,
     dead letters, and atomicity with a unit of work."""
 
@@ -373,10 +489,9 @@ class OutboxTests(StoreFixtures):
 
     def test_outbox_of_an_ended_unit_of_work_refuses(self, store: Store) -> None:
         _role(store, "outbox").put([_message("b")])
-        check_ended_units_refuse(
-            store,
-            lambda uow: _role(uow, "outbox"),
-            lambda outbox: {
+
+        def calls(outbox: Any) -> dict[str, Any]:
+            found = {
                 "put": lambda: outbox.put([_message("a")]),
                 "due": lambda: outbox.due(T0),
                 "claim": lambda: outbox.claim("b", attempts=0, until=T0 + _H),
@@ -384,8 +499,12 @@ class OutboxTests(StoreFixtures):
                 "failed": lambda: outbox.failed("b", at=T0, error="x", retry_at=None),
                 "get": lambda: outbox.get("b"),
                 "list": lambda: outbox.list(),
-            },
-        )
+            }
+            if isinstance(outbox, OutboxPaging):  # the optional cursor, where offered
+                found["due_after"] = lambda: outbox.due_after(T0, after=(T0, "a"))
+            return found
+
+        check_ended_units_refuse(store, lambda uow: _role(uow, "outbox"), calls)
         assert _role(store, "outbox").list() == [_message("b")]
 
     def test_text_and_data_round_trip(self, store: Store) -> None:
