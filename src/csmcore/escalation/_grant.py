@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
+from csmcore._time import shifted
 from csmcore._values import check_text
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.escalation._actions import ActionContext, ActionResult, action
@@ -135,7 +136,9 @@ class GrantPoints:
         member = ticket.as_of(firing.at).requester if self.member == REQUESTER else self.member
         breaches = tuple(
             status
-            for status in context.book.evaluate(ticket, firing.at + _JUST_AFTER)
+            # through UTC: a firing in the repeated hour (fold=1) plus a microsecond on its wall
+            # clock would be read an hour earlier, before the breach
+            for status in context.book.evaluate(ticket, shifted(firing.at, _JUST_AFTER))
             if _breached(status, firing.at)
             and (
                 firing.target is None

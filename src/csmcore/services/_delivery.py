@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from csmcore._time import MAX_INSTANT, require_aware
+from csmcore._time import MAX_INSTANT, require_aware, shifted
 from csmcore.calendars import BusinessCalendar
 from csmcore.clock import Clock
 from csmcore.errors import CsmError, NoBusinessTimeError, ValidationError
@@ -39,8 +39,10 @@ _HORIZON = timedelta(days=BusinessCalendar.search_horizon_days)
 
 
 def _later(at: datetime, delta: timedelta) -> datetime:
-    """``at + delta``, or the last supported instant when that is past it."""
-    return at + delta if delta < _LAST_INSTANT - at else _LAST_INSTANT
+    """``at + delta`` of elapsed time (through UTC, not on ``at``'s wall clock: a lease or a
+    retry taken across a DST change lasts what it says), or the last supported instant when
+    that is past it."""
+    return shifted(at, delta) if delta < _LAST_INSTANT - at else _LAST_INSTANT
 
 
 class PermanentDeliveryError(CsmError, RuntimeError):
