@@ -47,7 +47,7 @@ from csmcore.escalation import (
     run_ticket,
 )
 from csmcore.loyalty import RecoveryPolicy
-from csmcore.services import Backoff, Dispatcher, EscalationEngine
+from csmcore.services import Backoff, CallableNotifier, Dispatcher, EscalationEngine
 from csmcore.sla import SlaBook, SlaPolicy, SlaTarget
 from csmcore.storage import OutboxMessage, OutboxRepository, Store, open_store, role_of
 
@@ -634,3 +634,22 @@ def test_grant_points_at_a_breach_in_the_repeated_hour_with_a_local_window() -> 
         (request,) = done.requests
         assert isinstance(request, PointsGrantRequest)
         assert [s.target for s in request.breaches] == ["first_reply"]
+
+
+def test_dispatcher_next_due_is_utc_and_equals_the_engines_instant() -> None:
+    # A message due now, asked with the clock at the second 02:10 in Berlin (CET, 01:10Z): the
+    # wake-up is now, given in UTC as the engine's next_due() is, so that == holds with the
+    # engine's instant (a Berlin datetime of the repeated hour never equals a UTC one).
+    now = datetime(2025, 10, 26, 2, 10, tzinfo=BERLIN, fold=1)
+    store = open_store("memory://")
+    outbox(store).put([_request(z(2025, 10, 26, 1), key="k/0")])
+    dispatcher = Dispatcher(
+        store,
+        CallableNotifier(lambda request, key: None),
+        clock=FixedClock(now),
+        calendars=BERLIN_ALWAYS,
+    )
+    wake = dispatcher.next_due()
+    assert wake == z(2025, 10, 26, 1, 10)
+    assert wake is not None
+    assert wake.tzinfo is UTC

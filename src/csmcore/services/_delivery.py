@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -35,6 +35,7 @@ __all__ = [
 
 _MAX_ERROR = 2000
 _LAST_INSTANT = MAX_INSTANT - timedelta(microseconds=1)
+_UTC = timezone.utc
 _HORIZON = timedelta(days=BusinessCalendar.search_horizon_days)
 
 
@@ -296,8 +297,8 @@ class Dispatcher:
         return DispatchRun(**{name: tuple(keys) for name, keys in out.items()})
 
     def next_due(self) -> datetime | None:
-        """The earliest instant at which :meth:`run` will attempt a message: now when one can
-        be attempted now, else the first ``next_attempt_at`` (never before the request's
+        """The earliest instant (UTC) at which :meth:`run` will attempt a message: now when one
+        can be attempted now, else the first ``next_attempt_at`` (never before the request's
         ``not_before``; for a message held to business hours, the next open time of its
         calendar from then, or the end of the calendar's search horizon when it opens nowhere
         before: ask again then); never past the last supported instant; None when no message
@@ -322,7 +323,9 @@ class Dispatcher:
                 best = at
             if best == now:
                 break
-        return best
+        # in UTC, as the engine's next_due(): a datetime of a zone's repeated hour (a clock in
+        # Berlin at the second 02:10) never compares == to another zone's (PEP 495)
+        return None if best is None else best.astimezone(_UTC)
 
     def _pending(self, at: Callable[[], datetime]) -> Iterator[OutboxMessage]:
         """The PENDING messages due by ``at()`` (read again for each page), oldest
