@@ -20,6 +20,7 @@ jump, an ambiguous one takes its first occurrence.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -46,8 +47,22 @@ from csmcore.escalation import (
     next_due,
     run_ticket,
 )
-from csmcore.loyalty import RecoveryPolicy
-from csmcore.services import Backoff, CallableNotifier, Dispatcher, EscalationEngine
+from csmcore.loyalty import (
+    EndOfPeriodExpiry,
+    Period,
+    Program,
+    Purchase,
+    RecoveryPolicy,
+    SpendRule,
+)
+from csmcore.services import (
+    Backoff,
+    CallableNotifier,
+    Dispatcher,
+    EscalationEngine,
+    Ledger,
+    earn_points,
+)
 from csmcore.sla import SlaBook, SlaPolicy, SlaTarget
 from csmcore.storage import OutboxMessage, OutboxRepository, Store, open_store, role_of
 
@@ -653,3 +668,65 @@ def test_dispatcher_next_due_is_utc_and_equals_the_engines_instant() -> None:
     assert wake == z(2025, 10, 26, 1, 10)
     assert wake is not None
     assert wake.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("within", "fires"),
+    [
+        # 50 % of 5 h from 2025-10-31 20:00Z: 22:30Z (23:30 CET, October): ann still has her
+        # 100 points, the level fires.
+        (5 * H, z(2025, 10, 31, 22, 30)),
+        # 50 % of 7 h: 23:30Z, 00:30 CET on 1 November: her October points expired at local
+        # midnight (23:00Z), half an hour before UTC's; the level never fires.
+        (7 * H, None),
+    ],
+)
+def test_member_points_expire_at_the_programs_local_midnight_for_rules(
+    within: timedelta, fires: datetime | None
+) -> None:
+    shop = Program(
+        name="shop",
+        rules=[SpendRule(name="base", points=Decimal(1))],
+        expiry=EndOfPeriodExpiry(period=Period.MONTH, timezone="Europe/Berlin"),
+    )
+    store = open_store("memory://")
+    ledger = Ledger(store)
+    earned = earn_points(
+        ledger, shop, "ann@example.com", Purchase.of(Decimal(100)), at=z(2025, 10, 5), key="o"
+    )
+    assert earned is not None
+    assert earned.expires_at == z(2025, 10, 31, 23)
+    ticket = new(z(2025, 10, 31, 20))
+    store.tickets.add(ticket)
+    vip = rule(
+        PercentUsed(target="first_reply", percent=50), condition=Field("member.points") >= 100
+    )
+    engine = EscalationEngine(store, book_of(BERLIN_ALWAYS, within), [vip], loyalty=shop)
+    assert engine.ticket_changed(ticket.id) == fires
+
+
+def test_grant_points_on_a_later_level_compares_the_breach_as_an_instant() -> None:
+    # Berlin 24x7, first reply 4 h from 20:45Z: breach at 00:45Z (02:45 CEST, the first
+    # 02:45). A level 45 wall minutes later fires at 01:30Z (02:30 CET, the second 02:30) and
+    # grants for the breach: 02:45 CEST is before 02:30 CET, though its wall reading is later.
+    b = book_of(BERLIN_ALWAYS, 4 * H)
+    grant = EscalationRule(
+        name="sorry",
+        condition=Field("priority") >= "normal",
+        levels=[
+            EscalationLevel(
+                trigger=DueOffset.after("first_reply", 45 * M),
+                actions=[GrantPoints(policy=RecoveryPolicy(points=100))],
+            )
+        ],
+    )
+    ticket = new(z(2025, 10, 25, 20, 45))
+    for start, end in (
+        (z(2025, 10, 25, 21), z(2025, 10, 26, 3)),
+        (datetime(2025, 10, 25, 23, tzinfo=BERLIN), datetime(2025, 10, 26, 4, tzinfo=BERLIN)),
+    ):
+        (done,) = run_ticket(ticket, b, [grant], start, end).firings
+        assert done.firing.at.astimezone(UTC) == z(2025, 10, 26, 1, 30)
+        (request,) = done.requests
+        assert isinstance(request, PointsGrantRequest)
+        assert [s.breached_at.astimezone(UTC) for s in request.breaches] == [z(2025, 10, 26, 0, 45)]
