@@ -15,6 +15,7 @@ ages run from creation to the metrics' instant in calendar time; arrival slots a
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,7 +24,13 @@ from hypothesis import strategies as st
 
 from csmcore import BusinessCalendar, staffing
 from csmcore.errors import CsmError, NaiveDatetimeError, ValidationError
-from csmcore.kpi import KpiAggregator, ticket_metrics, time_bucket
+from csmcore.kpi import (
+    CustomerRecord,
+    KpiAggregator,
+    customer_figures,
+    ticket_metrics,
+    time_bucket,
+)
 from csmcore.testing.builders import make_ticket
 from csmcore.tickets import Role
 
@@ -226,3 +233,42 @@ def test_arrivals_on_the_spring_forward_sunday_leave_the_skipped_hour_empty() ->
 def test_arrival_forecast_refuses_a_naive_instant() -> None:
     with pytest.raises(CsmError, match=r"2025, 10, 26, 2, 30"):
         staffing.arrival_forecast([datetime(2025, 10, 26, 2, 30)], timezone="Europe/Berlin")
+
+
+# --- Customer records with local instants ------------------------------------------------------
+
+
+def test_customer_records_compare_local_instants_as_instants() -> None:
+    # A customer from 02:30 CEST (00:30Z) to the second 02:10 (CET, 01:10Z) on 2025-10-26: 40
+    # minutes, not a record whose end comes before its start.
+    since = datetime(2025, 10, 26, 2, 30, tzinfo=BERLIN)
+    until = datetime(2025, 10, 26, 2, 10, tzinfo=BERLIN, fold=1)
+    record = CustomerRecord(
+        customer="acme",
+        since=since,
+        until=until,
+        # 10 from 02:30 CEST (00:30Z), 20 from 02:20 CET (01:20Z, after until), 15 from 02:50
+        # CEST (00:50Z): given out of order.
+        revenue=[
+            (since, Decimal(10)),
+            (datetime(2025, 10, 26, 2, 20, tzinfo=BERLIN, fold=1), Decimal(20)),
+            (datetime(2025, 10, 26, 2, 50, tzinfo=BERLIN), Decimal(15)),
+        ],
+    )
+    # 02:45 CEST (00:45Z) and the second 02:05 (01:05Z): active; revenue 10 then 15.
+    assert record.active_at(datetime(2025, 10, 26, 2, 45, tzinfo=BERLIN))
+    assert record.revenue_at(datetime(2025, 10, 26, 2, 45, tzinfo=BERLIN)) == Decimal(10)
+    assert record.revenue_at(datetime(2025, 10, 26, 2, 5, tzinfo=BERLIN, fold=1)) == Decimal(15)
+    # the second 02:15 (01:15Z) is after until
+    assert not record.active_at(datetime(2025, 10, 26, 2, 15, tzinfo=BERLIN, fold=1))
+    # Over [00:00Z, 02:00Z) the customer is new (since 00:30Z) and gone by the end.
+    figures = customer_figures([record], z(2025, 10, 26), z(2025, 10, 26, 2))
+    assert (figures.new, figures.customers_end, figures.customers_start) == (1, 0, 0)
+    # Over [00:40Z, 02:00Z): active at the start, churned by the end.
+    start = datetime(2025, 10, 26, 2, 40, tzinfo=BERLIN)
+    figures = customer_figures([record], start, z(2025, 10, 26, 2))
+    assert (figures.customers_start, figures.churned, figures.revenue_start) == (
+        1,
+        1,
+        Decimal("10.00"),
+    )
