@@ -447,7 +447,7 @@ def test_dispatcher_holds_to_the_next_open_time_across_dst(
 
 def _failing_dispatcher(
     now: datetime, lease: timedelta = timedelta(minutes=5)
-) -> tuple[Dispatcher, Store, list[datetime]]:
+) -> tuple[Dispatcher, FixedClock, Store, list[datetime]]:
     store = open_store("memory://")
     page = NotificationRequest(
         channel="sms",
@@ -470,7 +470,7 @@ def _failing_dispatcher(
     dispatcher = Dispatcher(
         store, Failing(), clock=clock, backoff=Backoff(base=timedelta(seconds=30)), lease=lease
     )
-    return dispatcher, store, leases
+    return dispatcher, clock, store, leases
 
 
 @pytest.mark.parametrize(
@@ -498,7 +498,7 @@ def _failing_dispatcher(
 def test_dispatcher_lease_and_retry_are_elapsed_time_with_a_local_clock(
     now: datetime, lease_end: datetime, retry_at: datetime | None
 ) -> None:
-    dispatcher, store, leases = _failing_dispatcher(now)
+    dispatcher, _, store, leases = _failing_dispatcher(now)
     assert dispatcher.run().retried == ("k/0",)
     assert leases == [lease_end]
     expected = now.astimezone(UTC) + timedelta(seconds=30) if retry_at is None else retry_at
@@ -730,3 +730,66 @@ def test_grant_points_on_a_later_level_compares_the_breach_as_an_instant() -> No
         (request,) = done.requests
         assert isinstance(request, PointsGrantRequest)
         assert [s.breached_at for s in request.breaches] == [z(2025, 10, 26, 0, 45)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    now=st.integers(min_value=-3 * 60 * 60, max_value=3 * 60 * 60).map(
+        lambda s: z(2025, 10, 26, 1) + timedelta(seconds=s)
+    ),
+    zone=st.sampled_from(ZONES),
+    failures=st.integers(min_value=1, max_value=4),
+)
+def test_the_clock_zone_never_changes_a_dispatchers_schedule(
+    now: datetime, zone: tzinfo, failures: int
+) -> None:
+    # A message failing `failures` times, each attempt as soon as due: every lease end and
+    # retry instant is the same whatever zone the clock reads in.
+    def schedule(tz: tzinfo) -> list[datetime]:
+        dispatcher, clock, store, leases = _failing_dispatcher(now.astimezone(tz))
+        seen = []
+        for _ in range(failures):
+            assert dispatcher.run().retried == ("k/0",)
+            due = outbox(store).get("k/0").next_attempt_at
+            seen.append(due)
+            clock.set(due.astimezone(tz))
+        return [*leases, *seen]
+
+    assert schedule(zone) == schedule(UTC)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    created=st.lists(
+        st.integers(min_value=-4 * 60, max_value=2 * 60).map(
+            lambda m: z(2025, 10, 26, 1) + timedelta(minutes=m)
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    now=st.integers(min_value=0, max_value=8 * 60).map(
+        lambda m: z(2025, 10, 25, 22) + timedelta(minutes=m)
+    ),
+    zone=st.sampled_from(ZONES),
+)
+def test_the_zone_of_now_never_changes_an_engine_run(
+    created: list[datetime], now: datetime, zone: tzinfo
+) -> None:
+    b = book_of(BERLIN_ALWAYS, 2 * H)
+    r = rule(
+        PercentUsed(target="first_reply", percent=50),
+        DueOffset.after("first_reply", 30 * M),
+    )
+
+    def run(tz: tzinfo) -> tuple[list[tuple[object, datetime]], datetime | None]:
+        store = open_store("memory://")
+        engine = EscalationEngine(store, b, [r])
+        for i, at in enumerate(created):
+            store.tickets.add(new(at, ticket_id=f"T-{i}"))
+        engine.plan_all()
+        done = engine.run(now.astimezone(tz))
+        return [
+            (p.firing.key, p.firing.at.astimezone(UTC)) for p in done.firings
+        ], engine.next_due()
+
+    assert run(zone) == run(UTC)
