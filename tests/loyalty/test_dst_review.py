@@ -27,6 +27,7 @@ from csmcore.errors import CsmError, NaiveDatetimeError
 from csmcore.loyalty import (
     Cap,
     EndOfPeriodExpiry,
+    MemberTimeline,
     PendingPolicy,
     Period,
     Program,
@@ -291,6 +292,10 @@ def test_naive_instants_are_refused_naming_the_value() -> None:
         lambda: tier_status(SILVER, [], naive),
         lambda: review_tiers(SILVER, {}, naive),
         lambda: cap_usage([], [], naive),
+        lambda: SILVER.window(naive),
+        lambda: TierPolicy(
+            tiers=[Tier(name="silver", threshold=100)], rolling=relativedelta(months=12)
+        ).window(naive),
     ]
     for call in calls:
         with pytest.raises(NaiveDatetimeError, match=r"2025, 10, 26, 2, 30"):
@@ -327,3 +332,29 @@ def test_the_zone_an_instant_is_given_in_changes_no_expiry(
     local = ZoneInfo(policy_zone) if policy_zone != "UTC" else UTC
     assert start.astimezone(local).time() == end.astimezone(local).time() == datetime.min.time()
     assert end.astimezone(local).day == 1
+
+
+def test_member_timeline_reads_local_instants_and_refuses_naive_ones() -> None:
+    # Points earned 2025-10-25 00:00Z expire at 01:30Z (the second 02:30, CET). The member has
+    # them at the first 02:40 (CEST, 00:40Z) and at the second 02:20 (CET, 01:20Z), not at the
+    # second 02:40 (01:40Z); the next change after the first 02:40 is 01:30Z, given in Berlin
+    # time.
+    ledger = Ledger(open_store("memory://"))
+    ledger.earn("ann", 10, at=z(2025, 10, 25), key="k", expires_at=z(2025, 10, 26, 1, 30))
+    ann = MemberTimeline("ann", ledger.entries("ann"))
+    first = datetime(2025, 10, 26, 2, 40, tzinfo=BERLIN)
+    assert ann.at(first).points == 10
+    assert ann.at(datetime(2025, 10, 26, 2, 20, tzinfo=BERLIN, fold=1)).points == 10
+    assert ann.at(datetime(2025, 10, 26, 2, 40, tzinfo=BERLIN, fold=1)).points == 0
+    change = ann.next_change(first)
+    assert change is not None
+    assert (change.astimezone(UTC), change.tzinfo, change.fold) == (
+        z(2025, 10, 26, 1, 30),
+        BERLIN,
+        1,
+    )
+    naive = datetime(2025, 10, 26, 2, 30)
+    with pytest.raises(NaiveDatetimeError, match=r"2025, 10, 26, 2, 30"):
+        ann.at(naive)
+    with pytest.raises(NaiveDatetimeError, match=r"2025, 10, 26, 2, 30"):
+        ann.next_change(naive)

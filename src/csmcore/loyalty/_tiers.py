@@ -247,7 +247,9 @@ class TierPolicy:
     def window(self, at: datetime) -> tuple[datetime, datetime]:
         """The qualification window of an instant ``at``: ``(start, at]``-style bounds
         ``(start, end)`` with ``start`` included (excluded when rolling) and ``end`` = ``at``
-        included."""
+        included. Raises NaiveDatetimeError for a naive ``at`` (which ``astimezone`` would read
+        in the machine's zone)."""
+        require_aware(at, "at")
         if self.rolling is not None:
             local = at.astimezone(zone_from_name(self.timezone))
             return as_utc(local - self.rolling), at
