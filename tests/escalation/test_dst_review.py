@@ -61,6 +61,7 @@ from csmcore.services import (
     Dispatcher,
     EscalationEngine,
     Ledger,
+    PermanentDeliveryError,
     earn_points,
 )
 from csmcore.sla import SlaBook, SlaPolicy, SlaTarget
@@ -793,3 +794,42 @@ def test_the_zone_of_now_never_changes_an_engine_run(
         ], engine.next_due()
 
     assert run(zone) == run(UTC)
+
+
+def test_dispatcher_compares_a_local_not_before_with_a_local_clock_as_instants() -> None:
+    # The request's not_before is the first 02:45 (CEST, 00:45Z), as an engine run with a Berlin
+    # `now` writes it; the clock reads the second 02:20 (CET, 01:20Z), 35 minutes later. The
+    # message is due and delivered now, and next_due() says now, not 00:45Z (in the past: a
+    # host would wake at once and find it held, until 02:45 CET).
+    not_before = datetime(2025, 10, 26, 2, 45, tzinfo=BERLIN)
+    now = datetime(2025, 10, 26, 2, 20, tzinfo=BERLIN, fold=1)
+    page = NotificationRequest(
+        channel="sms",
+        recipient="lead",
+        template="page",
+        data={},
+        not_before=not_before,
+        idempotency_key="k/0",
+        ticket_id="T-1",
+    )
+    store = open_store("memory://")
+    outbox(store).put([OutboxMessage.new(page, created_at=not_before)])
+    sent: list[str] = []
+    dispatcher = Dispatcher(
+        store, CallableNotifier(lambda request, key: sent.append(key)), clock=FixedClock(now)
+    )
+    assert dispatcher.next_due() == z(2025, 10, 26, 1, 20)
+    assert dispatcher.run().delivered == ("k/0",)
+    assert sent == ["k/0"]
+    # A dead letter re-queued at a local instant after not_before is due then, not at 02:45 CEST.
+    failing = open_store("memory://")
+    outbox(failing).put([OutboxMessage.new(page, created_at=not_before)])
+
+    def refuse(request: NotificationRequest, key: str) -> None:
+        raise PermanentDeliveryError("no")
+
+    clock = FixedClock(now)
+    dead = Dispatcher(failing, CallableNotifier(refuse), clock=clock)
+    assert dead.run().dead == ("k/0",)
+    again = dead.requeue("k/0", at=datetime(2025, 10, 26, 2, 25, tzinfo=BERLIN, fold=1))
+    assert again.next_attempt_at == z(2025, 10, 26, 1, 25)

@@ -421,7 +421,7 @@ class Dispatcher:
             raise ValidationError(
                 f"message {key!r} is {message.state.value}; only a dead message is re-queued"
             )
-        due = max(self._now() if at is None else at, message.request.not_before)
+        due = max(self._now() if at is None else at.astimezone(_UTC), message.request.not_before)
         self._outbox.failed(
             key,
             at=self._now(),
@@ -433,7 +433,10 @@ class Dispatcher:
     # --- helpers ---------------------------------------------------------------------------
 
     def _now(self) -> datetime:
-        return require_aware(self._clock.now(), "clock.now()")
+        # in UTC: a request's not_before may be in the zone of the engine's `now`, and two
+        # datetimes of one zone compare by wall reading, fold ignored (the second 02:20 of a
+        # fall-back night would read as before the first 02:45)
+        return require_aware(self._clock.now(), "clock.now()").astimezone(_UTC)
 
     def _notifier(self, channel: str) -> Notifier:
         if isinstance(self._notifiers, Mapping):
