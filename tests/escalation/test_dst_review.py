@@ -833,3 +833,27 @@ def test_dispatcher_compares_a_local_not_before_with_a_local_clock_as_instants()
     assert dead.run().dead == ("k/0",)
     again = dead.requeue("k/0", at=datetime(2025, 10, 26, 2, 25, tzinfo=BERLIN, fold=1))
     assert again.next_attempt_at == z(2025, 10, 26, 1, 25)
+
+
+def test_a_calendar_time_target_is_elapsed_time_across_fall_back() -> None:
+    # A 24 h first-reply target in calendar time (business_hours=False) on a Berlin office book,
+    # created Saturday 2025-10-25 12:00 CEST (10:00Z): due Sunday 10:00Z = 11:00 CET (24 real
+    # hours; the wall clock moved 23). 50 %: 22:00Z = Sunday 00:00 CEST.
+    b = SlaBook(
+        calendar=BERLIN_OFFICE,
+        policies=[
+            SlaPolicy(
+                name="std",
+                position=1,
+                default=True,
+                targets=[SlaTarget(metric="first_reply", within=24 * H, business_hours=False)],
+            )
+        ],
+    )
+    ticket = new(datetime(2025, 10, 25, 12, tzinfo=BERLIN))
+    r = rule(
+        PercentUsed(target="first_reply", percent=50),
+        PercentUsed(target="first_reply", percent=100),
+    )
+    got = due_firings(ticket, b, [r], z(2025, 10, 25), z(2025, 10, 27))
+    assert utc_of(shown(got)) == [(0, z(2025, 10, 25, 22)), (1, z(2025, 10, 26, 10))]
