@@ -39,6 +39,18 @@ def require_aware(value: datetime, argument: str) -> datetime:
     return value
 
 
+def shifted(value: datetime, delta: timedelta) -> datetime:
+    """``value`` moved by ``delta`` of elapsed (real) time, in ``value``'s time zone.
+
+    Plain ``value + delta`` moves the wall clock of a zone with daylight saving time, and drops
+    ``fold``: 02:58 CEST plus 5 minutes would read 03:03 and mean 03:03 CET, an hour late, and
+    the second 02:10 (CET) plus 5 minutes 02:15 CEST, an hour early. This goes through UTC.
+    """
+    if value.tzinfo is timezone.utc:
+        return value + delta
+    return (value.astimezone(timezone.utc) + delta).astimezone(value.tzinfo)
+
+
 def out_of_range(value: object, argument: str) -> ValidationError:
     """The ValidationError for an instant outside ``[MIN_INSTANT, MAX_INSTANT)``."""
     return ValidationError(

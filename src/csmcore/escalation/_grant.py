@@ -14,7 +14,8 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
-from csmcore._values import check_text
+from csmcore._time import to_us
+from csmcore._values import as_utc, check_text
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.escalation._actions import ActionContext, ActionResult, action
 from csmcore.loyalty import RecoveryPolicy, recovery_key
@@ -133,10 +134,13 @@ class GrantPoints:
         # the requester at the firing instant (as the rule's conditions read them), not a later
         # one: a run made after a change of requester grants whom an on-time run granted
         member = ticket.as_of(firing.at).requester if self.member == REQUESTER else self.member
+        # in UTC: a firing in the repeated hour (fold=1) plus a microsecond on its wall clock
+        # would be read an hour earlier, and two datetimes of one zone compare by wall reading
+        instant = as_utc(firing.at)
         breaches = tuple(
             status
-            for status in context.book.evaluate(ticket, firing.at + _JUST_AFTER)
-            if _breached(status, firing.at)
+            for status in context.book.evaluate(ticket, instant + _JUST_AFTER)
+            if _breached(status, instant)
             and (
                 firing.target is None
                 or (status.target == firing.target and status.cycle == firing.cycle)
@@ -160,7 +164,7 @@ def _breached(status: SlaStatus, at: datetime) -> bool:
     return (
         status.state is SlaState.BREACHED
         and status.breached_at is not None
-        and status.breached_at <= at
+        and to_us(status.breached_at) <= to_us(at)
     )
 
 

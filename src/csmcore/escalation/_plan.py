@@ -449,7 +449,10 @@ def dry_run(
     for ticket in tickets:
         mine = _of_requesters(checked, ticket) if reads and checked is not None else None
         out.extend(run_ticket(ticket, book, chosen, start, end, fired=fired, members=mine).firings)
-    out.sort(key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level))
+    # by instant: two datetimes of one zone compare by wall reading, fold ignored (PEP 495)
+    out.sort(
+        key=lambda p: (to_us(p.firing.at), p.firing.ticket_id, order[p.firing.rule], p.firing.level)
+    )
     return out
 
 

@@ -25,7 +25,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from csmcore._time import resolve_zone
+from csmcore._time import require_aware, resolve_zone
 from csmcore.calendars import BusinessCalendar
 from csmcore.errors import InvalidType, ValidationError
 from csmcore.kpi._metrics import DURATION_METRICS, TicketMetrics, ticket_metrics
@@ -66,14 +66,31 @@ DEFAULT_AGE_EDGES: Final = (
 )
 
 
-def time_bucket(instant: datetime, bucket: Bucket, zone: tzinfo) -> date:
+def time_bucket(instant: datetime, bucket: Bucket, zone: tzinfo | str) -> date:
     """The first day of the ``bucket`` (day, ISO week from Monday, month, quarter) holding
-    ``instant`` in time zone ``zone``.
+    ``instant`` in time zone ``zone`` (a tzinfo or a name, as ``KpiAggregator(timezone=)``).
+
+    The local date is read in ``zone`` whatever zone ``instant`` is given in: 00:30 CEST on
+    26 October 2025 (22:30 UTC on the 25th) is in the day of the 26th in Berlin. Raises
+    NaiveDatetimeError for a naive ``instant`` (``astimezone`` would read it in the
+    machine's zone), ValidationError for an unknown ``bucket`` or zone.
 
     >>> from datetime import timezone
     >>> time_bucket(datetime(2025, 5, 31, 23, 30, tzinfo=timezone.utc), "quarter", timezone.utc)
     datetime.date(2025, 4, 1)
     """
+    require_aware(instant, "instant")
+    if bucket not in _BUCKETS:
+        raise ValidationError(
+            f"bucket={bucket!r} is not a time bucket; accepted: {', '.join(_BUCKETS)}",
+            field="bucket",
+            value=bucket,
+        )
+    return _bucket_of(instant, bucket, resolve_zone(zone, "zone"))
+
+
+def _bucket_of(instant: datetime, bucket: Bucket, zone: tzinfo) -> date:
+    """:func:`time_bucket` of an aware instant, a known bucket and a tzinfo (unchecked)."""
     day = instant.astimezone(zone).date()
     if bucket == "day":
         return day
@@ -512,7 +529,7 @@ class KpiAggregator:
             keys = [(*k, o) for k in keys for o in options]
         if self.bucket is not None:
             instant = self._bucket_getter(record)
-            start = None if instant is None else time_bucket(instant, self.bucket, self.zone)
+            start = None if instant is None else _bucket_of(instant, self.bucket, self.zone)
             keys = [(*k, start) for k in keys]
         return keys
 

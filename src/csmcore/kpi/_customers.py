@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from csmcore._time import require_aware
-from csmcore._values import check_text
+from csmcore._values import as_utc, check_text
 from csmcore.errors import InvalidType, ValidationError
 
 __all__ = ["CustomerFigures", "CustomerRecord", "customer_figures"]
@@ -41,6 +41,13 @@ def _aware(argument: str) -> Any:
         require_aware(value, argument)
 
     return check
+
+
+def _utc(value: Any) -> Any:
+    """An aware datetime in UTC (anything else as it is, for the validator to refuse): two
+    datetimes of one zone compare by wall reading, fold ignored, so a record from 02:30 CEST
+    to the second 02:10 (CET) of a fall-back night would end before it starts."""
+    return as_utc(value) if isinstance(value, datetime) and value.tzinfo is not None else value
 
 
 def _revenue(value: object) -> tuple[tuple[datetime, Decimal], ...]:
@@ -78,7 +85,7 @@ def _revenue(value: object) -> tuple[tuple[datetime, Decimal], ...]:
                 field="revenue",
                 value=amount,
             )
-        out.append((at, amount))
+        out.append((as_utc(at), amount))
     out.sort(key=lambda pair: pair[0])
     return tuple(out)
 
@@ -87,15 +94,15 @@ def _revenue(value: object) -> tuple[tuple[datetime, Decimal], ...]:
 class CustomerRecord:
     """A customer: active from ``since`` until ``until`` (None: still active; a churn at
     ``until``), paying recurring ``revenue`` per period: ``(from instant, amount)`` steps, each
-    amount holding until the next step.
+    amount holding until the next step. Instants are kept in UTC (given in any zone).
 
     Raises ValidationError for naive instants, ``until`` not after ``since``, float or negative
     amounts.
     """
 
     customer: str = attrs.field()
-    since: datetime = attrs.field(validator=_aware("since"))
-    until: datetime | None = attrs.field(default=None, validator=_aware("until"))
+    since: datetime = attrs.field(converter=_utc, validator=_aware("since"))
+    until: datetime | None = attrs.field(default=None, converter=_utc, validator=_aware("until"))
     revenue: tuple[tuple[datetime, Decimal], ...] = attrs.field(default=(), converter=_revenue)
 
     @customer.validator
@@ -114,13 +121,14 @@ class CustomerRecord:
 
     def active_at(self, instant: datetime) -> bool:
         """True when the customer is active at ``instant``."""
+        instant = as_utc(require_aware(instant, "instant"))
         return self.since <= instant and (self.until is None or instant < self.until)
 
     def revenue_at(self, instant: datetime) -> Decimal:
         """The recurring revenue at ``instant`` (0 when inactive or before the first step)."""
         if not self.active_at(instant):
             return Decimal(0)
-        i = bisect_right([at for at, _ in self.revenue], instant)
+        i = bisect_right([at for at, _ in self.revenue], as_utc(instant))
         return self.revenue[i - 1][1] if i else Decimal(0)
 
 
@@ -178,11 +186,14 @@ def customer_figures(
     >>> f.churn_rate, f.retention_rate, f.net_revenue_retention, f.lifetime_value
     (0.5, 0.5, 0.5, Decimal('200.00'))
     """
-    require_aware(start, "start")
-    require_aware(end, "end")
+    given = (start, end)  # reported as given; compared in UTC (one zone compares by wall reading)
+    start = as_utc(require_aware(start, "start"))
+    end = as_utc(require_aware(end, "end"))
     if end <= start:
         raise ValidationError(
-            f"end={end.isoformat()} is not after start={start.isoformat()}", field="end", value=end
+            f"end={given[1].isoformat()} is not after start={given[0].isoformat()}",
+            field="end",
+            value=given[1],
         )
     if (
         not isinstance(margin, Decimal)
@@ -243,8 +254,8 @@ def customer_figures(
     if arpa is not None and churn:
         clv = money(revenue_start / at_start * margin / (Decimal(churned) / at_start))
     return CustomerFigures(
-        start=start,
-        end=end,
+        start=given[0],
+        end=given[1],
         customers_start=at_start,
         customers_end=at_end,
         new=new,

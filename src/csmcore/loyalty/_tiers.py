@@ -247,7 +247,9 @@ class TierPolicy:
     def window(self, at: datetime) -> tuple[datetime, datetime]:
         """The qualification window of an instant ``at``: ``(start, at]``-style bounds
         ``(start, end)`` with ``start`` included (excluded when rolling) and ``end`` = ``at``
-        included."""
+        included. Raises NaiveDatetimeError for a naive ``at`` (which ``astimezone`` would read
+        in the machine's zone)."""
+        require_aware(at, "at")
         if self.rolling is not None:
             local = at.astimezone(zone_from_name(self.timezone))
             return as_utc(local - self.rolling), at
@@ -484,7 +486,9 @@ def review_tiers(
     earlier), by member id: the report of a review run at a review instant (e.g. 1 January
     00:00 in the tier policy's time zone, plus the grace). Pure.
     """
-    require_aware(at, "at")
+    # in UTC: one microsecond before the second 02:30 of a fall-back night, taken on the
+    # local wall clock, would be the first 02:29, an hour earlier
+    at = as_utc(require_aware(at, "at"))
     changes = []
     for member_id in sorted(members):
         entries = list(members[member_id])

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Final
 
-from csmcore._time import to_datetime, to_us
+from csmcore._time import require_aware, to_datetime, to_us
 from csmcore.errors import invalid_type
 from csmcore.loyalty._entries import LedgerEntry
 from csmcore.loyalty._replay import LedgerState
@@ -99,13 +99,15 @@ class MemberTimeline:
         return found
 
     def at(self, instant: datetime) -> LoyaltyMember:
-        """The member at ``instant`` (entries at or before it count)."""
-        return self._read(to_us(instant))[0]
+        """The member at ``instant`` (entries at or before it count). Raises
+        NaiveDatetimeError for a naive ``instant``."""
+        return self._read(to_us(require_aware(instant, "instant")))[0]
 
     def next_change(self, instant: datetime) -> datetime | None:
         """The first instant after ``instant`` at which :meth:`at` can answer differently
-        (None: never, as the entries stand)."""
-        found = self.next_change_us(to_us(instant))
+        (None: never, as the entries stand), in ``instant``'s time zone. Raises
+        NaiveDatetimeError for a naive ``instant``."""
+        found = self.next_change_us(to_us(require_aware(instant, "instant")))
         return None if found is None else to_datetime(found, instant.tzinfo)
 
     def next_change_us(self, t: int) -> int | None:

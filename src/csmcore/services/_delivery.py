@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from csmcore._time import MAX_INSTANT, require_aware
+from csmcore._time import MAX_INSTANT, require_aware, shifted
 from csmcore.calendars import BusinessCalendar
 from csmcore.clock import Clock
 from csmcore.errors import CsmError, NoBusinessTimeError, StorageError, ValidationError
@@ -41,12 +41,15 @@ __all__ = [
 
 _MAX_ERROR = 2000
 _LAST_INSTANT = MAX_INSTANT - timedelta(microseconds=1)
+_UTC = timezone.utc
 _HORIZON = timedelta(days=BusinessCalendar.search_horizon_days)
 
 
 def _later(at: datetime, delta: timedelta) -> datetime:
-    """``at + delta``, or the last supported instant when that is past it."""
-    return at + delta if delta < _LAST_INSTANT - at else _LAST_INSTANT
+    """``at + delta`` of elapsed time (through UTC, not on ``at``'s wall clock: a lease or a
+    retry taken across a DST change lasts what it says), or the last supported instant when
+    that is past it."""
+    return shifted(at, delta) if delta < _LAST_INSTANT - at else _LAST_INSTANT
 
 
 class PermanentDeliveryError(CsmError, RuntimeError):
@@ -304,8 +307,8 @@ class Dispatcher:
         return DispatchRun(**{name: tuple(keys) for name, keys in out.items()})
 
     def next_due(self) -> datetime | None:
-        """The earliest instant at which :meth:`run` will attempt a message: now when one can
-        be attempted now, else the first ``next_attempt_at`` (never before the request's
+        """The earliest instant (UTC) at which :meth:`run` will attempt a message: now when one
+        can be attempted now, else the first ``next_attempt_at`` (never before the request's
         ``not_before``; for a message held to business hours, the next open time of its
         calendar from then, or the end of the calendar's search horizon when it opens nowhere
         before: ask again then); never past the last supported instant; None when no message
@@ -330,7 +333,9 @@ class Dispatcher:
                 best = at
             if best == now:
                 break
-        return best
+        # in UTC, as the engine's next_due(): a datetime of a zone's repeated hour (a clock in
+        # Berlin at the second 02:10) never compares == to another zone's (PEP 495)
+        return None if best is None else best.astimezone(_UTC)
 
     def _pending(self, at: Callable[[], datetime]) -> Iterator[OutboxMessage]:
         """The PENDING messages due by ``at()`` (read again for each page), oldest
@@ -447,7 +452,7 @@ class Dispatcher:
             raise ValidationError(
                 f"message {key!r} is {message.state.value}; only a dead message is re-queued"
             )
-        due = max(self._now() if at is None else at, message.request.not_before)
+        due = max(self._now() if at is None else at.astimezone(_UTC), message.request.not_before)
         self._outbox.failed(
             key,
             at=self._now(),
@@ -459,7 +464,10 @@ class Dispatcher:
     # --- helpers ---------------------------------------------------------------------------
 
     def _now(self) -> datetime:
-        return require_aware(self._clock.now(), "clock.now()")
+        # in UTC: a request's not_before may be in the zone of the engine's `now`, and two
+        # datetimes of one zone compare by wall reading, fold ignored (the second 02:20 of a
+        # fall-back night would read as before the first 02:45)
+        return require_aware(self._clock.now(), "clock.now()").astimezone(_UTC)
 
     def _notifier(self, channel: str) -> Notifier:
         if isinstance(self._notifiers, Mapping):

@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import attrs
 
-from csmcore._time import require_aware
+from csmcore._time import require_aware, shifted, to_us
 from csmcore.conditions import Condition, Eq, In, Not, walk
 from csmcore.errors import (
     ConcurrencyError,
@@ -624,9 +624,9 @@ class EscalationEngine:
                 applied.extend(firings)
                 retries += tries
         order = {rule.name: i for i, rule in enumerate(rules)}
-        applied.sort(
+        applied.sort(  # by instant: datetimes of one zone compare by wall reading (fold ignored)
             key=lambda p: (
-                p.firing.at,
+                to_us(p.firing.at),
                 p.firing.ticket_id,
                 order.get(p.firing.rule, -1),
                 p.firing.level,
@@ -646,7 +646,7 @@ class EscalationEngine:
         ``now + retry_failed`` (in a unit of work of its own: the failed one was rolled back).
         The plan is the failed version's: a host that changed and planned the ticket since
         keeps its newer plan (the ticket is tried again as planned then)."""
-        retry_at = now + self._retry_failed
+        retry_at = shifted(now, self._retry_failed)  # elapsed time, across a DST change too
         with self._store.unit_of_work() as uow:
             ticket = uow.tickets.get(ticket_id)
             role_of(uow, "firings").plan(
@@ -773,8 +773,13 @@ class EscalationEngine:
                     ticket, self._book, rules, start, end, fired=fired, members=members
                 ).firings
             )
-        out.sort(
-            key=lambda p: (p.firing.at, p.firing.ticket_id, order[p.firing.rule], p.firing.level)
+        out.sort(  # by instant: datetimes of one zone compare by wall reading (fold ignored)
+            key=lambda p: (
+                to_us(p.firing.at),
+                p.firing.ticket_id,
+                order[p.firing.rule],
+                p.firing.level,
+            )
         )
         return out
 
