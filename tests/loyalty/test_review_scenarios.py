@@ -697,3 +697,31 @@ def test_the_compensation_cap_turns_over_at_local_midnight() -> None:
         ]
     assert granted == [250, 250, 50]
     assert ledger.balance("ann@example.com").active == 550
+
+
+# -- the application's decimal context ------------------------------------------------------
+
+
+def test_money_is_exact_whatever_decimal_context_the_application_set() -> None:
+    # An application that set a 2-digit context (decimal.getcontext().prec = 2, a common
+    # misreading of "2 decimal places") must not change what csmcore records. 994.56 + 5.00
+    # = 999.56 spent: 999 points (1 per 1.00, down), spend 999.56 exactly, and a spend tier
+    # of 1000.00 is NOT reached (999.56 < 1000.00), so no tier and 0.44 still needed.
+    # A partial return of 333 of the 999 points gives back 333/999 of 999.56 = 333.186...,
+    # 333.19 to the cent: 666.37 left to qualify.
+    import decimal
+
+    tiers = TierPolicy(tiers=[Tier(name="silver", threshold=D("1000.00"))], basis="spend")
+    program = one_point_per_unit(tiers=tiers)
+    ledger = new_ledger()
+    basket = Purchase(lines=(PurchaseLine(amount=D("994.56")), PurchaseLine(amount=D("5.00"))))
+    with decimal.localcontext() as context:
+        context.prec = 2
+        assert basket.amount == D("999.56")
+        entry = earn_points(ledger, program, "ann", basket, at=utc(2026, 1, 5), key="o-1")
+        assert entry is not None
+        assert (entry.points, entry.spend) == (999, D("999.56"))
+        status = tier_of(ledger, program, "ann", utc(2026, 1, 6))
+        assert (status.tier, status.qualifying, status.needed) == (None, D("999.56"), D("0.44"))
+        ledger.reverse(entry.entry_id, at=utc(2026, 1, 7), key="r-1", points=333)
+        assert tier_of(ledger, program, "ann", utc(2026, 1, 8)).qualifying == D("666.37")
