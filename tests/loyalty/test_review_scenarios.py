@@ -10,6 +10,7 @@ documentation, before the test was first run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -61,8 +62,18 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> date
     return datetime(year, month, day, hour, minute, tzinfo=timezone.utc)
 
 
-def new_ledger(**options: Any) -> Ledger:
-    return Ledger(open_store("memory://"), **options)
+LedgerFactory = Callable[..., Ledger]
+
+
+@pytest.fixture(params=["memory://", "sqlite:///:memory:"])
+def new_ledger(request: pytest.FixtureRequest) -> LedgerFactory:
+    """Ledgers on the memory store (its one-step posting) and on SQLite (the general
+    plan-then-write path): every ledger scenario must read the same on both."""
+
+    def make(**options: Any) -> Ledger:
+        return Ledger(open_store(request.param), **options)
+
+    return make
 
 
 def one_point_per_unit(**options: Any) -> Program:
@@ -102,7 +113,7 @@ def test_a_minimum_age_reached_at_a_period_start_expires_at_the_end_of_that_peri
     assert rule.expires_at(utc(2026, 1, 1) - US) == utc(2026, 4, 1)
 
 
-def test_leap_day_earnings_expire_on_the_clipped_date() -> None:
+def test_leap_day_earnings_expire_on_the_clipped_date(new_ledger: LedgerFactory) -> None:
     # Rolling 1 year from 2028-02-29 10:00: relativedelta clips to 2029-02-28 10:00; 4 years
     # land on the next leap day 2032-02-29 10:00. A month after 2028-01-31 is 2028-02-29.
     # End of month with a 1-month minimum age from 2028-01-31: 1 month old on 2028-02-29, in
@@ -141,7 +152,9 @@ def test_a_returns_window_moves_the_end_of_period_expiry_to_the_next_quarter() -
     assert quote.expires_at == utc(2026, 7, 1)
 
 
-def test_a_lot_expires_at_its_instant_exactly_and_its_expiry_is_recorded_once() -> None:
+def test_a_lot_expires_at_its_instant_exactly_and_its_expiry_is_recorded_once(
+    new_ledger: LedgerFactory,
+) -> None:
     # 100 points earned 2026-01-05, expiring 2026-02-01 00:00. At 2026-01-31 23:59:59.999999
     # they are active; at 2026-02-01 00:00 they are expired (expired from expires_at on), so a
     # redemption of 100 at that instant is refused with nothing written. expire() before the
@@ -167,7 +180,7 @@ def test_a_lot_expires_at_its_instant_exactly_and_its_expiry_is_recorded_once() 
 # -- pending points and returns windows -----------------------------------------------------
 
 
-def test_pending_points_become_usable_at_pending_until_exactly() -> None:
+def test_pending_points_become_usable_at_pending_until_exactly(new_ledger: LedgerFactory) -> None:
     # 100 points earned 2026-03-01 12:00, pending until 2026-03-31 12:00 (pending while
     # at < pending_until). One microsecond before: pending 100, active 0, and a redemption is
     # refused (nothing written); at pending_until: active 100 and the redemption draws them.
@@ -183,7 +196,9 @@ def test_pending_points_become_usable_at_pending_until_exactly() -> None:
     assert [(d.lot_id, d.points) for d in spend.draws] == [("ann#1", 100)]
 
 
-def test_a_return_at_the_end_of_the_returns_window_is_too_late_under_only_pending() -> None:
+def test_a_return_at_the_end_of_the_returns_window_is_too_late_under_only_pending(
+    new_ledger: LedgerFactory,
+) -> None:
     # only_pending claws back only while the lot is pending, i.e. at < pending_until. Ann
     # returns one microsecond before the end of the window: -100. Bob returns at the very
     # instant the window ends: his points are active, InvalidTransition, nothing written.
@@ -202,7 +217,9 @@ def test_a_return_at_the_end_of_the_returns_window_is_too_late_under_only_pendin
 # -- caps -----------------------------------------------------------------------------------
 
 
-def test_an_earn_straddling_a_cap_gets_the_room_left_then_nothing() -> None:
+def test_an_earn_straddling_a_cap_gets_the_room_left_then_nothing(
+    new_ledger: LedgerFactory,
+) -> None:
     # Cap 1000 points a month on purchases, 1 point per 1.00. 950.00 on 2 March: 950 points.
     # 113.00 on 10 March would earn 113; 50 are left: 50 points (a partial award). 10.00 on
     # 11 March: nothing, and nothing written (earn_points returns None). A retry of the
@@ -225,7 +242,7 @@ def test_an_earn_straddling_a_cap_gets_the_room_left_then_nothing() -> None:
     assert buy("10.00", utc(2026, 4, 1), "o-4").points == 10
 
 
-def test_a_cap_in_new_york_with_a_gold_multiplier() -> None:
+def test_a_cap_in_new_york_with_a_gold_multiplier(new_ledger: LedgerFactory) -> None:
     # 1 point per 1.00; gold (500 points in the calendar year) doubles; at most 1000 points a
     # month, months read in New York (EST, UTC-5 in winter).
     # - 2026-01-15 12:00 UTC: 500.00, not gold yet (the tier before this purchase): 500;
@@ -253,7 +270,7 @@ def test_a_cap_in_new_york_with_a_gold_multiplier() -> None:
     assert points == [500, 300, 200, 300]
 
 
-def test_a_return_does_not_free_room_under_a_cap_on_the_ledger() -> None:
+def test_a_return_does_not_free_room_under_a_cap_on_the_ledger(new_ledger: LedgerFactory) -> None:
     # Cap 1000 a month. 1000.00 on 4 May: 1000. Returned on 5 May: -1000 (within balance).
     # 10.00 on 6 May: the docs say returns do not free room, so nothing (None), and the
     # member holds 0 points.
@@ -338,7 +355,9 @@ def test_three_stacked_multipliers_round_once_per_mode(
     assert points(highest, "14.00") == 28
 
 
-def test_a_purchase_worth_less_than_a_point_writes_nothing_and_points_stay_integers() -> None:
+def test_a_purchase_worth_less_than_a_point_writes_nothing_and_points_stay_integers(
+    new_ledger: LedgerFactory,
+) -> None:
     # 0.99 at 1 point per 1.00 rounded down: 0 points, so earn_points writes nothing. Three
     # lines of 0.10 at 10 points per 1.00 are exactly 3 points (not 2.9999...: odoo #153541),
     # and every balance field is a plain int.
@@ -369,7 +388,9 @@ YEARLY = TierPolicy(
 )
 
 
-def test_the_purchase_that_reaches_a_tier_earns_at_the_tier_before_it() -> None:
+def test_the_purchase_that_reaches_a_tier_earns_at_the_tier_before_it(
+    new_ledger: LedgerFactory,
+) -> None:
     # Silver 1000, gold 2000; gold doubles. 900.00 on 2 March: 900. 1200.00 on 3 March: the
     # member is untiered before it (900), so 1200 points, and gold from that instant (2100).
     # A second purchase at the very same instant (another key): gold already, 100.00 -> 200.
@@ -395,7 +416,9 @@ def test_the_purchase_that_reaches_a_tier_earns_at_the_tier_before_it() -> None:
     assert (status.tier, status.since) == ("gold", utc(2026, 3, 3))
 
 
-def test_a_return_below_the_threshold_keeps_the_tier_until_the_review() -> None:
+def test_a_return_below_the_threshold_keeps_the_tier_until_the_review(
+    new_ledger: LedgerFactory,
+) -> None:
     # Yearly, silver 1000, gold 5000, no grace. 5000 earned on 1 March 2026: gold, valid
     # through 2027 (valid_until 2028-01-01). 3000 returned on 20 March: the qualifying amount
     # falls to 2000, but the docs make tiers move down only at valid_until + grace, so the
@@ -410,7 +433,7 @@ def test_a_return_below_the_threshold_keeps_the_tier_until_the_review() -> None:
     assert tier_of(ledger, YEARLY, "ann", utc(2028, 1, 1)).tier == "silver"
 
 
-def test_a_return_in_the_next_year_counts_against_the_next_year() -> None:
+def test_a_return_in_the_next_year_counts_against_the_next_year(new_ledger: LedgerFactory) -> None:
     # 1000 earned on 20 Dec 2026: silver, valid through 2027. Returned on 5 Jan 2027: a return
     # subtracts in the window of its own date, so 2027 starts at -1000; silver still holds
     # (valid through 2027), and gold (5000) `needs` 6000. 1000 earned on 1 June 2027 brings
@@ -426,7 +449,9 @@ def test_a_return_in_the_next_year_counts_against_the_next_year() -> None:
     assert tier_of(ledger, YEARLY, "ann", utc(2028, 1, 1)).tier is None
 
 
-def test_a_rolling_window_excludes_the_instant_exactly_a_year_before() -> None:
+def test_a_rolling_window_excludes_the_instant_exactly_a_year_before(
+    new_ledger: LedgerFactory,
+) -> None:
     # Rolling 12 months (start excluded, end included). 1000 earned 2026-03-01 00:00:
     # counted at 2027-02-28 23:59:59.999999, not at 2027-03-01 00:00 (the window's excluded
     # start). Silver reached 2026-03-01 stays valid through 2027 (yearly review), then goes.
@@ -446,7 +471,9 @@ def test_a_rolling_window_excludes_the_instant_exactly_a_year_before() -> None:
     assert tier_of(ledger, policy, "bob", utc(2029, 3, 1)).qualifying == 0
 
 
-def test_a_tier_given_by_a_downgrade_lasts_its_review_period_then_the_grace() -> None:
+def test_a_tier_given_by_a_downgrade_lasts_its_review_period_then_the_grace(
+    new_ledger: LedgerFactory,
+) -> None:
     # Yearly UTC, silver 1000, gold 5000, one tier down, grace 3 months. Gold on 15 June 2026,
     # valid through 2027; nothing earned since. Review at 2028-01-01 + 3 months = 2028-04-01:
     # silver since 2028-04-01, valid until the end of the review period containing it
@@ -496,7 +523,9 @@ def _lots_of_equal_expiry(ledger: Ledger) -> None:
     )
 
 
-def test_equal_expiries_draw_oldest_first_and_never_expiring_lots_last() -> None:
+def test_equal_expiries_draw_oldest_first_and_never_expiring_lots_last(
+    new_ledger: LedgerFactory,
+) -> None:
     # Redeem 250 on 9 Jan. Soonest expiry first: A and C expire together (oldest first: A,
     # then C), B never expires (last), D is pending (skipped): A 100, C 100, B 50.
     # FIFO: A 100, B 100, C 50.
@@ -512,7 +541,9 @@ def test_equal_expiries_draw_oldest_first_and_never_expiring_lots_last() -> None
     ]
 
 
-def test_a_refund_after_a_lot_expired_restores_it_expired_and_it_expires_once() -> None:
+def test_a_refund_after_a_lot_expired_restores_it_expired_and_it_expires_once(
+    new_ledger: LedgerFactory,
+) -> None:
     # A: 100 on 5 Jan expiring 1 Feb; B: 100 on 6 Jan expiring 31 Dec. Redeem 150 on 10 Jan:
     # A 100, B 50. expire() on 1 Feb: A holds nothing, nothing to record. Refund everything
     # on 5 Feb, latest drawn first: B 50 (B back to 100), A 100, into an expired lot: those
@@ -539,7 +570,7 @@ def test_a_refund_after_a_lot_expired_restores_it_expired_and_it_expires_once() 
     assert ledger.verify("ann").ok
 
 
-def test_partial_refunds_retries_and_exhaustion() -> None:
+def test_partial_refunds_retries_and_exhaustion(new_ledger: LedgerFactory) -> None:
     # 300 earned, 200 redeemed. Refund 120 (key k1); a retry of k1 returns the same entry and
     # mints nothing (odoo #257854): active 100 + 120 = 220. Refund the rest (default): 80.
     # Anything more is refused with a ValidationError saying 0 points are left (odoo #212922
@@ -559,7 +590,9 @@ def test_partial_refunds_retries_and_exhaustion() -> None:
     assert (balance.active, balance.spent) == (300, 0)
 
 
-def test_a_transfer_moves_only_active_points_keeps_expiry_and_refuses_self() -> None:
+def test_a_transfer_moves_only_active_points_keeps_expiry_and_refuses_self(
+    new_ledger: LedgerFactory,
+) -> None:
     # Ann: 100 active (1 March, expiring 1 Sept) and 50 pending until 1 April (2 March).
     # On 10 March a transfer of 120 is refused (only 100 active), nothing written on either
     # side. 100 go through: Bob's lot expires 1 Sept; Ann keeps 50 pending. Ann to Ann is a
@@ -586,7 +619,9 @@ def test_a_transfer_moves_only_active_points_keeps_expiry_and_refuses_self() -> 
 # -- idempotency and bad inputs -------------------------------------------------------------
 
 
-def test_keys_are_per_member_and_the_instant_is_part_of_the_payload() -> None:
+def test_keys_are_per_member_and_the_instant_is_part_of_the_payload(
+    new_ledger: LedgerFactory,
+) -> None:
     # Ann earns 100 at 09:00 under key "k". The same write given as 10:00 in Berlin (the same
     # instant: CET is UTC+1) returns the original. A retry at another instant is another
     # payload: IdempotencyConflict naming "at". Bob may use "k" too (keys are per member).
@@ -604,7 +639,9 @@ def test_keys_are_per_member_and_the_instant_is_part_of_the_payload() -> None:
 
 
 @pytest.mark.parametrize("points", [0, -5, 1.5, True, D("10"), "10", None])
-def test_bad_points_are_refused_naming_the_value_and_nothing_is_written(points: object) -> None:
+def test_bad_points_are_refused_naming_the_value_and_nothing_is_written(
+    points: object, new_ledger: LedgerFactory
+) -> None:
     ledger = new_ledger()
     ledger.earn("ann", 100, at=utc(2026, 1, 5), key="o-1")
     before = list(ledger.entries("ann"))
@@ -621,7 +658,9 @@ def test_bad_points_are_refused_naming_the_value_and_nothing_is_written(points: 
     assert ledger.entries("bob") == []
 
 
-def test_naive_instants_and_unknown_entries_are_refused_with_nothing_written() -> None:
+def test_naive_instants_and_unknown_entries_are_refused_with_nothing_written(
+    new_ledger: LedgerFactory,
+) -> None:
     ledger = new_ledger()
     ledger.earn("ann", 100, at=utc(2026, 1, 5), key="o-1")
     spend = ledger.redeem("ann", 40, at=utc(2026, 1, 6), key="basket")
@@ -672,7 +711,7 @@ def _late_first_reply(ticket_id: str, created: datetime) -> Ticket:
     return ticket
 
 
-def test_the_compensation_cap_turns_over_at_local_midnight() -> None:
+def test_the_compensation_cap_turns_over_at_local_midnight(new_ledger: LedgerFactory) -> None:
     # 250 per missed first reply, at most 300 a month in Berlin (CEST, UTC+2, since 29 March
     # 2026). T-1 compensated 31 March 21:00 UTC = 23:00 in Berlin (March): 250. T-2 at
     # 31 March 22:30 UTC = 1 April 00:30 in Berlin: a new month, 250 in full (read in UTC it
@@ -702,7 +741,9 @@ def test_the_compensation_cap_turns_over_at_local_midnight() -> None:
 # -- the application's decimal context ------------------------------------------------------
 
 
-def test_money_is_exact_whatever_decimal_context_the_application_set() -> None:
+def test_money_is_exact_whatever_decimal_context_the_application_set(
+    new_ledger: LedgerFactory,
+) -> None:
     # An application that set a 2-digit context (decimal.getcontext().prec = 2, a common
     # misreading of "2 decimal places") must not change what csmcore records. 994.56 + 5.00
     # = 999.56 spent: 999 points (1 per 1.00, down), spend 999.56 exactly, and a spend tier
@@ -730,7 +771,7 @@ def test_money_is_exact_whatever_decimal_context_the_application_set() -> None:
 # -- behaviours the docs now spell out ------------------------------------------------------
 
 
-def test_a_cap_without_events_counts_every_earn_of_the_period() -> None:
+def test_a_cap_without_events_counts_every_earn_of_the_period(new_ledger: LedgerFactory) -> None:
     # Cap 100 a month, no events: the 80-point welcome bonus and a 10-point manual earn
     # (Ledger.earn, no reason) of 5 Jan count, so a 50.00 purchase on 6 Jan earns the 10 left.
     # The same history under a cap on purchases only: 50.
@@ -748,7 +789,9 @@ def test_a_cap_without_events_counts_every_earn_of_the_period() -> None:
     assert earned == [10, 50]
 
 
-def test_a_return_after_the_earned_lot_expired_claws_back_from_other_lots() -> None:
+def test_a_return_after_the_earned_lot_expired_claws_back_from_other_lots(
+    new_ledger: LedgerFactory,
+) -> None:
     # Documented limitation (docs/loyalty.md, "Returns of purchases"). A: 100 on 5 Jan,
     # expiring 1 Feb; B: 100 on 6 Jan, never expiring. 30 redeemed on 10 Jan (from A, the
     # soonest). A expires with 70 unused. The purchase of A is returned on 5 Feb in full
@@ -781,3 +824,29 @@ def test_a_return_after_the_earned_lot_expired_claws_back_from_other_lots() -> N
         (-100, [("ann#2", 100)], 0, 70, 100),
         (-30, [("ann#2", 30)], 70, 70, 170),
     ]
+
+
+def test_pending_points_count_for_tiers_at_once_and_a_return_in_the_window_keeps_the_tier(
+    new_ledger: LedgerFactory,
+) -> None:
+    # Documented (docs/loyalty-program.md, "Tiers"): an EARN counts for tiers when it is
+    # written, pending or not. Silver at 1000 points; 30-day returns window; only pending
+    # points are clawed back. 1000.00 on 1 March: 1000 points pending until 31 March, silver
+    # at once. Returned on 10 March (still pending): -1000, qualifying 0, silver kept (valid
+    # through 2027, until 2028-01-01) since a return never lowers a tier before its review.
+    program = one_point_per_unit(
+        pending=PendingPolicy(after=relativedelta(days=30)),
+        returns="only_pending",
+        tiers=TierPolicy(tiers=[Tier(name="silver", threshold=1000)]),
+    )
+    ledger = new_ledger()
+    bought = earn_points(
+        ledger, program, "ann", Purchase.of(D("1000.00")), at=utc(2026, 3, 1), key="o-1"
+    )
+    assert bought is not None
+    assert bought.pending_until == utc(2026, 3, 31)
+    assert tier_of(ledger, program, "ann", utc(2026, 3, 1)).tier == "silver"
+    back = return_points(ledger, program, bought.entry_id, at=utc(2026, 3, 10), key="r-1")
+    assert back.points == -1000
+    status = tier_of(ledger, program, "ann", utc(2026, 3, 11))
+    assert (status.tier, status.qualifying, status.valid_until) == ("silver", D(0), utc(2028, 1, 1))
