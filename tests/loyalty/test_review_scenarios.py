@@ -850,3 +850,48 @@ def test_pending_points_count_for_tiers_at_once_and_a_return_in_the_window_keeps
     assert back.points == -1000
     status = tier_of(ledger, program, "ann", utc(2026, 3, 11))
     assert (status.tier, status.qualifying, status.valid_until) == ("silver", D(0), utc(2028, 1, 1))
+
+
+def test_a_debt_paid_by_points_activating_later_does_not_come_back_when_they_expire(
+    new_ledger: LedgerFactory,
+) -> None:
+    # Returns unlimited. Bob earns 100 (5 Jan), redeems 80 (6 Jan) and returns the purchase
+    # (7 Jan): 20 clawed back from the lot, 80 owed (negative). He earns 100 on 8 Jan, pending
+    # until 1 Feb, expiring 1 March. The docs: later credits pay the negative balance off
+    # first. On 9 Jan the 100 are pending: 80 still owed. On 1 Feb they become usable and pay
+    # the 80: active 20, negative 0. On 1 March the lot expires with the 20 left: expired 20,
+    # negative 0 (not expired 100 with the 80 owed again: the 80 points would count twice,
+    # once paying the debt and once expiring). expire() records -20; verify agrees.
+    ledger = new_ledger(returns="unlimited")
+    bought = ledger.earn("bob", 100, at=utc(2026, 1, 5), key="a")
+    ledger.redeem("bob", 80, at=utc(2026, 1, 6), key="gift")
+    ledger.reverse(bought.entry_id, at=utc(2026, 1, 7), key="return")
+    ledger.earn(
+        "bob",
+        100,
+        at=utc(2026, 1, 8),
+        key="b",
+        pending_until=utc(2026, 2, 1),
+        expires_at=utc(2026, 3, 1),
+    )
+
+    def seen(when: datetime) -> tuple[int, int, int, int]:
+        b = ledger.balance("bob", when)
+        return (b.active, b.pending, b.expired, b.negative)
+
+    assert seen(utc(2026, 1, 9)) == (0, 100, 0, 80)
+    assert seen(utc(2026, 2, 1)) == (20, 0, 0, 0)
+    assert seen(utc(2026, 3, 1)) == (0, 0, 20, 0)
+    assert [(x.lot_id, x.remaining) for x in ledger.lots("bob", utc(2026, 3, 1))] == [
+        ("bob#1", 0),
+        ("bob#4", 20),
+    ]
+    written = ledger.expire("bob", at=utc(2026, 3, 1))
+    assert [(e.lot_id, e.points) for e in written] == [("bob#4", -20)]
+    assert seen(utc(2026, 3, 1)) == (0, 0, 20, 0)
+    assert seen(utc(2026, 2, 15)) == (20, 0, 0, 0)  # the past reads as it did
+    # Nothing is owed any more: 50 earned on 5 March can all be spent on 6 March.
+    ledger.earn("bob", 50, at=utc(2026, 3, 5), key="c")
+    spend = ledger.redeem("bob", 50, at=utc(2026, 3, 6), key="gift-2")
+    assert [(d.lot_id, d.points) for d in spend.draws] == [("bob#6", 50)]
+    assert ledger.verify("bob").ok

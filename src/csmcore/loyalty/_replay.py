@@ -19,7 +19,9 @@ Time rules (the same at any instant ``t``, for every store):
   (an EXPIRE entry records it; the balance does not wait for it);
 - the negative balance (returns under ``ReturnsPolicy.UNLIMITED``) is paid off first: each entry,
   when applied, first settles it from the lots active at its instant, soonest expiry first, and
-  again after its own effect; a balance between entries shows active points net of it.
+  again after its own effect; pending points pay it off at the instant they become active (their
+  ``pending_until``), even between entries, so that points paying a debt never expire as well;
+  a balance between entries shows active points net of it.
 - a member's entries never go back in time: a write whose ``at`` is before the member's last
   entry is refused.
 """
@@ -430,18 +432,50 @@ class LedgerState(_Planning):
             self.negative -= take
             self.settled += take
 
-    def _settlement(self, t: int) -> list[tuple[_Lot, int]]:
+    def _settlement(self, t: int, *, final: bool = True) -> list[tuple[_Lot, int]]:
+        """What paying off the negative balance by ``t`` takes from which lots: at each instant
+        after the last entry at which pending lots became active by themselves (their
+        ``pending_until``, up to ``t``), from the lots active then, and (``final``) at ``t``
+        from the lots active at ``t``; soonest expiry first each time."""
         owed = self.negative
         takes: list[tuple[_Lot, int]] = []
         if not owed:
             return takes
-        for lot in sorted(self._active(t), key=_soonest):
-            take = min(owed, lot.remaining)
-            takes.append((lot, take))
-            owed -= take
-            if not owed:
-                break
+        last = self.last_us
+        instants = sorted(
+            {
+                p
+                for lot in self._open.values()
+                if (p := lot.pending_us) is not None
+                and last < p <= t
+                and lot.activated_us is None
+                and lot.remaining
+                and lot.expires_us > p
+            }
+        )
+        if final and (not instants or instants[-1] != t):
+            instants.append(t)
+        taken: dict[str, int] = {}
+        for when in instants:
+            for lot in sorted(self._active(when), key=_soonest):
+                n = lot.remaining - taken.get(lot.lot_id, 0)
+                if n <= 0:
+                    continue
+                take = min(owed, n)
+                takes.append((lot, take))
+                taken[lot.lot_id] = taken.get(lot.lot_id, 0) + take
+                owed -= take
+                if not owed:
+                    return takes
         return takes
+
+    def _timed_takes(self, t: int) -> dict[str, int]:
+        """lot id -> the points paying off the negative balance takes from it at the instants
+        pending lots became active after the last entry, up to ``t`` (for reads at ``t``)."""
+        taken: dict[str, int] = {}
+        for lot, take in self._settlement(t, final=False):
+            taken[lot.lot_id] = taken.get(lot.lot_id, 0) + take
+        return taken
 
     def _active(self, t: int) -> list[_Lot]:
         return [
@@ -477,8 +511,9 @@ class LedgerState(_Planning):
         """The balance at ``at`` (default: the instant of the last entry)."""
         state, t = self._at(at)
         active = pending = expired = 0
+        taken = state._timed_takes(t) if state.negative else {}
         for lot in state.lots.values():
-            n = lot.remaining
+            n = lot.remaining - taken.get(lot.lot_id, 0) if taken else lot.remaining
             if not n:
                 continue
             if lot.expires_us <= t:
@@ -487,7 +522,7 @@ class LedgerState(_Planning):
                 pending += n
             else:
                 active += n
-        negative = state.negative
+        negative = state.negative - sum(taken.values())
         paid = min(active, negative)
         return Balance(
             active=active - paid,
@@ -502,11 +537,13 @@ class LedgerState(_Planning):
         """Every lot of the member at ``at`` (default: the last entry's instant), oldest
         first."""
         state, t = self._at(at)
+        taken = state._timed_takes(t) if state.negative else {}
         found = []
         for lot in state.lots.values():
+            remaining = lot.remaining - taken.get(lot.lot_id, 0)
             if lot.expires_us <= t:
                 status = LotStatus.EXPIRED
-            elif not lot.remaining:
+            elif not remaining:
                 status = LotStatus.USED
             elif lot.pending(t):
                 status = LotStatus.PENDING
@@ -518,7 +555,7 @@ class LedgerState(_Planning):
                     member_id=state.member_id,
                     earned_at=from_us(lot.earned_us),
                     points=lot.points,
-                    remaining=lot.remaining,
+                    remaining=remaining,
                     expires_at=lot.expires_at,
                     pending_until=None if lot.pending_us is None else from_us(lot.pending_us),
                     activated_at=None if lot.activated_us is None else from_us(lot.activated_us),

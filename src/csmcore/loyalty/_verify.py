@@ -126,6 +126,15 @@ def verify_entries(
         t = to_us(entry.at)
         if t < last:
             problems.append(f"{where} goes back in time")
+        if negative:  # pending lots that became active since the last entry paid it first
+            for p in sorted(
+                {
+                    lot[3]
+                    for lot in lots.values()
+                    if last < lot[3] <= t and lot[4] == _NEVER and lot[1] > 0 and lot[2] > lot[3]
+                }
+            ):
+                settle(p)
         last = max(last, t)
         if entry.key in keys:
             problems.append(f"{where} reuses the idempotency key {entry.key!r}")
