@@ -48,7 +48,14 @@ from csmcore.loyalty import (
     Window,
     tier_status,
 )
-from csmcore.services import Ledger, compensate, earn_points, return_points, tier_of
+from csmcore.services import (
+    Ledger,
+    compensate,
+    earn_points,
+    return_points,
+    review_member_tiers,
+    tier_of,
+)
 from csmcore.sla import SlaBook, SlaMetric, SlaPolicy, SlaTarget
 from csmcore.storage import open_store
 from csmcore.tickets import Role, Ticket
@@ -895,3 +902,30 @@ def test_a_debt_paid_by_points_activating_later_does_not_come_back_when_they_exp
     spend = ledger.redeem("bob", 50, at=utc(2026, 3, 6), key="gift-2")
     assert [(d.lot_id, d.points) for d in spend.draws] == [("bob#6", 50)]
     assert ledger.verify("bob").ok
+
+
+def test_a_tier_review_reports_the_changes_at_the_instant_it_is_given(
+    new_ledger: LedgerFactory,
+) -> None:
+    # The how-to's policy: yearly in Berlin, silver 1000, gold 5000, one tier down, grace 3
+    # months. Ann: gold in 2026 (1200 + 4000), 1500 in 2027. Review instant: 1 April 2028
+    # 00:00 Berlin (CEST) = 31 March 22:00 UTC: Ann gold -> silver. Run for that instant
+    # (today or a week later: the same answer); run with a later "now" (1 April 22:00 UTC),
+    # it reports nothing, since nothing changes at that instant.
+    policy = TierPolicy(
+        tiers=[Tier(name="silver", threshold=1000), Tier(name="gold", threshold=5000)],
+        grace=relativedelta(months=3),
+        timezone="Europe/Berlin",
+    )
+    ledger = new_ledger()
+    for n, (when, points) in enumerate(
+        [(utc(2026, 3, 1), 1200), (utc(2026, 6, 15), 4000), (utc(2027, 5, 1), 1500)]
+    ):
+        ledger.earn("ann", points, at=when, key=f"o{n}")
+    review_at = utc(2028, 3, 31, 22)
+    assert tier_of(ledger, policy, "ann", utc(2027, 12, 31)).review_at == review_at
+    changes = review_member_tiers(ledger, policy, ["ann"], review_at)
+    assert [(c.member_id, c.before.tier, c.after.tier) for c in changes] == [
+        ("ann", "gold", "silver")
+    ]
+    assert review_member_tiers(ledger, policy, ["ann"], review_at + timedelta(days=1)) == []
