@@ -29,9 +29,11 @@ from csmcore.errors import (
     ValidationError,
 )
 from csmcore.loyalty import (
+    Balance,
     Cap,
     Downgrade,
     EndOfPeriodExpiry,
+    LedgerState,
     Multiplier,
     PendingPolicy,
     Period,
@@ -47,7 +49,9 @@ from csmcore.loyalty import (
     TierPolicy,
     Window,
     tier_status,
+    verify_entries,
 )
+from csmcore.serialization import from_document
 from csmcore.services import (
     Ledger,
     compensate,
@@ -796,41 +800,38 @@ def test_a_cap_without_events_counts_every_earn_of_the_period(new_ledger: Ledger
     assert earned == [10, 50]
 
 
-def test_a_return_after_the_earned_lot_expired_claws_back_from_other_lots(
+def test_a_return_after_the_earned_lot_expired_does_not_take_its_expired_points_twice(
     new_ledger: LedgerFactory,
 ) -> None:
-    # Documented limitation (docs/loyalty.md, "Returns of purchases"). A: 100 on 5 Jan,
-    # expiring 1 Feb; B: 100 on 6 Jan, never expiring. 30 redeemed on 10 Jan (from A, the
-    # soonest). A expires with 70 unused. The purchase of A is returned on 5 Feb in full
-    # (within balance): 100 from B, so the member ends with 0 active, 70 expired, lifetime 100
-    # (the 70 expired points are lost twice). The documented workaround passes points= without
-    # the expired part: 100 - 70 = 30 from B, leaving 70 active, lifetime 170.
-    results = []
-    for workaround in (False, True):
+    # A: 100 on 5 Jan, expiring 1 Feb; B: 100 on 6 Jan, never expiring. 30 redeemed on
+    # 10 Jan (from A, the soonest). A expires with 70 unused: the member has lost them. The
+    # purchase of A is returned on 5 Feb in full (within balance): the 70 expired points of A
+    # are the ones it takes back (not 70 more from B), and the 30 that were spent come from B:
+    # active 70, expired 0, spent 30, lifetime 100 (earned 200, returned 100); the return
+    # still counts -100 for tiers. The same when expire() recorded A's 70 first (2 Feb).
+    # Under unlimited, a lot that expired entirely unused is returned with nothing owed.
+    for record_first in (False, True):
         ledger = new_ledger()
         ledger.earn("ann", 100, at=utc(2026, 1, 5), key="a", expires_at=utc(2026, 2, 1))
         ledger.earn("ann", 100, at=utc(2026, 1, 6), key="b")
         ledger.redeem("ann", 30, at=utc(2026, 1, 10), key="basket")
-        points = None
-        if workaround:
-            lot = next(x for x in ledger.lots("ann", utc(2026, 2, 5)) if x.lot_id == "ann#1")
-            assert (lot.status.value, lot.remaining) == ("expired", 70)
-            points = lot.points - lot.remaining
-        back = ledger.reverse("ann#1", at=utc(2026, 2, 5), key="return", points=points)
+        if record_first:
+            assert [e.points for e in ledger.expire("ann", at=utc(2026, 2, 2))] == [-70]
+        back = ledger.reverse("ann#1", at=utc(2026, 2, 5), key="return")
+        assert back.points == -100
+        assert [(d.lot_id, d.points) for d in back.draws] == [("ann#1", 70), ("ann#2", 30)]
         balance = ledger.balance("ann", utc(2026, 2, 5))
-        results.append(
-            (
-                back.points,
-                [(d.lot_id, d.points) for d in back.draws],
-                balance.active,
-                balance.expired,
-                balance.lifetime,
-            )
-        )
-    assert results == [
-        (-100, [("ann#2", 100)], 0, 70, 100),
-        (-30, [("ann#2", 30)], 70, 70, 170),
-    ]
+        assert (balance.active, balance.expired, balance.spent, balance.negative) == (70, 0, 30, 0)
+        assert balance.lifetime == 100
+        assert ledger.expire("ann", at=utc(2026, 2, 6)) == []
+        assert ledger.verify("ann").ok
+    unlimited = new_ledger(returns="unlimited")
+    unlimited.earn("bob", 100, at=utc(2026, 1, 5), key="a", expires_at=utc(2026, 2, 1))
+    back = unlimited.reverse("bob#1", at=utc(2026, 2, 5), key="return")
+    assert [(d.lot_id, d.points) for d in back.draws] == [("bob#1", 100)]
+    balance = unlimited.balance("bob", utc(2026, 2, 5))
+    assert (balance.active, balance.expired, balance.negative, balance.lifetime) == (0, 0, 0, 0)
+    assert unlimited.verify("bob").ok
 
 
 def test_pending_points_count_for_tiers_at_once_and_a_return_in_the_window_keeps_the_tier(
@@ -929,3 +930,45 @@ def test_a_tier_review_reports_the_changes_at_the_instant_it_is_given(
         ("ann", "gold", "silver")
     ]
     assert review_member_tiers(ledger, policy, ["ann"], review_at + timedelta(days=1)) == []
+
+
+def test_an_expiry_stored_before_debts_were_paid_at_activation_still_replays() -> None:
+    # The debt scenario above, as csmcore wrote it before pending points paid a negative
+    # balance at their activation: expire() on 1 March recorded all 100 points of bob#4 as
+    # expired. That stored record stands: the ledger replays and verifies, reading as it did
+    # when written (100 expired, 80 owed), instead of raising LedgerCorrupt.
+    ledger = Ledger(open_store("memory://"), returns="unlimited")
+    bought = ledger.earn("bob", 100, at=utc(2026, 1, 5), key="a")
+    ledger.redeem("bob", 80, at=utc(2026, 1, 6), key="gift")
+    ledger.reverse(bought.entry_id, at=utc(2026, 1, 7), key="return")
+    ledger.earn(
+        "bob",
+        100,
+        at=utc(2026, 1, 8),
+        key="b",
+        pending_until=utc(2026, 2, 1),
+        expires_at=utc(2026, 3, 1),
+    )
+    stored = from_document(
+        {
+            "type": "loyalty.entry",
+            "schema": 2,
+            "data": {
+                "entry_id": "bob#5",
+                "member_id": "bob",
+                "seq": 5,
+                "kind": "expire",
+                "at": "2026-03-01T00:00:00+00:00",
+                "points": -100,
+                "key": "expire:bob#4:0",
+                "lot_id": "bob#4",
+                "expires_at": "2026-03-01T00:00:00+00:00",
+            },
+        }
+    )
+    entries = [*ledger.entries("bob"), stored]
+    state = LedgerState.replay("bob", entries)
+    assert state.balance() == Balance(
+        active=0, pending=0, expired=100, spent=80, negative=80, lifetime=100
+    )
+    assert verify_entries("bob", entries).ok

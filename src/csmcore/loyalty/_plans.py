@@ -538,6 +538,12 @@ class _Planning:
             sources.append((lot, lot.remaining))
         elif own:
             sources.append((lot, own[0]))
+        elif lot.expires_us <= t and lot.remaining:
+            # its points that expired unused: the member lost them already, so the return
+            # takes them back first rather than taking as many again from other lots
+            paid = sum(take for other, take in self._settlement(t, final=False) if other is lot)
+            if lot.remaining > paid:
+                sources.append((lot, lot.remaining - paid))
         if policy is not ReturnsPolicy.ONLY_PENDING:
             sources += [(other, n) for other, n in available if other is not lot]
         draws: list[LotDraw] = []

@@ -178,8 +178,7 @@ class LedgerState(_Planning):
                     raise self._corrupt(entry, f"names the unknown lot {draw.lot_id!r}")
                 if draw.points <= 0:
                     raise self._corrupt(entry, f"moves {draw.points} points of a lot")
-        if self.negative:
-            self._settle(t)
+        early = self._settle(t) if self.negative else ()
         points = entry.points
         if kind is EntryKind.EARN or (kind is EntryKind.ADJUST and points > 0):
             lot_id = entry.lot_id or entry.entry_id
@@ -200,6 +199,8 @@ class LedgerState(_Planning):
             lot.activated_us = t
         elif kind is EntryKind.EXPIRE:
             lot = lots.get(entry.lot_id or "")
+            if lot is not None and early:
+                self._undo_payment(lot, -points, early)
             if (
                 lot is None
                 or lot.expires_us > t
@@ -248,10 +249,10 @@ class LedgerState(_Planning):
             total = 0
             for draw in entry.draws:
                 lot = lots[draw.lot_id]
-                usable = (
-                    lot.remaining >= draw.points
-                    and lot.expires_us > t
-                    and (kind is EntryKind.REVERSE or not lot.pending(t))
+                usable = lot.remaining >= draw.points and (
+                    (lot.expires_us > t and (kind is EntryKind.REVERSE or not lot.pending(t)))
+                    # a return takes back the expired points of its own lot first
+                    or (kind is EntryKind.REVERSE and draw.lot_id == entry.lot_id)
                 )
                 if not usable:
                     raise self._corrupt(entry, f"draws more than lot {draw.lot_id!r} has")
@@ -267,6 +268,8 @@ class LedgerState(_Planning):
                 lot.remaining -= draw.points
                 if not lot.remaining:
                     self._open.pop(lot.lot_id, None)
+                if lot.remaining <= lot.expire_recorded:
+                    self._unrecorded.pop(lot.lot_id, None)
             if kind is EntryKind.REDEEM:
                 self._drawn[seq] = {d.lot_id: d.points for d in entry.draws}
                 self.redeemed += total
@@ -423,14 +426,32 @@ class LedgerState(_Planning):
             cursor = 0
         self._cursor = cursor
 
-    def _settle(self, t: int) -> None:
-        """Pay off the negative balance from the lots active at ``t``, soonest expiry first."""
-        for lot, take in self._settlement(t):
+    def _settle(self, t: int) -> list[tuple[_Lot, int]]:
+        """Pay off the negative balance from the lots active at ``t`` (and at the instants
+        pending lots became active since the last entry), soonest expiry first; return what
+        was taken from which lots."""
+        takes = self._settlement(t)
+        for lot, take in takes:
             lot.remaining -= take
             if not lot.remaining:
                 self._open.pop(lot.lot_id, None)
             self.negative -= take
             self.settled += take
+        return takes
+
+    def _undo_payment(self, lot: _Lot, recorded: int, takes: Iterable[tuple[_Lot, int]]) -> None:
+        """An EXPIRE stored by csmcore before pending points paid a negative balance at their
+        activation recorded as expired the points of ``lot`` that now paid it (between the
+        last entry and this one): the stored record stands, so that payment is undone (the
+        ledger then reads as it did when the entry was written)."""
+        excess = recorded - (lot.remaining - lot.expire_recorded)
+        if excess <= 0:
+            return
+        paid = sum(take for other, take in takes if other is lot)
+        if excess <= paid:
+            lot.remaining += excess
+            self.negative += excess
+            self.settled -= excess
 
     def _settlement(self, t: int, *, final: bool = True) -> list[tuple[_Lot, int]]:
         """What paying off the negative balance by ``t`` takes from which lots: at each instant
