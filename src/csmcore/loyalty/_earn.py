@@ -179,8 +179,9 @@ class Purchase:
 
     @property
     def amount(self) -> Decimal:
-        """The total amount of the lines."""
-        return sum((line.amount for line in self.lines), Decimal(0))
+        """The total amount of the lines, exact (whatever decimal context the caller set)."""
+        with decimal.localcontext(_CONTEXT):
+            return sum((line.amount for line in self.lines), Decimal(0))
 
 
 @serializable("loyalty.event", aliases=("csmcore.loyalty:LoyaltyEvent",))

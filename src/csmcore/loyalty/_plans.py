@@ -92,6 +92,8 @@ class _Planning:
 
         def _available(self, t: int, order: RedemptionOrder) -> list[tuple[_Lot, int]]: ...
 
+        def _settlement(self, t: int, *, final: bool = True) -> list[tuple[_Lot, int]]: ...
+
     def _known(self, key: object, kind: EntryKind, **expected: Any) -> LedgerEntry | None:
         """The entry already written with ``key`` when its payload matches; None when the key
         is new; :class:`~csmcore.errors.IdempotencyConflict` when it was used for another
@@ -536,6 +538,12 @@ class _Planning:
             sources.append((lot, lot.remaining))
         elif own:
             sources.append((lot, own[0]))
+        elif lot.expires_us <= t and lot.remaining:
+            # its points that expired unused: the member lost them already, so the return
+            # takes them back first rather than taking as many again from other lots
+            paid = sum(take for other, take in self._settlement(t, final=False) if other is lot)
+            if lot.remaining > paid:
+                sources.append((lot, lot.remaining - paid))
         if policy is not ReturnsPolicy.ONLY_PENDING:
             sources += [(other, n) for other, n in available if other is not lot]
         draws: list[LotDraw] = []
@@ -580,10 +588,16 @@ class _Planning:
             expired.append(self.lots[schedule[index][2]])
         if len(expired) > 1:
             expired.sort(key=_soonest)
+        # points paying off a negative balance as pending lots became active since the last
+        # entry never expire (apply settles them before recording an expiry)
+        paid: dict[str, int] = {}
+        if self.negative:
+            for other, take in self._settlement(t, final=False):
+                paid[other.lot_id] = paid.get(other.lot_id, 0) + take
         for lot in expired:
             if lot.expires_us > t:
                 continue
-            unrecorded = lot.remaining - lot.expire_recorded
+            unrecorded = lot.remaining - paid.get(lot.lot_id, 0) - lot.expire_recorded
             if unrecorded > 0:
                 if not found:
                     self._check_time(t, at)

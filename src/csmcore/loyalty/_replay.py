@@ -19,7 +19,9 @@ Time rules (the same at any instant ``t``, for every store):
   (an EXPIRE entry records it; the balance does not wait for it);
 - the negative balance (returns under ``ReturnsPolicy.UNLIMITED``) is paid off first: each entry,
   when applied, first settles it from the lots active at its instant, soonest expiry first, and
-  again after its own effect; a balance between entries shows active points net of it.
+  again after its own effect; pending points pay it off at the instant they become active (their
+  ``pending_until``), even between entries, so that points paying a debt never expire as well;
+  a balance between entries shows active points net of it.
 - a member's entries never go back in time: a write whose ``at`` is before the member's last
   entry is refused.
 """
@@ -176,8 +178,7 @@ class LedgerState(_Planning):
                     raise self._corrupt(entry, f"names the unknown lot {draw.lot_id!r}")
                 if draw.points <= 0:
                     raise self._corrupt(entry, f"moves {draw.points} points of a lot")
-        if self.negative:
-            self._settle(t)
+        early = self._settle(t) if self.negative else ()
         points = entry.points
         if kind is EntryKind.EARN or (kind is EntryKind.ADJUST and points > 0):
             lot_id = entry.lot_id or entry.entry_id
@@ -198,6 +199,8 @@ class LedgerState(_Planning):
             lot.activated_us = t
         elif kind is EntryKind.EXPIRE:
             lot = lots.get(entry.lot_id or "")
+            if lot is not None and early:
+                self._undo_payment(lot, -points, early)
             if (
                 lot is None
                 or lot.expires_us > t
@@ -246,10 +249,10 @@ class LedgerState(_Planning):
             total = 0
             for draw in entry.draws:
                 lot = lots[draw.lot_id]
-                usable = (
-                    lot.remaining >= draw.points
-                    and lot.expires_us > t
-                    and (kind is EntryKind.REVERSE or not lot.pending(t))
+                usable = lot.remaining >= draw.points and (
+                    (lot.expires_us > t and (kind is EntryKind.REVERSE or not lot.pending(t)))
+                    # a return takes back the expired points of its own lot first
+                    or (kind is EntryKind.REVERSE and draw.lot_id == entry.lot_id)
                 )
                 if not usable:
                     raise self._corrupt(entry, f"draws more than lot {draw.lot_id!r} has")
@@ -265,6 +268,8 @@ class LedgerState(_Planning):
                 lot.remaining -= draw.points
                 if not lot.remaining:
                     self._open.pop(lot.lot_id, None)
+                if lot.remaining <= lot.expire_recorded:
+                    self._unrecorded.pop(lot.lot_id, None)
             if kind is EntryKind.REDEEM:
                 self._drawn[seq] = {d.lot_id: d.points for d in entry.draws}
                 self.redeemed += total
@@ -421,27 +426,77 @@ class LedgerState(_Planning):
             cursor = 0
         self._cursor = cursor
 
-    def _settle(self, t: int) -> None:
-        """Pay off the negative balance from the lots active at ``t``, soonest expiry first."""
-        for lot, take in self._settlement(t):
+    def _settle(self, t: int) -> list[tuple[_Lot, int]]:
+        """Pay off the negative balance from the lots active at ``t`` (and at the instants
+        pending lots became active since the last entry), soonest expiry first; return what
+        was taken from which lots."""
+        takes = self._settlement(t)
+        for lot, take in takes:
             lot.remaining -= take
             if not lot.remaining:
                 self._open.pop(lot.lot_id, None)
             self.negative -= take
             self.settled += take
+        return takes
 
-    def _settlement(self, t: int) -> list[tuple[_Lot, int]]:
+    def _undo_payment(self, lot: _Lot, recorded: int, takes: Iterable[tuple[_Lot, int]]) -> None:
+        """An EXPIRE stored by csmcore before pending points paid a negative balance at their
+        activation recorded as expired the points of ``lot`` that now paid it (between the
+        last entry and this one): the stored record stands, so that payment is undone (the
+        ledger then reads as it did when the entry was written)."""
+        excess = recorded - (lot.remaining - lot.expire_recorded)
+        if excess <= 0:
+            return
+        paid = sum(take for other, take in takes if other is lot)
+        if excess <= paid:
+            lot.remaining += excess
+            self.negative += excess
+            self.settled -= excess
+
+    def _settlement(self, t: int, *, final: bool = True) -> list[tuple[_Lot, int]]:
+        """What paying off the negative balance by ``t`` takes from which lots: at each instant
+        after the last entry at which pending lots became active by themselves (their
+        ``pending_until``, up to ``t``), from the lots active then, and (``final``) at ``t``
+        from the lots active at ``t``; soonest expiry first each time."""
         owed = self.negative
         takes: list[tuple[_Lot, int]] = []
         if not owed:
             return takes
-        for lot in sorted(self._active(t), key=_soonest):
-            take = min(owed, lot.remaining)
-            takes.append((lot, take))
-            owed -= take
-            if not owed:
-                break
+        last = self.last_us
+        instants = sorted(
+            {
+                p
+                for lot in self._open.values()
+                if (p := lot.pending_us) is not None
+                and last < p <= t
+                and lot.activated_us is None
+                and lot.remaining
+                and lot.expires_us > p
+            }
+        )
+        if final and (not instants or instants[-1] != t):
+            instants.append(t)
+        taken: dict[str, int] = {}
+        for when in instants:
+            for lot in sorted(self._active(when), key=_soonest):
+                n = lot.remaining - taken.get(lot.lot_id, 0)
+                if n <= 0:
+                    continue
+                take = min(owed, n)
+                takes.append((lot, take))
+                taken[lot.lot_id] = taken.get(lot.lot_id, 0) + take
+                owed -= take
+                if not owed:
+                    return takes
         return takes
+
+    def _timed_takes(self, t: int) -> dict[str, int]:
+        """lot id -> the points paying off the negative balance takes from it at the instants
+        pending lots became active after the last entry, up to ``t`` (for reads at ``t``)."""
+        taken: dict[str, int] = {}
+        for lot, take in self._settlement(t, final=False):
+            taken[lot.lot_id] = taken.get(lot.lot_id, 0) + take
+        return taken
 
     def _active(self, t: int) -> list[_Lot]:
         return [
@@ -477,8 +532,9 @@ class LedgerState(_Planning):
         """The balance at ``at`` (default: the instant of the last entry)."""
         state, t = self._at(at)
         active = pending = expired = 0
+        taken = state._timed_takes(t) if state.negative else {}
         for lot in state.lots.values():
-            n = lot.remaining
+            n = lot.remaining - taken.get(lot.lot_id, 0) if taken else lot.remaining
             if not n:
                 continue
             if lot.expires_us <= t:
@@ -487,7 +543,7 @@ class LedgerState(_Planning):
                 pending += n
             else:
                 active += n
-        negative = state.negative
+        negative = state.negative - sum(taken.values())
         paid = min(active, negative)
         return Balance(
             active=active - paid,
@@ -502,11 +558,13 @@ class LedgerState(_Planning):
         """Every lot of the member at ``at`` (default: the last entry's instant), oldest
         first."""
         state, t = self._at(at)
+        taken = state._timed_takes(t) if state.negative else {}
         found = []
         for lot in state.lots.values():
+            remaining = lot.remaining - taken.get(lot.lot_id, 0)
             if lot.expires_us <= t:
                 status = LotStatus.EXPIRED
-            elif not lot.remaining:
+            elif not remaining:
                 status = LotStatus.USED
             elif lot.pending(t):
                 status = LotStatus.PENDING
@@ -518,7 +576,7 @@ class LedgerState(_Planning):
                     member_id=state.member_id,
                     earned_at=from_us(lot.earned_us),
                     points=lot.points,
-                    remaining=lot.remaining,
+                    remaining=remaining,
                     expires_at=lot.expires_at,
                     pending_until=None if lot.pending_us is None else from_us(lot.pending_us),
                     activated_at=None if lot.activated_us is None else from_us(lot.activated_us),

@@ -389,10 +389,16 @@ class _Timeline:
 def tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) -> TierStatus:
     """The member's tier status at ``at`` (included), replayed from ``entries`` (one member's
     ledger entries, any order). Pure: the same entries, policy and instant give the same
-    status. Raises NaiveDatetimeError for a naive ``at``.
+    status. Raises NaiveDatetimeError for a naive ``at``. Amounts are summed exactly,
+    whatever decimal context the caller set.
     """
     require_aware(at, "at")
-    at = as_utc(at)
+    with decimal.localcontext(_EXACT):
+        return _tier_status(policy, entries, as_utc(at))
+
+
+def _tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) -> TierStatus:
+    """:func:`tier_status` of an aware UTC ``at``, in an exact decimal context."""
     held = list(entries)
     returned = _spend_returned(held) if policy.basis is TierBasis.SPEND else {}
     excluded: frozenset[str] = frozenset()

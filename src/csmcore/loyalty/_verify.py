@@ -70,7 +70,8 @@ def verify_entries(
       idempotency key is used once;
     - every debit is linked to lots (its draws add up to its points; a return may leave the
       rest to the negative balance), draws only from lots that exist, are active (a return
-      may also take pending points) and hold enough; no lot ever goes below zero;
+      may also take the pending or expired points of its own lot) and hold enough; no lot
+      ever goes below zero;
     - a credit (an earn, a positive adjustment) draws from no lot; a refund gives back at most
       what its redemption drew from each lot, a return claws back at most what its purchase
       earned, an expiry records only expired points (a negative number of them);
@@ -100,7 +101,7 @@ def verify_entries(
     def pending(lot: list[int], t: int) -> bool:
         return lot[3] != _NEVER and t < lot[3] and (lot[4] == _NEVER or t < lot[4])
 
-    def settle(t: int) -> None:
+    def settle(t: int, taken: dict[str, int] | None = None) -> None:
         nonlocal negative, settled
         if not negative:
             return
@@ -114,6 +115,8 @@ def verify_entries(
             lots[lid][1] -= take
             negative -= take
             settled += take
+            if taken is not None:
+                taken[lid] = taken.get(lid, 0) + take
             if not negative:
                 return
 
@@ -126,6 +129,16 @@ def verify_entries(
         t = to_us(entry.at)
         if t < last:
             problems.append(f"{where} goes back in time")
+        early: dict[str, int] = {}  # what paying the negative balance took from lots, by lot
+        if negative:  # pending lots that became active since the last entry paid it first
+            for p in sorted(
+                {
+                    lot[3]
+                    for lot in lots.values()
+                    if last < lot[3] <= t and lot[4] == _NEVER and lot[1] > 0 and lot[2] > lot[3]
+                }
+            ):
+                settle(p, early)
         last = max(last, t)
         if entry.key in keys:
             problems.append(f"{where} reuses the idempotency key {entry.key!r}")
@@ -178,6 +191,14 @@ def verify_entries(
             lid = entry.lot_id or ""
             if entry.points >= 0:
                 problems.append(f"{where} records {entry.points} points, not expired points")
+            if lot is not None and lot[2] <= t:
+                # an expiry stored before pending points paid a negative balance when they
+                # became active recorded the points that paid it: the record stands
+                excess = recorded.get(lid, 0) - entry.points - lot[1]
+                if 0 < excess <= early.get(lid, 0):
+                    lot[1] += excess
+                    negative += excess
+                    settled -= excess
             if lot is None or lot[2] > t:
                 problems.append(f"{where} records the expiry of a lot that has not expired")
             elif recorded.get(lid, 0) - entry.points > lot[1]:
@@ -252,7 +273,8 @@ def verify_entries(
                 if lot is None:
                     problems.append(f"{where} draws from the unknown lot {d.lot_id!r}")
                     continue
-                if lot[2] <= t or (kind is not EntryKind.REVERSE and pending(lot, t)):
+                own = kind is EntryKind.REVERSE and d.lot_id == entry.lot_id
+                if (lot[2] <= t and not own) or (kind is not EntryKind.REVERSE and pending(lot, t)):
                     problems.append(f"{where} draws from lot {d.lot_id!r}, which is not active")
                 if d.points > lot[1]:
                     problems.append(f"{where} overdraws lot {d.lot_id!r}")

@@ -231,7 +231,9 @@ class Ledger:
         policy; :func:`csmcore.services.return_points` passes the program's):
         :class:`~csmcore.errors.InvalidTransition` when ONLY_PENDING and the points are
         active; :class:`~csmcore.errors.InsufficientPoints` when WITHIN_BALANCE and the member
-        lacks them; UNLIMITED records the rest as a negative balance. The entry records the
+        lacks them; UNLIMITED records the rest as a negative balance. Points of the earned lot
+        that expired unused are taken back first (never taken again from other lots, nor
+        recorded as owed). The entry records the
         policy (``returns_policy``), which is part of the payload: a retry with ``key`` under
         another policy raises :class:`~csmcore.errors.IdempotencyConflict`."""
         chosen = self.returns if policy is None else coerce_enum(ReturnsPolicy, policy, "policy")
