@@ -349,7 +349,9 @@ class Dispatcher:
         (each due message is read about once); otherwise each page asks ``due`` for one batch
         more than those already given (O(H^2 / batch_size) rows for H held messages). A
         message attempted during the run may be due again later in the order (its retry):
-        it is not given twice."""
+        it is not given twice. A message written (or moved) meanwhile behind the last one read
+        (an engine's, due at its firing instant) is left to the next run, whose first page
+        starts again at the head of the queue (next_due() says now)."""
         seen: set[str] = set()
         paging = self._paging
         after: tuple[datetime, str] | None = None
