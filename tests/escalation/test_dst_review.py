@@ -835,6 +835,52 @@ def test_dispatcher_compares_a_local_not_before_with_a_local_clock_as_instants()
     assert again.next_attempt_at == z(2025, 10, 26, 1, 25)
 
 
+@pytest.mark.parametrize("business_hours", [False, True])
+def test_dispatcher_next_due_orders_local_not_befores_of_the_repeated_hour_as_instants(
+    business_hours: bool,
+) -> None:
+    # Two messages whose next_attempt_at (22:00Z the day before) is before their request's
+    # not_before (an OutboxMessage may be written so; the dispatcher holds it to not_before):
+    # "a" not before the first 02:45 (CEST, 00:45Z), "b" not before the second 02:20 (CET,
+    # 01:20Z), both in Berlin time as an engine run with a Berlin `now` writes them. The
+    # memory store keeps the requests as given. The first attempt is at 00:45Z, not 01:20Z
+    # (two Berlin datetimes compare by wall reading: 02:20 < 02:45). With business hours, on a
+    # calendar open all night, each is held to itself (the calendar is open then).
+    early = z(2025, 10, 25, 22)
+    first_0245 = datetime(2025, 10, 26, 2, 45, tzinfo=BERLIN)
+    second_0220 = datetime(2025, 10, 26, 2, 20, tzinfo=BERLIN, fold=1)
+    store = open_store("memory://")
+    messages = []
+    for key, not_before in (("a", first_0245), ("b", second_0220)):
+        request = NotificationRequest(
+            channel="sms",
+            recipient="lead",
+            template="page",
+            data={},
+            not_before=not_before,
+            idempotency_key=key,
+            ticket_id="T-1",
+            business_hours=business_hours,
+        )
+        messages.append(
+            OutboxMessage(key=key, request=request, next_attempt_at=early, created_at=early)
+        )
+    outbox(store).put(messages)
+    clock = FixedClock(early)
+    dispatcher = Dispatcher(
+        store,
+        CallableNotifier(lambda request, key: None),
+        clock=clock,
+        calendars=BERLIN_ALWAYS,
+    )
+    wake = dispatcher.next_due()
+    assert wake == z(2025, 10, 26, 0, 45)
+    assert wake is not None
+    assert wake.tzinfo is UTC
+    clock.set(z(2025, 10, 26, 0, 45))
+    assert dispatcher.run().delivered == ("a",)
+
+
 def test_a_calendar_time_target_is_elapsed_time_across_fall_back() -> None:
     # A 24 h first-reply target in calendar time (business_hours=False) on a Berlin office book,
     # created Saturday 2025-10-25 12:00 CEST (10:00Z): due Sunday 10:00Z = 11:00 CET (24 real

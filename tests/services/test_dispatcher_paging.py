@@ -188,6 +188,42 @@ def test_a_message_attempted_during_the_run_is_not_given_again(
     assert [key for key, _, _ in notifier.calls] == keys
 
 
+@pytest.mark.parametrize("paged", [True, False])
+def test_a_message_written_behind_the_cursor_during_a_run_is_not_lost(
+    make_store: Callable[[], Store], paged: bool
+) -> None:
+    # An engine commits a message while a run pages through the queue: its not_before is the
+    # firing instant, before the message the run read last. A run may leave it (the cursor is
+    # past it; without a cursor, the last page was read before it was written), but never
+    # forever and never twice: next_due() says now, and the next run delivers it.
+    store = make_store()
+    role = counting(store, paged=paged)
+    role.put(
+        [
+            OutboxMessage.new(request(f"m{n}", not_before=MON_9 + n * S), created_at=MON_9)
+            for n in range(7)
+        ]
+    )
+    clock = FixedClock(MON_9 + 10 * S)
+
+    class Writing(Recorder):
+        def deliver(self, request_: NotificationRequest, *, key: str, attempt: int) -> None:
+            super().deliver(request_, key=key, attempt=attempt)
+            if key == "m2":
+                role.put([OutboxMessage.new(request("late", not_before=MON_9), created_at=MON_9)])
+
+    notifier = Writing(clock)
+    dispatcher = Dispatcher(role, notifier, clock=clock, batch_size=2)
+    first = dispatcher.run().delivered
+    assert [key for key in first if key != "late"] == [f"m{n}" for n in range(7)]
+    if "late" not in first:
+        assert paged  # without a cursor the page after m2's re-reads the head of the queue
+        assert dispatcher.next_due() == clock.now()
+        assert dispatcher.run().delivered == ("late",)
+    assert dispatcher.run().delivered == ()
+    assert sorted(key for key, _, _ in notifier.calls) == ["late", *(f"m{n}" for n in range(7))]
+
+
 def test_a_cursor_that_does_not_advance_is_refused(store: Store) -> None:
     # A broken role whose due_after gives the cursor's message again would page forever.
     outbox(store).put([OutboxMessage.new(request(k), created_at=MON_9) for k in "ab"])

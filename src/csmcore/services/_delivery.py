@@ -322,7 +322,11 @@ class Dispatcher:
         for message in self._pending(lambda: _LAST_INSTANT):
             if best is not None and message.next_attempt_at >= best:
                 break  # ordered by next_attempt_at: none after can come earlier
-            at = max(message.next_attempt_at, message.request.not_before, now)
+            # not_before in UTC: it may be in the zone of the engine's `now`, and two such
+            # datetimes compare by wall reading (the second 02:20 of a fall-back night would
+            # come before the first 02:45), so `at < best` would pick the later instant
+            not_before = message.request.not_before.astimezone(_UTC)
+            at = max(message.next_attempt_at, not_before, now)
             if message.request.business_hours:
                 try:
                     calendar = self._calendar(message.request.calendar)
@@ -345,7 +349,9 @@ class Dispatcher:
         (each due message is read about once); otherwise each page asks ``due`` for one batch
         more than those already given (O(H^2 / batch_size) rows for H held messages). A
         message attempted during the run may be due again later in the order (its retry):
-        it is not given twice."""
+        it is not given twice. A message written (or moved) meanwhile behind the last one read
+        (an engine's, due at its firing instant) is left to the next run, whose first page
+        starts again at the head of the queue (next_due() says now)."""
         seen: set[str] = set()
         paging = self._paging
         after: tuple[datetime, str] | None = None
