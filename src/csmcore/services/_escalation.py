@@ -260,7 +260,8 @@ class EscalationEngine:
     the store are checked the same way by :meth:`rules`, when it reads a new set of stored
     versions (it is not called here: rules may be stored after the engine is built): the
     calls that read the rules (:meth:`run`, :meth:`dry_run`, :meth:`plan_all`,
-    :meth:`ticket_changed`, :meth:`member_changed`) raise the ValidationError, naming the
+    :meth:`ticket_changed`, and :meth:`member_changed` with ``loyalty``: without it, it reads
+    no rules) raise the ValidationError, naming the
     stored key and version, before any unit of work writes, until a corrected version is
     stored (``store.rules.put(key, rule, expected_version=...)``). One bad stored rule so
     stops every rule of the engine, loudly, rather than one level silently.
