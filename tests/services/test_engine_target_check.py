@@ -447,3 +447,49 @@ def test_a_run_reads_the_stored_rules_once_and_a_rule_stored_meanwhile_waits(
     assert run.failed == ()
     with pytest.raises(ValidationError, match="stored rule 'page'"):
         engine.run(T0 + 20 * H)
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        DueOffset.after("first_reply", H, business_hours=True, calendar="support-eu"),
+        PercentUsed(target="first_reply", percent=50),  # a valid level before the bad one
+        ConditionHeld(duration=H, business_hours=True, calendar="Support"),
+    ],
+)
+def test_a_trigger_counting_in_a_calendar_the_book_lacks_is_refused(trigger: Any) -> None:
+    # A business-time trigger names a calendar of the book; an unknown one failed every run of
+    # every ticket (NotFound, retried each retry_failed) instead of being refused up front.
+    book = attrs_evolve_calendars(BOOK, {"support": BOOK.calendar})
+    bad = DueOffset.before("first_reply", H, business_hours=True, calendar="suport")
+    levels: list[Any] = [trigger, bad] if isinstance(trigger, PercentUsed) else [trigger]
+    named = "suport" if isinstance(trigger, PercentUsed) else trigger.calendar
+    store = open_store("memory://")
+    try:
+        with pytest.raises(ValidationError) as caught:
+            EscalationEngine(store, book, [*VALID, rule("cal", *levels)])
+        message = str(caught.value)
+        assert f"rules[{len(VALID)}] ('cal') levels[{len(levels) - 1}]" in message
+        assert f"calendar {named!r} is no calendar of the book" in message
+        assert message.endswith("the book's calendars: support (and the default, calendar=None)")
+        assert (caught.value.field, caught.value.value) == ("calendar", named)
+        # the named calendar and the default one are accepted
+        good = DueOffset.after("first_reply", H, business_hours=True, calendar="support")
+        EscalationEngine(store, book, [rule("ok", good, ConditionHeld(duration=2 * H))])
+    finally:
+        store.close()
+
+
+def test_a_stored_rule_counting_in_a_calendar_the_book_lacks_is_refused(store: Store) -> None:
+    bad = rule("cal", ConditionHeld(duration=H, business_hours=True, calendar="nope"))
+    store.rules.put("cal", bad, expected_version=0)
+    store.tickets.add_many([make_ticket("T-1", at=T0, requester="ann")])
+    engine = EscalationEngine(store, BOOK)
+    before = _state(store)
+    with pytest.raises(ValidationError, match=r"stored rule 'cal' \(version 1.*calendar 'nope'"):
+        engine.run(T0 + 5 * H)
+    assert _state(store) == before
+
+
+def attrs_evolve_calendars(book: SlaBook, calendars: dict[str, BusinessCalendar]) -> SlaBook:
+    return SlaBook(policies=book.policies, calendar=book.calendar, calendars=calendars)

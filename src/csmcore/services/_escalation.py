@@ -214,10 +214,12 @@ def _check_targets(rules: Iterable[tuple[str, EscalationRule, str]], book: SlaBo
     """Refuse a target key no policy of ``book`` has, where a rule names one (a trigger's
     ``target``, a ``GrantPoints`` policy's ``per_target`` key, a condition's
     ``sla.<target>.<attribute>`` field): its level would never fire, its points never apply,
-    the field always read None (a rule is written without its book, so only the engine,
-    given both, can tell). ``rules`` are (where the rule is and its name, the rule, how to fix
+    the field always read None; and a calendar name the book lacks, where a business-time
+    trigger counts in one (a rule is written without its book, so only the engine, given
+    both, can tell). ``rules`` are (where the rule is and its name, the rule, how to fix
     it)."""
     keys = {target.key for policy in book.policies for target in policy.targets}
+    calendars = sorted(name for name, _ in book.calendars)
     for where, rule, fix in rules:
         for place, named, argument, key, effect in _target_keys(rule):
             if key not in keys:
@@ -226,6 +228,18 @@ def _check_targets(rules: Iterable[tuple[str, EscalationRule, str]], book: SlaBo
                     f"book's targets: {', '.join(sorted(keys)) or '(none)'}{fix}",
                     field=argument,
                     value=key,
+                )
+        for number, level in enumerate(rule.levels):
+            # a business-time trigger counts in a calendar of the book (None: its default)
+            name = getattr(level.trigger, "calendar", None)
+            if isinstance(name, str) and name not in calendars:
+                raise ValidationError(
+                    f"{where} levels[{number}]: calendar {name!r} is no calendar of the book, "
+                    "so the level could never be planned (every run of every ticket would fail "
+                    f"on it){fix}; the book's calendars: {', '.join(calendars) or '(none)'} "
+                    "(and the default, calendar=None)",
+                    field="calendar",
+                    value=name,
                 )
 
 
@@ -256,7 +270,9 @@ class EscalationEngine:
     key of a :class:`~csmcore.escalation.GrantPoints` action's policy (its points would never
     apply), an ``sla.<target>.<attribute>`` field of the rule's condition or of a
     :class:`~csmcore.escalation.ConditionHeld` condition (it would always read None), naming
-    the rule, level, action or condition and key and the book's targets. Rules read from
+    the rule, level, action or condition and key and the book's targets; and for a
+    business-time trigger counting in a calendar name the book lacks (every run of a ticket
+    would fail on it), naming it and the book's calendars. Rules read from
     the store are checked the same way by :meth:`rules`, when it reads a new set of stored
     versions (it is not called here: rules may be stored after the engine is built): the
     calls that read the rules (:meth:`run`, :meth:`dry_run`, :meth:`plan_all`,
