@@ -42,7 +42,7 @@ from csmcore.loyalty import (
     Tier,
     TierPolicy,
 )
-from csmcore.services import EscalationEngine, Ledger
+from csmcore.services import UNTIL_ACTIVATED, EscalationEngine, Ledger
 from csmcore.sla import SlaTarget
 from csmcore.storage import memory, open_store
 from csmcore.tickets import Ticket, TicketEventBase, TicketState, _declare, event_type
@@ -580,3 +580,20 @@ def test_a_change_of_requester_at_a_firing_instant_counts_at_that_instant() -> N
         moved, _ = new(at(6, 10)).change_requester(change, BOB)
         (done,) = run_ticket(moved, BOOK, [grant], at(6, 9), at(6, 13)).firings
         assert [r.member_id for r in done.requests] == [granted]
+
+
+def test_a_tier_counting_active_points_is_reached_at_the_activation() -> None:
+    # TierPolicy(qualify_when="active"): 600 points earned at 10:00 are gold from when they
+    # become active, at their pending_until (10:20) or at an explicit activation (10:20):
+    # held 30 min -> 10:50; counted when earned (the default) -> 10:30
+    ticket = new(at(6, 10))
+    active = TierPolicy(tiers=TIERS.tiers, qualify_when="active")
+    timed, explicit = LedgerState(ANN), LedgerState(ANN)
+    timed.apply(timed.plan_earn(600, at=at(6, 10), key="e", pending_until=at(6, 10, 20)))
+    explicit.apply(explicit.plan_earn(600, at=at(6, 10), key="e", pending_until=UNTIL_ACTIVATED))
+    explicit.apply(explicit.plan_activate(f"{ANN}#1", at=at(6, 10, 20), key="a"))
+    for state in (timed, explicit):
+        for policy, fires in ((active, at(6, 10, 50)), (TIERS, at(6, 10, 30))):
+            gold = MemberTimeline(ANN, state.entries, policy)
+            firings = due_firings(ticket, BOOK, [HELD], at(6, 9), at(7, 9), member=gold)
+            assert [(f.rule, f.at) for f in firings] == [("gold-waiting", fires)]

@@ -72,6 +72,7 @@ from csmcore.loyalty._replay import LedgerState, check_instant, plan_transfer
 from csmcore.loyalty._subject import MEMBER_SUBJECT, LoyaltyMember
 from csmcore.loyalty._tiers import (
     Downgrade,
+    QualifyWhen,
     Tier,
     TierBasis,
     TierChange,
@@ -111,6 +112,7 @@ __all__ = [
     "Program",
     "Purchase",
     "PurchaseLine",
+    "QualifyWhen",
     "RecoveryGrant",
     "RecoveryPolicy",
     "RedemptionOrder",

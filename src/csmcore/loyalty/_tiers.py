@@ -4,7 +4,12 @@ The qualifying amount at an instant is what the member earned (points, or money 
 the qualification window ending then: the calendar period containing the instant (a year, a
 half-year...) or, with ``rolling``, the span of that length ending at it. EARN entries add,
 REVERSE entries (returns) subtract; redemptions, expiry, adjustments and transfers do not
-count.
+count. An EARN counts at its own instant, pending or not, unless the policy says
+``qualify_when=QualifyWhen.ACTIVE``: then it counts at the instant its points become active
+(its ``pending_until``, or the ACTIVATE of its lot when that comes first; never when they
+expire while pending), less what was returned while it was pending, and only a return after
+that instant counts (at its own instant), so that a purchase returned inside the returns
+window never lifts a tier.
 
 The status is replayed from the entries in time order:
 
@@ -47,6 +52,7 @@ from csmcore.serialization import serializable
 
 __all__ = [
     "Downgrade",
+    "QualifyWhen",
     "Tier",
     "TierBasis",
     "TierChange",
@@ -71,6 +77,17 @@ class Downgrade(enum.StrEnum):
     """Down one tier (gold to silver), whatever the member earned."""
     REEVALUATE = "reevaluate"
     """To the highest tier the last qualification window's amount meets (possibly none)."""
+
+
+class QualifyWhen(enum.StrEnum):
+    """When an EARN counts towards a tier's qualifying amount."""
+
+    EARNED = "earned"
+    """When it is written, pending or not (the default)."""
+    ACTIVE = "active"
+    """When its points become active (its ``pending_until``, or its explicit activation), in
+    the qualification window of that instant; the points returned while it was pending never
+    count. Closes "buy to reach a tier, return inside the returns window, keep the tier"."""
 
 
 def _threshold(value: Any) -> Decimal:
@@ -150,6 +167,10 @@ def _grace(value: Any) -> relativedelta:
     return check_delta(value, "grace", positive=False)
 
 
+def _qualify_when(value: Any) -> QualifyWhen:
+    return coerce_enum(QualifyWhen, value, "qualify_when")
+
+
 def _reasons(value: Any) -> frozenset[str]:
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise invalid_type(
@@ -175,7 +196,11 @@ class TierPolicy:
     and ``grace`` say what happens at the end of the validity. ``non_qualifying``: the
     ``reason`` of EARN entries that do not count towards a tier (with their returns), such as
     the service recovery policy's (``"sla_breach"``), so that goodwill points are spendable
-    but do not lift a member's tier; empty by default (every earn counts).
+    but do not lift a member's tier; empty by default (every earn counts). ``qualify_when``:
+    when an earn counts, ``QualifyWhen.EARNED`` (the default: when written, pending or not) or
+    ``QualifyWhen.ACTIVE`` (when its points become active, in the window of that instant; what
+    is returned while pending never counts), which keeps a purchase returned inside the
+    returns window from lifting a tier until the review.
     """
 
     tiers: tuple[Tier, ...] = attrs.field(converter=_tiers)
@@ -188,6 +213,7 @@ class TierPolicy:
     grace: relativedelta = attrs.field(factory=relativedelta, converter=_grace)
     timezone: str = attrs.field(default="UTC", validator=check_zone)
     non_qualifying: frozenset[str] = attrs.field(factory=frozenset, converter=_reasons)
+    qualify_when: QualifyWhen = attrs.field(default=QualifyWhen.EARNED, converter=_qualify_when)
 
     @valid_for.validator
     def _check_valid_for(self, _: Any, value: object) -> None:
@@ -269,7 +295,8 @@ class TierStatus:
 
     ``tier`` (None: no tier) held since ``since`` and valid until ``valid_until`` (the member
     keeps it until ``review_at`` = ``valid_until`` + grace unless requalified); ``qualifying``
-    is the amount in the current qualification window; ``next_tier`` the tier above (None at
+    is the amount in the current qualification window (with ``QualifyWhen.ACTIVE``, of the
+    earns active by then); ``next_tier`` the tier above (None at
     the top) and ``needed`` what is still missing to reach it (0 when reached).
     """
 
@@ -386,6 +413,78 @@ class _Timeline:
         return self.sums[hi] - self.sums[min(lo, hi)]
 
 
+def _activations(held: Sequence[EntryLike]) -> dict[str, datetime | None]:
+    """``entry_id`` of each EARN of ``held`` -> the instant its points become active: at once
+    (no ``pending_until``), at its ``pending_until``, or at the first ACTIVATE of its lot when
+    that comes first; None when they never do (they expire while still pending)."""
+    lots: dict[str, str] = {}  # lot id -> the id of the EARN that made it
+    earns: list[tuple[str, EntryLike]] = []
+    for e in held:
+        if kind_name(e) == "earn" and (entry_id := getattr(e, "entry_id", None)) is not None:
+            earns.append((entry_id, e))
+            lots[getattr(e, "lot_id", None) or entry_id] = entry_id
+    activated: dict[str, datetime] = {}
+    for e in held:
+        if kind_name(e) == "activate":
+            earn_id = lots.get(getattr(e, "lot_id", None) or "")
+            if earn_id is not None and (earn_id not in activated or e.at < activated[earn_id]):
+                activated[earn_id] = e.at
+    return {entry_id: _activation(e, activated.get(entry_id)) for entry_id, e in earns}
+
+
+def _activation(earn: EntryLike, activated: datetime | None) -> datetime | None:
+    """The instant the points of ``earn`` become active, given the first activation of its
+    lot (None: none); None when they never do."""
+    pending: datetime | None = getattr(earn, "pending_until", None)
+    if pending is None or pending <= earn.at:
+        return earn.at
+    if activated is not None and activated < pending:
+        return activated
+    expires: datetime | None = getattr(earn, "expires_at", None)
+    return None if expires is not None and expires <= pending else pending
+
+
+def _active_items(
+    policy: TierPolicy,
+    held: Sequence[EntryLike],
+    returned: Mapping[int, Decimal],
+    excluded: frozenset[str],
+    at: datetime,
+) -> list[tuple[datetime, Decimal]]:
+    """The qualifying values of ``held`` up to ``at`` under ``QualifyWhen.ACTIVE``: each EARN
+    at the instant its points become active, less what was returned while it was pending (one
+    value: nothing when all of it was), and each REVERSE of an active EARN at its own instant.
+    A REVERSE whose EARN is not among ``held`` counts at its own instant."""
+    activations = _activations(held)
+    while_pending: dict[str, Decimal] = {}
+    items: list[tuple[datetime, Decimal]] = []
+    for e in held:
+        if kind_name(e) != "reverse":
+            continue
+        earn_id = getattr(e, "related", None) or ""
+        if earn_id in activations:
+            active = activations[earn_id]
+            if active is None or e.at < active:
+                value = _value(policy, e, returned, excluded)
+                while_pending[earn_id] = while_pending.get(earn_id, Decimal(0)) + value
+                continue
+        if e.at <= at and (value := _value(policy, e, returned, excluded)):
+            items.append((e.at, value))
+    for e in held:
+        if kind_name(e) != "earn":
+            continue
+        earn_id = getattr(e, "entry_id", None)
+        active = _activation(e, None) if earn_id is None else activations[earn_id]
+        if active is None or active > at:
+            continue
+        value = _value(policy, e, returned, excluded)
+        if earn_id is not None:
+            value += while_pending.get(earn_id, Decimal(0))
+        if value:
+            items.append((active, value))
+    return items
+
+
 def tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) -> TierStatus:
     """The member's tier status at ``at`` (included), replayed from ``entries`` (one member's
     ledger entries, any order). Pure: the same entries, policy and instant give the same
@@ -410,10 +509,17 @@ def _tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime)
             and e.reason in policy.non_qualifying
             and (entry_id := getattr(e, "entry_id", None)) is not None
         )
-    items = sorted(
-        ((e.at, v) for e in held if e.at <= at and (v := _value(policy, e, returned, excluded))),
-        key=lambda item: item[0],
-    )
+    if policy.qualify_when is QualifyWhen.ACTIVE:
+        items = sorted(_active_items(policy, held, returned, excluded, at), key=lambda i: i[0])
+    else:
+        items = sorted(
+            (
+                (e.at, v)
+                for e in held
+                if e.at <= at and (v := _value(policy, e, returned, excluded))
+            ),
+            key=lambda item: item[0],
+        )
     timeline = _Timeline(items)
     base = policy.met(Decimal(0))  # a tier of threshold 0 is every member's from the start
     tier: str | None = base

@@ -195,6 +195,7 @@ def _tier_policies() -> st.SearchStrategy[lp.TierPolicy]:
         grace=_periods_of_time(zero=True),
         timezone=_LOYALTY_ZONES,
         non_qualifying=st.frozensets(st.sampled_from(["sla_breach", "goodwill"]), max_size=2),
+        qualify_when=st.sampled_from(lp.QualifyWhen),
     )
 
 
@@ -240,7 +241,8 @@ def programs() -> st.SearchStrategy[lp.Program]:
 
 def tier_policies() -> st.SearchStrategy[lp.TierPolicy]:
     """Tier policies: one to four tiers (distinct names and thresholds), qualification and
-    review periods, validity, downgrade, grace and ``non_qualifying`` entry reasons."""
+    review periods, validity, downgrade, grace, ``non_qualifying`` entry reasons and
+    ``qualify_when``."""
     return _tier_policies()
 
 
