@@ -9,8 +9,10 @@ with the same messages in the same order. Either way: the due set, each message 
 from __future__ import annotations
 
 import builtins
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -29,7 +31,7 @@ from csmcore.storage import (
     open_store,
     role_of,
 )
-from tests.services.test_dispatcher import CAL, MON_9, Recorder, S, outbox, request
+from tests.services.test_dispatcher import CAL, MON_9, Recorder, S, outbox, put, request
 
 SATURDAY_NIGHT = datetime(2025, 1, 11, 23, tzinfo=MON_9.tzinfo)  # the calendar is closed
 
@@ -314,3 +316,38 @@ def test_pending_gives_the_due_set_once_in_order(
         assert sorted(done.delivered + done.held) == sorted(key for _, key in pending)
     finally:
         store.close()
+
+
+def test_a_sqlite_page_after_a_cursor_starts_in_the_index_inside_a_tied_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Messages tied on one instant (a business-time trigger fires at the calendar's opening)
+    # are ordered by key: a page after a cursor in the middle of them must start there in the
+    # index (schema 8: the due index ends with the key, and the cursor is a row value), not
+    # scan and sort the group before it. The statement due_after runs is explained on the file.
+    from csmcore.storage import _sql_roles
+
+    path = tmp_path / "outbox.db"
+    store = open_store(f"sqlite:///{path}")
+    try:
+        put(store, *(request(f"tied/{i:04d}") for i in range(300)))
+        ran: list[tuple[str, list[object]]] = []
+        query = _sql_roles.SqlOutbox._query
+
+        def recording(self: object, statement: str, params: list[object]) -> object:
+            ran.append((statement, params))
+            return query(self, statement, params)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(_sql_roles.SqlOutbox, "_query", recording)
+        role = role_of(store, "outbox")
+        assert isinstance(role, OutboxPaging)
+        page = role.due_after(MON_9, after=(MON_9, "tied/0149"), limit=10)
+        assert [m.key for m in page] == [f"tied/{i:04d}" for i in range(150, 160)]
+    finally:
+        store.close()
+    (statement, params) = ran[-1]
+    with sqlite3.connect(path) as raw:
+        plan = " ".join(row[-1] for row in raw.execute(f"EXPLAIN QUERY PLAN {statement}", params))
+    assert "csm_outbox_due_key" in plan
+    assert "(next_attempt_us,key)>(?,?)" in plan.replace(" ", "")  # the range starts at the cursor
+    assert "TEMP B-TREE" not in plan  # no sort

@@ -94,6 +94,9 @@ class SqlFactory(abc.ABC):
                     undo.append(f"DROP TABLE {words[2]}")
                 elif words[:2] == ["ALTER", "TABLE"] and words[3:5] == ["ADD", "COLUMN"]:
                     undo.append(f"ALTER TABLE {words[2]} DROP COLUMN {words[5]}")
+                elif words[:2] == ["DROP", "INDEX"]:  # made again as an earlier step made it
+                    made = f"CREATE INDEX {words[2]} "
+                    undo.append(next(s for m in self.migrations for s in m if s.startswith(made)))
                 else:
                     raise NotImplementedError(f"no way to undo {statement!r}; extend this hook")
         self.raw(url, undo)

@@ -21,7 +21,8 @@ Layout (schema version 7):
 - ``csm_ledger(member_id, seq, key, data)``: members' loyalty ledgers, one entry document per
   row (seq from 1 per member; unique ``(member_id, key)``); see
   :mod:`csmcore.storage._sql_ledger`.
-  request as a document (:func:`kit.encode_document`), indexed by ``(state, next_attempt_us)``.
+  request as a document (:func:`kit.encode_document`), indexed by ``(state, next_attempt_us,
+  key)``.
 
 Each dialect supplies its DDL per schema version, its placeholder and its driver errors.
 
@@ -51,7 +52,7 @@ from csmcore.storage._sql_values import (
 )
 from csmcore.tickets import Ticket, TicketEvent, event_from_data, event_to_data
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """The schema version this csmcore writes; older stores migrate forward when opened.
 
 Version 3 changes no table: from it on, documents name their type by tag and carry a
@@ -63,7 +64,11 @@ empty in a migrated store. Version 6 changes no table: a ``Decimal`` in ``fields
 two numbers around it (``"lo"`` and ``"hi"``, see :func:`decimal_bounds`) so that conditions
 with numbers compare it in SQL; opening an older store rewrites ``fields``. Version 7 adds the
 tables of the optional escalation roles (``csm_firings``, ``csm_ticket_plans``,
-``csm_outbox``), empty in a migrated store."""
+``csm_outbox``), empty in a migrated store. Version 8 changes no data: the outbox's due index
+ends with the message key, so that a page after a cursor (``due_after``) starts inside the
+index instead of scanning and sorting the messages tied on the cursor's instant (many are: a
+business-time trigger fires at the calendar's opening); the bump makes an older csmcore
+refuse the store, as for any schema it does not know."""
 
 _FIELD_COLUMNS = {
     "status": "status",
@@ -319,6 +324,10 @@ def standard_migrations(
                 request {text} NOT NULL){without_rowid}""",
             "CREATE INDEX csm_outbox_due ON csm_outbox (state, next_attempt_us)",
         ),
+        (  # 8: the due index ends with the key, so a cursor page (due_after) starts in it
+            "CREATE INDEX csm_outbox_due_key ON csm_outbox (state, next_attempt_us, key)",
+            "DROP INDEX csm_outbox_due",
+        ),
     )
 
 
@@ -364,6 +373,9 @@ class Dialect:
     from its build's limit, 32,766 by default or 999 before 3.32); a condition needing more is
     filtered in Python."""
     false: ClassVar[str] = "FALSE"
+    row_values: ClassVar[bool] = True
+    """Whether the backend compares row values (``(a, b) > (?, ?)``) and bounds an index
+    range with them (SQLite from 3.15)."""
     true: ClassVar[str] = "TRUE"
     migrations: ClassVar[tuple[tuple[str, ...], ...]]
     """``migrations[n]`` holds the statements that take the schema from version n to n + 1."""

@@ -627,16 +627,21 @@ class SqlOutbox(_Bound, OutboxPagingBase):
     def _due_after(
         self, at: datetime, after_at: datetime, after_key: str, limit: int
     ) -> builtins.list[OutboxMessage]:
-        # (next_attempt_us, key) > (after, after_key), written so that the index on
-        # (state, next_attempt_us) bounds the range on both sides; keys compare by code point
-        # as in _due (SQLite's BINARY collation, PostgreSQL's "C")
+        # (next_attempt_us, key) > (after, after_key): as a row value, the index on
+        # (state, next_attempt_us, key) starts the page at the cursor, also inside a group of
+        # messages tied on one instant; keys compare by code point as in _due (SQLite's BINARY
+        # collation, PostgreSQL's "C")
         after_us = to_us(after_at)
+        if self._store.dialect.row_values:
+            where, params = "(next_attempt_us, key) > (?, ?)", [after_us, after_key]
+        else:  # an SQLite before 3.15: the tied group is scanned
+            where = "next_attempt_us >= ? AND (next_attempt_us > ? OR key > ?)"
+            params = [after_us, after_us, after_key]
         rows = self._query(
-            f"SELECT {_OUTBOX_COLUMNS} FROM csm_outbox WHERE state = 'pending' AND "
-            "next_attempt_us >= ? AND next_attempt_us <= ? AND "
-            "(next_attempt_us > ? OR key > ?) ORDER BY next_attempt_us, key "
+            f"SELECT {_OUTBOX_COLUMNS} FROM csm_outbox WHERE state = 'pending' AND {where} "
+            f"AND next_attempt_us <= ? ORDER BY next_attempt_us, key "
             f"LIMIT {min(limit, _MAX_INTEGER):d}",
-            [after_us, to_us(at), after_us, after_key],
+            [*params, to_us(at)],
         )
         return [_message(r) for r in rows]
 

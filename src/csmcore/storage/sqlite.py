@@ -44,6 +44,7 @@ _T = TypeVar("_T")
 class _SqliteDialect(Dialect):
     name = "sqlite"
     migrations = standard_migrations("TEXT", " WITHOUT ROWID")
+    row_values = sqlite3.sqlite_version_info >= (3, 15, 0)
 
 
 _PROGRESS_STEPS = 10_000
