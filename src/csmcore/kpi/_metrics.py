@@ -239,7 +239,12 @@ def ticket_metrics(
     # the latest move into solved or closed, a merge included (it closes): ticket.solved_at
     # for the built-in events, found here in the same walk that finds first_resolved
     latest: datetime | None = first_resolved
-    skip_description = created.created_by is Role.AGENT
+    # An agent-created ticket's first comment is its description. Zendesk shifts first reply to
+    # the second public agent comment only "if the ticket is created by an agent and the first
+    # comment is public" (support.zendesk.com/hc/en-us/articles/4408834848154): a description
+    # that is an internal note, or the requester's words logged on their behalf, is no reply
+    # anyway, and the next public agent comment is the first reply.
+    description_pending = created.created_by is Role.AGENT
     first_reply_at: datetime | None = None
     replies = 0
     agent = created.assignee
@@ -261,12 +266,14 @@ def ticket_metrics(
             status, since = new_status, event.at
         elif isinstance(event, Commented):
             if event.is_agent_reply:
-                if skip_description:
-                    skip_description = False
+                if description_pending:
+                    description_pending = False  # the agent's public description: no reply
                 else:
                     replies += 1
                     if first_reply_at is None:
                         first_reply_at = event.at
+            else:
+                description_pending = False
         elif isinstance(event, Assigned):
             if event.assignee is not None and event.assignee != agent:
                 agent_stations += 1
