@@ -1,12 +1,14 @@
 """Wrong variants of the ``dictstore://`` adapter, each with one planted bug: the conformance
 suite must catch every one of them (the correct adapter passes the same checks in
 ``test_dictstore.py``). The first group escaped the suite until the checks named here were
-added to ``FiringTests`` and ``OutboxTests``."""
+added to ``FiringTests``, ``OutboxTests`` and ``UnitOfWorkTests``."""
 
 from __future__ import annotations
 
+import bisect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +23,9 @@ from csmcore.testing.storage_suite import (
     FiringTests,
     LedgerTests,
     OutboxTests,
+    UnitOfWorkTests,
 )
+from csmcore.tickets import Ticket
 
 from . import dictstore as ds
 from . import test_dictstore as proved  # (importing TestDictStore here would run it twice)
@@ -32,7 +36,9 @@ DictStores = proved.DictStores
 _RACE_PAUSE = 0.005  # between a racy variant's check and its write: other threads get in
 
 
-class _Checks(FiringTests, OutboxTests, LedgerTests, ConcurrencyTests):  # not collected
+class _Checks(
+    FiringTests, OutboxTests, LedgerTests, ConcurrencyTests, UnitOfWorkTests
+):  # not collected
     opt_out = proved.TestDictStore.opt_out
 
 
@@ -125,6 +131,62 @@ def _firings_racy_plan(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(ds._Firings, "_plan", plan)
 
 
+def _add_many_half_way_in_a_unit(mp: pytest.MonkeyPatch) -> None:
+    """Writes each ticket of a batch as it goes, and a unit of work keeps a failed call's
+    writes (no savepoint): a refused ``add_many`` leaves its first tickets in the unit."""
+    real = ds.DictStore.transaction
+
+    @contextmanager
+    def transaction(self: ds.DictStore, unit: Any) -> Iterator[ds._Tables]:
+        if unit is None:
+            with real(self, unit) as tables:
+                yield tables
+            return
+        with real(self, unit):  # refuses when the unit has ended
+            pass
+        yield unit.tables
+
+    def add_many(self: ds._Tickets, tickets: list[Ticket]) -> int:
+        with self._store.transaction(self._unit) as tables:
+            for ticket in tickets:
+                if ticket.id in tables.tickets:
+                    raise kit.ticket_exists(ticket.id)
+                tables.tickets[ticket.id] = tuple(
+                    ds._dump(kit.encode_event(e)) for e in ticket.events
+                )
+                bisect.insort(tables.ids, ticket.id)
+        return len(tickets)
+
+    mp.setattr(ds.DictStore, "transaction", transaction)
+    mp.setattr(ds._Tickets, "_add_many", add_many)
+
+
+def _committed(store: ds.DictStore, unit: Any) -> ds._Tables:
+    with store.transaction(unit):  # refuses when the unit has ended
+        pass
+    return store._backend.tables if unit is None else store._backend._tables
+
+
+def _firings_schedule_ignores_the_unit(mp: pytest.MonkeyPatch) -> None:
+    """``due`` and ``next_due`` of a unit of work read the committed schedule only."""
+
+    def scheduled(self: ds._Firings) -> list[TicketPlan]:
+        plans = [ds._plan(raw) for raw in _committed(self._store, self._unit).plans.values()]
+        ordered = sorted((p for p in plans if p.next_due is not None), key=lambda p: p.ticket_id)
+        return sorted(ordered, key=lambda p: p.next_due or datetime.max)
+
+    mp.setattr(ds._Firings, "_scheduled", scheduled)
+
+
+def _outbox_due_and_list_ignore_the_unit(mp: pytest.MonkeyPatch) -> None:
+    """``due`` and ``list`` of a unit of work read the committed messages only."""
+
+    def all_(self: ds._Outbox) -> list[OutboxMessage]:
+        return [ds._message(raw) for raw in _committed(self._store, self._unit).outbox.values()]
+
+    mp.setattr(ds._Outbox, "_all", all_)
+
+
 # -- variants the suite caught already ----------------------------------------------------------
 
 
@@ -168,8 +230,6 @@ def _ledger_without_the_version_check(mp: pytest.MonkeyPatch) -> None:
 
 def _unlocked_transactions(mp: pytest.MonkeyPatch) -> None:
     """Each call publishes its copy of the tables without holding the lock: lost updates."""
-    from contextlib import contextmanager
-
     real = ds.DictStore.transaction
 
     @contextmanager
@@ -194,6 +254,9 @@ CAUGHT: list[tuple[Patch, str]] = [
     (_outbox_racy_claim, "test_concurrent_claims_have_one_winner"),
     (_firings_racy_record, "test_concurrent_records_of_one_key_have_one_winner"),
     (_firings_racy_plan, "test_concurrent_plans_keep_the_newest_version"),
+    (_add_many_half_way_in_a_unit, "test_a_failed_add_many_inside_writes_none_of_its_tickets"),
+    (_firings_schedule_ignores_the_unit, "test_a_unit_of_work_reads_its_own_records_and_plans"),
+    (_outbox_due_and_list_ignore_the_unit, "test_a_unit_of_work_reads_its_own_messages"),
     (_firings_record_true_twice, "test_a_key_is_recorded_once"),
     (_outbox_due_ignoring_limit, "test_due_in_order_of_next_attempt"),
     (_ledger_plans_on_a_stale_cache, "test_threads_never_overdraw"),

@@ -199,6 +199,31 @@ class FiringTests(_Racing):
         )
         assert store.tickets.get("T-1").version == 2
 
+    def test_a_unit_of_work_reads_its_own_records_and_plans(self, store: Store) -> None:
+        """Inside a unit of work every read of the role sees the unit's own writes, as its
+        ``tickets`` do: ``keys``, ``list``, ``planned``, ``due`` and ``next_due``."""
+        firings = _role(store, "firings")
+        firings.plan("T-1", version=1, next_due=T0 + 5 * _H)
+        with store.unit_of_work() as uow:
+            mine = _role(uow, "firings")
+            assert mine.record(_firing("T-2"), recorded_at=T0)
+            mine.plan("T-2", version=1, next_due=T0 + _H)
+            mine.plan("T-1", version=2, next_due=T0 + 2 * _H)
+            seen = {
+                "keys": mine.keys("T-2"),
+                "list": [r.firing for r in mine.list()],
+                "planned": mine.planned("T-2"),
+                "due": [(p.ticket_id, p.version) for p in mine.due(T0 + 9 * _H)],
+                "next_due": mine.next_due(),
+            }
+        assert seen == {
+            "keys": {_firing("T-2").key},
+            "list": [_firing("T-2")],
+            "planned": TicketPlan(ticket_id="T-2", version=1, next_due=T0 + _H),
+            "due": [("T-2", 1), ("T-1", 2)],
+            "next_due": T0 + _H,
+        }, "the firings role of a unit of work must read the unit's own writes"
+
     def test_the_schedule(self, store: Store) -> None:
         firings = _role(store, "firings")
         assert firings.next_due() is None
@@ -445,6 +470,26 @@ class OutboxTests(_Racing):
         with store.unit_of_work() as uow:
             _role(uow, "outbox").put([_message("a")])
         assert [m.key for m in _role(store, "outbox").list()] == ["a"]
+
+    def test_a_unit_of_work_reads_its_own_messages(self, store: Store) -> None:
+        """Inside a unit of work every read of the role sees the unit's own writes, as its
+        ``tickets`` do: ``get``, ``due`` and ``list``, after ``put``, ``claim`` and
+        ``delivered``."""
+        _role(store, "outbox").put([_message("a", 1), _message("b", 2)])
+        with store.unit_of_work() as uow:
+            mine = _role(uow, "outbox")
+            assert mine.put([_message("c", 0)]) == 1
+            assert mine.claim("a", attempts=0, until=T0 + 9 * _H)
+            mine.delivered("b", at=T0 + 2 * _H)
+            seen = {
+                "get": mine.get("a").attempts,
+                "due": [m.key for m in mine.due(T0 + 5 * _H)],
+                "list": [m.key for m in mine.list(state=OutboxState.PENDING)],
+                "delivered": [m.key for m in mine.list(state=OutboxState.DELIVERED)],
+            }
+        assert seen == {"get": 1, "due": ["c"], "list": ["c", "a"], "delivered": ["b"]}, (
+            "the outbox role of a unit of work must read the unit's own writes"
+        )
 
     def test_outbox_instants_come_back_in_utc(self, store: Store) -> None:
         """``created_at``, ``next_attempt_at`` and ``delivered_at`` given in any zone come
