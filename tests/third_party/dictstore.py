@@ -104,6 +104,7 @@ class _Backend:
         self._tables = _Tables()
         self.schema_version: int | None = SCHEMA_VERSION
         self.broken = False
+        self.decoded = _Decoded()
 
     @property
     def tables(self) -> _Tables:
@@ -267,6 +268,22 @@ def _ticket(history: tuple[bytes, ...]) -> Ticket:
     return Ticket.from_events(kit.decode_event(_load(raw)) for raw in history)
 
 
+class _Decoded:
+    """Tickets decoded from histories, by id: a history is an immutable tuple shared by every
+    copy of the tables, so a cached ticket is valid while its id still holds that very tuple."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[tuple[bytes, ...], Ticket]] = {}
+
+    def ticket(self, ticket_id: str, history: tuple[bytes, ...]) -> Ticket:
+        found = self._cache.get(ticket_id)
+        if found is not None and found[0] is history:
+            return found[1]
+        ticket = _ticket(history)
+        self._cache[ticket_id] = (history, ticket)
+        return ticket
+
+
 class _Tickets(TicketRepositoryBase):
     def __init__(self, store: DictStore, unit: _Unit | None) -> None:
         self._store, self._unit = store, unit
@@ -288,7 +305,7 @@ class _Tickets(TicketRepositoryBase):
             history = tables.tickets.get(ticket_id)
         if history is None:
             raise kit.no_ticket(ticket_id)
-        return _ticket(history)
+        return self._store._backend.decoded.ticket(ticket_id, history)
 
     def _append(
         self, ticket_id: str, events: tuple[TicketEvent, ...], expected_version: int
@@ -298,7 +315,7 @@ class _Tickets(TicketRepositoryBase):
             if history is None:
                 raise kit.no_ticket(ticket_id)
             kit.check_expected(ticket_id, len(history), expected_version)
-            updated = kit.apply_all(_ticket(history), events)
+            updated = kit.apply_all(self._store._backend.decoded.ticket(ticket_id, history), events)
             tables.tickets[ticket_id] = history + tuple(_dump(kit.encode_event(e)) for e in events)
         return updated
 
@@ -307,8 +324,9 @@ class _Tickets(TicketRepositoryBase):
         with self._store.transaction(self._unit) as tables:
             start = 0 if after is None else bisect.bisect_right(tables.ids, after)
             found: list[Ticket] = []
+            decoded = self._store._backend.decoded
             for ticket_id in tables.ids[start:]:
-                ticket = _ticket(tables.tickets[ticket_id])
+                ticket = decoded.ticket(ticket_id, tables.tickets[ticket_id])
                 if condition.matches(ticket):
                     found.append(ticket)
                     if size is not None and len(found) >= size:
