@@ -187,6 +187,15 @@ def _outbox_due_and_list_ignore_the_unit(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(ds._Outbox, "_all", all_)
 
 
+def _documents_read_the_committed_versions(mp: pytest.MonkeyPatch) -> None:
+    """``get`` and ``history`` of a unit of work read the committed versions only."""
+
+    def versions(self: ds._Documents, key: str) -> tuple[bytes, ...]:
+        return _committed(self._store, self._unit).documents.get(self._kind, {}).get(key, ())
+
+    mp.setattr(ds._Documents, "_versions", versions)
+
+
 # -- variants the suite caught already ----------------------------------------------------------
 
 
@@ -257,6 +266,7 @@ CAUGHT: list[tuple[Patch, str]] = [
     (_add_many_half_way_in_a_unit, "test_a_failed_add_many_inside_writes_none_of_its_tickets"),
     (_firings_schedule_ignores_the_unit, "test_a_unit_of_work_reads_its_own_records_and_plans"),
     (_outbox_due_and_list_ignore_the_unit, "test_a_unit_of_work_reads_its_own_messages"),
+    (_documents_read_the_committed_versions, "test_a_unit_of_work_reads_its_own_documents"),
     (_firings_record_true_twice, "test_a_key_is_recorded_once"),
     (_outbox_due_ignoring_limit, "test_due_in_order_of_next_attempt"),
     (_ledger_plans_on_a_stale_cache, "test_threads_never_overdraw"),

@@ -122,6 +122,27 @@ class UnitOfWorkTests(StoreFixtures):
             f"savepoint); inside the unit of work: {inside}, after its commit: {after}"
         )
 
+    def test_a_unit_of_work_reads_its_own_documents(self, store: Store) -> None:
+        """Inside a unit of work the document roles read the unit's own versions: ``get``
+        (latest and by version), ``history`` and ``keys``, as its ``tickets`` do."""
+        old, new = make_policy("standard"), make_policy("urgent")
+        store.policies.put("p", old, expected_version=0)
+        with store.unit_of_work() as uow:
+            uow.policies.put("p", new, expected_version=1)
+            uow.policies.put("q", old, expected_version=0)
+            seen = {
+                "get": (uow.policies.get("p").version, uow.policies.get("p").value),
+                "get(version=2)": uow.policies.get("p", version=2).value,
+                "history": [v.version for v in uow.policies.history("p")],
+                "keys": uow.policies.keys(),
+            }
+        assert seen == {
+            "get": (2, new),
+            "get(version=2)": new,
+            "history": [1, 2],
+            "keys": ["p", "q"],
+        }, "the document roles of a unit of work must read the unit's own versions"
+
     def test_store_roles_refuse_while_a_unit_of_work_is_open(self, store: Store) -> None:
         with store.unit_of_work() as uow:
             uow.tickets.add(make_ticket("T-1"))
