@@ -44,6 +44,10 @@ def test_factory_builds_separate_stores(csm_store_factory):
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_user.py").write_text(USER_TESTS)
     env = {k: v for k, v in os.environ.items() if k != "CSMCORE_STORE"}
+    # The child runs in tmp_path: a relative PYTHONPATH (PYTHONPATH=src) would stop naming this
+    # checkout there, and the child would test whatever csmcore is installed instead.
+    paths = env.get("PYTHONPATH", "").split(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in paths if p)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *args],
         cwd=tmp_path,
