@@ -143,8 +143,15 @@ class _Tickets(TicketRepositoryBase):
 
     def _add_many(self, tickets: list[Ticket]) -> int:
         with self._store._transaction(self._tx) as tx:
+            # Every id is checked before any ticket is written: inside a unit of work ``tx``
+            # is the unit's own overlay, so a batch refused half-way would stay in it.
+            seen: set[str] = set()
             for ticket in tickets:
-                self._put_new(tx, ticket)
+                if ticket.id in seen or tx.ticket(ticket.id) is not None:
+                    raise c.ticket_exists(ticket.id)
+                seen.add(ticket.id)
+            for ticket in tickets:
+                tx.tickets[ticket.id] = ticket
         return len(tickets)
 
     def _get(self, ticket_id: str) -> Ticket:

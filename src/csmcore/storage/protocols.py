@@ -244,10 +244,11 @@ class PolicyRepository(VersionedRepository[SlaPolicy], Protocol):
 class RuleRepository(VersionedRepository[Any], Protocol):
     """The ``rules`` role: escalation rules, versioned.
 
-    Until escalation rules have their own type, this role keeps accepting any csmcore type
-    that has a registered serialization tag (:func:`csmcore.serialization.tag_of`); ``put``
-    refuses other values with :class:`~csmcore.errors.ValidationError`. It will be narrowed to
-    the rule type when escalation arrives.
+    It holds :class:`~csmcore.escalation.EscalationRule` values but accepts any csmcore type
+    that has a registered serialization tag (:func:`csmcore.serialization.tag_of`), as it did
+    before escalation rules had their own type; the escalation engine reads only the
+    ``EscalationRule`` values there. ``put`` refuses other values with
+    :class:`~csmcore.errors.ValidationError`.
     """
 
 

@@ -16,7 +16,11 @@ Choose the store for a run with ``pytest --csmcore-store=KIND`` (or the environm
 - ``sqlite``: a new SQLite file in the test's temporary directory.
 - a ``postgresql://`` URL: a new, uniquely named schema per store on that server, dropped after
   the test, so runs and tests never see each other's data.
-- any other URL (e.g. of a third-party adapter): opened as given, once per store.
+- any other URL (e.g. of a third-party adapter): opened once per store, with every
+  ``{unique}`` in it replaced by a new hex name for each store (``jsonfile:///tmp/csm-{unique}.json``),
+  so that each store is fresh and empty. A URL without ``{unique}`` is opened as given, so all
+  its stores share whatever data the URL names (fresh only if the adapter makes a new store at
+  each opening).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ CLOCK_START = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
 """Where ``csm_clock`` starts: a Monday morning, in UTC."""
 
 _ENV = "CSMCORE_STORE"
+_UNIQUE = "{unique}"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,7 +58,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="KIND",
         help=(
             "store for the csm_store fixtures: memory (default), sqlite, or a store URL such as "
-            f"postgresql://user@host/db (environment: {_ENV})"
+            "postgresql://user@host/db; in another adapter's URL {unique} is replaced by a new "
+            f"name for each store, so each is fresh (environment: {_ENV})"
         ),
     )
 
@@ -89,8 +95,8 @@ def csm_store_factory(csm_store_url: str, tmp_path: Path) -> Iterator[Callable[[
             store = open_store(f"sqlite:///{tmp_path / uuid.uuid4().hex}.db")
         elif kind.startswith(("postgresql://", "postgres://")):
             store = open_store(_with_schema(kind, f"csm_test_{uuid.uuid4().hex[:16]}"))
-        else:
-            store = open_store(kind)
+        else:  # a third-party URL: {unique} names a new store each time
+            store = open_store(kind.replace(_UNIQUE, uuid.uuid4().hex))
         built.append(store)
         return store
 

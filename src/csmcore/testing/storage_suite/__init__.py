@@ -43,7 +43,9 @@ An ``opt_out`` key that names no capability, or a reason left empty, fails every
 Class attributes tune or extend some checks: ``opener`` (``"module:function"``, the opener
 writer processes use when ``open_store`` cannot find the adapter there), ``pushed_down``
 (conditions the store promises to select in its backend), ``racers`` / ``race_rounds`` /
-``race_reads`` / ``writers`` (how hard the races run), ``crash_recovery_seconds`` (how long a
+``race_reads`` / ``writers`` (how hard the races run), ``escalation_racers`` /
+``escalation_race_rounds`` (the races of :class:`FiringTests` and :class:`OutboxTests`),
+``crash_recovery_seconds`` (how long a
 killed writer's lock may block the others), ``agreement_examples`` / ``agreement_steps`` (the
 state machine), ``fuzz_examples`` (how many malformed calls each fuzz check draws).
 
@@ -96,12 +98,12 @@ A store that offers an optional role (declared in :mod:`csmcore.storage.roles`) 
 that ships with that role (:data:`OPTIONAL_GROUPS`): :class:`LedgerTests` for ``ledger`` (and
 :class:`LedgerUnitOfWorkTests` when its units of work offer it too), :class:`FiringTests` for
 ``firings`` (escalation firings recorded once, the per-ticket schedule) and
-:class:`OutboxTests` for ``outbox`` (idempotent puts, due order, optimistic claims, retries and
-dead letters; and ``due_after`` where the role offers the optional
-:class:`~csmcore.storage.OutboxPaging`, skipped saying so where it does not).
-``FiringTests`` and ``OutboxTests`` also write through a unit of work, so the store's units of
-work must offer those roles too (listed in their own ``roles``). Nothing checks that a store
-runs the groups of the roles it offers: add them yourself::
+:class:`OutboxTests` for ``outbox`` (idempotent puts, due order, optimistic claims with one
+winner among concurrent dispatchers, retries and dead letters; and ``due_after`` where the
+role offers the optional :class:`~csmcore.storage.OutboxPaging`, skipped saying so where it
+does not). ``FiringTests`` and ``OutboxTests`` also write through a unit of work, so the
+store's units of work must offer those roles too (listed in their own ``roles``). Nothing
+checks that a store runs the groups of the roles it offers: add them yourself::
 
     class TestMyStore(StorageSuite, LedgerTests, LedgerUnitOfWorkTests, FiringTests, OutboxTests):
         ...

@@ -4,13 +4,18 @@ not offer FAIL (a store lists its roles in ``roles``; see :mod:`csmcore.storage.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from functools import partial
+from typing import Any, ClassVar
 
 import pytest
 
 from csmcore.errors import NaiveDatetimeError, NotFound, ValidationError
 from csmcore.escalation import Firing, NotificationRequest
+from csmcore.storage import open_store
 from csmcore.storage.protocols import (
     FiringRepository,
     OutboxMessage,
@@ -66,7 +71,63 @@ def _role(store: Any, name: str) -> Any:
     return role_of(store, name)
 
 
-class FiringTests(StoreFixtures):
+class _Racing(StoreFixtures):
+    """Threads racing on one key of an optional escalation role."""
+
+    escalation_racers: ClassVar[int] = 4
+    """Threads racing on the same firing key, message or schedule (each on its own handle
+    when the store can reopen its URL, else all on the store)."""
+    escalation_race_rounds: ClassVar[int] = 20
+    """Rounds of each such race, each on a new key."""
+
+    @contextmanager
+    def _racing_handles(self, store: Store) -> Iterator[list[Store]]:
+        if "reopen" in self.opt_out:
+            yield [store] * self.escalation_racers
+            return
+        handles = [open_store(store.url) for _ in range(self.escalation_racers)]
+        try:
+            yield handles
+        finally:
+            for handle in handles:
+                handle.close()
+
+
+def _race(calls: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run ``calls`` in threads started together; their results in order."""
+    barrier = threading.Barrier(len(calls), timeout=30)
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            barrier.wait()
+            results[n] = calls[n]()
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == [], f"racing calls raised {errors!r}"
+    return results
+
+
+def _record_on(handle: Store, firing: Firing) -> bool:
+    return bool(_role(handle, "firings").record(firing, recorded_at=T0))
+
+
+def _plan_on(handle: Store, ticket_id: str, version: int) -> None:
+    _role(handle, "firings").plan(ticket_id, version=version, next_due=T0 + version * _H)
+
+
+def _claim_on(handle: Store, key: str) -> bool:
+    return bool(_role(handle, "outbox").claim(key, attempts=0, until=T0 + _H))
+
+
+class FiringTests(_Racing):
     """The ``firings`` role: each key recorded once, also across a unit of work's rollback and
     between handles; the schedule (``plan``, ``due``, ``next_due``)."""
 
@@ -139,6 +200,31 @@ class FiringTests(StoreFixtures):
         )
         assert store.tickets.get("T-1").version == 2
 
+    def test_a_unit_of_work_reads_its_own_records_and_plans(self, store: Store) -> None:
+        """Inside a unit of work every read of the role sees the unit's own writes, as its
+        ``tickets`` do: ``keys``, ``list``, ``planned``, ``due`` and ``next_due``."""
+        firings = _role(store, "firings")
+        firings.plan("T-1", version=1, next_due=T0 + 5 * _H)
+        with store.unit_of_work() as uow:
+            mine = _role(uow, "firings")
+            assert mine.record(_firing("T-2"), recorded_at=T0)
+            mine.plan("T-2", version=1, next_due=T0 + _H)
+            mine.plan("T-1", version=2, next_due=T0 + 2 * _H)
+            seen = {
+                "keys": mine.keys("T-2"),
+                "list": [r.firing for r in mine.list()],
+                "planned": mine.planned("T-2"),
+                "due": [(p.ticket_id, p.version) for p in mine.due(T0 + 9 * _H)],
+                "next_due": mine.next_due(),
+            }
+        assert seen == {
+            "keys": {_firing("T-2").key},
+            "list": [_firing("T-2")],
+            "planned": TicketPlan(ticket_id="T-2", version=1, next_due=T0 + _H),
+            "due": [("T-2", 1), ("T-1", 2)],
+            "next_due": T0 + _H,
+        }, "the firings role of a unit of work must read the unit's own writes"
+
     def test_the_schedule(self, store: Store) -> None:
         firings = _role(store, "firings")
         assert firings.next_due() is None
@@ -198,6 +284,53 @@ class FiringTests(StoreFixtures):
         }
         zones = {name: value.utcoffset() for name, value in got.items() if value is not None}
         assert zones == dict.fromkeys(got, timedelta(0)), f"not in UTC: {zones}"
+
+    def test_concurrent_records_of_one_key_have_one_winner(self, store: Store) -> None:
+        """Engines recording the same firing at the same moment: exactly one ``record``
+        returns True (the check for the key and the insert are one atomic step), and the key
+        is kept once."""
+        with self._racing_handles(store) as handles:
+            winners = []
+            for round_ in range(self.escalation_race_rounds):
+                firing = _firing(level=round_)
+                results = _race([partial(_record_on, h, firing) for h in handles])
+                winners.append(results.count(True))
+        assert winners == [1] * self.escalation_race_rounds, (
+            "of several engines recording the same firing key at the same moment exactly one "
+            "must get True (record checks the key and inserts in one atomic step: a unique key "
+            f"or a lock); True came back this many times per round: {winners}"
+        )
+        firings = _role(store, "firings")
+        assert len(firings.list()) == self.escalation_race_rounds
+        assert len(firings.keys("T-1")) == self.escalation_race_rounds
+
+    def test_concurrent_plans_keep_the_newest_version(self, store: Store) -> None:
+        """Writers planning one ticket from different versions at the same moment: the plan
+        of the newest version stays, whatever order they commit in (``plan`` compares and
+        writes in one atomic step)."""
+        racers = self.escalation_racers
+        kept = []
+        with self._racing_handles(store) as handles:
+            for round_ in range(self.escalation_race_rounds):
+                ticket_id = f"P-{round_:03d}"
+                versions = [1 + (round_ + n) % racers for n in range(racers)]
+                _race(
+                    [
+                        partial(_plan_on, h, ticket_id, v)
+                        for h, v in zip(handles, versions, strict=True)
+                    ]
+                )
+                kept.append(_role(store, "firings").planned(ticket_id))
+        newest = [
+            TicketPlan(ticket_id=f"P-{r:03d}", version=racers, next_due=T0 + racers * _H)
+            for r in range(self.escalation_race_rounds)
+        ]
+        assert kept == newest, (
+            "plans made at the same moment from different versions of a ticket must leave the "
+            "plan of the newest version (plan compares the stored version and writes in one "
+            "atomic step); an older plan replaced a newer one: "
+            f"{[p for p, n in zip(kept, newest, strict=True) if p != n]}"
+        )
 
     def test_firings_of_an_ended_unit_of_work_refuse(self, store: Store) -> None:
         check_ended_units_refuse(
@@ -376,7 +509,7 @@ class _OutboxPagingChecks(StoreFixtures):
             outbox.due_after(datetime(2025, 1, 1), after=(T0, "a"))
 
 
-class OutboxTests(_OutboxPagingChecks):
+class OutboxTests(_OutboxPagingChecks, _Racing):
     """The ``outbox`` role: idempotent puts, due order, optimistic claims, delivery, retries,
     dead letters, and atomicity with a unit of work."""
 
@@ -454,6 +587,26 @@ class OutboxTests(_OutboxPagingChecks):
             _role(uow, "outbox").put([_message("a")])
         assert [m.key for m in _role(store, "outbox").list()] == ["a"]
 
+    def test_a_unit_of_work_reads_its_own_messages(self, store: Store) -> None:
+        """Inside a unit of work every read of the role sees the unit's own writes, as its
+        ``tickets`` do: ``get``, ``due`` and ``list``, after ``put``, ``claim`` and
+        ``delivered``."""
+        _role(store, "outbox").put([_message("a", 1), _message("b", 2)])
+        with store.unit_of_work() as uow:
+            mine = _role(uow, "outbox")
+            assert mine.put([_message("c", 0)]) == 1
+            assert mine.claim("a", attempts=0, until=T0 + 9 * _H)
+            mine.delivered("b", at=T0 + 2 * _H)
+            seen = {
+                "get": mine.get("a").attempts,
+                "due": [m.key for m in mine.due(T0 + 5 * _H)],
+                "list": [m.key for m in mine.list(state=OutboxState.PENDING)],
+                "delivered": [m.key for m in mine.list(state=OutboxState.DELIVERED)],
+            }
+        assert seen == {"get": 1, "due": ["c"], "list": ["c", "a"], "delivered": ["b"]}, (
+            "the outbox role of a unit of work must read the unit's own writes"
+        )
+
     def test_outbox_instants_come_back_in_utc(self, store: Store) -> None:
         """``created_at``, ``next_attempt_at`` and ``delivered_at`` given in any zone come
         back as the same instants in UTC, on every store alike (the request inside a message
@@ -486,6 +639,66 @@ class OutboxTests(_OutboxPagingChecks):
         }
         zones = {name: value.utcoffset() for name, value in got.items() if value is not None}
         assert zones == dict.fromkeys(got, timedelta(0)), f"not in UTC: {zones}"
+
+    def test_due_orders_by_next_attempt_then_key(self, store: Store) -> None:
+        """``due`` orders by ``next_attempt_at`` (which a retry moves), then by key: neither by
+        key alone, nor by creation, nor in the order the backend happens to keep."""
+        outbox = _role(store, "outbox")
+        outbox.put([_message("z", 1), _message("a", 2), _message("m", 1), _message("k", 1)])
+        outbox.failed("m", at=T0 + _H, error="busy", retry_at=T0 + 3 * _H)  # due again at 3
+        due = [m.key for m in outbox.due(T0 + 5 * _H)]
+        assert due == ["k", "z", "a", "m"], (
+            "due() orders PENDING messages by next_attempt_at, then by key (a failed message "
+            f"retried later comes after those due earlier); got {due}"
+        )
+        first = [m.key for m in outbox.due(T0 + 5 * _H, limit=2)]
+        assert first == ["k", "z"], f"due(limit=2) gives the first two in that order: {first}"
+
+    def test_list_orders_by_creation_then_key(self, store: Store) -> None:
+        outbox = _role(store, "outbox")
+        outbox.put([_message("a", 3), _message("c", 1), _message("b", 1), _message("d", 2)])
+        listed = [m.key for m in outbox.list()]
+        assert listed == ["b", "c", "d", "a"], (
+            f"list() orders messages by created_at, then by key; got {listed}"
+        )
+        assert [m.key for m in outbox.list(limit=3)] == ["b", "c", "d"]
+        outbox.delivered("c", at=T0 + 5 * _H)
+        outbox.delivered("a", at=T0 + 4 * _H)
+        assert [m.key for m in outbox.list(state=OutboxState.DELIVERED)] == ["c", "a"]
+
+    def test_a_delivery_keeps_the_last_error(self, store: Store) -> None:
+        """``delivered`` sets the state and ``delivered_at`` and leaves ``last_error`` (why the
+        attempt before failed) as it was."""
+        outbox = _role(store, "outbox")
+        outbox.put([_message("a")])
+        outbox.failed("a", at=T0 + _H, error="timeout", retry_at=T0 + 2 * _H)
+        outbox.delivered("a", at=T0 + 2 * _H)
+        got = outbox.get("a")
+        assert (got.state, got.delivered_at, got.last_error) == (
+            OutboxState.DELIVERED,
+            T0 + 2 * _H,
+            "timeout",
+        ), f"a delivery keeps the last error and the next_attempt_at; got {got}"
+        assert got.next_attempt_at == T0 + 2 * _H
+
+    def test_concurrent_claims_have_one_winner(self, store: Store) -> None:
+        """Dispatchers claiming the same message at the same attempt count: exactly one wins
+        (the comparison of ``attempts`` and the update are one atomic step)."""
+        outbox = _role(store, "outbox")
+        winners, attempts = [], []
+        with self._racing_handles(store) as handles:
+            for round_ in range(self.escalation_race_rounds):
+                key = f"k/{round_}"
+                outbox.put([_message(key)])
+                results = _race([partial(_claim_on, h, key) for h in handles])
+                winners.append(results.count(True))
+                attempts.append(outbox.get(key).attempts)
+        rounds = self.escalation_race_rounds
+        assert (winners, attempts) == ([1] * rounds, [1] * rounds), (
+            "of several dispatchers claiming one message with the same attempts exactly one "
+            "must get True and the message must count one attempt (claim compares attempts and "
+            f"updates in one atomic step); winners per round {winners}, attempts {attempts}"
+        )
 
     def test_outbox_of_an_ended_unit_of_work_refuses(self, store: Store) -> None:
         _role(store, "outbox").put([_message("b")])

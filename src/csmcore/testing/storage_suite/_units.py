@@ -103,6 +103,46 @@ class UnitOfWorkTests(StoreFixtures):
         assert store.tickets.get("T-1").version == 2
         assert store.tickets.get("T-0").version == 1
 
+    def test_a_failed_add_many_inside_writes_none_of_its_tickets(self, store: Store) -> None:
+        """``add_many`` is all or nothing inside a unit of work too: when one id is taken (or
+        repeats), none of the batch is left in the unit of work, which goes on and commits
+        its other writes (a failed call is undone on its own, as a savepoint would)."""
+        store.tickets.add(make_ticket("T-0"))
+        with store.unit_of_work() as uow:
+            uow.tickets.add(make_ticket("T-1"))
+            with pytest.raises(ConcurrencyError, match="T-0"):
+                uow.tickets.add_many([make_ticket("T-2"), make_ticket("T-0"), make_ticket("T-3")])
+            with pytest.raises(ConcurrencyError, match="T-4"):
+                uow.tickets.add_many([make_ticket("T-4"), make_ticket("T-5"), make_ticket("T-4")])
+            inside = [t.id for t in uow.tickets.find(cd.Always())]
+        after = [t.id for t in store.tickets.find(cd.Always())]
+        assert (inside, after) == (["T-0", "T-1"], ["T-0", "T-1"]), (
+            "an add_many refused inside a unit of work must leave none of its tickets there, "
+            "also those before the id that failed (undo the failed call on its own, e.g. in a "
+            f"savepoint); inside the unit of work: {inside}, after its commit: {after}"
+        )
+
+    def test_a_unit_of_work_reads_its_own_documents(self, store: Store) -> None:
+        """Inside a unit of work the document roles read the unit's own versions: ``get``
+        (latest and by version), ``history`` and ``keys``, as its ``tickets`` do."""
+        old, new = make_policy("standard"), make_policy("urgent")
+        store.policies.put("p", old, expected_version=0)
+        with store.unit_of_work() as uow:
+            uow.policies.put("p", new, expected_version=1)
+            uow.policies.put("q", old, expected_version=0)
+            seen = {
+                "get": (uow.policies.get("p").version, uow.policies.get("p").value),
+                "get(version=2)": uow.policies.get("p", version=2).value,
+                "history": [v.version for v in uow.policies.history("p")],
+                "keys": uow.policies.keys(),
+            }
+        assert seen == {
+            "get": (2, new),
+            "get(version=2)": new,
+            "history": [1, 2],
+            "keys": ["p", "q"],
+        }, "the document roles of a unit of work must read the unit's own versions"
+
     def test_store_roles_refuse_while_a_unit_of_work_is_open(self, store: Store) -> None:
         with store.unit_of_work() as uow:
             uow.tickets.add(make_ticket("T-1"))
