@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, ClassVar, TypeVar
 
 import attrs
@@ -301,6 +302,11 @@ def _no_message(key: str) -> NotFound:
     return NotFound(f"no outbox message with key {key!r}")
 
 
+_PENDING = OutboxState.PENDING
+_DUE_ORDER = attrgetter("next_attempt_at", "key")
+"""The order of due messages (their instants are in UTC)."""
+
+
 class _Outbox(OutboxPagingBase):
     def __init__(self, store: MemoryStore, tx: _Tx | None) -> None:
         self._store = store
@@ -315,29 +321,32 @@ class _Outbox(OutboxPagingBase):
                     new += 1
         return new
 
+    # Every instant kept here is in UTC (the base class converts what it is given), so the
+    # messages compare by (next_attempt_at, key) with datetime's own comparisons, which are
+    # exact between UTC datetimes: no conversion per message in these scans.
+
     def _due(self, at: datetime, limit: int) -> builtins.list[OutboxMessage]:
+        at = at.astimezone(timezone.utc)
         with self._store._transaction(self._tx) as tx:
             found = [
-                m
-                for m in tx.scan("outbox")
-                if m.state is OutboxState.PENDING and m.next_attempt_at <= at
+                m for m in tx.scan("outbox") if m.state is _PENDING and m.next_attempt_at <= at
             ]
-        found.sort(key=lambda m: (to_us(m.next_attempt_at), m.key))
-        return found[:limit]
+        return heapq.nsmallest(limit, found, key=_DUE_ORDER)
 
     def _due_after(
         self, at: datetime, after_at: datetime, after_key: str, limit: int
     ) -> builtins.list[OutboxMessage]:
-        after = (to_us(after_at), after_key)
+        at = at.astimezone(timezone.utc)
+        after = (after_at, after_key)
         with self._store._transaction(self._tx) as tx:
             found = [
-                (to_us(m.next_attempt_at), m.key, m)
+                m
                 for m in tx.scan("outbox")
-                if m.state is OutboxState.PENDING
-                and m.next_attempt_at <= at
-                and (to_us(m.next_attempt_at), m.key) > after
+                if m.state is _PENDING
+                and after_at <= m.next_attempt_at <= at
+                and (m.next_attempt_at, m.key) > after
             ]
-        return [m for _, _, m in heapq.nsmallest(limit, found, key=lambda f: (f[0], f[1]))]
+        return heapq.nsmallest(limit, found, key=_DUE_ORDER)
 
     def _claim(self, key: str, attempts: int, until: datetime) -> bool:
         with self._store._transaction(self._tx) as tx:
