@@ -412,7 +412,7 @@ class OutboxRepositoryBase(_Translating, abc.ABC):
     def due(self, at: datetime, *, limit: int = 100) -> builtins.list[OutboxMessage]:
         """See :meth:`csmcore.storage.protocols.OutboxRepository.due`."""
         check_instant(at, "at")
-        checked = kit.check_limit(limit)
+        checked = kit.check_version(limit, "limit")  # a whole number >= 0, not None
         if checked == 0:
             return []
         return self._call(self._due, at, checked)

@@ -157,7 +157,7 @@ class VersionedTests(StoreFixtures):
         with pytest.raises(NotFound):
             store.policies.get("same")
 
-    def test_bad_arguments_raise_validation_error(self, store: Store) -> None:
+    def test_document_bad_arguments_raise_validation_error(self, store: Store) -> None:
         with pytest.raises(ValidationError, match="key"):
             store.calendars.put("", BusinessCalendar.always(), expected_version=0)
         with pytest.raises(ValidationError, match="expected_version"):

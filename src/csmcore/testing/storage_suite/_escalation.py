@@ -131,7 +131,7 @@ class FiringTests(_Racing):
     """The ``firings`` role: each key recorded once, also across a unit of work's rollback and
     between handles; the schedule (``plan``, ``due``, ``next_due``)."""
 
-    def test_satisfies_the_protocol(self, store: Store) -> None:
+    def test_firings_satisfy_the_protocol(self, store: Store) -> None:
         assert isinstance(_role(store, "firings"), FiringRepository)
 
     def test_a_key_is_recorded_once(self, store: Store) -> None:
@@ -375,7 +375,7 @@ class FiringTests(_Racing):
             (lambda f: f.planned("x" * 300), "ticket_id="),
         ],
     )
-    def test_bad_arguments_are_refused(self, store: Store, call: Any, message: str) -> None:
+    def test_firings_refuse_bad_arguments(self, store: Store, call: Any, message: str) -> None:
         firings = _role(store, "firings")
         with pytest.raises((ValidationError, NaiveDatetimeError), match=message):
             call(firings)
@@ -513,7 +513,7 @@ class OutboxTests(_OutboxPagingChecks, _Racing):
     """The ``outbox`` role: idempotent puts, due order, optimistic claims, delivery, retries,
     dead letters, and atomicity with a unit of work."""
 
-    def test_satisfies_the_protocol(self, store: Store) -> None:
+    def test_outbox_satisfies_the_protocol(self, store: Store) -> None:
         assert isinstance(_role(store, "outbox"), OutboxRepository)
 
     def test_put_is_idempotent_by_key(self, store: Store) -> None:
@@ -733,13 +733,15 @@ class OutboxTests(_OutboxPagingChecks, _Racing):
             (lambda o: o.put(["a"]), r"messages\[0\]"),
             (lambda o: o.due(datetime(2025, 1, 1)), "at"),
             (lambda o: o.due(T0, limit=-1), "limit=-1"),
+            (lambda o: o.due(T0, limit=None), "limit=None"),  # an int, as the protocol says
+            (lambda o: o.due(T0, limit=2.0), "limit=2.0"),
             (lambda o: o.claim("a", attempts=-1, until=T0), "attempts=-1"),
             (lambda o: o.claim("", attempts=0, until=T0), "key=''"),
             (lambda o: o.failed("a", at=T0, error=3, retry_at=None), "error=3"),
             (lambda o: o.list(state="lost"), "state='lost'"),
         ],
     )
-    def test_bad_arguments_are_refused(self, store: Store, call: Any, message: str) -> None:
+    def test_outbox_refuses_bad_arguments(self, store: Store, call: Any, message: str) -> None:
         outbox = _role(store, "outbox")
         with pytest.raises((ValidationError, NaiveDatetimeError), match=message):
             call(outbox)
