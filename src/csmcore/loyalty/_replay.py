@@ -181,6 +181,16 @@ class LedgerState(_Planning):
         entries are read again by that earlier rule (:attr:`legacy`), and the entry is refused
         only if it does not fit that rule either.
         """
+        planned = self._planned
+        if (
+            planned is not None
+            and planned[0] is entry
+            and not self.negative
+            and entry.seq == len(self.entries) + 1
+        ):  # what a plan just made on this state: it fits
+            self._planned = None
+            self._apply_planned(entry, planned[1], planned[2], planned[3])
+            return
         try:
             self._apply(entry)
         except LedgerCorrupt:
