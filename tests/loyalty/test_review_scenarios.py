@@ -972,3 +972,124 @@ def test_an_expiry_stored_before_debts_were_paid_at_activation_still_replays() -
         active=0, pending=0, expired=100, spent=80, negative=80, lifetime=100
     )
     assert verify_entries("bob", entries).ok
+
+
+def test_an_expiry_stored_before_debts_were_paid_at_activation_replays_after_later_entries() -> (
+    None
+):
+    # The same, with an entry between the lot's expiry and the stored EXPIRE, as csmcore wrote
+    # it before: on 5 March bob earned 10, which paid 10 of the 80 owed (the 100 of bob#4 had
+    # expired unused, so 70 were still owed); expire() on 6 March recorded all 100 of bob#4.
+    # Read by today's rule, bob#4 paid the 80 at its activation on 1 Feb, so the stored
+    # EXPIRE of 100 raised LedgerCorrupt (every read of bob failed). Entries that fit only the
+    # earlier rule are read by it, wholly: 100 expired and 70 owed, as when they were written,
+    # at every instant.
+    ledger = Ledger(open_store("memory://"), returns="unlimited")
+    bought = ledger.earn("bob", 100, at=utc(2026, 1, 5), key="a")
+    ledger.redeem("bob", 80, at=utc(2026, 1, 6), key="gift")
+    ledger.reverse(bought.entry_id, at=utc(2026, 1, 7), key="return")
+    ledger.earn(
+        "bob",
+        100,
+        at=utc(2026, 1, 8),
+        key="b",
+        pending_until=utc(2026, 2, 1),
+        expires_at=utc(2026, 3, 1),
+    )
+    ledger.earn("bob", 10, at=utc(2026, 3, 5), key="c")
+    stored = from_document(
+        {
+            "type": "loyalty.entry",
+            "schema": 2,
+            "data": {
+                "entry_id": "bob#6",
+                "member_id": "bob",
+                "seq": 6,
+                "kind": "expire",
+                "at": "2026-03-06T00:00:00+00:00",
+                "points": -100,
+                "key": "expire:bob#4:0",
+                "lot_id": "bob#4",
+                "expires_at": "2026-03-01T00:00:00+00:00",
+            },
+        }
+    )
+    entries = [*ledger.entries("bob"), stored]
+    state = LedgerState.replay("bob", entries)
+    assert state.balance() == Balance(
+        active=0, pending=0, expired=100, spent=80, negative=70, lifetime=110
+    )
+    assert state.balance(utc(2026, 3, 5)) == state.balance()
+    report = verify_entries("bob", entries)
+    assert report.ok, report.problems
+    assert report.balance == state.balance()
+    # entry by entry, as a SQL store loads a member
+    loaded = LedgerState("bob")
+    for entry in entries:
+        loaded.apply(entry)
+    assert loaded.balance() == state.balance()
+    assert [(x.lot_id, x.remaining) for x in loaded.lot_values()] == [
+        ("bob#1", 0),
+        ("bob#4", 100),
+        ("bob#5", 0),
+    ]
+
+
+def test_a_redemption_stored_before_debts_were_paid_at_activation_replays() -> None:
+    # Returns unlimited. As csmcore wrote it before pending points paid a negative balance at
+    # their activation: ann owes 50 from 4 Jan; lot Y (pending until 6 Jan, expiring at the
+    # end of the year) and lot A (pending until 11 Jan, expiring 1 Feb) become active with no
+    # entry between; on 16 Jan the debt was paid from the lot expiring first, A (50 left),
+    # and ann redeemed 150: 50 from A, 100 from Y. Read by today's rule, Y paid the debt on
+    # 6 Jan, so the stored redemption drew 100 from a lot of 50 (LedgerCorrupt). The entries
+    # are read by the rule they were written under.
+    ledger = Ledger(open_store("memory://"), returns="unlimited")
+    first = ledger.earn("ann", 100, at=utc(2026, 1, 1), key="e0")
+    ledger.redeem("ann", 100, at=utc(2026, 1, 1), key="r0")
+    ledger.earn(
+        "ann",
+        100,
+        at=utc(2026, 1, 2),
+        key="A",
+        pending_until=utc(2026, 1, 11),
+        expires_at=utc(2026, 2, 1),
+    )
+    ledger.earn(
+        "ann",
+        100,
+        at=utc(2026, 1, 2),
+        key="Y",
+        pending_until=utc(2026, 1, 6),
+        expires_at=utc(2027, 1, 1),
+    )
+    ledger.reverse(first.entry_id, at=utc(2026, 1, 4), key="v", points=50)
+    stored = from_document(
+        {
+            "type": "loyalty.entry",
+            "schema": 2,
+            "data": {
+                "entry_id": "ann#6",
+                "member_id": "ann",
+                "seq": 6,
+                "kind": "redeem",
+                "at": "2026-01-16T00:00:00+00:00",
+                "points": -150,
+                "key": "r1",
+                "draws": [
+                    {"lot_id": "ann#3", "points": 50, "expires_at": "2026-02-01T00:00:00+00:00"},
+                    {"lot_id": "ann#4", "points": 100, "expires_at": "2027-01-01T00:00:00+00:00"},
+                ],
+            },
+        }
+    )
+    entries = [*ledger.entries("ann"), stored]
+    state = LedgerState.replay("ann", entries)
+    assert state.balance() == Balance(
+        active=0, pending=0, expired=0, spent=250, negative=0, lifetime=250
+    )
+    report = verify_entries("ann", entries)
+    assert report.ok, report.problems
+    loaded = LedgerState("ann")
+    for entry in entries:
+        loaded.apply(entry)
+    assert loaded.balance() == state.balance()

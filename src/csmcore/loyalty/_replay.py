@@ -71,10 +71,12 @@ class LedgerState(_Planning):
         "_queue",
         "_refunded_by",
         "_schedule",
+        "_timed",
         "_unrecorded",
         "by_key",
         "entries",
         "last_us",
+        "legacy",
         "lifetime",
         "lots",
         "member_id",
@@ -116,14 +118,30 @@ class LedgerState(_Planning):
         self.redeemed = 0
         self.refunded = 0
         self.lifetime = 0
+        self.legacy = False
+        """True when the entries are read by the rule csmcore wrote them under before pending
+        points paid the negative balance at their activation (the negative balance is paid
+        only at entries' instants): see :meth:`apply`."""
+        self._timed = False
+        """Whether paying the negative balance ever took points at an instant a pending lot
+        became active between entries (only then can the earlier rule read differently)."""
 
     @classmethod
-    def replay(cls, member_id: str, entries: Iterable[LedgerEntry]) -> LedgerState:
+    def replay(
+        cls, member_id: str, entries: Iterable[LedgerEntry], *, legacy: bool | None = None
+    ) -> LedgerState:
         """The state after ``entries`` (a member's entries in order);
-        :class:`~csmcore.errors.LedgerCorrupt` when they do not fit together."""
+        :class:`~csmcore.errors.LedgerCorrupt` when they do not fit together. ``legacy``:
+        read them by the earlier rule (True), by today's (False), or as :meth:`apply` does
+        (None)."""
         state = cls(member_id)
-        for entry in entries:
-            state.apply(entry)
+        if legacy is None:
+            for entry in entries:
+                state.apply(entry)
+        else:
+            state.legacy = legacy
+            for entry in entries:
+                state._apply(entry)
         return state
 
     @property
@@ -153,10 +171,51 @@ class LedgerState(_Planning):
     def apply(self, entry: LedgerEntry) -> None:
         """Add ``entry`` (the next one of this member) and update lots and counters.
 
-        Raises :class:`~csmcore.errors.LedgerCorrupt` (changing nothing) when it does not fit:
-        another member's, not the next seq, back in time, drawing from an unknown lot or more
-        than a lot holds.
+        Raises :class:`~csmcore.errors.LedgerCorrupt` when it does not fit: another member's,
+        not the next seq, back in time, drawing from an unknown lot or more than a lot holds.
+
+        Entries csmcore stored before pending points paid the negative balance at their
+        activation may fit only the rule they were written under (the negative balance paid at
+        entries' instants only: a stored redemption drew points that now paid the debt, an
+        EXPIRE recorded them): when an entry does not fit after such a payment, the member's
+        entries are read again by that earlier rule (:attr:`legacy`), and the entry is refused
+        only if it does not fit that rule either.
         """
+        planned = self._planned
+        if (
+            planned is not None
+            and planned[0] is entry
+            and not self.negative
+            and entry.seq == len(self.entries) + 1
+        ):  # what a plan just made on this state: it fits
+            self._planned = None
+            self._apply_planned(entry, planned[1], planned[2], planned[3])
+            return
+        try:
+            self._apply(entry)
+        except LedgerCorrupt:
+            if self.legacy or not self._timed:
+                raise
+            earlier = LedgerState(self.member_id)
+            earlier.legacy = True
+            try:
+                for known in self.entries:
+                    earlier._apply(known)
+                earlier._apply(entry)
+            except LedgerCorrupt:
+                pass
+            else:
+                for name in LedgerState.__slots__:
+                    setattr(self, name, getattr(earlier, name))
+                return
+            # the entry fits neither rule: this state is read again by today's rule, as it was
+            earlier = LedgerState.replay(self.member_id, self.entries, legacy=False)
+            for name in LedgerState.__slots__:
+                setattr(self, name, getattr(earlier, name))
+            raise
+
+    def _apply(self, entry: LedgerEntry) -> None:
+        """:meth:`apply` by this state's rule."""
         planned = self._planned
         self._planned = None
         seq = len(self.entries) + 1
@@ -430,7 +489,9 @@ class LedgerState(_Planning):
         """Pay off the negative balance from the lots active at ``t`` (and at the instants
         pending lots became active since the last entry), soonest expiry first; return what
         was taken from which lots."""
-        takes = self._settlement(t)
+        takes, timed = self._settlement_parts(t)
+        if timed:
+            self._timed = True
         for lot, take in takes:
             lot.remaining -= take
             if not lot.remaining:
@@ -457,11 +518,27 @@ class LedgerState(_Planning):
         """What paying off the negative balance by ``t`` takes from which lots: at each instant
         after the last entry at which pending lots became active by themselves (their
         ``pending_until``, up to ``t``), from the lots active then, and (``final``) at ``t``
-        from the lots active at ``t``; soonest expiry first each time."""
+        from the lots active at ``t``; soonest expiry first each time. By the earlier rule
+        (:attr:`legacy`), only at ``t``."""
+        return self._settlement_parts(t, final=final)[0]
+
+    def _settlement_parts(
+        self, t: int, *, final: bool = True
+    ) -> tuple[list[tuple[_Lot, int]], int]:
+        """:meth:`_settlement`, and how many of its first takes were made at instants pending
+        lots became active before ``t``."""
         owed = self.negative
         takes: list[tuple[_Lot, int]] = []
-        if not owed:
-            return takes
+        if not owed or (self.legacy and not final):
+            return takes, 0
+        if self.legacy:
+            for lot in sorted(self._active(t), key=_soonest):
+                take = min(owed, lot.remaining)
+                takes.append((lot, take))
+                owed -= take
+                if not owed:
+                    break
+            return takes, 0
         last = self.last_us
         instants = sorted(
             {
@@ -474,21 +551,25 @@ class LedgerState(_Planning):
                 and lot.expires_us > p
             }
         )
+        activations = len(instants) if not instants or instants[-1] != t else len(instants) - 1
         if final and (not instants or instants[-1] != t):
             instants.append(t)
         taken: dict[str, int] = {}
-        for when in instants:
+        timed = 0
+        for i, when in enumerate(instants):
             for lot in sorted(self._active(when), key=_soonest):
                 n = lot.remaining - taken.get(lot.lot_id, 0)
                 if n <= 0:
                     continue
                 take = min(owed, n)
                 takes.append((lot, take))
+                if i < activations:
+                    timed += 1
                 taken[lot.lot_id] = taken.get(lot.lot_id, 0) + take
                 owed -= take
                 if not owed:
-                    return takes
-        return takes
+                    return takes, timed
+        return takes, timed
 
     def _timed_takes(self, t: int) -> dict[str, int]:
         """lot id -> the points paying off the negative balance takes from it at the instants
@@ -525,7 +606,9 @@ class LedgerState(_Planning):
         t = check_instant(at, "at")
         if t >= self.last_us:
             return self, t
-        earlier = LedgerState.replay(self.member_id, (e for e in self.entries if to_us(e.at) <= t))
+        earlier = LedgerState.replay(
+            self.member_id, (e for e in self.entries if to_us(e.at) <= t), legacy=self.legacy
+        )
         return earlier, t
 
     def balance(self, at: datetime | None = None) -> Balance:

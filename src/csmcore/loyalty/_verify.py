@@ -83,8 +83,26 @@ def verify_entries(
     - conservation: what lots received equals what is in them plus what left them, and the sum
       of lots equals the balance (active + pending + expired, with the negative balance netted);
     - the plain replay and :class:`~csmcore.loyalty.LedgerState` agree on the balance.
+
+    Entries csmcore stored before pending points paid the negative balance at their activation
+    that fit only the rule they were written under (the negative balance paid at entries'
+    instants only) are judged by that rule, as :meth:`LedgerState.apply` reads them.
     """
+    report, timed = _verify(member_id, entries, allow_negative, legacy=False)
+    if report.problems and timed:
+        earlier, _ = _verify(member_id, entries, allow_negative, legacy=True)
+        if not earlier.problems:
+            return earlier
+    return report
+
+
+def _verify(
+    member_id: str, entries: Sequence[LedgerEntry], allow_negative: bool, *, legacy: bool
+) -> tuple[VerifyReport, bool]:
+    """:func:`verify_entries` by today's rule or (``legacy``) the earlier one; and whether
+    paying the negative balance took points at an instant a pending lot became active."""
     problems: list[str] = []
+    timed = False
     lots: dict[
         str, list[int]
     ] = {}  # lot -> [points, remaining, expires_us, pending_us, act_us, seq]
@@ -130,7 +148,7 @@ def verify_entries(
         if t < last:
             problems.append(f"{where} goes back in time")
         early: dict[str, int] = {}  # what paying the negative balance took from lots, by lot
-        if negative:  # pending lots that became active since the last entry paid it first
+        if negative and not legacy:  # pending lots active since the last entry paid it first
             for p in sorted(
                 {
                     lot[3]
@@ -139,6 +157,7 @@ def verify_entries(
                 }
             ):
                 settle(p, early)
+            timed = timed or bool(early)
         last = max(last, t)
         if entry.key in keys:
             problems.append(f"{where} reuses the idempotency key {entry.key!r}")
@@ -329,7 +348,7 @@ def verify_entries(
         if active + pend + expired != remaining:
             problems.append("the sum of lots differs from the balance")
         try:
-            replayed = LedgerState.replay(member_id, entries).balance()
+            replayed = LedgerState.replay(member_id, entries, legacy=legacy).balance()
         except CsmError as err:
             problems.append(f"the entries do not replay: {err}")
         else:
@@ -337,6 +356,7 @@ def verify_entries(
                 problems.append(f"the ledger state gives {replayed}, the plain replay {balance}")
     else:
         balance = Balance()
-    return VerifyReport(
+    report = VerifyReport(
         member_id=member_id, entries=len(entries), balance=balance, problems=tuple(problems)
     )
+    return report, timed

@@ -1,0 +1,128 @@
+"""Ledgers written before pending points paid a negative balance at the instant they became
+active (fixture ``tests/fixtures/main_13c0929_debts``, written by commit 13c0929), read from
+the ``csm_ledger`` table of each SQL store, PostgreSQL too: those whose entries fit only the
+rule they were written under read as when written; the one that fits today's rule reads with
+its debt paid at the activation (the documented correction); new entries append after them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from csmcore.loyalty import Balance, LedgerEntry, LedgerState, verify_entries
+from csmcore.serialization import from_document
+from csmcore.services import Ledger
+from csmcore.storage import open_store
+from tests.storage.conftest import SqlFactory
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "main_13c0929_debts"
+DOCUMENTS: dict[str, Any] = json.loads((FIXTURE / "documents.json").read_text("utf-8"))
+BALANCES: dict[str, Any] = json.loads((FIXTURE / "balances.json").read_text("utf-8"))
+EARLIER_RULE_ONLY = ("ann", "bob", "cy")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _entries(member: str) -> list[LedgerEntry]:
+    return [from_document(d, LedgerEntry) for d in DOCUMENTS[member]]
+
+
+def _fields(balance: Balance) -> dict[str, int]:
+    return {
+        "active": balance.active,
+        "pending": balance.pending,
+        "expired": balance.expired,
+        "spent": balance.spent,
+        "negative": balance.negative,
+        "lifetime": balance.lifetime,
+    }
+
+
+def test_the_fixture_records_what_the_earlier_rule_read() -> None:
+    # 13c0929: dan's 100 points activating on 1 Feb expired in full on 1 March, and the 80 he
+    # owed stayed owed (70 after his earn of 10 on 5 March)
+    assert all(BALANCES[m]["verify_ok"] for m in BALANCES)
+    assert BALANCES["dan"]["at_entries"][-1] == _fields(
+        Balance(active=0, pending=0, expired=100, spent=80, negative=70, lifetime=110)
+    )
+
+
+@pytest.mark.parametrize("member", EARLIER_RULE_ONLY)
+def test_entries_that_fit_only_the_earlier_rule_read_as_when_written(member: str) -> None:
+    entries = _entries(member)
+    for loaded in (LedgerState.replay(member, entries), _one_by_one(member, entries)):
+        got = [_fields(loaded.balance(e.at)) for e in entries]
+        assert got == BALANCES[member]["at_entries"]
+        # cy's EXPIRE came right after the lot expired: that payment alone is undone
+        assert loaded.legacy is (member != "cy")
+    assert verify_entries(member, entries).ok
+
+
+def _one_by_one(member: str, entries: list[LedgerEntry]) -> LedgerState:
+    state = LedgerState(member)
+    for entry in entries:  # as the SQL stores load a member
+        state.apply(entry)
+    return state
+
+
+def test_a_ledger_that_fits_todays_rule_reads_its_debt_paid_at_the_activation() -> None:
+    # dan: the 100 points paid the 80 owed on 1 Feb; 20 expired on 1 March; his 10 of
+    # 5 March stay active (the earlier rule read 100 expired, 70 owed, 0 active)
+    entries = _entries("dan")
+    state = LedgerState.replay("dan", entries)
+    assert not state.legacy
+    assert state.balance() == Balance(
+        active=10, pending=0, expired=20, spent=80, negative=0, lifetime=110
+    )
+    assert [_fields(state.balance(e.at)) for e in entries[:-1]] == (
+        BALANCES["dan"]["at_entries"][:-1]
+    )
+    assert verify_entries("dan", entries).ok
+
+
+@pytest.mark.parametrize("factory_fixture", ["sqlite_factory", "postgres_factory"])
+def test_sql_stores_read_them_and_append_after_them(
+    factory_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    factory: SqlFactory = request.getfixturevalue(factory_fixture)
+    store = factory()
+    url = store.url
+    factory.raw(
+        url,
+        [
+            "INSERT INTO csm_ledger (member_id, seq, key, data) VALUES ("
+            f"{_literal(member)}, {seq}, {_literal(doc['data']['key'])}, "
+            f"{_literal(json.dumps(doc))})"
+            for member, documents in DOCUMENTS.items()
+            for seq, doc in enumerate(documents, 1)
+        ],
+    )
+    later = datetime(2026, 3, 10, tzinfo=timezone.utc)
+    try:
+        ledger = Ledger(store, returns="unlimited")
+        for member in EARLIER_RULE_ONLY:
+            assert _fields(ledger.balance(member)) == BALANCES[member]["at_entries"][-1]
+            assert ledger.verify(member).ok
+        assert ledger.balance("dan").active == 10
+        # ann has 30 left (the earlier rule): she spends them; bob earns 100, 70 pay his debt
+        spent = ledger.redeem("ann", 30, at=later, key="r2")
+        assert [(d.lot_id, d.points) for d in spent.draws] == [("ann#4", 30)]
+        ledger.earn("bob", 100, at=later, key="d")
+        assert ledger.balance("bob").active == 30
+    finally:
+        store.close()
+    again = open_store(url)
+    try:
+        ledger = Ledger(again, returns="unlimited")
+        assert ledger.balance("ann").active == 0
+        assert ledger.balance("bob").active == 30
+        for member in DOCUMENTS:
+            assert ledger.verify(member).ok
+    finally:
+        again.close()
