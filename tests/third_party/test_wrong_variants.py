@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import pytest
 
-from csmcore.errors import CsmError
+from csmcore.errors import LedgerCorrupt
 from csmcore.storage import kit
 from csmcore.storage.protocols import FiringRecord, OutboxMessage, OutboxState, TicketPlan
 from csmcore.testing.storage_suite import (
@@ -255,41 +255,111 @@ def _unlocked_transactions(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(ds.DictStore, "transaction", transaction)
 
 
-CAUGHT: list[tuple[Patch, str]] = [
-    (_outbox_due_by_key, "test_due_orders_by_next_attempt_then_key"),
-    (_outbox_due_by_creation, "test_due_orders_by_next_attempt_then_key"),
-    (_outbox_list_by_key, "test_list_orders_by_creation_then_key"),
-    (_outbox_delivery_clears_the_error, "test_a_delivery_keeps_the_last_error"),
-    (_outbox_racy_claim, "test_concurrent_claims_have_one_winner"),
-    (_firings_racy_record, "test_concurrent_records_of_one_key_have_one_winner"),
-    (_firings_racy_plan, "test_concurrent_plans_keep_the_newest_version"),
-    (_add_many_half_way_in_a_unit, "test_a_failed_add_many_inside_writes_none_of_its_tickets"),
-    (_firings_schedule_ignores_the_unit, "test_a_unit_of_work_reads_its_own_records_and_plans"),
-    (_outbox_due_and_list_ignore_the_unit, "test_a_unit_of_work_reads_its_own_messages"),
-    (_documents_read_the_committed_versions, "test_a_unit_of_work_reads_its_own_documents"),
-    (_firings_record_true_twice, "test_a_key_is_recorded_once"),
-    (_outbox_due_ignoring_limit, "test_due_in_order_of_next_attempt"),
-    (_ledger_plans_on_a_stale_cache, "test_threads_never_overdraw"),
-    (_ledger_without_the_version_check, "test_threads_never_overdraw"),
-    (_unlocked_transactions, "test_threads_never_lose_an_event"),
+_DUE = r"due\(\) orders PENDING messages by next_attempt_at, then by key"
+
+CAUGHT: list[tuple[Patch, str, type[BaseException], str]] = [
+    # (variant, the check that catches it, what it raises, what that says: the reason)
+    (_outbox_due_by_key, "test_due_orders_by_next_attempt_then_key", AssertionError, _DUE),
+    (_outbox_due_by_creation, "test_due_orders_by_next_attempt_then_key", AssertionError, _DUE),
+    (
+        _outbox_list_by_key,
+        "test_list_orders_by_creation_then_key",
+        AssertionError,
+        r"list\(\) orders messages by created_at, then by key",
+    ),
+    (
+        _outbox_delivery_clears_the_error,
+        "test_a_delivery_keeps_the_last_error",
+        AssertionError,
+        "a delivery keeps the last error",
+    ),
+    (
+        _outbox_racy_claim,
+        "test_concurrent_claims_have_one_winner",
+        AssertionError,
+        "claiming one message with the same attempts exactly one must get True",
+    ),
+    (
+        _firings_racy_record,
+        "test_concurrent_records_of_one_key_have_one_winner",
+        AssertionError,
+        "recording the same firing key at the same moment exactly one must get True",
+    ),
+    (
+        _firings_racy_plan,
+        "test_concurrent_plans_keep_the_newest_version",
+        AssertionError,
+        "must leave the plan of the newest version",
+    ),
+    (
+        _add_many_half_way_in_a_unit,
+        "test_a_failed_add_many_inside_writes_none_of_its_tickets",
+        AssertionError,
+        "an add_many refused inside a unit of work must leave none of its tickets",
+    ),
+    (
+        _firings_schedule_ignores_the_unit,
+        "test_a_unit_of_work_reads_its_own_records_and_plans",
+        AssertionError,
+        "the firings role of a unit of work must read the unit's own writes",
+    ),
+    (
+        _outbox_due_and_list_ignore_the_unit,
+        "test_a_unit_of_work_reads_its_own_messages",
+        AssertionError,
+        "the outbox role of a unit of work must read the unit's own writes",
+    ),
+    (
+        _documents_read_the_committed_versions,
+        "test_a_unit_of_work_reads_its_own_documents",
+        AssertionError,
+        "the document roles of a unit of work must read the unit's own versions",
+    ),
+    (_firings_record_true_twice, "test_a_key_is_recorded_once", AssertionError, r"is False"),
+    (
+        _outbox_due_ignoring_limit,
+        "test_due_in_order_of_next_attempt",
+        AssertionError,
+        r"\['a', 'b', 'late'\] == \['a', 'b'\]",  # due(limit=2) gave a third
+    ),
+    (_ledger_plans_on_a_stale_cache, "test_threads_never_overdraw", LedgerCorrupt, "is not entry"),
+    (
+        _ledger_without_the_version_check,
+        "test_threads_never_overdraw",
+        AssertionError,
+        "concurrent redemptions .* raised .*LedgerCorrupt",
+    ),
+    (
+        _unlocked_transactions,
+        "test_threads_never_lose_an_event",
+        AssertionError,
+        r"Right contains \d+ more items",  # events written and lost
+    ),
 ]
 
 
-@pytest.mark.parametrize(("patch", "check"), CAUGHT, ids=[p.__name__.strip("_") for p, _ in CAUGHT])
+@pytest.mark.parametrize(
+    ("patch", "check", "error", "reason"), CAUGHT, ids=[c[0].__name__.strip("_") for c in CAUGHT]
+)
 def test_the_suite_catches_a_wrong_dictstore(
-    monkeypatch: pytest.MonkeyPatch, patch: Patch, check: str
+    monkeypatch: pytest.MonkeyPatch,
+    patch: Patch,
+    check: str,
+    error: type[BaseException],
+    reason: str,
 ) -> None:
+    """The check fails on the variant for the reason it is there for (its message), not for
+    another (a racing thread raising, a missing attribute of the planted code, ...)."""
     patch(monkeypatch)
     store = DictStores()()
     try:
-        # (a check may also fail with the error a corrupt store gives, e.g. LedgerCorrupt)
-        with pytest.raises((AssertionError, pytest.fail.Exception, CsmError)):
+        with pytest.raises(error, match=reason):
             getattr(_Checks(), check)(store)
     finally:
         store.close()
 
 
-@pytest.mark.parametrize("check", sorted({c for _, c in CAUGHT}))
+@pytest.mark.parametrize("check", sorted({c[1] for c in CAUGHT}))
 def test_the_same_checks_pass_on_the_right_dictstore(check: str) -> None:
     store = DictStores()()
     try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from csmcore._boundary import PASS, inline, translate
+from csmcore._boundary import PASS, _safe_str, inline, translate
 from csmcore._values import coerce_enum
 from csmcore.clock import Clock
-from csmcore.errors import ValidationError
+from csmcore.errors import StorageError, ValidationError
 from csmcore.loyalty import (
     Balance,
     LedgerEntry,
@@ -28,6 +28,8 @@ from csmcore.storage.ledger import LedgerPosting, LedgerRepository
 from csmcore.storage.roles import role_of
 
 __all__ = ["Ledger"]
+
+R = TypeVar("R")
 
 
 class Ledger:
@@ -83,6 +85,60 @@ class Ledger:
         """The store's ``ledger`` role this service writes through."""
         return self._repo
 
+    # --- the role ----------------------------------------------------------------------------
+    # A ledger role has no base class (storage.base) to translate its backend's errors: what
+    # a role lets through that is not csmcore's own is a backend failure, a StorageError
+    # naming the role, never the driver's error itself, a ValidationError (a driver's
+    # ValueError is no verdict on the caller's input) or an InternalError asking for a bug
+    # report. What the plan or view (csmcore's own code) raises goes on as it is.
+
+    def _role_failed(self, method: str, err: Exception) -> StorageError:
+        return StorageError(
+            f"the ledger role {type(self._repo).__name__}.{method} raised "
+            f"{type(err).__name__}: {_safe_str(err)} (a backend failure it did not translate; "
+            "a ledger role raises StorageError for those, see csmcore.storage.ledger)"
+        )
+
+    def _write(
+        self, member_ids: tuple[str, ...], plan: Callable[[Any], Sequence[LedgerEntry]]
+    ) -> list[LedgerEntry]:
+        raised: list[BaseException] = []
+
+        def planned(states: Any) -> Sequence[LedgerEntry]:
+            try:
+                return plan(states)
+            except BaseException as err:
+                raised.append(err)
+                raise
+
+        try:
+            return self._repo.write(member_ids, planned)
+        except PASS:
+            raise
+        except Exception as err:
+            if any(err is e for e in raised):
+                raise
+            raise self._role_failed("write", err) from err
+
+    def _read(self, member_id: str, view: Callable[[LedgerState], R]) -> R:
+        raised: list[BaseException] = []
+
+        def viewed(state: LedgerState) -> R:
+            try:
+                return view(state)
+            except BaseException as err:
+                raised.append(err)
+                raise
+
+        try:
+            return self._repo.read(member_id, viewed)
+        except PASS:
+            raise
+        except Exception as err:
+            if any(err is e for e in raised):
+                raise
+            raise self._role_failed("read", err) from err
+
     # --- writes ------------------------------------------------------------------------------
 
     def _one(self, member_id: str, plan: Callable[[LedgerState], LedgerEntry]) -> LedgerEntry:
@@ -95,7 +151,7 @@ class Ledger:
             result[:] = [entry]
             return [entry] if entry.seq > len(state.entries) else []
 
-        self._repo.write((member_id,), work)
+        self._write((member_id,), work)
         return result[0]
 
     @inline("Ledger.earn")
@@ -142,8 +198,13 @@ class Ledger:
             result[:] = [entry]
             return [entry] if entry.seq > len(state.entries) else []
 
-        self._repo.write((member_id,), work)
-        return result[0]
+        try:  # the slow path too: a plan's own failure is an InternalError
+            self._write((member_id,), work)
+            return result[0]
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "Ledger.earn") from err
 
     def activate(
         self,
@@ -193,8 +254,13 @@ class Ledger:
             result[:] = [entry]
             return [entry] if entry.seq > len(state.entries) else []
 
-        self._repo.write((member_id,), work)
-        return result[0]
+        try:  # the slow path too: a plan's own failure is an InternalError
+            self._write((member_id,), work)
+            return result[0]
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "Ledger.redeem") from err
 
     @inline("Ledger.refund")
     def refund(
@@ -212,10 +278,15 @@ class Ledger:
             raise
         except Exception as err:
             raise translate(err, "Ledger.refund") from err
-        return self._one(
-            member_id,
-            lambda s: s.plan_refund(redemption_entry_id, at=at, key=key, points=points),
-        )
+        try:  # the slow path too: a plan's own failure is an InternalError
+            return self._one(
+                member_id,
+                lambda s: s.plan_refund(redemption_entry_id, at=at, key=key, points=points),
+            )
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "Ledger.refund") from err
 
     def reverse(
         self,
@@ -264,8 +335,13 @@ class Ledger:
             raise
         except Exception as err:
             raise translate(err, "Ledger.expire") from err
-        kit.check_id(member_id, "member_id")
-        return self._repo.write((member_id,), lambda states: states[member_id].plan_expire(at=at))
+        try:  # the slow path too: a plan's own failure is an InternalError
+            kit.check_id(member_id, "member_id")
+            return self._write((member_id,), lambda states: states[member_id].plan_expire(at=at))
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, "Ledger.expire") from err
 
     def adjust(
         self,
@@ -307,7 +383,7 @@ class Ledger:
             result[:] = [out, into]
             return [out, into] if out.seq > source.version else []
 
-        self._repo.write((from_member, to_member), work)
+        self._write((from_member, to_member), work)
         return result[0], result[1]
 
     # --- reads -------------------------------------------------------------------------------
@@ -320,31 +396,36 @@ class Ledger:
     def balance(self, member_id: str, at: datetime | None = None) -> Balance:
         """The member's balance at ``at`` (default: the clock's now, else the last entry)."""
         when = self._instant(at)
-        return self._repo.read(kit.check_id(member_id, "member_id"), lambda s: s.balance(when))
+        return self._read(kit.check_id(member_id, "member_id"), lambda s: s.balance(when))
 
     def entries(self, member_id: str, *, until: datetime | None = None) -> Sequence[LedgerEntry]:
         """The member's entries in order (those at or before ``until`` when given)."""
         kit.check_id(member_id, "member_id")
         if until is None:
-            return self._repo.read(member_id, lambda s: list(s.entries))
+            return self._read(member_id, lambda s: list(s.entries))
         from csmcore.loyalty import check_instant
 
         check_instant(until, "until")
-        return self._repo.read(member_id, lambda s: [e for e in s.entries if e.at <= until])
+        return self._read(member_id, lambda s: [e for e in s.entries if e.at <= until])
 
     def entry(self, entry_id: str) -> LedgerEntry:
         """The entry ``entry_id`` (ValidationError when there is none)."""
         member_id, seq = split_entry_id(entry_id)
-        return self._repo.read(member_id, lambda s: s.entry(seq))
+        return self._read(member_id, lambda s: s.entry(seq))
 
     def lots(self, member_id: str, at: datetime | None = None) -> Sequence[Lot]:
         """The member's lots at ``at`` (default as :meth:`balance`), oldest first."""
         when = self._instant(at)
-        return self._repo.read(kit.check_id(member_id, "member_id"), lambda s: s.lot_values(when))
+        return self._read(kit.check_id(member_id, "member_id"), lambda s: s.lot_values(when))
 
     def members(self) -> list[str]:
         """The ids of members with at least one entry, sorted."""
-        return self._repo.members()
+        try:
+            return self._repo.members()
+        except PASS:
+            raise
+        except Exception as err:
+            raise self._role_failed("members", err) from err
 
     def verify(self, member_id: str) -> VerifyReport:
         """Prove the member's ledger invariants from its raw entries (see

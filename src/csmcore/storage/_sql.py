@@ -1,6 +1,6 @@
 """The part of the SQL adapters that SQLite and PostgreSQL share.
 
-Layout (schema version 7):
+Layout (schema version 8):
 
 - ``csm_meta(name, value)``: ``schema_version``.
 - ``csm_tickets``: one row per ticket: ``id``, ``version`` (number of events) and the summary
@@ -18,11 +18,11 @@ Layout (schema version 7):
   microseconds; ``csm_ticket_plans(ticket_id, version, next_due_us)``: its schedule, indexed
   by ``next_due_us``.
 - ``csm_outbox``: the ``outbox`` role, one row per message keyed by its idempotency key, the
+  request as a document (:func:`kit.encode_document`), indexed by ``(state, next_attempt_us,
+  key)``.
 - ``csm_ledger(member_id, seq, key, data)``: members' loyalty ledgers, one entry document per
   row (seq from 1 per member; unique ``(member_id, key)``); see
   :mod:`csmcore.storage._sql_ledger`.
-  request as a document (:func:`kit.encode_document`), indexed by ``(state, next_attempt_us,
-  key)``.
 
 Each dialect supplies its DDL per schema version, its placeholder and its driver errors.
 

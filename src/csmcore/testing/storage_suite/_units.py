@@ -11,6 +11,7 @@ from csmcore import conditions as cd
 from csmcore.calendars import BusinessCalendar
 from csmcore.errors import (
     ConcurrencyError,
+    CsmError,
     StorageError,
 )
 from csmcore.storage import open_store
@@ -29,6 +30,14 @@ def _document_calls(kind: str, role: Any, value: object) -> dict[str, Callable[[
         f"{kind}.history": lambda: role.history("c"),
         f"{kind}.keys": lambda: role.keys(),
     }
+
+
+def _read(call: Callable[[], Any]) -> Any:
+    """``call()``, or what it raised (a csmcore error) as text, for a check's message."""
+    try:
+        return call()
+    except CsmError as err:
+        return f"raised {type(err).__name__}: {err}"
 
 
 class UnitOfWorkTests(StoreFixtures):
@@ -130,11 +139,13 @@ class UnitOfWorkTests(StoreFixtures):
         with store.unit_of_work() as uow:
             uow.policies.put("p", new, expected_version=1)
             uow.policies.put("q", old, expected_version=0)
+            # each read on its own: one that raises (NotFound from a role reading only the
+            # committed versions) is reported with the others, under the message below
             seen = {
-                "get": (uow.policies.get("p").version, uow.policies.get("p").value),
-                "get(version=2)": uow.policies.get("p", version=2).value,
-                "history": [v.version for v in uow.policies.history("p")],
-                "keys": uow.policies.keys(),
+                "get": _read(lambda: (uow.policies.get("p").version, uow.policies.get("p").value)),
+                "get(version=2)": _read(lambda: uow.policies.get("p", version=2).value),
+                "history": _read(lambda: [v.version for v in uow.policies.history("p")]),
+                "keys": _read(uow.policies.keys),
             }
         assert seen == {
             "get": (2, new),
