@@ -228,6 +228,7 @@ def _ledger_without_the_version_check(mp: pytest.MonkeyPatch) -> None:
         with self._store.transaction(self._unit) as tables:
             states = {m: self._member(tables, m) for m in ids}
         entries = list(plan(states))
+        time.sleep(0.001)  # widen the window between plan and append, so the race is certain
         with self._store.transaction(self._unit) as tables:
             for entry in entries:
                 raw = ds._dump(kit.encode_document(entry))
