@@ -30,6 +30,8 @@ from csmcore.storage.roles import role_of
 __all__ = ["Ledger"]
 
 R = TypeVar("R")
+_A = TypeVar("_A")
+_B = TypeVar("_B")
 
 
 class Ledger:
@@ -99,45 +101,42 @@ class Ledger:
             "a ledger role raises StorageError for those, see csmcore.storage.ledger)"
         )
 
+    def _through_role(
+        self,
+        method: str,
+        call: Callable[[Callable[[_A], _B]], R],
+        callback: Callable[[_A], _B],
+    ) -> R:
+        """``call(callback')``, a role method handed csmcore's ``callback`` (a plan or a view):
+        an error the callback raised comes out as it is; any other error but a CsmError is a
+        backend failure the role did not translate, raised as StorageError naming it."""
+        raised: list[BaseException] = []
+
+        def tracked(argument: _A) -> _B:
+            try:
+                return callback(argument)
+            except BaseException as err:
+                raised.append(err)
+                raise
+
+        try:
+            return call(tracked)
+        except PASS:
+            raise
+        except Exception as err:
+            if any(err is e for e in raised):
+                raise
+            raise self._role_failed(method, err) from err
+
     def _write(
         self, member_ids: tuple[str, ...], plan: Callable[[Any], Sequence[LedgerEntry]]
     ) -> list[LedgerEntry]:
-        raised: list[BaseException] = []
-
-        def planned(states: Any) -> Sequence[LedgerEntry]:
-            try:
-                return plan(states)
-            except BaseException as err:
-                raised.append(err)
-                raise
-
-        try:
-            return self._repo.write(member_ids, planned)
-        except PASS:
-            raise
-        except Exception as err:
-            if any(err is e for e in raised):
-                raise
-            raise self._role_failed("write", err) from err
+        return self._through_role(
+            "write", lambda planned: self._repo.write(member_ids, planned), plan
+        )
 
     def _read(self, member_id: str, view: Callable[[LedgerState], R]) -> R:
-        raised: list[BaseException] = []
-
-        def viewed(state: LedgerState) -> R:
-            try:
-                return view(state)
-            except BaseException as err:
-                raised.append(err)
-                raise
-
-        try:
-            return self._repo.read(member_id, viewed)
-        except PASS:
-            raise
-        except Exception as err:
-            if any(err is e for e in raised):
-                raise
-            raise self._role_failed("read", err) from err
+        return self._through_role("read", lambda viewed: self._repo.read(member_id, viewed), view)
 
     # --- writes ------------------------------------------------------------------------------
 
