@@ -375,13 +375,13 @@ def test_stored_rules_are_checked_once_per_set_of_versions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     checked: list[int] = []
-    check = engine_module._check_targets
+    check = engine_module.check_against_book
 
     def counting(rules: object, book: SlaBook) -> None:
         checked.append(1)
         check(rules, book)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(engine_module, "_check_targets", counting)
+    monkeypatch.setattr(engine_module, "check_against_book", counting)
     store = open_store("memory://")
     try:
         store.rules.put("vip", VALID[0], expected_version=0)

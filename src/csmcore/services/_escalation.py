@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
 from csmcore._time import require_aware, shifted, to_us
-from csmcore.conditions import Condition, Eq, In, Not, walk
+from csmcore.conditions import Condition, Eq, In, Not
 from csmcore.errors import (
     ConcurrencyError,
     CsmError,
@@ -37,10 +37,8 @@ from csmcore.errors import (
     ValidationError,
 )
 from csmcore.escalation import (
-    SLA_PREFIX,
     EscalationRule,
     FiringKey,
-    GrantPoints,
     NotificationRequest,
     PlannedFiring,
     PlanState,
@@ -50,6 +48,7 @@ from csmcore.escalation import (
     run_ticket,
 )
 from csmcore.loyalty import MemberTimeline, Program
+from csmcore.services._book_check import check_against_book
 from csmcore.sla import SlaBook
 from csmcore.storage import OutboxMessage, Store, role_of
 from csmcore.tickets import Status, Ticket
@@ -155,92 +154,6 @@ class _Taken(Exception):
 
 
 _NOT_CLOSED = Not(In("status", [Status.CLOSED]))
-
-
-_Named = tuple[str, str, str, str, str]
-"""Where a rule names a target key (``levels[1]``), how (``target 'x'``), the argument that
-names it (``target``, ``per_target``), the key, and what a key no policy of the book has would
-do."""
-
-
-_NO_TARGET_FIELDS: Final = frozenset({f"{SLA_PREFIX}any_breached", f"{SLA_PREFIX}max_percent"})
-
-
-def _condition_keys(condition: Condition | None, place: str) -> Iterator[_Named]:
-    """The target keys the SLA fields of ``condition`` read (``sla.<target>.<attribute>``)."""
-    if condition is None:
-        return
-    for node in walk(condition):
-        field = getattr(node, "field", None)
-        if (
-            isinstance(field, str)
-            and field.startswith(SLA_PREFIX)
-            and field not in _NO_TARGET_FIELDS
-        ):
-            key = field[len(SLA_PREFIX) :].rpartition(".")[0]
-            named = f"field {field!r} reads target {key!r}, which"
-            yield place, named, "target", key, "it always reads None"
-
-
-def _target_keys(rule: EscalationRule) -> Iterator[_Named]:
-    """What ``rule`` names as target keys of the book: the SLA fields its condition and its
-    held triggers' conditions read (``sla.<target>.percent``...), each trigger's ``target``,
-    the ``per_target`` keys of each :class:`~csmcore.escalation.GrantPoints` action's policy
-    (no other built-in action names a target key)."""
-    yield from _condition_keys(rule.condition, "condition")
-    for number, level in enumerate(rule.levels):
-        trigger = level.trigger
-        target = getattr(trigger, "target", None)
-        if isinstance(target, str):
-            never = "the level would never fire"
-            yield f"levels[{number}]", f"target {target!r}", "target", target, never
-        yield from _condition_keys(
-            getattr(trigger, "condition", None), f"levels[{number}] condition"
-        )
-        for index, act in enumerate(level.actions):
-            if isinstance(act, GrantPoints):
-                for key in act.policy.per_target:
-                    yield (
-                        f"levels[{number}] actions[{index}] (GrantPoints)",
-                        f"per_target key {key!r}",
-                        "per_target",
-                        key,
-                        "its points would never apply (a breach earns the policy's "
-                        f"points={act.policy.points} instead)",
-                    )
-
-
-def _check_targets(rules: Iterable[tuple[str, EscalationRule, str]], book: SlaBook) -> None:
-    """Refuse a target key no policy of ``book`` has, where a rule names one (a trigger's
-    ``target``, a ``GrantPoints`` policy's ``per_target`` key, a condition's
-    ``sla.<target>.<attribute>`` field): its level would never fire, its points never apply,
-    the field always read None; and a calendar name the book lacks, where a business-time
-    trigger counts in one (a rule is written without its book, so only the engine, given
-    both, can tell). ``rules`` are (where the rule is and its name, the rule, how to fix
-    it)."""
-    keys = {target.key for policy in book.policies for target in policy.targets}
-    calendars = sorted(name for name, _ in book.calendars)
-    for where, rule, fix in rules:
-        for place, named, argument, key, effect in _target_keys(rule):
-            if key not in keys:
-                raise ValidationError(
-                    f"{where} {place}: {named} is no target of the book, so {effect}; the "
-                    f"book's targets: {', '.join(sorted(keys)) or '(none)'}{fix}",
-                    field=argument,
-                    value=key,
-                )
-        for number, level in enumerate(rule.levels):
-            # a business-time trigger counts in a calendar of the book (None: its default)
-            name = getattr(level.trigger, "calendar", None)
-            if isinstance(name, str) and name not in calendars:
-                raise ValidationError(
-                    f"{where} levels[{number}]: calendar {name!r} is no calendar of the book, "
-                    "so the level could never be planned (every run of every ticket would fail "
-                    f"on it){fix}; the book's calendars: {', '.join(calendars) or '(none)'} "
-                    "(and the default, calendar=None)",
-                    field="calendar",
-                    value=name,
-                )
 
 
 class EscalationEngine:
@@ -378,7 +291,7 @@ class EscalationEngine:
                         f"rules[{index}]={rule!r} is a {type(rule).__name__}; expected an "
                         "EscalationRule"
                     )
-            _check_targets(
+            check_against_book(
                 ((f"rules[{i}] ({rule.name!r})", rule, "") for i, rule in enumerate(self._rules)),
                 book,
             )
@@ -414,7 +327,7 @@ class EscalationEngine:
         if last is None or last[0] != versions:
             rules = tuple(found)
             try:
-                _check_targets(
+                check_against_book(
                     (
                         (
                             f"stored rule {key!r} (version {version}, named {rule.name!r})",
