@@ -356,15 +356,12 @@ class Dispatcher:
         paging = self._paging
         after: tuple[datetime, str] | None = None
         while True:
-            if paging is None:  # no cursor: the messages already given, and one batch more
-                requested = len(seen) + self._batch_size
-                batch = self._outbox.due(at(), limit=requested)
-            elif after is None:  # the first page
-                requested = self._batch_size
-                batch = self._outbox.due(at(), limit=requested)
-            else:
+            if paging is not None and after is not None:  # the pages after the first
                 requested = self._batch_size
                 batch = paging.due_after(at(), after=after, limit=requested)
+            else:  # the first page; without a cursor, the messages given and one batch more
+                requested = (0 if paging is not None else len(seen)) + self._batch_size
+                batch = self._outbox.due(at(), limit=requested)
             for message in batch:
                 if message.key not in seen:
                     seen.add(message.key)
