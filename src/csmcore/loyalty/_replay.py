@@ -215,13 +215,10 @@ class LedgerState(_Planning):
             raise
 
     def _apply(self, entry: LedgerEntry) -> None:
-        """:meth:`apply` by this state's rule."""
-        planned = self._planned
+        """:meth:`apply` by this state's rule, checking ``entry`` (the fast path for an entry a
+        plan just made is :meth:`apply`'s)."""
         self._planned = None
         seq = len(self.entries) + 1
-        if planned is not None and planned[0] is entry and entry.seq == seq and not self.negative:
-            self._apply_planned(entry, planned[1], planned[2], planned[3])
-            return
         if entry.member_id != self.member_id or entry.seq != seq:
             raise self._corrupt(entry, f"is not entry {seq} of this member")
         t = to_us(entry.at)
