@@ -30,6 +30,7 @@ from csmcore.escalation import (
 )
 from csmcore.loyalty import Program, RecoveryPolicy, SpendRule, Tier, TierPolicy
 from csmcore.services import EscalationEngine
+from csmcore.services import _book_check as book_check
 from csmcore.services import _escalation as engine_module
 from csmcore.sla import SlaBook, SlaPolicy, SlaTarget
 from csmcore.storage import Store, open_store, role_of
@@ -375,7 +376,7 @@ def test_stored_rules_are_checked_once_per_set_of_versions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     checked: list[int] = []
-    check = engine_module.check_against_book
+    check = book_check.check_against_book
 
     def counting(rules: object, book: SlaBook) -> None:
         checked.append(1)
