@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from itertools import chain
 from typing import Final
 
 import attrs
@@ -189,16 +188,16 @@ class DurationStats:
         """Count every value of ``columns`` (lists of trusted values: a ``timedelta``, or
         None for an undefined one), as :meth:`add` would one by one."""
         n = sum(map(len, columns))
+        # one list comprehension keeps the defined values: an identity test per value, where
+        # ``list.count(None)`` compares each timedelta with None through its rich comparison
+        # (measured 25 ms against 32 ms for 1,000,000 values, benchmarks/bench_kpi.py)
+        defined = [v for column in columns for v in column if v is not None]
         if self.keep_values:
-            defined = [v for column in columns for v in column if v is not None]
             self.add_many(defined, n - len(defined))
             return
-        undefined = sum(column.count(None) for column in columns)
-        self.count += n - undefined
-        self.excluded += undefined
-        # a zero duration is the only false one and adds nothing: the sum of the true values
-        # is the sum of the defined ones, without building their list
-        self.total = sum(filter(None, chain.from_iterable(columns)), self.total)
+        self.count += len(defined)
+        self.excluded += n - len(defined)
+        self.total = sum(defined, self.total)
 
     def merge(self, other: DurationStats) -> None:
         """Add everything ``other`` counted into this accumulator."""
