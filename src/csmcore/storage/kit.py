@@ -38,6 +38,7 @@ from csmcore.serialization import (
     to_document,
 )
 from csmcore.tickets import Ticket, TicketEvent
+from csmcore.tickets._ticket import may_set_requester as _may_set_requester
 
 KINDS = ("calendars", "policies", "rules")
 """The versioned document roles every store has."""
@@ -86,6 +87,34 @@ def check_condition(condition: object) -> Condition:
             "csmcore.conditions.Condition (e.g. Field('priority') == 'high', or Always())"
         )
     return condition
+
+
+def check_requester(value: object, argument: str = "requester") -> str:
+    """A requester as tickets hold one (non-empty text a store can keep), else
+    ValidationError naming ``argument`` and the value."""
+    if not isinstance(value, str):
+        raise invalid_type(argument, value, "a non-empty string (a requester)")
+    if not value:
+        raise ValidationError(f"{argument}={value!r} is not a non-empty string")
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValidationError(f"{argument}={show(value)} cannot be stored: {problem}")
+    return value
+
+
+def added_requesters(before: Ticket | None, after: Ticket) -> list[str]:
+    """The requesters of ``after`` (:attr:`~csmcore.tickets.Ticket.requesters`) that ``before``
+    (the same ticket at an earlier version, or None for a new ticket) had not, in order.
+
+    Most events cannot change the requester: unless one of the events ``after`` has beyond
+    ``before`` can (a creation, a ``RequesterChanged``, a declared event with a ``fold``), this
+    reads no history and gives ``[]``."""
+    if before is None:
+        return list(after.requesters)
+    if not any(_may_set_requester(e) for e in after.events[before.version :]):
+        return []
+    known = set(before.requesters)
+    return [r for r in after.requesters if r not in known]
 
 
 def check_id(value: object, argument: str) -> str:
