@@ -94,6 +94,20 @@ def test_an_entry_dated_back_to_a_former_requester_re_plans_their_old_ticket(
     assert engine.member_changed("bob") == 1
 
 
+def test_an_entry_dated_ahead_for_the_current_requester_is_planned_for(store: Store) -> None:
+    # ann's order is dated Monday 15:00, after the 50 % instant (11:00): the level, due since
+    # 11:00, fires the moment ann becomes gold, and the plan says so before that moment comes
+    store.tickets.add(_ticket("T-1", "ann", at(6, 10)))
+    engine = EscalationEngine(store, BOOK, [GOLD], loyalty=PROGRAM)
+    assert engine.ticket_changed("T-1") is None
+    Ledger(store).earn("ann", 600, at=at(6, 15), key="order-1")
+    assert engine.member_changed("ann") == 1
+    assert engine.next_due() == at(6, 15)
+    assert _fresh(store, ["T-1"]) == {"T-1": at(6, 15)}
+    assert engine.run(at(6, 14, 59)).firings == ()
+    assert [p.firing.at for p in engine.run(at(6, 15)).firings] == [at(6, 15)]
+
+
 _MEMBERS = ("ann", "bob", "carl")
 _TICKETS = st.lists(
     st.tuples(
