@@ -51,6 +51,7 @@ ids and tags. In UTF-8 that is at most 1,020 bytes, which fits in any B-tree ind
 __all__ = [
     "KINDS",
     "MAX_ID_LENGTH",
+    "added_requesters",
     "apply_all",
     "check_condition",
     "check_data_text",
@@ -59,6 +60,7 @@ __all__ = [
     "check_id",
     "check_limit",
     "check_positive",
+    "check_requester",
     "check_ticket",
     "check_version",
     "conflict",
