@@ -534,7 +534,9 @@ class EscalationEngine:
         StorageError) stops the run, as before.
 
         The rules are read once, as the run starts (:meth:`rules`), and kept to its end: a
-        rule stored meanwhile applies from the next run.
+        rule stored meanwhile applies from the next run, to the tickets it runs (those due by
+        their plans): after storing a rule version, call :meth:`plan_all`, so that the plans
+        (and :meth:`next_due`) are the new rules' too.
 
         Raises NaiveDatetimeError for a naive ``now``, ConcurrencyError when a ticket kept
         conflicting ``max_retries`` times, ValidationError (before anything is written) when a
