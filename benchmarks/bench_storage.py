@@ -85,8 +85,9 @@ def make_tickets(count: int, seed: int = 7) -> list[Ticket]:
     return out
 
 
-Batch = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
-"""Rows for csm_tickets, csm_ticket_tags and csm_events."""
+Rows = list[tuple[Any, ...]]
+Batch = tuple[Rows, Rows, Rows, Rows]
+"""Rows for csm_tickets, csm_ticket_tags, csm_events and csm_ticket_requesters."""
 
 
 def rows_for(tickets: list[Ticket]) -> Batch:
@@ -96,7 +97,8 @@ def rows_for(tickets: list[Ticket]) -> Batch:
     event_rows = [
         (t.id, seq, dump_json(to_data(e))) for t in tickets for seq, e in enumerate(t.events, 1)
     ]
-    return ticket_rows, tag_rows, event_rows
+    requester_rows = [(r, t.id) for t in tickets for r in t.requesters]
+    return ticket_rows, tag_rows, event_rows, requester_rows
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -111,6 +113,7 @@ INSERT_TICKET = (
 )
 INSERT_TAG = "INSERT INTO csm_ticket_tags (ticket_id, tag) VALUES (?, ?)"
 INSERT_EVENT = "INSERT INTO csm_events (ticket_id, seq, data) VALUES (?, ?, ?)"
+INSERT_REQUESTER = "INSERT INTO csm_ticket_requesters (requester, ticket_id) VALUES (?, ?)"
 
 _APPEND_DATA = json.dumps({"type": "commented", "at": "2035-01-01T00:00:00+00:00"})
 
@@ -142,11 +145,12 @@ class RawSqlite:
         self.conn.execute("PRAGMA synchronous=FULL")
 
     def load(self, batch: Batch) -> None:
-        tickets, tags, events = batch
+        tickets, tags, events, requesters = batch
         self.conn.execute("BEGIN")
         self.conn.executemany(INSERT_TICKET, tickets)
         self.conn.executemany(INSERT_TAG, tags)
         self.conn.executemany(INSERT_EVENT, events)
+        self.conn.executemany(INSERT_REQUESTER, requesters)
         self.conn.execute("COMMIT")
 
     def append(self, ticket_id: str, seq: int) -> None:
@@ -177,11 +181,12 @@ class RawPostgres:
         self.conn.commit()
 
     def load(self, batch: Batch) -> None:
-        tickets, tags, events = batch
+        tickets, tags, events, requesters = batch
         with self.conn.cursor() as cur:
             cur.executemany(_pg(INSERT_TICKET), tickets)
             cur.executemany(_pg(INSERT_TAG), tags)
             cur.executemany(_pg(INSERT_EVENT), events)
+            cur.executemany(_pg(INSERT_REQUESTER), requesters)
         self.conn.commit()
 
     def append(self, ticket_id: str, seq: int) -> None:

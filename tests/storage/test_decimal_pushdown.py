@@ -144,7 +144,8 @@ def test_an_older_store_gets_the_bounds_when_opened(tmp_path: Path) -> None:
         conn.execute(
             "UPDATE csm_tickets SET fields = json_remove(fields, '$.seats.lo', '$.seats.hi')"
         )
-        for table in ("csm_firings", "csm_ticket_plans", "csm_outbox"):  # added by schema 7
+        # added by schema 7 and 9
+        for table in ("csm_firings", "csm_ticket_plans", "csm_outbox", "csm_ticket_requesters"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute(  # schema 5: before step 5 -> 6 wrote the bounds
             "UPDATE csm_meta SET value = '5' WHERE name = 'schema_version'"

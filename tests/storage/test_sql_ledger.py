@@ -72,7 +72,8 @@ def test_a_store_migrated_from_schema_4_gains_an_empty_ledger(tmp_path: Path) ->
     with conn:
         conn.execute("DROP INDEX csm_ledger_key")
         conn.execute("DROP TABLE csm_ledger")
-        for table in ("csm_firings", "csm_ticket_plans", "csm_outbox"):  # schema 7
+        # schema 7 and 9
+        for table in ("csm_firings", "csm_ticket_plans", "csm_outbox", "csm_ticket_requesters"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("UPDATE csm_meta SET value = '4' WHERE name = 'schema_version'")
     conn.close()

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
 from csmcore._time import require_aware, shifted, to_us
-from csmcore.conditions import Condition, Eq, In, Not
+from csmcore.conditions import Condition, In, Not
 from csmcore.errors import (
     ConcurrencyError,
     CsmError,
@@ -50,7 +50,7 @@ from csmcore.escalation import (
 from csmcore.loyalty import MemberTimeline, Program
 from csmcore.services._book_check import check_against_book
 from csmcore.sla import SlaBook
-from csmcore.storage import OutboxMessage, Store, role_of
+from csmcore.storage import OutboxMessage, Store, TicketsByRequester, role_of
 from csmcore.tickets import Status, Ticket
 
 __all__ = [
@@ -175,8 +175,9 @@ class EscalationEngine:
     the engine reads the entries of everyone who was the requester from the store's
     ``ledger`` role (in the unit of work that runs the ticket) and judges each instant with
     the requester of that instant as they stood then, the tier by the program's tiers. A
-    write to a member's ledger can change when their tickets' rules fire: call
-    :meth:`member_changed` after it. Without ``loyalty`` member fields read None.
+    write to a member's ledger can change when the rules fire for the tickets they request or
+    requested before a change of requester: call :meth:`member_changed` after it. Without
+    ``loyalty`` member fields read None.
 
     Raises ValidationError for a rule (given in ``rules``) that names a target key no policy
     of ``book`` has: a trigger's ``target`` (the level would never fire), a ``per_target``
@@ -365,12 +366,15 @@ class EscalationEngine:
         return self._plan_ids([ticket_id], self.rules())[0]
 
     def member_changed(self, member_id: str) -> int:
-        """Plan again every ticket not closed whose requester is ``member_id`` (after a write
-        to their ledger, when the rules read loyalty members) and return how many.
+        """Plan again every ticket not closed of which ``member_id`` was the requester at some
+        instant (the current requester, or one before a change of requester: each instant
+        reads the member who was the requester then), after a write to their ledger, when the
+        rules read loyalty members, and return how many.
 
-        Tickets of which the member was a requester before a change of requester are not
-        found (the store finds tickets by their current requester): after an entry dated back
-        to when the member asked such a ticket, plan it with :meth:`ticket_changed`."""
+        The store finds them with the optional
+        :class:`~csmcore.storage.TicketsByRequester` of its ``tickets`` role (the built-in
+        stores select them in an index); a role without it is read in full (every ticket not
+        closed, filtered in Python)."""
         if not self._loyalty:
             return 0
         return self._member_changed(member_id, self.rules())
@@ -379,7 +383,12 @@ class EscalationEngine:
         """:meth:`member_changed` with ``rules`` (a run's own, read as it started)."""
         if not self._loyalty or not self._reads_member(rules):
             return 0
-        return self._plan_all(Eq("requester", member_id) & _NOT_CLOSED, 500, rules)
+        tickets = self._store.tickets
+        if isinstance(tickets, TicketsByRequester):
+            batches = tickets.stream_by_requester(member_id, _NOT_CLOSED, batch_size=500)
+        else:
+            batches = _requested_by(member_id, tickets.stream(_NOT_CLOSED, batch_size=500))
+        return self._plan_batches(batches, rules)
 
     def plan_all(self, condition: Condition | None = None, *, batch_size: int = 500) -> int:
         """Plan every ticket matching ``condition`` (default: every ticket not closed) and
@@ -390,8 +399,14 @@ class EscalationEngine:
     def _plan_all(
         self, condition: Condition | None, batch_size: int, rules: tuple[EscalationRule, ...]
     ) -> int:
+        batches = self._store.tickets.stream(condition or _NOT_CLOSED, batch_size=batch_size)
+        return self._plan_batches(batches, rules)
+
+    def _plan_batches(
+        self, batches: Iterable[list[Ticket]], rules: tuple[EscalationRule, ...]
+    ) -> int:
         count = 0
-        for batch in self._store.tickets.stream(condition or _NOT_CLOSED, batch_size=batch_size):
+        for batch in batches:
             states: dict[str, PlanState | None] = {}
             with self._store.unit_of_work() as uow:
                 firings = role_of(uow, "firings")
@@ -519,7 +534,9 @@ class EscalationEngine:
         StorageError) stops the run, as before.
 
         The rules are read once, as the run starts (:meth:`rules`), and kept to its end: a
-        rule stored meanwhile applies from the next run.
+        rule stored meanwhile applies from the next run, to the tickets it runs (those due by
+        their plans): after storing a rule version, call :meth:`plan_all`, so that the plans
+        (and :meth:`next_due`) are the new rules' too.
 
         Raises NaiveDatetimeError for a naive ``now``, ConcurrencyError when a ticket kept
         conflicting ``max_retries`` times, ValidationError (before anything is written) when a
@@ -712,6 +729,15 @@ class EscalationEngine:
             )
         )
         return out
+
+
+def _requested_by(member_id: str, batches: Iterable[list[Ticket]]) -> Iterator[list[Ticket]]:
+    """The tickets of ``batches`` of which ``member_id`` was the requester at some instant (for
+    a ``tickets`` role without :class:`~csmcore.storage.TicketsByRequester`)."""
+    for batch in batches:
+        found = [t for t in batch if member_id in t.requesters]
+        if found:
+            yield found
 
 
 def _tokens(members: dict[str, MemberTimeline]) -> list[tuple[str, object]]:

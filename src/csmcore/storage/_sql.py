@@ -1,6 +1,6 @@
 """The part of the SQL adapters that SQLite and PostgreSQL share.
 
-Layout (schema version 8):
+Layout (schema version 9):
 
 - ``csm_meta(name, value)``: ``schema_version``.
 - ``csm_tickets``: one row per ticket: ``id``, ``version`` (number of events) and the summary
@@ -9,6 +9,9 @@ Layout (schema version 8):
   JSON1 functions; PostgreSQL: ``jsonb``), written by :func:`fields_json` for queries only
   (the history stays the truth).
 - ``csm_ticket_tags(ticket_id, tag)``: the current tags, for ``HasTags``.
+- ``csm_ticket_requesters(requester, ticket_id)``: everyone who was each ticket's requester at
+  some instant (``Ticket.requesters``), for ``stream_by_requester``; requesters longer than 255
+  characters are left out (and found in Python).
 - ``csm_events(ticket_id, seq, data)``: the history, one JSON document per event (seq from 1),
   as :func:`kit.encode_event` gives it (with its ``"schema"``; rows without one are version 1).
 - ``csm_documents(kind, key, version, data)``: versioned calendars, policies and rules, each as
@@ -52,7 +55,7 @@ from csmcore.storage._sql_values import (
 )
 from csmcore.tickets import Ticket, TicketEvent, event_from_data, event_to_data
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """The schema version this csmcore writes; older stores migrate forward when opened.
 
 Version 3 changes no table: from it on, documents name their type by tag and carry a
@@ -68,7 +71,11 @@ tables of the optional escalation roles (``csm_firings``, ``csm_ticket_plans``,
 ends with the message key, so that a page after a cursor (``due_after``) starts inside the
 index instead of scanning and sorting the messages tied on the cursor's instant (many are: a
 business-time trigger fires at the calendar's opening); the bump makes an older csmcore
-refuse the store, as for any schema it does not know."""
+refuse the store, as for any schema it does not know. Version 9 adds
+``csm_ticket_requesters``, every requester each ticket had at some instant
+(``Ticket.requesters``), filled from the histories when an older store is opened: the
+escalation engine finds the tickets of a member who asked them before a change of requester
+(:class:`~csmcore.storage.protocols.TicketsByRequester`)."""
 
 _FIELD_COLUMNS = {
     "status": "status",
@@ -328,6 +335,12 @@ def standard_migrations(
             "CREATE INDEX csm_outbox_due_key ON csm_outbox (state, next_attempt_us, key)",
             "DROP INDEX csm_outbox_due",
         ),
+        (  # 9: every requester each ticket had (filled from the histories)
+            f"""CREATE TABLE csm_ticket_requesters (
+                requester {text} NOT NULL,
+                ticket_id {text} NOT NULL,
+                PRIMARY KEY (requester, ticket_id)){without_rowid}""",
+        ),
     )
 
 
@@ -360,7 +373,59 @@ def backfill_fields(cur: Cursor) -> None:
         after = rows[-1][0]
 
 
-DATA_MIGRATIONS: Mapping[int, Callable[[Cursor], None]] = {3: backfill_fields, 5: backfill_fields}
+INSERT_REQUESTER = (
+    "INSERT INTO csm_ticket_requesters (requester, ticket_id) VALUES (?, ?) "
+    "ON CONFLICT (requester, ticket_id) DO NOTHING"
+)
+"""One row of ``csm_ticket_requesters`` (kept when it is there already)."""
+
+
+def indexed_requester(requester: str) -> bool:
+    """Whether ``csm_ticket_requesters`` holds ``requester``: one of at most
+    :data:`~csmcore.storage.kit.MAX_ID_LENGTH` characters (every member id is), so that its
+    index entries stay within PostgreSQL's limit; longer ones are found in Python."""
+    return len(requester) <= c.MAX_ID_LENGTH
+
+
+def requester_rows(before: Ticket | None, after: Ticket) -> list[tuple[str, str]]:
+    """The ``csm_ticket_requesters`` rows ``after`` needs that ``before`` (the same ticket at
+    an earlier version, or None for a new ticket) did not."""
+    return [(r, after.id) for r in c.added_requesters(before, after) if indexed_requester(r)]
+
+
+def backfill_requesters(cur: Cursor) -> None:
+    """Migration step 8 -> 9: write every requester of each ticket (``Ticket.requesters``, read
+    from its history) into ``csm_ticket_requesters``, 500 tickets at a time; a history that no
+    longer decodes keeps its current requester (the ticket cannot be read anyway)."""
+    after = ""
+    while True:
+        rows = cur.query(
+            "SELECT p.id, p.requester, e.data FROM (SELECT id, requester FROM csm_tickets "
+            "WHERE id > ? ORDER BY id LIMIT 500) p JOIN csm_events e ON e.ticket_id = p.id "
+            "ORDER BY p.id, e.seq",
+            [after],
+        )
+        if not rows:
+            return
+        texts: dict[str, tuple[str, list[str]]] = {}
+        for ticket_id, requester, data in rows:
+            texts.setdefault(ticket_id, (requester, []))[1].append(data)
+        inserts: list[tuple[str, str]] = []
+        for ticket_id, (requester, found) in texts.items():
+            try:
+                requesters: tuple[str, ...] = _history(found).requesters
+            except CsmError:
+                requesters = (requester,)
+            inserts.extend((r, ticket_id) for r in requesters if indexed_requester(r))
+        cur.run_many(INSERT_REQUESTER, inserts)
+        after = rows[-1][0]
+
+
+DATA_MIGRATIONS: Mapping[int, Callable[[Cursor], None]] = {
+    3: backfill_fields,
+    5: backfill_fields,
+    8: backfill_requesters,
+}
 """Work done in Python after the statements of a migration step (by the step's number)."""
 
 

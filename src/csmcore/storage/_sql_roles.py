@@ -167,6 +167,7 @@ class SqlTickets(_Bound, TicketRepositoryBase):
     )
     _INSERT_EVENT = "INSERT INTO csm_events (ticket_id, seq, data) VALUES (?, ?, ?)"
     _INSERT_TAG = "INSERT INTO csm_ticket_tags (ticket_id, tag) VALUES (?, ?)"
+    _INSERT_REQUESTER = "INSERT INTO csm_ticket_requesters (requester, ticket_id) VALUES (?, ?)"
     _SELECT_HISTORY = "SELECT data FROM csm_events WHERE ticket_id = ? ORDER BY seq"
     _BUMP_VERSION = "UPDATE csm_tickets SET version = ? WHERE id = ? AND version = ?"
 
@@ -190,12 +191,14 @@ class SqlTickets(_Bound, TicketRepositoryBase):
         event_rows = [
             (t.id, seq, sql._event_json(e)) for t in batch for seq, e in enumerate(t.events, 1)
         ]
+        requester_rows = [row for t in batch for row in sql.requester_rows(None, t)]
         try:
             with self._tx(write=True) as cur:
                 cur.run_many(self._INSERT_TICKET, ticket_rows)
                 if tag_rows:
                     cur.run_many(self._INSERT_TAG, tag_rows)
                 cur.run_many(self._INSERT_EVENT, event_rows)
+                cur.run_many(self._INSERT_REQUESTER, requester_rows)
             self._remember(batch)
         except StorageError as err:
             if isinstance(err.__cause__, self._store.integrity_errors):
@@ -327,10 +330,16 @@ class SqlTickets(_Bound, TicketRepositoryBase):
             added = [(ticket_id, tag) for tag in sorted(updated.tags - current.tags)]
             if added:
                 cur.run_many(self._INSERT_TAG, added)
+        requesters = sql.requester_rows(current, updated)  # [] unless an event can set one
+        if requesters:
+            cur.run_many(sql.INSERT_REQUESTER, requesters)
         return updated
 
-    def _pages(self, condition: cd.Condition, page: int) -> Iterator[list[Ticket]]:
-        """Matching tickets in id order, page by page (keyset pagination on id).
+    def _pages(
+        self, condition: cd.Condition, page: int, requester: str | None = None
+    ) -> Iterator[list[Ticket]]:
+        """Matching tickets in id order, page by page (keyset pagination on id); only those of
+        which ``requester`` was the requester at some instant, unless it is None.
 
         Each page is read with one statement, which picks the page's ids and reads their
         histories together: a writer committing in the middle cannot make the condition see one
@@ -338,17 +347,24 @@ class SqlTickets(_Bound, TicketRepositoryBase):
         statement, not each transaction, its own snapshot).
         """
         compiled = compile_condition(condition, self._store.dialect)
+        where, selected = compiled.sql, list(compiled.params)
+        if requester is not None:
+            where = (
+                f"({where}) AND t.id IN (SELECT r.ticket_id FROM csm_ticket_requesters r "
+                "WHERE r.requester = ?)"
+            )
+            selected.append(requester)
         after: str | None = None
         while True:
             keyset = "" if after is None else " AND t.id > ?"
             params = [
-                *compiled.params,
+                *selected,
                 *([] if after is None else [after]),
                 min(page, _MAX_INTEGER),
             ]
             rows = self._query(
                 f"SELECT p.id, e.data FROM (SELECT t.id FROM csm_tickets t "
-                f"WHERE {compiled.sql}{keyset} ORDER BY t.id LIMIT ?) p "
+                f"WHERE {where}{keyset} ORDER BY t.id LIMIT ?) p "
                 "LEFT JOIN csm_events e ON e.ticket_id = p.id ORDER BY p.id, e.seq",
                 params,
             )
@@ -377,15 +393,26 @@ class SqlTickets(_Bound, TicketRepositoryBase):
                 return found[:limit]
         return found
 
-    def _stream(self, condition: cd.Condition, batch_size: int) -> Iterator[list[Ticket]]:
+    def _stream(
+        self, condition: cd.Condition, batch_size: int, requester: str | None = None
+    ) -> Iterator[list[Ticket]]:
         pending: list[Ticket] = []
-        for tickets in self._pages(condition, batch_size):
+        for tickets in self._pages(condition, batch_size, requester):
             pending.extend(tickets)
             while len(pending) >= batch_size:
                 yield pending[:batch_size]
                 pending = pending[batch_size:]
         if pending:
             yield pending
+
+    def _stream_by_requester(
+        self, requester: str, condition: cd.Condition, batch_size: int
+    ) -> Iterator[list[Ticket]]:
+        """Selected in ``csm_ticket_requesters`` (an index by requester); a requester too long
+        for it (never a member id) in Python."""
+        if not sql.indexed_requester(requester):
+            return super()._stream_by_requester(requester, condition, batch_size)
+        return self._stream(condition, batch_size, requester)
 
     def _count(self, condition: cd.Condition) -> int:
         compiled = compile_condition(condition, self._store.dialect)

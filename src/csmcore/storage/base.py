@@ -122,7 +122,9 @@ class TicketRepositoryBase(_Translating, abc.ABC):
     """The ``tickets`` role (:class:`~csmcore.storage.protocols.TicketRepository`): checks
     arguments, then calls the primitives ``_add_many``, ``_get``, ``_append``, ``_find``,
     ``_stream`` and ``_count`` (and ``_add``, which defaults to ``_add_many``), translating
-    what they raise through :meth:`translate_error`."""
+    what they raise through :meth:`translate_error`. It also offers the optional
+    :class:`~csmcore.storage.protocols.TicketsByRequester` through ``_stream_by_requester``,
+    which defaults to ``_stream`` filtered in Python."""
 
     __slots__ = ()
 
@@ -170,6 +172,23 @@ class TicketRepositoryBase(_Translating, abc.ABC):
         """See :meth:`csmcore.storage.protocols.TicketRepository.count`."""
         return self._call(self._count, kit.check_condition(condition))
 
+    def stream_by_requester(
+        self, requester: str, condition: Condition, *, batch_size: int = 500
+    ) -> Iterator[list[Ticket]]:
+        """See :meth:`csmcore.storage.protocols.TicketsByRequester.stream_by_requester` (an
+        optional protocol every role built on this class offers). The arguments are checked
+        at the call; ``_stream_by_requester`` may be a generator."""
+        kit.check_requester(requester)
+        kit.check_positive(batch_size, "batch_size")
+        kit.check_condition(condition)
+        return guard_iter(
+            self._translated(
+                iter(self._call(self._stream_by_requester, requester, condition, batch_size))
+            ),
+            f"{type(self).__name__}.stream_by_requester",
+            fallback=StorageError,
+        )
+
     # --- primitives ------------------------------------------------------------------------
 
     def _add(self, ticket: Ticket) -> Ticket:
@@ -202,6 +221,24 @@ class TicketRepositoryBase(_Translating, abc.ABC):
     @abc.abstractmethod
     def _count(self, condition: Condition) -> int:
         """How many tickets match."""
+
+    def _stream_by_requester(
+        self, requester: str, condition: Condition, batch_size: int
+    ) -> Iterator[list[Ticket]]:
+        """The tickets ``_stream`` gives for ``condition`` of which ``requester`` was the
+        requester at some instant, in id order, in non-empty lists of at most ``batch_size``.
+        By default ``_stream`` filtered in Python (every matching ticket is read): override it
+        to select in the backend."""
+        batch: list[Ticket] = []
+        for found in self._stream(condition, batch_size):
+            for ticket in found:
+                if requester in ticket.requesters:
+                    batch.append(ticket)
+                    if len(batch) == batch_size:
+                        yield batch
+                        batch = []
+        if batch:
+            yield batch
 
 
 class DocumentRepositoryBase(_Translating, abc.ABC, Generic[T]):

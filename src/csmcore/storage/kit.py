@@ -38,6 +38,7 @@ from csmcore.serialization import (
     to_document,
 )
 from csmcore.tickets import Ticket, TicketEvent
+from csmcore.tickets._ticket import may_set_requester as _may_set_requester
 
 KINDS = ("calendars", "policies", "rules")
 """The versioned document roles every store has."""
@@ -50,6 +51,7 @@ ids and tags. In UTF-8 that is at most 1,020 bytes, which fits in any B-tree ind
 __all__ = [
     "KINDS",
     "MAX_ID_LENGTH",
+    "added_requesters",
     "apply_all",
     "check_condition",
     "check_data_text",
@@ -58,6 +60,7 @@ __all__ = [
     "check_id",
     "check_limit",
     "check_positive",
+    "check_requester",
     "check_ticket",
     "check_version",
     "conflict",
@@ -86,6 +89,34 @@ def check_condition(condition: object) -> Condition:
             "csmcore.conditions.Condition (e.g. Field('priority') == 'high', or Always())"
         )
     return condition
+
+
+def check_requester(value: object, argument: str = "requester") -> str:
+    """A requester as tickets hold one (non-empty text a store can keep), else
+    ValidationError naming ``argument`` and the value."""
+    if not isinstance(value, str):
+        raise invalid_type(argument, value, "a non-empty string (a requester)")
+    if not value:
+        raise ValidationError(f"{argument}={value!r} is not a non-empty string")
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValidationError(f"{argument}={show(value)} cannot be stored: {problem}")
+    return value
+
+
+def added_requesters(before: Ticket | None, after: Ticket) -> list[str]:
+    """The requesters of ``after`` (:attr:`~csmcore.tickets.Ticket.requesters`) that ``before``
+    (the same ticket at an earlier version, or None for a new ticket) had not, in order.
+
+    Most events cannot change the requester: unless one of the events ``after`` has beyond
+    ``before`` can (a creation, a ``RequesterChanged``, a declared event with a ``fold``), this
+    reads no history and gives ``[]``."""
+    if before is None:
+        return list(after.requesters)
+    if not any(_may_set_requester(e) for e in after.events[before.version :]):
+        return []
+    known = set(before.requesters)
+    return [r for r in after.requesters if r not in known]
 
 
 def check_id(value: object, argument: str) -> str:

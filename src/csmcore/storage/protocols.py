@@ -75,6 +75,7 @@ __all__ = [
     "Store",
     "TicketPlan",
     "TicketRepository",
+    "TicketsByRequester",
     "UnitOfWork",
     "Versioned",
     "VersionedRepository",
@@ -551,4 +552,34 @@ class OutboxPaging(Protocol):
         aware instant, compared as an instant, then the key, compared by code point as
         ``due`` orders keys), in ``due``'s order, at most ``limit``. ``after`` need not be a
         stored message's (the message may have moved since it was read)."""
+        ...
+
+
+@runtime_checkable
+class TicketsByRequester(Protocol):
+    """Optional, for a ``tickets`` role that finds tickets by any requester they ever had.
+
+    Escalation conditions read the member who was a ticket's requester at each instant
+    (:attr:`~csmcore.tickets.Ticket.requesters`), so a write to the ledger of someone who asked
+    a ticket before a change of requester can move that ticket's firings.
+    :meth:`csmcore.services.EscalationEngine.member_changed` finds such tickets with
+    :meth:`stream_by_requester` when the role offers it (``isinstance(role,
+    TicketsByRequester)``); a role without it is read with ``stream`` over every ticket not
+    closed, filtered in Python. Roles built on :class:`csmcore.storage.base.TicketRepositoryBase`
+    offer it (filtering ``stream`` in Python unless the adapter selects in its backend); the
+    built-in SQL stores select in an index of every requester, in and out of units of work.
+    """
+
+    def stream_by_requester(
+        self, requester: str, condition: Condition, *, batch_size: int = 500
+    ) -> Iterator[list[Ticket]]:
+        """What :meth:`TicketRepository.stream` gives for ``condition``, keeping only the
+        tickets of which ``requester`` was the requester at some instant (``requester in
+        ticket.requesters``: the current one, or one before a change of requester), in id
+        order, in non-empty lists of at most ``batch_size``.
+
+        Raises :class:`~csmcore.errors.ValidationError` when ``requester`` is not a ticket id
+        a store can keep (a requester is stored like an id), ``batch_size < 1`` or
+        ``condition`` is not a :class:`~csmcore.conditions.Condition` (at the call),
+        :class:`~csmcore.errors.StorageError` on a backend failure."""
         ...

@@ -117,6 +117,16 @@ def _requester_role(cls: type) -> int:
     return role
 
 
+def may_set_requester(event: object) -> bool:
+    """Whether ``event`` sets the requester or may (a declared event with a ``fold``): the
+    events after which :attr:`Ticket.requesters` can have grown (for the stores' index)."""
+    cls = type(event)
+    role = _REQUESTER_ROLE.get(cls)
+    if role is None:
+        role = _requester_role(cls)
+    return role != 0
+
+
 def _fold(ticket_id: str, events: tuple[Any, ...]) -> list[Any]:
     if not events:
         raise ValidationError(

@@ -57,8 +57,9 @@ group's name to its classes:
   protocol, and refuses the others with :class:`~csmcore.errors.UnsupportedRole`);
 - ``"tickets"``: :class:`TicketTests`, :class:`QueryTests` (conditions, pages, push-down
   through :class:`PushdownProbe`), :class:`ResultTests` (every matching ticket once, in id
-  order, in full batches, also inside a unit of work), :class:`TextTests` (odd text, longest
-  and refused ids);
+  order, in full batches, also inside a unit of work; and ``stream_by_requester`` where the
+  role offers the optional :class:`~csmcore.storage.TicketsByRequester`, skipped saying so
+  where it does not), :class:`TextTests` (odd text, longest and refused ids);
 - ``"messages"``: :class:`MessageTests` (the shared errors carry the messages of
   :mod:`csmcore.storage.kit`);
 - ``"documents"``: :class:`VersionedTests` (versions, keys, text in documents) and

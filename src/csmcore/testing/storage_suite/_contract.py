@@ -15,6 +15,7 @@ from csmcore.storage import kit
 from csmcore.storage.protocols import Store
 from csmcore.testing.builders import T0, make_comment, make_policy, make_ticket
 from csmcore.testing.storage_suite._base import StoreFixtures
+from csmcore.testing.storage_suite._requesters import RequesterChecks
 from csmcore.tickets import Priority, Ticket
 
 _PRIORITIES = (Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT, Priority.HIGH)
@@ -47,9 +48,11 @@ def _ids(tickets: list[Ticket]) -> list[str]:
     return [t.id for t in tickets]
 
 
-class ResultTests(StoreFixtures):
+class ResultTests(RequesterChecks):
     """``find``, ``stream`` and ``count`` give every matching ticket exactly once, in id order,
-    in whole batches: on the store and inside a unit of work, whatever the batch size."""
+    in whole batches: on the store and inside a unit of work, whatever the batch size; and so
+    does ``stream_by_requester`` where the role offers the optional
+    :class:`~csmcore.storage.protocols.TicketsByRequester` (:class:`RequesterChecks`)."""
 
     def test_stream_gives_every_matching_ticket_once_in_full_batches(self, store: Store) -> None:
         tickets = _spread(41)

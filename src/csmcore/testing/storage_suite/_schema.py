@@ -11,7 +11,7 @@ from csmcore.errors import (
     StorageError,
 )
 from csmcore.storage import open_store
-from csmcore.storage.protocols import Store
+from csmcore.storage.protocols import Store, TicketsByRequester
 from csmcore.testing.builders import T0, make_comment, make_ticket
 from csmcore.testing.storage_suite._base import (
     BackendFaults,
@@ -22,14 +22,21 @@ from csmcore.testing.storage_suite._base import (
     assert_driver_cause,
 )
 from csmcore.tickets import (
+    RequesterChanged,
     Ticket,
+    TicketEvent,
 )
 
 
 def _fill(store: Store) -> tuple[Ticket, BusinessCalendar]:
-    """Write a ticket with some history and a calendar; return them."""
+    """Write a ticket with some history (its requester changed from ann to bob) and a
+    calendar; return them."""
     store.tickets.add(make_ticket("S-1", tags={"vip"}, fields={"plan": "gold"}))
-    ticket = store.tickets.append("S-1", [make_comment(T0, "kept")], expected_version=1)
+    changes: list[TicketEvent] = [
+        make_comment(T0, "kept"),
+        RequesterChanged(at=T0, requester="bob"),
+    ]
+    ticket = store.tickets.append("S-1", changes, expected_version=1)
     calendar = BusinessCalendar.weekly("09:00", "17:00", timezone="Europe/Berlin")
     store.calendars.put("support", calendar, expected_version=0)
     return ticket, calendar
@@ -43,7 +50,11 @@ def _check_filled(url: str, ticket: Ticket, calendar: BusinessCalendar) -> None:
         assert again.tickets.find(cd.HasTags({"vip"})) == [ticket]
         assert again.tickets.count(cd.Eq("fields.plan", "gold")) == 1
         assert again.calendars.get("support").value == calendar
-        again.tickets.append(ticket.id, [make_comment(T0, "after")], expected_version=2)
+        if isinstance(again.tickets, TicketsByRequester):  # the former requester finds it too
+            for requester in ("ann", "bob"):
+                found = again.tickets.stream_by_requester(requester, cd.Always())
+                assert [t.id for batch in found for t in batch] == [ticket.id], requester
+        again.tickets.append(ticket.id, [make_comment(T0, "after")], expected_version=3)
     finally:
         again.close()
 
