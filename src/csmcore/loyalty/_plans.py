@@ -724,7 +724,7 @@ def expire_key(lot: _Lot, by_key: dict[str, LedgerEntry]) -> str:
     ``expire:<lot>:<points recorded so far>``, or, when a client's write already used that
     key, the first of ``...~2``, ``...~3``, ... not used (an expiry needs no client key: it is
     idempotent per lot, and its key must only never collide with another entry's)."""
-    key = f"expire:{lot.lot_id}:{lot.expire_recorded}"
+    key = f"expire:{lot.lot_id}:{lot.expire_written}"
     if key in by_key:
         base, n = key, 2
         while (key := f"{base}~{n}") in by_key:

@@ -199,7 +199,7 @@ def post_earn(
             lot.expires_at = expires_at
             lot.expires_us = expires_us
             lot.pending_us = lot.activated_us = None
-            lot.expire_recorded = lot.reversed = 0
+            lot.expire_recorded = lot.expire_written = lot.reversed = 0
             state._lot_count = lot_seq
             state.lots[lot_id] = lot
             if expires_us != _NEVER:
@@ -451,7 +451,7 @@ def post_expire(state: LedgerState, at: datetime) -> list[LedgerEntry]:
                     continue
                 # apply: the lot's expiry recorded (then no longer unrecorded)
                 seq = len(entries) + 1
-                key = f"expire:{lot.lot_id}:{lot.expire_recorded}"
+                key = f"expire:{lot.lot_id}:{lot.expire_written}"
                 if key in by_key:  # a client's write used it: expire_key finds another
                     key = expire_key(lot, by_key)
                 entry = _new_entry(
@@ -468,6 +468,7 @@ def post_expire(state: LedgerState, at: datetime) -> list[LedgerEntry]:
                     None,
                 )
                 lot.expire_recorded += left
+                lot.expire_written += left
                 unrecorded.pop(lot.lot_id, None)
                 entries.append(entry)
                 by_key[key] = entry

@@ -265,6 +265,7 @@ class LedgerState(_Planning):
             ):
                 raise self._corrupt(entry, "records an expiry the lot does not have")
             lot.expire_recorded -= points
+            lot.expire_written -= points
             if lot.expire_recorded >= lot.remaining:
                 self._unrecorded.pop(lot.lot_id, None)
         elif kind is EntryKind.REFUND:
@@ -324,6 +325,11 @@ class LedgerState(_Planning):
                 lot.remaining -= draw.points
                 if not lot.remaining:
                     self._open.pop(lot.lot_id, None)
+                if lot.expire_recorded:
+                    # a return taking back its lot's expired points takes those whose expiry
+                    # was recorded first: the others still get their EXPIRE (as do points a
+                    # refund gives back to the lot later)
+                    lot.expire_recorded = max(0, lot.expire_recorded - draw.points)
                 if lot.remaining <= lot.expire_recorded:
                     self._unrecorded.pop(lot.lot_id, None)
             if kind is EntryKind.REDEEM:

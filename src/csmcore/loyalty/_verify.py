@@ -298,6 +298,8 @@ def _verify(
                 if d.points > lot[1]:
                     problems.append(f"{where} overdraws lot {d.lot_id!r}")
                 lot[1] -= d.points
+                if recorded.get(d.lot_id):  # a return takes recorded expired points first
+                    recorded[d.lot_id] = max(0, recorded[d.lot_id] - d.points)
             left += total
             if kind is EntryKind.REDEEM:
                 drawn[entry.entry_id] = {d.lot_id: d.points for d in entry.draws}

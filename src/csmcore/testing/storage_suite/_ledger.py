@@ -26,6 +26,7 @@ from csmcore.loyalty import (
     EntryKind,
     LedgerEntry,
     LedgerState,
+    LotStatus,
     MemberTimeline,
     QualifyWhen,
     ReturnsPolicy,
@@ -86,6 +87,31 @@ def check_member(ledger: Ledger, member: str, at: datetime, *, allow_negative: b
     total = balance.active + balance.pending + balance.expired + balance.spent
     assert total - balance.negative == net_points(entries), "points were minted or lost"
     check_between_entries(ledger, member, entries, at)
+
+
+def recorded_expiries(entries: list[LedgerEntry]) -> dict[str, int]:
+    """lot id -> the points in the lot whose expiry an EXPIRE entry recorded, counted plainly
+    from the entries: a return that takes back expired points of its own lot takes the
+    recorded ones first (so points a refund gives back to the lot later are not taken for
+    recorded)."""
+    recorded: dict[str, int] = {}
+    for e in entries:
+        if e.kind is EntryKind.EXPIRE:
+            recorded[e.lot_id or ""] = recorded.get(e.lot_id or "", 0) - e.points
+        elif e.kind is EntryKind.REVERSE:
+            for d in e.draws:
+                if recorded.get(d.lot_id):
+                    recorded[d.lot_id] = max(0, recorded[d.lot_id] - d.points)
+    return recorded
+
+
+def check_expiries_recorded(ledger: Ledger, member: str, at: datetime) -> None:
+    """After ``expire`` at ``at``: every point expired by then has its EXPIRE entry (the audit
+    trail shows every expiry)."""
+    recorded = recorded_expiries(list(ledger.entries(member)))
+    for lot in ledger.lots(member, at):
+        if lot.status is LotStatus.EXPIRED:
+            assert recorded.get(lot.lot_id, 0) >= lot.remaining, (member, lot, recorded)
 
 
 def check_between_entries(
@@ -286,6 +312,32 @@ class _LedgerMachine(RuleBasedStateMachine):
         # recording expiries changes no balance (nor what paying a debt took)
         assert self.ledger.balance(member, at) == before
         assert self.ledger.expire(member, at=at) == []  # idempotent per lot
+        check_expiries_recorded(self.ledger, member, at)
+
+    @rule(member=st.sampled_from(members), points=st.integers(2, 120), spend=st.integers(1, 119))
+    def refund_into_a_returned_expired_lot(self, member: str, points: int, spend: int) -> None:
+        # a lot partly spent expires and its expiry is recorded; its purchase is returned
+        # (taking back the recorded expired points) and the redemption refunded: the points
+        # given back expire at once, and the next expire records them
+        spend = min(spend, points - 1)
+        at = self.now
+        keys = [self._key() for _ in range(4)]
+        bought = self._record(
+            lambda: self.ledger.earn(member, points, at=at, key=keys[0], expires_at=at + DAY)
+        )
+        self.earns.append(bought)
+        try:
+            spent = self._record(lambda: self.ledger.redeem(member, spend, at=at, key=keys[1]))
+        except InsufficientPoints:  # a debt took the points first
+            return
+        self.redemptions.append(spent)
+        self.now = later = at + 2 * DAY
+        self.expire(member)
+        unlimited = self.ledgers[ReturnsPolicy.UNLIMITED]
+        self._record(lambda: unlimited.reverse(bought.entry_id, at=later, key=keys[2]))
+        self.negative_allowed.add(member)
+        self._record(lambda: self.ledger.refund(spent.entry_id, at=later, key=keys[3]))
+        self.expire(member)
 
     @rule(member=st.sampled_from(members), points=st.integers(-60, 60).filter(bool))
     def adjust(self, member: str, points: int) -> None:
