@@ -168,11 +168,12 @@ class LedgerState(_Planning):
             value=entry.entry_id,
         )
 
-    def apply(self, entry: LedgerEntry) -> None:
+    def apply(self, entry: LedgerEntry, *, new: bool = False) -> None:
         """Add ``entry`` (the next one of this member) and update lots and counters.
 
         Raises :class:`~csmcore.errors.LedgerCorrupt` when it does not fit: another member's,
-        not the next seq, back in time, drawing from an unknown lot or more than a lot holds.
+        not the next seq, back in time, drawing from an unknown lot or more than a lot holds;
+        the state is then as it was.
 
         Entries csmcore stored before pending points paid the negative balance at their
         activation may fit only the rule they were written under (the negative balance paid at
@@ -180,6 +181,11 @@ class LedgerState(_Planning):
         EXPIRE recorded them): when an entry does not fit after such a payment, the member's
         entries are read again by that earlier rule (:attr:`legacy`), and the entry is refused
         only if it does not fit that rule either.
+
+        ``new``: the entry is being written now, not read back from a store. The earlier rule
+        is for stored entries only: a new entry that fits only that rule is refused
+        (``LedgerCorrupt`` saying so). A member whose stored entries already read by the
+        earlier rule takes new entries by it, as planned.
         """
         planned = self._planned
         if (
@@ -193,26 +199,46 @@ class LedgerState(_Planning):
             return
         try:
             self._apply(entry)
-        except LedgerCorrupt:
-            if self.legacy or not self._timed:
-                raise
-            earlier = LedgerState(self.member_id)
-            earlier.legacy = True
-            try:
-                for known in self.entries:
-                    earlier._apply(known)
-                earlier._apply(entry)
-            except LedgerCorrupt:
-                pass
-            else:
-                for name in LedgerState.__slots__:
-                    setattr(self, name, getattr(earlier, name))
-                return
-            # the entry fits neither rule: this state is read again by today's rule, as it was
-            earlier = LedgerState.replay(self.member_id, self.entries, legacy=False)
-            for name in LedgerState.__slots__:
-                setattr(self, name, getattr(earlier, name))
+        except LedgerCorrupt as err:
+            earlier: LedgerState | None = None
+            if not self.legacy and self._timed:
+                earlier = LedgerState(self.member_id)
+                earlier.legacy = True
+                try:
+                    for known in self.entries:
+                        earlier._apply(known)
+                    earlier._apply(entry)
+                except LedgerCorrupt:
+                    earlier = None
+                else:
+                    if not new:
+                        self._become(earlier)
+                        return
+            self.rewind(len(self.entries))  # the state as it was
+            if earlier is not None:
+                raise self._corrupt(
+                    entry,
+                    "fits only the earlier rule of the negative balance (paid at entries' "
+                    "instants only), which reads entries stored before pending points paid it "
+                    "at their activation; a new entry must fit today's rule",
+                ) from err
             raise
+
+    def rewind(self, version: int) -> None:
+        """Make this state what it was after its first ``version`` entries (read again by its
+        own rule): what a store does when entries it applied are not written after all."""
+        if not 0 <= version <= len(self.entries):
+            raise ValidationError(
+                f"version={version!r} is not one of 0..{len(self.entries)}, the versions of "
+                f"member {self.member_id!r}",
+                field="version",
+                value=version,
+            )
+        self._become(LedgerState.replay(self.member_id, self.entries[:version], legacy=self.legacy))
+
+    def _become(self, other: LedgerState) -> None:
+        for name in LedgerState.__slots__:
+            setattr(self, name, getattr(other, name))
 
     def _apply(self, entry: LedgerEntry) -> None:
         """:meth:`apply` by this state's rule, checking ``entry`` (the fast path for an entry a

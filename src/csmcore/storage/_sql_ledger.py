@@ -49,7 +49,7 @@ from csmcore.loyalty import LedgerEntry, LedgerState
 from csmcore.serialization import from_document, to_document
 from csmcore.storage import kit as c
 from csmcore.storage._sql import Cursor, dump_json
-from csmcore.storage.ledger import LedgerPlan, check_members, check_plan
+from csmcore.storage.ledger import LedgerPlan, apply_new, check_members, check_plan
 
 if TYPE_CHECKING:
     from csmcore.storage._sql_roles import SqlRoles
@@ -149,6 +149,7 @@ class SqlLedger:
                         states[m] = self._state(cur, m, self._version(cur, m))
                     entries = check_plan(members, states, plan(states))
                     if entries:
+                        apply_new(states, entries)  # refused: nothing written
                         rows = [(e.member_id, e.seq, e.key, encode_entry(e)) for e in entries]
                         try:
                             if len(rows) == 1:
@@ -162,23 +163,14 @@ class SqlLedger:
                             ) from err
                     return entries
 
-                try:
-                    entries = store.run(None, work, write=True)
-                except ConcurrencyError:
+                try:  # the cached states took the entries before they were written
+                    return store.run(None, work, write=True)
+                except BaseException as err:  # not written: the cached states go
                     for m in members:
                         self._states.pop(m, None)
-                    if attempt + 1 == MAX_ATTEMPTS:
+                    if not isinstance(err, ConcurrencyError) or attempt + 1 == MAX_ATTEMPTS:
                         raise
                     time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
-                    continue
-                try:  # committed: bring the cached states along
-                    for entry in entries:
-                        states[entry.member_id].apply(entry)
-                except Exception:
-                    for m in members:
-                        self._states.pop(m, None)
-                    raise
-                return entries
         raise AssertionError("unreachable")  # pragma: no cover
 
     def members(self) -> list[str]:
@@ -252,6 +244,7 @@ class SqlTxLedger:
                 for m in members:
                     states[m] = self._state(cur, m)
                 entries = check_plan(members, states, plan(states))
+                apply_new(states, entries)  # refused: nothing written
                 rows = [(e.member_id, e.seq, e.key, encode_entry(e)) for e in entries]
                 try:
                     if rows:
@@ -263,18 +256,18 @@ class SqlTxLedger:
                     ) from err
                 return entries
 
-            try:
-                entries = self._run(work, write=True)
-            except ConcurrencyError:
+            try:  # this unit of work's states took the entries before they were written
+                return self._run(work, write=True)
+            except BaseException as err:  # not written: those states go
                 for m in members:
                     self._states.pop(m, None)
-                if self._roles.aborted or attempt + 1 == MAX_ATTEMPTS:
+                if (
+                    not isinstance(err, ConcurrencyError)
+                    or self._roles.aborted
+                    or attempt + 1 == MAX_ATTEMPTS
+                ):
                     raise
                 time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
-                continue
-            for entry in entries:  # written in this unit of work: its states move on
-                states[entry.member_id].apply(entry)
-            return entries
         raise AssertionError("unreachable")  # pragma: no cover
 
     def members(self) -> list[str]:
