@@ -126,3 +126,23 @@ def test_sql_stores_read_them_and_append_after_them(
             assert ledger.verify(member).ok
     finally:
         again.close()
+
+
+def test_why_an_expire_right_after_the_expiry_keeps_its_own_rule() -> None:
+    # Two rules read stored EXPIREs that recorded points which, by today's rule, paid a debt
+    # at their activation: the general one reads the member's whole ledger by the earlier
+    # rule (ann, bob); the narrow one (cy: the EXPIRE is the first entry after the expiry)
+    # undoes that payment alone, at the EXPIRE. Unifying them on the general rule would
+    # change how cy reads before the EXPIRE: on 2 March today's rule reads the 80 owed paid on
+    # 1 Feb and 20 expired; the earlier rule reads 100 expired and 80 owed. At every entry
+    # both agree, so only the instants between show it.
+    entries = _entries("cy")
+    state = LedgerState.replay("cy", entries)
+    assert not state.legacy
+    mar2 = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    assert state.balance(mar2) == Balance(expired=20, spent=80, lifetime=100)
+    earlier = LedgerState.replay("cy", entries, legacy=True)
+    assert earlier.balance(mar2) == Balance(expired=100, spent=80, negative=80, lifetime=100)
+    assert [earlier.balance(e.at) for e in entries] == [state.balance(e.at) for e in entries]
+    # after the EXPIRE both read what 13c0929 read: the record stands
+    assert _fields(state.balance()) == BALANCES["cy"]["at_entries"][-1]

@@ -533,7 +533,14 @@ class LedgerState(_Planning):
         """An EXPIRE stored by csmcore before pending points paid a negative balance at their
         activation recorded as expired the points of ``lot`` that now paid it (between the
         last entry and this one): the stored record stands, so that payment is undone (the
-        ledger then reads as it did when the entry was written)."""
+        ledger then reads as it did when the entry was written).
+
+        This narrow rule stays beside the general one (:meth:`apply` reading the whole ledger
+        by the earlier rule, :attr:`legacy`), which would also accept such an EXPIRE: it keeps
+        today's reading of the instants before the EXPIRE (the debt paid at the activation),
+        where the general rule would read them by the earlier one (the points expired, the
+        debt still owed); one rule for both would change how such stored ledgers read between
+        the expiry and the EXPIRE (tests/storage/test_old_ledger_debts.py, member cy)."""
         excess = recorded - (lot.remaining - lot.expire_recorded)
         if excess <= 0:
             return

@@ -212,7 +212,8 @@ def _verify(
                 problems.append(f"{where} records {entry.points} points, not expired points")
             if lot is not None and lot[2] <= t:
                 # an expiry stored before pending points paid a negative balance when they
-                # became active recorded the points that paid it: the record stands
+                # became active recorded the points that paid it: the record stands (the
+                # narrow rule of LedgerState._undo_payment, kept beside the legacy reading)
                 excess = recorded.get(lid, 0) - entry.points - lot[1]
                 if 0 < excess <= early.get(lid, 0):
                     lot[1] += excess
