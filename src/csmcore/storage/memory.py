@@ -480,7 +480,7 @@ class _Ledger:
                 store._ledgers[member_id] = state
             return found
 
-    @inline("MemoryStore.ledger.post_earn")
+    @inline("MemoryStore.ledger.post_earn")  # LedgerPosting.post_earn's signature, as declared
     def post_earn(
         self,
         member_id: str,
