@@ -141,8 +141,10 @@ class SqlLedger:
             for lock in self._locks(members):
                 stack.enter_context(lock)
             states: dict[str, LedgerState] = {}
+            applied: list[bool] = []
             for attempt in range(MAX_ATTEMPTS):
                 states.clear()
+                applied.clear()
 
                 def work(cur: Cursor) -> list[LedgerEntry]:
                     for m in members:
@@ -150,6 +152,7 @@ class SqlLedger:
                     entries = check_plan(members, states, plan(states))
                     if entries:
                         apply_new(states, entries)  # refused: nothing written
+                        applied.append(True)
                         rows = [(e.member_id, e.seq, e.key, encode_entry(e)) for e in entries]
                         try:
                             if len(rows) == 1:
@@ -163,12 +166,14 @@ class SqlLedger:
                             ) from err
                     return entries
 
-                try:  # the cached states took the entries before they were written
+                try:  # the cached states take the entries before they are written
                     return store.run(None, work, write=True)
-                except BaseException as err:  # not written: the cached states go
-                    for m in members:
-                        self._states.pop(m, None)
-                    if not isinstance(err, ConcurrencyError) or attempt + 1 == MAX_ATTEMPTS:
+                except BaseException as err:
+                    concurrent = isinstance(err, ConcurrencyError)
+                    if applied or concurrent:  # the cached states may be wrong: they go
+                        for m in members:
+                            self._states.pop(m, None)
+                    if not concurrent or attempt + 1 == MAX_ATTEMPTS:
                         raise
                     time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -237,14 +242,17 @@ class SqlTxLedger:
         members = check_members(member_ids)
         store = self._store
         states: dict[str, LedgerState] = {}
+        applied: list[bool] = []
         for attempt in range(MAX_ATTEMPTS):
             states.clear()
+            applied.clear()
 
             def work(cur: Cursor) -> list[LedgerEntry]:
                 for m in members:
                     states[m] = self._state(cur, m)
                 entries = check_plan(members, states, plan(states))
                 apply_new(states, entries)  # refused: nothing written
+                applied.append(True)
                 rows = [(e.member_id, e.seq, e.key, encode_entry(e)) for e in entries]
                 try:
                     if rows:
@@ -256,16 +264,14 @@ class SqlTxLedger:
                     ) from err
                 return entries
 
-            try:  # this unit of work's states took the entries before they were written
+            try:  # this unit of work's states take the entries before they are written
                 return self._run(work, write=True)
-            except BaseException as err:  # not written: those states go
-                for m in members:
-                    self._states.pop(m, None)
-                if (
-                    not isinstance(err, ConcurrencyError)
-                    or self._roles.aborted
-                    or attempt + 1 == MAX_ATTEMPTS
-                ):
+            except BaseException as err:
+                concurrent = isinstance(err, ConcurrencyError)
+                if applied or concurrent:  # those states may be wrong: they go
+                    for m in members:
+                        self._states.pop(m, None)
+                if not concurrent or self._roles.aborted or attempt + 1 == MAX_ATTEMPTS:
                     raise
                 time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
         raise AssertionError("unreachable")  # pragma: no cover
