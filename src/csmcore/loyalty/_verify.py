@@ -74,7 +74,8 @@ def verify_entries(
       ever goes below zero;
     - a credit (an earn, a positive adjustment) draws from no lot; a refund gives back at most
       what its redemption drew from each lot, a return claws back at most what its purchase
-      earned, an expiry records only expired points (a negative number of them);
+      earned, an expiry records only expired points (a negative number of them) not recorded
+      yet (a return taking back expired points of its own lot takes recorded ones first);
     - a return leaves points to the negative balance only when written under
       ``ReturnsPolicy.UNLIMITED`` (the policy the entry records; for a return stored before
       entries recorded it, ``allow_negative`` says whether the policy allows it), takes only
