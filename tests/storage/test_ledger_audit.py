@@ -12,8 +12,16 @@ from typing import Any
 import attrs
 import pytest
 
-from csmcore.errors import LedgerCorrupt
-from csmcore.loyalty import Balance, EntryKind, LedgerEntry, LotDraw, LotStatus, verify_entries
+from csmcore.errors import LedgerCorrupt, ValidationError
+from csmcore.loyalty import (
+    Balance,
+    EntryKind,
+    LedgerEntry,
+    LedgerState,
+    LotDraw,
+    LotStatus,
+    verify_entries,
+)
 from csmcore.serialization import from_document
 from csmcore.services import Ledger
 from csmcore.storage import open_store
@@ -199,3 +207,16 @@ def test_a_refused_transfer_leaves_both_members_as_they_were(
         assert led.redeem("ann", 6, at=JAN1, key="r3").points == -6
     finally:
         store.close()
+
+
+def test_rewind_takes_a_state_back_to_one_of_its_versions() -> None:
+    led = Ledger(open_store("memory://"))
+    led.earn("ann", 10, at=JAN1, key="a")
+    led.redeem("ann", 4, at=JAN1 + DAY, key="r")
+    state = LedgerState.replay("ann", led.entries("ann"))
+    state.rewind(1)
+    assert (state.version, state.balance().active) == (1, 10)
+    for bad in (2, -1, "1", 1.0, None):
+        with pytest.raises(ValidationError, match="version="):
+            state.rewind(bad)  # type: ignore[arg-type]
+    assert state.version == 1

@@ -227,7 +227,7 @@ class LedgerState(_Planning):
     def rewind(self, version: int) -> None:
         """Make this state what it was after its first ``version`` entries (read again by its
         own rule): what a store does when entries it applied are not written after all."""
-        if not 0 <= version <= len(self.entries):
+        if type(version) is not int or not 0 <= version <= len(self.entries):
             raise ValidationError(
                 f"version={version!r} is not one of 0..{len(self.entries)}, the versions of "
                 f"member {self.member_id!r}",
