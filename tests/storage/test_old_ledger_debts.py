@@ -7,13 +7,15 @@ its debt paid at the activation (the documented correction); new entries append 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from csmcore.loyalty import Balance, LedgerEntry, LedgerState, verify_entries
+from csmcore.loyalty import Balance, EntryKind, LedgerEntry, LedgerState, verify_entries
 from csmcore.serialization import from_document
 from csmcore.services import Ledger
 from csmcore.storage import open_store
@@ -126,3 +128,84 @@ def test_sql_stores_read_them_and_append_after_them(
             assert ledger.verify(member).ok
     finally:
         again.close()
+
+
+def test_why_an_expire_right_after_the_expiry_keeps_its_own_rule() -> None:
+    # Two rules read stored EXPIREs that recorded points which, by today's rule, paid a debt
+    # at their activation: the general one reads the member's whole ledger by the earlier
+    # rule (ann, bob); the narrow one (cy: the EXPIRE is the first entry after the expiry)
+    # undoes that payment alone, at the EXPIRE. Unifying them on the general rule would
+    # change how cy reads before the EXPIRE: on 2 March today's rule reads the 80 owed paid on
+    # 1 Feb and 20 expired; the earlier rule reads 100 expired and 80 owed. At every entry
+    # both agree, so only the instants between show it.
+    entries = _entries("cy")
+    state = LedgerState.replay("cy", entries)
+    assert not state.legacy
+    mar2 = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    assert state.balance(mar2) == Balance(expired=20, spent=80, lifetime=100)
+    earlier = LedgerState.replay("cy", entries, legacy=True)
+    assert earlier.balance(mar2) == Balance(expired=100, spent=80, negative=80, lifetime=100)
+    assert [earlier.balance(e.at) for e in entries] == [state.balance(e.at) for e in entries]
+    # after the EXPIRE both read what 13c0929 read: the record stands
+    assert _fields(state.balance()) == BALANCES["cy"]["at_entries"][-1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    owed=st.integers(1, 150),
+    points=st.integers(1, 200),
+    pending=st.integers(1, 20),
+    lasts=st.integers(1, 20),
+    late=st.integers(0, 10),
+    spent=st.integers(0, 200),
+)
+def test_old_style_expires_right_after_the_expiry_read_as_written_and_differ_between(
+    owed: int, points: int, pending: int, lasts: int, late: int, spent: int
+) -> None:
+    # Random ledgers of cy's shape, as 13c0929 wrote them: owed points when a pending lot
+    # becomes active, no entry until ``late`` days after it expired, then the EXPIRE 13c0929
+    # wrote (everything left in the lot: the debt was paid at entries' instants only). Read
+    # today, each is read by the narrow rule: as written at every entry, by today's rule
+    # before the EXPIRE. Wherever the debt took points at the activation, the earlier rule
+    # (the general fallback) reads the instants between the expiry and the EXPIRE otherwise.
+    day = timedelta(days=1)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    ledger = Ledger(open_store("memory://"), returns="unlimited")
+    bought = ledger.earn("m", owed + spent, at=t0, key="a")
+    ledger.redeem("m", owed, at=t0, key="gift")
+    ledger.reverse(bought.entry_id, at=t0, key="return", points=owed + spent)
+    expires = t0 + (1 + pending + lasts) * day
+    lot = ledger.earn(
+        "m",
+        points,
+        at=t0 + day,
+        key="b",
+        pending_until=t0 + (1 + pending) * day,
+        expires_at=expires,
+    )
+    stored = LedgerEntry(
+        entry_id="m#5",
+        member_id="m",
+        seq=5,
+        kind=EntryKind.EXPIRE,
+        at=expires + late * day,
+        points=-points,
+        key="expire:m#4:0",
+        lot_id=lot.lot_id,
+        expires_at=expires,
+    )
+    entries = [*ledger.entries("m"), stored]
+    state = LedgerState.replay("m", entries)
+    earlier = LedgerState.replay("m", entries, legacy=True)
+    assert not state.legacy
+    assert verify_entries("m", entries).ok
+    assert _one_by_one("m", entries).balance() == state.balance()
+    assert [state.balance(e.at) for e in entries] == [earlier.balance(e.at) for e in entries]
+    paid = min(owed, points)  # what the lot paid at its activation, by today's rule
+    if late:
+        assert state.balance(expires) == Balance(
+            expired=points - paid, spent=owed, negative=owed - paid, lifetime=points
+        )
+        assert earlier.balance(expires) == Balance(
+            expired=points, spent=owed, negative=owed, lifetime=points
+        )

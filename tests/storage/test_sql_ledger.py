@@ -172,3 +172,26 @@ def test_a_read_does_not_fail_when_a_writer_commits_while_it_catches_up(
         assert [e.key for e in Ledger(store).entries("ann")] == ["earn", "theirs"]
     finally:
         other.close()
+
+
+def test_a_write_refused_before_anything_was_applied_keeps_the_cached_state(
+    tmp_path: Path,
+) -> None:
+    # a plan that raises (a redemption beyond the balance) leaves the cached state as it was:
+    # the next write plans on it without replaying the member; a refused entry of a plan
+    # built by hand is undone in the state itself, which stays cached too
+    store = open_store(f"sqlite:///{tmp_path / 'cache.db'}")
+    try:
+        ledger = Ledger(store)
+        ledger.earn("ann", 10, at=T0, key="e")
+        cache = store.ledger._states  # type: ignore[attr-defined]
+        cached = cache["ann"]
+        with pytest.raises(InsufficientPoints):
+            ledger.redeem("ann", 11, at=T0, key="r")
+        assert cache["ann"] is cached
+        spent = ledger.redeem("ann", 4, at=T0, key="r")
+        assert cache["ann"] is cached
+        assert cached.version == 2
+        assert spent.draws[0].points == 4
+    finally:
+        store.close()

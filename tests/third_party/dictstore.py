@@ -42,7 +42,7 @@ from csmcore.storage.base import (
     TicketRepositoryBase,
     updated_message,
 )
-from csmcore.storage.ledger import check_plan
+from csmcore.storage.ledger import apply_new, check_plan
 from csmcore.storage.protocols import (
     FiringRecord,
     OutboxMessage,
@@ -427,6 +427,7 @@ class _Ledger:
             with self._store.transaction(self._unit) as tables:  # nobody appends meanwhile
                 states = {m: self._member(tables, m) for m in ids}
                 entries = check_plan(ids, states, plan(states))  # plan raises: nothing written
+                apply_new(states, entries)  # an entry that does not fit: nothing written
                 for entry in entries:
                     kept = tables.ledger.get(entry.member_id, ())
                     tables.ledger[entry.member_id] = (*kept, _dump(kit.encode_document(entry)))

@@ -16,6 +16,7 @@ import attrs
 import pytest
 
 from csmcore.errors import LedgerCorrupt
+from csmcore.loyalty import LedgerState
 from csmcore.storage import kit
 from csmcore.storage.protocols import FiringRecord, OutboxMessage, OutboxState, TicketPlan
 from csmcore.testing.storage_suite import (
@@ -210,12 +211,14 @@ def _outbox_due_ignoring_limit(mp: pytest.MonkeyPatch) -> None:
 
 
 def _ledger_plans_on_a_stale_cache(mp: pytest.MonkeyPatch) -> None:
-    """Keeps each member's first replayed state for good (its idempotency keys go stale)."""
+    """Keeps each member's first replayed entries for good (its idempotency keys go stale;
+    each read replays them again, so that applying a plan's entries leaves them stale)."""
     cache: dict[str, Any] = {}
     real = ds._Ledger._member
 
     def member(tables: ds._Tables, member_id: str) -> Any:
-        return cache.setdefault(member_id, real(tables, member_id))
+        first = cache.setdefault(member_id, list(real(tables, member_id).entries))
+        return LedgerState.replay(member_id, first)
 
     mp.setattr(ds._Ledger, "_member", staticmethod(member))
 

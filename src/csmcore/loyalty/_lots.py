@@ -79,6 +79,7 @@ class _Lot:
         "earned_us",
         "entry",
         "expire_recorded",
+        "expire_written",
         "expires_at",
         "expires_us",
         "lot_id",
@@ -112,6 +113,11 @@ class _Lot:
         self.pending_us = None if pending_until is None else to_us(pending_until)
         self.activated_us: int | None = None
         self.expire_recorded = 0
+        """The points in the lot whose expiry an EXPIRE entry recorded (a return that takes
+        the lot's expired points back takes these first)."""
+        self.expire_written = 0
+        """The points every EXPIRE entry of the lot recorded (never decreases: the key of
+        the next one counts them)."""
         self.reversed = 0
         self.queued = False
 

@@ -173,21 +173,14 @@ class _Planning:
                     taken.append((lot, take))
                 need -= take
                 if not need:
-                    break
-            if not need:
-                return tuple(draws)
-            raise InsufficientPoints(
-                f"member {self.member_id!r} has {points - need} active points at "
-                f"{from_us(t).isoformat()}; {what} of points={points} needs more",
-                field="points",
-                value=points,
-            )
-        for lot, n in self._available(t, order):
-            take = n if n < need else need
-            draws.append(trusted_draw(lot.lot_id, take, lot.expires_at))
-            need -= take
-            if not need:
-                return tuple(draws)
+                    return tuple(draws)
+        else:
+            for lot, n in self._available(t, order):
+                take = n if n < need else need
+                draws.append(trusted_draw(lot.lot_id, take, lot.expires_at))
+                need -= take
+                if not need:
+                    return tuple(draws)
         raise InsufficientPoints(
             f"member {self.member_id!r} has {points - need} active points at "
             f"{from_us(t).isoformat()}; {what} of points={points} needs more",
@@ -233,13 +226,7 @@ class _Planning:
         if reason is not None:
             _optional_text(reason, "reason")
         by_key = self.by_key
-        if not (  # _fresh_key, spelled out: the hot path
-            type(key) is str
-            and 0 < len(key) <= 255
-            and key.isascii()
-            and "\x00" not in key
-            and key not in by_key
-        ):
+        if not _fresh_key(key, by_key):
             found = self._known(
                 key,
                 EntryKind.EARN,
@@ -354,13 +341,7 @@ class _Planning:
         if reference is not None:
             _optional_text(reference, "reference")
         by_key = self.by_key
-        if not (  # _fresh_key, spelled out: the hot path
-            type(key) is str
-            and 0 < len(key) <= 255
-            and key.isascii()
-            and "\x00" not in key
-            and key not in by_key
-        ):
+        if not _fresh_key(key, by_key):
             found = self._known(key, EntryKind.REDEEM, points=-points, at=at, reference=reference)
             if found is not None:
                 return found
@@ -724,7 +705,7 @@ def expire_key(lot: _Lot, by_key: dict[str, LedgerEntry]) -> str:
     ``expire:<lot>:<points recorded so far>``, or, when a client's write already used that
     key, the first of ``...~2``, ``...~3``, ... not used (an expiry needs no client key: it is
     idempotent per lot, and its key must only never collide with another entry's)."""
-    key = f"expire:{lot.lot_id}:{lot.expire_recorded}"
+    key = f"expire:{lot.lot_id}:{lot.expire_written}"
     if key in by_key:
         base, n = key, 2
         while (key := f"{base}~{n}") in by_key:

@@ -29,9 +29,11 @@ from csmcore.loyalty._entries import (
     RedemptionOrder,
     _NewDraw,
     _NewEntry,
+    trusted_draw,
+    trusted_entry,
     utc,
 )
-from csmcore.loyalty._plans import expire_key
+from csmcore.loyalty._plans import _fresh_key, expire_key
 from csmcore.loyalty._replay import _NEVER, LedgerState, _Lot, _soonest
 
 __all__ = ["post_earn", "post_expire", "post_redeem", "post_refund"]
@@ -46,62 +48,6 @@ _SOONEST: Final = RedemptionOrder.SOONEST_EXPIRY
 _new = object.__new__
 
 
-def _new_entry(
-    entry_id: str,
-    member: str,
-    seq: int,
-    kind: EntryKind,
-    at: datetime,
-    points: int,
-    key: str,
-    lot_id: str | None,
-    expires_at: datetime | None,
-    draws: tuple[LotDraw, ...],
-    related: str | None,
-) -> LedgerEntry:
-    """``trusted_entry`` for the fields the fast writes set (no pending, spend, reference or
-    reason)."""
-    entry: Any = _new(_NewEntry)
-    entry.entry_id = entry_id
-    entry.member_id = member
-    entry.seq = seq
-    entry.kind = kind
-    entry.at = at
-    entry.points = points
-    entry.key = key
-    entry.lot_id = lot_id
-    entry.expires_at = expires_at
-    entry.pending_until = None
-    entry.draws = draws
-    entry.reference = None
-    entry.spend = None
-    entry.reason = None
-    entry.related = related
-    entry.returns_policy = None
-    entry.__class__ = LedgerEntry
-    return entry  # type: ignore[no-any-return]
-
-
-def _new_draw(lot: _Lot, points: int) -> LotDraw:
-    draw: Any = _new(_NewDraw)
-    draw.lot_id = lot.lot_id
-    draw.points = points
-    draw.expires_at = lot.expires_at
-    draw.__class__ = LotDraw
-    return draw  # type: ignore[no-any-return]
-
-
-def _fresh(key: object, state: LedgerState) -> bool:
-    """True for a plain new idempotency key (see ``_fresh_key`` in ``_replay``)."""
-    return (
-        type(key) is str
-        and 0 < len(key) <= 255
-        and key.isascii()
-        and "\x00" not in key
-        and key not in state.by_key
-    )
-
-
 def _us(at: object) -> int | None:
     """Microseconds since the epoch of a supported plain-UTC datetime; None for any other
     value (the general way then checks it and says what is wrong)."""
@@ -113,22 +59,8 @@ def _us(at: object) -> int | None:
     return None
 
 
-def _finish(state: LedgerState, entry: LedgerEntry, t: int) -> None:
-    """What ``apply`` does after any entry: record it, move time on (sweeping the lots that
-    expired), drop dead lots from the start of the draw queue."""
-    state._planned = None
-    state.entries.append(entry)
-    state.by_key[entry.key] = entry
-    if t > state.last_us:
-        state.last_us = t
-        schedule, cursor = state._schedule, state._cursor
-        if cursor < len(schedule) and schedule[cursor][0] <= t:
-            state._sweep(t)
-    queue = state._queue
-    if queue and state._open.get(queue[0][2].lot_id) is not queue[0][2]:
-        state._trim()
-
-
+# The parameters of LedgerState.plan_earn and Ledger.earn, again: each layer's signature is
+# spelled out (typed, positional for the memory role's call; **kwargs would cost a dict).
 def post_earn(
     state: LedgerState,
     points: int,
@@ -141,7 +73,8 @@ def post_earn(
     reason: str | None = None,
 ) -> LedgerEntry:
     """``apply(plan_earn(...))`` (the entry already written under ``key`` when there is one)."""
-    # the hot path: _us, _fresh, _new_entry and _finish spelled out (a call each saved)
+    # the hot path: _us, _fresh_key, trusted_entry and apply's ending spelled out (a call each
+    # saved: measured, benchmarks/README.md "Loyalty ledger"; post_redeem repeats the guard)
     by_key = state.by_key
     if (
         pending_until is None
@@ -199,7 +132,7 @@ def post_earn(
             lot.expires_at = expires_at
             lot.expires_us = expires_us
             lot.pending_us = lot.activated_us = None
-            lot.expire_recorded = lot.reversed = 0
+            lot.expire_recorded = lot.expire_written = lot.reversed = 0
             state._lot_count = lot_seq
             state.lots[lot_id] = lot
             if expires_us != _NEVER:
@@ -220,7 +153,7 @@ def post_earn(
                 lot.queued = False
                 state._enqueue(lot)
             state.lifetime += points
-            # _finish
+            # apply's ending, as in _apply_planned, spelled out (the hot path: a call saved)
             state._planned = None
             entries.append(entry)
             by_key[key] = entry
@@ -260,7 +193,8 @@ def post_redeem(
 ) -> LedgerEntry:
     """``apply(plan_redeem(...))`` (the entry already written under ``key`` when there is
     one); :class:`~csmcore.errors.InsufficientPoints`, changing nothing, when short."""
-    # the hot path: _us, _fresh, _new_draw, _new_entry and _finish spelled out
+    # the hot path: _us, _fresh_key, trusted_draw, trusted_entry and apply's ending spelled out
+    # (post_earn's guard repeated: a shared helper would cost a call, benchmarks/README.md)
     by_key = state.by_key
     if (
         order is _SOONEST
@@ -334,7 +268,7 @@ def post_redeem(
             entry.__class__ = LedgerEntry
             state._drawn[seq] = drawn
             state.redeemed += points
-            # _finish
+            # apply's ending, as in _apply_planned, spelled out (the hot path: a call saved)
             state._planned = None
             entries.append(entry)
             by_key[key] = entry
@@ -364,7 +298,7 @@ def post_refund(
     one)."""
     if points is None and not state.negative:
         t = _us(at)
-        if t is not None and t >= state.last_us and _fresh(key, state):
+        if t is not None and t >= state.last_us and _fresh_key(key, state.by_key):
             member = state.member_id
             entries = state.entries
             number = _seq_of(redemption_id, member)
@@ -374,10 +308,10 @@ def post_refund(
                     # plan: every draw back to its lot, the latest drawn first
                     lots = state.lots
                     taken = [(lots[d.lot_id], d.points) for d in reversed(redemption.draws)]
-                    draws = tuple([_new_draw(lot, n) for lot, n in taken])
+                    draws = tuple([trusted_draw(lot.lot_id, n, lot.expires_at) for lot, n in taken])
                     wanted = -redemption.points
                     seq = len(entries) + 1
-                    entry = _new_entry(
+                    entry = trusted_entry(
                         f"{member}#{seq}",
                         member,
                         seq,
@@ -387,26 +321,17 @@ def post_refund(
                         key,
                         None,
                         None,
+                        None,
                         draws,
+                        None,
+                        None,
+                        None,
                         redemption_id,
                     )
-                    # apply: the lots get their points back (open again if not expired)
-                    done: dict[str, int] = {}
-                    state._refunded_by[number] = done
-                    last_us = state.last_us
-                    open_lots = state._open
-                    for lot, take in taken:
-                        lot_id = lot.lot_id
-                        done[lot_id] = done.get(lot_id, 0) + take
-                        lot.remaining += take
-                        if lot.expires_us > t:
-                            open_lots[lot_id] = lot
-                            if not lot.queued:
-                                state._enqueue(lot)
-                        elif lot.expires_us <= last_us:  # already swept: expiry unrecorded
-                            state._unrecorded[lot_id] = lot
-                    state.refunded += wanted
-                    _finish(state, entry, t)
+                    # apply: the lots get their points back, as apply does with a refund a
+                    # plan has just made (no negative balance to settle)
+                    state._planned = None
+                    state._apply_planned(entry, t, number, taken)
                     return entry
     entry = state.plan_refund(redemption_id, at=at, key=key, points=points)
     if entry.seq > len(state.entries):
@@ -451,10 +376,10 @@ def post_expire(state: LedgerState, at: datetime) -> list[LedgerEntry]:
                     continue
                 # apply: the lot's expiry recorded (then no longer unrecorded)
                 seq = len(entries) + 1
-                key = f"expire:{lot.lot_id}:{lot.expire_recorded}"
+                key = f"expire:{lot.lot_id}:{lot.expire_written}"
                 if key in by_key:  # a client's write used it: expire_key finds another
                     key = expire_key(lot, by_key)
-                entry = _new_entry(
+                entry = trusted_entry(
                     f"{member}#{seq}",
                     member,
                     seq,
@@ -464,10 +389,9 @@ def post_expire(state: LedgerState, at: datetime) -> list[LedgerEntry]:
                     key,
                     lot.lot_id,
                     None if lot.expires_at is None else utc(lot.expires_at),
-                    (),
-                    None,
                 )
                 lot.expire_recorded += left
+                lot.expire_written += left
                 unrecorded.pop(lot.lot_id, None)
                 entries.append(entry)
                 by_key[key] = entry

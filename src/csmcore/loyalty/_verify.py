@@ -74,7 +74,8 @@ def verify_entries(
       ever goes below zero;
     - a credit (an earn, a positive adjustment) draws from no lot; a refund gives back at most
       what its redemption drew from each lot, a return claws back at most what its purchase
-      earned, an expiry records only expired points (a negative number of them);
+      earned, an expiry records only expired points (a negative number of them) not recorded
+      yet (a return taking back expired points of its own lot takes recorded ones first);
     - a return leaves points to the negative balance only when written under
       ``ReturnsPolicy.UNLIMITED`` (the policy the entry records; for a return stored before
       entries recorded it, ``allow_negative`` says whether the policy allows it), takes only
@@ -212,7 +213,8 @@ def _verify(
                 problems.append(f"{where} records {entry.points} points, not expired points")
             if lot is not None and lot[2] <= t:
                 # an expiry stored before pending points paid a negative balance when they
-                # became active recorded the points that paid it: the record stands
+                # became active recorded the points that paid it: the record stands (the
+                # narrow rule of LedgerState._undo_payment, kept beside the legacy reading)
                 excess = recorded.get(lid, 0) - entry.points - lot[1]
                 if 0 < excess <= early.get(lid, 0):
                     lot[1] += excess
@@ -298,6 +300,8 @@ def _verify(
                 if d.points > lot[1]:
                     problems.append(f"{where} overdraws lot {d.lot_id!r}")
                 lot[1] -= d.points
+                if recorded.get(d.lot_id):  # a return takes recorded expired points first
+                    recorded[d.lot_id] = max(0, recorded[d.lot_id] - d.points)
             left += total
             if kind is EntryKind.REDEEM:
                 drawn[entry.entry_id] = {d.lot_id: d.points for d in entry.draws}

@@ -153,6 +153,18 @@ class Ledger:
         self._write((member_id,), work)
         return result[0]
 
+    def _one_behind(
+        self, where: str, member_id: str, plan: Callable[[LedgerState], LedgerEntry]
+    ) -> LedgerEntry:
+        """:meth:`_one` for the public method ``where``, whose boundary is inline: the way
+        without the role's one-step writes (a plan's own failure is an InternalError)."""
+        try:
+            return self._one(member_id, plan)
+        except PASS:
+            raise
+        except Exception as err:
+            raise translate(err, where) from err
+
     @inline("Ledger.earn")
     def earn(
         self,
@@ -180,11 +192,10 @@ class Ledger:
             raise
         except Exception as err:
             raise translate(err, "Ledger.earn") from err
-        result: list[LedgerEntry] = []
-
-        def work(states: Any) -> list[LedgerEntry]:  # _one, spelled out: the hot path
-            state = states[member_id]
-            entry = state.plan_earn(
+        return self._one_behind(
+            "Ledger.earn",
+            member_id,
+            lambda s: s.plan_earn(
                 points,
                 at=at,
                 key=key,
@@ -193,17 +204,8 @@ class Ledger:
                 spend=spend,
                 reference=reference,
                 reason=reason,
-            )
-            result[:] = [entry]
-            return [entry] if entry.seq > len(state.entries) else []
-
-        try:  # the slow path too: a plan's own failure is an InternalError
-            self._write((member_id,), work)
-            return result[0]
-        except PASS:
-            raise
-        except Exception as err:
-            raise translate(err, "Ledger.earn") from err
+            ),
+        )
 
     def activate(
         self,
@@ -245,21 +247,11 @@ class Ledger:
             raise
         except Exception as err:
             raise translate(err, "Ledger.redeem") from err
-        result: list[LedgerEntry] = []
-
-        def work(states: Any) -> list[LedgerEntry]:  # _one, spelled out: the hot path
-            state = states[member_id]
-            entry = state.plan_redeem(points, at=at, key=key, reference=reference, order=order)
-            result[:] = [entry]
-            return [entry] if entry.seq > len(state.entries) else []
-
-        try:  # the slow path too: a plan's own failure is an InternalError
-            self._write((member_id,), work)
-            return result[0]
-        except PASS:
-            raise
-        except Exception as err:
-            raise translate(err, "Ledger.redeem") from err
+        return self._one_behind(
+            "Ledger.redeem",
+            member_id,
+            lambda s: s.plan_redeem(points, at=at, key=key, reference=reference, order=order),
+        )
 
     @inline("Ledger.refund")
     def refund(
@@ -277,15 +269,11 @@ class Ledger:
             raise
         except Exception as err:
             raise translate(err, "Ledger.refund") from err
-        try:  # the slow path too: a plan's own failure is an InternalError
-            return self._one(
-                member_id,
-                lambda s: s.plan_refund(redemption_entry_id, at=at, key=key, points=points),
-            )
-        except PASS:
-            raise
-        except Exception as err:
-            raise translate(err, "Ledger.refund") from err
+        return self._one_behind(
+            "Ledger.refund",
+            member_id,
+            lambda s: s.plan_refund(redemption_entry_id, at=at, key=key, points=points),
+        )
 
     def reverse(
         self,

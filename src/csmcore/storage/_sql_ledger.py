@@ -49,7 +49,7 @@ from csmcore.loyalty import LedgerEntry, LedgerState
 from csmcore.serialization import from_document, to_document
 from csmcore.storage import kit as c
 from csmcore.storage._sql import Cursor, dump_json
-from csmcore.storage.ledger import LedgerPlan, check_members, check_plan
+from csmcore.storage.ledger import LedgerPlan, apply_new, check_members, check_plan
 
 if TYPE_CHECKING:
     from csmcore.storage._sql_roles import SqlRoles
@@ -141,14 +141,18 @@ class SqlLedger:
             for lock in self._locks(members):
                 stack.enter_context(lock)
             states: dict[str, LedgerState] = {}
+            applied: list[bool] = []
             for attempt in range(MAX_ATTEMPTS):
                 states.clear()
+                applied.clear()
 
                 def work(cur: Cursor) -> list[LedgerEntry]:
                     for m in members:
                         states[m] = self._state(cur, m, self._version(cur, m))
                     entries = check_plan(members, states, plan(states))
                     if entries:
+                        apply_new(states, entries)  # refused: nothing written
+                        applied.append(True)
                         rows = [(e.member_id, e.seq, e.key, encode_entry(e)) for e in entries]
                         try:
                             if len(rows) == 1:
@@ -162,23 +166,16 @@ class SqlLedger:
                             ) from err
                     return entries
 
-                try:
-                    entries = store.run(None, work, write=True)
-                except ConcurrencyError:
-                    for m in members:
-                        self._states.pop(m, None)
-                    if attempt + 1 == MAX_ATTEMPTS:
+                try:  # the cached states take the entries before they are written
+                    return store.run(None, work, write=True)
+                except BaseException as err:
+                    concurrent = isinstance(err, ConcurrencyError)
+                    if applied or concurrent:  # the cached states may be wrong: they go
+                        for m in members:
+                            self._states.pop(m, None)
+                    if not concurrent or attempt + 1 == MAX_ATTEMPTS:
                         raise
                     time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
-                    continue
-                try:  # committed: bring the cached states along
-                    for entry in entries:
-                        states[entry.member_id].apply(entry)
-                except Exception:
-                    for m in members:
-                        self._states.pop(m, None)
-                    raise
-                return entries
         raise AssertionError("unreachable")  # pragma: no cover
 
     def members(self) -> list[str]:
@@ -245,13 +242,17 @@ class SqlTxLedger:
         members = check_members(member_ids)
         store = self._store
         states: dict[str, LedgerState] = {}
+        applied: list[bool] = []
         for attempt in range(MAX_ATTEMPTS):
             states.clear()
+            applied.clear()
 
             def work(cur: Cursor) -> list[LedgerEntry]:
                 for m in members:
                     states[m] = self._state(cur, m)
                 entries = check_plan(members, states, plan(states))
+                apply_new(states, entries)  # refused: nothing written
+                applied.append(True)
                 rows = [(e.member_id, e.seq, e.key, encode_entry(e)) for e in entries]
                 try:
                     if rows:
@@ -263,18 +264,16 @@ class SqlTxLedger:
                     ) from err
                 return entries
 
-            try:
-                entries = self._run(work, write=True)
-            except ConcurrencyError:
-                for m in members:
-                    self._states.pop(m, None)
-                if self._roles.aborted or attempt + 1 == MAX_ATTEMPTS:
+            try:  # this unit of work's states take the entries before they are written
+                return self._run(work, write=True)
+            except BaseException as err:
+                concurrent = isinstance(err, ConcurrencyError)
+                if applied or concurrent:  # those states may be wrong: they go
+                    for m in members:
+                        self._states.pop(m, None)
+                if not concurrent or self._roles.aborted or attempt + 1 == MAX_ATTEMPTS:
                     raise
                 time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
-                continue
-            for entry in entries:  # written in this unit of work: its states move on
-                states[entry.member_id].apply(entry)
-            return entries
         raise AssertionError("unreachable")  # pragma: no cover
 
     def members(self) -> list[str]:

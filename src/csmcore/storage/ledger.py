@@ -16,7 +16,9 @@ concurrent writers unable to lose an entry, on any backend:
   next seq of its member, possibly none). The store writes them all or none, and only if no
   other writer appended to those members in the meantime; otherwise it runs ``plan`` again on
   the newer states (so ``plan`` must not change the states or anything else). What ``plan``
-  raises is raised, with nothing written. Returns the entries written.
+  raises is raised, with nothing written; so is the ``LedgerCorrupt`` of an entry that does
+  not fit its member's ledger (:func:`apply_new` applies them before they are written).
+  Returns the entries written.
 - ``read(member_id, view)``: ``view(state)`` on one committed state of the member (in a unit
   of work: with its own entries).
 - ``members()``: the ids of members with at least one entry, sorted.
@@ -54,7 +56,14 @@ from csmcore.loyalty import LedgerEntry, LedgerState, RedemptionOrder
 from csmcore.storage import kit
 from csmcore.storage.roles import StorageRole, declare_role
 
-__all__ = ["LEDGER", "LedgerPlan", "LedgerPosting", "LedgerRepository", "check_plan"]
+__all__ = [
+    "LEDGER",
+    "LedgerPlan",
+    "LedgerPosting",
+    "LedgerRepository",
+    "apply_new",
+    "check_plan",
+]
 
 R = TypeVar("R")
 
@@ -170,3 +179,23 @@ def check_plan(
             )
         next_seq[entry.member_id] = expected + 1
     return found
+
+
+def apply_new(states: Mapping[str, LedgerState], entries: Sequence[LedgerEntry]) -> None:
+    """Apply the new entries a plan returned (checked by :func:`check_plan`) to their members'
+    ``states``, before writing them: all or none. An entry that does not fit its member's
+    ledger (a plan that built one by hand) raises :class:`~csmcore.errors.LedgerCorrupt`
+    naming it, with every state as it was, so a store writes nothing. New entries never read
+    by the rule of entries stored before pending points paid a negative balance at their
+    activation (see :meth:`~csmcore.loyalty.LedgerState.apply`, ``new``)."""
+    done: dict[str, int] = {}
+    try:
+        for entry in entries:
+            state = states[entry.member_id]
+            done.setdefault(entry.member_id, state.version)
+            state.apply(entry, new=True)
+    except BaseException:
+        for member, version in done.items():
+            if states[member].version != version:
+                states[member].rewind(version)
+        raise

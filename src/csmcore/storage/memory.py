@@ -47,7 +47,7 @@ from csmcore.storage.base import (
     TicketRepositoryBase,
     updated_message,
 )
-from csmcore.storage.ledger import LEDGER, LedgerPlan, check_members, check_plan
+from csmcore.storage.ledger import LEDGER, LedgerPlan, apply_new, check_members, check_plan
 from csmcore.storage.protocols import (
     FiringRecord,
     OutboxMessage,
@@ -432,8 +432,9 @@ class _Ledger:
                     or entry.member_id != member
                 ):
                     found = check_plan((member,), {member: state}, found)
-                for entry in found:
-                    state.apply(entry)
+                    apply_new({member: state}, found)
+                else:
+                    state.apply(entry, new=True)  # refused: the state as it was
                 if member not in store._ledgers:
                     store._ledgers[member] = state
             return found if type(found) is list else list(found)
@@ -443,8 +444,7 @@ class _Ledger:
             ledgers = store._ledgers
             states = {m: ledgers.get(m) or LedgerState(m) for m in members}
             entries = check_plan(members, states, plan(states))
-            for entry in entries:
-                states[entry.member_id].apply(entry)
+            apply_new(states, entries)
             for m in members:
                 if states[m].entries:
                     ledgers[m] = states[m]
@@ -480,7 +480,7 @@ class _Ledger:
                 store._ledgers[member_id] = state
             return found
 
-    @inline("MemoryStore.ledger.post_earn")
+    @inline("MemoryStore.ledger.post_earn")  # LedgerPosting.post_earn's signature, as declared
     def post_earn(
         self,
         member_id: str,
@@ -573,8 +573,7 @@ class _TxLedger:
         with self._store._transaction(self._tx) as tx:
             states = {m: tx.ledger(m) for m in members}
             entries = check_plan(members, states, plan(states))
-            for entry in entries:
-                states[entry.member_id].apply(entry)
+            apply_new(states, entries)
             for m in members:
                 if states[m].entries:
                     tx.ledgers[m] = states[m]

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -20,12 +21,16 @@ from csmcore.errors import (
     IdempotencyConflict,
     InsufficientPoints,
     InvalidTransition,
+    LedgerCorrupt,
     ValidationError,
 )
 from csmcore.loyalty import (
+    Balance,
     EntryKind,
     LedgerEntry,
     LedgerState,
+    LotDraw,
+    LotStatus,
     MemberTimeline,
     QualifyWhen,
     ReturnsPolicy,
@@ -57,6 +62,10 @@ _TIERS = TierPolicy(
 _BALANCED = (EntryKind.EARN, EntryKind.ADJUST, EntryKind.TRANSFER_IN, EntryKind.TRANSFER_OUT)
 
 
+def _draws(*draws: LotDraw) -> Any:
+    return draws  # (attrs' tuple converter makes mypy expect a bare Iterable)
+
+
 def net_points(entries: list[LedgerEntry]) -> int:
     """What a member's entries credited net of returns, adjustments and transfers: conservation
     says active + pending + expired + spent - negative equals it."""
@@ -86,6 +95,31 @@ def check_member(ledger: Ledger, member: str, at: datetime, *, allow_negative: b
     total = balance.active + balance.pending + balance.expired + balance.spent
     assert total - balance.negative == net_points(entries), "points were minted or lost"
     check_between_entries(ledger, member, entries, at)
+
+
+def recorded_expiries(entries: list[LedgerEntry]) -> dict[str, int]:
+    """lot id -> the points in the lot whose expiry an EXPIRE entry recorded, counted plainly
+    from the entries: a return that takes back expired points of its own lot takes the
+    recorded ones first (so points a refund gives back to the lot later are not taken for
+    recorded)."""
+    recorded: dict[str, int] = {}
+    for e in entries:
+        if e.kind is EntryKind.EXPIRE:
+            recorded[e.lot_id or ""] = recorded.get(e.lot_id or "", 0) - e.points
+        elif e.kind is EntryKind.REVERSE:
+            for d in e.draws:
+                if recorded.get(d.lot_id):
+                    recorded[d.lot_id] = max(0, recorded[d.lot_id] - d.points)
+    return recorded
+
+
+def check_expiries_recorded(ledger: Ledger, member: str, at: datetime) -> None:
+    """After ``expire`` at ``at``: every point expired by then has its EXPIRE entry (the audit
+    trail shows every expiry)."""
+    recorded = recorded_expiries(list(ledger.entries(member)))
+    for lot in ledger.lots(member, at):
+        if lot.status is LotStatus.EXPIRED:
+            assert recorded.get(lot.lot_id, 0) >= lot.remaining, (member, lot, recorded)
 
 
 def check_between_entries(
@@ -286,6 +320,32 @@ class _LedgerMachine(RuleBasedStateMachine):
         # recording expiries changes no balance (nor what paying a debt took)
         assert self.ledger.balance(member, at) == before
         assert self.ledger.expire(member, at=at) == []  # idempotent per lot
+        check_expiries_recorded(self.ledger, member, at)
+
+    @rule(member=st.sampled_from(members), points=st.integers(2, 120), spend=st.integers(1, 119))
+    def refund_into_a_returned_expired_lot(self, member: str, points: int, spend: int) -> None:
+        # a lot partly spent expires and its expiry is recorded; its purchase is returned
+        # (taking back the recorded expired points) and the redemption refunded: the points
+        # given back expire at once, and the next expire records them
+        spend = min(spend, points - 1)
+        at = self.now
+        keys = [self._key() for _ in range(4)]
+        bought = self._record(
+            lambda: self.ledger.earn(member, points, at=at, key=keys[0], expires_at=at + DAY)
+        )
+        self.earns.append(bought)
+        try:
+            spent = self._record(lambda: self.ledger.redeem(member, spend, at=at, key=keys[1]))
+        except InsufficientPoints:  # a debt took the points first
+            return
+        self.redemptions.append(spent)
+        self.now = later = at + 2 * DAY
+        self.expire(member)
+        unlimited = self.ledgers[ReturnsPolicy.UNLIMITED]
+        self._record(lambda: unlimited.reverse(bought.entry_id, at=later, key=keys[2]))
+        self.negative_allowed.add(member)
+        self._record(lambda: self.ledger.refund(spent.entry_id, at=later, key=keys[3]))
+        self.expire(member)
 
     @rule(member=st.sampled_from(members), points=st.integers(-60, 60).filter(bool))
     def adjust(self, member: str, points: int) -> None:
@@ -449,6 +509,74 @@ class LedgerTests(StoreFixtures):
         assert [e.key for e in ledger.entries("ann")] == ["e"]
         assert ledger.entries("bob") == []
         assert ledger.members() == ["ann"]
+
+    def test_a_plan_entry_that_does_not_fit_is_refused_and_nothing_written(
+        self, store: Store
+    ) -> None:
+        # a plan may build entries by hand: the role applies them to the members' states
+        # before writing (csmcore.storage.ledger.apply_new), so one that does not fit raises
+        # LedgerCorrupt and nothing is written, for any of the plan's members
+        ledger = Ledger(store, returns="unlimited")
+        repo: LedgerRepository = role_of(store, "ledger")
+        ledger.earn("ann", 10, at=T0, key="e")
+        spent = ledger.redeem("ann", 5, at=T0, key="r")
+        overdraws = LedgerEntry(
+            entry_id="ann#3",
+            member_id="ann",
+            seq=3,
+            kind=EntryKind.REDEEM,
+            at=spent.at,
+            points=-50,
+            key="r2",
+            draws=_draws(attrs.evolve(spent.draws[0], points=50)),
+        )
+        fits = attrs.evolve(spent, entry_id="ann#3", seq=3, key="r3")
+        stranger = attrs.evolve(spent, entry_id="bob#1", member_id="bob", seq=1, key="x")
+        with pytest.raises(LedgerCorrupt, match="'ann#3'"):
+            repo.write(("ann",), lambda states: [overdraws])
+        with pytest.raises(LedgerCorrupt, match="'bob#1'"):  # the first fits, not the second
+            repo.write(("ann", "bob"), lambda states: [fits, stranger])
+        # an expiry recording points that paid a debt when pending points became active: it
+        # fits only the rule of entries stored before that (debts paid at entries' instants)
+        bought = ledger.earn("cy", 100, at=T0, key="a")
+        ledger.redeem("cy", 80, at=T0 + DAY, key="gift")
+        ledger.reverse(bought.entry_id, at=T0 + 2 * DAY, key="return")  # 80 owed
+        lot = ledger.earn(
+            "cy",
+            100,
+            at=T0 + 3 * DAY,
+            key="b",
+            pending_until=T0 + 10 * DAY,
+            expires_at=T0 + 20 * DAY,
+        )  # active on day 10: pays the 80; 20 expire on day 20
+        ledger.earn("cy", 10, at=T0 + 21 * DAY, key="c")
+        stored_only = LedgerEntry(
+            entry_id="cy#6",
+            member_id="cy",
+            seq=6,
+            kind=EntryKind.EXPIRE,
+            at=T0 + 22 * DAY,
+            points=-100,
+            key="expire:cy#4:0",
+            lot_id=lot.lot_id,
+            expires_at=lot.expires_at,
+        )
+        with pytest.raises(LedgerCorrupt, match="'cy#6'"):
+            repo.write(("cy",), lambda states: [stored_only])
+        handles = [store] if "reopen" in self.opt_out else [store, self.reopen(store)]
+        for handle in handles:
+            try:
+                assert [e.key for e in Ledger(handle).entries("ann")] == ["e", "r"]
+                assert Ledger(handle).entries("bob") == []
+                assert [e.key for e in Ledger(handle).entries("cy")][-1] == "c"
+                assert Ledger(handle).balance("ann").active == 5
+                assert Ledger(handle).balance("cy") == Balance(
+                    active=10, expired=20, spent=80, lifetime=110
+                )
+            finally:
+                if handle is not store:
+                    handle.close()
+        assert ledger.redeem("ann", 5, at=T0, key="r4").points == -5  # the state as it was
 
     @pytest.mark.parametrize(
         "refused", [*REFUSED_IDS.values(), "", 5, None], ids=[*REFUSED_IDS, "empty", "int", "none"]
