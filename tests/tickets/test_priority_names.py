@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -20,9 +19,9 @@ from csmcore.tickets import (
     event_from_data,
     event_to_data,
 )
+from tests.tickets import support
+from tests.tickets.support import MIN, T0
 
-T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
-MIN = timedelta(minutes=1)
 SNOW = PriorityMap(
     custom={
         "1 - Critical": Priority.URGENT,
@@ -35,16 +34,7 @@ SNOW = PriorityMap(
 
 
 def new_ticket(priority: str | Priority = "3 - Moderate") -> Ticket:
-    ticket, _ = Ticket.create(
-        at=T0,
-        ticket_id="T-1",
-        created_by="requester",
-        channel="email",
-        priority=priority,
-        requester="ada",
-        priority_map=SNOW,
-    )
-    return ticket
+    return support.new_ticket(priority=priority, priority_map=SNOW)
 
 
 def test_priority_map_resolves_names_to_categories_and_ranks() -> None:
