@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeVar
 
-from csmcore.errors import ErrorCode, ValidationError, invalid_type
+from csmcore.errors import ErrorCode, SerializationError, ValidationError, invalid_type
 
 E = TypeVar("E", bound=enum.Enum)
 UTC: Final = timezone.utc
@@ -269,3 +270,25 @@ def is_bool(_: object, attribute: Any, value: object) -> None:
     """An attrs validator: the value must be a ``bool`` (``0`` and ``1`` are not)."""
     if type(value) is not bool:
         raise invalid_type(attribute.alias or attribute.name, value, "True or False")
+
+
+def check_keys(
+    data: Mapping[Any, Any],
+    accepted: Collection[str],
+    required: Iterable[str],
+    *,
+    unknown: str = "unknown keys",
+    where: str = "",
+) -> None:
+    """Check the keys of ``data``, a mapping read at ``$``: SerializationError for a key not
+    ``accepted`` (``"$: unknown keys [...]; accepted: [...]"``, with ``unknown`` for the
+    first words and ``where`` after the list), else for the first ``required`` key missing
+    (``"$.<key>: required field missing"``)."""
+    extra = set(data) - set(accepted)
+    if extra:
+        raise SerializationError(
+            f"$: {unknown} {sorted(extra, key=repr)}{where}; accepted: {sorted(accepted)}"
+        )
+    for key in required:
+        if key not in data:
+            raise SerializationError(f"$.{key}: required field missing")

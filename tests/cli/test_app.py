@@ -12,7 +12,7 @@ from csmcore.cli import _app, main
 from csmcore.cli.report import SCHEMA
 from csmcore.conditions import Always
 from csmcore.storage import open_store
-from tests.cli.support import HELP, SNOW, needs_data
+from tests.sample_data import HELP, SNOW, needs_data
 
 
 def run(*args: str) -> tuple[int, str, str]:

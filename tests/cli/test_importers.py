@@ -18,7 +18,7 @@ from csmcore.errors import ValidationError
 from csmcore.testing import strategies as cst
 from csmcore.tickets import Role, Status, Ticket
 from csmcore.tickets.importing import ImportedTicket, ImportReport
-from tests.cli.support import SNOW, needs_data
+from tests.sample_data import SNOW, needs_data
 
 UTC = timezone.utc
 

@@ -369,3 +369,42 @@ def test_the_volume_line_counts_the_weeks_that_have_tickets() -> None:
     at = mon + timedelta(weeks=2)
     render_text(build_report(ReportInput(tickets=tickets, book=BOOK, at=at)), Console(file=out))
     assert "2 weeks with tickets, busiest starting 2025-01-06 (1 ticket)" in out.getvalue()
+
+
+def test_the_count_lists_print_one_line_each_as_written() -> None:
+    # The help desk verdicts, the escalations by rule and the points by target print a line
+    # "  name: count" each; a name is printed as it is, never read as rich markup.
+    report = {
+        "tickets": 3,
+        "at": "2025-01-06T09:00:00+00:00",
+        "timezone": "UTC",
+        "sections": {
+            "made_sla": {
+                "compared": 3,
+                "agree": 2,
+                "agreement_rate": 2 / 3,
+                "table": {"both met": 2, "[red]export only[/red]": 1},
+            },
+            "escalations": {"available": True, "fired": 1234, "by_rule": {"late [p1]": 1234}},
+            "loyalty": {
+                "available": True,
+                "points": 1500,
+                "members": 2,
+                "grants": 3,
+                "points_by_target": {"first_reply": 1000, "[b]next[/b]": 500},
+            },
+        },
+    }
+    out = io.StringIO()
+    render_text(report, Console(file=out, width=200))
+    lines = out.getvalue().splitlines()
+    for line in (
+        "  both met: 2",
+        "  [red]export only[/red]: 1",
+        "Escalations: 1,234 fired",
+        "  late [p1]: 1,234",
+        "Service recovery: 1,500 points granted to 2 customers in 3 grants",
+        "  first_reply: 1,000 points",
+        "  [b]next[/b]: 500 points",
+    ):
+        assert line in lines

@@ -1,35 +1,21 @@
 """Builders the escalation tests share: a Monday-Friday 09:00-17:00 UTC calendar, instants in
-January 2025 (2025-01-06 is a Monday), books, tickets and rules."""
+January 2025 (2025-01-06 is a Monday) and books (those of the SLA tests, tests/sla/support.py),
+tickets and rules."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-from csmcore import BusinessCalendar
 from csmcore.conditions import Always, Condition
 from csmcore.escalation import AddTags, EscalationLevel, EscalationRule, Firing
-from csmcore.sla import SlaBook, SlaPolicy, SlaTarget
 from csmcore.tickets import Priority, Role, Status, Ticket
+from tests.sla.support import CAL, UTC, H, at, book
 
-UTC = timezone.utc
-CAL = BusinessCalendar.weekly("09:00", "17:00", days="mon-fri", timezone="UTC")
-H = timedelta(hours=1)
+__all__ = ["CAL", "US", "UTC", "H", "M", "at", "book", "new", "rule", "shown"]
+
 M = timedelta(minutes=1)
 US = timedelta(microseconds=1)
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    """``day`` of January 2025 at ``hour:minute`` UTC."""
-    return datetime(2025, 1, day, hour, minute, tzinfo=UTC)
-
-
-def book(*targets: SlaTarget, calendar: BusinessCalendar = CAL) -> SlaBook:
-    """A book with one default policy ``"std"`` holding ``targets``."""
-    return SlaBook(
-        policies=[SlaPolicy(name="std", position=1, default=True, targets=targets)],
-        calendar=calendar,
-    )
 
 
 def new(

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,16 +11,19 @@ from hypothesis import given, settings
 from csmcore.errors import InvalidType, NaiveDatetimeError, SerializationError, ValidationError
 from csmcore.kpi import NpsAnswer, SatisfactionRated, SurveyKind, nps_answers
 from csmcore.serialization import from_data, tag_of, to_data
-from csmcore.storage import Store, open_store
+from csmcore.storage import Store
 from csmcore.testing import strategies as cs
 from csmcore.testing.builders import make_ticket
 from csmcore.tickets import Status, Ticket, TicketEventBase, event_from_data, event_types
 from tests.kpi.support import T0, H
-from tests.storage.conftest import (  # noqa: F401 - fixtures
-    PostgresFactory,
+from tests.stores import (  # noqa: F401 - fixtures
+    STORES,
     _postgres_check,
+    memory_store,
     postgres_dsn,
     postgres_factory,
+    postgres_store,
+    sqlite_store,
 )
 
 
@@ -59,28 +60,7 @@ def test_it_changes_nothing_of_the_state_and_is_accepted_after_closing() -> None
     assert event.kind is SurveyKind.CES
 
 
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path / 'ratings.db'}")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def memory_store() -> Iterator[Store]:
-    store = open_store("memory://")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def postgres_store(postgres_factory: PostgresFactory) -> Iterator[Store]:  # noqa: F811
-    store = postgres_factory()
-    yield store
-    store.close()
-
-
-@pytest.mark.parametrize("store_fixture", ["memory_store", "sqlite_store", "postgres_store"])
+@pytest.mark.parametrize("store_fixture", STORES)
 def test_every_store_keeps_it(store_fixture: str, request: pytest.FixtureRequest) -> None:
     store: Store = request.getfixturevalue(store_fixture)
     store.tickets.add(rated())

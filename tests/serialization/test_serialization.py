@@ -12,7 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from csmcore import NaiveDatetimeError, SerializationError, from_data, to_data
+from csmcore import BusinessCalendar, NaiveDatetimeError, SerializationError, from_data, to_data
+from csmcore.serialization import from_document
+from csmcore.sla import SlaBook
+from csmcore.tickets import Ticket
 
 UTC = timezone.utc
 
@@ -259,3 +262,57 @@ def test_two_bad_values_are_both_reported() -> None:
         from_data(_policy_data(fee="x", since="y"), Policy)
     assert "$.fee" in str(info.value)
     assert "$.since" in str(info.value)
+
+
+def _calendar_data(**changes: object) -> dict[object, object]:
+    data: dict[object, object] = to_data(BusinessCalendar.always())
+    data.update(changes)
+    return data
+
+
+def _read_as(kind: str, data: object) -> object:
+    if kind == "document":
+        return from_document(data)
+    return from_data(data, {"calendar": BusinessCalendar, "book": SlaBook, "ticket": Ticket}[kind])
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "message"),
+    [
+        (
+            "calendar",
+            {**_calendar_data(colour="blue"), 7: 1},
+            "$: unknown calendar keys ['colour', 7]; accepted: ['closures', 'holidays', 'hours', "
+            "'recurring_holidays', 'timezone']",
+        ),
+        (
+            "calendar",
+            {k: v for k, v in _calendar_data().items() if k != "hours"},
+            "$.hours: required field missing",
+        ),
+        (
+            "book",
+            {"policies": [], "calendar": _calendar_data(), "colour": 1},
+            "$: unknown keys ['colour']; accepted: ['calendar', 'calendars', 'policies']",
+        ),
+        ("book", {"calendar": _calendar_data()}, "$.policies: required field missing"),
+        (
+            "ticket",
+            {"id": "T-1", "events": [], "owner": "x"},
+            "$: unknown keys ['owner']; accepted: ['events', 'id']",
+        ),
+        ("ticket", {"events": []}, "$.id: required field missing"),
+        (
+            "document",
+            {"type": "business_calendar", "data": _calendar_data(), "extra": 1},
+            "$: unknown keys ['extra'] in a document; accepted: ['data', 'schema', 'type']",
+        ),
+        ("document", {"type": "business_calendar"}, "$.data: required field missing"),
+    ],
+)
+def test_unknown_and_missing_keys_are_named_with_what_is_accepted(
+    kind: str, data: object, message: str
+) -> None:
+    with pytest.raises(SerializationError) as info:
+        _read_as(kind, data)
+    assert str(info.value) == message

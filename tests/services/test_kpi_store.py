@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,17 +12,21 @@ from csmcore.conditions import Eq, In
 from csmcore.errors import InvalidType, NaiveDatetimeError, ValidationError
 from csmcore.kpi import KpiAggregator, SatisfactionRated, ticket_metrics
 from csmcore.services.kpi import stream_metrics, summarize
-from csmcore.storage import Store, open_store
+from csmcore.storage import Store
 from csmcore.testing.builders import make_book, make_policy, make_ticket
 from csmcore.tickets import Channel, Priority, Status, Ticket
 from tests.storage.conftest import (  # noqa: F401 - fixtures
-    PostgresFactory,
     SqlFactory,
-    SqliteFactory,
+    sqlite_factory,
+)
+from tests.stores import (  # noqa: F401 - fixtures
+    STORES,
     _postgres_check,
+    memory_store,
     postgres_dsn,
     postgres_factory,
-    sqlite_factory,
+    postgres_store,
+    sqlite_store,
 )
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
@@ -52,30 +55,6 @@ def tickets(n: int = 30) -> list[Ticket]:
         out.append(ticket)
     out.append(make_ticket("K-late", at=AT + timedelta(days=1)))  # created after AT: skipped
     return out
-
-
-@pytest.fixture
-def memory_store() -> Iterator[Store]:
-    store = open_store("memory://")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def sqlite_store(sqlite_factory: SqliteFactory) -> Iterator[Store]:  # noqa: F811
-    store = sqlite_factory()
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def postgres_store(postgres_factory: PostgresFactory) -> Iterator[Store]:  # noqa: F811
-    store = postgres_factory()
-    yield store
-    store.close()
-
-
-STORES = ["memory_store", "sqlite_store", "postgres_store"]
 
 
 @pytest.mark.parametrize("store_fixture", STORES)
@@ -114,7 +93,7 @@ def test_the_condition_is_pushed_down(factory_fixture: str, request: pytest.Fixt
         store.close()
 
 
-def test_stream_metrics_is_lazy_and_bad_arguments_are_refused(memory_store: Store) -> None:
+def test_stream_metrics_is_lazy_and_bad_arguments_are_refused(memory_store: Store) -> None:  # noqa: F811
     memory_store.tickets.add_many(tickets(6))
     stream = stream_metrics(memory_store, at=AT, batch_size=2)
     first = next(stream)
@@ -130,7 +109,7 @@ def test_stream_metrics_is_lazy_and_bad_arguments_are_refused(memory_store: Stor
     assert sum(k.tickets for k in agg.results().values()) == 6
 
 
-def test_business_figures_need_a_calendar(memory_store: Store) -> None:
+def test_business_figures_need_a_calendar(memory_store: Store) -> None:  # noqa: F811
     # business=True summarises the business-time twins, which only a calendar gives: without
     # one every figure would be silently empty (all tickets "excluded"), so it is refused.
     memory_store.tickets.add_many(tickets(6))
@@ -150,7 +129,7 @@ def test_business_figures_need_a_calendar(memory_store: Store) -> None:
     assert got.total().first_reply.count > 0
 
 
-def test_an_unknown_setting_names_the_accepted_ones(memory_store: Store) -> None:
+def test_an_unknown_setting_names_the_accepted_ones(memory_store: Store) -> None:  # noqa: F811
     with pytest.raises(InvalidType, match=r"group_by") as caught:
         summarize(memory_store, at=AT, group_by=["channel"])
     message = str(caught.value)

@@ -75,6 +75,22 @@ def fr(hours: float = 2, **kw: object) -> SlaTarget:
         (lambda: CustomTimer(stop=Eq("status", "solved")), "start"),
         (lambda: CustomTimer(start_on=["created"]), "stop"),
         (lambda: CustomTimer(start_on=["born"], stop_on=["solved"]), "born"),
+        (
+            lambda: SlaPolicy(name="p", position=1, default=True, targets="fr"),
+            r"^targets='fr' is not a collection of SlaTarget$",
+        ),
+        (
+            lambda: SlaPolicy(name="p", position=1, default=True, targets=[fr(), 5]),
+            r"^targets\[1\]=5 is not an SlaTarget$",
+        ),
+        (
+            lambda: SlaBook(policies=5, calendar=CAL),
+            r"^policies=5 is not a collection of SlaPolicy$",
+        ),
+        (
+            lambda: SlaBook(policies=[None], calendar=CAL),
+            r"^policies\[0\]=None is not an SlaPolicy$",
+        ),
     ],
 )
 def test_bad_values_raise_sla_errors_naming_them(make: object, message: str) -> None:

@@ -5,10 +5,12 @@ zones."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
+from csmcore.testing.builders import T0, make_ticket
 from csmcore.tickets import (
     Assigned,
     Channel,
@@ -30,8 +32,10 @@ from csmcore.tickets import (
 __all__ = [
     "FIELD_NAMES",
     "GROUPS",
+    "MIN",
     "PEOPLE",
     "STATUS_NAMES",
+    "T0",
     "TAGS",
     "ZONES",
     "actors",
@@ -40,6 +44,7 @@ __all__ = [
     "field_values",
     "gaps",
     "legal_kinds",
+    "new_ticket",
     "next_event",
     "optional_groups",
     "optional_names",
@@ -48,6 +53,15 @@ __all__ = [
     "tag_sets",
     "tickets",
 ]
+
+MIN = timedelta(minutes=1)
+
+
+def new_ticket(**changes: Any) -> Ticket:
+    """Ticket ``T-1``, created at :data:`T0` by its requester ``"ada"`` by email at normal
+    priority; ``changes`` override any argument of ``Ticket.create``."""
+    return make_ticket("T-1", requester="ada", **changes)
+
 
 ZONES = [
     timezone.utc,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -43,18 +42,9 @@ from csmcore.tickets.importing import (
     import_snapshots,
     read_csv,
 )
+from tests.sample_data import HELP, SNOW, needs_data
 
-DATA = Path(
-    os.environ.get("CSMCORE_SAMPLE_DATA")
-    or Path(__file__).resolve().parents[2].parent / "shared" / "data"
-)
-SNOW = DATA / "servicenow_incident_sample.csv"
-HELP = DATA / "helpdesk_event_log.csv"
-
-pytestmark = pytest.mark.skipif(
-    not DATA.is_dir(),
-    reason=f"the shared sample folder {DATA} is absent (set CSMCORE_SAMPLE_DATA to another)",
-)
+pytestmark = needs_data
 
 SNOW_TIMES = Timestamps(zone="UTC", day_first=True)
 HELP_TIMES = Timestamps(zone="Europe/Rome", ignore_offset=True)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -15,14 +14,15 @@ from csmcore.tickets import (
     Priority,
     PriorityChanged,
     PriorityMap,
+    StatusMap,
     Ticket,
     TicketCreated,
     event_from_data,
     event_to_data,
 )
+from tests.tickets import support
+from tests.tickets.support import MIN, T0
 
-T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
-MIN = timedelta(minutes=1)
 SNOW = PriorityMap(
     custom={
         "1 - Critical": Priority.URGENT,
@@ -35,16 +35,7 @@ SNOW = PriorityMap(
 
 
 def new_ticket(priority: str | Priority = "3 - Moderate") -> Ticket:
-    ticket, _ = Ticket.create(
-        at=T0,
-        ticket_id="T-1",
-        created_by="requester",
-        channel="email",
-        priority=priority,
-        requester="ada",
-        priority_map=SNOW,
-    )
-    return ticket
+    return support.new_ticket(priority=priority, priority_map=SNOW)
 
 
 def test_priority_map_resolves_names_to_categories_and_ranks() -> None:
@@ -117,3 +108,67 @@ def test_priority_names_round_trip_and_old_data_reads() -> None:
     assert created.priority_name is None
     old_change = {"type": "priority_changed", "at": T0.isoformat(), "priority": "low"}
     assert event_from_data(old_change) == PriorityChanged(at=T0, priority=Priority.LOW)
+
+
+@pytest.mark.parametrize(
+    ("make", "message", "field", "value"),
+    [
+        (
+            lambda: PriorityMap(custom=5),
+            "custom=5 is not a mapping of custom priority name to priority category",
+            "custom",
+            5,
+        ),
+        (
+            lambda: PriorityMap(custom={"": "low"}),
+            "custom priority name '' is not a non-empty string",
+            "custom",
+            "",
+        ),
+        (
+            lambda: PriorityMap(custom={7: "low"}),
+            "custom priority name 7 is not a non-empty string",
+            "custom",
+            7,
+        ),
+        (
+            lambda: PriorityMap(custom={"high": "low"}),
+            "custom['high']='low': 'high' is the name of the category 'high' itself and cannot "
+            "map to another one",
+            "custom",
+            "high",
+        ),
+        # A status map's errors carry no field and no value (as they always have).
+        (
+            lambda: StatusMap(custom=5),
+            "custom=5 is not a mapping of custom status name to status category",
+            None,
+            None,
+        ),
+        (
+            lambda: StatusMap(custom={"": "open"}),
+            "custom status name '' is not a non-empty string",
+            None,
+            None,
+        ),
+        (
+            lambda: StatusMap(custom={7: "open"}),
+            "custom status name 7 is not a non-empty string",
+            None,
+            None,
+        ),
+        (
+            lambda: StatusMap(custom={"open": "new"}),
+            "custom['open']='new': 'open' is the name of the category 'open' itself and cannot "
+            "map to another one",
+            None,
+            None,
+        ),
+    ],
+)
+def test_a_bad_custom_name_map_is_refused_naming_the_name(
+    make: object, message: str, field: str | None, value: object
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        make()  # type: ignore[operator]
+    assert (str(info.value), info.value.field, info.value.value) == (message, field, value)

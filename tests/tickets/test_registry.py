@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import attrs
 import pytest
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 from csmcore._time import to_us
 from csmcore.errors import InvalidTransition, SerializationError, ValidationError
 from csmcore.serialization import from_data, tag_of, to_data, type_info
-from csmcore.storage import Store, open_store
+from csmcore.storage import Store
 from csmcore.testing import _registered_types
 from csmcore.testing import strategies as cs
 from csmcore.tickets import (
@@ -35,11 +34,14 @@ from csmcore.tickets import (
     event_type,
     event_types,
 )
-from tests.storage.conftest import (  # noqa: F401 - fixtures
-    PostgresFactory,
+from tests.stores import (  # noqa: F401 - fixtures
+    STORES,
     _postgres_check,
+    memory_store,
     postgres_dsn,
     postgres_factory,
+    postgres_store,
+    sqlite_store,
 )
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
@@ -133,28 +135,7 @@ def test_it_round_trips_through_the_converter() -> None:
         event_from_data({"type": "ticket.test_rated", "at": T0.isoformat(), "score": -2})
 
 
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path / 'rated.db'}")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def memory_store() -> Iterator[Store]:
-    store = open_store("memory://")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def postgres_store(postgres_factory: PostgresFactory) -> Iterator[Store]:  # noqa: F811
-    store = postgres_factory()
-    yield store
-    store.close()
-
-
-@pytest.mark.parametrize("store_fixture", ["memory_store", "sqlite_store", "postgres_store"])
+@pytest.mark.parametrize("store_fixture", STORES)
 def test_every_built_in_store_keeps_it(store_fixture: str, request: pytest.FixtureRequest) -> None:
     store: Store = request.getfixturevalue(store_fixture)
     ticket = rated_ticket()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,27 +13,12 @@ from csmcore.errors import ErrorCode, InvalidTransition, ValidationError
 from csmcore.serialization import from_data, to_data
 from csmcore.tickets import (
     RequesterChanged,
-    Role,
     Status,
     Ticket,
     event_from_data,
     event_to_data,
 )
-
-T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
-MIN = timedelta(minutes=1)
-
-
-def new_ticket() -> Ticket:
-    ticket, _ = Ticket.create(
-        at=T0,
-        ticket_id="T-1",
-        created_by=Role.REQUESTER,
-        channel="email",
-        priority="normal",
-        requester="ada",
-    )
-    return ticket
+from tests.tickets.support import MIN, T0, new_ticket
 
 
 def test_change_requester_updates_the_current_requester_and_keeps_the_original() -> None:

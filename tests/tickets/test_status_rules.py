@@ -4,7 +4,6 @@ same whichever method the caller uses; reopen can name a custom status."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -12,7 +11,6 @@ from csmcore.errors import ErrorCode, InvalidTransition, ValidationError
 from csmcore.serialization import from_data, to_data
 from csmcore.tickets import (
     Reopened,
-    Role,
     Status,
     StatusChanged,
     StatusMap,
@@ -20,9 +18,8 @@ from csmcore.tickets import (
     event_from_data,
     event_to_data,
 )
+from tests.tickets.support import MIN, T0, new_ticket
 
-T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
-MIN = timedelta(minutes=1)
 MAP = StatusMap(
     custom={
         "Awaiting Vendor": Status.ON_HOLD,
@@ -31,18 +28,6 @@ MAP = StatusMap(
         "Closed - duplicate": Status.CLOSED,
     }
 )
-
-
-def new_ticket() -> Ticket:
-    ticket, _ = Ticket.create(
-        at=T0,
-        ticket_id="T-1",
-        created_by=Role.REQUESTER,
-        channel="email",
-        priority="normal",
-        requester="ada",
-    )
-    return ticket
 
 
 @pytest.mark.parametrize("status", list(Status))

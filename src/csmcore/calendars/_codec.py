@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from csmcore._values import check_keys
 from csmcore.calendars._calendar import BusinessCalendar
 from csmcore.calendars._spec import CountryHolidays
 from csmcore.errors import SerializationError, ValidationError
@@ -46,15 +47,7 @@ _CALENDAR_KEYS = frozenset({"timezone", "hours", "holidays", "recurring_holidays
 def _structure_calendar(data: Any, _: type) -> BusinessCalendar:
     if not isinstance(data, Mapping):
         raise SerializationError(f"$: {data!r} is not a mapping of calendar fields")
-    extra = set(data) - _CALENDAR_KEYS
-    if extra:
-        raise SerializationError(
-            f"$: unknown calendar keys {sorted(extra, key=repr)}; "
-            f"accepted: {sorted(_CALENDAR_KEYS)}"
-        )
-    for key in ("timezone", "hours"):
-        if key not in data:
-            raise SerializationError(f"$.{key}: required field missing")
+    check_keys(data, _CALENDAR_KEYS, ("timezone", "hours"), unknown="unknown calendar keys")
     holidays_data = data.get("holidays", [])
     holidays: object
     if isinstance(holidays_data, Mapping):

@@ -54,6 +54,12 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f} %"
 
 
+def _counts(console: Console, counts: Mapping[str, int], unit: str = "") -> None:
+    """A line ``  name: 1,234`` (then ``unit``) for each of ``counts``, printed as it is."""
+    for name, n in counts.items():
+        console.print(f"  {name}: {n:,}{unit}", markup=False)
+
+
 def render_text(report: Mapping[str, Any], console: Console) -> None:
     """Print ``report`` (see :func:`csmcore.cli.report.build_report`) to ``console``."""
     console.print(
@@ -195,8 +201,7 @@ def _made_sla(console: Console, s: Mapping[str, Any]) -> None:
         f"\n[bold]Help desk verdict vs csmcore[/bold]: {s['compared']:,} tickets carry the "
         f"export's made_sla; csmcore agrees on {s['agree']:,} ({_rate(s['agreement_rate'])})"
     )
-    for key, n in s["table"].items():
-        console.print(f"  {key}: {n:,}", markup=False)
+    _counts(console, s["table"])
 
 
 @text_renderer("escalations")
@@ -204,8 +209,7 @@ def _escalations(console: Console, s: Mapping[str, Any]) -> None:
     if not s["available"]:
         return
     console.print(f"\n[bold]Escalations[/bold]: {s['fired']:,} fired")
-    for rule, n in s["by_rule"].items():
-        console.print(f"  {rule}: {n:,}", markup=False)
+    _counts(console, s["by_rule"])
 
 
 @text_renderer("loyalty")
@@ -216,8 +220,7 @@ def _loyalty(console: Console, s: Mapping[str, Any]) -> None:
         f"\n[bold]Service recovery[/bold]: {s['points']:,} points granted to "
         f"{s['members']:,} customers in {s['grants']:,} grants"
     )
-    for target, points in s["points_by_target"].items():
-        console.print(f"  {target}: {points:,} points", markup=False)
+    _counts(console, s["points_by_target"], " points")
 
 
 @text_renderer("conventions")

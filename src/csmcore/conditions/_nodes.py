@@ -279,18 +279,14 @@ def _conditions(value: Iterable[Any], node: object) -> tuple[tuple[Condition, ..
     return items, depth
 
 
-@serializable("condition.all", aliases=("csmcore.conditions:All",))
 @attrs.frozen(init=False)
-class All(Condition):
-    """Matches when every one of ``conditions`` matches (``All()`` matches everything)."""
+class _Combination(Condition):
+    """What ``All`` and ``AnyOf`` share: their parts and the depth recorded when built. Each
+    keeps its own ``__init__``, so that the boundary names it (it guards the methods a class
+    defines itself)."""
 
     conditions: tuple[Condition, ...]
     _depth: int = attrs.field(eq=False, repr=False, hash=False, alias="depth")  # type: ignore[misc]
-    data_op: ClassVar[str] = "all"
-
-    def __init__(self, *conditions: Condition) -> None:
-        parts, depth = _conditions(conditions, self)
-        self.__attrs_init__(conditions=parts, depth=depth)
 
     @property
     def children(self) -> tuple[Condition, ...]:
@@ -301,6 +297,18 @@ class All(Condition):
     def depth(self) -> int:
         """See :attr:`Condition.depth`."""
         return self._depth
+
+
+@serializable("condition.all", aliases=("csmcore.conditions:All",))
+@attrs.frozen(init=False)
+class All(_Combination):
+    """Matches when every one of ``conditions`` matches (``All()`` matches everything)."""
+
+    data_op: ClassVar[str] = "all"
+
+    def __init__(self, *conditions: Condition) -> None:
+        parts, depth = _conditions(conditions, self)
+        self.__attrs_init__(conditions=parts, depth=depth)
 
     def matches(self, ticket: Ticket) -> bool:
         """True when every condition matches ``ticket``."""
@@ -315,26 +323,14 @@ class All(Condition):
 
 @serializable("condition.any", aliases=("csmcore.conditions:AnyOf",))
 @attrs.frozen(init=False)
-class AnyOf(Condition):
+class AnyOf(_Combination):
     """Matches when at least one of ``conditions`` matches (``AnyOf()`` matches nothing)."""
 
-    conditions: tuple[Condition, ...]
-    _depth: int = attrs.field(eq=False, repr=False, hash=False, alias="depth")  # type: ignore[misc]
     data_op: ClassVar[str] = "any"
 
     def __init__(self, *conditions: Condition) -> None:
         parts, depth = _conditions(conditions, self)
         self.__attrs_init__(conditions=parts, depth=depth)
-
-    @property
-    def children(self) -> tuple[Condition, ...]:
-        """The combined conditions."""
-        return self.conditions
-
-    @property
-    def depth(self) -> int:
-        """See :attr:`Condition.depth`."""
-        return self._depth
 
     def matches(self, ticket: Ticket) -> bool:
         """True when some condition matches ``ticket``."""

@@ -207,13 +207,7 @@ def _text(argument: str) -> Any:
 
 
 def _optional(argument: str) -> Any:
-    inner = _text(argument)
-
-    def check(a: object, b: object, value: object) -> None:
-        if value is not None:
-            inner(a, b, value)
-
-    return check
+    return attrs.validators.optional(_text(argument))
 
 
 def _tags(value: object) -> tuple[str, ...]:

@@ -45,13 +45,7 @@ def _name(argument: str) -> Any:
 
 
 def _optional_name(argument: str) -> Any:
-    inner = _name(argument)
-
-    def check(a: object, b: object, value: object) -> None:
-        if value is not None:
-            inner(a, b, value)
-
-    return check
+    return attrs.validators.optional(_name(argument))
 
 
 def _duration(argument: str, *, positive: bool) -> Any:

@@ -240,8 +240,9 @@ def rules_read_member(rules: Iterable[EscalationRule]) -> bool:
     )
 
 
-def _token(members: Mapping[str, MemberTimeline]) -> object:
-    """What tells two snapshots of the members a walk reads apart (None: it reads none)."""
+def members_token(members: Mapping[str, MemberTimeline]) -> object:
+    """What tells two snapshots of the members a walk reads apart (None: it reads none); the
+    engine compares it too, to tell whether a firing changed the members a walk read."""
     if not members:
         return None
     return tuple(sorted((member_id, m.token) for member_id, m in members.items()))
@@ -362,7 +363,7 @@ class Walk:
         creation)."""
         if state._static is not static or state._ticket_id != ticket.id:
             return None
-        if static.reads_member and state._member != _token(members or {}):
+        if static.reads_member and state._member != members_token(members or {}):
             return None
         events = ticket.events
         if start < state._start and state._start >= _us_of(events[0].at):
@@ -417,7 +418,7 @@ class Walk:
             _mark(events[-1]),
             None if self.finished else self.t,
             levels,
-            _token(self.members),
+            members_token(self.members),
         )
 
     def _take(self, ticket: Ticket) -> None:

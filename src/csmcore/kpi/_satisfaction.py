@@ -14,6 +14,7 @@ import attrs
 from csmcore._time import require_aware
 from csmcore._values import check_text, coerce_enum
 from csmcore.errors import InvalidType, ValidationError
+from csmcore.kpi._scores import check_score
 from csmcore.tickets import TicketEventBase, TicketState, event_type
 
 __all__ = ["NpsAnswer", "SatisfactionRated", "SurveyKind", "nps_answers"]
@@ -31,26 +32,16 @@ def _to_kind(value: object) -> SurveyKind:
 
 
 def _whole(argument: str, low: int, high: int) -> Any:
+    """A validator of a whole number in ``low..high`` (:func:`~csmcore.kpi._scores.check_score`)."""
+
     def check(_: object, __: object, value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidType(
-                f"{argument}={value!r} ({type(value).__name__}) is not a whole number; "
-                f"accepted: an int in {low}..{high}",
-                field=argument,
-                value=value,
-            )
-        if not low <= value <= high:
-            raise ValidationError(
-                f"{argument}={value!r} is outside {low}..{high}", field=argument, value=value
-            )
+        check_score(value, low, high, argument)
 
     return check
 
 
 def _score_in_scale(instance: SatisfactionRated, _: object, value: Any) -> None:
-    _whole("score", 1, 10)(instance, _, value)
-    assert isinstance(value, int)
-    if value > instance.scale:
+    if check_score(value, 1, 10, "score") > instance.scale:
         raise ValidationError(
             f"score={value!r} is above scale={instance.scale!r}; accepted: 1..{instance.scale}",
             field="score",

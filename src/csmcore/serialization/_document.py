@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Final, TypeVar, overload
 
 from csmcore._boundary import guarded
+from csmcore._values import check_keys
 from csmcore.errors import SerializationError
 from csmcore.serialization._converter import from_data, to_data
 from csmcore.serialization._registry import schema_of, tag_of, type_info, upcast
@@ -87,14 +88,7 @@ def from_document(doc: Any, cls: type[Any] | None = None) -> Any:
             f"$: {doc!r} is not a document; expected a mapping with the keys 'type', 'data' "
             "and (optionally) 'schema'"
         )
-    extra = set(doc) - _KEYS
-    if extra:
-        raise SerializationError(
-            f"$: unknown keys {sorted(extra, key=repr)} in a document; accepted: {sorted(_KEYS)}"
-        )
-    for key in ("type", "data"):
-        if key not in doc:
-            raise SerializationError(f"$.{key}: required field missing")
+    check_keys(doc, _KEYS, ("type", "data"), where=" in a document")
     name = doc["type"]
     if not isinstance(name, str):
         raise SerializationError(f"$.type: {name!r} is not a type tag (a string)")

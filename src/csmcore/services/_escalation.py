@@ -47,6 +47,7 @@ from csmcore.escalation import (
     rules_read_member,
     run_ticket,
 )
+from csmcore.escalation._walk import members_token
 from csmcore.loyalty import MemberTimeline, Program
 from csmcore.services._book_check import check_against_book
 from csmcore.sla import SlaBook
@@ -667,7 +668,7 @@ class EscalationEngine:
                     if not members or not run.firings:
                         break
                     again = self._members(uow, run.ticket, rules)
-                    if _tokens(again) == _tokens(members):
+                    if members_token(again) == members_token(members):
                         break
                     members, current, resume = again, run.ticket, None
                     fired = {*fired, *(p.firing.key for p in run.firings)}
@@ -738,11 +739,6 @@ def _requested_by(member_id: str, batches: Iterable[list[Ticket]]) -> Iterator[l
         found = [t for t in batch if member_id in t.requesters]
         if found:
             yield found
-
-
-def _tokens(members: dict[str, MemberTimeline]) -> list[tuple[str, object]]:
-    """What tells two snapshots of the same members' entries apart."""
-    return [(member_id, m.token) for member_id, m in sorted(members.items())]
 
 
 def _members_granted(run: TicketRun) -> set[str]:

@@ -31,7 +31,7 @@ from csmcore.sla._compile import WALL, Business, Compiled, KeyPlan, Spec, TimeLi
 from csmcore.sla._engine import Run
 from csmcore.sla._enums import SlaError, SlaMetric
 from csmcore.sla._evaluator import TicketEvaluator, us_of
-from csmcore.sla._policy import CustomTimer, SlaPolicy
+from csmcore.sla._policy import CustomTimer, SlaPolicy, instances_of
 from csmcore.sla._status import SlaResults
 from csmcore.tickets import Priority, Ticket
 
@@ -59,12 +59,7 @@ def _calendars(value: Any) -> tuple[tuple[str, BusinessCalendar], ...]:
 
 
 def _policies(value: Any) -> tuple[SlaPolicy, ...]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise SlaError(f"policies={value!r} is not a collection of SlaPolicy")
-    out = tuple(value)
-    for index, item in enumerate(out):
-        if not isinstance(item, SlaPolicy):
-            raise SlaError(f"policies[{index}]={item!r} is not an SlaPolicy")
+    out = instances_of(SlaPolicy, "policies", value)
     return tuple(sorted(out, key=lambda p: (p.position, p.name, p.version)))
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from cattrs.errors import AttributeValidationNote, ClassValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from csmcore._values import check_keys
 from csmcore.calendars import BusinessCalendar
 from csmcore.errors import SerializationError, ValidationError
 from csmcore.serialization import converter
@@ -34,14 +35,7 @@ _BOOK_KEYS = frozenset({"policies", "calendar", "calendars"})
 def _structure_book(data: Any, _: type) -> SlaBook:
     if not isinstance(data, Mapping):
         raise SerializationError(f"$: {data!r} is not a mapping of book fields")
-    extra = set(data) - _BOOK_KEYS
-    if extra:
-        raise SerializationError(
-            f"$: unknown keys {sorted(extra, key=repr)}; accepted: {sorted(_BOOK_KEYS)}"
-        )
-    for key in ("policies", "calendar"):
-        if key not in data:
-            raise SerializationError(f"$.{key}: required field missing")
+    check_keys(data, _BOOK_KEYS, ("policies", "calendar"))
     if not isinstance(data["policies"], list):
         raise SerializationError(f"$.policies: {data['policies']!r} is not a list")
     policies = []

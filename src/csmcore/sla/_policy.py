@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -18,6 +18,8 @@ from csmcore.sla._transition import Transition
 from csmcore.tickets import Priority
 
 __all__ = ["CustomTimer", "SlaPolicy", "SlaTarget", "check_condition", "optional_name"]
+
+T = TypeVar("T")
 
 
 def check_condition(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -226,14 +228,20 @@ def _check_version(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         raise SlaError(f"version={show(value)} {problem}")
 
 
-def _targets(value: Any) -> tuple[SlaTarget, ...]:
+def instances_of(kind: type[T], argument: str, value: Any) -> tuple[T, ...]:
+    """``value``, a collection of ``kind`` (a policy's targets, a book's policies), as a tuple;
+    SlaError naming ``argument`` and the item otherwise."""
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise SlaError(f"targets={value!r} is not a collection of SlaTarget")
+        raise SlaError(f"{argument}={value!r} is not a collection of {kind.__name__}")
     out = tuple(value)
     for index, item in enumerate(out):
-        if not isinstance(item, SlaTarget):
-            raise SlaError(f"targets[{index}]={item!r} is not an SlaTarget")
+        if not isinstance(item, kind):
+            raise SlaError(f"{argument}[{index}]={item!r} is not an {kind.__name__}")
     return out
+
+
+def _targets(value: Any) -> tuple[SlaTarget, ...]:
+    return instances_of(SlaTarget, "targets", value)
 
 
 def _optional_instant(value: Any) -> datetime | None:

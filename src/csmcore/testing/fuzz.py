@@ -352,6 +352,14 @@ def _ticket_methods() -> st.SearchStrategy[Call]:
     return draw_call()
 
 
+def _use(condition: Any, ticket: Any) -> None:
+    """What the condition entry points do with a condition built: hash, repr, match, round-trip."""
+    hash(condition)
+    repr(condition)
+    condition.matches(ticket)
+    from_data(to_data(condition), cd.Condition)
+
+
 @entry_point("conditions")
 def _conditions() -> st.SearchStrategy[Call]:
     @st.composite
@@ -377,11 +385,7 @@ def _conditions() -> st.SearchStrategy[Call]:
         ticket = draw(cs.tickets(max_events=3))
 
         def run() -> None:
-            condition = build()
-            hash(condition)
-            repr(condition)
-            condition.matches(ticket)
-            from_data(to_data(condition), cd.Condition)
+            _use(build(), ticket)
 
         return _call(f"{kind}({_short(field)}, {_short(value)}) and its methods", run)
 
@@ -404,10 +408,7 @@ def _deep_conditions() -> st.SearchStrategy[Call]:
                     if shape == "Not"
                     else (cd.All if shape == "All" else cd.AnyOf)(condition, cd.Always())
                 )
-            hash(condition)
-            repr(condition)
-            condition.matches(ticket)
-            from_data(to_data(condition), cd.Condition)
+            _use(condition, ticket)
 
         return _call(f"{shape} nested {depth} deep, built and used", run)
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from csmcore._values import check_keys
 from csmcore.errors import SerializationError, ValidationError
 from csmcore.serialization import converter
 from csmcore.tickets._declare import (
@@ -44,14 +45,7 @@ def _unstructure_ticket(ticket: Ticket) -> dict[str, Any]:
 def _structure_ticket(data: Any, _: Any) -> Ticket:
     if not isinstance(data, Mapping):
         raise SerializationError(f"$: {data!r} is not a mapping with 'id' and 'events'")
-    extra = set(data) - {"id", "events"}
-    if extra:
-        raise SerializationError(
-            f"$: unknown keys {sorted(extra, key=repr)}; accepted: ['events', 'id']"
-        )
-    for key in ("id", "events"):
-        if key not in data:
-            raise SerializationError(f"$.{key}: required field missing")
+    check_keys(data, ("id", "events"), ("id", "events"))
     raw = data["events"]
     if not isinstance(raw, list):
         raise SerializationError(f"$.events: {raw!r} is not a list of events")

@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final
 
 import attrs
 
-from csmcore._values import check_text
 from csmcore.errors import ErrorCode, ValidationError
 from csmcore.serialization import serializable
-from csmcore.tickets._enums import PRIORITY_BY_VALUE, Priority, coerce
-from csmcore.tickets._values import FrozenMap, sort_key
+from csmcore.tickets._enums import PRIORITY_BY_VALUE, Priority
+from csmcore.tickets._values import FrozenMap, custom_names
 
 __all__ = ["DEFAULT_PRIORITY_MAP", "PriorityMap"]
 
 
 def _priority_names(value: object) -> FrozenMap[str, Priority]:
-    if isinstance(value, FrozenMap):
-        value = value.to_dict()
-    if not isinstance(value, Mapping):
-        raise ValidationError(
-            f"custom={value!r} is not a mapping of custom priority name to priority category",
-            field="custom",
-            value=value,
-        )
-    items = []
-    for name in sorted(value, key=sort_key):
-        if not isinstance(name, str) or not name:
-            raise ValidationError(
-                f"custom priority name {name!r} is not a non-empty string",
-                field="custom",
-                value=name,
-            )
-        check_text(name, "custom priority name")
-        category = coerce(Priority, value[name], f"custom[{name!r}]")
-        if name in PRIORITY_BY_VALUE and PRIORITY_BY_VALUE[name] is not category:
-            raise ValidationError(
-                f"custom[{name!r}]={category.value!r}: {name!r} is the name of the category "
-                f"{name!r} itself and cannot map to another one",
-                field="custom",
-                value=name,
-            )
-        items.append((name, category))
-    return FrozenMap(items)
+    return custom_names(value, Priority, PRIORITY_BY_VALUE, details=True)
 
 
 @serializable("priority_map", aliases=("csmcore.tickets:PriorityMap",))

@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final
 
 import attrs
 
-from csmcore._values import check_text
 from csmcore.errors import ErrorCode, ValidationError
 from csmcore.serialization import serializable
-from csmcore.tickets._enums import STATUS_BY_VALUE, Status, coerce
-from csmcore.tickets._values import FrozenMap, sort_key
+from csmcore.tickets._enums import STATUS_BY_VALUE, Status
+from csmcore.tickets._values import FrozenMap, custom_names
 
 __all__ = ["DEFAULT_STATUS_MAP", "StatusMap"]
 
 
 def _status_names(value: object) -> FrozenMap[str, Status]:
-    if isinstance(value, FrozenMap):
-        value = value.to_dict()
-    if not isinstance(value, Mapping):
-        raise ValidationError(
-            f"custom={value!r} is not a mapping of custom status name to status category"
-        )
-    items = []
-    for name in sorted(value, key=sort_key):
-        if not isinstance(name, str) or not name:
-            raise ValidationError(f"custom status name {name!r} is not a non-empty string")
-        check_text(name, "custom status name")
-        category = coerce(Status, value[name], f"custom[{name!r}]")
-        if name in STATUS_BY_VALUE and STATUS_BY_VALUE[name] is not category:
-            raise ValidationError(
-                f"custom[{name!r}]={category.value!r}: {name!r} is the name of the category "
-                f"{name!r} itself and cannot map to another one"
-            )
-        items.append((name, category))
-    return FrozenMap(items)
+    return custom_names(value, Status, STATUS_BY_VALUE, details=False)
 
 
 @serializable("status_map", aliases=("csmcore.tickets:StatusMap",))

@@ -3,6 +3,7 @@ and the attrs converters and validators of event fields."""
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import (
     Callable,
@@ -33,7 +34,7 @@ from csmcore._values import (
     show,
 )
 from csmcore.errors import ErrorCode, ValidationError, invalid_type
-from csmcore.tickets._enums import PRIORITY_VALUES, STATUS_VALUES
+from csmcore.tickets._enums import PRIORITY_VALUES, STATUS_VALUES, coerce
 
 __all__ = [
     "DATETIME_KEY",
@@ -276,6 +277,46 @@ def to_changes(value: object) -> FrozenMap[str, FieldValue]:
 def sort_key(value: object) -> tuple[str, str]:
     """A sort key that orders keys of mixed types (by type name, then text)."""
     return (type(value).__name__, str(value))
+
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def custom_names(
+    value: object, kind: type[_E], by_value: Mapping[str, _E], *, details: bool
+) -> FrozenMap[str, _E]:
+    """The ``custom`` names of a :class:`PriorityMap` or :class:`StatusMap` (``kind``, whose
+    members ``by_value`` names): each a non-empty storable string mapped to a category, a
+    category's own value only to itself; sorted. ``details``: the errors name ``"custom"``
+    and the bad value as their ``field`` and ``value`` (a StatusMap's never have)."""
+    noun = kind.__name__.lower()
+    if isinstance(value, FrozenMap):
+        value = value.to_dict()
+    if not isinstance(value, Mapping):
+        raise ValidationError(
+            f"custom={value!r} is not a mapping of custom {noun} name to {noun} category",
+            field="custom" if details else None,
+            value=value if details else None,
+        )
+    items = []
+    for name in sorted(value, key=sort_key):
+        if not isinstance(name, str) or not name:
+            raise ValidationError(
+                f"custom {noun} name {name!r} is not a non-empty string",
+                field="custom" if details else None,
+                value=name if details else None,
+            )
+        check_text(name, f"custom {noun} name")
+        category = coerce(kind, value[name], f"custom[{name!r}]")
+        if name in by_value and by_value[name] is not category:
+            raise ValidationError(
+                f"custom[{name!r}]={category.value!r}: {name!r} is the name of the category "
+                f"{name!r} itself and cannot map to another one",
+                field="custom" if details else None,
+                value=name if details else None,
+            )
+        items.append((name, category))
+    return FrozenMap(items)
 
 
 def tag_set(value: object, argument: str) -> frozenset[str]:

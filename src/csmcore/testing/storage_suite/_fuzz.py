@@ -93,6 +93,23 @@ class StoreFuzzTests(StoreFixtures):
     def _run(self, store: Store, what: str, call: Callable[[], Any]) -> None:
         fuzz.check_call(f"{type(store).__name__}: {what}", call)
 
+    def _check_calls(
+        self,
+        store: Store,
+        calls: st.SearchStrategy[tuple[str, Callable[[], Any]]],
+        before: dict[str, Any],
+    ) -> None:
+        """Make each drawn ``(what, call)`` on ``store`` (see :meth:`_run`); stored data must
+        stay as it was (``before``, a :meth:`_snapshot`)."""
+
+        @self._settings()
+        @given(calls)
+        def check(call: tuple[str, Callable[[], Any]]) -> None:
+            self._run(store, call[0], call[1])
+            assert self._snapshot(store) == before, f"{call[0]} changed stored data"
+
+        check()
+
     def test_ticket_role_answers_malformed_input_with_csm_errors(self, store: Store) -> None:
         before = self._seed(store)
         tickets: Any = store.tickets  # called with values of every type on purpose
@@ -140,13 +157,7 @@ class StoreFuzzTests(StoreFixtures):
                 lambda: list(tickets.stream(condition, batch_size=size)),
             )
 
-        @self._settings()
-        @given(calls())
-        def check(call: tuple[str, Callable[[], Any]]) -> None:
-            self._run(store, call[0], call[1])
-            assert self._snapshot(store) == before, f"{call[0]} changed stored data"
-
-        check()
+        self._check_calls(store, calls(), before)
 
     def test_document_roles_answer_malformed_input_with_csm_errors(self, store: Store) -> None:
         before = self._seed(store)
@@ -180,13 +191,7 @@ class StoreFuzzTests(StoreFixtures):
                 )
             return f"history({fuzz._short(key)})", lambda: role.history(key)
 
-        @self._settings()
-        @given(calls())
-        def check(call: tuple[str, Callable[[], Any]]) -> None:
-            self._run(store, call[0], call[1])
-            assert self._snapshot(store) == before, f"{call[0]} changed stored data"
-
-        check()
+        self._check_calls(store, calls(), before)
 
     def test_a_policy_is_stored_exactly_or_refused_before_anything_is_written(
         self, store: Store

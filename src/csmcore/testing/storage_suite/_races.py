@@ -307,21 +307,15 @@ class CrashTests(StoreFixtures):
     def _handle(self, store: Store) -> Store:
         return store if "reopen" in self.opt_out else open_store(store.url)
 
-    def test_a_writer_killed_inside_a_unit_of_work_blocks_nobody_for_long(
-        self, store: Store
-    ) -> None:
-        self.require("processes")
-        self.require("crash")
-        store.tickets.add_many([make_ticket("T-1"), make_ticket("T-2")])
-        store.tickets.append("T-1", [make_comment(T0, "before")], expected_version=1)
-        _killed(stuck_writer, (store.url, "T-1", self.opener))
+    def _write_after_the_kill(self, store: Store, write: Callable[[Store], object]) -> None:
+        """Run ``write`` on another handle of ``store`` (``store`` itself without ``reopen``)
+        after a writer was killed holding its lock; fail when the write was refused, or waited
+        longer than :attr:`crash_recovery_seconds`."""
         started = time.monotonic()
         other: Store | None = None
         try:
             other = self._handle(store)  # opening may take the lock too
-            other.tickets.append("T-1", [make_comment(T0, "after")], expected_version=2)
-            other.tickets.add(make_ticket("T-3"))
-            other.calendars.put("after", BusinessCalendar.always(), expected_version=0)
+            write(other)
         except CsmError as err:
             raise AssertionError(
                 f"after {time.monotonic() - started:.1f} s, the killed writer's lock still "
@@ -334,6 +328,22 @@ class CrashTests(StoreFixtures):
         assert waited < self.crash_recovery_seconds, (
             f"the other writers waited {waited:.1f} s for the killed writer's lock"
         )
+
+    def test_a_writer_killed_inside_a_unit_of_work_blocks_nobody_for_long(
+        self, store: Store
+    ) -> None:
+        self.require("processes")
+        self.require("crash")
+        store.tickets.add_many([make_ticket("T-1"), make_ticket("T-2")])
+        store.tickets.append("T-1", [make_comment(T0, "before")], expected_version=1)
+        _killed(stuck_writer, (store.url, "T-1", self.opener))
+
+        def write(other: Store) -> None:
+            other.tickets.append("T-1", [make_comment(T0, "after")], expected_version=2)
+            other.tickets.add(make_ticket("T-3"))
+            other.calendars.put("after", BusinessCalendar.always(), expected_version=0)
+
+        self._write_after_the_kill(store, write)
         authors = [getattr(e, "author", None) for e in store.tickets.get("T-1").events]
         assert authors == [None, "before", "after"]
         assert [t.id for t in store.tickets.find(cd.Always())] == ["T-1", "T-2", "T-3"]
@@ -344,23 +354,7 @@ class CrashTests(StoreFixtures):
         self.require("crash")
         size = 200
         _killed(bulk_writer, (store.url, size, self.opener), settle=0.3)
-        started = time.monotonic()
-        other: Store | None = None
-        try:
-            other = self._handle(store)  # opening may take the lock too
-            other.tickets.add(make_ticket("T-after"))
-        except CsmError as err:
-            raise AssertionError(
-                f"after {time.monotonic() - started:.1f} s, the killed writer's lock still "
-                f"failed the next writer: {type(err).__name__}: {err}"
-            ) from err
-        finally:
-            waited = time.monotonic() - started
-            if other is not None and other is not store:
-                other.close()
-        assert waited < self.crash_recovery_seconds, (
-            f"the other writers waited {waited:.1f} s for the killed writer's lock"
-        )
+        self._write_after_the_kill(store, lambda other: other.tickets.add(make_ticket("T-after")))
         batches: dict[str, int] = {}
         for ticket in store.tickets.find(cd.Always()):
             assert ticket.version == 1, ticket.id

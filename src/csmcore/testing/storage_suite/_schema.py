@@ -28,9 +28,9 @@ from csmcore.tickets import (
 )
 
 
-def _fill(store: Store) -> tuple[Ticket, BusinessCalendar]:
+def _fill_and_close(store: Store) -> tuple[str, Ticket, BusinessCalendar]:
     """Write a ticket with some history (its requester changed from ann to bob) and a
-    calendar; return them."""
+    calendar, and close ``store``; return its URL and what was written."""
     store.tickets.add(make_ticket("S-1", tags={"vip"}, fields={"plan": "gold"}))
     changes: list[TicketEvent] = [
         make_comment(T0, "kept"),
@@ -39,11 +39,14 @@ def _fill(store: Store) -> tuple[Ticket, BusinessCalendar]:
     ticket = store.tickets.append("S-1", changes, expected_version=1)
     calendar = BusinessCalendar.weekly("09:00", "17:00", timezone="Europe/Berlin")
     store.calendars.put("support", calendar, expected_version=0)
-    return ticket, calendar
+    url = store.url
+    store.close()
+    return url, ticket, calendar
 
 
 def _check_filled(url: str, ticket: Ticket, calendar: BusinessCalendar) -> None:
-    """Open ``url`` and check that what :func:`_fill` wrote is there, readable and queryable."""
+    """Open ``url`` and check that what :func:`_fill_and_close` wrote is there, readable and
+    queryable."""
     again = open_store(url)
     try:
         assert again.tickets.get(ticket.id) == ticket
@@ -78,9 +81,7 @@ class SchemaTests(StoreFixtures):
     ) -> None:
         access = self.access(store_factory)
         assert access.schema_version >= 1
-        ticket, calendar = _fill(store)
-        url = store.url
-        store.close()
+        url, ticket, calendar = _fill_and_close(store)
         assert access.read_schema_version(url) == access.schema_version
         _check_filled(url, ticket, calendar)
         assert access.read_schema_version(url) == access.schema_version
@@ -89,9 +90,7 @@ class SchemaTests(StoreFixtures):
         self, store_factory: StoreFactory, store: Store
     ) -> None:
         access = self.access(store_factory)
-        ticket, calendar = _fill(store)
-        url = store.url
-        store.close()
+        url, ticket, calendar = _fill_and_close(store)
         layout = access.schema_layout(url)
         for newer in (access.schema_version + 1, access.schema_version + 97):
             access.write_schema_version(url, newer)
@@ -109,9 +108,7 @@ class SchemaTests(StoreFixtures):
         self, store_factory: StoreFactory, store: Store
     ) -> None:
         access = self.access(store_factory)
-        ticket, calendar = _fill(store)
-        url = store.url
-        store.close()
+        url, ticket, calendar = _fill_and_close(store)
         access.write_schema_version(url, None)
         assert access.read_schema_version(url) is None
         layout = access.schema_layout(url)
@@ -134,9 +131,7 @@ class SchemaTests(StoreFixtures):
         current = access.schema_layout(fresh.url)
         for version in range(1, access.schema_version):
             store = stores()
-            ticket, calendar = _fill(store)
-            url = store.url
-            store.close()
+            url, ticket, calendar = _fill_and_close(store)
             old.write_old_schema(url, version)
             assert access.read_schema_version(url) == version
             _check_filled(url, ticket, calendar)

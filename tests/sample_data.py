@@ -1,4 +1,5 @@
-"""Where the tests of the command line find the shared sample data, and the skip when absent."""
+"""Where the tests find the shared sample exports (the command line's and the importers'), and
+the skip when they are absent."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 DATA = Path(
     os.environ.get("CSMCORE_SAMPLE_DATA")
-    or Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
 )
 SNOW = DATA / "servicenow_incident_sample.csv"
 HELP = DATA / "helpdesk_event_log.csv"
