@@ -34,6 +34,9 @@ one says why in ``opt_out`` under the hook's capability name:
 - ``"schema"``: :class:`SchemaAccess` (schema version recorded, newer or missing refused);
 - ``"migrations"``: :class:`OldSchemas` (older schemas migrate forward when opened);
 - ``"faults"``: :class:`BackendFaults` (driver errors become ``StorageError``);
+- ``"ledger faults"``: :class:`LedgerFaults` (the backend refusing one ledger entry: the write
+  raises ``StorageError`` and leaves nothing half written, no idempotency key used; checked by
+  :class:`LedgerTests` and :class:`LedgerUnitOfWorkTests`);
 - ``"pushdown"``: :class:`PushdownProbe` (queries select in the backend where it says so).
 
 A hook that is neither given nor opted out of FAILS its checks, with a message naming the hook
@@ -120,6 +123,7 @@ from csmcore.testing.storage_suite._base import (
     HUGE_NUMBERS,
     ODD_FIELD_VALUES,
     BackendFaults,
+    LedgerFaults,
     OldSchemas,
     PushdownProbe,
     SchemaAccess,
@@ -176,6 +180,7 @@ __all__ = [
     "DurabilityTests",
     "FaultTests",
     "FiringTests",
+    "LedgerFaults",
     "LedgerTests",
     "LedgerUnitOfWorkTests",
     "MessageTests",
