@@ -78,7 +78,8 @@ group's name to its classes:
   kept exactly, idempotent writes, atomic transfers, no overdraw between threads, connections
   and processes, and a Hypothesis state machine proving conservation, balances equal to the
   replay of the entries at any instant, retries changing nothing and refunds restoring the same
-  lots). It is not part of :class:`StorageSuite` (the role is optional): add it yourself;
+  lots; with :class:`LedgerFaults`, a backend refusing one entry of a write leaves nothing half
+  written). It is not part of :class:`StorageSuite` (the role is optional): add it yourself;
 - ``"ledger in units of work"``: :class:`LedgerUnitOfWorkTests`, for a store that also offers
   the ``ledger`` role inside its units of work (entries of a rolled-back unit of work leave
   nothing, committed ones are kept and seen by other handles, idempotency keys hold across
