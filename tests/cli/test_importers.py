@@ -78,12 +78,34 @@ def test_a_new_importer_is_found_once_declared() -> None:
                 )
                 yield ImportedTicket(ticket=t, event_rows=(1,))
 
-    importers.register_importer(Lines())
+    lines = importers.register_importer(Lines())
     try:
         tickets, _ = _read("test-lines", "A\nB\n")
         assert [t.id for t in tickets] == ["A", "B"]
     finally:
-        importers._REGISTRY.pop("test-lines")
+        assert importers.unregister_importer("test-lines") is lines
+    assert "test-lines" not in importer_names()
+    with pytest.raises(ValidationError, match="unknown import format 'test-lines'"):
+        importer_named("test-lines")
+    importers.register_importer(Lines())  # the name is free again
+    importers.unregister_importer("test-lines")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("servicenow", "importer 'servicenow' is built in and cannot be unregistered"),
+        ("zendesk", "no importer named 'zendesk' is registered; registered: .*servicenow"),
+        (5, "no importer named 5 is registered"),
+    ],
+)
+def test_unregistering_a_built_in_or_unknown_importer_is_refused(
+    name: object, message: str
+) -> None:
+    before = importer_names()
+    with pytest.raises(ValidationError, match=message):
+        importers.unregister_importer(name)  # type: ignore[arg-type]
+    assert importer_names() == before
 
 
 def test_an_object_that_is_not_an_importer_is_refused() -> None:

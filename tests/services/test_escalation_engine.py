@@ -31,11 +31,17 @@ from csmcore.escalation import (
     Notify,
     PercentUsed,
     PlannedFiring,
+    PointsGrantRequest,
     SetPriority,
     action,
     dry_run,
 )
-from csmcore.services import EscalationEngine, request_handler, request_handlers
+from csmcore.services import (
+    EscalationEngine,
+    request_handler,
+    request_handlers,
+    unregister_request_handler,
+)
 from csmcore.storage import OutboxState, Store, open_store, role_of
 from csmcore.testing._engine_workers import BOOK, RULES, T0, scenario_tickets
 from csmcore.testing.builders import make_ticket
@@ -426,9 +432,30 @@ def test_a_bad_retry_delay_is_refused() -> None:
 
 def test_request_handlers_are_declared_once() -> None:
 
-    assert NotificationRequest in request_handlers()
+    assert {NotificationRequest, PointsGrantRequest} <= set(request_handlers())
     with pytest.raises(ValidationError, match="already has the handler"):
         request_handler(NotificationRequest)(lambda uow, request, now: None)
+
+
+def test_a_request_handler_can_be_unregistered_but_not_a_built_in_one() -> None:
+    def handle(uow: object, request: OddRequest, now: datetime) -> None:
+        return None
+
+    request_handler(OddRequest)(handle)
+    assert request_handlers()[OddRequest] is handle
+    assert unregister_request_handler(OddRequest) is handle
+    assert OddRequest not in request_handlers()
+    request_handler(OddRequest)(lambda uow, request, now: None)  # the type is free again
+    unregister_request_handler(OddRequest)
+    with pytest.raises(ValidationError, match=r"OddRequest has no request handler; declared: .*"):
+        unregister_request_handler(OddRequest)
+    with pytest.raises(ValidationError, match="NotificationRequest is built in and cannot"):
+        unregister_request_handler(NotificationRequest)
+    with pytest.raises(ValidationError, match="PointsGrantRequest is built in and cannot"):
+        unregister_request_handler(PointsGrantRequest)
+    with pytest.raises(ValidationError, match="request_type=5 is not a class"):
+        unregister_request_handler(5)  # type: ignore[arg-type]
+    assert {NotificationRequest, PointsGrantRequest} <= set(request_handlers())
 
 
 def test_a_host_change_during_a_run_is_planned_again_never_fired_twice(

@@ -111,6 +111,31 @@ class SqlFactory(abc.ABC):
     def break_backend(self, url: str) -> None:
         self.raw(url, ["DROP TABLE csm_events"])
 
+    # --- LedgerFaults ----------------------------------------------------------------------
+    # The refused entries sit in a table of their own; a trigger on csm_ledger raises when an
+    # insert matches one of them. Healing drops both.
+
+    @abc.abstractmethod
+    def _refusing_trigger(self) -> list[str]:
+        """Statements creating the trigger ``csm_test_refuse`` on csm_ledger."""
+
+    @abc.abstractmethod
+    def _drop_refusing_trigger(self) -> str:
+        """The statement dropping that trigger."""
+
+    def fail_ledger_entry(self, url: str, member_id: str, seq: int) -> None:
+        statements = []
+        if "csm_test_refused" not in self.tables(url):
+            statements.append("CREATE TABLE csm_test_refused (member_id TEXT, seq BIGINT)")
+            statements.extend(self._refusing_trigger())
+        member = member_id.replace("'", "''")
+        statements.append(f"INSERT INTO csm_test_refused VALUES ('{member}', {seq:d})")
+        self.raw(url, statements)
+
+    def heal_ledger(self, url: str) -> None:
+        if "csm_test_refused" in self.tables(url):
+            self.raw(url, [self._drop_refusing_trigger(), "DROP TABLE csm_test_refused"])
+
     # --- PushdownProbe ---------------------------------------------------------------------
 
     def pushes_down(self, store: Store, condition: cd.Condition) -> bool:
@@ -172,6 +197,16 @@ class SqliteFactory(SqlFactory):
 
     def unreachable_url(self) -> str:
         return f"sqlite:///{self.directory / 'no-such-directory' / 'store.db'}"
+
+    def _refusing_trigger(self) -> list[str]:
+        return [
+            "CREATE TRIGGER csm_test_refuse BEFORE INSERT ON csm_ledger WHEN EXISTS (SELECT 1 "
+            "FROM csm_test_refused r WHERE r.member_id = NEW.member_id AND r.seq = NEW.seq) "
+            "BEGIN SELECT RAISE(ABORT, 'injected fault: ledger entry refused'); END"
+        ]
+
+    def _drop_refusing_trigger(self) -> str:
+        return "DROP TRIGGER csm_test_refuse"
 
 
 class PostgresFactory(SqlFactory):
@@ -237,6 +272,20 @@ class PostgresFactory(SqlFactory):
 
     def unreachable_url(self) -> str:
         return "postgresql://postgres@127.0.0.1:1/csm?schema=csm_unreachable&pool_timeout=1"
+
+    def _refusing_trigger(self) -> list[str]:
+        # an I/O error (SQLSTATE 58030), as a failing disk would give
+        return [
+            "CREATE FUNCTION csm_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF EXISTS (SELECT 1 FROM csm_test_refused r WHERE r.member_id = NEW.member_id "
+            "AND r.seq = NEW.seq) THEN RAISE EXCEPTION 'injected fault: ledger entry refused' "
+            "USING ERRCODE = '58030'; END IF; RETURN NEW; END $$",
+            "CREATE TRIGGER csm_test_refuse BEFORE INSERT ON csm_ledger FOR EACH ROW "
+            "EXECUTE FUNCTION csm_test_refuse()",
+        ]
+
+    def _drop_refusing_trigger(self) -> str:
+        return "DROP FUNCTION csm_test_refuse() CASCADE"
 
     def drop(self) -> None:
         if not self.schemas:

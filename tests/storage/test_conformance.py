@@ -46,6 +46,7 @@ MEMORY_OPT_OUT: Mapping[str, str] = {
     "schema": "nothing is written anywhere, so there is no schema to record or refuse",
     "migrations": "nothing outlives the object, so no older layout can ever be opened",
     "faults": "plain dictionaries in this process: no backend to be unreachable or to fail",
+    "ledger faults": "the ledger lives in this process's memory: no backend can refuse an entry",
     "pushdown": "there is no backend to select in: every query filters with matches()",
 }
 

@@ -11,7 +11,7 @@ import pytest
 
 import csmcore.storage as storage
 from csmcore.errors import StorageError, ValidationError
-from csmcore.storage import available_schemes, open_store, register_adapter
+from csmcore.storage import available_schemes, open_store, register_adapter, unregister_adapter
 from csmcore.storage.memory import MemoryStore
 from csmcore.storage.protocols import Store
 from csmcore.storage.sqlite import SqliteStore
@@ -94,6 +94,64 @@ def test_register_adapter_makes_a_scheme_openable(monkeypatch: pytest.MonkeyPatc
 def test_register_adapter_rejects_bad_input(scheme: str, opener: Any, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         register_adapter(scheme, opener)
+
+
+def test_unregister_adapter_undoes_a_registration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "_registered", {})
+
+    def first(url: str) -> Store:
+        return MemoryStore()
+
+    def second(url: str) -> Store:
+        return MemoryStore()
+
+    register_adapter("mine", first)
+    # replace one for a while, then put it back
+    replaced = unregister_adapter("mine")
+    register_adapter("mine", second)
+    assert replaced is first
+    assert unregister_adapter("mine") is second
+    register_adapter("mine", replaced)
+    assert storage._registered == {"mine": first}
+    unregister_adapter("mine")
+    assert "mine" not in available_schemes()
+    with pytest.raises(ValidationError, match="unknown scheme 'mine'"):
+        open_store("mine://x")
+
+
+def test_an_entry_point_scheme_is_back_once_its_override_is_unregistered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(storage, "_registered", {})
+    ep = EntryPoint(name="viaep", value="csmcore.storage:_open_memory", group="csmcore.storage")
+    monkeypatch.setattr(storage, "entry_points", _fake_entry_points(ep))
+    register_adapter("viaep", lambda url: open_store("sqlite:///:memory:"))
+    assert isinstance(open_store("viaep://x"), SqliteStore)
+    unregister_adapter("viaep")
+    assert isinstance(open_store("viaep://x"), MemoryStore)
+    with pytest.raises(ValidationError, match="entry-point group") as info:
+        unregister_adapter("viaep")  # an entry point is not removed at run time
+    assert "'viaep'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "message"),
+    [
+        ("sqlite", "scheme='sqlite' is built in and cannot be unregistered"),
+        ("postgres", "scheme='postgres' is built in"),
+        ("nosuch", r"scheme='nosuch' is not registered at run time; registered: \['mine'\]"),
+        (5, r"scheme=5 is not registered at run time; registered: \['mine'\]"),
+        (None, "scheme=None is not registered"),
+    ],
+)
+def test_unregister_adapter_refuses_what_it_cannot_remove(
+    monkeypatch: pytest.MonkeyPatch, scheme: Any, message: str
+) -> None:
+    monkeypatch.setattr(storage, "_registered", {})
+    register_adapter("mine", MemoryStore)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=message):
+        unregister_adapter(scheme)
+    assert list(storage._registered) == ["mine"]  # nothing removed
 
 
 def _fake_entry_points(*eps: EntryPoint) -> Any:

@@ -8,20 +8,22 @@ what each SQL store promises to push down is declared there too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Compare, Eq, In
-from csmcore.errors import ValidationError
+from csmcore.errors import ConcurrencyError, StorageError, ValidationError
 from csmcore.storage import open_store
 from csmcore.storage._sql import compile_condition
 from csmcore.storage._sql_store import SqlStore
 from csmcore.storage.protocols import Store
 from csmcore.storage.sqlite import SqliteStore
-from csmcore.testing.builders import make_ticket
+from csmcore.testing.builders import T0, make_ticket
 from csmcore.tickets import FieldsChanged
-from tests.storage.conftest import SqlFactory
+from tests.storage.conftest import SqlFactory, SqliteFactory
 
 
 def test_sqlite_is_durable_and_in_wal_mode(tmp_path: Path) -> None:
@@ -110,5 +112,68 @@ def test_postgres_equality_on_custom_fields_can_use_a_gin_index(
                 )
                 assert "csm_tickets_fields" in " ".join(r[0] for r in plan), plan
         assert store.tickets.count(Eq("fields.made_sla", True)) == 10
+    finally:
+        store.close()
+
+
+_HOUR = timedelta(hours=1)
+
+
+def _refuse_inserts(factory: SqlFactory, url: str, table: str) -> None:
+    """A trigger that refuses every insert into ``table`` (a constraint no concurrent writer
+    caused: SQLite reports it as an IntegrityError, PostgreSQL here as a check violation)."""
+    if isinstance(factory, SqliteFactory):
+        statements = [
+            f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+            "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+        ]
+    else:
+        statements = [
+            f"CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'refused by a trigger' USING ERRCODE = 'check_violation'; END $$",
+            f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW "
+            f"EXECUTE FUNCTION refuse_{table}()",
+        ]
+    factory.raw(url, statements)
+
+
+@pytest.mark.parametrize("factory_name", ["sqlite_factory", "postgres_factory"])
+@pytest.mark.parametrize(
+    ("table", "write"),
+    [
+        ("csm_tickets", lambda store: store.tickets.add(make_ticket("T-2"))),
+        ("csm_events", lambda store: store.tickets.add_many([make_ticket("T-2")])),
+        (
+            "csm_events",
+            lambda store: store.tickets.append(
+                "T-1",
+                [FieldsChanged(at=T0 + _HOUR, actor="agent", changes={"a": 1})],
+                expected_version=1,
+            ),
+        ),
+        (
+            "csm_documents",
+            lambda store: store.calendars.put(
+                "c", BusinessCalendar.always(timezone="UTC"), expected_version=0
+            ),
+        ),
+    ],
+    ids=["add", "add_many", "append", "put"],
+)
+def test_a_constraint_no_other_writer_caused_is_a_storage_error_not_a_conflict(
+    request: pytest.FixtureRequest, factory_name: str, table: str, write: Callable[[Store], object]
+) -> None:
+    """Only a duplicate key means another writer got there first (ConcurrencyError, retry);
+    any other refusal of an insert is a backend failure, StorageError caused by the driver's
+    error (a retry would fail the same way)."""
+    factory: SqlFactory = request.getfixturevalue(factory_name)
+    store = factory()
+    try:
+        store.tickets.add(make_ticket("T-1"))
+        _refuse_inserts(factory, store.url, table)
+        with pytest.raises(StorageError, match="refused by a trigger") as info:
+            write(store)
+        assert not isinstance(info.value, ConcurrencyError)
+        assert info.value.__cause__ is not None
     finally:
         store.close()

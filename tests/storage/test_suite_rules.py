@@ -15,6 +15,7 @@ from csmcore.storage import Store, open_store
 from csmcore.testing.storage_suite import (
     CAPABILITIES,
     BackendFaults,
+    LedgerFaults,
     OldSchemas,
     PushdownProbe,
     SchemaAccess,
@@ -28,6 +29,7 @@ HOOKS: dict[Any, tuple[str, list[str]]] = {
     ),
     OldSchemas: ("migrations", ["write_old_schema"]),
     BackendFaults: ("faults", ["unreachable_url", "break_backend"]),
+    LedgerFaults: ("ledger faults", ["fail_ledger_entry", "heal_ledger"]),
     PushdownProbe: ("pushdown", ["pushes_down", "reads"]),
 }
 """Each hook protocol: its opt-out key and the members it asks for."""

@@ -104,7 +104,13 @@ class _Backend:
         self._tables = _Tables()
         self.schema_version: int | None = SCHEMA_VERSION
         self.broken = False
+        self.refused_entries: set[tuple[str, int]] = set()  # (member, seq) the server refuses
         self.decoded = _Decoded()
+
+    def check_entry(self, member_id: str, seq: int) -> None:
+        """What the server does when it is sent a ledger entry: refuse the ones it must."""
+        if (member_id, seq) in self.refused_entries:
+            raise BackendError(f"dictstore backend: entry {seq} of {member_id!r} refused")
 
     @property
     def tables(self) -> _Tables:
@@ -429,6 +435,7 @@ class _Ledger:
                 entries = check_plan(ids, states, plan(states))  # plan raises: nothing written
                 apply_new(states, entries)  # an entry that does not fit: nothing written
                 for entry in entries:
+                    self._store._backend.check_entry(entry.member_id, entry.seq)
                     kept = tables.ledger.get(entry.member_id, ())
                     tables.ledger[entry.member_id] = (*kept, _dump(kit.encode_document(entry)))
         except BackendError as err:

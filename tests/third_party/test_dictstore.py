@@ -35,7 +35,8 @@ def _register_scheme() -> None:
 
 
 class DictStores:
-    """The store factory, with the hooks the backend can offer (schema versions, faults)."""
+    """The store factory, with the hooks the backend can offer (schema versions, faults,
+    ledger faults)."""
 
     schema_version = SCHEMA_VERSION
 
@@ -56,6 +57,12 @@ class DictStores:
 
     def break_backend(self, url: str) -> None:
         backend_of(url).broken = True
+
+    def fail_ledger_entry(self, url: str, member_id: str, seq: int) -> None:
+        backend_of(url).refused_entries.add((member_id, seq))
+
+    def heal_ledger(self, url: str) -> None:
+        backend_of(url).refused_entries.clear()
 
 
 class TestDictStore(StorageSuite, LedgerTests, LedgerUnitOfWorkTests, FiringTests, OutboxTests):

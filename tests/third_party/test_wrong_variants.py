@@ -6,6 +6,8 @@ added to ``FiringTests``, ``OutboxTests`` and ``UnitOfWorkTests``."""
 from __future__ import annotations
 
 import bisect
+import inspect
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,11 +20,13 @@ import pytest
 from csmcore.errors import LedgerCorrupt
 from csmcore.loyalty import LedgerState
 from csmcore.storage import kit
+from csmcore.storage.ledger import check_plan
 from csmcore.storage.protocols import FiringRecord, OutboxMessage, OutboxState, TicketPlan
 from csmcore.testing.storage_suite import (
     ConcurrencyTests,
     FiringTests,
     LedgerTests,
+    LedgerUnitOfWorkTests,
     OutboxTests,
     UnitOfWorkTests,
 )
@@ -38,7 +42,7 @@ _RACE_PAUSE = 0.005  # between a racy variant's check and its write: other threa
 
 
 class _Checks(
-    FiringTests, OutboxTests, LedgerTests, ConcurrencyTests, UnitOfWorkTests
+    FiringTests, OutboxTests, LedgerTests, LedgerUnitOfWorkTests, ConcurrencyTests, UnitOfWorkTests
 ):  # not collected
     opt_out = proved.TestDictStore.opt_out
 
@@ -259,6 +263,55 @@ def _unlocked_transactions(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(ds.DictStore, "transaction", transaction)
 
 
+def _ledger_one_transaction_per_entry(mp: pytest.MonkeyPatch) -> None:
+    """Plans under the lock, then sends each entry in a transaction of its own: a write the
+    backend refuses at its second entry keeps the first (a transfer half done)."""
+
+    def write(self: ds._Ledger, member_ids: Any, plan: Any) -> list[Any]:
+        ids = [kit.check_id(m, "member_id") for m in member_ids]
+        with self._store.transaction(self._unit) as tables:
+            states = {m: self._member(tables, m) for m in ids}
+            entries = check_plan(ids, states, plan(states))
+        for entry in entries:
+            try:
+                with self._store.transaction(self._unit) as tables:
+                    self._store._backend.check_entry(entry.member_id, entry.seq)
+                    raw = ds._dump(kit.encode_document(entry))
+                    tables.ledger[entry.member_id] = (*tables.ledger.get(entry.member_id, ()), raw)
+            except ds.BackendError as err:
+                raise self._translated(err) from err
+        return entries
+
+    mp.setattr(ds._Ledger, "write", write)
+
+
+def _ledger_cache_ahead_of_the_backend(mp: pytest.MonkeyPatch) -> None:
+    """Keeps each member's state in the handle and moves it on before the backend took the
+    entries: a refused write stays in the cache (read back, its key used)."""
+    states: dict[str, LedgerState] = {}
+    real_write = ds._Ledger.write
+
+    def state(self: ds._Ledger, member_id: str) -> LedgerState:
+        if member_id not in states:
+            with self._store.transaction(self._unit) as tables:
+                states[member_id] = self._member(tables, member_id)
+        return states[member_id]
+
+    def read(self: ds._Ledger, member_id: str, view: Any) -> Any:
+        return view(state(self, kit.check_id(member_id, "member_id")))
+
+    def write(self: ds._Ledger, member_ids: Any, plan: Any) -> list[Any]:
+        ids = [kit.check_id(m, "member_id") for m in member_ids]
+        current = {m: state(self, m) for m in ids}
+        entries = check_plan(ids, current, plan(current))
+        for entry in entries:
+            current[entry.member_id].apply(entry)
+        return real_write(self, ids, lambda _: entries)
+
+    mp.setattr(ds._Ledger, "read", read)
+    mp.setattr(ds._Ledger, "write", write)
+
+
 _DUE = r"due\(\) orders PENDING messages by next_attempt_at, then by key"
 
 CAUGHT: list[tuple[Patch, str, type[BaseException], str]] = [
@@ -334,6 +387,24 @@ CAUGHT: list[tuple[Patch, str, type[BaseException], str]] = [
         "concurrent redemptions .* raised .*LedgerCorrupt",
     ),
     (
+        _ledger_one_transaction_per_entry,
+        "test_a_backend_fault_leaves_the_ledger_and_the_key_unused[transfer]",
+        AssertionError,
+        r"a write the backend refused at entry 2 of member 'bob' \(transfer\) must leave every",
+    ),
+    (
+        _ledger_one_transaction_per_entry,
+        "test_a_backend_fault_leaves_the_ledger_and_the_key_unused[expire]",
+        AssertionError,
+        r"a write the backend refused at entry 5 of member 'ann' \(expire\) must leave every",
+    ),
+    (
+        _ledger_cache_ahead_of_the_backend,
+        "test_a_backend_fault_leaves_the_ledger_and_the_key_unused[earn]",
+        AssertionError,
+        r"a write the backend refused at entry 4 of member 'ann' \(earn\) must leave every",
+    ),
+    (
         _unlocked_transactions,
         "test_threads_never_lose_an_event",
         AssertionError,
@@ -355,18 +426,31 @@ def test_the_suite_catches_a_wrong_dictstore(
     """The check fails on the variant for the reason it is there for (its message), not for
     another (a racing thread raising, a missing attribute of the planted code, ...)."""
     patch(monkeypatch)
-    store = DictStores()()
-    try:
-        with pytest.raises(error, match=reason):
-            getattr(_Checks(), check)(store)
-    finally:
-        store.close()
+    with pytest.raises(error, match=reason):
+        _run(check)
 
 
 @pytest.mark.parametrize("check", sorted({c[1] for c in CAUGHT}))
 def test_the_same_checks_pass_on_the_right_dictstore(check: str) -> None:
-    store = DictStores()()
+    _run(check)
+
+
+def _run(check: str) -> None:
+    """Run the suite's ``check`` (``name`` or ``name[parameter]``) on a new dictstore, with
+    the hooks of ``DictStores`` where it asks for them."""
+    found = re.fullmatch(r"(\w+)(?:\[(\w+)\])?", check)
+    assert found is not None, check
+    method = getattr(_Checks(), found[1])
+    factory = DictStores()
+    store = factory()
     try:
-        getattr(_Checks(), check)(store)
+        kwargs: dict[str, Any] = {"store": store}
+        names = inspect.signature(method).parameters
+        if "store_factory" in names:
+            kwargs["store_factory"] = factory
+        if found[2] is not None:
+            (parameter,) = [n for n in names if n not in kwargs]
+            kwargs[parameter] = found[2]
+        method(**kwargs)
     finally:
         store.close()

@@ -2,7 +2,8 @@
 
 An importer turns a text stream into tickets, accounting for every input line in an
 :class:`~csmcore.tickets.importing.ImportReport`. Each is declared once, with
-:func:`register_importer`; the command line lists and finds them there, and third-party
+:func:`register_importer` (undone by :func:`unregister_importer`); the command line lists and
+finds them there, and third-party
 packages add theirs under the entry-point group ``csmcore.importers`` (the entry point names an
 :class:`Importer` object, loaded the first time a name is looked up).
 
@@ -66,6 +67,7 @@ __all__ = [
     "importer_named",
     "importer_names",
     "register_importer",
+    "unregister_importer",
     "write_jsonl",
 ]
 
@@ -159,6 +161,29 @@ def register_importer(importer: Importer) -> Importer:
             raise ValidationError(f"an importer named {name!r} is already registered: {other!r}")
         _REGISTRY[name] = importer
     return importer
+
+
+def unregister_importer(name: str) -> Importer:
+    """Undo :func:`register_importer` (or the loading of an entry point) for ``name`` in this
+    process and return the importer removed; the name is free to register again.
+
+    Raises :class:`~csmcore.errors.ValidationError` naming the registered importers for a
+    built-in importer (they cannot be removed) or a name no importer has.
+    """
+    _load_entry_points()
+    with _LOCK:
+        found = _REGISTRY.get(name) if isinstance(name, str) else None
+        if found is not None and not any(found is b for b in _BUILTINS):
+            return _REGISTRY.pop(name)
+        names = sorted(_REGISTRY)
+    if found is not None:
+        raise ValidationError(
+            f"importer {name!r} is built in and cannot be unregistered; registered: "
+            f"{', '.join(names)}"
+        )
+    raise ValidationError(
+        f"no importer named {name!r} is registered; registered: {', '.join(names)}"
+    )
 
 
 def _load_entry_points() -> None:
@@ -345,5 +370,6 @@ def write_jsonl(tickets: Iterable[Ticket], stream: TextIO) -> int:
     return count
 
 
-for _builtin in (_HELPDESK_LOG, _SERVICENOW, _Jsonl()):
+_BUILTINS: tuple[Importer, ...] = (_HELPDESK_LOG, _SERVICENOW, _Jsonl())
+for _builtin in _BUILTINS:
     register_importer(_builtin)

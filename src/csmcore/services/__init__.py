@@ -37,6 +37,7 @@ from csmcore.services._escalation import (
     TicketFailure,
     request_handler,
     request_handlers,
+    unregister_request_handler,
 )
 from csmcore.services._ledger import Ledger
 from csmcore.services._notifiers import (
@@ -88,6 +89,7 @@ __all__ = [
     "return_points",
     "review_member_tiers",
     "tier_of",
+    "unregister_request_handler",
 ]
 
 for _public in (

@@ -60,6 +60,7 @@ __all__ = [
     "RequestHandler",
     "request_handler",
     "request_handlers",
+    "unregister_request_handler",
 ]
 
 _US = timedelta(microseconds=1)
@@ -97,6 +98,33 @@ def request_handler(request_type: type) -> Callable[[RequestHandler], RequestHan
         return handler
 
     return register
+
+
+def unregister_request_handler(request_type: type) -> RequestHandler:
+    """Undo :func:`request_handler` for ``request_type`` and return the handler removed (an
+    engine then refuses requests of that type until another handler is declared). Meant for
+    tests and plugins that declare a handler for a while.
+
+    Raises :class:`~csmcore.errors.ValidationError` for a type that is not a class, has no
+    handler (the message names the types that have one) or is built in (csmcore's own
+    handlers, of notifications and points grants, cannot be removed).
+    """
+    if not isinstance(request_type, type):
+        raise ValidationError(f"request_type={request_type!r} is not a class")
+    with _lock:
+        found = _handlers.get(request_type)
+        # csmcore's own handlers (notifications, points grants) stay
+        if found is not None and not getattr(found, "__module__", "").startswith("csmcore."):
+            return _handlers.pop(request_type)
+        declared = sorted(t.__qualname__ for t in _handlers)
+    if found is not None:
+        raise ValidationError(
+            f"the request type {request_type.__qualname__} is built in and cannot be "
+            f"unregistered; declared: {declared}"
+        )
+    raise ValidationError(
+        f"{request_type.__qualname__} has no request handler; declared: {declared}"
+    )
 
 
 def request_handlers() -> dict[type, RequestHandler]:

@@ -22,7 +22,7 @@ one. Adapters build on :mod:`csmcore.storage.base`.
 
 Third-party adapters register an opener, a callable ``(url: str) -> Store``, under the entry-point
 group ``csmcore.storage`` with the URL scheme as its name, or at run time with
-:func:`register_adapter`.
+:func:`register_adapter` (undone with :func:`unregister_adapter`).
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ __all__ = [
     "open_store",
     "register_adapter",
     "role_of",
+    "unregister_adapter",
 ]
 
 ENTRY_POINT_GROUP = "csmcore.storage"
@@ -131,9 +132,12 @@ _BUILTIN: dict[str, StoreOpener] = {
 def register_adapter(scheme: str, opener: StoreOpener) -> None:
     """Make ``open_store`` use ``opener`` for URLs with ``scheme`` (in this process only).
 
-    Prefer the ``csmcore.storage`` entry point for adapters you distribute: other processes
-    see it too. Raises :class:`~csmcore.errors.ValidationError` for a scheme that is not a
-    lower-case URL scheme or that names a built-in adapter.
+    Registering a scheme again replaces its opener; a scheme registered here wins over an
+    entry point of the same name. :func:`unregister_adapter` removes a registration (and
+    returns its opener, so that a test can put back what it replaced). Prefer the
+    ``csmcore.storage`` entry point for adapters you distribute: other processes see it too.
+    Raises :class:`~csmcore.errors.ValidationError` for a scheme that is not a lower-case URL
+    scheme or that names a built-in adapter.
     """
     if not isinstance(scheme, str) or not scheme.isascii() or not scheme.islower():
         raise ValidationError(f"scheme={scheme!r} is not a lower-case URL scheme such as 'mydb'")
@@ -143,6 +147,42 @@ def register_adapter(scheme: str, opener: StoreOpener) -> None:
         raise ValidationError(f"opener={opener!r} is not callable; expected (url) -> Store")
     with _lock:
         _registered[scheme] = opener
+
+
+@guarded
+def unregister_adapter(scheme: str) -> StoreOpener:
+    """Undo :func:`register_adapter` for ``scheme`` (in this process) and return the opener it
+    had; ``open_store`` then refuses the scheme again, or opens it with the entry point of
+    that name when an installed package declares one.
+
+    >>> from csmcore.storage.memory import MemoryStore
+    >>> register_adapter("undone", lambda url: MemoryStore())
+    >>> _ = unregister_adapter("undone")
+    >>> "undone" in available_schemes()
+    False
+
+    Raises :class:`~csmcore.errors.ValidationError` naming the schemes registered at run time
+    for a scheme that is not one of them: a built-in scheme (they cannot be removed), a scheme
+    that only an entry point declares (uninstall its package instead), or an unknown one.
+    """
+    with _lock:
+        if isinstance(scheme, str) and scheme in _registered:
+            return _registered.pop(scheme)
+        registered = sorted(_registered)
+    if isinstance(scheme, str) and scheme in _BUILTIN:
+        raise ValidationError(
+            f"scheme={scheme!r} is built in and cannot be unregistered; the schemes registered "
+            f"at run time are {registered}"
+        )
+    why = ""
+    if isinstance(scheme, str) and scheme in _entry_point_openers():
+        why = (
+            f" (an installed package declares it under the entry-point group "
+            f"{ENTRY_POINT_GROUP!r}; uninstall the package to remove it)"
+        )
+    raise ValidationError(
+        f"scheme={scheme!r} is not registered at run time{why}; registered: {registered}"
+    )
 
 
 def _entry_point_openers() -> dict[str, Any]:

@@ -12,7 +12,9 @@ is rolled back, and the write reads again and re-plans (a redemption that no lon
 raises ``InsufficientPoints``). So no two writers can both spend the same points (no overdraw)
 and no entry is ever overwritten or lost, at the default isolation level of either backend
 (READ COMMITTED on PostgreSQL: its unique index waits for the other transaction and then
-refuses the duplicate), without holding row locks while Python plans. On SQLite, writers take
+refuses the duplicate), without holding row locks while Python plans. Only a duplicate key
+counts as another writer's row: any other refusal of the insert (a check, a trigger, a failing
+disk) is a backend failure, raised as ``StorageError`` at once. On SQLite, writers take
 the file's write lock at ``BEGIN IMMEDIATE``, so the check never even fails there.
 
 Inside a unit of work (``uow.ledger``) the same check holds, within the unit of work's
@@ -160,6 +162,8 @@ class SqlLedger:
                             else:
                                 cur.run_many(_INSERT, rows)
                         except store.integrity_errors as err:
+                            if not store.is_unique_violation(err):
+                                raise  # not a concurrent writer's row: a backend failure
                             raise ConcurrencyError(
                                 f"{store._describe()}: another writer appended to the ledger "
                                 f"of {list(members)} first ({type(err).__name__})"
@@ -258,6 +262,8 @@ class SqlTxLedger:
                     if rows:
                         cur.run_many(_INSERT, rows)
                 except store.integrity_errors as err:
+                    if not store.is_unique_violation(err):
+                        raise  # not a concurrent writer's row: a backend failure
                     raise ConcurrencyError(
                         f"{store._describe()}: another writer appended to the ledger of "
                         f"{list(members)} first ({type(err).__name__})"

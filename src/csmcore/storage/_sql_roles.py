@@ -201,7 +201,7 @@ class SqlTickets(_Bound, TicketRepositoryBase):
                 cur.run_many(self._INSERT_REQUESTER, requester_rows)
             self._remember(batch)
         except StorageError as err:
-            if isinstance(err.__cause__, self._store.integrity_errors):
+            if self._store.is_unique_violation(err.__cause__):  # another writer's row
                 taken = self._taken([t.id for t in batch])
                 failure = (
                     c.conflict(f"one of the tickets {reprlib.repr([t.id for t in batch])}")
@@ -265,7 +265,7 @@ class SqlTickets(_Bound, TicketRepositoryBase):
             updated = self._run(work, write=True)
             self._remember([updated])
         except StorageError as err:
-            if isinstance(err.__cause__, self._store.integrity_errors):
+            if self._store.is_unique_violation(err.__cause__):  # another writer's row
                 raise c.conflict(f"ticket {ticket_id!r}") from err.__cause__
             raise
         return updated
@@ -450,7 +450,7 @@ class SqlDocuments(_Bound, DocumentRepositoryBase[Any]):
                     [self._kind, key, expected_version + 1, data],
                 )
         except StorageError as err:
-            if isinstance(err.__cause__, self._store.integrity_errors):
+            if self._store.is_unique_violation(err.__cause__):  # another writer's row
                 raise c.conflict(f"{self._kind} {key!r}") from err.__cause__
             raise
         return Versioned(key=key, version=expected_version + 1, value=value)

@@ -77,6 +77,11 @@ class SqlStore(StoreBase, abc.ABC):
     """Driver errors meaning the transaction lost to a concurrent one (a deadlock, a
     serialization failure): raised as ConcurrencyError, and they abort a unit of work."""
 
+    def is_unique_violation(self, err: BaseException | None) -> bool:
+        """True when ``err`` is a primary key or unique index refusing a duplicate (what a
+        concurrent writer's row causes), not another constraint (a check, a trigger)."""
+        return isinstance(err, self.integrity_errors)
+
     def __init__(self) -> None:
         self._closed = False
         self._uow_threads: set[int] = set()

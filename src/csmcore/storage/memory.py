@@ -19,14 +19,15 @@ True
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import heapq
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
-from operator import attrgetter
 from typing import Any, ClassVar, TypeVar
 
 import attrs
@@ -61,6 +62,82 @@ from csmcore.tickets import Ticket, TicketEvent
 __all__ = ["MemoryStore"]
 
 R = TypeVar("R")
+
+
+_Due = tuple[datetime, str]
+"""A due-index item: a PENDING message's ``(next_attempt_at in UTC, key)``."""
+
+
+class _DueIndex:
+    """The committed PENDING messages of the outbox as sorted ``(next_attempt_at, key)``
+    items, so that a page of ``due`` / ``due_after`` reads about its own size instead of
+    scanning every message. The items live in sorted blocks of at most ``2 * _LOAD``, each
+    block's last item in ``_maxes``: adding or removing one costs a bisection and a shift
+    inside one block. Changed only under the store's lock, by a commit."""
+
+    __slots__ = ("_blocks", "_maxes")
+
+    _LOAD = 256
+
+    def __init__(self) -> None:
+        self._blocks: list[list[_Due]] = []
+        self._maxes: list[_Due] = []
+
+    def __len__(self) -> int:
+        return sum(map(len, self._blocks))
+
+    def add(self, item: _Due) -> None:
+        blocks, maxes = self._blocks, self._maxes
+        if not blocks:
+            blocks.append([item])
+            maxes.append(item)
+            return
+        b = bisect.bisect_left(maxes, item)
+        if b == len(blocks):
+            b -= 1
+            blocks[b].append(item)
+            maxes[b] = item
+        else:
+            bisect.insort(blocks[b], item)
+        block = blocks[b]
+        if len(block) > 2 * self._LOAD:
+            half = len(block) // 2
+            blocks.insert(b + 1, block[half:])
+            del block[half:]
+            maxes.insert(b, block[-1])
+
+    def discard(self, item: _Due) -> None:
+        maxes = self._maxes
+        b = bisect.bisect_left(maxes, item)
+        if b == len(maxes):
+            return
+        block = self._blocks[b]
+        i = bisect.bisect_left(block, item)
+        if i == len(block) or block[i] != item:
+            return
+        del block[i]
+        if not block:
+            del self._blocks[b]
+            del maxes[b]
+        elif i == len(block):
+            maxes[b] = block[-1]
+
+    def after(self, start: _Due | None, at: datetime) -> Iterator[_Due]:
+        """The items after ``start`` (all when None) whose instant is at most ``at``, in
+        order, read lazily (the caller stops when its page is full)."""
+        blocks, maxes = self._blocks, self._maxes
+        if start is None:
+            b, i = 0, 0
+        else:
+            b = bisect.bisect_right(maxes, start)
+            i = bisect.bisect_right(blocks[b], start) if b < len(blocks) else 0
+        while b < len(blocks):
+            block = blocks[b]
+            for item in block[i:] if i else block:
+                if item[0] > at:
+                    return
+                yield item
+            b, i = b + 1, 0
 
 
 class _Tx:
@@ -120,6 +197,8 @@ class _Tx:
         self.store._tickets.update(self.tickets)
         self.store._docs.update(self.docs)
         for kind, rows in self.rows.items():
+            if kind == "outbox":
+                self.store._index_outbox(rows)
             self.store._rows[kind].update(rows)
         for member, state in self.ledgers.items():
             if state.entries:
@@ -303,8 +382,6 @@ def _no_message(key: str) -> NotFound:
 
 
 _PENDING = OutboxState.PENDING
-_DUE_ORDER = attrgetter("next_attempt_at", "key")
-"""The order of due messages (their instants are in UTC)."""
 
 
 class _Outbox(OutboxPagingBase):
@@ -326,27 +403,38 @@ class _Outbox(OutboxPagingBase):
     # exact between UTC datetimes: no conversion per message in these scans.
 
     def _due(self, at: datetime, limit: int) -> builtins.list[OutboxMessage]:
-        at = at.astimezone(timezone.utc)
-        with self._store._transaction(self._tx) as tx:
-            found = [
-                m for m in tx.scan("outbox") if m.state is _PENDING and m.next_attempt_at <= at
-            ]
-        return heapq.nsmallest(limit, found, key=_DUE_ORDER)
+        return self._page(None, at, limit)
 
     def _due_after(
         self, at: datetime, after_at: datetime, after_key: str, limit: int
     ) -> builtins.list[OutboxMessage]:
+        return self._page((after_at, after_key), at, limit)
+
+    def _page(self, start: _Due | None, at: datetime, limit: int) -> builtins.list[OutboxMessage]:
+        """PENDING messages due at ``at``, after ``start`` in (next_attempt_at, key) order, at
+        most ``limit``: the committed ones from the store's due index, merged with a unit of
+        work's own (the few it changed, sorted here; their committed versions skipped)."""
         at = at.astimezone(timezone.utc)
-        after = (after_at, after_key)
         with self._store._transaction(self._tx) as tx:
-            found = [
-                m
-                for m in tx.scan("outbox")
-                if m.state is _PENDING
-                and after_at <= m.next_attempt_at <= at
-                and (m.next_attempt_at, m.key) > after
-            ]
-        return heapq.nsmallest(limit, found, key=_DUE_ORDER)
+            committed = tx.store._rows["outbox"]
+            items: Iterator[_Due] = tx.store._due.after(start, at)
+            mine = tx.rows.get("outbox")
+            if mine:
+                items = heapq.merge(
+                    (item for item in items if item[1] not in mine),
+                    sorted(
+                        (m.next_attempt_at, m.key)
+                        for m in mine.values()
+                        if m.state is _PENDING
+                        and m.next_attempt_at <= at
+                        and (start is None or (m.next_attempt_at, m.key) > start)
+                    ),
+                )
+                return [
+                    mine[key] if key in mine else committed[key]
+                    for _, key in itertools.islice(items, limit)
+                ]
+            return [committed[key] for _, key in itertools.islice(items, limit)]
 
     def _claim(self, key: str, attempts: int, until: datetime) -> bool:
         with self._store._transaction(self._tx) as tx:
@@ -614,6 +702,8 @@ class MemoryStore(_Roles, StoreBase):
         self._ledgers: dict[str, LedgerState] = {}
         self._docs: dict[tuple[str, str], list[Any]] = {}
         self._rows: dict[str, dict[str, Any]] = {"firings": {}, "plans": {}, "outbox": {}}
+        self._due = _DueIndex()
+        """The committed PENDING outbox messages by (next_attempt_at, key)."""
         self._lock = threading.RLock()
         self._open_uow: int | None = None
         self._closed = False
@@ -636,6 +726,17 @@ class MemoryStore(_Roles, StoreBase):
             own = _Tx(self)
             yield own
             own.commit()
+
+    def _index_outbox(self, changed: dict[str, OutboxMessage]) -> None:
+        """Bring the due index in step with ``changed`` messages about to be committed."""
+        committed = self._rows["outbox"]
+        due = self._due
+        for key, message in changed.items():
+            old = committed.get(key)
+            if old is not None and old.state is _PENDING:
+                due.discard((old.next_attempt_at, key))
+            if message.state is _PENDING:
+                due.add((message.next_attempt_at, key))
 
     def _check_usable(self) -> None:
         if self._closed:
@@ -667,6 +768,7 @@ class MemoryStore(_Roles, StoreBase):
             self._tickets = {}
             self._docs = {}
             self._rows = {kind: {} for kind in self._rows}
+            self._due = _DueIndex()
             self._ledgers = {}
 
     def __repr__(self) -> str:

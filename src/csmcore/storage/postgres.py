@@ -230,6 +230,9 @@ class PostgresStore(SqlStore):
     conflict_errors = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
     """SQLSTATE 40P01 and 40001: raised as ConcurrencyError (see the module documentation)."""
 
+    def is_unique_violation(self, err: BaseException | None) -> bool:
+        return isinstance(err, psycopg.errors.UniqueViolation)  # SQLSTATE 23505
+
     def __init__(
         self,
         conninfo: str,

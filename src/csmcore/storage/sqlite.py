@@ -126,6 +126,11 @@ class SqliteStore(SqlStore):
     integrity_errors = (sqlite3.IntegrityError,)
     value_errors = (sqlite3.DataError, OverflowError)  # text too long, integer beyond 64 bits
 
+    def is_unique_violation(self, err: BaseException | None) -> bool:
+        return isinstance(err, sqlite3.IntegrityError) and getattr(
+            err, "sqlite_errorname", None
+        ) in ("SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE")
+
     def __init__(
         self,
         path: str | os.PathLike[str],

@@ -34,6 +34,9 @@ one says why in ``opt_out`` under the hook's capability name:
 - ``"schema"``: :class:`SchemaAccess` (schema version recorded, newer or missing refused);
 - ``"migrations"``: :class:`OldSchemas` (older schemas migrate forward when opened);
 - ``"faults"``: :class:`BackendFaults` (driver errors become ``StorageError``);
+- ``"ledger faults"``: :class:`LedgerFaults` (the backend refusing one ledger entry: the write
+  raises ``StorageError`` and leaves nothing half written, no idempotency key used; checked by
+  :class:`LedgerTests` and :class:`LedgerUnitOfWorkTests`);
 - ``"pushdown"``: :class:`PushdownProbe` (queries select in the backend where it says so).
 
 A hook that is neither given nor opted out of FAILS its checks, with a message naming the hook
@@ -76,7 +79,8 @@ group's name to its classes:
   kept exactly, idempotent writes, atomic transfers, no overdraw between threads, connections
   and processes, and a Hypothesis state machine proving conservation, balances equal to the
   replay of the entries at any instant, retries changing nothing and refunds restoring the same
-  lots). It is not part of :class:`StorageSuite` (the role is optional): add it yourself;
+  lots; with :class:`LedgerFaults`, a backend refusing one entry of a write leaves nothing half
+  written). It is not part of :class:`StorageSuite` (the role is optional): add it yourself;
 - ``"ledger in units of work"``: :class:`LedgerUnitOfWorkTests`, for a store that also offers
   the ``ledger`` role inside its units of work (entries of a rolled-back unit of work leave
   nothing, committed ones are kept and seen by other handles, idempotency keys hold across
@@ -121,6 +125,7 @@ from csmcore.testing.storage_suite._base import (
     HUGE_NUMBERS,
     ODD_FIELD_VALUES,
     BackendFaults,
+    LedgerFaults,
     OldSchemas,
     PushdownProbe,
     SchemaAccess,
@@ -177,6 +182,7 @@ __all__ = [
     "DurabilityTests",
     "FaultTests",
     "FiringTests",
+    "LedgerFaults",
     "LedgerTests",
     "LedgerUnitOfWorkTests",
     "MessageTests",

@@ -74,6 +74,23 @@ class BackendFaults(Protocol):
 
 
 @runtime_checkable
+class LedgerFaults(Protocol):
+    """Hook for the fault checks of :class:`LedgerTests` and :class:`LedgerUnitOfWorkTests`:
+    make the backend refuse one ledger entry, so a write fails half way through."""
+
+    def fail_ledger_entry(self, url: str, member_id: str, seq: int) -> None:
+        """From now until :meth:`heal_ledger`, make the backend of the store at ``url`` (which
+        stays open) fail, in the driver, whenever the store writes entry ``seq`` of member
+        ``member_id`` (on the store or in a unit of work), e.g. with a trigger that raises;
+        writing every other entry keeps working. Several calls add up."""
+        ...
+
+    def heal_ledger(self, url: str) -> None:
+        """Undo every :meth:`fail_ledger_entry` of ``url``, changing nothing else."""
+        ...
+
+
+@runtime_checkable
 class PushdownProbe(Protocol):
     """Hook for :class:`QueryTests`: see whether a store selects tickets in its backend where it
     says it does."""
@@ -135,6 +152,7 @@ HOOK_CAPABILITIES: dict[Any, str] = {
     SchemaAccess: "schema",
     OldSchemas: "migrations",
     BackendFaults: "faults",
+    LedgerFaults: "ledger faults",
     PushdownProbe: "pushdown",
 }
 """The capability name under which a store opts out of each hook."""
@@ -155,8 +173,8 @@ class StoreFixtures:
 
     opt_out: ClassVar[Mapping[str, str]] = {}
     """Capability name (``"reopen"``, ``"processes"``, ``"crash"``, ``"schema"``,
-    ``"migrations"``, ``"faults"``, ``"pushdown"``) to the reason this store lacks it (a
-    non-empty sentence)."""
+    ``"migrations"``, ``"faults"``, ``"ledger faults"``, ``"pushdown"``) to the reason this
+    store lacks it (a non-empty sentence)."""
 
     opener: ClassVar[str | None] = None
     """The opener of the store's URL scheme as ``"module:function"``, when child processes

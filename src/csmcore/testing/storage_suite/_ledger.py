@@ -22,6 +22,7 @@ from csmcore.errors import (
     InsufficientPoints,
     InvalidTransition,
     LedgerCorrupt,
+    StorageError,
     ValidationError,
 )
 from csmcore.loyalty import (
@@ -46,7 +47,12 @@ from csmcore.storage.protocols import Store
 from csmcore.storage.roles import role_of
 from csmcore.testing._workers import redeem_worker
 from csmcore.testing.builders import T0
-from csmcore.testing.storage_suite._base import StoreFactory, StoreFixtures
+from csmcore.testing.storage_suite._base import (
+    LedgerFaults,
+    StoreFactory,
+    StoreFixtures,
+    assert_driver_cause,
+)
 from csmcore.testing.storage_suite._races import _run_processes
 from csmcore.testing.storage_suite._text import REFUSED_IDS
 
@@ -417,6 +423,68 @@ class _LedgerMachine(RuleBasedStateMachine):
         assert moved_in == moved_out  # transfers neither mint nor lose
 
 
+def fault_scene(ledger: Ledger) -> None:
+    """The entries the fault checks start from: ann holds two lots (10 and 2 points left after
+    a redemption of 3), bob one."""
+    ledger.earn("ann", 10, at=T0, key="e1", expires_at=T0 + 90 * DAY)
+    ledger.earn("ann", 5, at=T0, key="e2", expires_at=T0 + 30 * DAY)
+    ledger.redeem("ann", 3, at=T0 + DAY, key="r1")
+    ledger.earn("bob", 4, at=T0, key="e1")
+
+
+def _refund(ledger: Ledger) -> object:
+    (redemption,) = [e.entry_id for e in ledger.entries("ann") if e.key == "r1"]
+    return ledger.refund(redemption, at=T0 + 2 * DAY, key="fault-refund")
+
+
+FAULTED_WRITES: dict[str, tuple[Callable[[Ledger], object], tuple[tuple[str, int], ...]]] = {
+    "earn": (
+        lambda ledger: ledger.earn(
+            "ann", 7, at=T0 + 2 * DAY, key="fault-earn", expires_at=T0 + 60 * DAY
+        ),
+        (("ann", 1),),
+    ),
+    "redeem": (
+        lambda ledger: ledger.redeem("ann", 2, at=T0 + 2 * DAY, key="fault-redeem"),
+        (("ann", 1),),
+    ),
+    "refund": (_refund, (("ann", 1),)),
+    "expire": (lambda ledger: ledger.expire("ann", at=T0 + 400 * DAY), (("ann", 1), ("ann", 2))),
+    "transfer": (
+        lambda ledger: ledger.transfer("ann", "bob", 2, at=T0 + 2 * DAY, key="fault-transfer"),
+        (("ann", 1), ("bob", 1)),
+    ),
+}
+"""Writes on :func:`fault_scene`, each with the entries it writes: (member, n) is the n-th new
+entry of that member (the expiry writes one EXPIRE entry per lot, a transfer one entry each)."""
+
+
+def ledger_snapshot(ledger: Ledger) -> dict[str, list[LedgerEntry]]:
+    """Every member's entries, as the store reads them now."""
+    return {m: list(ledger.entries(m)) for m in ("ann", "bob", *ledger.members())}
+
+
+def refused_by_the_backend(call: Callable[[], object], where: str) -> StorageError:
+    """The StorageError ``call`` raises while the backend refuses ``where``; fails otherwise."""
+    try:
+        call()
+    except StorageError as err:
+        assert_driver_cause(err)
+        return err
+    except Exception as err:
+        pytest.fail(
+            f"while the backend refused {where}, the write raised {err!r}; a backend failure "
+            "must reach the caller as StorageError caused by the driver's error (not "
+            "ConcurrencyError: nobody else wrote)",
+            pytrace=False,
+        )
+    pytest.fail(
+        f"the write succeeded although the backend refused {where}: the LedgerFaults hook "
+        "(fail_ledger_entry) must make the backend fail when the store writes that entry",
+        pytrace=False,
+    )
+
+
 class LedgerTests(StoreFixtures):
     """The optional ``ledger`` role: add this class to an adapter's suite when it offers it."""
 
@@ -577,6 +645,44 @@ class LedgerTests(StoreFixtures):
                 if handle is not store:
                     handle.close()
         assert ledger.redeem("ann", 5, at=T0, key="r4").points == -5  # the state as it was
+    @pytest.mark.parametrize("operation", sorted(FAULTED_WRITES))
+    def test_a_backend_fault_leaves_the_ledger_and_the_key_unused(
+        self, store_factory: StoreFactory, store: Store, operation: str
+    ) -> None:
+        """A backend failure at any entry of a write raises StorageError and leaves every
+        member's ledger as it was; once the backend works again, the same write (same key)
+        writes all its entries: nothing was half written, no key consumed (needs the
+        :class:`LedgerFaults` hook)."""
+        faults: LedgerFaults = self.hook(store_factory, LedgerFaults)
+        ledger = Ledger(store)
+        fault_scene(ledger)
+        write, targets = FAULTED_WRITES[operation]
+        before = ledger_snapshot(ledger)
+        for member, n in targets:
+            seq = len(before[member]) + n
+            where = f"entry {seq} of member {member!r} ({operation})"
+            faults.fail_ledger_entry(store.url, member, seq)
+            try:
+                refused_by_the_backend(lambda: write(ledger), where)
+            finally:
+                faults.heal_ledger(store.url)
+            assert ledger_snapshot(ledger) == before, (
+                f"a write the backend refused at {where} must leave every member's "
+                "ledger as it was: write all the entries of one write in one transaction, "
+                "and change no cached state before the backend took them"
+            )
+        written = write(ledger)
+        after = ledger_snapshot(ledger)
+        for member in after:
+            assert after[member][: len(before[member])] == before[member]
+            new = after[member][len(before[member]) :]
+            assert len(new) == sum(1 for m, _ in targets if m == member), (
+                f"once the backend worked again, the {operation} refused before must write "
+                f"its entries (its key was not used); {member!r} got {new}"
+            )
+        again = write(ledger)  # and now the key holds (nothing is left to expire)
+        assert again == ([] if operation == "expire" else written)
+        assert ledger_snapshot(ledger) == after
 
     @pytest.mark.parametrize(
         "refused", [*REFUSED_IDS.values(), "", 5, None], ids=[*REFUSED_IDS, "empty", "int", "none"]

@@ -18,7 +18,18 @@ from csmcore.storage.ledger import LedgerRepository
 from csmcore.storage.protocols import Store
 from csmcore.storage.roles import offered_roles, role_of
 from csmcore.testing.builders import T0, make_ticket
-from csmcore.testing.storage_suite._base import StoreFixtures, check_ended_units_refuse
+from csmcore.testing.storage_suite._base import (
+    LedgerFaults,
+    StoreFactory,
+    StoreFixtures,
+    check_ended_units_refuse,
+)
+from csmcore.testing.storage_suite._ledger import (
+    FAULTED_WRITES,
+    fault_scene,
+    ledger_snapshot,
+    refused_by_the_backend,
+)
 
 __all__ = ["LedgerUnitOfWorkTests"]
 
@@ -105,6 +116,39 @@ class LedgerUnitOfWorkTests(StoreFixtures):
         assert [t.id for t in store.tickets.find(Always())] == ["T-1"]
         assert outside.verify("ann").ok
         assert outside.verify("bob").ok
+
+    def test_a_backend_fault_in_a_unit_of_work_keeps_nothing_of_it(
+        self, store_factory: StoreFactory, store: Store
+    ) -> None:
+        """A backend failure at the second entry of a transfer inside a unit of work raises
+        StorageError there; the unit of work it ends keeps none of its writes, and the same
+        writes go through once the backend works again (needs :class:`LedgerFaults`)."""
+        faults: LedgerFaults = self.hook(store_factory, LedgerFaults)
+        fault_scene(Ledger(store))
+        before = ledger_snapshot(Ledger(store))
+        transfer, _ = FAULTED_WRITES["transfer"]
+
+        def unit() -> object:
+            with store.unit_of_work() as uow:
+                uow.tickets.add(make_ticket("T-1"))
+                ledger = self._ledger(uow)
+                ledger.earn("ann", 6, at=T0 + DAY, key="inside")
+                return transfer(ledger)
+
+        faults.fail_ledger_entry(store.url, "bob", len(before["bob"]) + 1)
+        try:
+            refused_by_the_backend(unit, f"entry {len(before['bob']) + 1} of member 'bob'")
+        finally:
+            faults.heal_ledger(store.url)
+        assert ledger_snapshot(Ledger(store)) == before, (
+            "a unit of work ended by a backend failure in its ledger must keep none of its "
+            "ledger entries"
+        )
+        assert store.tickets.count(Always()) == 0
+        moved = unit()
+        after = ledger_snapshot(Ledger(store))
+        assert after["bob"] == [*before["bob"], moved[1]]  # type: ignore[index]
+        assert [e.key for e in after["ann"][len(before["ann"]) :]] == ["inside", "fault-transfer"]
 
     def test_committed_entries_are_seen_by_another_handle(self, store: Store) -> None:
         with store.unit_of_work() as uow:
