@@ -645,6 +645,7 @@ class LedgerTests(StoreFixtures):
                 if handle is not store:
                     handle.close()
         assert ledger.redeem("ann", 5, at=T0, key="r4").points == -5  # the state as it was
+
     @pytest.mark.parametrize("operation", sorted(FAULTED_WRITES))
     def test_a_backend_fault_leaves_the_ledger_and_the_key_unused(
         self, store_factory: StoreFactory, store: Store, operation: str
