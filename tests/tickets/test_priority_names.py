@@ -138,31 +138,31 @@ def test_priority_names_round_trip_and_old_data_reads() -> None:
             "custom",
             "high",
         ),
-        # A status map's errors carry no field and no value (as they always have).
+        # A status map's errors name the field and the bad value, as a priority map's do.
         (
             lambda: StatusMap(custom=5),
             "custom=5 is not a mapping of custom status name to status category",
-            None,
-            None,
+            "custom",
+            5,
         ),
         (
             lambda: StatusMap(custom={"": "open"}),
             "custom status name '' is not a non-empty string",
-            None,
-            None,
+            "custom",
+            "",
         ),
         (
             lambda: StatusMap(custom={7: "open"}),
             "custom status name 7 is not a non-empty string",
-            None,
-            None,
+            "custom",
+            7,
         ),
         (
             lambda: StatusMap(custom={"open": "new"}),
             "custom['open']='new': 'open' is the name of the category 'open' itself and cannot "
             "map to another one",
-            None,
-            None,
+            "custom",
+            "open",
         ),
     ],
 )

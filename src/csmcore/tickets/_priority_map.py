@@ -15,7 +15,7 @@ __all__ = ["DEFAULT_PRIORITY_MAP", "PriorityMap"]
 
 
 def _priority_names(value: object) -> FrozenMap[str, Priority]:
-    return custom_names(value, Priority, PRIORITY_BY_VALUE, details=True)
+    return custom_names(value, Priority, PRIORITY_BY_VALUE)
 
 
 @serializable("priority_map", aliases=("csmcore.tickets:PriorityMap",))

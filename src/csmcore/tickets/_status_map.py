@@ -15,7 +15,7 @@ __all__ = ["DEFAULT_STATUS_MAP", "StatusMap"]
 
 
 def _status_names(value: object) -> FrozenMap[str, Status]:
-    return custom_names(value, Status, STATUS_BY_VALUE, details=False)
+    return custom_names(value, Status, STATUS_BY_VALUE)
 
 
 @serializable("status_map", aliases=("csmcore.tickets:StatusMap",))

@@ -282,29 +282,27 @@ def sort_key(value: object) -> tuple[str, str]:
 _E = TypeVar("_E", bound=enum.Enum)
 
 
-def custom_names(
-    value: object, kind: type[_E], by_value: Mapping[str, _E], *, details: bool
-) -> FrozenMap[str, _E]:
+def custom_names(value: object, kind: type[_E], by_value: Mapping[str, _E]) -> FrozenMap[str, _E]:
     """The ``custom`` names of a :class:`PriorityMap` or :class:`StatusMap` (``kind``, whose
     members ``by_value`` names): each a non-empty storable string mapped to a category, a
-    category's own value only to itself; sorted. ``details``: the errors name ``"custom"``
-    and the bad value as their ``field`` and ``value`` (a StatusMap's never have)."""
+    category's own value only to itself; sorted. The errors name ``"custom"`` and the bad
+    value as their ``field`` and ``value``."""
     noun = kind.__name__.lower()
     if isinstance(value, FrozenMap):
         value = value.to_dict()
     if not isinstance(value, Mapping):
         raise ValidationError(
             f"custom={value!r} is not a mapping of custom {noun} name to {noun} category",
-            field="custom" if details else None,
-            value=value if details else None,
+            field="custom",
+            value=value,
         )
     items = []
     for name in sorted(value, key=sort_key):
         if not isinstance(name, str) or not name:
             raise ValidationError(
                 f"custom {noun} name {name!r} is not a non-empty string",
-                field="custom" if details else None,
-                value=name if details else None,
+                field="custom",
+                value=name,
             )
         check_text(name, f"custom {noun} name")
         category = coerce(kind, value[name], f"custom[{name!r}]")
@@ -312,8 +310,8 @@ def custom_names(
             raise ValidationError(
                 f"custom[{name!r}]={category.value!r}: {name!r} is the name of the category "
                 f"{name!r} itself and cannot map to another one",
-                field="custom" if details else None,
-                value=name if details else None,
+                field="custom",
+                value=name,
             )
         items.append((name, category))
     return FrozenMap(items)
