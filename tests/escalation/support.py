@@ -5,10 +5,13 @@ tickets and rules."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from csmcore.conditions import Always, Condition
-from csmcore.escalation import AddTags, EscalationLevel, EscalationRule, Firing
+from csmcore.conditions import Always, Condition, Field
+from csmcore.escalation import AddTags, EscalationLevel, EscalationRule, Firing, PercentUsed
+from csmcore.loyalty import Program, SpendRule, Tier, TierPolicy
+from csmcore.sla import SlaTarget
 from csmcore.tickets import Priority, Role, Status, Ticket
 from tests.sla.support import CAL, UTC, H, at, book
 
@@ -53,3 +56,23 @@ def rule(*triggers: Any, name: str = "r", condition: Condition | None = None) ->
 def shown(firings: list[Firing]) -> list[tuple[int, str | None, int, datetime]]:
     """(level, target, cycle, at) of each firing."""
     return [(f.level, f.target, f.cycle, f.at) for f in firings]
+
+
+# The loyalty scene of the engine's member tests: a one-target book, a shop program with
+# silver (100) and gold (500) tiers, and a rule tagging gold members' tickets at half time.
+MEMBER_BOOK = book(SlaTarget(metric="first_reply", within=2 * H))
+SHOP = Program(
+    name="shop",
+    rules=[SpendRule(name="base", points=Decimal(1))],
+    tiers=TierPolicy(tiers=[Tier(name="silver", threshold=100), Tier(name="gold", threshold=500)]),
+)
+GOLD = EscalationRule(
+    name="gold",
+    condition=Field("member.tier") == "gold",
+    levels=[
+        EscalationLevel(
+            trigger=PercentUsed(target="first_reply", percent=50),
+            actions=[AddTags(tags={"gold-late"})],
+        )
+    ],
+)

@@ -12,36 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from csmcore.conditions import Field
-from csmcore.escalation import AddTags, EscalationLevel, EscalationRule, PercentUsed
-from csmcore.loyalty import Program, SpendRule, Tier, TierPolicy
 from csmcore.services import EscalationEngine, Ledger
-from csmcore.sla import SlaTarget
 from csmcore.storage import Store, role_of
 from csmcore.tickets import Role, Status, Ticket
-from tests.escalation.support import H, M, at, book
+from tests.escalation.support import GOLD, MEMBER_BOOK, SHOP, M, at
 
-BOOK = book(SlaTarget(metric="first_reply", within=2 * H))
-PROGRAM = Program(
-    name="shop",
-    rules=[SpendRule(name="base", points=Decimal(1))],
-    tiers=TierPolicy(tiers=[Tier(name="silver", threshold=100), Tier(name="gold", threshold=500)]),
-)
-GOLD = EscalationRule(
-    name="gold",
-    condition=Field("member.tier") == "gold",
-    levels=[
-        EscalationLevel(
-            trigger=PercentUsed(target="first_reply", percent=50),
-            actions=[AddTags(tags={"gold-late"})],
-        )
-    ],
-)
+BOOK = MEMBER_BOOK
+PROGRAM = SHOP
 
 
 def _ticket(ticket_id: str, requester: str, created: datetime) -> Ticket:

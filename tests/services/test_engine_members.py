@@ -12,42 +12,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from csmcore.conditions import Field
-from csmcore.escalation import AddTags, EscalationLevel, EscalationRule, PercentUsed
 from csmcore.loyalty import (
     EntryKind,
     LedgerEntry,
     LotDraw,
-    Program,
     Purchase,
-    SpendRule,
-    Tier,
-    TierPolicy,
 )
 from csmcore.services import EscalationEngine, Ledger, earn_points
-from csmcore.sla import SlaTarget
 from csmcore.storage import Store, open_store
 from csmcore.storage._sql_ledger import encode_entry
 from csmcore.storage.sqlite import SqliteStore
 from csmcore.tickets import Role, Status, Ticket
-from tests.escalation.support import H, at, book
+from tests.escalation.support import GOLD, MEMBER_BOOK, SHOP, at
 
-BOOK = book(SlaTarget(metric="first_reply", within=2 * H))
-PROGRAM = Program(
-    name="shop",
-    rules=[SpendRule(name="base", points=Decimal(1))],
-    tiers=TierPolicy(tiers=[Tier(name="silver", threshold=100), Tier(name="gold", threshold=500)]),
-)
-GOLD = EscalationRule(
-    name="gold",
-    condition=Field("member.tier") == "gold",
-    levels=[
-        EscalationLevel(
-            trigger=PercentUsed(target="first_reply", percent=50),
-            actions=[AddTags(tags={"gold-late"})],
-        )
-    ],
-)
+BOOK = MEMBER_BOOK
+PROGRAM = SHOP
 
 
 def ticket(ticket_id: str, requester: str) -> Ticket:

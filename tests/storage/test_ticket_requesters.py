@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,7 @@ import attrs
 import pytest
 
 from csmcore import conditions as cd
-from csmcore.conditions import Field
-from csmcore.escalation import AddTags, EscalationLevel, EscalationRule, PercentUsed
-from csmcore.loyalty import Program, SpendRule, Tier, TierPolicy
 from csmcore.services import EscalationEngine, Ledger
-from csmcore.sla import SlaTarget
 from csmcore.storage import Store, TicketsByRequester, open_store, role_of
 from csmcore.storage._sql import SCHEMA_VERSION
 from csmcore.testing.builders import T0, make_ticket
@@ -34,26 +29,12 @@ from csmcore.tickets import (
     _declare,
     event_type,
 )
-from tests.escalation.support import H, at, book
+from tests.escalation.support import GOLD, MEMBER_BOOK, SHOP, at
 from tests.old_stores import copy_of
 from tests.storage.conftest import SqlFactory
 
-BOOK = book(SlaTarget(metric="first_reply", within=2 * H))
-PROGRAM = Program(
-    name="shop",
-    rules=[SpendRule(name="base", points=Decimal(1))],
-    tiers=TierPolicy(tiers=[Tier(name="silver", threshold=100), Tier(name="gold", threshold=500)]),
-)
-GOLD = EscalationRule(
-    name="gold",
-    condition=Field("member.tier") == "gold",
-    levels=[
-        EscalationLevel(
-            trigger=PercentUsed(target="first_reply", percent=50),
-            actions=[AddTags(tags={"gold-late"})],
-        )
-    ],
-)
+BOOK = MEMBER_BOOK
+PROGRAM = SHOP
 _LONG = "L" * 256
 
 
