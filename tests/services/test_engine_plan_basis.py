@@ -238,6 +238,8 @@ def test_two_engines_store_the_basis_once(store: Store, planned: list[str]) -> N
     assert [v.value.complete for v in history] == [False, True]
     assert len({v.value.digest for v in history}) == 1
     assert EscalationEngine(store, BOOK).rules() == ()  # the basis is no rule
+    assert first.plan_all() == second.plan_all() == 2  # planned, the basis left as it is
+    assert store.rules.history(PLAN_BASIS_KEY) == history
 
 
 def test_engines_on_several_handles_at_once_plan_from_one_basis(

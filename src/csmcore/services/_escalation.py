@@ -574,16 +574,12 @@ class EscalationEngine:
 
     def plan_all(self, condition: Condition | None = None, *, batch_size: int = 500) -> int:
         """Plan every ticket matching ``condition`` (default: every ticket not closed) and
-        return how many were planned: for a store whose tickets the engine never saw. Every
-        ticket not closed (no ``condition``) also stores the engine's plan basis; after a
-        change of rules, book or program the engine plans them by itself (see the class)."""
-        if condition is None:  # every open ticket: the plans are the basis's, stored so
-            rules, stored = self._load()
-            rules, _, planned = self._settle(rules, stored, forced=True, batch_size=batch_size)
-            if planned is not None:
-                return planned
-            return self._plan_all(None, batch_size, rules)
-        rules, basis = self._begin()
+        return how many were planned: for a store whose tickets the engine never saw (after a
+        change of rules, book or program the engine plans them by itself: see the class)."""
+        rules, stored = self._load()
+        rules, basis, planned = self._settle(rules, stored, forced=False, batch_size=batch_size)
+        if condition is None and planned is not None:  # the basis was another's: done
+            return planned
         count = self._plan_all(condition, batch_size, rules)
         if count:
             self._finish(basis)
