@@ -31,6 +31,7 @@ from csmcore.services._delivery import (
     PermanentDeliveryError,
 )
 from csmcore.services._escalation import (
+    PLANNER_FORMAT,
     EngineRun,
     EscalationEngine,
     RequestHandler,
@@ -61,6 +62,7 @@ from csmcore.services._program import (
 from csmcore.services._recovery import compensate, grant_points
 
 __all__ = [
+    "PLANNER_FORMAT",
     "UNTIL_ACTIVATED",
     "Backoff",
     "CallableNotifier",

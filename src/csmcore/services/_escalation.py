@@ -15,11 +15,17 @@ The planning is the pure domain's (:func:`csmcore.escalation.run_ticket`,
   of its earliest firing not yet recorded. :meth:`EscalationEngine.run` reads only the tickets
   due (an index), and :meth:`EscalationEngine.next_due` is the earliest of all, so a host
   schedules one wake-up instead of polling.
+- The ``rules`` role keeps the :class:`~csmcore.storage.PlanBasis` the plans were made from (a
+  digest of the book, the rules and the loyalty program): an engine whose own basis differs
+  plans every open ticket before it goes on, so a change of rules, book or program reaches
+  the plans with no call from the host.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -33,7 +39,9 @@ from csmcore.errors import (
     ConcurrencyError,
     CsmError,
     InternalError,
+    NotFound,
     StorageError,
+    UnsupportedRole,
     ValidationError,
 )
 from csmcore.escalation import (
@@ -49,9 +57,18 @@ from csmcore.escalation import (
 )
 from csmcore.escalation._walk import members_token
 from csmcore.loyalty import MemberTimeline, Program
+from csmcore.serialization import to_document
 from csmcore.services._book_check import check_against_book
 from csmcore.sla import SlaBook
-from csmcore.storage import OutboxMessage, Store, TicketsByRequester, role_of
+from csmcore.storage import (
+    PLAN_BASIS_KEY,
+    OutboxMessage,
+    PlanBasis,
+    Store,
+    TicketsByRequester,
+    Versioned,
+    role_of,
+)
 from csmcore.tickets import Status, Ticket
 
 __all__ = [
@@ -64,6 +81,11 @@ __all__ = [
 ]
 
 _US = timedelta(microseconds=1)
+
+PLANNER_FORMAT = 1
+"""The version of what a plan means (how the planner walks a ticket), part of every
+:class:`~csmcore.storage.PlanBasis`: bumped by a release whose planner plans differently from
+the same rules, so that its engines plan every open ticket again on their first call."""
 
 RequestHandler = Callable[[Any, Any, datetime], None]
 """``handler(uow, request, now)``: write what an action's request asks for through the roles
@@ -223,8 +245,23 @@ class EscalationEngine:
     no rules) raise the ValidationError, naming the
     stored key and version, before any unit of work writes, until a corrected version is
     stored (``store.rules.put(key, rule, expected_version=...)``). One bad stored rule so
-    stops every rule of the engine, loudly, rather than one level silently.
-    :meth:`next_due` reads the plans, not the rules: it does not raise.
+    stops every rule of the engine, loudly, rather than one level silently; so does
+    :meth:`next_due`, which checks that the plans are the rules' (below).
+
+    The plans follow the rules, the book and the program by themselves. The engine's *plan
+    basis* is a SHA-256 of their canonical serialized form (and of :data:`PLANNER_FORMAT`);
+    the store keeps the basis the plans were made from (a :class:`~csmcore.storage.PlanBasis`
+    under the reserved key :data:`~csmcore.storage.PLAN_BASIS_KEY` of the ``rules`` role).
+    :meth:`run`, :meth:`dry_run`, :meth:`next_due`, :meth:`ticket_changed`,
+    :meth:`member_changed` and :meth:`plan_all` read it first (one read by key; with
+    ``rules=None`` it comes with the rules): when it is not the engine's (a rule version
+    stored, by any process; an engine deployed with other rules, book or program; a store
+    written before this release), the engine plans every ticket not closed and stores its
+    basis, then goes on. A call that wrote plans reads it again as it ends, and plans every
+    open ticket again if another engine stored a basis meanwhile. Two engines with different
+    rules on one store (a rolling deploy) so plan everything in turn. A store without the
+    ``rules`` role, or a book, rule or program that cannot be serialized, keeps no basis: call
+    :meth:`plan_all` after changing them, as before.
 
     The engine remembers, for up to ``remember`` tickets (0: none), where the planner's walk
     over each stopped (a :class:`~csmcore.escalation.PlanState`, about 430 bytes), once
@@ -308,6 +345,11 @@ class EscalationEngine:
         self._book = book
         self._firings = role_of(store, "firings")
         role_of(store, "outbox")
+        try:  # where the plan basis is kept; without it the plans follow no change by themselves
+            self._bases: Any = role_of(store, "rules")
+        except UnsupportedRole:
+            self._bases = None
+        self._digests: tuple[tuple[EscalationRule, ...], str | None] | None = None
         self._rules: tuple[EscalationRule, ...] | None = None
         # the stored versions last read, and their rules or why the book refuses them
         self._read: (
@@ -340,14 +382,22 @@ class EscalationEngine:
         policy of the book has (a trigger's target, a ``GrantPoints`` policy's ``per_target``
         key, a condition's ``sla.<target>.*`` field), naming the stored key and version, the
         level and the key, until a corrected version is stored."""
+        return self._load()[0]
+
+    def _load(self) -> tuple[tuple[EscalationRule, ...], Versioned[Any] | _Unread | None]:
+        """:meth:`rules`, and the stored :class:`~csmcore.storage.PlanBasis` when reading the
+        rules from the store read it too (else ``_UNREAD``)."""
         if self._rules is not None:
-            return self._rules
+            return self._rules, _UNREAD
         found = []
         versions = []
+        basis: Versioned[Any] | None = None
         repository = self._store.rules
         for key in repository.keys():  # noqa: SIM118 (a repository, not a dict)
             stored = repository.get(key)
-            if isinstance(stored.value, EscalationRule):
+            if key == PLAN_BASIS_KEY:
+                basis = _checked_basis(stored)
+            elif isinstance(stored.value, EscalationRule):
                 found.append(stored.value)
                 versions.append((key, stored.version))
         # The same stored versions give the same rule objects as last time, so what the
@@ -376,7 +426,123 @@ class EscalationEngine:
         checked = last[1]
         if isinstance(checked, ValidationError):  # a new error each time: no traceback grows
             raise ValidationError(*checked.args, field=checked.field, value=checked.value)
-        return checked
+        return checked, basis
+
+    # --- the plan basis ----------------------------------------------------------------------
+
+    def _digest(self, rules: tuple[EscalationRule, ...]) -> str | None:
+        """:func:`_digest_of` the engine's book, ``rules`` and program, once per rule set (by
+        identity: the same stored versions give the same tuple)."""
+        known = self._digests
+        if known is None or known[0] is not rules:
+            known = self._digests = (rules, _digest_of(self._book, rules, self._loyalty))
+        return known[1]
+
+    def _basis(self) -> Versioned[Any] | None:
+        """The stored plan basis (None: none stored yet), one read by key."""
+        try:
+            stored: Versioned[Any] = self._bases.get(PLAN_BASIS_KEY)
+        except NotFound:
+            return None
+        return _checked_basis(stored)
+
+    def _begin(self) -> tuple[tuple[EscalationRule, ...], int | None]:
+        """The rules a call runs with, and the version of the stored basis it starts from
+        (None: the engine keeps no basis). When the stored basis is not the engine's, every
+        open ticket is planned first (:meth:`_settle`)."""
+        rules, stored = self._load()
+        rules, version, _ = self._settle(rules, stored, forced=False)
+        return rules, version
+
+    def _finish(self, version: int | None) -> bool:
+        """After a call that wrote plans, starting from ``version`` of the stored basis: when
+        another engine stored a basis meanwhile, it may have planned a ticket before this call
+        wrote its plan from the rules it read first; plan every open ticket again (with the
+        rules as they are now). Whether it did."""
+        if version is None:
+            return False
+        stored = self._basis()
+        if (0 if stored is None else stored.version) == version:
+            return False
+        rules, again = self._load()
+        self._settle(rules, stored if again is _UNREAD else again, forced=True)
+        return True
+
+    def _settle(
+        self,
+        rules: tuple[EscalationRule, ...],
+        stored: Versioned[Any] | _Unread | None,
+        *,
+        forced: bool,
+        batch_size: int = 500,
+    ) -> tuple[tuple[EscalationRule, ...], int | None, int | None]:
+        """Make the plans those of ``rules``: unless ``forced``, nothing when the stored basis
+        (``stored``, or read now when ``_UNREAD``) is the engine's, complete. Else: store the
+        engine's basis as incomplete (with the version read: a conflict reads again), plan
+        every open ticket, store it as complete. Returns the rules (read again after a
+        conflict, when they come from the store), the version of the complete basis (None:
+        the engine keeps none) and how many tickets it planned (None: none)."""
+        planned: int | None = None
+        for _ in range(self._max_retries):
+            digest = self._digest(rules)
+            if self._bases is None or digest is None:
+                return rules, None, planned
+            if stored is _UNREAD:
+                stored = self._basis()
+            assert not isinstance(stored, _Unread)  # for mypy
+            found = None if stored is None else stored.value
+            version = 0 if stored is None else stored.version
+            if not forced and found == PlanBasis(digest=digest, complete=True):
+                return rules, version, planned
+            if forced or found is None or found.digest != digest:
+                try:
+                    mark = self._bases.put(
+                        PLAN_BASIS_KEY,
+                        PlanBasis(digest=digest, complete=False),
+                        expected_version=version,
+                    ).version
+                except ConcurrencyError:  # another engine stored one meanwhile
+                    rules, stored = self._load()
+                    continue
+            else:  # another engine began to plan from this basis (and may have died): plan too
+                mark = version
+            planned = self._plan_all(None, batch_size, rules)
+            done = self._complete(digest, mark)
+            if done is not None:
+                return rules, done, planned
+            forced = False  # another basis was stored meanwhile: its engine plans after it
+            rules, stored = self._load()
+        raise ConcurrencyError(
+            f"the plan basis (the key {PLAN_BASIS_KEY!r} of the rules role) kept changing "
+            f"under the escalation engine: {self._max_retries} attempts conflicted; engines "
+            "with other rules, book or program share the store"
+        )
+
+    def _complete(self, digest: str, mark: int) -> int | None:
+        """Store the basis ``digest`` as complete, after planning every open ticket from it
+        since version ``mark``; None when another basis was stored since (plan again)."""
+        expected = mark
+        for _ in range(self._max_retries):
+            try:
+                done: int = self._bases.put(
+                    PLAN_BASIS_KEY,
+                    PlanBasis(digest=digest, complete=True),
+                    expected_version=expected,
+                ).version
+            except ConcurrencyError:
+                pass
+            else:
+                return done
+            later = [v for v in self._bases.history(PLAN_BASIS_KEY) if v.version > mark]
+            if not later or any(
+                not isinstance(v.value, PlanBasis) or v.value.digest != digest for v in later
+            ):
+                return None
+            # Engines of the same basis only: the plans made since ``mark`` are all its own.
+            if later[-1].value.complete:
+                return int(later[-1].version)
+            expected = later[-1].version
+        return None
 
     # --- scheduling --------------------------------------------------------------------------
 
@@ -384,7 +550,14 @@ class EscalationEngine:
         """The exact next instant (UTC) at which any rule fires for any planned ticket, or
         None: schedule one wake-up then and call :meth:`run` with it. Planned tickets only:
         tell the engine about new and changed tickets with :meth:`ticket_changed` (or
-        :meth:`plan_all`)."""
+        :meth:`plan_all`).
+
+        When the stored plan basis is not the engine's (the rules, book or program changed),
+        every open ticket is planned first, so the instant is the rules' of now. So it raises
+        what planning raises: ValidationError for a stored rule the book refuses (see
+        :meth:`rules`) or a reserved key holding something else, ConcurrencyError when the
+        plan basis kept conflicting ``max_retries`` times, StorageError."""
+        self._begin()
         result: datetime | None = self._firings.next_due()
         return result
 
@@ -392,7 +565,12 @@ class EscalationEngine:
         """Plan ``ticket_id`` again (after the host created or changed it) and return its next
         firing instant (None: nothing will fire as it stands). A firing already due is
         returned as it is (in the past): :meth:`run` fires it."""
-        return self._plan_ids([ticket_id], self.rules())[0]
+        rules, basis = self._begin()
+        due = self._plan_ids([ticket_id], rules)[0]
+        if self._finish(basis):  # planned again from the rules of now
+            plan = self._firings.planned(ticket_id)
+            due = None if plan is None else plan.next_due
+        return due
 
     def member_changed(self, member_id: str) -> int:
         """Plan again every ticket not closed of which ``member_id`` was the requester at some
@@ -406,7 +584,11 @@ class EscalationEngine:
         closed, filtered in Python)."""
         if not self._loyalty:
             return 0
-        return self._member_changed(member_id, self.rules())
+        rules, basis = self._begin()
+        count = self._member_changed(member_id, rules)
+        if count:
+            self._finish(basis)
+        return count
 
     def _member_changed(self, member_id: str, rules: tuple[EscalationRule, ...]) -> int:
         """:meth:`member_changed` with ``rules`` (a run's own, read as it started)."""
@@ -421,9 +603,16 @@ class EscalationEngine:
 
     def plan_all(self, condition: Condition | None = None, *, batch_size: int = 500) -> int:
         """Plan every ticket matching ``condition`` (default: every ticket not closed) and
-        return how many were planned: for a store whose tickets the engine never saw, or
-        after the rules changed."""
-        return self._plan_all(condition, batch_size, self.rules())
+        return how many were planned: for a store whose tickets the engine never saw (after a
+        change of rules, book or program the engine plans them by itself: see the class)."""
+        rules, stored = self._load()
+        rules, basis, planned = self._settle(rules, stored, forced=False, batch_size=batch_size)
+        if condition is None and planned is not None:  # the basis was another's: done
+            return planned
+        count = self._plan_all(condition, batch_size, rules)
+        if count:
+            self._finish(basis)
+        return count
 
     def _plan_all(
         self, condition: Condition | None, batch_size: int, rules: tuple[EscalationRule, ...]
@@ -563,16 +752,19 @@ class EscalationEngine:
         StorageError) stops the run, as before.
 
         The rules are read once, as the run starts (:meth:`rules`), and kept to its end: a
-        rule stored meanwhile applies from the next run, to the tickets it runs (those due by
-        their plans): after storing a rule version, call :meth:`plan_all`, so that the plans
-        (and :meth:`next_due`) are the new rules' too.
+        rule stored meanwhile applies from the next run. When the stored plan basis is not
+        the engine's (the rules, book or program changed since the plans were made), every
+        open ticket is planned again first, so what a new rule version moved earlier fires
+        in this run; when another engine stored a basis during the run, the run ends by
+        planning every open ticket again with the rules stored now.
 
-        Raises NaiveDatetimeError for a naive ``now``, ConcurrencyError when a ticket kept
-        conflicting ``max_retries`` times, ValidationError (before anything is written) when a
-        rule read from the store names a target key the book lacks (see :meth:`rules`).
+        Raises NaiveDatetimeError for a naive ``now``, ConcurrencyError when a ticket (or the
+        plan basis) kept conflicting ``max_retries`` times, ValidationError (before anything
+        is written) when a rule read from the store names a target key the book lacks (see
+        :meth:`rules`) or the reserved key of the plan basis holds something else.
         """
         require_aware(now, "now")
-        rules = self.rules()
+        rules, basis = self._begin()
         plans = self._firings.due(now)
         applied: list[PlannedFiring] = []
         failed: list[TicketFailure] = []
@@ -599,6 +791,8 @@ class EscalationEngine:
                     continue
                 applied.extend(firings)
                 retries += tries
+        if ids:
+            self._finish(basis)
         order = {rule.name: i for i, rule in enumerate(rules)}
         applied.sort(  # by instant: datetimes of one zone compare by wall reading (fold ignored)
             key=lambda p: (
@@ -734,10 +928,11 @@ class EscalationEngine:
     def dry_run(self, start: datetime, end: datetime) -> list[PlannedFiring]:
         """What :meth:`run` would fire at instants ``start < at <= end`` for the planned
         tickets (those due by ``end``), in order, changing nothing: no event, record or
-        message is written."""
+        message is written (the plans are made again first when the stored plan basis is
+        not the engine's, as by :meth:`run`)."""
         require_aware(start, "start")
         require_aware(end, "end")
-        rules = self.rules()
+        rules, _ = self._begin()
         order = {rule.name: i for i, rule in enumerate(rules)}
         out: list[PlannedFiring] = []
         for plan in self._firings.due(end):
@@ -790,3 +985,44 @@ def _of_the_ticket(err: CsmError) -> bool:
 def _start(ticket: Ticket) -> datetime:
     """Just before the ticket's first event: a ticket's firings are never before it."""
     return ticket.events[0].at - _US
+
+
+class _Unread:
+    """The stored plan basis was not read (see ``EscalationEngine._load``)."""
+
+
+_UNREAD = _Unread()
+
+
+def _checked_basis(stored: Versioned[Any]) -> Versioned[Any]:
+    """``stored`` (the value of the reserved key), else ValidationError naming what is there."""
+    if not isinstance(stored.value, PlanBasis):
+        raise ValidationError(
+            f"the key {PLAN_BASIS_KEY!r} of the store's rules role is reserved for the "
+            f"escalation engine's plan basis, but version {stored.version} holds a "
+            f"{type(stored.value).__name__}; store that value under another key, then "
+            f"store.rules.put({PLAN_BASIS_KEY!r}, PlanBasis(digest='0' * 64, complete=False), "
+            f"expected_version={stored.version}) (the engine then plans every open ticket)"
+        )
+    return stored
+
+
+def _digest_of(
+    book: SlaBook, rules: Sequence[EscalationRule], loyalty: Program | None
+) -> str | None:
+    """The SHA-256 (hex) of what plans are made from: the canonical serialized form
+    (:func:`~csmcore.serialization.to_document`, JSON with sorted keys) of ``book``, ``rules``
+    in order and ``loyalty`` (or None), and :data:`PLANNER_FORMAT`. None when one of them
+    cannot be serialized (a calendar's holidays of a custom type, an action type without a
+    tag): the engine then keeps no basis."""
+    try:
+        data = {
+            "planner": PLANNER_FORMAT,
+            "book": to_document(book),
+            "rules": [to_document(rule) for rule in rules],
+            "loyalty": None if loyalty is None else to_document(loyalty),
+        }
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (CsmError, TypeError, ValueError):
+        return None
+    return hashlib.sha256(text.encode("ascii")).hexdigest()

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from csmcore._boundary import guarded
 from csmcore.errors import StorageError, ValidationError
 from csmcore.storage.protocols import (
+    PLAN_BASIS_KEY,
     CalendarRepository,
     FiringRecord,
     FiringRepository,
@@ -43,6 +44,7 @@ from csmcore.storage.protocols import (
     OutboxPaging,
     OutboxRepository,
     OutboxState,
+    PlanBasis,
     PolicyRepository,
     RuleRepository,
     Store,
@@ -59,6 +61,7 @@ from csmcore.storage.ledger import LedgerRepository  # declares the optional "le
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "PLAN_BASIS_KEY",
     "CalendarRepository",
     "FiringRecord",
     "FiringRepository",
@@ -67,6 +70,7 @@ __all__ = [
     "OutboxPaging",
     "OutboxRepository",
     "OutboxState",
+    "PlanBasis",
     "PolicyRepository",
     "RuleRepository",
     "StorageRole",

@@ -46,7 +46,7 @@ import enum
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -62,6 +62,7 @@ from csmcore.sla import SlaPolicy
 from csmcore.tickets import Ticket, TicketEvent
 
 __all__ = [
+    "PLAN_BASIS_KEY",
     "CalendarRepository",
     "FiringRecord",
     "FiringRepository",
@@ -69,6 +70,7 @@ __all__ = [
     "OutboxPaging",
     "OutboxRepository",
     "OutboxState",
+    "PlanBasis",
     "PolicyRepository",
     "Roles",
     "RuleRepository",
@@ -374,6 +376,33 @@ class TicketPlan:
     ticket_id: str
     version: int = attrs.field(validator=_count)
     next_due: datetime | None = attrs.field(validator=_aware)
+
+
+PLAN_BASIS_KEY: Final = "csmcore.escalation.plan_basis"
+"""The key of the ``rules`` role under which the escalation engine keeps its
+:class:`PlanBasis`: reserved, no rule may be stored under it."""
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _digest(_: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, str) or len(value) != 64 or not set(value) <= _HEX:
+        raise ValidationError(
+            f"{attribute.name}={value!r} is not a SHA-256 digest (64 lower-case hex digits)"
+        )
+
+
+@serializable("escalation.plan_basis", aliases=("csmcore.storage:PlanBasis",))
+@attrs.frozen(kw_only=True)
+class PlanBasis:
+    """What the plans of the ``firings`` role were made from, as the escalation engine keeps
+    it in the ``rules`` role under :data:`PLAN_BASIS_KEY`: ``digest`` is the SHA-256 (hex) of
+    the canonical serialized form of the SLA book, the rules in order, the loyalty program
+    (or its absence) and the planner's format; ``complete`` is False while an engine plans
+    every open ticket from it (a crash leaves it False, and the next engine plans again)."""
+
+    digest: str = attrs.field(validator=_digest)
+    complete: bool = attrs.field(validator=instance_of(bool, "True or False"))
 
 
 class OutboxState(enum.StrEnum):

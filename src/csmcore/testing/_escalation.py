@@ -45,6 +45,7 @@ __all__ = [
     "firings",
     "notification_requests",
     "outbox_messages",
+    "plan_bases",
     "ticket_plans",
 ]
 
@@ -248,6 +249,18 @@ def ticket_plans() -> st.SearchStrategy[Any]:
         ticket_id=st.sampled_from(["T-1", "T-2", "T-3"]),
         version=st.integers(0, 50),
         next_due=st.none() | instants(),
+    )
+
+
+def plan_bases() -> st.SearchStrategy[Any]:
+    """What the escalation engine keeps in the ``rules`` role: the digest of what its plans
+    were made from, complete or not."""
+    from csmcore.storage.protocols import PlanBasis
+
+    return st.builds(
+        PlanBasis,
+        digest=st.text("0123456789abcdef", min_size=64, max_size=64),
+        complete=st.booleans(),
     )
 
 

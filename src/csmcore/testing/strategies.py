@@ -78,6 +78,7 @@ from csmcore.testing._escalation import (
     firings,
     notification_requests,
     outbox_messages,
+    plan_bases,
     ticket_plans,
 )
 from csmcore.testing._loyalty import (
@@ -126,6 +127,7 @@ __all__ = [
     "next_events",
     "notification_requests",
     "outbox_messages",
+    "plan_bases",
     "points_grant_requests",
     "priority_maps",
     "programs",
@@ -540,6 +542,7 @@ def _strategy_for(cls: type) -> st.SearchStrategy[Any]:
         {
             storage_types.FiringRecord: firing_records,
             storage_types.TicketPlan: ticket_plans,
+            storage_types.PlanBasis: plan_bases,
             storage_types.OutboxMessage: outbox_messages,
         }
     )
