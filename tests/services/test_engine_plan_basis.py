@@ -344,9 +344,9 @@ def test_a_store_of_the_previous_release_is_planned_once(
 ) -> None:
     """The fixture of commit e31c18b holds plans an engine made with the rule ``gold`` and no
     basis: the first call plans every open ticket once, with the rules of now."""
-    from tests.escalation.support import at
-    from tests.services.test_engine_former_requesters import BOOK as GOLD_BOOK
-    from tests.services.test_engine_former_requesters import GOLD, PROGRAM
+    from tests.escalation.support import GOLD, at
+    from tests.escalation.support import MEMBER_BOOK as GOLD_BOOK
+    from tests.escalation.support import SHOP as PROGRAM
 
     with opened_copy("main_e31c18b_requesters", tmp_path) as store:
         assert role_of(store, "firings").next_due() is None  # the fixture's plans: none due
