@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection, Iterable
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeVar
 
-from csmcore.errors import ErrorCode, ValidationError, invalid_type
+from csmcore.errors import ErrorCode, InvalidType, ValidationError, invalid_type
 
 E = TypeVar("E", bound=enum.Enum)
 UTC: Final = timezone.utc
@@ -158,6 +159,37 @@ def show(value: object, limit: int = 200) -> str:
     except Exception:  # repr may fail (a huge int inside a container, an odd class)
         return f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def frozen_set(value: Iterable[Any], argument: str, accepted: str) -> frozenset[Any]:
+    """``frozenset(value)``; for an item that cannot be in a set (a list, a dict), an
+    :class:`~csmcore.errors.InvalidType` naming ``argument``, the item and what is
+    ``accepted`` instead of Python's ``unhashable type``.
+
+    >>> sorted(frozen_set(["a", "b", "a"], "tags", "tags (strings)"))
+    ['a', 'b']
+    >>> frozen_set(["a", ["b"]], "tags", "tags (strings)")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.InvalidType: tags holds ['b'], a list; expected tags (strings)
+    """
+    try:
+        return frozenset(value)
+    except TypeError as err:
+        for item in value if isinstance(value, Collection) else ():
+            try:
+                hash(item)
+            except TypeError:
+                raise InvalidType(
+                    f"{argument} holds {show(item)}, a {type(item).__name__}; expected {accepted}",
+                    field=argument,
+                    value=value,
+                ) from err
+        raise InvalidType(
+            f"{argument}={show(value)} holds an item that cannot be in a set; expected {accepted}",
+            field=argument,
+            value=value,
+        ) from err
 
 
 def int_problem(value: int) -> str | None:

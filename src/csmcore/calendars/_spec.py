@@ -12,6 +12,7 @@ import attrs
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rruleset, rrulestr
 
 from csmcore._time import require_aware
+from csmcore._values import frozen_set
 from csmcore.errors import CalendarError, ValidationError, invalid_type
 from csmcore.serialization import serializable
 
@@ -276,7 +277,7 @@ def normalise_holidays(value: object) -> Container[date]:
     if isinstance(value, list | tuple | set | Iterator) or (
         isinstance(value, Iterable) and not isinstance(value, Container)
     ):
-        days = frozenset(value)
+        days = frozen_set(value, "holidays", "datetime.date values")
         _check_dates(days)
         return days
     if isinstance(value, Container):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, TypeVar, cast,
 import attrs
 
 from csmcore._time import require_aware
-from csmcore._values import check_text, coerce_enum, is_bool
+from csmcore._values import check_text, coerce_enum, frozen_set, is_bool
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.serialization import serializable
 from csmcore.sla import SlaBook
@@ -221,7 +221,7 @@ def _tags(value: object) -> tuple[str, ...]:
         value = (value,)
     if not isinstance(value, Iterable):
         raise invalid_type("tags", value, "a tag or a collection of tags")
-    tags = set(value)
+    tags = frozen_set(value, "tags", "tags (non-empty strings)")
     if not tags:
         raise ValidationError("tags=() is empty; give at least one tag", field="tags")
     for tag in tags:

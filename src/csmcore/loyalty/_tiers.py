@@ -44,7 +44,7 @@ import attrs
 from dateutil.relativedelta import relativedelta
 
 from csmcore._time import US, require_aware, zone_from_name
-from csmcore._values import as_utc, check_identifier, coerce_enum
+from csmcore._values import as_utc, check_identifier, coerce_enum, frozen_set
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.loyalty._earn import EntryLike, check_money, kind_name
 from csmcore.loyalty._expiry import Period, check_delta, check_zone, first_of_month, period_bounds
@@ -176,7 +176,7 @@ def _reasons(value: Any) -> frozenset[str]:
         raise invalid_type(
             "non_qualifying", value, "a collection of entry reasons (strings), e.g. {'sla_breach'}"
         )
-    reasons = frozenset(value)
+    reasons = frozen_set(value, "non_qualifying", "entry reasons (non-empty strings)")
     for reason in reasons:
         if not isinstance(reason, str) or not reason:
             raise invalid_type("non_qualifying", reason, "non-empty strings (entry reasons)")
