@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from csmcore import staffing
 from csmcore.calendars import BusinessCalendar
 from csmcore.errors import CsmError, InternalError, ValidationError
 from csmcore.escalation import AddTags, RemoveTags
-from csmcore.loyalty import Cap, Multiplier, Period, SpendRule, Tier, TierPolicy
+from csmcore.loyalty import (
+    Cap,
+    EntryKind,
+    LedgerEntry,
+    Multiplier,
+    Period,
+    SpendRule,
+    Tier,
+    TierPolicy,
+    period_bounds,
+)
+from csmcore.sla import SlaBook, SlaMetric, SlaPolicy, SlaTarget, backtest, rebuild
 from csmcore.testing.builders import make_ticket
 from csmcore.tickets import TagsChanged
 
@@ -71,3 +83,83 @@ def test_a_set_of_dates_still_makes_holidays() -> None:
     cal = BusinessCalendar.always(timezone="UTC", holidays=[date(2025, 1, 1)])
     assert not cal.is_open(datetime(2025, 1, 1, 12, tzinfo=UTC))
     assert make_ticket("T-1").tags == frozenset()
+
+
+# -- a wrong type where a collection, a ticket or a number is expected ---------------------------
+
+_BOOK = SlaBook(
+    policies=[
+        SlaPolicy(
+            name="std",
+            position=1,
+            default=True,
+            targets=[SlaTarget(metric=SlaMetric.FIRST_REPLY, within=timedelta(hours=1))],
+        )
+    ],
+    calendar=BusinessCalendar.always(timezone="UTC"),
+)
+_H = timedelta(hours=1)
+
+WRONG: dict[str, tuple[str, Callable[[], Any]]] = {
+    "arrival_forecast instants=None": (
+        "instants=None",
+        lambda: staffing.arrival_forecast(None, timezone="UTC"),  # type: ignore[arg-type]
+    ),
+    "rebuild tickets=None": (
+        "tickets=None",
+        lambda: rebuild(None, old=_BOOK, new=_BOOK, at=T0),  # type: ignore[arg-type]
+    ),
+    "backtest tickets=5": (
+        "tickets=5",
+        lambda: backtest(5, baseline=_BOOK, candidate=_BOOK, at=T0),  # type: ignore[arg-type]
+    ),
+    "SlaBook.evaluate ticket=None": (
+        "ticket=None",
+        lambda: _BOOK.evaluate(None, T0),  # type: ignore[arg-type]
+    ),
+    "SlaBook.next_change ticket='T-1'": (
+        "ticket='T-1'",
+        lambda: _BOOK.next_change("T-1", T0),  # type: ignore[arg-type]
+    ),
+    "erlang_b agents=10**400": (
+        "agents=1000000",
+        lambda: staffing.erlang_b(10**400, 2.0),
+    ),
+    "erlang_c traffic=10**400": (
+        "traffic=1000000",
+        lambda: staffing.erlang_c(5, 10**400),
+    ),
+    "traffic arrivals=10**400": (
+        "arrivals=1000000",
+        lambda: staffing.traffic(arrivals=10**400, interval=_H, handle_time=_H),
+    ),
+    "period_bounds period=None": (
+        "period=None",
+        lambda: period_bounds(T0, None),  # type: ignore[arg-type]
+    ),
+    "period_bounds period=[]": (
+        "period=[]",
+        lambda: period_bounds(T0, []),  # type: ignore[arg-type]
+    ),
+    "LedgerEntry draws=5": (
+        "draws=5",
+        lambda: LedgerEntry(
+            entry_id="m#1",
+            member_id="m",
+            seq=1,
+            kind=EntryKind.EARN,
+            points=5,
+            at=T0,
+            key="k",
+            draws=5,
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_a_wrong_type_or_size_is_refused_naming_the_argument_and_value(name: str) -> None:
+    shown, call = WRONG[name]
+    err = _refusal(call)
+    assert isinstance(err, ValidationError)
+    assert str(err).startswith(shown), str(err)

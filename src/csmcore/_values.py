@@ -161,6 +161,20 @@ def show(value: object, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def check_iterable(value: object, argument: str, accepted: str) -> Iterable[Any]:
+    """``value`` when it is an iterable other than text (``str``, ``bytes``), else
+    :class:`~csmcore.errors.InvalidType` naming ``argument``, the value and ``accepted``.
+
+    >>> check_iterable(None, "tickets", "an iterable of Ticket")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.InvalidType: tickets=None is a NoneType; expected an iterable of Ticket
+    """
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise invalid_type(argument, value, accepted)
+    return value
+
+
 def frozen_set(value: Iterable[Any], argument: str, accepted: str) -> frozenset[Any]:
     """``frozenset(value)``; for an item that cannot be in a set (a list, a dict), an
     :class:`~csmcore.errors.InvalidType` naming ``argument``, the item and what is

@@ -8,6 +8,7 @@ lots it touched in ``draws``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Final
@@ -196,6 +197,12 @@ def _returns_policy(instance: Any, _: object, value: object) -> None:
         )
 
 
+def _draws(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise invalid_type("draws", value, "a sequence of LotDraw")
+    return tuple(value)
+
+
 @serializable(
     "loyalty.entry",
     aliases=("csmcore.loyalty:LedgerEntry",),
@@ -227,7 +234,7 @@ class LedgerEntry:
     lot_id: str | None = attrs.field(default=None, validator=_text)
     expires_at: datetime | None = attrs.field(default=None, converter=_utc, validator=_aware)
     pending_until: datetime | None = attrs.field(default=None, converter=_utc, validator=_aware)
-    draws: tuple[LotDraw, ...] = attrs.field(default=(), converter=tuple)
+    draws: tuple[LotDraw, ...] = attrs.field(default=(), converter=_draws)
     reference: str | None = attrs.field(default=None, validator=_text)
     spend: Decimal | None = attrs.field(default=None, validator=_spend)
     reason: str | None = attrs.field(default=None, validator=_text)

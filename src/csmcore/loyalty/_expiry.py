@@ -64,7 +64,7 @@ def period_bounds(at: datetime, period: Period, timezone: str = "UTC") -> tuple[
     require_aware(at, "at")
     zone = zone_from_name(timezone)
     local = at.astimezone(zone)
-    size = _MONTHS[period]
+    size = _MONTHS[coerce_enum(Period, period, "period")]
     first = (local.month - 1) // size * size  # months since January, 0-based
     start = datetime(local.year, first + 1, 1, tzinfo=zone)
     year, month = divmod(first + size, 12)

@@ -9,6 +9,7 @@ import attrs
 
 from csmcore._boundary import guarded
 from csmcore._time import require_aware
+from csmcore._values import check_iterable
 from csmcore.serialization import serializable
 from csmcore.sla._book import SlaBook
 from csmcore.sla._enums import SlaState
@@ -45,6 +46,7 @@ def rebuild(
     ``old``, ``after`` for ``new``). Raises NaiveDatetimeError for a naive ``at``.
     """
     require_aware(at, "at")
+    check_iterable(tickets, "tickets", "an iterable of Ticket")
     changes: list[SlaChange] = []
     for ticket in tickets:
         after = _index(new.evaluate(ticket, at))
@@ -131,6 +133,7 @@ def backtest(
     Raises NaiveDatetimeError for a naive ``at``.
     """
     require_aware(at, "at")
+    check_iterable(tickets, "tickets", "an iterable of Ticket")
     base: list[SlaStatus] = []
     cand: list[SlaStatus] = []
     count = 0

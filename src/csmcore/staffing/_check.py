@@ -9,16 +9,22 @@ from typing import Any, TypeVar
 
 import attrs
 
+from csmcore._values import show
 from csmcore.errors import ValidationError, invalid_type
 
 _US = timedelta(microseconds=1)
+_MAX_COUNT = 10**15
+"""The most agents a count may hold: far beyond any queue, and exact as a float."""
 
 
 def number(value: object, argument: str) -> float:
     """``value`` as a finite float (int and float accepted, bool refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise invalid_type(argument, value, "a number (int or float)")
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # an int beyond the float range (about 1.8e308)
+        result = math.inf
     if not math.isfinite(result):
         raise ValidationError(
             f"{argument}={value!r} is not finite; expected a finite number",
@@ -47,6 +53,12 @@ def count(value: object, argument: str) -> int:
     if value < 0:
         raise ValidationError(
             f"{argument}={value!r} is negative; expected an int >= 0",
+            field=argument,
+            value=value,
+        )
+    if value > _MAX_COUNT:
+        raise ValidationError(
+            f"{argument}={show(value)} is too large; expected an int <= {_MAX_COUNT:.0e}",
             field=argument,
             value=value,
         )
