@@ -11,6 +11,7 @@ import pytest
 
 from csmcore import staffing
 from csmcore.calendars import BusinessCalendar
+from csmcore.conditions import Always, Never
 from csmcore.errors import CsmError, InternalError, ValidationError
 from csmcore.escalation import AddTags, RemoveTags
 from csmcore.loyalty import (
@@ -24,7 +25,15 @@ from csmcore.loyalty import (
     TierPolicy,
     period_bounds,
 )
-from csmcore.sla import SlaBook, SlaMetric, SlaPolicy, SlaTarget, backtest, rebuild
+from csmcore.sla import (
+    CustomTimer,
+    SlaBook,
+    SlaMetric,
+    SlaPolicy,
+    SlaTarget,
+    backtest,
+    rebuild,
+)
 from csmcore.testing.builders import make_ticket
 from csmcore.tickets import TagsChanged
 
@@ -162,4 +171,21 @@ def test_a_wrong_type_or_size_is_refused_naming_the_argument_and_value(name: str
     shown, call = WRONG[name]
     err = _refusal(call)
     assert isinstance(err, ValidationError)
+    assert str(err).startswith(shown), str(err)
+
+
+# -- a custom timer's triggers and transitions name their argument ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "shown"),
+    [
+        ({"reset_on_change": {"a": 1}}, "reset_on_change[0]='a' is not a Transition"),
+        ({"stop_on_change": 5}, "stop_on_change=5 is not a collection of Transition values"),
+        ({"start_on": "created"}, "start_on='created' is not a collection of SlaTrigger values"),
+    ],
+    ids=["item", "transitions", "triggers"],
+)
+def test_a_custom_timer_names_the_argument_at_fault(arguments: dict[str, Any], shown: str) -> None:
+    err = _refusal(lambda: CustomTimer(start=Always(), stop=Never(), **arguments))
     assert str(err).startswith(shown), str(err)
