@@ -13,7 +13,7 @@ from csmcore import staffing
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Always, Never
 from csmcore.errors import CsmError, InternalError, ValidationError
-from csmcore.escalation import AddTags, RemoveTags
+from csmcore.escalation import AddTags, Notify, RemoveTags
 from csmcore.loyalty import (
     Cap,
     EntryKind,
@@ -189,3 +189,17 @@ def test_a_wrong_type_or_size_is_refused_naming_the_argument_and_value(name: str
 def test_a_custom_timer_names_the_argument_at_fault(arguments: dict[str, Any], shown: str) -> None:
     err = _refusal(lambda: CustomTimer(start=Always(), stop=Never(), **arguments))
     assert str(err).startswith(shown), str(err)
+
+
+def test_an_argument_refused_for_its_combination_with_another_names_its_value() -> None:
+    err = _refusal(
+        lambda: SlaTarget(
+            metric=SlaMetric.FIRST_REPLY,
+            within=timedelta(hours=1),
+            timer="junk",  # type: ignore[arg-type]
+        )
+    )
+    assert str(err).startswith("timer='junk' applies to SlaMetric.CUSTOM targets only"), err
+    err = _refusal(lambda: Notify(channel="sms", recipient="ops", template="t", calendar="support"))
+    assert str(err).startswith("calendar='support' applies with business_hours=True only"), err
+    assert (err.field, err.value) == ("calendar", "support")

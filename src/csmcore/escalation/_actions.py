@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, TypeVar, cast,
 import attrs
 
 from csmcore._time import require_aware
-from csmcore._values import check_text, coerce_enum, frozen_set, is_bool
+from csmcore._values import check_text, coerce_enum, frozen_set, is_bool, show
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.serialization import serializable
 from csmcore.sla import SlaBook
@@ -438,7 +438,9 @@ class Notify:
             )
         if self.calendar is not None and not self.business_hours:
             raise ValidationError(
-                "calendar= applies with business_hours=True only", field="calendar"
+                f"calendar={show(self.calendar)} applies with business_hours=True only",
+                field="calendar",
+                value=self.calendar,
             )
 
     def apply(self, ticket: Ticket, context: ActionContext) -> ActionResult:

@@ -218,7 +218,8 @@ class SlaTarget:
                 raise SlaError("a custom target needs both a name and a timer=CustomTimer(...)")
         elif self.timer is not None:
             raise SlaError(
-                f"timer= applies to SlaMetric.CUSTOM targets only, not to {self.metric.value!r}"
+                f"timer={show(self.timer)} applies to SlaMetric.CUSTOM targets only, not to "
+                f"{self.metric.value!r}"
             )
         if self.on_reset is not OnReset.CANCEL and self.metric is not SlaMetric.CUSTOM:
             raise SlaError(
