@@ -13,7 +13,18 @@ from csmcore import staffing
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Always, Never
 from csmcore.errors import CsmError, InternalError, ValidationError
-from csmcore.escalation import AddTags, Notify, RemoveTags
+from csmcore.escalation import (
+    AddTags,
+    EscalationLevel,
+    EscalationRule,
+    Notify,
+    PercentUsed,
+    RemoveTags,
+    dry_run,
+    due_firings,
+    next_due,
+    run_ticket,
+)
 from csmcore.loyalty import (
     Cap,
     EntryKind,
@@ -24,6 +35,8 @@ from csmcore.loyalty import (
     Tier,
     TierPolicy,
     period_bounds,
+    tier_status,
+    verify_entries,
 )
 from csmcore.sla import (
     CustomTimer,
@@ -34,6 +47,7 @@ from csmcore.sla import (
     backtest,
     rebuild,
 )
+from csmcore.storage import open_store
 from csmcore.testing.builders import make_ticket
 from csmcore.tickets import TagsChanged
 
@@ -164,6 +178,73 @@ WRONG: dict[str, tuple[str, Callable[[], Any]]] = {
         ),
     ),
 }
+
+
+_RULE = EscalationRule(
+    name="r",
+    condition=Always(),
+    levels=[
+        EscalationLevel(
+            trigger=PercentUsed(target="first_reply", percent=50), actions=[AddTags(tags="a")]
+        )
+    ],
+)
+_T1 = make_ticket("T-1")
+_LATER = T0 + 3 * _H
+_CAL = BusinessCalendar.weekly("09:00", "17:00", timezone="Europe/Berlin")
+
+WRONG.update(
+    {
+        "due_firings ticket=None": (
+            "ticket=None",
+            lambda: due_firings(None, _BOOK, [_RULE], T0, _LATER),  # type: ignore[arg-type]
+        ),
+        "next_due ticket=None": (
+            "ticket=None",
+            lambda: next_due(None, _BOOK, [_RULE], T0),  # type: ignore[arg-type]
+        ),
+        "run_ticket ticket=5": (
+            "ticket=5",
+            lambda: run_ticket(5, _BOOK, [_RULE], T0, _LATER),  # type: ignore[arg-type]
+        ),
+        "dry_run tickets=None": (
+            "tickets=None",
+            lambda: dry_run(None, _BOOK, [_RULE], T0, _LATER),  # type: ignore[arg-type]
+        ),
+        "backtest baseline=None": (
+            "baseline=None",
+            lambda: backtest([_T1], baseline=None, candidate=_BOOK, at=T0),  # type: ignore[arg-type]
+        ),
+        "rebuild old=None": (
+            "old=None",
+            lambda: rebuild([_T1], old=None, new=_BOOK, at=T0),  # type: ignore[arg-type]
+        ),
+        "rebuild new='x'": (
+            "new='x'",
+            lambda: rebuild([_T1], old=_BOOK, new="x", at=T0),  # type: ignore[arg-type]
+        ),
+        "tickets.add_many None": (
+            "tickets=None",
+            lambda: open_store("memory://").tickets.add_many(None),  # type: ignore[arg-type]
+        ),
+        "tier_status policy=None": (
+            "policy=None",
+            lambda: tier_status(None, [], T0),  # type: ignore[arg-type]
+        ),
+        "verify_entries entries=None": (
+            "entries=None",
+            lambda: verify_entries("ann", None),  # type: ignore[arg-type]
+        ),
+        "period_bounds timezone={}": (
+            "timezone={'a': [1]}",
+            lambda: period_bounds(T0, Period.MONTH, {"a": [1]}),  # type: ignore[arg-type]
+        ),
+        "BusinessCalendar.add start=[huge]": (
+            "start=<list> is a list",
+            lambda: _CAL.add([10**5000], _H),  # type: ignore[arg-type]
+        ),
+    }
+)
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))

@@ -21,6 +21,7 @@ from csmcore._time import (
     to_datetime,
     zone_name,
 )
+from csmcore._values import show
 from csmcore.calendars._spec import (
     WEEKDAYS,
     TimeSpec,
@@ -47,7 +48,9 @@ def _bad_instant(value: object, argument: str) -> ValidationError:
     if isinstance(value, datetime):
         return NaiveDatetimeError(argument, value)
     return ValidationError(
-        f"{argument}={value!r} is a {type(value).__name__}; expected an aware datetime"
+        f"{argument}={show(value)} is a {type(value).__name__}; expected an aware datetime",
+        field=argument,
+        value=value,
     )
 
 

@@ -44,7 +44,7 @@ import attrs
 from dateutil.relativedelta import relativedelta
 
 from csmcore._time import US, require_aware, zone_from_name
-from csmcore._values import as_utc, check_identifier, coerce_enum, frozen_set
+from csmcore._values import as_utc, check_identifier, check_iterable, coerce_enum, frozen_set
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.loyalty._earn import EntryLike, check_money, kind_name
 from csmcore.loyalty._expiry import Period, check_delta, check_zone, first_of_month, period_bounds
@@ -492,6 +492,9 @@ def tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) 
     whatever decimal context the caller set.
     """
     require_aware(at, "at")
+    if not isinstance(policy, TierPolicy):
+        raise invalid_type("policy", policy, "a TierPolicy")
+    check_iterable(entries, "entries", "an iterable of ledger entries")
     with decimal.localcontext(_EXACT):
         return _tier_status(policy, entries, as_utc(at))
 

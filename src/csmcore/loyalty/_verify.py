@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import attrs
 
 from csmcore._time import to_us
+from csmcore._values import check_iterable
 from csmcore.errors import CsmError, LedgerCorrupt
 from csmcore.loyalty._entries import (
     EntryKind,
@@ -88,6 +89,7 @@ def verify_entries(
     that fit only the rule they were written under (the negative balance paid at entries'
     instants only) are judged by that rule, as :meth:`LedgerState.apply` reads them.
     """
+    check_iterable(entries, "entries", "a sequence of LedgerEntry")
     report, timed = _verify(member_id, entries, allow_negative, legacy=False)
     if report.problems and timed:
         earlier, _ = _verify(member_id, entries, allow_negative, legacy=True)
