@@ -192,6 +192,7 @@ _RULE = EscalationRule(
 _T1 = make_ticket("T-1")
 _LATER = T0 + 3 * _H
 _CAL = BusinessCalendar.weekly("09:00", "17:00", timezone="Europe/Berlin")
+_TIERS = TierPolicy(tiers=[Tier(name="gold", threshold=10)])
 
 WRONG.update(
     {
@@ -238,6 +239,34 @@ WRONG.update(
         "period_bounds timezone={}": (
             "timezone={'a': [1]}",
             lambda: period_bounds(T0, Period.MONTH, {"a": [1]}),  # type: ignore[arg-type]
+        ),
+        "due_firings book=None": (
+            "book=None",
+            lambda: due_firings(_T1, None, [_RULE], T0, _LATER),  # type: ignore[arg-type]
+        ),
+        "next_due book='x'": (
+            "book='x'",
+            lambda: next_due(_T1, "x", [_RULE], T0),  # type: ignore[arg-type]
+        ),
+        "run_ticket book=None": (
+            "book=None",
+            lambda: run_ticket(_T1, None, [_RULE], T0, _LATER),  # type: ignore[arg-type]
+        ),
+        "dry_run book=None": (
+            "book=None",
+            lambda: dry_run([_T1], None, [_RULE], T0, _LATER),  # type: ignore[arg-type]
+        ),
+        "tier_status entries=[5]": (
+            "entries holds 5",
+            lambda: tier_status(_TIERS, [5], T0),  # type: ignore[list-item]
+        ),
+        "verify_entries entries=[5]": (
+            "entries holds 5",
+            lambda: verify_entries("ann", [5]),  # type: ignore[list-item]
+        ),
+        "BusinessCalendar.weekly days=[]": (
+            "days=[] names no weekday",
+            lambda: BusinessCalendar.weekly("09:00", "17:00", days=[]),
         ),
         "BusinessCalendar.add start=[huge]": (
             "start=<list> is a list",

@@ -133,7 +133,10 @@ def parse_days(days: str | Iterable[int | str]) -> list[int]:
         raise invalid_type(
             "days", days, "a string such as 'mon-fri' or 'mon,wed,fri', or a list of weekdays"
         )
-    return sorted({_day_index(day) for day in days})
+    found = sorted({_day_index(day) for day in days})
+    if not found:
+        raise CalendarError(f"days={days!r} names no weekday; expected e.g. ['mon', 'tue']")
+    return found
 
 
 def _is_pair(value: object) -> bool:

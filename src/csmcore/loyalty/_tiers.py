@@ -44,7 +44,14 @@ import attrs
 from dateutil.relativedelta import relativedelta
 
 from csmcore._time import US, require_aware, zone_from_name
-from csmcore._values import as_utc, check_identifier, check_iterable, coerce_enum, frozen_set
+from csmcore._values import (
+    as_utc,
+    check_identifier,
+    check_iterable,
+    coerce_enum,
+    frozen_set,
+    show,
+)
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.loyalty._earn import EntryLike, check_money, kind_name
 from csmcore.loyalty._expiry import Period, check_delta, check_zone, first_of_month, period_bounds
@@ -494,9 +501,20 @@ def tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) 
     require_aware(at, "at")
     if not isinstance(policy, TierPolicy):
         raise invalid_type("policy", policy, "a TierPolicy")
-    check_iterable(entries, "entries", "an iterable of ledger entries")
-    with decimal.localcontext(_EXACT):
-        return _tier_status(policy, entries, as_utc(at))
+    held = tuple(check_iterable(entries, "entries", "an iterable of ledger entries"))
+    try:
+        with decimal.localcontext(_EXACT):
+            return _tier_status(policy, held, as_utc(at))
+    except AttributeError as err:  # an item that is no entry: name it
+        for entry in held:
+            if not all(hasattr(entry, name) for name in ("kind", "at", "points", "reason")):
+                raise ValidationError(
+                    f"entries holds {show(entry)}, a {type(entry).__name__}; expected ledger "
+                    "entries (kind, at, points, reason, spend)",
+                    field="entries",
+                    value=entry,
+                ) from err
+        raise
 
 
 def _tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) -> TierStatus:
