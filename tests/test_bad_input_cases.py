@@ -268,6 +268,20 @@ WRONG.update(
             "days=[] names no weekday",
             lambda: BusinessCalendar.weekly("09:00", "17:00", days=[]),
         ),
+        "required_agents arrivals=10**5000": (
+            "arrivals=<an integer of 5001 digits>",
+            lambda: staffing.required_agents(
+                arrivals=10**5000,
+                interval=_H,
+                handle_time=_H / 12,
+                answer_within=_H / 12,
+                service_level=0.8,
+            ),
+        ),
+        "BusinessCalendar.add delta=10**5000": (
+            "delta=<an integer of 5001 digits> is a int",
+            lambda: _CAL.add(T0, 10**5000),  # type: ignore[arg-type]
+        ),
         "BusinessCalendar.add start=[huge]": (
             "start=<list> is a list",
             lambda: _CAL.add([10**5000], _H),  # type: ignore[arg-type]

@@ -71,8 +71,10 @@ def _instant_us(moment: datetime, argument: str, *, upto: bool = False) -> int:
 
 def _bad_duration(value: object, argument: str) -> ValidationError:
     return ValidationError(
-        f"{argument}={value!r} is a {type(value).__name__}; expected a datetime.timedelta "
-        "of business time"
+        f"{argument}={show(value)} is a {type(value).__name__}; expected a datetime.timedelta "
+        "of business time",
+        field=argument,
+        value=value,
     )
 
 

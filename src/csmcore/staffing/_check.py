@@ -27,7 +27,7 @@ def number(value: object, argument: str) -> float:
         result = math.inf
     if not math.isfinite(result):
         raise ValidationError(
-            f"{argument}={value!r} is not finite; expected a finite number",
+            f"{argument}={show(value)} is not finite; expected a finite number",
             field=argument,
             value=value,
         )
@@ -39,7 +39,7 @@ def non_negative(value: object, argument: str) -> float:
     result = number(value, argument)
     if result < 0:
         raise ValidationError(
-            f"{argument}={value!r} is negative; expected a number >= 0",
+            f"{argument}={show(value)} is negative; expected a number >= 0",
             field=argument,
             value=value,
         )
@@ -73,7 +73,7 @@ def seconds(value: object, argument: str, *, positive: bool) -> float:
     if us < 0 or (positive and us == 0):
         accepted = "a positive duration" if positive else "a duration >= 0"
         raise ValidationError(
-            f"{argument}={value!r} is not accepted; expected {accepted}",
+            f"{argument}={show(value)} is not accepted; expected {accepted}",
             field=argument,
             value=value,
         )
@@ -88,7 +88,7 @@ def fraction(value: object, argument: str, *, low_closed: bool, high_closed: boo
     if not (ok_low and ok_high):
         interval = f"{'[' if low_closed else '('}0, 1{']' if high_closed else ')'}"
         raise ValidationError(
-            f"{argument}={value!r} is outside {interval}; expected a fraction in {interval} "
+            f"{argument}={show(value)} is outside {interval}; expected a fraction in {interval} "
             f"(0.8 for 80%)",
             field=argument,
             value=value,
