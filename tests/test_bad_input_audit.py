@@ -108,11 +108,11 @@ def _names_it(text: str, value: Any, argument: str) -> bool:
         return True
     if isinstance(value, datetime) and value.tzinfo is None and "naive" in text:
         return True
-    if isinstance(value, timedelta) and f"days={value.days}" in text:
+    if isinstance(value, timedelta) and f"{argument}=relativedelta(" in text:
         return True  # shown as the relativedelta it became: relativedelta(days=-1)
     if value == "":
         return "''" in text or "empty" in text
-    return any(shown in text for shown in (repr(value)[:20], str(value)[:20]))
+    return any(shown in text for shown in (repr(value)[:15], str(value)[:15]))
 
 
 def check_refusal(what: str, call: Callable[[], Any], value: Any, argument: str) -> None:

@@ -128,6 +128,10 @@ WRONG: dict[str, tuple[str, Callable[[], Any]]] = {
         "instants=None",
         lambda: staffing.arrival_forecast(None, timezone="UTC"),  # type: ignore[arg-type]
     ),
+    "arrival_forecast instants=[]": (
+        "instants is empty: no arrivals and no observed period",
+        lambda: staffing.arrival_forecast([], timezone="UTC"),
+    ),
     "rebuild tickets=None": (
         "tickets=None",
         lambda: rebuild(None, old=_BOOK, new=_BOOK, at=T0),  # type: ignore[arg-type]

@@ -162,9 +162,9 @@ def arrival_forecast(
     stop = end if end is not None else (last + _DAY if last is not None else None)
     if begin is None or stop is None:
         raise ValidationError(
-            "no arrivals and no observed period: give arrivals, or both start= and end= "
-            "(local dates, start < end) for a period without any",
-            field="start" if begin is None else "end",
+            "instants is empty: no arrivals and no observed period: give arrivals, or both "
+            "start= and end= (local dates, start < end) for a period without any",
+            field="instants",
             value=None,
         )
     if stop <= begin:
