@@ -38,6 +38,7 @@ from csmcore.loyalty import (
     tier_status,
     verify_entries,
 )
+from csmcore.services import Ledger
 from csmcore.sla import (
     CustomTimer,
     SlaBook,
@@ -331,3 +332,24 @@ def test_an_argument_refused_for_its_combination_with_another_names_its_value() 
     err = _refusal(lambda: Notify(channel="sms", recipient="ops", template="t", calendar="support"))
     assert str(err).startswith("calendar='support' applies with business_hours=True only"), err
     assert (err.field, err.value) == ("calendar", "support")
+
+
+# -- points beyond the integers csmcore keeps ------------------------------------------------------
+
+
+@pytest.mark.parametrize("points", [10**700, 10**5000], ids=["701 digits", "5001 digits"])
+@pytest.mark.parametrize("write", ["earn", "redeem", "adjust"])
+def test_points_beyond_640_digits_are_refused_by_every_ledger(points: int, write: str) -> None:
+    """The memory store kept them (and failed to print them when redeeming); the SQL stores
+    kept 701 digits and refused 5001 only when encoding the entry."""
+    ledger = Ledger(open_store("memory://"))
+    ledger.earn("ann", 10, at=T0, key="seed")
+    calls: dict[str, Callable[[], Any]] = {
+        "earn": lambda: ledger.earn("ann", points, at=T0, key="k"),
+        "redeem": lambda: ledger.redeem("ann", points, at=T0, key="k"),
+        "adjust": lambda: ledger.adjust("ann", points, at=T0, key="k", reason="r"),
+    }
+    err = _refusal(calls[write])
+    assert str(err).startswith("points=<an integer of"), str(err)
+    assert "at most 640 digits" in str(err)
+    assert [e.key for e in ledger.entries("ann")] == ["seed"]

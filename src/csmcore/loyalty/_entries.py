@@ -16,7 +16,7 @@ from typing import Any, Final
 import attrs
 
 from csmcore._time import MAX_US, MIN_US, in_range_us, require_aware
-from csmcore._values import as_utc, check_text
+from csmcore._values import as_utc, check_int, check_text
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.serialization import serializable
 
@@ -120,6 +120,7 @@ def check_points(value: object, argument: str, *, minimum: int = 1) -> int:
             value = int(value)
         else:
             raise invalid_type(argument, value, "a whole number of points (int)")
+    check_int(value, argument)  # at most 640 digits, as every integer csmcore keeps
     if value < minimum:
         raise ValidationError(
             f"{argument}={value!r} is not a number of points >= {minimum}",
