@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -384,3 +385,23 @@ def test_the_progress_bar_shows_a_file_name_that_looks_like_markup_as_written(
     with _app._progress(path, quiet=False) as stream:
         assert stream.read() == "a\n"
     assert "[red]desk.csv" in terminal.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["helpdesk-log", "servicenow"])
+def test_a_truncated_last_row_is_named_as_short_not_as_a_missing_case(
+    tmp_path: Path, fmt: str
+) -> None:
+    # an export cut off mid-row: the case column is past its end. The helpdesk log's case is
+    # its 8th column, so the cut row was reported as "the case (ticket id) is missing"
+    source = HELP if fmt == "helpdesk-log" else SNOW
+    if not source.is_file():
+        pytest.skip(f"{source} is absent")
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = tmp_path / "cut.csv"
+    cut.write_text("".join(lines[:4]) + lines[4][:40], encoding="utf-8")
+    code, _, err = run("report", str(cut), "--format", fmt, "--strict", "-q")
+    assert code == _app.EXIT_BAD_INPUT, err
+    text = " ".join(err.split())
+    assert f"{cut}: 1 ticket(s) rejected under --strict" in text
+    assert re.search(r"line 5: row 4 has \d+ cells; the header has \d+", text), text
+    assert "Traceback" not in err

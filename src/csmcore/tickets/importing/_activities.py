@@ -148,7 +148,7 @@ def import_activities(
     )
     repair = repairing(policy)
     build = _ActivityBuild(format, plan, timestamps, repair)
-    return run(rows, plan[0], format.missing, build, report)
+    return run(rows, plan[0], format.missing, build, report, width=plan[4])
 
 
 class _ActivityBuild:

@@ -229,9 +229,11 @@ def run(
     missing: frozenset[str],
     build: Callable[[str, int, Rows], Builder],
     report: ImportReport | None,
+    width: int | None = None,
 ) -> Iterator[ImportedTicket]:
     """Group ``rows`` by case, build each case with ``build(case, first row number, rows)``,
-    and account for every row in ``report``."""
+    and account for every row in ``report``. ``width``, the number of header cells, tells a
+    row cut short before its case cell (an export cut off mid-row) from a missing case."""
     if report is None:
         report = ImportReport()
     for case, first, bucket, again in group_cases(rows, case_index, missing):
@@ -246,6 +248,12 @@ def run(
                     first,
                 )
             if not case:
+                if width is not None and len(bucket[0]) < width:
+                    raise Reject(
+                        Reason.SHORT_ROW,
+                        f"row {first} has {len(bucket[0])} cells; the header has {width}",
+                        first,
+                    )
                 raise Reject(
                     Reason.MISSING_CASE, f"row {first}: the case (ticket id) is missing", first
                 )

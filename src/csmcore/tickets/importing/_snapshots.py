@@ -230,7 +230,7 @@ def import_snapshots(
     plan = _Plan(format, header)
     repair = repairing(policy)
     build = _SnapshotBuild(format, plan, timestamps, repair)
-    return run(rows, plan.case, format.missing, build, report)
+    return run(rows, plan.case, format.missing, build, report, width=plan.width)
 
 
 class _SnapshotBuild:
