@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -51,6 +52,13 @@ from csmcore.sla import (
 from csmcore.storage import open_store
 from csmcore.testing.builders import make_ticket
 from csmcore.tickets import TagsChanged
+from csmcore.tickets.importing import (
+    SERVICENOW,
+    ImportReport,
+    SnapshotFormat,
+    Timestamps,
+    import_snapshots,
+)
 
 UTC = timezone.utc
 T0 = datetime(2025, 3, 3, 10, tzinfo=UTC)
@@ -353,3 +361,86 @@ def test_points_beyond_640_digits_are_refused_by_every_ledger(points: int, write
     assert str(err).startswith("points=<an integer of"), str(err)
     assert "at most 640 digits" in str(err)
     assert [e.key for e in ledger.entries("ann")] == ["seed"]
+
+
+# -- the importers of csmcore.tickets.importing, called by an application -------------------------
+
+
+def _snow() -> tuple[list[str], list[list[str]]]:
+    header = ["number", "incident_state", "sys_updated_at", "sys_mod_count", "caller_id"]
+    rows = [
+        ["INC1", "New", "1/2/2016 09:00", "0", "ann"],
+        ["INC1", "Active", "1/2/2016 10:00", "1", "ann"],
+        ["INC2", "New", "1/2/2016 11:00", "0", "bob"],
+    ]
+    return header, rows
+
+
+def _import(rows: Any, **changes: Any) -> tuple[list[str], ImportReport]:
+    header, _ = _snow()
+    fmt = SnapshotFormat(
+        case="number",
+        at="sys_updated_at",
+        order="sys_mod_count",
+        state="incident_state",
+        requester="caller_id",
+        statuses=SERVICENOW.statuses,
+    )
+    report = ImportReport()
+    arguments: dict[str, Any] = {
+        "header": header,
+        "format": fmt,
+        "timestamps": Timestamps(zone="UTC", day_first=True),
+        "report": report,
+    }
+    arguments.update(changes)
+    ids = [t.ticket.id for t in import_snapshots(rows, **arguments)]
+    return ids, report
+
+
+@pytest.mark.parametrize(
+    ("row", "cell", "value", "shown", "imported"),
+    [
+        (1, 2, math.nan, "timestamp nan is not a date and time", ["INC2"]),
+        (1, 2, ["1/2/2016"], "cell 3 is ['1/2/2016'], a list", ["INC2"]),
+        (1, 4, None, "requester=None is a NoneType", ["INC2"]),
+        (0, 0, 45, "cell 1 is 45, a int", ["INC1", "INC2"]),
+        (0, 0, None, "cell 1 is None, a NoneType", ["INC1", "INC2"]),
+    ],
+    ids=["float time", "list time", "None requester", "int case", "None case"],
+)
+def test_an_imported_cell_that_is_not_text_rejects_its_ticket_naming_row_and_value(
+    row: int, cell: int, value: Any, shown: str, imported: list[str]
+) -> None:
+    _, rows = _snow()
+    rows[row][cell] = value
+    ids, report = _import(rows)
+    assert ids == imported  # the other tickets are imported; nothing is silently lost
+    assert report.rows == 3
+    (rejected,) = report.rejected
+    assert f"row {row + 1}" in rejected.message
+    assert shown in rejected.message, rejected.message
+
+
+@pytest.mark.parametrize(
+    ("changes", "shown"),
+    [
+        ({"rows": None}, "rows=None is a NoneType"),
+        ({"format": "servicenow"}, "format='servicenow' is a str"),
+        ({"timestamps": "UTC"}, "timestamps='UTC' is a str"),
+        ({"header": None}, "header=None is a NoneType"),
+    ],
+)
+def test_an_importer_given_a_wrong_argument_names_it(changes: dict[str, Any], shown: str) -> None:
+    _, rows = _snow()
+    rows = changes.pop("rows", rows)
+    err = _refusal(lambda: _import(rows, **changes))
+    assert str(err).startswith(shown), str(err)
+
+
+def test_a_row_that_is_not_a_sequence_of_cells_rejects_naming_it() -> None:
+    _, rows = _snow()
+    ids, report = _import([*rows[:2], None, rows[2]])
+    assert ids == ["INC1", "INC2"]
+    (rejected,) = report.rejected
+    assert rejected.message.startswith("row 3 is None, a NoneType; expected a sequence"), rejected

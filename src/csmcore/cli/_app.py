@@ -125,6 +125,8 @@ def _import(
         except UnicodeDecodeError as err:
             raise BadInput(not_utf8(path, err)) from err
         except CsmError as err:  # a fault that stops the import: say in which file
+            if isinstance(err.__cause__, UnicodeDecodeError):  # read behind the boundary
+                raise BadInput(not_utf8(path, err.__cause__)) from err
             raise BadInput(f"{path}: {err}") from err
     if strict and report.rejected:
         first = report.rejected[0]
