@@ -46,8 +46,11 @@ def _public_modules() -> tuple[str, ...]:
         for info in pkgutil.iter_modules(csmcore.__path__)
         if not info.name.startswith("_") and info.name not in NOT_WALKED
     ]
-    return ("csmcore", *sorted(found))
+    return ("csmcore", *sorted(found), *PUBLIC_SUBPACKAGES)
 
+
+PUBLIC_SUBPACKAGES = ("csmcore.tickets.importing",)
+"""Public packages below the first level that users call directly (docs/howto-import.md)."""
 
 PUBLIC_MODULES = _public_modules()
 """The modules whose ``__all__`` is the public API the boundary covers."""
