@@ -40,6 +40,7 @@ from csmcore.loyalty import (
     verify_entries,
 )
 from csmcore.services import Ledger
+from csmcore.services import kpi as kpi_services
 from csmcore.sla import (
     CustomTimer,
     SlaBook,
@@ -444,3 +445,29 @@ def test_a_row_that_is_not_a_sequence_of_cells_rejects_naming_it() -> None:
     assert ids == ["INC1", "INC2"]
     (rejected,) = report.rejected
     assert rejected.message.startswith("row 3 is None, a NoneType; expected a sequence"), rejected
+
+
+# -- csmcore.services.kpi checks its arguments at the call, whatever the store holds --------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "shown"),
+    [
+        ({"store": None}, "store=None is a NoneType; expected a Store"),
+        ({"calendar": "x"}, "calendar='x' is a str; expected a BusinessCalendar"),
+        ({"book": 5}, "book=5 is a int; expected an SlaBook"),
+        ({"at": datetime(2025, 1, 1)}, "at=datetime.datetime(2025, 1, 1, 0, 0) is a naive"),
+    ],
+    ids=["store", "calendar", "book", "naive at"],
+)
+@pytest.mark.parametrize("entry", ["stream_metrics", "summarize"])
+def test_the_kpi_services_refuse_a_bad_argument_at_the_call(
+    entry: str, arguments: dict[str, Any], shown: str
+) -> None:
+    # an empty store: the arguments were only looked at once a ticket was judged (and
+    # stream_metrics, a generator, looked at none before its first item)
+    call: dict[str, Any] = {"store": open_store("memory://"), "at": T0}
+    call.update(arguments)
+    fn = getattr(kpi_services, entry)
+    err = _refusal(lambda: fn(call.pop("store"), **call))
+    assert str(err).startswith(shown), str(err)
