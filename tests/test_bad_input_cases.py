@@ -39,7 +39,7 @@ from csmcore.loyalty import (
     tier_status,
     verify_entries,
 )
-from csmcore.services import Ledger
+from csmcore.services import EscalationEngine, Ledger, render
 from csmcore.services import kpi as kpi_services
 from csmcore.sla import (
     CustomTimer,
@@ -471,3 +471,18 @@ def test_the_kpi_services_refuse_a_bad_argument_at_the_call(
     fn = getattr(kpi_services, entry)
     err = _refusal(lambda: fn(call.pop("store"), **call))
     assert str(err).startswith(shown), str(err)
+
+
+# -- services: constructors and helpers check their arguments up front -------------------------
+
+
+def test_services_name_a_bad_argument() -> None:
+    store = open_store("memory://")
+    err = _refusal(lambda: Ledger(store, clock=1.5))  # type: ignore[arg-type]
+    assert str(err).startswith("clock=1.5 has no now()"), str(err)
+    err = _refusal(lambda: EscalationEngine(store, _BOOK, 5))  # type: ignore[arg-type]
+    assert str(err).startswith("rules=5 is a int; expected an iterable of EscalationRule"), err
+    err = _refusal(lambda: render(None, {}))  # type: ignore[arg-type]
+    assert str(err).startswith("template=None is a NoneType; expected a str"), str(err)
+    err = _refusal(lambda: render("hello {name}", None))  # type: ignore[arg-type]
+    assert str(err).startswith("values=None is a NoneType; expected a mapping"), str(err)
