@@ -26,16 +26,18 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from csmcore import escalation, kpi, loyalty, sla, staffing
+from csmcore import escalation, kpi, loyalty, services, sla, staffing
 from csmcore._values import show
 from csmcore.calendars import BusinessCalendar
+from csmcore.clock import FixedClock
 from csmcore.conditions import Always
 from csmcore.errors import CsmError, InternalError
 from csmcore.services import Ledger
+from csmcore.services import kpi as kpi_services
 from csmcore.storage import open_store
 from csmcore.testing import _registered_types
 from csmcore.testing.builders import make_ticket
-from csmcore.tickets import Ticket
+from csmcore.tickets import Ticket, importing
 
 UTC = timezone.utc
 T0 = datetime(2025, 3, 3, 10, tzinfo=UTC)
@@ -384,6 +386,57 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
     "Ledger.balance": (lambda *a, **k: _funded().balance(*a, **k), ("ann", LATER), {}),
     "tier_status": (loyalty.tier_status, (_TIERS, [], T0), {}),
     "verify_entries": (loyalty.verify_entries, ("ann", []), {"allow_negative": False}),
+    "Ledger": (
+        lambda store, order, clock: Ledger(store, order=order, clock=clock),
+        (open_store("memory://"), "soonest_expiry", FixedClock(T0)),
+        {},
+    ),
+    # services
+    "EscalationEngine": (
+        lambda store, book, rules, batch_size: services.EscalationEngine(
+            store, book, rules, batch_size=batch_size
+        ),
+        (open_store("memory://"), _BOOK, [_RULE], 10),
+        {},
+    ),
+    "Dispatcher": (
+        lambda store, notifiers, clock, max_attempts: services.Dispatcher(
+            store, notifiers, clock=clock, max_attempts=max_attempts
+        ),
+        (open_store("memory://"), services.LoggingNotifier(), FixedClock(T0), 3),
+        {},
+    ),
+    "Backoff": (services.Backoff, (), {"base": HOUR, "factor": 2.0, "jitter": 0.1, "seed": 1}),
+    "render": (services.render, ("Ticket {ticket_id}", {"ticket_id": "T-1"}), {}),
+    "stream_metrics": (
+        lambda *a, **k: list(kpi_services.stream_metrics(*a, **k)),
+        (_STORE, Always()),
+        {"at": LATER, "calendar": _CAL, "book": _BOOK, "batch_size": 10},
+    ),
+    "summarize": (
+        kpi_services.summarize,
+        (_STORE, Always()),
+        {"at": LATER, "calendar": _CAL, "book": _BOOK, "by": ["channel"], "bucket": "day"},
+    ),
+    # importing
+    "import_snapshots": (
+        lambda rows, header, format, timestamps: list(
+            importing.import_snapshots(rows, header=header, format=format, timestamps=timestamps)
+        ),
+        (
+            [["INC1", "New", "1/2/2016 09:00", "ann"], ["INC1", "Active", "1/2/2016 10:00", "ann"]],
+            ["number", "incident_state", "sys_updated_at", "caller_id"],
+            importing.SnapshotFormat(
+                case="number",
+                at="sys_updated_at",
+                state="incident_state",
+                requester="caller_id",
+                statuses=importing.SERVICENOW.statuses,
+            ),
+            importing.Timestamps(zone="UTC", day_first=True),
+        ),
+        {},
+    ),
     # storage
     "tickets.add_many": (
         lambda tickets: open_store("memory://").tickets.add_many(tickets),

@@ -13,7 +13,7 @@ import pytest
 from csmcore import staffing
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Always, Never
-from csmcore.errors import CsmError, InternalError, ValidationError
+from csmcore.errors import CsmError, InternalError, UnsupportedRole, ValidationError
 from csmcore.escalation import (
     AddTags,
     EscalationLevel,
@@ -26,6 +26,7 @@ from csmcore.escalation import (
     next_due,
     run_ticket,
 )
+from csmcore.kpi import KpiAggregator
 from csmcore.loyalty import (
     Cap,
     EntryKind,
@@ -486,3 +487,14 @@ def test_services_name_a_bad_argument() -> None:
     assert str(err).startswith("template=None is a NoneType; expected a str"), str(err)
     err = _refusal(lambda: render("hello {name}", None))  # type: ignore[arg-type]
     assert str(err).startswith("values=None is a NoneType; expected a mapping"), str(err)
+
+
+def test_a_store_argument_that_is_no_store_is_named_as_such() -> None:
+    err = _refusal(lambda: Ledger(5))
+    assert str(err).startswith("store=5 is a int; expected a store"), str(err)
+    assert not isinstance(err, UnsupportedRole)
+
+
+def test_a_kpi_aggregator_names_a_by_that_is_not_a_collection() -> None:
+    err = _refusal(lambda: KpiAggregator(by=-1))  # type: ignore[arg-type]
+    assert str(err).startswith("by=-1 is a int; expected a dimension name"), str(err)
