@@ -498,3 +498,19 @@ def test_a_store_argument_that_is_no_store_is_named_as_such() -> None:
 def test_a_kpi_aggregator_names_a_by_that_is_not_a_collection() -> None:
     err = _refusal(lambda: KpiAggregator(by=-1))  # type: ignore[arg-type]
     assert str(err).startswith("by=-1 is a int; expected a dimension name"), str(err)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)],
+    ids=["max", "min"],
+)
+def test_loyalty_periods_refuse_an_instant_outside_the_supported_range(at: datetime) -> None:
+    for call in (
+        lambda: period_bounds(at, Period.MONTH),
+        lambda: tier_status(_TIERS, [], at),
+        lambda: _TIERS.window(at),
+    ):
+        err = _refusal(call)
+        assert str(err).startswith("at="), str(err)
+        assert "supported range" in str(err), str(err)

@@ -43,7 +43,7 @@ from typing import Any
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from csmcore._time import US, require_aware, zone_from_name
+from csmcore._time import US, in_range_us, require_aware, zone_from_name
 from csmcore._values import (
     as_utc,
     check_identifier,
@@ -282,7 +282,7 @@ class TierPolicy:
         ``(start, end)`` with ``start`` included (excluded when rolling) and ``end`` = ``at``
         included. Raises NaiveDatetimeError for a naive ``at`` (which ``astimezone`` would read
         in the machine's zone)."""
-        require_aware(at, "at")
+        in_range_us(require_aware(at, "at"), "at")
         if self.rolling is not None:
             local = at.astimezone(zone_from_name(self.timezone))
             return as_utc(local - self.rolling), at
@@ -498,7 +498,7 @@ def tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) 
     status. Raises NaiveDatetimeError for a naive ``at``. Amounts are summed exactly,
     whatever decimal context the caller set.
     """
-    require_aware(at, "at")
+    in_range_us(require_aware(at, "at"), "at")
     if not isinstance(policy, TierPolicy):
         raise invalid_type("policy", policy, "a TierPolicy")
     held = tuple(check_iterable(entries, "entries", "an iterable of ledger entries"))
@@ -621,7 +621,8 @@ def review_tiers(
     """
     # in UTC: one microsecond before the second 02:30 of a fall-back night, taken on the
     # local wall clock, would be the first 02:29, an hour earlier
-    at = as_utc(require_aware(at, "at"))
+    in_range_us(require_aware(at, "at"), "at")
+    at = as_utc(at)
     changes = []
     for member_id in sorted(members):
         entries = list(members[member_id])
