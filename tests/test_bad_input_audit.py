@@ -57,6 +57,7 @@ JUNK: tuple[Any, ...] = (
     10**5000,  # beyond Python's int-to-text limit: its repr raises
     True,
     datetime(2025, 1, 1),  # naive
+    datetime.max.replace(tzinfo=UTC),  # past the supported range
     -timedelta(days=1),
     timedelta.max,
     [],
@@ -114,7 +115,10 @@ def _names_it(text: str, value: Any, argument: str) -> bool:
         return True  # shown as the relativedelta it became: relativedelta(days=-1)
     if value == "":
         return "''" in text or "empty" in text
-    return any(shown in text for shown in (repr(value)[:15], str(value)[:15]))
+    shown = [repr(value)[:15], str(value)[:15]]
+    if isinstance(value, datetime):
+        shown.append(value.isoformat()[:15])
+    return any(s in text for s in shown)
 
 
 def check_refusal(what: str, call: Callable[[], Any], value: Any, argument: str) -> None:
