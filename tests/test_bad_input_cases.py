@@ -514,3 +514,16 @@ def test_loyalty_periods_refuse_an_instant_outside_the_supported_range(at: datet
         err = _refusal(call)
         assert str(err).startswith("at="), str(err)
         assert "supported range" in str(err), str(err)
+
+
+def test_the_serialization_helpers_name_a_bad_argument() -> None:
+    from csmcore import serialization
+    from csmcore.conditions import unstructure_condition
+
+    err = _refusal(lambda: serialization.schema_of({"a": 1}))  # type: ignore[arg-type]
+    assert "{'a': 1}" in str(err), str(err)
+    assert "unhashable" not in str(err)
+    err = _refusal(lambda: serialization.upcast(None, {}, 1))  # type: ignore[arg-type]
+    assert str(err).startswith("info=None is a NoneType; expected a TypeInfo"), str(err)
+    err = _refusal(lambda: unstructure_condition(10**5000))  # type: ignore[arg-type]
+    assert "cannot serialise <an integer of 5001 digits>" in str(err), str(err)
