@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
+import attrs
 import pytest
 
 import csmcore
@@ -45,8 +46,11 @@ def _public_modules() -> tuple[str, ...]:
         for info in pkgutil.iter_modules(csmcore.__path__)
         if not info.name.startswith("_") and info.name not in NOT_WALKED
     ]
-    return ("csmcore", *sorted(found))
+    return ("csmcore", *sorted(found), *PUBLIC_SUBPACKAGES)
 
+
+PUBLIC_SUBPACKAGES = ("csmcore.tickets.importing",)
+"""Public packages below the first level that users call directly (docs/howto-import.md)."""
 
 PUBLIC_MODULES = _public_modules()
 """The modules whose ``__all__`` is the public API the boundary covers."""
@@ -439,3 +443,80 @@ def test_an_override_of_an_exempt_method_stays_unwrapped() -> None:
     with pytest.raises(TypeError) as caught:
         Derived().primitive()
     assert not isinstance(caught.value, CsmError)
+
+
+# -- what the boundary can say about the value at fault (bad-input audit) ---------------------
+
+
+@guard_class
+@attrs.frozen(kw_only=True)
+class _Validated:
+    name: str = attrs.field(validator=attrs.validators.instance_of(str))
+    size: str = attrs.field(default="s", validator=attrs.validators.in_(("s", "m")))
+
+
+def test_an_attrs_validator_failure_names_the_field_the_value_and_what_is_accepted() -> None:
+    with pytest.raises(InvalidType) as caught:
+        _Validated(name=None)  # type: ignore[arg-type]
+    assert str(caught.value) == "name=None is a NoneType; expected a str"
+    assert (caught.value.field, caught.value.value) == ("name", None)
+    with pytest.raises(ValidationError) as refused:
+        _Validated(name="a", size="xl")
+    assert str(refused.value) == "size='xl' is not one of ('s', 'm')"
+    assert refused.value.field == "size"
+
+
+def test_csmcore_types_with_attrs_validators_name_the_bad_value() -> None:
+    from csmcore.calendars import CountryHolidays
+    from csmcore.conditions import Always
+    from csmcore.escalation import AddTags, EscalationLevel, EscalationRule, PercentUsed
+
+    with pytest.raises(InvalidType, match=r"^country=None is a NoneType; expected a str$"):
+        CountryHolidays(country=None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=r"^description=5 is a int; expected a str$"):
+        EscalationRule(
+            name="r",
+            condition=Always(),
+            levels=[
+                EscalationLevel(
+                    trigger=PercentUsed(target="first_reply", percent=50),
+                    actions=[AddTags(tags="a")],
+                )
+            ],
+            description=5,  # type: ignore[arg-type]
+        )
+
+
+def _describe(text: object) -> str:
+    raise ValidationError(f"text={text!r} is not a description")  # repr fails for a huge int
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (10**5000, "text=<an integer of 5001 digits> is outside the integers of at most 640"),
+        ([1, 10**5000], "text=<list> holds <an integer of 5001 digits>; csmcore accepts"),
+        ({"k": -(10**5000)}, "text=<dict> holds -<an integer of 5001 digits>; csmcore accepts"),
+    ],
+    ids=["int", "list", "dict"],
+)
+def test_an_integer_too_long_to_print_is_named_with_its_argument(value: object, shown: str) -> None:
+    entry = guarded(_describe, where="describe")
+    with pytest.raises(ValidationError) as caught:
+        entry(value)
+    assert str(caught.value).startswith(f"describe: {shown}")
+    assert caught.value.field == "text"
+    with pytest.raises(ValidationError) as by_keyword:
+        entry(text=value)
+    assert str(by_keyword.value) == str(caught.value)
+
+
+def test_csmcore_entry_points_name_an_unprintable_integer() -> None:
+    from csmcore.sla import SlaMetric, SlaPolicy, SlaTarget
+    from csmcore.storage import open_store
+
+    target = SlaTarget(metric=SlaMetric.FIRST_REPLY, within=timedelta(hours=1))
+    with pytest.raises(ValidationError, match=r"name=<an integer of 5001 digits> is outside"):
+        SlaPolicy(name=10**5000, position=1, targets=[target])  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"url=<an integer of 5001 digits> is outside"):
+        open_store(10**5000)  # type: ignore[arg-type]

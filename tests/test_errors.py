@@ -116,3 +116,13 @@ def test_errors_survive_pickling_and_copying(error: CsmError) -> None:
         clone = pickle.loads(pickle.dumps(error))
         assert isinstance(clone, NaiveDatetimeError)
         assert (clone.argument, clone.value) == (error.argument, error.value)
+
+
+def test_an_integer_too_long_to_print_is_described_alike_by_every_message() -> None:
+    # invalid_type said "<an integer of 16610 bits>", the value checks "<... 5001 digits>"
+    from csmcore._values import show
+    from csmcore.errors import invalid_type
+
+    err = invalid_type("ticket", 10**5000, "a Ticket")
+    assert str(err) == f"ticket={show(10**5000)} is a int; expected a Ticket"
+    assert "<an integer of 5001 digits>" in str(err)

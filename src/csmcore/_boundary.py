@@ -61,6 +61,7 @@ from csmcore.errors import (
     InvalidType,
     LimitError,
     ValidationError,
+    invalid_type,
 )
 
 __all__ = [
@@ -149,6 +150,104 @@ def translate(
     return fallback(detail)
 
 
+def _accepted(expected: object) -> str:
+    """``a str`` / ``a str or a int`` for the type(s) an attrs ``instance_of`` wanted."""
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(f"a {getattr(k, '__name__', k)}" for k in kinds)
+
+
+_SEARCH_DEPTH = 4
+_SEARCH_ITEMS = 1_000
+
+
+def _huge_int_in(value: object, depth: int = 0) -> int | None:
+    """The first integer of more than 640 digits in ``value`` (looking a few levels into
+    lists, tuples, sets and dicts, keys too), or None."""
+    from csmcore._values import MAX_INT
+
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if abs(value) > MAX_INT else None
+    if depth >= _SEARCH_DEPTH:
+        return None
+    items: Any
+    if isinstance(value, dict):
+        items = (part for pair in value.items() for part in pair)
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = value
+    else:
+        return None
+    for index, item in enumerate(items):
+        if index >= _SEARCH_ITEMS:
+            break
+        found = _huge_int_in(item, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``(name, value)`` of each argument of the call ``fn(*args, **kwargs)`` but ``self``."""
+    try:
+        bound = inspect.signature(fn).bind_partial(*args, **kwargs).arguments
+    except (TypeError, ValueError):
+        bound = {f"argument {i + 1}": a for i, a in enumerate(args)} | kwargs
+    for name, value in bound.items():
+        if name in ("self", "cls"):
+            continue
+        yield name, value
+
+
+def explain(
+    err: Exception,
+    where: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    kind: type[CsmError] | None = None,
+) -> CsmError | None:
+    """A :class:`~csmcore.errors.CsmError` naming the argument and value at fault, for two
+    failures that name neither themselves (None for any other ``err``):
+
+    - an ``attrs`` validator's refusal (``instance_of``, ``in_``), whose message is attrs'
+      own, with the field's whole definition;
+    - the ``ValueError`` Python raises when a message, a key or a document turns an integer of
+      more than 4,300 digits into text: the argument that holds it is named, with the size.
+    """
+    import attrs
+
+    from csmcore._values import INT_RANGE_TEXT, show
+
+    error: CsmError | None = None
+    if len(err.args) == 4 and isinstance(err.args[1], attrs.Attribute):
+        field = err.args[1].alias or err.args[1].name
+        value = err.args[3]
+        if isinstance(err, TypeError):
+            error = invalid_type(field, value, _accepted(err.args[2]))
+        elif isinstance(err, ValueError):
+            error = ValidationError(
+                f"{field}={show(value)} is not one of {show(err.args[2])}",
+                field=field,
+                value=value,
+            )
+    elif isinstance(err, ValueError) and "integer string conversion" in _safe_str(err):
+        for name, value in _arguments(fn, args, kwargs):
+            huge = _huge_int_in(value)
+            if huge is None:
+                continue
+            if huge is value:
+                text = f"{where}: {name}={show(value)} is outside the {INT_RANGE_TEXT}"
+            else:
+                text = (
+                    f"{where}: {name}={show(value)} holds {show(huge)}; csmcore accepts "
+                    f"{INT_RANGE_TEXT}"
+                )
+            error = ValidationError(text, field=name, value=value)
+            break
+    if error is not None and kind is not None and not isinstance(error, kind):
+        return kind(str(error), field=error.field, value=error.value)
+    return error
+
+
 def guard_iter(iterator: Iterator[T], where: str, **how: Any) -> Generator[T, None, Any]:
     """``iterator``, with what it raises while iterating translated as at ``where`` (for an
     entry point that checks its arguments, then returns a lazy iterator)."""
@@ -213,7 +312,10 @@ def guarded(
                 except PASS:
                     raise
                 except Exception as err:
-                    raise translate(err, name, kind=kind, fallback=fallback) from err
+                    raise (
+                        explain(err, name, fn, args, kwargs, kind)
+                        or translate(err, name, kind=kind, fallback=fallback)
+                    ) from err
 
             wrapper = gen_wrapper
         else:
@@ -224,7 +326,10 @@ def guarded(
                 except PASS:
                     raise
                 except Exception as err:
-                    raise translate(err, name, kind=kind, fallback=fallback) from err
+                    raise (
+                        explain(err, name, fn, args, kwargs, kind)
+                        or translate(err, name, kind=kind, fallback=fallback)
+                    ) from err
 
             wrapper = call_wrapper
         functools.update_wrapper(wrapper, fn)

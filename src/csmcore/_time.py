@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from csmcore._values import show
 from csmcore.errors import NaiveDatetimeError, UnknownTimezoneError, ValidationError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -30,7 +31,7 @@ def require_aware(value: datetime, argument: str) -> datetime:
     """Return ``value`` if it is an aware datetime, else raise a CsmError naming ``argument``."""
     if not isinstance(value, datetime):
         raise ValidationError(
-            f"{argument}={value!r} is a {type(value).__name__}; expected an aware datetime",
+            f"{argument}={show(value)} is a {type(value).__name__}; expected an aware datetime",
             field=argument,
             value=value,
         )
@@ -88,14 +89,20 @@ def from_us(us: int, tz: tzinfo | None = None) -> datetime:
     return value if tz is None else value.astimezone(tz)
 
 
-@lru_cache(maxsize=256)
 def zone_from_name(name: str) -> tzinfo:
     """Resolve an IANA zone name, ``"UTC"`` or a fixed offset such as ``"+05:30"``."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name:  # before the cache, which needs a hashable key
         raise UnknownTimezoneError(
-            f"timezone={name!r} is not a time zone; expected an IANA name such as "
-            "'Europe/Berlin', 'UTC', or a fixed offset such as '+05:30'"
+            f"timezone={show(name)} is not a time zone; expected an IANA name such as "
+            "'Europe/Berlin', 'UTC', or a fixed offset such as '+05:30'",
+            field="timezone",
+            value=name,
         )
+    return _zone_from_name(name)
+
+
+@lru_cache(maxsize=256)
+def _zone_from_name(name: str) -> tzinfo:
     if name in ("UTC", "Z"):
         return timezone.utc
     match = _OFFSET.match(name)
@@ -137,7 +144,8 @@ def resolve_zone(value: object, argument: str = "timezone") -> tzinfo:
     if isinstance(value, str):
         return zone_from_name(value)
     raise UnknownTimezoneError(
-        f"{argument}={value!r} is a {type(value).__name__}; expected an IANA zone name or a tzinfo"
+        f"{argument}={show(value)} is a {type(value).__name__}; expected an IANA zone name or a "
+        "tzinfo"
     )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeVar
 
-from csmcore.errors import ErrorCode, SerializationError, ValidationError, invalid_type
+from csmcore.errors import ErrorCode, InvalidType, SerializationError, ValidationError, invalid_type
 
 E = TypeVar("E", bound=enum.Enum)
 UTC: Final = timezone.utc
@@ -159,6 +159,51 @@ def show(value: object, limit: int = 200) -> str:
     except Exception:  # repr may fail (a huge int inside a container, an odd class)
         return f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_iterable(value: object, argument: str, accepted: str) -> Iterable[Any]:
+    """``value`` when it is an iterable other than text (``str``, ``bytes``), else
+    :class:`~csmcore.errors.InvalidType` naming ``argument``, the value and ``accepted``.
+
+    >>> check_iterable(None, "tickets", "an iterable of Ticket")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.InvalidType: tickets=None is a NoneType; expected an iterable of Ticket
+    """
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise invalid_type(argument, value, accepted)
+    return value
+
+
+def frozen_set(value: Iterable[Any], argument: str, accepted: str) -> frozenset[Any]:
+    """``frozenset(value)``; for an item that cannot be in a set (a list, a dict), an
+    :class:`~csmcore.errors.InvalidType` naming ``argument``, the item and what is
+    ``accepted`` instead of Python's ``unhashable type``.
+
+    >>> sorted(frozen_set(["a", "b", "a"], "tags", "tags (strings)"))
+    ['a', 'b']
+    >>> frozen_set(["a", ["b"]], "tags", "tags (strings)")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    csmcore.errors.InvalidType: tags holds ['b'], a list; expected tags (strings)
+    """
+    try:
+        return frozenset(value)
+    except TypeError as err:
+        for item in value if isinstance(value, Collection) else ():
+            try:
+                hash(item)
+            except TypeError:
+                raise InvalidType(
+                    f"{argument} holds {show(item)}, a {type(item).__name__}; expected {accepted}",
+                    field=argument,
+                    value=value,
+                ) from err
+        raise InvalidType(
+            f"{argument}={show(value)} holds an item that cannot be in a set; expected {accepted}",
+            field=argument,
+            value=value,
+        ) from err
 
 
 def int_problem(value: int) -> str | None:

@@ -187,7 +187,9 @@ def _shown(value: object) -> str:
     """``repr(value)``, or a description when it cannot be printed (an integer of thousands
     of digits, whose ``repr`` Python refuses; a failing ``__repr__``)."""
     if type(value) is int and value.bit_length() > 2000:  # about 600 digits, always printable
-        return f"<an integer of {value.bit_length()} bits>"
+        from csmcore._values import show  # imported here: csmcore._values imports this module
+
+        return show(value)  # "<an integer of 5001 digits>", as every other message says
     try:
         return repr(value)
     except Exception:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -384,3 +385,42 @@ def test_the_progress_bar_shows_a_file_name_that_looks_like_markup_as_written(
     with _app._progress(path, quiet=False) as stream:
         assert stream.read() == "a\n"
     assert "[red]desk.csv" in terminal.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["helpdesk-log", "servicenow"])
+def test_a_truncated_last_row_is_named_as_short_not_as_a_missing_case(
+    tmp_path: Path, fmt: str
+) -> None:
+    # an export cut off mid-row: the case column is past its end. The helpdesk log's case is
+    # its 8th column, so the cut row was reported as "the case (ticket id) is missing"
+    source = HELP if fmt == "helpdesk-log" else SNOW
+    if not source.is_file():
+        pytest.skip(f"{source} is absent")
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = tmp_path / "cut.csv"
+    cut.write_text("".join(lines[:4]) + lines[4][:40], encoding="utf-8")
+    code, _, err = run("report", str(cut), "--format", fmt, "--strict", "-q")
+    assert code == _app.EXIT_BAD_INPUT, err
+    text = " ".join(err.split())
+    assert f"{cut}: 1 ticket(s) rejected under --strict" in text
+    assert re.search(r"line 5: row 4 has \d+ cells; the header has \d+", text), text
+    assert "Traceback" not in err
+
+
+def test_text_that_is_not_utf8_exits_3_naming_the_line_and_the_byte(tmp_path: Path) -> None:
+    # a Latin-1 export: the error named neither the line nor the byte
+    path = tmp_path / "latin1.csv"
+    rows = ["case:concept:name,concept:name,time:timestamp,org:resource\n"]
+    rows += [f"C{i},Assign seriousness,2024-05-06 09:00:00,Value {i}\n" for i in range(3000)]
+    rows[2500] = "C2500,Assign seriousness,2024-05-06 09:00:00,Andr\u00e9\n"
+    path.write_bytes("".join(rows).encode("latin-1"))
+    code, _, err = run("report", str(path), "--format", "helpdesk-log", "-q")
+    assert code == _app.EXIT_BAD_INPUT, err
+    text = " ".join(err.split())
+    assert f"{path}: line 2501: is not UTF-8 text (byte 0xe9: invalid continuation byte)" in text
+    assert "Traceback" not in err
+    policy = tmp_path / "policy.toml"
+    policy.write_bytes("# SLA\n# r\u00e9ponse\n".encode("latin-1"))
+    code, _, err = run("report", str(path), "--format", "helpdesk-log", "--policy", str(policy))
+    assert code == _app.EXIT_BAD_INPUT, err
+    assert f"{policy}: line 2: is not UTF-8 text (byte 0xe9" in " ".join(err.split())

@@ -21,6 +21,7 @@ from csmcore._time import (
     to_datetime,
     zone_name,
 )
+from csmcore._values import show
 from csmcore.calendars._spec import (
     WEEKDAYS,
     TimeSpec,
@@ -47,7 +48,9 @@ def _bad_instant(value: object, argument: str) -> ValidationError:
     if isinstance(value, datetime):
         return NaiveDatetimeError(argument, value)
     return ValidationError(
-        f"{argument}={value!r} is a {type(value).__name__}; expected an aware datetime"
+        f"{argument}={show(value)} is a {type(value).__name__}; expected an aware datetime",
+        field=argument,
+        value=value,
     )
 
 
@@ -68,8 +71,10 @@ def _instant_us(moment: datetime, argument: str, *, upto: bool = False) -> int:
 
 def _bad_duration(value: object, argument: str) -> ValidationError:
     return ValidationError(
-        f"{argument}={value!r} is a {type(value).__name__}; expected a datetime.timedelta "
-        "of business time"
+        f"{argument}={show(value)} is a {type(value).__name__}; expected a datetime.timedelta "
+        "of business time",
+        field=argument,
+        value=value,
     )
 
 

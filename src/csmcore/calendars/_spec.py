@@ -12,6 +12,7 @@ import attrs
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rruleset, rrulestr
 
 from csmcore._time import require_aware
+from csmcore._values import frozen_set
 from csmcore.errors import CalendarError, ValidationError, invalid_type
 from csmcore.serialization import serializable
 
@@ -132,7 +133,10 @@ def parse_days(days: str | Iterable[int | str]) -> list[int]:
         raise invalid_type(
             "days", days, "a string such as 'mon-fri' or 'mon,wed,fri', or a list of weekdays"
         )
-    return sorted({_day_index(day) for day in days})
+    found = sorted({_day_index(day) for day in days})
+    if not found:
+        raise CalendarError(f"days={days!r} names no weekday; expected e.g. ['mon', 'tue']")
+    return found
 
 
 def _is_pair(value: object) -> bool:
@@ -276,7 +280,7 @@ def normalise_holidays(value: object) -> Container[date]:
     if isinstance(value, list | tuple | set | Iterator) or (
         isinstance(value, Iterable) and not isinstance(value, Container)
     ):
-        days = frozenset(value)
+        days = frozen_set(value, "holidays", "datetime.date values")
         _check_dates(days)
         return days
     if isinstance(value, Container):

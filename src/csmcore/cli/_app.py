@@ -21,7 +21,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from csmcore._time import resolve_zone
 from csmcore.calendars import BusinessCalendar
 from csmcore.cli import report as report_module
-from csmcore.cli._text import render_text
+from csmcore.cli._text import not_utf8, render_text
 from csmcore.cli.importers import ImportOptions, importer_named, importer_names, write_jsonl
 from csmcore.cli.policy_file import load_book, load_calendar
 from csmcore.errors import CsmError
@@ -123,8 +123,10 @@ def _import(
         try:
             tickets = [i.ticket for i in importer.read(stream, options=options, report=report)]
         except UnicodeDecodeError as err:
-            raise BadInput(f"{path}: is not UTF-8 text ({err.reason})") from err
+            raise BadInput(not_utf8(path, err)) from err
         except CsmError as err:  # a fault that stops the import: say in which file
+            if isinstance(err.__cause__, UnicodeDecodeError):  # read behind the boundary
+                raise BadInput(not_utf8(path, err.__cause__)) from err
             raise BadInput(f"{path}: {err}") from err
     if strict and report.rejected:
         first = report.rejected[0]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-__all__ = ["duration_text", "render_text", "text_renderer"]
+__all__ = ["duration_text", "not_utf8", "render_text", "text_renderer"]
 
 Renderer = Callable[[Console, Mapping[str, Any]], None]
 _RENDERERS: dict[str, Renderer] = {}
@@ -231,3 +233,28 @@ def _conventions(console: Console, s: Mapping[str, Any]) -> None:
     console.print(f"  calendar: {s['calendar']}", markup=False)
     for note in s["notes"]:
         console.print(f"  - {note}", markup=False)
+
+
+def not_utf8(path: Path, err: UnicodeDecodeError) -> str:
+    """The one-line error for a file that is not UTF-8: ``<path>: line <n>: is not UTF-8 text
+    (byte 0xe9: invalid continuation byte)``. ``err`` comes from a decoder that read the file
+    in chunks, so its position is not the file's: the file is read again, as bytes, to find
+    the line (only when it failed)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    try:
+        with path.open("rb") as raw:
+            for chunk in iter(lambda: raw.read(1 << 16), b""):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as bad:  # bad.object: the decoder's pending bytes + chunk
+                    line += bad.object.count(b"\n", 0, bad.start)
+                    byte = bad.object[bad.start]
+                    return (
+                        f"{path}: line {line}: is not UTF-8 text (byte 0x{byte:02x}: {bad.reason})"
+                    )
+                line += chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+    except (OSError, UnicodeDecodeError):
+        pass
+    return f"{path}: is not UTF-8 text ({err.reason})"

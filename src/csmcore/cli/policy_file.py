@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from csmcore.calendars import BusinessCalendar
+from csmcore.cli._text import not_utf8
 from csmcore.errors import CsmError, ValidationError
 from csmcore.serialization import from_data, to_data
 from csmcore.sla import SlaBook, SlaMetric, SlaPolicy, SlaTarget
@@ -103,7 +104,7 @@ def _read(path: Path) -> Any:
     except OSError as err:
         raise ValidationError(f"{path}: cannot be read: {err.strerror or err}") from err
     except UnicodeDecodeError as err:
-        raise ValidationError(f"{path}: is not UTF-8 text ({err.reason})") from err
+        raise ValidationError(not_utf8(path, err)) from err
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)

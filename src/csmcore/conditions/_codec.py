@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from csmcore._boundary import guarded
+from csmcore._values import show
 from csmcore.conditions._dispatch import ConditionVisitor
 from csmcore.conditions._nodes import (
     MAX_CONDITION_DEPTH,
@@ -35,7 +36,7 @@ Decoder = Callable[[Mapping[str, Any], str], Condition]
 
 def _not_serialisable(condition: Condition) -> Exception:
     return SerializationError(
-        f"cannot serialise {condition!r}: only the built-in condition classes are serialisable"
+        f"cannot serialise {show(condition)}: only the built-in condition classes are serialisable"
     )
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, TypeVar, cast,
 import attrs
 
 from csmcore._time import require_aware
-from csmcore._values import check_text, coerce_enum, is_bool
+from csmcore._values import check_text, coerce_enum, frozen_set, is_bool, show
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.serialization import serializable
 from csmcore.sla import SlaBook
@@ -215,7 +215,7 @@ def _tags(value: object) -> tuple[str, ...]:
         value = (value,)
     if not isinstance(value, Iterable):
         raise invalid_type("tags", value, "a tag or a collection of tags")
-    tags = set(value)
+    tags = frozen_set(value, "tags", "tags (non-empty strings)")
     if not tags:
         raise ValidationError("tags=() is empty; give at least one tag", field="tags")
     for tag in tags:
@@ -432,7 +432,9 @@ class Notify:
             )
         if self.calendar is not None and not self.business_hours:
             raise ValidationError(
-                "calendar= applies with business_hours=True only", field="calendar"
+                f"calendar={show(self.calendar)} applies with business_hours=True only",
+                field="calendar",
+                value=self.calendar,
             )
 
     def apply(self, ticket: Ticket, context: ActionContext) -> ActionResult:

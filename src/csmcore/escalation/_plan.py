@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from csmcore._time import require_aware, to_datetime, to_us
+from csmcore._values import check_iterable
 from csmcore.errors import CsmError, ValidationError, invalid_type
 from csmcore.escalation._actions import ActionContext, ActionResult
 from csmcore.escalation._rules import (
@@ -189,6 +190,17 @@ def _key(found: Found, ticket_id: str) -> FiringKey:
     return (rule.name, rule.version, level, ticket_id, target, cycle)
 
 
+def _check_ticket(ticket: object, book: object) -> None:
+    if not isinstance(ticket, Ticket):
+        raise invalid_type("ticket", ticket, "a Ticket")
+    _check_book(book)
+
+
+def _check_book(book: object) -> None:
+    if not isinstance(book, SlaBook):
+        raise invalid_type("book", book, "an SlaBook")
+
+
 def due_firings(
     ticket: Ticket,
     book: SlaBook,
@@ -210,6 +222,7 @@ def due_firings(
     does not depend on when it is asked: the union over consecutive windows equals the answer
     for their union (catch-up is exact). Raises NaiveDatetimeError for a naive instant.
     """
+    _check_ticket(ticket, book)
     require_aware(start, "start")
     require_aware(end, "end")
     walk = Walk(static_for(book, _rules(rules)), ticket, _members(member, members, ticket))
@@ -242,6 +255,7 @@ def next_due(
     when conditions read the requester's loyalty ``member``, after a write to their ledger).
     ``member`` / ``members``: as for :func:`run_ticket`.
     """
+    _check_ticket(ticket, book)
     require_aware(after, "after")
     walk = Walk(static_for(book, _rules(rules)), ticket, _members(member, members, ticket))
     low = to_us(after)
@@ -362,6 +376,7 @@ def run_ticket(
     is not the ticket's requester, for both ``member`` and ``members``, or for a ``members``
     entry whose timeline is another member's.
     """
+    _check_ticket(ticket, book)
     require_aware(start, "start")
     require_aware(end, "end")
     chosen = _rules(rules)
@@ -439,6 +454,8 @@ def dry_run(
     changing nothing (every value here is immutable; nothing is stored or sent). ``members``
     maps member ids to their loyalty member timelines (for conditions on ``member.*``): each
     ticket reads those of its requesters, each at the instants they were its requester."""
+    check_iterable(tickets, "tickets", "an iterable of Ticket")
+    _check_book(book)
     chosen = _rules(rules)
     order = {rule.name: i for i, rule in enumerate(chosen)}
     # The mapping is checked once; each ticket looks up its own requesters in it (reading it

@@ -27,7 +27,7 @@ import attrs
 
 from csmcore._time import require_aware, resolve_zone
 from csmcore.calendars import BusinessCalendar
-from csmcore.errors import InvalidType, ValidationError
+from csmcore.errors import InvalidType, ValidationError, invalid_type
 from csmcore.kpi._metrics import DURATION_METRICS, TicketMetrics, ticket_metrics
 from csmcore.kpi._scores import _ces_agree_from, check_score
 from csmcore.kpi._stats import DurationStats, DurationSummary, check_percentiles, quantile
@@ -457,6 +457,10 @@ class KpiAggregator:
         calendar: BusinessCalendar | None = None,
         book: SlaBook | None = None,
     ) -> None:
+        if not isinstance(by, str) and (callable(by) or not isinstance(by, Iterable)):
+            raise invalid_type(
+                "by", by, "a dimension name or a collection of names and functions of TicketMetrics"
+            )
         self.by = (by,) if isinstance(by, str) else tuple(by)
         self._dims = [_dimension(d) for d in self.by]
         if bucket is not None and bucket not in _BUCKETS:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Final, Protocol
 import attrs
 
 from csmcore._time import in_range_us, require_aware
-from csmcore._values import as_utc, check_identifier, coerce_enum, instance_of
+from csmcore._values import as_utc, check_identifier, coerce_enum, frozen_set, instance_of
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.loyalty._expiry import Period, Rounding, check_zone, period_bounds
 from csmcore.serialization import serializable
@@ -110,7 +110,7 @@ def check_names(value: object, argument: str) -> frozenset[str]:
             field=argument,
             value=value,
         )
-    out = frozenset(value)
+    out = frozen_set(value, argument, "names (non-empty strings)")
     for item in out:
         if not isinstance(item, str) or not item.strip():
             raise ValidationError(

@@ -8,6 +8,7 @@ lots it touched in ``draws``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Final
@@ -15,7 +16,7 @@ from typing import Any, Final
 import attrs
 
 from csmcore._time import MAX_US, MIN_US, in_range_us, require_aware
-from csmcore._values import as_utc, check_text
+from csmcore._values import as_utc, check_int, check_text
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.serialization import serializable
 
@@ -119,6 +120,7 @@ def check_points(value: object, argument: str, *, minimum: int = 1) -> int:
             value = int(value)
         else:
             raise invalid_type(argument, value, "a whole number of points (int)")
+    check_int(value, argument)  # at most 640 digits, as every integer csmcore keeps
     if value < minimum:
         raise ValidationError(
             f"{argument}={value!r} is not a number of points >= {minimum}",
@@ -196,6 +198,12 @@ def _returns_policy(instance: Any, _: object, value: object) -> None:
         )
 
 
+def _draws(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise invalid_type("draws", value, "a sequence of LotDraw")
+    return tuple(value)
+
+
 @serializable(
     "loyalty.entry",
     aliases=("csmcore.loyalty:LedgerEntry",),
@@ -227,7 +235,7 @@ class LedgerEntry:
     lot_id: str | None = attrs.field(default=None, validator=_text)
     expires_at: datetime | None = attrs.field(default=None, converter=_utc, validator=_aware)
     pending_until: datetime | None = attrs.field(default=None, converter=_utc, validator=_aware)
-    draws: tuple[LotDraw, ...] = attrs.field(default=(), converter=tuple)
+    draws: tuple[LotDraw, ...] = attrs.field(default=(), converter=_draws)
     reference: str | None = attrs.field(default=None, validator=_text)
     spend: Decimal | None = attrs.field(default=None, validator=_spend)
     reason: str | None = attrs.field(default=None, validator=_text)

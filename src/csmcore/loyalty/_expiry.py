@@ -16,7 +16,7 @@ from typing import Any, Final
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from csmcore._time import require_aware, zone_from_name
+from csmcore._time import in_range_us, require_aware, zone_from_name
 from csmcore._values import as_utc, coerce_enum, is_bool
 from csmcore.errors import ValidationError
 from csmcore.serialization import serializable
@@ -61,10 +61,10 @@ def period_bounds(at: datetime, period: Period, timezone: str = "UTC") -> tuple[
     >>> start.isoformat(), end.isoformat()
     ('2026-04-01T00:00:00+00:00', '2026-07-01T00:00:00+00:00')
     """
-    require_aware(at, "at")
+    in_range_us(require_aware(at, "at"), "at")
     zone = zone_from_name(timezone)
     local = at.astimezone(zone)
-    size = _MONTHS[period]
+    size = _MONTHS[coerce_enum(Period, period, "period")]
     first = (local.month - 1) // size * size  # months since January, 0-based
     start = datetime(local.year, first + 1, 1, tzinfo=zone)
     year, month = divmod(first + size, 12)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from csmcore._boundary import guarded
 from csmcore._time import from_us
-from csmcore._values import check_identifier, check_text, coerce_enum
+from csmcore._values import MAX_INT, MIN_INT, check_identifier, check_text, coerce_enum
 from csmcore.errors import (
     IdempotencyConflict,
     InsufficientPoints,
@@ -206,7 +206,7 @@ class _Planning:
         ``expires_at`` must be after ``at``; a ``pending_until`` not after ``at`` means
         active at once (stored as None).
         """
-        if type(points) is not int or points < 1:
+        if type(points) is not int or not 1 <= points <= MAX_INT:
             check_points(points, "points")
         t = check_instant(at, "at")
         expires_us = _NEVER if expires_at is None else check_instant(expires_at, "expires_at")
@@ -334,7 +334,7 @@ class _Planning:
         """The REDEEM entry drawing ``points`` from active lots in ``order`` (a
         :class:`RedemptionOrder` or its value); :class:`~csmcore.errors.InsufficientPoints`
         when they do not hold enough."""
-        if type(points) is not int or points < 1:
+        if type(points) is not int or not 1 <= points <= MAX_INT:
             check_points(points, "points")
         order = _order(order)
         t = check_instant(at, "at")
@@ -608,8 +608,8 @@ class _Planning:
     ) -> LedgerEntry:
         """The ADJUST entry: ``points > 0`` is a new lot, ``points < 0`` draws like a
         redemption (:class:`~csmcore.errors.InsufficientPoints`); ``reason`` is required."""
-        if type(points) is not int:
-            check_points(points, "points")
+        if type(points) is not int or not MIN_INT <= points <= MAX_INT:
+            check_points(points, "points", minimum=MIN_INT)
         if points == 0:
             raise ValidationError("points=0 adjusts nothing; give a positive or negative number")
         order = _order(order)

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from csmcore._time import MAX_US, MIN_US
+from csmcore._values import MAX_INT
 from csmcore.errors import InsufficientPoints
 from csmcore.loyalty._entries import (
     EntryKind,
@@ -83,7 +84,7 @@ def post_earn(
         and reason is None
         and not state.negative
         and type(points) is int
-        and points > 0
+        and 0 < points <= MAX_INT
         and type(at) is datetime
         and at.tzinfo is _UTC
         and type(key) is str
@@ -201,7 +202,7 @@ def post_redeem(
         and reference is None
         and not state.negative
         and type(points) is int
-        and points > 0
+        and 0 < points <= MAX_INT
         and type(at) is datetime
         and at.tzinfo is _UTC
         and type(key) is str

@@ -43,8 +43,15 @@ from typing import Any
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from csmcore._time import US, require_aware, zone_from_name
-from csmcore._values import as_utc, check_identifier, coerce_enum
+from csmcore._time import US, in_range_us, require_aware, zone_from_name
+from csmcore._values import (
+    as_utc,
+    check_identifier,
+    check_iterable,
+    coerce_enum,
+    frozen_set,
+    show,
+)
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.loyalty._earn import EntryLike, check_money, kind_name
 from csmcore.loyalty._expiry import Period, check_delta, check_zone, first_of_month, period_bounds
@@ -176,7 +183,7 @@ def _reasons(value: Any) -> frozenset[str]:
         raise invalid_type(
             "non_qualifying", value, "a collection of entry reasons (strings), e.g. {'sla_breach'}"
         )
-    reasons = frozenset(value)
+    reasons = frozen_set(value, "non_qualifying", "entry reasons (non-empty strings)")
     for reason in reasons:
         if not isinstance(reason, str) or not reason:
             raise invalid_type("non_qualifying", reason, "non-empty strings (entry reasons)")
@@ -275,7 +282,7 @@ class TierPolicy:
         ``(start, end)`` with ``start`` included (excluded when rolling) and ``end`` = ``at``
         included. Raises NaiveDatetimeError for a naive ``at`` (which ``astimezone`` would read
         in the machine's zone)."""
-        require_aware(at, "at")
+        in_range_us(require_aware(at, "at"), "at")
         if self.rolling is not None:
             local = at.astimezone(zone_from_name(self.timezone))
             return as_utc(local - self.rolling), at
@@ -491,9 +498,23 @@ def tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) 
     status. Raises NaiveDatetimeError for a naive ``at``. Amounts are summed exactly,
     whatever decimal context the caller set.
     """
-    require_aware(at, "at")
-    with decimal.localcontext(_EXACT):
-        return _tier_status(policy, entries, as_utc(at))
+    in_range_us(require_aware(at, "at"), "at")
+    if not isinstance(policy, TierPolicy):
+        raise invalid_type("policy", policy, "a TierPolicy")
+    held = tuple(check_iterable(entries, "entries", "an iterable of ledger entries"))
+    try:
+        with decimal.localcontext(_EXACT):
+            return _tier_status(policy, held, as_utc(at))
+    except AttributeError as err:  # an item that is no entry: name it
+        for entry in held:
+            if not all(hasattr(entry, name) for name in ("kind", "at", "points", "reason")):
+                raise ValidationError(
+                    f"entries holds {show(entry)}, a {type(entry).__name__}; expected ledger "
+                    "entries (kind, at, points, reason, spend)",
+                    field="entries",
+                    value=entry,
+                ) from err
+        raise
 
 
 def _tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime) -> TierStatus:
@@ -600,7 +621,8 @@ def review_tiers(
     """
     # in UTC: one microsecond before the second 02:30 of a fall-back night, taken on the
     # local wall clock, would be the first 02:29, an hour earlier
-    at = as_utc(require_aware(at, "at"))
+    in_range_us(require_aware(at, "at"), "at")
+    at = as_utc(at)
     changes = []
     for member_id in sorted(members):
         entries = list(members[member_id])

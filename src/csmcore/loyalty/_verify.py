@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import attrs
 
 from csmcore._time import to_us
-from csmcore.errors import CsmError, LedgerCorrupt
+from csmcore._values import check_iterable, show
+from csmcore.errors import CsmError, LedgerCorrupt, ValidationError
 from csmcore.loyalty._entries import (
     EntryKind,
     LedgerEntry,
@@ -89,6 +90,15 @@ def verify_entries(
     that fit only the rule they were written under (the negative balance paid at entries'
     instants only) are judged by that rule, as :meth:`LedgerState.apply` reads them.
     """
+    check_iterable(entries, "entries", "a sequence of LedgerEntry")
+    for entry in entries:
+        if not isinstance(entry, LedgerEntry):
+            raise ValidationError(
+                f"entries holds {show(entry)}, a {type(entry).__name__}; expected LedgerEntry "
+                "values",
+                field="entries",
+                value=entry,
+            )
     report, timed = _verify(member_id, entries, allow_negative, legacy=False)
     if report.problems and timed:
         earlier, _ = _verify(member_id, entries, allow_negative, legacy=True)

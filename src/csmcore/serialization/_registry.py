@@ -19,7 +19,7 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from csmcore._boundary import guard_class, guarded
-from csmcore.errors import CsmError, SerializationError, ValidationError
+from csmcore.errors import CsmError, SerializationError, ValidationError, invalid_type
 
 __all__ = [
     "TypeInfo",
@@ -188,7 +188,10 @@ def schema_of(cls: type) -> int:
     Raises :class:`~csmcore.errors.SerializationError` when ``cls`` has no tag. (Encoders call
     it once per event they write, so it is one dictionary lookup.)
     """
-    info = _by_class.get(cls)
+    try:
+        info = _by_class.get(cls)
+    except TypeError:  # not even hashable: certainly no registered class
+        info = None
     if info is None:
         raise _no_tag(cls)
     return info.version
@@ -221,6 +224,8 @@ def upcast(info: TypeInfo, data: Any, version: int) -> Any:
     Raises :class:`~csmcore.errors.SerializationError` for a version below 1 or newer than this
     release knows (data written by a newer csmcore).
     """
+    if not isinstance(info, TypeInfo):
+        raise invalid_type("info", info, "a TypeInfo (csmcore.serialization.type_info(tag))")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise SerializationError(
             f"{info.tag!r} payload version {version!r} is not a whole number >= 1"

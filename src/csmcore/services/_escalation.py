@@ -34,6 +34,7 @@ from typing import Any
 import attrs
 
 from csmcore._time import require_aware, shifted, to_us
+from csmcore._values import check_iterable
 from csmcore.conditions import Condition, In, Not
 from csmcore.errors import (
     ConcurrencyError,
@@ -356,7 +357,7 @@ class EscalationEngine:
             tuple[list[tuple[str, int]], tuple[EscalationRule, ...] | ValidationError] | None
         ) = None
         if rules is not None:
-            self._rules = tuple(rules)
+            self._rules = tuple(check_iterable(rules, "rules", "an iterable of EscalationRule"))
             for index, rule in enumerate(self._rules):
                 if not isinstance(rule, EscalationRule):
                     raise ValidationError(

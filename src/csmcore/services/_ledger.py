@@ -80,6 +80,8 @@ class Ledger:
         writes then go straight to it, behind this class's inline boundary."""
         self.order = coerce_enum(RedemptionOrder, order, "order")
         self.returns = coerce_enum(ReturnsPolicy, returns, "returns")
+        if clock is not None and not isinstance(clock, Clock):
+            raise ValidationError(f"clock={clock!r} has no now(); pass a csmcore.clock.Clock")
         self._clock = clock
 
     @property

@@ -14,7 +14,7 @@ from typing import Any, Final, Literal
 import attrs
 
 from csmcore._boundary import exempt
-from csmcore.errors import ValidationError
+from csmcore.errors import ValidationError, invalid_type
 from csmcore.escalation import NotificationRequest
 from csmcore.services._delivery import PermanentDeliveryError
 
@@ -77,6 +77,10 @@ def render(template: str, values: Mapping[str, Any]) -> str:
     ...
     csmcore.services.TemplateError: template field {missing} is not in the data; known: [...]
     """
+    if not isinstance(template, str):
+        raise invalid_type("template", template, "a str")
+    if not isinstance(values, Mapping):
+        raise invalid_type("values", values, "a mapping of field name to value")
     parts: list[str] = []
     for literal, field in _fields(template):
         parts.append(literal)

@@ -22,13 +22,15 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from csmcore._boundary import guard_iter, guarded
 from csmcore._time import require_aware
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Always, Condition
-from csmcore.errors import InvalidType, ValidationError
+from csmcore.errors import InvalidType, ValidationError, invalid_type
 from csmcore.kpi import KpiAggregator, TicketMetrics, ticket_metrics
 from csmcore.sla import SlaBook
-from csmcore.storage import Store
+from csmcore.storage import Store, TicketRepository
+from csmcore.tickets import Ticket
 
 __all__ = ["stream_metrics", "summarize"]
 
@@ -41,6 +43,7 @@ _SETTINGS = tuple(
 )
 
 
+@guarded
 def stream_metrics(
     store: Store,
     condition: Condition | None = None,
@@ -57,14 +60,36 @@ def stream_metrics(
     Tickets created after ``at`` are skipped. Raises NaiveDatetimeError for a naive ``at``,
     ValidationError for a bad condition or batch size, StorageError on a backend failure.
     """
-    require_aware(at, "at")
+    _check(store, at, calendar, book)
     chosen: Condition = Always() if condition is None else condition
-    for batch in store.tickets.stream(chosen, batch_size=batch_size):
+    batches = store.tickets.stream(chosen, batch_size=batch_size)  # checks them at the call
+    return guard_iter(_metrics(batches, at, calendar, book), "stream_metrics")
+
+
+def _check(store: object, at: datetime, calendar: object, book: object) -> None:
+    """The arguments of both functions, checked at the call (not at the first ticket)."""
+    if not isinstance(getattr(store, "tickets", None), TicketRepository):
+        raise invalid_type("store", store, "a Store (csmcore.storage.open_store)")
+    require_aware(at, "at")
+    if calendar is not None and not isinstance(calendar, BusinessCalendar):
+        raise invalid_type("calendar", calendar, "a BusinessCalendar or None")
+    if book is not None and not isinstance(book, SlaBook):
+        raise invalid_type("book", book, "an SlaBook or None")
+
+
+def _metrics(
+    batches: Iterator[list[Ticket]],
+    at: datetime,
+    calendar: BusinessCalendar | None,
+    book: SlaBook | None,
+) -> Iterator[TicketMetrics]:
+    for batch in batches:
         for ticket in batch:
             if ticket.created_at <= at:
                 yield ticket_metrics(ticket, at, calendar=calendar, book=book)
 
 
+@guarded
 def summarize(
     store: Store,
     condition: Condition | None = None,
@@ -88,6 +113,7 @@ def summarize(
     ValidationError for ``business=True`` without a ``calendar`` (business-time durations
     need one; without it every business figure would be empty).
     """
+    _check(store, at, calendar, book)
     unknown = sorted(set(settings) - set(_SETTINGS))
     if unknown:
         raise InvalidType(

@@ -286,6 +286,8 @@ class SlaBook:
         except PASS:
             raise
         except Exception as err:  # the public boundary, inline: a try costs nothing here
+            if not isinstance(ticket, Ticket):  # checked only on failure: the hot path
+                raise invalid_type("ticket", ticket, "a Ticket") from err
             raise translate(err, "SlaBook.evaluate") from err
 
     def evaluator(self, ticket: Ticket) -> TicketEvaluator:
@@ -308,6 +310,8 @@ class SlaBook:
         between. None when nothing will ever change (every cycle stopped or paused, and no
         later event changes anything). The result is in ``after``'s time zone.
         """
+        if not isinstance(ticket, Ticket):
+            raise invalid_type("ticket", ticket, "a Ticket")
         cursor = _us(after, "after")
         tz = after.tzinfo
         events = ticket.events

@@ -37,21 +37,45 @@ def enum_converter(cls: type[enum.Enum], name: str) -> Any:
     return convert
 
 
-def _triggers(value: Any) -> frozenset[SlaTrigger]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise SlaError(f"{value!r} is not a collection of SlaTrigger values")
-    convert = enum_converter(SlaTrigger, "trigger")
-    return frozenset(convert(item) for item in value)
+_TRIGGER = enum_converter(SlaTrigger, "trigger")
 
 
-def _transitions(value: Any) -> tuple[Transition, ...]:
+def _triggers(value: Any, argument: str) -> frozenset[SlaTrigger]:
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise SlaError(f"{value!r} is not a collection of Transition values")
+        raise SlaError(f"{argument}={value!r} is not a collection of SlaTrigger values")
+    return frozenset(_TRIGGER(item) for item in value)
+
+
+def _transitions(value: Any, argument: str) -> tuple[Transition, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise SlaError(f"{argument}={value!r} is not a collection of Transition values")
     out = tuple(value)
     for index, item in enumerate(out):
         if not isinstance(item, Transition):
-            raise SlaError(f"[{index}]={item!r} is not a Transition")
+            raise SlaError(f"{argument}[{index}]={item!r} is not a Transition")
     return out
+
+
+# one named converter per field, so that messages name the field (and attrs' mypy plugin reads
+# the accepted type)
+def _start_on(value: Any) -> frozenset[SlaTrigger]:
+    return _triggers(value, "start_on")
+
+
+def _stop_on(value: Any) -> frozenset[SlaTrigger]:
+    return _triggers(value, "stop_on")
+
+
+def _start_on_change(value: Any) -> tuple[Transition, ...]:
+    return _transitions(value, "start_on_change")
+
+
+def _stop_on_change(value: Any) -> tuple[Transition, ...]:
+    return _transitions(value, "stop_on_change")
+
+
+def _reset_on_change(value: Any) -> tuple[Transition, ...]:
+    return _transitions(value, "reset_on_change")
 
 
 @serializable("sla_custom_timer", aliases=("csmcore.sla:CustomClock",))
@@ -83,12 +107,12 @@ class CustomTimer:
     pause: Condition | None = attrs.field(default=None, validator=check_condition)
     stop: Condition | None = attrs.field(default=None, validator=check_condition)
     reset: Condition | None = attrs.field(default=None, validator=check_condition)
-    start_on: frozenset[SlaTrigger] = attrs.field(default=frozenset(), converter=_triggers)
-    stop_on: frozenset[SlaTrigger] = attrs.field(default=frozenset(), converter=_triggers)
+    start_on: frozenset[SlaTrigger] = attrs.field(default=frozenset(), converter=_start_on)
+    stop_on: frozenset[SlaTrigger] = attrs.field(default=frozenset(), converter=_stop_on)
     restart: bool = attrs.field(default=False, validator=is_bool)
-    start_on_change: tuple[Transition, ...] = attrs.field(default=(), converter=_transitions)
-    stop_on_change: tuple[Transition, ...] = attrs.field(default=(), converter=_transitions)
-    reset_on_change: tuple[Transition, ...] = attrs.field(default=(), converter=_transitions)
+    start_on_change: tuple[Transition, ...] = attrs.field(default=(), converter=_start_on_change)
+    stop_on_change: tuple[Transition, ...] = attrs.field(default=(), converter=_stop_on_change)
+    reset_on_change: tuple[Transition, ...] = attrs.field(default=(), converter=_reset_on_change)
 
     def __attrs_post_init__(self) -> None:
         if self.start is None and not self.start_on and not self.start_on_change:
@@ -196,7 +220,8 @@ class SlaTarget:
                 raise SlaError("a custom target needs both a name and a timer=CustomTimer(...)")
         elif self.timer is not None:
             raise SlaError(
-                f"timer= applies to SlaMetric.CUSTOM targets only, not to {self.metric.value!r}"
+                f"timer={show(self.timer)} applies to SlaMetric.CUSTOM targets only, not to "
+                f"{self.metric.value!r}"
             )
         if self.on_reset is not OnReset.CANCEL and self.metric is not SlaMetric.CUSTOM:
             raise SlaError(

@@ -9,6 +9,8 @@ import attrs
 
 from csmcore._boundary import guarded
 from csmcore._time import require_aware
+from csmcore._values import check_iterable
+from csmcore.errors import invalid_type
 from csmcore.serialization import serializable
 from csmcore.sla._book import SlaBook
 from csmcore.sla._enums import SlaState
@@ -24,6 +26,11 @@ def _index(statuses: Iterable[SlaStatus]) -> dict[tuple[str, int], SlaStatus]:
 
 def _same_judgement(a: SlaStatus, b: SlaStatus) -> bool:
     return attrs.evolve(a, at=b.at) == b
+
+
+def _check_book(book: object, argument: str) -> None:
+    if not isinstance(book, SlaBook):
+        raise invalid_type(argument, book, "an SlaBook")
 
 
 @guarded
@@ -45,6 +52,10 @@ def rebuild(
     ``old``, ``after`` for ``new``). Raises NaiveDatetimeError for a naive ``at``.
     """
     require_aware(at, "at")
+    check_iterable(tickets, "tickets", "an iterable of Ticket")
+    if not isinstance(old, SlaBook | Mapping):
+        raise invalid_type("old", old, "an SlaBook or a mapping of ticket id to SlaStatus values")
+    _check_book(new, "new")
     changes: list[SlaChange] = []
     for ticket in tickets:
         after = _index(new.evaluate(ticket, at))
@@ -131,6 +142,9 @@ def backtest(
     Raises NaiveDatetimeError for a naive ``at``.
     """
     require_aware(at, "at")
+    check_iterable(tickets, "tickets", "an iterable of Ticket")
+    _check_book(baseline, "baseline")
+    _check_book(candidate, "candidate")
     base: list[SlaStatus] = []
     cand: list[SlaStatus] = []
     count = 0

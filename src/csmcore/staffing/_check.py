@@ -9,19 +9,25 @@ from typing import Any, TypeVar
 
 import attrs
 
+from csmcore._values import show
 from csmcore.errors import ValidationError, invalid_type
 
 _US = timedelta(microseconds=1)
+_MAX_COUNT = 10**15
+"""The most agents a count may hold: far beyond any queue, and exact as a float."""
 
 
 def number(value: object, argument: str) -> float:
     """``value`` as a finite float (int and float accepted, bool refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise invalid_type(argument, value, "a number (int or float)")
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # an int beyond the float range (about 1.8e308)
+        result = math.inf
     if not math.isfinite(result):
         raise ValidationError(
-            f"{argument}={value!r} is not finite; expected a finite number",
+            f"{argument}={show(value)} is not finite; expected a finite number",
             field=argument,
             value=value,
         )
@@ -33,7 +39,7 @@ def non_negative(value: object, argument: str) -> float:
     result = number(value, argument)
     if result < 0:
         raise ValidationError(
-            f"{argument}={value!r} is negative; expected a number >= 0",
+            f"{argument}={show(value)} is negative; expected a number >= 0",
             field=argument,
             value=value,
         )
@@ -50,6 +56,12 @@ def count(value: object, argument: str) -> int:
             field=argument,
             value=value,
         )
+    if value > _MAX_COUNT:
+        raise ValidationError(
+            f"{argument}={show(value)} is too large; expected an int <= {_MAX_COUNT:.0e}",
+            field=argument,
+            value=value,
+        )
     return value
 
 
@@ -61,7 +73,7 @@ def seconds(value: object, argument: str, *, positive: bool) -> float:
     if us < 0 or (positive and us == 0):
         accepted = "a positive duration" if positive else "a duration >= 0"
         raise ValidationError(
-            f"{argument}={value!r} is not accepted; expected {accepted}",
+            f"{argument}={show(value)} is not accepted; expected {accepted}",
             field=argument,
             value=value,
         )
@@ -76,7 +88,7 @@ def fraction(value: object, argument: str, *, low_closed: bool, high_closed: boo
     if not (ok_low and ok_high):
         interval = f"{'[' if low_closed else '('}0, 1{']' if high_closed else ')'}"
         raise ValidationError(
-            f"{argument}={value!r} is outside {interval}; expected a fraction in {interval} "
+            f"{argument}={show(value)} is outside {interval}; expected a fraction in {interval} "
             f"(0.8 for 80%)",
             field=argument,
             value=value,

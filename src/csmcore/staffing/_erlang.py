@@ -22,6 +22,7 @@ review, and research prospects", MSOM 5(2), 2003, section 4.1):
 from __future__ import annotations
 
 import math
+import sys
 from datetime import timedelta
 from typing import Final
 
@@ -56,6 +57,7 @@ _TOLERANCE: Final = 1e-9
 (so ``14 / (1 - 0.3)`` is 20, not the 21 that float rounding of 20.000000000000004 would give)."""
 _SERIES_FROM: Final = 64
 _INF: Final = math.inf
+_MAX_FLOAT: Final = sys.float_info.max
 _ZERO: Final = timedelta(0)
 _SECOND: Final = timedelta(seconds=1)
 _CUT: Final = 2.0**-60
@@ -350,7 +352,7 @@ def required_agents(
     kind = type(arrivals)
     if (
         (kind is int or kind is float)
-        and 0.0 <= arrivals < _INF
+        and 0.0 <= arrivals <= _MAX_FLOAT  # an int beyond the floats takes the slow path
         and type(interval) is timedelta
         and type(handle_time) is timedelta
         and type(answer_within) is timedelta

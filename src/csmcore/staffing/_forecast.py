@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from csmcore._time import require_aware, resolve_zone, zone_name
+from csmcore._values import check_iterable
 from csmcore.errors import ValidationError, invalid_type
 from csmcore.staffing._check import non_negative, v_non_negative
 from csmcore.staffing._erlang import StaffingPlan, required_agents
@@ -139,6 +140,7 @@ def arrival_forecast(
     >>> f.at(0, time(9)), f.at(0, time(10)), f.days_observed[0]
     (3.0, 0.0, 2)
     """
+    check_iterable(instants, "instants", "an iterable of aware datetimes or tickets")
     zone = resolve_zone(timezone)
     length = _slot_length(interval)
     per_day = _DAY // length
@@ -160,9 +162,9 @@ def arrival_forecast(
     stop = end if end is not None else (last + _DAY if last is not None else None)
     if begin is None or stop is None:
         raise ValidationError(
-            "no arrivals and no observed period: give arrivals, or both start= and end= "
-            "(local dates, start < end) for a period without any",
-            field="start" if begin is None else "end",
+            "instants is empty: no arrivals and no observed period: give arrivals, or both "
+            "start= and end= (local dates, start < end) for a period without any",
+            field="instants",
             value=None,
         )
     if stop <= begin:

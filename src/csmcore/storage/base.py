@@ -43,6 +43,7 @@ import attrs
 
 from csmcore._boundary import exempt, guard_class, guard_iter
 from csmcore._time import in_range_us, require_aware
+from csmcore._values import check_iterable
 from csmcore.conditions import Condition
 from csmcore.errors import CsmError, StorageError, ValidationError
 from csmcore.escalation import Firing, FiringKey
@@ -134,6 +135,7 @@ class TicketRepositoryBase(_Translating, abc.ABC):
 
     def add_many(self, tickets: Iterable[Ticket]) -> int:
         """See :meth:`csmcore.storage.protocols.TicketRepository.add_many`."""
+        check_iterable(tickets, "tickets", "an iterable of Ticket")
         return self._call(self._add_many, [kit.check_ticket(t) for t in tickets])
 
     def get(self, ticket_id: str) -> Ticket:

@@ -37,7 +37,7 @@ import attrs
 
 from csmcore._boundary import guard_class, guarded
 from csmcore.calendars import BusinessCalendar
-from csmcore.errors import SerializationError, UnsupportedRole, ValidationError
+from csmcore.errors import SerializationError, UnsupportedRole, ValidationError, invalid_type
 from csmcore.serialization import tag_of
 from csmcore.sla import SlaPolicy
 from csmcore.storage.protocols import (
@@ -192,6 +192,10 @@ def role_of(store: object, name: str) -> Any:
     when the store does not offer it.
     """
     role = storage_role(name)
+    if not hasattr(store, "roles") and not hasattr(store, "tickets"):  # not a store at all
+        raise invalid_type(
+            "store", store, "a store (csmcore.storage.open_store) or one of its units of work"
+        )
     offered = offered_roles(store)
     if role.name not in offered:
         raise UnsupportedRole(

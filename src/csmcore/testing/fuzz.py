@@ -335,7 +335,8 @@ def _ticket_methods() -> st.SearchStrategy[Call]:
         value = draw(junk())
         args: tuple[Any, ...]
         if method == "comment":
-            args = (at,)
+            role = draw(st.one_of(st.sampled_from(("agent", "requester", "system")), junk()))
+            args = (at, role)
             kwargs: dict[str, Any] = {"author": value, "public": draw(junk())}
         elif method == "tag":
             args = (at,)

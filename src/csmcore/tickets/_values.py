@@ -30,6 +30,7 @@ from csmcore._values import (
     check_text,
     field_value_from_data,
     field_value_to_data,
+    frozen_set,
     int_problem,
     show,
 )
@@ -324,7 +325,7 @@ def tag_set(value: object, argument: str) -> frozenset[str]:
             f"{argument}={value!r} is not a collection of tags; pass e.g. "
             f"{{'vip', 'billing'}} (a bare string is not accepted)"
         )
-    tags = frozenset(value)
+    tags = frozen_set(value, argument, "tags (non-empty strings)")
     for tag in tags:
         if not isinstance(tag, str) or not tag or tag != tag.strip():
             raise ValidationError(

@@ -25,6 +25,7 @@ import csv
 from collections.abc import Iterator
 from typing import TextIO
 
+from csmcore._boundary import guard_exports
 from csmcore.errors import ValidationError
 from csmcore.tickets.importing._activities import (
     HELPDESK,
@@ -75,3 +76,6 @@ def read_csv(stream: TextIO) -> tuple[list[str], Iterator[list[str]]]:
     if header is None:
         raise ValidationError("the CSV stream is empty; expected a header row")
     return header, reader
+
+
+guard_exports(__name__)  # every export behind the public boundary (csmcore._boundary)

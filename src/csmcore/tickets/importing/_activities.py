@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import attrs
 
+from csmcore._boundary import guard_iter
 from csmcore.errors import ValidationError
 from csmcore.tickets import (
     Channel,
@@ -20,7 +21,14 @@ from csmcore.tickets import (
     Status,
     TicketCreated,
 )
-from csmcore.tickets.importing._build import Builder, Reject, Rows, check_id, run
+from csmcore.tickets.importing._build import (
+    Builder,
+    Reject,
+    Rows,
+    check_arguments,
+    check_id,
+    run,
+)
 from csmcore.tickets.importing._common import (
     DEFAULT_MISSING,
     FaultPolicy,
@@ -139,6 +147,7 @@ def import_activities(
     mode the rows of a case are sorted (by instant, then content) and an activity on a closed
     ticket gets the reopen the log never recorded; ``strict`` rejects such tickets.
     """
+    check_arguments(rows, header, format, ActivityFormat, timestamps)
     plan = (
         column_index(header, format.case, "case"),
         column_index(header, format.activity, "activity"),
@@ -148,7 +157,8 @@ def import_activities(
     )
     repair = repairing(policy)
     build = _ActivityBuild(format, plan, timestamps, repair)
-    return run(rows, plan[0], format.missing, build, report)
+    imported = run(rows, plan[0], format.missing, build, report, width=plan[4])
+    return guard_iter(imported, "import_activities")
 
 
 class _ActivityBuild:

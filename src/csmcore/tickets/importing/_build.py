@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from csmcore.errors import CsmError, InvalidTransition, ValidationError
+from csmcore._values import check_iterable, show
+from csmcore.errors import CsmError, InvalidTransition, ValidationError, invalid_type
 from csmcore.tickets import (
     Reopened,
     Status,
@@ -203,24 +204,85 @@ def group_cases(
     seen so far (to tell a case that comes back after another one).
     """
     seen: set[str] = set()
-    current: str | None = None
+    current: Any = _START
     bucket: Rows = []
     first = 1
     for number, row in enumerate(rows, 1):
-        try:
-            case = row[case_index]
-        except IndexError:
-            case = ""
-        if case != current:
-            if current is not None:
-                yield ("" if current in missing else current), first, bucket, current in seen
-                seen.add(current)
+        if isinstance(row, str | bytes):  # a row given as one text: no cells to read
+            case: Any = NOT_A_ROW
+        else:
+            try:
+                case = row[case_index]
+            except IndexError:
+                case = ""
+            except (TypeError, KeyError):  # None, a number, a mapping: not a row of cells
+                case = NOT_A_ROW
+        if case is not current and (type(case) is not str or case != current):
+            if current is not _START:
+                yield _case(current, missing), first, bucket, _again(current, seen)
             current = case
             bucket = []
             first = number
         bucket.append(row)
-    if current is not None:
-        yield ("" if current in missing else current), first, bucket, current in seen
+    if current is not _START:
+        yield _case(current, missing), first, bucket, _again(current, seen)
+
+
+_START: Final = object()
+NOT_A_ROW: Final = object()
+"""The case of a row that is not a sequence of cells (None, a number, a text)."""
+
+
+def _case(case: Any, missing: frozenset[str]) -> Any:
+    """The case id of a run of rows: "" for a missing one; a value that is not text as it is."""
+    return ("" if case in missing else case) if type(case) is str else case
+
+
+def _again(case: Any, seen: set[str]) -> bool:
+    """Whether the case id ``case`` came before (and remember it); False for one not text."""
+    if type(case) is not str:
+        return False
+    again = case in seen
+    seen.add(case)
+    return again
+
+
+def _not_text(bucket: Rows, first: int) -> Reject | None:
+    """The rejection of the first row of ``bucket`` that is not a sequence of texts, naming
+    the row, the cell and the value; None when every cell is text."""
+    for number, row in enumerate(bucket, first):
+        if isinstance(row, str | bytes) or not isinstance(row, Sequence):
+            return Reject(
+                Reason.INVALID_VALUE,
+                f"row {number} is {show(row, 60)}, a {type(row).__name__}; expected a sequence "
+                "of cells (text)",
+                number,
+            )
+        for index, cell in enumerate(row):
+            if type(cell) is not str:
+                return Reject(
+                    Reason.INVALID_VALUE,
+                    f"row {number}: cell {index + 1} is {show(cell, 60)}, a "
+                    f"{type(cell).__name__}; expected text (an importer reads cell texts, as "
+                    "csv.reader gives them)",
+                    number,
+                )
+    return None
+
+
+def check_arguments(
+    rows: object, header: object, format: object, format_class: type, timestamps: object
+) -> None:
+    """The arguments every importer takes, checked before anything is read."""
+    from csmcore.tickets.importing._common import Timestamps
+
+    check_iterable(rows, "rows", "an iterable of rows (sequences of cell texts)")
+    if isinstance(header, str | bytes) or not isinstance(header, Sequence):
+        raise invalid_type("header", header, "a sequence of column names (the first row)")
+    if not isinstance(format, format_class):
+        raise invalid_type("format", format, f"a {format_class.__name__}")
+    if not isinstance(timestamps, Timestamps):
+        raise invalid_type("timestamps", timestamps, "a Timestamps, e.g. Timestamps(zone='UTC')")
 
 
 def run(
@@ -229,9 +291,11 @@ def run(
     missing: frozenset[str],
     build: Callable[[str, int, Rows], Builder],
     report: ImportReport | None,
+    width: int | None = None,
 ) -> Iterator[ImportedTicket]:
     """Group ``rows`` by case, build each case with ``build(case, first row number, rows)``,
-    and account for every row in ``report``."""
+    and account for every row in ``report``. ``width``, the number of header cells, tells a
+    row cut short before its case cell (an export cut off mid-row) from a missing case."""
     if report is None:
         report = ImportReport()
     for case, first, bucket, again in group_cases(rows, case_index, missing):
@@ -245,14 +309,30 @@ def run(
                     "other cases; the rows of one case must be contiguous",
                     first,
                 )
+            if type(case) is not str:
+                raise _not_text(bucket, first) or Reject(
+                    Reason.INVALID_VALUE, f"row {first}: the case is not text", first
+                )
             if not case:
+                if width is not None and len(bucket[0]) < width:
+                    raise Reject(
+                        Reason.SHORT_ROW,
+                        f"row {first} has {len(bucket[0])} cells; the header has {width}",
+                        first,
+                    )
                 raise Reject(
                     Reason.MISSING_CASE, f"row {first}: the case (ticket id) is missing", first
                 )
-            builder = build(case, first, bucket)
-            imported = builder.finish(case)
+            try:
+                builder = build(case, first, bucket)
+                imported = builder.finish(case)
+            except (TypeError, AttributeError) as err:  # a cell that is not text, found once
+                found = _not_text(bucket, first)  # it failed: the common case pays nothing
+                if found is None:
+                    raise
+                raise found from err
         except Reject as reject:
-            _rejected(report, case, first, count, reject)
+            _rejected(report, case if type(case) is str else "", first, count, reject)
             continue
         report.tickets += 1
         report.events += len(imported.event_rows)

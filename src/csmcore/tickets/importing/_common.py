@@ -13,7 +13,7 @@ from typing import Any, Final
 import attrs
 
 from csmcore._time import resolve_zone
-from csmcore._values import coerce_enum
+from csmcore._values import coerce_enum, show
 from csmcore.errors import ValidationError
 from csmcore.tickets import Ticket
 
@@ -218,7 +218,10 @@ class Timestamps:
     def parse(self, text: str) -> datetime:
         """The instant ``text`` names, in UTC; ValidationError naming the text otherwise."""
         memo = self._memo
-        found = memo.get(text)
+        try:
+            found = memo.get(text)
+        except TypeError:  # a cell that is not text (a list): _parse names it
+            return self._parse(text)
         if found is not None:
             return found
         value = self._parse(text)
@@ -228,9 +231,9 @@ class Timestamps:
         return value
 
     def _parse(self, text: str) -> datetime:
-        match = _DMY.match(text)
         value: datetime
         try:
+            match = _DMY.match(text)  # TypeError for a cell that is not text
             if match is not None:
                 a, b, year, hour, minute, second, fraction = match.groups()
                 day, month = (a, b) if self.day_first else (b, a)
@@ -248,8 +251,10 @@ class Timestamps:
         except (ValueError, TypeError):
             order = "d/m/yyyy" if self.day_first else "m/d/yyyy"
             raise ValidationError(
-                f"timestamp {text!r} is not a date and time; accepted: {order} [H:MM[:SS]] or "
-                "ISO 8601 (yyyy-mm-dd HH:MM:SS[+HH:MM])"
+                f"timestamp {show(text)} is not a date and time; accepted: {order} [H:MM[:SS]] "
+                "or ISO 8601 (yyyy-mm-dd HH:MM:SS[+HH:MM])",
+                field="timestamp",
+                value=text,
             ) from None
         if value.tzinfo is not None and self.ignore_offset:
             value = value.replace(tzinfo=None)

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import attrs
 
+from csmcore._boundary import guard_iter
 from csmcore.errors import ValidationError
 from csmcore.tickets import (
     Channel,
@@ -19,7 +20,14 @@ from csmcore.tickets import (
     Status,
     StatusMap,
 )
-from csmcore.tickets.importing._build import Builder, Reject, Rows, check_id, run
+from csmcore.tickets.importing._build import (
+    Builder,
+    Reject,
+    Rows,
+    check_arguments,
+    check_id,
+    run,
+)
 from csmcore.tickets.importing._common import (
     DEFAULT_MISSING,
     FaultPolicy,
@@ -227,10 +235,12 @@ def import_snapshots(
 
     Raises ValidationError at once when a column the format names is not in ``header``.
     """
+    check_arguments(rows, header, format, SnapshotFormat, timestamps)
     plan = _Plan(format, header)
     repair = repairing(policy)
     build = _SnapshotBuild(format, plan, timestamps, repair)
-    return run(rows, plan.case, format.missing, build, report)
+    imported = run(rows, plan.case, format.missing, build, report, width=plan.width)
+    return guard_iter(imported, "import_snapshots")
 
 
 class _SnapshotBuild:
