@@ -219,8 +219,16 @@ class _Planning:
             )
         if pending_until is not None and check_instant(pending_until, "pending_until") <= t:
             pending_until = None
-        if spend is not None and (not isinstance(spend, Decimal) or not spend.is_finite()):
-            raise invalid_type("spend", spend, "a finite Decimal amount of money (or None)")
+        if spend is not None:
+            if not isinstance(spend, Decimal) or not spend.is_finite():
+                raise invalid_type("spend", spend, "a finite Decimal amount of money (or None)")
+            if spend < 0:  # it would lower the member's spend towards a tier
+                raise ValidationError(
+                    f"spend={spend!r} is negative; the money behind an earn is 0 or more "
+                    "(give money back with reverse: a return)",
+                    field="spend",
+                    value=spend,
+                )
         if reference is not None:
             _optional_text(reference, "reference")
         if reason is not None:

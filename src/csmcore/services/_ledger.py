@@ -183,7 +183,8 @@ class Ledger:
     ) -> LedgerEntry:
         """Credit ``points`` (> 0) as a new lot expiring at ``expires_at`` (None: never),
         pending until ``pending_until`` (None: active at once). ``spend`` is the money behind
-        it (a ``Decimal``). Returns the EARN entry; its ``lot_id`` names the lot."""
+        it (a ``Decimal``, 0 or more: ValidationError for a negative one; money given back
+        is a :meth:`reverse`). Returns the EARN entry; its ``lot_id`` names the lot."""
         try:
             post = self._post
             if post is not None:
