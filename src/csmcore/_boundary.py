@@ -56,12 +56,15 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any, TypeVar, cast, overload
 
 from csmcore.errors import (
+    INT_RANGE_TEXT,
+    MAX_INT,
     CsmError,
     InternalError,
     InvalidType,
     LimitError,
     ValidationError,
     invalid_type,
+    show,
 )
 
 __all__ = [
@@ -163,8 +166,6 @@ _SEARCH_ITEMS = 1_000
 def _huge_int_in(value: object, depth: int = 0) -> int | None:
     """The first integer of more than 640 digits in ``value`` (looking a few levels into
     lists, tuples, sets and dicts, keys too), or None."""
-    from csmcore._values import MAX_INT
-
     if isinstance(value, int) and not isinstance(value, bool):
         return value if abs(value) > MAX_INT else None
     if depth >= _SEARCH_DEPTH:
@@ -214,8 +215,6 @@ def explain(
       more than 4,300 digits into text: the argument that holds it is named, with the size.
     """
     import attrs
-
-    from csmcore._values import INT_RANGE_TEXT, show
 
     error: CsmError | None = None
     if len(err.args) == 4 and isinstance(err.args[1], attrs.Attribute):

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from csmcore._values import show
-from csmcore.errors import NaiveDatetimeError, UnknownTimezoneError, ValidationError
+from csmcore.errors import NaiveDatetimeError, UnknownTimezoneError, ValidationError, show
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 US = timedelta(microseconds=1)

@@ -8,7 +8,14 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeVar
 
-from csmcore.errors import ErrorCode, InvalidType, SerializationError, ValidationError, invalid_type
+from csmcore import errors as _errors
+from csmcore.errors import (
+    ErrorCode,
+    InvalidType,
+    SerializationError,
+    ValidationError,
+    invalid_type,
+)
 
 E = TypeVar("E", bound=enum.Enum)
 UTC: Final = timezone.utc
@@ -113,52 +120,14 @@ def check_identifier(
     return check_text(value, argument, error=error)
 
 
-MAX_INT_DIGITS: Final = 640
-"""The most decimal digits of an integer csmcore keeps (in a custom field, a condition, a
-version or a limit): integers from ``-(10**640 - 1)`` to ``10**640 - 1``.
-
-Python refuses to turn an integer of more digits than ``sys.get_int_max_str_digits()`` into
-text (4,300 by default, and never less than 640 when limited: ``sys.int_info``), so a larger
-integer could not be printed in a message, a ``repr`` or the JSON every store writes. 640
-digits hold under every setting. Integers beyond 64 bits stay exact: the stores keep them in
-JSON and compare them in Python where SQL would compare them as floats.
-"""
-MAX_INT: Final = 10**MAX_INT_DIGITS - 1
-"""The largest integer csmcore keeps (640 nines)."""
-MIN_INT: Final = -MAX_INT
-"""The smallest integer csmcore keeps."""
-INT_RANGE_TEXT: Final = (
-    f"integers of at most {MAX_INT_DIGITS} digits (csmcore._values.MAX_INT_DIGITS)"
-)
-
-
-def show(value: object, limit: int = 200) -> str:
-    """``repr(value)`` for a message, cut to ``limit`` characters; an integer of more than
-    :data:`MAX_INT_DIGITS` digits (which Python may refuse to print) is described by its size
-    instead, and a failing ``repr`` by the type's name.
-
-    >>> show(2**70)
-    '1180591620717411303424'
-    >>> show(-(10**5000))
-    '-<an integer of 5001 digits>'
-    """
-    if type(value) is int:
-        number = abs(value)
-        if number <= MAX_INT:
-            return str(value)
-        digits = max(1, int((number.bit_length() - 1) * 0.30103))  # log10(2) digits per bit
-        if number.bit_length() > 1_000_000:  # counting exactly would take a while: estimate
-            size = f"about {digits} digits"
-        else:
-            while 10**digits <= number:
-                digits += 1
-            size = f"{digits} digits"
-        return f"{'-' if value < 0 else ''}<an integer of {size}>"
-    try:
-        text = repr(value)
-    except Exception:  # repr may fail (a huge int inside a container, an odd class)
-        return f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+# The integer range and ``show`` live in csmcore.errors (the bottom layer: every message
+# needs them, and csmcore._time and csmcore._boundary may not import this module); the names
+# here are the ones the domain modules import.
+MAX_INT_DIGITS: Final = _errors.MAX_INT_DIGITS
+MAX_INT: Final = _errors.MAX_INT
+MIN_INT: Final = _errors.MIN_INT
+INT_RANGE_TEXT: Final = _errors.INT_RANGE_TEXT
+show = _errors.show
 
 
 def check_iterable(value: object, argument: str, accepted: str) -> Iterable[Any]:

@@ -15,7 +15,55 @@ details are None (``value`` too: check ``code``).
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Final
+
+MAX_INT_DIGITS: Final = 640
+"""The most decimal digits of an integer csmcore keeps (in a custom field, a condition, a
+version or a limit): integers from ``-(10**640 - 1)`` to ``10**640 - 1``.
+
+Python refuses to turn an integer of more digits than ``sys.get_int_max_str_digits()`` into
+text (4,300 by default, and never less than 640 when limited: ``sys.int_info``), so a larger
+integer could not be printed in a message, a ``repr`` or the JSON every store writes. 640
+digits hold under every setting. Integers beyond 64 bits stay exact: the stores keep them in
+JSON and compare them in Python where SQL would compare them as floats.
+"""
+MAX_INT: Final = 10**MAX_INT_DIGITS - 1
+"""The largest integer csmcore keeps (640 nines)."""
+MIN_INT: Final = -MAX_INT
+"""The smallest integer csmcore keeps."""
+INT_RANGE_TEXT: Final = (
+    f"integers of at most {MAX_INT_DIGITS} digits (csmcore._values.MAX_INT_DIGITS)"
+)
+
+
+def show(value: object, limit: int = 200) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters; an integer of more than
+    :data:`MAX_INT_DIGITS` digits (which Python may refuse to print) is described by its size
+    instead, and a failing ``repr`` by the type's name.
+
+    >>> show(2**70)
+    '1180591620717411303424'
+    >>> show(-(10**5000))
+    '-<an integer of 5001 digits>'
+    """
+    if type(value) is int:
+        number = abs(value)
+        if number <= MAX_INT:
+            return str(value)
+        digits = max(1, int((number.bit_length() - 1) * 0.30103))  # log10(2) digits per bit
+        if number.bit_length() > 1_000_000:  # counting exactly would take a while: estimate
+            size = f"about {digits} digits"
+        else:
+            while 10**digits <= number:
+                digits += 1
+            size = f"{digits} digits"
+        return f"{'-' if value < 0 else ''}<an integer of {size}>"
+    try:
+        text = repr(value)
+    except Exception:  # repr may fail (a huge int inside a container, an odd class)
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 __all__ = [
     "CalendarError",
@@ -187,8 +235,6 @@ def _shown(value: object) -> str:
     """``repr(value)``, or a description when it cannot be printed (an integer of thousands
     of digits, whose ``repr`` Python refuses; a failing ``__repr__``)."""
     if type(value) is int and value.bit_length() > 2000:  # about 600 digits, always printable
-        from csmcore._values import show  # imported here: csmcore._values imports this module
-
         return show(value)  # "<an integer of 5001 digits>", as every other message says
     try:
         return repr(value)
