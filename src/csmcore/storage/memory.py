@@ -787,6 +787,8 @@ class MemoryStore(_Roles, StoreBase):
         due = self._plans_due
         for ticket_id, plan in changed.items():
             old = committed.get(ticket_id)
+            if old is not None and old.next_due == plan.next_due:
+                continue  # the same item (or none before and after)
             if old is not None and old.next_due is not None:
                 due.discard((old.next_due, ticket_id))
             if plan.next_due is not None:
