@@ -65,15 +65,18 @@ R = TypeVar("R")
 
 
 _Due = tuple[datetime, str]
-"""A due-index item: a PENDING message's ``(next_attempt_at in UTC, key)``."""
+"""A due-index item: a PENDING message's ``(next_attempt_at in UTC, key)``, or a plan's
+``(next_due in UTC, ticket_id)``."""
 
 
 class _DueIndex:
-    """The committed PENDING messages of the outbox as sorted ``(next_attempt_at, key)``
-    items, so that a page of ``due`` / ``due_after`` reads about its own size instead of
-    scanning every message. The items live in sorted blocks of at most ``2 * _LOAD``, each
-    block's last item in ``_maxes``: adding or removing one costs a bisection and a shift
-    inside one block. Changed only under the store's lock, by a commit."""
+    """Sorted ``(instant, key)`` items: the committed PENDING messages of the outbox by
+    ``(next_attempt_at, key)``, so that a page of ``due`` / ``due_after`` reads about its own
+    size instead of scanning every message, and the committed plans with a ``next_due`` by
+    ``(next_due, ticket_id)``, for ``firings.due`` / ``next_due``. The items live in sorted
+    blocks of at most ``2 * _LOAD``, each block's last item in ``_maxes``: adding or removing
+    one costs a bisection and a shift inside one block. Changed only under the store's lock,
+    by a commit."""
 
     __slots__ = ("_blocks", "_maxes")
 
@@ -121,6 +124,10 @@ class _DueIndex:
             del maxes[b]
         elif i == len(block):
             maxes[b] = block[-1]
+
+    def __iter__(self) -> Iterator[_Due]:
+        """Every item, in order."""
+        return itertools.chain.from_iterable(self._blocks)
 
     def after(self, start: _Due | None, at: datetime) -> Iterator[_Due]:
         """The items after ``start`` (all when None) whose instant is at most ``at``, in
@@ -199,6 +206,8 @@ class _Tx:
         for kind, rows in self.rows.items():
             if kind == "outbox":
                 self.store._index_outbox(rows)
+            elif kind == "plans":
+                self.store._index_plans(rows)
             self.store._rows[kind].update(rows)
         for member, state in self.ledgers.items():
             if state.entries:
@@ -365,15 +374,46 @@ class _Firings(FiringRepositoryBase):
             found: TicketPlan | None = tx.row("plans", ticket_id)
         return found
 
+    # Plans are kept in UTC, so they compare by (next_due, ticket_id) with datetime's own
+    # comparisons. The committed ones with a next_due are read from the store's plan index; a
+    # unit of work's own plans (the few it changed) replace their committed versions.
+
     def _due(self, at: datetime, limit: int | None) -> builtins.list[TicketPlan]:
+        """Plans due at ``at`` by (next_due, ticket_id): the committed ones from the index, up
+        to ``at``, merged with a unit of work's own (sorted here)."""
+        at = at.astimezone(_UTC)
         with self._store._transaction(self._tx) as tx:
-            plans = [p for p in tx.scan("plans") if p.next_due is not None and p.next_due <= at]
-        plans.sort(key=lambda p: (p.next_due, p.ticket_id))
-        return plans if limit is None else plans[:limit]
+            committed = tx.store._rows["plans"]
+            items: Iterator[_Due] = tx.store._plans_due.after(None, at)
+            mine: dict[str, TicketPlan] | None = tx.rows.get("plans")
+            if mine:
+                items = heapq.merge(
+                    (item for item in items if item[1] not in mine),
+                    sorted(
+                        (p.next_due, p.ticket_id)
+                        for p in mine.values()
+                        if p.next_due is not None and p.next_due <= at
+                    ),
+                )
+                return [
+                    mine[key] if key in mine else committed[key]
+                    for _, key in itertools.islice(items, limit)
+                ]
+            return [committed[key] for _, key in itertools.islice(items, limit)]
 
     def _next_due(self) -> datetime | None:
+        """The first committed item of the index (skipping tickets a unit of work planned
+        again), or a unit of work's own earliest, whichever is earlier."""
         with self._store._transaction(self._tx) as tx:
-            dues = [p.next_due for p in tx.scan("plans") if p.next_due is not None]
+            index = tx.store._plans_due
+            mine: dict[str, TicketPlan] | None = tx.rows.get("plans")
+            if not mine:
+                first = next(iter(index), None)
+                return None if first is None else first[0]
+            dues = [p.next_due for p in mine.values() if p.next_due is not None]
+            first = next((item for item in index if item[1] not in mine), None)
+            if first is not None:
+                dues.append(first[0])
         return min(dues) if dues else None
 
 
@@ -704,6 +744,8 @@ class MemoryStore(_Roles, StoreBase):
         self._rows: dict[str, dict[str, Any]] = {"firings": {}, "plans": {}, "outbox": {}}
         self._due = _DueIndex()
         """The committed PENDING outbox messages by (next_attempt_at, key)."""
+        self._plans_due = _DueIndex()
+        """The committed plans with a next_due, by (next_due, ticket_id)."""
         self._lock = threading.RLock()
         self._open_uow: int | None = None
         self._closed = False
@@ -738,6 +780,20 @@ class MemoryStore(_Roles, StoreBase):
             if message.state is _PENDING:
                 due.add((message.next_attempt_at, key))
 
+    def _index_plans(self, changed: dict[str, TicketPlan]) -> None:
+        """Bring the plan index in step with ``changed`` plans about to be committed: a
+        replaced plan leaves it, a plan with a next_due enters it."""
+        committed = self._rows["plans"]
+        due = self._plans_due
+        for ticket_id, plan in changed.items():
+            old = committed.get(ticket_id)
+            if old is not None and old.next_due == plan.next_due:
+                continue  # the same item (or none before and after)
+            if old is not None and old.next_due is not None:
+                due.discard((old.next_due, ticket_id))
+            if plan.next_due is not None:
+                due.add((plan.next_due, ticket_id))
+
     def _check_usable(self) -> None:
         if self._closed:
             raise StorageError("the store memory:// is closed")
@@ -769,6 +825,7 @@ class MemoryStore(_Roles, StoreBase):
             self._docs = {}
             self._rows = {kind: {} for kind in self._rows}
             self._due = _DueIndex()
+            self._plans_due = _DueIndex()
             self._ledgers = {}
 
     def __repr__(self) -> str:
