@@ -76,3 +76,18 @@ GOLD = EscalationRule(
         )
     ],
 )
+
+
+def requested(ticket_id: str, requester: str, created: datetime | None = None) -> Ticket:
+    """A new email ticket of ``requester`` at normal priority, created (by them) at
+    ``created`` (default Monday 6 January 2025, 10:00 UTC)."""
+    made, _ = Ticket.create(
+        at=at(6, 10) if created is None else created,
+        ticket_id=ticket_id,
+        created_by=Role.REQUESTER,
+        channel="email",
+        priority="normal",
+        requester=requester,
+        status=Status.NEW,
+    )
+    return made

@@ -18,24 +18,11 @@ from hypothesis import strategies as st
 
 from csmcore.services import EscalationEngine, Ledger
 from csmcore.storage import Store, role_of
-from csmcore.tickets import Role, Status, Ticket
-from tests.escalation.support import GOLD, MEMBER_BOOK, SHOP, M, at
+from csmcore.tickets import Ticket
+from tests.escalation.support import GOLD, MEMBER_BOOK, SHOP, M, at, requested
 
 BOOK = MEMBER_BOOK
 PROGRAM = SHOP
-
-
-def _ticket(ticket_id: str, requester: str, created: datetime) -> Ticket:
-    made, _ = Ticket.create(
-        at=created,
-        ticket_id=ticket_id,
-        created_by=Role.REQUESTER,
-        channel="email",
-        priority="normal",
-        requester=requester,
-        status=Status.NEW,
-    )
-    return made
 
 
 def _plans(store: Store, ids: list[str]) -> dict[str, datetime | None]:
@@ -53,14 +40,14 @@ def _fresh(store: Store, ids: list[str]) -> dict[str, datetime | None]:
     return _plans(store, ids)
 
 
-def test_an_entry_dated_back_to_a_former_requester_re_plans_their_old_ticket(
+def test_an_entry_dated_back_to_a_former_requester_re_plans_their_oldrequested(
     store: Store,
 ) -> None:
     # ann asked T-1 at 10:00; bob became its requester at 11:30. At the 50 % instant (11:00)
     # ann was the requester. An order of 600 dated back to 10:30 makes ann gold from then: the
     # level is due at 11:00, which member_changed(ann) must plan although ann no longer
     # requests T-1.
-    ticket, _ = _ticket("T-1", "ann", at(6, 10)).change_requester(at(6, 11, 30), "bob")
+    ticket, _ = requested("T-1", "ann", at(6, 10)).change_requester(at(6, 11, 30), "bob")
     store.tickets.add(ticket)
     engine = EscalationEngine(store, BOOK, [GOLD], loyalty=PROGRAM)
     assert engine.ticket_changed("T-1") is None  # nobody is gold
@@ -78,7 +65,7 @@ def test_an_entry_dated_back_to_a_former_requester_re_plans_their_old_ticket(
 def test_an_entry_dated_ahead_for_the_current_requester_is_planned_for(store: Store) -> None:
     # ann's order is dated Monday 15:00, after the 50 % instant (11:00): the level, due since
     # 11:00, fires the moment ann becomes gold, and the plan says so before that moment comes
-    store.tickets.add(_ticket("T-1", "ann", at(6, 10)))
+    store.tickets.add(requested("T-1", "ann", at(6, 10)))
     engine = EscalationEngine(store, BOOK, [GOLD], loyalty=PROGRAM)
     assert engine.ticket_changed("T-1") is None
     Ledger(store).earn("ann", 600, at=at(6, 15), key="order-1")
@@ -110,7 +97,7 @@ _ENTRIES = st.lists(
 
 def _built(created: int, first: str, changes: list[tuple[int, str]], n: int) -> Ticket:
     when = at(6, 9, 30) + created * M
-    ticket = _ticket(f"T-{n}", first, when)
+    ticket = requested(f"T-{n}", first, when)
     for minutes, requester in sorted(changes):
         ticket, _ = ticket.change_requester(when + minutes * M, requester)
     return ticket

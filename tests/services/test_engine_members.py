@@ -22,29 +22,15 @@ from csmcore.services import EscalationEngine, Ledger, earn_points
 from csmcore.storage import Store, open_store
 from csmcore.storage._sql_ledger import encode_entry
 from csmcore.storage.sqlite import SqliteStore
-from csmcore.tickets import Role, Status, Ticket
-from tests.escalation.support import GOLD, MEMBER_BOOK, SHOP, at
+from tests.escalation.support import GOLD, MEMBER_BOOK, SHOP, at, requested
 
 BOOK = MEMBER_BOOK
 PROGRAM = SHOP
 
 
-def ticket(ticket_id: str, requester: str) -> Ticket:
-    created, _ = Ticket.create(
-        at=at(6, 10),
-        ticket_id=ticket_id,
-        created_by=Role.REQUESTER,
-        channel="email",
-        priority="normal",
-        requester=requester,
-        status=Status.NEW,
-    )
-    return created
-
-
 def test_a_gold_member_is_escalated_and_a_silver_one_is_not(store: Store) -> None:
-    store.tickets.add(ticket("T-ann", "ann"))
-    store.tickets.add(ticket("T-bob", "bob"))
+    store.tickets.add(requested("T-ann", "ann"))
+    store.tickets.add(requested("T-bob", "bob"))
     engine = EscalationEngine(store, BOOK, [GOLD], loyalty=PROGRAM)
     assert engine.plan_all() == 2
     assert engine.next_due() is None  # no member is gold yet: nothing to plan
@@ -72,8 +58,8 @@ def test_a_corrupt_ledger_sets_its_requesters_ticket_aside_only(tmp_path: Path) 
     # behind csmcore's back: reading her as a member raises LedgerCorrupt. Her ticket is
     # reported and put off; bob's is escalated as usual.
     store = open_store(f"sqlite:///{tmp_path / 'desk.db'}")
-    store.tickets.add(ticket("T-ann", "ann"))
-    store.tickets.add(ticket("T-bob", "bob"))
+    store.tickets.add(requested("T-ann", "ann"))
+    store.tickets.add(requested("T-bob", "bob"))
     ledger = Ledger(store)
     earned = ledger.earn("ann", 600, at=at(6, 9), key="o1")
     ledger.earn("bob", 600, at=at(6, 9), key="o1")
