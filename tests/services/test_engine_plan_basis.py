@@ -174,10 +174,10 @@ def test_a_basis_stored_while_the_engine_runs_is_followed(store: Store) -> None:
 
 def test_a_basis_left_incomplete_is_planned_again(store: Store, planned: list[str]) -> None:
     """An engine died while planning from a basis: the next one plans every ticket again."""
-    from csmcore.services._escalation import _digest_of
+    from csmcore.services._plan_basis import digest_of
 
     store.tickets.add_many(scenario_tickets(1))
-    digest = _digest_of(BOOK, (warn(75),), None)
+    digest = digest_of(BOOK, (warn(75),), None)
     assert digest is not None
     store.rules.put(PLAN_BASIS_KEY, PlanBasis(digest=digest, complete=False), expected_version=0)
     assert EscalationEngine(store, BOOK, [warn(75)]).next_due() == T0 + 3 * H
@@ -405,10 +405,10 @@ def test_the_basis_is_the_same_in_another_process() -> None:
     import sys
 
     code = (
-        "from csmcore.services._escalation import _digest_of\n"
+        "from csmcore.services._plan_basis import digest_of\n"
         "from tests.services.test_engine_plan_basis import BOOK, warn\n"
         "from csmcore.testing._engine_workers import RULES\n"
-        "print(_digest_of(BOOK, (*RULES, warn(75)), None))\n"
+        "print(digest_of(BOOK, (*RULES, warn(75)), None))\n"
     )
     found = set()
     for seed in ("1", "2", "3"):

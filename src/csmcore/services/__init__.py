@@ -31,7 +31,6 @@ from csmcore.services._delivery import (
     PermanentDeliveryError,
 )
 from csmcore.services._escalation import (
-    PLANNER_FORMAT,
     EngineRun,
     EscalationEngine,
     RequestHandler,
@@ -49,6 +48,7 @@ from csmcore.services._notifiers import (
     TemplateError,
     render,
 )
+from csmcore.services._plan_basis import PLANNER_FORMAT
 from csmcore.services._program import (
     UNTIL_ACTIVATED,
     activate_points,

@@ -23,9 +23,7 @@ The planning is the pure domain's (:func:`csmcore.escalation.run_ticket`,
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -40,7 +38,6 @@ from csmcore.errors import (
     ConcurrencyError,
     CsmError,
     InternalError,
-    NotFound,
     StorageError,
     UnsupportedRole,
     ValidationError,
@@ -58,13 +55,18 @@ from csmcore.escalation import (
 )
 from csmcore.escalation._walk import members_token
 from csmcore.loyalty import MemberTimeline, Program
-from csmcore.serialization import to_document
 from csmcore.services._book_check import check_against_book
+from csmcore.services._plan_basis import (
+    UNREAD,
+    BasisKeeper,
+    Unread,
+    checked_basis,
+    digest_of,
+)
 from csmcore.sla import SlaBook
 from csmcore.storage import (
     PLAN_BASIS_KEY,
     OutboxMessage,
-    PlanBasis,
     Store,
     TicketsByRequester,
     Versioned,
@@ -82,11 +84,6 @@ __all__ = [
 ]
 
 _US = timedelta(microseconds=1)
-
-PLANNER_FORMAT = 1
-"""The version of what a plan means (how the planner walks a ticket), part of every
-:class:`~csmcore.storage.PlanBasis`: bumped by a release whose planner plans differently from
-the same rules, so that its engines plan every open ticket again on their first call."""
 
 RequestHandler = Callable[[Any, Any, datetime], None]
 """``handler(uow, request, now)``: write what an action's request asks for through the roles
@@ -347,9 +344,17 @@ class EscalationEngine:
         self._firings = role_of(store, "firings")
         role_of(store, "outbox")
         try:  # where the plan basis is kept; without it the plans follow no change by themselves
-            self._bases: Any = role_of(store, "rules")
+            bases: Any = role_of(store, "rules")
         except UnsupportedRole:
-            self._bases = None
+            bases = None
+        self._keeps_basis = bases is not None
+        self._basis = BasisKeeper(
+            bases,
+            max_retries,
+            self._digest,
+            self._load,
+            lambda rules, batch_size: self._plan_all(None, batch_size, rules),
+        )
         self._digests: tuple[tuple[EscalationRule, ...], str | None] | None = None
         self._rules: tuple[EscalationRule, ...] | None = None
         # the stored versions last read, and their rules or why the book refuses them
@@ -385,11 +390,11 @@ class EscalationEngine:
         level and the key, until a corrected version is stored."""
         return self._load()[0]
 
-    def _load(self) -> tuple[tuple[EscalationRule, ...], Versioned[Any] | _Unread | None]:
+    def _load(self) -> tuple[tuple[EscalationRule, ...], Versioned[Any] | Unread | None]:
         """:meth:`rules`, and the stored :class:`~csmcore.storage.PlanBasis` when reading the
-        rules from the store read it too (else ``_UNREAD``)."""
+        rules from the store read it too (else ``UNREAD``)."""
         if self._rules is not None:
-            return self._rules, _UNREAD
+            return self._rules, UNREAD
         found = []
         versions = []
         basis: Versioned[Any] | None = None
@@ -397,7 +402,7 @@ class EscalationEngine:
         for key in repository.keys():  # noqa: SIM118 (a repository, not a dict)
             stored = repository.get(key)
             if key == PLAN_BASIS_KEY:
-                basis = _checked_basis(stored)
+                basis = checked_basis(stored)
             elif isinstance(stored.value, EscalationRule):
                 found.append(stored.value)
                 versions.append((key, stored.version))
@@ -432,118 +437,14 @@ class EscalationEngine:
     # --- the plan basis ----------------------------------------------------------------------
 
     def _digest(self, rules: tuple[EscalationRule, ...]) -> str | None:
-        """:func:`_digest_of` the engine's book, ``rules`` and program, once per rule set (by
+        """:func:`digest_of` the engine's book, ``rules`` and program, once per rule set (by
         identity: the same stored versions give the same tuple)."""
+        if not self._keeps_basis:
+            return None
         known = self._digests
         if known is None or known[0] is not rules:
-            known = self._digests = (rules, _digest_of(self._book, rules, self._loyalty))
+            known = self._digests = (rules, digest_of(self._book, rules, self._loyalty))
         return known[1]
-
-    def _basis(self) -> Versioned[Any] | None:
-        """The stored plan basis (None: none stored yet), one read by key."""
-        try:
-            stored: Versioned[Any] = self._bases.get(PLAN_BASIS_KEY)
-        except NotFound:
-            return None
-        return _checked_basis(stored)
-
-    def _begin(self) -> tuple[tuple[EscalationRule, ...], int | None]:
-        """The rules a call runs with, and the version of the stored basis it starts from
-        (None: the engine keeps no basis). When the stored basis is not the engine's, every
-        open ticket is planned first (:meth:`_settle`)."""
-        rules, stored = self._load()
-        rules, version, _ = self._settle(rules, stored, forced=False)
-        return rules, version
-
-    def _finish(self, version: int | None) -> bool:
-        """After a call that wrote plans, starting from ``version`` of the stored basis: when
-        another engine stored a basis meanwhile, it may have planned a ticket before this call
-        wrote its plan from the rules it read first; plan every open ticket again (with the
-        rules as they are now). Whether it did."""
-        if version is None:
-            return False
-        stored = self._basis()
-        if (0 if stored is None else stored.version) == version:
-            return False
-        rules, again = self._load()
-        self._settle(rules, stored if again is _UNREAD else again, forced=True)
-        return True
-
-    def _settle(
-        self,
-        rules: tuple[EscalationRule, ...],
-        stored: Versioned[Any] | _Unread | None,
-        *,
-        forced: bool,
-        batch_size: int = 500,
-    ) -> tuple[tuple[EscalationRule, ...], int | None, int | None]:
-        """Make the plans those of ``rules``: unless ``forced``, nothing when the stored basis
-        (``stored``, or read now when ``_UNREAD``) is the engine's, complete. Else: store the
-        engine's basis as incomplete (with the version read: a conflict reads again), plan
-        every open ticket, store it as complete. Returns the rules (read again after a
-        conflict, when they come from the store), the version of the complete basis (None:
-        the engine keeps none) and how many tickets it planned (None: none)."""
-        planned: int | None = None
-        for _ in range(self._max_retries):
-            digest = self._digest(rules)
-            if self._bases is None or digest is None:
-                return rules, None, planned
-            if stored is _UNREAD:
-                stored = self._basis()
-            assert not isinstance(stored, _Unread)  # for mypy
-            found = None if stored is None else stored.value
-            version = 0 if stored is None else stored.version
-            if not forced and found == PlanBasis(digest=digest, complete=True):
-                return rules, version, planned
-            if forced or found is None or found.digest != digest:
-                try:
-                    mark = self._bases.put(
-                        PLAN_BASIS_KEY,
-                        PlanBasis(digest=digest, complete=False),
-                        expected_version=version,
-                    ).version
-                except ConcurrencyError:  # another engine stored one meanwhile
-                    rules, stored = self._load()
-                    continue
-            else:  # another engine began to plan from this basis (and may have died): plan too
-                mark = version
-            planned = self._plan_all(None, batch_size, rules)
-            done = self._complete(digest, mark)
-            if done is not None:
-                return rules, done, planned
-            forced = False  # another basis was stored meanwhile: its engine plans after it
-            rules, stored = self._load()
-        raise ConcurrencyError(
-            f"the plan basis (the key {PLAN_BASIS_KEY!r} of the rules role) kept changing "
-            f"under the escalation engine: {self._max_retries} attempts conflicted; engines "
-            "with other rules, book or program share the store"
-        )
-
-    def _complete(self, digest: str, mark: int) -> int | None:
-        """Store the basis ``digest`` as complete, after planning every open ticket from it
-        since version ``mark``; None when another basis was stored since (plan again)."""
-        expected = mark
-        for _ in range(self._max_retries):
-            try:
-                done: int = self._bases.put(
-                    PLAN_BASIS_KEY,
-                    PlanBasis(digest=digest, complete=True),
-                    expected_version=expected,
-                ).version
-            except ConcurrencyError:
-                pass
-            else:
-                return done
-            later = [v for v in self._bases.history(PLAN_BASIS_KEY) if v.version > mark]
-            if not later or any(
-                not isinstance(v.value, PlanBasis) or v.value.digest != digest for v in later
-            ):
-                return None
-            # Engines of the same basis only: the plans made since ``mark`` are all its own.
-            if later[-1].value.complete:
-                return int(later[-1].version)
-            expected = later[-1].version
-        return None
 
     # --- scheduling --------------------------------------------------------------------------
 
@@ -558,7 +459,7 @@ class EscalationEngine:
         what planning raises: ValidationError for a stored rule the book refuses (see
         :meth:`rules`) or a reserved key holding something else, ConcurrencyError when the
         plan basis kept conflicting ``max_retries`` times, StorageError."""
-        self._begin()
+        self._basis.begin()
         result: datetime | None = self._firings.next_due()
         return result
 
@@ -566,9 +467,9 @@ class EscalationEngine:
         """Plan ``ticket_id`` again (after the host created or changed it) and return its next
         firing instant (None: nothing will fire as it stands). A firing already due is
         returned as it is (in the past): :meth:`run` fires it."""
-        rules, basis = self._begin()
+        rules, basis = self._basis.begin()
         due = self._plan_ids([ticket_id], rules)[0]
-        if self._finish(basis):  # planned again from the rules of now
+        if self._basis.finish(basis):  # planned again from the rules of now
             plan = self._firings.planned(ticket_id)
             due = None if plan is None else plan.next_due
         return due
@@ -585,10 +486,10 @@ class EscalationEngine:
         closed, filtered in Python)."""
         if not self._loyalty:
             return 0
-        rules, basis = self._begin()
+        rules, basis = self._basis.begin()
         count = self._member_changed(member_id, rules)
         if count:
-            self._finish(basis)
+            self._basis.finish(basis)
         return count
 
     def _member_changed(self, member_id: str, rules: tuple[EscalationRule, ...]) -> int:
@@ -607,12 +508,14 @@ class EscalationEngine:
         return how many were planned: for a store whose tickets the engine never saw (after a
         change of rules, book or program the engine plans them by itself: see the class)."""
         rules, stored = self._load()
-        rules, basis, planned = self._settle(rules, stored, forced=False, batch_size=batch_size)
+        rules, basis, planned = self._basis.settle(
+            rules, stored, forced=False, batch_size=batch_size
+        )
         if condition is None and planned is not None:  # the basis was another's: done
             return planned
         count = self._plan_all(condition, batch_size, rules)
         if count:
-            self._finish(basis)
+            self._basis.finish(basis)
         return count
 
     def _plan_all(
@@ -765,7 +668,7 @@ class EscalationEngine:
         :meth:`rules`) or the reserved key of the plan basis holds something else.
         """
         require_aware(now, "now")
-        rules, basis = self._begin()
+        rules, basis = self._basis.begin()
         plans = self._firings.due(now)
         applied: list[PlannedFiring] = []
         failed: list[TicketFailure] = []
@@ -793,7 +696,7 @@ class EscalationEngine:
                 applied.extend(firings)
                 retries += tries
         if ids:
-            self._finish(basis)
+            self._basis.finish(basis)
         order = {rule.name: i for i, rule in enumerate(rules)}
         applied.sort(  # by instant: datetimes of one zone compare by wall reading (fold ignored)
             key=lambda p: (
@@ -933,7 +836,7 @@ class EscalationEngine:
         not the engine's, as by :meth:`run`)."""
         require_aware(start, "start")
         require_aware(end, "end")
-        rules, _ = self._begin()
+        rules, _ = self._basis.begin()
         order = {rule.name: i for i, rule in enumerate(rules)}
         out: list[PlannedFiring] = []
         for plan in self._firings.due(end):
@@ -986,44 +889,3 @@ def _of_the_ticket(err: CsmError) -> bool:
 def _start(ticket: Ticket) -> datetime:
     """Just before the ticket's first event: a ticket's firings are never before it."""
     return ticket.events[0].at - _US
-
-
-class _Unread:
-    """The stored plan basis was not read (see ``EscalationEngine._load``)."""
-
-
-_UNREAD = _Unread()
-
-
-def _checked_basis(stored: Versioned[Any]) -> Versioned[Any]:
-    """``stored`` (the value of the reserved key), else ValidationError naming what is there."""
-    if not isinstance(stored.value, PlanBasis):
-        raise ValidationError(
-            f"the key {PLAN_BASIS_KEY!r} of the store's rules role is reserved for the "
-            f"escalation engine's plan basis, but version {stored.version} holds a "
-            f"{type(stored.value).__name__}; store that value under another key, then "
-            f"store.rules.put({PLAN_BASIS_KEY!r}, PlanBasis(digest='0' * 64, complete=False), "
-            f"expected_version={stored.version}) (the engine then plans every open ticket)"
-        )
-    return stored
-
-
-def _digest_of(
-    book: SlaBook, rules: Sequence[EscalationRule], loyalty: Program | None
-) -> str | None:
-    """The SHA-256 (hex) of what plans are made from: the canonical serialized form
-    (:func:`~csmcore.serialization.to_document`, JSON with sorted keys) of ``book``, ``rules``
-    in order and ``loyalty`` (or None), and :data:`PLANNER_FORMAT`. None when one of them
-    cannot be serialized (a calendar's holidays of a custom type, an action type without a
-    tag): the engine then keeps no basis."""
-    try:
-        data = {
-            "planner": PLANNER_FORMAT,
-            "book": to_document(book),
-            "rules": [to_document(rule) for rule in rules],
-            "loyalty": None if loyalty is None else to_document(loyalty),
-        }
-        text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (CsmError, TypeError, ValueError):
-        return None
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
