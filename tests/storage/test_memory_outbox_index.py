@@ -15,7 +15,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from csmcore.escalation import NotificationRequest
 from csmcore.storage import OutboxMessage, OutboxState, role_of
-from csmcore.storage.memory import MemoryStore, _DueIndex
+from csmcore.storage._due_index import DueIndex
+from csmcore.storage.memory import MemoryStore
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
 MINUTE = timedelta(minutes=1)
@@ -23,7 +24,7 @@ KEYS = ("a", "b", "B", "a0", "é", "k/1", "k/10", "k/2", "z", "~")
 """Keys whose code-point order differs from other orders, tied on instants often."""
 
 
-class _TinyIndex(_DueIndex):
+class _TinyIndex(DueIndex):
     """Blocks of at most 4 items, so that a few messages split and merge blocks."""
 
     _LOAD = 2

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from csmcore.storage import TicketPlan, role_of
-from csmcore.storage.memory import MemoryStore, _DueIndex, _Tx
+from csmcore.storage._due_index import DueIndex
+from csmcore.storage.memory import MemoryStore, _Tx
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
 MINUTE = timedelta(minutes=1)
@@ -29,7 +30,7 @@ ZONES = (timezone.utc, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5
 FAR = datetime.max.replace(tzinfo=timezone.utc)
 
 
-class _TinyIndex(_DueIndex):
+class _TinyIndex(DueIndex):
     """Blocks of at most 4 items, so that a few plans split and merge blocks."""
 
     _LOAD = 2
