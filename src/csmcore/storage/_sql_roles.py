@@ -167,7 +167,6 @@ class SqlTickets(_Bound, TicketRepositoryBase):
     )
     _INSERT_EVENT = "INSERT INTO csm_events (ticket_id, seq, data) VALUES (?, ?, ?)"
     _INSERT_TAG = "INSERT INTO csm_ticket_tags (ticket_id, tag) VALUES (?, ?)"
-    _INSERT_REQUESTER = "INSERT INTO csm_ticket_requesters (requester, ticket_id) VALUES (?, ?)"
     _SELECT_HISTORY = "SELECT data FROM csm_events WHERE ticket_id = ? ORDER BY seq"
     _BUMP_VERSION = "UPDATE csm_tickets SET version = ? WHERE id = ? AND version = ?"
 
@@ -198,7 +197,7 @@ class SqlTickets(_Bound, TicketRepositoryBase):
                 if tag_rows:
                     cur.run_many(self._INSERT_TAG, tag_rows)
                 cur.run_many(self._INSERT_EVENT, event_rows)
-                cur.run_many(self._INSERT_REQUESTER, requester_rows)
+                cur.run_many(sql.INSERT_REQUESTER, requester_rows)
             self._remember(batch)
         except StorageError as err:
             if self._store.is_unique_violation(err.__cause__):  # another writer's row

@@ -18,9 +18,10 @@ from typing import Any, ClassVar, NoReturn, TypeVar
 from csmcore._boundary import exempt
 from csmcore.errors import CsmError, SchemaVersionError, StorageError, ValidationError
 from csmcore.storage import kit as c
-from csmcore.storage._sql import DATA_MIGRATIONS, SCHEMA_VERSION, Cursor, Dialect
+from csmcore.storage._sql import SCHEMA_VERSION, Cursor, Dialect
 from csmcore.storage._sql_ledger import SqlLedger
 from csmcore.storage._sql_roles import SqlDocuments, SqlFirings, SqlOutbox, SqlRoles, SqlTickets
+from csmcore.storage._sql_schema import DATA_MIGRATIONS
 from csmcore.storage.base import StoreBase
 from csmcore.tickets import Ticket
 

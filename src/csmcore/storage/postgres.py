@@ -53,9 +53,9 @@ from csmcore.storage._sql import (
     Cursor,
     Dialect,
     dump_json,
-    standard_migrations,
     statement_timeout_option,
 )
+from csmcore.storage._sql_schema import standard_migrations
 from csmcore.storage._sql_store import SqlStore
 from csmcore.storage._sql_values import DECIMAL_COMPARISONS, json_number
 

@@ -31,9 +31,9 @@ from csmcore.storage._sql import (
     DEFAULT_STATEMENT_TIMEOUT,
     Cursor,
     Dialect,
-    standard_migrations,
     statement_timeout_option,
 )
+from csmcore.storage._sql_schema import standard_migrations
 from csmcore.storage._sql_store import SqlStore
 
 __all__ = ["SqliteStore"]
