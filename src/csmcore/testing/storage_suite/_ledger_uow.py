@@ -24,7 +24,7 @@ from csmcore.testing.storage_suite._base import (
     StoreFixtures,
     check_ended_units_refuse,
 )
-from csmcore.testing.storage_suite._ledger import (
+from csmcore.testing.storage_suite._ledger_faults import (
     FAULTED_WRITES,
     fault_scene,
     ledger_snapshot,
