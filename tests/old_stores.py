@@ -3,8 +3,9 @@ for the tests that read old data with the current code."""
 
 from __future__ import annotations
 
+import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,3 +30,19 @@ def opened_copy(name: str, directory: Path) -> Iterator[Store]:
         yield store
     finally:
         store.close()
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def ledger_inserts(documents: Mapping[str, Sequence[dict[str, object]]]) -> list[str]:
+    """SQL statements writing stored ledger entry documents (member -> its documents, in
+    order, as an earlier release stored them) into ``csm_ledger`` as they are, seq from 1."""
+    return [
+        "INSERT INTO csm_ledger (member_id, seq, key, data) VALUES ("
+        f"{_literal(member)}, {seq}, {_literal(str(doc['data']['key']))}, "  # type: ignore[index]
+        f"{_literal(json.dumps(doc))})"
+        for member, docs in documents.items()
+        for seq, doc in enumerate(docs, 1)
+    ]

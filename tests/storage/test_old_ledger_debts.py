@@ -19,16 +19,13 @@ from csmcore.loyalty import Balance, EntryKind, LedgerEntry, LedgerState, verify
 from csmcore.serialization import from_document
 from csmcore.services import Ledger
 from csmcore.storage import open_store
+from tests.old_stores import ledger_inserts
 from tests.storage.conftest import SqlFactory
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "main_13c0929_debts"
 DOCUMENTS: dict[str, Any] = json.loads((FIXTURE / "documents.json").read_text("utf-8"))
 BALANCES: dict[str, Any] = json.loads((FIXTURE / "balances.json").read_text("utf-8"))
 EARLIER_RULE_ONLY = ("ann", "bob", "cy")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _entries(member: str) -> list[LedgerEntry]:
@@ -97,13 +94,7 @@ def test_sql_stores_read_them_and_append_after_them(
     url = store.url
     factory.raw(
         url,
-        [
-            "INSERT INTO csm_ledger (member_id, seq, key, data) VALUES ("
-            f"{_literal(member)}, {seq}, {_literal(doc['data']['key'])}, "
-            f"{_literal(json.dumps(doc))})"
-            for member, documents in DOCUMENTS.items()
-            for seq, doc in enumerate(documents, 1)
-        ],
+        ledger_inserts(DOCUMENTS),
     )
     later = datetime(2026, 3, 10, tzinfo=timezone.utc)
     try:

@@ -17,6 +17,7 @@ from csmcore.loyalty import EntryKind, LedgerEntry, ReturnsPolicy
 from csmcore.serialization import from_document
 from csmcore.services import Ledger
 from csmcore.storage import open_store
+from tests.old_stores import ledger_inserts
 from tests.storage.conftest import SqlFactory
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "main_b7cf9f5_ledger"
@@ -25,10 +26,6 @@ DOCUMENTS: dict[str, Any] = json.loads((FIXTURE / "documents.json").read_text("u
 
 def at(day: int, hour: int = 12) -> datetime:
     return datetime(2025, 3, day, hour, tzinfo=timezone.utc)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 @pytest.mark.parametrize("factory_fixture", ["sqlite_factory", "postgres_factory"])
@@ -40,13 +37,7 @@ def test_schema_1_entries_read_and_new_ones_append(
     url = store.url
     factory.raw(
         url,
-        [
-            "INSERT INTO csm_ledger (member_id, seq, key, data) VALUES ("
-            f"{_literal(member)}, {seq}, {_literal(doc['data']['key'])}, "
-            f"{_literal(json.dumps(doc))})"
-            for member, documents in DOCUMENTS.items()
-            for seq, doc in enumerate(documents, 1)
-        ],
+        ledger_inserts(DOCUMENTS),
     )
     try:
         for member, documents in DOCUMENTS.items():
