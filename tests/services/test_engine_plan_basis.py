@@ -25,7 +25,15 @@ from csmcore.errors import ValidationError
 from csmcore.escalation import EscalationLevel, EscalationRule, Notify, PercentUsed
 from csmcore.services import EscalationEngine
 from csmcore.sla import SlaTarget
-from csmcore.storage import PLAN_BASIS_KEY, PlanBasis, Store, offered_roles, open_store, role_of
+from csmcore.storage import (
+    PLAN_BASIS_KEY,
+    LatestVersions,
+    PlanBasis,
+    Store,
+    offered_roles,
+    open_store,
+    role_of,
+)
 from csmcore.testing._engine_workers import T0, scenario_tickets
 from tests.escalation.support import book
 from tests.old_stores import opened_copy
@@ -92,6 +100,82 @@ def test_a_stored_version_firing_earlier_fires_at_its_instant_without_plan_all(
             host.close()
     assert engine.next_due() == T0 + H  # not the old plan's T0 + 3 h
     assert _fired(engine.run(T0 + H)) == [("E-0000", "warn", T0 + H)]
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch, store: Store) -> list[str]:
+    """The keys read with ``get`` from the store's ``rules`` role from now on, in order."""
+    keys: list[str] = []
+    cls = type(store.rules)
+    original = cls.get
+
+    def spy(self: Any, key: str, **options: Any) -> Any:
+        keys.append(key)
+        return original(self, key, **options)
+
+    monkeypatch.setattr(cls, "get", spy)
+    return keys
+
+
+def test_stored_rules_are_read_again_only_when_their_version_changed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With rules from the store, a call lists the role's latest versions
+    (``LatestVersions``) and reads only the documents whose version it has not read."""
+    store.rules.put("early", warn(25, name="early"), expected_version=0)
+    store.rules.put("warn", warn(75), expected_version=0)
+    store.tickets.add_many(scenario_tickets(1))
+    engine = EscalationEngine(store, BOOK)
+    engine.plan_all()
+    assert engine.next_due() == T0 + H  # reads the basis plan_all stored
+    reads = _reads(monkeypatch, store)
+    assert engine.next_due() == T0 + H
+    assert reads == []
+    store.rules.put("early", warn(50, name="early"), expected_version=1)
+    assert engine.next_due() == T0 + 2 * H  # the new version, planned from
+    assert reads == ["early"]
+    reads.clear()
+    assert engine.next_due() == T0 + 2 * H
+    assert reads in ([], [PLAN_BASIS_KEY])  # the basis the engine stored as it planned
+    reads.clear()
+    engine.next_due()
+    assert reads == []
+
+
+def test_a_rules_role_without_latest_versions_is_read_key_by_key(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A third-party ``rules`` role that does not offer ``latest_versions``: every key is
+    read at every call, and a new version is followed as with the built-in stores."""
+
+    class KeyByKey:
+        """The built-in role behind the four methods of VersionedRepository only."""
+
+        def __init__(self, inner: Any) -> None:
+            self.put, self.get, self.history, self.keys = (
+                inner.put,
+                inner.get,
+                inner.history,
+                inner.keys,
+            )
+
+    monkeypatch.setattr(store, "rules", KeyByKey(store.rules))
+    assert not isinstance(store.rules, LatestVersions)
+    store.rules.put("warn", warn(75), expected_version=0)
+    store.tickets.add_many(scenario_tickets(1))
+    engine = EscalationEngine(store, BOOK)
+    engine.plan_all()
+    reads: list[str] = []
+    get = store.rules.get
+
+    def spy(key: str, **options: Any) -> Any:
+        reads.append(key)
+        return get(key, **options)
+
+    monkeypatch.setattr(store.rules, "get", spy)
+    assert engine.next_due() == T0 + 3 * H
+    assert sorted(reads) == sorted([PLAN_BASIS_KEY, "warn"])
+    store.rules.put("warn", warn(25), expected_version=1)
+    assert engine.next_due() == T0 + H
 
 
 def test_a_new_stored_rule_fires_on_a_ticket_planned_with_nothing_due(store: Store) -> None:

@@ -66,6 +66,7 @@ from csmcore.services._plan_basis import (
 from csmcore.sla import SlaBook
 from csmcore.storage import (
     PLAN_BASIS_KEY,
+    LatestVersions,
     OutboxMessage,
     Store,
     TicketsByRequester,
@@ -252,7 +253,9 @@ class EscalationEngine:
     under the reserved key :data:`~csmcore.storage.PLAN_BASIS_KEY` of the ``rules`` role).
     :meth:`run`, :meth:`dry_run`, :meth:`next_due`, :meth:`ticket_changed`,
     :meth:`member_changed` and :meth:`plan_all` read it first (one read by key; with
-    ``rules=None`` it comes with the rules): when it is not the engine's (a rule version
+    ``rules=None`` it comes with the rules, read as one list of versions when the role offers
+    :class:`~csmcore.storage.LatestVersions`, and only the documents whose version changed
+    since the last call): when it is not the engine's (a rule version
     stored, by any process; an engine deployed with other rules, book or program; a store
     written before this release), the engine plans every ticket not closed and stores its
     basis, then goes on. A call that wrote plans reads it again as it ends, and plans every
@@ -356,6 +359,8 @@ class EscalationEngine:
             lambda rules, batch_size: self._plan_all(None, batch_size, rules),
         )
         self._digests: tuple[tuple[EscalationRule, ...], str | None] | None = None
+        self._documents: dict[str, Versioned[Any]] = {}
+        """The documents of the ``rules`` role last read, by key (see _stored_documents)."""
         self._rules: tuple[EscalationRule, ...] | None = None
         # the stored versions last read, and their rules or why the book refuses them
         self._read: (
@@ -398,9 +403,7 @@ class EscalationEngine:
         found = []
         versions = []
         basis: Versioned[Any] | None = None
-        repository = self._store.rules
-        for key in repository.keys():  # noqa: SIM118 (a repository, not a dict)
-            stored = repository.get(key)
+        for key, stored in self._stored_documents():
             if key == PLAN_BASIS_KEY:
                 basis = checked_basis(stored)
             elif isinstance(stored.value, EscalationRule):
@@ -433,6 +436,24 @@ class EscalationEngine:
         if isinstance(checked, ValidationError):  # a new error each time: no traceback grows
             raise ValidationError(*checked.args, field=checked.field, value=checked.value)
         return checked, basis
+
+    def _stored_documents(self) -> list[tuple[str, Versioned[Any]]]:
+        """The latest version of every key of the ``rules`` role, by key. When the role offers
+        :class:`~csmcore.storage.LatestVersions`, one list of versions and a read of each
+        document whose version is not the one last read; else ``keys`` and a read of each."""
+        repository = self._store.rules
+        if not isinstance(repository, LatestVersions):
+            return [(key, repository.get(key)) for key in repository.keys()]  # noqa: SIM118
+        known = self._documents  # replaced, never changed: calls in other threads may read it
+        fresh: dict[str, Versioned[Any]] = {}
+        for key, version in repository.latest_versions().items():
+            seen = known.get(key)
+            # a later version than listed (stored meanwhile) is kept as read
+            fresh[key] = (
+                seen if seen is not None and seen.version == version else repository.get(key)
+            )
+        self._documents = fresh
+        return list(fresh.items())
 
     # --- the plan basis ----------------------------------------------------------------------
 

@@ -493,6 +493,13 @@ class SqlDocuments(_Bound, DocumentRepositoryBase[Any]):
         )
         return [r[0] for r in rows]
 
+    def _latest_versions(self) -> dict[str, int]:
+        rows = self._query(
+            "SELECT key, MAX(version) FROM csm_documents WHERE kind = ? GROUP BY key ORDER BY key",
+            [self._kind],
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
 
 def _us(value: datetime | None) -> int | None:
     return None if value is None else to_us(value)

@@ -280,6 +280,10 @@ class DocumentRepositoryBase(_Translating, abc.ABC, Generic[T]):
         """See :meth:`csmcore.storage.protocols.VersionedRepository.keys`."""
         return self._call(self._keys)
 
+    def latest_versions(self) -> dict[str, int]:
+        """See :meth:`csmcore.storage.protocols.LatestVersions.latest_versions`."""
+        return self._call(self._latest_versions)
+
     # --- primitives ------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -299,6 +303,11 @@ class DocumentRepositoryBase(_Translating, abc.ABC, Generic[T]):
     @abc.abstractmethod
     def _keys(self) -> list[str]:
         """Every key with at least one version, sorted."""
+
+    def _latest_versions(self) -> dict[str, int]:
+        """Every key with at least one version, sorted, and its latest version. This default
+        reads :meth:`_keys` and the latest version of each; override it to read one list."""
+        return {key: self._get(key, None).version for key in self._keys()}
 
 
 def check_instant(value: object, argument: str) -> datetime:

@@ -241,6 +241,12 @@ class _Documents(DocumentRepositoryBase[Any]):
             found |= {k for (kind, k) in tx.docs if kind == self._kind}
         return sorted(found)
 
+    def _latest_versions(self) -> dict[str, int]:
+        with self._store._transaction(self._tx) as tx:
+            found = {k: len(v) for (kind, k), v in tx.store._docs.items() if kind == self._kind}
+            found.update((k, len(v)) for (kind, k), v in tx.docs.items() if kind == self._kind)
+        return dict(sorted(found.items()))
+
 
 _UTC = timezone.utc
 

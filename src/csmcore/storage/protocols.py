@@ -66,6 +66,7 @@ __all__ = [
     "CalendarRepository",
     "FiringRecord",
     "FiringRepository",
+    "LatestVersions",
     "OutboxMessage",
     "OutboxPaging",
     "OutboxRepository",
@@ -221,6 +222,30 @@ class VersionedRepository(Protocol[T]):
 
     def keys(self) -> list[str]:
         """Return every key that has at least one version, sorted.
+
+        Raises :class:`~csmcore.errors.StorageError` on a backend failure.
+        """
+        ...
+
+
+@runtime_checkable
+class LatestVersions(Protocol):
+    """Optional, for a document role (:class:`VersionedRepository`) that lists the latest
+    version of every key in one read.
+
+    :class:`csmcore.services.EscalationEngine` with rules from the store reads the ``rules``
+    role at every call (the rules, and the plan basis kept there): with
+    :meth:`latest_versions` it reads one list and only the documents whose version changed
+    since its last call (one read each), instead of :meth:`VersionedRepository.keys` and a
+    read of every key. A role without it works as before. Roles built on
+    :class:`csmcore.storage.base.DocumentRepositoryBase` offer it (reading ``keys`` and every
+    key unless the adapter overrides ``_latest_versions``); the built-in stores read one
+    list, in and out of units of work.
+    """
+
+    def latest_versions(self) -> dict[str, int]:
+        """The latest version of every key that has one (what :meth:`VersionedRepository.get`
+        gives as ``version`` for each of :meth:`VersionedRepository.keys`), keys sorted.
 
         Raises :class:`~csmcore.errors.StorageError` on a backend failure.
         """

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import given
@@ -19,7 +20,7 @@ from csmcore.errors import (
     ValidationError,
 )
 from csmcore.storage import open_store
-from csmcore.storage.protocols import Store
+from csmcore.storage.protocols import LatestVersions, Store, VersionedRepository
 from csmcore.testing import strategies as cs
 from csmcore.testing.builders import T0, make_policy
 from csmcore.testing.storage_suite._base import (
@@ -157,6 +158,46 @@ class VersionedTests(StoreFixtures):
         with pytest.raises(NotFound):
             store.policies.get("same")
 
+    def test_latest_versions_lists_what_get_gives(self, store: Store) -> None:
+        """The optional :class:`~csmcore.storage.LatestVersions`: after any puts, in and out
+        of units of work (committed or rolled back), every key of ``keys`` with the version
+        ``get`` gives, sorted, in and out of a unit of work (which sees its own puts)."""
+        for role in ("calendars", "policies", "rules"):
+            _latest(getattr(store, role))  # skips, saying so, where a role does not offer it
+        values = _right_values()
+        counter = itertools.count()
+
+        @property_settings
+        @given(
+            steps=st.lists(
+                st.tuples(
+                    st.sampled_from(sorted(values)),
+                    st.sampled_from(["a", "b", "B", "é", "a b", "a/1"]),
+                    st.sampled_from(["store", "commit", "rollback"]),
+                ),
+                max_size=8,
+            )
+        )
+        def check(steps: list[tuple[str, str, str]]) -> None:
+            prefix = f"k{next(counter)}-"
+            for role, key, where in steps:
+                if where == "store":
+                    repo = getattr(store, role)
+                    latest = repo.latest_versions().get(prefix + key, 0)
+                    repo.put(prefix + key, values[role], expected_version=latest)
+                    continue
+                with contextlib.suppress(_RolledBack), store.unit_of_work() as uow:
+                    repo = getattr(uow, role)
+                    latest = repo.latest_versions().get(prefix + key, 0)
+                    repo.put(prefix + key, values[role], expected_version=latest)
+                    _assert_lists_latest(repo)
+                    if where == "rollback":
+                        raise _RolledBack
+            for role in values:
+                _assert_lists_latest(getattr(store, role))
+
+        check()
+
     def test_document_bad_arguments_raise_validation_error(self, store: Store) -> None:
         with pytest.raises(ValidationError, match="key"):
             store.calendars.put("", BusinessCalendar.always(), expected_version=0)
@@ -167,6 +208,28 @@ class VersionedTests(StoreFixtures):
         with pytest.raises(ValidationError, match="version"):
             store.calendars.get("k", version=0)
         assert store.calendars.keys() == []
+
+
+class _RolledBack(Exception):
+    """Leaves a unit of work so that it writes nothing."""
+
+
+def _latest(repository: object) -> LatestVersions:
+    """``repository`` when it offers the optional :class:`~csmcore.storage.LatestVersions`;
+    skips the running test otherwise (the escalation engine then reads every key)."""
+    if not isinstance(repository, LatestVersions):
+        pytest.skip(
+            f"the document role ({type(repository).__name__}) does not offer the optional "
+            "LatestVersions (latest_versions): the escalation engine reads every key instead"
+        )
+    return repository
+
+
+def _assert_lists_latest(repository: VersionedRepository[Any]) -> None:
+    listed = _latest(repository).latest_versions()
+    expected = {key: repository.get(key).version for key in repository.keys()}  # noqa: SIM118
+    assert listed == expected
+    assert list(listed) == sorted(listed)
 
 
 def _wrong_values() -> dict[str, list[object]]:
