@@ -9,6 +9,7 @@ it: a ticket created at T0 is 25 % used at T0 + 1 h, 75 % at T0 + 3 h."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 
 from csmcore import BusinessCalendar
 from csmcore.conditions import Always
-from csmcore.errors import ValidationError
+from csmcore.errors import StorageError, ValidationError
 from csmcore.escalation import EscalationLevel, EscalationRule, Notify, PercentUsed
 from csmcore.services import EscalationEngine
 from csmcore.sla import SlaTarget
@@ -254,6 +255,69 @@ def test_a_basis_stored_while_the_engine_runs_is_followed(store: Store) -> None:
     assert _fired(run) == [("E-0000", "warn", T0 + 24 * M)]
     engine._firings = firings
     assert other.next_due() == engine.next_due() == T0 + H  # 25 %, not 75 %
+
+
+def _plans(store: Store) -> dict[str, datetime | None]:
+    firings = role_of(store, "firings")
+    found = {}
+    for ticket in scenario_tickets(3):
+        plan = firings.planned(ticket.id)
+        found[ticket.id] = None if plan is None else plan.next_due
+    return found
+
+
+def test_a_run_stopped_by_an_error_still_follows_a_basis_stored_meanwhile(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose second batch wrote a plan from the old rules (another engine planned every
+    ticket from a new version meanwhile) and whose third batch raised: the run checks the
+    basis before the error goes on, so no plan stays the old rules'."""
+    store.rules.put("warn", warn(10, 75), expected_version=0)
+    store.tickets.add_many(scenario_tickets(3))
+    engine = EscalationEngine(store, BOOK, batch_size=1)
+    other = EscalationEngine(store, BOOK)
+    engine.plan_all()
+    run_batch = engine._run_batch
+    calls = itertools.count(1)
+
+    def batch(*args: Any) -> Any:
+        call = next(calls)
+        if call == 2:
+            store.rules.put("warn", warn(10, 25), expected_version=1)
+            other.next_due()  # plans every ticket from 10 % and 25 %
+        if call == 3:
+            raise StorageError("the disk went away")
+        return run_batch(*args)
+
+    monkeypatch.setattr(engine, "_run_batch", batch)
+    with pytest.raises(StorageError, match="disk went away"):
+        engine.run(T0 + 30 * M)
+    # E-0001 ran with the old rules (10 %, then 75 %) after the re-plan; planned again since
+    assert _plans(store)["E-0001"] == T0 + M + H
+    found = _plans(store)
+    EscalationEngine(store, BOOK).plan_all()  # every ticket planned again, from the rules of now
+    assert _plans(store) == found
+
+
+def test_a_failed_check_after_an_error_is_noted_on_the_error(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.rules.put("warn", warn(10, 75), expected_version=0)
+    store.tickets.add_many(scenario_tickets(2))
+    engine = EscalationEngine(store, BOOK, batch_size=1)
+    engine.plan_all()
+
+    def batch(*args: Any) -> Any:
+        raise StorageError("the disk went away")
+
+    def finish(version: int | None) -> bool:
+        raise StorageError("still gone")
+
+    monkeypatch.setattr(engine, "_run_batch", batch)
+    monkeypatch.setattr(engine._basis, "finish", finish)
+    with pytest.raises(StorageError, match="disk went away") as caught:
+        engine.run(T0 + 30 * M)
+    assert any("still gone" in note and "plan_all()" in note for note in caught.value.__notes__)
 
 
 def test_a_basis_left_incomplete_is_planned_again(store: Store, planned: list[str]) -> None:

@@ -258,11 +258,12 @@ class EscalationEngine:
     since the last call): when it is not the engine's (a rule version
     stored, by any process; an engine deployed with other rules, book or program; a store
     written before this release), the engine plans every ticket not closed and stores its
-    basis, then goes on. A call that wrote plans reads it again as it ends, and plans every
-    open ticket again if another engine stored a basis meanwhile. Two engines with different
-    rules on one store (a rolling deploy) so plan everything in turn. A store without the
-    ``rules`` role, or a book, rule or program that cannot be serialized, keeps no basis: call
-    :meth:`plan_all` after changing them, as before.
+    basis, then goes on. A call that wrote plans reads it again as it ends (also when it
+    stops with an error: before the error goes on, with a note on it if that read fails too),
+    and plans every open ticket again if another engine stored a basis meanwhile. Two
+    engines with different rules on one store (a rolling deploy) so plan everything in turn.
+    A store without the ``rules`` role, or a book, rule or program that cannot be serialized,
+    keeps no basis: call :meth:`plan_all` after changing them, as before.
 
     The engine remembers, for up to ``remember`` tickets (0: none), where the planner's walk
     over each stopped (a :class:`~csmcore.escalation.PlanState`, about 430 bytes), once
@@ -489,7 +490,8 @@ class EscalationEngine:
         firing instant (None: nothing will fire as it stands). A firing already due is
         returned as it is (in the past): :meth:`run` fires it."""
         rules, basis = self._basis.begin()
-        due = self._plan_ids([ticket_id], rules)[0]
+        with self._basis.writing(basis):
+            due = self._plan_ids([ticket_id], rules)[0]
         if self._basis.finish(basis):  # planned again from the rules of now
             plan = self._firings.planned(ticket_id)
             due = None if plan is None else plan.next_due
@@ -508,7 +510,8 @@ class EscalationEngine:
         if not self._loyalty:
             return 0
         rules, basis = self._basis.begin()
-        count = self._member_changed(member_id, rules)
+        with self._basis.writing(basis):
+            count = self._member_changed(member_id, rules)
         if count:
             self._basis.finish(basis)
         return count
@@ -534,7 +537,8 @@ class EscalationEngine:
         )
         if condition is None and planned is not None:  # the basis was another's: done
             return planned
-        count = self._plan_all(condition, batch_size, rules)
+        with self._basis.writing(basis):
+            count = self._plan_all(condition, batch_size, rules)
         if count:
             self._basis.finish(basis)
         return count
@@ -696,26 +700,28 @@ class EscalationEngine:
         retries = 0
         ids = [p.ticket_id for p in plans]
         read: dict[str, int] = {}  # the version of each ticket as its last attempt read it
-        for start in range(0, len(ids), self._batch_size):
-            batch = ids[start : start + self._batch_size]
-            try:
-                applied.extend(self._run_batch(batch, now, rules))
-                continue
-            except (_Taken, ConcurrencyError):
-                retries += 1
-            except CsmError as err:
-                if not _of_the_ticket(err):
-                    raise
-            for ticket_id in batch:  # one at a time after a conflict or a failing ticket
+        # a run stopped by an error reads the basis again before the error goes on
+        with self._basis.writing(basis if ids else None):
+            for start in range(0, len(ids), self._batch_size):
+                batch = ids[start : start + self._batch_size]
                 try:
-                    firings, tries = self._run_alone(ticket_id, now, rules, read)
+                    applied.extend(self._run_batch(batch, now, rules))
+                    continue
+                except (_Taken, ConcurrencyError):
+                    retries += 1
                 except CsmError as err:
                     if not _of_the_ticket(err):
                         raise
-                    failed.append(self._put_off(ticket_id, err, now, read.get(ticket_id)))
-                    continue
-                applied.extend(firings)
-                retries += tries
+                for ticket_id in batch:  # one at a time after a conflict or a failing ticket
+                    try:
+                        firings, tries = self._run_alone(ticket_id, now, rules, read)
+                    except CsmError as err:
+                        if not _of_the_ticket(err):
+                            raise
+                        failed.append(self._put_off(ticket_id, err, now, read.get(ticket_id)))
+                        continue
+                    applied.extend(firings)
+                    retries += tries
         if ids:
             self._basis.finish(basis)
         order = {rule.name: i for i, rule in enumerate(rules)}

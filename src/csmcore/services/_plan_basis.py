@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from csmcore.errors import ConcurrencyError, CsmError, NotFound, ValidationError
@@ -121,6 +122,27 @@ class BasisKeeper:
         rules, again = self._load()
         self.settle(rules, stored if again is UNREAD else again, forced=True)
         return True
+
+    @contextmanager
+    def writing(self, version: int | None) -> Iterator[None]:
+        """Around a call's writes of plans, starting from ``version`` of the stored basis: when
+        they raise partway, the plans written before may be from rules another engine replaced
+        meanwhile, so the basis is read again (:meth:`finish`) before the error goes on. When
+        that check fails too, a note on the error says so and what to do (no later call would
+        find those plans: the stored basis is complete)."""
+        try:
+            yield
+        except Exception as err:
+            try:
+                self.finish(version)
+            except Exception as check:  # the first error goes on, with a note
+                err.add_note(
+                    "the escalation engine could not check its plan basis after this error "
+                    f"({type(check).__name__}: {check}); plans written before it may be from "
+                    "rules another engine replaced meanwhile: call plan_all() once the store "
+                    "answers again"
+                )
+            raise
 
     def settle(
         self,
