@@ -72,6 +72,7 @@ disabled during each timed run, as in the other benchmarks (``_common.best_of``)
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import os
 import random
@@ -465,13 +466,15 @@ def raw_units(
     return units
 
 
-def raw_file(path: str, before: dict[str, list[Row]]) -> sqlite3.Connection:
+def raw_file(
+    path: str, before: dict[str, list[Row]], synchronous: str = "FULL"
+) -> sqlite3.Connection:
     """A new SQLite file at ``path`` with csmcore's settings (autocommit connection, WAL,
-    ``synchronous=FULL``), :data:`RAW_SCHEMA` and the events and plans of ``before`` (the
-    store before the pass), committed."""
+    ``synchronous=FULL`` unless told), :data:`RAW_SCHEMA` and the events and plans of
+    ``before`` (the store before the pass), committed."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("BEGIN IMMEDIATE")
     for statement in RAW_SCHEMA:
         conn.execute(statement)
@@ -482,6 +485,11 @@ def raw_file(path: str, before: dict[str, list[Row]]) -> sqlite3.Connection:
     )
     conn.execute("COMMIT")
     return conn
+
+
+def raw_write_last(conns: list[sqlite3.Connection], units: list[list[RawOp]]) -> None:
+    """:func:`raw_write` on the last of ``conns`` (the file its setup opened)."""
+    raw_write(conns[-1], units)
 
 
 def raw_write(conn: sqlite3.Connection, units: list[list[RawOp]]) -> None:
@@ -513,7 +521,9 @@ class Results:
     """SQLite: the raw sqlite3 reference (the same rows, no csmcore); None on memory."""
 
 
-def bench_store(kind: str, tickets: list[Ticket], tmp: str, repeats: int) -> Results:
+def bench_store(
+    kind: str, tickets: list[Ticket], tmp: str, repeats: int, variants: bool = False
+) -> Results:
     """Time plan_all, a catch-up pass, its writes alone, its store calls alone and a steady
     pass on a store of ``kind``."""
     print(heading(f"{kind} store"))
@@ -582,7 +592,11 @@ def bench_store(kind: str, tickets: list[Ticket], tmp: str, repeats: int) -> Res
         setup=before_pass,
     )
     check()
-    raw = None if kind == "memory" else bench_raw(paths["db"], after, before, ids, writes, repeats)
+    raw = (
+        None
+        if kind == "memory"
+        else bench_raw(paths["db"], after, before, ids, writes, repeats, variants)
+    )
     calls = timed(
         "store calls alone (+ get, keys, due)",
         count,
@@ -655,20 +669,25 @@ def bench_raw(
     ids: list[str],
     writes: dict[str, TicketWrites],
     repeats: int,
+    variants: bool = False,
 ) -> float:
     """Time the raw sqlite3 reference: the rows the pass stored in ``csm_firings``,
     ``csm_events``, ``csm_outbox`` and ``csm_ticket_plans`` (``after``), written with stdlib
     sqlite3 to a new file each repeat holding the events and plans from ``before`` the pass, in
     the pass's 67 units of work, as :func:`raw_units` lists them. After the last repeat the
-    file's four tables are checked equal to the pass's store's."""
+    file's four tables are checked equal to the pass's store's. ``variants`` also times, not
+    as csmcore writes, the same statements in one transaction, and in the 67 transactions with
+    ``synchronous=NORMAL`` (in WAL mode: no sync at commit) and ``OFF``."""
     units = raw_units(after, ids, writes)
     conns: list[sqlite3.Connection] = []
     folder = os.path.dirname(store_path)
+    synchronous = ["FULL"]
 
     def new_file() -> None:
         if conns:
             conns.pop().close()
-        conns.append(raw_file(f"{folder}/raw-{os.urandom(6).hex()}.db", before))
+        name = f"{folder}/raw-{os.urandom(6).hex()}.db"
+        conns.append(raw_file(name, before, synchronous[0]))
 
     new_file()
     if table_shapes(conns[0].execute("PRAGMA database_list").fetchone()[2]) != table_shapes(
@@ -688,6 +707,18 @@ def bench_raw(
     conn.close()
     if table_rows(path) != after:
         raise AssertionError("the raw file does not hold what the pass stored")
+    if variants:
+        one = [[op for unit in units for op in unit]]
+        for label, sync, grouped in (
+            ("  raw, in one transaction", "FULL", one),
+            ("  raw, synchronous=NORMAL", "NORMAL", units),
+            ("  raw, synchronous=OFF", "OFF", units),
+        ):
+            synchronous[0] = sync
+            timed(
+                label, count, functools.partial(raw_write_last, conns, grouped), repeats, new_file
+            )
+        conns.pop().close()
     ops = [op for unit in units for op in unit]
     by = {kind: [op for op in ops if op.statement == kind] for kind in (RAW_FIRING, RAW_EVENT)}
     events = sum(len(op.rows) if op.many else 1 for op in by[RAW_EVENT])
@@ -706,6 +737,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("tickets", nargs="?", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="10,000 tickets, one repeat")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--raw-variants",
+        action="store_true",
+        help="also time the raw sqlite3 writes in one transaction, and with "
+        "synchronous=NORMAL and OFF",
+    )
     args = parser.parse_args(argv)
     count = 10_000 if args.quick else args.tickets
     repeats = 1 if args.quick else args.repeats
@@ -733,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Results] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("memory", "sqlite"):
-            results[kind] = bench_store(kind, tickets, tmp, repeats)
+            results[kind] = bench_store(kind, tickets, tmp, repeats, args.raw_variants)
 
     print(heading("ratios to SLA evaluation alone (goal: a full pass within 2x)"))
     per_ticket = sla / count
