@@ -50,7 +50,9 @@ run: the issue's goal is a full engine pass within 2x of it. Measured, on memory
   67 transactions. Nothing is read, encoded or checked: no history read before an append, no
   version check of the events (csmcore's guarded ``UPDATE csm_tickets``), no ticket row,
   tag or requester row written, no cache. After the last repeat the file's four tables are
-  checked equal to the pass's store's;
+  checked equal to the pass's store's. ``--raw-variants`` also times the same statements in one
+  transaction, and in the 67 with ``synchronous=NORMAL`` and ``OFF`` (not what csmcore does:
+  what the reference is made of), and counts the pages they append to the write-ahead log;
 - ``store calls alone``: the same, with the reads the pass makes: ``due`` (inside the timed
   run), and in each unit of work ``tickets.get`` and ``firings.keys`` of each ticket (the
   appends then build on the ticket read, as in the pass). Only the plan basis's read and
@@ -487,6 +489,20 @@ def raw_file(
     return conn
 
 
+def wal_frames(path: str, before: dict[str, list[Row]], units: list[list[RawOp]]) -> int:
+    """How many pages (WAL frames) :func:`raw_write` of ``units`` appends to the write-ahead
+    log of a new :func:`raw_file` at ``path``, with its automatic checkpoints off."""
+    conn = raw_file(path, before)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        raw_write(conn, units)
+        page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        return (os.path.getsize(f"{path}-wal") - 32) // (page + 24)  # header; frame headers
+    finally:
+        conn.close()
+
+
 def raw_write_last(conns: list[sqlite3.Connection], units: list[list[RawOp]]) -> None:
     """:func:`raw_write` on the last of ``conns`` (the file its setup opened)."""
     raw_write(conns[-1], units)
@@ -719,6 +735,14 @@ def bench_raw(
                 label, count, functools.partial(raw_write_last, conns, grouped), repeats, new_file
             )
         conns.pop().close()
+        frames = [
+            wal_frames(f"{folder}/raw-{os.urandom(6).hex()}.db", before, g) for g in (units, one)
+        ]
+        print(
+            f"  raw, pages appended to the WAL (untimed, automatic checkpoints off): "
+            f"{frames[0]:,} in {len(units)} transactions ({frames[0] / len(units):,.0f} per "
+            f"commit), {frames[1]:,} in one"
+        )
     ops = [op for unit in units for op in unit]
     by = {kind: [op for op in ops if op.statement == kind] for kind in (RAW_FIRING, RAW_EVENT)}
     events = sum(len(op.rows) if op.many else 1 for op in by[RAW_EVENT])
