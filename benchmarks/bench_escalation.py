@@ -39,6 +39,20 @@ run: the issue's goal is a full engine pass within 2x of it. Measured, on memory
   not read reads its history first, unless the store's cache of committed tickets (4,096)
   holds it: the engine's pass has read it (``get``). After the last repeat the store is
   checked to hold exactly what the pass wrote;
+- ``raw sqlite3, the same rows`` (SQLite only): what any implementation pays to write those
+  rows durably on SQLite. Stdlib ``sqlite3``, no csmcore: a new file each repeat with
+  csmcore's settings (WAL, ``synchronous=FULL``, ``BEGIN IMMEDIATE``) and csmcore's four
+  tables of what the pass writes (``csm_firings``, ``csm_events``, ``csm_outbox``,
+  ``csm_ticket_plans``: the same columns, keys and indexes, checked), holding the events and
+  plans of before the pass; the rows the pass stored in them (read from its store, so the JSON
+  texts are csmcore's, ready before the clock starts) are written with the same statements
+  (``INSERT ... ON CONFLICT DO NOTHING``, the plan's upsert), in the same order and in the same
+  67 transactions. Nothing is read, encoded or checked: no history read before an append, no
+  version check of the events (csmcore's guarded ``UPDATE csm_tickets``), no ticket row,
+  tag or requester row written, no cache. After the last repeat the file's four tables are
+  checked equal to the pass's store's. ``--raw-variants`` also times the same statements in one
+  transaction, and in the 67 with ``synchronous=NORMAL`` and ``OFF`` (not what csmcore does:
+  what the reference is made of), and counts the pages they append to the write-ahead log;
 - ``store calls alone``: the same, with the reads the pass makes: ``due`` (inside the timed
   run), and in each unit of work ``tickets.get`` and ``firings.keys`` of each ticket (the
   appends then build on the ticket read, as in the pass). Only the plan basis's read and
@@ -60,15 +74,17 @@ disabled during each timed run, as in the other benchmarks (``_common.best_of``)
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import os
 import random
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from _common import best_of, environment_lines, heading
 from csmcore import BusinessCalendar
@@ -331,6 +347,181 @@ def write_again(
                     firings.plan(ticket_id, version=plan.version, next_due=plan.next_due)
 
 
+# The raw reference: stdlib sqlite3, no csmcore. The tables of csmcore's SQLite store that an
+# escalation pass writes to (src/csmcore/storage/_sql_schema.py, schema version 9, in SQLite's
+# types: TEXT, WITHOUT ROWID): the same columns, keys and indexes (checked against the
+# benchmark's store before the timed runs).
+RAW_COLUMNS = {
+    "csm_events": "ticket_id, seq, data",
+    "csm_firings": ("key, ticket_id, rule, rule_version, level, target, cycle, at_us, recorded_us"),
+    "csm_outbox": (
+        "key, state, attempts, next_attempt_us, created_us, delivered_us, last_error, request"
+    ),
+    "csm_ticket_plans": "ticket_id, version, next_due_us",
+}
+RAW_SCHEMA = (
+    "CREATE TABLE csm_events (ticket_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+    "data TEXT NOT NULL, PRIMARY KEY (ticket_id, seq)) WITHOUT ROWID",
+    "CREATE TABLE csm_firings (key TEXT PRIMARY KEY, ticket_id TEXT NOT NULL, "
+    "rule TEXT NOT NULL, rule_version INTEGER NOT NULL, level INTEGER NOT NULL, target TEXT, "
+    "cycle INTEGER NOT NULL, at_us INTEGER NOT NULL, recorded_us INTEGER NOT NULL) "
+    "WITHOUT ROWID",
+    "CREATE INDEX csm_firings_ticket ON csm_firings (ticket_id)",
+    "CREATE TABLE csm_ticket_plans (ticket_id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+    "next_due_us INTEGER) WITHOUT ROWID",
+    "CREATE INDEX csm_ticket_plans_due ON csm_ticket_plans (next_due_us)",
+    "CREATE TABLE csm_outbox (key TEXT PRIMARY KEY, state TEXT NOT NULL, "
+    "attempts INTEGER NOT NULL, next_attempt_us INTEGER NOT NULL, created_us INTEGER NOT NULL, "
+    "delivered_us INTEGER, last_error TEXT, request TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX csm_outbox_due_key ON csm_outbox (state, next_attempt_us, key)",
+)
+RAW_EVENT = "INSERT INTO csm_events (ticket_id, seq, data) VALUES (?, ?, ?)"
+RAW_FIRING = (
+    f"INSERT INTO csm_firings ({RAW_COLUMNS['csm_firings']}) VALUES "
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+)
+RAW_OUTBOX = (
+    f"INSERT INTO csm_outbox ({RAW_COLUMNS['csm_outbox']}) VALUES "
+    "(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+)
+RAW_PLAN = (  # csmcore's upsert of a plan
+    "INSERT INTO csm_ticket_plans (ticket_id, version, next_due_us) VALUES (?, ?, ?) "
+    "ON CONFLICT (ticket_id) DO UPDATE SET version = excluded.version, "
+    "next_due_us = excluded.next_due_us WHERE csm_ticket_plans.version <= excluded.version"
+)
+
+Row = tuple[Any, ...]
+
+
+class RawOp(NamedTuple):
+    """One statement of the raw writes: ``executemany`` of ``rows`` when ``many``, else
+    ``execute`` with ``rows`` as its parameters."""
+
+    statement: str
+    rows: Any
+    many: bool
+
+
+def table_rows(path: str, tables: tuple[str, ...] = tuple(RAW_COLUMNS)) -> dict[str, list[Row]]:
+    """The rows of ``tables`` (their :data:`RAW_COLUMNS`) in the SQLite file ``path``, sorted."""
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            t: conn.execute(f"SELECT {RAW_COLUMNS[t]} FROM {t} ORDER BY 1, 2").fetchall()
+            for t in tables
+        }
+    finally:
+        conn.close()
+
+
+def table_shapes(path: str) -> dict[str, object]:
+    """Each :data:`RAW_COLUMNS` table's columns (name, type, not null, key) and indexes (name,
+    unique, columns) in the SQLite file ``path``."""
+    conn = sqlite3.connect(path)
+    try:
+        shapes: dict[str, object] = {}
+        for table in RAW_COLUMNS:
+            columns = [r[1:4] + r[5:6] for r in conn.execute(f"PRAGMA table_info({table})")]
+            indexes = sorted(
+                (r[1], r[2], [c[2] for c in conn.execute(f"PRAGMA index_info({r[1]})")])
+                for r in conn.execute(f"PRAGMA index_list({table})")
+                if r[3] == "c"  # created by CREATE INDEX (not the primary key's)
+            )
+            shapes[table] = (columns, indexes)
+        return shapes
+    finally:
+        conn.close()
+
+
+def raw_units(
+    after: dict[str, list[Row]], ids: list[str], writes: dict[str, TicketWrites]
+) -> list[list[RawOp]]:
+    """The statements of :func:`write_again` as raw sqlite3 statements, one list per unit of
+    work (``BATCH`` tickets): per firing its ``csm_firings`` row, its events' ``csm_events``
+    rows (one ``executemany`` for several), one ``csm_outbox`` row per message, then the
+    ticket's plan (an upsert). The rows are those the pass stored (``after``: its store's
+    tables), so their JSON texts are csmcore's, ready before the clock starts."""
+    events = {(r[0], r[1]): r for r in after["csm_events"]}
+    firings = {r[0]: r for r in after["csm_firings"]}
+    outbox = {r[0]: r for r in after["csm_outbox"]}
+    plans = {r[0]: r for r in after["csm_ticket_plans"]}
+    units: list[list[RawOp]] = []
+    for start in range(0, len(ids), BATCH):
+        unit: list[RawOp] = []
+        for ticket_id in ids[start : start + BATCH]:
+            done = writes[ticket_id]
+            seq = done.version
+            for applied in done.firings:
+                unit.append(RawOp(RAW_FIRING, firings[applied.firing.key_text], False))
+                if applied.events:
+                    rows = [events[ticket_id, seq + i] for i in range(1, len(applied.events) + 1)]
+                    seq += len(rows)
+                    unit.append(
+                        RawOp(RAW_EVENT, rows[0], False)
+                        if len(rows) == 1
+                        else RawOp(RAW_EVENT, rows, True)
+                    )
+                unit.extend(RawOp(RAW_OUTBOX, outbox[m.key], False) for m in applied.messages)
+            if done.plan is not None:
+                unit.append(RawOp(RAW_PLAN, plans[ticket_id], False))
+        units.append(unit)
+    return units
+
+
+def raw_file(
+    path: str, before: dict[str, list[Row]], synchronous: str = "FULL"
+) -> sqlite3.Connection:
+    """A new SQLite file at ``path`` with csmcore's settings (autocommit connection, WAL,
+    ``synchronous=FULL`` unless told), :data:`RAW_SCHEMA` and the events and plans of
+    ``before`` (the store before the pass), committed."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("BEGIN IMMEDIATE")
+    for statement in RAW_SCHEMA:
+        conn.execute(statement)
+    conn.executemany(RAW_EVENT, before["csm_events"])
+    conn.executemany(
+        "INSERT INTO csm_ticket_plans (ticket_id, version, next_due_us) VALUES (?, ?, ?)",
+        before["csm_ticket_plans"],
+    )
+    conn.execute("COMMIT")
+    return conn
+
+
+def wal_frames(path: str, before: dict[str, list[Row]], units: list[list[RawOp]]) -> int:
+    """How many pages (WAL frames) :func:`raw_write` of ``units`` appends to the write-ahead
+    log of a new :func:`raw_file` at ``path``, with its automatic checkpoints off."""
+    conn = raw_file(path, before)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        raw_write(conn, units)
+        page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        return (os.path.getsize(f"{path}-wal") - 32) // (page + 24)  # header; frame headers
+    finally:
+        conn.close()
+
+
+def raw_write_last(conns: list[sqlite3.Connection], units: list[list[RawOp]]) -> None:
+    """:func:`raw_write` on the last of ``conns`` (the file its setup opened)."""
+    raw_write(conns[-1], units)
+
+
+def raw_write(conn: sqlite3.Connection, units: list[list[RawOp]]) -> None:
+    """Run ``units``, each in one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``, as csmcore's
+    units of work): nothing read, encoded or checked."""
+    execute, execute_many = conn.execute, conn.executemany
+    for unit in units:
+        execute("BEGIN IMMEDIATE")
+        for statement, rows, many in unit:
+            if many:
+                execute_many(statement, rows)
+            else:
+                execute(statement, rows)
+        execute("COMMIT")
+
+
 @dataclass(frozen=True)
 class Results:
     """The best times (seconds) of one store's steps, and how many tickets the steady pass
@@ -342,23 +533,26 @@ class Results:
     store_calls: float
     steady: float
     steady_tickets: int
+    raw: float | None = None
+    """SQLite: the raw sqlite3 reference (the same rows, no csmcore); None on memory."""
 
 
-def bench_store(kind: str, tickets: list[Ticket], tmp: str, repeats: int) -> Results:
+def bench_store(
+    kind: str, tickets: list[Ticket], tmp: str, repeats: int, variants: bool = False
+) -> Results:
     """Time plan_all, a catch-up pass, its writes alone, its store calls alone and a steady
     pass on a store of ``kind``."""
     print(heading(f"{kind} store"))
     count = len(tickets)
     state: dict[str, Store] = {}
+    paths: dict[str, str] = {}  # SQLite: the file of the latest store
 
     def fresh() -> None:
         old = state.pop("store", None)
         if old is not None:
             old.close()
-        name = os.urandom(6).hex()
-        state["store"] = open_store(
-            "memory://" if kind == "memory" else f"sqlite:///{tmp}/{name}.db"
-        )
+        paths["db"] = f"{tmp}/{os.urandom(6).hex()}.db"
+        state["store"] = open_store("memory://" if kind == "memory" else f"sqlite:///{paths['db']}")
         state["store"].tickets.add_many(tickets)
 
     def planned() -> None:
@@ -387,16 +581,20 @@ def bench_store(kind: str, tickets: list[Ticket], tmp: str, repeats: int) -> Res
     )
     messages = len(role_of(state["store"], "outbox").list())
     print(f"  firings in the pass: {fired[-1]:,}; outbox messages written: {messages:,}")
+    after = table_rows(paths["db"]) if kind == "sqlite" else {}  # what the pass stored
 
     # The pass's writes alone: what it wrote, read back, applied again to the store as it
     # was before the pass, grouped as the engine groups them, with no walk.
     writes = pass_writes(state["store"], tickets)
     appends = sum(1 for w in writes.values() for f in w.firings if f.events)
     ids: list[str] = []
+    before: dict[str, list[Row]] = {}
 
     def before_pass() -> None:
         planned()
         ids[:] = [p.ticket_id for p in role_of(state["store"], "firings").due(BUSY)]
+        if kind == "sqlite" and not before:  # the events and plans before the pass
+            before.update(table_rows(paths["db"], ("csm_events", "csm_ticket_plans")))
 
     def check() -> None:  # untimed: the store holds exactly what the pass wrote
         if pass_writes(state["store"], tickets) != writes:
@@ -410,6 +608,11 @@ def bench_store(kind: str, tickets: list[Ticket], tmp: str, repeats: int) -> Res
         setup=before_pass,
     )
     check()
+    raw = (
+        None
+        if kind == "memory"
+        else bench_raw(paths["db"], after, before, ids, writes, repeats, variants)
+    )
     calls = timed(
         "store calls alone (+ get, keys, due)",
         count,
@@ -472,7 +675,85 @@ def bench_store(kind: str, tickets: list[Ticket], tmp: str, repeats: int) -> Res
         f"({len(RULES)} stored rules, {asks} calls, best of {len(runs)})"
     )
     store.close()
-    return Results(plan, passed, alone, calls, steady, max(last.tickets, 1))
+    return Results(plan, passed, alone, calls, steady, max(last.tickets, 1), raw)
+
+
+def bench_raw(
+    store_path: str,
+    after: dict[str, list[Row]],
+    before: dict[str, list[Row]],
+    ids: list[str],
+    writes: dict[str, TicketWrites],
+    repeats: int,
+    variants: bool = False,
+) -> float:
+    """Time the raw sqlite3 reference: the rows the pass stored in ``csm_firings``,
+    ``csm_events``, ``csm_outbox`` and ``csm_ticket_plans`` (``after``), written with stdlib
+    sqlite3 to a new file each repeat holding the events and plans from ``before`` the pass, in
+    the pass's 67 units of work, as :func:`raw_units` lists them. After the last repeat the
+    file's four tables are checked equal to the pass's store's. ``variants`` also times, not
+    as csmcore writes, the same statements in one transaction, and in the 67 transactions with
+    ``synchronous=NORMAL`` (in WAL mode: no sync at commit) and ``OFF``."""
+    units = raw_units(after, ids, writes)
+    conns: list[sqlite3.Connection] = []
+    folder = os.path.dirname(store_path)
+    synchronous = ["FULL"]
+
+    def new_file() -> None:
+        if conns:
+            conns.pop().close()
+        name = f"{folder}/raw-{os.urandom(6).hex()}.db"
+        conns.append(raw_file(name, before, synchronous[0]))
+
+    new_file()
+    if table_shapes(conns[0].execute("PRAGMA database_list").fetchone()[2]) != table_shapes(
+        store_path
+    ):
+        raise AssertionError("the raw tables are not shaped like csmcore's")
+    count = len({r[0] for r in before["csm_ticket_plans"]})
+    seconds = timed(
+        "raw sqlite3, the same rows (no csmcore)",
+        count,
+        lambda: raw_write(conns[0], units),
+        repeats,
+        setup=new_file,
+    )
+    conn = conns.pop()
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    conn.close()
+    if table_rows(path) != after:
+        raise AssertionError("the raw file does not hold what the pass stored")
+    if variants:
+        one = [[op for unit in units for op in unit]]
+        for label, sync, grouped in (
+            ("  raw, in one transaction", "FULL", one),
+            ("  raw, synchronous=NORMAL", "NORMAL", units),
+            ("  raw, synchronous=OFF", "OFF", units),
+        ):
+            synchronous[0] = sync
+            timed(
+                label, count, functools.partial(raw_write_last, conns, grouped), repeats, new_file
+            )
+        conns.pop().close()
+        frames = [
+            wal_frames(f"{folder}/raw-{os.urandom(6).hex()}.db", before, g) for g in (units, one)
+        ]
+        print(
+            f"  raw, pages appended to the WAL (untimed, automatic checkpoints off): "
+            f"{frames[0]:,} in {len(units)} transactions ({frames[0] / len(units):,.0f} per "
+            f"commit), {frames[1]:,} in one"
+        )
+    ops = [op for unit in units for op in unit]
+    by = {kind: [op for op in ops if op.statement == kind] for kind in (RAW_FIRING, RAW_EVENT)}
+    events = sum(len(op.rows) if op.many else 1 for op in by[RAW_EVENT])
+    print(
+        f"  raw: {len(units):,} transactions; csm_firings {len(by[RAW_FIRING]):,} inserts, "
+        f"csm_events {events:,} rows in {len(by[RAW_EVENT]):,} statements, csm_outbox "
+        f"{sum(op.statement == RAW_OUTBOX for op in ops):,} inserts, csm_ticket_plans "
+        f"{sum(op.statement == RAW_PLAN for op in ops):,} upserts (the file of the last "
+        "repeat checked equal to the pass's store in these four tables)"
+    )
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -480,6 +761,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("tickets", nargs="?", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="10,000 tickets, one repeat")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--raw-variants",
+        action="store_true",
+        help="also time the raw sqlite3 writes in one transaction, and with "
+        "synchronous=NORMAL and OFF",
+    )
     args = parser.parse_args(argv)
     count = 10_000 if args.quick else args.tickets
     repeats = 1 if args.quick else args.repeats
@@ -507,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Results] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("memory", "sqlite"):
-            results[kind] = bench_store(kind, tickets, tmp, repeats)
+            results[kind] = bench_store(kind, tickets, tmp, repeats, args.raw_variants)
 
     print(heading("ratios to SLA evaluation alone (goal: a full pass within 2x)"))
     per_ticket = sla / count
@@ -527,6 +814,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {kind + ': ' + label + ' / SLA evaluate':<52} {seconds / sla:8.2f}x   "
                 f"({seconds / r.catch_up:.0%} of the pass)"
             )
+        if r.raw is not None:
+            print(
+                f"  {kind + ': raw sqlite3, the same rows / SLA evaluate':<52} "
+                f"{r.raw / sla:8.2f}x   ({r.raw / r.catch_up:.0%} of the pass)"
+            )
+            print(f"  {kind + ': csmcore writes alone / raw sqlite3':<52} {r.writes / r.raw:8.2f}x")
         print(
             f"  {kind + ': steady pass, per ticket run / per SLA evaluate':<52} "
             f"{r.steady / r.steady_tickets / per_ticket:8.2f}x"
