@@ -178,3 +178,54 @@ def test_a_file_nested_too_deeply_is_refused(tmp_path: Path, suffix: str, depth:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ValidationError, match=rf"p\{suffix}: is nested too deeply"):
         load_book(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "where"),
+    [
+        ('business_hours = "false"', "business_hours"),
+        ('business_hours = "no"', "business_hours"),
+        ("business_hours = 0", "business_hours"),
+        ('pausable = "true"', "pausable"),
+    ],
+)
+def test_a_flag_written_as_text_or_a_number_is_refused_not_read_as_true(
+    tmp_path: Path, line: str, where: str
+) -> None:
+    # "false" in quotes used to be read with bool(): a calendar-time target became business
+    # time without a word.
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[[policies]]\nname = "a"\nposition = 1\ndefault = true\n'
+        f'[[policies.targets]]\nmetric = "first_reply"\nwithin = "4h"\n{line}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ValidationError, match=r"p\.toml: policies\[0\]: .*is not a boolean; accepted: true, false"
+    ):
+        load_book(path)
+    with pytest.raises(ValidationError, match=rf"targets\[0\]\.{where}"):
+        load_book(path)
+
+
+def test_a_default_written_as_text_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(
+        json.dumps(
+            {
+                "policies": [
+                    {
+                        "name": "a",
+                        "position": 1,
+                        "default": "false",
+                        "targets": [{"metric": "first_reply", "within": "4h"}],
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ValidationError, match=r"p\.json: policies\[0\]: .*'false' is not a boolean"
+    ):
+        load_book(path)
