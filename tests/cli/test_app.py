@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -423,3 +425,23 @@ def test_text_that_is_not_utf8_exits_3_naming_the_line_and_the_byte(tmp_path: Pa
     code, _, err = run("report", str(path), "--format", "helpdesk-log", "--policy", str(policy))
     assert code == _app.EXIT_BAD_INPUT, err
     assert f"{policy}: line 2: is not UTF-8 text (byte 0xe9" in " ".join(err.split())
+
+
+@needs_data
+def test_export_into_a_pipe_closed_early_stops_quietly(tmp_path: Path) -> None:
+    # `csmcore export --store URL | head -1`: the reader goes away after one line. The command
+    # printed a BrokenPipeError traceback and called it an internal error (a bug to report).
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    code, _, err = run("report", str(SNOW), "--format", "servicenow", "--store", url, "-q")
+    assert code == 0, err
+    command = [sys.executable, "-m", "csmcore", "export", "--store", url]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.readline().startswith(b'{"type":"ticket"')
+        process.stdout.close()  # 150 tickets are ~220 kB: far more than a pipe holds
+        err_bytes = process.stderr.read()
+        code = process.wait(timeout=60)
+    assert b"Traceback" not in err_bytes
+    assert b"internal error" not in err_bytes
+    assert code == _app.EXIT_INTERNAL

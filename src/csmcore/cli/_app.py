@@ -174,6 +174,18 @@ def _book(policy: Path | None, calendar_file: Path | None, zone: str) -> SlaBook
     return load_book(policy, calendar=calendar, timezone=zone)
 
 
+def _stdout_closed() -> None:
+    """Stop quietly, with code 1, when the reader of stdout went away (``csmcore export | head``):
+    as rich does for the text report, and as Python's documentation advises (stdout goes to
+    ``os.devnull`` so the interpreter's last flush fails no more)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # no file descriptor (a test runner)
+        pass
+    sys.exit(EXIT_INTERNAL)
+
+
 def _handle_errors(command: F) -> F:
     """Turn csmcore's own errors into exit code 3 and anything unexpected into exit code 1."""
 
@@ -184,6 +196,8 @@ def _handle_errors(command: F) -> F:
             raise
         except CsmError as err:
             raise BadInput(str(err)) from err
+        except BrokenPipeError:
+            _stdout_closed()
         except Exception:
             traceback.print_exc()
             click.echo(
