@@ -445,3 +445,36 @@ def test_export_into_a_pipe_closed_early_stops_quietly(tmp_path: Path) -> None:
     assert b"Traceback" not in err_bytes
     assert b"internal error" not in err_bytes
     assert code == _app.EXIT_INTERNAL
+
+
+@needs_data
+@pytest.mark.parametrize("source", ["servicenow", "helpdesk"])
+def test_a_csv_read_as_csmcore_jsonl_exits_3_saying_the_format_is_wrong(
+    source: str, tmp_path: Path
+) -> None:
+    # every line was rejected as "not a JSON document" and the command printed a report of
+    # 0 tickets, judged at the current time, with exit code 0
+    path = SNOW if source == "servicenow" else HELP
+    code, out, err = run("report", str(path), "--format", "csmcore-jsonl")
+    assert code == _app.EXIT_BAD_INPUT, out
+    text = " ".join(err.split())
+    assert f"{path}: no line is a JSON document, so this is not csmcore-jsonl" in text
+    assert "line 1: not a JSON document" in text
+    assert "known formats: csmcore-jsonl, helpdesk-log, servicenow" in text
+    assert "Traceback" not in err
+    assert out == ""
+
+
+def test_a_jsonl_file_with_one_bad_line_still_reports_the_rest(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    code, _, err = run("demo", "--weeks", "1", "--path", str(tmp_path / "desk.db"), "-q")
+    assert code == 0, err
+    exported = tmp_path / "t.jsonl"
+    code, _, err = run("export", "--store", url, str(exported))
+    assert code == 0, err
+    lines = exported.read_text(encoding="utf-8").splitlines(keepends=True)
+    exported.write_text("not json\n" + "".join(lines[1:]), encoding="utf-8")
+    code, out, err = run("report", str(exported), "--format", "csmcore-jsonl")
+    assert code == 0, err
+    assert f"{len(lines) - 1:,} tickets" in out
+    assert "rejected ?: line 1: not a JSON document" in " ".join(out.split())
