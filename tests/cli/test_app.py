@@ -478,3 +478,18 @@ def test_a_jsonl_file_with_one_bad_line_still_reports_the_rest(tmp_path: Path) -
     assert code == 0, err
     assert f"{len(lines) - 1:,} tickets" in out
     assert "rejected ?: line 1: not a JSON document" in " ".join(out.split())
+
+
+def test_a_file_cut_inside_a_character_exits_3_naming_the_line_and_the_byte(
+    tmp_path: Path,
+) -> None:
+    # a UTF-8 export truncated between the two bytes of "é": the message named neither
+    path = tmp_path / "cut.csv"
+    text = "case:concept:name,concept:name,time:timestamp,org:resource\n"
+    text += "C1,Assign seriousness,2024-05-06 09:00:00,Andr\u00e9\n"
+    path.write_bytes(text.encode("utf-8")[:-2])
+    code, _, err = run("report", str(path), "--format", "helpdesk-log", "-q")
+    assert code == _app.EXIT_BAD_INPUT, err
+    text = " ".join(err.split())
+    assert f"{path}: line 2: is not UTF-8 text (byte 0xc3: unexpected end of data)" in text
+    assert "Traceback" not in err

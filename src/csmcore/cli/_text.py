@@ -254,7 +254,11 @@ def not_utf8(path: Path, err: UnicodeDecodeError) -> str:
                         f"{path}: line {line}: is not UTF-8 text (byte 0x{byte:02x}: {bad.reason})"
                     )
                 line += chunk.count(b"\n")
-            decoder.decode(b"", final=True)
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as bad:  # the file ends inside a character (cut short)
+                byte = bad.object[bad.start]
+                return f"{path}: line {line}: is not UTF-8 text (byte 0x{byte:02x}: {bad.reason})"
     except (OSError, UnicodeDecodeError):
         pass
     return f"{path}: is not UTF-8 text ({err.reason})"
