@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -229,3 +230,18 @@ def test_a_default_written_as_text_is_refused(tmp_path: Path) -> None:
         ValidationError, match=r"p\.json: policies\[0\]: .*'false' is not a boolean"
     ):
         load_book(path)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_a_file_saved_with_a_byte_order_mark_reads_as_without(tmp_path: Path, suffix: str) -> None:
+    # Notepad and PowerShell 5 write UTF-8 with a byte-order mark: the file was refused as
+    # "not valid TOML: Invalid statement (at line 1, column 1)", though exports with one read
+    path = tmp_path / f"p{suffix}"
+    text = POLICY if suffix == ".toml" else json.dumps(tomllib.loads(POLICY))
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    plain = tmp_path / f"plain{suffix}"
+    plain.write_text(text, encoding="utf-8")
+    assert load_book(path) == load_book(plain)
+    calendar = tmp_path / f"c{suffix}"
+    calendar.write_bytes(path.read_bytes())
+    assert load_calendar(calendar) == load_book(plain).calendar

@@ -100,7 +100,7 @@ datetime.timedelta(seconds=90))
 
 def _read(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Notepad) is skipped
     except OSError as err:
         raise ValidationError(f"{path}: cannot be read: {err.strerror or err}") from err
     except UnicodeDecodeError as err:
