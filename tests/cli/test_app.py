@@ -110,6 +110,38 @@ def test_a_bad_at_exits_3(tmp_path: Path) -> None:
     assert "no UTC offset" in err
 
 
+@pytest.mark.parametrize("at", ["0001-01-01T00:00+01:00", "0003-01-01T00:00Z", "9998-12-31T00:00Z"])
+@pytest.mark.parametrize("command", ["report", "backtest"])
+def test_an_at_outside_the_supported_instants_exits_3_naming_it(
+    tmp_path: Path, at: str, command: str
+) -> None:
+    # the year 1 crashed the report (OverflowError: an internal error) and the year 9998 was
+    # named as at=datetime.datetime(9998, 12, 31, ...)
+    code, out, err = run(
+        command,
+        str(_log(tmp_path)),
+        "--format",
+        "helpdesk-log",
+        "--at",
+        at,
+        *(["--policy", str(_policy(tmp_path))] if command == "backtest" else []),
+    )
+    assert code == _app.EXIT_BAD_INPUT, out + err
+    text = " ".join(err.split())
+    assert f"--at {at!r} is outside the supported range of instants; csmcore accepts" in text
+    assert "Traceback" not in err
+
+
+def _policy(tmp_path: Path) -> Path:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[[policies]]\nname = "p"\nposition = 1\ndefault = true\n'
+        '[[policies.targets]]\nmetric = "first_reply"\nwithin = "1h"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
 def _log(tmp_path: Path) -> Path:
     path = tmp_path / "log.csv"
     path.write_text(
