@@ -245,3 +245,17 @@ def test_a_file_saved_with_a_byte_order_mark_reads_as_without(tmp_path: Path, su
     calendar = tmp_path / f"c{suffix}"
     calendar.write_bytes(path.read_bytes())
     assert load_calendar(calendar) == load_book(plain).calendar
+
+
+def test_the_tutorials_policy_file_loads(tmp_path: Path) -> None:
+    # its inline table of hours spanned two lines, which TOML does not allow: a support lead
+    # copying it got "is not valid TOML ... (at line 3, column 94)"
+    tutorial = Path(__file__).resolve().parents[2] / "docs" / "tutorial.md"
+    block = tutorial.read_text(encoding="utf-8").split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "policy.toml"
+    path.write_text(block, encoding="utf-8")
+    book = load_book(path)
+    assert set(book.calendar.hours) == {"mon", "tue", "wed", "thu", "fri"}
+    resolution = book.policies[0].targets[1]
+    assert resolution.metric is SlaMetric.TOTAL_RESOLUTION
+    assert resolution.within == timedelta(hours=27)
