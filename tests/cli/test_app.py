@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,6 +108,38 @@ def test_a_bad_at_exits_3(tmp_path: Path) -> None:
     code, _, err = run("report", str(data), "--format", "csmcore-jsonl", "--at", "2025-01-01")
     assert code == _app.EXIT_BAD_INPUT
     assert "no UTC offset" in err
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00+01:00", "0003-01-01T00:00Z", "9998-12-31T00:00Z"])
+@pytest.mark.parametrize("command", ["report", "backtest"])
+def test_an_at_outside_the_supported_instants_exits_3_naming_it(
+    tmp_path: Path, at: str, command: str
+) -> None:
+    # the year 1 crashed the report (OverflowError: an internal error) and the year 9998 was
+    # named as at=datetime.datetime(9998, 12, 31, ...)
+    code, out, err = run(
+        command,
+        str(_log(tmp_path)),
+        "--format",
+        "helpdesk-log",
+        "--at",
+        at,
+        *(["--policy", str(_policy(tmp_path))] if command == "backtest" else []),
+    )
+    assert code == _app.EXIT_BAD_INPUT, out + err
+    text = " ".join(err.split())
+    assert f"--at {at!r} is outside the supported range of instants; csmcore accepts" in text
+    assert "Traceback" not in err
+
+
+def _policy(tmp_path: Path) -> Path:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[[policies]]\nname = "p"\nposition = 1\ndefault = true\n'
+        '[[policies.targets]]\nmetric = "first_reply"\nwithin = "1h"\n',
+        encoding="utf-8",
+    )
+    return path
 
 
 def _log(tmp_path: Path) -> Path:
@@ -423,3 +457,71 @@ def test_text_that_is_not_utf8_exits_3_naming_the_line_and_the_byte(tmp_path: Pa
     code, _, err = run("report", str(path), "--format", "helpdesk-log", "--policy", str(policy))
     assert code == _app.EXIT_BAD_INPUT, err
     assert f"{policy}: line 2: is not UTF-8 text (byte 0xe9" in " ".join(err.split())
+
+
+@needs_data
+def test_export_into_a_pipe_closed_early_stops_quietly(tmp_path: Path) -> None:
+    # `csmcore export --store URL | head -1`: the reader goes away after one line. The command
+    # printed a BrokenPipeError traceback and called it an internal error (a bug to report).
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    code, _, err = run("report", str(SNOW), "--format", "servicenow", "--store", url, "-q")
+    assert code == 0, err
+    command = [sys.executable, "-m", "csmcore", "export", "--store", url]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.readline().startswith(b'{"type":"ticket"')
+        process.stdout.close()  # 150 tickets are ~220 kB: far more than a pipe holds
+        err_bytes = process.stderr.read()
+        code = process.wait(timeout=60)
+    assert b"Traceback" not in err_bytes
+    assert b"internal error" not in err_bytes
+    assert code == _app.EXIT_INTERNAL
+
+
+@needs_data
+@pytest.mark.parametrize("source", ["servicenow", "helpdesk"])
+def test_a_csv_read_as_csmcore_jsonl_exits_3_saying_the_format_is_wrong(
+    source: str, tmp_path: Path
+) -> None:
+    # every line was rejected as "not a JSON document" and the command printed a report of
+    # 0 tickets, judged at the current time, with exit code 0
+    path = SNOW if source == "servicenow" else HELP
+    code, out, err = run("report", str(path), "--format", "csmcore-jsonl")
+    assert code == _app.EXIT_BAD_INPUT, out
+    text = " ".join(err.split())
+    assert f"{path}: no line is a JSON document, so this is not csmcore-jsonl" in text
+    assert "line 1: not a JSON document" in text
+    assert "known formats: csmcore-jsonl, helpdesk-log, servicenow" in text
+    assert "Traceback" not in err
+    assert out == ""
+
+
+def test_a_jsonl_file_with_one_bad_line_still_reports_the_rest(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    code, _, err = run("demo", "--weeks", "1", "--path", str(tmp_path / "desk.db"), "-q")
+    assert code == 0, err
+    exported = tmp_path / "t.jsonl"
+    code, _, err = run("export", "--store", url, str(exported))
+    assert code == 0, err
+    lines = exported.read_text(encoding="utf-8").splitlines(keepends=True)
+    exported.write_text("not json\n" + "".join(lines[1:]), encoding="utf-8")
+    code, out, err = run("report", str(exported), "--format", "csmcore-jsonl")
+    assert code == 0, err
+    assert f"{len(lines) - 1:,} tickets" in out
+    assert "rejected ?: line 1: not a JSON document" in " ".join(out.split())
+
+
+def test_a_file_cut_inside_a_character_exits_3_naming_the_line_and_the_byte(
+    tmp_path: Path,
+) -> None:
+    # a UTF-8 export truncated between the two bytes of "é": the message named neither
+    path = tmp_path / "cut.csv"
+    text = "case:concept:name,concept:name,time:timestamp,org:resource\n"
+    text += "C1,Assign seriousness,2024-05-06 09:00:00,Andr\u00e9\n"
+    path.write_bytes(text.encode("utf-8")[:-2])
+    code, _, err = run("report", str(path), "--format", "helpdesk-log", "-q")
+    assert code == _app.EXIT_BAD_INPUT, err
+    text = " ".join(err.split())
+    assert f"{path}: line 2: is not UTF-8 text (byte 0xc3: unexpected end of data)" in text
+    assert "Traceback" not in err

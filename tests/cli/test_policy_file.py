@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -178,3 +179,83 @@ def test_a_file_nested_too_deeply_is_refused(tmp_path: Path, suffix: str, depth:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ValidationError, match=rf"p\{suffix}: is nested too deeply"):
         load_book(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "where"),
+    [
+        ('business_hours = "false"', "business_hours"),
+        ('business_hours = "no"', "business_hours"),
+        ("business_hours = 0", "business_hours"),
+        ('pausable = "true"', "pausable"),
+    ],
+)
+def test_a_flag_written_as_text_or_a_number_is_refused_not_read_as_true(
+    tmp_path: Path, line: str, where: str
+) -> None:
+    # "false" in quotes used to be read with bool(): a calendar-time target became business
+    # time without a word.
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[[policies]]\nname = "a"\nposition = 1\ndefault = true\n'
+        f'[[policies.targets]]\nmetric = "first_reply"\nwithin = "4h"\n{line}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ValidationError, match=r"p\.toml: policies\[0\]: .*is not a boolean; accepted: true, false"
+    ):
+        load_book(path)
+    with pytest.raises(ValidationError, match=rf"targets\[0\]\.{where}"):
+        load_book(path)
+
+
+def test_a_default_written_as_text_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(
+        json.dumps(
+            {
+                "policies": [
+                    {
+                        "name": "a",
+                        "position": 1,
+                        "default": "false",
+                        "targets": [{"metric": "first_reply", "within": "4h"}],
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ValidationError, match=r"p\.json: policies\[0\]: .*'false' is not a boolean"
+    ):
+        load_book(path)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_a_file_saved_with_a_byte_order_mark_reads_as_without(tmp_path: Path, suffix: str) -> None:
+    # Notepad and PowerShell 5 write UTF-8 with a byte-order mark: the file was refused as
+    # "not valid TOML: Invalid statement (at line 1, column 1)", though exports with one read
+    path = tmp_path / f"p{suffix}"
+    text = POLICY if suffix == ".toml" else json.dumps(tomllib.loads(POLICY))
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    plain = tmp_path / f"plain{suffix}"
+    plain.write_text(text, encoding="utf-8")
+    assert load_book(path) == load_book(plain)
+    calendar = tmp_path / f"c{suffix}"
+    calendar.write_bytes(path.read_bytes())
+    assert load_calendar(calendar) == load_book(plain).calendar
+
+
+def test_the_tutorials_policy_file_loads(tmp_path: Path) -> None:
+    # its inline table of hours spanned two lines, which TOML does not allow: a support lead
+    # copying it got "is not valid TOML ... (at line 3, column 94)"
+    tutorial = Path(__file__).resolve().parents[2] / "docs" / "tutorial.md"
+    block = tutorial.read_text(encoding="utf-8").split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "policy.toml"
+    path.write_text(block, encoding="utf-8")
+    book = load_book(path)
+    assert set(book.calendar.hours) == {"mon", "tue", "wed", "thu", "fri"}
+    resolution = book.policies[0].targets[1]
+    assert resolution.metric is SlaMetric.TOTAL_RESOLUTION
+    assert resolution.within == timedelta(hours=27)

@@ -408,3 +408,35 @@ def test_the_count_lists_print_one_line_each_as_written() -> None:
         "  [b]next[/b]: 500 points",
     ):
         assert line in lines
+
+
+def test_the_import_line_counts_in_words_and_names_a_rejected_row_without_an_id() -> None:
+    # An export cut off mid-row (the case column lost) printed "1 rows in rejected tickets"
+    # and "rejected : line 812: ...", an empty id before the colon.
+    section = {
+        "available": True,
+        "rows": 1,
+        "tickets": 0,
+        "events": 0,
+        "event_rows": 0,
+        "noop_rows": 1,
+        "rejected_rows": 1,
+        "repairs": {},
+        "noops": {},
+        "rejects": {"short_row": 1},
+        "unmapped": {},
+        "rejected": [
+            {"ticket": "", "reason": "short_row", "line": 812, "message": "row 811 has 6 cells"}
+        ],
+    }
+    report = {
+        "tickets": 0,
+        "at": "2025-01-06T09:00:00+00:00",
+        "timezone": "UTC",
+        "sections": {"import": section},
+    }
+    out = io.StringIO()
+    render_text(report, Console(file=out, width=200))
+    lines = out.getvalue().splitlines()
+    assert "Import: 1 row, 0 tickets, 0 events; 1 no-op row, 1 row in rejected tickets" in lines
+    assert "  rejected (no ticket id): line 812: row 811 has 6 cells" in lines

@@ -264,6 +264,19 @@ def test_two_bad_values_are_both_reported() -> None:
     assert "$.since" in str(info.value)
 
 
+@attrs.frozen(kw_only=True)
+class Flagged:
+    on: bool
+
+
+@pytest.mark.parametrize("data", ["false", "no", "", 0, 1, None, [], 1.0])
+def test_a_boolean_is_read_only_from_a_boolean(data: object) -> None:
+    # cattrs' default read "false" as True (bool("false")).
+    with pytest.raises(SerializationError, match=r"is not a boolean; accepted: true, false"):
+        from_data({"on": data}, Flagged)
+    assert from_data({"on": False}, Flagged) == Flagged(on=False)
+
+
 def _calendar_data(**changes: object) -> dict[object, object]:
     data: dict[object, object] = to_data(BusinessCalendar.always())
     data.update(changes)

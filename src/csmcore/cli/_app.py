@@ -18,13 +18,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-from csmcore._time import resolve_zone
+from csmcore._time import RANGE_TEXT, in_range_us, resolve_zone
 from csmcore.calendars import BusinessCalendar
 from csmcore.cli import report as report_module
 from csmcore.cli._text import not_utf8, render_text
 from csmcore.cli.importers import ImportOptions, importer_named, importer_names, write_jsonl
 from csmcore.cli.policy_file import load_book, load_calendar
-from csmcore.errors import CsmError
+from csmcore.errors import CsmError, ValidationError
 from csmcore.sla import SlaBook, backtest
 from csmcore.tickets import Ticket
 from csmcore.tickets.importing import ImportReport
@@ -164,6 +164,12 @@ def _instant(text: str | None, tickets: list[Ticket]) -> datetime:
         ) from err
     if value.tzinfo is None:
         raise BadInput(f"--at {text!r} has no UTC offset; write it as 2025-03-01T12:00+01:00")
+    try:
+        in_range_us(value, "--at")
+    except ValidationError as err:
+        raise BadInput(
+            f"--at {text!r} is outside the supported range of instants; {RANGE_TEXT}"
+        ) from err
     return value
 
 
@@ -172,6 +178,18 @@ def _book(policy: Path | None, calendar_file: Path | None, zone: str) -> SlaBook
     if calendar_file is not None:
         calendar = load_calendar(calendar_file)
     return load_book(policy, calendar=calendar, timezone=zone)
+
+
+def _stdout_closed() -> None:
+    """Stop quietly, with code 1, when the reader of stdout went away (``csmcore export | head``):
+    as rich does for the text report, and as Python's documentation advises (stdout goes to
+    ``os.devnull`` so the interpreter's last flush fails no more)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # no file descriptor (a test runner)
+        pass
+    sys.exit(EXIT_INTERNAL)
 
 
 def _handle_errors(command: F) -> F:
@@ -184,6 +202,8 @@ def _handle_errors(command: F) -> F:
             raise
         except CsmError as err:
             raise BadInput(str(err)) from err
+        except BrokenPipeError:
+            _stdout_closed()
         except Exception:
             traceback.print_exc()
             click.echo(

@@ -79,9 +79,9 @@ def _import(console: Console, s: Mapping[str, Any]) -> None:
     if not s["available"]:
         return
     console.print(
-        f"\n[bold]Import[/bold]: {s['rows']:,} rows, {s['tickets']:,} tickets, "
-        f"{s['events']:,} events; {s['noop_rows']:,} no-op rows, "
-        f"{s['rejected_rows']:,} rows in rejected tickets"
+        f"\n[bold]Import[/bold]: {_count(s['rows'], 'row')}, {_count(s['tickets'], 'ticket')}, "
+        f"{_count(s['events'], 'event')}; {_count(s['noop_rows'], 'no-op row')}, "
+        f"{_count(s['rejected_rows'], 'row')} in rejected tickets"
     )
     for title in ("repairs", "noops", "rejects"):
         if s[title]:
@@ -93,7 +93,8 @@ def _import(console: Console, s: Mapping[str, Any]) -> None:
         console.print(f"  not mapped, kept in the field {field!r}: {text}{more}", markup=False)
     for r in s["rejected"][:10]:
         where = "" if r["line"] is None else f"line {r['line']}: "
-        console.print(f"  rejected {r['ticket']}: {where}{r['message']}", markup=False)
+        ticket = r["ticket"] or "(no ticket id)"  # a row cut off before its id column
+        console.print(f"  rejected {ticket}: {where}{r['message']}", markup=False)
 
 
 @text_renderer("volume")
@@ -254,7 +255,11 @@ def not_utf8(path: Path, err: UnicodeDecodeError) -> str:
                         f"{path}: line {line}: is not UTF-8 text (byte 0x{byte:02x}: {bad.reason})"
                     )
                 line += chunk.count(b"\n")
-            decoder.decode(b"", final=True)
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as bad:  # the file ends inside a character (cut short)
+                byte = bad.object[bad.start]
+                return f"{path}: line {line}: is not UTF-8 text (byte 0x{byte:02x}: {bad.reason})"
     except (OSError, UnicodeDecodeError):
         pass
     return f"{path}: is not UTF-8 text ({err.reason})"

@@ -310,12 +310,15 @@ class _Jsonl:
     ) -> Iterator[ImportedTicket]:
         del options  # instants are stored aware, in UTC: no zone to apply
         seen: set[str] = set()
+        json_lines = 0
         for line_number, line in enumerate(stream, start=1):
             if not line.strip():
                 continue
             report.rows += 1
             try:
-                ticket = _ticket_from_line(line)
+                document = _json_line(line)
+                json_lines += 1
+                ticket = from_document(document, Ticket)
                 if ticket.id in seen:
                     raise ValidationError(f"ticket id {ticket.id!r} appears twice")
             except CsmError as err:
@@ -338,14 +341,20 @@ class _Jsonl:
             yield ImportedTicket(
                 ticket=ticket, event_rows=tuple(line_number for _ in ticket.events)
             )
+        if report.rows and not json_lines:  # another format (a CSV export, say): no report
+            first = report.rejected[0]
+            raise ValidationError(
+                f"no line is a JSON document, so this is not csmcore-jsonl (line {first.row}: "
+                f"{first.message}); is --format right? known formats: "
+                f"{', '.join(importer_names())}"
+            )
 
 
-def _ticket_from_line(line: str) -> Ticket:
+def _json_line(line: str) -> Any:
     try:
-        document = json.loads(line)
+        return json.loads(line)
     except (ValueError, RecursionError) as err:
         raise SerializationError(f"not a JSON document: {err}") from None
-    return from_document(document, Ticket)
 
 
 def _id_hint(line: str) -> str:

@@ -4,7 +4,8 @@ A policy file holds a list of policies and, optionally, the business calendar th
 count in. The policies and the calendar are written as csmcore's serialized data
 (:mod:`csmcore.serialization`), with one convenience: a duration (``within``) may be written as
 text such as ``"4h"``, ``"1d 4h"``, ``"90m"``, ``"45s"`` or ISO 8601 ``"PT4H"``; a bare number
-is seconds.
+is seconds. A day ``d`` is 24 hours, in business time too: ``"1d"`` of a 09:00-17:00 calendar is
+three working days.
 
 .. code-block:: toml
 
@@ -100,7 +101,7 @@ datetime.timedelta(seconds=90))
 
 def _read(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Notepad) is skipped
     except OSError as err:
         raise ValidationError(f"{path}: cannot be read: {err.strerror or err}") from err
     except UnicodeDecodeError as err:

@@ -187,7 +187,16 @@ def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
         raise ValueError(f"{_short(value)} is not a {cls.__name__}; accepted: {accepted}") from None
 
 
+def _structure_bool(value: Any, _: type) -> bool:
+    """A flag only from a boolean: cattrs' default, ``bool(value)``, read ``"false"`` and
+    ``"no"`` as True."""
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"{_short(value)} is not a boolean; accepted: true, false (without quotes)")
+
+
 converter.register_structure_hook_factory(attrs.has, _structure_attrs_factory)
+converter.register_structure_hook(bool, _structure_bool)
 # StrEnum too: its MRO puts str before Enum, and str's hook would be found first
 for _base in (enum.Enum, enum.StrEnum, enum.IntEnum):
     converter.register_structure_hook(_base, _structure_enum)
