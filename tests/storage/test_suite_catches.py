@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -533,5 +534,60 @@ def test_an_outbox_cursor_that_skips_ties_is_caught(check: str) -> None:
     store = MemoryStore()
     try:
         getattr(Outbox(), check)(store)
+    finally:
+        store.close()
+
+
+class InstantsComparedAsText(MemoryStore):
+    """``due`` of the firings and the outbox (and ``due_after``) compare instants as ISO text,
+    as a backend keeping them in text columns might: right for ``at`` in UTC only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        far = datetime(2200, 1, 1, tzinfo=timezone.utc)
+        firings_due, outbox_due, due_after = (
+            self.firings.due,
+            self.outbox.due,
+            self.outbox.due_after,
+        )
+
+        def plans_due(at: datetime, *, limit: int | None = None) -> Any:
+            found = [p for p in firings_due(far) if p.next_due.isoformat() <= at.isoformat()]
+            return found[:limit]
+
+        def messages_due(at: datetime, *, limit: int = 100) -> Any:
+            found = outbox_due(far, limit=10**6)
+            return [m for m in found if m.next_attempt_at.isoformat() <= at.isoformat()][:limit]
+
+        def messages_due_after(at: datetime, *, after: Any, limit: int = 100) -> Any:
+            found = due_after(far, after=after, limit=10**6)
+            return [m for m in found if m.next_attempt_at.isoformat() <= at.isoformat()][:limit]
+
+        setattr(self.firings, "due", plans_due)  # noqa: B010
+        setattr(self.outbox, "due", messages_due)  # noqa: B010
+        setattr(self.outbox, "due_after", messages_due_after)  # noqa: B010
+
+
+@pytest.mark.parametrize(
+    ("group", "check"),
+    [
+        (FiringTests, "test_plans_are_due_at_an_instant_in_any_zone"),
+        (OutboxTests, "test_messages_are_due_at_an_instant_in_any_zone"),
+    ],
+    ids=["firings", "outbox"],
+)
+def test_instants_compared_as_text_are_caught(group: type[Any], check: str) -> None:
+    class Checks(group):  # type: ignore[misc,valid-type]
+        pass
+
+    store: MemoryStore = InstantsComparedAsText()
+    try:
+        with pytest.raises(AssertionError, match="must compare at as an instant, in any zone"):
+            getattr(Checks(), check)(store)
+    finally:
+        store.close()
+    store = MemoryStore()
+    try:
+        getattr(Checks(), check)(store)
     finally:
         store.close()

@@ -530,7 +530,8 @@ class FiringRepository(Protocol):
         ...
 
     def due(self, at: datetime, *, limit: int | None = None) -> builtins.list[TicketPlan]:
-        """Schedules with ``next_due <= at``, earliest first (then by ticket id)."""
+        """Schedules with ``next_due <= at``, earliest first (then by ticket id); ``at`` may
+        be in any zone and is compared as an instant."""
         ...
 
     def next_due(self) -> datetime | None:
@@ -556,7 +557,8 @@ class OutboxRepository(Protocol):
 
     def due(self, at: datetime, *, limit: int = 100) -> builtins.list[OutboxMessage]:
         """PENDING messages with ``next_attempt_at <= at``, oldest ``next_attempt_at`` first
-        (then by key), at most ``limit``."""
+        (then by key), at most ``limit``; ``at`` may be in any zone and is compared as an
+        instant."""
         ...
 
     def claim(self, key: str, *, attempts: int, until: datetime) -> bool:
