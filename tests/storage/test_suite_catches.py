@@ -150,6 +150,27 @@ class EndedUnitsStillRead(MemoryStore):
             yield uow
 
 
+class EndedUnitsStillListLatest(MemoryStore):
+    """The document roles of an ended unit of work still answer ``latest_versions``."""
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Any]:
+        with super().unit_of_work() as uow:
+            for kind in ("calendars", "policies"):
+                setattr(getattr(uow, kind), "latest_versions", dict)  # noqa: B010
+            yield uow
+
+
+class EndedUnitsStillStreamByRequester(MemoryStore):
+    """The tickets role of an ended unit of work still answers ``stream_by_requester``."""
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Any]:
+        with super().unit_of_work() as uow:
+            setattr(uow.tickets, "stream_by_requester", lambda *a, **k: iter([]))  # noqa: B010
+            yield uow
+
+
 CAUGHT: list[tuple[Callable[[], Store], str]] = [
     (DuplicatesInUnits, "test_a_unit_of_work_sees_each_ticket_once_in_id_order"),
     (UnitWritesLast, "test_a_unit_of_work_sees_each_ticket_once_in_id_order"),
@@ -157,6 +178,8 @@ CAUGHT: list[tuple[Callable[[], Store], str]] = [
     (StreamDropsTheLastBatch, "test_stream_gives_every_matching_ticket_once_in_full_batches"),
     (OwnMessages, "test_tickets_report_the_shared_messages"),
     (EndedUnitsStillRead, "test_roles_of_an_ended_unit_of_work_refuse"),
+    (EndedUnitsStillListLatest, "test_roles_of_an_ended_unit_of_work_refuse"),
+    (EndedUnitsStillStreamByRequester, "test_roles_of_an_ended_unit_of_work_refuse"),
 ]
 
 

@@ -15,7 +15,7 @@ from csmcore.errors import (
     StorageError,
 )
 from csmcore.storage import open_store
-from csmcore.storage.protocols import Store, UnitOfWork
+from csmcore.storage.protocols import LatestVersions, Store, TicketsByRequester, UnitOfWork
 from csmcore.testing.builders import T0, make_comment, make_policy, make_ticket
 from csmcore.testing.storage_suite._base import (
     StoreFixtures,
@@ -23,13 +23,17 @@ from csmcore.testing.storage_suite._base import (
 
 
 def _document_calls(kind: str, role: Any, value: object) -> dict[str, Callable[[], object]]:
-    """Every method of the document ``role``, with valid arguments."""
-    return {
+    """Every method of the document ``role``, with valid arguments (``latest_versions`` too
+    where the role offers the optional :class:`~csmcore.storage.LatestVersions`)."""
+    calls: dict[str, Callable[[], object]] = {
         f"{kind}.put": lambda: role.put("d", value, expected_version=0),
         f"{kind}.get": lambda: role.get("c"),
         f"{kind}.history": lambda: role.history("c"),
         f"{kind}.keys": lambda: role.keys(),
     }
+    if isinstance(role, LatestVersions):
+        calls[f"{kind}.latest_versions"] = lambda: role.latest_versions()
+    return calls
 
 
 def _read(call: Callable[[], Any]) -> Any:
@@ -190,6 +194,10 @@ class UnitOfWorkTests(StoreFixtures):
                 "tickets.stream": lambda: list(tickets.stream(cd.Always())),
                 "tickets.count": lambda: tickets.count(cd.Always()),
             }
+            if isinstance(tickets, TicketsByRequester):
+                found["tickets.stream_by_requester"] = lambda: list(
+                    tickets.stream_by_requester("ann", cd.Always())
+                )
             for kind, value in (("calendars", calendar), ("policies", make_policy("p"))):
                 found |= _document_calls(kind, getattr(uow, kind), value)
             return found
