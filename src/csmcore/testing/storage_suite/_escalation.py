@@ -245,16 +245,20 @@ class FiringTests(_Racing):
         assert [p.ticket_id for p in firings.due(T0 + 5 * _H, limit=1)] == ["T-2"]
         assert firings.due(T0) == []
         firings.plan("T-2", version=5, next_due=None)  # replaces
-        assert firings.planned("T-2") == TicketPlan(ticket_id="T-2", version=5, next_due=None)
+        assert firings.planned("T-2") == TicketPlan(ticket_id="T-2", version=5, next_due=None), (
+            "a plan from a newer version (5) must replace the stored one (4)"
+        )
         # A plan from an older version (a writer that read the ticket before it changed) does
         # not replace one from a newer version; one from the same version does.
         firings.plan("T-2", version=4, next_due=T0)
-        assert firings.planned("T-2") == TicketPlan(ticket_id="T-2", version=5, next_due=None)
+        assert firings.planned("T-2") == TicketPlan(ticket_id="T-2", version=5, next_due=None), (
+            "a plan from an older version (4) must not replace the stored one (5)"
+        )
         assert firings.due(T0 + 5 * _H, limit=1)[0].ticket_id == "T-4"
         firings.plan("T-2", version=5, next_due=T0 + 2 * _H)
         assert firings.planned("T-2") == TicketPlan(
             ticket_id="T-2", version=5, next_due=T0 + 2 * _H
-        )
+        ), "a plan from the same version (5) as the stored one must replace it"
         firings.plan("T-2", version=5, next_due=None)
         assert firings.planned("T-9") is None
         tokyo = timezone(timedelta(hours=9))
@@ -581,7 +585,9 @@ class OutboxTests(_OutboxPagingChecks, _Racing):
         outbox.failed("c", at=T0 + _H, error="550 no such user", retry_at=None)
         assert outbox.get("c").state is OutboxState.DEAD
         assert [m.key for m in outbox.due(T0 + 10 * _H)] == ["b"]
-        assert outbox.claim("c", attempts=0, until=T0) is False  # dead: never claimed
+        assert outbox.claim("c", attempts=0, until=T0) is False, (
+            "claim() of a DEAD message must return False (only a PENDING message is claimed)"
+        )
         assert [m.key for m in outbox.list(state=OutboxState.DEAD)] == ["c"]
         assert [m.key for m in outbox.list(state="delivered")] == ["a"]
         assert [m.key for m in outbox.list(limit=2)] == ["a", "b"]

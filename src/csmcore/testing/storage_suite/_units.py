@@ -53,8 +53,10 @@ class UnitOfWorkTests(StoreFixtures):
             uow.tickets.add(make_ticket("T-1"))
             uow.tickets.append("T-1", [make_comment(T0, "x")], expected_version=1)
             uow.calendars.put("c", cal, expected_version=0)
-            assert uow.tickets.get("T-1").version == 2  # a unit of work reads its own writes
-            assert uow.tickets.count(cd.Always()) == 1
+            assert uow.tickets.get("T-1").version == 2, "a unit of work reads its own writes"
+            assert uow.tickets.count(cd.Always()) == 1, (
+                "count() inside a unit of work must count the unit's own new tickets"
+            )
         assert store.tickets.get("T-1").version == 2
         assert store.calendars.get("c").value == cal
 
