@@ -65,6 +65,7 @@ __all__ = [
     "OutboxRepositoryBase",
     "StoreBase",
     "TicketRepositoryBase",
+    "updated_message",
 ]
 
 T = TypeVar("T")

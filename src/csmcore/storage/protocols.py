@@ -221,7 +221,8 @@ class VersionedRepository(Protocol[T]):
         ...
 
     def keys(self) -> list[str]:
-        """Return every key that has at least one version, sorted.
+        """Return every key that has at least one version, sorted by code point (Python's
+        ``str`` order).
 
         Raises :class:`~csmcore.errors.StorageError` on a backend failure.
         """
@@ -245,7 +246,8 @@ class LatestVersions(Protocol):
 
     def latest_versions(self) -> dict[str, int]:
         """The latest version of every key that has one (what :meth:`VersionedRepository.get`
-        gives as ``version`` for each of :meth:`VersionedRepository.keys`), keys sorted.
+        gives as ``version`` for each of :meth:`VersionedRepository.keys`), keys sorted as
+        ``keys`` sorts them (by code point), in a unit of work with its own puts.
 
         Raises :class:`~csmcore.errors.StorageError` on a backend failure.
         """
