@@ -25,6 +25,7 @@ from csmcore.storage.protocols import Store
 from csmcore.testing.example_adapter import JsonFileStore, open_jsonfile
 from csmcore.testing.storage_suite import (
     CrashTests,
+    DurabilityTests,
     FiringTests,
     LedgerTests,
     LedgerUnitOfWorkTests,
@@ -612,5 +613,52 @@ def test_instants_compared_as_text_are_caught(group: type[Any], check: str) -> N
     store = MemoryStore()
     try:
         getattr(Checks(), check)(store)
+    finally:
+        store.close()
+
+
+# -- a handle that never sees the document versions another handle wrote -------------------------
+
+
+class CachedLatestVersions(JsonFileStore):
+    """The example adapter whose ``calendars.latest_versions()`` is kept in a cache that only
+    this handle's own puts clear: the versions another handle (another engine) writes never
+    show, so an escalation engine on this handle would keep its rules for good."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        role = self.calendars
+        real_latest, real_put = role.latest_versions, role.put
+        cache: dict[str, dict[str, int]] = {}
+
+        def latest_versions() -> dict[str, int]:
+            if "v" not in cache:
+                cache["v"] = real_latest()
+            return dict(cache["v"])
+
+        def put(*args: Any, **kwargs: Any) -> Any:
+            cache.clear()
+            return real_put(*args, **kwargs)
+
+        setattr(role, "latest_versions", latest_versions)  # noqa: B010
+        setattr(role, "put", put)  # noqa: B010
+
+
+class _Durable(DurabilityTests):  # not collected: no "Test" prefix
+    pass
+
+
+def test_a_handle_blind_to_other_handles_versions_is_caught(tmp_path: Path) -> None:
+    register_adapter("jsonfile", open_jsonfile)
+    check = "test_handles_see_each_others_document_versions"
+    store: JsonFileStore = CachedLatestVersions(str(tmp_path / "cached.json"))
+    try:
+        with pytest.raises(AssertionError, match="another handle committed"):
+            getattr(_Durable(), check)(store)
+    finally:
+        store.close()
+    store = JsonFileStore(str(tmp_path / "plain.json"))
+    try:
+        getattr(_Durable(), check)(store)
     finally:
         store.close()

@@ -276,6 +276,42 @@ class DurabilityTests(StoreFixtures):
         finally:
             other.close()
 
+    def test_handles_see_each_others_document_versions(self, store: Store) -> None:
+        """A handle reads the document versions another handle committed, after it read the
+        documents itself: ``keys``, ``get`` and (where offered) ``latest_versions`` keep
+        nothing from before. An escalation engine takes other engines' rule changes this way."""
+        self.require("reopen")
+        other = open_store(store.url)
+        try:
+            calendar = BusinessCalendar.always()
+            store.calendars.put("c", calendar, expected_version=0)
+            role = store.calendars
+
+            def seen() -> dict[str, object]:
+                got: dict[str, object] = {
+                    "keys()": role.keys(),
+                    "get('c').version": role.get("c").version,
+                }
+                if isinstance(role, LatestVersions):
+                    got["latest_versions()"] = role.latest_versions()
+                return got
+
+            seen()  # this handle has now read them
+            other.calendars.put("c", calendar, expected_version=1)
+            other.calendars.put("d", calendar, expected_version=0)
+            got = seen()
+            expected = {
+                "keys()": ["c", "d"],
+                "get('c').version": 2,
+                "latest_versions()": {"c": 2, "d": 1},
+            }
+            assert got == {name: expected[name] for name in got}, (
+                "a handle must read the document versions another handle committed (keep "
+                f"nothing from its own earlier reads); after the other handle's puts it read {got}"
+            )
+        finally:
+            other.close()
+
     def test_closed_store_refuses(self, store: Store) -> None:
         store.close()
         with pytest.raises(StorageError, match="closed"):
