@@ -544,9 +544,10 @@ class OutboxTests(_OutboxPagingChecks, _Racing):
 
     def test_put_is_idempotent_by_key(self, store: Store) -> None:
         outbox = _role(store, "outbox")
-        assert outbox.put([_message("a"), _message("b"), _message("a")]) == 2
-        assert outbox.put([_message("a", text="changed")]) == 0
-        assert outbox.get("a") == _message("a")
+        rule = "put() returns how many messages were new (a key already stored counts 0)"
+        assert outbox.put([_message("a"), _message("b"), _message("a")]) == 2, rule
+        assert outbox.put([_message("a", text="changed")]) == 0, rule
+        assert outbox.get("a") == _message("a"), "put() must leave a stored key's message as it is"
         assert outbox.put([]) == 0
         assert [m.key for m in outbox.list()] == ["a", "b"]
 

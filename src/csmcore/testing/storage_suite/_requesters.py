@@ -156,10 +156,14 @@ class RequesterChecks(StoreFixtures):
                 "U-1", [RequesterChanged(at=T0, requester="dan")], expected_version=1
             )
             uow.tickets.add(_change(make_ticket("U-2", requester="eve"), "dan"))
-            assert _streamed(role, "dan", cd.Always(), 1) == ["U-1", "U-2"]
-            assert _streamed(role, "ann", cd.Always(), 5) == ["U-1"]  # the former requester
-            assert _streamed(role, "eve", cd.Always(), 5) == ["U-2"]
-            assert _streamed(role, "bob", cd.Always(), 5) == ["U-3"]
+            own = (
+                "inside a unit of work, stream_by_requester must see the unit's own adds and "
+                "changes of requester"
+            )
+            assert _streamed(role, "dan", cd.Always(), 1) == ["U-1", "U-2"], own
+            assert _streamed(role, "ann", cd.Always(), 5) == ["U-1"], own  # the former one
+            assert _streamed(role, "eve", cd.Always(), 5) == ["U-2"], own
+            assert _streamed(role, "bob", cd.Always(), 5) == ["U-3"], own
         assert _streamed(store.tickets, "dan", cd.Always(), 5) == ["U-1", "U-2"]
 
         def rolled_back() -> None:
@@ -167,12 +171,14 @@ class RequesterChecks(StoreFixtures):
                 uow.tickets.append(
                     "U-3", [RequesterChanged(at=T0, requester="fay")], expected_version=1
                 )
-                assert _streamed(uow.tickets, "fay", cd.Always(), 5) == ["U-3"]
+                assert _streamed(uow.tickets, "fay", cd.Always(), 5) == ["U-3"], own
                 raise _RollBack
 
         with pytest.raises(_RollBack):
             rolled_back()
-        assert _streamed(store.tickets, "fay", cd.Always(), 5) == []
+        assert _streamed(store.tickets, "fay", cd.Always(), 5) == [], (
+            "a requester a rolled-back unit of work gave a ticket must not find it"
+        )
         assert _streamed(store.tickets, "bob", cd.Always(), 5) == ["U-3"]
 
     def test_stream_by_requester_checks_its_arguments_at_the_call(self, store: Store) -> None:
