@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -10,7 +11,13 @@ import pytest
 from csmcore.calendars import BusinessCalendar
 from csmcore.conditions import Always, Condition
 from csmcore.errors import CsmError, NotFound, StorageError, ValidationError
-from csmcore.storage.base import DocumentRepositoryBase, StoreBase, TicketRepositoryBase
+from csmcore.storage.base import (
+    DocumentRepositoryBase,
+    FiringRepositoryBase,
+    OutboxPagingBase,
+    StoreBase,
+    TicketRepositoryBase,
+)
 from csmcore.storage.protocols import Versioned
 from csmcore.storage.roles import storage_role
 from csmcore.testing.builders import make_comment, make_ticket
@@ -165,3 +172,46 @@ def test_a_role_can_translate_by_itself() -> None:
     store.tickets = OwnTickets(store)
     with pytest.raises(StorageError, match="translated by the role"):
         store.tickets.get("T-1")
+
+
+class _RecordingFirings(FiringRepositoryBase):
+    """Records the ``at`` its ``_due`` receives."""
+
+    def __init__(self) -> None:
+        self.seen: list[datetime] = []
+
+    def _due(self, at: datetime, limit: int | None) -> list[Any]:
+        self.seen.append(at)
+        return []
+
+    _record = _keys = _list = _plan = _planned = _next_due = None  # type: ignore[assignment]
+
+
+class _RecordingOutbox(OutboxPagingBase):
+    """Records the ``at`` its ``_due`` and ``_due_after`` receive."""
+
+    def __init__(self) -> None:
+        self.seen: list[datetime] = []
+
+    def _due(self, at: datetime, limit: int) -> list[Any]:
+        self.seen.append(at)
+        return []
+
+    def _due_after(self, at: datetime, after_at: datetime, after_key: str, limit: int) -> list[Any]:
+        self.seen.append(at)
+        return []
+
+    _put = _claim = _update = _get = _list = None  # type: ignore[assignment]
+
+
+def test_the_escalation_roles_hand_their_primitives_at_in_utc() -> None:
+    """Every instant the firings and outbox roles hand a primitive is in UTC, ``due``'s
+    ``at`` too: a backend that compares instants as UTC text then compares them right."""
+    tokyo = timezone(timedelta(hours=9))
+    at = datetime(2025, 3, 3, 21, tzinfo=tokyo)
+    firings, outbox = _RecordingFirings(), _RecordingOutbox()
+    firings.due(at)
+    outbox.due(at)
+    outbox.due_after(at, after=(at, "a"))
+    assert firings.seen + outbox.seen == [at] * 3
+    assert [t.tzinfo for t in firings.seen + outbox.seen] == [timezone.utc] * 3

@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +25,7 @@ from csmcore.storage.protocols import Store
 from csmcore.testing.example_adapter import JsonFileStore, open_jsonfile
 from csmcore.testing.storage_suite import (
     CrashTests,
+    DurabilityTests,
     FiringTests,
     LedgerTests,
     LedgerUnitOfWorkTests,
@@ -149,6 +151,27 @@ class EndedUnitsStillRead(MemoryStore):
             yield uow
 
 
+class EndedUnitsStillListLatest(MemoryStore):
+    """The document roles of an ended unit of work still answer ``latest_versions``."""
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Any]:
+        with super().unit_of_work() as uow:
+            for kind in ("calendars", "policies"):
+                setattr(getattr(uow, kind), "latest_versions", dict)  # noqa: B010
+            yield uow
+
+
+class EndedUnitsStillStreamByRequester(MemoryStore):
+    """The tickets role of an ended unit of work still answers ``stream_by_requester``."""
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Any]:
+        with super().unit_of_work() as uow:
+            setattr(uow.tickets, "stream_by_requester", lambda *a, **k: iter([]))  # noqa: B010
+            yield uow
+
+
 CAUGHT: list[tuple[Callable[[], Store], str]] = [
     (DuplicatesInUnits, "test_a_unit_of_work_sees_each_ticket_once_in_id_order"),
     (UnitWritesLast, "test_a_unit_of_work_sees_each_ticket_once_in_id_order"),
@@ -156,6 +179,8 @@ CAUGHT: list[tuple[Callable[[], Store], str]] = [
     (StreamDropsTheLastBatch, "test_stream_gives_every_matching_ticket_once_in_full_batches"),
     (OwnMessages, "test_tickets_report_the_shared_messages"),
     (EndedUnitsStillRead, "test_roles_of_an_ended_unit_of_work_refuse"),
+    (EndedUnitsStillListLatest, "test_roles_of_an_ended_unit_of_work_refuse"),
+    (EndedUnitsStillStreamByRequester, "test_roles_of_an_ended_unit_of_work_refuse"),
 ]
 
 
@@ -533,5 +558,107 @@ def test_an_outbox_cursor_that_skips_ties_is_caught(check: str) -> None:
     store = MemoryStore()
     try:
         getattr(Outbox(), check)(store)
+    finally:
+        store.close()
+
+
+class InstantsComparedAsText(MemoryStore):
+    """``due`` of the firings and the outbox (and ``due_after``) compare instants as ISO text,
+    as a backend keeping them in text columns might: right for ``at`` in UTC only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        far = datetime(2200, 1, 1, tzinfo=timezone.utc)
+        firings_due, outbox_due, due_after = (
+            self.firings.due,
+            self.outbox.due,
+            self.outbox.due_after,
+        )
+
+        def plans_due(at: datetime, *, limit: int | None = None) -> Any:
+            found = [p for p in firings_due(far) if p.next_due.isoformat() <= at.isoformat()]
+            return found[:limit]
+
+        def messages_due(at: datetime, *, limit: int = 100) -> Any:
+            found = outbox_due(far, limit=10**6)
+            return [m for m in found if m.next_attempt_at.isoformat() <= at.isoformat()][:limit]
+
+        def messages_due_after(at: datetime, *, after: Any, limit: int = 100) -> Any:
+            found = due_after(far, after=after, limit=10**6)
+            return [m for m in found if m.next_attempt_at.isoformat() <= at.isoformat()][:limit]
+
+        setattr(self.firings, "due", plans_due)  # noqa: B010
+        setattr(self.outbox, "due", messages_due)  # noqa: B010
+        setattr(self.outbox, "due_after", messages_due_after)  # noqa: B010
+
+
+@pytest.mark.parametrize(
+    ("group", "check"),
+    [
+        (FiringTests, "test_plans_are_due_at_an_instant_in_any_zone"),
+        (OutboxTests, "test_messages_are_due_at_an_instant_in_any_zone"),
+    ],
+    ids=["firings", "outbox"],
+)
+def test_instants_compared_as_text_are_caught(group: type[Any], check: str) -> None:
+    class Checks(group):  # type: ignore[misc,valid-type]
+        pass
+
+    store: MemoryStore = InstantsComparedAsText()
+    try:
+        with pytest.raises(AssertionError, match="must compare at as an instant, in any zone"):
+            getattr(Checks(), check)(store)
+    finally:
+        store.close()
+    store = MemoryStore()
+    try:
+        getattr(Checks(), check)(store)
+    finally:
+        store.close()
+
+
+# -- a handle that never sees the document versions another handle wrote -------------------------
+
+
+class CachedLatestVersions(JsonFileStore):
+    """The example adapter whose ``calendars.latest_versions()`` is kept in a cache that only
+    this handle's own puts clear: the versions another handle (another engine) writes never
+    show, so an escalation engine on this handle would keep its rules for good."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        role = self.calendars
+        real_latest, real_put = role.latest_versions, role.put
+        cache: dict[str, dict[str, int]] = {}
+
+        def latest_versions() -> dict[str, int]:
+            if "v" not in cache:
+                cache["v"] = real_latest()
+            return dict(cache["v"])
+
+        def put(*args: Any, **kwargs: Any) -> Any:
+            cache.clear()
+            return real_put(*args, **kwargs)
+
+        setattr(role, "latest_versions", latest_versions)  # noqa: B010
+        setattr(role, "put", put)  # noqa: B010
+
+
+class _Durable(DurabilityTests):  # not collected: no "Test" prefix
+    pass
+
+
+def test_a_handle_blind_to_other_handles_versions_is_caught(tmp_path: Path) -> None:
+    register_adapter("jsonfile", open_jsonfile)
+    check = "test_handles_see_each_others_document_versions"
+    store: JsonFileStore = CachedLatestVersions(str(tmp_path / "cached.json"))
+    try:
+        with pytest.raises(AssertionError, match="another handle committed"):
+            getattr(_Durable(), check)(store)
+    finally:
+        store.close()
+    store = JsonFileStore(str(tmp_path / "plain.json"))
+    try:
+        getattr(_Durable(), check)(store)
     finally:
         store.close()

@@ -97,3 +97,18 @@ def test_every_capability_can_be_opted_out_of() -> None:
     for capability in CAPABILITIES:
         with pytest.raises(pytest.skip.Exception, match=f"no {capability}"):
             All().require(capability)
+
+
+def test_no_two_groups_define_a_check_of_the_same_name() -> None:
+    """A store mixes the groups into one test class, where a check of one group would hide
+    another group's check of the same name (pytest would run only one of them)."""
+    from csmcore.testing.storage_suite import GROUPS
+
+    defined: dict[str, set[str]] = {}
+    for classes in GROUPS.values():
+        for group in classes:
+            for cls in group.__mro__:
+                for name in vars(cls):
+                    if name.startswith("test_"):
+                        defined.setdefault(name, set()).add(cls.__qualname__)
+    assert {n: c for n, c in defined.items() if len(c) > 1} == {}

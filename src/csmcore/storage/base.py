@@ -65,6 +65,7 @@ __all__ = [
     "OutboxRepositoryBase",
     "StoreBase",
     "TicketRepositoryBase",
+    "updated_message",
 ]
 
 T = TypeVar("T")
@@ -391,7 +392,7 @@ class FiringRepositoryBase(_Translating, abc.ABC):
 
     def due(self, at: datetime, *, limit: int | None = None) -> builtins.list[TicketPlan]:
         """See :meth:`csmcore.storage.protocols.FiringRepository.due`."""
-        check_instant(at, "at")
+        at = _utc(at, "at")
         limit = kit.check_limit(limit)
         if limit == 0:
             return []
@@ -425,7 +426,7 @@ class FiringRepositoryBase(_Translating, abc.ABC):
 
     @abc.abstractmethod
     def _due(self, at: datetime, limit: int | None) -> builtins.list[TicketPlan]:
-        """Schedules with ``next_due <= at`` by (next_due, ticket_id)."""
+        """Schedules with ``next_due <= at`` (``at`` in UTC) by (next_due, ticket_id)."""
 
     @abc.abstractmethod
     def _next_due(self) -> datetime | None:
@@ -459,7 +460,7 @@ class OutboxRepositoryBase(_Translating, abc.ABC):
 
     def due(self, at: datetime, *, limit: int = 100) -> builtins.list[OutboxMessage]:
         """See :meth:`csmcore.storage.protocols.OutboxRepository.due`."""
-        check_instant(at, "at")
+        at = _utc(at, "at")
         checked = kit.check_version(limit, "limit")  # a whole number >= 0, not None
         if checked == 0:
             return []
@@ -517,7 +518,7 @@ class OutboxRepositoryBase(_Translating, abc.ABC):
 
     @abc.abstractmethod
     def _due(self, at: datetime, limit: int) -> builtins.list[OutboxMessage]:
-        """PENDING messages due at ``at`` by (next_attempt_at, key)."""
+        """PENDING messages due at ``at`` (in UTC) by (next_attempt_at, key)."""
 
     @abc.abstractmethod
     def _claim(self, key: str, attempts: int, until: datetime) -> bool:
@@ -557,7 +558,7 @@ class OutboxPagingBase(OutboxRepositoryBase):
         self, at: datetime, *, after: tuple[datetime, str], limit: int = 100
     ) -> builtins.list[OutboxMessage]:
         """See :meth:`csmcore.storage.protocols.OutboxPaging.due_after`."""
-        check_instant(at, "at")
+        at = _utc(at, "at")
         if not isinstance(after, tuple) or len(after) != 2:
             raise ValidationError(
                 f"after={after!r} is not a (next_attempt_at, key) pair: a tuple of an aware "
@@ -575,7 +576,7 @@ class OutboxPagingBase(OutboxRepositoryBase):
         self, at: datetime, after_at: datetime, after_key: str, limit: int
     ) -> builtins.list[OutboxMessage]:
         """PENDING messages due at ``at`` with ``(next_attempt_at, key) > (after_at,
-        after_key)``, by (next_attempt_at, key); ``after_at`` is in UTC."""
+        after_key)``, by (next_attempt_at, key); ``at`` and ``after_at`` are in UTC."""
 
 
 def updated_message(

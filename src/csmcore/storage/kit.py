@@ -62,6 +62,7 @@ __all__ = [
     "check_positive",
     "check_requester",
     "check_ticket",
+    "check_unit_open",
     "check_version",
     "conflict",
     "decode_document",

@@ -221,7 +221,8 @@ class VersionedRepository(Protocol[T]):
         ...
 
     def keys(self) -> list[str]:
-        """Return every key that has at least one version, sorted.
+        """Return every key that has at least one version, sorted by code point (Python's
+        ``str`` order).
 
         Raises :class:`~csmcore.errors.StorageError` on a backend failure.
         """
@@ -245,7 +246,8 @@ class LatestVersions(Protocol):
 
     def latest_versions(self) -> dict[str, int]:
         """The latest version of every key that has one (what :meth:`VersionedRepository.get`
-        gives as ``version`` for each of :meth:`VersionedRepository.keys`), keys sorted.
+        gives as ``version`` for each of :meth:`VersionedRepository.keys`), keys sorted as
+        ``keys`` sorts them (by code point), in a unit of work with its own puts.
 
         Raises :class:`~csmcore.errors.StorageError` on a backend failure.
         """
@@ -530,7 +532,8 @@ class FiringRepository(Protocol):
         ...
 
     def due(self, at: datetime, *, limit: int | None = None) -> builtins.list[TicketPlan]:
-        """Schedules with ``next_due <= at``, earliest first (then by ticket id)."""
+        """Schedules with ``next_due <= at``, earliest first (then by ticket id); ``at`` may
+        be in any zone and is compared as an instant."""
         ...
 
     def next_due(self) -> datetime | None:
@@ -556,7 +559,8 @@ class OutboxRepository(Protocol):
 
     def due(self, at: datetime, *, limit: int = 100) -> builtins.list[OutboxMessage]:
         """PENDING messages with ``next_attempt_at <= at``, oldest ``next_attempt_at`` first
-        (then by key), at most ``limit``."""
+        (then by key), at most ``limit``; ``at`` may be in any zone and is compared as an
+        instant."""
         ...
 
     def claim(self, key: str, *, attempts: int, until: datetime) -> bool:

@@ -65,7 +65,9 @@ group's name to its classes:
   where it does not), :class:`TextTests` (odd text, longest and refused ids);
 - ``"messages"``: :class:`MessageTests` (the shared errors carry the messages of
   :mod:`csmcore.storage.kit`);
-- ``"documents"``: :class:`VersionedTests` (versions, keys, text in documents) and
+- ``"documents"``: :class:`VersionedTests` (versions, keys, text in documents; and
+  ``latest_versions`` where the role offers the optional :class:`~csmcore.storage.LatestVersions`,
+  skipped saying so where it does not) and
   :class:`DocumentRoleTests` (each document role holds its own type; ``document_roles`` names
   the roles to check);
 - ``"units of work"``: :class:`UnitOfWorkTests`;

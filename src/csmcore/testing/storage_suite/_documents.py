@@ -190,11 +190,11 @@ class VersionedTests(StoreFixtures):
                     repo = getattr(uow, role)
                     latest = repo.latest_versions().get(prefix + key, 0)
                     repo.put(prefix + key, values[role], expected_version=latest)
-                    _assert_lists_latest(repo)
+                    _assert_lists_latest(repo, f"in a unit of work, after a put of {role} {key!r}")
                     if where == "rollback":
                         raise _RolledBack
             for role in values:
-                _assert_lists_latest(getattr(store, role))
+                _assert_lists_latest(getattr(store, role), f"on the store, after {steps}")
 
         check()
 
@@ -225,11 +225,18 @@ def _latest(repository: object) -> LatestVersions:
     return repository
 
 
-def _assert_lists_latest(repository: VersionedRepository[Any]) -> None:
+def _assert_lists_latest(repository: VersionedRepository[Any], where: str) -> None:
     listed = _latest(repository).latest_versions()
     expected = {key: repository.get(key).version for key in repository.keys()}  # noqa: SIM118
-    assert listed == expected
-    assert list(listed) == sorted(listed)
+    assert listed == expected, (
+        f"{where}: latest_versions() must give every key of keys() with the version get(key) "
+        "gives (a unit of work's own puts included, a rolled-back one's left out); "
+        f"got {listed}, expected {expected}"
+    )
+    assert list(listed) == sorted(listed), (
+        f"{where}: latest_versions() must list its keys sorted by code point, as keys() "
+        f"does; got {list(listed)}"
+    )
 
 
 def _wrong_values() -> dict[str, list[object]]:

@@ -30,6 +30,12 @@ from csmcore.testing.builders import T0, make_comment, make_ticket
 from csmcore.testing.storage_suite._base import StoreFixtures, check_ended_units_refuse
 
 _H = timedelta(hours=1)
+_US = timedelta(microseconds=1)
+_ZONES = {
+    "UTC": timezone.utc,
+    "UTC+09:00": timezone(timedelta(hours=9)),
+    "UTC-05:00": timezone(timedelta(hours=-5)),
+}
 
 
 def _firing(ticket_id: str = "T-1", level: int = 0, cycle: int = 1, hours: int = 1) -> Firing:
@@ -239,16 +245,20 @@ class FiringTests(_Racing):
         assert [p.ticket_id for p in firings.due(T0 + 5 * _H, limit=1)] == ["T-2"]
         assert firings.due(T0) == []
         firings.plan("T-2", version=5, next_due=None)  # replaces
-        assert firings.planned("T-2") == TicketPlan(ticket_id="T-2", version=5, next_due=None)
+        assert firings.planned("T-2") == TicketPlan(ticket_id="T-2", version=5, next_due=None), (
+            "a plan from a newer version (5) must replace the stored one (4)"
+        )
         # A plan from an older version (a writer that read the ticket before it changed) does
         # not replace one from a newer version; one from the same version does.
         firings.plan("T-2", version=4, next_due=T0)
-        assert firings.planned("T-2") == TicketPlan(ticket_id="T-2", version=5, next_due=None)
+        assert firings.planned("T-2") == TicketPlan(ticket_id="T-2", version=5, next_due=None), (
+            "a plan from an older version (4) must not replace the stored one (5)"
+        )
         assert firings.due(T0 + 5 * _H, limit=1)[0].ticket_id == "T-4"
         firings.plan("T-2", version=5, next_due=T0 + 2 * _H)
         assert firings.planned("T-2") == TicketPlan(
             ticket_id="T-2", version=5, next_due=T0 + 2 * _H
-        )
+        ), "a plan from the same version (5) as the stored one must replace it"
         firings.plan("T-2", version=5, next_due=None)
         assert firings.planned("T-9") is None
         tokyo = timezone(timedelta(hours=9))
@@ -284,6 +294,22 @@ class FiringTests(_Racing):
         }
         zones = {name: value.utcoffset() for name, value in got.items() if value is not None}
         assert zones == dict.fromkeys(got, timedelta(0)), f"not in UTC: {zones}"
+
+    def test_plans_are_due_at_an_instant_in_any_zone(self, store: Store) -> None:
+        """``due(at)`` compares ``at`` as an instant, whatever its zone: a plan due at 12:00
+        UTC is due at 21:00 in Tokyo and at 07:00 in New York, not one microsecond before
+        (a backend comparing instants as text must compare them in UTC)."""
+        firings = _role(store, "firings")
+        firings.plan("T-1", version=1, next_due=T0 + 3 * _H)
+        got: dict[str, list[str]] = {}
+        for name, zone in _ZONES.items():
+            for shift, label in ((timedelta(0), "at"), (-_US, "before")):
+                at = (T0 + 3 * _H + shift).astimezone(zone)
+                got[f"{label} {name}"] = [p.ticket_id for p in firings.due(at)]
+        assert got == {name: (["T-1"] if name.startswith("at ") else []) for name in got}, (
+            "firings.due(at) must compare at as an instant, in any zone (the plan is due at "
+            f"{T0 + 3 * _H}); by the zone of at, due() gave {got}"
+        )
 
     def test_concurrent_records_of_one_key_have_one_winner(self, store: Store) -> None:
         """Engines recording the same firing at the same moment: exactly one ``record``
@@ -518,9 +544,10 @@ class OutboxTests(_OutboxPagingChecks, _Racing):
 
     def test_put_is_idempotent_by_key(self, store: Store) -> None:
         outbox = _role(store, "outbox")
-        assert outbox.put([_message("a"), _message("b"), _message("a")]) == 2
-        assert outbox.put([_message("a", text="changed")]) == 0
-        assert outbox.get("a") == _message("a")
+        rule = "put() returns how many messages were new (a key already stored counts 0)"
+        assert outbox.put([_message("a"), _message("b"), _message("a")]) == 2, rule
+        assert outbox.put([_message("a", text="changed")]) == 0, rule
+        assert outbox.get("a") == _message("a"), "put() must leave a stored key's message as it is"
         assert outbox.put([]) == 0
         assert [m.key for m in outbox.list()] == ["a", "b"]
 
@@ -559,7 +586,9 @@ class OutboxTests(_OutboxPagingChecks, _Racing):
         outbox.failed("c", at=T0 + _H, error="550 no such user", retry_at=None)
         assert outbox.get("c").state is OutboxState.DEAD
         assert [m.key for m in outbox.due(T0 + 10 * _H)] == ["b"]
-        assert outbox.claim("c", attempts=0, until=T0) is False  # dead: never claimed
+        assert outbox.claim("c", attempts=0, until=T0) is False, (
+            "claim() of a DEAD message must return False (only a PENDING message is claimed)"
+        )
         assert [m.key for m in outbox.list(state=OutboxState.DEAD)] == ["c"]
         assert [m.key for m in outbox.list(state="delivered")] == ["a"]
         assert [m.key for m in outbox.list(limit=2)] == ["a", "b"]
@@ -639,6 +668,27 @@ class OutboxTests(_OutboxPagingChecks, _Racing):
         }
         zones = {name: value.utcoffset() for name, value in got.items() if value is not None}
         assert zones == dict.fromkeys(got, timedelta(0)), f"not in UTC: {zones}"
+
+    def test_messages_are_due_at_an_instant_in_any_zone(self, store: Store) -> None:
+        """``due(at)`` (and ``due_after(at, ...)`` where offered) compare ``at`` as an
+        instant, whatever its zone: a message due at 10:00 UTC is due at 19:00 in Tokyo and
+        at 05:00 in New York, not one microsecond before (a backend comparing instants as
+        text must compare them in UTC)."""
+        outbox = _role(store, "outbox")
+        outbox.put([_message("a", 1)])
+        paging = isinstance(outbox, OutboxPaging)
+        got: dict[str, list[str]] = {}
+        for name, zone in _ZONES.items():
+            for shift, label in ((timedelta(0), "at"), (-_US, "before")):
+                at = (T0 + _H + shift).astimezone(zone)
+                got[f"due, {label} {name}"] = [m.key for m in outbox.due(at)]
+                if paging:
+                    found = outbox.due_after(at, after=(T0 - _H, "a"))
+                    got[f"due_after, {label} {name}"] = [m.key for m in found]
+        assert got == {name: (["a"] if ", at " in name else []) for name in got}, (
+            "outbox.due(at) and due_after(at, ...) must compare at as an instant, in any zone "
+            f"(the message is due at {T0 + _H}); by the zone of at, they gave {got}"
+        )
 
     def test_due_orders_by_next_attempt_then_key(self, store: Store) -> None:
         """``due`` orders by ``next_attempt_at`` (which a retry moves), then by key: neither by

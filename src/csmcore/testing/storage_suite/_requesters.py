@@ -82,14 +82,43 @@ def _by_requester(role: Any) -> Any:
 
 def _streamed(role: Any, requester: str, condition: cd.Condition, size: int) -> list[str]:
     batches = list(role.stream_by_requester(requester, condition, batch_size=size))
-    assert all(0 < len(b) <= size for b in batches), (requester, condition, size)
-    full = [len(b) for b in batches[:-1]]
-    assert full == [size] * len(full), (requester, condition, size)  # only the last is short
+    call = f"stream_by_requester({requester!r}, {condition!r}, batch_size={size})"
+    sizes = [len(b) for b in batches]
+    assert all(0 < n <= size for n in sizes), f"{call} gave batches of {sizes}: each non-empty"
+    assert sizes[:-1] == [size] * len(sizes[:-1]), (
+        f"{call} gave batches of {sizes}: every batch but the last must be full"
+    )
     return [t.id for batch in batches for t in batch]
 
 
 def _expected(tickets: list[Ticket], requester: str, condition: cd.Condition) -> list[str]:
     return sorted(t.id for t in tickets if requester in t.requesters and condition.matches(t))
+
+
+def _wrong_requester_result(
+    tickets: list[Ticket],
+    requester: str,
+    condition: cd.Condition,
+    size: int,
+    got: list[str],
+    expected: list[str],
+) -> str:
+    """Why ``got`` is not ``expected``, for the message of a failed check."""
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    changed = [t.id for t in tickets if t.id in missing and len(t.requesters) > 1]
+    hint = (
+        f" ({changed} changed requester: keep every requester a ticket ever had, on add and "
+        "on append, e.g. those csmcore.storage.kit.added_requesters(before, after) gives)"
+        if changed
+        else ""
+    )
+    return (
+        f"stream_by_requester({requester!r}, {condition!r}, batch_size={size}) must give, in "
+        f"id order, the tickets matching the condition of which {requester!r} was the "
+        f"requester at some instant (Ticket.requesters); missing {missing}{hint}, not "
+        f"expected {extra}" + ("" if missing or extra else f", order {got}")
+    )
 
 
 class RequesterChecks(StoreFixtures):
@@ -113,7 +142,9 @@ class RequesterChecks(StoreFixtures):
                 expected = _expected(tickets, requester, condition)
                 for size in (1, 3, 40, 500):
                     got = _streamed(role, requester, condition, size)
-                    assert got == expected, (requester, condition, size)
+                    assert got == expected, _wrong_requester_result(
+                        tickets, requester, condition, size, got, expected
+                    )
                 assert got == sorted(got), "not in id order"
 
     def test_a_unit_of_work_finds_its_own_changes_of_requester(self, store: Store) -> None:
@@ -125,10 +156,14 @@ class RequesterChecks(StoreFixtures):
                 "U-1", [RequesterChanged(at=T0, requester="dan")], expected_version=1
             )
             uow.tickets.add(_change(make_ticket("U-2", requester="eve"), "dan"))
-            assert _streamed(role, "dan", cd.Always(), 1) == ["U-1", "U-2"]
-            assert _streamed(role, "ann", cd.Always(), 5) == ["U-1"]  # the former requester
-            assert _streamed(role, "eve", cd.Always(), 5) == ["U-2"]
-            assert _streamed(role, "bob", cd.Always(), 5) == ["U-3"]
+            own = (
+                "inside a unit of work, stream_by_requester must see the unit's own adds and "
+                "changes of requester"
+            )
+            assert _streamed(role, "dan", cd.Always(), 1) == ["U-1", "U-2"], own
+            assert _streamed(role, "ann", cd.Always(), 5) == ["U-1"], own  # the former one
+            assert _streamed(role, "eve", cd.Always(), 5) == ["U-2"], own
+            assert _streamed(role, "bob", cd.Always(), 5) == ["U-3"], own
         assert _streamed(store.tickets, "dan", cd.Always(), 5) == ["U-1", "U-2"]
 
         def rolled_back() -> None:
@@ -136,12 +171,14 @@ class RequesterChecks(StoreFixtures):
                 uow.tickets.append(
                     "U-3", [RequesterChanged(at=T0, requester="fay")], expected_version=1
                 )
-                assert _streamed(uow.tickets, "fay", cd.Always(), 5) == ["U-3"]
+                assert _streamed(uow.tickets, "fay", cd.Always(), 5) == ["U-3"], own
                 raise _RollBack
 
         with pytest.raises(_RollBack):
             rolled_back()
-        assert _streamed(store.tickets, "fay", cd.Always(), 5) == []
+        assert _streamed(store.tickets, "fay", cd.Always(), 5) == [], (
+            "a requester a rolled-back unit of work gave a ticket must not find it"
+        )
         assert _streamed(store.tickets, "bob", cd.Always(), 5) == ["U-3"]
 
     def test_stream_by_requester_checks_its_arguments_at_the_call(self, store: Store) -> None:

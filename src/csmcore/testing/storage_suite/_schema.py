@@ -56,7 +56,12 @@ def _check_filled(url: str, ticket: Ticket, calendar: BusinessCalendar) -> None:
         if isinstance(again.tickets, TicketsByRequester):  # the former requester finds it too
             for requester in ("ann", "bob"):
                 found = again.tickets.stream_by_requester(requester, cd.Always())
-                assert [t.id for batch in found for t in batch] == [ticket.id], requester
+                got = [t.id for batch in found for t in batch]
+                assert got == [ticket.id], (
+                    f"stream_by_requester({requester!r}) on the store opened again must find "
+                    f"{ticket.id!r}, whose requester an append changed from 'ann' to 'bob' "
+                    f"(every requester a ticket had counts, kept across reopening); got {got}"
+                )
         again.tickets.append(ticket.id, [make_comment(T0, "after")], expected_version=3)
     finally:
         again.close()

@@ -15,7 +15,7 @@ from csmcore.errors import (
     StorageError,
 )
 from csmcore.storage import open_store
-from csmcore.storage.protocols import Store, UnitOfWork
+from csmcore.storage.protocols import LatestVersions, Store, TicketsByRequester, UnitOfWork
 from csmcore.testing.builders import T0, make_comment, make_policy, make_ticket
 from csmcore.testing.storage_suite._base import (
     StoreFixtures,
@@ -23,13 +23,17 @@ from csmcore.testing.storage_suite._base import (
 
 
 def _document_calls(kind: str, role: Any, value: object) -> dict[str, Callable[[], object]]:
-    """Every method of the document ``role``, with valid arguments."""
-    return {
+    """Every method of the document ``role``, with valid arguments (``latest_versions`` too
+    where the role offers the optional :class:`~csmcore.storage.LatestVersions`)."""
+    calls: dict[str, Callable[[], object]] = {
         f"{kind}.put": lambda: role.put("d", value, expected_version=0),
         f"{kind}.get": lambda: role.get("c"),
         f"{kind}.history": lambda: role.history("c"),
         f"{kind}.keys": lambda: role.keys(),
     }
+    if isinstance(role, LatestVersions):
+        calls[f"{kind}.latest_versions"] = lambda: role.latest_versions()
+    return calls
 
 
 def _read(call: Callable[[], Any]) -> Any:
@@ -49,8 +53,10 @@ class UnitOfWorkTests(StoreFixtures):
             uow.tickets.add(make_ticket("T-1"))
             uow.tickets.append("T-1", [make_comment(T0, "x")], expected_version=1)
             uow.calendars.put("c", cal, expected_version=0)
-            assert uow.tickets.get("T-1").version == 2  # a unit of work reads its own writes
-            assert uow.tickets.count(cd.Always()) == 1
+            assert uow.tickets.get("T-1").version == 2, "a unit of work reads its own writes"
+            assert uow.tickets.count(cd.Always()) == 1, (
+                "count() inside a unit of work must count the unit's own new tickets"
+            )
         assert store.tickets.get("T-1").version == 2
         assert store.calendars.get("c").value == cal
 
@@ -190,6 +196,10 @@ class UnitOfWorkTests(StoreFixtures):
                 "tickets.stream": lambda: list(tickets.stream(cd.Always())),
                 "tickets.count": lambda: tickets.count(cd.Always()),
             }
+            if isinstance(tickets, TicketsByRequester):
+                found["tickets.stream_by_requester"] = lambda: list(
+                    tickets.stream_by_requester("ann", cd.Always())
+                )
             for kind, value in (("calendars", calendar), ("policies", make_policy("p"))):
                 found |= _document_calls(kind, getattr(uow, kind), value)
             return found
@@ -263,6 +273,42 @@ class DurabilityTests(StoreFixtures):
             authors = [getattr(e, "author", None) for e in final.events]
             assert authors == [None, "other", "mine", "other again", "last"]
             assert other.tickets.get("T-1") == final
+        finally:
+            other.close()
+
+    def test_handles_see_each_others_document_versions(self, store: Store) -> None:
+        """A handle reads the document versions another handle committed, after it read the
+        documents itself: ``keys``, ``get`` and (where offered) ``latest_versions`` keep
+        nothing from before. An escalation engine takes other engines' rule changes this way."""
+        self.require("reopen")
+        other = open_store(store.url)
+        try:
+            calendar = BusinessCalendar.always()
+            store.calendars.put("c", calendar, expected_version=0)
+            role = store.calendars
+
+            def seen() -> dict[str, object]:
+                got: dict[str, object] = {
+                    "keys()": role.keys(),
+                    "get('c').version": role.get("c").version,
+                }
+                if isinstance(role, LatestVersions):
+                    got["latest_versions()"] = role.latest_versions()
+                return got
+
+            seen()  # this handle has now read them
+            other.calendars.put("c", calendar, expected_version=1)
+            other.calendars.put("d", calendar, expected_version=0)
+            got = seen()
+            expected = {
+                "keys()": ["c", "d"],
+                "get('c').version": 2,
+                "latest_versions()": {"c": 2, "d": 1},
+            }
+            assert got == {name: expected[name] for name in got}, (
+                "a handle must read the document versions another handle committed (keep "
+                f"nothing from its own earlier reads); after the other handle's puts it read {got}"
+            )
         finally:
             other.close()
 
