@@ -123,6 +123,22 @@ def test_a_store_that_lacks_an_optional_role_says_so(memory: Store) -> None:
     assert csmcore.UnsupportedRole is UnsupportedRole
 
 
+def test_a_store_listing_a_role_it_has_no_attribute_for_says_so() -> None:
+    """An adapter bug: ``roles`` lists the role, but the store has nothing by that name."""
+
+    class Forgetful(MemoryStore):
+        roles: ClassVar[frozenset[str]] = BUILTIN_ROLES | {"test_notes"}
+
+    store = Forgetful()
+    with pytest.raises(UnsupportedRole) as info:
+        role_of(store, "test_notes")
+    message = str(info.value)
+    assert "Forgetful at memory://" in message
+    assert "'test_notes'" in message
+    assert "lists the role" in message
+    assert "no attribute" in message
+
+
 def test_a_store_that_offers_an_optional_role_gives_it() -> None:
     store = NotingStore()
     notes = role_of(store, "test_notes")

@@ -189,7 +189,7 @@ def role_of(store: object, name: str) -> Any:
 
     Raises :class:`~csmcore.errors.ValidationError` when ``name`` is not a declared role, and
     :class:`~csmcore.errors.UnsupportedRole` naming the store, the role and the roles it offers
-    when the store does not offer it.
+    when the store does not offer it (or lists it in ``roles`` without an attribute for it).
     """
     role = storage_role(name)
     if not hasattr(store, "roles") and not hasattr(store, "tickets"):  # not a store at all
@@ -203,7 +203,15 @@ def role_of(store: object, name: str) -> Any:
             f"it offers {sorted(offered)}. Use a store whose adapter implements "
             f"{role.protocol.__qualname__}, or do without {role.name!r}"
         )
-    return getattr(store, role.name)
+    try:
+        return getattr(store, role.name)
+    except AttributeError as err:  # an adapter bug: it lists a role it has nothing for
+        raise UnsupportedRole(
+            f"the store {_describe(store)} lists the role {role.name!r} in its roles but has "
+            f"no attribute {role.name!r} ({err}); an adapter must give the store and its units "
+            f"of work an attribute {role.name} implementing {role.protocol.__qualname__} for "
+            "every role its roles attribute lists"
+        ) from err
 
 
 TICKETS = declare_role(
