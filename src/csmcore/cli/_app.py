@@ -151,6 +151,36 @@ def _store_tickets(url: str, tickets: list[Ticket]) -> int:
         store.close()
 
 
+_SQLITE_PREFIX = "sqlite:///"
+
+
+def _existing_store(url: str, command: str) -> None:
+    """Refuse, for a command that only reads a store, a SQLite URL whose file does not exist.
+
+    Opening it would create an empty store there and read nothing from it (a typo in the path
+    gave "exported 0 tickets" and exit code 0). The path is the URL's text after
+    ``sqlite:///`` up to ``?``, read from the current folder when relative, as the SQLite
+    store reads it; its private ``:memory:`` database and the other schemes (``memory://``,
+    ``postgresql://``, an adapter's) are left to :func:`~csmcore.storage.open_store`.
+    """
+    if not url.lower().startswith(_SQLITE_PREFIX):
+        return
+    path = url[len(_SQLITE_PREFIX) :].partition("?")[0]
+    if path == ":memory:" or (path and os.path.exists(path)):
+        return
+    if not path:
+        what = "names no SQLite file"
+    else:
+        where = "" if os.path.isabs(path) else f" (looked for at {os.path.abspath(path)})"
+        what = f"names the SQLite file {path!r}, which does not exist{where}"
+    raise BadInput(
+        f"--store {url!r} {what}; 'csmcore {command}' only reads a store, so it takes an "
+        "existing csmcore SQLite store (nothing was created). Check the path, or create a store "
+        "first: 'csmcore demo --path FILE' (a simulated desk) or 'csmcore report INPUT "
+        "--format F --store sqlite:///FILE' (an export's tickets)"
+    )
+
+
 def _instant(text: str | None, tickets: list[Ticket]) -> datetime:
     if text is None:
         if not tickets:
@@ -435,6 +465,7 @@ def export(store_url: str, output: Path | None) -> None:
     from csmcore.conditions import Always
     from csmcore.storage import open_store
 
+    _existing_store(store_url, "export")
     store = open_store(store_url)
     try:
         tickets = (t for batch in store.tickets.stream(Always()) for t in batch)
