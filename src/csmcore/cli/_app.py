@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +23,15 @@ from csmcore._time import RANGE_TEXT, in_range_us, resolve_zone
 from csmcore.calendars import BusinessCalendar
 from csmcore.cli import report as report_module
 from csmcore.cli._text import not_utf8, render_text
-from csmcore.cli.importers import ImportOptions, importer_named, importer_names, write_jsonl
+from csmcore.cli.importers import (
+    Importer,
+    ImportOptions,
+    formats_matching,
+    importer_named,
+    importer_names,
+    required_columns,
+    write_jsonl,
+)
 from csmcore.cli.policy_file import load_book, load_calendar
 from csmcore.errors import CsmError, ValidationError
 from csmcore.sla import SlaBook, backtest
@@ -127,7 +136,7 @@ def _import(
         except CsmError as err:  # a fault that stops the import: say in which file
             if isinstance(err.__cause__, UnicodeDecodeError):  # read behind the boundary
                 raise BadInput(not_utf8(path, err.__cause__)) from err
-            raise BadInput(f"{path}: {err}") from err
+            raise BadInput(_failed_import(path, fmt, importer, err)) from err
     if strict and report.rejected:
         first = report.rejected[0]
         line = report_module.file_line(first.row, lines, importer.header_lines)
@@ -137,6 +146,67 @@ def _import(
             f"ticket {first.ticket_id!r}, {where}{first.message} (nothing was stored)"
         )
     return tickets, report, lines
+
+
+_SHOWN_COLUMNS = 5
+_SHOWN_CHARS = 30
+
+
+def _header_of(path: Path) -> list[str] | None:
+    """The first line of ``path`` read as a CSV header; None when ``path`` is not a regular
+    file (a pipe cannot be read twice) or its first line cannot be read as one."""
+    try:
+        if not path.is_file():
+            return None
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            line = stream.readline(1 << 20)
+        return next(csv.reader([line]), None)
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError):
+        return None
+
+
+def _columns_text(columns: Sequence[str]) -> str:
+    """The first few ``columns``, each cut short, and how many there are."""
+
+    def one(name: str) -> str:
+        return repr(name if len(name) <= _SHOWN_CHARS else name[: _SHOWN_CHARS - 3] + "...")
+
+    shown = ", ".join(one(c) for c in columns[:_SHOWN_COLUMNS])
+    more = ", ..." if len(columns) > _SHOWN_COLUMNS else ""
+    return f"{shown}{more} ({len(columns):,} in all)"
+
+
+def _failed_import(path: Path, fmt: str, importer: Importer, err: CsmError) -> str:
+    """The message for an import of ``path`` that ``err`` stopped, with a hint when the file's
+    header says ``--format`` is wrong: the format used, the file's first columns, and the
+    registered formats whose declared columns (:func:`required_columns`) are all there."""
+    plain = f"{path}: {err}"
+    header = _header_of(path)
+    if header is None:
+        return plain
+    needed = required_columns(importer)
+    missing = [c for c in needed if c not in header]
+    matching = [name for name in formats_matching(header) if name != fmt]
+    if (needed and not missing) or not (missing or matching):
+        return plain  # the header fits --format (or says nothing): the fault is elsewhere
+    if matching:
+        formats = " or ".join(f"--format {name}" for name in matching)
+        advice = f"they include every column {formats} needs: try {formats}"
+    else:
+        advice = (
+            "no registered format's declared columns are all there; known formats: "
+            f"{', '.join(importer_names())}"
+        )
+    if not missing:
+        return (
+            f"{plain}. Read as a CSV header instead of --format {fmt}, its first line has the "
+            f"columns {_columns_text(header)}; {advice}"
+        )
+    more = "" if len(missing) == 1 else f" (and {len(missing) - 1:,} more)"
+    return (
+        f"{path}: --format {fmt} needs the column {missing[0]!r}{more}, which the header "
+        f"lacks; its columns: {_columns_text(header)}; {advice}"
+    )
 
 
 def _store_tickets(url: str, tickets: list[Ticket]) -> int:
