@@ -297,6 +297,7 @@ def test_an_output_that_cannot_be_written_exits_3_naming_it(tmp_path: Path) -> N
         assert f"{out}: cannot be written" in err
         assert "internal error" not in err
     store = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_store(store).close()  # export reads an existing store
     code, _, err = run("export", "--store", store, str(missing / "t.jsonl"))
     assert code == _app.EXIT_BAD_INPUT, err
     assert "t.jsonl: cannot be written" in err

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +23,15 @@ from csmcore._time import RANGE_TEXT, in_range_us, resolve_zone
 from csmcore.calendars import BusinessCalendar
 from csmcore.cli import report as report_module
 from csmcore.cli._text import not_utf8, render_text
-from csmcore.cli.importers import ImportOptions, importer_named, importer_names, write_jsonl
+from csmcore.cli.importers import (
+    Importer,
+    ImportOptions,
+    formats_matching,
+    importer_named,
+    importer_names,
+    required_columns,
+    write_jsonl,
+)
 from csmcore.cli.policy_file import load_book, load_calendar
 from csmcore.errors import CsmError, ValidationError
 from csmcore.sla import SlaBook, backtest
@@ -127,7 +136,7 @@ def _import(
         except CsmError as err:  # a fault that stops the import: say in which file
             if isinstance(err.__cause__, UnicodeDecodeError):  # read behind the boundary
                 raise BadInput(not_utf8(path, err.__cause__)) from err
-            raise BadInput(f"{path}: {err}") from err
+            raise BadInput(_failed_import(path, fmt, importer, err)) from err
     if strict and report.rejected:
         first = report.rejected[0]
         line = report_module.file_line(first.row, lines, importer.header_lines)
@@ -137,6 +146,67 @@ def _import(
             f"ticket {first.ticket_id!r}, {where}{first.message} (nothing was stored)"
         )
     return tickets, report, lines
+
+
+_SHOWN_COLUMNS = 5
+_SHOWN_CHARS = 30
+
+
+def _header_of(path: Path) -> list[str] | None:
+    """The first line of ``path`` read as a CSV header; None when ``path`` is not a regular
+    file (a pipe cannot be read twice) or its first line cannot be read as one."""
+    try:
+        if not path.is_file():
+            return None
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            line = stream.readline(1 << 20)
+        return next(csv.reader([line]), None)
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError):
+        return None
+
+
+def _columns_text(columns: Sequence[str]) -> str:
+    """The first few ``columns``, each cut short, and how many there are."""
+
+    def one(name: str) -> str:
+        return repr(name if len(name) <= _SHOWN_CHARS else name[: _SHOWN_CHARS - 3] + "...")
+
+    shown = ", ".join(one(c) for c in columns[:_SHOWN_COLUMNS])
+    more = ", ..." if len(columns) > _SHOWN_COLUMNS else ""
+    return f"{shown}{more} ({len(columns):,} in all)"
+
+
+def _failed_import(path: Path, fmt: str, importer: Importer, err: CsmError) -> str:
+    """The message for an import of ``path`` that ``err`` stopped, with a hint when the file's
+    header says ``--format`` is wrong: the format used, the file's first columns, and the
+    registered formats whose declared columns (:func:`required_columns`) are all there."""
+    plain = f"{path}: {err}"
+    header = _header_of(path)
+    if header is None:
+        return plain
+    needed = required_columns(importer)
+    missing = [c for c in needed if c not in header]
+    matching = [name for name in formats_matching(header) if name != fmt]
+    if (needed and not missing) or not (missing or matching):
+        return plain  # the header fits --format (or says nothing): the fault is elsewhere
+    if matching:
+        formats = " or ".join(f"--format {name}" for name in matching)
+        advice = f"they include every column {formats} needs: try {formats}"
+    else:
+        advice = (
+            "no registered format's declared columns are all there; known formats: "
+            f"{', '.join(importer_names())}"
+        )
+    if not missing:
+        return (
+            f"{plain}. Read as a CSV header instead of --format {fmt}, its first line has the "
+            f"columns {_columns_text(header)}; {advice}"
+        )
+    more = "" if len(missing) == 1 else f" (and {len(missing) - 1:,} more)"
+    return (
+        f"{path}: --format {fmt} needs the column {missing[0]!r}{more}, which the header "
+        f"lacks; its columns: {_columns_text(header)}; {advice}"
+    )
 
 
 def _store_tickets(url: str, tickets: list[Ticket]) -> int:
@@ -149,6 +219,36 @@ def _store_tickets(url: str, tickets: list[Ticket]) -> int:
             return unit.tickets.add_many(tickets)
     finally:
         store.close()
+
+
+_SQLITE_PREFIX = "sqlite:///"
+
+
+def _existing_store(url: str, command: str) -> None:
+    """Refuse, for a command that only reads a store, a SQLite URL whose file does not exist.
+
+    Opening it would create an empty store there and read nothing from it (a typo in the path
+    gave "exported 0 tickets" and exit code 0). The path is the URL's text after
+    ``sqlite:///`` up to ``?``, read from the current folder when relative, as the SQLite
+    store reads it; its private ``:memory:`` database and the other schemes (``memory://``,
+    ``postgresql://``, an adapter's) are left to :func:`~csmcore.storage.open_store`.
+    """
+    if not url.lower().startswith(_SQLITE_PREFIX):
+        return
+    path = url[len(_SQLITE_PREFIX) :].partition("?")[0]
+    if path == ":memory:" or (path and os.path.exists(path)):
+        return
+    if not path:
+        what = "names no SQLite file"
+    else:
+        where = "" if os.path.isabs(path) else f" (looked for at {os.path.abspath(path)})"
+        what = f"names the SQLite file {path!r}, which does not exist{where}"
+    raise BadInput(
+        f"--store {url!r} {what}; 'csmcore {command}' only reads a store, so it takes an "
+        "existing csmcore SQLite store (nothing was created). Check the path, or create a store "
+        "first: 'csmcore demo --path FILE' (a simulated desk) or 'csmcore report INPUT "
+        "--format F --store sqlite:///FILE' (an export's tickets)"
+    )
 
 
 def _instant(text: str | None, tickets: list[Ticket]) -> datetime:
@@ -435,6 +535,7 @@ def export(store_url: str, output: Path | None) -> None:
     from csmcore.conditions import Always
     from csmcore.storage import open_store
 
+    _existing_store(store_url, "export")
     store = open_store(store_url)
     try:
         tickets = (t for batch in store.tickets.stream(Always()) for t in batch)

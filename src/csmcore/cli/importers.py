@@ -38,7 +38,7 @@ from __future__ import annotations
 import csv
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Protocol, TextIO, runtime_checkable
 
@@ -64,9 +64,11 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "ImportOptions",
     "Importer",
+    "formats_matching",
     "importer_named",
     "importer_names",
     "register_importer",
+    "required_columns",
     "unregister_importer",
     "write_jsonl",
 ]
@@ -109,6 +111,12 @@ class Importer(Protocol):
     format allows), counts every line in ``report`` and raises a
     :class:`~csmcore.errors.CsmError` (a :class:`~csmcore.errors.ValidationError`, naming the
     line) only for a fault that makes the rest of the stream unreadable.
+
+    Optionally, an importer of a format with a header row declares ``required_columns``: a
+    tuple of the column names a file of the format must have (see :func:`required_columns`).
+    When a file given the wrong ``--format`` fails, the command line suggests each format whose
+    declared columns the file's first line has. An importer without the attribute declares none
+    (the default ``()``): it works as before and is never suggested.
     """
 
     @property
@@ -154,6 +162,12 @@ def register_importer(importer: Importer) -> Importer:
     if not isinstance(name, str) or not name or name != name.strip().lower():
         raise ValidationError(
             f"importer name {name!r} is not accepted; expected a non-empty lower-case name"
+        )
+    columns = getattr(importer, "required_columns", ())
+    if not isinstance(columns, tuple) or not all(isinstance(c, str) and c for c in columns):
+        raise ValidationError(
+            f"importer {name!r}: required_columns={columns!r} is not accepted; expected a tuple "
+            "of non-empty column names (or no such attribute: no columns declared)"
         )
     with _LOCK:
         other = _REGISTRY.get(name)
@@ -223,6 +237,32 @@ def importer_named(name: str) -> Importer:
     return found
 
 
+def required_columns(importer: Importer) -> tuple[str, ...]:
+    """The header columns ``importer`` declares a file of its format must have: its optional
+    ``required_columns`` attribute, ``()`` when it has none (a format without a header row, or
+    an importer written before the attribute existed)."""
+    columns = getattr(importer, "required_columns", ())
+    return tuple(columns) if isinstance(columns, tuple) else ()
+
+
+def formats_matching(header: Sequence[str]) -> list[str]:
+    """The names of the registered importers (sorted) whose declared
+    :func:`required_columns` are all in ``header``; importers that declare none never match.
+
+    >>> formats_matching(["case:concept:name", "concept:name", "time:timestamp", "org:resource"])
+    ['helpdesk-log']
+    """
+    _load_entry_points()
+    present = set(header)
+    with _LOCK:
+        found = list(_REGISTRY.items())
+    return sorted(
+        name
+        for name, importer in found
+        if (columns := required_columns(importer)) and present.issuperset(columns)
+    )
+
+
 # -- the built-in importers ----------------------------------------------------------------------
 
 
@@ -236,6 +276,7 @@ class _CsvImporter:
     run: Callable[..., Iterator[ImportedTicket]]
     format: Any
     timestamps: Mapping[str, bool]
+    required_columns: tuple[str, ...]
     header_lines: int = 1
 
     def read(
@@ -280,6 +321,12 @@ def _data_rows(reader: Any, lines: list[int] | None) -> Iterator[list[str]]:
         yield row
 
 
+def _named_columns(fmt: Any, *roles: str) -> tuple[str, ...]:
+    """The columns ``fmt`` names for ``roles`` (its attributes), leaving out those it does not
+    use (None): what its importer looks up in the header, each a required column."""
+    return tuple(column for role in roles if (column := getattr(fmt, role)) is not None)
+
+
 # The Helpdesk log writes "+00:00" after wall-clock times that are not UTC; the zone given is the
 # desk's own, so the offset is ignored (see docs/howto-import.md).
 _HELPDESK_LOG = _CsvImporter(
@@ -289,6 +336,7 @@ _HELPDESK_LOG = _CsvImporter(
     run=import_activities,
     format=HELPDESK,
     timestamps={"ignore_offset": True},
+    required_columns=_named_columns(HELPDESK, "case", "activity", "at", "actor"),
 )
 _SERVICENOW = _CsvImporter(
     name="servicenow",
@@ -296,6 +344,20 @@ _SERVICENOW = _CsvImporter(
     run=import_snapshots,
     format=SERVICENOW,
     timestamps={"day_first": True},
+    required_columns=_named_columns(
+        SERVICENOW,
+        "case",
+        "at",
+        "state",
+        "order",
+        "opened_at",
+        "priority",
+        "group",
+        "assignee",
+        "requester",
+        "actor",
+        "channel",
+    ),
 )
 
 
