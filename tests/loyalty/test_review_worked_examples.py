@@ -651,3 +651,64 @@ def test_partial_returns_take_their_share_of_the_spend_to_the_cent_and_add_up(
         ledger.reverse(small.entry_id, at=utc(2026, 3, 2 + n), key=f"r-{n}", points=1)
         got.append(tier_of(ledger, policy, "bob", utc(2026, 3, 2 + n)).qualifying)
     assert got == [D("0.03"), D("0.00")]
+
+
+# -- 12. what a spend tier counts: the purchases that wrote an EARN --------------------------
+
+
+def test_a_spend_tier_counts_only_purchases_that_earned_points(new_ledger: LedgerFactory) -> None:
+    # Documented (docs/loyalty-program.md, "Tiers"): a tier counts EARN entries, and a
+    # purchase that earns 0 points writes none (a cap with no room left, or less than a
+    # point). 1 point per 1.00, cap 100 a month, silver at 500.00 spent in the year.
+    # - Six purchases of 100.00 on 1-6 January: the first earns 100 (spend 100.00), the cap is
+    #   then full, the other five write nothing. 600.00 were paid, 100.00 counts: no silver,
+    #   400.00 still needed.
+    # - A purchase of 0.99 (0 points, rounded down) on 7 January counts nothing either.
+    # - On 1 February the cap reopens: of four purchases of 100.00 (1-4 February) only the
+    #   first earns (100, the month's cap) and writes an EARN: 200.00 counts, still no silver.
+    # (Open question for the maintainers: a spend tier reading "money spent" might be
+    # expected to count the 600.00; pinned here as documented.)
+    program = one_point_per_unit(
+        caps=[Cap(name="monthly", points=100, period=Period.MONTH)],
+        tiers=TierPolicy(tiers=[Tier(name="silver", threshold=D("500.00"))], basis=TierBasis.SPEND),
+    )
+    ledger = new_ledger()
+    written = [
+        buy(ledger, program, "ann", "100.00", utc(2026, 1, 1 + n), f"o{n}") for n in range(6)
+    ]
+    assert [e.points if e is not None else None for e in written] == [100] + [None] * 5
+    assert buy(ledger, program, "ann", "0.99", utc(2026, 1, 7), "o6") is None
+    status = tier_of(ledger, program, "ann", utc(2026, 1, 31))
+    assert (status.tier, status.qualifying, status.needed) == (None, D("100.00"), D("400.00"))
+    for n in range(4):
+        buy(ledger, program, "ann", "100.00", utc(2026, 2, 1 + n), f"p{n}")
+    status = tier_of(ledger, program, "ann", utc(2026, 2, 28))
+    assert (status.tier, status.qualifying) == (None, D("200.00"))
+
+
+# -- 13. an early activation under end-of-quarter expiry -------------------------------------
+
+
+def test_an_early_activation_counts_the_quarter_end_from_the_activation() -> None:
+    # Quarter-end expiry without a minimum age, 30-day window. Bought 2026-03-20 12:00:
+    # pending until 2026-04-19 12:00 (Q2), expiring 2026-07-01. Activated early on
+    # 2026-03-25 (the points are available from then, in Q1): the expiry is counted from the
+    # activation, as documented for activate_points and as Talon.One counts the validity of
+    # points that await an activation: the end of Q1, 2026-04-01 00:00, three months sooner.
+    # A minimum age of 30 days avoids that: 2026-03-25 + 30 days = 2026-04-24, Q2: 07-01.
+    ledger = Ledger(open_store("memory://"))
+    for min_age, after_activation in (
+        (relativedelta(), utc(2026, 4, 1)),
+        (relativedelta(days=30), utc(2026, 7, 1)),
+    ):
+        program = one_point_per_unit(
+            pending=PendingPolicy(after=relativedelta(days=30)),
+            expiry=EndOfPeriodExpiry(period=Period.QUARTER, min_age=min_age),
+        )
+        member = f"m{min_age.days}"
+        earned = buy(ledger, program, member, "80.00", utc(2026, 3, 20, 12), "o-1")
+        assert (earned.pending_until, earned.expires_at) == (utc(2026, 4, 19, 12), utc(2026, 7, 1))
+        activated = activate_points(
+            ledger, program, member, earned.lot_id, at=utc(2026, 3, 25), key="delivered"
+        )
+        assert activated.expires_at == after_activation
