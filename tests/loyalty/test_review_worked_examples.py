@@ -712,3 +712,37 @@ def test_an_early_activation_counts_the_quarter_end_from_the_activation() -> Non
             ledger, program, member, earned.lot_id, at=utc(2026, 3, 25), key="delivered"
         )
         assert activated.expires_at == after_activation
+
+
+# -- 14. only_pending and a lot that expired inside its returns window -----------------------
+
+
+def test_only_pending_returns_the_expired_points_of_a_lot_still_inside_its_window(
+    new_ledger: LedgerFactory,
+) -> None:
+    # Written directly with Ledger.earn: 100 points on 1 Jan, pending until 1 March, expiring
+    # 1 Feb (a program never writes this: it counts expiry from the end of the window). On
+    # 15 Feb the lot is expired (pending 0, expired 100), but the returns window is open:
+    # under only_pending a return of 30 takes 30 of the lot's expired points and nothing
+    # else: expired 70, lifetime 70, and verify accepts it. Bob, the same lot, returns on
+    # 15 March, after the window: InvalidTransition, nothing written.
+    ledger = new_ledger(returns="only_pending")
+    for member in ("ann", "bob"):
+        ledger.earn(
+            member,
+            100,
+            at=utc(2026, 1, 1),
+            key="o-1",
+            pending_until=utc(2026, 3, 1),
+            expires_at=utc(2026, 2, 1),
+        )
+    seen = ledger.balance("ann", utc(2026, 2, 15))
+    assert (seen.pending, seen.expired) == (0, 100)
+    back = ledger.reverse("ann#1", at=utc(2026, 2, 15), key="r-1", points=30)
+    assert [(d.lot_id, d.points) for d in back.draws] == [("ann#1", 30)]
+    after = ledger.balance("ann", utc(2026, 2, 15))
+    assert (after.active, after.expired, after.negative, after.lifetime) == (0, 70, 0, 70)
+    assert ledger.verify("ann").ok
+    with pytest.raises(InvalidTransition):
+        ledger.reverse("bob#1", at=utc(2026, 3, 15), key="r-1")
+    assert len(ledger.entries("bob")) == 1
