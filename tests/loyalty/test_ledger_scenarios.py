@@ -292,6 +292,21 @@ def test_a_ledger_never_goes_back_in_time() -> None:
         led.earn("ann", 10, at=paris, key="o2")
 
 
+def test_a_write_dated_before_the_last_entry_is_told_what_instant_to_use() -> None:
+    # An order webhook arriving after the escalation engine granted recovery points at a later
+    # breach instant was refused with "a ledger never goes back in time" and no way forward.
+    led = ledger()
+    led.earn("ann", 10, at=JAN1 + DAY, key="sla-recovery:T-1:first_reply:1")
+    with pytest.raises(ValidationError) as caught:
+        led.earn("ann", 10, at=JAN1, key="order-7")
+    assert str(caught.value).endswith(
+        "a ledger never goes back in time: write it at 2025-01-02T09:00:00+00:00 or later "
+        "(ledger.entries('ann')[-1].at), e.g. at=max(at, that), as the escalation engine "
+        "dates its grants"
+    )
+    assert led.earn("ann", 10, at=JAN1 + DAY, key="order-7").at == JAN1 + DAY
+
+
 def test_bad_arguments_are_refused_with_their_name() -> None:
     led = ledger()
     with pytest.raises(InvalidType, match=r"points=2\.5"):

@@ -26,6 +26,7 @@ from csmcore.escalation import (
     EscalationLevel,
     EscalationRule,
     GrantPoints,
+    Notify,
     PercentUsed,
 )
 from csmcore.loyalty import Program, RecoveryPolicy, SpendRule, Tier, TierPolicy
@@ -496,3 +497,56 @@ def test_a_stored_rule_counting_in_a_calendar_the_book_lacks_is_refused(store: S
 
 def attrs_evolve_calendars(book: SlaBook, calendars: dict[str, BusinessCalendar]) -> SlaBook:
     return SlaBook(policies=book.policies, calendar=book.calendar, calendars=calendars)
+
+
+def _notify_held_to(calendar: str) -> EscalationRule:
+    return EscalationRule(
+        name="page",
+        condition=Always(),
+        levels=[
+            EscalationLevel(
+                trigger=PercentUsed(target="first_reply", percent=50),
+                actions=[
+                    AddTags(tags={"late"}),
+                    Notify(
+                        channel="email",
+                        recipient="lead",
+                        template="late",
+                        business_hours=True,
+                        calendar=calendar,
+                    ),
+                ],
+            )
+        ],
+    )
+
+
+def test_a_notification_held_to_a_calendar_the_book_lacks_is_refused() -> None:
+    # Notify(business_hours=True, calendar=...) holds its message to a calendar of the book; an
+    # unknown name was accepted and failed every run of every ticket the rule applies to
+    # (NotFound "calendar 'suport' is not in this book", retried each retry_failed).
+    book = attrs_evolve_calendars(BOOK, {"support": BOOK.calendar})
+    store = open_store("memory://")
+    try:
+        with pytest.raises(ValidationError) as caught:
+            EscalationEngine(store, book, [*VALID, _notify_held_to("suport")])
+        message = str(caught.value)
+        assert f"rules[{len(VALID)}] ('page') levels[0] actions[1] (Notify)" in message
+        assert "calendar 'suport' is no calendar of the book" in message
+        assert message.endswith("the book's calendars: support (and the default, calendar=None)")
+        assert (caught.value.field, caught.value.value) == ("calendar", "suport")
+        EscalationEngine(store, book, [_notify_held_to("support")])  # a calendar of the book
+    finally:
+        store.close()
+
+
+def test_a_stored_notification_held_to_a_calendar_the_book_lacks_is_refused(
+    store: Store,
+) -> None:
+    store.rules.put("page", _notify_held_to("nope"), expected_version=0)
+    store.tickets.add_many([make_ticket("T-1", at=T0, requester="ann")])
+    engine = EscalationEngine(store, BOOK)
+    before = _state(store)
+    with pytest.raises(ValidationError, match=r"stored rule 'page' \(version 1.*calendar 'nope'"):
+        engine.run(T0 + 5 * H)
+    assert _state(store) == before

@@ -10,7 +10,7 @@ import pytest
 
 from csmcore import BusinessCalendar
 from csmcore.conditions import Eq, Field, HasTags
-from csmcore.errors import CsmError, NaiveDatetimeError, SerializationError
+from csmcore.errors import CsmError, NaiveDatetimeError, NotFound, SerializationError
 from csmcore.serialization import from_data, to_data
 from csmcore.sla import (
     CustomTimer,
@@ -114,6 +114,27 @@ def test_book_rejects_duplicate_positions_two_defaults_and_unknown_calendars() -
     later = SlaPolicy(name="x", position=1, default=True, version=2, targets=[fr()])
     with pytest.raises(SlaError, match="effective_from"):
         SlaBook(policies=[odd, later], calendar=CAL, calendars={"emea": CAL})
+
+
+def test_an_unknown_calendar_name_says_how_to_give_the_calendar() -> None:
+    # The message named the calendar and the known ones ("known calendars: []"), but not
+    # where a calendar's name comes from: the book's calendars= mapping.
+    odd = SlaPolicy(name="x", position=1, default=True, targets=[fr(calendar="emea")])
+    with pytest.raises(SlaError) as caught:
+        SlaBook(policies=[odd], calendar=CAL)
+    assert str(caught.value) == (
+        "policy 'x' targets[0] names calendar 'emea'; known calendars: [] (and the default, "
+        "calendar=None); name it in the book: SlaBook(..., calendars={'emea': "
+        "<a BusinessCalendar>})"
+    )
+    book = SlaBook(policies=[odd], calendar=CAL, calendars={"emea": CAL})
+    with pytest.raises(NotFound) as lookup:
+        book.calendar_named("apac")
+    assert str(lookup.value) == (
+        "calendar 'apac' is not in this book; known: ['emea'] (and the default, "
+        "calendar=None); name it in the book: SlaBook(..., calendars={'apac': "
+        "<a BusinessCalendar>})"
+    )
 
 
 def test_naive_instants_are_refused() -> None:

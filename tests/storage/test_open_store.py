@@ -40,6 +40,20 @@ def test_sqlite_urls_relative_and_absolute(tmp_path: Path, monkeypatch: pytest.M
         absolute.close()
 
 
+def test_a_sqlite_file_in_a_missing_directory_names_the_directory(tmp_path: Path) -> None:
+    # sqlite3 says only "unable to open database file"; a host pointing the store at
+    # /var/lib/desk/desk.db before creating the directory could not tell why.
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(StorageError) as info:
+        open_store(f"sqlite:///{missing / 'desk.db'}")
+    assert str(info.value) == (
+        f"cannot open SQLite file {str(missing / 'desk.db')!r}: unable to open database file; "
+        f"its directory {str(missing)!r} does not exist (the store creates the file, not its "
+        "directory)"
+    )
+    assert not missing.exists()
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [

@@ -129,7 +129,9 @@ class _Planning:
             raise ValidationError(
                 f"at={at.isoformat()}{_in_utc(at)} is before the last entry of member "
                 f"{self.member_id!r} ({from_us(self.last_us).isoformat()}); a ledger never "
-                "goes back in time",
+                f"goes back in time: write it at {from_us(self.last_us).isoformat()} or later "
+                f"(ledger.entries({self.member_id!r})[-1].at), e.g. at=max(at, that), as the "
+                "escalation engine dates its grants",
                 field="at",
                 value=at,
             )

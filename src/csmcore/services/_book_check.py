@@ -10,7 +10,7 @@ from typing import Final
 
 from csmcore.conditions import Condition, walk
 from csmcore.errors import ValidationError
-from csmcore.escalation import SLA_PREFIX, EscalationRule, GrantPoints
+from csmcore.escalation import SLA_PREFIX, EscalationRule, GrantPoints, Notify
 from csmcore.sla import SlaBook
 
 __all__ = ["check_against_book"]
@@ -73,9 +73,9 @@ def check_against_book(rules: Iterable[tuple[str, EscalationRule, str]], book: S
     ``target``, a ``GrantPoints`` policy's ``per_target`` key, a condition's
     ``sla.<target>.<attribute>`` field): its level would never fire, its points never apply,
     the field always read None; and a calendar name the book lacks, where a business-time
-    trigger counts in one (a rule is written without its book, so only the engine, given
-    both, can tell). ``rules`` are (where the rule is and its name, the rule, how to fix
-    it)."""
+    trigger counts in one or a ``Notify`` action holds its notification to one's open time (a
+    rule is written without its book, so only the engine, given both, can tell). ``rules``
+    are (where the rule is and its name, the rule, how to fix it)."""
     keys = {target.key for policy in book.policies for target in policy.targets}
     calendars = sorted(name for name, _ in book.calendars)
     for where, rule, fix in rules:
@@ -99,3 +99,16 @@ def check_against_book(rules: Iterable[tuple[str, EscalationRule, str]], book: S
                     field="calendar",
                     value=name,
                 )
+            # a notification held to business hours waits for a calendar of the book
+            for index, act in enumerate(level.actions):
+                held = act.calendar if isinstance(act, Notify) else None
+                if held is not None and held not in calendars:
+                    raise ValidationError(
+                        f"{where} levels[{number}] actions[{index}] (Notify): calendar "
+                        f"{held!r} is no calendar of the book, so its notification could "
+                        "never be held to business hours (every run of every ticket the rule "
+                        f"applies to would fail on it){fix}; the book's calendars: "
+                        f"{', '.join(calendars) or '(none)'} (and the default, calendar=None)",
+                        field="calendar",
+                        value=held,
+                    )

@@ -146,7 +146,9 @@ class SlaBook:
                         raise SlaError(
                             f"policy {policy.name!r} targets[{index}] names calendar "
                             f"{target.calendar!r}; known calendars: "
-                            f"{sorted(n for n in clocks if n is not None)}"
+                            f"{sorted(n for n in clocks if n is not None)} (and the default, "
+                            "calendar=None); name it in the book: SlaBook(..., calendars="
+                            f"{{{target.calendar!r}: <a BusinessCalendar>}})"
                         )
                     clock = clocks[target.calendar]
                 else:
@@ -266,7 +268,9 @@ class SlaBook:
         from csmcore.errors import NotFound
 
         raise NotFound(
-            f"calendar {name!r} is not in this book; known: {[n for n, _ in self.calendars]}"
+            f"calendar {name!r} is not in this book; known: {[n for n, _ in self.calendars]} "
+            "(and the default, calendar=None); name it in the book: SlaBook(..., calendars="
+            f"{{{name!r}: <a BusinessCalendar>}})"
         )
 
     @inline("SlaBook.evaluate")

@@ -154,7 +154,14 @@ class SqliteStore(SqlStore):
                 self._path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as err:
-            raise StorageError(f"cannot open SQLite file {self._path!r}: {err}") from err
+            folder = os.path.dirname(self._path)
+            hint = (
+                f"; its directory {folder!r} does not exist (the store creates the file, not "
+                "its directory)"
+                if folder and not os.path.isdir(folder)
+                else ""
+            )
+            raise StorageError(f"cannot open SQLite file {self._path!r}: {err}{hint}") from err
         self._conn = conn
         if self._budget is not None:
             conn.set_progress_handler(self._budget, _PROGRESS_STEPS)
