@@ -390,6 +390,13 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
         {"at": LATER, "key": "a", "reason": "goodwill"},
     ),
     "Ledger.balance": (lambda *a, **k: _funded().balance(*a, **k), ("ann", LATER), {}),
+    "LedgerState.plan_purchase": (
+        lambda spend, at, key, reference, reason: loyalty.LedgerState("ann").plan_purchase(
+            spend, at=at, key=key, reference=reference, reason=reason
+        ),
+        (Decimal("9.90"), T0, "k", "order", "purchase"),
+        {},
+    ),
     "tier_status": (loyalty.tier_status, (_TIERS, [], T0), {}),
     "verify_entries": (loyalty.verify_entries, ("ann", []), {"allow_negative": False}),
     "Ledger": (

@@ -233,7 +233,8 @@ def test_an_earn_straddling_a_cap_gets_the_room_left_then_nothing(
 ) -> None:
     # Cap 1000 points a month on purchases, 1 point per 1.00. 950.00 on 2 March: 950 points.
     # 113.00 on 10 March would earn 113; 50 are left: 50 points (a partial award). 10.00 on
-    # 11 March: nothing, and nothing written (earn_points returns None). A retry of the
+    # 11 March: no points (earn_points returns None); a PURCHASE of 0 points records its
+    # money for spend tiers (issue 12; it used to write nothing). A retry of the
     # 10 March purchase on 12 March returns its entry of 50 (not None, not a new quote).
     # On 1 April 00:00 UTC the cap reopens: 10.00 earns 10.
     program = one_point_per_unit(
@@ -248,7 +249,9 @@ def test_an_earn_straddling_a_cap_gets_the_room_left_then_nothing(
     second = buy("113.00", utc(2026, 3, 10), "o-2")
     assert second.points == 50
     assert buy("10.00", utc(2026, 3, 11), "o-3") is None
-    assert len(ledger.entries("ann")) == 2
+    assert [(e.kind.value, e.points, e.spend) for e in ledger.entries("ann")][2:] == [
+        ("purchase", 0, D("10.00"))
+    ]
     assert buy("113.00", utc(2026, 3, 12), "o-2") == second
     assert buy("10.00", utc(2026, 4, 1), "o-4").points == 10
 
@@ -366,10 +369,11 @@ def test_three_stacked_multipliers_round_once_per_mode(
     assert points(highest, "14.00") == 28
 
 
-def test_a_purchase_worth_less_than_a_point_writes_nothing_and_points_stay_integers(
+def test_a_purchase_worth_less_than_a_point_earns_nothing_and_points_stay_integers(
     new_ledger: LedgerFactory,
 ) -> None:
-    # 0.99 at 1 point per 1.00 rounded down: 0 points, so earn_points writes nothing. Three
+    # 0.99 at 1 point per 1.00 rounded down: 0 points, so earn_points returns None and writes
+    # only a PURCHASE of 0 points and spend 0.99 (no lot; issue 12: spend tiers count it). Three
     # lines of 0.10 at 10 points per 1.00 are exactly 3 points (not 2.9999...: odoo #153541),
     # and every balance field is a plain int.
     program = one_point_per_unit()
@@ -378,7 +382,9 @@ def test_a_purchase_worth_less_than_a_point_writes_nothing_and_points_stay_integ
         earn_points(ledger, program, "ann", Purchase.of(D("0.99")), at=utc(2026, 1, 2), key="o-1")
         is None
     )
-    assert ledger.entries("ann") == []
+    assert [(e.kind.value, e.points, e.spend, e.lot_id) for e in ledger.entries("ann")] == [
+        ("purchase", 0, D("0.99"), None)
+    ]
     tens = Program(name="tens", rules=[SpendRule(name="base", points=D(10), per=D(1))])
     lines = tuple(PurchaseLine(amount=D("0.10")) for _ in range(3))
     entry = earn_points(ledger, tens, "ann", Purchase(lines=lines), at=utc(2026, 1, 3), key="o-2")

@@ -653,21 +653,20 @@ def test_partial_returns_take_their_share_of_the_spend_to_the_cent_and_add_up(
     assert got == [D("0.03"), D("0.00")]
 
 
-# -- 12. what a spend tier counts: the purchases that wrote an EARN --------------------------
+# -- 12. what a spend tier counts: all the money spent, points earned or not ---------------
 
 
-def test_a_spend_tier_counts_only_purchases_that_earned_points(new_ledger: LedgerFactory) -> None:
-    # Documented (docs/loyalty-program.md, "Tiers"): a tier counts EARN entries, and a
-    # purchase that earns 0 points writes none (a cap with no room left, or less than a
-    # point). 1 point per 1.00, cap 100 a month, silver at 500.00 spent in the year.
-    # - Six purchases of 100.00 on 1-6 January: the first earns 100 (spend 100.00), the cap is
-    #   then full, the other five write nothing. 600.00 were paid, 100.00 counts: no silver,
-    #   400.00 still needed.
-    # - A purchase of 0.99 (0 points, rounded down) on 7 January counts nothing either.
-    # - On 1 February the cap reopens: of four purchases of 100.00 (1-4 February) only the
-    #   first earns (100, the month's cap) and writes an EARN: 200.00 counts, still no silver.
-    # (Open question for the maintainers: a spend tier reading "money spent" might be
-    # expected to count the 600.00; pinned here as documented.)
+def test_a_spend_tier_counts_every_purchase_under_a_monthly_cap(new_ledger: LedgerFactory) -> None:
+    # docs/loyalty-program.md, "Tiers": a spend tier counts the money of every purchase, also
+    # one that earned no points (issue 12: it used to count only purchases that wrote an
+    # EARN). 1 point per 1.00, cap 100 a month, silver at 500.00 spent in the year.
+    # - Six purchases of 100.00 on 1-6 January: the first earns 100 (an EARN, spend 100.00);
+    #   the cap is then full, the other five earn 0 and each write a PURCHASE of 0 points and
+    #   spend 100.00. 600.00 count: silver from 5 January (the fifth purchase makes 500.00),
+    #   nothing more needed.
+    # - A purchase of 0.99 (0 points, rounded down) on 7 January: a PURCHASE of 0.99: 600.99.
+    # - On 1 February the cap reopens: of four purchases of 100.00 (1-4 February) the first
+    #   earns 100, the other three write PURCHASEs: 1000.99 counts.
     program = one_point_per_unit(
         caps=[Cap(name="monthly", points=100, period=Period.MONTH)],
         tiers=TierPolicy(tiers=[Tier(name="silver", threshold=D("500.00"))], basis=TierBasis.SPEND),
@@ -677,13 +676,20 @@ def test_a_spend_tier_counts_only_purchases_that_earned_points(new_ledger: Ledge
         buy(ledger, program, "ann", "100.00", utc(2026, 1, 1 + n), f"o{n}") for n in range(6)
     ]
     assert [e.points if e is not None else None for e in written] == [100] + [None] * 5
+    kinds = [(e.kind.value, e.points, e.spend) for e in ledger.entries("ann")]
+    assert kinds == [("earn", 100, D("100.00"))] + [("purchase", 0, D("100.00"))] * 5
+    status = tier_of(ledger, program, "ann", utc(2026, 1, 6))
+    assert (status.tier, status.qualifying, status.needed) == ("silver", D("600.00"), D(0))
+    assert status.since == utc(2026, 1, 5)
     assert buy(ledger, program, "ann", "0.99", utc(2026, 1, 7), "o6") is None
     status = tier_of(ledger, program, "ann", utc(2026, 1, 31))
-    assert (status.tier, status.qualifying, status.needed) == (None, D("100.00"), D("400.00"))
+    assert (status.tier, status.qualifying) == ("silver", D("600.99"))
     for n in range(4):
         buy(ledger, program, "ann", "100.00", utc(2026, 2, 1 + n), f"p{n}")
     status = tier_of(ledger, program, "ann", utc(2026, 2, 28))
-    assert (status.tier, status.qualifying) == (None, D("200.00"))
+    assert (status.tier, status.qualifying) == ("silver", D("1000.99"))
+    assert ledger.balance("ann", utc(2026, 2, 28)).active == 200
+    assert ledger.verify("ann").ok
 
 
 # -- 13. an early activation under end-of-quarter expiry -------------------------------------

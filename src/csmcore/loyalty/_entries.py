@@ -1,8 +1,8 @@
 """Ledger entries: the append-only record of a member's points, and the enums that name them.
 
 Points are whole numbers (``int``), never floats; money is a ``Decimal``. A credit has positive
-``points``, a debit negative ones (an ACTIVATE moves nothing and has 0). Every entry names the
-lots it touched in ``draws``.
+``points``, a debit negative ones (an ACTIVATE and a PURCHASE move nothing and have 0). Every
+entry names the lots it touched in ``draws``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class EntryKind(enum.Enum):
     REVERSE = "reverse"
     """The return of a purchase: points an EARN gave are clawed back (``related``: the EARN);
     ``draws`` names the lots they came from, and what the lots could not cover went to the
-    negative balance (only under ``ReturnsPolicy.UNLIMITED``)."""
+    negative balance (only under ``ReturnsPolicy.UNLIMITED``). The return of a PURCHASE is a
+    REVERSE of 0 points, no lot and no draws, whose ``spend`` is the PURCHASE's."""
     REFUND = "refund"
     """A redemption refunded: the points go back to the very lots it drew from
     (``related``: the REDEEM)."""
@@ -59,6 +60,11 @@ class EntryKind(enum.Enum):
     TRANSFER_OUT = "transfer_out"
     """Points given to another member; ``draws`` names the lots they came from;
     ``related``: the TRANSFER_IN."""
+    PURCHASE = "purchase"
+    """Money spent that earned no points (a cap reached, less than a point, nothing the rules
+    reward): 0 points, the amount as ``spend`` (> 0), its ``reference`` and activity kind as
+    ``reason``; no lot. Spend tiers count it; a REVERSE of 0 points (``related``: the
+    PURCHASE) gives its whole spend back."""
 
 
 class ReturnsPolicy(enum.Enum):
@@ -247,6 +253,31 @@ class LedgerEntry:
         for draw in value:
             if not isinstance(draw, LotDraw):
                 raise invalid_type("draws", draw, "a LotDraw")
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind is EntryKind.PURCHASE:
+            _check_purchase(self)
+
+
+def _check_purchase(entry: LedgerEntry) -> None:
+    """ValidationError unless ``entry`` (a PURCHASE) has 0 points, a ``spend`` > 0, no draws
+    and no lot (``lot_id``, ``expires_at``, ``pending_until`` None)."""
+    wrong = []
+    if entry.points != 0:
+        wrong.append(f"points={entry.points!r} (a purchase has 0)")
+    if entry.spend is None or not entry.spend > 0:
+        wrong.append(f"spend={entry.spend!r} (a purchase has money > 0)")
+    for name in ("lot_id", "expires_at", "pending_until"):
+        if getattr(entry, name) is not None:
+            wrong.append(f"{name}={getattr(entry, name)!r} (a purchase has no lot)")
+    if entry.draws:
+        wrong.append("draws (a purchase draws from no lot)")
+    if wrong:
+        raise ValidationError(
+            f"entry {entry.entry_id!r} is a purchase with {', '.join(wrong)}",
+            field="kind",
+            value=entry.kind,
+        )
 
 
 def entry_id_of(member_id: str, seq: int) -> str:

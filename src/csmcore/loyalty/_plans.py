@@ -85,10 +85,13 @@ class _Planning:
     _planned: tuple[LedgerEntry, int, int, list[tuple[_Lot, int]]] | None
     _unrecorded: dict[str, _Lot]
     _refunded_by: dict[int, dict[str, int]]
+    _returned: set[str]
 
     if TYPE_CHECKING:
 
         def entry(self, seq: int) -> LedgerEntry: ...
+
+        def purchase_of(self, entry_id: str | None) -> LedgerEntry | None: ...
 
         def _available(self, t: int, order: RedemptionOrder) -> list[tuple[_Lot, int]]: ...
 
@@ -273,6 +276,43 @@ class _Planning:
         )
         self._planned = (entry, t, expires_us, [])  # type: ignore[misc]  # LedgerState's slot
         return entry
+
+    @guarded(where="LedgerState.plan_purchase")
+    def plan_purchase(
+        self,
+        spend: Decimal,
+        *,
+        at: datetime,
+        key: str,
+        reference: str | None = None,
+        reason: str | None = None,
+    ) -> LedgerEntry:
+        """The PURCHASE entry recording ``spend`` (a ``Decimal`` > 0), money spent that earned
+        no points (0 points, no lot: spend tiers count it), or the one already written with
+        ``key``. ``reference`` and ``reason`` as for :meth:`plan_earn`."""
+        t = check_instant(at, "at")
+        if not isinstance(spend, Decimal) or not spend.is_finite():
+            raise invalid_type("spend", spend, "a finite Decimal amount of money")
+        if spend <= 0:
+            raise ValidationError(
+                f"spend={spend!r} is not more than 0; a purchase entry records money spent "
+                "(a purchase of nothing writes no entry)",
+                field="spend",
+                value=spend,
+            )
+        if reference is not None:
+            _optional_text(reference, "reference")
+        if reason is not None:
+            _optional_text(reason, "reason")
+        found = self._known(
+            key, EntryKind.PURCHASE, spend=spend, at=at, reference=reference, reason=reason
+        )
+        if found is not None:
+            return found
+        self._check_time(t, at)
+        return self._new(
+            EntryKind.PURCHASE, at, 0, key, spend=spend, reference=reference, reason=reason
+        )
 
     @guarded(where="LedgerState.plan_activate")
     def plan_activate(
@@ -491,9 +531,12 @@ class _Planning:
         if member != self.member_id:
             raise ValidationError(f"{earn_id!r} is not an entry of {self.member_id!r}")
         earn = self.entry(seq)
+        if earn.kind is EntryKind.PURCHASE:
+            return self._return_purchase(earn, at, key, points, policy)
         if earn.kind is not EntryKind.EARN:
             raise ValidationError(
-                f"entry {earn_id!r} is a {earn.kind.value}; only an earn can be reversed",
+                f"entry {earn_id!r} is a {earn.kind.value}; only an earn or a purchase can be "
+                "reversed",
                 field="earn_id",
                 value=earn_id,
             )
@@ -562,6 +605,42 @@ class _Planning:
             lot_id=lot.lot_id,
             draws=tuple(draws),
             related=earn_id,
+            returns_policy=policy,
+        )
+
+    def _return_purchase(
+        self,
+        bought: LedgerEntry,
+        at: datetime,
+        key: str,
+        points: int | None,
+        policy: ReturnsPolicy,
+    ) -> LedgerEntry:
+        """:meth:`plan_reverse` of a PURCHASE: a REVERSE of 0 points giving back its whole
+        ``spend`` (once), under any policy (there are no points to claw back)."""
+        if bought.entry_id in self._returned:
+            raise ValidationError(
+                f"purchase {bought.entry_id!r} was already returned in full (its spend "
+                f"{bought.spend} given back); a return never gives back more than the purchase "
+                "spent",
+                field="earn_id",
+                value=bought.entry_id,
+            )
+        if points is not None:
+            raise ValidationError(
+                f"purchase {bought.entry_id!r} earned no points; points={points} is not "
+                "possible (its return gives back its whole spend and claws back no points: "
+                "use points=None)",
+                field="points",
+                value=points,
+            )
+        return self._new(
+            EntryKind.REVERSE,
+            at,
+            0,
+            key,
+            spend=bought.spend,
+            related=bought.entry_id,
             returns_policy=policy,
         )
 

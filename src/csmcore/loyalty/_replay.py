@@ -70,6 +70,7 @@ class LedgerState(_Planning):
         "_planned",
         "_queue",
         "_refunded_by",
+        "_returned",
         "_schedule",
         "_timed",
         "_unrecorded",
@@ -112,6 +113,8 @@ class LedgerState(_Planning):
         self._lot_count = 0
         self._drawn: dict[int, dict[str, int]] = {}
         self._refunded_by: dict[int, dict[str, int]] = {}
+        self._returned: set[str] = set()
+        """The ids of the PURCHASE entries a REVERSE has given back."""
         self.last_us = -(2**62)
         self.negative = 0
         self.settled = 0
@@ -157,6 +160,20 @@ class LedgerState(_Planning):
             f"member {self.member_id!r} has no entry {entry_id_of(self.member_id, seq)!r}; "
             f"it has entries 1..{len(self.entries)}"
         )
+
+    def purchase_of(self, entry_id: str | None) -> LedgerEntry | None:
+        """The PURCHASE entry ``entry_id`` of this member; None when it is none (another kind,
+        another member's, not an entry id)."""
+        if entry_id is None:
+            return None
+        try:
+            member, seq = split_entry_id(entry_id)
+        except ValidationError:
+            return None
+        if member != self.member_id or seq > len(self.entries):
+            return None
+        found = self.entries[seq - 1]
+        return found if found.kind is EntryKind.PURCHASE else None
 
     # --- applying entries --------------------------------------------------------------------
 
@@ -319,6 +336,18 @@ class LedgerState(_Planning):
             if total != points:
                 raise self._corrupt(entry, "gives back other points than its draws")
             self.refunded += total
+        elif kind is EntryKind.PURCHASE:
+            spend = entry.spend
+            if points or entry.draws or entry.lot_id is not None or spend is None or spend <= 0:
+                raise self._corrupt(entry, "is not a purchase of money > 0 and no points or lot")
+        elif kind is EntryKind.REVERSE and (bought := self.purchase_of(entry.related)) is not None:
+            if points or entry.draws or entry.lot_id is not None or entry.spend != bought.spend:
+                raise self._corrupt(
+                    entry, "returns a purchase with points, draws or other money than it spent"
+                )
+            if bought.entry_id in self._returned:
+                raise self._corrupt(entry, f"returns the purchase {bought.entry_id!r} again")
+            self._returned.add(bought.entry_id)
         elif kind is EntryKind.TRANSFER_IN:
             total = 0
             for draw in entry.draws:

@@ -3,8 +3,9 @@
 The qualifying amount at an instant is what the member earned (points, or money spent) in
 the qualification window ending then: the calendar period containing the instant (a year, a
 half-year...) or, with ``rolling``, the span of that length ending at it. EARN entries add,
-REVERSE entries (returns) subtract; redemptions, expiry, adjustments and transfers do not
-count. An EARN counts at its own instant, pending or not, unless the policy says
+and on spend so do PURCHASE entries (money spent that earned no points, counted at their own
+instant); REVERSE entries (returns) subtract; redemptions, expiry, adjustments and transfers
+do not count. An EARN counts at its own instant, pending or not, unless the policy says
 ``qualify_when=QualifyWhen.ACTIVE``: then it counts at the instant its points become active
 (its ``pending_until``, or the ACTIVATE of its lot when that comes first; never when they
 expire while pending), less what was returned while it was pending, and only a return after
@@ -334,13 +335,13 @@ def _value(
     returned: Mapping[int, Decimal],
     excluded: frozenset[str] = frozenset(),
 ) -> Decimal:
-    """What ``entry`` adds to the qualifying amount: an EARN its points (or spend), a REVERSE
-    minus what it clawed back (for spend: its own ``spend`` when it has one, else its share
-    of the returned EARN's spend, from ``returned``); anything else nothing. An EARN whose
-    reason the policy does not qualify, and a REVERSE of one (its id in ``excluded``), add
-    nothing."""
+    """What ``entry`` adds to the qualifying amount: an EARN its points (or spend), a PURCHASE
+    its spend (0 points), a REVERSE minus what it clawed back (for spend: its own ``spend``
+    when it has one, as the return of a PURCHASE has, else its share of the returned EARN's
+    spend, from ``returned``); anything else nothing. An EARN or PURCHASE whose reason the
+    policy does not qualify, and a REVERSE of one (its id in ``excluded``), add nothing."""
     kind = kind_name(entry)
-    if kind == "earn":
+    if kind == "earn" or kind == "purchase":
         if entry.reason is not None and entry.reason in policy.non_qualifying:
             return Decimal(0)
         if policy.basis is TierBasis.POINTS:
@@ -478,7 +479,12 @@ def _active_items(
         if e.at <= at and (value := _value(policy, e, returned, excluded)):
             items.append((e.at, value))
     for e in held:
-        if kind_name(e) != "earn":
+        kind = kind_name(e)
+        if kind == "purchase":  # no points to wait for: counts at its own instant
+            if e.at <= at and (value := _value(policy, e, returned, excluded)):
+                items.append((e.at, value))
+            continue
+        if kind != "earn":
             continue
         earn_id = getattr(e, "entry_id", None)
         active = _activation(e, None) if earn_id is None else activations[earn_id]
@@ -526,7 +532,7 @@ def _tier_status(policy: TierPolicy, entries: Iterable[EntryLike], at: datetime)
         excluded = frozenset(
             entry_id
             for e in held
-            if kind_name(e) == "earn"
+            if kind_name(e) in ("earn", "purchase")
             and e.reason in policy.non_qualifying
             and (entry_id := getattr(e, "entry_id", None)) is not None
         )

@@ -107,6 +107,21 @@ def verify_entries(
     return report
 
 
+def _purchase(
+    member_id: str, entries: Sequence[LedgerEntry], entry: LedgerEntry, index: int
+) -> LedgerEntry | None:
+    """The PURCHASE of ``member_id``, before entry ``index``, that ``entry`` relates to; None
+    when it relates to none."""
+    try:
+        member, seq = split_entry_id(entry.related)
+    except CsmError:
+        return None
+    if member != member_id or not 1 <= seq < index:
+        return None
+    found = entries[seq - 1]
+    return found if found.kind is EntryKind.PURCHASE else None
+
+
 def _verify(
     member_id: str, entries: Sequence[LedgerEntry], allow_negative: bool, *, legacy: bool
 ) -> tuple[VerifyReport, bool]:
@@ -120,6 +135,7 @@ def _verify(
     drawn: dict[str, dict[str, int]] = {}
     refunded: dict[str, dict[str, int]] = {}
     reversed_: dict[str, int] = {}
+    returned: set[str] = set()  # the PURCHASE entries given back
     recorded: dict[str, int] = {}
     keys: set[str] = set()
     negative = settled = created = given_back = left = shortfalls = 0
@@ -216,6 +232,23 @@ def _verify(
                         )
                     else:
                         lot[2] = to_us(entry.expires_at)
+        elif kind is EntryKind.PURCHASE:
+            spend = entry.spend
+            if entry.points or entry.draws or entry.lot_id is not None:
+                problems.append(f"{where} is a purchase with points, draws or a lot")
+            if spend is None or not spend > 0:
+                problems.append(f"{where} is a purchase of spend={spend!r}, not money > 0")
+        elif kind is EntryKind.REVERSE and (bought := _purchase(member_id, entries, entry, index)):
+            if entry.points or entry.draws or entry.lot_id is not None:
+                problems.append(f"{where} returns a purchase with points, draws or a lot")
+            if entry.spend != bought.spend:
+                problems.append(
+                    f"{where} gives back spend={entry.spend!r}; {bought.entry_id!r} spent "
+                    f"{bought.spend!r}"
+                )
+            if bought.entry_id in returned:
+                problems.append(f"{where} returns the purchase {bought.entry_id!r} again")
+            returned.add(bought.entry_id)
         elif kind is EntryKind.EXPIRE:
             lot = lots.get(entry.lot_id or "")
             lid = entry.lot_id or ""

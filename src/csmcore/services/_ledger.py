@@ -294,7 +294,9 @@ class Ledger:
         active; :class:`~csmcore.errors.InsufficientPoints` when WITHIN_BALANCE and the member
         lacks them; UNLIMITED records the rest as a negative balance. Points of the earned lot
         that expired unused are taken back first (never taken again from other lots, nor
-        recorded as owed). The entry records the
+        recorded as owed). ``earn_entry_id`` may also name a PURCHASE (money that earned no
+        points): its return is a REVERSE of 0 points giving back its whole ``spend``, once
+        (``points`` must be None). The entry records the
         policy (``returns_policy``), which is part of the payload: a retry with ``key`` under
         another policy raises :class:`~csmcore.errors.IdempotencyConflict`."""
         chosen = self.returns if policy is None else coerce_enum(ReturnsPolicy, policy, "policy")

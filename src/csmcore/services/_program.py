@@ -98,12 +98,16 @@ def earn_points(
 ) -> LedgerEntry | None:
     """Post what ``activity`` earns ``member_id`` at ``at`` (see :func:`quote_points`) as one EARN
     entry with idempotency key ``key``, and return it; None when the quote is 0 points (a
-    cap reached, nothing the rules reward: nothing is written).
+    cap reached, an amount worth less than a point, nothing the rules reward). Then a
+    :class:`~csmcore.loyalty.Purchase` of an amount > 0 is still written, as a PURCHASE entry
+    of 0 points with the amount as ``spend`` (what spend tiers count) under ``key``; a
+    :class:`~csmcore.loyalty.LoyaltyEvent` (no money) writes nothing.
 
-    Idempotent: when the member already has the EARN of this activity under ``key`` (the same
-    kind, ``spend`` and reference) it is returned as it is, without quoting again (a second
-    quote would count the first entry against the cap); a ``key`` the member used for anything
-    else raises :class:`~csmcore.errors.IdempotencyConflict`, writing nothing.
+    Idempotent: when the member already has the EARN or PURCHASE of this activity under
+    ``key`` (the same kind, ``spend`` and reference) nothing is written and the EARN is
+    returned as it is (None for a PURCHASE), without quoting again (a second quote would count
+    the first entry against the cap); a ``key`` the member used for anything else raises
+    :class:`~csmcore.errors.IdempotencyConflict`, writing nothing.
     The entry carries the quote's expiry and pending instant (:data:`UNTIL_ACTIVATED` for
     points awaiting an explicit activation), the purchase amount as ``spend`` (what spend
     tiers count), the activity reference and its kind as ``reason`` (what caps count).
@@ -121,12 +125,23 @@ def earn_points(
         found = state.by_key.get(key) if isinstance(key, str) else None
         if found is not None:
             _check_retry(found, activity, key)
-            result[0] = found
+            result[0] = found if found.kind is EntryKind.EARN else None
             return []
         quote = _quote(program, [e for e in state.entries if e.at <= at], activity, at)
         result[0] = None
         if quote.points == 0:
-            return []
+            if not isinstance(activity, Purchase) or not activity.amount > 0:
+                return []
+            # money spent that earned nothing: a PURCHASE, so that spend tiers count it and
+            # the key is consumed (the caller still gets None: no points were earned)
+            bought = state.plan_purchase(
+                activity.amount,
+                at=at,
+                key=key,
+                reference=activity.reference,
+                reason=activity.kind,
+            )
+            return [bought]
         pending_until = quote.pending_until
         if quote.pending and pending_until is None:
             pending_until = UNTIL_ACTIVATED
@@ -181,20 +196,21 @@ def return_points(
 ) -> LedgerEntry:
     """The return of a purchase under the program's returns policy (``program.returns``):
     claw back ``points`` (default: all not yet clawed back) that the EARN ``earn_entry_id``
-    gave, as :meth:`Ledger.reverse` does. Idempotent per ``key``: a retry gets the original
-    entry back, unless the program's returns policy changed since (the entry records it):
-    :class:`~csmcore.errors.IdempotencyConflict`."""
+    gave, as :meth:`Ledger.reverse` does (of a PURCHASE, money that earned no points: a
+    REVERSE of 0 points giving back its whole spend, once). Idempotent per ``key``: a retry
+    gets the original entry back, unless the program's returns policy changed since (the
+    entry records it): :class:`~csmcore.errors.IdempotencyConflict`."""
     if not isinstance(program, Program):
         raise invalid_type("program", program, "a Program")
     return ledger.reverse(earn_entry_id, at=at, key=key, points=points, policy=program.returns)
 
 
 def _check_retry(entry: LedgerEntry, activity: Activity, key: str) -> None:
-    """IdempotencyConflict unless ``entry`` (written with ``key``) is the EARN of this very
-    activity: same kind, money and reference (its points and instant are not compared: a
-    retry may come later, when a new quote would differ)."""
+    """IdempotencyConflict unless ``entry`` (written with ``key``) is the EARN, or the PURCHASE
+    of 0 points, of this very activity: same kind, money and reference (its points and
+    instant are not compared: a retry may come later, when a new quote would differ)."""
     differs = []
-    if entry.kind is not EntryKind.EARN:
+    if entry.kind is not EntryKind.EARN and entry.kind is not EntryKind.PURCHASE:
         differs.append("kind")
     if entry.reason != activity.kind:
         differs.append("activity kind (reason)")

@@ -47,6 +47,20 @@ def _ledger_entries(draw: st.DrawFn) -> LedgerEntry:
     member = draw(names(max_size=20))
     seq = draw(st.integers(1, 10**6))
     kind = draw(st.sampled_from(EntryKind))
+    if kind is EntryKind.PURCHASE:  # 0 points, money > 0, no lot: what a purchase must be
+        return LedgerEntry(
+            entry_id=entry_id_of(member, seq),
+            member_id=member,
+            seq=seq,
+            kind=kind,
+            at=draw(instants()),
+            points=0,
+            key=draw(names()),
+            reference=draw(st.none() | names()),
+            spend=draw(_money(positive=True)),
+            reason=draw(st.none() | names()),
+            related=draw(st.none() | names()),
+        )
     return LedgerEntry(
         entry_id=entry_id_of(member, seq),
         member_id=member,

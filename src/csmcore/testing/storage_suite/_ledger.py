@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import attrs
 import pytest
+from dateutil.relativedelta import relativedelta
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -35,7 +36,9 @@ from csmcore.loyalty import (
     QualifyWhen,
     ReturnsPolicy,
     Tier,
+    TierBasis,
     TierPolicy,
+    tier_status,
     verify_entries,
 )
 from csmcore.serialization import to_document
@@ -69,11 +72,55 @@ _TIERS = TierPolicy(
     qualify_when=QualifyWhen.ACTIVE,
 )
 """Tiers counting an earn when its points become active (the machine's timeline check)."""
+_SPEND = TierPolicy(
+    tiers=[Tier(name="silver", threshold=Decimal("1000.00"))],
+    basis=TierBasis.SPEND,
+    rolling=relativedelta(years=50),
+)
+"""A spend tier whose window holds every entry the machine writes (its earns have no spend:
+what counts is the money of its purchases that earned no points, less their returns)."""
 _BALANCED = (EntryKind.EARN, EntryKind.ADJUST, EntryKind.TRANSFER_IN, EntryKind.TRANSFER_OUT)
 
 
 def _draws(*draws: LotDraw) -> Any:
     return draws  # (attrs' tuple converter makes mypy expect a bare Iterable)
+
+
+def write_purchase(
+    ledger: Ledger,
+    member: str,
+    spend: Decimal,
+    *,
+    at: datetime,
+    key: str,
+    reference: str | None = None,
+    reason: str | None = None,
+) -> LedgerEntry:
+    """Write (or, for a known key, find) the PURCHASE entry of ``spend`` that earned no
+    points, as ``csmcore.services.earn_points`` writes it, through the ledger's repository."""
+    found: list[LedgerEntry] = []
+
+    def plan(states: Any) -> list[LedgerEntry]:
+        state = states[member]
+        entry = state.plan_purchase(spend, at=at, key=key, reference=reference, reason=reason)
+        found[:] = [entry]
+        return [entry] if entry.seq > len(state.entries) else []
+
+    ledger.repository.write((member,), plan)
+    return found[0]
+
+
+def spend_kept(entries: list[LedgerEntry]) -> Decimal:
+    """The money of a member's PURCHASE entries not given back by a return (a REVERSE of 0
+    points gives back the whole spend of its PURCHASE)."""
+    bought = sum(
+        (e.spend or Decimal(0) for e in entries if e.kind is EntryKind.PURCHASE), Decimal(0)
+    )
+    back = sum(
+        (e.spend or Decimal(0) for e in entries if e.kind is EntryKind.REVERSE and not e.points),
+        Decimal(0),
+    )
+    return bought - back
 
 
 def net_points(entries: list[LedgerEntry]) -> int:
@@ -104,6 +151,9 @@ def check_member(ledger: Ledger, member: str, at: datetime, *, allow_negative: b
     assert not balance.negative or allow_negative
     total = balance.active + balance.pending + balance.expired + balance.spent
     assert total - balance.negative == net_points(entries), "points were minted or lost"
+    if entries and all(e.spend is None for e in entries if e.kind is EntryKind.EARN):
+        # a spend tier counts each purchase that earned no points until it is returned
+        assert tier_status(_SPEND, entries, at).qualifying == spend_kept(entries), member
     check_between_entries(ledger, member, entries, at)
 
 
@@ -186,6 +236,7 @@ class _LedgerMachine(RuleBasedStateMachine):
         self.now = T0
         self.count = 0
         self.earns: list[LedgerEntry] = []
+        self.purchases: list[LedgerEntry] = []
         self.redemptions: list[LedgerEntry] = []
         self.done: list[tuple[Callable[[], Any], Any]] = []
         self.negative_allowed: set[str] = set()
@@ -305,11 +356,28 @@ class _LedgerMachine(RuleBasedStateMachine):
             for lot_id, lot in lots_after.items():
                 assert lot.remaining == lots_before[lot_id].remaining + moved.get(lot_id, 0)
 
-    @precondition(lambda self: self.earns)
+    @rule(member=st.sampled_from(members), cents=st.integers(1, 50_000))
+    def purchase(self, member: str, cents: int) -> None:
+        # money spent that earned no points (a cap reached): a PURCHASE of 0 points
+        spend = Decimal(cents).scaleb(-2)
+        key, at = self._key(), self.now
+        entry = self._record(
+            lambda: write_purchase(self.ledger, member, spend, at=at, key=key, reason="purchase")
+        )
+        assert (entry.kind, entry.points, entry.spend, entry.lot_id) == (
+            EntryKind.PURCHASE,
+            0,
+            spend,
+            None,
+        )
+        self.purchases.append(entry)
+
+    @precondition(lambda self: self.earns or self.purchases)
     @rule(data=st.data(), policy=st.sampled_from(ReturnsPolicy), partial=st.booleans())
     def reverse(self, data: st.DataObject, policy: ReturnsPolicy, partial: bool) -> None:
-        earn = data.draw(st.sampled_from(self.earns))
-        points = data.draw(st.integers(1, earn.points)) if partial else None
+        # an earn's points (all or part), or a purchase's money (all of it, once)
+        earn = data.draw(st.sampled_from(self.earns + self.purchases))
+        points = data.draw(st.integers(1, earn.points)) if partial and earn.points else None
         key, at = self._key(), self.now
         ledger = self.ledgers[policy]
         try:
@@ -319,6 +387,8 @@ class _LedgerMachine(RuleBasedStateMachine):
         except (InsufficientPoints, InvalidTransition, ValidationError):
             return
         assert entry.returns_policy is policy
+        if earn.kind is EntryKind.PURCHASE:
+            assert (entry.points, entry.spend, entry.related) == (0, earn.spend, earn.entry_id)
         if policy is ReturnsPolicy.UNLIMITED:
             self.negative_allowed.add(earn.member_id)
 
@@ -465,6 +535,17 @@ class LedgerTests(StoreFixtures):
         ledger.adjust("bob", -10, at=at + 5 * DAY, key="a", reason="typo")
         # a return records the policy it was written under (not the handle's default)
         ledger.reverse(earn.entry_id, at=at + 6 * DAY, key="ret", points=30, policy="unlimited")
+        # money spent that earned no points, and its return (0 points, the money back)
+        bought = write_purchase(
+            ledger,
+            "bob",
+            Decimal("19.990"),
+            at=at + 7 * DAY,
+            key="bought ✓",
+            reference="order 2",
+            reason="purchase",
+        )
+        ledger.reverse(bought.entry_id, at=at + 8 * DAY, key="back", policy="only_pending")
         return list(ledger.entries("mémber ✓")) + list(ledger.entries("bob"))
 
     def test_entries_come_back_exactly(self, store: Store) -> None:
