@@ -276,3 +276,15 @@ def test_next_events_checks_the_ticket_and_gap() -> None:
     merged, _ = ticket.merge_into(ticket.updated_at, "T-2")
     with pytest.raises(InvalidArgument, match="ticket='T-1' is merged"):
         cs.next_events(ticket=merged)
+
+
+@pytest.mark.parametrize(("min_size", "max_size"), [(1, 2), (4, 12), (5, 6), (8, 30), (1, 1)])
+def test_names_keep_their_size_bounds(min_size: int, max_size: int) -> None:
+    # names() mostly draws a few common words ("ann", "support", ...): a word outside the
+    # bounds asked for must not be drawn (names(max_size=2) drew "ann").
+    @settings(max_examples=200, database=None)
+    @given(cs.names(min_size=min_size, max_size=max_size))
+    def check(name: str) -> None:
+        assert min_size <= len(name) <= max_size
+
+    check()

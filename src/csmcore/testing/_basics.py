@@ -34,10 +34,14 @@ def text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy
 
 
 def names(*, min_size: int = 1, max_size: int = 12) -> st.SearchStrategy[str]:
-    """Non-empty names (agents, groups, requesters): mostly a few common words, so that
-    conditions hit, sometimes any text the domain accepts."""
+    """Non-empty names (agents, groups, requesters) of ``min_size`` (at least 1) to
+    ``max_size`` characters: mostly a few common words of that size, so that conditions hit,
+    sometimes any text the domain accepts."""
     check.check_size("min_size", min_size, "max_size", max_size)
-    return st.one_of(st.sampled_from(WORDS), text(min_size=max(min_size, 1), max_size=max_size))
+    low = max(min_size, 1)
+    drawn = text(min_size=low, max_size=max_size)
+    words = [word for word in WORDS if low <= len(word) <= max_size]
+    return st.one_of(st.sampled_from(words), drawn) if words else drawn
 
 
 def tags() -> st.SearchStrategy[str]:
