@@ -27,12 +27,14 @@ TEXT_CHARACTERS = st.characters(exclude_categories=()).filter(_storable)
 """Any character a ticket accepts; surrogates are drawn too and the domain's rule drops them."""
 
 
+@check.reuse
 def text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
     """Any text tickets and conditions accept, of ``min_size`` to ``max_size`` characters."""
     check.check_size("min_size", min_size, "max_size", max_size)
     return st.text(TEXT_CHARACTERS, min_size=min_size, max_size=max_size)
 
 
+@check.reuse
 def names(*, min_size: int = 1, max_size: int = 12) -> st.SearchStrategy[str]:
     """Non-empty names (agents, groups, requesters) of ``min_size`` (at least 1) to
     ``max_size`` characters: mostly a few common words of that size, so that conditions hit,
@@ -44,11 +46,13 @@ def names(*, min_size: int = 1, max_size: int = 12) -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(words), drawn) if words else drawn
 
 
+@check.reuse
 def tags() -> st.SearchStrategy[str]:
     """A tag: non-empty, no leading or trailing whitespace."""
     return names().map(str.strip).filter(bool)
 
 
+@check.reuse
 def ticket_ids(*, prefix: str = "") -> st.SearchStrategy[str]:
     """Ticket ids, optionally with a fixed ``prefix``."""
     check.check_text("prefix", prefix)
@@ -58,6 +62,7 @@ def ticket_ids(*, prefix: str = "") -> st.SearchStrategy[str]:
     )
 
 
+@check.reuse
 def instants(
     *, min_value: datetime = EPOCH, max_value: datetime = EPOCH + timedelta(days=3650)
 ) -> st.SearchStrategy[datetime]:
@@ -80,6 +85,7 @@ def instants(
     )
 
 
+@check.reuse
 def field_values(*, rich: bool = True) -> st.SearchStrategy[FieldValue]:
     """Custom field values: strings, integers, finite floats, booleans and (unless
     ``rich=False``) finite ``Decimal`` values and aware datetimes in UTC (what a field keeps)."""
@@ -104,6 +110,7 @@ def field_values(*, rich: bool = True) -> st.SearchStrategy[FieldValue]:
     )
 
 
+@check.reuse
 def field_names() -> st.SearchStrategy[str]:
     return st.sampled_from(("plan", "region", "seats", "score", "vip"))
 
@@ -124,6 +131,7 @@ CUSTOM_PRIORITIES = {
 }
 
 
+@check.reuse
 def priority_maps() -> st.SearchStrategy[PriorityMap]:
     """Priority maps with a few custom names."""
     custom = st.dictionaries(
@@ -132,12 +140,14 @@ def priority_maps() -> st.SearchStrategy[PriorityMap]:
     return custom.map(lambda c: PriorityMap(custom=c))
 
 
+@check.reuse
 def priority_pairs() -> st.SearchStrategy[tuple[Priority, str | None]]:
     """``(priority, priority_name)``: a category alone or a custom name with its category."""
     named = [(category, name) for name, category in sorted(CUSTOM_PRIORITIES.items())]
     return st.one_of(st.tuples(st.sampled_from(list(Priority)), st.none()), st.sampled_from(named))
 
 
+@check.reuse
 def status_maps() -> st.SearchStrategy[StatusMap]:
     """Status maps with a few custom names."""
     custom = st.dictionaries(

@@ -19,6 +19,10 @@ Arguments are checked when a strategy function is called, as Hypothesis's own st
 a bad one raises :class:`hypothesis.errors.InvalidArgument` at once, naming the argument(s)
 (``tickets(min_events=5, max_events=2)`` raises before anything is drawn).
 
+Every strategy passes Hypothesis's health checks under its default settings: no need to
+suppress ``too_slow``. The largest (:func:`sla_changes`, :func:`backtests`) still take tens of
+milliseconds per example, so a property over them runs a few seconds at 100 examples.
+
 Ticket events: :func:`ticket_events` draws every event type declared with
 :func:`csmcore.tickets.event_type`, the built-in ones from tailored strategies and any other
 from a strategy derived from its attrs fields (names, tags, custom field values, enums,
@@ -158,6 +162,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
+@check.reuse
 def conditions(
     *, max_leaves: int = 6, kinds: Collection[type[cd.Condition]] | None = None
 ) -> st.SearchStrategy[cd.Condition]:
@@ -195,6 +200,7 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+@check.reuse
 def calendars(*, zones: Sequence[str] = ZONES) -> st.SearchStrategy[BusinessCalendar]:
     """Business calendars with up to two windows per day (quarter-hour edges, ``"24:00"``
     included), a few holidays, in one of ``zones``."""
@@ -208,6 +214,7 @@ def calendars(*, zones: Sequence[str] = ZONES) -> st.SearchStrategy[BusinessCale
 _COUNTRIES = (("US", None), ("US", "CA"), ("DE", None), ("DE", "BY"), ("FR", None), ("JP", None))
 
 
+@check.reuse
 def country_holidays() -> st.SearchStrategy[CountryHolidays]:
     """References to public-holiday tables of a few countries (and regions) that the
     ``holidays`` package knows."""
@@ -253,11 +260,13 @@ def _transitions(draw: st.DrawFn) -> Transition:
     return Transition(field=field, before=before, after=after)
 
 
+@check.reuse
 def transitions() -> st.SearchStrategy[Transition]:
     """Changes of a ticket that custom SLA timers start, stop or reset on."""
     return _transitions()
 
 
+@check.reuse
 def custom_timers() -> st.SearchStrategy[CustomTimer]:
     """Start / pause / stop / reset rules of custom SLA targets: conditions and triggers."""
     return _custom_timers()
@@ -303,10 +312,16 @@ def sla_targets(
     )
 
 
+@check.reuse
+def _policy_targets(metric: SlaMetric) -> st.SearchStrategy[SlaTarget]:
+    """Targets on ``metric`` without a priority, as a policy holds them."""
+    return sla_targets(metric=st.just(metric), priority=False)
+
+
 @st.composite
 def _sla_policies(draw: st.DrawFn, default: bool | None) -> SlaPolicy:
     metrics = draw(st.lists(st.sampled_from(list(SlaMetric)), min_size=1, max_size=3, unique=True))
-    targets = [draw(sla_targets(metric=st.just(m), priority=False)) for m in metrics]
+    targets = [draw(_policy_targets(m)) for m in metrics]
     is_default = draw(st.booleans()) if default is None else default
     condition = draw(st.none() | conditions(max_leaves=3)) if is_default else draw(conditions())
     return SlaPolicy(
@@ -320,6 +335,7 @@ def _sla_policies(draw: st.DrawFn, default: bool | None) -> SlaPolicy:
     )
 
 
+@check.reuse
 def sla_policies(*, default: bool | None = None) -> st.SearchStrategy[SlaPolicy]:
     """SLA policies with one to three targets on distinct metrics; ``default`` fixes whether it
     is the fallback policy (None: either)."""
@@ -366,6 +382,7 @@ def _sla_books(draw: st.DrawFn, max_policies: int) -> SlaBook:
     return SlaBook(policies=policies, calendar=draw(calendars()), calendars=named)
 
 
+@check.reuse
 def sla_books(*, max_policies: int = 3) -> st.SearchStrategy[SlaBook]:
     """SLA books: up to ``max_policies`` policies (at most one the fallback), some with several
     versions taking effect one after the other, a default calendar and up to two named ones."""
@@ -401,6 +418,7 @@ def _sla_statuses(draw: st.DrawFn) -> SlaStatus:
     return draw(st.sampled_from(statuses))
 
 
+@check.reuse
 def sla_statuses() -> st.SearchStrategy[SlaStatus]:
     """Judgements of target cycles: random tickets evaluated under random books."""
     return _sla_statuses()
@@ -420,6 +438,7 @@ def _sla_changes(draw: st.DrawFn) -> SlaChange:
     return draw(st.sampled_from(changes))
 
 
+@check.reuse
 def sla_changes() -> st.SearchStrategy[SlaChange]:
     """What :func:`csmcore.sla.rebuild` reports: a ticket judged under two random books."""
     return _sla_changes()
@@ -434,11 +453,13 @@ def _backtests(draw: st.DrawFn) -> Backtest:
     return backtest(batch, baseline=draw(sla_books()), candidate=candidate, at=at)
 
 
+@check.reuse
 def backtests() -> st.SearchStrategy[Backtest]:
     """Results of :func:`csmcore.sla.backtest`: random tickets under two random books."""
     return _backtests()
 
 
+@check.reuse
 def backtest_rows() -> st.SearchStrategy[BacktestRow]:
     """Rows of a backtest: achieved, breached and open cycle counts of one target key."""
     counts = st.integers(0, 10_000)
@@ -567,6 +588,7 @@ def register_types() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@check.reuse
 def points_grant_requests() -> st.SearchStrategy[PointsGrantRequest]:
     """Points grant requests as the ``grant_points`` action makes them."""
     return st.builds(
