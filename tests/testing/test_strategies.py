@@ -246,6 +246,18 @@ loose: Any = cs  # the calls below pass what the annotations forbid, on purpose
         (lambda: loose.text(min_size=-1), "min_size=-1 must be a whole number >= 0"),
         (lambda: loose.names(min_size=4, max_size=2), "min_size=4 is greater than max_size=2"),
         (lambda: loose.ticket_ids(prefix=3), "prefix=3 is not a string"),
+        # arguments with which a strategy could only draw what the domain refuses
+        (lambda: cs.ticket_ids(prefix="x" * 246), "prefix='xxx.* is 246 characters long"),
+        (lambda: cs.ticket_ids(prefix="a\x00"), r"prefix='a\\x00'.*NUL"),
+        (lambda: cs.calendars(zones=["UTC", "Mars/Olympus"]), "zones.*'Mars/Olympus'"),
+        (
+            lambda: cs.instants(max_value=datetime(9999, 1, 1, tzinfo=timezone.utc)),
+            "max_value=.* is outside the instants csmcore accepts",
+        ),
+        (
+            lambda: cs.instants(min_value=datetime(1, 1, 1, tzinfo=timezone.utc)),
+            "min_value=.* is outside the instants csmcore accepts",
+        ),
         (lambda: loose.instants(min_value=T_ANY, max_value=T_BEFORE), "is after max_value="),
         (lambda: loose.instants(min_value=NAIVE), "min_value=.* is not an aware datetime"),
         (lambda: loose.ticket_created(at=T_ANY), "at=.* is not a Hypothesis strategy"),

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from csmcore._values import text_problem
+from csmcore._time import MAX_INSTANT, MIN_INSTANT, RANGE_TEXT
+from csmcore._values import MAX_IDENTIFIER_LENGTH, text_problem
 from csmcore.testing import _derive as check
 from csmcore.tickets import FieldValue, Priority, PriorityMap, Status, StatusMap
 
@@ -52,13 +53,27 @@ def tags() -> st.SearchStrategy[str]:
     return names().map(str.strip).filter(bool)
 
 
+_LONGEST_DRAWN_ID = 10
+
+
 @check.reuse
 def ticket_ids(*, prefix: str = "") -> st.SearchStrategy[str]:
-    """Ticket ids, optionally with a fixed ``prefix``."""
+    """Ticket ids, optionally with a fixed ``prefix`` (text a ticket id accepts, of at most
+    245 characters: the drawn part takes up to 10 of the 255 an id may have)."""
     check.check_text("prefix", prefix)
+    problem = text_problem(prefix)
+    if problem is not None:
+        raise InvalidArgument(f"prefix={prefix!r}: {problem}, which no ticket id may hold")
+    longest = MAX_IDENTIFIER_LENGTH - _LONGEST_DRAWN_ID
+    if len(prefix) > longest:
+        raise InvalidArgument(
+            f"prefix={prefix[:20]!r}... is {len(prefix)} characters long; expected at most "
+            f"{longest} (ticket ids have at most {MAX_IDENTIFIER_LENGTH} characters and the "
+            f"drawn part up to {_LONGEST_DRAWN_ID})"
+        )
     return st.one_of(
         st.integers(1, 10_000).map(lambda n: f"{prefix}T-{n}"),
-        text(min_size=1, max_size=10).map(lambda s: f"{prefix}{s}"),
+        text(min_size=1, max_size=_LONGEST_DRAWN_ID).map(lambda s: f"{prefix}{s}"),
     )
 
 
@@ -66,9 +81,15 @@ def ticket_ids(*, prefix: str = "") -> st.SearchStrategy[str]:
 def instants(
     *, min_value: datetime = EPOCH, max_value: datetime = EPOCH + timedelta(days=3650)
 ) -> st.SearchStrategy[datetime]:
-    """Aware instants between ``min_value`` and ``max_value``, in assorted time zones."""
-    check.check_instant("min_value", min_value)
-    check.check_instant("max_value", max_value)
+    """Aware instants between ``min_value`` and ``max_value``, in assorted time zones; both
+    bounds within the instants csmcore accepts (from 0003-01-02 up to, excluded, 9998-12-30,
+    UTC)."""
+    for name, value in (("min_value", min_value), ("max_value", max_value)):
+        check.check_instant(name, value)
+        if not MIN_INSTANT <= value < MAX_INSTANT:
+            raise InvalidArgument(
+                f"{name}={value!r} is outside the instants csmcore accepts; {RANGE_TEXT}"
+            )
     if min_value > max_value:
         raise InvalidArgument(
             f"min_value={min_value!r} is after max_value={max_value!r}; expected "

@@ -42,6 +42,7 @@ from hypothesis.errors import InvalidArgument
 
 from csmcore import conditions as cd
 from csmcore.calendars import BusinessCalendar, CountryHolidays
+from csmcore.errors import CsmError
 from csmcore.escalation import PointsGrantRequest
 from csmcore.loyalty import LedgerEntry, LotDraw
 from csmcore.sla import (
@@ -203,11 +204,16 @@ def _hhmm(minutes: int) -> str:
 @check.reuse
 def calendars(*, zones: Sequence[str] = ZONES) -> st.SearchStrategy[BusinessCalendar]:
     """Business calendars with up to two windows per day (quarter-hour edges, ``"24:00"``
-    included), a few holidays, in one of ``zones``."""
+    included), a few holidays, in one of ``zones`` (IANA names or fixed offsets such as
+    ``"+05:30"``; an unknown one raises ``InvalidArgument`` at the call)."""
     if isinstance(zones, str) or not isinstance(zones, Sequence) or not zones:
         raise InvalidArgument(f"zones={zones!r} is not a non-empty sequence of time zone names")
     for zone in zones:
         check.check_text("zones[]", zone)
+        try:
+            BusinessCalendar(timezone=zone, hours={"mon": [("09:00", "17:00")]})
+        except CsmError as error:
+            raise InvalidArgument(f"zones[]={zone!r} is not a time zone: {error}") from None
     return _calendars(tuple(zones))
 
 
