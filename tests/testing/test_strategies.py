@@ -271,6 +271,9 @@ loose: Any = cs  # the calls below pass what the annotations forbid, on purpose
         (lambda: loose.sla_policies(default=1), "default=1 is neither None nor a bool"),
         (lambda: loose.sla_books(max_policies=0), "max_policies=0 must be a whole number >= 1"),
         (lambda: loose.next_events(ticket="T-1"), "ticket='T-1' is not a Ticket"),
+        (lambda: cs.escalation_actions(names=["nope"]), "names=.*'nope' is not a registered"),
+        (lambda: cs.escalation_actions(names="notify"), "names='notify' is not a sequence"),
+        (lambda: cs.escalation_actions(names=[]), r"names=\[\] is not a non-empty sequence"),
     ],
 )
 def test_strategies_check_their_arguments_when_called(
@@ -315,3 +318,45 @@ def test_the_largest_strategies_pass_hypothesis_default_health_checks(name: str)
         assert value is not None
 
     check()
+
+
+_HOST_ACTION = """
+import attrs
+from hypothesis import given, settings, strategies as st
+from csmcore.escalation import ActionResult, action
+from csmcore.testing import strategies as cs
+
+def _dialable(instance, attribute, value):
+    if not value.startswith("+"):
+        raise ValueError(f"pager={value!r} is not a phone number")
+
+@action("acme_page")
+@attrs.frozen(kw_only=True)
+class Page:
+    pager: str = attrs.field(validator=_dialable)
+
+    def apply(self, ticket, context):
+        return ActionResult(ticket=ticket, events=(), requests=())
+
+cs.register_strategy(cls=Page, factory=lambda: st.builds(Page, pager=st.just("+4930123")))
+seen = []
+
+@settings(max_examples=20, database=None)
+@given(cs.escalation_actions(names=["acme_page"]), cs.escalation_actions())
+def draw(page, any_action):
+    seen.append(page.pager)
+
+draw()
+print(set(seen))
+"""
+
+
+def test_escalation_actions_use_the_strategy_registered_for_a_host_action() -> None:
+    # An application's own action with a validator: its registered strategy draws valid
+    # ones; st.builds(cls) ignored it and drew pager="" (a ValidationError at every draw).
+    # In a fresh interpreter: the action registry has no way to withdraw a declaration.
+    out = subprocess.run(
+        [sys.executable, "-c", _HOST_ACTION], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "{'+4930123'}"

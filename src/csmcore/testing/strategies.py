@@ -490,9 +490,11 @@ def escalation_triggers() -> st.SearchStrategy[Any]:
 
 
 def escalation_actions(*, names: Sequence[str] | None = None) -> st.SearchStrategy[Any]:
-    """Actions registered under ``names`` (every registered action by default); an action
-    without a tailored strategy is drawn from its attrs fields."""
-    return esc.escalation_actions(names=None if names is None else list(names))
+    """Actions registered under ``names`` (every registered action by default). The built-in
+    ones have tailored strategies; any other is drawn with ``st.from_type``: from the strategy
+    given to :func:`register_strategy` for its class (do that for an action whose fields have
+    validators), else from its attrs fields. Unknown or no names raise ``InvalidArgument``."""
+    return esc.escalation_actions(names=names)
 
 
 def escalation_levels() -> st.SearchStrategy[Any]:
