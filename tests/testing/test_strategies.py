@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from types import ModuleType
-from typing import Any
+from typing import Any, assert_type
 
 import attrs
 import pytest
@@ -360,3 +360,22 @@ def test_escalation_actions_use_the_strategy_registered_for_a_host_action() -> N
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "{'+4930123'}"
+
+
+def test_the_escalation_strategies_say_what_they_draw() -> None:
+    # Checked by mypy --strict over tests/ (CI): they were SearchStrategy[Any], so a
+    # tester's property over rules or levels was not type checked at all.
+    from csmcore.escalation import (
+        ConditionHeld,
+        DueOffset,
+        EscalationLevel,
+        EscalationRule,
+        PercentUsed,
+    )
+
+    rules = assert_type(cs.escalation_rules(), st.SearchStrategy[EscalationRule])
+    levels = assert_type(cs.escalation_levels(), st.SearchStrategy[EscalationLevel])
+    triggers = assert_type(
+        cs.escalation_triggers(), st.SearchStrategy[PercentUsed | DueOffset | ConditionHeld]
+    )
+    assert all(isinstance(s, st.SearchStrategy) for s in (rules, levels, triggers))

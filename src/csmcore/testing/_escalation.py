@@ -99,7 +99,7 @@ def _held(
 
 def escalation_triggers(
     conditions: Callable[[], st.SearchStrategy[cd.Condition]],
-) -> st.SearchStrategy[Any]:
+) -> st.SearchStrategy[PercentUsed | DueOffset | ConditionHeld]:
     """Any trigger: :class:`PercentUsed`, :class:`DueOffset` or :class:`ConditionHeld`."""
     return st.one_of(_percent_used(), _due_offsets(), _held(conditions))
 

@@ -43,7 +43,14 @@ from hypothesis.errors import InvalidArgument
 from csmcore import conditions as cd
 from csmcore.calendars import BusinessCalendar, CountryHolidays
 from csmcore.errors import CsmError
-from csmcore.escalation import PointsGrantRequest
+from csmcore.escalation import (
+    ConditionHeld,
+    DueOffset,
+    EscalationLevel,
+    EscalationRule,
+    PercentUsed,
+    PointsGrantRequest,
+)
 from csmcore.loyalty import LedgerEntry, LotDraw
 from csmcore.sla import (
     Backtest,
@@ -483,7 +490,7 @@ def backtest_rows() -> st.SearchStrategy[BacktestRow]:
 # --------------------------------------------------------------------------------------------
 
 
-def escalation_triggers() -> st.SearchStrategy[Any]:
+def escalation_triggers() -> st.SearchStrategy[PercentUsed | DueOffset | ConditionHeld]:
     """Level triggers: :class:`~csmcore.escalation.PercentUsed`,
     :class:`~csmcore.escalation.DueOffset` and :class:`~csmcore.escalation.ConditionHeld`."""
     return esc.escalation_triggers(conditions)
@@ -497,12 +504,12 @@ def escalation_actions(*, names: Sequence[str] | None = None) -> st.SearchStrate
     return esc.escalation_actions(names=names)
 
 
-def escalation_levels() -> st.SearchStrategy[Any]:
+def escalation_levels() -> st.SearchStrategy[EscalationLevel]:
     """Escalation levels: a trigger and one to three built-in actions."""
     return esc.escalation_levels(conditions)
 
 
-def escalation_rules() -> st.SearchStrategy[Any]:
+def escalation_rules() -> st.SearchStrategy[EscalationRule]:
     """Valid escalation rules with one to four levels, in an order the rule accepts."""
     return esc.escalation_rules(conditions)
 
