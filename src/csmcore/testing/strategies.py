@@ -27,7 +27,8 @@ Ticket events: :func:`ticket_events` draws every event type declared with
 :func:`csmcore.tickets.event_type`, the built-in ones from tailored strategies and any other
 from a strategy derived from its attrs fields (names, tags, custom field values, enums,
 instants, numbers, booleans, None); :func:`register_event_strategy` gives an event type a
-tailored strategy instead.
+tailored strategy instead. ``st.from_type`` knows the event types declared when this module is
+imported; call :func:`register_types` after declaring one later.
 """
 
 from __future__ import annotations
