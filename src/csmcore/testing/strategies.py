@@ -19,6 +19,10 @@ Arguments are checked when a strategy function is called, as Hypothesis's own st
 a bad one raises :class:`hypothesis.errors.InvalidArgument` at once, naming the argument(s)
 (``tickets(min_events=5, max_events=2)`` raises before anything is drawn).
 
+KPI and staffing values that are computed (:func:`ticket_metrics`, :func:`arrival_forecasts`,
+:func:`staffing_plans`, :func:`slot_plans`, :func:`erlang_a_figures`, :func:`erlang_a_plans`)
+are what the csmcore function making them says of drawn input, so they are consistent.
+
 Every strategy passes Hypothesis's health checks under its default settings: no need to
 suppress ``too_slow``. The largest (:func:`sla_changes`, :func:`backtests`) still take tens of
 milliseconds per example, so a property over them runs a few seconds at 100 examples.
@@ -52,6 +56,7 @@ from csmcore.escalation import (
     PercentUsed,
     PointsGrantRequest,
 )
+from csmcore.kpi import CustomerRecord, NpsAnswer, TicketMetrics
 from csmcore.loyalty import LedgerEntry, LotDraw
 from csmcore.sla import (
     Backtest,
@@ -71,6 +76,7 @@ from csmcore.sla import (
     backtest,
     rebuild,
 )
+from csmcore.staffing import ArrivalForecast, ErlangA, ErlangAPlan, SlotPlan, StaffingPlan
 from csmcore.testing import _derive as check
 from csmcore.testing import _escalation as esc
 from csmcore.testing._basics import (
@@ -93,6 +99,16 @@ from csmcore.testing._escalation import (
     outbox_messages,
     plan_bases,
     ticket_plans,
+)
+from csmcore.testing._kpi import (
+    arrival_forecasts,
+    customer_records,
+    erlang_a_figures,
+    erlang_a_plans,
+    nps_answers,
+    slot_plans,
+    staffing_plans,
+    ticket_metrics,
 )
 from csmcore.testing._loyalty import (
     PROGRAM_STRATEGIES,
@@ -120,12 +136,16 @@ from csmcore.tickets import (
 )
 
 __all__ = [
+    "arrival_forecasts",
     "backtest_rows",
     "backtests",
     "calendars",
     "conditions",
     "country_holidays",
     "custom_timers",
+    "customer_records",
+    "erlang_a_figures",
+    "erlang_a_plans",
     "escalation_actions",
     "escalation_levels",
     "escalation_rules",
@@ -139,6 +159,7 @@ __all__ = [
     "names",
     "next_events",
     "notification_requests",
+    "nps_answers",
     "outbox_messages",
     "plan_bases",
     "points_grant_requests",
@@ -153,12 +174,15 @@ __all__ = [
     "sla_policies",
     "sla_statuses",
     "sla_targets",
+    "slot_plans",
+    "staffing_plans",
     "status_maps",
     "tags",
     "text",
     "ticket_created",
     "ticket_events",
     "ticket_ids",
+    "ticket_metrics",
     "ticket_plans",
     "tickets",
     "tier_policies",
@@ -623,6 +647,16 @@ register_strategy(cls=LotDraw, factory=lot_draws)
 register_strategy(cls=PointsGrantRequest, factory=points_grant_requests)
 register_strategy(cls=LedgerEntry, factory=ledger_entries)
 
+
+# KPI and staffing values Hypothesis cannot infer: csmcore.testing._kpi
+register_strategy(cls=NpsAnswer, factory=nps_answers)
+register_strategy(cls=CustomerRecord, factory=customer_records)
+register_strategy(cls=TicketMetrics, factory=ticket_metrics)
+register_strategy(cls=ArrivalForecast, factory=arrival_forecasts)
+register_strategy(cls=ErlangA, factory=erlang_a_figures)
+register_strategy(cls=ErlangAPlan, factory=erlang_a_plans)
+register_strategy(cls=StaffingPlan, factory=staffing_plans)
+register_strategy(cls=SlotPlan, factory=slot_plans)
 
 for _cls, _factory in PROGRAM_STRATEGIES:  # loyalty programs: csmcore.testing._loyalty
     register_strategy(cls=_cls, factory=_factory)
