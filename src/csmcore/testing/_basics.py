@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from csmcore._values import text_problem
+from csmcore._time import MAX_INSTANT, MIN_INSTANT, RANGE_TEXT
+from csmcore._values import MAX_IDENTIFIER_LENGTH, text_problem
 from csmcore.testing import _derive as check
 from csmcore.tickets import FieldValue, Priority, PriorityMap, Status, StatusMap
 
@@ -27,39 +28,68 @@ TEXT_CHARACTERS = st.characters(exclude_categories=()).filter(_storable)
 """Any character a ticket accepts; surrogates are drawn too and the domain's rule drops them."""
 
 
+@check.reuse
 def text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
     """Any text tickets and conditions accept, of ``min_size`` to ``max_size`` characters."""
     check.check_size("min_size", min_size, "max_size", max_size)
     return st.text(TEXT_CHARACTERS, min_size=min_size, max_size=max_size)
 
 
+@check.reuse
 def names(*, min_size: int = 1, max_size: int = 12) -> st.SearchStrategy[str]:
-    """Non-empty names (agents, groups, requesters): mostly a few common words, so that
-    conditions hit, sometimes any text the domain accepts."""
+    """Non-empty names (agents, groups, requesters) of ``min_size`` (at least 1) to
+    ``max_size`` characters: mostly a few common words of that size, so that conditions hit,
+    sometimes any text the domain accepts."""
     check.check_size("min_size", min_size, "max_size", max_size)
-    return st.one_of(st.sampled_from(WORDS), text(min_size=max(min_size, 1), max_size=max_size))
+    low = max(min_size, 1)
+    drawn = text(min_size=low, max_size=max_size)
+    words = [word for word in WORDS if low <= len(word) <= max_size]
+    return st.one_of(st.sampled_from(words), drawn) if words else drawn
 
 
+@check.reuse
 def tags() -> st.SearchStrategy[str]:
     """A tag: non-empty, no leading or trailing whitespace."""
     return names().map(str.strip).filter(bool)
 
 
+_LONGEST_DRAWN_ID = 10
+
+
+@check.reuse
 def ticket_ids(*, prefix: str = "") -> st.SearchStrategy[str]:
-    """Ticket ids, optionally with a fixed ``prefix``."""
+    """Ticket ids, optionally with a fixed ``prefix`` (text a ticket id accepts, of at most
+    245 characters: the drawn part takes up to 10 of the 255 an id may have)."""
     check.check_text("prefix", prefix)
+    problem = text_problem(prefix)
+    if problem is not None:
+        raise InvalidArgument(f"prefix={prefix!r}: {problem}, which no ticket id may hold")
+    longest = MAX_IDENTIFIER_LENGTH - _LONGEST_DRAWN_ID
+    if len(prefix) > longest:
+        raise InvalidArgument(
+            f"prefix={prefix[:20]!r}... is {len(prefix)} characters long; expected at most "
+            f"{longest} (ticket ids have at most {MAX_IDENTIFIER_LENGTH} characters and the "
+            f"drawn part up to {_LONGEST_DRAWN_ID})"
+        )
     return st.one_of(
         st.integers(1, 10_000).map(lambda n: f"{prefix}T-{n}"),
-        text(min_size=1, max_size=10).map(lambda s: f"{prefix}{s}"),
+        text(min_size=1, max_size=_LONGEST_DRAWN_ID).map(lambda s: f"{prefix}{s}"),
     )
 
 
+@check.reuse
 def instants(
     *, min_value: datetime = EPOCH, max_value: datetime = EPOCH + timedelta(days=3650)
 ) -> st.SearchStrategy[datetime]:
-    """Aware instants between ``min_value`` and ``max_value``, in assorted time zones."""
-    check.check_instant("min_value", min_value)
-    check.check_instant("max_value", max_value)
+    """Aware instants between ``min_value`` and ``max_value``, in assorted time zones; both
+    bounds within the instants csmcore accepts (from 0003-01-02 up to, excluded, 9998-12-30,
+    UTC)."""
+    for name, value in (("min_value", min_value), ("max_value", max_value)):
+        check.check_instant(name, value)
+        if not MIN_INSTANT <= value < MAX_INSTANT:
+            raise InvalidArgument(
+                f"{name}={value!r} is outside the instants csmcore accepts; {RANGE_TEXT}"
+            )
     if min_value > max_value:
         raise InvalidArgument(
             f"min_value={min_value!r} is after max_value={max_value!r}; expected "
@@ -76,6 +106,7 @@ def instants(
     )
 
 
+@check.reuse
 def field_values(*, rich: bool = True) -> st.SearchStrategy[FieldValue]:
     """Custom field values: strings, integers, finite floats, booleans and (unless
     ``rich=False``) finite ``Decimal`` values and aware datetimes in UTC (what a field keeps)."""
@@ -100,6 +131,7 @@ def field_values(*, rich: bool = True) -> st.SearchStrategy[FieldValue]:
     )
 
 
+@check.reuse
 def field_names() -> st.SearchStrategy[str]:
     return st.sampled_from(("plan", "region", "seats", "score", "vip"))
 
@@ -120,6 +152,7 @@ CUSTOM_PRIORITIES = {
 }
 
 
+@check.reuse
 def priority_maps() -> st.SearchStrategy[PriorityMap]:
     """Priority maps with a few custom names."""
     custom = st.dictionaries(
@@ -128,12 +161,14 @@ def priority_maps() -> st.SearchStrategy[PriorityMap]:
     return custom.map(lambda c: PriorityMap(custom=c))
 
 
+@check.reuse
 def priority_pairs() -> st.SearchStrategy[tuple[Priority, str | None]]:
     """``(priority, priority_name)``: a category alone or a custom name with its category."""
     named = [(category, name) for name, category in sorted(CUSTOM_PRIORITIES.items())]
     return st.one_of(st.tuples(st.sampled_from(list(Priority)), st.none()), st.sampled_from(named))
 
 
+@check.reuse
 def status_maps() -> st.SearchStrategy[StatusMap]:
     """Status maps with a few custom names."""
     custom = st.dictionaries(

@@ -4,7 +4,8 @@ kind of ticket field, combined with and / or / not. ``parts`` gives the value st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hypothesis import strategies as st
@@ -37,17 +38,42 @@ _FIELDS_FOR_CONDITIONS = (
 )
 
 
+_ENUM_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "status": st.sampled_from(list(Status)),
+    "priority": st.sampled_from(list(Priority)),
+    "channel": st.sampled_from(list(Channel)),
+    "created_by": st.sampled_from(list(Role)),
+}
+
+# Strategies derived from a part are built once per part strategy (the parts' factories return
+# the same object each time) and not at every draw: Hypothesis validates and analyses each new
+# strategy object, which made drawing conditions slow (see _derive.reuse).
+
+
+@functools.lru_cache(maxsize=64)
+def _or_none(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.none() | values
+
+
+@functools.lru_cache(maxsize=64)
+def _value_lists(values: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any]]:
+    return st.lists(values, max_size=3).filter(keeps_every_value)
+
+
+def _not_bool(value: object) -> bool:
+    return not isinstance(value, bool)
+
+
+@functools.lru_cache(maxsize=64)
+def _comparable(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return values.filter(_not_bool)
+
+
 def _values_for(field: str, parts: Parts) -> st.SearchStrategy[Any]:
-    enums: dict[str, Sequence[Any]] = {
-        "status": list(Status),
-        "priority": list(Priority),
-        "channel": list(Channel),
-        "created_by": list(Role),
-    }
-    if field in enums:
-        return st.sampled_from(enums[field])
+    if field in _ENUM_VALUES:
+        return _ENUM_VALUES[field]
     if field in ("group", "assignee"):
-        return st.none() | parts["names"]()
+        return _or_none(parts["names"]())
     if field == "status_name":
         return parts["status_names"]()
     return parts["names"]()
@@ -65,21 +91,21 @@ def leaf(draw: st.DrawFn, parts: Parts, kinds: tuple[str, ...] = _LEAF_KINDS) ->
     if kind == "merged":
         return cd.Eq("merged", draw(st.booleans()))
     if kind == "const":
-        return draw(st.sampled_from([cd.Always(), cd.Never()]))
+        return draw(st.sampled_from((cd.Always(), cd.Never())))
     if kind == "custom":
         name = "fields." + draw(parts["field_names"]())
         return cd.Eq(name, draw(parts["field_values"]()))
     if kind == "cmp":
-        field = draw(st.sampled_from(["priority", "fields.seats", "fields.plan"]))
-        op = draw(st.sampled_from(["<", "<=", ">", ">="]))
+        field = draw(st.sampled_from(("priority", "fields.seats", "fields.plan")))
+        op = draw(st.sampled_from(("<", "<=", ">", ">=")))
         if field == "priority":
-            value: Any = draw(st.sampled_from(list(Priority)))
+            value: Any = draw(_ENUM_VALUES["priority"])
         else:
-            value = draw(parts["field_values"]().filter(lambda v: not isinstance(v, bool)))
+            value = draw(_comparable(parts["field_values"]()))
         return cd.Compare(field, op, value)
     field = draw(st.sampled_from(_FIELDS_FOR_CONDITIONS))
     if kind == "in":
-        values = draw(st.lists(_values_for(field, parts), max_size=3).filter(keeps_every_value))
+        values = draw(_value_lists(_values_for(field, parts)))
         return cd.In(field, values)
     return cd.Eq(field, draw(_values_for(field, parts)))
 

@@ -8,11 +8,13 @@ Every bad argument raises :class:`hypothesis.errors.InvalidArgument` naming the 
 from __future__ import annotations
 
 import enum
+import functools
 import types
 import typing
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import attrs
 from hypothesis import assume
@@ -34,7 +36,52 @@ __all__ = [
     "check_timedelta",
     "check_whole",
     "derived_event_strategy",
+    "reuse",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_REUSED = 256
+"""How many strategies a :func:`reuse` factory keeps (per factory), least recently used out."""
+
+
+def _key_part(value: object) -> tuple[type, object]:
+    # the type too: True == 1 == 1.0, and an argument the factory refuses must never find the
+    # strategy of one it accepted
+    return (type(value), value)
+
+
+def reuse(factory: Callable[P, R]) -> Callable[P, R]:
+    """The strategy ``factory`` returns, built once per arguments and then returned again.
+
+    Hypothesis validates and analyses a strategy object the first time it draws from it; a
+    composite strategy that called a factory at every draw built and validated the whole
+    strategy again each time, which made the large strategies (books, SLA changes, backtests)
+    fail Hypothesis's ``too_slow`` health check. Arguments that cannot be hashed (a list of
+    kinds) go straight to ``factory``; the factory still checks every argument the first time.
+    """
+    cache: OrderedDict[object, R] = OrderedDict()
+
+    @functools.wraps(factory)
+    def reused(*args: P.args, **kwargs: P.kwargs) -> R:
+        key = (
+            tuple(_key_part(a) for a in args),
+            tuple(sorted((k, _key_part(v)) for k, v in kwargs.items())),
+        )
+        try:
+            found = cache.get(key)
+        except TypeError:  # an unhashable argument
+            return factory(*args, **kwargs)
+        if found is None:
+            found = cache[key] = factory(*args, **kwargs)
+            if len(cache) > _REUSED:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
+        return found
+
+    return reused
 
 
 def check_whole(name: str, value: object, minimum: int) -> int:

@@ -3,12 +3,13 @@ requests and firings (re-exported by :mod:`csmcore.testing.strategies`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
 from csmcore import conditions as cd
 from csmcore.escalation import (
@@ -98,7 +99,7 @@ def _held(
 
 def escalation_triggers(
     conditions: Callable[[], st.SearchStrategy[cd.Condition]],
-) -> st.SearchStrategy[Any]:
+) -> st.SearchStrategy[PercentUsed | DueOffset | ConditionHeld]:
     """Any trigger: :class:`PercentUsed`, :class:`DueOffset` or :class:`ConditionHeld`."""
     return st.one_of(_percent_used(), _due_offsets(), _held(conditions))
 
@@ -151,14 +152,33 @@ def action_name_of(cls: type) -> str:
     return name
 
 
-def escalation_actions(*, names: list[str] | None = None) -> st.SearchStrategy[Any]:
-    """Actions of the registered ``names`` (every registered action by default)."""
-    chosen = sorted(actions()) if names is None else names
+def escalation_actions(*, names: Sequence[str] | None = None) -> st.SearchStrategy[Any]:
+    """Actions of the registered ``names`` (every registered action by default): the built-in
+    ones from tailored strategies, any other from ``st.from_type``, so from the strategy
+    registered for it with :func:`csmcore.testing.strategies.register_strategy`, else from its
+    attrs fields."""
+    known = actions()
+    if names is None:
+        chosen = sorted(known)
+    else:
+        if isinstance(names, str) or not isinstance(names, Sequence) or not names:
+            raise InvalidArgument(
+                f"names={names!r} is not a sequence of action names"
+                if isinstance(names, str)
+                else f"names={names!r} is not a non-empty sequence of action names"
+            )
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise InvalidArgument(
+                f"names={names!r}: {unknown[0]!r} is not a registered action; "
+                f"registered: {sorted(known)}"
+            )
+        chosen = list(names)
     out = []
     for name in chosen:
         cls = action_class(name)
         tailored = ACTION_STRATEGIES.get(cls)
-        out.append(tailored() if tailored is not None else st.builds(cls))
+        out.append(tailored() if tailored is not None else st.from_type(cls))
     return st.one_of(out)
 
 

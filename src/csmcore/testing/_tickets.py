@@ -185,13 +185,15 @@ def register_event_strategy(
     _TAILORED[event_type] = strategy
 
 
+_STATUS_NAMES = st.sampled_from((*(s.value for s in Status), *sorted(CUSTOM_STATUSES)))
+
 _PARTS: dict[str, Callable[[], st.SearchStrategy[Any]]] = {
     "names": lambda: names(),
     "tags": lambda: tags(),
     "instants": lambda: instants(),
     "field_names": lambda: field_names(),
     "field_values": lambda: field_values(),
-    "status_names": lambda: st.sampled_from([s.value for s in Status] + sorted(CUSTOM_STATUSES)),
+    "status_names": lambda: _STATUS_NAMES,
 }
 
 

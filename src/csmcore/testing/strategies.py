@@ -19,11 +19,20 @@ Arguments are checked when a strategy function is called, as Hypothesis's own st
 a bad one raises :class:`hypothesis.errors.InvalidArgument` at once, naming the argument(s)
 (``tickets(min_events=5, max_events=2)`` raises before anything is drawn).
 
+KPI and staffing values that are computed (:func:`ticket_metrics`, :func:`arrival_forecasts`,
+:func:`staffing_plans`, :func:`slot_plans`, :func:`erlang_a_figures`, :func:`erlang_a_plans`)
+are what the csmcore function making them says of drawn input, so they are consistent.
+
+Every strategy passes Hypothesis's health checks under its default settings: no need to
+suppress ``too_slow``. The largest (:func:`sla_changes`, :func:`backtests`) still take tens of
+milliseconds per example, so a property over them runs a few seconds at 100 examples.
+
 Ticket events: :func:`ticket_events` draws every event type declared with
 :func:`csmcore.tickets.event_type`, the built-in ones from tailored strategies and any other
 from a strategy derived from its attrs fields (names, tags, custom field values, enums,
 instants, numbers, booleans, None); :func:`register_event_strategy` gives an event type a
-tailored strategy instead.
+tailored strategy instead. ``st.from_type`` knows the event types declared when this module is
+imported; call :func:`register_types` after declaring one later.
 """
 
 from __future__ import annotations
@@ -38,7 +47,16 @@ from hypothesis.errors import InvalidArgument
 
 from csmcore import conditions as cd
 from csmcore.calendars import BusinessCalendar, CountryHolidays
-from csmcore.escalation import PointsGrantRequest
+from csmcore.errors import CsmError
+from csmcore.escalation import (
+    ConditionHeld,
+    DueOffset,
+    EscalationLevel,
+    EscalationRule,
+    PercentUsed,
+    PointsGrantRequest,
+)
+from csmcore.kpi import CustomerRecord, NpsAnswer, TicketMetrics
 from csmcore.loyalty import LedgerEntry, LotDraw
 from csmcore.sla import (
     Backtest,
@@ -58,6 +76,7 @@ from csmcore.sla import (
     backtest,
     rebuild,
 )
+from csmcore.staffing import ArrivalForecast, ErlangA, ErlangAPlan, SlotPlan, StaffingPlan
 from csmcore.testing import _derive as check
 from csmcore.testing import _escalation as esc
 from csmcore.testing._basics import (
@@ -80,6 +99,16 @@ from csmcore.testing._escalation import (
     outbox_messages,
     plan_bases,
     ticket_plans,
+)
+from csmcore.testing._kpi import (
+    arrival_forecasts,
+    customer_records,
+    erlang_a_figures,
+    erlang_a_plans,
+    nps_answers,
+    slot_plans,
+    staffing_plans,
+    ticket_metrics,
 )
 from csmcore.testing._loyalty import (
     PROGRAM_STRATEGIES,
@@ -107,12 +136,16 @@ from csmcore.tickets import (
 )
 
 __all__ = [
+    "arrival_forecasts",
     "backtest_rows",
     "backtests",
     "calendars",
     "conditions",
     "country_holidays",
     "custom_timers",
+    "customer_records",
+    "erlang_a_figures",
+    "erlang_a_plans",
     "escalation_actions",
     "escalation_levels",
     "escalation_rules",
@@ -126,6 +159,7 @@ __all__ = [
     "names",
     "next_events",
     "notification_requests",
+    "nps_answers",
     "outbox_messages",
     "plan_bases",
     "points_grant_requests",
@@ -140,12 +174,15 @@ __all__ = [
     "sla_policies",
     "sla_statuses",
     "sla_targets",
+    "slot_plans",
+    "staffing_plans",
     "status_maps",
     "tags",
     "text",
     "ticket_created",
     "ticket_events",
     "ticket_ids",
+    "ticket_metrics",
     "ticket_plans",
     "tickets",
     "tier_policies",
@@ -158,6 +195,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
+@check.reuse
 def conditions(
     *, max_leaves: int = 6, kinds: Collection[type[cd.Condition]] | None = None
 ) -> st.SearchStrategy[cd.Condition]:
@@ -195,19 +233,26 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+@check.reuse
 def calendars(*, zones: Sequence[str] = ZONES) -> st.SearchStrategy[BusinessCalendar]:
     """Business calendars with up to two windows per day (quarter-hour edges, ``"24:00"``
-    included), a few holidays, in one of ``zones``."""
+    included), a few holidays, in one of ``zones`` (IANA names or fixed offsets such as
+    ``"+05:30"``; an unknown one raises ``InvalidArgument`` at the call)."""
     if isinstance(zones, str) or not isinstance(zones, Sequence) or not zones:
         raise InvalidArgument(f"zones={zones!r} is not a non-empty sequence of time zone names")
     for zone in zones:
         check.check_text("zones[]", zone)
+        try:
+            BusinessCalendar(timezone=zone, hours={"mon": [("09:00", "17:00")]})
+        except CsmError as error:
+            raise InvalidArgument(f"zones[]={zone!r} is not a time zone: {error}") from None
     return _calendars(tuple(zones))
 
 
 _COUNTRIES = (("US", None), ("US", "CA"), ("DE", None), ("DE", "BY"), ("FR", None), ("JP", None))
 
 
+@check.reuse
 def country_holidays() -> st.SearchStrategy[CountryHolidays]:
     """References to public-holiday tables of a few countries (and regions) that the
     ``holidays`` package knows."""
@@ -253,11 +298,13 @@ def _transitions(draw: st.DrawFn) -> Transition:
     return Transition(field=field, before=before, after=after)
 
 
+@check.reuse
 def transitions() -> st.SearchStrategy[Transition]:
     """Changes of a ticket that custom SLA timers start, stop or reset on."""
     return _transitions()
 
 
+@check.reuse
 def custom_timers() -> st.SearchStrategy[CustomTimer]:
     """Start / pause / stop / reset rules of custom SLA targets: conditions and triggers."""
     return _custom_timers()
@@ -303,10 +350,16 @@ def sla_targets(
     )
 
 
+@check.reuse
+def _policy_targets(metric: SlaMetric) -> st.SearchStrategy[SlaTarget]:
+    """Targets on ``metric`` without a priority, as a policy holds them."""
+    return sla_targets(metric=st.just(metric), priority=False)
+
+
 @st.composite
 def _sla_policies(draw: st.DrawFn, default: bool | None) -> SlaPolicy:
     metrics = draw(st.lists(st.sampled_from(list(SlaMetric)), min_size=1, max_size=3, unique=True))
-    targets = [draw(sla_targets(metric=st.just(m), priority=False)) for m in metrics]
+    targets = [draw(_policy_targets(m)) for m in metrics]
     is_default = draw(st.booleans()) if default is None else default
     condition = draw(st.none() | conditions(max_leaves=3)) if is_default else draw(conditions())
     return SlaPolicy(
@@ -320,6 +373,7 @@ def _sla_policies(draw: st.DrawFn, default: bool | None) -> SlaPolicy:
     )
 
 
+@check.reuse
 def sla_policies(*, default: bool | None = None) -> st.SearchStrategy[SlaPolicy]:
     """SLA policies with one to three targets on distinct metrics; ``default`` fixes whether it
     is the fallback policy (None: either)."""
@@ -366,6 +420,7 @@ def _sla_books(draw: st.DrawFn, max_policies: int) -> SlaBook:
     return SlaBook(policies=policies, calendar=draw(calendars()), calendars=named)
 
 
+@check.reuse
 def sla_books(*, max_policies: int = 3) -> st.SearchStrategy[SlaBook]:
     """SLA books: up to ``max_policies`` policies (at most one the fallback), some with several
     versions taking effect one after the other, a default calendar and up to two named ones."""
@@ -401,6 +456,7 @@ def _sla_statuses(draw: st.DrawFn) -> SlaStatus:
     return draw(st.sampled_from(statuses))
 
 
+@check.reuse
 def sla_statuses() -> st.SearchStrategy[SlaStatus]:
     """Judgements of target cycles: random tickets evaluated under random books."""
     return _sla_statuses()
@@ -420,6 +476,7 @@ def _sla_changes(draw: st.DrawFn) -> SlaChange:
     return draw(st.sampled_from(changes))
 
 
+@check.reuse
 def sla_changes() -> st.SearchStrategy[SlaChange]:
     """What :func:`csmcore.sla.rebuild` reports: a ticket judged under two random books."""
     return _sla_changes()
@@ -434,11 +491,13 @@ def _backtests(draw: st.DrawFn) -> Backtest:
     return backtest(batch, baseline=draw(sla_books()), candidate=candidate, at=at)
 
 
+@check.reuse
 def backtests() -> st.SearchStrategy[Backtest]:
     """Results of :func:`csmcore.sla.backtest`: random tickets under two random books."""
     return _backtests()
 
 
+@check.reuse
 def backtest_rows() -> st.SearchStrategy[BacktestRow]:
     """Rows of a backtest: achieved, breached and open cycle counts of one target key."""
     counts = st.integers(0, 10_000)
@@ -456,24 +515,26 @@ def backtest_rows() -> st.SearchStrategy[BacktestRow]:
 # --------------------------------------------------------------------------------------------
 
 
-def escalation_triggers() -> st.SearchStrategy[Any]:
+def escalation_triggers() -> st.SearchStrategy[PercentUsed | DueOffset | ConditionHeld]:
     """Level triggers: :class:`~csmcore.escalation.PercentUsed`,
     :class:`~csmcore.escalation.DueOffset` and :class:`~csmcore.escalation.ConditionHeld`."""
     return esc.escalation_triggers(conditions)
 
 
 def escalation_actions(*, names: Sequence[str] | None = None) -> st.SearchStrategy[Any]:
-    """Actions registered under ``names`` (every registered action by default); an action
-    without a tailored strategy is drawn from its attrs fields."""
-    return esc.escalation_actions(names=None if names is None else list(names))
+    """Actions registered under ``names`` (every registered action by default). The built-in
+    ones have tailored strategies; any other is drawn with ``st.from_type``: from the strategy
+    given to :func:`register_strategy` for its class (do that for an action whose fields have
+    validators), else from its attrs fields. Unknown or no names raise ``InvalidArgument``."""
+    return esc.escalation_actions(names=names)
 
 
-def escalation_levels() -> st.SearchStrategy[Any]:
+def escalation_levels() -> st.SearchStrategy[EscalationLevel]:
     """Escalation levels: a trigger and one to three built-in actions."""
     return esc.escalation_levels(conditions)
 
 
-def escalation_rules() -> st.SearchStrategy[Any]:
+def escalation_rules() -> st.SearchStrategy[EscalationRule]:
     """Valid escalation rules with one to four levels, in an order the rule accepts."""
     return esc.escalation_rules(conditions)
 
@@ -567,6 +628,7 @@ def register_types() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@check.reuse
 def points_grant_requests() -> st.SearchStrategy[PointsGrantRequest]:
     """Points grant requests as the ``grant_points`` action makes them."""
     return st.builds(
@@ -585,6 +647,16 @@ register_strategy(cls=LotDraw, factory=lot_draws)
 register_strategy(cls=PointsGrantRequest, factory=points_grant_requests)
 register_strategy(cls=LedgerEntry, factory=ledger_entries)
 
+
+# KPI and staffing values Hypothesis cannot infer: csmcore.testing._kpi
+register_strategy(cls=NpsAnswer, factory=nps_answers)
+register_strategy(cls=CustomerRecord, factory=customer_records)
+register_strategy(cls=TicketMetrics, factory=ticket_metrics)
+register_strategy(cls=ArrivalForecast, factory=arrival_forecasts)
+register_strategy(cls=ErlangA, factory=erlang_a_figures)
+register_strategy(cls=ErlangAPlan, factory=erlang_a_plans)
+register_strategy(cls=StaffingPlan, factory=staffing_plans)
+register_strategy(cls=SlotPlan, factory=slot_plans)
 
 for _cls, _factory in PROGRAM_STRATEGIES:  # loyalty programs: csmcore.testing._loyalty
     register_strategy(cls=_cls, factory=_factory)
