@@ -121,6 +121,15 @@ def test_probabilities_are_in_0_1(n: int, a: float) -> None:
     assert staffing.erlang_c(n, a) >= staffing.erlang_b(n, a)
 
 
+def test_erlang_c_keeps_a_tiny_probability_that_erlang_b_keeps() -> None:
+    # Found by test_probabilities_are_in_0_1 in CI: 1 / B(129, 0.203125) is about 1.2e307,
+    # finite, but (n - a) / B overflowed to inf and C came out 0.0, below B = 8.25e-308.
+    b = staffing.erlang_b(129, 0.203125)
+    c = staffing.erlang_c(129, 0.203125)
+    assert 0.0 < b <= c
+    assert c == pytest.approx(b * 129 / (129 - 0.203125 * (1 - b)), rel=1e-12)
+
+
 @given(n=st.integers(0, 3000), a=st.floats(min_value=0.01, max_value=3000.0))
 def test_erlang_b_and_c_fall_as_agents_are_added(n: int, a: float) -> None:
     assert staffing.erlang_b(n + 1, a) <= staffing.erlang_b(n, a)

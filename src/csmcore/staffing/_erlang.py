@@ -151,7 +151,10 @@ def erlang_c(agents: int, traffic: float) -> float:
         return 1.0
     if a == 0.0:
         return 0.0
-    return n / ((n - a) * _inv_b(n, a) + a)
+    # n B / (n - a (1 - B)) = n / ((n - a) / B + a), divided through by n - a (> 0 here) so
+    # that a tiny B whose inverse is finite does not overflow (n - a) / B to inf and give 0
+    ratio = n / (n - a)
+    return ratio / (_inv_b(n, a) + (ratio - 1.0))
 
 
 def traffic(*, arrivals: float, interval: timedelta, handle_time: timedelta) -> float:
