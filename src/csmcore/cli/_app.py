@@ -236,19 +236,67 @@ def _existing_store(url: str, command: str) -> None:
     if not url.lower().startswith(_SQLITE_PREFIX):
         return
     path = url[len(_SQLITE_PREFIX) :].partition("?")[0]
-    if path == ":memory:" or (path and os.path.exists(path)):
+    if path == ":memory:":
         return
     if not path:
         what = "names no SQLite file"
+        done = "nothing was created"
+    elif os.path.exists(path):
+        problem = _not_a_store(path)
+        if problem is None:
+            return
+        what = f"names {path!r}, which {problem}"
+        done = "the file was left unchanged"
     else:
         where = "" if os.path.isabs(path) else f" (looked for at {os.path.abspath(path)})"
         what = f"names the SQLite file {path!r}, which does not exist{where}"
+        done = "nothing was created"
     raise BadInput(
         f"--store {url!r} {what}; 'csmcore {command}' only reads a store, so it takes an "
-        "existing csmcore SQLite store (nothing was created). Check the path, or create a store "
+        f"existing csmcore SQLite store ({done}). Check the path, or create a store "
         "first: 'csmcore demo --path FILE' (a simulated desk) or 'csmcore report INPUT "
         "--format F --store sqlite:///FILE' (an export's tickets)"
     )
+
+
+def _not_a_store(path: str) -> str | None:
+    """Why the existing file ``path`` is not a csmcore SQLite store, or None when it has
+    csmcore's tables (``csm_meta``, or the tables a damaged store kept, which the store then
+    names); read without writing to it.
+
+    The file is opened read-only and, unless its ``-wal`` and ``-shm`` files are there (a store
+    in use, whose latest writes may be in the ``-wal`` only), as immutable: a read-only
+    connection to a WAL database would otherwise create both files next to it.
+    """
+    import sqlite3
+
+    if not os.path.isfile(path):
+        return "is not a file"
+    try:
+        with open(path, "rb") as f:
+            header = f.read(16)
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if header and header != b"SQLite format 3\x00":
+        return "is not a SQLite database"
+    in_use = os.path.exists(f"{path}-wal") and os.path.exists(f"{path}-shm")
+    uri = Path(path).resolve().as_uri() + ("?mode=ro" if in_use else "?mode=ro&immutable=1")
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as err:
+        return f"cannot be opened read-only ({err})"
+    try:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
+            "('csm_meta', 'csm_tickets', 'csm_events', 'csm_documents')"
+        ).fetchall()
+    except sqlite3.DatabaseError as err:
+        return f"is not a SQLite database ({err})"
+    finally:
+        conn.close()
+    if rows:
+        return None
+    return "has no csmcore tables (no csm_meta table: an empty file or another application's data)"
 
 
 def _instant(text: str | None, tickets: list[Ticket]) -> datetime:
