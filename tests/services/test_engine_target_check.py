@@ -32,7 +32,7 @@ from csmcore.escalation import (
 from csmcore.loyalty import Program, RecoveryPolicy, SpendRule, Tier, TierPolicy
 from csmcore.services import EscalationEngine
 from csmcore.services import _book_check as book_check
-from csmcore.services import _escalation as engine_module
+from csmcore.services import _rule_source as engine_module
 from csmcore.sla import SlaBook, SlaPolicy, SlaTarget
 from csmcore.storage import Store, open_store, role_of
 from csmcore.testing.builders import make_ticket

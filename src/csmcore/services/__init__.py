@@ -33,11 +33,7 @@ from csmcore.services._delivery import (
 from csmcore.services._escalation import (
     EngineRun,
     EscalationEngine,
-    RequestHandler,
     TicketFailure,
-    request_handler,
-    request_handlers,
-    unregister_request_handler,
 )
 from csmcore.services._ledger import Ledger
 from csmcore.services._notifiers import (
@@ -60,6 +56,12 @@ from csmcore.services._program import (
     tier_of,
 )
 from csmcore.services._recovery import compensate, grant_points
+from csmcore.services._requests import (
+    RequestHandler,
+    request_handler,
+    request_handlers,
+    unregister_request_handler,
+)
 
 __all__ = [
     "PLANNER_FORMAT",

@@ -32,7 +32,6 @@ from typing import Any
 import attrs
 
 from csmcore._time import require_aware, shifted, to_us
-from csmcore._values import check_iterable
 from csmcore.conditions import Condition, In, Not
 from csmcore.errors import (
     ConcurrencyError,
@@ -45,7 +44,6 @@ from csmcore.errors import (
 from csmcore.escalation import (
     EscalationRule,
     FiringKey,
-    NotificationRequest,
     PlannedFiring,
     PlanState,
     PointsGrantRequest,
@@ -55,19 +53,15 @@ from csmcore.escalation import (
 )
 from csmcore.escalation._walk import members_token
 from csmcore.loyalty import MemberTimeline, Program
-from csmcore.services._book_check import check_against_book
 from csmcore.services._plan_basis import (
-    UNREAD,
     BasisKeeper,
     Unread,
-    checked_basis,
     digest_of,
 )
+from csmcore.services._requests import NoHandler, handle
+from csmcore.services._rule_source import RuleSource
 from csmcore.sla import SlaBook
 from csmcore.storage import (
-    PLAN_BASIS_KEY,
-    LatestVersions,
-    OutboxMessage,
     Store,
     TicketsByRequester,
     Versioned,
@@ -75,103 +69,9 @@ from csmcore.storage import (
 )
 from csmcore.tickets import Status, Ticket
 
-__all__ = [
-    "EngineRun",
-    "EscalationEngine",
-    "RequestHandler",
-    "request_handler",
-    "request_handlers",
-    "unregister_request_handler",
-]
+__all__ = ["EngineRun", "EscalationEngine", "TicketFailure"]
 
 _US = timedelta(microseconds=1)
-
-RequestHandler = Callable[[Any, Any, datetime], None]
-"""``handler(uow, request, now)``: write what an action's request asks for through the roles
-of the unit of work ``uow`` that applies the firing (``now`` is the engine run's instant)."""
-
-_handlers: dict[type, RequestHandler] = {}
-_lock = threading.Lock()
-
-
-def request_handler(request_type: type) -> Callable[[RequestHandler], RequestHandler]:
-    """Declare the handler of an action request type (a decorator), once, next to the action
-    that makes such requests. The engine calls it inside the unit of work of the firing, so
-    what it writes commits with the firing record or not at all. A notification
-    (:class:`~csmcore.escalation.NotificationRequest`) goes to the outbox; it is declared
-    here.
-
-    Declaring another handler for a type that has one raises
-    :class:`~csmcore.errors.ValidationError`.
-    """
-    if not isinstance(request_type, type):
-        raise ValidationError(f"request_type={request_type!r} is not a class")
-
-    def register(handler: RequestHandler) -> RequestHandler:
-        with _lock:
-            found = _handlers.get(request_type)
-            if found is not None and found is not handler:
-                raise ValidationError(
-                    f"the request type {request_type.__qualname__} already has the handler "
-                    f"{found.__qualname__}"
-                )
-            _handlers[request_type] = handler
-        return handler
-
-    return register
-
-
-def unregister_request_handler(request_type: type) -> RequestHandler:
-    """Undo :func:`request_handler` for ``request_type`` and return the handler removed (an
-    engine then refuses requests of that type until another handler is declared). Meant for
-    tests and plugins that declare a handler for a while.
-
-    Raises :class:`~csmcore.errors.ValidationError` for a type that is not a class, has no
-    handler (the message names the types that have one) or is built in (csmcore's own
-    handlers, of notifications and points grants, cannot be removed).
-    """
-    if not isinstance(request_type, type):
-        raise ValidationError(f"request_type={request_type!r} is not a class")
-    with _lock:
-        found = _handlers.get(request_type)
-        # csmcore's own handlers (notifications, points grants) stay
-        if found is not None and not getattr(found, "__module__", "").startswith("csmcore."):
-            return _handlers.pop(request_type)
-        declared = sorted(t.__qualname__ for t in _handlers)
-    if found is not None:
-        raise ValidationError(
-            f"the request type {request_type.__qualname__} is built in and cannot be "
-            f"unregistered; declared: {declared}"
-        )
-    raise ValidationError(
-        f"{request_type.__qualname__} has no request handler; declared: {declared}"
-    )
-
-
-def request_handlers() -> dict[type, RequestHandler]:
-    """The declared handlers, by request type."""
-    with _lock:
-        return dict(_handlers)
-
-
-@request_handler(NotificationRequest)
-def _to_outbox(uow: Any, request: NotificationRequest, now: datetime) -> None:
-    role_of(uow, "outbox").put([OutboxMessage.new(request, created_at=now)])
-
-
-class _NoHandler(ValidationError):
-    """A request type without a handler: the engine's setup, not one ticket, is wrong."""
-
-
-def _handle(uow: Any, request: object, now: datetime) -> None:
-    handler = _handlers.get(type(request))
-    if handler is None:
-        known = sorted(t.__qualname__ for t in _handlers)
-        raise _NoHandler(
-            f"no request handler for {type(request).__qualname__}; declared: {known} "
-            "(see csmcore.services.request_handler)"
-        )
-    handler(uow, request, now)
 
 
 @attrs.frozen(kw_only=True)
@@ -360,25 +260,7 @@ class EscalationEngine:
             lambda rules, batch_size: self._plan_all(None, batch_size, rules),
         )
         self._digests: tuple[tuple[EscalationRule, ...], str | None] | None = None
-        self._documents: dict[str, Versioned[Any]] = {}
-        """The documents of the ``rules`` role last read, by key (see _stored_documents)."""
-        self._rules: tuple[EscalationRule, ...] | None = None
-        # the stored versions last read, and their rules or why the book refuses them
-        self._read: (
-            tuple[list[tuple[str, int]], tuple[EscalationRule, ...] | ValidationError] | None
-        ) = None
-        if rules is not None:
-            self._rules = tuple(check_iterable(rules, "rules", "an iterable of EscalationRule"))
-            for index, rule in enumerate(self._rules):
-                if not isinstance(rule, EscalationRule):
-                    raise ValidationError(
-                        f"rules[{index}]={rule!r} is a {type(rule).__name__}; expected an "
-                        "EscalationRule"
-                    )
-            check_against_book(
-                ((f"rules[{i}] ({rule.name!r})", rule, "") for i, rule in enumerate(self._rules)),
-                book,
-            )
+        self._source = RuleSource(store, book, rules)
         self._batch_size = batch_size
         self._max_retries = max_retries
         self._on_applied = on_applied
@@ -399,62 +281,7 @@ class EscalationEngine:
     def _load(self) -> tuple[tuple[EscalationRule, ...], Versioned[Any] | Unread | None]:
         """:meth:`rules`, and the stored :class:`~csmcore.storage.PlanBasis` when reading the
         rules from the store read it too (else ``UNREAD``)."""
-        if self._rules is not None:
-            return self._rules, UNREAD
-        found = []
-        versions = []
-        basis: Versioned[Any] | None = None
-        for key, stored in self._stored_documents():
-            if key == PLAN_BASIS_KEY:
-                basis = checked_basis(stored)
-            elif isinstance(stored.value, EscalationRule):
-                found.append(stored.value)
-                versions.append((key, stored.version))
-        # The same stored versions give the same rule objects as last time, so what the
-        # engine remembers of each ticket's walk (kept per rule set) still applies; and the
-        # same verdict of the check against the book.
-        last = self._read
-        if last is None or last[0] != versions:
-            rules = tuple(found)
-            try:
-                check_against_book(
-                    (
-                        (
-                            f"stored rule {key!r} (version {version}, named {rule.name!r})",
-                            rule,
-                            f"; store a corrected version: store.rules.put({key!r}, <the rule "
-                            f"corrected>, expected_version={version})",
-                        )
-                        for (key, version), rule in zip(versions, rules, strict=True)
-                    ),
-                    self._book,
-                )
-            except ValidationError as err:
-                last = self._read = (versions, err)
-            else:
-                last = self._read = (versions, rules)
-        checked = last[1]
-        if isinstance(checked, ValidationError):  # a new error each time: no traceback grows
-            raise ValidationError(*checked.args, field=checked.field, value=checked.value)
-        return checked, basis
-
-    def _stored_documents(self) -> list[tuple[str, Versioned[Any]]]:
-        """The latest version of every key of the ``rules`` role, by key. When the role offers
-        :class:`~csmcore.storage.LatestVersions`, one list of versions and a read of each
-        document whose version is not the one last read; else ``keys`` and a read of each."""
-        repository = self._store.rules
-        if not isinstance(repository, LatestVersions):
-            return [(key, repository.get(key)) for key in repository.keys()]  # noqa: SIM118
-        known = self._documents  # replaced, never changed: calls in other threads may read it
-        fresh: dict[str, Versioned[Any]] = {}
-        for key, version in repository.latest_versions().items():
-            seen = known.get(key)
-            # a later version than listed (stored meanwhile) is kept as read
-            fresh[key] = (
-                seen if seen is not None and seen.version == version else repository.get(key)
-            )
-        self._documents = fresh
-        return list(fresh.items())
+        return self._source.load()
 
     # --- the plan basis ----------------------------------------------------------------------
 
@@ -849,7 +676,7 @@ class EscalationEngine:
                     ticket.id, planned.events, expected_version=version
                 ).version
             for request in planned.requests:
-                _handle(uow, request, now)
+                handle(uow, request, now)
             if self._on_applied is not None:
                 self._on_applied(planned)
         return list(run.firings)
@@ -910,7 +737,7 @@ def _of_the_ticket(err: CsmError) -> bool:
     corrupt when conditions read the member), not the store, a conflict with another writer, a
     bug or the engine's setup: such a ticket is set aside (and reported) and the run goes on,
     so one customer's broken data never holds up the escalations of the others."""
-    return not isinstance(err, StorageError | ConcurrencyError | InternalError | _NoHandler)
+    return not isinstance(err, StorageError | ConcurrencyError | InternalError | NoHandler)
 
 
 def _start(ticket: Ticket) -> datetime:

@@ -20,8 +20,8 @@ from csmcore.loyalty import (
     RecoveryPolicy,
     recovery_grants,
 )
-from csmcore.services._escalation import request_handler
 from csmcore.services._ledger import Ledger
+from csmcore.services._requests import request_handler
 from csmcore.sla import SlaState, SlaStatus
 from csmcore.storage import role_of
 from csmcore.tickets import Ticket
