@@ -1,5 +1,6 @@
 """The planning half of :class:`~csmcore.loyalty.LedgerState`: the ``plan_*`` methods and
-:func:`plan_transfer` (pure, no I/O; see the documentation of ``csmcore.loyalty._replay``).
+:func:`~csmcore.loyalty._transfer.plan_transfer` is in ``_transfer`` (pure, no I/O; see the
+documentation of ``csmcore.loyalty._replay``).
 
 A plan works out the entry a request would write without changing the state; ``apply`` (in
 ``_replay``) then adds it. ``_Planning`` is a mixin: it keeps no state of its own and reads the
@@ -43,9 +44,9 @@ from csmcore.loyalty._entries import (
 from csmcore.loyalty._lots import _NEVER, _Lot, _soonest
 
 if TYPE_CHECKING:
-    from csmcore.loyalty._replay import LedgerState
+    pass
 
-__all__ = ["expire_key", "plan_transfer"]
+__all__ = ["expire_key"]
 
 _ANY: Final = object()
 
@@ -234,10 +235,8 @@ class _Planning:
                     field="spend",
                     value=spend,
                 )
-        if reference is not None:
-            _optional_text(reference, "reference")
-        if reason is not None:
-            _optional_text(reason, "reason")
+        _optional_text(reference, "reference")
+        _optional_text(reason, "reason")
         by_key = self.by_key
         if not _fresh_key(key, by_key):
             found = self._known(
@@ -300,10 +299,8 @@ class _Planning:
                 field="spend",
                 value=spend,
             )
-        if reference is not None:
-            _optional_text(reference, "reference")
-        if reason is not None:
-            _optional_text(reason, "reason")
+        _optional_text(reference, "reference")
+        _optional_text(reason, "reason")
         found = self._known(
             key, EntryKind.PURCHASE, spend=spend, at=at, reference=reference, reason=reason
         )
@@ -388,8 +385,7 @@ class _Planning:
             check_points(points, "points")
         order = _order(order)
         t = check_instant(at, "at")
-        if reference is not None:
-            _optional_text(reference, "reference")
+        _optional_text(reference, "reference")
         by_key = self.by_key
         if not _fresh_key(key, by_key):
             found = self._known(key, EntryKind.REDEEM, points=-points, at=at, reference=reference)
@@ -736,57 +732,6 @@ class _Planning:
         return self._new(
             EntryKind.ADJUST, at, points, key, draws=draws, reason=reason, expires_at=expires_at
         )
-
-
-def plan_transfer(
-    source: LedgerState,
-    target: LedgerState,
-    points: int,
-    *,
-    at: datetime,
-    key: str,
-    order: RedemptionOrder | str = RedemptionOrder.SOONEST_EXPIRY,
-) -> tuple[LedgerEntry, LedgerEntry]:
-    """The TRANSFER_OUT of ``source`` and the TRANSFER_IN of ``target`` moving ``points``
-    with their lots' expiry (both written with ``key``), or the pair already written."""
-    check_points(points, "points")
-    order = _order(order)
-    t = check_instant(at, "at")
-    if source.member_id == target.member_id:
-        raise ValidationError(
-            f"a transfer from member {source.member_id!r} to itself moves nothing",
-            field="to_member",
-            value=target.member_id,
-        )
-    found = source._known(key, EntryKind.TRANSFER_OUT, points=-points, at=at)
-    if found is not None:
-        member, seq = split_entry_id(found.related)
-        if member != target.member_id:
-            raise IdempotencyConflict(
-                f"key={key!r} was already used for a transfer to {member!r}, not to "
-                f"{target.member_id!r}",
-                field="key",
-                value=key,
-            )
-        return found, target.entry(seq)
-    if target._known(key, EntryKind.TRANSFER_IN, points=points, at=at) is not None:
-        raise IdempotencyConflict(
-            f"key={key!r} was already used by member {target.member_id!r} for another write",
-            field="key",
-            value=key,
-        )
-    source._check_time(t, at)
-    target._check_time(t, at)
-    draws = source._draw(points, t, order, what="a transfer")
-    out_id = entry_id_of(source.member_id, source.version + 1)
-    in_id = entry_id_of(target.member_id, target.version + 1)
-    created = tuple(
-        LotDraw(lot_id=f"{in_id}.{i}", points=d.points, expires_at=d.expires_at)
-        for i, d in enumerate(draws, 1)
-    )
-    out = source._new(EntryKind.TRANSFER_OUT, at, -points, key, draws=draws, related=in_id)
-    into = target._new(EntryKind.TRANSFER_IN, at, points, key, draws=created, related=out_id)
-    return out, into
 
 
 def expire_key(lot: _Lot, by_key: dict[str, LedgerEntry]) -> str:

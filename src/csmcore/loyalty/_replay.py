@@ -7,9 +7,9 @@ raises :class:`~csmcore.errors.LedgerCorrupt`); the ``plan_*`` methods work out 
 request would write, without changing anything, so that a store can plan inside its transaction
 and write the entry only if nobody wrote to the member meanwhile (the per-member version).
 
-The ``plan_*`` methods and :func:`plan_transfer` live in ``_plans`` (the mixin ``_Planning``);
-the working lot ``_Lot`` in ``_lots`` and :func:`check_instant` in ``_entries``: all are
-importable from here as before.
+The ``plan_*`` methods live in ``_plans`` (the mixin ``_Planning``), :func:`plan_transfer`
+in ``_transfer``, the working lot ``_Lot`` in ``_lots`` and :func:`check_instant` in
+``_entries``: all are importable from here as before.
 
 Time rules (the same at any instant ``t``, for every store):
 
@@ -46,7 +46,8 @@ from csmcore.loyalty._lots import _NEVER as _NEVER  # "as": re-exported for _pos
 from csmcore.loyalty._lots import Balance, Lot, LotStatus, _oldest
 from csmcore.loyalty._lots import _Lot as _Lot
 from csmcore.loyalty._lots import _soonest as _soonest
-from csmcore.loyalty._plans import _Planning, plan_transfer
+from csmcore.loyalty._plans import _Planning
+from csmcore.loyalty._transfer import plan_transfer
 
 __all__ = ["LedgerState", "check_instant", "plan_transfer"]
 
